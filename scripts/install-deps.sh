@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of cairn from Debian 12 packages.
+# Safe to run repeatedly; nothing is downloaded at build time.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config clang-14 libclang-rt-14-dev
+  clang-format clang-tidy
+  # libraries
+  libabsl-dev libboost-dev libzstd-dev liblz4-dev libsnappy-dev libxxhash-dev
+  libprotobuf-dev protobuf-compiler libspdlog-dev libfmt-dev libcli11-dev
+  libtomlplusplus-dev nlohmann-json3-dev libssl-dev libjemalloc-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # tests and baselines
+  python3 python3-pytest python3-redis python3-hypothesis redis-tools
+  librocksdb-dev libleveldb-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,32 @@
+#include "base/status.h"
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace cairn {
+
+absl::Status CorruptionError(std::string_view message) {
+  return absl::DataLossError(absl::StrCat("corruption: ", ToAbsl(message)));
+}
+
+absl::Status IOError(std::string_view context, int err) {
+  std::string msg = absl::StrCat("IO error: ", ToAbsl(context), ": ", std::strerror(err));
+  switch (err) {
+    case ENOENT:
+      return absl::NotFoundError(msg);
+    case ENOSPC:
+    case EDQUOT:
+      return absl::ResourceExhaustedError(msg);
+    default:
+      return absl::InternalError(msg);
+  }
+}
+
+absl::Status IOError(std::string_view message) {
+  return absl::InternalError(absl::StrCat("IO error: ", ToAbsl(message)));
+}
+
+}  // namespace cairn
