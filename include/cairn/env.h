@@ -49,6 +49,10 @@ class WritableFile {
   virtual absl::Status Append(std::string_view data) = 0;
   virtual absl::Status Flush() = 0;
   virtual absl::Status Sync() = 0;
+  // Makes durable the bytes already handed to the OS by Flush. Unlike the other calls,
+  // it may run on another thread concurrently with Append and Flush (the WAL's
+  // once-a-second sync does this), but not concurrently with Close or destruction.
+  virtual absl::Status SyncData() = 0;
   virtual absl::Status Close() = 0;
 };
 
@@ -79,6 +83,8 @@ class Env {
   virtual absl::Status RemoveFile(const std::string& path) = 0;
   // Succeeds if the directory already exists.
   virtual absl::Status CreateDir(const std::string& dir) = 0;
+  // Removes an empty directory.
+  virtual absl::Status RemoveDir(const std::string& dir) = 0;
   virtual absl::StatusOr<uint64_t> GetFileSize(const std::string& path) = 0;
   // Atomically replaces dst.
   virtual absl::Status RenameFile(const std::string& src, const std::string& dst) = 0;
@@ -122,6 +128,7 @@ class EnvWrapper : public Env {
   }
   absl::Status RemoveFile(const std::string& path) override { return target_->RemoveFile(path); }
   absl::Status CreateDir(const std::string& dir) override { return target_->CreateDir(dir); }
+  absl::Status RemoveDir(const std::string& dir) override { return target_->RemoveDir(dir); }
   absl::StatusOr<uint64_t> GetFileSize(const std::string& path) override {
     return target_->GetFileSize(path);
   }

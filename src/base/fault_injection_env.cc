@@ -1,5 +1,7 @@
 #include "base/fault_injection_env.h"
 
+#include <atomic>
+
 #include "base/status.h"
 
 namespace cairn {
@@ -21,11 +23,20 @@ class FaultFile final : public WritableFile {
     size_ += data.size();
     return absl::OkStatus();
   }
-  absl::Status Flush() override { return base_->Flush(); }
+  absl::Status Flush() override {
+    CAIRN_RETURN_IF_ERROR(base_->Flush());
+    flushed_.store(size_, std::memory_order_release);
+    return absl::OkStatus();
+  }
+  absl::Status SyncData() override {
+    return env_->OnWrite(path_, flushed_.load(std::memory_order_acquire), true);
+  }
   absl::Status Sync() override {
     CAIRN_RETURN_IF_ERROR(env_->OnWrite(path_, size_, true));
     // The base file is flushed (not fsynced): a simulated crash decides what survives.
-    return base_->Flush();
+    CAIRN_RETURN_IF_ERROR(base_->Flush());
+    flushed_.store(size_, std::memory_order_release);
+    return absl::OkStatus();
   }
   absl::Status Close() override { return base_->Close(); }
 
@@ -33,7 +44,8 @@ class FaultFile final : public WritableFile {
   FaultInjectionEnv* const env_;
   const std::string path_;
   std::unique_ptr<WritableFile> base_;
-  uint64_t size_ = 0;
+  uint64_t size_ = 0;                  // written by the file's writer thread only
+  std::atomic<uint64_t> flushed_{0};  // read by SyncData from any thread
 };
 
 }  // namespace
@@ -55,8 +67,11 @@ absl::Status FaultInjectionEnv::OnWrite(const std::string& path, uint64_t new_si
     writes_until_crash_--;
   }
   FileState& st = files_[path];
-  st.size = new_size;
-  if (synced) st.synced_size = new_size;
+  if (synced) {
+    st.synced_size = std::max(st.synced_size, new_size);
+  } else {
+    st.size = new_size;
+  }
   return absl::OkStatus();
 }
 

@@ -107,6 +107,11 @@ class PosixWritableFile final : public WritableFile {
     return absl::OkStatus();
   }
 
+  absl::Status SyncData() override {
+    if (::fdatasync(fd_) != 0) return IOError(path_, errno);
+    return absl::OkStatus();
+  }
+
   absl::Status Close() override {
     absl::Status s = Flush();
     if (::close(fd_) != 0 && s.ok()) s = IOError(path_, errno);
@@ -190,6 +195,11 @@ class PosixEnv final : public Env {
 
   absl::Status CreateDir(const std::string& dir) override {
     if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return IOError(dir, errno);
+    return absl::OkStatus();
+  }
+
+  absl::Status RemoveDir(const std::string& dir) override {
+    if (::rmdir(dir.c_str()) != 0) return IOError(dir, errno);
     return absl::OkStatus();
   }
 

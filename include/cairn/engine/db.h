@@ -1,0 +1,86 @@
+// cairn's embedded storage engine: an ordered, durable key-value store (an LSM tree).
+//
+//   auto db = cairn::engine::DB::Open(options, "/path/to/dir");
+//   if (!db.ok()) ...;
+//   (*db)->Put({}, "key", "value");
+//
+// Thread safety: a DB is safe for concurrent use by many threads without external
+// locking. Concurrent writers are group-committed (one WAL write and sync for all).
+// Only one DB object, in one process, may have a directory open: the LOCK file enforces it.
+//
+// Errors (absl::Status, see src/base/status.h): NotFound (key absent), DataLoss
+// ("corruption: ..."), Internal ("IO error: ..."), InvalidArgument, FailedPrecondition
+// (directory locked), ResourceExhausted (disk full). After a failed WAL write or sync
+// the database refuses further writes (the background error is sticky), as LevelDB does.
+// No C++ exception escapes this API.
+#ifndef CAIRN_ENGINE_DB_H_
+#define CAIRN_ENGINE_DB_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "cairn/engine/iterator.h"
+#include "cairn/engine/options.h"
+#include "cairn/engine/write_batch.h"
+
+namespace cairn::engine {
+
+// A consistent read view at one sequence number. Obtained from DB::GetSnapshot and
+// returned with DB::ReleaseSnapshot.
+class Snapshot {
+ public:
+  virtual uint64_t sequence() const = 0;
+
+ protected:
+  virtual ~Snapshot() = default;
+};
+
+class DB {
+ public:
+  // Opens (creating if allowed) the database in dir, replaying its WAL.
+  static absl::StatusOr<std::unique_ptr<DB>> Open(const Options& options, const std::string& dir);
+
+  DB() = default;
+  DB(const DB&) = delete;
+  DB& operator=(const DB&) = delete;
+  // Stops background work and syncs the WAL.
+  virtual ~DB();
+
+  virtual absl::Status Put(const WriteOptions& options, std::string_view key,
+                           std::string_view value) = 0;
+  virtual absl::Status Delete(const WriteOptions& options, std::string_view key) = 0;
+  // Applies the batch atomically. The batch is not modified.
+  virtual absl::Status Write(const WriteOptions& options, const WriteBatch& batch) = 0;
+
+  // NotFound if the key is absent (never written, deleted, or not visible at the snapshot).
+  virtual absl::Status Get(const ReadOptions& options, std::string_view key,
+                           std::string* value) = 0;
+
+  // An iterator over the user keys visible at the read's snapshot. The caller owns it.
+  virtual std::unique_ptr<Iterator> NewIterator(const ReadOptions& options) = 0;
+
+  virtual const Snapshot* GetSnapshot() = 0;
+  virtual void ReleaseSnapshot(const Snapshot* snapshot) = 0;
+
+  // Freezes the current memtable and waits until it is written to an L0 table.
+  virtual absl::Status Flush() = 0;
+  // Makes every acknowledged write durable now (fdatasync of the WAL).
+  virtual absl::Status SyncWal() = 0;
+
+  // Named statistics: "cairn.num-files-at-level<N>", "cairn.sstables", "cairn.stats",
+  // "cairn.last-sequence", "cairn.recovery" (what the last Open dropped from the WAL),
+  // "cairn.mem-usage". nullopt for unknown names.
+  virtual std::optional<std::string> GetProperty(std::string_view name) = 0;
+};
+
+// Deletes the database's files and directory. The database must not be open.
+absl::Status DestroyDB(const std::string& dir, const Options& options);
+
+}  // namespace cairn::engine
+
+#endif  // CAIRN_ENGINE_DB_H_

@@ -1,0 +1,68 @@
+// Options for opening a cairn engine database and for each read and write.
+#ifndef CAIRN_ENGINE_OPTIONS_H_
+#define CAIRN_ENGINE_OPTIONS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace cairn {
+class Env;
+}
+
+namespace cairn::engine {
+
+class Snapshot;
+
+// When the write-ahead log is made durable (fdatasync). In every mode each write is
+// handed to the OS before it is acknowledged, so a process crash (kill -9) loses nothing;
+// the modes differ only in what a power failure or kernel crash can lose.
+enum class WalSyncMode {
+  kAlways,    // sync before acknowledging: an acknowledged write is on disk
+  kEverySec,  // a background thread syncs once per second (Redis's appendfsync everysec)
+  kNone,      // never sync explicitly; the OS writes back when it likes
+};
+
+// What recovery does when the WAL is damaged.
+enum class WalRecoveryMode {
+  // A damaged tail (a record cut short or garbage after the last good record, as a crash
+  // leaves) is truncated and reported; damage followed by good records fails Open with
+  // Corruption, because acknowledged writes after it would be lost silently.
+  kTolerateCorruptedTail,
+  // Recover up to the first damaged record and drop everything after it.
+  kPointInTime,
+};
+
+struct Options {
+  // File system, clock and threads. nullptr means Env::Default(). Not owned.
+  Env* env = nullptr;
+
+  bool create_if_missing = true;
+  bool error_if_exists = false;
+
+  // Bytes of memtable before it is frozen and flushed to an L0 table.
+  size_t write_buffer_size = 64 << 20;
+  // Target uncompressed size of a table data block, and keys between restart points.
+  size_t block_size = 4096;
+  int block_restart_interval = 16;
+
+  WalSyncMode wal_sync = WalSyncMode::kEverySec;
+  WalRecoveryMode wal_recovery = WalRecoveryMode::kTolerateCorruptedTail;
+};
+
+struct ReadOptions {
+  // Read as of this snapshot (from DB::GetSnapshot); nullptr means the latest state.
+  const Snapshot* snapshot = nullptr;
+  // Iterators stop before the first key >= this bound (exclusive end of a range scan).
+  std::optional<std::string> iterate_upper_bound;
+};
+
+struct WriteOptions {
+  // Sync the WAL before acknowledging this write, whatever Options::wal_sync says.
+  bool sync = false;
+};
+
+}  // namespace cairn::engine
+
+#endif  // CAIRN_ENGINE_OPTIONS_H_

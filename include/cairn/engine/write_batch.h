@@ -1,0 +1,51 @@
+// WriteBatch: a group of updates applied atomically by DB::Write — after a crash either
+// all of a batch is present or none of it.
+//
+// Encoding (also the WAL record payload; see docs/formats/wal.md):
+//   fixed64 first sequence | fixed32 count | count x record
+//   record := 0x01 varstring key varstring value   (put)
+//           | 0x00 varstring key                   (delete)
+#ifndef CAIRN_ENGINE_WRITE_BATCH_H_
+#define CAIRN_ENGINE_WRITE_BATCH_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+
+namespace cairn::engine {
+
+class WriteBatch {
+ public:
+  // Receives the records of a batch in order.
+  class Handler {
+   public:
+    virtual ~Handler() = default;
+    virtual void Put(std::string_view key, std::string_view value) = 0;
+    virtual void Delete(std::string_view key) = 0;
+  };
+
+  WriteBatch();
+
+  void Put(std::string_view key, std::string_view value);
+  void Delete(std::string_view key);
+  // Appends the records of other.
+  void Append(const WriteBatch& other);
+  void Clear();
+
+  uint32_t Count() const;
+  // Size of the encoded batch in bytes.
+  size_t ApproximateSize() const { return rep_.size(); }
+
+  // Calls the handler for each record; Corruption if the encoding is damaged.
+  absl::Status Iterate(Handler* handler) const;
+
+ private:
+  friend class WriteBatchInternal;
+  std::string rep_;
+};
+
+}  // namespace cairn::engine
+
+#endif  // CAIRN_ENGINE_WRITE_BATCH_H_

@@ -1,0 +1,240 @@
+// DB API entry points, reads, snapshots and properties. The write path is in
+// db_impl_write.cc, recovery in db_impl_open.cc, flushes in db_impl_flush.cc.
+#include "engine/db_impl.h"
+
+#include <new>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "base/status.h"
+#include "engine/db_iter.h"
+#include "engine/filename.h"
+#include "engine/iterator_util.h"
+#include "engine/merging_iterator.h"
+
+namespace cairn::engine {
+
+namespace {
+// Runs fn, turning an escaping exception (in practice std::bad_alloc) into a Status so
+// none crosses the API.
+template <typename Fn>
+absl::Status NoThrow(Fn&& fn) {
+  try {
+    return fn();
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("out of memory");
+  } catch (const std::exception& e) {
+    return absl::InternalError(e.what());
+  }
+}
+}  // namespace
+
+class DBImpl::SnapshotImpl final : public Snapshot {
+ public:
+  explicit SnapshotImpl(std::multiset<SequenceNumber>::iterator it) : it_(it) {}
+  ~SnapshotImpl() override = default;
+  uint64_t sequence() const override { return *it_; }
+  std::multiset<SequenceNumber>::iterator it() const { return it_; }
+
+ private:
+  const std::multiset<SequenceNumber>::iterator it_;
+};
+
+DB::~DB() = default;
+
+absl::StatusOr<std::unique_ptr<DB>> DB::Open(const Options& options, const std::string& dir) {
+  try {
+    auto db = std::make_unique<DBImpl>(options, dir);
+    CAIRN_RETURN_IF_ERROR(db->Open());
+    return std::unique_ptr<DB>(std::move(db));
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("out of memory opening database");
+  }
+}
+
+DBImpl::DBImpl(const Options& options, std::string dir)
+    : options_(options),
+      env_(options.env != nullptr ? options.env : Env::Default()),
+      dir_(std::move(dir)),
+      table_cache_(std::make_unique<TableCache>(env_, dir_)),
+      versions_(std::make_unique<VersionSet>(env_, dir_, table_cache_.get())) {}
+
+DBImpl::~DBImpl() {
+  {
+    absl::MutexLock l(&mu_);
+    shutting_down_ = true;
+    bg_cv_.SignalAll();
+  }
+  if (flush_thread_.joinable()) flush_thread_.join();
+  if (sync_thread_.joinable()) sync_thread_.join();
+  absl::MutexLock l(&mu_);
+  // Graceful close: what was acknowledged becomes durable.
+  if (wal_ != nullptr && bg_error_.ok()) (void)wal_->file()->Sync();
+  wal_.reset();
+}
+
+absl::Status DBImpl::Put(const WriteOptions& options, std::string_view key,
+                         std::string_view value) {
+  return NoThrow([&] {
+    WriteBatch batch;
+    batch.Put(key, value);
+    return WriteImpl(options, &batch);
+  });
+}
+
+absl::Status DBImpl::Delete(const WriteOptions& options, std::string_view key) {
+  return NoThrow([&] {
+    WriteBatch batch;
+    batch.Delete(key);
+    return WriteImpl(options, &batch);
+  });
+}
+
+absl::Status DBImpl::Write(const WriteOptions& options, const WriteBatch& batch) {
+  return NoThrow([&] { return WriteImpl(options, &batch); });
+}
+
+absl::Status DBImpl::Get(const ReadOptions& options, std::string_view key, std::string* value) {
+  return NoThrow([&]() -> absl::Status {
+    std::shared_ptr<MemTable> mem, imm;
+    std::shared_ptr<const Version> current;
+    SequenceNumber seq;
+    {
+      absl::MutexLock l(&mu_);
+      seq = options.snapshot != nullptr ? options.snapshot->sequence()
+                                        : versions_->LastSequence();
+      mem = mem_;
+      imm = imm_;
+      current = versions_->current();
+    }
+    LookupKey lkey(key, seq);
+    absl::Status s;
+    if (mem->Get(lkey, value, &s)) return s;
+    if (imm != nullptr && imm->Get(lkey, value, &s)) return s;
+    return current->Get(lkey, value);
+  });
+}
+
+std::unique_ptr<Iterator> DBImpl::NewIterator(const ReadOptions& options) {
+  try {
+    std::shared_ptr<MemTable> mem, imm;
+    std::shared_ptr<const Version> current;
+    SequenceNumber seq;
+    {
+      absl::MutexLock l(&mu_);
+      seq = options.snapshot != nullptr ? options.snapshot->sequence()
+                                        : versions_->LastSequence();
+      mem = mem_;
+      imm = imm_;
+      current = versions_->current();
+    }
+    std::vector<std::unique_ptr<Iterator>> children;
+    children.push_back(mem->NewIterator());
+    if (imm != nullptr) children.push_back(imm->NewIterator());
+    current->AddIterators(&children);
+    auto merged = NewMergingIterator(CompareInternalKeys, std::move(children));
+    auto iter = NewDBIterator(std::move(merged), seq, options.iterate_upper_bound);
+    // The iterator pins the memtables and the version (hence the tables) it reads.
+    iter->RegisterCleanup([mem, imm, current] {});
+    return iter;
+  } catch (const std::bad_alloc&) {
+    return NewErrorIterator(absl::ResourceExhaustedError("out of memory"));
+  }
+}
+
+const Snapshot* DBImpl::GetSnapshot() {
+  absl::MutexLock l(&mu_);
+  return new SnapshotImpl(snapshots_.insert(versions_->LastSequence()));
+}
+
+void DBImpl::ReleaseSnapshot(const Snapshot* snapshot) {
+  if (snapshot == nullptr) return;
+  const auto* impl = static_cast<const SnapshotImpl*>(snapshot);
+  {
+    absl::MutexLock l(&mu_);
+    snapshots_.erase(impl->it());
+  }
+  delete impl;
+}
+
+absl::Status DBImpl::SyncWal() {
+  std::shared_ptr<wal::Writer> wal;
+  {
+    absl::MutexLock l(&mu_);
+    CAIRN_RETURN_IF_ERROR(bg_error_);
+    wal = wal_;
+  }
+  absl::Status s = wal->file()->SyncData();
+  absl::MutexLock l(&mu_);
+  if (!s.ok() && bg_error_.ok()) bg_error_ = s;
+  if (s.ok()) wal_syncs_++;
+  return s;
+}
+
+std::optional<std::string> DBImpl::GetProperty(std::string_view name) {
+  absl::MutexLock l(&mu_);
+  auto current = versions_->current();
+  constexpr std::string_view kLevelPrefix = "cairn.num-files-at-level";
+  if (name.starts_with(kLevelPrefix)) {
+    int level;
+    if (!absl::SimpleAtoi(ToAbsl(name.substr(kLevelPrefix.size())), &level) || level < 0 ||
+        level >= kNumLevels) {
+      return std::nullopt;
+    }
+    return absl::StrCat(current->files(level).size());
+  }
+  if (name == "cairn.last-sequence") return absl::StrCat(versions_->LastSequence());
+  if (name == "cairn.recovery") return recovery_report_;
+  if (name == "cairn.mem-usage") {
+    size_t usage = mem_->ApproximateMemoryUsage();
+    if (imm_ != nullptr) usage += imm_->ApproximateMemoryUsage();
+    return absl::StrCat(usage);
+  }
+  if (name == "cairn.sstables") {
+    std::string out;
+    for (int level = 0; level < kNumLevels; level++) {
+      for (const auto& f : current->files(level)) {
+        absl::StrAppend(&out, "L", level, " ", f->number, ".sst size=", f->file_size,
+                        " seq=", f->smallest_seq, "..", f->largest_seq, "\n");
+      }
+    }
+    return out;
+  }
+  if (name == "cairn.stats") {
+    std::string out = "level files bytes\n";
+    for (int level = 0; level < kNumLevels; level++) {
+      uint64_t bytes = 0;
+      for (const auto& f : current->files(level)) bytes += f->file_size;
+      absl::StrAppend(&out, "L", level, " ", current->files(level).size(), " ", bytes, "\n");
+    }
+    absl::StrAppend(&out, "memtable entries ", mem_->num_entries(), "\n");
+    absl::StrAppend(&out, "flushes ", flushes_, "\n");
+    absl::StrAppend(&out, "wal number ", wal_number_, " syncs ", wal_syncs_, "\n");
+    absl::StrAppend(&out, "last sequence ", versions_->LastSequence(), "\n");
+    if (!bg_error_.ok()) absl::StrAppend(&out, "background error ", bg_error_.ToString(), "\n");
+    return out;
+  }
+  return std::nullopt;
+}
+
+absl::Status DestroyDB(const std::string& dir, const Options& options) {
+  Env* env = options.env != nullptr ? options.env : Env::Default();
+  auto children = env->GetChildren(dir);
+  if (!children.ok()) return absl::IsNotFound(children.status()) ? absl::OkStatus()
+                                                                 : children.status();
+  // Hold the lock while deleting so an open database is not destroyed under its feet.
+  CAIRN_ASSIGN_OR_RETURN(auto lock, env->LockFile(LockFileName(dir)));
+  for (const auto& name : *children) {
+    uint64_t number;
+    FileType type;
+    if (ParseFileName(name, &number, &type) && type != FileType::kLock) {
+      CAIRN_RETURN_IF_ERROR(env->RemoveFile(dir + "/" + name));
+    }
+  }
+  lock.reset();
+  (void)env->RemoveFile(LockFileName(dir));
+  return env->RemoveDir(dir);
+}
+
+}  // namespace cairn::engine

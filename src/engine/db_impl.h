@@ -1,0 +1,111 @@
+// DBImpl: the engine behind the DB interface.
+//
+// Write path: writers queue on mu_; the writer at the front (the leader) merges the
+// queued batches into one group, appends it to the WAL and flushes it to the OS with
+// mu_ released, syncs if any member needs it, inserts into the memtable, then publishes
+// the group's last sequence and wakes the members. Only the leader touches the WAL
+// writer and inserts into mem_, so neither needs a lock of its own.
+//
+// Read path: Get and NewIterator take mu_ only to copy references to mem_, imm_ and the
+// current Version, then read without locks.
+//
+// Background: one flush thread writes the immutable memtable to an L0 table; one sync
+// thread fdatasyncs the WAL once a second in WalSyncMode::kEverySec.
+#ifndef CAIRN_ENGINE_DB_IMPL_H_
+#define CAIRN_ENGINE_DB_IMPL_H_
+
+#include <deque>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "cairn/engine/db.h"
+#include "cairn/env.h"
+#include "engine/memtable.h"
+#include "engine/table_cache.h"
+#include "engine/version_set.h"
+#include "engine/wal_writer.h"
+
+namespace cairn::engine {
+
+class DBImpl final : public DB {
+ public:
+  DBImpl(const Options& options, std::string dir);
+  ~DBImpl() override;
+
+  // Locks the directory, recovers state and starts background threads. Called once,
+  // by DB::Open, before the object is shared.
+  absl::Status Open();
+
+  absl::Status Put(const WriteOptions& options, std::string_view key,
+                   std::string_view value) override;
+  absl::Status Delete(const WriteOptions& options, std::string_view key) override;
+  absl::Status Write(const WriteOptions& options, const WriteBatch& batch) override;
+  absl::Status Get(const ReadOptions& options, std::string_view key,
+                   std::string* value) override;
+  std::unique_ptr<Iterator> NewIterator(const ReadOptions& options) override;
+  const Snapshot* GetSnapshot() override;
+  void ReleaseSnapshot(const Snapshot* snapshot) override;
+  absl::Status Flush() override;
+  absl::Status SyncWal() override;
+  std::optional<std::string> GetProperty(std::string_view name) override;
+
+ private:
+  struct Writer;
+  class SnapshotImpl;
+
+  // --- write path (db_impl_write.cc) ---
+  // batch == nullptr forces a memtable switch (used by Flush).
+  absl::Status WriteImpl(const WriteOptions& options, const WriteBatch* batch);
+  absl::Status MakeRoomForWrite(bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Merges the batches of queued writers after the front; sets *last to the last one.
+  const WriteBatch* BuildBatchGroup(Writer** last) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status NewWal() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SyncLoop();
+
+  // --- recovery (db_impl_open.cc) ---
+  absl::Status Recover(VersionEdit* edit) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status ReplayWals(const std::vector<uint64_t>& logs, VersionEdit* edit)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // --- flush (db_impl_flush.cc) ---
+  void FlushLoop();
+  // Writes mem to a new L0 table and records it in edit. Empty memtables write nothing.
+  absl::Status WriteLevel0Table(const MemTable& mem, VersionEdit* edit);
+  // Deletes files no longer needed: old WALs and MANIFESTs, unreferenced tables.
+  void RemoveObsoleteFiles() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Constant after construction.
+  const Options options_;
+  Env* const env_;
+  const std::string dir_;
+  std::unique_ptr<FileLock> lock_;
+  std::unique_ptr<TableCache> table_cache_;
+  std::unique_ptr<VersionSet> versions_;
+
+  absl::Mutex mu_;
+  absl::CondVar bg_cv_;  // signalled when a flush finishes or imm_ is set
+  // State below is guarded by mu_.
+  std::shared_ptr<MemTable> mem_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<MemTable> imm_ ABSL_GUARDED_BY(mu_);  // being flushed
+  std::shared_ptr<wal::Writer> wal_ ABSL_GUARDED_BY(mu_);
+  uint64_t wal_number_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<Writer*> writers_ ABSL_GUARDED_BY(mu_);
+  WriteBatch group_batch_ ABSL_GUARDED_BY(mu_);  // scratch for BuildBatchGroup
+  absl::Status bg_error_ ABSL_GUARDED_BY(mu_);   // sticky: set by a failed WAL or flush
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  std::multiset<SequenceNumber> snapshots_ ABSL_GUARDED_BY(mu_);
+  std::string recovery_report_ ABSL_GUARDED_BY(mu_);
+  uint64_t flushes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t wal_syncs_ ABSL_GUARDED_BY(mu_) = 0;
+
+  std::thread flush_thread_;
+  std::thread sync_thread_;
+};
+
+}  // namespace cairn::engine
+
+#endif  // CAIRN_ENGINE_DB_IMPL_H_

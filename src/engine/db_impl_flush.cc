@@ -1,0 +1,119 @@
+// Background flush of the immutable memtable to an L0 table, and file garbage collection.
+#include "absl/strings/str_cat.h"
+#include "base/status.h"
+#include "engine/db_impl.h"
+#include "engine/filename.h"
+#include "engine/table_builder.h"
+
+namespace cairn::engine {
+
+absl::Status DBImpl::WriteLevel0Table(const MemTable& mem, VersionEdit* edit) {
+  if (mem.num_entries() == 0) return absl::OkStatus();
+  FileMetaData meta;
+  meta.number = versions_->NewFileNumber();
+  const std::string path = TableFileName(dir_, meta.number);
+  CAIRN_ASSIGN_OR_RETURN(auto file, env_->NewWritableFile(path));
+  TableBuilder builder(options_, file.get());
+  auto iter = mem.NewIterator();
+  bool first = true;
+  for (iter->SeekToFirst(); iter->Valid(); iter->Next()) {
+    std::string_view key = iter->key();
+    if (first) {
+      meta.smallest.assign(key.data(), key.size());
+      first = false;
+    }
+    meta.largest.assign(key.data(), key.size());
+    ParsedInternalKey parsed;
+    if (ParseInternalKey(key, &parsed)) {
+      meta.smallest_seq = meta.smallest_seq == 0 ? parsed.sequence
+                                                 : std::min(meta.smallest_seq, parsed.sequence);
+      meta.largest_seq = std::max(meta.largest_seq, parsed.sequence);
+    }
+    builder.Add(key, iter->value());
+  }
+  absl::Status s = builder.Finish();
+  // The table must be durable before the MANIFEST names it and its WAL is deleted.
+  if (s.ok()) s = file->Sync();
+  absl::Status c = file->Close();
+  if (s.ok()) s = c;
+  if (s.ok()) s = env_->SyncDir(dir_);
+  if (!s.ok()) {
+    (void)env_->RemoveFile(path);
+    return s;
+  }
+  meta.file_size = builder.FileSize();
+  edit->AddFile(0, std::move(meta));
+  return absl::OkStatus();
+}
+
+void DBImpl::FlushLoop() {
+  absl::MutexLock l(&mu_);
+  while (true) {
+    while (!shutting_down_ && (imm_ == nullptr || !bg_error_.ok())) bg_cv_.Wait(&mu_);
+    if (shutting_down_) return;  // an unflushed imm_ stays covered by its WAL
+
+    std::shared_ptr<MemTable> imm = imm_;
+    const uint64_t wal_number = wal_number_;
+    mu_.Unlock();
+    VersionEdit edit;
+    absl::Status s = WriteLevel0Table(*imm, &edit);
+    mu_.Lock();
+    // Every WAL older than the current one is now in tables.
+    edit.SetLogNumber(wal_number);
+    if (s.ok()) s = versions_->LogAndApply(&edit);
+    if (s.ok()) {
+      imm_.reset();
+      flushes_++;
+      RemoveObsoleteFiles();
+    } else if (bg_error_.ok()) {
+      bg_error_ = s;
+    }
+    bg_cv_.SignalAll();
+  }
+}
+
+absl::Status DBImpl::Flush() {
+  CAIRN_RETURN_IF_ERROR(WriteImpl(WriteOptions(), nullptr));
+  absl::MutexLock l(&mu_);
+  while (imm_ != nullptr && bg_error_.ok()) bg_cv_.Wait(&mu_);
+  return bg_error_;
+}
+
+void DBImpl::RemoveObsoleteFiles() {
+  auto children = env_->GetChildren(dir_);
+  if (!children.ok()) return;
+  std::set<uint64_t> live;
+  versions_->AddLiveFiles(&live);
+  const uint64_t min_wal = versions_->log_number();
+  for (const auto& name : *children) {
+    uint64_t number;
+    FileType type;
+    if (!ParseFileName(name, &number, &type)) continue;
+    bool keep = true;
+    switch (type) {
+      case FileType::kLog:
+        keep = number >= min_wal;
+        break;
+      case FileType::kManifest:
+        keep = number >= versions_->manifest_file_number();
+        break;
+      case FileType::kTable:
+        // Safe because tables are only created by the flush thread and by recovery,
+        // which are the callers of this function: none is half-written now.
+        keep = live.contains(number);
+        break;
+      case FileType::kTemp:
+        keep = false;  // CURRENT's temp file, written under mu_ by LogAndApply
+        break;
+      case FileType::kCurrent:
+      case FileType::kLock:
+        break;
+    }
+    if (!keep) {
+      if (type == FileType::kTable) table_cache_->Evict(number);
+      (void)env_->RemoveFile(dir_ + "/" + name);
+    }
+  }
+}
+
+}  // namespace cairn::engine

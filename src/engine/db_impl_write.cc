@@ -1,0 +1,158 @@
+// The write path: group commit through the writer queue, WAL append and sync, memtable
+// insert, memtable switches, and the once-a-second WAL sync.
+#include "base/status.h"
+#include "engine/db_impl.h"
+#include "engine/filename.h"
+#include "engine/write_batch_internal.h"
+
+namespace cairn::engine {
+
+// A write waiting in the queue. Its thread sleeps on cv until a leader completes it
+// or it reaches the front and leads.
+struct DBImpl::Writer {
+  explicit Writer(const WriteBatch* b, bool s) : batch(b), sync(s) {}
+  const WriteBatch* batch;
+  const bool sync;
+  bool done = false;
+  absl::Status status;
+  absl::CondVar cv;
+};
+
+absl::Status DBImpl::WriteImpl(const WriteOptions& options, const WriteBatch* batch) {
+  Writer w(batch, options.sync || options_.wal_sync == WalSyncMode::kAlways);
+  absl::MutexLock l(&mu_);
+  writers_.push_back(&w);
+  while (!w.done && &w != writers_.front()) w.cv.Wait(&mu_);
+  if (w.done) return w.status;
+
+  // This thread leads a group.
+  absl::Status status = MakeRoomForWrite(batch == nullptr);
+  Writer* last_writer = &w;
+  if (status.ok() && batch != nullptr) {
+    const WriteBatch* group = BuildBatchGroup(&last_writer);
+    bool sync = false;
+    for (Writer* x : writers_) {
+      sync = sync || x->sync;
+      if (x == last_writer) break;
+    }
+    const SequenceNumber first = versions_->LastSequence() + 1;
+    const uint32_t count = group->Count();
+    WriteBatchInternal::SetSequence(const_cast<WriteBatch*>(group), first);
+    wal::Writer* wal = wal_.get();
+    MemTable* mem = mem_.get();
+    {
+      // Only the leader touches the WAL writer and the memtable: no lock needed.
+      mu_.Unlock();
+      status = wal->AddRecord(WriteBatchInternal::Contents(*group));
+      if (status.ok()) status = wal->file()->Flush();  // survives a process crash
+      if (status.ok() && sync) status = wal->file()->Sync();
+      if (status.ok()) status = WriteBatchInternal::InsertInto(*group, mem);
+      mu_.Lock();
+    }
+    if (status.ok()) {
+      versions_->SetLastSequence(first + count - 1);
+      if (sync) wal_syncs_++;
+    } else if (bg_error_.ok()) {
+      // The WAL may hold part of this group; later writes could not be ordered after
+      // it safely. Refuse writes until the database is reopened.
+      bg_error_ = status;
+    }
+    if (group == &group_batch_) group_batch_.Clear();
+  }
+
+  while (true) {
+    Writer* ready = writers_.front();
+    writers_.pop_front();
+    if (ready != &w) {
+      ready->status = status;
+      ready->done = true;
+      ready->cv.Signal();
+    }
+    if (ready == last_writer) break;
+  }
+  if (!writers_.empty()) writers_.front()->cv.Signal();
+  return status;
+}
+
+const WriteBatch* DBImpl::BuildBatchGroup(Writer** last) {
+  Writer* first = writers_.front();
+  const WriteBatch* result = first->batch;
+  size_t size = first->batch->ApproximateSize();
+  // Cap the group so a small write does not wait behind megabytes of others.
+  const size_t max_size = size <= (128 << 10) ? size + (128 << 10) : (1 << 20);
+  *last = first;
+  for (auto it = writers_.begin() + 1; it != writers_.end(); ++it) {
+    Writer* w = *it;
+    if (w->sync && !first->sync) break;  // a sync write must not ride a non-sync leader
+    if (w->batch == nullptr) break;      // a forced memtable switch leads its own group
+    size += w->batch->ApproximateSize();
+    if (size > max_size) break;
+    if (result == first->batch) {
+      group_batch_.Clear();
+      group_batch_.Append(*first->batch);
+      result = &group_batch_;
+    }
+    group_batch_.Append(*w->batch);
+    *last = w;
+  }
+  return result;
+}
+
+absl::Status DBImpl::MakeRoomForWrite(bool force) {
+  while (true) {
+    if (!bg_error_.ok()) return bg_error_;
+    if (!force && mem_->ApproximateMemoryUsage() <= options_.write_buffer_size) {
+      return absl::OkStatus();
+    }
+    if (imm_ != nullptr) {
+      // The previous memtable is still being flushed: stall until it is done.
+      bg_cv_.Wait(&mu_);
+      continue;
+    }
+    if (force && mem_->num_entries() == 0) return absl::OkStatus();
+    CAIRN_RETURN_IF_ERROR(NewWal());
+    imm_ = std::move(mem_);
+    mem_ = std::make_shared<MemTable>();
+    bg_cv_.SignalAll();  // wake the flush thread
+    return absl::OkStatus();
+  }
+}
+
+absl::Status DBImpl::NewWal() {
+  const uint64_t number = versions_->NewFileNumber();
+  auto file = env_->NewWritableFile(LogFileName(dir_, number));
+  absl::Status s = file.status();
+  // The new file's directory entry must be durable before writes acknowledged as
+  // synced land in it.
+  if (s.ok()) s = env_->SyncDir(dir_);
+  // Finish the old WAL so only the newest one can ever have a torn tail.
+  if (s.ok() && wal_ != nullptr) s = wal_->file()->Sync();
+  if (!s.ok()) {
+    if (file.ok()) (void)env_->RemoveFile(LogFileName(dir_, number));
+    bg_error_ = s;
+    return s;
+  }
+  // The old writer is closed by its destructor once the sync thread lets go of it.
+  wal_ = std::make_shared<wal::Writer>(std::move(*file));
+  wal_number_ = number;
+  return absl::OkStatus();
+}
+
+void DBImpl::SyncLoop() {
+  absl::MutexLock l(&mu_);
+  while (!shutting_down_) {
+    mu_.AwaitWithTimeout(absl::Condition(&shutting_down_), absl::Seconds(1));
+    if (shutting_down_ || !bg_error_.ok()) continue;
+    std::shared_ptr<wal::Writer> wal = wal_;
+    mu_.Unlock();
+    absl::Status s = wal->file()->SyncData();
+    mu_.Lock();
+    if (s.ok()) {
+      wal_syncs_++;
+    } else if (bg_error_.ok()) {
+      bg_error_ = s;
+    }
+  }
+}
+
+}  // namespace cairn::engine

@@ -1,0 +1,203 @@
+#include "engine/db_iter.h"
+
+#include "base/status.h"
+
+namespace cairn::engine {
+namespace {
+
+// Forward direction: iter_ is at the entry that supplies key() and value().
+// Reverse direction: iter_ is just before all entries of key(); the current key and
+// value are copied into saved_key_ / saved_value_.
+class DBIter final : public Iterator {
+ public:
+  DBIter(std::unique_ptr<Iterator> iter, SequenceNumber seq, std::optional<std::string> upper)
+      : iter_(std::move(iter)), sequence_(seq), upper_bound_(std::move(upper)) {}
+
+  bool Valid() const override { return valid_; }
+  std::string_view key() const override {
+    return direction_ == kForward ? ExtractUserKey(iter_->key()) : std::string_view(saved_key_);
+  }
+  std::string_view value() const override {
+    return direction_ == kForward ? iter_->value() : std::string_view(saved_value_);
+  }
+  absl::Status status() const override {
+    if (!status_.ok()) return status_;
+    return iter_->status();
+  }
+
+  void Next() override {
+    if (direction_ == kReverse) {
+      direction_ = kForward;
+      // iter_ is before the entries of saved_key_: step into them, then skip them.
+      if (!iter_->Valid()) {
+        iter_->SeekToFirst();
+      } else {
+        iter_->Next();
+      }
+      if (!iter_->Valid()) {
+        Invalidate();
+        return;
+      }
+    } else {
+      std::string_view k = ExtractUserKey(iter_->key());
+      saved_key_.assign(k.data(), k.size());
+      iter_->Next();
+      if (!iter_->Valid()) {
+        Invalidate();
+        return;
+      }
+    }
+    FindNextUserEntry(true);
+  }
+
+  void Prev() override {
+    if (direction_ == kForward) {
+      // Back up to before all entries of the current key.
+      std::string_view k = ExtractUserKey(iter_->key());
+      saved_key_.assign(k.data(), k.size());
+      while (true) {
+        iter_->Prev();
+        if (!iter_->Valid()) {
+          Invalidate();
+          return;
+        }
+        ParsedInternalKey ikey;
+        if (!Parse(&ikey)) return;
+        if (ikey.user_key.compare(saved_key_) < 0) break;
+      }
+      direction_ = kReverse;
+    }
+    FindPrevUserEntry();
+  }
+
+  void Seek(std::string_view target) override {
+    direction_ = kForward;
+    saved_value_.clear();
+    saved_key_.clear();
+    AppendInternalKey(&saved_key_, target, sequence_, kValueTypeForSeek);
+    iter_->Seek(saved_key_);
+    if (iter_->Valid()) {
+      FindNextUserEntry(false);
+    } else {
+      Invalidate();
+    }
+  }
+
+  void SeekToFirst() override {
+    direction_ = kForward;
+    saved_value_.clear();
+    iter_->SeekToFirst();
+    if (iter_->Valid()) {
+      FindNextUserEntry(false);
+    } else {
+      Invalidate();
+    }
+  }
+
+  void SeekToLast() override {
+    direction_ = kReverse;
+    saved_value_.clear();
+    if (upper_bound_) {
+      iter_->Seek(MakeInternalKey(*upper_bound_, kMaxSequenceNumber, kValueTypeForSeek));
+      if (iter_->Valid()) {
+        iter_->Prev();
+      } else if (iter_->status().ok()) {
+        iter_->SeekToLast();
+      }
+    } else {
+      iter_->SeekToLast();
+    }
+    FindPrevUserEntry();
+  }
+
+ private:
+  enum Direction { kForward, kReverse };
+
+  void Invalidate() {
+    valid_ = false;
+    saved_key_.clear();
+    saved_value_.clear();
+  }
+
+  // Parses iter_'s key; on damage records Corruption and stops the iterator.
+  bool Parse(ParsedInternalKey* ikey) {
+    if (ParseInternalKey(iter_->key(), ikey)) return true;
+    status_ = CorruptionError("bad internal key in iterator");
+    Invalidate();
+    return false;
+  }
+
+  // Moves forward from iter_ to the first visible, live entry. When skipping, entries
+  // of user keys <= saved_key_ are hidden (they are older versions or deleted).
+  void FindNextUserEntry(bool skipping) {
+    do {
+      ParsedInternalKey ikey;
+      if (!Parse(&ikey)) return;
+      if (ikey.sequence <= sequence_) {
+        if (ikey.type == kTypeDeletion) {
+          saved_key_.assign(ikey.user_key.data(), ikey.user_key.size());
+          skipping = true;
+        } else if (!skipping || ikey.user_key.compare(saved_key_) > 0) {
+          if (upper_bound_ && ikey.user_key.compare(*upper_bound_) >= 0) break;
+          valid_ = true;
+          saved_key_.clear();
+          return;
+        }
+      }
+      iter_->Next();
+    } while (iter_->Valid());
+    Invalidate();
+  }
+
+  // Moves backward from iter_, leaving the newest visible live entry of the previous
+  // user key in saved_key_/saved_value_ and iter_ before all of that key's entries.
+  void FindPrevUserEntry() {
+    ValueType value_type = kTypeDeletion;
+    if (iter_->Valid()) {
+      do {
+        ParsedInternalKey ikey;
+        if (!Parse(&ikey)) return;
+        if (ikey.sequence <= sequence_) {
+          if (value_type != kTypeDeletion && ikey.user_key.compare(saved_key_) < 0) {
+            break;  // reached the key before the one we hold
+          }
+          value_type = ikey.type;
+          if (value_type == kTypeDeletion) {
+            saved_key_.clear();
+            saved_value_.clear();
+          } else {
+            saved_key_.assign(ikey.user_key.data(), ikey.user_key.size());
+            std::string_view v = iter_->value();
+            saved_value_.assign(v.data(), v.size());
+          }
+        }
+        iter_->Prev();
+      } while (iter_->Valid());
+    }
+    if (value_type == kTypeDeletion || !iter_->status().ok()) {
+      Invalidate();
+      direction_ = kForward;
+    } else {
+      valid_ = true;
+    }
+  }
+
+  std::unique_ptr<Iterator> iter_;
+  const SequenceNumber sequence_;
+  const std::optional<std::string> upper_bound_;
+  Direction direction_ = kForward;
+  bool valid_ = false;
+  std::string saved_key_;
+  std::string saved_value_;
+  absl::Status status_;
+};
+
+}  // namespace
+
+std::unique_ptr<Iterator> NewDBIterator(std::unique_ptr<Iterator> internal_iter,
+                                        SequenceNumber sequence,
+                                        std::optional<std::string> upper_bound) {
+  return std::make_unique<DBIter>(std::move(internal_iter), sequence, std::move(upper_bound));
+}
+
+}  // namespace cairn::engine

@@ -1,0 +1,22 @@
+// Turns a merged stream of internal keys (all versions, tombstones) into the user's
+// view at one sequence number: the newest visible value of each key, deleted keys
+// hidden, keys at or past the upper bound excluded.
+#ifndef CAIRN_ENGINE_DB_ITER_H_
+#define CAIRN_ENGINE_DB_ITER_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "cairn/engine/iterator.h"
+#include "engine/dbformat.h"
+
+namespace cairn::engine {
+
+std::unique_ptr<Iterator> NewDBIterator(std::unique_ptr<Iterator> internal_iter,
+                                        SequenceNumber sequence,
+                                        std::optional<std::string> upper_bound);
+
+}  // namespace cairn::engine
+
+#endif  // CAIRN_ENGINE_DB_ITER_H_

@@ -1,0 +1,108 @@
+// Internal keys: how a user key, its sequence number and its kind are packed for
+// memtables and tables. See docs/formats/sstable.md.
+//
+//   internal key := user_key | fixed64((sequence << 8) | type)
+//
+// Ordering: user key ascending (bytewise), then sequence descending, then type
+// descending — so the newest version of a key comes first.
+#ifndef CAIRN_ENGINE_DBFORMAT_H_
+#define CAIRN_ENGINE_DBFORMAT_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "base/coding.h"
+
+namespace cairn::engine {
+
+using SequenceNumber = uint64_t;
+// Sequence numbers use 56 bits; the low byte of the packed tag is the type.
+constexpr SequenceNumber kMaxSequenceNumber = (uint64_t{1} << 56) - 1;
+
+enum ValueType : uint8_t {
+  kTypeDeletion = 0,
+  kTypeValue = 1,
+};
+// The highest type: a seek key with it sorts before every entry of the same sequence.
+constexpr ValueType kValueTypeForSeek = kTypeValue;
+
+inline bool IsValidValueType(uint8_t t) { return t <= kTypeValue; }
+
+inline uint64_t PackSequenceAndType(SequenceNumber seq, ValueType t) {
+  return (seq << 8) | t;
+}
+
+struct ParsedInternalKey {
+  std::string_view user_key;
+  SequenceNumber sequence = 0;
+  ValueType type = kTypeValue;
+};
+
+inline void AppendInternalKey(std::string* dst, std::string_view user_key, SequenceNumber seq,
+                              ValueType t) {
+  dst->append(user_key.data(), user_key.size());
+  PutFixed64(dst, PackSequenceAndType(seq, t));
+}
+
+inline std::string MakeInternalKey(std::string_view user_key, SequenceNumber seq, ValueType t) {
+  std::string k;
+  AppendInternalKey(&k, user_key, seq, t);
+  return k;
+}
+
+// False if the key is too short or its type byte is unknown (corruption).
+inline bool ParseInternalKey(std::string_view ikey, ParsedInternalKey* out) {
+  if (ikey.size() < 8) return false;
+  uint64_t tag = DecodeFixed64(ikey.data() + ikey.size() - 8);
+  uint8_t t = static_cast<uint8_t>(tag & 0xff);
+  if (!IsValidValueType(t)) return false;
+  out->user_key = ikey.substr(0, ikey.size() - 8);
+  out->sequence = tag >> 8;
+  out->type = static_cast<ValueType>(t);
+  return true;
+}
+
+// REQUIRES: ikey.size() >= 8.
+inline std::string_view ExtractUserKey(std::string_view ikey) {
+  return ikey.substr(0, ikey.size() - 8);
+}
+
+// Total order on internal keys. Keys shorter than 8 bytes (only possible in corrupted
+// input) order by their raw bytes, so comparisons never read out of bounds.
+struct InternalKeyComparator {
+  int Compare(std::string_view a, std::string_view b) const {
+    if (a.size() < 8 || b.size() < 8) return a.compare(b);
+    int r = ExtractUserKey(a).compare(ExtractUserKey(b));
+    if (r != 0) return r;
+    uint64_t at = DecodeFixed64(a.data() + a.size() - 8);
+    uint64_t bt = DecodeFixed64(b.data() + b.size() - 8);
+    return at > bt ? -1 : (at < bt ? 1 : 0);
+  }
+};
+
+// The key a point lookup searches for: the newest entry of user_key at or below the
+// snapshot sequence. Holds the memtable encoding (varint length prefix) and exposes
+// both views.
+class LookupKey {
+ public:
+  LookupKey(std::string_view user_key, SequenceNumber seq) {
+    PutVarint32(&rep_, static_cast<uint32_t>(user_key.size() + 8));
+    start_ = rep_.size();
+    AppendInternalKey(&rep_, user_key, seq, kValueTypeForSeek);
+  }
+  // varint length | internal key (the memtable's entry prefix).
+  std::string_view memtable_key() const { return rep_; }
+  std::string_view internal_key() const { return std::string_view(rep_).substr(start_); }
+  std::string_view user_key() const {
+    return std::string_view(rep_).substr(start_, rep_.size() - start_ - 8);
+  }
+
+ private:
+  std::string rep_;
+  size_t start_ = 0;
+};
+
+}  // namespace cairn::engine
+
+#endif  // CAIRN_ENGINE_DBFORMAT_H_

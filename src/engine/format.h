@@ -1,0 +1,69 @@
+// SSTable building blocks on disk: block handles, block trailers and the footer.
+// Byte layouts and versions: docs/formats/sstable.md.
+#ifndef CAIRN_ENGINE_FORMAT_H_
+#define CAIRN_ENGINE_FORMAT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "cairn/env.h"
+
+namespace cairn::engine {
+
+// Where a block lives in its file: offset and size, not counting the trailer.
+struct BlockHandle {
+  uint64_t offset = 0;
+  uint64_t size = 0;
+
+  static constexpr size_t kMaxEncodedLength = 10 + 10;
+  void EncodeTo(std::string* dst) const;
+  // Consumes a handle from the front of input; Corruption if malformed.
+  absl::Status DecodeFrom(std::string_view* input);
+};
+
+// Per-block compression codes, stored in the block trailer.
+enum class CompressionType : uint8_t {
+  kNone = 0,
+  kSnappy = 1,  // reserved: written from table format v2 on
+  kLz4 = 2,     // reserved
+  kZstd = 3,    // reserved
+};
+
+// Every block is followed by: uint8 compression type | fixed32 checksum, where the
+// checksum is Checksum32(block contents, seed = type).
+constexpr size_t kBlockTrailerSize = 5;
+
+constexpr uint64_t kTableMagic = 0x5453536e72696163ULL;  // "cairnSST" little-endian
+constexpr uint32_t kTableFormatVersion = 1;
+
+// Fixed-size tail of every table.
+//   metaindex handle | index handle | zero padding to 40 bytes |
+//   fixed32 format version | fixed32 checksum of the preceding 44 bytes | fixed64 magic
+struct Footer {
+  static constexpr size_t kEncodedLength = 56;
+  BlockHandle metaindex;
+  BlockHandle index;
+  uint32_t format_version = kTableFormatVersion;
+
+  void EncodeTo(std::string* dst) const;
+  absl::Status DecodeFrom(std::string_view input);
+};
+
+// Owned, uncompressed contents of one block.
+struct BlockContents {
+  std::unique_ptr<char[]> owned;
+  std::string_view data;
+};
+
+// Reads the block at handle and verifies its checksum; Corruption on any mismatch.
+absl::StatusOr<BlockContents> ReadBlock(const RandomAccessFile* file, const BlockHandle& handle);
+
+// The trailer written after contents.
+std::string BlockTrailer(std::string_view contents, CompressionType type);
+
+}  // namespace cairn::engine
+
+#endif  // CAIRN_ENGINE_FORMAT_H_

@@ -1,0 +1,94 @@
+#include "engine/memtable.h"
+
+#include <cstring>
+
+#include "base/coding.h"
+
+namespace cairn::engine {
+namespace {
+
+// Decodes the length-prefixed string at p. Entries were written by Add, so trusted.
+std::string_view GetLengthPrefixedSlice(const char* p) {
+  uint32_t len = 0;
+  const char* q = GetVarint32Ptr(p, p + kMaxVarint32Bytes, &len);
+  return std::string_view(q, len);
+}
+
+}  // namespace
+
+int MemTable::KeyComparator::operator()(const char* a, const char* b) const {
+  return cmp.Compare(GetLengthPrefixedSlice(a), GetLengthPrefixedSlice(b));
+}
+
+MemTable::MemTable() : table_(KeyComparator{}, &arena_) {}
+
+void MemTable::Add(SequenceNumber seq, ValueType type, std::string_view key,
+                   std::string_view value) {
+  const size_t ikey_len = key.size() + 8;
+  const size_t len = VarintLength(ikey_len) + ikey_len + VarintLength(value.size()) + value.size();
+  char* buf = arena_.Allocate(len);
+  char* p = EncodeVarint32(buf, static_cast<uint32_t>(ikey_len));
+  std::memcpy(p, key.data(), key.size());
+  p += key.size();
+  EncodeFixed64(p, PackSequenceAndType(seq, type));
+  p += 8;
+  p = EncodeVarint32(p, static_cast<uint32_t>(value.size()));
+  std::memcpy(p, value.data(), value.size());
+  table_.Insert(buf);
+  num_entries_.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool MemTable::Get(const LookupKey& key, std::string* value, absl::Status* s) const {
+  Table::Iterator iter(&table_);
+  iter.Seek(key.memtable_key().data());
+  if (!iter.Valid()) return false;
+  const char* entry = iter.key();
+  std::string_view ikey = GetLengthPrefixedSlice(entry);
+  if (ExtractUserKey(ikey) != key.user_key()) return false;
+  uint64_t tag = DecodeFixed64(ikey.data() + ikey.size() - 8);
+  switch (static_cast<ValueType>(tag & 0xff)) {
+    case kTypeValue: {
+      std::string_view v = GetLengthPrefixedSlice(ikey.data() + ikey.size());
+      value->assign(v.data(), v.size());
+      *s = absl::OkStatus();
+      return true;
+    }
+    case kTypeDeletion:
+      *s = absl::NotFoundError("");
+      return true;
+  }
+  return false;
+}
+
+class MemTable::MemTableIterator final : public Iterator {
+ public:
+  explicit MemTableIterator(const Table* table) : iter_(table) {}
+
+  bool Valid() const override { return iter_.Valid(); }
+  void Seek(std::string_view target) override {
+    tmp_.clear();
+    PutVarint32(&tmp_, static_cast<uint32_t>(target.size()));
+    tmp_.append(target);
+    iter_.Seek(tmp_.data());
+  }
+  void SeekToFirst() override { iter_.SeekToFirst(); }
+  void SeekToLast() override { iter_.SeekToLast(); }
+  void Next() override { iter_.Next(); }
+  void Prev() override { iter_.Prev(); }
+  std::string_view key() const override { return GetLengthPrefixedSlice(iter_.key()); }
+  std::string_view value() const override {
+    std::string_view k = key();
+    return GetLengthPrefixedSlice(k.data() + k.size());
+  }
+  absl::Status status() const override { return absl::OkStatus(); }
+
+ private:
+  Table::Iterator iter_;
+  std::string tmp_;
+};
+
+std::unique_ptr<Iterator> MemTable::NewIterator() const {
+  return std::make_unique<MemTableIterator>(&table_);
+}
+
+}  // namespace cairn::engine

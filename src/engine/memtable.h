@@ -1,0 +1,58 @@
+// MemTable: the in-memory write buffer, a skiplist of internal keys in an arena.
+//
+// Thread safety: one writer at a time (Add), any number of concurrent readers (Get,
+// iterators). Shared by std::shared_ptr: the DB, flushes and open iterators each hold a
+// reference, and the memory is released when the last one goes.
+//
+// Entry encoding in the arena:
+//   varint32 internal_key_len | internal key | varint32 value_len | value
+#ifndef CAIRN_ENGINE_MEMTABLE_H_
+#define CAIRN_ENGINE_MEMTABLE_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "base/arena.h"
+#include "cairn/engine/iterator.h"
+#include "engine/dbformat.h"
+#include "engine/skiplist.h"
+
+namespace cairn::engine {
+
+class MemTable {
+ public:
+  MemTable();
+  MemTable(const MemTable&) = delete;
+  MemTable& operator=(const MemTable&) = delete;
+
+  void Add(SequenceNumber seq, ValueType type, std::string_view key, std::string_view value);
+
+  // If the memtable holds an entry for key at or below key's sequence: returns true and
+  // sets *s to OK with *value filled (a put) or to NotFound (a deletion). Returns false
+  // if the memtable knows nothing about the key.
+  bool Get(const LookupKey& key, std::string* value, absl::Status* s) const;
+
+  // Iterates internal keys (key() is an internal key). Caller keeps the memtable alive.
+  std::unique_ptr<Iterator> NewIterator() const;
+
+  size_t ApproximateMemoryUsage() const { return arena_.MemoryUsage(); }
+  uint64_t num_entries() const { return num_entries_.load(std::memory_order_relaxed); }
+
+ private:
+  struct KeyComparator {
+    InternalKeyComparator cmp;
+    int operator()(const char* a, const char* b) const;
+  };
+  using Table = SkipList<const char*, KeyComparator>;
+  class MemTableIterator;
+
+  Arena arena_;
+  Table table_;
+  std::atomic<uint64_t> num_entries_{0};
+};
+
+}  // namespace cairn::engine
+
+#endif  // CAIRN_ENGINE_MEMTABLE_H_

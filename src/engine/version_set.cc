@@ -1,0 +1,233 @@
+#include "engine/version_set.h"
+
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "base/status.h"
+#include "engine/filename.h"
+#include "engine/wal_reader.h"
+
+namespace cairn::engine {
+
+absl::Status Version::Get(const LookupKey& key, std::string* value) const {
+  const std::string_view user_key = key.user_key();
+  const std::string_view ikey = key.internal_key();
+  for (int level = 0; level < kNumLevels; level++) {
+    for (const auto& f : files_[level]) {
+      if (user_key.compare(ExtractUserKey(f->smallest)) < 0 ||
+          user_key.compare(ExtractUserKey(f->largest)) > 0) {
+        continue;
+      }
+      auto table = table_cache_->Get(f->number, f->file_size);
+      if (!table.ok()) return table.status();
+      enum { kNotInTable, kFound, kDeleted, kCorrupt } state = kNotInTable;
+      CAIRN_RETURN_IF_ERROR((*table)->InternalGet(
+          ikey, [&](std::string_view found_key, std::string_view found_value) {
+            ParsedInternalKey parsed;
+            if (!ParseInternalKey(found_key, &parsed)) {
+              state = kCorrupt;
+            } else if (parsed.user_key == user_key) {
+              state = parsed.type == kTypeValue ? kFound : kDeleted;
+              if (state == kFound) value->assign(found_value.data(), found_value.size());
+            }
+          }));
+      switch (state) {
+        case kFound:
+          return absl::OkStatus();
+        case kDeleted:
+          return absl::NotFoundError("");
+        case kCorrupt:
+          return CorruptionError(absl::StrCat("bad internal key in table ", f->number));
+        case kNotInTable:
+          break;
+      }
+    }
+  }
+  return absl::NotFoundError("");
+}
+
+void Version::AddIterators(std::vector<std::unique_ptr<Iterator>>* iters) const {
+  for (int level = 0; level < kNumLevels; level++) {
+    for (const auto& f : files_[level]) {
+      auto table = table_cache_->Get(f->number, f->file_size);
+      iters->push_back(table.ok() ? (*table)->NewIterator() : NewErrorIterator(table.status()));
+    }
+  }
+}
+
+VersionSet::VersionSet(Env* env, std::string dir, TableCache* table_cache)
+    : env_(env),
+      dir_(std::move(dir)),
+      table_cache_(table_cache),
+      current_(std::make_shared<Version>(table_cache)) {}
+
+absl::Status VersionSet::CreateNew(Env* env, const std::string& dir) {
+  VersionEdit edit;
+  edit.SetLogNumber(0);
+  edit.SetNextFileNumber(2);
+  edit.SetLastSequence(0);
+  std::string record;
+  edit.EncodeTo(&record);
+  const std::string manifest = ManifestFileName(dir, 1);
+  CAIRN_ASSIGN_OR_RETURN(auto file, env->NewWritableFile(manifest));
+  wal::Writer log(std::move(file));
+  absl::Status s = log.AddRecord(record);
+  if (s.ok()) s = log.file()->Sync();
+  if (s.ok()) s = log.file()->Close();
+  if (s.ok()) s = SetCurrentFile(env, dir, 1);
+  if (!s.ok()) (void)env->RemoveFile(manifest);
+  return s;
+}
+
+void VersionSet::MarkFileNumberUsed(uint64_t n) {
+  uint64_t cur = next_file_number_.load();
+  while (cur <= n && !next_file_number_.compare_exchange_weak(cur, n + 1)) {
+  }
+}
+
+std::shared_ptr<Version> VersionSet::Apply(const Version& base, const VersionEdit& edit) const {
+  auto v = std::make_shared<Version>(table_cache_);
+  for (int level = 0; level < kNumLevels; level++) {
+    for (const auto& f : base.files_[level]) {
+      if (!edit.deleted_files().contains({level, f->number})) v->files_[level].push_back(f);
+    }
+  }
+  for (const auto& [level, f] : edit.new_files()) {
+    v->files_[level].push_back(std::make_shared<const FileMetaData>(f));
+  }
+  std::sort(v->files_[0].begin(), v->files_[0].end(), [](const auto& a, const auto& b) {
+    return a->largest_seq != b->largest_seq ? a->largest_seq > b->largest_seq
+                                            : a->number > b->number;
+  });
+  for (int level = 1; level < kNumLevels; level++) {
+    std::sort(v->files_[level].begin(), v->files_[level].end(), [](const auto& a, const auto& b) {
+      return CompareInternalKeys(a->smallest, b->smallest) < 0;
+    });
+  }
+  return v;
+}
+
+namespace {
+// Remembers the first damage in the MANIFEST and whether good edits followed it.
+struct ManifestReporter final : wal::Reader::Reporter {
+  void Corruption(uint64_t offset, size_t bytes, const absl::Status& reason) override {
+    if (first.ok()) first = reason;
+  }
+  absl::Status first;
+};
+}  // namespace
+
+absl::Status VersionSet::Recover() {
+  std::string current;
+  CAIRN_RETURN_IF_ERROR(ReadFileToString(env_, CurrentFileName(dir_), &current));
+  if (current.empty() || current.back() != '\n') {
+    return CorruptionError("CURRENT file does not end with a newline");
+  }
+  current.pop_back();
+  uint64_t manifest_number;
+  FileType type;
+  if (!ParseFileName(current, &manifest_number, &type) || type != FileType::kManifest) {
+    return CorruptionError(absl::StrCat("CURRENT names a bad file: ", current));
+  }
+  const std::string manifest = dir_ + "/" + current;
+  auto file = env_->NewSequentialFile(manifest);
+  if (!file.ok()) {
+    return absl::IsNotFound(file.status())
+               ? CorruptionError(absl::StrCat("CURRENT points to missing ", current))
+               : file.status();
+  }
+
+  ManifestReporter reporter;
+  wal::Reader reader(std::move(*file), &reporter);
+  std::shared_ptr<Version> v = std::make_shared<Version>(table_cache_);
+  std::optional<uint64_t> log_number, next_file, last_seq;
+  std::string scratch;
+  std::string_view record;
+  while (reader.ReadRecord(&record, &scratch)) {
+    if (!reporter.first.ok()) {
+      return CorruptionError(absl::StrCat(current, " is damaged before its end: ",
+                                          reporter.first.message()));
+    }
+    VersionEdit edit;
+    absl::Status s = edit.DecodeFrom(record);
+    if (!s.ok()) return CorruptionError(absl::StrCat(current, ": ", s.message()));
+    v = Apply(*v, edit);
+    if (edit.log_number()) log_number = edit.log_number();
+    if (edit.next_file_number()) next_file = edit.next_file_number();
+    if (edit.last_sequence()) last_seq = edit.last_sequence();
+  }
+  CAIRN_RETURN_IF_ERROR(reader.status());
+  if (!log_number || !next_file || !last_seq) {
+    return CorruptionError(absl::StrCat(current, " lacks log number, next file or sequence"));
+  }
+  log_number_ = *log_number;
+  next_file_number_ = *next_file;
+  last_sequence_ = *last_seq;
+  manifest_file_number_ = manifest_number;
+  MarkFileNumberUsed(manifest_number);
+  MarkFileNumberUsed(log_number_);
+  for (int level = 0; level < kNumLevels; level++) {
+    for (const auto& f : v->files_[level]) MarkFileNumberUsed(f->number);
+  }
+  std::atomic_store(&current_, std::shared_ptr<const Version>(std::move(v)));
+  return absl::OkStatus();
+}
+
+absl::Status VersionSet::WriteSnapshot(wal::Writer* log) const {
+  VersionEdit edit;
+  auto v = current();
+  for (int level = 0; level < kNumLevels; level++) {
+    for (const auto& f : v->files_[level]) edit.AddFile(level, *f);
+  }
+  edit.SetLogNumber(log_number_);
+  edit.SetNextFileNumber(next_file_number_.load());
+  edit.SetLastSequence(LastSequence());
+  std::string record;
+  edit.EncodeTo(&record);
+  return log->AddRecord(record);
+}
+
+absl::Status VersionSet::LogAndApply(VersionEdit* edit) {
+  if (!edit->log_number()) edit->SetLogNumber(log_number_);
+  edit->SetLastSequence(LastSequence());
+
+  std::optional<uint64_t> new_manifest;
+  if (manifest_log_ == nullptr) {
+    new_manifest = NewFileNumber();
+    CAIRN_ASSIGN_OR_RETURN(auto file, env_->NewWritableFile(ManifestFileName(dir_, *new_manifest)));
+    manifest_log_ = std::make_unique<wal::Writer>(std::move(file));
+    absl::Status s = WriteSnapshot(manifest_log_.get());
+    if (!s.ok()) {
+      manifest_log_.reset();
+      (void)env_->RemoveFile(ManifestFileName(dir_, *new_manifest));
+      return s;
+    }
+  }
+  edit->SetNextFileNumber(next_file_number_.load());
+
+  std::string record;
+  edit->EncodeTo(&record);
+  absl::Status s = manifest_log_->AddRecord(record);
+  if (s.ok()) s = manifest_log_->file()->Sync();
+  if (s.ok() && new_manifest) s = SetCurrentFile(env_, dir_, *new_manifest);
+  if (!s.ok()) {
+    // The MANIFEST's state on disk is unknown: start a fresh one next time.
+    manifest_log_.reset();
+    if (new_manifest) (void)env_->RemoveFile(ManifestFileName(dir_, *new_manifest));
+    return s;
+  }
+  if (new_manifest) manifest_file_number_ = *new_manifest;
+  log_number_ = *edit->log_number();
+  std::atomic_store(&current_, std::shared_ptr<const Version>(Apply(*current(), *edit)));
+  return absl::OkStatus();
+}
+
+void VersionSet::AddLiveFiles(std::set<uint64_t>* live) const {
+  auto v = current();
+  for (int level = 0; level < kNumLevels; level++) {
+    for (const auto& f : v->files_[level]) live->insert(f->number);
+  }
+}
+
+}  // namespace cairn::engine

@@ -1,0 +1,63 @@
+// Reads records written by wal::Writer, verifying every checksum.
+//
+// Damage is never returned as data. The reader skips it, tells the Reporter how many
+// bytes were dropped and why, and goes on to the next readable record, so the caller
+// can tell a torn tail (damage with nothing good after it) from damage in the middle.
+// Not thread-safe.
+#ifndef CAIRN_ENGINE_WAL_READER_H_
+#define CAIRN_ENGINE_WAL_READER_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "cairn/env.h"
+
+namespace cairn::engine::wal {
+
+class Reader {
+ public:
+  class Reporter {
+   public:
+    virtual ~Reporter() = default;
+    // `bytes` were dropped at about file offset `offset` because of `reason`.
+    virtual void Corruption(uint64_t offset, size_t bytes, const absl::Status& reason) = 0;
+  };
+
+  // reporter may be nullptr; it must outlive the reader.
+  Reader(std::unique_ptr<SequentialFile> file, Reporter* reporter);
+  Reader(const Reader&) = delete;
+  Reader& operator=(const Reader&) = delete;
+
+  // Reads the next record into *record (valid until the next call; may point into
+  // *scratch). Returns false at end of input or on an I/O error (see status()).
+  bool ReadRecord(std::string_view* record, std::string* scratch);
+
+  // File offset of the first byte of the last record returned.
+  uint64_t last_record_offset() const { return last_record_offset_; }
+  // Offset just past the last complete record returned: where a torn tail begins.
+  uint64_t end_of_last_record() const { return end_of_last_record_; }
+  // An I/O error from the file, if any (damage is reported, not returned here).
+  absl::Status status() const { return status_; }
+
+ private:
+  enum : int { kEof = 256, kBadRecord = 257 };
+  // Returns a record type or kEof / kBadRecord.
+  int ReadPhysicalRecord(std::string_view* fragment);
+  void ReportDrop(size_t bytes, std::string_view reason);
+
+  std::unique_ptr<SequentialFile> file_;
+  Reporter* const reporter_;
+  std::unique_ptr<char[]> backing_;
+  std::string_view buffer_;
+  bool eof_ = false;
+  uint64_t buffer_end_offset_ = 0;  // file offset just past buffer_
+  uint64_t last_record_offset_ = 0;
+  uint64_t end_of_last_record_ = 0;
+  absl::Status status_;
+};
+
+}  // namespace cairn::engine::wal
+
+#endif  // CAIRN_ENGINE_WAL_READER_H_

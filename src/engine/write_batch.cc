@@ -1,0 +1,106 @@
+#include "cairn/engine/write_batch.h"
+
+#include "base/coding.h"
+#include "base/status.h"
+#include "engine/memtable.h"
+#include "engine/write_batch_internal.h"
+
+namespace cairn::engine {
+
+WriteBatch::WriteBatch() { Clear(); }
+
+void WriteBatch::Clear() {
+  rep_.clear();
+  rep_.resize(WriteBatchInternal::kHeaderSize);
+}
+
+uint32_t WriteBatch::Count() const { return DecodeFixed32(rep_.data() + 8); }
+
+void WriteBatch::Put(std::string_view key, std::string_view value) {
+  WriteBatchInternal::SetCount(this, Count() + 1);
+  rep_.push_back(static_cast<char>(kTypeValue));
+  PutLengthPrefixed(&rep_, key);
+  PutLengthPrefixed(&rep_, value);
+}
+
+void WriteBatch::Delete(std::string_view key) {
+  WriteBatchInternal::SetCount(this, Count() + 1);
+  rep_.push_back(static_cast<char>(kTypeDeletion));
+  PutLengthPrefixed(&rep_, key);
+}
+
+void WriteBatch::Append(const WriteBatch& other) {
+  WriteBatchInternal::SetCount(this, Count() + other.Count());
+  rep_.append(other.rep_, WriteBatchInternal::kHeaderSize);
+}
+
+absl::Status WriteBatch::Iterate(Handler* handler) const {
+  std::string_view input(rep_);
+  if (input.size() < WriteBatchInternal::kHeaderSize) {
+    return CorruptionError("write batch too small");
+  }
+  input.remove_prefix(WriteBatchInternal::kHeaderSize);
+  uint32_t found = 0;
+  while (!input.empty()) {
+    uint8_t tag = static_cast<uint8_t>(input[0]);
+    input.remove_prefix(1);
+    std::string_view key, value;
+    switch (tag) {
+      case kTypeValue:
+        if (!GetLengthPrefixed(&input, &key) || !GetLengthPrefixed(&input, &value)) {
+          return CorruptionError("bad write batch put");
+        }
+        handler->Put(key, value);
+        break;
+      case kTypeDeletion:
+        if (!GetLengthPrefixed(&input, &key)) return CorruptionError("bad write batch delete");
+        handler->Delete(key);
+        break;
+      default:
+        return CorruptionError("unknown write batch record tag");
+    }
+    found++;
+  }
+  if (found != Count()) return CorruptionError("write batch has wrong count");
+  return absl::OkStatus();
+}
+
+SequenceNumber WriteBatchInternal::Sequence(const WriteBatch& b) {
+  return DecodeFixed64(b.rep_.data());
+}
+
+void WriteBatchInternal::SetSequence(WriteBatch* b, SequenceNumber seq) {
+  EncodeFixed64(b->rep_.data(), seq);
+}
+
+void WriteBatchInternal::SetCount(WriteBatch* b, uint32_t n) {
+  EncodeFixed32(b->rep_.data() + 8, n);
+}
+
+absl::Status WriteBatchInternal::SetContents(WriteBatch* b, std::string_view contents) {
+  if (contents.size() < kHeaderSize) return CorruptionError("write batch too small");
+  b->rep_.assign(contents.data(), contents.size());
+  return absl::OkStatus();
+}
+
+namespace {
+class MemTableInserter final : public WriteBatch::Handler {
+ public:
+  MemTableInserter(SequenceNumber seq, MemTable* mem) : seq_(seq), mem_(mem) {}
+  void Put(std::string_view key, std::string_view value) override {
+    mem_->Add(seq_++, kTypeValue, key, value);
+  }
+  void Delete(std::string_view key) override { mem_->Add(seq_++, kTypeDeletion, key, {}); }
+
+ private:
+  SequenceNumber seq_;
+  MemTable* mem_;
+};
+}  // namespace
+
+absl::Status WriteBatchInternal::InsertInto(const WriteBatch& b, MemTable* mem) {
+  MemTableInserter inserter(Sequence(b), mem);
+  return b.Iterate(&inserter);
+}
+
+}  // namespace cairn::engine
