@@ -119,21 +119,31 @@ absl::Status DBImpl::MakeRoomForWrite(bool force) {
 }
 
 absl::Status DBImpl::NewWal() {
+  // Finish the old WAL first, so only the newest WAL can ever have a torn tail.
+  absl::Status s = wal_ != nullptr ? wal_->file()->Sync() : absl::OkStatus();
   const uint64_t number = versions_->NewFileNumber();
-  auto file = env_->NewWritableFile(LogFileName(dir_, number));
-  absl::Status s = file.status();
-  // The new file's directory entry must be durable before writes acknowledged as
-  // synced land in it.
-  if (s.ok()) s = env_->SyncDir(dir_);
-  // Finish the old WAL so only the newest one can ever have a torn tail.
-  if (s.ok() && wal_ != nullptr) s = wal_->file()->Sync();
+  const std::string path = LogFileName(dir_, number);
+  std::unique_ptr<WritableFile> file;
+  if (s.ok()) {
+    auto created = env_->NewWritableFile(path);
+    s = created.status();
+    // The new file's directory entry must be durable before writes acknowledged as
+    // synced land in it.
+    if (s.ok()) {
+      file = std::move(*created);
+      s = env_->SyncDir(dir_);
+    }
+  }
   if (!s.ok()) {
-    if (file.ok()) (void)env_->RemoveFile(LogFileName(dir_, number));
+    if (file != nullptr) {
+      file.reset();
+      (void)env_->RemoveFile(path);
+    }
     bg_error_ = s;
     return s;
   }
   // The old writer is closed by its destructor once the sync thread lets go of it.
-  wal_ = std::make_shared<wal::Writer>(std::move(*file));
+  wal_ = std::make_shared<wal::Writer>(std::move(file));
   wal_number_ = number;
   return absl::OkStatus();
 }

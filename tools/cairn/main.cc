@@ -1,0 +1,18 @@
+// cairn: the command-line client. `cairn db DIR ...` works on a data directory offline.
+#include <CLI/CLI.hpp>
+
+#include "db_command.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"cairn: command-line tool for the cairn key-value store"};
+  app.require_subcommand(1);
+  cairn::tools::AddDbCommand(&app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11 prints help with exit code 0 and usage errors with a non-zero one.
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  return cairn::tools::RunDbCommand();
+}
