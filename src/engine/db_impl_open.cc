@@ -17,7 +17,12 @@ absl::Status DBImpl::Open() {
     return absl::InvalidArgumentError(
         "write_buffer_size must be >= 64 KiB, block_size >= 256, block_restart_interval >= 1");
   }
-  if (options_.create_if_missing) CAIRN_RETURN_IF_ERROR(env_->CreateDir(dir_));
+  if (options_.create_if_missing) {
+    CAIRN_RETURN_IF_ERROR(env_->CreateDir(dir_));
+  } else if (!env_->FileExists(CurrentFileName(dir_))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("no database in ", dir_, " (create_if_missing is false)"));
+  }
   CAIRN_ASSIGN_OR_RETURN(lock_, env_->LockFile(LockFileName(dir_)));
 
   absl::MutexLock l(&mu_);
