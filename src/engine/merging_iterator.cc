@@ -71,29 +71,28 @@ class MergingIterator final : public Iterator {
   }
 
  private:
-  // A child with an error stops the merge, so the error is seen rather than skipped.
-  bool AnyError() const {
-    for (const auto& c : children_) {
-      if (!c->status().ok()) return true;
-    }
-    return false;
-  }
+  // A child with an error (it is then invalid) stops the merge, so the error is seen
+  // rather than skipped.
   void FindSmallest() {
     current_ = nullptr;
-    if (AnyError()) return;
     for (auto& c : children_) {
-      if (c->Valid() && (current_ == nullptr || cmp_(c->key(), current_->key()) < 0)) {
-        current_ = c.get();
+      if (c->Valid()) {
+        if (current_ == nullptr || cmp_(c->key(), current_->key()) < 0) current_ = c.get();
+      } else if (!c->status().ok()) {
+        current_ = nullptr;
+        return;
       }
     }
   }
   void FindLargest() {
     current_ = nullptr;
-    if (AnyError()) return;
     for (auto it = children_.rbegin(); it != children_.rend(); ++it) {
       auto& c = *it;
-      if (c->Valid() && (current_ == nullptr || cmp_(c->key(), current_->key()) > 0)) {
-        current_ = c.get();
+      if (c->Valid()) {
+        if (current_ == nullptr || cmp_(c->key(), current_->key()) > 0) current_ = c.get();
+      } else if (!c->status().ok()) {
+        current_ = nullptr;
+        return;
       }
     }
   }
