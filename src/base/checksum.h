@@ -1,9 +1,10 @@
 // Checksums for on-disk records and blocks.
 //
 // cairn uses XXH3-64 (from Debian's libxxhash) truncated to 32 bits, as RocksDB's
-// kXXH3 checksum type does: it is several times faster than software CRC32C, detects
-// every corruption a CRC would in practice, and xxHash is already a dependency for
-// ring hashing. The seed lets a record type byte be folded in without copying.
+// kXXH3 checksum type does: it is faster than CRC32C and xxHash is already a dependency
+// for ring hashing. Unlike a CRC it gives no guarantee for short error bursts; any
+// damage goes undetected with probability about 2^-32. The seed folds in a record's
+// type and length without copying.
 #ifndef CAIRN_BASE_CHECKSUM_H_
 #define CAIRN_BASE_CHECKSUM_H_
 

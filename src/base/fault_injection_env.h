@@ -7,9 +7,10 @@
 //   env.DropUnsyncedData();          // unsynced tails truncated, unsynced new files removed
 //   env.SetFilesystemActive(true);   // reboot; reopen the database
 //
-// Renames and deletions are treated as durable when they return (cairn syncs the
-// directory right after each of them). Files that existed before the env saw them are
-// treated as fully durable. Thread-safe.
+// Renames and deletions are treated as durable when they return. cairn syncs the
+// directory after each rename; a deletion that a crash undid would only leave an
+// obsolete file, which recovery deletes again. Files that existed before the env saw
+// them are treated as fully durable. Thread-safe.
 #ifndef CAIRN_BASE_FAULT_INJECTION_ENV_H_
 #define CAIRN_BASE_FAULT_INJECTION_ENV_H_
 

@@ -25,6 +25,11 @@ absl::Status IOError(std::string_view context, int err) {
   }
 }
 
+absl::Status Annotate(const absl::Status& s, std::string_view context) {
+  if (s.ok()) return s;
+  return absl::Status(s.code(), absl::StrCat(ToAbsl(context), ": ", s.message()));
+}
+
 absl::Status IOError(std::string_view message) {
   return absl::InternalError(absl::StrCat("IO error: ", ToAbsl(message)));
 }

@@ -27,6 +27,9 @@ inline bool IsCorruption(const absl::Status& s) { return absl::IsDataLoss(s); }
 absl::Status IOError(std::string_view context, int err);
 absl::Status IOError(std::string_view message);
 
+// s with "context: " put in front of its message; same code. OK stays OK.
+absl::Status Annotate(const absl::Status& s, std::string_view context);
+
 }  // namespace cairn
 
 // Returns from the enclosing function if `expr` (an absl::Status) is not OK.

@@ -144,6 +144,7 @@ absl::StatusOr<CheckReport> CheckDB(const std::string& dir, const Options& optio
     return report;
   }
 
+  if (!versions.recovery_note().empty()) report.warnings.push_back(versions.recovery_note());
   std::set<uint64_t> live;
   versions.AddLiveFiles(&live);
   auto current = versions.current();
@@ -166,7 +167,7 @@ absl::StatusOr<CheckReport> CheckDB(const std::string& dir, const Options& optio
   std::string pending_damage;
   for (uint64_t number : logs) CheckWal(env, dir, number, &pending_damage, &report);
   if (!pending_damage.empty()) {
-    report.warnings.push_back(pending_damage + ": a torn tail, truncated by the next open");
+    report.warnings.push_back(pending_damage + ": a torn tail, dropped by the next open");
   }
   return report;
 }

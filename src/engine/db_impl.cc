@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "base/status.h"
 #include "engine/db_iter.h"
 #include "engine/filename.h"
@@ -195,7 +196,8 @@ std::optional<std::string> DBImpl::GetProperty(std::string_view name) {
     std::string out;
     for (int level = 0; level < kNumLevels; level++) {
       for (const auto& f : current->files(level)) {
-        absl::StrAppend(&out, "L", level, " ", f->number, ".sst size=", f->file_size,
+        absl::StrAppend(&out, "L", level, " ", absl::StrFormat("%06d", f->number),
+                        ".sst size=", f->file_size,
                         " seq=", f->smallest_seq, "..", f->largest_seq, "\n");
       }
     }

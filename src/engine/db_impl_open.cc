@@ -43,6 +43,19 @@ absl::Status DBImpl::Open() {
 
 absl::Status DBImpl::Recover(VersionEdit* edit) {
   if (!env_->FileExists(CurrentFileName(dir_))) {
+    // Creating a database over the files of one that lost CURRENT would delete its
+    // tables as unreferenced.
+    CAIRN_ASSIGN_OR_RETURN(auto existing, env_->GetChildren(dir_));
+    for (const auto& name : existing) {
+      uint64_t number;
+      FileType type;
+      if (ParseFileName(name, &number, &type) && type != FileType::kLock &&
+          type != FileType::kTemp) {
+        return CorruptionError(absl::StrCat(dir_, " holds database files (", name,
+                                            ") but no CURRENT file; refusing to create a "
+                                            "new database over them"));
+      }
+    }
     if (!options_.create_if_missing) {
       return absl::InvalidArgumentError(
           absl::StrCat(dir_, " does not exist (create_if_missing is false)"));
@@ -52,6 +65,9 @@ absl::Status DBImpl::Recover(VersionEdit* edit) {
     return absl::InvalidArgumentError(absl::StrCat(dir_, " exists (error_if_exists is true)"));
   }
   CAIRN_RETURN_IF_ERROR(versions_->Recover());
+  if (!versions_->recovery_note().empty()) {
+    recovery_report_ += versions_->recovery_note() + "\n";
+  }
 
   // Every table the MANIFEST names must exist; collect WALs that are not yet in tables.
   CAIRN_ASSIGN_OR_RETURN(auto children, env_->GetChildren(dir_));
@@ -75,18 +91,20 @@ absl::Status DBImpl::Recover(VersionEdit* edit) {
 }
 
 namespace {
-// Collects what the WAL reader had to drop.
+// Collects what the WAL reader had to drop from one WAL.
 struct WalReporter final : wal::Reader::Reporter {
   void Corruption(uint64_t offset, size_t bytes, const absl::Status& reason) override {
-    if (!damaged) first_offset = offset;
+    if (!damaged) {
+      first_offset = offset;
+      first_reason = std::string(reason.message());
+    }
     damaged = true;
     dropped_bytes += bytes;
-    if (first_reason.ok()) first_reason = reason;
   }
   bool damaged = false;
   uint64_t first_offset = 0;
   uint64_t dropped_bytes = 0;
-  absl::Status first_reason;
+  std::string first_reason;
 };
 }  // namespace
 
@@ -96,32 +114,37 @@ absl::Status DBImpl::ReplayWals(const std::vector<uint64_t>& logs, VersionEdit* 
   auto mem = std::make_shared<MemTable>();
   std::string scratch;
   std::string_view record;
-  bool stop = false;  // point-in-time recovery reached damage: ignore everything after
-  std::string damaged_log;
-  WalReporter reporter;
+  // Damage seen so far with no intact record after it yet: a torn tail, unless an
+  // intact record follows (in this WAL or a later one).
+  std::string pending_damage;
 
-  for (uint64_t number : logs) {
-    if (stop) break;
-    const std::string path = LogFileName(dir_, number);
+  for (size_t i = 0; i < logs.size(); i++) {
+    const std::string path = LogFileName(dir_, logs[i]);
     CAIRN_ASSIGN_OR_RETURN(auto file, env_->NewSequentialFile(path));
-    const bool damaged_before = reporter.damaged;
+    WalReporter reporter;
     wal::Reader reader(std::move(file), &reporter);
     while (reader.ReadRecord(&record, &scratch)) {
-      if (reporter.damaged) {
-        if (point_in_time) {
-          stop = true;
-          break;
+      if (reporter.damaged && pending_damage.empty()) {
+        pending_damage = absl::StrFormat("WAL %s is damaged at offset %d (%s)", path,
+                                         reporter.first_offset, reporter.first_reason);
+      }
+      if (!pending_damage.empty()) {
+        if (!point_in_time) {
+          return CorruptionError(absl::StrCat(
+              pending_damage,
+              " and intact records follow the damage; opening with "
+              "wal_recovery=point-in-time keeps only what comes before it"));
         }
-        return CorruptionError(absl::StrFormat(
-            "WAL %s is damaged at offset %d (%s) and intact records follow the damage; "
-            "opening with wal_recovery=point-in-time drops everything after it",
-            damaged_log.empty() ? path : damaged_log, reporter.first_offset,
-            std::string(reporter.first_reason.message())));
+        recovery_report_ += absl::StrFormat(
+            "point-in-time recovery: %s; ignored the WAL from there on and %d later WALs\n",
+            pending_damage, logs.size() - i - 1);
+        versions_->SetLastSequence(max_sequence);
+        return WriteLevel0Table(*mem, edit);
       }
       WriteBatch batch;
       CAIRN_RETURN_IF_ERROR(WriteBatchInternal::SetContents(&batch, record));
       absl::Status s = WriteBatchInternal::InsertInto(batch, mem.get());
-      if (!s.ok()) return CorruptionError(absl::StrCat(path, ": ", s.message()));
+      if (!s.ok()) return Annotate(s, path);
       const SequenceNumber last = WriteBatchInternal::Sequence(batch) + batch.Count() - 1;
       if (batch.Count() > 0) max_sequence = std::max(max_sequence, last);
       if (mem->ApproximateMemoryUsage() > options_.write_buffer_size) {
@@ -129,13 +152,16 @@ absl::Status DBImpl::ReplayWals(const std::vector<uint64_t>& logs, VersionEdit* 
         mem = std::make_shared<MemTable>();
       }
     }
-    CAIRN_RETURN_IF_ERROR(reader.status());
-    if (reporter.damaged && !damaged_before) {
-      damaged_log = path;
+    CAIRN_RETURN_IF_ERROR(Annotate(reader.status(), path));
+    if (reporter.damaged) {
+      if (pending_damage.empty()) {
+        pending_damage = absl::StrFormat("WAL %s is damaged at offset %d (%s)", path,
+                                         reporter.first_offset, reporter.first_reason);
+      }
       recovery_report_ += absl::StrFormat(
-          "WAL %s: dropped %d bytes from offset %d (%s); %d intact bytes kept\n", path,
-          reporter.dropped_bytes, reporter.first_offset,
-          std::string(reporter.first_reason.message()), reader.end_of_last_record());
+          "WAL %s: torn tail: dropped %d bytes from offset %d (%s); replayed %d bytes\n", path,
+          reporter.dropped_bytes, reporter.first_offset, reporter.first_reason,
+          reader.end_of_last_record());
     }
   }
   CAIRN_RETURN_IF_ERROR(WriteLevel0Table(*mem, edit));

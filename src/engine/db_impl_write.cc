@@ -19,6 +19,12 @@ struct DBImpl::Writer {
 };
 
 absl::Status DBImpl::WriteImpl(const WriteOptions& options, const WriteBatch* batch) {
+  // Bounds every key and value too: lengths are 32-bit on disk and a table block must
+  // stay readable (format.cc caps blocks at 2 GiB).
+  constexpr size_t kMaxBatchBytes = size_t{1} << 30;
+  if (batch != nullptr && batch->ApproximateSize() > kMaxBatchBytes) {
+    return absl::InvalidArgumentError("write batch larger than 1 GiB");
+  }
   Writer w(batch, options.sync || options_.wal_sync == WalSyncMode::kAlways);
   absl::MutexLock l(&mu_);
   writers_.push_back(&w);

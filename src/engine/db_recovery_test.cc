@@ -147,7 +147,28 @@ TEST_F(RecoveryTest, DamageBeforeIntactRecordsFailsOpenUnlessPointInTime) {
   const int kept = PresentPrefix(2000);
   EXPECT_GT(kept, 0);
   EXPECT_LT(kept, 20);  // the damage is in the first block's first records
-  EXPECT_NE(db_->GetProperty("cairn.recovery")->find("dropped"), std::string::npos);
+  EXPECT_NE(db_->GetProperty("cairn.recovery")->find("point-in-time recovery"),
+            std::string::npos);
+}
+
+TEST_F(RecoveryTest, DamageFollowedByIntactRecordsInTheSameBlockFailsOpen) {
+  Write(0, 5);  // five small records, all in the WAL's first 32 KiB block
+  db_.reset();
+  const std::string wal = Newest(FileType::kLog);
+  ASSERT_LT(fs::file_size(wal), 1000u);
+  FlipByte(wal, 150);  // inside the second record
+  absl::Status s = Open();
+  EXPECT_TRUE(IsCorruption(s)) << s;
+}
+
+TEST_F(RecoveryTest, LostCurrentDoesNotCreateANewDatabaseOverOldFiles) {
+  Write(0, 10);
+  ASSERT_TRUE(db_->Flush().ok());
+  db_.reset();
+  fs::remove(dir_.path() + "/CURRENT");
+  absl::Status s = Open();
+  EXPECT_TRUE(IsCorruption(s)) << s;
+  EXPECT_TRUE(fs::exists(Newest(FileType::kTable)));  // nothing deleted
 }
 
 TEST_F(RecoveryTest, MissingTableIsCorruption) {

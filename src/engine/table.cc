@@ -18,6 +18,11 @@ absl::StatusOr<std::shared_ptr<Table>> Table::Open(std::unique_ptr<RandomAccessF
                                    &footer_input, footer_space));
   Footer footer;
   CAIRN_RETURN_IF_ERROR(footer.DecodeFrom(footer_input));
+  const uint64_t data_end = file_size - Footer::kEncodedLength;
+  if (footer.index.offset > data_end ||
+      footer.index.size + kBlockTrailerSize > data_end - footer.index.offset) {
+    return CorruptionError("index block handle points outside the table");
+  }
   CAIRN_ASSIGN_OR_RETURN(BlockContents index_contents, ReadBlock(file.get(), footer.index));
   auto index = std::make_shared<const Block>(std::move(index_contents));
   return std::make_shared<Table>(std::move(file), file_size, std::move(index));
@@ -27,7 +32,7 @@ absl::StatusOr<std::shared_ptr<const Block>> Table::ReadDataBlock(
     std::string_view encoded_handle) const {
   BlockHandle handle;
   CAIRN_RETURN_IF_ERROR(handle.DecodeFrom(&encoded_handle));
-  if (handle.offset > file_size_ || handle.size > file_size_ - handle.offset) {
+  if (handle.offset > file_size_ || handle.size + kBlockTrailerSize > file_size_ - handle.offset) {
     return CorruptionError("block handle points outside the table");
   }
   CAIRN_ASSIGN_OR_RETURN(BlockContents contents, ReadBlock(file_.get(), handle));

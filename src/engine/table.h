@@ -1,5 +1,7 @@
 // Reads an SSTable. Open verifies the footer (magic, version, checksum) and the index
-// block; every data block's checksum is verified when it is read. Immutable after Open,
+// block's bounds and checksum; the index entries are validated as they are decoded,
+// and every data block's checksum is verified when it is read. The metaindex block is
+// empty in format v1 and not read. Immutable after Open,
 // so thread-safe; shared by std::shared_ptr between the table cache and iterators.
 #ifndef CAIRN_ENGINE_TABLE_H_
 #define CAIRN_ENGINE_TABLE_H_

@@ -22,10 +22,7 @@ absl::StatusOr<std::shared_ptr<Table>> TableCache::Get(uint64_t file_number,
                : file.status();
   }
   auto table = Table::Open(std::move(*file), file_size);
-  if (!table.ok()) {
-    return absl::Status(table.status().code(),
-                        absl::StrCat(table.status().message(), " in ", path));
-  }
+  if (!table.ok()) return Annotate(table.status(), path);
   absl::MutexLock l(&mu_);
   auto [it, inserted] = tables_.emplace(file_number, std::move(*table));
   return it->second;

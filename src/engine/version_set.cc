@@ -75,8 +75,8 @@ absl::Status VersionSet::CreateNew(Env* env, const std::string& dir) {
   absl::Status s = log.AddRecord(record);
   if (s.ok()) s = log.file()->Sync();
   if (s.ok()) s = log.file()->Close();
+  // If CURRENT's update fails, CURRENT may already name the new MANIFEST: keep it.
   if (s.ok()) s = SetCurrentFile(env, dir, 1);
-  if (!s.ok()) (void)env->RemoveFile(manifest);
   return s;
 }
 
@@ -151,7 +151,7 @@ absl::Status VersionSet::Recover() {
     }
     VersionEdit edit;
     absl::Status s = edit.DecodeFrom(record);
-    if (!s.ok()) return CorruptionError(absl::StrCat(current, ": ", s.message()));
+    if (!s.ok()) return Annotate(s, current);
     v = Apply(*v, edit);
     if (edit.log_number()) log_number = edit.log_number();
     if (edit.next_file_number()) next_file = edit.next_file_number();
@@ -160,6 +160,18 @@ absl::Status VersionSet::Recover() {
   CAIRN_RETURN_IF_ERROR(reader.status());
   if (!log_number || !next_file || !last_seq) {
     return CorruptionError(absl::StrCat(current, " lacks log number, next file or sequence"));
+  }
+  // The WAL named by the last edit exists until a later edit replaces it. If it is
+  // gone, a later edit was applied and then lost (damaged or cut from the MANIFEST):
+  // opening would silently drop that edit's tables.
+  if (*log_number != 0 && !env_->FileExists(LogFileName(dir_, *log_number))) {
+    return CorruptionError(absl::StrCat(
+        current, " is missing edits: WAL ", *log_number, " it names is gone",
+        reporter.first.ok() ? "" : absl::StrCat(" (", reporter.first.message(), ")")));
+  }
+  if (!reporter.first.ok()) {
+    recovery_note_ = absl::StrCat(current, ": dropped a damaged tail (",
+                                  reporter.first.message(), ")");
   }
   log_number_ = *log_number;
   next_file_number_ = *next_file;
@@ -212,9 +224,10 @@ absl::Status VersionSet::LogAndApply(VersionEdit* edit) {
   if (s.ok()) s = manifest_log_->file()->Sync();
   if (s.ok() && new_manifest) s = SetCurrentFile(env_, dir_, *new_manifest);
   if (!s.ok()) {
-    // The MANIFEST's state on disk is unknown: start a fresh one next time.
+    // The MANIFEST's state on disk is unknown: start a fresh one next time. A new
+    // MANIFEST is not deleted: CURRENT may already name it (the rename succeeded and
+    // the directory sync failed). Recovery deletes it if CURRENT does not.
     manifest_log_.reset();
-    if (new_manifest) (void)env_->RemoveFile(ManifestFileName(dir_, *new_manifest));
     return s;
   }
   if (new_manifest) manifest_file_number_ = *new_manifest;

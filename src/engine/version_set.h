@@ -74,6 +74,9 @@ class VersionSet {
   uint64_t log_number() const { return log_number_; }
   uint64_t manifest_file_number() const { return manifest_file_number_; }
 
+  // What Recover dropped: a damaged MANIFEST tail (an edit cut short by a crash), or "".
+  const std::string& recovery_note() const { return recovery_note_; }
+
   // Numbers of every table referenced by the current version.
   void AddLiveFiles(std::set<uint64_t>* live) const;
 
@@ -91,6 +94,7 @@ class VersionSet {
   uint64_t manifest_file_number_ = 0;
   std::unique_ptr<wal::Writer> manifest_log_;
   std::shared_ptr<const Version> current_;
+  std::string recovery_note_;
 };
 
 }  // namespace cairn::engine

@@ -81,6 +81,21 @@ bool Reader::ReadRecord(std::string_view* record, std::string* scratch) {
   }
 }
 
+size_t Reader::NextIntactRecord(std::string_view buf) {
+  for (size_t pos = 1; pos + kHeaderSize <= buf.size(); pos++) {
+    const char* header = buf.data() + pos;
+    size_t length = static_cast<uint8_t>(header[4]) | (static_cast<uint8_t>(header[5]) << 8);
+    uint8_t type = static_cast<uint8_t>(header[6]);
+    if (type == kZeroType || type > kMaxRecordType || pos + kHeaderSize + length > buf.size()) {
+      continue;
+    }
+    if (RecordChecksum(type, buf.substr(pos + kHeaderSize, length)) == DecodeFixed32(header)) {
+      return pos;
+    }
+  }
+  return buf.size();
+}
+
 int Reader::ReadPhysicalRecord(std::string_view* fragment) {
   while (true) {
     if (buffer_.size() < kHeaderSize) {
@@ -110,26 +125,23 @@ int Reader::ReadPhysicalRecord(std::string_view* fragment) {
     uint32_t expected = DecodeFixed32(header);
     size_t length = static_cast<uint8_t>(header[4]) | (static_cast<uint8_t>(header[5]) << 8);
     uint8_t type = static_cast<uint8_t>(header[6]);
+    std::string_view payload;
+    const char* problem = nullptr;
     if (kHeaderSize + length > buffer_.size()) {
-      size_t n = buffer_.size();
-      buffer_ = {};
-      ReportDrop(n, eof_ ? "record cut short at end of file" : "bad record length");
-      if (eof_) return kEof;
-      return kBadRecord;
+      problem = eof_ ? "record cut short at end of file" : "bad record length";
+    } else if (type == kZeroType && length == 0 && expected == 0) {
+      problem = "zero-filled region";  // a crash can leave space that was never written
+    } else {
+      payload = std::string_view(header + kHeaderSize, length);
+      if (RecordChecksum(type, payload) != expected) problem = "checksum mismatch";
     }
-    if (type == kZeroType && length == 0 && expected == 0) {
-      // Zero-filled space (a crash can leave it where data was never written).
-      size_t n = buffer_.size();
-      buffer_ = {};
-      ReportDrop(n, "zero-filled region");
-      return kBadRecord;
-    }
-    std::string_view payload(header + kHeaderSize, length);
-    if (RecordChecksum(type, payload) != expected) {
-      // The length itself may be damaged, so drop the rest of the block.
-      size_t n = buffer_.size();
-      buffer_ = {};
-      ReportDrop(n, "checksum mismatch");
+    if (problem != nullptr) {
+      // The header itself may be damaged, so its length cannot be trusted: skip to the
+      // next intact record in this block, so the caller can tell damage followed by
+      // intact records from a torn tail.
+      size_t skip = NextIntactRecord(buffer_);
+      buffer_.remove_prefix(skip);
+      ReportDrop(skip, problem);
       return kBadRecord;
     }
     buffer_.remove_prefix(kHeaderSize + length);

@@ -46,6 +46,8 @@ class Reader {
   // Returns a record type or kEof / kBadRecord.
   int ReadPhysicalRecord(std::string_view* fragment);
   void ReportDrop(size_t bytes, std::string_view reason);
+  // Offset (>= 1) of the first intact record in buf after its start, or buf.size().
+  static size_t NextIntactRecord(std::string_view buf);
 
   std::unique_ptr<SequentialFile> file_;
   Reporter* const reporter_;

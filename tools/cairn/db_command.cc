@@ -23,6 +23,7 @@ struct DbArgs {
   uint64_t first = 0;
   std::string sync = "everysec";
   size_t value_size = 100;
+  size_t write_buffer_size = 0;
   CLI::App* cmd = nullptr;
   CLI::App *put, *get, *del, *scan, *check, *load, *stats;
 };
@@ -67,6 +68,7 @@ absl::StatusOr<std::unique_ptr<DB>> OpenDb(engine::WalSyncMode sync, bool create
   engine::Options options;
   options.wal_sync = sync;
   options.create_if_missing = create;
+  if (Args().write_buffer_size != 0) options.write_buffer_size = Args().write_buffer_size;
   auto db = DB::Open(options, Args().dir);
   if (db.ok()) {
     std::string report = (*db)->GetProperty("cairn.recovery").value_or("");
@@ -135,6 +137,8 @@ void AddDbCommand(CLI::App* app) {
   a.cmd = app->add_subcommand("db", "Open a data directory offline (inspect, load, check)");
   a.cmd->add_option("dir", a.dir, "Database directory")->required();
   a.cmd->require_subcommand(1);
+  a.cmd->add_option("--write-buffer-size", a.write_buffer_size,
+                    "Memtable bytes before a flush (default: the engine's)");
 
   a.put = a.cmd->add_subcommand("put", "Write a key");
   a.put->add_option("key", a.key)->required();

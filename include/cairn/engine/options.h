@@ -27,7 +27,7 @@ enum class WalSyncMode {
 // What recovery does when the WAL is damaged.
 enum class WalRecoveryMode {
   // A damaged tail (a record cut short or garbage after the last good record, as a crash
-  // leaves) is truncated and reported; damage followed by good records fails Open with
+  // leaves) is dropped and reported; damage followed by good records fails Open with
   // Corruption, because acknowledged writes after it would be lost silently.
   kTolerateCorruptedTail,
   // Recover up to the first damaged record and drop everything after it.
