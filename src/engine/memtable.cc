@@ -28,12 +28,12 @@ void MemTable::Add(SequenceNumber seq, ValueType type, std::string_view key,
   const size_t len = VarintLength(ikey_len) + ikey_len + VarintLength(value.size()) + value.size();
   char* buf = arena_.Allocate(len);
   char* p = EncodeVarint32(buf, static_cast<uint32_t>(ikey_len));
-  std::memcpy(p, key.data(), key.size());
+  if (!key.empty()) std::memcpy(p, key.data(), key.size());  // data() may be null
   p += key.size();
   EncodeFixed64(p, PackSequenceAndType(seq, type));
   p += 8;
   p = EncodeVarint32(p, static_cast<uint32_t>(value.size()));
-  std::memcpy(p, value.data(), value.size());
+  if (!value.empty()) std::memcpy(p, value.data(), value.size());
   table_.Insert(buf);
   num_entries_.fetch_add(1, std::memory_order_relaxed);
 }

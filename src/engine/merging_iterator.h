@@ -1,5 +1,7 @@
-// Merges sorted child iterators into one sorted stream (duplicates are all yielded, in
-// child order for equal keys: put newer sources first). Supports both directions.
+// Merges sorted child iterators into one sorted stream, in both directions. Equal keys
+// from several children are all yielded (in child order), but a change of direction
+// skips the other copies of the current key: callers that change direction must merge
+// distinct keys, as cairn's internal keys are (each carries a unique sequence number).
 #ifndef CAIRN_ENGINE_MERGING_ITERATOR_H_
 #define CAIRN_ENGINE_MERGING_ITERATOR_H_
 

@@ -5,6 +5,7 @@
 
 #include "base/status.h"
 #include "engine/dbformat.h"
+#include "engine/iterator_util.h"
 
 namespace cairn::engine {
 

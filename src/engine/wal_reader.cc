@@ -24,8 +24,10 @@ bool Reader::ReadRecord(std::string_view* record, std::string* scratch) {
 
   while (true) {
     std::string_view fragment;
-    uint64_t fragment_offset = buffer_end_offset_ - buffer_.size();
     int type = ReadPhysicalRecord(&fragment);
+    // Computed after the read, which may have skipped a block's zero trailer.
+    const uint64_t fragment_offset =
+        buffer_end_offset_ - buffer_.size() - fragment.size() - kHeaderSize;
     switch (type) {
       case kFullType:
         if (in_fragmented_record) ReportDrop(scratch->size(), "partial record without end");
@@ -81,17 +83,27 @@ bool Reader::ReadRecord(std::string_view* record, std::string* scratch) {
   }
 }
 
-size_t Reader::NextIntactRecord(std::string_view buf) {
+bool Reader::IntactRecordAt(std::string_view buf, size_t pos) {
+  if (pos + kHeaderSize > buf.size()) return false;
+  const char* header = buf.data() + pos;
+  size_t length = static_cast<uint8_t>(header[4]) | (static_cast<uint8_t>(header[5]) << 8);
+  uint8_t type = static_cast<uint8_t>(header[6]);
+  if (type == kZeroType || type > kMaxRecordType || pos + kHeaderSize + length > buf.size()) {
+    return false;
+  }
+  return RecordChecksum(type, buf.substr(pos + kHeaderSize, length)) == DecodeFixed32(header);
+}
+
+size_t Reader::ResyncPoint(std::string_view buf, size_t declared_end) {
+  // Trust the damaged record's length when an intact record (or the block's end) follows
+  // it: then the scan never looks inside its payload, which may hold any bytes, even a
+  // well-formed record (a value can contain a copy of a WAL).
+  if (declared_end <= buf.size() &&
+      (declared_end + kHeaderSize > buf.size() || IntactRecordAt(buf, declared_end))) {
+    return declared_end;
+  }
   for (size_t pos = 1; pos + kHeaderSize <= buf.size(); pos++) {
-    const char* header = buf.data() + pos;
-    size_t length = static_cast<uint8_t>(header[4]) | (static_cast<uint8_t>(header[5]) << 8);
-    uint8_t type = static_cast<uint8_t>(header[6]);
-    if (type == kZeroType || type > kMaxRecordType || pos + kHeaderSize + length > buf.size()) {
-      continue;
-    }
-    if (RecordChecksum(type, buf.substr(pos + kHeaderSize, length)) == DecodeFixed32(header)) {
-      return pos;
-    }
+    if (IntactRecordAt(buf, pos)) return pos;
   }
   return buf.size();
 }
@@ -136,10 +148,12 @@ int Reader::ReadPhysicalRecord(std::string_view* fragment) {
       if (RecordChecksum(type, payload) != expected) problem = "checksum mismatch";
     }
     if (problem != nullptr) {
-      // The header itself may be damaged, so its length cannot be trusted: skip to the
-      // next intact record in this block, so the caller can tell damage followed by
-      // intact records from a torn tail.
-      size_t skip = NextIntactRecord(buffer_);
+      // A record cut short by the end of the file is a torn write: nothing after it.
+      // Otherwise skip to the next intact record in this block, so the caller can tell
+      // damage followed by intact records from a torn tail.
+      size_t skip = kHeaderSize + length > buffer_.size() && eof_
+                        ? buffer_.size()
+                        : ResyncPoint(buffer_, kHeaderSize + length);
       buffer_.remove_prefix(skip);
       ReportDrop(skip, problem);
       return kBadRecord;
