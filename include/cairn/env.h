@@ -118,8 +118,7 @@ class EnvWrapper : public Env {
       const std::string& path) override {
     return target_->NewRandomAccessFile(path);
   }
-  absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
-      const std::string& path) override {
+  absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
     return target_->NewWritableFile(path);
   }
   bool FileExists(const std::string& path) override { return target_->FileExists(path); }

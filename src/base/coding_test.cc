@@ -26,8 +26,15 @@ TEST(CodingTest, Fixed32And64RoundTripLittleEndian) {
 }
 
 TEST(CodingTest, Varint64RoundTripsEdgeValues) {
-  std::vector<uint64_t> values = {0, 1, 127, 128, 16383, 16384, UINT32_MAX,
-                                  uint64_t{UINT32_MAX} + 1, std::numeric_limits<uint64_t>::max()};
+  std::vector<uint64_t> values = {0,
+                                  1,
+                                  127,
+                                  128,
+                                  16383,
+                                  16384,
+                                  UINT32_MAX,
+                                  uint64_t{UINT32_MAX} + 1,
+                                  std::numeric_limits<uint64_t>::max()};
   for (uint64_t p = 1; p != 0; p <<= 1) {
     values.push_back(p - 1);
     values.push_back(p);

@@ -44,7 +44,7 @@ class FaultFile final : public WritableFile {
   FaultInjectionEnv* const env_;
   const std::string path_;
   std::unique_ptr<WritableFile> base_;
-  uint64_t size_ = 0;                  // written by the file's writer thread only
+  uint64_t size_ = 0;                 // written by the file's writer thread only
   std::atomic<uint64_t> flushed_{0};  // read by SyncData from any thread
 };
 
@@ -55,8 +55,7 @@ absl::Status FaultInjectionEnv::CheckActive() {
   return absl::OkStatus();
 }
 
-absl::Status FaultInjectionEnv::OnWrite(const std::string& path, uint64_t new_size,
-                                        bool synced) {
+absl::Status FaultInjectionEnv::OnWrite(const std::string& path, uint64_t new_size, bool synced) {
   absl::MutexLock l(&mu_);
   CAIRN_RETURN_IF_ERROR(CheckActive());
   if (writes_until_crash_ >= 0) {

@@ -27,8 +27,7 @@ class FaultInjectionEnv final : public EnvWrapper {
  public:
   explicit FaultInjectionEnv(Env* base) : EnvWrapper(base) {}
 
-  absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
-      const std::string& path) override;
+  absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override;
   absl::Status RemoveFile(const std::string& path) override;
   absl::Status RenameFile(const std::string& src, const std::string& dst) override;
   absl::Status TruncateFile(const std::string& path, uint64_t size) override;

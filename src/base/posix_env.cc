@@ -167,8 +167,7 @@ class PosixEnv final : public Env {
     return std::make_unique<PosixRandomAccessFile>(path, fd);
   }
 
-  absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
-      const std::string& path) override {
+  absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return IOError(path, errno);
     return std::make_unique<PosixWritableFile>(path, fd);

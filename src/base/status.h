@@ -33,11 +33,11 @@ absl::Status Annotate(const absl::Status& s, std::string_view context);
 }  // namespace cairn
 
 // Returns from the enclosing function if `expr` (an absl::Status) is not OK.
-#define CAIRN_RETURN_IF_ERROR(expr)                 \
-  do {                                              \
-    if (absl::Status _st = (expr); !_st.ok()) {     \
-      return _st;                                   \
-    }                                               \
+#define CAIRN_RETURN_IF_ERROR(expr)             \
+  do {                                          \
+    if (absl::Status _st = (expr); !_st.ok()) { \
+      return _st;                               \
+    }                                           \
   } while (0)
 
 #define CAIRN_CONCAT_INNER_(a, b) a##b

@@ -22,9 +22,13 @@ Block::Block(BlockContents contents) : contents_(std::move(contents)), data_(con
 class Block::Iter final : public Iterator {
  public:
   Iter(std::shared_ptr<const Block> block, KeyCompare cmp)
-      : block_(std::move(block)), cmp_(cmp), data_(block_->data_.data()),
-        restarts_(block_->restart_offset_), num_restarts_(block_->num_restarts_),
-        current_(restarts_), restart_index_(num_restarts_) {}
+      : block_(std::move(block)),
+        cmp_(cmp),
+        data_(block_->data_.data()),
+        restarts_(block_->restart_offset_),
+        num_restarts_(block_->num_restarts_),
+        current_(restarts_),
+        restart_index_(num_restarts_) {}
 
   bool Valid() const override { return current_ < restarts_ && status_.ok(); }
   absl::Status status() const override { return status_; }
@@ -105,8 +109,8 @@ class Block::Iter final : public Iterator {
   }
 
   // Decodes the entry header at p: returns the start of the key delta or nullptr.
-  const char* DecodeEntry(const char* p, const char* limit, uint32_t* shared,
-                          uint32_t* non_shared, uint32_t* value_len) const {
+  const char* DecodeEntry(const char* p, const char* limit, uint32_t* shared, uint32_t* non_shared,
+                          uint32_t* value_len) const {
     if ((p = GetVarint32Ptr(p, limit, shared)) == nullptr) return nullptr;
     if ((p = GetVarint32Ptr(p, limit, non_shared)) == nullptr) return nullptr;
     if ((p = GetVarint32Ptr(p, limit, value_len)) == nullptr) return nullptr;
@@ -137,8 +141,8 @@ class Block::Iter final : public Iterator {
       return false;
     }
     uint32_t shared, non_shared, value_len;
-    const char* p = DecodeEntry(data_ + current_, data_ + restarts_, &shared, &non_shared,
-                                &value_len);
+    const char* p =
+        DecodeEntry(data_ + current_, data_ + restarts_, &shared, &non_shared, &value_len);
     if (p == nullptr || key_.size() < shared) {
       MarkCorrupted();
       return false;
@@ -165,8 +169,7 @@ class Block::Iter final : public Iterator {
   absl::Status status_;
 };
 
-std::unique_ptr<Iterator> Block::NewIterator(std::shared_ptr<const Block> block,
-                                             KeyCompare cmp) {
+std::unique_ptr<Iterator> Block::NewIterator(std::shared_ptr<const Block> block, KeyCompare cmp) {
   if (block->malformed_) return NewErrorIterator(CorruptionError("bad block contents"));
   return std::make_unique<Iter>(std::move(block), cmp);
 }

@@ -21,8 +21,7 @@ class Block {
   size_t size() const { return data_.size(); }
 
   // The iterator shares ownership of the block.
-  static std::unique_ptr<Iterator> NewIterator(std::shared_ptr<const Block> block,
-                                               KeyCompare cmp);
+  static std::unique_ptr<Iterator> NewIterator(std::shared_ptr<const Block> block, KeyCompare cmp);
 
  private:
   class Iter;

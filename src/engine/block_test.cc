@@ -314,7 +314,8 @@ TEST(BlockTest, EveryBitFlipAndByteOverwriteIsSurvived) {
         bad[pos] = static_cast<char>(d.block[pos] ^ (1 << bit));
         ASSERT_NO_FATAL_FAILURE(Exercise(bad, d.probes));
       }
-      for (uint8_t v : {uint8_t{0}, uint8_t{0xff}, uint8_t{0x80}, static_cast<uint8_t>(rnd.Next())}) {
+      for (uint8_t v :
+           {uint8_t{0}, uint8_t{0xff}, uint8_t{0x80}, static_cast<uint8_t>(rnd.Next())}) {
         bad[pos] = static_cast<char>(v);
         ASSERT_NO_FATAL_FAILURE(Exercise(bad, d.probes));
       }

@@ -50,8 +50,7 @@ TEST_P(FaultTest, RecoveredStateIsAPrefixCoveringEverySyncedWrite) {
     Options options;
     options.env = &env;
     options.write_buffer_size = 64 << 10;
-    const WalSyncMode modes[] = {WalSyncMode::kAlways, WalSyncMode::kEverySec,
-                                 WalSyncMode::kNone};
+    const WalSyncMode modes[] = {WalSyncMode::kAlways, WalSyncMode::kEverySec, WalSyncMode::kNone};
     options.wal_sync = modes[rnd.Uniform(3)];
     auto opened = DB::Open(options, dir.path());
     ASSERT_TRUE(opened.ok()) << "round " << round << ": " << opened.status();

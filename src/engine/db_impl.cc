@@ -103,8 +103,7 @@ absl::Status DBImpl::Get(const ReadOptions& options, std::string_view key, std::
     SequenceNumber seq;
     {
       absl::MutexLock l(&mu_);
-      seq = options.snapshot != nullptr ? options.snapshot->sequence()
-                                        : versions_->LastSequence();
+      seq = options.snapshot != nullptr ? options.snapshot->sequence() : versions_->LastSequence();
       mem = mem_;
       imm = imm_;
       current = versions_->current();
@@ -124,8 +123,7 @@ std::unique_ptr<Iterator> DBImpl::NewIterator(const ReadOptions& options) {
     SequenceNumber seq;
     {
       absl::MutexLock l(&mu_);
-      seq = options.snapshot != nullptr ? options.snapshot->sequence()
-                                        : versions_->LastSequence();
+      seq = options.snapshot != nullptr ? options.snapshot->sequence() : versions_->LastSequence();
       mem = mem_;
       imm = imm_;
       current = versions_->current();
@@ -197,8 +195,8 @@ std::optional<std::string> DBImpl::GetProperty(std::string_view name) {
     for (int level = 0; level < kNumLevels; level++) {
       for (const auto& f : current->files(level)) {
         absl::StrAppend(&out, "L", level, " ", absl::StrFormat("%06d", f->number),
-                        ".sst size=", f->file_size,
-                        " seq=", f->smallest_seq, "..", f->largest_seq, "\n");
+                        ".sst size=", f->file_size, " seq=", f->smallest_seq, "..", f->largest_seq,
+                        "\n");
       }
     }
     return out;
@@ -223,8 +221,8 @@ std::optional<std::string> DBImpl::GetProperty(std::string_view name) {
 absl::Status DestroyDB(const std::string& dir, const Options& options) {
   Env* env = options.env != nullptr ? options.env : Env::Default();
   auto children = env->GetChildren(dir);
-  if (!children.ok()) return absl::IsNotFound(children.status()) ? absl::OkStatus()
-                                                                 : children.status();
+  if (!children.ok())
+    return absl::IsNotFound(children.status()) ? absl::OkStatus() : children.status();
   // Hold the lock while deleting so an open database is not destroyed under its feet.
   CAIRN_ASSIGN_OR_RETURN(auto lock, env->LockFile(LockFileName(dir)));
   for (const auto& name : *children) {

@@ -44,8 +44,7 @@ class DBImpl final : public DB {
                    std::string_view value) override;
   absl::Status Delete(const WriteOptions& options, std::string_view key) override;
   absl::Status Write(const WriteOptions& options, const WriteBatch& batch) override;
-  absl::Status Get(const ReadOptions& options, std::string_view key,
-                   std::string* value) override;
+  absl::Status Get(const ReadOptions& options, std::string_view key, std::string* value) override;
   std::unique_ptr<Iterator> NewIterator(const ReadOptions& options) override;
   const Snapshot* GetSnapshot() override;
   void ReleaseSnapshot(const Snapshot* snapshot) override;

@@ -25,8 +25,8 @@ absl::Status DBImpl::WriteLevel0Table(const MemTable& mem, VersionEdit* edit) {
     meta.largest.assign(key.data(), key.size());
     ParsedInternalKey parsed;
     if (ParseInternalKey(key, &parsed)) {
-      meta.smallest_seq = meta.smallest_seq == 0 ? parsed.sequence
-                                                 : std::min(meta.smallest_seq, parsed.sequence);
+      meta.smallest_seq =
+          meta.smallest_seq == 0 ? parsed.sequence : std::min(meta.smallest_seq, parsed.sequence);
       meta.largest_seq = std::max(meta.largest_seq, parsed.sequence);
     }
     builder.Add(key, iter->value());

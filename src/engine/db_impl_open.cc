@@ -130,10 +130,10 @@ absl::Status DBImpl::ReplayWals(const std::vector<uint64_t>& logs, VersionEdit* 
       }
       if (!pending_damage.empty()) {
         if (!point_in_time) {
-          return CorruptionError(absl::StrCat(
-              pending_damage,
-              " and intact records follow the damage; opening with "
-              "wal_recovery=point-in-time keeps only what comes before it"));
+          return CorruptionError(
+              absl::StrCat(pending_damage,
+                           " and intact records follow the damage; opening with "
+                           "wal_recovery=point-in-time keeps only what comes before it"));
         }
         recovery_report_ += absl::StrFormat(
             "point-in-time recovery: %s; ignored the WAL from there on and %d later WALs\n",

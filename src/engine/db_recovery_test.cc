@@ -58,7 +58,9 @@ class RecoveryTest : public ::testing::Test {
   }
   std::string Get(const std::string& k) { return GetOrStatus(db_.get(), k); }
   static std::string Key(int i) { return absl::StrFormat("key%06d", i); }
-  static std::string Value(int i) { return absl::StrFormat("value-%d-%s", i, std::string(80, 'v')); }
+  static std::string Value(int i) {
+    return absl::StrFormat("value-%d-%s", i, std::string(80, 'v'));
+  }
   void Write(int from, int to) {
     for (int i = from; i < to; i++) ASSERT_TRUE(db_->Put({}, Key(i), Value(i)).ok());
   }
@@ -147,8 +149,7 @@ TEST_F(RecoveryTest, DamageBeforeIntactRecordsFailsOpenUnlessPointInTime) {
   const int kept = PresentPrefix(2000);
   EXPECT_GT(kept, 0);
   EXPECT_LT(kept, 20);  // the damage is in the first block's first records
-  EXPECT_NE(db_->GetProperty("cairn.recovery")->find("point-in-time recovery"),
-            std::string::npos);
+  EXPECT_NE(db_->GetProperty("cairn.recovery")->find("point-in-time recovery"), std::string::npos);
 }
 
 TEST_F(RecoveryTest, DamageFollowedByIntactRecordsInTheSameBlockFailsOpen) {

@@ -55,7 +55,7 @@ TEST_F(DBTest, PutGetDeleteInMemtableAndTables) {
   EXPECT_EQ(Get("a"), "1");
   Put("a", "3");  // newer value in the memtable shadows the table
   EXPECT_EQ(Get("a"), "3");
-  Del("b");       // tombstone in the memtable hides the table's value
+  Del("b");  // tombstone in the memtable hides the table's value
   EXPECT_EQ(Get("b"), "NOT_FOUND");
   ASSERT_TRUE(db_->Flush().ok());
   EXPECT_EQ(NumL0(), 2);
@@ -113,7 +113,8 @@ TEST_F(DBTest, MemtableFillsAndFlushesInBackground) {
   ASSERT_TRUE(db_->Flush().ok());
   EXPECT_GT(NumL0(), 3);  // 64 KiB memtables
   for (int i = 0; i < 5000; i += 7) {
-    EXPECT_EQ(Get(absl::StrFormat("key%06d", i)), std::string(100, static_cast<char>('a' + i % 26)));
+    EXPECT_EQ(Get(absl::StrFormat("key%06d", i)),
+              std::string(100, static_cast<char>('a' + i % 26)));
   }
 }
 

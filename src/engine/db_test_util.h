@@ -15,6 +15,20 @@
 
 namespace cairn::engine {
 
+// True in AddressSanitizer / ThreadSanitizer builds, which run several times slower:
+// long randomized tests scale down there (the release build runs them in full).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kSanitizedBuild = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+inline constexpr bool kSanitizedBuild = true;
+#else
+inline constexpr bool kSanitizedBuild = false;
+#endif
+#else
+inline constexpr bool kSanitizedBuild = false;
+#endif
+
 class TempDir {
  public:
   TempDir() {
@@ -25,8 +39,7 @@ class TempDir {
     }
     static int counter = 0;
     path_ = (std::filesystem::temp_directory_path() /
-             ("cairn_" + std::to_string(::getpid()) + "_" + name + "_" +
-              std::to_string(counter++)))
+             ("cairn_" + std::to_string(::getpid()) + "_" + name + "_" + std::to_string(counter++)))
                 .string();
     std::filesystem::remove_all(path_);
   }

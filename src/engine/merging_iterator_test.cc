@@ -146,10 +146,12 @@ TEST(MergingIteratorTest, DuplicatesAcrossChildrenComeInChildOrder) {
                    {{"b", "1"}, {"c", "1"}},
                    {{"a", "2"}, {"b", "2"}}});
   std::vector<std::string> got;
-  for (it->SeekToFirst(); it->Valid(); it->Next()) got.push_back(std::string(it->key()) + "@" + std::string(it->value()));
+  for (it->SeekToFirst(); it->Valid(); it->Next())
+    got.push_back(std::string(it->key()) + "@" + std::string(it->value()));
   EXPECT_EQ(got, (std::vector<std::string>{"a@0", "a@2", "b@0", "b@1", "b@2", "c@1"}));
   got.clear();
-  for (it->SeekToLast(); it->Valid(); it->Prev()) got.push_back(std::string(it->key()) + "@" + std::string(it->value()));
+  for (it->SeekToLast(); it->Valid(); it->Prev())
+    got.push_back(std::string(it->key()) + "@" + std::string(it->value()));
   EXPECT_EQ(got, (std::vector<std::string>{"c@1", "b@2", "b@1", "b@0", "a@2", "a@0"}));
   it->Seek("b");
   ASSERT_TRUE(it->Valid());
@@ -203,8 +205,8 @@ TEST(MergingIteratorTest, ChildFailingMidwayStopsTheMerge) {
   std::vector<std::unique_ptr<Iterator>> children;
   children.push_back(std::make_unique<VectorIterator>(
       std::vector<KV>{{"a", ""}, {"c", ""}, {"e", ""}, {"g", ""}}));
-  children.push_back(std::make_unique<FailingAfterIterator>(
-      std::vector<KV>{{"b", ""}, {"d", ""}, {"f", ""}}, 2));
+  children.push_back(
+      std::make_unique<FailingAfterIterator>(std::vector<KV>{{"b", ""}, {"d", ""}, {"f", ""}}, 2));
   auto it = NewMergingIterator(CompareBytewise, std::move(children));
   std::vector<std::string> keys;
   for (it->SeekToFirst(); it->Valid(); it->Next()) keys.emplace_back(it->key());

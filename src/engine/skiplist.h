@@ -99,8 +99,7 @@ class SkipList {
   };
 
   Node* NewNode(const Key& key, int height) {
-    char* mem = arena_->AllocateAligned(sizeof(Node) +
-                                        sizeof(std::atomic<Node*>) * (height - 1));
+    char* mem = arena_->AllocateAligned(sizeof(Node) + sizeof(std::atomic<Node*>) * (height - 1));
     return new (mem) Node(key);
   }
 

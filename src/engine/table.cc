@@ -47,10 +47,9 @@ std::unique_ptr<Iterator> Table::NewDataBlockIterator(std::string_view encoded_h
 
 std::unique_ptr<Iterator> Table::NewIterator() const {
   auto self = shared_from_this();
-  return NewTwoLevelIterator(Block::NewIterator(index_, CompareInternalKeys),
-                             [self](std::string_view handle) {
-                               return self->NewDataBlockIterator(handle);
-                             });
+  return NewTwoLevelIterator(
+      Block::NewIterator(index_, CompareInternalKeys),
+      [self](std::string_view handle) { return self->NewDataBlockIterator(handle); });
 }
 
 absl::Status Table::InternalGet(

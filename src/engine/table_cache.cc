@@ -6,8 +6,7 @@
 
 namespace cairn::engine {
 
-absl::StatusOr<std::shared_ptr<Table>> TableCache::Get(uint64_t file_number,
-                                                       uint64_t file_size) {
+absl::StatusOr<std::shared_ptr<Table>> TableCache::Get(uint64_t file_number, uint64_t file_size) {
   {
     absl::MutexLock l(&mu_);
     auto it = tables_.find(file_number);

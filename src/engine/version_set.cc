@@ -146,8 +146,8 @@ absl::Status VersionSet::Recover() {
   std::string_view record;
   while (reader.ReadRecord(&record, &scratch)) {
     if (!reporter.first.ok()) {
-      return CorruptionError(absl::StrCat(current, " is damaged before its end: ",
-                                          reporter.first.message()));
+      return CorruptionError(
+          absl::StrCat(current, " is damaged before its end: ", reporter.first.message()));
     }
     VersionEdit edit;
     absl::Status s = edit.DecodeFrom(record);
@@ -165,13 +165,13 @@ absl::Status VersionSet::Recover() {
   // gone, a later edit was applied and then lost (damaged or cut from the MANIFEST):
   // opening would silently drop that edit's tables.
   if (*log_number != 0 && !env_->FileExists(LogFileName(dir_, *log_number))) {
-    return CorruptionError(absl::StrCat(
-        current, " is missing edits: WAL ", *log_number, " it names is gone",
-        reporter.first.ok() ? "" : absl::StrCat(" (", reporter.first.message(), ")")));
+    return CorruptionError(
+        absl::StrCat(current, " is missing edits: WAL ", *log_number, " it names is gone",
+                     reporter.first.ok() ? "" : absl::StrCat(" (", reporter.first.message(), ")")));
   }
   if (!reporter.first.ok()) {
-    recovery_note_ = absl::StrCat(current, ": dropped a damaged tail (",
-                                  reporter.first.message(), ")");
+    recovery_note_ =
+        absl::StrCat(current, ": dropped a damaged tail (", reporter.first.message(), ")");
   }
   log_number_ = *log_number;
   next_file_number_ = *next_file;

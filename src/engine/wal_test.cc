@@ -29,8 +29,15 @@ std::string Payload(uint64_t seed, size_t n) {
 
 // Where the writer puts each record, derived from the format alone (wal_format.h).
 // A fragment: header offset, payload length, type. A record: [start, end) and fragments.
-struct Frag { uint64_t header; size_t len; uint8_t type; };
-struct Placed { uint64_t start, end; std::vector<Frag> frags; };
+struct Frag {
+  uint64_t header;
+  size_t len;
+  uint8_t type;
+};
+struct Placed {
+  uint64_t start, end;
+  std::vector<Frag> frags;
+};
 std::vector<Placed> Layout(const std::vector<std::string>& records) {
   std::vector<Placed> out;
   uint64_t off = 0;
@@ -294,8 +301,8 @@ TEST_F(WalTest, TornTailReturnsExactlyTheCompleteRecords) {
   // Leave a 3-byte tail at the end of the current block, then carry on.
   uint64_t off = Layout(recs).back().end;
   recs.push_back(Payload(3, kBlockSize - off % kBlockSize - kHeaderSize - 3));
-  for (size_t n : {size_t{30}, kBlockSize, size_t{7}, size_t{20000}, 2 * kBlockSize + 5,
-                   size_t{50}, size_t{1}}) {
+  for (size_t n : {size_t{30}, kBlockSize, size_t{7}, size_t{20000}, 2 * kBlockSize + 5, size_t{50},
+                   size_t{1}}) {
     recs.push_back(Payload(recs.size(), n));
   }
   Write(recs);
@@ -438,7 +445,8 @@ TEST_F(WalTest, BadLengthFieldLosesAtMostTheRestOfTheBlock) {
     RecordingReporter rep;
     ReadResult res = ReadBack(data, &rep);
     // a1 is gone; a2 and recs[3] (in block 0 after it) may go too; block 1's b1, b2 stay.
-    ASSERT_NO_FATAL_FAILURE(ExpectSurvivors(res.records, recs, {true, false, false, false, true, true},
+    ASSERT_NO_FATAL_FAILURE(ExpectSurvivors(res.records, recs,
+                                            {true, false, false, false, true, true},
                                             {true, false, true, true, true, true}));
     ASSERT_GT(rep.calls, 0);
     EXPECT_EQ(rep.offsets[0], layout[1].start);
@@ -460,8 +468,8 @@ class WalEmbeddedFrameTest : public WalTest {
     EncodeFixed32(&framed[0], wal::RecordChecksum(wal::kFullType, inner));
     framed[4] = static_cast<char>(inner.size());
     framed[6] = wal::kFullType;
-    recs_ = {"before", "xx" + framed + inner + "yy", "after, same block",
-             Payload(2, kBlockSize), "next block"};
+    recs_ = {"before", "xx" + framed + inner + "yy", "after, same block", Payload(2, kBlockSize),
+             "next block"};
     Write(recs_);
     layout_ = Layout(recs_);
     original_ = FileBytes();
@@ -570,9 +578,9 @@ TEST_F(WalTest, ZeroFilledRegions) {
   {
     SCOPED_TRACE("a whole zero block");
     RecordingReporter rep;
-    ReadResult res = ReadBack(
-        original.substr(0, kBlockSize) + std::string(kBlockSize, '\0') + original.substr(kBlockSize),
-        &rep);
+    ReadResult res = ReadBack(original.substr(0, kBlockSize) + std::string(kBlockSize, '\0') +
+                                  original.substr(kBlockSize),
+                              &rep);
     EXPECT_EQ(Describe(res.records), "a0 a1 <2000 bytes> b1");
     EXPECT_GT(rep.calls, 0);
   }

@@ -120,8 +120,8 @@ TEST(WriteBatchTest, AppendConcatenatesRecordsAndCounts) {
 TEST(WriteBatchTest, SequenceRoundTripsThroughContents) {
   WriteBatch b;
   b.Put("k", "v");
-  for (SequenceNumber s : {SequenceNumber{0}, SequenceNumber{1}, SequenceNumber{1} << 40,
-                           kMaxSequenceNumber}) {
+  for (SequenceNumber s :
+       {SequenceNumber{0}, SequenceNumber{1}, SequenceNumber{1} << 40, kMaxSequenceNumber}) {
     WriteBatchInternal::SetSequence(&b, s);
     EXPECT_EQ(WriteBatchInternal::Sequence(b), s);
     WriteBatch copy;

@@ -153,8 +153,8 @@ void AddDbCommand(CLI::App* app) {
   a.scan->add_option("--end", a.end, "Last key (exclusive)");
   a.scan->add_option("--limit", a.limit, "At most this many keys (0: all)");
 
-  a.check = a.cmd->add_subcommand(
-      "check", "Verify every checksum and key order (exit 1 on any problem)");
+  a.check =
+      a.cmd->add_subcommand("check", "Verify every checksum and key order (exit 1 on any problem)");
   a.stats = a.cmd->add_subcommand("stats", "Print engine statistics");
 
   a.load = a.cmd->add_subcommand(
@@ -201,7 +201,8 @@ int RunDbCommand() {
   if (a.scan->parsed()) return RunScan(db->get());
   if (a.load->parsed()) return RunLoad(db->get());
   if (a.stats->parsed()) {
-    std::cout << (*db)->GetProperty("cairn.stats").value_or("") << (*db)->GetProperty("cairn.sstables").value_or("");
+    std::cout << (*db)->GetProperty("cairn.stats").value_or("")
+              << (*db)->GetProperty("cairn.sstables").value_or("");
     return kOk;
   }
   return kError;
