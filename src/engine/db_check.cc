@@ -136,7 +136,7 @@ absl::StatusOr<CheckReport> CheckDB(const std::string& dir, const Options& optio
   }
   CAIRN_ASSIGN_OR_RETURN(auto lock, env->LockFile(LockFileName(dir)));
   CheckReport report;
-  TableCache cache(env, dir);
+  TableCache cache(env, dir, /*max_open_files=*/64, /*block_cache=*/nullptr);
   VersionSet versions(env, dir, &cache);
   absl::Status s = versions.Recover();
   if (!s.ok()) {

@@ -58,7 +58,11 @@ DBImpl::DBImpl(const Options& options, std::string dir)
     : options_(options),
       env_(options.env != nullptr ? options.env : Env::Default()),
       dir_(std::move(dir)),
-      table_cache_(std::make_unique<TableCache>(env_, dir_)),
+      block_cache_(options.block_cache_size > 0
+                       ? std::make_unique<BlockCache>(options.block_cache_size)
+                       : nullptr),
+      table_cache_(std::make_unique<TableCache>(env_, dir_, options.max_open_files,
+                                                block_cache_.get())),
       versions_(std::make_unique<VersionSet>(env_, dir_, table_cache_.get())) {}
 
 DBImpl::~DBImpl() {

@@ -82,6 +82,7 @@ class DBImpl final : public DB {
   Env* const env_;
   const std::string dir_;
   std::unique_ptr<FileLock> lock_;
+  std::unique_ptr<BlockCache> block_cache_;  // nullptr when block_cache_size is 0
   std::unique_ptr<TableCache> table_cache_;
   std::unique_ptr<VersionSet> versions_;
 

@@ -1,9 +1,12 @@
 #include "engine/format.h"
 
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
 #include "base/checksum.h"
 #include "base/coding.h"
 #include "base/status.h"
+#include "engine/compression.h"
 
 namespace cairn::engine {
 
@@ -38,7 +41,7 @@ absl::Status Footer::DecodeFrom(std::string_view input) {
     return CorruptionError("table footer checksum mismatch");
   }
   format_version = DecodeFixed32(input.data() + 40);
-  if (format_version != kTableFormatVersion) {
+  if (format_version < kMinTableFormatVersion || format_version > kTableFormatVersion) {
     return CorruptionError(absl::StrCat("unsupported table format version ", format_version));
   }
   std::string_view handles = input.substr(0, 40);
@@ -67,7 +70,7 @@ absl::StatusOr<BlockContents> ReadBlock(const RandomAccessFile* file, const Bloc
     return CorruptionError(absl::StrCat("block checksum mismatch at offset ", handle.offset));
   }
   if (type != static_cast<uint8_t>(CompressionType::kNone)) {
-    return CorruptionError(absl::StrCat("unsupported block compression type ", type));
+    return UncompressBlock(static_cast<CompressionType>(type), got.substr(0, n));
   }
   if (got.data() != result.owned.get()) std::memmove(result.owned.get(), got.data(), n);
   result.data = std::string_view(result.owned.get(), n);

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "cairn/engine/options.h"
 #include "cairn/env.h"
 
 namespace cairn::engine {
@@ -24,20 +25,18 @@ struct BlockHandle {
   absl::Status DecodeFrom(std::string_view* input);
 };
 
-// Per-block compression codes, stored in the block trailer.
-enum class CompressionType : uint8_t {
-  kNone = 0,
-  kSnappy = 1,  // reserved: written from table format v2 on
-  kLz4 = 2,     // reserved
-  kZstd = 3,    // reserved
-};
 
 // Every block is followed by: uint8 compression type | fixed32 checksum, where the
 // checksum is Checksum32(block contents, seed = type).
 constexpr size_t kBlockTrailerSize = 5;
 
 constexpr uint64_t kTableMagic = 0x5453536e72696163ULL;  // "cairnSST" little-endian
-constexpr uint32_t kTableFormatVersion = 1;
+// v1: no compression, empty metaindex. v2: compressed blocks and a bloom filter named in
+// the metaindex. Readers accept both; writers write the newest.
+constexpr uint32_t kTableFormatVersion = 2;
+constexpr uint32_t kMinTableFormatVersion = 1;
+// Name of the full bloom filter's entry in the metaindex block.
+constexpr std::string_view kBloomFilterName = "filter.bloom";
 
 // Fixed-size tail of every table.
 //   metaindex handle | index handle | zero padding to 40 bytes |

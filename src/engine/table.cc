@@ -1,16 +1,33 @@
 #include "engine/table.h"
 
+#include "absl/strings/str_cat.h"
+#include "base/coding.h"
 #include "base/status.h"
+#include "engine/bloom.h"
 #include "engine/two_level_iterator.h"
 
 namespace cairn::engine {
 
 Table::Table(std::unique_ptr<RandomAccessFile> file, uint64_t file_size,
-             std::shared_ptr<const Block> index)
-    : file_(std::move(file)), file_size_(file_size), index_(std::move(index)) {}
+             std::shared_ptr<const Block> index, BlockContents filter, TableReadOptions options)
+    : file_(std::move(file)),
+      file_size_(file_size),
+      index_(std::move(index)),
+      filter_(std::move(filter)),
+      options_(options) {}
+
+namespace {
+absl::Status CheckHandle(const BlockHandle& h, uint64_t data_end, std::string_view what) {
+  if (h.offset > data_end || h.size + kBlockTrailerSize > data_end - h.offset) {
+    return CorruptionError(absl::StrCat(ToAbsl(what), " block handle points outside the table"));
+  }
+  return absl::OkStatus();
+}
+}  // namespace
 
 absl::StatusOr<std::shared_ptr<Table>> Table::Open(std::unique_ptr<RandomAccessFile> file,
-                                                   uint64_t file_size) {
+                                                   uint64_t file_size,
+                                                   const TableReadOptions& options) {
   if (file_size < Footer::kEncodedLength) return CorruptionError("file too short to be a table");
   char footer_space[Footer::kEncodedLength];
   std::string_view footer_input;
@@ -19,24 +36,50 @@ absl::StatusOr<std::shared_ptr<Table>> Table::Open(std::unique_ptr<RandomAccessF
   Footer footer;
   CAIRN_RETURN_IF_ERROR(footer.DecodeFrom(footer_input));
   const uint64_t data_end = file_size - Footer::kEncodedLength;
-  if (footer.index.offset > data_end ||
-      footer.index.size + kBlockTrailerSize > data_end - footer.index.offset) {
-    return CorruptionError("index block handle points outside the table");
-  }
+  CAIRN_RETURN_IF_ERROR(CheckHandle(footer.index, data_end, "index"));
   CAIRN_ASSIGN_OR_RETURN(BlockContents index_contents, ReadBlock(file.get(), footer.index));
   auto index = std::make_shared<const Block>(std::move(index_contents));
-  return std::make_shared<Table>(std::move(file), file_size, std::move(index));
+
+  BlockContents filter;
+  if (footer.format_version >= 2) {
+    CAIRN_RETURN_IF_ERROR(CheckHandle(footer.metaindex, data_end, "metaindex"));
+    CAIRN_ASSIGN_OR_RETURN(BlockContents meta_contents, ReadBlock(file.get(), footer.metaindex));
+    auto meta = Block::NewIterator(std::make_shared<const Block>(std::move(meta_contents)),
+                                   CompareBytewise);
+    meta->Seek(kBloomFilterName);
+    if (meta->Valid() && meta->key() == kBloomFilterName) {
+      BlockHandle filter_handle;
+      std::string_view encoded = meta->value();
+      CAIRN_RETURN_IF_ERROR(filter_handle.DecodeFrom(&encoded));
+      CAIRN_RETURN_IF_ERROR(CheckHandle(filter_handle, data_end, "filter"));
+      CAIRN_ASSIGN_OR_RETURN(filter, ReadBlock(file.get(), filter_handle));
+    }
+    CAIRN_RETURN_IF_ERROR(meta->status());
+  }
+  return std::make_shared<Table>(std::move(file), file_size, std::move(index), std::move(filter),
+                                 options);
+}
+
+bool Table::KeyMayMatch(std::string_view user_key) const {
+  return filter_.data.empty() || BloomFilterMayMatch(filter_.data, user_key);
 }
 
 absl::StatusOr<std::shared_ptr<const Block>> Table::ReadDataBlock(
     std::string_view encoded_handle) const {
   BlockHandle handle;
   CAIRN_RETURN_IF_ERROR(handle.DecodeFrom(&encoded_handle));
-  if (handle.offset > file_size_ || handle.size + kBlockTrailerSize > file_size_ - handle.offset) {
-    return CorruptionError("block handle points outside the table");
+  CAIRN_RETURN_IF_ERROR(CheckHandle(handle, file_size_ - Footer::kEncodedLength, "data"));
+  char key[16];
+  BlockCache* cache = options_.block_cache;
+  if (cache != nullptr) {
+    EncodeFixed64(key, options_.cache_id);
+    EncodeFixed64(key + 8, handle.offset);
+    if (auto block = cache->Lookup(std::string_view(key, sizeof(key)))) return block;
   }
   CAIRN_ASSIGN_OR_RETURN(BlockContents contents, ReadBlock(file_.get(), handle));
-  return std::make_shared<const Block>(std::move(contents));
+  auto block = std::make_shared<const Block>(std::move(contents));
+  if (cache != nullptr) cache->Insert(std::string_view(key, sizeof(key)), block, block->size());
+  return block;
 }
 
 std::unique_ptr<Iterator> Table::NewDataBlockIterator(std::string_view encoded_handle) const {

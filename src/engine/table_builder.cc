@@ -4,6 +4,7 @@
 #include <cassert>
 
 #include "base/status.h"
+#include "engine/compression.h"
 #include "engine/dbformat.h"
 #include "engine/iterator_util.h"
 
@@ -38,6 +39,10 @@ void ShortenSuccessor(std::string* a) {
 
 TableBuilder::TableBuilder(const Options& options, WritableFile* file)
     : block_size_(options.block_size),
+      compression_(options.compression),
+      filter_(options.bloom_bits_per_key > 0
+                  ? std::make_unique<BloomFilterBuilder>(options.bloom_bits_per_key)
+                  : nullptr),
       file_(file),
       data_block_(options.block_restart_interval),
       index_block_(1) {}
@@ -53,6 +58,7 @@ void TableBuilder::Add(std::string_view key, std::string_view value) {
     index_block_.Add(last_key_, handle);
     pending_index_entry_ = false;
   }
+  if (filter_ != nullptr) filter_->AddKey(ExtractUserKey(key));
   last_key_.assign(key.data(), key.size());
   num_entries_++;
   data_block_.Add(key, value);
@@ -67,12 +73,20 @@ void TableBuilder::FlushDataBlock() {
 
 absl::Status TableBuilder::WriteBlock(BlockBuilder* block, BlockHandle* handle) {
   std::string_view contents = block->Finish();
+  absl::Status s = CompressBlock(compression_, contents, &compressed_)
+                       ? WriteRawBlock(compressed_, compression_, handle)
+                       : WriteRawBlock(contents, CompressionType::kNone, handle);
+  block->Reset();
+  return s;
+}
+
+absl::Status TableBuilder::WriteRawBlock(std::string_view contents, CompressionType type,
+                                         BlockHandle* handle) {
   handle->offset = offset_;
   handle->size = contents.size();
   CAIRN_RETURN_IF_ERROR(file_->Append(contents));
-  CAIRN_RETURN_IF_ERROR(file_->Append(BlockTrailer(contents, CompressionType::kNone)));
+  CAIRN_RETURN_IF_ERROR(file_->Append(BlockTrailer(contents, type)));
   offset_ += contents.size() + kBlockTrailerSize;
-  block->Reset();
   return absl::OkStatus();
 }
 
@@ -83,10 +97,18 @@ absl::Status TableBuilder::Finish() {
   CAIRN_RETURN_IF_ERROR(status_);
 
   Footer footer;
-  // Metaindex: name -> handle of meta blocks. Empty in format v1; format v2 adds the
-  // bloom filter ("filter.bloom") here without changing the footer.
+  // Metaindex: name -> handle of each meta block (the bloom filter, stored raw).
   BlockBuilder metaindex(1);
-  CAIRN_RETURN_IF_ERROR(WriteBlock(&metaindex, &footer.metaindex));
+  if (filter_ != nullptr) {
+    BlockHandle filter_handle;
+    CAIRN_RETURN_IF_ERROR(
+        WriteRawBlock(filter_->Finish(), CompressionType::kNone, &filter_handle));
+    std::string encoded;
+    filter_handle.EncodeTo(&encoded);
+    metaindex.Add(kBloomFilterName, encoded);
+  }
+  std::string_view meta = metaindex.Finish();
+  CAIRN_RETURN_IF_ERROR(WriteRawBlock(meta, CompressionType::kNone, &footer.metaindex));
 
   if (pending_index_entry_) {
     ShortenSuccessor(&last_key_);

@@ -1,9 +1,10 @@
-// Writes an SSTable (format v1, docs/formats/sstable.md) from internal keys added in
+// Writes an SSTable (format v2, docs/formats/sstable.md) from internal keys added in
 // increasing order. Not thread-safe. The caller owns the file and closes it.
 #ifndef CAIRN_ENGINE_TABLE_BUILDER_H_
 #define CAIRN_ENGINE_TABLE_BUILDER_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -11,6 +12,7 @@
 #include "cairn/engine/options.h"
 #include "cairn/env.h"
 #include "engine/block_builder.h"
+#include "engine/bloom.h"
 #include "engine/format.h"
 
 namespace cairn::engine {
@@ -35,7 +37,13 @@ class TableBuilder {
   void FlushDataBlock();
   absl::Status WriteBlock(BlockBuilder* block, BlockHandle* handle);
 
+  absl::Status WriteRawBlock(std::string_view contents, CompressionType type,
+                             BlockHandle* handle);
+
   const size_t block_size_;
+  const CompressionType compression_;
+  std::unique_ptr<BloomFilterBuilder> filter_;  // nullptr: no filter
+  std::string compressed_;                      // scratch for WriteBlock
   WritableFile* const file_;
   uint64_t offset_ = 0;
   absl::Status status_;

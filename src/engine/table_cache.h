@@ -1,24 +1,25 @@
-// Keeps tables open, keyed by file number, so reads do not reopen files.
-// Thread-safe. (Issue 3 bounds it with an LRU limit on open files.)
+// Keeps tables open, keyed by file number, so reads do not reopen files and re-read
+// index and filter blocks: an LRU of at most max_open_files tables. Tables share one
+// block cache. Thread-safe.
 #ifndef CAIRN_ENGINE_TABLE_CACHE_H_
 #define CAIRN_ENGINE_TABLE_CACHE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "cairn/env.h"
+#include "engine/lru_cache.h"
 #include "engine/table.h"
 
 namespace cairn::engine {
 
 class TableCache {
  public:
-  TableCache(Env* env, std::string dir) : env_(env), dir_(std::move(dir)) {}
+  // block_cache may be nullptr (no block cache); it must outlive this object.
+  TableCache(Env* env, std::string dir, int max_open_files, BlockCache* block_cache);
 
   // Opens (or returns the open) table for a file. A missing or unreadable file is
   // Corruption: the MANIFEST says it must exist.
@@ -26,11 +27,18 @@ class TableCache {
   // Forgets a table whose file is being deleted.
   void Evict(uint64_t file_number);
 
+  CacheStats stats() const { return tables_.Stats(); }
+
+  // Bloom filter effectiveness, counted by Version::Get: lookups that consulted a
+  // filter, and those the filter answered without reading a block.
+  std::atomic<uint64_t> bloom_checked{0};
+  std::atomic<uint64_t> bloom_useful{0};
+
  private:
   Env* const env_;
   const std::string dir_;
-  absl::Mutex mu_;
-  absl::flat_hash_map<uint64_t, std::shared_ptr<Table>> tables_ ABSL_GUARDED_BY(mu_);
+  BlockCache* const block_cache_;
+  LruCache<Table> tables_;  // charge 1 per table: capacity is a count of open files
 };
 
 }  // namespace cairn::engine

@@ -21,6 +21,11 @@ absl::Status Version::Get(const LookupKey& key, std::string* value) const {
       }
       auto table = table_cache_->Get(f->number, f->file_size);
       if (!table.ok()) return table.status();
+      table_cache_->bloom_checked.fetch_add(1, std::memory_order_relaxed);
+      if (!(*table)->KeyMayMatch(user_key)) {
+        table_cache_->bloom_useful.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
       enum { kNotInTable, kFound, kDeleted, kCorrupt } state = kNotInTable;
       CAIRN_RETURN_IF_ERROR((*table)->InternalGet(
           ikey, [&](std::string_view found_key, std::string_view found_value) {

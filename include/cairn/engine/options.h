@@ -34,6 +34,15 @@ enum class WalRecoveryMode {
   kPointInTime,
 };
 
+// Per-block compression of tables. The values are the codes stored on disk in each
+// block's trailer: never renumber them.
+enum class CompressionType : uint8_t {
+  kNone = 0,
+  kSnappy = 1,
+  kLz4 = 2,
+  kZstd = 3,
+};
+
 struct Options {
   // File system, clock and threads. nullptr means Env::Default(). Not owned.
   Env* env = nullptr;
@@ -46,6 +55,14 @@ struct Options {
   // Target uncompressed size of a table data block, and keys between restart points.
   size_t block_size = 4096;
   int block_restart_interval = 16;
+  // Per-block compression; a block that does not shrink by 1/8 is stored raw.
+  CompressionType compression = CompressionType::kLz4;
+  // Bits per key of each table's bloom filter (~1% false positives at 10); 0: none.
+  int bloom_bits_per_key = 10;
+  // Bytes of uncompressed data blocks kept in memory (sharded LRU); 0: no block cache.
+  size_t block_cache_size = 64 << 20;
+  // Tables kept open (file descriptor, index and filter in memory), LRU beyond that.
+  int max_open_files = 1000;
 
   WalSyncMode wal_sync = WalSyncMode::kEverySec;
   WalRecoveryMode wal_recovery = WalRecoveryMode::kTolerateCorruptedTail;
