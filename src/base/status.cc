@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <new>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -23,6 +24,13 @@ absl::Status IOError(std::string_view context, int err) {
     default:
       return absl::InternalError(msg);
   }
+}
+
+absl::Status ExceptionToStatus(const std::exception& e) {
+  if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr) {
+    return absl::ResourceExhaustedError("out of memory");
+  }
+  return absl::InternalError(absl::StrCat("unexpected exception: ", e.what()));
 }
 
 absl::Status Annotate(const absl::Status& s, std::string_view context) {

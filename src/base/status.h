@@ -10,6 +10,7 @@
 #ifndef CAIRN_BASE_STATUS_H_
 #define CAIRN_BASE_STATUS_H_
 
+#include <exception>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -26,6 +27,10 @@ inline bool IsCorruption(const absl::Status& s) { return absl::IsDataLoss(s); }
 // An error from a system call on `context` (usually a path) with errno `err`.
 absl::Status IOError(std::string_view context, int err);
 absl::Status IOError(std::string_view message);
+
+// Maps an exception caught at the API boundary (in practice std::bad_alloc from an
+// allocation) to a Status: ResourceExhausted for out-of-memory, Internal otherwise.
+absl::Status ExceptionToStatus(const std::exception& e);
 
 // s with "context: " put in front of its message; same code. OK stays OK.
 absl::Status Annotate(const absl::Status& s, std::string_view context);

@@ -20,7 +20,8 @@ inline uint64_t Probe(uint64_t hash, int i, uint64_t num_bits) {
 
 }  // namespace
 
-BloomFilterBuilder::BloomFilterBuilder(int bits_per_key) : bits_per_key_(std::max(1, bits_per_key)) {}
+BloomFilterBuilder::BloomFilterBuilder(int bits_per_key)
+    : bits_per_key_(std::max(1, bits_per_key)) {}
 
 void BloomFilterBuilder::AddKey(std::string_view user_key) {
   const uint64_t h = Hash64(user_key);

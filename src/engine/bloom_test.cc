@@ -22,7 +22,8 @@ TEST(BloomTest, FalsePositiveRateWithinTwiceTheory) {
       std::string f = b.Finish();
       int fp = 0;
       const int probes = 200000;
-      for (int i = 0; i < probes; i++) fp += BloomFilterMayMatch(f, absl::StrFormat("absent-%d", i));
+      for (int i = 0; i < probes; i++)
+        fp += BloomFilterMayMatch(f, absl::StrFormat("absent-%d", i));
       const double rate = static_cast<double>(fp) / probes;
       const double theory = BloomFilterTheoreticalFpRate(bits);
       SCOPED_TRACE(absl::StrFormat("bits=%d n=%d rate=%.5f theory=%.5f", bits, n, rate, theory));

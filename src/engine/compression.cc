@@ -77,8 +77,8 @@ absl::StatusOr<BlockContents> UncompressBlock(CompressionType type, std::string_
       break;
     }
     default:
-      return CorruptionError(absl::StrCat("unknown block compression type ",
-                                          static_cast<int>(type)));
+      return CorruptionError(
+          absl::StrCat("unknown block compression type ", static_cast<int>(type)));
   }
   if (!ok) return CorruptionError("compressed block does not decompress");
   result.data = std::string_view(result.owned.get(), size);

@@ -54,7 +54,7 @@ TEST_P(CompressionTest, DamagedDataIsCorruptionNeverACrash) {
     auto back = UncompressBlock(GetParam(), bad);
     if (back.ok()) {
       EXPECT_EQ(back->data.size(), raw.size());  // codecs without checksums may "succeed";
-    } else {                                      // the block checksum catches those first
+    } else {                                     // the block checksum catches those first
       EXPECT_TRUE(IsCorruption(back.status()));
     }
   }
@@ -67,7 +67,10 @@ INSTANTIATE_TEST_SUITE_P(Codecs, CompressionTest,
 TEST(CompressionTest, NoneAndUnknownTypes) {
   std::string out;
   EXPECT_FALSE(CompressBlock(CompressionType::kNone, "abc", &out));
-  EXPECT_TRUE(IsCorruption(UncompressBlock(static_cast<CompressionType>(9), "\x03" "abc").status()));
+  EXPECT_TRUE(IsCorruption(UncompressBlock(static_cast<CompressionType>(9),
+                                           "\x03"
+                                           "abc")
+                               .status()));
 }
 
 }  // namespace

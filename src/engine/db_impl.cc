@@ -23,10 +23,8 @@ template <typename Fn>
 absl::Status NoThrow(Fn&& fn) {
   try {
     return fn();
-  } catch (const std::bad_alloc&) {
-    return absl::ResourceExhaustedError("out of memory");
   } catch (const std::exception& e) {
-    return absl::InternalError(e.what());
+    return ExceptionToStatus(e);
   }
 }
 }  // namespace
@@ -45,12 +43,13 @@ class DBImpl::SnapshotImpl final : public Snapshot {
 DB::~DB() = default;
 
 absl::StatusOr<std::unique_ptr<DB>> DB::Open(const Options& options, const std::string& dir) {
+  // Threads that fail to start (std::system_error) and allocations are caught here.
   try {
     auto db = std::make_unique<DBImpl>(options, dir);
     CAIRN_RETURN_IF_ERROR(db->Open());
     return std::unique_ptr<DB>(std::move(db));
-  } catch (const std::bad_alloc&) {
-    return absl::ResourceExhaustedError("out of memory opening database");
+  } catch (const std::exception& e) {
+    return Annotate(ExceptionToStatus(e), "opening " + dir);
   }
 }
 
@@ -61,8 +60,8 @@ DBImpl::DBImpl(const Options& options, std::string dir)
       block_cache_(options.block_cache_size > 0
                        ? std::make_unique<BlockCache>(options.block_cache_size)
                        : nullptr),
-      table_cache_(std::make_unique<TableCache>(env_, dir_, options.max_open_files,
-                                                block_cache_.get())),
+      table_cache_(
+          std::make_unique<TableCache>(env_, dir_, options.max_open_files, block_cache_.get())),
       versions_(std::make_unique<VersionSet>(env_, dir_, table_cache_.get())) {}
 
 DBImpl::~DBImpl() {
@@ -141,14 +140,24 @@ std::unique_ptr<Iterator> DBImpl::NewIterator(const ReadOptions& options) {
     // The iterator pins the memtables and the version (hence the tables) it reads.
     iter->RegisterCleanup([mem, imm, current] {});
     return iter;
-  } catch (const std::bad_alloc&) {
-    return NewErrorIterator(absl::ResourceExhaustedError("out of memory"));
+  } catch (const std::exception& e) {
+    return NewErrorIterator(ExceptionToStatus(e));
   }
 }
 
 const Snapshot* DBImpl::GetSnapshot() {
   absl::MutexLock l(&mu_);
-  return new SnapshotImpl(snapshots_.insert(versions_->LastSequence()));
+  try {
+    auto it = snapshots_.insert(versions_->LastSequence());
+    try {
+      return new SnapshotImpl(it);
+    } catch (const std::bad_alloc&) {
+      snapshots_.erase(it);
+      return nullptr;
+    }
+  } catch (const std::bad_alloc&) {
+    return nullptr;
+  }
 }
 
 void DBImpl::ReleaseSnapshot(const Snapshot* snapshot) {
@@ -176,6 +185,14 @@ absl::Status DBImpl::SyncWal() {
 }
 
 std::optional<std::string> DBImpl::GetProperty(std::string_view name) {
+  try {
+    return GetPropertyImpl(name);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::optional<std::string> DBImpl::GetPropertyImpl(std::string_view name) {
   absl::MutexLock l(&mu_);
   auto current = versions_->current();
   constexpr std::string_view kLevelPrefix = "cairn.num-files-at-level";

@@ -53,6 +53,7 @@ class DBImpl final : public DB {
   std::optional<std::string> GetProperty(std::string_view name) override;
 
  private:
+  std::optional<std::string> GetPropertyImpl(std::string_view name);
   struct Writer;
   class SnapshotImpl;
 
@@ -60,8 +61,11 @@ class DBImpl final : public DB {
   // batch == nullptr forces a memtable switch (used by Flush).
   absl::Status WriteImpl(const WriteOptions& options, const WriteBatch* batch);
   absl::Status MakeRoomForWrite(bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Merges the batches of queued writers after the front; sets *last to the last one.
-  const WriteBatch* BuildBatchGroup(Writer** last) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes the group led by the front writer to the WAL and the memtable (releasing mu_
+  // meanwhile); sets *last_writer to the group's last member. Never throws.
+  absl::Status WriteGroup(Writer** last_writer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Copies the front writer's batch and those that may join it into group_batch_.
+  void BuildBatchGroup(Writer** last) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status NewWal() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SyncLoop();
 
@@ -101,6 +105,8 @@ class DBImpl final : public DB {
   std::string recovery_report_ ABSL_GUARDED_BY(mu_);
   uint64_t flushes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t wal_syncs_ ABSL_GUARDED_BY(mu_) = 0;
+  // Unreferenced tables numbered below this are not deleted (see Recover).
+  uint64_t protected_tables_below_ ABSL_GUARDED_BY(mu_) = 0;
 
   std::thread flush_thread_;
   std::thread sync_thread_;

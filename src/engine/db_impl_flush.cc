@@ -73,7 +73,13 @@ void DBImpl::FlushLoop() {
 }
 
 absl::Status DBImpl::Flush() {
-  CAIRN_RETURN_IF_ERROR(WriteImpl(WriteOptions(), nullptr));
+  absl::Status s;
+  try {
+    s = WriteImpl(WriteOptions(), nullptr);
+  } catch (const std::exception& e) {
+    s = ExceptionToStatus(e);
+  }
+  CAIRN_RETURN_IF_ERROR(s);
   absl::MutexLock l(&mu_);
   while (imm_ != nullptr && bg_error_.ok()) bg_cv_.Wait(&mu_);
   return bg_error_;
@@ -100,7 +106,7 @@ void DBImpl::RemoveObsoleteFiles() {
       case FileType::kTable:
         // Safe because tables are only created by the flush thread and by recovery,
         // which are the callers of this function: none is half-written now.
-        keep = live.contains(number);
+        keep = live.contains(number) || number < protected_tables_below_;
         break;
       case FileType::kTemp:
         keep = false;  // CURRENT's temp file, written under mu_ by LogAndApply

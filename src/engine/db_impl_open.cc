@@ -49,8 +49,9 @@ absl::Status DBImpl::Recover(VersionEdit* edit) {
     for (const auto& name : existing) {
       uint64_t number;
       FileType type;
+      // MANIFEST-000001 alone is a first open that died before writing CURRENT.
       if (ParseFileName(name, &number, &type) && type != FileType::kLock &&
-          type != FileType::kTemp) {
+          type != FileType::kTemp && !(type == FileType::kManifest && number == 1)) {
         return CorruptionError(absl::StrCat(dir_, " holds database files (", name,
                                             ") but no CURRENT file; refusing to create a "
                                             "new database over them"));
@@ -66,7 +67,11 @@ absl::Status DBImpl::Recover(VersionEdit* edit) {
   }
   CAIRN_RETURN_IF_ERROR(versions_->Recover());
   if (!versions_->recovery_note().empty()) {
-    recovery_report_ += versions_->recovery_note() + "\n";
+    // An edit was cut from the MANIFEST's tail. Tables it may have named stay on disk
+    // (unreferenced) rather than being deleted: they are garbage after a crash in the
+    // middle of a flush, but evidence if the damage had another cause.
+    protected_tables_below_ = versions_->PeekNextFileNumber();
+    recovery_report_ += versions_->recovery_note() + "; unreferenced tables are kept\n";
   }
 
   // Every table the MANIFEST names must exist; collect WALs that are not yet in tables.

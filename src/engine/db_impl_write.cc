@@ -31,39 +31,16 @@ absl::Status DBImpl::WriteImpl(const WriteOptions& options, const WriteBatch* ba
   while (!w.done && &w != writers_.front()) w.cv.Wait(&mu_);
   if (w.done) return w.status;
 
-  // This thread leads a group.
-  absl::Status status = MakeRoomForWrite(batch == nullptr);
+  // This thread leads a group. Whatever happens, the group leaves the queue below.
+  absl::Status status;
   Writer* last_writer = &w;
-  if (status.ok() && batch != nullptr) {
-    const WriteBatch* group = BuildBatchGroup(&last_writer);
-    bool sync = false;
-    for (Writer* x : writers_) {
-      sync = sync || x->sync;
-      if (x == last_writer) break;
-    }
-    const SequenceNumber first = versions_->LastSequence() + 1;
-    const uint32_t count = group->Count();
-    WriteBatchInternal::SetSequence(const_cast<WriteBatch*>(group), first);
-    wal::Writer* wal = wal_.get();
-    MemTable* mem = mem_.get();
-    {
-      // Only the leader touches the WAL writer and the memtable: no lock needed.
-      mu_.Unlock();
-      status = wal->AddRecord(WriteBatchInternal::Contents(*group));
-      if (status.ok()) status = wal->file()->Flush();  // survives a process crash
-      if (status.ok() && sync) status = wal->file()->Sync();
-      if (status.ok()) status = WriteBatchInternal::InsertInto(*group, mem);
-      mu_.Lock();
-    }
-    if (status.ok()) {
-      versions_->SetLastSequence(first + count - 1);
-      if (sync) wal_syncs_++;
-    } else if (bg_error_.ok()) {
-      // The WAL may hold part of this group; later writes could not be ordered after
-      // it safely. Refuse writes until the database is reopened.
-      bg_error_ = status;
-    }
-    if (group == &group_batch_) group_batch_.Clear();
+  try {
+    status = MakeRoomForWrite(batch == nullptr);
+    if (status.ok() && batch != nullptr) status = WriteGroup(&last_writer);
+  } catch (const std::exception& e) {
+    // Thrown with mu_ held and before anything reached the WAL (WriteGroup catches what
+    // is thrown while the WAL is written), so the database stays usable.
+    status = ExceptionToStatus(e);
   }
 
   while (true) {
@@ -80,9 +57,51 @@ absl::Status DBImpl::WriteImpl(const WriteOptions& options, const WriteBatch* ba
   return status;
 }
 
-const WriteBatch* DBImpl::BuildBatchGroup(Writer** last) {
+absl::Status DBImpl::WriteGroup(Writer** last_writer) {
+  BuildBatchGroup(last_writer);
+  bool sync = false;
+  for (Writer* x : writers_) {
+    sync = sync || x->sync;
+    if (x == *last_writer) break;
+  }
+  const SequenceNumber first = versions_->LastSequence() + 1;
+  const uint32_t count = group_batch_.Count();
+  WriteBatchInternal::SetSequence(&group_batch_, first);
+  wal::Writer* wal = wal_.get();
+  MemTable* mem = mem_.get();
+  const WriteBatch& group = group_batch_;  // only the leader touches it
+
+  // Only the leader touches the WAL writer and the memtable: no lock needed.
+  mu_.Unlock();
+  absl::Status status;
+  try {
+    status = wal->AddRecord(WriteBatchInternal::Contents(group));
+    if (status.ok()) status = wal->file()->Flush();  // survives a process crash
+    if (status.ok() && sync) status = wal->file()->Sync();
+    if (status.ok()) status = WriteBatchInternal::InsertInto(group, mem);
+  } catch (const std::exception& e) {
+    status = ExceptionToStatus(e);
+  }
+  mu_.Lock();
+
+  if (status.ok()) {
+    versions_->SetLastSequence(first + count - 1);
+    if (sync) wal_syncs_++;
+  } else if (bg_error_.ok()) {
+    // The WAL (or the memtable) may hold part of this group; later writes could not be
+    // ordered after it safely. Refuse writes until the database is reopened.
+    bg_error_ = status;
+  }
+  group_batch_.Clear();
+  return status;
+}
+
+void DBImpl::BuildBatchGroup(Writer** last) {
   Writer* first = writers_.front();
-  const WriteBatch* result = first->batch;
+  // Always a copy: the callers' batches are const, and the group's header (its first
+  // sequence number) must be written.
+  group_batch_.Clear();
+  group_batch_.Append(*first->batch);
   size_t size = first->batch->ApproximateSize();
   // Cap the group so a small write does not wait behind megabytes of others.
   const size_t max_size = size <= (128 << 10) ? size + (128 << 10) : (1 << 20);
@@ -93,15 +112,9 @@ const WriteBatch* DBImpl::BuildBatchGroup(Writer** last) {
     if (w->batch == nullptr) break;      // a forced memtable switch leads its own group
     size += w->batch->ApproximateSize();
     if (size > max_size) break;
-    if (result == first->batch) {
-      group_batch_.Clear();
-      group_batch_.Append(*first->batch);
-      result = &group_batch_;
-    }
     group_batch_.Append(*w->batch);
     *last = w;
   }
-  return result;
 }
 
 absl::Status DBImpl::MakeRoomForWrite(bool force) {

@@ -25,7 +25,35 @@ class DBIter final : public Iterator {
     return iter_->status();
   }
 
+  // Moves never throw: an exception (out of memory) ends the iteration with its status.
   void Next() override {
+    Guard([&] { NextImpl(); });
+  }
+  void Prev() override {
+    Guard([&] { PrevImpl(); });
+  }
+  void Seek(std::string_view target) override {
+    Guard([&] { SeekImpl(target); });
+  }
+  void SeekToFirst() override {
+    Guard([&] { SeekToFirstImpl(); });
+  }
+  void SeekToLast() override {
+    Guard([&] { SeekToLastImpl(); });
+  }
+
+ private:
+  template <typename Fn>
+  void Guard(Fn&& fn) {
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      status_ = ExceptionToStatus(e);
+      Invalidate();
+    }
+  }
+
+  void NextImpl() {
     if (direction_ == kReverse) {
       direction_ = kForward;
       // iter_ is before the entries of saved_key_: step into them, then skip them.
@@ -50,7 +78,7 @@ class DBIter final : public Iterator {
     FindNextUserEntry(true);
   }
 
-  void Prev() override {
+  void PrevImpl() {
     if (direction_ == kForward) {
       // Back up to before all entries of the current key.
       std::string_view k = ExtractUserKey(iter_->key());
@@ -70,7 +98,7 @@ class DBIter final : public Iterator {
     FindPrevUserEntry();
   }
 
-  void Seek(std::string_view target) override {
+  void SeekImpl(std::string_view target) {
     direction_ = kForward;
     saved_value_.clear();
     saved_key_.clear();
@@ -83,7 +111,7 @@ class DBIter final : public Iterator {
     }
   }
 
-  void SeekToFirst() override {
+  void SeekToFirstImpl() {
     direction_ = kForward;
     saved_value_.clear();
     iter_->SeekToFirst();
@@ -94,7 +122,7 @@ class DBIter final : public Iterator {
     }
   }
 
-  void SeekToLast() override {
+  void SeekToLastImpl() {
     direction_ = kReverse;
     saved_value_.clear();
     if (upper_bound_) {

@@ -43,15 +43,16 @@ class RecoveryTest : public ::testing::Test {
     }
     return best;
   }
-  static void FlipByte(const std::string& path, uint64_t offset) {
+  static void XorByte(const std::string& path, uint64_t offset, char mask) {
     std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
     f.seekg(offset);
     char c;
     f.read(&c, 1);
-    c ^= 0x40;
+    c ^= mask;
     f.seekp(offset);
     f.write(&c, 1);
   }
+  static void FlipByte(const std::string& path, uint64_t offset) { XorByte(path, offset, 0x40); }
   static void AppendBytes(const std::string& path, const std::string& bytes) {
     std::ofstream f(path, std::ios::app | std::ios::binary);
     f.write(bytes.data(), bytes.size());
@@ -160,6 +161,30 @@ TEST_F(RecoveryTest, DamageFollowedByIntactRecordsInTheSameBlockFailsOpen) {
   FlipByte(wal, 150);  // inside the second record
   absl::Status s = Open();
   EXPECT_TRUE(IsCorruption(s)) << s;
+}
+
+TEST_F(RecoveryTest, DamagedLengthIsNeverMistakenForATornTail) {
+  ASSERT_TRUE(db_->Put({}, "k", "v1").ok());
+  ASSERT_TRUE(db_->Flush().ok());
+  ASSERT_TRUE(db_->Delete({}, "k").ok());
+  WriteOptions sync;
+  sync.sync = true;
+  for (int i = 0; i < 50; i++) ASSERT_TRUE(db_->Put(sync, Key(i), Value(i)).ok());
+  db_.reset();
+  // Every bit of the first record's length field: a flipped length that now runs past
+  // the end of the file must not pass for a torn write (which would silently bring the
+  // deleted key back and drop the 50 synced writes after it).
+  const std::string wal = Newest(FileType::kLog);
+  for (uint64_t offset : {4, 5}) {
+    for (int bit = 0; bit < 8; bit++) {
+      XorByte(wal, offset, static_cast<char>(1 << bit));
+      EXPECT_TRUE(IsCorruption(Open())) << "offset " << offset << " bit " << bit;
+      XorByte(wal, offset, static_cast<char>(1 << bit));  // restore
+    }
+  }
+  ASSERT_TRUE(Open().ok());
+  EXPECT_EQ(Get("k"), "NOT_FOUND");
+  EXPECT_EQ(PresentPrefix(50), 50);
 }
 
 TEST_F(RecoveryTest, LostCurrentDoesNotCreateANewDatabaseOverOldFiles) {

@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <fstream>
 #include <thread>
 #include <vector>
 
@@ -289,6 +293,44 @@ TEST_F(DBTest, DestroyRemovesEverything) {
   db_.reset();
   ASSERT_TRUE(DestroyDB(dir_.path(), {}).ok());
   EXPECT_FALSE(std::filesystem::exists(dir_.path()));
+}
+
+}  // namespace
+}  // namespace cairn::engine
+
+namespace cairn::engine {
+namespace {
+
+// Reads this process's virtual memory size in bytes.
+uint64_t VirtualMemoryBytes() {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t pages = 0;
+  statm >> pages;
+  return pages * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+// Runs in a forked child (a death test): an allocation failure in the middle of the
+// write path must come back as ResourceExhausted, not abort the process.
+TEST(DBOutOfMemoryTest, AllocationFailureInAWriteIsAnErrorNotACrash) {
+  if (kSanitizedBuild) return;  // sanitizers reserve terabytes of address space
+  TempDir dir;
+  EXPECT_EXIT(
+      {
+        auto db = DB::Open(Options(), dir.path());
+        if (!db.ok()) std::_Exit(2);
+        const std::string value(150 << 20, 'v');
+        // Room for the caller's batch and the group copy, not for the memtable too.
+        struct rlimit limit;
+        ::getrlimit(RLIMIT_AS, &limit);
+        limit.rlim_cur = VirtualMemoryBytes() + (340 << 20);
+        ::setrlimit(RLIMIT_AS, &limit);
+        absl::Status s = (*db)->Put({}, "big", value);
+        if (!absl::IsResourceExhausted(s)) std::_Exit(3);
+        // The error is sticky (the WAL may hold the record): writes fail cleanly after.
+        if ((*db)->Put({}, "small", "v").ok()) std::_Exit(4);
+        std::_Exit(0);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 }  // namespace

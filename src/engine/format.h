@@ -25,7 +25,6 @@ struct BlockHandle {
   absl::Status DecodeFrom(std::string_view* input);
 };
 
-
 // Every block is followed by: uint8 compression type | fixed32 checksum, where the
 // checksum is Checksum32(block contents, seed = type).
 constexpr size_t kBlockTrailerSize = 5;

@@ -11,7 +11,9 @@ namespace {
 
 using Cache = LruCache<std::string>;
 
-std::shared_ptr<std::string> V(std::string s) { return std::make_shared<std::string>(std::move(s)); }
+std::shared_ptr<std::string> V(std::string s) {
+  return std::make_shared<std::string>(std::move(s));
+}
 
 TEST(LruCacheTest, HitMissAndReplace) {
   Cache c(1000, 0);

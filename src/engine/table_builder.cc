@@ -101,8 +101,7 @@ absl::Status TableBuilder::Finish() {
   BlockBuilder metaindex(1);
   if (filter_ != nullptr) {
     BlockHandle filter_handle;
-    CAIRN_RETURN_IF_ERROR(
-        WriteRawBlock(filter_->Finish(), CompressionType::kNone, &filter_handle));
+    CAIRN_RETURN_IF_ERROR(WriteRawBlock(filter_->Finish(), CompressionType::kNone, &filter_handle));
     std::string encoded;
     filter_handle.EncodeTo(&encoded);
     metaindex.Add(kBloomFilterName, encoded);

@@ -37,8 +37,7 @@ class TableBuilder {
   void FlushDataBlock();
   absl::Status WriteBlock(BlockBuilder* block, BlockHandle* handle);
 
-  absl::Status WriteRawBlock(std::string_view contents, CompressionType type,
-                             BlockHandle* handle);
+  absl::Status WriteRawBlock(std::string_view contents, CompressionType type, BlockHandle* handle);
 
   const size_t block_size_;
   const CompressionType compression_;

@@ -14,8 +14,7 @@ TableCache::TableCache(Env* env, std::string dir, int max_open_files, BlockCache
       // One shard when small, so the limit is exact; 16 shards for the usual sizes.
       tables_(std::max(1, max_open_files), max_open_files >= 64 ? 4 : 0) {}
 
-absl::StatusOr<std::shared_ptr<Table>> TableCache::Get(uint64_t file_number,
-                                                       uint64_t file_size) {
+absl::StatusOr<std::shared_ptr<Table>> TableCache::Get(uint64_t file_number, uint64_t file_size) {
   char key[8];
   EncodeFixed64(key, file_number);
   const std::string_view k(key, sizeof(key));

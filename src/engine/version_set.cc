@@ -166,6 +166,11 @@ absl::Status VersionSet::Recover() {
   if (!log_number || !next_file || !last_seq) {
     return CorruptionError(absl::StrCat(current, " lacks log number, next file or sequence"));
   }
+  // Only the MANIFEST a new database starts with lacks a log number: every later one
+  // begins with a snapshot that carries it.
+  if (*log_number == 0 && manifest_number != 1) {
+    return CorruptionError(absl::StrCat(current, " names no WAL: its first record is damaged"));
+  }
   // The WAL named by the last edit exists until a later edit replaces it. If it is
   // gone, a later edit was applied and then lost (damaged or cut from the MANIFEST):
   // opening would silently drop that edit's tables.
@@ -191,40 +196,37 @@ absl::Status VersionSet::Recover() {
   return absl::OkStatus();
 }
 
-absl::Status VersionSet::WriteSnapshot(wal::Writer* log) const {
+std::string VersionSet::EncodeSnapshot(const Version& v, uint64_t log_number) const {
   VersionEdit edit;
-  auto v = current();
   for (int level = 0; level < kNumLevels; level++) {
-    for (const auto& f : v->files_[level]) edit.AddFile(level, *f);
+    for (const auto& f : v.files_[level]) edit.AddFile(level, *f);
   }
-  edit.SetLogNumber(log_number_);
+  edit.SetLogNumber(log_number);
   edit.SetNextFileNumber(next_file_number_.load());
   edit.SetLastSequence(LastSequence());
   std::string record;
   edit.EncodeTo(&record);
-  return log->AddRecord(record);
+  return record;
 }
 
 absl::Status VersionSet::LogAndApply(VersionEdit* edit) {
   if (!edit->log_number()) edit->SetLogNumber(log_number_);
   edit->SetLastSequence(LastSequence());
+  std::shared_ptr<const Version> next = Apply(*current(), *edit);
 
   std::optional<uint64_t> new_manifest;
+  std::string record;
   if (manifest_log_ == nullptr) {
+    // A new MANIFEST starts with the whole new state in one record, so no damage to
+    // its tail can leave a state without a log number or with only part of the files.
     new_manifest = NewFileNumber();
     CAIRN_ASSIGN_OR_RETURN(auto file, env_->NewWritableFile(ManifestFileName(dir_, *new_manifest)));
     manifest_log_ = std::make_unique<wal::Writer>(std::move(file));
-    absl::Status s = WriteSnapshot(manifest_log_.get());
-    if (!s.ok()) {
-      manifest_log_.reset();
-      (void)env_->RemoveFile(ManifestFileName(dir_, *new_manifest));
-      return s;
-    }
+    record = EncodeSnapshot(*next, *edit->log_number());
+  } else {
+    edit->SetNextFileNumber(next_file_number_.load());
+    edit->EncodeTo(&record);
   }
-  edit->SetNextFileNumber(next_file_number_.load());
-
-  std::string record;
-  edit->EncodeTo(&record);
   absl::Status s = manifest_log_->AddRecord(record);
   if (s.ok()) s = manifest_log_->file()->Sync();
   if (s.ok() && new_manifest) s = SetCurrentFile(env_, dir_, *new_manifest);
@@ -237,7 +239,7 @@ absl::Status VersionSet::LogAndApply(VersionEdit* edit) {
   }
   if (new_manifest) manifest_file_number_ = *new_manifest;
   log_number_ = *edit->log_number();
-  std::atomic_store(&current_, std::shared_ptr<const Version>(Apply(*current(), *edit)));
+  std::atomic_store(&current_, std::move(next));
   return absl::OkStatus();
 }
 

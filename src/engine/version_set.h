@@ -66,6 +66,7 @@ class VersionSet {
   std::shared_ptr<const Version> current() const { return std::atomic_load(&current_); }
 
   uint64_t NewFileNumber() { return next_file_number_.fetch_add(1); }
+  uint64_t PeekNextFileNumber() const { return next_file_number_.load(); }
   void MarkFileNumberUsed(uint64_t n);
   SequenceNumber LastSequence() const { return last_sequence_.load(std::memory_order_acquire); }
   void SetLastSequence(SequenceNumber s) { last_sequence_.store(s, std::memory_order_release); }
@@ -82,7 +83,8 @@ class VersionSet {
 
  private:
   std::shared_ptr<Version> Apply(const Version& base, const VersionEdit& edit) const;
-  absl::Status WriteSnapshot(wal::Writer* log) const;
+  // One record holding the whole of v: every table, and the file counters.
+  std::string EncodeSnapshot(const Version& v, uint64_t log_number) const;
 
   Env* const env_;
   const std::string dir_;

@@ -1,5 +1,7 @@
 #include "engine/wal_reader.h"
 
+#include <cstring>
+
 #include "base/coding.h"
 #include "base/status.h"
 #include "engine/wal_format.h"
@@ -85,23 +87,15 @@ bool Reader::ReadRecord(std::string_view* record, std::string* scratch) {
 
 bool Reader::IntactRecordAt(std::string_view buf, size_t pos) {
   if (pos + kHeaderSize > buf.size()) return false;
-  const char* header = buf.data() + pos;
-  size_t length = static_cast<uint8_t>(header[4]) | (static_cast<uint8_t>(header[5]) << 8);
-  uint8_t type = static_cast<uint8_t>(header[6]);
-  if (type == kZeroType || type > kMaxRecordType || pos + kHeaderSize + length > buf.size()) {
+  const Header h = DecodeHeader(buf.data() + pos);
+  if (!h.intact || h.type == kZeroType || h.type > kMaxRecordType ||
+      pos + kHeaderSize + h.length > buf.size()) {
     return false;
   }
-  return RecordChecksum(type, buf.substr(pos + kHeaderSize, length)) == DecodeFixed32(header);
+  return RecordChecksum(h.type, buf.substr(pos + kHeaderSize, h.length)) == h.checksum;
 }
 
-size_t Reader::ResyncPoint(std::string_view buf, size_t declared_end) {
-  // Trust the damaged record's length when an intact record (or the block's end) follows
-  // it: then the scan never looks inside its payload, which may hold any bytes, even a
-  // well-formed record (a value can contain a copy of a WAL).
-  if (declared_end <= buf.size() &&
-      (declared_end + kHeaderSize > buf.size() || IntactRecordAt(buf, declared_end))) {
-    return declared_end;
-  }
+size_t Reader::NextIntactRecord(std::string_view buf) {
   for (size_t pos = 1; pos + kHeaderSize <= buf.size(); pos++) {
     if (IntactRecordAt(buf, pos)) return pos;
   }
@@ -133,31 +127,40 @@ int Reader::ReadPhysicalRecord(std::string_view* fragment) {
       continue;
     }
 
-    const char* header = buffer_.data();
-    uint32_t expected = DecodeFixed32(header);
-    size_t length = static_cast<uint8_t>(header[4]) | (static_cast<uint8_t>(header[5]) << 8);
-    uint8_t type = static_cast<uint8_t>(header[6]);
+    const Header h = DecodeHeader(buffer_.data());
+    const size_t length = h.length;
     std::string_view payload;
     const char* problem = nullptr;
-    if (kHeaderSize + length > buffer_.size()) {
-      problem = eof_ ? "record cut short at end of file" : "bad record length";
-    } else if (type == kZeroType && length == 0 && expected == 0) {
-      problem = "zero-filled region";  // a crash can leave space that was never written
+    size_t skip = 0;
+    if (!h.intact) {
+      // The length cannot be trusted: resume at the next intact record in this block.
+      static constexpr char kZeros[kHeaderSize] = {};
+      problem = std::memcmp(buffer_.data(), kZeros, kHeaderSize) == 0 ? "zero-filled region"
+                                                                      : "damaged record header";
+      skip = NextIntactRecord(buffer_);
+    } else if (kHeaderSize + length > buffer_.size()) {
+      if (eof_) {
+        // An intact header promising more bytes than the file holds: a torn write.
+        problem = "record cut short at end of file";
+        skip = buffer_.size();
+      } else {
+        // Writers never let a record cross a block: damage that passed header_check.
+        problem = "bad record length";
+        skip = NextIntactRecord(buffer_);
+      }
     } else {
-      payload = std::string_view(header + kHeaderSize, length);
-      if (RecordChecksum(type, payload) != expected) problem = "checksum mismatch";
+      payload = std::string_view(buffer_.data() + kHeaderSize, length);
+      if (RecordChecksum(h.type, payload) != h.checksum) {
+        problem = "checksum mismatch";
+        skip = kHeaderSize + length;  // the intact header's length is trusted
+      }
     }
     if (problem != nullptr) {
-      // A record cut short by the end of the file is a torn write: nothing after it.
-      // Otherwise skip to the next intact record in this block, so the caller can tell
-      // damage followed by intact records from a torn tail.
-      size_t skip = kHeaderSize + length > buffer_.size() && eof_
-                        ? buffer_.size()
-                        : ResyncPoint(buffer_, kHeaderSize + length);
       buffer_.remove_prefix(skip);
       ReportDrop(skip, problem);
       return kBadRecord;
     }
+    const uint8_t type = h.type;
     buffer_.remove_prefix(kHeaderSize + length);
     *fragment = payload;  // unknown types are reported by ReadRecord
     return type;

@@ -3,10 +3,11 @@
 // A damaged record is never returned. The reader skips it, tells the Reporter how many
 // bytes were dropped and why, and goes on to the next intact record, so the caller can
 // tell a torn tail (damage with nothing intact after it) from damage in the middle.
-// When a damaged header's length is itself wrong, the resync scans byte by byte and can
-// land on a well-formed record embedded in the damaged record's payload; such a record
-// only ever comes after a reported corruption, and cairn's recovery never applies
-// records that follow damage (it fails Open, or stops there in point-in-time mode).
+// A record whose header is intact is skipped by its length; only a damaged header makes
+// the reader scan byte by byte, and that scan can land on a well-formed record embedded
+// in the damaged record's payload. Such a record only ever comes after a reported
+// corruption, and cairn's recovery never applies records that follow damage (it fails
+// Open, or stops there in point-in-time mode).
 // Not thread-safe.
 #ifndef CAIRN_ENGINE_WAL_READER_H_
 #define CAIRN_ENGINE_WAL_READER_H_
@@ -50,12 +51,10 @@ class Reader {
   // Returns a record type or kEof / kBadRecord.
   int ReadPhysicalRecord(std::string_view* fragment);
   void ReportDrop(size_t bytes, std::string_view reason);
-  // Whether a whole record with a known type and a matching checksum starts at pos.
+  // Whether a whole record (intact header, known type, matching checksum) starts at pos.
   static bool IntactRecordAt(std::string_view buf, size_t pos);
-  // Where reading resumes after a damaged record at the start of buf whose header claims
-  // it ends at declared_end: there if an intact record (or the block's end) follows,
-  // else the first intact record found by a byte scan, else buf.size().
-  static size_t ResyncPoint(std::string_view buf, size_t declared_end);
+  // Offset (>= 1) of the first intact record in buf after its start, or buf.size().
+  static size_t NextIntactRecord(std::string_view buf);
 
   std::unique_ptr<SequentialFile> file_;
   Reporter* const reporter_;

@@ -465,9 +465,7 @@ class WalEmbeddedFrameTest : public WalTest {
     WalTest::SetUp();
     const std::string inner = "an injected write batch";
     std::string framed(kHeaderSize, '\0');
-    EncodeFixed32(&framed[0], wal::RecordChecksum(wal::kFullType, inner));
-    framed[4] = static_cast<char>(inner.size());
-    framed[6] = wal::kFullType;
+    wal::EncodeHeader(framed.data(), wal::kFullType, inner);
     recs_ = {"before", "xx" + framed + inner + "yy", "after, same block", Payload(2, kBlockSize),
              "next block"};
     Write(recs_);
@@ -541,8 +539,7 @@ TEST_F(WalTest, UnknownRecordTypeIsSkippedAndReported) {
   const auto layout = Layout(recs);
   std::string data = FileBytes();
   const uint64_t h = layout[1].start;
-  data[h + 6] = 9;
-  EncodeFixed32(&data[h], wal::RecordChecksum(9, odd));
+  wal::EncodeHeader(&data[h], 9, odd);
   RecordingReporter rep;
   ReadResult res = ReadBack(data, &rep);
   EXPECT_EQ(res.records, (std::vector<std::string>{"first", "third"}));

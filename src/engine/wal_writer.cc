@@ -33,10 +33,7 @@ absl::Status Writer::AddRecord(std::string_view payload) {
 
 absl::Status Writer::EmitPhysicalRecord(uint8_t type, std::string_view fragment) {
   char header[kHeaderSize];
-  EncodeFixed32(header, RecordChecksum(type, fragment));
-  header[4] = static_cast<char>(fragment.size() & 0xff);
-  header[5] = static_cast<char>(fragment.size() >> 8);
-  header[6] = static_cast<char>(type);
+  EncodeHeader(header, type, fragment);
   CAIRN_RETURN_IF_ERROR(dest_->Append(std::string_view(header, kHeaderSize)));
   CAIRN_RETURN_IF_ERROR(dest_->Append(fragment));
   block_offset_ += kHeaderSize + fragment.size();

@@ -64,6 +64,7 @@ class DB {
   // An iterator over the user keys visible at the read's snapshot. The caller owns it.
   virtual std::unique_ptr<Iterator> NewIterator(const ReadOptions& options) = 0;
 
+  // nullptr only if memory runs out.
   virtual const Snapshot* GetSnapshot() = 0;
   virtual void ReleaseSnapshot(const Snapshot* snapshot) = 0;
 
