@@ -68,9 +68,11 @@ DBImpl::~DBImpl() {
   {
     absl::MutexLock l(&mu_);
     shutting_down_ = true;
+    shutdown_requested_ = true;
     bg_cv_.SignalAll();
   }
   if (flush_thread_.joinable()) flush_thread_.join();
+  if (compaction_thread_.joinable()) compaction_thread_.join();
   if (sync_thread_.joinable()) sync_thread_.join();
   absl::MutexLock l(&mu_);
   // Graceful close: what was acknowledged becomes durable.
@@ -222,13 +224,50 @@ std::optional<std::string> DBImpl::GetPropertyImpl(std::string_view name) {
     }
     return out;
   }
+  if (name == "cairn.write-amplification") {
+    const double written =
+        static_cast<double>(stats_.flush_bytes + stats_.compaction_bytes_written);
+    return absl::StrFormat("%.2f", stats_.user_bytes_written == 0
+                                       ? 0.0
+                                       : written / static_cast<double>(stats_.user_bytes_written));
+  }
   if (name == "cairn.stats") {
-    std::string out = "level files bytes\n";
+    std::string out = "level files bytes score\n";
     for (int level = 0; level < kNumLevels; level++) {
       uint64_t bytes = 0;
       for (const auto& f : current->files(level)) bytes += f->file_size;
-      absl::StrAppend(&out, "L", level, " ", current->files(level).size(), " ", bytes, "\n");
+      absl::StrAppend(&out, "L", level, " ", current->files(level).size(), " ", bytes, " ",
+                      absl::StrFormat("%.2f", CompactionScore(options_, *current, level)), "\n");
     }
+    const double written =
+        static_cast<double>(stats_.flush_bytes + stats_.compaction_bytes_written);
+    absl::StrAppend(&out, "user bytes written ", stats_.user_bytes_written, "\n");
+    absl::StrAppend(&out, "flush bytes written ", stats_.flush_bytes, "\n");
+    absl::StrAppend(&out, "compactions ", stats_.compactions, " (trivial moves ",
+                    stats_.trivial_moves, ") read ", stats_.compaction_bytes_read, " written ",
+                    stats_.compaction_bytes_written, " in ", stats_.compaction_micros / 1000,
+                    " ms\n");
+    absl::StrAppend(
+        &out, "write amplification ",
+        absl::StrFormat("%.2f",
+                        stats_.user_bytes_written == 0 ? 0.0 : written / stats_.user_bytes_written),
+        "\n");
+    absl::StrAppend(&out, "write stalls: ", stats_.slowdowns, " slowdowns, ", stats_.stops,
+                    " stops, ", stats_.stall_micros / 1000, " ms\n");
+    const uint64_t checked = table_cache_->bloom_checked.load();
+    const uint64_t useful = table_cache_->bloom_useful.load();
+    absl::StrAppend(&out, "bloom filter: checked ", checked, " useful ", useful, "\n");
+    if (block_cache_ != nullptr) {
+      CacheStats c = block_cache_->Stats();
+      absl::StrAppend(
+          &out, "block cache: hits ", c.hits, " misses ", c.misses, " inserts ", c.inserts,
+          " evictions ", c.evictions, " usage ", c.usage, "/", c.capacity,
+          absl::StrFormat(
+              " hit rate %.3f\n",
+              c.hits + c.misses == 0 ? 0.0 : static_cast<double>(c.hits) / (c.hits + c.misses)));
+    }
+    CacheStats t = table_cache_->stats();
+    absl::StrAppend(&out, "open tables ", t.entries, "/", t.capacity, "\n");
     absl::StrAppend(&out, "memtable entries ", mem_->num_entries(), "\n");
     absl::StrAppend(&out, "flushes ", flushes_, "\n");
     absl::StrAppend(&out, "wal number ", wal_number_, " syncs ", wal_syncs_, "\n");

@@ -14,6 +14,8 @@
 #ifndef CAIRN_ENGINE_DB_IMPL_H_
 #define CAIRN_ENGINE_DB_IMPL_H_
 
+#include <array>
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <set>
@@ -24,6 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "cairn/engine/db.h"
 #include "cairn/env.h"
+#include "engine/compaction.h"
 #include "engine/memtable.h"
 #include "engine/table_cache.h"
 #include "engine/version_set.h"
@@ -49,6 +52,7 @@ class DBImpl final : public DB {
   const Snapshot* GetSnapshot() override;
   void ReleaseSnapshot(const Snapshot* snapshot) override;
   absl::Status Flush() override;
+  absl::Status CompactRange(const std::string* begin, const std::string* end) override;
   absl::Status SyncWal() override;
   std::optional<std::string> GetProperty(std::string_view name) override;
 
@@ -74,10 +78,19 @@ class DBImpl final : public DB {
   absl::Status ReplayWals(const std::vector<uint64_t>& logs, VersionEdit* edit)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // --- compaction (db_impl_compaction.cc) ---
+  void CompactionLoop();
+  // Runs c (releasing mu_ while merging) and installs its result.
+  absl::Status RunCompaction(Compaction* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status MergeCompactionInputs(Compaction* c, SequenceNumber smallest_snapshot,
+                                     std::vector<FileMetaData>* outputs,
+                                     std::vector<uint64_t>* created, uint64_t* bytes_written);
+
   // --- flush (db_impl_flush.cc) ---
   void FlushLoop();
-  // Writes mem to a new L0 table and records it in edit. Empty memtables write nothing.
-  absl::Status WriteLevel0Table(const MemTable& mem, VersionEdit* edit);
+  // Writes mem to table file `number` in L0 and records it in edit. Empty memtables
+  // write nothing.
+  absl::Status WriteLevel0Table(const MemTable& mem, uint64_t number, VersionEdit* edit);
   // Deletes files no longer needed: old WALs and MANIFESTs, unreferenced tables.
   void RemoveObsoleteFiles() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -107,8 +120,24 @@ class DBImpl final : public DB {
   uint64_t wal_syncs_ ABSL_GUARDED_BY(mu_) = 0;
   // Unreferenced tables numbered below this are not deleted (see Recover).
   uint64_t protected_tables_below_ ABSL_GUARDED_BY(mu_) = 0;
+  // Tables being written by a flush or compaction: not yet in any Version.
+  std::set<uint64_t> pending_outputs_ ABSL_GUARDED_BY(mu_);
+  bool compaction_running_ ABSL_GUARDED_BY(mu_) = false;
+  // Where the last compaction of each level ended (internal key): the next starts after.
+  std::array<std::string, kNumLevels> compact_pointers_ ABSL_GUARDED_BY(mu_);
+  struct Stats {
+    uint64_t user_bytes_written = 0;
+    uint64_t flush_bytes = 0;
+    uint64_t compactions = 0, trivial_moves = 0;
+    uint64_t compaction_bytes_read = 0, compaction_bytes_written = 0;
+    uint64_t compaction_micros = 0;
+    uint64_t stall_micros = 0, slowdowns = 0, stops = 0;
+  };
+  Stats stats_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> shutdown_requested_{false};  // read by compactions without mu_
 
   std::thread flush_thread_;
+  std::thread compaction_thread_;
   std::thread sync_thread_;
 };
 

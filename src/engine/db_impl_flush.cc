@@ -7,10 +7,10 @@
 
 namespace cairn::engine {
 
-absl::Status DBImpl::WriteLevel0Table(const MemTable& mem, VersionEdit* edit) {
+absl::Status DBImpl::WriteLevel0Table(const MemTable& mem, uint64_t number, VersionEdit* edit) {
   if (mem.num_entries() == 0) return absl::OkStatus();
   FileMetaData meta;
-  meta.number = versions_->NewFileNumber();
+  meta.number = number;
   const std::string path = TableFileName(dir_, meta.number);
   CAIRN_ASSIGN_OR_RETURN(auto file, env_->NewWritableFile(path));
   TableBuilder builder(options_, file.get());
@@ -54,17 +54,27 @@ void DBImpl::FlushLoop() {
 
     std::shared_ptr<MemTable> imm = imm_;
     const uint64_t wal_number = wal_number_;
+    const uint64_t number = versions_->NewFileNumber();
+    pending_outputs_.insert(number);
     mu_.Unlock();
     VersionEdit edit;
-    absl::Status s = WriteLevel0Table(*imm, &edit);
+    absl::Status s;
+    try {
+      s = WriteLevel0Table(*imm, number, &edit);
+    } catch (const std::exception& e) {
+      s = ExceptionToStatus(e);
+    }
     mu_.Lock();
+    pending_outputs_.erase(number);
     // Every WAL older than the current one is now in tables.
     edit.SetLogNumber(wal_number);
     if (s.ok()) s = versions_->LogAndApply(&edit);
     if (s.ok()) {
       imm_.reset();
       flushes_++;
+      for (const auto& [level, f] : edit.new_files()) stats_.flush_bytes += f.file_size;
       RemoveObsoleteFiles();
+      bg_cv_.SignalAll();  // the compaction thread may have work now
     } else if (bg_error_.ok()) {
       bg_error_ = s;
     }
@@ -106,7 +116,8 @@ void DBImpl::RemoveObsoleteFiles() {
       case FileType::kTable:
         // Safe because tables are only created by the flush thread and by recovery,
         // which are the callers of this function: none is half-written now.
-        keep = live.contains(number) || number < protected_tables_below_;
+        keep = live.contains(number) || pending_outputs_.contains(number) ||
+               number < protected_tables_below_;
         break;
       case FileType::kTemp:
         keep = false;  // CURRENT's temp file, written under mu_ by LogAndApply

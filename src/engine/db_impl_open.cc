@@ -35,6 +35,7 @@ absl::Status DBImpl::Open() {
   RemoveObsoleteFiles();
 
   flush_thread_ = env_->StartThread([this] { FlushLoop(); });
+  compaction_thread_ = env_->StartThread([this] { CompactionLoop(); });
   if (options_.wal_sync == WalSyncMode::kEverySec) {
     sync_thread_ = env_->StartThread([this] { SyncLoop(); });
   }
@@ -144,7 +145,7 @@ absl::Status DBImpl::ReplayWals(const std::vector<uint64_t>& logs, VersionEdit* 
             "point-in-time recovery: %s; ignored the WAL from there on and %d later WALs\n",
             pending_damage, logs.size() - i - 1);
         versions_->SetLastSequence(max_sequence);
-        return WriteLevel0Table(*mem, edit);
+        return WriteLevel0Table(*mem, versions_->NewFileNumber(), edit);
       }
       WriteBatch batch;
       CAIRN_RETURN_IF_ERROR(WriteBatchInternal::SetContents(&batch, record));
@@ -153,7 +154,7 @@ absl::Status DBImpl::ReplayWals(const std::vector<uint64_t>& logs, VersionEdit* 
       const SequenceNumber last = WriteBatchInternal::Sequence(batch) + batch.Count() - 1;
       if (batch.Count() > 0) max_sequence = std::max(max_sequence, last);
       if (mem->ApproximateMemoryUsage() > options_.write_buffer_size) {
-        CAIRN_RETURN_IF_ERROR(WriteLevel0Table(*mem, edit));
+        CAIRN_RETURN_IF_ERROR(WriteLevel0Table(*mem, versions_->NewFileNumber(), edit));
         mem = std::make_shared<MemTable>();
       }
     }
@@ -169,7 +170,7 @@ absl::Status DBImpl::ReplayWals(const std::vector<uint64_t>& logs, VersionEdit* 
           reader.end_of_last_record());
     }
   }
-  CAIRN_RETURN_IF_ERROR(WriteLevel0Table(*mem, edit));
+  CAIRN_RETURN_IF_ERROR(WriteLevel0Table(*mem, versions_->NewFileNumber(), edit));
   versions_->SetLastSequence(max_sequence);
   return absl::OkStatus();
 }

@@ -27,6 +27,7 @@ absl::Status DBImpl::WriteImpl(const WriteOptions& options, const WriteBatch* ba
   }
   Writer w(batch, options.sync || options_.wal_sync == WalSyncMode::kAlways);
   absl::MutexLock l(&mu_);
+  if (batch != nullptr) stats_.user_bytes_written += batch->ApproximateSize();
   writers_.push_back(&w);
   while (!w.done && &w != writers_.front()) w.cv.Wait(&mu_);
   if (w.done) return w.status;
@@ -118,14 +119,32 @@ void DBImpl::BuildBatchGroup(Writer** last) {
 }
 
 absl::Status DBImpl::MakeRoomForWrite(bool force) {
+  bool allow_delay = !force;
   while (true) {
     if (!bg_error_.ok()) return bg_error_;
+    const size_t l0_files = versions_->current()->files(0).size();
+    if (allow_delay && l0_files >= static_cast<size_t>(options_.level0_slowdown_writes_trigger)) {
+      // Back-pressure: L0 is filling faster than compaction drains it. Delay this write
+      // by 1 ms (once) rather than stop it later for seconds.
+      const uint64_t start = env_->NowMicros();
+      mu_.Unlock();
+      env_->SleepForMicros(1000);
+      mu_.Lock();
+      allow_delay = false;
+      stats_.slowdowns++;
+      stats_.stall_micros += env_->NowMicros() - start;
+      continue;
+    }
     if (!force && mem_->ApproximateMemoryUsage() <= options_.write_buffer_size) {
       return absl::OkStatus();
     }
-    if (imm_ != nullptr) {
-      // The previous memtable is still being flushed: stall until it is done.
+    if (imm_ != nullptr || l0_files >= static_cast<size_t>(options_.level0_stop_writes_trigger)) {
+      // The previous memtable is still being flushed, or L0 is full: wait for the
+      // background threads.
+      const uint64_t start = env_->NowMicros();
+      stats_.stops++;
       bg_cv_.Wait(&mu_);
+      stats_.stall_micros += env_->NowMicros() - start;
       continue;
     }
     if (force && mem_->num_entries() == 0) return absl::OkStatus();

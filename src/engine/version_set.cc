@@ -4,17 +4,68 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "base/coding.h"
 #include "base/status.h"
 #include "engine/filename.h"
+#include "engine/two_level_iterator.h"
 #include "engine/wal_reader.h"
 
 namespace cairn::engine {
+namespace {
+
+// Iterates a sorted, disjoint level's tables: key() is a table's largest internal key,
+// value() its position in the list (fixed64).
+class FileListIterator final : public Iterator {
+ public:
+  explicit FileListIterator(std::shared_ptr<const Version::FileList> files)
+      : files_(std::move(files)), index_(files_->size()) {}
+  bool Valid() const override { return index_ < files_->size(); }
+  void Seek(std::string_view target) override {
+    auto it = std::lower_bound(
+        files_->begin(), files_->end(), target,
+        [](const auto& f, std::string_view k) { return CompareInternalKeys(f->largest, k) < 0; });
+    Set(it - files_->begin());
+  }
+  void SeekToFirst() override { Set(0); }
+  void SeekToLast() override { Set(files_->empty() ? 0 : files_->size() - 1); }
+  void Next() override { Set(index_ + 1); }
+  void Prev() override { Set(index_ == 0 ? files_->size() : index_ - 1); }
+  std::string_view key() const override { return (*files_)[index_]->largest; }
+  std::string_view value() const override { return std::string_view(value_, sizeof(value_)); }
+  absl::Status status() const override { return absl::OkStatus(); }
+
+ private:
+  void Set(size_t index) {
+    index_ = std::min(index, files_->size());
+    EncodeFixed64(value_, index_);
+  }
+  const std::shared_ptr<const Version::FileList> files_;
+  size_t index_;
+  char value_[8];
+};
+
+std::unique_ptr<Iterator> NewFileListIterator(std::shared_ptr<const Version::FileList> files) {
+  return std::make_unique<FileListIterator>(std::move(files));
+}
+
+}  // namespace
 
 absl::Status Version::Get(const LookupKey& key, std::string* value) const {
   const std::string_view user_key = key.user_key();
   const std::string_view ikey = key.internal_key();
   for (int level = 0; level < kNumLevels; level++) {
-    for (const auto& f : files_[level]) {
+    const FileList& files = files_[level];
+    size_t begin = 0, end = files.size();
+    if (level > 0 && !files.empty()) {
+      // Sorted and disjoint: only the first table whose largest key >= key can hold it.
+      auto it = std::lower_bound(
+          files.begin(), files.end(), ikey,
+          [](const auto& f, std::string_view k) { return CompareInternalKeys(f->largest, k) < 0; });
+      begin = it - files.begin();
+      end = std::min(end, begin + 1);
+    }
+    for (size_t i = begin; i < end; i++) {
+      const auto& f = files[i];
       if (user_key.compare(ExtractUserKey(f->smallest)) < 0 ||
           user_key.compare(ExtractUserKey(f->largest)) > 0) {
         continue;
@@ -53,11 +104,20 @@ absl::Status Version::Get(const LookupKey& key, std::string* value) const {
 }
 
 void Version::AddIterators(std::vector<std::unique_ptr<Iterator>>* iters) const {
-  for (int level = 0; level < kNumLevels; level++) {
-    for (const auto& f : files_[level]) {
-      auto table = table_cache_->Get(f->number, f->file_size);
-      iters->push_back(table.ok() ? (*table)->NewIterator() : NewErrorIterator(table.status()));
-    }
+  auto open = [this](const FileMetaData& f) -> std::unique_ptr<Iterator> {
+    auto table = table_cache_->Get(f.number, f.file_size);
+    return table.ok() ? (*table)->NewIterator() : NewErrorIterator(table.status());
+  };
+  for (const auto& f : files_[0]) iters->push_back(open(*f));
+  for (int level = 1; level < kNumLevels; level++) {
+    if (files_[level].empty()) continue;
+    // A sorted, disjoint level reads as one sequence: an index over its tables (key:
+    // largest key, value: position) whose entries open one table at a time.
+    auto files = std::make_shared<const FileList>(files_[level]);
+    iters->push_back(
+        NewTwoLevelIterator(NewFileListIterator(files), [files, open](std::string_view pos) {
+          return open(*(*files)[DecodeFixed64(pos.data())]);
+        }));
   }
 }
 
@@ -239,15 +299,25 @@ absl::Status VersionSet::LogAndApply(VersionEdit* edit) {
   }
   if (new_manifest) manifest_file_number_ = *new_manifest;
   log_number_ = *edit->log_number();
+  // The version being replaced may still be read: its tables must outlive it.
+  versions_in_use_.push_back(current());
   std::atomic_store(&current_, std::move(next));
   return absl::OkStatus();
 }
 
-void VersionSet::AddLiveFiles(std::set<uint64_t>* live) const {
-  auto v = current();
-  for (int level = 0; level < kNumLevels; level++) {
-    for (const auto& f : v->files_[level]) live->insert(f->number);
-  }
+void VersionSet::AddLiveFiles(std::set<uint64_t>* live) {
+  auto add = [live](const Version& v) {
+    for (int level = 0; level < kNumLevels; level++) {
+      for (const auto& f : v.files_[level]) live->insert(f->number);
+    }
+  };
+  add(*current());
+  std::erase_if(versions_in_use_, [&](const std::weak_ptr<const Version>& w) {
+    auto v = w.lock();
+    if (v == nullptr) return true;
+    add(*v);
+    return false;
+  });
 }
 
 }  // namespace cairn::engine

@@ -78,8 +78,9 @@ class VersionSet {
   // What Recover dropped: a damaged MANIFEST tail (an edit cut short by a crash), or "".
   const std::string& recovery_note() const { return recovery_note_; }
 
-  // Numbers of every table referenced by the current version.
-  void AddLiveFiles(std::set<uint64_t>* live) const;
+  // Numbers of every table referenced by any Version still in use (the current one,
+  // and older ones pinned by iterators or reads in progress).
+  void AddLiveFiles(std::set<uint64_t>* live);
 
  private:
   std::shared_ptr<Version> Apply(const Version& base, const VersionEdit& edit) const;
@@ -96,6 +97,8 @@ class VersionSet {
   uint64_t manifest_file_number_ = 0;
   std::unique_ptr<wal::Writer> manifest_log_;
   std::shared_ptr<const Version> current_;
+  // Every Version installed; expired entries are pruned by AddLiveFiles.
+  std::vector<std::weak_ptr<const Version>> versions_in_use_;
   std::string recovery_note_;
 };
 

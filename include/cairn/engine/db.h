@@ -70,6 +70,11 @@ class DB {
 
   // Freezes the current memtable and waits until it is written to an L0 table.
   virtual absl::Status Flush() = 0;
+  // Flushes the memtable, then compacts every table overlapping the user-key range
+  // [*begin, *end] (nullptr: unbounded) down the levels, dropping overwritten values
+  // and tombstones that no snapshot needs. Waits until done.
+  virtual absl::Status CompactRange(const std::string* begin, const std::string* end) = 0;
+
   // Makes every acknowledged write durable now (fdatasync of the WAL).
   virtual absl::Status SyncWal() = 0;
 

@@ -64,6 +64,18 @@ struct Options {
   // Tables kept open (file descriptor, index and filter in memory), LRU beyond that.
   int max_open_files = 1000;
 
+  // Leveled compaction. L0 is compacted into L1 at level0_compaction_trigger files;
+  // writes are slowed (1 ms each) at level0_slowdown_writes_trigger L0 files and wait at
+  // level0_stop_writes_trigger. Level n >= 1 holds up to
+  // max_bytes_for_level_base * max_bytes_for_level_multiplier^(n-1) bytes, in tables of
+  // about target_file_size bytes.
+  int level0_compaction_trigger = 4;
+  int level0_slowdown_writes_trigger = 20;
+  int level0_stop_writes_trigger = 36;
+  uint64_t max_bytes_for_level_base = 256ull << 20;
+  double max_bytes_for_level_multiplier = 10;
+  uint64_t target_file_size = 64ull << 20;
+
   WalSyncMode wal_sync = WalSyncMode::kEverySec;
   WalRecoveryMode wal_recovery = WalRecoveryMode::kTolerateCorruptedTail;
 };

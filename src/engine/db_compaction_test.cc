@@ -1,0 +1,121 @@
+// Leveled compaction: what it drops, what it must keep, and that readers holding old
+// versions are unaffected.
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_format.h"
+#include "cairn/engine/check.h"
+#include "cairn/engine/db.h"
+#include "engine/db_test_util.h"
+
+namespace cairn::engine {
+namespace {
+
+class CompactionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    options_.write_buffer_size = 64 << 10;
+    options_.target_file_size = 64 << 10;
+    options_.max_bytes_for_level_base = 256 << 10;
+    options_.max_bytes_for_level_multiplier = 4;
+    auto db = DB::Open(options_, dir_.path());
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = std::move(*db);
+  }
+  // Entries stored in all tables (every version and tombstone), from an offline check.
+  uint64_t TableEntries() {
+    db_.reset();
+    auto report = CheckDB(dir_.path(), options_);
+    EXPECT_TRUE(report.ok() && report->problems.empty());
+    auto db = DB::Open(options_, dir_.path());
+    EXPECT_TRUE(db.ok());
+    db_ = std::move(*db);
+    return report->table_entries;
+  }
+  static std::string Key(int i) { return absl::StrFormat("key%05d", i); }
+  int FilesAt(int level) {
+    return std::stoi(*db_->GetProperty("cairn.num-files-at-level" + std::to_string(level)));
+  }
+
+  TempDir dir_;
+  Options options_;
+  std::unique_ptr<DB> db_;
+};
+
+TEST_F(CompactionTest, FullCompactionKeepsOneVersionPerLiveKeyAndNoTombstones) {
+  for (int round = 0; round < 3; round++) {
+    for (int i = 0; i < 2000; i++) {
+      ASSERT_TRUE(
+          db_->Put({}, Key(i), absl::StrFormat("r%d-%s", round, std::string(60, 'v'))).ok());
+    }
+  }
+  for (int i = 0; i < 2000; i += 2) ASSERT_TRUE(db_->Delete({}, Key(i)).ok());
+  ASSERT_TRUE(db_->CompactRange(nullptr, nullptr).ok());
+  EXPECT_EQ(FilesAt(0), 0);
+  EXPECT_EQ(TableEntries(), 1000u);  // 3 versions x 2000 keys + 1000 tombstones went away
+  for (int i = 0; i < 2000; i++) {
+    EXPECT_EQ(GetOrStatus(db_.get(), Key(i)),
+              i % 2 == 0 ? "NOT_FOUND" : "r2-" + std::string(60, 'v'));
+  }
+  const std::string stats = *db_->GetProperty("cairn.stats");
+  EXPECT_NE(stats.find("write amplification"), std::string::npos) << stats;
+}
+
+TEST_F(CompactionTest, SnapshotsKeepTheVersionsTheySee) {
+  ASSERT_TRUE(db_->Put({}, "k", "old").ok());
+  ASSERT_TRUE(db_->Put({}, "gone", "here").ok());
+  const Snapshot* snap = db_->GetSnapshot();
+  ASSERT_TRUE(db_->Put({}, "k", "new").ok());
+  ASSERT_TRUE(db_->Delete({}, "gone").ok());
+  ASSERT_TRUE(db_->CompactRange(nullptr, nullptr).ok());
+  EXPECT_EQ(GetOrStatus(db_.get(), "k", snap), "old");
+  EXPECT_EQ(GetOrStatus(db_.get(), "gone", snap), "here");
+  EXPECT_EQ(GetOrStatus(db_.get(), "k"), "new");
+  EXPECT_EQ(GetOrStatus(db_.get(), "gone"), "NOT_FOUND");
+  db_->ReleaseSnapshot(snap);
+  ASSERT_TRUE(db_->CompactRange(nullptr, nullptr).ok());
+  EXPECT_EQ(TableEntries(), 1u);  // only k=new is left once no snapshot needs the rest
+}
+
+TEST_F(CompactionTest, TombstoneStaysWhileOlderDataBelowNeedsHiding) {
+  // Put "k" deep (L2+), then delete it: compacting only the upper levels must keep the
+  // tombstone, or the old value would come back.
+  ASSERT_TRUE(db_->Put({}, "k", "deep").ok());
+  ASSERT_TRUE(db_->CompactRange(nullptr, nullptr).ok());
+  ASSERT_TRUE(db_->Delete({}, "k").ok());
+  ASSERT_TRUE(db_->Flush().ok());
+  const std::string lo = "a", hi = "z";
+  ASSERT_TRUE(db_->CompactRange(&lo, &hi).ok());
+  EXPECT_EQ(GetOrStatus(db_.get(), "k"), "NOT_FOUND");
+  EXPECT_EQ(TableEntries(), 0u);  // all the way down: both are gone
+}
+
+TEST_F(CompactionTest, BackgroundCompactionBoundsL0AndSpreadsOverLevels) {
+  for (int i = 0; i < 30000; i++) {
+    ASSERT_TRUE(db_->Put({}, Key(i % 20000), std::string(100, 'a' + i % 26)).ok());
+  }
+  ASSERT_TRUE(db_->Flush().ok());
+  EXPECT_LT(FilesAt(0), options_.level0_stop_writes_trigger);
+  EXPECT_GT(FilesAt(1) + FilesAt(2) + FilesAt(3), 0);
+  for (int i = 0; i < 20000; i += 97) {
+    int last = i + 20000 < 30000 ? i + 20000 : i;
+    EXPECT_EQ(GetOrStatus(db_.get(), Key(i)), std::string(100, 'a' + last % 26));
+  }
+}
+
+TEST_F(CompactionTest, IteratorKeepsReadingTablesThatCompactionReplaced) {
+  for (int i = 0; i < 3000; i++) ASSERT_TRUE(db_->Put({}, Key(i), "v1").ok());
+  ASSERT_TRUE(db_->Flush().ok());
+  auto it = db_->NewIterator({});  // pins the current version and its tables
+  for (int i = 0; i < 3000; i++) ASSERT_TRUE(db_->Put({}, Key(i), "v2").ok());
+  ASSERT_TRUE(db_->CompactRange(nullptr, nullptr).ok());  // replaces every table
+  int n = 0;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    ASSERT_EQ(it->value(), "v1");
+    n++;
+  }
+  ASSERT_TRUE(it->status().ok()) << it->status();
+  EXPECT_EQ(n, 3000);
+}
+
+}  // namespace
+}  // namespace cairn::engine

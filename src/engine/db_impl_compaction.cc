@@ -1,0 +1,205 @@
+// Background and manual leveled compaction.
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "base/status.h"
+#include "engine/compaction.h"
+#include "engine/db_impl.h"
+#include "engine/filename.h"
+#include "engine/merging_iterator.h"
+#include "engine/table_builder.h"
+
+namespace cairn::engine {
+
+void DBImpl::CompactionLoop() {
+  absl::MutexLock l(&mu_);
+  while (true) {
+    std::unique_ptr<Compaction> c;
+    while (!shutting_down_) {
+      if (bg_error_.ok() && !compaction_running_) {
+        c = PickCompaction(options_, versions_->current(), compact_pointers_);
+        if (c != nullptr) break;
+      }
+      bg_cv_.Wait(&mu_);
+    }
+    if (shutting_down_) return;
+    compaction_running_ = true;
+    absl::Status s = RunCompaction(c.get());
+    compaction_running_ = false;
+    if (!s.ok() && !shutting_down_ && bg_error_.ok()) bg_error_ = s;
+    bg_cv_.SignalAll();
+  }
+}
+
+absl::Status DBImpl::CompactRange(const std::string* begin, const std::string* end) {
+  CAIRN_RETURN_IF_ERROR(Flush());
+  absl::MutexLock l(&mu_);
+  // Down to the level below the deepest one holding the range, so every table in the
+  // range is rewritten at least once (a manual compaction never just moves a file).
+  int deepest = 0;
+  for (int level = 1; level < kNumLevels; level++) {
+    if (!OverlappingFiles(*versions_->current(), level, begin ? *begin : std::string_view(),
+                          end ? *end : std::string_view())
+             .empty()) {
+      deepest = level;
+    }
+  }
+  for (int level = 0; level <= std::min(deepest, kNumLevels - 2); level++) {
+    while (true) {
+      while (compaction_running_ && bg_error_.ok()) bg_cv_.Wait(&mu_);
+      CAIRN_RETURN_IF_ERROR(bg_error_);
+      auto c = CompactRangeAt(options_, versions_->current(), level, begin, end);
+      if (c == nullptr) break;
+      c->manual = true;
+      compaction_running_ = true;
+      absl::Status s = RunCompaction(c.get());
+      compaction_running_ = false;
+      bg_cv_.SignalAll();
+      CAIRN_RETURN_IF_ERROR(s);
+      if (level > 0) break;  // one pass moves a level's range down
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DBImpl::RunCompaction(Compaction* c) {
+  const uint64_t start_micros = env_->NowMicros();
+  const std::string pointer(c->inputs[0].back()->largest);
+  if (c->IsTrivialMove()) {
+    const auto& f = c->inputs[0][0];
+    c->edit.RemoveFile(c->level, f->number);
+    c->edit.AddFile(c->output_level(), *f);
+    CAIRN_RETURN_IF_ERROR(versions_->LogAndApply(&c->edit));
+    compact_pointers_[c->level] = pointer;
+    stats_.trivial_moves++;
+    return absl::OkStatus();
+  }
+  // Entries a snapshot can still see must survive.
+  const SequenceNumber smallest_snapshot =
+      snapshots_.empty() ? versions_->LastSequence() : *snapshots_.begin();
+  std::vector<FileMetaData> outputs;
+  std::vector<uint64_t> created;
+
+  mu_.Unlock();
+  absl::Status s;
+  uint64_t bytes_written = 0;
+  try {
+    s = MergeCompactionInputs(c, smallest_snapshot, &outputs, &created, &bytes_written);
+  } catch (const std::exception& e) {
+    s = ExceptionToStatus(e);
+  }
+  mu_.Lock();
+
+  if (s.ok()) {
+    for (int which = 0; which < 2; which++) {
+      for (const auto& f : c->inputs[which]) c->edit.RemoveFile(c->level + which, f->number);
+    }
+    for (auto& f : outputs) c->edit.AddFile(c->output_level(), f);
+    s = versions_->LogAndApply(&c->edit);
+  }
+  for (uint64_t number : created) pending_outputs_.erase(number);
+  if (!s.ok()) {
+    for (uint64_t number : created) (void)env_->RemoveFile(TableFileName(dir_, number));
+    return s;
+  }
+  compact_pointers_[c->level] = pointer;
+  stats_.compactions++;
+  stats_.compaction_bytes_read += c->InputBytes();
+  stats_.compaction_bytes_written += bytes_written;
+  stats_.compaction_micros += env_->NowMicros() - start_micros;
+  RemoveObsoleteFiles();
+  return absl::OkStatus();
+}
+
+absl::Status DBImpl::MergeCompactionInputs(Compaction* c, SequenceNumber smallest_snapshot,
+                                           std::vector<FileMetaData>* outputs,
+                                           std::vector<uint64_t>* created,
+                                           uint64_t* bytes_written) {
+  std::vector<std::unique_ptr<Iterator>> children;
+  for (int which = 0; which < 2; which++) {
+    for (const auto& f : c->inputs[which]) {
+      auto table = table_cache_->Get(f->number, f->file_size);
+      if (!table.ok()) return table.status();
+      children.push_back((*table)->NewIterator());
+    }
+  }
+  auto input = NewMergingIterator(CompareInternalKeys, std::move(children));
+
+  std::unique_ptr<WritableFile> file;
+  std::unique_ptr<TableBuilder> builder;
+  FileMetaData meta;
+  auto finish_output = [&]() -> absl::Status {
+    absl::Status s = builder->Finish();
+    if (s.ok()) s = file->Sync();
+    absl::Status closed = file->Close();
+    if (s.ok()) s = closed;
+    if (!s.ok()) return s;
+    meta.file_size = builder->FileSize();
+    *bytes_written += meta.file_size;
+    outputs->push_back(meta);
+    builder.reset();
+    file.reset();
+    return absl::OkStatus();
+  };
+
+  std::string current_user_key;
+  bool has_current_user_key = false;
+  SequenceNumber last_sequence_for_key = kMaxSequenceNumber;
+  const uint64_t max_grandparent_overlap = 10 * options_.target_file_size;
+  for (input->SeekToFirst(); input->Valid(); input->Next()) {
+    if (shutdown_requested_.load(std::memory_order_relaxed)) {
+      return absl::AbortedError("compaction stopped: shutting down");
+    }
+    const std::string_view key = input->key();
+    ParsedInternalKey ikey;
+    if (!ParseInternalKey(key, &ikey)) return CorruptionError("bad key in compaction input");
+    const bool new_user_key = !has_current_user_key || ikey.user_key != current_user_key;
+    if (new_user_key) {
+      current_user_key.assign(ikey.user_key.data(), ikey.user_key.size());
+      has_current_user_key = true;
+      last_sequence_for_key = kMaxSequenceNumber;
+      // Output tables end only between user keys: all versions of a key stay in one
+      // table, so tables of a level never share a user key and a compaction that picks
+      // a table never leaves an older version of one of its keys above a newer one.
+      if (builder != nullptr && (builder->FileSize() >= options_.target_file_size ||
+                                 c->ShouldStopBefore(key, max_grandparent_overlap))) {
+        CAIRN_RETURN_IF_ERROR(finish_output());
+      }
+    }
+    bool drop = false;
+    if (last_sequence_for_key <= smallest_snapshot) {
+      drop = true;  // a newer entry of this key is visible to every snapshot
+    } else if (ikey.type == kTypeDeletion && ikey.sequence <= smallest_snapshot &&
+               c->IsBaseLevelForKey(ikey.user_key)) {
+      drop = true;  // nothing older below to hide, and no snapshot needs the tombstone
+    }
+    last_sequence_for_key = ikey.sequence;
+    if (drop) continue;
+
+    if (builder == nullptr) {
+      {
+        absl::MutexLock l(&mu_);
+        meta = FileMetaData();
+        meta.number = versions_->NewFileNumber();
+        pending_outputs_.insert(meta.number);
+      }
+      created->push_back(meta.number);
+      CAIRN_ASSIGN_OR_RETURN(file, env_->NewWritableFile(TableFileName(dir_, meta.number)));
+      builder = std::make_unique<TableBuilder>(options_, file.get());
+      meta.smallest.assign(key.data(), key.size());
+      meta.smallest_seq = ikey.sequence;
+      meta.largest_seq = ikey.sequence;
+    }
+    meta.largest.assign(key.data(), key.size());
+    meta.smallest_seq = std::min(meta.smallest_seq, ikey.sequence);
+    meta.largest_seq = std::max(meta.largest_seq, ikey.sequence);
+    builder->Add(key, input->value());
+    CAIRN_RETURN_IF_ERROR(builder->status());
+  }
+  CAIRN_RETURN_IF_ERROR(input->status());
+  if (builder != nullptr) CAIRN_RETURN_IF_ERROR(finish_output());
+  // New tables must be durable in the directory before the MANIFEST names them.
+  return outputs->empty() ? absl::OkStatus() : env_->SyncDir(dir_);
+}
+
+}  // namespace cairn::engine
