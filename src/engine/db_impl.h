@@ -111,7 +111,9 @@ class DBImpl final : public DB {
   std::shared_ptr<wal::Writer> wal_ ABSL_GUARDED_BY(mu_);
   uint64_t wal_number_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<Writer*> writers_ ABSL_GUARDED_BY(mu_);
-  WriteBatch group_batch_ ABSL_GUARDED_BY(mu_);  // scratch for BuildBatchGroup
+  // Owned by the group-commit leader (the writer at the front of writers_), which uses
+  // it with and without mu_ held; no other thread touches it. Not GUARDED_BY for that.
+  WriteBatch group_batch_;
   absl::Status bg_error_ ABSL_GUARDED_BY(mu_);   // sticky: set by a failed WAL or flush
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   std::multiset<SequenceNumber> snapshots_ ABSL_GUARDED_BY(mu_);
