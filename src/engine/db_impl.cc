@@ -224,6 +224,17 @@ std::optional<std::string> DBImpl::GetPropertyImpl(std::string_view name) {
     }
     return out;
   }
+  if (name == "cairn.background-busy") {
+    // A flush or compaction is running or due.
+    bool busy = imm_ != nullptr || compaction_running_;
+    for (int level = 0; level < kNumLevels - 1 && !busy; level++) {
+      busy = CompactionScore(options_, *current, level) >= 1.0;
+    }
+    return std::string(busy && bg_error_.ok() ? "1" : "0");
+  }
+  if (name == "cairn.table-bytes-written") {
+    return absl::StrCat(stats_.flush_bytes + stats_.compaction_bytes_written);
+  }
   if (name == "cairn.write-amplification") {
     const double written =
         static_cast<double>(stats_.flush_bytes + stats_.compaction_bytes_written);

@@ -80,7 +80,9 @@ class DB {
 
   // Named statistics: "cairn.num-files-at-level<N>", "cairn.sstables", "cairn.stats",
   // "cairn.last-sequence", "cairn.recovery" (what the last Open dropped from the WAL),
-  // "cairn.mem-usage". nullopt for unknown names.
+  // "cairn.mem-usage", "cairn.write-amplification", "cairn.table-bytes-written" (flushes
+  // + compactions), "cairn.background-busy" ("1" while a flush or compaction is running
+  // or due). nullopt for unknown names.
   virtual std::optional<std::string> GetProperty(std::string_view name) = 0;
 };
 
