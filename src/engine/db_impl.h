@@ -114,7 +114,7 @@ class DBImpl final : public DB {
   // Owned by the group-commit leader (the writer at the front of writers_), which uses
   // it with and without mu_ held; no other thread touches it. Not GUARDED_BY for that.
   WriteBatch group_batch_;
-  absl::Status bg_error_ ABSL_GUARDED_BY(mu_);   // sticky: set by a failed WAL or flush
+  absl::Status bg_error_ ABSL_GUARDED_BY(mu_);  // sticky: set by a failed WAL or flush
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   std::multiset<SequenceNumber> snapshots_ ABSL_GUARDED_BY(mu_);
   std::string recovery_report_ ABSL_GUARDED_BY(mu_);

@@ -17,14 +17,23 @@ void DBImpl::CompactionLoop() {
     std::unique_ptr<Compaction> c;
     while (!shutting_down_) {
       if (bg_error_.ok() && !compaction_running_) {
-        c = PickCompaction(options_, versions_->current(), compact_pointers_);
+        try {
+          c = PickCompaction(options_, versions_->current(), compact_pointers_);
+        } catch (const std::exception& e) {
+          bg_error_ = ExceptionToStatus(e);
+        }
         if (c != nullptr) break;
       }
       bg_cv_.Wait(&mu_);
     }
     if (shutting_down_) return;
     compaction_running_ = true;
-    absl::Status s = RunCompaction(c.get());
+    absl::Status s;
+    try {
+      s = RunCompaction(c.get());
+    } catch (const std::exception& e) {  // thrown with mu_ held (see RunCompaction)
+      s = ExceptionToStatus(e);
+    }
     compaction_running_ = false;
     if (!s.ok() && !shutting_down_ && bg_error_.ok()) bg_error_ = s;
     bg_cv_.SignalAll();
@@ -48,12 +57,20 @@ absl::Status DBImpl::CompactRange(const std::string* begin, const std::string* e
     while (true) {
       while (compaction_running_ && bg_error_.ok()) bg_cv_.Wait(&mu_);
       CAIRN_RETURN_IF_ERROR(bg_error_);
-      auto c = CompactRangeAt(options_, versions_->current(), level, begin, end);
-      if (c == nullptr) break;
-      c->manual = true;
+      absl::Status s;
+      std::unique_ptr<Compaction> c;
       compaction_running_ = true;
-      absl::Status s = RunCompaction(c.get());
+      try {
+        c = CompactRangeAt(options_, versions_->current(), level, begin, end);
+        if (c != nullptr) {
+          c->manual = true;
+          s = RunCompaction(c.get());
+        }
+      } catch (const std::exception& e) {
+        s = ExceptionToStatus(e);
+      }
       compaction_running_ = false;
+      if (c == nullptr && s.ok()) break;
       bg_cv_.SignalAll();
       CAIRN_RETURN_IF_ERROR(s);
       if (level > 0) break;  // one pass moves a level's range down
@@ -90,18 +107,23 @@ absl::Status DBImpl::RunCompaction(Compaction* c) {
   }
   mu_.Lock();
 
-  if (s.ok()) {
-    for (int which = 0; which < 2; which++) {
-      for (const auto& f : c->inputs[which]) c->edit.RemoveFile(c->level + which, f->number);
-    }
-    for (auto& f : outputs) c->edit.AddFile(c->output_level(), f);
-    s = versions_->LogAndApply(&c->edit);
-  }
-  for (uint64_t number : created) pending_outputs_.erase(number);
   if (!s.ok()) {
-    for (uint64_t number : created) (void)env_->RemoveFile(TableFileName(dir_, number));
+    // Nothing names the outputs yet: they can go.
+    for (uint64_t number : created) {
+      pending_outputs_.erase(number);
+      (void)env_->RemoveFile(TableFileName(dir_, number));
+    }
     return s;
   }
+  for (int which = 0; which < 2; which++) {
+    for (const auto& f : c->inputs[which]) c->edit.RemoveFile(c->level + which, f->number);
+  }
+  for (auto& f : outputs) c->edit.AddFile(c->output_level(), f);
+  s = versions_->LogAndApply(&c->edit);
+  for (uint64_t number : created) pending_outputs_.erase(number);
+  // If LogAndApply failed, the edit may still have reached the MANIFEST: the outputs
+  // stay (the next Open deletes them if the MANIFEST does not name them).
+  CAIRN_RETURN_IF_ERROR(s);
   compact_pointers_[c->level] = pointer;
   stats_.compactions++;
   stats_.compaction_bytes_read += c->InputBytes();

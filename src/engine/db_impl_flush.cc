@@ -68,7 +68,13 @@ void DBImpl::FlushLoop() {
     pending_outputs_.erase(number);
     // Every WAL older than the current one is now in tables.
     edit.SetLogNumber(wal_number);
-    if (s.ok()) s = versions_->LogAndApply(&edit);
+    if (s.ok()) {
+      try {
+        s = versions_->LogAndApply(&edit);
+      } catch (const std::exception& e) {
+        s = ExceptionToStatus(e);
+      }
+    }
     if (s.ok()) {
       imm_.reset();
       flushes_++;
@@ -114,8 +120,8 @@ void DBImpl::RemoveObsoleteFiles() {
         keep = number >= versions_->manifest_file_number();
         break;
       case FileType::kTable:
-        // Safe because tables are only created by the flush thread and by recovery,
-        // which are the callers of this function: none is half-written now.
+        // Tables being written by a flush or compaction are in pending_outputs_; tables
+        // of older Versions still being read are in `live`.
         keep = live.contains(number) || pending_outputs_.contains(number) ||
                number < protected_tables_below_;
         break;

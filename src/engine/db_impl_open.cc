@@ -12,10 +12,19 @@
 namespace cairn::engine {
 
 absl::Status DBImpl::Open() {
-  if (options_.write_buffer_size < (64 << 10) || options_.block_size < 256 ||
-      options_.block_restart_interval < 1) {
+  const Options& o = options_;
+  if (o.write_buffer_size < (64 << 10) || o.block_size < 256 || o.block_restart_interval < 1 ||
+      o.level0_compaction_trigger < 1 ||
+      o.level0_slowdown_writes_trigger < o.level0_compaction_trigger ||
+      o.level0_stop_writes_trigger < o.level0_slowdown_writes_trigger ||
+      o.max_bytes_for_level_base < (64 << 10) || !(o.max_bytes_for_level_multiplier > 1) ||
+      o.target_file_size < (16 << 10) || o.bloom_bits_per_key < 0 || o.max_open_files < 1) {
     return absl::InvalidArgumentError(
-        "write_buffer_size must be >= 64 KiB, block_size >= 256, block_restart_interval >= 1");
+        "bad options: need write_buffer_size >= 64 KiB, block_size >= 256, "
+        "block_restart_interval >= 1, 1 <= level0_compaction_trigger <= "
+        "level0_slowdown_writes_trigger <= level0_stop_writes_trigger, "
+        "max_bytes_for_level_base >= 64 KiB, max_bytes_for_level_multiplier > 1, "
+        "target_file_size >= 16 KiB, bloom_bits_per_key >= 0, max_open_files >= 1");
   }
   if (options_.create_if_missing) {
     CAIRN_RETURN_IF_ERROR(env_->CreateDir(dir_));
