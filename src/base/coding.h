@@ -47,8 +47,19 @@ int VarintLength(uint64_t v);
 
 // Pointer-based decoders: parse from [p, limit); return one past the value, or nullptr
 // when the input is truncated or the varint is too long.
-const char* GetVarint32Ptr(const char* p, const char* limit, uint32_t* value);
 const char* GetVarint64Ptr(const char* p, const char* limit, uint64_t* value);
+const char* GetVarint32PtrSlow(const char* p, const char* limit, uint32_t* value);
+// Inline for the common one-byte case (lengths below 128): hot in memtable compares.
+inline const char* GetVarint32Ptr(const char* p, const char* limit, uint32_t* value) {
+  if (p < limit) {
+    const uint32_t byte = static_cast<uint8_t>(*p);
+    if ((byte & 0x80) == 0) {
+      *value = byte;
+      return p + 1;
+    }
+  }
+  return GetVarint32PtrSlow(p, limit, value);
+}
 
 bool GetFixed32(std::string_view* input, uint32_t* value);
 bool GetFixed64(std::string_view* input, uint64_t* value);
