@@ -89,6 +89,8 @@ class Env {
   // Atomically replaces dst.
   virtual absl::Status RenameFile(const std::string& src, const std::string& dst) = 0;
   virtual absl::Status TruncateFile(const std::string& path, uint64_t size) = 0;
+  // Creates dst as a hard link to src (same file system).
+  virtual absl::Status LinkFile(const std::string& src, const std::string& dst) = 0;
   // Makes creations, deletions and renames in dir durable.
   virtual absl::Status SyncDir(const std::string& dir) = 0;
 
@@ -136,6 +138,9 @@ class EnvWrapper : public Env {
   }
   absl::Status TruncateFile(const std::string& path, uint64_t size) override {
     return target_->TruncateFile(path, size);
+  }
+  absl::Status LinkFile(const std::string& src, const std::string& dst) override {
+    return target_->LinkFile(src, dst);
   }
   absl::Status SyncDir(const std::string& dir) override { return target_->SyncDir(dir); }
   absl::StatusOr<std::unique_ptr<FileLock>> LockFile(const std::string& path) override {

@@ -218,6 +218,11 @@ class PosixEnv final : public Env {
     return absl::OkStatus();
   }
 
+  absl::Status LinkFile(const std::string& src, const std::string& dst) override {
+    if (::link(src.c_str(), dst.c_str()) != 0) return IOError(dst, errno);
+    return absl::OkStatus();
+  }
+
   absl::Status SyncDir(const std::string& dir) override {
     int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return IOError(dir, errno);

@@ -54,6 +54,7 @@ class DBImpl final : public DB {
   absl::Status Flush() override;
   absl::Status CompactRange(const std::string* begin, const std::string* end) override;
   absl::Status SyncWal() override;
+  absl::StatusOr<uint64_t> Checkpoint(const std::string& dir) override;
   std::optional<std::string> GetProperty(std::string_view name) override;
 
  private:

@@ -305,6 +305,25 @@ absl::Status VersionSet::LogAndApply(VersionEdit* edit) {
   return absl::OkStatus();
 }
 
+absl::Status VersionSet::WriteCheckpointManifest(const std::string& dir, const Version& v,
+                                                 SequenceNumber last_sequence) const {
+  VersionEdit edit;
+  for (int level = 0; level < kNumLevels; level++) {
+    for (const auto& f : v.files_[level]) edit.AddFile(level, *f);
+  }
+  edit.SetLogNumber(0);  // a checkpoint has no WAL: everything is in its tables
+  edit.SetNextFileNumber(next_file_number_.load());
+  edit.SetLastSequence(last_sequence);
+  std::string record;
+  edit.EncodeTo(&record);
+  CAIRN_ASSIGN_OR_RETURN(auto file, env_->NewWritableFile(ManifestFileName(dir, 1)));
+  wal::Writer log(std::move(file));
+  CAIRN_RETURN_IF_ERROR(log.AddRecord(record));
+  CAIRN_RETURN_IF_ERROR(log.file()->Sync());
+  CAIRN_RETURN_IF_ERROR(log.file()->Close());
+  return SetCurrentFile(env_, dir, 1);
+}
+
 void VersionSet::AddLiveFiles(std::set<uint64_t>* live) {
   auto add = [live](const Version& v) {
     for (int level = 0; level < kNumLevels; level++) {

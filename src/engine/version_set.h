@@ -78,6 +78,11 @@ class VersionSet {
   // What Recover dropped: a damaged MANIFEST tail (an edit cut short by a crash), or "".
   const std::string& recovery_note() const { return recovery_note_; }
 
+  // Writes dir/MANIFEST-000001 holding version v (every table, log number 0, the given
+  // last sequence) and dir/CURRENT: the metadata of a checkpoint of v.
+  absl::Status WriteCheckpointManifest(const std::string& dir, const Version& v,
+                                       SequenceNumber last_sequence) const;
+
   // Numbers of every table referenced by any Version still in use (the current one,
   // and older ones pinned by iterators or reads in progress).
   void AddLiveFiles(std::set<uint64_t>* live);

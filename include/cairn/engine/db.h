@@ -75,6 +75,13 @@ class DB {
   // and tombstones that no snapshot needs. Waits until done.
   virtual absl::Status CompactRange(const std::string* begin, const std::string* end) = 0;
 
+  // Writes a consistent, openable copy of the database to dir (which must not exist):
+  // the memtable is flushed, then every live table is hard-linked into dir (which must be
+  // on the same file system) and a fresh MANIFEST and CURRENT are written there.
+  // Writes may continue meanwhile; the copy holds every write up to the returned
+  // sequence number and none after it.
+  virtual absl::StatusOr<uint64_t> Checkpoint(const std::string& dir) = 0;
+
   // Makes every acknowledged write durable now (fdatasync of the WAL).
   virtual absl::Status SyncWal() = 0;
 
