@@ -100,6 +100,8 @@ class Env {
 
   // Microseconds since an arbitrary fixed point; monotonic.
   virtual uint64_t NowMicros() = 0;
+  // Wall-clock time: microseconds since the Unix epoch (TTL expiry uses it).
+  virtual uint64_t NowUnixMicros() = 0;
   virtual void SleepForMicros(uint64_t micros) = 0;
 
   // Starts a thread running fn; the caller joins it.
@@ -147,6 +149,7 @@ class EnvWrapper : public Env {
     return target_->LockFile(path);
   }
   uint64_t NowMicros() override { return target_->NowMicros(); }
+  uint64_t NowUnixMicros() override { return target_->NowUnixMicros(); }
   void SleepForMicros(uint64_t micros) override { target_->SleepForMicros(micros); }
   std::thread StartThread(std::function<void()> fn) override {
     return target_->StartThread(std::move(fn));

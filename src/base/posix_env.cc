@@ -253,6 +253,12 @@ class PosixEnv final : public Env {
         .count();
   }
 
+  uint64_t NowUnixMicros() override {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
   void SleepForMicros(uint64_t micros) override {
     std::this_thread::sleep_for(std::chrono::microseconds(micros));
   }

@@ -114,10 +114,11 @@ absl::Status DBImpl::Get(const ReadOptions& options, std::string_view key, std::
       current = versions_->current();
     }
     LookupKey lkey(key, seq);
+    const uint64_t now = env_->NowUnixMicros();
     absl::Status s;
-    if (mem->Get(lkey, value, &s)) return s;
-    if (imm != nullptr && imm->Get(lkey, value, &s)) return s;
-    return current->Get(lkey, value);
+    if (mem->Get(lkey, now, value, &s)) return s;
+    if (imm != nullptr && imm->Get(lkey, now, value, &s)) return s;
+    return current->Get(lkey, now, value);
   });
 }
 
@@ -138,7 +139,8 @@ std::unique_ptr<Iterator> DBImpl::NewIterator(const ReadOptions& options) {
     if (imm != nullptr) children.push_back(imm->NewIterator());
     current->AddIterators(&children);
     auto merged = NewMergingIterator(CompareInternalKeys, std::move(children));
-    auto iter = NewDBIterator(std::move(merged), seq, options.iterate_upper_bound);
+    auto iter =
+        NewDBIterator(std::move(merged), seq, env_->NowUnixMicros(), options.iterate_upper_bound);
     // The iterator pins the memtables and the version (hence the tables) it reads.
     iter->RegisterCleanup([mem, imm, current] {});
     return iter;

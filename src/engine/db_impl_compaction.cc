@@ -168,6 +168,8 @@ absl::Status DBImpl::MergeCompactionInputs(Compaction* c, SequenceNumber smalles
   bool has_current_user_key = false;
   SequenceNumber last_sequence_for_key = kMaxSequenceNumber;
   const uint64_t max_grandparent_overlap = 10 * options_.target_file_size;
+  const uint64_t now = env_->NowUnixMicros();
+  std::string tombstone;  // an expired value rewritten as a deletion
   for (input->SeekToFirst(); input->Valid(); input->Next()) {
     if (shutdown_requested_.load(std::memory_order_relaxed)) {
       return absl::AbortedError("compaction stopped: shutting down");
@@ -187,6 +189,14 @@ absl::Status DBImpl::MergeCompactionInputs(Compaction* c, SequenceNumber smalles
                                  c->ShouldStopBefore(key, max_grandparent_overlap))) {
         CAIRN_RETURN_IF_ERROR(finish_output());
       }
+    }
+    // An expired value reads as a deletion to every reader, now and later: write it as
+    // one (the tombstone still hides older versions below) and drop it like one.
+    bool expired = false;
+    if (ikey.type == kTypeValueWithExpiry) {
+      std::string_view unused;
+      expired = ResolveEntry(ikey.type, input->value(), now, &unused) == EntryState::kAbsent;
+      if (expired) ikey.type = kTypeDeletion;
     }
     bool drop = false;
     if (last_sequence_for_key <= smallest_snapshot) {
@@ -208,14 +218,21 @@ absl::Status DBImpl::MergeCompactionInputs(Compaction* c, SequenceNumber smalles
       created->push_back(meta.number);
       CAIRN_ASSIGN_OR_RETURN(file, env_->NewWritableFile(TableFileName(dir_, meta.number)));
       builder = std::make_unique<TableBuilder>(options_, file.get());
-      meta.smallest.assign(key.data(), key.size());
       meta.smallest_seq = ikey.sequence;
       meta.largest_seq = ikey.sequence;
     }
-    meta.largest.assign(key.data(), key.size());
+    std::string_view out_key = key, out_value = input->value();
+    if (expired) {
+      tombstone.clear();
+      AppendInternalKey(&tombstone, ikey.user_key, ikey.sequence, kTypeDeletion);
+      out_key = tombstone;
+      out_value = {};
+    }
+    if (builder->NumEntries() == 0) meta.smallest.assign(out_key.data(), out_key.size());
+    meta.largest.assign(out_key.data(), out_key.size());
     meta.smallest_seq = std::min(meta.smallest_seq, ikey.sequence);
     meta.largest_seq = std::max(meta.largest_seq, ikey.sequence);
-    builder->Add(key, input->value());
+    builder->Add(out_key, out_value);
     CAIRN_RETURN_IF_ERROR(builder->status());
   }
   CAIRN_RETURN_IF_ERROR(input->status());

@@ -10,15 +10,16 @@ namespace {
 // value are copied into saved_key_ / saved_value_.
 class DBIter final : public Iterator {
  public:
-  DBIter(std::unique_ptr<Iterator> iter, SequenceNumber seq, std::optional<std::string> upper)
-      : iter_(std::move(iter)), sequence_(seq), upper_bound_(std::move(upper)) {}
+  DBIter(std::unique_ptr<Iterator> iter, SequenceNumber seq, uint64_t now,
+         std::optional<std::string> upper)
+      : iter_(std::move(iter)), sequence_(seq), now_(now), upper_bound_(std::move(upper)) {}
 
   bool Valid() const override { return valid_; }
   std::string_view key() const override {
     return direction_ == kForward ? ExtractUserKey(iter_->key()) : std::string_view(saved_key_);
   }
   std::string_view value() const override {
-    return direction_ == kForward ? iter_->value() : std::string_view(saved_value_);
+    return direction_ == kForward ? value_ : std::string_view(saved_value_);
   }
   absl::Status status() const override {
     if (!status_.ok()) return status_;
@@ -147,6 +148,17 @@ class DBIter final : public Iterator {
     saved_value_.clear();
   }
 
+  // What iter_'s entry of the given type means now; on damage records Corruption and
+  // stops the iterator.
+  EntryState Resolve(ValueType type, std::string_view* value) {
+    const EntryState state = ResolveEntry(type, iter_->value(), now_, value);
+    if (state == EntryState::kCorrupt) {
+      status_ = CorruptionError("bad value with expiry in iterator");
+      Invalidate();
+    }
+    return state;
+  }
+
   // Parses iter_'s key; on damage records Corruption and stops the iterator.
   bool Parse(ParsedInternalKey* ikey) {
     if (ParseInternalKey(iter_->key(), ikey)) return true;
@@ -162,7 +174,9 @@ class DBIter final : public Iterator {
       ParsedInternalKey ikey;
       if (!Parse(&ikey)) return;
       if (ikey.sequence <= sequence_) {
-        if (ikey.type == kTypeDeletion) {
+        const EntryState state = Resolve(ikey.type, &value_);
+        if (state == EntryState::kCorrupt) return;
+        if (state == EntryState::kAbsent) {  // a deletion, or an expired value
           saved_key_.assign(ikey.user_key.data(), ikey.user_key.size());
           skipping = true;
         } else if (!skipping || ikey.user_key.compare(saved_key_) > 0) {
@@ -180,29 +194,31 @@ class DBIter final : public Iterator {
   // Moves backward from iter_, leaving the newest visible live entry of the previous
   // user key in saved_key_/saved_value_ and iter_ before all of that key's entries.
   void FindPrevUserEntry() {
-    ValueType value_type = kTypeDeletion;
+    bool live = false;  // whether saved_key_/saved_value_ hold a live entry
     if (iter_->Valid()) {
       do {
         ParsedInternalKey ikey;
         if (!Parse(&ikey)) return;
         if (ikey.sequence <= sequence_) {
-          if (value_type != kTypeDeletion && ikey.user_key.compare(saved_key_) < 0) {
+          if (live && ikey.user_key.compare(saved_key_) < 0) {
             break;  // reached the key before the one we hold
           }
-          value_type = ikey.type;
-          if (value_type == kTypeDeletion) {
+          std::string_view v;
+          const EntryState state = Resolve(ikey.type, &v);
+          if (state == EntryState::kCorrupt) return;
+          live = state == EntryState::kValue;
+          if (!live) {
             saved_key_.clear();
             saved_value_.clear();
           } else {
             saved_key_.assign(ikey.user_key.data(), ikey.user_key.size());
-            std::string_view v = iter_->value();
             saved_value_.assign(v.data(), v.size());
           }
         }
         iter_->Prev();
       } while (iter_->Valid());
     }
-    if (value_type == kTypeDeletion || !iter_->status().ok()) {
+    if (!live || !iter_->status().ok()) {
       Invalidate();
       direction_ = kForward;
     } else {
@@ -212,7 +228,9 @@ class DBIter final : public Iterator {
 
   std::unique_ptr<Iterator> iter_;
   const SequenceNumber sequence_;
+  const uint64_t now_;  // Unix microseconds: values expiring at or before it are absent
   const std::optional<std::string> upper_bound_;
+  std::string_view value_;  // forward direction: the current entry's user value
   Direction direction_ = kForward;
   bool valid_ = false;
   std::string saved_key_;
@@ -223,9 +241,9 @@ class DBIter final : public Iterator {
 }  // namespace
 
 std::unique_ptr<Iterator> NewDBIterator(std::unique_ptr<Iterator> internal_iter,
-                                        SequenceNumber sequence,
+                                        SequenceNumber sequence, uint64_t now,
                                         std::optional<std::string> upper_bound) {
-  return std::make_unique<DBIter>(std::move(internal_iter), sequence, std::move(upper_bound));
+  return std::make_unique<DBIter>(std::move(internal_iter), sequence, now, std::move(upper_bound));
 }
 
 }  // namespace cairn::engine

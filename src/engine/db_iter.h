@@ -13,8 +13,9 @@
 
 namespace cairn::engine {
 
+// Values whose expiry is at or before now (Unix microseconds) read as deletions.
 std::unique_ptr<Iterator> NewDBIterator(std::unique_ptr<Iterator> internal_iter,
-                                        SequenceNumber sequence,
+                                        SequenceNumber sequence, uint64_t now,
                                         std::optional<std::string> upper_bound);
 
 }  // namespace cairn::engine

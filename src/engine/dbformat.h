@@ -23,11 +23,35 @@ constexpr SequenceNumber kMaxSequenceNumber = (uint64_t{1} << 56) - 1;
 enum ValueType : uint8_t {
   kTypeDeletion = 0,
   kTypeValue = 1,
+  // A value with a time to live: stored value = fixed64 expire-at (Unix microseconds) |
+  // the user's value. From the expire-at time on, it reads as a deletion.
+  kTypeValueWithExpiry = 2,
 };
 // The highest type: a seek key with it sorts before every entry of the same sequence.
-constexpr ValueType kValueTypeForSeek = kTypeValue;
+constexpr ValueType kValueTypeForSeek = kTypeValueWithExpiry;
 
-inline bool IsValidValueType(uint8_t t) { return t <= kTypeValue; }
+inline bool IsValidValueType(uint8_t t) { return t <= kTypeValueWithExpiry; }
+
+// What an entry means to a reader at time now (Unix microseconds).
+enum class EntryState { kValue, kAbsent, kCorrupt };
+
+// For kValue, *value is the user's value (the stored bytes without any expiry header).
+inline EntryState ResolveEntry(ValueType type, std::string_view stored, uint64_t now,
+                               std::string_view* value) {
+  switch (type) {
+    case kTypeValue:
+      *value = stored;
+      return EntryState::kValue;
+    case kTypeValueWithExpiry:
+      if (stored.size() < 8) return EntryState::kCorrupt;
+      if (now >= DecodeFixed64(stored.data())) return EntryState::kAbsent;
+      *value = stored.substr(8);
+      return EntryState::kValue;
+    case kTypeDeletion:
+      return EntryState::kAbsent;
+  }
+  return EntryState::kCorrupt;
+}
 
 inline uint64_t PackSequenceAndType(SequenceNumber seq, ValueType t) { return (seq << 8) | t; }
 

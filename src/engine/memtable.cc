@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "base/coding.h"
+#include "base/status.h"
 
 namespace cairn::engine {
 namespace {
@@ -38,23 +39,26 @@ void MemTable::Add(SequenceNumber seq, ValueType type, std::string_view key,
   num_entries_.fetch_add(1, std::memory_order_relaxed);
 }
 
-bool MemTable::Get(const LookupKey& key, std::string* value, absl::Status* s) const {
+bool MemTable::Get(const LookupKey& key, uint64_t now, std::string* value, absl::Status* s) const {
   Table::Iterator iter(&table_);
   iter.Seek(key.memtable_key().data());
   if (!iter.Valid()) return false;
   const char* entry = iter.key();
   std::string_view ikey = GetLengthPrefixedSlice(entry);
   if (ExtractUserKey(ikey) != key.user_key()) return false;
-  uint64_t tag = DecodeFixed64(ikey.data() + ikey.size() - 8);
-  switch (static_cast<ValueType>(tag & 0xff)) {
-    case kTypeValue: {
-      std::string_view v = GetLengthPrefixedSlice(ikey.data() + ikey.size());
+  const uint64_t tag = DecodeFixed64(ikey.data() + ikey.size() - 8);
+  std::string_view v;
+  switch (ResolveEntry(static_cast<ValueType>(tag & 0xff),
+                       GetLengthPrefixedSlice(ikey.data() + ikey.size()), now, &v)) {
+    case EntryState::kValue:
       value->assign(v.data(), v.size());
       *s = absl::OkStatus();
       return true;
-    }
-    case kTypeDeletion:
+    case EntryState::kAbsent:
       *s = absl::NotFoundError("");
+      return true;
+    case EntryState::kCorrupt:
+      *s = CorruptionError("bad value with expiry in memtable");
       return true;
   }
   return false;

@@ -32,7 +32,9 @@ class MemTable {
   // If the memtable holds an entry for key at or below key's sequence: returns true and
   // sets *s to OK with *value filled (a put) or to NotFound (a deletion). Returns false
   // if the memtable knows nothing about the key.
-  bool Get(const LookupKey& key, std::string* value, absl::Status* s) const;
+  // Expired values (kTypeValueWithExpiry at or after now, Unix microseconds) read as
+  // deletions.
+  bool Get(const LookupKey& key, uint64_t now, std::string* value, absl::Status* s) const;
 
   // Iterates internal keys (key() is an internal key). Caller keeps the memtable alive.
   std::unique_ptr<Iterator> NewIterator() const;

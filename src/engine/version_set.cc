@@ -50,7 +50,7 @@ std::unique_ptr<Iterator> NewFileListIterator(std::shared_ptr<const Version::Fil
 
 }  // namespace
 
-absl::Status Version::Get(const LookupKey& key, std::string* value) const {
+absl::Status Version::Get(const LookupKey& key, uint64_t now, std::string* value) const {
   const std::string_view user_key = key.user_key();
   const std::string_view ikey = key.internal_key();
   for (int level = 0; level < kNumLevels; level++) {
@@ -84,8 +84,19 @@ absl::Status Version::Get(const LookupKey& key, std::string* value) const {
             if (!ParseInternalKey(found_key, &parsed)) {
               state = kCorrupt;
             } else if (parsed.user_key == user_key) {
-              state = parsed.type == kTypeValue ? kFound : kDeleted;
-              if (state == kFound) value->assign(found_value.data(), found_value.size());
+              std::string_view v;
+              switch (ResolveEntry(parsed.type, found_value, now, &v)) {
+                case EntryState::kValue:
+                  state = kFound;
+                  value->assign(v.data(), v.size());
+                  break;
+                case EntryState::kAbsent:
+                  state = kDeleted;
+                  break;
+                case EntryState::kCorrupt:
+                  state = kCorrupt;
+                  break;
+              }
             }
           }));
       switch (state) {

@@ -29,7 +29,7 @@ class Version {
 
   // Looks key up in the tables, newest data first. OK with *value set, NotFound, or the
   // error that stopped the search (Corruption, IO error).
-  absl::Status Get(const LookupKey& key, std::string* value) const;
+  absl::Status Get(const LookupKey& key, uint64_t now, std::string* value) const;
 
   // Appends one internal-key iterator per table, newest first.
   void AddIterators(std::vector<std::unique_ptr<Iterator>>* iters) const;

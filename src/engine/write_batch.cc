@@ -23,6 +23,16 @@ void WriteBatch::Put(std::string_view key, std::string_view value) {
   PutLengthPrefixed(&rep_, value);
 }
 
+void WriteBatch::PutWithExpiry(std::string_view key, std::string_view value,
+                               uint64_t expire_at_unix_micros) {
+  WriteBatchInternal::SetCount(this, Count() + 1);
+  rep_.push_back(static_cast<char>(kTypeValueWithExpiry));
+  PutLengthPrefixed(&rep_, key);
+  PutVarint64(&rep_, value.size() + 8);
+  PutFixed64(&rep_, expire_at_unix_micros);
+  rep_.append(value.data(), value.size());
+}
+
 void WriteBatch::Delete(std::string_view key) {
   WriteBatchInternal::SetCount(this, Count() + 1);
   rep_.push_back(static_cast<char>(kTypeDeletion));
@@ -55,6 +65,13 @@ absl::Status WriteBatch::Iterate(Handler* handler) const {
       case kTypeDeletion:
         if (!GetLengthPrefixed(&input, &key)) return CorruptionError("bad write batch delete");
         handler->Delete(key);
+        break;
+      case kTypeValueWithExpiry:
+        if (!GetLengthPrefixed(&input, &key) || !GetLengthPrefixed(&input, &value) ||
+            value.size() < 8) {
+          return CorruptionError("bad write batch put with expiry");
+        }
+        handler->PutWithExpiry(key, value.substr(8), DecodeFixed64(value.data()));
         break;
       default:
         return CorruptionError("unknown write batch record tag");
@@ -91,6 +108,13 @@ class MemTableInserter final : public WriteBatch::Handler {
     mem_->Add(seq_++, kTypeValue, key, value);
   }
   void Delete(std::string_view key) override { mem_->Add(seq_++, kTypeDeletion, key, {}); }
+  void PutWithExpiry(std::string_view key, std::string_view value, uint64_t expire) override {
+    std::string stored;
+    stored.reserve(8 + value.size());
+    PutFixed64(&stored, expire);
+    stored.append(value.data(), value.size());
+    mem_->Add(seq_++, kTypeValueWithExpiry, key, stored);
+  }
 
  private:
   SequenceNumber seq_;

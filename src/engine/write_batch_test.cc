@@ -216,7 +216,7 @@ TEST(WriteBatchTest, RandomDamageNeverCrashes) {
 std::string Get(const MemTable& mem, std::string_view key, SequenceNumber seq) {
   std::string value;
   absl::Status s;
-  if (!mem.Get(LookupKey(key, seq), &value, &s)) return "<absent>";
+  if (!mem.Get(LookupKey(key, seq), /*now=*/0, &value, &s)) return "<absent>";
   if (absl::IsNotFound(s)) return "<deleted>";
   EXPECT_TRUE(s.ok()) << s;
   return value;

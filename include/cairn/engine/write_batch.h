@@ -5,6 +5,7 @@
 //   fixed64 first sequence | fixed32 count | count x record
 //   record := 0x01 varstring key varstring value   (put)
 //           | 0x00 varstring key                   (delete)
+//           | 0x02 varstring key varstring (fixed64 expire-at | value)   (put with TTL)
 #ifndef CAIRN_ENGINE_WRITE_BATCH_H_
 #define CAIRN_ENGINE_WRITE_BATCH_H_
 
@@ -24,12 +25,20 @@ class WriteBatch {
     virtual ~Handler() = default;
     virtual void Put(std::string_view key, std::string_view value) = 0;
     virtual void Delete(std::string_view key) = 0;
+    // A put with a time to live; by default seen as a plain put.
+    virtual void PutWithExpiry(std::string_view key, std::string_view value,
+                               uint64_t expire_at_unix_micros) {
+      Put(key, value);
+    }
   };
 
   WriteBatch();
 
   void Put(std::string_view key, std::string_view value);
   void Delete(std::string_view key);
+  // A put that reads as absent from expire_at_unix_micros (wall clock) on, and that
+  // compaction removes once expired.
+  void PutWithExpiry(std::string_view key, std::string_view value, uint64_t expire_at_unix_micros);
   // Appends the records of other.
   void Append(const WriteBatch& other);
   void Clear();
