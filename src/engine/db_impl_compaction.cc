@@ -129,6 +129,9 @@ absl::Status DBImpl::RunCompaction(Compaction* c) {
   stats_.compaction_bytes_read += c->InputBytes();
   stats_.compaction_bytes_written += bytes_written;
   stats_.compaction_micros += env_->NowMicros() - start_micros;
+  // The compaction's own reference keeps its input version (and so its input tables)
+  // alive: drop it first, or the inputs would linger until the next cleanup.
+  c->input_version.reset();
   RemoveObsoleteFiles();
   return absl::OkStatus();
 }
