@@ -8,14 +8,31 @@
 namespace cairn::engine {
 namespace {
 
+// Cache-local ("blocked") bloom filter: the upper 32 bits of a key's hash pick one 64-byte
+// line, and every probe lands in that line, so a lookup touches one cache line instead of
+// k random ones (as RocksDB's FastLocalBloom). The false-positive rate is a little above a
+// classic bloom filter's at the same size (about 0.9% instead of 0.8% at 10 bits per key).
+constexpr uint32_t kLineBits = 512;
+constexpr uint32_t kLineBytes = kLineBits / 8;
+
 int ProbesFor(int bits_per_key) {
   return std::clamp(static_cast<int>(std::lround(bits_per_key * 0.69314718)), 1, 30);
 }
 
-// Bit positions come from 64-bit arithmetic so large filters use all their bits.
-inline uint64_t Probe(uint64_t hash, int i, uint64_t num_bits) {
-  const uint64_t h1 = hash & 0xffffffff, h2 = (hash >> 32) | 1;
-  return (h1 + static_cast<uint64_t>(i) * h2) % num_bits;
+inline uint32_t LineFor(uint64_t hash, uint32_t num_lines) {
+  return static_cast<uint32_t>(((hash >> 32) * num_lines) >> 32);
+}
+
+// Bit i of the line for probe `probe`: the lower hash half stepped by a multiplicative
+// (golden ratio) sequence; the top 9 bits of each step choose the bit.
+template <typename Fn>
+inline bool ForEachProbe(uint64_t hash, int probes, Fn&& fn) {
+  uint32_t h = static_cast<uint32_t>(hash);
+  for (int i = 0; i < probes; i++) {
+    if (!fn(h >> 23)) return false;
+    h *= 0x9e3779b9u;
+  }
+  return true;
 }
 
 }  // namespace
@@ -30,36 +47,35 @@ void BloomFilterBuilder::AddKey(std::string_view user_key) {
 }
 
 std::string BloomFilterBuilder::Finish() const {
-  // At least 64 bits so tiny tables do not have a useless filter.
-  const uint64_t num_bits = std::max<uint64_t>(64, hashes_.size() * bits_per_key_);
-  const uint64_t bytes = (num_bits + 7) / 8;
+  const uint64_t bits = std::max<uint64_t>(kLineBits, hashes_.size() * bits_per_key_);
+  const uint32_t num_lines = static_cast<uint32_t>((bits + kLineBits - 1) / kLineBits);
   const int probes = ProbesFor(bits_per_key_);
-  std::string filter(bytes, '\0');
-  const uint64_t bits = bytes * 8;
+  std::string filter(size_t{num_lines} * kLineBytes, '\0');
   for (uint64_t h : hashes_) {
-    for (int i = 0; i < probes; i++) {
-      const uint64_t pos = Probe(h, i, bits);
-      filter[pos / 8] = static_cast<char>(filter[pos / 8] | (1 << (pos % 8)));
-    }
+    char* line = filter.data() + size_t{LineFor(h, num_lines)} * kLineBytes;
+    ForEachProbe(h, probes, [line](uint32_t bit) {
+      line[bit / 8] = static_cast<char>(line[bit / 8] | (1 << (bit % 8)));
+      return true;
+    });
   }
   filter.push_back(static_cast<char>(probes));
   return filter;
 }
 
 bool BloomFilterMayMatch(std::string_view filter, std::string_view user_key) {
-  if (filter.size() < 2) return true;
+  if (filter.size() < kLineBytes + 1 || (filter.size() - 1) % kLineBytes != 0) return true;
   const int probes = static_cast<uint8_t>(filter.back());
   if (probes < 1 || probes > 30) return true;
-  const uint64_t bits = (filter.size() - 1) * 8;
+  const uint32_t num_lines = static_cast<uint32_t>((filter.size() - 1) / kLineBytes);
   const uint64_t h = Hash64(user_key);
-  for (int i = 0; i < probes; i++) {
-    const uint64_t pos = Probe(h, i, bits);
-    if ((static_cast<uint8_t>(filter[pos / 8]) & (1 << (pos % 8))) == 0) return false;
-  }
-  return true;
+  const char* line = filter.data() + size_t{LineFor(h, num_lines)} * kLineBytes;
+  return ForEachProbe(h, probes, [line](uint32_t bit) {
+    return (static_cast<uint8_t>(line[bit / 8]) & (1 << (bit % 8))) != 0;
+  });
 }
 
 double BloomFilterTheoreticalFpRate(int bits_per_key) {
+  // The classic formula; the blocked layout is a little worse and the test allows 2x.
   const double k = ProbesFor(bits_per_key);
   return std::pow(1 - std::exp(-k / bits_per_key), k);
 }

@@ -42,7 +42,8 @@ TEST(BloomTest, TenBitsPerKeyIsAboutOnePercent) {
 TEST(BloomTest, MalformedFiltersNeverHideKeys) {
   EXPECT_TRUE(BloomFilterMayMatch("", "k"));
   EXPECT_TRUE(BloomFilterMayMatch("x", "k"));
-  EXPECT_TRUE(BloomFilterMayMatch(std::string(16, '\0') + "\x7f", "k"));  // bad probe count
+  EXPECT_TRUE(BloomFilterMayMatch(std::string(64, '\0') + "\x7f", "k"));  // bad probe count
+  EXPECT_TRUE(BloomFilterMayMatch(std::string(70, '\0') + "\x07", "k"));  // not whole lines
 }
 
 TEST(BloomTest, EmptyFilterRejectsEverything) {

@@ -9,6 +9,8 @@
 #define CAIRN_ENGINE_DBFORMAT_H_
 
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -105,24 +107,38 @@ struct InternalKeyComparator {
 
 // The key a point lookup searches for: the newest entry of user_key at or below the
 // snapshot sequence. Holds the memtable encoding (varint length prefix) and exposes
-// both views.
+// both views. Keys up to ~200 bytes need no heap allocation.
 class LookupKey {
  public:
   LookupKey(std::string_view user_key, SequenceNumber seq) {
-    PutVarint32(&rep_, static_cast<uint32_t>(user_key.size() + 8));
-    start_ = rep_.size();
-    AppendInternalKey(&rep_, user_key, seq, kValueTypeForSeek);
+    const size_t needed = user_key.size() + 8 + kMaxVarint32Bytes;
+    char* dst = space_;
+    if (needed > sizeof(space_)) {
+      heap_.reset(new char[needed]);
+      dst = heap_.get();
+    }
+    start_ = dst;
+    dst = EncodeVarint32(dst, static_cast<uint32_t>(user_key.size() + 8));
+    kstart_ = dst;
+    if (!user_key.empty()) std::memcpy(dst, user_key.data(), user_key.size());
+    dst += user_key.size();
+    EncodeFixed64(dst, PackSequenceAndType(seq, kValueTypeForSeek));
+    end_ = dst + 8;
   }
+  LookupKey(const LookupKey&) = delete;
+  LookupKey& operator=(const LookupKey&) = delete;
+
   // varint length | internal key (the memtable's entry prefix).
-  std::string_view memtable_key() const { return rep_; }
-  std::string_view internal_key() const { return std::string_view(rep_).substr(start_); }
-  std::string_view user_key() const {
-    return std::string_view(rep_).substr(start_, rep_.size() - start_ - 8);
-  }
+  std::string_view memtable_key() const { return std::string_view(start_, end_ - start_); }
+  std::string_view internal_key() const { return std::string_view(kstart_, end_ - kstart_); }
+  std::string_view user_key() const { return std::string_view(kstart_, end_ - kstart_ - 8); }
 
  private:
-  std::string rep_;
-  size_t start_ = 0;
+  const char* start_;
+  const char* kstart_;
+  const char* end_;
+  char space_[200];
+  std::unique_ptr<char[]> heap_;
 };
 
 }  // namespace cairn::engine
