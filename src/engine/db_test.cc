@@ -335,3 +335,29 @@ TEST(DBOutOfMemoryTest, AllocationFailureInAWriteIsAnErrorNotACrash) {
 
 }  // namespace
 }  // namespace cairn::engine
+
+namespace cairn::engine {
+namespace {
+
+TEST(DBBloomTest, MissingKeysAreAnsweredByTheFilterWithoutReadingBlocks) {
+  TempDir dir;
+  auto db = DB::Open(Options(), dir.path());
+  ASSERT_TRUE(db.ok());
+  for (int i = 0; i < 5000; i++) ASSERT_TRUE((*db)->Put({}, absl::StrFormat("k%05d", i), "v").ok());
+  ASSERT_TRUE((*db)->Flush().ok());
+  for (int i = 0; i < 5000; i++) {
+    EXPECT_EQ(GetOrStatus(db->get(), absl::StrFormat("k%05d.missing", i)), "NOT_FOUND");
+  }
+  const std::string stats = *(*db)->GetProperty("cairn.stats");
+  uint64_t checked = 0, useful = 0;
+  const size_t at = stats.find("bloom filter: checked ");
+  ASSERT_NE(at, std::string::npos) << stats;
+  ASSERT_EQ(
+      std::sscanf(stats.c_str() + at, "bloom filter: checked %lu useful %lu", &checked, &useful),
+      2);
+  EXPECT_GE(checked, 4999u);  // the last key is past the table's range: no filter needed
+  EXPECT_GT(useful, checked * 97 / 100);  // ~1% false positives at 10 bits per key
+}
+
+}  // namespace
+}  // namespace cairn::engine

@@ -30,9 +30,12 @@ struct BlockHandle {
 constexpr size_t kBlockTrailerSize = 5;
 
 constexpr uint64_t kTableMagic = 0x5453536e72696163ULL;  // "cairnSST" little-endian
-// v1: no compression, empty metaindex. v2: compressed blocks and a bloom filter named in
-// the metaindex. Readers accept both; writers write the newest.
-constexpr uint32_t kTableFormatVersion = 2;
+// v1: no compression, empty metaindex. v2: compressed blocks and a classic bloom filter
+// named in the metaindex. v3: the filter is cache-local (bloom.h). Readers accept all
+// three and use only a v3 filter (v1/v2 tables are read without one, which costs reads,
+// never correctness); writers write v3.
+constexpr uint32_t kTableFormatVersion = 3;
+constexpr uint32_t kFirstBlockedBloomFormatVersion = 3;
 constexpr uint32_t kMinTableFormatVersion = 1;
 // Name of the full bloom filter's entry in the metaindex block.
 constexpr std::string_view kBloomFilterName = "filter.bloom";

@@ -41,7 +41,7 @@ absl::StatusOr<std::shared_ptr<Table>> Table::Open(std::unique_ptr<RandomAccessF
   auto index = std::make_shared<const Block>(std::move(index_contents));
 
   BlockContents filter;
-  if (footer.format_version >= 2) {
+  if (footer.format_version >= kFirstBlockedBloomFormatVersion) {
     CAIRN_RETURN_IF_ERROR(CheckHandle(footer.metaindex, data_end, "metaindex"));
     CAIRN_ASSIGN_OR_RETURN(BlockContents meta_contents, ReadBlock(file.get(), footer.metaindex));
     auto meta = Block::NewIterator(std::make_shared<const Block>(std::move(meta_contents)),
