@@ -59,21 +59,6 @@ void CheckTable(TableCache* cache, const FileMetaData& f, CheckReport* report) {
   report->table_entries += entries;
 }
 
-struct DamageReporter final : wal::Reader::Reporter {
-  void Corruption(uint64_t offset, size_t bytes, const absl::Status& reason) override {
-    if (!damaged) {
-      first_offset = offset;
-      first_reason = std::string(reason.message());
-    }
-    damaged = true;
-    dropped += bytes;
-  }
-  bool damaged = false;
-  uint64_t first_offset = 0;
-  uint64_t dropped = 0;
-  std::string first_reason;
-};
-
 class CountingHandler final : public WriteBatch::Handler {
  public:
   void Put(std::string_view, std::string_view) override {}
@@ -93,7 +78,7 @@ void CheckWal(Env* env, const std::string& dir, uint64_t number, std::string* pe
     return;
   }
   report->wal_files++;
-  DamageReporter damage;
+  wal::DamageSummary damage;
   wal::Reader reader(std::move(*file), &damage);
   std::string scratch;
   std::string_view record;
@@ -118,8 +103,9 @@ void CheckWal(Env* env, const std::string& dir, uint64_t number, std::string* pe
     report->problems.push_back(absl::StrCat(name, ": ", reader.status().message()));
   }
   if (!damage.damaged) return;
-  std::string what = absl::StrFormat("%s: %d bytes damaged from offset %d (%s)", name,
-                                     damage.dropped, damage.first_offset, damage.first_reason);
+  std::string what =
+      absl::StrFormat("%s: %d bytes damaged from offset %d (%s)", name, damage.dropped_bytes,
+                      damage.first_offset, damage.first_reason);
   if (records_after_damage) {
     report->problems.push_back(what + " with intact records after the damage");
   } else {

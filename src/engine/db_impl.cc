@@ -101,48 +101,37 @@ absl::Status DBImpl::Write(const WriteOptions& options, const WriteBatch& batch)
   return NoThrow([&] { return WriteImpl(options, &batch); });
 }
 
+DBImpl::ReadView DBImpl::CaptureReadView(const ReadOptions& options) {
+  absl::MutexLock l(&mu_);
+  return ReadView{
+      options.snapshot != nullptr ? options.snapshot->sequence() : versions_->LastSequence(), mem_,
+      imm_, versions_->current()};
+}
+
 absl::Status DBImpl::Get(const ReadOptions& options, std::string_view key, std::string* value) {
   return NoThrow([&]() -> absl::Status {
-    std::shared_ptr<MemTable> mem, imm;
-    std::shared_ptr<const Version> current;
-    SequenceNumber seq;
-    {
-      absl::MutexLock l(&mu_);
-      seq = options.snapshot != nullptr ? options.snapshot->sequence() : versions_->LastSequence();
-      mem = mem_;
-      imm = imm_;
-      current = versions_->current();
-    }
-    LookupKey lkey(key, seq);
+    const ReadView view = CaptureReadView(options);
+    LookupKey lkey(key, view.sequence);
     const uint64_t now = env_->NowUnixMicros();
     absl::Status s;
-    if (mem->Get(lkey, now, value, &s)) return s;
-    if (imm != nullptr && imm->Get(lkey, now, value, &s)) return s;
-    return current->Get(lkey, now, value);
+    if (view.mem->Get(lkey, now, value, &s)) return s;
+    if (view.imm != nullptr && view.imm->Get(lkey, now, value, &s)) return s;
+    return view.current->Get(lkey, now, value);
   });
 }
 
 std::unique_ptr<Iterator> DBImpl::NewIterator(const ReadOptions& options) {
   try {
-    std::shared_ptr<MemTable> mem, imm;
-    std::shared_ptr<const Version> current;
-    SequenceNumber seq;
-    {
-      absl::MutexLock l(&mu_);
-      seq = options.snapshot != nullptr ? options.snapshot->sequence() : versions_->LastSequence();
-      mem = mem_;
-      imm = imm_;
-      current = versions_->current();
-    }
+    ReadView view = CaptureReadView(options);
     std::vector<std::unique_ptr<Iterator>> children;
-    children.push_back(mem->NewIterator());
-    if (imm != nullptr) children.push_back(imm->NewIterator());
-    current->AddIterators(&children);
+    children.push_back(view.mem->NewIterator());
+    if (view.imm != nullptr) children.push_back(view.imm->NewIterator());
+    view.current->AddIterators(&children);
     auto merged = NewMergingIterator(CompareInternalKeys, std::move(children));
-    auto iter =
-        NewDBIterator(std::move(merged), seq, env_->NowUnixMicros(), options.iterate_upper_bound);
+    auto iter = NewDBIterator(std::move(merged), view.sequence, env_->NowUnixMicros(),
+                              options.iterate_upper_bound);
     // The iterator pins the memtables and the version (hence the tables) it reads.
-    iter->RegisterCleanup([mem, imm, current] {});
+    iter->RegisterCleanup([view = std::move(view)] {});
     return iter;
   } catch (const std::exception& e) {
     return NewErrorIterator(ExceptionToStatus(e));

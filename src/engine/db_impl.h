@@ -62,6 +62,15 @@ class DBImpl final : public DB {
   struct Writer;
   class SnapshotImpl;
 
+  // What a read sees: its sequence number and references to the memtables and version
+  // that hold the data, taken together under mu_ so they are consistent.
+  struct ReadView {
+    SequenceNumber sequence;
+    std::shared_ptr<MemTable> mem, imm;
+    std::shared_ptr<const Version> current;
+  };
+  ReadView CaptureReadView(const ReadOptions& options);
+
   // --- write path (db_impl_write.cc) ---
   // batch == nullptr forces a memtable switch (used by Flush).
   absl::Status WriteImpl(const WriteOptions& options, const WriteBatch* batch);

@@ -105,24 +105,6 @@ absl::Status DBImpl::Recover(VersionEdit* edit) {
   return ReplayWals(logs, edit);
 }
 
-namespace {
-// Collects what the WAL reader had to drop from one WAL.
-struct WalReporter final : wal::Reader::Reporter {
-  void Corruption(uint64_t offset, size_t bytes, const absl::Status& reason) override {
-    if (!damaged) {
-      first_offset = offset;
-      first_reason = std::string(reason.message());
-    }
-    damaged = true;
-    dropped_bytes += bytes;
-  }
-  bool damaged = false;
-  uint64_t first_offset = 0;
-  uint64_t dropped_bytes = 0;
-  std::string first_reason;
-};
-}  // namespace
-
 absl::Status DBImpl::ReplayWals(const std::vector<uint64_t>& logs, VersionEdit* edit) {
   const bool point_in_time = options_.wal_recovery == WalRecoveryMode::kPointInTime;
   SequenceNumber max_sequence = versions_->LastSequence();
@@ -136,7 +118,7 @@ absl::Status DBImpl::ReplayWals(const std::vector<uint64_t>& logs, VersionEdit* 
   for (size_t i = 0; i < logs.size(); i++) {
     const std::string path = LogFileName(dir_, logs[i]);
     CAIRN_ASSIGN_OR_RETURN(auto file, env_->NewSequentialFile(path));
-    WalReporter reporter;
+    wal::DamageSummary reporter;
     wal::Reader reader(std::move(file), &reporter);
     while (reader.ReadRecord(&record, &scratch)) {
       if (reporter.damaged && pending_damage.empty()) {

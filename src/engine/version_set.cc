@@ -184,16 +184,6 @@ std::shared_ptr<Version> VersionSet::Apply(const Version& base, const VersionEdi
   return v;
 }
 
-namespace {
-// Remembers the first damage in the MANIFEST and whether good edits followed it.
-struct ManifestReporter final : wal::Reader::Reporter {
-  void Corruption(uint64_t offset, size_t bytes, const absl::Status& reason) override {
-    if (first.ok()) first = reason;
-  }
-  absl::Status first;
-};
-}  // namespace
-
 absl::Status VersionSet::Recover() {
   std::string current;
   CAIRN_RETURN_IF_ERROR(ReadFileToString(env_, CurrentFileName(dir_), &current));
@@ -214,16 +204,16 @@ absl::Status VersionSet::Recover() {
                : file.status();
   }
 
-  ManifestReporter reporter;
+  wal::DamageSummary reporter;
   wal::Reader reader(std::move(*file), &reporter);
   std::shared_ptr<Version> v = std::make_shared<Version>(table_cache_);
   std::optional<uint64_t> log_number, next_file, last_seq;
   std::string scratch;
   std::string_view record;
   while (reader.ReadRecord(&record, &scratch)) {
-    if (!reporter.first.ok()) {
+    if (reporter.damaged) {
       return CorruptionError(
-          absl::StrCat(current, " is damaged before its end: ", reporter.first.message()));
+          absl::StrCat(current, " is damaged before its end: ", reporter.first_reason));
     }
     VersionEdit edit;
     absl::Status s = edit.DecodeFrom(record);
@@ -248,11 +238,11 @@ absl::Status VersionSet::Recover() {
   if (*log_number != 0 && !env_->FileExists(LogFileName(dir_, *log_number))) {
     return CorruptionError(
         absl::StrCat(current, " is missing edits: WAL ", *log_number, " it names is gone",
-                     reporter.first.ok() ? "" : absl::StrCat(" (", reporter.first.message(), ")")));
+                     reporter.damaged ? absl::StrCat(" (", reporter.first_reason, ")") : ""));
   }
-  if (!reporter.first.ok()) {
+  if (reporter.damaged) {
     recovery_note_ =
-        absl::StrCat(current, ": dropped a damaged tail (", reporter.first.message(), ")");
+        absl::StrCat(current, ": dropped a damaged tail (", reporter.first_reason, ")");
   }
   log_number_ = *log_number;
   next_file_number_ = *next_file;

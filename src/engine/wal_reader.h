@@ -67,6 +67,22 @@ class Reader {
   absl::Status status_;
 };
 
+// A Reporter that remembers the first damage and counts the bytes dropped.
+struct DamageSummary final : Reader::Reporter {
+  void Corruption(uint64_t offset, size_t bytes, const absl::Status& reason) override {
+    if (!damaged) {
+      first_offset = offset;
+      first_reason = std::string(reason.message());
+    }
+    damaged = true;
+    dropped_bytes += bytes;
+  }
+  bool damaged = false;
+  uint64_t first_offset = 0;
+  uint64_t dropped_bytes = 0;
+  std::string first_reason;
+};
+
 }  // namespace cairn::engine::wal
 
 #endif  // CAIRN_ENGINE_WAL_READER_H_
