@@ -122,3 +122,48 @@ TEST_F(CompactionTest, IteratorKeepsReadingTablesThatCompactionReplaced) {
 
 }  // namespace
 }  // namespace cairn::engine
+
+namespace cairn::engine {
+namespace {
+
+TEST(RowCacheTest, HotKeysHitAndAnswersStayRightThroughWritesFlushesAndCompactions) {
+  TempDir dir;
+  Options o;
+  o.write_buffer_size = 64 << 10;
+  o.row_cache_size = 1 << 20;
+  auto opened = DB::Open(o, dir.path());
+  ASSERT_TRUE(opened.ok());
+  DB* db = opened->get();
+  auto row_hits = [db] {
+    const std::string stats = *db->GetProperty("cairn.stats");
+    unsigned long hits = 0;
+    const size_t at = stats.find("row cache: hits ");
+    EXPECT_NE(at, std::string::npos);
+    std::sscanf(stats.c_str() + at, "row cache: hits %lu", &hits);
+    return hits;
+  };
+  for (int i = 0; i < 2000; i++) ASSERT_TRUE(db->Put({}, absl::StrFormat("k%04d", i), "v1").ok());
+  ASSERT_TRUE(db->Flush().ok());
+  EXPECT_EQ(GetOrStatus(db, "k0042"), "v1");
+  EXPECT_EQ(GetOrStatus(db, "k0042"), "v1");
+  EXPECT_GE(row_hits(), 1u);
+
+  const Snapshot* snap = db->GetSnapshot();
+  ASSERT_TRUE(db->Put({}, "k0042", "v2").ok());
+  EXPECT_EQ(GetOrStatus(db, "k0042"), "v2");  // memtable first
+  ASSERT_TRUE(db->Flush().ok());
+  EXPECT_EQ(GetOrStatus(db, "k0042"), "v2");  // a newer table in front of the cached row
+  EXPECT_EQ(GetOrStatus(db, "k0042", snap), "v1");
+  ASSERT_TRUE(db->Delete({}, "k0042").ok());
+  ASSERT_TRUE(db->Flush().ok());
+  EXPECT_EQ(GetOrStatus(db, "k0042"), "NOT_FOUND");
+  EXPECT_EQ(GetOrStatus(db, "k0042", snap), "v1");
+  db->ReleaseSnapshot(snap);
+  ASSERT_TRUE(db->CompactRange(nullptr, nullptr).ok());  // new tables, new numbers
+  EXPECT_EQ(GetOrStatus(db, "k0042"), "NOT_FOUND");
+  EXPECT_EQ(GetOrStatus(db, "k0043"), "v1");
+  EXPECT_EQ(GetOrStatus(db, "k0043"), "v1");
+}
+
+}  // namespace
+}  // namespace cairn::engine

@@ -60,8 +60,8 @@ DBImpl::DBImpl(const Options& options, std::string dir)
       block_cache_(options.block_cache_size > 0
                        ? std::make_unique<BlockCache>(options.block_cache_size)
                        : nullptr),
-      table_cache_(
-          std::make_unique<TableCache>(env_, dir_, options.max_open_files, block_cache_.get())),
+      table_cache_(std::make_unique<TableCache>(env_, dir_, options.max_open_files,
+                                                block_cache_.get(), options.row_cache_size)),
       versions_(std::make_unique<VersionSet>(env_, dir_, table_cache_.get())) {}
 
 DBImpl::~DBImpl() {
@@ -268,6 +268,9 @@ std::optional<std::string> DBImpl::GetPropertyImpl(std::string_view name) {
               " hit rate %.3f\n",
               c.hits + c.misses == 0 ? 0.0 : static_cast<double>(c.hits) / (c.hits + c.misses)));
     }
+    CacheStats r = table_cache_->row_cache_stats();
+    absl::StrAppend(&out, "row cache: hits ", r.hits, " misses ", r.misses, " evictions ",
+                    r.evictions, " usage ", r.usage, "/", r.capacity, "\n");
     CacheStats t = table_cache_->stats();
     absl::StrAppend(&out, "open tables ", t.entries, "/", t.capacity, "\n");
     absl::StrAppend(&out, "memtable entries ", mem_->num_entries(), "\n");

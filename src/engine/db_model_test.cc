@@ -106,6 +106,8 @@ TEST_P(ModelTest, MatchesStdMap) {
   options_.target_file_size = 64 << 10;
   options_.max_bytes_for_level_base = 256 << 10;
   options_.max_bytes_for_level_multiplier = 4;
+  // Half the seeds read through a small row cache: it must never change an answer.
+  options_.row_cache_size = GetParam() % 2 == 1 ? (256 << 10) : 0;
   Reopen();
   Model model;
   struct HeldSnapshot {

@@ -11,15 +11,36 @@
 
 #include "absl/status/statusor.h"
 #include "cairn/env.h"
+#include "engine/dbformat.h"
 #include "engine/lru_cache.h"
 #include "engine/table.h"
+#include "engine/version_edit.h"
 
 namespace cairn::engine {
+
+// The newest entry of a user key in one table (at or below a lookup's sequence).
+struct TableEntry {
+  bool found = false;
+  SequenceNumber sequence = 0;
+  ValueType type = kTypeValue;
+  std::string stored;  // the stored value (with the expiry header for kTypeValueWithExpiry)
+};
 
 class TableCache {
  public:
   // block_cache may be nullptr (no block cache); it must outlive this object.
-  TableCache(Env* env, std::string dir, int max_open_files, BlockCache* block_cache);
+  // row_cache_bytes > 0 enables the row cache.
+  TableCache(Env* env, std::string dir, int max_open_files, BlockCache* block_cache,
+             uint64_t row_cache_bytes = 0);
+
+  // Point lookup of key in table f: the filter first, then the row cache, then blocks.
+  //
+  // The row cache maps (table number, user key) to the key's newest entry in that table.
+  // Tables never change, so it is coherent by construction: a write lands in the
+  // memtable (read before any table), and a compaction writes new tables under new
+  // numbers. An entry is cached only when the lookup's sequence covers the whole table,
+  // and used only by lookups whose sequence covers the cached entry.
+  absl::Status GetEntry(const FileMetaData& f, const LookupKey& key, TableEntry* entry);
 
   // Opens (or returns the open) table for a file. A missing or unreadable file is
   // Corruption: the MANIFEST says it must exist.
@@ -28,6 +49,10 @@ class TableCache {
   void Evict(uint64_t file_number);
 
   CacheStats stats() const { return tables_.Stats(); }
+  // Zeros when the row cache is off.
+  CacheStats row_cache_stats() const {
+    return row_cache_ != nullptr ? row_cache_->Stats() : CacheStats{};
+  }
 
   // Bloom filter effectiveness, counted by Version::Get: lookups that consulted a
   // filter, and those the filter answered without reading a block.
@@ -39,6 +64,7 @@ class TableCache {
   const std::string dir_;
   BlockCache* const block_cache_;
   LruCache<Table> tables_;  // charge 1 per table: capacity is a count of open files
+  std::unique_ptr<LruCache<const TableEntry>> row_cache_;  // nullptr: off
 };
 
 }  // namespace cairn::engine

@@ -70,44 +70,29 @@ absl::Status Version::Get(const LookupKey& key, uint64_t now, std::string* value
           user_key.compare(ExtractUserKey(f->largest)) > 0) {
         continue;
       }
-      auto table = table_cache_->Get(f->number, f->file_size);
-      if (!table.ok()) return table.status();
-      table_cache_->bloom_checked.fetch_add(1, std::memory_order_relaxed);
-      if (!(*table)->KeyMayMatch(user_key)) {
-        table_cache_->bloom_useful.fetch_add(1, std::memory_order_relaxed);
-        continue;
+      TableEntry entry;
+      CAIRN_RETURN_IF_ERROR(table_cache_->GetEntry(*f, key, &entry));
+      if (!entry.found) continue;
+      std::string_view v;
+      enum { kFound, kDeleted, kCorrupt } state = kCorrupt;
+      switch (ResolveEntry(entry.type, entry.stored, now, &v)) {
+        case EntryState::kValue:
+          state = kFound;
+          value->assign(v.data(), v.size());
+          break;
+        case EntryState::kAbsent:
+          state = kDeleted;
+          break;
+        case EntryState::kCorrupt:
+          break;
       }
-      enum { kNotInTable, kFound, kDeleted, kCorrupt } state = kNotInTable;
-      CAIRN_RETURN_IF_ERROR((*table)->InternalGet(
-          ikey, [&](std::string_view found_key, std::string_view found_value) {
-            ParsedInternalKey parsed;
-            if (!ParseInternalKey(found_key, &parsed)) {
-              state = kCorrupt;
-            } else if (parsed.user_key == user_key) {
-              std::string_view v;
-              switch (ResolveEntry(parsed.type, found_value, now, &v)) {
-                case EntryState::kValue:
-                  state = kFound;
-                  value->assign(v.data(), v.size());
-                  break;
-                case EntryState::kAbsent:
-                  state = kDeleted;
-                  break;
-                case EntryState::kCorrupt:
-                  state = kCorrupt;
-                  break;
-              }
-            }
-          }));
       switch (state) {
         case kFound:
           return absl::OkStatus();
         case kDeleted:
           return absl::NotFoundError("");
         case kCorrupt:
-          return CorruptionError(absl::StrCat("bad internal key in table ", f->number));
-        case kNotInTable:
-          break;
+          return CorruptionError(absl::StrCat("bad entry in table ", f->number));
       }
     }
   }

@@ -61,6 +61,9 @@ struct Options {
   int bloom_bits_per_key = 10;
   // Bytes of uncompressed data blocks kept in memory (sharded LRU); 0: no block cache.
   size_t block_cache_size = 64 << 20;
+  // Bytes of the row cache (hot key -> newest entry per table, LRU); 0: off. A hit skips
+  // the filter, index and block of that table.
+  size_t row_cache_size = 0;
   // Tables kept open (file descriptor, index and filter in memory), LRU beyond that.
   int max_open_files = 1000;
 
