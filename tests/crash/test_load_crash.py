@@ -78,6 +78,11 @@ def crash_loop(db, rounds, modes, rng):
         next_index = in_flight + 1
 
         check = cairn(db, "check", check=False)
+        if not expected and "no database" in check.stderr:
+            # Killed inside the very first Open, before CURRENT existed and before any
+            # write was acknowledged: nothing to verify, and the next round must still be
+            # able to create the database in this directory.
+            continue
         assert check.returncode == 0, "round %d: check failed:\n%s%s" % (
             r, check.stdout, check.stderr)
         got = scan(db)
