@@ -103,41 +103,42 @@ class CorruptionTest : public ::testing::Test {
     }
   }
 
-  // Every byte of every file of the type, each with one bit flipped.
-  void DamageEveryByteOfType(FileType want) {
+  // Calls fn(name, size) for every non-empty file of the type; expects at least one.
+  template <typename Fn>
+  void ForEachFileOfType(FileType want, Fn&& fn) {
     int files = 0;
     for (const auto& e : fs::directory_iterator(source_.path())) {
       uint64_t number;
       FileType type;
-      std::string name = e.path().filename().string();
-      if (!ParseFileName(name, &number, &type) || type != want) continue;
-      files++;
-      for (uint64_t offset = 0; offset < fs::file_size(e.path()); offset++) {
-        ASSERT_NO_FATAL_FAILURE(DamageAndVerify(name, offset, /*wal=*/false));
-      }
-    }
-    EXPECT_GT(files, 0);
-  }
-
-  void DamageFilesOfType(FileType want, int positions) {
-    Random rnd(static_cast<uint64_t>(want) + 17);
-    int files = 0;
-    for (const auto& e : fs::directory_iterator(source_.path())) {
-      uint64_t number;
-      FileType type;
-      std::string name = e.path().filename().string();
+      const std::string name = e.path().filename().string();
       if (!ParseFileName(name, &number, &type) || type != want) continue;
       const uint64_t size = fs::file_size(e.path());
       if (size == 0) continue;
       files++;
+      fn(name, size);
+    }
+    EXPECT_GT(files, 0);
+  }
+
+  // Every byte of every file of the type, each with one bit flipped.
+  void DamageEveryByteOfType(FileType want) {
+    ForEachFileOfType(want, [&](const std::string& name, uint64_t size) {
+      for (uint64_t offset = 0; offset < size; offset++) {
+        ASSERT_NO_FATAL_FAILURE(DamageAndVerify(name, offset, /*wal=*/false));
+      }
+    });
+  }
+
+  void DamageFilesOfType(FileType want, int positions) {
+    Random rnd(static_cast<uint64_t>(want) + 17);
+    ForEachFileOfType(want, [&](const std::string& name, uint64_t size) {
       for (int i = 0; i < positions; i++) {
         // Half the flips land in the last 100 bytes, where footers and trailers live.
         uint64_t offset = rnd.OneIn(2) ? rnd.Uniform(size)
                                        : size - 1 - rnd.Uniform(std::min<uint64_t>(size, 100));
         ASSERT_NO_FATAL_FAILURE(DamageAndVerify(name, offset, want == FileType::kLog));
       }
-    }
-    EXPECT_GT(files, 0);
+    });
   }
 
   TempDir source_;
