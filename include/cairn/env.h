@@ -36,8 +36,13 @@ class SequentialFile {
 class RandomAccessFile {
  public:
   virtual ~RandomAccessFile() = default;
+  // Reads up to n bytes at offset. *result points into scratch (which must hold n bytes)
+  // or, when IsMapped(), into memory the file owns; a short read means end of file.
   virtual absl::Status Read(uint64_t offset, size_t n, std::string_view* result,
                             char* scratch) const = 0;
+  // True if Read never uses scratch (it may be null) and returns views into a mapping
+  // that stays valid until the file is destroyed.
+  virtual bool IsMapped() const { return false; }
 };
 
 // Append-only output with a user-space buffer. Append may buffer; Flush hands the
@@ -73,6 +78,14 @@ class Env {
       const std::string& path) = 0;
   virtual absl::StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
       const std::string& path) = 0;
+  // A read-only file served from a memory mapping (reads cost no system call or copy),
+  // for files that are never modified while open. Falls back to NewRandomAccessFile
+  // when the Env's budget of mappings is spent or the file cannot be mapped. A file
+  // truncated by someone else while mapped makes reads fault (SIGBUS).
+  virtual absl::StatusOr<std::unique_ptr<RandomAccessFile>> NewMappedFile(
+      const std::string& path) {
+    return NewRandomAccessFile(path);
+  }
   // Creates or truncates.
   virtual absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
       const std::string& path) = 0;
@@ -121,6 +134,10 @@ class EnvWrapper : public Env {
   absl::StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
       const std::string& path) override {
     return target_->NewRandomAccessFile(path);
+  }
+  absl::StatusOr<std::unique_ptr<RandomAccessFile>> NewMappedFile(
+      const std::string& path) override {
+    return target_->NewMappedFile(path);
   }
   absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
     return target_->NewWritableFile(path);

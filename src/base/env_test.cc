@@ -51,6 +51,35 @@ TEST_F(EnvTest, WriteReadRenameRemove) {
   EXPECT_TRUE(absl::IsNotFound(env_->NewSequentialFile(Path("b")).status()));
 }
 
+TEST_F(EnvTest, MappedFileReadsLikePreadAndSurvivesUnlink) {
+  std::string contents;
+  for (int i = 0; i < 10000; i++) contents += std::to_string(i);
+  ASSERT_TRUE(WriteStringToFileSync(env_, contents, Path("m")).ok());
+  auto mapped = env_->NewMappedFile(Path("m"));
+  ASSERT_TRUE(mapped.ok()) << mapped.status();
+  EXPECT_TRUE((*mapped)->IsMapped());
+  std::string_view got;
+  ASSERT_TRUE((*mapped)->Read(0, contents.size(), &got, nullptr).ok());
+  EXPECT_EQ(got, contents);
+  ASSERT_TRUE((*mapped)->Read(1000, 37, &got, nullptr).ok());
+  EXPECT_EQ(got, contents.substr(1000, 37));
+  ASSERT_TRUE((*mapped)->Read(contents.size() - 3, 10, &got, nullptr).ok());
+  EXPECT_EQ(got, contents.substr(contents.size() - 3));  // short read at end of file
+  ASSERT_TRUE((*mapped)->Read(contents.size() + 5, 10, &got, nullptr).ok());
+  EXPECT_TRUE(got.empty());
+  // Tables are deleted while readers still hold them: the mapping stays readable.
+  ASSERT_TRUE(env_->RemoveFile(Path("m")).ok());
+  ASSERT_TRUE((*mapped)->Read(5, 4, &got, nullptr).ok());
+  EXPECT_EQ(got, contents.substr(5, 4));
+
+  // An empty file cannot be mapped: it is served by pread instead.
+  ASSERT_TRUE(WriteStringToFileSync(env_, "", Path("empty")).ok());
+  auto empty = env_->NewMappedFile(Path("empty"));
+  ASSERT_TRUE(empty.ok());
+  EXPECT_FALSE((*empty)->IsMapped());
+  EXPECT_TRUE(absl::IsNotFound(env_->NewMappedFile(Path("missing")).status()));
+}
+
 TEST_F(EnvTest, LockIsExclusiveEvenWithinOneProcess) {
   auto l1 = env_->LockFile(Path("LOCK"));
   ASSERT_TRUE(l1.ok());

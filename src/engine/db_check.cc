@@ -122,7 +122,8 @@ absl::StatusOr<CheckReport> CheckDB(const std::string& dir, const Options& optio
   }
   CAIRN_ASSIGN_OR_RETURN(auto lock, env->LockFile(LockFileName(dir)));
   CheckReport report;
-  TableCache cache(env, dir, /*max_open_files=*/64, /*block_cache=*/nullptr);
+  TableCache cache(env, dir, /*max_open_files=*/64, /*block_cache=*/nullptr,
+                   /*row_cache_bytes=*/0, /*mmap_reads=*/false);
   VersionSet versions(env, dir, &cache);
   absl::Status s = versions.Recover();
   if (!s.ok()) {

@@ -61,7 +61,8 @@ DBImpl::DBImpl(const Options& options, std::string dir)
                        ? std::make_unique<BlockCache>(options.block_cache_size)
                        : nullptr),
       table_cache_(std::make_unique<TableCache>(env_, dir_, options.max_open_files,
-                                                block_cache_.get(), options.row_cache_size)),
+                                                block_cache_.get(), options.row_cache_size,
+                                                options.use_mmap_reads)),
       versions_(std::make_unique<VersionSet>(env_, dir_, table_cache_.get())) {}
 
 DBImpl::~DBImpl() {

@@ -60,10 +60,12 @@ absl::StatusOr<BlockContents> ReadBlock(const RandomAccessFile* file, const Bloc
   constexpr uint64_t kMaxBlockSize = uint64_t{1} << 31;
   if (handle.size > kMaxBlockSize) return CorruptionError("block handle size too large");
   const size_t n = static_cast<size_t>(handle.size);
-  BlockContents result;
-  result.owned.reset(new char[n + kBlockTrailerSize]);
+  // A mapped file hands out views of its pages: no read buffer (a compressed block is
+  // decompressed straight from the mapping).
+  std::unique_ptr<char[]> scratch;
+  if (!file->IsMapped()) scratch.reset(new char[n + kBlockTrailerSize]);
   std::string_view got;
-  CAIRN_RETURN_IF_ERROR(file->Read(handle.offset, n + kBlockTrailerSize, &got, result.owned.get()));
+  CAIRN_RETURN_IF_ERROR(file->Read(handle.offset, n + kBlockTrailerSize, &got, scratch.get()));
   if (got.size() != n + kBlockTrailerSize) return CorruptionError("truncated block read");
   const uint8_t type = static_cast<uint8_t>(got[n]);
   if (DecodeFixed32(got.data() + n + 1) != Checksum32(got.substr(0, n), type)) {
@@ -72,7 +74,14 @@ absl::StatusOr<BlockContents> ReadBlock(const RandomAccessFile* file, const Bloc
   if (type != static_cast<uint8_t>(CompressionType::kNone)) {
     return UncompressBlock(static_cast<CompressionType>(type), got.substr(0, n));
   }
-  if (got.data() != result.owned.get()) std::memmove(result.owned.get(), got.data(), n);
+  // The block outlives the read (the block cache keeps it): it owns its bytes.
+  BlockContents result;
+  if (scratch != nullptr && got.data() == scratch.get()) {
+    result.owned = std::move(scratch);
+  } else {
+    result.owned.reset(new char[n == 0 ? 1 : n]);
+    std::memcpy(result.owned.get(), got.data(), n);
+  }
   result.data = std::string_view(result.owned.get(), n);
   return result;
 }

@@ -8,8 +8,9 @@
 namespace cairn::engine {
 
 TableCache::TableCache(Env* env, std::string dir, int max_open_files, BlockCache* block_cache,
-                       uint64_t row_cache_bytes)
+                       uint64_t row_cache_bytes, bool mmap_reads)
     : env_(env),
+      mmap_reads_(mmap_reads),
       dir_(std::move(dir)),
       block_cache_(block_cache),
       // One shard when small, so the limit is exact; 16 shards for the usual sizes.
@@ -64,7 +65,7 @@ absl::StatusOr<std::shared_ptr<Table>> TableCache::Get(uint64_t file_number, uin
   if (auto table = tables_.Lookup(k)) return table;
   // Opened outside any lock: concurrent first opens of one file are harmless.
   std::string path = TableFileName(dir_, file_number);
-  auto file = env_->NewRandomAccessFile(path);
+  auto file = mmap_reads_ ? env_->NewMappedFile(path) : env_->NewRandomAccessFile(path);
   if (!file.ok()) {
     return absl::IsNotFound(file.status())
                ? CorruptionError(absl::StrCat("missing table file ", path))

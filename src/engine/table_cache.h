@@ -29,9 +29,10 @@ struct TableEntry {
 class TableCache {
  public:
   // block_cache may be nullptr (no block cache); it must outlive this object.
-  // row_cache_bytes > 0 enables the row cache.
+  // row_cache_bytes > 0 enables the row cache. With mmap_reads, tables are read through
+  // Env::NewMappedFile.
   TableCache(Env* env, std::string dir, int max_open_files, BlockCache* block_cache,
-             uint64_t row_cache_bytes = 0);
+             uint64_t row_cache_bytes, bool mmap_reads);
 
   // Point lookup of key in table f: the filter first, then the row cache, then blocks.
   //
@@ -61,6 +62,7 @@ class TableCache {
 
  private:
   Env* const env_;
+  const bool mmap_reads_;
   const std::string dir_;
   BlockCache* const block_cache_;
   LruCache<Table> tables_;  // charge 1 per table: capacity is a count of open files

@@ -23,12 +23,15 @@ namespace {
 
 using KV = std::pair<std::string, std::string>;  // internal key, value
 
-// A file in memory, read by copying into scratch like pread (short read at the end).
+// A file in memory, read by copying into scratch like pread (short read at the end), or,
+// when `mapped`, by handing out views of its bytes like a memory mapping.
 // While *fail is set, every read fails with an I/O error.
 class StringFile final : public RandomAccessFile {
  public:
-  explicit StringFile(std::string data, std::shared_ptr<std::atomic<bool>> fail = nullptr)
-      : data_(std::move(data)), fail_(std::move(fail)) {}
+  explicit StringFile(std::string data, std::shared_ptr<std::atomic<bool>> fail = nullptr,
+                      bool mapped = false)
+      : data_(std::move(data)), fail_(std::move(fail)), mapped_(mapped) {}
+  bool IsMapped() const override { return mapped_; }
   absl::Status Read(uint64_t offset, size_t n, std::string_view* result,
                     char* scratch) const override {
     if (fail_ != nullptr && fail_->load()) return IOError("injected read failure");
@@ -37,6 +40,10 @@ class StringFile final : public RandomAccessFile {
       return absl::OkStatus();
     }
     n = std::min<uint64_t>(n, data_.size() - offset);
+    if (mapped_) {
+      *result = std::string_view(data_.data() + offset, n);
+      return absl::OkStatus();
+    }
     std::memcpy(scratch, data_.data() + offset, n);
     *result = std::string_view(scratch, n);
     return absl::OkStatus();
@@ -45,10 +52,11 @@ class StringFile final : public RandomAccessFile {
  private:
   std::string data_;
   std::shared_ptr<std::atomic<bool>> fail_;
+  const bool mapped_;
 };
 
-absl::StatusOr<std::shared_ptr<Table>> OpenBytes(const std::string& bytes) {
-  return Table::Open(std::make_unique<StringFile>(bytes), bytes.size());
+absl::StatusOr<std::shared_ptr<Table>> OpenBytes(const std::string& bytes, bool mapped = false) {
+  return Table::Open(std::make_unique<StringFile>(bytes, nullptr, mapped), bytes.size());
 }
 
 std::string Show(std::string_view ikey) {
@@ -395,6 +403,7 @@ class TableDamageTest : public TableTest {
     entries_ = RandomEntries(&rnd, 30);
     original_ = Build(entries_, 256, 4);
   }
+  void FlipEveryBit(bool mapped);
   std::vector<KV> entries_;
   std::string original_;
 };
@@ -403,14 +412,22 @@ class TableDamageTest : public TableTest {
 // give back exactly the original entries up to a point where it stops with an error. It
 // must never return an entry that differs from the original, and never make a present
 // key vanish while reporting OK.
+// Both read paths: pread into a buffer, and views of a mapping.
 TEST_F(TableDamageTest, EveryBitFlipIsDetectedOrHarmless) {
   ASSERT_GT(original_.size(), 4u * 256);
+  for (bool mapped : {false, true}) {
+    SCOPED_TRACE(mapped ? "mapped" : "pread");
+    ASSERT_NO_FATAL_FAILURE(FlipEveryBit(mapped));
+  }
+}
+
+void TableDamageTest::FlipEveryBit(bool mapped) {
   int open_failures = 0, read_failures = 0;
   for (size_t pos = 0; pos < original_.size(); pos++) {
     SCOPED_TRACE("byte " + std::to_string(pos));
     std::string bad = original_;
     bad[pos] ^= static_cast<char>(1 << (pos % 8));
-    auto t = OpenBytes(bad);
+    auto t = OpenBytes(bad, mapped);
     if (!t.ok()) {
       ASSERT_TRUE(IsCorruption(t.status())) << t.status();
       open_failures++;

@@ -39,12 +39,14 @@ class BenchEngine {
   // Bytes the engine has written to table files (flushes + compactions), or -1 if
   // unknown. Divided by the workload's key+value bytes, it is the write amplification.
   virtual double TableBytesWritten() = 0;
+  // The engine's own statistics text (cairn.stats, rocksdb.stats, leveldb.stats).
+  virtual std::string Stats() = 0;
 };
 
-// name: "cairn", "rocksdb" or "leveldb". dir is created (and wiped first).
+// name: "cairn", "rocksdb" or "leveldb". dir is created (and first wiped if `wipe`).
 absl::StatusOr<std::unique_ptr<BenchEngine>> OpenEngine(const std::string& name,
                                                         const std::string& dir,
-                                                        const EngineConfig& config);
+                                                        const EngineConfig& config, bool wipe);
 
 }  // namespace cairn::bench
 

@@ -40,6 +40,8 @@ struct Flags {
   std::string json;
   uint64_t seed = 301;
   int rounds = 1;
+  bool use_existing = false;
+  bool stats = false;  // print the engine's statistics after every workload  // open what --db holds instead of wiping it (profiling reads)
   EngineConfig config;
 };
 
@@ -106,7 +108,8 @@ class Runner {
         benchmark == "fillseq" || benchmark == "fillrandom" || benchmark == "fillsync";
     if (fresh || db_ == nullptr) {
       db_.reset();
-      auto db = OpenEngine(engine_name_, flags_.db + "/" + engine_name_, flags_.config);
+      const bool wipe = fresh || !flags_.use_existing;
+      auto db = OpenEngine(engine_name_, flags_.db + "/" + engine_name_, flags_.config, wipe);
       if (!db.ok()) return db.status();
       db_ = std::move(*db);
       user_bytes_ = 0;
@@ -198,6 +201,8 @@ class Runner {
     return r;
   }
 
+  std::string Stats() { return db_ == nullptr ? "" : db_->Stats(); }
+
  private:
   const Flags& flags_;
   const std::string engine_name_;
@@ -232,6 +237,9 @@ int Main(int argc, char** argv) {
   engine->add_option("--write-buffer-size", f.config.write_buffer_bytes, "Memtable bytes");
   engine->add_option("--bloom-bits", f.config.bloom_bits_per_key, "Bloom bits per key");
   engine->add_option("--seed", f.seed, "Random seed");
+  engine->add_flag("--stats", f.stats, "Print each engine's own statistics after every workload");
+  engine->add_flag("--use-existing", f.use_existing,
+                  "Read workloads open the database --db already holds (fills still wipe it)");
   engine->add_option("--rounds", f.rounds, "Run every engine this many times, alternating order")
       ->check(CLI::Range(1, 99));
   CLI11_PARSE(app, argc, argv);
@@ -259,6 +267,7 @@ int Main(int argc, char** argv) {
           return 1;
         }
         PrintResult(*r);
+        if (f.stats) std::printf("%s\n", runner.Stats().c_str());
         runs[{e, b}].push_back(*r);
       }
     }

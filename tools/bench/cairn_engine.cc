@@ -51,6 +51,7 @@ class CairnEngine final : public BenchEngine {
     }
     return absl::OkStatus();
   }
+  std::string Stats() override { return db_->GetProperty("cairn.stats").value_or(""); }
   double TableBytesWritten() override {
     double bytes = -1;
     if (!absl::SimpleAtod(db_->GetProperty("cairn.table-bytes-written").value_or(""), &bytes)) {
@@ -67,9 +68,9 @@ class CairnEngine final : public BenchEngine {
 
 absl::StatusOr<std::unique_ptr<BenchEngine>> OpenEngine(const std::string& name,
                                                         const std::string& dir,
-                                                        const EngineConfig& c) {
+                                                        const EngineConfig& c, bool wipe) {
   std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
+  if (wipe) std::filesystem::remove_all(dir, ec);
   std::filesystem::create_directories(dir, ec);
   if (name == "cairn") {
     engine::Options o;

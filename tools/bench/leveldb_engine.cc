@@ -64,6 +64,11 @@ class LevelDbEngine final : public BenchEngine {
     }
     return absl::OkStatus();
   }
+  std::string Stats() override {
+    std::string stats;
+    db_->GetProperty("leveldb.stats", &stats);
+    return stats;
+  }
   double TableBytesWritten() override {
     // leveldb.stats: per level "Level Files Size(MB) Time(sec) Read(MB) Write(MB)".
     std::string stats;

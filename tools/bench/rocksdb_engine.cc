@@ -63,6 +63,11 @@ class RocksDbEngine final : public BenchEngine {
     }
     return s;
   }
+  std::string Stats() override {
+    std::string stats;
+    db_->GetProperty("rocksdb.stats", &stats);
+    return stats;
+  }
   double TableBytesWritten() override {
     return static_cast<double>(stats_->getTickerCount(rocksdb::FLUSH_WRITE_BYTES) +
                                stats_->getTickerCount(rocksdb::COMPACT_WRITE_BYTES));

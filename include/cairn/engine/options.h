@@ -66,6 +66,11 @@ struct Options {
   size_t row_cache_size = 0;
   // Tables kept open (file descriptor, index and filter in memory), LRU beyond that.
   int max_open_files = 1000;
+  // Read tables through memory mappings (up to 1000 files, then pread): a block that
+  // misses the block cache costs no system call or copy (LevelDB's default on 64-bit).
+  // The price: an I/O error on a mapped page kills the process (SIGBUS) instead of
+  // failing the read, so turn this off where disks are expected to fail.
+  bool use_mmap_reads = true;
 
   // Leveled compaction. L0 is compacted into L1 at level0_compaction_trigger files;
   // writes are slowed (1 ms each) at level0_slowdown_writes_trigger L0 files and wait at
