@@ -27,7 +27,7 @@ void MemTable::Add(SequenceNumber seq, ValueType type, std::string_view key,
                    std::string_view value) {
   const size_t ikey_len = key.size() + 8;
   const size_t len = VarintLength(ikey_len) + ikey_len + VarintLength(value.size()) + value.size();
-  char* buf = arena_.Allocate(len);
+  char* buf = table_.AllocateKey(len);
   char* p = EncodeVarint32(buf, static_cast<uint32_t>(ikey_len));
   if (!key.empty()) std::memcpy(p, key.data(), key.size());  // data() may be null
   p += key.size();

@@ -4,7 +4,7 @@
 // iterators). Shared by std::shared_ptr: the DB, flushes and open iterators each hold a
 // reference, and the memory is released when the last one goes.
 //
-// Entry encoding in the arena:
+// Entry encoding, inline in its skiplist node:
 //   varint32 internal_key_len | internal key | varint32 value_len | value
 #ifndef CAIRN_ENGINE_MEMTABLE_H_
 #define CAIRN_ENGINE_MEMTABLE_H_
@@ -47,7 +47,7 @@ class MemTable {
     InternalKeyComparator cmp;
     int operator()(const char* a, const char* b) const;
   };
-  using Table = SkipList<const char*, KeyComparator>;
+  using Table = SkipList<KeyComparator>;
   class MemTableIterator;
 
   Arena arena_;
