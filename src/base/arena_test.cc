@@ -40,5 +40,29 @@ TEST(ArenaTest, AlignedAllocationsAreAligned) {
   }
 }
 
+// Huge-page blocks (2 MiB, from mmap): bytes survive, usage counts whole blocks, and
+// objects larger than a quarter block get blocks of their own.
+TEST(ArenaTest, HugePageBlocksHoldManyAllocations) {
+  Arena arena(Arena::kHugePageSize);
+  EXPECT_EQ(arena.MemoryUsage(), 0u);
+  std::vector<std::pair<char*, char>> written;
+  size_t total = 0;
+  for (int i = 0; total < 5 * Arena::kHugePageSize; i++) {
+    const size_t n = 1 + (i * 37) % 300;
+    char* p = arena.AllocateAligned(n);
+    ASSERT_EQ(reinterpret_cast<uintptr_t>(p) % 8, 0u);
+    std::memset(p, static_cast<char>(i), n);
+    written.emplace_back(p + n - 1, static_cast<char>(i));
+    total += n;
+  }
+  for (const auto& [p, c] : written) ASSERT_EQ(*p, c);
+  EXPECT_GE(arena.MemoryUsage(), total);
+  EXPECT_LE(arena.MemoryUsage(), total + 2 * Arena::kHugePageSize);
+  const size_t before = arena.MemoryUsage();
+  char* big = arena.Allocate(Arena::kHugePageSize);  // a block of its own
+  std::memset(big, 7, Arena::kHugePageSize);
+  EXPECT_GE(arena.MemoryUsage(), before + Arena::kHugePageSize);
+}
+
 }  // namespace
 }  // namespace cairn

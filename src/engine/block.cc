@@ -1,5 +1,7 @@
 #include "engine/block.h"
 
+#include "absl/container/inlined_vector.h"
+
 #include "base/coding.h"
 #include "base/status.h"
 
@@ -21,18 +23,19 @@ Block::Block(BlockContents contents) : contents_(std::move(contents)), data_(con
 
 class Block::Iter final : public Iterator {
  public:
-  Iter(std::shared_ptr<const Block> block, KeyCompare cmp)
-      : block_(std::move(block)),
+  // owner keeps the block alive; it may be null when the caller guarantees that.
+  Iter(const Block* block, std::shared_ptr<const Block> owner, KeyCompare cmp)
+      : owner_(std::move(owner)),
         cmp_(cmp),
-        data_(block_->data_.data()),
-        restarts_(block_->restart_offset_),
-        num_restarts_(block_->num_restarts_),
+        data_(block->data_.data()),
+        restarts_(block->restart_offset_),
+        num_restarts_(block->num_restarts_),
         current_(restarts_),
         restart_index_(num_restarts_) {}
 
   bool Valid() const override { return current_ < restarts_ && status_.ok(); }
   absl::Status status() const override { return status_; }
-  std::string_view key() const override { return key_; }
+  std::string_view key() const override { return std::string_view(key_.data(), key_.size()); }
   std::string_view value() const override { return value_; }
 
   void Next() override { ParseNextKey(); }
@@ -67,7 +70,7 @@ class Block::Iter final : public Iterator {
     }
     SeekToRestartPoint(left);
     while (ParseNextKey()) {
-      if (cmp_(key_, target) >= 0) return;
+      if (cmp_(key(), target) >= 0) return;
     }
   }
 
@@ -148,7 +151,7 @@ class Block::Iter final : public Iterator {
       return false;
     }
     key_.resize(shared);
-    key_.append(p, non_shared);
+    key_.insert(key_.end(), p, p + non_shared);
     value_ = std::string_view(p + non_shared, value_len);
     while (restart_index_ + 1 < num_restarts_ && RestartPoint(restart_index_ + 1) <= current_) {
       restart_index_++;
@@ -156,7 +159,7 @@ class Block::Iter final : public Iterator {
     return true;
   }
 
-  std::shared_ptr<const Block> block_;
+  std::shared_ptr<const Block> owner_;
   const KeyCompare cmp_;
   const char* const data_;
   const uint32_t restarts_;  // offset of the restart array: entries end here
@@ -164,14 +167,26 @@ class Block::Iter final : public Iterator {
 
   uint32_t current_;        // offset of the current entry; >= restarts_ when invalid
   uint32_t restart_index_;  // restart block holding current_
-  std::string key_;
+  // Keys are rebuilt here from their shared prefix; most fit without a heap allocation.
+  absl::InlinedVector<char, 48> key_;
   std::string_view value_;
   absl::Status status_;
 };
 
 std::unique_ptr<Iterator> Block::NewIterator(std::shared_ptr<const Block> block, KeyCompare cmp) {
   if (block->malformed_) return NewErrorIterator(CorruptionError("bad block contents"));
-  return std::make_unique<Iter>(std::move(block), cmp);
+  const Block* raw = block.get();
+  return std::make_unique<Iter>(raw, std::move(block), cmp);
+}
+
+absl::Status Block::SeekOnce(
+    std::string_view target, KeyCompare cmp,
+    absl::FunctionRef<void(std::string_view, std::string_view)> found) const {
+  if (malformed_) return CorruptionError("bad block contents");
+  Iter it(this, nullptr, cmp);
+  it.Seek(target);
+  if (it.Valid()) found(it.key(), it.value());
+  return it.status();
 }
 
 }  // namespace cairn::engine

@@ -6,6 +6,9 @@
 
 #include <memory>
 
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+
 #include "cairn/engine/iterator.h"
 #include "engine/format.h"
 #include "engine/iterator_util.h"
@@ -22,6 +25,12 @@ class Block {
 
   // The iterator shares ownership of the block.
   static std::unique_ptr<Iterator> NewIterator(std::shared_ptr<const Block> block, KeyCompare cmp);
+
+  // Point lookup without an iterator on the heap: calls found(key, value) with the first
+  // entry >= target, if any (both views valid only during the call). Corruption if the
+  // block is damaged on the way.
+  absl::Status SeekOnce(std::string_view target, KeyCompare cmp,
+                        absl::FunctionRef<void(std::string_view, std::string_view)> found) const;
 
  private:
   class Iter;

@@ -74,6 +74,36 @@ bool BloomFilterMayMatch(std::string_view filter, std::string_view user_key) {
   });
 }
 
+ConcurrentBloom::ConcurrentBloom(size_t bytes, int probes)
+    : num_lines_(static_cast<uint32_t>(std::clamp<size_t>((bytes + kLineBytes - 1) / kLineBytes, 1,
+                                                          size_t{1} << 31))),
+      probes_(std::clamp(probes, 1, 30)),
+      words_(new std::atomic<uint64_t>[size_t{num_lines_} * 8]) {
+  for (size_t i = 0; i < size_t{num_lines_} * 8; i++) {
+    words_[i].store(0, std::memory_order_relaxed);
+  }
+}
+
+void ConcurrentBloom::Add(uint64_t hash) {
+  std::atomic<uint64_t>* line = &words_[size_t{LineFor(hash, num_lines_)} * 8];
+  ForEachProbe(hash, probes_, [line](uint32_t bit) {
+    std::atomic<uint64_t>& word = line[bit / 64];
+    const uint64_t mask = uint64_t{1} << (bit % 64);
+    // Most bits are already set after a while: a load is cheaper than a locked OR.
+    if ((word.load(std::memory_order_relaxed) & mask) == 0) {
+      word.fetch_or(mask, std::memory_order_relaxed);
+    }
+    return true;
+  });
+}
+
+bool ConcurrentBloom::MayContain(uint64_t hash) const {
+  const std::atomic<uint64_t>* line = &words_[size_t{LineFor(hash, num_lines_)} * 8];
+  return ForEachProbe(hash, probes_, [line](uint32_t bit) {
+    return (line[bit / 64].load(std::memory_order_relaxed) & (uint64_t{1} << (bit % 64))) != 0;
+  });
+}
+
 double BloomFilterTheoreticalFpRate(int bits_per_key) {
   // The classic formula; the blocked layout is a little worse and the test allows 2x.
   const double k = ProbesFor(bits_per_key);

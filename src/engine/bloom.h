@@ -8,7 +8,9 @@
 #ifndef CAIRN_ENGINE_BLOOM_H_
 #define CAIRN_ENGINE_BLOOM_H_
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,6 +37,25 @@ bool BloomFilterMayMatch(std::string_view filter, std::string_view user_key);
 
 // The theoretical false-positive rate for bits_per_key, as the builder configures it.
 double BloomFilterTheoreticalFpRate(int bits_per_key);
+
+// An in-memory blocked bloom filter that grows while it is read (the memtable's, as
+// RocksDB's memtable_whole_key_filtering): the same line and probe layout as a table's
+// filter over atomic words, never persisted. Add may run concurrently with MayContain; a
+// reader sees every key whose Add happened before it (through the memtable's own
+// release/acquire publication).
+class ConcurrentBloom {
+ public:
+  // bytes is rounded up to whole 64-byte lines.
+  ConcurrentBloom(size_t bytes, int probes);
+  void Add(uint64_t hash);
+  bool MayContain(uint64_t hash) const;
+  size_t bytes() const { return size_t{num_lines_} * 64; }
+
+ private:
+  const uint32_t num_lines_;
+  const int probes_;
+  std::unique_ptr<std::atomic<uint64_t>[]> words_;  // 8 per line
+};
 
 }  // namespace cairn::engine
 

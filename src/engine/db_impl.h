@@ -71,6 +71,10 @@ class DBImpl final : public DB {
   };
   ReadView CaptureReadView(const ReadOptions& options);
 
+  std::shared_ptr<MemTable> NewMemTable() const {
+    return std::make_shared<MemTable>(options_.write_buffer_size);
+  }
+
   // --- write path (db_impl_write.cc) ---
   // batch == nullptr forces a memtable switch (used by Flush).
   absl::Status WriteImpl(const WriteOptions& options, const WriteBatch* batch);

@@ -37,7 +37,7 @@ absl::Status DBImpl::Open() {
   absl::MutexLock l(&mu_);
   VersionEdit edit;
   CAIRN_RETURN_IF_ERROR(Recover(&edit));
-  mem_ = std::make_shared<MemTable>();
+  mem_ = NewMemTable();
   CAIRN_RETURN_IF_ERROR(NewWal());
   edit.SetLogNumber(wal_number_);
   CAIRN_RETURN_IF_ERROR(versions_->LogAndApply(&edit));
@@ -108,7 +108,7 @@ absl::Status DBImpl::Recover(VersionEdit* edit) {
 absl::Status DBImpl::ReplayWals(const std::vector<uint64_t>& logs, VersionEdit* edit) {
   const bool point_in_time = options_.wal_recovery == WalRecoveryMode::kPointInTime;
   SequenceNumber max_sequence = versions_->LastSequence();
-  auto mem = std::make_shared<MemTable>();
+  auto mem = NewMemTable();
   std::string scratch;
   std::string_view record;
   // Damage seen so far with no intact record after it yet: a torn tail, unless an
@@ -146,7 +146,7 @@ absl::Status DBImpl::ReplayWals(const std::vector<uint64_t>& logs, VersionEdit* 
       if (batch.Count() > 0) max_sequence = std::max(max_sequence, last);
       if (mem->ApproximateMemoryUsage() > options_.write_buffer_size) {
         CAIRN_RETURN_IF_ERROR(WriteLevel0Table(*mem, versions_->NewFileNumber(), edit));
-        mem = std::make_shared<MemTable>();
+        mem = NewMemTable();
       }
     }
     CAIRN_RETURN_IF_ERROR(Annotate(reader.status(), path));

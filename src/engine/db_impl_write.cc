@@ -150,7 +150,7 @@ absl::Status DBImpl::MakeRoomForWrite(bool force) {
     if (force && mem_->num_entries() == 0) return absl::OkStatus();
     CAIRN_RETURN_IF_ERROR(NewWal());
     imm_ = std::move(mem_);
-    mem_ = std::make_shared<MemTable>();
+    mem_ = NewMemTable();
     bg_cv_.SignalAll();  // wake the flush thread
     return absl::OkStatus();
   }

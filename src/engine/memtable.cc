@@ -1,7 +1,9 @@
 #include "engine/memtable.h"
 
+#include <algorithm>
 #include <cstring>
 
+#include "base/checksum.h"
 #include "base/coding.h"
 #include "base/status.h"
 
@@ -21,12 +23,16 @@ int MemTable::KeyComparator::operator()(const char* a, const char* b) const {
   return cmp.Compare(GetLengthPrefixedSlice(a), GetLengthPrefixedSlice(b));
 }
 
-MemTable::MemTable() : table_(KeyComparator{}, &arena_) {}
+MemTable::MemTable(size_t write_buffer_size)
+    : arena_(std::clamp(write_buffer_size / 8, Arena::kDefaultBlockSize, Arena::kHugePageSize)),
+      table_(KeyComparator{}, &arena_),
+      bloom_(std::max<size_t>(write_buffer_size / 64, 1024), /*probes=*/6) {}
 
 void MemTable::Add(SequenceNumber seq, ValueType type, std::string_view key,
                    std::string_view value) {
   const size_t ikey_len = key.size() + 8;
   const size_t len = VarintLength(ikey_len) + ikey_len + VarintLength(value.size()) + value.size();
+  bloom_.Add(Hash64(key));  // before the entry is published: readers then see both
   char* buf = table_.AllocateKey(len);
   char* p = EncodeVarint32(buf, static_cast<uint32_t>(ikey_len));
   if (!key.empty()) std::memcpy(p, key.data(), key.size());  // data() may be null
@@ -40,6 +46,7 @@ void MemTable::Add(SequenceNumber seq, ValueType type, std::string_view key,
 }
 
 bool MemTable::Get(const LookupKey& key, uint64_t now, std::string* value, absl::Status* s) const {
+  if (!bloom_.MayContain(Hash64(key.user_key()))) return false;
   Table::Iterator iter(&table_);
   iter.Seek(key.memtable_key().data());
   if (!iter.Valid()) return false;

@@ -97,14 +97,18 @@ std::unique_ptr<Iterator> Table::NewIterator() const {
 
 absl::Status Table::InternalGet(
     std::string_view ikey,
-    const std::function<void(std::string_view, std::string_view)>& found) const {
-  auto index_iter = Block::NewIterator(index_, CompareInternalKeys);
-  index_iter->Seek(ikey);
-  if (!index_iter->Valid()) return index_iter->status();
-  auto block_iter = NewDataBlockIterator(index_iter->value());
-  block_iter->Seek(ikey);
-  if (block_iter->Valid()) found(block_iter->key(), block_iter->value());
-  return block_iter->status();
+    absl::FunctionRef<void(std::string_view, std::string_view)> found) const {
+  // No iterators: the index entry's value is a view into index_, which this table owns.
+  std::string_view handle;
+  bool in_range = false;
+  CAIRN_RETURN_IF_ERROR(index_->SeekOnce(ikey, CompareInternalKeys,
+                                         [&](std::string_view, std::string_view v) {
+                                           handle = v;
+                                           in_range = true;
+                                         }));
+  if (!in_range) return absl::OkStatus();
+  CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<const Block> block, ReadDataBlock(handle));
+  return block->SeekOnce(ikey, CompareInternalKeys, found);
 }
 
 }  // namespace cairn::engine

@@ -41,7 +41,7 @@ class Table : public std::enable_shared_from_this<Table> {
   // none; Corruption or IO errors otherwise.
   absl::Status InternalGet(
       std::string_view ikey,
-      const std::function<void(std::string_view, std::string_view)>& found) const;
+      absl::FunctionRef<void(std::string_view, std::string_view)> found) const;
 
   // False if the bloom filter proves the table holds no entry for user_key.
   bool KeyMayMatch(std::string_view user_key) const;

@@ -18,6 +18,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "base/process.h"
 #include "base/random.h"
 #include "base/status.h"
 #include "bench_engine.h"
@@ -326,4 +327,7 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace cairn::bench
 
-int main(int argc, char** argv) { return cairn::bench::Main(argc, argv); }
+int main(int argc, char** argv) {
+  cairn::InitProcess();
+  return cairn::bench::Main(argc, argv);
+}

@@ -51,7 +51,10 @@ class CairnEngine final : public BenchEngine {
     }
     return absl::OkStatus();
   }
-  std::string Stats() override { return db_->GetProperty("cairn.stats").value_or(""); }
+  std::string Stats() override {
+    return db_->GetProperty("cairn.stats").value_or("") +
+           "memtables: " + db_->GetProperty("cairn.mem-usage").value_or("") + "\n";
+  }
   double TableBytesWritten() override {
     double bytes = -1;
     if (!absl::SimpleAtod(db_->GetProperty("cairn.table-bytes-written").value_or(""), &bytes)) {

@@ -65,9 +65,10 @@ class LevelDbEngine final : public BenchEngine {
     return absl::OkStatus();
   }
   std::string Stats() override {
-    std::string stats;
+    std::string stats, mem;
     db_->GetProperty("leveldb.stats", &stats);
-    return stats;
+    db_->GetProperty("leveldb.approximate-memory-usage", &mem);
+    return stats + "memory (memtables + block cache): " + mem + "\n";
   }
   double TableBytesWritten() override {
     // leveldb.stats: per level "Level Files Size(MB) Time(sec) Read(MB) Write(MB)".

@@ -1,9 +1,11 @@
 // cairn: the command-line client. `cairn db DIR ...` works on a data directory offline.
 #include <CLI/CLI.hpp>
 
+#include "base/process.h"
 #include "db_command.h"
 
 int main(int argc, char** argv) {
+  cairn::InitProcess();
   CLI::App app{"cairn: command-line tool for the cairn key-value store"};
   app.require_subcommand(1);
   cairn::tools::AddDbCommand(&app);
