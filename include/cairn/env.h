@@ -82,8 +82,7 @@ class Env {
   // for files that are never modified while open. Falls back to NewRandomAccessFile
   // when the Env's budget of mappings is spent or the file cannot be mapped. A file
   // truncated by someone else while mapped makes reads fault (SIGBUS).
-  virtual absl::StatusOr<std::unique_ptr<RandomAccessFile>> NewMappedFile(
-      const std::string& path) {
+  virtual absl::StatusOr<std::unique_ptr<RandomAccessFile>> NewMappedFile(const std::string& path) {
     return NewRandomAccessFile(path);
   }
   // Creates or truncates.

@@ -13,8 +13,8 @@ namespace {
 char* MapHugeBlock(size_t size) {
   const size_t align = Arena::kHugePageSize;
   // Over-map by one alignment unit, then trim both ends to an aligned region.
-  void* raw = ::mmap(nullptr, size + align, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                     -1, 0);
+  void* raw =
+      ::mmap(nullptr, size + align, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) return nullptr;
   const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
   const uintptr_t aligned = (start + align - 1) & ~(uintptr_t{align} - 1);

@@ -229,8 +229,7 @@ class PosixEnv final : public Env {
       return std::make_unique<PosixRandomAccessFile>(path, fd);
     }
     ::close(fd);  // the mapping keeps the file open
-    return std::make_unique<PosixMappedFile>(static_cast<const char*>(base), length,
-                                             &mmap_budget_);
+    return std::make_unique<PosixMappedFile>(static_cast<const char*>(base), length, &mmap_budget_);
   }
 
   absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {

@@ -75,8 +75,8 @@ bool BloomFilterMayMatch(std::string_view filter, std::string_view user_key) {
 }
 
 ConcurrentBloom::ConcurrentBloom(size_t bytes, int probes)
-    : num_lines_(static_cast<uint32_t>(std::clamp<size_t>((bytes + kLineBytes - 1) / kLineBytes, 1,
-                                                          size_t{1} << 31))),
+    : num_lines_(static_cast<uint32_t>(
+          std::clamp<size_t>((bytes + kLineBytes - 1) / kLineBytes, 1, size_t{1} << 31))),
       probes_(std::clamp(probes, 1, 30)),
       words_(new std::atomic<uint64_t>[size_t{num_lines_} * 8]) {
   for (size_t i = 0; i < size_t{num_lines_} * 8; i++) {

@@ -79,7 +79,8 @@ TEST(ConcurrentBloomTest, ReadersSeeEveryPublishedKeyAndFewFalsePositives) {
   }
   reader.join();
   EXPECT_EQ(misses.load(), 0);
-  for (int i = 0; i < kKeys; i++) ASSERT_TRUE(bloom.MayContain(Hash64(absl::StrFormat("key%d", i))));
+  for (int i = 0; i < kKeys; i++)
+    ASSERT_TRUE(bloom.MayContain(Hash64(absl::StrFormat("key%d", i))));
   int false_positives = 0;
   for (int i = 0; i < kKeys; i++) {
     false_positives += bloom.MayContain(Hash64(absl::StrFormat("other%d", i)));

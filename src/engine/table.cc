@@ -101,11 +101,11 @@ absl::Status Table::InternalGet(
   // No iterators: the index entry's value is a view into index_, which this table owns.
   std::string_view handle;
   bool in_range = false;
-  CAIRN_RETURN_IF_ERROR(index_->SeekOnce(ikey, CompareInternalKeys,
-                                         [&](std::string_view, std::string_view v) {
-                                           handle = v;
-                                           in_range = true;
-                                         }));
+  CAIRN_RETURN_IF_ERROR(
+      index_->SeekOnce(ikey, CompareInternalKeys, [&](std::string_view, std::string_view v) {
+        handle = v;
+        in_range = true;
+      }));
   if (!in_range) return absl::OkStatus();
   CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<const Block> block, ReadDataBlock(handle));
   return block->SeekOnce(ikey, CompareInternalKeys, found);

@@ -42,7 +42,8 @@ struct Flags {
   uint64_t seed = 301;
   int rounds = 1;
   bool use_existing = false;
-  bool stats = false;  // print the engine's statistics after every workload  // open what --db holds instead of wiping it (profiling reads)
+  bool stats = false;  // print the engine's statistics after every workload  // open what --db
+                       // holds instead of wiping it (profiling reads)
   EngineConfig config;
 };
 
@@ -240,7 +241,7 @@ int Main(int argc, char** argv) {
   engine->add_option("--seed", f.seed, "Random seed");
   engine->add_flag("--stats", f.stats, "Print each engine's own statistics after every workload");
   engine->add_flag("--use-existing", f.use_existing,
-                  "Read workloads open the database --db already holds (fills still wipe it)");
+                   "Read workloads open the database --db already holds (fills still wipe it)");
   engine->add_option("--rounds", f.rounds, "Run every engine this many times, alternating order")
       ->check(CLI::Range(1, 99));
   CLI11_PARSE(app, argc, argv);
