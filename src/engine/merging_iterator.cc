@@ -1,5 +1,9 @@
 #include "engine/merging_iterator.h"
 
+#include <algorithm>
+
+#include "engine/dbformat.h"
+
 namespace cairn::engine {
 namespace {
 
@@ -29,11 +33,13 @@ class Child {
   std::string_view key_;
 };
 
-// Linear scan over children to find the smallest/largest: the number of sources (memtables
-// plus L0 files plus one per level) is small, and a scan beats a heap's bookkeeping there.
+// Forward: a binary min-heap of the valid children, so a step costs a sift-down (often
+// one or two comparisons) instead of a comparison with every child. Backward (rare): a
+// linear scan for the largest. Cmp is a functor; internal keys get an inlined comparator.
+template <typename Cmp>
 class MergingIterator final : public Iterator {
  public:
-  MergingIterator(KeyCompare cmp, std::vector<std::unique_ptr<Iterator>> children) : cmp_(cmp) {
+  MergingIterator(Cmp cmp, std::vector<std::unique_ptr<Iterator>> children) : cmp_(cmp) {
     children_.reserve(children.size());
     for (auto& c : children) children_.emplace_back(std::move(c));
   }
@@ -74,9 +80,22 @@ class MergingIterator final : public Iterator {
         if (c.Valid() && cmp_(k, c.key()) == 0) c.Next();
       }
       forward_ = true;
+      current_->Next();
+      FindSmallest();  // the heap is rebuilt after a change of direction
+      return;
     }
     current_->Next();
-    FindSmallest();
+    if (current_->Valid()) {
+      SiftDown(0);
+    } else if (!current_->status().ok()) {
+      current_ = nullptr;  // stop at the error
+      return;
+    } else {
+      heap_.front() = heap_.back();
+      heap_.pop_back();
+      if (!heap_.empty()) SiftDown(0);
+    }
+    current_ = heap_.empty() ? nullptr : heap_.front();
   }
 
   void Prev() override {
@@ -103,14 +122,38 @@ class MergingIterator final : public Iterator {
   // rather than skipped.
   void FindSmallest() {
     current_ = nullptr;
+    heap_.clear();
     for (auto& c : children_) {
       if (c.Valid()) {
-        if (current_ == nullptr || cmp_(c.key(), current_->key()) < 0) current_ = &c;
+        heap_.push_back(&c);
       } else if (!c.status().ok()) {
-        current_ = nullptr;
+        heap_.clear();
         return;
       }
     }
+    for (size_t i = heap_.size() / 2; i-- > 0;) SiftDown(i);
+    if (!heap_.empty()) current_ = heap_.front();
+  }
+
+  // Heap order: by key, then by child position (equal keys come in child order).
+  bool Before(const Child* a, const Child* b) const {
+    const int r = cmp_(a->key(), b->key());
+    return r < 0 || (r == 0 && a < b);
+  }
+
+  // Restores the heap below position i (its children are heaps).
+  void SiftDown(size_t i) {
+    Child* const item = heap_[i];
+    const size_t n = heap_.size();
+    while (true) {
+      size_t smallest = 2 * i + 1;
+      if (smallest >= n) break;
+      if (smallest + 1 < n && Before(heap_[smallest + 1], heap_[smallest])) smallest++;
+      if (!Before(heap_[smallest], item)) break;
+      heap_[i] = heap_[smallest];
+      i = smallest;
+    }
+    heap_[i] = item;
   }
   void FindLargest() {
     current_ = nullptr;
@@ -125,17 +168,33 @@ class MergingIterator final : public Iterator {
     }
   }
 
-  const KeyCompare cmp_;
+  const Cmp cmp_;
   std::vector<Child> children_;
+  std::vector<Child*> heap_;  // forward direction: the valid children, smallest first
   Child* current_ = nullptr;
   bool forward_ = true;
+};
+
+struct InlineInternalKeyCompare {
+  int operator()(std::string_view a, std::string_view b) const {
+    return InternalKeyComparator().Compare(a, b);
+  }
+};
+struct FunctionCompare {
+  KeyCompare fn;
+  int operator()(std::string_view a, std::string_view b) const { return fn(a, b); }
 };
 
 }  // namespace
 
 std::unique_ptr<Iterator> NewMergingIterator(KeyCompare cmp,
                                              std::vector<std::unique_ptr<Iterator>> children) {
-  return std::make_unique<MergingIterator>(cmp, std::move(children));
+  if (cmp == CompareInternalKeys) {
+    return std::make_unique<MergingIterator<InlineInternalKeyCompare>>(InlineInternalKeyCompare{},
+                                                                       std::move(children));
+  }
+  return std::make_unique<MergingIterator<FunctionCompare>>(FunctionCompare{cmp},
+                                                            std::move(children));
 }
 
 }  // namespace cairn::engine
