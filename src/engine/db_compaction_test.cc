@@ -78,6 +78,34 @@ TEST_F(CompactionTest, SnapshotsKeepTheVersionsTheySee) {
   EXPECT_EQ(TableEntries(), 1u);  // only k=new is left once no snapshot needs the rest
 }
 
+// At the bottom, with no snapshot older, surviving entries lose their sequence numbers;
+// a snapshot keeps the ones it could tell apart, and newer writes still win.
+TEST_F(CompactionTest, BottommostEntriesAreWrittenWithSequenceZero) {
+  for (int i = 0; i < 500; i++) ASSERT_TRUE(db_->Put({}, Key(i), "v1").ok());
+  const Snapshot* snap = db_->GetSnapshot();
+  for (int i = 0; i < 500; i += 5) ASSERT_TRUE(db_->Put({}, Key(i), "v2").ok());
+  ASSERT_TRUE(db_->CompactRange(nullptr, nullptr).ok());
+  // The snapshot predates the v2 writes: those keep their sequence numbers.
+  std::string tables = *db_->GetProperty("cairn.sstables");
+  EXPECT_EQ(tables.find("seq=0..0"), std::string::npos) << tables;
+  EXPECT_EQ(GetOrStatus(db_.get(), Key(5), snap), "v1");
+  db_->ReleaseSnapshot(snap);
+  ASSERT_TRUE(db_->CompactRange(nullptr, nullptr).ok());
+  tables = *db_->GetProperty("cairn.sstables");
+  EXPECT_NE(tables.find("seq=0..0"), std::string::npos) << tables;
+  EXPECT_EQ(tables.find("seq=0..0"), tables.rfind("seq=")) << "every table: " << tables;
+  ASSERT_TRUE(db_->Put({}, Key(7), "v3").ok());
+  ASSERT_TRUE(db_->Delete({}, Key(8)).ok());
+  for (int i = 0; i < 10; i++) {
+    const std::string want = i == 7 ? "v3" : i == 8 ? "NOT_FOUND" : i % 5 == 0 ? "v2" : "v1";
+    EXPECT_EQ(GetOrStatus(db_.get(), Key(i)), want) << i;
+  }
+  ASSERT_TRUE(db_->CompactRange(nullptr, nullptr).ok());
+  EXPECT_EQ(GetOrStatus(db_.get(), Key(7)), "v3");
+  EXPECT_EQ(GetOrStatus(db_.get(), Key(8)), "NOT_FOUND");
+  EXPECT_EQ(TableEntries(), 499u);
+}
+
 TEST_F(CompactionTest, DeleteOfACompactedKeyRemovesValueAndTombstone) {
   // "k" is compacted into a lower level, then deleted: the next compaction meets the
   // tombstone and the value together and drops both. (Tombstones that must stay because

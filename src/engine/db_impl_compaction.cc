@@ -172,7 +172,7 @@ absl::Status DBImpl::MergeCompactionInputs(Compaction* c, SequenceNumber smalles
   SequenceNumber last_sequence_for_key = kMaxSequenceNumber;
   const uint64_t max_grandparent_overlap = 10 * options_.target_file_size;
   const uint64_t now = env_->NowUnixMicros();
-  std::string tombstone;  // an expired value rewritten as a deletion
+  std::string rewritten;  // an expired value as a deletion, or a key with sequence 0
   for (input->SeekToFirst(); input->Valid(); input->Next()) {
     if (shutdown_requested_.load(std::memory_order_relaxed)) {
       return absl::AbortedError("compaction stopped: shutting down");
@@ -210,6 +210,14 @@ absl::Status DBImpl::MergeCompactionInputs(Compaction* c, SequenceNumber smalles
     }
     last_sequence_for_key = ikey.sequence;
     if (drop) continue;
+    // The surviving version of a key with nothing older below and no snapshot that
+    // predates it needs no sequence number: it is written with 0 (RocksDB does the
+    // same). Every newer version has a larger one, so order and visibility are
+    // unchanged, and all-zero tags compress far better than random sequence numbers.
+    const bool zero_sequence = !expired && ikey.sequence != 0 &&
+                               ikey.sequence <= smallest_snapshot &&
+                               ikey.type != kTypeDeletion && c->IsBaseLevelForKey(ikey.user_key);
+    if (zero_sequence) ikey.sequence = 0;
 
     if (builder == nullptr) {
       {
@@ -226,10 +234,14 @@ absl::Status DBImpl::MergeCompactionInputs(Compaction* c, SequenceNumber smalles
     }
     std::string_view out_key = key, out_value = input->value();
     if (expired) {
-      tombstone.clear();
-      AppendInternalKey(&tombstone, ikey.user_key, ikey.sequence, kTypeDeletion);
-      out_key = tombstone;
+      rewritten.clear();
+      AppendInternalKey(&rewritten, ikey.user_key, ikey.sequence, kTypeDeletion);
+      out_key = rewritten;
       out_value = {};
+    } else if (zero_sequence) {
+      rewritten.clear();
+      AppendInternalKey(&rewritten, ikey.user_key, 0, ikey.type);
+      out_key = rewritten;
     }
     if (builder->NumEntries() == 0) meta.smallest.assign(out_key.data(), out_key.size());
     meta.largest.assign(out_key.data(), out_key.size());
