@@ -64,9 +64,13 @@ class RocksDbEngine final : public BenchEngine {
     return s;
   }
   std::string Stats() override {
-    std::string stats;
+    std::string stats, mem_entries;
     db_->GetProperty("rocksdb.stats", &stats);
-    return stats;
+    db_->GetProperty("rocksdb.num-entries-active-mem-table", &mem_entries);
+    return stats + "memtable entries " + mem_entries + "\nflush bytes written " +
+           std::to_string(stats_->getTickerCount(rocksdb::FLUSH_WRITE_BYTES)) +
+           "\ncompaction bytes written " +
+           std::to_string(stats_->getTickerCount(rocksdb::COMPACT_WRITE_BYTES)) + "\n";
   }
   double TableBytesWritten() override {
     return static_cast<double>(stats_->getTickerCount(rocksdb::FLUSH_WRITE_BYTES) +
