@@ -13,7 +13,7 @@ packages=(
   libtomlplusplus-dev nlohmann-json3-dev libssl-dev libjemalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # tests and baselines
-  python3 python3-pytest python3-redis python3-hypothesis redis-tools
+  python3 python3-pytest python3-redis python3-hypothesis redis-tools redis-server
   librocksdb-dev libleveldb-dev
 )
 

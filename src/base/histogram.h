@@ -1,0 +1,70 @@
+// A latency histogram for hot paths: lock-free recording into logarithmic buckets (4
+// per power of two, so a percentile is within ~19% of the true value), percentiles on
+// demand. Thread-safe.
+#ifndef CAIRN_BASE_HISTOGRAM_H_
+#define CAIRN_BASE_HISTOGRAM_H_
+
+#include <array>
+#include <atomic>
+#include <bit>
+#include <cstdint>
+
+namespace cairn {
+
+class Histogram {
+ public:
+  void Record(uint64_t value) {
+    buckets_[BucketFor(value)].fetch_add(1, std::memory_order_relaxed);
+    count_.fetch_add(1, std::memory_order_relaxed);
+    sum_.fetch_add(value, std::memory_order_relaxed);
+  }
+  uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+  uint64_t sum() const { return sum_.load(std::memory_order_relaxed); }
+  // The value at quantile q (0..1): the upper bound of the bucket holding it; 0 if empty.
+  uint64_t Percentile(double q) const {
+    uint64_t counts[kBuckets];
+    uint64_t total = 0;
+    for (int i = 0; i < kBuckets; i++)
+      total += counts[i] = buckets_[i].load(std::memory_order_relaxed);
+    if (total == 0) return 0;
+    uint64_t rank = static_cast<uint64_t>(q * static_cast<double>(total));
+    if (rank >= total) rank = total - 1;
+    uint64_t seen = 0;
+    for (int i = 0; i < kBuckets; i++) {
+      seen += counts[i];
+      if (seen > rank) return UpperBound(i);
+    }
+    return UpperBound(kBuckets - 1);
+  }
+  void Reset() {
+    for (auto& b : buckets_) b.store(0, std::memory_order_relaxed);
+    count_.store(0, std::memory_order_relaxed);
+    sum_.store(0, std::memory_order_relaxed);
+  }
+
+ private:
+  static constexpr int kSubBuckets = 4;
+  static constexpr int kBuckets = 64 * kSubBuckets;
+  // Values 0..3 get their own buckets; above, a power of two split in 4 parts.
+  static int BucketFor(uint64_t v) {
+    if (v < kSubBuckets) return static_cast<int>(v);
+    const int log = 63 - std::countl_zero(v);  // >= 2
+    const int sub = static_cast<int>((v >> (log - 2)) & 3);
+    return (log - 1) * kSubBuckets + sub;
+  }
+  static uint64_t UpperBound(int bucket) {
+    if (bucket < kSubBuckets) return static_cast<uint64_t>(bucket);
+    const int log = bucket / kSubBuckets + 1;
+    const uint64_t sub = static_cast<uint64_t>(bucket % kSubBuckets);
+    if (log >= 63) return UINT64_MAX;
+    return ((uint64_t{4} + sub + 1) << (log - 2)) - 1;
+  }
+
+  std::array<std::atomic<uint64_t>, kBuckets> buckets_{};
+  std::atomic<uint64_t> count_{0};
+  std::atomic<uint64_t> sum_{0};
+};
+
+}  // namespace cairn
+
+#endif  // CAIRN_BASE_HISTOGRAM_H_

@@ -1,0 +1,240 @@
+#include "server/command.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace cairn::server {
+
+// --- registry ---------------------------------------------------------------------------
+
+void ClientRegistry::Add(std::shared_ptr<ClientState> c) {
+  absl::MutexLock l(&mu_);
+  clients_[c->id] = std::move(c);
+}
+
+void ClientRegistry::Remove(uint64_t id) {
+  absl::MutexLock l(&mu_);
+  clients_.erase(id);
+}
+
+std::vector<std::shared_ptr<ClientState>> ClientRegistry::All() const {
+  absl::MutexLock l(&mu_);
+  std::vector<std::shared_ptr<ClientState>> out;
+  out.reserve(clients_.size());
+  for (const auto& [id, c] : clients_) out.push_back(c);
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a->id < b->id; });
+  return out;
+}
+
+size_t ClientRegistry::size() const {
+  absl::MutexLock l(&mu_);
+  return clients_.size();
+}
+
+uint64_t CursorTable::Save(std::string resume_key) {
+  absl::MutexLock l(&mu_);
+  const uint64_t id = next_++;
+  cursors_[id] = std::move(resume_key);
+  // Cursors are issued in increasing order: the oldest has the smallest id.
+  if (cursors_.size() > kMaxCursors) cursors_.erase(id - kMaxCursors);
+  return id;
+}
+
+bool CursorTable::Lookup(uint64_t cursor, std::string* resume_key) const {
+  absl::MutexLock l(&mu_);
+  auto it = cursors_.find(cursor);
+  if (it == cursors_.end()) return false;
+  *resume_key = it->second;
+  return true;
+}
+
+// --- table ------------------------------------------------------------------------------
+
+const CommandTable& CommandTable::Get() {
+  static const CommandTable* table = new CommandTable();
+  return *table;
+}
+
+CommandTable::CommandTable() {
+  RegisterStringCommands(&all_);
+  RegisterKeyspaceCommands(&all_);
+  RegisterConnectionCommands(&all_);
+  RegisterServerCommands(&all_);
+  for (const CommandSpec* spec : all_) by_name_[spec->name] = spec;
+}
+
+const CommandSpec* CommandTable::Find(std::string_view name) const {
+  // Command names are short: lower-case into a stack buffer, no allocation.
+  char buf[32];
+  if (name.size() > sizeof(buf)) return nullptr;
+  for (size_t i = 0; i < name.size(); i++) buf[i] = absl::ascii_tolower(name[i]);
+  auto it = by_name_.find(absl::string_view(buf, name.size()));
+  return it == by_name_.end() ? nullptr : it->second;
+}
+
+std::vector<std::string_view> CommandTable::Keys(const CommandSpec& spec,
+                                                 const std::vector<std::string_view>& args) {
+  std::vector<std::string_view> keys;
+  if (spec.first_key <= 0) return keys;
+  const int argc = static_cast<int>(args.size());
+  const int last = spec.last_key < 0 ? argc + spec.last_key : spec.last_key;
+  for (int i = spec.first_key; i <= last && i < argc; i += spec.step) keys.push_back(args[i]);
+  return keys;
+}
+
+// --- helpers ----------------------------------------------------------------------------
+
+bool ParseInt64(std::string_view s, int64_t* v) {
+  // Redis's string2ll: no spaces, no '+', no leading zeros, fits in 64 bits.
+  if (s.empty() || s.size() > 20) return false;
+  if (s.size() == 1 && s[0] == '0') {
+    *v = 0;
+    return true;
+  }
+  size_t i = 0;
+  bool negative = false;
+  if (s[0] == '-') {
+    negative = true;
+    i = 1;
+    if (s.size() == 1) return false;
+  }
+  if (s[i] < '1' || s[i] > '9') return false;
+  uint64_t x = 0;
+  for (; i < s.size(); i++) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    const uint64_t d = static_cast<uint64_t>(s[i] - '0');
+    if (x > (UINT64_MAX - d) / 10) return false;
+    x = x * 10 + d;
+  }
+  if (negative) {
+    if (x > uint64_t{1} << 63) return false;
+    *v = static_cast<int64_t>(-x);
+  } else {
+    if (x > static_cast<uint64_t>(INT64_MAX)) return false;
+    *v = static_cast<int64_t>(x);
+  }
+  return true;
+}
+
+bool ParseDouble(std::string_view s, double* v) {
+  // Redis's string2d/strtold: the whole string, no leading space, not NaN.
+  if (s.empty() || s.size() > 5000 || std::isspace(static_cast<unsigned char>(s[0]))) return false;
+  std::string z(s);
+  char* end = nullptr;
+  errno = 0;
+  const double d = std::strtod(z.c_str(), &end);
+  if (end != z.c_str() + z.size() || std::isnan(d)) return false;
+  if (errno == ERANGE && !std::isinf(d) && d != 0) return false;
+  *v = d;
+  return true;
+}
+
+std::string Lower(std::string_view s) {
+  return absl::AsciiStrToLower(absl::string_view(s.data(), s.size()));
+}
+
+void ReplyStatusError(protocol::ReplyWriter& out, const absl::Status& s) {
+  std::string msg(s.message());
+  for (char& c : msg) {
+    if (c == '\r' || c == '\n') c = ' ';
+  }
+  if (absl::IsResourceExhausted(s)) {
+    out.Error("OOM " + msg);
+  } else {
+    out.Error("ERR " + msg);
+  }
+}
+
+// --- dispatch ---------------------------------------------------------------------------
+
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void UnknownCommand(const std::vector<std::string_view>& args, protocol::ReplyWriter& out) {
+  // Redis 7.0: "ERR unknown command 'x', with args beginning with: 'a' 'b' "
+  std::string msg = absl::StrCat("ERR unknown command '", std::string(args[0].substr(0, 128)),
+                                 "', with args beginning with: ");
+  for (size_t i = 1; i < args.size() && msg.size() < 512; i++) {
+    absl::StrAppend(&msg, "'", std::string(args[i].substr(0, 128)), "' ");
+  }
+  for (char& c : msg) {
+    if (c == '\r' || c == '\n') c = ' ';
+  }
+  out.Error(msg);
+}
+
+bool NeedsAuth(const ServerContext& server, const ClientState& client) {
+  if (client.authenticated) return false;
+  const ServerConfig cfg = server.config->Get();
+  return !cfg.requirepass.empty() || !cfg.users.empty();
+}
+
+}  // namespace
+
+void ExecuteCommand(ServerContext& server, ClientState& client,
+                    const std::vector<std::string_view>& args, protocol::ReplyWriter& out) {
+  const CommandSpec* spec = CommandTable::Get().Find(args[0]);
+  if (spec == nullptr) {
+    UnknownCommand(args, out);
+    return;
+  }
+  CommandStats* stats = server.stats.ForCommand(spec);
+  const int argc = static_cast<int>(args.size());
+  if ((spec->arity > 0 && argc != spec->arity) || (spec->arity < 0 && argc < -spec->arity)) {
+    stats->rejected.fetch_add(1, std::memory_order_relaxed);
+    out.Error(absl::StrCat("ERR wrong number of arguments for '", spec->name, "' command"));
+    return;
+  }
+  if (!(spec->flags & kNoAuth) && NeedsAuth(server, client)) {
+    stats->rejected.fetch_add(1, std::memory_order_relaxed);
+    out.Error("NOAUTH Authentication required.");
+    return;
+  }
+  if ((spec->flags & kDenyOom) && server.used_memory) {
+    const uint64_t limit = server.config->Get().maxmemory;
+    if (limit > 0 && server.used_memory() > limit) {
+      stats->rejected.fetch_add(1, std::memory_order_relaxed);
+      out.Error("OOM command not allowed when used memory > 'maxmemory'.");
+      return;
+    }
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const size_t out_before = out.buffer()->size();
+  CommandContext ctx{server, client, args, out, NowMs()};
+  try {
+    if ((spec->flags & kWrite) && !(spec->flags & kNoLock)) {
+      KeyLocks::Guard guard(&server.locks, client.db.load(std::memory_order_relaxed),
+                            CommandTable::Keys(*spec, args));
+      spec->handler(ctx);
+    } else {
+      spec->handler(ctx);
+    }
+  } catch (const std::bad_alloc&) {
+    out.buffer()->resize(out_before);
+    out.Error("OOM out of memory while running the command");
+  } catch (const std::exception& e) {
+    out.buffer()->resize(out_before);
+    out.Error(absl::StrCat("ERR internal error: ", e.what()));
+  }
+  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::steady_clock::now() - start)
+                          .count();
+  stats->calls.fetch_add(1, std::memory_order_relaxed);
+  stats->micros.Record(static_cast<uint64_t>(micros));
+  if (out.buffer()->size() > out_before && (*out.buffer())[out_before] == '-') {
+    stats->failed.fetch_add(1, std::memory_order_relaxed);
+  }
+  server.stats.commands_processed.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace cairn::server

@@ -1,0 +1,170 @@
+// The command layer: what a command sees (its arguments, its client, the server's shared
+// state, a reply writer) and the table that names every command with its arity, flags
+// and key positions, as Redis's command table does. Commands are plain functions over a
+// CommandContext; they never touch sockets, so tests run them in-process.
+#ifndef CAIRN_SERVER_COMMAND_H_
+#define CAIRN_SERVER_COMMAND_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "protocol/resp.h"
+#include "server/config.h"
+#include "server/key_locks.h"
+#include "server/stats.h"
+#include "store/backend.h"
+
+namespace cairn::server {
+
+// One connected client. Fields other threads read (CLIENT LIST) are atomics or guarded.
+struct ClientState {
+  uint64_t id = 0;
+  std::string addr = "127.0.0.1:0", laddr = "127.0.0.1:0";
+  int64_t created_ms = 0;
+  std::atomic<int> db{0};
+  int protocol = 2;
+  bool authenticated = false;
+  std::string user = "default";
+  std::atomic<int64_t> last_active_ms{0};
+  bool close_after_reply = false;  // QUIT, fatal protocol error, CLIENT KILL of itself
+  std::atomic<bool> killed{false};
+  // Called (from any thread) to close the connection; set by the connection.
+  std::function<void()> kill;
+
+  mutable absl::Mutex mu;
+  std::string name ABSL_GUARDED_BY(mu);
+  std::string last_command ABSL_GUARDED_BY(mu);
+};
+
+// Connected clients, for CLIENT LIST / KILL and INFO clients.
+class ClientRegistry {
+ public:
+  uint64_t NextId() { return next_id_.fetch_add(1, std::memory_order_relaxed); }
+  void Add(std::shared_ptr<ClientState> c);
+  void Remove(uint64_t id);
+  std::vector<std::shared_ptr<ClientState>> All() const;
+  size_t size() const;
+
+ private:
+  std::atomic<uint64_t> next_id_{1};
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<uint64_t, std::shared_ptr<ClientState>> clients_ ABSL_GUARDED_BY(mu_);
+};
+
+// SCAN cursors: Redis cursors are integers, cairn's keyspace is ordered, so a cursor
+// names the key a scan resumes at. The most recent kMaxCursors are kept.
+class CursorTable {
+ public:
+  static constexpr size_t kMaxCursors = 100000;
+  uint64_t Save(std::string resume_key);
+  // false if the cursor is unknown (expired from the table, or never issued).
+  bool Lookup(uint64_t cursor, std::string* resume_key) const;
+
+ private:
+  mutable absl::Mutex mu_;
+  uint64_t next_ ABSL_GUARDED_BY(mu_) = 1;
+  absl::flat_hash_map<uint64_t, std::string> cursors_ ABSL_GUARDED_BY(mu_);
+};
+
+// State shared by every command of a server.
+struct ServerContext {
+  store::Backend* backend = nullptr;
+  Config* config = nullptr;
+  ServerStats stats;
+  KeyLocks locks;
+  ClientRegistry clients;
+  CursorTable cursors;
+  int64_t start_ms = 0;
+  std::string run_id;
+  // Asks the server to stop (SHUTDOWN); null in in-process tests.
+  std::function<void()> request_shutdown;
+  // Current process memory in bytes (allocator statistics), for INFO and maxmemory.
+  std::function<uint64_t()> used_memory;
+  // Called after CONFIG SET changed options (the server applies what it can live).
+  std::function<void()> on_config_change;
+  // Listening ports and threads, for INFO.
+  int port = 0, http_port = 0, io_threads = 1;
+};
+
+struct CommandContext {
+  ServerContext& server;
+  ClientState& client;
+  const std::vector<std::string_view>& args;
+  protocol::ReplyWriter& out;
+  int64_t now_ms;  // the command's clock: one instant per command, like Redis
+};
+
+enum CommandFlag : uint32_t {
+  kWrite = 1 << 0,     // modifies data: key locks, maxmemory check
+  kReadOnly = 1 << 1,  // reads data
+  kAdmin = 1 << 2,
+  kNoAuth = 1 << 3,   // allowed before AUTH
+  kFast = 1 << 4,     // O(1) or O(log n)
+  kDenyOom = 1 << 5,  // refused past maxmemory
+  kNoLock = 1 << 6,   // takes its own locks (several databases, whole keyspace)
+};
+
+using CommandHandler = void (*)(CommandContext& ctx);
+
+struct CommandSpec {
+  const char* name;  // lower case
+  int arity;         // Redis convention: n exact, -n at least n (the name counts)
+  uint32_t flags;
+  int first_key, last_key, step;  // key positions (0: no keys; last -1: to the end)
+  CommandHandler handler;
+  const char* group;    // COMMAND DOCS group
+  const char* summary;  // COMMAND DOCS summary
+};
+
+// Registers a group of commands (each commands_*.cc has one, listed in command.cc).
+void RegisterStringCommands(std::vector<const CommandSpec*>* table);
+void RegisterKeyspaceCommands(std::vector<const CommandSpec*>* table);
+void RegisterConnectionCommands(std::vector<const CommandSpec*>* table);
+void RegisterServerCommands(std::vector<const CommandSpec*>* table);
+
+// Every command, by lower-case name.
+class CommandTable {
+ public:
+  static const CommandTable& Get();
+  const CommandSpec* Find(std::string_view name) const;
+  const std::vector<const CommandSpec*>& all() const { return all_; }
+  // The key arguments of a command line by the spec's key positions.
+  static std::vector<std::string_view> Keys(const CommandSpec& spec,
+                                            const std::vector<std::string_view>& args);
+
+ private:
+  CommandTable();
+  std::vector<const CommandSpec*> all_;
+  absl::flat_hash_map<std::string, const CommandSpec*> by_name_;
+};
+
+// Runs one command line: lookup, arity, authentication, memory limit, key locks,
+// statistics, then the handler. Never throws; every failure is an error reply.
+void ExecuteCommand(ServerContext& server, ClientState& client,
+                    const std::vector<std::string_view>& args, protocol::ReplyWriter& out);
+
+// Shared helpers for command implementations.
+bool ParseInt64(std::string_view s, int64_t* v);  // Redis's strict string2ll
+bool ParseDouble(std::string_view s, double* v);  // Redis's strict string2d (no spaces)
+// Replies with an engine error as Redis-style "-ERR ...".
+void ReplyStatusError(protocol::ReplyWriter& out, const absl::Status& s);
+// The lower-cased text, for option parsing.
+std::string Lower(std::string_view s);
+
+inline constexpr std::string_view kErrSyntax = "ERR syntax error";
+inline constexpr std::string_view kErrNotInteger = "ERR value is not an integer or out of range";
+inline constexpr std::string_view kErrNotFloat = "ERR value is not a valid float";
+inline constexpr std::string_view kErrWrongType =
+    "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+}  // namespace cairn::server
+
+#endif  // CAIRN_SERVER_COMMAND_H_

@@ -1,0 +1,264 @@
+// Connection commands (Redis 7 semantics): PING ECHO HELLO AUTH SELECT QUIT RESET CLIENT.
+#include "absl/strings/str_cat.h"
+#include "server/command.h"
+
+namespace cairn::server {
+namespace {
+
+void Ping(CommandContext& c) {
+  if (c.args.size() > 2) return c.out.Error("ERR wrong number of arguments for 'ping' command");
+  c.args.size() == 2 ? c.out.Bulk(c.args[1]) : c.out.SimpleString("PONG");
+}
+
+void Echo(CommandContext& c) { c.out.Bulk(c.args[1]); }
+
+// Checks a user's password: the default user has requirepass (no password: anyone),
+// the others come from the `users` option.
+bool CheckPassword(const ServerConfig& cfg, std::string_view user, std::string_view pass) {
+  if (user == "default") return !cfg.requirepass.empty() && cfg.requirepass == pass;
+  for (const auto& [name, password] : cfg.users) {
+    if (name == user && password == pass) return true;
+  }
+  return false;
+}
+
+// Returns false after replying with the error.
+bool Authenticate(CommandContext& c, std::string_view user, std::string_view pass, bool hello) {
+  const ServerConfig cfg = c.server.config->Get();
+  if (user == "default" && cfg.requirepass.empty() && !hello) {
+    c.out.Error(
+        "ERR AUTH <password> called without any password configured for the default user. "
+        "Are you sure your configuration is correct?");
+    return false;
+  }
+  if (!CheckPassword(cfg, user, pass)) {
+    c.out.Error("WRONGPASS invalid username-password pair or user is disabled.");
+    return false;
+  }
+  c.client.authenticated = true;
+  c.client.user = std::string(user);
+  return true;
+}
+
+void Auth(CommandContext& c) {
+  if (c.args.size() > 3) return c.out.Error(kErrSyntax);
+  const std::string_view user = c.args.size() == 3 ? c.args[1] : "default";
+  if (Authenticate(c, user, c.args.back(), false)) c.out.SimpleString("OK");
+}
+
+bool ValidName(std::string_view name) {
+  for (char ch : name) {
+    if (ch < '!' || ch > '~') return false;  // Redis: no spaces, newlines, specials
+  }
+  return true;
+}
+
+// HELLO [protover [AUTH user pass] [SETNAME name]]
+void Hello(CommandContext& c) {
+  int proto = c.client.protocol;
+  size_t i = 1;
+  if (c.args.size() >= 2) {
+    int64_t v;
+    if (!ParseInt64(c.args[1], &v)) {
+      return c.out.Error("ERR Protocol version is not an integer or out of range");
+    }
+    if (v < 2 || v > 3) return c.out.Error("NOPROTO unsupported protocol version");
+    proto = static_cast<int>(v);
+    i = 2;
+  }
+  std::string setname;
+  bool has_setname = false;
+  for (; i < c.args.size(); i++) {
+    const std::string opt = Lower(c.args[i]);
+    if (opt == "auth" && i + 2 < c.args.size()) {
+      if (!Authenticate(c, c.args[i + 1], c.args[i + 2], true)) return;
+      i += 2;
+    } else if (opt == "setname" && i + 1 < c.args.size()) {
+      setname = std::string(c.args[++i]);
+      has_setname = true;
+      if (!ValidName(setname)) {
+        return c.out.Error(
+            "ERR Client names cannot contain spaces, newlines or special characters.");
+      }
+    } else {
+      return c.out.Error(
+          absl::StrCat("ERR Syntax error in HELLO option '", std::string(c.args[i]), "'"));
+    }
+  }
+  const ServerConfig cfg = c.server.config->Get();
+  if (!c.client.authenticated && (!cfg.requirepass.empty() || !cfg.users.empty())) {
+    return c.out.Error(
+        "NOAUTH HELLO must be called with the client already authenticated, "
+        "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
+        "authenticate the client and select the RESP protocol version at the "
+        "same time");
+  }
+  if (has_setname) {
+    absl::MutexLock l(&c.client.mu);
+    c.client.name = setname;
+  }
+  c.client.protocol = proto;
+  c.out.set_protocol(proto);
+  c.out.MapHeader(7);
+  c.out.Bulk("server");
+  c.out.Bulk("redis");  // what clients check for; INFO says cairn
+  c.out.Bulk("version");
+  c.out.Bulk("7.0.15");
+  c.out.Bulk("proto");
+  c.out.Integer(proto);
+  c.out.Bulk("id");
+  c.out.Integer(static_cast<int64_t>(c.client.id));
+  c.out.Bulk("mode");
+  c.out.Bulk("standalone");
+  c.out.Bulk("role");
+  c.out.Bulk("master");
+  c.out.Bulk("modules");
+  c.out.ArrayHeader(0);
+}
+
+void Select(CommandContext& c) {
+  int64_t v;
+  if (!ParseInt64(c.args[1], &v)) return c.out.Error(kErrNotInteger);
+  if (v < 0 || v >= c.server.config->Get().databases) {
+    return c.out.Error("ERR DB index is out of range");
+  }
+  c.client.db.store(static_cast<int>(v));
+  c.out.SimpleString("OK");
+}
+
+void Quit(CommandContext& c) {
+  c.client.close_after_reply = true;
+  c.out.SimpleString("OK");
+}
+
+void Reset(CommandContext& c) {
+  c.client.db.store(0);
+  c.client.protocol = 2;
+  c.out.set_protocol(2);
+  {
+    absl::MutexLock l(&c.client.mu);
+    c.client.name.clear();
+  }
+  const ServerConfig cfg = c.server.config->Get();
+  c.client.authenticated = cfg.requirepass.empty() && cfg.users.empty();
+  c.client.user = "default";
+  c.out.SimpleString("RESET");
+}
+
+std::string ClientInfoLine(const ClientState& cl, int64_t now_ms) {
+  std::string name, cmd;
+  {
+    absl::MutexLock l(&cl.mu);
+    name = cl.name;
+    cmd = cl.last_command.empty() ? "NULL" : cl.last_command;
+  }
+  return absl::StrCat("id=", cl.id, " addr=", cl.addr, " laddr=", cl.laddr, " name=", name,
+                      " age=", (now_ms - cl.created_ms) / 1000,
+                      " idle=", (now_ms - cl.last_active_ms.load()) / 1000,
+                      " flags=N db=", cl.db.load(), " cmd=", cmd, " user=", cl.user,
+                      " resp=", cl.protocol, "\n");
+}
+
+void ClientCmd(CommandContext& c) {
+  const std::string sub = Lower(c.args[1]);
+  if (sub == "id" && c.args.size() == 2) return c.out.Integer(static_cast<int64_t>(c.client.id));
+  if (sub == "getname" && c.args.size() == 2) {
+    std::string name;
+    {
+      absl::MutexLock l(&c.client.mu);
+      name = c.client.name;
+    }
+    return name.empty() ? c.out.Null() : c.out.Bulk(name);
+  }
+  if (sub == "setname" && c.args.size() == 3) {
+    if (!ValidName(c.args[2])) {
+      return c.out.Error("ERR Client names cannot contain spaces, newlines or special characters.");
+    }
+    absl::MutexLock l(&c.client.mu);
+    c.client.name = std::string(c.args[2]);
+    return c.out.SimpleString("OK");
+  }
+  if (sub == "info" && c.args.size() == 2) {
+    return c.out.Verbatim(ClientInfoLine(c.client, c.now_ms));
+  }
+  if (sub == "list") {
+    std::string text;
+    for (const auto& cl : c.server.clients.All())
+      absl::StrAppend(&text, ClientInfoLine(*cl, c.now_ms));
+    return c.out.Verbatim(text);
+  }
+  if (sub == "kill" && c.args.size() >= 3) {
+    // CLIENT KILL addr (old form: OK or error) or filters: ID id, ADDR a, LADDR a, USER u,
+    // SKIPME yes|no (new form: the number killed).
+    const bool old_form = c.args.size() == 3;
+    uint64_t id = 0;
+    std::string addr, laddr, user;
+    bool skipme = true;
+    if (old_form) {
+      addr = std::string(c.args[2]);
+    } else {
+      if (c.args.size() % 2 != 0) return c.out.Error(kErrSyntax);
+      for (size_t i = 2; i + 1 < c.args.size(); i += 2) {
+        const std::string f = Lower(c.args[i]);
+        const std::string_view v = c.args[i + 1];
+        int64_t n;
+        if (f == "id") {
+          if (!ParseInt64(v, &n) || n <= 0)
+            return c.out.Error("ERR client-id should be greater than 0");
+          id = static_cast<uint64_t>(n);
+        } else if (f == "addr") {
+          addr = std::string(v);
+        } else if (f == "laddr") {
+          laddr = std::string(v);
+        } else if (f == "user") {
+          user = std::string(v);
+        } else if (f == "skipme") {
+          const std::string b = Lower(v);
+          if (b != "yes" && b != "no") return c.out.Error(kErrSyntax);
+          skipme = b == "yes";
+        } else {
+          return c.out.Error(kErrSyntax);
+        }
+      }
+    }
+    int64_t killed = 0;
+    for (const auto& cl : c.server.clients.All()) {
+      if (id != 0 && cl->id != id) continue;
+      if (!addr.empty() && cl->addr != addr) continue;
+      if (!laddr.empty() && cl->laddr != laddr) continue;
+      if (!user.empty() && cl->user != user) continue;
+      if (cl.get() == &c.client) {
+        if (skipme && !old_form) continue;
+        c.client.close_after_reply = true;  // killing yourself: after this reply
+      } else {
+        cl->killed.store(true);
+        if (cl->kill) cl->kill();
+      }
+      killed++;
+    }
+    if (old_form) return killed > 0 ? c.out.SimpleString("OK") : c.out.Error("ERR No such client");
+    return c.out.Integer(killed);
+  }
+  c.out.Error(absl::StrCat("ERR unknown subcommand or wrong number of arguments for '",
+                           std::string(c.args[1]), "'. Try CLIENT HELP."));
+}
+
+const CommandSpec kCommands[] = {
+    {"ping", -1, kFast, 0, 0, 0, Ping, "connection", "Returns the server's liveliness response."},
+    {"echo", 2, kFast, 0, 0, 0, Echo, "connection", "Returns the given string."},
+    {"hello", -1, kNoAuth | kFast, 0, 0, 0, Hello, "connection", "Handshakes with the server."},
+    {"auth", -2, kNoAuth | kFast, 0, 0, 0, Auth, "connection", "Authenticates the connection."},
+    {"select", 2, kFast, 0, 0, 0, Select, "connection", "Changes the selected database."},
+    {"quit", -1, kNoAuth | kFast, 0, 0, 0, Quit, "connection", "Closes the connection."},
+    {"reset", 1, kNoAuth | kFast, 0, 0, 0, Reset, "connection", "Resets the connection."},
+    {"client", -2, kAdmin, 0, 0, 0, ClientCmd, "connection",
+     "ID, GETNAME, SETNAME, INFO, LIST and KILL of client connections."},
+};
+
+}  // namespace
+
+void RegisterConnectionCommands(std::vector<const CommandSpec*>* table) {
+  for (const CommandSpec& c : kCommands) table->push_back(&c);
+}
+
+}  // namespace cairn::server

@@ -1,0 +1,467 @@
+// Keyspace commands (Redis 7 semantics): DEL UNLINK EXISTS TOUCH EXPIRE PEXPIRE EXPIREAT
+// PEXPIREAT TTL PTTL EXPIRETIME PEXPIRETIME PERSIST TYPE KEYS SCAN RANDOMKEY RENAME
+// RENAMENX MOVE SWAPDB DBSIZE FLUSHDB FLUSHALL, and CAIRN.RANGE (an ordered range read).
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "base/glob.h"
+#include "base/random.h"
+#include "server/command.h"
+
+namespace cairn::server {
+namespace {
+
+using store::Record;
+using store::RecordView;
+using store::ValueType;
+
+int Db(const CommandContext& c) { return c.client.db.load(std::memory_order_relaxed); }
+
+// Get with the error replied; *found false when absent.
+bool Read(CommandContext& c, int db, std::string_view key, Record* r, bool* found) {
+  absl::Status s = c.server.backend->Get(db, key, r);
+  if (absl::IsNotFound(s)) {
+    *found = false;
+    return true;
+  }
+  if (!s.ok()) {
+    ReplyStatusError(c.out, s);
+    return false;
+  }
+  *found = true;
+  return true;
+}
+
+void Del(CommandContext& c) {
+  int64_t n = 0;
+  std::vector<store::Mutation> batch;
+  for (size_t i = 1; i < c.args.size(); i++) {
+    Record r;
+    bool found;
+    if (!Read(c, Db(c), c.args[i], &r, &found)) return;
+    if (!found) continue;
+    // A key named twice counts once.
+    bool dup = false;
+    for (const auto& m : batch) dup |= m.key == c.args[i];
+    if (dup) continue;
+    batch.push_back({store::Mutation::Kind::kDelete, Db(c), std::string(c.args[i]), {}});
+    n++;
+  }
+  if (!batch.empty()) {
+    if (absl::Status s = c.server.backend->Apply(batch); !s.ok()) return ReplyStatusError(c.out, s);
+  }
+  c.out.Integer(n);
+}
+
+void Exists(CommandContext& c) {
+  int64_t n = 0;
+  for (size_t i = 1; i < c.args.size(); i++) {
+    Record r;
+    bool found;
+    if (!Read(c, Db(c), c.args[i], &r, &found)) return;
+    n += found;
+  }
+  c.out.Integer(n);
+}
+
+// EXPIRE key n [NX|XX|GT|LT] and friends. unit_ms: 1000 or 1; absolute: *AT forms.
+void ExpireGeneric(CommandContext& c, int64_t unit_ms, bool absolute) {
+  int64_t v;
+  if (!ParseInt64(c.args[2], &v)) return c.out.Error(kErrNotInteger);
+  bool nx = false, xx = false, gt = false, lt = false;
+  for (size_t i = 3; i < c.args.size(); i++) {
+    const std::string opt = Lower(c.args[i]);
+    if (opt == "nx") {
+      nx = true;
+    } else if (opt == "xx") {
+      xx = true;
+    } else if (opt == "gt") {
+      gt = true;
+    } else if (opt == "lt") {
+      lt = true;
+    } else {
+      return c.out.Error(absl::StrCat("ERR Unsupported option ", std::string(c.args[i])));
+    }
+  }
+  if (nx && (xx || gt || lt)) {
+    return c.out.Error("ERR NX and XX, GT or LT options at the same time are not compatible");
+  }
+  if (gt && lt) return c.out.Error("ERR GT and LT options at the same time are not compatible");
+  const std::string name = Lower(c.args[0]);
+  // Overflow of the multiplication or the addition is an error, as in Redis 7.
+  if ((unit_ms == 1000 && (v > INT64_MAX / 1000 || v < INT64_MIN / 1000))) {
+    return c.out.Error(absl::StrCat("ERR invalid expire time in '", name, "' command"));
+  }
+  int64_t at = v * unit_ms;
+  if (!absolute) {
+    if ((at > 0 && c.now_ms > INT64_MAX - at) || (at < 0 && c.now_ms < INT64_MIN - at)) {
+      return c.out.Error(absl::StrCat("ERR invalid expire time in '", name, "' command"));
+    }
+    at += c.now_ms;
+  }
+  Record r;
+  bool found;
+  if (!Read(c, Db(c), c.args[1], &r, &found)) return;
+  if (!found) return c.out.Integer(0);
+  const bool has_ttl = r.expire_at_ms != 0;
+  // A key without a TTL counts as an infinite TTL for GT and LT.
+  if ((nx && has_ttl) || (xx && !has_ttl) || (gt && (!has_ttl || at <= r.expire_at_ms)) ||
+      (lt && has_ttl && at >= r.expire_at_ms)) {
+    return c.out.Integer(0);
+  }
+  absl::Status s;
+  if (at <= c.now_ms) {
+    s = c.server.backend->Delete(Db(c), c.args[1]);  // an expire in the past deletes
+  } else {
+    r.expire_at_ms = at;
+    s = c.server.backend->Put(Db(c), c.args[1], r);
+  }
+  if (!s.ok()) return ReplyStatusError(c.out, s);
+  c.out.Integer(1);
+}
+void Expire(CommandContext& c) { ExpireGeneric(c, 1000, false); }
+void PExpire(CommandContext& c) { ExpireGeneric(c, 1, false); }
+void ExpireAt(CommandContext& c) { ExpireGeneric(c, 1000, true); }
+void PExpireAt(CommandContext& c) { ExpireGeneric(c, 1, true); }
+
+// TTL family: -2 absent, -1 no expiry.
+void TtlGeneric(CommandContext& c, bool millis, bool absolute) {
+  Record r;
+  bool found;
+  if (!Read(c, Db(c), c.args[1], &r, &found)) return;
+  if (!found) return c.out.Integer(-2);
+  if (r.expire_at_ms == 0) return c.out.Integer(-1);
+  if (absolute) return c.out.Integer(millis ? r.expire_at_ms : r.expire_at_ms / 1000);
+  int64_t left = std::max<int64_t>(0, r.expire_at_ms - c.now_ms);
+  c.out.Integer(millis ? left : (left + 500) / 1000);
+}
+void Ttl(CommandContext& c) { TtlGeneric(c, false, false); }
+void PTtl(CommandContext& c) { TtlGeneric(c, true, false); }
+void ExpireTime(CommandContext& c) { TtlGeneric(c, false, true); }
+void PExpireTime(CommandContext& c) { TtlGeneric(c, true, true); }
+
+void Persist(CommandContext& c) {
+  Record r;
+  bool found;
+  if (!Read(c, Db(c), c.args[1], &r, &found)) return;
+  if (!found || r.expire_at_ms == 0) return c.out.Integer(0);
+  r.expire_at_ms = 0;
+  if (absl::Status s = c.server.backend->Put(Db(c), c.args[1], r); !s.ok()) {
+    return ReplyStatusError(c.out, s);
+  }
+  c.out.Integer(1);
+}
+
+void Type(CommandContext& c) {
+  Record r;
+  bool found;
+  if (!Read(c, Db(c), c.args[1], &r, &found)) return;
+  c.out.SimpleString(found ? store::TypeName(r.type) : "none");
+}
+
+// The literal prefix of a glob pattern (before its first special character): scans
+// start there instead of at the first key.
+std::string LiteralPrefix(std::string_view pattern) {
+  std::string prefix;
+  for (size_t i = 0; i < pattern.size(); i++) {
+    const char ch = pattern[i];
+    if (ch == '*' || ch == '?' || ch == '[') break;
+    if (ch == '\\') {
+      if (++i >= pattern.size()) break;
+      prefix.push_back(pattern[i]);
+      continue;
+    }
+    prefix.push_back(ch);
+  }
+  return prefix;
+}
+
+bool HasPrefix(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+void Keys(CommandContext& c) {
+  const std::string_view pattern = c.args[1];
+  const std::string prefix = LiteralPrefix(pattern);
+  const bool all = pattern == "*";
+  std::vector<std::string> keys;
+  absl::Status s =
+      c.server.backend->Scan(Db(c), prefix, "", [&](std::string_view k, const RecordView&) {
+        if (!HasPrefix(k, prefix)) return false;
+        if (all || GlobMatch(pattern, k)) keys.emplace_back(k);
+        return true;
+      });
+  if (!s.ok()) return ReplyStatusError(c.out, s);
+  c.out.BulkArray(keys);
+}
+
+// SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]. The cursor names where to resume
+// (see CursorTable); COUNT bounds the keys visited per call, as in Redis.
+void Scan(CommandContext& c) {
+  uint64_t cursor;
+  if (!absl::SimpleAtoi(absl::string_view(c.args[1].data(), c.args[1].size()), &cursor)) {
+    return c.out.Error("ERR invalid cursor");
+  }
+  std::string_view pattern;
+  bool has_pattern = false, has_type = false;
+  std::string type;
+  int64_t count = 10;
+  for (size_t i = 2; i < c.args.size(); i++) {
+    const std::string opt = Lower(c.args[i]);
+    if (i + 1 >= c.args.size()) return c.out.Error(kErrSyntax);
+    if (opt == "match") {
+      pattern = c.args[++i];
+      has_pattern = pattern != "*";
+    } else if (opt == "count") {
+      if (!ParseInt64(c.args[++i], &count)) return c.out.Error(kErrNotInteger);
+      if (count < 1) return c.out.Error(kErrSyntax);
+    } else if (opt == "type") {
+      type = Lower(c.args[++i]);
+      has_type = true;
+    } else {
+      return c.out.Error(kErrSyntax);
+    }
+  }
+  std::string start;
+  if (cursor != 0 && !c.server.cursors.Lookup(cursor, &start)) start.clear();  // restart
+  const std::string prefix = has_pattern ? LiteralPrefix(pattern) : "";
+  if (start < prefix) start = prefix;
+  std::vector<std::string> keys;
+  std::string resume;
+  int64_t visited = 0;
+  absl::Status s =
+      c.server.backend->Scan(Db(c), start, "", [&](std::string_view k, const RecordView& r) {
+        if (!prefix.empty() && !HasPrefix(k, prefix)) return false;
+        if (visited++ == count) {
+          resume.assign(k.data(), k.size());
+          return false;
+        }
+        if (has_pattern && !GlobMatch(pattern, k)) return true;
+        if (has_type && store::TypeName(r.type) != type) return true;
+        keys.emplace_back(k);
+        return true;
+      });
+  if (!s.ok()) return ReplyStatusError(c.out, s);
+  const uint64_t next = resume.empty() ? 0 : c.server.cursors.Save(std::move(resume));
+  c.out.ArrayHeader(2);
+  c.out.Bulk(absl::StrCat(next));
+  c.out.BulkArray(keys);
+}
+
+// A random key: a random point of the key space, then the first key at or after it
+// (wrapping around). Not uniform over keys, but O(log n), never a full scan.
+void RandomKey(CommandContext& c) {
+  static thread_local Random rnd(static_cast<uint64_t>(c.now_ms) ^ 0x5bd1e995);
+  std::string probe(8, '\0');
+  for (auto& ch : probe) ch = static_cast<char>(rnd.Uniform(256));
+  std::string found;
+  bool any = false;
+  for (std::string_view from : {std::string_view(probe), std::string_view()}) {
+    absl::Status s =
+        c.server.backend->Scan(Db(c), from, "", [&](std::string_view k, const RecordView&) {
+          found.assign(k.data(), k.size());
+          any = true;
+          return false;
+        });
+    if (!s.ok()) return ReplyStatusError(c.out, s);
+    if (any) break;
+  }
+  any ? c.out.Bulk(found) : c.out.Null();
+}
+
+void RenameGeneric(CommandContext& c, bool nx) {
+  Record r;
+  bool found;
+  if (!Read(c, Db(c), c.args[1], &r, &found)) return;
+  if (!found) return c.out.Error("ERR no such key");
+  if (c.args[1] == c.args[2]) return nx ? c.out.Integer(0) : c.out.SimpleString("OK");
+  if (nx) {
+    Record existing;
+    bool dst_found;
+    if (!Read(c, Db(c), c.args[2], &existing, &dst_found)) return;
+    if (dst_found) return c.out.Integer(0);
+  }
+  std::vector<store::Mutation> batch;
+  batch.push_back({store::Mutation::Kind::kDelete, Db(c), std::string(c.args[1]), {}});
+  batch.push_back({store::Mutation::Kind::kPut, Db(c), std::string(c.args[2]), std::move(r)});
+  if (absl::Status s = c.server.backend->Apply(batch); !s.ok()) return ReplyStatusError(c.out, s);
+  nx ? c.out.Integer(1) : c.out.SimpleString("OK");
+}
+void Rename(CommandContext& c) { RenameGeneric(c, false); }
+void RenameNx(CommandContext& c) { RenameGeneric(c, true); }
+
+bool ParseDbIndex(CommandContext& c, std::string_view arg, int* db) {
+  int64_t v;
+  if (!ParseInt64(arg, &v)) {
+    c.out.Error(kErrNotInteger);
+    return false;
+  }
+  if (v < 0 || v >= c.server.config->Get().databases) {
+    c.out.Error("ERR DB index is out of range");
+    return false;
+  }
+  *db = static_cast<int>(v);
+  return true;
+}
+
+void Move(CommandContext& c) {
+  int dst;
+  if (!ParseDbIndex(c, c.args[2], &dst)) return;
+  const int src = Db(c);
+  if (src == dst) return c.out.Error("ERR source and destination objects are the same");
+  // Lock the key in both databases (stripes are taken in order inside each guard; the
+  // two guards are taken in database order so two MOVEs cannot deadlock).
+  const std::vector<std::string_view> keys{c.args[1]};
+  KeyLocks::Guard first(&c.server.locks, std::min(src, dst), keys);
+  KeyLocks::Guard second(&c.server.locks, std::max(src, dst), keys);
+  Record r;
+  bool found;
+  if (!Read(c, src, c.args[1], &r, &found)) return;
+  if (!found) return c.out.Integer(0);
+  Record existing;
+  bool dst_found;
+  if (!Read(c, dst, c.args[1], &existing, &dst_found)) return;
+  if (dst_found) return c.out.Integer(0);
+  std::vector<store::Mutation> batch;
+  batch.push_back({store::Mutation::Kind::kDelete, src, std::string(c.args[1]), {}});
+  batch.push_back({store::Mutation::Kind::kPut, dst, std::string(c.args[1]), std::move(r)});
+  if (absl::Status s = c.server.backend->Apply(batch); !s.ok()) return ReplyStatusError(c.out, s);
+  c.out.Integer(1);
+}
+
+void SwapDb(CommandContext& c) {
+  int a, b;
+  if (!ParseDbIndex(c, c.args[1], &a) || !ParseDbIndex(c, c.args[2], &b)) return;
+  KeyLocks::Guard all(&c.server.locks);
+  if (absl::Status s = c.server.backend->SwapDb(a, b); !s.ok()) return ReplyStatusError(c.out, s);
+  c.out.SimpleString("OK");
+}
+
+void DbSize(CommandContext& c) {
+  int64_t n = 0;
+  absl::Status s = c.server.backend->Scan(Db(c), "", "", [&](std::string_view, const RecordView&) {
+    n++;
+    return true;
+  });
+  if (!s.ok()) return ReplyStatusError(c.out, s);
+  c.out.Integer(n);
+}
+
+bool CheckFlushArgs(CommandContext& c) {
+  if (c.args.size() > 2) {
+    c.out.Error(kErrSyntax);
+    return false;
+  }
+  if (c.args.size() == 2) {
+    const std::string mode = Lower(c.args[1]);
+    if (mode != "sync" && mode != "async") {
+      c.out.Error(kErrSyntax);
+      return false;
+    }
+  }
+  return true;
+}
+
+void FlushDb(CommandContext& c) {
+  if (!CheckFlushArgs(c)) return;
+  KeyLocks::Guard all(&c.server.locks);
+  if (absl::Status s = c.server.backend->Clear(Db(c)); !s.ok()) return ReplyStatusError(c.out, s);
+  c.out.SimpleString("OK");
+}
+
+void FlushAll(CommandContext& c) {
+  if (!CheckFlushArgs(c)) return;
+  KeyLocks::Guard all(&c.server.locks);
+  const int n = c.server.config->Get().databases;
+  for (int db = 0; db < n; db++) {
+    if (absl::Status s = c.server.backend->Clear(db); !s.ok()) return ReplyStatusError(c.out, s);
+  }
+  c.out.SimpleString("OK");
+}
+
+// CAIRN.RANGE start end [LIMIT n] [WITHVALUES]: keys in [start, end) in byte order (end
+// "" or "+": to the last key). Redis has no ordered keyspace; cairn does.
+void Range(CommandContext& c) {
+  int64_t limit = 1000;
+  bool with_values = false;
+  for (size_t i = 3; i < c.args.size(); i++) {
+    const std::string opt = Lower(c.args[i]);
+    if (opt == "limit" && i + 1 < c.args.size()) {
+      if (!ParseInt64(c.args[++i], &limit)) return c.out.Error(kErrNotInteger);
+      if (limit < 0) return c.out.Error("ERR LIMIT can't be negative");
+    } else if (opt == "withvalues") {
+      with_values = true;
+    } else {
+      return c.out.Error(kErrSyntax);
+    }
+  }
+  std::string_view end = c.args[2];
+  if (end == "+") end = "";
+  std::vector<std::string> items;
+  int64_t n = 0;
+  absl::Status s =
+      c.server.backend->Scan(Db(c), c.args[1], end, [&](std::string_view k, const RecordView& r) {
+        if (n >= limit) return false;
+        n++;
+        items.emplace_back(k);
+        if (with_values) items.emplace_back(r.value);
+        return true;
+      });
+  if (!s.ok()) return ReplyStatusError(c.out, s);
+  c.out.BulkArray(items);
+}
+
+const CommandSpec kCommands[] = {
+    {"del", -2, kWrite, 1, -1, 1, Del, "generic", "Deletes one or more keys."},
+    {"unlink", -2, kWrite | kFast, 1, -1, 1, Del, "generic", "Deletes one or more keys."},
+    {"exists", -2, kReadOnly | kFast, 1, -1, 1, Exists, "generic",
+     "Determines whether one or more keys exist."},
+    {"touch", -2, kReadOnly | kFast, 1, -1, 1, Exists, "generic",
+     "Returns the number of existing keys out of those specified."},
+    {"expire", -3, kWrite | kFast, 1, 1, 1, Expire, "generic",
+     "Sets the expiration time of a key in seconds."},
+    {"pexpire", -3, kWrite | kFast, 1, 1, 1, PExpire, "generic",
+     "Sets the expiration time of a key in milliseconds."},
+    {"expireat", -3, kWrite | kFast, 1, 1, 1, ExpireAt, "generic",
+     "Sets the expiration time of a key to a Unix timestamp."},
+    {"pexpireat", -3, kWrite | kFast, 1, 1, 1, PExpireAt, "generic",
+     "Sets the expiration time of a key to a Unix milliseconds timestamp."},
+    {"ttl", 2, kReadOnly | kFast, 1, 1, 1, Ttl, "generic",
+     "Returns the expiration time in seconds of a key."},
+    {"pttl", 2, kReadOnly | kFast, 1, 1, 1, PTtl, "generic",
+     "Returns the expiration time in milliseconds of a key."},
+    {"expiretime", 2, kReadOnly | kFast, 1, 1, 1, ExpireTime, "generic",
+     "Returns the expiration time of a key as a Unix timestamp."},
+    {"pexpiretime", 2, kReadOnly | kFast, 1, 1, 1, PExpireTime, "generic",
+     "Returns the expiration time of a key as a Unix milliseconds timestamp."},
+    {"persist", 2, kWrite | kFast, 1, 1, 1, Persist, "generic",
+     "Removes the expiration time of a key."},
+    {"type", 2, kReadOnly | kFast, 1, 1, 1, Type, "generic",
+     "Determines the type of value stored at a key."},
+    {"keys", 2, kReadOnly, 0, 0, 0, Keys, "generic", "Returns all key names that match a pattern."},
+    {"scan", -2, kReadOnly, 0, 0, 0, Scan, "generic",
+     "Iterates over the key names in the database."},
+    {"randomkey", 1, kReadOnly, 0, 0, 0, RandomKey, "generic",
+     "Returns a random key name from the database."},
+    {"rename", 3, kWrite, 1, 2, 1, Rename, "generic",
+     "Renames a key and overwrites the destination."},
+    {"renamenx", 3, kWrite | kFast, 1, 2, 1, RenameNx, "generic",
+     "Renames a key only when the target key name doesn't exist."},
+    {"move", 3, kWrite | kFast | kNoLock, 1, 1, 1, Move, "generic",
+     "Moves a key to another database."},
+    {"swapdb", 3, kWrite | kFast | kNoLock, 0, 0, 0, SwapDb, "server",
+     "Swaps two Redis databases."},
+    {"dbsize", 1, kReadOnly, 0, 0, 0, DbSize, "server",
+     "Returns the number of keys in the database (O(n) in cairn: the keyspace is on disk)."},
+    {"flushdb", -1, kWrite | kNoLock, 0, 0, 0, FlushDb, "server",
+     "Removes all keys from the current database."},
+    {"flushall", -1, kWrite | kNoLock, 0, 0, 0, FlushAll, "server",
+     "Removes all keys from all databases."},
+    {"cairn.range", -3, kReadOnly, 0, 0, 0, Range, "generic",
+     "Returns the keys (and values) in [start, end) in byte order."},
+};
+
+}  // namespace
+
+void RegisterKeyspaceCommands(std::vector<const CommandSpec*>* table) {
+  for (const CommandSpec& c : kCommands) table->push_back(&c);
+}
+
+}  // namespace cairn::server

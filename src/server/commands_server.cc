@@ -1,0 +1,191 @@
+// Server commands: INFO, CONFIG (GET SET RESETSTAT), COMMAND (COUNT INFO DOCS), TIME,
+// SHUTDOWN.
+#include <unistd.h>
+
+#include <chrono>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "server/command.h"
+#include "server/info.h"
+
+namespace cairn::server {
+namespace {
+
+void Info(CommandContext& c) {
+  std::vector<std::string> sections;
+  for (size_t i = 1; i < c.args.size(); i++) sections.push_back(Lower(c.args[i]));
+  c.out.Verbatim(InfoText(c.server, sections, c.now_ms));
+}
+
+void ConfigCmd(CommandContext& c) {
+  const std::string sub = Lower(c.args[1]);
+  if (sub == "get" && c.args.size() >= 3) {
+    std::vector<std::pair<std::string, std::string>> all;
+    for (size_t i = 2; i < c.args.size(); i++) {
+      for (auto& kv : c.server.config->Match(c.args[i])) {
+        bool dup = false;
+        for (const auto& seen : all) dup |= seen.first == kv.first;
+        if (!dup) all.push_back(std::move(kv));
+      }
+    }
+    c.out.MapHeader(all.size());
+    for (const auto& [k, v] : all) {
+      c.out.Bulk(k);
+      c.out.Bulk(v);
+    }
+    return;
+  }
+  if (sub == "set" && c.args.size() >= 4 && c.args.size() % 2 == 0) {
+    // All or nothing, as Redis 7: validate on a copy first.
+    Config trial(c.server.config->Get());
+    for (size_t i = 2; i + 1 < c.args.size(); i += 2) {
+      absl::Status s = trial.Set(c.args[i], c.args[i + 1], /*at_runtime=*/true);
+      if (!s.ok()) {
+        return c.out.Error(absl::StrCat("ERR CONFIG SET failed (possibly related to argument '",
+                                        Lower(c.args[i]), "') - ", s.message()));
+      }
+    }
+    for (size_t i = 2; i + 1 < c.args.size(); i += 2) {
+      (void)c.server.config->Set(c.args[i], c.args[i + 1], true);
+    }
+    if (c.server.on_config_change) c.server.on_config_change();
+    return c.out.SimpleString("OK");
+  }
+  if (sub == "resetstat" && c.args.size() == 2) {
+    c.server.stats.Reset();
+    return c.out.SimpleString("OK");
+  }
+  c.out.Error(absl::StrCat("ERR unknown subcommand or wrong number of arguments for '",
+                           std::string(c.args[1]), "'. Try CONFIG HELP."));
+}
+
+std::vector<std::string> FlagNames(uint32_t flags) {
+  std::vector<std::string> out;
+  if (flags & kWrite) out.push_back("write");
+  if (flags & kReadOnly) out.push_back("readonly");
+  if (flags & kDenyOom) out.push_back("denyoom");
+  if (flags & kAdmin) out.push_back("admin");
+  if (flags & kNoAuth) out.push_back("no_auth");
+  if (flags & kFast) out.push_back("fast");
+  return out;
+}
+
+// COMMAND INFO's reply for one command (Redis 7 layout: name, arity, flags, first key,
+// last key, step, ACL categories, tips, key specs, subcommands).
+void CommandInfo(protocol::ReplyWriter& out, const CommandSpec& spec) {
+  out.ArrayHeader(10);
+  out.Bulk(spec.name);
+  out.Integer(spec.arity);
+  const auto flags = FlagNames(spec.flags);
+  out.SetHeader(flags.size());
+  for (const auto& f : flags) out.SimpleString(f);
+  out.Integer(spec.first_key);
+  out.Integer(spec.last_key);
+  out.Integer(spec.step);
+  out.SetHeader(1);
+  out.SimpleString(absl::StrCat("@", spec.group));
+  out.SetHeader(0);
+  out.ArrayHeader(0);
+  out.ArrayHeader(0);
+}
+
+void CommandCmd(CommandContext& c) {
+  const auto& table = CommandTable::Get();
+  if (c.args.size() == 1) {
+    c.out.ArrayHeader(table.all().size());
+    for (const CommandSpec* spec : table.all()) CommandInfo(c.out, *spec);
+    return;
+  }
+  const std::string sub = Lower(c.args[1]);
+  if (sub == "count" && c.args.size() == 2)
+    return c.out.Integer(static_cast<int64_t>(table.all().size()));
+  if (sub == "info") {
+    if (c.args.size() == 2) {
+      c.out.ArrayHeader(table.all().size());
+      for (const CommandSpec* spec : table.all()) CommandInfo(c.out, *spec);
+      return;
+    }
+    c.out.ArrayHeader(c.args.size() - 2);
+    for (size_t i = 2; i < c.args.size(); i++) {
+      const CommandSpec* spec = table.Find(c.args[i]);
+      spec ? CommandInfo(c.out, *spec) : c.out.NullArray();
+    }
+    return;
+  }
+  if (sub == "docs") {
+    std::vector<const CommandSpec*> specs;
+    if (c.args.size() == 2) {
+      specs = table.all();
+    } else {
+      for (size_t i = 2; i < c.args.size(); i++) {
+        if (const CommandSpec* spec = table.Find(c.args[i])) specs.push_back(spec);
+      }
+    }
+    c.out.MapHeader(specs.size());
+    for (const CommandSpec* spec : specs) {
+      c.out.Bulk(spec->name);
+      c.out.MapHeader(3);
+      c.out.Bulk("summary");
+      c.out.Bulk(spec->summary);
+      c.out.Bulk("since");
+      c.out.Bulk("1.0.0");
+      c.out.Bulk("group");
+      c.out.Bulk(spec->group);
+    }
+    return;
+  }
+  c.out.Error(absl::StrCat("ERR unknown subcommand or wrong number of arguments for '",
+                           std::string(c.args[1]), "'. Try COMMAND HELP."));
+}
+
+void Time(CommandContext& c) {
+  const int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+  c.out.ArrayHeader(2);
+  c.out.Bulk(absl::StrCat(us / 1000000));
+  c.out.Bulk(absl::StrCat(us % 1000000));
+}
+
+// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: the WAL is synced and the server stops;
+// acknowledged writes are durable whatever the option (there is no snapshot to skip).
+void Shutdown(CommandContext& c) {
+  for (size_t i = 1; i < c.args.size(); i++) {
+    const std::string opt = Lower(c.args[i]);
+    if (opt == "abort") return c.out.Error("ERR No shutdown in progress.");
+    if (opt != "nosave" && opt != "save" && opt != "now" && opt != "force") {
+      return c.out.Error(kErrSyntax);
+    }
+  }
+  if (absl::Status s = c.server.backend->Sync(); !s.ok()) {
+    return c.out.Error(
+        absl::StrCat("ERR Errors trying to SHUTDOWN. Check logs. (", s.message(), ")"));
+  }
+  if (!c.server.request_shutdown) return c.out.Error("ERR shutdown is not available here");
+  c.client.close_after_reply = true;  // Redis closes the connection without a reply
+  c.server.request_shutdown();
+}
+
+const CommandSpec kCommands[] = {
+    {"info", -1, 0, 0, 0, 0, Info, "server",
+     "Returns information and statistics about the server."},
+    {"config", -2, kAdmin, 0, 0, 0, ConfigCmd, "server",
+     "GET, SET and RESETSTAT of configuration."},
+    {"command", -1, 0, 0, 0, 0, CommandCmd, "server",
+     "Returns detailed information about commands."},
+    {"time", 1, kFast, 0, 0, 0, Time, "server", "Returns the server time."},
+    {"shutdown", -1, kAdmin | kNoLock, 0, 0, 0, Shutdown, "server",
+     "Syncs the WAL, then shuts down the server."},
+};
+
+}  // namespace
+
+void RegisterServerCommands(std::vector<const CommandSpec*>* table) {
+  for (const CommandSpec& c : kCommands) table->push_back(&c);
+}
+
+}  // namespace cairn::server

@@ -1,0 +1,285 @@
+#include "server/config.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "base/glob.h"
+
+namespace cairn::server {
+namespace {
+
+using Setter = absl::Status (*)(ServerConfig&, std::string_view);
+using Getter = std::string (*)(const ServerConfig&);
+
+struct Option {
+  const char* name;
+  const char* aliases;  // comma-separated Redis names with the same meaning
+  bool runtime;         // CONFIG SET may change it
+  const char* help;
+  Setter set;
+  Getter get;
+};
+
+absl::Status Invalid(std::string_view what) {
+  return absl::InvalidArgumentError(std::string(what));
+}
+
+template <int ServerConfig::*F, int Min, int Max>
+absl::Status SetInt(ServerConfig& c, std::string_view v) {
+  int x;
+  if (!absl::SimpleAtoi(std::string(v), &x) || x < Min || x > Max) {
+    return Invalid(absl::StrCat("argument must be an integer between ", Min, " and ", Max));
+  }
+  c.*F = x;
+  return absl::OkStatus();
+}
+template <int ServerConfig::*F>
+std::string GetInt(const ServerConfig& c) {
+  return absl::StrCat(c.*F);
+}
+
+template <uint64_t ServerConfig::*F>
+absl::Status SetMemory(ServerConfig& c, std::string_view v) {
+  return ParseMemory(v, &(c.*F));
+}
+template <uint64_t ServerConfig::*F>
+std::string GetMemory(const ServerConfig& c) {
+  return absl::StrCat(c.*F);
+}
+
+template <std::string ServerConfig::*F>
+absl::Status SetString(ServerConfig& c, std::string_view v) {
+  c.*F = std::string(v);
+  return absl::OkStatus();
+}
+template <std::string ServerConfig::*F>
+std::string GetString(const ServerConfig& c) {
+  return c.*F;
+}
+
+template <bool ServerConfig::*F>
+absl::Status SetBool(ServerConfig& c, std::string_view v) {
+  const std::string s = absl::AsciiStrToLower(v);
+  if (s == "yes" || s == "true" || s == "1") {
+    c.*F = true;
+  } else if (s == "no" || s == "false" || s == "0") {
+    c.*F = false;
+  } else {
+    return Invalid("argument must be 'yes' or 'no'");
+  }
+  return absl::OkStatus();
+}
+template <bool ServerConfig::*F>
+std::string GetBool(const ServerConfig& c) {
+  return c.*F ? "yes" : "no";
+}
+
+absl::Status SetWalSync(ServerConfig& c, std::string_view v) {
+  const std::string s = absl::AsciiStrToLower(v);
+  if (s != "always" && s != "everysec" && s != "none" && s != "no") {
+    return Invalid("argument must be one of: always, everysec, none");
+  }
+  c.wal_sync = s == "no" ? "none" : s;  // Redis's appendfsync says "no"
+  return absl::OkStatus();
+}
+
+absl::Status SetLogLevel(ServerConfig& c, std::string_view v) {
+  const std::string s = absl::AsciiStrToLower(v);
+  if (s != "debug" && s != "verbose" && s != "notice" && s != "warning") {
+    return Invalid("argument must be one of: debug, verbose, notice, warning");
+  }
+  c.loglevel = s;
+  return absl::OkStatus();
+}
+
+// "name:password" entries separated by commas or spaces.
+absl::Status SetUsers(ServerConfig& c, std::string_view v) {
+  std::vector<std::pair<std::string, std::string>> users;
+  for (std::string_view entry : absl::StrSplit(v, absl::ByAnyChar(", "), absl::SkipEmpty())) {
+    const size_t colon = entry.find(':');
+    if (colon == std::string_view::npos || colon == 0) {
+      return Invalid("users are 'name:password' entries");
+    }
+    users.emplace_back(std::string(entry.substr(0, colon)), std::string(entry.substr(colon + 1)));
+  }
+  c.users = std::move(users);
+  return absl::OkStatus();
+}
+std::string GetUsers(const ServerConfig& c) {
+  std::vector<std::string> names;
+  for (const auto& u : c.users) names.push_back(u.first + ":<hidden>");
+  return absl::StrJoin(names, ",");
+}
+
+// The table. Runtime-mutable options are those the running server re-reads on use.
+const Option kOptions[] = {
+    {"bind", "", false, "Address to listen on (RESP and HTTP)", SetString<&ServerConfig::bind>,
+     GetString<&ServerConfig::bind>},
+    {"port", "", false, "RESP port", SetInt<&ServerConfig::port, 0, 65535>,
+     GetInt<&ServerConfig::port>},
+    {"http-port", "", false, "HTTP API port (0: off)", SetInt<&ServerConfig::http_port, 0, 65535>,
+     GetInt<&ServerConfig::http_port>},
+    {"dir", "", false, "Data directory", SetString<&ServerConfig::dir>,
+     GetString<&ServerConfig::dir>},
+    {"wal-sync", "appendfsync", false, "WAL sync policy: always, everysec or none", SetWalSync,
+     GetString<&ServerConfig::wal_sync>},
+    {"io-threads", "", false, "I/O threads (0: one per core)",
+     SetInt<&ServerConfig::io_threads, 0, 128>, GetInt<&ServerConfig::io_threads>},
+    {"requirepass", "", true, "Password of the default user (empty: none)",
+     SetString<&ServerConfig::requirepass>, GetString<&ServerConfig::requirepass>},
+    {"users", "", true, "ACL users as name:password,name:password", SetUsers, GetUsers},
+    {"protected-mode", "", true, "Refuse non-loopback clients when no password is set",
+     SetBool<&ServerConfig::protected_mode>, GetBool<&ServerConfig::protected_mode>},
+    {"maxmemory", "", true, "Memory limit for writes (bytes, 0: none)",
+     SetMemory<&ServerConfig::maxmemory>, GetMemory<&ServerConfig::maxmemory>},
+    {"maxclients", "", true, "Maximum connected clients",
+     SetInt<&ServerConfig::maxclients, 1, 1000000>, GetInt<&ServerConfig::maxclients>},
+    {"databases", "", false, "Number of logical databases",
+     SetInt<&ServerConfig::databases, 1, 256>, GetInt<&ServerConfig::databases>},
+    {"block-cache-size", "", false, "Engine block cache (bytes)",
+     SetMemory<&ServerConfig::block_cache_size>, GetMemory<&ServerConfig::block_cache_size>},
+    {"write-buffer-size", "", false, "Engine memtable size (bytes)",
+     SetMemory<&ServerConfig::write_buffer_size>, GetMemory<&ServerConfig::write_buffer_size>},
+    {"row-cache-size", "", false, "Engine row cache (bytes, 0: off)",
+     SetMemory<&ServerConfig::row_cache_size>, GetMemory<&ServerConfig::row_cache_size>},
+    {"timeout", "", true, "Close clients idle this many seconds (0: never)",
+     SetInt<&ServerConfig::timeout, 0, 100000000>, GetInt<&ServerConfig::timeout>},
+    {"proto-max-bulk-len", "", true, "Largest bulk string a client may send (bytes)",
+     SetMemory<&ServerConfig::proto_max_bulk_len>, GetMemory<&ServerConfig::proto_max_bulk_len>},
+    {"client-query-buffer-limit", "", true, "Largest pending request of a client (bytes)",
+     SetMemory<&ServerConfig::client_query_buffer_limit>,
+     GetMemory<&ServerConfig::client_query_buffer_limit>},
+    {"client-output-buffer-limit", "", true,
+     "Replies pending to one client before it is disconnected (bytes)",
+     SetMemory<&ServerConfig::client_output_buffer_limit>,
+     GetMemory<&ServerConfig::client_output_buffer_limit>},
+    {"loglevel", "", true, "debug, verbose, notice or warning", SetLogLevel,
+     GetString<&ServerConfig::loglevel>},
+    {"logfile", "", false, "Log file (empty: standard error)", SetString<&ServerConfig::logfile>,
+     GetString<&ServerConfig::logfile>},
+};
+
+const Option* Find(std::string_view name) {
+  const std::string lower = absl::AsciiStrToLower(name);
+  for (const Option& o : kOptions) {
+    if (lower == o.name) return &o;
+    for (std::string_view alias : absl::StrSplit(o.aliases, ',', absl::SkipEmpty())) {
+      if (lower == alias) return &o;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+absl::Status ParseMemory(std::string_view text, uint64_t* bytes) {
+  std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(text));
+  uint64_t mul = 1;
+  struct Unit {
+    const char* suffix;
+    uint64_t mul;
+  };
+  static constexpr Unit kUnits[] = {{"kb", 1024},       {"mb", 1024 * 1024},
+                                    {"gb", 1ull << 30}, {"k", 1000},
+                                    {"m", 1000 * 1000}, {"g", 1000ull * 1000 * 1000}};
+  for (const Unit& u : kUnits) {
+    if (absl::EndsWith(s, u.suffix)) {
+      s.resize(s.size() - std::string_view(u.suffix).size());
+      mul = u.mul;
+      break;
+    }
+  }
+  uint64_t n;
+  if (s.empty() || !absl::SimpleAtoi(s, &n) || (n != 0 && mul > UINT64_MAX / n)) {
+    return Invalid("argument must be a memory value");
+  }
+  *bytes = n * mul;
+  return absl::OkStatus();
+}
+
+ServerConfig Config::Get() const {
+  absl::MutexLock l(&mu_);
+  return values_;
+}
+
+absl::Status Config::Set(std::string_view name, std::string_view value, bool at_runtime) {
+  const Option* o = Find(name);
+  if (o == nullptr) return Invalid(absl::StrCat("unknown option '", name, "'"));
+  if (at_runtime && !o->runtime) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("can't set immutable config '", o->name, "'"));
+  }
+  absl::MutexLock l(&mu_);
+  ServerConfig next = values_;
+  if (absl::Status s = o->set(next, value); !s.ok()) {
+    return Invalid(absl::StrCat("invalid value '", value, "' for '", o->name, "': ", s.message()));
+  }
+  values_ = std::move(next);
+  return absl::OkStatus();
+}
+
+std::vector<std::pair<std::string, std::string>> Config::Match(std::string_view pattern) const {
+  absl::MutexLock l(&mu_);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const Option& o : kOptions) {
+    bool match = GlobMatch(pattern, o.name, /*nocase=*/true);
+    for (std::string_view alias : absl::StrSplit(o.aliases, ',', absl::SkipEmpty())) {
+      if (GlobMatch(pattern, alias, true)) {
+        out.emplace_back(std::string(alias), o.get(values_));
+      }
+    }
+    if (match) out.emplace_back(o.name, o.get(values_));
+  }
+  return out;
+}
+
+absl::Status Config::LoadFile(const std::string& path) {
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return Invalid(absl::StrCat(path, ": ", e.description(), " at line ", e.source().begin.line));
+  }
+  for (const auto& [key, node] : table) {
+    std::string text;
+    if (const auto* s = node.as_string()) {
+      text = s->get();
+    } else if (const auto* i = node.as_integer()) {
+      text = absl::StrCat(i->get());
+    } else if (const auto* b = node.as_boolean()) {
+      text = b->get() ? "yes" : "no";
+    } else if (const auto* a = node.as_array()) {
+      std::vector<std::string> items;
+      for (const auto& item : *a) {
+        if (const auto* s = item.as_string()) items.push_back(s->get());
+      }
+      text = absl::StrJoin(items, ",");
+    } else {
+      return Invalid(absl::StrCat(path, ": option '", key.str(), "' has an unsupported type"));
+    }
+    if (absl::Status s = Set(key.str(), text, /*at_runtime=*/false); !s.ok()) {
+      return Invalid(absl::StrCat(path, ": ", s.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::pair<std::string, std::string>> Config::Options() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const Option& o : kOptions) {
+    std::string help = o.help;
+    if (*o.aliases) absl::StrAppend(&help, " (alias: ", o.aliases, ")");
+    if (o.runtime) absl::StrAppend(&help, " [CONFIG SET]");
+    out.emplace_back(o.name, help);
+  }
+  return out;
+}
+
+}  // namespace cairn::server

@@ -1,0 +1,75 @@
+// Server configuration: one table of options (name, Redis-compatible aliases, type,
+// default, whether CONFIG SET may change it at run time). The same table drives the TOML
+// file (--config), the command-line flags (--port 7400) and CONFIG GET/SET, so an option
+// is declared exactly once (config.cc). docs/configuration.md lists them.
+#ifndef CAIRN_SERVER_CONFIG_H_
+#define CAIRN_SERVER_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+
+namespace cairn::server {
+
+struct ServerConfig {
+  std::string bind = "127.0.0.1";
+  int port = 7379;
+  int http_port = 7380;  // 0: no HTTP API
+  std::string dir = "./cairn-data";
+  std::string wal_sync = "everysec";  // always | everysec | none
+  int io_threads = 0;                 // 0: one per core
+  std::string requirepass;
+  std::vector<std::pair<std::string, std::string>> users;  // ACL users: name, password
+  bool protected_mode = true;
+  uint64_t maxmemory = 0;  // bytes; 0: no limit
+  int maxclients = 10000;
+  int databases = 16;
+  uint64_t block_cache_size = 256 << 20;
+  uint64_t write_buffer_size = 64 << 20;
+  uint64_t row_cache_size = 0;
+  int timeout = 0;  // seconds a client may stay idle; 0: forever
+  uint64_t proto_max_bulk_len = 512 << 20;
+  uint64_t client_query_buffer_limit = 1ull << 30;
+  uint64_t client_output_buffer_limit = 256 << 20;  // per client, bytes pending to send
+  std::string loglevel = "notice";
+  std::string logfile;  // empty: stderr
+};
+
+// The configuration of a running server. Thread-safe: CONFIG SET may run while other
+// threads read a snapshot with Get().
+class Config {
+ public:
+  Config() = default;
+  explicit Config(ServerConfig initial) : values_(std::move(initial)) {}
+
+  // A copy of the current values.
+  ServerConfig Get() const;
+
+  // Sets option `name` (or an alias) from its text form, as in the TOML file or on the
+  // command line. InvalidArgument names the option and the problem.
+  absl::Status Set(std::string_view name, std::string_view value, bool at_runtime);
+  // CONFIG GET: (name, value) for every option whose name matches the glob pattern.
+  std::vector<std::pair<std::string, std::string>> Match(std::string_view pattern) const;
+  // Loads a TOML file: every key is an option name.
+  absl::Status LoadFile(const std::string& path);
+
+  // Every option name and its help text (for --help and docs).
+  static std::vector<std::pair<std::string, std::string>> Options();
+
+ private:
+  mutable absl::Mutex mu_;
+  ServerConfig values_ ABSL_GUARDED_BY(mu_);
+};
+
+// "64mb", "1gb", "100" (Redis's memory units: k=1000, kb=1024, ...).
+absl::Status ParseMemory(std::string_view text, uint64_t* bytes);
+
+}  // namespace cairn::server
+
+#endif  // CAIRN_SERVER_CONFIG_H_

@@ -1,0 +1,46 @@
+// The HTTP/JSON API (Boost.Beast) on the server's I/O threads: GET/PUT/DELETE
+// /v1/kv/{key}, GET /v1/kv (range scan), POST /v1/batch, GET /metrics, GET /healthz,
+// GET /v1/stats. docs/http-api.md documents every endpoint.
+#ifndef CAIRN_SERVER_HTTP_API_H_
+#define CAIRN_SERVER_HTTP_API_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "server/command.h"
+
+namespace cairn::server {
+
+class IoPool;
+
+// A request and response in plain types: the routing and handlers are testable without
+// sockets (HandleHttpRequest), and the Beast session (http_api.cc) only moves bytes.
+struct HttpRequest {
+  std::string method;  // "GET", "PUT", ...
+  std::string target;  // path and query, still percent-encoded
+  std::string body;
+  std::string authorization;  // the Authorization header, if any
+};
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+HttpResponse HandleHttpRequest(ServerContext& server, const HttpRequest& request);
+
+class HttpListener {
+ public:
+  // Binds bind:port (0: any free port) and accepts on pool's first context.
+  static absl::StatusOr<std::unique_ptr<HttpListener>> Start(ServerContext* server, IoPool* pool,
+                                                             const std::string& bind, int port);
+  virtual ~HttpListener() = default;
+  virtual int port() const = 0;
+  // Stops accepting and closes open sessions.
+  virtual void Stop() = 0;
+};
+
+}  // namespace cairn::server
+
+#endif  // CAIRN_SERVER_HTTP_API_H_

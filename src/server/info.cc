@@ -1,0 +1,169 @@
+#include "server/info.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace cairn::server {
+namespace {
+
+std::string Property(ServerContext& s, std::string_view name) {
+  return s.backend->Property(name).value_or("");
+}
+
+// A number out of the engine's cairn.stats text: the integer after `label`.
+std::string StatAfter(const std::string& stats, std::string_view label) {
+  const size_t at = stats.find(label);
+  if (at == std::string::npos) return "0";
+  size_t i = at + label.size();
+  while (i < stats.size() && stats[i] == ' ') i++;
+  size_t j = i;
+  while (j < stats.size() &&
+         (std::isdigit(static_cast<unsigned char>(stats[j])) || stats[j] == '.'))
+    j++;
+  return j > i ? stats.substr(i, j - i) : "0";
+}
+
+void Server(ServerContext& s, int64_t now_ms, std::string* out) {
+  absl::StrAppend(out, "# Server\r\n", "redis_version:7.0.15\r\n", "cairn_version:0.1.0\r\n",
+                  "redis_mode:standalone\r\n", "os:Linux\r\n", "arch_bits:64\r\n",
+                  "process_id:", getpid(), "\r\n", "run_id:", s.run_id, "\r\n", "tcp_port:", s.port,
+                  "\r\n", "http_port:", s.http_port, "\r\n", "io_threads_active:", s.io_threads,
+                  "\r\n", "uptime_in_seconds:", (now_ms - s.start_ms) / 1000, "\r\n",
+                  "uptime_in_days:", (now_ms - s.start_ms) / 86400000, "\r\n", "\r\n");
+}
+
+void Clients(ServerContext& s, std::string* out) {
+  absl::StrAppend(out, "# Clients\r\n", "connected_clients:", s.clients.size(), "\r\n",
+                  "maxclients:", s.config->Get().maxclients, "\r\n", "blocked_clients:0\r\n",
+                  "\r\n");
+}
+
+void Memory(ServerContext& s, std::string* out) {
+  const uint64_t used = s.used_memory ? s.used_memory() : 0;
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  const ServerConfig cfg = s.config->Get();
+  absl::StrAppend(out, "# Memory\r\n", "used_memory:", used, "\r\n",
+                  "used_memory_peak_rss:", static_cast<uint64_t>(ru.ru_maxrss) * 1024, "\r\n",
+                  "maxmemory:", cfg.maxmemory, "\r\n",
+                  "engine_memtables:", Property(s, "cairn.mem-usage"), "\r\n",
+                  "engine_block_cache_size:", cfg.block_cache_size, "\r\n", "\r\n");
+}
+
+void Persistence(ServerContext& s, std::string* out) {
+  const ServerConfig cfg = s.config->Get();
+  const std::string stats = Property(s, "cairn.stats");
+  absl::StrAppend(out, "# Persistence\r\n", "loading:0\r\n", "aof_enabled:1\r\n",
+                  "wal_sync:", cfg.wal_sync, "\r\n", "wal_syncs:", StatAfter(stats, "syncs"),
+                  "\r\n", "engine_last_sequence:", Property(s, "cairn.last-sequence"), "\r\n",
+                  "engine_flushes:", StatAfter(stats, "\nflushes"), "\r\n",
+                  "engine_compactions:", StatAfter(stats, "\ncompactions"), "\r\n",
+                  "engine_write_amplification:", Property(s, "cairn.write-amplification"), "\r\n",
+                  "engine_write_stall_slowdowns:", StatAfter(stats, "write stalls:"), "\r\n",
+                  "\r\n");
+}
+
+void Stats(ServerContext& s, std::string* out) {
+  const ServerStats& st = s.stats;
+  const std::string stats = Property(s, "cairn.stats");
+  absl::StrAppend(
+      out, "# Stats\r\n", "total_connections_received:", st.connections_received.load(), "\r\n",
+      "total_commands_processed:", st.commands_processed.load(), "\r\n",
+      "total_net_input_bytes:", st.bytes_in.load(), "\r\n",
+      "total_net_output_bytes:", st.bytes_out.load(), "\r\n",
+      "rejected_connections:", st.connections_rejected.load(), "\r\n",
+      "keyspace_hits:", st.keyspace_hits.load(), "\r\n",
+      "keyspace_misses:", st.keyspace_misses.load(), "\r\n", "total_error_replies:",
+      [&] {
+        uint64_t n = 0;
+        for (const auto& c : st.commands()) n += c->failed.load() + c->rejected.load();
+        return n;
+      }(),
+      "\r\n", "protocol_errors:", st.protocol_errors.load(), "\r\n",
+      "http_requests:", st.http_requests.load(), "\r\n",
+      "block_cache_hits:", StatAfter(stats, "block cache: hits"), "\r\n",
+      "block_cache_misses:", StatAfter(stats, " misses"), "\r\n", "\r\n");
+}
+
+void Replication(std::string* out) {
+  absl::StrAppend(out, "# Replication\r\n", "role:master\r\n", "connected_slaves:0\r\n", "\r\n");
+}
+
+void CommandStatsSection(ServerContext& s, std::string* out) {
+  absl::StrAppend(out, "# Commandstats\r\n");
+  for (const auto& c : s.stats.commands()) {
+    const uint64_t calls = c->calls.load();
+    if (calls == 0 && c->rejected.load() == 0) continue;
+    const uint64_t usec = c->micros.sum();
+    absl::StrAppend(out, "cmdstat_", c->name, ":calls=", calls, ",usec=", usec,
+                    absl::StrFormat(",usec_per_call=%.2f", calls ? double(usec) / calls : 0.0),
+                    ",rejected_calls=", c->rejected.load(), ",failed_calls=", c->failed.load(),
+                    "\r\n");
+  }
+  absl::StrAppend(out, "\r\n");
+}
+
+void LatencyStats(ServerContext& s, std::string* out) {
+  absl::StrAppend(out, "# Latencystats\r\n");
+  for (const auto& c : s.stats.commands()) {
+    if (c->calls.load() == 0) continue;
+    absl::StrAppend(out, "latency_percentiles_usec_", c->name, ":p50=", c->micros.Percentile(0.5),
+                    ".000,p99=", c->micros.Percentile(0.99),
+                    ".000,p99.9=", c->micros.Percentile(0.999), ".000\r\n");
+  }
+  absl::StrAppend(out, "\r\n");
+}
+
+void Keyspace(ServerContext& s, std::string* out) {
+  absl::StrAppend(out, "# Keyspace\r\n");
+  const int n = s.config->Get().databases;
+  const int64_t now = 0;
+  (void)now;
+  for (int db = 0; db < n; db++) {
+    uint64_t keys = 0, expires = 0;
+    absl::Status st =
+        s.backend->Scan(db, "", "", [&](std::string_view, const store::RecordView& r) {
+          keys++;
+          expires += r.expire_at_ms != 0;
+          return true;
+        });
+    if (st.ok() && keys > 0) {
+      absl::StrAppend(out, "db", db, ":keys=", keys, ",expires=", expires, ",avg_ttl=0\r\n");
+    }
+  }
+  absl::StrAppend(out, "\r\n");
+}
+
+}  // namespace
+
+std::string InfoText(ServerContext& s, const std::vector<std::string>& sections, int64_t now_ms) {
+  auto want = [&](std::string_view name, bool in_default) {
+    if (sections.empty()) return in_default;
+    for (const auto& sec : sections) {
+      if (sec == name || sec == "all" || sec == "everything" || (sec == "default" && in_default)) {
+        return true;
+      }
+    }
+    return false;
+  };
+  std::string out;
+  if (want("server", true)) Server(s, now_ms, &out);
+  if (want("clients", true)) Clients(s, &out);
+  if (want("memory", true)) Memory(s, &out);
+  if (want("persistence", true)) Persistence(s, &out);
+  if (want("stats", true)) Stats(s, &out);
+  if (want("replication", true)) Replication(&out);
+  if (want("commandstats", false)) CommandStatsSection(s, &out);
+  if (want("latencystats", false)) LatencyStats(s, &out);
+  if (want("keyspace", true)) Keyspace(s, &out);
+  if (out.size() >= 2) out.resize(out.size() - 2);  // no blank line after the last section
+  return out;
+}
+
+}  // namespace cairn::server

@@ -1,0 +1,59 @@
+// Striped key locks: read-modify-write and multi-key commands lock the stripes of the
+// keys they touch, so concurrent commands on the same keys run one after another (Redis
+// runs every command alone; cairn runs commands on many threads). Stripes are always
+// taken in index order, so two multi-key commands cannot deadlock.
+#ifndef CAIRN_SERVER_KEY_LOCKS_H_
+#define CAIRN_SERVER_KEY_LOCKS_H_
+
+#include <algorithm>
+#include <array>
+#include <string_view>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "base/checksum.h"
+
+namespace cairn::server {
+
+class KeyLocks {
+ public:
+  static constexpr size_t kStripes = 1024;
+
+  // Holds the stripes of a set of keys (in one database) until destroyed.
+  class Guard {
+   public:
+    Guard(KeyLocks* locks, int db,
+          const std::vector<std::string_view>& keys) ABSL_NO_THREAD_SAFETY_ANALYSIS
+        : locks_(locks) {
+      for (std::string_view k : keys) stripes_.push_back(Stripe(db, k));
+      std::sort(stripes_.begin(), stripes_.end());
+      stripes_.erase(std::unique(stripes_.begin(), stripes_.end()), stripes_.end());
+      for (size_t s : stripes_) locks_->mu_[s].Lock();
+    }
+    // Every stripe: for commands that touch a whole database (FLUSHDB, SWAPDB).
+    explicit Guard(KeyLocks* locks) ABSL_NO_THREAD_SAFETY_ANALYSIS : locks_(locks) {
+      for (size_t s = 0; s < kStripes; s++) stripes_.push_back(s);
+      for (size_t s : stripes_) locks_->mu_[s].Lock();
+    }
+    ~Guard() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      for (auto it = stripes_.rbegin(); it != stripes_.rend(); ++it) locks_->mu_[*it].Unlock();
+    }
+    Guard(const Guard&) = delete;
+    Guard& operator=(const Guard&) = delete;
+
+   private:
+    KeyLocks* const locks_;
+    std::vector<size_t> stripes_;
+  };
+
+ private:
+  static size_t Stripe(int db, std::string_view key) {
+    return (Hash64(key) + static_cast<uint64_t>(db) * 0x9e3779b97f4a7c15ull) % kStripes;
+  }
+  std::array<absl::Mutex, kStripes> mu_;
+};
+
+}  // namespace cairn::server
+
+#endif  // CAIRN_SERVER_KEY_LOCKS_H_

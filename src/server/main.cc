@@ -1,0 +1,83 @@
+// cairn-server: a Redis-compatible key-value server on the cairn engine.
+//
+//   cairn-server                      # 127.0.0.1:7379 (RESP), :7380 (HTTP), ./cairn-data
+//   cairn-server --config cairn.toml --port 7400 --wal-sync always
+//
+// Every configuration option (docs/configuration.md) is a TOML key and a flag.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <map>
+#include <thread>
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/spdlog.h>
+
+#include "base/process.h"
+#include "server/config.h"
+#include "server/server.h"
+
+int main(int argc, char** argv) {
+  cairn::InitProcess();
+  CLI::App app{"cairn-server: Redis-compatible key-value server on the cairn engine"};
+  std::string config_file;
+  app.add_option("--config", config_file, "TOML configuration file");
+  // One flag per option; applied after the file, so flags win.
+  std::map<std::string, std::string> flags;
+  for (const auto& [name, help] : cairn::server::Config::Options()) {
+    app.add_option("--" + name, flags[name], help);
+  }
+  CLI11_PARSE(app, argc, argv);
+
+  cairn::server::Config config;
+  if (!config_file.empty()) {
+    if (absl::Status s = config.LoadFile(config_file); !s.ok()) {
+      std::fprintf(stderr, "cairn-server: %s\n", std::string(s.message()).c_str());
+      return 2;
+    }
+  }
+  for (const auto& [name, value] : flags) {
+    if (app.count("--" + name) == 0) continue;
+    if (absl::Status s = config.Set(name, value, /*at_runtime=*/false); !s.ok()) {
+      std::fprintf(stderr, "cairn-server: %s\n", std::string(s.message()).c_str());
+      return 2;
+    }
+  }
+  const cairn::server::ServerConfig cfg = config.Get();
+  if (!cfg.logfile.empty()) {
+    try {
+      spdlog::set_default_logger(spdlog::basic_logger_mt("cairn", cfg.logfile));
+      spdlog::flush_every(std::chrono::seconds(1));
+    } catch (const spdlog::spdlog_ex& e) {
+      std::fprintf(stderr, "cairn-server: cannot open log file: %s\n", e.what());
+      return 2;
+    }
+  }
+  if (cfg.loglevel == "debug") spdlog::set_level(spdlog::level::debug);
+  if (cfg.loglevel == "warning") spdlog::set_level(spdlog::level::warn);
+
+  // Signals are handled by a dedicated thread (sigwait), never inside a handler.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto server = cairn::server::Server::Start(cfg);
+  if (!server.ok()) {
+    spdlog::error("cannot start: {}", server.status().ToString());
+    return 1;
+  }
+  std::thread signals([&set, s = server->get()] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    s->RequestStop();
+  });
+  signals.detach();
+  (*server)->Wait();
+  server->reset();
+  return 0;
+}

@@ -1,0 +1,388 @@
+#include "server/server.h"
+
+#include "server/io_pool.h"  // first: Asio
+
+#include <malloc.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "base/random.h"
+#include "cairn/engine/db.h"
+#include "protocol/resp.h"
+#include "server/command.h"
+#include "server/http_api.h"
+#include "store/local_backend.h"
+
+// jemalloc's statistics when the binary links it (release builds); glibc's otherwise.
+extern "C" int mallctl(const char*, void*, size_t*, void*, size_t) __attribute__((weak));
+
+namespace cairn::server {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+spdlog::level::level_enum LogLevel(const std::string& level) {
+  if (level == "debug") return spdlog::level::debug;
+  if (level == "verbose") return spdlog::level::info;
+  if (level == "warning") return spdlog::level::warn;
+  return spdlog::level::info;
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+uint64_t UsedMemory() {
+  if (mallctl != nullptr) {
+    uint64_t epoch = 1;
+    size_t len = sizeof(epoch);
+    mallctl("epoch", &epoch, &len, &epoch, len);
+    size_t allocated = 0;
+    len = sizeof(allocated);
+    if (mallctl("stats.allocated", &allocated, &len, nullptr, 0) == 0) return allocated;
+  }
+  struct mallinfo2 mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd;
+}
+
+std::string Endpoint(const tcp::endpoint& e) {
+  return absl::StrCat(e.address().to_string(), ":", e.port());
+}
+
+bool IsLoopback(const tcp::endpoint& e) { return e.address().is_loopback(); }
+
+// One RESP client. Lives on one io_context; every handler runs on that thread.
+class RespConnection : public std::enable_shared_from_this<RespConnection> {
+ public:
+  RespConnection(tcp::socket socket, ServerContext* server)
+      : socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        server_(server),
+        state_(std::make_shared<ClientState>()),
+        writer_(&out_) {}
+
+  void Start() {
+    const ServerConfig cfg = server_->config->Get();
+    boost::system::error_code ec;
+    const tcp::endpoint remote = socket_.remote_endpoint(ec);
+    const tcp::endpoint local = socket_.local_endpoint(ec);
+    socket_.set_option(tcp::no_delay(true), ec);
+    state_->id = server_->clients.NextId();
+    state_->addr = Endpoint(remote);
+    state_->laddr = Endpoint(local);
+    state_->created_ms = NowMs();
+    state_->last_active_ms = state_->created_ms;
+    state_->authenticated = cfg.requirepass.empty() && cfg.users.empty();
+    server_->stats.connections_received.fetch_add(1, std::memory_order_relaxed);
+    if (server_->clients.size() >= static_cast<size_t>(cfg.maxclients)) {
+      server_->stats.connections_rejected.fetch_add(1, std::memory_order_relaxed);
+      return RejectAndClose("ERR max number of clients reached");
+    }
+    if (cfg.protected_mode && cfg.requirepass.empty() && cfg.users.empty() && !IsLoopback(remote) &&
+        !IsLoopback(local)) {
+      server_->stats.connections_rejected.fetch_add(1, std::memory_order_relaxed);
+      return RejectAndClose(
+          "DENIED cairn is running in protected mode because protected mode is enabled and no "
+          "password is set for the default user. In this mode connections are only accepted "
+          "from the loopback interface. Set a password (requirepass) or disable protected "
+          "mode (protected-mode no) to accept other clients.");
+    }
+    std::weak_ptr<RespConnection> weak = shared_from_this();
+    asio::any_io_executor ex = socket_.get_executor();
+    state_->kill = [weak, ex] {
+      asio::post(ex, [weak] {
+        if (auto self = weak.lock()) self->Close();
+      });
+    };
+    server_->clients.Add(state_);
+    registered_ = true;
+    ArmIdleTimer();
+    Read();
+  }
+
+ private:
+  void RejectAndClose(std::string message) {
+    out_ = absl::StrCat("-", message, "\r\n");
+    auto self = shared_from_this();
+    asio::async_write(socket_, asio::buffer(out_),
+                      [self](boost::system::error_code, size_t) { self->Close(); });
+  }
+
+  void ArmIdleTimer() {
+    const int timeout = server_->config->Get().timeout;
+    if (timeout <= 0) return;
+    timer_.expires_after(std::chrono::seconds(timeout));
+    std::weak_ptr<RespConnection> weak = shared_from_this();
+    timer_.async_wait([weak, timeout](boost::system::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || self->closed_) return;
+      const int64_t idle = NowMs() - self->state_->last_active_ms.load();
+      if (idle >= int64_t{timeout} * 1000) {
+        self->Close();  // Redis closes idle clients silently
+      } else {
+        self->ArmIdleTimer();
+      }
+    });
+  }
+
+  void Read() {
+    if (closed_) return;
+    // Room for at least 16 KiB, or for the whole bulk string the parser is waiting for.
+    const size_t want =
+        std::max<size_t>(16 << 10, std::min<size_t>(parser_.BytesWanted(), 64 << 20));
+    if (in_.size() - in_end_ < want) in_.resize(in_end_ + want);
+    auto self = shared_from_this();
+    socket_.async_read_some(asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
+                            [self](boost::system::error_code ec, size_t n) {
+                              if (ec) return self->Close();
+                              self->in_end_ += n;
+                              self->server_->stats.bytes_in.fetch_add(n, std::memory_order_relaxed);
+                              self->Process();
+                            });
+  }
+
+  void Process() {
+    state_->last_active_ms.store(NowMs(), std::memory_order_relaxed);
+    const ServerConfig cfg = server_->config->Get();
+    size_t start = 0;
+    while (!state_->close_after_reply && !state_->killed.load(std::memory_order_relaxed)) {
+      size_t consumed = 0;
+      const auto r =
+          parser_.Parse(std::string_view(in_.data() + start, in_end_ - start), &args_, &consumed);
+      if (r == protocol::RespParser::Result::kError) {
+        server_->stats.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+        writer_.Error(parser_.error());
+        state_->close_after_reply = true;
+        break;
+      }
+      start += consumed;
+      if (r == protocol::RespParser::Result::kNeedMore) break;
+      if (args_.empty()) continue;
+      ExecuteCommand(*server_, *state_, args_, writer_);
+      if (out_.size() > cfg.client_output_buffer_limit) {
+        spdlog::warn("client {} closed: output buffer over {} bytes", state_->addr,
+                     cfg.client_output_buffer_limit);
+        return Close();
+      }
+    }
+    // Keep the unconsumed tail at the front of the buffer.
+    if (start > 0) {
+      std::memmove(in_.data(), in_.data() + start, in_end_ - start);
+      in_end_ -= start;
+    }
+    if (in_end_ > cfg.client_query_buffer_limit) {
+      spdlog::warn("client {} closed: query buffer over {} bytes", state_->addr,
+                   cfg.client_query_buffer_limit);
+      return Close();
+    }
+    if (!out_.empty()) return Write();
+    if (state_->close_after_reply) return Close();
+    Read();
+  }
+
+  void Write() {
+    sending_.swap(out_);
+    out_.clear();
+    auto self = shared_from_this();
+    asio::async_write(socket_, asio::buffer(sending_),
+                      [self](boost::system::error_code ec, size_t n) {
+                        self->server_->stats.bytes_out.fetch_add(n, std::memory_order_relaxed);
+                        if (ec || self->state_->close_after_reply) return self->Close();
+                        // Commands may already wait in the buffer (a client that pipelines faster
+                        // than we write): run them before reading more.
+                        if (self->in_end_ > 0 && self->parser_.BytesWanted() <= 1)
+                          return self->Process();
+                        self->Read();
+                      });
+  }
+
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    boost::system::error_code ec;
+    timer_.cancel();
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+    if (registered_) server_->clients.Remove(state_->id);
+  }
+
+  tcp::socket socket_;
+  asio::steady_timer timer_;
+  ServerContext* const server_;
+  std::shared_ptr<ClientState> state_;
+  protocol::RespParser parser_;
+  std::vector<std::string_view> args_;
+  std::string in_;
+  size_t in_end_ = 0;
+  std::string out_, sending_;
+  protocol::ReplyWriter writer_;
+  bool closed_ = false;
+  bool registered_ = false;
+};
+
+class ServerImpl final : public Server {
+ public:
+  ~ServerImpl() override { StopNow(); }
+
+  absl::Status Init(const ServerConfig& cfg) {
+    config_ = std::make_unique<Config>(cfg);
+    engine::Options o;
+    o.block_cache_size = cfg.block_cache_size;
+    o.write_buffer_size = cfg.write_buffer_size;
+    o.row_cache_size = cfg.row_cache_size;
+    o.wal_sync = WalSync(cfg.wal_sync);
+    auto db = engine::DB::Open(o, cfg.dir);
+    if (!db.ok()) return db.status();
+    db_ = std::move(*db);
+    auto backend = store::LocalBackend::Open(db_.get());
+    if (!backend.ok()) return backend.status();
+    backend_ = std::move(*backend);
+
+    const int threads =
+        cfg.io_threads > 0 ? cfg.io_threads : std::max(1u, std::thread::hardware_concurrency());
+    pool_ = std::make_unique<IoPool>(threads);
+    ctx_.backend = backend_.get();
+    ctx_.config = config_.get();
+    ctx_.start_ms = NowMs();
+    ctx_.io_threads = threads;
+    Random rnd(static_cast<uint64_t>(ctx_.start_ms) ^ static_cast<uint64_t>(getpid()));
+    for (int i = 0; i < 40; i++) ctx_.run_id.push_back("0123456789abcdef"[rnd.Uniform(16)]);
+    ctx_.used_memory = UsedMemory;
+    ctx_.request_shutdown = [this] { RequestStop(); };
+    ctx_.on_config_change = [this] { ApplyConfig(); };
+
+    boost::system::error_code ec;
+    const auto address = asio::ip::make_address(cfg.bind, ec);
+    if (ec) return absl::InvalidArgumentError(absl::StrCat("bad bind address '", cfg.bind, "'"));
+    acceptor_ = std::make_unique<tcp::acceptor>(pool_->First());
+    const tcp::endpoint endpoint(address, static_cast<uint16_t>(cfg.port));
+    acceptor_->open(endpoint.protocol(), ec);
+    if (!ec) acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor_->bind(endpoint, ec);
+    if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen on ", cfg.bind, ":", cfg.port, ": ", ec.message()));
+    }
+    port_ = acceptor_->local_endpoint().port();
+    ctx_.port = port_;
+    if (cfg.http_port != 0 || cfg.port == 0) {
+      auto http = HttpListener::Start(&ctx_, pool_.get(), cfg.bind, cfg.http_port);
+      if (!http.ok()) return http.status();
+      http_ = std::move(*http);
+      ctx_.http_port = http_->port();
+    }
+    Accept();
+    pool_->Start();
+    spdlog::info("cairn-server {} ready: RESP on {}:{}, HTTP on {}:{}, data in {}, {} I/O threads",
+                 "0.1.0", cfg.bind, port_, cfg.bind, ctx_.http_port, cfg.dir, threads);
+    return absl::OkStatus();
+  }
+
+  void Wait() override {
+    std::unique_lock<std::mutex> l(stop_mu_);
+    stop_cv_.wait(l, [this] { return stop_requested_; });
+    l.unlock();
+    StopNow();
+  }
+
+  void RequestStop() override {
+    std::lock_guard<std::mutex> l(stop_mu_);
+    stop_requested_ = true;
+    stop_cv_.notify_all();
+  }
+
+  int port() const override { return port_; }
+  int http_port() const override { return ctx_.http_port; }
+
+ private:
+  static engine::WalSyncMode WalSync(const std::string& mode) {
+    if (mode == "always") return engine::WalSyncMode::kAlways;
+    if (mode == "none") return engine::WalSyncMode::kNone;
+    return engine::WalSyncMode::kEverySec;
+  }
+
+  void ApplyConfig() {
+    // Every runtime option is read where it is used (timeouts, limits, passwords, log
+    // level): nothing to push, except the log level.
+    spdlog::set_level(LogLevel(config_->Get().loglevel));
+  }
+
+  void Accept() {
+    acceptor_->async_accept(pool_->Next(), [this](boost::system::error_code ec, tcp::socket s) {
+      if (ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
+      if (!ec) std::make_shared<RespConnection>(std::move(s), &ctx_)->Start();
+      Accept();
+    });
+  }
+
+  // Stop accepting, close every client (commands in flight finish first: each runs to
+  // completion on its I/O thread), join the threads, sync the WAL, close the engine.
+  void StopNow() {
+    std::lock_guard<std::mutex> l(shutdown_mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    spdlog::info("cairn-server shutting down");
+    if (acceptor_ != nullptr) {
+      asio::post(pool_->First(), [this] {
+        boost::system::error_code ec;
+        acceptor_->close(ec);
+      });
+    }
+    if (http_ != nullptr) http_->Stop();
+    for (const auto& client : ctx_.clients.All()) {
+      if (client->kill) client->kill();
+    }
+    if (pool_ != nullptr) {
+      pool_->Release();
+      // Give connections a moment to finish; then stop the loops regardless.
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (ctx_.clients.size() > 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      pool_->StopAll();
+      pool_->Join();
+    }
+    if (backend_ != nullptr) {
+      absl::Status s = backend_->Sync();
+      if (!s.ok()) spdlog::error("WAL sync at shutdown failed: {}", s.ToString());
+    }
+    http_.reset();
+    acceptor_.reset();
+    pool_.reset();
+    backend_.reset();
+    db_.reset();
+    spdlog::info("cairn-server stopped");
+  }
+
+  std::unique_ptr<Config> config_;
+  std::unique_ptr<engine::DB> db_;
+  std::unique_ptr<store::LocalBackend> backend_;
+  ServerContext ctx_;
+  std::unique_ptr<IoPool> pool_;
+  std::unique_ptr<tcp::acceptor> acceptor_;
+  std::unique_ptr<HttpListener> http_;
+  int port_ = 0;
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stop_requested_ = false;
+  std::mutex shutdown_mu_;
+  bool stopped_ = false;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
+  auto server = std::make_unique<ServerImpl>();
+  if (absl::Status s = server->Init(config); !s.ok()) return s;
+  return std::unique_ptr<Server>(std::move(server));
+}
+
+}  // namespace cairn::server

@@ -1,0 +1,64 @@
+// Backend: what every command of the server talks to. The local backend runs on this
+// node's engine; the cluster coordinator (src/cluster) implements the same interface by
+// fanning out to replicas, so commands are written once.
+//
+// Keys are (logical database, user key). All methods are thread-safe. Atomicity across
+// several calls (read-modify-write commands) is the caller's job: the server holds its
+// striped key locks around them.
+#ifndef CAIRN_STORE_BACKEND_H_
+#define CAIRN_STORE_BACKEND_H_
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "store/record.h"
+
+namespace cairn::store {
+
+struct Mutation {
+  enum class Kind { kPut, kDelete };
+  Kind kind = Kind::kPut;
+  int db = 0;
+  std::string key;
+  Record record;  // for kPut
+};
+
+struct WriteOptions {
+  bool sync = false;  // make this write durable before returning (besides the WAL policy)
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // NotFound if the key is absent or expired.
+  virtual absl::Status Get(int db, std::string_view key, Record* record) = 0;
+  virtual absl::Status Put(int db, std::string_view key, const Record& record,
+                           const WriteOptions& options = {}) = 0;
+  // Deleting an absent key is not an error.
+  virtual absl::Status Delete(int db, std::string_view key, const WriteOptions& options = {}) = 0;
+  // All mutations or none.
+  virtual absl::Status Apply(const std::vector<Mutation>& batch,
+                             const WriteOptions& options = {}) = 0;
+  // Visits db's live keys in order from `start` (inclusive) to `end` (exclusive; empty:
+  // to the end of db) until fn returns false. fn's views are valid during the call.
+  virtual absl::Status Scan(
+      int db, std::string_view start, std::string_view end,
+      absl::FunctionRef<bool(std::string_view key, const RecordView& record)> fn) = 0;
+  // Deletes every key of db.
+  virtual absl::Status Clear(int db) = 0;
+  // Exchanges the contents of two databases, atomically and durably (SWAPDB).
+  virtual absl::Status SwapDb(int a, int b) = 0;
+  // Makes every acknowledged write durable (WAL sync).
+  virtual absl::Status Sync() = 0;
+  // Engine statistics by name (the engine's GetProperty names).
+  virtual std::optional<std::string> Property(std::string_view name) = 0;
+};
+
+}  // namespace cairn::store
+
+#endif  // CAIRN_STORE_BACKEND_H_

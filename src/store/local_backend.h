@@ -1,0 +1,58 @@
+// The Backend on this node's engine.
+#ifndef CAIRN_STORE_LOCAL_BACKEND_H_
+#define CAIRN_STORE_LOCAL_BACKEND_H_
+
+#include <atomic>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+
+#include "cairn/engine/db.h"
+#include "store/backend.h"
+
+namespace cairn::store {
+
+class LocalBackend final : public Backend {
+ public:
+  // db must outlive this object. now_ms: the wall clock in Unix milliseconds (injectable
+  // for tests); nullptr means the system clock.
+  // Loads the database map (see SwapDb) from the engine.
+  static absl::StatusOr<std::unique_ptr<LocalBackend>> Open(engine::DB* db,
+                                                            int64_t (*now_ms)() = nullptr);
+  LocalBackend(engine::DB* db, int64_t (*now_ms)());
+
+  absl::Status Get(int db, std::string_view key, Record* record) override;
+  absl::Status Put(int db, std::string_view key, const Record& record,
+                   const WriteOptions& options) override;
+  absl::Status Delete(int db, std::string_view key, const WriteOptions& options) override;
+  absl::Status Apply(const std::vector<Mutation>& batch, const WriteOptions& options) override;
+  absl::Status Scan(
+      int db, std::string_view start, std::string_view end,
+      absl::FunctionRef<bool(std::string_view key, const RecordView& record)> fn) override;
+  absl::Status Clear(int db) override;
+  absl::Status SwapDb(int a, int b) override;
+  absl::Status Sync() override;
+  std::optional<std::string> Property(std::string_view name) override;
+
+ private:
+  bool Expired(int64_t expire_at_ms) const;
+  // The engine-key prefix byte of logical database db: SWAPDB exchanges two entries of
+  // this map (stored under the engine key "C" "dbmap") instead of rewriting every key.
+  int Physical(int db) const { return physical_[db].load(std::memory_order_acquire); }
+  std::string Key(int db, std::string_view user_key) const {
+    return EncodeKey(Physical(db), user_key);
+  }
+
+  engine::DB* const db_;
+  int64_t (*const now_ms_)();
+  absl::Mutex swap_mu_;  // one SWAPDB at a time
+  std::atomic<uint8_t> physical_[kMaxDatabases];
+};
+
+// Unix milliseconds from the system clock.
+int64_t SystemNowMs();
+
+}  // namespace cairn::store
+
+#endif  // CAIRN_STORE_LOCAL_BACKEND_H_

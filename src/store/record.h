@@ -1,0 +1,62 @@
+// A stored value as the data model sees it: a type, an optional expiry and a payload,
+// under an engine key that names the logical database and the user key.
+//
+// Engine key:   'M' | db (1 byte) | user key        ("metadata" namespace; the data
+//                                                      types of issue 5 add 'S' subkeys)
+// Engine value: type (1 byte, high bit set when an expiry follows)
+//               | [fixed64 expire-at, Unix milliseconds] | payload
+//
+// Expiring records are also written with the engine's own expiry (PutWithExpiry), so an
+// expired key reads as absent everywhere and compaction removes it; the copy of the
+// expiry in the value lets TTL and PERSIST read it back. Documented with versions in
+// docs/formats/data-types.md.
+#ifndef CAIRN_STORE_RECORD_H_
+#define CAIRN_STORE_RECORD_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace cairn::store {
+
+enum class ValueType : uint8_t {
+  kString = 's',
+};
+
+// Redis's TYPE name for t.
+std::string_view TypeName(ValueType t);
+
+struct Record {
+  ValueType type = ValueType::kString;
+  int64_t expire_at_ms = 0;  // Unix milliseconds; 0: never expires
+  std::string value;
+};
+
+// A record decoded in place: value points into the encoded bytes.
+struct RecordView {
+  ValueType type = ValueType::kString;
+  int64_t expire_at_ms = 0;
+  std::string_view value;
+};
+
+// Number of logical databases a key prefix can name.
+inline constexpr int kMaxDatabases = 256;
+
+std::string EncodeKey(int db, std::string_view user_key);
+// The first engine key of db and the first key after it.
+std::string DbPrefix(int db);
+std::string DbEnd(int db);
+// The user key of an engine key made by EncodeKey.
+inline std::string_view DecodeUserKey(std::string_view engine_key) { return engine_key.substr(2); }
+
+void EncodeRecord(const Record& r, std::string* out);
+// Corruption if the bytes are not a record. Takes the encoded bytes by value: the
+// payload is moved into the record, not copied.
+absl::Status DecodeRecord(std::string bytes, Record* out);
+absl::Status DecodeRecordView(std::string_view bytes, RecordView* out);
+
+}  // namespace cairn::store
+
+#endif  // CAIRN_STORE_RECORD_H_
