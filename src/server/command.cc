@@ -210,7 +210,7 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
   }
   const auto start = std::chrono::steady_clock::now();
   const size_t out_before = out.buffer()->size();
-  CommandContext ctx{server, client, args, out, NowMs()};
+  CommandContext ctx{server, client, args, out, server.now_ms ? server.now_ms() : NowMs()};
   try {
     if ((spec->flags & kWrite) && !(spec->flags & kNoLock)) {
       KeyLocks::Guard guard(&server.locks, client.db.load(std::memory_order_relaxed),

@@ -84,6 +84,8 @@ struct ServerContext {
   CursorTable cursors;
   int64_t start_ms = 0;
   std::string run_id;
+  // The clock of commands (Unix ms); null: the system clock. Tests inject one.
+  int64_t (*now_ms)() = nullptr;
   // Asks the server to stop (SHUTDOWN); null in in-process tests.
   std::function<void()> request_shutdown;
   // Current process memory in bytes (allocator statistics), for INFO and maxmemory.

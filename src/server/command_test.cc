@@ -1,0 +1,328 @@
+// Commands run in-process (no sockets): replies and error strings as Redis 7 gives them.
+#include <gtest/gtest.h>
+
+#include "server/command_test_util.h"
+
+namespace cairn::server {
+namespace {
+
+class CommandTest : public ::testing::Test {
+ protected:
+  std::string Run(const std::vector<std::string>& args, int client = 0) {
+    return h_.Run(args, client);
+  }
+  CommandHarness h_;
+};
+
+TEST_F(CommandTest, UnknownCommandAndArity) {
+  EXPECT_EQ(Run({"NOPE", "a", "b"}),
+            "(error) ERR unknown command 'NOPE', with args beginning with: 'a' 'b' ");
+  EXPECT_EQ(Run({"GET"}), "(error) ERR wrong number of arguments for 'get' command");
+  EXPECT_EQ(Run({"get", "a", "b"}), "(error) ERR wrong number of arguments for 'get' command");
+  EXPECT_EQ(Run({"SeT", "k", "v"}), "OK");  // names are case-insensitive
+}
+
+TEST_F(CommandTest, GetSetAndOptions) {
+  EXPECT_EQ(Run({"GET", "k"}), "(nil)");
+  EXPECT_EQ(Run({"SET", "k", "v1"}), "OK");
+  EXPECT_EQ(Run({"GET", "k"}), "\"v1\"");
+  EXPECT_EQ(Run({"SET", "k", "v2", "NX"}), "(nil)");
+  EXPECT_EQ(Run({"SET", "k", "v2", "XX", "GET"}), "\"v1\"");
+  EXPECT_EQ(Run({"SET", "new", "x", "XX"}), "(nil)");
+  EXPECT_EQ(Run({"GET", "new"}), "(nil)");
+  EXPECT_EQ(Run({"SET", "k", "v", "NX", "XX"}), "(error) ERR syntax error");
+  EXPECT_EQ(Run({"SET", "k", "v", "EX", "10", "PX", "100"}), "(error) ERR syntax error");
+  EXPECT_EQ(Run({"SET", "k", "v", "EX", "0"}), "(error) ERR invalid expire time in 'set' command");
+  EXPECT_EQ(Run({"SET", "k", "v", "EX", "x"}),
+            "(error) ERR value is not an integer or out of range");
+  EXPECT_EQ(Run({"SET", "k", "v", "EX"}), "(error) ERR syntax error");
+  EXPECT_EQ(Run({"SET", "k", "v", "KEEPTTL", "EX", "5"}), "(error) ERR syntax error");
+  EXPECT_EQ(Run({"SET", "k", "v3", "EX", "100"}), "OK");
+  EXPECT_EQ(Run({"TTL", "k"}), "(integer) 100");
+  EXPECT_EQ(Run({"SET", "k", "v4", "KEEPTTL"}), "OK");
+  EXPECT_EQ(Run({"TTL", "k"}), "(integer) 100");
+  EXPECT_EQ(Run({"SET", "k", "v5"}), "OK");
+  EXPECT_EQ(Run({"TTL", "k"}), "(integer) -1");
+  EXPECT_EQ(Run({"SET", "b", std::string("\0\r\n", 3)}), "OK");
+  EXPECT_EQ(Run({"STRLEN", "b"}), "(integer) 3");
+}
+
+TEST_F(CommandTest, ExpiryFollowsTheClock) {
+  EXPECT_EQ(Run({"SET", "k", "v", "PX", "1500"}), "OK");
+  EXPECT_EQ(Run({"PTTL", "k"}).substr(0, 10), "(integer) ");
+  CommandHarness::AdvanceClock(1000);
+  EXPECT_EQ(Run({"GET", "k"}), "\"v\"");
+  CommandHarness::AdvanceClock(600);
+  EXPECT_EQ(Run({"GET", "k"}), "(nil)");
+  EXPECT_EQ(Run({"TTL", "k"}), "(integer) -2");
+  EXPECT_EQ(Run({"EXISTS", "k"}), "(integer) 0");
+  const int64_t at = (CommandHarness::Now() + 60000) / 1000;
+  EXPECT_EQ(Run({"SET", "e", "v", "EXAT", std::to_string(at)}), "OK");
+  EXPECT_EQ(Run({"EXPIRETIME", "e"}), "(integer) " + std::to_string(at));
+  EXPECT_EQ(Run({"PERSIST", "e"}), "(integer) 1");
+  EXPECT_EQ(Run({"PERSIST", "e"}), "(integer) 0");
+  EXPECT_EQ(Run({"EXPIRETIME", "e"}), "(integer) -1");
+}
+
+TEST_F(CommandTest, ExpireOptions) {
+  EXPECT_EQ(Run({"EXPIRE", "none", "10"}), "(integer) 0");
+  Run({"SET", "k", "v"});
+  EXPECT_EQ(Run({"EXPIRE", "k", "100", "XX"}), "(integer) 0");
+  EXPECT_EQ(Run({"EXPIRE", "k", "100", "NX"}), "(integer) 1");
+  EXPECT_EQ(Run({"EXPIRE", "k", "200", "NX"}), "(integer) 0");
+  EXPECT_EQ(Run({"EXPIRE", "k", "50", "GT"}), "(integer) 0");
+  EXPECT_EQ(Run({"EXPIRE", "k", "200", "GT"}), "(integer) 1");
+  EXPECT_EQ(Run({"EXPIRE", "k", "300", "LT"}), "(integer) 0");
+  EXPECT_EQ(Run({"EXPIRE", "k", "20", "LT"}), "(integer) 1");
+  EXPECT_EQ(Run({"TTL", "k"}), "(integer) 20");
+  EXPECT_EQ(Run({"EXPIRE", "k", "20", "NX", "XX"}),
+            "(error) ERR NX and XX, GT or LT options at the same time are not compatible");
+  EXPECT_EQ(Run({"EXPIRE", "k", "20", "GT", "LT"}),
+            "(error) ERR GT and LT options at the same time are not compatible");
+  EXPECT_EQ(Run({"EXPIRE", "k", "20", "FOO"}), "(error) ERR Unsupported option FOO");
+  EXPECT_EQ(Run({"EXPIRE", "k", "-1"}), "(integer) 1");  // in the past: deleted
+  EXPECT_EQ(Run({"EXISTS", "k"}), "(integer) 0");
+  Run({"SET", "p", "v"});
+  EXPECT_EQ(Run({"PEXPIRE", "p", "100000"}), "(integer) 1");
+  EXPECT_EQ(Run({"TTL", "p"}), "(integer) 100");
+  EXPECT_EQ(Run({"EXPIRE", "p", "9223372036854775807"}),
+            "(error) ERR invalid expire time in 'expire' command");
+}
+
+TEST_F(CommandTest, Counters) {
+  EXPECT_EQ(Run({"INCR", "c"}), "(integer) 1");
+  EXPECT_EQ(Run({"INCRBY", "c", "41"}), "(integer) 42");
+  EXPECT_EQ(Run({"DECR", "c"}), "(integer) 41");
+  EXPECT_EQ(Run({"DECRBY", "c", "-9"}), "(integer) 50");
+  EXPECT_EQ(Run({"SET", "big", "9223372036854775807"}), "OK");
+  EXPECT_EQ(Run({"INCR", "big"}), "(error) ERR increment or decrement would overflow");
+  EXPECT_EQ(Run({"SET", "s", "abc"}), "OK");
+  EXPECT_EQ(Run({"INCR", "s"}), "(error) ERR value is not an integer or out of range");
+  EXPECT_EQ(Run({"SET", "sp", " 1"}), "OK");
+  EXPECT_EQ(Run({"INCR", "sp"}), "(error) ERR value is not an integer or out of range");
+  EXPECT_EQ(Run({"INCRBY", "c", "1.5"}), "(error) ERR value is not an integer or out of range");
+  EXPECT_EQ(Run({"INCRBYFLOAT", "f", "10.5"}), "\"10.5\"");
+  EXPECT_EQ(Run({"INCRBYFLOAT", "f", "0.1"}), "\"10.6\"");
+  EXPECT_EQ(Run({"INCRBYFLOAT", "f", "-5.6"}), "\"5\"");
+  EXPECT_EQ(Run({"INCRBYFLOAT", "f", "5.0e3"}), "\"5005\"");
+  EXPECT_EQ(Run({"INCRBYFLOAT", "f", "abc"}), "(error) ERR value is not a valid float");
+  EXPECT_EQ(Run({"INCRBYFLOAT", "s", "1"}), "(error) ERR value is not a valid float");
+  EXPECT_EQ(Run({"SET", "t", "1", "EX", "100"}), "OK");
+  EXPECT_EQ(Run({"INCR", "t"}), "(integer) 2");
+  EXPECT_EQ(Run({"TTL", "t"}), "(integer) 100");  // INCR keeps the TTL
+}
+
+TEST_F(CommandTest, MultiKeyStrings) {
+  EXPECT_EQ(Run({"MSET", "a", "1", "b", "2"}), "OK");
+  EXPECT_EQ(Run({"MGET", "a", "b", "c"}), "[\"1\", \"2\", (nil)]");
+  EXPECT_EQ(Run({"MSET", "a", "1", "b"}), "(error) ERR wrong number of arguments for 'mset' command");
+  EXPECT_EQ(Run({"MSETNX", "c", "3", "a", "x"}), "(integer) 0");
+  EXPECT_EQ(Run({"GET", "c"}), "(nil)");
+  EXPECT_EQ(Run({"MSETNX", "c", "3", "d", "4"}), "(integer) 1");
+  EXPECT_EQ(Run({"GETSET", "a", "new"}), "\"1\"");
+  EXPECT_EQ(Run({"GETDEL", "a"}), "\"new\"");
+  EXPECT_EQ(Run({"GETDEL", "a"}), "(nil)");
+  EXPECT_EQ(Run({"SETNX", "a", "x"}), "(integer) 1");
+  EXPECT_EQ(Run({"SETNX", "a", "y"}), "(integer) 0");
+  EXPECT_EQ(Run({"SETEX", "e", "10", "v"}), "OK");
+  EXPECT_EQ(Run({"TTL", "e"}), "(integer) 10");
+  EXPECT_EQ(Run({"PSETEX", "e", "0", "v"}), "(error) ERR invalid expire time in 'psetex' command");
+  EXPECT_EQ(Run({"GETEX", "e", "PERSIST"}), "\"v\"");
+  EXPECT_EQ(Run({"TTL", "e"}), "(integer) -1");
+  EXPECT_EQ(Run({"GETEX", "e", "EX", "30"}), "\"v\"");
+  EXPECT_EQ(Run({"TTL", "e"}), "(integer) 30");
+  EXPECT_EQ(Run({"GETEX", "e", "EX"}), "(error) ERR syntax error");
+}
+
+TEST_F(CommandTest, Ranges) {
+  Run({"SET", "s", "Hello World"});
+  EXPECT_EQ(Run({"GETRANGE", "s", "0", "4"}), "\"Hello\"");
+  EXPECT_EQ(Run({"GETRANGE", "s", "-5", "-1"}), "\"World\"");
+  EXPECT_EQ(Run({"GETRANGE", "s", "5", "3"}), "\"\"");
+  EXPECT_EQ(Run({"GETRANGE", "s", "0", "100"}), "\"Hello World\"");
+  EXPECT_EQ(Run({"GETRANGE", "none", "0", "1"}), "\"\"");
+  EXPECT_EQ(Run({"SETRANGE", "s", "6", "Redis"}), "(integer) 11");
+  EXPECT_EQ(Run({"GET", "s"}), "\"Hello Redis\"");
+  EXPECT_EQ(Run({"SETRANGE", "z", "3", "ab"}), "(integer) 5");
+  EXPECT_EQ(Run({"GET", "z"}), std::string("\"\0\0\0ab\"", 7));
+  EXPECT_EQ(Run({"SETRANGE", "z", "-1", "ab"}), "(error) ERR offset is out of range");
+  EXPECT_EQ(Run({"SETRANGE", "z", "536870912", "x"}),
+            "(error) ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+  EXPECT_EQ(Run({"APPEND", "s", "!"}), "(integer) 12");
+  EXPECT_EQ(Run({"APPEND", "n", "x"}), "(integer) 1");
+  EXPECT_EQ(Run({"STRLEN", "none"}), "(integer) 0");
+}
+
+TEST_F(CommandTest, Keyspace) {
+  Run({"MSET", "user:1", "a", "user:2", "b", "other", "c"});
+  EXPECT_EQ(Run({"EXISTS", "user:1", "user:1", "nope"}), "(integer) 2");
+  EXPECT_EQ(Run({"KEYS", "user:*"}), "[\"user:1\", \"user:2\"]");
+  EXPECT_EQ(Run({"KEYS", "*"}), "[\"other\", \"user:1\", \"user:2\"]");
+  EXPECT_EQ(Run({"KEYS", "u?er:[2]"}), "[\"user:2\"]");
+  EXPECT_EQ(Run({"TYPE", "other"}), "string");
+  EXPECT_EQ(Run({"TYPE", "nope"}), "none");
+  EXPECT_EQ(Run({"DBSIZE"}), "(integer) 3");
+  EXPECT_EQ(Run({"DEL", "user:1", "user:1", "nope"}), "(integer) 1");
+  EXPECT_EQ(Run({"UNLINK", "user:2"}), "(integer) 1");
+  EXPECT_EQ(Run({"RENAME", "nope", "x"}), "(error) ERR no such key");
+  EXPECT_EQ(Run({"RENAME", "other", "moved"}), "OK");
+  EXPECT_EQ(Run({"GET", "moved"}), "\"c\"");
+  Run({"SET", "taken", "t"});
+  EXPECT_EQ(Run({"RENAMENX", "moved", "taken"}), "(integer) 0");
+  EXPECT_EQ(Run({"RENAMENX", "moved", "free"}), "(integer) 1");
+  EXPECT_EQ(Run({"RANDOMKEY"}).front(), '"');
+  EXPECT_EQ(Run({"TOUCH", "free", "taken", "x"}), "(integer) 2");
+  EXPECT_EQ(Run({"FLUSHDB"}), "OK");
+  EXPECT_EQ(Run({"DBSIZE"}), "(integer) 0");
+  EXPECT_EQ(Run({"RANDOMKEY"}), "(nil)");
+}
+
+TEST_F(CommandTest, ScanVisitsEveryKeyOnceWithCursors) {
+  for (int i = 0; i < 250; i++) Run({"SET", "k" + std::to_string(1000 + i), "v"});
+  Run({"SET", "other", "v"});
+  std::set<std::string> seen;
+  std::string cursor = "0";
+  int calls = 0;
+  do {
+    ClientState& c = h_.client(0);
+    std::vector<std::string> args{"SCAN", cursor, "MATCH", "k*", "COUNT", "40"};
+    std::vector<std::string_view> views(args.begin(), args.end());
+    std::string out;
+    protocol::ReplyWriter w(&out, 2);
+    ExecuteCommand(h_.context(), c, views, w);
+    // *2 $len cursor *n ...
+    size_t pos = 0;
+    std::string desc = DescribeReply(out, &pos);
+    ASSERT_EQ(desc.substr(0, 2), "[\"") << desc;
+    cursor = desc.substr(2, desc.find('"', 2) - 2);
+    size_t at = desc.find("[", 1);
+    std::string list = desc.substr(at + 1, desc.size() - at - 3);
+    size_t p = 0;
+    while ((p = list.find('"', p)) != std::string::npos) {
+      size_t e = list.find('"', p + 1);
+      EXPECT_TRUE(seen.insert(list.substr(p + 1, e - p - 1)).second) << "twice";
+      p = e + 1;
+    }
+    calls++;
+  } while (cursor != "0" && calls < 100);
+  EXPECT_EQ(seen.size(), 250u);
+  EXPECT_GE(calls, 6);
+  EXPECT_EQ(Run({"SCAN", "x"}), "(error) ERR invalid cursor");
+  EXPECT_EQ(Run({"SCAN", "0", "COUNT", "0"}), "(error) ERR syntax error");
+  EXPECT_EQ(Run({"SCAN", "0", "TYPE", "string", "MATCH", "oth*"}), "[\"0\", [\"other\"]]");
+}
+
+TEST_F(CommandTest, DatabasesSelectMoveSwap) {
+  Run({"SET", "k", "in0"});
+  EXPECT_EQ(Run({"SELECT", "1"}), "OK");
+  EXPECT_EQ(Run({"GET", "k"}), "(nil)");
+  EXPECT_EQ(Run({"SELECT", "16"}), "(error) ERR DB index is out of range");
+  EXPECT_EQ(Run({"SELECT", "x"}), "(error) ERR value is not an integer or out of range");
+  EXPECT_EQ(Run({"SELECT", "0"}), "OK");
+  EXPECT_EQ(Run({"MOVE", "k", "0"}), "(error) ERR source and destination objects are the same");
+  EXPECT_EQ(Run({"MOVE", "k", "2"}), "(integer) 1");
+  EXPECT_EQ(Run({"MOVE", "k", "2"}), "(integer) 0");
+  EXPECT_EQ(Run({"GET", "k"}), "(nil)");
+  EXPECT_EQ(Run({"SWAPDB", "0", "2"}), "OK");
+  EXPECT_EQ(Run({"GET", "k"}), "\"in0\"");
+  EXPECT_EQ(Run({"SWAPDB", "0", "99"}), "(error) ERR DB index is out of range");
+  Run({"SELECT", "3"});
+  Run({"SET", "x", "3"});
+  EXPECT_EQ(Run({"FLUSHALL"}), "OK");
+  EXPECT_EQ(Run({"DBSIZE"}), "(integer) 0");
+  Run({"SELECT", "0"});
+  EXPECT_EQ(Run({"DBSIZE"}), "(integer) 0");
+}
+
+TEST_F(CommandTest, OrderedRange) {
+  for (const char* k : {"b", "a", "d", "c"}) Run({"SET", k, std::string("v") + k});
+  EXPECT_EQ(Run({"CAIRN.RANGE", "b", "d"}), "[\"b\", \"c\"]");
+  EXPECT_EQ(Run({"CAIRN.RANGE", "", "+", "LIMIT", "3"}), "[\"a\", \"b\", \"c\"]");
+  EXPECT_EQ(Run({"CAIRN.RANGE", "c", "+", "WITHVALUES"}), "[\"c\", \"vc\", \"d\", \"vd\"]");
+  EXPECT_EQ(Run({"CAIRN.RANGE", "a", "z", "LIMIT", "-1"}), "(error) ERR LIMIT can't be negative");
+}
+
+TEST_F(CommandTest, ConnectionCommands) {
+  EXPECT_EQ(Run({"PING"}), "PONG");
+  EXPECT_EQ(Run({"PING", "hi"}), "\"hi\"");
+  EXPECT_EQ(Run({"PING", "a", "b"}), "(error) ERR wrong number of arguments for 'ping' command");
+  EXPECT_EQ(Run({"ECHO", "x"}), "\"x\"");
+  EXPECT_EQ(Run({"CLIENT", "SETNAME", "my conn"}),
+            "(error) ERR Client names cannot contain spaces, newlines or special characters.");
+  EXPECT_EQ(Run({"CLIENT", "SETNAME", "worker"}), "OK");
+  EXPECT_EQ(Run({"CLIENT", "GETNAME"}), "\"worker\"");
+  EXPECT_EQ(Run({"CLIENT", "ID"}), "(integer) " + std::to_string(h_.client(0).id));
+  EXPECT_EQ(Run({"CLIENT", "NOPE"}),
+            "(error) ERR unknown subcommand or wrong number of arguments for 'NOPE'. Try CLIENT "
+            "HELP.");
+  EXPECT_EQ(Run({"HELLO", "4"}), "(error) NOPROTO unsupported protocol version");
+  const std::string hello = Run({"HELLO", "3"});
+  EXPECT_NE(hello.find("proto: (integer) 3"), std::string::npos) << hello;
+  EXPECT_EQ(Run({"GET", "none"}), "(nil)");
+  EXPECT_EQ(Run({"RESET"}), "RESET");
+  EXPECT_EQ(h_.client(0).protocol, 2);
+  EXPECT_EQ(Run({"AUTH", "x"}),
+            "(error) ERR AUTH <password> called without any password configured for the "
+            "default user. Are you sure your configuration is correct?");
+  EXPECT_EQ(Run({"QUIT"}), "OK");
+  EXPECT_TRUE(h_.client(0).close_after_reply);
+}
+
+TEST(AuthTest, PasswordAndUsers) {
+  ServerConfig cfg;
+  cfg.requirepass = "secret";
+  cfg.users = {{"alice", "wonder"}};
+  CommandHarness h(cfg);
+  EXPECT_EQ(h.Run({"GET", "k"}), "(error) NOAUTH Authentication required.");
+  EXPECT_EQ(h.Run({"PING"}), "(error) NOAUTH Authentication required.");
+  EXPECT_EQ(h.Run({"AUTH", "wrong"}),
+            "(error) WRONGPASS invalid username-password pair or user is disabled.");
+  EXPECT_EQ(h.Run({"AUTH", "secret"}), "OK");
+  EXPECT_EQ(h.Run({"SET", "k", "v"}), "OK");
+  EXPECT_EQ(h.Run({"AUTH", "alice", "nope"}, 1),
+            "(error) WRONGPASS invalid username-password pair or user is disabled.");
+  EXPECT_EQ(h.Run({"AUTH", "alice", "wonder"}, 1), "OK");
+  EXPECT_EQ(h.Run({"GET", "k"}, 1), "\"v\"");
+  EXPECT_EQ(h.Run({"HELLO", "3"}, 2).substr(0, 13), "(error) NOAUTH");
+  EXPECT_NE(h.Run({"HELLO", "3", "AUTH", "default", "secret"}, 2).find("proto"), std::string::npos);
+}
+
+TEST(MemoryLimitTest, WritesPastMaxmemoryGetOomReadsStillWork) {
+  ServerConfig cfg;
+  cfg.maxmemory = 1000;
+  CommandHarness h(cfg);
+  h.context().used_memory = [] { return uint64_t{5000}; };
+  EXPECT_EQ(h.Run({"SET", "k", "v"}),
+            "(error) OOM command not allowed when used memory > 'maxmemory'.");
+  EXPECT_EQ(h.Run({"GET", "k"}), "(nil)");
+  EXPECT_EQ(h.Run({"DEL", "k"}), "(integer) 0");  // deletes free memory: allowed
+  h.context().used_memory = [] { return uint64_t{500}; };
+  EXPECT_EQ(h.Run({"SET", "k", "v"}), "OK");
+}
+
+TEST_F(CommandTest, ServerCommands) {
+  EXPECT_EQ(Run({"CONFIG", "GET", "port"}), "[\"port\", \"7379\"]");
+  EXPECT_EQ(Run({"CONFIG", "GET", "appendfsync"}), "[\"appendfsync\", \"everysec\"]");
+  EXPECT_EQ(Run({"CONFIG", "SET", "timeout", "30"}), "OK");
+  EXPECT_EQ(Run({"CONFIG", "GET", "timeout"}), "[\"timeout\", \"30\"]");
+  EXPECT_EQ(Run({"CONFIG", "SET", "maxmemory", "1gb"}), "OK");
+  EXPECT_EQ(Run({"CONFIG", "GET", "maxmemory"}), "[\"maxmemory\", \"1073741824\"]");
+  EXPECT_EQ(Run({"CONFIG", "SET", "port", "1"}).substr(0, 33), "(error) ERR CONFIG SET failed (po");
+  EXPECT_EQ(Run({"CONFIG", "SET", "timeout", "abc"}).substr(0, 33), "(error) ERR CONFIG SET failed (po");
+  EXPECT_EQ(Run({"CONFIG", "GET", "timeout"}), "[\"timeout\", \"30\"]");
+  EXPECT_EQ(Run({"COMMAND", "COUNT"}).substr(0, 10), "(integer) ");
+  const std::string info = Run({"COMMAND", "INFO", "get", "nope"});
+  EXPECT_EQ(info.substr(0, 19), "[[\"get\", (integer) ") << info;
+  EXPECT_NE(info.find("(nil)"), std::string::npos);
+  Run({"SET", "a", "1"});
+  const std::string text = Run({"INFO", "keyspace"});
+  EXPECT_NE(text.find("db0:keys=1,expires=0"), std::string::npos) << text;
+  const std::string all = Run({"INFO", "commandstats"});
+  EXPECT_NE(all.find("cmdstat_set:calls=1"), std::string::npos) << all;
+  EXPECT_EQ(Run({"CONFIG", "RESETSTAT"}), "OK");
+  EXPECT_EQ(Run({"TIME"}).substr(0, 2), "[\"");
+  EXPECT_EQ(Run({"SHUTDOWN", "ABORT"}), "(error) ERR No shutdown in progress.");
+}
+
+}  // namespace
+}  // namespace cairn::server

@@ -1,0 +1,67 @@
+#include "server/config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "engine/db_test_util.h"
+
+namespace cairn::server {
+namespace {
+
+TEST(ConfigTest, DefaultsAliasesAndValidation) {
+  Config c;
+  EXPECT_EQ(c.Get().port, 7379);
+  EXPECT_EQ(c.Get().bind, "127.0.0.1");
+  EXPECT_TRUE(c.Set("appendfsync", "always", false).ok());
+  EXPECT_EQ(c.Get().wal_sync, "always");
+  EXPECT_TRUE(c.Set("appendfsync", "no", false).ok());
+  EXPECT_EQ(c.Get().wal_sync, "none");
+  EXPECT_FALSE(c.Set("wal-sync", "sometimes", false).ok());
+  EXPECT_FALSE(c.Set("port", "70000", false).ok());
+  EXPECT_FALSE(c.Set("nope", "1", false).ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(c.Set("port", "1", /*at_runtime=*/true)));
+  EXPECT_TRUE(c.Set("maxmemory", "100mb", true).ok());
+  EXPECT_EQ(c.Get().maxmemory, 100u << 20);
+  EXPECT_TRUE(c.Set("users", "alice:a1,bob:b2", true).ok());
+  ASSERT_EQ(c.Get().users.size(), 2u);
+  EXPECT_EQ(c.Get().users[1].second, "b2");
+  const auto matched = c.Match("max*");
+  EXPECT_EQ(matched.size(), 2u);  // maxmemory, maxclients
+}
+
+TEST(ConfigTest, MemoryUnitsLikeRedis) {
+  uint64_t b;
+  ASSERT_TRUE(ParseMemory("1k", &b).ok());
+  EXPECT_EQ(b, 1000u);
+  ASSERT_TRUE(ParseMemory("1KB", &b).ok());
+  EXPECT_EQ(b, 1024u);
+  ASSERT_TRUE(ParseMemory("2gb", &b).ok());
+  EXPECT_EQ(b, 2ull << 30);
+  EXPECT_FALSE(ParseMemory("x", &b).ok());
+  EXPECT_FALSE(ParseMemory("-1", &b).ok());
+  EXPECT_FALSE(ParseMemory("99999999999999999999gb", &b).ok());
+}
+
+TEST(ConfigTest, TomlFileSetsOptionsAndReportsErrors) {
+  engine::TempDir dir;
+  const std::string path = dir.path() + "/cairn.toml";
+  std::ofstream(path) << "port = 7400\nappendfsync = \"always\"\nprotected-mode = false\n"
+                         "users = [\"alice:x\"]\nmaxmemory = \"2mb\"\n";
+  Config c;
+  ASSERT_TRUE(c.LoadFile(path).ok());
+  EXPECT_EQ(c.Get().port, 7400);
+  EXPECT_EQ(c.Get().wal_sync, "always");
+  EXPECT_FALSE(c.Get().protected_mode);
+  EXPECT_EQ(c.Get().users.size(), 1u);
+  EXPECT_EQ(c.Get().maxmemory, 2u << 20);
+  std::ofstream(path) << "port = \"high\"\n";
+  absl::Status s = Config().LoadFile(path);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("port"), std::string::npos) << s;
+  std::ofstream(path) << "port = = 1\n";
+  EXPECT_FALSE(Config().LoadFile(path).ok());
+}
+
+}  // namespace
+}  // namespace cairn::server
