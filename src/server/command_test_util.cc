@@ -56,7 +56,8 @@ std::string DescribeReply(const std::string& resp, size_t* pos) {
       for (long i = 0; i < count; i++) items.push_back(DescribeReply(resp, pos));
       if (type == '%') {
         std::vector<std::string> pairs;
-        for (size_t i = 0; i + 1 < items.size(); i += 2) pairs.push_back(items[i] + ": " + items[i + 1]);
+        for (size_t i = 0; i + 1 < items.size(); i += 2)
+          pairs.push_back(items[i] + ": " + items[i + 1]);
         return "{" + absl::StrJoin(pairs, ", ") + "}";
       }
       return "[" + absl::StrJoin(items, ", ") + "]";

@@ -6,6 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "base/status.h"
 #include "server/command.h"
 
 namespace cairn::server {
@@ -59,13 +60,13 @@ bool ParseExpire(CommandContext& c, std::string_view arg, int64_t unit_ms, bool 
     return false;
   }
   if (v <= 0 || (unit_ms == 1000 && v > INT64_MAX / 1000)) {
-    c.out.Error(absl::StrCat("ERR invalid expire time in '", cmd, "' command"));
+    c.out.Error(absl::StrCat("ERR invalid expire time in '", ToAbsl(cmd), "' command"));
     return false;
   }
   int64_t ms = v * unit_ms;
   if (!absolute) {
     if (ms > INT64_MAX - c.now_ms) {
-      c.out.Error(absl::StrCat("ERR invalid expire time in '", cmd, "' command"));
+      c.out.Error(absl::StrCat("ERR invalid expire time in '", ToAbsl(cmd), "' command"));
       return false;
     }
     ms += c.now_ms;

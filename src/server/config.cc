@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "base/glob.h"
+#include "base/status.h"
 
 namespace cairn::server {
 namespace {
@@ -66,7 +67,7 @@ std::string GetString(const ServerConfig& c) {
 
 template <bool ServerConfig::*F>
 absl::Status SetBool(ServerConfig& c, std::string_view v) {
-  const std::string s = absl::AsciiStrToLower(v);
+  const std::string s = absl::AsciiStrToLower(ToAbsl(v));
   if (s == "yes" || s == "true" || s == "1") {
     c.*F = true;
   } else if (s == "no" || s == "false" || s == "0") {
@@ -82,7 +83,7 @@ std::string GetBool(const ServerConfig& c) {
 }
 
 absl::Status SetWalSync(ServerConfig& c, std::string_view v) {
-  const std::string s = absl::AsciiStrToLower(v);
+  const std::string s = absl::AsciiStrToLower(ToAbsl(v));
   if (s != "always" && s != "everysec" && s != "none" && s != "no") {
     return Invalid("argument must be one of: always, everysec, none");
   }
@@ -91,7 +92,7 @@ absl::Status SetWalSync(ServerConfig& c, std::string_view v) {
 }
 
 absl::Status SetLogLevel(ServerConfig& c, std::string_view v) {
-  const std::string s = absl::AsciiStrToLower(v);
+  const std::string s = absl::AsciiStrToLower(ToAbsl(v));
   if (s != "debug" && s != "verbose" && s != "notice" && s != "warning") {
     return Invalid("argument must be one of: debug, verbose, notice, warning");
   }
@@ -102,7 +103,8 @@ absl::Status SetLogLevel(ServerConfig& c, std::string_view v) {
 // "name:password" entries separated by commas or spaces.
 absl::Status SetUsers(ServerConfig& c, std::string_view v) {
   std::vector<std::pair<std::string, std::string>> users;
-  for (std::string_view entry : absl::StrSplit(v, absl::ByAnyChar(", "), absl::SkipEmpty())) {
+  for (absl::string_view entry :
+       absl::StrSplit(ToAbsl(v), absl::ByAnyChar(", "), absl::SkipEmpty())) {
     const size_t colon = entry.find(':');
     if (colon == std::string_view::npos || colon == 0) {
       return Invalid("users are 'name:password' entries");
@@ -167,10 +169,10 @@ const Option kOptions[] = {
 };
 
 const Option* Find(std::string_view name) {
-  const std::string lower = absl::AsciiStrToLower(name);
+  const std::string lower = absl::AsciiStrToLower(ToAbsl(name));
   for (const Option& o : kOptions) {
     if (lower == o.name) return &o;
-    for (std::string_view alias : absl::StrSplit(o.aliases, ',', absl::SkipEmpty())) {
+    for (absl::string_view alias : absl::StrSplit(o.aliases, ',', absl::SkipEmpty())) {
       if (lower == alias) return &o;
     }
   }
@@ -180,7 +182,7 @@ const Option* Find(std::string_view name) {
 }  // namespace
 
 absl::Status ParseMemory(std::string_view text, uint64_t* bytes) {
-  std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(text));
+  std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(ToAbsl(text)));
   uint64_t mul = 1;
   struct Unit {
     const char* suffix;
@@ -211,7 +213,7 @@ ServerConfig Config::Get() const {
 
 absl::Status Config::Set(std::string_view name, std::string_view value, bool at_runtime) {
   const Option* o = Find(name);
-  if (o == nullptr) return Invalid(absl::StrCat("unknown option '", name, "'"));
+  if (o == nullptr) return Invalid(absl::StrCat("unknown option '", ToAbsl(name), "'"));
   if (at_runtime && !o->runtime) {
     return absl::FailedPreconditionError(
         absl::StrCat("can't set immutable config '", o->name, "'"));
@@ -219,7 +221,8 @@ absl::Status Config::Set(std::string_view name, std::string_view value, bool at_
   absl::MutexLock l(&mu_);
   ServerConfig next = values_;
   if (absl::Status s = o->set(next, value); !s.ok()) {
-    return Invalid(absl::StrCat("invalid value '", value, "' for '", o->name, "': ", s.message()));
+    return Invalid(
+        absl::StrCat("invalid value '", ToAbsl(value), "' for '", o->name, "': ", s.message()));
   }
   values_ = std::move(next);
   return absl::OkStatus();
@@ -230,8 +233,8 @@ std::vector<std::pair<std::string, std::string>> Config::Match(std::string_view 
   std::vector<std::pair<std::string, std::string>> out;
   for (const Option& o : kOptions) {
     bool match = GlobMatch(pattern, o.name, /*nocase=*/true);
-    for (std::string_view alias : absl::StrSplit(o.aliases, ',', absl::SkipEmpty())) {
-      if (GlobMatch(pattern, alias, true)) {
+    for (absl::string_view alias : absl::StrSplit(o.aliases, ',', absl::SkipEmpty())) {
+      if (GlobMatch(pattern, std::string_view(alias.data(), alias.size()), true)) {
         out.emplace_back(std::string(alias), o.get(values_));
       }
     }
@@ -245,7 +248,8 @@ absl::Status Config::LoadFile(const std::string& path) {
   try {
     table = toml::parse_file(path);
   } catch (const toml::parse_error& e) {
-    return Invalid(absl::StrCat(path, ": ", e.description(), " at line ", e.source().begin.line));
+    return Invalid(
+        absl::StrCat(path, ": ", ToAbsl(e.description()), " at line ", e.source().begin.line));
   }
   for (const auto& [key, node] : table) {
     std::string text;
@@ -262,7 +266,8 @@ absl::Status Config::LoadFile(const std::string& path) {
       }
       text = absl::StrJoin(items, ",");
     } else {
-      return Invalid(absl::StrCat(path, ": option '", key.str(), "' has an unsupported type"));
+      return Invalid(
+          absl::StrCat(path, ": option '", ToAbsl(key.str()), "' has an unsupported type"));
     }
     if (absl::Status s = Set(key.str(), text, /*at_runtime=*/false); !s.ok()) {
       return Invalid(absl::StrCat(path, ": ", s.message()));

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "engine/db_test_util.h"
@@ -45,11 +46,13 @@ TEST(ConfigTest, MemoryUnitsLikeRedis) {
 
 TEST(ConfigTest, TomlFileSetsOptionsAndReportsErrors) {
   engine::TempDir dir;
+  std::filesystem::create_directories(dir.path());
   const std::string path = dir.path() + "/cairn.toml";
   std::ofstream(path) << "port = 7400\nappendfsync = \"always\"\nprotected-mode = false\n"
                          "users = [\"alice:x\"]\nmaxmemory = \"2mb\"\n";
   Config c;
-  ASSERT_TRUE(c.LoadFile(path).ok());
+  absl::Status loaded = c.LoadFile(path);
+  ASSERT_TRUE(loaded.ok()) << loaded;
   EXPECT_EQ(c.Get().port, 7400);
   EXPECT_EQ(c.Get().wal_sync, "always");
   EXPECT_FALSE(c.Get().protected_mode);

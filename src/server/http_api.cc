@@ -1,0 +1,574 @@
+#include "server/http_api.h"
+
+#include "server/io_pool.h"  // first: Asio
+
+#include <spdlog/spdlog.h>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "base/status.h"
+#include "server/info.h"
+#include "store/local_backend.h"
+
+namespace cairn::server {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::ip::tcp;
+using nlohmann::json;
+
+// --- helpers ----------------------------------------------------------------------------
+
+HttpResponse Json(int status, const json& body) {
+  return HttpResponse{status, "application/json", body.dump() + "\n"};
+}
+HttpResponse Error(int status, std::string_view message) {
+  return Json(status, json{{"error", std::string(message)}, {"status", status}});
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decoding ("+" stays "+": keys are path segments, not form fields, except in
+// query strings where form encoding turns spaces into '+').
+bool PercentDecode(std::string_view in, bool plus_is_space, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < in.size(); i++) {
+    if (in[i] == '%') {
+      if (i + 2 >= in.size()) return false;
+      const int hi = HexValue(in[i + 1]), lo = HexValue(in[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      out->push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (in[i] == '+' && plus_is_space) {
+      out->push_back(' ');
+    } else {
+      out->push_back(in[i]);
+    }
+  }
+  return true;
+}
+
+bool ValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    const int extra = c < 0x80           ? 0
+                      : (c >> 5) == 0x6  ? 1
+                      : (c >> 4) == 0xe  ? 2
+                      : (c >> 3) == 0x1e ? 3
+                                         : -1;
+    if (extra < 0 || i + extra >= s.size() + (extra == 0 ? 1 : 0)) {
+      if (extra < 0 || i + extra > s.size() - 1) return false;
+    }
+    for (int k = 1; k <= extra; k++) {
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
+    }
+    i += extra + 1;
+  }
+  return true;
+}
+
+// A key or value in JSON: a string when it is valid UTF-8, else base64 under name_base64.
+void PutBytes(json* obj, const char* name, std::string_view bytes) {
+  if (ValidUtf8(bytes)) {
+    (*obj)[name] = std::string(bytes);
+  } else {
+    (*obj)[std::string(name) + "_base64"] = absl::Base64Escape(ToAbsl(bytes));
+  }
+}
+
+// Reads "name" or "name_base64" from a JSON object.
+bool GetBytes(const json& obj, const char* name, std::string* out) {
+  if (auto it = obj.find(name); it != obj.end() && it->is_string()) {
+    *out = it->get<std::string>();
+    return true;
+  }
+  if (auto it = obj.find(std::string(name) + "_base64"); it != obj.end() && it->is_string()) {
+    return absl::Base64Unescape(it->get<std::string>(), out);
+  }
+  return false;
+}
+
+struct Query {
+  std::vector<std::pair<std::string, std::string>> params;
+  const std::string* Find(std::string_view name) const {
+    for (const auto& [k, v] : params) {
+      if (k == name) return &v;
+    }
+    return nullptr;
+  }
+};
+
+bool ParseQuery(std::string_view q, Query* out) {
+  for (absl::string_view part : absl::StrSplit(ToAbsl(q), '&', absl::SkipEmpty())) {
+    const size_t eq = part.find('=');
+    std::string k, v;
+    if (!PercentDecode(
+            std::string_view(part.data(), eq == absl::string_view::npos ? part.size() : eq), true,
+            &k))
+      return false;
+    if (eq != absl::string_view::npos &&
+        !PercentDecode(std::string_view(part.data() + eq + 1, part.size() - eq - 1), true, &v)) {
+      return false;
+    }
+    out->params.emplace_back(std::move(k), std::move(v));
+  }
+  return true;
+}
+
+// Checks HTTP credentials against the RESP ones: Basic user:password, or Bearer password
+// (the default user's).
+bool Authorized(const ServerConfig& cfg, std::string_view header) {
+  if (cfg.requirepass.empty() && cfg.users.empty()) return true;
+  auto check = [&](std::string_view user, std::string_view pass) {
+    if (user == "default") return !cfg.requirepass.empty() && pass == cfg.requirepass;
+    for (const auto& [name, password] : cfg.users) {
+      if (name == user && password == pass) return true;
+    }
+    return false;
+  };
+  if (header.substr(0, 7) == "Bearer ") return check("default", header.substr(7));
+  if (header.substr(0, 6) == "Basic ") {
+    std::string decoded;
+    if (!absl::Base64Unescape(ToAbsl(header.substr(6)), &decoded)) return false;
+    const size_t colon = decoded.find(':');
+    if (colon == std::string::npos) return false;
+    return check(std::string_view(decoded).substr(0, colon),
+                 std::string_view(decoded).substr(colon + 1));
+  }
+  return false;
+}
+
+bool ParseDb(const Query& q, const ServerConfig& cfg, int* db) {
+  *db = 0;
+  const std::string* v = q.Find("db");
+  if (v == nullptr) return true;
+  return absl::SimpleAtoi(*v, db) && *db >= 0 && *db < cfg.databases;
+}
+
+int StatusFor(const absl::Status& s) {
+  if (absl::IsNotFound(s)) return 404;
+  if (absl::IsInvalidArgument(s)) return 400;
+  if (absl::IsResourceExhausted(s)) return 507;
+  if (absl::IsUnavailable(s)) return 503;
+  return 500;
+}
+
+bool OverMemory(ServerContext& server, const ServerConfig& cfg) {
+  return cfg.maxmemory > 0 && server.used_memory && server.used_memory() > cfg.maxmemory;
+}
+
+int64_t NowMs(const ServerContext& server) {
+  return server.now_ms ? server.now_ms() : store::SystemNowMs();
+}
+
+// --- handlers ---------------------------------------------------------------------------
+
+HttpResponse KeyRequest(ServerContext& server, const HttpRequest& req, const std::string& key,
+                        const Query& q, const ServerConfig& cfg) {
+  int db;
+  if (!ParseDb(q, cfg, &db)) return Error(400, "db must be a database index");
+  if (req.method == "GET" || req.method == "HEAD") {
+    store::Record r;
+    absl::Status s = server.backend->Get(db, key, &r);
+    if (absl::IsNotFound(s)) {
+      server.stats.keyspace_misses.fetch_add(1, std::memory_order_relaxed);
+      return Error(404, "key not found");
+    }
+    if (!s.ok()) return Error(StatusFor(s), std::string(s.message()));
+    server.stats.keyspace_hits.fetch_add(1, std::memory_order_relaxed);
+    return HttpResponse{200, "application/octet-stream", std::move(r.value)};
+  }
+  if (req.method == "PUT") {
+    if (OverMemory(server, cfg)) return Error(507, "used memory > 'maxmemory'");
+    if (req.body.size() > cfg.proto_max_bulk_len) return Error(413, "value too large");
+    store::Record r{store::ValueType::kString, 0, req.body};
+    if (const std::string* ttl = q.Find("ttl")) {
+      int64_t seconds;
+      if (!absl::SimpleAtoi(*ttl, &seconds) || seconds <= 0 || seconds > INT64_MAX / 2000) {
+        return Error(400, "ttl must be a positive number of seconds");
+      }
+      r.expire_at_ms = NowMs(server) + seconds * 1000;
+    }
+    KeyLocks::Guard guard(&server.locks, db, {key});
+    absl::Status s = server.backend->Put(db, key, r);
+    if (!s.ok()) return Error(StatusFor(s), std::string(s.message()));
+    return Json(200, json{{"result", "ok"}});
+  }
+  if (req.method == "DELETE") {
+    KeyLocks::Guard guard(&server.locks, db, {key});
+    store::Record r;
+    absl::Status s = server.backend->Get(db, key, &r);
+    if (absl::IsNotFound(s)) return Json(200, json{{"deleted", 0}});
+    if (s.ok()) s = server.backend->Delete(db, key);
+    if (!s.ok()) return Error(StatusFor(s), std::string(s.message()));
+    return Json(200, json{{"deleted", 1}});
+  }
+  return Error(405, "method not allowed: use GET, PUT or DELETE");
+}
+
+HttpResponse Scan(ServerContext& server, const Query& q, const ServerConfig& cfg) {
+  int db;
+  if (!ParseDb(q, cfg, &db)) return Error(400, "db must be a database index");
+  std::string start, end, prefix;
+  if (const std::string* v = q.Find("start")) start = *v;
+  if (const std::string* v = q.Find("end")) end = *v;
+  if (const std::string* v = q.Find("prefix")) prefix = *v;
+  int64_t limit = 100;
+  if (const std::string* v = q.Find("limit")) {
+    if (!absl::SimpleAtoi(*v, &limit) || limit < 0 || limit > 100000) {
+      return Error(400, "limit must be between 0 and 100000");
+    }
+  }
+  bool values = true;
+  if (const std::string* v = q.Find("values")) values = *v != "false" && *v != "0";
+  if (start < prefix) start = prefix;
+  json items = json::array();
+  std::string next;
+  int64_t n = 0;
+  absl::Status s =
+      server.backend->Scan(db, start, end, [&](std::string_view k, const store::RecordView& r) {
+        if (k.substr(0, prefix.size()) != prefix) return false;
+        if (n == limit) {
+          next.assign(k.data(), k.size());
+          return false;
+        }
+        n++;
+        json item = json::object();
+        PutBytes(&item, "key", k);
+        if (values) PutBytes(&item, "value", r.value);
+        if (r.expire_at_ms != 0) item["expire_at_ms"] = r.expire_at_ms;
+        items.push_back(std::move(item));
+        return true;
+      });
+  if (!s.ok()) return Error(StatusFor(s), std::string(s.message()));
+  json out{{"items", std::move(items)}, {"count", n}};
+  if (!next.empty()) PutBytes(&out, "next", next);  // pass as start= to continue
+  return Json(200, out);
+}
+
+// POST /v1/batch {"ops": [{"op": "put", "key": k, "value": v, "ttl": s}, {"op": "delete",
+// "key": k}], "db": 0}: applied atomically.
+HttpResponse Batch(ServerContext& server, const HttpRequest& req, const ServerConfig& cfg) {
+  json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded() || !body.is_object()) return Error(400, "body must be a JSON object");
+  int db = 0;
+  if (auto it = body.find("db"); it != body.end()) {
+    if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() >= cfg.databases) {
+      return Error(400, "db must be a database index");
+    }
+    db = it->get<int>();
+  }
+  auto ops = body.find("ops");
+  if (ops == body.end() || !ops->is_array()) return Error(400, "'ops' must be an array");
+  if (ops->size() > 100000) return Error(413, "too many operations (at most 100000)");
+  std::vector<store::Mutation> batch;
+  std::vector<std::string_view> keys;
+  bool writes = false;
+  for (size_t i = 0; i < ops->size(); i++) {
+    const json& op = (*ops)[i];
+    if (!op.is_object() || !op.contains("op") || !op["op"].is_string()) {
+      return Error(400, absl::StrCat("ops[", i, "]: needs \"op\": \"put\" or \"delete\""));
+    }
+    store::Mutation m;
+    m.db = db;
+    if (!GetBytes(op, "key", &m.key))
+      return Error(400, absl::StrCat("ops[", i, "]: needs \"key\""));
+    const std::string kind = op["op"].get<std::string>();
+    if (kind == "put") {
+      writes = true;
+      m.kind = store::Mutation::Kind::kPut;
+      if (!GetBytes(op, "value", &m.record.value)) {
+        return Error(400, absl::StrCat("ops[", i, "]: needs \"value\""));
+      }
+      if (auto ttl = op.find("ttl"); ttl != op.end()) {
+        if (!ttl->is_number_integer() || ttl->get<int64_t>() <= 0 ||
+            ttl->get<int64_t>() > INT64_MAX / 2000) {
+          return Error(400, absl::StrCat("ops[", i, "]: ttl must be a positive integer"));
+        }
+        m.record.expire_at_ms = NowMs(server) + ttl->get<int64_t>() * 1000;
+      }
+    } else if (kind == "delete") {
+      m.kind = store::Mutation::Kind::kDelete;
+    } else {
+      return Error(400, absl::StrCat("ops[", i, "]: unknown op '", kind, "'"));
+    }
+    batch.push_back(std::move(m));
+  }
+  if (writes && OverMemory(server, cfg)) return Error(507, "used memory > 'maxmemory'");
+  for (const auto& m : batch) keys.push_back(m.key);
+  KeyLocks::Guard guard(&server.locks, db, keys);
+  absl::Status s = server.backend->Apply(batch);
+  if (!s.ok()) return Error(StatusFor(s), std::string(s.message()));
+  return Json(200, json{{"applied", batch.size()}});
+}
+
+std::string PrometheusName(std::string_view name) {
+  std::string out(name);
+  for (char& c : out) {
+    if (!absl::ascii_isalnum(c)) c = '_';
+  }
+  return out;
+}
+
+HttpResponse Metrics(ServerContext& server) {
+  const ServerStats& st = server.stats;
+  std::string out;
+  auto counter = [&](const char* name, const char* help, uint64_t v) {
+    absl::StrAppend(&out, "# HELP cairn_", name, " ", help, "\n# TYPE cairn_", name,
+                    " counter\ncairn_", name, " ", v, "\n");
+  };
+  auto gauge = [&](const char* name, const char* help, uint64_t v) {
+    absl::StrAppend(&out, "# HELP cairn_", name, " ", help, "\n# TYPE cairn_", name,
+                    " gauge\ncairn_", name, " ", v, "\n");
+  };
+  gauge("connected_clients", "Connected RESP clients.", server.clients.size());
+  gauge("used_memory_bytes", "Allocated memory.", server.used_memory ? server.used_memory() : 0);
+  counter("connections_received_total", "Accepted connections.", st.connections_received.load());
+  counter("commands_processed_total", "Commands run.", st.commands_processed.load());
+  counter("net_input_bytes_total", "Bytes read from clients.", st.bytes_in.load());
+  counter("net_output_bytes_total", "Bytes written to clients.", st.bytes_out.load());
+  counter("keyspace_hits_total", "Reads that found their key.", st.keyspace_hits.load());
+  counter("keyspace_misses_total", "Reads that did not find their key.", st.keyspace_misses.load());
+  counter("http_requests_total", "HTTP API requests.", st.http_requests.load());
+  absl::StrAppend(&out, "# HELP cairn_command_calls_total Calls per command.\n",
+                  "# TYPE cairn_command_calls_total counter\n");
+  for (const auto& c : st.commands()) {
+    if (c->calls.load() == 0) continue;
+    absl::StrAppend(&out, "cairn_command_calls_total{command=\"", PrometheusName(c->name), "\"} ",
+                    c->calls.load(), "\n");
+  }
+  absl::StrAppend(&out, "# HELP cairn_command_latency_microseconds Command latency quantiles.\n",
+                  "# TYPE cairn_command_latency_microseconds summary\n");
+  for (const auto& c : st.commands()) {
+    if (c->calls.load() == 0) continue;
+    const std::string name = PrometheusName(c->name);
+    for (double q : {0.5, 0.99, 0.999}) {
+      absl::StrAppend(&out, "cairn_command_latency_microseconds{command=\"", name, "\",quantile=\"",
+                      q, "\"} ", c->micros.Percentile(q), "\n");
+    }
+    absl::StrAppend(&out, "cairn_command_latency_microseconds_sum{command=\"", name, "\"} ",
+                    c->micros.sum(), "\n", "cairn_command_latency_microseconds_count{command=\"",
+                    name, "\"} ", c->micros.count(), "\n");
+  }
+  // Engine figures, from its statistics text.
+  const std::string wa = server.backend->Property("cairn.write-amplification").value_or("0");
+  absl::StrAppend(
+      &out, "# HELP cairn_engine_write_amplification Table bytes written per user byte.\n",
+      "# TYPE cairn_engine_write_amplification gauge\ncairn_engine_write_amplification ",
+      wa.empty() ? "0" : wa, "\n");
+  absl::StrAppend(&out, "# HELP cairn_engine_memtable_bytes Memtable memory.\n",
+                  "# TYPE cairn_engine_memtable_bytes gauge\ncairn_engine_memtable_bytes ",
+                  server.backend->Property("cairn.mem-usage").value_or("0"), "\n");
+  return HttpResponse{200, "text/plain; version=0.0.4", std::move(out)};
+}
+
+HttpResponse Stats(ServerContext& server) {
+  const ServerStats& st = server.stats;
+  json commands = json::object();
+  for (const auto& c : st.commands()) {
+    if (c->calls.load() == 0) continue;
+    commands[c->name] = json{{"calls", c->calls.load()},
+                             {"failed", c->failed.load()},
+                             {"p50_us", c->micros.Percentile(0.5)},
+                             {"p99_us", c->micros.Percentile(0.99)},
+                             {"p999_us", c->micros.Percentile(0.999)}};
+  }
+  json out{{"connected_clients", server.clients.size()},
+           {"commands_processed", st.commands_processed.load()},
+           {"keyspace_hits", st.keyspace_hits.load()},
+           {"keyspace_misses", st.keyspace_misses.load()},
+           {"net_input_bytes", st.bytes_in.load()},
+           {"net_output_bytes", st.bytes_out.load()},
+           {"used_memory", server.used_memory ? server.used_memory() : 0},
+           {"commands", std::move(commands)},
+           {"engine", server.backend->Property("cairn.stats").value_or("")}};
+  return Json(200, out);
+}
+
+}  // namespace
+
+HttpResponse HandleHttpRequest(ServerContext& server, const HttpRequest& req) {
+  server.stats.http_requests.fetch_add(1, std::memory_order_relaxed);
+  const ServerConfig cfg = server.config->Get();
+  std::string_view target = req.target;
+  const size_t qmark = target.find('?');
+  std::string_view path = target.substr(0, qmark);
+  Query q;
+  if (qmark != std::string_view::npos && !ParseQuery(target.substr(qmark + 1), &q)) {
+    return Error(400, "malformed query string");
+  }
+  if (path == "/healthz") {
+    if (req.method != "GET" && req.method != "HEAD") return Error(405, "method not allowed");
+    return Json(200, json{{"status", "ok"}});
+  }
+  if (!Authorized(cfg, req.authorization)) {
+    HttpResponse r = Error(401, "authentication required");
+    return r;
+  }
+  if (path == "/metrics")
+    return req.method == "GET" ? Metrics(server) : Error(405, "method not allowed");
+  if (path == "/v1/stats")
+    return req.method == "GET" ? Stats(server) : Error(405, "method not allowed");
+  if (path == "/v1/kv" || path == "/v1/kv/") {
+    return req.method == "GET" ? Scan(server, q, cfg) : Error(405, "method not allowed: use GET");
+  }
+  if (path.substr(0, 7) == "/v1/kv/") {
+    std::string key;
+    if (!PercentDecode(path.substr(7), false, &key))
+      return Error(400, "malformed percent-encoding in key");
+    return KeyRequest(server, req, key, q, cfg);
+  }
+  if (path == "/v1/batch") {
+    return req.method == "POST" ? Batch(server, req, cfg)
+                                : Error(405, "method not allowed: use POST");
+  }
+  return Error(404, absl::StrCat("no such endpoint: ", ToAbsl(path)));
+}
+
+namespace {
+
+// One HTTP connection (keep-alive), on one I/O thread.
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(tcp::socket socket, ServerContext* server)
+      : stream_(std::move(socket)), server_(server) {}
+
+  void Start() { Read(); }
+  void Close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().close(ec);
+  }
+
+ private:
+  void Read() {
+    const ServerConfig cfg = server_->config->Get();
+    parser_.emplace();
+    parser_->body_limit(cfg.proto_max_bulk_len + (1 << 20));
+    parser_->header_limit(64 << 10);
+    stream_.expires_after(std::chrono::seconds(cfg.timeout > 0 ? cfg.timeout : 300));
+    auto self = shared_from_this();
+    http::async_read(stream_, buffer_, *parser_, [self](beast::error_code ec, size_t) {
+      if (ec == http::error::end_of_stream) return self->Close();
+      if (ec == http::error::body_limit)
+        return self->Reply(Error(413, "request body too large"), false);
+      if (ec) {
+        if (ec != beast::error::timeout && ec != asio::error::operation_aborted &&
+            ec != asio::error::eof && ec != asio::error::connection_reset) {
+          return self->Reply(Error(400, absl::StrCat("bad request: ", ec.message())), false);
+        }
+        return self->Close();
+      }
+      auto& msg = self->parser_->get();
+      HttpRequest req;
+      req.method = std::string(msg.method_string());
+      req.target = std::string(msg.target());
+      req.body = std::move(msg.body());
+      if (auto it = msg.find(http::field::authorization); it != msg.end()) {
+        req.authorization = std::string(it->value());
+      }
+      HttpResponse resp;
+      try {
+        resp = HandleHttpRequest(*self->server_, req);
+      } catch (const std::exception& e) {
+        resp = Error(500, absl::StrCat("internal error: ", e.what()));
+      }
+      if (req.method == "HEAD") resp.body.clear();
+      self->Reply(std::move(resp), msg.keep_alive());
+    });
+  }
+
+  void Reply(HttpResponse r, bool keep_alive) {
+    auto res = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(r.status), 11);
+    res->set(http::field::server, "cairn");
+    res->set(http::field::content_type, r.content_type);
+    if (r.status == 401) res->set(http::field::www_authenticate, "Basic realm=\"cairn\"");
+    res->keep_alive(keep_alive);
+    res->body() = std::move(r.body);
+    res->prepare_payload();
+    auto self = shared_from_this();
+    http::async_write(stream_, *res, [self, res](beast::error_code ec, size_t n) {
+      self->server_->stats.bytes_out.fetch_add(n, std::memory_order_relaxed);
+      if (ec || !res->keep_alive()) return self->Close();
+      self->Read();
+    });
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  ServerContext* const server_;
+};
+
+class HttpListenerImpl final : public HttpListener {
+ public:
+  HttpListenerImpl(ServerContext* server, IoPool* pool)
+      : server_(server), pool_(pool), acceptor_(pool->First()) {}
+
+  absl::Status Listen(const std::string& bind, int port) {
+    boost::system::error_code ec;
+    const auto address = asio::ip::make_address(bind, ec);
+    if (ec) return absl::InvalidArgumentError(absl::StrCat("bad bind address '", bind, "'"));
+    const tcp::endpoint endpoint(address, static_cast<uint16_t>(port));
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen on ", bind, ":", port, ": ", ec.message()));
+    }
+    port_ = acceptor_.local_endpoint().port();
+    Accept();
+    return absl::OkStatus();
+  }
+  int port() const override { return port_; }
+  void Stop() override {
+    asio::post(acceptor_.get_executor(), [this] {
+      boost::system::error_code ec;
+      acceptor_.close(ec);
+    });
+  }
+
+ private:
+  void Accept() {
+    acceptor_.async_accept(pool_->Next(), [this](boost::system::error_code ec, tcp::socket s) {
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+      if (!ec) std::make_shared<HttpSession>(std::move(s), server_)->Start();
+      Accept();
+    });
+  }
+
+  ServerContext* const server_;
+  IoPool* const pool_;
+  tcp::acceptor acceptor_;
+  int port_ = 0;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<HttpListener>> HttpListener::Start(ServerContext* server,
+                                                                  IoPool* pool,
+                                                                  const std::string& bind,
+                                                                  int port) {
+  auto listener = std::make_unique<HttpListenerImpl>(server, pool);
+  if (absl::Status s = listener->Listen(bind, port); !s.ok()) return s;
+  return std::unique_ptr<HttpListener>(std::move(listener));
+}
+
+}  // namespace cairn::server
