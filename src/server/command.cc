@@ -237,4 +237,68 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
   server.stats.commands_processed.fetch_add(1, std::memory_order_relaxed);
 }
 
+// --- pipelines --------------------------------------------------------------------------
+
+bool PipelineExecutor::Deferrable(const std::vector<std::string_view>& args) {
+  if (args.size() != 3 || args[0].size() != 3) return false;
+  if (absl::ascii_tolower(args[0][0]) != 's' || absl::ascii_tolower(args[0][1]) != 'e' ||
+      absl::ascii_tolower(args[0][2]) != 't') {
+    return false;
+  }
+  // Whatever would make ExecuteCommand refuse or reply differently runs there instead.
+  if (NeedsAuth(server_, client_)) return false;
+  if (server_.used_memory) {
+    const uint64_t limit = server_.config->Get().maxmemory;
+    if (limit > 0 && server_.used_memory() > limit) return false;
+  }
+  const int db = client_.db.load(std::memory_order_relaxed);
+  if (!pending_.empty() && db != pending_db_) return false;
+  return true;
+}
+
+void PipelineExecutor::Execute(const std::vector<std::string_view>& args) {
+  if (Deferrable(args)) {
+    pending_db_ = client_.db.load(std::memory_order_relaxed);
+    pending_.push_back({store::Mutation::Kind::kPut, pending_db_, std::string(args[1]),
+                        store::Record{store::ValueType::kString, 0, std::string(args[2])}});
+    if (pending_.size() >= 1024) Flush();
+    return;
+  }
+  Flush();
+  ExecuteCommand(server_, client_, args, out_);
+}
+
+void PipelineExecutor::Flush() {
+  if (pending_.empty()) return;
+  static const CommandSpec* set_spec = CommandTable::Get().Find("set");
+  CommandStats* stats = server_.stats.ForCommand(set_spec);
+  const auto start = std::chrono::steady_clock::now();
+  absl::Status s;
+  try {
+    std::vector<std::string_view> keys;
+    keys.reserve(pending_.size());
+    for (const auto& m : pending_) keys.push_back(m.key);
+    KeyLocks::Guard guard(&server_.locks, pending_db_, keys);
+    s = server_.backend->Apply(pending_);
+  } catch (const std::bad_alloc&) {
+    s = absl::ResourceExhaustedError("out of memory while running the command");
+  }
+  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::steady_clock::now() - start)
+                          .count();
+  const uint64_t n = pending_.size();
+  for (uint64_t i = 0; i < n; i++) {
+    if (s.ok()) {
+      out_.SimpleString("OK");
+    } else {
+      ReplyStatusError(out_, s);
+    }
+    stats->micros.Record(static_cast<uint64_t>(micros) / n);
+  }
+  stats->calls.fetch_add(n, std::memory_order_relaxed);
+  if (!s.ok()) stats->failed.fetch_add(n, std::memory_order_relaxed);
+  server_.stats.commands_processed.fetch_add(n, std::memory_order_relaxed);
+  pending_.clear();
+}
+
 }  // namespace cairn::server

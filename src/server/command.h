@@ -153,6 +153,28 @@ class CommandTable {
 void ExecuteCommand(ServerContext& server, ClientState& client,
                     const std::vector<std::string_view>& args, protocol::ReplyWriter& out);
 
+// Runs a connection's pipelined commands in order, as ExecuteCommand would, except that
+// a run of consecutive plain SETs (SET key value) is applied as one atomic engine write:
+// one WAL append and one group commit instead of one per command. Replies and the final
+// state are those of running them one by one.
+class PipelineExecutor {
+ public:
+  PipelineExecutor(ServerContext& server, ClientState& client, protocol::ReplyWriter& out)
+      : server_(server), client_(client), out_(out) {}
+  ~PipelineExecutor() { Flush(); }
+  void Execute(const std::vector<std::string_view>& args);
+  // Applies the deferred SETs and writes their replies.
+  void Flush();
+
+ private:
+  bool Deferrable(const std::vector<std::string_view>& args);
+  ServerContext& server_;
+  ClientState& client_;
+  protocol::ReplyWriter& out_;
+  std::vector<store::Mutation> pending_;
+  int pending_db_ = 0;
+};
+
 // Shared helpers for command implementations.
 bool ParseInt64(std::string_view s, int64_t* v);  // Redis's strict string2ll
 bool ParseDouble(std::string_view s, double* v);  // Redis's strict string2d (no spaces)

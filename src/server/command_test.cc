@@ -269,6 +269,36 @@ TEST_F(CommandTest, ConnectionCommands) {
   EXPECT_TRUE(h_.client(0).close_after_reply);
 }
 
+// A pipeline's runs of plain SETs are applied as one write; replies and state must be as
+// if each command ran alone, in order.
+TEST_F(CommandTest, PipelinedSetsKeepOrderAndReplies) {
+  ClientState& c = h_.client(0);
+  std::string out;
+  protocol::ReplyWriter w(&out, 2);
+  std::vector<std::vector<std::string>> cmds = {
+      {"SET", "a", "1"}, {"SET", "b", "2"}, {"INCR", "a"},     {"SET", "a", "10"},
+      {"SET", "a", "11"}, {"GET", "a"},     {"SET", "c", "x"}, {"SELECT", "1"},
+      {"SET", "c", "in1"}, {"set", "d", "y"}};
+  {
+    PipelineExecutor p(h_.context(), c, w);
+    for (const auto& cmd : cmds) {
+      std::vector<std::string_view> v(cmd.begin(), cmd.end());
+      p.Execute(v);
+    }
+  }
+  size_t pos = 0;
+  std::vector<std::string> replies;
+  while (pos < out.size()) replies.push_back(DescribeReply(out, &pos));
+  EXPECT_EQ(replies, (std::vector<std::string>{"OK", "OK", "(integer) 2", "OK", "OK", "\"11\"",
+                                               "OK", "OK", "OK", "OK"}));
+  EXPECT_EQ(Run({"GET", "c"}), "\"in1\"");
+  EXPECT_EQ(Run({"SELECT", "0"}), "OK");
+  EXPECT_EQ(Run({"GET", "c"}), "\"x\"");
+  EXPECT_EQ(Run({"GET", "b"}), "\"2\"");
+  const std::string stats = Run({"INFO", "commandstats"});
+  EXPECT_NE(stats.find("cmdstat_set:calls=7,"), std::string::npos) << stats;
+}
+
 TEST(AuthTest, PasswordAndUsers) {
   ServerConfig cfg;
   cfg.requirepass = "secret";

@@ -152,12 +152,14 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     state_->last_active_ms.store(NowMs(), std::memory_order_relaxed);
     const ServerConfig cfg = server_->config->Get();
     size_t start = 0;
+    PipelineExecutor pipeline(*server_, *state_, writer_);
     while (!state_->close_after_reply && !state_->killed.load(std::memory_order_relaxed)) {
       size_t consumed = 0;
       const auto r =
           parser_.Parse(std::string_view(in_.data() + start, in_end_ - start), &args_, &consumed);
       if (r == protocol::RespParser::Result::kError) {
         server_->stats.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+        pipeline.Flush();  // replies stay in command order
         writer_.Error(parser_.error());
         state_->close_after_reply = true;
         break;
@@ -165,13 +167,14 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
       start += consumed;
       if (r == protocol::RespParser::Result::kNeedMore) break;
       if (args_.empty()) continue;
-      ExecuteCommand(*server_, *state_, args_, writer_);
+      pipeline.Execute(args_);
       if (out_.size() > cfg.client_output_buffer_limit) {
         spdlog::warn("client {} closed: output buffer over {} bytes", state_->addr,
                      cfg.client_output_buffer_limit);
         return Close();
       }
     }
+    pipeline.Flush();
     // Keep the unconsumed tail at the front of the buffer.
     if (start > 0) {
       std::memmove(in_.data(), in_.data() + start, in_end_ - start);
