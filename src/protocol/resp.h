@@ -29,7 +29,7 @@ struct ParserLimits {
   // Redis's PROTO_INLINE_MAX_SIZE: an inline command line, or a '*'/'$' header line,
   // longer than this is a protocol error ("too big inline request" / "too big mbulk count
   // string" / "too big bulk count string").
-  size_t max_inline_len = 64 * 1024;
+  size_t max_inline_len = size_t{64} * 1024;
 };
 
 // Not thread-safe; one per connection.

@@ -66,8 +66,12 @@ bool IsHexDigit(char c) {
 }
 
 int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
   return c - 'A' + 10;
 }
 
@@ -78,7 +82,9 @@ bool SplitInlineArgs(std::string_view line, std::vector<std::string>* out) {
   const char* p = line.data();
   const char* const end = p + line.size();
   while (true) {
-    while (p < end && IsSpace(*p)) p++;
+    while (p < end && IsSpace(*p)) {
+      p++;
+    }
     if (p == end) {
       return true;
     }
@@ -150,7 +156,9 @@ bool SplitInlineArgs(std::string_view line, std::vector<std::string>* out) {
       } else {
         current.push_back(*p);
       }
-      if (p < end) p++;
+      if (p < end) {
+        p++;
+      }
     }
     out->push_back(std::move(current));
   }
@@ -302,7 +310,9 @@ RespParser::Step RespParser::ParseMultibulk(std::string_view in,
       }
       if (in[pos_] != '$') {
         char got = in[pos_];
-        if (got == '\r' || got == '\n') got = ' ';  // as addReplyErrorFormat does
+        if (got == '\r' || got == '\n') {
+          got = ' ';  // as addReplyErrorFormat does
+        }
         return Fail(std::string("ERR Protocol error: expected '$', got '") + got + "'");
       }
       if (!ParseInt64(in.substr(pos_ + 1, cr - pos_ - 1), &n) || n < 0 ||

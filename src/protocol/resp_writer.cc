@@ -46,7 +46,9 @@ void ReplyWriter::Line(char type, std::string_view s) {
   // A CR or LF would end the line early and desynchronise the client.
   for (size_t i = start; i < out_->size(); i++) {
     char& c = (*out_)[i];
-    if (c == '\r' || c == '\n') c = ' ';
+    if (c == '\r' || c == '\n') {
+      c = ' ';
+    }
   }
   out_->append("\r\n", 2);
 }
