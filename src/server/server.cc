@@ -58,6 +58,12 @@ std::string Endpoint(const tcp::endpoint& e) {
 
 bool IsLoopback(const tcp::endpoint& e) { return e.address().is_loopback(); }
 
+protocol::ParserLimits Limits(const ServerConfig& cfg) {
+  protocol::ParserLimits limits;
+  limits.max_bulk_len = cfg.proto_max_bulk_len;
+  return limits;
+}
+
 // One RESP client. Lives on one io_context; every handler runs on that thread.
 class RespConnection : public std::enable_shared_from_this<RespConnection> {
  public:
@@ -66,6 +72,7 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
         timer_(socket_.get_executor()),
         server_(server),
         state_(std::make_shared<ClientState>()),
+        parser_(Limits(server->config->Get())),
         writer_(&out_) {}
 
   void Start() {
