@@ -1,24 +1,18 @@
 #!/usr/bin/env bash
-# Installs dependencies, builds cairn (release) and runs it with default settings.
+# Installs dependencies, builds cairn (release) and starts cairn-server with default
+# settings: RESP on 127.0.0.1:7379, HTTP on 127.0.0.1:7380, data in ./cairn-data, WAL
+# synced every second. Try it from another shell:
 #
-# Until cairn-server exists (issue 4), this drives the storage engine through the
-# offline tool on a demo directory: load keys, read some back, scan, verify every file.
+#   redis-cli -p 7379 set greeting hello && redis-cli -p 7379 get greeting
+#   curl localhost:7380/v1/kv/greeting
+#
+# Arguments are passed to cairn-server (e.g. ./scripts/run.sh --port 7400); Ctrl-C stops it
+# cleanly (the WAL is synced first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh
 cmake --preset release >/dev/null
-cmake --build --preset release --target cairn
+cmake --build --preset release --target cairn-server cairn
 
-cairn=build/bin/cairn
-demo=${CAIRN_DEMO_DIR:-./cairn-demo}
-echo "=== $cairn db $demo load 100000 (WAL sync everysec) ==="
-$cairn db "$demo" load 100000 --sync everysec | tail -n 1
-echo "=== get key-0000000042 ==="
-$cairn db "$demo" get key-0000000042
-echo "=== scan --start key-0000099997 ==="
-$cairn db "$demo" scan --start key-0000099997
-echo "=== check ==="
-$cairn db "$demo" check
-echo "=== stats ==="
-$cairn db "$demo" stats
+exec build/bin/cairn-server "$@"
