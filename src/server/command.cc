@@ -138,6 +138,25 @@ std::string Lower(std::string_view s) {
   return absl::AsciiStrToLower(absl::string_view(s.data(), s.size()));
 }
 
+void ReplyBadSubcommand(CommandContext& c) {
+  const std::string sub = Lower(c.args[1]);
+  static const char* const kKnown[] = {"client|id",     "client|getname", "client|setname",
+                                       "client|info",   "client|list",    "client|kill",
+                                       "config|get",    "config|set",     "config|resetstat",
+                                       "command|count", "command|info",   "command|docs"};
+  const std::string full = absl::StrCat(Lower(c.args[0]), "|", sub);
+  for (const char* known : kKnown) {
+    if (full == known) {
+      c.out.Error(absl::StrCat("ERR wrong number of arguments for '", full, "' command"));
+      return;
+    }
+  }
+  std::string upper = std::string(c.args[0]);
+  for (char& ch : upper) ch = absl::ascii_toupper(ch);
+  c.out.Error(absl::StrCat("ERR unknown subcommand '", std::string(c.args[1]).substr(0, 128),
+                           "'. Try ", upper, " HELP."));
+}
+
 void ReplyStatusError(protocol::ReplyWriter& out, const absl::Status& s) {
   std::string msg(s.message());
   for (char& c : msg) {
@@ -189,6 +208,11 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
     return;
   }
   CommandStats* stats = server.stats.ForCommand(spec);
+  client.last_command.store(spec, std::memory_order_relaxed);
+  if ((spec->flags & kContainer) && args.size() > 1) {
+    absl::MutexLock l(&client.mu);
+    client.last_subcommand = Lower(args[1].substr(0, 32));
+  }
   const int argc = static_cast<int>(args.size());
   if ((spec->arity > 0 && argc != spec->arity) || (spec->arity < 0 && argc < -spec->arity)) {
     stats->rejected.fetch_add(1, std::memory_order_relaxed);

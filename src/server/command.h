@@ -39,9 +39,11 @@ struct ClientState {
   // Called (from any thread) to close the connection; set by the connection.
   std::function<void()> kill;
 
+  std::atomic<const struct CommandSpec*> last_command{nullptr};  // for CLIENT LIST
+
   mutable absl::Mutex mu;
   std::string name ABSL_GUARDED_BY(mu);
-  std::string last_command ABSL_GUARDED_BY(mu);
+  std::string last_subcommand ABSL_GUARDED_BY(mu);  // of CLIENT, CONFIG, COMMAND
 };
 
 // Connected clients, for CLIENT LIST / KILL and INFO clients.
@@ -108,10 +110,11 @@ enum CommandFlag : uint32_t {
   kWrite = 1 << 0,     // modifies data: key locks, maxmemory check
   kReadOnly = 1 << 1,  // reads data
   kAdmin = 1 << 2,
-  kNoAuth = 1 << 3,   // allowed before AUTH
-  kFast = 1 << 4,     // O(1) or O(log n)
-  kDenyOom = 1 << 5,  // refused past maxmemory
-  kNoLock = 1 << 6,   // takes its own locks (several databases, whole keyspace)
+  kNoAuth = 1 << 3,     // allowed before AUTH
+  kFast = 1 << 4,       // O(1) or O(log n)
+  kDenyOom = 1 << 5,    // refused past maxmemory
+  kNoLock = 1 << 6,     // takes its own locks (several databases, whole keyspace)
+  kContainer = 1 << 7,  // has subcommands (CLIENT LIST shows "client|list")
 };
 
 using CommandHandler = void (*)(CommandContext& ctx);
@@ -176,6 +179,9 @@ class PipelineExecutor {
 };
 
 // Shared helpers for command implementations.
+// Redis 7's reply to an unknown subcommand of `command` (e.g. CLIENT) or to a wrong
+// number of arguments for a known one.
+void ReplyBadSubcommand(CommandContext& c);
 bool ParseInt64(std::string_view s, int64_t* v);  // Redis's strict string2ll
 bool ParseDouble(std::string_view s, double* v);  // Redis's strict string2d (no spaces)
 // Replies with an engine error as Redis-style "-ERR ...".

@@ -227,6 +227,7 @@ TEST_F(CommandTest, DatabasesSelectMoveSwap) {
   EXPECT_EQ(Run({"SWAPDB", "0", "2"}), "OK");
   EXPECT_EQ(Run({"GET", "k"}), "\"in0\"");
   EXPECT_EQ(Run({"SWAPDB", "0", "99"}), "(error) ERR DB index is out of range");
+  EXPECT_EQ(Run({"SWAPDB", "0", "x"}), "(error) ERR invalid second DB index");
   Run({"SELECT", "3"});
   Run({"SET", "x", "3"});
   EXPECT_EQ(Run({"FLUSHALL"}), "OK");
@@ -253,9 +254,11 @@ TEST_F(CommandTest, ConnectionCommands) {
   EXPECT_EQ(Run({"CLIENT", "SETNAME", "worker"}), "OK");
   EXPECT_EQ(Run({"CLIENT", "GETNAME"}), "\"worker\"");
   EXPECT_EQ(Run({"CLIENT", "ID"}), "(integer) " + std::to_string(h_.client(0).id));
-  EXPECT_EQ(Run({"CLIENT", "NOPE"}),
-            "(error) ERR unknown subcommand or wrong number of arguments for 'NOPE'. Try CLIENT "
-            "HELP.");
+  EXPECT_EQ(Run({"CLIENT", "NOPE"}), "(error) ERR unknown subcommand 'NOPE'. Try CLIENT HELP.");
+  EXPECT_EQ(Run({"CLIENT", "SETNAME"}),
+            "(error) ERR wrong number of arguments for 'client|setname' command");
+  EXPECT_EQ(Run({"CONFIG", "SET", "nosuch", "1"}),
+            "(error) ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'");
   EXPECT_EQ(Run({"HELLO", "4"}), "(error) NOPROTO unsupported protocol version");
   const std::string hello = Run({"HELLO", "3"});
   EXPECT_NE(hello.find("\"proto\": (integer) 3"), std::string::npos) << hello;
@@ -276,8 +279,8 @@ TEST_F(CommandTest, PipelinedSetsKeepOrderAndReplies) {
   std::string out;
   protocol::ReplyWriter w(&out, 2);
   std::vector<std::vector<std::string>> cmds = {
-      {"SET", "a", "1"}, {"SET", "b", "2"}, {"INCR", "a"},     {"SET", "a", "10"},
-      {"SET", "a", "11"}, {"GET", "a"},     {"SET", "c", "x"}, {"SELECT", "1"},
+      {"SET", "a", "1"},   {"SET", "b", "2"}, {"INCR", "a"},     {"SET", "a", "10"},
+      {"SET", "a", "11"},  {"GET", "a"},      {"SET", "c", "x"}, {"SELECT", "1"},
       {"SET", "c", "in1"}, {"set", "d", "y"}};
   {
     PipelineExecutor p(h_.context(), c, w);

@@ -25,7 +25,12 @@ bool CheckPassword(const ServerConfig& cfg, std::string_view user, std::string_v
 // Returns false after replying with the error.
 bool Authenticate(CommandContext& c, std::string_view user, std::string_view pass, bool hello) {
   const ServerConfig cfg = c.server.config->Get();
-  if (user == "default" && cfg.requirepass.empty() && !hello) {
+  if (user == "default" && cfg.requirepass.empty() && hello) {
+    c.client.authenticated = true;  // the default user has no password: any one works
+    c.client.user = "default";
+    return true;
+  }
+  if (user == "default" && cfg.requirepass.empty()) {
     c.out.Error(
         "ERR AUTH <password> called without any password configured for the default user. "
         "Are you sure your configuration is correct?");
@@ -146,12 +151,16 @@ void Reset(CommandContext& c) {
 }
 
 std::string ClientInfoLine(const ClientState& cl, int64_t now_ms) {
-  std::string name, cmd;
+  std::string name, sub;
   {
     absl::MutexLock l(&cl.mu);
     name = cl.name;
-    cmd = cl.last_command.empty() ? "NULL" : cl.last_command;
+    sub = cl.last_subcommand;
   }
+  const CommandSpec* last = cl.last_command.load(std::memory_order_relaxed);
+  std::string cmd = last != nullptr ? last->name : "NULL";
+  if (last != nullptr && (last->flags & kContainer) && !sub.empty())
+    absl::StrAppend(&cmd, "|", sub);
   return absl::StrCat("id=", cl.id, " addr=", cl.addr, " laddr=", cl.laddr, " name=", name,
                       " age=", (now_ms - cl.created_ms) / 1000,
                       " idle=", (now_ms - cl.last_active_ms.load()) / 1000,
@@ -239,8 +248,7 @@ void ClientCmd(CommandContext& c) {
     if (old_form) return killed > 0 ? c.out.SimpleString("OK") : c.out.Error("ERR No such client");
     return c.out.Integer(killed);
   }
-  c.out.Error(absl::StrCat("ERR unknown subcommand or wrong number of arguments for '",
-                           std::string(c.args[1]), "'. Try CLIENT HELP."));
+  ReplyBadSubcommand(c);
 }
 
 const CommandSpec kCommands[] = {
@@ -251,7 +259,7 @@ const CommandSpec kCommands[] = {
     {"select", 2, kFast, 0, 0, 0, Select, "connection", "Changes the selected database."},
     {"quit", -1, kNoAuth | kFast, 0, 0, 0, Quit, "connection", "Closes the connection."},
     {"reset", 1, kNoAuth | kFast, 0, 0, 0, Reset, "connection", "Resets the connection."},
-    {"client", -2, kAdmin, 0, 0, 0, ClientCmd, "connection",
+    {"client", -2, kAdmin | kContainer, 0, 0, 0, ClientCmd, "connection",
      "ID, GETNAME, SETNAME, INFO, LIST and KILL of client connections."},
 };
 

@@ -327,10 +327,16 @@ void Move(CommandContext& c) {
 }
 
 void SwapDb(CommandContext& c) {
-  int a, b;
-  if (!ParseDbIndex(c, c.args[1], &a) || !ParseDbIndex(c, c.args[2], &b)) return;
+  int64_t a, b;
+  if (!ParseInt64(c.args[1], &a)) return c.out.Error("ERR invalid first DB index");
+  if (!ParseInt64(c.args[2], &b)) return c.out.Error("ERR invalid second DB index");
+  const int n = c.server.config->Get().databases;
+  if (a < 0 || a >= n || b < 0 || b >= n) return c.out.Error("ERR DB index is out of range");
   KeyLocks::Guard all(&c.server.locks);
-  if (absl::Status s = c.server.backend->SwapDb(a, b); !s.ok()) return ReplyStatusError(c.out, s);
+  if (absl::Status s = c.server.backend->SwapDb(static_cast<int>(a), static_cast<int>(b));
+      !s.ok()) {
+    return ReplyStatusError(c.out, s);
+  }
   c.out.SimpleString("OK");
 }
 

@@ -44,6 +44,11 @@ void ConfigCmd(CommandContext& c) {
     Config trial(c.server.config->Get());
     for (size_t i = 2; i + 1 < c.args.size(); i += 2) {
       absl::Status s = trial.Set(c.args[i], c.args[i + 1], /*at_runtime=*/true);
+      if (absl::IsNotFound(s)) {
+        return c.out.Error(
+            absl::StrCat("ERR Unknown option or number of arguments for CONFIG SET - '",
+                         std::string(c.args[i]), "'"));
+      }
       if (!s.ok()) {
         return c.out.Error(absl::StrCat("ERR CONFIG SET failed (possibly related to argument '",
                                         Lower(c.args[i]), "') - ", s.message()));
@@ -59,8 +64,7 @@ void ConfigCmd(CommandContext& c) {
     c.server.stats.Reset();
     return c.out.SimpleString("OK");
   }
-  c.out.Error(absl::StrCat("ERR unknown subcommand or wrong number of arguments for '",
-                           std::string(c.args[1]), "'. Try CONFIG HELP."));
+  ReplyBadSubcommand(c);
 }
 
 std::vector<std::string> FlagNames(uint32_t flags) {
@@ -138,8 +142,7 @@ void CommandCmd(CommandContext& c) {
     }
     return;
   }
-  c.out.Error(absl::StrCat("ERR unknown subcommand or wrong number of arguments for '",
-                           std::string(c.args[1]), "'. Try COMMAND HELP."));
+  ReplyBadSubcommand(c);
 }
 
 void Time(CommandContext& c) {
@@ -173,9 +176,9 @@ void Shutdown(CommandContext& c) {
 const CommandSpec kCommands[] = {
     {"info", -1, 0, 0, 0, 0, Info, "server",
      "Returns information and statistics about the server."},
-    {"config", -2, kAdmin, 0, 0, 0, ConfigCmd, "server",
+    {"config", -2, kAdmin | kContainer, 0, 0, 0, ConfigCmd, "server",
      "GET, SET and RESETSTAT of configuration."},
-    {"command", -1, 0, 0, 0, 0, CommandCmd, "server",
+    {"command", -1, kContainer, 0, 0, 0, CommandCmd, "server",
      "Returns detailed information about commands."},
     {"time", 1, kFast, 0, 0, 0, Time, "server", "Returns the server time."},
     {"shutdown", -1, kAdmin | kNoLock, 0, 0, 0, Shutdown, "server",

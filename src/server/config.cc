@@ -213,7 +213,7 @@ ServerConfig Config::Get() const {
 
 absl::Status Config::Set(std::string_view name, std::string_view value, bool at_runtime) {
   const Option* o = Find(name);
-  if (o == nullptr) return Invalid(absl::StrCat("unknown option '", ToAbsl(name), "'"));
+  if (o == nullptr) return absl::NotFoundError(absl::StrCat("unknown option '", ToAbsl(name), "'"));
   if (at_runtime && !o->runtime) {
     return absl::FailedPreconditionError(
         absl::StrCat("can't set immutable config '", o->name, "'"));

@@ -9,6 +9,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -61,21 +62,34 @@ bool PercentDecode(std::string_view in, bool plus_is_space, std::string* out) {
   return true;
 }
 
+// Strict UTF-8 (what a JSON string may hold): no overlong forms, no surrogates, nothing
+// above U+10FFFF.
 bool ValidUtf8(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
-    const int extra = c < 0x80           ? 0
-                      : (c >> 5) == 0x6  ? 1
-                      : (c >> 4) == 0xe  ? 2
-                      : (c >> 3) == 0x1e ? 3
-                                         : -1;
-    if (extra < 0 || i + extra >= s.size() + (extra == 0 ? 1 : 0)) {
-      if (extra < 0 || i + extra > s.size() - 1) return false;
+    if (c < 0x80) {
+      i++;
+      continue;
     }
+    int extra;
+    uint32_t cp, min;
+    if ((c >> 5) == 0x6) {
+      extra = 1, cp = c & 0x1f, min = 0x80;
+    } else if ((c >> 4) == 0xe) {
+      extra = 2, cp = c & 0x0f, min = 0x800;
+    } else if ((c >> 3) == 0x1e) {
+      extra = 3, cp = c & 0x07, min = 0x10000;
+    } else {
+      return false;
+    }
+    if (s.size() - i <= static_cast<size_t>(extra)) return false;
     for (int k = 1; k <= extra; k++) {
-      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
+      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc >> 6) != 0x2) return false;
+      cp = (cp << 6) | (cc & 0x3f);
     }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
     i += extra + 1;
   }
   return true;
@@ -364,15 +378,19 @@ HttpResponse Metrics(ServerContext& server) {
                     c->micros.sum(), "\n", "cairn_command_latency_microseconds_count{command=\"",
                     name, "\"} ", c->micros.count(), "\n");
   }
-  // Engine figures, from its statistics text.
+  // The engine's counters, as cairn_engine_<name> (gauges for sizes, counters otherwise).
+  for (const auto& [name, value] : EngineCounters(server)) {
+    const bool gauge_like =
+        absl::EndsWith(name, "_bytes") || name == "last_sequence" || name == "background_error";
+    const std::string metric = absl::StrCat("cairn_engine_", name, gauge_like ? "" : "_total");
+    absl::StrAppend(&out, "# TYPE ", metric, gauge_like ? " gauge\n" : " counter\n", metric, " ",
+                    value, "\n");
+  }
   const std::string wa = server.backend->Property("cairn.write-amplification").value_or("0");
   absl::StrAppend(
       &out, "# HELP cairn_engine_write_amplification Table bytes written per user byte.\n",
       "# TYPE cairn_engine_write_amplification gauge\ncairn_engine_write_amplification ",
       wa.empty() ? "0" : wa, "\n");
-  absl::StrAppend(&out, "# HELP cairn_engine_memtable_bytes Memtable memory.\n",
-                  "# TYPE cairn_engine_memtable_bytes gauge\ncairn_engine_memtable_bytes ",
-                  server.backend->Property("cairn.mem-usage").value_or("0"), "\n");
   return HttpResponse{200, "text/plain; version=0.0.4", std::move(out)};
 }
 

@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 
 namespace cairn::server {
 namespace {
@@ -16,17 +17,12 @@ std::string Property(ServerContext& s, std::string_view name) {
   return s.backend->Property(name).value_or("");
 }
 
-// A number out of the engine's cairn.stats text: the integer after `label`.
-std::string StatAfter(const std::string& stats, std::string_view label) {
-  const size_t at = stats.find(label);
-  if (at == std::string::npos) return "0";
-  size_t i = at + label.size();
-  while (i < stats.size() && stats[i] == ' ') i++;
-  size_t j = i;
-  while (j < stats.size() &&
-         (std::isdigit(static_cast<unsigned char>(stats[j])) || stats[j] == '.'))
-    j++;
-  return j > i ? stats.substr(i, j - i) : "0";
+uint64_t Counter(const std::vector<std::pair<std::string, uint64_t>>& counters,
+                 std::string_view name) {
+  for (const auto& [n, v] : counters) {
+    if (n == name) return v;
+  }
+  return 0;
 }
 
 void Server(ServerContext& s, int64_t now_ms, std::string* out) {
@@ -58,37 +54,42 @@ void Memory(ServerContext& s, std::string* out) {
 
 void Persistence(ServerContext& s, std::string* out) {
   const ServerConfig cfg = s.config->Get();
-  const std::string stats = Property(s, "cairn.stats");
+  const auto c = EngineCounters(s);
   absl::StrAppend(out, "# Persistence\r\n", "loading:0\r\n", "aof_enabled:1\r\n",
-                  "wal_sync:", cfg.wal_sync, "\r\n", "wal_syncs:", StatAfter(stats, "syncs"),
-                  "\r\n", "engine_last_sequence:", Property(s, "cairn.last-sequence"), "\r\n",
-                  "engine_flushes:", StatAfter(stats, "\nflushes"), "\r\n",
-                  "engine_compactions:", StatAfter(stats, "\ncompactions"), "\r\n",
-                  "engine_write_amplification:", Property(s, "cairn.write-amplification"), "\r\n",
-                  "engine_write_stall_slowdowns:", StatAfter(stats, "write stalls:"), "\r\n",
-                  "\r\n");
+                  "wal_sync:", cfg.wal_sync, "\r\n", "wal_syncs:", Counter(c, "wal_syncs"), "\r\n",
+                  "engine_last_sequence:", Counter(c, "last_sequence"), "\r\n",
+                  "engine_flushes:", Counter(c, "flushes"), "\r\n",
+                  "engine_compactions:", Counter(c, "compactions"), "\r\n",
+                  "engine_compaction_bytes_written:", Counter(c, "compaction_bytes_written"),
+                  "\r\n", "engine_write_amplification:", Property(s, "cairn.write-amplification"),
+                  "\r\n", "engine_write_slowdowns:", Counter(c, "write_slowdowns"), "\r\n",
+                  "engine_write_stops:", Counter(c, "write_stops"), "\r\n",
+                  "engine_write_stall_micros:", Counter(c, "write_stall_micros"), "\r\n",
+                  "engine_background_error:", Counter(c, "background_error"), "\r\n", "\r\n");
 }
 
 void Stats(ServerContext& s, std::string* out) {
   const ServerStats& st = s.stats;
-  const std::string stats = Property(s, "cairn.stats");
-  absl::StrAppend(
-      out, "# Stats\r\n", "total_connections_received:", st.connections_received.load(), "\r\n",
-      "total_commands_processed:", st.commands_processed.load(), "\r\n",
-      "total_net_input_bytes:", st.bytes_in.load(), "\r\n",
-      "total_net_output_bytes:", st.bytes_out.load(), "\r\n",
-      "rejected_connections:", st.connections_rejected.load(), "\r\n",
-      "keyspace_hits:", st.keyspace_hits.load(), "\r\n",
-      "keyspace_misses:", st.keyspace_misses.load(), "\r\n", "total_error_replies:",
-      [&] {
-        uint64_t n = 0;
-        for (const auto& c : st.commands()) n += c->failed.load() + c->rejected.load();
-        return n;
-      }(),
-      "\r\n", "protocol_errors:", st.protocol_errors.load(), "\r\n",
-      "http_requests:", st.http_requests.load(), "\r\n",
-      "block_cache_hits:", StatAfter(stats, "block cache: hits"), "\r\n",
-      "block_cache_misses:", StatAfter(stats, " misses"), "\r\n", "\r\n");
+  const auto c = EngineCounters(s);
+  uint64_t errors = 0;
+  for (const auto& cmd : st.commands()) errors += cmd->failed.load() + cmd->rejected.load();
+  const uint64_t hits = Counter(c, "block_cache_hits"), misses = Counter(c, "block_cache_misses");
+  absl::StrAppend(out, "# Stats\r\n", "total_connections_received:", st.connections_received.load(),
+                  "\r\n", "total_commands_processed:", st.commands_processed.load(), "\r\n",
+                  "total_net_input_bytes:", st.bytes_in.load(), "\r\n",
+                  "total_net_output_bytes:", st.bytes_out.load(), "\r\n",
+                  "rejected_connections:", st.connections_rejected.load(), "\r\n",
+                  "keyspace_hits:", st.keyspace_hits.load(), "\r\n",
+                  "keyspace_misses:", st.keyspace_misses.load(), "\r\n",
+                  "total_error_replies:", errors, "\r\n",
+                  "protocol_errors:", st.protocol_errors.load(), "\r\n",
+                  "http_requests:", st.http_requests.load(), "\r\n", "block_cache_hits:", hits,
+                  "\r\n", "block_cache_misses:", misses, "\r\n",
+                  absl::StrFormat("block_cache_hit_rate:%.4f\r\n",
+                                  hits + misses ? double(hits) / double(hits + misses) : 0.0),
+                  "block_cache_evictions:", Counter(c, "block_cache_evictions"), "\r\n",
+                  "row_cache_hits:", Counter(c, "row_cache_hits"), "\r\n",
+                  "row_cache_misses:", Counter(c, "row_cache_misses"), "\r\n", "\r\n");
 }
 
 void Replication(std::string* out) {
@@ -123,8 +124,6 @@ void LatencyStats(ServerContext& s, std::string* out) {
 void Keyspace(ServerContext& s, std::string* out) {
   absl::StrAppend(out, "# Keyspace\r\n");
   const int n = s.config->Get().databases;
-  const int64_t now = 0;
-  (void)now;
   for (int db = 0; db < n; db++) {
     uint64_t keys = 0, expires = 0;
     absl::Status st =
@@ -141,6 +140,18 @@ void Keyspace(ServerContext& s, std::string* out) {
 }
 
 }  // namespace
+
+std::vector<std::pair<std::string, uint64_t>> EngineCounters(ServerContext& server) {
+  std::vector<std::pair<std::string, uint64_t>> out;
+  const std::string text = server.backend->Property("cairn.counters").value_or("");
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    const size_t space = line.find(' ');
+    uint64_t v;
+    if (space == absl::string_view::npos || !absl::SimpleAtoi(line.substr(space + 1), &v)) continue;
+    out.emplace_back(std::string(line.substr(0, space)), v);
+  }
+  return out;
+}
 
 std::string InfoText(ServerContext& s, const std::vector<std::string>& sections, int64_t now_ms) {
   auto want = [&](std::string_view name, bool in_default) {

@@ -9,6 +9,9 @@
 
 namespace cairn::server {
 
+// The engine's counters ("cairn.counters": name, value), in its order.
+std::vector<std::pair<std::string, uint64_t>> EngineCounters(ServerContext& server);
+
 // sections: lower-case names; empty or "default": the default set; "all" / "everything":
 // every section including commandstats and latencystats.
 std::string InfoText(ServerContext& server, const std::vector<std::string>& sections,

@@ -122,20 +122,18 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
                       [self](boost::system::error_code, size_t) { self->Close(); });
   }
 
+  // Checks idleness once a second against the configured timeout, re-read each time, so
+  // CONFIG SET timeout applies to open connections too (as Redis's clientsCron).
   void ArmIdleTimer() {
-    const int timeout = server_->config->Get().timeout;
-    if (timeout <= 0) return;
-    timer_.expires_after(std::chrono::seconds(timeout));
+    timer_.expires_after(std::chrono::seconds(1));
     std::weak_ptr<RespConnection> weak = shared_from_this();
-    timer_.async_wait([weak, timeout](boost::system::error_code ec) {
+    timer_.async_wait([weak](boost::system::error_code ec) {
       auto self = weak.lock();
       if (ec || !self || self->closed_) return;
+      const int limit = self->server_->config->Get().timeout;
       const int64_t idle = NowMs() - self->state_->last_active_ms.load();
-      if (idle >= int64_t{timeout} * 1000) {
-        self->Close();  // Redis closes idle clients silently
-      } else {
-        self->ArmIdleTimer();
-      }
+      if (limit > 0 && idle >= int64_t{limit} * 1000) return self->Close();  // silently, as Redis
+      self->ArmIdleTimer();
     });
   }
 
