@@ -121,7 +121,24 @@ std::string GetUsers(const ServerConfig& c) {
 }
 
 // The table. Runtime-mutable options are those the running server re-reads on use.
+// Redis options whose value is fixed in cairn, answered by CONFIG GET so tools that ask
+// (redis-benchmark asks for both) see the truth: there are no RDB snapshots, and every
+// write goes to the WAL, cairn's append-only file.
+absl::Status SetSave(ServerConfig&, std::string_view v) {
+  return v.empty() ? absl::OkStatus() : Invalid("cairn takes no snapshots: only \"\" is accepted");
+}
+absl::Status SetAppendOnly(ServerConfig&, std::string_view v) {
+  return absl::AsciiStrToLower(ToAbsl(v)) == "yes"
+             ? absl::OkStatus()
+             : Invalid("the WAL is always on in cairn: only yes is accepted");
+}
+std::string GetEmpty(const ServerConfig&) { return ""; }
+std::string GetYes(const ServerConfig&) { return "yes"; }
+
 const Option kOptions[] = {
+    {"save", "", false, "RDB snapshots: none in cairn (always empty)", SetSave, GetEmpty},
+    {"appendonly", "", false, "Append-only log: the WAL, always on (always yes)", SetAppendOnly,
+     GetYes},
     {"bind", "", false, "Address to listen on (RESP and HTTP)", SetString<&ServerConfig::bind>,
      GetString<&ServerConfig::bind>},
     {"port", "", false, "RESP port", SetInt<&ServerConfig::port, 0, 65535>,

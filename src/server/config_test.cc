@@ -27,6 +27,9 @@ TEST(ConfigTest, DefaultsAliasesAndValidation) {
   EXPECT_TRUE(c.Set("users", "alice:a1,bob:b2", true).ok());
   ASSERT_EQ(c.Get().users.size(), 2u);
   EXPECT_EQ(c.Get().users[1].second, "b2");
+  EXPECT_TRUE(c.Set("appendonly", "yes", false).ok());
+  EXPECT_FALSE(c.Set("appendonly", "no", false).ok());
+  EXPECT_EQ(c.Match("appendonly")[0].second, "yes");
   const auto matched = c.Match("max*");
   EXPECT_EQ(matched.size(), 2u);  // maxmemory, maxclients
 }
