@@ -26,13 +26,20 @@ int MemTable::KeyComparator::operator()(const char* a, const char* b) const {
 MemTable::MemTable(size_t write_buffer_size)
     : arena_(std::clamp(write_buffer_size / 8, Arena::kDefaultBlockSize, Arena::kHugePageSize)),
       table_(KeyComparator{}, &arena_),
-      bloom_(std::max<size_t>(write_buffer_size / 64, 1024), /*probes=*/6) {}
+      bloom_(std::max<size_t>(write_buffer_size / 64, 1024), /*probes=*/6) {
+  size_t buckets = 256;
+  while (buckets * sizeof(index_[0]) < write_buffer_size / 16) buckets *= 2;
+  index_mask_ = buckets - 1;
+  index_.reset(new std::atomic<const char*>[buckets]);
+  for (size_t i = 0; i < buckets; i++) index_[i].store(nullptr, std::memory_order_relaxed);
+}
 
 void MemTable::Add(SequenceNumber seq, ValueType type, std::string_view key,
                    std::string_view value) {
   const size_t ikey_len = key.size() + 8;
   const size_t len = VarintLength(ikey_len) + ikey_len + VarintLength(value.size()) + value.size();
-  bloom_.Add(Hash64(key));  // before the entry is published: readers then see both
+  const uint64_t hash = Hash64(key);
+  bloom_.Add(hash);  // before the entry is published: readers then see both
   char* buf = table_.AllocateKey(len);
   char* p = EncodeVarint32(buf, static_cast<uint32_t>(ikey_len));
   if (!key.empty()) std::memcpy(p, key.data(), key.size());  // data() may be null
@@ -42,17 +49,15 @@ void MemTable::Add(SequenceNumber seq, ValueType type, std::string_view key,
   p = EncodeVarint32(p, static_cast<uint32_t>(value.size()));
   if (!value.empty()) std::memcpy(p, value.data(), value.size());
   table_.Insert(buf);
+  index_[hash & index_mask_].store(buf, std::memory_order_release);
   num_entries_.fetch_add(1, std::memory_order_relaxed);
 }
 
-bool MemTable::Get(const LookupKey& key, uint64_t now, std::string* value, absl::Status* s) const {
-  if (!bloom_.MayContain(Hash64(key.user_key()))) return false;
-  Table::Iterator iter(&table_);
-  iter.Seek(key.memtable_key().data());
-  if (!iter.Valid()) return false;
-  const char* entry = iter.key();
+namespace {
+
+// What entry (an encoded memtable entry) says about its key.
+bool ResolveMemEntry(const char* entry, uint64_t now, std::string* value, absl::Status* s) {
   std::string_view ikey = GetLengthPrefixedSlice(entry);
-  if (ExtractUserKey(ikey) != key.user_key()) return false;
   const uint64_t tag = DecodeFixed64(ikey.data() + ikey.size() - 8);
   std::string_view v;
   switch (ResolveEntry(static_cast<ValueType>(tag & 0xff),
@@ -69,6 +74,34 @@ bool MemTable::Get(const LookupKey& key, uint64_t now, std::string* value, absl:
       return true;
   }
   return false;
+}
+
+}  // namespace
+
+bool MemTable::Get(const LookupKey& key, uint64_t now, std::string* value, absl::Status* s) const {
+  const std::string_view user_key = key.user_key();
+  const uint64_t hash = Hash64(user_key);
+  const char* indexed = index_[hash & index_mask_].load(std::memory_order_acquire);
+  if (indexed == nullptr) return false;  // no key with this hash was ever added
+  {
+    std::string_view ikey = GetLengthPrefixedSlice(indexed);
+    if (ExtractUserKey(ikey) == user_key) {
+      const SequenceNumber lookup_seq =
+          DecodeFixed64(key.internal_key().data() + user_key.size()) >> 8;
+      // The key's newest entry; usable unless the lookup reads an older snapshot.
+      if ((DecodeFixed64(ikey.data() + ikey.size() - 8) >> 8) <= lookup_seq) {
+        return ResolveMemEntry(indexed, now, value, s);
+      }
+    } else if (!bloom_.MayContain(hash)) {
+      return false;
+    }
+  }
+  Table::Iterator iter(&table_);
+  iter.Seek(key.memtable_key().data());
+  if (!iter.Valid()) return false;
+  const char* entry = iter.key();
+  if (ExtractUserKey(GetLengthPrefixedSlice(entry)) != user_key) return false;
+  return ResolveMemEntry(entry, now, value, s);
 }
 
 class MemTable::MemTableIterator final : public Iterator {

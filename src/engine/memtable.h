@@ -26,7 +26,8 @@ class MemTable {
  public:
   // write_buffer_size: the bytes the memtable will grow to before it is frozen. It sizes
   // the arena's blocks (an eighth of it as in RocksDB, from 4 KiB up to one 2 MiB huge
-  // page) and the key filter (1/64 of it: 10+ bits per key for entries of 80+ bytes).
+  // page), the key filter (1/64 of it: 10+ bits per key for entries of 80+ bytes) and the
+  // point-lookup index (1/16 of it: about one bucket per entry of 128 bytes).
   explicit MemTable(size_t write_buffer_size = 4 << 20);
   MemTable(const MemTable&) = delete;
   MemTable& operator=(const MemTable&) = delete;
@@ -43,7 +44,9 @@ class MemTable {
   // Iterates internal keys (key() is an internal key). Caller keeps the memtable alive.
   std::unique_ptr<Iterator> NewIterator() const;
 
-  size_t ApproximateMemoryUsage() const { return arena_.MemoryUsage() + bloom_.bytes(); }
+  size_t ApproximateMemoryUsage() const {
+    return arena_.MemoryUsage() + bloom_.bytes() + (index_mask_ + 1) * sizeof(index_[0]);
+  }
   uint64_t num_entries() const { return num_entries_.load(std::memory_order_relaxed); }
 
  private:
@@ -59,6 +62,13 @@ class MemTable {
   // Every user key added: a lookup of a key the memtable never saw skips the skiplist
   // search, a chain of cache misses through the whole arena.
   ConcurrentBloom bloom_;
+  // Point-lookup index: bucket (user-key hash) -> the newest entry of the user key last
+  // added with that hash. A lookup whose key holds its bucket is answered without the
+  // skiplist; an empty bucket proves the key absent; another key there (a collision)
+  // falls back to the filter and the skiplist. Written by the one writer after the entry
+  // is in the skiplist (release), read lock-free (acquire).
+  std::unique_ptr<std::atomic<const char*>[]> index_;
+  size_t index_mask_;
   std::atomic<uint64_t> num_entries_{0};
 };
 
