@@ -234,6 +234,39 @@ std::optional<std::string> DBImpl::GetPropertyImpl(std::string_view name) {
                                        ? 0.0
                                        : written / static_cast<double>(stats_.user_bytes_written));
   }
+  if (name == "cairn.counters") {
+    // Machine-readable: one "name value" per line, for INFO and Prometheus metrics.
+    CacheStats c = block_cache_ != nullptr ? block_cache_->Stats() : CacheStats();
+    CacheStats r = table_cache_->row_cache_stats();
+    std::string out;
+    auto add = [&out](std::string_view n, uint64_t v) {
+      absl::StrAppend(&out, ToAbsl(n), " ", v, "\n");
+    };
+    add("block_cache_hits", c.hits);
+    add("block_cache_misses", c.misses);
+    add("block_cache_evictions", c.evictions);
+    add("block_cache_usage_bytes", c.usage);
+    add("block_cache_capacity_bytes", c.capacity);
+    add("row_cache_hits", r.hits);
+    add("row_cache_misses", r.misses);
+    add("bloom_checked", table_cache_->bloom_checked.load());
+    add("bloom_useful", table_cache_->bloom_useful.load());
+    add("user_bytes_written", stats_.user_bytes_written);
+    add("flushes", flushes_);
+    add("flush_bytes_written", stats_.flush_bytes);
+    add("compactions", stats_.compactions);
+    add("compaction_bytes_read", stats_.compaction_bytes_read);
+    add("compaction_bytes_written", stats_.compaction_bytes_written);
+    add("write_slowdowns", stats_.slowdowns);
+    add("write_stops", stats_.stops);
+    add("write_stall_micros", stats_.stall_micros);
+    add("wal_syncs", wal_syncs_);
+    add("memtable_bytes",
+        mem_->ApproximateMemoryUsage() + (imm_ ? imm_->ApproximateMemoryUsage() : 0));
+    add("last_sequence", versions_->LastSequence());
+    add("background_error", bg_error_.ok() ? 0 : 1);
+    return out;
+  }
   if (name == "cairn.stats") {
     std::string out = "level files bytes score\n";
     for (int level = 0; level < kNumLevels; level++) {
