@@ -209,9 +209,9 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
   }
   CommandStats* stats = server.stats.ForCommand(spec);
   client.last_command.store(spec, std::memory_order_relaxed);
-  if ((spec->flags & kContainer) && args.size() > 1) {
+  if (spec->flags & kContainer) {
     absl::MutexLock l(&client.mu);
-    client.last_subcommand = Lower(args[1].substr(0, 32));
+    client.last_subcommand = args.size() > 1 ? Lower(args[1].substr(0, 32)) : "";
   }
   const int argc = static_cast<int>(args.size());
   if ((spec->arity > 0 && argc != spec->arity) || (spec->arity < 0 && argc < -spec->arity)) {
@@ -295,6 +295,7 @@ void PipelineExecutor::Execute(const std::vector<std::string_view>& args) {
 void PipelineExecutor::Flush() {
   if (pending_.empty()) return;
   static const CommandSpec* set_spec = CommandTable::Get().Find("set");
+  client_.last_command.store(set_spec, std::memory_order_relaxed);
   CommandStats* stats = server_.stats.ForCommand(set_spec);
   const auto start = std::chrono::steady_clock::now();
   absl::Status s;

@@ -30,9 +30,8 @@ struct ClientState {
   std::string addr = "127.0.0.1:0", laddr = "127.0.0.1:0";
   int64_t created_ms = 0;
   std::atomic<int> db{0};
-  int protocol = 2;
-  bool authenticated = false;
-  std::string user = "default";
+  std::atomic<int> protocol{2};
+  bool authenticated = false;  // only the client's own thread reads and writes it
   std::atomic<int64_t> last_active_ms{0};
   bool close_after_reply = false;  // QUIT, fatal protocol error, CLIENT KILL of itself
   std::atomic<bool> killed{false};
@@ -44,6 +43,7 @@ struct ClientState {
   mutable absl::Mutex mu;
   std::string name ABSL_GUARDED_BY(mu);
   std::string last_subcommand ABSL_GUARDED_BY(mu);  // of CLIENT, CONFIG, COMMAND
+  std::string user ABSL_GUARDED_BY(mu) = "default";
 };
 
 // Connected clients, for CLIENT LIST / KILL and INFO clients.

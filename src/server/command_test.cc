@@ -87,6 +87,13 @@ TEST_F(CommandTest, ExpireOptions) {
   EXPECT_EQ(Run({"TTL", "p"}), "(integer) 100");
   EXPECT_EQ(Run({"EXPIRE", "p", "9223372036854775807"}),
             "(error) ERR invalid expire time in 'expire' command");
+  // Past the largest expiry the engine can hold (it keeps microseconds): refused, not
+  // wrapped around into the past.
+  EXPECT_EQ(Run({"EXPIRE", "p", "18446744073709"}),
+            "(error) ERR invalid expire time in 'expire' command");
+  EXPECT_EQ(Run({"SET", "p", "v", "PXAT", "9223372036854776"}),
+            "(error) ERR invalid expire time in 'set' command");
+  EXPECT_EQ(Run({"GET", "p"}), "\"v\"");
 }
 
 TEST_F(CommandTest, Counters) {
@@ -319,6 +326,17 @@ TEST(AuthTest, PasswordAndUsers) {
   EXPECT_EQ(h.Run({"GET", "k"}, 1), "\"v\"");
   EXPECT_EQ(h.Run({"HELLO", "3"}, 2).substr(0, 14), "(error) NOAUTH");
   EXPECT_NE(h.Run({"HELLO", "3", "AUTH", "default", "secret"}, 2).find("proto"), std::string::npos);
+}
+
+// With ACL users and no requirepass the default user is disabled: no password opens it.
+TEST(AuthTest, DefaultUserIsClosedWhenOnlyUsersAreConfigured) {
+  ServerConfig cfg;
+  cfg.users = {{"alice", "wonder"}};
+  CommandHarness h(cfg);
+  EXPECT_EQ(h.Run({"HELLO", "3", "AUTH", "default", "anything"}),
+            "(error) WRONGPASS invalid username-password pair or user is disabled.");
+  EXPECT_EQ(h.Run({"GET", "k"}), "(error) NOAUTH Authentication required.");
+  EXPECT_NE(h.Run({"HELLO", "3", "AUTH", "alice", "wonder"}).find("proto"), std::string::npos);
 }
 
 TEST(MemoryLimitTest, WritesPastMaxmemoryGetOomReadsStillWork) {

@@ -12,6 +12,11 @@ void Ping(CommandContext& c) {
 
 void Echo(CommandContext& c) { c.out.Bulk(c.args[1]); }
 
+void SetUser(ClientState& client, std::string_view user) {
+  absl::MutexLock l(&client.mu);
+  client.user = std::string(user);
+}
+
 // Checks a user's password: the default user has requirepass (no password: anyone),
 // the others come from the `users` option.
 bool CheckPassword(const ServerConfig& cfg, std::string_view user, std::string_view pass) {
@@ -25,12 +30,12 @@ bool CheckPassword(const ServerConfig& cfg, std::string_view user, std::string_v
 // Returns false after replying with the error.
 bool Authenticate(CommandContext& c, std::string_view user, std::string_view pass, bool hello) {
   const ServerConfig cfg = c.server.config->Get();
-  if (user == "default" && cfg.requirepass.empty() && hello) {
+  if (user == "default" && cfg.requirepass.empty() && cfg.users.empty() && hello) {
     c.client.authenticated = true;  // the default user has no password: any one works
-    c.client.user = "default";
+    SetUser(c.client, "default");
     return true;
   }
-  if (user == "default" && cfg.requirepass.empty()) {
+  if (user == "default" && cfg.requirepass.empty() && cfg.users.empty()) {
     c.out.Error(
         "ERR AUTH <password> called without any password configured for the default user. "
         "Are you sure your configuration is correct?");
@@ -41,7 +46,7 @@ bool Authenticate(CommandContext& c, std::string_view user, std::string_view pas
     return false;
   }
   c.client.authenticated = true;
-  c.client.user = std::string(user);
+  SetUser(c.client, user);
   return true;
 }
 
@@ -60,7 +65,7 @@ bool ValidName(std::string_view name) {
 
 // HELLO [protover [AUTH user pass] [SETNAME name]]
 void Hello(CommandContext& c) {
-  int proto = c.client.protocol;
+  int proto = c.client.protocol.load();
   size_t i = 1;
   if (c.args.size() >= 2) {
     int64_t v;
@@ -146,16 +151,17 @@ void Reset(CommandContext& c) {
   }
   const ServerConfig cfg = c.server.config->Get();
   c.client.authenticated = cfg.requirepass.empty() && cfg.users.empty();
-  c.client.user = "default";
+  SetUser(c.client, "default");
   c.out.SimpleString("RESET");
 }
 
 std::string ClientInfoLine(const ClientState& cl, int64_t now_ms) {
-  std::string name, sub;
+  std::string name, sub, user;
   {
     absl::MutexLock l(&cl.mu);
     name = cl.name;
     sub = cl.last_subcommand;
+    user = cl.user;
   }
   const CommandSpec* last = cl.last_command.load(std::memory_order_relaxed);
   std::string cmd = last != nullptr ? last->name : "NULL";
@@ -164,8 +170,8 @@ std::string ClientInfoLine(const ClientState& cl, int64_t now_ms) {
   return absl::StrCat("id=", cl.id, " addr=", cl.addr, " laddr=", cl.laddr, " name=", name,
                       " age=", (now_ms - cl.created_ms) / 1000,
                       " idle=", (now_ms - cl.last_active_ms.load()) / 1000,
-                      " flags=N db=", cl.db.load(), " cmd=", cmd, " user=", cl.user,
-                      " resp=", cl.protocol, "\n");
+                      " flags=N db=", cl.db.load(), " cmd=", cmd, " user=", user,
+                      " resp=", cl.protocol.load(), "\n");
 }
 
 void ClientCmd(CommandContext& c) {
@@ -235,7 +241,10 @@ void ClientCmd(CommandContext& c) {
       if (id != 0 && cl->id != id) continue;
       if (!addr.empty() && cl->addr != addr) continue;
       if (!laddr.empty() && cl->laddr != laddr) continue;
-      if (!user.empty() && cl->user != user) continue;
+      if (!user.empty()) {
+        absl::MutexLock l(&cl->mu);
+        if (cl->user != user) continue;
+      }
       if (cl.get() == &c.client) {
         if (skipme && !old_form) continue;
         c.client.close_after_reply = true;  // killing yourself: after this reply

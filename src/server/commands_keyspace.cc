@@ -98,6 +98,9 @@ void ExpireGeneric(CommandContext& c, int64_t unit_ms, bool absolute) {
     }
     at += c.now_ms;
   }
+  if (at > store::kMaxExpireAtMs) {
+    return c.out.Error(absl::StrCat("ERR invalid expire time in '", name, "' command"));
+  }
   Record r;
   bool found;
   if (!Read(c, Db(c), c.args[1], &r, &found)) return;
@@ -306,11 +309,9 @@ void Move(CommandContext& c) {
   if (!ParseDbIndex(c, c.args[2], &dst)) return;
   const int src = Db(c);
   if (src == dst) return c.out.Error("ERR source and destination objects are the same");
-  // Lock the key in both databases (stripes are taken in order inside each guard; the
-  // two guards are taken in database order so two MOVEs cannot deadlock).
-  const std::vector<std::string_view> keys{c.args[1]};
-  KeyLocks::Guard first(&c.server.locks, std::min(src, dst), keys);
-  KeyLocks::Guard second(&c.server.locks, std::max(src, dst), keys);
+  // The key in both databases, under one guard: all stripes in one sorted order, so MOVE
+  // cannot deadlock with another MOVE or a multi-key write.
+  KeyLocks::Guard guard(&c.server.locks, {{src, c.args[1]}, {dst, c.args[1]}});
   Record r;
   bool found;
   if (!Read(c, src, c.args[1], &r, &found)) return;

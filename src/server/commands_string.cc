@@ -71,6 +71,10 @@ bool ParseExpire(CommandContext& c, std::string_view arg, int64_t unit_ms, bool 
     }
     ms += c.now_ms;
   }
+  if (ms > store::kMaxExpireAtMs) {
+    c.out.Error(absl::StrCat("ERR invalid expire time in '", ToAbsl(cmd), "' command"));
+    return false;
+  }
   *at_ms = ms;
   return true;
 }

@@ -212,7 +212,8 @@ HttpResponse KeyRequest(ServerContext& server, const HttpRequest& req, const std
     store::Record r{store::ValueType::kString, 0, req.body};
     if (const std::string* ttl = q.Find("ttl")) {
       int64_t seconds;
-      if (!absl::SimpleAtoi(*ttl, &seconds) || seconds <= 0 || seconds > INT64_MAX / 2000) {
+      if (!absl::SimpleAtoi(*ttl, &seconds) || seconds <= 0 ||
+          seconds > store::kMaxExpireAtMs / 2000) {
         return Error(400, "ttl must be a positive number of seconds");
       }
       r.expire_at_ms = NowMs(server) + seconds * 1000;
@@ -310,7 +311,7 @@ HttpResponse Batch(ServerContext& server, const HttpRequest& req, const ServerCo
       }
       if (auto ttl = op.find("ttl"); ttl != op.end()) {
         if (!ttl->is_number_integer() || ttl->get<int64_t>() <= 0 ||
-            ttl->get<int64_t>() > INT64_MAX / 2000) {
+            ttl->get<int64_t>() > store::kMaxExpireAtMs / 2000) {
           return Error(400, absl::StrCat("ops[", i, "]: ttl must be a positive integer"));
         }
         m.record.expire_at_ms = NowMs(server) + ttl->get<int64_t>() * 1000;
@@ -433,6 +434,10 @@ HttpResponse HandleHttpRequest(ServerContext& server, const HttpRequest& req) {
     if (req.method != "GET" && req.method != "HEAD") return Error(405, "method not allowed");
     return Json(200, json{{"status", "ok"}});
   }
+  if (cfg.protected_mode && cfg.requirepass.empty() && cfg.users.empty() && !req.from_loopback) {
+    // Same rule as RESP: with no password, only loopback clients are served.
+    return Error(403, "protected mode: no password is set, so only loopback clients are served");
+  }
   if (!Authorized(cfg, req.authorization)) {
     HttpResponse r = Error(401, "authentication required");
     return r;
@@ -496,6 +501,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       req.method = std::string(msg.method_string());
       req.target = std::string(msg.target());
       req.body = std::move(msg.body());
+      {
+        beast::error_code addr_ec;
+        const auto remote = self->stream_.socket().remote_endpoint(addr_ec);
+        const auto local = self->stream_.socket().local_endpoint(addr_ec);
+        req.from_loopback =
+            addr_ec || remote.address().is_loopback() || local.address().is_loopback();
+      }
       if (auto it = msg.find(http::field::authorization); it != msg.end()) {
         req.authorization = std::string(it->value());
       }

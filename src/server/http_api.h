@@ -21,6 +21,7 @@ struct HttpRequest {
   std::string target;  // path and query, still percent-encoded
   std::string body;
   std::string authorization;  // the Authorization header, if any
+  bool from_loopback = true;  // the client or the listening address is loopback
 };
 struct HttpResponse {
   int status = 200;

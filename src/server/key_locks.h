@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -27,6 +28,15 @@ class KeyLocks {
           const std::vector<std::string_view>& keys) ABSL_NO_THREAD_SAFETY_ANALYSIS
         : locks_(locks) {
       for (std::string_view k : keys) stripes_.push_back(Stripe(db, k));
+      std::sort(stripes_.begin(), stripes_.end());
+      stripes_.erase(std::unique(stripes_.begin(), stripes_.end()), stripes_.end());
+      for (size_t s : stripes_) locks_->mu_[s].Lock();
+    }
+    // Keys in several databases (MOVE): one sorted set of stripes, one lock order.
+    Guard(KeyLocks* locks,
+          const std::vector<std::pair<int, std::string_view>>& keys) ABSL_NO_THREAD_SAFETY_ANALYSIS
+        : locks_(locks) {
+      for (const auto& [db, k] : keys) stripes_.push_back(Stripe(db, k));
       std::sort(stripes_.begin(), stripes_.end());
       stripes_.erase(std::unique(stripes_.begin(), stripes_.end()), stripes_.end());
       for (size_t s : stripes_) locks_->mu_[s].Lock();

@@ -87,6 +87,9 @@ absl::Status LocalBackend::Get(int db, std::string_view key, Record* record) {
 
 absl::Status LocalBackend::Put(int db, std::string_view key, const Record& record,
                                const WriteOptions& options) {
+  if (record.expire_at_ms < 0 || record.expire_at_ms > kMaxExpireAtMs) {
+    return absl::InvalidArgumentError("expire time out of range");
+  }
   std::string encoded;
   EncodeRecord(record, &encoded);
   if (record.expire_at_ms > 0) {
@@ -105,6 +108,10 @@ absl::Status LocalBackend::Apply(const std::vector<Mutation>& batch, const Write
   engine::WriteBatch b;
   std::string scratch;
   for (const Mutation& m : batch) {
+    if (m.kind == Mutation::Kind::kPut &&
+        (m.record.expire_at_ms < 0 || m.record.expire_at_ms > kMaxExpireAtMs)) {
+      return absl::InvalidArgumentError("expire time out of range");
+    }
     const std::string k = Key(m.db, m.key);
     if (m.kind == Mutation::Kind::kPut) {
       AddPut(&b, k, m.record, &scratch);

@@ -28,6 +28,10 @@ enum class ValueType : uint8_t {
 // Redis's TYPE name for t.
 std::string_view TypeName(ValueType t);
 
+// The latest expiry a record can carry (the engine keeps expiries in microseconds):
+// about the year 294 000.
+inline constexpr int64_t kMaxExpireAtMs = INT64_MAX / 1000;
+
 struct Record {
   ValueType type = ValueType::kString;
   int64_t expire_at_ms = 0;  // Unix milliseconds; 0: never expires

@@ -1,0 +1,82 @@
+// The HTTP API's routing and handlers, in-process (tests/server/test_http.py drives the
+// real listener).
+#include "server/http_api.h"
+
+#include <gtest/gtest.h>
+
+#include "server/command_test_util.h"
+
+namespace cairn::server {
+namespace {
+
+HttpResponse Do(CommandHarness& h, std::string method, std::string target, std::string body = "",
+                std::string auth = "", bool loopback = true) {
+  HttpRequest r{std::move(method), std::move(target), std::move(body), std::move(auth), loopback};
+  return HandleHttpRequest(h.context(), r);
+}
+
+TEST(HttpApiTest, KeyRoundTripScanAndBatch) {
+  CommandHarness h;
+  EXPECT_EQ(Do(h, "PUT", "/v1/kv/a%00b", "v1").status, 200);
+  HttpResponse got = Do(h, "GET", "/v1/kv/a%00b");
+  EXPECT_EQ(got.status, 200);
+  EXPECT_EQ(got.body, "v1");
+  EXPECT_EQ(h.Run({"GET", std::string("a\0b", 3)}), "\"v1\"");
+  EXPECT_EQ(Do(h, "GET", "/v1/kv/missing").status, 404);
+  EXPECT_EQ(Do(h, "GET", "/v1/kv/bad%zz").status, 400);
+  EXPECT_EQ(Do(h, "PUT", "/v1/kv/t?ttl=0", "x").status, 400);
+  EXPECT_EQ(Do(h, "PUT", "/v1/kv/t?ttl=99999999999999999", "x").status, 400);
+  EXPECT_EQ(Do(h, "POST", "/v1/kv/a").status, 405);
+  EXPECT_EQ(Do(h, "POST", "/v1/batch", "{not json").status, 400);
+  // An invalid op anywhere applies nothing.
+  EXPECT_EQ(Do(h, "POST", "/v1/batch",
+               R"({"ops":[{"op":"put","key":"x","value":"1"},{"op":"frob","key":"y"}]})")
+                .status,
+            400);
+  EXPECT_EQ(h.Run({"EXISTS", "x"}), "(integer) 0");
+  EXPECT_EQ(Do(h, "POST", "/v1/batch",
+               R"({"ops":[{"op":"put","key":"x","value":"1"},{"op":"delete","key":"a\u0000b"}]})")
+                .status,
+            200);
+  EXPECT_EQ(h.Run({"EXISTS", "x", std::string("a\0b", 3)}), "(integer) 1");
+  HttpResponse scan = Do(h, "GET", "/v1/kv?limit=10");
+  EXPECT_EQ(scan.status, 200);
+  EXPECT_NE(scan.body.find("\"key\":\"x\""), std::string::npos) << scan.body;
+  EXPECT_EQ(Do(h, "GET", "/nope").status, 404);
+  EXPECT_EQ(Do(h, "GET", "/healthz").status, 200);
+  EXPECT_NE(Do(h, "GET", "/metrics").body.find("cairn_commands_processed_total"),
+            std::string::npos);
+}
+
+TEST(HttpApiTest, InvalidUtf8GoesOutAsBase64) {
+  CommandHarness h;
+  for (std::string key : {std::string("\xc0\x80", 2), std::string("\xed\xa0\x80", 3),
+                          std::string("\xf5\x80\x80\x80", 4), std::string("\xff", 1)}) {
+    h.Run({"FLUSHDB"});
+    h.Run({"SET", key, key});
+    HttpResponse scan = Do(h, "GET", "/v1/kv");
+    EXPECT_EQ(scan.status, 200) << scan.body;
+    EXPECT_NE(scan.body.find("key_base64"), std::string::npos) << scan.body;
+    EXPECT_NE(scan.body.find("value_base64"), std::string::npos) << scan.body;
+  }
+}
+
+TEST(HttpApiTest, CredentialsAndProtectedMode) {
+  ServerConfig cfg;
+  cfg.requirepass = "pw";
+  cfg.users = {{"alice", "a1"}};
+  CommandHarness h(cfg);
+  EXPECT_EQ(Do(h, "GET", "/v1/kv/k").status, 401);
+  EXPECT_EQ(Do(h, "GET", "/v1/kv/k", "", "Bearer nope").status, 401);
+  EXPECT_EQ(Do(h, "GET", "/v1/kv/k", "", "Bearer pw").status, 404);
+  EXPECT_EQ(Do(h, "GET", "/v1/kv/k", "", "Basic YWxpY2U6YTE=").status, 404);  // alice:a1
+  EXPECT_EQ(Do(h, "GET", "/v1/kv/k", "", "Basic YWxpY2U6eA==").status, 401);  // alice:x
+  EXPECT_EQ(Do(h, "GET", "/healthz").status, 200);
+
+  CommandHarness open;  // no password, protected mode on (the default)
+  EXPECT_EQ(Do(open, "GET", "/v1/kv/k", "", "", /*loopback=*/false).status, 403);
+  EXPECT_EQ(Do(open, "GET", "/v1/kv/k", "", "", /*loopback=*/true).status, 404);
+}
+
+}  // namespace
+}  // namespace cairn::server
