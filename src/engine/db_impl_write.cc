@@ -1,5 +1,8 @@
 // The write path: group commit through the writer queue, WAL append and sync, memtable
 // insert, memtable switches, and the once-a-second WAL sync.
+#include <atomic>
+#include <chrono>
+
 #include "base/status.h"
 #include "engine/db_impl.h"
 #include "engine/filename.h"
@@ -7,8 +10,10 @@
 
 namespace cairn::engine {
 
-// A write waiting in the queue. Its thread sleeps on cv until a leader completes it
-// or it reaches the front and leads.
+// A write waiting in the queue. Its thread waits until a leader completes it or it
+// reaches the front and leads: first spinning briefly on `wake` (a leader's group takes a
+// few microseconds, while waking a thread that slept on another core costs ~100 us on
+// these machines), then sleeping on cv.
 struct DBImpl::Writer {
   explicit Writer(const WriteBatch* b, bool s) : batch(b), sync(s) {}
   const WriteBatch* batch;
@@ -16,7 +21,24 @@ struct DBImpl::Writer {
   bool done = false;
   absl::Status status;
   absl::CondVar cv;
+  std::atomic<bool> wake{false};  // set (after done or reaching the front) under mu_
 };
+
+namespace {
+
+// Spins up to ~20 us for `flag`; true if it was set.
+bool SpinFor(const std::atomic<bool>& flag) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+  for (int i = 0;; i++) {
+    if (flag.load(std::memory_order_acquire)) return true;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() >= deadline) return false;
+  }
+}
+
+}  // namespace
 
 absl::Status DBImpl::WriteImpl(const WriteOptions& options, const WriteBatch* batch) {
   // Bounds every key and value too: lengths are 32-bit on disk and a table block must
@@ -29,6 +51,11 @@ absl::Status DBImpl::WriteImpl(const WriteOptions& options, const WriteBatch* ba
   absl::MutexLock l(&mu_);
   if (batch != nullptr) stats_.user_bytes_written += batch->ApproximateSize();
   writers_.push_back(&w);
+  if (&w != writers_.front()) {
+    mu_.Unlock();
+    SpinFor(w.wake);
+    mu_.Lock();
+  }
   while (!w.done && &w != writers_.front()) w.cv.Wait(&mu_);
   if (w.done) return w.status;
 
@@ -50,11 +77,15 @@ absl::Status DBImpl::WriteImpl(const WriteOptions& options, const WriteBatch* ba
     if (ready != &w) {
       ready->status = status;
       ready->done = true;
+      ready->wake.store(true, std::memory_order_release);
       ready->cv.Signal();
     }
     if (ready == last_writer) break;
   }
-  if (!writers_.empty()) writers_.front()->cv.Signal();
+  if (!writers_.empty()) {
+    writers_.front()->wake.store(true, std::memory_order_release);
+    writers_.front()->cv.Signal();
+  }
   return status;
 }
 
