@@ -72,7 +72,7 @@ class DBImpl final : public DB {
   ReadView CaptureReadView(const ReadOptions& options);
 
   std::shared_ptr<MemTable> NewMemTable() const {
-    return std::make_shared<MemTable>(options_.write_buffer_size);
+    return std::make_shared<MemTable>(options_.write_buffer_size, options_.memtable_hash_index);
   }
 
   // --- write path (db_impl_write.cc) ---

@@ -23,10 +23,12 @@ int MemTable::KeyComparator::operator()(const char* a, const char* b) const {
   return cmp.Compare(GetLengthPrefixedSlice(a), GetLengthPrefixedSlice(b));
 }
 
-MemTable::MemTable(size_t write_buffer_size)
+MemTable::MemTable(size_t write_buffer_size, bool hash_index)
     : arena_(std::clamp(write_buffer_size / 8, Arena::kDefaultBlockSize, Arena::kHugePageSize)),
       table_(KeyComparator{}, &arena_),
       bloom_(std::max<size_t>(write_buffer_size / 64, 1024), /*probes=*/6) {
+  index_mask_ = 0;
+  if (!hash_index) return;
   size_t buckets = 256;
   while (buckets * sizeof(index_[0]) < write_buffer_size / 16) buckets *= 2;
   index_mask_ = buckets - 1;
@@ -49,7 +51,7 @@ void MemTable::Add(SequenceNumber seq, ValueType type, std::string_view key,
   p = EncodeVarint32(p, static_cast<uint32_t>(value.size()));
   if (!value.empty()) std::memcpy(p, value.data(), value.size());
   table_.Insert(buf);
-  index_[hash & index_mask_].store(buf, std::memory_order_release);
+  if (index_ != nullptr) index_[hash & index_mask_].store(buf, std::memory_order_release);
   num_entries_.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -81,9 +83,12 @@ bool ResolveMemEntry(const char* entry, uint64_t now, std::string* value, absl::
 bool MemTable::Get(const LookupKey& key, uint64_t now, std::string* value, absl::Status* s) const {
   const std::string_view user_key = key.user_key();
   const uint64_t hash = Hash64(user_key);
-  const char* indexed = index_[hash & index_mask_].load(std::memory_order_acquire);
-  if (indexed == nullptr) return false;  // no key with this hash was ever added
-  {
+  const char* indexed =
+      index_ != nullptr ? index_[hash & index_mask_].load(std::memory_order_acquire) : nullptr;
+  if (index_ != nullptr && indexed == nullptr) return false;  // no key with this hash was added
+  if (indexed == nullptr) {
+    if (!bloom_.MayContain(hash)) return false;
+  } else {
     std::string_view ikey = GetLengthPrefixedSlice(indexed);
     if (ExtractUserKey(ikey) == user_key) {
       const SequenceNumber lookup_seq =

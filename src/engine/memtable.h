@@ -28,7 +28,8 @@ class MemTable {
   // the arena's blocks (an eighth of it as in RocksDB, from 4 KiB up to one 2 MiB huge
   // page), the key filter (1/64 of it: 10+ bits per key for entries of 80+ bytes) and the
   // point-lookup index (1/16 of it: about one bucket per entry of 128 bytes).
-  explicit MemTable(size_t write_buffer_size = 4 << 20);
+  // hash_index: keep the point-lookup index (Options::memtable_hash_index).
+  explicit MemTable(size_t write_buffer_size = 4 << 20, bool hash_index = true);
   MemTable(const MemTable&) = delete;
   MemTable& operator=(const MemTable&) = delete;
 
@@ -45,7 +46,8 @@ class MemTable {
   std::unique_ptr<Iterator> NewIterator() const;
 
   size_t ApproximateMemoryUsage() const {
-    return arena_.MemoryUsage() + bloom_.bytes() + (index_mask_ + 1) * sizeof(index_[0]);
+    return arena_.MemoryUsage() + bloom_.bytes() +
+           (index_ != nullptr ? (index_mask_ + 1) * sizeof(index_[0]) : 0);
   }
   uint64_t num_entries() const { return num_entries_.load(std::memory_order_relaxed); }
 

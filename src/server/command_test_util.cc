@@ -70,7 +70,9 @@ void CommandHarness::AdvanceClock(int64_t ms) { clock_offset += ms; }
 int64_t CommandHarness::Now() { return TestNow(); }
 
 CommandHarness::CommandHarness(ServerConfig cfg) : config_(std::move(cfg)) {
-  auto db = engine::DB::Open(engine::Options(), dir_.path());
+  engine::Options options;
+  options.memtable_hash_index = true;  // as cairn-server runs it
+  auto db = engine::DB::Open(options, dir_.path());
   EXPECT_TRUE(db.ok()) << db.status();
   db_ = std::move(*db);
   auto backend = store::LocalBackend::Open(db_.get(), &TestNow);

@@ -20,6 +20,7 @@ struct EngineConfig {
   int bloom_bits_per_key = 10;
   bool compression = true;  // lz4 (LevelDB has only snappy: it uses that)
   uint64_t target_file_bytes = 64 << 20;
+  bool cairn_memtable_hash_index = false;  // cairn only (Options::memtable_hash_index)
 };
 
 // One open database. Not thread-safe unless noted; each method returns an error

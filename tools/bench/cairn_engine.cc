@@ -82,6 +82,7 @@ absl::StatusOr<std::unique_ptr<BenchEngine>> OpenEngine(const std::string& name,
     o.bloom_bits_per_key = c.bloom_bits_per_key;
     o.compression = c.compression ? engine::CompressionType::kLz4 : engine::CompressionType::kNone;
     o.target_file_size = c.target_file_bytes;
+    o.memtable_hash_index = c.cairn_memtable_hash_index;
     o.wal_sync = engine::WalSyncMode::kNone;  // per-write sync only where the workload asks
     auto db = engine::DB::Open(o, dir);
     if (!db.ok()) return db.status();
