@@ -44,6 +44,25 @@ TEST(CheckpointTest, CopyMatchesTheSourceAtItsSequenceAndIsIndependent) {
   EXPECT_FALSE(db->Checkpoint(dst.path()).ok());  // the directory exists
 }
 
+// After a full compaction the tables' entries carry sequence 0 (bottommost, no snapshot):
+// the checkpoint's sequence must still be the source's, not the tables' largest.
+TEST(CheckpointTest, SequenceIsRightAfterBottommostCompaction) {
+  TempDir src, dst;
+  auto db = OpenOrDie(src.path());
+  for (int i = 0; i < 1000; i++) ASSERT_TRUE(db->Put({}, absl::StrFormat("k%05d", i), "v").ok());
+  ASSERT_TRUE(db->CompactRange(nullptr, nullptr).ok());
+  auto seq = db->Checkpoint(dst.path());
+  ASSERT_TRUE(seq.ok()) << seq.status();
+  EXPECT_EQ(*seq, 1000u);
+  db.reset();
+  auto copy = OpenOrDie(dst.path());
+  EXPECT_EQ(*copy->GetProperty("cairn.last-sequence"), "1000");
+  ASSERT_TRUE(copy->Put({}, "k00001", "newer").ok());
+  std::string v;
+  ASSERT_TRUE(copy->Get({}, "k00001", &v).ok());
+  EXPECT_EQ(v, "newer");
+}
+
 TEST(CheckpointTest, TakenUnderConcurrentWritesHoldsExactlyAPrefix) {
   TempDir src, dst;
   auto db = OpenOrDie(src.path());

@@ -17,15 +17,22 @@ absl::StatusOr<uint64_t> DBImpl::Checkpoint(const std::string& dir) {
     absl::MutexLock l(&mu_);
     // While mu_ is held no table of the current version can be deleted.
     std::shared_ptr<const Version> v = versions_->current();
-    SequenceNumber last = 0;
+    // The tables hold every write before the oldest one still in a memtable (sequence
+    // numbers are assigned in order, and a memtable switch falls between write groups).
+    // Not the newest sequence found in the tables: compaction writes bottommost entries
+    // with sequence 0.
+    SequenceNumber last = versions_->LastSequence();
+    if (imm_ != nullptr && imm_->first_sequence() != 0) {
+      last = imm_->first_sequence() - 1;
+    } else if (mem_->first_sequence() != 0) {
+      last = mem_->first_sequence() - 1;
+    }
     for (int level = 0; level < kNumLevels; level++) {
       for (const auto& f : v->files(level)) {
-        last = std::max(last, f->largest_seq);
         CAIRN_RETURN_IF_ERROR(
             env_->LinkFile(TableFileName(dir_, f->number), TableFileName(dir, f->number)));
       }
     }
-    // Tables hold every write up to the flush; the sequence is the newest among them.
     CAIRN_RETURN_IF_ERROR(versions_->WriteCheckpointManifest(dir, *v, last));
     CAIRN_RETURN_IF_ERROR(env_->SyncDir(dir));
     return last;

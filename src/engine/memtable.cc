@@ -40,6 +40,9 @@ void MemTable::Add(SequenceNumber seq, ValueType type, std::string_view key,
                    std::string_view value) {
   const size_t ikey_len = key.size() + 8;
   const size_t len = VarintLength(ikey_len) + ikey_len + VarintLength(value.size()) + value.size();
+  if (first_sequence_.load(std::memory_order_relaxed) == 0) {
+    first_sequence_.store(seq, std::memory_order_relaxed);
+  }
   const uint64_t hash = Hash64(key);
   bloom_.Add(hash);  // before the entry is published: readers then see both
   char* buf = table_.AllocateKey(len);

@@ -50,6 +50,8 @@ class MemTable {
            (index_ != nullptr ? (index_mask_ + 1) * sizeof(index_[0]) : 0);
   }
   uint64_t num_entries() const { return num_entries_.load(std::memory_order_relaxed); }
+  // The sequence number of the first entry added; 0 while empty.
+  SequenceNumber first_sequence() const { return first_sequence_.load(std::memory_order_relaxed); }
 
  private:
   struct KeyComparator {
@@ -72,6 +74,7 @@ class MemTable {
   std::unique_ptr<std::atomic<const char*>[]> index_;
   size_t index_mask_;
   std::atomic<uint64_t> num_entries_{0};
+  std::atomic<SequenceNumber> first_sequence_{0};
 };
 
 }  // namespace cairn::engine
