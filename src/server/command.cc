@@ -285,7 +285,9 @@ void PipelineExecutor::Execute(const std::vector<std::string_view>& args) {
     pending_db_ = client_.db.load(std::memory_order_relaxed);
     pending_.push_back({store::Mutation::Kind::kPut, pending_db_, std::string(args[1]),
                         store::Record{store::ValueType::kString, 0, std::string(args[2])}});
-    if (pending_.size() >= 1024) Flush();
+    pending_bytes_ += args[1].size() + args[2].size();
+    // Bounded, so a batch stays far below the engine's 1 GiB write limit.
+    if (pending_.size() >= 1024 || pending_bytes_ >= (16 << 20)) Flush();
     return;
   }
   Flush();
@@ -324,6 +326,7 @@ void PipelineExecutor::Flush() {
   if (!s.ok()) stats->failed.fetch_add(n, std::memory_order_relaxed);
   server_.stats.commands_processed.fetch_add(n, std::memory_order_relaxed);
   pending_.clear();
+  pending_bytes_ = 0;
 }
 
 }  // namespace cairn::server

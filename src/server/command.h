@@ -175,6 +175,7 @@ class PipelineExecutor {
   ClientState& client_;
   protocol::ReplyWriter& out_;
   std::vector<store::Mutation> pending_;
+  size_t pending_bytes_ = 0;
   int pending_db_ = 0;
 };
 

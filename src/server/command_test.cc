@@ -96,6 +96,20 @@ TEST_F(CommandTest, ExpireOptions) {
   EXPECT_EQ(Run({"GET", "p"}), "\"v\"");
 }
 
+TEST_F(CommandTest, AbsoluteExpiries) {
+  Run({"SET", "k", "v"});
+  const int64_t now_s = CommandHarness::Now() / 1000;
+  EXPECT_EQ(Run({"EXPIREAT", "k", std::to_string(now_s + 100)}), "(integer) 1");
+  EXPECT_EQ(Run({"EXPIRETIME", "k"}), "(integer) " + std::to_string(now_s + 100));
+  EXPECT_EQ(Run({"PEXPIREAT", "k", std::to_string((now_s + 200) * 1000)}), "(integer) 1");
+  EXPECT_EQ(Run({"PEXPIRETIME", "k"}), "(integer) " + std::to_string((now_s + 200) * 1000));
+  EXPECT_EQ(Run({"PEXPIREAT", "k", std::to_string((now_s + 100) * 1000), "GT"}), "(integer) 0");
+  EXPECT_EQ(Run({"EXPIREAT", "k", "1"}), "(integer) 1");  // in the past: deleted
+  EXPECT_EQ(Run({"EXISTS", "k"}), "(integer) 0");
+  EXPECT_EQ(Run({"PEXPIRETIME", "k"}), "(integer) -2");
+  EXPECT_EQ(Run({"EXPIREAT", "k", "x"}), "(error) ERR value is not an integer or out of range");
+}
+
 TEST_F(CommandTest, Counters) {
   EXPECT_EQ(Run({"INCR", "c"}), "(integer) 1");
   EXPECT_EQ(Run({"INCRBY", "c", "41"}), "(integer) 42");
@@ -374,6 +388,10 @@ TEST_F(CommandTest, ServerCommands) {
   EXPECT_NE(all.find("cmdstat_set:calls=1"), std::string::npos) << all;
   EXPECT_EQ(Run({"CONFIG", "RESETSTAT"}), "OK");
   EXPECT_EQ(Run({"TIME"}).substr(0, 2), "[\"");
+  const std::string docs = Run({"COMMAND", "DOCS", "get"});
+  EXPECT_NE(docs.find("\"summary\", \"Returns the string value of a key.\""), std::string::npos)
+      << docs;
+  EXPECT_EQ(Run({"COMMAND", "NOPE"}), "(error) ERR unknown subcommand 'NOPE'. Try COMMAND HELP.");
   EXPECT_EQ(Run({"SHUTDOWN", "ABORT"}), "(error) ERR No shutdown in progress.");
 }
 

@@ -78,10 +78,14 @@ void Hello(CommandContext& c) {
   }
   std::string setname;
   bool has_setname = false;
+  bool has_auth = false;
+  std::string_view auth_user, auth_pass;
   for (; i < c.args.size(); i++) {
     const std::string opt = Lower(c.args[i]);
     if (opt == "auth" && i + 2 < c.args.size()) {
-      if (!Authenticate(c, c.args[i + 1], c.args[i + 2], true)) return;
+      has_auth = true;
+      auth_user = c.args[i + 1];
+      auth_pass = c.args[i + 2];
       i += 2;
     } else if (opt == "setname" && i + 1 < c.args.size()) {
       setname = std::string(c.args[++i]);
@@ -95,6 +99,8 @@ void Hello(CommandContext& c) {
           absl::StrCat("ERR Syntax error in HELLO option '", std::string(c.args[i]), "'"));
     }
   }
+  // Every option is parsed before anything takes effect, as in Redis.
+  if (has_auth && !Authenticate(c, auth_user, auth_pass, true)) return;
   const ServerConfig cfg = c.server.config->Get();
   if (!c.client.authenticated && (!cfg.requirepass.empty() || !cfg.users.empty())) {
     return c.out.Error(

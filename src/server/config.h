@@ -37,7 +37,10 @@ struct ServerConfig {
   int timeout = 0;  // seconds a client may stay idle; 0: forever
   uint64_t proto_max_bulk_len = 512 << 20;
   uint64_t client_query_buffer_limit = 1ull << 30;
-  uint64_t client_output_buffer_limit = 256 << 20;  // per client, bytes pending to send
+  // Per client, reply bytes produced by one batch of pipelined commands; 0: no limit.
+  // Above the largest value a client may store (proto-max-bulk-len), so any value written
+  // can be read back.
+  uint64_t client_output_buffer_limit = 1ull << 30;
   std::string loglevel = "notice";
   std::string logfile;  // empty: stderr
 };

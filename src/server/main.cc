@@ -78,6 +78,7 @@ int main(int argc, char** argv) {
   });
   signals.detach();
   (*server)->Wait();
-  server->reset();
+  // The detached signal thread may still hold the pointer: leave the object to the exit.
+  (void)server->release();
   return 0;
 }

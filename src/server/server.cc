@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 #include <cstdio>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -75,6 +76,9 @@ protocol::ParserLimits Limits(const ServerConfig& cfg) {
   return limits;
 }
 
+// Bytes a client that has not authenticated may have pending (Redis 7 allows 16 KiB).
+constexpr size_t kUnauthenticatedBulk = 16 << 10;
+
 // One RESP client. Lives on one io_context; every handler runs on that thread.
 class RespConnection : public std::enable_shared_from_this<RespConnection> {
  public:
@@ -85,6 +89,8 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
         state_(std::make_shared<ClientState>()),
         parser_(Limits(server->config->Get())),
         writer_(&out_) {}
+
+  asio::any_io_executor executor() { return socket_.get_executor(); }
 
   void Start() {
     const ServerConfig cfg = server_->config->Get();
@@ -150,9 +156,11 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
 
   void Read() {
     if (closed_) return;
-    // Room for at least 16 KiB, or for the whole bulk string the parser is waiting for.
-    const size_t want =
-        std::max<size_t>(16 << 10, std::min<size_t>(parser_.BytesWanted(), 64 << 20));
+    // Room for what the parser waits for, but never more than 1 MiB beyond the bytes
+    // already received: memory follows the data a client actually sends, not the length
+    // it announces. A large idle buffer is given back.
+    if (in_end_ == 0 && in_.size() > (1 << 20)) std::string().swap(in_);
+    const size_t want = std::clamp<size_t>(parser_.BytesWanted(), 16 << 10, 1 << 20);
     if (in_.size() - in_end_ < want) in_.resize(in_end_ + want);
     auto self = shared_from_this();
     socket_.async_read_some(asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
@@ -165,6 +173,7 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
   }
 
   void Process() {
+    if (closed_) return;
     state_->last_active_ms.store(NowMs(), std::memory_order_relaxed);
     const ServerConfig cfg = server_->config->Get();
     size_t start = 0;
@@ -173,6 +182,15 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
       size_t consumed = 0;
       const auto r =
           parser_.Parse(std::string_view(in_.data() + start, in_end_ - start), &args_, &consumed);
+      if (r == protocol::RespParser::Result::kNeedMore && !state_->authenticated &&
+          parser_.BytesWanted() > kUnauthenticatedBulk) {
+        // Redis 7: a client that has not authenticated may not send big requests.
+        server_->stats.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+        pipeline.Flush();
+        writer_.Error("ERR Protocol error: unauthenticated bulk length");
+        state_->close_after_reply = true;
+        break;
+      }
       if (r == protocol::RespParser::Result::kError) {
         server_->stats.protocol_errors.fetch_add(1, std::memory_order_relaxed);
         pipeline.Flush();  // replies stay in command order
@@ -184,7 +202,7 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
       if (r == protocol::RespParser::Result::kNeedMore) break;
       if (args_.empty()) continue;
       pipeline.Execute(args_);
-      if (out_.size() > cfg.client_output_buffer_limit) {
+      if (cfg.client_output_buffer_limit > 0 && out_.size() > cfg.client_output_buffer_limit) {
         spdlog::warn("client {} closed: output buffer over {} bytes", state_->addr,
                      cfg.client_output_buffer_limit);
         return Close();
@@ -338,7 +356,16 @@ class ServerImpl final : public Server {
   void Accept() {
     acceptor_->async_accept(pool_->Next(), [this](boost::system::error_code ec, tcp::socket s) {
       if (ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
-      if (!ec) std::make_shared<RespConnection>(std::move(s), &ctx_)->Start();
+      if (!ec) {
+        // Start on the connection's own I/O thread: every touch of its socket, timer and
+        // state happens there.
+        auto conn = std::make_shared<RespConnection>(std::move(s), &ctx_);
+        asio::post(conn->executor(), [conn] { conn->Start(); });
+      } else {
+        // Out of descriptors or similar: pause instead of spinning on the error.
+        spdlog::warn("accept failed: {}", ec.message());
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
       Accept();
     });
   }

@@ -125,8 +125,9 @@ absl::Status LocalBackend::Apply(const std::vector<Mutation>& batch, const Write
 absl::Status LocalBackend::Scan(
     int db, std::string_view start, std::string_view end,
     absl::FunctionRef<bool(std::string_view key, const RecordView& record)> fn) {
-  const std::string first = Key(db, start);
-  const std::string limit = end.empty() ? DbEnd(Physical(db)) : Key(db, end);
+  const int physical = Physical(db);  // once: a SWAPDB may change it meanwhile
+  const std::string first = EncodeKey(physical, start);
+  const std::string limit = end.empty() ? DbEnd(physical) : EncodeKey(physical, end);
   engine::ReadOptions ro;
   ro.iterate_upper_bound = limit;
   auto it = db_->NewIterator(ro);
@@ -145,11 +146,12 @@ absl::Status LocalBackend::Clear(int db) {
   // Deletes in batches of 1000 keys; a concurrent writer may add keys behind us, as
   // with Redis's FLUSHDB ASYNC.
   engine::ReadOptions ro;
-  ro.iterate_upper_bound = DbEnd(Physical(db));
+  const int physical = Physical(db);
+  ro.iterate_upper_bound = DbEnd(physical);
   auto it = db_->NewIterator(ro);
   engine::WriteBatch b;
   int n = 0;
-  for (it->Seek(DbPrefix(Physical(db))); it->Valid(); it->Next()) {
+  for (it->Seek(DbPrefix(physical)); it->Valid(); it->Next()) {
     b.Delete(it->key());
     if (++n % 1000 == 0) {
       if (absl::Status s = db_->Write({}, b); !s.ok()) return s;

@@ -553,6 +553,20 @@ def test_protocol_errors_close_only_the_offending_connection(server):
     assert bystander.info("stats")["protocol_errors"] == len(cases)
 
 
+@pytest.mark.server_args("--requirepass", "pw")
+def test_unauthenticated_clients_cannot_announce_big_requests(server):
+    # Redis 7 refuses big requests before AUTH; cairn also never sizes a buffer by an
+    # announced length, so this costs the server nothing.
+    bad = server.raw()
+    bad.send(b"*1\r\n$536870000\r\n")
+    assert bad.read_reply() == "ERR Protocol error: unauthenticated bulk length"
+    assert bad.closed_by_server(5)
+    ok = server.raw()
+    ok.send(b"*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n")
+    assert ok.read_reply() == "OK"
+    assert ok.command("SET", "big", "x" * 100000) == "OK"
+
+
 @pytest.mark.server_args("--timeout", "1")
 def test_idle_timeout_closes_idle_connections_only(server):
     idle = server.raw()
