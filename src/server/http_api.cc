@@ -420,6 +420,18 @@ HttpResponse Stats(ServerContext& server) {
 
 }  // namespace
 
+std::optional<HttpResponse> CheckHttpAccess(ServerContext& server, const HttpRequest& req) {
+  std::string_view path = std::string_view(req.target).substr(0, req.target.find('?'));
+  if (path == "/healthz") return std::nullopt;
+  const ServerConfig cfg = server.config->Get();
+  if (cfg.protected_mode && cfg.requirepass.empty() && cfg.users.empty() && !req.from_loopback) {
+    // Same rule as RESP: with no password, only loopback clients are served.
+    return Error(403, "protected mode: no password is set, so only loopback clients are served");
+  }
+  if (!Authorized(cfg, req.authorization)) return Error(401, "authentication required");
+  return std::nullopt;
+}
+
 HttpResponse HandleHttpRequest(ServerContext& server, const HttpRequest& req) {
   server.stats.http_requests.fetch_add(1, std::memory_order_relaxed);
   const ServerConfig cfg = server.config->Get();
@@ -434,14 +446,7 @@ HttpResponse HandleHttpRequest(ServerContext& server, const HttpRequest& req) {
     if (req.method != "GET" && req.method != "HEAD") return Error(405, "method not allowed");
     return Json(200, json{{"status", "ok"}});
   }
-  if (cfg.protected_mode && cfg.requirepass.empty() && cfg.users.empty() && !req.from_loopback) {
-    // Same rule as RESP: with no password, only loopback clients are served.
-    return Error(403, "protected mode: no password is set, so only loopback clients are served");
-  }
-  if (!Authorized(cfg, req.authorization)) {
-    HttpResponse r = Error(401, "authentication required");
-    return r;
-  }
+  if (auto denied = CheckHttpAccess(server, req)) return *denied;
   if (path == "/metrics")
     return req.method == "GET" ? Metrics(server) : Error(405, "method not allowed");
   if (path == "/v1/stats")
@@ -478,6 +483,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
  private:
+  // The header first: access is checked before a body is read (an unauthenticated
+  // client cannot make the server buffer a large body), then the body.
   void Read() {
     const ServerConfig cfg = server_->config->Get();
     parser_.emplace();
@@ -485,41 +492,58 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     parser_->header_limit(64 << 10);
     stream_.expires_after(std::chrono::seconds(cfg.timeout > 0 ? cfg.timeout : 300));
     auto self = shared_from_this();
-    http::async_read(stream_, buffer_, *parser_, [self](beast::error_code ec, size_t) {
-      if (ec == http::error::end_of_stream) return self->Close();
-      if (ec == http::error::body_limit)
-        return self->Reply(Error(413, "request body too large"), false);
-      if (ec) {
-        if (ec != beast::error::timeout && ec != asio::error::operation_aborted &&
-            ec != asio::error::eof && ec != asio::error::connection_reset) {
-          return self->Reply(Error(400, absl::StrCat("bad request: ", ec.message())), false);
-        }
-        return self->Close();
+    http::async_read_header(stream_, buffer_, *parser_, [self](beast::error_code ec, size_t) {
+      if (ec) return self->Failed(ec);
+      HttpRequest head = self->Head();
+      if (auto denied = CheckHttpAccess(*self->server_, head)) {
+        return self->Reply(std::move(*denied), false);  // the body is never read
       }
-      auto& msg = self->parser_->get();
-      HttpRequest req;
-      req.method = std::string(msg.method_string());
-      req.target = std::string(msg.target());
-      req.body = std::move(msg.body());
-      {
-        beast::error_code addr_ec;
-        const auto remote = self->stream_.socket().remote_endpoint(addr_ec);
-        const auto local = self->stream_.socket().local_endpoint(addr_ec);
-        req.from_loopback =
-            addr_ec || remote.address().is_loopback() || local.address().is_loopback();
-      }
-      if (auto it = msg.find(http::field::authorization); it != msg.end()) {
-        req.authorization = std::string(it->value());
-      }
-      HttpResponse resp;
-      try {
-        resp = HandleHttpRequest(*self->server_, req);
-      } catch (const std::exception& e) {
-        resp = Error(500, absl::StrCat("internal error: ", e.what()));
-      }
-      if (req.method == "HEAD") resp.body.clear();
-      self->Reply(std::move(resp), msg.keep_alive());
+      http::async_read(self->stream_, self->buffer_, *self->parser_,
+                       [self](beast::error_code ec, size_t) {
+                         if (ec) return self->Failed(ec);
+                         self->Serve();
+                       });
     });
+  }
+
+  void Failed(beast::error_code ec) {
+    if (ec == http::error::end_of_stream) return Close();
+    if (ec == http::error::body_limit) return Reply(Error(413, "request body too large"), false);
+    if (ec != beast::error::timeout && ec != asio::error::operation_aborted &&
+        ec != asio::error::eof && ec != asio::error::connection_reset) {
+      return Reply(Error(400, absl::StrCat("bad request: ", ec.message())), false);
+    }
+    Close();
+  }
+
+  // The request line and headers as an HttpRequest (no body yet).
+  HttpRequest Head() {
+    auto& msg = parser_->get();
+    HttpRequest req;
+    req.method = std::string(msg.method_string());
+    req.target = std::string(msg.target());
+    beast::error_code addr_ec;
+    const auto remote = stream_.socket().remote_endpoint(addr_ec);
+    const auto local = stream_.socket().local_endpoint(addr_ec);
+    req.from_loopback = addr_ec || remote.address().is_loopback() || local.address().is_loopback();
+    if (auto it = msg.find(http::field::authorization); it != msg.end()) {
+      req.authorization = std::string(it->value());
+    }
+    return req;
+  }
+
+  void Serve() {
+    auto& msg = parser_->get();
+    HttpRequest req = Head();
+    req.body = std::move(msg.body());
+    HttpResponse resp;
+    try {
+      resp = HandleHttpRequest(*server_, req);
+    } catch (const std::exception& e) {
+      resp = Error(500, absl::StrCat("internal error: ", e.what()));
+    }
+    if (req.method == "HEAD") resp.body.clear();
+    Reply(std::move(resp), msg.keep_alive());
   }
 
   void Reply(HttpResponse r, bool keep_alive) {

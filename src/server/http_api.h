@@ -5,6 +5,7 @@
 #define CAIRN_SERVER_HTTP_API_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -30,6 +31,9 @@ struct HttpResponse {
 };
 
 HttpResponse HandleHttpRequest(ServerContext& server, const HttpRequest& request);
+// Protected mode and credentials, from the request line and headers alone (the session
+// checks them before reading a body): the refusal, or nullopt to go on.
+std::optional<HttpResponse> CheckHttpAccess(ServerContext& server, const HttpRequest& request);
 
 class HttpListener {
  public:

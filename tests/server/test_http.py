@@ -309,3 +309,23 @@ def test_http_auth(server):
     assert call_json(server, "PUT", kv("k"), b"new", {"Authorization": "Bearer pw"})[0] == 200
     assert server.client(password="pw").get("k") == b"new"
     assert call(server, "GET", "/healthz")[0] == 200  # liveness probes need no credentials
+
+
+@pytest.mark.server_args("--requirepass", "pw")
+def test_credentials_are_checked_before_the_body_is_read(server):
+    # A client without credentials announces a 500 MB body and sends a few bytes of it:
+    # the answer is 401 at once, without the server waiting for (or buffering) the body.
+    import socket
+    s = socket.create_connection((server.host, server.http_port), timeout=5)
+    s.sendall(b"PUT /v1/kv/big HTTP/1.1\r\nHost: x\r\nContent-Length: 500000000\r\n\r\nabc")
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    assert data.startswith(b"HTTP/1.1 401"), data
+    s.close()
+    status, _, _ = call(server, "PUT", kv("small"), b"v",
+                     headers={"Authorization": "Bearer pw"})
+    assert status == 200
