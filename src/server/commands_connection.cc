@@ -1,4 +1,6 @@
 // Connection commands (Redis 7 semantics): PING ECHO HELLO AUTH SELECT QUIT RESET CLIENT.
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "server/command.h"
 
@@ -203,9 +205,34 @@ void ClientCmd(CommandContext& c) {
     return c.out.Verbatim(ClientInfoLine(c.client, c.now_ms));
   }
   if (sub == "list") {
+    // CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id ...]
+    std::vector<uint64_t> ids;
+    bool none = false;  // cairn has only normal clients
+    for (size_t i = 2; i < c.args.size(); i++) {
+      const std::string opt = Lower(c.args[i]);
+      if (opt == "type" && i + 1 < c.args.size()) {
+        const std::string type = Lower(c.args[++i]);
+        if (type != "normal" && type != "master" && type != "replica" && type != "pubsub") {
+          return c.out.Error(
+              absl::StrCat("ERR Unknown client type '", std::string(c.args[i]), "'"));
+        }
+        none = type != "normal";
+      } else if (opt == "id" && i + 1 < c.args.size()) {
+        for (i++; i < c.args.size(); i++) {
+          int64_t id;
+          if (!ParseInt64(c.args[i], &id) || id <= 0) return c.out.Error("ERR Invalid client ID");
+          ids.push_back(static_cast<uint64_t>(id));
+        }
+      } else {
+        return c.out.Error(kErrSyntax);
+      }
+    }
     std::string text;
-    for (const auto& cl : c.server.clients.All())
+    for (const auto& cl : c.server.clients.All()) {
+      if (none) break;
+      if (!ids.empty() && std::find(ids.begin(), ids.end(), cl->id) == ids.end()) continue;
       absl::StrAppend(&text, ClientInfoLine(*cl, c.now_ms));
+    }
     return c.out.Verbatim(text);
   }
   if (sub == "kill" && c.args.size() >= 3) {

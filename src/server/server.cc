@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "base/random.h"
 #include "cairn/engine/db.h"
@@ -292,7 +293,19 @@ class ServerImpl final : public Server {
     ctx_.io_threads = threads;
     Random rnd(static_cast<uint64_t>(ctx_.start_ms) ^ static_cast<uint64_t>(getpid()));
     for (int i = 0; i < 40; i++) ctx_.run_id.push_back("0123456789abcdef"[rnd.Uniform(16)]);
-    ctx_.used_memory = UsedMemory;
+    // Allocator statistics plus the memtables (their arena blocks come from mmap, which
+    // the allocator does not count), refreshed at most every 100 ms: the maxmemory check
+    // runs on every write.
+    ctx_.used_memory = [this] {
+      const int64_t now = NowMs();
+      if (now - memory_checked_ms_.load(std::memory_order_relaxed) >= 100) {
+        uint64_t memtables = 0;
+        (void)absl::SimpleAtoi(db_->GetProperty("cairn.mem-usage").value_or("0"), &memtables);
+        used_memory_.store(UsedMemory() + memtables, std::memory_order_relaxed);
+        memory_checked_ms_.store(now, std::memory_order_relaxed);
+      }
+      return used_memory_.load(std::memory_order_relaxed);
+    };
     ctx_.request_shutdown = [this] { RequestStop(); };
     ctx_.on_config_change = [this] { ApplyConfig(); };
 
@@ -417,6 +430,8 @@ class ServerImpl final : public Server {
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::unique_ptr<HttpListener> http_;
   int port_ = 0;
+  std::atomic<int64_t> memory_checked_ms_{0};
+  std::atomic<uint64_t> used_memory_{0};
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   bool stop_requested_ = false;

@@ -604,3 +604,16 @@ def test_shutdown_command_exits_cleanly(server):
     server.proc = None
     server.start()
     assert server.client().get("k") == b"v"
+
+
+def test_client_list_filters(server):
+    a = server.raw()
+    b = server.raw()
+    a_id = a.command("CLIENT", "ID")
+    b_id = b.command("CLIENT", "ID")
+    listed = a.command("CLIENT", "LIST", "ID", str(b_id)).decode()
+    assert listed.count("\n") == 1 and ("id=%d " % b_id) in listed
+    both = a.command("CLIENT", "LIST", "ID", str(a_id), str(b_id)).decode()
+    assert both.count("\n") == 2
+    assert a.command("CLIENT", "LIST", "TYPE", "pubsub").decode() == ""
+    assert a.command("CLIENT", "LIST", "TYPE", "bogus") == "ERR Unknown client type 'bogus'"
