@@ -193,9 +193,7 @@ void UnknownCommand(const std::vector<std::string_view>& args, protocol::ReplyWr
 }
 
 bool NeedsAuth(const ServerContext& server, const ClientState& client) {
-  if (client.authenticated) return false;
-  const ServerConfig cfg = server.config->Get();
-  return !cfg.requirepass.empty() || !cfg.users.empty();
+  return !client.authenticated && server.config->auth_required();
 }
 
 }  // namespace
@@ -225,7 +223,7 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
     return;
   }
   if ((spec->flags & kDenyOom) && server.used_memory) {
-    const uint64_t limit = server.config->Get().maxmemory;
+    const uint64_t limit = server.config->maxmemory();
     if (limit > 0 && server.used_memory() > limit) {
       stats->rejected.fetch_add(1, std::memory_order_relaxed);
       out.Error("OOM command not allowed when used memory > 'maxmemory'.");
@@ -272,7 +270,7 @@ bool PipelineExecutor::Deferrable(const std::vector<std::string_view>& args) {
   // Whatever would make ExecuteCommand refuse or reply differently runs there instead.
   if (NeedsAuth(server_, client_)) return false;
   if (server_.used_memory) {
-    const uint64_t limit = server_.config->Get().maxmemory;
+    const uint64_t limit = server_.config->maxmemory();
     if (limit > 0 && server_.used_memory() > limit) return false;
   }
   const int db = client_.db.load(std::memory_order_relaxed);

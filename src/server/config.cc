@@ -246,6 +246,7 @@ absl::Status Config::Set(std::string_view name, std::string_view value, bool at_
         absl::StrCat("invalid value '", ToAbsl(value), "' for '", o->name, "': ", s.message()));
   }
   values_ = std::move(next);
+  Publish(values_);
   return absl::OkStatus();
 }
 

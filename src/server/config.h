@@ -5,6 +5,7 @@
 #ifndef CAIRN_SERVER_CONFIG_H_
 #define CAIRN_SERVER_CONFIG_H_
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -49,11 +50,22 @@ struct ServerConfig {
 // threads read a snapshot with Get().
 class Config {
  public:
-  Config() = default;
-  explicit Config(ServerConfig initial) : values_(std::move(initial)) {}
+  Config() { Publish(values_); }
+  explicit Config(ServerConfig initial) : values_(std::move(initial)) { Publish(values_); }
 
   // A copy of the current values.
   ServerConfig Get() const;
+
+  // Values read on every command, without the lock or a copy.
+  uint64_t maxmemory() const { return maxmemory_.load(std::memory_order_relaxed); }
+  uint64_t client_output_buffer_limit() const {
+    return output_limit_.load(std::memory_order_relaxed);
+  }
+  uint64_t client_query_buffer_limit() const {
+    return query_limit_.load(std::memory_order_relaxed);
+  }
+  // requirepass or users set: clients must authenticate.
+  bool auth_required() const { return auth_required_.load(std::memory_order_relaxed); }
 
   // Sets option `name` (or an alias) from its text form, as in the TOML file or on the
   // command line. InvalidArgument names the option and the problem.
@@ -67,8 +79,17 @@ class Config {
   static std::vector<std::pair<std::string, std::string>> Options();
 
  private:
+  void Publish(const ServerConfig& v) {
+    maxmemory_.store(v.maxmemory, std::memory_order_relaxed);
+    output_limit_.store(v.client_output_buffer_limit, std::memory_order_relaxed);
+    query_limit_.store(v.client_query_buffer_limit, std::memory_order_relaxed);
+    auth_required_.store(!v.requirepass.empty() || !v.users.empty(), std::memory_order_relaxed);
+  }
+
   mutable absl::Mutex mu_;
   ServerConfig values_ ABSL_GUARDED_BY(mu_);
+  std::atomic<uint64_t> maxmemory_{0}, output_limit_{0}, query_limit_{0};
+  std::atomic<bool> auth_required_{false};
 };
 
 // "64mb", "1gb", "100" (Redis's memory units: k=1000, kb=1024, ...).

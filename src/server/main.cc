@@ -74,11 +74,12 @@ int main(int argc, char** argv) {
     int sig = 0;
     sigwait(&set, &sig);
     spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    s->RequestStop();
+    s->RequestStop();  // idempotent
   });
-  signals.detach();
-  (*server)->Wait();
-  // The detached signal thread may still hold the pointer: leave the object to the exit.
-  (void)server->release();
+  (*server)->Wait();  // stopped: WAL synced, engine closed
+  // Stopped by SHUTDOWN, the signal thread still waits: wake it, then let it go first.
+  pthread_kill(signals.native_handle(), SIGTERM);
+  signals.join();
+  server->reset();
   return 0;
 }

@@ -176,7 +176,6 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
   void Process() {
     if (closed_) return;
     state_->last_active_ms.store(NowMs(), std::memory_order_relaxed);
-    const ServerConfig cfg = server_->config->Get();
     size_t start = 0;
     PipelineExecutor pipeline(*server_, *state_, writer_);
     while (!state_->close_after_reply && !state_->killed.load(std::memory_order_relaxed)) {
@@ -203,9 +202,10 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
       if (r == protocol::RespParser::Result::kNeedMore) break;
       if (args_.empty()) continue;
       pipeline.Execute(args_);
-      if (cfg.client_output_buffer_limit > 0 && out_.size() > cfg.client_output_buffer_limit) {
+      if (server_->config->client_output_buffer_limit() > 0 &&
+          out_.size() > server_->config->client_output_buffer_limit()) {
         spdlog::warn("client {} closed: output buffer over {} bytes", state_->addr,
-                     cfg.client_output_buffer_limit);
+                     server_->config->client_output_buffer_limit());
         return Close();
       }
     }
@@ -215,9 +215,9 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
       std::memmove(in_.data(), in_.data() + start, in_end_ - start);
       in_end_ -= start;
     }
-    if (in_end_ > cfg.client_query_buffer_limit) {
+    if (in_end_ > server_->config->client_query_buffer_limit()) {
       spdlog::warn("client {} closed: query buffer over {} bytes", state_->addr,
-                   cfg.client_query_buffer_limit);
+                   server_->config->client_query_buffer_limit());
       return Close();
     }
     if (!out_.empty()) return Write();
