@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <cstdio>
 #include <map>
 #include <thread>
@@ -70,13 +71,16 @@ int main(int argc, char** argv) {
     spdlog::error("cannot start: {}", server.status().ToString());
     return 1;
   }
-  std::thread signals([&set, s = server->get()] {
+  std::atomic<bool> stopped{false};
+  std::thread signals([&set, &stopped, s = server->get()] {
     int sig = 0;
     sigwait(&set, &sig);
+    if (stopped.load()) return;  // the wake-up below, after a SHUTDOWN
     spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     s->RequestStop();  // idempotent
   });
   (*server)->Wait();  // stopped: WAL synced, engine closed
+  stopped.store(true);
   // Stopped by SHUTDOWN, the signal thread still waits: wake it, then let it go first.
   pthread_kill(signals.native_handle(), SIGTERM);
   signals.join();
