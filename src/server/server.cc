@@ -330,6 +330,9 @@ class ServerImpl final : public Server {
       http_ = std::move(*http);
       ctx_.http_port = http_->port();
     }
+    // CONFIG GET port / http-port answer the ports actually bound (they differ with 0).
+    (void)config_->Set("port", absl::StrCat(port_), /*at_runtime=*/false);
+    (void)config_->Set("http-port", absl::StrCat(ctx_.http_port), /*at_runtime=*/false);
     Accept();
     pool_->Start();
     spdlog::info("cairn-server {} ready: RESP on {}:{}, HTTP on {}:{}, data in {}, {} I/O threads",
