@@ -59,19 +59,14 @@ bool ParseExpire(CommandContext& c, std::string_view arg, int64_t unit_ms, bool 
     c.out.Error(kErrNotInteger);
     return false;
   }
-  if (v <= 0 || (unit_ms == 1000 && v > INT64_MAX / 1000)) {
-    c.out.Error(absl::StrCat("ERR invalid expire time in '", ToAbsl(cmd), "' command"));
-    return false;
+  // Positive, and within what the engine can hold once made absolute.
+  bool valid = v > 0 && (unit_ms == 1 || v <= INT64_MAX / 1000);
+  int64_t ms = valid ? v * unit_ms : 0;
+  if (valid && !absolute) {
+    valid = ms <= INT64_MAX - c.now_ms;
+    ms += valid ? c.now_ms : 0;
   }
-  int64_t ms = v * unit_ms;
-  if (!absolute) {
-    if (ms > INT64_MAX - c.now_ms) {
-      c.out.Error(absl::StrCat("ERR invalid expire time in '", ToAbsl(cmd), "' command"));
-      return false;
-    }
-    ms += c.now_ms;
-  }
-  if (ms > store::kMaxExpireAtMs) {
+  if (!valid || ms > store::kMaxExpireAtMs) {
     c.out.Error(absl::StrCat("ERR invalid expire time in '", ToAbsl(cmd), "' command"));
     return false;
   }
