@@ -64,6 +64,7 @@ class Config {
   uint64_t client_query_buffer_limit() const {
     return query_limit_.load(std::memory_order_relaxed);
   }
+  int timeout() const { return timeout_.load(std::memory_order_relaxed); }
   // requirepass or users set: clients must authenticate.
   bool auth_required() const { return auth_required_.load(std::memory_order_relaxed); }
 
@@ -84,12 +85,14 @@ class Config {
     output_limit_.store(v.client_output_buffer_limit, std::memory_order_relaxed);
     query_limit_.store(v.client_query_buffer_limit, std::memory_order_relaxed);
     auth_required_.store(!v.requirepass.empty() || !v.users.empty(), std::memory_order_relaxed);
+    timeout_.store(v.timeout, std::memory_order_relaxed);
   }
 
   mutable absl::Mutex mu_;
   ServerConfig values_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> maxmemory_{0}, output_limit_{0}, query_limit_{0};
   std::atomic<bool> auth_required_{false};
+  std::atomic<int> timeout_{0};
 };
 
 // "64mb", "1gb", "100" (Redis's memory units: k=1000, kb=1024, ...).

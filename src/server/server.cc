@@ -148,7 +148,7 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     timer_.async_wait([weak](boost::system::error_code ec) {
       auto self = weak.lock();
       if (ec || !self || self->closed_) return;
-      const int limit = self->server_->config->Get().timeout;
+      const int limit = self->server_->config->timeout();
       const int64_t idle = NowMs() - self->state_->last_active_ms.load();
       if (limit > 0 && idle >= int64_t{limit} * 1000) return self->Close();  // silently, as Redis
       self->ArmIdleTimer();
