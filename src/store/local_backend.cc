@@ -77,7 +77,7 @@ bool LocalBackend::Expired(int64_t expire_at_ms) const {
 
 absl::Status LocalBackend::Get(int db, std::string_view key, Record* record) {
   std::string raw;
-  absl::Status s = db_->Get({}, Key(db, key), &raw);
+  absl::Status s = db_->Get({}, InlineKey(Physical(db), key).view(), &raw);
   if (!s.ok()) return s;
   s = DecodeRecord(std::move(raw), record);
   if (!s.ok()) return s;
@@ -97,11 +97,11 @@ absl::Status LocalBackend::Put(int db, std::string_view key, const Record& recor
     b.PutWithExpiry(Key(db, key), encoded, static_cast<uint64_t>(record.expire_at_ms) * 1000);
     return db_->Write(EngineWriteOptions(options), b);
   }
-  return db_->Put(EngineWriteOptions(options), Key(db, key), encoded);
+  return db_->Put(EngineWriteOptions(options), InlineKey(Physical(db), key).view(), encoded);
 }
 
 absl::Status LocalBackend::Delete(int db, std::string_view key, const WriteOptions& options) {
-  return db_->Delete(EngineWriteOptions(options), Key(db, key));
+  return db_->Delete(EngineWriteOptions(options), InlineKey(Physical(db), key).view());
 }
 
 absl::Status LocalBackend::Apply(const std::vector<Mutation>& batch, const WriteOptions& options) {

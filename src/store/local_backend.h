@@ -3,6 +3,7 @@
 #define CAIRN_STORE_LOCAL_BACKEND_H_
 
 #include <atomic>
+#include <cstring>
 #include <memory>
 
 #include "absl/status/statusor.h"
@@ -43,6 +44,31 @@ class LocalBackend final : public Backend {
   std::string Key(int db, std::string_view user_key) const {
     return EncodeKey(Physical(db), user_key);
   }
+  // The same engine key without a heap allocation for keys up to ~60 bytes (the point
+  // reads and writes of every command).
+  class InlineKey {
+   public:
+    InlineKey(int physical_db, std::string_view user_key) {
+      const size_t n = 2 + user_key.size();
+      char* p = inline_;
+      if (n > sizeof(inline_)) {
+        heap_.resize(n);
+        p = heap_.data();
+      }
+      p[0] = kMetaNamespace;
+      p[1] = static_cast<char>(physical_db);
+      if (!user_key.empty()) std::memcpy(p + 2, user_key.data(), user_key.size());
+      view_ = std::string_view(p, n);
+    }
+    InlineKey(const InlineKey&) = delete;
+    InlineKey& operator=(const InlineKey&) = delete;
+    std::string_view view() const { return view_; }
+
+   private:
+    char inline_[64];
+    std::string heap_;
+    std::string_view view_;
+  };
 
   engine::DB* const db_;
   int64_t (*const now_ms_)();

@@ -73,6 +73,12 @@ TEST_F(LocalBackendTest, BinaryKeysAndValuesAndRanges) {
   ASSERT_TRUE(backend()->Put(0, "b", {ValueType::kString, 0, ""}).ok());
   ASSERT_TRUE(backend()->Put(0, "c", {ValueType::kString, 0, "x"}).ok());
   EXPECT_EQ(GetValue(0, key), value);
+  // Keys past the inline buffer take the heap path of the same encoding.
+  const std::string long_key(300, 'k');
+  ASSERT_TRUE(backend()->Put(0, long_key, {ValueType::kString, 0, "long"}).ok());
+  EXPECT_EQ(GetValue(0, long_key), "long");
+  ASSERT_TRUE(backend()->Delete(0, long_key).ok());
+  EXPECT_EQ(GetValue(0, long_key), "<none>");
   EXPECT_EQ(GetValue(0, "b"), "");
   EXPECT_EQ(Keys(0, "b"), (std::vector<std::string>{"b", "c"}));
   EXPECT_EQ(Keys(0, "", "c"), (std::vector<std::string>{key, "b"}));

@@ -5,7 +5,6 @@
 
 namespace cairn::store {
 namespace {
-constexpr char kMetaNamespace = 'M';
 constexpr uint8_t kHasExpiry = 0x80;
 }  // namespace
 

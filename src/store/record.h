@@ -45,6 +45,9 @@ struct RecordView {
   std::string_view value;
 };
 
+// First byte of every record's engine key.
+inline constexpr char kMetaNamespace = 'M';
+
 // Number of logical databases a key prefix can name.
 inline constexpr int kMaxDatabases = 256;
 
