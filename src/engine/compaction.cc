@@ -126,7 +126,17 @@ std::unique_ptr<Compaction> PickCompaction(const Options& options, std::shared_p
       best_score = score;
     }
   }
-  if (best < 0) return nullptr;
+  if (best < 0) {
+    if (!options.seek_compaction) return nullptr;
+    int level = 0;
+    auto file = v->seek_compaction_file(&level);
+    if (file == nullptr || level == kNumLevels - 1) return nullptr;
+    auto c = std::make_unique<Compaction>();
+    c->level = level;
+    c->input_version = v;
+    c->inputs[0].push_back(std::move(file));
+    return Complete(std::move(c), *v);
+  }
   auto c = std::make_unique<Compaction>();
   c->level = best;
   c->input_version = v;

@@ -52,7 +52,8 @@ struct Compaction {
   uint64_t overlapped_bytes_ = 0;
 };
 
-// Picks the most urgent compaction of v, or nullptr if no level needs one.
+// Picks the most urgent compaction of v: a level over its size, else (if
+// options.seek_compaction) v's table out of seeks; nullptr if there is none.
 // compact_pointers[level] is where the previous compaction of that level ended (an
 // internal key, "" if none): the next one starts after it, so a level is swept
 // round-robin.

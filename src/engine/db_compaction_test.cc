@@ -2,6 +2,9 @@
 // versions are unaffected.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "absl/strings/str_format.h"
 #include "cairn/engine/check.h"
 #include "cairn/engine/db.h"
@@ -33,7 +36,11 @@ class CompactionTest : public ::testing::Test {
     db_ = std::move(*db);
     return report->table_entries;
   }
+
+ public:
   static std::string Key(int i) { return absl::StrFormat("key%05d", i); }
+
+ protected:
   int FilesAt(int level) {
     return std::stoi(*db_->GetProperty("cairn.num-files-at-level" + std::to_string(level)));
   }
@@ -131,6 +138,48 @@ TEST_F(CompactionTest, BackgroundCompactionBoundsL0AndSpreadsOverLevels) {
     int last = i + 20000 < 30000 ? i + 20000 : i;
     EXPECT_EQ(GetOrStatus(db_.get(), Key(i)), std::string(100, 'a' + last % 26));
   }
+}
+
+// Three overlapping L0 tables (under the size trigger of 4): reads of keys only the oldest
+// holds search the two newer ones first. Returns once the tables are written.
+void WriteThreeOverlappingL0Tables(DB* db) {
+  for (int i = 0; i < 1000; i++) ASSERT_TRUE(db->Put({}, CompactionTest::Key(i), "a").ok());
+  ASSERT_TRUE(db->Flush().ok());
+  for (int i = 1; i < 1000; i += 2) ASSERT_TRUE(db->Put({}, CompactionTest::Key(i), "b").ok());
+  ASSERT_TRUE(db->Flush().ok());
+  for (int i : {0, 999}) ASSERT_TRUE(db->Put({}, CompactionTest::Key(i), "c").ok());
+  ASSERT_TRUE(db->Flush().ok());
+}
+
+TEST_F(CompactionTest, ReadsThatKeepSearchingTablesInVainCompactThem) {
+  WriteThreeOverlappingL0Tables(db_.get());
+  ASSERT_EQ(FilesAt(0), 3);
+  // Each read of an even key spends one of the newest table's 100 seeks.
+  for (int round = 0; round < 3; round++) {
+    for (int i = 2; i < 998; i += 2) ASSERT_EQ(GetOrStatus(db_.get(), Key(i)), "a");
+  }
+  for (int wait_ms = 0; FilesAt(0) > 0 && wait_ms < 10000; wait_ms += 10) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(FilesAt(0), 0);
+  EXPECT_GT(FilesAt(1), 0);
+  for (int i = 0; i < 1000; i++) {
+    EXPECT_EQ(GetOrStatus(db_.get(), Key(i)), i == 0 || i == 999 ? "c" : i % 2 ? "b" : "a");
+  }
+}
+
+TEST_F(CompactionTest, SeekCompactionOffLeavesTablesAlone) {
+  db_.reset();
+  options_.seek_compaction = false;
+  auto db = DB::Open(options_, dir_.path());
+  ASSERT_TRUE(db.ok()) << db.status();
+  db_ = std::move(*db);
+  WriteThreeOverlappingL0Tables(db_.get());
+  for (int round = 0; round < 3; round++) {
+    for (int i = 2; i < 998; i += 2) ASSERT_EQ(GetOrStatus(db_.get(), Key(i)), "a");
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(FilesAt(0), 3);
 }
 
 TEST_F(CompactionTest, IteratorKeepsReadingTablesThatCompactionReplaced) {

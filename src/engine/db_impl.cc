@@ -117,7 +117,13 @@ absl::Status DBImpl::Get(const ReadOptions& options, std::string_view key, std::
     absl::Status s;
     if (view.mem->Get(lkey, now, value, &s)) return s;
     if (view.imm != nullptr && view.imm->Get(lkey, now, value, &s)) return s;
-    return view.current->Get(lkey, now, value);
+    bool compaction_due = false;
+    s = view.current->Get(lkey, now, value, &compaction_due);
+    if (compaction_due && options_.seek_compaction) {
+      absl::MutexLock l(&mu_);
+      bg_cv_.SignalAll();  // the compaction thread picks the table up
+    }
+    return s;
   });
 }
 

@@ -3,6 +3,7 @@
 #ifndef CAIRN_ENGINE_VERSION_EDIT_H_
 #define CAIRN_ENGINE_VERSION_EDIT_H_
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <set>
@@ -17,7 +18,29 @@ namespace cairn::engine {
 
 constexpr int kNumLevels = 7;
 
-// A live table. Immutable once in a Version.
+// Reads a table may cost before it is compacted (LevelDB's allowed_seeks): a point read
+// that looks in this table without finding its key, then goes on to another table,
+// spends one. Not persisted; copies carry the count over.
+class SeekBudget {
+ public:
+  SeekBudget() = default;
+  SeekBudget(const SeekBudget& o) : left_(o.left_.load(std::memory_order_relaxed)) {}
+  SeekBudget& operator=(const SeekBudget& o) {
+    left_.store(o.left_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    return *this;
+  }
+  void Reset(int64_t n) { left_.store(n, std::memory_order_relaxed); }
+  // Spends one read; true when the budget is used up (then spending writes nothing).
+  bool Spend() const {
+    if (left_.load(std::memory_order_relaxed) <= 0) return true;
+    return left_.fetch_sub(1, std::memory_order_relaxed) <= 1;
+  }
+
+ private:
+  mutable std::atomic<int64_t> left_{0};
+};
+
+// A live table. Immutable once in a Version, except for its seek budget.
 struct FileMetaData {
   uint64_t number = 0;
   uint64_t file_size = 0;
@@ -25,6 +48,7 @@ struct FileMetaData {
   std::string largest;
   SequenceNumber smallest_seq = 0;
   SequenceNumber largest_seq = 0;
+  SeekBudget allowed_seeks;
 };
 
 class VersionEdit {

@@ -50,9 +50,25 @@ std::unique_ptr<Iterator> NewFileListIterator(std::shared_ptr<const Version::Fil
 
 }  // namespace
 
-absl::Status Version::Get(const LookupKey& key, uint64_t now, std::string* value) const {
+absl::Status Version::Get(const LookupKey& key, uint64_t now, std::string* value,
+                          bool* compaction_due) const {
   const std::string_view user_key = key.user_key();
   const std::string_view ikey = key.internal_key();
+  // The first table searched, while its search found nothing (level, index).
+  int first_level = -1;
+  size_t first_index = 0;
+  auto charge = [&] {
+    if (first_level < 0) return;
+    const auto& f = files_[first_level][first_index];
+    int64_t none = -1;
+    if (f->allowed_seeks.Spend() && seek_compaction_.load(std::memory_order_relaxed) == -1 &&
+        seek_compaction_.compare_exchange_strong(
+            none, (int64_t{first_level} << 32) | static_cast<int64_t>(first_index)) &&
+        compaction_due != nullptr) {
+      *compaction_due = true;
+    }
+    first_level = -2;  // charged: nothing more to do for this read
+  };
   for (int level = 0; level < kNumLevels; level++) {
     const FileList& files = files_[level];
     size_t begin = 0, end = files.size();
@@ -69,6 +85,12 @@ absl::Status Version::Get(const LookupKey& key, uint64_t now, std::string* value
       if (user_key.compare(ExtractUserKey(f->smallest)) < 0 ||
           user_key.compare(ExtractUserKey(f->largest)) > 0) {
         continue;
+      }
+      if (first_level == -1) {
+        first_level = level;
+        first_index = i;
+      } else {
+        charge();
       }
       TableEntry entry;
       CAIRN_RETURN_IF_ERROR(table_cache_->GetEntry(*f, key, &entry));
@@ -97,6 +119,13 @@ absl::Status Version::Get(const LookupKey& key, uint64_t now, std::string* value
     }
   }
   return absl::NotFoundError("");
+}
+
+std::shared_ptr<const FileMetaData> Version::seek_compaction_file(int* level) const {
+  const int64_t packed = seek_compaction_.load(std::memory_order_relaxed);
+  if (packed < 0) return nullptr;
+  *level = static_cast<int>(packed >> 32);
+  return files_[*level][static_cast<size_t>(packed & 0xffffffff)];
 }
 
 void Version::AddIterators(std::vector<std::unique_ptr<Iterator>>* iters) const {
@@ -155,7 +184,12 @@ std::shared_ptr<Version> VersionSet::Apply(const Version& base, const VersionEdi
     }
   }
   for (const auto& [level, f] : edit.new_files()) {
-    v->files_[level].push_back(std::make_shared<const FileMetaData>(f));
+    auto added = std::make_shared<FileMetaData>(f);
+    // LevelDB's estimate: one read that searches a table in vain costs about as much as
+    // compacting 16 KiB of it, so after file_size / 16 KiB such reads (at least 100)
+    // merging the table down is cheaper than leaving it.
+    added->allowed_seeks.Reset(std::max<int64_t>(100, static_cast<int64_t>(f.file_size / 16384)));
+    v->files_[level].push_back(std::move(added));
   }
   std::sort(v->files_[0].begin(), v->files_[0].end(), [](const auto& a, const auto& b) {
     return a->largest_seq != b->largest_seq ? a->largest_seq > b->largest_seq

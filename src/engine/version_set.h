@@ -28,8 +28,15 @@ class Version {
   explicit Version(TableCache* table_cache) : table_cache_(table_cache) {}
 
   // Looks key up in the tables, newest data first. OK with *value set, NotFound, or the
-  // error that stopped the search (Corruption, IO error).
-  absl::Status Get(const LookupKey& key, uint64_t now, std::string* value) const;
+  // error that stopped the search (Corruption, IO error). Charges the first table
+  // searched in vain when the search went on to another (FileMetaData::allowed_seeks);
+  // *compaction_due is set when that used up the table's budget.
+  absl::Status Get(const LookupKey& key, uint64_t now, std::string* value,
+                   bool* compaction_due = nullptr) const;
+
+  // The table whose seek budget ran out first in this version, and its level; nullptr
+  // if none did. Seek compaction merges it into the next level.
+  std::shared_ptr<const FileMetaData> seek_compaction_file(int* level) const;
 
   // Appends one internal-key iterator per table, newest first.
   void AddIterators(std::vector<std::unique_ptr<Iterator>>* iters) const;
@@ -41,6 +48,8 @@ class Version {
   friend class VersionSet;
   TableCache* const table_cache_;
   std::array<FileList, kNumLevels> files_;
+  // level << 32 | index in files_[level] of the first table out of seeks; -1: none.
+  mutable std::atomic<int64_t> seek_compaction_{-1};
 };
 
 // Thread safety: LogAndApply, Recover and the accessors of file numbers need external

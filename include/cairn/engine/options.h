@@ -88,6 +88,10 @@ struct Options {
   uint64_t max_bytes_for_level_base = 256ull << 20;
   double max_bytes_for_level_multiplier = 10;
   uint64_t target_file_size = 64ull << 20;
+  // Seek compaction (LevelDB's): a table that point reads keep searching in vain before
+  // finding their key elsewhere is merged into the next level once idle (no level over
+  // its size), so the key range reads from fewer tables.
+  bool seek_compaction = true;
 
   WalSyncMode wal_sync = WalSyncMode::kEverySec;
   WalRecoveryMode wal_recovery = WalRecoveryMode::kTolerateCorruptedTail;
