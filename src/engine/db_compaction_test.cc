@@ -2,9 +2,11 @@
 // versions are unaffected.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cairn/engine/check.h"
 #include "cairn/engine/db.h"
@@ -180,6 +182,65 @@ TEST_F(CompactionTest, SeekCompactionOffLeavesTablesAlone) {
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(FilesAt(0), 3);
+}
+
+// Drops every key that starts with "drop", counting what it was asked about.
+class DropPrefixFilter : public CompactionFilterFactory {
+ public:
+  std::unique_ptr<CompactionFilter> NewFilter() override {
+    struct Filter : CompactionFilter {
+      explicit Filter(std::atomic<int>* asked) : asked(asked) {}
+      bool Drop(std::string_view key, std::string_view value) override {
+        (*asked)++;
+        EXPECT_FALSE(value.empty());
+        return key.starts_with("drop");
+      }
+      std::atomic<int>* asked;
+    };
+    return std::make_unique<Filter>(&asked);
+  }
+  std::atomic<int> asked{0};
+};
+
+TEST_F(CompactionTest, CompactionFilterDropsWhatItIsToldAndSparesWhatSnapshotsNeed) {
+  db_.reset();
+  auto filter = std::make_shared<DropPrefixFilter>();
+  options_.compaction_filter_factory = filter;
+  auto db = DB::Open(options_, dir_.path());
+  ASSERT_TRUE(db.ok()) << db.status();
+  db_ = std::move(*db);
+  ASSERT_TRUE(db_->Put({}, "drop-old", "x").ok());
+  ASSERT_TRUE(db_->Put({}, "keep", "y").ok());
+  const Snapshot* snap = db_->GetSnapshot();
+  ASSERT_TRUE(db_->Put({}, "drop-new", "z").ok());  // newer than the snapshot
+  ASSERT_TRUE(db_->CompactRange(nullptr, nullptr).ok());
+  EXPECT_EQ(GetOrStatus(db_.get(), "drop-old"), "NOT_FOUND");
+  EXPECT_EQ(GetOrStatus(db_.get(), "drop-old", snap), "NOT_FOUND");  // dropped for all
+  EXPECT_EQ(GetOrStatus(db_.get(), "drop-new"), "z");  // the snapshot predates it
+  EXPECT_EQ(GetOrStatus(db_.get(), "keep"), "y");
+  db_->ReleaseSnapshot(snap);
+  ASSERT_TRUE(db_->CompactRange(nullptr, nullptr).ok());
+  EXPECT_EQ(GetOrStatus(db_.get(), "drop-new"), "NOT_FOUND");
+  EXPECT_EQ(GetOrStatus(db_.get(), "keep"), "y");
+  EXPECT_GE(filter->asked.load(), 3);
+  EXPECT_NE(db_->GetProperty("cairn.stats")->find("compaction filter dropped 2"),
+            std::string::npos)
+      << *db_->GetProperty("cairn.stats");
+  EXPECT_EQ(TableEntries(), 1u);  // only "keep": the drops left no tombstones at the bottom
+}
+
+TEST_F(CompactionTest, FlushLeavesOutVersionsNoReaderCanSee) {
+  for (int i = 0; i < 5; i++) ASSERT_TRUE(db_->Put({}, "k", absl::StrCat("v", i)).ok());
+  const Snapshot* snap = db_->GetSnapshot();  // sees v4
+  ASSERT_TRUE(db_->Put({}, "k", "v5").ok());
+  ASSERT_TRUE(db_->Put({}, "k", "v6").ok());
+  ASSERT_TRUE(db_->Flush().ok());
+  EXPECT_EQ(GetOrStatus(db_.get(), "k"), "v6");
+  EXPECT_EQ(GetOrStatus(db_.get(), "k", snap), "v4");
+  db_->ReleaseSnapshot(snap);
+  // v0..v3 are gone. As in compaction, a version stays while the next newer one is not
+  // visible to every snapshot: v6, v5 and v4 (the snapshot's) are kept.
+  EXPECT_EQ(TableEntries(), 3u);
 }
 
 TEST_F(CompactionTest, IteratorKeepsReadingTablesThatCompactionReplaced) {

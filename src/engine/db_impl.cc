@@ -289,6 +289,7 @@ std::optional<std::string> DBImpl::GetPropertyImpl(std::string_view name) {
                     stats_.trivial_moves, ") read ", stats_.compaction_bytes_read, " written ",
                     stats_.compaction_bytes_written, " in ", stats_.compaction_micros / 1000,
                     " ms\n");
+    absl::StrAppend(&out, "compaction filter dropped ", stats_.filtered_entries, "\n");
     absl::StrAppend(
         &out, "write amplification ",
         absl::StrFormat("%.2f",

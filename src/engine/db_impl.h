@@ -104,7 +104,11 @@ class DBImpl final : public DB {
   void FlushLoop();
   // Writes mem to table file `number` in L0 and records it in edit. Empty memtables
   // write nothing.
-  absl::Status WriteLevel0Table(const MemTable& mem, uint64_t number, VersionEdit* edit);
+  // Writes mem as L0 table `number`. Versions of a key shadowed by a newer one that
+  // every snapshot sees (sequence <= smallest_snapshot) are left out, as compaction
+  // would drop them (RocksDB's flush does the same).
+  absl::Status WriteLevel0Table(const MemTable& mem, uint64_t number,
+                                SequenceNumber smallest_snapshot, VersionEdit* edit);
   // Deletes files no longer needed: old WALs and MANIFESTs, unreferenced tables.
   void RemoveObsoleteFiles() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -147,6 +151,7 @@ class DBImpl final : public DB {
     uint64_t compactions = 0, trivial_moves = 0;
     uint64_t compaction_bytes_read = 0, compaction_bytes_written = 0;
     uint64_t compaction_micros = 0;
+    uint64_t filtered_entries = 0;  // dropped by the compaction filter
     uint64_t stall_micros = 0, slowdowns = 0, stops = 0;
   };
   Stats stats_ ABSL_GUARDED_BY(mu_);

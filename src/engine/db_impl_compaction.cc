@@ -173,6 +173,11 @@ absl::Status DBImpl::MergeCompactionInputs(Compaction* c, SequenceNumber smalles
   const uint64_t max_grandparent_overlap = 10 * options_.target_file_size;
   const uint64_t now = env_->NowUnixMicros();
   std::string rewritten;  // an expired value as a deletion, or a key with sequence 0
+  std::unique_ptr<CompactionFilter> filter;
+  if (options_.compaction_filter_factory != nullptr) {
+    filter = options_.compaction_filter_factory->NewFilter();
+  }
+  uint64_t filtered = 0;
   for (input->SeekToFirst(); input->Valid(); input->Next()) {
     if (shutdown_requested_.load(std::memory_order_relaxed)) {
       return absl::AbortedError("compaction stopped: shutting down");
@@ -200,6 +205,18 @@ absl::Status DBImpl::MergeCompactionInputs(Compaction* c, SequenceNumber smalles
       std::string_view unused;
       expired = ResolveEntry(ikey.type, input->value(), now, &unused) == EntryState::kAbsent;
       if (expired) ikey.type = kTypeDeletion;
+    }
+    // The application's filter may turn the newest version every snapshot sees into a
+    // deletion, written and dropped like an expired value.
+    if (filter != nullptr && !expired && new_user_key && ikey.sequence <= smallest_snapshot &&
+        (ikey.type == kTypeValue || ikey.type == kTypeValueWithExpiry)) {
+      std::string_view v;
+      if (ResolveEntry(ikey.type, input->value(), now, &v) == EntryState::kValue &&
+          filter->Drop(ikey.user_key, v)) {
+        expired = true;
+        ikey.type = kTypeDeletion;
+        filtered++;
+      }
     }
     bool drop = false;
     if (last_sequence_for_key <= smallest_snapshot) {
@@ -252,6 +269,10 @@ absl::Status DBImpl::MergeCompactionInputs(Compaction* c, SequenceNumber smalles
   }
   CAIRN_RETURN_IF_ERROR(input->status());
   if (builder != nullptr) CAIRN_RETURN_IF_ERROR(finish_output());
+  if (filtered > 0) {
+    absl::MutexLock l(&mu_);
+    stats_.filtered_entries += filtered;
+  }
   // New tables must be durable in the directory before the MANIFEST names them.
   return outputs->empty() ? absl::OkStatus() : env_->SyncDir(dir_);
 }

@@ -7,7 +7,8 @@
 
 namespace cairn::engine {
 
-absl::Status DBImpl::WriteLevel0Table(const MemTable& mem, uint64_t number, VersionEdit* edit) {
+absl::Status DBImpl::WriteLevel0Table(const MemTable& mem, uint64_t number,
+                                      SequenceNumber smallest_snapshot, VersionEdit* edit) {
   if (mem.num_entries() == 0) return absl::OkStatus();
   FileMetaData meta;
   meta.number = number;
@@ -16,19 +17,29 @@ absl::Status DBImpl::WriteLevel0Table(const MemTable& mem, uint64_t number, Vers
   TableBuilder builder(options_, file.get());
   auto iter = mem.NewIterator();
   bool first = true;
+  std::string last_user_key;
+  SequenceNumber last_sequence_for_key = kMaxSequenceNumber;
   for (iter->SeekToFirst(); iter->Valid(); iter->Next()) {
     std::string_view key = iter->key();
+    ParsedInternalKey parsed;
+    if (ParseInternalKey(key, &parsed)) {
+      // Versions of a key come newest first.
+      if (!first && parsed.user_key == last_user_key) {
+        // A newer version hides this one from every reader.
+        if (last_sequence_for_key <= smallest_snapshot) continue;
+      } else {
+        last_user_key.assign(parsed.user_key.data(), parsed.user_key.size());
+      }
+      last_sequence_for_key = parsed.sequence;
+      meta.smallest_seq =
+          meta.smallest_seq == 0 ? parsed.sequence : std::min(meta.smallest_seq, parsed.sequence);
+      meta.largest_seq = std::max(meta.largest_seq, parsed.sequence);
+    }
     if (first) {
       meta.smallest.assign(key.data(), key.size());
       first = false;
     }
     meta.largest.assign(key.data(), key.size());
-    ParsedInternalKey parsed;
-    if (ParseInternalKey(key, &parsed)) {
-      meta.smallest_seq =
-          meta.smallest_seq == 0 ? parsed.sequence : std::min(meta.smallest_seq, parsed.sequence);
-      meta.largest_seq = std::max(meta.largest_seq, parsed.sequence);
-    }
     builder.Add(key, iter->value());
   }
   absl::Status s = builder.Finish();
@@ -56,11 +67,13 @@ void DBImpl::FlushLoop() {
     const uint64_t wal_number = wal_number_;
     const uint64_t number = versions_->NewFileNumber();
     pending_outputs_.insert(number);
+    const SequenceNumber smallest_snapshot =
+        snapshots_.empty() ? versions_->LastSequence() : *snapshots_.begin();
     mu_.Unlock();
     VersionEdit edit;
     absl::Status s;
     try {
-      s = WriteLevel0Table(*imm, number, &edit);
+      s = WriteLevel0Table(*imm, number, smallest_snapshot, &edit);
     } catch (const std::exception& e) {
       s = ExceptionToStatus(e);
     }

@@ -136,7 +136,7 @@ absl::Status DBImpl::ReplayWals(const std::vector<uint64_t>& logs, VersionEdit* 
             "point-in-time recovery: %s; ignored the WAL from there on and %d later WALs\n",
             pending_damage, logs.size() - i - 1);
         versions_->SetLastSequence(max_sequence);
-        return WriteLevel0Table(*mem, versions_->NewFileNumber(), edit);
+        return WriteLevel0Table(*mem, versions_->NewFileNumber(), kMaxSequenceNumber, edit);
       }
       WriteBatch batch;
       CAIRN_RETURN_IF_ERROR(WriteBatchInternal::SetContents(&batch, record));
@@ -145,7 +145,7 @@ absl::Status DBImpl::ReplayWals(const std::vector<uint64_t>& logs, VersionEdit* 
       const SequenceNumber last = WriteBatchInternal::Sequence(batch) + batch.Count() - 1;
       if (batch.Count() > 0) max_sequence = std::max(max_sequence, last);
       if (mem->ApproximateMemoryUsage() > options_.write_buffer_size) {
-        CAIRN_RETURN_IF_ERROR(WriteLevel0Table(*mem, versions_->NewFileNumber(), edit));
+        CAIRN_RETURN_IF_ERROR(WriteLevel0Table(*mem, versions_->NewFileNumber(), kMaxSequenceNumber, edit));
         mem = NewMemTable();
       }
     }
@@ -161,7 +161,7 @@ absl::Status DBImpl::ReplayWals(const std::vector<uint64_t>& logs, VersionEdit* 
           reader.end_of_last_record());
     }
   }
-  CAIRN_RETURN_IF_ERROR(WriteLevel0Table(*mem, versions_->NewFileNumber(), edit));
+  CAIRN_RETURN_IF_ERROR(WriteLevel0Table(*mem, versions_->NewFileNumber(), kMaxSequenceNumber, edit));
   versions_->SetLastSequence(max_sequence);
   return absl::OkStatus();
 }

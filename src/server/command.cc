@@ -281,8 +281,9 @@ bool PipelineExecutor::Deferrable(const std::vector<std::string_view>& args) {
 void PipelineExecutor::Execute(const std::vector<std::string_view>& args) {
   if (Deferrable(args)) {
     pending_db_ = client_.db.load(std::memory_order_relaxed);
-    pending_.push_back({store::Mutation::Kind::kPut, pending_db_, std::string(args[1]),
-                        store::Record{store::ValueType::kString, 0, std::string(args[2])}});
+    pending_.push_back(store::Mutation::Put(
+        pending_db_, std::string(args[1]),
+        store::Record{store::ValueType::kString, 0, std::string(args[2])}));
     pending_bytes_ += args[1].size() + args[2].size();
     // Bounded, so a batch stays far below the engine's 1 GiB write limit.
     if (pending_.size() >= 1024 || pending_bytes_ >= (16 << 20)) Flush();

@@ -43,7 +43,7 @@ void Del(CommandContext& c) {
     bool dup = false;
     for (const auto& m : batch) dup |= m.key == c.args[i];
     if (dup) continue;
-    batch.push_back({store::Mutation::Kind::kDelete, Db(c), std::string(c.args[i]), {}});
+    batch.push_back(store::Mutation::Delete(Db(c), std::string(c.args[i])));
     n++;
   }
   if (!batch.empty()) {
@@ -282,8 +282,8 @@ void RenameGeneric(CommandContext& c, bool nx) {
     if (dst_found) return c.out.Integer(0);
   }
   std::vector<store::Mutation> batch;
-  batch.push_back({store::Mutation::Kind::kDelete, Db(c), std::string(c.args[1]), {}});
-  batch.push_back({store::Mutation::Kind::kPut, Db(c), std::string(c.args[2]), std::move(r)});
+  batch.push_back(store::Mutation::Delete(Db(c), std::string(c.args[1])));
+  batch.push_back(store::Mutation::Put(Db(c), std::string(c.args[2]), std::move(r)));
   if (absl::Status s = c.server.backend->Apply(batch); !s.ok()) return ReplyStatusError(c.out, s);
   nx ? c.out.Integer(1) : c.out.SimpleString("OK");
 }
@@ -321,8 +321,8 @@ void Move(CommandContext& c) {
   if (!Read(c, dst, c.args[1], &existing, &dst_found)) return;
   if (dst_found) return c.out.Integer(0);
   std::vector<store::Mutation> batch;
-  batch.push_back({store::Mutation::Kind::kDelete, src, std::string(c.args[1]), {}});
-  batch.push_back({store::Mutation::Kind::kPut, dst, std::string(c.args[1]), std::move(r)});
+  batch.push_back(store::Mutation::Delete(src, std::string(c.args[1])));
+  batch.push_back(store::Mutation::Put(dst, std::string(c.args[1]), std::move(r)));
   if (absl::Status s = c.server.backend->Apply(batch); !s.ok()) return ReplyStatusError(c.out, s);
   c.out.Integer(1);
 }

@@ -249,8 +249,8 @@ void MSetGeneric(CommandContext& c, bool nx) {
   std::vector<store::Mutation> batch;
   batch.reserve(c.args.size() / 2);
   for (size_t i = 1; i < c.args.size(); i += 2) {
-    batch.push_back({store::Mutation::Kind::kPut, db, std::string(c.args[i]),
-                     Record{ValueType::kString, 0, std::string(c.args[i + 1])}});
+    batch.push_back(store::Mutation::Put(
+        db, std::string(c.args[i]), Record{ValueType::kString, 0, std::string(c.args[i + 1])}));
   }
   absl::Status s = c.server.backend->Apply(batch);
   if (!s.ok()) return ReplyStatusError(c.out, s);

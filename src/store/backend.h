@@ -20,11 +20,42 @@
 namespace cairn::store {
 
 struct Mutation {
-  enum class Kind { kPut, kDelete };
+  enum class Kind { kPut, kDelete, kPutMember, kDeleteMember };
   Kind kind = Kind::kPut;
   int db = 0;
   std::string key;
-  Record record;  // for kPut
+  Record record;  // kPut
+  // kPutMember, kDeleteMember: member `member` of version `version` of collection key.
+  uint64_t version = 0;
+  std::string member;
+  std::string value;  // kPutMember
+
+  static Mutation Put(int db, std::string key, Record record) {
+    Mutation m;
+    m.db = db;
+    m.key = std::move(key);
+    m.record = std::move(record);
+    return m;
+  }
+  static Mutation Delete(int db, std::string key) {
+    Mutation m = Put(db, std::move(key), {});
+    m.kind = Kind::kDelete;
+    return m;
+  }
+  static Mutation PutMember(int db, std::string key, uint64_t version, std::string member,
+                            std::string value) {
+    Mutation m = Put(db, std::move(key), {});
+    m.kind = Kind::kPutMember;
+    m.version = version;
+    m.member = std::move(member);
+    m.value = std::move(value);
+    return m;
+  }
+  static Mutation DeleteMember(int db, std::string key, uint64_t version, std::string member) {
+    Mutation m = PutMember(db, std::move(key), version, std::move(member), {});
+    m.kind = Kind::kDeleteMember;
+    return m;
+  }
 };
 
 struct WriteOptions {
@@ -51,6 +82,22 @@ class Backend {
       absl::FunctionRef<bool(std::string_view key, const RecordView& record)> fn) = 0;
   // Deletes every key of db.
   virtual absl::Status Clear(int db) = 0;
+
+  // Collections (store/collection.h): the members of version `version` of key, written
+  // with kPutMember / kDeleteMember mutations. Members of a version no record names any
+  // more are garbage the backend reclaims; nothing reads them.
+  // NotFound if the member is absent.
+  virtual absl::Status GetMember(int db, std::string_view key, uint64_t version,
+                                 std::string_view member, std::string* value) = 0;
+  // Visits the members from `start` (inclusive) to `end` (exclusive; empty: to the last)
+  // in byte order, or from the last down if reverse, until fn returns false.
+  virtual absl::Status ScanMembers(
+      int db, std::string_view key, uint64_t version, std::string_view start,
+      std::string_view end, bool reverse,
+      absl::FunctionRef<bool(std::string_view member, std::string_view value)> fn) = 0;
+  // A collection version never handed out before by this backend (durably: it survives
+  // restarts).
+  virtual uint64_t NewVersion() = 0;
   // Exchanges the contents of two databases, atomically and durably (SWAPDB).
   virtual absl::Status SwapDb(int a, int b) = 0;
   // Makes every acknowledged write durable (WAL sync).

@@ -2,7 +2,9 @@
 
 #include <chrono>
 
+#include "base/coding.h"
 #include "cairn/engine/write_batch.h"
+#include "store/collection.h"
 
 namespace cairn::store {
 namespace {
@@ -33,6 +35,9 @@ int64_t SystemNowMs() {
 
 namespace {
 const char kDbMapKey[] = "Cdbmap";
+const char kVersionLeaseKey[] = "Cversion";
+// Versions taken per lease write.
+constexpr uint64_t kVersionLeaseStep = 1 << 16;
 }  // namespace
 
 LocalBackend::LocalBackend(engine::DB* db, int64_t (*now_ms)())
@@ -53,7 +58,128 @@ absl::StatusOr<std::unique_ptr<LocalBackend>> LocalBackend::Open(engine::DB* db,
   } else if (!absl::IsNotFound(s)) {
     return s;
   }
+  std::string lease;
+  s = db->Get({}, kVersionLeaseKey, &lease);
+  if (s.ok()) {
+    if (lease.size() != 8) return absl::DataLossError("corruption: bad version lease");
+    backend->next_version_.store(DecodeFixed64(lease.data()));
+    backend->version_lease_.store(DecodeFixed64(lease.data()));
+  } else if (!absl::IsNotFound(s)) {
+    return s;
+  }
   return backend;
+}
+
+uint64_t LocalBackend::NewVersion() {
+  const uint64_t v = next_version_.fetch_add(1, std::memory_order_relaxed);
+  if (v >= version_lease_.load(std::memory_order_acquire)) {
+    absl::MutexLock l(&lease_mu_);
+    while (v >= version_lease_.load(std::memory_order_relaxed)) {
+      // Written before any member with version v: a crash that loses the lease loses
+      // those members too (the WAL is ordered). A failed write leaves the engine in
+      // error, so no member written with v can be acknowledged either.
+      const uint64_t lease = v + kVersionLeaseStep;
+      std::string encoded;
+      PutFixed64(&encoded, lease);
+      (void)db_->Put({}, kVersionLeaseKey, encoded);
+      version_lease_.store(lease, std::memory_order_release);
+    }
+  }
+  return v;
+}
+
+absl::Status LocalBackend::GetMember(int db, std::string_view key, uint64_t version,
+                                     std::string_view member, std::string* value) {
+  std::string k = MemberPrefix(Physical(db), key, version);
+  k.append(member.data(), member.size());
+  return db_->Get({}, k, value);
+}
+
+absl::Status LocalBackend::ScanMembers(
+    int db, std::string_view key, uint64_t version, std::string_view start,
+    std::string_view end, bool reverse,
+    absl::FunctionRef<bool(std::string_view member, std::string_view value)> fn) {
+  const std::string prefix = MemberPrefix(Physical(db), key, version);
+  std::string first = prefix + std::string(start);
+  std::string limit = prefix;
+  if (end.empty()) {
+    // The first key after every key with this prefix: the prefix ends in the version,
+    // and version + 1 never overflows into the user key (versions stay far below 2^64).
+    for (size_t i = limit.size(); i-- > 0;) {
+      if (static_cast<uint8_t>(limit[i]) != 0xff) {
+        limit[i] = static_cast<char>(static_cast<uint8_t>(limit[i]) + 1);
+        limit.resize(i + 1);
+        break;
+      }
+    }
+  } else {
+    limit.append(end.data(), end.size());
+  }
+  engine::ReadOptions ro;
+  ro.iterate_upper_bound = limit;
+  auto it = db_->NewIterator(ro);
+  if (reverse) {
+    for (it->SeekToLast(); it->Valid() && it->key().compare(first) >= 0; it->Prev()) {
+      if (!fn(it->key().substr(prefix.size()), it->value())) break;
+    }
+  } else {
+    for (it->Seek(first); it->Valid(); it->Next()) {
+      if (!fn(it->key().substr(prefix.size()), it->value())) break;
+    }
+  }
+  return it->status();
+}
+
+namespace {
+
+// One compaction's view of which collections are live.
+class ReclaimFilter final : public engine::CompactionFilter {
+ public:
+  explicit ReclaimFilter(engine::DB* db) : db_(db) {}
+  bool Drop(std::string_view key, std::string_view value) override {
+    (void)value;
+    int physical = 0;
+    std::string_view user_key, member;
+    uint64_t version = 0;
+    if (db_ == nullptr || !ParseMemberKey(key, &physical, &user_key, &version, &member)) {
+      return false;
+    }
+    // Members of one collection are adjacent: one metadata read serves them all.
+    if (physical != cached_db_ || user_key != cached_key_) {
+      cached_db_ = physical;
+      cached_key_.assign(user_key.data(), user_key.size());
+      cached_live_version_ = LiveVersion(physical, user_key);
+    }
+    return cached_live_version_ != kUnknown && cached_live_version_ != version;
+  }
+
+ private:
+  static constexpr uint64_t kUnknown = ~uint64_t{0};  // keep everything
+  static constexpr uint64_t kNone = 0;                 // versions start at 1
+
+  // The version the collection's record names now; kNone if there is no collection.
+  uint64_t LiveVersion(int physical, std::string_view user_key) {
+    std::string raw;
+    absl::Status s = db_->Get({}, EncodeKey(physical, user_key), &raw);
+    if (absl::IsNotFound(s)) return kNone;
+    RecordView r;
+    if (!s.ok() || !DecodeRecordView(raw, &r).ok()) return kUnknown;  // never guess
+    if (!IsCollection(r.type)) return kNone;
+    CollectionMeta meta;
+    if (!DecodeCollectionMeta(r.type, r.value, &meta).ok()) return kUnknown;
+    return meta.version;
+  }
+
+  engine::DB* const db_;
+  int cached_db_ = -1;
+  std::string cached_key_;
+  uint64_t cached_live_version_ = kUnknown;
+};
+
+}  // namespace
+
+std::unique_ptr<engine::CompactionFilter> MemberReclaimFilter::NewFilter() {
+  return std::make_unique<ReclaimFilter>(db_.load(std::memory_order_acquire));
 }
 
 absl::Status LocalBackend::SwapDb(int a, int b) {
@@ -112,11 +238,24 @@ absl::Status LocalBackend::Apply(const std::vector<Mutation>& batch, const Write
         (m.record.expire_at_ms < 0 || m.record.expire_at_ms > kMaxExpireAtMs)) {
       return absl::InvalidArgumentError("expire time out of range");
     }
-    const std::string k = Key(m.db, m.key);
-    if (m.kind == Mutation::Kind::kPut) {
-      AddPut(&b, k, m.record, &scratch);
-    } else {
-      b.Delete(k);
+    switch (m.kind) {
+      case Mutation::Kind::kPut:
+        AddPut(&b, Key(m.db, m.key), m.record, &scratch);
+        break;
+      case Mutation::Kind::kDelete:
+        b.Delete(Key(m.db, m.key));
+        break;
+      case Mutation::Kind::kPutMember:
+      case Mutation::Kind::kDeleteMember: {
+        std::string k = MemberPrefix(Physical(m.db), m.key, m.version);
+        k += m.member;
+        if (m.kind == Mutation::Kind::kPutMember) {
+          b.Put(k, m.value);
+        } else {
+          b.Delete(k);
+        }
+        break;
+      }
     }
   }
   return db_->Write(EngineWriteOptions(options), b);

@@ -32,6 +32,13 @@ class LocalBackend final : public Backend {
       int db, std::string_view start, std::string_view end,
       absl::FunctionRef<bool(std::string_view key, const RecordView& record)> fn) override;
   absl::Status Clear(int db) override;
+  absl::Status GetMember(int db, std::string_view key, uint64_t version, std::string_view member,
+                         std::string* value) override;
+  absl::Status ScanMembers(
+      int db, std::string_view key, uint64_t version, std::string_view start,
+      std::string_view end, bool reverse,
+      absl::FunctionRef<bool(std::string_view member, std::string_view value)> fn) override;
+  uint64_t NewVersion() override;
   absl::Status SwapDb(int a, int b) override;
   absl::Status Sync() override;
   std::optional<std::string> Property(std::string_view name) override;
@@ -74,6 +81,23 @@ class LocalBackend final : public Backend {
   int64_t (*const now_ms_)();
   absl::Mutex swap_mu_;  // one SWAPDB at a time
   std::atomic<uint8_t> physical_[kMaxDatabases];
+  // Collection versions: next_version_ counts up; every version below the lease stored
+  // under "Cversion" may have been handed out, so a restart continues from the lease.
+  std::atomic<uint64_t> next_version_{1};
+  absl::Mutex lease_mu_;
+  std::atomic<uint64_t> version_lease_{0};
+};
+
+// The engine's compaction filter for a LocalBackend's data: drops members whose
+// collection is gone (deleted, expired, overwritten, or a newer version). Set it in the
+// engine's Options before DB::Open, then Attach the opened DB; until then it keeps all.
+class MemberReclaimFilter final : public engine::CompactionFilterFactory {
+ public:
+  void Attach(engine::DB* db) { db_.store(db, std::memory_order_release); }
+  std::unique_ptr<engine::CompactionFilter> NewFilter() override;
+
+ private:
+  std::atomic<engine::DB*> db_{nullptr};
 };
 
 // Unix milliseconds from the system clock.

@@ -99,9 +99,9 @@ TEST_F(LocalBackendTest, ExpiryIsExactToTheMillisecond) {
 
 TEST_F(LocalBackendTest, ApplyIsAtomicAcrossDatabases) {
   std::vector<Mutation> batch;
-  batch.push_back({Mutation::Kind::kPut, 0, "a", {ValueType::kString, 0, "1"}});
-  batch.push_back({Mutation::Kind::kPut, 3, "b", {ValueType::kString, 0, "2"}});
-  batch.push_back({Mutation::Kind::kDelete, 0, "a", {}});
+  batch.push_back(Mutation::Put(0, "a", {ValueType::kString, 0, "1"}));
+  batch.push_back(Mutation::Put(3, "b", {ValueType::kString, 0, "2"}));
+  batch.push_back(Mutation::Delete(0, "a"));
   ASSERT_TRUE(backend()->Apply(batch).ok());
   EXPECT_EQ(GetValue(0, "a"), "<none>");
   EXPECT_EQ(GetValue(3, "b"), "2");

@@ -12,6 +12,14 @@ std::string_view TypeName(ValueType t) {
   switch (t) {
     case ValueType::kString:
       return "string";
+    case ValueType::kHash:
+      return "hash";
+    case ValueType::kList:
+      return "list";
+    case ValueType::kSet:
+      return "set";
+    case ValueType::kZSet:
+      return "zset";
   }
   return "none";
 }
@@ -58,8 +66,15 @@ absl::Status DecodeRecordView(std::string_view bytes, RecordView* out) {
     header = 9;
   }
   const uint8_t type = first & ~kHasExpiry;
-  if (type != static_cast<uint8_t>(ValueType::kString)) {
-    return CorruptionError("unknown record type");
+  switch (static_cast<ValueType>(type)) {
+    case ValueType::kString:
+    case ValueType::kHash:
+    case ValueType::kList:
+    case ValueType::kSet:
+    case ValueType::kZSet:
+      break;
+    default:
+      return CorruptionError("unknown record type");
   }
   out->type = static_cast<ValueType>(type);
   out->value = bytes.substr(header);

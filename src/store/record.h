@@ -1,8 +1,9 @@
 // A stored value as the data model sees it: a type, an optional expiry and a payload,
 // under an engine key that names the logical database and the user key.
 //
-// Engine key:   'M' | db (1 byte) | user key        ("metadata" namespace; the data
-//                                                      types of issue 5 add 'S' subkeys)
+// Engine key:   'M' | db (1 byte) | user key        ("metadata" namespace; members of
+//                                                      collections are 'S' keys, see
+//                                                      store/collection.h)
 // Engine value: type (1 byte, high bit set when an expiry follows)
 //               | [fixed64 expire-at, Unix milliseconds] | payload
 //
@@ -21,9 +22,18 @@
 
 namespace cairn::store {
 
+// The type byte of a record (never renumber: it is on disk).
 enum class ValueType : uint8_t {
   kString = 's',
+  kHash = 'h',
+  kList = 'l',
+  kSet = 't',
+  kZSet = 'z',
 };
+
+// Hashes, lists, sets and sorted sets: the record holds the collection's metadata
+// (store/collection.h) and each member is an engine key of its own.
+inline bool IsCollection(ValueType t) { return t != ValueType::kString; }
 
 // Redis's TYPE name for t.
 std::string_view TypeName(ValueType t);

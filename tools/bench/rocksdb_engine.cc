@@ -64,8 +64,10 @@ class RocksDbEngine final : public BenchEngine {
     return s;
   }
   std::string Stats() override {
-    std::string stats, mem_entries;
+    std::string stats, mem_entries, tables;
     db_->GetProperty("rocksdb.stats", &stats);
+    db_->GetProperty("rocksdb.aggregated-table-properties", &tables);
+    stats += "tables: " + tables + "\n";
     db_->GetProperty("rocksdb.num-entries-active-mem-table", &mem_entries);
     return stats + "memtable entries " + mem_entries + "\nflush bytes written " +
            std::to_string(stats_->getTickerCount(rocksdb::FLUSH_WRITE_BYTES)) +

@@ -4,8 +4,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+
+#include "cairn/engine/compaction_filter.h"
 
 namespace cairn {
 class Env;
@@ -92,6 +95,8 @@ struct Options {
   // finding their key elsewhere is merged into the next level once idle (no level over
   // its size), so the key range reads from fewer tables.
   bool seek_compaction = true;
+  // Asked about each live key that compactions rewrite (compaction_filter.h); null: none.
+  std::shared_ptr<CompactionFilterFactory> compaction_filter_factory;
 
   WalSyncMode wal_sync = WalSyncMode::kEverySec;
   WalRecoveryMode wal_recovery = WalRecoveryMode::kTolerateCorruptedTail;
