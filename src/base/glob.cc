@@ -86,4 +86,19 @@ bool GlobMatch(std::string_view p, std::string_view t, bool nocase) {
   return pi == p.size();
 }
 
+std::string GlobLiteralPrefix(std::string_view pattern) {
+  std::string prefix;
+  for (size_t i = 0; i < pattern.size(); i++) {
+    const char ch = pattern[i];
+    if (ch == '*' || ch == '?' || ch == '[') break;
+    if (ch == '\\') {
+      if (++i >= pattern.size()) break;
+      prefix.push_back(pattern[i]);
+      continue;
+    }
+    prefix.push_back(ch);
+  }
+  return prefix;
+}
+
 }  // namespace cairn

@@ -53,6 +53,32 @@ bool CursorTable::Lookup(uint64_t cursor, std::string* resume_key) const {
   return true;
 }
 
+// --- shared helpers -------------------------------------------------------------------
+
+// Redis computes INCRBYFLOAT in long double and prints it with "%.17Lf", trailing zeros
+// (and a trailing point) removed; doing the same gives the same text ("3.1", not
+// "3.10000000000000009").
+bool ParseLongDouble(std::string_view s, long double* v) {
+  double check;
+  if (!ParseDouble(s, &check)) return false;  // same acceptance rules
+  std::string z(s);
+  *v = std::strtold(z.c_str(), nullptr);
+  return true;
+}
+
+std::string FormatLongDouble(long double v) {
+  char buf[5600];
+  int n = std::snprintf(buf, sizeof(buf), "%.17Lf", v);
+  if (n <= 0 || static_cast<size_t>(n) >= sizeof(buf)) return "0";
+  std::string text(buf, n);
+  if (text.find('.') != std::string::npos) {
+    while (!text.empty() && text.back() == '0') text.pop_back();
+    if (!text.empty() && text.back() == '.') text.pop_back();
+  }
+  if (text == "-0") text = "0";
+  return text;
+}
+
 // --- table ------------------------------------------------------------------------------
 
 const CommandTable& CommandTable::Get() {
@@ -65,6 +91,11 @@ CommandTable::CommandTable() {
   RegisterKeyspaceCommands(&all_);
   RegisterConnectionCommands(&all_);
   RegisterServerCommands(&all_);
+  RegisterHashCommands(&all_);
+  RegisterListCommands(&all_);
+  RegisterSetCommands(&all_);
+  RegisterZSetCommands(&all_);
+  RegisterTransactionCommands(&all_);
   for (const CommandSpec* spec : all_) by_name_[spec->name] = spec;
 }
 
@@ -198,10 +229,34 @@ bool NeedsAuth(const ServerContext& server, const ClientState& client) {
 
 }  // namespace
 
+namespace {
+
+// Commands that run at once inside MULTI instead of being queued.
+bool RunsInMulti(const CommandSpec* spec) {
+  static const CommandSpec* const kImmediate[] = {
+      CommandTable::Get().Find("exec"),  CommandTable::Get().Find("discard"),
+      CommandTable::Get().Find("multi"), CommandTable::Get().Find("watch"),
+      CommandTable::Get().Find("quit"),  CommandTable::Get().Find("reset"),
+  };
+  for (const CommandSpec* s : kImmediate) {
+    if (s == spec) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 void ExecuteCommand(ServerContext& server, ClientState& client,
                     const std::vector<std::string_view>& args, protocol::ReplyWriter& out) {
   const CommandSpec* spec = CommandTable::Get().Find(args[0]);
+  // A command refused before it runs; inside MULTI it also dooms the transaction.
+  auto refuse = [&](CommandStats* stats, std::string_view message) {
+    if (stats != nullptr) stats->rejected.fetch_add(1, std::memory_order_relaxed);
+    if (client.in_multi) client.multi_error = true;
+    out.Error(message);
+  };
   if (spec == nullptr) {
+    if (client.in_multi) client.multi_error = true;
     UnknownCommand(args, out);
     return;
   }
@@ -213,31 +268,39 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
   }
   const int argc = static_cast<int>(args.size());
   if ((spec->arity > 0 && argc != spec->arity) || (spec->arity < 0 && argc < -spec->arity)) {
-    stats->rejected.fetch_add(1, std::memory_order_relaxed);
-    out.Error(absl::StrCat("ERR wrong number of arguments for '", spec->name, "' command"));
-    return;
+    return refuse(stats,
+                  absl::StrCat("ERR wrong number of arguments for '", spec->name, "' command"));
   }
   if (!(spec->flags & kNoAuth) && NeedsAuth(server, client)) {
-    stats->rejected.fetch_add(1, std::memory_order_relaxed);
-    out.Error("NOAUTH Authentication required.");
-    return;
+    return refuse(stats, "NOAUTH Authentication required.");
   }
   if ((spec->flags & kDenyOom) && server.used_memory) {
     const uint64_t limit = server.config->maxmemory();
     if (limit > 0 && server.used_memory() > limit) {
-      stats->rejected.fetch_add(1, std::memory_order_relaxed);
-      out.Error("OOM command not allowed when used memory > 'maxmemory'.");
-      return;
+      return refuse(stats, "OOM command not allowed when used memory > 'maxmemory'.");
     }
+  }
+  if (client.in_multi && !RunsInMulti(spec)) {
+    client.queued.emplace_back(args.begin(), args.end());
+    out.SimpleString("QUEUED");
+    return;
   }
   const auto start = std::chrono::steady_clock::now();
   const size_t out_before = out.buffer()->size();
   CommandContext ctx{server, client, args, out, server.now_ms ? server.now_ms() : NowMs()};
   try {
-    if ((spec->flags & kWrite) && !(spec->flags & kNoLock)) {
-      KeyLocks::Guard guard(&server.locks, client.db.load(std::memory_order_relaxed),
-                            CommandTable::Keys(*spec, args));
+    if ((spec->flags & (kWrite | kLockKeys)) && !(spec->flags & kNoLock)) {
+      const int db = client.db.load(std::memory_order_relaxed);
+      const std::vector<std::string_view> keys = CommandTable::Keys(*spec, args);
+      KeyLocks::Guard guard(&server.locks, db, keys);
       spec->handler(ctx);
+      if ((spec->flags & kWrite) && !client.block.active) {  // a blocked command wrote nothing
+        // Under the key locks: a waiter that checks these keys next sees the write.
+        for (std::string_view k : keys) {
+          server.watches.Touch(db, k);
+          server.blocking.Signal(db, k);
+        }
+      }
     } else {
       spec->handler(ctx);
     }
@@ -268,7 +331,7 @@ bool PipelineExecutor::Deferrable(const std::vector<std::string_view>& args) {
     return false;
   }
   // Whatever would make ExecuteCommand refuse or reply differently runs there instead.
-  if (NeedsAuth(server_, client_)) return false;
+  if (client_.in_multi || NeedsAuth(server_, client_)) return false;
   if (server_.used_memory) {
     const uint64_t limit = server_.config->maxmemory();
     if (limit > 0 && server_.used_memory() > limit) return false;
@@ -306,6 +369,12 @@ void PipelineExecutor::Flush() {
     for (const auto& m : pending_) keys.push_back(m.key);
     KeyLocks::Guard guard(&server_.locks, pending_db_, keys);
     s = server_.backend->Apply(pending_);
+    if (s.ok()) {
+      for (std::string_view k : keys) {
+        server_.watches.Touch(pending_db_, k);
+        server_.blocking.Signal(pending_db_, k);
+      }
+    }
   } catch (const std::bad_alloc&) {
     s = absl::ResourceExhaustedError("out of memory while running the command");
   }

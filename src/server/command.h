@@ -17,9 +17,11 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "protocol/resp.h"
+#include "server/blocking.h"
 #include "server/config.h"
 #include "server/key_locks.h"
 #include "server/stats.h"
+#include "server/watch.h"
 #include "store/backend.h"
 
 namespace cairn::server {
@@ -39,6 +41,33 @@ struct ClientState {
   std::function<void()> kill;
 
   std::atomic<const struct CommandSpec*> last_command{nullptr};  // for CLIENT LIST
+
+  // MULTI/EXEC and WATCH. Only the client's own thread uses these, except watch_dirty,
+  // which any writer may set.
+  bool in_multi = false;
+  bool multi_error = false;  // a command was refused while queuing: EXEC aborts
+  bool in_exec = false;
+  std::vector<std::vector<std::string>> queued;
+  struct Watched {
+    int db;
+    std::string key;
+    int64_t expire_at_ms;  // the key's expiry when watched (0: none or absent)
+  };
+  std::vector<Watched> watched;
+  std::atomic<bool> watch_dirty{false};
+
+  // Blocking commands (blocking.h): set by a handler that must wait; the connection then
+  // holds further commands until the wait ends.
+  struct BlockState {
+    bool active = false;
+    int64_t deadline_ms = 0;  // Unix ms; 0: no timeout
+    BlockedReply reply = BlockedReply::kNullArray;
+    uint64_t ticket = 0;
+  };
+  BlockState block;
+  // Posts a retry of the blocked command to the client's thread; null where a client
+  // cannot wait (in-process tests).
+  std::function<void()> wake;
 
   mutable absl::Mutex mu;
   std::string name ABSL_GUARDED_BY(mu);
@@ -82,6 +111,8 @@ struct ServerContext {
   Config* config = nullptr;
   ServerStats stats;
   KeyLocks locks;
+  WatchTable watches;
+  BlockingKeys blocking;
   ClientRegistry clients;
   CursorTable cursors;
   int64_t start_ms = 0;
@@ -115,6 +146,9 @@ enum CommandFlag : uint32_t {
   kDenyOom = 1 << 5,    // refused past maxmemory
   kNoLock = 1 << 6,     // takes its own locks (several databases, whole keyspace)
   kContainer = 1 << 7,  // has subcommands (CLIENT LIST shows "client|list")
+  // Reads several engine keys that must agree (a collection's metadata and members):
+  // holds the key locks as a write does.
+  kLockKeys = 1 << 8,
 };
 
 using CommandHandler = void (*)(CommandContext& ctx);
@@ -134,6 +168,11 @@ void RegisterStringCommands(std::vector<const CommandSpec*>* table);
 void RegisterKeyspaceCommands(std::vector<const CommandSpec*>* table);
 void RegisterConnectionCommands(std::vector<const CommandSpec*>* table);
 void RegisterServerCommands(std::vector<const CommandSpec*>* table);
+void RegisterHashCommands(std::vector<const CommandSpec*>* table);
+void RegisterListCommands(std::vector<const CommandSpec*>* table);
+void RegisterSetCommands(std::vector<const CommandSpec*>* table);
+void RegisterZSetCommands(std::vector<const CommandSpec*>* table);
+void RegisterTransactionCommands(std::vector<const CommandSpec*>* table);
 
 // Every command, by lower-case name.
 class CommandTable {
@@ -185,6 +224,10 @@ class PipelineExecutor {
 void ReplyBadSubcommand(CommandContext& c);
 bool ParseInt64(std::string_view s, int64_t* v);  // Redis's strict string2ll
 bool ParseDouble(std::string_view s, double* v);  // Redis's strict string2d (no spaces)
+// INCRBYFLOAT's arithmetic, as Redis: long double, printed with 17 decimals and the
+// trailing zeros removed.
+bool ParseLongDouble(std::string_view s, long double* v);
+std::string FormatLongDouble(long double v);
 // Replies with an engine error as Redis-style "-ERR ...".
 void ReplyStatusError(protocol::ReplyWriter& out, const absl::Status& s);
 // The lower-cased text, for option parsing.

@@ -150,6 +150,10 @@ void Quit(CommandContext& c) {
 }
 
 void Reset(CommandContext& c) {
+  c.client.in_multi = false;
+  c.client.multi_error = false;
+  c.client.queued.clear();
+  c.server.watches.UnwatchAll(&c.client);
   c.client.db.store(0);
   c.client.protocol = 2;
   c.out.set_protocol(2);

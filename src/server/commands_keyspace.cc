@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/glob.h"
 #include "base/random.h"
+#include "server/collections.h"
 #include "server/command.h"
 
 namespace cairn::server {
@@ -161,28 +162,11 @@ void Type(CommandContext& c) {
   c.out.SimpleString(found ? store::TypeName(r.type) : "none");
 }
 
-// The literal prefix of a glob pattern (before its first special character): scans
-// start there instead of at the first key.
-std::string LiteralPrefix(std::string_view pattern) {
-  std::string prefix;
-  for (size_t i = 0; i < pattern.size(); i++) {
-    const char ch = pattern[i];
-    if (ch == '*' || ch == '?' || ch == '[') break;
-    if (ch == '\\') {
-      if (++i >= pattern.size()) break;
-      prefix.push_back(pattern[i]);
-      continue;
-    }
-    prefix.push_back(ch);
-  }
-  return prefix;
-}
-
 bool HasPrefix(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
 void Keys(CommandContext& c) {
   const std::string_view pattern = c.args[1];
-  const std::string prefix = LiteralPrefix(pattern);
+  const std::string prefix = GlobLiteralPrefix(pattern);
   const bool all = pattern == "*";
   std::vector<std::string> keys;
   absl::Status s =
@@ -224,7 +208,7 @@ void Scan(CommandContext& c) {
   }
   std::string start;
   if (cursor != 0 && !c.server.cursors.Lookup(cursor, &start)) start.clear();  // restart
-  const std::string prefix = has_pattern ? LiteralPrefix(pattern) : "";
+  const std::string prefix = has_pattern ? GlobLiteralPrefix(pattern) : "";
   if (start < prefix) start = prefix;
   std::vector<std::string> keys;
   std::string resume;
@@ -281,6 +265,10 @@ void RenameGeneric(CommandContext& c, bool nx) {
     if (!Read(c, Db(c), c.args[2], &existing, &dst_found)) return;
     if (dst_found) return c.out.Integer(0);
   }
+  if (store::IsCollection(r.type)) {
+    if (!MoveCollection(c, Db(c), c.args[1], r, Db(c), c.args[2])) return;
+    return nx ? c.out.Integer(1) : c.out.SimpleString("OK");
+  }
   std::vector<store::Mutation> batch;
   batch.push_back(store::Mutation::Delete(Db(c), std::string(c.args[1])));
   batch.push_back(store::Mutation::Put(Db(c), std::string(c.args[2]), std::move(r)));
@@ -320,10 +308,19 @@ void Move(CommandContext& c) {
   bool dst_found;
   if (!Read(c, dst, c.args[1], &existing, &dst_found)) return;
   if (dst_found) return c.out.Integer(0);
-  std::vector<store::Mutation> batch;
-  batch.push_back(store::Mutation::Delete(src, std::string(c.args[1])));
-  batch.push_back(store::Mutation::Put(dst, std::string(c.args[1]), std::move(r)));
-  if (absl::Status s = c.server.backend->Apply(batch); !s.ok()) return ReplyStatusError(c.out, s);
+  if (store::IsCollection(r.type)) {
+    if (!MoveCollection(c, src, c.args[1], r, dst, c.args[1])) return;
+  } else {
+    std::vector<store::Mutation> batch;
+    batch.push_back(store::Mutation::Delete(src, std::string(c.args[1])));
+    batch.push_back(store::Mutation::Put(dst, std::string(c.args[1]), std::move(r)));
+    if (absl::Status s = c.server.backend->Apply(batch); !s.ok()) {
+      return ReplyStatusError(c.out, s);
+    }
+  }
+  c.server.watches.Touch(src, c.args[1]);
+  c.server.watches.Touch(dst, c.args[1]);
+  c.server.blocking.Signal(dst, c.args[1]);
   c.out.Integer(1);
 }
 
@@ -338,6 +335,8 @@ void SwapDb(CommandContext& c) {
       !s.ok()) {
     return ReplyStatusError(c.out, s);
   }
+  c.server.watches.TouchDb(static_cast<int>(a));
+  c.server.watches.TouchDb(static_cast<int>(b));
   c.out.SimpleString("OK");
 }
 
@@ -370,6 +369,7 @@ void FlushDb(CommandContext& c) {
   if (!CheckFlushArgs(c)) return;
   KeyLocks::Guard all(&c.server.locks);
   if (absl::Status s = c.server.backend->Clear(Db(c)); !s.ok()) return ReplyStatusError(c.out, s);
+  c.server.watches.TouchDb(Db(c));
   c.out.SimpleString("OK");
 }
 
@@ -380,6 +380,7 @@ void FlushAll(CommandContext& c) {
   for (int db = 0; db < n; db++) {
     if (absl::Status s = c.server.backend->Clear(db); !s.ok()) return ReplyStatusError(c.out, s);
   }
+  c.server.watches.TouchAll();
   c.out.SimpleString("OK");
 }
 

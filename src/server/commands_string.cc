@@ -286,30 +286,6 @@ void DecrBy(CommandContext& c) {
   IncrByGeneric(c, -d);
 }
 
-// Redis computes INCRBYFLOAT in long double and prints it with "%.17Lf", trailing zeros
-// (and a trailing point) removed; doing the same gives the same text ("3.1", not
-// "3.10000000000000009").
-bool ParseLongDouble(std::string_view s, long double* v) {
-  double check;
-  if (!ParseDouble(s, &check)) return false;  // same acceptance rules
-  std::string z(s);
-  *v = std::strtold(z.c_str(), nullptr);
-  return true;
-}
-
-std::string FormatLongDouble(long double v) {
-  char buf[5600];
-  int n = std::snprintf(buf, sizeof(buf), "%.17Lf", v);
-  if (n <= 0 || static_cast<size_t>(n) >= sizeof(buf)) return "0";
-  std::string text(buf, n);
-  if (text.find('.') != std::string::npos) {
-    while (!text.empty() && text.back() == '0') text.pop_back();
-    if (!text.empty() && text.back() == '.') text.pop_back();
-  }
-  if (text == "-0") text = "0";
-  return text;
-}
-
 void IncrByFloat(CommandContext& c) {
   long double incr;
   if (!ParseLongDouble(c.args[2], &incr)) return c.out.Error(kErrNotFloat);

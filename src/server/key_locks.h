@@ -1,7 +1,9 @@
 // Striped key locks: read-modify-write and multi-key commands lock the stripes of the
 // keys they touch, so concurrent commands on the same keys run one after another (Redis
 // runs every command alone; cairn runs commands on many threads). Stripes are always
-// taken in index order, so two multi-key commands cannot deadlock.
+// taken in index order, so two multi-key commands cannot deadlock. A thread holding every
+// stripe (EXEC, FLUSHDB) may run commands that take stripes of their own: those Guards
+// then lock nothing.
 #ifndef CAIRN_SERVER_KEY_LOCKS_H_
 #define CAIRN_SERVER_KEY_LOCKS_H_
 
@@ -27,6 +29,7 @@ class KeyLocks {
     Guard(KeyLocks* locks, int db,
           const std::vector<std::string_view>& keys) ABSL_NO_THREAD_SAFETY_ANALYSIS
         : locks_(locks) {
+      if (holds_all_) return;
       for (std::string_view k : keys) stripes_.push_back(Stripe(db, k));
       std::sort(stripes_.begin(), stripes_.end());
       stripes_.erase(std::unique(stripes_.begin(), stripes_.end()), stripes_.end());
@@ -36,6 +39,7 @@ class KeyLocks {
     Guard(KeyLocks* locks,
           const std::vector<std::pair<int, std::string_view>>& keys) ABSL_NO_THREAD_SAFETY_ANALYSIS
         : locks_(locks) {
+      if (holds_all_) return;
       for (const auto& [db, k] : keys) stripes_.push_back(Stripe(db, k));
       std::sort(stripes_.begin(), stripes_.end());
       stripes_.erase(std::unique(stripes_.begin(), stripes_.end()), stripes_.end());
@@ -43,11 +47,14 @@ class KeyLocks {
     }
     // Every stripe: for commands that touch a whole database (FLUSHDB, SWAPDB).
     explicit Guard(KeyLocks* locks) ABSL_NO_THREAD_SAFETY_ANALYSIS : locks_(locks) {
+      if (holds_all_) return;
       for (size_t s = 0; s < kStripes; s++) stripes_.push_back(s);
       for (size_t s : stripes_) locks_->mu_[s].Lock();
+      holds_all_ = all_ = true;
     }
     ~Guard() ABSL_NO_THREAD_SAFETY_ANALYSIS {
       for (auto it = stripes_.rbegin(); it != stripes_.rend(); ++it) locks_->mu_[*it].Unlock();
+      if (all_) holds_all_ = false;
     }
     Guard(const Guard&) = delete;
     Guard& operator=(const Guard&) = delete;
@@ -55,6 +62,7 @@ class KeyLocks {
    private:
     KeyLocks* const locks_;
     std::vector<size_t> stripes_;
+    bool all_ = false;  // this Guard took every stripe
   };
 
  private:
@@ -62,6 +70,8 @@ class KeyLocks {
     return (Hash64(key) + static_cast<uint64_t>(db) * 0x9e3779b97f4a7c15ull) % kStripes;
   }
   std::array<absl::Mutex, kStripes> mu_;
+  // This thread holds every stripe (of some KeyLocks: a server has one).
+  static inline thread_local bool holds_all_ = false;
 };
 
 }  // namespace cairn::server

@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 #include <cstdio>
+#include <cstring>
 
 #include <algorithm>
 #include <chrono>
@@ -126,6 +127,11 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
         if (auto self = weak.lock()) self->Close();
       });
     };
+    state_->wake = [weak, ex] {
+      asio::post(ex, [weak] {
+        if (auto self = weak.lock()) self->RetryBlocked();
+      });
+    };
     server_->clients.Add(state_);
     registered_ = true;
     ArmIdleTimer();
@@ -156,16 +162,33 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
   }
 
   void Read() {
-    if (closed_) return;
+    if (closed_ || reading_) return;  // one read at a time; a pending one continues
+    reading_ = true;
+    auto self = shared_from_this();
+    if (state_->block.active) {
+      // While blocked, read into a side buffer: Process may still move in_ around when
+      // the wait ends before this read completes.
+      side_.resize(16 << 10);
+      socket_.async_read_some(asio::buffer(side_), [self](boost::system::error_code ec, size_t n) {
+        self->reading_ = false;
+        if (ec) return self->Close();
+        if (self->in_.size() - self->in_end_ < n) self->in_.resize(self->in_end_ + n);
+        std::memcpy(self->in_.data() + self->in_end_, self->side_.data(), n);
+        self->in_end_ += n;
+        self->server_->stats.bytes_in.fetch_add(n, std::memory_order_relaxed);
+        self->Process();
+      });
+      return;
+    }
     // Room for what the parser waits for, but never more than 1 MiB beyond the bytes
     // already received: memory follows the data a client actually sends, not the length
     // it announces. A large idle buffer is given back.
     if (in_end_ == 0 && in_.size() > (1 << 20)) std::string().swap(in_);
     const size_t want = std::clamp<size_t>(parser_.BytesWanted(), 16 << 10, 1 << 20);
     if (in_.size() - in_end_ < want) in_.resize(in_end_ + want);
-    auto self = shared_from_this();
     socket_.async_read_some(asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
                             [self](boost::system::error_code ec, size_t n) {
+                              self->reading_ = false;
                               if (ec) return self->Close();
                               self->in_end_ += n;
                               self->server_->stats.bytes_in.fetch_add(n, std::memory_order_relaxed);
@@ -176,6 +199,11 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
   void Process() {
     if (closed_) return;
     state_->last_active_ms.store(NowMs(), std::memory_order_relaxed);
+    if (state_->block.active) {
+      // Commands wait behind the blocked one; keep reading only to notice a close.
+      if (in_end_ > server_->config->client_query_buffer_limit()) return Close();
+      return Read();
+    }
     size_t start = 0;
     PipelineExecutor pipeline(*server_, *state_, writer_);
     while (!state_->close_after_reply && !state_->killed.load(std::memory_order_relaxed)) {
@@ -202,6 +230,11 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
       if (r == protocol::RespParser::Result::kNeedMore) break;
       if (args_.empty()) continue;
       pipeline.Execute(args_);
+      if (state_->block.active) {
+        blocked_args_.assign(args_.begin(), args_.end());
+        ArmBlockTimer();
+        break;
+      }
       if (server_->config->client_output_buffer_limit() > 0 &&
           out_.size() > server_->config->client_output_buffer_limit()) {
         spdlog::warn("client {} closed: output buffer over {} bytes", state_->addr,
@@ -225,14 +258,66 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     Read();
   }
 
+  // A blocked command waits for a push (BlockingKeys wakes RetryBlocked) or its timeout.
+  void ArmBlockTimer() {
+    const int64_t deadline = state_->block.deadline_ms;
+    if (deadline == 0) return;
+    block_timer_.expires_after(std::chrono::milliseconds(std::max<int64_t>(0, deadline - NowMs())));
+    std::weak_ptr<RespConnection> weak = shared_from_this();
+    const uint64_t ticket = state_->block.ticket;
+    block_timer_.async_wait([weak, ticket](boost::system::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || self->closed_ || !self->state_->block.active ||
+          self->state_->block.ticket != ticket) {
+        return;
+      }
+      self->EndBlock();
+      if (self->state_->block.reply == BlockedReply::kNullArray) {
+        self->writer_.NullArray();
+      } else {
+        self->writer_.Null();
+      }
+      self->ResumeAfterBlock();
+    });
+  }
+
+  void EndBlock() {
+    server_->blocking.Remove(state_->block.ticket);
+    state_->block.active = false;
+    block_timer_.cancel();
+  }
+
+  // Runs the blocked command again: it either answers now or blocks once more.
+  void RetryBlocked() {
+    if (closed_ || !state_->block.active) return;
+    EndBlock();
+    std::vector<std::string_view> args(blocked_args_.begin(), blocked_args_.end());
+    ExecuteCommand(*server_, *state_, args, writer_);
+    if (state_->block.active) return ArmBlockTimer();  // someone else got the element
+    ResumeAfterBlock();
+  }
+
+  // After a blocked command answered: send the answer, then run what the client sent
+  // meanwhile.
+  void ResumeAfterBlock() {
+    blocked_args_.clear();
+    if (writing_) return;  // the write's completion sends the answer and goes on
+    if (!out_.empty()) return Write();
+    Process();
+  }
+
   void Write() {
     sending_.swap(out_);
     out_.clear();
+    writing_ = true;
     auto self = shared_from_this();
     asio::async_write(socket_, asio::buffer(sending_),
                       [self](boost::system::error_code ec, size_t n) {
+                        self->writing_ = false;
                         self->server_->stats.bytes_out.fetch_add(n, std::memory_order_relaxed);
                         if (ec || self->state_->close_after_reply) return self->Close();
+                        if (!self->out_.empty()) return self->Write();  // a wait ended meanwhile
+                        if (self->state_->block.active) return self->Read();
                         // Commands may already wait in the buffer (a client that pipelines faster
                         // than we write): run them before reading more.
                         if (self->in_end_ > 0 && self->parser_.BytesWanted() <= 1)
@@ -246,6 +331,8 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     closed_ = true;
     boost::system::error_code ec;
     timer_.cancel();
+    if (state_->block.active) EndBlock();
+    server_->watches.UnwatchAll(state_.get());
     socket_.shutdown(tcp::socket::shutdown_both, ec);
     socket_.close(ec);
     if (registered_) server_->clients.Remove(state_->id);
@@ -253,6 +340,11 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
 
   tcp::socket socket_;
   asio::steady_timer timer_;
+  asio::steady_timer block_timer_{socket_.get_executor()};
+  std::vector<std::string> blocked_args_;  // the command a blocked client waits in
+  std::string side_;                       // what arrives while blocked
+  bool writing_ = false;
+  bool reading_ = false;
   ServerContext* const server_;
   std::shared_ptr<ClientState> state_;
   protocol::RespParser parser_;
@@ -277,9 +369,13 @@ class ServerImpl final : public Server {
     o.row_cache_size = cfg.row_cache_size;
     o.memtable_hash_index = cfg.memtable_hash_index;
     o.wal_sync = WalSync(cfg.wal_sync);
+    // Reclaims the members of deleted collections during compactions.
+    auto reclaim = std::make_shared<store::MemberReclaimFilter>();
+    o.compaction_filter_factory = reclaim;
     auto db = engine::DB::Open(o, cfg.dir);
     if (!db.ok()) return db.status();
     db_ = std::move(*db);
+    reclaim->Attach(db_.get());
     auto backend = store::LocalBackend::Open(db_.get());
     if (!backend.ok()) return backend.status();
     backend_ = std::move(*backend);

@@ -1,0 +1,263 @@
+#include "server/collections.h"
+
+#include <algorithm>
+
+#include "absl/container/flat_hash_set.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "base/glob.h"
+#include "base/random.h"
+
+namespace cairn::server {
+
+using store::CollectionMeta;
+using store::Record;
+using store::ValueType;
+
+bool LoadAnyType(CommandContext& c, int db, std::string_view key, Collection* coll) {
+  coll->key.assign(key.data(), key.size());
+  Record r;
+  absl::Status s = c.server.backend->Get(db, key, &r);
+  if (absl::IsNotFound(s)) {
+    coll->exists = false;
+    c.server.stats.keyspace_misses.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  if (!s.ok()) {
+    ReplyStatusError(c.out, s);
+    return false;
+  }
+  c.server.stats.keyspace_hits.fetch_add(1, std::memory_order_relaxed);
+  coll->exists = true;
+  coll->type = r.type;
+  coll->expire_at_ms = r.expire_at_ms;
+  if (store::IsCollection(r.type)) {
+    s = store::DecodeCollectionMeta(r.type, r.value, &coll->meta);
+    if (!s.ok()) {
+      ReplyStatusError(c.out, s);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool LoadCollection(CommandContext& c, std::string_view key, ValueType t, Collection* coll) {
+  if (!LoadAnyType(c, c.client.db.load(std::memory_order_relaxed), key, coll)) return false;
+  if (!coll->exists) {
+    coll->type = t;
+    coll->expire_at_ms = 0;
+    coll->meta = CollectionMeta();
+    return true;
+  }
+  if (coll->type != t) {
+    c.out.Error(kErrWrongType);
+    return false;
+  }
+  return true;
+}
+
+absl::Status GetMember(CommandContext& c, const Collection& coll, std::string_view member,
+                       std::string* value) {
+  if (!coll.exists) return absl::NotFoundError("");
+  return c.server.backend->GetMember(c.client.db.load(std::memory_order_relaxed), coll.key,
+                                     coll.meta.version, member, value);
+}
+
+bool ScanMembers(CommandContext& c, const Collection& coll, std::string_view start,
+                 std::string_view end, bool reverse,
+                 absl::FunctionRef<bool(std::string_view member, std::string_view value)> fn) {
+  if (!coll.exists) return true;
+  absl::Status s = c.server.backend->ScanMembers(c.client.db.load(std::memory_order_relaxed),
+                                                 coll.key, coll.meta.version, start, end,
+                                                 reverse, fn);
+  if (!s.ok()) {
+    ReplyStatusError(c.out, s);
+    return false;
+  }
+  return true;
+}
+
+void CollectionBatch::Create(Collection* coll) {
+  if (coll->exists) return;
+  coll->exists = true;
+  coll->expire_at_ms = 0;
+  coll->meta = CollectionMeta();
+  coll->meta.version = c_.server.backend->NewVersion();
+}
+
+void CollectionBatch::PutMember(const Collection& coll, std::string_view member,
+                                std::string_view value) {
+  batch_.push_back(store::Mutation::PutMember(Db(), coll.key, coll.meta.version,
+                                              std::string(member), std::string(value)));
+}
+
+void CollectionBatch::DeleteMember(const Collection& coll, std::string_view member) {
+  batch_.push_back(
+      store::Mutation::DeleteMember(Db(), coll.key, coll.meta.version, std::string(member)));
+}
+
+void CollectionBatch::SaveMeta(const Collection& coll) {
+  if (coll.meta.size == 0) {
+    // Its remaining member deletions are moot: the version is garbage from here on.
+    DeleteKey(coll.key);
+    return;
+  }
+  batch_.push_back(store::Mutation::Put(
+      Db(), coll.key,
+      Record{coll.type, coll.expire_at_ms, store::EncodeCollectionMeta(coll.type, coll.meta)}));
+}
+
+void CollectionBatch::DeleteKey(std::string_view key) {
+  batch_.push_back(store::Mutation::Delete(Db(), std::string(key)));
+}
+
+bool CollectionBatch::Commit() {
+  if (batch_.empty()) return true;
+  absl::Status s = c_.server.backend->Apply(batch_);
+  batch_.clear();
+  if (!s.ok()) {
+    ReplyStatusError(c_.out, s);
+    return false;
+  }
+  return true;
+}
+
+void ReplyMemberScan(
+    CommandContext& c, const Collection& coll, std::string_view tag,
+    absl::FunctionRef<void(std::string_view member, std::string_view value,
+                           std::vector<std::string>* items)>
+        emit) {
+  uint64_t cursor;
+  if (!absl::SimpleAtoi(absl::string_view(c.args[2].data(), c.args[2].size()), &cursor)) {
+    return c.out.Error("ERR invalid cursor");
+  }
+  std::string_view pattern;
+  bool has_pattern = false;
+  int64_t count = 10;
+  for (size_t i = 3; i < c.args.size(); i++) {
+    const std::string opt = Lower(c.args[i]);
+    if (i + 1 >= c.args.size()) return c.out.Error(kErrSyntax);
+    if (opt == "match") {
+      pattern = c.args[++i];
+      has_pattern = pattern != "*";
+    } else if (opt == "count") {
+      if (!ParseInt64(c.args[++i], &count)) return c.out.Error(kErrNotInteger);
+      if (count < 1) return c.out.Error(kErrSyntax);
+    } else {
+      return c.out.Error(kErrSyntax);
+    }
+  }
+  // The cursor names the member (with its tag) to resume at.
+  std::string start;
+  if (cursor == 0 || !c.server.cursors.Lookup(cursor, &start) || !start.starts_with(tag)) {
+    start = std::string(tag);
+  }
+  const std::string prefix = std::string(tag) + (has_pattern ? GlobLiteralPrefix(pattern) : "");
+  if (start < prefix) start = prefix;
+  std::vector<std::string> items;
+  std::string resume;
+  int64_t visited = 0;
+  if (!ScanMembers(c, coll, start, "", false, [&](std::string_view m, std::string_view v) {
+        if (!m.starts_with(prefix)) return false;
+        if (visited++ == count) {
+          resume.assign(m.data(), m.size());
+          return false;
+        }
+        m.remove_prefix(tag.size());
+        if (!has_pattern || GlobMatch(pattern, m)) emit(m, v, &items);
+        return true;
+      })) {
+    return;
+  }
+  const uint64_t next = resume.empty() ? 0 : c.server.cursors.Save(std::move(resume));
+  c.out.ArrayHeader(2);
+  c.out.Bulk(absl::StrCat(next));
+  c.out.BulkArray(items);
+}
+
+bool SampleMembers(CommandContext& c, const Collection& coll, std::string_view tag, uint64_t n,
+                   bool distinct, std::vector<std::pair<std::string, std::string>>* out) {
+  out->clear();
+  const uint64_t size = coll.exists ? coll.meta.size : 0;
+  if (size == 0 || n == 0) return true;
+  static thread_local Random rnd(static_cast<uint64_t>(c.now_ms) * 0x9e3779b97f4a7c15ull + 1);
+  // The ranks to take, sorted, so one ordered pass collects them.
+  std::vector<uint64_t> ranks;
+  if (distinct) {
+    if (n >= size) {
+      for (uint64_t i = 0; i < size; i++) ranks.push_back(i);
+    } else {
+      // Floyd's algorithm: n distinct ranks, each set equally likely.
+      absl::flat_hash_set<uint64_t> chosen;
+      for (uint64_t j = size - n; j < size; j++) {
+        const uint64_t t = rnd.Uniform(j + 1);
+        if (!chosen.insert(t).second) chosen.insert(j);
+      }
+      ranks.assign(chosen.begin(), chosen.end());
+    }
+  } else {
+    for (uint64_t i = 0; i < n; i++) ranks.push_back(rnd.Uniform(size));
+  }
+  std::sort(ranks.begin(), ranks.end());
+  size_t next = 0;
+  uint64_t rank = 0;
+  if (!ScanMembers(c, coll, tag, "", false, [&](std::string_view m, std::string_view v) {
+        if (!m.starts_with(tag)) return false;
+        m.remove_prefix(tag.size());
+        while (next < ranks.size() && ranks[next] == rank) {
+          out->emplace_back(std::string(m), std::string(v));
+          next++;
+        }
+        rank++;
+        return next < ranks.size();
+      })) {
+    return false;
+  }
+  // Ranks came out sorted; the caller wants random order.
+  for (size_t i = out->size(); i > 1; i--) std::swap((*out)[i - 1], (*out)[rnd.Uniform(i)]);
+  return true;
+}
+
+bool MoveCollection(CommandContext& c, int src_db, std::string_view src_key,
+                    const store::Record& r, int dst_db, std::string_view dst_key) {
+  CollectionMeta meta;
+  absl::Status s = store::DecodeCollectionMeta(r.type, r.value, &meta);
+  if (!s.ok()) {
+    ReplyStatusError(c.out, s);
+    return false;
+  }
+  const uint64_t version = c.server.backend->NewVersion();
+  std::vector<store::Mutation> batch;
+  batch.reserve(meta.size + 2);
+  s = c.server.backend->ScanMembers(
+      src_db, src_key, meta.version, "", "", false, [&](std::string_view m, std::string_view v) {
+        batch.push_back(store::Mutation::PutMember(dst_db, std::string(dst_key), version,
+                                                   std::string(m), std::string(v)));
+        return true;
+      });
+  if (!s.ok()) {
+    ReplyStatusError(c.out, s);
+    return false;
+  }
+  batch.push_back(store::Mutation::Delete(src_db, std::string(src_key)));
+  CollectionMeta moved = meta;
+  moved.version = version;
+  batch.push_back(store::Mutation::Put(
+      dst_db, std::string(dst_key),
+      Record{r.type, r.expire_at_ms, store::EncodeCollectionMeta(r.type, moved)}));
+  s = c.server.backend->Apply(batch);
+  if (!s.ok()) {
+    ReplyStatusError(c.out, s);
+    return false;
+  }
+  return true;
+}
+
+bool ParseIntArg(CommandContext& c, std::string_view arg, int64_t* v) {
+  if (ParseInt64(arg, v)) return true;
+  c.out.Error(kErrNotInteger);
+  return false;
+}
+
+}  // namespace cairn::server
