@@ -5,6 +5,7 @@
 # Usage:
 #   bench/server_vs_redis.sh                 # ~6 s per measurement, 8 measurements
 #   SECONDS_PER_TEST=2 bench/server_vs_redis.sh
+#   TESTS="HSET LPUSH LPOP SADD ZADD" PIPELINES=1 bench/server_vs_redis.sh   # data types
 #
 # Environment (all optional):
 #   CAIRN_SERVER_BIN   cairn-server binary      (default: build/bin/cairn-server)
@@ -14,6 +15,8 @@
 #                      short calibration run against each server, so both run this long.
 #   CLIENTS            redis-benchmark -c (default 50)
 #   PIPELINES          pipeline depths to measure (default "1 16")
+#   TESTS              redis-benchmark tests, in order (default "SET GET"; LPOP pops what
+#                      LPUSH pushed, so list it after LPUSH)
 #   IO_THREADS         cairn-server --io-threads (default 0: one per core)
 #   KEEP_DIRS=1        keep the temporary data directories and logs
 #
@@ -33,6 +36,7 @@ REDIS_BENCHMARK="${REDIS_BENCHMARK:-redis-benchmark}"
 SECONDS_PER_TEST="${SECONDS_PER_TEST:-6}"
 CLIENTS="${CLIENTS:-50}"
 PIPELINES="${PIPELINES:-1 16}"
+TESTS="${TESTS:-SET GET}"
 IO_THREADS="${IO_THREADS:-0}"
 VALUE_SIZE=64
 KEYSPACE=1000000
@@ -157,7 +161,7 @@ RESULTS="$WORK/results"
 : >"$RESULTS"
 round=0
 for pipeline in $PIPELINES; do
-  for test in SET GET; do
+  for test in $TESTS; do
     if (( round % 2 == 0 )); then order="cairn redis"; else order="redis cairn"; fi
     round=$((round + 1))
     for server in $order; do
@@ -177,12 +181,12 @@ awk '
   { key = $1 " " $2; rps[key, $3] = $4; p50[key, $3] = $5; p99[key, $3] = $6
     if (!(key in seen)) { seen[key] = 1; order[++n] = key } }
   END {
-    printf "%-4s %3s | %12s %12s %6s | %9s %9s %6s | %9s %9s %6s\n", "test", "P",
+    printf "%-5s %3s | %12s %12s %6s | %9s %9s %6s | %9s %9s %6s\n", "test", "P",
            "cairn rps", "redis rps", "ratio", "cairn p50", "redis p50", "ratio",
            "cairn p99", "redis p99", "ratio"
     for (i = 1; i <= n; i++) {
       k = order[i]; split(k, f, " ")
-      printf "%-4s %3s | %12s %12s %6s | %9s %9s %6s | %9s %9s %6s\n", f[1], f[2],
+      printf "%-5s %3s | %12s %12s %6s | %9s %9s %6s | %9s %9s %6s\n", f[1], f[2],
              rps[k, "cairn"], rps[k, "redis"], ratio(rps[k, "cairn"], rps[k, "redis"]),
              p50[k, "cairn"], p50[k, "redis"], ratio(p50[k, "cairn"], p50[k, "redis"]),
              p99[k, "cairn"], p99[k, "redis"], ratio(p99[k, "cairn"], p99[k, "redis"])

@@ -204,6 +204,11 @@ HttpResponse KeyRequest(ServerContext& server, const HttpRequest& req, const std
     }
     if (!s.ok()) return Error(StatusFor(s), std::string(s.message()));
     server.stats.keyspace_hits.fetch_add(1, std::memory_order_relaxed);
+    if (r.type != store::ValueType::kString) {
+      // A hash, list, set or sorted set has no single value to return.
+      return Error(409, absl::StrCat("WRONGTYPE the key holds a ", ToAbsl(store::TypeName(r.type)),
+                                     ", not a string"));
+    }
     return HttpResponse{200, "application/octet-stream", std::move(r.value)};
   }
   if (req.method == "PUT") {
@@ -264,7 +269,11 @@ HttpResponse Scan(ServerContext& server, const Query& q, const ServerConfig& cfg
         n++;
         json item = json::object();
         PutBytes(&item, "key", k);
-        if (values) PutBytes(&item, "value", r.value);
+        if (r.type != store::ValueType::kString) {
+          item["type"] = std::string(store::TypeName(r.type));  // no single value to show
+        } else if (values) {
+          PutBytes(&item, "value", r.value);
+        }
         if (r.expire_at_ms != 0) item["expire_at_ms"] = r.expire_at_ms;
         items.push_back(std::move(item));
         return true;

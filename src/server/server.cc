@@ -156,7 +156,10 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
       if (ec || !self || self->closed_) return;
       const int limit = self->server_->config->timeout();
       const int64_t idle = NowMs() - self->state_->last_active_ms.load();
-      if (limit > 0 && idle >= int64_t{limit} * 1000) return self->Close();  // silently, as Redis
+      // Silently, as Redis; a client waiting in a blocking command is not idle.
+      if (limit > 0 && idle >= int64_t{limit} * 1000 && !self->state_->block.active) {
+        return self->Close();
+      }
       self->ArmIdleTimer();
     });
   }

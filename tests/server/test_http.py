@@ -59,6 +59,22 @@ def test_put_get_delete_round_trip(server):
     assert (status, body) == (200, b"")
 
 
+def test_collections_are_409_on_get_and_typed_in_scans(server):
+    r = server.client()
+    r.hset("h", "f", "v")
+    r.rpush("l", "a")
+    status, body = call_json(server, "GET", kv("h"))
+    assert status == 409
+    assert body["error"] == "WRONGTYPE the key holds a hash, not a string"
+    status, body = call_json(server, "GET", "/v1/kv?prefix=")
+    assert status == 200
+    types = {item["key"]: item.get("type") for item in body["items"]}
+    assert types == {"h": "hash", "l": "list"}
+    assert all("value" not in item for item in body["items"])
+    assert call_json(server, "DELETE", kv("h")) == (200, {"deleted": 1})
+    assert r.exists("h") == 0
+
+
 def test_missing_key_is_404_json(server):
     status, body = call_json(server, "GET", kv("nope"))
     assert status == 404
