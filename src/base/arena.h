@@ -3,7 +3,8 @@
 // Blocks of 2 MiB are taken straight from the kernel, 2 MiB-aligned and marked for
 // transparent huge pages: a memtable's skiplist is a chain of random memory accesses,
 // and with 4 KiB pages nearly every step also misses the TLB (a page walk, costly under
-// virtualization). Smaller blocks come from the heap.
+// virtualization). Smaller blocks come from the heap. Freed 2 MiB blocks are kept in a
+// process-wide pool (up to 64 MiB) for the next arena: no page faults, no zeroing.
 //
 // Thread safety: Allocate* must be called by one thread at a time (the memtable's single
 // writer); MemoryUsage() may be read from any thread.

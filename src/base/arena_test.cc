@@ -64,5 +64,22 @@ TEST(ArenaTest, HugePageBlocksHoldManyAllocations) {
   EXPECT_GE(arena.MemoryUsage(), before + Arena::kHugePageSize);
 }
 
+TEST(ArenaTest, HugeBlocksOfADestroyedArenaAreReusedNotRemapped) {
+  char* first;
+  {
+    Arena a(Arena::kHugePageSize);
+    first = a.Allocate(100);
+    std::memset(first, 'x', 100);
+  }
+  Arena b(Arena::kHugePageSize);
+  char* again = b.Allocate(100);
+  EXPECT_EQ(again, first);
+  // Still holding what the first arena wrote: the same pages, not a fresh (zeroed) map.
+  EXPECT_EQ(again[0], 'x');
+  EXPECT_EQ(again[99], 'x');
+  std::memset(again, 'y', 100);
+  EXPECT_EQ(again[99], 'y');
+}
+
 }  // namespace
 }  // namespace cairn
