@@ -170,7 +170,13 @@ void DBImpl::ReleaseSnapshot(const Snapshot* snapshot) {
   delete impl;
 }
 
+absl::Status DBImpl::FlushWal() {
+  if (!wal_unflushed_.load(std::memory_order_acquire)) return absl::OkStatus();
+  return NoThrow([&] { return WriteImpl(WriteOptions(), nullptr, WriteKind::kFlushWal); });
+}
+
 absl::Status DBImpl::SyncWal() {
+  CAIRN_RETURN_IF_ERROR(FlushWal());
   std::shared_ptr<wal::Writer> wal;
   {
     absl::MutexLock l(&mu_);

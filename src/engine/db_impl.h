@@ -54,6 +54,7 @@ class DBImpl final : public DB {
   absl::Status Flush() override;
   absl::Status CompactRange(const std::string* begin, const std::string* end) override;
   absl::Status SyncWal() override;
+  absl::Status FlushWal() override;
   absl::StatusOr<uint64_t> Checkpoint(const std::string& dir) override;
   std::optional<std::string> GetProperty(std::string_view name) override;
 
@@ -77,11 +78,16 @@ class DBImpl final : public DB {
 
   // --- write path (db_impl_write.cc) ---
   // batch == nullptr forces a memtable switch (used by Flush).
-  absl::Status WriteImpl(const WriteOptions& options, const WriteBatch* batch);
+  // What a queued writer asks of its group's leader.
+  enum class WriteKind { kBatch, kSwitchMemtable, kFlushWal };
+  absl::Status WriteImpl(const WriteOptions& options, const WriteBatch* batch,
+                         WriteKind kind = WriteKind::kBatch);
   absl::Status MakeRoomForWrite(bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the group led by the front writer to the WAL and the memtable (releasing mu_
   // meanwhile); sets *last_writer to the group's last member. Never throws.
   absl::Status WriteGroup(Writer** last_writer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The leader's part of FlushWal.
+  absl::Status FlushWalAsLeader() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Copies the front writer's batch and those that may join it into group_batch_.
   void BuildBatchGroup(Writer** last) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status NewWal() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -129,6 +135,8 @@ class DBImpl final : public DB {
   std::shared_ptr<wal::Writer> wal_ ABSL_GUARDED_BY(mu_);
   uint64_t wal_number_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<Writer*> writers_ ABSL_GUARDED_BY(mu_);
+  // The WAL file's buffer holds records of deferred writes not yet handed to the OS.
+  std::atomic<bool> wal_unflushed_{false};
   // Owned by the group-commit leader (the writer at the front of writers_), which uses
   // it with and without mu_ held; no other thread touches it. Not GUARDED_BY for that.
   WriteBatch group_batch_;

@@ -104,7 +104,7 @@ void DBImpl::FlushLoop() {
 absl::Status DBImpl::Flush() {
   absl::Status s;
   try {
-    s = WriteImpl(WriteOptions(), nullptr);
+    s = WriteImpl(WriteOptions(), nullptr, WriteKind::kSwitchMemtable);
   } catch (const std::exception& e) {
     s = ExceptionToStatus(e);
   }

@@ -15,9 +15,12 @@ namespace cairn::engine {
 // few microseconds, while waking a thread that slept on another core costs ~100 us on
 // these machines), then sleeping on cv.
 struct DBImpl::Writer {
-  explicit Writer(const WriteBatch* b, bool s) : batch(b), sync(s) {}
+  Writer(const WriteBatch* b, bool s, bool d, WriteKind k)
+      : batch(b), sync(s), defer(d && !s), kind(k) {}
   const WriteBatch* batch;
   const bool sync;
+  const bool defer;  // leave the WAL record in the file's buffer
+  const WriteKind kind;
   bool done = false;
   absl::Status status;
   absl::CondVar cv;
@@ -40,14 +43,16 @@ bool SpinFor(const std::atomic<bool>& flag) {
 
 }  // namespace
 
-absl::Status DBImpl::WriteImpl(const WriteOptions& options, const WriteBatch* batch) {
+absl::Status DBImpl::WriteImpl(const WriteOptions& options, const WriteBatch* batch,
+                               WriteKind kind) {
   // Bounds every key and value too: lengths are 32-bit on disk and a table block must
   // stay readable (format.cc caps blocks at 2 GiB).
   constexpr size_t kMaxBatchBytes = size_t{1} << 30;
   if (batch != nullptr && batch->ApproximateSize() > kMaxBatchBytes) {
     return absl::InvalidArgumentError("write batch larger than 1 GiB");
   }
-  Writer w(batch, options.sync || options_.wal_sync == WalSyncMode::kAlways);
+  Writer w(batch, options.sync || options_.wal_sync == WalSyncMode::kAlways,
+           options.defer_wal_write, kind);
   absl::MutexLock l(&mu_);
   if (batch != nullptr) stats_.user_bytes_written += batch->ApproximateSize();
   writers_.push_back(&w);
@@ -63,8 +68,12 @@ absl::Status DBImpl::WriteImpl(const WriteOptions& options, const WriteBatch* ba
   absl::Status status;
   Writer* last_writer = &w;
   try {
-    status = MakeRoomForWrite(batch == nullptr);
-    if (status.ok() && batch != nullptr) status = WriteGroup(&last_writer);
+    if (kind == WriteKind::kFlushWal) {
+      status = FlushWalAsLeader();
+    } else {
+      status = MakeRoomForWrite(kind == WriteKind::kSwitchMemtable);
+      if (status.ok() && kind == WriteKind::kBatch) status = WriteGroup(&last_writer);
+    }
   } catch (const std::exception& e) {
     // Thrown with mu_ held and before anything reached the WAL (WriteGroup catches what
     // is thrown while the WAL is written), so the database stays usable.
@@ -91,9 +100,10 @@ absl::Status DBImpl::WriteImpl(const WriteOptions& options, const WriteBatch* ba
 
 absl::Status DBImpl::WriteGroup(Writer** last_writer) {
   BuildBatchGroup(last_writer);
-  bool sync = false;
+  bool sync = false, defer = true;
   for (Writer* x : writers_) {
     sync = sync || x->sync;
+    defer = defer && x->defer;
     if (x == *last_writer) break;
   }
   const SequenceNumber first = versions_->LastSequence() + 1;
@@ -108,7 +118,13 @@ absl::Status DBImpl::WriteGroup(Writer** last_writer) {
   absl::Status status;
   try {
     status = wal->AddRecord(WriteBatchInternal::Contents(group));
-    if (status.ok()) status = wal->file()->Flush();  // survives a process crash
+    if (defer) {
+      wal_unflushed_.store(true, std::memory_order_release);
+    } else if (status.ok()) {
+      // Survives a process crash; so do the deferred records before it in the buffer.
+      wal_unflushed_.store(false, std::memory_order_relaxed);
+      status = wal->file()->Flush();
+    }
     if (status.ok() && sync) status = wal->file()->Sync();
     if (status.ok()) status = WriteBatchInternal::InsertInto(group, mem);
   } catch (const std::exception& e) {
@@ -141,12 +157,29 @@ void DBImpl::BuildBatchGroup(Writer** last) {
   for (auto it = writers_.begin() + 1; it != writers_.end(); ++it) {
     Writer* w = *it;
     if (w->sync && !first->sync) break;  // a sync write must not ride a non-sync leader
-    if (w->batch == nullptr) break;      // a forced memtable switch leads its own group
+    if (w->kind != WriteKind::kBatch) break;  // a switch or a WAL flush leads its own group
     size += w->batch->ApproximateSize();
     if (size > max_size) break;
     group_batch_.Append(*w->batch);
     *last = w;
   }
+}
+
+absl::Status DBImpl::FlushWalAsLeader() {
+  if (!bg_error_.ok()) return bg_error_;
+  if (!wal_unflushed_.exchange(false, std::memory_order_acq_rel)) return absl::OkStatus();
+  wal::Writer* wal = wal_.get();
+  // Only the leader touches the WAL writer: no lock needed.
+  mu_.Unlock();
+  absl::Status status;
+  try {
+    status = wal->file()->Flush();
+  } catch (const std::exception& e) {
+    status = ExceptionToStatus(e);
+  }
+  mu_.Lock();
+  if (!status.ok() && bg_error_.ok()) bg_error_ = status;  // records may be lost: stop
+  return status;
 }
 
 absl::Status DBImpl::MakeRoomForWrite(bool force) {

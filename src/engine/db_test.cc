@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "base/status.h"
 #include "cairn/engine/check.h"
+#include "cairn/env.h"
 #include "engine/db_test_util.h"
 
 namespace cairn::engine {
@@ -68,6 +69,38 @@ TEST_F(DBTest, PutGetDeleteInMemtableAndTables) {
   Open();
   EXPECT_EQ(Get("a"), "3");
   EXPECT_EQ(Get("b"), "NOT_FOUND");
+}
+
+// Bytes of the WAL files on disk (what the OS has been handed).
+uint64_t WalBytes(const std::string& dir) {
+  uint64_t total = 0;
+  const auto children = Env::Default()->GetChildren(dir);
+  for (const auto& name : *children) {
+    if (name.ends_with(".log")) total += *Env::Default()->GetFileSize(dir + "/" + name);
+  }
+  return total;
+}
+
+TEST_F(DBTest, DeferredWritesAreVisibleAtOnceAndReachTheWalOnFlushWal) {
+  WriteOptions deferred;
+  deferred.defer_wal_write = true;
+  const uint64_t before = WalBytes(dir_.path());
+  ASSERT_TRUE(db_->Put(deferred, "a", "1").ok());
+  ASSERT_TRUE(db_->Put(deferred, "b", "2").ok());
+  EXPECT_EQ(Get("a"), "1");                  // applied
+  EXPECT_EQ(WalBytes(dir_.path()), before);  // but still in the process's buffer
+  ASSERT_TRUE(db_->FlushWal().ok());
+  const uint64_t flushed = WalBytes(dir_.path());
+  EXPECT_GT(flushed, before);
+  ASSERT_TRUE(db_->FlushWal().ok());  // nothing deferred: no change
+  EXPECT_EQ(WalBytes(dir_.path()), flushed);
+  // A write that is not deferred hands over the deferred ones before it too.
+  ASSERT_TRUE(db_->Put(deferred, "c", "3").ok());
+  ASSERT_TRUE(db_->Put({}, "d", "4").ok());
+  EXPECT_GT(WalBytes(dir_.path()), flushed);
+  Open();
+  EXPECT_EQ(Get("c"), "3");
+  EXPECT_EQ(Get("d"), "4");
 }
 
 TEST_F(DBTest, EmptyKeysAndValuesAndBinaryBytes) {

@@ -551,6 +551,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     } catch (const std::exception& e) {
       resp = Error(500, absl::StrCat("internal error: ", e.what()));
     }
+    // Writes are acknowledged only once in the OS (see the backend's FlushWrites).
+    if (absl::Status s = server_->backend->FlushWrites(); !s.ok()) {
+      resp = Error(503, absl::StrCat("write not made durable: ", s.message()));
+    }
     if (req.method == "HEAD") resp.body.clear();
     Reply(std::move(resp), msg.keep_alive());
   }

@@ -256,9 +256,48 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
                    server_->config->client_query_buffer_limit());
       return Close();
     }
-    if (!out_.empty()) return Write();
+    if (!out_.empty()) return QueueWrite();
     if (state_->close_after_reply) return Close();
     Read();
+  }
+
+  // Replies go out only after the writes they acknowledge reach the OS. Connections
+  // with replies ready on this thread join one batch; a handler posted behind the other
+  // ready connections makes one WAL write for the whole batch, then sends every reply:
+  // Redis's "write the AOF, then reply" per event-loop turn, and one system call for
+  // many requests instead of one each.
+  struct AckBatch {
+    std::vector<std::shared_ptr<RespConnection>> connections;
+  };
+  static AckBatch& ThisThreadBatch() {
+    static thread_local AckBatch batch;
+    return batch;
+  }
+
+  void QueueWrite() {
+    if (queued_ || closed_) return;  // already in the batch: out_ goes with it
+    queued_ = true;
+    AckBatch& batch = ThisThreadBatch();
+    batch.connections.push_back(shared_from_this());
+    if (batch.connections.size() == 1) {
+      asio::post(socket_.get_executor(), [server = server_] { SendBatch(server); });
+    }
+  }
+
+  static void SendBatch(ServerContext* server) {
+    std::vector<std::shared_ptr<RespConnection>> batch;
+    batch.swap(ThisThreadBatch().connections);
+    const absl::Status s = server->backend->FlushWrites();
+    if (!s.ok()) spdlog::error("WAL write failed; closing {} connections unanswered: {}",
+                               batch.size(), s.ToString());
+    for (auto& c : batch) {
+      c->queued_ = false;
+      if (!s.ok()) {
+        c->Close();  // an error reply would claim less than we know: say nothing
+      } else {
+        c->Write();
+      }
+    }
   }
 
   // A blocked command waits for a push (BlockingKeys wakes RetryBlocked) or its timeout.
@@ -304,12 +343,14 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
   // meanwhile.
   void ResumeAfterBlock() {
     blocked_args_.clear();
-    if (writing_) return;  // the write's completion sends the answer and goes on
-    if (!out_.empty()) return Write();
+    if (writing_ || queued_) return;  // the pending send takes the answer and goes on
+    if (!out_.empty()) return QueueWrite();
     Process();
   }
 
   void Write() {
+    if (writing_ || closed_) return;  // the write in flight sends out_ when it completes
+    if (out_.empty()) return state_->close_after_reply ? Close() : Read();
     sending_.swap(out_);
     out_.clear();
     writing_ = true;
@@ -319,7 +360,7 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
                         self->writing_ = false;
                         self->server_->stats.bytes_out.fetch_add(n, std::memory_order_relaxed);
                         if (ec || self->state_->close_after_reply) return self->Close();
-                        if (!self->out_.empty()) return self->Write();  // a wait ended meanwhile
+                        if (!self->out_.empty()) return self->QueueWrite();  // a wait ended
                         if (self->state_->block.active) return self->Read();
                         // Commands may already wait in the buffer (a client that pipelines faster
                         // than we write): run them before reading more.
@@ -348,6 +389,7 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
   std::string side_;                       // what arrives while blocked
   bool writing_ = false;
   bool reading_ = false;
+  bool queued_ = false;  // in this thread's AckBatch
   ServerContext* const server_;
   std::shared_ptr<ClientState> state_;
   protocol::RespParser parser_;
@@ -382,6 +424,8 @@ class ServerImpl final : public Server {
     auto backend = store::LocalBackend::Open(db_.get());
     if (!backend.ok()) return backend.status();
     backend_ = std::move(*backend);
+    // Replies are sent in batches after one WAL write for all of them (AckBatch below).
+    backend_->set_defer_wal_writes(true);
 
     const int threads =
         cfg.io_threads > 0 ? cfg.io_threads : std::max(1u, std::thread::hardware_concurrency());

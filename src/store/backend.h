@@ -102,6 +102,11 @@ class Backend {
   virtual absl::Status SwapDb(int a, int b) = 0;
   // Makes every acknowledged write durable (WAL sync).
   virtual absl::Status Sync() = 0;
+  // Hands the writes made so far to the OS, so they survive a process crash. A backend
+  // may defer that (LocalBackend::set_defer_wal_writes) so that a server acknowledging
+  // many requests at once pays one system call for all of them; such a server calls
+  // this before it sends any reply.
+  virtual absl::Status FlushWrites() = 0;
   // Engine statistics by name (the engine's GetProperty names).
   virtual std::optional<std::string> Property(std::string_view name) = 0;
 };

@@ -19,12 +19,6 @@ void AddPut(engine::WriteBatch* b, const std::string& engine_key, const Record& 
   }
 }
 
-engine::WriteOptions EngineWriteOptions(const WriteOptions& o) {
-  engine::WriteOptions w;
-  w.sync = o.sync;
-  return w;
-}
-
 }  // namespace
 
 int64_t SystemNowMs() {
@@ -302,6 +296,8 @@ absl::Status LocalBackend::Clear(int db) {
 }
 
 absl::Status LocalBackend::Sync() { return db_->SyncWal(); }
+
+absl::Status LocalBackend::FlushWrites() { return db_->FlushWal(); }
 
 std::optional<std::string> LocalBackend::Property(std::string_view name) {
   return db_->GetProperty(name);

@@ -41,6 +41,11 @@ class LocalBackend final : public Backend {
   uint64_t NewVersion() override;
   absl::Status SwapDb(int a, int b) override;
   absl::Status Sync() override;
+  absl::Status FlushWrites() override;
+  // Leave the WAL records of non-sync writes in the engine's buffer until FlushWrites
+  // (engine::WriteOptions::defer_wal_write). Off by default: every write reaches the OS
+  // before it returns.
+  void set_defer_wal_writes(bool defer) { defer_ = defer; }
   std::optional<std::string> Property(std::string_view name) override;
 
  private:
@@ -77,8 +82,16 @@ class LocalBackend final : public Backend {
     std::string_view view_;
   };
 
+  engine::WriteOptions EngineWriteOptions(const WriteOptions& o) const {
+    engine::WriteOptions w;
+    w.sync = o.sync;
+    w.defer_wal_write = defer_ && !o.sync;
+    return w;
+  }
+
   engine::DB* const db_;
   int64_t (*const now_ms_)();
+  bool defer_ = false;
   absl::Mutex swap_mu_;  // one SWAPDB at a time
   std::atomic<uint8_t> physical_[kMaxDatabases];
   // Collection versions: next_version_ counts up; every version below the lease stored

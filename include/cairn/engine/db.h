@@ -85,6 +85,10 @@ class DB {
   // Makes every acknowledged write durable now (fdatasync of the WAL).
   virtual absl::Status SyncWal() = 0;
 
+  // Hands the WAL records of deferred writes (WriteOptions::defer_wal_write) to the OS:
+  // after it returns OK they survive a process crash. Cheap when nothing is deferred.
+  virtual absl::Status FlushWal() = 0;
+
   // Named statistics: "cairn.num-files-at-level<N>", "cairn.sstables", "cairn.stats",
   // "cairn.counters" (one "name value" line per counter: caches, flushes, compactions,
   // stalls, WAL syncs; for monitoring),

@@ -112,6 +112,12 @@ struct ReadOptions {
 struct WriteOptions {
   // Sync the WAL before acknowledging this write, whatever Options::wal_sync says.
   bool sync = false;
+  // Leave this write's WAL record in the process's buffer: the write is applied (readers
+  // see it) but not yet handed to the OS, so a process crash may lose it. DB::FlushWal
+  // hands every buffered record over in one system call. For a server that acknowledges
+  // a batch of requests at once, as Redis does with its AOF: flush, then reply. Ignored
+  // for sync writes.
+  bool defer_wal_write = false;
 };
 
 }  // namespace cairn::engine
