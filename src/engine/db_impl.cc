@@ -246,6 +246,9 @@ std::optional<std::string> DBImpl::GetPropertyImpl(std::string_view name) {
                                        ? 0.0
                                        : written / static_cast<double>(stats_.user_bytes_written));
   }
+  if (name == "cairn.num-entries-memtables") {
+    return absl::StrCat(mem_->num_entries() + (imm_ != nullptr ? imm_->num_entries() : 0));
+  }
   if (name == "cairn.counters") {
     // Machine-readable: one "name value" per line, for INFO and Prometheus metrics.
     CacheStats c = block_cache_ != nullptr ? block_cache_->Stats() : CacheStats();

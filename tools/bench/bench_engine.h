@@ -40,6 +40,8 @@ class BenchEngine {
   // Bytes the engine has written to table files (flushes + compactions), or -1 if
   // unknown. Divided by the workload's key+value bytes, it is the write amplification.
   virtual double TableBytesWritten() = 0;
+  // Entries written but still only in memtables (not in any table), or -1 if unknown.
+  virtual int64_t UnflushedEntries() { return -1; }
   // The engine's own statistics text (cairn.stats, rocksdb.stats, leveldb.stats).
   virtual std::string Stats() = 0;
 };

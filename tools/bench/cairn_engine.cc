@@ -55,6 +55,13 @@ class CairnEngine final : public BenchEngine {
     return db_->GetProperty("cairn.stats").value_or("") +
            "memtables: " + db_->GetProperty("cairn.mem-usage").value_or("") + "\n";
   }
+  int64_t UnflushedEntries() override {
+    int64_t n = -1;
+    if (!absl::SimpleAtoi(db_->GetProperty("cairn.num-entries-memtables").value_or(""), &n)) {
+      return -1;
+    }
+    return n;
+  }
   double TableBytesWritten() override {
     double bytes = -1;
     if (!absl::SimpleAtod(db_->GetProperty("cairn.table-bytes-written").value_or(""), &bytes)) {

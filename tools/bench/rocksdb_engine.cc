@@ -74,6 +74,14 @@ class RocksDbEngine final : public BenchEngine {
            "\ncompaction bytes written " +
            std::to_string(stats_->getTickerCount(rocksdb::COMPACT_WRITE_BYTES)) + "\n";
   }
+  int64_t UnflushedEntries() override {
+    uint64_t active = 0, imm = 0;
+    if (!db_->GetIntProperty("rocksdb.num-entries-active-mem-table", &active) ||
+        !db_->GetIntProperty("rocksdb.num-entries-imm-mem-tables", &imm)) {
+      return -1;
+    }
+    return static_cast<int64_t>(active + imm);
+  }
   double TableBytesWritten() override {
     return static_cast<double>(stats_->getTickerCount(rocksdb::FLUSH_WRITE_BYTES) +
                                stats_->getTickerCount(rocksdb::COMPACT_WRITE_BYTES));
