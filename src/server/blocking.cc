@@ -1,6 +1,7 @@
 #include "server/blocking.h"
 
 #include <cmath>
+#include <limits>
 
 #include "server/command.h"
 
@@ -57,9 +58,10 @@ void BlockingKeys::Signal(int db, std::string_view key) {
 }
 
 bool ParseBlockTimeout(CommandContext& c, std::string_view arg, int64_t* deadline_ms) {
-  double seconds;
-  if (!ParseDouble(arg, &seconds) || std::isnan(seconds) || std::isinf(seconds) ||
-      seconds > 1e12) {
+  long double precise;  // as Redis reads it: 1e-400 is a valid (tiny) timeout
+  if (!ParseLongDouble(arg, &precise)) precise = std::numeric_limits<long double>::quiet_NaN();
+  const double seconds = static_cast<double>(precise);
+  if (std::isnan(seconds) || std::isinf(seconds) || seconds > 1e12) {
     c.out.Error("ERR timeout is not a float or out of range");
     return false;
   }

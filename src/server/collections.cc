@@ -115,6 +115,14 @@ void CollectionBatch::DeleteKey(std::string_view key) {
 bool CollectionBatch::Commit() {
   if (batch_.empty()) return true;
   absl::Status s = c_.server.backend->Apply(batch_);
+  if (s.ok()) {
+    // What ExecuteCommand tells WATCH and blocked clients about.
+    for (const store::Mutation& m : batch_) {
+      if (std::find(c_.written.begin(), c_.written.end(), m.key) == c_.written.end()) {
+        c_.written.push_back(m.key);
+      }
+    }
+  }
   batch_.clear();
   if (!s.ok()) {
     ReplyStatusError(c_.out, s);

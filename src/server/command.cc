@@ -59,10 +59,15 @@ bool CursorTable::Lookup(uint64_t cursor, std::string* resume_key) const {
 // (and a trailing point) removed; doing the same gives the same text ("3.1", not
 // "3.10000000000000009").
 bool ParseLongDouble(std::string_view s, long double* v) {
-  double check;
-  if (!ParseDouble(s, &check)) return false;  // same acceptance rules
+  // Redis's string2ld: ParseDouble's rules in long double (so 1e400 is a valid value).
+  if (s.empty() || s.size() > 5000 || std::isspace(static_cast<unsigned char>(s[0]))) return false;
   std::string z(s);
-  *v = std::strtold(z.c_str(), nullptr);
+  char* end = nullptr;
+  errno = 0;
+  const long double d = std::strtold(z.c_str(), &end);
+  if (end != z.c_str() + z.size() || std::isnan(d)) return false;
+  if (errno == ERANGE && (std::isinf(d) || d == 0)) return false;
+  *v = d;
   return true;
 }
 
@@ -160,7 +165,8 @@ bool ParseDouble(std::string_view s, double* v) {
   errno = 0;
   const double d = std::strtod(z.c_str(), &end);
   if (end != z.c_str() + z.size() || std::isnan(d)) return false;
-  if (errno == ERANGE && !std::isinf(d) && d != 0) return false;
+  // Overflow (to HUGE_VAL) and underflow to zero are refused; a denormal result is fine.
+  if (errno == ERANGE && (std::isinf(d) || d == 0)) return false;
   *v = d;
   return true;
 }
@@ -252,6 +258,17 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
   // A command refused before it runs; inside MULTI it also dooms the transaction.
   auto refuse = [&](CommandStats* stats, std::string_view message) {
     if (stats != nullptr) stats->rejected.fetch_add(1, std::memory_order_relaxed);
+    if (spec != nullptr && std::string_view(spec->name) == "exec") {
+      // Redis discards the transaction (and the watched keys) then, naming the error,
+      // inside MULTI or not.
+      client.in_multi = false;
+      client.multi_error = false;
+      client.queued.clear();
+      server.watches.UnwatchAll(&client);
+      if (message.starts_with("ERR ")) message.remove_prefix(4);
+      out.Error("EXECABORT Transaction discarded because of: " + std::string(message));
+      return;
+    }
     if (client.in_multi) client.multi_error = true;
     out.Error(message);
   };
@@ -287,7 +304,7 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
   }
   const auto start = std::chrono::steady_clock::now();
   const size_t out_before = out.buffer()->size();
-  CommandContext ctx{server, client, args, out, server.now_ms ? server.now_ms() : NowMs()};
+  CommandContext ctx{server, client, args, out, server.now_ms ? server.now_ms() : NowMs(), {}};
   try {
     if ((spec->flags & (kWrite | kLockKeys)) && !(spec->flags & kNoLock)) {
       const int db = client.db.load(std::memory_order_relaxed);
@@ -296,9 +313,17 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
       spec->handler(ctx);
       if ((spec->flags & kWrite) && !client.block.active) {  // a blocked command wrote nothing
         // Under the key locks: a waiter that checks these keys next sees the write.
-        for (std::string_view k : keys) {
-          server.watches.Touch(db, k);
-          server.blocking.Signal(db, k);
+        const std::string_view group = spec->group;
+        if (group == "hash" || group == "list" || group == "set" || group == "sorted_set") {
+          for (const std::string& k : ctx.written) {
+            server.watches.Touch(db, k);
+            server.blocking.Signal(db, k);
+          }
+        } else {
+          for (std::string_view k : keys) {
+            server.watches.Touch(db, k);
+            server.blocking.Signal(db, k);
+          }
         }
       }
     } else {

@@ -135,6 +135,11 @@ struct CommandContext {
   const std::vector<std::string_view>& args;
   protocol::ReplyWriter& out;
   int64_t now_ms;  // the command's clock: one instant per command, like Redis
+  // The keys a command of hashes, lists, sets or sorted sets changed (CollectionBatch::
+  // Commit records them): WATCH and blocked clients hear only of these, as in Redis,
+  // where a failed or no-op write, or a key only read (SUNIONSTORE's sources, BLPOP's
+  // other keys), touches nothing. Other write commands touch all their keys.
+  std::vector<std::string> written;
 };
 
 enum CommandFlag : uint32_t {

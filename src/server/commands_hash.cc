@@ -207,6 +207,7 @@ void HIncrBy(CommandContext& c) {
 void HIncrByFloat(CommandContext& c) {
   long double by;
   if (!ParseLongDouble(c.args[3], &by)) return c.out.Error(kErrNotFloat);
+  if (std::isnan(by) || std::isinf(by)) return c.out.Error("ERR value is NaN or Infinity");
   Collection h;
   if (!LoadHash(c, &h)) return;
   std::string v;
@@ -239,10 +240,12 @@ void HRandField(CommandContext& c) {
   int64_t count = 1;
   const bool has_count = c.args.size() >= 3;
   if (has_count && !ParseIntArg(c, c.args[2], &count)) return;
-  if (has_count && (count < -INT64_MAX / 2 || count > INT64_MAX / 2)) {
+  const bool with_values = c.args.size() == 4;
+  // Redis refuses a WITHVALUES count past LONG_MAX/2 either way; a plain positive count
+  // that large just means "all of them" (a huge negative one would make Redis hang).
+  if (has_count && (count < -INT64_MAX / 2 || (with_values && count > INT64_MAX / 2))) {
     return c.out.Error("ERR value is out of range");
   }
-  const bool with_values = c.args.size() == 4;
   Collection h;
   if (!LoadHash(c, &h)) return;
   std::vector<std::pair<std::string, std::string>> picked;

@@ -78,12 +78,14 @@ void RPushX(CommandContext& c) { PushCommand(c, false, true); }
 
 // LPOP, RPOP key [count]
 void PopCommand(CommandContext& c, bool left) {
-  if (c.args.size() > 3) return c.out.Error(kErrSyntax);
+  if (c.args.size() > 3) {
+    return c.out.Error(
+        absl::StrCat("ERR wrong number of arguments for '", Lower(c.args[0]), "' command"));
+  }
   const bool has_count = c.args.size() == 3;
   int64_t count = 1;
-  if (has_count) {
-    if (!ParseIntArg(c, c.args[2], &count)) return;
-    if (count < 0) return c.out.Error("ERR value is out of range, must be positive");
+  if (has_count && (!ParseInt64(c.args[2], &count) || count < 0)) {
+    return c.out.Error("ERR value is out of range, must be positive");
   }
   Collection l;
   if (!LoadList(c, c.args[1], &l)) return;
@@ -258,8 +260,9 @@ void LPos(CommandContext& c) {
     const std::string opt = Lower(c.args[i]);
     if (i + 1 >= c.args.size()) return c.out.Error(kErrSyntax);
     int64_t v;
-    if (!ParseIntArg(c, c.args[++i], &v)) return;
+    const std::string_view arg = c.args[++i];
     if (opt == "rank") {
+      if (!ParseIntArg(c, arg, &v)) return;
       if (v == 0) {
         return c.out.Error(
             "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second "
@@ -267,11 +270,11 @@ void LPos(CommandContext& c) {
       }
       if (v == INT64_MIN) return c.out.Error("ERR value is out of range");
       rank = v;
-    } else if (opt == "count") {
-      if (v < 0) return c.out.Error("ERR COUNT can't be negative");
+    } else if (opt == "count") {  // Redis: this error for a non-number too
+      if (!ParseInt64(arg, &v) || v < 0) return c.out.Error("ERR COUNT can't be negative");
       count = v;
     } else if (opt == "maxlen") {
-      if (v < 0) return c.out.Error("ERR MAXLEN can't be negative");
+      if (!ParseInt64(arg, &v) || v < 0) return c.out.Error("ERR MAXLEN can't be negative");
       maxlen = v;
     } else {
       return c.out.Error(kErrSyntax);

@@ -123,11 +123,13 @@ void RandomMembers(CommandContext& c, bool pop) {
   const bool has_count = c.args.size() == 3;
   int64_t count = 1;
   if (has_count) {
-    if (!ParseIntArg(c, c.args[2], &count)) return;
-    if (pop && count < 0) return c.out.Error("ERR value is out of range, must be positive");
-    if (count < -INT64_MAX / 2 || count > INT64_MAX / 2) {
-      return c.out.Error("ERR value is out of range");
+    if (pop && (!ParseInt64(c.args[2], &count) || count < 0)) {
+      return c.out.Error("ERR value is out of range, must be positive");
     }
+    if (!pop && !ParseIntArg(c, c.args[2], &count)) return;
+    // A huge positive count means "all of them"; a huge negative one (which would make
+    // Redis hang) is refused.
+    if (count < -INT64_MAX / 2) return c.out.Error("ERR value is out of range");
   }
   Collection s;
   if (!LoadSet(c, c.args[1], &s)) return;
@@ -158,7 +160,10 @@ void SRandMember(CommandContext& c) { RandomMembers(c, false); }
 
 void SMove(CommandContext& c) {
   Collection src, dst;
-  if (!LoadSet(c, c.args[1], &src) || !LoadSet(c, c.args[2], &dst)) return;
+  if (!LoadSet(c, c.args[1], &src)) return;
+  // A missing source answers 0 before the destination's type is checked, as in Redis.
+  if (!src.exists) return c.out.Integer(0);
+  if (!LoadSet(c, c.args[2], &dst)) return;
   bool found;
   if (!Contains(c, src, c.args[3], &found)) return;
   if (!found) return c.out.Integer(0);
@@ -272,16 +277,18 @@ void SDiffStore(CommandContext& c) { StoreCombined(c, Op::kDiff); }
 // SINTERCARD numkeys key [key ...] [LIMIT limit]
 void SInterCard(CommandContext& c) {
   int64_t numkeys;
-  if (!ParseIntArg(c, c.args[1], &numkeys)) return;
-  if (numkeys <= 0) return c.out.Error("ERR numkeys should be greater than 0");
+  if (!ParseInt64(c.args[1], &numkeys) || numkeys <= 0) {
+    return c.out.Error("ERR numkeys should be greater than 0");
+  }
   if (numkeys > static_cast<int64_t>(c.args.size()) - 2) {
     return c.out.Error("ERR Number of keys can't be greater than number of args");
   }
   int64_t limit = 0;
   for (size_t i = 2 + numkeys; i < c.args.size(); i++) {
     if (Lower(c.args[i]) == "limit" && i + 1 < c.args.size()) {
-      if (!ParseIntArg(c, c.args[++i], &limit)) return;
-      if (limit < 0) return c.out.Error("ERR LIMIT can't be negative");
+      if (!ParseInt64(c.args[++i], &limit) || limit < 0) {
+        return c.out.Error("ERR LIMIT can't be negative");
+      }
     } else {
       return c.out.Error(kErrSyntax);
     }

@@ -7,6 +7,7 @@
 // ('m' | member -> score) for lookups, and by score ('s' | score | member -> "") for
 // ordered ranges. Equal scores order by member bytes, as in Redis.
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <map>
 
@@ -79,11 +80,16 @@ struct ScoreRange {
   bool BelowMin(double v) const { return minex ? v <= min : v < min; }
 };
 
+// As Redis's zslParseRange: plain strtod over what follows an optional '(', so leading
+// spaces are skipped, "" is 0 and out-of-range values are infinities; only trailing
+// characters and NaN are refused.
 bool ParseScoreBound(std::string_view s, double* v, bool* exclusive) {
   *exclusive = !s.empty() && s[0] == '(';
   if (*exclusive) s.remove_prefix(1);
-  if (!ParseDouble(s, v)) return false;
-  return !std::isnan(*v);
+  const std::string z(s);
+  char* end = nullptr;
+  *v = std::strtod(z.c_str(), &end);
+  return *end == '\0' && !std::isnan(*v);
 }
 
 bool ParseScoreRange(CommandContext& c, std::string_view min, std::string_view max,
@@ -218,7 +224,7 @@ bool ParseRangeOptions(CommandContext& c, size_t i, bool zrange, RangeQuery* q,
   bool has_limit = false;
   for (; i < c.args.size(); i++) {
     const std::string opt = Lower(c.args[i]);
-    if (opt == "withscores" && (zrange || q->kind != RangeKind::kLex)) {
+    if (opt == "withscores") {  // refused below for BYLEX, with Redis's message
       *with_scores = true;
     } else if (opt == "limit" && i + 2 < c.args.size()) {
       if (!ParseIntArg(c, c.args[i + 1], &q->offset) || !ParseIntArg(c, c.args[i + 2], &q->count)) {
@@ -226,11 +232,11 @@ bool ParseRangeOptions(CommandContext& c, size_t i, bool zrange, RangeQuery* q,
       }
       has_limit = true;
       i += 2;
-    } else if (zrange && opt == "byscore") {
+    } else if (zrange && opt == "byscore" && q->kind == RangeKind::kRank) {  // once, not both
       q->kind = RangeKind::kScore;
-    } else if (zrange && opt == "bylex") {
+    } else if (zrange && opt == "bylex" && q->kind == RangeKind::kRank) {
       q->kind = RangeKind::kLex;
-    } else if (zrange && opt == "rev") {
+    } else if (zrange && opt == "rev" && !q->rev) {
       q->rev = true;
     } else {
       c.out.Error(kErrSyntax);
@@ -562,9 +568,8 @@ void ZRemRangeByLex(CommandContext& c) { RemoveRange(c, RangeKind::kLex); }
 void Pop(CommandContext& c, bool max) {
   if (c.args.size() > 3) return c.out.Error(kErrSyntax);
   int64_t count = 1;
-  if (c.args.size() == 3) {
-    if (!ParseIntArg(c, c.args[2], &count)) return;
-    if (count < 0) return c.out.Error("ERR value is out of range, must be positive");
+  if (c.args.size() == 3 && (!ParseInt64(c.args[2], &count) || count < 0)) {
+    return c.out.Error("ERR value is out of range, must be positive");
   }
   Collection z;
   if (!LoadZSet(c, c.args[1], &z)) return;
@@ -603,7 +608,9 @@ void ZRandMember(CommandContext& c) {
   const bool has_count = c.args.size() >= 3;
   int64_t count = 1;
   if (has_count && !ParseIntArg(c, c.args[2], &count)) return;
-  if (has_count && (count < -INT64_MAX / 2 || count > INT64_MAX / 2)) {
+  // As HRANDFIELD: a huge positive count without WITHSCORES means "all of them".
+  if (has_count &&
+      (count < -INT64_MAX / 2 || (c.args.size() == 4 && count > INT64_MAX / 2))) {
     return c.out.Error("ERR value is out of range");
   }
   Collection z;
