@@ -24,6 +24,8 @@ class FaultFile final : public WritableFile {
     return absl::OkStatus();
   }
   absl::Status Flush() override {
+    // Handing buffered bytes to the OS is a write: it fails while the filesystem is down.
+    CAIRN_RETURN_IF_ERROR(env_->OnWrite(path_, size_, false));
     CAIRN_RETURN_IF_ERROR(base_->Flush());
     flushed_.store(size_, std::memory_order_release);
     return absl::OkStatus();

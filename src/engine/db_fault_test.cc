@@ -216,5 +216,25 @@ TEST_F(SyncModeTest, SyncOptionMakesOneWriteDurableInAnyMode) {
   EXPECT_EQ(GetOrStatus(db.get(), "unsynced"), "1");  // earlier in the WAL: synced with it
 }
 
+// A deferred write whose WAL write fails must never be reported as handed over: every
+// later FlushWal fails too (the caller then acknowledges nothing), instead of the first
+// failure clearing the "unflushed" state so that the next call succeeds.
+TEST(DeferredWalTest, AFailedFlushWalKeepsFailingAndNothingIsAcknowledged) {
+  TempDir dir;
+  FaultInjectionEnv env(Env::Default());
+  Options options;
+  options.env = &env;
+  auto db = DB::Open(options, dir.path());
+  ASSERT_TRUE(db.ok()) << db.status();
+  WriteOptions deferred;
+  deferred.defer_wal_write = true;
+  ASSERT_TRUE((*db)->Put(deferred, "k", "v").ok());
+  env.SetFilesystemActive(false);
+  EXPECT_FALSE((*db)->FlushWal().ok());
+  EXPECT_FALSE((*db)->FlushWal().ok());
+  EXPECT_FALSE((*db)->Put({}, "k2", "v2").ok());
+  env.SetFilesystemActive(true);
+}
+
 }  // namespace
 }  // namespace cairn::engine

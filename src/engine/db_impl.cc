@@ -113,7 +113,7 @@ absl::Status DBImpl::Get(const ReadOptions& options, std::string_view key, std::
   return NoThrow([&]() -> absl::Status {
     const ReadView view = CaptureReadView(options);
     LookupKey lkey(key, view.sequence);
-    const uint64_t now = env_->NowUnixMicros();
+    const uint64_t now = options.include_expired ? 0 : env_->NowUnixMicros();
     absl::Status s;
     if (view.mem->Get(lkey, now, value, &s)) return s;
     if (view.imm != nullptr && view.imm->Get(lkey, now, value, &s)) return s;

@@ -122,8 +122,10 @@ absl::Status DBImpl::WriteGroup(Writer** last_writer) {
       wal_unflushed_.store(true, std::memory_order_release);
     } else if (status.ok()) {
       // Survives a process crash; so do the deferred records before it in the buffer.
-      wal_unflushed_.store(false, std::memory_order_relaxed);
+      // The flag is cleared only once they are in the OS: until then a FlushWal from
+      // another thread must wait for this leader, not return at once.
       status = wal->file()->Flush();
+      if (status.ok()) wal_unflushed_.store(false, std::memory_order_release);
     }
     if (status.ok() && sync) status = wal->file()->Sync();
     if (status.ok()) status = WriteBatchInternal::InsertInto(group, mem);
@@ -167,9 +169,10 @@ void DBImpl::BuildBatchGroup(Writer** last) {
 
 absl::Status DBImpl::FlushWalAsLeader() {
   if (!bg_error_.ok()) return bg_error_;
-  if (!wal_unflushed_.exchange(false, std::memory_order_acq_rel)) return absl::OkStatus();
+  if (!wal_unflushed_.load(std::memory_order_acquire)) return absl::OkStatus();
   wal::Writer* wal = wal_.get();
-  // Only the leader touches the WAL writer: no lock needed.
+  // Only the leader touches the WAL writer and the flag: no lock needed. The flag stays
+  // set until the records are in the OS, so no other thread acknowledges them earlier.
   mu_.Unlock();
   absl::Status status;
   try {
@@ -178,7 +181,11 @@ absl::Status DBImpl::FlushWalAsLeader() {
     status = ExceptionToStatus(e);
   }
   mu_.Lock();
-  if (!status.ok() && bg_error_.ok()) bg_error_ = status;  // records may be lost: stop
+  if (status.ok()) {
+    wal_unflushed_.store(false, std::memory_order_release);
+  } else if (bg_error_.ok()) {
+    bg_error_ = status;  // records may be lost: refuse writes, and FlushWal keeps failing
+  }
   return status;
 }
 

@@ -43,13 +43,16 @@ void Exec(CommandContext& c) {
   if (!c.client.in_multi) return c.out.Error("ERR EXEC without MULTI");
   std::vector<std::vector<std::string>> queued = std::move(c.client.queued);
   const bool doomed = c.client.multi_error;
-  const bool dirty = c.client.watch_dirty.load() || WatchedKeyExpired(c);
-  EndMulti(c);
   if (doomed) {
+    EndMulti(c);
     return c.out.Error("EXECABORT Transaction discarded because of previous errors.");
   }
-  if (dirty) return c.out.NullArray();
+  // Writers touch watched keys under their stripes: with every stripe held, no write can
+  // land between this check and the queued commands.
   KeyLocks::Guard all(&c.server.locks);
+  const bool dirty = c.client.watch_dirty.load() || WatchedKeyExpired(c);
+  EndMulti(c);
+  if (dirty) return c.out.NullArray();
   c.client.in_exec = true;
   c.out.ArrayHeader(queued.size());
   std::vector<std::string_view> args;

@@ -226,6 +226,7 @@ HttpResponse KeyRequest(ServerContext& server, const HttpRequest& req, const std
     KeyLocks::Guard guard(&server.locks, db, {key});
     absl::Status s = server.backend->Put(db, key, r);
     if (!s.ok()) return Error(StatusFor(s), std::string(s.message()));
+    server.watches.Touch(db, key);
     return Json(200, json{{"result", "ok"}});
   }
   if (req.method == "DELETE") {
@@ -235,6 +236,7 @@ HttpResponse KeyRequest(ServerContext& server, const HttpRequest& req, const std
     if (absl::IsNotFound(s)) return Json(200, json{{"deleted", 0}});
     if (s.ok()) s = server.backend->Delete(db, key);
     if (!s.ok()) return Error(StatusFor(s), std::string(s.message()));
+    server.watches.Touch(db, key);
     return Json(200, json{{"deleted", 1}});
   }
   return Error(405, "method not allowed: use GET, PUT or DELETE");
@@ -337,6 +339,7 @@ HttpResponse Batch(ServerContext& server, const HttpRequest& req, const ServerCo
   KeyLocks::Guard guard(&server.locks, db, keys);
   absl::Status s = server.backend->Apply(batch);
   if (!s.ok()) return Error(StatusFor(s), std::string(s.message()));
+  for (std::string_view k : keys) server.watches.Touch(db, k);
   return Json(200, json{{"applied", batch.size()}});
 }
 

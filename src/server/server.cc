@@ -332,10 +332,15 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
   // Runs the blocked command again: it either answers now or blocks once more.
   void RetryBlocked() {
     if (closed_ || !state_->block.active) return;
+    const int64_t deadline = state_->block.deadline_ms;
     EndBlock();
     std::vector<std::string_view> args(blocked_args_.begin(), blocked_args_.end());
     ExecuteCommand(*server_, *state_, args, writer_);
-    if (state_->block.active) return ArmBlockTimer();  // someone else got the element
+    if (state_->block.active) {
+      // Someone else got the element: wait again, until the original deadline.
+      state_->block.deadline_ms = deadline;
+      return ArmBlockTimer();
+    }
     ResumeAfterBlock();
   }
 

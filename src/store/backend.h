@@ -96,7 +96,7 @@ class Backend {
       std::string_view end, bool reverse,
       absl::FunctionRef<bool(std::string_view member, std::string_view value)> fn) = 0;
   // A collection version never handed out before by this backend (durably: it survives
-  // restarts).
+  // restarts). Throws std::runtime_error if that cannot be made durable.
   virtual uint64_t NewVersion() = 0;
   // Exchanges the contents of two databases, atomically and durably (SWAPDB).
   virtual absl::Status SwapDb(int a, int b) = 0;

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -164,6 +165,22 @@ TEST_F(MembersTest, AStringOverwritingACollectionOrphansItsMembers) {
   MakeHash("k", 10);
   ASSERT_TRUE(backend_->Put(0, "k", {ValueType::kString, 0, "now a string"}, {}).ok());
   EXPECT_EQ(MemberEntries(), 0);
+}
+
+// A collection that expired moments ago keeps its members through compaction (a PERSIST
+// that read it just before may still write it back); one expired long ago loses them.
+TEST_F(MembersTest, RecentlyExpiredCollectionsKeepTheirMembersForAGracePeriod) {
+  const uint64_t recent = MakeHash("recent", 10);
+  const uint64_t old = MakeHash("old", 10);
+  const int64_t now = SystemNowMs();
+  for (auto [key, version, expired_ms_ago] :
+       {std::tuple{"recent", recent, int64_t{5000}}, std::tuple{"old", old, int64_t{600000}}}) {
+    Record r{ValueType::kHash, now - expired_ms_ago,
+             EncodeCollectionMeta(ValueType::kHash, {version, 10})};
+    ASSERT_TRUE(backend_->Put(0, key, r, {}).ok());
+  }
+  EXPECT_EQ(MemberEntries(), 10);  // "old" lost its members, "recent" kept them
+  EXPECT_EQ(Members("recent", recent, false).size(), 10u);
 }
 
 }  // namespace

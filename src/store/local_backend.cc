@@ -1,6 +1,7 @@
 #include "store/local_backend.h"
 
 #include <chrono>
+#include <stdexcept>
 
 #include "base/coding.h"
 #include "cairn/engine/write_batch.h"
@@ -75,7 +76,13 @@ uint64_t LocalBackend::NewVersion() {
       const uint64_t lease = v + kVersionLeaseStep;
       std::string encoded;
       PutFixed64(&encoded, lease);
-      (void)db_->Put({}, kVersionLeaseKey, encoded);
+      if (absl::Status s = db_->Put({}, kVersionLeaseKey, encoded); !s.ok()) {
+        // Handing out v without a durable lease could reuse it after a restart, next
+        // to garbage members of its first use. The command fails instead (the server
+        // turns the exception into an error reply).
+        throw std::runtime_error("cannot record the collection version lease: " +
+                                 std::string(s.message()));
+      }
       version_lease_.store(lease, std::memory_order_release);
     }
   }
@@ -151,14 +158,22 @@ class ReclaimFilter final : public engine::CompactionFilter {
   static constexpr uint64_t kUnknown = ~uint64_t{0};  // keep everything
   static constexpr uint64_t kNone = 0;                 // versions start at 1
 
+  // A collection expired this long ago is gone for good; one that expired more recently
+  // keeps its members, so a PERSIST or EXPIRE that read it just before it expired and
+  // rewrites it just after does not find it emptied.
+  static constexpr int64_t kExpiryGraceMs = 60 * 1000;
+
   // The version the collection's record names now; kNone if there is no collection.
   uint64_t LiveVersion(int physical, std::string_view user_key) {
     std::string raw;
-    absl::Status s = db_->Get({}, EncodeKey(physical, user_key), &raw);
+    engine::ReadOptions ro;
+    ro.include_expired = true;
+    absl::Status s = db_->Get(ro, EncodeKey(physical, user_key), &raw);
     if (absl::IsNotFound(s)) return kNone;
     RecordView r;
     if (!s.ok() || !DecodeRecordView(raw, &r).ok()) return kUnknown;  // never guess
     if (!IsCollection(r.type)) return kNone;
+    if (r.expire_at_ms > 0 && r.expire_at_ms + kExpiryGraceMs <= SystemNowMs()) return kNone;
     CollectionMeta meta;
     if (!DecodeCollectionMeta(r.type, r.value, &meta).ok()) return kUnknown;
     return meta.version;

@@ -75,6 +75,20 @@ def test_collections_are_409_on_get_and_typed_in_scans(server):
     assert r.exists("h") == 0
 
 
+def test_http_writes_invalidate_resp_watch(server):
+    r = server.client()
+    r.set("w", "1")
+    pipe = r.pipeline(transaction=True)
+    pipe.watch("w")
+    assert call_json(server, "PUT", kv("w"), b"from-http") == (200, {"result": "ok"})
+    pipe.multi()
+    pipe.set("w", "from-exec")
+    import redis
+    with pytest.raises(redis.WatchError):
+        pipe.execute()
+    assert r.get("w") == b"from-http"
+
+
 def test_missing_key_is_404_json(server):
     status, body = call_json(server, "GET", kv("nope"))
     assert status == 404

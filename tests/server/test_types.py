@@ -1168,3 +1168,27 @@ def test_binary_safe_zset_members(server):
     assert r.zrange(b"z\x00", 0, -1) == [b"\x00a", b"\xff", b"a\x00"]
     assert r.zrank(b"z\x00", b"a\x00") == 2
     assert r.zrem(b"z\x00", b"\x00a") == 1
+
+
+def test_blpop_timeout_is_not_restarted_by_writes_that_leave_the_list_empty(server):
+    """A write to the key wakes the waiter, which finds nothing and waits again: until its
+    original deadline, not a fresh one."""
+    import threading
+    waiter = server.client()
+    writer = server.client()
+    stop = threading.Event()
+
+    def churn():
+        while not stop.is_set():
+            writer.delete("churn")  # a write to the key that leaves it empty
+            time.sleep(0.05)
+
+    t = threading.Thread(target=churn)
+    t.start()
+    try:
+        start = time.monotonic()
+        assert waiter.blpop(["churn"], timeout=1) is None
+        assert time.monotonic() - start < 2.5
+    finally:
+        stop.set()
+        t.join()

@@ -107,6 +107,8 @@ struct ReadOptions {
   const Snapshot* snapshot = nullptr;
   // Iterators stop before the first key >= this bound (exclusive end of a range scan).
   std::optional<std::string> iterate_upper_bound;
+  // Get returns a value whose expiry has passed, until compaction removes it.
+  bool include_expired = false;
 };
 
 struct WriteOptions {
