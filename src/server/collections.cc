@@ -38,6 +38,10 @@ bool LoadAnyType(CommandContext& c, int db, std::string_view key, Collection* co
       ReplyStatusError(c.out, s);
       return false;
     }
+    coll->stored_version = coll->meta.version;
+    coll->stored_size = coll->meta.size;
+    coll->stored_head = coll->meta.head;
+    coll->stored_expire_at_ms = coll->expire_at_ms;
   }
   return true;
 }
@@ -102,6 +106,11 @@ void CollectionBatch::SaveMeta(const Collection& coll) {
     // Its remaining member deletions are moot: the version is garbage from here on.
     DeleteKey(coll.key);
     return;
+  }
+  if (coll.stored_version != 0 && coll.meta.version == coll.stored_version &&
+      coll.meta.size == coll.stored_size && coll.meta.head == coll.stored_head &&
+      coll.expire_at_ms == coll.stored_expire_at_ms) {
+    return;  // the stored metadata already says this
   }
   batch_.push_back(store::Mutation::Put(
       Db(), coll.key,

@@ -23,6 +23,10 @@ struct Collection {
   store::ValueType type = store::ValueType::kHash;
   int64_t expire_at_ms = 0;  // kept across changes, as Redis keeps a key's TTL
   store::CollectionMeta meta;
+  // The metadata as stored when loaded (stored_version 0: nothing stored): SaveMeta
+  // writes only what changed, so overwriting a field or a score writes one entry, not two.
+  uint64_t stored_version = 0, stored_size = 0, stored_head = 0;
+  int64_t stored_expire_at_ms = 0;
 };
 
 // Loads key (in the client's database) expecting type t. Returns false after replying

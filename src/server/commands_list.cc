@@ -333,8 +333,10 @@ bool MoveOne(CommandContext& c, std::string_view src_key, std::string_view dst_k
   std::vector<std::string> popped;
   if (!PopN(c, batch, &src, from_left, 1, &popped)) return false;
   if (src_key == dst_key) {
-    // Rotation: the popped state of src is dst.
+    // Rotation: the popped state of src is dst. The batch already holds src's popped
+    // metadata, so dst's must be written after it even if it ends up as stored.
     dst = src;
+    dst.stored_version = 0;
   } else {
     batch.Create(&dst);
   }
