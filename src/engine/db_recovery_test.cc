@@ -5,12 +5,17 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "absl/strings/str_format.h"
 #include "base/status.h"
 #include "cairn/engine/db.h"
 #include "engine/db_test_util.h"
 #include "engine/filename.h"
+#include "engine/table_cache.h"
+#include "engine/version_edit.h"
+#include "engine/version_set.h"
+#include "engine/wal_writer.h"
 
 namespace cairn::engine {
 namespace {
@@ -219,6 +224,49 @@ TEST_F(RecoveryTest, CurrentNamingAMissingManifestIsCorruption) {
   db_.reset();
   fs::remove(Newest(FileType::kManifest));
   EXPECT_TRUE(IsCorruption(Open()));
+}
+
+// Caught by the invariants of tests/fuzz/manifest_fuzz (input in its corpus:
+// file_number_max_wraps_next_file_number). Recover marked every number in use with
+// MarkFileNumberUsed(n), which sets the counter to n + 1. For n = 2^64-1 that wrapped it
+// to 0, and new files would have taken the numbers of live ones.
+TEST(ManifestRecoveryTest, FileNumberMaxIsCorruptionNotAWrappedCounter) {
+  constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+  for (const bool as_table : {true, false}) {
+    SCOPED_TRACE(as_table ? "a table numbered 2^64-1" : "log number 2^64-1");
+    TempDir dir;
+    Env* env = Env::Default();
+    ASSERT_TRUE(env->CreateDir(dir.path()).ok());
+    VersionEdit edit;
+    edit.SetLogNumber(as_table ? 0 : kMax);
+    edit.SetNextFileNumber(2);
+    edit.SetLastSequence(0);
+    if (as_table) {
+      FileMetaData f;
+      f.number = kMax;
+      f.file_size = 100;
+      f.smallest = MakeInternalKey("a", 1, kTypeValue);
+      f.largest = MakeInternalKey("b", 1, kTypeValue);
+      edit.AddFile(1, f);
+    } else {
+      ASSERT_TRUE(WriteStringToFileSync(env, "", LogFileName(dir.path(), kMax)).ok());
+    }
+    std::string record;
+    edit.EncodeTo(&record);
+    auto file = env->NewWritableFile(ManifestFileName(dir.path(), 1));
+    ASSERT_TRUE(file.ok());
+    wal::Writer log(std::move(*file));
+    ASSERT_TRUE(log.AddRecord(record).ok());
+    ASSERT_TRUE(log.file()->Close().ok());
+    ASSERT_TRUE(SetCurrentFile(env, dir.path(), 1).ok());
+
+    TableCache tables(env, dir.path(), 10, nullptr, 0, false);
+    VersionSet versions(env, dir.path(), &tables);
+    const absl::Status s = versions.Recover();
+    EXPECT_TRUE(IsCorruption(s)) << s << "; next file number " << versions.PeekNextFileNumber();
+    EXPECT_NE(s.message().find("names file number 18446744073709551615"), absl::string_view::npos)
+        << s;
+  }
 }
 
 TEST_F(RecoveryTest, TruncatedTableIsCorruptionOnRead) {

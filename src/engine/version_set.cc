@@ -1,6 +1,7 @@
 #include "engine/version_set.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -245,6 +246,15 @@ absl::Status VersionSet::Recover() {
   CAIRN_RETURN_IF_ERROR(reader.status());
   if (!log_number || !next_file || !last_seq) {
     return CorruptionError(absl::StrCat(current, " lacks log number, next file or sequence"));
+  }
+  // MarkFileNumberUsed(n) sets the counter to n + 1: the largest number would wrap it to
+  // 0, and new files would take the numbers of live ones. No writer hands that number out.
+  uint64_t largest = std::max(manifest_number, *log_number);
+  for (int level = 0; level < kNumLevels; level++) {
+    for (const auto& f : v->files_[level]) largest = std::max(largest, f->number);
+  }
+  if (largest == std::numeric_limits<uint64_t>::max()) {
+    return CorruptionError(absl::StrCat(current, " names file number ", largest));
   }
   // Only the MANIFEST a new database starts with lacks a log number: every later one
   // begins with a snapshot that carries it.
