@@ -149,22 +149,11 @@ void ReplyMemberScan(
   if (!absl::SimpleAtoi(absl::string_view(c.args[2].data(), c.args[2].size()), &cursor)) {
     return c.out.Error("ERR invalid cursor");
   }
-  std::string_view pattern;
-  bool has_pattern = false;
-  int64_t count = 10;
-  for (size_t i = 3; i < c.args.size(); i++) {
-    const std::string opt = Lower(c.args[i]);
-    if (i + 1 >= c.args.size()) return c.out.Error(kErrSyntax);
-    if (opt == "match") {
-      pattern = c.args[++i];
-      has_pattern = pattern != "*";
-    } else if (opt == "count") {
-      if (!ParseInt64(c.args[++i], &count)) return c.out.Error(kErrNotInteger);
-      if (count < 1) return c.out.Error(kErrSyntax);
-    } else {
-      return c.out.Error(kErrSyntax);
-    }
-  }
+  ScanOptions opts;
+  if (!ParseScanOptions(c, 3, false, &opts)) return;
+  const std::string_view pattern = opts.pattern;
+  const bool has_pattern = opts.has_pattern;
+  const int64_t count = opts.count;
   // The cursor names the member (with its tag) to resume at.
   std::string start;
   if (cursor == 0 || !c.server.cursors.Lookup(cursor, &start) || !start.starts_with(tag)) {

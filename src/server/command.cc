@@ -84,6 +84,36 @@ std::string FormatLongDouble(long double v) {
   return text;
 }
 
+bool ParseScanOptions(CommandContext& c, size_t first, bool allow_type, ScanOptions* o) {
+  for (size_t i = first; i < c.args.size(); i++) {
+    const std::string opt = Lower(c.args[i]);
+    if (i + 1 >= c.args.size()) {
+      c.out.Error(kErrSyntax);
+      return false;
+    }
+    if (opt == "match") {
+      o->pattern = c.args[++i];
+      o->has_pattern = o->pattern != "*";
+    } else if (opt == "count") {
+      if (!ParseInt64(c.args[++i], &o->count)) {
+        c.out.Error(kErrNotInteger);
+        return false;
+      }
+      if (o->count < 1) {
+        c.out.Error(kErrSyntax);
+        return false;
+      }
+    } else if (allow_type && opt == "type") {
+      o->type = Lower(c.args[++i]);
+      o->has_type = true;
+    } else {
+      c.out.Error(kErrSyntax);
+      return false;
+    }
+  }
+  return true;
+}
+
 // --- table ------------------------------------------------------------------------------
 
 const CommandTable& CommandTable::Get() {

@@ -233,6 +233,16 @@ bool ParseDouble(std::string_view s, double* v);  // Redis's strict string2d (no
 // trailing zeros removed.
 bool ParseLongDouble(std::string_view s, long double* v);
 std::string FormatLongDouble(long double v);
+// SCAN, HSCAN, SSCAN, ZSCAN options from args[first] on: MATCH pattern, COUNT n, and
+// TYPE t where allowed. Returns false after replying with Redis's error.
+struct ScanOptions {
+  std::string_view pattern;
+  bool has_pattern = false;  // a pattern other than "*"
+  int64_t count = 10;
+  std::string type;  // lower case
+  bool has_type = false;
+};
+bool ParseScanOptions(CommandContext& c, size_t first, bool allow_type, ScanOptions* o);
 // Replies with an engine error as Redis-style "-ERR ...".
 void ReplyStatusError(protocol::ReplyWriter& out, const absl::Status& s);
 // The lower-cased text, for option parsing.

@@ -186,26 +186,12 @@ void Scan(CommandContext& c) {
   if (!absl::SimpleAtoi(absl::string_view(c.args[1].data(), c.args[1].size()), &cursor)) {
     return c.out.Error("ERR invalid cursor");
   }
-  std::string_view pattern;
-  bool has_pattern = false, has_type = false;
-  std::string type;
-  int64_t count = 10;
-  for (size_t i = 2; i < c.args.size(); i++) {
-    const std::string opt = Lower(c.args[i]);
-    if (i + 1 >= c.args.size()) return c.out.Error(kErrSyntax);
-    if (opt == "match") {
-      pattern = c.args[++i];
-      has_pattern = pattern != "*";
-    } else if (opt == "count") {
-      if (!ParseInt64(c.args[++i], &count)) return c.out.Error(kErrNotInteger);
-      if (count < 1) return c.out.Error(kErrSyntax);
-    } else if (opt == "type") {
-      type = Lower(c.args[++i]);
-      has_type = true;
-    } else {
-      return c.out.Error(kErrSyntax);
-    }
-  }
+  ScanOptions opts;
+  if (!ParseScanOptions(c, 2, true, &opts)) return;
+  const std::string_view pattern = opts.pattern;
+  const bool has_pattern = opts.has_pattern, has_type = opts.has_type;
+  const std::string& type = opts.type;
+  const int64_t count = opts.count;
   std::string start;
   if (cursor != 0 && !c.server.cursors.Lookup(cursor, &start)) start.clear();  // restart
   const std::string prefix = has_pattern ? GlobLiteralPrefix(pattern) : "";
