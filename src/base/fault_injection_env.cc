@@ -1,6 +1,7 @@
 #include "base/fault_injection_env.h"
 
 #include <atomic>
+#include <cerrno>
 
 #include "base/status.h"
 
@@ -18,6 +19,14 @@ class FaultFile final : public WritableFile {
       : env_(env), path_(std::move(path)), base_(std::move(base)) {}
 
   absl::Status Append(std::string_view data) override {
+    CAIRN_RETURN_IF_ERROR(env_->InjectedError(FaultInjectionEnv::kFailWrites, path_));
+    if (absl::Status s = env_->InjectedError(FaultInjectionEnv::kShortWrites, path_); !s.ok()) {
+      const std::string_view part = data.substr(0, data.size() / 2);
+      if (env_->OnWrite(path_, size_ + part.size(), false).ok() && base_->Append(part).ok()) {
+        size_ += part.size();
+      }
+      return s;
+    }
     CAIRN_RETURN_IF_ERROR(env_->OnWrite(path_, size_ + data.size(), false));
     CAIRN_RETURN_IF_ERROR(base_->Append(data));
     size_ += data.size();
@@ -25,15 +34,18 @@ class FaultFile final : public WritableFile {
   }
   absl::Status Flush() override {
     // Handing buffered bytes to the OS is a write: it fails while the filesystem is down.
+    CAIRN_RETURN_IF_ERROR(env_->InjectedError(FaultInjectionEnv::kFailWrites, path_));
     CAIRN_RETURN_IF_ERROR(env_->OnWrite(path_, size_, false));
     CAIRN_RETURN_IF_ERROR(base_->Flush());
     flushed_.store(size_, std::memory_order_release);
     return absl::OkStatus();
   }
   absl::Status SyncData() override {
+    CAIRN_RETURN_IF_ERROR(env_->InjectedError(FaultInjectionEnv::kFailSyncs, path_));
     return env_->OnWrite(path_, flushed_.load(std::memory_order_acquire), true);
   }
   absl::Status Sync() override {
+    CAIRN_RETURN_IF_ERROR(env_->InjectedError(FaultInjectionEnv::kFailSyncs, path_));
     CAIRN_RETURN_IF_ERROR(env_->OnWrite(path_, size_, true));
     // The base file is flushed (not fsynced): a simulated crash decides what survives.
     CAIRN_RETURN_IF_ERROR(base_->Flush());
@@ -50,7 +62,85 @@ class FaultFile final : public WritableFile {
   std::atomic<uint64_t> flushed_{0};  // read by SyncData from any thread
 };
 
+// Read wrappers: every read first asks the env whether reads of this file fail now.
+class FaultSequentialFile final : public SequentialFile {
+ public:
+  FaultSequentialFile(FaultInjectionEnv* env, std::string path,
+                      std::unique_ptr<SequentialFile> base)
+      : env_(env), path_(std::move(path)), base_(std::move(base)) {}
+  absl::Status Read(size_t n, std::string_view* result, char* scratch) override {
+    CAIRN_RETURN_IF_ERROR(env_->InjectedError(FaultInjectionEnv::kFailReads, path_));
+    return base_->Read(n, result, scratch);
+  }
+  absl::Status Skip(uint64_t n) override { return base_->Skip(n); }
+
+ private:
+  FaultInjectionEnv* const env_;
+  const std::string path_;
+  std::unique_ptr<SequentialFile> base_;
+};
+
+class FaultRandomAccessFile final : public RandomAccessFile {
+ public:
+  FaultRandomAccessFile(FaultInjectionEnv* env, std::string path,
+                        std::unique_ptr<RandomAccessFile> base)
+      : env_(env), path_(std::move(path)), base_(std::move(base)) {}
+  absl::Status Read(uint64_t offset, size_t n, std::string_view* result,
+                    char* scratch) const override {
+    CAIRN_RETURN_IF_ERROR(env_->InjectedError(FaultInjectionEnv::kFailReads, path_));
+    return base_->Read(offset, n, result, scratch);
+  }
+  bool IsMapped() const override { return base_->IsMapped(); }
+
+ private:
+  FaultInjectionEnv* const env_;
+  const std::string path_;
+  std::unique_ptr<RandomAccessFile> base_;
+};
+
 }  // namespace
+
+void FaultInjectionEnv::InjectFaults(uint32_t faults, std::string pattern) {
+  absl::MutexLock l(&mu_);
+  faults_ = faults;
+  fault_pattern_ = std::move(pattern);
+}
+
+uint64_t FaultInjectionEnv::injected_failures() {
+  absl::MutexLock l(&mu_);
+  return injected_failures_;
+}
+
+absl::Status FaultInjectionEnv::InjectedError(Fault fault, const std::string& path) {
+  absl::MutexLock l(&mu_);
+  if ((faults_ & fault) == 0 || path.find(fault_pattern_) == std::string::npos) {
+    return absl::OkStatus();
+  }
+  injected_failures_++;
+  const bool no_space = fault == kFailWrites || fault == kShortWrites || fault == kFailCreates;
+  return IOError(path, no_space ? ENOSPC : EIO);
+}
+
+absl::StatusOr<std::unique_ptr<SequentialFile>> FaultInjectionEnv::NewSequentialFile(
+    const std::string& path) {
+  CAIRN_RETURN_IF_ERROR(InjectedError(kFailReads, path));
+  CAIRN_ASSIGN_OR_RETURN(auto base, target()->NewSequentialFile(path));
+  return std::make_unique<FaultSequentialFile>(this, path, std::move(base));
+}
+
+absl::StatusOr<std::unique_ptr<RandomAccessFile>> FaultInjectionEnv::NewRandomAccessFile(
+    const std::string& path) {
+  CAIRN_RETURN_IF_ERROR(InjectedError(kFailReads, path));
+  CAIRN_ASSIGN_OR_RETURN(auto base, target()->NewRandomAccessFile(path));
+  return std::make_unique<FaultRandomAccessFile>(this, path, std::move(base));
+}
+
+absl::StatusOr<std::unique_ptr<RandomAccessFile>> FaultInjectionEnv::NewMappedFile(
+    const std::string& path) {
+  CAIRN_RETURN_IF_ERROR(InjectedError(kFailReads, path));
+  CAIRN_ASSIGN_OR_RETURN(auto base, target()->NewMappedFile(path));
+  return std::make_unique<FaultRandomAccessFile>(this, path, std::move(base));
+}
 
 absl::Status FaultInjectionEnv::CheckActive() {
   if (!active_) return IOError("filesystem inactive (simulated crash)");
@@ -82,6 +172,7 @@ absl::StatusOr<std::unique_ptr<WritableFile>> FaultInjectionEnv::NewWritableFile
     absl::MutexLock l(&mu_);
     CAIRN_RETURN_IF_ERROR(CheckActive());
   }
+  CAIRN_RETURN_IF_ERROR(InjectedError(kFailCreates, path));
   bool existed = target()->FileExists(path);
   CAIRN_ASSIGN_OR_RETURN(auto base, target()->NewWritableFile(path));
   {

@@ -74,7 +74,7 @@ DBImpl::~DBImpl() {
   }
   if (flush_thread_.joinable()) flush_thread_.join();
   if (compaction_thread_.joinable()) compaction_thread_.join();
-  if (sync_thread_.joinable()) sync_thread_.join();
+  if (housekeeping_thread_.joinable()) housekeeping_thread_.join();
   absl::MutexLock l(&mu_);
   // Graceful close: what was acknowledged becomes durable.
   if (wal_ != nullptr && bg_error_.ok()) (void)wal_->file()->Sync();
@@ -175,6 +175,17 @@ absl::Status DBImpl::FlushWal() {
   return NoThrow([&] { return WriteImpl(WriteOptions(), nullptr, WriteKind::kFlushWal); });
 }
 
+absl::Status DBImpl::BackgroundError() {
+  if (!read_only_.load(std::memory_order_acquire)) return absl::OkStatus();
+  absl::MutexLock l(&mu_);
+  return bg_error_;
+}
+
+absl::Status DBImpl::Resume() {
+  if (!read_only_.load(std::memory_order_acquire)) return absl::OkStatus();
+  return NoThrow([&] { return WriteImpl(WriteOptions(), nullptr, WriteKind::kResume); });
+}
+
 absl::Status DBImpl::SyncWal() {
   CAIRN_RETURN_IF_ERROR(FlushWal());
   std::shared_ptr<wal::Writer> wal;
@@ -185,7 +196,7 @@ absl::Status DBImpl::SyncWal() {
   }
   absl::Status s = wal->file()->SyncData();
   absl::MutexLock l(&mu_);
-  if (!s.ok() && bg_error_.ok()) bg_error_ = s;
+  if (!s.ok()) SetBackgroundError(s);
   if (s.ok()) wal_syncs_++;
   return s;
 }
@@ -227,6 +238,9 @@ std::optional<std::string> DBImpl::GetPropertyImpl(std::string_view name) {
       }
     }
     return out;
+  }
+  if (name == "cairn.background-error") {
+    return bg_error_.ok() ? std::string() : bg_error_.ToString();
   }
   if (name == "cairn.background-busy") {
     // A flush or compaction is running or due.
@@ -280,6 +294,8 @@ std::optional<std::string> DBImpl::GetPropertyImpl(std::string_view name) {
         mem_->ApproximateMemoryUsage() + (imm_ ? imm_->ApproximateMemoryUsage() : 0));
     add("last_sequence", versions_->LastSequence());
     add("background_error", bg_error_.ok() ? 0 : 1);
+    add("background_errors", background_errors_);
+    add("resumes", resumes_);
     return out;
   }
   if (name == "cairn.stats") {

@@ -9,8 +9,14 @@
 // Read path: Get and NewIterator take mu_ only to copy references to mem_, imm_ and the
 // current Version, then read without locks.
 //
-// Background: one flush thread writes the immutable memtable to an L0 table; one sync
-// thread fdatasyncs the WAL once a second in WalSyncMode::kEverySec.
+// Background: one flush thread writes the immutable memtable to an L0 table; one
+// compaction thread; one housekeeping thread fdatasyncs the WAL once a second in
+// WalSyncMode::kEverySec and retries Resume while the database is read-only.
+//
+// Errors: the first failed WAL write or sync, flush, compaction or MANIFEST write is kept
+// in bg_error_ (SetBackgroundError) and makes the database read-only. Resume, run as the
+// write-queue leader so no write is in flight, writes both memtables to tables, starts a
+// new WAL and clears it.
 #ifndef CAIRN_ENGINE_DB_IMPL_H_
 #define CAIRN_ENGINE_DB_IMPL_H_
 
@@ -55,6 +61,8 @@ class DBImpl final : public DB {
   absl::Status CompactRange(const std::string* begin, const std::string* end) override;
   absl::Status SyncWal() override;
   absl::Status FlushWal() override;
+  absl::Status BackgroundError() override;
+  absl::Status Resume() override;
   absl::StatusOr<uint64_t> Checkpoint(const std::string& dir) override;
   std::optional<std::string> GetProperty(std::string_view name) override;
 
@@ -79,7 +87,7 @@ class DBImpl final : public DB {
   // --- write path (db_impl_write.cc) ---
   // batch == nullptr forces a memtable switch (used by Flush).
   // What a queued writer asks of its group's leader.
-  enum class WriteKind { kBatch, kSwitchMemtable, kFlushWal };
+  enum class WriteKind { kBatch, kSwitchMemtable, kFlushWal, kResume };
   absl::Status WriteImpl(const WriteOptions& options, const WriteBatch* batch,
                          WriteKind kind = WriteKind::kBatch);
   absl::Status MakeRoomForWrite(bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -90,8 +98,16 @@ class DBImpl final : public DB {
   absl::Status FlushWalAsLeader() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Copies the front writer's batch and those that may join it into group_batch_.
   void BuildBatchGroup(Writer** last) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The leader's part of Resume.
+  absl::Status ResumeAsLeader() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Syncs the current WAL and switches to a new one; a failure is a background error.
   absl::Status NewWal() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void SyncLoop();
+  // Creates WAL file *number (durable directory entry) without touching wal_.
+  absl::Status CreateWal(uint64_t* number, std::unique_ptr<WritableFile>* file)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records the first background error: the database is read-only until Resume.
+  void SetBackgroundError(const absl::Status& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void HousekeepingLoop();
 
   // --- recovery (db_impl_open.cc) ---
   absl::Status Recover(VersionEdit* edit) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -140,7 +156,11 @@ class DBImpl final : public DB {
   // Owned by the group-commit leader (the writer at the front of writers_), which uses
   // it with and without mu_ held; no other thread touches it. Not GUARDED_BY for that.
   WriteBatch group_batch_;
-  absl::Status bg_error_ ABSL_GUARDED_BY(mu_);  // sticky: set by a failed WAL or flush
+  absl::Status bg_error_ ABSL_GUARDED_BY(mu_);  // set by SetBackgroundError, cleared by Resume
+  std::atomic<bool> read_only_{false};           // !bg_error_.ok(), readable without mu_
+  uint64_t background_errors_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t resumes_ ABSL_GUARDED_BY(mu_) = 0;
+  bool flush_running_ ABSL_GUARDED_BY(mu_) = false;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   std::multiset<SequenceNumber> snapshots_ ABSL_GUARDED_BY(mu_);
   std::string recovery_report_ ABSL_GUARDED_BY(mu_);
@@ -167,7 +187,7 @@ class DBImpl final : public DB {
 
   std::thread flush_thread_;
   std::thread compaction_thread_;
-  std::thread sync_thread_;
+  std::thread housekeeping_thread_;
 };
 
 }  // namespace cairn::engine

@@ -20,7 +20,7 @@ void DBImpl::CompactionLoop() {
         try {
           c = PickCompaction(options_, versions_->current(), compact_pointers_);
         } catch (const std::exception& e) {
-          bg_error_ = ExceptionToStatus(e);
+          SetBackgroundError(ExceptionToStatus(e));
         }
         if (c != nullptr) break;
       }
@@ -35,7 +35,7 @@ void DBImpl::CompactionLoop() {
       s = ExceptionToStatus(e);
     }
     compaction_running_ = false;
-    if (!s.ok() && !shutting_down_ && bg_error_.ok()) bg_error_ = s;
+    if (!s.ok() && !shutting_down_) SetBackgroundError(s);
     bg_cv_.SignalAll();
   }
 }

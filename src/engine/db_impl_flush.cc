@@ -64,6 +64,7 @@ void DBImpl::FlushLoop() {
     if (shutting_down_) return;  // an unflushed imm_ stays covered by its WAL
 
     std::shared_ptr<MemTable> imm = imm_;
+    flush_running_ = true;
     const uint64_t wal_number = wal_number_;
     const uint64_t number = versions_->NewFileNumber();
     pending_outputs_.insert(number);
@@ -94,9 +95,10 @@ void DBImpl::FlushLoop() {
       for (const auto& [level, f] : edit.new_files()) stats_.flush_bytes += f.file_size;
       RemoveObsoleteFiles();
       bg_cv_.SignalAll();  // the compaction thread may have work now
-    } else if (bg_error_.ok()) {
-      bg_error_ = s;
+    } else {
+      SetBackgroundError(s);
     }
+    flush_running_ = false;
     bg_cv_.SignalAll();
   }
 }

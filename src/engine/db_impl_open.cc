@@ -45,8 +45,8 @@ absl::Status DBImpl::Open() {
 
   flush_thread_ = env_->StartThread([this] { FlushLoop(); });
   compaction_thread_ = env_->StartThread([this] { CompactionLoop(); });
-  if (options_.wal_sync == WalSyncMode::kEverySec) {
-    sync_thread_ = env_->StartThread([this] { SyncLoop(); });
+  if (options_.wal_sync == WalSyncMode::kEverySec || options_.error_recovery_interval_ms > 0) {
+    housekeeping_thread_ = env_->StartThread([this] { HousekeepingLoop(); });
   }
   return absl::OkStatus();
 }

@@ -70,6 +70,8 @@ absl::Status DBImpl::WriteImpl(const WriteOptions& options, const WriteBatch* ba
   try {
     if (kind == WriteKind::kFlushWal) {
       status = FlushWalAsLeader();
+    } else if (kind == WriteKind::kResume) {
+      status = ResumeAsLeader();
     } else {
       status = MakeRoomForWrite(kind == WriteKind::kSwitchMemtable);
       if (status.ok() && kind == WriteKind::kBatch) status = WriteGroup(&last_writer);
@@ -137,10 +139,10 @@ absl::Status DBImpl::WriteGroup(Writer** last_writer) {
   if (status.ok()) {
     versions_->SetLastSequence(first + count - 1);
     if (sync) wal_syncs_++;
-  } else if (bg_error_.ok()) {
+  } else {
     // The WAL (or the memtable) may hold part of this group; later writes could not be
-    // ordered after it safely. Refuse writes until the database is reopened.
-    bg_error_ = status;
+    // ordered after it safely. Refuse writes until Resume moves to a new WAL.
+    SetBackgroundError(status);
   }
   group_batch_.Clear();
   return status;
@@ -159,7 +161,7 @@ void DBImpl::BuildBatchGroup(Writer** last) {
   for (auto it = writers_.begin() + 1; it != writers_.end(); ++it) {
     Writer* w = *it;
     if (w->sync && !first->sync) break;  // a sync write must not ride a non-sync leader
-    if (w->kind != WriteKind::kBatch) break;  // a switch or a WAL flush leads its own group
+    if (w->kind != WriteKind::kBatch) break;  // a switch, flush or resume leads its own group
     size += w->batch->ApproximateSize();
     if (size > max_size) break;
     group_batch_.Append(*w->batch);
@@ -183,8 +185,8 @@ absl::Status DBImpl::FlushWalAsLeader() {
   mu_.Lock();
   if (status.ok()) {
     wal_unflushed_.store(false, std::memory_order_release);
-  } else if (bg_error_.ok()) {
-    bg_error_ = status;  // records may be lost: refuse writes, and FlushWal keeps failing
+  } else {
+    SetBackgroundError(status);  // records may be lost: refuse writes, FlushWal keeps failing
   }
   return status;
 }
@@ -227,28 +229,31 @@ absl::Status DBImpl::MakeRoomForWrite(bool force) {
   }
 }
 
+absl::Status DBImpl::CreateWal(uint64_t* number, std::unique_ptr<WritableFile>* file) {
+  *number = versions_->NewFileNumber();
+  const std::string path = LogFileName(dir_, *number);
+  auto created = env_->NewWritableFile(path);
+  CAIRN_RETURN_IF_ERROR(created.status());
+  // The new file's directory entry must be durable before writes acknowledged as synced
+  // land in it.
+  absl::Status s = env_->SyncDir(dir_);
+  if (!s.ok()) {
+    created->reset();
+    (void)env_->RemoveFile(path);
+    return s;
+  }
+  *file = std::move(*created);
+  return absl::OkStatus();
+}
+
 absl::Status DBImpl::NewWal() {
   // Finish the old WAL first, so only the newest WAL can ever have a torn tail.
   absl::Status s = wal_ != nullptr ? wal_->file()->Sync() : absl::OkStatus();
-  const uint64_t number = versions_->NewFileNumber();
-  const std::string path = LogFileName(dir_, number);
+  uint64_t number = 0;
   std::unique_ptr<WritableFile> file;
-  if (s.ok()) {
-    auto created = env_->NewWritableFile(path);
-    s = created.status();
-    // The new file's directory entry must be durable before writes acknowledged as
-    // synced land in it.
-    if (s.ok()) {
-      file = std::move(*created);
-      s = env_->SyncDir(dir_);
-    }
-  }
+  if (s.ok()) s = CreateWal(&number, &file);
   if (!s.ok()) {
-    if (file != nullptr) {
-      file.reset();
-      (void)env_->RemoveFile(path);
-    }
-    bg_error_ = s;
+    SetBackgroundError(s);
     return s;
   }
   // The old writer is closed by its destructor once the sync thread lets go of it.
@@ -257,19 +262,105 @@ absl::Status DBImpl::NewWal() {
   return absl::OkStatus();
 }
 
-void DBImpl::SyncLoop() {
+void DBImpl::SetBackgroundError(const absl::Status& s) {
+  if (s.ok() || !bg_error_.ok()) return;
+  bg_error_ = s;
+  background_errors_++;
+  read_only_.store(true, std::memory_order_release);
+  if (options_.listener != nullptr) options_.listener->OnBackgroundError(s);
+}
+
+absl::Status DBImpl::ResumeAsLeader() {
+  if (bg_error_.ok()) return absl::OkStatus();
+  // Damaged data stays damaged: the application reopens (and repairs) the database.
+  if (IsCorruption(bg_error_)) return bg_error_;
+  // A flush already running finishes first (the flush thread starts none while
+  // bg_error_ is set); no write is in flight, since this thread leads the write queue.
+  while (flush_running_) bg_cv_.Wait(&mu_);
+  if (shutting_down_) return bg_error_;
+
+  // Every write the failed WAL may hold is in imm_ or mem_: write both to tables, then a
+  // new WAL replaces all the old ones. The failed WAL is never appended to again, so a
+  // torn record in it cannot end up followed by good records (which recovery rejects),
+  // and what a failed fsync may have lost from it is in the tables.
+  std::shared_ptr<MemTable> imm = imm_, mem = mem_;
+  const uint64_t imm_number = imm != nullptr ? versions_->NewFileNumber() : 0;
+  const uint64_t mem_number = versions_->NewFileNumber();
+  if (imm != nullptr) pending_outputs_.insert(imm_number);
+  pending_outputs_.insert(mem_number);
+  const SequenceNumber smallest_snapshot =
+      snapshots_.empty() ? versions_->LastSequence() : *snapshots_.begin();
+  mu_.Unlock();
+  VersionEdit edit;
+  absl::Status s;
+  try {
+    if (imm != nullptr) s = WriteLevel0Table(*imm, imm_number, smallest_snapshot, &edit);
+    if (s.ok()) s = WriteLevel0Table(*mem, mem_number, smallest_snapshot, &edit);
+  } catch (const std::exception& e) {
+    s = ExceptionToStatus(e);
+  }
+  mu_.Lock();
+  uint64_t wal_number = 0;
+  std::unique_ptr<WritableFile> wal_file;
+  if (s.ok()) s = CreateWal(&wal_number, &wal_file);
+  if (s.ok()) {
+    edit.SetLogNumber(wal_number);
+    s = versions_->LogAndApply(&edit);
+  }
+  pending_outputs_.erase(imm_number);
+  pending_outputs_.erase(mem_number);
+  if (!s.ok()) {
+    if (wal_file != nullptr) {
+      wal_file.reset();
+      (void)env_->RemoveFile(LogFileName(dir_, wal_number));
+    }
+    RemoveObsoleteFiles();  // the tables just written, unless a MANIFEST names them
+    if (options_.listener != nullptr) options_.listener->OnResumeFailed(s);
+    return s;
+  }
+  for (const auto& [level, f] : edit.new_files()) stats_.flush_bytes += f.file_size;
+  wal_ = std::make_shared<wal::Writer>(std::move(wal_file));
+  wal_number_ = wal_number;
+  wal_unflushed_.store(false, std::memory_order_release);
+  imm_.reset();
+  mem_ = NewMemTable();
+  const absl::Status cleared = std::move(bg_error_);
+  bg_error_ = absl::OkStatus();
+  read_only_.store(false, std::memory_order_release);
+  resumes_++;
+  RemoveObsoleteFiles();
+  bg_cv_.SignalAll();  // compaction may have work; stalled writers re-check
+  if (options_.listener != nullptr) options_.listener->OnResumed(cleared);
+  return absl::OkStatus();
+}
+
+void DBImpl::HousekeepingLoop() {
+  const bool sync = options_.wal_sync == WalSyncMode::kEverySec;
+  const int recovery_ms = options_.error_recovery_interval_ms;
+  const absl::Duration tick = recovery_ms > 0 && (!sync || recovery_ms < 1000)
+                                  ? absl::Milliseconds(recovery_ms)
+                                  : absl::Seconds(1);
   absl::MutexLock l(&mu_);
   while (!shutting_down_) {
-    mu_.AwaitWithTimeout(absl::Condition(&shutting_down_), absl::Seconds(1));
-    if (shutting_down_ || !bg_error_.ok()) continue;
+    mu_.AwaitWithTimeout(absl::Condition(&shutting_down_), tick);
+    if (shutting_down_) break;
+    if (!bg_error_.ok()) {
+      if (recovery_ms > 0 && !IsCorruption(bg_error_)) {
+        mu_.Unlock();
+        (void)Resume();
+        mu_.Lock();
+      }
+      continue;
+    }
+    if (!sync) continue;
     std::shared_ptr<wal::Writer> wal = wal_;
     mu_.Unlock();
     absl::Status s = wal->file()->SyncData();
     mu_.Lock();
     if (s.ok()) {
       wal_syncs_++;
-    } else if (bg_error_.ok()) {
-      bg_error_ = s;
+    } else {
+      SetBackgroundError(s);
     }
   }
 }

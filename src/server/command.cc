@@ -327,6 +327,17 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
       return refuse(stats, "OOM command not allowed when used memory > 'maxmemory'.");
     }
   }
+  if (spec->flags & kWrite) {
+    // Redis refuses writes the same way while its AOF cannot be written; the engine
+    // resumes by itself once the disk recovers (engine::Options::error_recovery_interval_ms).
+    if (absl::Status e = server.backend->BackgroundError(); !e.ok()) {
+      std::string why(e.message());
+      for (char& ch : why) {
+        if (ch == '\r' || ch == '\n') ch = ' ';
+      }
+      return refuse(stats, "MISCONF Errors writing to the AOF file: " + why);
+    }
+  }
   if (client.in_multi && !RunsInMulti(spec)) {
     client.queued.emplace_back(args.begin(), args.end());
     out.SimpleString("QUEUED");
@@ -391,6 +402,7 @@ bool PipelineExecutor::Deferrable(const std::vector<std::string_view>& args) {
     const uint64_t limit = server_.config->maxmemory();
     if (limit > 0 && server_.used_memory() > limit) return false;
   }
+  if (!server_.backend->BackgroundError().ok()) return false;
   const int db = client_.db.load(std::memory_order_relaxed);
   if (!pending_.empty() && db != pending_db_) return false;
   return true;

@@ -69,8 +69,8 @@ std::string DescribeReply(const std::string& resp, size_t* pos) {
 void CommandHarness::AdvanceClock(int64_t ms) { clock_offset += ms; }
 int64_t CommandHarness::Now() { return TestNow(); }
 
-CommandHarness::CommandHarness(ServerConfig cfg) : config_(std::move(cfg)) {
-  engine::Options options;
+CommandHarness::CommandHarness(ServerConfig cfg, engine::Options options)
+    : config_(std::move(cfg)) {
   options.memtable_hash_index = true;  // as cairn-server runs it
   auto db = engine::DB::Open(options, dir_.path());
   EXPECT_TRUE(db.ok()) << db.status();

@@ -24,13 +24,15 @@ std::string DescribeReply(const std::string& resp, size_t* pos);
 
 class CommandHarness {
  public:
-  explicit CommandHarness(ServerConfig cfg = {});
+  // options: the engine's (memtable_hash_index is set, as cairn-server runs it).
+  explicit CommandHarness(ServerConfig cfg = {}, engine::Options options = {});
   ~CommandHarness();
 
   // Runs one command as client `client` (0, 1, ...: separate connections).
   std::string Run(const std::vector<std::string>& args, int client = 0);
   ClientState& client(int i);
   ServerContext& context() { return ctx_; }
+  engine::DB* db() { return db_.get(); }
   Config& config() { return config_; }
   // Simulates the clock moving on for the backend's expiry checks.
   static void AdvanceClock(int64_t ms);

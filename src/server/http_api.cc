@@ -181,8 +181,17 @@ int StatusFor(const absl::Status& s) {
   return 500;
 }
 
-bool OverMemory(ServerContext& server, const ServerConfig& cfg) {
-  return cfg.maxmemory > 0 && server.used_memory && server.used_memory() > cfg.maxmemory;
+// Why a write must be refused before it starts: memory over maxmemory (507, as
+// Redis's OOM), or a store turned read-only by a failed disk write (503, until it
+// resumes; the reason is the engine's error).
+std::optional<HttpResponse> RefuseWrite(ServerContext& server, const ServerConfig& cfg) {
+  if (cfg.maxmemory > 0 && server.used_memory && server.used_memory() > cfg.maxmemory) {
+    return Error(507, "used memory > 'maxmemory'");
+  }
+  if (absl::Status s = server.backend->BackgroundError(); !s.ok()) {
+    return Error(503, absl::StrCat("read-only after a failed disk write: ", s.message()));
+  }
+  return std::nullopt;
 }
 
 int64_t NowMs(const ServerContext& server) {
@@ -212,7 +221,7 @@ HttpResponse KeyRequest(ServerContext& server, const HttpRequest& req, const std
     return HttpResponse{200, "application/octet-stream", std::move(r.value)};
   }
   if (req.method == "PUT") {
-    if (OverMemory(server, cfg)) return Error(507, "used memory > 'maxmemory'");
+    if (auto refused = RefuseWrite(server, cfg)) return *refused;
     if (req.body.size() > cfg.proto_max_bulk_len) return Error(413, "value too large");
     store::Record r{store::ValueType::kString, 0, req.body};
     if (const std::string* ttl = q.Find("ttl")) {
@@ -230,6 +239,9 @@ HttpResponse KeyRequest(ServerContext& server, const HttpRequest& req, const std
     return Json(200, json{{"result", "ok"}});
   }
   if (req.method == "DELETE") {
+    if (absl::Status s = server.backend->BackgroundError(); !s.ok()) {
+      return Error(503, absl::StrCat("read-only after a failed disk write: ", s.message()));
+    }
     KeyLocks::Guard guard(&server.locks, db, {key});
     store::Record r;
     absl::Status s = server.backend->Get(db, key, &r);
@@ -334,7 +346,9 @@ HttpResponse Batch(ServerContext& server, const HttpRequest& req, const ServerCo
     }
     batch.push_back(std::move(m));
   }
-  if (writes && OverMemory(server, cfg)) return Error(507, "used memory > 'maxmemory'");
+  if (writes) {
+    if (auto refused = RefuseWrite(server, cfg)) return *refused;
+  }
   for (const auto& m : batch) keys.push_back(m.key);
   KeyLocks::Guard guard(&server.locks, db, keys);
   absl::Status s = server.backend->Apply(batch);

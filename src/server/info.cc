@@ -55,7 +55,13 @@ void Memory(ServerContext& s, std::string* out) {
 void Persistence(ServerContext& s, std::string* out) {
   const ServerConfig cfg = s.config->Get();
   const auto c = EngineCounters(s);
+  // Why writes are refused, if they are; one line (INFO values cannot hold CR or LF).
+  std::string reason(s.backend->BackgroundError().message());
+  for (char& ch : reason) {
+    if (ch == '\r' || ch == '\n') ch = ' ';
+  }
   absl::StrAppend(out, "# Persistence\r\n", "loading:0\r\n", "aof_enabled:1\r\n",
+                  "aof_last_write_status:", reason.empty() ? "ok" : "err", "\r\n",
                   "wal_sync:", cfg.wal_sync, "\r\n", "wal_syncs:", Counter(c, "wal_syncs"), "\r\n",
                   "engine_last_sequence:", Counter(c, "last_sequence"), "\r\n",
                   "engine_flushes:", Counter(c, "flushes"), "\r\n",
@@ -65,7 +71,10 @@ void Persistence(ServerContext& s, std::string* out) {
                   "\r\n", "engine_write_slowdowns:", Counter(c, "write_slowdowns"), "\r\n",
                   "engine_write_stops:", Counter(c, "write_stops"), "\r\n",
                   "engine_write_stall_micros:", Counter(c, "write_stall_micros"), "\r\n",
-                  "engine_background_error:", Counter(c, "background_error"), "\r\n", "\r\n");
+                  "engine_background_error:", Counter(c, "background_error"), "\r\n",
+                  "engine_background_error_reason:", reason, "\r\n",
+                  "engine_background_errors:", Counter(c, "background_errors"), "\r\n",
+                  "engine_resumes:", Counter(c, "resumes"), "\r\n", "\r\n");
 }
 
 void Stats(ServerContext& s, std::string* out) {

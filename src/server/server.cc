@@ -407,6 +407,20 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
   bool registered_ = false;
 };
 
+// Logs the engine turning read-only (a failed disk write) and resuming.
+class EngineLogListener final : public engine::EventListener {
+ public:
+  void OnBackgroundError(const absl::Status& error) override {
+    spdlog::error("writes refused (MISCONF) until the disk recovers: {}", error.ToString());
+  }
+  void OnResumed(const absl::Status& error) override {
+    spdlog::warn("writes accepted again; the engine recovered from: {}", error.ToString());
+  }
+  void OnResumeFailed(const absl::Status& error) override {
+    spdlog::debug("still read-only, resume failed: {}", error.ToString());
+  }
+};
+
 class ServerImpl final : public Server {
  public:
   ~ServerImpl() override { StopNow(); }
@@ -419,6 +433,7 @@ class ServerImpl final : public Server {
     o.row_cache_size = cfg.row_cache_size;
     o.memtable_hash_index = cfg.memtable_hash_index;
     o.wal_sync = WalSync(cfg.wal_sync);
+    o.listener = std::make_shared<EngineLogListener>();
     // Reclaims the members of deleted collections during compactions.
     auto reclaim = std::make_shared<store::MemberReclaimFilter>();
     o.compaction_filter_factory = reclaim;

@@ -107,6 +107,9 @@ class Backend {
   // many requests at once pays one system call for all of them; such a server calls
   // this before it sends any reply.
   virtual absl::Status FlushWrites() = 0;
+  // OK while writes are accepted; otherwise why the store is read-only (a failed disk
+  // write; it may clear by itself: engine::DB::BackgroundError). Cheap.
+  virtual absl::Status BackgroundError() = 0;
   // Engine statistics by name (the engine's GetProperty names).
   virtual std::optional<std::string> Property(std::string_view name) = 0;
 };

@@ -312,6 +312,8 @@ absl::Status LocalBackend::Clear(int db) {
 
 absl::Status LocalBackend::Sync() { return db_->SyncWal(); }
 
+absl::Status LocalBackend::BackgroundError() { return db_->BackgroundError(); }
+
 absl::Status LocalBackend::FlushWrites() { return db_->FlushWal(); }
 
 std::optional<std::string> LocalBackend::Property(std::string_view name) {

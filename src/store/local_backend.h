@@ -42,6 +42,7 @@ class LocalBackend final : public Backend {
   absl::Status SwapDb(int a, int b) override;
   absl::Status Sync() override;
   absl::Status FlushWrites() override;
+  absl::Status BackgroundError() override;
   // Leave the WAL records of non-sync writes in the engine's buffer until FlushWrites
   // (engine::WriteOptions::defer_wal_write). Off by default: every write reaches the OS
   // before it returns.

@@ -10,8 +10,10 @@
 //
 // Errors (absl::Status, see src/base/status.h): NotFound (key absent), DataLoss
 // ("corruption: ..."), Internal ("IO error: ..."), InvalidArgument, FailedPrecondition
-// (directory locked), ResourceExhausted (disk full). After a failed WAL write or sync
-// the database refuses further writes (the background error is sticky), as LevelDB does.
+// (directory locked), ResourceExhausted (disk full). After a failed WAL write or sync,
+// flush, compaction or MANIFEST write the database is read-only: reads go on, writes fail
+// with that error (BackgroundError) until Resume succeeds, which the database retries by
+// itself (Options::error_recovery_interval_ms). Corruption stays until it is reopened.
 // No C++ exception escapes this API.
 #ifndef CAIRN_ENGINE_DB_H_
 #define CAIRN_ENGINE_DB_H_
@@ -89,13 +91,23 @@ class DB {
   // after it returns OK they survive a process crash. Cheap when nothing is deferred.
   virtual absl::Status FlushWal() = 0;
 
+  // OK while writes are accepted; otherwise the background error that made the database
+  // read-only. One atomic load when OK.
+  virtual absl::Status BackgroundError() = 0;
+  // Leaves read-only mode if the error was not corruption: writes the memtables to new
+  // tables, starts a new WAL (the failed one may hold a torn or unsynced record, so it is
+  // never written again) and clears the error. Nothing acknowledged is lost; writes that
+  // failed may or may not be kept. OK if the database is writable on return.
+  virtual absl::Status Resume() = 0;
+
   // Named statistics: "cairn.num-files-at-level<N>", "cairn.sstables", "cairn.stats",
   // "cairn.counters" (one "name value" line per counter: caches, flushes, compactions,
   // stalls, WAL syncs; for monitoring),
   // "cairn.last-sequence", "cairn.recovery" (what the last Open dropped from the WAL),
   // "cairn.mem-usage", "cairn.write-amplification", "cairn.table-bytes-written" (flushes
   // + compactions), "cairn.background-busy" ("1" while a flush or compaction is running
-  // or due). nullopt for unknown names.
+  // or due), "cairn.background-error" (the error that made the database read-only, or
+  // empty). nullopt for unknown names.
   virtual std::optional<std::string> GetProperty(std::string_view name) = 0;
 };
 

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cairn/engine/compaction_filter.h"
+#include "cairn/engine/listener.h"
 
 namespace cairn {
 class Env;
@@ -100,6 +101,14 @@ struct Options {
 
   WalSyncMode wal_sync = WalSyncMode::kEverySec;
   WalRecoveryMode wal_recovery = WalRecoveryMode::kTolerateCorruptedTail;
+
+  // After a background error the database refuses writes (DB::BackgroundError). Unless
+  // the error is corruption, it retries DB::Resume this often, so a disk that was full
+  // or failing is used again once it recovers; 0: only when the application calls
+  // Resume.
+  int error_recovery_interval_ms = 1000;
+  // Told when the database turns read-only and when it resumes; null: nobody.
+  std::shared_ptr<EventListener> listener;
 };
 
 struct ReadOptions {
