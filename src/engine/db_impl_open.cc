@@ -108,6 +108,7 @@ absl::Status DBImpl::Recover(VersionEdit* edit) {
 absl::Status DBImpl::ReplayWals(const std::vector<uint64_t>& logs, VersionEdit* edit) {
   const bool point_in_time = options_.wal_recovery == WalRecoveryMode::kPointInTime;
   SequenceNumber max_sequence = versions_->LastSequence();
+  SequenceNumber replayed_sequence = 0;  // last sequence of the previous record replayed
   auto mem = NewMemTable();
   std::string scratch;
   std::string_view record;
@@ -140,10 +141,22 @@ absl::Status DBImpl::ReplayWals(const std::vector<uint64_t>& logs, VersionEdit* 
       }
       WriteBatch batch;
       CAIRN_RETURN_IF_ERROR(WriteBatchInternal::SetContents(&batch, record));
+      // Writers number batches in increasing order: a record whose sequence numbers do
+      // not follow the previous one's (a repeated or misplaced record) would put two
+      // entries with one internal key into the memtable.
+      if (batch.Count() > 0 && WriteBatchInternal::Sequence(batch) <= replayed_sequence) {
+        return CorruptionError(absl::StrFormat(
+            "WAL %s: a record at offset %d starts at sequence %d, not after %d", path,
+            reader.last_record_offset(), WriteBatchInternal::Sequence(batch),
+            replayed_sequence));
+      }
       absl::Status s = WriteBatchInternal::InsertInto(batch, mem.get());
       if (!s.ok()) return Annotate(s, path);
       const SequenceNumber last = WriteBatchInternal::Sequence(batch) + batch.Count() - 1;
-      if (batch.Count() > 0) max_sequence = std::max(max_sequence, last);
+      if (batch.Count() > 0) {
+        max_sequence = std::max(max_sequence, last);
+        replayed_sequence = last;
+      }
       if (mem->ApproximateMemoryUsage() > options_.write_buffer_size) {
         CAIRN_RETURN_IF_ERROR(WriteLevel0Table(*mem, versions_->NewFileNumber(), kMaxSequenceNumber, edit));
         mem = NewMemTable();

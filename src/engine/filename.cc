@@ -1,6 +1,7 @@
 #include "engine/filename.h"
 
 #include <charconv>
+#include <limits>
 
 #include "absl/strings/str_format.h"
 #include "base/status.h"
@@ -49,10 +50,13 @@ bool ParseFileName(std::string_view name, uint64_t* number, FileType* type) {
   }
   if (name.starts_with("MANIFEST-")) {
     *type = FileType::kManifest;
-    return ParseNumber(name.substr(9), number);
+    return ParseNumber(name.substr(9), number) &&
+           *number != std::numeric_limits<uint64_t>::max();
   }
   size_t dot = name.find('.');
   if (dot == std::string_view::npos || !ParseNumber(name.substr(0, dot), number)) return false;
+  // No writer hands out 2^64-1 (the next number would wrap to 0): not a database file.
+  if (*number == std::numeric_limits<uint64_t>::max()) return false;
   std::string_view suffix = name.substr(dot + 1);
   if (suffix == "log") {
     *type = FileType::kLog;

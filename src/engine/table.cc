@@ -69,11 +69,14 @@ absl::StatusOr<std::shared_ptr<const Block>> Table::ReadDataBlock(
   BlockHandle handle;
   CAIRN_RETURN_IF_ERROR(handle.DecodeFrom(&encoded_handle));
   CAIRN_RETURN_IF_ERROR(CheckHandle(handle, file_size_ - Footer::kEncodedLength, "data"));
-  char key[16];
+  // Keyed by the whole handle: an index naming two blocks at one offset (a crafted file;
+  // a writer never does that) must not be served one block for the other.
+  char key[24];
   BlockCache* cache = options_.block_cache;
   if (cache != nullptr) {
     EncodeFixed64(key, options_.cache_id);
     EncodeFixed64(key + 8, handle.offset);
+    EncodeFixed64(key + 16, handle.size);
     if (auto block = cache->Lookup(std::string_view(key, sizeof(key)))) return block;
   }
   CAIRN_ASSIGN_OR_RETURN(BlockContents contents, ReadBlock(file_.get(), handle));

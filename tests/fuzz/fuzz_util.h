@@ -66,15 +66,12 @@ class StringSequentialFile final : public SequentialFile {
 
 // Positional reads from memory: copied into scratch like pread, or, when mapped, views
 // of the bytes like a memory mapping (the two paths of engine::ReadBlock).
-// From LogReadsTo(log) on, the offset and size of every read are appended to *log.
 class StringRandomAccessFile final : public RandomAccessFile {
  public:
   StringRandomAccessFile(std::string data, bool mapped) : data_(std::move(data)), mapped_(mapped) {}
   bool IsMapped() const override { return mapped_; }
-  void LogReadsTo(std::vector<std::pair<uint64_t, size_t>>* log) { log_ = log; }
   absl::Status Read(uint64_t offset, size_t n, std::string_view* result,
                     char* scratch) const override {
-    if (log_ != nullptr) log_->emplace_back(offset, n);
     if (offset >= data_.size()) {
       *result = {};
       return absl::OkStatus();
@@ -92,7 +89,6 @@ class StringRandomAccessFile final : public RandomAccessFile {
  private:
   const std::string data_;
   const bool mapped_;
-  std::vector<std::pair<uint64_t, size_t>>* log_ = nullptr;
 };
 
 // Walks a log file (WAL or MANIFEST framing, docs/formats/wal.md) the way the writer lays
