@@ -1,63 +1,32 @@
+// CheckDB: walks every file of a database by its layout (docs/formats/), so that each
+// problem names the file, the offset and the kind of region where it lies.
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/status.h"
 #include "cairn/engine/check.h"
+#include "engine/block.h"
+#include "engine/bloom.h"
 #include "engine/filename.h"
+#include "engine/format.h"
 #include "engine/table_cache.h"
+#include "engine/version_edit.h"
 #include "engine/version_set.h"
 #include "engine/wal_reader.h"
 #include "engine/write_batch_internal.h"
 
 namespace cairn::engine {
-namespace {
 
-void CheckTable(TableCache* cache, const FileMetaData& f, CheckReport* report) {
-  const std::string name = absl::StrFormat("%06d.sst", f.number);
-  auto table = cache->Get(f.number, f.file_size);
-  if (!table.ok()) {
-    report->problems.push_back(absl::StrCat(name, ": ", table.status().message()));
-    return;
-  }
-  report->tables++;
-  auto iter = (*table)->NewIterator();
-  std::string prev;
-  uint64_t entries = 0;
-  for (iter->SeekToFirst(); iter->Valid(); iter->Next()) {
-    std::string_view key = iter->key();
-    ParsedInternalKey parsed;
-    if (!ParseInternalKey(key, &parsed)) {
-      report->problems.push_back(absl::StrCat(name, ": malformed internal key at entry ", entries));
-      return;
-    }
-    if (entries == 0 && key != f.smallest) {
-      report->problems.push_back(absl::StrCat(name, ": first key differs from the MANIFEST"));
-    }
-    if (entries > 0 && CompareInternalKeys(prev, key) >= 0) {
-      report->problems.push_back(absl::StrCat(name, ": keys out of order at entry ", entries));
-      return;
-    }
-    if (parsed.sequence < f.smallest_seq || parsed.sequence > f.largest_seq) {
-      report->problems.push_back(
-          absl::StrCat(name, ": sequence ", parsed.sequence, " outside the MANIFEST's range"));
-      return;
-    }
-    prev.assign(key.data(), key.size());
-    entries++;
-  }
-  if (!iter->status().ok()) {
-    report->problems.push_back(absl::StrCat(name, ": ", iter->status().message()));
-    return;
-  }
-  if (entries == 0) {
-    report->problems.push_back(absl::StrCat(name, ": table is empty"));
-  } else if (prev != f.largest) {
-    report->problems.push_back(absl::StrCat(name, ": last key differs from the MANIFEST"));
-  }
-  report->table_entries += entries;
+std::string CheckProblem::ToString() const {
+  return absl::StrFormat("%s at offset %d (%s): %s", file, offset, kind, detail);
 }
+
+std::ostream& operator<<(std::ostream& os, const CheckProblem& p) { return os << p.ToString(); }
+
+namespace {
 
 class CountingHandler final : public WriteBatch::Handler {
  public:
@@ -65,52 +34,305 @@ class CountingHandler final : public WriteBatch::Handler {
   void Delete(std::string_view) override {}
 };
 
-// Damage is a problem when intact records follow it, in this WAL or a later one (the
-// same rule recovery applies); otherwise it is a torn tail that Open truncates.
-// *pending_damage carries unresolved damage from earlier WALs.
-void CheckWal(Env* env, const std::string& dir, uint64_t number, std::string* pending_damage,
-              CheckReport* report) {
-  const std::string path = LogFileName(dir, number);
-  const std::string name = path.substr(dir.size() + 1);
-  auto file = env->NewSequentialFile(path);
-  if (!file.ok()) {
-    report->problems.push_back(absl::StrCat(name, ": ", file.status().message()));
-    return;
+class Checker {
+ public:
+  Checker(Env* env, std::string dir, CheckReport* report)
+      : env_(env), dir_(std::move(dir)), report_(report) {}
+
+  // CURRENT and every MANIFEST record. False if the MANIFEST's state cannot be trusted
+  // (then tables and WALs are not checked against it).
+  bool CheckManifest();
+  void CheckTable(const FileMetaData& f);
+  // Damage is a problem when intact records follow it, in this WAL or a later one (the
+  // rule recovery applies); otherwise it is a torn tail that Open truncates: pending_
+  // carries it to the next WAL.
+  void CheckWal(uint64_t number);
+  // Called after the last WAL.
+  void FinishWals();
+
+ private:
+  void Problem(const std::string& file, uint64_t offset, std::string_view kind,
+               absl::string_view detail) {
+    report_->problems.push_back(
+        CheckProblem{file, offset, std::string(kind), std::string(detail)});
   }
-  report->wal_files++;
+  void Warning(const std::string& file, uint64_t offset, std::string_view kind,
+               absl::string_view detail) {
+    report_->warnings.push_back(CheckProblem{file, offset, std::string(kind), std::string(detail)});
+  }
+  void CheckDataBlock(const std::string& name, const RandomAccessFile* file, const BlockHandle& h,
+                      std::string_view index_key, const FileMetaData& f, std::string_view filter,
+                      std::string* prev, uint64_t* entries);
+
+  Env* const env_;
+  const std::string dir_;
+  CheckReport* const report_;
+  std::optional<CheckProblem> pending_;  // WAL damage with no intact record after it yet
+  SequenceNumber wal_sequence_ = 0;      // last sequence of the previous WAL record
+};
+
+bool Checker::CheckManifest() {
+  std::string current;
+  absl::Status s = ReadFileToString(env_, CurrentFileName(dir_), &current);
+  if (!s.ok()) {
+    Problem("CURRENT", 0, "CURRENT", s.message());
+    return false;
+  }
+  uint64_t number;
+  FileType type;
+  if (current.empty() || current.back() != '\n' ||
+      !ParseFileName(std::string_view(current).substr(0, current.size() - 1), &number, &type) ||
+      type != FileType::kManifest) {
+    Problem("CURRENT", 0, "CURRENT", "does not hold a MANIFEST name and a newline");
+    return false;
+  }
+  const std::string name = current.substr(0, current.size() - 1);
+  auto file = env_->NewSequentialFile(dir_ + "/" + name);
+  if (!file.ok()) {
+    Problem("CURRENT", 0, "CURRENT", absl::StrCat("names ", name, ": ", file.status().message()));
+    return false;
+  }
   wal::DamageSummary damage;
   wal::Reader reader(std::move(*file), &damage);
   std::string scratch;
   std::string_view record;
-  bool records_after_damage = false;
+  bool ok = true, reported = false;
   while (reader.ReadRecord(&record, &scratch)) {
-    if (damage.damaged) records_after_damage = true;
-    if (!pending_damage->empty()) {
-      report->problems.push_back(*pending_damage + " with intact records after the damage");
-      pending_damage->clear();
+    if (damage.damaged && !reported) {
+      Problem(name, damage.first_offset, "MANIFEST record",
+              absl::StrCat(damage.first_reason, "; intact records follow"));
+      reported = true;
+      ok = false;
+    }
+    VersionEdit edit;
+    if (absl::Status e = edit.DecodeFrom(record); !e.ok()) {
+      Problem(name, reader.last_record_offset(), "MANIFEST record", e.message());
+      ok = false;
+    }
+  }
+  if (!reader.status().ok()) {
+    Problem(name, reader.end_of_last_record(), "MANIFEST record", reader.status().message());
+    return false;
+  }
+  if (damage.damaged && !reported) {
+    // Open drops a damaged last edit when the state before it is complete (the WAL it
+    // names still exists); VersionSet::Recover decides, below.
+    Warning(name, damage.first_offset, "MANIFEST record",
+            absl::StrCat(damage.first_reason, "; the last edit is dropped by the next open"));
+  }
+  return ok;
+}
+
+void Checker::CheckDataBlock(const std::string& name, const RandomAccessFile* file,
+                             const BlockHandle& h, std::string_view index_key,
+                             const FileMetaData& f, std::string_view filter, std::string* prev,
+                             uint64_t* entries) {
+  auto contents = ReadBlock(file, h);
+  if (!contents.ok()) {
+    Problem(name, h.offset, "data block", contents.status().message());
+    return;
+  }
+  auto iter = Block::NewIterator(std::make_shared<const Block>(std::move(*contents)),
+                                 CompareInternalKeys);
+  std::string last;
+  for (iter->SeekToFirst(); iter->Valid(); iter->Next()) {
+    std::string_view key = iter->key();
+    ParsedInternalKey parsed;
+    std::string why;
+    if (!ParseInternalKey(key, &parsed)) {
+      why = "malformed internal key";
+    } else if (!prev->empty() && CompareInternalKeys(*prev, key) >= 0) {
+      why = "keys out of order";
+    } else if (parsed.sequence < f.smallest_seq || parsed.sequence > f.largest_seq) {
+      why = absl::StrCat("sequence ", parsed.sequence, " outside the MANIFEST's range");
+    } else if (*entries == 0 && key != f.smallest) {
+      why = "first key differs from the MANIFEST";
+    } else if (!filter.empty() && !BloomFilterMayMatch(filter, parsed.user_key)) {
+      why = "the filter block says a key of this block is absent";
+    }
+    if (!why.empty()) {
+      Problem(name, h.offset, "data block", absl::StrCat(why, " at entry ", *entries));
+      return;
+    }
+    prev->assign(key.data(), key.size());
+    last.assign(key.data(), key.size());
+    (*entries)++;
+  }
+  if (!iter->status().ok()) {
+    Problem(name, h.offset, "data block", iter->status().message());
+  } else if (last.empty()) {
+    Problem(name, h.offset, "data block", "empty block");
+  } else if (CompareInternalKeys(last, index_key) > 0) {
+    Problem(name, h.offset, "data block", "holds keys past its index entry");
+  }
+}
+
+void Checker::CheckTable(const FileMetaData& f) {
+  const std::string name = absl::StrFormat("%06d.sst", f.number);
+  const std::string path = TableFileName(dir_, f.number);
+  auto size = env_->GetFileSize(path);
+  if (!size.ok()) {
+    Problem(name, 0, "table file", absl::StrCat("the MANIFEST names it: ", size.status().message()));
+    return;
+  }
+  if (*size != f.file_size) {
+    Problem(name, std::min(*size, f.file_size), "table file",
+            absl::StrCat(*size, " bytes; the MANIFEST says ", f.file_size));
+    return;
+  }
+  auto file = env_->NewRandomAccessFile(path);
+  if (!file.ok()) {
+    Problem(name, 0, "table file", file.status().message());
+    return;
+  }
+  const RandomAccessFile* raf = file->get();
+  report_->tables++;
+  if (*size < Footer::kEncodedLength) {
+    Problem(name, 0, "footer", "file too short to be a table");
+    return;
+  }
+  const uint64_t data_end = *size - Footer::kEncodedLength;
+  char footer_space[Footer::kEncodedLength];
+  std::string_view footer_bytes;
+  Footer footer;
+  absl::Status s = raf->Read(data_end, Footer::kEncodedLength, &footer_bytes, footer_space);
+  if (s.ok()) s = footer.DecodeFrom(footer_bytes);
+  if (!s.ok()) {
+    Problem(name, data_end, "footer", s.message());
+    return;
+  }
+  auto inside = [&](const BlockHandle& h) {
+    return h.offset <= data_end && h.size + kBlockTrailerSize <= data_end - h.offset;
+  };
+  if (!inside(footer.index)) {
+    Problem(name, data_end, "footer", "index block handle points outside the table");
+    return;
+  }
+  auto index_contents = ReadBlock(raf, footer.index);
+  if (!index_contents.ok()) {
+    Problem(name, footer.index.offset, "index block", index_contents.status().message());
+    return;
+  }
+  BlockContents filter;
+  if (footer.format_version >= kFirstBlockedBloomFormatVersion) {
+    if (!inside(footer.metaindex)) {
+      Problem(name, data_end, "footer", "metaindex block handle points outside the table");
+      return;
+    }
+    auto meta_contents = ReadBlock(raf, footer.metaindex);
+    if (!meta_contents.ok()) {
+      Problem(name, footer.metaindex.offset, "metaindex block", meta_contents.status().message());
+      return;
+    }
+    auto meta = Block::NewIterator(std::make_shared<const Block>(std::move(*meta_contents)),
+                                   CompareBytewise);
+    meta->Seek(kBloomFilterName);
+    if (meta->Valid() && meta->key() == kBloomFilterName) {
+      BlockHandle h;
+      std::string_view encoded = meta->value();
+      if (!h.DecodeFrom(&encoded).ok() || !inside(h)) {
+        Problem(name, footer.metaindex.offset, "metaindex block", "bad filter block handle");
+        return;
+      }
+      auto filter_contents = ReadBlock(raf, h);
+      if (!filter_contents.ok()) {
+        Problem(name, h.offset, "filter block", filter_contents.status().message());
+        return;
+      }
+      filter = std::move(*filter_contents);
+    }
+    if (!meta->status().ok()) {
+      Problem(name, footer.metaindex.offset, "metaindex block", meta->status().message());
+      return;
+    }
+  }
+
+  auto index = Block::NewIterator(std::make_shared<const Block>(std::move(*index_contents)),
+                                  CompareInternalKeys);
+  std::string prev;
+  uint64_t entries = 0, next_offset = 0;
+  const size_t problems_before = report_->problems.size();
+  for (index->SeekToFirst(); index->Valid(); index->Next()) {
+    BlockHandle h;
+    std::string_view encoded = index->value();
+    if (!h.DecodeFrom(&encoded).ok() || !inside(h) || h.offset < next_offset) {
+      Problem(name, footer.index.offset, "index block",
+              absl::StrCat("the handle of the data block after entry ", entries,
+                           " is malformed, outside the table or overlapping"));
+      return;
+    }
+    next_offset = h.offset + h.size + kBlockTrailerSize;
+    CheckDataBlock(name, raf, h, index->key(), f, filter.data, &prev, &entries);
+  }
+  if (!index->status().ok()) {
+    Problem(name, footer.index.offset, "index block", index->status().message());
+    return;
+  }
+  if (report_->problems.size() != problems_before) return;
+  if (entries == 0) {
+    Problem(name, 0, "table file", "table is empty");
+  } else if (prev != f.largest) {
+    Problem(name, footer.index.offset, "index block",
+            "the last key differs from the MANIFEST (a data block is missing from the index)");
+  }
+  report_->table_entries += entries;
+}
+
+void Checker::CheckWal(uint64_t number) {
+  const std::string path = LogFileName(dir_, number);
+  const std::string name = path.substr(dir_.size() + 1);
+  auto file = env_->NewSequentialFile(path);
+  if (!file.ok()) {
+    Problem(name, 0, "WAL record", file.status().message());
+    return;
+  }
+  report_->wal_files++;
+  wal::DamageSummary damage;
+  wal::Reader reader(std::move(*file), &damage);
+  std::string scratch;
+  std::string_view record;
+  bool reported = false;
+  while (reader.ReadRecord(&record, &scratch)) {
+    if (pending_) {
+      pending_->detail += "; intact records follow in a later WAL";
+      report_->problems.push_back(std::move(*pending_));
+      pending_.reset();
+    }
+    if (damage.damaged && !reported) {
+      Problem(name, damage.first_offset, "WAL record",
+              absl::StrCat(damage.first_reason, "; intact records follow"));
+      reported = true;
     }
     WriteBatch batch;
     CountingHandler handler;
     absl::Status s = WriteBatchInternal::SetContents(&batch, record);
     if (s.ok()) s = batch.Iterate(&handler);
-    if (!s.ok()) {
-      report->problems.push_back(absl::StrCat(name, ": record at offset ",
-                                              reader.last_record_offset(), ": ", s.message()));
+    if (s.ok() && batch.Count() > 0) {
+      const SequenceNumber first = WriteBatchInternal::Sequence(batch);
+      if (first <= wal_sequence_) {
+        s = CorruptionError(
+            absl::StrCat("starts at sequence ", first, ", not after ", wal_sequence_));
+      }
+      wal_sequence_ = first + batch.Count() - 1;
     }
-    report->wal_records++;
+    if (!s.ok()) Problem(name, reader.last_record_offset(), "WAL record", s.message());
+    report_->wal_records++;
   }
   if (!reader.status().ok()) {
-    report->problems.push_back(absl::StrCat(name, ": ", reader.status().message()));
+    Problem(name, reader.end_of_last_record(), "WAL record", reader.status().message());
   }
-  if (!damage.damaged) return;
-  std::string what =
-      absl::StrFormat("%s: %d bytes damaged from offset %d (%s)", name, damage.dropped_bytes,
-                      damage.first_offset, damage.first_reason);
-  if (records_after_damage) {
-    report->problems.push_back(what + " with intact records after the damage");
-  } else {
-    *pending_damage = what;
+  if (damage.damaged && !reported) {
+    pending_ = CheckProblem{
+        name, damage.first_offset, "WAL record",
+        absl::StrFormat("%s (%d bytes)", damage.first_reason, damage.dropped_bytes)};
   }
+}
+
+void Checker::FinishWals() {
+  if (!pending_) return;
+  pending_->detail += "; a torn tail, dropped by the next open";
+  report_->warnings.push_back(std::move(*pending_));
+  pending_.reset();
 }
 
 }  // namespace
@@ -122,21 +344,25 @@ absl::StatusOr<CheckReport> CheckDB(const std::string& dir, const Options& optio
   }
   CAIRN_ASSIGN_OR_RETURN(auto lock, env->LockFile(LockFileName(dir)));
   CheckReport report;
+  Checker checker(env, dir, &report);
+  if (!checker.CheckManifest()) return report;
+
+  // The MANIFEST's records are intact: the state they describe must hold too.
   TableCache cache(env, dir, /*max_open_files=*/64, /*block_cache=*/nullptr,
                    /*row_cache_bytes=*/0, /*mmap_reads=*/false);
   VersionSet versions(env, dir, &cache);
-  absl::Status s = versions.Recover();
-  if (!s.ok()) {
-    report.problems.push_back(std::string(s.message()));
+  if (absl::Status s = versions.Recover(); !s.ok()) {
+    std::string current;
+    (void)ReadFileToString(env, CurrentFileName(dir), &current);
+    if (!current.empty()) current.pop_back();
+    report.problems.push_back(CheckProblem{current, 0, "MANIFEST contents", std::string(s.message())});
     return report;
   }
-
-  if (!versions.recovery_note().empty()) report.warnings.push_back(versions.recovery_note());
   std::set<uint64_t> live;
   versions.AddLiveFiles(&live);
   auto current = versions.current();
   for (int level = 0; level < kNumLevels; level++) {
-    for (const auto& f : current->files(level)) CheckTable(&cache, *f, &report);
+    for (const auto& f : current->files(level)) checker.CheckTable(*f);
   }
 
   CAIRN_ASSIGN_OR_RETURN(auto children, env->GetChildren(dir));
@@ -147,15 +373,13 @@ absl::StatusOr<CheckReport> CheckDB(const std::string& dir, const Options& optio
     if (!ParseFileName(name, &number, &type)) continue;
     if (type == FileType::kLog && number >= versions.log_number()) logs.push_back(number);
     if (type == FileType::kTable && !live.contains(number)) {
-      report.warnings.push_back(absl::StrCat(name, ": not referenced by the MANIFEST"));
+      report.warnings.push_back(
+          CheckProblem{name, 0, "table file", "not referenced by the MANIFEST"});
     }
   }
   std::sort(logs.begin(), logs.end());
-  std::string pending_damage;
-  for (uint64_t number : logs) CheckWal(env, dir, number, &pending_damage, &report);
-  if (!pending_damage.empty()) {
-    report.warnings.push_back(pending_damage + ": a torn tail, dropped by the next open");
-  }
+  for (uint64_t number : logs) checker.CheckWal(number);
+  checker.FinishWals();
   return report;
 }
 

@@ -81,7 +81,13 @@ def test_check_fails_on_a_damaged_table(tmp_path):
     path.write_bytes(bytes(data))
     r = cairn(db, "check")
     assert r.returncode == 1
-    assert "problem:" in r.stdout and "checksum mismatch" in r.stdout
+    # "problem: 000012.sst at offset 4096 (data block): block checksum mismatch ...": the
+    # file, where its damaged block starts (at or before the flipped byte) and its kind.
+    m = re.search(r"problem: (\d+\.sst) at offset (\d+) \(data block\): .*checksum mismatch",
+                  r.stdout)
+    assert m, r.stdout
+    assert m.group(1) == path.name
+    assert len(data) // 2 - 16384 < int(m.group(2)) <= len(data) // 2
     # Every key reads back right, or fails with a corruption error: never missing, never
     # wrong.
     for i in range(0, 2000, 97):
