@@ -23,7 +23,7 @@ struct ParserLimits {
   // ("invalid bulk length").
   uint64_t max_bulk_len = uint64_t{512} << 20;
   // Arguments per multibulk command; more is "invalid multibulk length". Redis 7.0 allows
-  // up to INT_MAX (and 10 before AUTH, which is the server's business, not the parser's).
+  // up to INT_MAX (and 10 before AUTH: RespParser::set_unauthenticated).
   // Memory grows with the arguments that actually arrive, never with the announced count.
   uint64_t max_multibulk_len = 2147483647;
   // Redis's PROTO_INLINE_MAX_SIZE: an inline command line, or a '*'/'$' header line,
@@ -67,6 +67,12 @@ class RespParser {
   // e.g. "ERR Protocol error: invalid bulk length". Empty before any error.
   const std::string& error() const { return error_; }
 
+  // While set (a client that must still authenticate), Redis 7's tighter limits apply to
+  // the commands parsed from now on: more than 10 arguments is "unauthenticated multibulk
+  // length", a bulk string longer than 16384 bytes "unauthenticated bulk length". Change
+  // it only between commands (after kCommand).
+  void set_unauthenticated(bool on) { unauthenticated_ = on; }
+
   // Bytes the parser knows it still needs before it can make progress (at least 1 after
   // kNeedMore): lets the caller size a read for a large bulk string. Inside a bulk
   // string's payload this is the rest of the payload plus its CRLF.
@@ -94,6 +100,7 @@ class RespParser {
   void ResetCommand();
 
   ParserLimits limits_;  // constant after construction
+  bool unauthenticated_ = false;
 
   std::string error_;  // non-empty once a protocol error was seen: sticky
   // Progress through the current command. Offsets are relative to the start of the

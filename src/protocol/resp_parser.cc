@@ -16,6 +16,11 @@ constexpr char kTooBigBulk[] = "ERR Protocol error: too big bulk count string";
 constexpr char kInvalidMbulk[] = "ERR Protocol error: invalid multibulk length";
 constexpr char kInvalidBulk[] = "ERR Protocol error: invalid bulk length";
 constexpr char kUnbalanced[] = "ERR Protocol error: unbalanced quotes in request";
+constexpr char kUnauthMbulk[] = "ERR Protocol error: unauthenticated multibulk length";
+constexpr char kUnauthBulk[] = "ERR Protocol error: unauthenticated bulk length";
+// Redis 7's limits for a client that has not authenticated yet.
+constexpr int64_t kUnauthenticatedMaxArgs = 10;
+constexpr int64_t kUnauthenticatedMaxBulk = 16384;
 
 // Redis's string2ll: an optional '-', then "0" alone or digits without a leading zero;
 // nothing else (no '+', no spaces), and no overflow.
@@ -293,6 +298,7 @@ RespParser::Step RespParser::ParseMultibulk(std::string_view in,
         (n > 0 && static_cast<uint64_t>(n) > limits_.max_multibulk_len)) {
       return Fail(kInvalidMbulk);
     }
+    if (unauthenticated_ && n > kUnauthenticatedMaxArgs) return Fail(kUnauthMbulk);
     pos_ = cr + 2;
     if (n <= 0) {
       return Step::kSkip;  // "*0" and "*-1": Redis resets the client and goes on
@@ -319,6 +325,7 @@ RespParser::Step RespParser::ParseMultibulk(std::string_view in,
           static_cast<uint64_t>(n) > limits_.max_bulk_len) {
         return Fail(kInvalidBulk);
       }
+      if (unauthenticated_ && n > kUnauthenticatedMaxBulk) return Fail(kUnauthBulk);
       pos_ = cr + 2;
       bulk_len_ = n;
       state_ = State::kBulkPayload;

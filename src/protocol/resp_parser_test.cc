@@ -59,6 +59,36 @@ TEST(RespParserTest, ParsesOneCommandAsViewsIntoTheInput) {
   EXPECT_EQ(args[2].data(), in.data() + in.size() - 7);
 }
 
+TEST(RespParserTest, UnauthenticatedClientsGetRedis7sLimitsExactly) {
+  // Found by the bad-input suite: more than 10 arguments before AUTH was not refused, and
+  // the bulk limit counted the CRLF (16383 bytes refused; Redis allows 16384).
+  auto parse = [](const std::string& in) {
+    RespParser p;
+    p.set_unauthenticated(true);
+    std::vector<std::string_view> args;
+    size_t consumed = 0;
+    const Result r = p.Parse(in, &args, &consumed);
+    return r == Result::kError ? p.error() : r == Result::kCommand ? "command" : "need more";
+  };
+  EXPECT_EQ(parse(Multibulk(std::vector<std::string>(10, "a"))), "command");
+  EXPECT_EQ(parse("*11\r\n"), "ERR Protocol error: unauthenticated multibulk length");
+  EXPECT_EQ(parse("*2000000000\r\n"), "ERR Protocol error: unauthenticated multibulk length");
+  EXPECT_EQ(parse("*99999999999\r\n"), "ERR Protocol error: invalid multibulk length");
+  EXPECT_EQ(parse(Multibulk({"AUTH", std::string(16384, 'p')})), "command");
+  EXPECT_EQ(parse("*2\r\n$4\r\nAUTH\r\n$16385\r\n"),
+            "ERR Protocol error: unauthenticated bulk length");
+  // Lifted once authenticated, between commands.
+  RespParser p;
+  p.set_unauthenticated(true);
+  std::vector<std::string_view> args;
+  size_t consumed = 0;
+  const std::string in = Multibulk({"AUTH", "pw"}) + Multibulk(std::vector<std::string>(11, "b"));
+  ASSERT_EQ(p.Parse(in, &args, &consumed), Result::kCommand);
+  p.set_unauthenticated(false);
+  ASSERT_EQ(p.Parse(std::string_view(in).substr(consumed), &args, &consumed), Result::kCommand);
+  EXPECT_EQ(args.size(), 11u);
+}
+
 TEST(RespParserTest, PipelinedCommandsComeOutOneByOne) {
   const std::string in = Multibulk({"SET", "a", "1"}) + Multibulk({"GET", "a"}) + "PING\r\n" +
                          Multibulk({"INCR", "a"}) + "*2\r\n$3\r\nGET";  // the last is partial

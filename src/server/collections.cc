@@ -266,4 +266,13 @@ bool ParseIntArg(CommandContext& c, std::string_view arg, int64_t* v) {
   return false;
 }
 
+bool ParseRandomCount(CommandContext& c, std::string_view arg, int64_t* v) {
+  if (!ParseIntArg(c, arg, v)) return false;
+  if (*v != INT64_MIN) return true;
+  c.out.Error(
+      "ERR value is out of range, value must between -9223372036854775807 and "
+      "9223372036854775807");
+  return false;
+}
+
 }  // namespace cairn::server

@@ -95,6 +95,9 @@ bool MoveCollection(CommandContext& c, int src_db, std::string_view src_key,
 
 // Parses a Redis count/index argument; replies kErrNotInteger on failure.
 bool ParseIntArg(CommandContext& c, std::string_view arg, int64_t* v);
+// The count of SRANDMEMBER, HRANDFIELD and ZRANDMEMBER: an integer in
+// [-INT64_MAX, INT64_MAX], with Redis 7's errors.
+bool ParseRandomCount(CommandContext& c, std::string_view arg, int64_t* v);
 
 }  // namespace cairn::server
 

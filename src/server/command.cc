@@ -248,10 +248,12 @@ int64_t NowMs() {
 
 void UnknownCommand(const std::vector<std::string_view>& args, protocol::ReplyWriter& out) {
   // Redis 7.0: "ERR unknown command 'x', with args beginning with: 'a' 'b' "
-  std::string msg = absl::StrCat("ERR unknown command '", std::string(args[0].substr(0, 128)),
+  // Redis formats each with "%.128s": an argument ends at its first NUL byte.
+  auto quoted = [](std::string_view a) { return std::string(a.substr(0, std::min<size_t>(128, a.find('\0')))); };
+  std::string msg = absl::StrCat("ERR unknown command '", quoted(args[0]),
                                  "', with args beginning with: ");
   for (size_t i = 1; i < args.size() && msg.size() < 512; i++) {
-    absl::StrAppend(&msg, "'", std::string(args[i].substr(0, 128)), "' ");
+    absl::StrAppend(&msg, "'", quoted(args[i]), "' ");
   }
   for (char& c : msg) {
     if (c == '\r' || c == '\n') c = ' ';

@@ -87,12 +87,14 @@ TEST_F(CommandTest, ExpireOptions) {
   EXPECT_EQ(Run({"TTL", "p"}), "(integer) 100");
   EXPECT_EQ(Run({"EXPIRE", "p", "9223372036854775807"}),
             "(error) ERR invalid expire time in 'expire' command");
-  // Past the largest expiry the engine can hold (it keeps microseconds): refused, not
-  // wrapped around into the past.
-  EXPECT_EQ(Run({"EXPIRE", "p", "18446744073709"}),
-            "(error) ERR invalid expire time in 'expire' command");
-  EXPECT_EQ(Run({"SET", "p", "v", "PXAT", "9223372036854776"}),
-            "(error) ERR invalid expire time in 'set' command");
+  // Past the largest expiry the engine can hold (it keeps microseconds): accepted, as
+  // Redis does, and kept as that instant (about the year 294 000), never wrapped around
+  // into the past.
+  EXPECT_EQ(Run({"EXPIRE", "p", "18446744073709"}), "(integer) 1");
+  EXPECT_EQ(Run({"GET", "p"}), "\"v\"");
+  EXPECT_EQ(Run({"PTTL", "p"}),
+            "(integer) " + std::to_string(store::kMaxExpireAtMs - CommandHarness::Now()));
+  EXPECT_EQ(Run({"SET", "p", "v", "PXAT", "9223372036854776"}), "OK");
   EXPECT_EQ(Run({"GET", "p"}), "\"v\"");
 }
 

@@ -239,7 +239,7 @@ void HRandField(CommandContext& c) {
   }
   int64_t count = 1;
   const bool has_count = c.args.size() >= 3;
-  if (has_count && !ParseIntArg(c, c.args[2], &count)) return;
+  if (has_count && !ParseRandomCount(c, c.args[2], &count)) return;
   const bool with_values = c.args.size() == 4;
   // Redis refuses a WITHVALUES count past LONG_MAX/2 either way; a plain positive count
   // that large just means "all of them" (a huge negative one would make Redis hang).

@@ -99,9 +99,9 @@ void ExpireGeneric(CommandContext& c, int64_t unit_ms, bool absolute) {
     }
     at += c.now_ms;
   }
-  if (at > store::kMaxExpireAtMs) {
-    return c.out.Error(absl::StrCat("ERR invalid expire time in '", name, "' command"));
-  }
+  // Past what the engine can hold (about the year 294 000) the key keeps that instant:
+  // Redis accepts such expiries, and no client can tell them apart before then.
+  at = std::min(at, store::kMaxExpireAtMs);
   Record r;
   bool found;
   if (!Read(c, Db(c), c.args[1], &r, &found)) return;

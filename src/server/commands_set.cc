@@ -126,7 +126,7 @@ void RandomMembers(CommandContext& c, bool pop) {
     if (pop && (!ParseInt64(c.args[2], &count) || count < 0)) {
       return c.out.Error("ERR value is out of range, must be positive");
     }
-    if (!pop && !ParseIntArg(c, c.args[2], &count)) return;
+    if (!pop && !ParseRandomCount(c, c.args[2], &count)) return;
     // A huge positive count means "all of them"; a huge negative one (which would make
     // Redis hang) is refused.
     if (count < -INT64_MAX / 2) return c.out.Error("ERR value is out of range");

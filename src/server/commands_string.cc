@@ -66,11 +66,12 @@ bool ParseExpire(CommandContext& c, std::string_view arg, int64_t unit_ms, bool 
     valid = ms <= INT64_MAX - c.now_ms;
     ms += valid ? c.now_ms : 0;
   }
-  if (!valid || ms > store::kMaxExpireAtMs) {
+  if (!valid) {
     c.out.Error(absl::StrCat("ERR invalid expire time in '", ToAbsl(cmd), "' command"));
     return false;
   }
-  *at_ms = ms;
+  // Past what the engine can hold (about the year 294 000): that instant, as EXPIRE does.
+  *at_ms = std::min(ms, store::kMaxExpireAtMs);
   return true;
 }
 
@@ -184,17 +185,19 @@ void GetDel(CommandContext& c) {
 
 // GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]
 void GetEx(CommandContext& c) {
-  int64_t at = 0;
-  bool set_expire = false, persist = false;
+  // As Redis: the options' syntax first, then the key (missing: nil, whatever the expiry
+  // value), then the expiry value.
+  std::string expire_opt;
+  std::string_view expire_arg;
+  bool persist = false;
   for (size_t i = 2; i < c.args.size(); i++) {
     const std::string opt = Lower(c.args[i]);
     const bool has_next = i + 1 < c.args.size();
-    if ((opt == "ex" || opt == "px" || opt == "exat" || opt == "pxat") && !set_expire && !persist &&
-        has_next) {
-      const int64_t unit = (opt == "ex" || opt == "exat") ? 1000 : 1;
-      if (!ParseExpire(c, c.args[++i], unit, opt == "exat" || opt == "pxat", "getex", &at)) return;
-      set_expire = true;
-    } else if (opt == "persist" && !set_expire) {
+    if ((opt == "ex" || opt == "px" || opt == "exat" || opt == "pxat") && expire_opt.empty() &&
+        !persist && has_next) {
+      expire_opt = opt;
+      expire_arg = c.args[++i];
+    } else if (opt == "persist" && expire_opt.empty()) {
       persist = true;
     } else {
       return c.out.Error(kErrSyntax);
@@ -204,6 +207,13 @@ void GetEx(CommandContext& c) {
   bool found;
   if (!ReadString(c, c.args[1], &r, &found)) return;
   if (!found) return c.out.Null();
+  const bool set_expire = !expire_opt.empty();
+  int64_t at = 0;
+  if (set_expire) {
+    const int64_t unit = (expire_opt == "ex" || expire_opt == "exat") ? 1000 : 1;
+    const bool absolute = expire_opt == "exat" || expire_opt == "pxat";
+    if (!ParseExpire(c, expire_arg, unit, absolute, "getex", &at)) return;
+  }
   if (set_expire || (persist && r.expire_at_ms != 0)) {
     Record updated = r;
     updated.expire_at_ms = set_expire ? at : 0;

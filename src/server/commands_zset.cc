@@ -607,7 +607,7 @@ void ZRandMember(CommandContext& c) {
   }
   const bool has_count = c.args.size() >= 3;
   int64_t count = 1;
-  if (has_count && !ParseIntArg(c, c.args[2], &count)) return;
+  if (has_count && !ParseRandomCount(c, c.args[2], &count)) return;
   // As HRANDFIELD: a huge positive count without WITHSCORES means "all of them".
   if (has_count &&
       (count < -INT64_MAX / 2 || (c.args.size() == 4 && count > INT64_MAX / 2))) {

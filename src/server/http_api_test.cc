@@ -61,6 +61,17 @@ TEST(HttpApiTest, InvalidUtf8GoesOutAsBase64) {
   }
 }
 
+TEST(HttpApiTest, ErrorNamingABytePathThatIsNotUtf8IsAJsonErrorNotA500) {
+  // Found by http_request_fuzz: the 404's message quoted the path, and dumping a
+  // non-UTF-8 string threw; the session turned that into a 500.
+  CommandHarness h;
+  HttpResponse r = Do(h, "GET", "/\xff\xfe?x=1");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(r.body.find("no such endpoint"), std::string::npos) << r.body;
+  r = Do(h, "POST", "/v1/batch", "{\"ops\":[{\"op\":\"\xff\"}]}");
+  EXPECT_EQ(r.status, 400) << r.body;
+}
+
 TEST(HttpApiTest, CredentialsAndProtectedMode) {
   ServerConfig cfg;
   cfg.requirepass = "pw";

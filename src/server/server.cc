@@ -78,9 +78,6 @@ protocol::ParserLimits Limits(const ServerConfig& cfg) {
   return limits;
 }
 
-// Bytes a client that has not authenticated may have pending (Redis 7 allows 16 KiB).
-constexpr size_t kUnauthenticatedBulk = 16 << 10;
-
 // One RESP client. Lives on one io_context; every handler runs on that thread.
 class RespConnection : public std::enable_shared_from_this<RespConnection> {
  public:
@@ -211,17 +208,11 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     PipelineExecutor pipeline(*server_, *state_, writer_);
     while (!state_->close_after_reply && !state_->killed.load(std::memory_order_relaxed)) {
       size_t consumed = 0;
+      // Redis 7: a client that has not authenticated may not send big requests. Between
+      // commands here, so AUTH in a pipeline lifts the limits for what follows it.
+      parser_.set_unauthenticated(!state_->authenticated);
       const auto r =
           parser_.Parse(std::string_view(in_.data() + start, in_end_ - start), &args_, &consumed);
-      if (r == protocol::RespParser::Result::kNeedMore && !state_->authenticated &&
-          parser_.BytesWanted() > kUnauthenticatedBulk) {
-        // Redis 7: a client that has not authenticated may not send big requests.
-        server_->stats.protocol_errors.fetch_add(1, std::memory_order_relaxed);
-        pipeline.Flush();
-        writer_.Error("ERR Protocol error: unauthenticated bulk length");
-        state_->close_after_reply = true;
-        break;
-      }
       if (r == protocol::RespParser::Result::kError) {
         server_->stats.protocol_errors.fetch_add(1, std::memory_order_relaxed);
         pipeline.Flush();  // replies stay in command order
