@@ -45,6 +45,8 @@ class FaultFile final : public WritableFile {
     return env_->OnWrite(path_, flushed_.load(std::memory_order_acquire), true);
   }
   absl::Status Sync() override {
+    // A sync writes the buffered bytes first: that fails on a full disk too.
+    CAIRN_RETURN_IF_ERROR(env_->InjectedError(FaultInjectionEnv::kFailWrites, path_));
     CAIRN_RETURN_IF_ERROR(env_->InjectedError(FaultInjectionEnv::kFailSyncs, path_));
     CAIRN_RETURN_IF_ERROR(env_->OnWrite(path_, size_, true));
     // The base file is flushed (not fsynced): a simulated crash decides what survives.

@@ -62,7 +62,7 @@ class Checker {
   }
   void CheckDataBlock(const std::string& name, const RandomAccessFile* file, const BlockHandle& h,
                       std::string_view index_key, const FileMetaData& f, std::string_view filter,
-                      std::string* prev, uint64_t* entries);
+                      bool first_block, std::string* prev, uint64_t* entries);
 
   Env* const env_;
   const std::string dir_;
@@ -125,8 +125,8 @@ bool Checker::CheckManifest() {
 
 void Checker::CheckDataBlock(const std::string& name, const RandomAccessFile* file,
                              const BlockHandle& h, std::string_view index_key,
-                             const FileMetaData& f, std::string_view filter, std::string* prev,
-                             uint64_t* entries) {
+                             const FileMetaData& f, std::string_view filter, bool first_block,
+                             std::string* prev, uint64_t* entries) {
   auto contents = ReadBlock(file, h);
   if (!contents.ok()) {
     Problem(name, h.offset, "data block", contents.status().message());
@@ -145,7 +145,7 @@ void Checker::CheckDataBlock(const std::string& name, const RandomAccessFile* fi
       why = "keys out of order";
     } else if (parsed.sequence < f.smallest_seq || parsed.sequence > f.largest_seq) {
       why = absl::StrCat("sequence ", parsed.sequence, " outside the MANIFEST's range");
-    } else if (*entries == 0 && key != f.smallest) {
+    } else if (first_block && last.empty() && key != f.smallest) {
       why = "first key differs from the MANIFEST";
     } else if (!filter.empty() && !BloomFilterMayMatch(filter, parsed.user_key)) {
       why = "the filter block says a key of this block is absent";
@@ -250,19 +250,22 @@ void Checker::CheckTable(const FileMetaData& f) {
   auto index = Block::NewIterator(std::make_shared<const Block>(std::move(*index_contents)),
                                   CompareInternalKeys);
   std::string prev;
-  uint64_t entries = 0, next_offset = 0;
+  uint64_t entries = 0, next_offset = 0, blocks = 0;
   const size_t problems_before = report_->problems.size();
   for (index->SeekToFirst(); index->Valid(); index->Next()) {
     BlockHandle h;
     std::string_view encoded = index->value();
-    if (!h.DecodeFrom(&encoded).ok() || !inside(h) || h.offset < next_offset) {
+    // Data blocks are written back to back from offset 0: a gap or an overlap means an
+    // index entry points somewhere a writer never put a block.
+    if (!h.DecodeFrom(&encoded).ok() || !inside(h) || h.offset != next_offset) {
       Problem(name, footer.index.offset, "index block",
-              absl::StrCat("the handle of the data block after entry ", entries,
-                           " is malformed, outside the table or overlapping"));
+              absl::StrCat("the handle of data block ", blocks, " (offset ", h.offset,
+                           ") is malformed, outside the table, or leaves a gap or an overlap"));
       return;
     }
     next_offset = h.offset + h.size + kBlockTrailerSize;
-    CheckDataBlock(name, raf, h, index->key(), f, filter.data, &prev, &entries);
+    CheckDataBlock(name, raf, h, index->key(), f, filter.data, blocks == 0, &prev, &entries);
+    blocks++;
   }
   if (!index->status().ok()) {
     Problem(name, footer.index.offset, "index block", index->status().message());

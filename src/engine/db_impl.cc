@@ -196,7 +196,7 @@ absl::Status DBImpl::SyncWal() {
   }
   absl::Status s = wal->file()->SyncData();
   absl::MutexLock l(&mu_);
-  if (!s.ok()) SetBackgroundError(s);
+  if (!s.ok() && wal == wal_) SetBackgroundError(s);  // not a WAL a Resume retired
   if (s.ok()) wal_syncs_++;
   return s;
 }

@@ -118,6 +118,7 @@ absl::Status DBImpl::WriteGroup(Writer** last_writer) {
   // Only the leader touches the WAL writer and the memtable: no lock needed.
   mu_.Unlock();
   absl::Status status;
+  bool inserting = false;
   try {
     status = wal->AddRecord(WriteBatchInternal::Contents(group));
     if (defer) {
@@ -130,7 +131,10 @@ absl::Status DBImpl::WriteGroup(Writer** last_writer) {
       if (status.ok()) wal_unflushed_.store(false, std::memory_order_release);
     }
     if (status.ok() && sync) status = wal->file()->Sync();
-    if (status.ok()) status = WriteBatchInternal::InsertInto(group, mem);
+    if (status.ok()) {
+      inserting = true;
+      status = WriteBatchInternal::InsertInto(group, mem);
+    }
   } catch (const std::exception& e) {
     status = ExceptionToStatus(e);
   }
@@ -140,6 +144,9 @@ absl::Status DBImpl::WriteGroup(Writer** last_writer) {
     versions_->SetLastSequence(first + count - 1);
     if (sync) wal_syncs_++;
   } else {
+    // Part of the group may be in the memtable: its sequence numbers are used, or a later
+    // write could get the same internal key as one of those entries.
+    if (inserting) versions_->SetLastSequence(first + count - 1);
     // The WAL (or the memtable) may hold part of this group; later writes could not be
     // ordered after it safely. Refuse writes until Resume moves to a new WAL.
     SetBackgroundError(status);
@@ -267,6 +274,7 @@ void DBImpl::SetBackgroundError(const absl::Status& s) {
   bg_error_ = s;
   background_errors_++;
   read_only_.store(true, std::memory_order_release);
+  bg_cv_.SignalAll();  // writers stalled on a flush, and Flush(), must see it
   if (options_.listener != nullptr) options_.listener->OnBackgroundError(s);
 }
 
@@ -302,22 +310,38 @@ absl::Status DBImpl::ResumeAsLeader() {
   mu_.Lock();
   uint64_t wal_number = 0;
   std::unique_ptr<WritableFile> wal_file;
-  if (s.ok()) s = CreateWal(&wal_number, &wal_file);
-  if (s.ok()) {
-    edit.SetLogNumber(wal_number);
-    s = versions_->LogAndApply(&edit);
-  }
-  pending_outputs_.erase(imm_number);
-  pending_outputs_.erase(mem_number);
-  if (!s.ok()) {
-    if (wal_file != nullptr) {
-      wal_file.reset();
-      (void)env_->RemoveFile(LogFileName(dir_, wal_number));
+  bool edit_attempted = false;
+  try {
+    if (s.ok()) s = CreateWal(&wal_number, &wal_file);
+    if (s.ok()) {
+      edit.SetLogNumber(wal_number);
+      edit_attempted = true;
+      s = versions_->LogAndApply(&edit);
     }
-    RemoveObsoleteFiles();  // the tables just written, unless a MANIFEST names them
+  } catch (const std::exception& e) {
+    s = ExceptionToStatus(e);
+  }
+  if (!s.ok()) {
+    if (edit_attempted) {
+      // The edit may have reached the MANIFEST even though LogAndApply failed (a failed
+      // sync after the write, a rename whose directory sync failed): a reopen may then
+      // expect the new WAL and the tables. Keep them all (the tables stay in
+      // pending_outputs_ until the process ends; the next Open sorts out what is live).
+      wal_file.reset();
+    } else {
+      pending_outputs_.erase(imm_number);
+      pending_outputs_.erase(mem_number);
+      if (wal_file != nullptr) {
+        wal_file.reset();
+        (void)env_->RemoveFile(LogFileName(dir_, wal_number));
+      }
+      RemoveObsoleteFiles();  // the tables just written: no MANIFEST names them
+    }
     if (options_.listener != nullptr) options_.listener->OnResumeFailed(s);
     return s;
   }
+  pending_outputs_.erase(imm_number);
+  pending_outputs_.erase(mem_number);
   for (const auto& [level, f] : edit.new_files()) stats_.flush_bytes += f.file_size;
   wal_ = std::make_shared<wal::Writer>(std::move(wal_file));
   wal_number_ = wal_number;
@@ -340,18 +364,25 @@ void DBImpl::HousekeepingLoop() {
   const absl::Duration tick = recovery_ms > 0 && (!sync || recovery_ms < 1000)
                                   ? absl::Milliseconds(recovery_ms)
                                   : absl::Seconds(1);
+  int resume_backoff = 1;
+  absl::Time next_resume = absl::InfinitePast();
   absl::MutexLock l(&mu_);
   while (!shutting_down_) {
     mu_.AwaitWithTimeout(absl::Condition(&shutting_down_), tick);
     if (shutting_down_) break;
     if (!bg_error_.ok()) {
-      if (recovery_ms > 0 && !IsCorruption(bg_error_)) {
+      // Each failed attempt rewrites the memtables, on a disk that is already sick: back
+      // off, doubling the wait up to 64 intervals.
+      if (recovery_ms > 0 && !IsCorruption(bg_error_) && absl::Now() >= next_resume) {
         mu_.Unlock();
-        (void)Resume();
+        const bool resumed = Resume().ok();
         mu_.Lock();
+        resume_backoff = resumed ? 1 : std::min(resume_backoff * 2, 64);
+        next_resume = absl::Now() + absl::Milliseconds(recovery_ms) * (resumed ? 0 : resume_backoff);
       }
       continue;
     }
+    resume_backoff = 1;
     if (!sync) continue;
     std::shared_ptr<wal::Writer> wal = wal_;
     mu_.Unlock();
@@ -359,7 +390,7 @@ void DBImpl::HousekeepingLoop() {
     mu_.Lock();
     if (s.ok()) {
       wal_syncs_++;
-    } else {
+    } else if (wal == wal_) {  // not a WAL that a Resume retired meanwhile
       SetBackgroundError(s);
     }
   }

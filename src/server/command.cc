@@ -261,11 +261,11 @@ void UnknownCommand(const std::vector<std::string_view>& args, protocol::ReplyWr
   out.Error(msg);
 }
 
+}  // namespace
+
 bool NeedsAuth(const ServerContext& server, const ClientState& client) {
   return !client.authenticated && server.config->auth_required();
 }
-
-}  // namespace
 
 namespace {
 

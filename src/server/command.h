@@ -244,6 +244,10 @@ struct ScanOptions {
 };
 bool ParseScanOptions(CommandContext& c, size_t first, bool allow_type, ScanOptions* o);
 // Replies with an engine error as Redis-style "-ERR ...".
+// Whether the client must still authenticate (a password or users are configured and
+// it has not).
+bool NeedsAuth(const ServerContext& server, const ClientState& client);
+
 void ReplyStatusError(protocol::ReplyWriter& out, const absl::Status& s);
 // The lower-cased text, for option parsing.
 std::string Lower(std::string_view s);

@@ -1,6 +1,7 @@
 // Keyspace commands (Redis 7 semantics): DEL UNLINK EXISTS TOUCH EXPIRE PEXPIRE EXPIREAT
 // PEXPIREAT TTL PTTL EXPIRETIME PEXPIRETIME PERSIST TYPE KEYS SCAN RANDOMKEY RENAME
 // RENAMENX MOVE SWAPDB DBSIZE FLUSHDB FLUSHALL, and CAIRN.RANGE (an ordered range read).
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "base/glob.h"
@@ -35,15 +36,15 @@ bool Read(CommandContext& c, int db, std::string_view key, Record* r, bool* foun
 void Del(CommandContext& c) {
   int64_t n = 0;
   std::vector<store::Mutation> batch;
+  // A key named twice counts once. A set, not a scan of the batch: DEL of 100 000 keys
+  // was quadratic (over 2 minutes under ASan; found by the bad-input suite).
+  absl::flat_hash_set<std::string_view> seen;
   for (size_t i = 1; i < c.args.size(); i++) {
+    if (!seen.insert(c.args[i]).second) continue;
     Record r;
     bool found;
     if (!Read(c, Db(c), c.args[i], &r, &found)) return;
     if (!found) continue;
-    // A key named twice counts once.
-    bool dup = false;
-    for (const auto& m : batch) dup |= m.key == c.args[i];
-    if (dup) continue;
     batch.push_back(store::Mutation::Delete(Db(c), std::string(c.args[i])));
     n++;
   }

@@ -518,9 +518,14 @@ struct ArrivingStringBody {
     template <class ConstBufferSequence>
     std::size_t put(const ConstBufferSequence& buffers, beast::error_code& ec) {
       std::size_t n = 0;
-      for (auto b : beast::buffers_range_ref(buffers)) {
-        body_.append(static_cast<const char*>(b.data()), b.size());
-        n += b.size();
+      try {
+        for (auto b : beast::buffers_range_ref(buffers)) {
+          body_.append(static_cast<const char*>(b.data()), b.size());
+          n += b.size();
+        }
+      } catch (const std::bad_alloc&) {
+        ec = http::error::buffer_overflow;  // as Beast's string_body does
+        return n;
       }
       ec = {};
       return n;
@@ -558,25 +563,44 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     ReadHeader();
   }
 
-  // Reads until the header is parsed, counting the bytes it takes: Beast's header_limit
-  // (1.74) bounds only the bytes not yet parsed, so many short header lines arriving in
-  // pieces would otherwise be unbounded.
+  // Reads and parses until the header is complete, counting every byte of it: Beast's
+  // header_limit (1.74) bounds only the bytes not yet parsed, and its read operations
+  // keep reading until the header ends, so many short header lines (or a header that
+  // never ends) would otherwise grow without bound. Bytes already buffered (a pipelined
+  // request) are parsed first.
   void ReadHeader() {
-    auto self = shared_from_this();
-    http::async_read_some(stream_, buffer_, *parser_, [self](beast::error_code ec, size_t n) {
+    while (buffer_.size() > 0 && !parser_->is_header_done()) {
+      beast::error_code ec;
+      const size_t n = parser_->put(buffer_.data(), ec);
+      buffer_.consume(n);
+      header_bytes_ += n;
+      if (ec == http::error::need_more) break;
+      if (ec) return Failed(ec);
+    }
+    if (header_bytes_ + buffer_.size() > kMaxHeaderBytes) {
+      return Failed(http::error::header_limit);
+    }
+    if (!parser_->is_header_done()) {
+      auto self = shared_from_this();
+      stream_.async_read_some(buffer_.prepare(16 << 10),
+                              [self](beast::error_code ec, size_t n) {
+                                if (ec) return self->Failed(ec);  // eof: Close()
+                                self->buffer_.commit(n);
+                                self->ReadHeader();
+                              });
+      return;
+    }
+    OnHeader();
+  }
+
+  void OnHeader() {
+    HttpRequest head = Head();
+    if (auto denied = CheckHttpAccess(*server_, head)) {
+      return Reply(std::move(*denied), false);  // the body is never read
+    }
+    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
       if (ec) return self->Failed(ec);
-      self->header_bytes_ += n;
-      if (self->header_bytes_ > kMaxHeaderBytes) return self->Failed(http::error::header_limit);
-      if (!self->parser_->is_header_done()) return self->ReadHeader();
-      HttpRequest head = self->Head();
-      if (auto denied = CheckHttpAccess(*self->server_, head)) {
-        return self->Reply(std::move(*denied), false);  // the body is never read
-      }
-      http::async_read(self->stream_, self->buffer_, *self->parser_,
-                       [self](beast::error_code ec, size_t) {
-                         if (ec) return self->Failed(ec);
-                         self->Serve();
-                       });
+      self->Serve();
     });
   }
 
@@ -611,14 +635,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     HttpRequest req = Head();
     req.body = std::move(msg.body());
     HttpResponse resp;
+    const uint64_t writes_before = server_->backend->DeferredWritesOnThisThread();
     try {
       resp = HandleHttpRequest(*server_, req);
     } catch (const std::exception& e) {
       resp = Error(500, absl::StrCat("internal error: ", e.what()));
     }
-    // Writes are acknowledged only once in the OS (see the backend's FlushWrites).
-    if (absl::Status s = server_->backend->FlushWrites(); !s.ok()) {
-      resp = Error(503, absl::StrCat("write not made durable: ", s.message()));
+    // Writes are acknowledged only once in the OS (see the backend's FlushWrites); a
+    // request that wrote nothing is answered even while the WAL cannot be written.
+    if (server_->backend->DeferredWritesOnThisThread() != writes_before) {
+      if (absl::Status s = server_->backend->FlushWrites(); !s.ok()) {
+        resp = Error(503, absl::StrCat("write not made durable: ", s.message()));
+      }
     }
     if (req.method == "HEAD") resp.body.clear();
     Reply(std::move(resp), msg.keep_alive());

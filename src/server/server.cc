@@ -205,12 +205,13 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
       return Read();
     }
     size_t start = 0;
+    const uint64_t writes_before = server_->backend->DeferredWritesOnThisThread();
     PipelineExecutor pipeline(*server_, *state_, writer_);
     while (!state_->close_after_reply && !state_->killed.load(std::memory_order_relaxed)) {
       size_t consumed = 0;
       // Redis 7: a client that has not authenticated may not send big requests. Between
       // commands here, so AUTH in a pipeline lifts the limits for what follows it.
-      parser_.set_unauthenticated(!state_->authenticated);
+      parser_.set_unauthenticated(NeedsAuth(*server_, *state_));
       const auto r =
           parser_.Parse(std::string_view(in_.data() + start, in_end_ - start), &args_, &consumed);
       if (r == protocol::RespParser::Result::kError) {
@@ -237,6 +238,7 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
       }
     }
     pipeline.Flush();
+    if (server_->backend->DeferredWritesOnThisThread() != writes_before) acks_writes_ = true;
     // Keep the unconsumed tail at the front of the buffer.
     if (start > 0) {
       std::memmove(in_.data(), in_.data() + start, in_end_ - start);
@@ -279,15 +281,23 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     std::vector<std::shared_ptr<RespConnection>> batch;
     batch.swap(ThisThreadBatch().connections);
     const absl::Status s = server->backend->FlushWrites();
-    if (!s.ok()) spdlog::error("WAL write failed; closing {} connections unanswered: {}",
-                               batch.size(), s.ToString());
+    size_t withheld = 0;
     for (auto& c : batch) {
       c->queued_ = false;
-      if (!s.ok()) {
-        c->Close();  // an error reply would claim less than we know: say nothing
+      if (!s.ok() && c->acks_writes_) {
+        // Its replies acknowledge writes that may not have reached the OS: an error reply
+        // would claim less than we know, so say nothing. Clients that only read (or got
+        // an error, MISCONF while the store is read-only) are answered.
+        withheld++;
+        c->Close();
       } else {
+        c->acks_writes_ = false;
         c->Write();
       }
+    }
+    if (withheld > 0) {
+      spdlog::error("WAL write failed; closed {} connections whose replies acknowledge writes: {}",
+                    withheld, s.ToString());
     }
   }
 
@@ -326,7 +336,9 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     const int64_t deadline = state_->block.deadline_ms;
     EndBlock();
     std::vector<std::string_view> args(blocked_args_.begin(), blocked_args_.end());
+    const uint64_t writes_before = server_->backend->DeferredWritesOnThisThread();
     ExecuteCommand(*server_, *state_, args, writer_);
+    if (server_->backend->DeferredWritesOnThisThread() != writes_before) acks_writes_ = true;
     if (state_->block.active) {
       // Someone else got the element: wait again, until the original deadline.
       state_->block.deadline_ms = deadline;
@@ -386,6 +398,8 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
   bool writing_ = false;
   bool reading_ = false;
   bool queued_ = false;  // in this thread's AckBatch
+  // Replies waiting in out_ acknowledge deferred writes (see SendBatch).
+  bool acks_writes_ = false;
   ServerContext* const server_;
   std::shared_ptr<ClientState> state_;
   protocol::RespParser parser_;

@@ -107,6 +107,11 @@ class Backend {
   // many requests at once pays one system call for all of them; such a server calls
   // this before it sends any reply.
   virtual absl::Status FlushWrites() = 0;
+  // How many writes the calling thread has made that FlushWrites has yet to hand to the
+  // OS, counted since the thread started (it never goes down). A server compares it
+  // before and after serving a client to know whether that client's replies acknowledge
+  // deferred writes: if FlushWrites then fails, only those replies must be withheld.
+  virtual uint64_t DeferredWritesOnThisThread() const { return 0; }
   // OK while writes are accepted; otherwise why the store is read-only (a failed disk
   // write; it may clear by itself: engine::DB::BackgroundError). Cheap.
   virtual absl::Status BackgroundError() = 0;

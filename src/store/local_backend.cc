@@ -230,13 +230,16 @@ absl::Status LocalBackend::Put(int db, std::string_view key, const Record& recor
   if (record.expire_at_ms > 0) {
     engine::WriteBatch b;
     b.PutWithExpiry(Key(db, key), encoded, static_cast<uint64_t>(record.expire_at_ms) * 1000);
-    return db_->Write(EngineWriteOptions(options), b);
+    const engine::WriteOptions w = EngineWriteOptions(options);
+    return Counted(w, db_->Write(w, b));
   }
-  return db_->Put(EngineWriteOptions(options), InlineKey(Physical(db), key).view(), encoded);
+  const engine::WriteOptions w = EngineWriteOptions(options);
+  return Counted(w, db_->Put(w, InlineKey(Physical(db), key).view(), encoded));
 }
 
 absl::Status LocalBackend::Delete(int db, std::string_view key, const WriteOptions& options) {
-  return db_->Delete(EngineWriteOptions(options), InlineKey(Physical(db), key).view());
+  const engine::WriteOptions w = EngineWriteOptions(options);
+  return Counted(w, db_->Delete(w, InlineKey(Physical(db), key).view()));
 }
 
 absl::Status LocalBackend::Apply(const std::vector<Mutation>& batch, const WriteOptions& options) {
@@ -267,7 +270,8 @@ absl::Status LocalBackend::Apply(const std::vector<Mutation>& batch, const Write
       }
     }
   }
-  return db_->Write(EngineWriteOptions(options), b);
+  const engine::WriteOptions w = EngineWriteOptions(options);
+  return Counted(w, db_->Write(w, b));
 }
 
 absl::Status LocalBackend::Scan(
@@ -313,6 +317,17 @@ absl::Status LocalBackend::Clear(int db) {
 absl::Status LocalBackend::Sync() { return db_->SyncWal(); }
 
 absl::Status LocalBackend::BackgroundError() { return db_->BackgroundError(); }
+
+namespace {
+thread_local uint64_t deferred_writes = 0;
+}  // namespace
+
+absl::Status LocalBackend::Counted(const engine::WriteOptions& w, absl::Status s) {
+  if (s.ok() && w.defer_wal_write) deferred_writes++;
+  return s;
+}
+
+uint64_t LocalBackend::DeferredWritesOnThisThread() const { return deferred_writes; }
 
 absl::Status LocalBackend::FlushWrites() { return db_->FlushWal(); }
 

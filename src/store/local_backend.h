@@ -43,6 +43,7 @@ class LocalBackend final : public Backend {
   absl::Status Sync() override;
   absl::Status FlushWrites() override;
   absl::Status BackgroundError() override;
+  uint64_t DeferredWritesOnThisThread() const override;
   // Leave the WAL records of non-sync writes in the engine's buffer until FlushWrites
   // (engine::WriteOptions::defer_wal_write). Off by default: every write reaches the OS
   // before it returns.
@@ -89,6 +90,8 @@ class LocalBackend final : public Backend {
     w.defer_wal_write = defer_ && !o.sync;
     return w;
   }
+  // s, counting a successful deferred write (DeferredWritesOnThisThread).
+  static absl::Status Counted(const engine::WriteOptions& w, absl::Status s);
 
   engine::DB* const db_;
   int64_t (*const now_ms_)();

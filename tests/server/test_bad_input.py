@@ -984,6 +984,23 @@ def test_http_announced_body_does_not_count_against_maxmemory(server):
         hc.sock.close()
 
 
+def test_http_header_that_never_ends_is_refused_once_past_the_limit(server):
+    # Found in review: the header bytes were counted only once the header was complete,
+    # so a header that never ends grew until the timeout. 80 KB of header lines, no blank
+    # line: the answer must come without the header ending.
+    seed(server)
+    hc = HttpConn(server, timeout=5.0)
+    hc.send(b"GET /healthz HTTP/1.1\r\n")
+    for _ in range(20):
+        hc.send(b"X-H: y\r\n" * 512)  # 4 KB
+        time.sleep(0.002)
+    status, _, body = hc.response()
+    hc.sock.close()
+    assert (status, json_error(body)) == \
+        (400, {"error": "bad request: header limit exceeded", "status": 400})
+    assert_http_still_serving(server)
+
+
 def test_http_total_header_size_is_limited(server):
     # docs/http-api.md: "headers may take 64 KiB". One long header line is refused (see
     # test_http_malformed_requests_get_json_errors_and_close[one_oversized_header]); many
