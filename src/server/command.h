@@ -24,6 +24,10 @@
 #include "server/watch.h"
 #include "store/backend.h"
 
+namespace cairn {
+class FaultInjectionEnv;
+}  // namespace cairn
+
 namespace cairn::server {
 
 // One connected client. Fields other threads read (CLIENT LIST) are atomics or guarded.
@@ -125,6 +129,9 @@ struct ServerContext {
   std::function<uint64_t()> used_memory;
   // Called after CONFIG SET changed options (the server applies what it can live).
   std::function<void()> on_config_change;
+  // The engine's fault-injecting Env when enable-debug-command is on (DEBUG FAULT-INJECT);
+  // null otherwise.
+  FaultInjectionEnv* fault_env = nullptr;
   // Listening ports and threads, for INFO.
   int port = 0, http_port = 0, io_threads = 1;
 };

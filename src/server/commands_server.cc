@@ -5,10 +5,12 @@
 #include <chrono>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "base/fault_injection_env.h"
 #include "server/command.h"
 #include "server/info.h"
 
@@ -173,7 +175,48 @@ void Shutdown(CommandContext& c) {
   c.server.request_shutdown();
 }
 
+// DEBUG FAULT-INJECT <none|writes|short-writes|syncs|reads|creates>[,...] [pattern]: the
+// engine's files whose path contains pattern fail as a sick disk would (ENOSPC, EIO) until
+// DEBUG FAULT-INJECT none. For tests of read-only mode and recovery; allowed only when
+// the server was started with enable-debug-command (Redis's rule for DEBUG).
+void Debug(CommandContext& c) {
+  const std::string mode = c.server.config->Get().enable_debug_command;
+  const bool local = absl::StartsWith(c.client.addr, "127.") || absl::StartsWith(c.client.addr, "[::1]");
+  if (mode == "no" || (mode == "local" && !local) || c.server.fault_env == nullptr) {
+    return c.out.Error(
+        "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", "
+        "you can run it from a local connection, otherwise you need to set this option in the "
+        "configuration file, and then restart the server.");
+  }
+  const std::string sub = Lower(c.args[1]);
+  if (sub != "fault-inject" || c.args.size() < 3 || c.args.size() > 4) {
+    return c.out.Error(absl::StrCat("ERR unknown subcommand '", std::string(c.args[1]).substr(0, 128),
+                                    "'. Try DEBUG HELP."));
+  }
+  uint32_t faults = 0;
+  for (absl::string_view kind : absl::StrSplit(Lower(c.args[2]), ',')) {
+    if (kind == "none") continue;
+    if (kind == "writes") {
+      faults |= FaultInjectionEnv::kFailWrites;
+    } else if (kind == "short-writes") {
+      faults |= FaultInjectionEnv::kShortWrites;
+    } else if (kind == "syncs") {
+      faults |= FaultInjectionEnv::kFailSyncs;
+    } else if (kind == "reads") {
+      faults |= FaultInjectionEnv::kFailReads;
+    } else if (kind == "creates") {
+      faults |= FaultInjectionEnv::kFailCreates;
+    } else {
+      return c.out.Error(absl::StrCat("ERR unknown fault '", std::string(kind), "'"));
+    }
+  }
+  c.server.fault_env->InjectFaults(faults, c.args.size() == 4 ? std::string(c.args[3]) : "");
+  c.out.SimpleString("OK");
+}
+
 const CommandSpec kCommands[] = {
+    {"debug", -2, kAdmin | kNoLock, 0, 0, 0, Debug, "server",
+     "FAULT-INJECT: make the engine's disk fail (tests only; enable-debug-command)."},
     {"info", -1, 0, 0, 0, 0, Info, "server",
      "Returns information and statistics about the server."},
     {"config", -2, kAdmin | kContainer, 0, 0, 0, ConfigCmd, "server",

@@ -91,6 +91,15 @@ absl::Status SetWalSync(ServerConfig& c, std::string_view v) {
   return absl::OkStatus();
 }
 
+absl::Status SetDebugCommand(ServerConfig& c, std::string_view v) {
+  const std::string s = absl::AsciiStrToLower(ToAbsl(v));
+  if (s != "no" && s != "yes" && s != "local") {
+    return Invalid("argument must be one of: no, yes, local");
+  }
+  c.enable_debug_command = s;
+  return absl::OkStatus();
+}
+
 absl::Status SetLogLevel(ServerConfig& c, std::string_view v) {
   const std::string s = absl::AsciiStrToLower(ToAbsl(v));
   if (s != "debug" && s != "verbose" && s != "notice" && s != "warning") {
@@ -150,6 +159,9 @@ const Option kOptions[] = {
      GetString<&ServerConfig::dir>},
     {"wal-sync", "appendfsync", false, "WAL sync policy: always, everysec or none", SetWalSync,
      GetString<&ServerConfig::wal_sync>},
+    {"enable-debug-command", "", false,
+     "DEBUG command: no, yes or local (loopback only); for tests (fault injection)",
+     SetDebugCommand, GetString<&ServerConfig::enable_debug_command>},
     {"io-threads", "", false, "I/O threads (0: one per core)",
      SetInt<&ServerConfig::io_threads, 0, 128>, GetInt<&ServerConfig::io_threads>},
     {"requirepass", "", true, "Password of the default user (empty: none)",

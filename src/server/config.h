@@ -24,6 +24,9 @@ struct ServerConfig {
   int http_port = 7380;  // 0: no HTTP API
   std::string dir = "./cairn-data";
   std::string wal_sync = "everysec";  // always | everysec | none
+  // DEBUG: "no", "yes", or "local" (loopback clients only). Startup only, as in Redis;
+  // when enabled the engine runs over a fault-injecting Env (DEBUG FAULT-INJECT).
+  std::string enable_debug_command = "no";
   int io_threads = 0;                 // 0: one per core
   std::string requirepass;
   std::vector<std::pair<std::string, std::string>> users;  // ACL users: name, password

@@ -16,6 +16,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "base/fault_injection_env.h"
 #include "base/random.h"
 #include "cairn/engine/db.h"
 #include "protocol/resp.h"
@@ -439,6 +440,14 @@ class ServerImpl final : public Server {
     o.memtable_hash_index = cfg.memtable_hash_index;
     o.wal_sync = WalSync(cfg.wal_sync);
     o.listener = std::make_shared<EngineLogListener>();
+    if (cfg.enable_debug_command != "no") {
+      // DEBUG FAULT-INJECT (tests of read-only mode): the engine's files go through a
+      // fault-injecting Env, which costs a mutex per file operation.
+      fault_env_ = std::make_unique<FaultInjectionEnv>(Env::Default());
+      o.env = fault_env_.get();
+      ctx_.fault_env = fault_env_.get();
+      spdlog::warn("enable-debug-command is on: DEBUG FAULT-INJECT can make writes fail");
+    }
     // Reclaims the members of deleted collections during compactions.
     auto reclaim = std::make_shared<store::MemberReclaimFilter>();
     o.compaction_filter_factory = reclaim;
@@ -594,6 +603,7 @@ class ServerImpl final : public Server {
   }
 
   std::unique_ptr<Config> config_;
+  std::unique_ptr<FaultInjectionEnv> fault_env_;  // declared first: the engine uses it
   std::unique_ptr<engine::DB> db_;
   std::unique_ptr<store::LocalBackend> backend_;
   ServerContext ctx_;
