@@ -1,0 +1,106 @@
+// Membership: who is in the cluster, who is alive, and the ring they form
+// (docs/cluster.md, "Membership").
+//
+// Every node keeps a NodeState per member it has heard of. Once per interval it bumps its
+// own heartbeat and exchanges its whole view with one live member picked at random (and,
+// now and then, with a seed or a member it believes down, so partitions heal and restarts
+// are noticed); each side keeps, per member, the state with the higher (incarnation,
+// heartbeat). A member's heartbeat going up feeds its phi-accrual detector; a member is
+// down once phi passes the threshold, up again at its next new heartbeat. Coordinators
+// avoid down members.
+//
+// The ring is built from every member in NORMAL status, up or down (a member that is
+// down still owns its ranges; writes for it fail or, with hinted handoff, go elsewhere),
+// and rebuilt whenever that set changes.
+//
+// Thread-safe. Talks to other nodes only through Transport.
+#ifndef CAIRN_CLUSTER_MEMBERSHIP_H_
+#define CAIRN_CLUSTER_MEMBERSHIP_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "cluster/failure_detector.h"
+#include "cluster/ring.h"
+#include "cluster/transport.h"
+
+namespace cairn::cluster {
+
+class Membership {
+ public:
+  struct Options {
+    std::string cluster_name = "cairn";
+    std::vector<std::string> seeds;  // cluster addresses ("host:port")
+    absl::Duration interval = absl::Seconds(1);
+    absl::Duration rpc_timeout = absl::Seconds(1);
+    double phi_threshold = 8.0;
+    int vnodes = 256;
+    // Monotonic milliseconds; null: the steady clock. Tests inject one.
+    std::function<int64_t()> now_ms;
+  };
+
+  struct MemberInfo {
+    pb::NodeState state;
+    bool alive = false;  // this node itself is always alive
+    double phi = 0;
+  };
+
+  // self: this node's state (id, addresses, rack, weight, generation, incarnation).
+  Membership(Options options, pb::NodeState self, Transport* transport);
+  ~Membership();
+
+  // Starts the gossip thread (one round per interval).
+  void Start();
+  // Stops it, after telling the peers it can reach that this node is LEAVING.
+  void Stop();
+
+  // One round now (the thread calls this; tests may call it directly).
+  void GossipRound();
+  // The transport handler's part: merges a peer's view, returns this node's.
+  pb::Gossip HandleGossip(const pb::Gossip& in);
+
+  const std::string& self_id() const { return self_id_; }
+  std::vector<MemberInfo> Members();
+  bool IsAlive(const std::string& id);
+  // The cluster address of a member, or "" if unknown.
+  std::string AddressOf(const std::string& id);
+  // The current ring (never null after construction) and how many times it was rebuilt.
+  std::shared_ptr<const Ring> ring();
+  uint64_t ring_version();
+
+ private:
+  struct Entry {
+    pb::NodeState state;
+    PhiAccrualDetector detector;
+  };
+  int64_t Now() const;
+  pb::Gossip ViewLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MergeLocked(const pb::Gossip& in) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RebuildRingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool AliveLocked(const std::string& id, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Exchange(const std::string& address);
+
+  const Options options_;
+  const std::string self_id_;
+  Transport* const transport_;
+
+  absl::Mutex mu_;
+  std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);  // including self
+  std::shared_ptr<const Ring> ring_ ABSL_GUARDED_BY(mu_);
+  std::string ring_key_ ABSL_GUARDED_BY(mu_);  // what the ring was built from
+  uint64_t ring_version_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t rounds_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace cairn::cluster
+
+#endif  // CAIRN_CLUSTER_MEMBERSHIP_H_

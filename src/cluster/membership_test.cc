@@ -1,0 +1,141 @@
+// Gossip membership between nodes on loopback (real transports), with a test clock so
+// failure detection is deterministic.
+#include "cluster/membership.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "cluster/asio_transport.h"
+
+namespace cairn::cluster {
+namespace {
+
+std::atomic<int64_t> test_clock{1'000'000};
+
+struct Node {
+  std::unique_ptr<AsioTransport> transport;
+  std::unique_ptr<Membership> membership;
+  std::string address;
+};
+
+// A node whose transport answers gossip through its membership.
+std::unique_ptr<Node> StartNode(const std::string& id, const std::vector<std::string>& seeds,
+                                uint64_t generation, const std::string& rack = "") {
+  auto node = std::make_unique<Node>();
+  Node* raw = node.get();
+  AsioTransport::Options t;
+  t.port = 0;
+  auto transport = AsioTransport::Start(t, [raw](pb::Envelope request, Transport::Respond respond) {
+    pb::Envelope reply;
+    if (request.has_gossip() && raw->membership != nullptr) {
+      *reply.mutable_gossip() = raw->membership->HandleGossip(request.gossip());
+    }
+    respond(std::move(reply));
+  });
+  EXPECT_TRUE(transport.ok());
+  node->transport = std::move(*transport);
+  node->address = absl::StrCat("127.0.0.1:", node->transport->port());
+  pb::NodeState self;
+  self.set_id(id);
+  self.set_cluster_address(node->address);
+  self.set_rack(rack);
+  self.set_weight(1.0);
+  self.set_generation(generation);
+  self.set_incarnation(1);
+  Membership::Options o;
+  o.seeds = seeds;
+  o.now_ms = [] { return test_clock.load(); };
+  o.rpc_timeout = absl::Milliseconds(300);
+  node->membership = std::make_unique<Membership>(o, self, node->transport.get());
+  return node;
+}
+
+// Gossip rounds on every node, the clock moving 1 s per round.
+void Rounds(std::vector<Node*> nodes, int rounds) {
+  for (int r = 0; r < rounds; r++) {
+    test_clock += 1000;
+    for (Node* n : nodes) n->membership->GossipRound();
+  }
+}
+
+std::set<std::string> AliveIds(Membership& m) {
+  std::set<std::string> out;
+  for (const auto& info : m.Members()) {
+    if (info.alive) out.insert(info.state.id());
+  }
+  return out;
+}
+
+TEST(MembershipTest, NodesFindEachOtherThroughASeedAndAgreeOnTheRing) {
+  auto a = StartNode("a", {}, 1);
+  auto b = StartNode("b", {a->address}, 2);
+  auto c = StartNode("c", {a->address}, 3);
+  auto d = StartNode("d", {a->address, b->address}, 4);
+  std::vector<Node*> all = {a.get(), b.get(), c.get(), d.get()};
+  Rounds(all, 6);
+  for (Node* n : all) {
+    EXPECT_EQ(AliveIds(*n->membership), (std::set<std::string>{"a", "b", "c", "d"}))
+        << n->membership->self_id();
+    EXPECT_EQ(n->membership->ring()->members().size(), 4u);
+  }
+  // The same members give the same ring everywhere.
+  for (Node* n : all) {
+    const auto& ring = *n->membership->ring();
+    const auto& reference = *a->membership->ring();
+    ASSERT_EQ(ring.tokens().size(), reference.tokens().size());
+    for (size_t i = 0; i < ring.tokens().size(); i += 97) {
+      EXPECT_EQ(ring.tokens()[i].position, reference.tokens()[i].position);
+    }
+    EXPECT_EQ(n->membership->AddressOf("c"), c->address);
+  }
+}
+
+TEST(MembershipTest, ACrashedNodeIsMarkedDownThenUpWhenItComesBack) {
+  auto a = StartNode("a", {}, 1);
+  auto b = StartNode("b", {a->address}, 2);
+  auto c = StartNode("c", {a->address}, 3);
+  Rounds({a.get(), b.get(), c.get()}, 5);
+  ASSERT_TRUE(a->membership->IsAlive("c"));
+  const std::string c_address = c->address;
+  c.reset();  // kill: no LEAVING message
+  // Heartbeats reach a node directly or relayed, so their intervals vary (0-2 s): phi
+  // passes 8 after several seconds of silence, not at the first missed beat.
+  Rounds({a.get(), b.get()}, 12);
+  EXPECT_FALSE(a->membership->IsAlive("c"));
+  EXPECT_FALSE(b->membership->IsAlive("c"));
+  // Still in the ring: a down member keeps its ranges.
+  EXPECT_EQ(a->membership->ring()->members().size(), 3u);
+  // Restarted on another port, with the next incarnation.
+  auto c2 = StartNode("c", {a->address}, 3);
+  Rounds({a.get(), b.get(), c2.get()}, 4);
+  EXPECT_TRUE(a->membership->IsAlive("c"));
+  EXPECT_TRUE(b->membership->IsAlive("c"));
+  EXPECT_EQ(a->membership->AddressOf("c"), c2->address);
+}
+
+TEST(MembershipTest, ALeavingNodeIsDownAtOnceAndLeavesTheRing) {
+  auto a = StartNode("a", {}, 1);
+  auto b = StartNode("b", {a->address}, 2);
+  Rounds({a.get(), b.get()}, 4);
+  ASSERT_EQ(a->membership->ring()->members().size(), 2u);
+  b->membership->Stop();
+  EXPECT_FALSE(a->membership->IsAlive("b"));
+  EXPECT_EQ(a->membership->ring()->members().size(), 1u);
+}
+
+TEST(MembershipTest, AnotherClustersGossipIsIgnored) {
+  auto a = StartNode("a", {}, 1);
+  pb::Gossip foreign;
+  foreign.set_cluster_name("other");
+  pb::NodeState* s = foreign.add_nodes();
+  s->set_id("intruder");
+  s->set_status(pb::NodeState::NORMAL);
+  a->membership->HandleGossip(foreign);
+  EXPECT_EQ(a->membership->Members().size(), 1u);
+}
+
+}  // namespace
+}  // namespace cairn::cluster
