@@ -21,7 +21,7 @@ Membership::Membership(Options options, pb::NodeState self, Transport* transport
     : options_(std::move(options)), self_id_(self.id()), transport_(transport) {
   absl::MutexLock l(&mu_);
   self.set_status(pb::NodeState::NORMAL);
-  entries_[self_id_].state = std::move(self);
+  entries_.emplace(self_id_, Entry(options_.detector)).first->second.state = std::move(self);
   RebuildRingLocked();
 }
 
@@ -58,7 +58,7 @@ void Membership::Stop() {
     absl::MutexLock l(&mu_);
     if (stopping_) return;
     stopping_ = true;
-    pb::NodeState& self = entries_[self_id_].state;
+    pb::NodeState& self = entries_.at(self_id_).state;
     self.set_status(pb::NodeState::LEAVING);
     self.set_heartbeat(self.heartbeat() + 1);
     const int64_t now = Now();
@@ -85,7 +85,7 @@ void Membership::MergeLocked(const pb::Gossip& in) {
     if (s.id() == self_id_) {
       // Someone remembers this node with a newer incarnation (it restarted and lost
       // count): move past it so this node's own state wins again.
-      pb::NodeState& self = entries_[self_id_].state;
+      pb::NodeState& self = entries_.at(self_id_).state;
       if (s.incarnation() >= self.incarnation() && Newer(s, self)) {
         self.set_incarnation(s.incarnation() + 1);
         self.set_heartbeat(0);
@@ -94,7 +94,7 @@ void Membership::MergeLocked(const pb::Gossip& in) {
     }
     auto it = entries_.find(s.id());
     if (it == entries_.end()) {
-      Entry& e = entries_[s.id()];
+      Entry& e = entries_.emplace(s.id(), Entry(options_.detector)).first->second;
       e.state = s;
       e.detector.Heartbeat(now);
       continue;
@@ -162,7 +162,7 @@ void Membership::GossipRound() {
   uint64_t round;
   {
     absl::MutexLock l(&mu_);
-    pb::NodeState& self = entries_[self_id_].state;
+    pb::NodeState& self = entries_.at(self_id_).state;
     self.set_heartbeat(self.heartbeat() + 1);
     const int64_t now = Now();
     for (const auto& [id, e] : entries_) {

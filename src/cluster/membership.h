@@ -41,6 +41,10 @@ class Membership {
     absl::Duration interval = absl::Seconds(1);
     absl::Duration rpc_timeout = absl::Seconds(1);
     double phi_threshold = 8.0;
+    // Heartbeats arrive by gossip, relayed through random peers, so a member's intervals
+    // vary by whole rounds: Akka's cluster defaults, a pause of 3 s tolerated and a
+    // deviation of at least 500 ms, put suspicion at about 6 s of silence with 1 s rounds.
+    PhiAccrualDetector::Options detector = {1000, 500, 3000, 1000};
     int vnodes = 256;
     // Monotonic milliseconds; null: the steady clock. Tests inject one.
     std::function<int64_t()> now_ms;
@@ -77,6 +81,7 @@ class Membership {
 
  private:
   struct Entry {
+    explicit Entry(const PhiAccrualDetector::Options& o) : detector(o) {}
     pb::NodeState state;
     PhiAccrualDetector detector;
   };
