@@ -15,10 +15,11 @@ namespace {
 
 std::atomic<int64_t> test_clock{1'000'000};
 
+// The transport is declared last so it is destroyed first: its handler uses membership.
 struct Node {
-  std::unique_ptr<AsioTransport> transport;
   std::unique_ptr<Membership> membership;
   std::string address;
+  std::unique_ptr<AsioTransport> transport;
 };
 
 // A node whose transport answers gossip through its membership.
