@@ -1,0 +1,54 @@
+#include "cluster/engine_replica_store.h"
+
+#include <xxhash.h>
+
+#include "base/status.h"
+#include "cairn/engine/write_batch.h"
+
+namespace cairn::cluster {
+
+std::string EngineReplicaStore::EngineKey(int db, std::string_view key) {
+  std::string k;
+  k.reserve(2 + key.size());
+  k.push_back('R');
+  k.push_back(static_cast<char>(db));
+  k.append(key);
+  return k;
+}
+
+absl::StatusOr<pb::Record> EngineReplicaStore::Read(int db, std::string_view key) {
+  std::string value;
+  CAIRN_RETURN_IF_ERROR(db_->Get({}, EngineKey(db, key), &value));
+  pb::Record r;
+  if (!r.ParseFromString(value)) {
+    return CorruptionError("replica record does not parse");
+  }
+  return r;
+}
+
+absl::Status EngineReplicaStore::Apply(int db, std::string_view key, const pb::Record& record,
+                                       bool* applied) {
+  *applied = false;
+  const std::string engine_key = EngineKey(db, key);
+  absl::MutexLock l(&stripes_[XXH3_64bits(engine_key.data(), engine_key.size()) % kStripes]);
+  auto current = Read(db, key);
+  if (current.ok()) {
+    if (!Supersedes(record, *current)) return absl::OkStatus();
+  } else if (!absl::IsNotFound(current.status())) {
+    return current.status();
+  }
+  engine::WriteBatch batch;
+  const std::string bytes = record.SerializeAsString();
+  if (record.expire_at_ms() > 0) {
+    batch.PutWithExpiry(engine_key, bytes, static_cast<uint64_t>(record.expire_at_ms()) * 1000);
+  } else {
+    batch.Put(engine_key, bytes);
+  }
+  engine::WriteOptions options;
+  options.sync = sync_;
+  CAIRN_RETURN_IF_ERROR(db_->Write(options, batch));
+  *applied = true;
+  return absl::OkStatus();
+}
+
+}  // namespace cairn::cluster
