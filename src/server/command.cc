@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "server/cluster_mode.h"
 
 namespace cairn::server {
 
@@ -131,6 +132,7 @@ CommandTable::CommandTable() {
   RegisterSetCommands(&all_);
   RegisterZSetCommands(&all_);
   RegisterTransactionCommands(&all_);
+  RegisterClusterCommands(&all_);
   for (const CommandSpec* spec : all_) by_name_[spec->name] = spec;
 }
 
@@ -349,7 +351,9 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
   const size_t out_before = out.buffer()->size();
   CommandContext ctx{server, client, args, out, server.now_ms ? server.now_ms() : NowMs(), {}};
   try {
-    if ((spec->flags & (kWrite | kLockKeys)) && !(spec->flags & kNoLock)) {
+    if (server.cluster != nullptr && DispatchInCluster(*server.cluster, ctx, *spec)) {
+      // ran through the cluster (or was refused there)
+    } else if ((spec->flags & (kWrite | kLockKeys)) && !(spec->flags & kNoLock)) {
       const int db = client.db.load(std::memory_order_relaxed);
       const std::vector<std::string_view> keys = CommandTable::Keys(*spec, args);
       KeyLocks::Guard guard(&server.locks, db, keys);
@@ -399,7 +403,7 @@ bool PipelineExecutor::Deferrable(const std::vector<std::string_view>& args) {
     return false;
   }
   // Whatever would make ExecuteCommand refuse or reply differently runs there instead.
-  if (client_.in_multi || NeedsAuth(server_, client_)) return false;
+  if (client_.in_multi || NeedsAuth(server_, client_) || server_.cluster != nullptr) return false;
   if (server_.used_memory) {
     const uint64_t limit = server_.config->maxmemory();
     if (limit > 0 && server_.used_memory() > limit) return false;

@@ -29,6 +29,10 @@ class FaultInjectionEnv;
 }  // namespace cairn
 
 namespace cairn::server {
+class ClusterNode;
+}  // namespace cairn::server
+
+namespace cairn::server {
 
 // One connected client. Fields other threads read (CLIENT LIST) are atomics or guarded.
 struct ClientState {
@@ -38,6 +42,7 @@ struct ClientState {
   std::atomic<int> db{0};
   std::atomic<int> protocol{2};
   bool authenticated = false;  // only the client's own thread reads and writes it
+  int cluster_w = 0, cluster_r = 0;  // CAIRN.CONSISTENCY; 0: the server's quorums
   std::atomic<int64_t> last_active_ms{0};
   bool close_after_reply = false;  // QUIT, fatal protocol error, CLIENT KILL of itself
   std::atomic<bool> killed{false};
@@ -132,6 +137,9 @@ struct ServerContext {
   // The engine's fault-injecting Env when enable-debug-command is on (DEBUG FAULT-INJECT);
   // null otherwise.
   FaultInjectionEnv* fault_env = nullptr;
+  // This node in cluster mode (cluster_mode.h): data commands go through it; null when
+  // the server runs as a single node.
+  ClusterNode* cluster = nullptr;
   // Listening ports and threads, for INFO.
   int port = 0, http_port = 0, io_threads = 1;
 };
@@ -185,6 +193,7 @@ void RegisterListCommands(std::vector<const CommandSpec*>* table);
 void RegisterSetCommands(std::vector<const CommandSpec*>* table);
 void RegisterZSetCommands(std::vector<const CommandSpec*>* table);
 void RegisterTransactionCommands(std::vector<const CommandSpec*>* table);
+void RegisterClusterCommands(std::vector<const CommandSpec*>* table);
 
 // Every command, by lower-case name.
 class CommandTable {

@@ -91,6 +91,15 @@ absl::Status SetWalSync(ServerConfig& c, std::string_view v) {
   return absl::OkStatus();
 }
 
+absl::Status SetWeight(ServerConfig& c, std::string_view v) {
+  double w;
+  if (!absl::SimpleAtod(ToAbsl(v), &w) || !(w > 0) || w > 1000) {
+    return Invalid("argument must be a number above 0 (at most 1000)");
+  }
+  c.weight = std::string(v);
+  return absl::OkStatus();
+}
+
 absl::Status SetDebugCommand(ServerConfig& c, std::string_view v) {
   const std::string s = absl::AsciiStrToLower(ToAbsl(v));
   if (s != "no" && s != "yes" && s != "local") {
@@ -159,6 +168,26 @@ const Option kOptions[] = {
      GetString<&ServerConfig::dir>},
     {"wal-sync", "appendfsync", false, "WAL sync policy: always, everysec or none", SetWalSync,
      GetString<&ServerConfig::wal_sync>},
+    {"cluster", "", false, "Run as a node of a cluster (docs/cluster.md)",
+     SetBool<&ServerConfig::cluster>, GetBool<&ServerConfig::cluster>},
+    {"node-id", "", false, "This node's id in the cluster (default: host:cluster-port)",
+     SetString<&ServerConfig::node_id>, GetString<&ServerConfig::node_id>},
+    {"cluster-port", "", false, "Port of the cluster transport (0: any free port)",
+     SetInt<&ServerConfig::cluster_port, 0, 65535>, GetInt<&ServerConfig::cluster_port>},
+    {"seeds", "", false, "Cluster addresses to join through, host:port,host:port",
+     SetString<&ServerConfig::seeds>, GetString<&ServerConfig::seeds>},
+    {"cluster-name", "", false, "Nodes of other clusters are ignored",
+     SetString<&ServerConfig::cluster_name>, GetString<&ServerConfig::cluster_name>},
+    {"rack", "", false, "This node's rack: replicas spread over racks",
+     SetString<&ServerConfig::rack>, GetString<&ServerConfig::rack>},
+    {"weight", "", false, "This node's share of the data relative to others (> 0)", SetWeight,
+     GetString<&ServerConfig::weight>},
+    {"replicas", "", false, "Replicas of each key (N)", SetInt<&ServerConfig::replicas, 1, 16>,
+     GetInt<&ServerConfig::replicas>},
+    {"write-quorum", "", false, "Replicas that must store a write (W)",
+     SetInt<&ServerConfig::write_quorum, 1, 16>, GetInt<&ServerConfig::write_quorum>},
+    {"read-quorum", "", false, "Replicas that must answer a read (R)",
+     SetInt<&ServerConfig::read_quorum, 1, 16>, GetInt<&ServerConfig::read_quorum>},
     {"enable-debug-command", "", false,
      "DEBUG command: no, yes or local (loopback only); for tests (fault injection)",
      SetDebugCommand, GetString<&ServerConfig::enable_debug_command>},

@@ -47,6 +47,18 @@ struct ServerConfig {
   uint64_t client_output_buffer_limit = 1ull << 30;
   std::string loglevel = "notice";
   std::string logfile;  // empty: stderr
+
+  // Cluster mode (docs/cluster.md). Startup only.
+  bool cluster = false;
+  std::string node_id;        // default: host:cluster-port
+  int cluster_port = 7381;    // 0: any free port (tests)
+  std::string seeds;          // comma-separated cluster addresses
+  std::string cluster_name = "cairn";
+  std::string rack;
+  std::string weight = "1";   // > 0
+  int replicas = 3;           // N
+  int write_quorum = 2;       // W
+  int read_quorum = 2;        // R
 };
 
 // The configuration of a running server. Thread-safe: CONFIG SET may run while other

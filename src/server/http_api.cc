@@ -481,6 +481,11 @@ HttpResponse HandleHttpRequest(ServerContext& server, const HttpRequest& req) {
     return req.method == "GET" ? Metrics(server) : Error(405, "method not allowed");
   if (path == "/v1/stats")
     return req.method == "GET" ? Stats(server) : Error(405, "method not allowed");
+  if (server.cluster != nullptr &&
+      (path.substr(0, 6) == "/v1/kv" || path == "/v1/batch")) {
+    // Would act on this node's local data only (docs/cluster.md lists what runs where).
+    return Error(501, "the key-value API is not supported in cluster mode yet: use RESP");
+  }
   if (path == "/v1/kv" || path == "/v1/kv/") {
     return req.method == "GET" ? Scan(server, q, cfg) : Error(405, "method not allowed: use GET");
   }

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "server/cluster_mode.h"
 
 namespace cairn::server {
 namespace {
@@ -181,6 +182,11 @@ std::string InfoText(ServerContext& s, const std::vector<std::string>& sections,
   if (want("replication", true)) Replication(&out);
   if (want("commandstats", false)) CommandStatsSection(s, &out);
   if (want("latencystats", false)) LatencyStats(s, &out);
+  if (want("cluster", true)) {
+    absl::StrAppend(&out, "# Cluster\r\n", s.cluster != nullptr ? ClusterInfo(*s.cluster)
+                                                                 : "cluster_enabled:0\r\n",
+                    "\r\n");
+  }
   if (want("keyspace", true)) Keyspace(s, &out);
   if (out.size() >= 2) out.resize(out.size() - 2);  // no blank line after the last section
   return out;

@@ -20,6 +20,7 @@
 #include "base/random.h"
 #include "cairn/engine/db.h"
 #include "protocol/resp.h"
+#include "server/cluster_mode.h"
 #include "server/command.h"
 #include "server/http_api.h"
 #include "store/local_backend.h"
@@ -510,10 +511,20 @@ class ServerImpl final : public Server {
     // CONFIG GET port / http-port answer the ports actually bound (they differ with 0).
     (void)config_->Set("port", absl::StrCat(port_), /*at_runtime=*/false);
     (void)config_->Set("http-port", absl::StrCat(ctx_.http_port), /*at_runtime=*/false);
+    std::string cluster_note;
+    if (cfg.cluster) {
+      auto node = ClusterNode::Start(cfg, db_.get(), port_, ctx_.http_port);
+      if (!node.ok()) return node.status();
+      cluster_ = std::move(*node);
+      ctx_.cluster = cluster_.get();
+      cluster_note = absl::StrCat(", cluster on ", cfg.bind, ":", cluster_->port(), " as ",
+                                  cluster_->id(), " (N=", cfg.replicas, " W=", cfg.write_quorum,
+                                  " R=", cfg.read_quorum, ")");
+    }
     Accept();
     pool_->Start();
-    spdlog::info("cairn-server {} ready: RESP on {}:{}, HTTP on {}:{}, data in {}, {} I/O threads",
-                 "0.1.0", cfg.bind, port_, cfg.bind, ctx_.http_port, cfg.dir, threads);
+    spdlog::info("cairn-server {} ready: RESP on {}:{}, HTTP on {}:{}{}, data in {}, {} I/O threads",
+                 "0.1.0", cfg.bind, port_, cfg.bind, ctx_.http_port, cluster_note, cfg.dir, threads);
     return absl::OkStatus();
   }
 
@@ -590,6 +601,8 @@ class ServerImpl final : public Server {
       pool_->StopAll();
       pool_->Join();
     }
+    ctx_.cluster = nullptr;
+    cluster_.reset();  // tells the others this node is leaving
     if (backend_ != nullptr) {
       absl::Status s = backend_->Sync();
       if (!s.ok()) spdlog::error("WAL sync at shutdown failed: {}", s.ToString());
@@ -606,6 +619,7 @@ class ServerImpl final : public Server {
   std::unique_ptr<FaultInjectionEnv> fault_env_;  // declared first: the engine uses it
   std::unique_ptr<engine::DB> db_;
   std::unique_ptr<store::LocalBackend> backend_;
+  std::unique_ptr<ClusterNode> cluster_;  // cluster mode only; uses db_
   ServerContext ctx_;
   std::unique_ptr<IoPool> pool_;
   std::unique_ptr<tcp::acceptor> acceptor_;

@@ -1,0 +1,526 @@
+#include "server/cluster_mode.h"
+
+#include <chrono>
+#include <optional>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "base/status.h"
+#include "cairn/env.h"
+#include "cluster/asio_transport.h"
+#include "cluster/coordinator.h"
+#include "cluster/engine_replica_store.h"
+#include "cluster/hlc.h"
+#include "cluster/membership.h"
+#include "store/record.h"
+
+namespace cairn::server {
+
+namespace pb = cluster::pb;
+
+namespace {
+
+int64_t UnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// <dir>/CLUSTER: "generation incarnation\n". The generation is kept from the first start
+// (it orders token placement); the incarnation counts starts (a restart supersedes the
+// heartbeats the others remember).
+absl::Status LoadIdentity(const std::string& dir, uint64_t* generation, uint64_t* incarnation) {
+  Env* env = Env::Default();
+  const std::string path = dir + "/CLUSTER";
+  std::string text;
+  *generation = static_cast<uint64_t>(UnixMs());
+  *incarnation = 1;
+  if (env->FileExists(path)) {
+    CAIRN_RETURN_IF_ERROR(ReadFileToString(env, path, &text));
+    std::vector<std::string> parts = absl::StrSplit(absl::StripAsciiWhitespace(text), ' ');
+    if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], generation) ||
+        !absl::SimpleAtoi(parts[1], incarnation)) {
+      return CorruptionError(absl::StrCat(path, " is not \"generation incarnation\""));
+    }
+    ++*incarnation;
+  }
+  return WriteStringToFileSync(env, absl::StrCat(*generation, " ", *incarnation, "\n"), path);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(const ServerConfig& cfg,
+                                                                engine::DB* db, int resp_port,
+                                                                int http_port) {
+  if (cfg.write_quorum > cfg.replicas || cfg.read_quorum > cfg.replicas) {
+    return absl::InvalidArgumentError("write-quorum and read-quorum cannot exceed replicas");
+  }
+  std::unique_ptr<ClusterNode> node(new ClusterNode());
+  ClusterNode* raw = node.get();
+  node->w_ = cfg.write_quorum;
+  node->r_ = cfg.read_quorum;
+  uint64_t generation, incarnation;
+  CAIRN_RETURN_IF_ERROR(LoadIdentity(cfg.dir, &generation, &incarnation));
+
+  cluster::AsioTransport::Options t;
+  t.bind = cfg.bind;
+  t.port = cfg.cluster_port;
+  auto transport = cluster::AsioTransport::Start(
+      t, [raw](pb::Envelope request, cluster::Transport::Respond respond) {
+        if (request.has_gossip()) {
+          pb::Envelope reply;
+          *reply.mutable_gossip() = raw->membership_->HandleGossip(request.gossip());
+          return respond(std::move(reply));
+        }
+        if (raw->coordinator_->Handle(request, respond)) return;
+        pb::Envelope reply;
+        reply.mutable_error()->set_code(pb::Error::INVALID);
+        reply.mutable_error()->set_message("unknown request");
+        respond(std::move(reply));
+      });
+  if (!transport.ok()) return transport.status();
+  const std::string address = absl::StrCat(cfg.bind, ":", (*transport)->port());
+  node->id_ = cfg.node_id.empty() ? address : cfg.node_id;
+
+  pb::NodeState self;
+  self.set_id(node->id_);
+  self.set_cluster_address(address);
+  self.set_resp_address(absl::StrCat(cfg.bind, ":", resp_port));
+  self.set_http_address(absl::StrCat(cfg.bind, ":", http_port));
+  self.set_rack(cfg.rack);
+  double weight = 1;
+  (void)absl::SimpleAtod(cfg.weight, &weight);
+  self.set_weight(weight);
+  self.set_generation(generation);
+  self.set_incarnation(incarnation);
+  cluster::Membership::Options m;
+  m.cluster_name = cfg.cluster_name;
+  for (absl::string_view seed : absl::StrSplit(cfg.seeds, ',', absl::SkipWhitespace())) {
+    m.seeds.emplace_back(absl::StripAsciiWhitespace(seed));
+  }
+  node->clock_ = std::make_unique<cluster::HybridClock>();
+  node->store_ = std::make_unique<cluster::EngineReplicaStore>(db, cfg.wal_sync == "always");
+  node->membership_ = std::make_unique<cluster::Membership>(m, self, transport->get());
+  cluster::Coordinator::Options c;
+  c.replicas = cfg.replicas;
+  node->coordinator_ = std::make_unique<cluster::Coordinator>(
+      c, node->membership_.get(), transport->get(), node->store_.get(), node->clock_.get());
+  node->transport_ = std::move(*transport);
+  node->membership_->Start();
+  return node;
+}
+
+ClusterNode::~ClusterNode() {
+  if (membership_ != nullptr) membership_->Stop();
+  transport_.reset();  // before what its handler uses
+}
+
+int ClusterNode::port() const { return transport_->port(); }
+
+std::string ClusterInfo(ClusterNode& node) {
+  auto ring = node.membership().ring();
+  const auto members = node.membership().Members();
+  const std::vector<double> share = ring->Ownership(node.coordinator().options().replicas);
+  int alive = 0;
+  for (const auto& m : members) alive += m.alive;
+  std::string out = absl::StrCat(
+      "cluster_enabled:1\r\n", "cluster_node_id:", node.id(), "\r\n",
+      "cluster_members:", members.size(), "\r\n", "cluster_members_alive:", alive, "\r\n",
+      "cluster_ring_members:", ring->members().size(), "\r\n",
+      "cluster_ring_version:", node.membership().ring_version(), "\r\n",
+      "cluster_replicas:", node.coordinator().options().replicas, "\r\n",
+      "cluster_write_quorum:", node.default_w(), "\r\n", "cluster_read_quorum:", node.default_r(),
+      "\r\n", "cluster_quorum_failures:", node.coordinator().stats().quorum_failures.load(), "\r\n");
+  for (size_t i = 0; i < members.size(); i++) {
+    const auto& m = members[i];
+    const int index = ring->IndexOf(m.state.id());
+    absl::StrAppendFormat(&out, "member%d:id=%s,state=%s,cluster=%s,resp=%s,http=%s,rack=%s,owns=%.4f\r\n",
+                          i, m.state.id(), m.alive ? "up" : "down", m.state.cluster_address(),
+                          m.state.resp_address(), m.state.http_address(), m.state.rack(),
+                          index >= 0 ? share[index] : 0.0);
+  }
+  return out;
+}
+
+// --- commands ---------------------------------------------------------------------------
+
+namespace {
+
+struct ClusterContext {
+  ClusterNode& node;
+  CommandContext& c;
+  int db;
+  int w, r;
+};
+
+void ReplyError(CommandContext& c, const absl::Status& s) {
+  if (absl::StartsWith(s.message(), "NOQUORUM")) {
+    return c.out.Error(std::string(s.message()));  // -NOQUORUM ..., like -MOVED: its own code
+  }
+  ReplyStatusError(c.out, s);
+}
+
+// The key's live value: nullopt if absent, deleted or expired.
+absl::StatusOr<std::optional<pb::Record>> ReadKey(ClusterContext& x, std::string_view key) {
+  auto r = x.node.coordinator().Read(x.db, key, x.r);
+  if (absl::IsNotFound(r.status())) return std::nullopt;
+  if (!r.ok()) return r.status();
+  if (r->expire_at_ms() > 0 && r->expire_at_ms() <= x.c.now_ms) return std::nullopt;
+  return std::optional<pb::Record>(std::move(*r));
+}
+
+absl::Status WriteKey(ClusterContext& x, std::string_view key, std::string value,
+                      int64_t expire_at_ms) {
+  pb::Record rec;
+  rec.set_type(static_cast<uint32_t>(store::ValueType::kString));
+  rec.set_value(std::move(value));
+  rec.set_expire_at_ms(expire_at_ms);
+  return x.node.coordinator().Write(x.db, key, std::move(rec), x.w);
+}
+
+absl::Status DeleteKey(ClusterContext& x, std::string_view key) {
+  pb::Record rec;
+  rec.set_tombstone(true);
+  return x.node.coordinator().Write(x.db, key, std::move(rec), x.w);
+}
+
+// Reads the key or replies with the error; false after replying.
+bool Load(ClusterContext& x, std::string_view key, std::optional<pb::Record>* out) {
+  auto r = ReadKey(x, key);
+  if (!r.ok()) {
+    ReplyError(x.c, r.status());
+    return false;
+  }
+  *out = std::move(*r);
+  return true;
+}
+
+bool Store(ClusterContext& x, std::string_view key, std::string value, int64_t expire_at_ms) {
+  absl::Status s = WriteKey(x, key, std::move(value), expire_at_ms);
+  if (s.ok()) return true;
+  ReplyError(x.c, s);
+  return false;
+}
+
+void Get(ClusterContext& x) {
+  std::optional<pb::Record> rec;
+  if (!Load(x, x.c.args[1], &rec)) return;
+  rec ? x.c.out.Bulk(rec->value()) : x.c.out.Null();
+}
+
+// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]
+void Set(ClusterContext& x) {
+  auto& c = x.c;
+  bool nx = false, xx = false, get = false, keepttl = false;
+  int64_t expire_at = 0;
+  for (size_t i = 3; i < c.args.size(); i++) {
+    const std::string opt = absl::AsciiStrToLower(ToAbsl(c.args[i]));
+    const bool has_next = i + 1 < c.args.size();
+    if (opt == "nx" && !xx) {
+      nx = true;
+    } else if (opt == "xx" && !nx) {
+      xx = true;
+    } else if (opt == "get") {
+      get = true;
+    } else if (opt == "keepttl" && expire_at == 0) {
+      keepttl = true;
+    } else if ((opt == "ex" || opt == "px" || opt == "exat" || opt == "pxat") && has_next &&
+               expire_at == 0 && !keepttl) {
+      int64_t v;
+      if (!ParseInt64(c.args[++i], &v)) return c.out.Error(kErrNotInteger);
+      const int64_t unit = (opt == "ex" || opt == "exat") ? 1000 : 1;
+      const bool absolute = opt == "exat" || opt == "pxat";
+      if (v <= 0 || (unit == 1000 && v > store::kMaxExpireAtMs / 1000)) {
+        return c.out.Error("ERR invalid expire time in 'set' command");
+      }
+      expire_at = std::min(v * unit + (absolute ? 0 : c.now_ms), store::kMaxExpireAtMs);
+    } else {
+      return c.out.Error(kErrSyntax);
+    }
+  }
+  std::optional<pb::Record> old;
+  if (nx || xx || get || keepttl) {
+    if (!Load(x, c.args[1], &old)) return;
+  }
+  if ((nx && old) || (xx && !old)) return get && old ? c.out.Bulk(old->value()) : c.out.Null();
+  if (keepttl && old) expire_at = old->expire_at_ms();
+  if (!Store(x, c.args[1], std::string(c.args[2]), expire_at)) return;
+  if (get) return old ? c.out.Bulk(old->value()) : c.out.Null();
+  c.out.SimpleString("OK");
+}
+
+void SetNx(ClusterContext& x) {
+  std::optional<pb::Record> old;
+  if (!Load(x, x.c.args[1], &old)) return;
+  if (old) return x.c.out.Integer(0);
+  if (Store(x, x.c.args[1], std::string(x.c.args[2]), 0)) x.c.out.Integer(1);
+}
+
+void SetExGeneric(ClusterContext& x, int64_t unit) {
+  int64_t v;
+  if (!ParseInt64(x.c.args[2], &v)) return x.c.out.Error(kErrNotInteger);
+  if (v <= 0 || (unit == 1000 && v > store::kMaxExpireAtMs / 1000)) {
+    return x.c.out.Error(absl::StrCat("ERR invalid expire time in '",
+                                      unit == 1000 ? "setex" : "psetex", "' command"));
+  }
+  const int64_t at = std::min(x.c.now_ms + v * unit, store::kMaxExpireAtMs);
+  if (Store(x, x.c.args[1], std::string(x.c.args[3]), at)) x.c.out.SimpleString("OK");
+}
+
+void GetSet(ClusterContext& x) {
+  std::optional<pb::Record> old;
+  if (!Load(x, x.c.args[1], &old)) return;
+  if (!Store(x, x.c.args[1], std::string(x.c.args[2]), 0)) return;
+  old ? x.c.out.Bulk(old->value()) : x.c.out.Null();
+}
+
+void GetDel(ClusterContext& x) {
+  std::optional<pb::Record> old;
+  if (!Load(x, x.c.args[1], &old)) return;
+  if (!old) return x.c.out.Null();
+  if (absl::Status s = DeleteKey(x, x.c.args[1]); !s.ok()) return ReplyError(x.c, s);
+  x.c.out.Bulk(old->value());
+}
+
+void MGet(ClusterContext& x) {
+  std::vector<std::optional<pb::Record>> values;
+  for (size_t i = 1; i < x.c.args.size(); i++) {
+    std::optional<pb::Record> rec;
+    if (!Load(x, x.c.args[i], &rec)) return;
+    values.push_back(std::move(rec));
+  }
+  x.c.out.ArrayHeader(values.size());
+  for (const auto& v : values) v ? x.c.out.Bulk(v->value()) : x.c.out.Null();
+}
+
+void MSet(ClusterContext& x) {
+  if (x.c.args.size() % 2 != 1) {
+    return x.c.out.Error("ERR wrong number of arguments for 'mset' command");
+  }
+  for (size_t i = 1; i < x.c.args.size(); i += 2) {
+    if (!Store(x, x.c.args[i], std::string(x.c.args[i + 1]), 0)) return;
+  }
+  x.c.out.SimpleString("OK");
+}
+
+void Del(ClusterContext& x) {
+  int64_t n = 0;
+  absl::flat_hash_set<std::string_view> seen;
+  for (size_t i = 1; i < x.c.args.size(); i++) {
+    if (!seen.insert(x.c.args[i]).second) continue;
+    std::optional<pb::Record> rec;
+    if (!Load(x, x.c.args[i], &rec)) return;
+    if (!rec) continue;
+    if (absl::Status s = DeleteKey(x, x.c.args[i]); !s.ok()) return ReplyError(x.c, s);
+    n++;
+  }
+  x.c.out.Integer(n);
+}
+
+void Exists(ClusterContext& x) {
+  int64_t n = 0;
+  for (size_t i = 1; i < x.c.args.size(); i++) {
+    std::optional<pb::Record> rec;
+    if (!Load(x, x.c.args[i], &rec)) return;
+    n += rec.has_value();
+  }
+  x.c.out.Integer(n);
+}
+
+void IncrByGeneric(ClusterContext& x, int64_t delta) {
+  std::optional<pb::Record> rec;
+  if (!Load(x, x.c.args[1], &rec)) return;
+  int64_t v = 0;
+  if (rec && !ParseInt64(rec->value(), &v)) return x.c.out.Error(kErrNotInteger);
+  if ((delta > 0 && v > INT64_MAX - delta) || (delta < 0 && v < INT64_MIN - delta)) {
+    return x.c.out.Error("ERR increment or decrement would overflow");
+  }
+  v += delta;
+  if (Store(x, x.c.args[1], absl::StrCat(v), rec ? rec->expire_at_ms() : 0)) x.c.out.Integer(v);
+}
+
+void IncrBy(ClusterContext& x) {
+  int64_t d;
+  if (!ParseInt64(x.c.args[2], &d)) return x.c.out.Error(kErrNotInteger);
+  IncrByGeneric(x, d);
+}
+
+void DecrBy(ClusterContext& x) {
+  int64_t d;
+  if (!ParseInt64(x.c.args[2], &d) || d == INT64_MIN) return x.c.out.Error(kErrNotInteger);
+  IncrByGeneric(x, -d);
+}
+
+void Append(ClusterContext& x) {
+  std::optional<pb::Record> rec;
+  if (!Load(x, x.c.args[1], &rec)) return;
+  std::string value = rec ? rec->value() : "";
+  value.append(x.c.args[2]);
+  const int64_t n = static_cast<int64_t>(value.size());
+  if (Store(x, x.c.args[1], std::move(value), rec ? rec->expire_at_ms() : 0)) x.c.out.Integer(n);
+}
+
+void StrLen(ClusterContext& x) {
+  std::optional<pb::Record> rec;
+  if (!Load(x, x.c.args[1], &rec)) return;
+  x.c.out.Integer(rec ? static_cast<int64_t>(rec->value().size()) : 0);
+}
+
+// EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT key time (the NX/XX/GT/LT options are not taken).
+void ExpireGeneric(ClusterContext& x, int64_t unit, bool absolute, const char* name) {
+  int64_t v;
+  if (!ParseInt64(x.c.args[2], &v)) return x.c.out.Error(kErrNotInteger);
+  if (x.c.args.size() > 3) {
+    return x.c.out.Error(absl::StrCat("ERR command '", name, "' options are not supported in cluster mode"));
+  }
+  if (unit == 1000 && (v > INT64_MAX / 1000 || v < INT64_MIN / 1000)) {
+    return x.c.out.Error(absl::StrCat("ERR invalid expire time in '", name, "' command"));
+  }
+  int64_t at = v * unit;
+  if (!absolute) {
+    if ((at > 0 && x.c.now_ms > INT64_MAX - at) || (at < 0 && x.c.now_ms < INT64_MIN - at)) {
+      return x.c.out.Error(absl::StrCat("ERR invalid expire time in '", name, "' command"));
+    }
+    at += x.c.now_ms;
+  }
+  std::optional<pb::Record> rec;
+  if (!Load(x, x.c.args[1], &rec)) return;
+  if (!rec) return x.c.out.Integer(0);
+  absl::Status s = at <= x.c.now_ms
+                       ? DeleteKey(x, x.c.args[1])
+                       : WriteKey(x, x.c.args[1], rec->value(), std::min(at, store::kMaxExpireAtMs));
+  if (!s.ok()) return ReplyError(x.c, s);
+  x.c.out.Integer(1);
+}
+
+void TtlGeneric(ClusterContext& x, int64_t unit) {
+  std::optional<pb::Record> rec;
+  if (!Load(x, x.c.args[1], &rec)) return;
+  if (!rec) return x.c.out.Integer(-2);
+  if (rec->expire_at_ms() == 0) return x.c.out.Integer(-1);
+  const int64_t left = rec->expire_at_ms() - x.c.now_ms;
+  x.c.out.Integer(unit == 1000 ? (left + 500) / 1000 : left);
+}
+
+void Persist(ClusterContext& x) {
+  std::optional<pb::Record> rec;
+  if (!Load(x, x.c.args[1], &rec)) return;
+  if (!rec || rec->expire_at_ms() == 0) return x.c.out.Integer(0);
+  if (Store(x, x.c.args[1], rec->value(), 0)) x.c.out.Integer(1);
+}
+
+void Type(ClusterContext& x) {
+  std::optional<pb::Record> rec;
+  if (!Load(x, x.c.args[1], &rec)) return;
+  x.c.out.SimpleString(rec ? "string" : "none");
+}
+
+// CAIRN.CONSISTENCY [W R]: this connection's quorums (0 0: the server's defaults).
+void Consistency(ClusterContext& x) {
+  auto& c = x.c;
+  if (c.args.size() == 1) {
+    c.out.ArrayHeader(2);
+    c.out.Integer(x.w);
+    c.out.Integer(x.r);
+    return;
+  }
+  if (c.args.size() != 3) return c.out.Error("ERR wrong number of arguments for 'cairn.consistency' command");
+  int64_t w, r;
+  const int n = x.node.coordinator().options().replicas;
+  if (!ParseInt64(c.args[1], &w) || !ParseInt64(c.args[2], &r) || w < 0 || r < 0 || w > n ||
+      r > n) {
+    return c.out.Error(absl::StrCat("ERR W and R must be integers between 1 and N (", n,
+                                    "), or 0 for the server's defaults"));
+  }
+  c.client.cluster_w = static_cast<int>(w);
+  c.client.cluster_r = static_cast<int>(r);
+  c.out.SimpleString("OK");
+}
+
+using Handler = void (*)(ClusterContext&);
+struct ClusterCommand {
+  const char* name;
+  Handler handler;
+};
+
+const ClusterCommand kClusterCommands[] = {
+    {"get", Get},
+    {"set", Set},
+    {"setnx", SetNx},
+    {"setex", [](ClusterContext& x) { SetExGeneric(x, 1000); }},
+    {"psetex", [](ClusterContext& x) { SetExGeneric(x, 1); }},
+    {"getset", GetSet},
+    {"getdel", GetDel},
+    {"mget", MGet},
+    {"mset", MSet},
+    {"del", Del},
+    {"unlink", Del},
+    {"exists", Exists},
+    {"incr", [](ClusterContext& x) { IncrByGeneric(x, 1); }},
+    {"decr", [](ClusterContext& x) { IncrByGeneric(x, -1); }},
+    {"incrby", IncrBy},
+    {"decrby", DecrBy},
+    {"append", Append},
+    {"strlen", StrLen},
+    {"expire", [](ClusterContext& x) { ExpireGeneric(x, 1000, false, "expire"); }},
+    {"pexpire", [](ClusterContext& x) { ExpireGeneric(x, 1, false, "pexpire"); }},
+    {"expireat", [](ClusterContext& x) { ExpireGeneric(x, 1000, true, "expireat"); }},
+    {"pexpireat", [](ClusterContext& x) { ExpireGeneric(x, 1, true, "pexpireat"); }},
+    {"ttl", [](ClusterContext& x) { TtlGeneric(x, 1000); }},
+    {"pttl", [](ClusterContext& x) { TtlGeneric(x, 1); }},
+    {"persist", Persist},
+    {"type", Type},
+    {"cairn.consistency", Consistency},
+};
+
+// Data commands with no key arguments that act on a whole database or on the engine.
+bool ActsOnData(const CommandSpec& spec) {
+  static const char* const kKeyspaceWide[] = {
+      "flushdb", "flushall", "dbsize", "scan",  "keys", "randomkey", "swapdb",
+      "multi",   "exec",     "watch",  "unwatch", "discard", "move", "debug"};
+  for (const char* name : kKeyspaceWide) {
+    if (std::string_view(spec.name) == name) return true;
+  }
+  return spec.first_key > 0;
+}
+
+}  // namespace
+
+bool DispatchInCluster(ClusterNode& node, CommandContext& c, const CommandSpec& spec) {
+  for (const ClusterCommand& cmd : kClusterCommands) {
+    if (std::string_view(spec.name) == cmd.name) {
+      ClusterContext x{node, c, c.client.db.load(std::memory_order_relaxed),
+                       c.client.cluster_w > 0 ? c.client.cluster_w : node.default_w(),
+                       c.client.cluster_r > 0 ? c.client.cluster_r : node.default_r()};
+      cmd.handler(x);
+      return true;
+    }
+  }
+  if (!ActsOnData(spec)) return false;
+  c.out.Error(absl::StrCat("ERR '", spec.name,
+                           "' is not supported in cluster mode yet (docs/cluster.md lists what is)"));
+  return true;
+}
+
+// CAIRN.CONSISTENCY in single-node mode: there are no replicas to ask.
+void ConsistencyOutsideCluster(CommandContext& c) {
+  c.out.Error("ERR CAIRN.CONSISTENCY needs cluster mode (cairn-server --cluster)");
+}
+
+namespace {
+const CommandSpec kCommands[] = {
+    {"cairn.consistency", -1, kFast, 0, 0, 0, ConsistencyOutsideCluster, "cluster",
+     "Sets (W R) or shows this connection's write and read quorums (cluster mode)."},
+};
+}  // namespace
+
+void RegisterClusterCommands(std::vector<const CommandSpec*>* table) {
+  for (const CommandSpec& c : kCommands) table->push_back(&c);
+}
+
+}  // namespace cairn::server

@@ -1,0 +1,65 @@
+// Cluster mode of cairn-server (docs/cluster.md): this process as a node (transport,
+// gossip membership, quorum coordinator, replicas on the engine) and the commands that
+// run through the cluster. Every node accepts every request.
+#ifndef CAIRN_SERVER_CLUSTER_MODE_H_
+#define CAIRN_SERVER_CLUSTER_MODE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "cairn/engine/db.h"
+#include "server/command.h"
+#include "server/config.h"
+
+namespace cairn::cluster {
+class AsioTransport;
+class Coordinator;
+class EngineReplicaStore;
+class HybridClock;
+class Membership;
+}  // namespace cairn::cluster
+
+namespace cairn::server {
+
+class ClusterNode {
+ public:
+  // Joins (or forms) the cluster described by cfg: listens on cfg.cluster_port, gossips
+  // with cfg.seeds. The node's generation (first start) and incarnation (starts so far)
+  // are kept in <dir>/CLUSTER. resp_port and http_port are announced to the others.
+  static absl::StatusOr<std::unique_ptr<ClusterNode>> Start(const ServerConfig& cfg,
+                                                            engine::DB* db, int resp_port,
+                                                            int http_port);
+  // Tells the others this node is leaving, then stops the transport.
+  ~ClusterNode();
+
+  cluster::Coordinator& coordinator() { return *coordinator_; }
+  cluster::Membership& membership() { return *membership_; }
+  int port() const;
+  const std::string& id() const { return id_; }
+  int default_w() const { return w_; }
+  int default_r() const { return r_; }
+
+ private:
+  ClusterNode() = default;
+  std::string id_;
+  int w_ = 2, r_ = 2;
+  std::unique_ptr<cluster::HybridClock> clock_;
+  std::unique_ptr<cluster::EngineReplicaStore> store_;
+  std::unique_ptr<cluster::Membership> membership_;
+  std::unique_ptr<cluster::Coordinator> coordinator_;
+  std::unique_ptr<cluster::AsioTransport> transport_;  // last: destroyed first
+};
+
+// INFO's "# Cluster" section: this node, the members it knows (id, state, addresses,
+// rack, ownership share) and the quorums.
+std::string ClusterInfo(ClusterNode& node);
+
+// ExecuteCommand's hook in cluster mode. Runs a command that has a cluster form through
+// the coordinator, refuses a data command that has none (naming it), and returns false
+// for the rest (connection and server commands), which run on this node as usual.
+bool DispatchInCluster(ClusterNode& node, CommandContext& c, const CommandSpec& spec);
+
+}  // namespace cairn::server
+
+#endif  // CAIRN_SERVER_CLUSTER_MODE_H_

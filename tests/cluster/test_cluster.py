@@ -1,0 +1,147 @@
+"""Multi-process cluster tests: real cairn-server nodes on loopback ports (issue 7).
+
+A 3-node and a 5-node cluster come up from one seed; a key written through node A is read
+through node C; with N=3 W=2 R=2 a node is killed with SIGKILL during a write load and every
+acknowledged write is still readable through the survivors; W=3 with a node down is
+refused with the quorum error; commands without a cluster form are refused by name.
+"""
+import threading
+import time
+
+import pytest
+
+from cluster_util import Cluster
+from conftest import RespError
+
+
+def info(node):
+    text = node.raw().command("INFO", "cluster").decode()
+    return dict(line.split(":", 1) for line in text.split("\r\n") if ":" in line)
+
+
+def wait_alive(nodes, expected, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        states = [(n.name, info(n).get("cluster_members_alive")) for n in nodes]
+        if all(alive == str(expected) for _, alive in states):
+            return
+        assert time.monotonic() < deadline, "membership did not converge: %s" % states
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def cluster3(tmp_path):
+    c = Cluster(tmp_path, 3, extra=["--wal-sync", "always"])
+    yield c
+    c.stop_all()
+
+
+def test_three_nodes_come_up_and_serve_every_key_from_every_node(cluster3):
+    wait_alive(list(cluster3), 3)
+    a, b, c = cluster3
+    ra, rc = a.raw(), c.raw()
+    for i in range(300):
+        assert ra.command("SET", "key:%d" % i, "value:%d" % i) == "OK"
+    for i in range(300):
+        assert rc.command("GET", "key:%d" % i) == b"value:%d" % i
+    assert rc.command("GET", "missing") is None
+    # Counters, expiry, deletes, multi-key commands, through different nodes.
+    rb = b.raw()
+    assert rb.command("INCRBY", "counter", "5") == 5
+    assert ra.command("INCR", "counter") == 6
+    assert rc.command("SET", "ttl", "v", "EX", "100") == "OK"
+    assert 95 <= ra.command("TTL", "ttl") <= 100
+    assert rb.command("MSET", "m1", "1", "m2", "2") == "OK"
+    assert rc.command("MGET", "m1", "m2", "m3") == [b"1", b"2", None]
+    assert ra.command("DEL", "m1", "m2", "m3") == 2
+    assert rb.command("EXISTS", "m1", "m2") == 0
+    # Every member sees 3 up, each owning about a third with 3 replicas (all of it: N=3).
+    i = info(a)
+    assert i["cluster_members"] == "3" and i["cluster_ring_members"] == "3"
+    # Commands with no cluster form are refused by name, never run on one node.
+    for cmd in (("HSET", "h", "f", "v"), ("KEYS", "*"), ("SCAN", "0"), ("FLUSHDB",),
+                ("MULTI",), ("LPUSH", "l", "x")):
+        reply = ra.command(*cmd)
+        assert isinstance(reply, RespError) and "is not supported in cluster mode" in reply, cmd
+    assert ra.command("PING") == "PONG"
+
+
+def test_five_nodes_spread_keys_over_three_replicas_each(tmp_path):
+    c = Cluster(tmp_path, 5, extra=["--wal-sync", "none"])
+    try:
+        wait_alive(list(c), 5)
+        first = c[0].raw()
+        for i in range(200):
+            assert first.command("SET", "k%d" % i, "v%d" % i) == "OK"
+        for node in c:
+            r = node.raw()
+            for i in range(0, 200, 7):
+                assert r.command("GET", "k%d" % i) == b"v%d" % i
+        shares = []
+        for line_key, value in info(c[2]).items():
+            if line_key.startswith("member"):
+                shares.append(float(value.split("owns=")[1]))
+        assert len(shares) == 5
+        assert abs(sum(shares) - 3.0) < 1e-6  # 3 replicas of every position
+        assert max(shares) / min(shares) < 1.15
+    finally:
+        c.stop_all()
+
+
+def test_kill9_during_writes_loses_no_acknowledged_write(cluster3):
+    wait_alive(list(cluster3), 3)
+    a, b, c = cluster3
+    acked = {}
+    stop = threading.Event()
+    errors = []
+
+    def writer(node, prefix):
+        r = node.raw(timeout=10)
+        i = 0
+        while not stop.is_set():
+            key = "%s:%d" % (prefix, i)
+            try:
+                reply = r.command("SET", key, "v%d" % i)
+            except OSError:
+                r = node.raw(timeout=10)
+                continue
+            if reply == "OK":
+                acked[key] = b"v%d" % i
+            elif not isinstance(reply, RespError):
+                errors.append(reply)
+            i += 1
+
+    threads = [threading.Thread(target=writer, args=(n, n.name)) for n in (a, b)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    c.kill()  # SIGKILL one replica in the middle of the load
+    time.sleep(2.0)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:3]
+    assert len(acked) > 100
+    # Every acknowledged write is readable through the survivors (R=2 of the two left).
+    for node in (a, b):
+        r = node.raw()
+        for key, value in acked.items():
+            assert r.command("GET", key) == value, (node.name, key)
+
+
+def test_w3_with_a_node_down_is_refused_with_noquorum(cluster3):
+    wait_alive(list(cluster3), 3)
+    a, b, c = cluster3
+    r = a.raw()
+    assert r.command("SET", "k", "before") == "OK"
+    c.kill()
+    wait_alive([a, b], 2)
+    assert r.command("CAIRN.CONSISTENCY", "3", "2") == "OK"
+    reply = r.command("SET", "k", "after")
+    assert isinstance(reply, RespError)
+    assert reply == "NOQUORUM write needs 3 replicas, 2 up (N=3)"
+    assert r.command("GET", "k") == b"before"  # nothing was written
+    assert r.command("CAIRN.CONSISTENCY", "0", "0") == "OK"  # back to W=2 R=2
+    assert r.command("SET", "k", "after") == "OK"
+    assert b.raw().command("GET", "k") == b"after"
+    assert int(info(a)["cluster_quorum_failures"]) >= 1
