@@ -1,12 +1,14 @@
 #include "cluster/coordinator.h"
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "base/status.h"
 
 namespace cairn::cluster {
 namespace {
@@ -91,11 +93,109 @@ bool Coordinator::Handle(const pb::Envelope& request, Transport::Respond& respon
       reply.mutable_error()->set_code(pb::Error::UNAVAILABLE);
       reply.mutable_error()->set_message(std::string(r.status().message()));
     }
+  } else if (request.has_scan()) {
+    const pb::ReplicaScan& q = request.scan();
+    std::vector<std::pair<std::string, pb::Record>> entries;
+    bool more = false;
+    absl::Status s = local_->Scan(q.db(), q.start(), std::min<uint32_t>(q.limit(), 100000),
+                                  &entries, &more);
+    if (s.ok()) {
+      pb::ReplicaScanResult* out = reply.mutable_scan_result();
+      for (auto& [key, rec] : entries) {
+        out->add_keys(key);
+        *out->add_records() = std::move(rec);
+      }
+      if (more && !entries.empty()) out->set_next(entries.back().first);
+    } else {
+      reply.mutable_error()->set_code(pb::Error::UNAVAILABLE);
+      reply.mutable_error()->set_message(std::string(s.message()));
+    }
   } else {
     return false;
   }
   respond(std::move(reply));
   return true;
+}
+
+absl::Status Coordinator::Scan(int db, const std::string& start, size_t limit,
+                               std::vector<std::pair<std::string, pb::Record>>* page,
+                               std::string* next) {
+  page->clear();
+  next->clear();
+  struct Answer {
+    std::vector<std::pair<std::string, pb::Record>> entries;
+    bool more = false;
+  };
+  struct Gather {
+    absl::Mutex mu;
+    int pending ABSL_GUARDED_BY(mu) = 0;
+    std::vector<Answer> answers ABSL_GUARDED_BY(mu);
+    std::string error ABSL_GUARDED_BY(mu);
+  };
+  auto gather = std::make_shared<Gather>();
+  Answer own;
+  CAIRN_RETURN_IF_ERROR(local_->Scan(db, start, limit, &own.entries, &own.more));
+  int asked = 0;
+  for (const auto& m : membership_->Members()) {
+    if (m.state.id() == membership_->self_id() || !m.alive ||
+        m.state.status() != pb::NodeState::NORMAL) {
+      continue;
+    }
+    asked++;
+    pb::Envelope request;
+    request.mutable_scan()->set_db(db);
+    request.mutable_scan()->set_start(start);
+    request.mutable_scan()->set_limit(static_cast<uint32_t>(limit));
+    {
+      absl::MutexLock l(&gather->mu);
+      gather->pending++;
+    }
+    const std::string id = m.state.id();
+    transport_->Call(m.state.cluster_address(), std::move(request), options_.timeout,
+                     [gather, id](absl::StatusOr<pb::Envelope> reply) {
+                       absl::MutexLock l(&gather->mu);
+                       gather->pending--;
+                       if (!reply.ok() || !reply->has_scan_result()) {
+                         gather->error = absl::StrCat(
+                             id, ": ", reply.ok() ? reply->error().message() : reply.status().message());
+                         return;
+                       }
+                       Answer a;
+                       const auto& r = reply->scan_result();
+                       for (int i = 0; i < r.keys_size() && i < r.records_size(); i++) {
+                         a.entries.emplace_back(r.keys(i), r.records(i));
+                       }
+                       a.more = !r.next().empty();
+                       gather->answers.push_back(std::move(a));
+                     });
+  }
+  absl::MutexLock l(&gather->mu);
+  auto done = [g = gather.get()]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return g->pending == 0; };
+  gather->mu.AwaitWithTimeout(absl::Condition(&done), options_.timeout + absl::Seconds(1));
+  if (gather->pending > 0 || !gather->error.empty()) {
+    return absl::UnavailableError(absl::StrCat("NOQUORUM scan: not every live node answered (",
+                                               asked, " asked): ", gather->error));
+  }
+  gather->answers.push_back(std::move(own));
+  // Keys past the smallest last key of a node that had more may be missing from this
+  // page (that node has not listed them yet): they wait for the next page.
+  std::optional<std::string> cutoff;
+  for (const Answer& a : gather->answers) {
+    if (a.more && !a.entries.empty() && (!cutoff || a.entries.back().first < *cutoff)) {
+      cutoff = a.entries.back().first;
+    }
+  }
+  std::map<std::string, pb::Record> merged;
+  for (Answer& a : gather->answers) {
+    for (auto& [key, rec] : a.entries) {
+      if (cutoff && key > *cutoff) continue;
+      auto [it, inserted] = merged.try_emplace(key, rec);
+      if (!inserted && Supersedes(rec, it->second)) it->second = std::move(rec);
+    }
+  }
+  for (auto& [key, rec] : merged) page->emplace_back(key, std::move(rec));
+  if (cutoff) *next = *cutoff + std::string(1, '\0');  // the smallest key after it
+  return absl::OkStatus();
 }
 
 absl::Status Coordinator::Write(int db, std::string_view key, pb::Record record, int w) {

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -51,6 +52,14 @@ class Coordinator {
   // The newest version among r replicas' answers; NotFound if none has the key or the
   // newest is a tombstone.
   absl::StatusOr<pb::Record> Read(int db, std::string_view key, int r);
+
+  // One page of db's keys from every live node, merged: for each key the superseding
+  // record among the replicas that answered (tombstones and expired ones included; the
+  // caller filters). Keys are >= start and in order; *next is where the next page starts
+  // (empty: done). A page holds what every node returned up to the smallest last key of a
+  // node that had more, so no key is skipped. Fails if a live node does not answer.
+  absl::Status Scan(int db, const std::string& start, size_t limit,
+                    std::vector<std::pair<std::string, pb::Record>>* page, std::string* next);
 
   const Options& options() const { return options_; }
   Stats& stats() { return stats_; }

@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -104,6 +106,32 @@ TEST_F(CoordinatorTest, AKeyWrittenThroughOneNodeIsReadThroughAnother) {
   for (auto& n : nodes_) copies += n->store.size();
   EXPECT_EQ(copies, 600u);
   EXPECT_TRUE(absl::IsNotFound(c->coordinator->Read(0, "never", 2).status()));
+}
+
+TEST_F(CoordinatorTest, ScanPagesThroughEveryNodesKeysExactlyOnceInOrder) {
+  Node* a = Start("a");
+  Start("b");
+  Node* c = Start("c");
+  Start("d");
+  Start("e");
+  Gossip(6);
+  std::set<std::string> written;
+  for (int i = 0; i < 500; i++) {
+    const std::string key = absl::StrCat("key", 1000 + i);
+    ASSERT_TRUE(a->coordinator->Write(0, key, Value("v"), 2).ok());
+    written.insert(key);
+  }
+  std::vector<std::string> seen;
+  std::string start, next;
+  std::vector<std::pair<std::string, pb::Record>> page;
+  do {
+    ASSERT_TRUE(c->coordinator->Scan(0, start, 37, &page, &next).ok());
+    for (const auto& [key, rec] : page) seen.push_back(key);
+    start = next;
+  } while (!next.empty());
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+  EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()), written);
+  EXPECT_EQ(seen.size(), written.size());  // no key twice
 }
 
 TEST_F(CoordinatorTest, NewestVersionWinsAndDeletesAreTombstones) {

@@ -26,6 +26,26 @@ absl::StatusOr<pb::Record> EngineReplicaStore::Read(int db, std::string_view key
   return r;
 }
 
+absl::Status EngineReplicaStore::Scan(int db, std::string_view start, size_t limit,
+                                      std::vector<std::pair<std::string, pb::Record>>* out,
+                                      bool* more) {
+  *more = false;
+  const std::string prefix = EngineKey(db, "");
+  auto it = db_->NewIterator({});
+  for (it->Seek(EngineKey(db, start)); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (out->size() == limit) {
+      *more = true;
+      break;
+    }
+    pb::Record r;
+    if (!r.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return CorruptionError("replica record does not parse");
+    }
+    out->emplace_back(std::string(it->key().substr(prefix.size())), std::move(r));
+  }
+  return it->status();
+}
+
 absl::Status EngineReplicaStore::Apply(int db, std::string_view key, const pb::Record& record,
                                        bool* applied) {
   *applied = false;

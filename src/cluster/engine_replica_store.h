@@ -28,6 +28,8 @@ class EngineReplicaStore final : public ReplicaStore {
   absl::Status Apply(int db, std::string_view key, const pb::Record& record,
                      bool* applied) override;
   absl::StatusOr<pb::Record> Read(int db, std::string_view key) override;
+  absl::Status Scan(int db, std::string_view start, size_t limit,
+                    std::vector<std::pair<std::string, pb::Record>>* out, bool* more) override;
 
   static std::string EngineKey(int db, std::string_view key);
 

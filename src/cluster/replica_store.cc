@@ -18,6 +18,22 @@ absl::StatusOr<pb::Record> MemoryReplicaStore::Read(int db, std::string_view key
   return it->second;
 }
 
+absl::Status MemoryReplicaStore::Scan(int db, std::string_view start, size_t limit,
+                                      std::vector<std::pair<std::string, pb::Record>>* out,
+                                      bool* more) {
+  absl::MutexLock l(&mu_);
+  *more = false;
+  for (auto it = records_.lower_bound({db, std::string(start)});
+       it != records_.end() && it->first.first == db; ++it) {
+    if (out->size() == limit) {
+      *more = true;
+      break;
+    }
+    out->emplace_back(it->first.second, it->second);
+  }
+  return absl::OkStatus();
+}
+
 size_t MemoryReplicaStore::size() {
   absl::MutexLock l(&mu_);
   return records_.size();

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -36,6 +37,11 @@ class ReplicaStore {
                              bool* applied) = 0;
   // The stored record, tombstones included; NotFound if there is none.
   virtual absl::StatusOr<pb::Record> Read(int db, std::string_view key) = 0;
+  // Up to limit records of db with keys >= start, in key order (tombstones included);
+  // *more: records follow the last one returned.
+  virtual absl::Status Scan(int db, std::string_view start, size_t limit,
+                            std::vector<std::pair<std::string, pb::Record>>* out,
+                            bool* more) = 0;
 };
 
 // In memory, for tests of the coordinator and of repair.
@@ -44,6 +50,8 @@ class MemoryReplicaStore final : public ReplicaStore {
   absl::Status Apply(int db, std::string_view key, const pb::Record& record,
                      bool* applied) override;
   absl::StatusOr<pb::Record> Read(int db, std::string_view key) override;
+  absl::Status Scan(int db, std::string_view start, size_t limit,
+                    std::vector<std::pair<std::string, pb::Record>>* out, bool* more) override;
   size_t size();
 
  private:

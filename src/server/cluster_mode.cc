@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "base/glob.h"
 #include "base/status.h"
 #include "cairn/env.h"
 #include "cluster/asio_transport.h"
@@ -420,6 +421,89 @@ void Type(ClusterContext& x) {
   x.c.out.SimpleString(rec ? "string" : "none");
 }
 
+// Calls fn(key) for every live key of the client's database, across all nodes, in key
+// order, page by page (Coordinator::Scan), until fn returns false (then *resume is that
+// key, which fn did not take) or the keys end (*resume empty).
+// Replies with the error and returns false on failure.
+template <typename Fn>
+bool ForEachKey(ClusterContext& x, std::string start, Fn&& fn, std::string* resume = nullptr) {
+  std::vector<std::pair<std::string, pb::Record>> page;
+  std::string next;
+  while (true) {
+    if (absl::Status s = x.node.coordinator().Scan(x.db, start, 1000, &page, &next); !s.ok()) {
+      ReplyError(x.c, s);
+      return false;
+    }
+    for (auto& [key, rec] : page) {
+      if (rec.tombstone() || (rec.expire_at_ms() > 0 && rec.expire_at_ms() <= x.c.now_ms)) continue;
+      if (!fn(key)) {
+        if (resume != nullptr) *resume = key;  // this key was not taken: start there
+        return true;
+      }
+    }
+    if (next.empty()) {
+      if (resume != nullptr) resume->clear();
+      return true;
+    }
+    start = std::move(next);
+  }
+}
+
+void Keys(ClusterContext& x) {
+  std::vector<std::string> keys;
+  const std::string_view pattern = x.c.args[1];
+  if (!ForEachKey(x, "", [&](const std::string& k) {
+        if (GlobMatch(pattern, k)) keys.push_back(k);
+        return true;
+      })) {
+    return;
+  }
+  x.c.out.ArrayHeader(keys.size());
+  for (const auto& k : keys) x.c.out.Bulk(k);
+}
+
+void DbSize(ClusterContext& x) {
+  int64_t n = 0;
+  if (ForEachKey(x, "", [&](const std::string&) {
+        n++;
+        return true;
+      })) {
+    x.c.out.Integer(n);
+  }
+}
+
+// SCAN cursor [MATCH pattern] [COUNT n] [TYPE string]: cursors name the key to resume at
+// (the server's CursorTable), so keys added or removed meanwhile never make a key that
+// stayed be missed.
+void Scan(ClusterContext& x) {
+  auto& c = x.c;
+  uint64_t cursor;
+  if (!absl::SimpleAtoi(ToAbsl(c.args[1]), &cursor)) return c.out.Error("ERR invalid cursor");
+  ScanOptions o;
+  if (!ParseScanOptions(c, 2, /*allow_type=*/true, &o)) return;
+  std::string start;
+  if (cursor != 0 && !c.server.cursors.Lookup(cursor, &start)) {
+    // As Redis does for a cursor it never issued: start over.
+    start.clear();
+  }
+  std::vector<std::string> keys;
+  int64_t examined = 0;
+  std::string resume;
+  if (!ForEachKey(x, start, [&](const std::string& k) {
+        if (examined++ >= o.count) return false;
+        if ((!o.has_pattern || GlobMatch(o.pattern, k)) && (!o.has_type || o.type == "string")) {
+          keys.push_back(k);
+        }
+        return true;
+      }, &resume)) {
+    return;
+  }
+  c.out.ArrayHeader(2);
+  c.out.Bulk(resume.empty() ? std::string("0") : absl::StrCat(c.server.cursors.Save(resume)));
+  c.out.ArrayHeader(keys.size());
+  for (const auto& k : keys) c.out.Bulk(k);
+}
+
 // CAIRN.CONSISTENCY [W R]: this connection's quorums (0 0: the server's defaults).
 void Consistency(ClusterContext& x) {
   auto& c = x.c;
@@ -475,6 +559,9 @@ const ClusterCommand kClusterCommands[] = {
     {"pttl", [](ClusterContext& x) { TtlGeneric(x, 1); }},
     {"persist", Persist},
     {"type", Type},
+    {"keys", Keys},
+    {"dbsize", DbSize},
+    {"scan", Scan},
     {"cairn.consistency", Consistency},
 };
 

@@ -259,11 +259,11 @@ struct ScanOptions {
   bool has_type = false;
 };
 bool ParseScanOptions(CommandContext& c, size_t first, bool allow_type, ScanOptions* o);
-// Replies with an engine error as Redis-style "-ERR ...".
 // Whether the client must still authenticate (a password or users are configured and
 // it has not).
 bool NeedsAuth(const ServerContext& server, const ClientState& client);
 
+// Replies with an engine error as Redis-style "-ERR ...".
 void ReplyStatusError(protocol::ReplyWriter& out, const absl::Status& s);
 // The lower-cased text, for option parsing.
 std::string Lower(std::string_view s);

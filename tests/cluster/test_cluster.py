@@ -59,11 +59,31 @@ def test_three_nodes_come_up_and_serve_every_key_from_every_node(cluster3):
     i = info(a)
     assert i["cluster_members"] == "3" and i["cluster_ring_members"] == "3"
     # Commands with no cluster form are refused by name, never run on one node.
-    for cmd in (("HSET", "h", "f", "v"), ("KEYS", "*"), ("SCAN", "0"), ("FLUSHDB",),
-                ("MULTI",), ("LPUSH", "l", "x")):
+    for cmd in (("HSET", "h", "f", "v"), ("FLUSHDB",), ("MULTI",), ("LPUSH", "l", "x"),
+                ("RENAME", "counter", "c2")):
         reply = ra.command(*cmd)
         assert isinstance(reply, RespError) and "is not supported in cluster mode" in reply, cmd
     assert ra.command("PING") == "PONG"
+
+
+def test_keys_dbsize_and_scan_gather_from_every_node(cluster3):
+    wait_alive(list(cluster3), 3)
+    a, b, c = cluster3
+    ra = a.raw()
+    for i in range(250):
+        assert ra.command("SET", "k:%03d" % i, "v") == "OK"
+    assert ra.command("SET", "other", "v") == "OK"
+    assert ra.command("DEL", "k:000") == 1
+    rc = c.raw()
+    assert rc.command("DBSIZE") == 250
+    assert sorted(rc.command("KEYS", "k:*")) == [b"k:%03d" % i for i in range(1, 250)]
+    seen, cursor = [], b"0"
+    while True:
+        cursor, keys = b.raw().command("SCAN", cursor, "MATCH", "k:*", "COUNT", "40")
+        seen += keys
+        if cursor == b"0":
+            break
+    assert sorted(seen) == [b"k:%03d" % i for i in range(1, 250)]  # each exactly once
 
 
 def test_five_nodes_spread_keys_over_three_replicas_each(tmp_path):
