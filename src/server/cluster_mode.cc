@@ -3,6 +3,8 @@
 #include <chrono>
 #include <optional>
 
+#include <nlohmann/json.hpp>
+
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -146,6 +148,42 @@ std::string ClusterInfo(ClusterNode& node) {
                           index >= 0 ? share[index] : 0.0);
   }
   return out;
+}
+
+std::string ClusterStatusJson(ClusterNode& node, const std::string* key) {
+  auto ring = node.membership().ring();
+  const int n = node.coordinator().options().replicas;
+  const std::vector<double> stored = ring->Ownership(n);
+  const std::vector<double> primary = ring->Ownership(1);
+  nlohmann::json members = nlohmann::json::array();
+  for (const auto& m : node.membership().Members()) {
+    const int index = ring->IndexOf(m.state.id());
+    members.push_back({{"id", m.state.id()},
+                       {"state", m.alive ? "up" : "down"},
+                       {"status", pb::NodeState::Status_Name(m.state.status())},
+                       {"cluster_address", m.state.cluster_address()},
+                       {"resp_address", m.state.resp_address()},
+                       {"http_address", m.state.http_address()},
+                       {"rack", m.state.rack()},
+                       {"weight", m.state.weight()},
+                       {"phi", m.phi},
+                       {"owns_primary", index >= 0 ? primary[index] : 0.0},
+                       {"owns_with_replicas", index >= 0 ? stored[index] : 0.0}});
+  }
+  nlohmann::json out = {{"node", node.id()},
+                        {"replicas", n},
+                        {"write_quorum", node.default_w()},
+                        {"read_quorum", node.default_r()},
+                        {"ring_version", node.membership().ring_version()},
+                        {"quorum_failures", node.coordinator().stats().quorum_failures.load()},
+                        {"members", members}};
+  if (key != nullptr) {
+    nlohmann::json list = nlohmann::json::array();
+    for (int m : ring->PreferenceList(*key, n)) list.push_back(ring->members()[m].id);
+    out["key"] = *key;
+    out["preference_list"] = list;
+  }
+  return out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 // --- commands ---------------------------------------------------------------------------

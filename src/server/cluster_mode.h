@@ -55,6 +55,10 @@ class ClusterNode {
 // rack, ownership share) and the quorums.
 std::string ClusterInfo(ClusterNode& node);
 
+// GET /v1/cluster: this node, N/W/R, every member (id, state, addresses, rack, weight,
+// share of the data it holds with N replicas) and, for a key, its preference list. JSON.
+std::string ClusterStatusJson(ClusterNode& node, const std::string* key);
+
 // ExecuteCommand's hook in cluster mode. Runs a command that has a cluster form through
 // the coordinator, refuses a data command that has none (naming it), and returns false
 // for the rest (connection and server commands), which run on this node as usual.

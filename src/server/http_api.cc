@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/status.h"
+#include "server/cluster_mode.h"
 #include "server/info.h"
 #include "store/local_backend.h"
 
@@ -481,6 +482,11 @@ HttpResponse HandleHttpRequest(ServerContext& server, const HttpRequest& req) {
     return req.method == "GET" ? Metrics(server) : Error(405, "method not allowed");
   if (path == "/v1/stats")
     return req.method == "GET" ? Stats(server) : Error(405, "method not allowed");
+  if (path == "/v1/cluster") {
+    if (req.method != "GET") return Error(405, "method not allowed: use GET");
+    if (server.cluster == nullptr) return Error(404, "not in cluster mode");
+    return HttpResponse{200, "application/json", ClusterStatusJson(*server.cluster, q.Find("key"))};
+  }
   if (server.cluster != nullptr &&
       (path.substr(0, 6) == "/v1/kv" || path == "/v1/batch")) {
     // Would act on this node's local data only (docs/cluster.md lists what runs where).

@@ -5,8 +5,12 @@ through node C; with N=3 W=2 R=2 a node is killed with SIGKILL during a write lo
 acknowledged write is still readable through the survivors; W=3 with a node down is
 refused with the quorum error; commands without a cluster form are refused by name.
 """
+import json
+import os
+import subprocess
 import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -84,6 +88,35 @@ def test_keys_dbsize_and_scan_gather_from_every_node(cluster3):
         if cursor == b"0":
             break
     assert sorted(seen) == [b"k:%03d" % i for i in range(1, 250)]  # each exactly once
+
+
+def test_cluster_status_over_http_and_the_cli(cluster3):
+    wait_alive(list(cluster3), 3)
+    a, b, c = cluster3
+    with urllib.request.urlopen("http://127.0.0.1:%d/v1/cluster?key=user%%3A42" % b.http_port,
+                                timeout=10) as r:
+        status = json.loads(r.read())
+    assert (status["replicas"], status["write_quorum"], status["read_quorum"]) == (3, 2, 2)
+    assert sorted(m["id"] for m in status["members"]) == ["node0", "node1", "node2"]
+    assert all(m["state"] == "up" for m in status["members"])
+    assert abs(sum(m["owns_primary"] for m in status["members"]) - 1.0) < 1e-6
+    assert status["key"] == "user:42" and sorted(status["preference_list"]) == [
+        "node0", "node1", "node2"]
+    cli = os.environ.get("CAIRN_BIN", os.path.join(os.path.dirname(__file__), "..", "..",
+                                                   "build", "bin", "cairn"))
+    out = subprocess.run([cli, "cluster", "status", "--http-port", str(a.http_port), "--key",
+                          "user:42"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "N=3 W=2 R=2" in out.stdout
+    for name in ("node0", "node1", "node2"):
+        assert name in out.stdout
+    assert "replicas of user:42:" in out.stdout
+    c.kill()
+    wait_alive([a, b], 2)
+    out = subprocess.run([cli, "cluster", "status", "--http-port", str(a.http_port)],
+                         capture_output=True, text=True, timeout=30)
+    line = [l for l in out.stdout.splitlines() if l.startswith("node2")][0]
+    assert " down " in line
 
 
 def test_five_nodes_spread_keys_over_three_replicas_each(tmp_path):

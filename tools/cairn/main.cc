@@ -1,7 +1,9 @@
-// cairn: the command-line client. `cairn db DIR ...` works on a data directory offline.
+// cairn: the command-line client. `cairn db DIR ...` works on a data directory offline;
+// `cairn cluster status` asks a running cluster.
 #include <CLI/CLI.hpp>
 
 #include "base/process.h"
+#include "cluster_command.h"
 #include "db_command.h"
 
 int main(int argc, char** argv) {
@@ -9,6 +11,7 @@ int main(int argc, char** argv) {
   CLI::App app{"cairn: command-line tool for the cairn key-value store"};
   app.require_subcommand(1);
   cairn::tools::AddDbCommand(&app);
+  CLI::App* cluster = cairn::tools::AddClusterCommand(&app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -16,5 +19,6 @@ int main(int argc, char** argv) {
     int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
+  if (cluster->parsed()) return cairn::tools::RunClusterCommand();
   return cairn::tools::RunDbCommand();
 }
