@@ -139,6 +139,21 @@ std::string ClusterInfo(ClusterNode& node) {
       "cluster_replicas:", node.coordinator().options().replicas, "\r\n",
       "cluster_write_quorum:", node.default_w(), "\r\n", "cluster_read_quorum:", node.default_r(),
       "\r\n", "cluster_quorum_failures:", node.coordinator().stats().quorum_failures.load(), "\r\n");
+  auto& st = node.coordinator().stats();
+  absl::StrAppendFormat(&out, "cluster_writes:%d\r\ncluster_write_fanout_avg_us:%.1f\r\n",
+                        st.writes.load(),
+                        st.writes.load() ? double(st.write_micros.load()) / st.writes.load() : 0.0);
+  absl::StrAppendFormat(&out, "cluster_reads:%d\r\ncluster_read_fanout_avg_us:%.1f\r\n",
+                        st.reads.load(),
+                        st.reads.load() ? double(st.read_micros.load()) / st.reads.load() : 0.0);
+  int peer = 0;
+  for (const auto& [address, p] : node.transport().Stats()) {
+    const uint64_t answered = p.calls - p.errors;
+    absl::StrAppendFormat(
+        &out, "peer%d:address=%s,connected=%d,calls=%d,errors=%d,timeouts=%d,avg_latency_us=%.1f\r\n",
+        peer++, address, p.connected ? 1 : 0, p.calls, p.errors, p.timeouts,
+        answered ? double(p.latency_micros_total) / answered : 0.0);
+  }
   for (size_t i = 0; i < members.size(); i++) {
     const auto& m = members[i];
     const int index = ring->IndexOf(m.state.id());
@@ -146,6 +161,32 @@ std::string ClusterInfo(ClusterNode& node) {
                           i, m.state.id(), m.alive ? "up" : "down", m.state.cluster_address(),
                           m.state.resp_address(), m.state.http_address(), m.state.rack(),
                           index >= 0 ? share[index] : 0.0);
+  }
+  return out;
+}
+
+std::string ClusterMetrics(ClusterNode& node) {
+  std::string out;
+  auto& st = node.coordinator().stats();
+  absl::StrAppend(
+      &out, "# TYPE cairn_cluster_quorum_failures_total counter\ncairn_cluster_quorum_failures_total ",
+      st.quorum_failures.load(), "\n# TYPE cairn_cluster_fanout_seconds summary\n",
+      "cairn_cluster_fanout_seconds_sum{op=\"write\"} ", st.write_micros.load() / 1e6, "\n",
+      "cairn_cluster_fanout_seconds_count{op=\"write\"} ", st.writes.load(), "\n",
+      "cairn_cluster_fanout_seconds_sum{op=\"read\"} ", st.read_micros.load() / 1e6, "\n",
+      "cairn_cluster_fanout_seconds_count{op=\"read\"} ", st.reads.load(), "\n",
+      "# TYPE cairn_cluster_peer_calls_total counter\n",
+      "# TYPE cairn_cluster_peer_errors_total counter\n",
+      "# TYPE cairn_cluster_peer_timeouts_total counter\n",
+      "# TYPE cairn_cluster_peer_latency_seconds_sum counter\n",
+      "# TYPE cairn_cluster_peer_connected gauge\n");
+  for (const auto& [peer, p] : node.transport().Stats()) {
+    const std::string label = absl::StrCat("{peer=\"", peer, "\"} ");
+    absl::StrAppend(&out, "cairn_cluster_peer_calls_total", label, p.calls, "\n",
+                    "cairn_cluster_peer_errors_total", label, p.errors, "\n",
+                    "cairn_cluster_peer_timeouts_total", label, p.timeouts, "\n",
+                    "cairn_cluster_peer_latency_seconds_sum", label, p.latency_micros_total / 1e6,
+                    "\n", "cairn_cluster_peer_connected", label, p.connected ? 1 : 0, "\n");
   }
   return out;
 }

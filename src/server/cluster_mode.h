@@ -36,6 +36,7 @@ class ClusterNode {
   cluster::Coordinator& coordinator() { return *coordinator_; }
   cluster::Membership& membership() { return *membership_; }
   int port() const;
+  cluster::AsioTransport& transport() { return *transport_; }
   const std::string& id() const { return id_; }
   int default_w() const { return w_; }
   int default_r() const { return r_; }
@@ -54,6 +55,10 @@ class ClusterNode {
 // INFO's "# Cluster" section: this node, the members it knows (id, state, addresses,
 // rack, ownership share) and the quorums.
 std::string ClusterInfo(ClusterNode& node);
+
+// The cluster's metrics in Prometheus text format (for GET /metrics): per-peer RPC calls,
+// errors, timeouts and latency; quorum failures; coordinator fan-out latency.
+std::string ClusterMetrics(ClusterNode& node);
 
 // GET /v1/cluster: this node, N/W/R, every member (id, state, addresses, rack, weight,
 // share of the data it holds with N replicas) and, for a key, its preference list. JSON.

@@ -423,6 +423,7 @@ HttpResponse Metrics(ServerContext& server) {
       &out, "# HELP cairn_engine_write_amplification Table bytes written per user byte.\n",
       "# TYPE cairn_engine_write_amplification gauge\ncairn_engine_write_amplification ",
       wa.empty() ? "0" : wa, "\n");
+  if (server.cluster != nullptr) out += ClusterMetrics(*server.cluster);
   return HttpResponse{200, "text/plain; version=0.0.4", std::move(out)};
 }
 

@@ -197,4 +197,12 @@ def test_w3_with_a_node_down_is_refused_with_noquorum(cluster3):
     assert r.command("CAIRN.CONSISTENCY", "0", "0") == "OK"  # back to W=2 R=2
     assert r.command("SET", "k", "after") == "OK"
     assert b.raw().command("GET", "k") == b"after"
-    assert int(info(a)["cluster_quorum_failures"]) >= 1
+    i = info(a)
+    assert int(i["cluster_quorum_failures"]) >= 1
+    assert int(i["cluster_writes"]) >= 3 and float(i["cluster_write_fanout_avg_us"]) > 0
+    peers = [v for k, v in i.items() if k.startswith("peer")]
+    assert len(peers) == 2 and all("calls=" in p for p in peers)
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % a.http_port, timeout=10) as r:
+        metrics = r.read().decode()
+    assert "cairn_cluster_quorum_failures_total" in metrics
+    assert 'cairn_cluster_peer_calls_total{peer="' in metrics
