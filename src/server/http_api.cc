@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/status.h"
+#include "cluster/coordinator.h"
 #include "server/cluster_mode.h"
 #include "server/info.h"
 #include "store/local_backend.h"
@@ -450,6 +451,125 @@ HttpResponse Stats(ServerContext& server) {
   return Json(200, out);
 }
 
+// --- cluster mode: the same API through the quorum coordinator (docs/cluster.md) --------
+
+// The w and r query parameters: 1..N; absent: the server's quorums.
+bool ParseQuorums(const Query& q, const ClusterNode& node, int n, int* w, int* r) {
+  *w = node.default_w();
+  *r = node.default_r();
+  for (auto [name, out] : {std::pair<const char*, int*>{"w", w}, {"r", r}}) {
+    if (const std::string* v = q.Find(name)) {
+      if (!absl::SimpleAtoi(*v, out) || *out < 1 || *out > n) return false;
+    }
+  }
+  return true;
+}
+
+HttpResponse QuorumError(const absl::Status& s) {
+  return Error(absl::IsUnavailable(s) ? 503 : StatusFor(s), std::string(s.message()));
+}
+
+HttpResponse ClusterKeyRequest(ServerContext& server, const HttpRequest& req, const std::string& key,
+                               const Query& q, const ServerConfig& cfg) {
+  ClusterNode& node = *server.cluster;
+  cluster::Coordinator& coordinator = node.coordinator();
+  int db, w, r;
+  if (!ParseDb(q, cfg, &db)) return Error(400, "db must be a database index");
+  if (!ParseQuorums(q, node, coordinator.options().replicas, &w, &r)) {
+    return Error(400, absl::StrCat("w and r must be between 1 and N (", coordinator.options().replicas, ")"));
+  }
+  const int64_t now = NowMs(server);
+  auto live = [&](const absl::StatusOr<cluster::pb::Record>& rec) {
+    return rec.ok() && (rec->expire_at_ms() == 0 || rec->expire_at_ms() > now);
+  };
+  if (req.method == "GET" || req.method == "HEAD") {
+    auto rec = coordinator.Read(db, key, r);
+    if (!rec.ok() && !absl::IsNotFound(rec.status())) return QuorumError(rec.status());
+    if (!live(rec)) return Error(404, "key not found");
+    return HttpResponse{200, "application/octet-stream", rec->value()};
+  }
+  if (req.method == "PUT") {
+    if (auto refused = RefuseWrite(server, cfg)) return *refused;
+    if (req.body.size() > cfg.proto_max_bulk_len) return Error(413, "value too large");
+    cluster::pb::Record rec;
+    rec.set_type(static_cast<uint32_t>(store::ValueType::kString));
+    rec.set_value(req.body);
+    if (const std::string* ttl = q.Find("ttl")) {
+      int64_t seconds;
+      if (!absl::SimpleAtoi(*ttl, &seconds) || seconds <= 0 ||
+          seconds > store::kMaxExpireAtMs / 2000) {
+        return Error(400, "ttl must be a positive number of seconds");
+      }
+      rec.set_expire_at_ms(now + seconds * 1000);
+    }
+    absl::Status s = coordinator.Write(db, key, std::move(rec), w);
+    if (!s.ok()) return QuorumError(s);
+    return Json(200, json{{"result", "ok"}});
+  }
+  if (req.method == "DELETE") {
+    auto rec = coordinator.Read(db, key, r);
+    if (!rec.ok() && !absl::IsNotFound(rec.status())) return QuorumError(rec.status());
+    if (!live(rec)) return Json(200, json{{"deleted", 0}});
+    cluster::pb::Record tombstone;
+    tombstone.set_tombstone(true);
+    absl::Status s = coordinator.Write(db, key, std::move(tombstone), w);
+    if (!s.ok()) return QuorumError(s);
+    return Json(200, json{{"deleted", 1}});
+  }
+  return Error(405, "method not allowed: use GET, PUT or DELETE");
+}
+
+// GET /v1/kv in cluster mode: the keys of every live node, merged (Coordinator::Scan).
+HttpResponse ClusterScan(ServerContext& server, const Query& q, const ServerConfig& cfg) {
+  int db;
+  if (!ParseDb(q, cfg, &db)) return Error(400, "db must be a database index");
+  std::string start, end, prefix;
+  if (const std::string* v = q.Find("start")) start = *v;
+  if (const std::string* v = q.Find("end")) end = *v;
+  if (const std::string* v = q.Find("prefix")) prefix = *v;
+  int64_t limit = 100;
+  if (const std::string* v = q.Find("limit")) {
+    if (!absl::SimpleAtoi(*v, &limit) || limit < 0 || limit > 100000) {
+      return Error(400, "limit must be between 0 and 100000");
+    }
+  }
+  bool values = true;
+  if (const std::string* v = q.Find("values")) values = *v != "false" && *v != "0";
+  if (start < prefix) start = prefix;
+  const int64_t now = NowMs(server);
+  json items = json::array();
+  std::string next;
+  std::vector<std::pair<std::string, cluster::pb::Record>> page;
+  bool done = false;
+  while (!done) {
+    std::string page_next;
+    absl::Status s = server.cluster->coordinator().Scan(db, start, 1000, &page, &page_next);
+    if (!s.ok()) return QuorumError(s);
+    for (auto& [k, rec] : page) {
+      if ((!end.empty() && k >= end) || k.compare(0, prefix.size(), prefix) != 0) {
+        done = true;
+        break;
+      }
+      if (rec.tombstone() || (rec.expire_at_ms() != 0 && rec.expire_at_ms() <= now)) continue;
+      if (static_cast<int64_t>(items.size()) == limit) {
+        next = k;
+        done = true;
+        break;
+      }
+      json item = json::object();
+      PutBytes(&item, "key", k);
+      if (values) PutBytes(&item, "value", rec.value());
+      if (rec.expire_at_ms() != 0) item["expire_at_ms"] = rec.expire_at_ms();
+      items.push_back(std::move(item));
+    }
+    if (page_next.empty()) done = true;
+    start = std::move(page_next);
+  }
+  json out{{"items", items}, {"count", items.size()}};
+  if (!next.empty()) PutBytes(&out, "next", next);
+  return Json(200, out);
+}
+
 }  // namespace
 
 std::optional<HttpResponse> CheckHttpAccess(ServerContext& server, const HttpRequest& req) {
@@ -488,10 +608,21 @@ HttpResponse HandleHttpRequest(ServerContext& server, const HttpRequest& req) {
     if (server.cluster == nullptr) return Error(404, "not in cluster mode");
     return HttpResponse{200, "application/json", ClusterStatusJson(*server.cluster, q.Find("key"))};
   }
-  if (server.cluster != nullptr &&
-      (path.substr(0, 6) == "/v1/kv" || path == "/v1/batch")) {
-    // Would act on this node's local data only (docs/cluster.md lists what runs where).
-    return Error(501, "the key-value API is not supported in cluster mode yet: use RESP");
+  if (server.cluster != nullptr) {
+    if (path == "/v1/batch") {
+      // A batch is atomic on one node; across replicas of different keys it would not be.
+      return Error(501, "POST /v1/batch is not supported in cluster mode");
+    }
+    if (path == "/v1/kv" || path == "/v1/kv/") {
+      return req.method == "GET" ? ClusterScan(server, q, cfg)
+                                 : Error(405, "method not allowed: use GET");
+    }
+    if (path.substr(0, 7) == "/v1/kv/") {
+      std::string key;
+      if (!PercentDecode(path.substr(7), false, &key))
+        return Error(400, "malformed percent-encoding in key");
+      return ClusterKeyRequest(server, req, key, q, cfg);
+    }
   }
   if (path == "/v1/kv" || path == "/v1/kv/") {
     return req.method == "GET" ? Scan(server, q, cfg) : Error(405, "method not allowed: use GET");

@@ -10,6 +10,7 @@ import os
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -117,6 +118,40 @@ def test_cluster_status_over_http_and_the_cli(cluster3):
                          capture_output=True, text=True, timeout=30)
     line = [l for l in out.stdout.splitlines() if l.startswith("node2")][0]
     assert " down " in line
+
+
+def http(node, method, path, body=None):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (node.http_port, path), data=body,
+                                 method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_http_api_with_w_and_r_through_any_node(cluster3):
+    wait_alive(list(cluster3), 3)
+    a, b, c = cluster3
+    for i in range(20):
+        assert http(a, "PUT", "/v1/kv/h:%02d?w=2" % i, b"v%d" % i)[0] == 200
+    assert http(c, "GET", "/v1/kv/h:05?r=2") == (200, b"v5")
+    assert http(b, "GET", "/v1/kv/h:05?r=3") == (200, b"v5")
+    assert http(c, "GET", "/v1/kv/nope")[0] == 404
+    status, body = http(b, "GET", "/v1/kv?prefix=h:&limit=100&values=false")
+    assert status == 200
+    assert [item["key"] for item in json.loads(body)["items"]] == ["h:%02d" % i for i in range(20)]
+    assert http(c, "DELETE", "/v1/kv/h:00")[1] == b'{"deleted":1}\n'
+    assert http(a, "GET", "/v1/kv/h:00")[0] == 404
+    assert http(a, "PUT", "/v1/kv/x?w=9", b"1")[0] == 400
+    assert http(a, "POST", "/v1/batch", b'{"ops":[]}')[0] == 501
+    c.kill()
+    wait_alive([a, b], 2)
+    status, body = http(a, "PUT", "/v1/kv/h:01?w=3", b"new")
+    assert status == 503
+    assert json.loads(body) == {"error": "NOQUORUM write needs 3 replicas, 2 up (N=3)",
+                                "status": 503}
+    assert http(b, "GET", "/v1/kv/h:01") == (200, b"v1")
 
 
 def test_five_nodes_spread_keys_over_three_replicas_each(tmp_path):
