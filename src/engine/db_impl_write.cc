@@ -350,11 +350,13 @@ absl::Status DBImpl::ResumeAsLeader() {
   mem_ = NewMemTable();
   const absl::Status cleared = std::move(bg_error_);
   bg_error_ = absl::OkStatus();
-  read_only_.store(false, std::memory_order_release);
   resumes_++;
   RemoveObsoleteFiles();
   bg_cv_.SignalAll();  // compaction may have work; stalled writers re-check
   if (options_.listener != nullptr) options_.listener->OnResumed(cleared);
+  // Last, so whoever sees the database writable (BackgroundError, one atomic load) also
+  // sees everything above, the listener's notice included.
+  read_only_.store(false, std::memory_order_release);
   return absl::OkStatus();
 }
 
