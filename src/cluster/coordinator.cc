@@ -100,12 +100,21 @@ bool Coordinator::Handle(const pb::Envelope& request, Transport::Respond& respon
     absl::Status s = local_->Scan(q.db(), q.start(), std::min<uint32_t>(q.limit(), 100000),
                                   &entries, &more);
     if (s.ok()) {
+      // A page stays far below the frame limit whatever the values' sizes: past 32 MiB
+      // the rest waits for the next page.
+      constexpr size_t kMaxPageBytes = size_t{32} << 20;
       pb::ReplicaScanResult* out = reply.mutable_scan_result();
+      size_t bytes = 0;
       for (auto& [key, rec] : entries) {
+        if (bytes > kMaxPageBytes) {
+          more = true;
+          break;
+        }
+        bytes += key.size() + rec.ByteSizeLong();
         out->add_keys(key);
         *out->add_records() = std::move(rec);
       }
-      if (more && !entries.empty()) out->set_next(entries.back().first);
+      if (more && out->keys_size() > 0) out->set_next(out->keys(out->keys_size() - 1));
     } else {
       reply.mutable_error()->set_code(pb::Error::UNAVAILABLE);
       reply.mutable_error()->set_message(std::string(s.message()));
@@ -203,8 +212,6 @@ absl::Status Coordinator::Write(int db, std::string_view key, pb::Record record,
   stats_.writes++;
   auto ring = membership_->ring();
   const std::vector<int> replicas = ring->PreferenceList(key, options_.replicas);
-  const int n = static_cast<int>(replicas.size());
-  w = std::min(w, n);
   // Too few replicas up: refuse before writing anything (as Cassandra's Unavailable),
   // rather than leave a write on some replicas that the client is told failed.
   if (const int up = LiveReplicas(*ring, replicas); up < w || w == 0) {
@@ -261,8 +268,6 @@ absl::StatusOr<pb::Record> Coordinator::Read(int db, std::string_view key, int r
   stats_.reads++;
   auto ring = membership_->ring();
   const std::vector<int> replicas = ring->PreferenceList(key, options_.replicas);
-  const int n = static_cast<int>(replicas.size());
-  r = std::min(r, n);
   if (const int up = LiveReplicas(*ring, replicas); up < r || r == 0) {
     stats_.quorum_failures++;
     return Unreachable("read", up, r, options_.replicas);

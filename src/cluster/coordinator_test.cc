@@ -134,6 +134,18 @@ TEST_F(CoordinatorTest, ScanPagesThroughEveryNodesKeysExactlyOnceInOrder) {
   EXPECT_EQ(seen.size(), written.size());  // no key twice
 }
 
+TEST_F(CoordinatorTest, ARingSmallerThanTheQuorumRefusesInsteadOfShrinkingIt) {
+  // Found in review: W and R were capped at the ring's size, so a node alone (started
+  // before hearing from its seeds) acknowledged W=2 writes stored only on itself.
+  Node* a = Start("a");
+  absl::Status s = a->coordinator->Write(0, "k", Value("v"), 2);
+  EXPECT_EQ(s.message(), "NOQUORUM write needs 2 replicas, 1 up (N=3)");
+  EXPECT_EQ(a->store.size(), 0u);
+  EXPECT_EQ(a->coordinator->Read(0, "k", 2).status().message(),
+            "NOQUORUM read needs 2 replicas, 1 up (N=3)");
+  EXPECT_TRUE(a->coordinator->Write(0, "k", Value("v"), 1).ok());  // W=1 asks for one
+}
+
 TEST_F(CoordinatorTest, NewestVersionWinsAndDeletesAreTombstones) {
   Node* a = Start("a");
   Node* b = Start("b");

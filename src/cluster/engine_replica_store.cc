@@ -59,11 +59,11 @@ absl::Status EngineReplicaStore::Apply(int db, std::string_view key, const pb::R
   }
   engine::WriteBatch batch;
   const std::string bytes = record.SerializeAsString();
-  if (record.expire_at_ms() > 0) {
-    batch.PutWithExpiry(engine_key, bytes, static_cast<uint64_t>(record.expire_at_ms()) * 1000);
-  } else {
-    batch.Put(engine_key, bytes);
-  }
+  // No engine expiry: an expired record must keep its version, or an older value still
+  // on another replica (or arriving late) would come back once the engine dropped it.
+  // Readers treat an expired record as absent; collecting them (like tombstones) waits
+  // for issue 8.
+  batch.Put(engine_key, bytes);
   engine::WriteOptions options;
   options.sync = sync_;
   CAIRN_RETURN_IF_ERROR(db_->Write(options, batch));

@@ -5,9 +5,9 @@
 // Engine value: a serialized pb::Record (type, value, expiry, tombstone, version)
 //
 // Apply reads the stored record and writes the new one only if it supersedes it, under a
-// lock stripe of the key, so two replicated writes of one key cannot both win. A record
-// with an expiry is also given to the engine with that expiry, so compaction drops it
-// once expired (an expired record reads as absent, like a missing one).
+// lock stripe of the key, so two replicated writes of one key cannot both win. An expired
+// record is kept with its version (readers treat it as absent): were it dropped, an older
+// value on another replica could come back.
 #ifndef CAIRN_CLUSTER_ENGINE_REPLICA_STORE_H_
 #define CAIRN_CLUSTER_ENGINE_REPLICA_STORE_H_
 

@@ -45,5 +45,23 @@ TEST(EngineReplicaStoreTest, KeepsTheSupersedingVersionAcrossReopen) {
   EXPECT_TRUE(store.Read(0, "gone")->tombstone());
 }
 
+TEST(EngineReplicaStoreTest, AnExpiredRecordKeepsItsVersionSoOlderValuesStayBuried) {
+  // Found in review: records were given to the engine with their expiry, so once expired
+  // the version was gone and an older value (late, or on another replica) won again.
+  engine::TempDir dir;
+  auto db = engine::DB::Open({}, dir.path());
+  ASSERT_TRUE(db.ok());
+  EngineReplicaStore store(db->get(), false);
+  pb::Record expiring = Rec(20, "v2");
+  expiring.set_expire_at_ms(1);  // long past
+  bool applied;
+  ASSERT_TRUE(store.Apply(0, "k", expiring, &applied).ok());
+  auto r = store.Read(0, "k");
+  ASSERT_TRUE(r.ok()) << r.status();  // still there, with its version
+  EXPECT_EQ(r->version(), 20u);
+  ASSERT_TRUE(store.Apply(0, "k", Rec(10, "v1"), &applied).ok());
+  EXPECT_FALSE(applied);
+}
+
 }  // namespace
 }  // namespace cairn::cluster

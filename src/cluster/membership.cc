@@ -110,7 +110,11 @@ void Membership::RebuildRingLocked() {
   std::vector<Member> members;
   std::string key;
   for (const auto& [id, e] : entries_) {
-    if (e.state.status() != pb::NodeState::NORMAL) continue;
+    // A LEAVING member (stopped cleanly, perhaps to restart) keeps its ranges like a
+    // crashed one: dropping it would move them to nodes that do not hold the data.
+    if (e.state.status() != pb::NodeState::NORMAL && e.state.status() != pb::NodeState::LEAVING) {
+      continue;
+    }
     Member m;
     m.id = id;
     m.rack = e.state.rack();

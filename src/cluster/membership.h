@@ -9,9 +9,10 @@
 // down once phi passes the threshold, up again at its next new heartbeat. Coordinators
 // avoid down members.
 //
-// The ring is built from every member in NORMAL status, up or down (a member that is
-// down still owns its ranges; writes for it fail or, with hinted handoff, go elsewhere),
-// and rebuilt whenever that set changes.
+// The ring is built from every member, up or down, NORMAL or LEAVING (a member that is
+// down or restarting still owns its ranges; writes for it go to the other replicas, or,
+// with hinted handoff, elsewhere), and rebuilt whenever that set changes. Removing a
+// member for good (decommission) is not built yet.
 //
 // Thread-safe. Talks to other nodes only through Transport.
 #ifndef CAIRN_CLUSTER_MEMBERSHIP_H_

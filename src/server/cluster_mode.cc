@@ -75,6 +75,12 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(const ServerConf
   t.port = cfg.cluster_port;
   auto transport = cluster::AsioTransport::Start(
       t, [raw](pb::Envelope request, cluster::Transport::Respond respond) {
+        if (!raw->ready_.load(std::memory_order_acquire)) {
+          pb::Envelope reply;
+          reply.mutable_error()->set_code(pb::Error::UNAVAILABLE);
+          reply.mutable_error()->set_message("node starting");
+          return respond(std::move(reply));
+        }
         if (request.has_gossip()) {
           pb::Envelope reply;
           *reply.mutable_gossip() = raw->membership_->HandleGossip(request.gossip());
@@ -114,6 +120,7 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(const ServerConf
   node->coordinator_ = std::make_unique<cluster::Coordinator>(
       c, node->membership_.get(), transport->get(), node->store_.get(), node->clock_.get());
   node->transport_ = std::move(*transport);
+  node->ready_.store(true, std::memory_order_release);
   node->membership_->Start();
   return node;
 }

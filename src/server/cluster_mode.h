@@ -4,6 +4,7 @@
 #ifndef CAIRN_SERVER_CLUSTER_MODE_H_
 #define CAIRN_SERVER_CLUSTER_MODE_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -45,6 +46,9 @@ class ClusterNode {
   ClusterNode() = default;
   std::string id_;
   int w_ = 2, r_ = 2;
+  // Set once membership and the coordinator exist: the transport listens (and may get
+  // requests) before that, and answers them "unavailable" meanwhile.
+  std::atomic<bool> ready_{false};
   std::unique_ptr<cluster::HybridClock> clock_;
   std::unique_ptr<cluster::EngineReplicaStore> store_;
   std::unique_ptr<cluster::Membership> membership_;
