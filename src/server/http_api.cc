@@ -260,22 +260,39 @@ HttpResponse KeyRequest(ServerContext& server, const HttpRequest& req, const std
   return Error(405, "method not allowed: use GET, PUT or DELETE");
 }
 
-HttpResponse Scan(ServerContext& server, const Query& q, const ServerConfig& cfg) {
-  int db;
-  if (!ParseDb(q, cfg, &db)) return Error(400, "db must be a database index");
+// The range read's query: db, start, end, prefix, limit and values (docs/http-api.md).
+struct ScanQuery {
+  int db = 0;
   std::string start, end, prefix;
-  if (const std::string* v = q.Find("start")) start = *v;
-  if (const std::string* v = q.Find("end")) end = *v;
-  if (const std::string* v = q.Find("prefix")) prefix = *v;
   int64_t limit = 100;
+  bool values = true;
+};
+
+// The error response for a bad parameter, or nullopt.
+std::optional<HttpResponse> ParseScanQuery(const Query& q, const ServerConfig& cfg, ScanQuery* out) {
+  if (!ParseDb(q, cfg, &out->db)) return Error(400, "db must be a database index");
+  if (const std::string* v = q.Find("start")) out->start = *v;
+  if (const std::string* v = q.Find("end")) out->end = *v;
+  if (const std::string* v = q.Find("prefix")) out->prefix = *v;
   if (const std::string* v = q.Find("limit")) {
-    if (!absl::SimpleAtoi(*v, &limit) || limit < 0 || limit > 100000) {
+    if (!absl::SimpleAtoi(*v, &out->limit) || out->limit < 0 || out->limit > 100000) {
       return Error(400, "limit must be between 0 and 100000");
     }
   }
-  bool values = true;
-  if (const std::string* v = q.Find("values")) values = *v != "false" && *v != "0";
-  if (start < prefix) start = prefix;
+  if (const std::string* v = q.Find("values")) out->values = *v != "false" && *v != "0";
+  if (out->start < out->prefix) out->start = out->prefix;
+  return std::nullopt;
+}
+
+HttpResponse Scan(ServerContext& server, const Query& q, const ServerConfig& cfg) {
+  ScanQuery sq;
+  if (auto bad = ParseScanQuery(q, cfg, &sq)) return *bad;
+  const int db = sq.db;
+  std::string start = sq.start;
+  const std::string& end = sq.end;
+  const std::string& prefix = sq.prefix;
+  const int64_t limit = sq.limit;
+  const bool values = sq.values;
   json items = json::array();
   std::string next;
   int64_t n = 0;
@@ -521,21 +538,14 @@ HttpResponse ClusterKeyRequest(ServerContext& server, const HttpRequest& req, co
 
 // GET /v1/kv in cluster mode: the keys of every live node, merged (Coordinator::Scan).
 HttpResponse ClusterScan(ServerContext& server, const Query& q, const ServerConfig& cfg) {
-  int db;
-  if (!ParseDb(q, cfg, &db)) return Error(400, "db must be a database index");
-  std::string start, end, prefix;
-  if (const std::string* v = q.Find("start")) start = *v;
-  if (const std::string* v = q.Find("end")) end = *v;
-  if (const std::string* v = q.Find("prefix")) prefix = *v;
-  int64_t limit = 100;
-  if (const std::string* v = q.Find("limit")) {
-    if (!absl::SimpleAtoi(*v, &limit) || limit < 0 || limit > 100000) {
-      return Error(400, "limit must be between 0 and 100000");
-    }
-  }
-  bool values = true;
-  if (const std::string* v = q.Find("values")) values = *v != "false" && *v != "0";
-  if (start < prefix) start = prefix;
+  ScanQuery sq;
+  if (auto bad = ParseScanQuery(q, cfg, &sq)) return *bad;
+  const int db = sq.db;
+  std::string start = sq.start;
+  const std::string& end = sq.end;
+  const std::string& prefix = sq.prefix;
+  const int64_t limit = sq.limit;
+  const bool values = sq.values;
   const int64_t now = NowMs(server);
   json items = json::array();
   std::string next;
