@@ -26,6 +26,17 @@ struct Fanout {
   int failed ABSL_GUARDED_BY(mu) = 0;
   std::vector<pb::Record> records ABSL_GUARDED_BY(mu);  // reads: the versions found
   std::string last_error ABSL_GUARDED_BY(mu);
+
+  // Counts one replica's answer: OK, or its error (from `who`, if a peer).
+  void Count(const absl::Status& s, std::string_view who = "") ABSL_LOCKS_EXCLUDED(mu) {
+    absl::MutexLock l(&mu);
+    if (s.ok()) {
+      ok++;
+      return;
+    }
+    failed++;
+    last_error = who.empty() ? std::string(s.message()) : absl::StrCat(ToAbsl(who), ": ", s.message());
+  }
 };
 
 // Waits until `needed` answers succeeded, or that became impossible (of `total` asked),
@@ -226,14 +237,7 @@ absl::Status Coordinator::Write(int db, std::string_view key, pb::Record record,
     if (id == membership_->self_id()) {
       asked++;
       bool applied;
-      absl::Status s = local_->Apply(db, key, record, &applied);
-      absl::MutexLock l(&fanout->mu);
-      if (s.ok()) {
-        fanout->ok++;
-      } else {
-        fanout->failed++;
-        fanout->last_error = std::string(s.message());
-      }
+      fanout->Count(local_->Apply(db, key, record, &applied));
       continue;
     }
     if (!membership_->IsAlive(id)) continue;
@@ -244,15 +248,10 @@ absl::Status Coordinator::Write(int db, std::string_view key, pb::Record record,
     *request.mutable_write()->mutable_record() = record;
     transport_->Call(membership_->AddressOf(id), std::move(request), options_.timeout,
                      [fanout, id](absl::StatusOr<pb::Envelope> reply) {
-                       absl::MutexLock l(&fanout->mu);
-                       if (reply.ok() && reply->has_write_result()) {
-                         fanout->ok++;
-                       } else {
-                         fanout->failed++;
-                         fanout->last_error = absl::StrCat(
-                             id, ": ",
-                             reply.ok() ? reply->error().message() : reply.status().message());
+                       if (reply.ok() && !reply->has_write_result()) {
+                         reply = absl::UnavailableError(reply->error().message());
                        }
+                       fanout->Count(reply.status(), id);
                      });
   }
   const int got = Await(*fanout, w, asked, absl::Now() + options_.timeout);
