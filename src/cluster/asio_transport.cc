@@ -74,6 +74,7 @@ class AsioTransport::Impl {
 
   void Shutdown() {
     asio::post(io_, [this] {
+      stopped_ = true;
       boost::system::error_code ec;
       acceptor_.close(ec);
       for (auto& [address, peer] : peers_) peer->Close(absl::CancelledError("transport shut down"));
@@ -91,6 +92,9 @@ class AsioTransport::Impl {
   void Call(const std::string& address, pb::Envelope request, absl::Duration timeout, Done done) {
     asio::post(io_, [this, address, request = std::move(request), timeout,
                      done = std::move(done)]() mutable {
+      // A callback of a call cancelled by Shutdown may call again: refuse, or the new
+      // connection would keep the I/O thread (and the destructor) waiting.
+      if (stopped_) return done(absl::CancelledError("transport shut down"));
       auto it = peers_.find(address);
       if (it == peers_.end()) {
         it = peers_.emplace(address, std::make_shared<Peer>(this, address)).first;
@@ -427,6 +431,7 @@ class AsioTransport::Impl {
   asio::executor_work_guard<asio::io_context::executor_type> guard_;
   std::thread thread_;
   int port_ = 0;
+  bool stopped_ = false;  // set on the I/O thread by Shutdown
   std::map<std::string, std::shared_ptr<Peer>> peers_;  // io thread only
   std::vector<std::weak_ptr<Session>> sessions_;       // io thread only
   absl::Mutex stats_mu_;

@@ -21,7 +21,7 @@ namespace {
 void Echo(pb::Envelope request, Transport::Respond respond) {
   pb::Envelope reply;
   reply.mutable_read_result()->set_found(true);
-  reply.mutable_read_result()->mutable_record()->set_value("v:" + request.read().key());
+  reply.mutable_read_result()->add_versions()->set_value("v:" + request.read().key());
   respond(std::move(reply));
 }
 
@@ -65,7 +65,7 @@ TEST(AsioTransportTest, CallsRoundTripConcurrentlyOnOneConnection) {
     auto r = promises[i].get_future().get();
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_TRUE(r->is_reply());
-    EXPECT_EQ(r->read_result().record().value(), absl::StrCat("v:k", i));
+    EXPECT_EQ(r->read_result().versions(0).value(), absl::StrCat("v:k", i));
   }
   auto stats = client->Stats()[address];
   EXPECT_EQ(stats.calls, static_cast<uint64_t>(kCalls));
@@ -76,15 +76,15 @@ TEST(AsioTransportTest, CallsRoundTripConcurrentlyOnOneConnection) {
 TEST(AsioTransportTest, LargeMessagesArriveWhole) {
   auto server = StartTransport([](pb::Envelope request, Transport::Respond respond) {
     pb::Envelope reply;
-    reply.mutable_read_result()->mutable_record()->set_value(request.write().record().value());
+    reply.mutable_read_result()->add_versions()->set_value(request.write().versions(0).value());
     respond(std::move(reply));
   });
   auto client = StartTransport(Echo);
   pb::Envelope big;
-  big.mutable_write()->mutable_record()->set_value(std::string(20 << 20, 'x') + "end");
+  big.mutable_write()->add_versions()->set_value(std::string(20 << 20, 'x') + "end");
   auto r = CallAndWait(*client, Loopback(server->port()), big);
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->read_result().record().value(), big.write().record().value());
+  EXPECT_EQ(r->read_result().versions(0).value(), big.write().versions(0).value());
 }
 
 TEST(AsioTransportTest, UnreachablePeerFailsFastWithUnavailable) {
@@ -129,7 +129,7 @@ TEST(AsioTransportTest, ACallWithoutAnswerTimesOutAndTheConnectionStaysUsable) {
   answer = true;
   auto ok = CallAndWait(*client, address, ReadOf("fast"));
   ASSERT_TRUE(ok.ok()) << ok.status();
-  EXPECT_EQ(ok->read_result().record().value(), "v:fast");
+  EXPECT_EQ(ok->read_result().versions(0).value(), "v:fast");
   EXPECT_EQ(client->Stats()[address].timeouts, 1u);
 }
 
@@ -149,7 +149,7 @@ TEST(AsioTransportTest, APeerThatStopsReadingGetsBackPressureNotUnboundedMemory)
   options.max_queued_bytes = 8 << 20;
   auto client = StartTransport(Echo, options);
   pb::Envelope chunk;
-  chunk.mutable_write()->mutable_record()->set_value(std::string(1 << 20, 'q'));
+  chunk.mutable_write()->add_versions()->set_value(std::string(1 << 20, 'q'));
   std::atomic<int> exhausted{0}, done{0};
   constexpr int kCalls = 100;
   for (int i = 0; i < kCalls; i++) {
@@ -186,7 +186,7 @@ TEST(AsioTransportTest, AfterThePeerRestartsCallsSucceedAgain) {
     absl::SleepFor(absl::Milliseconds(20));
   }
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->read_result().record().value(), "v:c");
+  EXPECT_EQ(r->read_result().versions(0).value(), "v:c");
 }
 
 TEST(AsioTransportTest, GarbageFromAClientClosesOnlyItsConnection) {

@@ -1,13 +1,14 @@
 #include "cluster/coordinator.h"
 
+#include <xxhash.h>
+
+#include <algorithm>
 #include <chrono>
 #include <map>
-#include <memory>
 #include <optional>
-#include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "base/status.h"
 
 namespace cairn::cluster {
@@ -17,37 +18,6 @@ int64_t NowMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-// The answers of one fan-out, shared with the transport callbacks that may outlive it.
-struct Fanout {
-  absl::Mutex mu;
-  int ok ABSL_GUARDED_BY(mu) = 0;
-  int failed ABSL_GUARDED_BY(mu) = 0;
-  std::vector<pb::Record> records ABSL_GUARDED_BY(mu);  // reads: the versions found
-  std::string last_error ABSL_GUARDED_BY(mu);
-
-  // Counts one replica's answer: OK, or its error (from `who`, if a peer).
-  void Count(const absl::Status& s, std::string_view who = "") ABSL_LOCKS_EXCLUDED(mu) {
-    absl::MutexLock l(&mu);
-    if (s.ok()) {
-      ok++;
-      return;
-    }
-    failed++;
-    last_error = who.empty() ? std::string(s.message()) : absl::StrCat(ToAbsl(who), ": ", s.message());
-  }
-};
-
-// Waits until `needed` answers succeeded, or that became impossible (of `total` asked),
-// or the deadline passed. Returns the successes.
-int Await(Fanout& f, int needed, int total, absl::Time deadline) {
-  absl::MutexLock l(&f.mu);
-  auto settled = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(f.mu) {
-    return f.ok >= needed || total - f.failed < needed;
-  };
-  f.mu.AwaitWithDeadline(absl::Condition(&settled), deadline);
-  return f.ok;
 }
 
 absl::Status NoQuorum(const char* what, int got, int needed, int n, const std::string& why) {
@@ -61,75 +31,232 @@ absl::Status Unreachable(const char* what, int up, int needed, int n) {
                                              " replicas, ", up, " up (N=", n, ")"));
 }
 
+pb::Envelope ErrorReply(pb::Error::Code code, absl::string_view message) {
+  pb::Envelope reply;
+  reply.mutable_error()->set_code(code);
+  reply.mutable_error()->set_message(std::string(message));
+  return reply;
+}
+
+// The error a reply carries instead of the expected body, or the transport's failure.
+absl::Status ReplyFailure(const absl::StatusOr<pb::Envelope>& reply) {
+  if (!reply.ok()) return reply.status();
+  return absl::UnavailableError(reply->has_error() ? reply->error().message()
+                                                   : std::string("unexpected reply"));
+}
+
+uint64_t NewestVersion(const VersionList& versions) {
+  uint64_t v = 0;
+  for (const pb::Record& r : versions) v = std::max(v, r.version());
+  return v;
+}
+
 }  // namespace
+
+// The answers to one write, shared with the transport callbacks that may outlive it.
+struct Coordinator::WriteFanout {
+  absl::Mutex mu;
+  int needed ABSL_GUARDED_BY(mu) = 0;  // W
+  int asked ABSL_GUARDED_BY(mu) = 0;   // replicas the write went to, this node included
+  int ok ABSL_GUARDED_BY(mu) = 0;
+  int failed ABSL_GUARDED_BY(mu) = 0;
+  std::string last_error ABSL_GUARDED_BY(mu);
+  absl::Status first_failure ABSL_GUARDED_BY(mu);
+  bool replica_refused ABSL_GUARDED_BY(mu) = false;  // a forward answered with an error
+  pb::Record written ABSL_GUARDED_BY(mu);
+  // Called once, outside mu: when the write settles; when all of all_replicas stored it.
+  std::function<void()> on_settled ABSL_GUARDED_BY(mu);
+  std::function<void()> on_all_stored ABSL_GUARDED_BY(mu);
+  int all_replicas ABSL_GUARDED_BY(mu) = 0;
+
+  bool Settled() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return ok >= needed || asked - failed < needed;
+  }
+
+  // Counts one replica's answer: OK, or its error (from `who`, if a peer).
+  void Count(const absl::Status& s, std::string_view who = "") ABSL_LOCKS_EXCLUDED(mu) {
+    std::function<void()> settled, all;
+    {
+      absl::MutexLock l(&mu);
+      const bool was_settled = Settled();
+      if (s.ok()) {
+        ok++;
+      } else {
+        failed++;
+        if (first_failure.ok()) first_failure = s;
+        last_error = who.empty() ? std::string(s.message()) : absl::StrCat(ToAbsl(who), ": ", s.message());
+      }
+      if (!was_settled && Settled()) settled = std::move(on_settled);
+      if (s.ok() && ok == all_replicas) all = std::move(on_all_stored);
+    }
+    if (settled) settled();
+    if (all) all();
+  }
+
+  void OnSettled(std::function<void()> fn) ABSL_LOCKS_EXCLUDED(mu) {
+    {
+      absl::MutexLock l(&mu);
+      if (!Settled()) {
+        on_settled = std::move(fn);
+        return;
+      }
+    }
+    fn();
+  }
+
+  bool Await(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu) {
+    absl::MutexLock l(&mu);
+    mu.AwaitWithDeadline(absl::Condition(this, &WriteFanout::SettledForCondition), deadline);
+    return ok >= needed && needed > 0;
+  }
+  bool SettledForCondition() const ABSL_NO_THREAD_SAFETY_ANALYSIS { return Settled(); }
+};
+
+// The answers to one read: every replica's versions, for the reply and for repair.
+struct Coordinator::ReadFanout {
+  int db = 0;
+  std::string key;
+  std::vector<std::string> replicas;  // the key's preference list (ids)
+  absl::Mutex mu;
+  int asked ABSL_GUARDED_BY(mu) = 0;
+  int ok ABSL_GUARDED_BY(mu) = 0;
+  int failed ABSL_GUARDED_BY(mu) = 0;
+  std::vector<std::pair<std::string, VersionList>> answers ABSL_GUARDED_BY(mu);
+  std::string last_error ABSL_GUARDED_BY(mu);
+  std::function<void()> on_all_answered ABSL_GUARDED_BY(mu);
+
+  bool AllAnswered() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return ok + failed == asked; }
+  bool AllAnsweredForCondition() const ABSL_NO_THREAD_SAFETY_ANALYSIS { return AllAnswered(); }
+
+  void Answer(const std::string& who, absl::StatusOr<VersionList> versions) ABSL_LOCKS_EXCLUDED(mu) {
+    std::function<void()> all;
+    {
+      absl::MutexLock l(&mu);
+      if (versions.ok()) {
+        Canonicalize(&*versions);
+        answers.emplace_back(who, std::move(*versions));
+        ok++;
+      } else {
+        failed++;
+        last_error = absl::StrCat(who, ": ", versions.status().message());
+      }
+      if (AllAnswered()) all = std::move(on_all_answered);
+    }
+    if (all) all();
+  }
+
+  void OnAllAnswered(std::function<void()> fn) ABSL_LOCKS_EXCLUDED(mu) {
+    {
+      absl::MutexLock l(&mu);
+      if (!AllAnswered()) {
+        on_all_answered = std::move(fn);
+        return;
+      }
+    }
+    fn();
+  }
+
+  VersionList Merged() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    VersionList merged;
+    for (const auto& [who, versions] : answers) {
+      for (const pb::Record& r : versions) MergeVersion(&merged, r);
+    }
+    return merged;
+  }
+};
 
 int Coordinator::LiveReplicas(const Ring& ring, const std::vector<int>& replicas) {
   int up = 0;
   for (int m : replicas) {
     const std::string& id = ring.members()[m].id;
-    up += id == membership_->self_id() || membership_->IsAlive(id);
+    up += IsSelf(id) || membership_->IsAlive(id);
   }
   return up;
 }
 
 Coordinator::Coordinator(Options options, Membership* membership, Transport* transport,
-                         ReplicaStore* local, HybridClock* clock)
+                         ReplicaStore* local, HybridClock* clock, HintStore* hints)
     : options_(options),
       membership_(membership),
       transport_(transport),
       local_(local),
-      clock_(clock) {}
+      clock_(clock),
+      hints_(hints) {}
+
+absl::Mutex& Coordinator::KeyLock(int db, std::string_view key) {
+  const uint64_t h = XXH3_64bits_withSeed(key.data(), key.size(), static_cast<uint64_t>(db));
+  return key_locks_[h % key_locks_.size()];
+}
 
 bool Coordinator::Handle(const pb::Envelope& request, Transport::Respond& respond) {
   pb::Envelope reply;
   if (request.has_write()) {
     const pb::ReplicaWrite& w = request.write();
-    clock_->Observe(w.record().version());
-    bool applied = false;
-    absl::Status s = local_->Apply(w.db(), w.key(), w.record(), &applied);
-    if (s.ok()) {
-      reply.mutable_write_result()->set_applied(applied);
-    } else {
-      reply.mutable_error()->set_code(pb::Error::UNAVAILABLE);
-      reply.mutable_error()->set_message(std::string(s.message()));
-    }
+    VersionList versions(w.versions().begin(), w.versions().end());
+    clock_->Observe(NewestVersion(versions));
+    bool changed = false;
+    absl::Status s = local_->Apply(w.db(), w.key(), versions, &changed);
+    if (!s.ok()) return respond(ErrorReply(pb::Error::UNAVAILABLE, s.message())), true;
+    reply.mutable_write_result()->set_applied(changed);
   } else if (request.has_read()) {
     auto r = local_->Read(request.read().db(), request.read().key());
-    if (r.ok()) {
-      reply.mutable_read_result()->set_found(true);
-      *reply.mutable_read_result()->mutable_record() = std::move(*r);
-    } else if (absl::IsNotFound(r.status())) {
-      reply.mutable_read_result()->set_found(false);
-    } else {
-      reply.mutable_error()->set_code(pb::Error::UNAVAILABLE);
-      reply.mutable_error()->set_message(std::string(r.status().message()));
-    }
+    if (!r.ok()) return respond(ErrorReply(pb::Error::UNAVAILABLE, r.status().message())), true;
+    pb::ReplicaReadResult* out = reply.mutable_read_result();
+    out->set_found(!r->empty());
+    for (pb::Record& rec : *r) *out->add_versions() = std::move(rec);
   } else if (request.has_scan()) {
     const pb::ReplicaScan& q = request.scan();
-    std::vector<std::pair<std::string, pb::Record>> entries;
+    std::vector<std::pair<std::string, VersionList>> entries;
     bool more = false;
     absl::Status s = local_->Scan(q.db(), q.start(), std::min<uint32_t>(q.limit(), 100000),
                                   &entries, &more);
-    if (s.ok()) {
-      // A page stays far below the frame limit whatever the values' sizes: past 32 MiB
-      // the rest waits for the next page.
-      constexpr size_t kMaxPageBytes = size_t{32} << 20;
-      pb::ReplicaScanResult* out = reply.mutable_scan_result();
-      size_t bytes = 0;
-      for (auto& [key, rec] : entries) {
-        if (bytes > kMaxPageBytes) {
-          more = true;
-          break;
-        }
-        bytes += key.size() + rec.ByteSizeLong();
-        out->add_keys(key);
-        *out->add_records() = std::move(rec);
+    if (!s.ok()) return respond(ErrorReply(pb::Error::UNAVAILABLE, s.message())), true;
+    // A page stays far below the frame limit whatever the values' sizes: past 32 MiB
+    // the rest waits for the next page.
+    constexpr size_t kMaxPageBytes = size_t{32} << 20;
+    pb::ReplicaScanResult* out = reply.mutable_scan_result();
+    size_t bytes = 0;
+    for (auto& [key, versions] : entries) {
+      if (bytes > kMaxPageBytes) {
+        more = true;
+        break;
       }
-      if (more && out->keys_size() > 0) out->set_next(out->keys(out->keys_size() - 1));
-    } else {
-      reply.mutable_error()->set_code(pb::Error::UNAVAILABLE);
-      reply.mutable_error()->set_message(std::string(s.message()));
+      const pb::Record* winner = Resolve(versions);
+      if (winner == nullptr) continue;
+      bytes += key.size() + winner->ByteSizeLong();
+      out->add_keys(key);
+      *out->add_records() = *winner;
     }
+    if (more && out->keys_size() > 0) out->set_next(out->keys(out->keys_size() - 1));
+  } else if (request.has_coordinate()) {
+    const pb::CoordinateWrite& q = request.coordinate();
+    clock_->Observe(q.record().version());
+    auto f = Coordinate(q.db(), q.key(), q.record(), q.w(), q.has_context() ? &q.context() : nullptr);
+    if (!f.ok()) return respond(ErrorReply(pb::Error::UNAVAILABLE, f.status().message())), true;
+    const int n = options_.replicas;
+    (*f)->OnSettled([f = *f, respond, n] {
+      absl::MutexLock l(&f->mu);
+      if (f->ok >= f->needed) {
+        pb::Envelope ok;
+        *ok.mutable_coordinate_result()->mutable_written() = f->written;
+        return respond(std::move(ok));
+      }
+      respond(ErrorReply(pb::Error::UNAVAILABLE,
+                         NoQuorum("write", f->ok, f->needed, n, f->last_error).message()));
+    });
+    return true;
+  } else if (request.has_hint()) {
+    if (hints_ == nullptr) {
+      return respond(ErrorReply(pb::Error::UNAVAILABLE, "hinted handoff is off on this node")), true;
+    }
+    absl::Status s = hints_->Add(request.hint());
+    if (!s.ok()) return respond(ErrorReply(pb::Error::UNAVAILABLE, s.message())), true;
+    reply.mutable_hint_result();
+  } else if (request.has_tombstone_seen()) {
+    const pb::TombstoneSeen& t = request.tombstone_seen();
+    absl::Status s = local_->MarkTombstoneSeen(t.db(), t.key(), t.tombstone());
+    if (!s.ok()) return respond(ErrorReply(pb::Error::UNAVAILABLE, s.message())), true;
+    reply.mutable_write_result()->set_applied(true);
   } else {
     return false;
   }
@@ -154,13 +281,16 @@ absl::Status Coordinator::Scan(int db, const std::string& start, size_t limit,
   };
   auto gather = std::make_shared<Gather>();
   Answer own;
-  CAIRN_RETURN_IF_ERROR(local_->Scan(db, start, limit, &own.entries, &own.more));
+  {
+    std::vector<std::pair<std::string, VersionList>> local;
+    CAIRN_RETURN_IF_ERROR(local_->Scan(db, start, limit, &local, &own.more));
+    for (auto& [key, versions] : local) {
+      if (const pb::Record* winner = Resolve(versions)) own.entries.emplace_back(key, *winner);
+    }
+  }
   int asked = 0;
   for (const auto& m : membership_->Members()) {
-    if (m.state.id() == membership_->self_id() || !m.alive ||
-        m.state.status() != pb::NodeState::NORMAL) {
-      continue;
-    }
+    if (IsSelf(m.state.id()) || !m.alive || m.state.status() != pb::NodeState::NORMAL) continue;
     asked++;
     pb::Envelope request;
     request.mutable_scan()->set_db(db);
@@ -176,8 +306,7 @@ absl::Status Coordinator::Scan(int db, const std::string& start, size_t limit,
                        absl::MutexLock l(&gather->mu);
                        gather->pending--;
                        if (!reply.ok() || !reply->has_scan_result()) {
-                         gather->error = absl::StrCat(
-                             id, ": ", reply.ok() ? reply->error().message() : reply.status().message());
+                         gather->error = absl::StrCat(id, ": ", ReplyFailure(reply).message());
                          return;
                        }
                        Answer a;
@@ -218,7 +347,121 @@ absl::Status Coordinator::Scan(int db, const std::string& start, size_t limit,
   return absl::OkStatus();
 }
 
-absl::Status Coordinator::Write(int db, std::string_view key, pb::Record record, int w) {
+absl::StatusOr<std::shared_ptr<Coordinator::WriteFanout>> Coordinator::Coordinate(
+    int db, std::string_view key, pb::Record record, int w, const pb::Context* context) {
+  auto ring = membership_->ring();
+  const std::vector<int> replicas = ring->PreferenceList(key, options_.replicas);
+  std::vector<std::string> ids;
+  for (int m : replicas) ids.push_back(ring->members()[m].id);
+  auto f = std::make_shared<WriteFanout>();
+  const std::string self = membership_->self_id();
+  {
+    absl::MutexLock key_lock(&KeyLock(db, key));
+    auto local = local_->Read(db, key);
+    if (!local.ok()) return local.status();
+    // The new version descends what the client saw (its context) or, without one, every
+    // version this replica holds. This node's counter moves past any it gave before.
+    Clock clock = context != nullptr ? context->clock() : MergedClock(*local);
+    const uint64_t now = clock_->Now();
+    uint64_t counter = std::max(now, CounterOf(clock, self) + 1);
+    for (const pb::Record& v : *local) counter = std::max(counter, CounterOf(v.clock(), self) + 1);
+    Advance(&clock, self, counter, now);
+    Prune(&clock, kMaxClockEntries, self);
+    record.set_version(now);
+    *record.mutable_clock() = std::move(clock);
+    {
+      absl::MutexLock l(&f->mu);
+      f->needed = w;
+      f->written = record;
+      f->all_replicas = static_cast<int>(ids.size());
+      f->asked = 1;
+      for (const std::string& id : ids) f->asked += !IsSelf(id) && membership_->IsAlive(id);
+      if (record.tombstone() && ids.size() == static_cast<size_t>(options_.replicas)) {
+        f->on_all_stored = [this, db, k = std::string(key), record, ids] {
+          TombstoneSeenByAll(db, k, record, ids);
+        };
+      }
+    }
+    bool changed;
+    f->Count(local_->Apply(db, key, {record}, &changed));
+  }
+  for (const std::string& id : ids) {
+    if (IsSelf(id)) continue;
+    if (!membership_->IsAlive(id)) {
+      Hint(id, db, key, {record});
+      continue;
+    }
+    pb::Envelope request;
+    request.mutable_write()->set_db(db);
+    request.mutable_write()->set_key(std::string(key));
+    *request.mutable_write()->add_versions() = record;
+    transport_->Call(membership_->AddressOf(id), std::move(request), options_.timeout,
+                     [this, f, id, db, k = std::string(key), record](absl::StatusOr<pb::Envelope> reply) {
+                       const absl::Status s =
+                           reply.ok() && reply->has_write_result() ? absl::OkStatus() : ReplyFailure(reply);
+                       f->Count(s, id);
+                       if (!s.ok()) Hint(id, db, k, {record});
+                     });
+  }
+  return f;
+}
+
+absl::StatusOr<pb::Record> Coordinator::Forward(int db, std::string_view key,
+                                                const pb::Record& record, int w,
+                                                const pb::Context* context, const Ring& ring,
+                                                const std::vector<int>& replicas) {
+  std::string why;
+  for (int m : replicas) {
+    const std::string& id = ring.members()[m].id;
+    if (!membership_->IsAlive(id)) continue;
+    pb::Envelope request;
+    pb::CoordinateWrite* q = request.mutable_coordinate();
+    q->set_db(db);
+    q->set_key(std::string(key));
+    *q->mutable_record() = record;
+    if (context != nullptr) *q->mutable_context() = *context;
+    q->set_w(w);
+    auto f = std::make_shared<WriteFanout>();
+    {
+      absl::MutexLock l(&f->mu);
+      f->needed = 1;
+      f->asked = 1;
+    }
+    stats_.forwarded++;
+    // The replica waits up to the timeout for its own replicas: allow for that.
+    const absl::Duration timeout = 2 * options_.timeout;
+    transport_->Call(membership_->AddressOf(id), std::move(request), timeout,
+                     [f, id](absl::StatusOr<pb::Envelope> reply) {
+                       if (reply.ok() && reply->has_coordinate_result()) {
+                         {
+                           absl::MutexLock l(&f->mu);
+                           f->written = reply->coordinate_result().written();
+                         }
+                         return f->Count(absl::OkStatus());
+                       }
+                       if (reply.ok()) {
+                         absl::MutexLock l(&f->mu);
+                         f->replica_refused = true;
+                       }
+                       f->Count(ReplyFailure(reply), reply.ok() ? "" : id);
+                     });
+    f->Await(absl::Now() + timeout + absl::Milliseconds(500));
+    absl::MutexLock l(&f->mu);
+    if (f->ok > 0) return f->written;
+    // The replica answered with an error (its quorum failed): that is the answer. It
+    // could not be reached: the next live replica coordinates. It did not answer in time:
+    // whether it wrote is unknown, so no other replica writes a second version.
+    if (f->replica_refused) return absl::UnavailableError(f->last_error);
+    if (!absl::IsUnavailable(f->first_failure)) {
+      return NoQuorum("write", 0, w, options_.replicas, f->last_error);
+    }
+    why = f->last_error;
+  }
+  return NoQuorum("write", 0, w, options_.replicas, why);
+}
+
+absl::StatusOr<pb::Record> Coordinator::Write(int db, std::string_view key, pb::Record record,
+                                              int w, const pb::Context* context) {
   const int64_t start = NowMicros();
   stats_.writes++;
   auto ring = membership_->ring();
@@ -229,40 +472,132 @@ absl::Status Coordinator::Write(int db, std::string_view key, pb::Record record,
     stats_.quorum_failures++;
     return Unreachable("write", up, w, options_.replicas);
   }
-  record.set_version(clock_->Now());
-  auto fanout = std::make_shared<Fanout>();
-  int asked = 0;
-  for (int m : replicas) {
-    const std::string& id = ring->members()[m].id;
-    if (id == membership_->self_id()) {
-      asked++;
-      bool applied;
-      fanout->Count(local_->Apply(db, key, record, &applied));
-      continue;
+  const bool self_replica = std::any_of(replicas.begin(), replicas.end(), [&](int m) {
+    return IsSelf(ring->members()[m].id);
+  });
+  absl::StatusOr<pb::Record> result;
+  if (self_replica) {
+    auto f = Coordinate(db, key, std::move(record), w, context);
+    if (!f.ok()) {
+      result = f.status();
+    } else {
+      const bool ok = (*f)->Await(absl::Now() + options_.timeout + absl::Milliseconds(200));
+      absl::MutexLock l(&(*f)->mu);
+      result = ok ? absl::StatusOr<pb::Record>((*f)->written)
+                  : NoQuorum("write", (*f)->ok, w, options_.replicas, (*f)->last_error);
     }
-    if (!membership_->IsAlive(id)) continue;
-    asked++;
-    pb::Envelope request;
-    request.mutable_write()->set_db(db);
-    request.mutable_write()->set_key(std::string(key));
-    *request.mutable_write()->mutable_record() = record;
-    transport_->Call(membership_->AddressOf(id), std::move(request), options_.timeout,
-                     [fanout, id](absl::StatusOr<pb::Envelope> reply) {
-                       if (reply.ok() && !reply->has_write_result()) {
-                         reply = absl::UnavailableError(reply->error().message());
-                       }
-                       fanout->Count(reply.status(), id);
-                     });
+  } else {
+    result = Forward(db, key, record, w, context, *ring, replicas);
   }
-  const int got = Await(*fanout, w, asked, absl::Now() + options_.timeout);
   stats_.write_micros += NowMicros() - start;
-  if (got >= w && w > 0) return absl::OkStatus();
-  stats_.quorum_failures++;
-  absl::MutexLock l(&fanout->mu);
-  return NoQuorum("write", got, w, options_.replicas, fanout->last_error);
+  if (!result.ok() && absl::StartsWith(result.status().message(), "NOQUORUM")) {
+    stats_.quorum_failures++;
+  }
+  if (result.ok()) clock_->Observe(result->version());
+  return result;
 }
 
-absl::StatusOr<pb::Record> Coordinator::Read(int db, std::string_view key, int r) {
+void Coordinator::Hint(const std::string& target, int db, std::string_view key,
+                       const VersionList& versions) {
+  if (hints_ == nullptr) return;
+  pb::Hint hint;
+  hint.set_target(target);
+  hint.set_db(db);
+  hint.set_key(std::string(key));
+  for (const pb::Record& r : versions) *hint.add_versions() = r;
+  hint.set_created_ms(static_cast<int64_t>(HybridClock::Physical(clock_->Now())));
+  // The next node on the ring past the key's replicas keeps it (Dynamo); with none
+  // (fewer nodes than N + 1 up), this node does.
+  auto ring = membership_->ring();
+  const std::vector<int> walk = ring->PreferenceList(key, static_cast<int>(ring->members().size()));
+  for (size_t i = static_cast<size_t>(options_.replicas); i < walk.size(); i++) {
+    const std::string& id = ring->members()[walk[i]].id;
+    if (IsSelf(id)) break;
+    if (!membership_->IsAlive(id)) continue;
+    pb::Envelope request;
+    *request.mutable_hint() = hint;
+    stats_.hints_sent++;
+    transport_->Call(membership_->AddressOf(id), std::move(request), options_.timeout,
+                     [this, hint](absl::StatusOr<pb::Envelope> reply) {
+                       if (!reply.ok() || !reply->has_hint_result()) KeepHint(hint);
+                     });
+    return;
+  }
+  KeepHint(hint);
+}
+
+void Coordinator::KeepHint(const pb::Hint& hint) {
+  if (hints_ != nullptr && hints_->Add(hint).ok()) {
+    stats_.hints_kept++;
+  } else {
+    stats_.hint_failures++;
+  }
+}
+
+void Coordinator::TombstoneSeenByAll(int db, const std::string& key, const pb::Record& tombstone,
+                                     const std::vector<std::string>& replicas) {
+  stats_.tombstones_seen++;
+  for (const std::string& id : replicas) {
+    if (IsSelf(id)) {
+      (void)local_->MarkTombstoneSeen(db, key, tombstone);  // a later read marks it again
+      continue;
+    }
+    pb::Envelope request;
+    pb::TombstoneSeen* t = request.mutable_tombstone_seen();
+    t->set_db(db);
+    t->set_key(key);
+    *t->mutable_tombstone() = tombstone;
+    transport_->Call(membership_->AddressOf(id), std::move(request), options_.timeout,
+                     [](absl::StatusOr<pb::Envelope>) {});
+  }
+}
+
+void Coordinator::RepairReplicas(const std::shared_ptr<ReadFanout>& f, std::function<void()> done) {
+  VersionList merged;
+  std::vector<std::string> stale;
+  bool all_hold_one_tombstone = false;
+  {
+    absl::MutexLock l(&f->mu);
+    merged = f->Merged();
+    for (const auto& [who, versions] : f->answers) {
+      if (!SameVersions(versions, merged)) stale.push_back(who);
+    }
+    all_hold_one_tombstone = stale.empty() && f->failed == 0 &&
+                             f->answers.size() == static_cast<size_t>(options_.replicas) &&
+                             f->replicas.size() == static_cast<size_t>(options_.replicas) &&
+                             merged.size() == 1 && merged[0].tombstone();
+  }
+  if (all_hold_one_tombstone) TombstoneSeenByAll(f->db, f->key, merged[0], f->replicas);
+  struct Pending {
+    std::atomic<int> left;
+    std::function<void()> done;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->left = static_cast<int>(stale.size()) + 1;
+  pending->done = std::move(done);
+  auto finish = [pending] {
+    if (--pending->left == 0 && pending->done) pending->done();
+  };
+  for (const std::string& id : stale) {
+    stats_.read_repairs++;
+    if (IsSelf(id)) {
+      bool changed;
+      (void)local_->Apply(f->db, f->key, merged, &changed);
+      finish();
+      continue;
+    }
+    pb::Envelope request;
+    request.mutable_write()->set_db(f->db);
+    request.mutable_write()->set_key(f->key);
+    for (const pb::Record& r : merged) *request.mutable_write()->add_versions() = r;
+    transport_->Call(membership_->AddressOf(id), std::move(request), options_.timeout,
+                     [finish](absl::StatusOr<pb::Envelope>) { finish(); });
+  }
+  finish();
+}
+
+absl::StatusOr<Coordinator::ReadResult> Coordinator::ReadVersions(int db, std::string_view key,
+                                                                  int r, Repair repair) {
   const int64_t start = NowMicros();
   stats_.reads++;
   auto ring = membership_->ring();
@@ -271,58 +606,82 @@ absl::StatusOr<pb::Record> Coordinator::Read(int db, std::string_view key, int r
     stats_.quorum_failures++;
     return Unreachable("read", up, r, options_.replicas);
   }
-  auto fanout = std::make_shared<Fanout>();
-  int asked = 0;
-  for (int m : replicas) {
-    const std::string& id = ring->members()[m].id;
-    if (id == membership_->self_id()) {
-      asked++;
-      auto local = local_->Read(db, key);
-      absl::MutexLock l(&fanout->mu);
-      if (local.ok() || absl::IsNotFound(local.status())) {
-        fanout->ok++;
-        if (local.ok()) fanout->records.push_back(std::move(*local));
-      } else {
-        fanout->failed++;
-        fanout->last_error = std::string(local.status().message());
-      }
-      continue;
+  auto f = std::make_shared<ReadFanout>();
+  f->db = db;
+  f->key = std::string(key);
+  bool self_replica = false;
+  {
+    absl::MutexLock l(&f->mu);
+    for (int m : replicas) {
+      const std::string& id = ring->members()[m].id;
+      f->replicas.push_back(id);
+      self_replica |= IsSelf(id);
+      f->asked += IsSelf(id) || membership_->IsAlive(id);
     }
-    if (!membership_->IsAlive(id)) continue;
-    asked++;
+  }
+  if (self_replica) f->Answer(membership_->self_id(), local_->Read(db, key));
+  for (const std::string& id : f->replicas) {
+    if (IsSelf(id) || !membership_->IsAlive(id)) continue;
     pb::Envelope request;
     request.mutable_read()->set_db(db);
     request.mutable_read()->set_key(std::string(key));
     transport_->Call(membership_->AddressOf(id), std::move(request), options_.timeout,
-                     [fanout, id](absl::StatusOr<pb::Envelope> reply) {
-                       absl::MutexLock l(&fanout->mu);
-                       if (reply.ok() && reply->has_read_result()) {
-                         fanout->ok++;
-                         if (reply->read_result().found()) {
-                           fanout->records.push_back(reply->read_result().record());
-                         }
-                       } else {
-                         fanout->failed++;
-                         fanout->last_error = absl::StrCat(
-                             id, ": ",
-                             reply.ok() ? reply->error().message() : reply.status().message());
+                     [f, id](absl::StatusOr<pb::Envelope> reply) {
+                       if (!reply.ok() || !reply->has_read_result()) {
+                         return f->Answer(id, ReplyFailure(reply));
                        }
+                       const auto& v = reply->read_result().versions();
+                       f->Answer(id, VersionList(v.begin(), v.end()));
                      });
   }
-  const int got = Await(*fanout, r, asked, absl::Now() + options_.timeout);
+  const absl::Time deadline = absl::Now() + options_.timeout + absl::Milliseconds(200);
+  ReadResult result;
+  {
+    absl::MutexLock l(&f->mu);
+    auto enough = [&f, r]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return f->ok >= r || f->asked - f->failed < r;
+    };
+    f->mu.AwaitWithDeadline(absl::Condition(&enough), deadline);
+    if (f->ok < r) {
+      stats_.quorum_failures++;
+      stats_.read_micros += NowMicros() - start;
+      return NoQuorum("read", f->ok, r, options_.replicas, f->last_error);
+    }
+    if (repair == Repair::kSync) {
+      f->mu.AwaitWithDeadline(absl::Condition(f.get(), &ReadFanout::AllAnsweredForCondition),
+                              deadline);
+    }
+    result.versions = f->Merged();
+  }
+  if (repair == Repair::kSync) {
+    struct Latch {
+      absl::Mutex mu;
+      bool done ABSL_GUARDED_BY(mu) = false;
+    };
+    auto latch = std::make_shared<Latch>();
+    RepairReplicas(f, [latch] {
+      absl::MutexLock l(&latch->mu);
+      latch->done = true;
+    });
+    absl::MutexLock l(&latch->mu);
+    auto repaired = [&latch]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return latch->done; };
+    latch->mu.AwaitWithTimeout(absl::Condition(&repaired), options_.timeout);
+  } else {
+    f->OnAllAnswered([this, f] { RepairReplicas(f, nullptr); });
+  }
+  if (result.versions.size() > 1) stats_.sibling_reads++;
+  result.context = MergedClock(result.versions);
+  clock_->Observe(NewestVersion(result.versions));
   stats_.read_micros += NowMicros() - start;
-  absl::MutexLock l(&fanout->mu);
-  if (got < r || r == 0) {
-    stats_.quorum_failures++;
-    return NoQuorum("read", got, r, options_.replicas, fanout->last_error);
-  }
-  const pb::Record* newest = nullptr;
-  for (const pb::Record& rec : fanout->records) {
-    if (newest == nullptr || Supersedes(rec, *newest)) newest = &rec;
-  }
-  if (newest == nullptr || newest->tombstone()) return absl::NotFoundError("no such key");
-  clock_->Observe(newest->version());
-  return *newest;
+  return result;
+}
+
+absl::StatusOr<pb::Record> Coordinator::Read(int db, std::string_view key, int r, Repair repair) {
+  auto result = ReadVersions(db, key, r, repair);
+  if (!result.ok()) return result.status();
+  const pb::Record* winner = Resolve(result->versions);
+  if (winner == nullptr || winner->tombstone()) return absl::NotFoundError("no such key");
+  return *winner;
 }
 
 }  // namespace cairn::cluster

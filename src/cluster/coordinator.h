@@ -1,27 +1,42 @@
 // Coordinator: any node serves any key by asking the key's replicas (docs/cluster.md,
-// "Quorums"), as in Dynamo.
+// "Quorums" and "Versions"), as in Dynamo.
 //
-// A write gets a version from the hybrid clock and goes to every replica in the key's
-// preference list of N that membership believes alive (this node applies its own copy
-// directly); it succeeds once W replicas have stored it. A read asks every live replica
-// and returns the newest version among the first R answers. Fewer than W (R) replicas
-// alive is refused before anything is sent; fewer than W (R) answering within the timeout
-// fails (the replicas that stored the write keep it, as in Dynamo). Both are Unavailable
-// with a message starting "NOQUORUM", which the server passes on as the error
-// `-NOQUORUM ...` (HTTP 503). Calls still running when the coordinator has its answer
-// finish in the background.
+// Writes. A write is coordinated by one of the key's replicas: this node if it is one,
+// else the first live one in the preference list (the request is forwarded there). The
+// coordinating replica gives the new version a vector clock that descends every version
+// it holds (or, for a write carrying a client's causal context, descends that context)
+// with its own entry advanced, stores it, and sends it to the other replicas; the write
+// succeeds once W replicas stored it. A replica that is down, or does not answer, gets a
+// hint instead: kept by the next live node on the ring past the key's N (or by this node
+// if there is none) and delivered when it is back (Maintenance). Hints do not count
+// towards W.
+//
+// Reads. A read asks every live replica for its versions and answers from the first R:
+// their merge (siblings when writes were concurrent). Replicas whose versions differ from
+// the merge of all answers are repaired by writing the merge back to them: after the reply
+// (Repair::kAsync) or before it (Repair::kSync).
+//
+// Fewer than W (R) replicas alive is refused before anything is sent; fewer than W (R)
+// answering within the timeout fails (the replicas that stored the write keep it, as in
+// Dynamo). Both are Unavailable with a message starting "NOQUORUM", which the server passes
+// on as the error `-NOQUORUM ...` (HTTP 503).
 #ifndef CAIRN_CLUSTER_COORDINATOR_H_
 #define CAIRN_CLUSTER_COORDINATOR_H_
 
+#include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "cluster/hint_store.h"
 #include "cluster/hlc.h"
 #include "cluster/membership.h"
 #include "cluster/replica_store.h"
@@ -38,23 +53,44 @@ class Coordinator {
   struct Stats {
     std::atomic<uint64_t> writes{0}, reads{0}, quorum_failures{0};
     std::atomic<uint64_t> write_micros{0}, read_micros{0};  // total fan-out latency
+    std::atomic<uint64_t> forwarded{0};       // writes sent to a replica to coordinate
+    std::atomic<uint64_t> read_repairs{0};    // replicas sent the merge by a read
+    std::atomic<uint64_t> sibling_reads{0};   // reads that found concurrent versions
+    std::atomic<uint64_t> hints_sent{0};      // hints handed to another node
+    std::atomic<uint64_t> hints_kept{0};      // hints this node kept for a replica
+    std::atomic<uint64_t> hint_failures{0};   // hints that could not be stored anywhere
+    std::atomic<uint64_t> tombstones_seen{0}; // tombstones every replica acknowledged
+  };
+  enum class Repair { kAsync, kSync };
+  struct ReadResult {
+    VersionList versions;  // canonical order, tombstones included; empty: no such key
+    Clock context;         // the merge of their clocks
   };
 
+  // hints: where this node keeps hints (null: writes for down replicas are not hinted).
   Coordinator(Options options, Membership* membership, Transport* transport,
-              ReplicaStore* local, HybridClock* clock);
+              ReplicaStore* local, HybridClock* clock, HintStore* hints);
 
-  // The transport handler's part for replica requests (ReplicaWrite, ReplicaRead).
-  // Returns false if the request is not one of those.
+  // The transport handler's part for replica requests. Returns false if the request is
+  // not one of them.
   bool Handle(const pb::Envelope& request, Transport::Respond& respond);
 
-  // Stores record (its version is set here) on the key's replicas; OK after w of them.
-  absl::Status Write(int db, std::string_view key, pb::Record record, int w);
-  // The newest version among r replicas' answers; NotFound if none has the key or the
-  // newest is a tombstone.
-  absl::StatusOr<pb::Record> Read(int db, std::string_view key, int r);
+  // Writes record (value, type, expiry or tombstone) as a new version of the key; OK with
+  // the version written (its hybrid timestamp and clock set) once w replicas stored it.
+  // context: the client's causal context (the clock of the versions it read); null: the
+  // new version supersedes whatever the coordinating replica holds.
+  absl::StatusOr<pb::Record> Write(int db, std::string_view key, pb::Record record, int w,
+                                   const pb::Context* context = nullptr);
+  // The key's versions merged from r replicas (or more that answered as fast).
+  absl::StatusOr<ReadResult> ReadVersions(int db, std::string_view key, int r,
+                                          Repair repair = Repair::kAsync);
+  // The version RESP serves: the last writer's among ReadVersions; NotFound if there is
+  // none or it is a tombstone.
+  absl::StatusOr<pb::Record> Read(int db, std::string_view key, int r,
+                                  Repair repair = Repair::kAsync);
 
-  // One page of db's keys from every live node, merged: for each key the superseding
-  // record among the replicas that answered (tombstones and expired ones included; the
+  // One page of db's keys from every live node, merged: for each key the last writer's
+  // version among the replicas that answered (tombstones and expired ones included; the
   // caller filters). Keys are >= start and in order; *next is where the next page starts
   // (empty: done). A page holds what every node returned up to the smallest last key of a
   // node that had more, so no key is skipped. Fails if a live node does not answer.
@@ -65,14 +101,40 @@ class Coordinator {
   Stats& stats() { return stats_; }
 
  private:
+  struct WriteFanout;
+  struct ReadFanout;
+
   int LiveReplicas(const Ring& ring, const std::vector<int>& replicas);
+  bool IsSelf(const std::string& id) const { return id == membership_->self_id(); }
+  // Gives record its version and clock, stores it here and sends it to the other
+  // replicas; the fan-out settles when w stored it or that became impossible.
+  absl::StatusOr<std::shared_ptr<WriteFanout>> Coordinate(int db, std::string_view key,
+                                                          pb::Record record, int w,
+                                                          const pb::Context* context);
+  absl::StatusOr<pb::Record> Forward(int db, std::string_view key, const pb::Record& record,
+                                     int w, const pb::Context* context, const Ring& ring,
+                                     const std::vector<int>& replicas);
+  // Hands a write for the down replica `target` to the next live node past the key's
+  // replicas (or keeps it here).
+  void Hint(const std::string& target, int db, std::string_view key, const VersionList& versions);
+  void KeepHint(const pb::Hint& hint);
+  // Sends versions to the replicas whose answers differ from them; done(ok count) after
+  // all answered (immediately if none differs).
+  void RepairReplicas(const std::shared_ptr<ReadFanout>& f, std::function<void()> done);
+  void TombstoneSeenByAll(int db, const std::string& key, const pb::Record& tombstone,
+                          const std::vector<std::string>& replicas);
+  absl::Mutex& KeyLock(int db, std::string_view key);
 
   Options options_;
   Membership* const membership_;
   Transport* const transport_;
   ReplicaStore* const local_;
   HybridClock* const clock_;
+  HintStore* const hints_;
   Stats stats_;
+  // Serializes coordinated writes of one key on this node: each reads the versions the
+  // previous one stored, so its clock descends them.
+  std::array<absl::Mutex, 64> key_locks_;
 };
 
 }  // namespace cairn::cluster

@@ -60,7 +60,7 @@ class CoordinatorTest : public ::testing::Test {
     Coordinator::Options c;
     c.timeout = absl::Milliseconds(500);
     raw->coordinator = std::make_unique<Coordinator>(c, raw->membership.get(), raw->transport.get(),
-                                                     &raw->store, &raw->hlc);
+                                                     &raw->store, &raw->hlc, /*hints=*/nullptr);
     nodes_.push_back(std::move(node));
     return raw;
   }
@@ -138,7 +138,7 @@ TEST_F(CoordinatorTest, ARingSmallerThanTheQuorumRefusesInsteadOfShrinkingIt) {
   // Found in review: W and R were capped at the ring's size, so a node alone (started
   // before hearing from its seeds) acknowledged W=2 writes stored only on itself.
   Node* a = Start("a");
-  absl::Status s = a->coordinator->Write(0, "k", Value("v"), 2);
+  absl::Status s = a->coordinator->Write(0, "k", Value("v"), 2).status();
   EXPECT_EQ(s.message(), "NOQUORUM write needs 2 replicas, 1 up (N=3)");
   EXPECT_EQ(a->store.size(), 0u);
   EXPECT_EQ(a->coordinator->Read(0, "k", 2).status().message(),
@@ -184,13 +184,112 @@ TEST_F(CoordinatorTest, WithOneNodeDownW2SucceedsW3FailsWithNoQuorum) {
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(r->value(), "after");
   }
-  absl::Status s = a->coordinator->Write(0, "k0", Value("all three"), 3);
+  absl::Status s = a->coordinator->Write(0, "k0", Value("all three"), 3).status();
   EXPECT_TRUE(absl::IsUnavailable(s)) << s;
   EXPECT_EQ(s.message(), "NOQUORUM write needs 3 replicas, 2 up (N=3)");
   EXPECT_EQ(b->coordinator->Read(0, "k0", 2)->value(), "after");  // nothing was written
   auto r3 = a->coordinator->Read(0, "k0", 3);
   EXPECT_EQ(r3.status().message(), "NOQUORUM read needs 3 replicas, 2 up (N=3)");
   EXPECT_GE(a->coordinator->stats().quorum_failures.load(), 2u);
+}
+
+TEST_F(CoordinatorTest, AReadRepairsAStaleReplicaBeforeAnsweringWhenAskedTo) {
+  Node* a = Start("a");
+  Node* b = Start("b");
+  Node* c = Start("c");
+  Gossip(5);
+  auto first = a->coordinator->Write(0, "k", Value("first"), 3);
+  ASSERT_TRUE(first.ok()) << first.status();
+  // c misses the second write (as if it had been down): only a and b get it.
+  pb::Record second = *first;
+  second.set_value("second");
+  second.set_version(first->version() + 1);
+  Advance(second.mutable_clock(), "a", CounterOf(first->clock(), "a") + 1, second.version());
+  bool changed;
+  ASSERT_TRUE(a->store.Apply(0, "k", {second}, &changed).ok());
+  ASSERT_TRUE(b->store.Apply(0, "k", {second}, &changed).ok());
+  EXPECT_EQ((*c->store.Read(0, "k"))[0].value(), "first");
+  auto r = b->coordinator->Read(0, "k", 2, Coordinator::Repair::kSync);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->value(), "second");
+  EXPECT_EQ((*c->store.Read(0, "k"))[0].value(), "second");  // repaired before the answer
+  EXPECT_GE(b->coordinator->stats().read_repairs.load(), 1u);
+}
+
+TEST_F(CoordinatorTest, AnAsyncReadRepairReachesAMissingReplicaAfterTheAnswer) {
+  Node* a = Start("a");
+  Node* b = Start("b");
+  Node* c = Start("c");
+  Gossip(5);
+  auto w = a->coordinator->Write(0, "k", Value("v"), 3);
+  ASSERT_TRUE(w.ok());
+  // c lost the key altogether.
+  c->store.Forget(0, "k");
+  ASSERT_TRUE(c->store.Read(0, "k")->empty());
+  ASSERT_TRUE(b->coordinator->Read(0, "k", 1).ok());
+  for (int i = 0; i < 200 && c->store.Read(0, "k")->empty(); i++) absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_EQ(c->store.Read(0, "k")->size(), 1u);
+  EXPECT_EQ((*c->store.Read(0, "k"))[0].value(), "v");
+}
+
+TEST_F(CoordinatorTest, ConcurrentVersionsAreSiblingsUntilAWriteWithTheirContext) {
+  Node* a = Start("a");
+  Node* b = Start("b");
+  Node* c = Start("c");
+  Gossip(5);
+  auto base = a->coordinator->Write(0, "k", Value("base"), 3);
+  ASSERT_TRUE(base.ok());
+  // Two versions written on base by different nodes that had not seen each other's.
+  pb::Record left = *base, right = *base;
+  left.set_value("left");
+  left.set_version(base->version() + 10);
+  Advance(left.mutable_clock(), "a", CounterOf(base->clock(), "a") + 1, left.version());
+  right.set_value("right");
+  right.set_version(base->version() + 5);
+  Advance(right.mutable_clock(), "c", 1, right.version());
+  bool changed;
+  ASSERT_TRUE(a->store.Apply(0, "k", {left}, &changed).ok());
+  ASSERT_TRUE(c->store.Apply(0, "k", {right}, &changed).ok());
+  auto v = b->coordinator->ReadVersions(0, "k", 3, Coordinator::Repair::kSync);
+  ASSERT_TRUE(v.ok()) << v.status();
+  ASSERT_EQ(v->versions.size(), 2u);
+  EXPECT_EQ(b->coordinator->Read(0, "k", 3)->value(), "left");  // last writer wins on RESP
+  for (Node* n : {a, b, c}) EXPECT_EQ(n->store.Read(0, "k")->size(), 2u) << n->id;
+  // A write with the read's context supersedes both, on every replica.
+  pb::Context context;
+  *context.mutable_clock() = v->context;
+  auto resolved = c->coordinator->Write(0, "k", Value("resolved"), 3, &context);
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  for (Node* n : {a, b, c}) {
+    auto stored = n->store.Read(0, "k");
+    ASSERT_EQ(stored->size(), 1u) << n->id;
+    EXPECT_EQ((*stored)[0].value(), "resolved");
+  }
+  // A write without context through any node supersedes what its coordinator holds.
+  ASSERT_TRUE(b->coordinator->Write(0, "k", Value("blind"), 3).ok());
+  EXPECT_EQ(a->store.Read(0, "k")->size(), 1u);
+}
+
+TEST_F(CoordinatorTest, ATombstoneStoredByEveryReplicaIsMarkedAndCollectedAfterTheGrace) {
+  Node* a = Start("a");
+  Node* b = Start("b");
+  Node* c = Start("c");
+  Gossip(5);
+  ASSERT_TRUE(a->coordinator->Write(0, "k", Value("v"), 3).ok());
+  pb::Record tombstone;
+  tombstone.set_tombstone(true);
+  auto t = b->coordinator->Write(0, "k", tombstone, 3);
+  ASSERT_TRUE(t.ok());
+  const uint64_t far = t->version() + HybridClock::FromMillis(10'000);
+  for (Node* n : {a, b, c}) {
+    size_t collected = 0;
+    for (int i = 0; i < 200 && collected == 0; i++) {  // the marks arrive asynchronously
+      collected = *n->store.CollectTombstones(far, 5'000);
+      if (collected == 0) absl::SleepFor(absl::Milliseconds(5));
+    }
+    EXPECT_EQ(collected, 1u) << n->id;
+    EXPECT_TRUE(n->store.Read(0, "k")->empty()) << n->id;
+  }
 }
 
 }  // namespace

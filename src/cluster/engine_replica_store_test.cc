@@ -2,47 +2,61 @@
 
 #include <gtest/gtest.h>
 
+#include "cairn/engine/write_batch.h"
+#include "cluster/hint_store.h"
 #include "engine/db_test_util.h"
 
 namespace cairn::cluster {
 namespace {
 
-pb::Record Rec(uint64_t version, const std::string& value, bool tombstone = false) {
+// A record written by `node` as its `counter`-th write, on top of `base`'s history.
+pb::Record Rec(uint64_t version, const std::string& value, const std::string& node,
+               uint64_t counter, const pb::Record* base = nullptr, bool tombstone = false) {
   pb::Record r;
   r.set_version(version);
   r.set_value(value);
   r.set_tombstone(tombstone);
+  if (base != nullptr) *r.mutable_clock() = base->clock();
+  Advance(r.mutable_clock(), node, counter, version);
   return r;
 }
 
-TEST(EngineReplicaStoreTest, KeepsTheSupersedingVersionAcrossReopen) {
+TEST(EngineReplicaStoreTest, KeepsTheDescendingVersionAndSiblingsAcrossReopen) {
   engine::TempDir dir;
+  const pb::Record v1 = Rec(10, "one", "a", 1);
+  const pb::Record v2 = Rec(20, "two", "a", 2, &v1);
+  const pb::Record concurrent = Rec(15, "other", "b", 1, &v1);
   {
     auto db = engine::DB::Open({}, dir.path());
     ASSERT_TRUE(db.ok());
     EngineReplicaStore store(db->get(), /*sync=*/true);
-    bool applied;
-    EXPECT_TRUE(absl::IsNotFound(store.Read(0, "k").status()));
-    ASSERT_TRUE(store.Apply(0, "k", Rec(10, "ten"), &applied).ok());
-    EXPECT_TRUE(applied);
-    ASSERT_TRUE(store.Apply(0, "k", Rec(5, "five"), &applied).ok());  // older: ignored
-    EXPECT_FALSE(applied);
-    ASSERT_TRUE(store.Apply(0, "k", Rec(10, "ten"), &applied).ok());  // the same: ignored
-    EXPECT_FALSE(applied);
-    ASSERT_TRUE(store.Apply(0, "k", Rec(10, "zzz"), &applied).ok());  // tie: larger value
-    EXPECT_TRUE(applied);
-    ASSERT_TRUE(store.Apply(1, "k", Rec(1, "other db"), &applied).ok());
-    ASSERT_TRUE(store.Apply(0, "gone", Rec(3, "v"), &applied).ok());
-    ASSERT_TRUE(store.Apply(0, "gone", Rec(4, "", /*tombstone=*/true), &applied).ok());
-    ASSERT_TRUE(store.Apply(0, "gone", Rec(3, "v"), &applied).ok());  // late: stays deleted
-    EXPECT_FALSE(applied);
+    bool changed;
+    EXPECT_TRUE(store.Read(0, "k")->empty());
+    ASSERT_TRUE(store.Apply(0, "k", {v1}, &changed).ok());
+    EXPECT_TRUE(changed);
+    ASSERT_TRUE(store.Apply(0, "k", {v2}, &changed).ok());  // descends v1: replaces it
+    EXPECT_TRUE(changed);
+    ASSERT_TRUE(store.Apply(0, "k", {v1}, &changed).ok());  // older: ignored
+    EXPECT_FALSE(changed);
+    ASSERT_TRUE(store.Apply(0, "k", {concurrent}, &changed).ok());  // concurrent: kept too
+    EXPECT_TRUE(changed);
+    ASSERT_TRUE(store.Apply(0, "k", {concurrent, v2}, &changed).ok());  // again: no change
+    EXPECT_FALSE(changed);
+    ASSERT_TRUE(store.Apply(1, "k", {Rec(1, "other db", "a", 1)}, &changed).ok());
   }
   auto db = engine::DB::Open({}, dir.path());
   ASSERT_TRUE(db.ok());
   EngineReplicaStore store(db->get(), true);
-  EXPECT_EQ(store.Read(0, "k")->value(), "zzz");
-  EXPECT_EQ(store.Read(1, "k")->value(), "other db");
-  EXPECT_TRUE(store.Read(0, "gone")->tombstone());
+  auto k = store.Read(0, "k");
+  ASSERT_EQ(k->size(), 2u);
+  EXPECT_EQ((*k)[0].value(), "two");  // canonical: newest first
+  EXPECT_EQ((*k)[1].value(), "other");
+  EXPECT_EQ((*store.Read(1, "k"))[0].value(), "other db");
+  std::vector<std::pair<std::string, VersionList>> scanned;
+  bool more;
+  ASSERT_TRUE(store.Scan(0, "", 10, &scanned, &more).ok());
+  ASSERT_EQ(scanned.size(), 1u);
+  EXPECT_EQ(scanned[0].second.size(), 2u);
 }
 
 TEST(EngineReplicaStoreTest, AnExpiredRecordKeepsItsVersionSoOlderValuesStayBuried) {
@@ -52,15 +66,103 @@ TEST(EngineReplicaStoreTest, AnExpiredRecordKeepsItsVersionSoOlderValuesStayBuri
   auto db = engine::DB::Open({}, dir.path());
   ASSERT_TRUE(db.ok());
   EngineReplicaStore store(db->get(), false);
-  pb::Record expiring = Rec(20, "v2");
+  const pb::Record v1 = Rec(10, "v1", "a", 1);
+  pb::Record expiring = Rec(20, "v2", "a", 2, &v1);
   expiring.set_expire_at_ms(1);  // long past
-  bool applied;
-  ASSERT_TRUE(store.Apply(0, "k", expiring, &applied).ok());
+  bool changed;
+  ASSERT_TRUE(store.Apply(0, "k", {expiring}, &changed).ok());
   auto r = store.Read(0, "k");
-  ASSERT_TRUE(r.ok()) << r.status();  // still there, with its version
-  EXPECT_EQ(r->version(), 20u);
-  ASSERT_TRUE(store.Apply(0, "k", Rec(10, "v1"), &applied).ok());
-  EXPECT_FALSE(applied);
+  ASSERT_EQ(r->size(), 1u);  // still there, with its version
+  EXPECT_EQ((*r)[0].version(), 20u);
+  ASSERT_TRUE(store.Apply(0, "k", {v1}, &changed).ok());
+  EXPECT_FALSE(changed);
+}
+
+TEST(EngineReplicaStoreTest, ARecordFromBeforeVectorClocksReadsAsOneVersion) {
+  engine::TempDir dir;
+  auto db = engine::DB::Open({}, dir.path());
+  ASSERT_TRUE(db.ok());
+  pb::Record legacy;
+  legacy.set_value("old format");
+  legacy.set_version(5);
+  engine::WriteBatch batch;
+  batch.Put(EngineReplicaStore::EngineKey(0, "k"), legacy.SerializeAsString());
+  ASSERT_TRUE((*db)->Write({}, batch).ok());
+  EngineReplicaStore store(db->get(), false);
+  auto r = store.Read(0, "k");
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ((*r)[0].value(), "old format");
+  // A clocked write descends the clockless one (an empty history) and replaces it.
+  bool changed;
+  ASSERT_TRUE(store.Apply(0, "k", {Rec(6, "new", "a", 1)}, &changed).ok());
+  EXPECT_EQ(store.Read(0, "k")->size(), 1u);
+  EXPECT_EQ((*store.Read(0, "k"))[0].value(), "new");
+}
+
+TEST(EngineReplicaStoreTest, TombstonesAreCollectedOnlyWhenSeenByAllAndPastTheGrace) {
+  engine::TempDir dir;
+  auto db = engine::DB::Open({}, dir.path());
+  ASSERT_TRUE(db.ok());
+  EngineReplicaStore store(db->get(), false);
+  const uint64_t t0 = HybridClock::FromMillis(1'000'000);
+  const pb::Record value = Rec(t0, "v", "a", 1);
+  const pb::Record tombstone = Rec(t0 + 1, "", "a", 2, &value, /*tombstone=*/true);
+  bool changed;
+  ASSERT_TRUE(store.Apply(0, "gone", {value}, &changed).ok());
+  ASSERT_TRUE(store.Apply(0, "gone", {tombstone}, &changed).ok());
+  ASSERT_TRUE(store.Apply(0, "unacked", {Rec(t0, "", "a", 1, nullptr, true)}, &changed).ok());
+  const uint64_t grace_ms = 60'000;
+  // Not acknowledged by every replica: never collected, however old.
+  EXPECT_EQ(*store.CollectTombstones(t0 + HybridClock::FromMillis(10 * grace_ms), grace_ms), 0u);
+  ASSERT_TRUE(store.MarkTombstoneSeen(0, "gone", tombstone).ok());
+  // Within the grace period: kept.
+  EXPECT_EQ(*store.CollectTombstones(t0 + HybridClock::FromMillis(grace_ms - 1), grace_ms), 0u);
+  EXPECT_EQ(store.Read(0, "gone")->size(), 1u);
+  // Past it: gone, and an older value arriving later is a new key to this replica (the
+  // grace outlasts the hint window, so none should arrive).
+  EXPECT_EQ(*store.CollectTombstones(t0 + HybridClock::FromMillis(grace_ms + 1), grace_ms), 1u);
+  EXPECT_TRUE(store.Read(0, "gone")->empty());
+  EXPECT_EQ(store.Read(0, "unacked")->size(), 1u);
+  // A mark for a tombstone that was written over since is dropped without collecting.
+  ASSERT_TRUE(store.Apply(0, "back", {value}, &changed).ok());
+  ASSERT_TRUE(store.Apply(0, "back", {tombstone}, &changed).ok());
+  ASSERT_TRUE(store.MarkTombstoneSeen(0, "back", tombstone).ok());
+  ASSERT_TRUE(store.Apply(0, "back", {Rec(t0 + 5, "again", "a", 3, &tombstone)}, &changed).ok());
+  EXPECT_EQ(*store.CollectTombstones(t0 + HybridClock::FromMillis(10 * grace_ms), grace_ms), 0u);
+  EXPECT_EQ((*store.Read(0, "back"))[0].value(), "again");
+}
+
+TEST(HintStoreTest, HintsSurviveAReopenAndComeOutOldestFirstPerTarget) {
+  engine::TempDir dir;
+  HybridClock clock;
+  {
+    auto db = engine::DB::Open({}, dir.path());
+    ASSERT_TRUE(db.ok());
+    HintStore hints(db->get(), true, &clock);
+    ASSERT_TRUE(hints.Open().ok());
+    for (int i = 0; i < 5; i++) {
+      pb::Hint h;
+      h.set_target(i % 2 ? "b" : "c");
+      h.set_key("k" + std::to_string(i));
+      ASSERT_TRUE(hints.Add(h).ok());
+    }
+    EXPECT_EQ(hints.backlog(), 5u);
+  }
+  auto db = engine::DB::Open({}, dir.path());
+  ASSERT_TRUE(db.ok());
+  HintStore hints(db->get(), true, &clock);
+  ASSERT_TRUE(hints.Open().ok());
+  EXPECT_EQ(hints.Backlog(), (std::map<std::string, uint64_t>{{"b", 2}, {"c", 3}}));
+  std::vector<std::pair<std::string, pb::Hint>> pending;
+  ASSERT_TRUE(hints.Pending("c", 10, &pending).ok());
+  ASSERT_EQ(pending.size(), 3u);
+  EXPECT_EQ(pending[0].second.key(), "k0");
+  EXPECT_EQ(pending[2].second.key(), "k4");
+  ASSERT_TRUE(hints.Remove("c", pending[0].first).ok());
+  ASSERT_TRUE(hints.Pending("c", 10, &pending).ok());
+  EXPECT_EQ(pending.size(), 2u);
+  EXPECT_EQ(hints.backlog(), 4u);
 }
 
 }  // namespace

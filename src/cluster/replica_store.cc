@@ -2,24 +2,27 @@
 
 namespace cairn::cluster {
 
-absl::Status MemoryReplicaStore::Apply(int db, std::string_view key, const pb::Record& record,
-                                       bool* applied) {
+absl::Status MemoryReplicaStore::Apply(int db, std::string_view key, const VersionList& versions,
+                                       bool* changed) {
   absl::MutexLock l(&mu_);
-  auto [it, inserted] = records_.try_emplace({db, std::string(key)}, record);
-  *applied = inserted || Supersedes(record, it->second);
-  if (!inserted && *applied) it->second = record;
+  VersionList& stored = records_[{db, std::string(key)}];
+  *changed = false;
+  size_t dropped = 0;
+  for (const pb::Record& r : versions) *changed |= MergeVersion(&stored, r, &dropped);
+  dropped_ += dropped;
+  if (stored.empty()) records_.erase({db, std::string(key)});
   return absl::OkStatus();
 }
 
-absl::StatusOr<pb::Record> MemoryReplicaStore::Read(int db, std::string_view key) {
+absl::StatusOr<VersionList> MemoryReplicaStore::Read(int db, std::string_view key) {
   absl::MutexLock l(&mu_);
   auto it = records_.find({db, std::string(key)});
-  if (it == records_.end()) return absl::NotFoundError("no such key");
+  if (it == records_.end()) return VersionList();
   return it->second;
 }
 
 absl::Status MemoryReplicaStore::Scan(int db, std::string_view start, size_t limit,
-                                      std::vector<std::pair<std::string, pb::Record>>* out,
+                                      std::vector<std::pair<std::string, VersionList>>* out,
                                       bool* more) {
   absl::MutexLock l(&mu_);
   *more = false;
@@ -32,6 +35,46 @@ absl::Status MemoryReplicaStore::Scan(int db, std::string_view start, size_t lim
     out->emplace_back(it->first.second, it->second);
   }
   return absl::OkStatus();
+}
+
+absl::Status MemoryReplicaStore::MarkTombstoneSeen(int db, std::string_view key,
+                                                   const pb::Record& tombstone) {
+  absl::MutexLock l(&mu_);
+  seen_[{db, std::string(key)}] = tombstone;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> MemoryReplicaStore::CollectTombstones(uint64_t now_hlc, uint64_t grace_ms) {
+  absl::MutexLock l(&mu_);
+  size_t collected = 0;
+  for (auto it = seen_.begin(); it != seen_.end();) {
+    auto rec = records_.find(it->first);
+    if (rec == records_.end()) {
+      it = seen_.erase(it);
+      continue;
+    }
+    if (TombstoneCollectable(rec->second, it->second, now_hlc, grace_ms)) {
+      records_.erase(rec);
+      collected++;
+      it = seen_.erase(it);
+    } else if (rec->second.size() != 1 || !rec->second[0].tombstone() ||
+               rec->second[0].version() != it->second.version()) {
+      it = seen_.erase(it);  // written since: not this tombstone any more
+    } else {
+      ++it;  // still within the grace period
+    }
+  }
+  return collected;
+}
+
+uint64_t MemoryReplicaStore::siblings_dropped() const {
+  absl::MutexLock l(&mu_);
+  return dropped_;
+}
+
+void MemoryReplicaStore::Forget(int db, std::string_view key) {
+  absl::MutexLock l(&mu_);
+  records_.erase({db, std::string(key)});
 }
 
 size_t MemoryReplicaStore::size() {

@@ -1,11 +1,13 @@
-// ReplicaStore: what one node keeps for the cluster (docs/cluster.md, "Replicas"). Every
-// record carries its write's version (a hybrid-clock timestamp, hlc.h); a replica keeps a
-// record only if it is newer than the one it has, so replicas that see the same writes in
-// any order end up equal (last writer wins). A delete is a record too, a tombstone, so an
-// older value arriving later cannot bring the key back.
+// ReplicaStore: what one node keeps for the cluster (docs/cluster.md, "Replicas"). For
+// each key, its versions (versions.h): usually one, several when writes were concurrent.
+// Applying versions merges them by vector clock, so replicas that see the same writes in
+// any order end up equal. A delete is a version too, a tombstone, so an older value
+// arriving later cannot bring the key back; tombstones every replica acknowledged are
+// collected after a grace period (versions.h, TombstoneCollectable).
 #ifndef CAIRN_CLUSTER_REPLICA_STORE_H_
 #define CAIRN_CLUSTER_REPLICA_STORE_H_
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
@@ -16,47 +18,57 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "cluster/cluster.pb.h"
+#include "cluster/versions.h"
 
 namespace cairn::cluster {
 
-// Whether a replaces b: the newer version, and for equal versions (two coordinators in
-// one millisecond) a tombstone over a value, then the larger value, so every replica
-// picks the same winner whatever order the writes arrive in.
-inline bool Supersedes(const pb::Record& a, const pb::Record& b) {
-  if (a.version() != b.version()) return a.version() > b.version();
-  if (a.tombstone() != b.tombstone()) return a.tombstone();
-  return a.value() > b.value();
-}
+using VersionList = std::vector<pb::Record>;
 
 class ReplicaStore {
  public:
   virtual ~ReplicaStore() = default;
-  // Stores record under (db, key) unless the stored one supersedes it or is the same;
-  // *applied says which.
-  virtual absl::Status Apply(int db, std::string_view key, const pb::Record& record,
-                             bool* applied) = 0;
-  // The stored record, tombstones included; NotFound if there is none.
-  virtual absl::StatusOr<pb::Record> Read(int db, std::string_view key) = 0;
-  // Up to limit records of db with keys >= start, in key order (tombstones included);
-  // *more: records follow the last one returned.
+  // Merges versions into the key's (MergeVersion); *changed says whether they changed.
+  virtual absl::Status Apply(int db, std::string_view key, const VersionList& versions,
+                             bool* changed) = 0;
+  // The key's versions in canonical order, tombstones included; empty if none.
+  virtual absl::StatusOr<VersionList> Read(int db, std::string_view key) = 0;
+  // Up to limit keys of db >= start with their versions, in key order; *more: keys
+  // follow the last one returned.
   virtual absl::Status Scan(int db, std::string_view start, size_t limit,
-                            std::vector<std::pair<std::string, pb::Record>>* out,
+                            std::vector<std::pair<std::string, VersionList>>* out,
                             bool* more) = 0;
+  // Every replica of the key stored `tombstone`: remember it for CollectTombstones.
+  virtual absl::Status MarkTombstoneSeen(int db, std::string_view key,
+                                         const pb::Record& tombstone) = 0;
+  // Drops every remembered key whose versions are TombstoneCollectable now; returns how
+  // many were dropped. Remembered keys written since are forgotten.
+  virtual absl::StatusOr<size_t> CollectTombstones(uint64_t now_hlc, uint64_t grace_ms) = 0;
+  // Siblings dropped over kMaxSiblings so far.
+  virtual uint64_t siblings_dropped() const = 0;
 };
 
 // In memory, for tests of the coordinator and of repair.
 class MemoryReplicaStore final : public ReplicaStore {
  public:
-  absl::Status Apply(int db, std::string_view key, const pb::Record& record,
-                     bool* applied) override;
-  absl::StatusOr<pb::Record> Read(int db, std::string_view key) override;
+  absl::Status Apply(int db, std::string_view key, const VersionList& versions,
+                     bool* changed) override;
+  absl::StatusOr<VersionList> Read(int db, std::string_view key) override;
   absl::Status Scan(int db, std::string_view start, size_t limit,
-                    std::vector<std::pair<std::string, pb::Record>>* out, bool* more) override;
+                    std::vector<std::pair<std::string, VersionList>>* out, bool* more) override;
+  absl::Status MarkTombstoneSeen(int db, std::string_view key,
+                                 const pb::Record& tombstone) override;
+  absl::StatusOr<size_t> CollectTombstones(uint64_t now_hlc, uint64_t grace_ms) override;
+  uint64_t siblings_dropped() const override;
   size_t size();
+  // Drops the key as if this replica had lost it (tests of repair).
+  void Forget(int db, std::string_view key);
 
  private:
-  absl::Mutex mu_;
-  std::map<std::pair<int, std::string>, pb::Record> records_ ABSL_GUARDED_BY(mu_);
+  using Key = std::pair<int, std::string>;
+  mutable absl::Mutex mu_;
+  std::map<Key, VersionList> records_ ABSL_GUARDED_BY(mu_);
+  std::map<Key, pb::Record> seen_ ABSL_GUARDED_BY(mu_);
+  uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace cairn::cluster

@@ -1,7 +1,9 @@
 #include "server/cluster_mode.h"
 
 #include <chrono>
+#include <map>
 #include <optional>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -18,8 +20,12 @@
 #include "cluster/asio_transport.h"
 #include "cluster/coordinator.h"
 #include "cluster/engine_replica_store.h"
+#include "cluster/hint_store.h"
 #include "cluster/hlc.h"
+#include "cluster/maintenance.h"
 #include "cluster/membership.h"
+#include "cluster/partition_transport.h"
+#include "cluster/vector_clock.h"
 #include "store/record.h"
 
 namespace cairn::server {
@@ -62,6 +68,11 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(const ServerConf
                                                                 int http_port) {
   if (cfg.write_quorum > cfg.replicas || cfg.read_quorum > cfg.replicas) {
     return absl::InvalidArgumentError("write-quorum and read-quorum cannot exceed replicas");
+  }
+  if (cfg.tombstone_grace < cfg.hint_window) {
+    // A hint of an older value delivered after its key's tombstone was collected would
+    // bring the key back.
+    return absl::InvalidArgumentError("tombstone-grace cannot be shorter than hint-window");
   }
   std::unique_ptr<ClusterNode> node(new ClusterNode());
   ClusterNode* raw = node.get();
@@ -112,20 +123,35 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(const ServerConf
   for (absl::string_view seed : absl::StrSplit(cfg.seeds, ',', absl::SkipWhitespace())) {
     m.seeds.emplace_back(absl::StripAsciiWhitespace(seed));
   }
+  const bool sync = cfg.wal_sync == "always";
   node->clock_ = std::make_unique<cluster::HybridClock>();
-  node->store_ = std::make_unique<cluster::EngineReplicaStore>(db, cfg.wal_sync == "always");
-  node->membership_ = std::make_unique<cluster::Membership>(m, self, transport->get());
+  node->store_ = std::make_unique<cluster::EngineReplicaStore>(db, sync);
+  if (cfg.hinted_handoff) {
+    node->hints_ = std::make_unique<cluster::HintStore>(db, sync, node->clock_.get());
+    CAIRN_RETURN_IF_ERROR(node->hints_->Open());
+  }
+  node->partition_ = std::make_unique<cluster::PartitionTransport>(transport->get());
+  node->membership_ = std::make_unique<cluster::Membership>(m, self, node->partition_.get());
   cluster::Coordinator::Options c;
   c.replicas = cfg.replicas;
   node->coordinator_ = std::make_unique<cluster::Coordinator>(
-      c, node->membership_.get(), transport->get(), node->store_.get(), node->clock_.get());
+      c, node->membership_.get(), node->partition_.get(), node->store_.get(), node->clock_.get(),
+      node->hints_.get());
+  cluster::Maintenance::Options mo;
+  mo.hint_window = absl::Seconds(cfg.hint_window);
+  mo.tombstone_grace = absl::Seconds(cfg.tombstone_grace);
+  node->maintenance_ = std::make_unique<cluster::Maintenance>(
+      mo, node->membership_.get(), node->partition_.get(), node->hints_.get(), node->store_.get(),
+      node->clock_.get());
   node->transport_ = std::move(*transport);
   node->ready_.store(true, std::memory_order_release);
   node->membership_->Start();
+  node->maintenance_->Start();
   return node;
 }
 
 ClusterNode::~ClusterNode() {
+  maintenance_.reset();  // its thread calls through the transport
   if (membership_ != nullptr) membership_->Stop();
   transport_.reset();  // before what its handler uses
 }
@@ -153,6 +179,23 @@ std::string ClusterInfo(ClusterNode& node) {
   absl::StrAppendFormat(&out, "cluster_reads:%d\r\ncluster_read_fanout_avg_us:%.1f\r\n",
                         st.reads.load(),
                         st.reads.load() ? double(st.read_micros.load()) / st.reads.load() : 0.0);
+  const auto& ms = node.maintenance().stats();
+  const cluster::HintStore* hints = node.hints();
+  absl::StrAppend(
+      &out, "cluster_forwarded_writes:", st.forwarded.load(), "\r\n",
+      "cluster_read_repairs:", st.read_repairs.load(), "\r\n",
+      "cluster_sibling_reads:", st.sibling_reads.load(), "\r\n",
+      "cluster_siblings_dropped:", node.store().siblings_dropped(), "\r\n",
+      "cluster_hinted_handoff:", hints != nullptr ? "on" : "off", "\r\n",
+      "cluster_hints_pending:", hints != nullptr ? hints->backlog() : 0, "\r\n",
+      "cluster_hints_stored:", hints != nullptr ? hints->stored_total() : 0, "\r\n",
+      "cluster_hints_sent:", st.hints_sent.load(), "\r\n",
+      "cluster_hints_delivered:", ms.hints_delivered.load(), "\r\n",
+      "cluster_hints_expired:", ms.hints_expired.load(), "\r\n",
+      "cluster_hint_delivery_failures:", ms.hint_delivery_failures.load(), "\r\n",
+      "cluster_hint_failures:", st.hint_failures.load(), "\r\n",
+      "cluster_tombstones_seen_by_all:", st.tombstones_seen.load(), "\r\n",
+      "cluster_tombstones_collected:", ms.tombstones_collected.load(), "\r\n");
   int peer = 0;
   for (const auto& [address, p] : node.transport().Stats()) {
     const uint64_t answered = p.calls - p.errors;
@@ -182,6 +225,21 @@ std::string ClusterMetrics(ClusterNode& node) {
       "cairn_cluster_fanout_seconds_count{op=\"write\"} ", st.writes.load(), "\n",
       "cairn_cluster_fanout_seconds_sum{op=\"read\"} ", st.read_micros.load() / 1e6, "\n",
       "cairn_cluster_fanout_seconds_count{op=\"read\"} ", st.reads.load(), "\n",
+      "# TYPE cairn_cluster_forwarded_writes_total counter\ncairn_cluster_forwarded_writes_total ",
+      st.forwarded.load(), "\n# TYPE cairn_cluster_read_repairs_total counter\n",
+      "cairn_cluster_read_repairs_total ", st.read_repairs.load(),
+      "\n# TYPE cairn_cluster_sibling_reads_total counter\ncairn_cluster_sibling_reads_total ",
+      st.sibling_reads.load(), "\n# TYPE cairn_cluster_hints_pending gauge\n",
+      "cairn_cluster_hints_pending ", node.hints() != nullptr ? node.hints()->backlog() : 0,
+      "\n# TYPE cairn_cluster_hints_stored_total counter\ncairn_cluster_hints_stored_total ",
+      node.hints() != nullptr ? node.hints()->stored_total() : 0,
+      "\n# TYPE cairn_cluster_hints_delivered_total counter\ncairn_cluster_hints_delivered_total ",
+      node.maintenance().stats().hints_delivered.load(),
+      "\n# TYPE cairn_cluster_hints_expired_total counter\ncairn_cluster_hints_expired_total ",
+      node.maintenance().stats().hints_expired.load(),
+      "\n# TYPE cairn_cluster_tombstones_collected_total counter\n",
+      "cairn_cluster_tombstones_collected_total ",
+      node.maintenance().stats().tombstones_collected.load(), "\n",
       "# TYPE cairn_cluster_peer_calls_total counter\n",
       "# TYPE cairn_cluster_peer_errors_total counter\n",
       "# TYPE cairn_cluster_peer_timeouts_total counter\n",
@@ -243,6 +301,7 @@ struct ClusterContext {
   CommandContext& c;
   int db;
   int w, r;
+  cluster::Coordinator::Repair repair;
 };
 
 void ReplyError(CommandContext& c, const absl::Status& s) {
@@ -254,7 +313,7 @@ void ReplyError(CommandContext& c, const absl::Status& s) {
 
 // The key's live value: nullopt if absent, deleted or expired.
 absl::StatusOr<std::optional<pb::Record>> ReadKey(ClusterContext& x, std::string_view key) {
-  auto r = x.node.coordinator().Read(x.db, key, x.r);
+  auto r = x.node.coordinator().Read(x.db, key, x.r, x.repair);
   if (absl::IsNotFound(r.status())) return std::nullopt;
   if (!r.ok()) return r.status();
   if (r->expire_at_ms() > 0 && r->expire_at_ms() <= x.c.now_ms) return std::nullopt;
@@ -267,13 +326,13 @@ absl::Status WriteKey(ClusterContext& x, std::string_view key, std::string value
   rec.set_type(static_cast<uint32_t>(store::ValueType::kString));
   rec.set_value(std::move(value));
   rec.set_expire_at_ms(expire_at_ms);
-  return x.node.coordinator().Write(x.db, key, std::move(rec), x.w);
+  return x.node.coordinator().Write(x.db, key, std::move(rec), x.w).status();
 }
 
 absl::Status DeleteKey(ClusterContext& x, std::string_view key) {
   pb::Record rec;
   rec.set_tombstone(true);
-  return x.node.coordinator().Write(x.db, key, std::move(rec), x.w);
+  return x.node.coordinator().Write(x.db, key, std::move(rec), x.w).status();
 }
 
 // Reads the key or replies with the error; false after replying.
@@ -590,16 +649,25 @@ void Scan(ClusterContext& x) {
   for (const auto& k : keys) c.out.Bulk(k);
 }
 
-// CAIRN.CONSISTENCY [W R]: this connection's quorums (0 0: the server's defaults).
+// CAIRN.CONSISTENCY [W R [REPAIR SYNC|ASYNC]]: this connection's quorums (0 0: the
+// server's defaults) and whether a read repairs stale replicas before answering.
 void Consistency(ClusterContext& x) {
   auto& c = x.c;
   if (c.args.size() == 1) {
-    c.out.ArrayHeader(2);
+    c.out.ArrayHeader(3);
     c.out.Integer(x.w);
     c.out.Integer(x.r);
+    c.out.Bulk(c.client.cluster_sync_repair ? "sync" : "async");
     return;
   }
-  if (c.args.size() != 3) return c.out.Error("ERR wrong number of arguments for 'cairn.consistency' command");
+  bool sync_repair = false;
+  if (c.args.size() == 5 && Lower(c.args[3]) == "repair" &&
+      (Lower(c.args[4]) == "sync" || Lower(c.args[4]) == "async")) {
+    sync_repair = Lower(c.args[4]) == "sync";
+  } else if (c.args.size() != 3) {
+    return c.out.Error(c.args.size() == 5 ? std::string(kErrSyntax)
+                                          : "ERR wrong number of arguments for 'cairn.consistency' command");
+  }
   int64_t w, r;
   const int n = x.node.coordinator().options().replicas;
   if (!ParseInt64(c.args[1], &w) || !ParseInt64(c.args[2], &r) || w < 0 || r < 0 || w > n ||
@@ -609,6 +677,89 @@ void Consistency(ClusterContext& x) {
   }
   c.client.cluster_w = static_cast<int>(w);
   c.client.cluster_r = static_cast<int>(r);
+  c.client.cluster_sync_repair = sync_repair;
+  c.out.SimpleString("OK");
+}
+
+// CAIRN.REPLICA GET key | DIGESTS cursor [COUNT n] | HINTS: this node's own replica data,
+// read directly, not through the coordinator: for checks that replicas converged
+// (tests/cluster/cluster_util.py) and for operators.
+//   GET: each stored version as [value or nil (tombstone), hybrid timestamp, clock, expire_at_ms]
+//   DIGESTS: [next cursor ("" at the end), [key, digest of its versions, ...]]
+//   HINTS: [target node, hints waiting, ...]
+void Replica(ClusterContext& x) {
+  auto& c = x.c;
+  const std::string sub = Lower(c.args[1]);
+  if (sub == "get" && c.args.size() == 3) {
+    auto versions = x.node.store().Read(x.db, c.args[2]);
+    if (!versions.ok()) return ReplyError(c, versions.status());
+    c.out.ArrayHeader(versions->size());
+    for (const pb::Record& r : *versions) {
+      c.out.ArrayHeader(4);
+      r.tombstone() ? c.out.Null() : c.out.Bulk(r.value());
+      c.out.Integer(static_cast<int64_t>(r.version()));
+      c.out.Bulk(cluster::ClockString(r.clock()));
+      c.out.Integer(r.expire_at_ms());
+    }
+    return;
+  }
+  if (sub == "digests" && (c.args.size() == 3 || c.args.size() == 5)) {
+    int64_t count = 100;
+    if (c.args.size() == 5 && (Lower(c.args[3]) != "count" || !ParseInt64(c.args[4], &count) ||
+                               count < 1 || count > 100000)) {
+      return c.out.Error(kErrSyntax);
+    }
+    std::vector<std::pair<std::string, cluster::VersionList>> entries;
+    bool more = false;
+    if (absl::Status s = x.node.store().Scan(x.db, c.args[2], static_cast<size_t>(count), &entries, &more);
+        !s.ok()) {
+      return ReplyError(c, s);
+    }
+    c.out.ArrayHeader(2);
+    c.out.Bulk(more && !entries.empty() ? entries.back().first + std::string(1, '\0') : "");
+    c.out.ArrayHeader(entries.size() * 2);
+    for (const auto& [key, versions] : entries) {
+      c.out.Bulk(key);
+      c.out.Bulk(absl::StrFormat("%016x", cluster::VersionsDigest(versions)));
+    }
+    return;
+  }
+  if (sub == "hints" && c.args.size() == 2) {
+    std::map<std::string, uint64_t> backlog;
+    if (x.node.hints() != nullptr) backlog = x.node.hints()->Backlog();
+    c.out.ArrayHeader(backlog.size() * 2);
+    for (const auto& [target, n] : backlog) {
+      c.out.Bulk(target);
+      c.out.Integer(static_cast<int64_t>(n));
+    }
+    return;
+  }
+  c.out.Error("ERR unknown subcommand or wrong number of arguments for 'cairn.replica' command");
+}
+
+// DEBUG CLUSTER-PARTITION node [node ...] | DEBUG CLUSTER-HEAL: cuts this node's gossip
+// and replica traffic to the named nodes (or restores it). Run on both sides to partition
+// two nodes. For tests; allowed only with enable-debug-command.
+void DebugCluster(ClusterContext& x) {
+  auto& c = x.c;
+  if (!DebugCommandAllowed(c)) return;
+  const std::string sub = Lower(c.args[1]);
+  std::set<std::string> blocked;
+  if (sub == "cluster-partition") {
+    if (c.args.size() < 3) {
+      return c.out.Error("ERR wrong number of arguments for 'debug|cluster-partition' command");
+    }
+    for (size_t i = 2; i < c.args.size(); i++) {
+      const std::string address = x.node.membership().AddressOf(std::string(c.args[i]));
+      if (address.empty()) {
+        return c.out.Error(absl::StrCat("ERR unknown node '", std::string(c.args[i]).substr(0, 128), "'"));
+      }
+      blocked.insert(address);
+    }
+  } else if (c.args.size() != 2) {
+    return c.out.Error("ERR wrong number of arguments for 'debug|cluster-heal' command");
+  }
+  x.node.partition().Block(std::move(blocked));
   c.out.SimpleString("OK");
 }
 
@@ -649,13 +800,14 @@ const ClusterCommand kClusterCommands[] = {
     {"dbsize", DbSize},
     {"scan", Scan},
     {"cairn.consistency", Consistency},
+    {"cairn.replica", Replica},
 };
 
 // Data commands with no key arguments that act on a whole database or on the engine.
 bool ActsOnData(const CommandSpec& spec) {
   static const char* const kKeyspaceWide[] = {
       "flushdb", "flushall", "dbsize", "scan",  "keys", "randomkey", "swapdb",
-      "multi",   "exec",     "watch",  "unwatch", "discard", "move", "debug"};
+      "multi",   "exec",     "watch",  "unwatch", "discard", "move"};
   for (const char* name : kKeyspaceWide) {
     if (std::string_view(spec.name) == name) return true;
   }
@@ -665,14 +817,21 @@ bool ActsOnData(const CommandSpec& spec) {
 }  // namespace
 
 bool DispatchInCluster(ClusterNode& node, CommandContext& c, const CommandSpec& spec) {
+  ClusterContext x{node, c, c.client.db.load(std::memory_order_relaxed),
+                   c.client.cluster_w > 0 ? c.client.cluster_w : node.default_w(),
+                   c.client.cluster_r > 0 ? c.client.cluster_r : node.default_r(),
+                   c.client.cluster_sync_repair ? cluster::Coordinator::Repair::kSync
+                                                : cluster::Coordinator::Repair::kAsync};
   for (const ClusterCommand& cmd : kClusterCommands) {
     if (std::string_view(spec.name) == cmd.name) {
-      ClusterContext x{node, c, c.client.db.load(std::memory_order_relaxed),
-                       c.client.cluster_w > 0 ? c.client.cluster_w : node.default_w(),
-                       c.client.cluster_r > 0 ? c.client.cluster_r : node.default_r()};
       cmd.handler(x);
       return true;
     }
+  }
+  if (std::string_view(spec.name) == "debug" && c.args.size() >= 2 &&
+      absl::StartsWith(Lower(c.args[1]), "cluster-")) {
+    DebugCluster(x);
+    return true;
   }
   if (!ActsOnData(spec)) return false;
   c.out.Error(absl::StrCat("ERR '", spec.name,
@@ -680,15 +839,18 @@ bool DispatchInCluster(ClusterNode& node, CommandContext& c, const CommandSpec& 
   return true;
 }
 
-// CAIRN.CONSISTENCY in single-node mode: there are no replicas to ask.
-void ConsistencyOutsideCluster(CommandContext& c) {
-  c.out.Error("ERR CAIRN.CONSISTENCY needs cluster mode (cairn-server --cluster)");
+// CAIRN.CONSISTENCY and CAIRN.REPLICA in single-node mode: there are no replicas.
+void NeedsCluster(CommandContext& c) {
+  c.out.Error(absl::StrCat("ERR ", absl::AsciiStrToUpper(ToAbsl(c.args[0])),
+                           " needs cluster mode (cairn-server --cluster)"));
 }
 
 namespace {
 const CommandSpec kCommands[] = {
-    {"cairn.consistency", -1, kFast, 0, 0, 0, ConsistencyOutsideCluster, "cluster",
-     "Sets (W R) or shows this connection's write and read quorums (cluster mode)."},
+    {"cairn.consistency", -1, kFast, 0, 0, 0, NeedsCluster, "cluster",
+     "Sets (W R [REPAIR SYNC|ASYNC]) or shows this connection's quorums (cluster mode)."},
+    {"cairn.replica", -2, 0, 0, 0, 0, NeedsCluster, "cluster",
+     "GET key, DIGESTS cursor [COUNT n], HINTS: this node's replica data (cluster mode)."},
 };
 }  // namespace
 

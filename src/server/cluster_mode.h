@@ -17,8 +17,11 @@ namespace cairn::cluster {
 class AsioTransport;
 class Coordinator;
 class EngineReplicaStore;
+class HintStore;
 class HybridClock;
+class Maintenance;
 class Membership;
+class PartitionTransport;
 }  // namespace cairn::cluster
 
 namespace cairn::server {
@@ -38,6 +41,10 @@ class ClusterNode {
   cluster::Membership& membership() { return *membership_; }
   int port() const;
   cluster::AsioTransport& transport() { return *transport_; }
+  cluster::PartitionTransport& partition() { return *partition_; }
+  cluster::EngineReplicaStore& store() { return *store_; }
+  cluster::HintStore* hints() { return hints_.get(); }  // null: hinted handoff off
+  cluster::Maintenance& maintenance() { return *maintenance_; }
   const std::string& id() const { return id_; }
   int default_w() const { return w_; }
   int default_r() const { return r_; }
@@ -51,8 +58,11 @@ class ClusterNode {
   std::atomic<bool> ready_{false};
   std::unique_ptr<cluster::HybridClock> clock_;
   std::unique_ptr<cluster::EngineReplicaStore> store_;
+  std::unique_ptr<cluster::HintStore> hints_;
+  std::unique_ptr<cluster::PartitionTransport> partition_;  // wraps transport_
   std::unique_ptr<cluster::Membership> membership_;
   std::unique_ptr<cluster::Coordinator> coordinator_;
+  std::unique_ptr<cluster::Maintenance> maintenance_;  // stopped first (destructor)
   std::unique_ptr<cluster::AsioTransport> transport_;  // last: destroyed first
 };
 

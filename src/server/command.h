@@ -43,6 +43,7 @@ struct ClientState {
   std::atomic<int> protocol{2};
   bool authenticated = false;  // only the client's own thread reads and writes it
   int cluster_w = 0, cluster_r = 0;  // CAIRN.CONSISTENCY; 0: the server's quorums
+  bool cluster_sync_repair = false;  // CAIRN.CONSISTENCY ... REPAIR SYNC
   std::atomic<int64_t> last_active_ms{0};
   bool close_after_reply = false;  // QUIT, fatal protocol error, CLIENT KILL of itself
   std::atomic<bool> killed{false};
@@ -267,6 +268,9 @@ bool NeedsAuth(const ServerContext& server, const ClientState& client);
 void ReplyStatusError(protocol::ReplyWriter& out, const absl::Status& s);
 // The lower-cased text, for option parsing.
 std::string Lower(std::string_view s);
+
+// Whether this client may run DEBUG (enable-debug-command); replies the error if not.
+bool DebugCommandAllowed(CommandContext& c);
 
 inline constexpr std::string_view kErrSyntax = "ERR syntax error";
 inline constexpr std::string_view kErrNotInteger = "ERR value is not an integer or out of range";

@@ -179,15 +179,25 @@ void Shutdown(CommandContext& c) {
 // engine's files whose path contains pattern fail as a sick disk would (ENOSPC, EIO) until
 // DEBUG FAULT-INJECT none. For tests of read-only mode and recovery; allowed only when
 // the server was started with enable-debug-command (Redis's rule for DEBUG).
-void Debug(CommandContext& c) {
+}  // namespace
+
+bool DebugCommandAllowed(CommandContext& c) {
   const std::string mode = c.server.config->Get().enable_debug_command;
   const bool local = absl::StartsWith(c.client.addr, "127.") || absl::StartsWith(c.client.addr, "[::1]");
   if (mode == "no" || (mode == "local" && !local) || c.server.fault_env == nullptr) {
-    return c.out.Error(
+    c.out.Error(
         "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", "
         "you can run it from a local connection, otherwise you need to set this option in the "
         "configuration file, and then restart the server.");
+    return false;
   }
+  return true;
+}
+
+namespace {
+
+void Debug(CommandContext& c) {
+  if (!DebugCommandAllowed(c)) return;
   const std::string sub = Lower(c.args[1]);
   if (sub != "fault-inject" || c.args.size() < 3 || c.args.size() > 4) {
     return c.out.Error(absl::StrCat("ERR unknown subcommand '", std::string(c.args[1]).substr(0, 128),

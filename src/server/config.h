@@ -59,6 +59,9 @@ struct ServerConfig {
   int replicas = 3;           // N
   int write_quorum = 2;       // W
   int read_quorum = 2;        // R
+  bool hinted_handoff = true;
+  int hint_window = 10800;       // seconds a hint is kept for a down replica
+  int tombstone_grace = 10800;   // seconds before an acknowledged tombstone is collected
 };
 
 // The configuration of a running server. Thread-safe: CONFIG SET may run while other

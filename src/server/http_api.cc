@@ -486,6 +486,25 @@ HttpResponse QuorumError(const absl::Status& s) {
   return Error(absl::IsUnavailable(s) ? 503 : StatusFor(s), std::string(s.message()));
 }
 
+// The causal context of versions, as clients see it: web-safe base64 of a pb::Context.
+std::string EncodeContext(const cluster::Clock& clock) {
+  cluster::pb::Context context;
+  *context.mutable_clock() = clock;
+  std::string out;
+  absl::WebSafeBase64Escape(context.SerializeAsString(), &out);
+  return out;
+}
+
+bool DecodeContext(const std::string& text, cluster::pb::Context* context) {
+  std::string bytes;
+  return text.size() < 16384 && absl::WebSafeBase64Unescape(text, &bytes) &&
+         context->ParseFromString(bytes) && context->clock_size() <= 64;
+}
+
+// GET/PUT/DELETE /v1/kv/{key} in cluster mode. GET ?siblings=true answers every
+// concurrent version with the causal context; a PUT or DELETE with ?context= supersedes
+// exactly the versions that context covers (as in Dynamo and Riak). ?repair=sync: a read
+// repairs stale replicas before answering.
 HttpResponse ClusterKeyRequest(ServerContext& server, const HttpRequest& req, const std::string& key,
                                const Query& q, const ServerConfig& cfg) {
   ClusterNode& node = *server.cluster;
@@ -495,15 +514,46 @@ HttpResponse ClusterKeyRequest(ServerContext& server, const HttpRequest& req, co
   if (!ParseQuorums(q, node, coordinator.options().replicas, &w, &r)) {
     return Error(400, absl::StrCat("w and r must be between 1 and N (", coordinator.options().replicas, ")"));
   }
+  cluster::pb::Context context;
+  const std::string* context_text = q.Find("context");
+  if (context_text != nullptr && !DecodeContext(*context_text, &context)) {
+    return Error(400, "context is not a causal context returned by this API");
+  }
+  const cluster::pb::Context* ctx = context_text != nullptr ? &context : nullptr;
+  cluster::Coordinator::Repair repair = cluster::Coordinator::Repair::kAsync;
+  if (const std::string* v = q.Find("repair")) {
+    if (*v != "sync" && *v != "async") return Error(400, "repair must be sync or async");
+    if (*v == "sync") repair = cluster::Coordinator::Repair::kSync;
+  }
   const int64_t now = NowMs(server);
-  auto live = [&](const absl::StatusOr<cluster::pb::Record>& rec) {
-    return rec.ok() && (rec->expire_at_ms() == 0 || rec->expire_at_ms() > now);
+  auto live = [&](const cluster::pb::Record& rec) {
+    return !rec.tombstone() && (rec.expire_at_ms() == 0 || rec.expire_at_ms() > now);
   };
   if (req.method == "GET" || req.method == "HEAD") {
-    auto rec = coordinator.Read(db, key, r);
-    if (!rec.ok() && !absl::IsNotFound(rec.status())) return QuorumError(rec.status());
-    if (!live(rec)) return Error(404, "key not found");
-    return HttpResponse{200, "application/octet-stream", rec->value()};
+    auto read = coordinator.ReadVersions(db, key, r, repair);
+    if (!read.ok()) return QuorumError(read.status());
+    const cluster::pb::Record* winner = cluster::Resolve(read->versions);
+    if (const std::string* v = q.Find("siblings"); v != nullptr && *v == "true") {
+      json siblings = json::array();
+      for (const cluster::pb::Record& rec : read->versions) {
+        if (!live(rec)) continue;
+        json item = json::object();
+        PutBytes(&item, "value", rec.value());
+        item["timestamp_ms"] = cluster::HybridClock::Physical(rec.version());
+        item["version"] = rec.version();
+        if (rec.expire_at_ms() != 0) item["expire_at_ms"] = rec.expire_at_ms();
+        siblings.push_back(std::move(item));
+      }
+      json out{{"context", EncodeContext(read->context)}};
+      if (siblings.empty()) {
+        out["error"] = "key not found";
+        return Json(404, out);
+      }
+      out["siblings"] = std::move(siblings);
+      return Json(200, out);
+    }
+    if (winner == nullptr || !live(*winner)) return Error(404, "key not found");
+    return HttpResponse{200, "application/octet-stream", winner->value()};
   }
   if (req.method == "PUT") {
     if (auto refused = RefuseWrite(server, cfg)) return *refused;
@@ -519,18 +569,20 @@ HttpResponse ClusterKeyRequest(ServerContext& server, const HttpRequest& req, co
       }
       rec.set_expire_at_ms(now + seconds * 1000);
     }
-    absl::Status s = coordinator.Write(db, key, std::move(rec), w);
-    if (!s.ok()) return QuorumError(s);
-    return Json(200, json{{"result", "ok"}});
+    auto written = coordinator.Write(db, key, std::move(rec), w, ctx);
+    if (!written.ok()) return QuorumError(written.status());
+    return Json(200, json{{"result", "ok"}, {"context", EncodeContext(written->clock())}});
   }
   if (req.method == "DELETE") {
-    auto rec = coordinator.Read(db, key, r);
-    if (!rec.ok() && !absl::IsNotFound(rec.status())) return QuorumError(rec.status());
-    if (!live(rec)) return Json(200, json{{"deleted", 0}});
+    if (ctx == nullptr) {  // Redis's DEL: 0 if there was nothing to delete
+      auto rec = coordinator.Read(db, key, r, repair);
+      if (!rec.ok() && !absl::IsNotFound(rec.status())) return QuorumError(rec.status());
+      if (!rec.ok() || !live(*rec)) return Json(200, json{{"deleted", 0}});
+    }
     cluster::pb::Record tombstone;
     tombstone.set_tombstone(true);
-    absl::Status s = coordinator.Write(db, key, std::move(tombstone), w);
-    if (!s.ok()) return QuorumError(s);
+    auto written = coordinator.Write(db, key, std::move(tombstone), w, ctx);
+    if (!written.ok()) return QuorumError(written.status());
     return Json(200, json{{"deleted", 1}});
   }
   return Error(405, "method not allowed: use GET, PUT or DELETE");
