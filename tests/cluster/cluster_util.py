@@ -93,3 +93,83 @@ class Cluster:
         for node in self.nodes:
             if node.proc is not None:
                 node.stop()
+
+
+def info(node):
+    """INFO cluster of a node as a dict."""
+    text = node.raw().command("INFO", "cluster").decode()
+    return dict(line.split(":", 1) for line in text.split("\r\n") if ":" in line)
+
+
+def wait_for(what, predicate, timeout=30.0, interval=0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "timed out waiting for " + what
+        time.sleep(interval)
+
+
+def http_json(node, method, path, body=None):
+    """(status, parsed JSON body) of an HTTP request to a node."""
+    import json
+    import urllib.error
+    import urllib.request
+    req = urllib.request.Request("http://%s:%d%s" % (HOST, node.http_port, path), data=body,
+                                 method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def replica_digests(node, db=0):
+    """{key: digest} of the versions this node stores itself (CAIRN.REPLICA DIGESTS)."""
+    conn = node.raw()
+    if db:
+        conn.command("SELECT", str(db))
+    out, cursor = {}, b""
+    while True:
+        cursor, flat = conn.command("CAIRN.REPLICA", "DIGESTS", cursor, "COUNT", "1000")
+        for i in range(0, len(flat), 2):
+            out[flat[i]] = flat[i + 1]
+        if not cursor:
+            return out
+
+
+def preference_list(node, key):
+    import urllib.parse
+    status, body = http_json(node, "GET", "/v1/cluster?key=" + urllib.parse.quote(key))
+    assert status == 200, body
+    return body["preference_list"]
+
+
+def divergent_keys(nodes, db=0):
+    """Keys whose N replicas do not all hold the same versions, compared on the replicas
+    themselves (not through a coordinator): [(key, {node: digest or None})]."""
+    live = [n for n in nodes if n.proc is not None]
+    digests = {n.name: replica_digests(n, db) for n in live}
+    keys = set()
+    for d in digests.values():
+        keys.update(d)
+    bad = []
+    for key in sorted(keys):
+        owners = preference_list(live[0], key)
+        seen = {owner: digests.get(owner, {}).get(key) for owner in owners}
+        if len(set(seen.values())) != 1 or None in seen.values():
+            bad.append((key, seen))
+    return bad
+
+
+def assert_converged(nodes, db=0, timeout=30.0):
+    """Waits until every key's N replicas hold the same versions; fails naming the keys
+    that still differ."""
+    deadline = time.monotonic() + timeout
+    while True:
+        bad = divergent_keys(nodes, db)
+        if not bad:
+            return
+        assert time.monotonic() < deadline, "replicas did not converge: %s" % bad[:5]
+        time.sleep(0.2)
