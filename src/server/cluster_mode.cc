@@ -1,6 +1,10 @@
 #include "server/cluster_mode.h"
 
 #include <chrono>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <xxhash.h>
 #include <map>
 #include <optional>
 #include <set>
@@ -26,6 +30,7 @@
 #include "cluster/membership.h"
 #include "cluster/partition_transport.h"
 #include "cluster/vector_clock.h"
+#include "server/key_snapshot.h"
 #include "store/record.h"
 
 namespace cairn::server {
@@ -63,9 +68,23 @@ absl::Status LoadIdentity(const std::string& dir, uint64_t* generation, uint64_t
 
 }  // namespace
 
+// A few threads for commands forwarded by other nodes.
+class ExecutorPool {
+ public:
+  explicit ExecutorPool(int threads) : pool_(threads) {}
+  ~ExecutorPool() { pool_.join(); }
+  template <typename Fn>
+  void Post(Fn&& fn) {
+    boost::asio::post(pool_, std::forward<Fn>(fn));
+  }
+
+ private:
+  boost::asio::thread_pool pool_;
+};
+
 absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(const ServerConfig& cfg,
                                                                 engine::DB* db, int resp_port,
-                                                                int http_port) {
+                                                                int http_port, ServerContext* server) {
   if (cfg.write_quorum > cfg.replicas || cfg.read_quorum > cfg.replicas) {
     return absl::InvalidArgumentError("write-quorum and read-quorum cannot exceed replicas");
   }
@@ -76,6 +95,8 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(const ServerConf
   }
   std::unique_ptr<ClusterNode> node(new ClusterNode());
   ClusterNode* raw = node.get();
+  node->server_ = server;
+  node->executors_ = std::make_unique<ExecutorPool>(8);
   node->w_ = cfg.write_quorum;
   node->r_ = cfg.read_quorum;
   uint64_t generation, incarnation;
@@ -96,6 +117,13 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(const ServerConf
           pb::Envelope reply;
           *reply.mutable_gossip() = raw->membership_->HandleGossip(request.gossip());
           return respond(std::move(reply));
+        }
+        if (request.has_execute()) {
+          return raw->executors_->Post([raw, request = std::move(request), respond] {
+            pb::Envelope reply;
+            reply.mutable_execute_result()->set_reply(raw->ExecuteHere(request.execute()));
+            respond(std::move(reply));
+          });
         }
         if (raw->coordinator_->Handle(request, respond)) return;
         pb::Envelope reply;
@@ -152,11 +180,88 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(const ServerConf
 
 ClusterNode::~ClusterNode() {
   maintenance_.reset();  // its thread calls through the transport
+  executors_.reset();    // so do forwarded commands
   if (membership_ != nullptr) membership_->Stop();
   transport_.reset();  // before what its handler uses
 }
 
 int ClusterNode::port() const { return transport_->port(); }
+
+namespace {
+// A quorum failure is its own error code (-NOQUORUM); anything else is an ERR.
+std::string ErrorText(const absl::Status& s) {
+  std::string text(s.message());
+  return absl::StartsWith(text, "NOQUORUM") ? text : "ERR " + text;
+}
+}  // namespace
+
+std::string ClusterNode::ExecuteHere(const pb::ExecuteCommand& q) {
+  std::string out;
+  protocol::ReplyWriter writer(&out, q.protocol() == 3 ? 3 : 2);
+  std::vector<std::string_view> args(q.args().begin(), q.args().end());
+  const CommandSpec* spec = args.empty() ? nullptr : CommandTable::Get().Find(Lower(args[0]));
+  if (spec == nullptr || spec->first_key <= 0 || static_cast<size_t>(spec->first_key) >= args.size() ||
+      q.db() < 0 || q.db() >= store::kMaxDatabases) {
+    writer.Error("ERR malformed forwarded command");
+    return out;
+  }
+  const std::string key(args[spec->first_key]);
+  absl::MutexLock l(&exec_locks_[XXH3_64bits_withSeed(key.data(), key.size(), q.db()) % exec_locks_.size()]);
+  auto read = coordinator_->ReadVersions(q.db(), key, q.r(),
+                                         q.sync_repair() ? cluster::Coordinator::Repair::kSync
+                                                         : cluster::Coordinator::Repair::kAsync);
+  if (!read.ok()) {
+    writer.Error(ErrorText(read.status()));
+    return out;
+  }
+  KeySnapshot snapshot(q.db(), key, q.now_ms());
+  const pb::Record* current = cluster::Resolve(read->versions);
+  const bool live = current != nullptr && !current->tombstone() &&
+                    (current->expire_at_ms() == 0 || current->expire_at_ms() > q.now_ms());
+  if (live) {
+    if (absl::Status s = snapshot.Load(*current); !s.ok()) {
+      writer.Error(absl::StrCat("ERR ", s.message()));
+      return out;
+    }
+  }
+  // A server context of this thread whose backend is the snapshot: the command's
+  // implementation is the single-node one, unchanged.
+  thread_local std::unique_ptr<ServerContext> scratch;
+  if (scratch == nullptr) scratch = std::make_unique<ServerContext>();
+  scratch->backend = &snapshot;
+  scratch->config = server_->config;
+  ClientState client;
+  client.db.store(q.db());
+  client.protocol.store(writer.protocol());
+  client.authenticated = true;
+  CommandContext ctx{*scratch, client, args, writer, q.now_ms(), {}};
+  try {
+    spec->handler(ctx);
+  } catch (const std::exception& e) {
+    scratch->backend = nullptr;
+    out.clear();
+    writer.Error(absl::StrCat("ERR ", e.what()));
+    return out;
+  }
+  scratch->backend = nullptr;
+  if (!snapshot.changed()) return out;
+  std::optional<pb::Record> next = snapshot.Export();
+  if (!next && !live) return out;  // nothing there before or after
+  pb::Record version;
+  if (next) {
+    version = std::move(*next);
+  } else {
+    version.set_tombstone(true);
+  }
+  pb::Context context;  // supersedes every version read, siblings included
+  *context.mutable_clock() = read->context;
+  auto written = coordinator_->Write(q.db(), key, std::move(version), q.w(), &context);
+  if (!written.ok()) {
+    out.clear();
+    writer.Error(ErrorText(written.status()));
+  }
+  return out;
+}
 
 std::string ClusterInfo(ClusterNode& node) {
   auto ring = node.membership().ring();
@@ -320,15 +425,6 @@ absl::StatusOr<std::optional<pb::Record>> ReadKey(ClusterContext& x, std::string
   return std::optional<pb::Record>(std::move(*r));
 }
 
-absl::Status WriteKey(ClusterContext& x, std::string_view key, std::string value,
-                      int64_t expire_at_ms) {
-  pb::Record rec;
-  rec.set_type(static_cast<uint32_t>(store::ValueType::kString));
-  rec.set_value(std::move(value));
-  rec.set_expire_at_ms(expire_at_ms);
-  return x.node.coordinator().Write(x.db, key, std::move(rec), x.w).status();
-}
-
 absl::Status DeleteKey(ClusterContext& x, std::string_view key) {
   pb::Record rec;
   rec.set_tombstone(true);
@@ -346,91 +442,92 @@ bool Load(ClusterContext& x, std::string_view key, std::optional<pb::Record>* ou
   return true;
 }
 
-bool Store(ClusterContext& x, std::string_view key, std::string value, int64_t expire_at_ms) {
-  absl::Status s = WriteKey(x, key, std::move(value), expire_at_ms);
-  if (s.ok()) return true;
-  ReplyError(x.c, s);
-  return false;
+bool IsString(const pb::Record& rec) {
+  return rec.type() == 0 || rec.type() == static_cast<uint32_t>(store::ValueType::kString);
+}
+
+std::string_view TypeOf(const pb::Record& rec) {
+  return IsString(rec) ? std::string_view("string")
+                       : store::TypeName(static_cast<store::ValueType>(rec.type()));
+}
+
+// Runs the command (of one key) on the key's first live replica: here if that is this
+// node, else by forwarding it there (ExecuteCommand). The replica reads the key from R
+// replicas, runs the single-node implementation on it (KeySnapshot) and writes the result
+// back to W replicas as a version that supersedes what it read, all under its lock of the
+// key, so commands of one key run one at a time, whichever node they arrive at.
+void Route(ClusterContext& x, std::string_view key) {
+  auto& c = x.c;
+  pb::ExecuteCommand q;
+  q.set_db(x.db);
+  for (std::string_view a : c.args) q.add_args(std::string(a));
+  q.set_w(x.w);
+  q.set_r(x.r);
+  q.set_sync_repair(x.repair == cluster::Coordinator::Repair::kSync);
+  q.set_protocol(c.out.protocol());
+  q.set_now_ms(c.now_ms);
+  auto ring = x.node.membership().ring();
+  const int n = x.node.coordinator().options().replicas;
+  std::string target;
+  for (int m : ring->PreferenceList(key, n)) {
+    const std::string& id = ring->members()[m].id;
+    if (id == x.node.id() || x.node.membership().IsAlive(id)) {
+      target = id;
+      break;
+    }
+  }
+  if (target.empty()) {
+    return c.out.Error(absl::StrCat("NOQUORUM command needs a live replica of the key, 0 up (N=", n, ")"));
+  }
+  if (target == x.node.id()) {
+    c.out.buffer()->append(x.node.ExecuteHere(q));
+    return;
+  }
+  struct Answer {
+    absl::Mutex mu;
+    bool done ABSL_GUARDED_BY(mu) = false;
+    absl::StatusOr<pb::Envelope> reply ABSL_GUARDED_BY(mu);
+  };
+  auto answer = std::make_shared<Answer>();
+  pb::Envelope request;
+  *request.mutable_execute() = std::move(q);
+  // The replica's own reads and writes take up to a timeout each.
+  const absl::Duration timeout = 3 * x.node.coordinator().options().timeout;
+  x.node.partition().Call(x.node.membership().AddressOf(target), std::move(request), timeout,
+                          [answer](absl::StatusOr<pb::Envelope> reply) {
+                            absl::MutexLock l(&answer->mu);
+                            answer->reply = std::move(reply);
+                            answer->done = true;
+                          });
+  absl::MutexLock l(&answer->mu);
+  answer->mu.AwaitWithTimeout(absl::Condition(&answer->done), timeout + absl::Seconds(1));
+  if (answer->done && answer->reply.ok() && answer->reply->has_execute_result()) {
+    c.out.buffer()->append(answer->reply->execute_result().reply());
+    return;
+  }
+  const std::string why = !answer->done ? std::string("no answer")
+                          : answer->reply.ok() ? answer->reply->error().message()
+                                               : std::string(answer->reply.status().message());
+  c.out.Error(absl::StrCat("NOQUORUM command could not run on replica ", target, ": ", why));
 }
 
 void Get(ClusterContext& x) {
   std::optional<pb::Record> rec;
   if (!Load(x, x.c.args[1], &rec)) return;
+  if (rec && !IsString(*rec)) return x.c.out.Error(kErrWrongType);
   rec ? x.c.out.Bulk(rec->value()) : x.c.out.Null();
 }
 
-// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]
+// SET key value: a blind write, coordinated by a replica. With options (NX, XX, GET,
+// KEEPTTL, expiry) it reads the key first, so it runs on the key's replica (Route).
 void Set(ClusterContext& x) {
-  auto& c = x.c;
-  bool nx = false, xx = false, get = false, keepttl = false;
-  int64_t expire_at = 0;
-  for (size_t i = 3; i < c.args.size(); i++) {
-    const std::string opt = absl::AsciiStrToLower(ToAbsl(c.args[i]));
-    const bool has_next = i + 1 < c.args.size();
-    if (opt == "nx" && !xx) {
-      nx = true;
-    } else if (opt == "xx" && !nx) {
-      xx = true;
-    } else if (opt == "get") {
-      get = true;
-    } else if (opt == "keepttl" && expire_at == 0) {
-      keepttl = true;
-    } else if ((opt == "ex" || opt == "px" || opt == "exat" || opt == "pxat") && has_next &&
-               expire_at == 0 && !keepttl) {
-      int64_t v;
-      if (!ParseInt64(c.args[++i], &v)) return c.out.Error(kErrNotInteger);
-      const int64_t unit = (opt == "ex" || opt == "exat") ? 1000 : 1;
-      const bool absolute = opt == "exat" || opt == "pxat";
-      if (v <= 0 || (unit == 1000 && v > store::kMaxExpireAtMs / 1000)) {
-        return c.out.Error("ERR invalid expire time in 'set' command");
-      }
-      expire_at = std::min(v * unit + (absolute ? 0 : c.now_ms), store::kMaxExpireAtMs);
-    } else {
-      return c.out.Error(kErrSyntax);
-    }
-  }
-  std::optional<pb::Record> old;
-  if (nx || xx || get || keepttl) {
-    if (!Load(x, c.args[1], &old)) return;
-  }
-  if ((nx && old) || (xx && !old)) return get && old ? c.out.Bulk(old->value()) : c.out.Null();
-  if (keepttl && old) expire_at = old->expire_at_ms();
-  if (!Store(x, c.args[1], std::string(c.args[2]), expire_at)) return;
-  if (get) return old ? c.out.Bulk(old->value()) : c.out.Null();
-  c.out.SimpleString("OK");
-}
-
-void SetNx(ClusterContext& x) {
-  std::optional<pb::Record> old;
-  if (!Load(x, x.c.args[1], &old)) return;
-  if (old) return x.c.out.Integer(0);
-  if (Store(x, x.c.args[1], std::string(x.c.args[2]), 0)) x.c.out.Integer(1);
-}
-
-void SetExGeneric(ClusterContext& x, int64_t unit) {
-  int64_t v;
-  if (!ParseInt64(x.c.args[2], &v)) return x.c.out.Error(kErrNotInteger);
-  if (v <= 0 || (unit == 1000 && v > store::kMaxExpireAtMs / 1000)) {
-    return x.c.out.Error(absl::StrCat("ERR invalid expire time in '",
-                                      unit == 1000 ? "setex" : "psetex", "' command"));
-  }
-  const int64_t at = std::min(x.c.now_ms + v * unit, store::kMaxExpireAtMs);
-  if (Store(x, x.c.args[1], std::string(x.c.args[3]), at)) x.c.out.SimpleString("OK");
-}
-
-void GetSet(ClusterContext& x) {
-  std::optional<pb::Record> old;
-  if (!Load(x, x.c.args[1], &old)) return;
-  if (!Store(x, x.c.args[1], std::string(x.c.args[2]), 0)) return;
-  old ? x.c.out.Bulk(old->value()) : x.c.out.Null();
-}
-
-void GetDel(ClusterContext& x) {
-  std::optional<pb::Record> old;
-  if (!Load(x, x.c.args[1], &old)) return;
-  if (!old) return x.c.out.Null();
-  if (absl::Status s = DeleteKey(x, x.c.args[1]); !s.ok()) return ReplyError(x.c, s);
-  x.c.out.Bulk(old->value());
+  if (x.c.args.size() > 3) return Route(x, x.c.args[1]);
+  pb::Record rec;
+  rec.set_type(static_cast<uint32_t>(store::ValueType::kString));
+  rec.set_value(std::string(x.c.args[2]));
+  absl::Status s = x.node.coordinator().Write(x.db, x.c.args[1], std::move(rec), x.w).status();
+  if (!s.ok()) return ReplyError(x.c, s);
+  x.c.out.SimpleString("OK");
 }
 
 void MGet(ClusterContext& x) {
@@ -441,7 +538,7 @@ void MGet(ClusterContext& x) {
     values.push_back(std::move(rec));
   }
   x.c.out.ArrayHeader(values.size());
-  for (const auto& v : values) v ? x.c.out.Bulk(v->value()) : x.c.out.Null();
+  for (const auto& v : values) v && IsString(*v) ? x.c.out.Bulk(v->value()) : x.c.out.Null();
 }
 
 void MSet(ClusterContext& x) {
@@ -449,7 +546,11 @@ void MSet(ClusterContext& x) {
     return x.c.out.Error("ERR wrong number of arguments for 'mset' command");
   }
   for (size_t i = 1; i < x.c.args.size(); i += 2) {
-    if (!Store(x, x.c.args[i], std::string(x.c.args[i + 1]), 0)) return;
+    pb::Record rec;
+    rec.set_type(static_cast<uint32_t>(store::ValueType::kString));
+    rec.set_value(std::string(x.c.args[i + 1]));
+    absl::Status s = x.node.coordinator().Write(x.db, x.c.args[i], std::move(rec), x.w).status();
+    if (!s.ok()) return ReplyError(x.c, s);
   }
   x.c.out.SimpleString("OK");
 }
@@ -478,95 +579,7 @@ void Exists(ClusterContext& x) {
   x.c.out.Integer(n);
 }
 
-void IncrByGeneric(ClusterContext& x, int64_t delta) {
-  std::optional<pb::Record> rec;
-  if (!Load(x, x.c.args[1], &rec)) return;
-  int64_t v = 0;
-  if (rec && !ParseInt64(rec->value(), &v)) return x.c.out.Error(kErrNotInteger);
-  if ((delta > 0 && v > INT64_MAX - delta) || (delta < 0 && v < INT64_MIN - delta)) {
-    return x.c.out.Error("ERR increment or decrement would overflow");
-  }
-  v += delta;
-  if (Store(x, x.c.args[1], absl::StrCat(v), rec ? rec->expire_at_ms() : 0)) x.c.out.Integer(v);
-}
-
-void IncrBy(ClusterContext& x) {
-  int64_t d;
-  if (!ParseInt64(x.c.args[2], &d)) return x.c.out.Error(kErrNotInteger);
-  IncrByGeneric(x, d);
-}
-
-void DecrBy(ClusterContext& x) {
-  int64_t d;
-  if (!ParseInt64(x.c.args[2], &d) || d == INT64_MIN) return x.c.out.Error(kErrNotInteger);
-  IncrByGeneric(x, -d);
-}
-
-void Append(ClusterContext& x) {
-  std::optional<pb::Record> rec;
-  if (!Load(x, x.c.args[1], &rec)) return;
-  std::string value = rec ? rec->value() : "";
-  value.append(x.c.args[2]);
-  const int64_t n = static_cast<int64_t>(value.size());
-  if (Store(x, x.c.args[1], std::move(value), rec ? rec->expire_at_ms() : 0)) x.c.out.Integer(n);
-}
-
-void StrLen(ClusterContext& x) {
-  std::optional<pb::Record> rec;
-  if (!Load(x, x.c.args[1], &rec)) return;
-  x.c.out.Integer(rec ? static_cast<int64_t>(rec->value().size()) : 0);
-}
-
-// EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT key time (the NX/XX/GT/LT options are not taken).
-void ExpireGeneric(ClusterContext& x, int64_t unit, bool absolute, const char* name) {
-  int64_t v;
-  if (!ParseInt64(x.c.args[2], &v)) return x.c.out.Error(kErrNotInteger);
-  if (x.c.args.size() > 3) {
-    return x.c.out.Error(absl::StrCat("ERR command '", name, "' options are not supported in cluster mode"));
-  }
-  if (unit == 1000 && (v > INT64_MAX / 1000 || v < INT64_MIN / 1000)) {
-    return x.c.out.Error(absl::StrCat("ERR invalid expire time in '", name, "' command"));
-  }
-  int64_t at = v * unit;
-  if (!absolute) {
-    if ((at > 0 && x.c.now_ms > INT64_MAX - at) || (at < 0 && x.c.now_ms < INT64_MIN - at)) {
-      return x.c.out.Error(absl::StrCat("ERR invalid expire time in '", name, "' command"));
-    }
-    at += x.c.now_ms;
-  }
-  std::optional<pb::Record> rec;
-  if (!Load(x, x.c.args[1], &rec)) return;
-  if (!rec) return x.c.out.Integer(0);
-  absl::Status s = at <= x.c.now_ms
-                       ? DeleteKey(x, x.c.args[1])
-                       : WriteKey(x, x.c.args[1], rec->value(), std::min(at, store::kMaxExpireAtMs));
-  if (!s.ok()) return ReplyError(x.c, s);
-  x.c.out.Integer(1);
-}
-
-void TtlGeneric(ClusterContext& x, int64_t unit) {
-  std::optional<pb::Record> rec;
-  if (!Load(x, x.c.args[1], &rec)) return;
-  if (!rec) return x.c.out.Integer(-2);
-  if (rec->expire_at_ms() == 0) return x.c.out.Integer(-1);
-  const int64_t left = rec->expire_at_ms() - x.c.now_ms;
-  x.c.out.Integer(unit == 1000 ? (left + 500) / 1000 : left);
-}
-
-void Persist(ClusterContext& x) {
-  std::optional<pb::Record> rec;
-  if (!Load(x, x.c.args[1], &rec)) return;
-  if (!rec || rec->expire_at_ms() == 0) return x.c.out.Integer(0);
-  if (Store(x, x.c.args[1], rec->value(), 0)) x.c.out.Integer(1);
-}
-
-void Type(ClusterContext& x) {
-  std::optional<pb::Record> rec;
-  if (!Load(x, x.c.args[1], &rec)) return;
-  x.c.out.SimpleString(rec ? "string" : "none");
-}
-
-// Calls fn(key) for every live key of the client's database, across all nodes, in key
+// Calls fn(key, record) for every live key of the client's database, across all nodes, in key
 // order, page by page (Coordinator::Scan), until fn returns false (then *resume is that
 // key, which fn did not take) or the keys end (*resume empty).
 // Replies with the error and returns false on failure.
@@ -581,7 +594,7 @@ bool ForEachKey(ClusterContext& x, std::string start, Fn&& fn, std::string* resu
     }
     for (auto& [key, rec] : page) {
       if (rec.tombstone() || (rec.expire_at_ms() > 0 && rec.expire_at_ms() <= x.c.now_ms)) continue;
-      if (!fn(key)) {
+      if (!fn(key, rec)) {
         if (resume != nullptr) *resume = key;  // this key was not taken: start there
         return true;
       }
@@ -597,7 +610,7 @@ bool ForEachKey(ClusterContext& x, std::string start, Fn&& fn, std::string* resu
 void Keys(ClusterContext& x) {
   std::vector<std::string> keys;
   const std::string_view pattern = x.c.args[1];
-  if (!ForEachKey(x, "", [&](const std::string& k) {
+  if (!ForEachKey(x, "", [&](const std::string& k, const pb::Record&) {
         if (GlobMatch(pattern, k)) keys.push_back(k);
         return true;
       })) {
@@ -609,7 +622,7 @@ void Keys(ClusterContext& x) {
 
 void DbSize(ClusterContext& x) {
   int64_t n = 0;
-  if (ForEachKey(x, "", [&](const std::string&) {
+  if (ForEachKey(x, "", [&](const std::string&, const pb::Record&) {
         n++;
         return true;
       })) {
@@ -634,9 +647,9 @@ void Scan(ClusterContext& x) {
   std::vector<std::string> keys;
   int64_t examined = 0;
   std::string resume;
-  if (!ForEachKey(x, start, [&](const std::string& k) {
+  if (!ForEachKey(x, start, [&](const std::string& k, const pb::Record& rec) {
         if (examined++ >= o.count) return false;
-        if ((!o.has_pattern || GlobMatch(o.pattern, k)) && (!o.has_type || o.type == "string")) {
+        if ((!o.has_pattern || GlobMatch(o.pattern, k)) && (!o.has_type || o.type == TypeOf(rec))) {
           keys.push_back(k);
         }
         return true;
@@ -769,33 +782,17 @@ struct ClusterCommand {
   Handler handler;
 };
 
+// Commands with a cluster form of their own: reads and blind writes through the quorum
+// coordinator, and commands of many keys or of the whole keyspace. Every other command of
+// one key runs on the key's replica (Route).
 const ClusterCommand kClusterCommands[] = {
     {"get", Get},
     {"set", Set},
-    {"setnx", SetNx},
-    {"setex", [](ClusterContext& x) { SetExGeneric(x, 1000); }},
-    {"psetex", [](ClusterContext& x) { SetExGeneric(x, 1); }},
-    {"getset", GetSet},
-    {"getdel", GetDel},
     {"mget", MGet},
     {"mset", MSet},
     {"del", Del},
     {"unlink", Del},
     {"exists", Exists},
-    {"incr", [](ClusterContext& x) { IncrByGeneric(x, 1); }},
-    {"decr", [](ClusterContext& x) { IncrByGeneric(x, -1); }},
-    {"incrby", IncrBy},
-    {"decrby", DecrBy},
-    {"append", Append},
-    {"strlen", StrLen},
-    {"expire", [](ClusterContext& x) { ExpireGeneric(x, 1000, false, "expire"); }},
-    {"pexpire", [](ClusterContext& x) { ExpireGeneric(x, 1, false, "pexpire"); }},
-    {"expireat", [](ClusterContext& x) { ExpireGeneric(x, 1000, true, "expireat"); }},
-    {"pexpireat", [](ClusterContext& x) { ExpireGeneric(x, 1, true, "pexpireat"); }},
-    {"ttl", [](ClusterContext& x) { TtlGeneric(x, 1000); }},
-    {"pttl", [](ClusterContext& x) { TtlGeneric(x, 1); }},
-    {"persist", Persist},
-    {"type", Type},
     {"keys", Keys},
     {"dbsize", DbSize},
     {"scan", Scan},
@@ -834,8 +831,31 @@ bool DispatchInCluster(ClusterNode& node, CommandContext& c, const CommandSpec& 
     return true;
   }
   if (!ActsOnData(spec)) return false;
-  c.out.Error(absl::StrCat("ERR '", spec.name,
-                           "' is not supported in cluster mode yet (docs/cluster.md lists what is)"));
+  const std::string_view name = spec.name;
+  const std::vector<std::string_view> keys = CommandTable::Keys(spec, c.args);
+  if (keys.empty() || name == "blpop" || name == "brpop" || name == "blmove" || name == "move") {
+    c.out.Error(absl::StrCat("ERR '", spec.name,
+                             "' is not supported in cluster mode (docs/cluster.md lists what is)"));
+    return true;
+  }
+  for (std::string_view k : keys) {
+    if (k != keys[0]) {  // as Redis Cluster refuses keys of different slots
+      c.out.Error("CROSSSLOT Keys in request don't hash to the same slot");
+      return true;
+    }
+  }
+  if (name == "hscan" || name == "sscan" || name == "zscan") {
+    // Cursors live in the executing replica's memory, which the next call may not reach:
+    // one call returns the whole collection (cursor 0), which SCAN's contract allows.
+    std::vector<std::string_view> args = c.args;
+    args.push_back("COUNT");
+    args.push_back("2147483647");
+    CommandContext whole{c.server, c.client, args, c.out, c.now_ms, {}};
+    ClusterContext y{x.node, whole, x.db, x.w, x.r, x.repair};
+    Route(y, keys[0]);
+    return true;
+  }
+  Route(x, keys[0]);
   return true;
 }
 

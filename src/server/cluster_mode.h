@@ -4,12 +4,15 @@
 #ifndef CAIRN_SERVER_CLUSTER_MODE_H_
 #define CAIRN_SERVER_CLUSTER_MODE_H_
 
+#include <array>
 #include <atomic>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "cairn/engine/db.h"
+#include "cluster/cluster.pb.h"
 #include "server/command.h"
 #include "server/config.h"
 
@@ -31,9 +34,10 @@ class ClusterNode {
   // Joins (or forms) the cluster described by cfg: listens on cfg.cluster_port, gossips
   // with cfg.seeds. The node's generation (first start) and incarnation (starts so far)
   // are kept in <dir>/CLUSTER. resp_port and http_port are announced to the others.
+  // server: whose configuration and clock commands run with (ExecuteHere).
   static absl::StatusOr<std::unique_ptr<ClusterNode>> Start(const ServerConfig& cfg,
                                                             engine::DB* db, int resp_port,
-                                                            int http_port);
+                                                            int http_port, ServerContext* server);
   // Tells the others this node is leaving, then stops the transport.
   ~ClusterNode();
 
@@ -49,6 +53,11 @@ class ClusterNode {
   int default_w() const { return w_; }
   int default_r() const { return r_; }
 
+  // Runs a command of one key as the key's replica (cluster_mode.cc, Route): reads the
+  // key from R replicas, runs the command on it, writes a changed key to W replicas.
+  // Returns the RESP reply.
+  std::string ExecuteHere(const cluster::pb::ExecuteCommand& command);
+
  private:
   ClusterNode() = default;
   std::string id_;
@@ -56,6 +65,12 @@ class ClusterNode {
   // Set once membership and the coordinator exist: the transport listens (and may get
   // requests) before that, and answers them "unavailable" meanwhile.
   std::atomic<bool> ready_{false};
+  ServerContext* server_ = nullptr;
+  // Commands of one key run one at a time on its replica: a stripe per key hash.
+  std::array<absl::Mutex, 256> exec_locks_;
+  // Runs commands forwarded by other nodes (they wait on quorums: not on the transport's
+  // workers, which must stay free to answer replica requests).
+  std::unique_ptr<class ExecutorPool> executors_;
   std::unique_ptr<cluster::HybridClock> clock_;
   std::unique_ptr<cluster::EngineReplicaStore> store_;
   std::unique_ptr<cluster::HintStore> hints_;

@@ -513,7 +513,7 @@ class ServerImpl final : public Server {
     (void)config_->Set("http-port", absl::StrCat(ctx_.http_port), /*at_runtime=*/false);
     std::string cluster_note;
     if (cfg.cluster) {
-      auto node = ClusterNode::Start(cfg, db_.get(), port_, ctx_.http_port);
+      auto node = ClusterNode::Start(cfg, db_.get(), port_, ctx_.http_port, &ctx_);
       if (!node.ok()) return node.status();
       cluster_ = std::move(*node);
       ctx_.cluster = cluster_.get();

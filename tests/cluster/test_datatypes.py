@@ -1,0 +1,117 @@
+"""Hashes, lists, sets, sorted sets and read-modify-write string commands in cluster mode
+(issue 8): each runs on the key's first live replica, which reads the key from R replicas,
+runs the single-node implementation on it and replicates the result as the key's next
+version. Checked through different nodes, under concurrent clients on different nodes,
+and with the executing replica killed; replicas compared directly at the end.
+"""
+import threading
+
+import pytest
+
+from cluster_util import Cluster, assert_converged, info, preference_list, wait_for
+from conftest import RespError
+
+
+def alive_everywhere(nodes, expected):
+    return all(info(n).get("cluster_members_alive") == str(expected) for n in nodes)
+
+
+@pytest.fixture
+def nodes(tmp_path):
+    c = Cluster(tmp_path, 3, extra=["--wal-sync", "always"])
+    wait_for("3 members alive", lambda: alive_everywhere(c, 3))
+    yield c
+    c.stop_all()
+
+
+def test_every_type_works_through_every_node(nodes):
+    a, b, c = (n.raw() for n in nodes)
+    assert a.command("HSET", "h", "f1", "v1", "f2", "v2") == 2
+    assert b.command("HINCRBY", "h", "n", "5") == 5
+    assert c.command("HGETALL", "h") == [b"f1", b"v1", b"f2", b"v2", b"n", b"5"]
+    assert a.command("HDEL", "h", "f1") == 1
+    assert b.command("HLEN", "h") == 2
+    assert a.command("RPUSH", "l", "x", "y", "z") == 3
+    assert b.command("LPUSH", "l", "w") == 4
+    assert c.command("LRANGE", "l", "0", "-1") == [b"w", b"x", b"y", b"z"]
+    assert a.command("LPOP", "l") == b"w"
+    assert b.command("LINDEX", "l", "-1") == b"z"
+    assert a.command("SADD", "s", "m1", "m2", "m3") == 3
+    assert b.command("SREM", "s", "m2") == 1
+    assert sorted(c.command("SMEMBERS", "s")) == [b"m1", b"m3"]
+    assert c.command("SISMEMBER", "s", "m3") == 1
+    assert a.command("ZADD", "z", "1", "one", "2", "two", "3", "three") == 3
+    assert b.command("ZINCRBY", "z", "10", "one") == b"11"
+    assert c.command("ZRANGE", "z", "0", "-1", "WITHSCORES") == [
+        b"two", b"2", b"three", b"3", b"one", b"11"]
+    assert a.command("ZSCORE", "z", "two") == b"2"
+    # Types, WRONGTYPE, and the string commands that read before they write.
+    assert [b.command("TYPE", k) for k in ("h", "l", "s", "z", "none")] == [
+        "hash", "list", "set", "zset", "none"]
+    err = a.command("GET", "h")
+    assert isinstance(err, RespError) and err.startswith("WRONGTYPE")
+    err = c.command("LPUSH", "h", "x")
+    assert isinstance(err, RespError) and err.startswith("WRONGTYPE")
+    assert a.command("SET", "str", "abc") == "OK"
+    assert b.command("APPEND", "str", "def") == 6
+    assert c.command("GETRANGE", "str", "1", "3") == b"bcd"
+    assert a.command("SET", "str", "new", "GET") == b"abcdef"
+    assert b.command("SET", "str", "x", "NX") is None
+    assert c.command("EXPIRE", "h", "100") == 1
+    assert 95 <= a.command("TTL", "h") <= 100
+    assert b.command("HGET", "h", "f2") == b"v2"  # an expiry keeps the hash
+    assert c.command("PERSIST", "h") == 1
+    # HSCAN returns the whole hash in one call (cursor 0).
+    cursor, items = a.command("HSCAN", "h", "0")
+    assert cursor == b"0" and sorted(items[0::2]) == [b"f2", b"n"]
+    # SCAN's TYPE filter and KEYS see every type.
+    assert sorted(b.command("KEYS", "*")) == [b"h", b"l", b"s", b"str", b"z"]
+    cursor, keys = c.command("SCAN", "0", "TYPE", "zset")
+    assert keys == [b"z"]
+    assert a.command("DEL", "l") == 1
+    assert b.command("LLEN", "l") == 0
+    assert_converged(nodes)
+
+
+def test_read_modify_write_commands_from_many_nodes_lose_no_update(nodes):
+    errors = []
+
+    def worker(node, n):
+        conn = node.raw()
+        try:
+            for i in range(n):
+                assert conn.command("INCR", "counter") > 0
+                assert conn.command("HINCRBY", "hcount", "f", "1") > 0
+                assert conn.command("RPUSH", "log", "%s:%d" % (node.name, i)) > 0
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(n, 100)) for n in nodes for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    a = nodes[0].raw()
+    assert a.command("GET", "counter") == b"600"
+    assert a.command("HGET", "hcount", "f") == b"600"
+    assert a.command("LLEN", "log") == 600
+    assert_converged(nodes)
+
+
+def test_commands_move_to_the_next_replica_when_the_first_is_killed(nodes):
+    a = nodes[0].raw()
+    key = next(k for k in ("list:%d" % i for i in range(1000))
+               if preference_list(nodes[0], k.encode())[0] == "node2")
+    for i in range(20):
+        assert a.command("RPUSH", key, str(i)) == i + 1
+    nodes[2].kill()
+    wait_for("node2 seen down", lambda: info(nodes[0])["cluster_members_alive"] == "2")
+    for i in range(20, 30):
+        assert a.command("RPUSH", key, str(i)) == i + 1
+    assert a.command("LRANGE", key, "0", "-1") == [str(i).encode() for i in range(30)]
+    # Back, it gets the versions it missed (hints), and all three replicas agree.
+    nodes[2].start(nodes.seeds())
+    wait_for("node2 back", lambda: alive_everywhere(nodes, 3))
+    assert_converged(nodes)
+    assert nodes[2].raw().command("LLEN", key) == 30
