@@ -190,6 +190,20 @@ absl::Mutex& Coordinator::KeyLock(int db, std::string_view key) {
 
 bool Coordinator::Handle(const pb::Envelope& request, Transport::Respond& respond) {
   pb::Envelope reply;
+  const int db = request.has_write()            ? request.write().db()
+                 : request.has_read()           ? request.read().db()
+                 : request.has_scan()           ? request.scan().db()
+                 : request.has_coordinate()     ? request.coordinate().db()
+                 : request.has_hint()           ? request.hint().db()
+                 : request.has_tombstone_seen() ? request.tombstone_seen().db()
+                                                : 0;
+  if (db < 0 || db >= kMaxDatabases) {
+    if (!(request.has_write() || request.has_read() || request.has_scan() || request.has_coordinate() ||
+          request.has_hint() || request.has_tombstone_seen())) {
+      return false;
+    }
+    return respond(ErrorReply(pb::Error::INVALID, "database index out of range")), true;
+  }
   if (request.has_write()) {
     const pb::ReplicaWrite& w = request.write();
     VersionList versions(w.versions().begin(), w.versions().end());
@@ -350,44 +364,73 @@ absl::Status Coordinator::Scan(int db, const std::string& start, size_t limit,
 absl::StatusOr<std::shared_ptr<Coordinator::WriteFanout>> Coordinator::Coordinate(
     int db, std::string_view key, pb::Record record, int w, const pb::Context* context) {
   auto ring = membership_->ring();
-  const std::vector<int> replicas = ring->PreferenceList(key, options_.replicas);
-  std::vector<std::string> ids;
-  for (int m : replicas) ids.push_back(ring->members()[m].id);
-  auto f = std::make_shared<WriteFanout>();
   const std::string self = membership_->self_id();
+  // One look at who is alive: the replicas counted are the replicas asked.
+  std::vector<std::string> ids;
+  std::vector<bool> alive;
+  bool self_replica = false;
+  for (int m : ring->PreferenceList(key, options_.replicas)) {
+    ids.push_back(ring->members()[m].id);
+    alive.push_back(IsSelf(ids.back()) || membership_->IsAlive(ids.back()));
+    self_replica |= IsSelf(ids.back());
+  }
+  if (!self_replica) {
+    // The forwarding node's ring differs from this one's (membership is changing): a
+    // copy here would count towards W without being a replica.
+    return absl::UnavailableError("this node is not a replica of the key (the ring is changing)");
+  }
+  if (const int up = static_cast<int>(std::count(alive.begin(), alive.end(), true)); up < w || w < 1) {
+    return Unreachable("write", up, w, options_.replicas);
+  }
+  const uint64_t now = clock_->Now();
+  Clock given;
+  if (context != nullptr) {
+    // A context is a clock this cluster handed out: no counter from the future (it would
+    // make later writes of that node look covered).
+    given = NormalizeClock(context->clock());
+    const uint64_t limit = now + HybridClock::FromMillis(HybridClock::kMaxDriftMs);
+    for (const pb::ClockEntry& e : given) {
+      if (e.counter() > limit) return absl::InvalidArgumentError("context is not one this cluster gave");
+    }
+  }
+  auto f = std::make_shared<WriteFanout>();
   {
     absl::MutexLock key_lock(&KeyLock(db, key));
     auto local = local_->Read(db, key);
     if (!local.ok()) return local.status();
-    // The new version descends what the client saw (its context) or, without one, every
-    // version this replica holds. This node's counter moves past any it gave before.
-    Clock clock = context != nullptr ? context->clock() : MergedClock(*local);
-    const uint64_t now = clock_->Now();
+    // The new version's context: what the client saw, or without one every version this
+    // replica holds (it supersedes them). Its dot: this node, with a counter above any
+    // this node gave the key before, so no two writes share a dot.
+    Clock clock = context != nullptr ? std::move(given) : MergedClock(*local);
     uint64_t counter = std::max(now, CounterOf(clock, self) + 1);
-    for (const pb::Record& v : *local) counter = std::max(counter, CounterOf(v.clock(), self) + 1);
-    Advance(&clock, self, counter, now);
-    Prune(&clock, kMaxClockEntries, self);
+    for (const pb::Record& v : *local) {
+      counter = std::max(counter, CounterOf(FullClock(v), self) + 1);
+    }
+    Prune(&clock, kMaxClockEntries, "");
     record.set_version(now);
     *record.mutable_clock() = std::move(clock);
+    record.mutable_dot()->set_node(self);
+    record.mutable_dot()->set_counter(counter);
+    record.mutable_dot()->set_timestamp(now);
     {
       absl::MutexLock l(&f->mu);
       f->needed = w;
       f->written = record;
       f->all_replicas = static_cast<int>(ids.size());
-      f->asked = 1;
-      for (const std::string& id : ids) f->asked += !IsSelf(id) && membership_->IsAlive(id);
+      f->asked = static_cast<int>(std::count(alive.begin(), alive.end(), true));
       if (record.tombstone() && ids.size() == static_cast<size_t>(options_.replicas)) {
         f->on_all_stored = [this, db, k = std::string(key), record, ids] {
-          TombstoneSeenByAll(db, k, record, ids);
+          RunLater([this, db, k, record, ids] { TombstoneSeenByAll(db, k, record, ids); });
         };
       }
     }
     bool changed;
     f->Count(local_->Apply(db, key, {record}, &changed));
   }
-  for (const std::string& id : ids) {
+  for (size_t i = 0; i < ids.size(); i++) {
+    const std::string& id = ids[i];
     if (IsSelf(id)) continue;
-    if (!membership_->IsAlive(id)) {
+    if (!alive[i]) {
       Hint(id, db, key, {record});
       continue;
     }
@@ -400,10 +443,15 @@ absl::StatusOr<std::shared_ptr<Coordinator::WriteFanout>> Coordinator::Coordinat
                        const absl::Status s =
                            reply.ok() && reply->has_write_result() ? absl::OkStatus() : ReplyFailure(reply);
                        f->Count(s, id);
-                       if (!s.ok()) Hint(id, db, k, {record});
+                       if (!s.ok()) RunLater([this, id, db, k, record] { Hint(id, db, k, {record}); });
                      });
   }
   return f;
+}
+
+void Coordinator::RunLater(std::function<void()> fn) {
+  if (options_.run_later) return options_.run_later(std::move(fn));
+  fn();
 }
 
 absl::StatusOr<pb::Record> Coordinator::Forward(int db, std::string_view key,
@@ -439,20 +487,21 @@ absl::StatusOr<pb::Record> Coordinator::Forward(int db, std::string_view key,
                          }
                          return f->Count(absl::OkStatus());
                        }
-                       if (reply.ok()) {
+                       if (reply.ok() && absl::StartsWith(reply->error().message(), "NOQUORUM")) {
                          absl::MutexLock l(&f->mu);
-                         f->replica_refused = true;
+                         f->replica_refused = true;  // its quorum failed: that is the answer
                        }
                        f->Count(ReplyFailure(reply), reply.ok() ? "" : id);
                      });
     f->Await(absl::Now() + timeout + absl::Milliseconds(500));
     absl::MutexLock l(&f->mu);
     if (f->ok > 0) return f->written;
-    // The replica answered with an error (its quorum failed): that is the answer. It
-    // could not be reached: the next live replica coordinates. It did not answer in time:
-    // whether it wrote is unknown, so no other replica writes a second version.
+    // The replica's quorum failed: that is the answer. It could not be reached or could
+    // not serve (starting, not a replica in its ring): the next live replica coordinates.
+    // It did not answer in time: whether it wrote is unknown, so no other replica writes
+    // a second version.
     if (f->replica_refused) return absl::UnavailableError(f->last_error);
-    if (!absl::IsUnavailable(f->first_failure)) {
+    if (absl::IsDeadlineExceeded(f->first_failure)) {
       return NoQuorum("write", 0, w, options_.replicas, f->last_error);
     }
     why = f->last_error;
@@ -519,7 +568,9 @@ void Coordinator::Hint(const std::string& target, int db, std::string_view key,
     stats_.hints_sent++;
     transport_->Call(membership_->AddressOf(id), std::move(request), options_.timeout,
                      [this, hint](absl::StatusOr<pb::Envelope> reply) {
-                       if (!reply.ok() || !reply->has_hint_result()) KeepHint(hint);
+                       if (!reply.ok() || !reply->has_hint_result()) {
+                         RunLater([this, hint] { KeepHint(hint); });
+                       }
                      });
     return;
   }
@@ -610,18 +661,21 @@ absl::StatusOr<Coordinator::ReadResult> Coordinator::ReadVersions(int db, std::s
   f->db = db;
   f->key = std::string(key);
   bool self_replica = false;
+  std::vector<bool> alive;  // one look: the replicas counted are the replicas asked
   {
     absl::MutexLock l(&f->mu);
     for (int m : replicas) {
       const std::string& id = ring->members()[m].id;
       f->replicas.push_back(id);
       self_replica |= IsSelf(id);
-      f->asked += IsSelf(id) || membership_->IsAlive(id);
+      alive.push_back(IsSelf(id) || membership_->IsAlive(id));
+      f->asked += alive.back();
     }
   }
   if (self_replica) f->Answer(membership_->self_id(), local_->Read(db, key));
-  for (const std::string& id : f->replicas) {
-    if (IsSelf(id) || !membership_->IsAlive(id)) continue;
+  for (size_t i = 0; i < f->replicas.size(); i++) {
+    const std::string& id = f->replicas[i];
+    if (IsSelf(id) || !alive[i]) continue;
     pb::Envelope request;
     request.mutable_read()->set_db(db);
     request.mutable_read()->set_key(std::string(key));
@@ -667,7 +721,8 @@ absl::StatusOr<Coordinator::ReadResult> Coordinator::ReadVersions(int db, std::s
     auto repaired = [&latch]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return latch->done; };
     latch->mu.AwaitWithTimeout(absl::Condition(&repaired), options_.timeout);
   } else {
-    f->OnAllAnswered([this, f] { RepairReplicas(f, nullptr); });
+    // The last answer arrives on a transport thread: repair (which may write here) later.
+    f->OnAllAnswered([this, f] { RunLater([this, f] { RepairReplicas(f, nullptr); }); });
   }
   if (result.versions.size() > 1) stats_.sibling_reads++;
   result.context = MergedClock(result.versions);

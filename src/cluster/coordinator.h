@@ -44,11 +44,17 @@
 
 namespace cairn::cluster {
 
+// Databases a key may be in (the engine key keeps the index in one byte).
+inline constexpr int kMaxDatabases = 256;
+
 class Coordinator {
  public:
   struct Options {
     int replicas = 3;  // N
     absl::Duration timeout = absl::Seconds(2);
+    // Runs work that a transport callback needs done but must not do on the transport's
+    // thread (engine writes: hints, repairs, tombstone marks). Null: run it inline.
+    std::function<void(std::function<void()>)> run_later;
   };
   struct Stats {
     std::atomic<uint64_t> writes{0}, reads{0}, quorum_failures{0};
@@ -124,6 +130,7 @@ class Coordinator {
   void TombstoneSeenByAll(int db, const std::string& key, const pb::Record& tombstone,
                           const std::vector<std::string>& replicas);
   absl::Mutex& KeyLock(int db, std::string_view key);
+  void RunLater(std::function<void()> fn);
 
   Options options_;
   Membership* const membership_;

@@ -77,6 +77,17 @@ class CoordinatorTest : public ::testing::Test {
       if (n.get() == node) n.reset();
     }
   }
+  // A version `node` wrote on top of base (its context: base's whole history).
+  static pb::Record After(const pb::Record& base, const std::string& node, const std::string& value,
+                          uint64_t version) {
+    pb::Record r;
+    *r.mutable_clock() = FullClock(base);
+    r.mutable_dot()->set_node(node);
+    r.mutable_dot()->set_counter(version);
+    r.set_version(version);
+    r.set_value(value);
+    return r;
+  }
   static pb::Record Value(const std::string& v) {
     pb::Record r;
     r.set_value(v);
@@ -201,10 +212,7 @@ TEST_F(CoordinatorTest, AReadRepairsAStaleReplicaBeforeAnsweringWhenAskedTo) {
   auto first = a->coordinator->Write(0, "k", Value("first"), 3);
   ASSERT_TRUE(first.ok()) << first.status();
   // c misses the second write (as if it had been down): only a and b get it.
-  pb::Record second = *first;
-  second.set_value("second");
-  second.set_version(first->version() + 1);
-  Advance(second.mutable_clock(), "a", CounterOf(first->clock(), "a") + 1, second.version());
+  const pb::Record second = After(*first, "a", "second", first->version() + 1);
   bool changed;
   ASSERT_TRUE(a->store.Apply(0, "k", {second}, &changed).ok());
   ASSERT_TRUE(b->store.Apply(0, "k", {second}, &changed).ok());
@@ -240,13 +248,8 @@ TEST_F(CoordinatorTest, ConcurrentVersionsAreSiblingsUntilAWriteWithTheirContext
   auto base = a->coordinator->Write(0, "k", Value("base"), 3);
   ASSERT_TRUE(base.ok());
   // Two versions written on base by different nodes that had not seen each other's.
-  pb::Record left = *base, right = *base;
-  left.set_value("left");
-  left.set_version(base->version() + 10);
-  Advance(left.mutable_clock(), "a", CounterOf(base->clock(), "a") + 1, left.version());
-  right.set_value("right");
-  right.set_version(base->version() + 5);
-  Advance(right.mutable_clock(), "c", 1, right.version());
+  const pb::Record left = After(*base, "a", "left", base->version() + 10);
+  const pb::Record right = After(*base, "c", "right", base->version() + 5);
   bool changed;
   ASSERT_TRUE(a->store.Apply(0, "k", {left}, &changed).ok());
   ASSERT_TRUE(c->store.Apply(0, "k", {right}, &changed).ok());
@@ -268,6 +271,32 @@ TEST_F(CoordinatorTest, ConcurrentVersionsAreSiblingsUntilAWriteWithTheirContext
   // A write without context through any node supersedes what its coordinator holds.
   ASSERT_TRUE(b->coordinator->Write(0, "k", Value("blind"), 3).ok());
   EXPECT_EQ(a->store.Read(0, "k")->size(), 1u);
+}
+
+TEST_F(CoordinatorTest, AWriteWithAnOldContextDoesNotDropAWriteItNeverSaw) {
+  // Found in review: with plain vector clocks the coordinating replica's counter made a
+  // write with an old context look newer than a write it never saw, and dropped it.
+  Node* a = Start("a");
+  Start("b");
+  Start("c");
+  Gossip(5);
+  ASSERT_TRUE(a->coordinator->Write(0, "k", Value("read"), 3).ok());
+  auto read = a->coordinator->ReadVersions(0, "k", 3);
+  ASSERT_TRUE(read.ok());
+  ASSERT_TRUE(a->coordinator->Write(0, "k", Value("acknowledged meanwhile"), 3).ok());
+  pb::Context context;
+  *context.mutable_clock() = read->context;
+  ASSERT_TRUE(a->coordinator->Write(0, "k", Value("from the old read"), 3, &context).ok());
+  auto now = a->coordinator->ReadVersions(0, "k", 3, Coordinator::Repair::kSync);
+  ASSERT_TRUE(now.ok());
+  std::vector<std::string> values;
+  for (const auto& v : now->versions) values.push_back(v.value());
+  std::sort(values.begin(), values.end());
+  EXPECT_EQ(values, (std::vector<std::string>{"acknowledged meanwhile", "from the old read"}));
+  // A context from the future is refused rather than trusted.
+  pb::Context forged;
+  Advance(forged.mutable_clock(), "a", UINT64_MAX, 0);
+  EXPECT_TRUE(absl::IsInvalidArgument(a->coordinator->Write(0, "k", Value("x"), 2, &forged).status()));
 }
 
 TEST_F(CoordinatorTest, ATombstoneStoredByEveryReplicaIsMarkedAndCollectedAfterTheGrace) {

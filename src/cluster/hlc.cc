@@ -1,5 +1,6 @@
 #include "cluster/hlc.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace cairn::cluster {
@@ -21,6 +22,8 @@ uint64_t HybridClock::Now() {
 }
 
 void HybridClock::Observe(uint64_t remote) {
+  const int64_t wall = Wall();
+  if (wall > 0) remote = std::min(remote, FromMillis(wall + kMaxDriftMs));
   uint64_t last = last_.load(std::memory_order_relaxed);
   while (remote > last && !last_.compare_exchange_weak(last, remote, std::memory_order_relaxed)) {
   }

@@ -19,8 +19,13 @@ class HybridClock {
 
   // A timestamp larger than every one this clock returned or observed before.
   uint64_t Now();
-  // Takes note of a timestamp from another node (a version read or replicated).
+  // Takes note of a timestamp from another node (a version read or replicated). One more
+  // than kMaxDriftMs ahead of this node's wall clock moves the clock only that far: a
+  // peer with a clock far ahead (or a forged version) cannot drag every node's time
+  // along, which would cut grace periods short.
   void Observe(uint64_t remote);
+
+  static constexpr int64_t kMaxDriftMs = 5 * 60 * 1000;
 
   static uint64_t Physical(uint64_t ts) { return ts >> 16; }
   static uint64_t FromMillis(int64_t ms) { return static_cast<uint64_t>(ms) << 16; }

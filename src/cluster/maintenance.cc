@@ -1,5 +1,6 @@
 #include "cluster/maintenance.h"
 
+#include <algorithm>
 #include <memory>
 
 namespace cairn::cluster {
@@ -80,7 +81,14 @@ void Maintenance::DeliverHints() {
     while (hints_->Pending(target, 64, &batch).ok() && !batch.empty()) {
       bool stalled = false;
       for (const auto& [hint_key, hint] : batch) {
-        if (now_ms - hint.created_ms() > window_ms) {
+        // A hint's age is that of the newest version it carries (not of the hint, which
+        // may be made a timeout later): tombstone-grace > hint-window then guarantees no
+        // hint older than a collected tombstone is still delivered.
+        int64_t written_ms = 0;
+        for (const pb::Record& r : hint.versions()) {
+          written_ms = std::max(written_ms, static_cast<int64_t>(HybridClock::Physical(r.version())));
+        }
+        if (now_ms - written_ms > window_ms || written_ms > now_ms + HybridClock::kMaxDriftMs) {
           if (!hints_->Remove(target, hint_key).ok()) {
             stalled = true;
             break;
@@ -102,6 +110,8 @@ void Maintenance::DeliverHints() {
           break;
         }
         stats_.hints_delivered++;
+        absl::MutexLock l(&mu_);
+        if (stop_) return;
       }
       if (stalled) break;
       absl::MutexLock l(&mu_);

@@ -27,7 +27,7 @@ class Maintenance {
   struct Options {
     absl::Duration interval = absl::Seconds(1);
     absl::Duration hint_window = absl::Hours(3);       // hints older are dropped
-    absl::Duration tombstone_grace = absl::Hours(3);   // >= hint_window (config checks)
+    absl::Duration tombstone_grace = absl::Hours(24);  // > hint_window (config checks)
     absl::Duration timeout = absl::Seconds(2);         // per delivered hint
   };
   struct Stats {

@@ -9,24 +9,57 @@
 namespace cairn::cluster {
 namespace {
 
+bool SameDot(const pb::Record& a, const pb::Record& b) {
+  return a.has_dot() == b.has_dot() &&
+         (!a.has_dot() || (a.dot().node() == b.dot().node() && a.dot().counter() == b.dot().counter()));
+}
+
 bool SameRecord(const pb::Record& a, const pb::Record& b) {
   return a.version() == b.version() && a.tombstone() == b.tombstone() && a.value() == b.value() &&
-         a.type() == b.type() && a.expire_at_ms() == b.expire_at_ms() &&
+         a.type() == b.type() && a.expire_at_ms() == b.expire_at_ms() && SameDot(a, b) &&
          Compare(a.clock(), b.clock()) == ClockOrder::kEqual;
 }
 
-// How incoming relates to a stored version: kAfter if it replaces it, kBefore (or
-// kEqual) if it is obsolete, kConcurrent if both stay. Records without clocks, and the
-// (never expected) equal clocks of two different writes, fall back to last writer wins.
-ClockOrder Relate(const pb::Record& incoming, const pb::Record& stored) {
-  ClockOrder o = Compare(incoming.clock(), stored.clock());
-  if (o == ClockOrder::kEqual && !SameRecord(incoming, stored)) {
-    return Supersedes(incoming, stored) ? ClockOrder::kAfter : ClockOrder::kBefore;
-  }
-  return o;
+ClockOrder ByCanonicalOrder(const pb::Record& a, const pb::Record& b) {
+  return CanonicalBefore(a, b) ? ClockOrder::kAfter : ClockOrder::kBefore;
 }
 
 }  // namespace
+
+bool CanonicalBefore(const pb::Record& a, const pb::Record& b) {
+  if (Supersedes(a, b)) return true;
+  if (Supersedes(b, a)) return false;
+  if (a.type() != b.type()) return a.type() > b.type();
+  if (a.expire_at_ms() != b.expire_at_ms()) return a.expire_at_ms() > b.expire_at_ms();
+  if (a.dot().node() != b.dot().node()) return a.dot().node() > b.dot().node();
+  if (a.dot().counter() != b.dot().counter()) return a.dot().counter() > b.dot().counter();
+  return ClockString(a.clock()) > ClockString(b.clock());
+}
+
+Clock FullClock(const pb::Record& r) {
+  Clock c = r.clock();
+  if (r.has_dot()) Advance(&c, r.dot().node(), r.dot().counter(), r.dot().timestamp());
+  return c;
+}
+
+Clock NormalizeClock(const Clock& clock) {
+  Clock out;
+  for (const pb::ClockEntry& e : clock) Advance(&out, e.node(), e.counter(), e.timestamp());
+  return out;
+}
+
+ClockOrder Relate(const pb::Record& a, const pb::Record& b) {
+  if (SameRecord(a, b)) return ClockOrder::kEqual;
+  if (a.has_dot() && b.has_dot()) {
+    if (SameDot(a, b)) return ByCanonicalOrder(a, b);  // one write, two contents: never expected
+    const bool a_covers_b = CounterOf(a.clock(), b.dot().node()) >= b.dot().counter();
+    const bool b_covers_a = CounterOf(b.clock(), a.dot().node()) >= a.dot().counter();
+    if (a_covers_b != b_covers_a) return a_covers_b ? ClockOrder::kAfter : ClockOrder::kBefore;
+    return a_covers_b ? ByCanonicalOrder(a, b) : ClockOrder::kConcurrent;
+  }
+  const ClockOrder o = Compare(FullClock(a), FullClock(b));
+  return o == ClockOrder::kEqual ? ByCanonicalOrder(a, b) : o;
+}
 
 bool MergeVersion(std::vector<pb::Record>* versions, const pb::Record& incoming,
                   size_t* dropped) {
@@ -45,8 +78,7 @@ bool MergeVersion(std::vector<pb::Record>* versions, const pb::Record& incoming,
 }
 
 void Canonicalize(std::vector<pb::Record>* versions) {
-  std::sort(versions->begin(), versions->end(),
-            [](const pb::Record& a, const pb::Record& b) { return Supersedes(a, b); });
+  std::sort(versions->begin(), versions->end(), CanonicalBefore);
 }
 
 bool SameVersions(const std::vector<pb::Record>& a, const std::vector<pb::Record>& b) {
@@ -67,6 +99,9 @@ uint64_t VersionsDigest(const std::vector<pb::Record>& versions) {
     const uint64_t size = r.value().size();
     XXH3_64bits_update(state, &size, sizeof(size));
     XXH3_64bits_update(state, r.value().data(), r.value().size());
+    const uint64_t dot[2] = {r.dot().node().size(), r.dot().counter()};
+    XXH3_64bits_update(state, dot, sizeof(dot));
+    XXH3_64bits_update(state, r.dot().node().data(), r.dot().node().size());
     for (const pb::ClockEntry& e : r.clock()) {
       XXH3_64bits_update(state, e.node().data(), e.node().size());
       const uint64_t c[2] = {e.node().size(), e.counter()};
@@ -81,14 +116,14 @@ uint64_t VersionsDigest(const std::vector<pb::Record>& versions) {
 const pb::Record* Resolve(const std::vector<pb::Record>& versions) {
   const pb::Record* best = nullptr;
   for (const pb::Record& r : versions) {
-    if (best == nullptr || Supersedes(r, *best)) best = &r;
+    if (best == nullptr || CanonicalBefore(r, *best)) best = &r;
   }
   return best;
 }
 
 Clock MergedClock(const std::vector<pb::Record>& versions) {
   Clock out;
-  for (const pb::Record& r : versions) Merge(&out, r.clock());
+  for (const pb::Record& r : versions) Merge(&out, FullClock(r));
   return out;
 }
 

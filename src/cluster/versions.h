@@ -30,6 +30,24 @@ inline bool Supersedes(const pb::Record& a, const pb::Record& b) {
   return a.value() > b.value();
 }
 
+// Orders any two versions, total and the same on every node: Supersedes, then type,
+// expiry, dot and clock. Canonical order (and the RESP winner) follows it.
+bool CanonicalBefore(const pb::Record& a, const pb::Record& b);
+
+// A version's causal history: its clock (the context it was written in) and its dot. A
+// write with this as its context supersedes the version.
+Clock FullClock(const pb::Record& r);
+
+// How version a relates to version b: kAfter if a supersedes b, kBefore if b supersedes
+// a, kEqual for the same write, kConcurrent for siblings. With dots on both (every write
+// since dotted version vectors): a supersedes b when a's clock covers b's dot and not
+// the reverse. Otherwise their full clocks are compared; equal clocks of different
+// records fall back to CanonicalBefore.
+ClockOrder Relate(const pb::Record& a, const pb::Record& b);
+
+// A clock from outside (a client's context, a peer): sorted by node, one entry per node.
+Clock NormalizeClock(const Clock& clock);
+
 // Merges incoming into *versions: drops the versions incoming descends, drops incoming if
 // one of them descends it, keeps both when concurrent. Returns whether *versions changed.
 // *dropped counts siblings dropped over kMaxSiblings (may be null).
@@ -46,10 +64,11 @@ bool SameVersions(const std::vector<pb::Record>& a, const std::vector<pb::Record
 // A 64-bit digest of a canonical set (replica comparison, CAIRN.REPLICA).
 uint64_t VersionsDigest(const std::vector<pb::Record>& versions);
 
-// The version RESP reads return: the last writer's (Supersedes); null if empty.
+// The version RESP reads return: the last writer's (first in canonical order); null if
+// empty.
 const pb::Record* Resolve(const std::vector<pb::Record>& versions);
 
-// The merge of every version's clock: a write carrying it supersedes them all.
+// The merge of every version's full clock: a write carrying it supersedes them all.
 Clock MergedClock(const std::vector<pb::Record>& versions);
 
 // The tombstone collection rule: a replica may drop a key's versions when they are

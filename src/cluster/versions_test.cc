@@ -96,6 +96,51 @@ TEST(SiblingsTest, ConcurrentWritesBecomeSiblingsAndAWriteThatSawBothResolvesThe
   EXPECT_EQ(versions[0].value(), "resolved");
 }
 
+pb::Record Dotted(const Clock& context, const char* node, uint64_t counter, const std::string& value) {
+  pb::Record r = V(context, counter, value);
+  r.mutable_dot()->set_node(node);
+  r.mutable_dot()->set_counter(counter);
+  return r;
+}
+
+TEST(SiblingsTest, ADottedVersionSupersedesExactlyTheDotsItsContextCovers) {
+  const pb::Record base = Dotted(C({}), "a", 1, "base");
+  const Clock read = FullClock(base);  // a client read base: {a:1}
+  const pb::Record blind = Dotted(read, "a", 2, "blind");           // a SET at a, after the read
+  const pb::Record from_read = Dotted(read, "a", 3, "from the read");  // the client's write
+  EXPECT_EQ(Relate(blind, base), ClockOrder::kAfter);
+  EXPECT_EQ(Relate(from_read, base), ClockOrder::kAfter);
+  // The client never saw `blind`: a plain vector clock ({a:3} over {a:2}) would drop it.
+  EXPECT_EQ(Relate(from_read, blind), ClockOrder::kConcurrent);
+  VersionList versions;
+  for (const auto& r : {base, blind, from_read}) MergeVersion(&versions, r);
+  ASSERT_EQ(versions.size(), 2u);
+  EXPECT_EQ(ClockString(MergedClock(versions)), "a:3");
+  const pb::Record resolved = Dotted(MergedClock(versions), "b", 4, "resolved");
+  EXPECT_TRUE(MergeVersion(&versions, resolved));
+  ASSERT_EQ(versions.size(), 1u);
+  EXPECT_EQ(versions[0].value(), "resolved");
+  EXPECT_EQ(Relate(base, resolved), ClockOrder::kBefore);
+  EXPECT_EQ(Relate(resolved, resolved), ClockOrder::kEqual);
+}
+
+TEST(SiblingsTest, EqualTimestampsStillGiveOneCanonicalOrder) {
+  // Found in review: two tombstones of one millisecond, differing only in their dots,
+  // were left in arrival order, so replicas' digests never matched.
+  pb::Record x = Dotted(C({}), "a", 7, "");
+  pb::Record y = Dotted(C({}), "b", 7, "");
+  x.set_tombstone(true);
+  y.set_tombstone(true);
+  VersionList xy, yx;
+  MergeVersion(&xy, x);
+  MergeVersion(&xy, y);
+  MergeVersion(&yx, y);
+  MergeVersion(&yx, x);
+  EXPECT_TRUE(SameVersions(xy, yx));
+  EXPECT_EQ(VersionsDigest(xy), VersionsDigest(yx));
+  EXPECT_EQ(Resolve(xy)->dot().node(), Resolve(yx)->dot().node());
+}
+
 TEST(SiblingsTest, AnyArrivalOrderGivesTheSameSet) {
   // Five writes: two chains and a tombstone concurrent with both.
   std::vector<pb::Record> writes = {
@@ -161,6 +206,15 @@ TEST(TombstoneTest, CollectableOnlyWhenItIsTheOnlyVersionAndOlderThanTheGrace) {
   EXPECT_FALSE(TombstoneCollectable({value}, value, later, grace));
   // A clock behind the tombstone's wall time (skew): not yet.
   EXPECT_FALSE(TombstoneCollectable({tomb}, tomb, t - HybridClock::FromMillis(100), 0));
+}
+
+TEST(HybridClockSkewTest, AVersionFarAheadMovesTheClockOnlyByTheDriftBound) {
+  int64_t wall = 1'000'000;
+  HybridClock clock([&] { return wall; });
+  clock.Observe(HybridClock::FromMillis(wall + 3'600'000));  // an hour ahead
+  EXPECT_LE(HybridClock::Physical(clock.Now()), static_cast<uint64_t>(wall + HybridClock::kMaxDriftMs));
+  clock.Observe(HybridClock::FromMillis(wall + 1'000));  // within the bound: followed
+  EXPECT_GT(clock.Now(), HybridClock::FromMillis(wall + 1'000));
 }
 
 TEST(HybridClockSkewTest, TimestampsStayIncreasingWhenTheWallClockJumpsBackOrLags) {

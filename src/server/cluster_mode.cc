@@ -68,17 +68,29 @@ absl::Status LoadIdentity(const std::string& dir, uint64_t* generation, uint64_t
 
 }  // namespace
 
-// A few threads for commands forwarded by other nodes.
+// A few threads for work that must not run on the transport's threads. Post refuses
+// (returns false) once Stop began; Stop waits for what was posted.
 class ExecutorPool {
  public:
   explicit ExecutorPool(int threads) : pool_(threads) {}
-  ~ExecutorPool() { pool_.join(); }
-  template <typename Fn>
-  void Post(Fn&& fn) {
-    boost::asio::post(pool_, std::forward<Fn>(fn));
+  ~ExecutorPool() { Stop(); }
+  bool Post(std::function<void()> fn) {
+    absl::MutexLock l(&mu_);
+    if (stopped_) return false;
+    boost::asio::post(pool_, std::move(fn));
+    return true;
+  }
+  void Stop() {
+    {
+      absl::MutexLock l(&mu_);
+      stopped_ = true;
+    }
+    pool_.join();
   }
 
  private:
+  absl::Mutex mu_;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   boost::asio::thread_pool pool_;
 };
 
@@ -88,15 +100,16 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(const ServerConf
   if (cfg.write_quorum > cfg.replicas || cfg.read_quorum > cfg.replicas) {
     return absl::InvalidArgumentError("write-quorum and read-quorum cannot exceed replicas");
   }
-  if (cfg.tombstone_grace < cfg.hint_window) {
+  if (cfg.tombstone_grace <= cfg.hint_window) {
     // A hint of an older value delivered after its key's tombstone was collected would
     // bring the key back.
-    return absl::InvalidArgumentError("tombstone-grace cannot be shorter than hint-window");
+    return absl::InvalidArgumentError("tombstone-grace must be longer than hint-window");
   }
   std::unique_ptr<ClusterNode> node(new ClusterNode());
   ClusterNode* raw = node.get();
   node->server_ = server;
   node->executors_ = std::make_unique<ExecutorPool>(8);
+  node->background_ = std::make_unique<ExecutorPool>(2);
   node->w_ = cfg.write_quorum;
   node->r_ = cfg.read_quorum;
   uint64_t generation, incarnation;
@@ -110,7 +123,7 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(const ServerConf
         if (!raw->ready_.load(std::memory_order_acquire)) {
           pb::Envelope reply;
           reply.mutable_error()->set_code(pb::Error::UNAVAILABLE);
-          reply.mutable_error()->set_message("node starting");
+          reply.mutable_error()->set_message("node not serving (starting or stopping)");
           return respond(std::move(reply));
         }
         if (request.has_gossip()) {
@@ -119,11 +132,18 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(const ServerConf
           return respond(std::move(reply));
         }
         if (request.has_execute()) {
-          return raw->executors_->Post([raw, request = std::move(request), respond] {
-            pb::Envelope reply;
-            reply.mutable_execute_result()->set_reply(raw->ExecuteHere(request.execute()));
-            respond(std::move(reply));
-          });
+          auto shared = std::make_shared<pb::Envelope>(std::move(request));
+          if (raw->executors_->Post([raw, shared, respond] {
+                pb::Envelope reply;
+                reply.mutable_execute_result()->set_reply(raw->ExecuteHere(shared->execute()));
+                respond(std::move(reply));
+              })) {
+            return;
+          }
+          pb::Envelope reply;
+          reply.mutable_error()->set_code(pb::Error::UNAVAILABLE);
+          reply.mutable_error()->set_message("node stopping");
+          return respond(std::move(reply));
         }
         if (raw->coordinator_->Handle(request, respond)) return;
         pb::Envelope reply;
@@ -162,6 +182,9 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(const ServerConf
   node->membership_ = std::make_unique<cluster::Membership>(m, self, node->partition_.get());
   cluster::Coordinator::Options c;
   c.replicas = cfg.replicas;
+  c.run_later = [raw](std::function<void()> fn) {
+    if (!raw->background_->Post(fn)) fn();  // stopping: do it here
+  };
   node->coordinator_ = std::make_unique<cluster::Coordinator>(
       c, node->membership_.get(), node->partition_.get(), node->store_.get(), node->clock_.get(),
       node->hints_.get());
@@ -179,8 +202,10 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(const ServerConf
 }
 
 ClusterNode::~ClusterNode() {
-  maintenance_.reset();  // its thread calls through the transport
-  executors_.reset();    // so do forwarded commands
+  ready_.store(false, std::memory_order_release);  // requests from now on: "starting"
+  if (executors_ != nullptr) executors_->Stop();   // forwarded commands use the transport,
+  if (background_ != nullptr) background_->Stop(); // and so do these
+  maintenance_.reset();  // and its thread
   if (membership_ != nullptr) membership_->Stop();
   transport_.reset();  // before what its handler uses
 }
@@ -200,12 +225,25 @@ std::string ClusterNode::ExecuteHere(const pb::ExecuteCommand& q) {
   protocol::ReplyWriter writer(&out, q.protocol() == 3 ? 3 : 2);
   std::vector<std::string_view> args(q.args().begin(), q.args().end());
   const CommandSpec* spec = args.empty() ? nullptr : CommandTable::Get().Find(Lower(args[0]));
-  if (spec == nullptr || spec->first_key <= 0 || static_cast<size_t>(spec->first_key) >= args.size() ||
-      q.db() < 0 || q.db() >= store::kMaxDatabases) {
+  const int argc = static_cast<int>(args.size());
+  const int n = coordinator_->options().replicas;
+  if (spec == nullptr || spec->first_key <= 0 || spec->first_key >= argc ||
+      (spec->arity > 0 && argc != spec->arity) || (spec->arity < 0 && argc < -spec->arity) ||
+      q.db() < 0 || q.db() >= store::kMaxDatabases || q.w() < 1 || q.w() > n || q.r() < 1 ||
+      q.r() > n) {
     writer.Error("ERR malformed forwarded command");
     return out;
   }
   const std::string key(args[spec->first_key]);
+  {
+    auto ring = membership_->ring();
+    const std::vector<int> replicas = ring->PreferenceList(key, n);
+    if (std::none_of(replicas.begin(), replicas.end(),
+                     [&](int m) { return ring->members()[m].id == id_; })) {
+      writer.Error("NOQUORUM this node is not a replica of the key (the ring is changing)");
+      return out;
+    }
+  }
   absl::MutexLock l(&exec_locks_[XXH3_64bits_withSeed(key.data(), key.size(), q.db()) % exec_locks_.size()]);
   auto read = coordinator_->ReadVersions(q.db(), key, q.r(),
                                          q.sync_repair() ? cluster::Coordinator::Repair::kSync
@@ -245,7 +283,13 @@ std::string ClusterNode::ExecuteHere(const pb::ExecuteCommand& q) {
   }
   scratch->backend = nullptr;
   if (!snapshot.changed()) return out;
-  std::optional<pb::Record> next = snapshot.Export();
+  auto exported = snapshot.Export();
+  if (!exported.ok()) {
+    out.clear();
+    writer.Error(absl::StrCat("ERR ", exported.status().message()));
+    return out;
+  }
+  std::optional<pb::Record> next = std::move(*exported);
   if (!next && !live) return out;  // nothing there before or after
   pb::Record version;
   if (next) {
@@ -491,8 +535,9 @@ void Route(ClusterContext& x, std::string_view key) {
   auto answer = std::make_shared<Answer>();
   pb::Envelope request;
   *request.mutable_execute() = std::move(q);
-  // The replica's own reads and writes take up to a timeout each.
-  const absl::Duration timeout = 3 * x.node.coordinator().options().timeout;
+  // The replica's read and write take up to a timeout each, after commands of the key
+  // ahead of this one.
+  const absl::Duration timeout = 4 * x.node.coordinator().options().timeout;
   x.node.partition().Call(x.node.membership().AddressOf(target), std::move(request), timeout,
                           [answer](absl::StatusOr<pb::Envelope> reply) {
                             absl::MutexLock l(&answer->mu);
@@ -833,7 +878,10 @@ bool DispatchInCluster(ClusterNode& node, CommandContext& c, const CommandSpec& 
   if (!ActsOnData(spec)) return false;
   const std::string_view name = spec.name;
   const std::vector<std::string_view> keys = CommandTable::Keys(spec, c.args);
-  if (keys.empty() || name == "blpop" || name == "brpop" || name == "blmove" || name == "move") {
+  // Blocking commands would wait on the replica; transactions and WATCH span commands.
+  static const absl::flat_hash_set<std::string_view> kRefused = {
+      "blpop", "brpop", "blmove", "move", "watch", "unwatch", "multi", "exec", "discard"};
+  if (keys.empty() || kRefused.contains(name)) {
     c.out.Error(absl::StrCat("ERR '", spec.name,
                              "' is not supported in cluster mode (docs/cluster.md lists what is)"));
     return true;

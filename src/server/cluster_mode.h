@@ -71,6 +71,7 @@ class ClusterNode {
   // Runs commands forwarded by other nodes (they wait on quorums: not on the transport's
   // workers, which must stay free to answer replica requests).
   std::unique_ptr<class ExecutorPool> executors_;
+  std::unique_ptr<class ExecutorPool> background_;  // Coordinator::Options::run_later
   std::unique_ptr<cluster::HybridClock> clock_;
   std::unique_ptr<cluster::EngineReplicaStore> store_;
   std::unique_ptr<cluster::HintStore> hints_;

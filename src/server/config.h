@@ -61,7 +61,7 @@ struct ServerConfig {
   int read_quorum = 2;        // R
   bool hinted_handoff = true;
   int hint_window = 10800;       // seconds a hint is kept for a down replica
-  int tombstone_grace = 10800;   // seconds before an acknowledged tombstone is collected
+  int tombstone_grace = 86400;   // seconds before an acknowledged tombstone is collected (> hint_window)
 };
 
 // The configuration of a running server. Thread-safe: CONFIG SET may run while other

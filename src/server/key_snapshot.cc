@@ -1,5 +1,7 @@
 #include "server/key_snapshot.h"
 
+#include <map>
+
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
 #include "store/collection.h"
@@ -13,6 +15,46 @@ absl::Status KeySnapshot::Check(int db, std::string_view key) const {
   return absl::InvalidArgumentError(
       "CROSSSLOT Keys in request don't hash to the same slot (cluster mode runs a command on one key)");
 }
+
+namespace {
+
+// The members agree with the metadata as the single-node commands expect (they trust
+// it): as many as it counts; a list's are its indices from head on; a sorted set's come
+// in pairs (by member -> 8-byte score, by score -> "") naming the same elements.
+absl::Status CheckMembers(store::ValueType type, const store::CollectionMeta& meta,
+                          const pb::CollectionState& state) {
+  const auto bad = [] { return CorruptionError("replicated collection's members do not match its metadata"); };
+  const uint64_t n = static_cast<uint64_t>(state.members_size());
+  if (type == store::ValueType::kZSet) {
+    if (n != 2 * meta.size) return bad();
+    std::map<std::string, std::string> by_member;
+    for (int i = 0; i < state.members_size(); i++) {
+      const std::string& m = state.members(i);
+      if (!m.empty() && m[0] == store::kZSetByMember && state.values(i).size() == 8) {
+        by_member.emplace(m.substr(1), state.values(i));
+      }
+    }
+    if (by_member.size() != meta.size) return bad();
+    for (int i = 0; i < state.members_size(); i++) {
+      const std::string& m = state.members(i);
+      if (m.empty() || m[0] != store::kZSetByScore) continue;
+      auto it = m.size() >= 9 ? by_member.find(m.substr(9)) : by_member.end();
+      if (it == by_member.end() || it->second != m.substr(1, 8) || !state.values(i).empty()) {
+        return bad();
+      }
+    }
+    return absl::OkStatus();
+  }
+  if (n != meta.size) return bad();
+  if (type == store::ValueType::kList) {
+    for (uint64_t i = 0; i < n; i++) {
+      if (state.members(static_cast<int>(i)) != store::ListIndexMember(meta.head + i)) return bad();
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::Status KeySnapshot::Load(const pb::Record& record) {
   store::Record r;
@@ -28,6 +70,7 @@ absl::Status KeySnapshot::Load(const pb::Record& record) {
     r.value = state.meta();
     store::CollectionMeta meta;
     CAIRN_RETURN_IF_ERROR(store::DecodeCollectionMeta(r.type, r.value, &meta));
+    CAIRN_RETURN_IF_ERROR(CheckMembers(r.type, meta, state));
     Bump(meta.version);
     for (int i = 0; i < state.members_size(); i++) {
       members_.emplace(std::make_pair(meta.version, state.members(i)), state.values(i));
@@ -37,8 +80,10 @@ absl::Status KeySnapshot::Load(const pb::Record& record) {
   return absl::OkStatus();
 }
 
-std::optional<pb::Record> KeySnapshot::Export() const {
-  if (!record_ || (record_->expire_at_ms != 0 && record_->expire_at_ms <= now_ms_)) return std::nullopt;
+absl::StatusOr<std::optional<pb::Record>> KeySnapshot::Export() const {
+  if (!record_ || (record_->expire_at_ms != 0 && record_->expire_at_ms <= now_ms_)) {
+    return std::optional<pb::Record>();
+  }
   pb::Record out;
   out.set_type(static_cast<uint32_t>(record_->type));
   out.set_expire_at_ms(record_->expire_at_ms);
@@ -47,7 +92,7 @@ std::optional<pb::Record> KeySnapshot::Export() const {
     return out;
   }
   store::CollectionMeta meta;
-  if (!store::DecodeCollectionMeta(record_->type, record_->value, &meta).ok()) return std::nullopt;
+  CAIRN_RETURN_IF_ERROR(store::DecodeCollectionMeta(record_->type, record_->value, &meta));
   pb::CollectionState state;
   state.set_meta(record_->value);
   for (auto it = members_.lower_bound({meta.version, ""});
@@ -137,9 +182,11 @@ absl::Status KeySnapshot::ScanMembers(
     int db, std::string_view key, uint64_t version, std::string_view start, std::string_view end,
     bool reverse, absl::FunctionRef<bool(std::string_view member, std::string_view value)> fn) {
   CAIRN_RETURN_IF_ERROR(Check(db, key));
+  if (!end.empty() && start >= end) return absl::OkStatus();
   auto first = members_.lower_bound({version, std::string(start)});
-  auto last = end.empty() ? members_.lower_bound({version + 1, ""})
-                          : members_.lower_bound({version, std::string(end)});
+  auto last = !end.empty() ? members_.lower_bound({version, std::string(end)})
+               : version == UINT64_MAX ? members_.end()
+                                       : members_.lower_bound({version + 1, ""});
   if (reverse) {
     for (auto it = last; it != first;) {
       --it;

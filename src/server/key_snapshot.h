@@ -18,6 +18,8 @@
 #include <string>
 #include <utility>
 
+#include "absl/status/statusor.h"
+
 #include "cluster/cluster.pb.h"
 #include "store/backend.h"
 
@@ -31,7 +33,7 @@ class KeySnapshot final : public store::Backend {
   // Loads the key's version (a live one: not a tombstone, not expired).
   absl::Status Load(const cluster::pb::Record& record);
   // The key as a record to replicate; nullopt if the command deleted it (or it expired).
-  std::optional<cluster::pb::Record> Export() const;
+  absl::StatusOr<std::optional<cluster::pb::Record>> Export() const;
   // Whether a command wrote anything.
   bool changed() const { return changed_; }
 
