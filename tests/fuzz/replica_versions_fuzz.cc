@@ -7,7 +7,9 @@
 //    into a KeySnapshot or is refused as corruption, and one that loads exports to a value
 //    that loads again and exports the same.
 // 2. The input as a history of writes, as coordinators make them: each op picks a node
-//    and which earlier versions its writer had seen (the context), and gets a new dot.
+//    and which earlier versions its writer had seen (the context, closed as a version
+//    vector is: seeing a node's write means seeing that node's earlier ones), and gets a
+//    new dot.
 //    Merging the versions in input order, reversed, and rotated gives the same set; it is
 //    an antichain; every version is kept or superseded by a kept one; merging any again
 //    changes nothing; a write that saw everything supersedes all.
@@ -65,8 +67,21 @@ void CheckHistory(const uint8_t* data, size_t size) {
         seen.push_back(writes[writes.size() - 1 - bit]);
       }
     }
+    // A context is a version vector: it covers every write of a node up to its counter,
+    // so a writer who saw a node's write saw that node's earlier ones (the model's reads
+    // are quorum reads, which return every acknowledged write). Close `seen` under that.
+    cluster::Clock context = cluster::MergedClock(seen);
+    for (bool grew = true; grew;) {
+      grew = false;
+      for (const pb::Record& w : writes) {
+        if (cluster::CounterOf(context, w.dot().node()) < w.dot().counter()) continue;
+        const cluster::Clock before = context;
+        cluster::Merge(&context, cluster::FullClock(w));
+        grew |= cluster::Compare(context, before) != cluster::ClockOrder::kEqual;
+      }
+    }
     pb::Record w;
-    *w.mutable_clock() = cluster::MergedClock(seen);
+    *w.mutable_clock() = context;
     w.mutable_dot()->set_node(std::string(1, static_cast<char>('a' + data[i] % 4)));
     w.mutable_dot()->set_counter(++counter);
     w.set_version(counter);
