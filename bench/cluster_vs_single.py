@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """A 3-node cairn cluster (N=3, W=2, R=2) against a single cairn-server, same machine.
 
-redis-benchmark SET and GET (64-byte values, 100 000 keys, 50 clients, pipeline 1 and 16)
-against node 0 of the cluster, then against a single node; prints throughput, p50 and
-p99 of each and the cluster/single ratio. All processes share this machine's cores, so
+redis-benchmark SET and GET (64-byte values, 100 000 keys, 50 clients, pipeline 1 and 16),
+and at pipeline 1 INCR, HSET and LPUSH on 100 000 small keys (read-modify-write commands,
+which in cluster mode run on the key's first replica), against node 0 of the cluster,
+then against a single node; prints throughput, p50 and p99 of each and the
+cluster/single ratio. All processes share this machine's cores, so
 the cluster pays for three servers' work plus the replication.
 
     python3 bench/cluster_vs_single.py            # REQUESTS=100000 by default
@@ -29,10 +31,20 @@ BENCH = os.environ.get("REDIS_BENCHMARK", "redis-benchmark")
 REQUESTS = int(os.environ.get("REQUESTS", "100000"))
 
 
+# Commands of many small collections (redis-benchmark's own HSET and LPUSH use one key).
+CUSTOM = {
+    "HSET": ["HSET", "h:__rand_int__", "f", "v"],
+    "LPUSH": ["LPUSH", "l:__rand_int__", "v"],
+}
+
+
 def run(port, test, pipeline):
-    out = subprocess.run([BENCH, "-h", "127.0.0.1", "-p", str(port), "-t", test, "-n",
+    what = CUSTOM.get(test.upper(), None)
+    what = what if what else ["-t", test]
+    out = subprocess.run([BENCH, "-h", "127.0.0.1", "-p", str(port), "-n",
                           str(REQUESTS), "-c", "50", "-P", str(pipeline), "-r", "100000",
-                          "-d", "64", "--csv"], check=True, capture_output=True, text=True).stdout
+                          "-d", "64", "--csv"] + what, check=True, capture_output=True,
+                         text=True).stdout
     rows = list(csv.DictReader(io.StringIO(out)))
     row = rows[0]
     return float(row["rps"]), float(row["p50_latency_ms"]), float(row["p99_latency_ms"])
@@ -43,6 +55,8 @@ def measure(port):
     for pipeline in (1, 16):
         for test in ("set", "get"):
             results[(test.upper(), pipeline)] = run(port, test, pipeline)
+    for test in ("incr", "hset", "lpush"):
+        results[(test.upper(), 1)] = run(port, test, 1)
     return results
 
 
