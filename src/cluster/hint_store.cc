@@ -32,8 +32,12 @@ absl::Status HintStore::Add(const pb::Hint& hint) {
     return absl::InvalidArgumentError("hint target contains NUL");
   }
   std::string key = Prefix(hint.target());
-  const uint64_t seq = clock_->Now();  // unique and increasing on this node
+  // Oldest first by the clock; the nonce (random per process, then counting) keeps two
+  // hints apart even if a restarted node's clock repeats a timestamp.
+  const uint64_t seq = clock_->Now();
+  const uint64_t nonce = nonce_++;
   for (int shift = 56; shift >= 0; shift -= 8) key.push_back(static_cast<char>(seq >> shift));
+  for (int shift = 56; shift >= 0; shift -= 8) key.push_back(static_cast<char>(nonce >> shift));
   engine::WriteBatch batch;
   batch.Put(key, hint.SerializeAsString());
   engine::WriteOptions options;

@@ -3,7 +3,7 @@
 // node's Maintenance delivers it once the replica is back, then deletes it. Hints are in
 // the engine, so they survive a restart of the node holding them.
 //
-// Engine key:   'H' | target node id | 0x00 | fixed64 big-endian sequence (hybrid clock)
+// Engine key:   'H' | target node id | 0x00 | fixed64 BE hybrid clock | fixed64 BE nonce
 // Engine value: a serialized pb::Hint
 //
 // Keys sort by target, then by age, so one target's hints are delivered oldest first.
@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/random/random.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "cairn/engine/db.h"
@@ -54,6 +55,7 @@ class HintStore {
   mutable absl::Mutex mu_;
   std::map<std::string, uint64_t> backlog_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> stored_{0};
+  std::atomic<uint64_t> nonce_{absl::Uniform<uint64_t>(absl::BitGen())};
 };
 
 }  // namespace cairn::cluster

@@ -23,7 +23,7 @@ uint64_t HybridClock::Now() {
 
 void HybridClock::Observe(uint64_t remote) {
   const int64_t wall = Wall();
-  if (wall > 0) remote = std::min(remote, FromMillis(wall + kMaxDriftMs));
+  if (wall > 0) remote = std::min(remote, FromMillis(wall + max_drift_ms_));
   uint64_t last = last_.load(std::memory_order_relaxed);
   while (remote > last && !last_.compare_exchange_weak(last, remote, std::memory_order_relaxed)) {
   }

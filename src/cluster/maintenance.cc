@@ -88,7 +88,7 @@ void Maintenance::DeliverHints() {
         for (const pb::Record& r : hint.versions()) {
           written_ms = std::max(written_ms, static_cast<int64_t>(HybridClock::Physical(r.version())));
         }
-        if (now_ms - written_ms > window_ms || written_ms > now_ms + HybridClock::kMaxDriftMs) {
+        if (now_ms - written_ms > window_ms || written_ms > now_ms + clock_->max_drift_ms()) {
           if (!hints_->Remove(target, hint_key).ok()) {
             stalled = true;
             break;

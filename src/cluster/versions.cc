@@ -74,7 +74,7 @@ bool MergeVersion(std::vector<pb::Record>* versions, const pb::Record& incoming,
     if (dropped != nullptr) *dropped += versions->size() - kMaxSiblings;
     versions->resize(kMaxSiblings);
   }
-  return true;
+  return true;  // even if incoming was the one trimmed: the versions it superseded went
 }
 
 void Canonicalize(std::vector<pb::Record>* versions) {

@@ -100,10 +100,12 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(const ServerConf
   if (cfg.write_quorum > cfg.replicas || cfg.read_quorum > cfg.replicas) {
     return absl::InvalidArgumentError("write-quorum and read-quorum cannot exceed replicas");
   }
-  if (cfg.tombstone_grace <= cfg.hint_window) {
+  if (cfg.tombstone_grace <= cfg.hint_window + 2 * cfg.max_clock_drift) {
     // A hint of an older value delivered after its key's tombstone was collected would
-    // bring the key back.
-    return absl::InvalidArgumentError("tombstone-grace must be longer than hint-window");
+    // bring the key back. Clocks may lead by max-clock-drift: a version's timestamp (so a
+    // hint looks younger) and the collecting node's clock (so a tombstone looks older).
+    return absl::InvalidArgumentError(
+        "tombstone-grace must be longer than hint-window + 2 x max-clock-drift");
   }
   std::unique_ptr<ClusterNode> node(new ClusterNode());
   ClusterNode* raw = node.get();
@@ -172,7 +174,7 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(const ServerConf
     m.seeds.emplace_back(absl::StripAsciiWhitespace(seed));
   }
   const bool sync = cfg.wal_sync == "always";
-  node->clock_ = std::make_unique<cluster::HybridClock>();
+  node->clock_ = std::make_unique<cluster::HybridClock>(nullptr, int64_t{cfg.max_clock_drift} * 1000);
   node->store_ = std::make_unique<cluster::EngineReplicaStore>(db, sync);
   if (cfg.hinted_handoff) {
     node->hints_ = std::make_unique<cluster::HintStore>(db, sync, node->clock_.get());
@@ -213,6 +215,8 @@ ClusterNode::~ClusterNode() {
 int ClusterNode::port() const { return transport_->port(); }
 
 namespace {
+std::string RoutableError(const CommandSpec& spec, const std::vector<std::string_view>& keys);
+
 // A quorum failure is its own error code (-NOQUORUM); anything else is an ERR.
 std::string ErrorText(const absl::Status& s) {
   std::string text(s.message());
@@ -232,6 +236,11 @@ std::string ClusterNode::ExecuteHere(const pb::ExecuteCommand& q) {
       q.db() < 0 || q.db() >= store::kMaxDatabases || q.w() < 1 || q.w() > n || q.r() < 1 ||
       q.r() > n) {
     writer.Error("ERR malformed forwarded command");
+    return out;
+  }
+  // The sender checked this too; a node of another version may not have.
+  if (std::string error = RoutableError(*spec, CommandTable::Keys(*spec, args)); !error.empty()) {
+    writer.Error(error);
     return out;
   }
   const std::string key(args[spec->first_key]);
@@ -486,14 +495,7 @@ bool Load(ClusterContext& x, std::string_view key, std::optional<pb::Record>* ou
   return true;
 }
 
-bool IsString(const pb::Record& rec) {
-  return rec.type() == 0 || rec.type() == static_cast<uint32_t>(store::ValueType::kString);
-}
-
-std::string_view TypeOf(const pb::Record& rec) {
-  return IsString(rec) ? std::string_view("string")
-                       : store::TypeName(static_cast<store::ValueType>(rec.type()));
-}
+bool IsString(const pb::Record& rec) { return ReplicatedTypeName(rec) == "string"; }
 
 // Runs the command (of one key) on the key's first live replica: here if that is this
 // node, else by forwarding it there (ExecuteCommand). The replica reads the key from R
@@ -694,7 +696,7 @@ void Scan(ClusterContext& x) {
   std::string resume;
   if (!ForEachKey(x, start, [&](const std::string& k, const pb::Record& rec) {
         if (examined++ >= o.count) return false;
-        if ((!o.has_pattern || GlobMatch(o.pattern, k)) && (!o.has_type || o.type == TypeOf(rec))) {
+        if ((!o.has_pattern || GlobMatch(o.pattern, k)) && (!o.has_type || o.type == ReplicatedTypeName(rec))) {
           keys.push_back(k);
         }
         return true;
@@ -742,7 +744,8 @@ void Consistency(ClusterContext& x) {
 // CAIRN.REPLICA GET key | DIGESTS cursor [COUNT n] | HINTS: this node's own replica data,
 // read directly, not through the coordinator: for checks that replicas converged
 // (tests/cluster/cluster_util.py) and for operators.
-//   GET: each stored version as [value or nil (tombstone), hybrid timestamp, clock, expire_at_ms]
+//   GET: each stored version as [value or nil (tombstone), hybrid timestamp, clock with
+//        the version's dot, expire_at_ms]
 //   DIGESTS: [next cursor ("" at the end), [key, digest of its versions, ...]]
 //   HINTS: [target node, hints waiting, ...]
 void Replica(ClusterContext& x) {
@@ -756,7 +759,7 @@ void Replica(ClusterContext& x) {
       c.out.ArrayHeader(4);
       r.tombstone() ? c.out.Null() : c.out.Bulk(r.value());
       c.out.Integer(static_cast<int64_t>(r.version()));
-      c.out.Bulk(cluster::ClockString(r.clock()));
+      c.out.Bulk(cluster::ClockString(cluster::FullClock(r)));
       c.out.Integer(r.expire_at_ms());
     }
     return;
@@ -845,6 +848,22 @@ const ClusterCommand kClusterCommands[] = {
     {"cairn.replica", Replica},
 };
 
+// Why a data command cannot run on its key's replica (empty: it can). Blocking commands
+// would wait on the replica; transactions and WATCH span commands; commands of several
+// different keys are refused as Redis Cluster refuses keys of different slots.
+std::string RoutableError(const CommandSpec& spec, const std::vector<std::string_view>& keys) {
+  static const absl::flat_hash_set<std::string_view> kRefused = {
+      "blpop", "brpop", "blmove", "move", "watch", "unwatch", "multi", "exec", "discard"};
+  if (keys.empty() || kRefused.contains(spec.name)) {
+    return absl::StrCat("ERR '", spec.name,
+                        "' is not supported in cluster mode (docs/cluster.md lists what is)");
+  }
+  for (std::string_view k : keys) {
+    if (k != keys[0]) return "CROSSSLOT Keys in request don't hash to the same slot";
+  }
+  return "";
+}
+
 // Data commands with no key arguments that act on a whole database or on the engine.
 bool ActsOnData(const CommandSpec& spec) {
   static const char* const kKeyspaceWide[] = {
@@ -878,19 +897,9 @@ bool DispatchInCluster(ClusterNode& node, CommandContext& c, const CommandSpec& 
   if (!ActsOnData(spec)) return false;
   const std::string_view name = spec.name;
   const std::vector<std::string_view> keys = CommandTable::Keys(spec, c.args);
-  // Blocking commands would wait on the replica; transactions and WATCH span commands.
-  static const absl::flat_hash_set<std::string_view> kRefused = {
-      "blpop", "brpop", "blmove", "move", "watch", "unwatch", "multi", "exec", "discard"};
-  if (keys.empty() || kRefused.contains(name)) {
-    c.out.Error(absl::StrCat("ERR '", spec.name,
-                             "' is not supported in cluster mode (docs/cluster.md lists what is)"));
+  if (std::string error = RoutableError(spec, keys); !error.empty()) {
+    c.out.Error(error);
     return true;
-  }
-  for (std::string_view k : keys) {
-    if (k != keys[0]) {  // as Redis Cluster refuses keys of different slots
-      c.out.Error("CROSSSLOT Keys in request don't hash to the same slot");
-      return true;
-    }
   }
   if (name == "hscan" || name == "sscan" || name == "zscan") {
     // Cursors live in the executing replica's memory, which the next call may not reach:

@@ -61,6 +61,7 @@ struct ServerConfig {
   int read_quorum = 2;        // R
   bool hinted_handoff = true;
   int hint_window = 10800;       // seconds a hint is kept for a down replica
+  int max_clock_drift = 300;     // seconds an observed timestamp may lead the wall clock
   int tombstone_grace = 86400;   // seconds before an acknowledged tombstone is collected (> hint_window)
 };
 

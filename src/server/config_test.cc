@@ -31,7 +31,7 @@ TEST(ConfigTest, DefaultsAliasesAndValidation) {
   EXPECT_FALSE(c.Set("appendonly", "no", false).ok());
   EXPECT_EQ(c.Match("appendonly")[0].second, "yes");
   const auto matched = c.Match("max*");
-  EXPECT_EQ(matched.size(), 2u);  // maxmemory, maxclients
+  EXPECT_EQ(matched.size(), 3u);  // maxmemory, maxclients, max-clock-drift
 }
 
 TEST(ConfigTest, MemoryUnitsLikeRedis) {

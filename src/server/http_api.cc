@@ -16,6 +16,7 @@
 #include "base/status.h"
 #include "cluster/coordinator.h"
 #include "server/cluster_mode.h"
+#include "server/key_snapshot.h"
 #include "server/info.h"
 #include "store/local_backend.h"
 
@@ -538,7 +539,11 @@ HttpResponse ClusterKeyRequest(ServerContext& server, const HttpRequest& req, co
       for (const cluster::pb::Record& rec : read->versions) {
         if (!live(rec)) continue;
         json item = json::object();
-        PutBytes(&item, "value", rec.value());
+        if (const std::string_view type = ReplicatedTypeName(rec); type != "string") {
+          item["type"] = std::string(type);  // a collection has no single value to show
+        } else {
+          PutBytes(&item, "value", rec.value());
+        }
         item["timestamp_ms"] = cluster::HybridClock::Physical(rec.version());
         item["version"] = rec.version();
         if (rec.expire_at_ms() != 0) item["expire_at_ms"] = rec.expire_at_ms();
@@ -553,6 +558,9 @@ HttpResponse ClusterKeyRequest(ServerContext& server, const HttpRequest& req, co
       return Json(200, out);
     }
     if (winner == nullptr || !live(*winner)) return Error(404, "key not found");
+    if (const std::string_view type = ReplicatedTypeName(*winner); type != "string") {
+      return Error(409, absl::StrCat("WRONGTYPE the key holds a ", ToAbsl(type), ", not a string"));
+    }
     return HttpResponse{200, "application/octet-stream", winner->value()};
   }
   if (req.method == "PUT") {
@@ -571,7 +579,8 @@ HttpResponse ClusterKeyRequest(ServerContext& server, const HttpRequest& req, co
     }
     auto written = coordinator.Write(db, key, std::move(rec), w, ctx);
     if (!written.ok()) return QuorumError(written.status());
-    return Json(200, json{{"result", "ok"}, {"context", EncodeContext(written->clock())}});
+    // The context of what this write leaves: its own history, dot included.
+    return Json(200, json{{"result", "ok"}, {"context", EncodeContext(cluster::FullClock(*written))}});
   }
   if (req.method == "DELETE") {
     if (ctx == nullptr) {  // Redis's DEL: 0 if there was nothing to delete
@@ -620,7 +629,11 @@ HttpResponse ClusterScan(ServerContext& server, const Query& q, const ServerConf
       }
       json item = json::object();
       PutBytes(&item, "key", k);
-      if (values) PutBytes(&item, "value", rec.value());
+      if (const std::string_view type = ReplicatedTypeName(rec); type != "string") {
+        item["type"] = std::string(type);  // no single value to show
+      } else if (values) {
+        PutBytes(&item, "value", rec.value());
+      }
       if (rec.expire_at_ms() != 0) item["expire_at_ms"] = rec.expire_at_ms();
       items.push_back(std::move(item));
     }

@@ -10,6 +10,10 @@ namespace cairn::server {
 
 namespace pb = cluster::pb;
 
+std::string_view ReplicatedTypeName(const pb::Record& record) {
+  return store::TypeName(static_cast<store::ValueType>(record.type() == 0 ? 's' : record.type()));
+}
+
 absl::Status KeySnapshot::Check(int db, std::string_view key) const {
   if (db == db_ && key == key_) return absl::OkStatus();
   return absl::InvalidArgumentError(
@@ -58,6 +62,7 @@ absl::Status CheckMembers(store::ValueType type, const store::CollectionMeta& me
 
 absl::Status KeySnapshot::Load(const pb::Record& record) {
   store::Record r;
+  if (ReplicatedTypeName(record) == "none") return CorruptionError("replicated value of an unknown type");
   r.type = static_cast<store::ValueType>(record.type() == 0 ? 's' : record.type());
   r.expire_at_ms = record.expire_at_ms();
   if (!store::IsCollection(r.type)) {

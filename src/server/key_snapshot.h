@@ -25,6 +25,10 @@
 
 namespace cairn::server {
 
+// The type of a replicated version: "string", "hash", "list", "set", "zset" ("none" for
+// a type this server does not know).
+std::string_view ReplicatedTypeName(const cluster::pb::Record& record);
+
 class KeySnapshot final : public store::Backend {
  public:
   // now_ms: the command's clock (expiry).

@@ -8,7 +8,8 @@ import threading
 
 import pytest
 
-from cluster_util import Cluster, assert_converged, info, preference_list, wait_for
+from cluster_util import (Cluster, assert_converged, http_json, info, preference_list,
+                          wait_for)
 from conftest import RespError
 
 
@@ -68,6 +69,12 @@ def test_every_type_works_through_every_node(nodes):
     assert sorted(b.command("KEYS", "*")) == [b"h", b"l", b"s", b"str", b"z"]
     cursor, keys = c.command("SCAN", "0", "TYPE", "zset")
     assert keys == [b"z"]
+    # Over HTTP a collection has no single value: 409, and the range read names its type.
+    status, body = http_json(nodes[1], "GET", "/v1/kv/h")
+    assert status == 409 and body["error"].startswith("WRONGTYPE"), body
+    status, body = http_json(nodes[2], "GET", "/v1/kv?prefix=s&values=true")
+    assert status == 200 and body["items"] == [{"key": "s", "type": "set"},
+                                               {"key": "str", "value": "new"}], body
     assert a.command("DEL", "l") == 1
     assert b.command("LLEN", "l") == 0
     assert_converged(nodes)
