@@ -118,8 +118,8 @@ class AsioTransport::Impl {
     void Send(pb::Envelope request, absl::Duration timeout, Done done) {
       impl_->Count(address_, [](PeerStats& s) { s.calls++; });
       if (NowMicros() < retry_after_micros_) {
-        return Fail(std::move(done), absl::UnavailableError(absl::StrCat(
-                                         "cluster peer ", address_, " unreachable: ", last_error_)));
+        return Fail(std::move(done), NotSent(absl::UnavailableError(absl::StrCat(
+                                         "cluster peer ", address_, " unreachable: ", last_error_))));
       }
       const uint64_t id = next_id_++;
       request.set_request_id(id);
@@ -246,9 +246,11 @@ class AsioTransport::Impl {
         retry_after_micros_ =
             NowMicros() + absl::ToInt64Microseconds(impl_->options_.reconnect_backoff);
       }
-      Close(absl::UnavailableError(
+      // Calls waiting for a connection that never came were never sent.
+      absl::Status status = absl::UnavailableError(
           absl::StrCat("cluster peer ", address_, (connecting ? " unreachable: " : " connection lost: "),
-                       last_error_)));
+                       last_error_));
+      Close(connecting ? NotSent(std::move(status)) : std::move(status));
     }
 
     // The frame being written is owned by its completion handler, so closing the

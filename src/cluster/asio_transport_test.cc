@@ -97,9 +97,11 @@ TEST(AsioTransportTest, UnreachablePeerFailsFastWithUnavailable) {
   auto r = CallAndWait(*client, address, ReadOf("k"));
   EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
   EXPECT_NE(r.status().message().find("unreachable"), std::string::npos) << r.status();
+  EXPECT_TRUE(WasNotSent(r.status()));  // safe to send elsewhere
   // Within the backoff, the next call fails at once without trying.
   auto again = CallAndWait(*client, address, ReadOf("k"));
   EXPECT_TRUE(absl::IsUnavailable(again.status()));
+  EXPECT_TRUE(WasNotSent(again.status()));
   EXPECT_LT(absl::Now() - start, absl::Seconds(1));
   EXPECT_FALSE(CallAndWait(*client, "no-port", ReadOf("k")).ok());
 }

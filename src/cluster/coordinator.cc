@@ -62,7 +62,8 @@ struct Coordinator::WriteFanout {
   int failed ABSL_GUARDED_BY(mu) = 0;
   std::string last_error ABSL_GUARDED_BY(mu);
   absl::Status first_failure ABSL_GUARDED_BY(mu);
-  bool replica_refused ABSL_GUARDED_BY(mu) = false;  // a forward answered with an error
+  bool reply_error ABSL_GUARDED_BY(mu) = false;      // a forward answered with an error
+  bool replica_refused ABSL_GUARDED_BY(mu) = false;  // ... and it was its quorum failing
   pb::Record written ABSL_GUARDED_BY(mu);
   // Called once, outside mu: when the write settles; when all of all_replicas stored it.
   std::function<void()> on_settled ABSL_GUARDED_BY(mu);
@@ -490,21 +491,24 @@ absl::StatusOr<pb::Record> Coordinator::Forward(int db, std::string_view key,
                          }
                          return f->Count(absl::OkStatus());
                        }
-                       if (reply.ok() && absl::StartsWith(reply->error().message(), "NOQUORUM")) {
+                       if (reply.ok()) {
                          absl::MutexLock l(&f->mu);
-                         f->replica_refused = true;  // its quorum failed: that is the answer
+                         f->reply_error = true;
+                         // Its quorum failed: that is the answer.
+                         f->replica_refused = absl::StartsWith(reply->error().message(), "NOQUORUM");
                        }
                        f->Count(ReplyFailure(reply), reply.ok() ? "" : id);
                      });
     f->Await(absl::Now() + timeout + absl::Milliseconds(500));
     absl::MutexLock l(&f->mu);
     if (f->ok > 0) return f->written;
-    // The replica's quorum failed: that is the answer. It could not be reached or could
-    // not serve (starting, not a replica in its ring): the next live replica coordinates.
-    // It did not answer in time: whether it wrote is unknown, so no other replica writes
-    // a second version.
+    // The replica's quorum failed: that is the answer. The request never left this node
+    // (no connection), or the replica could not serve it (starting, not a replica in its
+    // ring): the next live replica coordinates. The connection broke or the replica did
+    // not answer in time: whether it wrote is unknown, so no other replica writes a
+    // second version.
     if (f->replica_refused) return absl::UnavailableError(f->last_error);
-    if (absl::IsDeadlineExceeded(f->first_failure)) {
+    if (!f->reply_error && !WasNotSent(f->first_failure)) {
       return NoQuorum("write", 0, w, options_.replicas, f->last_error);
     }
     why = f->last_error;

@@ -26,7 +26,7 @@ class PartitionTransport final : public Transport {
     {
       absl::MutexLock l(&mu_);
       if (blocked_.contains(address)) {
-        return done(absl::UnavailableError(absl::StrCat(address, " is partitioned away")));
+        return done(NotSent(absl::UnavailableError(absl::StrCat(address, " is partitioned away"))));
       }
     }
     inner_->Call(address, std::move(request), timeout, std::move(done));

@@ -8,15 +8,26 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/cord.h"
 #include "absl/time/time.h"
 #include "cluster/cluster.pb.h"
 
 namespace cairn::cluster {
 
+// A call that failed before any byte of its request left this node (the peer could not
+// be connected to, or is partitioned away) carries this payload on its Unavailable
+// status: sending it to another node instead cannot make it run twice.
+inline constexpr char kNotSentPayload[] = "cairn.cluster/not-sent";
+inline absl::Status NotSent(absl::Status s) {
+  s.SetPayload(kNotSentPayload, absl::Cord("1"));
+  return s;
+}
+inline bool WasNotSent(const absl::Status& s) { return s.GetPayload(kNotSentPayload).has_value(); }
+
 class Transport {
  public:
   // Called exactly once with the reply, or with: DeadlineExceeded (no reply within the
-  // timeout), Unavailable (the node cannot be reached, or the connection broke),
+  // timeout), Unavailable (the node cannot be reached: NotSent; or the connection broke),
   // ResourceExhausted (too many bytes already queued for that node: back-pressure),
   // Cancelled (the transport is shutting down). Runs on a transport thread: do not block.
   using Done = std::function<void(absl::StatusOr<pb::Envelope> reply)>;
