@@ -43,31 +43,15 @@ void Maintenance::RunOnce() {
 }
 
 absl::Status Maintenance::Deliver(const std::string& address, const pb::Hint& hint) {
-  struct Result {
-    absl::Mutex mu;
-    bool done ABSL_GUARDED_BY(mu) = false;
-    absl::Status status ABSL_GUARDED_BY(mu);
-  };
-  auto result = std::make_shared<Result>();
   pb::Envelope request;
   pb::ReplicaWrite* w = request.mutable_write();
   w->set_db(hint.db());
   w->set_key(hint.key());
   *w->mutable_versions() = hint.versions();
-  transport_->Call(address, std::move(request), options_.timeout,
-                   [result](absl::StatusOr<pb::Envelope> reply) {
-                     absl::MutexLock l(&result->mu);
-                     result->done = true;
-                     if (!reply.ok()) {
-                       result->status = reply.status();
-                     } else if (!reply->has_write_result()) {
-                       result->status = absl::UnavailableError(reply->error().message());
-                     }
-                   });
-  absl::MutexLock l(&result->mu);
-  result->mu.AwaitWithTimeout(absl::Condition(&result->done), options_.timeout + absl::Seconds(1));
-  if (!result->done) return absl::DeadlineExceededError("no answer");
-  return result->status;
+  auto reply = transport_->CallAndWait(address, std::move(request), options_.timeout);
+  if (!reply.ok()) return reply.status();
+  if (!reply->has_write_result()) return absl::UnavailableError(reply->error().message());
+  return absl::OkStatus();
 }
 
 void Maintenance::DeliverHints() {

@@ -5,10 +5,12 @@
 #define CAIRN_CLUSTER_TRANSPORT_H_
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/cord.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "cluster/cluster.pb.h"
 
@@ -41,6 +43,26 @@ class Transport {
   // Sends request to the node at address ("host:port") and calls done once.
   virtual void Call(const std::string& address, pb::Envelope request, absl::Duration timeout,
                     Done done) = 0;
+
+  // Call, waiting for the outcome (for threads that may block: not a transport thread).
+  absl::StatusOr<pb::Envelope> CallAndWait(const std::string& address, pb::Envelope request,
+                                           absl::Duration timeout) {
+    struct Outcome {
+      absl::Mutex mu;
+      bool done ABSL_GUARDED_BY(mu) = false;
+      absl::StatusOr<pb::Envelope> reply ABSL_GUARDED_BY(mu);
+    };
+    auto outcome = std::make_shared<Outcome>();  // the callback may outlive this call
+    Call(address, std::move(request), timeout, [outcome](absl::StatusOr<pb::Envelope> reply) {
+      absl::MutexLock l(&outcome->mu);
+      outcome->reply = std::move(reply);
+      outcome->done = true;
+    });
+    absl::MutexLock l(&outcome->mu);
+    outcome->mu.AwaitWithTimeout(absl::Condition(&outcome->done), timeout + absl::Seconds(1));
+    if (!outcome->done) return absl::DeadlineExceededError("no answer");
+    return std::move(outcome->reply);
+  }
 };
 
 }  // namespace cairn::cluster

@@ -522,36 +522,21 @@ void Route(ClusterContext& x, std::string_view key) {
       return;
     }
     if (!x.node.membership().IsAlive(target)) continue;
-    struct Answer {
-      absl::Mutex mu;
-      bool done ABSL_GUARDED_BY(mu) = false;
-      absl::StatusOr<pb::Envelope> reply ABSL_GUARDED_BY(mu);
-    };
-    auto answer = std::make_shared<Answer>();
     pb::Envelope request;
     *request.mutable_execute() = q;
     // The replica's read and write take up to a timeout each, after commands of the key
     // ahead of this one.
     const absl::Duration timeout = 4 * x.node.coordinator().options().timeout;
-    x.node.partition().Call(x.node.membership().AddressOf(target), std::move(request), timeout,
-                            [answer](absl::StatusOr<pb::Envelope> reply) {
-                              absl::MutexLock l(&answer->mu);
-                              answer->reply = std::move(reply);
-                              answer->done = true;
-                            });
-    absl::MutexLock l(&answer->mu);
-    answer->mu.AwaitWithTimeout(absl::Condition(&answer->done), timeout + absl::Seconds(1));
-    if (answer->done && answer->reply.ok() && answer->reply->has_execute_result()) {
-      c.out.buffer()->append(answer->reply->execute_result().reply());
+    auto reply = x.node.partition().CallAndWait(x.node.membership().AddressOf(target),
+                                                std::move(request), timeout);
+    if (reply.ok() && reply->has_execute_result()) {
+      c.out.buffer()->append(reply->execute_result().reply());
       return;
     }
-    why = !answer->done ? std::string("no answer")
-          : answer->reply.ok() ? answer->reply->error().message()
-                               : std::string(answer->reply.status().message());
-    why = absl::StrCat(target, ": ", why);
+    why = absl::StrCat(target, ": ", reply.ok() ? reply->error().message() : std::string(reply.status().message()));
     // Never sent (the replica is down and membership has not noticed yet): the next
     // replica runs it. Anything else may have run it: not again elsewhere.
-    if (!answer->done || answer->reply.ok() || !cluster::WasNotSent(answer->reply.status())) break;
+    if (reply.ok() || !cluster::WasNotSent(reply.status())) break;
   }
   c.out.Error(absl::StrCat("NOQUORUM command could not run on a replica of the key: ", why));
 }
