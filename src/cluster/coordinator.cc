@@ -10,6 +10,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
+#include "cluster/counter.h"
+#include "cluster/type_merge.h"
 
 namespace cairn::cluster {
 namespace {
@@ -407,6 +409,7 @@ absl::StatusOr<std::shared_ptr<Coordinator::WriteFanout>> Coordinator::Coordinat
       counter = std::max(counter, CounterOf(FullClock(v), self) + 1);
     }
     Prune(&clock, kMaxClockEntries, "");
+    AbsorbCounters(*local, clock, now, &record);
     record.set_version(now);
     *record.mutable_clock() = std::move(clock);
     record.mutable_dot()->set_node(self);
@@ -741,9 +744,10 @@ absl::StatusOr<Coordinator::ReadResult> Coordinator::ReadVersions(int db, std::s
 absl::StatusOr<pb::Record> Coordinator::Read(int db, std::string_view key, int r, Repair repair) {
   auto result = ReadVersions(db, key, r, repair);
   if (!result.ok()) return result.status();
-  const pb::Record* winner = Resolve(result->versions);
-  if (winner == nullptr || winner->tombstone()) return absl::NotFoundError("no such key");
-  return *winner;
+  auto merged = MergeForRead(result->versions);
+  if (!merged.ok()) return merged.status();
+  if (!merged->has_value()) return absl::NotFoundError("no such key");
+  return std::move(**merged);
 }
 
 }  // namespace cairn::cluster

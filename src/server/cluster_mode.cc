@@ -29,6 +29,7 @@
 #include "cluster/maintenance.h"
 #include "cluster/membership.h"
 #include "cluster/partition_transport.h"
+#include "cluster/type_merge.h"
 #include "cluster/vector_clock.h"
 #include "server/key_snapshot.h"
 #include "store/record.h"
@@ -261,9 +262,15 @@ std::string ClusterNode::ExecuteHere(const pb::ExecuteCommand& q) {
     writer.Error(ErrorText(read.status()));
     return out;
   }
-  KeySnapshot snapshot(q.db(), key, q.now_ms());
-  const pb::Record* current = cluster::Resolve(read->versions);
-  const bool live = current != nullptr && !current->tombstone() &&
+  // Increments are replicated as this node's contribution to a counter (counter.h).
+  KeySnapshot snapshot(q.db(), key, q.now_ms(), (spec->flags & kCounter) ? id_ : std::string());
+  auto merged = cluster::MergeForRead(read->versions);
+  if (!merged.ok()) {
+    writer.Error(ErrorText(merged.status()));
+    return out;
+  }
+  const pb::Record* current = merged->has_value() ? &**merged : nullptr;
+  const bool live = current != nullptr &&
                     (current->expire_at_ms() == 0 || current->expire_at_ms() > q.now_ms());
   if (live) {
     if (absl::Status s = snapshot.Load(*current); !s.ok()) {

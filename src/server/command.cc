@@ -56,35 +56,6 @@ bool CursorTable::Lookup(uint64_t cursor, std::string* resume_key) const {
 
 // --- shared helpers -------------------------------------------------------------------
 
-// Redis computes INCRBYFLOAT in long double and prints it with "%.17Lf", trailing zeros
-// (and a trailing point) removed; doing the same gives the same text ("3.1", not
-// "3.10000000000000009").
-bool ParseLongDouble(std::string_view s, long double* v) {
-  // Redis's string2ld: ParseDouble's rules in long double (so 1e400 is a valid value).
-  if (s.empty() || s.size() > 5000 || std::isspace(static_cast<unsigned char>(s[0]))) return false;
-  std::string z(s);
-  char* end = nullptr;
-  errno = 0;
-  const long double d = std::strtold(z.c_str(), &end);
-  if (end != z.c_str() + z.size() || std::isnan(d)) return false;
-  if (errno == ERANGE && (std::isinf(d) || d == 0)) return false;
-  *v = d;
-  return true;
-}
-
-std::string FormatLongDouble(long double v) {
-  char buf[5600];
-  int n = std::snprintf(buf, sizeof(buf), "%.17Lf", v);
-  if (n <= 0 || static_cast<size_t>(n) >= sizeof(buf)) return "0";
-  std::string text(buf, n);
-  if (text.find('.') != std::string::npos) {
-    while (!text.empty() && text.back() == '0') text.pop_back();
-    if (!text.empty() && text.back() == '.') text.pop_back();
-  }
-  if (text == "-0") text = "0";
-  return text;
-}
-
 bool ParseScanOptions(CommandContext& c, size_t first, bool allow_type, ScanOptions* o) {
   for (size_t i = first; i < c.args.size(); i++) {
     const std::string opt = Lower(c.args[i]);

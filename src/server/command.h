@@ -16,6 +16,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "base/numbers.h"
 #include "protocol/resp.h"
 #include "server/blocking.h"
 #include "server/config.h"
@@ -170,6 +171,9 @@ enum CommandFlag : uint32_t {
   // Reads several engine keys that must agree (a collection's metadata and members):
   // holds the key locks as a write does.
   kLockKeys = 1 << 8,
+  // Adds to a number (INCR and its kin): in cluster mode the change is replicated as this
+  // node's contribution to a counter (cluster/counter.h), so concurrent ones all count.
+  kCounter = 1 << 9,
 };
 
 using CommandHandler = void (*)(CommandContext& ctx);
@@ -246,10 +250,7 @@ class PipelineExecutor {
 void ReplyBadSubcommand(CommandContext& c);
 bool ParseInt64(std::string_view s, int64_t* v);  // Redis's strict string2ll
 bool ParseDouble(std::string_view s, double* v);  // Redis's strict string2d (no spaces)
-// INCRBYFLOAT's arithmetic, as Redis: long double, printed with 17 decimals and the
-// trailing zeros removed.
-bool ParseLongDouble(std::string_view s, long double* v);
-std::string FormatLongDouble(long double v);
+// INCRBYFLOAT's arithmetic (ParseLongDouble, FormatLongDouble) is in base/numbers.h.
 // SCAN, HSCAN, SSCAN, ZSCAN options from args[first] on: MATCH pattern, COUNT n, and
 // TYPE t where allowed. Returns false after replying with Redis's error.
 struct ScanOptions {

@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "base/status.h"
 #include "cluster/coordinator.h"
+#include "cluster/type_merge.h"
 #include "server/cluster_mode.h"
 #include "server/key_snapshot.h"
 #include "server/info.h"
@@ -533,7 +534,6 @@ HttpResponse ClusterKeyRequest(ServerContext& server, const HttpRequest& req, co
   if (req.method == "GET" || req.method == "HEAD") {
     auto read = coordinator.ReadVersions(db, key, r, repair);
     if (!read.ok()) return QuorumError(read.status());
-    const cluster::pb::Record* winner = cluster::Resolve(read->versions);
     if (const std::string* v = q.Find("siblings"); v != nullptr && *v == "true") {
       json siblings = json::array();
       for (const cluster::pb::Record& rec : read->versions) {
@@ -557,11 +557,13 @@ HttpResponse ClusterKeyRequest(ServerContext& server, const HttpRequest& req, co
       out["siblings"] = std::move(siblings);
       return Json(200, out);
     }
-    if (winner == nullptr || !live(*winner)) return Error(404, "key not found");
-    if (const std::string_view type = ReplicatedTypeName(*winner); type != "string") {
+    auto merged = cluster::MergeForRead(read->versions);  // counters merge their siblings
+    if (!merged.ok()) return Error(500, std::string(merged.status().message()));
+    if (!merged->has_value() || !live(**merged)) return Error(404, "key not found");
+    if (const std::string_view type = ReplicatedTypeName(**merged); type != "string") {
       return Error(409, absl::StrCat("WRONGTYPE the key holds a ", ToAbsl(type), ", not a string"));
     }
-    return HttpResponse{200, "application/octet-stream", winner->value()};
+    return HttpResponse{200, "application/octet-stream", (*merged)->value()};
   }
   if (req.method == "PUT") {
     if (auto refused = RefuseWrite(server, cfg)) return *refused;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
+#include "cluster/counter.h"
 #include "store/collection.h"
 
 namespace cairn::server {
@@ -78,10 +79,15 @@ absl::Status KeySnapshot::Load(const pb::Record& record) {
     CAIRN_RETURN_IF_ERROR(CheckMembers(r.type, meta, state));
     Bump(meta.version);
     for (int i = 0; i < state.members_size(); i++) {
-      members_.emplace(std::make_pair(meta.version, state.members(i)), state.values(i));
+      auto at = std::make_pair(meta.version, state.members(i));
+      const pb::ClockEntry& dot =
+          i < state.dots_size() && !state.dots(i).node().empty() ? state.dots(i) : record.dot();
+      if (!dot.node().empty()) dots_.emplace(at, dot);
+      members_.emplace(std::move(at), state.values(i));
     }
   }
   record_ = std::move(r);
+  loaded_ = record;
   return absl::OkStatus();
 }
 
@@ -94,6 +100,23 @@ absl::StatusOr<std::optional<pb::Record>> KeySnapshot::Export() const {
   out.set_expire_at_ms(record_->expire_at_ms);
   if (!store::IsCollection(record_->type)) {
     out.set_value(record_->value);
+    if (!counter_node_.empty()) {
+      // The increment is this node's contribution to the counter the key held (or to a
+      // new one: a plain number, or nothing, read as its offset).
+      const bool was_string = loaded_ && ReplicatedTypeName(*loaded_) == "string";
+      pb::Counter counter;
+      if (was_string && loaded_->has_counter()) {
+        counter = loaded_->counter();
+      } else if (was_string) {
+        auto plain = cluster::CounterFromValue(loaded_->value(), loaded_->version());
+        if (!plain) return absl::InvalidArgumentError("value is not a number");
+        counter = std::move(*plain);
+      }
+      CAIRN_RETURN_IF_ERROR(cluster::AddIncrement(&counter, counter_node_,
+                                                  was_string ? loaded_->value() : "0",
+                                                  record_->value));
+      *out.mutable_counter() = std::move(counter);
+    }
     return out;
   }
   store::CollectionMeta meta;
@@ -104,6 +127,10 @@ absl::StatusOr<std::optional<pb::Record>> KeySnapshot::Export() const {
        it != members_.end() && it->first.first == meta.version; ++it) {
     state.add_members(it->first.second);
     state.add_values(it->second);
+    if (record_->type != store::ValueType::kList) {
+      auto dot = dots_.find(it->first);
+      *state.add_dots() = dot != dots_.end() ? dot->second : pb::ClockEntry();
+    }
   }
   out.set_value(state.SerializeAsString());
   return out;
@@ -148,9 +175,11 @@ absl::Status KeySnapshot::Apply(const std::vector<store::Mutation>& batch,
       case store::Mutation::Kind::kPutMember:
         Bump(m.version);
         members_[{m.version, m.member}] = m.value;
+        dots_.erase({m.version, m.member});
         break;
       case store::Mutation::Kind::kDeleteMember:
         members_.erase({m.version, m.member});
+        dots_.erase({m.version, m.member});
         break;
     }
   }

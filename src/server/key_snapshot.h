@@ -8,7 +8,9 @@
 //   string:      type 's', value = the string
 //   collection:  type 'h'|'l'|'t'|'z', value = a serialized pb::CollectionState: the
 //                collection's metadata (store/collection.h) and its members in order.
-// The whole key travels with every change, so a change costs O(size of the collection).
+// Hashes, sets and sorted sets carry each member's dot (pb::CollectionState.dots), so
+// concurrent versions merge member by member (cluster/type_merge.h). The whole key still
+// travels with every change, so a change costs O(size of the collection).
 #ifndef CAIRN_SERVER_KEY_SNAPSHOT_H_
 #define CAIRN_SERVER_KEY_SNAPSHOT_H_
 
@@ -31,12 +33,18 @@ std::string_view ReplicatedTypeName(const cluster::pb::Record& record);
 
 class KeySnapshot final : public store::Backend {
  public:
-  // now_ms: the command's clock (expiry).
-  KeySnapshot(int db, std::string key, int64_t now_ms) : db_(db), key_(std::move(key)), now_ms_(now_ms) {}
+  // now_ms: the command's clock (expiry). counter_node: when not empty, the command adds
+  // to a number (kCounter) and its change is exported as that node's contribution to a
+  // counter (cluster/counter.h).
+  KeySnapshot(int db, std::string key, int64_t now_ms, std::string counter_node = {})
+      : db_(db), key_(std::move(key)), now_ms_(now_ms), counter_node_(std::move(counter_node)) {}
 
-  // Loads the key's version (a live one: not a tombstone, not expired).
+  // Loads the key's version (a live one: not a tombstone, not expired; the merge of its
+  // siblings, cluster/type_merge.h).
   absl::Status Load(const cluster::pb::Record& record);
   // The key as a record to replicate; nullopt if the command deleted it (or it expired).
+  // Members keep the dot they were loaded with; members the command wrote have none
+  // (they take the new version's dot). A counter command's string carries the counter.
   absl::StatusOr<std::optional<cluster::pb::Record>> Export() const;
   // Whether a command wrote anything.
   bool changed() const { return changed_; }
@@ -70,8 +78,12 @@ class KeySnapshot final : public store::Backend {
   const int db_;
   const std::string key_;
   const int64_t now_ms_;
+  const std::string counter_node_;
+  std::optional<cluster::pb::Record> loaded_;  // as Load got it
   std::optional<store::Record> record_;
   std::map<std::pair<uint64_t, std::string>, std::string> members_;  // (version, member)
+  // The dot of each loaded member the command has not written since.
+  std::map<std::pair<uint64_t, std::string>, cluster::pb::ClockEntry> dots_;
   uint64_t last_version_ = 0;
   bool changed_ = false;
 };

@@ -1,0 +1,180 @@
+#include "cluster/type_merge.h"
+
+#include <map>
+#include <string>
+#include <tuple>
+
+#include "base/status.h"
+#include "cluster/counter.h"
+#include "cluster/vector_clock.h"
+#include "cluster/versions.h"
+#include "store/collection.h"
+#include "store/record.h"
+
+namespace cairn::cluster {
+namespace {
+
+using store::ValueType;
+
+ValueType TypeOf(const pb::Record& r) {
+  return static_cast<ValueType>(r.type() == 0 ? 's' : r.type());
+}
+
+bool Covers(const Clock& clock, const pb::ClockEntry& dot) {
+  return !dot.node().empty() && CounterOf(clock, dot.node()) >= dot.counter();
+}
+
+bool SameDot(const pb::ClockEntry& a, const pb::ClockEntry& b) {
+  return a.node() == b.node() && a.counter() == b.counter();
+}
+
+// Of two writes of one member, the later: hybrid timestamp, then node and counter, so
+// every replica picks the same.
+bool Later(const pb::ClockEntry& a, const pb::ClockEntry& b) {
+  return std::forward_as_tuple(a.timestamp(), a.node(), a.counter()) >
+         std::forward_as_tuple(b.timestamp(), b.node(), b.counter());
+}
+
+absl::StatusOr<std::optional<pb::Record>> MergeCountersOf(const std::vector<pb::Record>& versions,
+                                                          const pb::Record& winner,
+                                                          const pb::Record& live) {
+  // A newer plain value that is not a number replaces the counter: last writer wins.
+  if (!winner.tombstone() && !winner.has_counter() &&
+      !CounterFromValue(winner.value(), winner.version())) {
+    return std::optional<pb::Record>(winner);
+  }
+  std::vector<pb::Counter> views;
+  for (const pb::Record& v : versions) {
+    if (v.has_counter()) {
+      views.push_back(v.counter());
+    } else if (v.tombstone()) {
+      pb::Counter deleted;  // a DEL that saw no counter: resets to nothing
+      deleted.set_deleted(true);
+      deleted.set_offset_version(v.version());
+      views.push_back(std::move(deleted));
+    } else if (TypeOf(v) == ValueType::kString) {
+      if (auto c = CounterFromValue(v.value(), v.version())) views.push_back(std::move(*c));
+    }
+  }
+  std::vector<const pb::Counter*> ptrs;
+  size_t reset = 0;
+  for (size_t i = 0; i < views.size(); i++) {
+    ptrs.push_back(&views[i]);
+    if (views[i].offset_version() > views[reset].offset_version()) reset = i;
+  }
+  pb::Counter merged = MergeCounters(ptrs);
+  if (!CounterLive(merged, views[reset])) return std::optional<pb::Record>();
+  merged.set_deleted(false);
+  pb::Record out = live;
+  out.set_value(CounterValue(merged));
+  *out.mutable_counter() = std::move(merged);
+  return std::optional<pb::Record>(std::move(out));
+}
+
+struct Element {
+  std::string value;
+  pb::ClockEntry dot;
+};
+using Elements = std::map<std::string, Element>;
+
+// A collection version's members by name (a sorted set's by-member entries only), each
+// with the dot of the write that set it.
+absl::Status ElementsOf(const pb::Record& v, ValueType type, Elements* out) {
+  pb::CollectionState state;
+  if (!state.ParseFromString(v.value()) || state.members_size() != state.values_size()) {
+    return CorruptionError("replicated collection does not parse");
+  }
+  for (int i = 0; i < state.members_size(); i++) {
+    const std::string& m = state.members(i);
+    if (type == ValueType::kZSet && (m.empty() || m[0] != store::kZSetByMember)) continue;
+    const bool own = i < state.dots_size() && !state.dots(i).node().empty();
+    (*out)[m] = Element{state.values(i), own ? state.dots(i) : v.dot()};
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<pb::Record>> MergeMembers(const std::vector<pb::Record>& versions,
+                                                       const pb::Record& live, ValueType type) {
+  std::vector<Elements> elements(versions.size());
+  std::vector<Clock> clocks;
+  for (size_t i = 0; i < versions.size(); i++) {
+    const pb::Record& v = versions[i];
+    clocks.push_back(FullClock(v));
+    if (!v.tombstone() && TypeOf(v) == type) CAIRN_RETURN_IF_ERROR(ElementsOf(v, type, &elements[i]));
+  }
+  Elements merged;
+  for (size_t i = 0; i < versions.size(); i++) {
+    for (const auto& [member, e] : elements[i]) {
+      bool removed = false;
+      for (size_t j = 0; j < versions.size() && !removed; j++) {
+        if (j == i) continue;
+        auto it = elements[j].find(member);
+        if (it != elements[j].end() && SameDot(it->second.dot, e.dot)) continue;
+        removed = Covers(clocks[j], e.dot);  // j saw this write and no longer has it
+      }
+      if (removed) continue;
+      auto [it, inserted] = merged.emplace(member, e);
+      if (!inserted && Later(e.dot, it->second.dot)) it->second = e;
+    }
+  }
+  if (merged.empty()) return std::optional<pb::Record>();
+  pb::CollectionState live_state;
+  if (!live_state.ParseFromString(live.value())) return CorruptionError("replicated collection does not parse");
+  store::CollectionMeta meta;
+  CAIRN_RETURN_IF_ERROR(store::DecodeCollectionMeta(type, live_state.meta(), &meta));
+  meta.size = merged.size();
+  // Every member key in order; a sorted set's by-score keys (nullptr) come from its
+  // by-member ones.
+  std::map<std::string, const Element*> all;
+  for (const auto& [member, e] : merged) all.emplace(member, &e);
+  if (type == ValueType::kZSet) {
+    for (const auto& [member, e] : merged) {
+      if (e.value.size() != 8) return CorruptionError("replicated sorted set has a bad score");
+      all.emplace(store::ZSetScoreKey(store::DecodeScore(e.value), std::string_view(member).substr(1)), nullptr);
+    }
+  }
+  pb::CollectionState state;
+  state.set_meta(store::EncodeCollectionMeta(type, meta));
+  for (const auto& [member, e] : all) {
+    state.add_members(member);
+    state.add_values(e != nullptr ? e->value : std::string());
+    *state.add_dots() = e != nullptr ? e->dot : pb::ClockEntry();
+  }
+  pb::Record out = live;
+  out.set_value(state.SerializeAsString());
+  return std::optional<pb::Record>(std::move(out));
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<pb::Record>> MergeForRead(const std::vector<pb::Record>& versions) {
+  if (versions.empty()) return std::optional<pb::Record>();
+  const pb::Record& winner = versions.front();
+  const pb::Record* live = nullptr;
+  for (const pb::Record& v : versions) {
+    if (!v.tombstone()) {
+      live = &v;
+      break;
+    }
+  }
+  if (live == nullptr) return std::optional<pb::Record>();
+  if (versions.size() == 1) return std::optional<pb::Record>(*live);
+  const ValueType type = TypeOf(*live);
+  switch (type) {
+    case ValueType::kString:
+      for (const pb::Record& v : versions) {
+        if (v.has_counter()) return MergeCountersOf(versions, winner, *live);
+      }
+      break;
+    case ValueType::kHash:
+    case ValueType::kSet:
+    case ValueType::kZSet:
+      return MergeMembers(versions, *live, type);
+    case ValueType::kList:
+      break;
+  }
+  if (winner.tombstone()) return std::optional<pb::Record>();
+  return std::optional<pb::Record>(winner);
+}
+
+}  // namespace cairn::cluster
