@@ -22,7 +22,18 @@ double ArcLength(uint64_t prev, uint64_t pos) {
 
 }  // namespace
 
-uint64_t Ring::Position(std::string_view key) { return XXH3_64bits(key.data(), key.size()); }
+std::string_view HashTag(std::string_view key) {
+  const size_t open = key.find('{');
+  if (open == std::string_view::npos) return key;
+  const size_t close = key.find('}', open + 1);
+  if (close == std::string_view::npos || close == open + 1) return key;
+  return key.substr(open + 1, close - open - 1);
+}
+
+uint64_t Ring::Position(std::string_view key) {
+  const std::string_view tag = HashTag(key);
+  return XXH3_64bits(tag.data(), tag.size());
+}
 
 absl::StatusOr<Ring> Ring::Build(std::vector<Member> members, int vnodes) {
   if (members.empty()) return absl::InvalidArgumentError("a ring needs at least one member");

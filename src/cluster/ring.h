@@ -4,7 +4,9 @@
 //   Ring ring = Ring::Build(members, /*vnodes=*/256);
 //   std::vector<int> replicas = ring.PreferenceList("user:42", 3);  // member indices
 //
-// Positions are 64-bit; a key's position is XXH3-64 of the key. Each member owns
+// Positions are 64-bit; a key's position is XXH3-64 of its hash tag (HashTag: the key, or
+// the part between its first '{' and the next '}', as Redis Cluster), so keys of one tag
+// have the same replicas. Each member owns
 // round(vnodes * weight) tokens (at least 1), and a token owns the arc of positions from
 // the previous token (exclusive) up to itself (inclusive). The preference list of a key is
 // the first N distinct members met walking clockwise from its position, skipping a member
@@ -37,6 +39,12 @@ struct Member {
   uint64_t generation = 0;  // when it first joined: orders token placement
 };
 
+// What places a key (Redis Cluster's rule): if it has a '{' followed later by a '}' with
+// at least one byte between them, those bytes (of the first '{' and the first '}' after
+// it); otherwise the whole key. "{user1000}.following" and "{user1000}.followers" share
+// "user1000"; "foo{}{bar}" is placed by the whole key.
+std::string_view HashTag(std::string_view key);
+
 class Ring {
  public:
   struct Token {
@@ -48,7 +56,7 @@ class Ring {
   // vnodes outside [1, 65536].
   static absl::StatusOr<Ring> Build(std::vector<Member> members, int vnodes);
 
-  // XXH3-64 of the key.
+  // XXH3-64 of the key's hash tag.
   static uint64_t Position(std::string_view key);
 
   // Indices into members() of the key's replicas: min(n, members) distinct members.

@@ -173,3 +173,24 @@ TEST(RingTest, AJoinMovesAboutOneNthOfTheKeysAllToTheNewcomer) {
 
 }  // namespace
 }  // namespace cairn::cluster
+
+namespace cairn::cluster {
+namespace {
+
+TEST(HashTagTest, FollowsRedisClusterRule) {
+  EXPECT_EQ(HashTag("{user1000}.following"), "user1000");
+  EXPECT_EQ(HashTag("{user1000}.followers"), "user1000");
+  EXPECT_EQ(HashTag("foo{}{bar}"), "foo{}{bar}");  // empty first tag: the whole key
+  EXPECT_EQ(HashTag("foo{{bar}}zap"), "{bar");
+  EXPECT_EQ(HashTag("foo{bar}{zap}"), "bar");
+  EXPECT_EQ(HashTag("nobraces"), "nobraces");
+  EXPECT_EQ(HashTag("open{only"), "open{only");
+  EXPECT_EQ(HashTag("close}{"), "close}{");
+  EXPECT_EQ(HashTag(""), "");
+  EXPECT_EQ(Ring::Position("{t}a"), Ring::Position("{t}b"));
+  EXPECT_EQ(Ring::Position("{t}a"), Ring::Position("t"));
+  EXPECT_NE(Ring::Position("a"), Ring::Position("b"));
+}
+
+}  // namespace
+}  // namespace cairn::cluster

@@ -29,6 +29,7 @@
 #include "cluster/maintenance.h"
 #include "cluster/membership.h"
 #include "cluster/partition_transport.h"
+#include "cluster/ring.h"
 #include "cluster/type_merge.h"
 #include "cluster/vector_clock.h"
 #include "server/key_snapshot.h"
@@ -216,7 +217,10 @@ ClusterNode::~ClusterNode() {
 int ClusterNode::port() const { return transport_->port(); }
 
 namespace {
-std::string RoutableError(const CommandSpec& spec, const std::vector<std::string_view>& keys);
+constexpr char kErrCrossSlot[] = "CROSSSLOT Keys in request don't hash to the same slot";
+std::string RoutableError(const CommandSpec& spec, const std::vector<std::string_view>& keys,
+                          bool in_exec = false);
+std::optional<std::string> TransactionTag(const ClientState& client);
 
 // A quorum failure is its own error code (-NOQUORUM); anything else is an ERR.
 std::string ErrorText(const absl::Status& s) {
@@ -228,58 +232,86 @@ std::string ErrorText(const absl::Status& s) {
 std::string ClusterNode::ExecuteHere(const pb::ExecuteCommand& q) {
   std::string out;
   protocol::ReplyWriter writer(&out, q.protocol() == 3 ? 3 : 2);
-  std::vector<std::string_view> args(q.args().begin(), q.args().end());
-  const CommandSpec* spec = args.empty() ? nullptr : CommandTable::Get().Find(Lower(args[0]));
-  const int argc = static_cast<int>(args.size());
   const int n = coordinator_->options().replicas;
-  if (spec == nullptr || spec->first_key <= 0 || spec->first_key >= argc ||
-      (spec->arity > 0 && argc != spec->arity) || (spec->arity < 0 && argc < -spec->arity) ||
-      q.db() < 0 || q.db() >= store::kMaxDatabases || q.w() < 1 || q.w() > n || q.r() < 1 ||
-      q.r() > n) {
+  // The command lines: one command, or a transaction's.
+  std::vector<std::vector<std::string_view>> lines;
+  if (q.exec()) {
+    for (const pb::CommandLine& l : q.transaction()) lines.emplace_back(l.args().begin(), l.args().end());
+  } else {
+    lines.emplace_back(q.args().begin(), q.args().end());
+  }
+  std::vector<const CommandSpec*> specs;
+  std::vector<std::string_view> keys;
+  bool malformed = q.db() < 0 || q.db() >= store::kMaxDatabases || q.w() < 1 || q.w() > n ||
+                   q.r() < 1 || q.r() > n;
+  for (const auto& args : lines) {
+    const CommandSpec* spec = args.empty() ? nullptr : CommandTable::Get().Find(Lower(args[0]));
+    const int argc = static_cast<int>(args.size());
+    if (spec == nullptr || (spec->arity > 0 && argc != spec->arity) ||
+        (spec->arity < 0 && argc < -spec->arity)) {
+      malformed = true;
+      break;
+    }
+    specs.push_back(spec);
+    // The sender checked this too; a node of another version may not have.
+    const std::vector<std::string_view> line_keys = CommandTable::Keys(*spec, args);
+    if (std::string error = RoutableError(*spec, line_keys, q.exec()); !error.empty()) {
+      writer.Error(error);
+      return out;
+    }
+    keys.insert(keys.end(), line_keys.begin(), line_keys.end());
+  }
+  for (const pb::WatchedKey& w : q.watched()) keys.push_back(w.key());
+  if (malformed || keys.empty()) {
     writer.Error("ERR malformed forwarded command");
     return out;
   }
-  // The sender checked this too; a node of another version may not have.
-  if (std::string error = RoutableError(*spec, CommandTable::Keys(*spec, args)); !error.empty()) {
-    writer.Error(error);
-    return out;
+  for (std::string_view k : keys) {
+    if (cluster::HashTag(k) != cluster::HashTag(keys[0])) {
+      writer.Error(kErrCrossSlot);
+      return out;
+    }
   }
-  const std::string key(args[spec->first_key]);
+  const std::string tag(cluster::HashTag(keys[0]));
   {
     auto ring = membership_->ring();
-    const std::vector<int> replicas = ring->PreferenceList(key, n);
+    const std::vector<int> replicas = ring->PreferenceList(tag, n);
     if (std::none_of(replicas.begin(), replicas.end(),
                      [&](int m) { return ring->members()[m].id == id_; })) {
       writer.Error("NOQUORUM this node is not a replica of the key (the ring is changing)");
       return out;
     }
   }
-  absl::MutexLock l(&exec_locks_[XXH3_64bits_withSeed(key.data(), key.size(), q.db()) % exec_locks_.size()]);
-  auto read = coordinator_->ReadVersions(q.db(), key, q.r(),
-                                         q.sync_repair() ? cluster::Coordinator::Repair::kSync
-                                                         : cluster::Coordinator::Repair::kAsync);
-  if (!read.ok()) {
-    writer.Error(ErrorText(read.status()));
+  // Commands of one tag run one at a time here (and everywhere: they all run here).
+  absl::MutexLock l(&exec_locks_[XXH3_64bits_withSeed(tag.data(), tag.size(), q.db()) % exec_locks_.size()]);
+  const auto repair = q.sync_repair() ? cluster::Coordinator::Repair::kSync
+                                      : cluster::Coordinator::Repair::kAsync;
+  // Each key a command touches is read from R replicas, as the merge of its versions.
+  KeySnapshot snapshot(q.db(), tag, q.now_ms(),
+                       [&](std::string_view key) -> absl::StatusOr<KeySnapshot::Loaded> {
+                         auto read = coordinator_->ReadVersions(q.db(), key, q.r(), repair);
+                         if (!read.ok()) return read.status();
+                         auto merged = cluster::MergeForRead(read->versions);
+                         if (!merged.ok()) return merged.status();
+                         return KeySnapshot::Loaded{std::move(*merged), std::move(read->context)};
+                       });
+  const auto fail = [&](const absl::Status& s) {
+    out.clear();
+    writer.Error(ErrorText(s));
     return out;
-  }
-  // Increments are replicated as this node's contribution to a counter (counter.h).
-  KeySnapshot snapshot(q.db(), key, q.now_ms(), (spec->flags & kCounter) ? id_ : std::string());
-  auto merged = cluster::MergeForRead(read->versions);
-  if (!merged.ok()) {
-    writer.Error(ErrorText(merged.status()));
-    return out;
-  }
-  const pb::Record* current = merged->has_value() ? &**merged : nullptr;
-  const bool live = current != nullptr &&
-                    (current->expire_at_ms() == 0 || current->expire_at_ms() > q.now_ms());
-  if (live) {
-    if (absl::Status s = snapshot.Load(*current); !s.ok()) {
-      writer.Error(absl::StrCat("ERR ", s.message()));
+  };
+  for (const pb::WatchedKey& w : q.watched()) {
+    auto context = snapshot.ContextOf(w.key());
+    if (!context.ok()) return fail(context.status());
+    const cluster::Clock watched(w.context().begin(), w.context().end());
+    if (cluster::Compare(*context, watched) != cluster::ClockOrder::kEqual ||
+        (w.expire_at_ms() > 0 && w.expire_at_ms() <= q.now_ms())) {
+      writer.NullArray();  // EXEC of a transaction whose watched key changed
       return out;
     }
   }
-  // A server context of this thread whose backend is the snapshot: the command's
-  // implementation is the single-node one, unchanged.
+  // A server context of this thread whose backend is the snapshot: the commands'
+  // implementations are the single-node ones, unchanged.
   thread_local std::unique_ptr<ServerContext> scratch;
   if (scratch == nullptr) scratch = std::make_unique<ServerContext>();
   scratch->backend = &snapshot;
@@ -288,37 +320,39 @@ std::string ClusterNode::ExecuteHere(const pb::ExecuteCommand& q) {
   client.db.store(q.db());
   client.protocol.store(writer.protocol());
   client.authenticated = true;
-  CommandContext ctx{*scratch, client, args, writer, q.now_ms(), {}};
+  client.in_exec = q.exec();
+  if (q.exec()) writer.ArrayHeader(lines.size());
   try {
-    spec->handler(ctx);
+    for (size_t i = 0; i < lines.size(); i++) {
+      // Increments are replicated as this node's contribution to a counter (counter.h).
+      snapshot.set_counter_node((specs[i]->flags & kCounter) ? id_ : std::string());
+      CommandContext ctx{*scratch, client, lines[i], writer, q.now_ms(), {}};
+      specs[i]->handler(ctx);
+    }
   } catch (const std::exception& e) {
     scratch->backend = nullptr;
-    out.clear();
-    writer.Error(absl::StrCat("ERR ", e.what()));
-    return out;
+    return fail(absl::InternalError(e.what()));
   }
   scratch->backend = nullptr;
-  if (!snapshot.changed()) return out;
-  auto exported = snapshot.Export();
-  if (!exported.ok()) {
-    out.clear();
-    writer.Error(absl::StrCat("ERR ", exported.status().message()));
-    return out;
-  }
-  std::optional<pb::Record> next = std::move(*exported);
-  if (!next && !live) return out;  // nothing there before or after
-  pb::Record version;
-  if (next) {
-    version = std::move(*next);
-  } else {
-    version.set_tombstone(true);
-  }
-  pb::Context context;  // supersedes every version read, siblings included
-  *context.mutable_clock() = read->context;
-  auto written = coordinator_->Write(q.db(), key, std::move(version), q.w(), &context);
-  if (!written.ok()) {
-    out.clear();
-    writer.Error(ErrorText(written.status()));
+  if (!snapshot.load_error().ok()) return fail(snapshot.load_error());
+  for (const std::string& key : snapshot.ChangedKeys()) {
+    auto exported = snapshot.Export(key);
+    if (!exported.ok()) return fail(exported.status());
+    auto was_live = snapshot.WasLive(key);
+    auto context = snapshot.ContextOf(key);
+    if (!was_live.ok() || !context.ok()) return fail(was_live.ok() ? context.status() : was_live.status());
+    std::optional<pb::Record> next = std::move(*exported);
+    if (!next && !*was_live) continue;  // nothing there before or after
+    pb::Record version;
+    if (next) {
+      version = std::move(*next);
+    } else {
+      version.set_tombstone(true);
+    }
+    pb::Context write_context;  // supersedes every version read, siblings included
+    *write_context.mutable_clock() = std::move(*context);
+    auto written = coordinator_->Write(q.db(), key, std::move(version), q.w(), &write_context);
+    if (!written.ok()) return fail(written.status());
   }
   return out;
 }
@@ -504,21 +538,26 @@ bool Load(ClusterContext& x, std::string_view key, std::optional<pb::Record>* ou
 
 bool IsString(const pb::Record& rec) { return ReplicatedTypeName(rec) == "string"; }
 
-// Runs the command (of one key) on the key's first live replica: here if that is this
-// node, else by forwarding it there (ExecuteCommand). The replica reads the key from R
-// replicas, runs the single-node implementation on it (KeySnapshot) and writes the result
-// back to W replicas as a version that supersedes what it read, all under its lock of the
-// key, so commands of one key run one at a time, whichever node they arrive at.
-void Route(ClusterContext& x, std::string_view key) {
-  auto& c = x.c;
+// The request that runs commands on a tag's replica, with the client's quorums.
+pb::ExecuteCommand NewExecute(ClusterContext& x) {
   pb::ExecuteCommand q;
   q.set_db(x.db);
-  for (std::string_view a : c.args) q.add_args(std::string(a));
   q.set_w(x.w);
   q.set_r(x.r);
   q.set_sync_repair(x.repair == cluster::Coordinator::Repair::kSync);
-  q.set_protocol(c.out.protocol());
-  q.set_now_ms(c.now_ms);
+  q.set_protocol(x.c.out.protocol());
+  q.set_now_ms(x.c.now_ms);
+  return q;
+}
+
+// Runs q (a command, or a transaction, of one hash tag) on the tag's first live replica:
+// here if that is this node, else by forwarding it there (ExecuteCommand). The replica
+// reads each key it touches from R replicas, runs the single-node implementations on them
+// (KeySnapshot) and writes each changed key back to W replicas as a version that
+// supersedes what it read, all under its lock of the tag, so commands of one tag run one
+// at a time, whichever node they arrive at.
+void Send(ClusterContext& x, std::string_view key, const pb::ExecuteCommand& q) {
+  auto& c = x.c;
   auto ring = x.node.membership().ring();
   const int n = x.node.coordinator().options().replicas;
   std::string why = "no replica of the key is up";
@@ -546,6 +585,78 @@ void Route(ClusterContext& x, std::string_view key) {
     if (reply.ok() || !cluster::WasNotSent(reply.status())) break;
   }
   c.out.Error(absl::StrCat("NOQUORUM command could not run on a replica of the key: ", why));
+}
+
+void Route(ClusterContext& x, std::string_view key) {
+  pb::ExecuteCommand q = NewExecute(x);
+  for (std::string_view a : x.c.args) q.add_args(std::string(a));
+  Send(x, key, q);
+}
+
+// WATCH key...: remembers each key's context (the merged clock of its versions); EXEC's
+// replica runs nothing if one changed. Keys of one hash tag, the transaction's.
+void Watch(ClusterContext& x) {
+  auto& c = x.c;
+  if (c.client.in_multi) return c.out.Error("ERR WATCH inside MULTI is not allowed");
+  std::optional<std::string> tag = TransactionTag(c.client);
+  for (size_t i = 1; i < c.args.size(); i++) {
+    if (!tag) tag = std::string(cluster::HashTag(c.args[i]));
+    if (cluster::HashTag(c.args[i]) != *tag) return c.out.Error(kErrCrossSlot);
+  }
+  for (size_t i = 1; i < c.args.size(); i++) {
+    auto read = x.node.coordinator().ReadVersions(x.db, c.args[i], x.r, x.repair);
+    if (!read.ok()) return ReplyError(c, read.status());
+    auto merged = cluster::MergeForRead(read->versions);
+    if (!merged.ok()) return ReplyError(c, merged.status());
+    pb::Context context;
+    *context.mutable_clock() = read->context;
+    c.client.watched.push_back({x.db, std::string(c.args[i]),
+                                merged->has_value() ? (*merged)->expire_at_ms() : 0});
+    c.client.watched_contexts.push_back(context.SerializeAsString());
+  }
+  c.out.SimpleString("OK");
+}
+
+// EXEC: the queued commands (all of one hash tag, checked as they were queued) and the
+// watched keys go to the tag's replica, which runs them as one.
+void Exec(ClusterContext& x) {
+  auto& c = x.c;
+  if (!c.client.in_multi) return c.out.Error("ERR EXEC without MULTI");
+  std::vector<std::vector<std::string>> queued = std::move(c.client.queued);
+  std::vector<ClientState::Watched> watched = std::move(c.client.watched);
+  std::vector<std::string> contexts = std::move(c.client.watched_contexts);
+  const bool doomed = c.client.multi_error;
+  c.client.in_multi = false;
+  c.client.multi_error = false;
+  c.client.queued.clear();
+  c.client.watched.clear();
+  c.client.watched_contexts.clear();
+  c.server.watches.UnwatchAll(&c.client);
+  if (doomed) return c.out.Error("EXECABORT Transaction discarded because of previous errors.");
+  pb::ExecuteCommand q = NewExecute(x);
+  q.set_exec(true);
+  std::string first_key;
+  for (const auto& line : queued) {
+    pb::CommandLine* l = q.add_transaction();
+    for (const std::string& a : line) l->add_args(a);
+    if (first_key.empty()) {
+      std::vector<std::string_view> args(line.begin(), line.end());
+      const CommandSpec* spec = CommandTable::Get().Find(Lower(args[0]));
+      const auto keys = CommandTable::Keys(*spec, args);
+      if (!keys.empty()) first_key = std::string(keys[0]);
+    }
+  }
+  for (size_t i = 0; i < watched.size() && i < contexts.size(); i++) {
+    pb::WatchedKey* w = q.add_watched();
+    w->set_key(watched[i].key);
+    pb::Context context;
+    (void)context.ParseFromString(contexts[i]);
+    *w->mutable_context() = context.clock();
+    w->set_expire_at_ms(watched[i].expire_at_ms);
+    if (first_key.empty()) first_key = watched[i].key;
+  }
+  if (q.transaction_size() == 0 && q.watched_size() == 0) return c.out.ArrayHeader(0);
+  Send(x, first_key, q);
 }
 
 void Get(ClusterContext& x) {
@@ -834,38 +945,62 @@ const ClusterCommand kClusterCommands[] = {
     {"keys", Keys},
     {"dbsize", DbSize},
     {"scan", Scan},
+    {"watch", Watch},
+    {"exec", Exec},
     {"cairn.consistency", Consistency},
     {"cairn.replica", Replica},
 };
 
-// Why a data command cannot run on its key's replica (empty: it can). Blocking commands
-// would wait on the replica; transactions and WATCH span commands; commands of several
-// different keys are refused as Redis Cluster refuses keys of different slots.
-std::string RoutableError(const CommandSpec& spec, const std::vector<std::string_view>& keys) {
-  static const absl::flat_hash_set<std::string_view> kRefused = {
-      "blpop", "brpop", "blmove", "move", "watch", "unwatch", "multi", "exec", "discard"};
-  if (keys.empty() || kRefused.contains(spec.name)) {
+// Why a data command cannot run on its keys' replica (empty: it can). Blocking commands
+// would wait on the replica (inside EXEC they do not wait); a command of several
+// databases (MOVE) cannot run on one db's keys; keys of different hash tags are refused
+// as Redis Cluster refuses keys of different slots.
+std::string RoutableError(const CommandSpec& spec, const std::vector<std::string_view>& keys,
+                          bool in_exec) {
+  if (keys.empty() || ((spec.flags & kBlocking) && !in_exec) || (spec.flags & kNoLock)) {
     return absl::StrCat("ERR '", spec.name,
                         "' is not supported in cluster mode (docs/cluster.md lists what is)");
   }
   for (std::string_view k : keys) {
-    if (k != keys[0]) return "CROSSSLOT Keys in request don't hash to the same slot";
+    if (cluster::HashTag(k) != cluster::HashTag(keys[0])) return kErrCrossSlot;
   }
   return "";
 }
 
-// Data commands with no key arguments that act on a whole database or on the engine.
+// Data commands: of keys, or of a whole keyspace.
 bool ActsOnData(const CommandSpec& spec) {
-  static const char* const kKeyspaceWide[] = {
-      "flushdb", "flushall", "dbsize", "scan",  "keys", "randomkey", "swapdb",
-      "multi",   "exec",     "watch",  "unwatch", "discard", "move"};
-  for (const char* name : kKeyspaceWide) {
-    if (std::string_view(spec.name) == name) return true;
+  return spec.first_key > 0 || spec.numkeys_at > 0 || (spec.flags & kKeyspace);
+}
+
+// The hash tag a client's transaction is bound to: its watched keys' and queued
+// commands' (empty: none yet).
+std::optional<std::string> TransactionTag(const ClientState& client) {
+  if (!client.watched.empty()) return std::string(cluster::HashTag(client.watched[0].key));
+  for (const auto& line : client.queued) {
+    std::vector<std::string_view> args(line.begin(), line.end());
+    const CommandSpec* spec = CommandTable::Get().Find(Lower(args[0]));
+    if (spec == nullptr) continue;
+    const auto keys = CommandTable::Keys(*spec, args);
+    if (!keys.empty()) return std::string(cluster::HashTag(keys[0]));
   }
-  return spec.first_key > 0;
+  return std::nullopt;
 }
 
 }  // namespace
+
+std::string ClusterQueueError(const ClientState& client, const CommandSpec& spec,
+                              const std::vector<std::string_view>& args) {
+  const std::vector<std::string_view> keys = CommandTable::Keys(spec, args);
+  if (keys.empty()) {
+    return absl::StrCat("ERR '", spec.name,
+                        "' cannot be queued in a transaction in cluster mode (only commands of "
+                        "keys of one hash tag can)");
+  }
+  if (std::string error = RoutableError(spec, keys, /*in_exec=*/true); !error.empty()) return error;
+  const std::optional<std::string> tag = TransactionTag(client);
+  if (tag && cluster::HashTag(keys[0]) != *tag) return kErrCrossSlot;
+  return "";
+}
 
 bool DispatchInCluster(ClusterNode& node, CommandContext& c, const CommandSpec& spec) {
   ClusterContext x{node, c, c.client.db.load(std::memory_order_relaxed),
@@ -887,7 +1022,7 @@ bool DispatchInCluster(ClusterNode& node, CommandContext& c, const CommandSpec& 
   if (!ActsOnData(spec)) return false;
   const std::string_view name = spec.name;
   const std::vector<std::string_view> keys = CommandTable::Keys(spec, c.args);
-  if (std::string error = RoutableError(spec, keys); !error.empty()) {
+  if (std::string error = RoutableError(spec, keys, c.client.in_exec); !error.empty()) {
     c.out.Error(error);
     return true;
   }

@@ -99,6 +99,12 @@ std::string ClusterStatusJson(ClusterNode& node, const std::string* key);
 // for the rest (connection and server commands), which run on this node as usual.
 bool DispatchInCluster(ClusterNode& node, CommandContext& c, const CommandSpec& spec);
 
+// Why a command cannot be queued in the client's MULTI in cluster mode (empty: it can): a
+// transaction runs on one hash tag's replica, so its commands (and watched keys) must all
+// name keys of one tag. ExecuteCommand then refuses it and EXEC aborts, as Redis does.
+std::string ClusterQueueError(const ClientState& client, const CommandSpec& spec,
+                              const std::vector<std::string_view>& args);
+
 }  // namespace cairn::server
 
 #endif  // CAIRN_SERVER_CLUSTER_MODE_H_

@@ -119,10 +119,16 @@ const CommandSpec* CommandTable::Find(std::string_view name) const {
 std::vector<std::string_view> CommandTable::Keys(const CommandSpec& spec,
                                                  const std::vector<std::string_view>& args) {
   std::vector<std::string_view> keys;
-  if (spec.first_key <= 0) return keys;
   const int argc = static_cast<int>(args.size());
-  const int last = spec.last_key < 0 ? argc + spec.last_key : spec.last_key;
-  for (int i = spec.first_key; i <= last && i < argc; i += spec.step) keys.push_back(args[i]);
+  if (spec.first_key > 0) {
+    const int last = spec.last_key < 0 ? argc + spec.last_key : spec.last_key;
+    for (int i = spec.first_key; i <= last && i < argc; i += spec.step) keys.push_back(args[i]);
+  }
+  int64_t n;
+  if (spec.numkeys_at > 0 && spec.numkeys_at < argc && ParseInt64(args[spec.numkeys_at], &n) &&
+      n > 0 && n <= argc - 1 - spec.numkeys_at) {
+    for (int i = 0; i < n; i++) keys.push_back(args[spec.numkeys_at + 1 + i]);
+  }
   return keys;
 }
 
@@ -314,6 +320,12 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
     }
   }
   if (client.in_multi && !RunsInMulti(spec)) {
+    if (server.cluster != nullptr) {
+      if (std::string error = ClusterQueueError(client, *spec, args); !error.empty()) {
+        client.multi_error = true;
+        return refuse(stats, error);
+      }
+    }
     client.queued.emplace_back(args.begin(), args.end());
     out.SimpleString("QUEUED");
     return;

@@ -65,6 +65,9 @@ struct ClientState {
     int64_t expire_at_ms;  // the key's expiry when watched (0: none or absent)
   };
   std::vector<Watched> watched;
+  // Cluster mode: the serialized cluster::pb::Context of each watched key (its versions'
+  // merged clock when watched), parallel to watched; EXEC's replica compares them.
+  std::vector<std::string> watched_contexts;
   std::atomic<bool> watch_dirty{false};
 
   // Blocking commands (blocking.h): set by a handler that must wait; the connection then
@@ -174,6 +177,10 @@ enum CommandFlag : uint32_t {
   // Adds to a number (INCR and its kin): in cluster mode the change is replicated as this
   // node's contribution to a counter (cluster/counter.h), so concurrent ones all count.
   kCounter = 1 << 9,
+  kBlocking = 1 << 10,  // may wait for another client's write (BLPOP)
+  // Acts on every key of a database (or of all) and names none (KEYS, FLUSHDB): in cluster
+  // mode on every node, not on one key's replicas.
+  kKeyspace = 1 << 11,
 };
 
 using CommandHandler = void (*)(CommandContext& ctx);
@@ -186,6 +193,11 @@ struct CommandSpec {
   CommandHandler handler;
   const char* group;    // COMMAND DOCS group
   const char* summary;  // COMMAND DOCS summary
+  // Keys counted by an argument (SINTERCARD numkeys key..., ZUNIONSTORE dst numkeys key...):
+  // the position of that argument, the keys following it (0: none). Key positions of
+  // every kind come from CommandTable::Keys, so locking, routing and CROSSSLOT checks
+  // read the table, never a list of names.
+  int numkeys_at = 0;
 };
 
 // Registers a group of commands (each commands_*.cc has one, listed in command.cc).
@@ -206,7 +218,9 @@ class CommandTable {
   static const CommandTable& Get();
   const CommandSpec* Find(std::string_view name) const;
   const std::vector<const CommandSpec*>& all() const { return all_; }
-  // The key arguments of a command line by the spec's key positions.
+  // The key arguments of a command line by the spec's key positions (first..last by
+  // step, then those a numkeys argument counts). A numkeys that is not a count of the
+  // arguments that follow contributes no keys (the command itself then refuses it).
   static std::vector<std::string_view> Keys(const CommandSpec& spec,
                                             const std::vector<std::string_view>& args);
 

@@ -438,13 +438,13 @@ const CommandSpec kCommands[] = {
      "Returns an element after popping it from one list and pushing it to another."},
     {"rpoplpush", 3, kWrite | kDenyOom, 1, 2, 1, RPopLPush, "list",
      "Returns the last element of a list after removing and pushing it to another list."},
-    {"blpop", -3, kWrite, 1, -2, 1, BLPop, "list",
+    {"blpop", -3, kWrite | kBlocking, 1, -2, 1, BLPop, "list",
      "Removes and returns the first element in a list. Blocks until an element is available "
      "otherwise."},
-    {"brpop", -3, kWrite, 1, -2, 1, BRPop, "list",
+    {"brpop", -3, kWrite | kBlocking, 1, -2, 1, BRPop, "list",
      "Removes and returns the last element in a list. Blocks until an element is available "
      "otherwise."},
-    {"blmove", 6, kWrite | kDenyOom, 1, 2, 1, BLMove, "list",
+    {"blmove", 6, kWrite | kDenyOom | kBlocking, 1, 2, 1, BLMove, "list",
      "Pops an element from a list, pushes it to another list and returns it. Blocks until an "
      "element is available otherwise."},
 };

@@ -333,7 +333,7 @@ const CommandSpec kCommands[] = {
     {"sdiffstore", -3, kWrite | kDenyOom, 1, -1, 1, SDiffStore, "set",
      "Stores the difference of multiple sets in a key."},
     {"sintercard", -3, kRead, 0, 0, 0, SInterCard, "set",
-     "Returns the number of members of the intersect of multiple sets."},
+     "Returns the number of members of the intersect of multiple sets.", 1},
     {"sscan", -3, kRead, 1, 1, 1, SScan, "set", "Iterates over members of a set."},
 };
 

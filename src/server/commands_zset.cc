@@ -806,9 +806,9 @@ const CommandSpec kCommands[] = {
     {"zrandmember", -2, kRead, 1, 1, 1, ZRandMember, "sorted_set",
      "Returns one or more random members from a sorted set."},
     {"zunionstore", -4, kWrite | kDenyOom, 1, 1, 1, ZUnionStore, "sorted_set",
-     "Stores the union of multiple sorted sets in a key."},
+     "Stores the union of multiple sorted sets in a key.", 2},
     {"zinterstore", -4, kWrite | kDenyOom, 1, 1, 1, ZInterStore, "sorted_set",
-     "Stores the intersect of multiple sorted sets in a key."},
+     "Stores the intersect of multiple sorted sets in a key.", 2},
     {"zscan", -3, kRead, 1, 1, 1, ZScan, "sorted_set",
      "Iterates over members and scores of a sorted set."},
 };

@@ -5,20 +5,17 @@
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
 #include "cluster/counter.h"
+#include "cluster/ring.h"
 #include "store/collection.h"
 
 namespace cairn::server {
 
 namespace pb = cluster::pb;
 
+constexpr char kCrossSlot[] = "CROSSSLOT Keys in request don't hash to the same slot";
+
 std::string_view ReplicatedTypeName(const pb::Record& record) {
   return store::TypeName(static_cast<store::ValueType>(record.type() == 0 ? 's' : record.type()));
-}
-
-absl::Status KeySnapshot::Check(int db, std::string_view key) const {
-  if (db == db_ && key == key_) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      "CROSSSLOT Keys in request don't hash to the same slot (cluster mode runs a command on one key)");
 }
 
 namespace {
@@ -61,7 +58,16 @@ absl::Status CheckMembers(store::ValueType type, const store::CollectionMeta& me
 
 }  // namespace
 
-absl::Status KeySnapshot::Load(const pb::Record& record) {
+KeySnapshot::KeySnapshot(int db, std::string_view key, int64_t now_ms, Loader loader)
+    : db_(db),
+      first_key_(key),
+      tag_(cluster::HashTag(key)),
+      now_ms_(now_ms),
+      loader_(std::move(loader)) {}
+
+absl::Status KeySnapshot::Load(std::string_view key, const pb::Record& record) {
+  if (db_ < 0 || cluster::HashTag(key) != tag_) return absl::InvalidArgumentError(kCrossSlot);
+  KeyState& st = keys_[std::string(key)];
   store::Record r;
   if (ReplicatedTypeName(record) == "none") return CorruptionError("replicated value of an unknown type");
   r.type = static_cast<store::ValueType>(record.type() == 0 ? 's' : record.type());
@@ -78,58 +84,97 @@ absl::Status KeySnapshot::Load(const pb::Record& record) {
     CAIRN_RETURN_IF_ERROR(store::DecodeCollectionMeta(r.type, r.value, &meta));
     CAIRN_RETURN_IF_ERROR(CheckMembers(r.type, meta, state));
     Bump(meta.version);
+    st.members.clear();
+    st.dots.clear();
     for (int i = 0; i < state.members_size(); i++) {
       auto at = std::make_pair(meta.version, state.members(i));
       const pb::ClockEntry& dot =
           i < state.dots_size() && !state.dots(i).node().empty() ? state.dots(i) : record.dot();
-      if (!dot.node().empty()) dots_.emplace(at, dot);
-      members_.emplace(std::move(at), state.values(i));
+      if (!dot.node().empty()) st.dots.emplace(at, dot);
+      st.members.emplace(std::move(at), state.values(i));
     }
   }
-  record_ = std::move(r);
-  loaded_ = record;
+  if (Expired(r)) return absl::OkStatus();  // absent; its context still covers it
+  st.record = std::move(r);
+  st.loaded = record;
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::optional<pb::Record>> KeySnapshot::Export() const {
-  if (!record_ || (record_->expire_at_ms != 0 && record_->expire_at_ms <= now_ms_)) {
-    return std::optional<pb::Record>();
+absl::StatusOr<KeySnapshot::KeyState*> KeySnapshot::State(int db, std::string_view key) {
+  if (db != db_ || cluster::HashTag(key) != tag_) return absl::InvalidArgumentError(kCrossSlot);
+  if (auto it = keys_.find(key); it != keys_.end()) return &it->second;
+  if (loader_ == nullptr) return &keys_[std::string(key)];
+  auto loaded = loader_(key);
+  if (!loaded.ok()) {
+    if (load_error_.ok()) load_error_ = loaded.status();
+    return loaded.status();
   }
+  if (loaded->record) CAIRN_RETURN_IF_ERROR(Load(key, *loaded->record));
+  KeyState& st = keys_[std::string(key)];
+  st.context = std::move(loaded->context);
+  return &st;
+}
+
+std::vector<std::string> KeySnapshot::ChangedKeys() const {
+  std::vector<std::string> out;
+  for (const auto& [key, st] : keys_) {
+    if (st.changed) out.push_back(key);
+  }
+  return out;
+}
+
+absl::StatusOr<bool> KeySnapshot::WasLive(std::string_view key) {
+  auto st = State(db_, key);
+  if (!st.ok()) return st.status();
+  return (*st)->loaded.has_value();
+}
+
+absl::StatusOr<cluster::Clock> KeySnapshot::ContextOf(std::string_view key) {
+  auto st = State(db_, key);
+  if (!st.ok()) return st.status();
+  return (*st)->context;
+}
+
+absl::StatusOr<std::optional<pb::Record>> KeySnapshot::Export(std::string_view key) const {
+  auto it = keys_.find(key);
+  if (it == keys_.end()) return std::optional<pb::Record>();
+  const KeyState& st = it->second;
+  if (!st.record || Expired(*st.record)) return std::optional<pb::Record>();
   pb::Record out;
-  out.set_type(static_cast<uint32_t>(record_->type));
-  out.set_expire_at_ms(record_->expire_at_ms);
-  if (!store::IsCollection(record_->type)) {
-    out.set_value(record_->value);
-    if (!counter_node_.empty()) {
-      // The increment is this node's contribution to the counter the key held (or to a
-      // new one: a plain number, or nothing, read as its offset).
-      const bool was_string = loaded_ && ReplicatedTypeName(*loaded_) == "string";
+  out.set_type(static_cast<uint32_t>(st.record->type));
+  out.set_expire_at_ms(st.record->expire_at_ms);
+  if (!store::IsCollection(st.record->type)) {
+    out.set_value(st.record->value);
+    if (!st.plain_write && !st.counter_node.empty()) {
+      // Only increments wrote it: their sum is this node's contribution to the counter
+      // the key held (or to a new one: a plain number, or nothing, read as its offset).
+      const bool was_string = st.loaded && ReplicatedTypeName(*st.loaded) == "string";
       pb::Counter counter;
-      if (was_string && loaded_->has_counter()) {
-        counter = loaded_->counter();
+      if (was_string && st.loaded->has_counter()) {
+        counter = st.loaded->counter();
       } else if (was_string) {
-        auto plain = cluster::CounterFromValue(loaded_->value(), loaded_->version());
+        auto plain = cluster::CounterFromValue(st.loaded->value(), st.loaded->version());
         if (!plain) return absl::InvalidArgumentError("value is not a number");
         counter = std::move(*plain);
       }
-      CAIRN_RETURN_IF_ERROR(cluster::AddIncrement(&counter, counter_node_,
-                                                  was_string ? loaded_->value() : "0",
-                                                  record_->value));
+      CAIRN_RETURN_IF_ERROR(cluster::AddIncrement(&counter, st.counter_node,
+                                                  was_string ? st.loaded->value() : "0",
+                                                  st.record->value));
       *out.mutable_counter() = std::move(counter);
     }
     return out;
   }
   store::CollectionMeta meta;
-  CAIRN_RETURN_IF_ERROR(store::DecodeCollectionMeta(record_->type, record_->value, &meta));
+  CAIRN_RETURN_IF_ERROR(store::DecodeCollectionMeta(st.record->type, st.record->value, &meta));
   pb::CollectionState state;
-  state.set_meta(record_->value);
-  for (auto it = members_.lower_bound({meta.version, ""});
-       it != members_.end() && it->first.first == meta.version; ++it) {
-    state.add_members(it->first.second);
-    state.add_values(it->second);
-    if (record_->type != store::ValueType::kList) {
-      auto dot = dots_.find(it->first);
-      *state.add_dots() = dot != dots_.end() ? dot->second : pb::ClockEntry();
+  state.set_meta(st.record->value);
+  for (auto m = st.members.lower_bound({meta.version, ""});
+       m != st.members.end() && m->first.first == meta.version; ++m) {
+    state.add_members(m->first.second);
+    state.add_values(m->second);
+    if (st.record->type != store::ValueType::kList) {
+      auto dot = st.dots.find(m->first);
+      *state.add_dots() = dot != st.dots.end() ? dot->second : pb::ClockEntry();
     }
   }
   out.set_value(state.SerializeAsString());
@@ -137,11 +182,10 @@ absl::StatusOr<std::optional<pb::Record>> KeySnapshot::Export() const {
 }
 
 absl::Status KeySnapshot::Get(int db, std::string_view key, store::Record* record) {
-  CAIRN_RETURN_IF_ERROR(Check(db, key));
-  if (!record_ || (record_->expire_at_ms != 0 && record_->expire_at_ms <= now_ms_)) {
-    return absl::NotFoundError("");
-  }
-  *record = *record_;
+  auto st = State(db, key);
+  if (!st.ok()) return st.status();
+  if (!(*st)->record || Expired(*(*st)->record)) return absl::NotFoundError("");
+  *record = *(*st)->record;
   return absl::OkStatus();
 }
 
@@ -156,30 +200,41 @@ absl::Status KeySnapshot::Delete(int db, std::string_view key, const store::Writ
 
 absl::Status KeySnapshot::Apply(const std::vector<store::Mutation>& batch,
                                 const store::WriteOptions&) {
-  for (const store::Mutation& m : batch) {  // all or nothing: check first
-    CAIRN_RETURN_IF_ERROR(Check(m.db, m.key));
+  std::vector<KeyState*> states;
+  for (const store::Mutation& m : batch) {  // all or nothing: check (and load) first
+    auto st = State(m.db, m.key);
+    if (!st.ok()) return st.status();
+    states.push_back(*st);
     if (m.kind == store::Mutation::Kind::kPut &&
         (m.record.expire_at_ms < 0 || m.record.expire_at_ms > store::kMaxExpireAtMs)) {
       return absl::InvalidArgumentError("expire time out of range");
     }
   }
-  for (const store::Mutation& m : batch) {
-    changed_ = true;
+  for (size_t i = 0; i < batch.size(); i++) {
+    const store::Mutation& m = batch[i];
+    KeyState& st = *states[i];
+    st.changed = true;
+    if (counter_node_.empty() || m.kind != store::Mutation::Kind::kPut ||
+        m.record.type != store::ValueType::kString) {
+      st.plain_write = true;
+    } else {
+      st.counter_node = counter_node_;
+    }
     switch (m.kind) {
       case store::Mutation::Kind::kPut:
-        record_ = m.record;
+        st.record = m.record;
         break;
       case store::Mutation::Kind::kDelete:
-        record_.reset();
+        st.record.reset();
         break;
       case store::Mutation::Kind::kPutMember:
         Bump(m.version);
-        members_[{m.version, m.member}] = m.value;
-        dots_.erase({m.version, m.member});
+        st.members[{m.version, m.member}] = m.value;
+        st.dots.erase({m.version, m.member});
         break;
       case store::Mutation::Kind::kDeleteMember:
-        members_.erase({m.version, m.member});
-        dots_.erase({m.version, m.member});
+        st.members.erase({m.version, m.member});
+        st.dots.erase({m.version, m.member});
         break;
     }
   }
@@ -189,25 +244,30 @@ absl::Status KeySnapshot::Apply(const std::vector<store::Mutation>& batch,
 absl::Status KeySnapshot::Scan(
     int db, std::string_view start, std::string_view end,
     absl::FunctionRef<bool(std::string_view key, const store::RecordView& record)> fn) {
-  if (db != db_ || !record_ || key_ < start || (!end.empty() && key_ >= end)) return absl::OkStatus();
-  if (record_->expire_at_ms != 0 && record_->expire_at_ms <= now_ms_) return absl::OkStatus();
-  fn(key_, store::RecordView{record_->type, record_->expire_at_ms, record_->value});
+  if (db != db_) return absl::OkStatus();
+  for (auto it = keys_.lower_bound(start); it != keys_.end(); ++it) {
+    if (!end.empty() && it->first >= end) break;
+    const auto& r = it->second.record;
+    if (!r || Expired(*r)) continue;
+    if (!fn(it->first, store::RecordView{r->type, r->expire_at_ms, r->value})) break;
+  }
   return absl::OkStatus();
 }
 
 absl::Status KeySnapshot::Clear(int db) {
-  return absl::InvalidArgumentError("ERR FLUSHDB is not supported in cluster mode");
+  return absl::InvalidArgumentError("FLUSHDB is not supported inside a command of one hash tag");
 }
 
 absl::Status KeySnapshot::SwapDb(int a, int b) {
-  return absl::InvalidArgumentError("ERR SWAPDB is not supported in cluster mode");
+  return absl::InvalidArgumentError("SWAPDB is not supported in cluster mode");
 }
 
 absl::Status KeySnapshot::GetMember(int db, std::string_view key, uint64_t version,
                                     std::string_view member, std::string* value) {
-  CAIRN_RETURN_IF_ERROR(Check(db, key));
-  auto it = members_.find({version, std::string(member)});
-  if (it == members_.end()) return absl::NotFoundError("");
+  auto st = State(db, key);
+  if (!st.ok()) return st.status();
+  auto it = (*st)->members.find({version, std::string(member)});
+  if (it == (*st)->members.end()) return absl::NotFoundError("");
   *value = it->second;
   return absl::OkStatus();
 }
@@ -215,12 +275,14 @@ absl::Status KeySnapshot::GetMember(int db, std::string_view key, uint64_t versi
 absl::Status KeySnapshot::ScanMembers(
     int db, std::string_view key, uint64_t version, std::string_view start, std::string_view end,
     bool reverse, absl::FunctionRef<bool(std::string_view member, std::string_view value)> fn) {
-  CAIRN_RETURN_IF_ERROR(Check(db, key));
+  auto st = State(db, key);
+  if (!st.ok()) return st.status();
+  const auto& members = (*st)->members;
   if (!end.empty() && start >= end) return absl::OkStatus();
-  auto first = members_.lower_bound({version, std::string(start)});
-  auto last = !end.empty() ? members_.lower_bound({version, std::string(end)})
-               : version == UINT64_MAX ? members_.end()
-                                       : members_.lower_bound({version + 1, ""});
+  auto first = members.lower_bound({version, std::string(start)});
+  auto last = !end.empty() ? members.lower_bound({version, std::string(end)})
+               : version == UINT64_MAX ? members.end()
+                                       : members.lower_bound({version + 1, ""});
   if (reverse) {
     for (auto it = last; it != first;) {
       --it;

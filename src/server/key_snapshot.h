@@ -1,28 +1,35 @@
-// KeySnapshot: one key of the cluster (any type) held in memory as a store::Backend, so
-// the single-node command implementations run on it unchanged (docs/cluster.md, "Data
-// types"). The key's replica that executes a command loads the key's resolved version
-// into a snapshot, runs the command, and, if the command changed it, replicates the
-// snapshot's new contents as the key's next version.
+// KeySnapshot: the keys of one hash tag of the cluster (any type) held in memory as a
+// store::Backend, so the single-node command implementations run on them unchanged
+// (docs/cluster.md, "Data types"). The replica that executes a command (or a MULTI/EXEC
+// of one tag) loads each key it touches, lazily, as the merge of the key's versions
+// (cluster/type_merge.h), runs the commands, and replicates each key they changed as
+// the key's next version, written with the context it was read in.
 //
-// Replicated form (pb::Record of the key):
-//   string:      type 's', value = the string
+// Replicated form (pb::Record of a key):
+//   string:      type 's', value = the string; with a pb::Counter when increment
+//                commands wrote it (cluster/counter.h)
 //   collection:  type 'h'|'l'|'t'|'z', value = a serialized pb::CollectionState: the
 //                collection's metadata (store/collection.h) and its members in order.
 // Hashes, sets and sorted sets carry each member's dot (pb::CollectionState.dots), so
 // concurrent versions merge member by member (cluster/type_merge.h). The whole key still
 // travels with every change, so a change costs O(size of the collection).
+//
+// Thread-compatible: one command (or transaction) on one thread.
 #ifndef CAIRN_SERVER_KEY_SNAPSHOT_H_
 #define CAIRN_SERVER_KEY_SNAPSHOT_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
 #include "cluster/cluster.pb.h"
+#include "cluster/vector_clock.h"
 #include "store/backend.h"
 
 namespace cairn::server {
@@ -33,21 +40,44 @@ std::string_view ReplicatedTypeName(const cluster::pb::Record& record);
 
 class KeySnapshot final : public store::Backend {
  public:
-  // now_ms: the command's clock (expiry). counter_node: when not empty, the command adds
-  // to a number (kCounter) and its change is exported as that node's contribution to a
-  // counter (cluster/counter.h).
-  KeySnapshot(int db, std::string key, int64_t now_ms, std::string counter_node = {})
-      : db_(db), key_(std::move(key)), now_ms_(now_ms), counter_node_(std::move(counter_node)) {}
+  // A key as the loader read it: its value (the merge of its versions; nullopt: absent)
+  // and the context a write of it carries (the merged clock of every version read).
+  struct Loaded {
+    std::optional<cluster::pb::Record> record;
+    cluster::Clock context;
+  };
+  using Loader = std::function<absl::StatusOr<Loaded>(std::string_view key)>;
 
-  // Loads the key's version (a live one: not a tombstone, not expired; the merge of its
-  // siblings, cluster/type_merge.h).
-  absl::Status Load(const cluster::pb::Record& record);
-  // The key as a record to replicate; nullopt if the command deleted it (or it expired).
-  // Members keep the dot they were loaded with; members the command wrote have none
-  // (they take the new version's dot). A counter command's string carries the counter.
-  absl::StatusOr<std::optional<cluster::pb::Record>> Export() const;
-  // Whether a command wrote anything.
-  bool changed() const { return changed_; }
+  // The keys of db whose hash tag (cluster/ring.h) is that of `key`; any other key is
+  // refused with CROSSSLOT, not silently dropped. now_ms: the commands' clock (expiry).
+  // loader: reads a key the first time a command touches it; null: keys start absent
+  // unless Load()ed.
+  KeySnapshot(int db, std::string_view key, int64_t now_ms, Loader loader = nullptr);
+
+  // Loads a key's value (a live one: not a tombstone; expired ones read as absent).
+  absl::Status Load(std::string_view key, const cluster::pb::Record& record);
+  // Single-key form for the key the snapshot was made with.
+  absl::Status Load(const cluster::pb::Record& record) { return Load(first_key_, record); }
+
+  // Commands that run from now on add to numbers (kCounter) for `node`: a key that only
+  // such commands wrote is exported as node's contribution to a counter
+  // (cluster/counter.h). Empty: plain writes.
+  void set_counter_node(std::string node) { counter_node_ = std::move(node); }
+
+  // The keys a command wrote, in order.
+  std::vector<std::string> ChangedKeys() const;
+  bool changed() const { return !ChangedKeys().empty(); }
+  // A key as a record to replicate; nullopt if the commands deleted it (or it expired).
+  // Members keep the dot they were loaded with; members the commands wrote have none
+  // (they take the new version's dot).
+  absl::StatusOr<std::optional<cluster::pb::Record>> Export(std::string_view key) const;
+  absl::StatusOr<std::optional<cluster::pb::Record>> Export() const { return Export(first_key_); }
+  // Whether a key was live when loaded, and the context its write carries. Loads it.
+  absl::StatusOr<bool> WasLive(std::string_view key);
+  absl::StatusOr<cluster::Clock> ContextOf(std::string_view key);
+  // The first error the loader returned (commands then saw it as an error): a run that
+  // met one must reply it and write nothing.
+  const absl::Status& load_error() const { return load_error_; }
 
   absl::Status Get(int db, std::string_view key, store::Record* record) override;
   absl::Status Put(int db, std::string_view key, const store::Record& record,
@@ -71,21 +101,31 @@ class KeySnapshot final : public store::Backend {
   std::optional<std::string> Property(std::string_view name) override { return std::nullopt; }
 
  private:
-  // Commands of one key touch only it; any other key is refused, not silently dropped.
-  absl::Status Check(int db, std::string_view key) const;
+  struct KeyState {
+    std::optional<cluster::pb::Record> loaded;  // as loaded (live, not expired)
+    cluster::Clock context;
+    std::optional<store::Record> record;
+    std::map<std::pair<uint64_t, std::string>, std::string> members;  // (version, member)
+    // The dot of each loaded member the commands have not written since.
+    std::map<std::pair<uint64_t, std::string>, cluster::pb::ClockEntry> dots;
+    bool changed = false;
+    bool plain_write = false;  // a command other than an increment wrote it
+    std::string counter_node;  // the node of its increments
+  };
+  // The key's state, loading it on first use; CROSSSLOT for another db or tag.
+  absl::StatusOr<KeyState*> State(int db, std::string_view key);
   void Bump(uint64_t version) { last_version_ = std::max(last_version_, version); }
+  bool Expired(const store::Record& r) const { return r.expire_at_ms != 0 && r.expire_at_ms <= now_ms_; }
 
   const int db_;
-  const std::string key_;
+  const std::string first_key_;
+  const std::string tag_;
   const int64_t now_ms_;
-  const std::string counter_node_;
-  std::optional<cluster::pb::Record> loaded_;  // as Load got it
-  std::optional<store::Record> record_;
-  std::map<std::pair<uint64_t, std::string>, std::string> members_;  // (version, member)
-  // The dot of each loaded member the command has not written since.
-  std::map<std::pair<uint64_t, std::string>, cluster::pb::ClockEntry> dots_;
+  const Loader loader_;
+  std::string counter_node_;
+  std::map<std::string, KeyState, std::less<>> keys_;
+  absl::Status load_error_;
   uint64_t last_version_ = 0;
-  bool changed_ = false;
 };
 
 }  // namespace cairn::server

@@ -14,6 +14,7 @@ void WatchTable::Watch(ClientState* client, int db, std::string_view key) {
 }
 
 void WatchTable::UnwatchAll(ClientState* client) {
+  client->watched_contexts.clear();
   if (client->watched.empty()) {
     client->watch_dirty.store(false);
     return;
