@@ -240,6 +240,36 @@ class CairnServer:
             return f.read().decode(errors="replace")[-4000:]
 
 
+# CAIRN_TEST_CLUSTER=3 runs the same suites against a cluster of that many nodes (N=3,
+# W=2, R=2): the `server` fixture is then its first node, which every request reaches.
+CLUSTER_SIZE = int(os.environ.get("CAIRN_TEST_CLUSTER", "0"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def in_cluster():
+    return CLUSTER_SIZE > 0
+
+
+def wait_cluster_members(nodes, expected, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        ok = True
+        for n in nodes:
+            text = n.raw().command("INFO", "cluster")
+            text = text.decode() if isinstance(text, bytes) else str(text)
+            if "cluster_members_alive:%d\r\n" % expected not in text:
+                ok = False
+        if ok:
+            return
+        assert time.monotonic() < deadline, "cluster members not all alive"
+        time.sleep(0.1)
+
+
 @pytest.fixture
 def server(request, tmp_path):
     """A running cairn-server; flags from @pytest.mark.server_args (default --wal-sync none)."""
@@ -248,9 +278,26 @@ def server(request, tmp_path):
     extra = list(marker.args) if marker else []
     if "--wal-sync" not in extra:
         args += ["--wal-sync", "none"]
-    srv = CairnServer(tmp_path / "data", args + extra, tmp_path / "server.log")
-    srv.start()
-    yield srv
-    if srv.proc is not None:
-        code = srv.stop()
-        assert code == 0, "exit status %d on SIGTERM:\n%s" % (code, srv.log())
+    if not in_cluster():
+        srv = CairnServer(tmp_path / "data", args + extra, tmp_path / "server.log")
+        srv.start()
+        yield srv
+        if srv.proc is not None:
+            code = srv.stop()
+            assert code == 0, "exit status %d on SIGTERM:\n%s" % (code, srv.log())
+        return
+    ports = [free_port() for _ in range(CLUSTER_SIZE)]
+    seeds = "%s:%d" % (HOST, ports[0])
+    nodes = []
+    for i in range(CLUSTER_SIZE):
+        node_args = args + ["--cluster", "yes", "--node-id", "node%d" % i,
+                            "--cluster-port", str(ports[i]), "--seeds", seeds] + extra
+        nodes.append(CairnServer(tmp_path / ("data" if i == 0 else "data%d" % i), node_args,
+                                 tmp_path / ("server.log" if i == 0 else "node%d.log" % i)))
+        nodes[-1].start()
+    wait_cluster_members(nodes, CLUSTER_SIZE)
+    yield nodes[0]
+    for n in reversed(nodes):
+        if n.proc is not None:
+            code = n.stop()
+            assert code == 0, "exit status %d on SIGTERM:\n%s" % (code, n.log())
