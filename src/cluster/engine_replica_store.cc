@@ -143,4 +143,27 @@ absl::StatusOr<size_t> EngineReplicaStore::CollectTombstones(uint64_t now_hlc, u
   return collected;
 }
 
+absl::Status EngineReplicaStore::Clear(int db) {
+  // In batches; a write that arrives meanwhile may land before or after, as with Redis's
+  // FLUSHDB ASYNC.
+  for (char space : {'R', 'G'}) {
+    const std::string prefix = db < 0 ? std::string(1, space) : EngineKey(db, "", space);
+    auto it = db_->NewIterator({});
+    engine::WriteBatch batch;
+    engine::WriteOptions options;
+    options.sync = sync_;
+    int n = 0;
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      batch.Delete(it->key());
+      if (++n % 1000 == 0) {
+        CAIRN_RETURN_IF_ERROR(db_->Write(options, batch));
+        batch.Clear();
+      }
+    }
+    CAIRN_RETURN_IF_ERROR(it->status());
+    CAIRN_RETURN_IF_ERROR(db_->Write(options, batch));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace cairn::cluster

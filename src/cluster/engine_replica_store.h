@@ -39,6 +39,7 @@ class EngineReplicaStore final : public ReplicaStore {
                                  const pb::Record& tombstone) override;
   absl::StatusOr<size_t> CollectTombstones(uint64_t now_hlc, uint64_t grace_ms) override;
   uint64_t siblings_dropped() const override { return dropped_.load(); }
+  absl::Status Clear(int db) override;
 
   static std::string EngineKey(int db, std::string_view key, char space = 'R');
   static constexpr char kFormatVersion = 0x01;

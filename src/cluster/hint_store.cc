@@ -77,6 +77,21 @@ absl::Status HintStore::Remove(const std::string& target, const std::string& hin
   return absl::OkStatus();
 }
 
+absl::Status HintStore::RemoveDb(int db) {
+  std::vector<std::pair<std::string, std::string>> doomed;  // (target, hint key)
+  auto it = db_->NewIterator({});
+  for (it->Seek("H"); it->Valid() && it->key().starts_with("H"); it->Next()) {
+    pb::Hint h;
+    if (!h.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return CorruptionError("hint does not parse");
+    }
+    if (db < 0 || h.db() == db) doomed.emplace_back(h.target(), std::string(it->key()));
+  }
+  CAIRN_RETURN_IF_ERROR(it->status());
+  for (const auto& [target, key] : doomed) CAIRN_RETURN_IF_ERROR(Remove(target, key));
+  return absl::OkStatus();
+}
+
 std::map<std::string, uint64_t> HintStore::Backlog() const {
   absl::MutexLock l(&mu_);
   return backlog_;

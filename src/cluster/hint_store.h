@@ -40,6 +40,8 @@ class HintStore {
   absl::Status Pending(const std::string& target, size_t limit,
                        std::vector<std::pair<std::string, pb::Hint>>* out);
   absl::Status Remove(const std::string& target, const std::string& hint_key);
+  // FLUSHDB: drops every hint of db (-1: of every db), so none brings a key back.
+  absl::Status RemoveDb(int db);
 
   // Hints waiting, per target node.
   std::map<std::string, uint64_t> Backlog() const;

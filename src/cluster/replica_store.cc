@@ -82,4 +82,11 @@ size_t MemoryReplicaStore::size() {
   return records_.size();
 }
 
+absl::Status MemoryReplicaStore::Clear(int db) {
+  absl::MutexLock l(&mu_);
+  std::erase_if(records_, [db](const auto& r) { return db < 0 || r.first.first == db; });
+  std::erase_if(seen_, [db](const auto& r) { return db < 0 || r.first.first == db; });
+  return absl::OkStatus();
+}
+
 }  // namespace cairn::cluster

@@ -45,6 +45,9 @@ class ReplicaStore {
   virtual absl::StatusOr<size_t> CollectTombstones(uint64_t now_hlc, uint64_t grace_ms) = 0;
   // Siblings dropped over kMaxSiblings so far.
   virtual uint64_t siblings_dropped() const = 0;
+  // FLUSHDB: forgets every key of db (-1: of every db) and its tombstone marks, outright
+  // (no tombstones: the cluster runs it on every replica).
+  virtual absl::Status Clear(int db) = 0;
 };
 
 // In memory, for tests of the coordinator and of repair.
@@ -59,6 +62,7 @@ class MemoryReplicaStore final : public ReplicaStore {
                                  const pb::Record& tombstone) override;
   absl::StatusOr<size_t> CollectTombstones(uint64_t now_hlc, uint64_t grace_ms) override;
   uint64_t siblings_dropped() const override;
+  absl::Status Clear(int db) override;
   size_t size();
   // Drops the key as if this replica had lost it (tests of repair).
   void Forget(int db, std::string_view key);

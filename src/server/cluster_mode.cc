@@ -149,6 +149,25 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(const ServerConf
           reply.mutable_error()->set_message("node stopping");
           return respond(std::move(reply));
         }
+        if (request.has_flush()) {
+          const int db = request.flush().db();
+          if (raw->executors_->Post([raw, db, respond] {
+                pb::Envelope reply;
+                if (absl::Status s = raw->FlushHere(db); !s.ok()) {
+                  reply.mutable_error()->set_code(pb::Error::UNAVAILABLE);
+                  reply.mutable_error()->set_message(std::string(s.message()));
+                } else {
+                  reply.mutable_flush_result();
+                }
+                respond(std::move(reply));
+              })) {
+            return;
+          }
+          pb::Envelope reply;
+          reply.mutable_error()->set_code(pb::Error::UNAVAILABLE);
+          reply.mutable_error()->set_message("node stopping");
+          return respond(std::move(reply));
+        }
         if (raw->coordinator_->Handle(request, respond)) return;
         pb::Envelope reply;
         reply.mutable_error()->set_code(pb::Error::INVALID);
@@ -355,6 +374,12 @@ std::string ClusterNode::ExecuteHere(const pb::ExecuteCommand& q) {
     if (!written.ok()) return fail(written.status());
   }
   return out;
+}
+
+absl::Status ClusterNode::FlushHere(int db) {
+  if (db < -1 || db >= store::kMaxDatabases) return absl::InvalidArgumentError("bad database");
+  if (hints_ != nullptr) CAIRN_RETURN_IF_ERROR(hints_->RemoveDb(db));
+  return store_->Clear(db);
 }
 
 std::string ClusterInfo(ClusterNode& node) {
@@ -586,6 +611,48 @@ void Send(ClusterContext& x, std::string_view key, const pb::ExecuteCommand& q) 
   }
   c.out.Error(absl::StrCat("NOQUORUM command could not run on a replica of the key: ", why));
 }
+
+// FLUSHDB / FLUSHALL [ASYNC|SYNC]: on every node of the ring, refused unless all are up
+// (a node that missed it would bring the keys back, as Cassandra refuses TRUNCATE).
+void FlushOn(ClusterContext& x, int db) {
+  auto& c = x.c;
+  if (c.args.size() > 2 || (c.args.size() == 2 && Lower(c.args[1]) != "async" &&
+                            Lower(c.args[1]) != "sync")) {
+    return c.out.Error(kErrSyntax);
+  }
+  auto ring = x.node.membership().ring();
+  for (const auto& m : ring->members()) {
+    if (m.id != x.node.id() && !x.node.membership().IsAlive(m.id)) {
+      return c.out.Error(absl::StrCat("NOQUORUM ", absl::AsciiStrToUpper(ToAbsl(c.args[0])),
+                                      " needs every node of the cluster up: ", m.id, " is down"));
+    }
+  }
+  for (const auto& m : ring->members()) {
+    absl::Status s;
+    if (m.id == x.node.id()) {
+      s = x.node.FlushHere(db);
+    } else {
+      pb::Envelope request;
+      request.mutable_flush()->set_db(db);
+      auto reply = x.node.partition().CallAndWait(x.node.membership().AddressOf(m.id),
+                                                  std::move(request),
+                                                  4 * x.node.coordinator().options().timeout);
+      if (!reply.ok()) {
+        s = reply.status();
+      } else if (!reply->has_flush_result()) {
+        s = absl::UnavailableError(reply->error().message());
+      }
+    }
+    if (!s.ok()) {
+      return c.out.Error(absl::StrCat("NOQUORUM ", absl::AsciiStrToUpper(ToAbsl(c.args[0])),
+                                      " failed on ", m.id, ": ", s.message()));
+    }
+  }
+  c.out.SimpleString("OK");
+}
+
+void FlushDb(ClusterContext& x) { FlushOn(x, x.db); }
+void FlushAll(ClusterContext& x) { FlushOn(x, -1); }
 
 void Route(ClusterContext& x, std::string_view key) {
   pb::ExecuteCommand q = NewExecute(x);
@@ -946,6 +1013,8 @@ const ClusterCommand kClusterCommands[] = {
     {"dbsize", DbSize},
     {"scan", Scan},
     {"watch", Watch},
+    {"flushdb", FlushDb},
+    {"flushall", FlushAll},
     {"exec", Exec},
     {"cairn.consistency", Consistency},
     {"cairn.replica", Replica},

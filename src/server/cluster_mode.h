@@ -58,6 +58,9 @@ class ClusterNode {
   // Returns the RESP reply.
   std::string ExecuteHere(const cluster::pb::ExecuteCommand& command);
 
+  // FLUSHDB (db) or FLUSHALL (-1) of this node's replicas and hints.
+  absl::Status FlushHere(int db);
+
  private:
   ClusterNode() = default;
   std::string id_;

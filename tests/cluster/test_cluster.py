@@ -64,13 +64,40 @@ def test_three_nodes_come_up_and_serve_every_key_from_every_node(cluster3):
     i = info(a)
     assert i["cluster_members"] == "3" and i["cluster_ring_members"] == "3"
     # Commands with no cluster form are refused by name, never run on one node.
-    for cmd in (("FLUSHDB",), ("BLPOP", "l", "1"), ("CAIRN.RANGE", "a", "b")):
+    for cmd in (("BLPOP", "l", "1"), ("CAIRN.RANGE", "a", "b")):
         reply = ra.command(*cmd)
         assert isinstance(reply, RespError) and "is not supported in cluster mode" in reply, cmd
     # Commands of several keys are refused as Redis Cluster refuses keys of two slots.
     reply = ra.command("RENAME", "counter", "c2")
     assert isinstance(reply, RespError) and reply.startswith("CROSSSLOT"), reply
     assert ra.command("PING") == "PONG"
+
+
+def test_flushdb_and_flushall_clear_every_node_and_need_every_node_up(cluster3):
+    wait_alive(list(cluster3), 3)
+    a, b, c = cluster3
+    ra, rb = a.raw(), b.raw()
+    for i in range(50):
+        assert ra.command("SET", "k%d" % i, "v") == "OK"
+        assert ra.command("HSET", "h%d" % i, "f", "v") == 1
+    assert rb.command("SELECT", "1") == "OK"
+    assert rb.command("SET", "other", "v") == "OK"
+    assert c.raw().command("DBSIZE") == 100
+    assert ra.command("FLUSHDB", "bogus").startswith("ERR syntax")
+    assert c.raw().command("FLUSHDB", "ASYNC") == "OK"  # db 0, through another node
+    for n in cluster3:
+        assert n.raw().command("DBSIZE") == 0
+        assert n.raw().command("CAIRN.REPLICA", "DIGESTS", "") == [b"", []]
+        assert n.raw().command("GET", "k1") is None
+    assert rb.command("GET", "other") == b"v"  # db 1 untouched
+    assert ra.command("FLUSHALL") == "OK"
+    assert rb.command("GET", "other") is None
+    assert ra.command("SET", "after", "1") == "OK"
+    c.kill()
+    wait_alive([a, b], 2)
+    reply = ra.command("FLUSHDB")
+    assert isinstance(reply, RespError) and reply.startswith("NOQUORUM") and "node2" in reply, reply
+    assert ra.command("GET", "after") == b"1"
 
 
 def test_keys_dbsize_and_scan_gather_from_every_node(cluster3):
