@@ -88,6 +88,7 @@ void Block(CommandContext& c, const std::vector<std::string_view>& keys, int64_t
   client.block.active = true;
   client.block.deadline_ms = deadline_ms;
   client.block.reply = reply;
+  client.block.poll_ms = 0;
   client.block.ticket = c.server.blocking.Add(client.db.load(std::memory_order_relaxed), keys,
                                               client.wake);
 }

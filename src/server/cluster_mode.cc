@@ -236,6 +236,8 @@ ClusterNode::~ClusterNode() {
 int ClusterNode::port() const { return transport_->port(); }
 
 namespace {
+// How often a client blocked in cluster mode (BLPOP) asks the keys' replica again.
+constexpr int64_t kBlockPollMs = 50;
 constexpr char kErrCrossSlot[] = "CROSSSLOT Keys in request don't hash to the same slot";
 std::string RoutableError(const CommandSpec& spec, const std::vector<std::string_view>& keys,
                           bool in_exec = false);
@@ -1020,13 +1022,12 @@ const ClusterCommand kClusterCommands[] = {
     {"cairn.replica", Replica},
 };
 
-// Why a data command cannot run on its keys' replica (empty: it can). Blocking commands
-// would wait on the replica (inside EXEC they do not wait); a command of several
-// databases (MOVE) cannot run on one db's keys; keys of different hash tags are refused
-// as Redis Cluster refuses keys of different slots.
+// Why a data command cannot run on its keys' replica (empty: it can). A command of
+// several databases (MOVE) cannot run on one db's keys; keys of different hash tags are
+// refused as Redis Cluster refuses keys of different slots.
 std::string RoutableError(const CommandSpec& spec, const std::vector<std::string_view>& keys,
                           bool in_exec) {
-  if (keys.empty() || ((spec.flags & kBlocking) && !in_exec) || (spec.flags & kNoLock)) {
+  if (keys.empty() || (spec.flags & kNoLock)) {
     return absl::StrCat("ERR '", spec.name,
                         "' is not supported in cluster mode (docs/cluster.md lists what is)");
   }
@@ -1093,6 +1094,25 @@ bool DispatchInCluster(ClusterNode& node, CommandContext& c, const CommandSpec& 
   const std::vector<std::string_view> keys = CommandTable::Keys(spec, c.args);
   if (std::string error = RoutableError(spec, keys, c.client.in_exec); !error.empty()) {
     c.out.Error(error);
+    return true;
+  }
+  if ((spec.flags & kBlocking) && !c.client.in_exec) {
+    // The replica never waits (it answers nil at once); the client waits here, polling
+    // the replica until its timeout, and is woken sooner by a push through this node.
+    int64_t deadline;
+    if (!ParseBlockTimeout(c, c.args.back(), &deadline)) return true;
+    const size_t before = c.out.buffer()->size();
+    Route(x, keys[0]);
+    const std::string_view reply = std::string_view(*c.out.buffer()).substr(before);
+    const bool null_array = reply == "*-1\r\n", null = reply == "$-1\r\n" || reply == "_\r\n";
+    if ((null_array || null) && c.client.wake) {
+      c.out.buffer()->resize(before);
+      c.client.block.active = true;
+      c.client.block.deadline_ms = deadline;
+      c.client.block.reply = null ? BlockedReply::kNull : BlockedReply::kNullArray;
+      c.client.block.poll_ms = kBlockPollMs;
+      c.client.block.ticket = c.server.blocking.Add(x.db, keys, c.client.wake);
+    }
     return true;
   }
   if (name == "hscan" || name == "sscan" || name == "zscan") {

@@ -335,7 +335,12 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
   CommandContext ctx{server, client, args, out, server.now_ms ? server.now_ms() : NowMs(), {}};
   try {
     if (server.cluster != nullptr && DispatchInCluster(*server.cluster, ctx, *spec)) {
-      // ran through the cluster (or was refused there)
+      // Ran through the cluster (or was refused there). Clients blocked here on its keys
+      // try again now rather than at their next poll.
+      if ((spec->flags & kWrite) && !client.block.active) {  // a blocked command wrote nothing
+        const int db = client.db.load(std::memory_order_relaxed);
+        for (std::string_view k : CommandTable::Keys(*spec, args)) server.blocking.Signal(db, k);
+      }
     } else if ((spec->flags & (kWrite | kLockKeys)) && !(spec->flags & kNoLock)) {
       const int db = client.db.load(std::memory_order_relaxed);
       const std::vector<std::string_view> keys = CommandTable::Keys(*spec, args);

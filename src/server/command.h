@@ -77,6 +77,9 @@ struct ClientState {
     int64_t deadline_ms = 0;  // Unix ms; 0: no timeout
     BlockedReply reply = BlockedReply::kNullArray;
     uint64_t ticket = 0;
+    // Cluster mode: the keys live on other nodes, whose pushes do not wake this one, so
+    // the command is also retried every poll_ms until the deadline (0: only when woken).
+    int64_t poll_ms = 0;
   };
   BlockState block;
   // Posts a retry of the blocked command to the client's thread; null where a client

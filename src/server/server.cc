@@ -306,8 +306,12 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
   // A blocked command waits for a push (BlockingKeys wakes RetryBlocked) or its timeout.
   void ArmBlockTimer() {
     const int64_t deadline = state_->block.deadline_ms;
-    if (deadline == 0) return;
-    block_timer_.expires_after(std::chrono::milliseconds(std::max<int64_t>(0, deadline - NowMs())));
+    const int64_t poll = state_->block.poll_ms;
+    if (deadline == 0 && poll == 0) return;
+    const int64_t now = NowMs();
+    int64_t fire = deadline;
+    if (poll > 0) fire = deadline == 0 ? now + poll : std::min(deadline, now + poll);
+    block_timer_.expires_after(std::chrono::milliseconds(std::max<int64_t>(0, fire - now)));
     std::weak_ptr<RespConnection> weak = shared_from_this();
     const uint64_t ticket = state_->block.ticket;
     block_timer_.async_wait([weak, ticket](boost::system::error_code ec) {
@@ -315,6 +319,10 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
       if (ec || !self || self->closed_ || !self->state_->block.active ||
           self->state_->block.ticket != ticket) {
         return;
+      }
+      const int64_t until = self->state_->block.deadline_ms;
+      if (self->state_->block.poll_ms > 0 && (until == 0 || NowMs() < until)) {
+        return self->RetryBlocked();  // poll the keys' replica again
       }
       self->EndBlock();
       if (self->state_->block.reply == BlockedReply::kNullArray) {

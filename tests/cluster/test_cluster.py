@@ -64,7 +64,7 @@ def test_three_nodes_come_up_and_serve_every_key_from_every_node(cluster3):
     i = info(a)
     assert i["cluster_members"] == "3" and i["cluster_ring_members"] == "3"
     # Commands with no cluster form are refused by name, never run on one node.
-    for cmd in (("BLPOP", "l", "1"), ("CAIRN.RANGE", "a", "b")):
+    for cmd in (("MOVE", "counter", "1"), ("CAIRN.RANGE", "a", "b")):
         reply = ra.command(*cmd)
         assert isinstance(reply, RespError) and "is not supported in cluster mode" in reply, cmd
     # Commands of several keys are refused as Redis Cluster refuses keys of two slots.
@@ -98,6 +98,35 @@ def test_flushdb_and_flushall_clear_every_node_and_need_every_node_up(cluster3):
     reply = ra.command("FLUSHDB")
     assert isinstance(reply, RespError) and reply.startswith("NOQUORUM") and "node2" in reply, reply
     assert ra.command("GET", "after") == b"1"
+
+
+def test_blocking_pops_wait_for_a_push_through_another_node(cluster3):
+    wait_alive(list(cluster3), 3)
+    a, b, c = cluster3
+    ra = a.raw(timeout=30)
+    assert ra.command("BLPOP", "{q}empty", "0.3") is None  # times out with nil
+    result = {}
+
+    def waiter():
+        start = time.monotonic()
+        result["value"] = ra.command("BLPOP", "{q}a", "{q}b", "10")
+        result["elapsed"] = time.monotonic() - start
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    time.sleep(0.5)
+    assert c.raw().command("RPUSH", "{q}b", "job") == 1  # pushed through another node
+    t.join(15)
+    assert result["value"] == [b"{q}b", b"job"] and result["elapsed"] < 5, result
+    assert b.raw().command("LLEN", "{q}b") == 0
+    # BLMOVE: answers at once when there is something to move.
+    assert b.raw().command("RPUSH", "{q}src", "x") == 1
+    assert ra.command("BLMOVE", "{q}src", "{q}dst", "LEFT", "RIGHT", "5") == b"x"
+    assert c.raw().command("LRANGE", "{q}dst", "0", "-1") == [b"x"]
+    reply = ra.command("BLPOP", "{q}a", "other", "1")
+    assert isinstance(reply, RespError) and reply.startswith("CROSSSLOT"), reply
+    reply = ra.command("BLPOP", "{q}a", "-1")
+    assert isinstance(reply, RespError) and reply == "ERR timeout is negative", reply
 
 
 def test_keys_dbsize_and_scan_gather_from_every_node(cluster3):
