@@ -42,4 +42,42 @@ absl::Status IOError(std::string_view message) {
   return absl::InternalError(absl::StrCat("IO error: ", ToAbsl(message)));
 }
 
+namespace {
+constexpr char kKindPayload[] = "cairn/error-kind";
+}  // namespace
+
+absl::Status WithKind(absl::Status s, ErrorKind kind) {
+  if (!s.ok()) s.SetPayload(kKindPayload, absl::Cord(std::string(1, static_cast<char>('0' + static_cast<int>(kind)))));
+  return s;
+}
+
+ErrorKind KindOf(const absl::Status& s) {
+  const auto p = s.GetPayload(kKindPayload);
+  if (!p || p->size() != 1) return ErrorKind::kGeneric;
+  switch (std::string(*p)[0]) {
+    case '1':
+      return ErrorKind::kNoQuorum;
+    case '2':
+      return ErrorKind::kCrossSlot;
+    default:
+      return ErrorKind::kGeneric;
+  }
+}
+
+std::string_view ErrorCode(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kNoQuorum:
+      return "NOQUORUM";
+    case ErrorKind::kCrossSlot:
+      return "CROSSSLOT";
+    case ErrorKind::kGeneric:
+      break;
+  }
+  return "ERR";
+}
+
+absl::Status NoQuorumError(std::string_view message) {
+  return WithKind(absl::UnavailableError(ToAbsl(message)), ErrorKind::kNoQuorum);
+}
+
 }  // namespace cairn

@@ -35,6 +35,22 @@ absl::Status ExceptionToStatus(const std::exception& e);
 // s with "context: " put in front of its message; same code. OK stays OK.
 absl::Status Annotate(const absl::Status& s, std::string_view context);
 
+// Errors the protocols answer with a code of their own. The kind travels as a payload of
+// the status, so no layer recognizes an error by the text of its message; the RESP
+// mapping (server/command.h, ReplyStatusError) answers `-<CODE> message`, the HTTP one
+// picks the status (503 for kNoQuorum) and puts the code before the message.
+enum class ErrorKind {
+  kGeneric,
+  kNoQuorum,   // too few replicas reachable or answering (Unavailable; RESP -NOQUORUM)
+  kCrossSlot,  // keys of different hash tags in one command (InvalidArgument; -CROSSSLOT)
+};
+absl::Status WithKind(absl::Status s, ErrorKind kind);
+ErrorKind KindOf(const absl::Status& s);
+// The protocol code of a kind ("NOQUORUM", "CROSSSLOT"); "ERR" for kGeneric.
+std::string_view ErrorCode(ErrorKind kind);
+// Unavailable of kind kNoQuorum.
+absl::Status NoQuorumError(std::string_view message);
+
 }  // namespace cairn
 
 // Returns from the enclosing function if `expr` (an absl::Status) is not OK.

@@ -23,13 +23,13 @@ int64_t NowMicros() {
 }
 
 absl::Status NoQuorum(const char* what, int got, int needed, int n, const std::string& why) {
-  return absl::UnavailableError(absl::StrCat("NOQUORUM ", what, " reached ", got, " of ", needed,
+  return NoQuorumError(absl::StrCat(what, " reached ", got, " of ", needed,
                                              " required replicas (N=", n, ")",
                                              why.empty() ? "" : absl::StrCat(": ", why)));
 }
 
 absl::Status Unreachable(const char* what, int up, int needed, int n) {
-  return absl::UnavailableError(absl::StrCat("NOQUORUM ", what, " needs ", needed,
+  return NoQuorumError(absl::StrCat(what, " needs ", needed,
                                              " replicas, ", up, " up (N=", n, ")"));
 }
 
@@ -43,6 +43,9 @@ pb::Envelope ErrorReply(pb::Error::Code code, absl::string_view message) {
 // The error a reply carries instead of the expected body, or the transport's failure.
 absl::Status ReplyFailure(const absl::StatusOr<pb::Envelope>& reply) {
   if (!reply.ok()) return reply.status();
+  if (reply->has_error() && reply->error().code() == pb::Error::NOQUORUM) {
+    return NoQuorumError(reply->error().message());
+  }
   return absl::UnavailableError(reply->has_error() ? reply->error().message()
                                                    : std::string("unexpected reply"));
 }
@@ -249,7 +252,12 @@ bool Coordinator::Handle(const pb::Envelope& request, Transport::Respond& respon
     const pb::CoordinateWrite& q = request.coordinate();
     clock_->Observe(q.record().version());
     auto f = Coordinate(q.db(), q.key(), q.record(), q.w(), q.has_context() ? &q.context() : nullptr);
-    if (!f.ok()) return respond(ErrorReply(pb::Error::UNAVAILABLE, f.status().message())), true;
+    if (!f.ok()) {
+      return respond(ErrorReply(KindOf(f.status()) == ErrorKind::kNoQuorum ? pb::Error::NOQUORUM
+                                                                           : pb::Error::UNAVAILABLE,
+                                f.status().message())),
+             true;
+    }
     const int n = options_.replicas;
     (*f)->OnSettled([f = *f, respond, n] {
       absl::MutexLock l(&f->mu);
@@ -258,7 +266,7 @@ bool Coordinator::Handle(const pb::Envelope& request, Transport::Respond& respon
         *ok.mutable_coordinate_result()->mutable_written() = f->written;
         return respond(std::move(ok));
       }
-      respond(ErrorReply(pb::Error::UNAVAILABLE,
+      respond(ErrorReply(pb::Error::NOQUORUM,
                          NoQuorum("write", f->ok, f->needed, n, f->last_error).message()));
     });
     return true;
@@ -339,7 +347,7 @@ absl::Status Coordinator::Scan(int db, const std::string& start, size_t limit,
   auto done = [g = gather.get()]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return g->pending == 0; };
   gather->mu.AwaitWithTimeout(absl::Condition(&done), options_.timeout + absl::Seconds(1));
   if (gather->pending > 0 || !gather->error.empty()) {
-    return absl::UnavailableError(absl::StrCat("NOQUORUM scan: not every live node answered (",
+    return NoQuorumError(absl::StrCat("scan: not every live node answered (",
                                                asked, " asked): ", gather->error));
   }
   gather->answers.push_back(std::move(own));
@@ -498,7 +506,7 @@ absl::StatusOr<pb::Record> Coordinator::Forward(int db, std::string_view key,
                          absl::MutexLock l(&f->mu);
                          f->reply_error = true;
                          // Its quorum failed: that is the answer.
-                         f->replica_refused = absl::StartsWith(reply->error().message(), "NOQUORUM");
+                         f->replica_refused = reply->error().code() == pb::Error::NOQUORUM;
                        }
                        f->Count(ReplyFailure(reply), reply.ok() ? "" : id);
                      });
@@ -549,7 +557,7 @@ absl::StatusOr<pb::Record> Coordinator::Write(int db, std::string_view key, pb::
     result = Forward(db, key, record, w, context, *ring, replicas);
   }
   stats_.write_micros += NowMicros() - start;
-  if (!result.ok() && absl::StartsWith(result.status().message(), "NOQUORUM")) {
+  if (KindOf(result.status()) == ErrorKind::kNoQuorum) {
     stats_.quorum_failures++;
   }
   if (result.ok()) clock_->Observe(result->version());

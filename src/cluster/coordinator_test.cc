@@ -2,6 +2,8 @@
 // gossip, in-memory replica stores, a test clock for failure detection).
 #include "cluster/coordinator.h"
 
+#include "base/status.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -150,10 +152,11 @@ TEST_F(CoordinatorTest, ARingSmallerThanTheQuorumRefusesInsteadOfShrinkingIt) {
   // before hearing from its seeds) acknowledged W=2 writes stored only on itself.
   Node* a = Start("a");
   absl::Status s = a->coordinator->Write(0, "k", Value("v"), 2).status();
-  EXPECT_EQ(s.message(), "NOQUORUM write needs 2 replicas, 1 up (N=3)");
+  EXPECT_EQ(s.message(), "write needs 2 replicas, 1 up (N=3)");
+  EXPECT_EQ(KindOf(s), ErrorKind::kNoQuorum);  // the kind is typed, not in the text
   EXPECT_EQ(a->store.size(), 0u);
   EXPECT_EQ(a->coordinator->Read(0, "k", 2).status().message(),
-            "NOQUORUM read needs 2 replicas, 1 up (N=3)");
+            "read needs 2 replicas, 1 up (N=3)");
   EXPECT_TRUE(a->coordinator->Write(0, "k", Value("v"), 1).ok());  // W=1 asks for one
 }
 
@@ -197,10 +200,12 @@ TEST_F(CoordinatorTest, WithOneNodeDownW2SucceedsW3FailsWithNoQuorum) {
   }
   absl::Status s = a->coordinator->Write(0, "k0", Value("all three"), 3).status();
   EXPECT_TRUE(absl::IsUnavailable(s)) << s;
-  EXPECT_EQ(s.message(), "NOQUORUM write needs 3 replicas, 2 up (N=3)");
+  EXPECT_EQ(s.message(), "write needs 3 replicas, 2 up (N=3)");
+  EXPECT_EQ(KindOf(s), ErrorKind::kNoQuorum);
   EXPECT_EQ(b->coordinator->Read(0, "k0", 2)->value(), "after");  // nothing was written
   auto r3 = a->coordinator->Read(0, "k0", 3);
-  EXPECT_EQ(r3.status().message(), "NOQUORUM read needs 3 replicas, 2 up (N=3)");
+  EXPECT_EQ(r3.status().message(), "read needs 3 replicas, 2 up (N=3)");
+  EXPECT_EQ(KindOf(r3.status()), ErrorKind::kNoQuorum);
   EXPECT_GE(a->coordinator->stats().quorum_failures.load(), 2u);
 }
 

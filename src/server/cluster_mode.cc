@@ -243,11 +243,7 @@ std::string RoutableError(const CommandSpec& spec, const std::vector<std::string
                           bool in_exec = false);
 std::optional<std::string> TransactionTag(const ClientState& client);
 
-// A quorum failure is its own error code (-NOQUORUM); anything else is an ERR.
-std::string ErrorText(const absl::Status& s) {
-  std::string text(s.message());
-  return absl::StartsWith(text, "NOQUORUM") ? text : "ERR " + text;
-}
+
 }  // namespace
 
 std::string ClusterNode::ExecuteHere(const pb::ExecuteCommand& q) {
@@ -318,7 +314,7 @@ std::string ClusterNode::ExecuteHere(const pb::ExecuteCommand& q) {
                        });
   const auto fail = [&](const absl::Status& s) {
     out.clear();
-    writer.Error(ErrorText(s));
+    ReplyStatusError(writer, s);
     return out;
   };
   for (const pb::WatchedKey& w : q.watched()) {
@@ -530,12 +526,7 @@ struct ClusterContext {
   cluster::Coordinator::Repair repair;
 };
 
-void ReplyError(CommandContext& c, const absl::Status& s) {
-  if (absl::StartsWith(s.message(), "NOQUORUM")) {
-    return c.out.Error(std::string(s.message()));  // -NOQUORUM ..., like -MOVED: its own code
-  }
-  ReplyStatusError(c.out, s);
-}
+void ReplyError(CommandContext& c, const absl::Status& s) { ReplyStatusError(c.out, s); }
 
 // The key's live value: nullopt if absent, deleted or expired.
 absl::StatusOr<std::optional<pb::Record>> ReadKey(ClusterContext& x, std::string_view key) {
@@ -711,7 +702,8 @@ void Exec(ClusterContext& x) {
     if (first_key.empty()) {
       std::vector<std::string_view> args(line.begin(), line.end());
       const CommandSpec* spec = CommandTable::Get().Find(Lower(args[0]));
-      const auto keys = CommandTable::Keys(*spec, args);
+      const auto keys = spec != nullptr ? CommandTable::Keys(*spec, args)
+                                        : std::vector<std::string_view>();
       if (!keys.empty()) first_key = std::string(keys[0]);
     }
   }

@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "base/status.h"
 #include "server/cluster_mode.h"
 
 namespace cairn::server {
@@ -208,7 +209,9 @@ void ReplyStatusError(protocol::ReplyWriter& out, const absl::Status& s) {
   for (char& c : msg) {
     if (c == '\r' || c == '\n') c = ' ';
   }
-  if (absl::IsResourceExhausted(s)) {
+  if (const ErrorKind kind = KindOf(s); kind != ErrorKind::kGeneric) {
+    out.Error(absl::StrCat(ToAbsl(ErrorCode(kind)), " ", msg));  // -NOQUORUM ..., like -MOVED
+  } else if (absl::IsResourceExhausted(s)) {
     out.Error("OOM " + msg);
   } else {
     out.Error("ERR " + msg);

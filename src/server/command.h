@@ -282,7 +282,8 @@ bool ParseScanOptions(CommandContext& c, size_t first, bool allow_type, ScanOpti
 // it has not).
 bool NeedsAuth(const ServerContext& server, const ClientState& client);
 
-// Replies with an engine error as Redis-style "-ERR ...".
+// The one mapping of a status to a RESP error: "-<CODE> message" for a typed kind
+// (base/status.h: -NOQUORUM, -CROSSSLOT), "-OOM ..." for ResourceExhausted, else "-ERR ...".
 void ReplyStatusError(protocol::ReplyWriter& out, const absl::Status& s);
 // The lower-cased text, for option parsing.
 std::string Lower(std::string_view s);

@@ -485,6 +485,10 @@ bool ParseQuorums(const Query& q, const ClusterNode& node, int n, int* w, int* r
 }
 
 HttpResponse QuorumError(const absl::Status& s) {
+  if (const ErrorKind kind = KindOf(s); kind != ErrorKind::kGeneric) {
+    return Error(kind == ErrorKind::kNoQuorum ? 503 : 400,
+                 absl::StrCat(ToAbsl(ErrorCode(kind)), " ", s.message()));
+  }
   return Error(absl::IsUnavailable(s) ? 503 : StatusFor(s), std::string(s.message()));
 }
 

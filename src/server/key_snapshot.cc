@@ -12,7 +12,10 @@ namespace cairn::server {
 
 namespace pb = cluster::pb;
 
-constexpr char kCrossSlot[] = "CROSSSLOT Keys in request don't hash to the same slot";
+absl::Status CrossSlot() {
+  return WithKind(absl::InvalidArgumentError("Keys in request don't hash to the same slot"),
+                  ErrorKind::kCrossSlot);
+}
 
 std::string_view ReplicatedTypeName(const pb::Record& record) {
   return store::TypeName(static_cast<store::ValueType>(record.type() == 0 ? 's' : record.type()));
@@ -66,7 +69,7 @@ KeySnapshot::KeySnapshot(int db, std::string_view key, int64_t now_ms, Loader lo
       loader_(std::move(loader)) {}
 
 absl::Status KeySnapshot::Load(std::string_view key, const pb::Record& record) {
-  if (db_ < 0 || cluster::HashTag(key) != tag_) return absl::InvalidArgumentError(kCrossSlot);
+  if (db_ < 0 || cluster::HashTag(key) != tag_) return CrossSlot();
   KeyState& st = keys_[std::string(key)];
   store::Record r;
   if (ReplicatedTypeName(record) == "none") return CorruptionError("replicated value of an unknown type");
@@ -101,7 +104,7 @@ absl::Status KeySnapshot::Load(std::string_view key, const pb::Record& record) {
 }
 
 absl::StatusOr<KeySnapshot::KeyState*> KeySnapshot::State(int db, std::string_view key) {
-  if (db != db_ || cluster::HashTag(key) != tag_) return absl::InvalidArgumentError(kCrossSlot);
+  if (db != db_ || cluster::HashTag(key) != tag_) return CrossSlot();
   if (auto it = keys_.find(key); it != keys_.end()) return &it->second;
   if (loader_ == nullptr) return &keys_[std::string(key)];
   auto loaded = loader_(key);
