@@ -416,8 +416,11 @@ absl::StatusOr<std::shared_ptr<Coordinator::WriteFanout>> Coordinator::Coordinat
     for (const pb::Record& v : *local) {
       counter = std::max(counter, CounterOf(FullClock(v), self) + 1);
     }
-    Prune(&clock, kMaxClockEntries, "");
+    if (record.has_counter() && record.counter().offset_version() == kOffsetOfThisWrite) {
+      record.mutable_counter()->set_offset_version(now);
+    }
     AbsorbCounters(*local, clock, now, &record);
+    Prune(&clock, kMaxClockEntries, "");
     record.set_version(now);
     *record.mutable_clock() = std::move(clock);
     record.mutable_dot()->set_node(self);

@@ -28,6 +28,11 @@
 
 namespace cairn::cluster {
 
+// An offset_version that the coordinating replica replaces with the hybrid timestamp of
+// the write carrying the counter (a reset built before that timestamp exists). Never
+// stored.
+inline constexpr uint64_t kOffsetOfThisWrite = UINT64_MAX;
+
 // The counter's value as Redis prints it: an integer, or INCRBYFLOAT's text.
 std::string CounterValue(const pb::Counter& c);
 

@@ -23,6 +23,7 @@
 #include "cairn/env.h"
 #include "cluster/asio_transport.h"
 #include "cluster/coordinator.h"
+#include "cluster/counter.h"
 #include "cluster/engine_replica_store.h"
 #include "cluster/hint_store.h"
 #include "cluster/hlc.h"
@@ -310,7 +311,13 @@ std::string ClusterNode::ExecuteHere(const pb::ExecuteCommand& q) {
                          if (!read.ok()) return read.status();
                          auto merged = cluster::MergeForRead(read->versions);
                          if (!merged.ok()) return merged.status();
-                         return KeySnapshot::Loaded{std::move(*merged), std::move(read->context)};
+                         KeySnapshot::Loaded loaded{std::move(*merged), std::move(read->context), {}};
+                         std::vector<const pb::Counter*> counters;
+                         for (const pb::Record& v : read->versions) {
+                           if (v.has_counter()) counters.push_back(&v.counter());
+                         }
+                         if (!counters.empty()) loaded.counter_history = cluster::MergeCounters(counters);
+                         return loaded;
                        });
   const auto fail = [&](const absl::Status& s) {
     out.clear();
@@ -318,7 +325,16 @@ std::string ClusterNode::ExecuteHere(const pb::ExecuteCommand& q) {
     return out;
   };
   for (const pb::WatchedKey& w : q.watched()) {
-    auto context = snapshot.ContextOf(w.key());
+    // A key watched in another database (SELECT after WATCH) is read on its own.
+    absl::StatusOr<cluster::Clock> context = absl::InternalError("");
+    if (w.db() == q.db()) {
+      context = snapshot.ContextOf(w.key());
+    } else if (w.db() < 0 || w.db() >= store::kMaxDatabases) {
+      context = absl::InvalidArgumentError("bad database of a watched key");
+    } else {
+      auto read = coordinator_->ReadVersions(w.db(), w.key(), q.r(), repair);
+      context = read.ok() ? absl::StatusOr<cluster::Clock>(std::move(read->context)) : read.status();
+    }
     if (!context.ok()) return fail(context.status());
     const cluster::Clock watched(w.context().begin(), w.context().end());
     if (cluster::Compare(*context, watched) != cluster::ClockOrder::kEqual ||
@@ -365,6 +381,7 @@ std::string ClusterNode::ExecuteHere(const pb::ExecuteCommand& q) {
       version = std::move(*next);
     } else {
       version.set_tombstone(true);
+      if (auto counter = snapshot.DeletionCounter(key)) *version.mutable_counter() = std::move(*counter);
     }
     pb::Context write_context;  // supersedes every version read, siblings included
     *write_context.mutable_clock() = std::move(*context);
@@ -670,8 +687,9 @@ void Watch(ClusterContext& x) {
     if (!merged.ok()) return ReplyError(c, merged.status());
     pb::Context context;
     *context.mutable_clock() = read->context;
-    c.client.watched.push_back({x.db, std::string(c.args[i]),
-                                merged->has_value() ? (*merged)->expire_at_ms() : 0});
+    // An expiry already past reads as absent: Redis ignores it (it does not abort EXEC).
+    const int64_t expire_at = merged->has_value() ? (*merged)->expire_at_ms() : 0;
+    c.client.watched.push_back({x.db, std::string(c.args[i]), expire_at > c.now_ms ? expire_at : 0});
     c.client.watched_contexts.push_back(context.SerializeAsString());
   }
   c.out.SimpleString("OK");
@@ -710,6 +728,7 @@ void Exec(ClusterContext& x) {
   for (size_t i = 0; i < watched.size() && i < contexts.size(); i++) {
     pb::WatchedKey* w = q.add_watched();
     w->set_key(watched[i].key);
+    w->set_db(watched[i].db);
     pb::Context context;
     (void)context.ParseFromString(contexts[i]);
     *w->mutable_context() = context.clock();
@@ -1084,6 +1103,9 @@ bool DispatchInCluster(ClusterNode& node, CommandContext& c, const CommandSpec& 
   if (!ActsOnData(spec)) return false;
   const std::string_view name = spec.name;
   const std::vector<std::string_view> keys = CommandTable::Keys(spec, c.args);
+  // A numkeys that counts no keys: the command's own parsing answers Redis's error, and
+  // touches no data.
+  if (keys.empty() && spec.first_key <= 0 && spec.numkeys_at > 0) return false;
   if (std::string error = RoutableError(spec, keys, c.client.in_exec); !error.empty()) {
     c.out.Error(error);
     return true;

@@ -1,5 +1,7 @@
 #include "server/key_snapshot.h"
 
+#include <algorithm>
+#include <atomic>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -115,7 +117,25 @@ absl::StatusOr<KeySnapshot::KeyState*> KeySnapshot::State(int db, std::string_vi
   if (loaded->record) CAIRN_RETURN_IF_ERROR(Load(key, *loaded->record));
   KeyState& st = keys_[std::string(key)];
   st.context = std::move(loaded->context);
+  st.counter_history = std::move(loaded->counter_history);
   return &st;
+}
+
+uint64_t KeySnapshot::NewVersion() {
+  static std::atomic<uint64_t> sequence{0};
+  const uint64_t unique = (static_cast<uint64_t>(std::max<int64_t>(now_ms_, 0)) << 16) |
+                          (sequence.fetch_add(1, std::memory_order_relaxed) & 0xffff);
+  last_version_ = std::max(last_version_ + 1, unique);
+  return last_version_;
+}
+
+std::optional<pb::Counter> KeySnapshot::DeletionCounter(std::string_view key) const {
+  auto it = keys_.find(key);
+  if (it == keys_.end() || !it->second.loaded || !it->second.loaded->has_counter()) {
+    return std::nullopt;
+  }
+  return cluster::ResetCounter(it->second.loaded->counter(), std::nullopt,
+                               cluster::kOffsetOfThisWrite);
 }
 
 std::vector<std::string> KeySnapshot::ChangedKeys() const {
@@ -148,13 +168,21 @@ absl::StatusOr<std::optional<pb::Record>> KeySnapshot::Export(std::string_view k
   out.set_expire_at_ms(st.record->expire_at_ms);
   if (!store::IsCollection(st.record->type)) {
     out.set_value(st.record->value);
+    // The counter the key held: its own, or (deleted or expired) the history of its
+    // counters, reset to 0 by this write so its nodes' counts go on growing.
+    const bool was_string = st.loaded && ReplicatedTypeName(*st.loaded) == "string";
+    std::optional<pb::Counter> held;
+    if (was_string && st.loaded->has_counter()) {
+      held = st.loaded->counter();
+    } else if (!st.loaded && st.counter_history) {
+      held = cluster::ResetCounter(*st.counter_history, "0", cluster::kOffsetOfThisWrite);
+    }
     if (!st.plain_write && !st.counter_node.empty()) {
-      // Only increments wrote it: their sum is this node's contribution to the counter
-      // the key held (or to a new one: a plain number, or nothing, read as its offset).
-      const bool was_string = st.loaded && ReplicatedTypeName(*st.loaded) == "string";
+      // Only increments changed its value: their sum is this node's contribution to the
+      // counter (or to a new one: a plain number read as its offset, or 0).
       pb::Counter counter;
-      if (was_string && st.loaded->has_counter()) {
-        counter = st.loaded->counter();
+      if (held) {
+        counter = std::move(*held);
       } else if (was_string) {
         auto plain = cluster::CounterFromValue(st.loaded->value(), st.loaded->version());
         if (!plain) return absl::InvalidArgumentError("value is not a number");
@@ -164,6 +192,14 @@ absl::StatusOr<std::optional<pb::Record>> KeySnapshot::Export(std::string_view k
                                                   was_string ? st.loaded->value() : "0",
                                                   st.record->value));
       *out.mutable_counter() = std::move(counter);
+    } else if (held && st.plain_write) {
+      // A new value over a counter: a reset that keeps the increments it saw; a value
+      // that is not a number stays plain (the last writer wins over the counter).
+      if (auto reset = cluster::ResetCounter(*held, st.record->value, cluster::kOffsetOfThisWrite)) {
+        *out.mutable_counter() = std::move(*reset);
+      }
+    } else if (held) {
+      *out.mutable_counter() = std::move(*held);  // its expiry changed, not its value
     }
     return out;
   }
@@ -217,11 +253,13 @@ absl::Status KeySnapshot::Apply(const std::vector<store::Mutation>& batch,
     const store::Mutation& m = batch[i];
     KeyState& st = *states[i];
     st.changed = true;
-    if (counter_node_.empty() || m.kind != store::Mutation::Kind::kPut ||
-        m.record.type != store::ValueType::kString) {
-      st.plain_write = true;
-    } else {
+    const bool string_put =
+        m.kind == store::Mutation::Kind::kPut && m.record.type == store::ValueType::kString;
+    if (string_put && !counter_node_.empty()) {
       st.counter_node = counter_node_;
+    } else if (!string_put || !st.record || st.record->type != store::ValueType::kString ||
+               st.record->value != m.record.value) {
+      st.plain_write = true;  // not a change of the expiry alone (EXPIRE, PERSIST, GETEX)
     }
     switch (m.kind) {
       case store::Mutation::Kind::kPut:

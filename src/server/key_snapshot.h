@@ -45,6 +45,10 @@ class KeySnapshot final : public store::Backend {
   struct Loaded {
     std::optional<cluster::pb::Record> record;
     cluster::Clock context;
+    // The merge of every counter among the key's versions, tombstones and expired ones
+    // included: an increment of a deleted or expired counter continues its nodes' counts
+    // (counter.h) instead of starting them again.
+    std::optional<cluster::pb::Counter> counter_history;
   };
   using Loader = std::function<absl::StatusOr<Loaded>(std::string_view key)>;
 
@@ -72,6 +76,9 @@ class KeySnapshot final : public store::Backend {
   // (they take the new version's dot).
   absl::StatusOr<std::optional<cluster::pb::Record>> Export(std::string_view key) const;
   absl::StatusOr<std::optional<cluster::pb::Record>> Export() const { return Export(first_key_); }
+  // The counter a tombstone of the key carries when the commands deleted it: a reset of
+  // the counter it held (counter.h); nullopt if it held none.
+  std::optional<cluster::pb::Counter> DeletionCounter(std::string_view key) const;
   // Whether a key was live when loaded, and the context its write carries. Loads it.
   absl::StatusOr<bool> WasLive(std::string_view key);
   absl::StatusOr<cluster::Clock> ContextOf(std::string_view key);
@@ -93,7 +100,10 @@ class KeySnapshot final : public store::Backend {
   absl::Status ScanMembers(int db, std::string_view key, uint64_t version, std::string_view start,
                            std::string_view end, bool reverse,
                            absl::FunctionRef<bool(std::string_view member, std::string_view value)> fn) override;
-  uint64_t NewVersion() override { return ++last_version_; }
+  // Above every version loaded so far, and unique across snapshots (the command's
+  // milliseconds and a process-wide sequence): a key loaded after this call (a *STORE's
+  // destination) cannot hold members of the version handed out.
+  uint64_t NewVersion() override;
   absl::Status SwapDb(int a, int b) override;
   absl::Status Sync() override { return absl::OkStatus(); }
   absl::Status FlushWrites() override { return absl::OkStatus(); }
@@ -108,8 +118,9 @@ class KeySnapshot final : public store::Backend {
     std::map<std::pair<uint64_t, std::string>, std::string> members;  // (version, member)
     // The dot of each loaded member the commands have not written since.
     std::map<std::pair<uint64_t, std::string>, cluster::pb::ClockEntry> dots;
+    std::optional<cluster::pb::Counter> counter_history;  // Loaded::counter_history
     bool changed = false;
-    bool plain_write = false;  // a command other than an increment wrote it
+    bool plain_write = false;  // a command other than an increment changed its value
     std::string counter_node;  // the node of its increments
   };
   // The key's state, loading it on first use; CROSSSLOT for another db or tag.

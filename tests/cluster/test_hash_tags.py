@@ -94,6 +94,16 @@ SCRIPT = [
     (0, ("SCARD", "{s}3")),
     (1, ("SCARD", "{s}5")),
     (2, ("SINTER", "{s}1", "{s}2"), "set"),
+    # A *STORE into a destination that exists (found in review: its new members must not
+    # mix with the old ones).
+    (0, ("SADD", "{s}3", "extra")),
+    (1, ("SUNIONSTORE", "{s}3", "{s}1", "{s}2")),
+    (2, ("SCARD", "{s}3")),
+    (0, ("SMEMBERS", "{s}3"), "set"),
+    (1, ("SINTERSTORE", "{s}3", "{s}1", "{s}2")),
+    (2, ("SMEMBERS", "{s}3"), "set"),
+    (0, ("SINTERCARD", "0", "{s}1")),
+    (1, ("SINTERCARD", "5", "{s}1")),
     (0, ("RPUSH", "{l}1", "a", "b", "c")),
     (1, ("LMOVE", "{l}1", "{l}2", "LEFT", "RIGHT")),
     (2, ("RPOPLPUSH", "{l}1", "{l}2")),
@@ -173,6 +183,23 @@ def test_hash_tagged_commands_answer_as_redis(nodes, redis):
         else:
             assert g == w, (step, g, w)
     assert_converged(nodes)
+
+
+def test_watch_of_a_key_already_expired_does_not_abort(nodes):
+    r = nodes[0].raw()
+    assert r.command("SET", "{w}k", "v", "PX", "50") == "OK"
+    time.sleep(0.2)
+    assert r.command("WATCH", "{w}k") == "OK"
+    assert r.command("MULTI") == "OK"
+    assert r.command("SET", "{w}k", "new") == "QUEUED"
+    assert r.command("EXEC") == ["OK"]  # as Redis 7: a key expired before WATCH is absent
+    # A key watched in one database and written there while the client is in another.
+    assert r.command("WATCH", "{w}k") == "OK"
+    assert nodes[1].raw().command("SET", "{w}k", "other") == "OK"
+    assert r.command("SELECT", "1") == "OK"
+    assert r.command("MULTI") == "OK"
+    assert r.command("SET", "{w}k", "db1") == "QUEUED"
+    assert r.command("EXEC") is None
 
 
 def test_keys_of_different_tags_get_crossslot(nodes):

@@ -52,6 +52,7 @@ def test_both_sides_of_a_partition_keep_every_acknowledged_change(tmp_path):
         assert setup.command("SADD", "s", "base", "gone") == 2
         assert setup.command("ZADD", "z", "1", "base", "2", "both") == 2
         assert setup.command("SET", "plain", "1") == "OK"
+        assert setup.command("INCR", "rl") == 1
         assert_converged(nodes)
 
         partition(nodes)
@@ -79,6 +80,12 @@ def test_both_sides_of_a_partition_keep_every_acknowledged_change(tmp_path):
         assert rc.command("ZADD", "z", "7", "both") == 0  # later: its score wins
         assert rc.command("INCRBYFLOAT", "plain", "0.5") == b"1.5"
         assert ra.command("INCRBYFLOAT", "plain", "2") == b"3"
+        # A rate limiter's INCR + EXPIRE on each side: the expiry change is no reset.
+        for conn in (ra, rc):
+            assert conn.command("MULTI") == "OK"
+            assert conn.command("INCR", "rl") == "QUEUED"
+            assert conn.command("EXPIRE", "rl", "100") == "QUEUED"
+            assert conn.command("EXEC") == [2, 1]
         # Each side sees its own changes only.
         assert ra.command("HLEN", "h") == 22 and rc.command("HLEN", "h") == 23
         assert int(ra.command("GET", "ctr")) == 11 + 20 - 5
@@ -105,6 +112,8 @@ def test_both_sides_of_a_partition_keep_every_acknowledged_change(tmp_path):
             z = r.command("ZRANGE", "z", "0", "-1", "WITHSCORES")
             assert {k: float(v) for k, v in as_dict(z).items()} == expected_zset, n.name
             assert r.command("GET", "plain") == b"3.5", n.name
+            assert r.command("GET", "rl") == b"3", n.name
+            assert 0 < r.command("TTL", "rl") <= 100
         assert_converged(nodes)
         # A write on the merged value keeps everything and leaves one version.
         rb = b.raw()
@@ -135,6 +144,7 @@ def test_a_set_over_a_counter_resets_it_but_keeps_increments_it_did_not_see(tmp_
             assert conn.command("CAIRN.CONSISTENCY", "1", "1") == "OK"
         assert ra.command("SET", "ctr", "100") == "OK"
         assert ra.command("DEL", "gone") == 1
+        assert ra.command("INCR", "gone") == 1  # counts on after the DEL (found in review)
         for _ in range(4):
             assert rc.command("INCR", "ctr") > 0
         assert rc.command("INCRBY", "gone", "2") == 9
@@ -143,7 +153,7 @@ def test_a_set_over_a_counter_resets_it_but_keeps_increments_it_did_not_see(tmp_
             r = n.raw()
             assert r.command("CAIRN.CONSISTENCY", "2", "3") == "OK"
             assert r.command("GET", "ctr") == b"104", n.name  # the SET, plus what it did not see
-            assert r.command("GET", "gone") == b"2", n.name   # the DEL removed only the 7 it saw
+            assert r.command("GET", "gone") == b"3", n.name   # the DEL removed only the 7 it saw
         assert_converged(nodes)
     finally:
         nodes.stop_all()
