@@ -397,6 +397,34 @@ absl::Status ClusterNode::FlushHere(int db) {
   return store_->Clear(db);
 }
 
+std::string ExecuteOnReplica(ClusterNode& node, std::string_view key,
+                             const pb::ExecuteCommand& q) {
+  auto ring = node.membership().ring();
+  const int n = node.coordinator().options().replicas;
+  std::string why = "no replica of the key is up";
+  for (int m : ring->PreferenceList(key, n)) {
+    const std::string& target = ring->members()[m].id;
+    if (target == node.id()) return node.ExecuteHere(q);
+    if (!node.membership().IsAlive(target)) continue;
+    pb::Envelope request;
+    *request.mutable_execute() = q;
+    // The replica's read and write take up to a timeout each, after commands of the key
+    // ahead of this one.
+    const absl::Duration timeout = 4 * node.coordinator().options().timeout;
+    auto reply = node.partition().CallAndWait(node.membership().AddressOf(target),
+                                              std::move(request), timeout);
+    if (reply.ok() && reply->has_execute_result()) return reply->execute_result().reply();
+    why = absl::StrCat(target, ": ", reply.ok() ? reply->error().message() : std::string(reply.status().message()));
+    // Never sent (the replica is down and membership has not noticed yet): the next
+    // replica runs it. Anything else may have run it: not again elsewhere.
+    if (reply.ok() || !cluster::WasNotSent(reply.status())) break;
+  }
+  std::string out;
+  protocol::ReplyWriter(&out, q.protocol() == 3 ? 3 : 2)
+      .Error(absl::StrCat("NOQUORUM command could not run on a replica of the key: ", why));
+  return out;
+}
+
 std::string ClusterInfo(ClusterNode& node) {
   auto ring = node.membership().ring();
   const auto members = node.membership().Members();
@@ -592,34 +620,7 @@ pb::ExecuteCommand NewExecute(ClusterContext& x) {
 // supersedes what it read, all under its lock of the tag, so commands of one tag run one
 // at a time, whichever node they arrive at.
 void Send(ClusterContext& x, std::string_view key, const pb::ExecuteCommand& q) {
-  auto& c = x.c;
-  auto ring = x.node.membership().ring();
-  const int n = x.node.coordinator().options().replicas;
-  std::string why = "no replica of the key is up";
-  for (int m : ring->PreferenceList(key, n)) {
-    const std::string& target = ring->members()[m].id;
-    if (target == x.node.id()) {
-      c.out.buffer()->append(x.node.ExecuteHere(q));
-      return;
-    }
-    if (!x.node.membership().IsAlive(target)) continue;
-    pb::Envelope request;
-    *request.mutable_execute() = q;
-    // The replica's read and write take up to a timeout each, after commands of the key
-    // ahead of this one.
-    const absl::Duration timeout = 4 * x.node.coordinator().options().timeout;
-    auto reply = x.node.partition().CallAndWait(x.node.membership().AddressOf(target),
-                                                std::move(request), timeout);
-    if (reply.ok() && reply->has_execute_result()) {
-      c.out.buffer()->append(reply->execute_result().reply());
-      return;
-    }
-    why = absl::StrCat(target, ": ", reply.ok() ? reply->error().message() : std::string(reply.status().message()));
-    // Never sent (the replica is down and membership has not noticed yet): the next
-    // replica runs it. Anything else may have run it: not again elsewhere.
-    if (reply.ok() || !cluster::WasNotSent(reply.status())) break;
-  }
-  c.out.Error(absl::StrCat("NOQUORUM command could not run on a replica of the key: ", why));
+  x.c.out.buffer()->append(ExecuteOnReplica(x.node, key, q));
 }
 
 // FLUSHDB / FLUSHALL [ASYNC|SYNC]: on every node of the ring, refused unless all are up

@@ -97,6 +97,12 @@ std::string ClusterMetrics(ClusterNode& node);
 // share of the data it holds with N replicas) and, for a key, its preference list. JSON.
 std::string ClusterStatusJson(ClusterNode& node, const std::string* key);
 
+// Runs q (a command or a transaction of the hash tag of key) on the tag's first live
+// replica, here or forwarded, and returns its RESP reply (an error reply if no replica
+// could run it). Blocks the calling thread for the round trip.
+std::string ExecuteOnReplica(ClusterNode& node, std::string_view key,
+                             const cluster::pb::ExecuteCommand& q);
+
 // ExecuteCommand's hook in cluster mode. Runs a command that has a cluster form through
 // the coordinator, refuses a data command that has none (naming it), and returns false
 // for the rest (connection and server commands), which run on this node as usual.

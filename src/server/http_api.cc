@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "base/status.h"
 #include "cluster/coordinator.h"
+#include "cluster/ring.h"
 #include "cluster/type_merge.h"
 #include "server/cluster_mode.h"
 #include "server/key_snapshot.h"
@@ -323,6 +324,46 @@ HttpResponse Scan(ServerContext& server, const Query& q, const ServerConfig& cfg
   return Json(200, out);
 }
 
+// A batch in cluster mode: its keys must share a hash tag; it runs as one transaction
+// (SET / DEL lines) on the tag's replica, so it is atomic there as on a single node.
+HttpResponse ClusterBatch(ServerContext& server, int db, const std::vector<store::Mutation>& batch) {
+  if (batch.empty()) return Json(200, json{{"applied", 0}});
+  cluster::pb::ExecuteCommand q;
+  q.set_db(db);
+  q.set_w(server.cluster->default_w());
+  q.set_r(server.cluster->default_r());
+  q.set_protocol(2);
+  q.set_now_ms(NowMs(server));
+  q.set_exec(true);
+  for (const store::Mutation& m : batch) {
+    if (cluster::HashTag(m.key) != cluster::HashTag(batch[0].key)) {
+      return Error(400, "CROSSSLOT Keys in request don't hash to the same slot (a batch in "
+                        "cluster mode takes keys of one hash tag)");
+    }
+    cluster::pb::CommandLine* line = q.add_transaction();
+    if (m.kind == store::Mutation::Kind::kPut) {
+      line->add_args("SET");
+      line->add_args(m.key);
+      line->add_args(m.record.value);
+      if (m.record.expire_at_ms > 0) {
+        line->add_args("PXAT");
+        line->add_args(std::to_string(m.record.expire_at_ms));
+      }
+    } else {
+      line->add_args("DEL");
+      line->add_args(m.key);
+    }
+  }
+  const std::string reply = ExecuteOnReplica(*server.cluster, batch[0].key, q);
+  // The reply is EXEC's array of +OK and :n, or one error (its RESP code picks the status).
+  if (!reply.empty() && reply[0] == '-') {
+    std::string text = reply.substr(1, reply.find('\r') - 1);
+    return Error(absl::StartsWith(text, "NOQUORUM ") ? 503 : 500, std::move(text));
+  }
+  if (reply.find("\r\n-") != std::string::npos) return Error(500, "a batch operation failed: " + reply);
+  return Json(200, json{{"applied", batch.size()}});
+}
+
 // POST /v1/batch {"ops": [{"op": "put", "key": k, "value": v, "ttl": s}, {"op": "delete",
 // "key": k}], "db": 0}: applied atomically.
 HttpResponse Batch(ServerContext& server, const HttpRequest& req, const ServerConfig& cfg) {
@@ -374,6 +415,7 @@ HttpResponse Batch(ServerContext& server, const HttpRequest& req, const ServerCo
   if (writes) {
     if (auto refused = RefuseWrite(server, cfg)) return *refused;
   }
+  if (server.cluster != nullptr) return ClusterBatch(server, db, batch);
   for (const auto& m : batch) keys.push_back(m.key);
   KeyLocks::Guard guard(&server.locks, db, keys);
   absl::Status s = server.backend->Apply(batch);
@@ -690,10 +732,6 @@ HttpResponse HandleHttpRequest(ServerContext& server, const HttpRequest& req) {
     return HttpResponse{200, "application/json", ClusterStatusJson(*server.cluster, q.Find("key"))};
   }
   if (server.cluster != nullptr) {
-    if (path == "/v1/batch") {
-      // A batch is atomic on one node; across replicas of different keys it would not be.
-      return Error(501, "POST /v1/batch is not supported in cluster mode");
-    }
     if (path == "/v1/kv" || path == "/v1/kv/") {
       return req.method == "GET" ? ClusterScan(server, q, cfg)
                                  : Error(405, "method not allowed: use GET");

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from cluster_util import Cluster, assert_converged, info, wait_for
+from cluster_util import Cluster, assert_converged, http_json, info, wait_for
 from conftest import RespError, RespSocket
 
 HOST = "127.0.0.1"
@@ -200,6 +200,29 @@ def test_watch_of_a_key_already_expired_does_not_abort(nodes):
     assert r.command("MULTI") == "OK"
     assert r.command("SET", "{w}k", "db1") == "QUEUED"
     assert r.command("EXEC") is None
+
+
+def test_http_batch_of_one_tag_is_one_transaction(nodes):
+    import json
+    ops = [{"op": "put", "key": "{b}1", "value": "one"},
+           {"op": "put", "key": "{b}2", "value": "two", "ttl": 100},
+           {"op": "delete", "key": "{b}3"}]
+    assert nodes[2].raw().command("SET", "{b}3", "x") == "OK"
+    status, body = http_json(nodes[1], "POST", "/v1/batch", json.dumps({"ops": ops}).encode())
+    assert (status, body) == (200, {"applied": 3}), body
+    r = nodes[0].raw()
+    assert r.command("MGET", "{b}1", "{b}2", "{b}3") == [b"one", b"two", None]
+    assert 95 <= r.command("TTL", "{b}2") <= 100
+    status, body = http_json(nodes[0], "POST", "/v1/batch", json.dumps(
+        {"ops": [{"op": "put", "key": "{b}1", "value": "x"},
+                 {"op": "put", "key": "{c}1", "value": "y"}]}).encode())
+    assert status == 400 and "CROSSSLOT" in body["error"], body
+    assert r.command("GET", "{b}1") == b"one"  # nothing applied
+    status, body = http_json(nodes[0], "POST", "/v1/batch", b"{not json")
+    assert status == 400, body
+    status, body = http_json(nodes[0], "GET", "/v1/batch")
+    assert status == 405, body
+    assert_converged(nodes)
 
 
 def test_keys_of_different_tags_get_crossslot(nodes):

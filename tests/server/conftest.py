@@ -255,12 +255,15 @@ def in_cluster():
     return CLUSTER_SIZE > 0
 
 
-def wait_cluster_members(nodes, expected, timeout=30.0):
+def wait_cluster_members(nodes, expected, timeout=30.0, password=None):
     deadline = time.monotonic() + timeout
     while True:
         ok = True
         for n in nodes:
-            text = n.raw().command("INFO", "cluster")
+            conn = n.raw()
+            if password is not None:
+                conn.command("AUTH", password)
+            text = conn.command("INFO", "cluster")
             text = text.decode() if isinstance(text, bytes) else str(text)
             if "cluster_members_alive:%d\r\n" % expected not in text:
                 ok = False
@@ -295,7 +298,16 @@ def server(request, tmp_path):
         nodes.append(CairnServer(tmp_path / ("data" if i == 0 else "data%d" % i), node_args,
                                  tmp_path / ("server.log" if i == 0 else "node%d.log" % i)))
         nodes[-1].start()
-    wait_cluster_members(nodes, CLUSTER_SIZE)
+    password = extra[extra.index("--requirepass") + 1] if "--requirepass" in extra else None
+    wait_cluster_members(nodes, CLUSTER_SIZE, password=password)
+    # A restart of the first node waits until it is back in the cluster.
+    first_start = nodes[0].start
+
+    def start_and_rejoin(timeout=30.0):
+        first_start(timeout)
+        wait_cluster_members(nodes, CLUSTER_SIZE, password=password)
+        return nodes[0]
+    nodes[0].start = start_and_rejoin
     yield nodes[0]
     for n in reversed(nodes):
         if n.proc is not None:
