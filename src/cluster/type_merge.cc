@@ -1,9 +1,11 @@
 #include "cluster/type_merge.h"
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <tuple>
 
+#include "base/numbers.h"
 #include "base/status.h"
 #include "cluster/counter.h"
 #include "cluster/vector_clock.h"
@@ -74,7 +76,55 @@ absl::StatusOr<std::optional<pb::Record>> MergeCountersOf(const std::vector<pb::
 struct Element {
   std::string value;
   pb::ClockEntry dot;
+  std::optional<pb::Counter> counter;  // HINCRBY / ZINCRBY contributions
 };
+
+// A member's value as a number's text: a hash field's value, a sorted set's score.
+std::string NumberText(ValueType type, const std::string& value) {
+  if (type != ValueType::kZSet) return value;
+  return value.size() == 8 ? FormatLongDouble(store::DecodeScore(value)) : std::string();
+}
+
+// The value a merged counter gives a member: the text, or a sorted set's 8-byte score.
+std::optional<std::string> NumberValue(ValueType type, const pb::Counter& c) {
+  const std::string text = CounterValue(c);
+  if (type != ValueType::kZSet) return text;
+  long double v;
+  if (!ParseLongDouble(text, &v)) return std::nullopt;
+  return store::EncodeScore(static_cast<double>(v));
+}
+
+// Of the concurrent writes of one member that all survived, the value: the later's; but
+// when increments are among them (HINCRBY, ZINCRBY), their counters merge (counter.h),
+// plain numbers taking part as resets, unless the later write is not a number.
+Element ResolveMember(ValueType type, std::vector<Element> candidates) {
+  size_t latest = 0;
+  bool any_counter = false;
+  for (size_t i = 0; i < candidates.size(); i++) {
+    if (Later(candidates[i].dot, candidates[latest].dot)) latest = i;
+    any_counter |= candidates[i].counter.has_value();
+  }
+  Element out = candidates[latest];
+  if (!any_counter || candidates.size() == 1) return out;
+  std::vector<pb::Counter> views;
+  for (const Element& e : candidates) {
+    if (e.counter) {
+      views.push_back(*e.counter);
+    } else if (auto c = CounterFromValue(NumberText(type, e.value), e.dot.timestamp())) {
+      views.push_back(std::move(*c));
+    } else if (&e == &candidates[latest]) {
+      return out;  // a later value that is not a number: last writer wins
+    }
+  }
+  std::vector<const pb::Counter*> ptrs;
+  for (const pb::Counter& c : views) ptrs.push_back(&c);
+  pb::Counter merged = MergeCounters(ptrs);
+  std::optional<std::string> value = NumberValue(type, merged);
+  if (!value) return out;
+  out.value = std::move(*value);
+  out.counter = std::move(merged);
+  return out;
+}
 using Elements = std::map<std::string, Element>;
 
 // A collection version's members by name (a sorted set's by-member entries only), each
@@ -88,7 +138,15 @@ absl::Status ElementsOf(const pb::Record& v, ValueType type, Elements* out) {
     const std::string& m = state.members(i);
     if (type == ValueType::kZSet && (m.empty() || m[0] != store::kZSetByMember)) continue;
     const bool own = i < state.dots_size() && !state.dots(i).node().empty();
-    (*out)[m] = Element{state.values(i), own ? state.dots(i) : v.dot()};
+    (*out)[m] = Element{state.values(i), own ? state.dots(i) : v.dot(), std::nullopt};
+  }
+  for (const pb::MemberCounter& mc : state.counters()) {
+    auto it = out->find(mc.member());
+    if (it == out->end()) continue;
+    it->second.counter = mc.counter();
+    if (mc.counter().offset_version() == kOffsetOfThisWrite) {
+      it->second.counter->set_offset_version(it->second.dot.timestamp());
+    }
   }
   return absl::OkStatus();
 }
@@ -102,7 +160,7 @@ absl::StatusOr<std::optional<pb::Record>> MergeMembers(const std::vector<pb::Rec
     clocks.push_back(FullClock(v));
     if (!v.tombstone() && TypeOf(v) == type) CAIRN_RETURN_IF_ERROR(ElementsOf(v, type, &elements[i]));
   }
-  Elements merged;
+  std::map<std::string, std::vector<Element>> survivors;
   for (size_t i = 0; i < versions.size(); i++) {
     for (const auto& [member, e] : elements[i]) {
       bool removed = false;
@@ -113,10 +171,15 @@ absl::StatusOr<std::optional<pb::Record>> MergeMembers(const std::vector<pb::Rec
         removed = Covers(clocks[j], e.dot);  // j saw this write and no longer has it
       }
       if (removed) continue;
-      auto [it, inserted] = merged.emplace(member, e);
-      if (!inserted && Later(e.dot, it->second.dot)) it->second = e;
+      std::vector<Element>& list = survivors[member];
+      // One write seen by several siblings is one candidate.
+      if (std::none_of(list.begin(), list.end(), [&](const Element& x) { return SameDot(x.dot, e.dot); })) {
+        list.push_back(e);
+      }
     }
   }
+  Elements merged;
+  for (auto& [member, list] : survivors) merged.emplace(member, ResolveMember(type, std::move(list)));
   if (merged.empty()) return std::optional<pb::Record>();
   pb::CollectionState live_state;
   if (!live_state.ParseFromString(live.value())) return CorruptionError("replicated collection does not parse");
@@ -139,6 +202,11 @@ absl::StatusOr<std::optional<pb::Record>> MergeMembers(const std::vector<pb::Rec
     state.add_members(member);
     state.add_values(e != nullptr ? e->value : std::string());
     *state.add_dots() = e != nullptr ? e->dot : pb::ClockEntry();
+    if (e != nullptr && e->counter) {
+      pb::MemberCounter* mc = state.add_counters();
+      mc->set_member(member);
+      *mc->mutable_counter() = *e->counter;
+    }
   }
   pb::Record out = live;
   out.set_value(state.SerializeAsString());

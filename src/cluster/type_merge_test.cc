@@ -397,6 +397,43 @@ INSTANTIATE_TEST_SUITE_P(Types, CollectionMergeTest,
                          ::testing::Values(ValueType::kHash, ValueType::kSet, ValueType::kZSet),
                          [](const auto& info) { return std::string(store::TypeName(info.param)); });
 
+// HINCRBY on one field on both sides of a partition: the field's counters merge.
+TEST(TypeMergeTest, ConcurrentIncrementsOfOneHashFieldAllCount) {
+  uint64_t clock = 0;
+  Replica a{{}, &clock};
+  Change(&a, "n0", ValueType::kHash, {{"x", "10"}, {"y", "v"}});
+  Replica b = a;
+  auto incr = [&](Replica* r, const std::string& node, int64_t by) {
+    auto v = r->Read();
+    pb::CollectionState state;
+    ASSERT_TRUE(state.ParseFromString(v->value()));
+    pb::Counter c;
+    for (const auto& mc : state.counters()) c = mc.counter();
+    if (state.counters_size() == 0) c = *CounterFromValue("10", 0);
+    std::string before = Members(*r, ValueType::kHash)["x"];
+    std::string after = std::to_string(std::stoll(before) + by);
+    ASSERT_TRUE(AddIncrement(&c, node, before, after).ok());
+    std::map<std::string, pb::ClockEntry> dots;
+    dots["y"] = state.dots(1).node().empty() ? v->dot() : state.dots(1);
+    pb::Record rec = Collection(ValueType::kHash, {{"x", after}, {"y", "v"}}, dots);
+    pb::CollectionState out;
+    ASSERT_TRUE(out.ParseFromString(rec.value()));
+    pb::MemberCounter* mc = out.add_counters();
+    mc->set_member("x");
+    *mc->mutable_counter() = c;
+    rec.set_value(out.SerializeAsString());
+    r->Write(node, rec);
+  };
+  incr(&a, "n1", 3);
+  incr(&b, "n2", 4);
+  incr(&b, "n2", 1);
+  a.Receive(b);
+  EXPECT_EQ(Members(a, ValueType::kHash), (std::map<std::string, std::string>{{"x", "18"}, {"y", "v"}}));
+  Replica c = b;
+  c.Receive(a);
+  EXPECT_EQ(Members(c, ValueType::kHash)["x"], "18");  // either order
+}
+
 TEST(TypeMergeTest, ListsAndPlainStringsKeepTheLastWriter) {
   uint64_t clock = 0;
   Replica a{{}, &clock};

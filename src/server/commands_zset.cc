@@ -762,7 +762,7 @@ constexpr uint32_t kRead = kReadOnly | kLockKeys;
 const CommandSpec kCommands[] = {
     {"zadd", -4, kWrite | kDenyOom | kFast, 1, 1, 1, ZAdd, "sorted_set",
      "Adds one or more members to a sorted set, or updates their scores."},
-    {"zincrby", 4, kWrite | kDenyOom | kFast, 1, 1, 1, ZIncrBy, "sorted_set",
+    {"zincrby", 4, kWrite | kDenyOom | kFast | kCounter, 1, 1, 1, ZIncrBy, "sorted_set",
      "Increments the score of a member in a sorted set."},
     {"zrem", -3, kWrite | kFast, 1, 1, 1, ZRem, "sorted_set",
      "Removes one or more members from a sorted set."},

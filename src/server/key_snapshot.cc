@@ -5,6 +5,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "base/numbers.h"
 #include "base/status.h"
 #include "cluster/counter.h"
 #include "cluster/ring.h"
@@ -91,12 +92,24 @@ absl::Status KeySnapshot::Load(std::string_view key, const pb::Record& record) {
     Bump(meta.version);
     st.members.clear();
     st.dots.clear();
+    st.counters.clear();
     for (int i = 0; i < state.members_size(); i++) {
       auto at = std::make_pair(meta.version, state.members(i));
       const pb::ClockEntry& dot =
           i < state.dots_size() && !state.dots(i).node().empty() ? state.dots(i) : record.dot();
       if (!dot.node().empty()) st.dots.emplace(at, dot);
       st.members.emplace(std::move(at), state.values(i));
+    }
+    for (const pb::MemberCounter& mc : state.counters()) {
+      auto at = std::make_pair(meta.version, mc.member());
+      if (!st.members.contains(at)) continue;
+      pb::Counter c = mc.counter();
+      if (c.offset_version() == cluster::kOffsetOfThisWrite) {
+        // The offset was set by the write that set the member: its dot's timestamp.
+        auto dot = st.dots.find(at);
+        c.set_offset_version(dot != st.dots.end() ? dot->second.timestamp() : record.version());
+      }
+      st.counters.emplace(std::move(at), std::move(c));
     }
   }
   if (Expired(r)) return absl::OkStatus();  // absent; its context still covers it
@@ -158,6 +171,55 @@ absl::StatusOr<cluster::Clock> KeySnapshot::ContextOf(std::string_view key) {
   return (*st)->context;
 }
 
+namespace {
+
+// A member's value as a number's text: a hash field's value, a sorted set's score.
+std::string MemberNumber(store::ValueType type, const std::string& value) {
+  if (type != store::ValueType::kZSet) return value;
+  return value.size() == 8 ? FormatLongDouble(store::DecodeScore(value)) : std::string();
+}
+
+}  // namespace
+
+absl::Status KeySnapshot::ExportMemberCounter(const KeyState& st, store::ValueType type,
+                                              const std::pair<uint64_t, std::string>& at,
+                                              const std::string& value,
+                                              pb::CollectionState* state) const {
+  if (type == store::ValueType::kZSet && (at.second.empty() || at.second[0] != store::kZSetByMember)) {
+    return absl::OkStatus();
+  }
+  auto loaded = st.counters.find(at);
+  auto inc = st.incremented.find(at);
+  std::optional<pb::Counter> counter;
+  if (inc != st.incremented.end() && !st.rewritten.contains(at)) {
+    // Only increments changed it: this node's contribution to its counter (or to a new
+    // one: a plain number read as its offset, or 0).
+    const std::string before = inc->second ? MemberNumber(type, *inc->second) : "0";
+    pb::Counter c;
+    if (loaded != st.counters.end()) {
+      c = loaded->second;
+    } else if (inc->second) {
+      auto plain = cluster::CounterFromValue(before, 0);
+      if (!plain) return absl::InvalidArgumentError("member is not a number");
+      c = std::move(*plain);
+    }
+    CAIRN_RETURN_IF_ERROR(cluster::AddIncrement(&c, st.counter_node, before, MemberNumber(type, value)));
+    counter = std::move(c);
+  } else if (loaded != st.counters.end() && st.rewritten.contains(at)) {
+    // A new value over a counter: a reset that keeps the increments it saw.
+    counter = cluster::ResetCounter(loaded->second, MemberNumber(type, value),
+                                    cluster::kOffsetOfThisWrite);
+  } else if (loaded != st.counters.end()) {
+    counter = loaded->second;
+  }
+  if (counter) {
+    pb::MemberCounter* mc = state->add_counters();
+    mc->set_member(at.second);
+    *mc->mutable_counter() = std::move(*counter);
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::optional<pb::Record>> KeySnapshot::Export(std::string_view key) const {
   auto it = keys_.find(key);
   if (it == keys_.end()) return std::optional<pb::Record>();
@@ -215,6 +277,7 @@ absl::StatusOr<std::optional<pb::Record>> KeySnapshot::Export(std::string_view k
       auto dot = st.dots.find(m->first);
       *state.add_dots() = dot != st.dots.end() ? dot->second : pb::ClockEntry();
     }
+    CAIRN_RETURN_IF_ERROR(ExportMemberCounter(st, st.record->type, m->first, m->second, &state));
   }
   out.set_value(state.SerializeAsString());
   return out;
@@ -255,8 +318,9 @@ absl::Status KeySnapshot::Apply(const std::vector<store::Mutation>& batch,
     st.changed = true;
     const bool string_put =
         m.kind == store::Mutation::Kind::kPut && m.record.type == store::ValueType::kString;
+    if (!counter_node_.empty()) st.counter_node = counter_node_;
     if (string_put && !counter_node_.empty()) {
-      st.counter_node = counter_node_;
+      // an increment of the string
     } else if (!string_put || !st.record || st.record->type != store::ValueType::kString ||
                st.record->value != m.record.value) {
       st.plain_write = true;  // not a change of the expiry alone (EXPIRE, PERSIST, GETEX)
@@ -268,15 +332,29 @@ absl::Status KeySnapshot::Apply(const std::vector<store::Mutation>& batch,
       case store::Mutation::Kind::kDelete:
         st.record.reset();
         break;
-      case store::Mutation::Kind::kPutMember:
+      case store::Mutation::Kind::kPutMember: {
         Bump(m.version);
-        st.members[{m.version, m.member}] = m.value;
-        st.dots.erase({m.version, m.member});
+        const auto at = std::make_pair(m.version, m.member);
+        if (counter_node_.empty()) {
+          st.rewritten.insert(at);
+        } else if (!st.incremented.contains(at)) {
+          auto cur = st.members.find(at);
+          st.incremented.emplace(at, cur != st.members.end() ? std::optional<std::string>(cur->second)
+                                                              : std::nullopt);
+        }
+        st.members[at] = m.value;
+        st.dots.erase(at);
         break;
-      case store::Mutation::Kind::kDeleteMember:
-        st.members.erase({m.version, m.member});
-        st.dots.erase({m.version, m.member});
+      }
+      case store::Mutation::Kind::kDeleteMember: {
+        const auto at = std::make_pair(m.version, m.member);
+        st.members.erase(at);
+        st.dots.erase(at);
+        st.counters.erase(at);  // a member added again starts a new counter
+        st.incremented.erase(at);
+        st.rewritten.erase(at);
         break;
+      }
     }
   }
   return absl::OkStatus();

@@ -22,6 +22,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -118,11 +119,22 @@ class KeySnapshot final : public store::Backend {
     std::map<std::pair<uint64_t, std::string>, std::string> members;  // (version, member)
     // The dot of each loaded member the commands have not written since.
     std::map<std::pair<uint64_t, std::string>, cluster::pb::ClockEntry> dots;
+    // Members' counters (HINCRBY, ZINCRBY; pb::CollectionState.counters) as loaded.
+    std::map<std::pair<uint64_t, std::string>, cluster::pb::Counter> counters;
+    // Members increment commands wrote: their value before the first such write (nullopt:
+    // absent) and the node of the increments; and members other commands wrote.
+    std::map<std::pair<uint64_t, std::string>, std::optional<std::string>> incremented;
+    std::set<std::pair<uint64_t, std::string>> rewritten;
     std::optional<cluster::pb::Counter> counter_history;  // Loaded::counter_history
     bool changed = false;
     bool plain_write = false;  // a command other than an increment changed its value
     std::string counter_node;  // the node of its increments
   };
+  // Adds the counter of member `at` (value: its exported value) to state, if it has one.
+  absl::Status ExportMemberCounter(const KeyState& st, store::ValueType type,
+                                   const std::pair<uint64_t, std::string>& at,
+                                   const std::string& value,
+                                   cluster::pb::CollectionState* state) const;
   // The key's state, loading it on first use; CROSSSLOT for another db or tag.
   absl::StatusOr<KeyState*> State(int db, std::string_view key);
   void Bump(uint64_t version) { last_version_ = std::max(last_version_, version); }

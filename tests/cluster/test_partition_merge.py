@@ -53,6 +53,7 @@ def test_both_sides_of_a_partition_keep_every_acknowledged_change(tmp_path):
         assert setup.command("ZADD", "z", "1", "base", "2", "both") == 2
         assert setup.command("SET", "plain", "1") == "OK"
         assert setup.command("INCR", "rl") == 1
+        assert setup.command("HSET", "h", "hits", "10") == 1
         assert_converged(nodes)
 
         partition(nodes)
@@ -80,6 +81,15 @@ def test_both_sides_of_a_partition_keep_every_acknowledged_change(tmp_path):
         assert rc.command("ZADD", "z", "7", "both") == 0  # later: its score wins
         assert rc.command("INCRBYFLOAT", "plain", "0.5") == b"1.5"
         assert ra.command("INCRBYFLOAT", "plain", "2") == b"3"
+        # HINCRBY / HINCRBYFLOAT / ZINCRBY of one field or member on both sides: all count.
+        for _ in range(3):
+            assert ra.command("HINCRBY", "h", "hits", "1") > 0
+        for _ in range(2):
+            assert rc.command("HINCRBY", "h", "hits", "2") > 0
+        assert ra.command("HINCRBYFLOAT", "h", "f", "0.5") == b"0.5"
+        assert rc.command("HINCRBYFLOAT", "h", "f", "0.25") == b"0.25"
+        assert ra.command("ZINCRBY", "z", "1.5", "base") == b"2.5"
+        assert rc.command("ZINCRBY", "z", "2", "base") == b"3"
         # A rate limiter's INCR + EXPIRE on each side: the expiry change is no reset.
         for conn in (ra, rc):
             assert conn.command("MULTI") == "OK"
@@ -87,17 +97,17 @@ def test_both_sides_of_a_partition_keep_every_acknowledged_change(tmp_path):
             assert conn.command("EXPIRE", "rl", "100") == "QUEUED"
             assert conn.command("EXEC") == [2, 1]
         # Each side sees its own changes only.
-        assert ra.command("HLEN", "h") == 22 and rc.command("HLEN", "h") == 23
+        assert ra.command("HLEN", "h") == 24 and rc.command("HLEN", "h") == 25
         assert int(ra.command("GET", "ctr")) == 11 + 20 - 5
         assert int(rc.command("GET", "ctr")) == 11 + 60
 
         heal(nodes)
-        expected_hash = {b"base": b"0", b"kept": b"y"}
+        expected_hash = {b"base": b"0", b"kept": b"y", b"hits": b"17", b"f": b"0.75"}
         for i in range(20):
             expected_hash[b"a%d" % i] = b"va%d" % i
             expected_hash[b"c%d" % i] = b"vc%d" % i
         expected_set = {b"base"} | {b"a%d" % i for i in range(20)} | {b"c%d" % i for i in range(20)}
-        expected_zset = {b"base": 1.0, b"both": 7.0}
+        expected_zset = {b"base": 4.5, b"both": 7.0}
         for i in range(20):
             expected_zset[b"a%d" % i] = float(i)
             expected_zset[b"c%d" % i] = float(100 + i)
