@@ -33,4 +33,11 @@ std::string FormatLongDouble(long double v) {
   return text;
 }
 
+std::string ScoreText(double v) {
+  if (!std::isfinite(v)) return "";
+  char buf[64];
+  const int n = std::snprintf(buf, sizeof(buf), "%.17g", v);
+  return std::string(buf, n > 0 ? static_cast<size_t>(n) : 0);
+}
+
 }  // namespace cairn

@@ -13,6 +13,9 @@ bool ParseLongDouble(std::string_view s, long double* v);
 // INCRBYFLOAT's text: "%.17Lf" with trailing zeros (and a trailing point) removed, so
 // 3.1 prints as "3.1", not "3.10000000000000009".
 std::string FormatLongDouble(long double v);
+// A double as the shortest text that reads back as the same double ("%.17g"); empty for
+// an infinity or NaN.
+std::string ScoreText(double v);
 
 }  // namespace cairn
 

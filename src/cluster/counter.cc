@@ -104,14 +104,22 @@ std::optional<pb::Counter> CounterFromValue(std::string_view value, uint64_t ver
 }
 
 absl::Status AddIncrement(pb::Counter* c, std::string_view node, std::string_view before,
-                          std::string_view after) {
+                          std::string_view after, uint64_t min_count) {
+  // Entries from a peer may come unsorted or repeated: one per node, in order.
+  if (!std::is_sorted(c->entries().begin(), c->entries().end(),
+                      [](const auto& x, const auto& y) { return x.node() < y.node(); }) ||
+      std::adjacent_find(c->entries().begin(), c->entries().end(), [](const auto& x, const auto& y) {
+        return x.node() == y.node();
+      }) != c->entries().end()) {
+    *c = MergeCounters({c});
+  }
   int64_t b, a;
   if (!c->is_float() && ParseStrictInt(before, &b) && ParseStrictInt(after, &a)) {
     pb::CounterEntry* e = EntryOf(c, node);
     const __int128 sum = __int128{e->sum()} + (__int128{a} - b);
     if (!FitsInt64(sum)) return absl::InvalidArgumentError("increment or decrement would overflow");
     e->set_sum(static_cast<int64_t>(sum));
-    e->set_count(e->count() + 1);
+    e->set_count(std::max(e->count() + 1, min_count));
     return absl::OkStatus();
   }
   long double fb, fa;
@@ -121,7 +129,7 @@ absl::Status AddIncrement(pb::Counter* c, std::string_view node, std::string_vie
   MakeFloat(c);
   pb::CounterEntry* e = EntryOf(c, node);
   e->set_float_sum(FormatLongDouble(FloatOf(e->float_sum()) + (fa - fb)));
-  e->set_count(e->count() + 1);
+  e->set_count(std::max(e->count() + 1, min_count));
   return absl::OkStatus();
 }
 

@@ -28,9 +28,10 @@
 
 namespace cairn::cluster {
 
-// An offset_version that the coordinating replica replaces with the hybrid timestamp of
-// the write carrying the counter (a reset built before that timestamp exists). Never
-// stored.
+// An offset_version that stands for the hybrid timestamp of the write that set the
+// offset (a reset built before that timestamp exists): the coordinating replica replaces
+// it in a string's counter before storing; in a member's counter it stays and means the
+// member's own dot's timestamp (resolved when the member is read).
 inline constexpr uint64_t kOffsetOfThisWrite = UINT64_MAX;
 
 // The counter's value as Redis prints it: an integer, or INCRBYFLOAT's text.
@@ -42,10 +43,12 @@ std::optional<pb::Counter> CounterFromValue(std::string_view value, uint64_t ver
 
 // Records that node changed the counter's value from `before` to `after` (the texts an
 // increment command read and wrote; "0" for an absent key): adds the difference to
-// node's entry. Integer counters stay integers while both texts are integers.
-// InvalidArgument if a text is not a number or an integer entry would overflow.
+// node's entry and sets its count to at least min_count (a clock reading: so an entry
+// started again, after a DEL or HDEL, is newer than an old copy of it elsewhere), and
+// above its previous count. Integer counters stay integers while both texts are
+// integers. InvalidArgument if a text is not a number or an integer entry would overflow.
 absl::Status AddIncrement(pb::Counter* c, std::string_view node, std::string_view before,
-                          std::string_view after);
+                          std::string_view after, uint64_t min_count = 0);
 
 // The merge of concurrent counters: each node's entry with the larger count, the offset
 // (and `deleted`) of the newest offset_version (ties: the first given).

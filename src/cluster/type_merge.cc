@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <string>
 #include <tuple>
 
@@ -28,6 +29,10 @@ bool Covers(const Clock& clock, const pb::ClockEntry& dot) {
 
 bool SameDot(const pb::ClockEntry& a, const pb::ClockEntry& b) {
   return a.node() == b.node() && a.counter() == b.counter();
+}
+
+bool SameCounter(const pb::Counter& a, const pb::Counter& b) {
+  return a.SerializeAsString() == b.SerializeAsString();
 }
 
 // Of two writes of one member, the later: hybrid timestamp, then node and counter, so
@@ -82,7 +87,7 @@ struct Element {
 // A member's value as a number's text: a hash field's value, a sorted set's score.
 std::string NumberText(ValueType type, const std::string& value) {
   if (type != ValueType::kZSet) return value;
-  return value.size() == 8 ? FormatLongDouble(store::DecodeScore(value)) : std::string();
+  return value.size() == 8 ? ScoreText(store::DecodeScore(value)) : std::string();
 }
 
 // The value a merged counter gives a member: the text, or a sorted set's 8-byte score.
@@ -96,8 +101,10 @@ std::optional<std::string> NumberValue(ValueType type, const pb::Counter& c) {
 
 // Of the concurrent writes of one member that all survived, the value: the later's; but
 // when increments are among them (HINCRBY, ZINCRBY), their counters merge (counter.h),
-// plain numbers taking part as resets, unless the later write is not a number.
-Element ResolveMember(ValueType type, std::vector<Element> candidates) {
+// plain numbers taking part as resets, unless the later write is not a number. A value
+// merged from several counters is no write's: it has no dot (the next write of the key
+// gives it that write's), so two merges never store different values under one dot.
+Element ResolveMember(ValueType type, std::vector<Element> candidates, bool copies_differ) {
   size_t latest = 0;
   bool any_counter = false;
   for (size_t i = 0; i < candidates.size(); i++) {
@@ -105,7 +112,7 @@ Element ResolveMember(ValueType type, std::vector<Element> candidates) {
     any_counter |= candidates[i].counter.has_value();
   }
   Element out = candidates[latest];
-  if (!any_counter || candidates.size() == 1) return out;
+  if (!any_counter || (candidates.size() == 1 && !copies_differ)) return out;
   std::vector<pb::Counter> views;
   for (const Element& e : candidates) {
     if (e.counter) {
@@ -123,6 +130,7 @@ Element ResolveMember(ValueType type, std::vector<Element> candidates) {
   if (!value) return out;
   out.value = std::move(*value);
   out.counter = std::move(merged);
+  out.dot = pb::ClockEntry();
   return out;
 }
 using Elements = std::map<std::string, Element>;
@@ -161,8 +169,10 @@ absl::StatusOr<std::optional<pb::Record>> MergeMembers(const std::vector<pb::Rec
     if (!v.tombstone() && TypeOf(v) == type) CAIRN_RETURN_IF_ERROR(ElementsOf(v, type, &elements[i]));
   }
   std::map<std::string, std::vector<Element>> survivors;
+  std::set<std::string> copies_differ;  // one write seen with different counters
   for (size_t i = 0; i < versions.size(); i++) {
-    for (const auto& [member, e] : elements[i]) {
+    for (const auto& [member, element] : elements[i]) {
+      const Element& e = element;  // (a lambda below cannot capture a structured binding)
       bool removed = false;
       for (size_t j = 0; j < versions.size() && !removed; j++) {
         if (j == i) continue;
@@ -172,14 +182,24 @@ absl::StatusOr<std::optional<pb::Record>> MergeMembers(const std::vector<pb::Rec
       }
       if (removed) continue;
       std::vector<Element>& list = survivors[member];
-      // One write seen by several siblings is one candidate.
-      if (std::none_of(list.begin(), list.end(), [&](const Element& x) { return SameDot(x.dot, e.dot); })) {
+      // One write seen by several siblings is one candidate; its counters merge (a copy
+      // may have been merged with others' increments before).
+      auto same = std::find_if(list.begin(), list.end(), [&](const Element& x) { return SameDot(x.dot, e.dot); });
+      if (same == list.end()) {
         list.push_back(e);
+      } else if (e.counter && (!same->counter || !SameCounter(*same->counter, *e.counter))) {
+        same->counter = same->counter ? MergeCounters({&*same->counter, &*e.counter}) : *e.counter;
+        copies_differ.insert(member);
       }
     }
   }
   Elements merged;
-  for (auto& [member, list] : survivors) merged.emplace(member, ResolveMember(type, std::move(list)));
+  bool undotted = false;
+  for (auto& [member, list] : survivors) {
+    Element e = ResolveMember(type, std::move(list), copies_differ.contains(member));
+    undotted |= e.dot.node().empty();
+    merged.emplace(member, std::move(e));
+  }
   if (merged.empty()) return std::optional<pb::Record>();
   pb::CollectionState live_state;
   if (!live_state.ParseFromString(live.value())) return CorruptionError("replicated collection does not parse");
@@ -210,6 +230,7 @@ absl::StatusOr<std::optional<pb::Record>> MergeMembers(const std::vector<pb::Rec
   }
   pb::Record out = live;
   out.set_value(state.SerializeAsString());
+  if (undotted) out.clear_dot();  // members without a dot must not take this one
   return std::optional<pb::Record>(std::move(out));
 }
 

@@ -270,9 +270,11 @@ void Change(Replica* r, const std::string& node, ValueType type,
             const std::map<std::string, std::string>& set, const std::vector<std::string>& remove = {}) {
   std::map<std::string, std::string> members = Members(*r, type);
   std::map<std::string, pb::ClockEntry> dots;
+  std::map<std::string, pb::Counter> counters;  // hash fields' (kept unless written)
   if (auto v = r->Read()) {
     pb::CollectionState state;
     state.ParseFromString(v->value());
+    for (const auto& mc : state.counters()) counters[mc.member()] = mc.counter();
     for (int i = 0; i < state.members_size(); i++) {
       std::string m = state.members(i);
       if (type == ValueType::kZSet) {
@@ -286,12 +288,25 @@ void Change(Replica* r, const std::string& node, ValueType type,
   for (const auto& [m, v] : set) {
     members[m] = v;
     dots.erase(m);
+    counters.erase(m);
   }
   for (const std::string& m : remove) {
     members.erase(m);
     dots.erase(m);
+    counters.erase(m);
   }
-  r->Write(node, members.empty() ? Tombstone() : Collection(type, members, dots));
+  pb::Record rec = members.empty() ? Tombstone() : Collection(type, members, dots);
+  if (!members.empty() && type == ValueType::kHash && !counters.empty()) {
+    pb::CollectionState state;
+    state.ParseFromString(rec.value());
+    for (const auto& [m, c] : counters) {
+      pb::MemberCounter* mc = state.add_counters();
+      mc->set_member(m);
+      *mc->mutable_counter() = c;
+    }
+    rec.set_value(state.SerializeAsString());
+  }
+  r->Write(node, rec);
 }
 
 class CollectionMergeTest : public ::testing::TestWithParam<ValueType> {};
@@ -432,6 +447,47 @@ TEST(TypeMergeTest, ConcurrentIncrementsOfOneHashFieldAllCount) {
   Replica c = b;
   c.Receive(a);
   EXPECT_EQ(Members(c, ValueType::kHash)["x"], "18");  // either order
+}
+
+// Found in review: a merge of two increments written back by a third node, then merged
+// with a fourth node's copy of one of them, lost the other increment (both copies had
+// the same dot with different counters).
+TEST(TypeMergeTest, AMergedCounterWrittenBackIsANewWriteOfTheMember) {
+  uint64_t clock = 0;
+  Replica base{{}, &clock};
+  Change(&base, "n0", ValueType::kHash, {{"f", "0"}});
+  auto incr = [&](Replica* r, const std::string& node) {
+    auto v = r->Read();
+    pb::CollectionState state;
+    ASSERT_TRUE(state.ParseFromString(v->value()));
+    pb::Counter c = state.counters_size() > 0 ? state.counters(0).counter() : *CounterFromValue("0", 0);
+    const std::string before = Members(*r, ValueType::kHash)["f"];
+    const std::string after = std::to_string(std::stoll(before) + 1);
+    ASSERT_TRUE(AddIncrement(&c, node, before, after).ok());
+    pb::Record rec = Collection(ValueType::kHash, {{"f", after}});
+    pb::CollectionState out;
+    ASSERT_TRUE(out.ParseFromString(rec.value()));
+    pb::MemberCounter* mc = out.add_counters();
+    mc->set_member("f");
+    *mc->mutable_counter() = c;
+    rec.set_value(out.SerializeAsString());
+    r->Write(node, rec);
+  };
+  Replica a = base, b = base;
+  incr(&a, "nA");
+  incr(&b, "nB");
+  Replica c = a;
+  c.Receive(b);
+  EXPECT_EQ(Members(c, ValueType::kHash)["f"], "2");
+  Change(&c, "nC", ValueType::kHash, {{"g", "x"}});  // writes the merge back
+  Replica d = b;
+  Change(&d, "nD", ValueType::kHash, {{"k", "y"}});  // saw only b's increment
+  Replica cd = c, dc = d;
+  cd.Receive(d);
+  dc.Receive(c);
+  EXPECT_EQ(Members(cd, ValueType::kHash)["f"], "2");
+  EXPECT_EQ(Members(dc, ValueType::kHash)["f"], "2");
+  EXPECT_EQ(Members(cd, ValueType::kHash).size(), 3u);
 }
 
 TEST(TypeMergeTest, ListsAndPlainStringsKeepTheLastWriter) {

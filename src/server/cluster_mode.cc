@@ -359,6 +359,7 @@ std::string ClusterNode::ExecuteHere(const pb::ExecuteCommand& q) {
     for (size_t i = 0; i < lines.size(); i++) {
       // Increments are replicated as this node's contribution to a counter (counter.h).
       snapshot.set_counter_node((specs[i]->flags & kCounter) ? id_ : std::string());
+      snapshot.set_expiry_only(specs[i]->flags & kExpiryOnly);
       CommandContext ctx{*scratch, client, lines[i], writer, q.now_ms(), {}};
       specs[i]->handler(ctx);
     }

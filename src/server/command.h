@@ -184,6 +184,9 @@ enum CommandFlag : uint32_t {
   // Acts on every key of a database (or of all) and names none (KEYS, FLUSHDB): in cluster
   // mode on every node, not on one key's replicas.
   kKeyspace = 1 << 11,
+  // Changes a key's expiry and nothing else (EXPIRE, PERSIST, GETEX): in cluster mode a
+  // counter it rewrites stays a counter, not a reset.
+  kExpiryOnly = 1 << 12,
 };
 
 using CommandHandler = void (*)(CommandContext& ctx);

@@ -389,7 +389,7 @@ const CommandSpec kCommands[] = {
      "Returns the previous string value of a key after setting it to a new value."},
     {"getdel", 2, kWrite | kFast, 1, 1, 1, GetDel, "string",
      "Returns the string value of a key after deleting the key."},
-    {"getex", -2, kWrite | kFast, 1, 1, 1, GetEx, "string",
+    {"getex", -2, kWrite | kFast | kExpiryOnly, 1, 1, 1, GetEx, "string",
      "Returns the string value of a key after setting its expiration time."},
     {"mget", -2, kReadOnly | kFast, 1, -1, 1, MGet, "string",
      "Atomically returns the string values of one or more keys."},

@@ -89,6 +89,11 @@ absl::Status KeySnapshot::Load(std::string_view key, const pb::Record& record) {
     store::CollectionMeta meta;
     CAIRN_RETURN_IF_ERROR(store::DecodeCollectionMeta(r.type, r.value, &meta));
     CAIRN_RETURN_IF_ERROR(CheckMembers(r.type, meta, state));
+    if (handed_out_.contains(meta.version)) {
+      // A version given to a new collection of this run (clocks far apart can repeat
+      // one): its members would mix with these. Nothing is written; the client retries.
+      return absl::AbortedError("collection version collision; try the command again");
+    }
     Bump(meta.version);
     st.members.clear();
     st.dots.clear();
@@ -127,7 +132,12 @@ absl::StatusOr<KeySnapshot::KeyState*> KeySnapshot::State(int db, std::string_vi
     if (load_error_.ok()) load_error_ = loaded.status();
     return loaded.status();
   }
-  if (loaded->record) CAIRN_RETURN_IF_ERROR(Load(key, *loaded->record));
+  if (loaded->record) {
+    if (absl::Status s = Load(key, *loaded->record); !s.ok()) {
+      if (load_error_.ok()) load_error_ = s;
+      return s;
+    }
+  }
   KeyState& st = keys_[std::string(key)];
   st.context = std::move(loaded->context);
   st.counter_history = std::move(loaded->counter_history);
@@ -139,7 +149,14 @@ uint64_t KeySnapshot::NewVersion() {
   const uint64_t unique = (static_cast<uint64_t>(std::max<int64_t>(now_ms_, 0)) << 16) |
                           (sequence.fetch_add(1, std::memory_order_relaxed) & 0xffff);
   last_version_ = std::max(last_version_ + 1, unique);
+  handed_out_.insert(last_version_);
   return last_version_;
+}
+
+uint64_t KeySnapshot::MinCount() const {
+  // Counts of a node's entry follow the clock (in microseconds' worth of room per ms), so
+  // an entry started again is newer than old copies of it (counter.h, AddIncrement).
+  return static_cast<uint64_t>(std::max<int64_t>(now_ms_, 0)) * 1000;
 }
 
 std::optional<pb::Counter> KeySnapshot::DeletionCounter(std::string_view key) const {
@@ -173,10 +190,11 @@ absl::StatusOr<cluster::Clock> KeySnapshot::ContextOf(std::string_view key) {
 
 namespace {
 
-// A member's value as a number's text: a hash field's value, a sorted set's score.
+// A member's value as a number's text: a hash field's value, a sorted set's score
+// (empty: not a finite number).
 std::string MemberNumber(store::ValueType type, const std::string& value) {
   if (type != store::ValueType::kZSet) return value;
-  return value.size() == 8 ? FormatLongDouble(store::DecodeScore(value)) : std::string();
+  return value.size() == 8 ? ScoreText(store::DecodeScore(value)) : std::string();
 }
 
 }  // namespace
@@ -191,24 +209,26 @@ absl::Status KeySnapshot::ExportMemberCounter(const KeyState& st, store::ValueTy
   auto loaded = st.counters.find(at);
   auto inc = st.incremented.find(at);
   std::optional<pb::Counter> counter;
-  if (inc != st.incremented.end() && !st.rewritten.contains(at)) {
+  const std::string after = MemberNumber(type, value);
+  const std::string before =
+      inc == st.incremented.end() ? "" : inc->second.before ? MemberNumber(type, *inc->second.before) : "0";
+  if (inc != st.incremented.end() && !st.rewritten.contains(at) && !before.empty() && !after.empty()) {
     // Only increments changed it: this node's contribution to its counter (or to a new
-    // one: a plain number read as its offset, or 0).
-    const std::string before = inc->second ? MemberNumber(type, *inc->second) : "0";
+    // one: a plain number read as its offset, set when that number was written, or 0).
     pb::Counter c;
     if (loaded != st.counters.end()) {
       c = loaded->second;
-    } else if (inc->second) {
-      auto plain = cluster::CounterFromValue(before, 0);
-      if (!plain) return absl::InvalidArgumentError("member is not a number");
+    } else if (inc->second.before) {
+      auto plain = cluster::CounterFromValue(before, inc->second.set_at);
+      if (!plain) return absl::OkStatus();  // not a number: the command did not change it
       c = std::move(*plain);
     }
-    CAIRN_RETURN_IF_ERROR(cluster::AddIncrement(&c, st.counter_node, before, MemberNumber(type, value)));
+    CAIRN_RETURN_IF_ERROR(cluster::AddIncrement(&c, st.counter_node, before, after, MinCount()));
     counter = std::move(c);
-  } else if (loaded != st.counters.end() && st.rewritten.contains(at)) {
-    // A new value over a counter: a reset that keeps the increments it saw.
-    counter = cluster::ResetCounter(loaded->second, MemberNumber(type, value),
-                                    cluster::kOffsetOfThisWrite);
+  } else if (loaded != st.counters.end() && (st.rewritten.contains(at) || inc != st.incremented.end())) {
+    // A new value over a counter: a reset that keeps the increments it saw (none if the
+    // new value is not a finite number: it is then a plain value).
+    if (!after.empty()) counter = cluster::ResetCounter(loaded->second, after, cluster::kOffsetOfThisWrite);
   } else if (loaded != st.counters.end()) {
     counter = loaded->second;
   }
@@ -252,7 +272,7 @@ absl::StatusOr<std::optional<pb::Record>> KeySnapshot::Export(std::string_view k
       }
       CAIRN_RETURN_IF_ERROR(cluster::AddIncrement(&counter, st.counter_node,
                                                   was_string ? st.loaded->value() : "0",
-                                                  st.record->value));
+                                                  st.record->value, MinCount()));
       *out.mutable_counter() = std::move(counter);
     } else if (held && st.plain_write) {
       // A new value over a counter: a reset that keeps the increments it saw; a value
@@ -319,11 +339,10 @@ absl::Status KeySnapshot::Apply(const std::vector<store::Mutation>& batch,
     const bool string_put =
         m.kind == store::Mutation::Kind::kPut && m.record.type == store::ValueType::kString;
     if (!counter_node_.empty()) st.counter_node = counter_node_;
-    if (string_put && !counter_node_.empty()) {
-      // an increment of the string
-    } else if (!string_put || !st.record || st.record->type != store::ValueType::kString ||
-               st.record->value != m.record.value) {
-      st.plain_write = true;  // not a change of the expiry alone (EXPIRE, PERSIST, GETEX)
+    if (string_put && (!counter_node_.empty() || expiry_only_)) {
+      // an increment, or a change of the expiry alone: a counter stays one
+    } else {
+      st.plain_write = true;
     }
     switch (m.kind) {
       case store::Mutation::Kind::kPut:
@@ -339,8 +358,11 @@ absl::Status KeySnapshot::Apply(const std::vector<store::Mutation>& batch,
           st.rewritten.insert(at);
         } else if (!st.incremented.contains(at)) {
           auto cur = st.members.find(at);
-          st.incremented.emplace(at, cur != st.members.end() ? std::optional<std::string>(cur->second)
-                                                              : std::nullopt);
+          auto dot = st.dots.find(at);
+          st.incremented.emplace(
+              at, KeyState::Incremented{
+                      cur != st.members.end() ? std::optional<std::string>(cur->second) : std::nullopt,
+                      dot != st.dots.end() ? dot->second.timestamp() : 0});
         }
         st.members[at] = m.value;
         st.dots.erase(at);

@@ -68,6 +68,9 @@ class KeySnapshot final : public store::Backend {
   // such commands wrote is exported as node's contribution to a counter
   // (cluster/counter.h). Empty: plain writes.
   void set_counter_node(std::string node) { counter_node_ = std::move(node); }
+  // Commands that run from now on change only expiries (kExpiryOnly): a counter they
+  // rewrite stays a counter.
+  void set_expiry_only(bool expiry_only) { expiry_only_ = expiry_only; }
 
   // The keys a command wrote, in order.
   std::vector<std::string> ChangedKeys() const;
@@ -123,7 +126,11 @@ class KeySnapshot final : public store::Backend {
     std::map<std::pair<uint64_t, std::string>, cluster::pb::Counter> counters;
     // Members increment commands wrote: their value before the first such write (nullopt:
     // absent) and the node of the increments; and members other commands wrote.
-    std::map<std::pair<uint64_t, std::string>, std::optional<std::string>> incremented;
+    struct Incremented {
+      std::optional<std::string> before;  // nullopt: absent
+      uint64_t set_at = 0;                // hybrid timestamp of the write that set it
+    };
+    std::map<std::pair<uint64_t, std::string>, Incremented> incremented;
     std::set<std::pair<uint64_t, std::string>> rewritten;
     std::optional<cluster::pb::Counter> counter_history;  // Loaded::counter_history
     bool changed = false;
@@ -138,6 +145,7 @@ class KeySnapshot final : public store::Backend {
   // The key's state, loading it on first use; CROSSSLOT for another db or tag.
   absl::StatusOr<KeyState*> State(int db, std::string_view key);
   void Bump(uint64_t version) { last_version_ = std::max(last_version_, version); }
+  uint64_t MinCount() const;
   bool Expired(const store::Record& r) const { return r.expire_at_ms != 0 && r.expire_at_ms <= now_ms_; }
 
   const int db_;
@@ -146,7 +154,9 @@ class KeySnapshot final : public store::Backend {
   const int64_t now_ms_;
   const Loader loader_;
   std::string counter_node_;
+  bool expiry_only_ = false;
   std::map<std::string, KeyState, std::less<>> keys_;
+  std::set<uint64_t> handed_out_;  // by NewVersion
   absl::Status load_error_;
   uint64_t last_version_ = 0;
 };
