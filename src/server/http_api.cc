@@ -325,7 +325,10 @@ HttpResponse Scan(ServerContext& server, const Query& q, const ServerConfig& cfg
 }
 
 // A batch in cluster mode: its keys must share a hash tag; it runs as one transaction
-// (SET / DEL lines) on the tag's replica, so it is atomic there as on a single node.
+// (SET / DEL lines) on the tag's replica, under its lock of the tag, so no other command
+// of the tag interleaves. Its keys are then written to their replicas one by one: a
+// quorum failure part way leaves the earlier keys written (on at least that replica), as
+// any failed quorum write in Dynamo (docs/cluster.md, Limits).
 HttpResponse ClusterBatch(ServerContext& server, int db, const std::vector<store::Mutation>& batch) {
   if (batch.empty()) return Json(200, json{{"applied", 0}});
   cluster::pb::ExecuteCommand q;
@@ -357,8 +360,11 @@ HttpResponse ClusterBatch(ServerContext& server, int db, const std::vector<store
   const std::string reply = ExecuteOnReplica(*server.cluster, batch[0].key, q);
   // The reply is EXEC's array of +OK and :n, or one error (its RESP code picks the status).
   if (!reply.empty() && reply[0] == '-') {
+    // The RESP error's code picks the status, as StatusFor does for a status.
     std::string text = reply.substr(1, reply.find('\r') - 1);
-    return Error(absl::StartsWith(text, "NOQUORUM ") ? 503 : 500, std::move(text));
+    const std::string code = text.substr(0, text.find(' '));
+    const int status = code == "NOQUORUM" || code == "MISCONF" ? 503 : code == "OOM" ? 507 : 500;
+    return Error(status, std::move(text));
   }
   if (reply.find("\r\n-") != std::string::npos) return Error(500, "a batch operation failed: " + reply);
   return Json(200, json{{"applied", batch.size()}});
