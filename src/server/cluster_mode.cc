@@ -136,38 +136,35 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(const ServerConf
           *reply.mutable_gossip() = raw->membership_->HandleGossip(request.gossip());
           return respond(std::move(reply));
         }
-        if (request.has_execute()) {
-          auto shared = std::make_shared<pb::Envelope>(std::move(request));
-          if (raw->executors_->Post([raw, shared, respond] {
-                pb::Envelope reply;
-                reply.mutable_execute_result()->set_reply(raw->ExecuteHere(shared->execute()));
-                respond(std::move(reply));
-              })) {
-            return;
-          }
+        // Work that waits (on quorums, on engine writes) runs on the executors, never on
+        // the transport's threads, which must stay free to answer replica requests.
+        const auto on_executor = [raw, &respond](std::function<pb::Envelope()> work) {
+          if (raw->executors_->Post([work = std::move(work), respond] { respond(work()); })) return;
           pb::Envelope reply;
           reply.mutable_error()->set_code(pb::Error::UNAVAILABLE);
           reply.mutable_error()->set_message("node stopping");
-          return respond(std::move(reply));
+          respond(std::move(reply));
+        };
+        if (request.has_execute()) {
+          auto shared = std::make_shared<pb::Envelope>(std::move(request));
+          return on_executor([raw, shared] {
+            pb::Envelope reply;
+            reply.mutable_execute_result()->set_reply(raw->ExecuteHere(shared->execute()));
+            return reply;
+          });
         }
         if (request.has_flush()) {
           const int db = request.flush().db();
-          if (raw->executors_->Post([raw, db, respond] {
-                pb::Envelope reply;
-                if (absl::Status s = raw->FlushHere(db); !s.ok()) {
-                  reply.mutable_error()->set_code(pb::Error::UNAVAILABLE);
-                  reply.mutable_error()->set_message(std::string(s.message()));
-                } else {
-                  reply.mutable_flush_result();
-                }
-                respond(std::move(reply));
-              })) {
-            return;
-          }
-          pb::Envelope reply;
-          reply.mutable_error()->set_code(pb::Error::UNAVAILABLE);
-          reply.mutable_error()->set_message("node stopping");
-          return respond(std::move(reply));
+          return on_executor([raw, db] {
+            pb::Envelope reply;
+            if (absl::Status s = raw->FlushHere(db); !s.ok()) {
+              reply.mutable_error()->set_code(pb::Error::UNAVAILABLE);
+              reply.mutable_error()->set_message(std::string(s.message()));
+            } else {
+              reply.mutable_flush_result();
+            }
+            return reply;
+          });
         }
         if (raw->coordinator_->Handle(request, respond)) return;
         pb::Envelope reply;

@@ -11,6 +11,8 @@ whichever node serves the read, and the replicas hold the same versions.
 """
 import time
 
+import pytest
+
 from cluster_util import Cluster, assert_converged, info, wait_for
 
 
@@ -39,131 +41,131 @@ def as_dict(flat):
     return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
 
 
-def test_both_sides_of_a_partition_keep_every_acknowledged_change(tmp_path):
-    nodes = Cluster(tmp_path, 3, extra=["--wal-sync", "always", "--enable-debug-command", "yes"])
+@pytest.fixture
+def nodes(tmp_path):
+    cluster = Cluster(tmp_path, 3, extra=["--wal-sync", "always", "--enable-debug-command", "yes"])
     try:
-        wait_for("3 members alive", lambda: alive_everywhere(nodes, 3))
-        a, b, c = nodes
-        setup = a.raw()
-        assert setup.command("CAIRN.CONSISTENCY", "3", "3") == "OK"
-        assert setup.command("HSET", "h", "base", "0", "gone", "x", "kept", "y") == 3
-        assert setup.command("SET", "ctr", "10") == "OK"
-        assert setup.command("INCR", "ctr") == 11
-        assert setup.command("SADD", "s", "base", "gone") == 2
-        assert setup.command("ZADD", "z", "1", "base", "2", "both") == 2
-        assert setup.command("SET", "plain", "1") == "OK"
-        assert setup.command("INCR", "rl") == 1
-        assert setup.command("HSET", "h", "hits", "10") == 1
-        assert_converged(nodes)
-
-        partition(nodes)
-        ra, rc = a.raw(), c.raw()
-        for conn in (ra, rc):
-            assert conn.command("CAIRN.CONSISTENCY", "1", "1") == "OK"
-        acked = 1  # the INCR before the partition
-        for i in range(20):
-            assert ra.command("HSET", "h", "a%d" % i, "va%d" % i) == 1
-            assert rc.command("HSET", "h", "c%d" % i, "vc%d" % i) == 1
-            assert ra.command("INCR", "ctr") > 0
-            acked += 1
-            assert rc.command("INCRBY", "ctr", "3") > 0
-            acked += 3
-            assert ra.command("SADD", "s", "a%d" % i) == 1
-            assert rc.command("SADD", "s", "c%d" % i) == 1
-            assert ra.command("ZADD", "z", str(i), "a%d" % i) == 1
-            assert rc.command("ZADD", "z", str(100 + i), "c%d" % i) == 1
-        assert ra.command("DECRBY", "ctr", "5") > 0
-        acked -= 5
-        assert ra.command("HDEL", "h", "gone") == 1   # node0's side removes what it saw
-        assert rc.command("SREM", "s", "gone") == 1   # node2's side too
-        assert ra.command("ZADD", "z", "5", "both") == 0
-        time.sleep(0.01)
-        assert rc.command("ZADD", "z", "7", "both") == 0  # later: its score wins
-        assert rc.command("INCRBYFLOAT", "plain", "0.5") == b"1.5"
-        assert ra.command("INCRBYFLOAT", "plain", "2") == b"3"
-        # HINCRBY / HINCRBYFLOAT / ZINCRBY of one field or member on both sides: all count.
-        for _ in range(3):
-            assert ra.command("HINCRBY", "h", "hits", "1") > 0
-        for _ in range(2):
-            assert rc.command("HINCRBY", "h", "hits", "2") > 0
-        assert ra.command("HINCRBYFLOAT", "h", "f", "0.5") == b"0.5"
-        assert rc.command("HINCRBYFLOAT", "h", "f", "0.25") == b"0.25"
-        assert ra.command("ZINCRBY", "z", "1.5", "base") == b"2.5"
-        assert rc.command("ZINCRBY", "z", "2", "base") == b"3"
-        # A rate limiter's INCR + EXPIRE on each side: the expiry change is no reset.
-        for conn in (ra, rc):
-            assert conn.command("MULTI") == "OK"
-            assert conn.command("INCR", "rl") == "QUEUED"
-            assert conn.command("EXPIRE", "rl", "100") == "QUEUED"
-            assert conn.command("EXEC") == [2, 1]
-        # Each side sees its own changes only.
-        assert ra.command("HLEN", "h") == 24 and rc.command("HLEN", "h") == 25
-        assert int(ra.command("GET", "ctr")) == 11 + 20 - 5
-        assert int(rc.command("GET", "ctr")) == 11 + 60
-
-        heal(nodes)
-        expected_hash = {b"base": b"0", b"kept": b"y", b"hits": b"17", b"f": b"0.75"}
-        for i in range(20):
-            expected_hash[b"a%d" % i] = b"va%d" % i
-            expected_hash[b"c%d" % i] = b"vc%d" % i
-        expected_set = {b"base"} | {b"a%d" % i for i in range(20)} | {b"c%d" % i for i in range(20)}
-        expected_zset = {b"base": 4.5, b"both": 7.0}
-        for i in range(20):
-            expected_zset[b"a%d" % i] = float(i)
-            expected_zset[b"c%d" % i] = float(100 + i)
-        for n in nodes:
-            r = n.raw()
-            assert r.command("CAIRN.CONSISTENCY", "2", "3") == "OK"
-            assert as_dict(r.command("HGETALL", "h")) == expected_hash, n.name
-            assert r.command("HLEN", "h") == len(expected_hash)
-            assert int(r.command("GET", "ctr")) == 10 + acked, n.name
-            assert set(r.command("SMEMBERS", "s")) == expected_set, n.name
-            assert r.command("SCARD", "s") == len(expected_set)
-            z = r.command("ZRANGE", "z", "0", "-1", "WITHSCORES")
-            assert {k: float(v) for k, v in as_dict(z).items()} == expected_zset, n.name
-            assert r.command("GET", "plain") == b"3.5", n.name
-            assert r.command("GET", "rl") == b"3", n.name
-            assert 0 < r.command("TTL", "rl") <= 100
-        assert_converged(nodes)
-        # A write on the merged value keeps everything and leaves one version.
-        rb = b.raw()
-        assert rb.command("CAIRN.CONSISTENCY", "3", "3") == "OK"
-        assert rb.command("INCR", "ctr") == 10 + acked + 1
-        assert rb.command("HSET", "h", "after", "1") == 1
-        assert rb.command("HLEN", "h") == len(expected_hash) + 1
-        for n in nodes:
-            assert len(n.raw().command("CAIRN.REPLICA", "GET", "ctr")) == 1
-            assert len(n.raw().command("CAIRN.REPLICA", "GET", "h")) == 1
-        assert_converged(nodes)
+        wait_for("3 members alive", lambda: alive_everywhere(cluster, 3))
+        yield cluster
     finally:
-        nodes.stop_all()
+        cluster.stop_all()
 
 
-def test_a_set_over_a_counter_resets_it_but_keeps_increments_it_did_not_see(tmp_path):
-    nodes = Cluster(tmp_path, 3, extra=["--wal-sync", "always", "--enable-debug-command", "yes"])
-    try:
-        wait_for("3 members alive", lambda: alive_everywhere(nodes, 3))
-        a, b, c = nodes
-        setup = a.raw()
-        assert setup.command("CAIRN.CONSISTENCY", "3", "3") == "OK"
-        assert setup.command("INCRBY", "ctr", "7") == 7
-        assert setup.command("INCRBY", "gone", "7") == 7
-        partition(nodes)
-        ra, rc = a.raw(), c.raw()
-        for conn in (ra, rc):
-            assert conn.command("CAIRN.CONSISTENCY", "1", "1") == "OK"
-        assert ra.command("SET", "ctr", "100") == "OK"
-        assert ra.command("DEL", "gone") == 1
-        assert ra.command("INCR", "gone") == 1  # counts on after the DEL (found in review)
-        for _ in range(4):
-            assert rc.command("INCR", "ctr") > 0
-        assert rc.command("INCRBY", "gone", "2") == 9
-        heal(nodes)
-        for n in nodes:
-            r = n.raw()
-            assert r.command("CAIRN.CONSISTENCY", "2", "3") == "OK"
-            assert r.command("GET", "ctr") == b"104", n.name  # the SET, plus what it did not see
-            assert r.command("GET", "gone") == b"3", n.name   # the DEL removed only the 7 it saw
-        assert_converged(nodes)
-    finally:
-        nodes.stop_all()
+def test_both_sides_of_a_partition_keep_every_acknowledged_change(nodes):
+    a, b, c = nodes
+    setup = a.raw()
+    assert setup.command("CAIRN.CONSISTENCY", "3", "3") == "OK"
+    assert setup.command("HSET", "h", "base", "0", "gone", "x", "kept", "y") == 3
+    assert setup.command("SET", "ctr", "10") == "OK"
+    assert setup.command("INCR", "ctr") == 11
+    assert setup.command("SADD", "s", "base", "gone") == 2
+    assert setup.command("ZADD", "z", "1", "base", "2", "both") == 2
+    assert setup.command("SET", "plain", "1") == "OK"
+    assert setup.command("INCR", "rl") == 1
+    assert setup.command("HSET", "h", "hits", "10") == 1
+    assert_converged(nodes)
+
+    partition(nodes)
+    ra, rc = a.raw(), c.raw()
+    for conn in (ra, rc):
+        assert conn.command("CAIRN.CONSISTENCY", "1", "1") == "OK"
+    acked = 1  # the INCR before the partition
+    for i in range(20):
+        assert ra.command("HSET", "h", "a%d" % i, "va%d" % i) == 1
+        assert rc.command("HSET", "h", "c%d" % i, "vc%d" % i) == 1
+        assert ra.command("INCR", "ctr") > 0
+        acked += 1
+        assert rc.command("INCRBY", "ctr", "3") > 0
+        acked += 3
+        assert ra.command("SADD", "s", "a%d" % i) == 1
+        assert rc.command("SADD", "s", "c%d" % i) == 1
+        assert ra.command("ZADD", "z", str(i), "a%d" % i) == 1
+        assert rc.command("ZADD", "z", str(100 + i), "c%d" % i) == 1
+    assert ra.command("DECRBY", "ctr", "5") > 0
+    acked -= 5
+    assert ra.command("HDEL", "h", "gone") == 1   # node0's side removes what it saw
+    assert rc.command("SREM", "s", "gone") == 1   # node2's side too
+    assert ra.command("ZADD", "z", "5", "both") == 0
+    time.sleep(0.01)
+    assert rc.command("ZADD", "z", "7", "both") == 0  # later: its score wins
+    assert rc.command("INCRBYFLOAT", "plain", "0.5") == b"1.5"
+    assert ra.command("INCRBYFLOAT", "plain", "2") == b"3"
+    # HINCRBY / HINCRBYFLOAT / ZINCRBY of one field or member on both sides: all count.
+    for _ in range(3):
+        assert ra.command("HINCRBY", "h", "hits", "1") > 0
+    for _ in range(2):
+        assert rc.command("HINCRBY", "h", "hits", "2") > 0
+    assert ra.command("HINCRBYFLOAT", "h", "f", "0.5") == b"0.5"
+    assert rc.command("HINCRBYFLOAT", "h", "f", "0.25") == b"0.25"
+    assert ra.command("ZINCRBY", "z", "1.5", "base") == b"2.5"
+    assert rc.command("ZINCRBY", "z", "2", "base") == b"3"
+    # A rate limiter's INCR + EXPIRE on each side: the expiry change is no reset.
+    for conn in (ra, rc):
+        assert conn.command("MULTI") == "OK"
+        assert conn.command("INCR", "rl") == "QUEUED"
+        assert conn.command("EXPIRE", "rl", "100") == "QUEUED"
+        assert conn.command("EXEC") == [2, 1]
+    # Each side sees its own changes only.
+    assert ra.command("HLEN", "h") == 24 and rc.command("HLEN", "h") == 25
+    assert int(ra.command("GET", "ctr")) == 11 + 20 - 5
+    assert int(rc.command("GET", "ctr")) == 11 + 60
+
+    heal(nodes)
+    expected_hash = {b"base": b"0", b"kept": b"y", b"hits": b"17", b"f": b"0.75"}
+    for i in range(20):
+        expected_hash[b"a%d" % i] = b"va%d" % i
+        expected_hash[b"c%d" % i] = b"vc%d" % i
+    expected_set = {b"base"} | {b"a%d" % i for i in range(20)} | {b"c%d" % i for i in range(20)}
+    expected_zset = {b"base": 4.5, b"both": 7.0}
+    for i in range(20):
+        expected_zset[b"a%d" % i] = float(i)
+        expected_zset[b"c%d" % i] = float(100 + i)
+    for n in nodes:
+        r = n.raw()
+        assert r.command("CAIRN.CONSISTENCY", "2", "3") == "OK"
+        assert as_dict(r.command("HGETALL", "h")) == expected_hash, n.name
+        assert r.command("HLEN", "h") == len(expected_hash)
+        assert int(r.command("GET", "ctr")) == 10 + acked, n.name
+        assert set(r.command("SMEMBERS", "s")) == expected_set, n.name
+        assert r.command("SCARD", "s") == len(expected_set)
+        z = r.command("ZRANGE", "z", "0", "-1", "WITHSCORES")
+        assert {k: float(v) for k, v in as_dict(z).items()} == expected_zset, n.name
+        assert r.command("GET", "plain") == b"3.5", n.name
+        assert r.command("GET", "rl") == b"3", n.name
+        assert 0 < r.command("TTL", "rl") <= 100
+    assert_converged(nodes)
+    # A write on the merged value keeps everything and leaves one version.
+    rb = b.raw()
+    assert rb.command("CAIRN.CONSISTENCY", "3", "3") == "OK"
+    assert rb.command("INCR", "ctr") == 10 + acked + 1
+    assert rb.command("HSET", "h", "after", "1") == 1
+    assert rb.command("HLEN", "h") == len(expected_hash) + 1
+    for n in nodes:
+        assert len(n.raw().command("CAIRN.REPLICA", "GET", "ctr")) == 1
+        assert len(n.raw().command("CAIRN.REPLICA", "GET", "h")) == 1
+    assert_converged(nodes)
+
+
+def test_a_set_over_a_counter_resets_it_but_keeps_increments_it_did_not_see(nodes):
+    a, b, c = nodes
+    setup = a.raw()
+    assert setup.command("CAIRN.CONSISTENCY", "3", "3") == "OK"
+    assert setup.command("INCRBY", "ctr", "7") == 7
+    assert setup.command("INCRBY", "gone", "7") == 7
+    partition(nodes)
+    ra, rc = a.raw(), c.raw()
+    for conn in (ra, rc):
+        assert conn.command("CAIRN.CONSISTENCY", "1", "1") == "OK"
+    assert ra.command("SET", "ctr", "100") == "OK"
+    assert ra.command("DEL", "gone") == 1
+    assert ra.command("INCR", "gone") == 1  # counts on after the DEL (found in review)
+    for _ in range(4):
+        assert rc.command("INCR", "ctr") > 0
+    assert rc.command("INCRBY", "gone", "2") == 9
+    heal(nodes)
+    for n in nodes:
+        r = n.raw()
+        assert r.command("CAIRN.CONSISTENCY", "2", "3") == "OK"
+        assert r.command("GET", "ctr") == b"104", n.name  # the SET, plus what it did not see
+        assert r.command("GET", "gone") == b"3", n.name   # the DEL removed only the 7 it saw
+    assert_converged(nodes)
