@@ -423,6 +423,29 @@ std::string ExecuteOnReplica(ClusterNode& node, std::string_view key,
   return out;
 }
 
+std::string ClusterKeyspace(ClusterNode& node, int databases, int64_t now_ms) {
+  std::string out;
+  for (int db = 0; db < databases && db < store::kMaxDatabases; db++) {
+    uint64_t keys = 0, expires = 0;
+    std::string start;
+    bool more = true;
+    while (more) {
+      std::vector<std::pair<std::string, cluster::VersionList>> page;
+      if (!node.store().Scan(db, start, 10000, &page, &more).ok()) break;
+      for (const auto& [key, versions] : page) {
+        const pb::Record* winner = cluster::Resolve(versions);
+        if (winner == nullptr || winner->tombstone()) continue;
+        if (winner->expire_at_ms() != 0 && winner->expire_at_ms() <= now_ms) continue;
+        keys++;
+        expires += winner->expire_at_ms() != 0;
+      }
+      if (!page.empty()) start = page.back().first + std::string(1, '\0');
+    }
+    if (keys > 0) absl::StrAppend(&out, "db", db, ":keys=", keys, ",expires=", expires, ",avg_ttl=0\r\n");
+  }
+  return out;
+}
+
 std::string ClusterInfo(ClusterNode& node) {
   auto ring = node.membership().ring();
   const auto members = node.membership().Members();

@@ -85,6 +85,12 @@ class ClusterNode {
   std::unique_ptr<cluster::AsioTransport> transport_;  // last: destroyed first
 };
 
+// INFO's "# Keyspace" lines in cluster mode: for each of the first `databases` databases,
+// the live keys this node holds replicas of (the last writer's version of each: not a
+// tombstone, not expired at now_ms) and how many of them expire. Scans this node's
+// replicas.
+std::string ClusterKeyspace(ClusterNode& node, int databases, int64_t now_ms);
+
 // INFO's "# Cluster" section: this node, the members it knows (id, state, addresses,
 // rack, ownership share) and the quorums.
 std::string ClusterInfo(ClusterNode& node);

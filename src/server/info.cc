@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -131,9 +132,20 @@ void LatencyStats(ServerContext& s, std::string* out) {
   absl::StrAppend(out, "\r\n");
 }
 
+int64_t UnixNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 void Keyspace(ServerContext& s, std::string* out) {
   absl::StrAppend(out, "# Keyspace\r\n");
   const int n = s.config->Get().databases;
+  if (s.cluster != nullptr) {
+    // The keys this node holds replicas of, as Redis Cluster's nodes report their own.
+    absl::StrAppend(out, ClusterKeyspace(*s.cluster, n, s.now_ms ? s.now_ms() : UnixNowMs()), "\r\n");
+    return;
+  }
   for (int db = 0; db < n; db++) {
     uint64_t keys = 0, expires = 0;
     absl::Status st =

@@ -83,6 +83,10 @@ def test_flushdb_and_flushall_clear_every_node_and_need_every_node_up(cluster3):
     assert rb.command("SELECT", "1") == "OK"
     assert rb.command("SET", "other", "v") == "OK"
     assert c.raw().command("DBSIZE") == 100
+    # INFO keyspace: the keys each node holds replicas of (all of them: N=3 on 3 nodes).
+    for n in cluster3:
+        text = n.raw().command("INFO", "keyspace").decode()
+        assert "db0:keys=100,expires=0" in text and "db1:keys=1,expires=0" in text, text
     assert ra.command("FLUSHDB", "bogus").startswith("ERR syntax")
     assert c.raw().command("FLUSHDB", "ASYNC") == "OK"  # db 0, through another node
     for n in cluster3:
