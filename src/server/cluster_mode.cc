@@ -10,6 +10,7 @@
 #include <set>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
@@ -34,6 +35,8 @@
 #include "cluster/type_merge.h"
 #include "cluster/vector_clock.h"
 #include "server/key_snapshot.h"
+#include "server/migration.h"
+#include "store/local_backend.h"
 #include "store/record.h"
 
 namespace cairn::server {
@@ -215,6 +218,21 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(const ServerConf
   node->maintenance_ = std::make_unique<cluster::Maintenance>(
       mo, node->membership_.get(), node->partition_.get(), node->hints_.get(), node->store_.get(),
       node->clock_.get());
+  // Keys a single-node server wrote in this directory become this node's replicas
+  // (migration.h), written while the ring holds only this node: before gossip starts.
+  auto migrated = MigrateSingleToCluster(
+      *server->backend, store::SystemNowMs(), [raw](int db, const std::string& key, pb::Record r) {
+        return raw->coordinator_->Write(db, key, std::move(r), /*w=*/1).status();
+      });
+  if (!migrated.ok()) {
+    return absl::Status(migrated.status().code(),
+                        absl::StrCat("moving single-node keys into the cluster's replicas: ",
+                                     migrated.status().message()));
+  }
+  if (migrated->keys > 0) {
+    spdlog::info("moved {} keys ({} collection members) written by a single-node server into "
+                 "this node's replicas", migrated->keys, migrated->members);
+  }
   node->transport_ = std::move(*transport);
   node->ready_.store(true, std::memory_order_release);
   node->membership_->Start();

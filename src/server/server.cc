@@ -19,10 +19,12 @@
 #include "base/fault_injection_env.h"
 #include "base/random.h"
 #include "cairn/engine/db.h"
+#include "cluster/engine_replica_store.h"
 #include "protocol/resp.h"
 #include "server/cluster_mode.h"
 #include "server/command.h"
 #include "server/http_api.h"
+#include "server/migration.h"
 #include "store/local_backend.h"
 
 // jemalloc's statistics when the binary links it (release builds); glibc's otherwise.
@@ -467,6 +469,20 @@ class ServerImpl final : public Server {
     auto backend = store::LocalBackend::Open(db_.get());
     if (!backend.ok()) return backend.status();
     backend_ = std::move(*backend);
+    if (!cfg.cluster) {
+      // Keys a cluster node kept in this directory become single-node keys (migration.h).
+      cluster::EngineReplicaStore replicas(db_.get(), /*sync=*/false);
+      auto migrated = MigrateClusterToSingle(replicas, *backend_, store::SystemNowMs());
+      if (!migrated.ok()) {
+        return absl::Status(migrated.status().code(),
+                            absl::StrCat("moving a cluster node's replicas into single-node keys: ",
+                                         migrated.status().message()));
+      }
+      if (migrated->keys > 0) {
+        spdlog::info("moved {} keys ({} collection members) kept by a cluster node into "
+                     "single-node keys", migrated->keys, migrated->members);
+      }
+    }
     // Replies are sent in batches after one WAL write for all of them (AckBatch below).
     backend_->set_defer_wal_writes(true);
 

@@ -16,6 +16,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 from conftest import RespSocket, SERVER_BIN  # noqa: E402
 
 READY = re.compile(r"ready: RESP on [^ ]+:(\d+), HTTP on [^ ]+:(\d+), cluster on ([^ ]+:\d+)")
+READY_SINGLE = re.compile(r"ready: RESP on [^ ]+:(\d+), HTTP on [^ ]+:(\d+)")
 HOST = "127.0.0.1"
 
 
@@ -30,23 +31,27 @@ class Node:
         self.port = self.http_port = None
         self.cluster_address = None
 
-    def start(self, seeds, timeout=30.0):
+    def start(self, seeds, timeout=30.0, cluster=True):
+        """Starts the node (cluster=False: as a single-node server on the same directory)."""
         log = open(self.log_path, "ab")
         offset = log.tell()
         args = [SERVER_BIN, "--dir", self.dir, "--bind", HOST, "--port", "0", "--http-port", "0",
-                "--cluster", "yes", "--node-id", self.name, "--cluster-port",
-                self.cluster_address.split(":")[1] if self.cluster_address else "0",
-                "--seeds", ",".join(seeds), "--io-threads", "2", *self.extra]
+                "--io-threads", "2", *self.extra]
+        if cluster:
+            args += ["--cluster", "yes", "--node-id", self.name, "--cluster-port",
+                     self.cluster_address.split(":")[1] if self.cluster_address else "0",
+                     "--seeds", ",".join(seeds)]
         self.proc = subprocess.Popen(args, stdout=log, stderr=log)
         log.close()
         deadline = time.monotonic() + timeout
         while True:
             with open(self.log_path, "rb") as f:
                 f.seek(offset)
-                m = READY.search(f.read().decode(errors="replace"))
+                m = (READY if cluster else READY_SINGLE).search(f.read().decode(errors="replace"))
             if m:
                 self.port, self.http_port = int(m.group(1)), int(m.group(2))
-                self.cluster_address = m.group(3)
+                if cluster:
+                    self.cluster_address = m.group(3)
                 return self
             if self.proc.poll() is not None:
                 raise AssertionError("%s exited early:\n%s" % (self.name, self.log()))

@@ -1,0 +1,135 @@
+#include "server/migration.h"
+
+#include <utility>
+#include <vector>
+
+#include "base/status.h"
+#include "cluster/type_merge.h"
+#include "server/key_snapshot.h"
+#include "store/collection.h"
+
+namespace cairn::server {
+
+namespace pb = cluster::pb;
+
+namespace {
+
+constexpr size_t kPage = 1000;            // keys listed per scan
+constexpr size_t kMembersPerBatch = 10000;  // members per engine write
+
+// The live keys of db from start on, up to kPage of them.
+absl::Status ListKeys(store::Backend& local, int db, const std::string& start,
+                      std::vector<std::string>* keys) {
+  keys->clear();
+  return local.Scan(db, start, "", [&](std::string_view key, const store::RecordView&) {
+    keys->emplace_back(key);
+    return keys->size() < kPage;
+  });
+}
+
+}  // namespace
+
+absl::StatusOr<MigrationStats> MigrateSingleToCluster(store::Backend& local, int64_t now_ms,
+                                                      const WriteReplicated& write) {
+  MigrationStats stats;
+  std::vector<std::string> keys;
+  for (int db = 0; db < store::kMaxDatabases; db++) {
+    std::string start;
+    while (true) {
+      CAIRN_RETURN_IF_ERROR(ListKeys(local, db, start, &keys));
+      if (keys.empty()) break;
+      for (const std::string& key : keys) {
+        store::Record record;
+        absl::Status s = local.Get(db, key, &record);
+        if (absl::IsNotFound(s)) continue;  // expired since it was listed
+        CAIRN_RETURN_IF_ERROR(s);
+        // The key as a command that wrote it whole would leave it: the snapshot exports
+        // the replicated form (members and metadata) of what was put into it.
+        KeySnapshot snapshot(db, key, now_ms);
+        CAIRN_RETURN_IF_ERROR(snapshot.Put(db, key, record, {}));
+        if (store::IsCollection(record.type)) {
+          store::CollectionMeta meta;
+          CAIRN_RETURN_IF_ERROR(store::DecodeCollectionMeta(record.type, record.value, &meta));
+          std::vector<store::Mutation> members;
+          CAIRN_RETURN_IF_ERROR(local.ScanMembers(
+              db, key, meta.version, "", "", false, [&](std::string_view m, std::string_view v) {
+                members.push_back(store::Mutation::PutMember(db, key, meta.version, std::string(m),
+                                                             std::string(v)));
+                return true;
+              }));
+          stats.members += members.size();
+          CAIRN_RETURN_IF_ERROR(snapshot.Apply(members, {}));
+        }
+        auto exported = snapshot.Export(key);
+        if (!exported.ok()) return exported.status();
+        if (!exported->has_value()) continue;  // expired
+        CAIRN_RETURN_IF_ERROR(write(db, key, std::move(**exported)));
+        CAIRN_RETURN_IF_ERROR(local.Delete(db, key, {}));
+        stats.keys++;
+      }
+      start = keys.back() + std::string(1, '\0');
+    }
+  }
+  if (stats.keys > 0) CAIRN_RETURN_IF_ERROR(local.Sync());
+  return stats;
+}
+
+absl::StatusOr<MigrationStats> MigrateClusterToSingle(cluster::ReplicaStore& replicas,
+                                                      store::Backend& local, int64_t now_ms) {
+  MigrationStats stats;
+  bool any = false;  // replicas held something (tombstones too): clear them at the end
+  std::vector<std::pair<std::string, cluster::VersionList>> page;
+  for (int db = 0; db < store::kMaxDatabases; db++) {
+    std::string start;
+    bool more = true;
+    while (more) {
+      page.clear();  // Scan appends
+      CAIRN_RETURN_IF_ERROR(replicas.Scan(db, start, kPage, &page, &more));
+      if (page.empty()) break;
+      any = true;
+      for (const auto& [key, versions] : page) {
+        auto merged = cluster::MergeForRead(versions);
+        if (!merged.ok()) return merged.status();
+        if (!merged->has_value() || (*merged)->tombstone()) continue;
+        KeySnapshot snapshot(db, key, now_ms);
+        CAIRN_RETURN_IF_ERROR(snapshot.Load(key, **merged));
+        store::Record record;
+        absl::Status s = snapshot.Get(db, key, &record);
+        if (absl::IsNotFound(s)) continue;  // expired
+        CAIRN_RETURN_IF_ERROR(s);
+        if (store::IsCollection(record.type)) {
+          // Members go first, under a version no record names yet: a crash before the
+          // record is written leaves garbage the engine reclaims, not a half collection.
+          store::CollectionMeta meta;
+          CAIRN_RETURN_IF_ERROR(store::DecodeCollectionMeta(record.type, record.value, &meta));
+          const uint64_t version = local.NewVersion();
+          std::vector<store::Mutation> batch;
+          absl::Status write;
+          CAIRN_RETURN_IF_ERROR(snapshot.ScanMembers(
+              db, key, meta.version, "", "", false, [&](std::string_view m, std::string_view v) {
+                batch.push_back(store::Mutation::PutMember(db, key, version, std::string(m),
+                                                           std::string(v)));
+                stats.members++;
+                if (batch.size() < kMembersPerBatch) return true;
+                write = local.Apply(batch, {});
+                batch.clear();
+                return write.ok();
+              }));
+          CAIRN_RETURN_IF_ERROR(write);
+          if (!batch.empty()) CAIRN_RETURN_IF_ERROR(local.Apply(batch, {}));
+          meta.version = version;
+          record.value = store::EncodeCollectionMeta(record.type, meta);
+        }
+        CAIRN_RETURN_IF_ERROR(local.Put(db, key, record, {}));
+        stats.keys++;
+      }
+      start = page.back().first + std::string(1, '\0');
+    }
+  }
+  if (!any) return stats;
+  CAIRN_RETURN_IF_ERROR(local.Sync());  // the copies are durable before the originals go
+  CAIRN_RETURN_IF_ERROR(replicas.Clear(-1));
+  return stats;
+}
+
+}  // namespace cairn::server
