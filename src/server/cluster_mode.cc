@@ -219,9 +219,26 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(const ServerConf
       mo, node->membership_.get(), node->partition_.get(), node->hints_.get(), node->store_.get(),
       node->clock_.get());
   // Keys a single-node server wrote in this directory become this node's replicas
-  // (migration.h), written while the ring holds only this node: before gossip starts.
+  // (migration.h), written while the ring holds only this node: before gossip starts. Only
+  // as the first node of a cluster: a node joining others would hold keys the ring gives
+  // to other nodes, where reads never look (transfers on join are issue 17's).
+  auto single_keys = HasSingleNodeKeys(*server->backend);
+  if (!single_keys.ok()) return single_keys.status();
+  if (*single_keys && std::any_of(m.seeds.begin(), m.seeds.end(),
+                                  [&](const std::string& seed) { return seed != address; })) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "this directory holds keys written by a single-node server: start it as the first node "
+        "of a cluster (--seeds empty or its own address ", address,
+        ") so they move into the cluster, then add the other nodes"));
+  }
   auto migrated = MigrateSingleToCluster(
-      *server->backend, store::SystemNowMs(), [raw](int db, const std::string& key, pb::Record r) {
+      *server->backend, store::SystemNowMs(),
+      [raw](int db, const std::string& key) -> absl::StatusOr<bool> {
+        auto versions = raw->store_->Read(db, key);
+        if (!versions.ok()) return versions.status();
+        return !versions->empty();
+      },
+      [raw](int db, const std::string& key, pb::Record r) {
         return raw->coordinator_->Write(db, key, std::move(r), /*w=*/1).status();
       });
   if (!migrated.ok()) {
@@ -229,9 +246,10 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(const ServerConf
                         absl::StrCat("moving single-node keys into the cluster's replicas: ",
                                      migrated.status().message()));
   }
-  if (migrated->keys > 0) {
+  if (migrated->keys > 0 || migrated->superseded > 0) {
     spdlog::info("moved {} keys ({} collection members) written by a single-node server into "
-                 "this node's replicas", migrated->keys, migrated->members);
+                 "this node's replicas; dropped {} single-node copies of keys the replicas hold",
+                 migrated->keys, migrated->members, migrated->superseded);
   }
   node->transport_ = std::move(*transport);
   node->ready_.store(true, std::memory_order_release);

@@ -3,6 +3,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "base/status.h"
 #include "cluster/type_merge.h"
 #include "server/key_snapshot.h"
@@ -17,6 +19,16 @@ namespace {
 constexpr size_t kPage = 1000;            // keys listed per scan
 constexpr size_t kMembersPerBatch = 10000;  // members per engine write
 
+// Above this a key's replicated form (one engine value, one message) cannot be written:
+// the engine takes write batches of up to 1 GiB.
+constexpr size_t kMaxReplicatedBytes = size_t{512} << 20;
+
+absl::Status Named(const absl::Status& s, int db, const std::string& key) {
+  if (s.ok()) return s;
+  return absl::Status(s.code(), absl::StrCat("key '", absl::CHexEscape(key), "' of db ", db, ": ",
+                                             s.message()));
+}
+
 // The live keys of db from start on, up to kPage of them.
 absl::Status ListKeys(store::Backend& local, int db, const std::string& start,
                       std::vector<std::string>* keys) {
@@ -30,6 +42,7 @@ absl::Status ListKeys(store::Backend& local, int db, const std::string& start,
 }  // namespace
 
 absl::StatusOr<MigrationStats> MigrateSingleToCluster(store::Backend& local, int64_t now_ms,
+                                                      const HasReplica& has_replica,
                                                       const WriteReplicated& write) {
   MigrationStats stats;
   std::vector<std::string> keys;
@@ -39,6 +52,16 @@ absl::StatusOr<MigrationStats> MigrateSingleToCluster(store::Backend& local, int
       CAIRN_RETURN_IF_ERROR(ListKeys(local, db, start, &keys));
       if (keys.empty()) break;
       for (const std::string& key : keys) {
+        auto held = has_replica(db, key);
+        if (!held.ok()) return Named(held.status(), db, key);
+        if (*held) {
+          // The replicas already hold the key: a copy an interrupted move made (either
+          // way; the replicas are the original when moving to single-node, and the copy
+          // was written before this one is deleted when moving here). They win.
+          CAIRN_RETURN_IF_ERROR(local.Delete(db, key, {}));
+          stats.superseded++;
+          continue;
+        }
         store::Record record;
         absl::Status s = local.Get(db, key, &record);
         if (absl::IsNotFound(s)) continue;  // expired since it was listed
@@ -61,16 +84,27 @@ absl::StatusOr<MigrationStats> MigrateSingleToCluster(store::Backend& local, int
           CAIRN_RETURN_IF_ERROR(snapshot.Apply(members, {}));
         }
         auto exported = snapshot.Export(key);
-        if (!exported.ok()) return exported.status();
+        if (!exported.ok()) return Named(exported.status(), db, key);
         if (!exported->has_value()) continue;  // expired
-        CAIRN_RETURN_IF_ERROR(write(db, key, std::move(**exported)));
+        // The replicated form must load back as the key it came from (a collection whose
+        // metadata disagrees with its members would not) and fit one engine write, or the
+        // single-node copy stays and the server does not start.
+        if ((*exported)->ByteSizeLong() > kMaxReplicatedBytes) {
+          return Named(absl::ResourceExhaustedError(absl::StrCat(
+                           "too large to replicate whole (", (*exported)->ByteSizeLong(),
+                           " bytes); delete or shrink it in single-node mode first")),
+                       db, key);
+        }
+        KeySnapshot check(db, key, now_ms);
+        CAIRN_RETURN_IF_ERROR(Named(check.Load(key, **exported), db, key));
+        CAIRN_RETURN_IF_ERROR(Named(write(db, key, std::move(**exported)), db, key));
         CAIRN_RETURN_IF_ERROR(local.Delete(db, key, {}));
         stats.keys++;
       }
       start = keys.back() + std::string(1, '\0');
     }
   }
-  if (stats.keys > 0) CAIRN_RETURN_IF_ERROR(local.Sync());
+  if (stats.keys + stats.superseded > 0) CAIRN_RETURN_IF_ERROR(local.Sync());
   return stats;
 }
 
@@ -100,14 +134,25 @@ absl::StatusOr<MigrationStats> MigrateClusterToSingle(cluster::ReplicaStore& rep
         if (store::IsCollection(record.type)) {
           // Members go first, under a version no record names yet: a crash before the
           // record is written leaves garbage the engine reclaims, not a half collection.
+          // The record naming the new version goes in the first batch, with members:
+          // the engine reclaims members no record names (MemberReclaimFilter), even
+          // before a later batch would have written it. A crash before the last batch
+          // leaves a short collection here, which the next open copies again from the
+          // replicas (they are cleared only after every copy is durable).
           store::CollectionMeta meta;
           CAIRN_RETURN_IF_ERROR(store::DecodeCollectionMeta(record.type, record.value, &meta));
-          const uint64_t version = local.NewVersion();
-          std::vector<store::Mutation> batch;
+          const uint64_t old_version = meta.version;
+          try {
+            meta.version = local.NewVersion();
+          } catch (const std::exception& e) {
+            return absl::UnavailableError(e.what());
+          }
+          record.value = store::EncodeCollectionMeta(record.type, meta);
+          std::vector<store::Mutation> batch = {store::Mutation::Put(db, key, record)};
           absl::Status write;
           CAIRN_RETURN_IF_ERROR(snapshot.ScanMembers(
-              db, key, meta.version, "", "", false, [&](std::string_view m, std::string_view v) {
-                batch.push_back(store::Mutation::PutMember(db, key, version, std::string(m),
+              db, key, old_version, "", "", false, [&](std::string_view m, std::string_view v) {
+                batch.push_back(store::Mutation::PutMember(db, key, meta.version, std::string(m),
                                                            std::string(v)));
                 stats.members++;
                 if (batch.size() < kMembersPerBatch) return true;
@@ -117,10 +162,9 @@ absl::StatusOr<MigrationStats> MigrateClusterToSingle(cluster::ReplicaStore& rep
               }));
           CAIRN_RETURN_IF_ERROR(write);
           if (!batch.empty()) CAIRN_RETURN_IF_ERROR(local.Apply(batch, {}));
-          meta.version = version;
-          record.value = store::EncodeCollectionMeta(record.type, meta);
+        } else {
+          CAIRN_RETURN_IF_ERROR(local.Put(db, key, record, {}));
         }
-        CAIRN_RETURN_IF_ERROR(local.Put(db, key, record, {}));
         stats.keys++;
       }
       start = page.back().first + std::string(1, '\0');
@@ -130,6 +174,15 @@ absl::StatusOr<MigrationStats> MigrateClusterToSingle(cluster::ReplicaStore& rep
   CAIRN_RETURN_IF_ERROR(local.Sync());  // the copies are durable before the originals go
   CAIRN_RETURN_IF_ERROR(replicas.Clear(-1));
   return stats;
+}
+
+absl::StatusOr<bool> HasSingleNodeKeys(store::Backend& local) {
+  std::vector<std::string> keys;
+  for (int db = 0; db < store::kMaxDatabases; db++) {
+    CAIRN_RETURN_IF_ERROR(ListKeys(local, db, "", &keys));
+    if (!keys.empty()) return true;
+  }
+  return false;
 }
 
 }  // namespace cairn::server

@@ -26,9 +26,13 @@
 namespace cairn::server {
 
 struct MigrationStats {
-  uint64_t keys = 0;     // keys copied
-  uint64_t members = 0;  // members of the collections among them
+  uint64_t keys = 0;        // keys copied
+  uint64_t members = 0;     // members of the collections among them
+  uint64_t superseded = 0;  // single-node copies dropped: the replicas held the key
 };
+
+// Whether this node's replicas hold any version of the key (a tombstone too).
+using HasReplica = std::function<absl::StatusOr<bool>(int db, const std::string& key)>;
 
 // A key in the replicated form, to be written as its newest version (the caller gives it
 // its version and clock: Coordinator::Write).
@@ -36,10 +40,18 @@ using WriteReplicated =
     std::function<absl::Status(int db, const std::string& key, cluster::pb::Record record)>;
 
 // Every live key of local's single-node namespaces, in every database, handed to write in
-// the replicated form (server/key_snapshot.h) and then deleted from local. now_ms: the
-// clock expiries are checked against.
+// the replicated form (server/key_snapshot.h) and then deleted from local. A key the
+// replicas already hold is only deleted: its single-node copy is what an interrupted move
+// left (or, in a directory used in both modes before moves existed, the older of two
+// unrelated copies). A key whose replicated form would not load back or is too large to
+// replicate whole stops the move with an error naming it, before it is deleted. now_ms:
+// the clock expiries are checked against.
 absl::StatusOr<MigrationStats> MigrateSingleToCluster(store::Backend& local, int64_t now_ms,
+                                                      const HasReplica& has_replica,
                                                       const WriteReplicated& write);
+
+// Whether local holds any live single-node key.
+absl::StatusOr<bool> HasSingleNodeKeys(store::Backend& local);
 
 // Every live key of replicas, as reads serve it (the merge of its versions,
 // cluster/type_merge.h), written to local in the single-node format; then replicas are

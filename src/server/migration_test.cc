@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "server/command_test_util.h"
+#include "store/collection.h"
 
 namespace cairn::server {
 namespace {
@@ -81,6 +82,14 @@ class FakeCoordinator {
   uint64_t counter_ = 0;
 };
 
+HasReplica HeldBy(cluster::ReplicaStore& replicas) {
+  return [&replicas](int db, const std::string& key) -> absl::StatusOr<bool> {
+    auto versions = replicas.Read(db, key);
+    if (!versions.ok()) return versions.status();
+    return !versions->empty();
+  };
+}
+
 TEST(MigrationTest, SingleToClusterAndBackKeepsEveryKey) {
   CommandHarness single;
   Fill(single);
@@ -92,7 +101,7 @@ TEST(MigrationTest, SingleToClusterAndBackKeepsEveryKey) {
   cluster::MemoryReplicaStore replicas;
   FakeCoordinator coordinator(&replicas);
   auto to_cluster = MigrateSingleToCluster(
-      *single.context().backend, CommandHarness::Now(),
+      *single.context().backend, CommandHarness::Now(), HeldBy(replicas),
       [&](int db, const std::string& key, pb::Record r) { return coordinator.Write(db, key, std::move(r)); });
   ASSERT_TRUE(to_cluster.ok()) << to_cluster.status();
   EXPECT_EQ(to_cluster->keys, 9u);
@@ -105,7 +114,7 @@ TEST(MigrationTest, SingleToClusterAndBackKeepsEveryKey) {
 
   // Nothing more to move the second time.
   auto again = MigrateSingleToCluster(*single.context().backend, CommandHarness::Now(),
-                                      [&](int, const std::string&, pb::Record) {
+                                      HeldBy(replicas), [&](int, const std::string&, pb::Record) {
                                         return absl::InternalError("nothing should be written");
                                       });
   ASSERT_TRUE(again.ok()) << again.status();
@@ -145,6 +154,96 @@ TEST(MigrationTest, DeletedAndExpiredReplicasAreNotCopied) {
   EXPECT_EQ(moved->keys, 1u);
   EXPECT_EQ(back.Run({"KEYS", "*"}), "[\"live\"]");
   EXPECT_EQ(replicas.size(), 0u);
+}
+
+// Keys the replicas hold win over single-node copies of them (what an interrupted move
+// leaves); the rest move.
+TEST(MigrationTest, ReplicasWinOverSingleNodeCopies) {
+  CommandHarness single;
+  ASSERT_EQ(single.Run({"SET", "both", "single-copy"}), "OK");
+  ASSERT_EQ(single.Run({"SET", "deleted-in-cluster", "single-copy"}), "OK");
+  ASSERT_EQ(single.Run({"SET", "only-single", "v"}), "OK");
+  cluster::MemoryReplicaStore replicas;
+  FakeCoordinator coordinator(&replicas);
+  pb::Record live;
+  live.set_type('s');
+  live.set_value("replica");
+  ASSERT_TRUE(coordinator.Write(0, "both", live).ok());
+  pb::Record tombstone;
+  tombstone.set_tombstone(true);
+  ASSERT_TRUE(coordinator.Write(0, "deleted-in-cluster", tombstone).ok());
+
+  auto moved = MigrateSingleToCluster(
+      *single.context().backend, CommandHarness::Now(), HeldBy(replicas),
+      [&](int db, const std::string& key, pb::Record r) { return coordinator.Write(db, key, std::move(r)); });
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(moved->keys, 1u);
+  EXPECT_EQ(moved->superseded, 2u);
+  EXPECT_EQ(single.Run({"DBSIZE"}), "(integer) 0");
+  CommandHarness back;
+  ASSERT_TRUE(MigrateClusterToSingle(replicas, *back.context().backend, CommandHarness::Now()).ok());
+  EXPECT_EQ(back.Run({"MGET", "both", "deleted-in-cluster", "only-single"}),
+            "[\"replica\", (nil), \"v\"]");
+}
+
+// More keys than one page and more members than one engine write, both ways.
+TEST(MigrationTest, ManyKeysAndLargeCollections) {
+  CommandHarness single;
+  std::vector<store::Mutation> batch;
+  for (int i = 0; i < 2500; i++) {
+    store::Record r;
+    r.value = std::to_string(i);
+    batch.push_back(store::Mutation::Put(0, "key" + std::to_string(i), r));
+  }
+  ASSERT_TRUE(single.context().backend->Apply(batch, {}).ok());
+  std::vector<std::string> hset = {"HSET", "big"};
+  for (int i = 0; i < 25000; i++) {
+    hset.push_back("f" + std::to_string(i));
+    hset.push_back(std::to_string(i));
+  }
+  ASSERT_EQ(single.Run(hset), "(integer) 25000");
+
+  cluster::MemoryReplicaStore replicas;
+  FakeCoordinator coordinator(&replicas);
+  auto moved = MigrateSingleToCluster(
+      *single.context().backend, CommandHarness::Now(), HeldBy(replicas),
+      [&](int db, const std::string& key, pb::Record r) { return coordinator.Write(db, key, std::move(r)); });
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(moved->keys, 2501u);
+  EXPECT_EQ(moved->members, 25000u);
+  CommandHarness back;
+  auto returned = MigrateClusterToSingle(replicas, *back.context().backend, CommandHarness::Now());
+  ASSERT_TRUE(returned.ok()) << returned.status();
+  EXPECT_EQ(returned->keys, 2501u);
+  EXPECT_EQ(back.Run({"DBSIZE"}), "(integer) 2501");
+  EXPECT_EQ(back.Run({"HLEN", "big"}), "(integer) 25000");
+  EXPECT_EQ(back.Run({"HGET", "big", "f24999"}), "\"24999\"");
+  EXPECT_EQ(back.Run({"GET", "key2499"}), "\"2499\"");
+  std::vector<std::string> all = {"HMGET", "big"};
+  for (int i = 0; i < 25000; i += 997) all.push_back("f" + std::to_string(i));
+  EXPECT_EQ(back.Run(all).find("(nil)"), std::string::npos);
+}
+
+// A collection whose metadata disagrees with its members is not moved (nor deleted).
+TEST(MigrationTest, InconsistentCollectionStopsTheMoveAndStays) {
+  CommandHarness single;
+  ASSERT_EQ(single.Run({"SADD", "s", "a", "b"}), "(integer) 2");
+  store::Record r;
+  ASSERT_TRUE(single.context().backend->Get(0, "s", &r).ok());
+  store::CollectionMeta meta;
+  ASSERT_TRUE(store::DecodeCollectionMeta(r.type, r.value, &meta).ok());
+  meta.size = 5;  // members say 2
+  r.value = store::EncodeCollectionMeta(r.type, meta);
+  ASSERT_TRUE(single.context().backend->Put(0, "s", r, {}).ok());
+  cluster::MemoryReplicaStore replicas;
+  FakeCoordinator coordinator(&replicas);
+  auto moved = MigrateSingleToCluster(
+      *single.context().backend, CommandHarness::Now(), HeldBy(replicas),
+      [&](int db, const std::string& key, pb::Record r) { return coordinator.Write(db, key, std::move(r)); });
+  ASSERT_FALSE(moved.ok());
+  EXPECT_NE(moved.status().message().find("key 's' of db 0"), std::string_view::npos) << moved.status();
+  EXPECT_EQ(replicas.size(), 0u);
+  EXPECT_EQ(single.Run({"EXISTS", "s"}), "(integer) 1");
 }
 
 }  // namespace

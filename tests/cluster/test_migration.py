@@ -7,6 +7,7 @@ import time
 import pytest
 
 from cluster_util import Node
+from conftest import RespError
 
 ONE_NODE = ["--replicas", "1", "--write-quorum", "1", "--read-quorum", "1"]
 
@@ -27,7 +28,7 @@ def fill(c):
             ("SELECT", "2"), ("HSET", "h2", "f", "v"), ("SET", "s2", "x", "EX", "5000"),
             ("SELECT", "0")):
         reply = c.command(*args)
-        assert not isinstance(reply, str) or not reply.startswith("ERR"), (args, reply)
+        assert not isinstance(reply, RespError), (args, reply)
 
 
 def dump(c):
@@ -110,3 +111,22 @@ def test_single_node_directory_opens_as_cluster_node_and_back(tmp_path):
         assert node.stop() == 0
     with open(node.log_path) as f:
         assert f.read().count("moved 12 keys") == 2
+
+
+def test_single_node_keys_do_not_move_into_a_node_joining_others(tmp_path):
+    """Keys moved into a node that joins an existing cluster would sit where reads never
+    look: the node refuses to start instead, and the keys stay."""
+    node = Node(tmp_path, "node0", ONE_NODE)
+    node.start([], cluster=False)
+    try:
+        assert node.raw().command("SET", "k", "v") == "OK"
+    finally:
+        assert node.stop() == 0
+    with pytest.raises(AssertionError, match="exited early"):
+        node.start(["127.0.0.1:1"])
+    assert "start it as the first node of a cluster" in node.log()
+    node.start([], cluster=False)
+    try:
+        assert node.raw().command("GET", "k") == b"v"
+    finally:
+        assert node.stop() == 0
