@@ -152,7 +152,7 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(const ServerConf
           auto shared = std::make_shared<pb::Envelope>(std::move(request));
           return on_executor([raw, shared] {
             pb::Envelope reply;
-            reply.mutable_execute_result()->set_reply(raw->ExecuteHere(shared->execute()));
+            *reply.mutable_execute_result() = raw->ExecuteHere(shared->execute());
             return reply;
           });
         }
@@ -280,7 +280,16 @@ std::optional<std::string> TransactionTag(const ClientState& client);
 
 }  // namespace
 
-std::string ClusterNode::ExecuteHere(const pb::ExecuteCommand& q) {
+pb::ExecuteResult ClusterNode::ExecuteHere(const pb::ExecuteCommand& q) {
+  pb::ExecuteResult result;
+  uint64_t hits = 0, misses = 0;
+  result.set_reply(RunHere(q, &hits, &misses));
+  result.set_keyspace_hits(hits);
+  result.set_keyspace_misses(misses);
+  return result;
+}
+
+std::string ClusterNode::RunHere(const pb::ExecuteCommand& q, uint64_t* hits, uint64_t* misses) {
   std::string out;
   protocol::ReplyWriter writer(&out, q.protocol() == 3 ? 3 : 2);
   const int n = coordinator_->options().replicas;
@@ -388,6 +397,12 @@ std::string ClusterNode::ExecuteHere(const pb::ExecuteCommand& q) {
   client.authenticated = true;
   client.in_exec = q.exec();
   if (q.exec()) writer.ArrayHeader(lines.size());
+  const uint64_t hits_before = scratch->stats.keyspace_hits.load(std::memory_order_relaxed);
+  const uint64_t misses_before = scratch->stats.keyspace_misses.load(std::memory_order_relaxed);
+  const auto count_reads = [&] {
+    *hits = scratch->stats.keyspace_hits.load(std::memory_order_relaxed) - hits_before;
+    *misses = scratch->stats.keyspace_misses.load(std::memory_order_relaxed) - misses_before;
+  };
   try {
     for (size_t i = 0; i < lines.size(); i++) {
       // Increments are replicated as this node's contribution to a counter (counter.h).
@@ -401,6 +416,7 @@ std::string ClusterNode::ExecuteHere(const pb::ExecuteCommand& q) {
     return fail(absl::InternalError(e.what()));
   }
   scratch->backend = nullptr;
+  count_reads();
   if (!snapshot.load_error().ok()) return fail(snapshot.load_error());
   for (const std::string& key : snapshot.ChangedKeys()) {
     auto exported = snapshot.Export(key);
@@ -431,8 +447,8 @@ absl::Status ClusterNode::FlushHere(int db) {
   return store_->Clear(db);
 }
 
-std::string ExecuteOnReplica(ClusterNode& node, std::string_view key,
-                             const pb::ExecuteCommand& q) {
+pb::ExecuteResult ExecuteOnReplica(ClusterNode& node, std::string_view key,
+                                   const pb::ExecuteCommand& q) {
   auto ring = node.membership().ring();
   const int n = node.coordinator().options().replicas;
   std::string why = "no replica of the key is up";
@@ -447,16 +463,16 @@ std::string ExecuteOnReplica(ClusterNode& node, std::string_view key,
     const absl::Duration timeout = 4 * node.coordinator().options().timeout;
     auto reply = node.partition().CallAndWait(node.membership().AddressOf(target),
                                               std::move(request), timeout);
-    if (reply.ok() && reply->has_execute_result()) return reply->execute_result().reply();
+    if (reply.ok() && reply->has_execute_result()) return std::move(*reply->mutable_execute_result());
     why = absl::StrCat(target, ": ", reply.ok() ? reply->error().message() : std::string(reply.status().message()));
     // Never sent (the replica is down and membership has not noticed yet): the next
     // replica runs it. Anything else may have run it: not again elsewhere.
     if (reply.ok() || !cluster::WasNotSent(reply.status())) break;
   }
-  std::string out;
-  protocol::ReplyWriter(&out, q.protocol() == 3 ? 3 : 2)
+  pb::ExecuteResult failed;
+  protocol::ReplyWriter(failed.mutable_reply(), q.protocol() == 3 ? 3 : 2)
       .Error(absl::StrCat("NOQUORUM command could not run on a replica of the key: ", why));
-  return out;
+  return failed;
 }
 
 std::string ClusterKeyspace(ClusterNode& node, int databases, int64_t now_ms) {
@@ -677,7 +693,16 @@ pb::ExecuteCommand NewExecute(ClusterContext& x) {
 // supersedes what it read, all under its lock of the tag, so commands of one tag run one
 // at a time, whichever node they arrive at.
 void Send(ClusterContext& x, std::string_view key, const pb::ExecuteCommand& q) {
-  x.c.out.buffer()->append(ExecuteOnReplica(x.node, key, q));
+  const pb::ExecuteResult result = ExecuteOnReplica(x.node, key, q);
+  x.c.out.buffer()->append(result.reply());
+  x.c.server.stats.keyspace_hits.fetch_add(result.keyspace_hits(), std::memory_order_relaxed);
+  x.c.server.stats.keyspace_misses.fetch_add(result.keyspace_misses(), std::memory_order_relaxed);
+}
+
+// A read of a key for INFO's keyspace_hits / keyspace_misses.
+void CountRead(ClusterContext& x, bool hit) {
+  (hit ? x.c.server.stats.keyspace_hits : x.c.server.stats.keyspace_misses)
+      .fetch_add(1, std::memory_order_relaxed);
 }
 
 // FLUSHDB / FLUSHALL [ASYNC|SYNC]: on every node of the ring, refused unless all are up
@@ -800,6 +825,7 @@ void Exec(ClusterContext& x) {
 void Get(ClusterContext& x) {
   std::optional<pb::Record> rec;
   if (!Load(x, x.c.args[1], &rec)) return;
+  CountRead(x, rec.has_value());
   if (rec && !IsString(*rec)) return x.c.out.Error(kErrWrongType);
   rec ? x.c.out.Bulk(rec->value()) : x.c.out.Null();
 }
@@ -822,6 +848,9 @@ void MGet(ClusterContext& x) {
     std::optional<pb::Record> rec;
     if (!Load(x, x.c.args[i], &rec)) return;
     values.push_back(std::move(rec));
+  }
+  for (const auto& v : values) {
+    if (!v || IsString(*v)) CountRead(x, v.has_value());  // a wrong type counts as neither
   }
   x.c.out.ArrayHeader(values.size());
   for (const auto& v : values) v && IsString(*v) ? x.c.out.Bulk(v->value()) : x.c.out.Null();

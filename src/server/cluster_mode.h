@@ -55,14 +55,17 @@ class ClusterNode {
 
   // Runs a command of one key as the key's replica (cluster_mode.cc, Route): reads the
   // key from R replicas, runs the command on it, writes a changed key to W replicas.
-  // Returns the RESP reply.
-  std::string ExecuteHere(const cluster::pb::ExecuteCommand& command);
+  // Returns the RESP reply and the commands' keyspace hits and misses.
+  cluster::pb::ExecuteResult ExecuteHere(const cluster::pb::ExecuteCommand& command);
 
   // FLUSHDB (db) or FLUSHALL (-1) of this node's replicas and hints.
   absl::Status FlushHere(int db);
 
  private:
   ClusterNode() = default;
+  // ExecuteHere's work: returns the reply; *hits and *misses count the commands' reads.
+  std::string RunHere(const cluster::pb::ExecuteCommand& command, uint64_t* hits,
+                      uint64_t* misses);
   std::string id_;
   int w_ = 2, r_ = 2;
   // Set once membership and the coordinator exist: the transport listens (and may get
@@ -105,9 +108,10 @@ std::string ClusterStatusJson(ClusterNode& node, const std::string* key);
 
 // Runs q (a command or a transaction of the hash tag of key) on the tag's first live
 // replica, here or forwarded, and returns its RESP reply (an error reply if no replica
-// could run it). Blocks the calling thread for the round trip.
-std::string ExecuteOnReplica(ClusterNode& node, std::string_view key,
-                             const cluster::pb::ExecuteCommand& q);
+// could run it) with the commands' keyspace hits and misses. Blocks the calling thread
+// for the round trip.
+cluster::pb::ExecuteResult ExecuteOnReplica(ClusterNode& node, std::string_view key,
+                                            const cluster::pb::ExecuteCommand& q);
 
 // ExecuteCommand's hook in cluster mode. Runs a command that has a cluster form through
 // the coordinator, refuses a data command that has none (naming it), and returns false

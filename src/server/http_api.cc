@@ -357,7 +357,7 @@ HttpResponse ClusterBatch(ServerContext& server, int db, const std::vector<store
       line->add_args(m.key);
     }
   }
-  const std::string reply = ExecuteOnReplica(*server.cluster, batch[0].key, q);
+  const std::string reply = ExecuteOnReplica(*server.cluster, batch[0].key, q).reply();
   // The reply is EXEC's array of +OK and :n, or one error (its RESP code picks the status).
   if (!reply.empty() && reply[0] == '-') {
     // The RESP error's code picks the status, as StatusFor does for a status.
@@ -611,7 +611,11 @@ HttpResponse ClusterKeyRequest(ServerContext& server, const HttpRequest& req, co
     }
     auto merged = cluster::MergeForRead(read->versions);  // counters merge their siblings
     if (!merged.ok()) return Error(500, std::string(merged.status().message()));
-    if (!merged->has_value() || !live(**merged)) return Error(404, "key not found");
+    if (!merged->has_value() || !live(**merged)) {
+      server.stats.keyspace_misses.fetch_add(1, std::memory_order_relaxed);
+      return Error(404, "key not found");
+    }
+    server.stats.keyspace_hits.fetch_add(1, std::memory_order_relaxed);
     if (const std::string_view type = ReplicatedTypeName(**merged); type != "string") {
       return Error(409, absl::StrCat("WRONGTYPE the key holds a ", ToAbsl(type), ", not a string"));
     }

@@ -13,6 +13,7 @@ The server binds port 0 for both RESP and HTTP (the kernel picks free ports, no 
 between choosing and binding) and announces them in its "ready" log line. Teardown sends
 SIGTERM and fails the test unless the process exits with status 0.
 """
+import json
 import os
 import re
 import signal
@@ -253,6 +254,16 @@ def free_port():
 
 def in_cluster():
     return CLUSTER_SIZE > 0
+
+
+def put_reply(status, body):
+    """A PUT's (status, JSON body) with the causal context a cluster adds checked and
+    removed, so suites expect the same reply in both modes (docs/cluster.md, HTTP API)."""
+    if isinstance(body, (bytes, str)):
+        body = json.loads(body)
+    if in_cluster() and status == 200:
+        assert isinstance(body.pop("context", None), str), body
+    return status, body
 
 
 def wait_cluster_members(nodes, expected, timeout=30.0, password=None):

@@ -7,6 +7,8 @@ import urllib.parse
 
 import pytest
 
+from conftest import put_reply
+
 
 def call(server, method, path, body=None, headers=None):
     """One request on a fresh connection: (status, headers dict (lower-case names), body)."""
@@ -43,14 +45,14 @@ def basic(user, password):
 
 
 def test_put_get_delete_round_trip(server):
-    assert call_json(server, "PUT", kv("greeting"), b"hello") == (200, {"result": "ok"})
+    assert put_reply(*call_json(server, "PUT", kv("greeting"), b"hello")) == (200, {"result": "ok"})
     status, hdrs, body = call(server, "GET", kv("greeting"))
     assert (status, body) == (200, b"hello")
     assert hdrs["content-type"] == "application/octet-stream"
     assert server.client().get("greeting") == b"hello"  # the same keyspace as RESP
     server.client().set("from-resp", "r")
     assert call(server, "GET", kv("from-resp"))[2] == b"r"
-    assert call_json(server, "PUT", kv("greeting"), b"") == (200, {"result": "ok"})
+    assert put_reply(*call_json(server, "PUT", kv("greeting"), b"")) == (200, {"result": "ok"})
     assert call(server, "GET", kv("greeting"))[:3:2] == (200, b"")  # empty value, not missing
     assert call_json(server, "DELETE", kv("greeting")) == (200, {"deleted": 1})
     assert call_json(server, "DELETE", kv("greeting")) == (200, {"deleted": 0})
@@ -80,7 +82,7 @@ def test_http_writes_invalidate_resp_watch(server):
     r.set("w", "1")
     pipe = r.pipeline(transaction=True)
     pipe.watch("w")
-    assert call_json(server, "PUT", kv("w"), b"from-http") == (200, {"result": "ok"})
+    assert put_reply(*call_json(server, "PUT", kv("w"), b"from-http")) == (200, {"result": "ok"})
     pipe.multi()
     pipe.set("w", "from-exec")
     import redis
