@@ -126,7 +126,9 @@ class AsioTransport::Impl {
       request.set_is_reply(false);
       std::string frame;
       AppendFrame(request, &frame);
-      if (queued_bytes_ + frame.size() > impl_->options_.max_queued_bytes) {
+      // The bound is on the backlog: one message larger than it (a 100 MB value) still
+      // goes when nothing else is waiting.
+      if (queued_bytes_ > 0 && queued_bytes_ + frame.size() > impl_->options_.max_queued_bytes) {
         return Fail(std::move(done),
                     absl::ResourceExhaustedError(absl::StrCat(
                         "cluster peer ", address_, ": ", queued_bytes_, " bytes already queued")));

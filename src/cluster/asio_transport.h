@@ -4,7 +4,8 @@
 // made on the first call and again on the first call after it broke; calls are
 // multiplexed on it by request id, each with its own deadline. The bytes queued for a
 // peer are bounded (Options::max_queued_bytes): past it a call fails at once with
-// ResourceExhausted instead of growing memory. Requests from peers arrive on the
+// ResourceExhausted instead of growing memory (a single message larger than the bound
+// is sent when nothing else is queued; frames are capped by message.h's kMaxFrameBytes). Requests from peers arrive on the
 // connections they made; the handler runs on a small worker pool, so a slow request (a
 // synced engine write) does not hold up the sockets, and its reply goes back on the
 // connection the request came on.

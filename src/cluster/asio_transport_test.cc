@@ -167,6 +167,25 @@ TEST(AsioTransportTest, APeerThatStopsReadingGetsBackPressureNotUnboundedMemory)
   close(fd);
 }
 
+TEST(AsioTransportTest, OneMessageLargerThanTheQueueBoundIsSent) {
+  // Answers with the size of the value it got.
+  auto server = StartTransport([](pb::Envelope request, Transport::Respond respond) {
+    pb::Envelope reply;
+    reply.mutable_read_result()->add_versions()->set_value(
+        std::to_string(request.write().versions(0).value().size()));
+    respond(std::move(reply));
+  });
+  AsioTransport::Options options;
+  options.max_queued_bytes = 1 << 20;
+  auto client = StartTransport(Echo, options);
+  pb::Envelope big;
+  big.mutable_write()->add_versions()->set_value(std::string(4 << 20, 'b'));
+  auto reply = client->CallAndWait(Loopback(server->port()), big, absl::Seconds(10));
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  ASSERT_EQ(reply->read_result().versions_size(), 1);
+  EXPECT_EQ(reply->read_result().versions(0).value(), std::to_string(4 << 20));
+}
+
 TEST(AsioTransportTest, AfterThePeerRestartsCallsSucceedAgain) {
   auto server = StartTransport(Echo);
   const int port = server->port();
