@@ -72,6 +72,23 @@ absl::Status LoadIdentity(const std::string& dir, uint64_t* generation, uint64_t
   return WriteStringToFileSync(env, absl::StrCat(*generation, " ", *incarnation, "\n"), path);
 }
 
+// The cursor an HSCAN/SSCAN/ZSCAN reply starts with ("*2\r\n$<n>\r\n<cursor>\r\n" then
+// the items); *end: where the items start. False for any other reply (an error).
+bool ReplyCursor(std::string_view reply, size_t* end, std::string_view* cursor) {
+  constexpr std::string_view kHead = "*2\r\n$";
+  if (!reply.starts_with(kHead)) return false;
+  const size_t crlf = reply.find("\r\n", kHead.size());
+  size_t n = 0;
+  if (crlf == std::string_view::npos ||
+      !absl::SimpleAtoi(absl::string_view(reply.data() + kHead.size(), crlf - kHead.size()), &n) ||
+      crlf + 2 + n + 2 > reply.size()) {
+    return false;
+  }
+  *cursor = reply.substr(crlf + 2, n);
+  *end = crlf + 2 + n + 2;
+  return true;
+}
+
 }  // namespace
 
 // A few threads for work that must not run on the transport's threads. Post refuses
@@ -283,13 +300,14 @@ std::optional<std::string> TransactionTag(const ClientState& client);
 pb::ExecuteResult ClusterNode::ExecuteHere(const pb::ExecuteCommand& q) {
   pb::ExecuteResult result;
   uint64_t hits = 0, misses = 0;
-  result.set_reply(RunHere(q, &hits, &misses));
+  result.set_reply(RunHere(q, &hits, &misses, result.mutable_scan_resume()));
   result.set_keyspace_hits(hits);
   result.set_keyspace_misses(misses);
   return result;
 }
 
-std::string ClusterNode::RunHere(const pb::ExecuteCommand& q, uint64_t* hits, uint64_t* misses) {
+std::string ClusterNode::RunHere(const pb::ExecuteCommand& q, uint64_t* hits, uint64_t* misses,
+                                 std::string* scan_resume) {
   std::string out;
   protocol::ReplyWriter writer(&out, q.protocol() == 3 ? 3 : 2);
   const int n = coordinator_->options().replicas;
@@ -397,6 +415,12 @@ std::string ClusterNode::RunHere(const pb::ExecuteCommand& q, uint64_t* hits, ui
   client.authenticated = true;
   client.in_exec = q.exec();
   if (q.exec()) writer.ArrayHeader(lines.size());
+  std::string scan_cursor;  // HSCAN/SSCAN/ZSCAN resume in this node's cursor table
+  if (q.member_scan() && !q.exec()) {
+    if (lines[0].size() < 3) return fail(absl::InvalidArgumentError("malformed forwarded scan"));
+    scan_cursor = q.scan_resume().empty() ? "0" : absl::StrCat(scratch->cursors.Save(q.scan_resume()));
+    lines[0][2] = scan_cursor;
+  }
   const uint64_t hits_before = scratch->stats.keyspace_hits.load(std::memory_order_relaxed);
   const uint64_t misses_before = scratch->stats.keyspace_misses.load(std::memory_order_relaxed);
   const auto count_reads = [&] {
@@ -417,6 +441,15 @@ std::string ClusterNode::RunHere(const pb::ExecuteCommand& q, uint64_t* hits, ui
   }
   scratch->backend = nullptr;
   count_reads();
+  if (q.member_scan() && scan_resume != nullptr) {
+    // The reply starts with the cursor, issued from this node's table: name its member.
+    size_t pos = 0;
+    std::string_view cursor;
+    if (ReplyCursor(out, &pos, &cursor)) {
+      uint64_t id = 0;
+      if (absl::SimpleAtoi(absl::string_view(cursor.data(), cursor.size()), &id) && id != 0) (void)scratch->cursors.Lookup(id, scan_resume);
+    }
+  }
   if (!snapshot.load_error().ok()) return fail(snapshot.load_error());
   for (const std::string& key : snapshot.ChangedKeys()) {
     auto exported = snapshot.Export(key);
@@ -1217,14 +1250,28 @@ bool DispatchInCluster(ClusterNode& node, CommandContext& c, const CommandSpec& 
     return true;
   }
   if (name == "hscan" || name == "sscan" || name == "zscan") {
-    // Cursors live in the executing replica's memory, which the next call may not reach:
-    // one call returns the whole collection (cursor 0), which SCAN's contract allows.
-    std::vector<std::string_view> args = c.args;
-    args.push_back("COUNT");
-    args.push_back("2147483647");
-    CommandContext whole{c.server, c.client, args, c.out, c.now_ms, {}};
-    ClusterContext y{x.node, whole, x.db, x.w, x.r, x.repair};
-    Route(y, keys[0]);
+    // The cursor is this node's: it names the member to resume at, which the replica
+    // running the command (whichever is up now) is sent instead (pb::ExecuteCommand).
+    pb::ExecuteCommand q = NewExecute(x);
+    for (std::string_view a : c.args) q.add_args(std::string(a));
+    q.set_member_scan(true);
+    uint64_t cursor = 0;
+    if (!absl::SimpleAtoi(ToAbsl(c.args[2]), &cursor)) return c.out.Error("ERR invalid cursor"), true;
+    if (cursor != 0) (void)c.server.cursors.Lookup(cursor, q.mutable_scan_resume());
+    pb::ExecuteResult result = ExecuteOnReplica(x.node, keys[0], q);
+    c.server.stats.keyspace_hits.fetch_add(result.keyspace_hits(), std::memory_order_relaxed);
+    c.server.stats.keyspace_misses.fetch_add(result.keyspace_misses(), std::memory_order_relaxed);
+    size_t items = 0;
+    std::string_view replica_cursor;
+    if (!ReplyCursor(result.reply(), &items, &replica_cursor)) {
+      c.out.buffer()->append(result.reply());  // an error
+      return true;
+    }
+    const uint64_t next =
+        result.scan_resume().empty() ? 0 : c.server.cursors.Save(std::move(*result.mutable_scan_resume()));
+    c.out.ArrayHeader(2);
+    c.out.Bulk(absl::StrCat(next));
+    c.out.buffer()->append(std::string_view(result.reply()).substr(items));
     return true;
   }
   Route(x, keys[0]);

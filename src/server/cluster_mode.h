@@ -63,9 +63,10 @@ class ClusterNode {
 
  private:
   ClusterNode() = default;
-  // ExecuteHere's work: returns the reply; *hits and *misses count the commands' reads.
+  // ExecuteHere's work: returns the reply; *hits and *misses count the commands' reads;
+  // *scan_resume is where a member scan's next call resumes (empty: done).
   std::string RunHere(const cluster::pb::ExecuteCommand& command, uint64_t* hits,
-                      uint64_t* misses);
+                      uint64_t* misses, std::string* scan_resume);
   std::string id_;
   int w_ = 2, r_ = 2;
   // Set once membership and the coordinator exist: the transport listens (and may get

@@ -63,9 +63,28 @@ def test_every_type_works_through_every_node(nodes):
     assert 95 <= a.command("TTL", "h") <= 100
     assert b.command("HGET", "h", "f2") == b"v2"  # an expiry keeps the hash
     assert c.command("PERSIST", "h") == 1
-    # HSCAN returns the whole hash in one call (cursor 0).
+    # HSCAN, SSCAN and ZSCAN page with COUNT. The cursor is the client's node's: it names
+    # the member to resume at, so whichever replica runs the next page resumes there.
     cursor, items = a.command("HSCAN", "h", "0")
     assert cursor == b"0" and sorted(items[0::2]) == [b"f2", b"n"]
+    assert a.command("SADD", "big", *["m%04d" % i for i in range(1000)]) == 1000
+    assert a.command("ZADD", "zbig", *sum((["%d" % i, "z%04d" % i] for i in range(300)), [])) == 300
+    for node_cmd, key, want, step in (("SSCAN", "big", ["m%04d" % i for i in range(1000)], 1),
+                                      ("ZSCAN", "zbig", ["z%04d" % i for i in range(300)], 2)):
+        seen, cursor, pages = [], b"0", 0
+        for conn in (a, b, c):
+            while True:
+                cursor, items = conn.command(node_cmd, key, cursor, "COUNT", "100")
+                seen += items[0::step]
+                pages += 1
+                if cursor == b"0":
+                    break
+        assert pages >= 9, (node_cmd, pages)  # paged (100 a page), not all at once
+        assert sorted(seen) == sorted(3 * [w.encode() for w in want]), node_cmd  # each once per node
+    cursor, items = b.command("SSCAN", "big", "0", "MATCH", "m09*", "COUNT", "1000")
+    assert cursor == b"0" and sorted(items) == [b"m%04d" % i for i in range(900, 1000)]
+    assert isinstance(c.command("SSCAN", "big", "x"), RespError)
+    assert a.command("DEL", "big", "zbig") == 2
     # SCAN's TYPE filter and KEYS see every type.
     assert sorted(b.command("KEYS", "*")) == [b"h", b"l", b"s", b"str", b"z"]
     cursor, keys = c.command("SCAN", "0", "TYPE", "zset")
