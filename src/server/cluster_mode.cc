@@ -360,14 +360,15 @@ std::string ClusterNode::RunHere(const pb::ExecuteCommand& q, uint64_t* hits, ui
       return out;
     }
   }
-  // Commands of one tag run one at a time here (and everywhere: they all run here).
-  absl::MutexLock l(&exec_locks_[XXH3_64bits_withSeed(tag.data(), tag.size(), q.db()) % exec_locks_.size()]);
+  // Commands of one tag run one at a time here (and everywhere: they all run here), in
+  // every database (MOVE uses two).
+  absl::MutexLock l(&exec_locks_[XXH3_64bits(tag.data(), tag.size()) % exec_locks_.size()]);
   const auto repair = q.sync_repair() ? cluster::Coordinator::Repair::kSync
                                       : cluster::Coordinator::Repair::kAsync;
   // Each key a command touches is read from R replicas, as the merge of its versions.
   KeySnapshot snapshot(q.db(), tag, q.now_ms(),
-                       [&](std::string_view key) -> absl::StatusOr<KeySnapshot::Loaded> {
-                         auto read = coordinator_->ReadVersions(q.db(), key, q.r(), repair);
+                       [&](int db, std::string_view key) -> absl::StatusOr<KeySnapshot::Loaded> {
+                         auto read = coordinator_->ReadVersions(db, key, q.r(), repair);
                          if (!read.ok()) return read.status();
                          auto merged = cluster::MergeForRead(read->versions);
                          if (!merged.ok()) return merged.status();
@@ -384,6 +385,15 @@ std::string ClusterNode::RunHere(const pb::ExecuteCommand& q, uint64_t* hits, ui
     ReplyStatusError(writer, s);
     return out;
   };
+  // A command naming a second database (MOVE key db) uses the key there too.
+  for (size_t i = 0; i < lines.size(); i++) {
+    int other = 0;
+    if (specs[i]->db_at > 0 && static_cast<size_t>(specs[i]->db_at) < lines[i].size() &&
+        absl::SimpleAtoi(ToAbsl(lines[i][specs[i]->db_at]), &other) && other >= 0 &&
+        other < store::kMaxDatabases && other != q.db()) {
+      snapshot.AllowDb(other);
+    }
+  }
   for (const pb::WatchedKey& w : q.watched()) {
     // A key watched in another database (SELECT after WATCH) is read on its own.
     absl::StatusOr<cluster::Clock> context = absl::InternalError("");
@@ -451,11 +461,11 @@ std::string ClusterNode::RunHere(const pb::ExecuteCommand& q, uint64_t* hits, ui
     }
   }
   if (!snapshot.load_error().ok()) return fail(snapshot.load_error());
-  for (const std::string& key : snapshot.ChangedKeys()) {
-    auto exported = snapshot.Export(key);
+  for (const auto& [db, key] : snapshot.ChangedKeys()) {
+    auto exported = snapshot.Export(db, key);
     if (!exported.ok()) return fail(exported.status());
-    auto was_live = snapshot.WasLive(key);
-    auto context = snapshot.ContextOf(key);
+    auto was_live = snapshot.WasLive(db, key);
+    auto context = snapshot.ContextOf(db, key);
     if (!was_live.ok() || !context.ok()) return fail(was_live.ok() ? context.status() : was_live.status());
     std::optional<pb::Record> next = std::move(*exported);
     if (!next && !*was_live) continue;  // nothing there before or after
@@ -464,11 +474,11 @@ std::string ClusterNode::RunHere(const pb::ExecuteCommand& q, uint64_t* hits, ui
       version = std::move(*next);
     } else {
       version.set_tombstone(true);
-      if (auto counter = snapshot.DeletionCounter(key)) *version.mutable_counter() = std::move(*counter);
+      if (auto counter = snapshot.DeletionCounter(db, key)) *version.mutable_counter() = std::move(*counter);
     }
     pb::Context write_context;  // supersedes every version read, siblings included
     *write_context.mutable_clock() = std::move(*context);
-    auto written = coordinator_->Write(q.db(), key, std::move(version), q.w(), &write_context);
+    auto written = coordinator_->Write(db, key, std::move(version), q.w(), &write_context);
     if (!written.ok()) return fail(written.status());
   }
   return out;
@@ -1153,12 +1163,13 @@ const ClusterCommand kClusterCommands[] = {
     {"cairn.replica", Replica},
 };
 
-// Why a data command cannot run on its keys' replica (empty: it can). A command of
-// several databases (MOVE) cannot run on one db's keys; keys of different hash tags are
+// Why a data command cannot run on its keys' replica (empty: it can). A command that
+// locks keys itself cannot, unless it names its second database declaratively (MOVE,
+// CommandSpec::db_at); keys of different hash tags are
 // refused as Redis Cluster refuses keys of different slots.
 std::string RoutableError(const CommandSpec& spec, const std::vector<std::string_view>& keys,
                           bool in_exec) {
-  if (keys.empty() || (spec.flags & kNoLock)) {
+  if (keys.empty() || ((spec.flags & kNoLock) && spec.db_at == 0)) {
     return absl::StrCat("ERR '", spec.name,
                         "' is not supported in cluster mode (docs/cluster.md lists what is)");
   }

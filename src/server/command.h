@@ -204,6 +204,10 @@ struct CommandSpec {
   // every kind come from CommandTable::Keys, so locking, routing and CROSSSLOT checks
   // read the table, never a list of names.
   int numkeys_at = 0;
+  // The position of an argument naming a second database whose key of the same name the
+  // command also uses (MOVE key db); 0: none. Cluster mode runs such a command on the
+  // key's replica with both databases' keys.
+  int db_at = 0;
 };
 
 // Registers a group of commands (each commands_*.cc has one, listed in command.cc).

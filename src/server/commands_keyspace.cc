@@ -440,7 +440,7 @@ const CommandSpec kCommands[] = {
     {"renamenx", 3, kWrite | kFast, 1, 2, 1, RenameNx, "generic",
      "Renames a key only when the target key name doesn't exist."},
     {"move", 3, kWrite | kFast | kNoLock, 1, 1, 1, Move, "generic",
-     "Moves a key to another database."},
+     "Moves a key to another database.", /*numkeys_at=*/0, /*db_at=*/2},
     {"swapdb", 3, kWrite | kFast | kNoLock | kKeyspace, 0, 0, 0, SwapDb, "server",
      "Swaps two Redis databases."},
     {"dbsize", 1, kReadOnly | kKeyspace, 0, 0, 0, DbSize, "server",

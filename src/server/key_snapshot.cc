@@ -71,9 +71,11 @@ KeySnapshot::KeySnapshot(int db, std::string_view key, int64_t now_ms, Loader lo
       now_ms_(now_ms),
       loader_(std::move(loader)) {}
 
-absl::Status KeySnapshot::Load(std::string_view key, const pb::Record& record) {
-  if (db_ < 0 || cluster::HashTag(key) != tag_) return CrossSlot();
-  KeyState& st = keys_[std::string(key)];
+absl::Status KeySnapshot::Load(int db, std::string_view key, const pb::Record& record) {
+  if (db_ < 0 || (db != db_ && !other_dbs_.contains(db)) || cluster::HashTag(key) != tag_) {
+    return CrossSlot();
+  }
+  KeyState& st = KeysOf(db)[std::string(key)];
   store::Record r;
   if (ReplicatedTypeName(record) == "none") return CorruptionError("replicated value of an unknown type");
   r.type = static_cast<store::ValueType>(record.type() == 0 ? 's' : record.type());
@@ -124,21 +126,22 @@ absl::Status KeySnapshot::Load(std::string_view key, const pb::Record& record) {
 }
 
 absl::StatusOr<KeySnapshot::KeyState*> KeySnapshot::State(int db, std::string_view key) {
-  if (db != db_ || cluster::HashTag(key) != tag_) return CrossSlot();
-  if (auto it = keys_.find(key); it != keys_.end()) return &it->second;
-  if (loader_ == nullptr) return &keys_[std::string(key)];
-  auto loaded = loader_(key);
+  if ((db != db_ && !other_dbs_.contains(db)) || cluster::HashTag(key) != tag_) return CrossSlot();
+  KeyMap& keys = KeysOf(db);
+  if (auto it = keys.find(key); it != keys.end()) return &it->second;
+  if (loader_ == nullptr) return &keys[std::string(key)];
+  auto loaded = loader_(db, key);
   if (!loaded.ok()) {
     if (load_error_.ok()) load_error_ = loaded.status();
     return loaded.status();
   }
   if (loaded->record) {
-    if (absl::Status s = Load(key, *loaded->record); !s.ok()) {
+    if (absl::Status s = Load(db, key, *loaded->record); !s.ok()) {
       if (load_error_.ok()) load_error_ = s;
       return s;
     }
   }
-  KeyState& st = keys_[std::string(key)];
+  KeyState& st = keys[std::string(key)];
   st.context = std::move(loaded->context);
   st.counter_history = std::move(loaded->counter_history);
   return &st;
@@ -159,31 +162,35 @@ uint64_t KeySnapshot::MinCount() const {
   return static_cast<uint64_t>(std::max<int64_t>(now_ms_, 0)) * 1000;
 }
 
-std::optional<pb::Counter> KeySnapshot::DeletionCounter(std::string_view key) const {
-  auto it = keys_.find(key);
-  if (it == keys_.end() || !it->second.loaded || !it->second.loaded->has_counter()) {
+std::optional<pb::Counter> KeySnapshot::DeletionCounter(int db, std::string_view key) const {
+  const KeyMap* keys = FindDb(db);
+  if (keys == nullptr) return std::nullopt;
+  auto it = keys->find(key);
+  if (it == keys->end() || !it->second.loaded || !it->second.loaded->has_counter()) {
     return std::nullopt;
   }
   return cluster::ResetCounter(it->second.loaded->counter(), std::nullopt,
                                cluster::kOffsetOfThisWrite);
 }
 
-std::vector<std::string> KeySnapshot::ChangedKeys() const {
-  std::vector<std::string> out;
-  for (const auto& [key, st] : keys_) {
-    if (st.changed) out.push_back(key);
+std::vector<std::pair<int, std::string>> KeySnapshot::ChangedKeys() const {
+  std::vector<std::pair<int, std::string>> out;
+  for (const auto& [db, keys] : keys_) {
+    for (const auto& [key, st] : keys) {
+      if (st.changed) out.emplace_back(db, key);
+    }
   }
   return out;
 }
 
-absl::StatusOr<bool> KeySnapshot::WasLive(std::string_view key) {
-  auto st = State(db_, key);
+absl::StatusOr<bool> KeySnapshot::WasLive(int db, std::string_view key) {
+  auto st = State(db, key);
   if (!st.ok()) return st.status();
   return (*st)->loaded.has_value();
 }
 
-absl::StatusOr<cluster::Clock> KeySnapshot::ContextOf(std::string_view key) {
-  auto st = State(db_, key);
+absl::StatusOr<cluster::Clock> KeySnapshot::ContextOf(int db, std::string_view key) {
+  auto st = State(db, key);
   if (!st.ok()) return st.status();
   return (*st)->context;
 }
@@ -240,9 +247,11 @@ absl::Status KeySnapshot::ExportMemberCounter(const KeyState& st, store::ValueTy
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::optional<pb::Record>> KeySnapshot::Export(std::string_view key) const {
-  auto it = keys_.find(key);
-  if (it == keys_.end()) return std::optional<pb::Record>();
+absl::StatusOr<std::optional<pb::Record>> KeySnapshot::Export(int db, std::string_view key) const {
+  const KeyMap* keys = FindDb(db);
+  if (keys == nullptr) return std::optional<pb::Record>();
+  auto it = keys->find(key);
+  if (it == keys->end()) return std::optional<pb::Record>();
   const KeyState& st = it->second;
   if (!st.record || Expired(*st.record)) return std::optional<pb::Record>();
   pb::Record out;
@@ -385,8 +394,9 @@ absl::Status KeySnapshot::Apply(const std::vector<store::Mutation>& batch,
 absl::Status KeySnapshot::Scan(
     int db, std::string_view start, std::string_view end,
     absl::FunctionRef<bool(std::string_view key, const store::RecordView& record)> fn) {
-  if (db != db_) return absl::OkStatus();
-  for (auto it = keys_.lower_bound(start); it != keys_.end(); ++it) {
+  const KeyMap* keys = FindDb(db);
+  if (keys == nullptr) return absl::OkStatus();
+  for (auto it = keys->lower_bound(start); it != keys->end(); ++it) {
     if (!end.empty() && it->first >= end) break;
     const auto& r = it->second.record;
     if (!r || Expired(*r)) continue;

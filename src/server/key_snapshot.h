@@ -51,7 +51,7 @@ class KeySnapshot final : public store::Backend {
     // (counter.h) instead of starting them again.
     std::optional<cluster::pb::Counter> counter_history;
   };
-  using Loader = std::function<absl::StatusOr<Loaded>(std::string_view key)>;
+  using Loader = std::function<absl::StatusOr<Loaded>(int db, std::string_view key)>;
 
   // The keys of db whose hash tag (cluster/ring.h) is that of `key`; any other key is
   // refused with CROSSSLOT, not silently dropped. now_ms: the commands' clock (expiry).
@@ -59,8 +59,14 @@ class KeySnapshot final : public store::Backend {
   // unless Load()ed.
   KeySnapshot(int db, std::string_view key, int64_t now_ms, Loader loader = nullptr);
 
+  // Keys of the same hash tag in database `db` may be used too (MOVE's destination).
+  void AllowDb(int db) { other_dbs_.insert(db); }
+
   // Loads a key's value (a live one: not a tombstone; expired ones read as absent).
-  absl::Status Load(std::string_view key, const cluster::pb::Record& record);
+  absl::Status Load(int db, std::string_view key, const cluster::pb::Record& record);
+  absl::Status Load(std::string_view key, const cluster::pb::Record& record) {
+    return Load(db_, key, record);
+  }
   // Single-key form for the key the snapshot was made with.
   absl::Status Load(const cluster::pb::Record& record) { return Load(first_key_, record); }
 
@@ -72,20 +78,24 @@ class KeySnapshot final : public store::Backend {
   // rewrite stays a counter.
   void set_expiry_only(bool expiry_only) { expiry_only_ = expiry_only; }
 
-  // The keys a command wrote, in order.
-  std::vector<std::string> ChangedKeys() const;
+  // The keys a command wrote (database, key), in order.
+  std::vector<std::pair<int, std::string>> ChangedKeys() const;
   bool changed() const { return !ChangedKeys().empty(); }
   // A key as a record to replicate; nullopt if the commands deleted it (or it expired).
   // Members keep the dot they were loaded with; members the commands wrote have none
   // (they take the new version's dot).
-  absl::StatusOr<std::optional<cluster::pb::Record>> Export(std::string_view key) const;
+  absl::StatusOr<std::optional<cluster::pb::Record>> Export(int db, std::string_view key) const;
+  absl::StatusOr<std::optional<cluster::pb::Record>> Export(std::string_view key) const {
+    return Export(db_, key);
+  }
   absl::StatusOr<std::optional<cluster::pb::Record>> Export() const { return Export(first_key_); }
   // The counter a tombstone of the key carries when the commands deleted it: a reset of
   // the counter it held (counter.h); nullopt if it held none.
-  std::optional<cluster::pb::Counter> DeletionCounter(std::string_view key) const;
+  std::optional<cluster::pb::Counter> DeletionCounter(int db, std::string_view key) const;
   // Whether a key was live when loaded, and the context its write carries. Loads it.
-  absl::StatusOr<bool> WasLive(std::string_view key);
-  absl::StatusOr<cluster::Clock> ContextOf(std::string_view key);
+  absl::StatusOr<bool> WasLive(int db, std::string_view key);
+  absl::StatusOr<cluster::Clock> ContextOf(int db, std::string_view key);
+  absl::StatusOr<cluster::Clock> ContextOf(std::string_view key) { return ContextOf(db_, key); }
   // The first error the loader returned (commands then saw it as an error): a run that
   // met one must reply it and write nothing.
   const absl::Status& load_error() const { return load_error_; }
@@ -142,7 +152,8 @@ class KeySnapshot final : public store::Backend {
                                    const std::pair<uint64_t, std::string>& at,
                                    const std::string& value,
                                    cluster::pb::CollectionState* state) const;
-  // The key's state, loading it on first use; CROSSSLOT for another db or tag.
+  // The key's state, loading it on first use; CROSSSLOT for another tag or a database
+  // not allowed.
   absl::StatusOr<KeyState*> State(int db, std::string_view key);
   void Bump(uint64_t version) { last_version_ = std::max(last_version_, version); }
   uint64_t MinCount() const;
@@ -155,7 +166,14 @@ class KeySnapshot final : public store::Backend {
   const Loader loader_;
   std::string counter_node_;
   bool expiry_only_ = false;
-  std::map<std::string, KeyState, std::less<>> keys_;
+  using KeyMap = std::map<std::string, KeyState, std::less<>>;
+  KeyMap& KeysOf(int db) { return keys_[db]; }
+  const KeyMap* FindDb(int db) const {
+    auto it = keys_.find(db);
+    return it == keys_.end() ? nullptr : &it->second;
+  }
+  std::map<int, KeyMap> keys_;  // by database
+  std::set<int> other_dbs_;     // AllowDb
   std::set<uint64_t> handed_out_;  // by NewVersion
   absl::Status load_error_;
   uint64_t last_version_ = 0;
