@@ -20,6 +20,7 @@
 #include "server/cluster_mode.h"
 #include "server/key_snapshot.h"
 #include "server/info.h"
+#include "server/metrics.h"
 #include "store/local_backend.h"
 
 namespace cairn::server {
@@ -449,15 +450,13 @@ HttpResponse Metrics(ServerContext& server) {
     absl::StrAppend(&out, "# HELP cairn_", name, " ", help, "\n# TYPE cairn_", name,
                     " gauge\ncairn_", name, " ", v, "\n");
   };
-  gauge("connected_clients", "Connected RESP clients.", server.clients.size());
-  gauge("used_memory_bytes", "Allocated memory.", server.used_memory ? server.used_memory() : 0);
-  counter("connections_received_total", "Accepted connections.", st.connections_received.load());
-  counter("commands_processed_total", "Commands run.", st.commands_processed.load());
-  counter("net_input_bytes_total", "Bytes read from clients.", st.bytes_in.load());
-  counter("net_output_bytes_total", "Bytes written to clients.", st.bytes_out.load());
-  counter("keyspace_hits_total", "Reads that found their key.", st.keyspace_hits.load());
-  counter("keyspace_misses_total", "Reads that did not find their key.", st.keyspace_misses.load());
-  counter("http_requests_total", "HTTP API requests.", st.http_requests.load());
+  for (const ServerMetric& m : ServerMetrics()) {
+    if (m.kind == ServerMetric::Kind::kGauge) {
+      gauge(m.prometheus, m.help, m.value(server));
+    } else {
+      counter(m.prometheus, m.help, m.value(server));
+    }
+  }
   absl::StrAppend(&out, "# HELP cairn_command_calls_total Calls per command.\n",
                   "# TYPE cairn_command_calls_total counter\n");
   for (const auto& c : st.commands()) {
@@ -506,15 +505,10 @@ HttpResponse Stats(ServerContext& server) {
                              {"p99_us", c->micros.Percentile(0.99)},
                              {"p999_us", c->micros.Percentile(0.999)}};
   }
-  json out{{"connected_clients", server.clients.size()},
-           {"commands_processed", st.commands_processed.load()},
-           {"keyspace_hits", st.keyspace_hits.load()},
-           {"keyspace_misses", st.keyspace_misses.load()},
-           {"net_input_bytes", st.bytes_in.load()},
-           {"net_output_bytes", st.bytes_out.load()},
-           {"used_memory", server.used_memory ? server.used_memory() : 0},
-           {"commands", std::move(commands)},
-           {"engine", server.backend->Property("cairn.stats").value_or("")}};
+  json out = json::object();
+  for (const ServerMetric& m : ServerMetrics()) out[m.json] = m.value(server);
+  out["commands"] = std::move(commands);
+  out["engine"] = server.backend->Property("cairn.stats").value_or("");
   return Json(200, out);
 }
 

@@ -4,7 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
 #include "server/command_test_util.h"
+#include "server/metrics.h"
 
 namespace cairn::server {
 namespace {
@@ -46,6 +50,46 @@ TEST(HttpApiTest, KeyRoundTripScanAndBatch) {
   EXPECT_EQ(Do(h, "GET", "/healthz").status, 200);
   EXPECT_NE(Do(h, "GET", "/metrics").body.find("cairn_commands_processed_total"),
             std::string::npos);
+}
+
+// Every metric of the registry (metrics.h) shows the same value in INFO, /metrics and
+// /v1/stats.
+TEST(HttpApiTest, InfoMetricsAndStatsRenderEveryRegisteredMetricAlike) {
+  CommandHarness h;
+  h.context().used_memory = [] { return uint64_t{12345}; };
+  h.Run({"SET", "k", "v"});
+  h.Run({"GET", "k"});
+  h.Run({"GET", "missing"});
+  h.Run({"INCR", "k"});  // an error reply
+  h.context().stats.bytes_in += 77;
+  h.context().stats.protocol_errors += 3;
+  const std::string info = h.Run({"INFO", "everything"});
+  const std::string prometheus = Do(h, "GET", "/metrics").body;
+  const nlohmann::json stats = nlohmann::json::parse(Do(h, "GET", "/v1/stats").body);
+  for (const ServerMetric& m : ServerMetrics()) {
+    // Read now: INFO and the HTTP requests above changed some counters since.
+    const uint64_t value = m.value(h.context());
+    SCOPED_TRACE(m.info);
+    ASSERT_TRUE(stats.contains(m.json));
+    const std::string prom_line =
+        absl::StrCat("\ncairn_", m.prometheus, " ");
+    const size_t at = prometheus.find(prom_line);
+    ASSERT_NE(at, std::string::npos);
+    const size_t info_at = info.find(absl::StrCat(m.info, ":"));
+    ASSERT_NE(info_at, std::string::npos);
+    if (std::string_view(m.info).starts_with("total_commands") || std::string_view(m.info) == "http_requests" ||
+        std::string_view(m.info).starts_with("total_net")) {
+      continue;  // moved by the requests that read them
+    }
+    EXPECT_EQ(stats[m.json].get<uint64_t>(), value);
+    EXPECT_EQ(prometheus.substr(at + prom_line.size(), prometheus.find('\n', at + 1) - at - prom_line.size()),
+              std::to_string(value));
+    EXPECT_NE(info.find(absl::StrCat(m.info, ":", value, "\r\n")), std::string::npos);
+  }
+  EXPECT_EQ(ServerMetrics().size(), 12u);
+  EXPECT_NE(info.find("keyspace_misses:1\r\n"), std::string::npos);
+  EXPECT_NE(info.find("protocol_errors:3\r\n"), std::string::npos);
+  EXPECT_NE(info.find("used_memory:12345\r\n"), std::string::npos);
 }
 
 TEST(HttpApiTest, InvalidUtf8GoesOutAsBase64) {

@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "server/cluster_mode.h"
+#include "server/metrics.h"
 
 namespace cairn::server {
 namespace {
@@ -37,17 +38,16 @@ void Server(ServerContext& s, int64_t now_ms, std::string* out) {
 }
 
 void Clients(ServerContext& s, std::string* out) {
-  absl::StrAppend(out, "# Clients\r\n", "connected_clients:", s.clients.size(), "\r\n",
+  absl::StrAppend(out, "# Clients\r\n", InfoMetricLines(s, "clients"),
                   "maxclients:", s.config->Get().maxclients, "\r\n", "blocked_clients:0\r\n",
                   "\r\n");
 }
 
 void Memory(ServerContext& s, std::string* out) {
-  const uint64_t used = s.used_memory ? s.used_memory() : 0;
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   const ServerConfig cfg = s.config->Get();
-  absl::StrAppend(out, "# Memory\r\n", "used_memory:", used, "\r\n",
+  absl::StrAppend(out, "# Memory\r\n", InfoMetricLines(s, "memory"),
                   "used_memory_peak_rss:", static_cast<uint64_t>(ru.ru_maxrss) * 1024, "\r\n",
                   "maxmemory:", cfg.maxmemory, "\r\n",
                   "engine_memtables:", Property(s, "cairn.mem-usage"), "\r\n",
@@ -80,21 +80,9 @@ void Persistence(ServerContext& s, std::string* out) {
 }
 
 void Stats(ServerContext& s, std::string* out) {
-  const ServerStats& st = s.stats;
   const auto c = EngineCounters(s);
-  uint64_t errors = 0;
-  for (const auto& cmd : st.commands()) errors += cmd->failed.load() + cmd->rejected.load();
   const uint64_t hits = Counter(c, "block_cache_hits"), misses = Counter(c, "block_cache_misses");
-  absl::StrAppend(out, "# Stats\r\n", "total_connections_received:", st.connections_received.load(),
-                  "\r\n", "total_commands_processed:", st.commands_processed.load(), "\r\n",
-                  "total_net_input_bytes:", st.bytes_in.load(), "\r\n",
-                  "total_net_output_bytes:", st.bytes_out.load(), "\r\n",
-                  "rejected_connections:", st.connections_rejected.load(), "\r\n",
-                  "keyspace_hits:", st.keyspace_hits.load(), "\r\n",
-                  "keyspace_misses:", st.keyspace_misses.load(), "\r\n",
-                  "total_error_replies:", errors, "\r\n",
-                  "protocol_errors:", st.protocol_errors.load(), "\r\n",
-                  "http_requests:", st.http_requests.load(), "\r\n", "block_cache_hits:", hits,
+  absl::StrAppend(out, "# Stats\r\n", InfoMetricLines(s, "stats"), "block_cache_hits:", hits,
                   "\r\n", "block_cache_misses:", misses, "\r\n",
                   absl::StrFormat("block_cache_hit_rate:%.4f\r\n",
                                   hits + misses ? double(hits) / double(hits + misses) : 0.0),
