@@ -1,5 +1,7 @@
 #include "cluster/coordinator.h"
 
+#include "cluster/registers.h"
+
 #include <xxhash.h>
 
 #include <algorithm>
@@ -203,7 +205,7 @@ bool Coordinator::Handle(const pb::Envelope& request, Transport::Respond& respon
                  : request.has_hint()           ? request.hint().db()
                  : request.has_tombstone_seen() ? request.tombstone_seen().db()
                                                 : 0;
-  if (db < 0 || db >= kMaxDatabases) {
+  if (db < 0 || (db >= kMaxDatabases && !IsRegisterDb(db))) {
     if (!(request.has_write() || request.has_read() || request.has_scan() || request.has_coordinate() ||
           request.has_hint() || request.has_tombstone_seen())) {
       return false;
@@ -380,7 +382,7 @@ absl::StatusOr<std::shared_ptr<Coordinator::WriteFanout>> Coordinator::Coordinat
   std::vector<std::string> ids;
   std::vector<bool> alive;
   bool self_replica = false;
-  for (int m : ring->PreferenceList(key, options_.replicas)) {
+  for (int m : ring->PreferenceList(PlacementKey(db, key), options_.replicas)) {
     ids.push_back(ring->members()[m].id);
     alive.push_back(IsSelf(ids.back()) || membership_->IsAlive(ids.back()));
     self_replica |= IsSelf(ids.back());
@@ -535,7 +537,7 @@ absl::StatusOr<pb::Record> Coordinator::Write(int db, std::string_view key, pb::
   const int64_t start = NowMicros();
   stats_.writes++;
   auto ring = membership_->ring();
-  const std::vector<int> replicas = ring->PreferenceList(key, options_.replicas);
+  const std::vector<int> replicas = ring->PreferenceList(PlacementKey(db, key), options_.replicas);
   // Too few replicas up: refuse before writing anything (as Cassandra's Unavailable),
   // rather than leave a write on some replicas that the client is told failed.
   if (const int up = LiveReplicas(*ring, replicas); up < w || w == 0) {
@@ -579,7 +581,7 @@ void Coordinator::Hint(const std::string& target, int db, std::string_view key,
   // The next node on the ring past the key's replicas keeps it (Dynamo); with none
   // (fewer nodes than N + 1 up), this node does.
   auto ring = membership_->ring();
-  const std::vector<int> walk = ring->PreferenceList(key, static_cast<int>(ring->members().size()));
+  const std::vector<int> walk = ring->PreferenceList(PlacementKey(db, key), static_cast<int>(ring->members().size()));
   for (size_t i = static_cast<size_t>(options_.replicas); i < walk.size(); i++) {
     const std::string& id = ring->members()[walk[i]].id;
     if (IsSelf(id)) break;
@@ -673,7 +675,7 @@ absl::StatusOr<Coordinator::ReadResult> Coordinator::ReadVersions(int db, std::s
   const int64_t start = NowMicros();
   stats_.reads++;
   auto ring = membership_->ring();
-  const std::vector<int> replicas = ring->PreferenceList(key, options_.replicas);
+  const std::vector<int> replicas = ring->PreferenceList(PlacementKey(db, key), options_.replicas);
   if (const int up = LiveReplicas(*ring, replicas); up < r || r == 0) {
     stats_.quorum_failures++;
     return Unreachable("read", up, r, options_.replicas);
