@@ -333,6 +333,7 @@ std::string ClusterNode::RunHere(const pb::ExecuteCommand& q, uint64_t* hits, ui
     specs.push_back(spec);
     // The sender checked this too; a node of another version may not have.
     const std::vector<std::string_view> line_keys = CommandTable::Keys(*spec, args);
+    if (q.exec() && line_keys.empty() && (spec->flags & kPure)) continue;  // PING in MULTI
     if (std::string error = RoutableError(*spec, line_keys, q.exec()); !error.empty()) {
       writer.Error(error);
       return out;
@@ -340,6 +341,8 @@ std::string ClusterNode::RunHere(const pb::ExecuteCommand& q, uint64_t* hits, ui
     keys.insert(keys.end(), line_keys.begin(), line_keys.end());
   }
   for (const pb::WatchedKey& w : q.watched()) keys.push_back(w.key());
+  // A transaction of PING and the like only runs wherever it was sent.
+  if (keys.empty() && q.exec() && !malformed && specs.size() == lines.size()) keys.push_back("");
   if (malformed || keys.empty()) {
     writer.Error("ERR malformed forwarded command");
     return out;
@@ -1203,6 +1206,7 @@ std::optional<std::string> TransactionTag(const ClientState& client) {
 std::string ClusterQueueError(const ClientState& client, const CommandSpec& spec,
                               const std::vector<std::string_view>& args) {
   const std::vector<std::string_view> keys = CommandTable::Keys(spec, args);
+  if (keys.empty() && (spec.flags & kPure)) return "";
   if (keys.empty()) {
     return absl::StrCat("ERR '", spec.name,
                         "' cannot be queued in a transaction in cluster mode (only commands of "

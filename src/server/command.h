@@ -187,6 +187,10 @@ enum CommandFlag : uint32_t {
   // Changes a key's expiry and nothing else (EXPIRE, PERSIST, GETEX): in cluster mode a
   // counter it rewrites stays a counter, not a reset.
   kExpiryOnly = 1 << 12,
+  // Answers from its arguments and the clock alone, touching no key and no connection
+  // state (PING, ECHO, TIME): in cluster mode it may be queued in any transaction, which
+  // runs it on the replica that runs the rest.
+  kPure = 1 << 13,
 };
 
 using CommandHandler = void (*)(CommandContext& ctx);

@@ -298,8 +298,8 @@ void ClientCmd(CommandContext& c) {
 }
 
 const CommandSpec kCommands[] = {
-    {"ping", -1, kFast, 0, 0, 0, Ping, "connection", "Returns the server's liveliness response."},
-    {"echo", 2, kFast, 0, 0, 0, Echo, "connection", "Returns the given string."},
+    {"ping", -1, kFast | kPure, 0, 0, 0, Ping, "connection", "Returns the server's liveliness response."},
+    {"echo", 2, kFast | kPure, 0, 0, 0, Echo, "connection", "Returns the given string."},
     {"hello", -1, kNoAuth | kFast, 0, 0, 0, Hello, "connection", "Handshakes with the server."},
     {"auth", -2, kNoAuth | kFast, 0, 0, 0, Auth, "connection", "Authenticates the connection."},
     {"select", 2, kFast, 0, 0, 0, Select, "connection", "Changes the selected database."},

@@ -233,7 +233,7 @@ const CommandSpec kCommands[] = {
      "GET, SET and RESETSTAT of configuration."},
     {"command", -1, kContainer, 0, 0, 0, CommandCmd, "server",
      "Returns detailed information about commands."},
-    {"time", 1, kFast, 0, 0, 0, Time, "server", "Returns the server time."},
+    {"time", 1, kFast | kPure, 0, 0, 0, Time, "server", "Returns the server time."},
     {"shutdown", -1, kAdmin | kNoLock, 0, 0, 0, Shutdown, "server",
      "Syncs the WAL, then shuts down the server."},
 };

@@ -270,8 +270,17 @@ def test_keys_of_different_tags_get_crossslot(nodes):
     assert isinstance(r.command("EXEC"), RespError)
     reply = r.command("WATCH", "{a}1", "{b}1")
     assert isinstance(reply, RespError) and reply.startswith("CROSSSLOT"), reply
-    # Keyless commands cannot be queued (a transaction runs on one tag's replica).
+    # Keyless commands that touch data or the connection cannot be queued (a transaction
+    # runs on one tag's replica); PING, ECHO and TIME can, and run there.
     assert r.command("MULTI") == "OK"
-    reply = r.command("PING")
+    reply = r.command("DBSIZE")
     assert isinstance(reply, RespError) and "cluster mode" in reply, reply
     assert r.command("DISCARD") == "OK"
+    assert r.command("MULTI") == "OK"
+    assert r.command("PING") == "QUEUED"
+    assert r.command("ECHO", "hi") == "QUEUED"
+    assert r.command("SET", "{a}p", "1") == "QUEUED"
+    assert r.command("EXEC") == ["PONG", b"hi", "OK"]
+    assert r.command("MULTI") == "OK"
+    assert r.command("PING", "only") == "QUEUED"
+    assert r.command("EXEC") == [b"only"]

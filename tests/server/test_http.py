@@ -167,19 +167,20 @@ def test_ttl_expiry_over_http(server):
 
 
 def test_batch_applies_puts_and_deletes(server):
-    server.client().set("old", "x")
+    # One hash tag for every key of a batch: a cluster applies a batch on one tag's replicas.
+    server.client().set("{t}old", "x")
     status, body = batch(server, [
-        {"op": "put", "key": "a", "value": "1"},
-        {"op": "put", "key": "b", "value": "2", "ttl": 100},
-        {"op": "put", "key_base64": base64.b64encode(b"\x00\xff").decode(),
+        {"op": "put", "key": "{t}a", "value": "1"},
+        {"op": "put", "key": "{t}b", "value": "2", "ttl": 100},
+        {"op": "put", "key_base64": base64.b64encode(b"{t}\x00\xff").decode(),
          "value_base64": base64.b64encode(b"\xfe").decode()},
-        {"op": "delete", "key": "old"},
-        {"op": "delete", "key": "never-existed"},
+        {"op": "delete", "key": "{t}old"},
+        {"op": "delete", "key": "{t}never-existed"},
     ])
     assert (status, body) == (200, {"applied": 5})
     r = server.client()
-    assert r.mget("a", "b", b"\x00\xff", "old") == [b"1", b"2", b"\xfe", None]
-    assert 90 <= r.ttl("b") <= 100 and r.ttl("a") == -1
+    assert r.mget("{t}a", "{t}b", b"{t}\x00\xff", "{t}old") == [b"1", b"2", b"\xfe", None]
+    assert 90 <= r.ttl("{t}b") <= 100 and r.ttl("{t}a") == -1
     assert batch(server, [{"op": "put", "key": "in3", "value": "v"}], db=3)[0] == 200
     assert server.client(db=3).get("in3") == b"v" and r.get("in3") is None
     assert batch(server, []) == (200, {"applied": 0})

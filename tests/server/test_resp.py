@@ -171,18 +171,18 @@ def test_binary_safe_keys_and_values(server):
     r = server.client()
     p = r.pipeline(transaction=False)
     for b in range(256):
-        p.set(b"bin:" + bytes([b]), bytes([b]) * 3 + b"\r\n\x00$-*")
+        p.set(b"{bin}:" + bytes([b]), bytes([b]) * 3 + b"\r\n\x00$-*")
     p.set(bytes(range(256)), bytes(reversed(range(256))))
     assert p.execute() == [True] * 257
-    keys = [b"bin:" + bytes([b]) for b in range(256)]
+    keys = [b"{bin}:" + bytes([b]) for b in range(256)]
     assert r.mget(keys) == [bytes([b]) * 3 + b"\r\n\x00$-*" for b in range(256)]
     assert r.get(bytes(range(256))) == bytes(reversed(range(256)))
-    assert sorted(r.keys(b"bin:*")) == sorted(keys)
+    assert sorted(r.keys(b"{bin}:*")) == sorted(keys)
     assert r.dbsize() == 257
-    assert r.append(b"bin:\x00", b"\xff\xfe") == 3 + 6 + 2
-    assert r.getrange(b"bin:\x00", 0, 2) == b"\x00\x00\x00"
-    assert r.rename(b"bin:\r", b"\n\n") is True
-    assert r.get(b"\n\n") == b"\r\r\r\r\n\x00$-*"
+    assert r.append(b"{bin}:\x00", b"\xff\xfe") == 3 + 6 + 2
+    assert r.getrange(b"{bin}:\x00", 0, 2) == b"\x00\x00\x00"
+    assert r.rename(b"{bin}:\r", b"{bin}\n\n") is True  # one hash tag: RENAME in a cluster
+    assert r.get(b"{bin}\n\n") == b"\r\r\r\r\n\x00$-*"
 
 
 # --- durability -----------------------------------------------------------------------
@@ -505,7 +505,7 @@ def test_exact_redis_error_strings(server):
     assert c.command("INCRBYFLOAT", "k", "1") == "ERR value is not a valid float"
     assert c.command("SET", "big", "9223372036854775807") == "OK"
     assert c.command("INCR", "big") == "ERR increment or decrement would overflow"
-    assert c.command("RENAME", "nokey", "x") == "ERR no such key"
+    assert c.command("RENAME", "{t}nokey", "{t}x") == "ERR no such key"
     assert c.command("SETRANGE", "k", "-1", "x") == "ERR offset is out of range"
     assert c.command("SCAN", "x") == "ERR invalid cursor"
     assert c.command("EXPIRE", "k", "10", "NX", "XX") == \

@@ -25,32 +25,33 @@ def exec_aborted(c):
 def test_multi_exec_returns_every_reply_in_order(server):
     c = server.raw()
     assert c.command("MULTI") == "OK"
-    assert c.command("SET", "k", "v") == "QUEUED"
-    assert c.command("INCR", "n") == "QUEUED"
-    assert c.command("INCRBY", "n", "10") == "QUEUED"
-    assert c.command("GET", "k") == "QUEUED"
-    assert c.command("GET", "missing") == "QUEUED"
+    assert c.command("SET", "{t}k", "v") == "QUEUED"
+    assert c.command("INCR", "{t}n") == "QUEUED"
+    assert c.command("INCRBY", "{t}n", "10") == "QUEUED"
+    assert c.command("GET", "{t}k") == "QUEUED"
+    assert c.command("GET", "{t}missing") == "QUEUED"
     assert c.command("EXEC") == ["OK", 1, 11, b"v", None]
-    assert c.command("GET", "n") == b"11"
+    assert c.command("GET", "{t}n") == b"11"
 
 
 def test_queued_commands_are_not_executed_before_exec(server):
     c = server.raw()
     other = server.client()
     assert c.command("MULTI") == "OK"
-    assert c.command("SET", "k", "v") == "QUEUED"
-    assert c.command("RPUSH", "l", "a") == "QUEUED"
-    assert other.exists("k", "l") == 0
+    assert c.command("SET", "{t}k", "v") == "QUEUED"
+    assert c.command("RPUSH", "{t}l", "a") == "QUEUED"
+    assert other.exists("{t}k", "{t}l") == 0
     assert c.command("EXEC") == ["OK", 1]
-    assert other.get("k") == b"v" and other.lrange("l", 0, -1) == [b"a"]
+    assert other.get("{t}k") == b"v" and other.lrange("{t}l", 0, -1) == [b"a"]
 
 
 def test_multi_exec_with_collection_commands(server):
     c = server.raw()
     assert c.command("MULTI") == "OK"
-    for cmd in (("HSET", "h", "f", "v"), ("LPUSH", "l", "a", "b"), ("SADD", "s", "x"),
-                ("ZADD", "z", "1.5", "m"), ("HGETALL", "h"), ("LRANGE", "l", "0", "-1"),
-                ("SMEMBERS", "s"), ("ZRANGE", "z", "0", "-1", "WITHSCORES"), ("TYPE", "z")):
+    for cmd in (("HSET", "{t}h", "f", "v"), ("LPUSH", "{t}l", "a", "b"),
+                ("SADD", "{t}s", "x"), ("ZADD", "{t}z", "1.5", "m"), ("HGETALL", "{t}h"),
+                ("LRANGE", "{t}l", "0", "-1"), ("SMEMBERS", "{t}s"),
+                ("ZRANGE", "{t}z", "0", "-1", "WITHSCORES"), ("TYPE", "{t}z")):
         assert c.command(*cmd) == "QUEUED"
     assert c.command("EXEC") == [1, 2, 1, 1, [b"f", b"v"], [b"b", b"a"], [b"x"],
                                  [b"m", b"1.5"], "zset"]
@@ -101,12 +102,12 @@ def test_watch_inside_multi_is_an_error_that_keeps_the_transaction(server):
 def test_unknown_command_while_queuing_aborts_exec(server):
     c = server.raw()
     assert c.command("MULTI") == "OK"
-    assert c.command("SET", "k", "v") == "QUEUED"
+    assert c.command("SET", "{t}k", "v") == "QUEUED"
     assert c.command("NOSUCHCMD", "a") == \
         "ERR unknown command 'NOSUCHCMD', with args beginning with: 'a' "
-    assert c.command("SET", "k2", "v") == "QUEUED"  # still queued after the error
+    assert c.command("SET", "{t}k2", "v") == "QUEUED"  # still queued after the error
     assert c.command("EXEC") == EXECABORT
-    assert c.command("EXISTS", "k", "k2") == 0  # nothing ran
+    assert c.command("EXISTS", "{t}k", "{t}k2") == 0  # nothing ran
     assert c.command("EXEC") == "ERR EXEC without MULTI"  # the transaction is over
 
 
@@ -131,22 +132,22 @@ def test_discard_after_a_queuing_error(server):
 
 def test_runtime_error_does_not_abort_the_other_commands(server):
     c = server.raw()
-    assert c.command("HSET", "h", "f", "v") == 1
+    assert c.command("HSET", "{t}h", "f", "v") == 1
     assert c.command("MULTI") == "OK"
-    assert c.command("SET", "a", "1") == "QUEUED"
-    assert c.command("INCR", "h") == "QUEUED"  # type errors are found only when run
-    assert c.command("LPUSH", "h", "x") == "QUEUED"
-    assert c.command("INCR", "a") == "QUEUED"
+    assert c.command("SET", "{t}a", "1") == "QUEUED"
+    assert c.command("INCR", "{t}h") == "QUEUED"  # type errors are found only when run
+    assert c.command("LPUSH", "{t}h", "x") == "QUEUED"
+    assert c.command("INCR", "{t}a") == "QUEUED"
     assert c.command("EXEC") == ["OK", WRONGTYPE, WRONGTYPE, 2]
-    assert c.command("GET", "a") == b"2"
-    assert c.command("HGET", "h", "f") == b"v"
+    assert c.command("GET", "{t}a") == b"2"
+    assert c.command("HGET", "{t}h", "f") == b"v"
 
 
 def test_runtime_error_with_redis_py_pipeline(server):
     r = server.client()
-    r.set("s", "not a number")
+    r.set("{t}s", "not a number")
     p = r.pipeline(transaction=True)
-    p.set("a", "1").incr("s").incr("a")
+    p.set("{t}a", "1").incr("{t}s").incr("{t}a")
     out = p.execute(raise_on_error=False)
     assert out[0] is True and out[2] == 2
     assert isinstance(out[1], redis.exceptions.ResponseError)
@@ -156,11 +157,11 @@ def test_runtime_error_with_redis_py_pipeline(server):
 def test_blocking_pop_inside_multi_does_not_block(server):
     c = server.raw()
     assert c.command("MULTI") == "OK"
-    assert c.command("BLPOP", "nolist", "5") == "QUEUED"
-    assert c.command("RPUSH", "l", "a") == "QUEUED"
-    assert c.command("BRPOP", "l", "5") == "QUEUED"
+    assert c.command("BLPOP", "{t}nolist", "5") == "QUEUED"
+    assert c.command("RPUSH", "{t}l", "a") == "QUEUED"
+    assert c.command("BRPOP", "{t}l", "5") == "QUEUED"
     start = time.monotonic()
-    assert c.command("EXEC") == [None, 1, [b"l", b"a"]]
+    assert c.command("EXEC") == [None, 1, [b"{t}l", b"a"]]
     assert time.monotonic() - start < 2.0
 
 
@@ -251,26 +252,26 @@ def test_discard_clears_the_watched_keys(server):
 def test_watch_invalidated_by_expiry(server):
     a = server.raw()
     b = server.client()
-    b.set("k", "v")
-    assert a.command("WATCH", "k") == "OK"
-    assert b.pexpire("k", 100) is True  # itself a change; the expiry below too
+    b.set("{t}k", "v")
+    assert a.command("WATCH", "{t}k") == "OK"
+    assert b.pexpire("{t}k", 100) is True  # itself a change; the expiry below too
     time.sleep(0.3)
     assert a.command("MULTI") == "OK"
-    assert a.command("SET", "other", "1") == "QUEUED"
+    assert a.command("SET", "{t}other", "1") == "QUEUED"
     assert exec_aborted(a)
-    assert b.exists("other") == 0
+    assert b.exists("{t}other") == 0
 
 
 def test_watch_invalidated_by_expiry_set_before_watch(server):
     a = server.raw()
     b = server.client()
-    b.set("k", "v", px=200)
-    assert a.command("WATCH", "k") == "OK"  # the key still exists here
+    b.set("{t}k", "v", px=200)
+    assert a.command("WATCH", "{t}k") == "OK"  # the key still exists here
     time.sleep(0.4)  # ...and expires before EXEC, with nobody touching it
     assert a.command("MULTI") == "OK"
-    assert a.command("SET", "other", "1") == "QUEUED"
+    assert a.command("SET", "{t}other", "1") == "QUEUED"
     assert exec_aborted(a)
-    assert b.exists("other") == 0
+    assert b.exists("{t}other") == 0
 
 
 def test_watch_invalidated_by_a_collection_command(server):
@@ -292,7 +293,7 @@ def test_watch_invalidated_by_a_collection_command(server):
     (("HSET", "k", "f", "v"), ("HDEL", "k", "f")),
     (("SET", "k", "v"), ("DEL", "k")),
     (("RPUSH", "k", "a"), ("EXPIRE", "k", "100")),
-    (("SADD", "k", "a"), ("RENAME", "k", "k2")),
+    (("SADD", "k", "a"), ("RENAME", "k", "{k}k2")),  # "k" has no tag: its tag is "k"
 ], ids=["lpop", "sadd", "zincrby", "hdel", "del", "expire", "rename"])
 def test_watch_invalidated_by_each_kind_of_write(server, create, change):
     a = server.raw()
@@ -319,13 +320,13 @@ def test_watch_of_a_missing_key_created_by_another_client(server):
 def test_watch_several_keys_any_change_aborts(server):
     a = server.raw()
     b = server.client()
-    assert a.command("WATCH", "k1", "k2") == "OK"
-    assert a.command("WATCH", "k3") == "OK"  # watches accumulate
-    b.set("k3", "x")
+    assert a.command("WATCH", "{t}k1", "{t}k2") == "OK"
+    assert a.command("WATCH", "{t}k3") == "OK"  # watches accumulate
+    b.set("{t}k3", "x")
     assert a.command("MULTI") == "OK"
-    assert a.command("SET", "k1", "v") == "QUEUED"
+    assert a.command("SET", "{t}k1", "v") == "QUEUED"
     assert exec_aborted(a)
-    assert b.exists("k1") == 0
+    assert b.exists("{t}k1") == 0
 
 
 def test_own_write_after_watch_also_aborts(server):

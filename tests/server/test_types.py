@@ -356,73 +356,73 @@ def test_lpos_errors(server):
 
 def test_lmove_in_every_direction(server):
     r = server.client()
-    r.rpush("src", "1", "2", "3", "4")
-    assert r.lmove("src", "dst", "LEFT", "RIGHT") == b"1"
-    assert r.lmove("src", "dst", "RIGHT", "LEFT") == b"4"
-    assert r.lmove("src", "dst", "LEFT", "LEFT") == b"2"
-    assert r.lmove("src", "dst", "RIGHT", "RIGHT") == b"3"
-    assert r.exists("src") == 0
-    assert r.lrange("dst", 0, -1) == [b"2", b"4", b"1", b"3"]
+    r.rpush("{t}src", "1", "2", "3", "4")
+    assert r.lmove("{t}src", "{t}dst", "LEFT", "RIGHT") == b"1"
+    assert r.lmove("{t}src", "{t}dst", "RIGHT", "LEFT") == b"4"
+    assert r.lmove("{t}src", "{t}dst", "LEFT", "LEFT") == b"2"
+    assert r.lmove("{t}src", "{t}dst", "RIGHT", "RIGHT") == b"3"
+    assert r.exists("{t}src") == 0
+    assert r.lrange("{t}dst", 0, -1) == [b"2", b"4", b"1", b"3"]
 
 
 def test_lmove_missing_source_and_bad_direction(server):
     c = server.raw()
-    assert c.command("LMOVE", "nolist", "dst", "LEFT", "RIGHT") is None
-    assert c.command("EXISTS", "dst") == 0
-    c.command("RPUSH", "l", "a")
-    assert c.command("LMOVE", "l", "dst", "UP", "RIGHT") == "ERR syntax error"
+    assert c.command("LMOVE", "{t}nolist", "{t}dst", "LEFT", "RIGHT") is None
+    assert c.command("EXISTS", "{t}dst") == 0
+    c.command("RPUSH", "{t}l", "a")
+    assert c.command("LMOVE", "{t}l", "{t}dst", "UP", "RIGHT") == "ERR syntax error"
 
 
 def test_lmove_into_a_non_list_is_wrongtype_and_moves_nothing(server):
     c = server.raw()
-    c.command("RPUSH", "l", "a")
-    c.command("SET", "str", "x")
-    assert c.command("LMOVE", "l", "str", "LEFT", "RIGHT") == WRONGTYPE
-    assert c.command("LRANGE", "l", "0", "-1") == [b"a"]
-    assert c.command("GET", "str") == b"x"
+    c.command("RPUSH", "{t}l", "a")
+    c.command("SET", "{t}str", "x")
+    assert c.command("LMOVE", "{t}l", "{t}str", "LEFT", "RIGHT") == WRONGTYPE
+    assert c.command("LRANGE", "{t}l", "0", "-1") == [b"a"]
+    assert c.command("GET", "{t}str") == b"x"
 
 
 def test_rpoplpush_including_same_source_and_destination(server):
     r = server.client()
-    r.rpush("a", "1", "2", "3")
-    assert r.rpoplpush("a", "b") == b"3"
-    assert r.lrange("b", 0, -1) == [b"3"]
-    assert r.rpoplpush("a", "a") == b"2"  # rotation
-    assert r.lrange("a", 0, -1) == [b"2", b"1"]
-    assert r.lmove("a", "a", "LEFT", "RIGHT") == b"2"
-    assert r.lrange("a", 0, -1) == [b"1", b"2"]
-    assert r.rpoplpush("nolist", "a") is None
+    r.rpush("{t}a", "1", "2", "3")
+    assert r.rpoplpush("{t}a", "{t}b") == b"3"
+    assert r.lrange("{t}b", 0, -1) == [b"3"]
+    assert r.rpoplpush("{t}a", "{t}a") == b"2"  # rotation
+    assert r.lrange("{t}a", 0, -1) == [b"2", b"1"]
+    assert r.lmove("{t}a", "{t}a", "LEFT", "RIGHT") == b"2"
+    assert r.lrange("{t}a", 0, -1) == [b"1", b"2"]
+    assert r.rpoplpush("{t}nolist", "{t}a") is None
 
 
 def test_blpop_and_brpop_return_at_once_when_data_is_present(server):
     r = server.client()
-    r.rpush("second", "x", "y", "z")
+    r.rpush("{t}second", "x", "y", "z")
     start = time.monotonic()
-    assert r.blpop(["empty", "second"], timeout=5) == (b"second", b"x")
-    assert r.brpop(["empty", "second"], timeout=5) == (b"second", b"z")
+    assert r.blpop(["{t}empty", "{t}second"], timeout=5) == (b"{t}second", b"x")
+    assert r.brpop(["{t}empty", "{t}second"], timeout=5) == (b"{t}second", b"z")
     assert time.monotonic() - start < 1.0
-    r.rpush("first", "f")
-    assert r.blpop(["first", "second"], timeout=5) == (b"first", b"f")  # key order
+    r.rpush("{t}first", "f")
+    assert r.blpop(["{t}first", "{t}second"], timeout=5) == (b"{t}first", b"f")  # key order
 
 
 def test_blpop_and_brpop_time_out_with_nil(server):
     r = server.client()
     start = time.monotonic()
-    assert r.blpop(["nolist"], timeout=0.2) is None
-    assert r.brpop(["nolist", "other"], timeout=0.2) is None
+    assert r.blpop(["{t}nolist"], timeout=0.2) is None
+    assert r.brpop(["{t}nolist", "{t}other"], timeout=0.2) is None
     elapsed = time.monotonic() - start
     assert 0.35 <= elapsed < 3.0
 
 
 def test_blmove_returns_at_once_or_times_out(server):
     r = server.client()
-    r.rpush("src", "a", "b")
-    assert r.blmove("src", "dst", 5, "RIGHT", "LEFT") == b"b"
-    assert r.lrange("dst", 0, -1) == [b"b"]
+    r.rpush("{t}src", "a", "b")
+    assert r.blmove("{t}src", "{t}dst", 5, "RIGHT", "LEFT") == b"b"
+    assert r.lrange("{t}dst", 0, -1) == [b"b"]
     start = time.monotonic()
-    assert r.blmove("nolist", "dst", 0.2, "LEFT", "LEFT") is None
+    assert r.blmove("{t}nolist", "{t}dst", 0.2, "LEFT", "LEFT") is None
     assert 0.15 <= time.monotonic() - start < 3.0
-    assert r.lrange("dst", 0, -1) == [b"b"]
+    assert r.lrange("{t}dst", 0, -1) == [b"b"]
 
 
 def test_blpop_timeout_errors(server):
@@ -455,14 +455,14 @@ def test_blmove_is_woken_by_a_push_from_another_connection(server):
     a, b = server.client(), server.client()
     result = {}
     t = threading.Thread(target=lambda: result.setdefault(
-        "value", a.blmove("src", "dst", 5, "LEFT", "RIGHT")))
+        "value", a.blmove("{t}src", "{t}dst", 5, "LEFT", "RIGHT")))
     t.start()
     time.sleep(0.2)
-    b.lpush("src", "item")
+    b.lpush("{t}src", "item")
     t.join(10)
     assert result["value"] == b"item"
-    assert b.exists("src") == 0
-    assert b.lrange("dst", 0, -1) == [b"item"]
+    assert b.exists("{t}src") == 0
+    assert b.lrange("{t}dst", 0, -1) == [b"item"]
 
 
 # --- sets -----------------------------------------------------------------------------
@@ -534,72 +534,72 @@ def test_srandmember_positive_and_negative_count(server):
 
 def test_smove(server):
     r = server.client()
-    r.sadd("src", "a", "b")
-    assert r.smove("src", "dst", "a") is True
-    assert r.smembers("src") == {b"b"} and r.smembers("dst") == {b"a"}
-    assert r.smove("src", "dst", "nope") is False
-    assert r.smove("nosrc", "dst", "a") is False
-    assert r.smove("src", "dst", "b") is True
-    assert r.exists("src") == 0
-    assert r.smembers("dst") == {b"a", b"b"}
-    assert r.smove("dst", "dst", "a") is True  # same set: nothing changes
-    assert r.smembers("dst") == {b"a", b"b"}
+    r.sadd("{t}src", "a", "b")
+    assert r.smove("{t}src", "{t}dst", "a") is True
+    assert r.smembers("{t}src") == {b"b"} and r.smembers("{t}dst") == {b"a"}
+    assert r.smove("{t}src", "{t}dst", "nope") is False
+    assert r.smove("{t}nosrc", "{t}dst", "a") is False
+    assert r.smove("{t}src", "{t}dst", "b") is True
+    assert r.exists("{t}src") == 0
+    assert r.smembers("{t}dst") == {b"a", b"b"}
+    assert r.smove("{t}dst", "{t}dst", "a") is True  # same set: nothing changes
+    assert r.smembers("{t}dst") == {b"a", b"b"}
 
 
 def test_sinter_sunion_sdiff(server):
     r = server.client()
-    r.sadd("a", "1", "2", "3", "4")
-    r.sadd("b", "3", "4", "5")
-    r.sadd("c", "4", "6")
-    assert r.sinter("a", "b") == {b"3", b"4"}
-    assert r.sinter("a", "b", "c") == {b"4"}
-    assert r.sinter("a", "noset") == set()
-    assert r.sunion("a", "b", "c") == {b"1", b"2", b"3", b"4", b"5", b"6"}
-    assert r.sunion("noset", "c") == {b"4", b"6"}
-    assert r.sdiff("a", "b", "c") == {b"1", b"2"}
-    assert r.sdiff("a", "noset") == {b"1", b"2", b"3", b"4"}
-    assert r.sdiff("noset", "a") == set()
+    r.sadd("{t}a", "1", "2", "3", "4")
+    r.sadd("{t}b", "3", "4", "5")
+    r.sadd("{t}c", "4", "6")
+    assert r.sinter("{t}a", "{t}b") == {b"3", b"4"}
+    assert r.sinter("{t}a", "{t}b", "{t}c") == {b"4"}
+    assert r.sinter("{t}a", "{t}noset") == set()
+    assert r.sunion("{t}a", "{t}b", "{t}c") == {b"1", b"2", b"3", b"4", b"5", b"6"}
+    assert r.sunion("{t}noset", "{t}c") == {b"4", b"6"}
+    assert r.sdiff("{t}a", "{t}b", "{t}c") == {b"1", b"2"}
+    assert r.sdiff("{t}a", "{t}noset") == {b"1", b"2", b"3", b"4"}
+    assert r.sdiff("{t}noset", "{t}a") == set()
 
 
 def test_set_store_commands(server):
     r = server.client()
-    r.sadd("a", "1", "2", "3")
-    r.sadd("b", "2", "3", "4")
-    assert r.sinterstore("d", ["a", "b"]) == 2
-    assert r.smembers("d") == {b"2", b"3"}
-    assert r.sunionstore("d", ["a", "b"]) == 4  # overwrites
-    assert r.smembers("d") == {b"1", b"2", b"3", b"4"}
-    assert r.sdiffstore("d", ["a", "b"]) == 1
-    assert r.smembers("d") == {b"1"}
-    assert r.sinterstore("a", ["a", "b"]) == 2  # destination may be a source
-    assert r.smembers("a") == {b"2", b"3"}
+    r.sadd("{t}a", "1", "2", "3")
+    r.sadd("{t}b", "2", "3", "4")
+    assert r.sinterstore("{t}d", ["{t}a", "{t}b"]) == 2
+    assert r.smembers("{t}d") == {b"2", b"3"}
+    assert r.sunionstore("{t}d", ["{t}a", "{t}b"]) == 4  # overwrites
+    assert r.smembers("{t}d") == {b"1", b"2", b"3", b"4"}
+    assert r.sdiffstore("{t}d", ["{t}a", "{t}b"]) == 1
+    assert r.smembers("{t}d") == {b"1"}
+    assert r.sinterstore("{t}a", ["{t}a", "{t}b"]) == 2  # destination may be a source
+    assert r.smembers("{t}a") == {b"2", b"3"}
 
 
 def test_set_store_overwrites_other_types_and_deletes_on_empty_result(server):
     r = server.client()
-    r.set("d", "string")
-    r.sadd("a", "1")
-    assert r.sunionstore("d", ["a"]) == 1
-    assert r.type("d") == b"set"
-    assert r.sinterstore("d", ["a", "noset"]) == 0
-    assert r.exists("d") == 0
-    r.set("d", "string")
-    assert r.sdiffstore("d", ["noset"]) == 0
-    assert r.exists("d") == 0
+    r.set("{t}d", "string")
+    r.sadd("{t}a", "1")
+    assert r.sunionstore("{t}d", ["{t}a"]) == 1
+    assert r.type("{t}d") == b"set"
+    assert r.sinterstore("{t}d", ["{t}a", "{t}noset"]) == 0
+    assert r.exists("{t}d") == 0
+    r.set("{t}d", "string")
+    assert r.sdiffstore("{t}d", ["{t}noset"]) == 0
+    assert r.exists("{t}d") == 0
 
 
 def test_sintercard_and_limit(server):
     c = server.raw()
-    c.command("SADD", "a", "1", "2", "3", "4")
-    c.command("SADD", "b", "2", "3", "4", "5")
-    assert c.command("SINTERCARD", "2", "a", "b") == 3
-    assert c.command("SINTERCARD", "2", "a", "b", "LIMIT", "2") == 2
-    assert c.command("SINTERCARD", "2", "a", "b", "LIMIT", "0") == 3  # 0: no limit
-    assert c.command("SINTERCARD", "1", "a") == 4
-    assert c.command("SINTERCARD", "2", "a", "noset") == 0
-    assert c.command("SINTERCARD", "0", "a") == "ERR numkeys should be greater than 0"
-    assert c.command("SINTERCARD", "1", "a", "LIMIT", "-1") == "ERR LIMIT can't be negative"
-    assert c.command("SINTERCARD", "3", "a", "b") == \
+    c.command("SADD", "{t}a", "1", "2", "3", "4")
+    c.command("SADD", "{t}b", "2", "3", "4", "5")
+    assert c.command("SINTERCARD", "2", "{t}a", "{t}b") == 3
+    assert c.command("SINTERCARD", "2", "{t}a", "{t}b", "LIMIT", "2") == 2
+    assert c.command("SINTERCARD", "2", "{t}a", "{t}b", "LIMIT", "0") == 3  # 0: no limit
+    assert c.command("SINTERCARD", "1", "{t}a") == 4
+    assert c.command("SINTERCARD", "2", "{t}a", "{t}noset") == 0
+    assert c.command("SINTERCARD", "0", "{t}a") == "ERR numkeys should be greater than 0"
+    assert c.command("SINTERCARD", "1", "{t}a", "LIMIT", "-1") == "ERR LIMIT can't be negative"
+    assert c.command("SINTERCARD", "3", "{t}a", "{t}b") == \
         "ERR Number of keys can't be greater than number of args"
 
 
@@ -886,52 +886,52 @@ def test_zrandmember(server):
 
 def test_zunionstore_with_weights_and_aggregate(server):
     r = server.client()
-    r.zadd("a", {"x": 1, "y": 2})
-    r.zadd("b", {"y": 10, "z": 20})
-    assert r.zunionstore("d", ["a", "b"]) == 3
-    assert r.zrange("d", 0, -1, withscores=True) == [(b"x", 1.0), (b"y", 12.0), (b"z", 20.0)]
-    assert r.zunionstore("d", {"a": 2, "b": 0.5}) == 3
-    assert r.zrange("d", 0, -1, withscores=True) == [(b"x", 2.0), (b"y", 9.0), (b"z", 10.0)]
-    assert r.zunionstore("d", ["a", "b"], aggregate="MIN") == 3
-    assert r.zscore("d", "y") == 2.0
-    assert r.zunionstore("d", ["a", "b"], aggregate="MAX") == 3
-    assert r.zscore("d", "y") == 10.0
+    r.zadd("{t}a", {"x": 1, "y": 2})
+    r.zadd("{t}b", {"y": 10, "z": 20})
+    assert r.zunionstore("{t}d", ["{t}a", "{t}b"]) == 3
+    assert r.zrange("{t}d", 0, -1, withscores=True) == [(b"x", 1.0), (b"y", 12.0), (b"z", 20.0)]
+    assert r.zunionstore("{t}d", {"{t}a": 2, "{t}b": 0.5}) == 3
+    assert r.zrange("{t}d", 0, -1, withscores=True) == [(b"x", 2.0), (b"y", 9.0), (b"z", 10.0)]
+    assert r.zunionstore("{t}d", ["{t}a", "{t}b"], aggregate="MIN") == 3
+    assert r.zscore("{t}d", "y") == 2.0
+    assert r.zunionstore("{t}d", ["{t}a", "{t}b"], aggregate="MAX") == 3
+    assert r.zscore("{t}d", "y") == 10.0
 
 
 def test_zinterstore_with_weights_and_aggregate(server):
     r = server.client()
-    r.zadd("a", {"x": 1, "y": 2, "w": 7})
-    r.zadd("b", {"y": 10, "w": 3, "z": 20})
-    assert r.zinterstore("d", ["a", "b"]) == 2
-    assert r.zrange("d", 0, -1, withscores=True) == [(b"w", 10.0), (b"y", 12.0)]
-    assert r.zinterstore("d", ["a", "b"], aggregate="MIN") == 2
-    assert r.zrange("d", 0, -1, withscores=True) == [(b"y", 2.0), (b"w", 3.0)]
-    assert r.zinterstore("d", ["a", "b"], aggregate="MAX") == 2
-    assert r.zrange("d", 0, -1, withscores=True) == [(b"w", 7.0), (b"y", 10.0)]
-    assert r.zinterstore("d", {"a": 3, "b": -1}, aggregate="SUM") == 2
-    assert r.zrange("d", 0, -1, withscores=True) == [(b"y", -4.0), (b"w", 18.0)]
-    assert r.zinterstore("d", ["a", "nozset"]) == 0
-    assert r.exists("d") == 0
+    r.zadd("{t}a", {"x": 1, "y": 2, "w": 7})
+    r.zadd("{t}b", {"y": 10, "w": 3, "z": 20})
+    assert r.zinterstore("{t}d", ["{t}a", "{t}b"]) == 2
+    assert r.zrange("{t}d", 0, -1, withscores=True) == [(b"w", 10.0), (b"y", 12.0)]
+    assert r.zinterstore("{t}d", ["{t}a", "{t}b"], aggregate="MIN") == 2
+    assert r.zrange("{t}d", 0, -1, withscores=True) == [(b"y", 2.0), (b"w", 3.0)]
+    assert r.zinterstore("{t}d", ["{t}a", "{t}b"], aggregate="MAX") == 2
+    assert r.zrange("{t}d", 0, -1, withscores=True) == [(b"w", 7.0), (b"y", 10.0)]
+    assert r.zinterstore("{t}d", {"{t}a": 3, "{t}b": -1}, aggregate="SUM") == 2
+    assert r.zrange("{t}d", 0, -1, withscores=True) == [(b"y", -4.0), (b"w", 18.0)]
+    assert r.zinterstore("{t}d", ["{t}a", "{t}nozset"]) == 0
+    assert r.exists("{t}d") == 0
 
 
 def test_zunionstore_accepts_sets_with_score_one(server):
     r = server.client()
-    r.sadd("s", "x", "q")
-    r.zadd("z", {"x": 5})
-    assert r.zunionstore("d", ["s", "z"]) == 2
-    assert r.zrange("d", 0, -1, withscores=True) == [(b"q", 1.0), (b"x", 6.0)]
+    r.sadd("{t}s", "x", "q")
+    r.zadd("{t}z", {"x": 5})
+    assert r.zunionstore("{t}d", ["{t}s", "{t}z"]) == 2
+    assert r.zrange("{t}d", 0, -1, withscores=True) == [(b"q", 1.0), (b"x", 6.0)]
 
 
 def test_zstore_argument_errors(server):
     c = server.raw()
-    c.command("ZADD", "a", "1", "x")
-    assert c.command("ZUNIONSTORE", "d", "0", "a") == \
+    c.command("ZADD", "{t}a", "1", "x")
+    assert c.command("ZUNIONSTORE", "{t}d", "0", "{t}a") == \
         "ERR at least 1 input key is needed for 'zunionstore' command"
-    assert c.command("ZUNIONSTORE", "d", "1", "a", "WEIGHTS", "x") == \
+    assert c.command("ZUNIONSTORE", "{t}d", "1", "{t}a", "WEIGHTS", "x") == \
         "ERR weight value is not a float"
-    assert c.command("ZUNIONSTORE", "d", "1", "a", "AGGREGATE", "AVG") == "ERR syntax error"
-    c.command("SET", "str", "v")
-    assert c.command("ZUNIONSTORE", "d", "2", "a", "str") == WRONGTYPE
+    assert c.command("ZUNIONSTORE", "{t}d", "1", "{t}a", "AGGREGATE", "AVG") == "ERR syntax error"
+    c.command("SET", "{t}str", "v")
+    assert c.command("ZUNIONSTORE", "{t}d", "2", "{t}a", "{t}str") == WRONGTYPE
 
 
 def test_zscan_returns_every_member_with_its_score(server):
@@ -1084,34 +1084,34 @@ def test_modifying_a_collection_keeps_its_ttl(server):
 @pytest.mark.parametrize("kind", sorted(MAKERS))
 def test_rename_moves_a_collection(server, kind):
     r = server.client()
-    MAKERS[kind](r, "src")
-    before = READERS[kind](r, "src")
-    r.set("dst", "old string value")
-    assert r.rename("src", "dst") is True
-    assert r.exists("src") == 0
-    assert r.type("dst") == kind.encode()
-    assert READERS[kind](r, "dst") == before
+    MAKERS[kind](r, "{t}src")
+    before = READERS[kind](r, "{t}src")
+    r.set("{t}dst", "old string value")
+    assert r.rename("{t}src", "{t}dst") is True
+    assert r.exists("{t}src") == 0
+    assert r.type("{t}dst") == kind.encode()
+    assert READERS[kind](r, "{t}dst") == before
 
 
 @pytest.mark.parametrize("kind", sorted(MAKERS))
 def test_renamenx_of_a_collection(server, kind):
     r = server.client()
-    MAKERS[kind](r, "src")
-    before = READERS[kind](r, "src")
-    r.sadd("taken", "x")
-    assert r.renamenx("src", "taken") is False
-    assert READERS[kind](r, "src") == before and r.smembers("taken") == {b"x"}
-    assert r.renamenx("src", "free") is True
-    assert r.exists("src") == 0
-    assert READERS[kind](r, "free") == before
+    MAKERS[kind](r, "{t}src")
+    before = READERS[kind](r, "{t}src")
+    r.sadd("{t}taken", "x")
+    assert r.renamenx("{t}src", "{t}taken") is False
+    assert READERS[kind](r, "{t}src") == before and r.smembers("{t}taken") == {b"x"}
+    assert r.renamenx("{t}src", "{t}free") is True
+    assert r.exists("{t}src") == 0
+    assert READERS[kind](r, "{t}free") == before
 
 
 def test_rename_keeps_the_ttl_of_a_collection(server):
     r = server.client()
-    r.rpush("l", "a")
-    r.expire("l", 100)
-    assert r.rename("l", "l2") is True
-    assert 99 <= r.ttl("l2") <= 100
+    r.rpush("{t}l", "a")
+    r.expire("{t}l", 100)
+    assert r.rename("{t}l", "{t}l2") is True
+    assert 99 <= r.ttl("{t}l2") <= 100
 
 
 def test_scan_with_type_filter(server):
@@ -1154,11 +1154,11 @@ def test_binary_safe_list_elements(server):
 def test_binary_safe_set_members(server):
     r = server.client()
     members = {b"\x00", b"\x00\x00", b"\xff", b"x\x00y", b""}
-    assert r.sadd(b"s\xff", *members) == 5
-    assert r.smembers(b"s\xff") == members
-    assert r.sismember(b"s\xff", b"\x00\x00") and not r.sismember(b"s\xff", b"x")
-    r.sadd(b"t", b"\xff", b"other")
-    assert r.sinter(b"s\xff", b"t") == {b"\xff"}
+    assert r.sadd(b"{t}s\xff", *members) == 5
+    assert r.smembers(b"{t}s\xff") == members
+    assert r.sismember(b"{t}s\xff", b"\x00\x00") and not r.sismember(b"{t}s\xff", b"x")
+    r.sadd(b"{t}t", b"\xff", b"other")
+    assert r.sinter(b"{t}s\xff", b"{t}t") == {b"\xff"}
 
 
 def test_binary_safe_zset_members(server):
