@@ -243,6 +243,20 @@ bool Coordinator::Handle(const pb::Envelope& request, Transport::Respond& respon
         more = true;
         break;
       }
+      if (q.all_versions()) {
+        if (!q.prefix().empty() && !std::string_view(key).starts_with(q.prefix())) {
+          more = false;
+          break;
+        }
+        out->add_keys(key);
+        pb::Versions* all = out->add_all();
+        for (pb::Record& r : versions) {
+          bytes += r.ByteSizeLong();
+          *all->add_versions() = std::move(r);
+        }
+        bytes += key.size();
+        continue;
+      }
       const pb::Record* winner = Resolve(versions);
       if (winner == nullptr) continue;
       bytes += key.size() + winner->ByteSizeLong();
@@ -458,7 +472,7 @@ absl::StatusOr<std::shared_ptr<Coordinator::WriteFanout>> Coordinator::Coordinat
     request.mutable_write()->set_db(db);
     request.mutable_write()->set_key(std::string(key));
     *request.mutable_write()->add_versions() = record;
-    transport_->Call(membership_->AddressOf(id), std::move(request), options_.timeout,
+    transport_->Call(membership_->AddressOf(id), std::move(request), TimeoutFor(record),
                      [this, f, id, db, k = std::string(key), record](absl::StatusOr<pb::Envelope> reply) {
                        const absl::Status s =
                            reply.ok() && reply->has_write_result() ? absl::OkStatus() : ReplyFailure(reply);
@@ -497,7 +511,7 @@ absl::StatusOr<pb::Record> Coordinator::Forward(int db, std::string_view key,
     }
     stats_.forwarded++;
     // The replica waits up to the timeout for its own replicas: allow for that.
-    const absl::Duration timeout = 2 * options_.timeout;
+    const absl::Duration timeout = 2 * TimeoutFor(record);
     transport_->Call(membership_->AddressOf(id), std::move(request), timeout,
                      [f, id](absl::StatusOr<pb::Envelope> reply) {
                        if (reply.ok() && reply->has_coordinate_result()) {
@@ -548,12 +562,13 @@ absl::StatusOr<pb::Record> Coordinator::Write(int db, std::string_view key, pb::
     return IsSelf(ring->members()[m].id);
   });
   absl::StatusOr<pb::Record> result;
+  const size_t record_size = record.ByteSizeLong();
   if (self_replica) {
     auto f = Coordinate(db, key, std::move(record), w, context);
     if (!f.ok()) {
       result = f.status();
     } else {
-      const bool ok = (*f)->Await(absl::Now() + options_.timeout + absl::Milliseconds(200));
+      const bool ok = (*f)->Await(absl::Now() + TimeoutFor(record_size) + absl::Milliseconds(200));
       absl::MutexLock l(&(*f)->mu);
       result = ok ? absl::StatusOr<pb::Record>((*f)->written)
                   : NoQuorum("write", (*f)->ok, w, options_.replicas, (*f)->last_error);
@@ -566,6 +581,46 @@ absl::StatusOr<pb::Record> Coordinator::Write(int db, std::string_view key, pb::
     stats_.quorum_failures++;
   }
   if (result.ok()) clock_->Observe(result->version());
+  return result;
+}
+
+absl::Status Coordinator::WriteMany(int db, std::vector<WriteOp> ops, int w) {
+  if (ops.empty()) return absl::OkStatus();
+  const int64_t start = NowMicros();
+  auto ring = membership_->ring();
+  std::vector<std::shared_ptr<WriteFanout>> fanouts;
+  absl::Status result;
+  for (WriteOp& op : ops) {
+    stats_.writes++;
+    const std::vector<int> replicas = ring->PreferenceList(PlacementKey(db, op.key), options_.replicas);
+    if (const int up = LiveReplicas(*ring, replicas); up < w || w == 0) {
+      result = Unreachable("write", up, w, options_.replicas);
+      break;
+    }
+    if (std::none_of(replicas.begin(), replicas.end(),
+                     [&](int m) { return IsSelf(ring->members()[m].id); })) {
+      result = absl::FailedPreconditionError("WriteMany: this node is not a replica of the key");
+      break;
+    }
+    auto f = Coordinate(db, op.key, std::move(op.record), w, op.context ? &*op.context : nullptr);
+    if (!f.ok()) {
+      result = f.status();
+      break;
+    }
+    fanouts.push_back(std::move(*f));
+  }
+  const absl::Time deadline = absl::Now() + options_.timeout + absl::Milliseconds(200);
+  for (const auto& f : fanouts) {
+    const bool ok = f->Await(deadline);
+    absl::MutexLock l(&f->mu);
+    if (ok) {
+      clock_->Observe(f->written.version());
+    } else if (result.ok()) {
+      result = NoQuorum("write", f->ok, w, options_.replicas, f->last_error);
+    }
+  }
+  stats_.write_micros += NowMicros() - start;
+  if (KindOf(result) == ErrorKind::kNoQuorum) stats_.quorum_failures++;
   return result;
 }
 

@@ -103,6 +103,7 @@ absl::Status KeySnapshot::Load(int db, std::string_view key, const pb::Record& r
         return absl::AbortedError("collection version collision; try the command again");
       }
       Bump(meta.version);
+      CAIRN_RETURN_IF_ERROR(source_->Sync(db, static_cast<char>(r.type), key));
       auto count = source_->LocalCount(db, static_cast<char>(r.type), key);
       if (!count.ok()) return count.status();
       meta.size = *count;
@@ -113,7 +114,6 @@ absl::Status KeySnapshot::Load(int db, std::string_view key, const pb::Record& r
       st.registers = true;
       st.reg_type = static_cast<char>(r.type);
       st.reg_version = meta.version;
-      st.loaded_expiry = r.expire_at_ms;
       if (Expired(r)) return absl::OkStatus();
       st.record = std::move(r);
       st.loaded = record;
@@ -349,21 +349,6 @@ absl::StatusOr<std::optional<pb::Record>> KeySnapshot::Export(int db, std::strin
   return out;
 }
 
-bool KeySnapshot::HeaderUnchanged(int db, std::string_view key) const {
-  const KeyMap* keys = FindDb(db);
-  if (keys == nullptr) return false;
-  auto it = keys->find(key);
-  if (it == keys->end()) return false;
-  const KeyState& st = it->second;
-  if (!st.registers || !st.loaded || !st.record || Expired(*st.record)) return false;
-  if (static_cast<char>(st.record->type) != st.reg_type || st.record->expire_at_ms != st.loaded_expiry) {
-    return false;
-  }
-  store::CollectionMeta meta;
-  if (!store::DecodeCollectionMeta(st.record->type, st.record->value, &meta).ok()) return false;
-  return meta.version == st.reg_version;
-}
-
 absl::StatusOr<std::vector<KeySnapshot::RegisterWrite>> KeySnapshot::ExportRegisters(
     int db, std::string_view key) {
   std::vector<RegisterWrite> out;
@@ -412,6 +397,18 @@ absl::StatusOr<std::vector<KeySnapshot::RegisterWrite>> KeySnapshot::ExportRegis
   }
   if (!now) return out;
   const auto [type, version] = *now;
+  if (!st.registers || st.reg_type != type) {
+    // A new collection: registers of this type left by an earlier one (deleted by a
+    // plain DEL or SET, which do not visit members) would show through: they go.
+    CAIRN_RETURN_IF_ERROR(source_->Sync(db, type, key));
+    std::vector<std::string> stale;
+    CAIRN_RETURN_IF_ERROR(source_->ScanLocal(db, type, key, "", "", false,
+                                             [&](std::string_view m, std::string_view) {
+                                               stale.emplace_back(m);
+                                               return true;
+                                             }));
+    for (const std::string& name : stale) tombstone(type, name);
+  }
   const store::ValueType vtype = static_cast<store::ValueType>(type);
   for (auto m = st.members.lower_bound({version, ""}); m != st.members.end() && m->first.first == version; ++m) {
     const auto& at = m->first;

@@ -49,6 +49,10 @@ class RegisterSource {
     cluster::Clock context;                     // what a write of it supersedes
     std::optional<cluster::pb::Counter> history;  // its counters, deleted ones included
   };
+  // Brings this replica's registers of the collection up to date with R replicas' (a
+  // collection read at R sees every acknowledged member). Cheap when they agree: their
+  // digests are compared first.
+  virtual absl::Status Sync(int db, char type, std::string_view key) = 0;
   // One register (db: the collection's database), as reads serve it.
   virtual absl::StatusOr<Read> ReadRegister(int db, std::string_view register_key) = 0;
   // This replica's live members of the collection.
@@ -127,9 +131,6 @@ class KeySnapshot final : public store::Backend {
     std::optional<cluster::Clock> context;
   };
   absl::StatusOr<std::vector<RegisterWrite>> ExportRegisters(int db, std::string_view key);
-  // Whether the key's header need not be written: a collection kept as registers whose
-  // type and expiry the commands left as they were (only members changed).
-  bool HeaderUnchanged(int db, std::string_view key) const;
 
   // The counter a tombstone of the key carries when the commands deleted it: a reset of
   // the counter it held (counter.h); nullopt if it held none.
@@ -191,9 +192,8 @@ class KeySnapshot final : public store::Backend {
     bool registers = false;
     char reg_type = 0;
     uint64_t reg_version = 0;
-    int64_t loaded_expiry = 0;
     std::set<std::pair<uint64_t, std::string>> deleted;
-    std::map<std::string, RegisterSource::Read> fetched;  // by register member
+    std::map<std::string, RegisterSource::Read, std::less<>> fetched;  // by register member
     bool changed = false;
     bool plain_write = false;  // a command other than an increment changed its value
     std::string counter_node;  // the node of its increments

@@ -6,6 +6,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
+#include "cluster/registers.h"
 #include "cluster/type_merge.h"
 #include "server/key_snapshot.h"
 #include "store/collection.h"
@@ -108,8 +109,39 @@ absl::StatusOr<MigrationStats> MigrateSingleToCluster(store::Backend& local, int
   return stats;
 }
 
+absl::StatusOr<RegisterSource::Read> LocalRegisters::ReadRegister(int db,
+                                                                  std::string_view register_key) {
+  auto versions = store_->Read(db + cluster::kRegisterSpace, register_key);
+  if (!versions.ok()) return versions.status();
+  auto merged = cluster::MergeForRead(*versions);
+  if (!merged.ok()) return merged.status();
+  Read out;
+  if (merged->has_value() && !(*merged)->tombstone()) out.merged = std::move(**merged);
+  return out;
+}
+
+absl::StatusOr<uint64_t> LocalRegisters::LocalCount(int db, char type, std::string_view key) {
+  auto summary = store_->Summary(db, type, key);
+  if (!summary.ok()) return summary.status();
+  return summary->members;
+}
+
+absl::Status LocalRegisters::ScanLocal(
+    int db, char type, std::string_view key, std::string_view start, std::string_view end,
+    bool reverse, absl::FunctionRef<bool(std::string_view, std::string_view)> fn) {
+  return store_->ScanRegisters(db, type, key, start, end, reverse,
+                               [&](std::string_view m, const pb::Record& merged) { return fn(m, merged.value()); });
+}
+
+absl::Status LocalRegisters::ScanLocalScores(int db, std::string_view key, std::string_view start,
+                                             std::string_view end, bool reverse,
+                                             absl::FunctionRef<bool(std::string_view)> fn) {
+  return store_->ScanScores(db, key, start, end, reverse, fn);
+}
+
 absl::StatusOr<MigrationStats> MigrateClusterToSingle(cluster::ReplicaStore& replicas,
-                                                      store::Backend& local, int64_t now_ms) {
+                                                      store::Backend& local, int64_t now_ms,
+                                                      RegisterSource* registers) {
   MigrationStats stats;
   bool any = false;  // replicas held something (tombstones too): clear them at the end
   std::vector<std::pair<std::string, cluster::VersionList>> page;
@@ -126,6 +158,7 @@ absl::StatusOr<MigrationStats> MigrateClusterToSingle(cluster::ReplicaStore& rep
         if (!merged.ok()) return merged.status();
         if (!merged->has_value() || (*merged)->tombstone()) continue;
         KeySnapshot snapshot(db, key, now_ms);
+        snapshot.set_register_source(registers);
         CAIRN_RETURN_IF_ERROR(snapshot.Load(key, **merged));
         store::Record record;
         absl::Status s = snapshot.Get(db, key, &record);
