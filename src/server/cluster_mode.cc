@@ -388,8 +388,7 @@ std::string ClusterNode::RunHere(const pb::ExecuteCommand& q, uint64_t* hits, ui
   // sizes from this replica's own.
   class Registers final : public RegisterSource {
    public:
-    Registers(ClusterNode* node, int r, cluster::Coordinator::Repair repair)
-        : node_(node), r_(r), repair_(repair) {}
+    Registers(ClusterNode* node, int r) : node_(node), r_(r) {}
     absl::Status Sync(int db, char type, std::string_view key) override {
       return node_->SyncRegisters(db, type, key, r_);
     }
@@ -431,10 +430,8 @@ std::string ClusterNode::RunHere(const pb::ExecuteCommand& q, uint64_t* hits, ui
    private:
     ClusterNode* node_;
     int r_;
-    cluster::Coordinator::Repair repair_;
   };
-  Registers registers(this, q.r(), q.sync_repair() ? cluster::Coordinator::Repair::kSync
-                                                    : cluster::Coordinator::Repair::kAsync);
+  Registers registers(this, q.r());
   // Each key a command touches is read from R replicas, as the merge of its versions.
   KeySnapshot snapshot(q.db(), tag, q.now_ms(),
                        [&](int db, std::string_view key) -> absl::StatusOr<KeySnapshot::Loaded> {
@@ -630,7 +627,7 @@ absl::Status ClusterNode::SyncRegisters(int db, char type, std::string_view key,
   }
   {
     absl::MutexLock l(&gather->mu);
-    auto done = [g = gather.get()]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(g->mu) { return g->pending == 0; };
+    auto done = [g = gather.get()]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return g->pending == 0; };
     gather->mu.AwaitWithTimeout(absl::Condition(&done), timeout + absl::Milliseconds(200));
     answers = *results;  // copied under the lock: late callbacks only touch *results
   }

@@ -181,11 +181,12 @@ absl::StatusOr<MigrationStats> MigrateClusterToSingle(cluster::ReplicaStore& rep
             return absl::UnavailableError(e.what());
           }
           record.value = store::EncodeCollectionMeta(record.type, meta);
-          std::vector<store::Mutation> batch = {store::Mutation::Put(db, key, record)};
+          const std::string name = key;  // a structured binding: not captured below (clang 14)
+          std::vector<store::Mutation> batch = {store::Mutation::Put(db, name, record)};
           absl::Status write;
           CAIRN_RETURN_IF_ERROR(snapshot.ScanMembers(
-              db, key, old_version, "", "", false, [&](std::string_view m, std::string_view v) {
-                batch.push_back(store::Mutation::PutMember(db, key, meta.version, std::string(m),
+              db, name, old_version, "", "", false, [&](std::string_view m, std::string_view v) {
+                batch.push_back(store::Mutation::PutMember(db, name, meta.version, std::string(m),
                                                            std::string(v)));
                 stats.members++;
                 if (batch.size() < kMembersPerBatch) return true;
