@@ -257,8 +257,16 @@ absl::StatusOr<std::optional<pb::Record>> MergeForRead(const std::vector<pb::Rec
       break;
     case ValueType::kHash:
     case ValueType::kSet:
-    case ValueType::kZSet:
+    case ValueType::kZSet: {
+      // A header of a collection kept as registers (registers.h): its members merge in
+      // their own registers, so the newest live header stands (a concurrent DEL removed
+      // the members it saw, not the collection another side kept writing).
+      pb::CollectionState state;
+      if (state.ParseFromString(live->value()) && state.registers()) {
+        return std::optional<pb::Record>(*live);
+      }
       return MergeMembers(versions, *live, type);
+    }
     case ValueType::kList:
       break;
   }

@@ -1146,6 +1146,25 @@ void Del(ClusterContext& x) {
     std::optional<pb::Record> rec;
     if (!Load(x, x.c.args[i], &rec)) return;
     if (!rec) continue;
+    pb::CollectionState state;
+    if (cluster::HasRegisters(rec->type()) && state.ParseFromString(rec->value()) &&
+        state.registers()) {
+      // A collection kept as registers: deleted on its replica, which removes the members
+      // it holds (after syncing them at R), as Redis's DEL of a collection visits them.
+      pb::ExecuteCommand q = NewExecute(x);
+      q.add_args("DEL");
+      q.add_args(std::string(x.c.args[i]));
+      const pb::ExecuteResult result = ExecuteOnReplica(x.node, x.c.args[i], q);
+      int64_t deleted = 0;
+      const std::string& reply = result.reply();
+      if (reply.size() < 3 || reply[0] != ':' ||
+          !absl::SimpleAtoi(absl::string_view(reply).substr(1, reply.size() - 3), &deleted)) {
+        x.c.out.buffer()->append(reply);  // an error
+        return;
+      }
+      n += deleted;
+      continue;
+    }
     if (absl::Status s = DeleteKey(x, x.c.args[i]); !s.ok()) return ReplyError(x.c, s);
     n++;
   }
