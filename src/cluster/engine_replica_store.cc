@@ -49,12 +49,14 @@ std::string EncodeVersions(const VersionList& versions) {
   return bytes;
 }
 
-// A register's merged value if it is live (not deleted).
+// A register's merged value if it is live (not deleted): MergeRegister.
 absl::StatusOr<std::optional<pb::Record>> LiveRegister(const VersionList& versions) {
   if (versions.empty()) return std::optional<pb::Record>();
-  auto merged = MergeForRead(versions);
+  auto merged = MergeRegister(versions);
   if (!merged.ok()) return merged.status();
-  if (!merged->has_value() || (*merged)->tombstone()) return std::optional<pb::Record>();
+  if (!merged->has_value()) return std::optional<pb::Record>();
+  // A sorted set's member whose score does not parse is not one (not counted, indexed or
+  // served), so the count agrees with what scans show.
   return merged;
 }
 
@@ -162,7 +164,8 @@ absl::Status EngineReplicaStore::ScanRegisters(
           error = live.status();
           return false;
         }
-        return !live->has_value() || fn(member, **live);
+        if (!live->has_value() || (type == 'z' && ScoreBytes(**live).empty())) return true;
+        return fn(member, **live);
       }));
   return error;
 }
@@ -200,8 +203,12 @@ absl::Status EngineReplicaStore::ApplyRegister(int db, std::string_view key,
   if (!summary.ok()) return summary.status();
   engine::WriteBatch batch;
   batch.Put(engine_key, bytes);
+  if (type == 'z') {  // a score that does not parse: not a member (see LiveRegister)
+    if (live_before->has_value() && ScoreBytes(**live_before).empty()) live_before->reset();
+    if (live_after->has_value() && ScoreBytes(**live_after).empty()) live_after->reset();
+  }
   if (live_before->has_value()) {
-    summary->members--;
+    if (summary->members > 0) summary->members--;  // 0: a FLUSHDB ran meanwhile
     summary->digest ^= RegisterHash(key, EncodeVersions(before));
     if (type == 'z') {
       if (std::string score = ScoreBytes(**live_before); !score.empty()) {

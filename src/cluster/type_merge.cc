@@ -274,4 +274,20 @@ absl::StatusOr<std::optional<pb::Record>> MergeForRead(const std::vector<pb::Rec
   return std::optional<pb::Record>(winner);
 }
 
+absl::StatusOr<std::optional<pb::Record>> MergeRegister(const std::vector<pb::Record>& versions) {
+  const pb::Record* live = nullptr;
+  for (const pb::Record& v : versions) {
+    if (!v.tombstone()) {
+      live = &v;
+      break;
+    }
+  }
+  if (live == nullptr) return std::optional<pb::Record>();
+  if (versions.size() == 1) return std::optional<pb::Record>(*live);
+  for (const pb::Record& v : versions) {
+    if (v.has_counter()) return MergeCountersOf(versions, *live, *live);
+  }
+  return std::optional<pb::Record>(*live);
+}
+
 }  // namespace cairn::cluster

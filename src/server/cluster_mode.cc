@@ -397,10 +397,10 @@ std::string ClusterNode::RunHere(const pb::ExecuteCommand& q, uint64_t* hits, ui
     absl::StatusOr<Read> ReadRegister(int db, std::string_view register_key) override {
       auto versions = node_->store_->Read(db + cluster::kRegisterSpace, register_key);
       if (!versions.ok()) return versions.status();
-      auto merged = cluster::MergeForRead(*versions);
+      auto merged = cluster::MergeRegister(*versions);
       if (!merged.ok()) return merged.status();
       Read out;
-      if (merged->has_value() && !(*merged)->tombstone()) out.merged = std::move(**merged);
+      if (merged->has_value()) out.merged = std::move(**merged);
       out.context = cluster::MergedClock(*versions);
       std::vector<const pb::Counter*> counters;
       for (const pb::Record& v : *versions) {
@@ -543,10 +543,18 @@ std::string ClusterNode::RunHere(const pb::ExecuteCommand& q, uint64_t* hits, ui
       }
       ops.push_back(std::move(op));
     }
-    // All at once: this node is a replica of the tag, so of its registers.
-    if (absl::Status s = coordinator_->WriteMany(db + cluster::kRegisterSpace, std::move(ops), q.w());
-        !s.ok()) {
-      return fail(s);
+    // A thousand at a time, all of a thousand at once: this node is a replica of the
+    // tag, so of its registers. (Re-creating a collection of a million members writes a
+    // million tombstones: in pieces, each with its own deadline.)
+    constexpr size_t kChunk = 1000;
+    for (size_t from = 0; from < ops.size(); from += kChunk) {
+      std::vector<cluster::Coordinator::WriteOp> chunk(
+          std::make_move_iterator(ops.begin() + from),
+          std::make_move_iterator(ops.begin() + std::min(ops.size(), from + kChunk)));
+      if (absl::Status s = coordinator_->WriteMany(db + cluster::kRegisterSpace, std::move(chunk), q.w());
+          !s.ok()) {
+        return fail(s);
+      }
     }
     auto exported = snapshot.Export(db, key);
     if (!exported.ok()) return fail(exported.status());
@@ -599,6 +607,7 @@ absl::Status ClusterNode::SyncRegisters(int db, char type, std::string_view key,
   struct Gather {
     absl::Mutex mu;
     size_t pending ABSL_GUARDED_BY(mu) = 0;
+    int agree ABSL_GUARDED_BY(mu) = 0;  // answers equal to this replica's digest
   };
   auto gather = std::make_shared<Gather>();
   auto results = std::make_shared<std::vector<Answer>>(answers);
@@ -612,12 +621,13 @@ absl::Status ClusterNode::SyncRegisters(int db, char type, std::string_view key,
     request.mutable_register_summary()->set_type(static_cast<uint8_t>(type));
     request.mutable_register_summary()->set_key(std::string(key));
     partition_->Call(answers[i].address, std::move(request), timeout,
-                     [gather, results, i](absl::StatusOr<pb::Envelope> reply) {
+                     [gather, results, i, mine = local->digest](absl::StatusOr<pb::Envelope> reply) {
                        absl::MutexLock l(&gather->mu);
                        Answer& a = (*results)[i];
                        if (reply.ok() && reply->has_register_summary_result()) {
                          a.answered = true;
                          a.digest = reply->register_summary_result().digest();
+                         gather->agree += a.digest == mine;
                        } else {
                          a.error = reply.ok() ? reply->error().message()
                                               : std::string(reply.status().message());
@@ -627,22 +637,31 @@ absl::Status ClusterNode::SyncRegisters(int db, char type, std::string_view key,
   }
   {
     absl::MutexLock l(&gather->mu);
-    auto done = [g = gather.get()]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return g->pending == 0; };
+    // Enough once R-1 agree: a slow replica does not hold up every command.
+    auto done = [g = gather.get(), r]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return g->pending == 0 || g->agree >= r - 1;
+    };
     gather->mu.AwaitWithTimeout(absl::Condition(&done), timeout + absl::Milliseconds(200));
     answers = *results;  // copied under the lock: late callbacks only touch *results
   }
   int agreed = 1;  // this replica
   std::string why = "no other replica of the key is up";
-  for (const Answer& a : answers) {
-    if (a.answered && a.digest == local->digest) agreed++;
+  std::vector<bool> counted(answers.size(), false);
+  for (size_t i = 0; i < answers.size(); i++) {
+    const Answer& a = answers[i];
+    if (a.answered && a.digest == local->digest) {
+      agreed++;
+      counted[i] = true;
+    }
     if (!a.answered) why = absl::StrCat(a.id, ": ", a.error.empty() ? "no answer" : a.error);
   }
   // Fewer than R agree (a replica missed writes, or this one did): take a differing
   // replica's registers (merging them into ours) and give it those of ours it lacks or
   // holds older, as a read repair of the whole collection, until R agree.
-  for (const Answer& a : answers) {
+  for (size_t i = 0; i < answers.size(); i++) {
+    const Answer& a = answers[i];
     if (agreed >= r) break;
-    if (!a.answered || a.digest == local->digest) continue;
+    if (!a.answered || counted[i]) continue;
     std::map<std::string, std::string> theirs;  // register key -> serialized versions
     std::string start = prefix;
     while (true) {

@@ -1,6 +1,7 @@
 #include "server/key_snapshot.h"
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <map>
 
@@ -108,13 +109,14 @@ absl::Status KeySnapshot::Load(int db, std::string_view key, const pb::Record& r
       if (!count.ok()) return count.status();
       meta.size = *count;
       r.value = store::EncodeCollectionMeta(r.type, meta);
+      const bool empty = *count == 0;  // every member removed: the collection is gone
       st.members.clear();
       st.dots.clear();
       st.counters.clear();
       st.registers = true;
       st.reg_type = static_cast<char>(r.type);
       st.reg_version = meta.version;
-      if (Expired(r)) return absl::OkStatus();
+      if (Expired(r) || empty) return absl::OkStatus();
       st.record = std::move(r);
       st.loaded = record;
       return absl::OkStatus();
@@ -423,7 +425,13 @@ absl::StatusOr<std::vector<KeySnapshot::RegisterWrite>> KeySnapshot::ExportRegis
     RegisterWrite w;
     w.register_key = cluster::RegisterKey(type, key, name);
     const std::string after = MemberNumber(vtype, m->second);
-    w.record.set_value(type == 'z' ? after : type == 't' ? std::string() : m->second);
+    if (type == 'z') {
+      // The score as text; an infinite one too (ScoreText has no number for it).
+      const double score = store::DecodeScore(m->second);
+      w.record.set_value(std::isinf(score) ? (score > 0 ? "inf" : "-inf") : after);
+    } else {
+      w.record.set_value(type == 't' ? std::string() : m->second);
+    }
     const RegisterSource::Read* fetched = nullptr;
     if (auto f = st.fetched.find(name); f != st.fetched.end() && same) fetched = &f->second;
     if (fetched != nullptr) w.context = fetched->context;

@@ -183,6 +183,8 @@ TEST(KeySnapshotTest, SortedSetRangesAndScansMatchTheEngine) {
                      {"ZREMRANGEBYSCORE", "k", "-inf", "0"}, {"ZREMRANGEBYRANK", "k", "0", "0"},
                      {"ZSCAN", "k", "0", "COUNT", "100"}, {"ZMSCORE", "k", "b", "c", "x"},
                      {"ZRANGE", "k", "0", "-1", "WITHSCORES"}, {"ZCARD", "k"},
+                     {"ZADD", "k", "+inf", "top", "-inf", "bottom"}, {"ZRANGE", "k", "0", "-1", "WITHSCORES"},
+                     {"ZCARD", "k"}, {"ZSCORE", "k", "top"}, {"ZREM", "k", "top", "bottom"},
                      {"EXPIRE", "k", "100"}, {"TTL", "k"},
                      {"DEL", "k"}, {"ZADD", "k", "9", "new"}, {"ZRANGE", "k", "0", "-1"},
                      {"SET", "k", "s"}, {"SADD", "k", "x"}, {"DEL", "k"}, {"SADD", "k", "y"},
@@ -196,6 +198,8 @@ TEST(KeySnapshotTest, SortedSetRangesAndScansMatchTheEngine) {
 TEST(KeySnapshotTest, StringAndKeyCommandsMatchTheEngine) {
   ExpectSameReplies({{"SET", "k", "10"}, {"INCRBY", "k", "5"}, {"APPEND", "k", "x"},
                      {"GETRANGE", "k", "0", "1"}, {"SETRANGE", "k", "1", "ZZ"}, {"GET", "k"},
+                     {"ZADD", "k", "+inf", "top", "-inf", "bottom"}, {"ZRANGE", "k", "0", "-1", "WITHSCORES"},
+                     {"ZCARD", "k"}, {"ZSCORE", "k", "top"}, {"ZREM", "k", "top", "bottom"},
                      {"EXPIRE", "k", "100"}, {"TTL", "k"}, {"PERSIST", "k"}, {"TTL", "k"},
                      {"SET", "k", "v", "NX"}, {"SET", "k", "v", "XX", "GET"}, {"STRLEN", "k"},
                      {"GETDEL", "k"}, {"GET", "k"}, {"INCR", "k"}, {"LPUSH", "k", "x"},

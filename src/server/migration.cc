@@ -113,10 +113,10 @@ absl::StatusOr<RegisterSource::Read> LocalRegisters::ReadRegister(int db,
                                                                   std::string_view register_key) {
   auto versions = store_->Read(db + cluster::kRegisterSpace, register_key);
   if (!versions.ok()) return versions.status();
-  auto merged = cluster::MergeForRead(*versions);
+  auto merged = cluster::MergeRegister(*versions);
   if (!merged.ok()) return merged.status();
   Read out;
-  if (merged->has_value() && !(*merged)->tombstone()) out.merged = std::move(**merged);
+  if (merged->has_value()) out.merged = std::move(**merged);
   return out;
 }
 
@@ -183,12 +183,15 @@ absl::StatusOr<MigrationStats> MigrateClusterToSingle(cluster::ReplicaStore& rep
           record.value = store::EncodeCollectionMeta(record.type, meta);
           const std::string name = key;  // a structured binding: not captured below (clang 14)
           std::vector<store::Mutation> batch = {store::Mutation::Put(db, name, record)};
+          uint64_t copied = 0;
           absl::Status write;
           CAIRN_RETURN_IF_ERROR(snapshot.ScanMembers(
               db, name, old_version, "", "", false, [&](std::string_view m, std::string_view v) {
                 batch.push_back(store::Mutation::PutMember(db, name, meta.version, std::string(m),
                                                            std::string(v)));
                 stats.members++;
+                // A sorted set's members come in pairs (by member, by score).
+                if (record.type != store::ValueType::kZSet || m.starts_with(store::kZSetByMember)) copied++;
                 if (batch.size() < kMembersPerBatch) return true;
                 write = local.Apply(batch, {});
                 batch.clear();
@@ -196,6 +199,13 @@ absl::StatusOr<MigrationStats> MigrateClusterToSingle(cluster::ReplicaStore& rep
               }));
           CAIRN_RETURN_IF_ERROR(write);
           if (!batch.empty()) CAIRN_RETURN_IF_ERROR(local.Apply(batch, {}));
+          if (copied != meta.size) {
+            // The size the record was written with was this replica's count of registers
+            // (a collection kept as registers); the members copied are the truth.
+            meta.size = copied;
+            record.value = store::EncodeCollectionMeta(record.type, meta);
+            CAIRN_RETURN_IF_ERROR(local.Put(db, name, record, {}));
+          }
         } else {
           CAIRN_RETURN_IF_ERROR(local.Put(db, key, record, {}));
         }
@@ -204,8 +214,8 @@ absl::StatusOr<MigrationStats> MigrateClusterToSingle(cluster::ReplicaStore& rep
       start = page.back().first + std::string(1, '\0');
     }
   }
-  if (!any) return stats;
-  CAIRN_RETURN_IF_ERROR(local.Sync());  // the copies are durable before the originals go
+  if (any) CAIRN_RETURN_IF_ERROR(local.Sync());  // the copies are durable before the originals go
+  // Registers and tombstones too (a node may hold registers whose headers are gone).
   CAIRN_RETURN_IF_ERROR(replicas.Clear(-1));
   return stats;
 }
