@@ -1,5 +1,7 @@
 #include "cluster/coordinator.h"
 
+#include "cluster/registers.h"
+
 #include <xxhash.h>
 
 #include <algorithm>
@@ -203,7 +205,7 @@ bool Coordinator::Handle(const pb::Envelope& request, Transport::Respond& respon
                  : request.has_hint()           ? request.hint().db()
                  : request.has_tombstone_seen() ? request.tombstone_seen().db()
                                                 : 0;
-  if (db < 0 || db >= kMaxDatabases) {
+  if (db < 0 || (db >= kMaxDatabases && !IsRegisterDb(db))) {
     if (!(request.has_write() || request.has_read() || request.has_scan() || request.has_coordinate() ||
           request.has_hint() || request.has_tombstone_seen())) {
       return false;
@@ -240,6 +242,20 @@ bool Coordinator::Handle(const pb::Envelope& request, Transport::Respond& respon
       if (bytes > kMaxPageBytes) {
         more = true;
         break;
+      }
+      if (q.all_versions()) {
+        if (!q.prefix().empty() && !std::string_view(key).starts_with(q.prefix())) {
+          more = false;
+          break;
+        }
+        out->add_keys(key);
+        pb::Versions* all = out->add_all();
+        for (pb::Record& r : versions) {
+          bytes += r.ByteSizeLong();
+          *all->add_versions() = std::move(r);
+        }
+        bytes += key.size();
+        continue;
       }
       const pb::Record* winner = Resolve(versions);
       if (winner == nullptr) continue;
@@ -380,7 +396,7 @@ absl::StatusOr<std::shared_ptr<Coordinator::WriteFanout>> Coordinator::Coordinat
   std::vector<std::string> ids;
   std::vector<bool> alive;
   bool self_replica = false;
-  for (int m : ring->PreferenceList(key, options_.replicas)) {
+  for (int m : ring->PreferenceList(PlacementKey(db, key), options_.replicas)) {
     ids.push_back(ring->members()[m].id);
     alive.push_back(IsSelf(ids.back()) || membership_->IsAlive(ids.back()));
     self_replica |= IsSelf(ids.back());
@@ -456,7 +472,7 @@ absl::StatusOr<std::shared_ptr<Coordinator::WriteFanout>> Coordinator::Coordinat
     request.mutable_write()->set_db(db);
     request.mutable_write()->set_key(std::string(key));
     *request.mutable_write()->add_versions() = record;
-    transport_->Call(membership_->AddressOf(id), std::move(request), options_.timeout,
+    transport_->Call(membership_->AddressOf(id), std::move(request), TimeoutFor(record),
                      [this, f, id, db, k = std::string(key), record](absl::StatusOr<pb::Envelope> reply) {
                        const absl::Status s =
                            reply.ok() && reply->has_write_result() ? absl::OkStatus() : ReplyFailure(reply);
@@ -495,7 +511,7 @@ absl::StatusOr<pb::Record> Coordinator::Forward(int db, std::string_view key,
     }
     stats_.forwarded++;
     // The replica waits up to the timeout for its own replicas: allow for that.
-    const absl::Duration timeout = 2 * options_.timeout;
+    const absl::Duration timeout = 2 * TimeoutFor(record);
     transport_->Call(membership_->AddressOf(id), std::move(request), timeout,
                      [f, id](absl::StatusOr<pb::Envelope> reply) {
                        if (reply.ok() && reply->has_coordinate_result()) {
@@ -535,7 +551,7 @@ absl::StatusOr<pb::Record> Coordinator::Write(int db, std::string_view key, pb::
   const int64_t start = NowMicros();
   stats_.writes++;
   auto ring = membership_->ring();
-  const std::vector<int> replicas = ring->PreferenceList(key, options_.replicas);
+  const std::vector<int> replicas = ring->PreferenceList(PlacementKey(db, key), options_.replicas);
   // Too few replicas up: refuse before writing anything (as Cassandra's Unavailable),
   // rather than leave a write on some replicas that the client is told failed.
   if (const int up = LiveReplicas(*ring, replicas); up < w || w == 0) {
@@ -546,12 +562,13 @@ absl::StatusOr<pb::Record> Coordinator::Write(int db, std::string_view key, pb::
     return IsSelf(ring->members()[m].id);
   });
   absl::StatusOr<pb::Record> result;
+  const size_t record_size = record.ByteSizeLong();
   if (self_replica) {
     auto f = Coordinate(db, key, std::move(record), w, context);
     if (!f.ok()) {
       result = f.status();
     } else {
-      const bool ok = (*f)->Await(absl::Now() + options_.timeout + absl::Milliseconds(200));
+      const bool ok = (*f)->Await(absl::Now() + TimeoutFor(record_size) + absl::Milliseconds(200));
       absl::MutexLock l(&(*f)->mu);
       result = ok ? absl::StatusOr<pb::Record>((*f)->written)
                   : NoQuorum("write", (*f)->ok, w, options_.replicas, (*f)->last_error);
@@ -567,6 +584,46 @@ absl::StatusOr<pb::Record> Coordinator::Write(int db, std::string_view key, pb::
   return result;
 }
 
+absl::Status Coordinator::WriteMany(int db, std::vector<WriteOp> ops, int w) {
+  if (ops.empty()) return absl::OkStatus();
+  const int64_t start = NowMicros();
+  auto ring = membership_->ring();
+  std::vector<std::shared_ptr<WriteFanout>> fanouts;
+  absl::Status result;
+  for (WriteOp& op : ops) {
+    stats_.writes++;
+    const std::vector<int> replicas = ring->PreferenceList(PlacementKey(db, op.key), options_.replicas);
+    if (const int up = LiveReplicas(*ring, replicas); up < w || w == 0) {
+      result = Unreachable("write", up, w, options_.replicas);
+      break;
+    }
+    if (std::none_of(replicas.begin(), replicas.end(),
+                     [&](int m) { return IsSelf(ring->members()[m].id); })) {
+      result = absl::FailedPreconditionError("WriteMany: this node is not a replica of the key");
+      break;
+    }
+    auto f = Coordinate(db, op.key, std::move(op.record), w, op.context ? &*op.context : nullptr);
+    if (!f.ok()) {
+      result = f.status();
+      break;
+    }
+    fanouts.push_back(std::move(*f));
+  }
+  const absl::Time deadline = absl::Now() + options_.timeout + absl::Milliseconds(200);
+  for (const auto& f : fanouts) {
+    const bool ok = f->Await(deadline);
+    absl::MutexLock l(&f->mu);
+    if (ok) {
+      clock_->Observe(f->written.version());
+    } else if (result.ok()) {
+      result = NoQuorum("write", f->ok, w, options_.replicas, f->last_error);
+    }
+  }
+  stats_.write_micros += NowMicros() - start;
+  if (KindOf(result) == ErrorKind::kNoQuorum) stats_.quorum_failures++;
+  return result;
+}
+
 void Coordinator::Hint(const std::string& target, int db, std::string_view key,
                        const VersionList& versions) {
   if (hints_ == nullptr) return;
@@ -579,7 +636,7 @@ void Coordinator::Hint(const std::string& target, int db, std::string_view key,
   // The next node on the ring past the key's replicas keeps it (Dynamo); with none
   // (fewer nodes than N + 1 up), this node does.
   auto ring = membership_->ring();
-  const std::vector<int> walk = ring->PreferenceList(key, static_cast<int>(ring->members().size()));
+  const std::vector<int> walk = ring->PreferenceList(PlacementKey(db, key), static_cast<int>(ring->members().size()));
   for (size_t i = static_cast<size_t>(options_.replicas); i < walk.size(); i++) {
     const std::string& id = ring->members()[walk[i]].id;
     if (IsSelf(id)) break;
@@ -673,7 +730,7 @@ absl::StatusOr<Coordinator::ReadResult> Coordinator::ReadVersions(int db, std::s
   const int64_t start = NowMicros();
   stats_.reads++;
   auto ring = membership_->ring();
-  const std::vector<int> replicas = ring->PreferenceList(key, options_.replicas);
+  const std::vector<int> replicas = ring->PreferenceList(PlacementKey(db, key), options_.replicas);
   if (const int up = LiveReplicas(*ring, replicas); up < r || r == 0) {
     stats_.quorum_failures++;
     return Unreachable("read", up, r, options_.replicas);

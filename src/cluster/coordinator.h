@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -87,6 +88,16 @@ class Coordinator {
   // new version supersedes whatever the coordinating replica holds.
   absl::StatusOr<pb::Record> Write(int db, std::string_view key, pb::Record record, int w,
                                    const pb::Context* context = nullptr);
+  // Several writes as Write makes them, sent all at once rather than one after another
+  // (the members a command changed: cluster/registers.h). This node must be a replica of
+  // every key. OK once each reached w replicas; otherwise the first failure (the writes
+  // that reached their replicas stay, as a failed Write's do).
+  struct WriteOp {
+    std::string key;
+    pb::Record record;
+    std::optional<pb::Context> context;  // nullopt: supersede what this replica holds
+  };
+  absl::Status WriteMany(int db, std::vector<WriteOp> ops, int w);
   // The key's versions merged from r replicas (or more that answered as fast).
   absl::StatusOr<ReadResult> ReadVersions(int db, std::string_view key, int r,
                                           Repair repair = Repair::kAsync);
@@ -111,6 +122,12 @@ class Coordinator {
   struct ReadFanout;
 
   int LiveReplicas(const Ring& ring, const std::vector<int>& replicas);
+  // How long a replica may take to store a write: the timeout, plus time to move and
+  // write a large value (16 MB/s: a 100 MB value gets about 6 s more).
+  absl::Duration TimeoutFor(size_t bytes) const {
+    return options_.timeout + absl::Milliseconds(static_cast<int64_t>(bytes >> 14));
+  }
+  absl::Duration TimeoutFor(const pb::Record& record) const { return TimeoutFor(record.ByteSizeLong()); }
   bool IsSelf(const std::string& id) const { return id == membership_->self_id(); }
   // Gives record its version and clock, stores it here and sends it to the other
   // replicas; the fan-out settles when w stored it or that became impossible.

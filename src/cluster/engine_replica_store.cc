@@ -2,12 +2,21 @@
 
 #include <xxhash.h>
 
+#include "base/coding.h"
+#include "base/numbers.h"
 #include "base/status.h"
+#include "cluster/registers.h"
+#include "cluster/type_merge.h"
+#include "store/collection.h"
 #include "cairn/engine/write_batch.h"
 
 namespace cairn::cluster {
 
 std::string EngineReplicaStore::EngineKey(int db, std::string_view key, char space) {
+  if (IsRegisterDb(db)) {
+    db -= kRegisterSpace;
+    space = space == 'G' ? 'g' : 'Y';
+  }
   std::string k;
   k.reserve(2 + key.size());
   k.push_back(space);
@@ -18,7 +27,222 @@ std::string EngineReplicaStore::EngineKey(int db, std::string_view key, char spa
 
 absl::Mutex& EngineReplicaStore::StripeOf(const std::string& engine_key) {
   // The 'G' marker of a key shares the stripe of its 'R' record: hash past the space byte.
-  return stripes_[XXH3_64bits(engine_key.data() + 1, engine_key.size() - 1) % kStripes];
+  // Every register of a collection shares one (its derived state is written with each).
+  size_t n = engine_key.size() - 1;
+  if (engine_key.size() >= 2 && (engine_key[0] == 'Y' || engine_key[0] == 'g')) {
+    char type;
+    std::string_view key, member;
+    if (ParseRegisterKey(std::string_view(engine_key).substr(2), &type, &key, &member)) {
+      n = 1 + 5 + key.size();
+    }
+  }
+  return stripes_[XXH3_64bits(engine_key.data() + 1, n) % kStripes];
+}
+
+namespace {
+
+std::string EncodeVersions(const VersionList& versions) {
+  pb::Versions out;
+  for (const pb::Record& r : versions) *out.add_versions() = r;
+  std::string bytes(1, EngineReplicaStore::kFormatVersion);
+  out.AppendToString(&bytes);
+  return bytes;
+}
+
+// A register's merged value if it is live (not deleted): MergeRegister.
+absl::StatusOr<std::optional<pb::Record>> LiveRegister(const VersionList& versions) {
+  if (versions.empty()) return std::optional<pb::Record>();
+  auto merged = MergeRegister(versions);
+  if (!merged.ok()) return merged.status();
+  if (!merged->has_value()) return std::optional<pb::Record>();
+  // A sorted set's member whose score does not parse is not one (not counted, indexed or
+  // served), so the count agrees with what scans show.
+  return merged;
+}
+
+std::string SummaryKey(int db, char type, std::string_view key) {
+  std::string k(1, 'Z');
+  k.push_back(static_cast<char>(db));
+  k += RegisterPrefix(type, key);
+  return k;
+}
+
+std::string ScoreIndexPrefix(int db, std::string_view key) {
+  std::string k(1, 'X');
+  k.push_back(static_cast<char>(db));
+  k += RegisterPrefix('z', key);
+  return k;
+}
+
+// A sorted-set register's score as 8 order-preserving bytes; empty if its value is not a
+// number (a register written by a newer node, or damaged): then it is not indexed.
+std::string ScoreBytes(const pb::Record& merged) {
+  long double score;
+  if (!ParseLongDouble(merged.value(), &score)) return "";
+  return store::EncodeScore(static_cast<double>(score));
+}
+
+uint64_t RegisterHash(std::string_view key, std::string_view bytes) {
+  XXH3_state_t* st = XXH3_createState();
+  XXH3_64bits_reset(st);
+  XXH3_64bits_update(st, key.data(), key.size());
+  XXH3_64bits_update(st, bytes.data(), bytes.size());
+  const uint64_t h = XXH3_64bits_digest(st);
+  XXH3_freeState(st);
+  return h;
+}
+
+// Visits engine keys with prefix, from prefix+start to prefix+end (end empty: all), in
+// order or reversed; fn gets the key past the prefix and the value.
+absl::Status ScanRange(engine::DB* db, const std::string& prefix, std::string_view start,
+                       std::string_view end, bool reverse,
+                       absl::FunctionRef<bool(std::string_view suffix, std::string_view value)> fn) {
+  auto it = db->NewIterator({});
+  const std::string lo = prefix + std::string(start);
+  if (!reverse) {
+    const std::string hi = end.empty() ? "" : prefix + std::string(end);
+    for (it->Seek(lo); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      if (!hi.empty() && it->key() >= hi) break;
+      if (!fn(it->key().substr(prefix.size()), it->value())) break;
+    }
+    return it->status();
+  }
+  if (!end.empty()) {
+    it->Seek(prefix + std::string(end));
+  } else {
+    // Past the last key with the prefix: the prefix's successor.
+    std::string next = prefix;
+    while (!next.empty() && static_cast<uint8_t>(next.back()) == 0xff) next.pop_back();
+    if (next.empty()) {
+      it->SeekToLast();
+    } else {
+      next.back() = static_cast<char>(static_cast<uint8_t>(next.back()) + 1);
+      it->Seek(next);
+    }
+  }
+  if (it->Valid()) {
+    it->Prev();
+  } else if (it->status().ok()) {
+    it->SeekToLast();
+  }
+  for (; it->Valid() && it->key().starts_with(prefix); it->Prev()) {
+    if (it->key() < lo) break;
+    if (!fn(it->key().substr(prefix.size()), it->value())) break;
+  }
+  return it->status();
+}
+
+}  // namespace
+
+absl::StatusOr<EngineReplicaStore::CollectionSummary> EngineReplicaStore::Summary(
+    int db, char type, std::string_view key) {
+  CollectionSummary out;
+  std::string value;
+  absl::Status s = db_->Get({}, SummaryKey(db, type, key), &value);
+  if (absl::IsNotFound(s)) return out;
+  CAIRN_RETURN_IF_ERROR(s);
+  if (value.size() != 16) return CorruptionError("collection summary is not 16 bytes");
+  out.members = DecodeFixed64(value.data());
+  out.digest = DecodeFixed64(value.data() + 8);
+  return out;
+}
+
+absl::Status EngineReplicaStore::ScanRegisters(
+    int db, char type, std::string_view key, std::string_view start, std::string_view end,
+    bool reverse, absl::FunctionRef<bool(std::string_view member, const pb::Record& merged)> fn) {
+  absl::Status error;
+  CAIRN_RETURN_IF_ERROR(ScanRange(
+      db_, EngineKey(db + kRegisterSpace, RegisterPrefix(type, key)), start, end, reverse,
+      [&](std::string_view member, std::string_view value) {
+        auto versions = Decode(value);
+        if (!versions.ok()) {
+          error = versions.status();
+          return false;
+        }
+        auto live = LiveRegister(*versions);
+        if (!live.ok()) {
+          error = live.status();
+          return false;
+        }
+        if (!live->has_value() || (type == 'z' && ScoreBytes(**live).empty())) return true;
+        return fn(member, **live);
+      }));
+  return error;
+}
+
+absl::Status EngineReplicaStore::ScanScores(
+    int db, std::string_view key, std::string_view start, std::string_view end, bool reverse,
+    absl::FunctionRef<bool(std::string_view score_and_member)> fn) {
+  return ScanRange(db_, ScoreIndexPrefix(db, key), start, end, reverse,
+                   [&](std::string_view suffix, std::string_view) { return fn(suffix); });
+}
+
+absl::Status EngineReplicaStore::ApplyRegister(int db, std::string_view key,
+                                               const VersionList& versions, bool* changed) {
+  *changed = false;
+  char type;
+  std::string_view collection, member;
+  if (!ParseRegisterKey(key, &type, &collection, &member) || !HasRegisters(type)) {
+    return absl::InvalidArgumentError("malformed register key");
+  }
+  const int user_db = db - kRegisterSpace;
+  const std::string engine_key = EngineKey(db, key);
+  absl::MutexLock l(&StripeOf(engine_key));
+  auto stored = Read(db, key);
+  if (!stored.ok()) return stored.status();
+  const VersionList before = *stored;
+  size_t dropped = 0;
+  for (const pb::Record& r : versions) *changed |= MergeVersion(&*stored, r, &dropped);
+  if (!*changed) return absl::OkStatus();
+  const std::string bytes = EncodeVersions(*stored);
+  auto live_before = LiveRegister(before);
+  if (!live_before.ok()) return live_before.status();
+  auto live_after = LiveRegister(*stored);
+  if (!live_after.ok()) return live_after.status();
+  auto summary = Summary(user_db, type, collection);
+  if (!summary.ok()) return summary.status();
+  engine::WriteBatch batch;
+  batch.Put(engine_key, bytes);
+  if (type == 'z') {  // a score that does not parse: not a member (see LiveRegister)
+    if (live_before->has_value() && ScoreBytes(**live_before).empty()) live_before->reset();
+    if (live_after->has_value() && ScoreBytes(**live_after).empty()) live_after->reset();
+  }
+  if (live_before->has_value()) {
+    if (summary->members > 0) summary->members--;  // 0: a FLUSHDB ran meanwhile
+    summary->digest ^= RegisterHash(key, EncodeVersions(before));
+    if (type == 'z') {
+      if (std::string score = ScoreBytes(**live_before); !score.empty()) {
+        batch.Delete(ScoreIndexPrefix(user_db, collection) + score + std::string(member));
+      }
+    }
+  }
+  if (live_after->has_value()) {
+    summary->members++;
+    summary->digest ^= RegisterHash(key, bytes);
+    if (type == 'z') {
+      if (std::string score = ScoreBytes(**live_after); !score.empty()) {
+        batch.Put(ScoreIndexPrefix(user_db, collection) + score + std::string(member), "");
+      }
+    }
+  }
+  std::string encoded;
+  PutFixed64(&encoded, summary->members);
+  PutFixed64(&encoded, summary->digest);
+  const std::string summary_key = SummaryKey(user_db, type, collection);
+  if (summary->members == 0 && summary->digest == 0) {
+    batch.Delete(summary_key);
+  } else {
+    batch.Put(summary_key, encoded);
+  }
+  engine::WriteOptions options;
+  options.sync = sync_;
+  absl::Status s = db_->Write(options, batch);
+  if (!s.ok()) {
+    *changed = false;
+  } else {
+    dropped_ += dropped;
+  }
+  return s;
 }
 
 absl::StatusOr<VersionList> EngineReplicaStore::Decode(std::string_view value) {
@@ -67,6 +291,7 @@ absl::Status EngineReplicaStore::Scan(int db, std::string_view start, size_t lim
 
 absl::Status EngineReplicaStore::Apply(int db, std::string_view key, const VersionList& versions,
                                        bool* changed) {
+  if (IsRegisterDb(db)) return ApplyRegister(db, key, versions, changed);
   *changed = false;
   const std::string engine_key = EngineKey(db, key);
   absl::MutexLock l(&StripeOf(engine_key));
@@ -106,20 +331,23 @@ absl::StatusOr<size_t> EngineReplicaStore::CollectTombstones(uint64_t now_hlc, u
   std::vector<std::pair<std::string, pb::Record>> marks;
   {
     auto it = db_->NewIterator({});
-    for (it->Seek("G"); it->Valid() && it->key().starts_with("G"); it->Next()) {
-      pb::Record r;
-      if (!r.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-        return CorruptionError("tombstone mark does not parse");
+    for (const char* space : {"G", "g"}) {
+      for (it->Seek(space); it->Valid() && it->key().starts_with(space); it->Next()) {
+        pb::Record r;
+        if (!r.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+          return CorruptionError("tombstone mark does not parse");
+        }
+        marks.emplace_back(std::string(it->key()), std::move(r));
       }
-      marks.emplace_back(std::string(it->key()), std::move(r));
+      CAIRN_RETURN_IF_ERROR(it->status());
     }
-    CAIRN_RETURN_IF_ERROR(it->status());
   }
   engine::WriteOptions options;
   options.sync = sync_;
   for (auto& [mark_key, seen] : marks) {
     std::string record_key = mark_key;
-    record_key[0] = 'R';
+    record_key[0] = mark_key[0] == 'g' ? 'Y' : 'R';  // a register's tombstone is not live:
+                                                     // its collection's summary stays
     absl::MutexLock l(&StripeOf(record_key));
     std::string value;
     absl::Status s = db_->Get({}, record_key, &value);
@@ -146,8 +374,9 @@ absl::StatusOr<size_t> EngineReplicaStore::CollectTombstones(uint64_t now_hlc, u
 absl::Status EngineReplicaStore::Clear(int db) {
   // In batches; a write that arrives meanwhile may land before or after, as with Redis's
   // FLUSHDB ASYNC.
-  for (char space : {'R', 'G'}) {
-    const std::string prefix = db < 0 ? std::string(1, space) : EngineKey(db, "", space);
+  for (char space : {'R', 'G', 'Y', 'g', 'Z', 'X'}) {
+    std::string prefix(1, space);
+    if (db >= 0) prefix.push_back(static_cast<char>(db));
     auto it = db_->NewIterator({});
     engine::WriteBatch batch;
     engine::WriteOptions options;

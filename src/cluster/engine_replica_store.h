@@ -8,6 +8,16 @@
 // Engine key:   'G' | db | user key  ->  serialized pb::Record: a tombstone every replica
 //               acknowledged, waiting for its grace period (CollectTombstones).
 //
+// Registers (cluster/registers.h): database d + kRegisterSpace is kept under 'Y' | d |
+// register key, its tombstone marks under 'g'. With each register's write, in the same
+// engine batch, the store keeps what the single-node commands read of a collection
+// without visiting every member, derived from the registers it holds:
+//   'Z' | d | register prefix  ->  fixed64 live members | fixed64 digest
+//       (digest: XOR of XXH3(register key | stored versions) over the collection's
+//       registers, so two replicas holding the same registers have the same digest)
+//   'X' | d | fixed32 BE len(key) | key | score (8 bytes, store::EncodeScore) | member -> ""
+//       (sorted sets: live members by score)
+//
 // Apply reads the stored versions and writes the merge only if it changed, under a lock
 // stripe of the key, so two replicated writes of one key cannot lose each other. An
 // expired version is kept (readers treat it as absent): were it dropped, an older value on
@@ -19,6 +29,7 @@
 #include <atomic>
 #include <string>
 
+#include "absl/functional/function_ref.h"
 #include "absl/synchronization/mutex.h"
 #include "cairn/engine/db.h"
 #include "cluster/replica_store.h"
@@ -41,11 +52,34 @@ class EngineReplicaStore final : public ReplicaStore {
   uint64_t siblings_dropped() const override { return dropped_.load(); }
   absl::Status Clear(int db) override;
 
+  // What the store derived of a collection's registers (above).
+  struct CollectionSummary {
+    uint64_t members = 0;  // live (not tombstones)
+    uint64_t digest = 0;
+  };
+  // db: the collection's database (0..255); type: 'h', 't' or 'z'.
+  absl::StatusOr<CollectionSummary> Summary(int db, char type, std::string_view key);
+  // Visits the collection's live registers with members in [start, end) (end empty: to
+  // the last), in member order or reversed, with each one's merged value, until fn
+  // returns false.
+  absl::Status ScanRegisters(
+      int db, char type, std::string_view key, std::string_view start, std::string_view end,
+      bool reverse, absl::FunctionRef<bool(std::string_view member, const pb::Record& merged)> fn);
+  // Visits a sorted set's live members by score: each as score (8 bytes) | member, in
+  // [start, end) of that form, forward or reversed.
+  absl::Status ScanScores(int db, std::string_view key, std::string_view start,
+                          std::string_view end, bool reverse,
+                          absl::FunctionRef<bool(std::string_view score_and_member)> fn);
+
   static std::string EngineKey(int db, std::string_view key, char space = 'R');
   static constexpr char kFormatVersion = 0x01;
 
  private:
   absl::Mutex& StripeOf(const std::string& engine_key);
+  // Apply of a register (db >= kRegisterSpace): the versions and the collection's derived
+  // state in one engine write, under the collection's stripe.
+  absl::Status ApplyRegister(int db, std::string_view key, const VersionList& versions,
+                             bool* changed);
   static absl::StatusOr<VersionList> Decode(std::string_view value);
 
   static constexpr size_t kStripes = 64;

@@ -4,6 +4,8 @@
 
 #include "cairn/engine/write_batch.h"
 #include "cluster/hint_store.h"
+#include "cluster/registers.h"
+#include "store/collection.h"
 #include "engine/db_test_util.h"
 
 namespace cairn::cluster {
@@ -163,6 +165,98 @@ TEST(HintStoreTest, HintsSurviveAReopenAndComeOutOldestFirstPerTarget) {
   ASSERT_TRUE(hints.Pending("c", 10, &pending).ok());
   EXPECT_EQ(pending.size(), 2u);
   EXPECT_EQ(hints.backlog(), 4u);
+}
+
+}  // namespace
+}  // namespace cairn::cluster
+
+namespace cairn::cluster {
+namespace {
+
+// Registers (registers.h): the store keeps each collection's live count, digest and (for
+// sorted sets) score index in step with the registers it holds, whatever order versions
+// arrive in.
+TEST(EngineReplicaStoreTest, RegistersKeepCountDigestAndScoreIndex) {
+  engine::TempDir dir;
+  auto db = engine::DB::Open({}, dir.path());
+  ASSERT_TRUE(db.ok());
+  EngineReplicaStore a(db->get(), false);
+  engine::TempDir dir2;
+  auto db2 = engine::DB::Open({}, dir2.path());
+  ASSERT_TRUE(db2.ok());
+  EngineReplicaStore b(db2->get(), false);
+  const int space = 3 + kRegisterSpace;
+  const pb::Record one = Rec(10, "1.5", "n1", 1);
+  const pb::Record two = Rec(11, "-2", "n1", 2);
+  const pb::Record two_later = Rec(12, "7", "n1", 3, &two);
+  const pb::Record one_gone = Rec(13, "", "n1", 4, &one, /*tombstone=*/true);
+  const std::vector<std::pair<std::string, pb::Record>> writes = {
+      {RegisterKey('z', "z", "one"), one},
+      {RegisterKey('z', "z", "two"), two},
+      {RegisterKey('z', "z", "two"), two_later},
+      {RegisterKey('z', "z", "one"), one_gone},
+      {RegisterKey('h', "z", "field"), one},  // another type under the same key
+  };
+  bool changed;
+  for (const auto& [key, rec] : writes) ASSERT_TRUE(a.Apply(space, key, {rec}, &changed).ok());
+  for (auto it = writes.rbegin(); it != writes.rend(); ++it) {  // reversed arrival
+    ASSERT_TRUE(b.Apply(space, it->first, {it->second}, &changed).ok());
+  }
+  for (EngineReplicaStore* s : {&a, &b}) {
+    auto z = s->Summary(3, 'z', "z");
+    ASSERT_TRUE(z.ok());
+    EXPECT_EQ(z->members, 1u);  // "two"; "one" was deleted
+    EXPECT_EQ(s->Summary(3, 'h', "z")->members, 1u);
+    EXPECT_EQ(s->Summary(0, 'z', "z")->members, 0u);  // another database
+    std::vector<std::string> members, scores;
+    ASSERT_TRUE(s->ScanRegisters(3, 'z', "z", "", "", false,
+                                 [&](std::string_view m, const pb::Record& r) {
+                                   members.push_back(std::string(m) + "=" + r.value());
+                                   return true;
+                                 }).ok());
+    EXPECT_EQ(members, std::vector<std::string>{"two=7"});
+    ASSERT_TRUE(s->ScanScores(3, "z", "", "", false, [&](std::string_view sm) {
+                   scores.emplace_back(sm);
+                   return true;
+                 }).ok());
+    ASSERT_EQ(scores.size(), 1u);  // the old score of "two" and deleted "one" are gone
+    EXPECT_EQ(scores[0], store::EncodeScore(7) + "two");
+  }
+  EXPECT_EQ(a.Summary(3, 'z', "z")->digest, b.Summary(3, 'z', "z")->digest);
+  EXPECT_NE(a.Summary(3, 'z', "z")->digest, 0u);
+  // FLUSHDB of the database drops the registers and what was derived from them.
+  ASSERT_TRUE(a.Clear(3).ok());
+  EXPECT_EQ(a.Summary(3, 'z', "z")->members, 0u);
+  EXPECT_TRUE(a.Read(space, RegisterKey('z', "z", "two"))->empty());
+}
+
+TEST(EngineReplicaStoreTest, RegisterScansRunBothWaysWithinBounds) {
+  engine::TempDir dir;
+  auto db = engine::DB::Open({}, dir.path());
+  ASSERT_TRUE(db.ok());
+  EngineReplicaStore s(db->get(), false);
+  bool changed;
+  uint64_t n = 0;
+  for (std::string m : {"a", "b", "c", "d"}) {
+    n++;
+    ASSERT_TRUE(s.Apply(kRegisterSpace, RegisterKey('t', "k", m), {Rec(n, "", "n", n)}, &changed).ok());
+  }
+  // A neighbouring collection whose key extends this one's must not show through.
+  n++;
+  ASSERT_TRUE(s.Apply(kRegisterSpace, RegisterKey('t', "k2", "a"), {Rec(n, "", "n", n)}, &changed).ok());
+  const auto scan = [&](std::string_view start, std::string_view end, bool reverse) {
+    std::string out;
+    EXPECT_TRUE(s.ScanRegisters(0, 't', "k", start, end, reverse, [&](std::string_view m, const pb::Record&) {
+                   out += m;
+                   return true;
+                 }).ok());
+    return out;
+  };
+  EXPECT_EQ(scan("", "", false), "abcd");
+  EXPECT_EQ(scan("", "", true), "dcba");
+  EXPECT_EQ(scan("b", "d", false), "bc");
+  EXPECT_EQ(scan("b", "d", true), "cb");
+  EXPECT_EQ(scan("c", "", true), "dc");
 }
 
 }  // namespace

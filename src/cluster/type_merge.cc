@@ -257,13 +257,37 @@ absl::StatusOr<std::optional<pb::Record>> MergeForRead(const std::vector<pb::Rec
       break;
     case ValueType::kHash:
     case ValueType::kSet:
-    case ValueType::kZSet:
+    case ValueType::kZSet: {
+      // A header of a collection kept as registers (registers.h): its members merge in
+      // their own registers, so the newest live header stands (a concurrent DEL removed
+      // the members it saw, not the collection another side kept writing).
+      pb::CollectionState state;
+      if (state.ParseFromString(live->value()) && state.registers()) {
+        return std::optional<pb::Record>(*live);
+      }
       return MergeMembers(versions, *live, type);
+    }
     case ValueType::kList:
       break;
   }
   if (winner.tombstone()) return std::optional<pb::Record>();
   return std::optional<pb::Record>(winner);
+}
+
+absl::StatusOr<std::optional<pb::Record>> MergeRegister(const std::vector<pb::Record>& versions) {
+  const pb::Record* live = nullptr;
+  for (const pb::Record& v : versions) {
+    if (!v.tombstone()) {
+      live = &v;
+      break;
+    }
+  }
+  if (live == nullptr) return std::optional<pb::Record>();
+  if (versions.size() == 1) return std::optional<pb::Record>(*live);
+  for (const pb::Record& v : versions) {
+    if (v.has_counter()) return MergeCountersOf(versions, *live, *live);
+  }
+  return std::optional<pb::Record>(*live);
 }
 
 }  // namespace cairn::cluster

@@ -31,6 +31,11 @@ namespace cairn::cluster {
 // Corruption if a version's payload does not parse.
 absl::StatusOr<std::optional<pb::Record>> MergeForRead(const std::vector<pb::Record>& versions);
 
+// The value of a member's register (registers.h) from its versions: a removal (tombstone)
+// concurrent with a write of the member loses to it (add wins, as members of collections
+// merge); among live versions the later wins, or their counters merge. nullopt: removed.
+absl::StatusOr<std::optional<pb::Record>> MergeRegister(const std::vector<pb::Record>& versions);
+
 }  // namespace cairn::cluster
 
 #endif  // CAIRN_CLUSTER_TYPE_MERGE_H_

@@ -495,3 +495,50 @@ TEST(TypeMergeTest, ListsAndPlainStringsKeepTheLastWriter) {
 
 }  // namespace
 }  // namespace cairn::cluster
+
+namespace cairn::cluster {
+namespace {
+
+// Collections kept as registers (registers.h): headers merge to the newest live one,
+// whatever a concurrent DEL did (members merge in their registers), and a member's
+// register keeps a concurrent write over a concurrent removal (add wins).
+TEST(RegisterMergeTest, HeadersAndMemberRegistersMergeAddWins) {
+  uint64_t clock = 0;
+  pb::Record header;
+  header.set_type(static_cast<uint32_t>(store::ValueType::kHash));
+  pb::CollectionState state;
+  state.set_meta(store::EncodeCollectionMeta(store::ValueType::kHash, store::CollectionMeta{7, 0}));
+  state.set_registers(true);
+  header.set_value(state.SerializeAsString());
+  Replica a{{}, &clock};
+  a.Write("n1", header);
+  Replica b = a;
+  b.Write("n2", Tombstone());   // a DEL on one side
+  a.Write("n1", header);        // a write of a member on the other rewrites the header
+  a.Receive(b);
+  b.Receive(a);
+  ASSERT_EQ(a.versions.size(), 2u);
+  auto merged = a.Read();
+  ASSERT_TRUE(merged.has_value());  // not an empty collection read as absent
+  EXPECT_EQ(merged->value(), header.value());
+  EXPECT_EQ(b.Read()->value(), header.value());
+
+  Replica m{{}, &clock};
+  m.Write("n1", Str("v1"));
+  Replica n = m;
+  n.Write("n2", Tombstone());    // HDEL on one side
+  m.Write("n1", Str("v2"));      // HSET of the same field on the other
+  m.Receive(n);
+  auto reg = MergeRegister(m.versions);
+  ASSERT_TRUE(reg.ok());
+  ASSERT_TRUE(reg->has_value());
+  EXPECT_EQ((*reg)->value(), "v2");
+  // A removal that saw the write removes it.
+  m.Write("n1", Tombstone());
+  reg = MergeRegister(m.versions);
+  ASSERT_TRUE(reg.ok());
+  EXPECT_FALSE(reg->has_value());
+}
+
+}  // namespace
+}  // namespace cairn::cluster

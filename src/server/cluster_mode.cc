@@ -31,6 +31,7 @@
 #include "cluster/maintenance.h"
 #include "cluster/membership.h"
 #include "cluster/partition_transport.h"
+#include "cluster/registers.h"
 #include "cluster/ring.h"
 #include "cluster/type_merge.h"
 #include "cluster/vector_clock.h"
@@ -172,6 +173,21 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(const ServerConf
             *reply.mutable_execute_result() = raw->ExecuteHere(shared->execute());
             return reply;
           });
+        }
+        if (request.has_register_summary()) {
+          const pb::RegisterSummary& q = request.register_summary();
+          pb::Envelope reply;
+          auto summary = q.db() < 0 || q.db() >= store::kMaxDatabases
+                             ? absl::InvalidArgumentError("bad database")
+                             : raw->store_->Summary(q.db(), static_cast<char>(q.type()), q.key());
+          if (!summary.ok()) {
+            reply.mutable_error()->set_code(pb::Error::UNAVAILABLE);
+            reply.mutable_error()->set_message(std::string(summary.status().message()));
+          } else {
+            reply.mutable_register_summary_result()->set_members(summary->members);
+            reply.mutable_register_summary_result()->set_digest(summary->digest);
+          }
+          return respond(std::move(reply));
         }
         if (request.has_flush()) {
           const int db = request.flush().db();
@@ -368,6 +384,54 @@ std::string ClusterNode::RunHere(const pb::ExecuteCommand& q, uint64_t* hits, ui
   absl::MutexLock l(&exec_locks_[XXH3_64bits(tag.data(), tag.size()) % exec_locks_.size()]);
   const auto repair = q.sync_repair() ? cluster::Coordinator::Repair::kSync
                                       : cluster::Coordinator::Repair::kAsync;
+  // Members of collections kept as registers: each read from R replicas, scans and
+  // sizes from this replica's own.
+  class Registers final : public RegisterSource {
+   public:
+    Registers(ClusterNode* node, int r) : node_(node), r_(r) {}
+    absl::Status Sync(int db, char type, std::string_view key) override {
+      return node_->SyncRegisters(db, type, key, r_);
+    }
+    // Read here: the collection was synced with R replicas when its header was loaded
+    // (Sync), so this replica holds at least what a read at R would merge.
+    absl::StatusOr<Read> ReadRegister(int db, std::string_view register_key) override {
+      auto versions = node_->store_->Read(db + cluster::kRegisterSpace, register_key);
+      if (!versions.ok()) return versions.status();
+      auto merged = cluster::MergeRegister(*versions);
+      if (!merged.ok()) return merged.status();
+      Read out;
+      if (merged->has_value()) out.merged = std::move(**merged);
+      out.context = cluster::MergedClock(*versions);
+      std::vector<const pb::Counter*> counters;
+      for (const pb::Record& v : *versions) {
+        if (v.has_counter()) counters.push_back(&v.counter());
+      }
+      if (!counters.empty()) out.history = cluster::MergeCounters(counters);
+      return out;
+    }
+    absl::StatusOr<uint64_t> LocalCount(int db, char type, std::string_view key) override {
+      auto summary = node_->store_->Summary(db, type, key);
+      if (!summary.ok()) return summary.status();
+      return summary->members;
+    }
+    absl::Status ScanLocal(int db, char type, std::string_view key, std::string_view start,
+                           std::string_view end, bool reverse,
+                           absl::FunctionRef<bool(std::string_view, std::string_view)> fn) override {
+      return node_->store_->ScanRegisters(
+          db, type, key, start, end, reverse,
+          [&](std::string_view member, const pb::Record& merged) { return fn(member, merged.value()); });
+    }
+    absl::Status ScanLocalScores(int db, std::string_view key, std::string_view start,
+                                 std::string_view end, bool reverse,
+                                 absl::FunctionRef<bool(std::string_view)> fn) override {
+      return node_->store_->ScanScores(db, key, start, end, reverse, fn);
+    }
+
+   private:
+    ClusterNode* node_;
+    int r_;
+  };
+  Registers registers(this, q.r());
   // Each key a command touches is read from R replicas, as the merge of its versions.
   KeySnapshot snapshot(q.db(), tag, q.now_ms(),
                        [&](int db, std::string_view key) -> absl::StatusOr<KeySnapshot::Loaded> {
@@ -388,6 +452,7 @@ std::string ClusterNode::RunHere(const pb::ExecuteCommand& q, uint64_t* hits, ui
     ReplyStatusError(writer, s);
     return out;
   };
+  snapshot.set_register_source(&registers);
   // A command naming a second database (MOVE key db) uses the key there too.
   for (size_t i = 0; i < lines.size(); i++) {
     int other = 0;
@@ -465,6 +530,32 @@ std::string ClusterNode::RunHere(const pb::ExecuteCommand& q, uint64_t* hits, ui
   }
   if (!snapshot.load_error().ok()) return fail(snapshot.load_error());
   for (const auto& [db, key] : snapshot.ChangedKeys()) {
+    // A hash, set or sorted set: the members it changed, each its own register
+    // (cluster/registers.h), before the header that names them.
+    auto registers = snapshot.ExportRegisters(db, key);
+    if (!registers.ok()) return fail(registers.status());
+    std::vector<cluster::Coordinator::WriteOp> ops;
+    for (KeySnapshot::RegisterWrite& w : *registers) {
+      cluster::Coordinator::WriteOp op{std::move(w.register_key), std::move(w.record), std::nullopt};
+      if (w.context) {
+        op.context.emplace();
+        *op.context->mutable_clock() = std::move(*w.context);
+      }
+      ops.push_back(std::move(op));
+    }
+    // A thousand at a time, all of a thousand at once: this node is a replica of the
+    // tag, so of its registers. (Re-creating a collection of a million members writes a
+    // million tombstones: in pieces, each with its own deadline.)
+    constexpr size_t kChunk = 1000;
+    for (size_t from = 0; from < ops.size(); from += kChunk) {
+      std::vector<cluster::Coordinator::WriteOp> chunk(
+          std::make_move_iterator(ops.begin() + from),
+          std::make_move_iterator(ops.begin() + std::min(ops.size(), from + kChunk)));
+      if (absl::Status s = coordinator_->WriteMany(db + cluster::kRegisterSpace, std::move(chunk), q.w());
+          !s.ok()) {
+        return fail(s);
+      }
+    }
     auto exported = snapshot.Export(db, key);
     if (!exported.ok()) return fail(exported.status());
     auto was_live = snapshot.WasLive(db, key);
@@ -487,9 +578,159 @@ std::string ClusterNode::RunHere(const pb::ExecuteCommand& q, uint64_t* hits, ui
   return out;
 }
 
+absl::Status ClusterNode::SyncRegisters(int db, char type, std::string_view key, int r) {
+  if (r <= 1) return absl::OkStatus();
+  auto local = store_->Summary(db, type, key);
+  if (!local.ok()) return local.status();
+  const std::string prefix = cluster::RegisterPrefix(type, key);
+  const int space = db + cluster::kRegisterSpace;
+  const absl::Duration timeout = coordinator_->options().timeout;
+  // Every other live replica's summary, asked at once.
+  struct Answer {
+    std::string id, address;
+    bool answered = false;
+    uint64_t digest = 0;
+    std::string error;
+  };
+  std::vector<Answer> answers;
+  {
+    auto ring = membership_->ring();
+    for (int m : ring->PreferenceList(key, coordinator_->options().replicas)) {
+      const std::string& id = ring->members()[m].id;
+      if (id == id_ || !membership_->IsAlive(id)) continue;
+      Answer a;
+      a.id = id;
+      a.address = membership_->AddressOf(id);
+      answers.push_back(std::move(a));
+    }
+  }
+  struct Gather {
+    absl::Mutex mu;
+    size_t pending ABSL_GUARDED_BY(mu) = 0;
+    int agree ABSL_GUARDED_BY(mu) = 0;  // answers equal to this replica's digest
+  };
+  auto gather = std::make_shared<Gather>();
+  auto results = std::make_shared<std::vector<Answer>>(answers);
+  {
+    absl::MutexLock l(&gather->mu);
+    gather->pending = answers.size();
+  }
+  for (size_t i = 0; i < answers.size(); i++) {
+    pb::Envelope request;
+    request.mutable_register_summary()->set_db(db);
+    request.mutable_register_summary()->set_type(static_cast<uint8_t>(type));
+    request.mutable_register_summary()->set_key(std::string(key));
+    partition_->Call(answers[i].address, std::move(request), timeout,
+                     [gather, results, i, mine = local->digest](absl::StatusOr<pb::Envelope> reply) {
+                       absl::MutexLock l(&gather->mu);
+                       Answer& a = (*results)[i];
+                       if (reply.ok() && reply->has_register_summary_result()) {
+                         a.answered = true;
+                         a.digest = reply->register_summary_result().digest();
+                         gather->agree += a.digest == mine;
+                       } else {
+                         a.error = reply.ok() ? reply->error().message()
+                                              : std::string(reply.status().message());
+                       }
+                       gather->pending--;
+                     });
+  }
+  {
+    absl::MutexLock l(&gather->mu);
+    // Enough once R-1 agree: a slow replica does not hold up every command.
+    auto done = [g = gather.get(), r]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return g->pending == 0 || g->agree >= r - 1;
+    };
+    gather->mu.AwaitWithTimeout(absl::Condition(&done), timeout + absl::Milliseconds(200));
+    answers = *results;  // copied under the lock: late callbacks only touch *results
+  }
+  int agreed = 1;  // this replica
+  std::string why = "no other replica of the key is up";
+  std::vector<bool> counted(answers.size(), false);
+  for (size_t i = 0; i < answers.size(); i++) {
+    const Answer& a = answers[i];
+    if (a.answered && a.digest == local->digest) {
+      agreed++;
+      counted[i] = true;
+    }
+    if (!a.answered) why = absl::StrCat(a.id, ": ", a.error.empty() ? "no answer" : a.error);
+  }
+  // Fewer than R agree (a replica missed writes, or this one did): take a differing
+  // replica's registers (merging them into ours) and give it those of ours it lacks or
+  // holds older, as a read repair of the whole collection, until R agree.
+  for (size_t i = 0; i < answers.size(); i++) {
+    const Answer& a = answers[i];
+    if (agreed >= r) break;
+    if (!a.answered || counted[i]) continue;
+    std::map<std::string, std::string> theirs;  // register key -> serialized versions
+    std::string start = prefix;
+    while (true) {
+      pb::Envelope scan;
+      pb::ReplicaScan* q = scan.mutable_scan();
+      q->set_db(space);
+      q->set_start(start);
+      q->set_limit(1000);
+      q->set_all_versions(true);
+      q->set_prefix(prefix);
+      auto page = partition_->CallAndWait(a.address, std::move(scan), timeout);
+      if (!page.ok() || !page->has_scan_result()) {
+        why = absl::StrCat(a.id, ": ", page.ok() ? page->error().message() : page.status().message());
+        break;
+      }
+      const pb::ReplicaScanResult& res = page->scan_result();
+      for (int i = 0; i < res.keys_size() && i < res.all_size(); i++) {
+        cluster::VersionList versions(res.all(i).versions().begin(), res.all(i).versions().end());
+        bool changed = false;
+        CAIRN_RETURN_IF_ERROR(store_->Apply(space, res.keys(i), versions, &changed));
+        theirs[res.keys(i)] = res.all(i).SerializeAsString();
+      }
+      if (res.next().empty()) {
+        agreed++;  // we now hold all it had; what it lacks goes to it below
+        break;
+      }
+      start = res.next() + std::string(1, '\0');
+    }
+    std::string from = prefix;
+    bool more = true;
+    while (more) {
+      std::vector<std::pair<std::string, cluster::VersionList>> mine;
+      CAIRN_RETURN_IF_ERROR(store_->Scan(space, from, 1000, &mine, &more));
+      for (auto& [rk, versions] : mine) {
+        if (!std::string_view(rk).starts_with(prefix)) {
+          more = false;
+          break;
+        }
+        pb::Versions encoded;
+        for (const pb::Record& v : versions) *encoded.add_versions() = v;
+        auto it = theirs.find(rk);
+        if (it != theirs.end() && it->second == encoded.SerializeAsString()) continue;
+        pb::Envelope write;
+        write.mutable_write()->set_db(space);
+        write.mutable_write()->set_key(rk);
+        *write.mutable_write()->mutable_versions() = encoded.versions();
+        partition_->Call(a.address, std::move(write), timeout, [](absl::StatusOr<pb::Envelope>) {});
+      }
+      if (!mine.empty()) from = mine.back().first + std::string(1, '\0');
+    }
+    auto now = store_->Summary(db, type, key);
+    if (!now.ok()) return now.status();
+    *local = *now;
+  }
+  if (agreed < r) {
+    return WithKind(absl::UnavailableError(absl::StrCat(
+                        "NOQUORUM collection read reached ", agreed, " of ", r,
+                        " required replicas: ", why)),
+                    ErrorKind::kNoQuorum);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ClusterNode::FlushHere(int db) {
   if (db < -1 || db >= store::kMaxDatabases) return absl::InvalidArgumentError("bad database");
-  if (hints_ != nullptr) CAIRN_RETURN_IF_ERROR(hints_->RemoveDb(db));
+  if (hints_ != nullptr) {
+    CAIRN_RETURN_IF_ERROR(hints_->RemoveDb(db));
+    if (db >= 0) CAIRN_RETURN_IF_ERROR(hints_->RemoveDb(db + cluster::kRegisterSpace));
+  }
   return store_->Clear(db);
 }
 
@@ -924,6 +1165,25 @@ void Del(ClusterContext& x) {
     std::optional<pb::Record> rec;
     if (!Load(x, x.c.args[i], &rec)) return;
     if (!rec) continue;
+    pb::CollectionState state;
+    if (cluster::HasRegisters(rec->type()) && state.ParseFromString(rec->value()) &&
+        state.registers()) {
+      // A collection kept as registers: deleted on its replica, which removes the members
+      // it holds (after syncing them at R), as Redis's DEL of a collection visits them.
+      pb::ExecuteCommand q = NewExecute(x);
+      q.add_args("DEL");
+      q.add_args(std::string(x.c.args[i]));
+      const pb::ExecuteResult result = ExecuteOnReplica(x.node, x.c.args[i], q);
+      int64_t deleted = 0;
+      const std::string& reply = result.reply();
+      if (reply.size() < 3 || reply[0] != ':' ||
+          !absl::SimpleAtoi(absl::string_view(reply).substr(1, reply.size() - 3), &deleted)) {
+        x.c.out.buffer()->append(reply);  // an error
+        return;
+      }
+      n += deleted;
+      continue;
+    }
     if (absl::Status s = DeleteKey(x, x.c.args[i]); !s.ok()) return ReplyError(x.c, s);
     n++;
   }

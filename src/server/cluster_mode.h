@@ -58,6 +58,11 @@ class ClusterNode {
   // Returns the RESP reply and the commands' keyspace hits and misses.
   cluster::pb::ExecuteResult ExecuteHere(const cluster::pb::ExecuteCommand& command);
 
+  // Brings this node's registers of a collection (cluster/registers.h) up to date with
+  // r-1 other live replicas': compares their digests, and where one differs takes its
+  // registers and gives it ours. NOQUORUM if fewer than r replicas answer.
+  absl::Status SyncRegisters(int db, char type, std::string_view key, int r);
+
   // FLUSHDB (db) or FLUSHALL (-1) of this node's replicas and hints.
   absl::Status FlushHere(int db);
 

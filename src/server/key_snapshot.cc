@@ -1,6 +1,7 @@
 #include "server/key_snapshot.h"
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <map>
 
@@ -8,7 +9,9 @@
 #include "base/numbers.h"
 #include "base/status.h"
 #include "cluster/counter.h"
+#include "cluster/registers.h"
 #include "cluster/ring.h"
+#include "cluster/type_merge.h"
 #include "store/collection.h"
 
 namespace cairn::server {
@@ -90,6 +93,34 @@ absl::Status KeySnapshot::Load(int db, std::string_view key, const pb::Record& r
     r.value = state.meta();
     store::CollectionMeta meta;
     CAIRN_RETURN_IF_ERROR(store::DecodeCollectionMeta(r.type, r.value, &meta));
+    if (state.registers()) {
+      // A header: the members are registers, read when a command touches them; the size
+      // is what this replica holds (the registers' count converges as they do).
+      if (!cluster::HasRegisters(static_cast<uint32_t>(r.type)) || state.members_size() != 0) {
+        return CorruptionError("collection header with members, or of a type without registers");
+      }
+      if (source_ == nullptr) return CorruptionError("collection kept as registers cannot be read here");
+      if (handed_out_.contains(meta.version)) {
+        return absl::AbortedError("collection version collision; try the command again");
+      }
+      Bump(meta.version);
+      CAIRN_RETURN_IF_ERROR(source_->Sync(db, static_cast<char>(r.type), key));
+      auto count = source_->LocalCount(db, static_cast<char>(r.type), key);
+      if (!count.ok()) return count.status();
+      meta.size = *count;
+      r.value = store::EncodeCollectionMeta(r.type, meta);
+      const bool empty = *count == 0;  // every member removed: the collection is gone
+      st.members.clear();
+      st.dots.clear();
+      st.counters.clear();
+      st.registers = true;
+      st.reg_type = static_cast<char>(r.type);
+      st.reg_version = meta.version;
+      if (Expired(r) || empty) return absl::OkStatus();
+      st.record = std::move(r);
+      st.loaded = record;
+      return absl::OkStatus();
+    }
     CAIRN_RETURN_IF_ERROR(CheckMembers(r.type, meta, state));
     if (handed_out_.contains(meta.version)) {
       // A version given to a new collection of this run (clocks far apart can repeat
@@ -297,6 +328,14 @@ absl::StatusOr<std::optional<pb::Record>> KeySnapshot::Export(int db, std::strin
   store::CollectionMeta meta;
   CAIRN_RETURN_IF_ERROR(store::DecodeCollectionMeta(st.record->type, st.record->value, &meta));
   pb::CollectionState state;
+  if (source_ != nullptr && cluster::HasRegisters(static_cast<uint32_t>(st.record->type))) {
+    // A header: the members go as registers (ExportRegisters); the size is each replica's.
+    meta.size = 0;
+    state.set_meta(store::EncodeCollectionMeta(st.record->type, meta));
+    state.set_registers(true);
+    out.set_value(state.SerializeAsString());
+    return out;
+  }
   state.set_meta(st.record->value);
   for (auto m = st.members.lower_bound({meta.version, ""});
        m != st.members.end() && m->first.first == meta.version; ++m) {
@@ -309,6 +348,141 @@ absl::StatusOr<std::optional<pb::Record>> KeySnapshot::Export(int db, std::strin
     CAIRN_RETURN_IF_ERROR(ExportMemberCounter(st, st.record->type, m->first, m->second, &state));
   }
   out.set_value(state.SerializeAsString());
+  return out;
+}
+
+absl::StatusOr<std::vector<KeySnapshot::RegisterWrite>> KeySnapshot::ExportRegisters(
+    int db, std::string_view key) {
+  std::vector<RegisterWrite> out;
+  if (source_ == nullptr) return out;
+  KeyMap& keys = KeysOf(db);
+  auto it = keys.find(key);
+  if (it == keys.end()) return out;
+  KeyState& st = it->second;
+  // What the key is now: a collection kept as registers (its type and version), or not.
+  std::optional<std::pair<char, uint64_t>> now;
+  if (st.record && !Expired(*st.record) && cluster::HasRegisters(static_cast<uint32_t>(st.record->type))) {
+    store::CollectionMeta meta;
+    CAIRN_RETURN_IF_ERROR(store::DecodeCollectionMeta(st.record->type, st.record->value, &meta));
+    now = std::make_pair(static_cast<char>(st.record->type), meta.version);
+  }
+  const bool same = st.registers && now && now->first == st.reg_type && now->second == st.reg_version;
+  const auto tombstone = [&](char type, const std::string& name) {
+    RegisterWrite w;
+    w.register_key = cluster::RegisterKey(type, key, name);
+    w.record.set_tombstone(true);
+    if (auto f = st.fetched.find(name); f != st.fetched.end()) {
+      w.context = f->second.context;
+      // A member counter's increments the removal did not see still count (counter.h).
+      if (f->second.merged && f->second.merged->has_counter()) {
+        if (auto reset = cluster::ResetCounter(f->second.merged->counter(), std::nullopt,
+                                               cluster::kOffsetOfThisWrite)) {
+          *w.record.mutable_counter() = std::move(*reset);
+        }
+      }
+    }
+    out.push_back(std::move(w));
+  };
+  if (st.registers && !same) {
+    // The collection the registers held is gone (deleted, expired, overwritten, or a new
+    // version): each of its members becomes a tombstone.
+    std::set<std::string> old;
+    CAIRN_RETURN_IF_ERROR(source_->ScanLocal(db, st.reg_type, key, "", "", false,
+                                             [&](std::string_view m, std::string_view) {
+                                               old.emplace(m);
+                                               return true;
+                                             }));
+    for (const auto& [name, read] : st.fetched) {
+      if (read.merged) old.insert(name);
+    }
+    for (const std::string& name : old) tombstone(st.reg_type, name);
+  }
+  if (!now) return out;
+  const auto [type, version] = *now;
+  if (!st.registers || st.reg_type != type) {
+    // A new collection: registers of this type left by an earlier one (deleted by a
+    // plain DEL or SET, which do not visit members) would show through: they go.
+    CAIRN_RETURN_IF_ERROR(source_->Sync(db, type, key));
+    std::vector<std::string> stale;
+    CAIRN_RETURN_IF_ERROR(source_->ScanLocal(db, type, key, "", "", false,
+                                             [&](std::string_view m, std::string_view) {
+                                               stale.emplace_back(m);
+                                               return true;
+                                             }));
+    for (const std::string& name : stale) tombstone(type, name);
+  }
+  const store::ValueType vtype = static_cast<store::ValueType>(type);
+  for (auto m = st.members.lower_bound({version, ""}); m != st.members.end() && m->first.first == version; ++m) {
+    const auto& at = m->first;
+    auto inc = st.incremented.find(at);
+    const bool rewritten = st.rewritten.contains(at);
+    if (same && !rewritten && inc == st.incremented.end()) continue;  // not written
+    std::string name = at.second;
+    if (type == 'z') {
+      if (name.empty() || name[0] != store::kZSetByMember) continue;  // the score index is derived
+      name.erase(0, 1);
+    }
+    RegisterWrite w;
+    w.register_key = cluster::RegisterKey(type, key, name);
+    const std::string after = MemberNumber(vtype, m->second);
+    if (type == 'z') {
+      // The score as text; an infinite one too (ScoreText has no number for it).
+      const double score = store::DecodeScore(m->second);
+      w.record.set_value(std::isinf(score) ? (score > 0 ? "inf" : "-inf") : after);
+    } else {
+      w.record.set_value(type == 't' ? std::string() : m->second);
+    }
+    const RegisterSource::Read* fetched = nullptr;
+    if (auto f = st.fetched.find(name); f != st.fetched.end() && same) fetched = &f->second;
+    if (fetched != nullptr) w.context = fetched->context;
+    // The counter the member held: its register's, the history of a deleted one's, or
+    // (a collection moving to registers) the one loaded with it.
+    std::optional<pb::Counter> held;
+    if (fetched != nullptr && fetched->merged && fetched->merged->has_counter()) {
+      held = fetched->merged->counter();
+    } else if (fetched != nullptr && !fetched->merged && fetched->history) {
+      held = cluster::ResetCounter(*fetched->history, "0", cluster::kOffsetOfThisWrite);
+    } else if (auto c = st.counters.find(at); c != st.counters.end()) {
+      held = c->second;
+    }
+    const std::string before = inc == st.incremented.end() ? ""
+                               : inc->second.before      ? MemberNumber(vtype, *inc->second.before)
+                                                         : "0";
+    if (inc != st.incremented.end() && !rewritten && !before.empty() && !after.empty()) {
+      // Only increments changed it: this node's contribution to its counter.
+      pb::Counter c;
+      if (held) {
+        c = std::move(*held);
+      } else if (inc->second.before) {
+        auto plain = cluster::CounterFromValue(before, inc->second.set_at);
+        if (plain) c = std::move(*plain);
+      }
+      CAIRN_RETURN_IF_ERROR(cluster::AddIncrement(&c, st.counter_node, before, after, MinCount()));
+      *w.record.mutable_counter() = std::move(c);
+    } else if (held && (rewritten || inc != st.incremented.end())) {
+      if (!after.empty()) {
+        if (auto reset = cluster::ResetCounter(*held, after, cluster::kOffsetOfThisWrite)) {
+          *w.record.mutable_counter() = std::move(*reset);
+        }
+      }
+    } else if (held) {
+      *w.record.mutable_counter() = std::move(*held);
+    }
+    out.push_back(std::move(w));
+  }
+  if (same) {
+    for (const auto& at : st.deleted) {
+      if (at.first != version) continue;
+      std::string name = at.second;
+      if (type == 'z') {
+        if (name.empty() || name[0] != store::kZSetByMember) continue;
+        name.erase(0, 1);
+      }
+      auto f = st.fetched.find(name);
+      if (f != st.fetched.end() && !f->second.merged) continue;  // was not there
+      tombstone(type, name);
+    }
+  }
   return out;
 }
 
@@ -366,15 +540,19 @@ absl::Status KeySnapshot::Apply(const std::vector<store::Mutation>& batch,
         if (counter_node_.empty()) {
           st.rewritten.insert(at);
         } else if (!st.incremented.contains(at)) {
-          auto cur = st.members.find(at);
+          auto cur = Current(m.db, m.key, st, at);
+          if (!cur.ok()) return cur.status();
           auto dot = st.dots.find(at);
-          st.incremented.emplace(
-              at, KeyState::Incremented{
-                      cur != st.members.end() ? std::optional<std::string>(cur->second) : std::nullopt,
-                      dot != st.dots.end() ? dot->second.timestamp() : 0});
+          uint64_t set_at = dot != st.dots.end() ? dot->second.timestamp() : 0;
+          if (st.registers && at.first == st.reg_version) {
+            auto read = Fetch(m.db, m.key, st, at.second);
+            if (read.ok() && *read != nullptr && (*read)->merged) set_at = (*read)->merged->version();
+          }
+          st.incremented.emplace(at, KeyState::Incremented{std::move(*cur), set_at});
         }
         st.members[at] = m.value;
         st.dots.erase(at);
+        st.deleted.erase(at);
         break;
       }
       case store::Mutation::Kind::kDeleteMember: {
@@ -384,6 +562,7 @@ absl::Status KeySnapshot::Apply(const std::vector<store::Mutation>& batch,
         st.counters.erase(at);  // a member added again starts a new counter
         st.incremented.erase(at);
         st.rewritten.erase(at);
+        if (st.registers && at.first == st.reg_version) st.deleted.insert(at);
         break;
       }
     }
@@ -413,13 +592,56 @@ absl::Status KeySnapshot::SwapDb(int a, int b) {
   return absl::InvalidArgumentError("SWAPDB is not supported in cluster mode");
 }
 
+absl::StatusOr<const RegisterSource::Read*> KeySnapshot::Fetch(int db, std::string_view key,
+                                                              KeyState& st,
+                                                              std::string_view member) {
+  std::string_view name = member;
+  if (st.reg_type == 'z') {
+    if (member.empty() || member[0] != store::kZSetByMember) return nullptr;
+    name.remove_prefix(1);
+  }
+  if (auto it = st.fetched.find(name); it != st.fetched.end()) return &it->second;
+  auto read = source_->ReadRegister(db, cluster::RegisterKey(st.reg_type, key, name));
+  if (!read.ok()) {
+    if (load_error_.ok()) load_error_ = read.status();
+    return read.status();
+  }
+  return &st.fetched.emplace(std::string(name), std::move(*read)).first->second;
+}
+
+namespace {
+
+// A register's value in the single-node commands' form (a sorted set's score as 8 bytes).
+std::optional<std::string> SingleNodeValue(char type, const std::optional<pb::Record>& merged) {
+  if (!merged) return std::nullopt;
+  if (type != 'z') return merged->value();
+  long double score;
+  if (!ParseLongDouble(merged->value(), &score)) return std::nullopt;
+  return store::EncodeScore(static_cast<double>(score));
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<std::string>> KeySnapshot::Current(
+    int db, std::string_view key, KeyState& st, const std::pair<uint64_t, std::string>& at) {
+  if (auto it = st.members.find(at); it != st.members.end()) return std::optional<std::string>(it->second);
+  if (!st.registers || at.first != st.reg_version || st.deleted.contains(at)) {
+    return std::optional<std::string>();
+  }
+  auto read = Fetch(db, key, st, at.second);
+  if (!read.ok()) return read.status();
+  if (*read == nullptr) return std::optional<std::string>();
+  return SingleNodeValue(st.reg_type, (*read)->merged);
+}
+
 absl::Status KeySnapshot::GetMember(int db, std::string_view key, uint64_t version,
                                     std::string_view member, std::string* value) {
   auto st = State(db, key);
   if (!st.ok()) return st.status();
-  auto it = (*st)->members.find({version, std::string(member)});
-  if (it == (*st)->members.end()) return absl::NotFoundError("");
-  *value = it->second;
+  auto cur = Current(db, key, **st, {version, std::string(member)});
+  if (!cur.ok()) return cur.status();
+  if (!cur->has_value()) return absl::NotFoundError("");
+  *value = std::move(**cur);
   return absl::OkStatus();
 }
 
@@ -434,6 +656,9 @@ absl::Status KeySnapshot::ScanMembers(
   auto last = !end.empty() ? members.lower_bound({version, std::string(end)})
                : version == UINT64_MAX ? members.end()
                                        : members.lower_bound({version + 1, ""});
+  if ((*st)->registers && version == (*st)->reg_version) {
+    return ScanRegisterMembers(db, key, **st, start, end, reverse, first, last, fn);
+  }
   if (reverse) {
     for (auto it = last; it != first;) {
       --it;
@@ -442,6 +667,76 @@ absl::Status KeySnapshot::ScanMembers(
   } else {
     for (auto it = first; it != last; ++it) {
       if (!fn(it->first.second, it->second)) break;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KeySnapshot::ScanRegisterMembers(
+    int db, std::string_view key, KeyState& st, std::string_view start, std::string_view end,
+    bool reverse, MemberMap::const_iterator first, MemberMap::const_iterator last,
+    absl::FunctionRef<bool(std::string_view member, std::string_view value)> fn) {
+  // The members the commands wrote (first..last, in order) override this replica's
+  // registers; those they deleted are skipped.
+  bool stopped = false;
+  auto o = reverse ? last : first;
+  const auto overlay_before = [&](std::string_view m) {  // emit overlay entries ahead of m
+    while (!stopped && (reverse ? o != first : o != last)) {
+      auto cur = reverse ? std::prev(o) : o;
+      const std::string& name = cur->first.second;
+      if (reverse ? !(name > m) : !(name < m)) break;
+      if (!fn(name, cur->second)) stopped = true;
+      reverse ? --o : ++o;
+    }
+  };
+  const auto visit = [&](std::string_view m, std::string_view value) {
+    overlay_before(m);
+    if (stopped) return false;
+    if (reverse ? o != first : o != last) {
+      auto cur = reverse ? std::prev(o) : o;
+      if (cur->first.second == m) {
+        reverse ? --o : ++o;
+        if (!fn(m, cur->second)) stopped = true;
+        return !stopped;
+      }
+    }
+    if (st.deleted.contains({st.reg_version, std::string(m)})) return true;
+    if (!fn(m, value)) stopped = true;
+    return !stopped;
+  };
+  if (st.reg_type != 'z') {
+    CAIRN_RETURN_IF_ERROR(source_->ScanLocal(db, st.reg_type, key, start, end, reverse, visit));
+  } else {
+    // A sorted set's members in the single-node form: 'm' member -> score, then
+    // 's' score member -> "" (the index), each part a range of the replica's own.
+    const auto part = [&](char tag) -> absl::Status {
+      const std::string tag_s(1, tag), next(1, static_cast<char>(tag + 1));
+      const std::string from = std::string(start) > tag_s ? std::string(start) : tag_s;
+      const std::string to = !end.empty() && std::string(end) < next ? std::string(end) : next;
+      if (from >= to) return absl::OkStatus();
+      const std::string_view a = std::string_view(from).substr(1), b = std::string_view(to).substr(1);
+      const std::string b_s = to == next ? std::string() : std::string(b);
+      if (tag == store::kZSetByMember) {
+        return source_->ScanLocal(db, 'z', key, a, b_s, reverse, [&](std::string_view m, std::string_view v) {
+          long double score;
+          if (!ParseLongDouble(v, &score)) return true;  // not a number: not a member here
+          return visit(tag_s + std::string(m), store::EncodeScore(static_cast<double>(score)));
+        });
+      }
+      return source_->ScanLocalScores(db, key, a, b_s, reverse,
+                                      [&](std::string_view sm) { return visit(tag_s + std::string(sm), ""); });
+    };
+    for (char tag : reverse ? std::string{store::kZSetByScore, store::kZSetByMember}
+                            : std::string{store::kZSetByMember, store::kZSetByScore}) {
+      if (stopped) break;
+      CAIRN_RETURN_IF_ERROR(part(tag));
+    }
+  }
+  if (!stopped) {  // what is left of the overlay
+    while (reverse ? o != first : o != last) {
+      auto cur = reverse ? std::prev(o) : o;
+      if (!fn(cur->first.second, cur->second)) break;
+      reverse ? --o : ++o;
     }
   }
   return absl::OkStatus();

@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 
 #include "cluster/cluster.pb.h"
@@ -38,6 +39,33 @@ namespace cairn::server {
 // The type of a replicated version: "string", "hash", "list", "set", "zset" ("none" for
 // a type this server does not know).
 std::string_view ReplicatedTypeName(const cluster::pb::Record& record);
+
+// Where the members of collections kept as registers (cluster/registers.h) come from.
+class RegisterSource {
+ public:
+  virtual ~RegisterSource() = default;
+  struct Read {
+    std::optional<cluster::pb::Record> merged;  // nullopt: absent or deleted
+    cluster::Clock context;                     // what a write of it supersedes
+    std::optional<cluster::pb::Counter> history;  // its counters, deleted ones included
+  };
+  // Brings this replica's registers of the collection up to date with R replicas' (a
+  // collection read at R sees every acknowledged member). Cheap when they agree: their
+  // digests are compared first.
+  virtual absl::Status Sync(int db, char type, std::string_view key) = 0;
+  // One register (db: the collection's database), as reads serve it.
+  virtual absl::StatusOr<Read> ReadRegister(int db, std::string_view register_key) = 0;
+  // This replica's live members of the collection.
+  virtual absl::StatusOr<uint64_t> LocalCount(int db, char type, std::string_view key) = 0;
+  // This replica's live members in [start, end) (end empty: to the last), with values.
+  virtual absl::Status ScanLocal(
+      int db, char type, std::string_view key, std::string_view start, std::string_view end,
+      bool reverse, absl::FunctionRef<bool(std::string_view member, std::string_view value)> fn) = 0;
+  // A sorted set's members by score (score bytes | member) in [start, end).
+  virtual absl::Status ScanLocalScores(int db, std::string_view key, std::string_view start,
+                                       std::string_view end, bool reverse,
+                                       absl::FunctionRef<bool(std::string_view)> fn) = 0;
+};
 
 class KeySnapshot final : public store::Backend {
  public:
@@ -61,6 +89,10 @@ class KeySnapshot final : public store::Backend {
 
   // Keys of the same hash tag in database `db` may be used too (MOVE's destination).
   void AllowDb(int db) { other_dbs_.insert(db); }
+  // Collections whose header says their members are registers read them from source
+  // (null: such a collection is refused as corrupt). Hashes, sets and sorted sets the
+  // commands write are exported as registers (ExportRegisters).
+  void set_register_source(RegisterSource* source) { source_ = source; }
 
   // Loads a key's value (a live one: not a tombstone; expired ones read as absent).
   absl::Status Load(int db, std::string_view key, const cluster::pb::Record& record);
@@ -89,6 +121,17 @@ class KeySnapshot final : public store::Backend {
     return Export(db_, key);
   }
   absl::StatusOr<std::optional<cluster::pb::Record>> Export() const { return Export(first_key_); }
+  // The registers to write for a key the commands changed (a hash, set or sorted set, or
+  // a key that was one), before its header (Export): each register's key, its new value
+  // (nullopt: a tombstone), and the context it was read in (null: supersede what the
+  // executing replica holds).
+  struct RegisterWrite {
+    std::string register_key;
+    cluster::pb::Record record;  // a value (with a counter if increments wrote it) or a tombstone
+    std::optional<cluster::Clock> context;
+  };
+  absl::StatusOr<std::vector<RegisterWrite>> ExportRegisters(int db, std::string_view key);
+
   // The counter a tombstone of the key carries when the commands deleted it: a reset of
   // the counter it held (counter.h); nullopt if it held none.
   std::optional<cluster::pb::Counter> DeletionCounter(int db, std::string_view key) const;
@@ -143,6 +186,14 @@ class KeySnapshot final : public store::Backend {
     std::map<std::pair<uint64_t, std::string>, Incremented> incremented;
     std::set<std::pair<uint64_t, std::string>> rewritten;
     std::optional<cluster::pb::Counter> counter_history;  // Loaded::counter_history
+    // A collection kept as registers (loaded with a registers header): the members of
+    // version reg_version are registers, read on first use; members holds only what the
+    // commands wrote, deleted what they removed.
+    bool registers = false;
+    char reg_type = 0;
+    uint64_t reg_version = 0;
+    std::set<std::pair<uint64_t, std::string>> deleted;
+    std::map<std::string, RegisterSource::Read, std::less<>> fetched;  // by register member
     bool changed = false;
     bool plain_write = false;  // a command other than an increment changed its value
     std::string counter_node;  // the node of its increments
@@ -174,6 +225,21 @@ class KeySnapshot final : public store::Backend {
   }
   std::map<int, KeyMap> keys_;  // by database
   std::set<int> other_dbs_;     // AllowDb
+  RegisterSource* source_ = nullptr;
+  using MemberMap = std::map<std::pair<uint64_t, std::string>, std::string>;
+  // ScanMembers of a registers collection's own version: this replica's registers with
+  // the members the commands wrote (first..last) over them.
+  absl::Status ScanRegisterMembers(
+      int db, std::string_view key, KeyState& st, std::string_view start, std::string_view end,
+      bool reverse, MemberMap::const_iterator first, MemberMap::const_iterator last,
+      absl::FunctionRef<bool(std::string_view member, std::string_view value)> fn);
+  // The register of member `member` (single-node name) of a registers collection, read
+  // on first use; nullptr when the member is not one (a sorted set's score entry).
+  absl::StatusOr<const RegisterSource::Read*> Fetch(int db, std::string_view key, KeyState& st,
+                                                    std::string_view member);
+  // The member's current value in single-node form (nullopt: absent).
+  absl::StatusOr<std::optional<std::string>> Current(int db, std::string_view key, KeyState& st,
+                                                     const std::pair<uint64_t, std::string>& at);
   std::set<uint64_t> handed_out_;  // by NewVersion
   absl::Status load_error_;
   uint64_t last_version_ = 0;

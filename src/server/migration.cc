@@ -6,6 +6,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
+#include "cluster/registers.h"
 #include "cluster/type_merge.h"
 #include "server/key_snapshot.h"
 #include "store/collection.h"
@@ -108,8 +109,39 @@ absl::StatusOr<MigrationStats> MigrateSingleToCluster(store::Backend& local, int
   return stats;
 }
 
+absl::StatusOr<RegisterSource::Read> LocalRegisters::ReadRegister(int db,
+                                                                  std::string_view register_key) {
+  auto versions = store_->Read(db + cluster::kRegisterSpace, register_key);
+  if (!versions.ok()) return versions.status();
+  auto merged = cluster::MergeRegister(*versions);
+  if (!merged.ok()) return merged.status();
+  Read out;
+  if (merged->has_value()) out.merged = std::move(**merged);
+  return out;
+}
+
+absl::StatusOr<uint64_t> LocalRegisters::LocalCount(int db, char type, std::string_view key) {
+  auto summary = store_->Summary(db, type, key);
+  if (!summary.ok()) return summary.status();
+  return summary->members;
+}
+
+absl::Status LocalRegisters::ScanLocal(
+    int db, char type, std::string_view key, std::string_view start, std::string_view end,
+    bool reverse, absl::FunctionRef<bool(std::string_view, std::string_view)> fn) {
+  return store_->ScanRegisters(db, type, key, start, end, reverse,
+                               [&](std::string_view m, const pb::Record& merged) { return fn(m, merged.value()); });
+}
+
+absl::Status LocalRegisters::ScanLocalScores(int db, std::string_view key, std::string_view start,
+                                             std::string_view end, bool reverse,
+                                             absl::FunctionRef<bool(std::string_view)> fn) {
+  return store_->ScanScores(db, key, start, end, reverse, fn);
+}
+
 absl::StatusOr<MigrationStats> MigrateClusterToSingle(cluster::ReplicaStore& replicas,
-                                                      store::Backend& local, int64_t now_ms) {
+                                                      store::Backend& local, int64_t now_ms,
+                                                      RegisterSource* registers) {
   MigrationStats stats;
   bool any = false;  // replicas held something (tombstones too): clear them at the end
   std::vector<std::pair<std::string, cluster::VersionList>> page;
@@ -126,6 +158,7 @@ absl::StatusOr<MigrationStats> MigrateClusterToSingle(cluster::ReplicaStore& rep
         if (!merged.ok()) return merged.status();
         if (!merged->has_value() || (*merged)->tombstone()) continue;
         KeySnapshot snapshot(db, key, now_ms);
+        snapshot.set_register_source(registers);
         CAIRN_RETURN_IF_ERROR(snapshot.Load(key, **merged));
         store::Record record;
         absl::Status s = snapshot.Get(db, key, &record);
@@ -148,13 +181,17 @@ absl::StatusOr<MigrationStats> MigrateClusterToSingle(cluster::ReplicaStore& rep
             return absl::UnavailableError(e.what());
           }
           record.value = store::EncodeCollectionMeta(record.type, meta);
-          std::vector<store::Mutation> batch = {store::Mutation::Put(db, key, record)};
+          const std::string name = key;  // a structured binding: not captured below (clang 14)
+          std::vector<store::Mutation> batch = {store::Mutation::Put(db, name, record)};
+          uint64_t copied = 0;
           absl::Status write;
           CAIRN_RETURN_IF_ERROR(snapshot.ScanMembers(
-              db, key, old_version, "", "", false, [&](std::string_view m, std::string_view v) {
-                batch.push_back(store::Mutation::PutMember(db, key, meta.version, std::string(m),
+              db, name, old_version, "", "", false, [&](std::string_view m, std::string_view v) {
+                batch.push_back(store::Mutation::PutMember(db, name, meta.version, std::string(m),
                                                            std::string(v)));
                 stats.members++;
+                // A sorted set's members come in pairs (by member, by score).
+                if (record.type != store::ValueType::kZSet || m.starts_with(store::kZSetByMember)) copied++;
                 if (batch.size() < kMembersPerBatch) return true;
                 write = local.Apply(batch, {});
                 batch.clear();
@@ -162,6 +199,13 @@ absl::StatusOr<MigrationStats> MigrateClusterToSingle(cluster::ReplicaStore& rep
               }));
           CAIRN_RETURN_IF_ERROR(write);
           if (!batch.empty()) CAIRN_RETURN_IF_ERROR(local.Apply(batch, {}));
+          if (copied != meta.size) {
+            // The size the record was written with was this replica's count of registers
+            // (a collection kept as registers); the members copied are the truth.
+            meta.size = copied;
+            record.value = store::EncodeCollectionMeta(record.type, meta);
+            CAIRN_RETURN_IF_ERROR(local.Put(db, name, record, {}));
+          }
         } else {
           CAIRN_RETURN_IF_ERROR(local.Put(db, key, record, {}));
         }
@@ -170,8 +214,8 @@ absl::StatusOr<MigrationStats> MigrateClusterToSingle(cluster::ReplicaStore& rep
       start = page.back().first + std::string(1, '\0');
     }
   }
-  if (!any) return stats;
-  CAIRN_RETURN_IF_ERROR(local.Sync());  // the copies are durable before the originals go
+  if (any) CAIRN_RETURN_IF_ERROR(local.Sync());  // the copies are durable before the originals go
+  // Registers and tombstones too (a node may hold registers whose headers are gone).
   CAIRN_RETURN_IF_ERROR(replicas.Clear(-1));
   return stats;
 }

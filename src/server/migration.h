@@ -20,7 +20,9 @@
 
 #include "absl/status/statusor.h"
 #include "cluster/cluster.pb.h"
+#include "cluster/engine_replica_store.h"
 #include "cluster/replica_store.h"
+#include "server/key_snapshot.h"
 #include "store/backend.h"
 
 namespace cairn::server {
@@ -56,8 +58,29 @@ absl::StatusOr<bool> HasSingleNodeKeys(store::Backend& local);
 // Every live key of replicas, as reads serve it (the merge of its versions,
 // cluster/type_merge.h), written to local in the single-node format; then replicas are
 // cleared (tombstones included) once local has made the copies durable.
+// registers: where collections kept as registers (cluster/registers.h) read their
+// members (null: none are expected).
 absl::StatusOr<MigrationStats> MigrateClusterToSingle(cluster::ReplicaStore& replicas,
-                                                      store::Backend& local, int64_t now_ms);
+                                                      store::Backend& local, int64_t now_ms,
+                                                      RegisterSource* registers = nullptr);
+
+// The registers this node's engine holds, read locally (no other replica is asked).
+class LocalRegisters final : public RegisterSource {
+ public:
+  explicit LocalRegisters(cluster::EngineReplicaStore* store) : store_(store) {}
+  absl::Status Sync(int, char, std::string_view) override { return absl::OkStatus(); }
+  absl::StatusOr<Read> ReadRegister(int db, std::string_view register_key) override;
+  absl::StatusOr<uint64_t> LocalCount(int db, char type, std::string_view key) override;
+  absl::Status ScanLocal(int db, char type, std::string_view key, std::string_view start,
+                         std::string_view end, bool reverse,
+                         absl::FunctionRef<bool(std::string_view, std::string_view)> fn) override;
+  absl::Status ScanLocalScores(int db, std::string_view key, std::string_view start,
+                               std::string_view end, bool reverse,
+                               absl::FunctionRef<bool(std::string_view)> fn) override;
+
+ private:
+  cluster::EngineReplicaStore* store_;
+};
 
 }  // namespace cairn::server
 

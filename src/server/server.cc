@@ -472,7 +472,8 @@ class ServerImpl final : public Server {
     if (!cfg.cluster) {
       // Keys a cluster node kept in this directory become single-node keys (migration.h).
       cluster::EngineReplicaStore replicas(db_.get(), /*sync=*/false);
-      auto migrated = MigrateClusterToSingle(replicas, *backend_, store::SystemNowMs());
+      LocalRegisters registers(&replicas);
+      auto migrated = MigrateClusterToSingle(replicas, *backend_, store::SystemNowMs(), &registers);
       if (!migrated.ok()) {
         return absl::Status(migrated.status().code(),
                             absl::StrCat("moving a cluster node's replicas into single-node keys: ",

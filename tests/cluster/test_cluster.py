@@ -64,7 +64,7 @@ def test_three_nodes_come_up_and_serve_every_key_from_every_node(cluster3):
     i = info(a)
     assert i["cluster_members"] == "3" and i["cluster_ring_members"] == "3"
     # Commands with no cluster form are refused by name, never run on one node.
-    for cmd in (("MOVE", "counter", "1"), ("CAIRN.RANGE", "a", "b")):
+    for cmd in (("SWAPDB", "0", "1"), ("CAIRN.RANGE", "a", "b")):
         reply = ra.command(*cmd)
         assert isinstance(reply, RespError) and "is not supported in cluster mode" in reply, cmd
     # Commands of several keys are refused as Redis Cluster refuses keys of two slots.

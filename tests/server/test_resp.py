@@ -9,7 +9,7 @@ import time
 import pytest
 import redis
 
-from conftest import RespSocket
+from conftest import RespSocket, in_cluster
 
 REDIS_CLI = "redis-cli"
 
@@ -250,7 +250,12 @@ def test_sigkill_with_wal_sync_always_keeps_every_acknowledged_write(server):
 def test_keyspace_operations_survive_sigkill(server):
     r0, r1, r2 = server.client(db=0), server.client(db=1), server.client(db=2)
     assert r0.set("a", 1) and r1.set("b", 2) and r2.set("c", 3)
-    assert r0.swapdb(0, 1) is True  # db0: b, db1: a
+    if in_cluster():  # SWAPDB is refused in cluster mode (docs/cluster.md): the same by MOVE
+        with pytest.raises(redis.ResponseError, match="not supported in cluster mode"):
+            r0.swapdb(0, 1)
+        assert r0.move("a", 1) is True and r1.move("b", 0) is True
+    else:
+        assert r0.swapdb(0, 1) is True  # db0: b, db1: a
     assert r2.flushdb() is True
     assert r0.move("b", 5) is True
     assert r0.set("t", "v", ex=500) and r0.set("tmp", "x")
@@ -277,6 +282,12 @@ def test_select_move_swapdb_across_connections(server):
     assert a.move("k", 1) is False  # target exists: nothing moves
     assert a.get("k") == b"again" and b.get("k") == b"from0"
     c = server.raw()
+    if in_cluster():  # SWAPDB is refused in cluster mode (docs/cluster.md)
+        assert "not supported in cluster mode" in c.command("SWAPDB", "0", "1")
+        assert c.command("SELECT", "16") == "ERR DB index is out of range"
+        assert c.command("SELECT", "1") == "OK" and c.command("GET", "k") == b"from0"
+        assert c.command("MOVE", "k", "1") == "ERR source and destination objects are the same"
+        return
     assert c.command("SWAPDB", "0", "1") == "OK"
     # Other connections keep their index and see the swapped contents.
     assert a.get("k") == b"from0" and a.get("only1") == b"x"

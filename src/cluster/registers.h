@@ -1,0 +1,44 @@
+// Members of hashes, sets and sorted sets in cluster mode, one replicated register each
+// (docs/cluster.md, "Collections by member"; docs/formats/cluster.md).
+//
+// A register is a key of the replica store like any other (versions with dots and clocks,
+// siblings, read repair, hints, tombstones), in a database number of its own: database d's
+// registers are "database" d + kRegisterSpace, so every message and store method that takes
+// (db, key) takes registers unchanged. Its key names the collection and the member:
+//
+//   register key := byte type ('h' hash, 't' set, 'z' sorted set) | fixed32 BE len(key)
+//                   | collection key | member
+//
+// so a collection's registers are one contiguous range, and a register lives on the ring
+// where its collection does (PlacementKey). A register's value is the field's value (hash),
+// empty (set), or the score as decimal text (sorted set); HINCRBY and ZINCRBY keep a
+// pb::Counter on it, exactly as INCR does on a string. Removing a member writes its
+// tombstone with the context it was read in, so a removal removes only what it saw.
+#ifndef CAIRN_CLUSTER_REGISTERS_H_
+#define CAIRN_CLUSTER_REGISTERS_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace cairn::cluster {
+
+inline constexpr int kRegisterSpace = 256;
+
+inline bool IsRegisterDb(int db) { return db >= kRegisterSpace && db < 2 * kRegisterSpace; }
+
+// The collection types that keep registers ('h', 't', 'z': store::ValueType bytes).
+inline bool HasRegisters(uint32_t type) { return type == 'h' || type == 't' || type == 'z'; }
+
+std::string RegisterPrefix(char type, std::string_view key);
+std::string RegisterKey(char type, std::string_view key, std::string_view member);
+// False if register_key is not one.
+bool ParseRegisterKey(std::string_view register_key, char* type, std::string_view* key,
+                      std::string_view* member);
+
+// The key whose hash tag places a key of db on the ring: a register's collection key.
+std::string_view PlacementKey(int db, std::string_view key);
+
+}  // namespace cairn::cluster
+
+#endif  // CAIRN_CLUSTER_REGISTERS_H_
