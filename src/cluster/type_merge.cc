@@ -234,18 +234,20 @@ absl::StatusOr<std::optional<pb::Record>> MergeMembers(const std::vector<pb::Rec
   return std::optional<pb::Record>(std::move(out));
 }
 
+// The newest version that is not a tombstone (versions in canonical order); null if none.
+const pb::Record* NewestLive(const std::vector<pb::Record>& versions) {
+  for (const pb::Record& v : versions) {
+    if (!v.tombstone()) return &v;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 absl::StatusOr<std::optional<pb::Record>> MergeForRead(const std::vector<pb::Record>& versions) {
   if (versions.empty()) return std::optional<pb::Record>();
   const pb::Record& winner = versions.front();
-  const pb::Record* live = nullptr;
-  for (const pb::Record& v : versions) {
-    if (!v.tombstone()) {
-      live = &v;
-      break;
-    }
-  }
+  const pb::Record* live = NewestLive(versions);
   if (live == nullptr) return std::optional<pb::Record>();
   if (versions.size() == 1) return std::optional<pb::Record>(*live);
   const ValueType type = TypeOf(*live);
@@ -275,13 +277,7 @@ absl::StatusOr<std::optional<pb::Record>> MergeForRead(const std::vector<pb::Rec
 }
 
 absl::StatusOr<std::optional<pb::Record>> MergeRegister(const std::vector<pb::Record>& versions) {
-  const pb::Record* live = nullptr;
-  for (const pb::Record& v : versions) {
-    if (!v.tombstone()) {
-      live = &v;
-      break;
-    }
-  }
+  const pb::Record* live = NewestLive(versions);
   if (live == nullptr) return std::optional<pb::Record>();
   if (versions.size() == 1) return std::optional<pb::Record>(*live);
   for (const pb::Record& v : versions) {

@@ -16,6 +16,26 @@
 namespace cairn::server {
 namespace {
 
+// Runs one command line on a snapshot as ExecuteHere does; returns its RESP reply.
+// counter_node: the node increments are recorded for (empty: not recorded as counters).
+std::string RunOn(KeySnapshot& snapshot, Config& config, const std::vector<std::string>& args,
+                  int64_t now, const std::string& counter_node = "") {
+  ServerContext scratch;
+  scratch.backend = &snapshot;
+  scratch.config = &config;
+  ClientState client;
+  std::vector<std::string_view> views(args.begin(), args.end());
+  std::string out;
+  protocol::ReplyWriter writer(&out);
+  const CommandSpec* spec = CommandTable::Get().Find(Lower(args[0]));
+  EXPECT_NE(spec, nullptr) << args[0];
+  if (spec == nullptr) return out;
+  snapshot.set_counter_node((spec->flags & kCounter) ? counter_node : "");
+  CommandContext ctx{scratch, client, views, writer, now, {}};
+  spec->handler(ctx);
+  return out;
+}
+
 class SnapshotRunner {
  public:
   explicit SnapshotRunner(CommandHarness* harness) : harness_(harness) {}
@@ -27,17 +47,7 @@ class SnapshotRunner {
     if (state_) {
       EXPECT_TRUE(snapshot.Load(*state_).ok());
     }
-    ServerContext scratch;
-    scratch.backend = &snapshot;
-    scratch.config = &harness_->config();
-    ClientState client;
-    std::vector<std::string_view> views(args.begin(), args.end());
-    std::string out;
-    protocol::ReplyWriter writer(&out);
-    const CommandSpec* spec = CommandTable::Get().Find(Lower(args[0]));
-    EXPECT_NE(spec, nullptr) << args[0];
-    CommandContext ctx{scratch, client, views, writer, now, {}};
-    spec->handler(ctx);
+    const std::string out = RunOn(snapshot, harness_->config(), args, now);
     if (snapshot.changed()) {
       auto exported = snapshot.Export();
       EXPECT_TRUE(exported.ok()) << exported.status();
@@ -72,18 +82,7 @@ class RegisterRunner {
     if (header_) {
       EXPECT_TRUE(snapshot.Load(*header_).ok());
     }
-    ServerContext scratch;
-    scratch.backend = &snapshot;
-    scratch.config = &harness_->config();
-    ClientState client;
-    std::vector<std::string_view> views(args.begin(), args.end());
-    std::string out;
-    protocol::ReplyWriter writer(&out);
-    const CommandSpec* spec = CommandTable::Get().Find(Lower(args[0]));
-    EXPECT_NE(spec, nullptr) << args[0];
-    snapshot.set_counter_node((spec->flags & kCounter) ? "n1" : "");
-    CommandContext ctx{scratch, client, views, writer, now, {}};
-    spec->handler(ctx);
+    const std::string out = RunOn(snapshot, harness_->config(), args, now, "n1");
     EXPECT_TRUE(snapshot.load_error().ok()) << snapshot.load_error();
     if (snapshot.changed()) {
       auto registers = snapshot.ExportRegisters(0, "k");
