@@ -300,15 +300,28 @@ def server(request, tmp_path):
             code = srv.stop()
             assert code == 0, "exit status %d on SIGTERM:\n%s" % (code, srv.log())
         return
-    ports = [free_port() for _ in range(CLUSTER_SIZE)]
-    seeds = "%s:%d" % (HOST, ports[0])
     nodes = []
+    seeds = None
     for i in range(CLUSTER_SIZE):
-        node_args = args + ["--cluster", "yes", "--node-id", "node%d" % i,
-                            "--cluster-port", str(ports[i]), "--seeds", seeds] + extra
-        nodes.append(CairnServer(tmp_path / ("data" if i == 0 else "data%d" % i), node_args,
-                                 tmp_path / ("server.log" if i == 0 else "node%d.log" % i)))
-        nodes[-1].start()
+        # A cluster port is chosen before the node binds it (the first node's is every
+        # node's seed, and stays its own across restarts): another process may take it
+        # meanwhile, so a node that finds it in use starts again on another.
+        for attempt in range(5):
+            port = free_port()
+            node_args = args + ["--cluster", "yes", "--node-id", "node%d" % i,
+                                "--cluster-port", str(port),
+                                "--seeds", seeds or "%s:%d" % (HOST, port)] + extra
+            node = CairnServer(tmp_path / ("data" if i == 0 else "data%d" % i), node_args,
+                               tmp_path / ("server.log" if i == 0 else "node%d.log" % i))
+            try:
+                node.start()
+                break
+            except AssertionError as e:
+                if "Address already in use" not in str(e) or attempt == 4:
+                    raise
+        if seeds is None:
+            seeds = "%s:%d" % (HOST, port)
+        nodes.append(node)
     password = extra[extra.index("--requirepass") + 1] if "--requirepass" in extra else None
     wait_cluster_members(nodes, CLUSTER_SIZE, password=password)
     # A restart of the first node waits until it is back in the cluster.

@@ -258,15 +258,15 @@ def test_keyspace_operations_survive_sigkill(server):
         assert r0.swapdb(0, 1) is True  # db0: b, db1: a
     assert r2.flushdb() is True
     assert r0.move("b", 5) is True
-    assert r0.set("t", "v", ex=500) and r0.set("tmp", "x")
-    assert r0.rename("tmp", "renamed") is True
+    assert r0.set("t", "v", ex=500) and r0.set("{r}tmp", "x")
+    assert r0.rename("{r}tmp", "{r}renamed") is True
     assert r1.delete("a") == 1 and r1.set("a2", "y")
     server.kill()
     server.start()
     keys = {db: sorted(server.client(db=db).keys()) for db in range(6)}
-    assert keys == {0: [b"renamed", b"t"], 1: [b"a2"], 2: [], 3: [], 4: [], 5: [b"b"]}
+    assert keys == {0: [b"t", b"{r}renamed"], 1: [b"a2"], 2: [], 3: [], 4: [], 5: [b"b"]}
     assert 490 <= server.client().ttl("t") <= 500
-    assert server.client().get("renamed") == b"x"
+    assert server.client().get("{r}renamed") == b"x"
 
 
 # --- databases ------------------------------------------------------------------------
