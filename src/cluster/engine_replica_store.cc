@@ -371,7 +371,16 @@ absl::StatusOr<size_t> EngineReplicaStore::CollectTombstones(uint64_t now_hlc, u
   return collected;
 }
 
-absl::Status EngineReplicaStore::Clear(int db) {
+absl::Status EngineReplicaStore::Clear(int db) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  // Every stripe, so no register write lands between its register's deletion and its
+  // collection's summary's (which would leave a live register uncounted).
+  for (absl::Mutex& m : stripes_) m.Lock();
+  absl::Status s = ClearLocked(db);
+  for (auto it = stripes_.rbegin(); it != stripes_.rend(); ++it) it->Unlock();
+  return s;
+}
+
+absl::Status EngineReplicaStore::ClearLocked(int db) {
   // In batches; a write that arrives meanwhile may land before or after, as with Redis's
   // FLUSHDB ASYNC.
   for (char space : {'R', 'G', 'Y', 'g', 'Z', 'X'}) {

@@ -76,6 +76,7 @@ class EngineReplicaStore final : public ReplicaStore {
 
  private:
   absl::Mutex& StripeOf(const std::string& engine_key);
+  absl::Status ClearLocked(int db);  // Clear, with every stripe held
   // Apply of a register (db >= kRegisterSpace): the versions and the collection's derived
   // state in one engine write, under the collection's stripe.
   absl::Status ApplyRegister(int db, std::string_view key, const VersionList& versions,

@@ -280,10 +280,22 @@ absl::StatusOr<std::optional<pb::Record>> MergeRegister(const std::vector<pb::Re
   const pb::Record* live = NewestLive(versions);
   if (live == nullptr) return std::optional<pb::Record>();
   if (versions.size() == 1) return std::optional<pb::Record>(*live);
-  for (const pb::Record& v : versions) {
-    if (v.has_counter()) return MergeCountersOf(versions, *live, *live);
+  if (std::none_of(versions.begin(), versions.end(), [](const pb::Record& v) { return v.has_counter(); })) {
+    return std::optional<pb::Record>(*live);
   }
-  return std::optional<pb::Record>(*live);
+  // Counters: a concurrent removal contributes the entries it saw but never the reset,
+  // so the write it did not see keeps the member (add wins).
+  std::vector<pb::Record> views;
+  for (const pb::Record& v : versions) {
+    if (!v.tombstone()) {
+      views.push_back(v);
+    } else if (v.has_counter()) {
+      views.push_back(v);
+      views.back().mutable_counter()->set_offset_version(0);
+      views.back().mutable_counter()->set_deleted(false);
+    }
+  }
+  return MergeCountersOf(views, *live, *live);
 }
 
 }  // namespace cairn::cluster

@@ -533,6 +533,32 @@ TEST(RegisterMergeTest, HeadersAndMemberRegistersMergeAddWins) {
   ASSERT_TRUE(reg.ok());
   ASSERT_TRUE(reg->has_value());
   EXPECT_EQ((*reg)->value(), "v2");
+  // A member with a counter (HINCRBY): a removal concurrent with an increment loses to
+  // it, even when the removal is newer.
+  Replica c1{{}, &clock};
+  pb::Record counted = Str("5");
+  pb::Counter* counter = counted.mutable_counter();
+  counter->set_offset_version(1);
+  pb::CounterEntry* entry = counter->add_entries();
+  entry->set_node("n1");
+  entry->set_count(1);
+  entry->set_sum(5);
+  c1.Write("n1", counted);
+  Replica c2 = c1;
+  pb::Record bumped = counted;
+  bumped.set_value("6");
+  bumped.mutable_counter()->mutable_entries(0)->set_count(2);
+  bumped.mutable_counter()->mutable_entries(0)->set_sum(6);
+  c1.Write("n1", bumped);  // an increment on one side
+  pb::Record removal = Tombstone();
+  *removal.mutable_counter() = *ResetCounter(counted.counter(), std::nullopt, clock + 10);
+  c2.Write("n2", removal);  // a later HDEL on the other, which saw only the first value
+  c1.Receive(c2);
+  auto kept = MergeRegister(c1.versions);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  ASSERT_TRUE(kept->has_value());
+  EXPECT_EQ((*kept)->value(), "6");
+
   // A removal that saw the write removes it.
   m.Write("n1", Tombstone());
   reg = MergeRegister(m.versions);

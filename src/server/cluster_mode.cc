@@ -546,16 +546,20 @@ std::string ClusterNode::RunHere(const pb::ExecuteCommand& q, uint64_t* hits, ui
     // A thousand at a time, all of a thousand at once: this node is a replica of the
     // tag, so of its registers. (Re-creating a collection of a million members writes a
     // million tombstones: in pieces, each with its own deadline.)
+    // A chunk that misses its quorum does not stop the rest: every change is stored here
+    // (the next sync gives it to the other replicas), and the command fails at the end.
     constexpr size_t kChunk = 1000;
+    absl::Status first_failure;
     for (size_t from = 0; from < ops.size(); from += kChunk) {
       std::vector<cluster::Coordinator::WriteOp> chunk(
           std::make_move_iterator(ops.begin() + from),
           std::make_move_iterator(ops.begin() + std::min(ops.size(), from + kChunk)));
-      if (absl::Status s = coordinator_->WriteMany(db + cluster::kRegisterSpace, std::move(chunk), q.w());
-          !s.ok()) {
-        return fail(s);
-      }
+      absl::Status s = coordinator_->WriteMany(db + cluster::kRegisterSpace, std::move(chunk), q.w());
+      if (s.ok()) continue;
+      if (KindOf(s) != ErrorKind::kNoQuorum) return fail(s);  // not even stored here
+      if (first_failure.ok()) first_failure = s;
     }
+    if (!first_failure.ok()) return fail(first_failure);
     auto exported = snapshot.Export(db, key);
     if (!exported.ok()) return fail(exported.status());
     auto was_live = snapshot.WasLive(db, key);

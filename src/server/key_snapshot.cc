@@ -116,7 +116,15 @@ absl::Status KeySnapshot::Load(int db, std::string_view key, const pb::Record& r
       st.registers = true;
       st.reg_type = static_cast<char>(r.type);
       st.reg_version = meta.version;
-      if (Expired(r) || empty) return absl::OkStatus();
+      if (empty && !Expired(r)) {
+        // Every member removed (on both sides of a partition, or by a DEL that lost its
+        // header write): the collection is gone. Its header goes with this command, so
+        // EXISTS, KEYS and DBSIZE, which read headers, agree.
+        st.loaded = record;
+        st.changed = true;
+        return absl::OkStatus();
+      }
+      if (Expired(r)) return absl::OkStatus();
       st.record = std::move(r);
       st.loaded = record;
       return absl::OkStatus();

@@ -199,6 +199,11 @@ absl::StatusOr<MigrationStats> MigrateClusterToSingle(cluster::ReplicaStore& rep
               }));
           CAIRN_RETURN_IF_ERROR(write);
           if (!batch.empty()) CAIRN_RETURN_IF_ERROR(local.Apply(batch, {}));
+          if (copied == 0) {
+            // No live member (a collection kept as registers, all removed): no key.
+            CAIRN_RETURN_IF_ERROR(local.Delete(db, name, {}));
+            continue;
+          }
           if (copied != meta.size) {
             // The size the record was written with was this replica's count of registers
             // (a collection kept as registers); the members copied are the truth.

@@ -44,6 +44,9 @@ def test_a_hint_for_a_stopped_replica_is_delivered_when_it_is_back(tmp_path):
         wait_for("node3 seen down", lambda: all(
             info(n).get("cluster_members_alive") == "3" for n in nodes if n is not down))
         assert coordinator.raw().command("SET", key, "after") == "OK"  # W=2 of the other two
+        # The hint travels to its keeper after the write is acknowledged (W=2 reached).
+        wait_for("the hint kept", lambda: sum(
+            int(info(n)["cluster_hints_pending"]) for n in nodes if n is not down) == 1)
         pending = sum(int(info(n)["cluster_hints_pending"]) for n in nodes if n is not down)
         assert pending == 1
         # The hint is kept by the next node on the ring past the key's replicas (the one

@@ -319,6 +319,10 @@ def server(request, tmp_path):
             except AssertionError as e:
                 if "Address already in use" not in str(e) or attempt == 4:
                     raise
+                if node.proc is not None:
+                    node.proc.kill()
+                    node.proc.wait()
+                open(node.log_path, "w").close()  # the next attempt's log starts clean
         if seeds is None:
             seeds = "%s:%d" % (HOST, port)
         nodes.append(node)
