@@ -384,47 +384,14 @@ std::string ClusterNode::RunHere(const pb::ExecuteCommand& q, uint64_t* hits, ui
   absl::MutexLock l(&exec_locks_[XXH3_64bits(tag.data(), tag.size()) % exec_locks_.size()]);
   const auto repair = q.sync_repair() ? cluster::Coordinator::Repair::kSync
                                       : cluster::Coordinator::Repair::kAsync;
-  // Members of collections kept as registers: each read from R replicas, scans and
-  // sizes from this replica's own.
-  class Registers final : public RegisterSource {
+  // Members of collections kept as registers are read here, after the collection is
+  // synced with R replicas when its header loads: this replica then holds at least what a
+  // read at R would merge.
+  class Registers final : public LocalRegisters {
    public:
-    Registers(ClusterNode* node, int r) : node_(node), r_(r) {}
+    Registers(ClusterNode* node, int r) : LocalRegisters(node->store_.get()), node_(node), r_(r) {}
     absl::Status Sync(int db, char type, std::string_view key) override {
       return node_->SyncRegisters(db, type, key, r_);
-    }
-    // Read here: the collection was synced with R replicas when its header was loaded
-    // (Sync), so this replica holds at least what a read at R would merge.
-    absl::StatusOr<Read> ReadRegister(int db, std::string_view register_key) override {
-      auto versions = node_->store_->Read(db + cluster::kRegisterSpace, register_key);
-      if (!versions.ok()) return versions.status();
-      auto merged = cluster::MergeRegister(*versions);
-      if (!merged.ok()) return merged.status();
-      Read out;
-      if (merged->has_value()) out.merged = std::move(**merged);
-      out.context = cluster::MergedClock(*versions);
-      std::vector<const pb::Counter*> counters;
-      for (const pb::Record& v : *versions) {
-        if (v.has_counter()) counters.push_back(&v.counter());
-      }
-      if (!counters.empty()) out.history = cluster::MergeCounters(counters);
-      return out;
-    }
-    absl::StatusOr<uint64_t> LocalCount(int db, char type, std::string_view key) override {
-      auto summary = node_->store_->Summary(db, type, key);
-      if (!summary.ok()) return summary.status();
-      return summary->members;
-    }
-    absl::Status ScanLocal(int db, char type, std::string_view key, std::string_view start,
-                           std::string_view end, bool reverse,
-                           absl::FunctionRef<bool(std::string_view, std::string_view)> fn) override {
-      return node_->store_->ScanRegisters(
-          db, type, key, start, end, reverse,
-          [&](std::string_view member, const pb::Record& merged) { return fn(member, merged.value()); });
-    }
-    absl::Status ScanLocalScores(int db, std::string_view key, std::string_view start,
-                                 std::string_view end, bool reverse,
-                                 absl::FunctionRef<bool(std::string_view)> fn) override {
-      return node_->store_->ScanScores(db, key, start, end, reverse, fn);
     }
 
    private:

@@ -6,7 +6,9 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
+#include "cluster/counter.h"
 #include "cluster/registers.h"
+#include "cluster/versions.h"
 #include "cluster/type_merge.h"
 #include "server/key_snapshot.h"
 #include "store/collection.h"
@@ -117,6 +119,12 @@ absl::StatusOr<RegisterSource::Read> LocalRegisters::ReadRegister(int db,
   if (!merged.ok()) return merged.status();
   Read out;
   if (merged->has_value()) out.merged = std::move(**merged);
+  out.context = cluster::MergedClock(*versions);
+  std::vector<const pb::Counter*> counters;
+  for (const pb::Record& v : *versions) {
+    if (v.has_counter()) counters.push_back(&v.counter());
+  }
+  if (!counters.empty()) out.history = cluster::MergeCounters(counters);
   return out;
 }
 

@@ -64,8 +64,9 @@ absl::StatusOr<MigrationStats> MigrateClusterToSingle(cluster::ReplicaStore& rep
                                                       store::Backend& local, int64_t now_ms,
                                                       RegisterSource* registers = nullptr);
 
-// The registers this node's engine holds, read locally (no other replica is asked).
-class LocalRegisters final : public RegisterSource {
+// The registers this node's engine holds, read locally. Sync asks no other replica here;
+// the cluster's executing replica overrides it to sync at R first (cluster_mode.cc).
+class LocalRegisters : public RegisterSource {
  public:
   explicit LocalRegisters(cluster::EngineReplicaStore* store) : store_(store) {}
   absl::Status Sync(int, char, std::string_view) override { return absl::OkStatus(); }
