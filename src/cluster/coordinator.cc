@@ -112,12 +112,6 @@ struct Coordinator::WriteFanout {
     fn();
   }
 
-  bool Await(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu) {
-    absl::MutexLock l(&mu);
-    mu.AwaitWithDeadline(absl::Condition(this, &WriteFanout::SettledForCondition), deadline);
-    return ok >= needed && needed > 0;
-  }
-  bool SettledForCondition() const ABSL_NO_THREAD_SAFETY_ANALYSIS { return Settled(); }
 };
 
 // The answers to one read: every replica's versions, for the reply and for repair.
@@ -131,15 +125,20 @@ struct Coordinator::ReadFanout {
   int failed ABSL_GUARDED_BY(mu) = 0;
   std::vector<std::pair<std::string, VersionList>> answers ABSL_GUARDED_BY(mu);
   std::string last_error ABSL_GUARDED_BY(mu);
+  int needed ABSL_GUARDED_BY(mu) = 0;  // R
+  std::function<void()> on_decided ABSL_GUARDED_BY(mu);  // R answered, or never will
   std::function<void()> on_all_answered ABSL_GUARDED_BY(mu);
 
   bool AllAnswered() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return ok + failed == asked; }
-  bool AllAnsweredForCondition() const ABSL_NO_THREAD_SAFETY_ANALYSIS { return AllAnswered(); }
+  bool Decided() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return ok >= needed || asked - failed < needed;
+  }
 
   void Answer(const std::string& who, absl::StatusOr<VersionList> versions) ABSL_LOCKS_EXCLUDED(mu) {
-    std::function<void()> all;
+    std::function<void()> decided, all;
     {
       absl::MutexLock l(&mu);
+      const bool was_decided = Decided();
       if (versions.ok()) {
         Canonicalize(&*versions);
         answers.emplace_back(who, std::move(*versions));
@@ -148,9 +147,22 @@ struct Coordinator::ReadFanout {
         failed++;
         last_error = absl::StrCat(who, ": ", versions.status().message());
       }
+      if (!was_decided && Decided()) decided = std::move(on_decided);
       if (AllAnswered()) all = std::move(on_all_answered);
     }
+    if (decided) decided();
     if (all) all();
+  }
+
+  void OnDecided(std::function<void()> fn) ABSL_LOCKS_EXCLUDED(mu) {
+    {
+      absl::MutexLock l(&mu);
+      if (!Decided()) {
+        on_decided = std::move(fn);
+        return;
+      }
+    }
+    fn();
   }
 
   void OnAllAnswered(std::function<void()> fn) ABSL_LOCKS_EXCLUDED(mu) {
@@ -488,140 +500,221 @@ void Coordinator::RunLater(std::function<void()> fn) {
   fn();
 }
 
-absl::StatusOr<pb::Record> Coordinator::Forward(int db, std::string_view key,
-                                                const pb::Record& record, int w,
-                                                const pb::Context* context, const Ring& ring,
-                                                const std::vector<int>& replicas) {
-  std::string why;
-  for (int m : replicas) {
-    const std::string& id = ring.members()[m].id;
+// A write this node is not a replica of, on its way to one that is.
+struct Coordinator::ForwardState {
+  int db = 0;
+  std::string key;
+  pb::Record record;
+  int w = 0;
+  std::optional<pb::Context> context;
+  std::shared_ptr<const Ring> ring;
+  std::vector<int> replicas;
+  size_t next = 0;  // in replicas
+  std::string why;  // the last replica's refusal
+  WriteDone done;
+};
+
+void Coordinator::ForwardNext(std::shared_ptr<ForwardState> s) {
+  while (s->next < s->replicas.size()) {
+    const std::string id = s->ring->members()[s->replicas[s->next++]].id;
     if (!membership_->IsAlive(id)) continue;
     pb::Envelope request;
     pb::CoordinateWrite* q = request.mutable_coordinate();
-    q->set_db(db);
-    q->set_key(std::string(key));
-    *q->mutable_record() = record;
-    if (context != nullptr) *q->mutable_context() = *context;
-    q->set_w(w);
-    auto f = std::make_shared<WriteFanout>();
-    {
-      absl::MutexLock l(&f->mu);
-      f->needed = 1;
-      f->asked = 1;
-    }
+    q->set_db(s->db);
+    q->set_key(s->key);
+    *q->mutable_record() = s->record;
+    if (s->context) *q->mutable_context() = *s->context;
+    q->set_w(s->w);
     stats_.forwarded++;
     // The replica waits up to the timeout for its own replicas: allow for that.
-    const absl::Duration timeout = 2 * TimeoutFor(record);
+    const absl::Duration timeout = 2 * TimeoutFor(s->record);
     transport_->Call(membership_->AddressOf(id), std::move(request), timeout,
-                     [f, id](absl::StatusOr<pb::Envelope> reply) {
+                     [this, s, id](absl::StatusOr<pb::Envelope> reply) {
                        if (reply.ok() && reply->has_coordinate_result()) {
-                         {
-                           absl::MutexLock l(&f->mu);
-                           f->written = reply->coordinate_result().written();
-                         }
-                         return f->Count(absl::OkStatus());
+                         return s->done(std::move(*reply->mutable_coordinate_result()->mutable_written()));
                        }
+                       const absl::Status failure = ReplyFailure(reply);
                        if (reply.ok()) {
-                         absl::MutexLock l(&f->mu);
-                         f->reply_error = true;
-                         // Its quorum failed: that is the answer.
-                         f->replica_refused = reply->error().code() == pb::Error::NOQUORUM;
+                         // The replica's quorum failed: that is the answer. It could not
+                         // serve the write (starting, not a replica in its ring): the
+                         // next live replica coordinates.
+                         if (reply->error().code() == pb::Error::NOQUORUM) {
+                           return s->done(absl::UnavailableError(failure.message()));
+                         }
+                         s->why = std::string(failure.message());
+                         return ForwardNext(s);
                        }
-                       f->Count(ReplyFailure(reply), reply.ok() ? "" : id);
+                       s->why = absl::StrCat(id, ": ", failure.message());
+                       // Never sent (no connection): the next live replica coordinates.
+                       // The connection broke or the replica did not answer in time:
+                       // whether it wrote is unknown, so no other replica writes a second
+                       // version.
+                       if (WasNotSent(failure)) return ForwardNext(s);
+                       s->done(NoQuorum("write", 0, s->w, options_.replicas, s->why));
                      });
-    f->Await(absl::Now() + timeout + absl::Milliseconds(500));
-    absl::MutexLock l(&f->mu);
-    if (f->ok > 0) return f->written;
-    // The replica's quorum failed: that is the answer. The request never left this node
-    // (no connection), or the replica could not serve it (starting, not a replica in its
-    // ring): the next live replica coordinates. The connection broke or the replica did
-    // not answer in time: whether it wrote is unknown, so no other replica writes a
-    // second version.
-    if (f->replica_refused) return absl::UnavailableError(f->last_error);
-    if (!f->reply_error && !WasNotSent(f->first_failure)) {
-      return NoQuorum("write", 0, w, options_.replicas, f->last_error);
-    }
-    why = f->last_error;
+    return;
   }
-  return NoQuorum("write", 0, w, options_.replicas, why);
+  s->done(NoQuorum("write", 0, s->w, options_.replicas, s->why));
 }
 
-absl::StatusOr<pb::Record> Coordinator::Write(int db, std::string_view key, pb::Record record,
-                                              int w, const pb::Context* context) {
+namespace {
+
+// Where a blocking form waits for its asynchronous call.
+template <typename T>
+class Latch {
+ public:
+  void Set(T value) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock l(&mu_);
+    value_.emplace(std::move(value));
+  }
+  std::optional<T> Wait(absl::Duration limit) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock l(&mu_);
+    auto set = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return value_.has_value(); };
+    mu_.AwaitWithTimeout(absl::Condition(&set), limit);
+    return std::move(value_);
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::optional<T> value_ ABSL_GUARDED_BY(mu_);
+};
+
+template <typename T, typename Start>
+T WaitFor(absl::Duration limit, Start&& start) {
+  auto latch = std::make_shared<Latch<T>>();  // done may run after a wait that gave up
+  start([latch](T value) { latch->Set(std::move(value)); });
+  std::optional<T> value = latch->Wait(limit);
+  if (!value) return T(absl::DeadlineExceededError("cluster call did not finish in time"));
+  return std::move(*value);
+}
+
+}  // namespace
+
+void Coordinator::WriteAsync(int db, std::string key, pb::Record record, int w,
+                             std::optional<pb::Context> context, WriteDone done) {
   const int64_t start = NowMicros();
   stats_.writes++;
   auto ring = membership_->ring();
-  const std::vector<int> replicas = ring->PreferenceList(PlacementKey(db, key), options_.replicas);
+  std::vector<int> replicas = ring->PreferenceList(PlacementKey(db, key), options_.replicas);
   // Too few replicas up: refuse before writing anything (as Cassandra's Unavailable),
   // rather than leave a write on some replicas that the client is told failed.
   if (const int up = LiveReplicas(*ring, replicas); up < w || w == 0) {
     stats_.quorum_failures++;
-    return Unreachable("write", up, w, options_.replicas);
+    return done(Unreachable("write", up, w, options_.replicas));
   }
+  WriteDone finish = [this, start, done = std::move(done)](absl::StatusOr<pb::Record> result) {
+    stats_.write_micros += NowMicros() - start;
+    if (KindOf(result.status()) == ErrorKind::kNoQuorum) stats_.quorum_failures++;
+    if (result.ok()) clock_->Observe(result->version());
+    done(std::move(result));
+  };
   const bool self_replica = std::any_of(replicas.begin(), replicas.end(), [&](int m) {
     return IsSelf(ring->members()[m].id);
   });
-  absl::StatusOr<pb::Record> result;
-  const size_t record_size = record.ByteSizeLong();
-  if (self_replica) {
-    auto f = Coordinate(db, key, std::move(record), w, context);
-    if (!f.ok()) {
-      result = f.status();
-    } else {
-      const bool ok = (*f)->Await(absl::Now() + TimeoutFor(record_size) + absl::Milliseconds(200));
-      absl::MutexLock l(&(*f)->mu);
-      result = ok ? absl::StatusOr<pb::Record>((*f)->written)
-                  : NoQuorum("write", (*f)->ok, w, options_.replicas, (*f)->last_error);
+  if (!self_replica) {
+    auto s = std::make_shared<ForwardState>();
+    s->db = db;
+    s->key = std::move(key);
+    s->record = std::move(record);
+    s->w = w;
+    s->context = std::move(context);
+    s->ring = std::move(ring);
+    s->replicas = std::move(replicas);
+    s->done = std::move(finish);
+    return ForwardNext(std::move(s));
+  }
+  auto f = Coordinate(db, key, std::move(record), w, context ? &*context : nullptr);
+  if (!f.ok()) return finish(f.status());
+  (*f)->OnSettled([f = *f, w, n = options_.replicas, finish = std::move(finish)] {
+    absl::StatusOr<pb::Record> result;
+    {
+      absl::MutexLock l(&f->mu);
+      result = f->ok >= f->needed ? absl::StatusOr<pb::Record>(f->written)
+                                  : NoQuorum("write", f->ok, w, n, f->last_error);
     }
-  } else {
-    result = Forward(db, key, record, w, context, *ring, replicas);
-  }
-  stats_.write_micros += NowMicros() - start;
-  if (KindOf(result.status()) == ErrorKind::kNoQuorum) {
-    stats_.quorum_failures++;
-  }
-  if (result.ok()) clock_->Observe(result->version());
-  return result;
+    finish(std::move(result));
+  });
 }
 
-absl::Status Coordinator::WriteMany(int db, std::vector<WriteOp> ops, int w) {
-  if (ops.empty()) return absl::OkStatus();
+absl::StatusOr<pb::Record> Coordinator::Write(int db, std::string_view key, pb::Record record,
+                                              int w, const pb::Context* context) {
+  const size_t bytes = record.ByteSizeLong();
+  std::optional<pb::Context> given;
+  if (context != nullptr) given = *context;
+  return WaitFor<absl::StatusOr<pb::Record>>(WaitLimit(bytes), [&](WriteDone done) {
+    WriteAsync(db, std::string(key), std::move(record), w, std::move(given), std::move(done));
+  });
+}
+
+void Coordinator::WriteManyAsync(int db, std::vector<WriteOp> ops, int w, StatusDone done) {
+  if (ops.empty()) return done(absl::OkStatus());
   const int64_t start = NowMicros();
   auto ring = membership_->ring();
-  std::vector<std::shared_ptr<WriteFanout>> fanouts;
-  absl::Status result;
+  struct Gather {
+    absl::Mutex mu;
+    int pending ABSL_GUARDED_BY(mu) = 1;  // one for the loop below
+    absl::Status result ABSL_GUARDED_BY(mu);
+    StatusDone done;
+  };
+  auto gather = std::make_shared<Gather>();
+  gather->done = std::move(done);
+  // Counts one settled write (or the end of the loop); the last calls done.
+  auto settle = [this, gather, start](const absl::Status& s) {
+    absl::Status result;
+    {
+      absl::MutexLock l(&gather->mu);
+      if (!s.ok() && gather->result.ok()) gather->result = s;
+      if (--gather->pending > 0) return;
+      result = gather->result;
+    }
+    stats_.write_micros += NowMicros() - start;
+    if (KindOf(result) == ErrorKind::kNoQuorum) stats_.quorum_failures++;
+    gather->done(std::move(result));
+  };
+  absl::Status refused;
   for (WriteOp& op : ops) {
     stats_.writes++;
     const std::vector<int> replicas = ring->PreferenceList(PlacementKey(db, op.key), options_.replicas);
     if (const int up = LiveReplicas(*ring, replicas); up < w || w == 0) {
-      result = Unreachable("write", up, w, options_.replicas);
+      refused = Unreachable("write", up, w, options_.replicas);
       break;
     }
     if (std::none_of(replicas.begin(), replicas.end(),
                      [&](int m) { return IsSelf(ring->members()[m].id); })) {
-      result = absl::FailedPreconditionError("WriteMany: this node is not a replica of the key");
+      refused = absl::FailedPreconditionError("WriteMany: this node is not a replica of the key");
       break;
     }
     auto f = Coordinate(db, op.key, std::move(op.record), w, op.context ? &*op.context : nullptr);
     if (!f.ok()) {
-      result = f.status();
+      refused = f.status();
       break;
     }
-    fanouts.push_back(std::move(*f));
-  }
-  const absl::Time deadline = absl::Now() + options_.timeout + absl::Milliseconds(200);
-  for (const auto& f : fanouts) {
-    const bool ok = f->Await(deadline);
-    absl::MutexLock l(&f->mu);
-    if (ok) {
-      clock_->Observe(f->written.version());
-    } else if (result.ok()) {
-      result = NoQuorum("write", f->ok, w, options_.replicas, f->last_error);
+    {
+      absl::MutexLock l(&gather->mu);
+      gather->pending++;
     }
+    (*f)->OnSettled([this, f = *f, w, settle] {
+      absl::Status s;
+      {
+        absl::MutexLock l(&f->mu);
+        if (f->ok >= f->needed) {
+          clock_->Observe(f->written.version());
+        } else {
+          s = NoQuorum("write", f->ok, w, options_.replicas, f->last_error);
+        }
+      }
+      settle(s);
+    });
   }
-  stats_.write_micros += NowMicros() - start;
-  if (KindOf(result) == ErrorKind::kNoQuorum) stats_.quorum_failures++;
-  return result;
+  settle(refused);
+}
+
+absl::Status Coordinator::WriteMany(int db, std::vector<WriteOp> ops, int w) {
+  size_t bytes = 0;
+  for (const WriteOp& op : ops) bytes += op.record.ByteSizeLong();
+  return WaitFor<absl::Status>(WaitLimit(bytes), [&](StatusDone done) {
+    WriteManyAsync(db, std::move(ops), w, std::move(done));
+  });
 }
 
 void Coordinator::Hint(const std::string& target, int db, std::string_view key,
@@ -725,23 +818,24 @@ void Coordinator::RepairReplicas(const std::shared_ptr<ReadFanout>& f, std::func
   finish();
 }
 
-absl::StatusOr<Coordinator::ReadResult> Coordinator::ReadVersions(int db, std::string_view key,
-                                                                  int r, Repair repair) {
+void Coordinator::ReadVersionsAsync(int db, std::string key, int r, Repair repair,
+                                    ReadDone done) {
   const int64_t start = NowMicros();
   stats_.reads++;
   auto ring = membership_->ring();
   const std::vector<int> replicas = ring->PreferenceList(PlacementKey(db, key), options_.replicas);
   if (const int up = LiveReplicas(*ring, replicas); up < r || r == 0) {
     stats_.quorum_failures++;
-    return Unreachable("read", up, r, options_.replicas);
+    return done(Unreachable("read", up, r, options_.replicas));
   }
   auto f = std::make_shared<ReadFanout>();
   f->db = db;
-  f->key = std::string(key);
+  f->key = std::move(key);
   bool self_replica = false;
   std::vector<bool> alive;  // one look: the replicas counted are the replicas asked
   {
     absl::MutexLock l(&f->mu);
+    f->needed = r;
     for (int m : replicas) {
       const std::string& id = ring->members()[m].id;
       f->replicas.push_back(id);
@@ -750,72 +844,85 @@ absl::StatusOr<Coordinator::ReadResult> Coordinator::ReadVersions(int db, std::s
       f->asked += alive.back();
     }
   }
-  if (self_replica) f->Answer(membership_->self_id(), local_->Read(db, key));
+  // The answer from what the replicas said so far (at least R of them, or a failure).
+  auto answer = [this, f, r, start, done = std::move(done)]() {
+    absl::StatusOr<ReadResult> result;
+    {
+      absl::MutexLock l(&f->mu);
+      if (f->ok < r) {
+        result = NoQuorum("read", f->ok, r, options_.replicas, f->last_error);
+      } else {
+        result.emplace();
+        result->versions = f->Merged();
+      }
+    }
+    if (!result.ok()) {
+      stats_.quorum_failures++;
+    } else {
+      if (result->versions.size() > 1) stats_.sibling_reads++;
+      result->context = MergedClock(result->versions);
+      clock_->Observe(NewestVersion(result->versions));
+    }
+    stats_.read_micros += NowMicros() - start;
+    done(std::move(result));
+  };
+  if (repair == Repair::kSync) {
+    // Every replica answers (or times out) and the stale ones are repaired first.
+    f->OnAllAnswered([this, f, answer = std::move(answer)] {
+      bool quorum;
+      {
+        absl::MutexLock l(&f->mu);
+        quorum = f->ok >= f->needed;
+      }
+      if (!quorum) return answer();
+      RepairReplicas(f, answer);
+    });
+  } else {
+    f->OnDecided(std::move(answer));
+    // The last answer arrives on a transport thread: repair (which may write here) later.
+    f->OnAllAnswered([this, f] { RunLater([this, f] { RepairReplicas(f, nullptr); }); });
+  }
+  if (self_replica) f->Answer(membership_->self_id(), local_->Read(db, f->key));
   for (size_t i = 0; i < f->replicas.size(); i++) {
     const std::string& id = f->replicas[i];
     if (IsSelf(id) || !alive[i]) continue;
     pb::Envelope request;
     request.mutable_read()->set_db(db);
-    request.mutable_read()->set_key(std::string(key));
+    request.mutable_read()->set_key(f->key);
     transport_->Call(membership_->AddressOf(id), std::move(request), options_.timeout,
                      [f, id](absl::StatusOr<pb::Envelope> reply) {
                        if (!reply.ok() || !reply->has_read_result()) {
                          return f->Answer(id, ReplyFailure(reply));
                        }
-                       const auto& v = reply->read_result().versions();
-                       f->Answer(id, VersionList(v.begin(), v.end()));
+                       auto* v = reply->mutable_read_result()->mutable_versions();
+                       f->Answer(id, VersionList(std::make_move_iterator(v->begin()),
+                                                 std::make_move_iterator(v->end())));
                      });
   }
-  const absl::Time deadline = absl::Now() + options_.timeout + absl::Milliseconds(200);
-  ReadResult result;
-  {
-    absl::MutexLock l(&f->mu);
-    auto enough = [&f, r]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      return f->ok >= r || f->asked - f->failed < r;
-    };
-    f->mu.AwaitWithDeadline(absl::Condition(&enough), deadline);
-    if (f->ok < r) {
-      stats_.quorum_failures++;
-      stats_.read_micros += NowMicros() - start;
-      return NoQuorum("read", f->ok, r, options_.replicas, f->last_error);
-    }
-    if (repair == Repair::kSync) {
-      f->mu.AwaitWithDeadline(absl::Condition(f.get(), &ReadFanout::AllAnsweredForCondition),
-                              deadline);
-    }
-    result.versions = f->Merged();
-  }
-  if (repair == Repair::kSync) {
-    struct Latch {
-      absl::Mutex mu;
-      bool done ABSL_GUARDED_BY(mu) = false;
-    };
-    auto latch = std::make_shared<Latch>();
-    RepairReplicas(f, [latch] {
-      absl::MutexLock l(&latch->mu);
-      latch->done = true;
-    });
-    absl::MutexLock l(&latch->mu);
-    auto repaired = [&latch]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return latch->done; };
-    latch->mu.AwaitWithTimeout(absl::Condition(&repaired), options_.timeout);
-  } else {
-    // The last answer arrives on a transport thread: repair (which may write here) later.
-    f->OnAllAnswered([this, f] { RunLater([this, f] { RepairReplicas(f, nullptr); }); });
-  }
-  if (result.versions.size() > 1) stats_.sibling_reads++;
-  result.context = MergedClock(result.versions);
-  clock_->Observe(NewestVersion(result.versions));
-  stats_.read_micros += NowMicros() - start;
-  return result;
+}
+
+absl::StatusOr<Coordinator::ReadResult> Coordinator::ReadVersions(int db, std::string_view key,
+                                                                  int r, Repair repair) {
+  return WaitFor<absl::StatusOr<ReadResult>>(WaitLimit(0), [&](ReadDone done) {
+    ReadVersionsAsync(db, std::string(key), r, repair, std::move(done));
+  });
+}
+
+void Coordinator::ReadAsync(int db, std::string key, int r, Repair repair, RecordDone done) {
+  ReadVersionsAsync(db, std::move(key), r, repair,
+                    [done = std::move(done)](absl::StatusOr<ReadResult> result) {
+                      if (!result.ok()) return done(result.status());
+                      auto merged = MergeForRead(result->versions);
+                      if (!merged.ok()) return done(merged.status());
+                      if (!merged->has_value()) return done(absl::NotFoundError("no such key"));
+                      done(std::move(**merged));
+                    });
 }
 
 absl::StatusOr<pb::Record> Coordinator::Read(int db, std::string_view key, int r, Repair repair) {
-  auto result = ReadVersions(db, key, r, repair);
-  if (!result.ok()) return result.status();
-  auto merged = MergeForRead(result->versions);
-  if (!merged.ok()) return merged.status();
-  if (!merged->has_value()) return absl::NotFoundError("no such key");
-  return std::move(**merged);
+  return WaitFor<absl::StatusOr<pb::Record>>(WaitLimit(0), [&](RecordDone done) {
+    ReadAsync(db, std::string(key), r, repair, std::move(done));
+  });
 }
 
 }  // namespace cairn::cluster

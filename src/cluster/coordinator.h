@@ -82,10 +82,22 @@ class Coordinator {
   // not one of them.
   bool Handle(const pb::Envelope& request, Transport::Respond& respond);
 
+  // The calls below never wait: each calls done exactly once, either before it returns (a
+  // refusal, or a quorum this node's own replica makes) or on the thread the deciding
+  // replica's answer arrives on (a transport thread: done must not block). The blocking
+  // forms after them wait for that and are for threads that may block (never a transport
+  // or I/O thread).
+  using WriteDone = std::function<void(absl::StatusOr<pb::Record>)>;
+  using ReadDone = std::function<void(absl::StatusOr<ReadResult>)>;
+  using RecordDone = std::function<void(absl::StatusOr<pb::Record>)>;
+  using StatusDone = std::function<void(absl::Status)>;
+
   // Writes record (value, type, expiry or tombstone) as a new version of the key; OK with
   // the version written (its hybrid timestamp and clock set) once w replicas stored it.
-  // context: the client's causal context (the clock of the versions it read); null: the
-  // new version supersedes whatever the coordinating replica holds.
+  // context: the client's causal context (the clock of the versions it read); nullopt:
+  // the new version supersedes whatever the coordinating replica holds.
+  void WriteAsync(int db, std::string key, pb::Record record, int w,
+                  std::optional<pb::Context> context, WriteDone done);
   absl::StatusOr<pb::Record> Write(int db, std::string_view key, pb::Record record, int w,
                                    const pb::Context* context = nullptr);
   // Several writes as Write makes them, sent all at once rather than one after another
@@ -97,12 +109,17 @@ class Coordinator {
     pb::Record record;
     std::optional<pb::Context> context;  // nullopt: supersede what this replica holds
   };
+  void WriteManyAsync(int db, std::vector<WriteOp> ops, int w, StatusDone done);
   absl::Status WriteMany(int db, std::vector<WriteOp> ops, int w);
-  // The key's versions merged from r replicas (or more that answered as fast).
+  // The key's versions merged from r replicas (or more that answered as fast). With
+  // Repair::kSync, after every replica asked answered (or timed out) and the stale ones
+  // were repaired.
+  void ReadVersionsAsync(int db, std::string key, int r, Repair repair, ReadDone done);
   absl::StatusOr<ReadResult> ReadVersions(int db, std::string_view key, int r,
                                           Repair repair = Repair::kAsync);
   // The version RESP serves: the last writer's among ReadVersions; NotFound if there is
   // none or it is a tombstone.
+  void ReadAsync(int db, std::string key, int r, Repair repair, RecordDone done);
   absl::StatusOr<pb::Record> Read(int db, std::string_view key, int r,
                                   Repair repair = Repair::kAsync);
 
@@ -120,6 +137,7 @@ class Coordinator {
  private:
   struct WriteFanout;
   struct ReadFanout;
+  struct ForwardState;
 
   int LiveReplicas(const Ring& ring, const std::vector<int>& replicas);
   // How long a replica may take to store a write: the timeout, plus time to move and
@@ -134,9 +152,12 @@ class Coordinator {
   absl::StatusOr<std::shared_ptr<WriteFanout>> Coordinate(int db, std::string_view key,
                                                           pb::Record record, int w,
                                                           const pb::Context* context);
-  absl::StatusOr<pb::Record> Forward(int db, std::string_view key, const pb::Record& record,
-                                     int w, const pb::Context* context, const Ring& ring,
-                                     const std::vector<int>& replicas);
+  // Sends the write to the next live replica in s's list to coordinate; done when one
+  // answered, or none could.
+  void ForwardNext(std::shared_ptr<ForwardState> s);
+  // How long a blocking form waits for its call's done (which the transport's deadlines
+  // guarantee well before).
+  absl::Duration WaitLimit(size_t bytes) const { return 4 * TimeoutFor(bytes) + absl::Seconds(5); }
   // Hands a write for the down replica `target` to the next live node past the key's
   // replicas (or keeps it here).
   void Hint(const std::string& target, int db, std::string_view key, const VersionList& versions);
