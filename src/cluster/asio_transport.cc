@@ -4,7 +4,7 @@
 
 #include <boost/asio.hpp>
 #include <chrono>
-#include <deque>
+#include <optional>
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
@@ -47,59 +47,92 @@ bool SplitAddress(const std::string& address, std::string* host, std::string* po
 class AsioTransport::Impl {
  public:
   Impl(const Options& options, Handler handler)
-      : options_(options),
-        handler_(std::move(handler)),
-        acceptor_(io_),
-        workers_(std::max(1, options.handler_threads)),
-        guard_(asio::make_work_guard(io_)) {}
+      : options_(options), handler_(std::move(handler)) {
+    if (options_.contexts.empty()) {
+      own_io_ = std::make_unique<asio::io_context>(1);
+      own_guard_.emplace(asio::make_work_guard(*own_io_));
+      options_.contexts.push_back(own_io_.get());
+    }
+    for (asio::io_context* io : options_.contexts) shards_.push_back(std::make_unique<Shard>(io));
+    acceptor_.emplace(*shards_[0]->io);
+  }
 
   absl::Status Listen() {
     boost::system::error_code ec;
     const auto address = asio::ip::make_address(options_.bind, ec);
     if (ec) return absl::InvalidArgumentError(absl::StrCat("bad bind address ", options_.bind));
     tcp::endpoint endpoint(address, static_cast<unsigned short>(options_.port));
-    acceptor_.open(endpoint.protocol(), ec);
-    if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(endpoint, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    acceptor_->open(endpoint.protocol(), ec);
+    if (!ec) acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor_->bind(endpoint, ec);
+    if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
       return absl::UnavailableError(
           absl::StrCat("cannot listen on ", options_.bind, ":", options_.port, ": ", ec.message()));
     }
-    port_ = acceptor_.local_endpoint().port();
-    Accept();
-    thread_ = std::thread([this] { io_.run(); });
+    port_ = acceptor_->local_endpoint().port();
+    asio::post(*shards_[0]->io, [this] { Accept(); });
+    if (own_io_ != nullptr) thread_ = std::thread([this] { own_io_->run(); });
     return absl::OkStatus();
   }
 
+  // Closes every connection on its own thread (or here, if that thread's loop stopped)
+  // and waits until each shard did.
   void Shutdown() {
-    asio::post(io_, [this] {
-      stopped_ = true;
-      boost::system::error_code ec;
-      acceptor_.close(ec);
-      for (auto& [address, peer] : peers_) peer->Close(absl::CancelledError("transport shut down"));
-      for (auto& weak : sessions_) {
-        if (auto s = weak.lock()) s->Close();
+    struct Latch {
+      absl::Mutex mu;
+      int left ABSL_GUARDED_BY(mu) = 0;
+    };
+    auto latch = std::make_shared<Latch>();
+    {
+      absl::MutexLock l(&latch->mu);
+      latch->left = static_cast<int>(shards_.size());
+    }
+    for (size_t i = 0; i < shards_.size(); i++) {
+      Shard* shard = shards_[i].get();
+      auto close = [this, shard, i, latch] {
+        shard->stopped = true;
+        if (i == 0) {
+          boost::system::error_code ec;
+          acceptor_->close(ec);
+        }
+        for (auto& [address, peer] : shard->peers) peer->Close(absl::CancelledError("transport shut down"));
+        for (auto& weak : shard->sessions) {
+          if (auto s = weak.lock()) s->Close();
+        }
+        absl::MutexLock l(&latch->mu);
+        latch->left--;
+      };
+      if (shard->io->stopped()) {
+        close();
+      } else {
+        asio::post(*shard->io, close);
       }
-      guard_.reset();
-    });
-    if (thread_.joinable()) thread_.join();
-    workers_.join();
+    }
+    {
+      absl::MutexLock l(&latch->mu);
+      auto done = [&latch]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return latch->left == 0; };
+      // A shard thread that never runs the close again (its loop was stopped while the
+      // close waited in its queue) does not hold the destructor forever.
+      latch->mu.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(10));
+    }
+    if (own_io_ != nullptr) {
+      own_guard_.reset();
+      own_io_->stop();
+      if (thread_.joinable()) thread_.join();
+    }
   }
 
   int port() const { return port_; }
 
+  bool OnShardThread() const { return Current() != nullptr; }
+
   void Call(const std::string& address, pb::Envelope request, absl::Duration timeout, Done done) {
-    asio::post(io_, [this, address, request = std::move(request), timeout,
-                     done = std::move(done)]() mutable {
-      // A callback of a call cancelled by Shutdown may call again: refuse, or the new
-      // connection would keep the I/O thread (and the destructor) waiting.
-      if (stopped_) return done(absl::CancelledError("transport shut down"));
-      auto it = peers_.find(address);
-      if (it == peers_.end()) {
-        it = peers_.emplace(address, std::make_shared<Peer>(this, address)).first;
-      }
-      it->second->Send(std::move(request), timeout, std::move(done));
+    if (Shard* shard = Current()) return shard->Call(this, address, std::move(request), timeout, std::move(done));
+    Shard* shard = shards_[0].get();
+    asio::post(*shard->io, [this, shard, address, request = std::move(request), timeout,
+                            done = std::move(done)]() mutable {
+      shard->Call(this, address, std::move(request), timeout, std::move(done));
     });
   }
 
@@ -109,11 +142,40 @@ class AsioTransport::Impl {
   }
 
  private:
-  // An outgoing connection and the calls waiting on it. Lives on the io thread.
+  class Peer;
+  class Session;
+
+  // One thread's connections: its outgoing ones (to each peer) and the incoming ones it
+  // serves. Touched only on that thread.
+  struct Shard {
+    explicit Shard(asio::io_context* io) : io(io) {}
+    void Call(Impl* impl, const std::string& address, pb::Envelope request, absl::Duration timeout,
+              Done done) {
+      // A callback of a call cancelled by Shutdown may call again: refuse, or the new
+      // connection would outlive the transport.
+      if (stopped) return done(absl::CancelledError("transport shut down"));
+      auto it = peers.find(address);
+      if (it == peers.end()) it = peers.emplace(address, std::make_shared<Peer>(impl, this, address)).first;
+      it->second->Send(std::move(request), timeout, std::move(done));
+    }
+    asio::io_context* const io;
+    bool stopped = false;
+    std::map<std::string, std::shared_ptr<Peer>> peers;
+    std::vector<std::weak_ptr<Session>> sessions;
+  };
+
+  Shard* Current() const {
+    for (const auto& shard : shards_) {
+      if (shard->io->get_executor().running_in_this_thread()) return shard.get();
+    }
+    return nullptr;
+  }
+
+  // An outgoing connection of one shard and the calls waiting on it.
   class Peer : public std::enable_shared_from_this<Peer> {
    public:
-    Peer(Impl* impl, std::string address)
-        : impl_(impl), address_(std::move(address)), socket_(impl->io_), timer_(impl->io_) {}
+    Peer(Impl* impl, Shard* shard, std::string address)
+        : impl_(impl), shard_(shard), address_(std::move(address)), socket_(*shard->io), timer_(*shard->io) {}
 
     void Send(pb::Envelope request, absl::Duration timeout, Done done) {
       impl_->Count(address_, [](PeerStats& s) { s.calls++; });
@@ -124,11 +186,13 @@ class AsioTransport::Impl {
       const uint64_t id = next_id_++;
       request.set_request_id(id);
       request.set_is_reply(false);
-      std::string frame;
-      AppendFrame(request, &frame);
+      const size_t before = out_.size();
+      AppendFrame(request, &out_);
+      const size_t frame = out_.size() - before;
       // The bound is on the backlog: one message larger than it (a 100 MB value) still
       // goes when nothing else is waiting.
-      if (queued_bytes_ > 0 && queued_bytes_ + frame.size() > impl_->options_.max_queued_bytes) {
+      if (queued_bytes_ > 0 && queued_bytes_ + frame > impl_->options_.max_queued_bytes) {
+        out_.resize(before);
         return Fail(std::move(done),
                     absl::ResourceExhaustedError(absl::StrCat(
                         "cluster peer ", address_, ": ", queued_bytes_, " bytes already queued")));
@@ -136,18 +200,17 @@ class AsioTransport::Impl {
       Pending& p = pending_[id];
       p.done = std::move(done);
       p.start_micros = NowMicros();
-      p.timer = std::make_unique<asio::steady_timer>(impl_->io_, ToChrono(timeout));
+      p.timer = std::make_unique<asio::steady_timer>(*shard_->io, ToChrono(timeout));
       p.timer->async_wait([self = shared_from_this(), id](boost::system::error_code ec) {
         if (ec) return;  // answered or cancelled
         self->Finish(id, absl::DeadlineExceededError(
                              absl::StrCat("cluster peer ", self->address_, " did not answer in time")));
       });
-      queued_bytes_ += frame.size();
-      out_.push_back(std::move(frame));
+      queued_bytes_ += frame;
       if (state_ == State::kIdle) {
         Connect();
       } else if (state_ == State::kConnected) {
-        Write();
+        ScheduleWrite();
       }
     }
 
@@ -158,6 +221,7 @@ class AsioTransport::Impl {
       timer_.cancel();
       state_ = State::kIdle;
       writing_ = false;
+      write_scheduled_ = false;
       out_.clear();
       queued_bytes_ = 0;
       in_.clear();
@@ -213,7 +277,7 @@ class AsioTransport::Impl {
           self->socket_.close(ignored);  // the connect handler sees operation_aborted
         }
       });
-      auto resolver = std::make_shared<tcp::resolver>(impl_->io_);
+      auto resolver = std::make_shared<tcp::resolver>(*shard_->io);
       resolver->async_resolve(
           host, port,
           [self, resolver, gen](boost::system::error_code ec, tcp::resolver::results_type r) {
@@ -255,20 +319,32 @@ class AsioTransport::Impl {
       Close(connecting ? NotSent(std::move(status)) : std::move(status));
     }
 
-    // The frame being written is owned by its completion handler, so closing the
-    // connection (which clears out_) never frees bytes the socket may still be reading.
+    // The calls of this turn of the loop leave together, after it.
+    void ScheduleWrite() {
+      if (write_scheduled_ || writing_) return;
+      write_scheduled_ = true;
+      asio::post(*shard_->io, [self = shared_from_this(), gen = gen_] {
+        if (gen != self->gen_) return;
+        self->write_scheduled_ = false;
+        self->Write();
+      });
+    }
+
+    // Everything queued goes in one write. The bytes being written are owned by its
+    // completion handler, so closing the connection (which clears out_) never frees bytes
+    // the socket may still be reading.
     void Write() {
       if (writing_ || out_.empty() || state_ != State::kConnected) return;
       writing_ = true;
-      auto frame = std::make_shared<std::string>(std::move(out_.front()));
-      out_.pop_front();
-      asio::async_write(socket_, asio::buffer(*frame),
-                        [self = shared_from_this(), frame, gen = gen_](boost::system::error_code ec,
+      auto bytes = std::make_shared<std::string>(std::move(out_));
+      out_.clear();
+      asio::async_write(socket_, asio::buffer(*bytes),
+                        [self = shared_from_this(), bytes, gen = gen_](boost::system::error_code ec,
                                                                       size_t) {
                           if (gen != self->gen_) return;
                           self->writing_ = false;
                           if (ec) return self->Broken(absl::UnavailableError(ec.message()));
-                          self->queued_bytes_ -= frame->size();
+                          self->queued_bytes_ -= std::min(self->queued_bytes_, bytes->size());
                           self->Write();
                         });
     }
@@ -294,7 +370,7 @@ class AsioTransport::Impl {
               pos += consumed;
               const uint64_t id = reply.request_id();  // before the move below
               self->Finish(id, std::move(reply));
-              if (self->state_ != State::kConnected) return;
+              if (self->state_ != State::kConnected || gen != self->gen_) return;
             }
             self->in_.erase(0, pos);
             self->Read();
@@ -302,13 +378,15 @@ class AsioTransport::Impl {
     }
 
     Impl* const impl_;
+    Shard* const shard_;
     const std::string address_;
     tcp::socket socket_;
     asio::steady_timer timer_;  // the connect deadline
     State state_ = State::kIdle;
-    std::deque<std::string> out_;
+    std::string out_;  // frames not yet handed to the socket
     size_t queued_bytes_ = 0;
     bool writing_ = false;
+    bool write_scheduled_ = false;
     uint64_t gen_ = 0;  // bumped by Close: one per connection
     std::string in_;
     absl::flat_hash_map<uint64_t, Pending> pending_;
@@ -317,10 +395,11 @@ class AsioTransport::Impl {
     std::string last_error_;
   };
 
-  // A connection a peer made: requests in, replies out. Lives on the io thread.
+  // A connection a peer made: requests in, replies out, on one shard's thread.
   class Session : public std::enable_shared_from_this<Session> {
    public:
-    Session(Impl* impl, tcp::socket socket) : impl_(impl), socket_(std::move(socket)) {}
+    Session(Impl* impl, Shard* shard, tcp::socket socket)
+        : impl_(impl), shard_(shard), socket_(std::move(socket)) {}
 
     void Start() {
       boost::system::error_code ignored;
@@ -333,13 +412,16 @@ class AsioTransport::Impl {
       closed_ = true;
     }
 
-    // Queues a reply (on the io thread).
+    // Queues a reply (on the shard's thread); it leaves with the others of this turn.
     void Reply(pb::Envelope reply) {
       if (closed_) return;
-      std::string frame;
-      AppendFrame(reply, &frame);
-      out_.push_back(std::move(frame));
-      Write();
+      AppendFrame(reply, &out_);
+      if (dispatching_ || write_scheduled_ || writing_) return;
+      write_scheduled_ = true;
+      asio::post(*shard_->io, [self = shared_from_this()] {
+        self->write_scheduled_ = false;
+        self->Write();
+      });
     }
 
    private:
@@ -352,17 +434,23 @@ class AsioTransport::Impl {
             self->in_.resize(at + n);
             if (ec) return self->Close();
             size_t pos = 0;
+            self->dispatching_ = true;  // replies given meanwhile leave together
             while (true) {
               pb::Envelope request;
               size_t consumed, wanted;
               absl::Status error;
               const FrameResult r = ParseFrame(std::string_view(self->in_).substr(pos), &request,
                                                &consumed, &wanted, &error);
-              if (r == FrameResult::kError) return self->Close();  // not a cairn node
+              if (r == FrameResult::kError) {
+                self->dispatching_ = false;
+                return self->Close();  // not a cairn node
+              }
               if (r == FrameResult::kNeedMore) break;
               pos += consumed;
               self->Dispatch(std::move(request));
             }
+            self->dispatching_ = false;
+            self->Write();
             self->in_.erase(0, pos);
             self->Read();
           });
@@ -371,27 +459,28 @@ class AsioTransport::Impl {
     void Dispatch(pb::Envelope request) {
       const uint64_t id = request.request_id();
       std::weak_ptr<Session> weak = shared_from_this();
-      Impl* impl = impl_;
-      Respond respond = [impl, weak, id](pb::Envelope reply) {
+      asio::io_context* io = shard_->io;
+      Respond respond = [io, weak, id](pb::Envelope reply) {
         reply.set_request_id(id);
         reply.set_is_reply(true);
-        asio::post(impl->io_, [weak, reply = std::move(reply)]() mutable {
+        if (io->get_executor().running_in_this_thread()) {
+          if (auto self = weak.lock()) self->Reply(std::move(reply));
+          return;
+        }
+        asio::post(*io, [weak, reply = std::move(reply)]() mutable {
           if (auto self = weak.lock()) self->Reply(std::move(reply));
         });
       };
-      asio::post(impl_->workers_, [impl, request = std::move(request),
-                                   respond = std::move(respond)]() mutable {
-        impl->handler_(std::move(request), std::move(respond));
-      });
+      impl_->handler_(std::move(request), std::move(respond));
     }
 
     void Write() {
       if (writing_ || out_.empty() || closed_) return;
       writing_ = true;
-      auto frame = std::make_shared<std::string>(std::move(out_.front()));
-      out_.pop_front();
-      asio::async_write(socket_, asio::buffer(*frame),
-                        [self = shared_from_this(), frame](boost::system::error_code ec, size_t) {
+      auto bytes = std::make_shared<std::string>(std::move(out_));
+      out_.clear();
+      asio::async_write(socket_, asio::buffer(*bytes),
+                        [self = shared_from_this(), bytes](boost::system::error_code ec, size_t) {
                           self->writing_ = false;
                           if (ec) return self->Close();
                           self->Write();
@@ -399,24 +488,31 @@ class AsioTransport::Impl {
     }
 
     Impl* const impl_;
+    Shard* const shard_;
     tcp::socket socket_;
     std::string in_;
-    std::deque<std::string> out_;
-    bool writing_ = false, closed_ = false;
+    std::string out_;  // replies not yet handed to the socket
+    bool writing_ = false, closed_ = false, dispatching_ = false, write_scheduled_ = false;
   };
 
+  // Runs on the first shard; each connection goes to the next shard, round robin.
   void Accept() {
-    acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+    Shard* target = shards_[next_shard_++ % shards_.size()].get();
+    acceptor_->async_accept(*target->io, [this, target](boost::system::error_code ec, tcp::socket socket) {
       if (ec) {
-        if (ec != asio::error::operation_aborted) Accept();
+        if (ec != asio::error::operation_aborted && acceptor_->is_open()) Accept();
         return;
       }
-      auto session = std::make_shared<Session>(this, std::move(socket));
-      sessions_.erase(std::remove_if(sessions_.begin(), sessions_.end(),
-                                     [](const std::weak_ptr<Session>& w) { return w.expired(); }),
-                      sessions_.end());
-      sessions_.push_back(session);
-      session->Start();
+      auto session = std::make_shared<Session>(this, target, std::move(socket));
+      asio::post(*target->io, [target, session] {
+        if (target->stopped) return session->Close();
+        auto& list = target->sessions;
+        list.erase(std::remove_if(list.begin(), list.end(),
+                                  [](const std::weak_ptr<Session>& w) { return w.expired(); }),
+                   list.end());
+        list.push_back(session);
+        session->Start();
+      });
       Accept();
     });
   }
@@ -427,17 +523,15 @@ class AsioTransport::Impl {
     fn(stats_[address]);
   }
 
-  const Options options_;
+  Options options_;
   const Handler handler_;
-  asio::io_context io_{1};
-  tcp::acceptor acceptor_;
-  asio::thread_pool workers_;
-  asio::executor_work_guard<asio::io_context::executor_type> guard_;
+  std::unique_ptr<asio::io_context> own_io_;  // with no contexts given
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> own_guard_;
   std::thread thread_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::optional<tcp::acceptor> acceptor_;  // on the first shard
+  size_t next_shard_ = 0;                  // first shard's thread only
   int port_ = 0;
-  bool stopped_ = false;  // set on the I/O thread by Shutdown
-  std::map<std::string, std::shared_ptr<Peer>> peers_;  // io thread only
-  std::vector<std::weak_ptr<Session>> sessions_;       // io thread only
   absl::Mutex stats_mu_;
   std::map<std::string, PeerStats> stats_ ABSL_GUARDED_BY(stats_mu_);
 };
@@ -459,6 +553,8 @@ void AsioTransport::Call(const std::string& address, pb::Envelope request, absl:
 }
 
 int AsioTransport::port() const { return impl_->port(); }
+
+bool AsioTransport::OnShardThread() const { return impl_->OnShardThread(); }
 
 std::map<std::string, AsioTransport::PeerStats> AsioTransport::Stats() { return impl_->Stats(); }
 

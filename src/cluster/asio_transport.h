@@ -1,14 +1,19 @@
 // AsioTransport: the cluster transport over TCP (docs/cluster.md, "Transport").
 //
-// One thread runs the sockets. To each peer there is one persistent outgoing connection,
-// made on the first call and again on the first call after it broke; calls are
-// multiplexed on it by request id, each with its own deadline. The bytes queued for a
-// peer are bounded (Options::max_queued_bytes): past it a call fails at once with
-// ResourceExhausted instead of growing memory (a single message larger than the bound
-// is sent when nothing else is queued; frames are capped by message.h's kMaxFrameBytes). Requests from peers arrive on the
-// connections they made; the handler runs on a small worker pool, so a slow request (a
-// synced engine write) does not hold up the sockets, and its reply goes back on the
-// connection the request came on.
+// The sockets run on the server's I/O threads (Options::contexts), as shards: each
+// thread has its own persistent outgoing connection to each peer, made on its first call
+// and again on the first call after it broke, so a call's reply arrives on the thread
+// that made it and a client's command never changes threads on its way through the
+// cluster. Calls are multiplexed on a connection by request id, each with its own
+// deadline; the calls a thread makes to one peer in one turn of its event loop leave in
+// one write. A call from a thread that runs no shard goes to the first shard. The bytes
+// queued for a peer are bounded (Options::max_queued_bytes): past it a call fails at
+// once with ResourceExhausted instead of growing memory (a single message larger than
+// the bound is sent when nothing else is queued; frames are capped by message.h's
+// kMaxFrameBytes). Requests from peers arrive on the connections they made, spread over
+// the shards; the handler runs on the thread that read the request and must not block
+// (work that waits goes to a pool of its own), and its reply goes back on the connection
+// the request came on, in one write with the other replies of that turn.
 #ifndef CAIRN_CLUSTER_ASIO_TRANSPORT_H_
 #define CAIRN_CLUSTER_ASIO_TRANSPORT_H_
 
@@ -16,11 +21,16 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "cluster/transport.h"
+
+namespace boost::asio {
+class io_context;
+}  // namespace boost::asio
 
 namespace cairn::cluster {
 
@@ -33,7 +43,10 @@ class AsioTransport final : public Transport {
     absl::Duration connect_timeout = absl::Seconds(1);
     // After a failed connect, calls to that peer fail at once for this long.
     absl::Duration reconnect_backoff = absl::Milliseconds(200);
-    int handler_threads = 2;
+    // The threads that run the sockets, owned by the caller, running for the transport's
+    // whole life (its destructor needs them to close the connections, unless stopped).
+    // Empty: the transport runs one thread of its own.
+    std::vector<boost::asio::io_context*> contexts;
   };
 
   // Per peer (by address), for metrics.
@@ -43,6 +56,7 @@ class AsioTransport final : public Transport {
     bool connected = false;
   };
 
+  // handler runs on the shard thread that read the request: it must not block.
   static absl::StatusOr<std::unique_ptr<AsioTransport>> Start(const Options& options,
                                                                Handler handler);
   // Closes every connection; calls still waiting get Cancelled.
@@ -51,7 +65,11 @@ class AsioTransport final : public Transport {
   void Call(const std::string& address, pb::Envelope request, absl::Duration timeout,
             Done done) override;
 
+  bool MayWaitHere() const override { return !OnShardThread(); }
   int port() const;
+  // Whether the calling thread runs one of the transport's shards (where nothing may
+  // wait for a call: its reply would arrive on this very thread).
+  bool OnShardThread() const;
   std::map<std::string, PeerStats> Stats();
 
   class Impl;

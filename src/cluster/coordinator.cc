@@ -322,6 +322,7 @@ absl::Status Coordinator::Scan(int db, const std::string& start, size_t limit,
                                std::string* next) {
   page->clear();
   next->clear();
+  if (!transport_->MayWaitHere()) return WaitOnTransportThread();
   struct Answer {
     std::vector<std::pair<std::string, pb::Record>> entries;
     bool more = false;
@@ -580,7 +581,8 @@ class Latch {
 };
 
 template <typename T, typename Start>
-T WaitFor(absl::Duration limit, Start&& start) {
+T WaitFor(const Transport& transport, absl::Duration limit, Start&& start) {
+  if (!transport.MayWaitHere()) return T(WaitOnTransportThread());
   auto latch = std::make_shared<Latch<T>>();  // done may run after a wait that gave up
   start([latch](T value) { latch->Set(std::move(value)); });
   std::optional<T> value = latch->Wait(limit);
@@ -641,7 +643,7 @@ absl::StatusOr<pb::Record> Coordinator::Write(int db, std::string_view key, pb::
   const size_t bytes = record.ByteSizeLong();
   std::optional<pb::Context> given;
   if (context != nullptr) given = *context;
-  return WaitFor<absl::StatusOr<pb::Record>>(WaitLimit(bytes), [&](WriteDone done) {
+  return WaitFor<absl::StatusOr<pb::Record>>(*transport_, WaitLimit(bytes), [&](WriteDone done) {
     WriteAsync(db, std::string(key), std::move(record), w, std::move(given), std::move(done));
   });
 }
@@ -712,7 +714,7 @@ void Coordinator::WriteManyAsync(int db, std::vector<WriteOp> ops, int w, Status
 absl::Status Coordinator::WriteMany(int db, std::vector<WriteOp> ops, int w) {
   size_t bytes = 0;
   for (const WriteOp& op : ops) bytes += op.record.ByteSizeLong();
-  return WaitFor<absl::Status>(WaitLimit(bytes), [&](StatusDone done) {
+  return WaitFor<absl::Status>(*transport_, WaitLimit(bytes), [&](StatusDone done) {
     WriteManyAsync(db, std::move(ops), w, std::move(done));
   });
 }
@@ -903,7 +905,7 @@ void Coordinator::ReadVersionsAsync(int db, std::string key, int r, Repair repai
 
 absl::StatusOr<Coordinator::ReadResult> Coordinator::ReadVersions(int db, std::string_view key,
                                                                   int r, Repair repair) {
-  return WaitFor<absl::StatusOr<ReadResult>>(WaitLimit(0), [&](ReadDone done) {
+  return WaitFor<absl::StatusOr<ReadResult>>(*transport_, WaitLimit(0), [&](ReadDone done) {
     ReadVersionsAsync(db, std::string(key), r, repair, std::move(done));
   });
 }
@@ -920,7 +922,7 @@ void Coordinator::ReadAsync(int db, std::string key, int r, Repair repair, Recor
 }
 
 absl::StatusOr<pb::Record> Coordinator::Read(int db, std::string_view key, int r, Repair repair) {
-  return WaitFor<absl::StatusOr<pb::Record>>(WaitLimit(0), [&](RecordDone done) {
+  return WaitFor<absl::StatusOr<pb::Record>>(*transport_, WaitLimit(0), [&](RecordDone done) {
     ReadAsync(db, std::string(key), r, repair, std::move(done));
   });
 }

@@ -32,6 +32,8 @@ class PartitionTransport final : public Transport {
     inner_->Call(address, std::move(request), timeout, std::move(done));
   }
 
+  bool MayWaitHere() const override { return inner_->MayWaitHere(); }
+
   // Replaces the set of blocked addresses (empty: heal).
   void Block(std::set<std::string> addresses) {
     absl::MutexLock l(&mu_);

@@ -26,6 +26,12 @@ inline absl::Status NotSent(absl::Status s) {
 }
 inline bool WasNotSent(const absl::Status& s) { return s.GetPayload(kNotSentPayload).has_value(); }
 
+// What a blocking call made on a transport thread gets instead of a deadlock (a bug:
+// the caller should have used the asynchronous form).
+inline absl::Status WaitOnTransportThread() {
+  return absl::InternalError("a blocking cluster call on a transport thread (it would wait for itself)");
+}
+
 class Transport {
  public:
   // Called exactly once with the reply, or with: DeadlineExceeded (no reply within the
@@ -44,9 +50,14 @@ class Transport {
   virtual void Call(const std::string& address, pb::Envelope request, absl::Duration timeout,
                     Done done) = 0;
 
-  // Call, waiting for the outcome (for threads that may block: not a transport thread).
+  // Whether the calling thread may wait for a call's outcome: not a thread that runs the
+  // transport's sockets, where the reply would arrive.
+  virtual bool MayWaitHere() const { return true; }
+
+  // Call, waiting for the outcome (for threads that may block: MayWaitHere).
   absl::StatusOr<pb::Envelope> CallAndWait(const std::string& address, pb::Envelope request,
                                            absl::Duration timeout) {
+    if (!MayWaitHere()) return WaitOnTransportThread();
     struct Outcome {
       absl::Mutex mu;
       bool done ABSL_GUARDED_BY(mu) = false;

@@ -118,9 +118,9 @@ class ExecutorPool {
   boost::asio::thread_pool pool_;
 };
 
-absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(const ServerConfig& cfg,
-                                                                engine::DB* db, int resp_port,
-                                                                int http_port, ServerContext* server) {
+absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
+    const ServerConfig& cfg, engine::DB* db, int resp_port, int http_port, ServerContext* server,
+    std::vector<boost::asio::io_context*> io) {
   if (cfg.write_quorum > cfg.replicas || cfg.read_quorum > cfg.replicas) {
     return absl::InvalidArgumentError("write-quorum and read-quorum cannot exceed replicas");
   }
@@ -144,6 +144,7 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(const ServerConf
   cluster::AsioTransport::Options t;
   t.bind = cfg.bind;
   t.port = cfg.cluster_port;
+  t.contexts = std::move(io);
   auto transport = cluster::AsioTransport::Start(
       t, [raw](pb::Envelope request, cluster::Transport::Respond respond) {
         if (!raw->ready_.load(std::memory_order_acquire)) {
@@ -705,32 +706,97 @@ absl::Status ClusterNode::FlushHere(int db) {
   return store_->Clear(db);
 }
 
-pb::ExecuteResult ExecuteOnReplica(ClusterNode& node, std::string_view key,
-                                   const pb::ExecuteCommand& q) {
-  auto ring = node.membership().ring();
-  const int n = node.coordinator().options().replicas;
+bool ClusterNode::RunBlocking(std::function<void()> fn) { return executors_->Post(std::move(fn)); }
+
+namespace {
+
+pb::ExecuteResult FailedExecute(const pb::ExecuteCommand& q, std::string_view why) {
+  pb::ExecuteResult failed;
+  protocol::ReplyWriter(failed.mutable_reply(), q.protocol() == 3 ? 3 : 2)
+      .Error(absl::StrCat("NOQUORUM command could not run on a replica of the key: ", ToAbsl(why)));
+  return failed;
+}
+
+// A command on its way to the first live replica of its key that takes it.
+struct ExecuteState {
+  ClusterNode* node = nullptr;
+  pb::ExecuteCommand q;
+  std::shared_ptr<const cluster::Ring> ring;
+  std::vector<int> replicas;
+  size_t next = 0;
   std::string why = "no replica of the key is up";
-  for (int m : ring->PreferenceList(key, n)) {
-    const std::string& target = ring->members()[m].id;
-    if (target == node.id()) return node.ExecuteHere(q);
+  std::function<void(pb::ExecuteResult)> done;
+};
+
+void ExecuteNext(std::shared_ptr<ExecuteState> s) {
+  ClusterNode& node = *s->node;
+  while (s->next < s->replicas.size()) {
+    const std::string target = s->ring->members()[s->replicas[s->next++]].id;
+    if (target == node.id()) {
+      // Its reads and writes wait for replicas: on a thread that may.
+      if (node.RunBlocking([s] { s->done(s->node->ExecuteHere(s->q)); })) return;
+      return s->done(FailedExecute(s->q, "this node is stopping"));
+    }
     if (!node.membership().IsAlive(target)) continue;
     pb::Envelope request;
-    *request.mutable_execute() = q;
+    *request.mutable_execute() = s->q;
     // The replica's read and write take up to a timeout each, after commands of the key
     // ahead of this one.
     const absl::Duration timeout = 4 * node.coordinator().options().timeout;
-    auto reply = node.partition().CallAndWait(node.membership().AddressOf(target),
-                                              std::move(request), timeout);
-    if (reply.ok() && reply->has_execute_result()) return std::move(*reply->mutable_execute_result());
-    why = absl::StrCat(target, ": ", reply.ok() ? reply->error().message() : std::string(reply.status().message()));
-    // Never sent (the replica is down and membership has not noticed yet): the next
-    // replica runs it. Anything else may have run it: not again elsewhere.
-    if (reply.ok() || !cluster::WasNotSent(reply.status())) break;
+    node.partition().Call(node.membership().AddressOf(target), std::move(request), timeout,
+                          [s, target](absl::StatusOr<pb::Envelope> reply) {
+                            if (reply.ok() && reply->has_execute_result()) {
+                              return s->done(std::move(*reply->mutable_execute_result()));
+                            }
+                            s->why = absl::StrCat(target, ": ",
+                                                  reply.ok() ? reply->error().message()
+                                                             : std::string(reply.status().message()));
+                            // Never sent (the replica is down and membership has not
+                            // noticed yet): the next replica runs it. Anything else may
+                            // have run it: not again elsewhere.
+                            if (reply.ok() || !cluster::WasNotSent(reply.status())) {
+                              return s->done(FailedExecute(s->q, s->why));
+                            }
+                            ExecuteNext(s);
+                          });
+    return;
   }
-  pb::ExecuteResult failed;
-  protocol::ReplyWriter(failed.mutable_reply(), q.protocol() == 3 ? 3 : 2)
-      .Error(absl::StrCat("NOQUORUM command could not run on a replica of the key: ", why));
-  return failed;
+  s->done(FailedExecute(s->q, s->why));
+}
+
+}  // namespace
+
+void ExecuteOnReplicaAsync(ClusterNode& node, std::string key, pb::ExecuteCommand q,
+                           std::function<void(pb::ExecuteResult)> done) {
+  auto s = std::make_shared<ExecuteState>();
+  s->node = &node;
+  s->q = std::move(q);
+  s->ring = node.membership().ring();
+  s->replicas = s->ring->PreferenceList(key, node.coordinator().options().replicas);
+  s->done = std::move(done);
+  ExecuteNext(std::move(s));
+}
+
+pb::ExecuteResult ExecuteOnReplica(ClusterNode& node, std::string_view key,
+                                   const pb::ExecuteCommand& q) {
+  if (!node.partition().MayWaitHere()) return FailedExecute(q, std::string(cluster::WaitOnTransportThread().message()));
+  struct Latch {
+    absl::Mutex mu;
+    std::optional<pb::ExecuteResult> result ABSL_GUARDED_BY(mu);
+  };
+  auto latch = std::make_shared<Latch>();
+  ExecuteOnReplicaAsync(node, std::string(key), q, [latch](pb::ExecuteResult r) {
+    absl::MutexLock l(&latch->mu);
+    latch->result = std::move(r);
+  });
+  absl::MutexLock l(&latch->mu);
+  auto done = [&latch]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return latch->result.has_value(); };
+  // The transport's deadline (4 x timeout) answers well before.
+  if (!latch->mu.AwaitWithTimeout(absl::Condition(&done),
+                                  8 * node.coordinator().options().timeout + absl::Seconds(5))) {
+    return FailedExecute(q, "no answer in time");
+  }
+  return std::move(*latch->result);
 }
 
 std::string ClusterKeyspace(ClusterNode& node, int databases, int64_t now_ms) {
@@ -894,13 +960,42 @@ std::string ClusterStatusJson(ClusterNode& node, const std::string* key) {
 
 namespace {
 
+// Where a reply given later waits for a client that cannot take one later (ClientState::
+// defer is null: HTTP requests and in-process callers, on threads that may wait).
+struct ReplyLatch {
+  absl::Mutex mu;
+  bool set ABSL_GUARDED_BY(mu) = false;
+  std::string reply ABSL_GUARDED_BY(mu);
+  std::function<void(ClientState&)> apply ABSL_GUARDED_BY(mu);
+};
+
 struct ClusterContext {
   ClusterNode& node;
   CommandContext& c;
   int db;
   int w, r;
   cluster::Coordinator::Repair repair;
+  std::shared_ptr<ReplyLatch> latch = nullptr;  // see Reserve
+
+  // Reserves this command's reply, to be given later (ReplyLater); overlap_key as
+  // ClientState::defer's. A client that cannot take a reply later gets it when
+  // DispatchInCluster returns, which waits for it.
+  ReplyLater Reserve(std::string overlap_key) {
+    if (c.client.defer) return c.client.defer(std::move(overlap_key));
+    latch = std::make_shared<ReplyLatch>();
+    return [l = latch](std::string reply, std::function<void(ClientState&)> apply) {
+      absl::MutexLock lock(&l->mu);
+      l->reply = std::move(reply);
+      l->apply = std::move(apply);
+      l->set = true;
+    };
+  }
 };
+
+// The overlap key (ClientState::defer) of a command of key in db: its hash tag's.
+std::string OverlapOf(int db, std::string_view key) {
+  return absl::StrCat(db, ":", ToAbsl(cluster::HashTag(key)));
+}
 
 void ReplyError(CommandContext& c, const absl::Status& s) { ReplyStatusError(c.out, s); }
 
@@ -1005,10 +1100,17 @@ void FlushOn(ClusterContext& x, int db) {
 void FlushDb(ClusterContext& x) { FlushOn(x, x.db); }
 void FlushAll(ClusterContext& x) { FlushOn(x, -1); }
 
+// Runs the command on the replica of key (Send), giving its reply later.
 void Route(ClusterContext& x, std::string_view key) {
   pb::ExecuteCommand q = NewExecute(x);
   for (std::string_view a : x.c.args) q.add_args(std::string(a));
-  Send(x, key, q);
+  ReplyLater later = x.Reserve(OverlapOf(x.db, key));
+  ServerStats* stats = &x.c.server.stats;
+  ExecuteOnReplicaAsync(x.node, std::string(key), std::move(q), [later, stats](pb::ExecuteResult result) {
+    stats->keyspace_hits.fetch_add(result.keyspace_hits(), std::memory_order_relaxed);
+    stats->keyspace_misses.fetch_add(result.keyspace_misses(), std::memory_order_relaxed);
+    later(std::move(*result.mutable_reply()), nullptr);
+  });
 }
 
 // WATCH key...: remembers each key's context (the merged clock of its versions); EXEC's
@@ -1081,11 +1183,31 @@ void Exec(ClusterContext& x) {
 }
 
 void Get(ClusterContext& x) {
-  std::optional<pb::Record> rec;
-  if (!Load(x, x.c.args[1], &rec)) return;
-  CountRead(x, rec.has_value());
-  if (rec && !IsString(*rec)) return x.c.out.Error(kErrWrongType);
-  rec ? x.c.out.Bulk(rec->value()) : x.c.out.Null();
+  ReplyLater later = x.Reserve(OverlapOf(x.db, x.c.args[1]));
+  const int protocol = x.c.out.protocol();
+  const int64_t now_ms = x.c.now_ms;
+  ServerStats* stats = &x.c.server.stats;
+  x.node.coordinator().ReadAsync(
+      x.db, std::string(x.c.args[1]), x.r, x.repair,
+      [later, protocol, now_ms, stats](absl::StatusOr<pb::Record> rec) {
+        std::string reply;
+        protocol::ReplyWriter out(&reply, protocol);
+        const bool absent = absl::IsNotFound(rec.status()) ||
+                            (rec.ok() && rec->expire_at_ms() > 0 && rec->expire_at_ms() <= now_ms);
+        if (!absent && !rec.ok()) {
+          ReplyStatusError(out, rec.status());
+        } else {
+          (absent ? stats->keyspace_misses : stats->keyspace_hits).fetch_add(1, std::memory_order_relaxed);
+          if (absent) {
+            out.Null();
+          } else if (!IsString(*rec)) {
+            out.Error(kErrWrongType);
+          } else {
+            out.Bulk(rec->value());
+          }
+        }
+        later(std::move(reply), nullptr);
+      });
 }
 
 // SET key value: a blind write, coordinated by a replica. With options (NX, XX, GET,
@@ -1095,9 +1217,19 @@ void Set(ClusterContext& x) {
   pb::Record rec;
   rec.set_type(static_cast<uint32_t>(store::ValueType::kString));
   rec.set_value(std::string(x.c.args[2]));
-  absl::Status s = x.node.coordinator().Write(x.db, x.c.args[1], std::move(rec), x.w).status();
-  if (!s.ok()) return ReplyError(x.c, s);
-  x.c.out.SimpleString("OK");
+  ReplyLater later = x.Reserve(OverlapOf(x.db, x.c.args[1]));
+  const int protocol = x.c.out.protocol();
+  x.node.coordinator().WriteAsync(x.db, std::string(x.c.args[1]), std::move(rec), x.w, std::nullopt,
+                                  [later, protocol](absl::StatusOr<pb::Record> written) {
+                                    std::string reply;
+                                    protocol::ReplyWriter out(&reply, protocol);
+                                    if (written.ok()) {
+                                      out.SimpleString("OK");
+                                    } else {
+                                      ReplyStatusError(out, written.status());
+                                    }
+                                    later(std::move(reply), nullptr);
+                                  });
 }
 
 void MGet(ClusterContext& x) {
@@ -1370,32 +1502,74 @@ void DebugCluster(ClusterContext& x) {
 }
 
 using Handler = void (*)(ClusterContext&);
+// How a cluster command runs on the client's thread, which never waits for the network.
+enum class Runs {
+  kAsync,   // starts its replicas' calls and gives its reply later (Reserve)
+  kInline,  // answers at once from this node's own state
+  kOnPool,  // still waits for replicas: runs on a thread that may (RunBlocking)
+};
 struct ClusterCommand {
   const char* name;
   Handler handler;
+  Runs runs;
 };
 
 // Commands with a cluster form of their own: reads and blind writes through the quorum
 // coordinator, and commands of many keys or of the whole keyspace. Every other command of
 // one key runs on the key's replica (Route).
 const ClusterCommand kClusterCommands[] = {
-    {"get", Get},
-    {"set", Set},
-    {"mget", MGet},
-    {"mset", MSet},
-    {"del", Del},
-    {"unlink", Del},
-    {"exists", Exists},
-    {"keys", Keys},
-    {"dbsize", DbSize},
-    {"scan", Scan},
-    {"watch", Watch},
-    {"flushdb", FlushDb},
-    {"flushall", FlushAll},
-    {"exec", Exec},
-    {"cairn.consistency", Consistency},
-    {"cairn.replica", Replica},
+    {"get", Get, Runs::kAsync},
+    {"set", Set, Runs::kAsync},
+    {"mget", MGet, Runs::kOnPool},
+    {"mset", MSet, Runs::kOnPool},
+    {"del", Del, Runs::kOnPool},
+    {"unlink", Del, Runs::kOnPool},
+    {"exists", Exists, Runs::kOnPool},
+    {"keys", Keys, Runs::kOnPool},
+    {"dbsize", DbSize, Runs::kOnPool},
+    {"scan", Scan, Runs::kOnPool},
+    {"watch", Watch, Runs::kOnPool},
+    {"flushdb", FlushDb, Runs::kOnPool},
+    {"flushall", FlushAll, Runs::kOnPool},
+    {"exec", Exec, Runs::kOnPool},
+    {"cairn.consistency", Consistency, Runs::kInline},
+    {"cairn.replica", Replica, Runs::kInline},
 };
+
+// Runs handler on a pool thread that may wait for replicas, giving the reply later. The
+// client's other commands wait for it (its overlap key is empty), so its state is the
+// handler's alone meanwhile; the reservation keeps the client alive until the reply.
+void OnPool(ClusterContext& x, Handler handler) {
+  if (!x.c.client.defer) return handler(x);  // such a caller is on a thread that may wait
+  ReplyLater later = x.Reserve("");
+  auto args = std::make_shared<std::vector<std::string>>(x.c.args.begin(), x.c.args.end());
+  ClusterNode* node = &x.node;
+  ServerContext* server = &x.c.server;
+  ClientState* client = &x.c.client;
+  const int protocol = x.c.out.protocol();
+  const int64_t now_ms = x.c.now_ms;
+  const int db = x.db, w = x.w, r = x.r;
+  const auto repair = x.repair;
+  const bool posted = node->RunBlocking([=] {
+    std::vector<std::string_view> views(args->begin(), args->end());
+    std::string reply;
+    protocol::ReplyWriter out(&reply, protocol);
+    CommandContext ctx{*server, *client, views, out, now_ms, {}};
+    ClusterContext y{*node, ctx, db, w, r, repair};
+    try {
+      handler(y);
+    } catch (const std::exception& e) {
+      reply.clear();
+      out.Error(absl::StrCat("ERR internal error: ", e.what()));
+    }
+    later(std::move(reply), nullptr);
+  });
+  if (!posted) {
+    std::string reply;
+    protocol::ReplyWriter(&reply, protocol).Error("ERR server is shutting down");
+    later(std::move(reply), nullptr);
+  }
+}
 
 // Why a data command cannot run on its keys' replica (empty: it can). A command that
 // locks keys itself cannot, unless it names its second database declaratively (MOVE,
@@ -1449,15 +1623,86 @@ std::string ClusterQueueError(const ClientState& client, const CommandSpec& spec
   return "";
 }
 
-bool DispatchInCluster(ClusterNode& node, CommandContext& c, const CommandSpec& spec) {
-  ClusterContext x{node, c, c.client.db.load(std::memory_order_relaxed),
-                   c.client.cluster_w > 0 ? c.client.cluster_w : node.default_w(),
-                   c.client.cluster_r > 0 ? c.client.cluster_r : node.default_r(),
-                   c.client.cluster_sync_repair ? cluster::Coordinator::Repair::kSync
-                                                : cluster::Coordinator::Repair::kAsync};
+namespace {
+
+// A blocking command (BLPOP and its kin): the replica never waits (it answers nil at
+// once); the client waits here, polling the replica until its timeout, and is woken
+// sooner by a push through this node.
+void Blocking(ClusterContext& x, const std::vector<std::string_view>& keys) {
+  CommandContext& c = x.c;
+  int64_t deadline;
+  if (!ParseBlockTimeout(c, c.args.back(), &deadline)) return;
+  pb::ExecuteCommand q = NewExecute(x);
+  for (std::string_view a : c.args) q.add_args(std::string(a));
+  ReplyLater later = x.Reserve("");
+  ServerStats* stats = &c.server.stats;
+  BlockingKeys* blocking = &c.server.blocking;
+  const bool can_wait = c.client.wake != nullptr;
+  std::vector<std::string> watched(keys.begin(), keys.end());
+  const int db = x.db;
+  ExecuteOnReplicaAsync(
+      x.node, std::string(keys[0]), std::move(q),
+      [later, stats, blocking, can_wait, watched, db, deadline](pb::ExecuteResult result) {
+        stats->keyspace_hits.fetch_add(result.keyspace_hits(), std::memory_order_relaxed);
+        stats->keyspace_misses.fetch_add(result.keyspace_misses(), std::memory_order_relaxed);
+        const std::string& reply = result.reply();
+        const bool null_array = reply == "*-1\r\n", null = reply == "$-1\r\n" || reply == "_\r\n";
+        if (!(null_array || null) || !can_wait) return later(std::move(*result.mutable_reply()), nullptr);
+        later("", [blocking, watched, db, deadline, null](ClientState& client) {
+          std::vector<std::string_view> keys(watched.begin(), watched.end());
+          client.block.active = true;
+          client.block.deadline_ms = deadline;
+          client.block.reply = null ? BlockedReply::kNull : BlockedReply::kNullArray;
+          client.block.poll_ms = kBlockPollMs;
+          client.block.ticket = blocking->Add(db, keys, client.wake);
+        });
+      });
+}
+
+// HSCAN, SSCAN, ZSCAN: the cursor is this node's: it names the member to resume at, which
+// the replica running the command (whichever is up now) is sent instead
+// (pb::ExecuteCommand).
+void MemberScan(ClusterContext& x, std::string_view key) {
+  CommandContext& c = x.c;
+  pb::ExecuteCommand q = NewExecute(x);
+  for (std::string_view a : c.args) q.add_args(std::string(a));
+  q.set_member_scan(true);
+  uint64_t cursor = 0;
+  if (!absl::SimpleAtoi(ToAbsl(c.args[2]), &cursor)) return c.out.Error("ERR invalid cursor");
+  if (cursor != 0) (void)c.server.cursors.Lookup(cursor, q.mutable_scan_resume());
+  ReplyLater later = x.Reserve(OverlapOf(x.db, key));
+  ServerContext* server = &c.server;
+  const int protocol = c.out.protocol();
+  ExecuteOnReplicaAsync(x.node, std::string(key), std::move(q),
+                        [later, server, protocol](pb::ExecuteResult result) {
+    server->stats.keyspace_hits.fetch_add(result.keyspace_hits(), std::memory_order_relaxed);
+    server->stats.keyspace_misses.fetch_add(result.keyspace_misses(), std::memory_order_relaxed);
+    size_t items = 0;
+    std::string_view replica_cursor;
+    if (!ReplyCursor(result.reply(), &items, &replica_cursor)) {
+      return later(std::move(*result.mutable_reply()), nullptr);  // an error
+    }
+    const uint64_t next = result.scan_resume().empty()
+                              ? 0
+                              : server->cursors.Save(std::move(*result.mutable_scan_resume()));
+    std::string reply;
+    protocol::ReplyWriter out(&reply, protocol);
+    out.ArrayHeader(2);
+    out.Bulk(absl::StrCat(next));
+    reply.append(std::string_view(result.reply()).substr(items));
+    later(std::move(reply), nullptr);
+  });
+}
+
+bool Dispatch(ClusterContext& x, const CommandSpec& spec) {
+  CommandContext& c = x.c;
   for (const ClusterCommand& cmd : kClusterCommands) {
     if (std::string_view(spec.name) == cmd.name) {
-      cmd.handler(x);
+      if (cmd.runs == Runs::kOnPool) {
+        OnPool(x, cmd.handler);
+      } else {
+        cmd.handler(x);
+      }
       return true;
     }
   }
@@ -1477,51 +1722,61 @@ bool DispatchInCluster(ClusterNode& node, CommandContext& c, const CommandSpec& 
     return true;
   }
   if ((spec.flags & kBlocking) && !c.client.in_exec) {
-    // The replica never waits (it answers nil at once); the client waits here, polling
-    // the replica until its timeout, and is woken sooner by a push through this node.
-    int64_t deadline;
-    if (!ParseBlockTimeout(c, c.args.back(), &deadline)) return true;
-    const size_t before = c.out.buffer()->size();
+    Blocking(x, keys);
+  } else if (name == "hscan" || name == "sscan" || name == "zscan") {
+    MemberScan(x, keys[0]);
+  } else {
     Route(x, keys[0]);
-    const std::string_view reply = std::string_view(*c.out.buffer()).substr(before);
-    const bool null_array = reply == "*-1\r\n", null = reply == "$-1\r\n" || reply == "_\r\n";
-    if ((null_array || null) && c.client.wake) {
-      c.out.buffer()->resize(before);
-      c.client.block.active = true;
-      c.client.block.deadline_ms = deadline;
-      c.client.block.reply = null ? BlockedReply::kNull : BlockedReply::kNullArray;
-      c.client.block.poll_ms = kBlockPollMs;
-      c.client.block.ticket = c.server.blocking.Add(x.db, keys, c.client.wake);
-    }
-    return true;
   }
-  if (name == "hscan" || name == "sscan" || name == "zscan") {
-    // The cursor is this node's: it names the member to resume at, which the replica
-    // running the command (whichever is up now) is sent instead (pb::ExecuteCommand).
-    pb::ExecuteCommand q = NewExecute(x);
-    for (std::string_view a : c.args) q.add_args(std::string(a));
-    q.set_member_scan(true);
-    uint64_t cursor = 0;
-    if (!absl::SimpleAtoi(ToAbsl(c.args[2]), &cursor)) return c.out.Error("ERR invalid cursor"), true;
-    if (cursor != 0) (void)c.server.cursors.Lookup(cursor, q.mutable_scan_resume());
-    pb::ExecuteResult result = ExecuteOnReplica(x.node, keys[0], q);
-    c.server.stats.keyspace_hits.fetch_add(result.keyspace_hits(), std::memory_order_relaxed);
-    c.server.stats.keyspace_misses.fetch_add(result.keyspace_misses(), std::memory_order_relaxed);
-    size_t items = 0;
-    std::string_view replica_cursor;
-    if (!ReplyCursor(result.reply(), &items, &replica_cursor)) {
-      c.out.buffer()->append(result.reply());  // an error
-      return true;
-    }
-    const uint64_t next =
-        result.scan_resume().empty() ? 0 : c.server.cursors.Save(std::move(*result.mutable_scan_resume()));
-    c.out.ArrayHeader(2);
-    c.out.Bulk(absl::StrCat(next));
-    c.out.buffer()->append(std::string_view(result.reply()).substr(items));
-    return true;
-  }
-  Route(x, keys[0]);
   return true;
+}
+
+}  // namespace
+
+bool DispatchInCluster(ClusterNode& node, CommandContext& c, const CommandSpec& spec) {
+  ClusterContext x{node, c, c.client.db.load(std::memory_order_relaxed),
+                   c.client.cluster_w > 0 ? c.client.cluster_w : node.default_w(),
+                   c.client.cluster_r > 0 ? c.client.cluster_r : node.default_r(),
+                   c.client.cluster_sync_repair ? cluster::Coordinator::Repair::kSync
+                                                : cluster::Coordinator::Repair::kAsync};
+  if (!Dispatch(x, spec)) return false;
+  if (x.latch != nullptr) {
+    // A caller that cannot take the reply later: it comes from a transport or pool
+    // thread, within the calls' deadlines.
+    ReplyLatch& l = *x.latch;
+    absl::MutexLock lock(&l.mu);
+    l.mu.AwaitWithTimeout(absl::Condition(&l.set),
+                          8 * node.coordinator().options().timeout + absl::Seconds(5));
+    if (!l.set) {
+      c.out.Error("NOQUORUM the cluster did not answer in time");
+    } else {
+      if (l.apply) l.apply(c.client);
+      c.out.buffer()->append(l.reply);
+    }
+  }
+  return true;
+}
+
+std::string ClusterOverlapKey(const ServerContext& server, const ClientState& client,
+                              const std::vector<std::string_view>& args) {
+  if (args.empty() || client.in_multi || NeedsAuth(server, client)) return "";
+  const CommandSpec* spec = CommandTable::Get().Find(args[0]);
+  if (spec == nullptr) return "";
+  const int argc = static_cast<int>(args.size());
+  if ((spec->arity > 0 && argc != spec->arity) || (spec->arity < 0 && argc < -spec->arity)) return "";
+  const int db = client.db.load(std::memory_order_relaxed);
+  const std::string_view name = spec->name;
+  if (name == "get" || (name == "set" && argc == 3)) return OverlapOf(db, args[1]);
+  for (const ClusterCommand& cmd : kClusterCommands) {
+    if (name == cmd.name) return "";
+  }
+  if (!ActsOnData(*spec) || (spec->flags & kBlocking) || spec->db_at > 0 || name == "hscan" ||
+      name == "sscan" || name == "zscan" || name == "debug") {
+    return "";
+  }
+  const std::vector<std::string_view> keys = CommandTable::Keys(*spec, args);
+  if (keys.empty() || !RoutableError(*spec, keys, false).empty()) return "";
+  return OverlapOf(db, keys[0]);
 }
 
 // CAIRN.CONSISTENCY and CAIRN.REPLICA in single-node mode: there are no replicas.

@@ -7,7 +7,9 @@
 #include <array>
 #include <atomic>
 #include <memory>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -15,6 +17,10 @@
 #include "cluster/cluster.pb.h"
 #include "server/command.h"
 #include "server/config.h"
+
+namespace boost::asio {
+class io_context;
+}  // namespace boost::asio
 
 namespace cairn::cluster {
 class AsioTransport;
@@ -34,10 +40,12 @@ class ClusterNode {
   // Joins (or forms) the cluster described by cfg: listens on cfg.cluster_port, gossips
   // with cfg.seeds. The node's generation (first start) and incarnation (starts so far)
   // are kept in <dir>/CLUSTER. resp_port and http_port are announced to the others.
-  // server: whose configuration and clock commands run with (ExecuteHere).
-  static absl::StatusOr<std::unique_ptr<ClusterNode>> Start(const ServerConfig& cfg,
-                                                            engine::DB* db, int resp_port,
-                                                            int http_port, ServerContext* server);
+  // server: whose configuration and clock commands run with (ExecuteHere). io: the
+  // server's I/O threads, which run the node's connections (AsioTransport::Options::
+  // contexts) and must keep running until the node is destroyed (or be stopped).
+  static absl::StatusOr<std::unique_ptr<ClusterNode>> Start(
+      const ServerConfig& cfg, engine::DB* db, int resp_port, int http_port,
+      ServerContext* server, std::vector<boost::asio::io_context*> io);
   // Tells the others this node is leaving, then stops the transport.
   ~ClusterNode();
 
@@ -65,6 +73,11 @@ class ClusterNode {
 
   // FLUSHDB (db) or FLUSHALL (-1) of this node's replicas and hints.
   absl::Status FlushHere(int db);
+
+  // Runs fn on a thread that may wait for the network (never an I/O thread, where the
+  // cluster's replies arrive): the commands and requests that still wait for their
+  // replicas (docs/cluster.md, "Threads"). False, without running it, once the node stops.
+  bool RunBlocking(std::function<void()> fn);
 
  private:
   ClusterNode() = default;
@@ -113,11 +126,22 @@ std::string ClusterMetrics(ClusterNode& node);
 std::string ClusterStatusJson(ClusterNode& node, const std::string* key);
 
 // Runs q (a command or a transaction of the hash tag of key) on the tag's first live
-// replica, here or forwarded, and returns its RESP reply (an error reply if no replica
-// could run it) with the commands' keyspace hits and misses. Blocks the calling thread
-// for the round trip.
+// replica, here or forwarded, and calls done once with its RESP reply (an error reply if
+// no replica could run it) and the commands' keyspace hits and misses: on a transport or
+// pool thread, or on this one before returning.
+void ExecuteOnReplicaAsync(ClusterNode& node, std::string key, cluster::pb::ExecuteCommand q,
+                           std::function<void(cluster::pb::ExecuteResult)> done);
+// ExecuteOnReplicaAsync, waiting for it (on a thread that may: ClusterNode::RunBlocking).
 cluster::pb::ExecuteResult ExecuteOnReplica(ClusterNode& node, std::string_view key,
                                             const cluster::pb::ExecuteCommand& q);
+
+// The overlap key (ClientState::defer) of a command this client sends: the database and
+// hash tag of a command whose cluster form touches keys of that tag only and nothing of
+// the connection's state (GET, SET, and the commands run on a key's replica), which may
+// therefore run while earlier commands of the pipeline wait for their replicas; empty for
+// any other command, which waits for them.
+std::string ClusterOverlapKey(const ServerContext& server, const ClientState& client,
+                              const std::vector<std::string_view>& args);
 
 // ExecuteCommand's hook in cluster mode. Runs a command that has a cluster form through
 // the coordinator, refuses a data command that has none (naming it), and returns false

@@ -35,6 +35,14 @@ class ClusterNode;
 
 namespace cairn::server {
 
+struct ClientState;
+
+// A command's reply given after the command returned (cluster mode: once its replicas
+// answered). Call it exactly once, from any thread. apply, if set, runs first on the
+// client's own thread with its state (a blocking command that must wait sets
+// ClientState::block there, and reply is then empty).
+using ReplyLater = std::function<void(std::string reply, std::function<void(ClientState&)> apply)>;
+
 // One connected client. Fields other threads read (CLIENT LIST) are atomics or guarded.
 struct ClientState {
   uint64_t id = 0;
@@ -85,6 +93,12 @@ struct ClientState {
   // Posts a retry of the blocked command to the client's thread; null where a client
   // cannot wait (in-process tests).
   std::function<void()> wake;
+  // Reserves the running command's place among the client's replies and returns how to
+  // fill it (ReplyLater); null where a client cannot take a reply later (HTTP requests,
+  // in-process tests: they wait instead, on a thread that may). overlap_key: later
+  // commands of the pipeline that name other overlap keys may run meanwhile (see
+  // ClusterOverlapKey); empty: nothing runs until this reply is given.
+  std::function<ReplyLater(std::string overlap_key)> defer;
 
   mutable absl::Mutex mu;
   std::string name ABSL_GUARDED_BY(mu);

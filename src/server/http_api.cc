@@ -900,6 +900,25 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     auto& msg = parser_->get();
     HttpRequest req = Head();
     req.body = std::move(msg.body());
+    const bool keep_alive = msg.keep_alive();
+    if (server_->cluster != nullptr) {
+      // Requests in cluster mode wait for replicas: on a thread that may, never this I/O
+      // thread, where the replicas' answers arrive.
+      auto self = shared_from_this();
+      auto shared = std::make_shared<HttpRequest>(std::move(req));
+      const bool posted = server_->cluster->RunBlocking([self, shared, keep_alive] {
+        HttpResponse resp = self->Answer(*shared);
+        asio::post(self->stream_.get_executor(), [self, resp = std::move(resp), keep_alive]() mutable {
+          self->Reply(std::move(resp), keep_alive);
+        });
+      });
+      if (!posted) Reply(Error(503, "server is shutting down"), false);
+      return;
+    }
+    Reply(Answer(req), keep_alive);
+  }
+
+  HttpResponse Answer(const HttpRequest& req) {
     HttpResponse resp;
     const uint64_t writes_before = server_->backend->DeferredWritesOnThisThread();
     try {
@@ -915,7 +934,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       }
     }
     if (req.method == "HEAD") resp.body.clear();
-    Reply(std::move(resp), msg.keep_alive());
+    return resp;
   }
 
   void Reply(HttpResponse r, bool keep_alive) {

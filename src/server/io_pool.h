@@ -31,6 +31,12 @@ class IoPool {
     return *contexts_[next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()];
   }
   boost::asio::io_context& First() { return *contexts_[0]; }
+  std::vector<boost::asio::io_context*> contexts() {
+    std::vector<boost::asio::io_context*> all;
+    for (auto& ctx : contexts_) all.push_back(ctx.get());
+    return all;
+  }
+  bool running() const { return !threads_.empty(); }
   size_t size() const { return contexts_.size(); }
   // Lets the loops end once their work is done (connections closed).
   void Release() { guards_.clear(); }

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 
 #include "absl/strings/numbers.h"
@@ -133,6 +134,13 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
         if (auto self = weak.lock()) self->RetryBlocked();
       });
     };
+    if (server_->cluster != nullptr) {
+      // The reservation holds the connection until its reply is given (the command may
+      // still use the client's state on another thread meanwhile: cluster_mode.cc).
+      state_->defer = [this](std::string overlap_key) -> ReplyLater {
+        return Defer(std::move(overlap_key));
+      };
+    }
     server_->clients.Add(state_);
     registered_ = true;
     ArmIdleTimer();
@@ -169,9 +177,10 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     if (closed_ || reading_) return;  // one read at a time; a pending one continues
     reading_ = true;
     auto self = shared_from_this();
-    if (state_->block.active) {
-      // While blocked, read into a side buffer: Process may still move in_ around when
-      // the wait ends before this read completes.
+    if (state_->block.active || state_->defer != nullptr) {
+      // While blocked, or while replies given later may arrive (cluster mode), read into a
+      // side buffer: Process may still move in_ around (when the wait ends, when a reply
+      // comes) before this read completes.
       side_.resize(16 << 10);
       socket_.async_read_some(asio::buffer(side_), [self](boost::system::error_code ec, size_t n) {
         self->reading_ = false;
@@ -209,6 +218,7 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
       return Read();
     }
     size_t start = 0;
+    stalled_ = false;
     const uint64_t writes_before = server_->backend->DeferredWritesOnThisThread();
     PipelineExecutor pipeline(*server_, *state_, writer_);
     while (!state_->close_after_reply && !state_->killed.load(std::memory_order_relaxed)) {
@@ -225,8 +235,15 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
         state_->close_after_reply = true;
         break;
       }
+      if (r == protocol::RespParser::Result::kNeedMore) {
+        start += consumed;  // the parser keeps what it took of a partial command
+        break;
+      }
+      if (!args_.empty() && !MayStart(args_)) {
+        stalled_ = true;  // a whole command: parsed again once the replies it waits for came
+        break;
+      }
       start += consumed;
-      if (r == protocol::RespParser::Result::kNeedMore) break;
       if (args_.empty()) continue;
       pipeline.Execute(args_);
       if (state_->block.active) {
@@ -253,9 +270,109 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
                    server_->config->client_query_buffer_limit());
       return Close();
     }
-    if (!out_.empty()) return QueueWrite();
-    if (state_->close_after_reply) return Close();
+    if (HasSendable()) return QueueWrite();
+    if (state_->close_after_reply && slots_.empty()) return Close();
     Read();
+  }
+
+  // Replies given later (cluster mode, ClientState::defer). Each deferred command holds
+  // a slot in reply order; replies of the commands around it wait in the slots before
+  // it and in out_ after the last. A pipeline goes on past a deferred command only with
+  // commands of other overlap keys (ClusterOverlapKey): anything else waits until every
+  // slot is filled, as does any command after a deferred one without a key.
+  struct Slot {
+    uint64_t id = 0;
+    bool ready = false;
+    std::string bytes;
+    std::string overlap_key;           // empty: a barrier
+    std::vector<std::string> args;     // a barrier's command line (it may block: BLPOP)
+  };
+
+  bool MayStart(const std::vector<std::string_view>& args) {
+    if (waiting_ == 0) return true;
+    if (barriers_ > 0 || waiting_ >= kMaxWaiting) return false;
+    const std::string key = ClusterOverlapKey(*server_, *state_, args);
+    if (key.empty()) return false;
+    for (const Slot& s : slots_) {
+      if (!s.ready && s.overlap_key == key) return false;
+    }
+    return true;
+  }
+
+  ReplyLater Defer(std::string overlap_key) {
+    if (!out_.empty()) {
+      Slot before;
+      before.id = next_slot_++;
+      before.ready = true;
+      before.bytes.swap(out_);
+      slots_.push_back(std::move(before));
+    }
+    Slot slot;
+    slot.id = next_slot_++;
+    if (overlap_key.empty()) {
+      barriers_++;
+      slot.args.assign(args_.begin(), args_.end());
+      if (!blocked_args_.empty() && retrying_) slot.args = blocked_args_;
+    }
+    slot.overlap_key = std::move(overlap_key);
+    const uint64_t id = slot.id;
+    slots_.push_back(std::move(slot));
+    waiting_++;
+    auto self = shared_from_this();
+    return [self, id](std::string reply, std::function<void(ClientState&)> apply) {
+      asio::post(self->socket_.get_executor(),
+                 [self, id, reply = std::move(reply), apply = std::move(apply)]() mutable {
+                   self->Complete(id, std::move(reply), std::move(apply));
+                 });
+    };
+  }
+
+  void Complete(uint64_t id, std::string reply, std::function<void(ClientState&)> apply) {
+    auto it = std::find_if(slots_.begin(), slots_.end(), [id](const Slot& s) { return s.id == id; });
+    if (it == slots_.end()) return;
+    waiting_--;
+    const bool barrier = it->overlap_key.empty();
+    if (barrier) barriers_--;
+    it->ready = true;
+    it->bytes = std::move(reply);
+    if (closed_) return;
+    if (apply) {
+      apply(*state_);
+      if (state_->block.active) {
+        // A blocking command with nothing to take: it waits (ArmBlockTimer), its reply
+        // written when the wait ends, after every earlier one (it was a barrier).
+        blocked_args_ = std::move(it->args);
+        if (retry_deadline_ms_ != 0) state_->block.deadline_ms = retry_deadline_ms_;
+        retry_deadline_ms_ = 0;
+        ArmBlockTimer();
+      }
+    }
+    if (barrier && !state_->block.active) {
+      retry_deadline_ms_ = 0;
+      if (retrying_) {
+        retrying_ = false;
+        blocked_args_.clear();
+      }
+    }
+    if (HasSendable()) return QueueWrite();
+    if (waiting_ == 0 && stalled_ && !writing_ && !queued_) Process();
+  }
+
+  bool HasSendable() const {
+    return slots_.empty() ? !out_.empty() : slots_.front().ready;
+  }
+
+  // The replies that may leave now: the filled slots at the front, then out_ once no
+  // slot is left.
+  void TakeSendable(std::string* to) {
+    while (!slots_.empty() && slots_.front().ready) {
+      to->append(slots_.front().bytes);
+      slots_.pop_front();
+    }
+    if (slots_.empty()) {
+      to->append(out_);
+      out_.clear();
+    }
   }
 
   // Replies go out only after the writes they acknowledge reach the OS. Connections
@@ -349,8 +466,16 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     EndBlock();
     std::vector<std::string_view> args(blocked_args_.begin(), blocked_args_.end());
     const uint64_t writes_before = server_->backend->DeferredWritesOnThisThread();
+    retrying_ = true;
+    const size_t waiting_before = waiting_;
     ExecuteCommand(*server_, *state_, args, writer_);
     if (server_->backend->DeferredWritesOnThisThread() != writes_before) acks_writes_ = true;
+    if (waiting_ > waiting_before) {
+      // Asked the replica again (cluster mode): Complete waits again or answers.
+      retry_deadline_ms_ = deadline;
+      return;
+    }
+    retrying_ = false;
     if (state_->block.active) {
       // Someone else got the element: wait again, until the original deadline.
       state_->block.deadline_ms = deadline;
@@ -364,23 +489,32 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
   void ResumeAfterBlock() {
     blocked_args_.clear();
     if (writing_ || queued_) return;  // the pending send takes the answer and goes on
-    if (!out_.empty()) return QueueWrite();
+    if (HasSendable()) return QueueWrite();
     Process();
   }
 
   void Write() {
     if (writing_ || closed_) return;  // the write in flight sends out_ when it completes
-    if (out_.empty()) return state_->close_after_reply ? Close() : Read();
-    sending_.swap(out_);
-    out_.clear();
+    sending_.clear();
+    TakeSendable(&sending_);
+    if (sending_.empty()) {
+      if (state_->close_after_reply && slots_.empty()) return Close();
+      if (waiting_ == 0 && stalled_) return Process();
+      return Read();
+    }
     writing_ = true;
     auto self = shared_from_this();
     asio::async_write(socket_, asio::buffer(sending_),
                       [self](boost::system::error_code ec, size_t n) {
                         self->writing_ = false;
                         self->server_->stats.bytes_out.fetch_add(n, std::memory_order_relaxed);
-                        if (ec || self->state_->close_after_reply) return self->Close();
-                        if (!self->out_.empty()) return self->QueueWrite();  // a wait ended
+                        if (ec) return self->Close();
+                        if (self->state_->close_after_reply && self->slots_.empty() &&
+                            self->out_.empty()) {
+                          return self->Close();
+                        }
+                        if (self->HasSendable()) return self->QueueWrite();  // a wait ended
+                        if (self->waiting_ == 0 && self->stalled_) return self->Process();
                         if (self->state_->block.active) return self->Read();
                         // Commands may already wait in the buffer (a client that pipelines faster
                         // than we write): run them before reading more.
@@ -406,6 +540,14 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
   asio::steady_timer timer_;
   asio::steady_timer block_timer_{socket_.get_executor()};
   std::vector<std::string> blocked_args_;  // the command a blocked client waits in
+  static constexpr size_t kMaxWaiting = 1024;  // deferred replies of one connection
+  std::deque<Slot> slots_;
+  uint64_t next_slot_ = 0;
+  size_t waiting_ = 0;   // slots not yet filled
+  size_t barriers_ = 0;  // ... of which barriers
+  bool stalled_ = false;  // Process stopped before a command that must wait
+  bool retrying_ = false;  // RetryBlocked's command is running
+  int64_t retry_deadline_ms_ = 0;  // the blocked command's deadline while it is retried
   std::string side_;                       // what arrives while blocked
   bool writing_ = false;
   bool reading_ = false;
@@ -538,7 +680,7 @@ class ServerImpl final : public Server {
     (void)config_->Set("http-port", absl::StrCat(ctx_.http_port), /*at_runtime=*/false);
     std::string cluster_note;
     if (cfg.cluster) {
-      auto node = ClusterNode::Start(cfg, db_.get(), port_, ctx_.http_port, &ctx_);
+      auto node = ClusterNode::Start(cfg, db_.get(), port_, ctx_.http_port, &ctx_, pool_->contexts());
       if (!node.ok()) return node.status();
       cluster_ = std::move(*node);
       ctx_.cluster = cluster_.get();
@@ -623,11 +765,17 @@ class ServerImpl final : public Server {
       while (ctx_.clients.size() > 0 && std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
       }
+    }
+    // The cluster's connections run on the I/O threads: it leaves (telling the others)
+    // while they still run, or, if they never started, with their loops stopped so it
+    // closes its connections itself.
+    if (pool_ != nullptr && !pool_->running()) pool_->StopAll();
+    ctx_.cluster = nullptr;
+    cluster_.reset();
+    if (pool_ != nullptr) {
       pool_->StopAll();
       pool_->Join();
     }
-    ctx_.cluster = nullptr;
-    cluster_.reset();  // tells the others this node is leaving
     if (backend_ != nullptr) {
       absl::Status s = backend_->Sync();
       if (!s.ok()) spdlog::error("WAL sync at shutdown failed: {}", s.ToString());
@@ -644,9 +792,9 @@ class ServerImpl final : public Server {
   std::unique_ptr<FaultInjectionEnv> fault_env_;  // declared first: the engine uses it
   std::unique_ptr<engine::DB> db_;
   std::unique_ptr<store::LocalBackend> backend_;
+  std::unique_ptr<IoPool> pool_;  // before cluster_: its connections run on these threads
   std::unique_ptr<ClusterNode> cluster_;  // cluster mode only; uses db_
   ServerContext ctx_;
-  std::unique_ptr<IoPool> pool_;
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::unique_ptr<HttpListener> http_;
   int port_ = 0;
