@@ -35,6 +35,7 @@
 #include "cluster/ring.h"
 #include "cluster/type_merge.h"
 #include "cluster/vector_clock.h"
+#include "server/cluster_routing.h"
 #include "server/key_snapshot.h"
 #include "server/migration.h"
 #include "store/local_backend.h"
@@ -71,23 +72,6 @@ absl::Status LoadIdentity(const std::string& dir, uint64_t* generation, uint64_t
     ++*incarnation;
   }
   return WriteStringToFileSync(env, absl::StrCat(*generation, " ", *incarnation, "\n"), path);
-}
-
-// The cursor an HSCAN/SSCAN/ZSCAN reply starts with ("*2\r\n$<n>\r\n<cursor>\r\n" then
-// the items); *end: where the items start. False for any other reply (an error).
-bool ReplyCursor(std::string_view reply, size_t* end, std::string_view* cursor) {
-  constexpr std::string_view kHead = "*2\r\n$";
-  if (!reply.starts_with(kHead)) return false;
-  const size_t crlf = reply.find("\r\n", kHead.size());
-  size_t n = 0;
-  if (crlf == std::string_view::npos ||
-      !absl::SimpleAtoi(absl::string_view(reply.data() + kHead.size(), crlf - kHead.size()), &n) ||
-      crlf + 2 + n + 2 > reply.size()) {
-    return false;
-  }
-  *cursor = reply.substr(crlf + 2, n);
-  *end = crlf + 2 + n + 2;
-  return true;
 }
 
 }  // namespace
@@ -168,12 +152,12 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
           respond(std::move(reply));
         };
         if (request.has_execute()) {
-          auto shared = std::make_shared<pb::Envelope>(std::move(request));
-          return on_executor([raw, shared] {
-            pb::Envelope reply;
-            *reply.mutable_execute_result() = raw->ExecuteHere(shared->execute());
-            return reply;
-          });
+          return raw->ExecuteAsync(std::move(*request.mutable_execute()),
+                                   [respond](pb::ExecuteResult result) {
+                                     pb::Envelope reply;
+                                     *reply.mutable_execute_result() = std::move(result);
+                                     respond(std::move(reply));
+                                   });
         }
         if (request.has_register_summary()) {
           const pb::RegisterSummary& q = request.register_summary();
@@ -306,396 +290,10 @@ int ClusterNode::port() const { return transport_->port(); }
 namespace {
 // How often a client blocked in cluster mode (BLPOP) asks the keys' replica again.
 constexpr int64_t kBlockPollMs = 50;
-constexpr char kErrCrossSlot[] = "CROSSSLOT Keys in request don't hash to the same slot";
-std::string RoutableError(const CommandSpec& spec, const std::vector<std::string_view>& keys,
-                          bool in_exec = false);
 std::optional<std::string> TransactionTag(const ClientState& client);
 
 
 }  // namespace
-
-pb::ExecuteResult ClusterNode::ExecuteHere(const pb::ExecuteCommand& q) {
-  pb::ExecuteResult result;
-  uint64_t hits = 0, misses = 0;
-  result.set_reply(RunHere(q, &hits, &misses, result.mutable_scan_resume()));
-  result.set_keyspace_hits(hits);
-  result.set_keyspace_misses(misses);
-  return result;
-}
-
-std::string ClusterNode::RunHere(const pb::ExecuteCommand& q, uint64_t* hits, uint64_t* misses,
-                                 std::string* scan_resume) {
-  std::string out;
-  protocol::ReplyWriter writer(&out, q.protocol() == 3 ? 3 : 2);
-  const int n = coordinator_->options().replicas;
-  // The command lines: one command, or a transaction's.
-  std::vector<std::vector<std::string_view>> lines;
-  if (q.exec()) {
-    for (const pb::CommandLine& l : q.transaction()) lines.emplace_back(l.args().begin(), l.args().end());
-  } else {
-    lines.emplace_back(q.args().begin(), q.args().end());
-  }
-  std::vector<const CommandSpec*> specs;
-  std::vector<std::string_view> keys;
-  bool malformed = q.db() < 0 || q.db() >= store::kMaxDatabases || q.w() < 1 || q.w() > n ||
-                   q.r() < 1 || q.r() > n;
-  for (const auto& args : lines) {
-    const CommandSpec* spec = args.empty() ? nullptr : CommandTable::Get().Find(Lower(args[0]));
-    const int argc = static_cast<int>(args.size());
-    if (spec == nullptr || (spec->arity > 0 && argc != spec->arity) ||
-        (spec->arity < 0 && argc < -spec->arity)) {
-      malformed = true;
-      break;
-    }
-    specs.push_back(spec);
-    // The sender checked this too; a node of another version may not have.
-    const std::vector<std::string_view> line_keys = CommandTable::Keys(*spec, args);
-    if (q.exec() && line_keys.empty() && (spec->flags & kPure)) continue;  // PING in MULTI
-    if (std::string error = RoutableError(*spec, line_keys, q.exec()); !error.empty()) {
-      writer.Error(error);
-      return out;
-    }
-    keys.insert(keys.end(), line_keys.begin(), line_keys.end());
-  }
-  for (const pb::WatchedKey& w : q.watched()) keys.push_back(w.key());
-  // A transaction of PING and the like only runs wherever it was sent.
-  if (keys.empty() && q.exec() && !malformed && specs.size() == lines.size()) keys.push_back("");
-  if (malformed || keys.empty()) {
-    writer.Error("ERR malformed forwarded command");
-    return out;
-  }
-  for (std::string_view k : keys) {
-    if (cluster::HashTag(k) != cluster::HashTag(keys[0])) {
-      writer.Error(kErrCrossSlot);
-      return out;
-    }
-  }
-  const std::string tag(cluster::HashTag(keys[0]));
-  {
-    auto ring = membership_->ring();
-    const std::vector<int> replicas = ring->PreferenceList(tag, n);
-    if (std::none_of(replicas.begin(), replicas.end(),
-                     [&](int m) { return ring->members()[m].id == id_; })) {
-      writer.Error("NOQUORUM this node is not a replica of the key (the ring is changing)");
-      return out;
-    }
-  }
-  // Commands of one tag run one at a time here (and everywhere: they all run here), in
-  // every database (MOVE uses two).
-  absl::MutexLock l(&exec_locks_[XXH3_64bits(tag.data(), tag.size()) % exec_locks_.size()]);
-  const auto repair = q.sync_repair() ? cluster::Coordinator::Repair::kSync
-                                      : cluster::Coordinator::Repair::kAsync;
-  // Members of collections kept as registers are read here, after the collection is
-  // synced with R replicas when its header loads: this replica then holds at least what a
-  // read at R would merge.
-  class Registers final : public LocalRegisters {
-   public:
-    Registers(ClusterNode* node, int r) : LocalRegisters(node->store_.get()), node_(node), r_(r) {}
-    absl::Status Sync(int db, char type, std::string_view key) override {
-      return node_->SyncRegisters(db, type, key, r_);
-    }
-
-   private:
-    ClusterNode* node_;
-    int r_;
-  };
-  Registers registers(this, q.r());
-  // Each key a command touches is read from R replicas, as the merge of its versions.
-  KeySnapshot snapshot(q.db(), tag, q.now_ms(),
-                       [&](int db, std::string_view key) -> absl::StatusOr<KeySnapshot::Loaded> {
-                         auto read = coordinator_->ReadVersions(db, key, q.r(), repair);
-                         if (!read.ok()) return read.status();
-                         auto merged = cluster::MergeForRead(read->versions);
-                         if (!merged.ok()) return merged.status();
-                         KeySnapshot::Loaded loaded{std::move(*merged), std::move(read->context), {}};
-                         std::vector<const pb::Counter*> counters;
-                         for (const pb::Record& v : read->versions) {
-                           if (v.has_counter()) counters.push_back(&v.counter());
-                         }
-                         if (!counters.empty()) loaded.counter_history = cluster::MergeCounters(counters);
-                         return loaded;
-                       });
-  const auto fail = [&](const absl::Status& s) {
-    out.clear();
-    ReplyStatusError(writer, s);
-    return out;
-  };
-  snapshot.set_register_source(&registers);
-  // A command naming a second database (MOVE key db) uses the key there too.
-  for (size_t i = 0; i < lines.size(); i++) {
-    int other = 0;
-    if (specs[i]->db_at > 0 && static_cast<size_t>(specs[i]->db_at) < lines[i].size() &&
-        absl::SimpleAtoi(ToAbsl(lines[i][specs[i]->db_at]), &other) && other >= 0 &&
-        other < store::kMaxDatabases && other != q.db()) {
-      snapshot.AllowDb(other);
-    }
-  }
-  for (const pb::WatchedKey& w : q.watched()) {
-    // A key watched in another database (SELECT after WATCH) is read on its own.
-    absl::StatusOr<cluster::Clock> context = absl::InternalError("");
-    if (w.db() == q.db()) {
-      context = snapshot.ContextOf(w.key());
-    } else if (w.db() < 0 || w.db() >= store::kMaxDatabases) {
-      context = absl::InvalidArgumentError("bad database of a watched key");
-    } else {
-      auto read = coordinator_->ReadVersions(w.db(), w.key(), q.r(), repair);
-      context = read.ok() ? absl::StatusOr<cluster::Clock>(std::move(read->context)) : read.status();
-    }
-    if (!context.ok()) return fail(context.status());
-    const cluster::Clock watched(w.context().begin(), w.context().end());
-    if (cluster::Compare(*context, watched) != cluster::ClockOrder::kEqual ||
-        (w.expire_at_ms() > 0 && w.expire_at_ms() <= q.now_ms())) {
-      writer.NullArray();  // EXEC of a transaction whose watched key changed
-      return out;
-    }
-  }
-  // A server context of this thread whose backend is the snapshot: the commands'
-  // implementations are the single-node ones, unchanged.
-  thread_local std::unique_ptr<ServerContext> scratch;
-  if (scratch == nullptr) scratch = std::make_unique<ServerContext>();
-  scratch->backend = &snapshot;
-  scratch->config = server_->config;
-  ClientState client;
-  client.db.store(q.db());
-  client.protocol.store(writer.protocol());
-  client.authenticated = true;
-  client.in_exec = q.exec();
-  if (q.exec()) writer.ArrayHeader(lines.size());
-  std::string scan_cursor;  // HSCAN/SSCAN/ZSCAN resume in this node's cursor table
-  if (q.member_scan() && !q.exec()) {
-    if (lines[0].size() < 3) return fail(absl::InvalidArgumentError("malformed forwarded scan"));
-    scan_cursor = q.scan_resume().empty() ? "0" : absl::StrCat(scratch->cursors.Save(q.scan_resume()));
-    lines[0][2] = scan_cursor;
-  }
-  const uint64_t hits_before = scratch->stats.keyspace_hits.load(std::memory_order_relaxed);
-  const uint64_t misses_before = scratch->stats.keyspace_misses.load(std::memory_order_relaxed);
-  const auto count_reads = [&] {
-    *hits = scratch->stats.keyspace_hits.load(std::memory_order_relaxed) - hits_before;
-    *misses = scratch->stats.keyspace_misses.load(std::memory_order_relaxed) - misses_before;
-  };
-  try {
-    for (size_t i = 0; i < lines.size(); i++) {
-      // Increments are replicated as this node's contribution to a counter (counter.h).
-      snapshot.set_counter_node((specs[i]->flags & kCounter) ? id_ : std::string());
-      snapshot.set_expiry_only(specs[i]->flags & kExpiryOnly);
-      CommandContext ctx{*scratch, client, lines[i], writer, q.now_ms(), {}};
-      specs[i]->handler(ctx);
-    }
-  } catch (const std::exception& e) {
-    scratch->backend = nullptr;
-    return fail(absl::InternalError(e.what()));
-  }
-  scratch->backend = nullptr;
-  count_reads();
-  if (q.member_scan() && scan_resume != nullptr) {
-    // The reply starts with the cursor, issued from this node's table: name its member.
-    size_t pos = 0;
-    std::string_view cursor;
-    if (ReplyCursor(out, &pos, &cursor)) {
-      uint64_t id = 0;
-      if (absl::SimpleAtoi(absl::string_view(cursor.data(), cursor.size()), &id) && id != 0) (void)scratch->cursors.Lookup(id, scan_resume);
-    }
-  }
-  if (!snapshot.load_error().ok()) return fail(snapshot.load_error());
-  for (const auto& [db, key] : snapshot.ChangedKeys()) {
-    // A hash, set or sorted set: the members it changed, each its own register
-    // (cluster/registers.h), before the header that names them.
-    auto registers = snapshot.ExportRegisters(db, key);
-    if (!registers.ok()) return fail(registers.status());
-    std::vector<cluster::Coordinator::WriteOp> ops;
-    for (KeySnapshot::RegisterWrite& w : *registers) {
-      cluster::Coordinator::WriteOp op{std::move(w.register_key), std::move(w.record), std::nullopt};
-      if (w.context) {
-        op.context.emplace();
-        *op.context->mutable_clock() = std::move(*w.context);
-      }
-      ops.push_back(std::move(op));
-    }
-    // A thousand at a time, all of a thousand at once: this node is a replica of the
-    // tag, so of its registers. (Re-creating a collection of a million members writes a
-    // million tombstones: in pieces, each with its own deadline.)
-    // A chunk that misses its quorum does not stop the rest: every change is stored here
-    // (the next sync gives it to the other replicas), and the command fails at the end.
-    constexpr size_t kChunk = 1000;
-    absl::Status first_failure;
-    for (size_t from = 0; from < ops.size(); from += kChunk) {
-      std::vector<cluster::Coordinator::WriteOp> chunk(
-          std::make_move_iterator(ops.begin() + from),
-          std::make_move_iterator(ops.begin() + std::min(ops.size(), from + kChunk)));
-      absl::Status s = coordinator_->WriteMany(db + cluster::kRegisterSpace, std::move(chunk), q.w());
-      if (s.ok()) continue;
-      if (KindOf(s) != ErrorKind::kNoQuorum) return fail(s);  // not even stored here
-      if (first_failure.ok()) first_failure = s;
-    }
-    if (!first_failure.ok()) return fail(first_failure);
-    auto exported = snapshot.Export(db, key);
-    if (!exported.ok()) return fail(exported.status());
-    auto was_live = snapshot.WasLive(db, key);
-    auto context = snapshot.ContextOf(db, key);
-    if (!was_live.ok() || !context.ok()) return fail(was_live.ok() ? context.status() : was_live.status());
-    std::optional<pb::Record> next = std::move(*exported);
-    if (!next && !*was_live) continue;  // nothing there before or after
-    pb::Record version;
-    if (next) {
-      version = std::move(*next);
-    } else {
-      version.set_tombstone(true);
-      if (auto counter = snapshot.DeletionCounter(db, key)) *version.mutable_counter() = std::move(*counter);
-    }
-    pb::Context write_context;  // supersedes every version read, siblings included
-    *write_context.mutable_clock() = std::move(*context);
-    auto written = coordinator_->Write(db, key, std::move(version), q.w(), &write_context);
-    if (!written.ok()) return fail(written.status());
-  }
-  return out;
-}
-
-absl::Status ClusterNode::SyncRegisters(int db, char type, std::string_view key, int r) {
-  if (r <= 1) return absl::OkStatus();
-  auto local = store_->Summary(db, type, key);
-  if (!local.ok()) return local.status();
-  const std::string prefix = cluster::RegisterPrefix(type, key);
-  const int space = db + cluster::kRegisterSpace;
-  const absl::Duration timeout = coordinator_->options().timeout;
-  // Every other live replica's summary, asked at once.
-  struct Answer {
-    std::string id, address;
-    bool answered = false;
-    uint64_t digest = 0;
-    std::string error;
-  };
-  std::vector<Answer> answers;
-  {
-    auto ring = membership_->ring();
-    for (int m : ring->PreferenceList(key, coordinator_->options().replicas)) {
-      const std::string& id = ring->members()[m].id;
-      if (id == id_ || !membership_->IsAlive(id)) continue;
-      Answer a;
-      a.id = id;
-      a.address = membership_->AddressOf(id);
-      answers.push_back(std::move(a));
-    }
-  }
-  struct Gather {
-    absl::Mutex mu;
-    size_t pending ABSL_GUARDED_BY(mu) = 0;
-    int agree ABSL_GUARDED_BY(mu) = 0;  // answers equal to this replica's digest
-  };
-  auto gather = std::make_shared<Gather>();
-  auto results = std::make_shared<std::vector<Answer>>(answers);
-  {
-    absl::MutexLock l(&gather->mu);
-    gather->pending = answers.size();
-  }
-  for (size_t i = 0; i < answers.size(); i++) {
-    pb::Envelope request;
-    request.mutable_register_summary()->set_db(db);
-    request.mutable_register_summary()->set_type(static_cast<uint8_t>(type));
-    request.mutable_register_summary()->set_key(std::string(key));
-    partition_->Call(answers[i].address, std::move(request), timeout,
-                     [gather, results, i, mine = local->digest](absl::StatusOr<pb::Envelope> reply) {
-                       absl::MutexLock l(&gather->mu);
-                       Answer& a = (*results)[i];
-                       if (reply.ok() && reply->has_register_summary_result()) {
-                         a.answered = true;
-                         a.digest = reply->register_summary_result().digest();
-                         gather->agree += a.digest == mine;
-                       } else {
-                         a.error = reply.ok() ? reply->error().message()
-                                              : std::string(reply.status().message());
-                       }
-                       gather->pending--;
-                     });
-  }
-  {
-    absl::MutexLock l(&gather->mu);
-    // Enough once R-1 agree: a slow replica does not hold up every command.
-    auto done = [g = gather.get(), r]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      return g->pending == 0 || g->agree >= r - 1;
-    };
-    gather->mu.AwaitWithTimeout(absl::Condition(&done), timeout + absl::Milliseconds(200));
-    answers = *results;  // copied under the lock: late callbacks only touch *results
-  }
-  int agreed = 1;  // this replica
-  std::string why = "no other replica of the key is up";
-  std::vector<bool> counted(answers.size(), false);
-  for (size_t i = 0; i < answers.size(); i++) {
-    const Answer& a = answers[i];
-    if (a.answered && a.digest == local->digest) {
-      agreed++;
-      counted[i] = true;
-    }
-    if (!a.answered) why = absl::StrCat(a.id, ": ", a.error.empty() ? "no answer" : a.error);
-  }
-  // Fewer than R agree (a replica missed writes, or this one did): take a differing
-  // replica's registers (merging them into ours) and give it those of ours it lacks or
-  // holds older, as a read repair of the whole collection, until R agree.
-  for (size_t i = 0; i < answers.size(); i++) {
-    const Answer& a = answers[i];
-    if (agreed >= r) break;
-    if (!a.answered || counted[i]) continue;
-    std::map<std::string, std::string> theirs;  // register key -> serialized versions
-    std::string start = prefix;
-    while (true) {
-      pb::Envelope scan;
-      pb::ReplicaScan* q = scan.mutable_scan();
-      q->set_db(space);
-      q->set_start(start);
-      q->set_limit(1000);
-      q->set_all_versions(true);
-      q->set_prefix(prefix);
-      auto page = partition_->CallAndWait(a.address, std::move(scan), timeout);
-      if (!page.ok() || !page->has_scan_result()) {
-        why = absl::StrCat(a.id, ": ", page.ok() ? page->error().message() : page.status().message());
-        break;
-      }
-      const pb::ReplicaScanResult& res = page->scan_result();
-      for (int i = 0; i < res.keys_size() && i < res.all_size(); i++) {
-        cluster::VersionList versions(res.all(i).versions().begin(), res.all(i).versions().end());
-        bool changed = false;
-        CAIRN_RETURN_IF_ERROR(store_->Apply(space, res.keys(i), versions, &changed));
-        theirs[res.keys(i)] = res.all(i).SerializeAsString();
-      }
-      if (res.next().empty()) {
-        agreed++;  // we now hold all it had; what it lacks goes to it below
-        break;
-      }
-      start = res.next() + std::string(1, '\0');
-    }
-    std::string from = prefix;
-    bool more = true;
-    while (more) {
-      std::vector<std::pair<std::string, cluster::VersionList>> mine;
-      CAIRN_RETURN_IF_ERROR(store_->Scan(space, from, 1000, &mine, &more));
-      for (auto& [rk, versions] : mine) {
-        if (!std::string_view(rk).starts_with(prefix)) {
-          more = false;
-          break;
-        }
-        pb::Versions encoded;
-        for (const pb::Record& v : versions) *encoded.add_versions() = v;
-        auto it = theirs.find(rk);
-        if (it != theirs.end() && it->second == encoded.SerializeAsString()) continue;
-        pb::Envelope write;
-        write.mutable_write()->set_db(space);
-        write.mutable_write()->set_key(rk);
-        *write.mutable_write()->mutable_versions() = encoded.versions();
-        partition_->Call(a.address, std::move(write), timeout, [](absl::StatusOr<pb::Envelope>) {});
-      }
-      if (!mine.empty()) from = mine.back().first + std::string(1, '\0');
-    }
-    auto now = store_->Summary(db, type, key);
-    if (!now.ok()) return now.status();
-    *local = *now;
-  }
-  if (agreed < r) {
-    return WithKind(absl::UnavailableError(absl::StrCat(
-                        "NOQUORUM collection read reached ", agreed, " of ", r,
-                        " required replicas: ", why)),
-                    ErrorKind::kNoQuorum);
-  }
-  return absl::OkStatus();
-}
 
 absl::Status ClusterNode::FlushHere(int db) {
   if (db < -1 || db >= store::kMaxDatabases) return absl::InvalidArgumentError("bad database");
@@ -732,11 +330,7 @@ void ExecuteNext(std::shared_ptr<ExecuteState> s) {
   ClusterNode& node = *s->node;
   while (s->next < s->replicas.size()) {
     const std::string target = s->ring->members()[s->replicas[s->next++]].id;
-    if (target == node.id()) {
-      // Its reads and writes wait for replicas: on a thread that may.
-      if (node.RunBlocking([s] { s->done(s->node->ExecuteHere(s->q)); })) return;
-      return s->done(FailedExecute(s->q, "this node is stopping"));
-    }
+    if (target == node.id()) return node.ExecuteAsync(std::move(s->q), std::move(s->done));
     if (!node.membership().IsAlive(target)) continue;
     pb::Envelope request;
     *request.mutable_execute() = s->q;
@@ -1571,22 +1165,6 @@ void OnPool(ClusterContext& x, Handler handler) {
   }
 }
 
-// Why a data command cannot run on its keys' replica (empty: it can). A command that
-// locks keys itself cannot, unless it names its second database declaratively (MOVE,
-// CommandSpec::db_at); keys of different hash tags are
-// refused as Redis Cluster refuses keys of different slots.
-std::string RoutableError(const CommandSpec& spec, const std::vector<std::string_view>& keys,
-                          bool in_exec) {
-  if (keys.empty() || ((spec.flags & kNoLock) && spec.db_at == 0)) {
-    return absl::StrCat("ERR '", spec.name,
-                        "' is not supported in cluster mode (docs/cluster.md lists what is)");
-  }
-  for (std::string_view k : keys) {
-    if (cluster::HashTag(k) != cluster::HashTag(keys[0])) return kErrCrossSlot;
-  }
-  return "";
-}
-
 // Data commands: of keys, or of a whole keyspace.
 bool ActsOnData(const CommandSpec& spec) {
   return spec.first_key > 0 || spec.numkeys_at > 0 || (spec.flags & kKeyspace);
@@ -1797,5 +1375,34 @@ const CommandSpec kCommands[] = {
 void RegisterClusterCommands(std::vector<const CommandSpec*>* table) {
   for (const CommandSpec& c : kCommands) table->push_back(&c);
 }
+
+std::string RoutableError(const CommandSpec& spec, const std::vector<std::string_view>& keys,
+                          bool in_exec) {
+  if (keys.empty() || ((spec.flags & kNoLock) && spec.db_at == 0)) {
+    return absl::StrCat("ERR '", spec.name,
+                        "' is not supported in cluster mode (docs/cluster.md lists what is)");
+  }
+  for (std::string_view k : keys) {
+    if (cluster::HashTag(k) != cluster::HashTag(keys[0])) return kErrCrossSlot;
+  }
+  return "";
+}
+
+
+bool ReplyCursor(std::string_view reply, size_t* end, std::string_view* cursor) {
+  constexpr std::string_view kHead = "*2\r\n$";
+  if (!reply.starts_with(kHead)) return false;
+  const size_t crlf = reply.find("\r\n", kHead.size());
+  size_t n = 0;
+  if (crlf == std::string_view::npos ||
+      !absl::SimpleAtoi(absl::string_view(reply.data() + kHead.size(), crlf - kHead.size()), &n) ||
+      crlf + 2 + n + 2 > reply.size()) {
+    return false;
+  }
+  *cursor = reply.substr(crlf + 2, n);
+  *end = crlf + 2 + n + 2;
+  return true;
+}
+
 
 }  // namespace cairn::server

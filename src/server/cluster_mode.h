@@ -4,13 +4,15 @@
 #ifndef CAIRN_SERVER_CLUSTER_MODE_H_
 #define CAIRN_SERVER_CLUSTER_MODE_H_
 
-#include <array>
+#include <deque>
 #include <atomic>
 #include <memory>
 #include <functional>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "cairn/engine/db.h"
@@ -40,7 +42,7 @@ class ClusterNode {
   // Joins (or forms) the cluster described by cfg: listens on cfg.cluster_port, gossips
   // with cfg.seeds. The node's generation (first start) and incarnation (starts so far)
   // are kept in <dir>/CLUSTER. resp_port and http_port are announced to the others.
-  // server: whose configuration and clock commands run with (ExecuteHere). io: the
+  // server: whose configuration and clock commands run with (ExecuteAsync). io: the
   // server's I/O threads, which run the node's connections (AsioTransport::Options::
   // contexts) and must keep running until the node is destroyed (or be stopped).
   static absl::StatusOr<std::unique_ptr<ClusterNode>> Start(
@@ -61,10 +63,14 @@ class ClusterNode {
   int default_w() const { return w_; }
   int default_r() const { return r_; }
 
-  // Runs a command of one key as the key's replica (cluster_mode.cc, Route): reads the
-  // key from R replicas, runs the command on it, writes a changed key to W replicas.
-  // Returns the RESP reply and the commands' keyspace hits and misses.
-  cluster::pb::ExecuteResult ExecuteHere(const cluster::pb::ExecuteCommand& command);
+  // Runs a command (or a transaction) of one hash tag as the tag's replica
+  // (cluster_execute.cc): reads each key it touches from R replicas, runs the command on
+  // them, writes each changed key to W replicas, and calls done once with the RESP reply,
+  // the commands' keyspace hits and misses and a member scan's resume point. Commands of
+  // one tag run one after another, in the order they arrived (a queue per tag). Never
+  // waits: done runs on the thread that finished the work, or on this one.
+  void ExecuteAsync(cluster::pb::ExecuteCommand command,
+                    std::function<void(cluster::pb::ExecuteResult)> done);
 
   // Brings this node's registers of a collection (cluster/registers.h) up to date with
   // r-1 other live replicas': compares their digests, and where one differs takes its
@@ -81,20 +87,32 @@ class ClusterNode {
 
  private:
   ClusterNode() = default;
-  // ExecuteHere's work: returns the reply; *hits and *misses count the commands' reads;
-  // *scan_resume is where a member scan's next call resumes (empty: done).
-  std::string RunHere(const cluster::pb::ExecuteCommand& command, uint64_t* hits,
-                      uint64_t* misses, std::string* scan_resume);
+  // ExecuteAsync's steps (cluster_execute.cc).
+  struct Execution;
+  std::string Prepare(Execution& e);  // an error reply, or empty
+  void Prefetch(std::shared_ptr<Execution> e);
+  void CheckRegisters(std::shared_ptr<Execution> e, std::tuple<int, char, std::string> collection);
+  void Arrived(std::shared_ptr<Execution> e);
+  void Run(std::shared_ptr<Execution> e);
+  absl::Status RunCommands(Execution& e, bool may_wait);
+  void WriteChanges(std::shared_ptr<Execution> e);
+  void Finish(std::shared_ptr<Execution> e);
+  // Whether r-1 other live replicas hold the same registers of the collection as this
+  // one (their digests), without waiting: done(false) means SyncRegisters must repair.
+  void CompareRegisters(int db, char type, const std::string& key, int r,
+                        std::function<void(bool)> done);
+
   std::string id_;
   int w_ = 2, r_ = 2;
   // Set once membership and the coordinator exist: the transport listens (and may get
   // requests) before that, and answers them "unavailable" meanwhile.
   std::atomic<bool> ready_{false};
   ServerContext* server_ = nullptr;
-  // Commands of one key run one at a time on its replica: a stripe per key hash.
-  std::array<absl::Mutex, 256> exec_locks_;
-  // Runs commands forwarded by other nodes (they wait on quorums: not on the transport's
-  // workers, which must stay free to answer replica requests).
+  // The commands of each hash tag waiting to run here, the running one first.
+  absl::Mutex queues_mu_;
+  absl::flat_hash_map<std::string, std::deque<std::shared_ptr<Execution>>> queues_
+      ABSL_GUARDED_BY(queues_mu_);
+  // Work that still waits for replicas (RunBlocking): never on the I/O threads.
   std::unique_ptr<class ExecutorPool> executors_;
   std::unique_ptr<class ExecutorPool> background_;  // Coordinator::Options::run_later
   std::unique_ptr<cluster::HybridClock> clock_;

@@ -16,7 +16,7 @@
 namespace cairn::server {
 namespace {
 
-// Runs one command line on a snapshot as ExecuteHere does; returns its RESP reply.
+// Runs one command line on a snapshot as ClusterNode::ExecuteAsync does; returns its RESP reply.
 // counter_node: the node increments are recorded for (empty: not recorded as counters).
 std::string RunOn(KeySnapshot& snapshot, Config& config, const std::vector<std::string>& args,
                   int64_t now, const std::string& counter_node = "") {
@@ -40,7 +40,7 @@ class SnapshotRunner {
  public:
   explicit SnapshotRunner(CommandHarness* harness) : harness_(harness) {}
 
-  // Runs args on the key "k" held as a replicated record, like ExecuteHere does.
+  // Runs args on the key "k" held as a replicated record, like ClusterNode::ExecuteAsync does.
   std::string Run(const std::vector<std::string>& args) {
     const int64_t now = CommandHarness::Now();
     KeySnapshot snapshot(0, "k", now);
@@ -64,7 +64,7 @@ class SnapshotRunner {
 
 // The same, with hashes, sets and sorted sets kept as registers (cluster/registers.h) in a
 // replica store on an engine: each command loads the header and reads members from the
-// store, and its register writes and header are applied back, as ExecuteHere does.
+// store, and its register writes and header are applied back, as ClusterNode::ExecuteAsync does.
 class RegisterRunner {
  public:
   explicit RegisterRunner(CommandHarness* harness) : harness_(harness) {
