@@ -53,7 +53,10 @@ class AsioTransport::Impl {
       own_guard_.emplace(asio::make_work_guard(*own_io_));
       options_.contexts.push_back(own_io_.get());
     }
-    for (asio::io_context* io : options_.contexts) shards_.push_back(std::make_unique<Shard>(io));
+    for (asio::io_context* io : options_.contexts) {
+      shards_.push_back(std::make_shared<Shard>(io));
+      shards_.back()->self = shards_.back();
+    }
     acceptor_.emplace(*shards_[0]->io);
   }
 
@@ -127,6 +130,18 @@ class AsioTransport::Impl {
 
   bool OnShardThread() const { return Current() != nullptr; }
 
+  bool Defer(std::function<void()> fn) {
+    Shard* shard = Current();
+    if (shard == nullptr) return false;
+    // After Shutdown closed this shard (on this thread) what was deferred is dropped:
+    // its owners may be gone.
+    std::shared_ptr<Shard> keep = shard->self.lock();
+    asio::post(*shard->io, [keep, fn = std::move(fn)] {
+      if (!keep->stopped) fn();
+    });
+    return true;
+  }
+
   void Call(const std::string& address, pb::Envelope request, absl::Duration timeout, Done done) {
     if (Shard* shard = Current()) return shard->Call(this, address, std::move(request), timeout, std::move(done));
     Shard* shard = shards_[0].get();
@@ -159,6 +174,7 @@ class AsioTransport::Impl {
       it->second->Send(std::move(request), timeout, std::move(done));
     }
     asio::io_context* const io;
+    std::weak_ptr<Shard> self;
     bool stopped = false;
     std::map<std::string, std::shared_ptr<Peer>> peers;
     std::vector<std::weak_ptr<Session>> sessions;
@@ -416,12 +432,7 @@ class AsioTransport::Impl {
     void Reply(pb::Envelope reply) {
       if (closed_) return;
       AppendFrame(reply, &out_);
-      if (dispatching_ || write_scheduled_ || writing_) return;
-      write_scheduled_ = true;
-      asio::post(*shard_->io, [self = shared_from_this()] {
-        self->write_scheduled_ = false;
-        self->Write();
-      });
+      if (!dispatching_) ScheduleWrite();
     }
 
    private:
@@ -450,7 +461,9 @@ class AsioTransport::Impl {
               self->Dispatch(std::move(request));
             }
             self->dispatching_ = false;
-            self->Write();
+            // The replies leave after the turn, behind what the handlers deferred to its
+            // end (Transport::Defer: the WAL records they acknowledge).
+            self->ScheduleWrite();
             self->in_.erase(0, pos);
             self->Read();
           });
@@ -472,6 +485,15 @@ class AsioTransport::Impl {
         });
       };
       impl_->handler_(std::move(request), std::move(respond));
+    }
+
+    void ScheduleWrite() {
+      if (write_scheduled_ || writing_ || out_.empty()) return;
+      write_scheduled_ = true;
+      asio::post(*shard_->io, [self = shared_from_this()] {
+        self->write_scheduled_ = false;
+        self->Write();
+      });
     }
 
     void Write() {
@@ -528,7 +550,7 @@ class AsioTransport::Impl {
   std::unique_ptr<asio::io_context> own_io_;  // with no contexts given
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> own_guard_;
   std::thread thread_;
-  std::vector<std::unique_ptr<Shard>> shards_;
+  std::vector<std::shared_ptr<Shard>> shards_;
   std::optional<tcp::acceptor> acceptor_;  // on the first shard
   size_t next_shard_ = 0;                  // first shard's thread only
   int port_ = 0;
@@ -555,6 +577,8 @@ void AsioTransport::Call(const std::string& address, pb::Envelope request, absl:
 int AsioTransport::port() const { return impl_->port(); }
 
 bool AsioTransport::OnShardThread() const { return impl_->OnShardThread(); }
+
+bool AsioTransport::Defer(std::function<void()> fn) { return impl_->Defer(std::move(fn)); }
 
 std::map<std::string, AsioTransport::PeerStats> AsioTransport::Stats() { return impl_->Stats(); }
 

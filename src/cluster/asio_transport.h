@@ -66,6 +66,7 @@ class AsioTransport final : public Transport {
             Done done) override;
 
   bool MayWaitHere() const override { return !OnShardThread(); }
+  bool Defer(std::function<void()> fn) override;
   int port() const;
   // Whether the calling thread runs one of the transport's shards (where nothing may
   // wait for a call: its reply would arrive on this very thread).

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <tuple>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -194,6 +195,67 @@ int Coordinator::LiveReplicas(const Ring& ring, const std::vector<int>& replicas
   return up;
 }
 
+void Coordinator::CallReplica(const std::string& address, pb::Envelope request,
+                              absl::Duration timeout, Transport::Done done) {
+  const bool write = request.has_write();
+  if (!write && !request.has_read()) return transport_->Call(address, std::move(request), timeout, std::move(done));
+  struct Outbox {
+    std::vector<pb::Envelope> requests;
+    std::vector<Transport::Done> dones;
+    absl::Duration timeout;
+  };
+  using Key = std::tuple<const Coordinator*, bool, std::string>;
+  // This thread's requests of this turn, by coordinator, kind and node.
+  thread_local std::map<Key, Outbox> outboxes;
+  Key key(this, write, address);
+  auto it = outboxes.find(key);
+  if (it == outboxes.end()) {
+    const bool deferred = transport_->Defer([this, key] {
+      auto node = outboxes.extract(key);
+      if (node.empty()) return;
+      Outbox box = std::move(node.mapped());
+      const std::string& address = std::get<2>(key);
+      if (box.requests.size() == 1) {
+        return transport_->Call(address, std::move(box.requests[0]), box.timeout, std::move(box.dones[0]));
+      }
+      pb::Envelope batch;
+      for (pb::Envelope& r : box.requests) {
+        if (std::get<1>(key)) {
+          *batch.mutable_write_batch()->add_writes() = std::move(*r.mutable_write());
+        } else {
+          *batch.mutable_read_batch()->add_reads() = std::move(*r.mutable_read());
+        }
+      }
+      transport_->Call(address, std::move(batch), box.timeout,
+                       [dones = std::move(box.dones)](absl::StatusOr<pb::Envelope> reply) {
+                         const size_t n = dones.size();
+                         const bool writes_ok = reply.ok() && reply->has_write_batch_result() &&
+                                                static_cast<size_t>(reply->write_batch_result().applied_size()) == n;
+                         const bool reads_ok = reply.ok() && reply->has_read_batch_result() &&
+                                               static_cast<size_t>(reply->read_batch_result().results_size()) == n;
+                         for (size_t i = 0; i < n; i++) {
+                           if (writes_ok) {
+                             pb::Envelope one;
+                             one.mutable_write_result()->set_applied(reply->write_batch_result().applied(i));
+                             dones[i](std::move(one));
+                           } else if (reads_ok) {
+                             pb::Envelope one;
+                             *one.mutable_read_result() = std::move(*reply->mutable_read_batch_result()->mutable_results(i));
+                             dones[i](std::move(one));
+                           } else {
+                             dones[i](reply);  // the failure, or the error it answered
+                           }
+                         }
+                       });
+    });
+    if (!deferred) return transport_->Call(address, std::move(request), timeout, std::move(done));
+    it = outboxes.emplace(key, Outbox{{}, {}, timeout}).first;
+  }
+  it->second.requests.push_back(std::move(request));
+  it->second.dones.push_back(std::move(done));
+  it->second.timeout = std::max(it->second.timeout, timeout);
+}
+
 Coordinator::Coordinator(Options options, Membership* membership, Transport* transport,
                          ReplicaStore* local, HybridClock* clock, HintStore* hints)
     : options_(options),
@@ -210,6 +272,34 @@ absl::Mutex& Coordinator::KeyLock(int db, std::string_view key) {
 
 bool Coordinator::Handle(const pb::Envelope& request, Transport::Respond& respond) {
   pb::Envelope reply;
+  if (request.has_write_batch()) {
+    const pb::ReplicaWriteBatch& batch = request.write_batch();
+    for (const pb::ReplicaWrite& w : batch.writes()) {
+      if (w.db() < 0 || (w.db() >= kMaxDatabases && !IsRegisterDb(w.db()))) {
+        return respond(ErrorReply(pb::Error::INVALID, "database index out of range")), true;
+      }
+      clock_->Observe(NewestVersion(VersionList(w.versions().begin(), w.versions().end())));
+    }
+    std::vector<bool> changed;
+    absl::Status s = local_->ApplyBatch(batch, &changed);
+    if (!s.ok()) return respond(ErrorReply(pb::Error::UNAVAILABLE, s.message())), true;
+    for (bool c : changed) reply.mutable_write_batch_result()->add_applied(c);
+    return respond(std::move(reply)), true;
+  }
+  if (request.has_read_batch()) {
+    pb::ReplicaReadBatchResult* out = reply.mutable_read_batch_result();
+    for (const pb::ReplicaRead& q : request.read_batch().reads()) {
+      if (q.db() < 0 || (q.db() >= kMaxDatabases && !IsRegisterDb(q.db()))) {
+        return respond(ErrorReply(pb::Error::INVALID, "database index out of range")), true;
+      }
+      auto r = local_->Read(q.db(), q.key());
+      if (!r.ok()) return respond(ErrorReply(pb::Error::UNAVAILABLE, r.status().message())), true;
+      pb::ReplicaReadResult* one = out->add_results();
+      one->set_found(!r->empty());
+      for (pb::Record& rec : *r) *one->add_versions() = std::move(rec);
+    }
+    return respond(std::move(reply)), true;
+  }
   const int db = request.has_write()            ? request.write().db()
                  : request.has_read()           ? request.read().db()
                  : request.has_scan()           ? request.scan().db()
@@ -435,27 +525,32 @@ absl::StatusOr<std::shared_ptr<Coordinator::WriteFanout>> Coordinator::Coordinat
     if (CounterOf(given, self) > now) {
       return absl::InvalidArgumentError("context is not one this cluster gave");
     }
-    auto local = local_->Read(db, key);
-    if (!local.ok()) return local.status();
-    // The new version's context: what the client saw, or without one every version this
-    // replica holds (it supersedes them). Its dot: this node, with a counter above any
-    // this node gave the key before, so no two writes share a dot.
-    Clock clock = context != nullptr ? std::move(given) : MergedClock(*local);
-    uint64_t counter = std::max(now, CounterOf(clock, self) + 1);
-    for (const pb::Record& v : *local) {
-      counter = std::max(counter, CounterOf(FullClock(v), self) + 1);
-    }
-    if (record.has_counter() && record.counter().offset_version() == kOffsetOfThisWrite) {
-      record.mutable_counter()->set_offset_version(now);
-    }
-    AbsorbCounters(*local, clock, now, &record);
-    Prune(&clock, kMaxClockEntries, "");
-    record.set_version(now);
-    *record.mutable_clock() = std::move(clock);
-    record.mutable_dot()->set_node(self);
-    record.mutable_dot()->set_counter(counter);
-    record.mutable_dot()->set_timestamp(now);
-    clock_->Observe(counter);  // later dots of this node come after this one
+    // This node must keep what it coordinated (its later dots are computed from what it
+    // holds): if it cannot store the write, nothing is sent. One read of what it holds
+    // and the write, with no replica write of the key between them.
+    absl::Status stored = local_->Update(db, key, [&](const VersionList& local) -> absl::StatusOr<pb::Record> {
+      // The new version's context: what the client saw, or without one every version
+      // this replica holds (it supersedes them). Its dot: this node, with a counter
+      // above any this node gave the key before, so no two writes share a dot.
+      Clock clock = context != nullptr ? std::move(given) : MergedClock(local);
+      uint64_t counter = std::max(now, CounterOf(clock, self) + 1);
+      for (const pb::Record& v : local) {
+        counter = std::max(counter, CounterOf(FullClock(v), self) + 1);
+      }
+      if (record.has_counter() && record.counter().offset_version() == kOffsetOfThisWrite) {
+        record.mutable_counter()->set_offset_version(now);
+      }
+      AbsorbCounters(local, clock, now, &record);
+      Prune(&clock, kMaxClockEntries, "");
+      record.set_version(now);
+      *record.mutable_clock() = std::move(clock);
+      record.mutable_dot()->set_node(self);
+      record.mutable_dot()->set_counter(counter);
+      record.mutable_dot()->set_timestamp(now);
+      clock_->Observe(counter);  // later dots of this node come after this one
+      return record;
+    });
+    if (!stored.ok()) return stored;
     {
       absl::MutexLock l(&f->mu);
       f->needed = w;
@@ -468,10 +563,6 @@ absl::StatusOr<std::shared_ptr<Coordinator::WriteFanout>> Coordinator::Coordinat
         };
       }
     }
-    // This node must keep what it coordinated (its later dots are computed from what it
-    // holds): if it cannot store the write, nothing is sent.
-    bool changed;
-    if (absl::Status s = local_->Apply(db, key, {record}, &changed); !s.ok()) return s;
     f->Count(absl::OkStatus());
   }
   for (size_t i = 0; i < ids.size(); i++) {
@@ -485,7 +576,7 @@ absl::StatusOr<std::shared_ptr<Coordinator::WriteFanout>> Coordinator::Coordinat
     request.mutable_write()->set_db(db);
     request.mutable_write()->set_key(std::string(key));
     *request.mutable_write()->add_versions() = record;
-    transport_->Call(membership_->AddressOf(id), std::move(request), TimeoutFor(record),
+    CallReplica(membership_->AddressOf(id), std::move(request), TimeoutFor(record),
                      [this, f, id, db, k = std::string(key), record](absl::StatusOr<pb::Envelope> reply) {
                        const absl::Status s =
                            reply.ok() && reply->has_write_result() ? absl::OkStatus() : ReplyFailure(reply);
@@ -881,8 +972,8 @@ void Coordinator::ReadVersionsAsync(int db, std::string key, int r, Repair repai
     });
   } else {
     f->OnDecided(std::move(answer));
-    // The last answer arrives on a transport thread: repair (which may write here) later.
-    f->OnAllAnswered([this, f] { RunLater([this, f] { RepairReplicas(f, nullptr); }); });
+    // Once all answered, on that thread: replicas that differ get the merge.
+    f->OnAllAnswered([this, f] { RepairReplicas(f, nullptr); });
   }
   if (self_replica) f->Answer(membership_->self_id(), local_->Read(db, f->key));
   for (size_t i = 0; i < f->replicas.size(); i++) {
@@ -891,7 +982,7 @@ void Coordinator::ReadVersionsAsync(int db, std::string key, int r, Repair repai
     pb::Envelope request;
     request.mutable_read()->set_db(db);
     request.mutable_read()->set_key(f->key);
-    transport_->Call(membership_->AddressOf(id), std::move(request), options_.timeout,
+    CallReplica(membership_->AddressOf(id), std::move(request), options_.timeout,
                      [f, id](absl::StatusOr<pb::Envelope> reply) {
                        if (!reply.ok() || !reply->has_read_result()) {
                          return f->Answer(id, ReplyFailure(reply));

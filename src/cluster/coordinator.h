@@ -140,6 +140,10 @@ class Coordinator {
   struct ForwardState;
 
   int LiveReplicas(const Ring& ring, const std::vector<int>& replicas);
+  // Sends a replica write or read. Those a thread makes to one node in one turn of its
+  // event loop (Transport::Defer) leave as one batch message, answered as one.
+  void CallReplica(const std::string& address, pb::Envelope request, absl::Duration timeout,
+                   Transport::Done done);
   // How long a replica may take to store a write: the timeout, plus time to move and
   // write a large value (16 MB/s: a 100 MB value gets about 6 s more).
   absl::Duration TimeoutFor(size_t bytes) const {

@@ -2,6 +2,10 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
+#include <functional>
+#include <map>
+
 #include "base/coding.h"
 #include "base/numbers.h"
 #include "base/status.h"
@@ -25,7 +29,7 @@ std::string EngineReplicaStore::EngineKey(int db, std::string_view key, char spa
   return k;
 }
 
-absl::Mutex& EngineReplicaStore::StripeOf(const std::string& engine_key) {
+size_t EngineReplicaStore::StripeIndex(const std::string& engine_key) const {
   // The 'G' marker of a key shares the stripe of its 'R' record: hash past the space byte.
   // Every register of a collection shares one (its derived state is written with each).
   size_t n = engine_key.size() - 1;
@@ -36,7 +40,7 @@ absl::Mutex& EngineReplicaStore::StripeOf(const std::string& engine_key) {
       n = 1 + 5 + key.size();
     }
   }
-  return stripes_[XXH3_64bits(engine_key.data() + 1, n) % kStripes];
+  return XXH3_64bits(engine_key.data() + 1, n) % kStripes;
 }
 
 namespace {
@@ -234,9 +238,7 @@ absl::Status EngineReplicaStore::ApplyRegister(int db, std::string_view key,
   } else {
     batch.Put(summary_key, encoded);
   }
-  engine::WriteOptions options;
-  options.sync = sync_;
-  absl::Status s = db_->Write(options, batch);
+  absl::Status s = Write(batch);
   if (!s.ok()) {
     *changed = false;
   } else {
@@ -292,17 +294,36 @@ absl::Status EngineReplicaStore::Scan(int db, std::string_view start, size_t lim
 absl::Status EngineReplicaStore::Apply(int db, std::string_view key, const VersionList& versions,
                                        bool* changed) {
   if (IsRegisterDb(db)) return ApplyRegister(db, key, versions, changed);
-  *changed = false;
   const std::string engine_key = EngineKey(db, key);
   absl::MutexLock l(&StripeOf(engine_key));
   auto stored = Read(db, key);
   if (!stored.ok()) return stored.status();
+  return MergeAndWrite(engine_key, std::move(*stored), versions, changed);
+}
+
+absl::Status EngineReplicaStore::Update(
+    int db, std::string_view key,
+    absl::FunctionRef<absl::StatusOr<pb::Record>(const VersionList&)> make) {
+  if (IsRegisterDb(db)) return ReplicaStore::Update(db, key, make);  // ApplyRegister locks
+  const std::string engine_key = EngineKey(db, key);
+  absl::MutexLock l(&StripeOf(engine_key));
+  auto stored = Read(db, key);
+  if (!stored.ok()) return stored.status();
+  auto made = make(*stored);
+  if (!made.ok()) return made.status();
+  bool changed = false;
+  return MergeAndWrite(engine_key, std::move(*stored), {std::move(*made)}, &changed);
+}
+
+absl::Status EngineReplicaStore::MergeAndWrite(const std::string& engine_key, VersionList stored,
+                                               const VersionList& versions, bool* changed) {
+  *changed = false;
   size_t dropped = 0;
-  for (const pb::Record& r : versions) *changed |= MergeVersion(&*stored, r, &dropped);
+  for (const pb::Record& r : versions) *changed |= MergeVersion(&stored, r, &dropped);
   if (!*changed) return absl::OkStatus();
   dropped_ += dropped;
   pb::Versions out;
-  for (pb::Record& r : *stored) *out.add_versions() = std::move(r);
+  for (pb::Record& r : stored) *out.add_versions() = std::move(r);
   std::string bytes(1, kFormatVersion);
   out.AppendToString(&bytes);
   // No engine expiry: an expired version must stay, or an older value still on another
@@ -310,11 +331,105 @@ absl::Status EngineReplicaStore::Apply(int db, std::string_view key, const Versi
   // an expired version as absent.
   engine::WriteBatch batch;
   batch.Put(engine_key, bytes);
-  engine::WriteOptions options;
-  options.sync = sync_;
-  absl::Status s = db_->Write(options, batch);
+  absl::Status s = Write(batch);
   if (!s.ok()) *changed = false;
   return s;
+}
+
+absl::Status EngineReplicaStore::Write(const engine::WriteBatch& batch) {
+  engine::WriteOptions options;
+  options.sync = sync_;
+  // A write on a thread with an event loop leaves its WAL record in the buffer: one
+  // system call hands every record of the turn to the OS after it, before what the turn
+  // queued to send (so before any acknowledgement counting on them) leaves.
+  thread_local std::vector<const EngineReplicaStore*> scheduled;  // flushes due on this thread
+  if (!sync_ && defer_) {
+    bool deferred = std::find(scheduled.begin(), scheduled.end(), this) != scheduled.end();
+    if (!deferred && defer_([this] {
+          scheduled.erase(std::remove(scheduled.begin(), scheduled.end(), this), scheduled.end());
+          // A failure leaves the engine read-only (its background error): later writes
+          // fail, as after any failed WAL write.
+          (void)db_->FlushWal();
+        })) {
+      scheduled.push_back(this);
+      deferred = true;
+    }
+    options.defer_wal_write = deferred;
+  }
+  return db_->Write(options, batch);
+}
+
+absl::Status EngineReplicaStore::ApplyBatch(const pb::ReplicaWriteBatch& batch,
+                                            std::vector<bool>* changed) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  changed->assign(batch.writes_size(), false);
+  // Registers keep derived state per collection: each as its own Apply.
+  std::vector<int> plain;
+  for (int i = 0; i < batch.writes_size(); i++) {
+    const pb::ReplicaWrite& w = batch.writes(i);
+    if (w.db() < 0 || (w.db() >= store::kMaxDatabases && !IsRegisterDb(w.db()))) {
+      return absl::InvalidArgumentError("database index out of range");
+    }
+    if (!IsRegisterDb(w.db())) {
+      plain.push_back(i);
+      continue;
+    }
+    bool c = false;
+    CAIRN_RETURN_IF_ERROR(Apply(w.db(), w.key(), VersionList(w.versions().begin(), w.versions().end()), &c));
+    (*changed)[i] = c;
+  }
+  if (plain.empty()) return absl::OkStatus();
+  // Every stripe the keys fall in, taken in index order (no two batches deadlock).
+  std::vector<std::string> engine_keys;
+  std::vector<size_t> stripes;
+  for (int i : plain) {
+    engine_keys.push_back(EngineKey(batch.writes(i).db(), batch.writes(i).key()));
+    stripes.push_back(StripeIndex(engine_keys.back()));
+  }
+  std::sort(stripes.begin(), stripes.end());
+  stripes.erase(std::unique(stripes.begin(), stripes.end()), stripes.end());
+  for (size_t s : stripes) stripes_[s].Lock();
+  // A key written twice in the batch merges both.
+  std::map<std::string, VersionList> merged;
+  size_t dropped = 0;
+  absl::Status status;
+  for (size_t j = 0; j < plain.size() && status.ok(); j++) {
+    const pb::ReplicaWrite& w = batch.writes(plain[j]);
+    auto it = merged.find(engine_keys[j]);
+    if (it == merged.end()) {
+      auto stored = Read(w.db(), w.key());
+      if (!stored.ok()) {
+        status = stored.status();
+        break;
+      }
+      it = merged.emplace(engine_keys[j], std::move(*stored)).first;
+    }
+    bool c = false;
+    for (const pb::Record& r : w.versions()) c |= MergeVersion(&it->second, r, &dropped);
+    (*changed)[plain[j]] = c;
+  }
+  if (status.ok()) {
+    engine::WriteBatch write;
+    size_t puts = 0;
+    for (size_t j = 0; j < plain.size(); j++) {
+      if (!(*changed)[plain[j]]) continue;
+      auto it = merged.find(engine_keys[j]);
+      if (it == merged.end()) continue;  // written already (a key twice in the batch)
+      pb::Versions out;
+      for (const pb::Record& r : it->second) *out.add_versions() = r;
+      std::string bytes(1, kFormatVersion);
+      out.AppendToString(&bytes);
+      write.Put(engine_keys[j], bytes);
+      merged.erase(it);
+      puts++;
+    }
+    if (puts > 0) status = Write(write);
+    if (status.ok()) dropped_ += dropped;
+  }
+  for (auto s = stripes.rbegin(); s != stripes.rend(); ++s) stripes_[*s].Unlock();
+  if (!status.ok()) {
+    for (int i : plain) (*changed)[i] = false;
+  }
+  return status;
 }
 
 absl::Status EngineReplicaStore::MarkTombstoneSeen(int db, std::string_view key,

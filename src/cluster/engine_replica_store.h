@@ -27,6 +27,7 @@
 
 #include <array>
 #include <atomic>
+#include <functional>
 #include <string>
 
 #include "absl/functional/function_ref.h"
@@ -41,6 +42,10 @@ class EngineReplicaStore final : public ReplicaStore {
   // db must outlive this object. sync: every Apply is synced (wal-sync always).
   EngineReplicaStore(engine::DB* db, bool sync) : db_(db), sync_(sync) {}
 
+  // Every write of the batch in one engine write, under the stripes of all its keys.
+  absl::Status ApplyBatch(const pb::ReplicaWriteBatch& batch, std::vector<bool>* changed) override;
+  absl::Status Update(int db, std::string_view key,
+                      absl::FunctionRef<absl::StatusOr<pb::Record>(const VersionList&)> make) override;
   absl::Status Apply(int db, std::string_view key, const VersionList& versions,
                      bool* changed) override;
   absl::StatusOr<VersionList> Read(int db, std::string_view key) override;
@@ -71,12 +76,22 @@ class EngineReplicaStore final : public ReplicaStore {
                           std::string_view end, bool reverse,
                           absl::FunctionRef<bool(std::string_view score_and_member)> fn);
 
+  // Lets writes made on a thread with an event loop leave their WAL records buffered until
+  // the loop's turn ends: defer(fn) runs fn after the turn and returns true if this thread
+  // has such a loop (Transport::Defer), else returns false. Call before any write.
+  void set_defer(std::function<bool(std::function<void()>)> defer) { defer_ = std::move(defer); }
+
   static std::string EngineKey(int db, std::string_view key, char space = 'R');
   static constexpr char kFormatVersion = 0x01;
 
  private:
-  absl::Mutex& StripeOf(const std::string& engine_key);
+  size_t StripeIndex(const std::string& engine_key) const;
+  absl::Mutex& StripeOf(const std::string& engine_key) { return stripes_[StripeIndex(engine_key)]; }
   absl::Status ClearLocked(int db);  // Clear, with every stripe held
+  absl::Status Write(const engine::WriteBatch& batch);  // every engine write of records
+  // Apply's merge and write, with the key's stripe held.
+  absl::Status MergeAndWrite(const std::string& engine_key, VersionList stored,
+                             const VersionList& versions, bool* changed);
   // Apply of a register (db >= kRegisterSpace): the versions and the collection's derived
   // state in one engine write, under the collection's stripe.
   absl::Status ApplyRegister(int db, std::string_view key, const VersionList& versions,
@@ -88,6 +103,7 @@ class EngineReplicaStore final : public ReplicaStore {
   const bool sync_;
   std::array<absl::Mutex, kStripes> stripes_;
   std::atomic<uint64_t> dropped_{0};
+  std::function<bool(std::function<void()>)> defer_;
 };
 
 }  // namespace cairn::cluster

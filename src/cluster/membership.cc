@@ -79,6 +79,7 @@ pb::Gossip Membership::ViewLocked() {
 }
 
 void Membership::MergeLocked(const pb::Gossip& in) {
+  for (auto& [id, e] : entries_) e.alive_at_ms = -1;  // news: verdicts are asked again
   const int64_t now = Now();
   for (const pb::NodeState& s : in.nodes()) {
     if (s.id().empty()) continue;
@@ -136,8 +137,11 @@ bool Membership::AliveLocked(const std::string& id, int64_t now) {
   if (id == self_id_) return true;
   auto it = entries_.find(id);
   if (it == entries_.end()) return false;
-  if (it->second.state.status() == pb::NodeState::LEAVING) return false;
-  return it->second.detector.Phi(now) < options_.phi_threshold;
+  Entry& e = it->second;
+  if (e.alive_at_ms >= 0 && now >= e.alive_at_ms && now - e.alive_at_ms < kAliveCacheMs) return e.alive;
+  e.alive = e.state.status() != pb::NodeState::LEAVING && e.detector.Phi(now) < options_.phi_threshold;
+  e.alive_at_ms = now;
+  return e.alive;
 }
 
 void Membership::Exchange(const std::string& address) {

@@ -85,7 +85,12 @@ class Membership {
     explicit Entry(const PhiAccrualDetector::Options& o) : detector(o) {}
     pb::NodeState state;
     PhiAccrualDetector detector;
+    // The last verdict and when (ms): asked on every request, recomputed at most every
+    // kAliveCacheMs or after news of the member (MergeLocked).
+    int64_t alive_at_ms = -1;
+    bool alive = false;
   };
+  static constexpr int64_t kAliveCacheMs = 10;
   int64_t Now() const;
   pb::Gossip ViewLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MergeLocked(const pb::Gossip& in) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

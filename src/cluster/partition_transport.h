@@ -33,6 +33,7 @@ class PartitionTransport final : public Transport {
   }
 
   bool MayWaitHere() const override { return inner_->MayWaitHere(); }
+  bool Defer(std::function<void()> fn) override { return inner_->Defer(std::move(fn)); }
 
   // Replaces the set of blocked addresses (empty: heal).
   void Block(std::set<std::string> addresses) {

@@ -1,6 +1,30 @@
 #include "cluster/replica_store.h"
 
+#include "base/status.h"
+
 namespace cairn::cluster {
+
+absl::Status ReplicaStore::Update(
+    int db, std::string_view key,
+    absl::FunctionRef<absl::StatusOr<pb::Record>(const VersionList&)> make) {
+  auto stored = Read(db, key);
+  if (!stored.ok()) return stored.status();
+  auto made = make(*stored);
+  if (!made.ok()) return made.status();
+  bool changed = false;
+  return Apply(db, key, {std::move(*made)}, &changed);
+}
+
+absl::Status ReplicaStore::ApplyBatch(const pb::ReplicaWriteBatch& batch, std::vector<bool>* changed) {
+  changed->assign(batch.writes_size(), false);
+  for (int i = 0; i < batch.writes_size(); i++) {
+    const pb::ReplicaWrite& w = batch.writes(i);
+    bool c = false;
+    CAIRN_RETURN_IF_ERROR(Apply(w.db(), w.key(), VersionList(w.versions().begin(), w.versions().end()), &c));
+    (*changed)[i] = c;
+  }
+  return absl::OkStatus();
+}
 
 absl::Status MemoryReplicaStore::Apply(int db, std::string_view key, const VersionList& versions,
                                        bool* changed) {

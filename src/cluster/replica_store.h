@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "cluster/cluster.pb.h"
@@ -30,6 +31,14 @@ class ReplicaStore {
   // Merges versions into the key's (MergeVersion); *changed says whether they changed.
   virtual absl::Status Apply(int db, std::string_view key, const VersionList& versions,
                              bool* changed) = 0;
+  // The writes of a batch, each as Apply, at once (EngineReplicaStore: one engine write);
+  // (*changed)[i] for the i-th. On an error none may have been applied.
+  virtual absl::Status ApplyBatch(const pb::ReplicaWriteBatch& batch, std::vector<bool>* changed);
+  // Reads the key's versions, makes a version from them (make) and merges it in, with no
+  // other write of the key between (EngineReplicaStore; others may let one through).
+  // make's error is returned as is, and nothing is written then.
+  virtual absl::Status Update(int db, std::string_view key,
+                              absl::FunctionRef<absl::StatusOr<pb::Record>(const VersionList&)> make);
   // The key's versions in canonical order, tombstones included; empty if none.
   virtual absl::StatusOr<VersionList> Read(int db, std::string_view key) = 0;
   // Up to limit keys of db >= start with their versions, in key order; *more: keys

@@ -50,6 +50,11 @@ class Transport {
   virtual void Call(const std::string& address, pb::Envelope request, absl::Duration timeout,
                     Done done) = 0;
 
+  // Runs fn on this thread once the current turn of its event loop is done, if the
+  // calling thread runs the transport's loop (what it does in the turn can then leave
+  // together); returns false, without running fn, on any other thread.
+  virtual bool Defer(std::function<void()> fn) { return false; }
+
   // Whether the calling thread may wait for a call's outcome: not a thread that runs the
   // transport's sockets, where the reply would arrive.
   virtual bool MayWaitHere() const { return true; }

@@ -216,6 +216,8 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
   const bool sync = cfg.wal_sync == "always";
   node->clock_ = std::make_unique<cluster::HybridClock>(nullptr, int64_t{cfg.max_clock_drift} * 1000);
   node->store_ = std::make_unique<cluster::EngineReplicaStore>(db, sync);
+  cluster::AsioTransport* asio = transport->get();
+  node->store_->set_defer([asio](std::function<void()> fn) { return asio->Defer(std::move(fn)); });
   if (cfg.hinted_handoff) {
     node->hints_ = std::make_unique<cluster::HintStore>(db, sync, node->clock_.get());
     CAIRN_RETURN_IF_ERROR(node->hints_->Open());
