@@ -3,6 +3,7 @@
 #include <utility>  // before Asio: Boost 1.74 + GCC 12 in C++20 misses it
 
 #include <boost/asio.hpp>
+#include <atomic>
 #include <chrono>
 #include <optional>
 #include <thread>
@@ -82,6 +83,7 @@ class AsioTransport::Impl {
   // Closes every connection on its own thread (or here, if that thread's loop stopped)
   // and waits until each shard did.
   void Shutdown() {
+    if (shut_down_.exchange(true)) return;
     struct Latch {
       absl::Mutex mu;
       int left ABSL_GUARDED_BY(mu) = 0;
@@ -106,7 +108,7 @@ class AsioTransport::Impl {
         absl::MutexLock l(&latch->mu);
         latch->left--;
       };
-      if (shard->io->stopped()) {
+      if (shard->io->stopped() || (options_.loops_running && !options_.loops_running())) {
         close();
       } else {
         asio::post(*shard->io, close);
@@ -498,6 +500,7 @@ class AsioTransport::Impl {
 
     void Write() {
       if (writing_ || out_.empty() || closed_) return;
+      if (impl_->options_.before_reply && !impl_->options_.before_reply().ok()) return Close();
       writing_ = true;
       auto bytes = std::make_shared<std::string>(std::move(out_));
       out_.clear();
@@ -554,6 +557,7 @@ class AsioTransport::Impl {
   std::optional<tcp::acceptor> acceptor_;  // on the first shard
   size_t next_shard_ = 0;                  // first shard's thread only
   int port_ = 0;
+  std::atomic<bool> shut_down_{false};
   absl::Mutex stats_mu_;
   std::map<std::string, PeerStats> stats_ ABSL_GUARDED_BY(stats_mu_);
 };
@@ -566,6 +570,8 @@ absl::StatusOr<std::unique_ptr<AsioTransport>> AsioTransport::Start(const Option
 }
 
 AsioTransport::AsioTransport(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+void AsioTransport::Shutdown() { impl_->Shutdown(); }
 
 AsioTransport::~AsioTransport() { impl_->Shutdown(); }
 

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,13 @@ class AsioTransport final : public Transport {
     // whole life (its destructor needs them to close the connections, unless stopped).
     // Empty: the transport runs one thread of its own.
     std::vector<boost::asio::io_context*> contexts;
+    // Whether those threads run their loops (false: before they started, or after they
+    // stopped; Shutdown then closes the connections itself). Null: always.
+    std::function<bool()> loops_running;
+    // Runs before replies to peers leave; if it fails they do not, and the connection is
+    // closed (the store's WAL flush: a reply must not acknowledge a write the OS never
+    // got). Null: none.
+    std::function<absl::Status()> before_reply;
   };
 
   // Per peer (by address), for metrics.
@@ -59,7 +67,9 @@ class AsioTransport final : public Transport {
   // handler runs on the shard thread that read the request: it must not block.
   static absl::StatusOr<std::unique_ptr<AsioTransport>> Start(const Options& options,
                                                                Handler handler);
-  // Closes every connection; calls still waiting get Cancelled.
+  // Closes every connection; calls still waiting get Cancelled, later ones fail at once.
+  // Idempotent; the object stays usable (as a transport that refuses everything).
+  void Shutdown();
   ~AsioTransport() override;
 
   void Call(const std::string& address, pb::Envelope request, absl::Duration timeout,

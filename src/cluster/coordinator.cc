@@ -195,70 +195,112 @@ int Coordinator::LiveReplicas(const Ring& ring, const std::vector<int>& replicas
   return up;
 }
 
+uint64_t Coordinator::NextSerial() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+namespace {
+
+// A batch message stays small: records this large go alone, and a batch is sent once it
+// holds this much (the rest of the turn starts another). A read batch's answer stops
+// adding values past kMaxReadBatchReply; the reads left are asked again one by one.
+constexpr size_t kAloneBytes = size_t{256} << 10;
+constexpr size_t kMaxBatchBytes = size_t{1} << 20;
+constexpr size_t kMaxReadBatchReply = size_t{16} << 20;
+
+}  // namespace
+
+struct Coordinator::Outbox {
+  std::vector<pb::Envelope> requests;
+  std::vector<Transport::Done> dones;
+  absl::Duration timeout;
+  size_t bytes = 0;
+};
+
+void Coordinator::SendOutbox(const std::string& address, bool write, Outbox box) {
+  if (box.requests.empty()) return;
+  if (box.requests.size() == 1) {
+    return transport_->Call(address, std::move(box.requests[0]), box.timeout, std::move(box.dones[0]));
+  }
+  pb::Envelope batch;
+  std::vector<pb::Envelope> reads;  // to ask again one by one if the answer stops short
+  for (pb::Envelope& r : box.requests) {
+    if (write) {
+      *batch.mutable_write_batch()->add_writes() = std::move(*r.mutable_write());
+    } else {
+      *batch.mutable_read_batch()->add_reads() = r.read();
+      reads.push_back(std::move(r));
+    }
+  }
+  transport_->Call(address, std::move(batch), box.timeout,
+                   [this, address, timeout = box.timeout, reads = std::move(reads),
+                    dones = std::move(box.dones)](absl::StatusOr<pb::Envelope> reply) mutable {
+                     const size_t n = dones.size();
+                     const bool writes_ok = reply.ok() && reply->has_write_batch_result() &&
+                                            static_cast<size_t>(reply->write_batch_result().applied_size()) == n;
+                     const size_t answered =
+                         reply.ok() && reply->has_read_batch_result()
+                             ? std::min(n, static_cast<size_t>(reply->read_batch_result().results_size()))
+                             : 0;
+                     const bool reads_ok = reply.ok() && reply->has_read_batch_result();
+                     for (size_t i = 0; i < n; i++) {
+                       if (writes_ok) {
+                         pb::Envelope one;
+                         one.mutable_write_result()->set_applied(reply->write_batch_result().applied(i));
+                         dones[i](std::move(one));
+                       } else if (reads_ok && i < answered) {
+                         pb::Envelope one;
+                         *one.mutable_read_result() = std::move(*reply->mutable_read_batch_result()->mutable_results(i));
+                         dones[i](std::move(one));
+                       } else if (reads_ok) {
+                         transport_->Call(address, std::move(reads[i]), timeout, std::move(dones[i]));
+                       } else {
+                         dones[i](reply);  // the failure, or the error it answered
+                       }
+                     }
+                   });
+}
+
 void Coordinator::CallReplica(const std::string& address, pb::Envelope request,
                               absl::Duration timeout, Transport::Done done) {
   const bool write = request.has_write();
   if (!write && !request.has_read()) return transport_->Call(address, std::move(request), timeout, std::move(done));
-  struct Outbox {
-    std::vector<pb::Envelope> requests;
-    std::vector<Transport::Done> dones;
-    absl::Duration timeout;
-  };
-  using Key = std::tuple<const Coordinator*, bool, std::string>;
-  // This thread's requests of this turn, by coordinator, kind and node.
+  const size_t bytes = request.ByteSizeLong();
+  if (bytes >= kAloneBytes) return transport_->Call(address, std::move(request), timeout, std::move(done));
+  using Key = std::tuple<uint64_t, bool, std::string>;
+  // This thread's requests of this turn, by coordinator (its serial: a coordinator made
+  // where a destroyed one was never finds that one's), kind and node.
   thread_local std::map<Key, Outbox> outboxes;
-  Key key(this, write, address);
+  Key key(serial_, write, address);
   auto it = outboxes.find(key);
   if (it == outboxes.end()) {
     const bool deferred = transport_->Defer([this, key] {
       auto node = outboxes.extract(key);
-      if (node.empty()) return;
-      Outbox box = std::move(node.mapped());
-      const std::string& address = std::get<2>(key);
-      if (box.requests.size() == 1) {
-        return transport_->Call(address, std::move(box.requests[0]), box.timeout, std::move(box.dones[0]));
-      }
-      pb::Envelope batch;
-      for (pb::Envelope& r : box.requests) {
-        if (std::get<1>(key)) {
-          *batch.mutable_write_batch()->add_writes() = std::move(*r.mutable_write());
-        } else {
-          *batch.mutable_read_batch()->add_reads() = std::move(*r.mutable_read());
-        }
-      }
-      transport_->Call(address, std::move(batch), box.timeout,
-                       [dones = std::move(box.dones)](absl::StatusOr<pb::Envelope> reply) {
-                         const size_t n = dones.size();
-                         const bool writes_ok = reply.ok() && reply->has_write_batch_result() &&
-                                                static_cast<size_t>(reply->write_batch_result().applied_size()) == n;
-                         const bool reads_ok = reply.ok() && reply->has_read_batch_result() &&
-                                               static_cast<size_t>(reply->read_batch_result().results_size()) == n;
-                         for (size_t i = 0; i < n; i++) {
-                           if (writes_ok) {
-                             pb::Envelope one;
-                             one.mutable_write_result()->set_applied(reply->write_batch_result().applied(i));
-                             dones[i](std::move(one));
-                           } else if (reads_ok) {
-                             pb::Envelope one;
-                             *one.mutable_read_result() = std::move(*reply->mutable_read_batch_result()->mutable_results(i));
-                             dones[i](std::move(one));
-                           } else {
-                             dones[i](reply);  // the failure, or the error it answered
-                           }
-                         }
-                       });
+      if (!node.empty()) SendOutbox(std::get<2>(key), std::get<1>(key), std::move(node.mapped()));
     });
     if (!deferred) return transport_->Call(address, std::move(request), timeout, std::move(done));
-    it = outboxes.emplace(key, Outbox{{}, {}, timeout}).first;
+    it = outboxes.emplace(key, Outbox{{}, {}, timeout, 0}).first;
   }
-  it->second.requests.push_back(std::move(request));
-  it->second.dones.push_back(std::move(done));
-  it->second.timeout = std::max(it->second.timeout, timeout);
+  Outbox& box = it->second;
+  box.requests.push_back(std::move(request));
+  box.dones.push_back(std::move(done));
+  box.timeout = std::max(box.timeout, timeout);
+  box.bytes += bytes;
+  if (box.bytes >= kMaxBatchBytes) {
+    // Full: it goes now; the turn's next requests start another, which the flush takes.
+    Outbox full = std::move(box);
+    outboxes.erase(it);
+    auto again = outboxes.emplace(key, Outbox{{}, {}, timeout, 0});
+    (void)again;
+    SendOutbox(address, write, std::move(full));
+  }
 }
 
 Coordinator::Coordinator(Options options, Membership* membership, Transport* transport,
                          ReplicaStore* local, HybridClock* clock, HintStore* hints)
-    : options_(options),
+    : serial_(NextSerial()),
+      options_(options),
       membership_(membership),
       transport_(transport),
       local_(local),
@@ -288,7 +330,10 @@ bool Coordinator::Handle(const pb::Envelope& request, Transport::Respond& respon
   }
   if (request.has_read_batch()) {
     pb::ReplicaReadBatchResult* out = reply.mutable_read_batch_result();
+    size_t bytes = 0;
     for (const pb::ReplicaRead& q : request.read_batch().reads()) {
+      // Past the budget the answer stops: the coordinator asks the rest one by one.
+      if (bytes > kMaxReadBatchReply) break;
       if (q.db() < 0 || (q.db() >= kMaxDatabases && !IsRegisterDb(q.db()))) {
         return respond(ErrorReply(pb::Error::INVALID, "database index out of range")), true;
       }
@@ -297,6 +342,7 @@ bool Coordinator::Handle(const pb::Envelope& request, Transport::Respond& respon
       pb::ReplicaReadResult* one = out->add_results();
       one->set_found(!r->empty());
       for (pb::Record& rec : *r) *one->add_versions() = std::move(rec);
+      bytes += one->ByteSizeLong();
     }
     return respond(std::move(reply)), true;
   }
@@ -868,6 +914,10 @@ void Coordinator::TombstoneSeenByAll(int db, const std::string& key, const pb::R
 }
 
 void Coordinator::RepairReplicas(const std::shared_ptr<ReadFanout>& f, std::function<void()> done) {
+  if (!options_.read_repair) {
+    if (done) done();
+    return;
+  }
   VersionList merged;
   std::vector<std::string> stale;
   bool all_hold_one_tombstone = false;

@@ -56,6 +56,9 @@ class Coordinator {
     // Runs work that a transport callback needs done but must not do on the transport's
     // thread (engine writes: hints, repairs, tombstone marks). Null: run it inline.
     std::function<void(std::function<void()>)> run_later;
+    // Test-only: false turns read repair off (the simulator's check that it catches the
+    // replicas it leaves apart).
+    bool read_repair = true;
   };
   struct Stats {
     std::atomic<uint64_t> writes{0}, reads{0}, quorum_failures{0};
@@ -144,6 +147,8 @@ class Coordinator {
   // event loop (Transport::Defer) leave as one batch message, answered as one.
   void CallReplica(const std::string& address, pb::Envelope request, absl::Duration timeout,
                    Transport::Done done);
+  struct Outbox;  // CallReplica's requests to one node, not yet sent
+  void SendOutbox(const std::string& address, bool write, Outbox box);
   // How long a replica may take to store a write: the timeout, plus time to move and
   // write a large value (16 MB/s: a 100 MB value gets about 6 s more).
   absl::Duration TimeoutFor(size_t bytes) const {
@@ -174,6 +179,8 @@ class Coordinator {
   absl::Mutex& KeyLock(int db, std::string_view key);
   void RunLater(std::function<void()> fn);
 
+  static uint64_t NextSerial();
+  const uint64_t serial_;  // unique in the process (CallReplica's outboxes)
   Options options_;
   Membership* const membership_;
   Transport* const transport_;

@@ -10,6 +10,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <set>
+#include <string>
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
@@ -45,9 +47,16 @@ class Maintenance {
   Stats& stats() { return stats_; }
 
  private:
+  // Starts delivering each target's hints (DeliverTo), without waiting unless this
+  // thread may (Transport::MayWaitHere).
   void DeliverHints();
-  // Sends one hint to its target and waits for the answer.
-  absl::Status Deliver(const std::string& address, const pb::Hint& hint);
+  // Delivers target's hints a batch at a time, each batch's hints at once, the next batch
+  // once all of one were stored; ends at the first failure or when none is left.
+  void DeliverTo(const std::string& target);
+  void EndDelivery(const std::string& target) ABSL_LOCKS_EXCLUDED(mu_);
+  void EndDeliveryLocked(const std::string& target) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    delivering_.erase(target);
+  }
 
   const Options options_;
   Membership* const membership_;
@@ -58,6 +67,7 @@ class Maintenance {
   Stats stats_;
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::set<std::string> delivering_ ABSL_GUARDED_BY(mu_);  // targets with a chain running
   std::thread thread_;
 };
 

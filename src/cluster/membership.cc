@@ -18,10 +18,19 @@ bool Newer(const pb::NodeState& a, const pb::NodeState& b) {
 }  // namespace
 
 Membership::Membership(Options options, pb::NodeState self, Transport* transport)
-    : options_(std::move(options)), self_id_(self.id()), transport_(transport) {
+    : options_(std::move(options)),
+      self_id_(self.id()),
+      transport_(transport),
+      rng_(options_.seed != 0 ? options_.seed : std::random_device{}()) {
   absl::MutexLock l(&mu_);
   self.set_status(pb::NodeState::NORMAL);
   entries_.emplace(self_id_, Entry(options_.detector)).first->second.state = std::move(self);
+  for (const pb::NodeState& s : options_.known.nodes()) {
+    if (s.id().empty() || s.id() == self_id_ || entries_.contains(s.id())) continue;
+    Entry& e = entries_.emplace(s.id(), Entry(options_.detector)).first->second;
+    e.state = s;
+    e.heard = false;
+  }
   RebuildRingLocked();
 }
 
@@ -67,7 +76,31 @@ void Membership::Stop() {
     }
   }
   if (thread_.joinable()) thread_.join();
-  for (const std::string& address : peers) Exchange(address);  // best effort, bounded
+  ExchangeAll(peers);  // the goodbye: best effort, bounded
+}
+
+void Membership::ExchangeAll(const std::vector<std::string>& addresses) {
+  struct Latch {
+    absl::Mutex mu;
+    size_t left ABSL_GUARDED_BY(mu) = 0;
+  };
+  auto latch = std::make_shared<Latch>();
+  {
+    absl::MutexLock l(&latch->mu);
+    latch->left = addresses.size();
+  }
+  for (const std::string& address : addresses) {
+    Exchange(address, [latch] {
+      absl::MutexLock l(&latch->mu);
+      latch->left--;
+    });
+  }
+  // The answers are waited for (each within the RPC timeout) unless this thread is one
+  // where they would arrive (an event loop: the simulator's).
+  if (!transport_->MayWaitHere()) return;
+  absl::MutexLock l(&latch->mu);
+  auto done = [&latch]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return latch->left == 0; };
+  latch->mu.AwaitWithTimeout(absl::Condition(&done), options_.rpc_timeout + absl::Milliseconds(100));
 }
 
 pb::Gossip Membership::ViewLocked() {
@@ -103,6 +136,7 @@ void Membership::MergeLocked(const pb::Gossip& in) {
     if (!Newer(s, it->second.state)) continue;
     it->second.state = s;
     it->second.detector.Heartbeat(now);
+    it->second.heard = true;
   }
   RebuildRingLocked();
 }
@@ -131,6 +165,7 @@ void Membership::RebuildRingLocked() {
   ring_ = std::make_shared<const Ring>(std::move(*ring));
   ring_key_ = std::move(key);
   ring_version_++;
+  if (options_.save) options_.save(ViewLocked());
 }
 
 bool Membership::AliveLocked(const std::string& id, int64_t now) {
@@ -138,30 +173,30 @@ bool Membership::AliveLocked(const std::string& id, int64_t now) {
   auto it = entries_.find(id);
   if (it == entries_.end()) return false;
   Entry& e = it->second;
+  if (!e.heard) return false;
   if (e.alive_at_ms >= 0 && now >= e.alive_at_ms && now - e.alive_at_ms < kAliveCacheMs) return e.alive;
   e.alive = e.state.status() != pb::NodeState::LEAVING && e.detector.Phi(now) < options_.phi_threshold;
   e.alive_at_ms = now;
   return e.alive;
 }
 
-void Membership::Exchange(const std::string& address) {
+void Membership::Exchange(const std::string& address, std::function<void()> answered) {
   pb::Envelope request;
   {
     absl::MutexLock l(&mu_);
     *request.mutable_gossip() = ViewLocked();
   }
-  auto promise = std::make_shared<std::promise<void>>();
-  auto done = promise->get_future();
+  // The answer merges whenever it comes (the transport always answers, at the latest at
+  // the timeout); the round does not wait for it.
   transport_->Call(address, std::move(request), options_.rpc_timeout,
-                   [this, promise](absl::StatusOr<pb::Envelope> reply) {
+                   [this, answered = std::move(answered)](absl::StatusOr<pb::Envelope> reply) {
                      if (reply.ok() && reply->has_gossip() &&
                          reply->gossip().cluster_name() == options_.cluster_name) {
                        absl::MutexLock l(&mu_);
                        MergeLocked(reply->gossip());
                      }
-                     promise->set_value();
+                     if (answered) answered();
                    });
-  done.wait();  // the transport always calls back, at the latest at the timeout
 }
 
 void Membership::GossipRound() {
@@ -182,16 +217,18 @@ void Membership::GossipRound() {
     const std::string& own = self.cluster_address();
     seeds.erase(std::remove(seeds.begin(), seeds.end(), own), seeds.end());
   }
-  thread_local std::mt19937_64 rng(std::random_device{}());
   std::vector<std::string> targets;
-  if (!live.empty()) targets.push_back(live[rng() % live.size()]);
-  if (!seeds.empty() && (live.empty() || round % 10 == 0)) {
-    const std::string& seed = seeds[rng() % seeds.size()];
-    if (std::find(targets.begin(), targets.end(), seed) == targets.end()) targets.push_back(seed);
+  {
+    absl::MutexLock l(&mu_);
+    if (!live.empty()) targets.push_back(live[rng_() % live.size()]);
+    if (!seeds.empty() && (live.empty() || round % 10 == 0)) {
+      const std::string& seed = seeds[rng_() % seeds.size()];
+      if (std::find(targets.begin(), targets.end(), seed) == targets.end()) targets.push_back(seed);
+    }
+    // A member believed down is tried now and then, so it is noticed when it is back.
+    if (!down.empty() && round % 3 == 0) targets.push_back(down[rng_() % down.size()]);
   }
-  // A member believed down is tried now and then, so it is noticed when it is back.
-  if (!down.empty() && round % 3 == 0) targets.push_back(down[rng() % down.size()]);
-  for (const std::string& address : targets) Exchange(address);
+  ExchangeAll(targets);
 }
 
 pb::Gossip Membership::HandleGossip(const pb::Gossip& in) {

@@ -22,6 +22,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,6 +50,16 @@ class Membership {
     int vnodes = 256;
     // Monotonic milliseconds; null: the steady clock. Tests inject one.
     std::function<int64_t()> now_ms;
+    // Seeds the choice of gossip partners (0: from std::random_device): the simulator's
+    // runs replay.
+    uint64_t seed = 0;
+    // The members this node knew when it last ran (what `save` was last given): its ring
+    // starts with them, so a restarted node never places keys on a ring of the few
+    // members it has heard from since (two restarted nodes would otherwise make a ring of
+    // two, and a quorum of it). They count as down until heard from.
+    pb::Gossip known;
+    // Called with the view whenever the ring's members change; keep it durably.
+    std::function<void(const pb::Gossip&)> save;
   };
 
   struct MemberInfo {
@@ -89,6 +100,7 @@ class Membership {
     // kAliveCacheMs or after news of the member (MergeLocked).
     int64_t alive_at_ms = -1;
     bool alive = false;
+    bool heard = true;  // false for a member known only from Options::known, until gossip
   };
   static constexpr int64_t kAliveCacheMs = 10;
   int64_t Now() const;
@@ -96,7 +108,11 @@ class Membership {
   void MergeLocked(const pb::Gossip& in) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RebuildRingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool AliveLocked(const std::string& id, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Exchange(const std::string& address);
+  // Sends our view to address and merges its answer when it comes (then answered(), if
+  // set); never waits.
+  void Exchange(const std::string& address, std::function<void()> answered = nullptr);
+  // Exchanges with each at once; waits for the answers where the thread may wait.
+  void ExchangeAll(const std::vector<std::string>& addresses);
 
   const Options options_;
   const std::string self_id_;
@@ -108,6 +124,7 @@ class Membership {
   std::string ring_key_ ABSL_GUARDED_BY(mu_);  // what the ring was built from
   uint64_t ring_version_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t rounds_ ABSL_GUARDED_BY(mu_) = 0;
+  std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };

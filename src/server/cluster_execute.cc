@@ -360,7 +360,7 @@ void ClusterNode::CompareRegisters(int db, char type, const std::string& key, in
 void ClusterNode::Run(std::shared_ptr<Execution> e) {
   if (absl::Status s = RunCommands(*e, /*may_wait=*/false); !IsNeedsWait(s)) return WriteChanges(e);
   // A key or collection the prefetch did not cover: again, on a thread that may wait.
-  const bool posted = RunBlocking([this, e] {
+  const bool posted = RunFallback([this, e] {
     e->result.Clear();
     e->changes.clear();
     (void)RunCommands(*e, /*may_wait=*/true);

@@ -104,7 +104,7 @@ class ExecutorPool {
 
 absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
     const ServerConfig& cfg, engine::DB* db, int resp_port, int http_port, ServerContext* server,
-    std::vector<boost::asio::io_context*> io) {
+    std::vector<boost::asio::io_context*> io, std::function<bool()> io_running) {
   if (cfg.write_quorum > cfg.replicas || cfg.read_quorum > cfg.replicas) {
     return absl::InvalidArgumentError("write-quorum and read-quorum cannot exceed replicas");
   }
@@ -119,6 +119,7 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
   ClusterNode* raw = node.get();
   node->server_ = server;
   node->executors_ = std::make_unique<ExecutorPool>(8);
+  node->fallback_ = std::make_unique<ExecutorPool>(2);
   node->background_ = std::make_unique<ExecutorPool>(2);
   node->w_ = cfg.write_quorum;
   node->r_ = cfg.read_quorum;
@@ -129,6 +130,8 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
   t.bind = cfg.bind;
   t.port = cfg.cluster_port;
   t.contexts = std::move(io);
+  t.loops_running = std::move(io_running);
+  t.before_reply = [db] { return db->FlushWal(); };
   auto transport = cluster::AsioTransport::Start(
       t, [raw](pb::Envelope request, cluster::Transport::Respond respond) {
         if (!raw->ready_.load(std::memory_order_acquire)) {
@@ -210,6 +213,25 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
   self.set_incarnation(incarnation);
   cluster::Membership::Options m;
   m.cluster_name = cfg.cluster_name;
+  // The members this node knew (docs/cluster.md, "Membership"): kept in <dir>/MEMBERS.
+  {
+    const std::string path = cfg.dir + "/MEMBERS";
+    Env* env = Env::Default();
+    if (env->FileExists(path)) {
+      std::string bytes;
+      CAIRN_RETURN_IF_ERROR(ReadFileToString(env, path, &bytes));
+      if (!m.known.ParseFromString(bytes)) {
+        return absl::DataLossError(absl::StrCat(path, " does not parse (a cluster member list)"));
+      }
+    }
+    m.save = [path](const pb::Gossip& view) {
+      pb::Gossip members;
+      for (const pb::NodeState& s : view.nodes()) *members.add_nodes() = s;
+      if (absl::Status s = WriteStringToFileSync(Env::Default(), members.SerializeAsString(), path); !s.ok()) {
+        spdlog::warn("could not keep the cluster's members in {}: {}", path, s.ToString());
+      }
+    };
+  }
   for (absl::string_view seed : absl::StrSplit(cfg.seeds, ',', absl::SkipWhitespace())) {
     m.seeds.emplace_back(absl::StripAsciiWhitespace(seed));
   }
@@ -278,12 +300,18 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
   return node;
 }
 
-ClusterNode::~ClusterNode() {
+void ClusterNode::Shutdown() {
   ready_.store(false, std::memory_order_release);  // requests from now on: "starting"
-  if (executors_ != nullptr) executors_->Stop();   // forwarded commands use the transport,
-  if (background_ != nullptr) background_->Stop(); // and so do these
+  if (executors_ != nullptr) executors_->Stop();   // commands waiting on the transport,
+  if (fallback_ != nullptr) fallback_->Stop();
+  if (background_ != nullptr) background_->Stop(); // and work of its callbacks
   maintenance_.reset();  // and its thread
-  if (membership_ != nullptr) membership_->Stop();
+  if (membership_ != nullptr) membership_->Stop();  // the goodbye
+  if (transport_ != nullptr) transport_->Shutdown();
+}
+
+ClusterNode::~ClusterNode() {
+  Shutdown();
   transport_.reset();  // before what its handler uses
 }
 
@@ -307,6 +335,8 @@ absl::Status ClusterNode::FlushHere(int db) {
 }
 
 bool ClusterNode::RunBlocking(std::function<void()> fn) { return executors_->Post(std::move(fn)); }
+
+bool ClusterNode::RunFallback(std::function<void()> fn) { return fallback_->Post(std::move(fn)); }
 
 namespace {
 

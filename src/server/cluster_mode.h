@@ -47,8 +47,13 @@ class ClusterNode {
   // contexts) and must keep running until the node is destroyed (or be stopped).
   static absl::StatusOr<std::unique_ptr<ClusterNode>> Start(
       const ServerConfig& cfg, engine::DB* db, int resp_port, int http_port,
-      ServerContext* server, std::vector<boost::asio::io_context*> io);
-  // Tells the others this node is leaving, then stops the transport.
+      ServerContext* server, std::vector<boost::asio::io_context*> io,
+      std::function<bool()> io_running = nullptr);
+  // Tells the others this node is leaving and closes its connections, while the I/O
+  // threads still run; from then on every cluster call fails at once and the node takes
+  // no request. Idempotent. The object stays valid until destroyed (after the I/O
+  // threads stopped: requests they still run may use it).
+  void Shutdown();
   ~ClusterNode();
 
   cluster::Coordinator& coordinator() { return *coordinator_; }
@@ -87,6 +92,7 @@ class ClusterNode {
 
  private:
   ClusterNode() = default;
+  bool RunFallback(std::function<void()> fn);  // on fallback_
   // ExecuteAsync's steps (cluster_execute.cc).
   struct Execution;
   std::string Prepare(Execution& e);  // an error reply, or empty
@@ -114,6 +120,9 @@ class ClusterNode {
       ABSL_GUARDED_BY(queues_mu_);
   // Work that still waits for replicas (RunBlocking): never on the I/O threads.
   std::unique_ptr<class ExecutorPool> executors_;
+  // A replica's run of a command that found keys its prefetch missed (cluster_execute.cc):
+  // a pool of its own, so callers waiting in executors_ cannot starve it.
+  std::unique_ptr<class ExecutorPool> fallback_;
   std::unique_ptr<class ExecutorPool> background_;  // Coordinator::Options::run_later
   std::unique_ptr<cluster::HybridClock> clock_;
   std::unique_ptr<cluster::EngineReplicaStore> store_;

@@ -368,10 +368,11 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
       spec->handler(ctx);
     }
   } catch (const std::bad_alloc&) {
-    out.buffer()->resize(out_before);
+    // (A reply given later may have moved what was before it out of the buffer.)
+    if (out.buffer()->size() >= out_before) out.buffer()->resize(out_before);
     out.Error("OOM out of memory while running the command");
   } catch (const std::exception& e) {
-    out.buffer()->resize(out_before);
+    if (out.buffer()->size() >= out_before) out.buffer()->resize(out_before);
     out.Error(absl::StrCat("ERR internal error: ", e.what()));
   }
   const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(

@@ -173,7 +173,29 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     });
   }
 
+  // The client closed its side (or the read failed): nothing more arrives. Replies still
+  // to come (cluster mode) and commands waiting behind them are finished first, as Redis
+  // answers a pipeline whose sender half-closed.
+  void ReadEnded() {
+    if (waiting_ == 0 && slots_.empty()) return Close();
+    read_ended_ = true;
+  }
+
+  // After the last reply of a connection whose client stopped sending.
+  bool FinishIfReadEnded() {
+    if (!read_ended_ || waiting_ > 0 || !slots_.empty() || !out_.empty() || stalled_ || writing_ ||
+        queued_) {
+      return false;
+    }
+    Close();
+    return true;
+  }
+
   void Read() {
+    if (read_ended_) {
+      FinishIfReadEnded();
+      return;
+    }
     if (closed_ || reading_) return;  // one read at a time; a pending one continues
     reading_ = true;
     auto self = shared_from_this();
@@ -184,7 +206,7 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
       side_.resize(16 << 10);
       socket_.async_read_some(asio::buffer(side_), [self](boost::system::error_code ec, size_t n) {
         self->reading_ = false;
-        if (ec) return self->Close();
+        if (ec) return self->ReadEnded();
         if (self->in_.size() - self->in_end_ < n) self->in_.resize(self->in_end_ + n);
         std::memcpy(self->in_.data() + self->in_end_, self->side_.data(), n);
         self->in_end_ += n;
@@ -202,7 +224,7 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     socket_.async_read_some(asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
                             [self](boost::system::error_code ec, size_t n) {
                               self->reading_ = false;
-                              if (ec) return self->Close();
+                              if (ec) return self->ReadEnded();
                               self->in_end_ += n;
                               self->server_->stats.bytes_in.fetch_add(n, std::memory_order_relaxed);
                               self->Process();
@@ -311,8 +333,11 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     slot.id = next_slot_++;
     if (overlap_key.empty()) {
       barriers_++;
-      slot.args.assign(args_.begin(), args_.end());
-      if (!blocked_args_.empty() && retrying_) slot.args = blocked_args_;
+      if (retrying_) {
+        slot.args = blocked_args_;  // args_ may point into input moved since
+      } else {
+        slot.args.assign(args_.begin(), args_.end());
+      }
     }
     slot.overlap_key = std::move(overlap_key);
     const uint64_t id = slot.id;
@@ -335,27 +360,34 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     if (barrier) barriers_--;
     it->ready = true;
     it->bytes = std::move(reply);
-    if (closed_) return;
+    // It may acknowledge writes whose WAL records wait in this thread's buffer: sent only
+    // after they reach the OS (SendBatch).
+    acks_writes_ = true;
+    if (closed_) {
+      if (waiting_ == 0 && unwatch_when_done_) server_->watches.UnwatchAll(state_.get());
+      return;
+    }
+    // A barrier's answer ends RetryBlocked's retry, if it was one.
+    const bool was_retry = barrier && retrying_;
+    if (barrier) retrying_ = false;
     if (apply) {
       apply(*state_);
       if (state_->block.active) {
         // A blocking command with nothing to take: it waits (ArmBlockTimer), its reply
         // written when the wait ends, after every earlier one (it was a barrier).
         blocked_args_ = std::move(it->args);
-        if (retry_deadline_ms_ != 0) state_->block.deadline_ms = retry_deadline_ms_;
+        if (was_retry && retry_deadline_ms_ != 0) state_->block.deadline_ms = retry_deadline_ms_;
         retry_deadline_ms_ = 0;
         ArmBlockTimer();
       }
     }
-    if (barrier && !state_->block.active) {
+    if (was_retry && !state_->block.active) {
       retry_deadline_ms_ = 0;
-      if (retrying_) {
-        retrying_ = false;
-        blocked_args_.clear();
-      }
+      blocked_args_.clear();  // answered: the wait is over
     }
     if (HasSendable()) return QueueWrite();
-    if (waiting_ == 0 && stalled_ && !writing_ && !queued_) Process();
+    if (waiting_ == 0 && stalled_ && !writing_ && !queued_) return Process();
+    FinishIfReadEnded();
   }
 
   bool HasSendable() const {
@@ -515,6 +547,7 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
                         }
                         if (self->HasSendable()) return self->QueueWrite();  // a wait ended
                         if (self->waiting_ == 0 && self->stalled_) return self->Process();
+                        if (self->FinishIfReadEnded()) return;
                         if (self->state_->block.active) return self->Read();
                         // Commands may already wait in the buffer (a client that pipelines faster
                         // than we write): run them before reading more.
@@ -530,7 +563,13 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     boost::system::error_code ec;
     timer_.cancel();
     if (state_->block.active) EndBlock();
-    server_->watches.UnwatchAll(state_.get());
+    // A command running on a pool thread (WATCH, EXEC) may still use the client's watch
+    // list: it is dropped when that command answers (Complete).
+    if (barriers_ > 0) {
+      unwatch_when_done_ = true;
+    } else {
+      server_->watches.UnwatchAll(state_.get());
+    }
     socket_.shutdown(tcp::socket::shutdown_both, ec);
     socket_.close(ec);
     if (registered_) server_->clients.Remove(state_->id);
@@ -547,6 +586,8 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
   size_t barriers_ = 0;  // ... of which barriers
   bool stalled_ = false;  // Process stopped before a command that must wait
   bool retrying_ = false;  // RetryBlocked's command is running
+  bool read_ended_ = false;  // the client stopped sending; close once all is answered
+  bool unwatch_when_done_ = false;  // closed while a pool command used the client's state
   int64_t retry_deadline_ms_ = 0;  // the blocked command's deadline while it is retried
   std::string side_;                       // what arrives while blocked
   bool writing_ = false;
@@ -680,7 +721,9 @@ class ServerImpl final : public Server {
     (void)config_->Set("http-port", absl::StrCat(ctx_.http_port), /*at_runtime=*/false);
     std::string cluster_note;
     if (cfg.cluster) {
-      auto node = ClusterNode::Start(cfg, db_.get(), port_, ctx_.http_port, &ctx_, pool_->contexts());
+      IoPool* pool = pool_.get();
+      auto node = ClusterNode::Start(cfg, db_.get(), port_, ctx_.http_port, &ctx_, pool->contexts(),
+                                     [pool] { return pool->running(); });
       if (!node.ok()) return node.status();
       cluster_ = std::move(*node);
       ctx_.cluster = cluster_.get();
@@ -767,15 +810,16 @@ class ServerImpl final : public Server {
       }
     }
     // The cluster's connections run on the I/O threads: it leaves (telling the others)
-    // while they still run, or, if they never started, with their loops stopped so it
-    // closes its connections itself.
-    if (pool_ != nullptr && !pool_->running()) pool_->StopAll();
-    ctx_.cluster = nullptr;
-    cluster_.reset();
+    // while they still run. It is destroyed only once they stopped: a request they still
+    // run finds it shut (its calls fail) rather than gone, and never runs as a single
+    // node's in the cluster's directory.
+    if (cluster_ != nullptr) cluster_->Shutdown();
     if (pool_ != nullptr) {
       pool_->StopAll();
       pool_->Join();
     }
+    ctx_.cluster = nullptr;
+    cluster_.reset();
     if (backend_ != nullptr) {
       absl::Status s = backend_->Sync();
       if (!s.ok()) spdlog::error("WAL sync at shutdown failed: {}", s.ToString());
