@@ -5,6 +5,7 @@
 #include <boost/asio.hpp>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <optional>
 #include <thread>
 
@@ -42,6 +43,35 @@ bool SplitAddress(const std::string& address, std::string* host, std::string* po
   int p;
   return absl::SimpleAtoi(*port, &p) && p > 0 && p < 65536;
 }
+
+// Bytes read from a socket and not parsed yet. Grows to fit; the room a read fills is
+// never zero-filled first (a std::string resized by 64 KiB per read was).
+class InBuffer {
+ public:
+  // Room for at least `want` more bytes, at the end.
+  char* Room(size_t want) {
+    if (cap_ - len_ < want) {
+      const size_t cap = std::max(cap_ * 2, len_ + want);
+      std::unique_ptr<char[]> bigger(new char[cap]);
+      if (len_ > 0) std::memcpy(bigger.get(), data_.get(), len_);
+      data_ = std::move(bigger);
+      cap_ = cap;
+    }
+    return data_.get() + len_;
+  }
+  size_t room() const { return cap_ - len_; }
+  void Added(size_t n) { len_ += n; }
+  std::string_view view() const { return std::string_view(data_.get(), len_); }
+  void Consume(size_t n) {
+    if (n < len_) std::memmove(data_.get(), data_.get() + n, len_ - n);
+    len_ -= std::min(n, len_);
+  }
+  void clear() { len_ = 0; }
+
+ private:
+  std::unique_ptr<char[]> data_;
+  size_t cap_ = 0, len_ = 0;
+};
 
 }  // namespace
 
@@ -368,13 +398,12 @@ class AsioTransport::Impl {
     }
 
     void Read() {
-      const size_t at = in_.size();
-      in_.resize(at + (64 << 10));
+      char* at = in_.Room(16 << 10);
       socket_.async_read_some(
-          asio::buffer(in_.data() + at, 64 << 10),
-          [self = shared_from_this(), at, gen = gen_](boost::system::error_code ec, size_t n) {
+          asio::buffer(at, in_.room()),
+          [self = shared_from_this(), gen = gen_](boost::system::error_code ec, size_t n) {
             if (gen != self->gen_) return;
-            self->in_.resize(at + n);
+            self->in_.Added(n);
             if (ec) return self->Broken(absl::UnavailableError(ec.message()));
             size_t pos = 0;
             while (true) {
@@ -382,7 +411,7 @@ class AsioTransport::Impl {
               size_t consumed, wanted;
               absl::Status error;
               const FrameResult r =
-                  ParseFrame(std::string_view(self->in_).substr(pos), &reply, &consumed, &wanted, &error);
+                  ParseFrame(self->in_.view().substr(pos), &reply, &consumed, &wanted, &error);
               if (r == FrameResult::kError) return self->Broken(absl::UnavailableError(error.message()));
               if (r == FrameResult::kNeedMore) break;
               pos += consumed;
@@ -390,7 +419,7 @@ class AsioTransport::Impl {
               self->Finish(id, std::move(reply));
               if (self->state_ != State::kConnected || gen != self->gen_) return;
             }
-            self->in_.erase(0, pos);
+            self->in_.Consume(pos);
             self->Read();
           });
     }
@@ -406,7 +435,7 @@ class AsioTransport::Impl {
     bool writing_ = false;
     bool write_scheduled_ = false;
     uint64_t gen_ = 0;  // bumped by Close: one per connection
-    std::string in_;
+    InBuffer in_;
     absl::flat_hash_map<uint64_t, Pending> pending_;
     uint64_t next_id_ = 1;
     int64_t retry_after_micros_ = 0;
@@ -439,12 +468,11 @@ class AsioTransport::Impl {
 
    private:
     void Read() {
-      const size_t at = in_.size();
-      in_.resize(at + (64 << 10));
+      char* at = in_.Room(16 << 10);
       socket_.async_read_some(
-          asio::buffer(in_.data() + at, 64 << 10),
-          [self = shared_from_this(), at](boost::system::error_code ec, size_t n) {
-            self->in_.resize(at + n);
+          asio::buffer(at, in_.room()),
+          [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+            self->in_.Added(n);
             if (ec) return self->Close();
             size_t pos = 0;
             self->dispatching_ = true;  // replies given meanwhile leave together
@@ -452,7 +480,7 @@ class AsioTransport::Impl {
               pb::Envelope request;
               size_t consumed, wanted;
               absl::Status error;
-              const FrameResult r = ParseFrame(std::string_view(self->in_).substr(pos), &request,
+              const FrameResult r = ParseFrame(self->in_.view().substr(pos), &request,
                                                &consumed, &wanted, &error);
               if (r == FrameResult::kError) {
                 self->dispatching_ = false;
@@ -466,7 +494,7 @@ class AsioTransport::Impl {
             // The replies leave after the turn, behind what the handlers deferred to its
             // end (Transport::Defer: the WAL records they acknowledge).
             self->ScheduleWrite();
-            self->in_.erase(0, pos);
+            self->in_.Consume(pos);
             self->Read();
           });
     }
@@ -515,7 +543,7 @@ class AsioTransport::Impl {
     Impl* const impl_;
     Shard* const shard_;
     tcp::socket socket_;
-    std::string in_;
+    InBuffer in_;
     std::string out_;  // replies not yet handed to the socket
     bool writing_ = false, closed_ = false, dispatching_ = false, write_scheduled_ = false;
   };
