@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstring>
 #include <optional>
+#include <queue>
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
@@ -183,9 +184,32 @@ class AsioTransport::Impl {
     });
   }
 
+  // Per outgoing connection; one address has one per shard.
+  struct Counters {
+    std::atomic<uint64_t> calls{0}, errors{0}, timeouts{0}, latency_micros_total{0};
+    std::atomic<bool> connected{false};
+  };
+  std::shared_ptr<Counters> CountersFor(const std::string& address) {
+    auto c = std::make_shared<Counters>();
+    absl::MutexLock l(&stats_mu_);
+    counters_[address].push_back(c);
+    return c;
+  }
+
   std::map<std::string, PeerStats> Stats() {
     absl::MutexLock l(&stats_mu_);
-    return stats_;
+    std::map<std::string, PeerStats> out;
+    for (const auto& [address, all] : counters_) {
+      PeerStats& st = out[address];
+      for (const auto& c : all) {
+        st.calls += c->calls.load(std::memory_order_relaxed);
+        st.errors += c->errors.load(std::memory_order_relaxed);
+        st.timeouts += c->timeouts.load(std::memory_order_relaxed);
+        st.latency_micros_total += c->latency_micros_total.load(std::memory_order_relaxed);
+        st.connected |= c->connected.load(std::memory_order_relaxed);
+      }
+    }
+    return out;
   }
 
  private:
@@ -223,11 +247,18 @@ class AsioTransport::Impl {
   class Peer : public std::enable_shared_from_this<Peer> {
    public:
     Peer(Impl* impl, Shard* shard, std::string address)
-        : impl_(impl), shard_(shard), address_(std::move(address)), socket_(*shard->io), timer_(*shard->io) {}
+        : impl_(impl),
+          shard_(shard),
+          address_(std::move(address)),
+          counters_(impl->CountersFor(address_)),
+          socket_(*shard->io),
+          timer_(*shard->io),
+          deadline_timer_(*shard->io) {}
 
     void Send(pb::Envelope request, absl::Duration timeout, Done done) {
-      impl_->Count(address_, [](PeerStats& s) { s.calls++; });
-      if (NowMicros() < retry_after_micros_) {
+      counters_->calls++;
+      const int64_t now = NowMicros();
+      if (now < retry_after_micros_) {
         return Fail(std::move(done), NotSent(absl::UnavailableError(absl::StrCat(
                                          "cluster peer ", address_, " unreachable: ", last_error_))));
       }
@@ -247,13 +278,11 @@ class AsioTransport::Impl {
       }
       Pending& p = pending_[id];
       p.done = std::move(done);
-      p.start_micros = NowMicros();
-      p.timer = std::make_unique<asio::steady_timer>(*shard_->io, ToChrono(timeout));
-      p.timer->async_wait([self = shared_from_this(), id](boost::system::error_code ec) {
-        if (ec) return;  // answered or cancelled
-        self->Finish(id, absl::DeadlineExceededError(
-                             absl::StrCat("cluster peer ", self->address_, " did not answer in time")));
-      });
+      p.start_micros = now;
+      // One timer per connection, set for the earliest deadline (not one per call).
+      const int64_t deadline = now + absl::ToInt64Microseconds(timeout);
+      deadlines_.emplace(deadline, id);
+      ArmDeadline(deadline);
       queued_bytes_ += frame;
       if (state_ == State::kIdle) {
         Connect();
@@ -273,28 +302,25 @@ class AsioTransport::Impl {
       out_.clear();
       queued_bytes_ = 0;
       in_.clear();
+      armed_at_ = 0;
+      deadline_timer_.cancel();
+      deadlines_ = {};
       auto pending = std::move(pending_);
       pending_.clear();
-      for (auto& [id, p] : pending) {
-        p.timer->cancel();
-        Fail(std::move(p.done), why);
-      }
-      impl_->Count(address_, [](PeerStats& s) { s.connected = false; });
+      for (auto& [id, p] : pending) Fail(std::move(p.done), why);
+      counters_->connected = false;
     }
 
    private:
     enum class State { kIdle, kConnecting, kConnected };
     struct Pending {
       Done done;
-      std::unique_ptr<asio::steady_timer> timer;
       int64_t start_micros = 0;
     };
 
     void Fail(Done done, const absl::Status& s) {
-      impl_->Count(address_, [&](PeerStats& st) {
-        st.errors++;
-        if (absl::IsDeadlineExceeded(s)) st.timeouts++;
-      });
+      counters_->errors++;
+      if (absl::IsDeadlineExceeded(s)) counters_->timeouts++;
       done(s);
     }
 
@@ -303,11 +329,38 @@ class AsioTransport::Impl {
       if (it == pending_.end()) return;
       Pending p = std::move(it->second);
       pending_.erase(it);
-      p.timer->cancel();
       if (!reply.ok()) return Fail(std::move(p.done), reply.status());
-      const int64_t micros = NowMicros() - p.start_micros;
-      impl_->Count(address_, [&](PeerStats& st) { st.latency_micros_total += micros; });
+      counters_->latency_micros_total += static_cast<uint64_t>(NowMicros() - p.start_micros);
       p.done(std::move(reply));
+    }
+
+    // Sets the connection's timer for `at` (steady-clock microseconds) unless it is set
+    // for earlier.
+    void ArmDeadline(int64_t at) {
+      if (armed_at_ != 0 && armed_at_ <= at) return;
+      armed_at_ = at;
+      deadline_timer_.expires_at(std::chrono::steady_clock::time_point(std::chrono::microseconds(at)));
+      deadline_timer_.async_wait([self = shared_from_this(), at](boost::system::error_code ec) {
+        if (ec || self->armed_at_ != at) return;  // set again for earlier, or closed
+        self->armed_at_ = 0;
+        self->ExpireCalls();
+      });
+    }
+
+    // Fails the calls past their deadline; sets the timer for the next one.
+    void ExpireCalls() {
+      const int64_t now = NowMicros();
+      while (!deadlines_.empty()) {
+        const auto [at, id] = deadlines_.top();
+        if (!pending_.contains(id)) {  // answered
+          deadlines_.pop();
+          continue;
+        }
+        if (at > now) return ArmDeadline(at);
+        deadlines_.pop();
+        Finish(id, absl::DeadlineExceededError(
+                       absl::StrCat("cluster peer ", address_, " did not answer in time")));
+      }
     }
 
     void Connect() {
@@ -343,8 +396,7 @@ class AsioTransport::Impl {
                                   boost::system::error_code ignored;
                                   self->socket_.set_option(tcp::no_delay(true), ignored);
                                   self->state_ = State::kConnected;
-                                  self->impl_->Count(self->address_,
-                                                     [](PeerStats& s) { s.connected = true; });
+                                  self->counters_->connected = true;
                                   self->Read();
                                   self->Write();
                                 });
@@ -427,8 +479,15 @@ class AsioTransport::Impl {
     Impl* const impl_;
     Shard* const shard_;
     const std::string address_;
+    const std::shared_ptr<Counters> counters_;
     tcp::socket socket_;
     asio::steady_timer timer_;  // the connect deadline
+    asio::steady_timer deadline_timer_;  // the earliest call's deadline
+    int64_t armed_at_ = 0;               // what deadline_timer_ is set for (0: nothing)
+    // (deadline, call id), earliest first; answered calls leave when they reach the top.
+    std::priority_queue<std::pair<int64_t, uint64_t>, std::vector<std::pair<int64_t, uint64_t>>,
+                        std::greater<>>
+        deadlines_;
     State state_ = State::kIdle;
     std::string out_;  // frames not yet handed to the socket
     size_t queued_bytes_ = 0;
@@ -570,12 +629,6 @@ class AsioTransport::Impl {
     });
   }
 
-  template <typename Fn>
-  void Count(const std::string& address, Fn&& fn) {
-    absl::MutexLock l(&stats_mu_);
-    fn(stats_[address]);
-  }
-
   Options options_;
   const Handler handler_;
   std::unique_ptr<asio::io_context> own_io_;  // with no contexts given
@@ -587,7 +640,7 @@ class AsioTransport::Impl {
   int port_ = 0;
   std::atomic<bool> shut_down_{false};
   absl::Mutex stats_mu_;
-  std::map<std::string, PeerStats> stats_ ABSL_GUARDED_BY(stats_mu_);
+  std::map<std::string, std::vector<std::shared_ptr<Counters>>> counters_ ABSL_GUARDED_BY(stats_mu_);
 };
 
 absl::StatusOr<std::unique_ptr<AsioTransport>> AsioTransport::Start(const Options& options,
