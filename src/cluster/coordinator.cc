@@ -538,14 +538,20 @@ absl::Status Coordinator::Scan(int db, const std::string& start, size_t limit,
 }
 
 absl::StatusOr<std::shared_ptr<Coordinator::WriteFanout>> Coordinator::Coordinate(
-    int db, std::string_view key, pb::Record record, int w, const pb::Context* context) {
-  auto ring = membership_->ring();
-  const std::string self = membership_->self_id();
+    int db, std::string_view key, pb::Record record, int w, const pb::Context* context,
+    const Ring* given_ring, const std::vector<int>* given_replicas) {
+  std::shared_ptr<const Ring> held;
+  if (given_ring == nullptr) held = membership_->ring();
+  const Ring* ring = given_ring != nullptr ? given_ring : held.get();
+  std::vector<int> computed;
+  if (given_replicas == nullptr) computed = ring->PreferenceList(PlacementKey(db, key), options_.replicas);
+  const std::vector<int>& replicas = given_replicas != nullptr ? *given_replicas : computed;
+  const std::string& self = membership_->self_id();
   // One look at who is alive: the replicas counted are the replicas asked.
   std::vector<std::string> ids;
   std::vector<bool> alive;
   bool self_replica = false;
-  for (int m : ring->PreferenceList(PlacementKey(db, key), options_.replicas)) {
+  for (int m : replicas) {
     ids.push_back(ring->members()[m].id);
     alive.push_back(IsSelf(ids.back()) || membership_->IsAlive(ids.back()));
     self_replica |= IsSelf(ids.back());
@@ -735,12 +741,6 @@ void Coordinator::WriteAsync(int db, std::string key, pb::Record record, int w,
   stats_.writes++;
   auto ring = membership_->ring();
   std::vector<int> replicas = ring->PreferenceList(PlacementKey(db, key), options_.replicas);
-  // Too few replicas up: refuse before writing anything (as Cassandra's Unavailable),
-  // rather than leave a write on some replicas that the client is told failed.
-  if (const int up = LiveReplicas(*ring, replicas); up < w || w == 0) {
-    stats_.quorum_failures++;
-    return done(Unreachable("write", up, w, options_.replicas));
-  }
   WriteDone finish = [this, start, done = std::move(done)](absl::StatusOr<pb::Record> result) {
     stats_.write_micros += NowMicros() - start;
     if (KindOf(result.status()) == ErrorKind::kNoQuorum) stats_.quorum_failures++;
@@ -750,29 +750,36 @@ void Coordinator::WriteAsync(int db, std::string key, pb::Record record, int w,
   const bool self_replica = std::any_of(replicas.begin(), replicas.end(), [&](int m) {
     return IsSelf(ring->members()[m].id);
   });
-  if (!self_replica) {
-    auto s = std::make_shared<ForwardState>();
-    s->db = db;
-    s->key = std::move(key);
-    s->record = std::move(record);
-    s->w = w;
-    s->context = std::move(context);
-    s->ring = std::move(ring);
-    s->replicas = std::move(replicas);
-    s->done = std::move(finish);
-    return ForwardNext(std::move(s));
+  if (self_replica) {
+    // Coordinate counts who is up (one look) and refuses too few before writing.
+    auto f = Coordinate(db, key, std::move(record), w, context ? &*context : nullptr, ring.get(), &replicas);
+    if (!f.ok()) return finish(f.status());
+    (*f)->OnSettled([f = *f, w, n = options_.replicas, finish = std::move(finish)] {
+      absl::StatusOr<pb::Record> result;
+      {
+        absl::MutexLock l(&f->mu);
+        result = f->ok >= f->needed ? absl::StatusOr<pb::Record>(f->written)
+                                    : NoQuorum("write", f->ok, w, n, f->last_error);
+      }
+      finish(std::move(result));
+    });
+    return;
   }
-  auto f = Coordinate(db, key, std::move(record), w, context ? &*context : nullptr);
-  if (!f.ok()) return finish(f.status());
-  (*f)->OnSettled([f = *f, w, n = options_.replicas, finish = std::move(finish)] {
-    absl::StatusOr<pb::Record> result;
-    {
-      absl::MutexLock l(&f->mu);
-      result = f->ok >= f->needed ? absl::StatusOr<pb::Record>(f->written)
-                                  : NoQuorum("write", f->ok, w, n, f->last_error);
-    }
-    finish(std::move(result));
-  });
+  // Too few replicas up: refuse before writing anything (as Cassandra's Unavailable),
+  // rather than leave a write on some replicas that the client is told failed.
+  if (const int up = LiveReplicas(*ring, replicas); up < w || w == 0) {
+    return finish(Unreachable("write", up, w, options_.replicas));
+  }
+  auto s = std::make_shared<ForwardState>();
+  s->db = db;
+  s->key = std::move(key);
+  s->record = std::move(record);
+  s->w = w;
+  s->context = std::move(context);
+  s->ring = std::move(ring);
+  s->replicas = std::move(replicas);
+  s->done = std::move(finish);
+  ForwardNext(std::move(s));
 }
 
 absl::StatusOr<pb::Record> Coordinator::Write(int db, std::string_view key, pb::Record record,
@@ -967,25 +974,27 @@ void Coordinator::ReadVersionsAsync(int db, std::string key, int r, Repair repai
   stats_.reads++;
   auto ring = membership_->ring();
   const std::vector<int> replicas = ring->PreferenceList(PlacementKey(db, key), options_.replicas);
-  if (const int up = LiveReplicas(*ring, replicas); up < r || r == 0) {
+  // One look at who is alive: the replicas counted are the replicas asked.
+  std::vector<std::string> ids;
+  std::vector<bool> alive;
+  bool self_replica = false;
+  for (int m : replicas) {
+    ids.push_back(ring->members()[m].id);
+    self_replica |= IsSelf(ids.back());
+    alive.push_back(IsSelf(ids.back()) || membership_->IsAlive(ids.back()));
+  }
+  if (const int up = static_cast<int>(std::count(alive.begin(), alive.end(), true)); up < r || r == 0) {
     stats_.quorum_failures++;
     return done(Unreachable("read", up, r, options_.replicas));
   }
   auto f = std::make_shared<ReadFanout>();
   f->db = db;
   f->key = std::move(key);
-  bool self_replica = false;
-  std::vector<bool> alive;  // one look: the replicas counted are the replicas asked
   {
     absl::MutexLock l(&f->mu);
     f->needed = r;
-    for (int m : replicas) {
-      const std::string& id = ring->members()[m].id;
-      f->replicas.push_back(id);
-      self_replica |= IsSelf(id);
-      alive.push_back(IsSelf(id) || membership_->IsAlive(id));
-      f->asked += alive.back();
-    }
+    f->replicas = std::move(ids);
+    f->asked = static_cast<int>(std::count(alive.begin(), alive.end(), true));
   }
   // The answer from what the replicas said so far (at least R of them, or a failure).
   auto answer = [this, f, r, start, done = std::move(done)]() {

@@ -158,9 +158,12 @@ class Coordinator {
   bool IsSelf(const std::string& id) const { return id == membership_->self_id(); }
   // Gives record its version and clock, stores it here and sends it to the other
   // replicas; the fan-out settles when w stored it or that became impossible.
+  // ring and replicas: the key's preference list, if the caller has it already.
   absl::StatusOr<std::shared_ptr<WriteFanout>> Coordinate(int db, std::string_view key,
                                                           pb::Record record, int w,
-                                                          const pb::Context* context);
+                                                          const pb::Context* context,
+                                                          const Ring* ring = nullptr,
+                                                          const std::vector<int>* replicas = nullptr);
   // Sends the write to the next live replica in s's list to coordinate; done when one
   // answered, or none could.
   void ForwardNext(std::shared_ptr<ForwardState> s);
