@@ -528,8 +528,56 @@ absl::Status ClusterNode::RunCommands(Execution& e, bool may_wait) {
   return absl::OkStatus();
 }
 
+void ClusterNode::WriteChangesAtOnce(std::shared_ptr<Execution> e) {
+  // Every write of the command at once: its registers and the headers or values, one
+  // round trip in all. (A reader meanwhile may see a header before its new members, as
+  // it may see any write in flight; the command is answered once all reached W.)
+  struct Gather {
+    absl::Mutex mu;
+    size_t pending ABSL_GUARDED_BY(mu) = 1;  // one for the loop below
+    absl::Status fatal ABSL_GUARDED_BY(mu);     // not even stored here
+    absl::Status short_of_quorum ABSL_GUARDED_BY(mu);
+  };
+  auto gather = std::make_shared<Gather>();
+  auto settle = [this, e, gather](const absl::Status& s) {
+    absl::Status failure;
+    {
+      absl::MutexLock l(&gather->mu);
+      if (!s.ok()) {
+        absl::Status& slot = KindOf(s) == ErrorKind::kNoQuorum ? gather->short_of_quorum : gather->fatal;
+        if (slot.ok()) slot = s;
+      }
+      if (--gather->pending > 0) return;
+      failure = !gather->fatal.ok() ? gather->fatal : gather->short_of_quorum;
+    }
+    if (!failure.ok()) e->Fail(failure);
+    Finish(e);
+  };
+  const int w = e->q.w();
+  for (Execution::Change& c : e->changes) {
+    {
+      absl::MutexLock l(&gather->mu);
+      gather->pending += (c.registers.empty() ? 0 : 1) + (c.version ? 1 : 0);
+    }
+    if (!c.registers.empty()) {
+      coordinator_->WriteManyAsync(c.db + cluster::kRegisterSpace, std::move(c.registers), w, settle);
+    }
+    if (c.version) {
+      coordinator_->WriteAsync(c.db, c.key, std::move(*c.version), w, std::move(c.context),
+                               [settle](absl::StatusOr<pb::Record> written) { settle(written.status()); });
+    }
+  }
+  settle(absl::OkStatus());
+}
+
 void ClusterNode::WriteChanges(std::shared_ptr<Execution> e) {
   const int w = e->q.w();
+  constexpr size_t kChunk = 1000;
+  if (e->next_change == 0 &&
+      std::all_of(e->changes.begin(), e->changes.end(),
+                  [](const Execution::Change& c) { return c.registers.size() <= kChunk; })) {
+    return WriteChangesAtOnce(std::move(e));
+  }
   while (e->next_change < e->changes.size()) {
     Execution::Change& c = e->changes[e->next_change];
     if (c.next_register < c.registers.size()) {
@@ -538,7 +586,6 @@ void ClusterNode::WriteChanges(std::shared_ptr<Execution> e) {
       // a million tombstones: in pieces, each with its own deadline.) A chunk that misses
       // its quorum does not stop the rest: every change is stored here (the next sync
       // gives it to the other replicas), and the command fails at the end.
-      constexpr size_t kChunk = 1000;
       const size_t end = std::min(c.registers.size(), c.next_register + kChunk);
       std::vector<cluster::Coordinator::WriteOp> chunk(
           std::make_move_iterator(c.registers.begin() + c.next_register),

@@ -102,6 +102,7 @@ class ClusterNode {
   void Run(std::shared_ptr<Execution> e);
   absl::Status RunCommands(Execution& e, bool may_wait);
   void WriteChanges(std::shared_ptr<Execution> e);
+  void WriteChangesAtOnce(std::shared_ptr<Execution> e);  // WriteChanges of small changes
   void Finish(std::shared_ptr<Execution> e);
   // Whether r-1 other live replicas hold the same registers of the collection as this
   // one (their digests), without waiting: done(false) means SyncRegisters must repair.
