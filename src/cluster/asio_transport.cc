@@ -280,7 +280,8 @@ class AsioTransport::Impl {
       p.done = std::move(done);
       p.start_micros = now;
       // One timer per connection, set for the earliest deadline (not one per call).
-      const int64_t deadline = now + absl::ToInt64Microseconds(timeout);
+      const int64_t micros = absl::ToInt64Microseconds(timeout);  // saturates
+      const int64_t deadline = micros > INT64_MAX - now ? INT64_MAX : now + micros;
       deadlines_.emplace(deadline, id);
       ArmDeadline(deadline);
       queued_bytes_ += frame;

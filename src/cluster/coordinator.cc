@@ -332,17 +332,21 @@ bool Coordinator::Handle(const pb::Envelope& request, Transport::Respond& respon
     pb::ReplicaReadBatchResult* out = reply.mutable_read_batch_result();
     size_t bytes = 0;
     for (const pb::ReplicaRead& q : request.read_batch().reads()) {
-      // Past the budget the answer stops: the coordinator asks the rest one by one.
-      if (bytes > kMaxReadBatchReply) break;
+
       if (q.db() < 0 || (q.db() >= kMaxDatabases && !IsRegisterDb(q.db()))) {
         return respond(ErrorReply(pb::Error::INVALID, "database index out of range")), true;
       }
       auto r = local_->Read(q.db(), q.key());
       if (!r.ok()) return respond(ErrorReply(pb::Error::UNAVAILABLE, r.status().message())), true;
-      pb::ReplicaReadResult* one = out->add_results();
-      one->set_found(!r->empty());
-      for (pb::Record& rec : *r) *one->add_versions() = std::move(rec);
-      bytes += one->ByteSizeLong();
+      pb::ReplicaReadResult one;
+      one.set_found(!r->empty());
+      for (pb::Record& rec : *r) *one.add_versions() = std::move(rec);
+      // Past the budget the answer stops: the coordinator asks the rest one by one (a
+      // large value alone, in a frame of its own).
+      const size_t size = one.ByteSizeLong();
+      if (out->results_size() > 0 && bytes + size > kMaxReadBatchReply) break;
+      bytes += size;
+      *out->add_results() = std::move(one);
     }
     return respond(std::move(reply)), true;
   }
@@ -423,7 +427,8 @@ bool Coordinator::Handle(const pb::Envelope& request, Transport::Respond& respon
              true;
     }
     const int n = options_.replicas;
-    (*f)->OnSettled([f = *f, respond, n] {
+    (*f)->OnSettled([weak = std::weak_ptr<WriteFanout>(*f), respond, n] {
+      auto f = weak.lock();
       absl::MutexLock l(&f->mu);
       if (f->ok >= f->needed) {
         pb::Envelope ok;
@@ -754,7 +759,11 @@ void Coordinator::WriteAsync(int db, std::string key, pb::Record record, int w,
     // Coordinate counts who is up (one look) and refuses too few before writing.
     auto f = Coordinate(db, key, std::move(record), w, context ? &*context : nullptr, ring.get(), &replicas);
     if (!f.ok()) return finish(f.status());
-    (*f)->OnSettled([f = *f, w, n = options_.replicas, finish = std::move(finish)] {
+    // The fanout holds this callback: a weak reference, or neither is ever freed when a
+    // call never completes (a process that dies, in the simulator).
+    (*f)->OnSettled([weak = std::weak_ptr<WriteFanout>(*f), w, n = options_.replicas,
+                     finish = std::move(finish)] {
+      auto f = weak.lock();  // alive: the settling call holds it
       absl::StatusOr<pb::Record> result;
       {
         absl::MutexLock l(&f->mu);
@@ -839,7 +848,8 @@ void Coordinator::WriteManyAsync(int db, std::vector<WriteOp> ops, int w, Status
       absl::MutexLock l(&gather->mu);
       gather->pending++;
     }
-    (*f)->OnSettled([this, f = *f, w, settle] {
+    (*f)->OnSettled([this, weak = std::weak_ptr<WriteFanout>(*f), w, settle] {
+      auto f = weak.lock();
       absl::Status s;
       {
         absl::MutexLock l(&f->mu);
@@ -997,7 +1007,9 @@ void Coordinator::ReadVersionsAsync(int db, std::string key, int r, Repair repai
     f->asked = static_cast<int>(std::count(alive.begin(), alive.end(), true));
   }
   // The answer from what the replicas said so far (at least R of them, or a failure).
-  auto answer = [this, f, r, start, done = std::move(done)]() {
+  // Held by the fanout: weak references to it (see WriteAsync).
+  std::weak_ptr<ReadFanout> weak = f;
+  auto answer = [this, r, start, done = std::move(done)](const std::shared_ptr<ReadFanout>& f) {
     absl::StatusOr<ReadResult> result;
     {
       absl::MutexLock l(&f->mu);
@@ -1020,19 +1032,20 @@ void Coordinator::ReadVersionsAsync(int db, std::string key, int r, Repair repai
   };
   if (repair == Repair::kSync) {
     // Every replica answers (or times out) and the stale ones are repaired first.
-    f->OnAllAnswered([this, f, answer = std::move(answer)] {
+    f->OnAllAnswered([this, weak, answer = std::move(answer)] {
+      auto f = weak.lock();  // alive: the answering call holds it
       bool quorum;
       {
         absl::MutexLock l(&f->mu);
         quorum = f->ok >= f->needed;
       }
-      if (!quorum) return answer();
-      RepairReplicas(f, answer);
+      if (!quorum) return answer(f);
+      RepairReplicas(f, [f, answer] { answer(f); });  // held by the repair, not by f
     });
   } else {
-    f->OnDecided(std::move(answer));
+    f->OnDecided([weak, answer = std::move(answer)] { answer(weak.lock()); });
     // Once all answered, on that thread: replicas that differ get the merge.
-    f->OnAllAnswered([this, f] { RepairReplicas(f, nullptr); });
+    f->OnAllAnswered([this, weak] { RepairReplicas(weak.lock(), nullptr); });
   }
   if (self_replica) f->Answer(membership_->self_id(), local_->Read(db, f->key));
   for (size_t i = 0; i < f->replicas.size(); i++) {

@@ -79,26 +79,30 @@ void Maintenance::DeliverTo(const std::string& target) {
   const int64_t now_ms = static_cast<int64_t>(HybridClock::Physical(clock_->Now()));
   const int64_t window_ms = absl::ToInt64Milliseconds(options_.hint_window);
   const bool alive = membership_->IsAlive(target);
-  std::vector<std::pair<std::string, pb::Hint>> batch;
-  if (!hints_->Pending(target, 64, &batch).ok() || batch.empty()) return EndDelivery(target);
-  // Expired hints go whether or not the target is up; live ones only to a live target.
+  // Batches of expired hints are dropped here, one after another (a loop: millions of
+  // them after a long outage); the first batch with live hints goes to the target.
   std::vector<std::pair<std::string, pb::Hint>> live;
-  for (auto& [hint_key, hint] : batch) {
-    // A hint's age is that of the newest version it carries (not of the hint, which may
-    // be made a timeout later): tombstone-grace > hint-window then guarantees no hint
-    // older than a collected tombstone is still delivered.
-    int64_t written_ms = 0;
-    for (const pb::Record& r : hint.versions()) {
-      written_ms = std::max(written_ms, static_cast<int64_t>(HybridClock::Physical(r.version())));
+  while (live.empty()) {
+    std::vector<std::pair<std::string, pb::Hint>> batch;
+    if (!hints_->Pending(target, 64, &batch).ok() || batch.empty()) return EndDelivery(target);
+    // Expired hints go whether or not the target is up; live ones only to a live target.
+    for (auto& [hint_key, hint] : batch) {
+      // A hint's age is that of the newest version it carries (not of the hint, which
+      // may be made a timeout later): tombstone-grace > hint-window then guarantees no
+      // hint older than a collected tombstone is still delivered.
+      int64_t written_ms = 0;
+      for (const pb::Record& r : hint.versions()) {
+        written_ms = std::max(written_ms, static_cast<int64_t>(HybridClock::Physical(r.version())));
+      }
+      if (now_ms - written_ms > window_ms || written_ms > now_ms + clock_->max_drift_ms()) {
+        if (!hints_->Remove(target, hint_key).ok()) return EndDelivery(target);
+        stats_.hints_expired++;
+        continue;
+      }
+      live.emplace_back(std::move(hint_key), std::move(hint));
     }
-    if (now_ms - written_ms > window_ms || written_ms > now_ms + clock_->max_drift_ms()) {
-      if (!hints_->Remove(target, hint_key).ok()) return EndDelivery(target);
-      stats_.hints_expired++;
-      continue;
-    }
-    live.emplace_back(std::move(hint_key), std::move(hint));
+    if (!live.empty()) break;
   }
-  if (live.empty()) return DeliverTo(target);  // a batch of expired ones: the next
   if (!alive) return EndDelivery(target);
   // The batch's hints go at once; each is removed once its replica stored it. All
   // stored: the next batch; any failure: the next round tries again.

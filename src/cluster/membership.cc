@@ -80,6 +80,7 @@ void Membership::Stop() {
 }
 
 void Membership::ExchangeAll(const std::vector<std::string>& addresses) {
+  if (addresses.empty()) return;
   struct Latch {
     absl::Mutex mu;
     size_t left ABSL_GUARDED_BY(mu) = 0;

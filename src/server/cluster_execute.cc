@@ -529,9 +529,11 @@ absl::Status ClusterNode::RunCommands(Execution& e, bool may_wait) {
 }
 
 void ClusterNode::WriteChangesAtOnce(std::shared_ptr<Execution> e) {
-  // Every write of the command at once: its registers and the headers or values, one
-  // round trip in all. (A reader meanwhile may see a header before its new members, as
-  // it may see any write in flight; the command is answered once all reached W.)
+  // The key's member writes and its header or value at once, one round trip in all. A
+  // reader meanwhile may see the header before the new members, as it may see any write
+  // in flight; the command is answered once all reached W. If the members' write fails
+  // the header may still land: it names no members (their count is the registers'), so
+  // the collection reads as it was, or as absent if it was new.
   struct Gather {
     absl::Mutex mu;
     size_t pending ABSL_GUARDED_BY(mu) = 1;  // one for the loop below
@@ -573,9 +575,13 @@ void ClusterNode::WriteChangesAtOnce(std::shared_ptr<Execution> e) {
 void ClusterNode::WriteChanges(std::shared_ptr<Execution> e) {
   const int w = e->q.w();
   constexpr size_t kChunk = 1000;
-  if (e->next_change == 0 &&
-      std::all_of(e->changes.begin(), e->changes.end(),
-                  [](const Execution::Change& c) { return c.registers.size() <= kChunk; })) {
+  // One key changed, its members only added or rewritten (no tombstones, which a
+  // re-created collection writes before its new header): its registers and header can go
+  // at once. Otherwise in order, registers before the header that names them, key after
+  // key, stopping at the first failure.
+  if (e->next_change == 0 && e->changes.size() == 1 && e->changes[0].registers.size() <= kChunk &&
+      std::none_of(e->changes[0].registers.begin(), e->changes[0].registers.end(),
+                   [](const cluster::Coordinator::WriteOp& op) { return op.record.tombstone(); })) {
     return WriteChangesAtOnce(std::move(e));
   }
   while (e->next_change < e->changes.size()) {

@@ -1,6 +1,7 @@
 #include "server/cluster_mode.h"
 
 #include <chrono>
+#include <filesystem>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -197,7 +198,9 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
         respond(std::move(reply));
       });
   if (!transport.ok()) return transport.status();
-  const std::string address = absl::StrCat(cfg.bind, ":", (*transport)->port());
+  // Owned by the node from here: whatever fails below destroys it in the node's order.
+  node->transport_ = std::move(*transport);
+  const std::string address = absl::StrCat(cfg.bind, ":", node->transport_->port());
   node->id_ = cfg.node_id.empty() ? address : cfg.node_id;
 
   pb::NodeState self;
@@ -227,9 +230,13 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
     m.save = [path](const pb::Gossip& view) {
       pb::Gossip members;
       for (const pb::NodeState& s : view.nodes()) *members.add_nodes() = s;
-      if (absl::Status s = WriteStringToFileSync(Env::Default(), members.SerializeAsString(), path); !s.ok()) {
-        spdlog::warn("could not keep the cluster's members in {}: {}", path, s.ToString());
-      }
+      // A new file renamed over the old one: a crash leaves one or the other, whole.
+      Env* env = Env::Default();
+      const std::string tmp = path + ".tmp";
+      absl::Status s = WriteStringToFileSync(env, members.SerializeAsString(), tmp);
+      if (s.ok()) s = env->RenameFile(tmp, path);
+      if (s.ok()) s = env->SyncDir(std::filesystem::path(path).parent_path().string());
+      if (!s.ok()) spdlog::warn("could not keep the cluster's members in {}: {}", path, s.ToString());
     };
   }
   for (absl::string_view seed : absl::StrSplit(cfg.seeds, ',', absl::SkipWhitespace())) {
@@ -238,13 +245,13 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
   const bool sync = cfg.wal_sync == "always";
   node->clock_ = std::make_unique<cluster::HybridClock>(nullptr, int64_t{cfg.max_clock_drift} * 1000);
   node->store_ = std::make_unique<cluster::EngineReplicaStore>(db, sync);
-  cluster::AsioTransport* asio = transport->get();
+  cluster::AsioTransport* asio = node->transport_.get();
   node->store_->set_defer([asio](std::function<void()> fn) { return asio->Defer(std::move(fn)); });
   if (cfg.hinted_handoff) {
     node->hints_ = std::make_unique<cluster::HintStore>(db, sync, node->clock_.get());
     CAIRN_RETURN_IF_ERROR(node->hints_->Open());
   }
-  node->partition_ = std::make_unique<cluster::PartitionTransport>(transport->get());
+  node->partition_ = std::make_unique<cluster::PartitionTransport>(node->transport_.get());
   node->membership_ = std::make_unique<cluster::Membership>(m, self, node->partition_.get());
   cluster::Coordinator::Options c;
   c.replicas = cfg.replicas;
@@ -293,7 +300,6 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
                  "this node's replicas; dropped {} single-node copies of keys the replicas hold",
                  migrated->keys, migrated->members, migrated->superseded);
   }
-  node->transport_ = std::move(*transport);
   node->ready_.store(true, std::memory_order_release);
   node->membership_->Start();
   node->maintenance_->Start();

@@ -585,10 +585,11 @@ class Simulation {
   // got must be the value of an operation at or after `floor` (the last acknowledged
   // one when the read began); absent needs a delete there (or no acknowledgement yet).
   void CheckRead(const KeyHistory& h, int floor, const std::optional<std::string>& got, const char* what) {
-    if (floor < 0) return;
-    for (size_t i = static_cast<size_t>(floor); i < h.ops.size(); i++) {
+    // Nothing acknowledged yet: absent, or what some write wrote (never made up).
+    for (size_t i = static_cast<size_t>(std::max(floor, 0)); i < h.ops.size(); i++) {
       if (h.ops[i].value == got) return;
     }
+    if (floor < 0 && !got) return;
     if (trace_) {
       for (auto& n : nodes_) {
         if (!*n->alive) continue;
@@ -604,6 +605,10 @@ class Simulation {
         }
         Trace("  ", n->id, " ring members ", ring->members().size(), " preference ", list, " holds ", held);
       }
+    }
+    if (floor < 0) {
+      return Violation(absl::StrCat(what, " of ", h.db == 0 ? h.key : "a set member", " returned ",
+                                    got ? *got : "nothing", ", which no write wrote"));
     }
     Violation(absl::StrCat(what, " of ", h.db == 0 ? h.key : "a set member", " returned ",
                            got ? *got : "nothing", " after write #", floor, " (",
