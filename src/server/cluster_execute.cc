@@ -579,7 +579,8 @@ void ClusterNode::WriteChanges(std::shared_ptr<Execution> e) {
   // re-created collection writes before its new header): its registers and header can go
   // at once. Otherwise in order, registers before the header that names them, key after
   // key, stopping at the first failure.
-  if (e->next_change == 0 && e->changes.size() == 1 && e->changes[0].registers.size() <= kChunk &&
+  if (e->next_change == 0 && e->changes.size() == 1 && e->changes[0].next_register == 0 &&
+      e->changes[0].registers.size() <= kChunk &&
       std::none_of(e->changes[0].registers.begin(), e->changes[0].registers.end(),
                    [](const cluster::Coordinator::WriteOp& op) { return op.record.tombstone(); })) {
     return WriteChangesAtOnce(std::move(e));
