@@ -77,7 +77,8 @@ absl::Status LoadIdentity(const std::string& dir, uint64_t* generation, uint64_t
 
 }  // namespace
 
-// A few threads for work that must not run on the transport's threads. Post refuses
+// A few threads for work that waits for the network, which must never run on the I/O
+// threads (they run the transport: docs/cluster.md, "Threads"). Post refuses
 // (returns false) once Stop began; Stop waits for what was posted.
 class ExecutorPool {
  public:
@@ -146,8 +147,8 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
           *reply.mutable_gossip() = raw->membership_->HandleGossip(request.gossip());
           return respond(std::move(reply));
         }
-        // Work that waits (on quorums, on engine writes) runs on the executors, never on
-        // the transport's threads, which must stay free to answer replica requests.
+        // Requests run here, on the I/O thread that read them, and must not wait; the one
+        // that still does (FLUSHDB on every node) runs on the executors.
         const auto on_executor = [raw, &respond](std::function<pb::Envelope()> work) {
           if (raw->executors_->Post([work = std::move(work), respond] { respond(work()); })) return;
           pb::Envelope reply;
