@@ -276,6 +276,15 @@ class Simulation {
     if (trace_) std::fprintf(stderr, "%10.3f %s\n", static_cast<double>(loop_.now()) / 1000.0, absl::StrCat(a...).c_str());
   }
 
+  // Folds one client-visible outcome into Report::outcomes_digest (with its time).
+  template <typename... A>
+  void Outcome(const A&... a) {
+    const std::string text = absl::StrCat(loop_.now(), " ", a...);
+    uint64_t h = report_.outcomes_digest ^ 0x9e3779b97f4a7c15ull;
+    for (unsigned char ch : text) h = (h ^ ch) * 0x100000001b3ull;  // FNV-1a
+    report_.outcomes_digest = h;
+  }
+
   void Violation(std::string what) {
     Trace("VIOLATION ", what);
     if (report_.violations.size() < 20) report_.violations.push_back(std::move(what));
@@ -508,6 +517,7 @@ class Simulation {
       counters_[i].attempted++;
       Increment(*node, counters_[i].key, [this, i, once](absl::Status s) {
         once([this, i, s] {
+          Outcome("incr ", counters_[i].key, " ", s.ToString());
           if (s.ok()) {
             counters_[i].acked++;
             report_.acknowledged++;
@@ -544,6 +554,7 @@ class Simulation {
                                         once([this, k, index, ok = w.ok(), why = w.status().ToString()] {
                                           KeyHistory& h = keys_[k];
                                           Trace("  write #", index, " of ", h.key.size() > 8 ? "member" : h.key, ": ", why);
+                                          Outcome("write ", h.key, " #", index, " ", why);
                                           h.ops[index].state = ok ? KeyOp::kAcked : KeyOp::kFailed;
                                           if (ok) {
                                             h.last_acked = std::max(h.last_acked, index);
@@ -577,6 +588,7 @@ class Simulation {
                                   done([this, k, floor, got, answered, why = r.status().ToString()] {
                                     Trace("  read of ", keys_[k].key.size() > 8 ? "member" : keys_[k].key, ": ",
                                           got ? *got : why);
+                                    Outcome("read ", keys_[k].key, " ", got ? *got : why);
                                     if (answered) CheckRead(keys_[k], floor, got, "read");
                                   });
                                 });
@@ -683,6 +695,7 @@ class Simulation {
     Node* node = RandomLiveNode();
     node->coordinator->ReadAsync(db, key, o_.replicas, Coordinator::Repair::kSync,
                                  [this, db, key, tries, found](absl::StatusOr<pb::Record> r) {
+                                   Outcome("final ", key, " ", r.ok() ? r->value() : r.status().ToString());
                                    if (r.ok()) return found(r->value());
                                    if (absl::IsNotFound(r.status())) return found(std::nullopt);
                                    if (tries > 1) {
@@ -777,7 +790,8 @@ class Simulation {
 }  // namespace
 
 std::string Report::Summary() const {
-  std::string s = absl::StrCat("seed ", seed, ": ", simulated_ms, " simulated ms, ", operations,
+  std::string s = absl::StrCat("seed ", seed, " (outcomes ", absl::Hex(outcomes_digest), "): ", simulated_ms,
+                               " simulated ms, ", operations,
                                " operations (", acknowledged, " acknowledged), ", messages, " messages (",
                                dropped, " dropped, ", duplicated, " duplicated), ", partitions,
                                " partitions, ", crashes, " crashes: ");

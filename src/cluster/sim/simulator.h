@@ -56,6 +56,9 @@ struct Report {
   uint64_t operations = 0, acknowledged = 0;
   uint64_t messages = 0, dropped = 0, duplicated = 0;
   uint64_t partitions = 0, crashes = 0;
+  // Of every client-visible outcome in order (each operation's result, each final read):
+  // two runs of a seed replay exactly only if theirs are equal.
+  uint64_t outcomes_digest = 0;
   bool ok() const { return violations.empty(); }
   // One line: the figures, and the violations if any.
   std::string Summary() const;

@@ -35,6 +35,8 @@ TEST(SimulatorTest, ASeedReplaysExactly) {
   const Report a = sim::Run(Base(7));
   const Report b = sim::Run(Base(7));
   EXPECT_EQ(a.Summary(), b.Summary());
+  EXPECT_EQ(a.outcomes_digest, b.outcomes_digest);  // every outcome, in order, at its time
+  EXPECT_NE(a.outcomes_digest, sim::Run(Base(8)).outcomes_digest);
   EXPECT_GT(a.operations, 100u);
   EXPECT_GT(a.acknowledged, 50u);
   EXPECT_GT(a.dropped, 0u);
