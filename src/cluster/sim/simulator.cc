@@ -262,6 +262,13 @@ class Simulation {
       if (!*n->alive && !Start(*n)) return report_;
     }
     loop_.RunUntil(loop_.now() + 15 * kSecond);
+    // Healed and quiet: every hint was delivered (or outlived the hint window).
+    for (auto& n : nodes_) {
+      if (n->hints == nullptr) continue;
+      for (const auto& [target, count] : n->hints->Backlog()) {
+        if (count > 0) Violation(absl::StrCat(n->id, " still keeps ", count, " hints for ", target, " after healing"));
+      }
+    }
     FinalReads();
     loop_.RunUntil(loop_.now() + 5 * kSecond);
     CheckReplicas();
