@@ -68,6 +68,15 @@ struct Coordinator::WriteFanout {
   int asked ABSL_GUARDED_BY(mu) = 0;   // replicas the write went to, this node included
   int ok ABSL_GUARDED_BY(mu) = 0;
   int failed ABSL_GUARDED_BY(mu) = 0;
+  // During a topology change (Membership::Placement) the write counts twice: W of the
+  // current replicas (above) and W of the pending ring's (below), so it is on W owners
+  // both before and after the change completes (Cassandra counts pending replicas alike).
+  bool has_pending ABSL_GUARDED_BY(mu) = false;
+  int pending_asked ABSL_GUARDED_BY(mu) = 0;
+  int pending_ok ABSL_GUARDED_BY(mu) = 0;
+  int pending_failed ABSL_GUARDED_BY(mu) = 0;
+  // Who counts where: id -> (a current replica, a pending-ring replica).
+  std::vector<std::pair<std::string, std::pair<bool, bool>>> roles ABSL_GUARDED_BY(mu);
   std::string last_error ABSL_GUARDED_BY(mu);
   absl::Status first_failure ABSL_GUARDED_BY(mu);
   bool reply_error ABSL_GUARDED_BY(mu) = false;      // a forward answered with an error
@@ -78,29 +87,45 @@ struct Coordinator::WriteFanout {
   std::function<void()> on_all_stored ABSL_GUARDED_BY(mu);
   int all_replicas ABSL_GUARDED_BY(mu) = 0;
 
+  bool Succeeded() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return ok >= needed && (!has_pending || pending_ok >= needed);
+  }
   bool Settled() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    return ok >= needed || asked - failed < needed;
+    if (Succeeded() || asked - failed < needed) return true;
+    return has_pending && pending_asked - pending_failed < needed;
   }
 
-  // Counts one replica's answer: OK, or its error (from `who`, if a peer).
-  void Count(const absl::Status& s, std::string_view who = "") ABSL_LOCKS_EXCLUDED(mu) {
+  // Counts one replica's answer: OK, or its error (from `who`, if a peer; "" or this
+  // node's id: this node).
+  void Count(const absl::Status& s, std::string_view who = "", bool is_self = false)
+      ABSL_LOCKS_EXCLUDED(mu) {
     std::function<void()> settled, all;
     {
       absl::MutexLock l(&mu);
       const bool was_settled = Settled();
+      bool in_current = true, in_pending = true;
+      for (const auto& [id, role] : roles) {
+        if (id == who) std::tie(in_current, in_pending) = role;
+      }
       if (s.ok()) {
-        ok++;
+        ok += in_current;
+        pending_ok += in_pending;
       } else {
-        failed++;
+        failed += in_current;
+        pending_failed += in_pending;
         if (first_failure.ok()) first_failure = s;
-        last_error = who.empty() ? std::string(s.message()) : absl::StrCat(ToAbsl(who), ": ", s.message());
+        last_error = who.empty() || is_self ? std::string(s.message())
+                                            : absl::StrCat(ToAbsl(who), ": ", s.message());
       }
       if (!was_settled && Settled()) settled = std::move(on_settled);
-      if (s.ok() && ok == all_replicas) all = std::move(on_all_stored);
+      stored += s.ok();
+      if (s.ok() && stored == all_replicas) all = std::move(on_all_stored);
     }
     if (settled) settled();
     if (all) all();
   }
+
+  int stored ABSL_GUARDED_BY(mu) = 0;  // replicas that stored it, in either set
 
   void OnSettled(std::function<void()> fn) ABSL_LOCKS_EXCLUDED(mu) {
     {
@@ -430,7 +455,7 @@ bool Coordinator::Handle(const pb::Envelope& request, Transport::Respond& respon
     (*f)->OnSettled([weak = std::weak_ptr<WriteFanout>(*f), respond, n] {
       auto f = weak.lock();
       absl::MutexLock l(&f->mu);
-      if (f->ok >= f->needed) {
+      if (f->Succeeded()) {
         pb::Envelope ok;
         *ok.mutable_coordinate_result()->mutable_written() = f->written;
         return respond(std::move(ok));
@@ -552,22 +577,48 @@ absl::StatusOr<std::shared_ptr<Coordinator::WriteFanout>> Coordinator::Coordinat
   if (given_replicas == nullptr) computed = ring->PreferenceList(PlacementKey(db, key), options_.replicas);
   const std::vector<int>& replicas = given_replicas != nullptr ? *given_replicas : computed;
   const std::string& self = membership_->self_id();
-  // One look at who is alive: the replicas counted are the replicas asked.
+  // One look at who is alive: the replicas counted are the replicas asked. During a
+  // topology change the pending ring's replicas of the key that are not current ones get
+  // the write too (WriteFanout).
   std::vector<std::string> ids;
   std::vector<bool> alive;
+  std::vector<std::pair<std::string, std::pair<bool, bool>>> roles;
   bool self_replica = false;
   for (int m : replicas) {
     ids.push_back(ring->members()[m].id);
     alive.push_back(IsSelf(ids.back()) || membership_->IsAlive(ids.back()));
     self_replica |= IsSelf(ids.back());
+    roles.push_back({ids.back(), {true, false}});
+  }
+  const int current_up = static_cast<int>(std::count(alive.begin(), alive.end(), true));
+  int pending_up = 0;
+  const Membership::Placement placement = membership_->placement();
+  if (placement.HasPending()) {
+    const Ring& next = *placement.pending;
+    for (int m : next.PreferenceList(PlacementKey(db, key), options_.replicas)) {
+      const std::string& id = next.members()[m].id;
+      auto it = std::find_if(roles.begin(), roles.end(), [&](const auto& r) { return r.first == id; });
+      const bool up = IsSelf(id) || membership_->IsAlive(id);
+      pending_up += up;
+      if (it != roles.end()) {
+        it->second.second = true;
+        continue;
+      }
+      ids.push_back(id);
+      alive.push_back(up);
+      self_replica |= IsSelf(id);
+      roles.push_back({id, {false, true}});
+    }
   }
   if (!self_replica) {
     // The forwarding node's ring differs from this one's (membership is changing): a
     // copy here would count towards W without being a replica.
     return absl::UnavailableError("this node is not a replica of the key (the ring is changing)");
   }
-  if (const int up = static_cast<int>(std::count(alive.begin(), alive.end(), true)); up < w || w < 1) {
-    return Unreachable("write", up, w, options_.replicas);
+  if (current_up < w || w < 1) return Unreachable("write", current_up, w, options_.replicas);
+  if (placement.HasPending() && pending_up < w) {
+    return Unreachable("write (to the replicas of the ring being changed to)", pending_up, w,
+                       options_.replicas);
   }
   Clock given;
   if (context != nullptr) given = NormalizeClock(context->clock());
@@ -613,14 +664,17 @@ absl::StatusOr<std::shared_ptr<Coordinator::WriteFanout>> Coordinator::Coordinat
       f->needed = w;
       f->written = record;
       f->all_replicas = static_cast<int>(ids.size());
-      f->asked = static_cast<int>(std::count(alive.begin(), alive.end(), true));
-      if (record.tombstone() && ids.size() == static_cast<size_t>(options_.replicas)) {
+      f->asked = current_up;
+      f->has_pending = placement.HasPending();
+      f->pending_asked = pending_up;
+      f->roles = std::move(roles);
+      if (record.tombstone() && replicas.size() == static_cast<size_t>(options_.replicas)) {
         f->on_all_stored = [this, db, k = std::string(key), record, ids] {
           RunLater([this, db, k, record, ids] { TombstoneSeenByAll(db, k, record, ids); });
         };
       }
     }
-    f->Count(absl::OkStatus());
+    f->Count(absl::OkStatus(), self, /*is_self=*/true);
   }
   for (size_t i = 0; i < ids.size(); i++) {
     const std::string& id = ids[i];
@@ -767,7 +821,7 @@ void Coordinator::WriteAsync(int db, std::string key, pb::Record record, int w,
       absl::StatusOr<pb::Record> result;
       {
         absl::MutexLock l(&f->mu);
-        result = f->ok >= f->needed ? absl::StatusOr<pb::Record>(f->written)
+        result = f->Succeeded() ? absl::StatusOr<pb::Record>(f->written)
                                     : NoQuorum("write", f->ok, w, n, f->last_error);
       }
       finish(std::move(result));
@@ -853,7 +907,7 @@ void Coordinator::WriteManyAsync(int db, std::vector<WriteOp> ops, int w, Status
       absl::Status s;
       {
         absl::MutexLock l(&f->mu);
-        if (f->ok >= f->needed) {
+        if (f->Succeeded()) {
           clock_->Observe(f->written.version());
         } else {
           s = NoQuorum("write", f->ok, w, options_.replicas, f->last_error);

@@ -189,7 +189,6 @@ absl::Status EngineReplicaStore::ApplyRegister(int db, std::string_view key,
   if (!ParseRegisterKey(key, &type, &collection, &member) || !HasRegisters(type)) {
     return absl::InvalidArgumentError("malformed register key");
   }
-  const int user_db = db - kRegisterSpace;
   const std::string engine_key = EngineKey(db, key);
   absl::MutexLock l(&StripeOf(engine_key));
   auto stored = Read(db, key);
@@ -198,15 +197,34 @@ absl::Status EngineReplicaStore::ApplyRegister(int db, std::string_view key,
   size_t dropped = 0;
   for (const pb::Record& r : versions) *changed |= MergeVersion(&*stored, r, &dropped);
   if (!*changed) return absl::OkStatus();
-  const std::string bytes = EncodeVersions(*stored);
+  return WriteRegisterLocked(db, key, before, &*stored, dropped, changed);
+}
+
+absl::Status EngineReplicaStore::WriteRegisterLocked(int db, std::string_view key,
+                                                     const VersionList& before,
+                                                     const VersionList* after, size_t dropped,
+                                                     bool* changed) {
+  char type;
+  std::string_view collection, member;
+  if (!ParseRegisterKey(key, &type, &collection, &member) || !HasRegisters(type)) {
+    return absl::InvalidArgumentError("malformed register key");
+  }
+  const int user_db = db - kRegisterSpace;
+  const std::string engine_key = EngineKey(db, key);
+  const std::string bytes = after != nullptr ? EncodeVersions(*after) : "";
   auto live_before = LiveRegister(before);
   if (!live_before.ok()) return live_before.status();
-  auto live_after = LiveRegister(*stored);
+  absl::StatusOr<std::optional<pb::Record>> live_after = std::optional<pb::Record>();
+  if (after != nullptr) live_after = LiveRegister(*after);
   if (!live_after.ok()) return live_after.status();
   auto summary = Summary(user_db, type, collection);
   if (!summary.ok()) return summary.status();
   engine::WriteBatch batch;
-  batch.Put(engine_key, bytes);
+  if (after != nullptr) {
+    batch.Put(engine_key, bytes);
+  } else {
+    batch.Delete(engine_key);
+  }
   if (type == 'z') {  // a score that does not parse: not a member (see LiveRegister)
     if (live_before->has_value() && ScoreBytes(**live_before).empty()) live_before->reset();
     if (live_after->has_value() && ScoreBytes(**live_after).empty()) live_after->reset();
@@ -484,6 +502,25 @@ absl::StatusOr<size_t> EngineReplicaStore::CollectTombstones(uint64_t now_hlc, u
     collected += collect;
   }
   return collected;
+}
+
+absl::StatusOr<bool> EngineReplicaStore::Drop(int db, std::string_view key,
+                                              const VersionList& expected) {
+  const std::string engine_key = EngineKey(db, key);
+  absl::MutexLock l(&StripeOf(engine_key));
+  auto stored = Read(db, key);
+  if (!stored.ok()) return stored.status();
+  if (stored->empty()) return false;
+  if (EncodeVersions(*stored) != EncodeVersions(expected)) return false;  // written since
+  if (IsRegisterDb(db)) {
+    bool changed = false;
+    CAIRN_RETURN_IF_ERROR(WriteRegisterLocked(db, key, *stored, nullptr, 0, &changed));
+    return changed;
+  }
+  engine::WriteBatch batch;
+  batch.Delete(engine_key);
+  CAIRN_RETURN_IF_ERROR(Write(batch));
+  return true;
 }
 
 absl::Status EngineReplicaStore::Clear(int db) ABSL_NO_THREAD_SAFETY_ANALYSIS {

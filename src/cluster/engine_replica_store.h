@@ -56,6 +56,7 @@ class EngineReplicaStore final : public ReplicaStore {
   absl::StatusOr<size_t> CollectTombstones(uint64_t now_hlc, uint64_t grace_ms) override;
   uint64_t siblings_dropped() const override { return dropped_.load(); }
   absl::Status Clear(int db) override;
+  absl::StatusOr<bool> Drop(int db, std::string_view key, const VersionList& expected) override;
 
   // What the store derived of a collection's registers (above).
   struct CollectionSummary {
@@ -96,6 +97,10 @@ class EngineReplicaStore final : public ReplicaStore {
   // state in one engine write, under the collection's stripe.
   absl::Status ApplyRegister(int db, std::string_view key, const VersionList& versions,
                              bool* changed);
+  // A register's new versions (after; null: none, the register is dropped) and its
+  // collection's derived state, in one engine write; the stripe is held.
+  absl::Status WriteRegisterLocked(int db, std::string_view key, const VersionList& before,
+                                   const VersionList* after, size_t dropped, bool* changed);
   static absl::StatusOr<VersionList> Decode(std::string_view value);
 
   static constexpr size_t kStripes = 64;

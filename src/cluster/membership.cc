@@ -2,20 +2,61 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <future>
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "base/status.h"
+#include "absl/strings/str_join.h"
+#include "xxhash.h"
 
 namespace cairn::cluster {
 namespace {
 
+using Status = pb::NodeState::Status;
+
+// Owns data now: reads go to it.
+bool InCurrent(Status s) {
+  return s == pb::NodeState::NORMAL || s == pb::NodeState::LEAVING ||
+         s == pb::NodeState::DEPARTING || s == pb::NodeState::REMOVING;
+}
+// Owns data once the change under way is done.
+bool InPending(Status s) {
+  return s == pb::NodeState::NORMAL || s == pb::NodeState::LEAVING || s == pb::NodeState::JOINING;
+}
+// Statuses other nodes may give a member: they win over what it says of itself.
+int Finality(Status s) {
+  if (s == pb::NodeState::LEFT || s == pb::NodeState::REMOVED) return 2;
+  if (s == pb::NodeState::REMOVING) return 1;
+  return 0;
+}
+
 bool Newer(const pb::NodeState& a, const pb::NodeState& b) {
+  if (a.generation() != b.generation()) return a.generation() > b.generation();
+  if (Finality(a.status()) != Finality(b.status())) {
+    return Finality(a.status()) > Finality(b.status());
+  }
   if (a.incarnation() != b.incarnation()) return a.incarnation() > b.incarnation();
   return a.heartbeat() > b.heartbeat();
 }
 
+const char* StatusName(Status s) {
+  switch (s) {
+    case pb::NodeState::NORMAL: return "normal";
+    case pb::NodeState::LEAVING: return "stopped";
+    case pb::NodeState::JOINING: return "joining";
+    case pb::NodeState::DEPARTING: return "leaving";
+    case pb::NodeState::LEFT: return "left";
+    case pb::NodeState::REMOVING: return "being removed";
+    case pb::NodeState::REMOVED: return "removed";
+    default: return "unknown";
+  }
+}
+
 }  // namespace
+
+const char* MemberStatusName(pb::NodeState::Status s) { return StatusName(s); }
 
 Membership::Membership(Options options, pb::NodeState self, Transport* transport)
     : options_(std::move(options)),
@@ -23,7 +64,30 @@ Membership::Membership(Options options, pb::NodeState self, Transport* transport
       transport_(transport),
       rng_(options_.seed != 0 ? options_.seed : std::random_device{}()) {
   absl::MutexLock l(&mu_);
-  self.set_status(pb::NodeState::NORMAL);
+  founder_ = std::all_of(options_.seeds.begin(), options_.seeds.end(),
+                         [&](const std::string& seed) { return seed == self.cluster_address(); });
+  // What this node was when it last ran: a change it was part of goes on. A node new to
+  // the cluster joins it (receives its ranges first), unless it is the first one.
+  self.set_status(founder_ || options_.instant_join ? pb::NodeState::NORMAL : pb::NodeState::JOINING);
+  for (const pb::NodeState& s : options_.known.nodes()) {
+    if (s.id() != self.id() || s.generation() != self.generation()) continue;
+    switch (s.status()) {
+      case pb::NodeState::NORMAL:
+      case pb::NodeState::LEAVING:
+        self.set_status(pb::NodeState::NORMAL);
+        break;
+      case pb::NodeState::UNKNOWN:
+        break;
+      default:
+        self.set_status(s.status());
+    }
+    self.set_target_weight(s.target_weight());
+    self.set_ready(s.ready());
+    if (s.status() == pb::NodeState::NORMAL || s.status() == pb::NodeState::LEAVING ||
+        s.status() == pb::NodeState::DEPARTING) {
+      self.set_weight(s.weight());  // a weight given by reweight stays
+    }
+  }
   entries_.emplace(self_id_, Entry(options_.detector)).first->second.state = std::move(self);
   for (const pb::NodeState& s : options_.known.nodes()) {
     if (s.id().empty() || s.id() == self_id_ || entries_.contains(s.id())) continue;
@@ -68,7 +132,9 @@ void Membership::Stop() {
     if (stopping_) return;
     stopping_ = true;
     pb::NodeState& self = entries_.at(self_id_).state;
-    self.set_status(pb::NodeState::LEAVING);
+    // A stopped member keeps its ranges; one joining or leaving keeps its status (its
+    // change goes on when it is back).
+    if (self.status() == pb::NodeState::NORMAL) self.set_status(pb::NodeState::LEAVING);
     self.set_heartbeat(self.heartbeat() + 1);
     const int64_t now = Now();
     for (auto& [id, e] : entries_) {
@@ -118,10 +184,17 @@ void Membership::MergeLocked(const pb::Gossip& in) {
   for (const pb::NodeState& s : in.nodes()) {
     if (s.id().empty()) continue;
     if (s.id() == self_id_) {
+      pb::NodeState& self = entries_.at(self_id_).state;
+      if (s.generation() == self.generation() && Finality(s.status()) > Finality(self.status())) {
+        // The cluster removed this node (or finished its decommission): it owns nothing.
+        self.set_status(s.status());
+        self.set_heartbeat(std::max(self.heartbeat(), s.heartbeat()) + 1);
+        continue;
+      }
       // Someone remembers this node with a newer incarnation (it restarted and lost
       // count): move past it so this node's own state wins again.
-      pb::NodeState& self = entries_.at(self_id_).state;
-      if (s.incarnation() >= self.incarnation() && Newer(s, self)) {
+      if (s.generation() == self.generation() && s.incarnation() >= self.incarnation() &&
+          Newer(s, self)) {
         self.set_incarnation(s.incarnation() + 1);
         self.set_heartbeat(0);
       }
@@ -140,33 +213,313 @@ void Membership::MergeLocked(const pb::Gossip& in) {
     it->second.heard = true;
   }
   RebuildRingLocked();
+  CompleteLocked();
 }
 
 void Membership::RebuildRingLocked() {
-  std::vector<Member> members;
-  std::string key;
+  std::vector<Member> current, pending;
+  std::string current_key, pending_key;
   for (const auto& [id, e] : entries_) {
-    // A LEAVING member (stopped cleanly, perhaps to restart) keeps its ranges like a
-    // crashed one: dropping it would move them to nodes that do not hold the data.
-    if (e.state.status() != pb::NodeState::NORMAL && e.state.status() != pb::NodeState::LEAVING) {
-      continue;
-    }
+    const Status status = e.state.status();
     Member m;
     m.id = id;
     m.rack = e.state.rack();
     m.weight = e.state.weight() > 0 ? e.state.weight() : 1.0;
     m.generation = e.state.generation();
-    absl::StrAppend(&key, m.id, "\n", m.rack, "\n", m.weight, "\n", m.generation, "\n");
+    if (InCurrent(status)) {
+      absl::StrAppend(&current_key, m.id, "\n", m.rack, "\n", m.weight, "\n", m.generation, "\n");
+      current.push_back(m);
+    }
+    if (InPending(status)) {
+      if (e.state.target_weight() > 0) m.weight = e.state.target_weight();
+      absl::StrAppend(&pending_key, m.id, "\n", m.rack, "\n", m.weight, "\n", m.generation, "\n");
+      pending.push_back(std::move(m));
+    }
+  }
+  // No member owns data yet (a new cluster's first ones): they own it at once.
+  if (current.empty()) {
+    current = pending;
+    current_key = pending_key;
+  }
+  const std::string key = absl::StrCat(current_key, "|", pending_key);
+  if (ring_ != nullptr && key == ring_key_) return;
+  if (current.empty()) return;  // only while this node itself is leaving
+  auto ring = Ring::Build(std::move(current), options_.vnodes);
+  if (!ring.ok()) return;  // a bad weight from a peer: keep the last good ring
+  std::shared_ptr<const Ring> next;
+  if (pending_key != current_key && !pending.empty()) {
+    auto built = Ring::Build(std::move(pending), options_.vnodes);
+    if (!built.ok()) return;
+    next = std::make_shared<const Ring>(std::move(*built));
+  }
+  ring_ = std::make_shared<const Ring>(std::move(*ring));
+  pending_ = std::move(next);
+  current_fp_ = XXH3_64bits(current_key.data(), current_key.size()) | 1;
+  fingerprint_ = pending_ != nullptr ? (XXH3_64bits(key.data(), key.size()) | 1) : 0;
+  ring_key_ = key;
+  ring_version_++;
+  pb::NodeState& self = entries_.at(self_id_).state;
+  if (self.ring() != current_fp_ || self.pending() != fingerprint_) {
+    self.set_ring(current_fp_);
+    self.set_pending(fingerprint_);
+    self.set_heartbeat(self.heartbeat() + 1);
+    announce_ = announce_ || fingerprint_ != 0;  // transfers wait for every member to know
+  }
+  if (options_.save) options_.save(ViewLocked());
+}
+
+bool Membership::CompleteLocked() {
+  pb::NodeState& self = entries_.at(self_id_).state;
+  bool changed = false;
+  const bool anyone_owns = std::any_of(entries_.begin(), entries_.end(), [](const auto& e) {
+    return InCurrent(e.second.state.status());
+  });
+  if (!anyone_owns) {
+    // A new cluster: no member holds data to receive. Joining is owning, once this node
+    // has heard from the cluster (else it would found a cluster of its own).
+    if (self.status() == pb::NodeState::JOINING && (founder_ || heard_)) {
+      self.set_status(pb::NodeState::NORMAL);
+      changed = true;
+    }
+  } else if (pending_ != nullptr) {
+    for (const auto& [id, e] : entries_) {
+      if (InPending(e.state.status()) && e.state.ready() != fingerprint_) return false;
+    }
+    // Every member of the pending ring holds what it was to receive: the change is done.
+    if (self.status() == pb::NodeState::JOINING) self.set_status(pb::NodeState::NORMAL);
+    if (self.status() == pb::NodeState::DEPARTING) self.set_status(pb::NodeState::LEFT);
+    if (self.target_weight() > 0) {
+      self.set_weight(self.target_weight());
+      self.set_target_weight(0);
+    }
+    changed = true;
+    for (auto& [id, e] : entries_) {
+      if (e.state.status() == pb::NodeState::REMOVING) e.state.set_status(pb::NodeState::REMOVED);
+    }
+  }
+  if (!changed) return false;
+  self.set_heartbeat(self.heartbeat() + 1);
+  for (auto& [id, e] : entries_) e.alive_at_ms = -1;
+  RebuildRingLocked();
+  announce_ = true;
+  return true;
+}
+
+void Membership::Announce() {
+  std::vector<std::string> peers;
+  {
+    absl::MutexLock l(&mu_);
+    announce_ = false;
+    for (const auto& [id, e] : entries_) {
+      if (id == self_id_ || e.state.cluster_address().empty() || Finality(e.state.status()) == 2) {
+        continue;
+      }
+      peers.push_back(e.state.cluster_address());
+    }
+  }
+  for (const std::string& address : peers) Exchange(address);
+}
+
+Membership::Placement Membership::placement() {
+  absl::MutexLock l(&mu_);
+  Placement p;
+  p.current = ring_;
+  p.pending = pending_;
+  p.fingerprint = fingerprint_;
+  return p;
+}
+
+bool Membership::Settled() {
+  absl::MutexLock l(&mu_);
+  if (pending_ != nullptr) return false;
+  const int64_t now = Now();
+  for (const auto& [id, e] : entries_) {
+    if (id == self_id_ || !InCurrent(e.state.status())) continue;
+    if (!AliveLocked(id, now)) {
+      if (e.state.status() == pb::NodeState::LEAVING) continue;  // it reads MEMBERS when back
+      return false;
+    }
+    if (e.state.ring() != current_fp_) return false;
+  }
+  return true;
+}
+
+bool Membership::EveryoneSees(uint64_t fingerprint) {
+  absl::MutexLock l(&mu_);
+  const int64_t now = Now();
+  for (const auto& [id, e] : entries_) {
+    if (id == self_id_ || Finality(e.state.status()) != 0 || !AliveLocked(id, now)) continue;
+    if (e.state.pending() != fingerprint) return false;
+  }
+  return fingerprint_ == fingerprint;
+}
+
+void Membership::SetReady(uint64_t fingerprint) {
+  bool announce;
+  {
+    absl::MutexLock l(&mu_);
+    pb::NodeState& self = entries_.at(self_id_).state;
+    if (self.ready() == fingerprint) return;
+    self.set_ready(fingerprint);
+    self.set_heartbeat(self.heartbeat() + 1);
+    CompleteLocked();
+    announce_ = true;
+    announce = announce_;
+  }
+  if (announce) Announce();
+}
+
+std::string Membership::PendingChangeLocked() {
+  std::vector<std::string> parts;
+  for (const auto& [id, e] : entries_) {
+    const Status status = e.state.status();
+    if (status == pb::NodeState::JOINING || status == pb::NodeState::DEPARTING ||
+        status == pb::NodeState::REMOVING) {
+      parts.push_back(absl::StrCat(id, " ", StatusName(status)));
+    }
+    if (e.state.target_weight() > 0 && InPending(status)) {
+      parts.push_back(absl::StrCat(id, " reweighting to ", e.state.target_weight()));
+    }
+  }
+  return absl::StrJoin(parts, ", ");
+}
+
+std::string Membership::PendingChange() {
+  absl::MutexLock l(&mu_);
+  return pending_ != nullptr ? PendingChangeLocked() : "";
+}
+
+absl::Status Membership::NoChangePendingLocked() {
+  if (pending_ == nullptr) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "a topology change is under way (", PendingChangeLocked(),
+      "): wait for its transfers to finish (cairn cluster transfers), or cancel it"));
+}
+
+absl::Status Membership::Decommission() {
+  {
+    absl::MutexLock l(&mu_);
+    CAIRN_RETURN_IF_ERROR(NoChangePendingLocked());
+    pb::NodeState& self = entries_.at(self_id_).state;
+    if (self.status() != pb::NodeState::NORMAL) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("this node is ", StatusName(self.status()), ", not a normal member"));
+    }
+    const bool others = std::any_of(entries_.begin(), entries_.end(), [&](const auto& e) {
+      return e.first != self_id_ && InPending(e.second.state.status());
+    });
+    if (!others) return absl::FailedPreconditionError("the last member of a cluster cannot leave it");
+    self.set_status(pb::NodeState::DEPARTING);
+    self.set_heartbeat(self.heartbeat() + 1);
+    RebuildRingLocked();
+  }
+  Announce();
+  return absl::OkStatus();
+}
+
+absl::Status Membership::Reweight(double weight) {
+  if (!(weight > 0) || !std::isfinite(weight) || weight > 1e6) {
+    return absl::InvalidArgumentError("weight must be a number above 0");
+  }
+  {
+    absl::MutexLock l(&mu_);
+    CAIRN_RETURN_IF_ERROR(NoChangePendingLocked());
+    pb::NodeState& self = entries_.at(self_id_).state;
+    if (self.status() != pb::NodeState::NORMAL) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("this node is ", StatusName(self.status()), ", not a normal member"));
+    }
+    if (weight == (self.weight() > 0 ? self.weight() : 1.0)) {
+      return absl::FailedPreconditionError(absl::StrCat("this node's weight is already ", weight));
+    }
+    self.set_target_weight(weight);
+    self.set_heartbeat(self.heartbeat() + 1);
+    RebuildRingLocked();
+  }
+  Announce();
+  return absl::OkStatus();
+}
+
+absl::Status Membership::Remove(const std::string& id) {
+  {
+    absl::MutexLock l(&mu_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return absl::NotFoundError(absl::StrCat("no member ", id));
+    if (id == self_id_) {
+      return absl::FailedPreconditionError("a node cannot remove itself: use leave (decommission)");
+    }
+    pb::NodeState& state = it->second.state;
+    if (AliveLocked(id, Now())) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          id, " is alive: stop it first, or make it leave (decommission) to move its data"));
+    }
+    if (state.status() == pb::NodeState::JOINING) {
+      // It owns nothing yet: removing it cancels its join.
+      state.set_status(pb::NodeState::REMOVED);
+    } else {
+      CAIRN_RETURN_IF_ERROR(NoChangePendingLocked());
+      if (state.status() != pb::NodeState::NORMAL && state.status() != pb::NodeState::LEAVING) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(id, " is ", StatusName(state.status()), ": nothing to remove"));
+      }
+      const bool others = std::any_of(entries_.begin(), entries_.end(), [&](const auto& e) {
+        return e.first != id && InPending(e.second.state.status());
+      });
+      if (!others) return absl::FailedPreconditionError("no member would be left");
+      state.set_status(pb::NodeState::REMOVING);
+    }
+    for (auto& [_, e] : entries_) e.alive_at_ms = -1;
+    RebuildRingLocked();
+  }
+  Announce();
+  return absl::OkStatus();
+}
+
+absl::Status Membership::Cancel() {
+  {
+    absl::MutexLock l(&mu_);
+    pb::NodeState& self = entries_.at(self_id_).state;
+    if (self.status() == pb::NodeState::DEPARTING) {
+      self.set_status(pb::NodeState::NORMAL);
+    } else if (self.target_weight() > 0) {
+      self.set_target_weight(0);
+    } else {
+      return absl::FailedPreconditionError(
+          "this node has no change under way to cancel (a join is cancelled by stopping the "
+          "node and removing it)");
+    }
+    self.set_heartbeat(self.heartbeat() + 1);
+    RebuildRingLocked();
+  }
+  Announce();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<const Ring>> Membership::RingWith(const std::string& id,
+                                                                 pb::NodeState::Status status,
+                                                                 double weight) {
+  absl::MutexLock l(&mu_);
+  if (!entries_.contains(id)) return absl::NotFoundError(absl::StrCat("no member ", id));
+  std::vector<Member> members;
+  for (const auto& [member_id, e] : entries_) {
+    pb::NodeState state = e.state;
+    if (member_id == id) {
+      state.set_status(status);
+      if (weight > 0) state.set_target_weight(weight);
+    }
+    if (!InPending(state.status())) continue;
+    Member m;
+    m.id = member_id;
+    m.rack = state.rack();
+    m.weight = state.target_weight() > 0 ? state.target_weight()
+                                         : (state.weight() > 0 ? state.weight() : 1.0);
+    m.generation = state.generation();
     members.push_back(std::move(m));
   }
-  if (ring_ != nullptr && key == ring_key_) return;
-  if (members.empty()) return;  // only while this node itself is leaving
+  if (members.empty()) return absl::FailedPreconditionError("no member would be left");
   auto ring = Ring::Build(std::move(members), options_.vnodes);
-  if (!ring.ok()) return;  // a bad weight from a peer: keep the last good ring
-  ring_ = std::make_shared<const Ring>(std::move(*ring));
-  ring_key_ = std::move(key);
-  ring_version_++;
-  if (options_.save) options_.save(ViewLocked());
+  if (!ring.ok()) return ring.status();
+  return std::make_shared<const Ring>(std::move(*ring));
 }
 
 bool Membership::AliveLocked(const std::string& id, int64_t now) {
@@ -176,7 +529,9 @@ bool Membership::AliveLocked(const std::string& id, int64_t now) {
   Entry& e = it->second;
   if (!e.heard) return false;
   if (e.alive_at_ms >= 0 && now >= e.alive_at_ms && now - e.alive_at_ms < kAliveCacheMs) return e.alive;
-  e.alive = e.state.status() != pb::NodeState::LEAVING && e.detector.Phi(now) < options_.phi_threshold;
+  const Status status = e.state.status();
+  e.alive = status != pb::NodeState::LEAVING && Finality(status) == 0 &&
+            e.detector.Phi(now) < options_.phi_threshold;
   e.alive_at_ms = now;
   return e.alive;
 }
@@ -191,11 +546,15 @@ void Membership::Exchange(const std::string& address, std::function<void()> answ
   // the timeout); the round does not wait for it.
   transport_->Call(address, std::move(request), options_.rpc_timeout,
                    [this, answered = std::move(answered)](absl::StatusOr<pb::Envelope> reply) {
+                     bool announce = false;
                      if (reply.ok() && reply->has_gossip() &&
                          reply->gossip().cluster_name() == options_.cluster_name) {
                        absl::MutexLock l(&mu_);
+                       heard_ = true;
                        MergeLocked(reply->gossip());
+                       announce = std::exchange(announce_, false);
                      }
+                     if (announce) Announce();
                      if (answered) answered();
                    });
 }
@@ -211,8 +570,10 @@ void Membership::GossipRound() {
     const int64_t now = Now();
     for (const auto& [id, e] : entries_) {
       if (id == self_id_ || e.state.cluster_address().empty()) continue;
+      if (Finality(e.state.status()) == 2) continue;  // gone for good
       (AliveLocked(id, now) ? live : down).push_back(e.state.cluster_address());
     }
+    CompleteLocked();
     round = ++rounds_;
     // A seed is contacted while this node knows no live member, and every 10th round.
     const std::string& own = self.cluster_address();
@@ -230,12 +591,28 @@ void Membership::GossipRound() {
     if (!down.empty() && round % 3 == 0) targets.push_back(down[rng_() % down.size()]);
   }
   ExchangeAll(targets);
+  bool announce;
+  {
+    absl::MutexLock l(&mu_);
+    announce = std::exchange(announce_, false);
+  }
+  if (announce) Announce();
 }
 
 pb::Gossip Membership::HandleGossip(const pb::Gossip& in) {
-  absl::MutexLock l(&mu_);
-  if (in.cluster_name() == options_.cluster_name) MergeLocked(in);
-  return ViewLocked();
+  pb::Gossip out;
+  bool announce = false;
+  {
+    absl::MutexLock l(&mu_);
+    if (in.cluster_name() == options_.cluster_name) {
+      if (in.from() != self_id_) heard_ = true;
+      MergeLocked(in);
+    }
+    announce = std::exchange(announce_, false);
+    out = ViewLocked();
+  }
+  if (announce) Announce();
+  return out;
 }
 
 std::vector<Membership::MemberInfo> Membership::Members() {

@@ -1,18 +1,24 @@
 // Membership: who is in the cluster, who is alive, and the ring they form
-// (docs/cluster.md, "Membership").
+// (docs/cluster.md, "Membership" and "Topology changes").
 //
 // Every node keeps a NodeState per member it has heard of. Once per interval it bumps its
 // own heartbeat and exchanges its whole view with one live member picked at random (and,
 // now and then, with a seed or a member it believes down, so partitions heal and restarts
-// are noticed); each side keeps, per member, the state with the higher (incarnation,
-// heartbeat). A member's heartbeat going up feeds its phi-accrual detector; a member is
-// down once phi passes the threshold, up again at its next new heartbeat. Coordinators
-// avoid down members.
+// are noticed); each side keeps, per member, the newer state: higher generation, then a
+// more final status (REMOVING, then LEFT/REMOVED: another node may set those), then higher
+// (incarnation, heartbeat). A member's heartbeat going up feeds its phi-accrual detector;
+// a member is down once phi passes the threshold, up again at its next new heartbeat.
 //
-// The ring is built from every member, up or down, NORMAL or LEAVING (a member that is
-// down or restarting still owns its ranges; writes for it go to the other replicas, or,
-// with hinted handoff, elsewhere), and rebuilt whenever that set changes. Removing a
-// member for good (decommission) is not built yet.
+// Two rings come from the members' statuses. The current ring holds the members that own
+// data now (NORMAL, LEAVING: stopped but coming back, DEPARTING, REMOVING): reads go to
+// it. The pending ring is what it becomes once the change under way is done (NORMAL,
+// LEAVING, JOINING; a reweight's target weight): writes go to both, so a member receiving
+// ranges misses nothing while it copies them (transfers.h). Each member says, in `ready`,
+// the change (the two rings' fingerprint) it holds every new range of; once every member
+// of the pending ring says so, each member completes its own part (JOINING -> NORMAL,
+// DEPARTING -> LEFT, the target weight becomes its weight) and any member marks the
+// removed ones REMOVED. A node no one else holds data with (the first of a cluster) is
+// NORMAL from the start.
 //
 // Thread-safe. Talks to other nodes only through Transport.
 #ifndef CAIRN_CLUSTER_MEMBERSHIP_H_
@@ -34,6 +40,9 @@
 #include "cluster/transport.h"
 
 namespace cairn::cluster {
+
+// "normal", "joining", "leaving", ... (INFO, /v1/cluster).
+const char* MemberStatusName(pb::NodeState::Status s);
 
 class Membership {
  public:
@@ -58,8 +67,19 @@ class Membership {
     // members it has heard from since (two restarted nodes would otherwise make a ring of
     // two, and a quorum of it). They count as down until heard from.
     pb::Gossip known;
+    // A new node owns its ranges at once instead of joining (receiving them first): for
+    // tests and the simulator, which run no transfers (transfers.h). Servers set false.
+    bool instant_join = true;
     // Called with the view whenever the ring's members change; keep it durably.
     std::function<void(const pb::Gossip&)> save;
+  };
+
+  // Where keys live now and, during a topology change, where they will.
+  struct Placement {
+    std::shared_ptr<const Ring> current;  // owners: reads and writes
+    std::shared_ptr<const Ring> pending;  // null unless a change is under way: writes too
+    uint64_t fingerprint = 0;             // of the two (0 when nothing is pending)
+    bool HasPending() const { return pending != nullptr; }
   };
 
   struct MemberInfo {
@@ -90,6 +110,35 @@ class Membership {
   // The current ring (never null after construction) and how many times it was rebuilt.
   std::shared_ptr<const Ring> ring();
   uint64_t ring_version();
+  Placement placement();
+  // Whether every live member serves from this node's current ring and no change is
+  // pending: what old owners wait for before dropping ranges they gave away.
+  bool Settled();
+  // Whether every live member knows of the change `fingerprint` (so writes of its keys
+  // reach the pending replicas too, whoever coordinates them).
+  bool EveryoneSees(uint64_t fingerprint);
+  // This node holds every range it is to receive for the change `fingerprint`.
+  void SetReady(uint64_t fingerprint);
+  // A sentence naming the change under way ("" if none).
+  std::string PendingChange();
+
+  // Topology changes (docs/cluster.md, "Topology changes"). Each refuses with
+  // FailedPrecondition while another change is under way, or when it makes no sense
+  // (naming the reason), and otherwise starts the change at once.
+  // This node leaves for good: its ranges move to the members that take them.
+  absl::Status Decommission();
+  // This node's share of the data becomes weight (> 0).
+  absl::Status Reweight(double weight);
+  // The member id, down and not coming back, is removed: the other replicas rebuild its
+  // ranges on the members that take them.
+  absl::Status Remove(const std::string& id);
+  // Stops this node's own change (a decommission or a reweight) before it completes.
+  absl::Status Cancel();
+  // The ring the cluster would move to if member `id` had `status` (and, if weight > 0,
+  // that weight): what a change would do, before it is made (cairn cluster plan).
+  absl::StatusOr<std::shared_ptr<const Ring>> RingWith(const std::string& id,
+                                                       pb::NodeState::Status status,
+                                                       double weight);
 
  private:
   struct Entry {
@@ -103,6 +152,14 @@ class Membership {
     bool heard = true;  // false for a member known only from Options::known, until gossip
   };
   static constexpr int64_t kAliveCacheMs = 10;
+  // Completes this node's part of a change every member is ready for; true if this
+  // node's state changed (then it tells the others at once).
+  bool CompleteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After a change of this node's own state: every live member hears of it now.
+  void Announce();
+  absl::Status NoChangePendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string PendingChangeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool announce_ ABSL_GUARDED_BY(mu_) = false;  // CompleteLocked changed this node's state
   int64_t Now() const;
   pb::Gossip ViewLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MergeLocked(const pb::Gossip& in) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -121,7 +178,13 @@ class Membership {
   absl::Mutex mu_;
   std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);  // including self
   std::shared_ptr<const Ring> ring_ ABSL_GUARDED_BY(mu_);
-  std::string ring_key_ ABSL_GUARDED_BY(mu_);  // what the ring was built from
+  std::shared_ptr<const Ring> pending_ ABSL_GUARDED_BY(mu_);  // null: nothing pending
+  uint64_t fingerprint_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t current_fp_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string view_key_ ABSL_GUARDED_BY(mu_);  // statuses, weights, readiness
+  bool heard_ ABSL_GUARDED_BY(mu_) = false;     // some member answered
+  bool founder_ = false;                        // no seed but itself
+  std::string ring_key_ ABSL_GUARDED_BY(mu_);  // what the rings were built from
   uint64_t ring_version_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t rounds_ ABSL_GUARDED_BY(mu_) = 0;
   std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);

@@ -113,4 +113,16 @@ absl::Status MemoryReplicaStore::Clear(int db) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<bool> MemoryReplicaStore::Drop(int db, std::string_view key,
+                                              const VersionList& expected) {
+  absl::MutexLock l(&mu_);
+  auto it = records_.find({db, std::string(key)});
+  if (it == records_.end() || it->second.size() != expected.size()) return false;
+  for (size_t i = 0; i < expected.size(); i++) {
+    if (it->second[i].SerializeAsString() != expected[i].SerializeAsString()) return false;
+  }
+  records_.erase(it);
+  return true;
+}
+
 }  // namespace cairn::cluster

@@ -57,6 +57,9 @@ class ReplicaStore {
   // FLUSHDB: forgets every key of db (-1: of every db) and its tombstone marks, outright
   // (no tombstones: the cluster runs it on every replica).
   virtual absl::Status Clear(int db) = 0;
+  // Forgets the key outright (no tombstone: a node that no longer owns it, once its
+  // owners have it), if its versions are still `expected`; true if it was dropped.
+  virtual absl::StatusOr<bool> Drop(int db, std::string_view key, const VersionList& expected) = 0;
 };
 
 // In memory, for tests of the coordinator and of repair.
@@ -72,6 +75,7 @@ class MemoryReplicaStore final : public ReplicaStore {
   absl::StatusOr<size_t> CollectTombstones(uint64_t now_hlc, uint64_t grace_ms) override;
   uint64_t siblings_dropped() const override;
   absl::Status Clear(int db) override;
+  absl::StatusOr<bool> Drop(int db, std::string_view key, const VersionList& expected) override;
   size_t size();
   // Drops the key as if this replica had lost it (tests of repair).
   void Forget(int db, std::string_view key);

@@ -30,6 +30,7 @@
 #include "cluster/hint_store.h"
 #include "cluster/hlc.h"
 #include "cluster/maintenance.h"
+#include "cluster/transfers.h"
 #include "cluster/membership.h"
 #include "cluster/partition_transport.h"
 #include "cluster/registers.h"
@@ -179,6 +180,20 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
           }
           return respond(std::move(reply));
         }
+        if (request.has_transfer_pull()) {
+          // A page walks up to thousands of keys: not on the I/O thread.
+          return on_executor([raw, q = std::move(*request.mutable_transfer_pull())] {
+            pb::Envelope reply;
+            auto page = raw->transfers_->Serve(q);
+            if (!page.ok()) {
+              reply.mutable_error()->set_code(pb::Error::UNAVAILABLE);
+              reply.mutable_error()->set_message(std::string(page.status().message()));
+            } else {
+              *reply.mutable_transfer_page() = std::move(*page);
+            }
+            return reply;
+          });
+        }
         if (request.has_flush()) {
           const int db = request.flush().db();
           return on_executor([raw, db] {
@@ -217,6 +232,7 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
   self.set_incarnation(incarnation);
   cluster::Membership::Options m;
   m.cluster_name = cfg.cluster_name;
+  m.instant_join = false;  // a new node receives its ranges before it owns them
   // The members this node knew (docs/cluster.md, "Membership"): kept in <dir>/MEMBERS.
   {
     const std::string path = cfg.dir + "/MEMBERS";
@@ -268,6 +284,14 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
   node->maintenance_ = std::make_unique<cluster::Maintenance>(
       mo, node->membership_.get(), node->partition_.get(), node->hints_.get(), node->store_.get(),
       node->clock_.get());
+  cluster::Transfers::Options to;
+  to.replicas = cfg.replicas;
+  to.progress_path = cfg.dir + "/TRANSFERS";
+  to.rate = [server]() -> int64_t {
+    return static_cast<int64_t>(server->config->Get().transfer_rate);
+  };
+  node->transfers_ = std::make_unique<cluster::Transfers>(
+      to, node->membership_.get(), node->partition_.get(), node->store_.get());
   // Keys a single-node server wrote in this directory become this node's replicas
   // (migration.h), written while the ring holds only this node: before gossip starts. Only
   // as the first node of a cluster: a node joining others would hold keys the ring gives
@@ -304,6 +328,7 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
   node->ready_.store(true, std::memory_order_release);
   node->membership_->Start();
   node->maintenance_->Start();
+  node->transfers_->Start();
   return node;
 }
 
@@ -313,8 +338,10 @@ void ClusterNode::Shutdown() {
   if (fallback_ != nullptr) fallback_->Stop();
   if (background_ != nullptr) background_->Stop(); // and work of its callbacks
   maintenance_.reset();  // and its thread
+  if (transfers_ != nullptr) transfers_->Halt();  // joined below, once its call failed
   if (membership_ != nullptr) membership_->Stop();  // the goodbye
   if (transport_ != nullptr) transport_->Shutdown();
+  if (transfers_ != nullptr) transfers_->Stop();
 }
 
 ClusterNode::~ClusterNode() {
@@ -459,11 +486,25 @@ std::string ClusterInfo(ClusterNode& node) {
   auto ring = node.membership().ring();
   const auto members = node.membership().Members();
   const std::vector<double> share = ring->Ownership(node.coordinator().options().replicas);
-  int alive = 0;
-  for (const auto& m : members) alive += m.alive;
+  // Members that own data and are up (a joining member counts once it owns its ranges).
+  int alive = 0, joining = 0, known = 0;
+  for (const auto& m : members) {
+    const auto status = m.state.status();
+    if (status == pb::NodeState::LEFT || status == pb::NodeState::REMOVED) continue;
+    known++;
+    joining += status == pb::NodeState::JOINING;
+    alive += m.alive && ring->IndexOf(m.state.id()) >= 0;
+  }
+  const auto progress = node.transfers().progress();
   std::string out = absl::StrCat(
       "cluster_enabled:1\r\n", "cluster_node_id:", node.id(), "\r\n",
-      "cluster_members:", members.size(), "\r\n", "cluster_members_alive:", alive, "\r\n",
+      "cluster_members:", known, "\r\n", "cluster_members_alive:", alive, "\r\n",
+      "cluster_members_joining:", joining, "\r\n",
+      "cluster_pending_change:", node.membership().PendingChange(), "\r\n",
+      "cluster_transfer_keys_received:", progress.keys_received, "\r\n",
+      "cluster_transfer_bytes_received:", progress.bytes_received, "\r\n",
+      "cluster_transfer_rate_bytes:", static_cast<uint64_t>(progress.rate_bytes), "\r\n",
+      "cluster_cleanup_keys_dropped:", progress.keys_dropped, "\r\n",
       "cluster_ring_members:", ring->members().size(), "\r\n",
       "cluster_ring_version:", node.membership().ring_version(), "\r\n",
       "cluster_replicas:", node.coordinator().options().replicas, "\r\n",
@@ -563,7 +604,8 @@ std::string ClusterStatusJson(ClusterNode& node, const std::string* key) {
     const int index = ring->IndexOf(m.state.id());
     members.push_back({{"id", m.state.id()},
                        {"state", m.alive ? "up" : "down"},
-                       {"status", pb::NodeState::Status_Name(m.state.status())},
+                       {"status", cluster::MemberStatusName(m.state.status())},
+                       {"target_weight", m.state.target_weight()},
                        {"cluster_address", m.state.cluster_address()},
                        {"resp_address", m.state.resp_address()},
                        {"http_address", m.state.http_address()},
@@ -579,6 +621,7 @@ std::string ClusterStatusJson(ClusterNode& node, const std::string* key) {
                         {"read_quorum", node.default_r()},
                         {"ring_version", node.membership().ring_version()},
                         {"quorum_failures", node.coordinator().stats().quorum_failures.load()},
+                        {"pending_change", node.membership().PendingChange()},
                         {"members", members}};
   if (key != nullptr) {
     nlohmann::json list = nlohmann::json::array();
@@ -587,6 +630,143 @@ std::string ClusterStatusJson(ClusterNode& node, const std::string* key) {
     out["preference_list"] = list;
   }
   return out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+std::pair<int, std::string> ClusterTopologyRequest(
+    ClusterNode& node, std::string_view method, std::string_view action,
+    const std::function<const std::string*(std::string_view)>& param) {
+  using nlohmann::json;
+  auto reply = [](int status, const json& body) {
+    return std::pair<int, std::string>(
+        status, body.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+  };
+  auto error = [&](const absl::Status& s) {
+    int status = 500;
+    switch (s.code()) {
+      case absl::StatusCode::kInvalidArgument: status = 400; break;
+      case absl::StatusCode::kNotFound: status = 404; break;
+      case absl::StatusCode::kFailedPrecondition: status = 409; break;
+      default: break;
+    }
+    return reply(status, json{{"error", std::string(s.message())}, {"status", status}});
+  };
+  cluster::Membership& membership = node.membership();
+  const int n = node.coordinator().options().replicas;
+  const std::string* target = param("node");
+  const bool self_target = target == nullptr || *target == node.id();
+  auto weight_param = [&](double* weight) -> absl::Status {
+    const std::string* w = param("weight");
+    if (w == nullptr || !absl::SimpleAtod(*w, weight) || !(*weight > 0)) {
+      return absl::InvalidArgumentError("weight must be a number above 0 (?weight=2)");
+    }
+    return absl::OkStatus();
+  };
+  if (action == "transfers") {
+    if (method != "GET") return error(absl::InvalidArgumentError("use GET"));
+    const auto p = node.transfers().progress();
+    json sources = json::array();
+    for (const auto& src : p.sources) {
+      sources.push_back({{"from", src.id}, {"keys", src.keys}, {"bytes", src.bytes},
+                         {"done", src.done}, {"error", src.error}});
+    }
+    json members = json::array();
+    const auto placement = membership.placement();
+    for (const auto& m : membership.Members()) {
+      members.push_back({{"id", m.state.id()},
+                         {"status", cluster::MemberStatusName(m.state.status())},
+                         {"alive", m.alive},
+                         {"ready", placement.HasPending() && m.state.ready() == placement.fingerprint}});
+    }
+    return reply(200, json{{"node", node.id()},
+                           {"pending_change", membership.PendingChange()},
+                           {"receiving", p.fingerprint != 0},
+                           {"receiving_fraction", p.fraction},
+                           {"sources", sources},
+                           {"rate_bytes_per_second", p.rate_bytes},
+                           {"keys_received", p.keys_received},
+                           {"bytes_received", p.bytes_received},
+                           {"cleaning_up", p.cleaning},
+                           {"keys_handed_off", p.keys_handed_off},
+                           {"keys_dropped", p.keys_dropped},
+                           {"members", members}});
+  }
+  if (action == "plan") {
+    if (method != "GET") return error(absl::InvalidArgumentError("use GET"));
+    const std::string* change = param("change");
+    if (change == nullptr) {
+      return error(absl::InvalidArgumentError("say which change: ?change=leave|remove|reweight&node=ID"));
+    }
+    const std::string id = target != nullptr ? *target : node.id();
+    double weight = 0;
+    pb::NodeState::Status status = pb::NodeState::NORMAL;
+    if (*change == "leave") {
+      status = pb::NodeState::DEPARTING;
+    } else if (*change == "remove") {
+      status = pb::NodeState::REMOVED;
+    } else if (*change == "reweight") {
+      if (absl::Status s = weight_param(&weight); !s.ok()) return error(s);
+    } else {
+      return error(absl::InvalidArgumentError("change must be leave, remove or reweight"));
+    }
+    auto next = membership.RingWith(id, status, weight);
+    if (!next.ok()) return error(next.status());
+    auto current = membership.ring();
+    const std::vector<double> before = current->Ownership(n);
+    const std::vector<double> after = (*next)->Ownership(n);
+    json members = json::array();
+    double moving = 0;
+    for (const auto& m : membership.Members()) {
+      const std::string& mid = m.state.id();
+      const int i = current->IndexOf(mid), j = (*next)->IndexOf(mid);
+      double receives = 0;
+      if (j >= 0) {
+        for (const auto& [from, arcs] : cluster::ArcsToReceive(*current, **next, mid, n)) {
+          receives = std::max(receives, arcs.Fraction());
+        }
+      }
+      moving += receives;
+      if (i < 0 && j < 0) continue;
+      members.push_back({{"id", mid},
+                         {"owns_now", i >= 0 ? before[i] : 0.0},
+                         {"owns_after", j >= 0 ? after[j] : 0.0},
+                         {"receives", receives}});
+    }
+    return reply(200, json{{"change", *change},
+                           {"node", id},
+                           {"pending_change", membership.PendingChange()},
+                           {"copies_moving", moving},
+                           {"members", members},
+                           {"commit", "POST /v1/cluster/" + *change + "?node=" + id +
+                                          (weight > 0 ? "&weight=" + absl::StrCat(weight) : "")}});
+  }
+  if (method != "POST") return error(absl::InvalidArgumentError("use POST to make a change"));
+  absl::Status s;
+  if (action == "leave") {
+    if (!self_target) {
+      return error(absl::InvalidArgumentError(
+          "ask the node that leaves (its own HTTP port): it streams its data away"));
+    }
+    s = membership.Decommission();
+  } else if (action == "remove") {
+    if (target == nullptr) return error(absl::InvalidArgumentError("say which node: ?node=ID"));
+    s = membership.Remove(*target);
+  } else if (action == "reweight") {
+    if (!self_target) {
+      return error(absl::InvalidArgumentError("ask the node whose weight changes (its own HTTP port)"));
+    }
+    double weight = 0;
+    s = weight_param(&weight);
+    if (s.ok()) s = membership.Reweight(weight);
+  } else if (action == "cancel") {
+    s = membership.Cancel();
+  } else {
+    return error(absl::NotFoundError(absl::StrCat("no such cluster action: ", ToAbsl(action))));
+  }
+  if (!s.ok()) return error(s);
+  spdlog::info("cluster: {} {} requested; pending: {}", action, target ? *target : node.id(),
+               membership.PendingChange());
+  return reply(202, json{{"accepted", std::string(action)},
+                         {"pending_change", membership.PendingChange()}});
 }
 
 // --- commands ---------------------------------------------------------------------------

@@ -31,6 +31,7 @@ class EngineReplicaStore;
 class HintStore;
 class HybridClock;
 class Maintenance;
+class Transfers;
 class Membership;
 class PartitionTransport;
 }  // namespace cairn::cluster
@@ -64,6 +65,7 @@ class ClusterNode {
   cluster::EngineReplicaStore& store() { return *store_; }
   cluster::HintStore* hints() { return hints_.get(); }  // null: hinted handoff off
   cluster::Maintenance& maintenance() { return *maintenance_; }
+  cluster::Transfers& transfers() { return *transfers_; }
   const std::string& id() const { return id_; }
   int default_w() const { return w_; }
   int default_r() const { return r_; }
@@ -132,6 +134,7 @@ class ClusterNode {
   std::unique_ptr<cluster::Membership> membership_;
   std::unique_ptr<cluster::Coordinator> coordinator_;
   std::unique_ptr<cluster::Maintenance> maintenance_;  // stopped first (destructor)
+  std::unique_ptr<cluster::Transfers> transfers_;
   std::unique_ptr<cluster::AsioTransport> transport_;  // last: destroyed first
 };
 
@@ -152,6 +155,12 @@ std::string ClusterMetrics(ClusterNode& node);
 // GET /v1/cluster: this node, N/W/R, every member (id, state, addresses, rack, weight,
 // share of the data it holds with N replicas) and, for a key, its preference list. JSON.
 std::string ClusterStatusJson(ClusterNode& node, const std::string* key);
+// /v1/cluster/<action> (docs/http-api.md): transfers and plan (GET); leave, remove,
+// reweight and cancel (POST). param(name): a query parameter or null. Returns the HTTP
+// status and the JSON body.
+std::pair<int, std::string> ClusterTopologyRequest(
+    ClusterNode& node, std::string_view method, std::string_view action,
+    const std::function<const std::string*(std::string_view)>& param);
 
 // Runs q (a command or a transaction of the hash tag of key) on the tag's first live
 // replica, here or forwarded, and calls done once with its RESP reply (an error reply if

@@ -735,6 +735,13 @@ HttpResponse HandleHttpRequest(ServerContext& server, const HttpRequest& req) {
     if (server.cluster == nullptr) return Error(404, "not in cluster mode");
     return HttpResponse{200, "application/json", ClusterStatusJson(*server.cluster, q.Find("key"))};
   }
+  if (path.substr(0, 12) == "/v1/cluster/") {
+    if (server.cluster == nullptr) return Error(404, "not in cluster mode");
+    auto [status, body] = ClusterTopologyRequest(
+        *server.cluster, req.method, path.substr(12),
+        [&q](std::string_view name) { return q.Find(name); });
+    return HttpResponse{status, "application/json", std::move(body)};
+  }
   if (server.cluster != nullptr) {
     if (path == "/v1/kv" || path == "/v1/kv/") {
       return req.method == "GET" ? ClusterScan(server, q, cfg)

@@ -1,0 +1,285 @@
+"""Topology changes under load (docs/cluster.md, "Topology changes"): 3 -> 5 -> 3 nodes
+while clients write strings, counters and hashes at W=2, with kill -9 of a node receiving
+ranges and of one sending them in the middle of the transfers. Afterwards: no
+acknowledged write is lost, every key reads its latest acknowledged value at R=1 and R=2
+through every node, every counter holds its acknowledged increments, replicas agree, and
+no node keeps keys of ranges it no longer owns.
+
+CAIRN_TOPOLOGY_SECONDS (default 0: the bounded run of the suite) adds that many seconds of
+load after the joins and after the leaves: the longer run of docs/cluster.md.
+"""
+import os
+import random
+import threading
+import time
+
+import pytest
+
+from cluster_util import (Cluster, Node, divergent_keys, http_json, info, preference_list,
+                          replica_digests, wait_for)
+
+EXTRA = ["--replicas", "3", "--write-quorum", "2", "--read-quorum", "2",
+         "--transfer-rate", "400kb"]
+STRINGS = 1500
+COUNTERS = 40
+HASHES = 30
+EXTRA_SECONDS = float(os.environ.get("CAIRN_TOPOLOGY_SECONDS", "0"))
+
+
+class Load:
+    """Clients writing through every live node. Each key has one writer at a time, so the
+    last acknowledged value of a key is the one it must read."""
+
+    def __init__(self, nodes):
+        self.nodes = nodes
+        self.stop = threading.Event()
+        self.strings = {}      # key -> last acknowledged value
+        self.pending = {}      # key -> values written without an answer since the last ack
+        self.counters = {}     # key -> (acknowledged increments, attempted increments)
+        self.fields = {}       # (hash, field) -> last acknowledged value
+        self.field_pending = {}
+        self.errors = 0
+        self.acks = 0
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.run, args=(i,), daemon=True)
+                        for i in range(3)]
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(60)
+
+    def conn(self, rng):
+        live = [n for n in self.nodes if n.proc is not None and n.port]
+        return rng.choice(live).raw(timeout=10)
+
+    def run(self, worker):
+        rng = random.Random(worker)
+        conn = None
+        seq = 0
+        while not self.stop.is_set():
+            try:
+                if conn is None:
+                    conn = self.conn(rng)
+                what = rng.random()
+                seq += 1
+                if what < 0.6:
+                    key = "s%d" % (rng.randrange(STRINGS // 3) * 3 + worker)
+                    value = "%d-%d" % (worker, seq)
+                    with self.lock:
+                        self.pending.setdefault(key, set()).add(value)
+                    reply = conn.command("SET", key, value)
+                    if reply == b"OK":
+                        with self.lock:
+                            self.strings[key] = value
+                            self.pending[key] = set()
+                            self.acks += 1
+                elif what < 0.8:
+                    key = "c%d" % (rng.randrange(COUNTERS // 3) * 3 + worker)
+                    with self.lock:
+                        acked, tried = self.counters.get(key, (0, 0))
+                        self.counters[key] = (acked, tried + 1)
+                    reply = conn.command("INCR", key)
+                    if isinstance(reply, int):
+                        with self.lock:
+                            acked, tried = self.counters[key]
+                            self.counters[key] = (acked + 1, tried)
+                            self.acks += 1
+                else:
+                    h = "h%d" % (rng.randrange(HASHES // 3) * 3 + worker)
+                    field = "f%d" % rng.randrange(5)
+                    value = "%d-%d" % (worker, seq)
+                    with self.lock:
+                        self.field_pending.setdefault((h, field), set()).add(value)
+                    reply = conn.command("HSET", h, field, value)
+                    if isinstance(reply, int):
+                        with self.lock:
+                            self.fields[(h, field)] = value
+                            self.field_pending[(h, field)] = set()
+                            self.acks += 1
+            except Exception:  # an error reply or a killed node: not acknowledged
+                self.errors += 1
+                conn = None
+                time.sleep(0.05)
+
+
+def wait_members(nodes, expected, timeout=90):
+    wait_for("%d members up" % expected,
+             lambda: all(info(n).get("cluster_members_alive") == str(expected)
+                         and info(n).get("cluster_pending_change", "") == ""
+                         for n in nodes if n.proc is not None), timeout)
+
+
+def wait_transferring(node, timeout=30):
+    """Until node has received some keys of a change still under way."""
+    def receiving():
+        status, body = http_json(node, "GET", "/v1/cluster/transfers")
+        return status == 200 and body["receiving"] and body["keys_received"] > 0
+    wait_for("transfers to %s" % node.name, receiving, timeout)
+
+
+def member_status(node, name):
+    for m in http_json(node, "GET", "/v1/cluster")[1]["members"]:
+        if m["id"] == name:
+            return m["status"]
+    return None
+
+
+def check_reads(load, nodes, w, r):
+    for node in nodes:
+        conn = node.raw(timeout=10)
+        assert conn.command("CAIRN.CONSISTENCY", str(w), str(r)) in ("OK", b"OK")
+        for key, value in load.strings.items():
+            got = conn.command("GET", key)
+            assert got == value.encode() or (got is not None and got.decode() in
+                                              load.pending.get(key, ())), \
+                "%s: %s at R=%d read %r, last acknowledged %r" % (node.name, key, r, got, value)
+        for key, (acked, tried) in load.counters.items():
+            got = int(conn.command("GET", key) or 0)
+            assert acked <= got <= tried, "%s: counter %s is %d, acknowledged %d, tried %d" % (
+                node.name, key, got, acked, tried)
+        for (h, field), value in load.fields.items():
+            got = conn.command("HGET", h, field)
+            assert got == value.encode() or (got is not None and got.decode() in
+                                              load.field_pending.get((h, field), ())), \
+                "%s: %s.%s read %r, last acknowledged %r" % (node.name, h, field, got, value)
+
+
+def check_ownership(nodes):
+    """No node keeps a key of a range it does not own."""
+    for node in nodes:
+        for key in replica_digests(node):
+            owners = preference_list(nodes[0], key.decode())
+            assert node.name in owners, "%s still holds %r, owned by %s" % (node.name, key, owners)
+
+
+def test_grow_to_five_and_shrink_to_three_under_load(tmp_path):
+    cluster = Cluster(tmp_path, 3, extra=EXTRA)
+    nodes = cluster.nodes
+    try:
+        wait_members(nodes, 3)
+        conn = nodes[0].raw()
+        for i in range(STRINGS):  # data to move: the transfers take seconds at 400 KB/s
+            conn.command("SET", "pre%d" % i, "x" * 200)
+        load = Load(nodes)
+        load.start()
+        time.sleep(1)
+
+        # Grow: two nodes join; one is killed while it receives, one sender while it sends.
+        for name in ("node3", "node4"):
+            node = Node(tmp_path, name, EXTRA)
+            node.start(cluster.seeds())
+            nodes.append(node)
+        wait_transferring(nodes[3])
+        nodes[3].kill()
+        time.sleep(0.5)
+        nodes[3].start(cluster.seeds())
+        wait_transferring(nodes[4])
+        nodes[1].kill()
+        time.sleep(0.5)
+        nodes[1].start(cluster.seeds())
+        wait_members(nodes, 5)
+        time.sleep(EXTRA_SECONDS)
+
+        # Shrink: node4 and node3 leave, one after the other; node3's sender is killed.
+        for leaving in (nodes[4], nodes[3]):
+            status, body = http_json(leaving, "POST", "/v1/cluster/leave")
+            assert status == 202, body
+            if leaving is nodes[3]:
+                status, body = http_json(nodes[0], "POST", "/v1/cluster/remove?node=node1")
+                assert status == 409, body  # one change at a time
+                time.sleep(0.3)
+                leaving.kill()
+                time.sleep(0.5)
+                leaving.start(cluster.seeds())
+            wait_for("%s left" % leaving.name,
+                     lambda: member_status(nodes[0], leaving.name) == "left", 120)
+            leaving.stop()
+        nodes[:] = nodes[:3]
+        wait_members(nodes, 3)
+        time.sleep(EXTRA_SECONDS)
+        load.finish()
+        assert load.acks > 100, (load.acks, load.errors)
+
+        # Replicas agree with no reads (hints, hand-offs), then every read agrees.
+        deadline = time.monotonic() + 60
+        while divergent_keys(nodes):
+            if time.monotonic() > deadline:
+                bad = divergent_keys(nodes)[:3]
+                detail = {key: {n.name: n.raw().command("CAIRN.REPLICA", "GET", key) for n in nodes}
+                          for key, _ in bad}
+                raise AssertionError("replicas differ: %s" % detail)
+            time.sleep(1)
+        check_reads(load, nodes, 2, 2)
+        check_reads(load, nodes, 2, 1)
+        for i in range(0, STRINGS, 7):
+            assert nodes[2].raw().command("GET", "pre%d" % i) == b"x" * 200
+        # Old owners drop what they gave away once every node serves from the same ring.
+        wait_for("old copies dropped", lambda: not _misplaced(nodes), 60, 1)
+    finally:
+        cluster.stop_all()
+
+
+def _misplaced(nodes):
+    try:
+        check_ownership(nodes)
+        return False
+    except AssertionError:
+        return True
+
+
+def test_one_change_at_a_time_and_plan(tmp_path):
+    cluster = Cluster(tmp_path, 3, extra=EXTRA)
+    nodes = cluster.nodes
+    try:
+        wait_members(nodes, 3)
+        status, plan = http_json(nodes[2], "GET", "/v1/cluster/plan?change=leave")
+        assert status == 200, plan
+        # Three nodes and N=3: the other two hold everything already; node2 would own nothing.
+        after = {m["id"]: m["owns_after"] for m in plan["members"]}
+        assert after == {"node0": 1.0, "node1": 1.0, "node2": 0.0}, plan
+        assert plan["copies_moving"] == 0, plan
+        status, body = http_json(nodes[2], "POST", "/v1/cluster/reweight?weight=0")
+        assert status == 400, body
+        status, body = http_json(nodes[0], "POST", "/v1/cluster/remove?node=node1")
+        assert status == 409 and "alive" in body["error"], body
+        status, body = http_json(nodes[0], "POST", "/v1/cluster/leave?node=node1")
+        assert status == 400, body
+        # A reweight moves data, then completes; cancel with nothing under way is refused.
+        status, body = http_json(nodes[2], "POST", "/v1/cluster/reweight?weight=2")
+        assert status == 202, body
+        status, body = http_json(nodes[1], "POST", "/v1/cluster/leave")
+        assert status == 409 and "under way" in body["error"], body
+        wait_members(nodes, 3)
+        weights = {m["id"]: m["weight"] for m in http_json(nodes[0], "GET", "/v1/cluster")[1]["members"]}
+        assert weights["node2"] == 2, weights
+        status, body = http_json(nodes[2], "POST", "/v1/cluster/cancel")
+        assert status == 409, body
+    finally:
+        cluster.stop_all()
+
+
+def test_a_dead_node_is_removed_and_its_ranges_rebuilt(tmp_path):
+    cluster = Cluster(tmp_path, 4, extra=EXTRA)
+    nodes = cluster.nodes
+    try:
+        wait_members(nodes, 4)
+        conn = nodes[0].raw()
+        for i in range(500):
+            conn.command("SET", "k%d" % i, "v%d" % i)
+        nodes[3].kill()
+        wait_for("node3 down", lambda: info(nodes[0]).get("cluster_members_alive") == "3", 30)
+        status, body = http_json(nodes[0], "POST", "/v1/cluster/remove?node=node3")
+        assert status == 202, body
+        wait_members(nodes[:3], 3)
+        members = {m["id"]: m["status"] for m in http_json(nodes[1], "GET", "/v1/cluster")[1]["members"]}
+        assert members["node3"] == "removed", members
+        # Every key is on its 3 owners again (all three nodes).
+        for node in nodes[:3]:
+            assert len([k for k in replica_digests(node) if k.startswith(b"k")]) == 500, node.name
+    finally:
+        cluster.stop_all()
