@@ -122,6 +122,17 @@ def wait_transferring(node, timeout=30):
     wait_for("transfers to %s" % node.name, receiving, timeout)
 
 
+CLI = os.environ.get("CAIRN_BIN", os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "bin", "cairn"))
+
+
+def cli(*args):
+    import subprocess
+    done = subprocess.run([CLI, *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def member_status(node, name):
     for m in http_json(node, "GET", "/v1/cluster")[1]["members"]:
         if m["id"] == name:
@@ -245,6 +256,10 @@ def test_one_change_at_a_time_and_plan(tmp_path):
         assert plan["copies_moving"] == 0, plan
         status, body = http_json(nodes[2], "POST", "/v1/cluster/reweight?weight=0")
         assert status == 400, body
+        # The CLI: a plan without --yes changes nothing.
+        out = cli("cluster", "leave", "--http-port", str(nodes[2].http_port))
+        assert "node2" in out and "run again with --yes" in out, out
+        assert http_json(nodes[2], "GET", "/v1/cluster")[1]["pending_change"] == ""
         status, body = http_json(nodes[0], "POST", "/v1/cluster/remove?node=node1")
         assert status == 409 and "alive" in body["error"], body
         status, body = http_json(nodes[0], "POST", "/v1/cluster/leave?node=node1")
@@ -259,6 +274,11 @@ def test_one_change_at_a_time_and_plan(tmp_path):
         assert weights["node2"] == 2, weights
         status, body = http_json(nodes[2], "POST", "/v1/cluster/cancel")
         assert status == 409, body
+        out = cli("cluster", "reweight", "1", "--yes", "--http-port", str(nodes[2].http_port))
+        assert "committed" in out, out
+        out = cli("cluster", "transfers", "--watch", "--http-port", str(nodes[2].http_port))
+        assert "no change under way" in out.splitlines()[-3] or "received" in out, out
+        wait_members(nodes, 3)
     finally:
         cluster.stop_all()
 

@@ -9,6 +9,8 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
+#include <unistd.h>
 
 #include "absl/strings/str_format.h"
 
@@ -22,9 +24,20 @@ using boost::asio::ip::tcp;
 struct Args {
   CLI::App* cmd = nullptr;
   CLI::App* status = nullptr;
+  CLI::App* plan = nullptr;
+  CLI::App* leave = nullptr;
+  CLI::App* remove = nullptr;
+  CLI::App* reweight = nullptr;
+  CLI::App* cancel = nullptr;
+  CLI::App* transfers = nullptr;
   std::string host = "127.0.0.1";
   int http_port = 7380;
   std::string key;
+  std::string change;  // plan: leave, remove or reweight
+  std::string node;
+  double weight = 0;
+  bool yes = false;    // commit the change, not only show its plan
+  bool watch = false;  // transfers: until no change is under way
 };
 
 Args& TheArgs() {
@@ -32,23 +45,99 @@ Args& TheArgs() {
   return args;
 }
 
-// GET target from host:port; the body, or an exception.
-std::string HttpGet(const std::string& host, int port, const std::string& target) {
+// A request to host:port; the body of a 2xx answer, or an exception with the server's
+// error message.
+std::string HttpRequest(http::verb verb, const std::string& host, int port,
+                        const std::string& target) {
   boost::asio::io_context io;
   tcp::resolver resolver(io);
   beast::tcp_stream stream(io);
   stream.expires_after(std::chrono::seconds(10));
   stream.connect(resolver.resolve(host, std::to_string(port)));
-  http::request<http::empty_body> req{http::verb::get, target, 11};
+  http::request<http::empty_body> req{verb, target, 11};
   req.set(http::field::host, host);
+  req.prepare_payload();
   http::write(stream, req);
   beast::flat_buffer buffer;
   http::response<http::string_body> res;
   http::read(stream, buffer, res);
-  if (res.result_int() != 200) {
-    throw std::runtime_error(absl::StrFormat("HTTP %d: %s", res.result_int(), res.body()));
+  if (res.result_int() / 100 != 2) {
+    std::string message = res.body();
+    try {
+      message = nlohmann::json::parse(res.body()).at("error").get<std::string>();
+    } catch (const std::exception&) {
+    }
+    throw std::runtime_error(absl::StrFormat("HTTP %d: %s", res.result_int(), message));
   }
   return res.body();
+}
+
+std::string HttpGet(const std::string& host, int port, const std::string& target) {
+  return HttpRequest(http::verb::get, host, port, target);
+}
+
+std::string HumanBytes(double bytes) {
+  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
+  int u = 0;
+  while (bytes >= 1024 && u < 4) {
+    bytes /= 1024;
+    u++;
+  }
+  return absl::StrFormat("%.1f %s", bytes, units[u]);
+}
+
+// The plan of a change: what each member owns before and after, what it receives.
+void PrintPlan(const nlohmann::json& plan) {
+  std::printf("plan: %s %s\n", plan["change"].get<std::string>().c_str(),
+              plan["node"].get<std::string>().c_str());
+  std::printf("%-16s %9s %9s %9s\n", "MEMBER", "OWNS NOW", "AFTER", "RECEIVES");
+  for (const auto& m : plan["members"]) {
+    std::printf("%-16s %8.1f%% %8.1f%% %8.1f%%\n", m["id"].get<std::string>().c_str(),
+                100 * m["owns_now"].get<double>(), 100 * m["owns_after"].get<double>(),
+                100 * m["receives"].get<double>());
+  }
+  std::printf("copies of the key space that move: %.2f (ownership counts every replica)\n",
+              plan["copies_moving"].get<double>());
+  const std::string pending = plan["pending_change"].get<std::string>();
+  if (!pending.empty()) std::printf("another change is under way: %s\n", pending.c_str());
+}
+
+// One line per source and a bar for the whole, as a terminal shows it.
+void PrintTransfers(const nlohmann::json& t, bool tty) {
+  const std::string pending = t["pending_change"].get<std::string>();
+  std::printf("%s: %s\n", t["node"].get<std::string>().c_str(),
+              pending.empty() ? "no change under way" : ("under way: " + pending).c_str());
+  for (const auto& m : t["members"]) {
+    std::printf("  %-16s %-14s %-5s %s\n", m["id"].get<std::string>().c_str(),
+                m["status"].get<std::string>().c_str(), m["alive"].get<bool>() ? "up" : "down",
+                m["ready"].get<bool>() ? "has its ranges" : "");
+  }
+  if (t["receiving"].get<bool>()) {
+    int done = 0, total = 0;
+    for (const auto& s : t["sources"]) {
+      total++;
+      done += s["done"].get<bool>();
+      std::printf("  from %-16s %10llu keys %12s %s%s\n", s["from"].get<std::string>().c_str(),
+                  static_cast<unsigned long long>(s["keys"].get<uint64_t>()),
+                  HumanBytes(s["bytes"].get<double>()).c_str(),
+                  s["done"].get<bool>() ? "done" : "receiving",
+                  s["error"].get<std::string>().empty()
+                      ? ""
+                      : (" (" + s["error"].get<std::string>() + ")").c_str());
+    }
+    const double rate = t["rate_bytes_per_second"].get<double>();
+    const int width = 30;
+    const int filled = total > 0 ? width * done / total : 0;
+    std::printf("  [%s%s] %d/%d sources, %s/s, %.1f%% of the ring to receive\n",
+                std::string(filled, '#').c_str(), std::string(width - filled, tty ? '.' : '-').c_str(),
+                done, total, HumanBytes(rate).c_str(), 100 * t["receiving_fraction"].get<double>());
+  }
+  std::printf("  received %llu keys (%s) since start; handed off %llu, dropped %llu%s\n",
+              static_cast<unsigned long long>(t["keys_received"].get<uint64_t>()),
+              HumanBytes(t["bytes_received"].get<double>()).c_str(),
+              static_cast<unsigned long long>(t["keys_handed_off"].get<uint64_t>()),
+              static_cast<unsigned long long>(t["keys_dropped"].get<uint64_t>()),
+              t["cleaning_up"].get<bool>() ? " (cleaning up)" : "");
 }
 
 std::string Escape(const std::string& key) {
@@ -74,12 +163,92 @@ CLI::App* AddClusterCommand(CLI::App* app) {
   a.status->add_option("--host", a.host, "Any node's address (default 127.0.0.1)");
   a.status->add_option("--http-port", a.http_port, "That node's HTTP port (default 7380)");
   a.status->add_option("--key", a.key, "Also print the replicas of this key");
+  auto where = [&a](CLI::App* c) {
+    c->add_option("--host", a.host, "The node's address (default 127.0.0.1)");
+    c->add_option("--http-port", a.http_port, "Its HTTP port (default 7380)");
+  };
+  a.plan = a.cmd->add_subcommand("plan", "What a change would move, without making it");
+  a.plan->add_option("change", a.change, "leave, remove or reweight")->required()
+      ->check(CLI::IsMember({"leave", "remove", "reweight"}));
+  a.plan->add_option("--node", a.node, "The member it applies to (default: the node asked)");
+  a.plan->add_option("--weight", a.weight, "reweight: the new weight");
+  where(a.plan);
+  a.leave = a.cmd->add_subcommand(
+      "leave", "Decommission the node asked: its data moves to the others, then it owns nothing");
+  a.leave->add_flag("--yes", a.yes, "Commit the change (without: show its plan)");
+  where(a.leave);
+  a.remove = a.cmd->add_subcommand(
+      "remove", "Remove a dead member: its ranges are rebuilt from the other replicas");
+  a.remove->add_option("node", a.node, "The member's id")->required();
+  a.remove->add_flag("--yes", a.yes, "Commit the change (without: show its plan)");
+  where(a.remove);
+  a.reweight = a.cmd->add_subcommand("reweight", "Change the node asked's share of the data");
+  a.reweight->add_option("weight", a.weight, "The new weight (> 0)")->required();
+  a.reweight->add_flag("--yes", a.yes, "Commit the change (without: show its plan)");
+  where(a.reweight);
+  a.cancel = a.cmd->add_subcommand("cancel", "Stop the node asked's own leave or reweight");
+  where(a.cancel);
+  a.transfers = a.cmd->add_subcommand("transfers", "The change under way and its transfers");
+  a.transfers->add_flag("--watch", a.watch, "Refresh every second until no change is under way");
+  where(a.transfers);
   return a.cmd;
 }
+
+namespace {
+
+int RunChange(Args& a, const std::string& change) {
+  std::string query = "?";
+  if (!a.node.empty()) query += "node=" + Escape(a.node) + "&";
+  if (change == "reweight") query += "weight=" + absl::StrFormat("%g", a.weight) + "&";
+  const nlohmann::json plan = nlohmann::json::parse(
+      HttpGet(a.host, a.http_port, "/v1/cluster/plan" + query + "change=" + change));
+  PrintPlan(plan);
+  if (!a.yes) {
+    std::printf("not committed: run again with --yes to make this change\n");
+    return 0;
+  }
+  const nlohmann::json done = nlohmann::json::parse(
+      HttpRequest(http::verb::post, a.host, a.http_port, "/v1/cluster/" + change + query));
+  std::printf("committed; under way: %s\nfollow it with: cairn cluster transfers --watch\n",
+              done["pending_change"].get<std::string>().c_str());
+  return 0;
+}
+
+int RunTransfers(Args& a) {
+  const bool tty = isatty(fileno(stdout));
+  while (true) {
+    const nlohmann::json t =
+        nlohmann::json::parse(HttpGet(a.host, a.http_port, "/v1/cluster/transfers"));
+    if (tty && a.watch) std::printf("\033[2J\033[H");  // a fresh screen each second
+    PrintTransfers(t, tty);
+    std::fflush(stdout);
+    if (!a.watch || t["pending_change"].get<std::string>().empty()) return 0;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
+}  // namespace
 
 int RunClusterCommand() {
   Args& a = TheArgs();
   try {
+    if (a.plan->parsed()) {
+      std::string query = "?change=" + a.change;
+      if (!a.node.empty()) query += "&node=" + Escape(a.node);
+      if (a.weight > 0) query += "&weight=" + absl::StrFormat("%g", a.weight);
+      PrintPlan(nlohmann::json::parse(HttpGet(a.host, a.http_port, "/v1/cluster/plan" + query)));
+      return 0;
+    }
+    if (a.leave->parsed()) return RunChange(a, "leave");
+    if (a.remove->parsed()) return RunChange(a, "remove");
+    if (a.reweight->parsed()) return RunChange(a, "reweight");
+    if (a.transfers->parsed()) return RunTransfers(a);
+    if (a.cancel->parsed()) {
+      const nlohmann::json done = nlohmann::json::parse(
+          HttpRequest(http::verb::post, a.host, a.http_port, "/v1/cluster/cancel"));
+      std::printf("cancelled; under way now: %s\n", done["pending_change"].get<std::string>().c_str());
+      return 0;
+    }
     std::string target = "/v1/cluster";
     if (!a.key.empty()) target += "?key=" + Escape(a.key);
     const nlohmann::json s = nlohmann::json::parse(HttpGet(a.host, a.http_port, target));
@@ -109,7 +278,7 @@ int RunClusterCommand() {
     }
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "cairn cluster status: %s\n", e.what());
+    std::fprintf(stderr, "cairn cluster: %s\n", e.what());
     return 2;
   }
 }
