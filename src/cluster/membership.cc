@@ -326,6 +326,7 @@ Membership::Placement Membership::placement() {
   p.current = ring_;
   p.pending = pending_;
   p.fingerprint = fingerprint_;
+  p.ring = current_fp_;
   return p;
 }
 

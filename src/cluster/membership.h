@@ -79,6 +79,7 @@ class Membership {
     std::shared_ptr<const Ring> current;  // owners: reads and writes
     std::shared_ptr<const Ring> pending;  // null unless a change is under way: writes too
     uint64_t fingerprint = 0;             // of the two (0 when nothing is pending)
+    uint64_t ring = 0;                    // of the current ring
     bool HasPending() const { return pending != nullptr; }
   };
 

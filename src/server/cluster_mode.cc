@@ -31,6 +31,7 @@
 #include "cluster/hlc.h"
 #include "cluster/maintenance.h"
 #include "cluster/transfers.h"
+#include "cluster/anti_entropy.h"
 #include "cluster/membership.h"
 #include "cluster/partition_transport.h"
 #include "cluster/registers.h"
@@ -194,6 +195,19 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
             return reply;
           });
         }
+        if (request.has_aae()) {
+          return on_executor([raw, q = std::move(*request.mutable_aae())] {
+            pb::Envelope reply;
+            auto step = raw->anti_entropy_->Serve(q);
+            if (!step.ok()) {
+              reply.mutable_error()->set_code(pb::Error::UNAVAILABLE);
+              reply.mutable_error()->set_message(std::string(step.status().message()));
+            } else {
+              *reply.mutable_aae_result() = std::move(*step);
+            }
+            return reply;
+          });
+        }
         if (request.has_flush()) {
           const int db = request.flush().db();
           return on_executor([raw, db] {
@@ -292,6 +306,11 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
   };
   node->transfers_ = std::make_unique<cluster::Transfers>(
       to, node->membership_.get(), node->partition_.get(), node->store_.get());
+  cluster::AntiEntropy::Options ao;
+  ao.replicas = cfg.replicas;
+  ao.interval = absl::Seconds(cfg.anti_entropy_interval);
+  node->anti_entropy_ = std::make_unique<cluster::AntiEntropy>(
+      ao, node->membership_.get(), node->partition_.get(), node->store_.get());
   // Keys a single-node server wrote in this directory become this node's replicas
   // (migration.h), written while the ring holds only this node: before gossip starts. Only
   // as the first node of a cluster: a node joining others would hold keys the ring gives
@@ -329,6 +348,7 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
   node->membership_->Start();
   node->maintenance_->Start();
   node->transfers_->Start();
+  node->anti_entropy_->Start();
   return node;
 }
 
@@ -339,9 +359,11 @@ void ClusterNode::Shutdown() {
   if (background_ != nullptr) background_->Stop(); // and work of its callbacks
   maintenance_.reset();  // and its thread
   if (transfers_ != nullptr) transfers_->Halt();  // joined below, once its call failed
+  if (anti_entropy_ != nullptr) anti_entropy_->Halt();
   if (membership_ != nullptr) membership_->Stop();  // the goodbye
   if (transport_ != nullptr) transport_->Shutdown();
   if (transfers_ != nullptr) transfers_->Stop();
+  if (anti_entropy_ != nullptr) anti_entropy_->Stop();
 }
 
 ClusterNode::~ClusterNode() {
@@ -505,6 +527,11 @@ std::string ClusterInfo(ClusterNode& node) {
       "cluster_transfer_bytes_received:", progress.bytes_received, "\r\n",
       "cluster_transfer_rate_bytes:", static_cast<uint64_t>(progress.rate_bytes), "\r\n",
       "cluster_cleanup_keys_dropped:", progress.keys_dropped, "\r\n",
+      "cluster_aae_rounds:", node.anti_entropy().stats().rounds.load(), "\r\n",
+      "cluster_aae_keys_repaired:", node.anti_entropy().stats().keys_repaired.load(), "\r\n",
+      "cluster_aae_bytes_exchanged:",
+      node.anti_entropy().stats().bytes_sent.load() + node.anti_entropy().stats().bytes_received.load(),
+      "\r\n",
       "cluster_ring_members:", ring->members().size(), "\r\n",
       "cluster_ring_version:", node.membership().ring_version(), "\r\n",
       "cluster_replicas:", node.coordinator().options().replicas, "\r\n",
@@ -689,6 +716,23 @@ std::pair<int, std::string> ClusterTopologyRequest(
                            {"keys_handed_off", p.keys_handed_off},
                            {"keys_dropped", p.keys_dropped},
                            {"members", members}});
+  }
+  if (action == "repair") {
+    auto& st = node.anti_entropy().stats();
+    if (method == "POST") node.anti_entropy().RequestRound();
+    else if (method != "GET") return error(absl::InvalidArgumentError("use GET or POST"));
+    return reply(method == "POST" ? 202 : 200,
+                 json{{"node", node.id()},
+                      {"running", st.running.load()},
+                      {"rounds", st.rounds.load()},
+                      {"exchanges", st.exchanges.load()},
+                      {"failed_exchanges", st.failed_exchanges.load()},
+                      {"leaves_differing", st.leaves_differing.load()},
+                      {"keys_compared", st.keys_compared.load()},
+                      {"keys_repaired", st.keys_repaired.load()},
+                      {"bytes_sent", st.bytes_sent.load()},
+                      {"bytes_received", st.bytes_received.load()},
+                      {"last_round_ms", st.last_round_ms.load()}});
   }
   if (action == "plan") {
     if (method != "GET") return error(absl::InvalidArgumentError("use GET"));

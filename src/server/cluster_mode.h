@@ -32,6 +32,7 @@ class HintStore;
 class HybridClock;
 class Maintenance;
 class Transfers;
+class AntiEntropy;
 class Membership;
 class PartitionTransport;
 }  // namespace cairn::cluster
@@ -66,6 +67,7 @@ class ClusterNode {
   cluster::HintStore* hints() { return hints_.get(); }  // null: hinted handoff off
   cluster::Maintenance& maintenance() { return *maintenance_; }
   cluster::Transfers& transfers() { return *transfers_; }
+  cluster::AntiEntropy& anti_entropy() { return *anti_entropy_; }
   const std::string& id() const { return id_; }
   int default_w() const { return w_; }
   int default_r() const { return r_; }
@@ -135,6 +137,7 @@ class ClusterNode {
   std::unique_ptr<cluster::Coordinator> coordinator_;
   std::unique_ptr<cluster::Maintenance> maintenance_;  // stopped first (destructor)
   std::unique_ptr<cluster::Transfers> transfers_;
+  std::unique_ptr<cluster::AntiEntropy> anti_entropy_;
   std::unique_ptr<cluster::AsioTransport> transport_;  // last: destroyed first
 };
 

@@ -63,7 +63,8 @@ struct ServerConfig {
   int hint_window = 10800;       // seconds a hint is kept for a down replica
   int max_clock_drift = 300;     // seconds an observed timestamp may lead the wall clock
   int tombstone_grace = 86400;   // seconds before an acknowledged tombstone is collected (> hint_window)
-  uint64_t transfer_rate = 64 << 20;  // bytes per second a node receives ranges at (0: no limit)
+  uint64_t transfer_rate = 64 << 20;
+  int anti_entropy_interval = 600;  // seconds between anti-entropy rounds (0: only when asked)  // bytes per second a node receives ranges at (0: no limit)
 };
 
 // The configuration of a running server. Thread-safe: CONFIG SET may run while other

@@ -30,6 +30,7 @@ struct Args {
   CLI::App* reweight = nullptr;
   CLI::App* cancel = nullptr;
   CLI::App* transfers = nullptr;
+  CLI::App* repair = nullptr;
   std::string host = "127.0.0.1";
   int http_port = 7380;
   std::string key;
@@ -191,6 +192,10 @@ CLI::App* AddClusterCommand(CLI::App* app) {
   a.transfers = a.cmd->add_subcommand("transfers", "The change under way and its transfers");
   a.transfers->add_flag("--watch", a.watch, "Refresh every second until no change is under way");
   where(a.transfers);
+  a.repair = a.cmd->add_subcommand(
+      "repair", "Anti-entropy now: the node asked compares its keys with every other replica's");
+  a.repair->add_flag("--wait", a.watch, "Wait for the round to end and print what it did");
+  where(a.repair);
   return a.cmd;
 }
 
@@ -243,6 +248,30 @@ int RunClusterCommand() {
     if (a.remove->parsed()) return RunChange(a, "remove");
     if (a.reweight->parsed()) return RunChange(a, "reweight");
     if (a.transfers->parsed()) return RunTransfers(a);
+    if (a.repair->parsed()) {
+      const uint64_t before = nlohmann::json::parse(HttpGet(a.host, a.http_port, "/v1/cluster/repair"))
+                                  ["rounds"].get<uint64_t>();
+      HttpRequest(http::verb::post, a.host, a.http_port, "/v1/cluster/repair");
+      nlohmann::json st;
+      do {
+        if (!a.watch) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        st = nlohmann::json::parse(HttpGet(a.host, a.http_port, "/v1/cluster/repair"));
+      } while (st["rounds"].get<uint64_t>() == before);
+      if (!a.watch) {
+        std::printf("repair started (follow it with: cairn cluster repair --wait)\n");
+        return 0;
+      }
+      std::printf("repair round done in %lld ms: %llu exchanges (%llu failed), %llu keys "
+                  "compared, %llu repaired, %s exchanged\n",
+                  static_cast<long long>(st["last_round_ms"].get<int64_t>()),
+                  static_cast<unsigned long long>(st["exchanges"].get<uint64_t>()),
+                  static_cast<unsigned long long>(st["failed_exchanges"].get<uint64_t>()),
+                  static_cast<unsigned long long>(st["keys_compared"].get<uint64_t>()),
+                  static_cast<unsigned long long>(st["keys_repaired"].get<uint64_t>()),
+                  HumanBytes(st["bytes_sent"].get<double>() + st["bytes_received"].get<double>()).c_str());
+      return 0;
+    }
     if (a.cancel->parsed()) {
       const nlohmann::json done = nlohmann::json::parse(
           HttpRequest(http::verb::post, a.host, a.http_port, "/v1/cluster/cancel"));
