@@ -570,9 +570,11 @@ absl::Status Coordinator::Scan(int db, const std::string& start, size_t limit,
 absl::StatusOr<std::shared_ptr<Coordinator::WriteFanout>> Coordinator::Coordinate(
     int db, std::string_view key, pb::Record record, int w, const pb::Context* context,
     const Ring* given_ring, const std::vector<int>* given_replicas) {
-  std::shared_ptr<const Ring> held;
-  if (given_ring == nullptr) held = membership_->ring();
-  const Ring* ring = given_ring != nullptr ? given_ring : held.get();
+  // One look at the rings: the current ring's replicas and the pending ring's of the
+  // same moment (a change completing in between would count W in neither).
+  const Membership::Placement placement = membership_->placement();
+  if (given_ring != placement.current.get()) given_replicas = nullptr;  // the ring moved on
+  const Ring* ring = placement.current.get();
   std::vector<int> computed;
   if (given_replicas == nullptr) computed = ring->PreferenceList(PlacementKey(db, key), options_.replicas);
   const std::vector<int>& replicas = given_replicas != nullptr ? *given_replicas : computed;
@@ -592,7 +594,6 @@ absl::StatusOr<std::shared_ptr<Coordinator::WriteFanout>> Coordinator::Coordinat
   }
   const int current_up = static_cast<int>(std::count(alive.begin(), alive.end(), true));
   int pending_up = 0;
-  const Membership::Placement placement = membership_->placement();
   if (placement.HasPending()) {
     const Ring& next = *placement.pending;
     for (int m : next.PreferenceList(PlacementKey(db, key), options_.replicas)) {
@@ -608,6 +609,18 @@ absl::StatusOr<std::shared_ptr<Coordinator::WriteFanout>> Coordinator::Coordinat
       alive.push_back(up);
       self_replica |= IsSelf(id);
       roles.push_back({id, {false, true}});
+    }
+  }
+  if (placement.previous != nullptr) {
+    // Just after a change: members that have not heard yet read from the old ring.
+    const Ring& old = *placement.previous;
+    for (int m : old.PreferenceList(PlacementKey(db, key), options_.replicas)) {
+      const std::string& id = old.members()[m].id;
+      if (std::any_of(roles.begin(), roles.end(), [&](const auto& r) { return r.first == id; })) continue;
+      if (IsSelf(id) || !membership_->IsAlive(id)) continue;
+      ids.push_back(id);
+      alive.push_back(true);
+      roles.push_back({id, {false, false}});  // counts for neither W
     }
   }
   if (!self_replica) {

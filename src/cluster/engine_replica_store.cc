@@ -515,7 +515,7 @@ absl::StatusOr<bool> EngineReplicaStore::Drop(int db, std::string_view key,
   if (IsRegisterDb(db)) {
     bool changed = false;
     CAIRN_RETURN_IF_ERROR(WriteRegisterLocked(db, key, *stored, nullptr, 0, &changed));
-    return changed;
+    return true;
   }
   engine::WriteBatch batch;
   batch.Delete(engine_key);

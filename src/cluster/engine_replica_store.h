@@ -57,6 +57,7 @@ class EngineReplicaStore final : public ReplicaStore {
   uint64_t siblings_dropped() const override { return dropped_.load(); }
   absl::Status Clear(int db) override;
   absl::StatusOr<bool> Drop(int db, std::string_view key, const VersionList& expected) override;
+  absl::Status Sync() override { return db_->SyncWal(); }
 
   // What the store derived of a collection's registers (above).
   struct CollectionSummary {

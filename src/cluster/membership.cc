@@ -64,11 +64,16 @@ Membership::Membership(Options options, pb::NodeState self, Transport* transport
       transport_(transport),
       rng_(options_.seed != 0 ? options_.seed : std::random_device{}()) {
   absl::MutexLock l(&mu_);
+  // The first node of a cluster: no seed but itself, and no member known from a past run
+  // (a seed restarted on an empty directory must join the others again, not own all).
   founder_ = std::all_of(options_.seeds.begin(), options_.seeds.end(),
-                         [&](const std::string& seed) { return seed == self.cluster_address(); });
+                         [&](const std::string& seed) { return seed == self.cluster_address(); }) &&
+             std::none_of(options_.known.nodes().begin(), options_.known.nodes().end(),
+                          [&](const pb::NodeState& s) { return s.id() != self.id(); });
   // What this node was when it last ran: a change it was part of goes on. A node new to
   // the cluster joins it (receives its ranges first), unless it is the first one.
   self.set_status(founder_ || options_.instant_join ? pb::NodeState::NORMAL : pb::NodeState::JOINING);
+  self.set_change(self.generation());
   for (const pb::NodeState& s : options_.known.nodes()) {
     if (s.id() != self.id() || s.generation() != self.generation()) continue;
     switch (s.status()) {
@@ -83,6 +88,7 @@ Membership::Membership(Options options, pb::NodeState self, Transport* transport
     }
     self.set_target_weight(s.target_weight());
     self.set_ready(s.ready());
+    if (s.change() != 0) self.set_change(s.change());
     if (s.status() == pb::NodeState::NORMAL || s.status() == pb::NodeState::LEAVING ||
         s.status() == pb::NodeState::DEPARTING) {
       self.set_weight(s.weight());  // a weight given by reweight stays
@@ -185,6 +191,12 @@ void Membership::MergeLocked(const pb::Gossip& in) {
     if (s.id().empty()) continue;
     if (s.id() == self_id_) {
       pb::NodeState& self = entries_.at(self_id_).state;
+      if (s.generation() < self.generation() && Finality(s.status()) == 0) {
+        // The cluster knows this id as a member with older data (this node's directory
+        // was wiped or replaced): it does not join until that member is removed.
+        conflict_ = true;
+        continue;
+      }
       if (s.generation() == self.generation() && Finality(s.status()) > Finality(self.status())) {
         // The cluster removed this node (or finished its decommission): it owns nothing.
         self.set_status(s.status());
@@ -208,12 +220,29 @@ void Membership::MergeLocked(const pb::Gossip& in) {
       continue;
     }
     if (!Newer(s, it->second.state)) continue;
+    if (s.generation() > it->second.state.generation() &&
+        Finality(it->second.state.status()) == 0) {
+      // A new generation of a member that still owns data (its directory was wiped): it
+      // may join only once the old one is removed, or its ranges would be lost.
+      continue;
+    }
     it->second.state = s;
     it->second.detector.Heartbeat(now);
     it->second.heard = true;
   }
   RebuildRingLocked();
   CompleteLocked();
+  if (previous_ != nullptr && pending_ == nullptr) {
+    // Forgotten once every live member serves from the current ring.
+    bool all = true;
+    for (const auto& [id, e] : entries_) {
+      if (id != self_id_ && InCurrent(e.state.status()) && AliveLocked(id, now) &&
+          e.state.ring() != current_fp_) {
+        all = false;
+      }
+    }
+    if (all) previous_.reset();
+  }
 }
 
 void Membership::RebuildRingLocked() {
@@ -229,6 +258,12 @@ void Membership::RebuildRingLocked() {
     if (InCurrent(status)) {
       absl::StrAppend(&current_key, m.id, "\n", m.rack, "\n", m.weight, "\n", m.generation, "\n");
       current.push_back(m);
+    }
+    // A change's own number: the same change made again after a cancel is another one
+    // (members' readiness for the first one does not count for it).
+    if (status == pb::NodeState::JOINING || status == pb::NodeState::DEPARTING ||
+        status == pb::NodeState::REMOVING || e.state.target_weight() > 0) {
+      absl::StrAppend(&pending_key, "change ", id, " ", e.state.change(), "\n");
     }
     if (InPending(status)) {
       if (e.state.target_weight() > 0) m.weight = e.state.target_weight();
@@ -252,6 +287,8 @@ void Membership::RebuildRingLocked() {
     if (!built.ok()) return;
     next = std::make_shared<const Ring>(std::move(*built));
   }
+  const bool current_changed = ring_ != nullptr && current_key != ring_key_.substr(0, ring_key_.find('|'));
+  if (current_changed) previous_ = ring_;
   ring_ = std::make_shared<const Ring>(std::move(*ring));
   pending_ = std::move(next);
   current_fp_ = XXH3_64bits(current_key.data(), current_key.size()) | 1;
@@ -286,15 +323,26 @@ bool Membership::CompleteLocked() {
       if (InPending(e.state.status()) && e.state.ready() != fingerprint_) return false;
     }
     // Every member of the pending ring holds what it was to receive: the change is done.
-    if (self.status() == pb::NodeState::JOINING) self.set_status(pb::NodeState::NORMAL);
-    if (self.status() == pb::NodeState::DEPARTING) self.set_status(pb::NodeState::LEFT);
+    // This node completes its own part; any node completes those of members leaving for
+    // good (final statuses win over what the member says of itself), so a leaving or
+    // removed member that is down does not hold the change up.
+    if (self.status() == pb::NodeState::JOINING) {
+      self.set_status(pb::NodeState::NORMAL);
+      changed = true;
+    }
     if (self.target_weight() > 0) {
       self.set_weight(self.target_weight());
       self.set_target_weight(0);
+      changed = true;
     }
-    changed = true;
     for (auto& [id, e] : entries_) {
-      if (e.state.status() == pb::NodeState::REMOVING) e.state.set_status(pb::NodeState::REMOVED);
+      if (e.state.status() == pb::NodeState::REMOVING) {
+        e.state.set_status(pb::NodeState::REMOVED);
+        changed = true;
+      } else if (e.state.status() == pb::NodeState::DEPARTING) {
+        e.state.set_status(pb::NodeState::LEFT);
+        changed = true;
+      }
     }
   }
   if (!changed) return false;
@@ -327,6 +375,7 @@ Membership::Placement Membership::placement() {
   p.pending = pending_;
   p.fingerprint = fingerprint_;
   p.ring = current_fp_;
+  p.previous = previous_;
   return p;
 }
 
@@ -336,10 +385,9 @@ bool Membership::Settled() {
   const int64_t now = Now();
   for (const auto& [id, e] : entries_) {
     if (id == self_id_ || !InCurrent(e.state.status())) continue;
-    if (!AliveLocked(id, now)) {
-      if (e.state.status() == pb::NodeState::LEAVING) continue;  // it reads MEMBERS when back
-      return false;
-    }
+    // A member that is down learns the ring when it is back (what it holds is handed to
+    // it by whoever drops it only once it is up: Transfers::Cleanup).
+    if (!AliveLocked(id, now)) continue;
     if (e.state.ring() != current_fp_) return false;
   }
   return true;
@@ -385,6 +433,13 @@ std::string Membership::PendingChangeLocked() {
   return absl::StrJoin(parts, ", ");
 }
 
+std::string Membership::Problem() {
+  absl::MutexLock l(&mu_);
+  if (!conflict_) return "";
+  return absl::StrCat("node id ", self_id_, " belongs to a member with older data: remove it ",
+                      "first (cairn cluster remove ", self_id_, "), or start with another id");
+}
+
 std::string Membership::PendingChange() {
   absl::MutexLock l(&mu_);
   return pending_ != nullptr ? PendingChangeLocked() : "";
@@ -411,6 +466,7 @@ absl::Status Membership::Decommission() {
     });
     if (!others) return absl::FailedPreconditionError("the last member of a cluster cannot leave it");
     self.set_status(pb::NodeState::DEPARTING);
+    self.set_change(std::max<uint64_t>(self.change() + 1, static_cast<uint64_t>(Now())));
     self.set_heartbeat(self.heartbeat() + 1);
     RebuildRingLocked();
   }
@@ -434,6 +490,7 @@ absl::Status Membership::Reweight(double weight) {
       return absl::FailedPreconditionError(absl::StrCat("this node's weight is already ", weight));
     }
     self.set_target_weight(weight);
+    self.set_change(std::max<uint64_t>(self.change() + 1, static_cast<uint64_t>(Now())));
     self.set_heartbeat(self.heartbeat() + 1);
     RebuildRingLocked();
   }
@@ -447,19 +504,22 @@ absl::Status Membership::Remove(const std::string& id) {
     auto it = entries_.find(id);
     if (it == entries_.end()) return absl::NotFoundError(absl::StrCat("no member ", id));
     if (id == self_id_) {
-      return absl::FailedPreconditionError("a node cannot remove itself: use leave (decommission)");
+      return absl::InvalidArgumentError("a node cannot remove itself: use leave (decommission)");
     }
     pb::NodeState& state = it->second.state;
     if (AliveLocked(id, Now())) {
       return absl::FailedPreconditionError(absl::StrCat(
           id, " is alive: stop it first, or make it leave (decommission) to move its data"));
     }
+    // Allowed while a change is under way: a dead member would hold it up for ever (it
+    // must be ready, or leave). The change then includes the removal.
+    state.set_change(std::max<uint64_t>(state.change() + 1, static_cast<uint64_t>(Now())));
     if (state.status() == pb::NodeState::JOINING) {
       // It owns nothing yet: removing it cancels its join.
       state.set_status(pb::NodeState::REMOVED);
     } else {
-      CAIRN_RETURN_IF_ERROR(NoChangePendingLocked());
-      if (state.status() != pb::NodeState::NORMAL && state.status() != pb::NodeState::LEAVING) {
+      if (state.status() != pb::NodeState::NORMAL && state.status() != pb::NodeState::LEAVING &&
+          state.status() != pb::NodeState::DEPARTING) {
         return absl::FailedPreconditionError(
             absl::StrCat(id, " is ", StatusName(state.status()), ": nothing to remove"));
       }

@@ -80,6 +80,10 @@ class Membership {
     std::shared_ptr<const Ring> pending;  // null unless a change is under way: writes too
     uint64_t fingerprint = 0;             // of the two (0 when nothing is pending)
     uint64_t ring = 0;                    // of the current ring
+    // The ring before the last change completed, until every live member serves from
+    // the current one (null after): writes reach its replicas too, best effort, so a
+    // member that still reads from it finds them.
+    std::shared_ptr<const Ring> previous;
     bool HasPending() const { return pending != nullptr; }
   };
 
@@ -122,6 +126,9 @@ class Membership {
   void SetReady(uint64_t fingerprint);
   // A sentence naming the change under way ("" if none).
   std::string PendingChange();
+  // Why this node cannot take part ("" if it can): its id belongs to a member with older
+  // data that was not removed.
+  std::string Problem();
 
   // Topology changes (docs/cluster.md, "Topology changes"). Each refuses with
   // FailedPrecondition while another change is under way, or when it makes no sense
@@ -180,11 +187,13 @@ class Membership {
   std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);  // including self
   std::shared_ptr<const Ring> ring_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<const Ring> pending_ ABSL_GUARDED_BY(mu_);  // null: nothing pending
+  std::shared_ptr<const Ring> previous_ ABSL_GUARDED_BY(mu_);  // Placement::previous
   uint64_t fingerprint_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t current_fp_ ABSL_GUARDED_BY(mu_) = 0;
   std::string view_key_ ABSL_GUARDED_BY(mu_);  // statuses, weights, readiness
   bool heard_ ABSL_GUARDED_BY(mu_) = false;     // some member answered
   bool founder_ = false;                        // no seed but itself
+  bool conflict_ ABSL_GUARDED_BY(mu_) = false;  // this id is an older member's: see Problem
   std::string ring_key_ ABSL_GUARDED_BY(mu_);  // what the rings were built from
   uint64_t ring_version_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t rounds_ ABSL_GUARDED_BY(mu_) = 0;

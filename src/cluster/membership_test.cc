@@ -143,3 +143,122 @@ TEST(MembershipTest, AnotherClustersGossipIsIgnored) {
 
 }  // namespace
 }  // namespace cairn::cluster
+
+namespace cairn::cluster {
+namespace {
+
+uint64_t HeartbeatOf(Membership& m, const std::string& id) {
+  for (const auto& info : m.Members()) {
+    if (info.state.id() == id) return info.state.heartbeat();
+  }
+  return 0;
+}
+
+std::string StatusOf(Membership& m, const std::string& id) {
+  for (const auto& info : m.Members()) {
+    if (info.state.id() == id) return MemberStatusName(info.state.status());
+  }
+  return "";
+}
+
+TEST(MembershipTopologyTest, AChangeMadeAgainAfterACancelIsAnotherChange) {
+  auto a = StartNode("a", {}, 1);
+  auto b = StartNode("b", {a->address}, 2);
+  auto c = StartNode("c", {a->address}, 3);
+  std::vector<Node*> all = {a.get(), b.get(), c.get()};
+  Rounds(all, 4);
+  ASSERT_TRUE(c->membership->Reweight(2).ok());
+  Rounds(all, 2);
+  const uint64_t first = a->membership->placement().fingerprint;
+  ASSERT_NE(first, 0u);
+  EXPECT_EQ(b->membership->placement().fingerprint, first);
+  // Another change is refused meanwhile.
+  EXPECT_EQ(a->membership->Decommission().code(), absl::StatusCode::kFailedPrecondition);
+  a->membership->SetReady(first);
+  b->membership->SetReady(first);
+  ASSERT_TRUE(c->membership->Cancel().ok());
+  Rounds(all, 2);
+  EXPECT_FALSE(a->membership->placement().HasPending());
+  ASSERT_TRUE(c->membership->Reweight(2).ok());
+  Rounds(all, 2);
+  const uint64_t second = a->membership->placement().fingerprint;
+  EXPECT_NE(second, 0u);
+  EXPECT_NE(second, first);  // a and b's readiness for the first does not complete it
+  c->membership->SetReady(second);
+  Rounds(all, 2);
+  EXPECT_TRUE(c->membership->placement().HasPending());
+  a->membership->SetReady(second);
+  b->membership->SetReady(second);
+  Rounds(all, 3);
+  for (Node* n : all) {
+    EXPECT_FALSE(n->membership->placement().HasPending()) << n->membership->self_id();
+  }
+  for (const auto& info : a->membership->Members()) {
+    if (info.state.id() == "c") {
+      EXPECT_EQ(info.state.weight(), 2);
+    }
+  }
+}
+
+TEST(MembershipTopologyTest, ALeavingNodeThatDiesAfterTheOthersAreReadyStillLeavesQuietly) {
+  auto a = StartNode("a", {}, 1);
+  auto b = StartNode("b", {a->address}, 2);
+  auto c = StartNode("c", {a->address}, 3);
+  std::vector<Node*> all = {a.get(), b.get(), c.get()};
+  Rounds(all, 4);
+  ASSERT_TRUE(c->membership->Decommission().ok());
+  Rounds(all, 2);
+  const uint64_t change = a->membership->placement().fingerprint;
+  ASSERT_NE(change, 0u);
+  c->transport->Shutdown();  // c is gone before it hears that the others are ready
+  a->membership->SetReady(change);
+  b->membership->SetReady(change);
+  std::vector<Node*> live = {a.get(), b.get()};
+  Rounds(live, 3);
+  EXPECT_EQ(StatusOf(*a->membership, "c"), "left");
+  EXPECT_EQ(StatusOf(*b->membership, "c"), "left");
+  EXPECT_FALSE(a->membership->placement().HasPending());
+  EXPECT_EQ(a->membership->ring()->members().size(), 2u);
+  // No storm of announcements: a round bumps a's heartbeat about once.
+  const uint64_t before = HeartbeatOf(*a->membership, "a");
+  Rounds(live, 5);
+  EXPECT_LE(HeartbeatOf(*a->membership, "a") - before, 10u);
+}
+
+TEST(MembershipTopologyTest, ADeadMemberCanBeRemovedDuringAChangeAndANewGenerationWaits) {
+  auto a = StartNode("a", {}, 1);
+  auto b = StartNode("b", {a->address}, 2);
+  auto c = StartNode("c", {a->address}, 3);
+  auto d = StartNode("d", {a->address}, 4);
+  std::vector<Node*> all = {a.get(), b.get(), c.get(), d.get()};
+  Rounds(all, 4);
+  ASSERT_TRUE(c->membership->Reweight(3).ok());
+  Rounds(all, 2);
+  d->transport->Shutdown();
+  std::vector<Node*> live = {a.get(), b.get(), c.get()};
+  Rounds(live, 12);  // d is seen down
+  EXPECT_EQ(a->membership->Remove("c").code(), absl::StatusCode::kFailedPrecondition);  // alive
+  EXPECT_EQ(a->membership->Remove("a").code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(a->membership->Remove("d").ok());  // during c's reweight: it would block it
+  Rounds(live, 2);
+  const uint64_t change = a->membership->placement().fingerprint;
+  for (Node* n : live) n->membership->SetReady(change);
+  Rounds(live, 3);
+  EXPECT_EQ(StatusOf(*b->membership, "d"), "removed");
+  EXPECT_FALSE(b->membership->placement().HasPending());
+  EXPECT_EQ(b->membership->ring()->members().size(), 3u);
+
+  // A new generation of a member that was not removed is not let in.
+  auto b2 = StartNode("c", {a->address}, 99);  // c's id, an empty directory
+  std::vector<Node*> with_new = {a.get(), b.get(), b2.get()};
+  Rounds(with_new, 3);
+  EXPECT_FALSE(b2->membership->Problem().empty());
+  for (const auto& info : a->membership->Members()) {
+    if (info.state.id() == "c") {
+      EXPECT_EQ(info.state.generation(), 3u);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace cairn::cluster

@@ -60,6 +60,8 @@ class ReplicaStore {
   // Forgets the key outright (no tombstone: a node that no longer owns it, once its
   // owners have it), if its versions are still `expected`; true if it was dropped.
   virtual absl::StatusOr<bool> Drop(int db, std::string_view key, const VersionList& expected) = 0;
+  // Makes every write so far durable (before a transfer cursor moves past it).
+  virtual absl::Status Sync() { return absl::OkStatus(); }
 };
 
 // In memory, for tests of the coordinator and of repair.

@@ -182,9 +182,13 @@ void Transfers::Loop() {
         const int64_t now = NowMs();
         if (settled_since_ms_ < 0) settled_since_ms_ = now;
         const uint64_t version = membership_->ring_version();
-        if (version != cleaned_ring_ &&
+        if (version != cleaned_ring_ && now >= next_cleanup_ms_ &&
             now - settled_since_ms_ >= absl::ToInt64Milliseconds(options_.cleanup_after)) {
-          if (Cleanup(*placement.current)) cleaned_ring_ = version;
+          if (Cleanup(*placement.current)) {
+            cleaned_ring_ = version;
+          } else {
+            next_cleanup_ms_ = NowMs() + 30 * 1000;  // an owner was down: try again later
+          }
         }
       } else {
         settled_since_ms_ = -1;
@@ -286,9 +290,20 @@ bool Transfers::Receive(const Membership::Placement& placement) {
       // W of them are down.
       bool covered = true;
       for (const auto& [lo, hi] : arcs.pieces()) {
-        covered = covered && std::any_of(sources.begin(), sources.end(), [&](const auto& other) {
-          return other.first != id && other.second.Contains(hi) && membership_->IsAlive(other.first);
-        });
+        // A piece may join arcs of different co-owners: every boundary inside it is
+        // checked (each arc ends at a token of either ring).
+        std::vector<uint64_t> points = {lo, hi};
+        for (const auto* r : {placement.current.get(), placement.pending.get()}) {
+          for (const auto& t : r->tokens()) {
+            if (t.position >= lo && t.position <= hi) points.push_back(t.position);
+          }
+        }
+        for (uint64_t point : points) {
+          covered = covered && std::any_of(sources.begin(), sources.end(), [&](const auto& other) {
+            return other.first != id && other.second.Contains(point) &&
+                   membership_->IsAlive(other.first);
+          });
+        }
       }
       absl::MutexLock l(&mu_);
       if (covered) {
@@ -356,6 +371,11 @@ bool Transfers::Receive(const Membership::Placement& placement) {
         cursor = *c;
         progress_.keys_received += batch.writes_size();
         progress_.bytes_received += bytes;
+      }
+      // The cursor moves past these keys only once they are durable here.
+      if (absl::Status s = store_->Sync(); !s.ok()) {
+        spdlog::warn("transfers: {}", s.ToString());
+        return false;
       }
       SaveProgress();
       Throttle(bytes);

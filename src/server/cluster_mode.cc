@@ -523,6 +523,7 @@ std::string ClusterInfo(ClusterNode& node) {
       "cluster_members:", known, "\r\n", "cluster_members_alive:", alive, "\r\n",
       "cluster_members_joining:", joining, "\r\n",
       "cluster_pending_change:", node.membership().PendingChange(), "\r\n",
+      "cluster_problem:", node.membership().Problem(), "\r\n",
       "cluster_transfer_keys_received:", progress.keys_received, "\r\n",
       "cluster_transfer_bytes_received:", progress.bytes_received, "\r\n",
       "cluster_transfer_rate_bytes:", static_cast<uint64_t>(progress.rate_bytes), "\r\n",
@@ -649,6 +650,7 @@ std::string ClusterStatusJson(ClusterNode& node, const std::string* key) {
                         {"ring_version", node.membership().ring_version()},
                         {"quorum_failures", node.coordinator().stats().quorum_failures.load()},
                         {"pending_change", node.membership().PendingChange()},
+                        {"problem", node.membership().Problem()},
                         {"members", members}};
   if (key != nullptr) {
     nlohmann::json list = nlohmann::json::array();
@@ -802,6 +804,9 @@ std::pair<int, std::string> ClusterTopologyRequest(
     s = weight_param(&weight);
     if (s.ok()) s = membership.Reweight(weight);
   } else if (action == "cancel") {
+    if (!self_target) {
+      return error(absl::InvalidArgumentError("ask the node whose change it is (its own HTTP port)"));
+    }
     s = membership.Cancel();
   } else {
     return error(absl::NotFoundError(absl::StrCat("no such cluster action: ", ToAbsl(action))));
