@@ -18,7 +18,7 @@ import pytest
 from cluster_util import (Cluster, Node, divergent_keys, http_json, info, preference_list,
                           replica_digests, wait_for)
 
-EXTRA = ["--replicas", "3", "--write-quorum", "2", "--read-quorum", "2",
+EXTRA = ["--replicas", "3", "--write-quorum", "2", "--read-quorum", "2", "--enable-debug-command", "yes",
          "--transfer-rate", "400kb"]
 STRINGS = 1500
 COUNTERS = 40
@@ -301,5 +301,42 @@ def test_a_dead_node_is_removed_and_its_ranges_rebuilt(tmp_path):
         # Every key is on its 3 owners again (all three nodes).
         for node in nodes[:3]:
             assert len([k for k in replica_digests(node) if k.startswith(b"k")]) == 500, node.name
+    finally:
+        cluster.stop_all()
+
+
+def test_a_partition_during_a_transfer_heals(tmp_path):
+    """node3 joins while clients write; in the middle of its transfers it is cut off from
+    node0 and node1 (DEBUG CLUSTER-PARTITION on both sides), then healed."""
+    cluster = Cluster(tmp_path, 3, extra=EXTRA)
+    nodes = cluster.nodes
+    try:
+        wait_members(nodes, 3)
+        conn = nodes[0].raw()
+        for i in range(STRINGS):
+            conn.command("SET", "pre%d" % i, "x" * 200)
+        load = Load(nodes)
+        load.start()
+        joining = Node(tmp_path, "node3", EXTRA)
+        joining.start(cluster.seeds())
+        nodes.append(joining)
+        wait_transferring(joining)
+        assert joining.raw().command("DEBUG", "CLUSTER-PARTITION", "node0", "node1") == "OK"
+        for n in nodes[:2]:
+            assert n.raw().command("DEBUG", "CLUSTER-PARTITION", "node3") == "OK"
+        time.sleep(3)
+        assert info(nodes[0]).get("cluster_pending_change") != "", "the join completed cut off"
+        for n in nodes:
+            assert n.raw().command("DEBUG", "CLUSTER-HEAL") == "OK"
+        wait_members(nodes, 4, 120)
+        load.finish()
+        assert load.acks > 100, (load.acks, load.errors)
+        deadline = time.monotonic() + 60
+        while divergent_keys(nodes):
+            assert time.monotonic() < deadline, divergent_keys(nodes)[:5]
+            time.sleep(1)
+        check_reads(load, nodes, 2, 2)
+        check_reads(load, nodes, 2, 1)
+        wait_for("old copies dropped", lambda: not _misplaced(nodes), 60, 1)
     finally:
         cluster.stop_all()
