@@ -94,8 +94,8 @@ def main():
             before = clients(nodes[0].port, 4)
             rows.append(("clients, no change", "", "", "", before))
 
-            def join(name):
-                node = Node(tmp, name, EXTRA)
+            def join(name, rate="0"):
+                node = Node(tmp, name, EXTRA[:-1] + [rate])  # the receiver's transfer-rate
                 nodes.append(node)
                 return lambda: node.start(cluster.seeds())
 
@@ -106,15 +106,11 @@ def main():
             rows.append(("node3 leaves, unthrottled", s, b, b / s / 1e6, {}))
             nodes[3].stop()
 
-            for n in nodes[:3]:
-                n.raw().command("CONFIG", "SET", "transfer-rate", "8mb")
-            s, b, _ = change(nodes, 4, join("node4"))
+            s, b, _ = change(nodes, 4, join("node4", "8mb"))
             rows.append(("node4 joins, transfer-rate 8mb", s, b, b / s / 1e6, {}))
 
             nodes[4].kill()  # its disk is gone
             wait_for("node4 down", lambda: info(nodes[0]).get("cluster_members_alive") == "3", 60)
-            for n in nodes[:3]:
-                n.raw().command("CONFIG", "SET", "transfer-rate", "0")
             s, b, _ = change(nodes, 3, lambda: http_json(nodes[0], "POST", "/v1/cluster/remove?node=node4"))
             rows.append(("node4 removed (ranges rebuilt)", s, b, b / s / 1e6, {}))
             s, b, _ = change(nodes, 4, join("node5"))

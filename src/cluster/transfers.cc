@@ -158,6 +158,12 @@ void Transfers::Loop() {
       if (stopping_) return;
     }
     const Membership::Placement placement = membership_->placement();
+    if (const int64_t now = NowMs(); now >= next_problem_log_ms_) {
+      if (std::string problem = membership_->Problem(); !problem.empty()) {
+        spdlog::error("cluster: {}", problem);
+        next_problem_log_ms_ = now + 30 * 1000;
+      }
+    }
     if (placement.HasPending()) {
       settled_since_ms_ = -1;
       // Pulling starts once every coordinator writes to the pending replicas too: else a

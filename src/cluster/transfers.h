@@ -131,6 +131,7 @@ class Transfers {
   uint64_t cleaned_ring_ = 0;  // loop thread only: the ring last cleaned up after
   int64_t settled_since_ms_ = -1;
   int64_t next_cleanup_ms_ = 0;
+  int64_t next_problem_log_ms_ = 0;
   uint64_t seen_change_ = 0;       // loop thread only: the change every member knows of,
   int64_t seen_change_ms_ = 0;     // since when
   int64_t window_start_ms_ = 0;  // Throttle's
