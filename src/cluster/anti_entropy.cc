@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
@@ -42,11 +43,12 @@ uint64_t Contribution(uint64_t key_hash, uint64_t digest) {
 }
 
 // Walks every key of every database in order: fn(db, key, versions); stops at an error.
-absl::Status WalkAll(ReplicaStore* store,
+absl::Status WalkAll(ReplicaStore* store, const std::function<bool()>& stopping,
                      const std::function<void(int, const std::string&, const VersionList&)>& fn) {
   for (int db = 0; db < kAllDatabases; db++) {
     std::string start;
     while (true) {
+      if (stopping()) return absl::CancelledError("stopping");
       std::vector<std::pair<std::string, VersionList>> chunk;
       bool more = false;
       CAIRN_RETURN_IF_ERROR(store->Scan(db, start, kScanChunk, &chunk, &more));
@@ -127,16 +129,16 @@ void AntiEntropy::Round() {
   for (const Member& m : ring.members()) {
     if (m.id != membership_->self_id() && membership_->IsAlive(m.id)) peers.push_back(m.id);
   }
-  std::map<std::string, Leaves> trees;
-  if (absl::Status s = BuildTrees(ring, peers, &trees); !s.ok()) {
-    spdlog::warn("anti-entropy: {}", s.ToString());
-    stats_.running = false;
-    return;
-  }
+  // Each peer's tree is built just before its exchange: a tree built at the start of the
+  // round would show every key written since as a difference.
+  std::shuffle(peers.begin(), peers.end(), std::mt19937_64(static_cast<uint64_t>(NowMs())));
   for (const std::string& peer : peers) {
-    {
-      absl::MutexLock l(&mu_);
-      if (stopping_) break;
+    if (Stopping()) break;
+    if (!membership_->Settled() || membership_->placement().ring != p.ring) break;
+    std::map<std::string, Leaves> trees;
+    if (absl::Status s = BuildTrees(ring, {peer}, &trees); !s.ok()) {
+      spdlog::warn("anti-entropy: {}", s.ToString());
+      break;
     }
     stats_.exchanges++;
     if (!Exchange(peer, trees[peer], p)) stats_.failed_exchanges++;
@@ -156,7 +158,8 @@ absl::Status AntiEntropy::BuildTrees(const Ring& ring, const std::vector<std::st
     const int index = ring.IndexOf(peer);
     if (index >= 0) by_index[index] = &leaves;
   }
-  return WalkAll(store_, [&](int db, const std::string& key, const VersionList& versions) {
+  return WalkAll(store_, [this] { return Stopping(); },
+                 [&](int db, const std::string& key, const VersionList& versions) {
     std::vector<int> owners = ring.PreferenceList(PlacementKey(db, key), options_.replicas);
     if (std::find(owners.begin(), owners.end(), self) == owners.end()) return;
     const uint64_t h = KeyHash(db, key);
@@ -173,7 +176,8 @@ absl::Status AntiEntropy::KeysIn(const Ring& ring, const std::string& peer,
                                  std::map<std::pair<int, std::string>, uint64_t>* out) {
   const int self = ring.IndexOf(membership_->self_id());
   const int other = ring.IndexOf(peer);
-  return WalkAll(store_, [&](int db, const std::string& key, const VersionList& versions) {
+  return WalkAll(store_, [this] { return Stopping(); },
+                 [&](int db, const std::string& key, const VersionList& versions) {
     const uint64_t h = KeyHash(db, key);
     if (!leaves.contains(LeafOf(h))) return;
     if (!Shares(ring, options_.replicas, db, key, self, other)) return;
@@ -213,7 +217,13 @@ absl::StatusOr<pb::AaeReply> AntiEntropy::Serve(const pb::AaeRequest& request) {
   const Ring& ring = *p.current;
   if (ring.IndexOf(request.from()) < 0) return absl::InvalidArgumentError("not a member of the ring");
   pb::AaeReply reply;
+  if (request.leaves_size() > static_cast<int>(kLeaves) || request.parents_size() > 4096) {
+    return absl::InvalidArgumentError("too many tree nodes in one request");
+  }
   if (request.leaves_size() > 0) {
+    for (uint32_t leaf : request.leaves()) {
+      if (leaf >= kLeaves) return absl::InvalidArgumentError("leaf out of range");
+    }
     std::set<uint32_t> leaves(request.leaves().begin(), request.leaves().end());
     std::map<std::pair<int, std::string>, uint64_t> keys;
     CAIRN_RETURN_IF_ERROR(KeysIn(ring, request.from(), leaves, &keys));
@@ -233,6 +243,7 @@ absl::StatusOr<pb::AaeReply> AntiEntropy::Serve(const pb::AaeRequest& request) {
   Leaves leaves;
   {
     absl::MutexLock l(&mu_);
+    std::erase_if(served_, [](const auto& s) { return NowMs() - s.second.built_ms >= kServedTreeMs; });
     auto it = served_.find(request.from());
     const bool fresh = it != served_.end() && it->second.ring == p.ring &&
                        NowMs() - it->second.built_ms < kServedTreeMs;
@@ -307,10 +318,8 @@ bool AntiEntropy::Exchange(const std::string& peer, const Leaves& mine,
   // 3. Keys of the leaves that differ, both sides.
   std::map<std::pair<int, std::string>, uint64_t> theirs, ours;
   std::vector<uint32_t> leaf_list(leaves.begin(), leaves.end());
-  for (size_t i = 0; i < leaf_list.size(); i += 4096) {
-    std::vector<uint32_t> part(leaf_list.begin() + static_cast<long>(i),
-                               leaf_list.begin() + static_cast<long>(std::min(leaf_list.size(), i + 4096)));
-    auto got = step(0, {}, part);
+  {
+    auto got = step(0, {}, leaf_list);  // one walk of the peer's keys
     if (!got.ok()) return false;
     for (const pb::AaeKey& k : got->keys()) theirs[{k.db(), k.key()}] = k.digest();
   }
@@ -325,7 +334,20 @@ bool AntiEntropy::Exchange(const std::string& peer, const Leaves& mine,
   }
   stats_.keys_compared += theirs.size() + ours.size();
   // 4. Each key that differs: the peer's versions merged here, the merge written back.
-  for (size_t i = 0; i < differ.size(); i += kRepairChunk) {
+  pb::Envelope write;
+  size_t write_bytes = 0;
+  auto flush = [&]() {
+    if (!write.has_write_batch()) return true;
+    const bool ok = Call(peer, std::move(write)).ok();
+    write = pb::Envelope();
+    write_bytes = 0;
+    return ok;
+  };
+  for (size_t i = 0; i < differ.size();) {
+    // The ring this exchange compared for must still be the one: a change starting now
+    // has transfers that must not miss what is written below.
+    const Membership::Placement now = membership_->placement();
+    if (now.HasPending() || now.ring != p.ring || Stopping()) return false;
     const size_t end = std::min(differ.size(), i + kRepairChunk);
     pb::Envelope read;
     for (size_t j = i; j < end; j++) {
@@ -334,12 +356,13 @@ bool AntiEntropy::Exchange(const std::string& peer, const Leaves& mine,
       r->set_key(differ[j].second);
     }
     auto got = Call(peer, std::move(read));
-    if (!got.ok() || !got->has_read_batch_result() ||
-        got->read_batch_result().results_size() != static_cast<int>(end - i)) {
+    // A reply may stop early (a size budget): the rest is asked for next.
+    if (!got.ok() || !got->has_read_batch_result() || got->read_batch_result().results_size() == 0 ||
+        got->read_batch_result().results_size() > static_cast<int>(end - i)) {
       return false;
     }
-    pb::Envelope write;
-    for (size_t j = i; j < end; j++) {
+    const size_t answered = static_cast<size_t>(got->read_batch_result().results_size());
+    for (size_t j = i; j < i + answered; j++) {
       const auto& [db, key] = differ[j];
       const pb::ReplicaReadResult& theirs_now = got->read_batch_result().results(static_cast<int>(j - i));
       bool changed = false;
@@ -348,14 +371,17 @@ bool AntiEntropy::Exchange(const std::string& peer, const Leaves& mine,
       auto merged = store_->Read(db, key);
       if (!merged.ok()) return false;
       if (VersionsDigest(*merged) != VersionsDigest(versions) || changed) stats_.keys_repaired++;
-      if (merged->empty()) continue;
+      if (merged->empty() || VersionsDigest(*merged) == VersionsDigest(versions)) continue;
       pb::ReplicaWrite* w = write.mutable_write_batch()->add_writes();
       w->set_db(db);
       w->set_key(key);
       for (const pb::Record& r : *merged) *w->add_versions() = r;
+      write_bytes += w->ByteSizeLong();
+      if (write_bytes >= (1u << 20) && !flush()) return false;  // about 1 MiB a message
     }
-    if (write.has_write_batch() && !Call(peer, std::move(write)).ok()) return false;
+    i += answered;
   }
+  if (!flush()) return false;
   return true;
 }
 

@@ -70,6 +70,10 @@ class AntiEntropy {
   using Leaves = std::vector<uint64_t>;  // kLeaves hashes
   void Loop();
   void Round();
+  bool Stopping() {
+    absl::MutexLock l(&mu_);
+    return stopping_;
+  }
   // This node's trees of the keys it shares with each of peers, in one walk.
   absl::Status BuildTrees(const Ring& ring, const std::vector<std::string>& peers,
                           std::map<std::string, Leaves>* trees);

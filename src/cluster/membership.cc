@@ -38,7 +38,10 @@ bool Newer(const pb::NodeState& a, const pb::NodeState& b) {
     return Finality(a.status()) > Finality(b.status());
   }
   if (a.incarnation() != b.incarnation()) return a.incarnation() > b.incarnation();
-  return a.heartbeat() > b.heartbeat();
+  if (a.heartbeat() != b.heartbeat()) return a.heartbeat() > b.heartbeat();
+  // Two nodes that removed the same member at once gave it different change numbers:
+  // the higher wins everywhere, so every node computes the same pending ring.
+  return a.change() > b.change();
 }
 
 const char* StatusName(Status s) {
@@ -191,10 +194,15 @@ void Membership::MergeLocked(const pb::Gossip& in) {
     if (s.id().empty()) continue;
     if (s.id() == self_id_) {
       pb::NodeState& self = entries_.at(self_id_).state;
-      if (s.generation() < self.generation() && Finality(s.status()) == 0) {
+      if (s.generation() < self.generation()) {
         // The cluster knows this id as a member with older data (this node's directory
-        // was wiped or replaced): it does not join until that member is removed.
-        conflict_ = true;
+        // was wiped or replaced). Until that member is removed (or has left) this node
+        // owns nothing: it waits as a joining node, and says why (Problem).
+        conflict_ = Finality(s.status()) < 2;
+        if (conflict_ && self.status() == pb::NodeState::NORMAL) {
+          self.set_status(pb::NodeState::JOINING);
+          self.set_heartbeat(self.heartbeat() + 1);
+        }
         continue;
       }
       if (s.generation() == self.generation() && Finality(s.status()) > Finality(self.status())) {
@@ -221,7 +229,7 @@ void Membership::MergeLocked(const pb::Gossip& in) {
     }
     if (!Newer(s, it->second.state)) continue;
     if (s.generation() > it->second.state.generation() &&
-        Finality(it->second.state.status()) == 0) {
+        Finality(it->second.state.status()) < 2) {
       // A new generation of a member that still owns data (its directory was wiped): it
       // may join only once the old one is removed, or its ranges would be lost.
       continue;
@@ -262,7 +270,7 @@ void Membership::RebuildRingLocked() {
     // A change's own number: the same change made again after a cancel is another one
     // (members' readiness for the first one does not count for it).
     if (status == pb::NodeState::JOINING || status == pb::NodeState::DEPARTING ||
-        status == pb::NodeState::REMOVING || e.state.target_weight() > 0) {
+        status == pb::NodeState::REMOVING || (InPending(status) && e.state.target_weight() > 0)) {
       absl::StrAppend(&pending_key, "change ", id, " ", e.state.change(), "\n");
     }
     if (InPending(status)) {
@@ -513,22 +521,23 @@ absl::Status Membership::Remove(const std::string& id) {
     }
     // Allowed while a change is under way: a dead member would hold it up for ever (it
     // must be ready, or leave). The change then includes the removal.
-    state.set_change(std::max<uint64_t>(state.change() + 1, static_cast<uint64_t>(Now())));
-    if (state.status() == pb::NodeState::JOINING) {
-      // It owns nothing yet: removing it cancels its join.
-      state.set_status(pb::NodeState::REMOVED);
-    } else {
-      if (state.status() != pb::NodeState::NORMAL && state.status() != pb::NodeState::LEAVING &&
-          state.status() != pb::NodeState::DEPARTING) {
-        return absl::FailedPreconditionError(
-            absl::StrCat(id, " is ", StatusName(state.status()), ": nothing to remove"));
-      }
+    const Status status = state.status();
+    if (status != pb::NodeState::JOINING && status != pb::NodeState::NORMAL &&
+        status != pb::NodeState::LEAVING && status != pb::NodeState::DEPARTING) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(id, " is ", StatusName(status), ": nothing to remove"));
+    }
+    if (status != pb::NodeState::JOINING) {
       const bool others = std::any_of(entries_.begin(), entries_.end(), [&](const auto& e) {
         return e.first != id && InPending(e.second.state.status());
       });
       if (!others) return absl::FailedPreconditionError("no member would be left");
-      state.set_status(pb::NodeState::REMOVING);
     }
+    state.set_change(std::max<uint64_t>(state.change() + 1, static_cast<uint64_t>(Now())));
+    state.set_target_weight(0);
+    // It owns nothing yet if it was joining: removing it cancels its join.
+    state.set_status(status == pb::NodeState::JOINING ? pb::NodeState::REMOVED
+                                                      : pb::NodeState::REMOVING);
     for (auto& [_, e] : entries_) e.alive_at_ms = -1;
     RebuildRingLocked();
   }

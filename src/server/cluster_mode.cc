@@ -125,6 +125,7 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
   node->executors_ = std::make_unique<ExecutorPool>(8);
   node->fallback_ = std::make_unique<ExecutorPool>(2);
   node->background_ = std::make_unique<ExecutorPool>(2);
+  node->walkers_ = std::make_unique<ExecutorPool>(1);
   node->w_ = cfg.write_quorum;
   node->r_ = cfg.read_quorum;
   uint64_t generation, incarnation;
@@ -181,9 +182,17 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
           }
           return respond(std::move(reply));
         }
+        // Transfer pages and anti-entropy steps walk many keys: on a pool of their own, so
+        // they neither hold up the I/O thread nor the commands waiting in executors_.
+        const auto on_walker = [raw, &respond](std::function<pb::Envelope()> work) {
+          if (raw->walkers_->Post([work = std::move(work), respond] { respond(work()); })) return;
+          pb::Envelope reply;
+          reply.mutable_error()->set_code(pb::Error::UNAVAILABLE);
+          reply.mutable_error()->set_message("node stopping");
+          respond(std::move(reply));
+        };
         if (request.has_transfer_pull()) {
-          // A page walks up to thousands of keys: not on the I/O thread.
-          return on_executor([raw, q = std::move(*request.mutable_transfer_pull())] {
+          return on_walker([raw, q = std::move(*request.mutable_transfer_pull())] {
             pb::Envelope reply;
             auto page = raw->transfers_->Serve(q);
             if (!page.ok()) {
@@ -196,7 +205,7 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
           });
         }
         if (request.has_aae()) {
-          return on_executor([raw, q = std::move(*request.mutable_aae())] {
+          return on_walker([raw, q = std::move(*request.mutable_aae())] {
             pb::Envelope reply;
             auto step = raw->anti_entropy_->Serve(q);
             if (!step.ok()) {
@@ -357,6 +366,8 @@ void ClusterNode::Shutdown() {
   if (executors_ != nullptr) executors_->Stop();   // commands waiting on the transport,
   if (fallback_ != nullptr) fallback_->Stop();
   if (background_ != nullptr) background_->Stop(); // and work of its callbacks
+  if (anti_entropy_ != nullptr) anti_entropy_->Halt();  // walks in walkers_ end early
+  if (walkers_ != nullptr) walkers_->Stop();
   maintenance_.reset();  // and its thread
   if (transfers_ != nullptr) transfers_->Halt();  // joined below, once its call failed
   if (anti_entropy_ != nullptr) anti_entropy_->Halt();

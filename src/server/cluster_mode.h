@@ -129,6 +129,7 @@ class ClusterNode {
   // a pool of its own, so callers waiting in executors_ cannot starve it.
   std::unique_ptr<class ExecutorPool> fallback_;
   std::unique_ptr<class ExecutorPool> background_;  // Coordinator::Options::run_later
+  std::unique_ptr<class ExecutorPool> walkers_;     // transfer pages, anti-entropy steps
   std::unique_ptr<cluster::HybridClock> clock_;
   std::unique_ptr<cluster::EngineReplicaStore> store_;
   std::unique_ptr<cluster::HintStore> hints_;
