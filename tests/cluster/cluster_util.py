@@ -21,7 +21,11 @@ HOST = "127.0.0.1"
 
 
 class Node:
-    def __init__(self, root, name, extra):
+    def __init__(self, root, name, extra, host=HOST, prefix=()):
+        """host: the address it binds and clients use; prefix: what the command runs
+        under (["ip", "netns", "exec", ns] for a node in a network namespace)."""
+        self.host = host
+        self.prefix = list(prefix)
         self.name = name
         self.dir = os.path.join(str(root), name)
         os.makedirs(self.dir, exist_ok=True)
@@ -35,7 +39,8 @@ class Node:
         """Starts the node (cluster=False: as a single-node server on the same directory)."""
         log = open(self.log_path, "ab")
         offset = log.tell()
-        args = [SERVER_BIN, "--dir", self.dir, "--bind", HOST, "--port", "0", "--http-port", "0",
+        args = [*self.prefix, SERVER_BIN, "--dir", self.dir, "--bind", self.host, "--port", "0",
+                "--http-port", "0",
                 "--io-threads", "2", *self.extra]
         if cluster:
             args += ["--cluster", "yes", "--node-id", self.name, "--cluster-port",
@@ -59,7 +64,7 @@ class Node:
             time.sleep(0.02)
 
     def raw(self, timeout=10.0):
-        return RespSocket(HOST, self.port, timeout)
+        return RespSocket(self.host, self.port, timeout)
 
     def kill(self):
         self.proc.send_signal(signal.SIGKILL)
@@ -121,7 +126,7 @@ def http_json(node, method, path, body=None):
     import json
     import urllib.error
     import urllib.request
-    req = urllib.request.Request("http://%s:%d%s" % (HOST, node.http_port, path), data=body,
+    req = urllib.request.Request("http://%s:%d%s" % (node.host, node.http_port, path), data=body,
                                  method=method)
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
