@@ -611,19 +611,7 @@ absl::StatusOr<std::shared_ptr<Coordinator::WriteFanout>> Coordinator::Coordinat
       roles.push_back({id, {false, true}});
     }
   }
-  if (placement.previous != nullptr) {
-    // Just after a change: members that have not heard yet read from the old ring.
-    const Ring& old = *placement.previous;
-    for (int m : old.PreferenceList(PlacementKey(db, key), options_.replicas)) {
-      const std::string& id = old.members()[m].id;
-      if (std::any_of(roles.begin(), roles.end(), [&](const auto& r) { return r.first == id; })) continue;
-      if (IsSelf(id) || !membership_->IsAlive(id)) continue;
-      ids.push_back(id);
-      alive.push_back(true);
-      roles.push_back({id, {false, false}});  // counts for neither W
-    }
-  }
-  // The key's owners, now or after the change (the previous ring's extras are not).
+  // The key's owners, now or after the change.
   const int owners = static_cast<int>(std::count_if(roles.begin(), roles.end(), [](const auto& r) {
     return r.second.first || r.second.second;
   }));
@@ -700,7 +688,7 @@ absl::StatusOr<std::shared_ptr<Coordinator::WriteFanout>> Coordinator::Coordinat
       Hint(id, db, key, {record});
       continue;
     }
-    const bool owner = static_cast<int>(i) < owners;  // extras come last, and get no hint
+    const bool owner = static_cast<int>(i) < owners;
     pb::Envelope request;
     request.mutable_write()->set_db(db);
     request.mutable_write()->set_key(std::string(key));

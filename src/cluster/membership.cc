@@ -240,17 +240,6 @@ void Membership::MergeLocked(const pb::Gossip& in) {
   }
   RebuildRingLocked();
   CompleteLocked();
-  if (previous_ != nullptr && pending_ == nullptr) {
-    // Forgotten once every live member serves from the current ring.
-    bool all = true;
-    for (const auto& [id, e] : entries_) {
-      if (id != self_id_ && InCurrent(e.state.status()) && AliveLocked(id, now) &&
-          e.state.ring() != current_fp_) {
-        all = false;
-      }
-    }
-    if (all) previous_.reset();
-  }
 }
 
 void Membership::RebuildRingLocked() {
@@ -295,8 +284,6 @@ void Membership::RebuildRingLocked() {
     if (!built.ok()) return;
     next = std::make_shared<const Ring>(std::move(*built));
   }
-  const bool current_changed = ring_ != nullptr && current_key != ring_key_.substr(0, ring_key_.find('|'));
-  if (current_changed) previous_ = ring_;
   ring_ = std::make_shared<const Ring>(std::move(*ring));
   pending_ = std::move(next);
   current_fp_ = XXH3_64bits(current_key.data(), current_key.size()) | 1;
@@ -383,7 +370,6 @@ Membership::Placement Membership::placement() {
   p.pending = pending_;
   p.fingerprint = fingerprint_;
   p.ring = current_fp_;
-  p.previous = previous_;
   return p;
 }
 

@@ -80,10 +80,6 @@ class Membership {
     std::shared_ptr<const Ring> pending;  // null unless a change is under way: writes too
     uint64_t fingerprint = 0;             // of the two (0 when nothing is pending)
     uint64_t ring = 0;                    // of the current ring
-    // The ring before the last change completed, until every live member serves from
-    // the current one (null after): writes reach its replicas too, best effort, so a
-    // member that still reads from it finds them.
-    std::shared_ptr<const Ring> previous;
     bool HasPending() const { return pending != nullptr; }
   };
 
@@ -187,7 +183,6 @@ class Membership {
   std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);  // including self
   std::shared_ptr<const Ring> ring_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<const Ring> pending_ ABSL_GUARDED_BY(mu_);  // null: nothing pending
-  std::shared_ptr<const Ring> previous_ ABSL_GUARDED_BY(mu_);  // Placement::previous
   uint64_t fingerprint_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t current_fp_ ABSL_GUARDED_BY(mu_) = 0;
   std::string view_key_ ABSL_GUARDED_BY(mu_);  // statuses, weights, readiness

@@ -10,6 +10,7 @@
 #include "base/status.h"
 #include "cairn/env.h"
 #include "cluster/registers.h"
+#include "cluster/versions.h"
 #include "spdlog/spdlog.h"
 
 namespace cairn::cluster {
@@ -115,6 +116,32 @@ std::map<std::string, ArcSet> ArcsToReceive(const Ring& current, const Ring& pen
   }
   for (auto& [id, arcs] : out) arcs.Normalize();
   return out;
+}
+
+ReceivePlan PlanToReceive(const Ring& current, const Ring& pending, const std::string& self,
+                          int n, const std::function<bool(const std::string&)>& alive) {
+  std::vector<uint64_t> bounds;
+  for (const auto& t : current.tokens()) bounds.push_back(t.position);
+  for (const auto& t : pending.tokens()) bounds.push_back(t.position);
+  std::sort(bounds.begin(), bounds.end());
+  bounds.erase(std::unique(bounds.begin(), bounds.end()), bounds.end());
+  ReceivePlan plan;
+  for (size_t i = 0; i < bounds.size(); i++) {
+    const uint64_t end = bounds[i];
+    const uint64_t start = i == 0 ? bounds.back() : bounds[i - 1];
+    if (!Has(IdsAt(pending, end, n), self)) continue;
+    std::vector<std::string> owners = IdsAt(current, end, n);
+    if (Has(owners, self)) continue;
+    auto primary = std::find_if(owners.begin(), owners.end(), alive);
+    if (primary == owners.end()) primary = owners.begin();
+    for (auto it = owners.begin(); it != owners.end(); ++it) {
+      (it == primary ? plan.full : plan.digests)[*it].Add(start, end);
+    }
+  }
+  for (auto* m : {&plan.full, &plan.digests}) {
+    for (auto& [id, arcs] : *m) arcs.Normalize();
+  }
+  return plan;
 }
 
 Transfers::Transfers(Options options, Membership* membership, Transport* transport,
@@ -232,11 +259,16 @@ absl::StatusOr<pb::TransferPage> Transfers::Serve(const pb::TransferPull& reques
       after = key;
       started = true;
       if (arcs.Contains(Ring::Position(PlacementKey(db, key)))) {
-        bytes += RecordBytes(key, versions);
         pb::TransferRecord* r = page.add_records();
         r->set_db(db);
         r->set_key(key);
-        for (pb::Record& v : versions) *r->add_versions() = std::move(v);
+        if (request.digests_only()) {
+          bytes += key.size() + 16;
+          r->set_digest(VersionsDigest(versions));
+        } else {
+          bytes += RecordBytes(key, versions);
+          for (pb::Record& v : versions) *r->add_versions() = std::move(v);
+        }
       }
       if (bytes >= max_bytes || walked >= kMaxWalkPerPage) {
         cursor(false);
@@ -255,8 +287,18 @@ absl::StatusOr<pb::TransferPage> Transfers::Serve(const pb::TransferPull& reques
 
 bool Transfers::Receive(const Membership::Placement& placement) {
   const std::string& self = membership_->self_id();
-  const std::map<std::string, ArcSet> sources =
-      ArcsToReceive(*placement.current, *placement.pending, self, options_.replicas);
+  const ReceivePlan plan = PlanToReceive(
+      *placement.current, *placement.pending, self, options_.replicas,
+      [this](const std::string& id) { return membership_->IsAlive(id); });
+  struct Source {
+    std::string id;
+    std::string name;  // its cursor's: the id, "#digests" added for a digest pull
+    const ArcSet* arcs;
+    bool digests;
+  };
+  std::vector<Source> sources;  // full pulls first: digests then compare with their keys
+  for (const auto& [id, arcs] : plan.full) sources.push_back({id, id, &arcs, false});
+  for (const auto& [id, arcs] : plan.digests) sources.push_back({id, id + "#digests", &arcs, true});
   {
     absl::MutexLock l(&mu_);
     if (saved_.fingerprint() != placement.fingerprint) {
@@ -264,23 +306,24 @@ bool Transfers::Receive(const Membership::Placement& placement) {
       saved_.set_fingerprint(placement.fingerprint);
       progress_.changes_received++;
     }
-    ArcSet all;
-    for (const auto& [id, arcs] : sources) {
+    for (const Source& src : sources) {
       if (std::none_of(saved_.sources().begin(), saved_.sources().end(),
-                       [&](const pb::TransferCursor& c) { return c.source() == id; })) {
-        saved_.add_sources()->set_source(id);
+                       [&](const pb::TransferCursor& c) { return c.source() == src.name; })) {
+        saved_.add_sources()->set_source(src.name);
       }
     }
     progress_.fingerprint = placement.fingerprint;
     double fraction = 0;
-    for (const auto& [id, arcs] : sources) fraction = std::max(fraction, arcs.Fraction());
+    for (const auto& [id, arcs] : plan.full) fraction += arcs.Fraction();
     progress_.fraction = fraction;
   }
   bool all_done = true;
-  for (const auto& [id, arcs] : sources) {
+  for (const Source& src : sources) {
+    const std::string& id = src.id;
+    const ArcSet& arcs = *src.arcs;
     auto find_cursor = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> pb::TransferCursor* {
       for (pb::TransferCursor& c : *saved_.mutable_sources()) {
-        if (c.source() == id) return &c;
+        if (c.source() == src.name) return &c;
       }
       return nullptr;
     };
@@ -293,7 +336,7 @@ bool Transfers::Receive(const Membership::Placement& placement) {
     if (!membership_->IsAlive(id)) {
       // A down source is done without it if every one of its arcs has a live source
       // too: an acknowledged write is on W current replicas, so on one that is up unless
-      // W of them are down.
+      // W of them are down (a digest pull fetches whatever this node lacks).
       bool covered = true;
       for (const auto& [lo, hi] : arcs.pieces()) {
         // A piece may join arcs of different co-owners: every boundary inside it is
@@ -305,9 +348,8 @@ bool Transfers::Receive(const Membership::Placement& placement) {
           }
         }
         for (uint64_t point : points) {
-          covered = covered && std::any_of(sources.begin(), sources.end(), [&](const auto& other) {
-            return other.first != id && other.second.Contains(point) &&
-                   membership_->IsAlive(other.first);
+          covered = covered && std::any_of(sources.begin(), sources.end(), [&](const Source& other) {
+            return other.id != id && other.arcs->Contains(point) && membership_->IsAlive(other.id);
           });
         }
       }
@@ -333,6 +375,7 @@ bool Transfers::Receive(const Membership::Placement& placement) {
       q->set_after(cursor.after());
       q->set_started(cursor.started());
       q->set_max_bytes(options_.page_bytes);
+      q->set_digests_only(src.digests);
       auto reply = transport_->CallAndWait(membership_->AddressOf(id), std::move(request),
                                            options_.timeout);
       absl::Status failure;
@@ -345,7 +388,47 @@ bool Transfers::Receive(const Membership::Placement& placement) {
       }
       pb::ReplicaWriteBatch batch;
       size_t bytes = 0;
-      if (failure.ok()) {
+      if (failure.ok() && src.digests) {
+        // The keys whose versions here differ from the source's: fetched whole.
+        bytes = reply->ByteSizeLong();
+        std::vector<std::pair<int, std::string>> differ;
+        for (const pb::TransferRecord& r : reply->transfer_page().records()) {
+          auto mine = store_->Read(r.db(), r.key());
+          if (!mine.ok()) {
+            failure = mine.status();
+            break;
+          }
+          if (VersionsDigest(*mine) != r.digest()) differ.emplace_back(r.db(), r.key());
+        }
+        for (size_t i = 0; failure.ok() && i < differ.size();) {
+          pb::Envelope read;
+          for (size_t j = i; j < std::min(differ.size(), i + 256); j++) {
+            pb::ReplicaRead* rr = read.mutable_read_batch()->add_reads();
+            rr->set_db(differ[j].first);
+            rr->set_key(differ[j].second);
+          }
+          auto got = transport_->CallAndWait(membership_->AddressOf(id), std::move(read),
+                                             options_.timeout);
+          if (!got.ok() || !got->has_read_batch_result() ||
+              got->read_batch_result().results_size() == 0) {
+            failure = got.ok() ? absl::UnavailableError("unexpected reply to a read") : got.status();
+            break;
+          }
+          for (pb::ReplicaReadResult& result : *got->mutable_read_batch_result()->mutable_results()) {
+            if (i >= differ.size()) break;
+            if (result.versions_size() > 0) {
+              pb::ReplicaWrite* w = batch.add_writes();
+              w->set_db(differ[i].first);
+              w->set_key(differ[i].second);
+              *w->mutable_versions() = std::move(*result.mutable_versions());
+              bytes += w->ByteSizeLong();
+            }
+            i++;
+          }
+        }
+        std::vector<bool> changed;
+        if (failure.ok() && batch.writes_size() > 0) failure = store_->ApplyBatch(batch, &changed);
+      } else if (failure.ok()) {
         for (pb::TransferRecord& r : *reply->mutable_transfer_page()->mutable_records()) {
           pb::ReplicaWrite* w = batch.add_writes();
           w->set_db(r.db());
@@ -358,15 +441,15 @@ bool Transfers::Receive(const Membership::Placement& placement) {
       }
       if (!failure.ok()) {
         absl::MutexLock l(&mu_);
-        errors_[id] = std::string(failure.message());
-        spdlog::warn("transfers: pulling from {}: {}", id, failure.ToString());
+        errors_[src.name] = std::string(failure.message());
+        spdlog::warn("transfers: pulling from {}: {}", src.name, failure.ToString());
         all_done = false;
         break;
       }
       const pb::TransferPage& page = reply->transfer_page();
       {
         absl::MutexLock l(&mu_);
-        errors_.erase(id);
+        errors_.erase(src.name);
         pb::TransferCursor* c = find_cursor();
         c->set_db(page.db());
         c->set_after(page.after());

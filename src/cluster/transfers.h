@@ -3,8 +3,9 @@
 //
 // During a change (Membership::Placement has a pending ring) every node works out the
 // arcs of the ring it is a replica of in the pending ring but not in the current one, and
-// pulls the keys of those arcs, a page at a time, from every live current replica of each
-// arc (so a write acknowledged by any W of them is among what it receives), merging them
+// pulls the keys of those arcs, a page at a time, from one live current replica of each
+// arc and the digests of those keys from the others (ReceivePlan: so a write acknowledged
+// by any W of them is among what it receives), merging them
 // into its replicas as any replica write merges. Writes made meanwhile reach it directly
 // (the coordinator writes to pending replicas too). Pages are throttled to `rate`; the
 // cursor of each source is kept in <dir>/TRANSFERS after every page, so a receiver that
@@ -63,6 +64,17 @@ class ArcSet {
 // receive, by the current replicas to pull them from (self excluded).
 std::map<std::string, ArcSet> ArcsToReceive(const Ring& current, const Ring& pending,
                                            const std::string& self, int n);
+
+// What a node pulls during a change: each arc in full from one live current replica (the
+// first in the arc's preference list that is up), and from the others only its keys'
+// digests, fetching the keys whose digest differs from what it then holds. So about one
+// copy of the data crosses the network, and a write that reached only some replicas
+// still arrives.
+struct ReceivePlan {
+  std::map<std::string, ArcSet> full, digests;  // by source member id
+};
+ReceivePlan PlanToReceive(const Ring& current, const Ring& pending, const std::string& self,
+                          int n, const std::function<bool(const std::string&)>& alive);
 
 class Transfers {
  public:
