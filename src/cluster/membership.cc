@@ -446,15 +446,19 @@ absl::Status Membership::NoChangePendingLocked() {
       "): wait for its transfers to finish (cairn cluster transfers), or cancel it"));
 }
 
+absl::Status Membership::MayChangeSelfLocked() {
+  CAIRN_RETURN_IF_ERROR(NoChangePendingLocked());
+  const Status status = entries_.at(self_id_).state.status();
+  if (status == pb::NodeState::NORMAL) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("this node is ", StatusName(status), ", not a normal member"));
+}
+
 absl::Status Membership::Decommission() {
   {
     absl::MutexLock l(&mu_);
-    CAIRN_RETURN_IF_ERROR(NoChangePendingLocked());
+    CAIRN_RETURN_IF_ERROR(MayChangeSelfLocked());
     pb::NodeState& self = entries_.at(self_id_).state;
-    if (self.status() != pb::NodeState::NORMAL) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("this node is ", StatusName(self.status()), ", not a normal member"));
-    }
     const bool others = std::any_of(entries_.begin(), entries_.end(), [&](const auto& e) {
       return e.first != self_id_ && InPending(e.second.state.status());
     });
@@ -474,12 +478,8 @@ absl::Status Membership::Reweight(double weight) {
   }
   {
     absl::MutexLock l(&mu_);
-    CAIRN_RETURN_IF_ERROR(NoChangePendingLocked());
+    CAIRN_RETURN_IF_ERROR(MayChangeSelfLocked());
     pb::NodeState& self = entries_.at(self_id_).state;
-    if (self.status() != pb::NodeState::NORMAL) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("this node is ", StatusName(self.status()), ", not a normal member"));
-    }
     if (weight == (self.weight() > 0 ? self.weight() : 1.0)) {
       return absl::FailedPreconditionError(absl::StrCat("this node's weight is already ", weight));
     }

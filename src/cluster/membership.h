@@ -162,6 +162,8 @@ class Membership {
   // After a change of this node's own state: every live member hears of it now.
   void Announce();
   absl::Status NoChangePendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // No change under way, and this node a normal member (Decommission, Reweight).
+  absl::Status MayChangeSelfLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string PendingChangeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool announce_ ABSL_GUARDED_BY(mu_) = false;  // CompleteLocked changed this node's state
   int64_t Now() const;

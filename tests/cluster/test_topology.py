@@ -160,6 +160,25 @@ def check_reads(load, nodes, w, r):
                 "%s: %s.%s read %r, last acknowledged %r" % (node.name, h, field, got, value)
 
 
+def check_after(load, nodes):
+    """After the changes: replicas agree with no reads (within 60 s), every read agrees
+    with the load's acknowledgements at R=2 and R=1 through every node, the preloaded keys
+    are there, and old owners drop what they gave away."""
+    deadline = time.monotonic() + 60
+    while divergent_keys(nodes):
+        if time.monotonic() > deadline:
+            bad = divergent_keys(nodes)[:3]
+            detail = {key: {n.name: n.raw().command("CAIRN.REPLICA", "GET", key) for n in nodes}
+                      for key, _ in bad}
+            raise AssertionError("replicas differ: %s" % detail)
+        time.sleep(1)
+    check_reads(load, nodes, 2, 2)
+    check_reads(load, nodes, 2, 1)
+    for i in range(0, STRINGS, 7):
+        assert nodes[-1].raw().command("GET", "pre%d" % i) == b"x" * 200
+    wait_for("old copies dropped", lambda: not _misplaced(nodes), 60, 1)
+
+
 def check_ownership(nodes):
     """No node keeps a key of a range it does not own."""
     for node in nodes:
@@ -217,20 +236,7 @@ def test_grow_to_five_and_shrink_to_three_under_load(tmp_path):
         assert load.acks > 100, (load.acks, load.errors)
 
         # Replicas agree with no reads (hints, hand-offs), then every read agrees.
-        deadline = time.monotonic() + 60
-        while divergent_keys(nodes):
-            if time.monotonic() > deadline:
-                bad = divergent_keys(nodes)[:3]
-                detail = {key: {n.name: n.raw().command("CAIRN.REPLICA", "GET", key) for n in nodes}
-                          for key, _ in bad}
-                raise AssertionError("replicas differ: %s" % detail)
-            time.sleep(1)
-        check_reads(load, nodes, 2, 2)
-        check_reads(load, nodes, 2, 1)
-        for i in range(0, STRINGS, 7):
-            assert nodes[2].raw().command("GET", "pre%d" % i) == b"x" * 200
-        # Old owners drop what they gave away once every node serves from the same ring.
-        wait_for("old copies dropped", lambda: not _misplaced(nodes), 60, 1)
+        check_after(load, nodes)
     finally:
         cluster.stop_all()
 
@@ -331,12 +337,6 @@ def test_a_partition_during_a_transfer_heals(tmp_path):
         wait_members(nodes, 4, 120)
         load.finish()
         assert load.acks > 100, (load.acks, load.errors)
-        deadline = time.monotonic() + 60
-        while divergent_keys(nodes):
-            assert time.monotonic() < deadline, divergent_keys(nodes)[:5]
-            time.sleep(1)
-        check_reads(load, nodes, 2, 2)
-        check_reads(load, nodes, 2, 1)
-        wait_for("old copies dropped", lambda: not _misplaced(nodes), 60, 1)
+        check_after(load, nodes)
     finally:
         cluster.stop_all()
