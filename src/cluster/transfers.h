@@ -85,8 +85,10 @@ class Transfers {
     std::string progress_path;  // "": progress is not kept
     absl::Duration interval = absl::Milliseconds(200);
     // After every live member knows of a change, how long before pulling starts: writes
-    // coordinated just before a member learned of it are stored by then.
-    absl::Duration propagation_delay = absl::Seconds(2);
+    // coordinated just before a member learned of it are stored by then (they are in
+    // flight for a network round trip; one slower than this reaches the new owner later,
+    // by the old owner's hand-off or anti-entropy).
+    absl::Duration propagation_delay = absl::Milliseconds(250);
     absl::Duration timeout = absl::Seconds(30);  // per page
     uint32_t page_bytes = 1 << 20;
     // How long every live member must have served from the same ring before old owners
