@@ -611,10 +611,6 @@ absl::StatusOr<std::shared_ptr<Coordinator::WriteFanout>> Coordinator::Coordinat
       roles.push_back({id, {false, true}});
     }
   }
-  // The key's owners, now or after the change.
-  const int owners = static_cast<int>(std::count_if(roles.begin(), roles.end(), [](const auto& r) {
-    return r.second.first || r.second.second;
-  }));
   if (!self_replica) {
     // The forwarding node's ring differs from this one's (membership is changing): a
     // copy here would count towards W without being a replica.
@@ -668,7 +664,7 @@ absl::StatusOr<std::shared_ptr<Coordinator::WriteFanout>> Coordinator::Coordinat
       absl::MutexLock l(&f->mu);
       f->needed = w;
       f->written = record;
-      f->all_replicas = owners;
+      f->all_replicas = static_cast<int>(ids.size());
       f->asked = current_up;
       f->has_pending = placement.HasPending();
       f->pending_asked = pending_up;
@@ -688,19 +684,16 @@ absl::StatusOr<std::shared_ptr<Coordinator::WriteFanout>> Coordinator::Coordinat
       Hint(id, db, key, {record});
       continue;
     }
-    const bool owner = static_cast<int>(i) < owners;
     pb::Envelope request;
     request.mutable_write()->set_db(db);
     request.mutable_write()->set_key(std::string(key));
     *request.mutable_write()->add_versions() = record;
     CallReplica(membership_->AddressOf(id), std::move(request), TimeoutFor(record),
-                     [this, f, id, db, k = std::string(key), record, owner](absl::StatusOr<pb::Envelope> reply) {
+                     [this, f, id, db, k = std::string(key), record](absl::StatusOr<pb::Envelope> reply) {
                        const absl::Status s =
                            reply.ok() && reply->has_write_result() ? absl::OkStatus() : ReplyFailure(reply);
                        f->Count(s, id);
-                       if (!s.ok() && owner) {
-                         RunLater([this, id, db, k, record] { Hint(id, db, k, {record}); });
-                       }
+                       if (!s.ok()) RunLater([this, id, db, k, record] { Hint(id, db, k, {record}); });
                      });
   }
   return f;
