@@ -152,12 +152,19 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
         }
         // Requests run here, on the I/O thread that read them, and must not wait; the one
         // that still does (FLUSHDB on every node) runs on the executors.
-        const auto on_executor = [raw, &respond](std::function<pb::Envelope()> work) {
-          if (raw->executors_->Post([work = std::move(work), respond] { respond(work()); })) return;
+        const auto unavailable = [](std::string_view why) {
           pb::Envelope reply;
           reply.mutable_error()->set_code(pb::Error::UNAVAILABLE);
-          reply.mutable_error()->set_message("node stopping");
-          respond(std::move(reply));
+          reply.mutable_error()->set_message(std::string(why));
+          return reply;
+        };
+        const auto on_pool = [&respond, &unavailable](ExecutorPool* pool,
+                                                      std::function<pb::Envelope()> work) {
+          if (pool->Post([work = std::move(work), respond] { respond(work()); })) return;
+          respond(unavailable("node stopping"));
+        };
+        const auto on_executor = [raw, &on_pool](std::function<pb::Envelope()> work) {
+          on_pool(raw->executors_.get(), std::move(work));
         };
         if (request.has_execute()) {
           return raw->ExecuteAsync(std::move(*request.mutable_execute()),
@@ -184,36 +191,22 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
         }
         // Transfer pages and anti-entropy steps walk many keys: on a pool of their own, so
         // they neither hold up the I/O thread nor the commands waiting in executors_.
-        const auto on_walker = [raw, &respond](std::function<pb::Envelope()> work) {
-          if (raw->walkers_->Post([work = std::move(work), respond] { respond(work()); })) return;
-          pb::Envelope reply;
-          reply.mutable_error()->set_code(pb::Error::UNAVAILABLE);
-          reply.mutable_error()->set_message("node stopping");
-          respond(std::move(reply));
-        };
         if (request.has_transfer_pull()) {
-          return on_walker([raw, q = std::move(*request.mutable_transfer_pull())] {
-            pb::Envelope reply;
+          return on_pool(raw->walkers_.get(), [raw, unavailable,
+                                               q = std::move(*request.mutable_transfer_pull())] {
             auto page = raw->transfers_->Serve(q);
-            if (!page.ok()) {
-              reply.mutable_error()->set_code(pb::Error::UNAVAILABLE);
-              reply.mutable_error()->set_message(std::string(page.status().message()));
-            } else {
-              *reply.mutable_transfer_page() = std::move(*page);
-            }
+            if (!page.ok()) return unavailable(std::string(page.status().message()));
+            pb::Envelope reply;
+            *reply.mutable_transfer_page() = std::move(*page);
             return reply;
           });
         }
         if (request.has_aae()) {
-          return on_walker([raw, q = std::move(*request.mutable_aae())] {
-            pb::Envelope reply;
+          return on_pool(raw->walkers_.get(), [raw, unavailable, q = std::move(*request.mutable_aae())] {
             auto step = raw->anti_entropy_->Serve(q);
-            if (!step.ok()) {
-              reply.mutable_error()->set_code(pb::Error::UNAVAILABLE);
-              reply.mutable_error()->set_message(std::string(step.status().message()));
-            } else {
-              *reply.mutable_aae_result() = std::move(*step);
-            }
+            if (!step.ok()) return unavailable(std::string(step.status().message()));
+            pb::Envelope reply;
+            *reply.mutable_aae_result() = std::move(*step);
             return reply;
           });
         }
@@ -670,163 +663,6 @@ std::string ClusterStatusJson(ClusterNode& node, const std::string* key) {
     out["preference_list"] = list;
   }
   return out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-}
-
-std::pair<int, std::string> ClusterTopologyRequest(
-    ClusterNode& node, std::string_view method, std::string_view action,
-    const std::function<const std::string*(std::string_view)>& param) {
-  using nlohmann::json;
-  auto reply = [](int status, const json& body) {
-    return std::pair<int, std::string>(
-        status, body.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
-  };
-  auto error = [&](const absl::Status& s) {
-    int status = 500;
-    switch (s.code()) {
-      case absl::StatusCode::kInvalidArgument: status = 400; break;
-      case absl::StatusCode::kNotFound: status = 404; break;
-      case absl::StatusCode::kFailedPrecondition: status = 409; break;
-      default: break;
-    }
-    return reply(status, json{{"error", std::string(s.message())}, {"status", status}});
-  };
-  cluster::Membership& membership = node.membership();
-  const int n = node.coordinator().options().replicas;
-  const std::string* target = param("node");
-  const bool self_target = target == nullptr || *target == node.id();
-  auto weight_param = [&](double* weight) -> absl::Status {
-    const std::string* w = param("weight");
-    if (w == nullptr || !absl::SimpleAtod(*w, weight) || !(*weight > 0)) {
-      return absl::InvalidArgumentError("weight must be a number above 0 (?weight=2)");
-    }
-    return absl::OkStatus();
-  };
-  if (action == "transfers") {
-    if (method != "GET") return error(absl::InvalidArgumentError("use GET"));
-    const auto p = node.transfers().progress();
-    json sources = json::array();
-    for (const auto& src : p.sources) {
-      sources.push_back({{"from", src.id}, {"keys", src.keys}, {"bytes", src.bytes},
-                         {"done", src.done}, {"error", src.error}});
-    }
-    json members = json::array();
-    const auto placement = membership.placement();
-    for (const auto& m : membership.Members()) {
-      members.push_back({{"id", m.state.id()},
-                         {"status", cluster::MemberStatusName(m.state.status())},
-                         {"alive", m.alive},
-                         {"ready", placement.HasPending() && m.state.ready() == placement.fingerprint}});
-    }
-    return reply(200, json{{"node", node.id()},
-                           {"pending_change", membership.PendingChange()},
-                           {"receiving", p.fingerprint != 0},
-                           {"receiving_fraction", p.fraction},
-                           {"sources", sources},
-                           {"rate_bytes_per_second", p.rate_bytes},
-                           {"keys_received", p.keys_received},
-                           {"bytes_received", p.bytes_received},
-                           {"cleaning_up", p.cleaning},
-                           {"keys_handed_off", p.keys_handed_off},
-                           {"keys_dropped", p.keys_dropped},
-                           {"members", members}});
-  }
-  if (action == "repair") {
-    auto& st = node.anti_entropy().stats();
-    if (method == "POST") node.anti_entropy().RequestRound();
-    else if (method != "GET") return error(absl::InvalidArgumentError("use GET or POST"));
-    return reply(method == "POST" ? 202 : 200,
-                 json{{"node", node.id()},
-                      {"running", st.running.load()},
-                      {"rounds", st.rounds.load()},
-                      {"exchanges", st.exchanges.load()},
-                      {"failed_exchanges", st.failed_exchanges.load()},
-                      {"leaves_differing", st.leaves_differing.load()},
-                      {"keys_compared", st.keys_compared.load()},
-                      {"keys_repaired", st.keys_repaired.load()},
-                      {"bytes_sent", st.bytes_sent.load()},
-                      {"bytes_received", st.bytes_received.load()},
-                      {"last_round_ms", st.last_round_ms.load()}});
-  }
-  if (action == "plan") {
-    if (method != "GET") return error(absl::InvalidArgumentError("use GET"));
-    const std::string* change = param("change");
-    if (change == nullptr) {
-      return error(absl::InvalidArgumentError("say which change: ?change=leave|remove|reweight&node=ID"));
-    }
-    const std::string id = target != nullptr ? *target : node.id();
-    double weight = 0;
-    pb::NodeState::Status status = pb::NodeState::NORMAL;
-    if (*change == "leave") {
-      status = pb::NodeState::DEPARTING;
-    } else if (*change == "remove") {
-      status = pb::NodeState::REMOVED;
-    } else if (*change == "reweight") {
-      if (absl::Status s = weight_param(&weight); !s.ok()) return error(s);
-    } else {
-      return error(absl::InvalidArgumentError("change must be leave, remove or reweight"));
-    }
-    auto next = membership.RingWith(id, status, weight);
-    if (!next.ok()) return error(next.status());
-    auto current = membership.ring();
-    const std::vector<double> before = current->Ownership(n);
-    const std::vector<double> after = (*next)->Ownership(n);
-    json members = json::array();
-    double moving = 0;
-    for (const auto& m : membership.Members()) {
-      const std::string& mid = m.state.id();
-      const int i = current->IndexOf(mid), j = (*next)->IndexOf(mid);
-      double receives = 0;
-      if (j >= 0) {
-        for (const auto& [from, arcs] : cluster::ArcsToReceive(*current, **next, mid, n)) {
-          receives = std::max(receives, arcs.Fraction());
-        }
-      }
-      moving += receives;
-      if (i < 0 && j < 0) continue;
-      members.push_back({{"id", mid},
-                         {"owns_now", i >= 0 ? before[i] : 0.0},
-                         {"owns_after", j >= 0 ? after[j] : 0.0},
-                         {"receives", receives}});
-    }
-    return reply(200, json{{"change", *change},
-                           {"node", id},
-                           {"pending_change", membership.PendingChange()},
-                           {"copies_moving", moving},
-                           {"members", members},
-                           {"commit", "POST /v1/cluster/" + *change + "?node=" + id +
-                                          (weight > 0 ? "&weight=" + absl::StrCat(weight) : "")}});
-  }
-  if (method != "POST") return error(absl::InvalidArgumentError("use POST to make a change"));
-  absl::Status s;
-  if (action == "leave") {
-    if (!self_target) {
-      return error(absl::InvalidArgumentError(
-          "ask the node that leaves (its own HTTP port): it streams its data away"));
-    }
-    s = membership.Decommission();
-  } else if (action == "remove") {
-    if (target == nullptr) return error(absl::InvalidArgumentError("say which node: ?node=ID"));
-    s = membership.Remove(*target);
-  } else if (action == "reweight") {
-    if (!self_target) {
-      return error(absl::InvalidArgumentError("ask the node whose weight changes (its own HTTP port)"));
-    }
-    double weight = 0;
-    s = weight_param(&weight);
-    if (s.ok()) s = membership.Reweight(weight);
-  } else if (action == "cancel") {
-    if (!self_target) {
-      return error(absl::InvalidArgumentError("ask the node whose change it is (its own HTTP port)"));
-    }
-    s = membership.Cancel();
-  } else {
-    return error(absl::NotFoundError(absl::StrCat("no such cluster action: ", ToAbsl(action))));
-  }
-  if (!s.ok()) return error(s);
-  spdlog::info("cluster: {} {} requested; pending: {}", action, target ? *target : node.id(),
-               membership.PendingChange());
-  return reply(202, json{{"accepted", std::string(action)},
-                         {"pending_change", membership.PendingChange()}});
 }
 
 // --- commands ---------------------------------------------------------------------------

@@ -114,6 +114,18 @@ def wait_members(nodes, expected, timeout=90):
                          for n in nodes if n.proc is not None), timeout)
 
 
+def formed_and_loaded(nodes):
+    """Once the 3 nodes formed: STRINGS keys of 200 bytes (data to move: transfers take
+    seconds at 400 KB/s), then the clients' Load, started."""
+    wait_members(nodes, 3)
+    conn = nodes[0].raw()
+    for i in range(STRINGS):
+        conn.command("SET", "pre%d" % i, "x" * 200)
+    load = Load(nodes)
+    load.start()
+    return load
+
+
 def wait_transferring(node, timeout=30):
     """Until node has received some keys of a change still under way."""
     def receiving():
@@ -191,12 +203,7 @@ def test_grow_to_five_and_shrink_to_three_under_load(tmp_path):
     cluster = Cluster(tmp_path, 3, extra=EXTRA)
     nodes = cluster.nodes
     try:
-        wait_members(nodes, 3)
-        conn = nodes[0].raw()
-        for i in range(STRINGS):  # data to move: the transfers take seconds at 400 KB/s
-            conn.command("SET", "pre%d" % i, "x" * 200)
-        load = Load(nodes)
-        load.start()
+        load = formed_and_loaded(nodes)
         time.sleep(1)
 
         # Grow: two nodes join; one is killed while it receives, one sender while it sends.
@@ -317,12 +324,7 @@ def test_a_partition_during_a_transfer_heals(tmp_path):
     cluster = Cluster(tmp_path, 3, extra=EXTRA)
     nodes = cluster.nodes
     try:
-        wait_members(nodes, 3)
-        conn = nodes[0].raw()
-        for i in range(STRINGS):
-            conn.command("SET", "pre%d" % i, "x" * 200)
-        load = Load(nodes)
-        load.start()
+        load = formed_and_loaded(nodes)
         joining = Node(tmp_path, "node3", EXTRA)
         joining.start(cluster.seeds())
         nodes.append(joining)

@@ -18,7 +18,8 @@ import time
 import pytest
 
 from cluster_util import Node, http_json, info, wait_for
-from test_topology import EXTRA, STRINGS, Load, check_after, wait_members, wait_transferring
+from test_topology import (EXTRA, check_after, formed_and_loaded, wait_members,
+                           wait_transferring)
 
 NODES = 4
 
@@ -102,12 +103,7 @@ def test_a_network_partition_during_a_join_heals(net, tmp_path):
         nodes.append(node(0).start([]))
         for i in (1, 2):
             nodes.append(node(i).start([nodes[0].cluster_address]))
-        wait_members(nodes, 3)
-        conn = nodes[0].raw()
-        for i in range(STRINGS):
-            conn.command("SET", "pre%d" % i, "x" * 200)
-        load = Load(nodes)
-        load.start()
+        load = formed_and_loaded(nodes)
         joining = node(3)
         joining.start([nodes[0].cluster_address])
         nodes.append(joining)
