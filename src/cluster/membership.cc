@@ -44,6 +44,25 @@ bool Newer(const pb::NodeState& a, const pb::NodeState& b) {
   return a.change() > b.change();
 }
 
+// The ring member a state places; in the pending ring, with the weight it is moving to.
+Member RingMember(const pb::NodeState& s, bool pending) {
+  Member m;
+  m.id = s.id();
+  m.rack = s.rack();
+  m.weight = s.weight() > 0 ? s.weight() : 1.0;
+  if (pending && s.target_weight() > 0) m.weight = s.target_weight();
+  m.generation = s.placed_as().empty() ? s.generation() : s.placed_generation();
+  m.placed_as = s.placed_as();
+  return m;
+}
+
+// What a ring is built from, member by member: equal keys, equal rings.
+std::string RingKey(const Member& m) {
+  std::string key = absl::StrCat(m.id, "\n", m.rack, "\n", m.weight, "\n", m.generation, "\n");
+  if (!m.placed_as.empty()) absl::StrAppend(&key, "as ", m.placed_as, "\n");
+  return key;
+}
+
 const char* StatusName(Status s) {
   switch (s) {
     case pb::NodeState::NORMAL: return "normal";
@@ -91,6 +110,9 @@ Membership::Membership(Options options, pb::NodeState self, Transport* transport
     }
     self.set_target_weight(s.target_weight());
     self.set_ready(s.ready());
+    self.set_placed_as(s.placed_as());
+    self.set_placed_generation(s.placed_generation());
+    if (!s.placed_as().empty()) self.set_weight(s.weight());  // the replaced member's
     if (s.change() != 0) self.set_change(s.change());
     if (s.status() == pb::NodeState::NORMAL || s.status() == pb::NodeState::LEAVING ||
         s.status() == pb::NodeState::DEPARTING) {
@@ -247,14 +269,9 @@ void Membership::RebuildRingLocked() {
   std::string current_key, pending_key;
   for (const auto& [id, e] : entries_) {
     const Status status = e.state.status();
-    Member m;
-    m.id = id;
-    m.rack = e.state.rack();
-    m.weight = e.state.weight() > 0 ? e.state.weight() : 1.0;
-    m.generation = e.state.generation();
     if (InCurrent(status)) {
-      absl::StrAppend(&current_key, m.id, "\n", m.rack, "\n", m.weight, "\n", m.generation, "\n");
-      current.push_back(m);
+      current.push_back(RingMember(e.state, false));
+      current_key += RingKey(current.back());
     }
     // A change's own number: the same change made again after a cancel is another one
     // (members' readiness for the first one does not count for it).
@@ -263,9 +280,8 @@ void Membership::RebuildRingLocked() {
       absl::StrAppend(&pending_key, "change ", id, " ", e.state.change(), "\n");
     }
     if (InPending(status)) {
-      if (e.state.target_weight() > 0) m.weight = e.state.target_weight();
-      absl::StrAppend(&pending_key, m.id, "\n", m.rack, "\n", m.weight, "\n", m.generation, "\n");
-      pending.push_back(std::move(m));
+      pending.push_back(RingMember(e.state, true));
+      pending_key += RingKey(pending.back());
     }
   }
   // No member owns data yet (a new cluster's first ones): they own it at once.
@@ -429,6 +445,10 @@ std::string Membership::PendingChangeLocked() {
 
 std::string Membership::Problem() {
   absl::MutexLock l(&mu_);
+  return ProblemLocked();
+}
+
+std::string Membership::ProblemLocked() {
   if (!conflict_) return "";
   return absl::StrCat("node id ", self_id_, " belongs to a member with older data: remove it ",
                       "first (cairn cluster remove ", self_id_, "), or start with another id");
@@ -531,6 +551,85 @@ absl::Status Membership::Remove(const std::string& id) {
   return absl::OkStatus();
 }
 
+absl::Status Membership::ReplacementLocked(const std::string& dead, pb::NodeState* self_after,
+                                          pb::NodeState* dead_after) {
+  const pb::NodeState& self = entries_.at(self_id_).state;
+  if (self.status() != pb::NodeState::JOINING || !self.placed_as().empty() || conflict_) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "only a node that is joining (new, started on an empty directory) can replace a "
+        "member; this node is ", conflict_ ? "kept out: " + ProblemLocked()
+                                           : std::string(StatusName(self.status())),
+        self.placed_as().empty() ? "" : absl::StrCat(", replacing ", self.placed_as())));
+  }
+  for (const auto& [id, e] : entries_) {
+    const Status status = e.state.status();
+    if (id != self_id_ && (status == pb::NodeState::JOINING || status == pb::NodeState::DEPARTING ||
+                           status == pb::NodeState::REMOVING ||
+                           (InPending(status) && e.state.target_weight() > 0))) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "another topology change is under way (", PendingChangeLocked(),
+          "): wait for it to finish (cairn cluster transfers), or cancel it"));
+    }
+  }
+  auto it = entries_.find(dead);
+  if (it == entries_.end()) return absl::NotFoundError(absl::StrCat("no member ", dead));
+  if (dead == self_id_) return absl::InvalidArgumentError("a node cannot replace itself");
+  if (AliveLocked(dead, Now())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        dead, " is alive: stop it first, or make it leave (decommission) to move its data"));
+  }
+  const pb::NodeState& d = it->second.state;
+  if (d.status() != pb::NodeState::NORMAL && d.status() != pb::NodeState::LEAVING) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(dead, " is ", StatusName(d.status()), ": nothing to replace"));
+  }
+  if (d.rack() != self.rack()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        dead, " is in rack '", d.rack(), "' and this node in '", self.rack(),
+        "': a replacement takes the member's place, rack included"));
+  }
+  *self_after = self;
+  self_after->set_placed_as(d.placed_as().empty() ? d.id() : d.placed_as());
+  self_after->set_placed_generation(d.placed_as().empty() ? d.generation() : d.placed_generation());
+  self_after->set_weight(d.weight());
+  self_after->set_target_weight(0);
+  self_after->set_change(std::max<uint64_t>(self.change() + 1, static_cast<uint64_t>(Now())));
+  self_after->set_heartbeat(self.heartbeat() + 1);
+  *dead_after = d;
+  dead_after->set_status(pb::NodeState::REMOVING);
+  dead_after->set_target_weight(0);
+  dead_after->set_change(std::max<uint64_t>(d.change() + 1, static_cast<uint64_t>(Now())));
+  return absl::OkStatus();
+}
+
+absl::Status Membership::Replace(const std::string& dead) {
+  {
+    absl::MutexLock l(&mu_);
+    pb::NodeState self_after, dead_after;
+    CAIRN_RETURN_IF_ERROR(ReplacementLocked(dead, &self_after, &dead_after));
+    entries_.at(self_id_).state = std::move(self_after);
+    entries_.at(dead).state = std::move(dead_after);
+    for (auto& [_, e] : entries_) e.alive_at_ms = -1;
+    RebuildRingLocked();
+  }
+  Announce();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<const Ring>> Membership::ReplacementRing(const std::string& dead) {
+  absl::MutexLock l(&mu_);
+  pb::NodeState self_after, dead_after;
+  CAIRN_RETURN_IF_ERROR(ReplacementLocked(dead, &self_after, &dead_after));
+  std::vector<Member> members;
+  for (const auto& [id, e] : entries_) {
+    const pb::NodeState& state = id == self_id_ ? self_after : id == dead ? dead_after : e.state;
+    if (InPending(state.status())) members.push_back(RingMember(state, true));
+  }
+  auto ring = Ring::Build(std::move(members), options_.vnodes);
+  if (!ring.ok()) return ring.status();
+  return std::make_shared<const Ring>(std::move(*ring));
+}
+
 absl::Status Membership::Cancel() {
   {
     absl::MutexLock l(&mu_);
@@ -563,14 +662,7 @@ absl::StatusOr<std::shared_ptr<const Ring>> Membership::RingWith(const std::stri
       state.set_status(status);
       if (weight > 0) state.set_target_weight(weight);
     }
-    if (!InPending(state.status())) continue;
-    Member m;
-    m.id = member_id;
-    m.rack = state.rack();
-    m.weight = state.target_weight() > 0 ? state.target_weight()
-                                         : (state.weight() > 0 ? state.weight() : 1.0);
-    m.generation = state.generation();
-    members.push_back(std::move(m));
+    if (InPending(state.status())) members.push_back(RingMember(state, true));
   }
   if (members.empty()) return absl::FailedPreconditionError("no member would be left");
   auto ring = Ring::Build(std::move(members), options_.vnodes);

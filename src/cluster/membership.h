@@ -136,6 +136,13 @@ class Membership {
   // The member id, down and not coming back, is removed: the other replicas rebuild its
   // ranges on the members that take them.
   absl::Status Remove(const std::string& id);
+  // This node, new and joining, takes the place of member `dead` (down, not coming back):
+  // the same tokens, so it receives exactly the dead member's ranges from the other
+  // replicas and nothing else moves; the dead member is removed once it has them. Its
+  // own join is replaced by this change; refused while any other change is under way.
+  absl::Status Replace(const std::string& dead);
+  // The ring Replace(dead) would move to (cairn cluster plan replace), or why it cannot.
+  absl::StatusOr<std::shared_ptr<const Ring>> ReplacementRing(const std::string& dead);
   // Stops this node's own change (a decommission or a reweight) before it completes.
   absl::Status Cancel();
   // The ring the cluster would move to if member `id` had `status` (and, if weight > 0,
@@ -165,6 +172,10 @@ class Membership {
   // No change under way, and this node a normal member (Decommission, Reweight).
   absl::Status MayChangeSelfLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string PendingChangeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string ProblemLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The states of this node and of `dead` once this node replaces it, or why it cannot.
+  absl::Status ReplacementLocked(const std::string& dead, pb::NodeState* self_after,
+                                 pb::NodeState* dead_after) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool announce_ ABSL_GUARDED_BY(mu_) = false;  // CompleteLocked changed this node's state
   int64_t Now() const;
   pb::Gossip ViewLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

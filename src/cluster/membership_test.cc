@@ -24,7 +24,8 @@ struct Node {
 
 // A node whose transport answers gossip through its membership.
 std::unique_ptr<Node> StartNode(const std::string& id, const std::vector<std::string>& seeds,
-                                uint64_t generation, const std::string& rack = "") {
+                                uint64_t generation, const std::string& rack = "",
+                                bool instant_join = true) {
   auto node = std::make_unique<Node>();
   Node* raw = node.get();
   AsioTransport::Options t;
@@ -48,6 +49,7 @@ std::unique_ptr<Node> StartNode(const std::string& id, const std::vector<std::st
   self.set_incarnation(1);
   Membership::Options o;
   o.seeds = seeds;
+  o.instant_join = instant_join;
   o.now_ms = [] { return test_clock.load(); };
   o.rpc_timeout = absl::Milliseconds(300);
   node->membership = std::make_unique<Membership>(o, self, node->transport.get());
@@ -278,6 +280,77 @@ TEST(MembershipTopologyTest, ADeadMemberCanBeRemovedDuringAChangeAndANewGenerati
     if (info.state.id() == "c") {
       EXPECT_EQ(info.state.generation(), 3u);
     }
+  }
+}
+
+// The positions of a member's tokens in a ring.
+std::vector<uint64_t> TokensOf(const Ring& ring, const std::string& id) {
+  std::vector<uint64_t> out;
+  const int index = ring.IndexOf(id);
+  for (const auto& t : ring.tokens()) {
+    if (static_cast<int>(t.member) == index) out.push_back(t.position);
+  }
+  return out;
+}
+
+TEST(MembershipTopologyTest, AReplacementTakesTheDeadMembersTokensAndNothingElseMoves) {
+  auto a = StartNode("a", {}, 1);
+  auto b = StartNode("b", {a->address}, 2);
+  auto c = StartNode("c", {a->address}, 3);
+  auto d = StartNode("d", {a->address}, 4);
+  std::vector<Node*> all = {a.get(), b.get(), c.get(), d.get()};
+  Rounds(all, 4);
+  const auto before = a->membership->ring();
+  ASSERT_EQ(before->members().size(), 4u);
+  const std::vector<uint64_t> d_tokens = TokensOf(*before, "d");
+  ASSERT_FALSE(d_tokens.empty());
+  d->transport->Shutdown();
+  std::vector<Node*> live = {a.get(), b.get(), c.get()};
+  for (int i = 0; i < 40 && a->membership->IsAlive("d"); i++) Rounds(live, 1);
+  ASSERT_FALSE(a->membership->IsAlive("d"));
+
+  auto e = StartNode("e", {a->address}, 5, "", /*instant_join=*/false);
+  live.push_back(e.get());
+  Rounds(live, 3);
+  EXPECT_EQ(StatusOf(*a->membership, "e"), "joining");
+  // e heard of d through gossip: d counts as alive there until its silence shows.
+  EXPECT_EQ(e->membership->Replace("d").code(), absl::StatusCode::kFailedPrecondition);
+  for (int i = 0; i < 40 && e->membership->IsAlive("d"); i++) Rounds(live, 1);
+  EXPECT_EQ(e->membership->Replace("zz").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(e->membership->Replace("b").code(), absl::StatusCode::kFailedPrecondition);  // alive
+  EXPECT_EQ(a->membership->Replace("d").code(), absl::StatusCode::kFailedPrecondition);  // not new
+  auto planned = e->membership->ReplacementRing("d");
+  ASSERT_TRUE(planned.ok()) << planned.status();
+  EXPECT_EQ(TokensOf(**planned, "e"), d_tokens);
+  const absl::Status replaced = e->membership->Replace("d");
+  ASSERT_TRUE(replaced.ok()) << replaced;
+  EXPECT_EQ(e->membership->Replace("d").code(), absl::StatusCode::kFailedPrecondition);
+  for (int i = 0; i < 20; i++) {
+    bool pending = false;
+    for (Node* n : live) {
+      const auto p = n->membership->placement();
+      if (p.HasPending()) n->membership->SetReady(p.fingerprint);
+      pending |= p.HasPending();
+    }
+    if (!pending) break;
+    Rounds(live, 1);
+  }
+  for (Node* n : live) {
+    EXPECT_FALSE(n->membership->placement().HasPending()) << n->membership->self_id();
+    EXPECT_EQ(StatusOf(*n->membership, "d"), "removed");
+    EXPECT_EQ(StatusOf(*n->membership, "e"), "normal");
+  }
+  // The same tokens, so every key's replicas are the same but for e in d's place.
+  const auto after = b->membership->ring();
+  ASSERT_EQ(after->members().size(), 4u);
+  EXPECT_EQ(TokensOf(*after, "e"), d_tokens);
+  for (uint64_t pos = 0, i = 0; i < 2000; i++, pos += 0x9E3779B97F4A7C15ull) {
+    std::vector<std::string> was, is;
+    for (int m : before->PreferenceListAt(pos, 3)) {
+      was.push_back(before->members()[m].id == "d" ? "e" : before->members()[m].id);
+    }
+    for (int m : after->PreferenceListAt(pos, 3)) is.push_back(after->members()[m].id);
+    ASSERT_EQ(was, is) << pos;
   }
 }
 

@@ -50,7 +50,8 @@ absl::StatusOr<Ring> Ring::Build(std::vector<Member> members, int vnodes) {
     }
   }
   std::sort(members.begin(), members.end(), [](const Member& a, const Member& b) {
-    return a.generation != b.generation ? a.generation < b.generation : a.id < b.id;
+    if (a.generation != b.generation) return a.generation < b.generation;
+    return a.place_id() != b.place_id() ? a.place_id() < b.place_id() : a.id < b.id;
   });
   Ring ring;
   ring.members_ = std::move(members);
@@ -74,7 +75,8 @@ void Ring::Place(uint32_t x, int count) {
   if (tokens_.empty()) {
     // Evenly spaced, at an offset of the member's own.
     const uint64_t spacing = count == 1 ? ~uint64_t{0} : (~uint64_t{0} / count) + 1;
-    const uint64_t offset = XXH3_64bits(newcomer.id.data(), newcomer.id.size()) % spacing;
+    const std::string& place = newcomer.place_id();
+    const uint64_t offset = XXH3_64bits(place.data(), place.size()) % spacing;
     for (int i = 0; i < count; i++) tokens_.push_back({offset + i * spacing, x});
     std::sort(tokens_.begin(), tokens_.end(),
               [](const Token& a, const Token& b) { return a.position < b.position; });
@@ -142,7 +144,8 @@ void Ring::Place(uint32_t x, int count) {
     // In an order of the newcomer's own, so successive joins cut different arcs.
     std::vector<std::pair<uint64_t, size_t>> order;
     for (size_t i = 0; i < list.size(); i++) {
-      order.push_back({XXH3_64bits_withSeed(newcomer.id.data(), newcomer.id.size(), list[i].start), i});
+      const std::string& place = newcomer.place_id();
+      order.push_back({XXH3_64bits_withSeed(place.data(), place.size(), list[i].start), i});
     }
     std::sort(order.begin(), order.end());
     // One chunk from each arc that holds a whole one...

@@ -14,7 +14,7 @@
 //
 // Token placement is a pure function of the members (id, weight, generation), so every
 // node that knows the same members computes the same ring. Members are placed in join
-// order (generation, then id). The first one's tokens are evenly spaced. Each later one
+// order (generation, then id; a replacement as the member it replaced). The first one's tokens are evenly spaced. Each later one
 // takes its share from the others: every member above its new target share (weight /
 // total weight) gives the excess, cut as chunks from the start of its arcs (chosen in an
 // order hashed from the newcomer's id), one token per chunk. So ownership matches the
@@ -37,6 +37,10 @@ struct Member {
   std::string rack;         // replicas spread over racks; "" is a rack like any other
   double weight = 1.0;      // relative share of the data; > 0
   uint64_t generation = 0;  // when it first joined: orders token placement
+  // The id it is placed as ("": its own). A replacement of a dead member is placed as
+  // that member, with its generation, so it gets exactly the same tokens.
+  std::string placed_as;
+  const std::string& place_id() const { return placed_as.empty() ? id : placed_as; }
 };
 
 // What places a key (Redis Cluster's rule): if it has a '{' followed later by a '}' with

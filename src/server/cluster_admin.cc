@@ -1,6 +1,6 @@
 // The topology endpoints of the HTTP API (cluster_mode.h, ClusterTopologyRequest;
-// docs/http-api.md): plan, transfers and repair to look, leave, remove, reweight, cancel
-// and repair to act. Everything here asks Membership, Transfers or AntiEntropy.
+// docs/http-api.md): plan, transfers and repair to look, leave, remove, replace, reweight,
+// cancel and repair to act. Everything here asks Membership, Transfers or AntiEntropy.
 #include <algorithm>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -100,7 +100,8 @@ std::pair<int, std::string> ClusterTopologyRequest(
     if (method != "GET") return error(absl::InvalidArgumentError("use GET"));
     const std::string* change = param("change");
     if (change == nullptr) {
-      return error(absl::InvalidArgumentError("say which change: ?change=leave|remove|reweight&node=ID"));
+      return error(absl::InvalidArgumentError(
+          "say which change: ?change=leave|remove|replace|reweight&node=ID"));
     }
     const std::string id = target != nullptr ? *target : node.id();
     double weight = 0;
@@ -111,10 +112,14 @@ std::pair<int, std::string> ClusterTopologyRequest(
       status = pb::NodeState::REMOVED;
     } else if (*change == "reweight") {
       if (absl::Status s = weight_param(&weight); !s.ok()) return error(s);
-    } else {
-      return error(absl::InvalidArgumentError("change must be leave, remove or reweight"));
+    } else if (*change != "replace") {
+      return error(absl::InvalidArgumentError("change must be leave, remove, replace or reweight"));
     }
-    auto next = membership.RingWith(id, status, weight);
+    if (*change == "replace" && self_target) {
+      return error(absl::InvalidArgumentError("say which member this node replaces: ?node=ID"));
+    }
+    auto next = *change == "replace" ? membership.ReplacementRing(id)
+                                     : membership.RingWith(id, status, weight);
     if (!next.ok()) return error(next.status());
     auto current = membership.ring();
     const std::vector<double> before = current->Ownership(n);
@@ -156,6 +161,12 @@ std::pair<int, std::string> ClusterTopologyRequest(
   } else if (action == "remove") {
     if (target == nullptr) return error(absl::InvalidArgumentError("say which node: ?node=ID"));
     s = membership.Remove(*target);
+  } else if (action == "replace") {
+    if (self_target) {
+      return error(absl::InvalidArgumentError(
+          "ask the new node (its own HTTP port) and say which member it replaces: ?node=ID"));
+    }
+    s = membership.Replace(*target);
   } else if (action == "reweight") {
     if (!self_target) {
       return error(absl::InvalidArgumentError("ask the node whose weight changes (its own HTTP port)"));

@@ -643,6 +643,7 @@ std::string ClusterStatusJson(ClusterNode& node, const std::string* key) {
                        {"http_address", m.state.http_address()},
                        {"rack", m.state.rack()},
                        {"weight", m.state.weight()},
+                       {"placed_as", m.state.placed_as()},
                        {"phi", m.phi},
                        {"owns_primary", index >= 0 ? primary[index] : 0.0},
                        {"owns_with_replicas", index >= 0 ? stored[index] : 0.0}});

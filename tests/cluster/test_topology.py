@@ -318,6 +318,59 @@ def test_a_dead_node_is_removed_and_its_ranges_rebuilt(tmp_path):
         cluster.stop_all()
 
 
+def test_a_node_whose_disk_is_gone_is_replaced_by_an_empty_one(tmp_path):
+    """node3's disk is lost; node4, new and empty, takes its place (cairn cluster replace):
+    the same tokens, so every key's replicas are those of before with node4 for node3, and
+    every key is on its 3 owners again. Prints the time and the bytes it took."""
+    import shutil
+    cluster = Cluster(tmp_path, 4, extra=EXTRA)
+    nodes = cluster.nodes
+    try:
+        wait_members(nodes, 4)
+        conn = nodes[0].raw()
+        keys = ["k%d" % i for i in range(1000)]
+        for key in keys:
+            conn.command("SET", key, "v" * 100)
+        sample = keys[::10]
+        before = {key: preference_list(nodes[0], key) for key in sample}
+        nodes[3].kill()
+        shutil.rmtree(nodes[3].dir)
+        wait_for("node3 down", lambda: info(nodes[0]).get("cluster_members_alive") == "3", 30)
+        new = Node(tmp_path, "node4", EXTRA)
+        new.start(cluster.seeds())
+        # The plan first: node4 receives what node3 held, nobody else anything.
+        wait_for("node4 sees node3 down", lambda: http_json(
+            new, "GET", "/v1/cluster/plan?change=replace&node=node3")[0] == 200, 30)
+        plan = http_json(new, "GET", "/v1/cluster/plan?change=replace&node=node3")[1]
+        receives = {m["id"]: m["receives"] for m in plan["members"]}
+        assert receives["node4"] > 0.5 and all(
+            v == 0 for k, v in receives.items() if k != "node4"), plan
+        status, body = http_json(new, "POST", "/v1/cluster/replace?node=node2")
+        assert status == 409 and "alive" in body["error"], body
+        started = time.monotonic()
+        out = cli("cluster", "replace", "node3", "--yes", "--http-port", str(new.http_port))
+        assert "committed" in out, out
+        nodes[3] = new
+        wait_members(nodes, 4, timeout=120)
+        took = time.monotonic() - started
+        members = {m["id"]: m["status"] for m in http_json(nodes[1], "GET", "/v1/cluster")[1]["members"]}
+        assert members["node3"] == "removed" and members["node4"] == "normal", members
+        for key in sample:
+            want = sorted("node4" if n == "node3" else n for n in before[key])
+            assert sorted(preference_list(nodes[1], key)) == want, key
+        # Every key is on its 3 owners again.
+        held = {node.name: replica_digests(node) for node in nodes}
+        for key in keys:
+            owners = preference_list(nodes[0], key) if key in before else None
+            count = sum(1 for d in held.values() if key.encode() in d)
+            assert count == 3, (key, count, owners)
+        received = int(info(new).get("cluster_transfer_bytes_received", "0"))
+        print("replace of node3: %.1f s, %d bytes received by node4" % (took, received))
+        assert received > 0
+    finally:
+        cluster.stop_all()
+
+
 def test_a_partition_during_a_transfer_heals(tmp_path):
     """node3 joins while clients write; in the middle of its transfers it is cut off from
     node0 and node1 (DEBUG CLUSTER-PARTITION on both sides), then healed."""

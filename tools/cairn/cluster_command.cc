@@ -28,13 +28,14 @@ struct Args {
   CLI::App* leave = nullptr;
   CLI::App* remove = nullptr;
   CLI::App* reweight = nullptr;
+  CLI::App* replace = nullptr;
   CLI::App* cancel = nullptr;
   CLI::App* transfers = nullptr;
   CLI::App* repair = nullptr;
   std::string host = "127.0.0.1";
   int http_port = 7380;
   std::string key;
-  std::string change;  // plan: leave, remove or reweight
+  std::string change;  // plan: leave, remove, replace or reweight
   std::string node;
   double weight = 0;
   bool yes = false;    // commit the change, not only show its plan
@@ -169,8 +170,8 @@ CLI::App* AddClusterCommand(CLI::App* app) {
     c->add_option("--http-port", a.http_port, "Its HTTP port (default 7380)");
   };
   a.plan = a.cmd->add_subcommand("plan", "What a change would move, without making it");
-  a.plan->add_option("change", a.change, "leave, remove or reweight")->required()
-      ->check(CLI::IsMember({"leave", "remove", "reweight"}));
+  a.plan->add_option("change", a.change, "leave, remove, replace or reweight")->required()
+      ->check(CLI::IsMember({"leave", "remove", "replace", "reweight"}));
   a.plan->add_option("--node", a.node, "The member it applies to (default: the node asked)");
   a.plan->add_option("--weight", a.weight, "reweight: the new weight");
   where(a.plan);
@@ -183,6 +184,11 @@ CLI::App* AddClusterCommand(CLI::App* app) {
   a.remove->add_option("node", a.node, "The member's id")->required();
   a.remove->add_flag("--yes", a.yes, "Commit the change (without: show its plan)");
   where(a.remove);
+  a.replace = a.cmd->add_subcommand(
+      "replace", "The node asked (new, joining) takes a dead member's place: its tokens and ranges");
+  a.replace->add_option("node", a.node, "The dead member's id")->required();
+  a.replace->add_flag("--yes", a.yes, "Commit the change (without: show its plan)");
+  where(a.replace);
   a.reweight = a.cmd->add_subcommand("reweight", "Change the node asked's share of the data");
   a.reweight->add_option("weight", a.weight, "The new weight (> 0)")->required();
   a.reweight->add_flag("--yes", a.yes, "Commit the change (without: show its plan)");
@@ -247,6 +253,7 @@ int RunClusterCommand() {
     if (a.leave->parsed()) return RunChange(a, "leave");
     if (a.remove->parsed()) return RunChange(a, "remove");
     if (a.reweight->parsed()) return RunChange(a, "reweight");
+    if (a.replace->parsed()) return RunChange(a, "replace");
     if (a.transfers->parsed()) return RunTransfers(a);
     if (a.repair->parsed()) {
       const uint64_t before = nlohmann::json::parse(HttpGet(a.host, a.http_port, "/v1/cluster/repair"))
