@@ -7,9 +7,10 @@ A 3-node cluster (N=3, W=2, R=2) is loaded with KEYS values of VALUE bytes, then
    the bytes node3 received, MB/s, and the clients' p99 during it;
 3. node3 leaves (decommission), unthrottled: time and MB/s;
 4. node4 joins with transfer-rate 8mb: time and MB/s (the throttle holds);
-5. node4 is killed (its disk counts as lost) and removed: the time until its ranges are
-   back on N replicas and the bytes the others received; then node5 (empty) joins in its
-   place (replace): time and bytes.
+5. node4 is killed (its disk counts as lost) and node5, empty, replaces it (cairn cluster
+   replace): the time from the request until node5 holds node4's ranges, and the bytes;
+6. node5 is killed too and removed: the time until its ranges are back on N replicas on
+   the three others, and the bytes they received.
 
     python3 bench/cluster_topology.py            # KEYS=200000 VALUE=200 by default
 
@@ -109,12 +110,20 @@ def main():
             s, b, _ = change(nodes, 4, join("node4", "8mb"))
             rows.append(("node4 joins, transfer-rate 8mb", s, b, b / s / 1e6, {}))
 
-            nodes[4].kill()  # its disk is gone
+            nodes[4].kill()  # its disk is gone: node5, empty, takes its place
             wait_for("node4 down", lambda: info(nodes[0]).get("cluster_members_alive") == "3", 60)
-            s, b, _ = change(nodes, 3, lambda: http_json(nodes[0], "POST", "/v1/cluster/remove?node=node4"))
-            rows.append(("node4 removed (ranges rebuilt)", s, b, b / s / 1e6, {}))
-            s, b, _ = change(nodes, 4, join("node5"))
-            rows.append(("node5 replaces it (joins)", s, b, b / s / 1e6, {}))
+            node5 = Node(tmp, "node5", EXTRA)
+            node5.start(cluster.seeds())
+            nodes.append(node5)
+            wait_for("node5 sees node4 down", lambda: http_json(
+                node5, "GET", "/v1/cluster/plan?change=replace&node=node4")[0] == 200, 60, 0.2)
+            s, b, _ = change(nodes, 4, lambda: http_json(node5, "POST", "/v1/cluster/replace?node=node4"))
+            rows.append(("node4's disk lost; node5 (empty) replaces it", s, b, b / s / 1e6, {}))
+
+            node5.kill()  # its disk is gone too: removed, its ranges rebuilt on the others
+            wait_for("node5 down", lambda: info(nodes[0]).get("cluster_members_alive") == "3", 60)
+            s, b, _ = change(nodes, 3, lambda: http_json(nodes[0], "POST", "/v1/cluster/remove?node=node5"))
+            rows.append(("node5's disk lost; removed (ranges rebuilt)", s, b, b / s / 1e6, {}))
         finally:
             cluster.stop_all()
     print("%d keys of %d bytes, 3 nodes N=3 W=2 R=2, same machine" % (KEYS, VALUE))

@@ -145,6 +145,9 @@ struct Coordinator::ReadFanout {
   int db = 0;
   std::string key;
   std::vector<std::string> replicas;  // the key's preference list (ids)
+  // No topology change was under way: the replicas read are all the key has (else the
+  // pending ring's may still hold an older value, so a tombstone is not seen by all).
+  bool only_owners = false;
   absl::Mutex mu;
   int asked ABSL_GUARDED_BY(mu) = 0;
   int ok ABSL_GUARDED_BY(mu) = 0;
@@ -999,7 +1002,7 @@ void Coordinator::RepairReplicas(const std::shared_ptr<ReadFanout>& f, std::func
     for (const auto& [who, versions] : f->answers) {
       if (!SameVersions(versions, merged)) stale.push_back(who);
     }
-    all_hold_one_tombstone = stale.empty() && f->failed == 0 &&
+    all_hold_one_tombstone = f->only_owners && stale.empty() && f->failed == 0 &&
                              f->answers.size() == static_cast<size_t>(options_.replicas) &&
                              f->replicas.size() == static_cast<size_t>(options_.replicas) &&
                              merged.size() == 1 && merged[0].tombstone();
@@ -1037,7 +1040,8 @@ void Coordinator::ReadVersionsAsync(int db, std::string key, int r, Repair repai
                                     ReadDone done) {
   const int64_t start = NowMicros();
   stats_.reads++;
-  auto ring = membership_->ring();
+  const Membership::Placement placement = membership_->placement();
+  const std::shared_ptr<const Ring>& ring = placement.current;
   const std::vector<int> replicas = ring->PreferenceList(PlacementKey(db, key), options_.replicas);
   // One look at who is alive: the replicas counted are the replicas asked.
   std::vector<std::string> ids;
@@ -1055,6 +1059,7 @@ void Coordinator::ReadVersionsAsync(int db, std::string key, int r, Repair repai
   auto f = std::make_shared<ReadFanout>();
   f->db = db;
   f->key = std::move(key);
+  f->only_owners = !placement.HasPending();
   {
     absl::MutexLock l(&f->mu);
     f->needed = r;

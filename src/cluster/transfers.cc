@@ -184,51 +184,64 @@ void Transfers::Loop() {
       absl::MutexLock l(&mu_);
       if (stopping_) return;
     }
-    const Membership::Placement placement = membership_->placement();
-    if (const int64_t now = NowMs(); now >= next_problem_log_ms_) {
-      if (std::string problem = membership_->Problem(); !problem.empty()) {
-        spdlog::error("cluster: {}", problem);
-        next_problem_log_ms_ = now + 30 * 1000;
-      }
-    }
-    if (placement.HasPending()) {
-      settled_since_ms_ = -1;
-      // Pulling starts once every coordinator writes to the pending replicas too: else a
-      // write stored on a source after its page was sent would be missed.
-      const int64_t now = NowMs();
-      if (seen_change_ != placement.fingerprint) {
-        if (membership_->EveryoneSees(placement.fingerprint)) {
-          seen_change_ = placement.fingerprint;
-          seen_change_ms_ = now;
-        }
-      } else if (now - seen_change_ms_ >= absl::ToInt64Milliseconds(options_.propagation_delay)) {
-        if (Receive(placement)) membership_->SetReady(placement.fingerprint);
-      }
-    } else {
-      {
-        absl::MutexLock l(&mu_);
-        progress_.fingerprint = 0;
-        progress_.fraction = 0;
-        progress_.sources.clear();
-      }
-      if (membership_->Settled()) {
-        const int64_t now = NowMs();
-        if (settled_since_ms_ < 0) settled_since_ms_ = now;
-        const uint64_t version = membership_->ring_version();
-        if (version != cleaned_ring_ && now >= next_cleanup_ms_ &&
-            now - settled_since_ms_ >= absl::ToInt64Milliseconds(options_.cleanup_after)) {
-          if (Cleanup(*placement.current)) {
-            cleaned_ring_ = version;
-          } else {
-            next_cleanup_ms_ = NowMs() + 30 * 1000;  // an owner was down: try again later
-          }
-        }
-      } else {
-        settled_since_ms_ = -1;
-      }
-    }
+    Step();
     absl::MutexLock l(&mu_);
     mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.interval);
+  }
+}
+
+int64_t Transfers::Now() const { return options_.now_ms ? options_.now_ms() : NowMs(); }
+
+void Transfers::Step() {
+  const Membership::Placement placement = membership_->placement();
+  if (const int64_t now = Now(); now >= next_problem_log_ms_) {
+    if (std::string problem = membership_->Problem(); !problem.empty()) {
+      spdlog::error("cluster: {}", problem);
+      next_problem_log_ms_ = now + 30 * 1000;
+    }
+  }
+  if (membership_->ring_version() != cleaned_ring_) {
+    absl::MutexLock l(&mu_);
+    progress_.cleaned = false;
+  }
+  if (placement.HasPending()) {
+    settled_since_ms_ = -1;
+    // Pulling starts once every coordinator writes to the pending replicas too: else a
+    // write stored on a source after its page was sent would be missed.
+    const int64_t now = Now();
+    if (seen_change_ != placement.fingerprint) {
+      if (membership_->EveryoneSees(placement.fingerprint)) {
+        seen_change_ = placement.fingerprint;
+        seen_change_ms_ = now;
+      }
+    } else if (now - seen_change_ms_ >= absl::ToInt64Milliseconds(options_.propagation_delay)) {
+      if (Receive(placement)) membership_->SetReady(placement.fingerprint);
+    }
+  } else {
+    {
+      absl::MutexLock l(&mu_);
+      progress_.fingerprint = 0;
+      progress_.fraction = 0;
+      progress_.sources.clear();
+    }
+    if (membership_->Settled()) {
+      const int64_t now = Now();
+      if (settled_since_ms_ < 0) settled_since_ms_ = now;
+      const uint64_t version = membership_->ring_version();
+      if (version != cleaned_ring_ && now >= next_cleanup_ms_ &&
+          now - settled_since_ms_ >= absl::ToInt64Milliseconds(options_.cleanup_after)) {
+        if (Cleanup(*placement.current)) {
+          cleaned_ring_ = version;
+          absl::MutexLock l(&mu_);
+          progress_.cleaned = true;
+        } else {
+          // An owner was down: try again later.
+          next_cleanup_ms_ = Now() + 30 * 1000;
+        }
+      }
+    } else {
+      settled_since_ms_ = -1;
+    }
   }
 }
 
@@ -549,6 +562,20 @@ bool Transfers::Cleanup(const Ring& ring) {
         std::vector<std::string> owners =
             IdsAt(ring, Ring::Position(PlacementKey(db, key)), options_.replicas);
         if (Has(owners, self)) continue;
+        if (options_.clock != nullptr) {
+          uint64_t written_ms = 0;
+          for (const pb::Record& r : versions) {
+            written_ms = std::max(written_ms, HybridClock::Physical(r.version()));
+          }
+          const uint64_t now_ms = HybridClock::Physical(options_.clock->Now());
+          if (now_ms > written_ms &&
+              now_ms - written_ms > static_cast<uint64_t>(absl::ToInt64Milliseconds(options_.hand_off_window))) {
+            auto gone = store_->Drop(db, key, versions);  // its owners had it by transfer
+            absl::MutexLock l(&mu_);
+            if (gone.ok() && *gone) progress_.keys_dropped++;
+            continue;
+          }
+        }
         if (!std::all_of(owners.begin(), owners.end(),
                          [&](const std::string& o) { return membership_->IsAlive(o); })) {
           complete = false;  // kept until every owner can take it
@@ -581,7 +608,7 @@ void Transfers::SaveProgress() {
 }
 
 void Transfers::Throttle(size_t bytes) {
-  const int64_t now = NowMs();
+  const int64_t now = Now();
   if (now - window_start_ms_ >= 1000) {
     absl::MutexLock l(&mu_);
     progress_.rate_bytes = window_start_ms_ > 0 ? window_bytes_ * 1000.0 / (now - window_start_ms_) : 0;

@@ -17,8 +17,8 @@
 // (Membership::Settled), a node walks its keys and hands each one it no longer owns to
 // the key's owners (a replica write each must acknowledge), then drops it.
 //
-// One thread; the source side (Serve) runs on the caller's thread and reads at most one
-// page.
+// One thread, which waits for each page (Transport::CallAndWait); the source side (Serve)
+// runs on the caller's thread and reads at most one page.
 #ifndef CAIRN_CLUSTER_TRANSFERS_H_
 #define CAIRN_CLUSTER_TRANSFERS_H_
 
@@ -34,6 +34,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "cluster/cluster.pb.h"
+#include "cluster/hlc.h"
 #include "cluster/membership.h"
 #include "cluster/replica_store.h"
 #include "cluster/ring.h"
@@ -94,6 +95,15 @@ class Transfers {
     // How long every live member must have served from the same ring before old owners
     // drop what they gave away.
     absl::Duration cleanup_after = absl::Seconds(5);
+    // Monotonic milliseconds; null: the steady clock (the simulator's is simulated).
+    std::function<int64_t()> now_ms;
+    // Cleanup hands off only keys written within hand_off_window (by the newest
+    // version's timestamp, on `clock`), as hints are delivered only within the hint
+    // window: older ones reached their owners by the transfers, and handing them on
+    // could bring back what a tombstone, collected after tombstone-grace (longer than
+    // the window), removed there. Older keys are dropped. Null clock: every key is handed off.
+    HybridClock* clock = nullptr;
+    absl::Duration hand_off_window = absl::Hours(3);
   };
   struct Source {
     std::string id;
@@ -110,12 +120,18 @@ class Transfers {
     uint64_t keys_handed_off = 0, keys_dropped = 0;  // cleanup, since start
     uint64_t changes_received = 0;
     bool cleaning = false;
+    bool cleaned = false;  // no change pending, and the ring served now was cleaned up after
   };
 
   Transfers(Options options, Membership* membership, Transport* transport, ReplicaStore* store);
   ~Transfers();  // stops the thread
 
+  // Starts the thread: a Step every interval.
   void Start();
+  // One round: pulls what the change under way gives this node, or hands off and drops
+  // what it no longer owns (the thread runs this; the simulator runs it on a thread of
+  // its own that takes turns with the event loop).
+  void Step();
   // Asks the thread to stop (it ends once its call in flight, if any, ends).
   void Halt();
   void Stop();  // Halt, then waits for the thread
@@ -125,6 +141,7 @@ class Transfers {
 
  private:
   void Loop();
+  int64_t Now() const;
   // Pulls everything of the change from every source; true once all are done.
   bool Receive(const Membership::Placement& placement);
   // Hands off and drops the keys this node no longer owns; true when done.

@@ -59,8 +59,9 @@ class Transport {
   // transport's sockets, where the reply would arrive.
   virtual bool MayWaitHere() const { return true; }
 
-  // Call, waiting for the outcome (for threads that may block: MayWaitHere).
-  absl::StatusOr<pb::Envelope> CallAndWait(const std::string& address, pb::Envelope request,
+  // Call, waiting for the outcome (for threads that may block: MayWaitHere). A transport
+  // whose threads take turns (the simulator's) waits its own way.
+  virtual absl::StatusOr<pb::Envelope> CallAndWait(const std::string& address, pb::Envelope request,
                                            absl::Duration timeout) {
     if (!MayWaitHere()) return WaitOnTransportThread();
     struct Outcome {

@@ -303,6 +303,8 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
   cluster::Transfers::Options to;
   to.replicas = cfg.replicas;
   to.progress_path = cfg.dir + "/TRANSFERS";
+  to.clock = node->clock_.get();
+  to.hand_off_window = absl::Seconds(cfg.hint_window);
   to.rate = [server]() -> int64_t {
     return static_cast<int64_t>(server->config->Get().transfer_rate);
   };

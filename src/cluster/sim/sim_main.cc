@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   app.add_option("--nodes", o.nodes);
   app.add_option("--workload-ms", o.workload_ms, "simulated milliseconds of workload per seed");
   app.add_option("--dir", o.dir, "where nodes keep their data (tmpfs is fastest)");
+  app.add_flag("--topology", o.topology_changes, "nodes join, leave and are removed meanwhile");
   app.add_flag("--no-read-repair", no_read_repair, "test-only: read repair off");
   app.add_flag("--no-hinted-handoff", no_hints, "test-only: hinted handoff off");
   app.add_flag("-v,--verbose", verbose, "print every seed's summary");

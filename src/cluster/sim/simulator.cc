@@ -29,9 +29,12 @@
 #include "cluster/maintenance.h"
 #include "cluster/membership.h"
 #include "cluster/registers.h"
+#include "cluster/sim/fiber.h"
+#include "cluster/transfers.h"
 #include "cluster/transport.h"
 #include "cluster/type_merge.h"
 #include "cluster/versions.h"
+#include "spdlog/spdlog.h"
 
 namespace cairn::cluster::sim {
 namespace {
@@ -161,7 +164,29 @@ class SimTransport final : public Transport {
     });
     return true;
   }
-  bool MayWaitHere() const override { return false; }
+  // Only a fiber may wait: its wait hands the turn back to the loop.
+  bool MayWaitHere() const override { return Fiber::Current() != nullptr; }
+  absl::StatusOr<pb::Envelope> CallAndWait(const std::string& address, pb::Envelope request,
+                                           absl::Duration timeout) override {
+    Fiber* fiber = Fiber::Current();
+    if (fiber == nullptr) return Transport::CallAndWait(address, std::move(request), timeout);
+    if (!*alive_) return absl::CancelledError("the node crashed");
+    auto outcome = std::make_shared<std::optional<absl::StatusOr<pb::Envelope>>>();
+    fiber_calls_.insert(next_id_);
+    Call(address, std::move(request), timeout, [fiber, outcome](absl::StatusOr<pb::Envelope> reply) {
+      *outcome = std::move(reply);
+      fiber->Resume();
+    });
+    while (!outcome->has_value()) fiber->WaitForTurn();
+    return std::move(**outcome);
+  }
+  // The node crashed: the calls a fiber waits for fail now, so it can end (other calls'
+  // callbacks never run, as in a dead process).
+  void CancelFiberCalls() {
+    std::set<uint64_t> ids;
+    ids.swap(fiber_calls_);
+    for (uint64_t id : ids) Finish(id, absl::CancelledError("the node crashed"));
+  }
 
  private:
   void Finish(uint64_t id, absl::StatusOr<pb::Envelope> reply) {
@@ -169,6 +194,7 @@ class SimTransport final : public Transport {
     if (it == pending_.end()) return;  // answered already (a duplicate), or timed out
     Done done = std::move(it->second);
     pending_.erase(it);
+    fiber_calls_.erase(id);
     done(std::move(reply));
   }
 
@@ -178,6 +204,7 @@ class SimTransport final : public Transport {
   const std::shared_ptr<bool> alive_;
   uint64_t next_id_ = 1;
   std::map<uint64_t, Done> pending_;
+  std::set<uint64_t> fiber_calls_;  // CallAndWait's, among pending_
 };
 
 struct Node {
@@ -196,6 +223,11 @@ struct Node {
   std::unique_ptr<Membership> membership;
   std::unique_ptr<Coordinator> coordinator;
   std::unique_ptr<Maintenance> maintenance;
+  std::unique_ptr<Transfers> transfers;  // with topology changes only
+  std::unique_ptr<Fiber> fiber;          // runs transfers->Step() every 100 ms
+  bool spare = false;    // joins during the workload (topology changes)
+  bool started = false;  // has run once
+  bool retired = false;  // left, or died for good: never restarted
   // Increments of one counter run one at a time here (the server's queue per hash tag).
   std::map<std::string, std::deque<std::function<void()>>> incr_queues;
 };
@@ -221,6 +253,10 @@ class Simulation {
   explicit Simulation(const Options& o)
       : o_(o), dice_(o.seed), net_(&loop_, &dice_, o_, &report_) {
     report_.seed = o.seed;
+    // The nodes' warnings (a page that timed out, a source down) are the faults the run
+    // makes: the trace says what happened.
+    log_level_ = spdlog::get_level();
+    spdlog::set_level(spdlog::level::off);
     root_ = absl::StrCat(o.dir, "/cairn-sim-", getpid(), "-", o.seed);
     std::filesystem::remove_all(root_);
     std::filesystem::create_directories(root_);
@@ -229,11 +265,14 @@ class Simulation {
     for (auto& n : nodes_) Stop(*n);
     std::error_code ec;
     std::filesystem::remove_all(root_, ec);
+    spdlog::set_level(log_level_);
   }
 
   Report Run() {
-    for (int i = 0; i < o_.nodes; i++) {
+    const int spares = o_.topology_changes ? 2 : 0;
+    for (int i = 0; i < o_.nodes + spares; i++) {
       auto n = std::make_unique<Node>();
+      n->spare = i >= o_.nodes;
       n->index = i;
       n->id = absl::StrCat("n", i);
       n->address = absl::StrCat("10.0.0.", i + 1, ":7381");
@@ -242,7 +281,7 @@ class Simulation {
       nodes_.push_back(std::move(n));
     }
     for (auto& n : nodes_) {
-      if (!Start(*n)) return report_;
+      if (!n->spare && !Start(*n)) return report_;
     }
     // Gossip until every node's ring holds every node (joins while serving are issue 17's).
     for (int i = 0; i < 120 && !RingsComplete(); i++) loop_.RunUntil(loop_.now() + 500 * kMs);
@@ -254,14 +293,16 @@ class Simulation {
     const int64_t end = loop_.now() + o_.workload_ms * kMs;
     for (int c = 0; c < o_.clients; c++) ScheduleClient(c, end);
     ScheduleFaults(end);
+    if (o_.topology_changes) ScheduleTopology();
     loop_.RunUntil(end + 6 * kSecond);  // the last operations finish or time out
     // Heal: every link, every node, no more loss; then quiet for hints and gossip.
     net_.HealAll();
     net_.Quiet();
     for (auto& n : nodes_) {
-      if (!*n->alive && !Start(*n)) return report_;
+      if (n->started && !n->retired && !*n->alive && !Start(*n)) return report_;
     }
     loop_.RunUntil(loop_.now() + 15 * kSecond);
+    if (o_.topology_changes && !TopologyDone()) return report_;
     // Healed and quiet: every hint was delivered (or outlived the hint window).
     for (auto& n : nodes_) {
       if (n->hints == nullptr) continue;
@@ -272,6 +313,7 @@ class Simulation {
     FinalReads();
     loop_.RunUntil(loop_.now() + 5 * kSecond);
     CheckReplicas();
+    if (o_.topology_changes) CheckOwnership();
     report_.simulated_ms = loop_.now() / kMs;
     return report_;
   }
@@ -342,6 +384,7 @@ class Simulation {
     mo.now_ms = [loop] { return loop->now() / kMs; };
     mo.seed = dice_.Next() | 1;
     mo.known = n.members;
+    mo.instant_join = !n.spare;  // the first members form the cluster; spares join it
     mo.save = [raw = &n](const pb::Gossip& view) { raw->members = view; };
     n.membership = std::make_unique<Membership>(mo, self, n.transport.get());
     Coordinator::Options co;
@@ -361,11 +404,34 @@ class Simulation {
     mt.timeout = absl::Milliseconds(500);
     n.maintenance = std::make_unique<Maintenance>(mt, n.membership.get(), n.transport.get(), n.hints.get(),
                                                   n.store.get(), n.clock.get());
+    if (o_.topology_changes) {
+      Transfers::Options to;
+      to.replicas = o_.replicas;
+      to.timeout = absl::Milliseconds(500);
+      to.page_bytes = 64 << 10;
+      to.cleanup_after = absl::Seconds(2);
+      to.now_ms = [loop] { return loop->now() / kMs; };
+      to.clock = o_.hand_off_window ? n.clock.get() : nullptr;
+      to.hand_off_window = absl::Seconds(8);  // the hint window
+      n.transfers = std::make_unique<Transfers>(to, n.membership.get(), n.transport.get(), n.store.get());
+    }
+    n.started = true;
     Node* raw = &n;
     net_.Attach(n.address, [raw](pb::Envelope request, Transport::Respond respond) {
       if (request.has_gossip()) {
         pb::Envelope reply;
         *reply.mutable_gossip() = raw->membership->HandleGossip(request.gossip());
+        return respond(std::move(reply));
+      }
+      if (request.has_transfer_pull() && raw->transfers != nullptr) {
+        pb::Envelope reply;
+        auto page = raw->transfers->Serve(request.transfer_pull());
+        if (page.ok()) {
+          *reply.mutable_transfer_page() = std::move(*page);
+        } else {
+          reply.mutable_error()->set_code(pb::Error::UNAVAILABLE);
+          reply.mutable_error()->set_message(std::string(page.status().message()));
+        }
         return respond(std::move(reply));
       }
       if (raw->coordinator->Handle(request, respond)) return;
@@ -376,6 +442,22 @@ class Simulation {
     // Gossip and maintenance every simulated second, at a phase of their own.
     Every(n, dice_.Uniform(0, kSecond), kSecond, [raw] { raw->membership->GossipRound(); });
     Every(n, dice_.Uniform(0, kSecond), kSecond, [raw] { raw->maintenance->RunOnce(); });
+    if (raw->transfers != nullptr) {
+      // Transfers waits for each page as a node's transfer thread does: on a fiber, which
+      // takes turns with the loop (fiber.h).
+      Every(n, dice_.Uniform(0, 100 * kMs), 100 * kMs, [raw] {
+        if (raw->fiber == nullptr) {
+          Transfers* t = raw->transfers.get();
+          raw->fiber = std::make_unique<Fiber>([t] {
+            while (!Fiber::Current()->quitting()) {
+              t->Step();
+              Fiber::Current()->Park();
+            }
+          });
+        }
+        if (raw->fiber->idle()) raw->fiber->Resume();
+      });
+    }
     return true;
   }
 
@@ -392,6 +474,13 @@ class Simulation {
     if (!*n.alive) return;
     *n.alive = false;
     net_.Detach(n.address);
+    if (n.fiber != nullptr) {
+      // Its thread ends first: the page it waits for fails, and the step returns.
+      n.transfers->Halt();
+      n.transport->CancelFiberCalls();
+      n.fiber.reset();
+    }
+    n.transfers.reset();
     n.maintenance.reset();
     n.coordinator.reset();
     n.membership.reset();
@@ -409,7 +498,7 @@ class Simulation {
 
   bool RingsComplete() {
     for (auto& n : nodes_) {
-      if (*n->alive && n->membership->ring()->members().size() != nodes_.size()) return false;
+      if (*n->alive && n->membership->ring()->members().size() != static_cast<size_t>(o_.nodes)) return false;
     }
     return true;
   }
@@ -433,7 +522,7 @@ class Simulation {
       }
       if (dice_.Chance(o_.crashes_per_s / 10)) {
         const int64_t down = dice_.Uniform(200 * kMs, 5 * kSecond);
-        const int which = static_cast<int>(dice_.Uniform(0, o_.nodes - 1));
+        const int which = static_cast<int>(dice_.Uniform(0, static_cast<int64_t>(nodes_.size()) - 1));
         loop_.At(t, [this, which, down] { Crash(which, down); });
       }
     }
@@ -442,19 +531,20 @@ class Simulation {
   void Partition(int64_t length) {
     report_.partitions++;
     Trace("partition for ", length / kMs, " ms");
+    const int count = static_cast<int>(nodes_.size());
     if (dice_.Chance(0.3)) {
       // A one-way cut between two nodes.
-      const int a = static_cast<int>(dice_.Uniform(0, o_.nodes - 1));
-      const int b = (a + static_cast<int>(dice_.Uniform(1, o_.nodes - 1))) % o_.nodes;
+      const int a = static_cast<int>(dice_.Uniform(0, count - 1));
+      const int b = (a + static_cast<int>(dice_.Uniform(1, count - 1))) % count;
       net_.Cut(nodes_[a]->address, nodes_[b]->address);
       Trace("  cut ", nodes_[a]->id, " -> ", nodes_[b]->id);
     } else {
       // Two sides, each cut from the other both ways.
-      std::vector<bool> side(o_.nodes);
-      for (int i = 0; i < o_.nodes; i++) side[i] = dice_.Chance(0.5);
-      for (int i = 0; i < o_.nodes; i++) Trace("  ", nodes_[i]->id, " on side ", side[i] ? "B" : "A");
-      for (int i = 0; i < o_.nodes; i++) {
-        for (int j = 0; j < o_.nodes; j++) {
+      std::vector<bool> side(count);
+      for (int i = 0; i < count; i++) side[i] = dice_.Chance(0.5);
+      for (int i = 0; i < count; i++) Trace("  ", nodes_[i]->id, " on side ", side[i] ? "B" : "A");
+      for (int i = 0; i < count; i++) {
+        for (int j = 0; j < count; j++) {
           if (side[i] != side[j]) net_.Cut(nodes_[i]->address, nodes_[j]->address);
         }
       }
@@ -473,8 +563,154 @@ class Simulation {
     Stop(n);
     loop_.After(down, [this, which] {
       Node& m = *nodes_[which];
-      if (!*m.alive) Start(m);
+      if (!*m.alive && !m.retired) Start(m);
     });
+  }
+
+  // --- topology changes --------------------------------------------------------------
+
+  // A node joins, one leaves, one dies for good and is removed, another joins: one at a
+  // time, each 1-4 s after the one before completed, checked every 500 ms until done.
+  void ScheduleTopology() {
+    plan_ = {Change::kJoin, Change::kLeave, Change::kRemove, Change::kJoin};
+    next_change_ms_ = loop_.now() / kMs + dice_.Uniform(1000, 4000);
+    loop_.After(500 * kMs, [this] { TopologyTick(); });
+  }
+
+  std::string StatusOf(Node& asker, const std::string& id) {
+    for (const auto& m : asker.membership->Members()) {
+      if (m.state.id() == id) return MemberStatusName(m.state.status());
+    }
+    return "";
+  }
+
+  // A live member of the current ring that is not changing, if there are more than N.
+  Node* ANormalMember(Node& asker) {
+    std::vector<Node*> normal;
+    for (auto& n : nodes_) {
+      if (*n->alive && StatusOf(asker, n->id) == "normal") normal.push_back(n.get());
+    }
+    if (static_cast<int>(normal.size()) <= o_.replicas) return nullptr;
+    return normal[dice_.Uniform(0, static_cast<int64_t>(normal.size()) - 1)];
+  }
+
+  void TopologyTick() {
+    loop_.After(500 * kMs, [this] { TopologyTick(); });
+    // A node whose decommission completed is done: it stops for good.
+    for (auto& n : nodes_) {
+      if (*n->alive && StatusOf(*n, n->id) == "left") {
+        Trace("topology: ", n->id, " has left; it stops");
+        Stop(*n);
+        n->retired = true;
+      }
+    }
+    if (step_ >= plan_.size()) return;
+    Node* asker = RandomLiveNode();
+    if (asker == nullptr) return;
+    // A member that died for good is removed even during a change (which it would
+    // otherwise hold up); every other change waits for the one before.
+    const bool removing = plan_[step_] == Change::kRemove && !victim_.empty();
+    if (!removing && (asker->membership->placement().HasPending() || loop_.now() / kMs < next_change_ms_)) {
+      return;
+    }
+    bool made = false;
+    switch (plan_[step_]) {
+      case Change::kJoin:
+        for (auto& n : nodes_) {
+          if (n->spare && !n->started) {
+            Trace("topology: ", n->id, " joins");
+            if (!Start(*n)) return;
+            report_.joins++;
+            made = true;
+            break;
+          }
+        }
+        break;
+      case Change::kLeave:
+        if (Node* leaver = ANormalMember(*asker)) {
+          const absl::Status s = leaver->membership->Decommission();
+          Trace("topology: ", leaver->id, " leaves: ", s.ToString());
+          if (s.ok()) report_.leaves++;
+          made = s.ok();
+        }
+        break;
+      case Change::kRemove:
+        if (victim_.empty()) {
+          Node* victim = ANormalMember(*asker);
+          if (victim == nullptr) return;
+          Trace("topology: ", victim->id, " dies for good (its disk is lost)");
+          victim_ = victim->id;
+          Stop(*victim);
+          victim->retired = true;
+          return;  // removed once the others see it down
+        } else {
+          const absl::Status s = asker->membership->Remove(victim_);
+          Trace("topology: ", asker->id, " removes ", victim_, ": ", s.ToString());
+          if (s.ok()) report_.removals++;
+          made = s.ok();
+        }
+        break;
+    }
+    if (!made) return;
+    step_++;
+    next_change_ms_ = loop_.now() / kMs + dice_.Uniform(1000, 4000);
+  }
+
+  // After healing: every planned change is made and completed, on every live node, and
+  // every node cleaned up after it (within 2 minutes). A violation (and false) otherwise.
+  bool TopologyDone() {
+    auto done = [this] {
+      if (step_ < plan_.size()) return false;
+      for (auto& n : nodes_) {
+        if (*n->alive && (n->membership->placement().HasPending() || !n->membership->Settled() ||
+                          !n->transfers->progress().cleaned)) {
+          return false;
+        }
+      }
+      return true;
+    };
+    for (int i = 0; i < 240 && !done(); i++) loop_.RunUntil(loop_.now() + 500 * kMs);
+    if (!done()) {
+      std::string views;
+      for (auto& n : nodes_) {
+        if (!*n->alive) continue;
+        absl::StrAppend(&views, " ", n->id, ": ", n->membership->PendingChange(),
+                        n->membership->Settled() ? "" : " (not settled)",
+                        n->transfers->progress().cleaned ? "" : " (not cleaned up)", ";");
+      }
+      Violation(absl::StrCat("topology changes did not complete: ", step_, " of ", plan_.size(),
+                             " made; under way:", views));
+      return false;
+    }
+    return true;
+  }
+
+  // No node keeps a key it does not own (old owners handed theirs off and dropped them).
+  void CheckOwnership() {
+    for (auto& n : nodes_) {
+      if (!*n->alive) continue;
+      auto ring = n->membership->ring();
+      for (int db = 0; db < 2 * kRegisterSpace; db++) {
+        std::string start;
+        while (true) {
+          std::vector<std::pair<std::string, VersionList>> chunk;
+          bool more = false;
+          if (!n->store->Scan(db, start, 256, &chunk, &more).ok()) break;
+          for (const auto& [key, versions] : chunk) {
+            bool owner = false;
+            for (int m : ring->PreferenceList(PlacementKey(db, key), o_.replicas)) {
+              owner = owner || ring->members()[m].id == n->id;
+            }
+            if (!owner) {
+              Violation(absl::StrCat(n->id, " keeps ", db < kRegisterSpace ? key : "a set member",
+                                     " (db ", db, "), which it does not own"));
+            }
+          }
+          if (!more || chunk.empty()) break;
+          start = chunk.back().first + std::string(1, '\0');
+        }
+      }
+    }
   }
 
   // --- the workload ------------------------------------------------------------------
@@ -785,6 +1021,7 @@ class Simulation {
   Report report_;
   Network net_;
   std::string root_;
+  spdlog::level::level_enum log_level_;
   const bool trace_ = std::getenv("CAIRN_SIM_TRACE") != nullptr;
   std::vector<std::unique_ptr<Node>> nodes_;
   std::vector<KeyHistory> keys_;
@@ -792,6 +1029,11 @@ class Simulation {
   std::vector<CounterHistory> counters_;
   std::vector<std::optional<std::optional<std::string>>> final_;
   std::vector<std::optional<int64_t>> final_counters_;
+  enum class Change { kJoin, kLeave, kRemove };
+  std::vector<Change> plan_;  // topology changes, in order
+  size_t step_ = 0;           // the next one
+  int64_t next_change_ms_ = 0;
+  std::string victim_;        // the member that died for good, to remove
 };
 
 }  // namespace
@@ -801,7 +1043,12 @@ std::string Report::Summary() const {
                                " simulated ms, ", operations,
                                " operations (", acknowledged, " acknowledged), ", messages, " messages (",
                                dropped, " dropped, ", duplicated, " duplicated), ", partitions,
-                               " partitions, ", crashes, " crashes: ");
+                               " partitions, ", crashes, " crashes",
+                               joins + leaves + removals == 0
+                                   ? std::string()
+                                   : absl::StrCat(", ", joins, " joins, ", leaves, " leaves, ",
+                                                  removals, " removals"),
+                               ": ");
   if (violations.empty()) return s + "ok";
   return s + absl::StrCat(violations.size(), " violations: ", absl::StrJoin(violations, "; "));
 }
