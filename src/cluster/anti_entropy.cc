@@ -20,6 +20,7 @@ constexpr int kAllDatabases = 2 * kRegisterSpace;
 constexpr size_t kScanChunk = 512;
 constexpr size_t kRepairChunk = 256;             // keys read and written back per message
 constexpr int64_t kServedTreeMs = 120 * 1000;    // how long a tree built for a peer is kept
+constexpr size_t kMaxTombstonesPerRound = 100000;  // lone tombstones a round may mark
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -132,24 +133,64 @@ void AntiEntropy::Round() {
   // Each peer's tree is built just before its exchange: a tree built at the start of the
   // round would show every key written since as a difference.
   std::shuffle(peers.begin(), peers.end(), std::mt19937_64(static_cast<uint64_t>(NowMs())));
+  // Lone tombstones of the first walk, and how many peers confirmed each (KeyId order).
+  std::map<KeyId, pb::Record> tombstones;
+  std::map<KeyId, int> confirmed;
+  bool complete = true;  // every peer exchanged with
   for (const std::string& peer : peers) {
-    if (Stopping()) break;
-    if (!membership_->Settled() || membership_->placement().ring != p.ring) break;
+    if (Stopping() || !membership_->Settled() || membership_->placement().ring != p.ring) {
+      complete = false;
+      break;
+    }
     std::map<std::string, Leaves> trees;
-    if (absl::Status s = BuildTrees(ring, {peer}, &trees); !s.ok()) {
+    const bool first = &peer == &peers.front();
+    if (absl::Status s = BuildTrees(ring, {peer}, &trees,
+                                    first && options_.clock != nullptr ? &tombstones : nullptr);
+        !s.ok()) {
       spdlog::warn("anti-entropy: {}", s.ToString());
+      complete = false;
       break;
     }
     stats_.exchanges++;
-    if (!Exchange(peer, trees[peer], p)) stats_.failed_exchanges++;
+    std::map<KeyId, bool> differ;
+    if (!Exchange(peer, trees[peer], p, &differ)) {
+      stats_.failed_exchanges++;
+      complete = false;
+      continue;
+    }
+    // The peer holds each lone tombstone it shares with this node, unless the key
+    // differed (or, past the grace period, the peer has none: it collected it).
+    const int self = ring.IndexOf(membership_->self_id()), other = ring.IndexOf(peer);
+    for (const auto& [k, tombstone] : tombstones) {
+      if (!Shares(ring, options_.replicas, k.first, k.second, self, other)) continue;
+      auto it = differ.find(k);
+      if (it == differ.end() || (it->second && PastGrace(tombstone))) confirmed[k]++;
+    }
+  }
+  // Every other replica confirmed: this node's copy is seen by all (each replica marks
+  // its own in its own rounds).
+  for (const auto& [k, tombstone] : tombstones) {
+    if (!complete) break;
+    const size_t others = ring.PreferenceList(PlacementKey(k.first, k.second), options_.replicas).size() - 1;
+    if (static_cast<size_t>(confirmed[k]) != others) continue;
+    if (store_->MarkTombstoneSeen(k.first, k.second, tombstone).ok()) stats_.tombstones_marked++;
   }
   stats_.rounds++;
   stats_.last_round_ms = NowMs() - start;
   stats_.running = false;
 }
 
+bool AntiEntropy::PastGrace(const pb::Record& tombstone) const {
+  if (options_.clock == nullptr) return false;
+  const uint64_t written = HybridClock::Physical(tombstone.version());
+  const uint64_t now = HybridClock::Physical(options_.clock->Now());
+  return now >= written &&
+         now - written >= static_cast<uint64_t>(absl::ToInt64Milliseconds(options_.tombstone_grace));
+}
+
 absl::Status AntiEntropy::BuildTrees(const Ring& ring, const std::vector<std::string>& peers,
-                                     std::map<std::string, Leaves>* trees) {
+                                     std::map<std::string, Leaves>* trees,
+                                     std::map<KeyId, pb::Record>* tombstones) {
   const int self = ring.IndexOf(membership_->self_id());
   std::map<int, Leaves*> by_index;
   for (const std::string& peer : peers) {
@@ -162,6 +203,10 @@ absl::Status AntiEntropy::BuildTrees(const Ring& ring, const std::vector<std::st
                  [&](int db, const std::string& key, const VersionList& versions) {
     std::vector<int> owners = ring.PreferenceList(PlacementKey(db, key), options_.replicas);
     if (std::find(owners.begin(), owners.end(), self) == owners.end()) return;
+    if (tombstones != nullptr && versions.size() == 1 && versions[0].tombstone() &&
+        tombstones->size() < kMaxTombstonesPerRound) {
+      tombstones->emplace(KeyId(db, key), versions[0]);
+    }
     const uint64_t h = KeyHash(db, key);
     const uint64_t c = Contribution(h, VersionsDigest(versions));
     for (int m : owners) {
@@ -274,7 +319,7 @@ absl::StatusOr<pb::Envelope> AntiEntropy::Call(const std::string& peer, pb::Enve
 }
 
 bool AntiEntropy::Exchange(const std::string& peer, const Leaves& mine,
-                           const Membership::Placement& p) {
+                           const Membership::Placement& p, std::map<KeyId, bool>* differing_keys) {
   auto step = [&](uint32_t depth, const std::vector<uint32_t>& parents,
                   const std::vector<uint32_t>& leaves) -> absl::StatusOr<pb::AaeReply> {
     pb::Envelope request;
@@ -332,6 +377,7 @@ bool AntiEntropy::Exchange(const std::string& peer, const Leaves& mine,
   for (const auto& [k, digest] : ours) {
     if (!theirs.contains(k)) differ.push_back(k);
   }
+  for (const auto& k : differ) (*differing_keys)[k] = !theirs.contains(k);
   stats_.keys_compared += theirs.size() + ours.size();
   // 4. Each key that differs: the peer's versions merged here, the merge written back.
   pb::Envelope write;
@@ -372,6 +418,12 @@ bool AntiEntropy::Exchange(const std::string& peer, const Leaves& mine,
       if (!merged.ok()) return false;
       if (VersionsDigest(*merged) != VersionsDigest(versions) || changed) stats_.keys_repaired++;
       if (merged->empty() || VersionsDigest(*merged) == VersionsDigest(versions)) continue;
+      // A lone tombstone past the grace period stays off a replica that has none: that
+      // replica collected it (or never held the key), and would only collect it again.
+      if (versions.empty() && merged->size() == 1 && (*merged)[0].tombstone() &&
+          PastGrace((*merged)[0])) {
+        continue;
+      }
       pb::ReplicaWrite* w = write.mutable_write_batch()->add_writes();
       w->set_db(db);
       w->set_key(key);

@@ -13,6 +13,9 @@
 // back to the peer. What travels grows with the divergence, not with the data: 512 bytes
 // of branch hashes when nothing differs, about 1 KB more per differing key.
 //
+// A round also lets tombstones be collected: one whose every other replica held the same
+// lone tombstone (or had collected it) is marked seen by all (Options::clock).
+//
 // The peer answers each step from a tree it builds on the first step (one walk of its
 // keys) and keeps for two minutes. Serve runs on the caller's thread (an executor: it may
 // walk every key).
@@ -31,6 +34,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "cluster/cluster.pb.h"
+#include "cluster/hlc.h"
 #include "cluster/membership.h"
 #include "cluster/replica_store.h"
 #include "cluster/transport.h"
@@ -43,11 +47,19 @@ class AntiEntropy {
     int replicas = 3;
     absl::Duration interval = absl::Minutes(10);  // between rounds; 0: only when asked
     absl::Duration timeout = absl::Seconds(30);   // per step
+    // Tombstones: a round that finds every other replica of a key holding the same lone
+    // tombstone as this node (or, once it is older than tombstone_grace, nothing: they
+    // collected it) marks it seen by all here (ReplicaStore::MarkTombstoneSeen), so it is
+    // collected once older than the grace period; a lone tombstone older than the grace
+    // period is not copied to a replica that lacks it. Null clock: neither.
+    HybridClock* clock = nullptr;
+    absl::Duration tombstone_grace = absl::Hours(24);
   };
   struct Stats {
     std::atomic<uint64_t> rounds{0}, exchanges{0}, failed_exchanges{0};
     std::atomic<uint64_t> leaves_differing{0}, keys_compared{0};
     std::atomic<uint64_t> keys_repaired{0}, bytes_sent{0}, bytes_received{0};
+    std::atomic<uint64_t> tombstones_marked{0};  // seen by every replica, found by a round
     std::atomic<int64_t> last_round_ms{0};  // duration of the last round
     std::atomic<bool> running{false};
   };
@@ -68,6 +80,7 @@ class AntiEntropy {
 
  private:
   using Leaves = std::vector<uint64_t>;  // kLeaves hashes
+  using KeyId = std::pair<int, std::string>;  // database, key
   void Loop();
   void Round();
   bool Stopping() {
@@ -75,13 +88,19 @@ class AntiEntropy {
     return stopping_;
   }
   // This node's trees of the keys it shares with each of peers, in one walk.
+  // Lone tombstones (up to a bound) go to *tombstones when it is not null.
   absl::Status BuildTrees(const Ring& ring, const std::vector<std::string>& peers,
-                          std::map<std::string, Leaves>* trees);
+                          std::map<std::string, Leaves>* trees,
+                          std::map<KeyId, pb::Record>* tombstones = nullptr);
   // The keys this node shares with peer whose leaf is in leaves, with their digests.
   absl::Status KeysIn(const Ring& ring, const std::string& peer, const std::set<uint32_t>& leaves,
                       std::map<std::pair<int, std::string>, uint64_t>* out);
-  // Compares with peer and repairs what differs; false on a failure.
-  bool Exchange(const std::string& peer, const Leaves& mine, const Membership::Placement& p);
+  // Compares with peer and repairs what differs; false on a failure. differ: the keys
+  // whose versions differed (true: the peer held none).
+  bool Exchange(const std::string& peer, const Leaves& mine, const Membership::Placement& p,
+                std::map<KeyId, bool>* differ);
+  // A lone tombstone old enough that its other replicas may have collected it.
+  bool PastGrace(const pb::Record& tombstone) const;
   absl::StatusOr<pb::Envelope> Call(const std::string& peer, pb::Envelope request);
   // The hashes of the nodes `depth` levels below the root (0: branches, 1: twigs, 2:
   // leaves) under each of parents (for depth 0: none).

@@ -92,6 +92,7 @@ std::pair<int, std::string> ClusterTopologyRequest(
                       {"leaves_differing", st.leaves_differing.load()},
                       {"keys_compared", st.keys_compared.load()},
                       {"keys_repaired", st.keys_repaired.load()},
+                      {"tombstones_marked", st.tombstones_marked.load()},
                       {"bytes_sent", st.bytes_sent.load()},
                       {"bytes_received", st.bytes_received.load()},
                       {"last_round_ms", st.last_round_ms.load()}});

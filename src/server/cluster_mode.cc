@@ -313,6 +313,8 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
   cluster::AntiEntropy::Options ao;
   ao.replicas = cfg.replicas;
   ao.interval = absl::Seconds(cfg.anti_entropy_interval);
+  ao.clock = node->clock_.get();
+  ao.tombstone_grace = absl::Seconds(cfg.tombstone_grace);
   node->anti_entropy_ = std::make_unique<cluster::AntiEntropy>(
       ao, node->membership_.get(), node->partition_.get(), node->store_.get());
   // Keys a single-node server wrote in this directory become this node's replicas
@@ -536,6 +538,7 @@ std::string ClusterInfo(ClusterNode& node) {
       "cluster_cleanup_keys_dropped:", progress.keys_dropped, "\r\n",
       "cluster_aae_rounds:", node.anti_entropy().stats().rounds.load(), "\r\n",
       "cluster_aae_keys_repaired:", node.anti_entropy().stats().keys_repaired.load(), "\r\n",
+      "cluster_aae_tombstones_marked:", node.anti_entropy().stats().tombstones_marked.load(), "\r\n",
       "cluster_aae_bytes_exchanged:",
       node.anti_entropy().stats().bytes_sent.load() + node.anti_entropy().stats().bytes_received.load(),
       "\r\n",
