@@ -155,12 +155,27 @@ struct Coordinator::ReadFanout {
   std::vector<std::pair<std::string, VersionList>> answers ABSL_GUARDED_BY(mu);
   std::string last_error ABSL_GUARDED_BY(mu);
   int needed ABSL_GUARDED_BY(mu) = 0;  // R
+  // During a topology change a read counts twice, as a write does (WriteFanout): R of the
+  // current replicas (asked, ok, failed count those) and R of the pending ring's. Then a
+  // node that has not yet heard that the change completed, and still reads from the
+  // current ring, also sees what the others write to the new ring alone.
+  bool has_pending = false;
+  std::vector<std::pair<std::string, std::pair<bool, bool>>> roles;  // id -> (current, pending)
+  int total_asked ABSL_GUARDED_BY(mu) = 0;  // replicas asked, in either ring
+  int answered ABSL_GUARDED_BY(mu) = 0;
+  int pending_asked ABSL_GUARDED_BY(mu) = 0;
+  int pending_ok ABSL_GUARDED_BY(mu) = 0;
+  int pending_failed ABSL_GUARDED_BY(mu) = 0;
   std::function<void()> on_decided ABSL_GUARDED_BY(mu);  // R answered, or never will
   std::function<void()> on_all_answered ABSL_GUARDED_BY(mu);
 
-  bool AllAnswered() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return ok + failed == asked; }
+  bool AllAnswered() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return answered == total_asked; }
+  bool Succeeded() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return ok >= needed && (!has_pending || pending_ok >= needed);
+  }
   bool Decided() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    return ok >= needed || asked - failed < needed;
+    if (Succeeded() || asked - failed < needed) return true;
+    return has_pending && pending_asked - pending_failed < needed;
   }
 
   void Answer(const std::string& who, absl::StatusOr<VersionList> versions) ABSL_LOCKS_EXCLUDED(mu) {
@@ -168,12 +183,19 @@ struct Coordinator::ReadFanout {
     {
       absl::MutexLock l(&mu);
       const bool was_decided = Decided();
+      bool in_current = true, in_pending = false;
+      for (const auto& [id, role] : roles) {
+        if (id == who) std::tie(in_current, in_pending) = role;
+      }
+      answered++;
       if (versions.ok()) {
         Canonicalize(&*versions);
         answers.emplace_back(who, std::move(*versions));
-        ok++;
+        ok += in_current;
+        pending_ok += in_pending;
       } else {
-        failed++;
+        failed += in_current;
+        pending_failed += in_pending;
         last_error = absl::StrCat(who, ": ", versions.status().message());
       }
       if (!was_decided && Decided()) decided = std::move(on_decided);
@@ -1046,25 +1068,55 @@ void Coordinator::ReadVersionsAsync(int db, std::string key, int r, Repair repai
   // One look at who is alive: the replicas counted are the replicas asked.
   std::vector<std::string> ids;
   std::vector<bool> alive;
+  std::vector<std::pair<std::string, std::pair<bool, bool>>> roles;
   bool self_replica = false;
   for (int m : replicas) {
     ids.push_back(ring->members()[m].id);
     self_replica |= IsSelf(ids.back());
     alive.push_back(IsSelf(ids.back()) || membership_->IsAlive(ids.back()));
+    roles.push_back({ids.back(), {true, false}});
   }
-  if (const int up = static_cast<int>(std::count(alive.begin(), alive.end(), true)); up < r || r == 0) {
+  const int current_up = static_cast<int>(std::count(alive.begin(), alive.end(), true));
+  if (current_up < r || r == 0) {
     stats_.quorum_failures++;
-    return done(Unreachable("read", up, r, options_.replicas));
+    return done(Unreachable("read", current_up, r, options_.replicas));
+  }
+  int pending_up = 0;
+  if (placement.HasPending()) {
+    const Ring& next = *placement.pending;
+    for (int m : next.PreferenceList(PlacementKey(db, key), options_.replicas)) {
+      const std::string& id = next.members()[m].id;
+      const bool up = IsSelf(id) || membership_->IsAlive(id);
+      pending_up += up;
+      auto it = std::find_if(roles.begin(), roles.end(), [&](const auto& role) { return role.first == id; });
+      if (it != roles.end()) {
+        it->second.second = true;
+        continue;
+      }
+      ids.push_back(id);
+      alive.push_back(up);
+      self_replica |= IsSelf(id);
+      roles.push_back({id, {false, true}});
+    }
+    if (pending_up < r) {
+      stats_.quorum_failures++;
+      return done(Unreachable("read (from the replicas of the ring being changed to)", pending_up, r,
+                              options_.replicas));
+    }
   }
   auto f = std::make_shared<ReadFanout>();
   f->db = db;
   f->key = std::move(key);
   f->only_owners = !placement.HasPending();
+  f->has_pending = placement.HasPending();
+  f->roles = std::move(roles);
   {
     absl::MutexLock l(&f->mu);
     f->needed = r;
     f->replicas = std::move(ids);
-    f->asked = static_cast<int>(std::count(alive.begin(), alive.end(), true));
+    f->asked = current_up;
+    f->pending_asked = pending_up;
+    f->total_asked = static_cast<int>(std::count(alive.begin(), alive.end(), true));
   }
   // The answer from what the replicas said so far (at least R of them, or a failure).
   // Held by the fanout: weak references to it (see WriteAsync).
@@ -1075,6 +1127,9 @@ void Coordinator::ReadVersionsAsync(int db, std::string key, int r, Repair repai
       absl::MutexLock l(&f->mu);
       if (f->ok < r) {
         result = NoQuorum("read", f->ok, r, options_.replicas, f->last_error);
+      } else if (!f->Succeeded()) {
+        result = NoQuorum("read (from the replicas of the ring being changed to)", f->pending_ok, r,
+                          options_.replicas, f->last_error);
       } else {
         result.emplace();
         result->versions = f->Merged();
@@ -1097,7 +1152,7 @@ void Coordinator::ReadVersionsAsync(int db, std::string key, int r, Repair repai
       bool quorum;
       {
         absl::MutexLock l(&f->mu);
-        quorum = f->ok >= f->needed;
+        quorum = f->Succeeded();
       }
       if (!quorum) return answer(f);
       RepairReplicas(f, [f, answer] { answer(f); });  // held by the repair, not by f
