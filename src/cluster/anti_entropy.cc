@@ -169,11 +169,16 @@ void AntiEntropy::Round() {
   }
   // Every other replica confirmed: this node's copy is seen by all (each replica marks
   // its own in its own rounds).
+  complete = complete && membership_->Settled() && membership_->placement().ring == p.ring;
+  if (marked_.size() > 4 * kMaxTombstonesPerRound) marked_.clear();  // collected by now, mostly
   for (const auto& [k, tombstone] : tombstones) {
     if (!complete) break;
     const size_t others = ring.PreferenceList(PlacementKey(k.first, k.second), options_.replicas).size() - 1;
     if (static_cast<size_t>(confirmed[k]) != others) continue;
-    if (store_->MarkTombstoneSeen(k.first, k.second, tombstone).ok()) stats_.tombstones_marked++;
+    if (store_->MarkTombstoneSeen(k.first, k.second, tombstone).ok()) {
+      stats_.tombstones_marked++;
+      marked_.insert({k, tombstone.version()});
+    }
   }
   stats_.rounds++;
   stats_.last_round_ms = NowMs() - start;
@@ -204,7 +209,8 @@ absl::Status AntiEntropy::BuildTrees(const Ring& ring, const std::vector<std::st
     std::vector<int> owners = ring.PreferenceList(PlacementKey(db, key), options_.replicas);
     if (std::find(owners.begin(), owners.end(), self) == owners.end()) return;
     if (tombstones != nullptr && versions.size() == 1 && versions[0].tombstone() &&
-        tombstones->size() < kMaxTombstonesPerRound) {
+        tombstones->size() < kMaxTombstonesPerRound &&
+        !marked_.contains({KeyId(db, key), versions[0].version()})) {
       tombstones->emplace(KeyId(db, key), versions[0]);
     }
     const uint64_t h = KeyHash(db, key);

@@ -122,6 +122,9 @@ class AntiEntropy {
     Leaves leaves;
   };
   std::map<std::string, Served> served_ ABSL_GUARDED_BY(mu_);  // trees built for peers
+  // Tombstones this process marked (key, version): a round neither marks them again nor
+  // lets them take the place of newer ones under its bound. Round's thread only.
+  std::set<std::pair<KeyId, uint64_t>> marked_;
   std::thread thread_;
 };
 

@@ -624,12 +624,15 @@ absl::StatusOr<std::shared_ptr<Coordinator::WriteFanout>> Coordinator::Coordinat
     for (int m : next.PreferenceList(PlacementKey(db, key), options_.replicas)) {
       const std::string& id = next.members()[m].id;
       auto it = std::find_if(roles.begin(), roles.end(), [&](const auto& r) { return r.first == id; });
-      const bool up = IsSelf(id) || membership_->IsAlive(id);
-      pending_up += up;
       if (it != roles.end()) {
+        // Asked once: a second look could see it otherwise, and count it where it was
+        // not asked (or not count it where it was).
+        pending_up += alive[static_cast<size_t>(it - roles.begin())];
         it->second.second = true;
         continue;
       }
+      const bool up = IsSelf(id) || membership_->IsAlive(id);
+      pending_up += up;
       ids.push_back(id);
       alive.push_back(up);
       self_replica |= IsSelf(id);
@@ -1086,13 +1089,14 @@ void Coordinator::ReadVersionsAsync(int db, std::string key, int r, Repair repai
     const Ring& next = *placement.pending;
     for (int m : next.PreferenceList(PlacementKey(db, key), options_.replicas)) {
       const std::string& id = next.members()[m].id;
-      const bool up = IsSelf(id) || membership_->IsAlive(id);
-      pending_up += up;
       auto it = std::find_if(roles.begin(), roles.end(), [&](const auto& role) { return role.first == id; });
       if (it != roles.end()) {
+        pending_up += alive[static_cast<size_t>(it - roles.begin())];  // asked once (as writes)
         it->second.second = true;
         continue;
       }
+      const bool up = IsSelf(id) || membership_->IsAlive(id);
+      pending_up += up;
       ids.push_back(id);
       alive.push_back(up);
       self_replica |= IsSelf(id);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <memory>
 
+#include "cluster/registers.h"
+
 namespace cairn::cluster {
 
 Maintenance::Maintenance(Options options, Membership* membership, Transport* transport,
@@ -66,6 +68,20 @@ void Maintenance::DeliverHints() {
   mu_.AwaitWithTimeout(absl::Condition(&done), 4 * options_.timeout + absl::Seconds(1));
 }
 
+namespace {
+// Whether id is among the key's replicas in the current ring or in the pending one.
+bool IsReplica(const Membership::Placement& p, const std::string& id, int db, const std::string& key,
+               int replicas) {
+  for (const Ring* ring : {p.current.get(), p.pending.get()}) {
+    if (ring == nullptr) continue;
+    for (int m : ring->PreferenceList(PlacementKey(db, key), replicas)) {
+      if (ring->members()[m].id == id) return true;
+    }
+  }
+  return false;
+}
+}  // namespace
+
 void Maintenance::EndDelivery(const std::string& target) {
   absl::MutexLock l(&mu_);
   delivering_.erase(target);
@@ -78,6 +94,7 @@ void Maintenance::DeliverTo(const std::string& target) {
   }
   const int64_t now_ms = static_cast<int64_t>(HybridClock::Physical(clock_->Now()));
   const int64_t window_ms = absl::ToInt64Milliseconds(options_.hint_window);
+  const Membership::Placement placement = membership_->placement();
   const bool alive = membership_->IsAlive(target);
   // Batches of expired hints are dropped here, one after another (a loop: millions of
   // them after a long outage); the first batch with live hints goes to the target.
@@ -97,6 +114,14 @@ void Maintenance::DeliverTo(const std::string& target) {
       if (now_ms - written_ms > window_ms || written_ms > now_ms + clock_->max_drift_ms()) {
         if (!hints_->Remove(target, hint_key).ok()) return EndDelivery(target);
         stats_.hints_expired++;
+        continue;
+      }
+      // The ring changed since the write and the target no longer holds the key: the
+      // hint would leave a copy where nothing reads it (the write is on W of the key's
+      // replicas, hints do not count towards W, and the transfers moved it on).
+      if (!IsReplica(placement, target, hint.db(), hint.key(), options_.replicas)) {
+        if (!hints_->Remove(target, hint_key).ok()) return EndDelivery(target);
+        stats_.hints_not_replica++;
         continue;
       }
       live.emplace_back(std::move(hint_key), std::move(hint));

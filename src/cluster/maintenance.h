@@ -31,9 +31,11 @@ class Maintenance {
     absl::Duration hint_window = absl::Hours(3);       // hints older are dropped
     absl::Duration tombstone_grace = absl::Hours(24);  // > hint_window (config checks)
     absl::Duration timeout = absl::Seconds(2);         // per delivered hint
+    int replicas = 3;  // N: a hint whose target is no longer among the key's N is dropped
   };
   struct Stats {
     std::atomic<uint64_t> hints_delivered{0}, hints_expired{0}, hint_delivery_failures{0};
+    std::atomic<uint64_t> hints_not_replica{0};  // dropped: the target no longer holds the key
     std::atomic<uint64_t> tombstones_collected{0};
   };
 

@@ -12,12 +12,12 @@
 // the first N distinct members met walking clockwise from its position, skipping a member
 // whose rack is already in the list while racks not yet in it remain.
 //
-// Token placement is a pure function of the members (id, weight, generation), so every
+// Token placement is a pure function of the members (id or placed_as, weight, generation), so every
 // node that knows the same members computes the same ring. Members are placed in join
 // order (generation, then id; a replacement as the member it replaced). The first one's tokens are evenly spaced. Each later one
 // takes its share from the others: every member above its new target share (weight /
 // total weight) gives the excess, cut as chunks from the start of its arcs (chosen in an
-// order hashed from the newcomer's id), one token per chunk. So ownership matches the
+// order hashed from the newcomer's place id), one token per chunk. So ownership matches the
 // weights exactly (to rounding), and a join moves only the keys the newcomer takes, about
 // 1/n of them, each from its previous owner to the newcomer.
 #ifndef CAIRN_CLUSTER_RING_H_

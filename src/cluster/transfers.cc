@@ -533,7 +533,11 @@ bool Transfers::Cleanup(const Ring& ring) {
       }
       handed++;
       auto gone = store_->Drop(l.db, l.key, l.versions);
-      if (gone.ok() && *gone) dropped++;
+      if (gone.ok() && *gone) {
+        dropped++;
+      } else {
+        complete = false;  // written since it was read (a late write): the next pass
+      }
     }
     absl::MutexLock lock(&mu_);
     progress_.keys_handed_off += handed;
@@ -571,6 +575,7 @@ bool Transfers::Cleanup(const Ring& ring) {
           if (now_ms > written_ms &&
               now_ms - written_ms > static_cast<uint64_t>(absl::ToInt64Milliseconds(options_.hand_off_window))) {
             auto gone = store_->Drop(db, key, versions);  // its owners had it by transfer
+            if (!gone.ok() || !*gone) complete = false;
             absl::MutexLock l(&mu_);
             if (gone.ok() && *gone) progress_.keys_dropped++;
             continue;

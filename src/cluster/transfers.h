@@ -98,10 +98,11 @@ class Transfers {
     // Monotonic milliseconds; null: the steady clock (the simulator's is simulated).
     std::function<int64_t()> now_ms;
     // Cleanup hands off only keys written within hand_off_window (by the newest
-    // version's timestamp, on `clock`), as hints are delivered only within the hint
-    // window: older ones reached their owners by the transfers, and handing them on
-    // could bring back what a tombstone, collected after tombstone-grace (longer than
-    // the window), removed there. Older keys are dropped. Null clock: every key is handed off.
+    // version's timestamp, on `clock`): a tombstone that shadows such a key cannot have
+    // been collected yet anywhere, so the hand-off cannot bring the key back. The server
+    // sets tombstone-grace minus twice max-clock-drift minus a page timeout (never less
+    // than hint-window). Older keys are dropped: their owners received them by transfer,
+    // and a tombstone may have removed them there since. Null clock: every key is handed off.
     HybridClock* clock = nullptr;
     absl::Duration hand_off_window = absl::Hours(3);
   };

@@ -296,6 +296,7 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
       node->hints_.get());
   cluster::Maintenance::Options mo;
   mo.hint_window = absl::Seconds(cfg.hint_window);
+  mo.replicas = cfg.replicas;
   mo.tombstone_grace = absl::Seconds(cfg.tombstone_grace);
   node->maintenance_ = std::make_unique<cluster::Maintenance>(
       mo, node->membership_.get(), node->partition_.get(), node->hints_.get(), node->store_.get(),
@@ -304,7 +305,8 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
   to.replicas = cfg.replicas;
   to.progress_path = cfg.dir + "/TRANSFERS";
   to.clock = node->clock_.get();
-  to.hand_off_window = absl::Seconds(cfg.hint_window);
+  to.hand_off_window = std::max(absl::Seconds(cfg.hint_window),
+                                absl::Seconds(cfg.tombstone_grace - 2 * cfg.max_clock_drift) - to.timeout);
   to.rate = [server]() -> int64_t {
     return static_cast<int64_t>(server->config->Get().transfer_rate);
   };
@@ -567,6 +569,7 @@ std::string ClusterInfo(ClusterNode& node) {
       "cluster_hints_sent:", st.hints_sent.load(), "\r\n",
       "cluster_hints_delivered:", ms.hints_delivered.load(), "\r\n",
       "cluster_hints_expired:", ms.hints_expired.load(), "\r\n",
+      "cluster_hints_not_replica:", ms.hints_not_replica.load(), "\r\n",
       "cluster_hint_delivery_failures:", ms.hint_delivery_failures.load(), "\r\n",
       "cluster_hint_failures:", st.hint_failures.load(), "\r\n",
       "cluster_tombstones_seen_by_all:", st.tombstones_seen.load(), "\r\n",

@@ -8,6 +8,9 @@
 //   f.Resume();  // from the loop: runs the body until it parks, waits, or ends
 //
 // Resume is called from the loop's thread only; Park and WaitForTurn from the fiber's.
+// Code on a fiber may wait only through its transport's CallAndWait (SimTransport hands
+// the turn back there); any other wait (a mutex condition, Transport::MayWaitHere-guarded
+// waits of other classes) would hold the turn and stop the whole simulation.
 #ifndef CAIRN_CLUSTER_SIM_FIBER_H_
 #define CAIRN_CLUSTER_SIM_FIBER_H_
 

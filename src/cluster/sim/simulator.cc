@@ -148,15 +148,7 @@ class SimTransport final : public Transport {
       : net_(net), loop_(loop), self_(std::move(self)), alive_(std::move(alive)) {}
 
   void Call(const std::string& address, pb::Envelope request, absl::Duration timeout, Done done) override {
-    if (!*alive_) return;
-    const uint64_t id = next_id_++;
-    pending_[id] = std::move(done);
-    loop_->After(absl::ToInt64Microseconds(timeout), [this, alive = alive_, id] {
-      if (*alive) Finish(id, absl::DeadlineExceededError("no answer in time"));
-    });
-    net_->Send(self_, address, request, [this, alive = alive_, id](pb::Envelope reply) {
-      if (*alive) Finish(id, std::move(reply));
-    });
+    Send(address, std::move(request), timeout, std::move(done));
   }
   bool Defer(std::function<void()> fn) override {
     loop_->After(0, [alive = alive_, fn = std::move(fn)] {
@@ -172,11 +164,12 @@ class SimTransport final : public Transport {
     if (fiber == nullptr) return Transport::CallAndWait(address, std::move(request), timeout);
     if (!*alive_) return absl::CancelledError("the node crashed");
     auto outcome = std::make_shared<std::optional<absl::StatusOr<pb::Envelope>>>();
-    fiber_calls_.insert(next_id_);
-    Call(address, std::move(request), timeout, [fiber, outcome](absl::StatusOr<pb::Envelope> reply) {
-      *outcome = std::move(reply);
-      fiber->Resume();
-    });
+    const uint64_t id = Send(address, std::move(request), timeout,
+                             [fiber, outcome](absl::StatusOr<pb::Envelope> reply) {
+                               *outcome = std::move(reply);
+                               fiber->Resume();
+                             });
+    fiber_calls_.insert(id);
     while (!outcome->has_value()) fiber->WaitForTurn();
     return std::move(**outcome);
   }
@@ -189,6 +182,20 @@ class SimTransport final : public Transport {
   }
 
  private:
+  // Call's work; the call's id (0: the node crashed, nothing was sent).
+  uint64_t Send(const std::string& address, pb::Envelope request, absl::Duration timeout, Done done) {
+    if (!*alive_) return 0;
+    const uint64_t id = next_id_++;
+    pending_[id] = std::move(done);
+    loop_->After(absl::ToInt64Microseconds(timeout), [this, alive = alive_, id] {
+      if (*alive) Finish(id, absl::DeadlineExceededError("no answer in time"));
+    });
+    net_->Send(self_, address, request, [this, alive = alive_, id](pb::Envelope reply) {
+      if (*alive) Finish(id, std::move(reply));
+    });
+    return id;
+  }
+
   void Finish(uint64_t id, absl::StatusOr<pb::Envelope> reply) {
     auto it = pending_.find(id);
     if (it == pending_.end()) return;  // answered already (a duplicate), or timed out
@@ -402,6 +409,7 @@ class Simulation {
     mt.hint_window = absl::Seconds(8);
     mt.tombstone_grace = absl::Seconds(20);  // > hint window + 2 x drift
     mt.timeout = absl::Milliseconds(500);
+    mt.replicas = o_.replicas;
     n.maintenance = std::make_unique<Maintenance>(mt, n.membership.get(), n.transport.get(), n.hints.get(),
                                                   n.store.get(), n.clock.get());
     if (o_.topology_changes) {
@@ -412,7 +420,7 @@ class Simulation {
       to.cleanup_after = absl::Seconds(2);
       to.now_ms = [loop] { return loop->now() / kMs; };
       to.clock = o_.hand_off_window ? n.clock.get() : nullptr;
-      to.hand_off_window = absl::Seconds(8);  // the hint window
+      to.hand_off_window = absl::Milliseconds(20000 - 2 * 200) - to.timeout;  // grace - 2 drift - timeout
       n.transfers = std::make_unique<Transfers>(to, n.membership.get(), n.transport.get(), n.store.get());
     }
     n.started = true;
