@@ -56,6 +56,11 @@ Member RingMember(const pb::NodeState& s, bool pending) {
   return m;
 }
 
+// A new node started to replace a member it has not taken the place of yet: in no ring.
+bool AwaitingReplace(const pb::NodeState& s) {
+  return !s.placed_as().empty() && s.placed_generation() == 0;
+}
+
 // What a ring is built from, member by member: equal keys, equal rings.
 std::string RingKey(const Member& m) {
   std::string key = absl::StrCat(m.id, "\n", m.rack, "\n", m.weight, "\n", m.generation, "\n");
@@ -118,6 +123,12 @@ Membership::Membership(Options options, pb::NodeState self, Transport* transport
         s.status() == pb::NodeState::DEPARTING) {
       self.set_weight(s.weight());  // a weight given by reweight stays
     }
+  }
+  self.set_features(kFeaturePlacedAs);
+  if (!options_.replace.empty() && self.status() == pb::NodeState::JOINING && self.placed_as().empty()) {
+    // Waits outside every ring until it can take the dead member's place.
+    self.set_placed_as(options_.replace);
+    self.set_placed_generation(0);
   }
   entries_.emplace(self_id_, Entry(options_.detector)).first->second.state = std::move(self);
   for (const pb::NodeState& s : options_.known.nodes()) {
@@ -260,8 +271,64 @@ void Membership::MergeLocked(const pb::Gossip& in) {
     it->second.detector.Heartbeat(now);
     it->second.heard = true;
   }
+  ReplaceWhenDueLocked();
   RebuildRingLocked();
   CompleteLocked();
+}
+
+void Membership::ReplaceWhenDueLocked() {
+  pb::NodeState& self = entries_.at(self_id_).state;
+  if (self.status() != pb::NodeState::JOINING || self.placed_as().empty()) return;
+  auto join_as_itself = [&](std::string why) {
+    replace_problem_ = std::move(why);
+    self.clear_placed_as();
+    self.set_placed_generation(0);
+    self.set_change(std::max<uint64_t>(self.change() + 1, static_cast<uint64_t>(Now())));
+    self.set_heartbeat(self.heartbeat() + 1);
+    announce_ = true;
+  };
+  if (AwaitingReplace(self)) {
+    auto it = entries_.find(self.placed_as());
+    if (it == entries_.end() || !it->second.heard) return;
+    for (const auto& [id, e] : entries_) {
+      if (id != self_id_ && e.state.placed_as() == self.placed_as() && e.state.placed_generation() != 0) {
+        return join_as_itself(absl::StrCat(id, " replaced ", self.placed_as(),
+                                           " first: this node joins with tokens of its own"));
+      }
+    }
+    if (Finality(it->second.state.status()) != 0) {
+      return join_as_itself(absl::StrCat(self.placed_as(), " is ", StatusName(it->second.state.status()),
+                                         ": this node joins with tokens of its own"));
+    }
+    if (AliveLocked(self.placed_as(), Now())) return;
+    pb::NodeState self_after, dead_after;
+    const std::string dead = self.placed_as();
+    self.clear_placed_as();  // ReplacementLocked asks for a node that replaces no one yet
+    const absl::Status s = ReplacementLocked(dead, &self_after, &dead_after);
+    if (!s.ok()) {
+      self.set_placed_as(dead);  // still waiting
+      replace_problem_ = absl::StrCat("cannot replace ", dead, " yet: ", s.message());
+      return;
+    }
+    replace_problem_.clear();
+    self = std::move(self_after);
+    it->second.state = std::move(dead_after);
+    announce_ = true;
+    return;
+  }
+  // Two new nodes that replaced the same member without hearing of each other: the one
+  // that did first (then the smaller id) keeps the place; the other joins as itself.
+  for (const auto& [id, e] : entries_) {
+    if (id == self_id_ || e.state.placed_as() != self.placed_as() ||
+        e.state.placed_generation() != self.placed_generation() || Finality(e.state.status()) != 0) {
+      continue;
+    }
+    const bool first = e.state.status() == pb::NodeState::NORMAL || e.state.change() < self.change() ||
+                       (e.state.change() == self.change() && id < self_id_);
+    if (!first) continue;
+    return join_as_itself(absl::StrCat(id, " replaced ", self.placed_as(),
+                                       " first: this node joins with tokens of its own"));
+  }
 }
 
 void Membership::RebuildRingLocked() {
@@ -269,6 +336,7 @@ void Membership::RebuildRingLocked() {
   std::string current_key, pending_key;
   for (const auto& [id, e] : entries_) {
     const Status status = e.state.status();
+    if (AwaitingReplace(e.state)) continue;
     if (InCurrent(status)) {
       current.push_back(RingMember(e.state, false));
       current_key += RingKey(current.back());
@@ -449,7 +517,7 @@ std::string Membership::Problem() {
 }
 
 std::string Membership::ProblemLocked() {
-  if (!conflict_) return "";
+  if (!conflict_) return replace_problem_;
   return absl::StrCat("node id ", self_id_, " belongs to a member with older data: remove it ",
                       "first (cairn cluster remove ", self_id_, "), or start with another id");
 }
@@ -563,6 +631,7 @@ absl::Status Membership::ReplacementLocked(const std::string& dead, pb::NodeStat
   }
   for (const auto& [id, e] : entries_) {
     const Status status = e.state.status();
+    if (AwaitingReplace(e.state)) continue;  // in no ring yet
     if (id != self_id_ && (status == pb::NodeState::JOINING || status == pb::NodeState::DEPARTING ||
                            status == pb::NodeState::REMOVING ||
                            (InPending(status) && e.state.target_weight() > 0))) {
@@ -574,6 +643,14 @@ absl::Status Membership::ReplacementLocked(const std::string& dead, pb::NodeStat
   auto it = entries_.find(dead);
   if (it == entries_.end()) return absl::NotFoundError(absl::StrCat("no member ", dead));
   if (dead == self_id_) return absl::InvalidArgumentError("a node cannot replace itself");
+  for (const auto& [id, e] : entries_) {
+    if (id == dead || Finality(e.state.status()) != 0 || (e.state.features() & kFeaturePlacedAs) != 0) {
+      continue;
+    }
+    return absl::FailedPreconditionError(absl::StrCat(
+        id, " runs a version that cannot place a replacement: upgrade it first, or remove ",
+        dead, " and let this node join as itself"));
+  }
   if (AliveLocked(dead, Now())) {
     return absl::FailedPreconditionError(absl::StrCat(
         dead, " is alive: stop it first, or make it leave (decommission) to move its data"));
@@ -721,6 +798,8 @@ void Membership::GossipRound() {
       if (Finality(e.state.status()) == 2) continue;  // gone for good
       (AliveLocked(id, now) ? live : down).push_back(e.state.cluster_address());
     }
+    ReplaceWhenDueLocked();  // the dead member may have gone quiet since
+    RebuildRingLocked();
     CompleteLocked();
     round = ++rounds_;
     // A seed is contacted while this node knows no live member, and every 10th round.

@@ -46,6 +46,9 @@ const char* MemberStatusName(pb::NodeState::Status s);
 
 class Membership {
  public:
+  // NodeState::features bits.
+  static constexpr uint32_t kFeaturePlacedAs = 1;  // rings place members by placed_as
+
   struct Options {
     std::string cluster_name = "cairn";
     std::vector<std::string> seeds;  // cluster addresses ("host:port")
@@ -70,6 +73,10 @@ class Membership {
     // A new node owns its ranges at once instead of joining (receiving them first): for
     // tests and the simulator, which run no transfers (transfers.h). Servers set false.
     bool instant_join = true;
+    // A new node that is to replace this dead member (cairn-server --cluster-replace):
+    // it joins no ring until it hears of that member and sees it down, then does as
+    // Replace (so it never starts an ordinary join). "": none.
+    std::string replace;
     // Called with the view whenever the ring's members change; keep it durably.
     std::function<void(const pb::Gossip&)> save;
   };
@@ -173,6 +180,10 @@ class Membership {
   absl::Status MayChangeSelfLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string PendingChangeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string ProblemLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Options::replace, once its dead member is known and down; and, if another new node
+  // replaced the same member first, this node's join as itself instead.
+  void ReplaceWhenDueLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string replace_problem_ ABSL_GUARDED_BY(mu_);
   // The states of this node and of `dead` once this node replaces it, or why it cannot.
   absl::Status ReplacementLocked(const std::string& dead, pb::NodeState* self_after,
                                  pb::NodeState* dead_after) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -25,7 +25,7 @@ struct Node {
 // A node whose transport answers gossip through its membership.
 std::unique_ptr<Node> StartNode(const std::string& id, const std::vector<std::string>& seeds,
                                 uint64_t generation, const std::string& rack = "",
-                                bool instant_join = true) {
+                                bool instant_join = true, const std::string& replace = "") {
   auto node = std::make_unique<Node>();
   Node* raw = node.get();
   AsioTransport::Options t;
@@ -50,6 +50,7 @@ std::unique_ptr<Node> StartNode(const std::string& id, const std::vector<std::st
   Membership::Options o;
   o.seeds = seeds;
   o.instant_join = instant_join;
+  o.replace = replace;
   o.now_ms = [] { return test_clock.load(); };
   o.rpc_timeout = absl::Milliseconds(300);
   node->membership = std::make_unique<Membership>(o, self, node->transport.get());
@@ -352,6 +353,63 @@ TEST(MembershipTopologyTest, AReplacementTakesTheDeadMembersTokensAndNothingElse
     for (int m : after->PreferenceListAt(pos, 3)) is.push_back(after->members()[m].id);
     ASSERT_EQ(was, is) << pos;
   }
+}
+
+// Each node marks ready whatever change it sees, until none is pending anywhere.
+void CompleteChanges(std::vector<Node*> nodes) {
+  for (int i = 0; i < 30; i++) {
+    bool pending = false;
+    for (Node* n : nodes) {
+      const auto p = n->membership->placement();
+      if (p.HasPending()) n->membership->SetReady(p.fingerprint);
+      pending |= p.HasPending();
+    }
+    if (!pending) return;
+    Rounds(nodes, 1);
+  }
+}
+
+std::string PlacedAs(Membership& m, const std::string& id) {
+  for (const auto& info : m.Members()) {
+    if (info.state.id() == id) return info.state.placed_as();
+  }
+  return "?";
+}
+
+TEST(MembershipTopologyTest, ANodeStartedToReplaceWaitsOutsideTheRingsThenTakesThePlace) {
+  auto a = StartNode("a", {}, 1);
+  auto b = StartNode("b", {a->address}, 2);
+  auto c = StartNode("c", {a->address}, 3);
+  auto d = StartNode("d", {a->address}, 4);
+  std::vector<Node*> all = {a.get(), b.get(), c.get(), d.get()};
+  Rounds(all, 4);
+  const std::vector<uint64_t> d_tokens = TokensOf(*a->membership->ring(), "d");
+  d->transport->Shutdown();
+  std::vector<Node*> live = {a.get(), b.get(), c.get()};
+  for (int i = 0; i < 40 && a->membership->IsAlive("d"); i++) Rounds(live, 1);
+  // Two new nodes, both started to replace d: one takes the place, the other joins.
+  auto e = StartNode("e", {a->address}, 5, "", /*instant_join=*/false, /*replace=*/"d");
+  auto f = StartNode("f", {a->address}, 6, "", /*instant_join=*/false, /*replace=*/"d");
+  live.push_back(e.get());
+  live.push_back(f.get());
+  Rounds(live, 1);
+  // Not in any ring while d looks alive to them: no change under way because of them.
+  EXPECT_FALSE(a->membership->placement().HasPending()) << a->membership->PendingChange();
+  for (int i = 0; i < 40 && (e->membership->IsAlive("d") || f->membership->IsAlive("d")); i++) {
+    Rounds(live, 1);
+  }
+  Rounds(live, 3);
+  CompleteChanges(live);
+  EXPECT_EQ(StatusOf(*a->membership, "d"), "removed");
+  EXPECT_EQ(StatusOf(*a->membership, "e"), "normal");
+  EXPECT_EQ(StatusOf(*a->membership, "f"), "normal");
+  const std::string e_as = PlacedAs(*a->membership, "e"), f_as = PlacedAs(*a->membership, "f");
+  EXPECT_TRUE((e_as == "d") != (f_as == "d")) << e_as << " / " << f_as;
+  const std::string winner = e_as == "d" ? "e" : "f";
+  EXPECT_EQ(TokensOf(*b->membership->ring(), winner), d_tokens);
+  EXPECT_EQ(b->membership->ring()->members().size(), 5u);
+  EXPECT_NE((winner == "e" ? f : e)->membership->Problem().find("first"), std::string::npos);
+  for (Node* n : live) EXPECT_FALSE(n->membership->placement().HasPending()) << n->membership->self_id();
 }
 
 }  // namespace

@@ -249,6 +249,7 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
   cluster::Membership::Options m;
   m.cluster_name = cfg.cluster_name;
   m.instant_join = false;  // a new node receives its ranges before it owns them
+  m.replace = cfg.cluster_replace;
   // The members this node knew (docs/cluster.md, "Membership"): kept in <dir>/MEMBERS.
   {
     const std::string path = cfg.dir + "/MEMBERS";

@@ -53,6 +53,7 @@ struct ServerConfig {
   std::string node_id;        // default: host:cluster-port
   int cluster_port = 7381;    // 0: any free port (tests)
   std::string seeds;          // comma-separated cluster addresses
+  std::string cluster_replace;  // a dead member this new node takes the place of
   std::string cluster_name = "cairn";
   std::string rack;
   std::string weight = "1";   // > 0

@@ -318,10 +318,12 @@ def test_a_dead_node_is_removed_and_its_ranges_rebuilt(tmp_path):
         cluster.stop_all()
 
 
-def test_a_node_whose_disk_is_gone_is_replaced_by_an_empty_one(tmp_path):
-    """node3's disk is lost; node4, new and empty, takes its place (cairn cluster replace):
-    the same tokens, so every key's replicas are those of before with node4 for node3, and
-    every key is on its 3 owners again. Prints the time and the bytes it took."""
+@pytest.mark.parametrize("how", ["cli", "startup"])
+def test_a_node_whose_disk_is_gone_is_replaced_by_an_empty_one(tmp_path, how):
+    """node3's disk is lost; node4, new and empty, takes its place (cairn cluster replace,
+    or --cluster-replace at start): the same tokens, so every key's replicas are those of
+    before with node4 for node3, and every key is on its 3 owners again. Prints the time
+    and the bytes it took."""
     import shutil
     cluster = Cluster(tmp_path, 4, extra=EXTRA)
     nodes = cluster.nodes
@@ -336,20 +338,27 @@ def test_a_node_whose_disk_is_gone_is_replaced_by_an_empty_one(tmp_path):
         nodes[3].kill()
         shutil.rmtree(nodes[3].dir)
         wait_for("node3 down", lambda: info(nodes[0]).get("cluster_members_alive") == "3", 30)
-        new = Node(tmp_path, "node4", EXTRA)
-        new.start(cluster.seeds())
-        # The plan first: node4 receives what node3 held, nobody else anything.
-        wait_for("node4 sees node3 down", lambda: http_json(
-            new, "GET", "/v1/cluster/plan?change=replace&node=node3")[0] == 200, 30)
-        plan = http_json(new, "GET", "/v1/cluster/plan?change=replace&node=node3")[1]
-        receives = {m["id"]: m["receives"] for m in plan["members"]}
-        assert receives["node4"] > 0.5 and all(
-            v == 0 for k, v in receives.items() if k != "node4"), plan
-        status, body = http_json(new, "POST", "/v1/cluster/replace?node=node2")
-        assert status == 409 and "alive" in body["error"], body
         started = time.monotonic()
-        out = cli("cluster", "replace", "node3", "--yes", "--http-port", str(new.http_port))
-        assert "committed" in out, out
+        if how == "startup":
+            new = Node(tmp_path, "node4", EXTRA + ["--cluster-replace", "node3"])
+            new.start(cluster.seeds())
+            wait_for("node4 replacing node3", lambda: "node3 being removed" in
+                     info(nodes[0]).get("cluster_pending_change", ""), 30)
+        else:
+            new = Node(tmp_path, "node4", EXTRA)
+            new.start(cluster.seeds())
+            # The plan first: node4 receives what node3 held, nobody else anything.
+            wait_for("node4 sees node3 down", lambda: http_json(
+                new, "GET", "/v1/cluster/plan?change=replace&node=node3")[0] == 200, 30)
+            plan = http_json(new, "GET", "/v1/cluster/plan?change=replace&node=node3")[1]
+            receives = {m["id"]: m["receives"] for m in plan["members"]}
+            assert receives["node4"] > 0.5 and all(
+                v == 0 for k, v in receives.items() if k != "node4"), plan
+            status, body = http_json(new, "POST", "/v1/cluster/replace?node=node2")
+            assert status == 409 and "alive" in body["error"], body
+            started = time.monotonic()
+            out = cli("cluster", "replace", "node3", "--yes", "--http-port", str(new.http_port))
+            assert "committed" in out, out
         nodes[3] = new
         wait_members(nodes, 4, timeout=120)
         took = time.monotonic() - started
@@ -365,7 +374,7 @@ def test_a_node_whose_disk_is_gone_is_replaced_by_an_empty_one(tmp_path):
             count = sum(1 for d in held.values() if key.encode() in d)
             assert count == 3, (key, count, owners)
         received = int(info(new).get("cluster_transfer_bytes_received", "0"))
-        print("replace of node3: %.1f s, %d bytes received by node4" % (took, received))
+        print("replace of node3 (%s): %.1f s, %d bytes received by node4" % (how, took, received))
         assert received > 0
     finally:
         cluster.stop_all()
