@@ -330,6 +330,29 @@ bool Transfers::Receive(const Membership::Placement& placement) {
     for (const auto& [id, arcs] : plan.full) fraction += arcs.Fraction();
     progress_.fraction = fraction;
   }
+  // Before the first page: copies this node kept of the arcs it is to receive, from when
+  // it last owned them (its cleanup had not run, or not finished), go as any copy of a
+  // range it does not own goes (Cleanup). Left here, they would merge with what the pull
+  // brings, and a value whose tombstone the owners collected since would come back (found
+  // by the simulator). Writes of this change that arrived already are pulled again.
+  bool cleared;
+  {
+    absl::MutexLock l(&mu_);
+    cleared = saved_.cleared();
+  }
+  if (!cleared) {
+    ArcSet gained;
+    for (const auto& [id, arcs] : plan.full) {
+      for (const auto& [lo, hi] : arcs.pieces()) gained.Add(lo - 1, hi);
+    }
+    gained.Normalize();
+    if (!Cleanup(*placement.current, &gained)) return false;  // an owner down: later
+    {
+      absl::MutexLock l(&mu_);
+      saved_.set_cleared(true);
+    }
+    SaveProgress();
+  }
   bool all_done = true;
   for (const Source& src : sources) {
     const std::string& id = src.id;
@@ -347,9 +370,10 @@ bool Transfers::Receive(const Membership::Placement& placement) {
     }
     if (cursor.done()) continue;
     if (!membership_->IsAlive(id)) {
-      // A down source is done without it if every one of its arcs has a live source
-      // too: an acknowledged write is on W current replicas, so on one that is up unless
-      // W of them are down (a digest pull fetches whatever this node lacks).
+      // A down source is done without it if fewer than W of the current replicas of
+      // every point of its arcs are down: an acknowledged write is on W of them, so then
+      // on one that is up (a digest pull fetches whatever this node lacks). Otherwise the
+      // pull waits for it (or for an operator to remove a member that is gone).
       bool covered = true;
       for (const auto& [lo, hi] : arcs.pieces()) {
         // A piece may join arcs of different co-owners: every boundary inside it is
@@ -361,9 +385,16 @@ bool Transfers::Receive(const Membership::Placement& placement) {
           }
         }
         for (uint64_t point : points) {
-          covered = covered && std::any_of(sources.begin(), sources.end(), [&](const Source& other) {
-            return other.id != id && other.arcs->Contains(point) && membership_->IsAlive(other.id);
-          });
+          // Every write acknowledged by W of the point's current replicas is on one of
+          // the live ones only if fewer than W of them are down.
+          std::set<std::string> holders, live;
+          for (const Source& other : sources) {
+            if (!other.arcs->Contains(point)) continue;
+            holders.insert(other.id);
+            if (other.id != id && membership_->IsAlive(other.id)) live.insert(other.id);
+          }
+          const int down = static_cast<int>(holders.size() - live.size());
+          covered = covered && !live.empty() && down < std::max(1, options_.write_quorum);
         }
       }
       absl::MutexLock l(&mu_);
@@ -488,7 +519,7 @@ bool Transfers::Receive(const Membership::Placement& placement) {
   return all_done;
 }
 
-bool Transfers::Cleanup(const Ring& ring) {
+bool Transfers::Cleanup(const Ring& ring, const ArcSet* only) {
   const std::string& self = membership_->self_id();
   const uint64_t version = membership_->ring_version();
   {
@@ -563,8 +594,9 @@ bool Transfers::Cleanup(const Ring& ring) {
       }
       std::vector<Leaving> leaving;
       for (auto& [key, versions] : chunk) {
-        std::vector<std::string> owners =
-            IdsAt(ring, Ring::Position(PlacementKey(db, key)), options_.replicas);
+        const uint64_t position = Ring::Position(PlacementKey(db, key));
+        if (only != nullptr && !only->Contains(position)) continue;
+        std::vector<std::string> owners = IdsAt(ring, position, options_.replicas);
         if (Has(owners, self)) continue;
         if (options_.clock != nullptr) {
           uint64_t written_ms = 0;
@@ -581,8 +613,16 @@ bool Transfers::Cleanup(const Ring& ring) {
             continue;
           }
         }
-        if (!std::all_of(owners.begin(), owners.end(),
-                         [&](const std::string& o) { return membership_->IsAlive(o); })) {
+        if (only != nullptr) {
+          // Before a pull (Receive): the live owners get it (a member being removed is
+          // down for good), and the pull brings it back.
+          std::erase_if(owners, [&](const std::string& o) { return !membership_->IsAlive(o); });
+          if (owners.empty()) {
+            complete = false;
+            continue;
+          }
+        } else if (!std::all_of(owners.begin(), owners.end(),
+                                [&](const std::string& o) { return membership_->IsAlive(o); })) {
           complete = false;  // kept until every owner can take it
           continue;
         }

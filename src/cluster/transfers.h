@@ -81,6 +81,9 @@ class Transfers {
  public:
   struct Options {
     int replicas = 3;
+    // W (the default write quorum): a source that is down is skipped only while fewer
+    // than W of an arc's current replicas are down.
+    int write_quorum = 2;
     // Bytes per second this node receives at (0: no limit), asked before every wait.
     std::function<int64_t()> rate;
     std::string progress_path;  // "": progress is not kept
@@ -145,8 +148,9 @@ class Transfers {
   int64_t Now() const;
   // Pulls everything of the change from every source; true once all are done.
   bool Receive(const Membership::Placement& placement);
-  // Hands off and drops the keys this node no longer owns; true when done.
-  bool Cleanup(const Ring& ring);
+  // Hands off and drops the keys this node does not own in ring (only those placed in
+  // `only`, if not null); true when done.
+  bool Cleanup(const Ring& ring, const ArcSet* only = nullptr);
   void SaveProgress();
   void Throttle(size_t bytes);
 

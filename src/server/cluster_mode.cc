@@ -305,6 +305,7 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
   cluster::Transfers::Options to;
   to.replicas = cfg.replicas;
   to.progress_path = cfg.dir + "/TRANSFERS";
+  to.write_quorum = cfg.write_quorum;
   to.clock = node->clock_.get();
   to.hand_off_window = std::max(absl::Seconds(cfg.hint_window),
                                 absl::Seconds(cfg.tombstone_grace - 2 * cfg.max_clock_drift) - to.timeout);

@@ -301,6 +301,7 @@ class Simulation {
     for (int c = 0; c < o_.clients; c++) ScheduleClient(c, end);
     ScheduleFaults(end);
     if (o_.topology_changes) ScheduleTopology();
+    if (trace_ && !watch_.empty()) Watch();
     loop_.RunUntil(end + 6 * kSecond);  // the last operations finish or time out
     // Heal: every link, every node, no more loss; then quiet for hints and gossip.
     net_.HealAll();
@@ -415,6 +416,7 @@ class Simulation {
     if (o_.topology_changes) {
       Transfers::Options to;
       to.replicas = o_.replicas;
+      to.write_quorum = o_.write_quorum;
       to.timeout = absl::Milliseconds(500);
       to.page_bytes = 64 << 10;
       to.cleanup_after = absl::Seconds(2);
@@ -600,6 +602,32 @@ class Simulation {
     }
     if (static_cast<int>(normal.size()) <= o_.replicas) return nullptr;
     return normal[dice_.Uniform(0, static_cast<int64_t>(normal.size()) - 1)];
+  }
+
+  // CAIRN_SIM_WATCH=value (with the trace): every change of what each node holds of the
+  // keys that ever held that value, every 100 ms.
+  void Watch() {
+    loop_.After(100 * kMs, [this] { Watch(); });
+    for (const KeyHistory& h : keys_) {
+      bool watched = false;
+      for (const KeyOp& op : h.ops) watched = watched || (op.value && *op.value == watch_);
+      if (!watched) continue;
+      for (auto& n : nodes_) {
+        std::string now = "(down)";
+        if (*n->alive) {
+          auto versions = n->store->Read(h.db, h.key);
+          now = versions.ok() ? "" : versions.status().ToString();
+          if (versions.ok()) {
+            for (const pb::Record& r : *versions) {
+              absl::StrAppend(&now, r.tombstone() ? "(tombstone)" : r.value(), "@", r.version(), " ");
+            }
+          }
+        }
+        std::string& last = watched_[{h.key, n->id}];
+        if (now != last) Trace("watch ", n->id, ": ", now);
+        last = now;
+      }
+    }
   }
 
   void TopologyTick() {
@@ -1042,6 +1070,8 @@ class Simulation {
   size_t step_ = 0;           // the next one
   int64_t next_change_ms_ = 0;
   std::string victim_;        // the member that died for good, to remove
+  const std::string watch_ = std::getenv("CAIRN_SIM_WATCH") ? std::getenv("CAIRN_SIM_WATCH") : "";
+  std::map<std::pair<std::string, std::string>, std::string> watched_;  // (key, node) -> held
 };
 
 }  // namespace

@@ -120,7 +120,12 @@ TEST(SimulatorTest, RegressionSeeds) {
   // 1005: a hint for a node that had lost the key to a joining one was delivered after
   // its cleanup, and the copy stayed (now such hints are dropped, and a cleanup pass
   // that finds a key written since its read runs again).
-  for (uint64_t seed : {9, 24, 27, 172, 552, 1005}) {
+  // 3065: a removal skipped a source that was down because another live one held its
+  // arcs, but fewer live ones than W could miss a write (now a source is skipped only
+  // while fewer than W of the arc's replicas are down). 2699 and 3362: a node regained a
+  // range it had lost but not cleaned up, and its old copy outlived the owners'
+  // collected tombstone (now a node clears the arcs it is to receive before pulling).
+  for (uint64_t seed : {9, 24, 27, 172, 552, 1005, 2699, 3065, 3362}) {
     const Report r = sim::Run(WithTopology(seed));
     EXPECT_TRUE(r.ok()) << r.Summary();
   }
