@@ -346,7 +346,7 @@ bool Transfers::Receive(const Membership::Placement& placement) {
       for (const auto& [lo, hi] : arcs.pieces()) gained.Add(lo - 1, hi);
     }
     gained.Normalize();
-    if (!Cleanup(*placement.current, &gained)) return false;  // an owner down: later
+    if (!Cleanup(*placement.current, &gained)) return false;  // no owner up: later
     {
       absl::MutexLock l(&mu_);
       saved_.set_cleared(true);
@@ -566,9 +566,9 @@ bool Transfers::Cleanup(const Ring& ring, const ArcSet* only) {
       auto gone = store_->Drop(l.db, l.key, l.versions);
       if (gone.ok() && *gone) {
         dropped++;
-      } else {
+      } else if (only == nullptr) {
         complete = false;  // written since it was read (a late write): the next pass
-      }
+      }  // (before a pull: a write of the change under way, which stays)
     }
     absl::MutexLock lock(&mu_);
     progress_.keys_handed_off += handed;
@@ -607,7 +607,7 @@ bool Transfers::Cleanup(const Ring& ring, const ArcSet* only) {
           if (now_ms > written_ms &&
               now_ms - written_ms > static_cast<uint64_t>(absl::ToInt64Milliseconds(options_.hand_off_window))) {
             auto gone = store_->Drop(db, key, versions);  // its owners had it by transfer
-            if (!gone.ok() || !*gone) complete = false;
+            if ((!gone.ok() || !*gone) && only == nullptr) complete = false;
             absl::MutexLock l(&mu_);
             if (gone.ok() && *gone) progress_.keys_dropped++;
             continue;
