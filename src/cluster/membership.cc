@@ -279,7 +279,7 @@ void Membership::MergeLocked(const pb::Gossip& in) {
 void Membership::ReplaceWhenDueLocked() {
   pb::NodeState& self = entries_.at(self_id_).state;
   if (self.status() != pb::NodeState::JOINING || self.placed_as().empty()) return;
-  auto join_as_itself = [&](std::string why) {
+  auto join_as_itself = [&](std::string why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     replace_problem_ = std::move(why);
     self.clear_placed_as();
     self.set_placed_generation(0);
