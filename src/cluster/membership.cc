@@ -125,7 +125,10 @@ Membership::Membership(Options options, pb::NodeState self, Transport* transport
     }
   }
   self.set_features(kFeaturePlacedAs);
-  if (!options_.replace.empty() && self.status() == pb::NodeState::JOINING && self.placed_as().empty()) {
+  const bool known_before = std::any_of(options_.known.nodes().begin(), options_.known.nodes().end(),
+                                       [&](const pb::NodeState& s) { return s.id() == self.id(); });
+  if (!options_.replace.empty() && !known_before && self.status() == pb::NodeState::JOINING &&
+      self.placed_as().empty()) {
     // Waits outside every ring until it can take the dead member's place.
     self.set_placed_as(options_.replace);
     self.set_placed_generation(0);
@@ -289,7 +292,9 @@ void Membership::ReplaceWhenDueLocked() {
   };
   if (AwaitingReplace(self)) {
     auto it = entries_.find(self.placed_as());
-    if (it == entries_.end() || !it->second.heard) return;
+    // Known only from this node's last run (MEMBERS): once a peer answered, a member no
+    // one has news of counts as down (a live one would have a newer heartbeat).
+    if (it == entries_.end() || (!it->second.heard && !heard_)) return;
     for (const auto& [id, e] : entries_) {
       if (id != self_id_ && e.state.placed_as() == self.placed_as() && e.state.placed_generation() != 0) {
         return join_as_itself(absl::StrCat(id, " replaced ", self.placed_as(),
@@ -359,6 +364,16 @@ void Membership::RebuildRingLocked() {
   }
   const std::string key = absl::StrCat(current_key, "|", pending_key);
   if (ring_ != nullptr && key == ring_key_) return;
+  if (current.empty() && ring_ == nullptr) {
+    // Nothing owns data that this node knows of, and it is in no ring itself (it waits to
+    // replace a member): a ring of itself alone until it hears of the others, so there
+    // always is one (it cannot reach a quorum of more than one).
+    const pb::NodeState& self = entries_.at(self_id_).state;
+    Member m = RingMember(self, false);
+    m.placed_as.clear();
+    m.generation = self.generation();
+    current.push_back(m);
+  }
   if (current.empty()) return;  // only while this node itself is leaving
   auto ring = Ring::Build(std::move(current), options_.vnodes);
   if (!ring.ok()) return;  // a bad weight from a peer: keep the last good ring
@@ -393,20 +408,23 @@ bool Membership::CompleteLocked() {
   if (!anyone_owns) {
     // A new cluster: no member holds data to receive. Joining is owning, once this node
     // has heard from the cluster (else it would found a cluster of its own).
-    if (self.status() == pb::NodeState::JOINING && (founder_ || heard_)) {
+    if (self.status() == pb::NodeState::JOINING && !AwaitingReplace(self) && (founder_ || heard_)) {
       self.set_status(pb::NodeState::NORMAL);
       changed = true;
     }
   } else if (pending_ != nullptr) {
     for (const auto& [id, e] : entries_) {
-      if (InPending(e.state.status()) && e.state.ready() != fingerprint_) return false;
+      if (InPending(e.state.status()) && !AwaitingReplace(e.state) && e.state.ready() != fingerprint_) {
+        return false;
+      }
     }
     // Every member of the pending ring holds what it was to receive: the change is done.
     // This node completes its own part; any node completes those of members leaving for
     // good (final statuses win over what the member says of itself), so a leaving or
     // removed member that is down does not hold the change up.
-    if (self.status() == pb::NodeState::JOINING) {
+    if (self.status() == pb::NodeState::JOINING && !AwaitingReplace(self)) {
       self.set_status(pb::NodeState::NORMAL);
+      replace_problem_.clear();
       changed = true;
     }
     if (self.target_weight() > 0) {
@@ -548,7 +566,7 @@ absl::Status Membership::Decommission() {
     CAIRN_RETURN_IF_ERROR(MayChangeSelfLocked());
     pb::NodeState& self = entries_.at(self_id_).state;
     const bool others = std::any_of(entries_.begin(), entries_.end(), [&](const auto& e) {
-      return e.first != self_id_ && InPending(e.second.state.status());
+      return e.first != self_id_ && InPending(e.second.state.status()) && !AwaitingReplace(e.second.state);
     });
     if (!others) return absl::FailedPreconditionError("the last member of a cluster cannot leave it");
     self.set_status(pb::NodeState::DEPARTING);
@@ -603,7 +621,7 @@ absl::Status Membership::Remove(const std::string& id) {
     }
     if (status != pb::NodeState::JOINING) {
       const bool others = std::any_of(entries_.begin(), entries_.end(), [&](const auto& e) {
-        return e.first != id && InPending(e.second.state.status());
+        return e.first != id && InPending(e.second.state.status()) && !AwaitingReplace(e.second.state);
       });
       if (!others) return absl::FailedPreconditionError("no member would be left");
     }
@@ -700,7 +718,7 @@ absl::StatusOr<std::shared_ptr<const Ring>> Membership::ReplacementRing(const st
   std::vector<Member> members;
   for (const auto& [id, e] : entries_) {
     const pb::NodeState& state = id == self_id_ ? self_after : id == dead ? dead_after : e.state;
-    if (InPending(state.status())) members.push_back(RingMember(state, true));
+    if (InPending(state.status()) && !AwaitingReplace(state)) members.push_back(RingMember(state, true));
   }
   auto ring = Ring::Build(std::move(members), options_.vnodes);
   if (!ring.ok()) return ring.status();
@@ -739,7 +757,7 @@ absl::StatusOr<std::shared_ptr<const Ring>> Membership::RingWith(const std::stri
       state.set_status(status);
       if (weight > 0) state.set_target_weight(weight);
     }
-    if (InPending(state.status())) members.push_back(RingMember(state, true));
+    if (InPending(state.status()) && !AwaitingReplace(state)) members.push_back(RingMember(state, true));
   }
   if (members.empty()) return absl::FailedPreconditionError("no member would be left");
   auto ring = Ring::Build(std::move(members), options_.vnodes);

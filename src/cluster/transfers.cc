@@ -209,6 +209,7 @@ void Transfers::Step() {
     // Pulling starts once every coordinator writes to the pending replicas too: else a
     // write stored on a source after its page was sent would be missed.
     const int64_t now = Now();
+    ClearArcsToReceive(placement);
     if (seen_change_ != placement.fingerprint) {
       if (membership_->EveryoneSees(placement.fingerprint)) {
         seen_change_ = placement.fingerprint;
@@ -298,7 +299,50 @@ absl::StatusOr<pb::TransferPage> Transfers::Serve(const pb::TransferPull& reques
   return page;
 }
 
+bool Transfers::ClearArcsToReceive(const Membership::Placement& placement) {
+  {
+    absl::MutexLock l(&mu_);
+    if (saved_.fingerprint() != placement.fingerprint) {
+      saved_.Clear();
+      saved_.set_fingerprint(placement.fingerprint);
+      progress_.changes_received++;
+    }
+    if (saved_.cleared()) return true;
+  }
+  if (Now() < next_clear_ms_) return false;
+  // Copies this node kept of the arcs it is to receive, from when it last owned them
+  // (its cleanup had not run, or not finished), go as any copy of a range it does not
+  // own goes (Cleanup). Left here, they would merge with what the pull brings, and a
+  // value whose tombstone the owners collected since would come back (found by the
+  // simulator). Done as soon as this node sees the change, before writes of the change
+  // reach it if possible; a write of the change that reached it already is kept if
+  // recent, else pulled again.
+  const std::string& self = membership_->self_id();
+  ArcSet gained;
+  for (const auto& [from, arcs] : ArcsToReceive(*placement.current, *placement.pending, self,
+                                                options_.replicas)) {
+    for (const auto& [lo, hi] : arcs.pieces()) gained.Add(lo - 1, hi);
+  }
+  gained.Normalize();
+  if (!gained.empty() && !Cleanup(*placement.current, &gained)) {
+    next_clear_ms_ = Now() + 5000;  // no owner of some key up: later
+    return false;
+  }
+  // What was dropped is durable before the file says so; every pull starts from the
+  // beginning (pages kept by an older version of this file are pulled again).
+  if (absl::Status s = store_->Sync(); !s.ok()) return false;
+  {
+    absl::MutexLock l(&mu_);
+    if (saved_.fingerprint() != placement.fingerprint) return false;
+    saved_.clear_sources();
+    saved_.set_cleared(true);
+  }
+  SaveProgress();
+  return true;
+}
+
 bool Transfers::Receive(const Membership::Placement& placement) {
+  if (!ClearArcsToReceive(placement)) return false;
   const std::string& self = membership_->self_id();
   const ReceivePlan plan = PlanToReceive(
       *placement.current, *placement.pending, self, options_.replicas,
@@ -330,28 +374,9 @@ bool Transfers::Receive(const Membership::Placement& placement) {
     for (const auto& [id, arcs] : plan.full) fraction += arcs.Fraction();
     progress_.fraction = fraction;
   }
-  // Before the first page: copies this node kept of the arcs it is to receive, from when
-  // it last owned them (its cleanup had not run, or not finished), go as any copy of a
-  // range it does not own goes (Cleanup). Left here, they would merge with what the pull
-  // brings, and a value whose tombstone the owners collected since would come back (found
-  // by the simulator). Writes of this change that arrived already are pulled again.
-  bool cleared;
-  {
-    absl::MutexLock l(&mu_);
-    cleared = saved_.cleared();
-  }
-  if (!cleared) {
-    ArcSet gained;
-    for (const auto& [id, arcs] : plan.full) {
-      for (const auto& [lo, hi] : arcs.pieces()) gained.Add(lo - 1, hi);
-    }
-    gained.Normalize();
-    if (!Cleanup(*placement.current, &gained)) return false;  // no owner up: later
-    {
-      absl::MutexLock l(&mu_);
-      saved_.set_cleared(true);
-    }
-    SaveProgress();
+  std::set<std::string> removing;  // members being removed: down for good
+  for (const auto& m : membership_->Members()) {
+    if (m.state.status() == pb::NodeState::REMOVING) removing.insert(m.state.id());
   }
   bool all_done = true;
   for (const Source& src : sources) {
@@ -366,7 +391,15 @@ bool Transfers::Receive(const Membership::Placement& placement) {
     pb::TransferCursor cursor;
     {
       absl::MutexLock l(&mu_);
-      cursor = *find_cursor();
+      pb::TransferCursor* c = find_cursor();
+      if (c->skipped() && membership_->IsAlive(id)) {
+        // Skipped while it was down, and back before the change completed: pulled after
+        // all (later skips count on it as a source that is up).
+        const std::string name = c->source();
+        c->Clear();
+        c->set_source(name);
+      }
+      cursor = *c;
     }
     if (cursor.done()) continue;
     if (!membership_->IsAlive(id)) {
@@ -387,19 +420,28 @@ bool Transfers::Receive(const Membership::Placement& placement) {
         for (uint64_t point : points) {
           // Every write acknowledged by W of the point's current replicas is on one of
           // the live ones only if fewer than W of them are down.
+          // A member being removed never comes back: waiting for it would only stall
+          // the change (what only it held is lost, whatever this node does).
           std::set<std::string> holders, live;
+          bool may_return = false;
           for (const Source& other : sources) {
             if (!other.arcs->Contains(point)) continue;
             holders.insert(other.id);
-            if (other.id != id && membership_->IsAlive(other.id)) live.insert(other.id);
+            if (other.id != id && membership_->IsAlive(other.id)) {
+              live.insert(other.id);
+            } else if (!removing.contains(other.id)) {
+              may_return = true;
+            }
           }
           const int down = static_cast<int>(holders.size() - live.size());
-          covered = covered && !live.empty() && down < std::max(1, options_.write_quorum);
+          covered = covered && !live.empty() &&
+                    (down < std::max(1, options_.write_quorum) || !may_return);
         }
       }
       absl::MutexLock l(&mu_);
       if (covered) {
         find_cursor()->set_done(true);
+        find_cursor()->set_skipped(true);
         spdlog::warn("transfers: {} is down; its ranges come from the other replicas", id);
         continue;
       }
@@ -529,7 +571,8 @@ bool Transfers::Cleanup(const Ring& ring, const ArcSet* only) {
   struct Leaving {
     int db;
     std::string key;
-    VersionList versions;
+    VersionList versions;  // what is dropped if still there
+    VersionList handed;    // what the owners get: the versions written within the window
     std::vector<std::string> owners;
   };
   bool complete = true;
@@ -541,7 +584,7 @@ bool Transfers::Cleanup(const Ring& ring, const ArcSet* only) {
         pb::ReplicaWrite* w = batches[owner].add_writes();
         w->set_db(l.db);
         w->set_key(l.key);
-        for (const pb::Record& r : l.versions) *w->add_versions() = r;
+        for (const pb::Record& r : l.handed) *w->add_versions() = r;
       }
     }
     std::set<std::string> stored_by;
@@ -598,20 +641,27 @@ bool Transfers::Cleanup(const Ring& ring, const ArcSet* only) {
         if (only != nullptr && !only->Contains(position)) continue;
         std::vector<std::string> owners = IdsAt(ring, position, options_.replicas);
         if (Has(owners, self)) continue;
+        // Each version is handed off only if written within the window: an older one
+        // may be shadowed at the owners by a tombstone collected since (a sibling of a
+        // newer write must not ride along with it). A key with none such is dropped.
+        VersionList handed;
         if (options_.clock != nullptr) {
-          uint64_t written_ms = 0;
-          for (const pb::Record& r : versions) {
-            written_ms = std::max(written_ms, HybridClock::Physical(r.version()));
-          }
           const uint64_t now_ms = HybridClock::Physical(options_.clock->Now());
-          if (now_ms > written_ms &&
-              now_ms - written_ms > static_cast<uint64_t>(absl::ToInt64Milliseconds(options_.hand_off_window))) {
+          const uint64_t window_ms =
+              static_cast<uint64_t>(absl::ToInt64Milliseconds(options_.hand_off_window));
+          for (const pb::Record& r : versions) {
+            const uint64_t written_ms = HybridClock::Physical(r.version());
+            if (now_ms <= written_ms || now_ms - written_ms <= window_ms) handed.push_back(r);
+          }
+          if (handed.empty()) {
             auto gone = store_->Drop(db, key, versions);  // its owners had it by transfer
             if ((!gone.ok() || !*gone) && only == nullptr) complete = false;
             absl::MutexLock l(&mu_);
             if (gone.ok() && *gone) progress_.keys_dropped++;
             continue;
           }
+        } else {
+          handed = versions;
         }
         if (only != nullptr) {
           // Before a pull (Receive): the live owners get it (a member being removed is
@@ -626,7 +676,7 @@ bool Transfers::Cleanup(const Ring& ring, const ArcSet* only) {
           complete = false;  // kept until every owner can take it
           continue;
         }
-        leaving.push_back({db, key, std::move(versions), std::move(owners)});
+        leaving.push_back({db, key, std::move(versions), std::move(handed), std::move(owners)});
       }
       if (!leaving.empty()) hand_off(leaving);
       if (!more || chunk.empty()) break;

@@ -148,6 +148,9 @@ class Transfers {
   int64_t Now() const;
   // Pulls everything of the change from every source; true once all are done.
   bool Receive(const Membership::Placement& placement);
+  // Before the first page of a change (and as soon as this node sees it): the arcs it is
+  // to receive are cleared of copies it kept from when it last owned them; true once done.
+  bool ClearArcsToReceive(const Membership::Placement& placement);
   // Hands off and drops the keys this node does not own in ring (only those placed in
   // `only`, if not null); true when done.
   bool Cleanup(const Ring& ring, const ArcSet* only = nullptr);
@@ -168,6 +171,7 @@ class Transfers {
   int64_t settled_since_ms_ = -1;
   int64_t next_cleanup_ms_ = 0;
   int64_t next_problem_log_ms_ = 0;
+  int64_t next_clear_ms_ = 0;  // ClearArcsToReceive's next try after an incomplete one
   uint64_t seen_change_ = 0;       // loop thread only: the change every member knows of,
   int64_t seen_change_ms_ = 0;     // since when
   int64_t window_start_ms_ = 0;  // Throttle's
