@@ -280,6 +280,10 @@ def test_one_change_at_a_time_and_plan(tmp_path):
         # A reweight moves data, then completes; cancel with nothing under way is refused.
         status, body = http_json(nodes[2], "POST", "/v1/cluster/reweight?weight=2")
         assert status == 202, body
+        # Once node1 has heard of it (node2 announces it at once; two changes accepted
+        # before they hear of each other become one larger change, docs/cluster.md).
+        wait_for("node1 sees the reweight", lambda: "node2" in
+                 info(nodes[1]).get("cluster_pending_change", ""), 10, 0.01)
         status, body = http_json(nodes[1], "POST", "/v1/cluster/leave")
         assert status == 409 and "under way" in body["error"], body
         wait_members(nodes, 3)
