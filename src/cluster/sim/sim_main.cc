@@ -20,12 +20,15 @@ int main(int argc, char** argv) {
   app.add_option("--workload-ms", o.workload_ms, "simulated milliseconds of workload per seed");
   app.add_option("--dir", o.dir, "where nodes keep their data (tmpfs is fastest)");
   app.add_flag("--topology", o.topology_changes, "nodes join, leave and are removed meanwhile");
+  bool no_window = false;
+  app.add_flag("--no-hand-off-window", no_window, "test-only: old owners hand off keys of any age");
   app.add_flag("--no-read-repair", no_read_repair, "test-only: read repair off");
   app.add_flag("--no-hinted-handoff", no_hints, "test-only: hinted handoff off");
   app.add_flag("-v,--verbose", verbose, "print every seed's summary");
   CLI11_PARSE(app, argc, argv);
   o.read_repair = !no_read_repair;
   o.hinted_handoff = !no_hints;
+  o.hand_off_window = !no_window;
   if (seed != 0) {
     from = seed;
     seeds = 1;

@@ -66,7 +66,9 @@ TEST(SimulatorTest, ASeedWithTopologyChangesReplaysExactly) {
 // old, bring back values whose tombstones the new owners had already collected.
 TEST(SimulatorTest, HandingOffOldKeysSomeSeedBringsADeleteBack) {
   int failed = 0;
-  for (uint64_t seed = 1; seed <= 60 && failed == 0; seed++) {
+  // From 15: seed 18 shows it today (cairn-sim --topology --no-hand-off-window), which
+  // keeps the sanitizer build's run short; the search goes on if the simulator changes.
+  for (uint64_t seed = 15; seed <= 75 && failed == 0; seed++) {
     Options o = WithTopology(seed);
     o.hand_off_window = false;
     const Report r = sim::Run(o);
