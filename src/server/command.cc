@@ -97,6 +97,7 @@ const CommandTable& CommandTable::Get() {
 CommandTable::CommandTable() {
   RegisterStringCommands(&all_);
   RegisterBitmapCommands(&all_);
+  RegisterHllCommands(&all_);
   RegisterKeyspaceCommands(&all_);
   RegisterConnectionCommands(&all_);
   RegisterServerCommands(&all_);

@@ -231,6 +231,7 @@ struct CommandSpec {
 // Registers a group of commands (each commands_*.cc has one, listed in command.cc).
 void RegisterStringCommands(std::vector<const CommandSpec*>* table);
 void RegisterBitmapCommands(std::vector<const CommandSpec*>* table);
+void RegisterHllCommands(std::vector<const CommandSpec*>* table);
 void RegisterKeyspaceCommands(std::vector<const CommandSpec*>* table);
 void RegisterConnectionCommands(std::vector<const CommandSpec*>* table);
 void RegisterServerCommands(std::vector<const CommandSpec*>* table);
