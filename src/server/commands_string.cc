@@ -1,9 +1,12 @@
 // String commands (Redis 7 semantics): GET SET SETNX SETEX PSETEX GETSET GETDEL GETEX MGET
-// MSET MSETNX INCR DECR INCRBY DECRBY INCRBYFLOAT APPEND STRLEN GETRANGE SETRANGE.
+// MSET MSETNX INCR DECR INCRBY DECRBY INCRBYFLOAT APPEND STRLEN GETRANGE SETRANGE SUBSTR
+// LCS.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
@@ -376,6 +379,123 @@ void SetRange(CommandContext& c) {
   if (Write(c, c.args[1], r)) c.out.Integer(static_cast<int64_t>(r.value.size()));
 }
 
+// LCS: Redis 7.0's dynamic programming and walk back, step for step, so IDX lists the
+// same ranges in the same order.
+void Lcs(CommandContext& c) {
+  Record ra, rb;
+  bool fa = false, fb = false;
+  for (int k = 1; k <= 2; k++) {
+    Record* r = k == 1 ? &ra : &rb;
+    bool* found = k == 1 ? &fa : &fb;
+    absl::Status s = c.server.backend->Get(Db(c), c.args[k], r);
+    if (absl::IsNotFound(s)) continue;
+    if (!s.ok()) return ReplyStatusError(c.out, s);
+    if (r->type != ValueType::kString) {
+      return c.out.Error("ERR The specified keys must contain string values");
+    }
+    *found = true;
+  }
+  const std::string a = fa ? ra.value : std::string(), b = fb ? rb.value : std::string();
+  bool getlen = false, getidx = false, withmatchlen = false;
+  int64_t minmatchlen = 0;
+  for (size_t j = 3; j < c.args.size(); j++) {
+    std::string opt(c.args[j]);
+    absl::AsciiStrToLower(&opt);
+    const size_t more = c.args.size() - 1 - j;
+    if (opt == "idx") {
+      getidx = true;
+    } else if (opt == "len") {
+      getlen = true;
+    } else if (opt == "withmatchlen") {
+      withmatchlen = true;
+    } else if (opt == "minmatchlen" && more > 0) {
+      if (!ParseInt64(c.args[j + 1], &minmatchlen)) return c.out.Error(kErrNotInteger);
+      if (minmatchlen < 0) minmatchlen = 0;
+      j++;
+    } else {
+      return c.out.Error(kErrSyntax);
+    }
+  }
+  if (getidx && getlen) {
+    return c.out.Error("ERR If you want both the length and indexes, please just use IDX.");
+  }
+  const uint64_t alen = a.size(), blen = b.size();
+  const uint64_t cells = (alen + 1) * (blen + 1);
+  if (cells * sizeof(uint32_t) > c.server.config->Get().proto_max_bulk_len) {
+    return c.out.Error("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
+  }
+  std::vector<uint32_t> lcs(cells, 0);
+  auto at = [&](uint64_t i, uint64_t j) -> uint32_t& { return lcs[j + i * (blen + 1)]; };
+  for (uint64_t i = 1; i <= alen; i++) {
+    for (uint64_t j = 1; j <= blen; j++) {
+      at(i, j) = a[i - 1] == b[j - 1] ? at(i - 1, j - 1) + 1 : std::max(at(i - 1, j), at(i, j - 1));
+    }
+  }
+  uint32_t idx = at(alen, blen);
+  const bool compute = getidx || !getlen;
+  std::string result(compute ? idx : 0, '\0');
+  struct Range {
+    uint64_t a0, a1, b0, b1;
+  };
+  std::vector<Range> ranges;
+  uint64_t arange_start = alen, arange_end = 0, brange_start = 0, brange_end = 0;
+  uint64_t i = alen, j = blen;
+  while (compute && i > 0 && j > 0) {
+    bool emit = false;
+    if (a[i - 1] == b[j - 1]) {
+      result[idx - 1] = a[i - 1];
+      if (arange_start == alen) {
+        arange_start = arange_end = i - 1;
+        brange_start = brange_end = j - 1;
+      } else if (arange_start == i && brange_start == j) {
+        arange_start--;
+        brange_start--;
+      } else {
+        emit = true;
+      }
+      if (arange_start == 0 || brange_start == 0) emit = true;
+      idx--;
+      i--;
+      j--;
+    } else {
+      if (at(i - 1, j) > at(i, j - 1)) {
+        i--;
+      } else {
+        j--;
+      }
+      if (arange_start != alen) emit = true;
+    }
+    const uint64_t match_len = arange_end - arange_start + 1;
+    if (emit) {
+      if (minmatchlen == 0 || match_len >= static_cast<uint64_t>(minmatchlen)) {
+        ranges.push_back({arange_start, arange_end, brange_start, brange_end});
+      }
+      arange_start = alen;
+    }
+  }
+  if (getidx) {
+    c.out.MapHeader(2);
+    c.out.Bulk("matches");
+    c.out.ArrayHeader(ranges.size());
+    for (const Range& r : ranges) {
+      c.out.ArrayHeader(withmatchlen ? 3 : 2);
+      c.out.ArrayHeader(2);
+      c.out.Integer(static_cast<int64_t>(r.a0));
+      c.out.Integer(static_cast<int64_t>(r.a1));
+      c.out.ArrayHeader(2);
+      c.out.Integer(static_cast<int64_t>(r.b0));
+      c.out.Integer(static_cast<int64_t>(r.b1));
+      if (withmatchlen) c.out.Integer(static_cast<int64_t>(r.a1 - r.a0 + 1));
+    }
+    c.out.Bulk("len");
+    c.out.Integer(at(alen, blen));
+  } else if (getlen) {
+    c.out.Integer(idx);
+  } else {
+    c.out.Bulk(result);
+  }
+}
+
 const CommandSpec kCommands[] = {
     {"get", 2, kReadOnly | kFast, 1, 1, 1, Get, "string", "Returns the string value of a key."},
     {"set", -3, kWrite | kDenyOom, 1, 1, 1, Set, "string", "Sets the string value of a key."},
@@ -415,6 +535,8 @@ const CommandSpec kCommands[] = {
      "Returns a substring of the string stored at a key."},
     {"setrange", 4, kWrite | kDenyOom, 1, 1, 1, SetRange, "string",
      "Overwrites a part of a string value with another by an offset."},
+    {"substr", 4, kReadOnly, 1, 1, 1, GetRange, "string", "Returns a substring from a string value."},
+    {"lcs", -3, kReadOnly, 1, 2, 1, Lcs, "string", "Finds the longest common substring."},
 };
 
 }  // namespace

@@ -134,3 +134,29 @@ def test_random_bit_operations_match_redis(server, redis):
             same(cairn, redis, "GET", "{r}dst")
         else:
             same(cairn, redis, "GET", key)
+
+
+STRING_CASES = [
+    ("SET", "{s}a", "ohmytext"), ("SET", "{s}b", "mynewtext"), ("LCS", "{s}a", "{s}b"),
+    ("LCS", "{s}a", "{s}b", "LEN"), ("LCS", "{s}a", "{s}b", "IDX"), ("LCS", "{s}a", "{s}b", "IDX", "MINMATCHLEN", "4"),
+    ("LCS", "{s}a", "{s}b", "IDX", "MINMATCHLEN", "2", "WITHMATCHLEN"), ("LCS", "{s}a", "{s}b", "LEN", "IDX"),
+    ("LCS", "{s}a", "{s}missing"), ("LCS", "{s}missing", "{s}b", "IDX"), ("LCS", "{s}a", "{s}b", "MINMATCHLEN"),
+    ("LCS", "{s}a", "{s}b", "MINMATCHLEN", "x"), ("LCS", "{s}a", "{s}b", "BOGUS"), ("LPUSH", "{s}l", "x"),
+    ("LCS", "{s}a", "{s}l"), ("SET", "{s}c", "abcabcabcxyz"), ("SET", "{s}d", "xyzabcab"),
+    ("LCS", "{s}c", "{s}d", "IDX", "WITHMATCHLEN"), ("LCS", "{s}d", "{s}c", "IDX"), ("LCS", "{s}c", "{s}c", "IDX"),
+    ("SUBSTR", "{s}a", "1", "3"), ("SUBSTR", "{s}a", "-3", "-1"), ("SUBSTR", "{s}missing", "0", "1"),
+    ("SUBSTR", "{s}a", "x", "1"), ("SUBSTR", "{s}l", "0", "1"),
+]
+
+
+def test_lcs_and_substr_match_redis(server, redis):
+    cairn = both(server, redis)
+    for case in STRING_CASES:
+        same(cairn, redis, *case)
+    rng = random.Random(5)
+    for _ in range(100):
+        a = "".join(rng.choice("abc") for _ in range(rng.randrange(0, 30)))
+        b = "".join(rng.choice("abc") for _ in range(rng.randrange(0, 30)))
+        same(cairn, redis, "MSET", "{s}x", a, "{s}y", b)
+        same(cairn, redis, "LCS", "{s}x", "{s}y", "IDX", "WITHMATCHLEN", "MINMATCHLEN", str(rng.randrange(3)))
+        same(cairn, redis, "LCS", "{s}x", "{s}y")
