@@ -6,6 +6,7 @@
 // Each element is two members of the collection (store/collection.h): by member
 // ('m' | member -> score) for lookups, and by score ('s' | score | member -> "") for
 // ordered ranges. Equal scores order by member bytes, as in Redis.
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -631,28 +632,37 @@ void ZRandMember(CommandContext& c) {
   ReplyElements(c, els, c.args.size() == 4);
 }
 
-// ZUNIONSTORE / ZINTERSTORE destination numkeys key [key ...] [WEIGHTS w ...]
-// [AGGREGATE SUM | MIN | MAX]. Sets count as sorted sets with every score 1.
-void StoreCombined(CommandContext& c, bool inter) {
+// ZUNION / ZINTER / ZDIFF numkeys key [key ...] ..., their *STORE forms (destination
+// first) and ZINTERCARD numkeys key [key ...] [LIMIT n]. Options: WEIGHTS w ... and
+// AGGREGATE SUM|MIN|MAX (union and intersection), WITHSCORES (the forms that reply with
+// members). Sets count as sorted sets with every score 1. As in Redis.
+enum class SetOp { kUnion, kInter, kDiff };
+
+void Combine(CommandContext& c, SetOp op, bool store, bool card_only) {
+  const size_t nk = store ? 2 : 1;  // where numkeys is
   int64_t numkeys;
-  if (!ParseIntArg(c, c.args[2], &numkeys)) return;
+  if (!ParseIntArg(c, c.args[nk], &numkeys)) return;
   if (numkeys <= 0) {
     return c.out.Error(absl::StrCat("ERR at least 1 input key is needed for '", Lower(c.args[0]),
                                     "' command"));
   }
-  if (numkeys > static_cast<int64_t>(c.args.size()) - 3) return c.out.Error(kErrSyntax);
+  if (numkeys > static_cast<int64_t>(c.args.size() - nk - 1)) return c.out.Error(kErrSyntax);
   std::vector<double> weights(numkeys, 1.0);
   enum { kSum, kMin, kMax } aggregate = kSum;
-  for (size_t i = 3 + numkeys; i < c.args.size(); i++) {
+  bool withscores = false;
+  int64_t limit = 0;
+  for (size_t i = nk + 1 + numkeys; i < c.args.size(); i++) {
     const std::string opt = Lower(c.args[i]);
-    if (opt == "weights" && i + numkeys < c.args.size()) {
+    const size_t remaining = c.args.size() - i;
+    if (op != SetOp::kDiff && !card_only && opt == "weights" &&
+        remaining >= static_cast<size_t>(numkeys) + 1) {
       for (int64_t k = 0; k < numkeys; k++) {
         if (!ParseDouble(c.args[i + 1 + k], &weights[k]) || std::isnan(weights[k])) {
           return c.out.Error("ERR weight value is not a float");
         }
       }
       i += numkeys;
-    } else if (opt == "aggregate" && i + 1 < c.args.size()) {
+    } else if (op != SetOp::kDiff && !card_only && opt == "aggregate" && remaining >= 2) {
       const std::string a = Lower(c.args[++i]);
       if (a == "sum") {
         aggregate = kSum;
@@ -663,6 +673,11 @@ void StoreCombined(CommandContext& c, bool inter) {
       } else {
         return c.out.Error(kErrSyntax);
       }
+    } else if (!store && !card_only && opt == "withscores") {
+      withscores = true;
+    } else if (card_only && opt == "limit" && remaining >= 2) {
+      if (!ParseInt64(c.args[++i], &limit)) return c.out.Error(kErrNotInteger);
+      if (limit < 0) return c.out.Error("ERR LIMIT can't be negative");
     } else {
       return c.out.Error(kErrSyntax);
     }
@@ -684,7 +699,7 @@ void StoreCombined(CommandContext& c, bool inter) {
   const int db = c.client.db.load(std::memory_order_relaxed);
   for (int64_t k = 0; k < numkeys; k++) {
     Collection in;
-    if (!LoadAnyType(c, db, c.args[3 + k], &in)) return;
+    if (!LoadAnyType(c, db, c.args[nk + 1 + k], &in)) return;
     if (in.exists && in.type != ValueType::kZSet && in.type != ValueType::kSet) {
       return c.out.Error(kErrWrongType);
     }
@@ -709,26 +724,38 @@ void StoreCombined(CommandContext& c, bool inter) {
       if (std::isnan(w)) w = 0;  // 0 * inf
       s = w;
     }
-    if (inter) {
-      if (k == 0) {
-        result = std::move(these);
-      } else {
-        for (auto it = result.begin(); it != result.end();) {
-          auto other = these.find(it->first);
-          if (other == these.end()) {
-            it = result.erase(it);
-          } else {
-            it->second = combine(it->second, other->second);
-            ++it;
-          }
+    if (k == 0) {
+      result = std::move(these);
+    } else if (op == SetOp::kInter) {
+      for (auto it = result.begin(); it != result.end();) {
+        auto other = these.find(it->first);
+        if (other == these.end()) {
+          it = result.erase(it);
+        } else {
+          it->second = combine(it->second, other->second);
+          ++it;
         }
       }
+    } else if (op == SetOp::kDiff) {
+      for (const auto& [m, s] : these) result.erase(m);
     } else {
       for (const auto& [m, s] : these) {
         auto [it, inserted] = result.emplace(m, s);
         if (!inserted) it->second = combine(it->second, s);
       }
     }
+  }
+  if (card_only) {
+    const uint64_t n = result.size();
+    return c.out.Integer(static_cast<int64_t>(limit > 0 ? std::min<uint64_t>(n, limit) : n));
+  }
+  if (!store) {
+    std::vector<Element> els;
+    for (const auto& [m, sc] : result) els.push_back({m, sc});
+    std::sort(els.begin(), els.end(), [](const Element& a, const Element& b) {
+      return a.score != b.score ? a.score < b.score : a.member < b.member;
+    });
+    return ReplyElements(c, els, withscores);
   }
   CollectionBatch batch(c);
   batch.DeleteKey(c.args[1]);
@@ -737,15 +764,20 @@ void StoreCombined(CommandContext& c, bool inter) {
     dst.key = std::string(c.args[1]);
     dst.type = ValueType::kZSet;
     batch.Create(&dst);
-    for (const auto& [m, s] : result) PutElement(batch, dst, m, s);
+    for (const auto& [m, sc] : result) PutElement(batch, dst, m, sc);
     dst.meta.size = result.size();
     batch.SaveMeta(dst);
   }
   if (batch.Commit()) c.out.Integer(static_cast<int64_t>(result.size()));
 }
 
-void ZUnionStore(CommandContext& c) { StoreCombined(c, false); }
-void ZInterStore(CommandContext& c) { StoreCombined(c, true); }
+void ZUnionStore(CommandContext& c) { Combine(c, SetOp::kUnion, true, false); }
+void ZInterStore(CommandContext& c) { Combine(c, SetOp::kInter, true, false); }
+void ZDiffStore(CommandContext& c) { Combine(c, SetOp::kDiff, true, false); }
+void ZUnion(CommandContext& c) { Combine(c, SetOp::kUnion, false, false); }
+void ZInter(CommandContext& c) { Combine(c, SetOp::kInter, false, false); }
+void ZDiff(CommandContext& c) { Combine(c, SetOp::kDiff, false, false); }
+void ZInterCard(CommandContext& c) { Combine(c, SetOp::kInter, false, true); }
 
 void ZScan(CommandContext& c) {
   Collection z;
@@ -809,6 +841,13 @@ const CommandSpec kCommands[] = {
      "Stores the union of multiple sorted sets in a key.", 2},
     {"zinterstore", -4, kWrite | kDenyOom, 1, 1, 1, ZInterStore, "sorted_set",
      "Stores the intersect of multiple sorted sets in a key.", 2},
+    {"zdiffstore", -4, kWrite | kDenyOom, 1, 1, 1, ZDiffStore, "sorted_set",
+     "Stores the difference of multiple sorted sets in a key.", 2},
+    {"zunion", -3, kRead, 0, 0, 0, ZUnion, "sorted_set", "Returns the union of multiple sorted sets.", 1},
+    {"zinter", -3, kRead, 0, 0, 0, ZInter, "sorted_set", "Returns the intersect of multiple sorted sets.", 1},
+    {"zdiff", -3, kRead, 0, 0, 0, ZDiff, "sorted_set", "Returns the difference between multiple sorted sets.", 1},
+    {"zintercard", -3, kRead, 0, 0, 0, ZInterCard, "sorted_set",
+     "Returns the number of members of the intersect of multiple sorted sets.", 1},
     {"zscan", -3, kRead, 1, 1, 1, ZScan, "sorted_set",
      "Iterates over members and scores of a sorted set."},
 };

@@ -160,3 +160,34 @@ def test_lcs_and_substr_match_redis(server, redis):
         same(cairn, redis, "MSET", "{s}x", a, "{s}y", b)
         same(cairn, redis, "LCS", "{s}x", "{s}y", "IDX", "WITHMATCHLEN", "MINMATCHLEN", str(rng.randrange(3)))
         same(cairn, redis, "LCS", "{s}x", "{s}y")
+
+
+ZSET_CASES = [
+    ("ZADD", "{z}a", "1", "x", "2", "y", "3", "z"), ("ZADD", "{z}b", "4", "y", "5", "w"), ("SADD", "{z}s", "x", "q"),
+    ("ZUNION", "2", "{z}a", "{z}b"), ("ZUNION", "2", "{z}a", "{z}b", "WITHSCORES"),
+    ("ZUNION", "3", "{z}a", "{z}b", "{z}s", "WEIGHTS", "1", "2", "3", "AGGREGATE", "MAX", "WITHSCORES"),
+    ("ZINTER", "2", "{z}a", "{z}b", "WITHSCORES"), ("ZINTER", "2", "{z}a", "{z}b", "AGGREGATE", "MIN", "withscores"),
+    ("ZDIFF", "2", "{z}a", "{z}b"), ("ZDIFF", "3", "{z}a", "{z}b", "{z}s", "WITHSCORES"), ("ZDIFF", "1", "{z}missing"),
+    ("ZDIFFSTORE", "{z}d", "2", "{z}a", "{z}b"), ("ZRANGE", "{z}d", "0", "-1", "WITHSCORES"),
+    ("ZDIFFSTORE", "{z}d", "2", "{z}missing", "{z}b"), ("EXISTS", "{z}d"),
+    ("ZINTERCARD", "2", "{z}a", "{z}b"), ("ZINTERCARD", "2", "{z}a", "{z}a", "LIMIT", "2"),
+    ("ZINTERCARD", "2", "{z}a", "{z}a", "LIMIT", "0"), ("ZINTERCARD", "2", "{z}a", "{z}a", "LIMIT", "-1"),
+    ("ZINTERCARD", "0", "{z}a"), ("ZINTERCARD", "3", "{z}a"), ("ZINTERCARD", "1", "{z}a", "WITHSCORES"),
+    ("ZUNION", "0", "{z}a"), ("ZUNION", "x", "{z}a"), ("ZUNION", "3", "{z}a", "{z}b"), ("ZDIFF", "2", "{z}a", "{z}b", "WEIGHTS", "1", "2"),
+    ("ZDIFF", "1", "{z}a", "AGGREGATE", "SUM"), ("ZDIFFSTORE", "{z}d", "1", "{z}a", "WITHSCORES"),
+    ("ZUNION", "2", "{z}a", "{z}b", "WEIGHTS", "1", "nan"), ("ZINTER", "1", "{z}a", "AGGREGATE", "AVG"),
+    ("SET", "{z}str", "x"), ("ZUNION", "2", "{z}a", "{z}str"), ("ZINTERCARD", "1", "{z}str"),
+    ("ZUNION", "1", "{z}missing", "WITHSCORES"), ("ZINTER", "2", "{z}a", "{z}missing"),
+]
+
+
+def test_zset_combinations_match_redis(server, redis):
+    cairn = both(server, redis)
+    for case in ZSET_CASES:
+        same(cairn, redis, *case)
+    for proto in ("3",):
+        cairn.command("HELLO", proto)
+        redis.command("HELLO", proto)
+        for case in [("ZUNION", "2", "{z}a", "{z}b", "WITHSCORES"), ("ZDIFF", "1", "{z}a", "WITHSCORES"),
+                     ("ZINTER", "2", "{z}a", "{z}b")]:
+            same(cairn, redis, *case)
