@@ -6,7 +6,7 @@ PFCOUNT does not write its result back into the value (docs/commands.md).
 """
 import random
 
-from test_bitmaps import both, redis, same  # noqa: F401 (the redis fixture)
+from test_against_redis import both, redis, same  # noqa: F401 (the redis fixture)
 
 
 def same_value(cairn, redis, key, mask_cache):

@@ -1,6 +1,7 @@
-"""Bitmap commands (SETBIT GETBIT BITCOUNT BITPOS BITOP BITFIELD BITFIELD_RO) against
-redis-server 7.0.15 side by side: the same command sequence goes to both, and every
-reply, errors included, must be equal (issue 18, must-show 2).
+"""Commands added for issue 18 against redis-server 7.0.15 side by side: the same command
+sequence goes to both, and every reply, errors included, must be equal (issue 18,
+must-show 2). Bitmaps (SETBIT GETBIT BITCOUNT BITPOS BITOP BITFIELD BITFIELD_RO), LCS and
+SUBSTR, ZUNION ZINTER ZDIFF ZDIFFSTORE ZINTERCARD; HyperLogLog is in test_hyperloglog.py.
 
 Skipped when redis-server is not installed (scripts/install-deps.sh installs it).
 """
