@@ -63,8 +63,8 @@ bool Write(CommandContext& c, std::string_view key, const Record& r) {
 // A bit offset: 0 .. proto-max-bulk-len * 8 - 1 (Redis: 2^32 - 1 with the default 512 MB).
 bool ParseBitOffset(CommandContext& c, std::string_view arg, uint64_t* offset) {
   int64_t v;
-  const uint64_t max_bits = static_cast<uint64_t>(c.server.config->Get().proto_max_bulk_len) * 8;
-  if (!ParseInt64(arg, &v) || v < 0 || static_cast<uint64_t>(v) >= max_bits) {
+  const uint64_t max_bytes = c.server.config->Get().proto_max_bulk_len;
+  if (!ParseInt64(arg, &v) || v < 0 || (static_cast<uint64_t>(v) >> 3) >= max_bytes) {
     c.out.Error(kErrBitOffset);
     return false;
   }
@@ -232,19 +232,19 @@ void BitOp(CommandContext& c) {
     values.push_back(found ? std::move(r.value) : std::string());
     longest = std::max(longest, values.back().size());
   }
+  const char kind = op[0];  // 'a'nd, 'o'r, 'x'or, 'n'ot
   std::string out(longest, '\0');
   for (size_t j = 0; j < longest; j++) {
     auto at = [&](size_t k) -> uint8_t {
       return j < values[k].size() ? static_cast<uint8_t>(values[k][j]) : 0;
     };
     uint8_t b = at(0);
-    if (op == "not") {
+    if (kind == 'n') {
       b = static_cast<uint8_t>(~b);
     } else {
       for (size_t k = 1; k < values.size(); k++) {
-        if (op == "and") b &= at(k);
-        if (op == "or") b |= at(k);
-        if (op == "xor") b ^= at(k);
+        const uint8_t x = at(k);
+        b = kind == 'a' ? (b & x) : kind == 'o' ? (b | x) : (b ^ x);
       }
     }
     out[j] = static_cast<char>(b);
@@ -285,10 +285,10 @@ bool ParseFieldOffset(CommandContext& c, std::string_view arg, const FieldType& 
     c.out.Error(kErrBitOffset);
     return false;
   }
-  const uint64_t max_bits = static_cast<uint64_t>(c.server.config->Get().proto_max_bulk_len) * 8;
+  const uint64_t max_bytes = c.server.config->Get().proto_max_bulk_len;
   const unsigned __int128 bit = hash ? static_cast<unsigned __int128>(v) * static_cast<unsigned>(t.bits)
                                      : static_cast<unsigned __int128>(v);
-  if (bit >= max_bits) {  // Redis checks where the field starts
+  if ((bit >> 3) >= max_bytes) {  // Redis checks where the field starts
     c.out.Error(kErrBitOffset);
     return false;
   }
@@ -373,9 +373,6 @@ void BitFieldImpl(CommandContext& c, bool read_only) {
     } else {
       return c.out.Error(kErrSyntax);
     }
-    if (read_only && op.kind != Op::kGet) {
-      return c.out.Error("ERR BITFIELD_RO only supports the GET subcommand");
-    }
     if (!ParseFieldType(c.args[i + 1], &op.type)) return c.out.Error(kErrBitfieldType);
     if (!ParseFieldOffset(c, c.args[i + 2], op.type, &op.offset)) return;
     if (op.kind != Op::kGet && !ParseInt64(c.args[i + 3], &op.arg)) return c.out.Error(kErrNotInteger);
@@ -384,6 +381,8 @@ void BitFieldImpl(CommandContext& c, bool read_only) {
     ops.push_back(op);
     i += op.kind == Op::kGet ? 3 : 4;
   }
+  // Redis parses every operation before it refuses BITFIELD_RO's writes.
+  if (read_only && writes) return c.out.Error("ERR BITFIELD_RO only supports the GET subcommand");
   Record r;
   bool found;
   if (!ReadString(c, c.args[1], &r, &found)) return;

@@ -647,7 +647,35 @@ void Combine(CommandContext& c, SetOp op, bool store, bool card_only) {
                                     "' command"));
   }
   if (numkeys > static_cast<int64_t>(c.args.size() - nk - 1)) return c.out.Error(kErrSyntax);
-  std::vector<double> weights(numkeys, 1.0);
+  // Redis reads the keys before the options: a key of another type is the error first.
+  struct Input {
+    std::map<std::string, double> members;
+    double weight = 1.0;
+  };
+  std::vector<Input> inputs(numkeys);
+  const int db = c.client.db.load(std::memory_order_relaxed);
+  for (int64_t k = 0; k < numkeys; k++) {
+    Collection in;
+    if (!LoadAnyType(c, db, c.args[nk + 1 + k], &in)) return;
+    if (in.exists && in.type != ValueType::kZSet && in.type != ValueType::kSet) {
+      return c.out.Error(kErrWrongType);
+    }
+    auto& these = inputs[k].members;
+    if (!in.exists) continue;
+    bool ok;
+    if (in.type == ValueType::kSet) {
+      ok = ScanMembers(c, in, "", "", false, [&](std::string_view m, std::string_view) {
+        these.emplace(std::string(m), 1.0);
+        return true;
+      });
+    } else {
+      ok = ForEachByScore(c, in, false, [&](std::string_view m, double s) {
+        these.emplace(std::string(m), s);
+        return true;
+      });
+    }
+    if (!ok) return;
+  }
   enum { kSum, kMin, kMax } aggregate = kSum;
   bool withscores = false;
   int64_t limit = 0;
@@ -657,7 +685,7 @@ void Combine(CommandContext& c, SetOp op, bool store, bool card_only) {
     if (op != SetOp::kDiff && !card_only && opt == "weights" &&
         remaining >= static_cast<size_t>(numkeys) + 1) {
       for (int64_t k = 0; k < numkeys; k++) {
-        if (!ParseDouble(c.args[i + 1 + k], &weights[k]) || std::isnan(weights[k])) {
+        if (!ParseDouble(c.args[i + 1 + k], &inputs[k].weight) || std::isnan(inputs[k].weight)) {
           return c.out.Error("ERR weight value is not a float");
         }
       }
@@ -676,12 +704,13 @@ void Combine(CommandContext& c, SetOp op, bool store, bool card_only) {
     } else if (!store && !card_only && opt == "withscores") {
       withscores = true;
     } else if (card_only && opt == "limit" && remaining >= 2) {
-      if (!ParseInt64(c.args[++i], &limit)) return c.out.Error(kErrNotInteger);
-      if (limit < 0) return c.out.Error("ERR LIMIT can't be negative");
+      if (!ParseInt64(c.args[++i], &limit) || limit < 0) return c.out.Error("ERR LIMIT can't be negative");
     } else {
       return c.out.Error(kErrSyntax);
     }
   }
+  // A NaN score (a weight of 0 times an infinite score) is kept as it is: SUM turns it
+  // into 0, MIN and MAX keep the other side (Redis's zunionInterAggregate).
   auto combine = [&](double a, double b) {
     switch (aggregate) {
       case kSum: {
@@ -695,53 +724,41 @@ void Combine(CommandContext& c, SetOp op, bool store, bool card_only) {
     }
     return a;
   };
+  // Union and intersection take the inputs smallest first, as Redis does (a sum of
+  // floating-point scores depends on the order); a difference keeps the first as base.
+  if (op != SetOp::kDiff) {
+    std::stable_sort(inputs.begin(), inputs.end(), [](const Input& a, const Input& b) {
+      return a.members.size() < b.members.size();
+    });
+  }
+  auto weighted = [](double score, double weight) { return score * weight; };
   std::map<std::string, double> result;
-  const int db = c.client.db.load(std::memory_order_relaxed);
-  for (int64_t k = 0; k < numkeys; k++) {
-    Collection in;
-    if (!LoadAnyType(c, db, c.args[nk + 1 + k], &in)) return;
-    if (in.exists && in.type != ValueType::kZSet && in.type != ValueType::kSet) {
-      return c.out.Error(kErrWrongType);
-    }
-    std::map<std::string, double> these;
-    if (in.exists) {
-      bool ok;
-      if (in.type == ValueType::kSet) {
-        ok = ScanMembers(c, in, "", "", false, [&](std::string_view m, std::string_view) {
-          these.emplace(std::string(m), 1.0);
-          return true;
-        });
-      } else {
-        ok = ForEachByScore(c, in, false, [&](std::string_view m, double s) {
-          these.emplace(std::string(m), s);
-          return true;
-        });
-      }
-      if (!ok) return;
-    }
-    for (auto& [m, s] : these) {
-      double w = s * weights[k];
-      if (std::isnan(w)) w = 0;  // 0 * inf
-      s = w;
-    }
+  for (size_t k = 0; k < inputs.size(); k++) {
+    const Input& in = inputs[k];
     if (k == 0) {
-      result = std::move(these);
+      for (const auto& [m, sc] : in.members) {
+        double w = weighted(sc, in.weight);
+        if (std::isnan(w)) w = 0;  // 0 * inf
+        result.emplace(m, w);
+      }
     } else if (op == SetOp::kInter) {
       for (auto it = result.begin(); it != result.end();) {
-        auto other = these.find(it->first);
-        if (other == these.end()) {
+        auto other = in.members.find(it->first);
+        if (other == in.members.end()) {
           it = result.erase(it);
         } else {
-          it->second = combine(it->second, other->second);
+          it->second = combine(it->second, weighted(other->second, in.weight));
           ++it;
         }
       }
     } else if (op == SetOp::kDiff) {
-      for (const auto& [m, s] : these) result.erase(m);
+      for (const auto& [m, sc] : in.members) result.erase(m);
     } else {
-      for (const auto& [m, s] : these) {
-        auto [it, inserted] = result.emplace(m, s);
-        if (!inserted) it->second = combine(it->second, s);
+      for (const auto& [m, sc] : in.members) {
+        double w = weighted(sc, in.weight);
+        if (std::isnan(w)) w = 0;  // 0 * inf
+        auto [it, inserted] = result.emplace(m, w);
+        if (!inserted) it->second = combine(it->second, w);
       }
     }
   }

@@ -73,15 +73,15 @@ CASES = [
     ("BITCOUNT", "{b}s", "1", "1", "BYTE"), ("BITCOUNT", "{b}s", "1", "1", "WORD"), ("BITCOUNT", "{b}s", "1"),
     ("BITCOUNT", "{b}s", "a", "1"), ("BITCOUNT", "{b}missing", "x"), ("BITCOUNT", "{b}s", "0", "-1", "BIT", "x"),
     # BITPOS
-    ("SET", "{b}p", "\xff\xf0\x00"), ("BITPOS", "{b}p", "0"), ("BITPOS", "{b}p", "1"), ("BITPOS", "{b}p", "1", "2"),
-    ("BITPOS", "{b}p", "0", "1", "1"), ("SET", "{b}ones", "\xff\xff"), ("BITPOS", "{b}ones", "0"),
+    ("SET", "{b}p", b"\xff\xf0\x00"), ("BITPOS", "{b}p", "0"), ("BITPOS", "{b}p", "1"), ("BITPOS", "{b}p", "1", "2"),
+    ("BITPOS", "{b}p", "0", "1", "1"), ("SET", "{b}ones", b"\xff\xff"), ("BITPOS", "{b}ones", "0"),
     ("BITPOS", "{b}ones", "0", "0", "-1"), ("BITPOS", "{b}ones", "0", "1"), ("BITPOS", "{b}missing", "0"),
     ("BITPOS", "{b}missing", "1"), ("BITPOS", "{b}p", "2"), ("BITPOS", "{b}p", "1", "7", "15", "BIT"),
     ("BITPOS", "{b}p", "0", "3", "20", "bit"), ("BITPOS", "{b}p", "0", "0", "-1", "x"), ("BITPOS", "{b}p", "1", "5", "1"),
     ("BITPOS", "{b}p", "1", "0", "1", "BIT", "extra"), ("SET", "{b}empty", ""), ("BITPOS", "{b}empty", "0"),
     ("BITCOUNT", "{b}empty"),
     # BITOP
-    ("SET", "{b}a", "abc"), ("SET", "{b}c", "\x0f\xf0"), ("BITOP", "AND", "{b}d", "{b}a", "{b}c"), ("GET", "{b}d"),
+    ("SET", "{b}a", "abc"), ("SET", "{b}c", b"\x0f\xf0"), ("BITOP", "AND", "{b}d", "{b}a", "{b}c"), ("GET", "{b}d"),
     ("BITOP", "or", "{b}d", "{b}a", "{b}c", "{b}missing"), ("GET", "{b}d"), ("BITOP", "XOR", "{b}d", "{b}a", "{b}c"),
     ("GET", "{b}d"), ("BITOP", "NOT", "{b}d", "{b}a"), ("GET", "{b}d"), ("BITOP", "NOT", "{b}d", "{b}a", "{b}c"),
     ("BITOP", "NAND", "{b}d", "{b}a"), ("BITOP", "AND", "{b}d", "{b}missing"), ("EXISTS", "{b}d"),
@@ -102,6 +102,12 @@ CASES = [
     ("BITFIELD_RO", "{b}f", "GET", "u8", "#1"), ("BITFIELD_RO", "{b}f", "SET", "u8", "0", "1"),
     ("BITFIELD_RO", "{b}missing", "GET", "u8", "0"), ("BITFIELD", "{b}list", "GET", "u8", "0"),
     ("BITFIELD", "{b}missing2", "GET", "i8", "0"), ("EXISTS", "{b}missing2"),
+    ("BITFIELD_RO", "{b}f", "SET", "i99", "0", "1"), ("BITFIELD_RO", "{b}f", "SET", "u8", "0", "abc"),
+    ("BITFIELD_RO", "{b}f", "SET", "u8", "0", "1", "BOGUS"), ("BITFIELD_RO", "{b}f", "OVERFLOW", "MAYBE"),
+    ("BITFIELD", "{b}f", "GET", "i64", "#144115188075855871"), ("BITFIELD", "{b}f", "GET", "u63", "#9223372036854775807"),
+    ("SETBIT", "{b}t", "1", "1"), ("EXPIRE", "{b}t", "1000"), ("SETBIT", "{b}t", "2", "1"), ("TTL", "{b}t"),
+    ("BITFIELD", "{b}t", "SET", "u8", "8", "7"), ("TTL", "{b}t"), ("EXPIRE", "{b}d", "1000"),
+    ("BITOP", "OR", "{b}d", "{b}t"), ("TTL", "{b}d"),
 ]
 
 
@@ -179,6 +185,16 @@ ZSET_CASES = [
     ("ZUNION", "2", "{z}a", "{z}b", "WEIGHTS", "1", "nan"), ("ZINTER", "1", "{z}a", "AGGREGATE", "AVG"),
     ("SET", "{z}str", "x"), ("ZUNION", "2", "{z}a", "{z}str"), ("ZINTERCARD", "1", "{z}str"),
     ("ZUNION", "1", "{z}missing", "WITHSCORES"), ("ZINTER", "2", "{z}a", "{z}missing"),
+    # Redis combines the inputs smallest first (sums of floats depend on the order) and
+    # keeps NaN scores of the later inputs out of MIN and MAX.
+    ("ZADD", "{z}f1", "0.1", "x", "1", "p", "2", "q"), ("ZADD", "{z}f2", "0.2", "x"), ("ZADD", "{z}f3", "0.3", "x", "3", "r"),
+    ("ZUNION", "3", "{z}f1", "{z}f2", "{z}f3", "WITHSCORES"), ("ZINTER", "3", "{z}f1", "{z}f2", "{z}f3", "WITHSCORES"),
+    ("ZADD", "{z}n1", "5", "x"), ("ZADD", "{z}n2", "inf", "x", "1", "y"),
+    ("ZINTER", "2", "{z}n1", "{z}n2", "WEIGHTS", "1", "0", "WITHSCORES"),
+    ("ZINTER", "2", "{z}n1", "{z}n2", "WEIGHTS", "1", "0", "AGGREGATE", "MIN", "WITHSCORES"),
+    ("ZINTER", "2", "{z}n1", "{z}n2", "WEIGHTS", "1", "0", "AGGREGATE", "MAX", "WITHSCORES"),
+    ("ZUNION", "2", "{z}n1", "{z}n2", "WEIGHTS", "1", "0", "AGGREGATE", "MIN", "WITHSCORES"),
+    ("ZINTERCARD", "1", "{z}a", "LIMIT", "x"), ("ZUNION", "2", "{z}a", "{z}str", "WEIGHTS", "1"),
 ]
 
 
@@ -190,5 +206,7 @@ def test_zset_combinations_match_redis(server, redis):
         cairn.command("HELLO", proto)
         redis.command("HELLO", proto)
         for case in [("ZUNION", "2", "{z}a", "{z}b", "WITHSCORES"), ("ZDIFF", "1", "{z}a", "WITHSCORES"),
-                     ("ZINTER", "2", "{z}a", "{z}b")]:
+                     ("ZINTER", "2", "{z}a", "{z}b"), ("SET", "{z}la", "ohmytext"), ("SET", "{z}lb", "mynewtext"),
+                     ("LCS", "{z}la", "{z}lb", "IDX", "WITHMATCHLEN"),
+                     ("BITFIELD", "{z}bf", "OVERFLOW", "FAIL", "INCRBY", "u2", "0", "9")]:
             same(cairn, redis, *case)
