@@ -235,6 +235,7 @@ void Transfers::Step() {
           cleaned_ring_ = version;
           absl::MutexLock l(&mu_);
           progress_.cleaned = true;
+          progress_.cleaned_ring_version = version;
         } else {
           // An owner was down: try again later.
           next_cleanup_ms_ = Now() + 30 * 1000;

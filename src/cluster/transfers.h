@@ -125,6 +125,7 @@ class Transfers {
     uint64_t changes_received = 0;
     bool cleaning = false;
     bool cleaned = false;  // no change pending, and the ring served now was cleaned up after
+    uint64_t cleaned_ring_version = 0;  // Membership::ring_version() of the last cleanup
   };
 
   Transfers(Options options, Membership* membership, Transport* transport, ReplicaStore* store);

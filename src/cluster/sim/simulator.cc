@@ -698,8 +698,11 @@ class Simulation {
     auto done = [this] {
       if (step_ < plan_.size()) return false;
       for (auto& n : nodes_) {
+        // Every member in every ring (a join just made may not have reached all yet),
+        // and cleaned up after the ring it serves now (the flag alone may be a step old).
         if (*n->alive && (n->membership->placement().HasPending() || !n->membership->Settled() ||
-                          !n->transfers->progress().cleaned)) {
+                          n->membership->ring()->members().size() != static_cast<size_t>(o_.nodes) ||
+                          n->transfers->progress().cleaned_ring_version != n->membership->ring_version())) {
           return false;
         }
       }
@@ -738,8 +741,13 @@ class Simulation {
               owner = owner || ring->members()[m].id == n->id;
             }
             if (!owner) {
+              std::string held;
+              for (const pb::Record& r : versions) {
+                absl::StrAppend(&held, r.tombstone() ? "(tombstone)" : r.value(), " written at ",
+                                static_cast<int64_t>(HybridClock::Physical(r.version())) - kEpochMs, " ms; ");
+              }
               Violation(absl::StrCat(n->id, " keeps ", db < kRegisterSpace ? key : "a set member",
-                                     " (db ", db, "), which it does not own"));
+                                     " (db ", db, "), which it does not own: ", held));
             }
           }
           if (!more || chunk.empty()) break;

@@ -142,7 +142,8 @@ TEST(SimulatorTest, RegressionSeeds) {
   // while fewer than W of the arc's replicas are down). 2699 and 3362: a node regained a
   // range it had lost but not cleaned up, and its old copy outlived the owners'
   // collected tombstone (now a node clears the arcs it is to receive before pulling).
-  for (uint64_t seed : {9, 24, 27, 172, 552, 1005, 2699, 3065, 3362}) {
+  // 4818 (harness): the last join was not yet known to every node when the check ran.
+  for (uint64_t seed : {9, 24, 27, 172, 552, 1005, 2699, 3065, 3362, 4818}) {
     const Report r = sim::Run(WithTopology(seed));
     EXPECT_TRUE(r.ok()) << r.Summary();
   }
