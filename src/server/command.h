@@ -293,6 +293,13 @@ class PipelineExecutor {
 // number of arguments for a known one.
 void ReplyBadSubcommand(CommandContext& c);
 bool ParseInt64(std::string_view s, int64_t* v);  // Redis's strict string2ll
+
+// String values, for the commands of strings, bitmaps and HyperLogLog. ReadStringValue
+// reads key in the client's database; false after replying with the error (WRONGTYPE for
+// another type); absent is not an error: *found is false. Counts keyspace hits and
+// misses. WriteStringValue stores r; false after replying with the error.
+bool ReadStringValue(CommandContext& c, std::string_view key, store::Record* r, bool* found);
+bool WriteStringValue(CommandContext& c, std::string_view key, const store::Record& r);
 bool ParseDouble(std::string_view s, double* v);  // Redis's strict string2d (no spaces)
 // INCRBYFLOAT's arithmetic (ParseLongDouble, FormatLongDouble) is in base/numbers.h.
 // SCAN, HSCAN, SSCAN, ZSCAN options from args[first] on: MATCH pattern, COUNT n, and

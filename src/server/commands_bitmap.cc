@@ -33,32 +33,11 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-// Reads key as a string; false after replying with the error (absent: *found false).
 bool ReadString(CommandContext& c, std::string_view key, Record* r, bool* found) {
-  absl::Status s = c.server.backend->Get(Db(c), key, r);
-  if (absl::IsNotFound(s)) {
-    *found = false;
-    c.server.stats.keyspace_misses.fetch_add(1, std::memory_order_relaxed);
-    return true;
-  }
-  if (!s.ok()) {
-    ReplyStatusError(c.out, s);
-    return false;
-  }
-  c.server.stats.keyspace_hits.fetch_add(1, std::memory_order_relaxed);
-  if (r->type != ValueType::kString) {
-    c.out.Error(kErrWrongType);
-    return false;
-  }
-  *found = true;
-  return true;
+  return ReadStringValue(c, key, r, found);
 }
 
-bool Write(CommandContext& c, std::string_view key, const Record& r) {
-  absl::Status s = c.server.backend->Put(Db(c), key, r);
-  if (!s.ok()) ReplyStatusError(c.out, s);
-  return s.ok();
-}
+bool Write(CommandContext& c, std::string_view key, const Record& r) { return WriteStringValue(c, key, r); }
 
 // A bit offset: 0 .. proto-max-bulk-len * 8 - 1 (Redis: 2^32 - 1 with the default 512 MB).
 bool ParseBitOffset(CommandContext& c, std::string_view arg, uint64_t* offset) {

@@ -12,43 +12,21 @@ namespace cairn::server {
 namespace {
 
 using store::Record;
-using store::ValueType;
 
 constexpr std::string_view kErrNotHll = "WRONGTYPE Key is not a valid HyperLogLog string value.";
 constexpr std::string_view kErrCorrupt = "INVALIDOBJ Corrupted HLL object detected";
 
-int Db(const CommandContext& c) { return c.client.db.load(std::memory_order_relaxed); }
-
 // Reads key as an HLL; false after replying with the error (absent: *found false).
 bool ReadHll(CommandContext& c, std::string_view key, Record* r, bool* found) {
-  absl::Status s = c.server.backend->Get(Db(c), key, r);
-  if (absl::IsNotFound(s)) {
-    *found = false;
-    c.server.stats.keyspace_misses.fetch_add(1, std::memory_order_relaxed);
-    return true;
-  }
-  if (!s.ok()) {
-    ReplyStatusError(c.out, s);
-    return false;
-  }
-  c.server.stats.keyspace_hits.fetch_add(1, std::memory_order_relaxed);
-  if (r->type != ValueType::kString) {
-    c.out.Error(kErrWrongType);
-    return false;
-  }
-  if (!hll::IsValid(r->value)) {
+  if (!ReadStringValue(c, key, r, found)) return false;
+  if (*found && !hll::IsValid(r->value)) {
     c.out.Error(kErrNotHll);
     return false;
   }
-  *found = true;
   return true;
 }
 
-bool Write(CommandContext& c, std::string_view key, const Record& r) {
-  absl::Status s = c.server.backend->Put(Db(c), key, r);
-  if (!s.ok()) ReplyStatusError(c.out, s);
-  return s.ok();
-}
+bool Write(CommandContext& c, std::string_view key, const Record& r) { return WriteStringValue(c, key, r); }
 
 void PfAdd(CommandContext& c) {
   Record r;

@@ -20,33 +20,11 @@ using store::ValueType;
 
 int Db(const CommandContext& c) { return c.client.db.load(std::memory_order_relaxed); }
 
-// Reads key as a string. Returns false after replying with the error (not an error: the
-// key is absent, then *found is false).
 bool ReadString(CommandContext& c, std::string_view key, Record* r, bool* found) {
-  absl::Status s = c.server.backend->Get(Db(c), key, r);
-  if (absl::IsNotFound(s)) {
-    *found = false;
-    c.server.stats.keyspace_misses.fetch_add(1, std::memory_order_relaxed);
-    return true;
-  }
-  if (!s.ok()) {
-    ReplyStatusError(c.out, s);
-    return false;
-  }
-  c.server.stats.keyspace_hits.fetch_add(1, std::memory_order_relaxed);
-  if (r->type != ValueType::kString) {
-    c.out.Error(kErrWrongType);
-    return false;
-  }
-  *found = true;
-  return true;
+  return ReadStringValue(c, key, r, found);
 }
 
-bool Write(CommandContext& c, std::string_view key, const Record& r) {
-  absl::Status s = c.server.backend->Put(Db(c), key, r);
-  if (!s.ok()) ReplyStatusError(c.out, s);
-  return s.ok();
-}
+bool Write(CommandContext& c, std::string_view key, const Record& r) { return WriteStringValue(c, key, r); }
 
 bool Delete(CommandContext& c, std::string_view key) {
   absl::Status s = c.server.backend->Delete(Db(c), key);
@@ -540,6 +518,32 @@ const CommandSpec kCommands[] = {
 };
 
 }  // namespace
+
+bool ReadStringValue(CommandContext& c, std::string_view key, Record* r, bool* found) {
+  absl::Status s = c.server.backend->Get(Db(c), key, r);
+  if (absl::IsNotFound(s)) {
+    *found = false;
+    c.server.stats.keyspace_misses.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  if (!s.ok()) {
+    ReplyStatusError(c.out, s);
+    return false;
+  }
+  c.server.stats.keyspace_hits.fetch_add(1, std::memory_order_relaxed);
+  if (r->type != ValueType::kString) {
+    c.out.Error(kErrWrongType);
+    return false;
+  }
+  *found = true;
+  return true;
+}
+
+bool WriteStringValue(CommandContext& c, std::string_view key, const Record& r) {
+  absl::Status s = c.server.backend->Put(Db(c), key, r);
+  if (!s.ok()) ReplyStatusError(c.out, s);
+  return s.ok();
+}
 
 void RegisterStringCommands(std::vector<const CommandSpec*>* table) {
   for (const CommandSpec& c : kCommands) table->push_back(&c);
