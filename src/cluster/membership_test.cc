@@ -164,6 +164,20 @@ std::string StatusOf(Membership& m, const std::string& id) {
   return "";
 }
 
+// Each node marks ready whatever change it sees, until none is pending anywhere.
+void CompleteChanges(std::vector<Node*> nodes) {
+  for (int i = 0; i < 30; i++) {
+    bool pending = false;
+    for (Node* n : nodes) {
+      const auto p = n->membership->placement();
+      if (p.HasPending()) n->membership->SetReady(p.fingerprint);
+      pending |= p.HasPending();
+    }
+    if (!pending) return;
+    Rounds(nodes, 1);
+  }
+}
+
 TEST(MembershipTopologyTest, AChangeMadeAgainAfterACancelIsAnotherChange) {
   auto a = StartNode("a", {}, 1);
   auto b = StartNode("b", {a->address}, 2);
@@ -255,16 +269,7 @@ TEST(MembershipTopologyTest, ADeadMemberCanBeRemovedDuringAChangeAndANewGenerati
   ASSERT_TRUE(same_change());
   // Each node says it is ready for the change it sees, as its transfers would (a node
   // that completes first changes the others' rings: they become ready again).
-  for (int i = 0; i < 20; i++) {
-    bool pending = false;
-    for (Node* n : live) {
-      const auto p = n->membership->placement();
-      if (p.HasPending()) n->membership->SetReady(p.fingerprint);
-      pending |= p.HasPending();
-    }
-    if (!pending) break;
-    Rounds(live, 1);
-  }
+  CompleteChanges(live);
   EXPECT_EQ(StatusOf(*b->membership, "d"), "removed");
   EXPECT_FALSE(b->membership->placement().HasPending())
       << b->membership->PendingChange() << " | a: " << a->membership->PendingChange()
@@ -326,16 +331,7 @@ TEST(MembershipTopologyTest, AReplacementTakesTheDeadMembersTokensAndNothingElse
   const absl::Status replaced = e->membership->Replace("d");
   ASSERT_TRUE(replaced.ok()) << replaced;
   EXPECT_EQ(e->membership->Replace("d").code(), absl::StatusCode::kFailedPrecondition);
-  for (int i = 0; i < 20; i++) {
-    bool pending = false;
-    for (Node* n : live) {
-      const auto p = n->membership->placement();
-      if (p.HasPending()) n->membership->SetReady(p.fingerprint);
-      pending |= p.HasPending();
-    }
-    if (!pending) break;
-    Rounds(live, 1);
-  }
+  CompleteChanges(live);
   for (Node* n : live) {
     EXPECT_FALSE(n->membership->placement().HasPending()) << n->membership->self_id();
     EXPECT_EQ(StatusOf(*n->membership, "d"), "removed");
@@ -352,20 +348,6 @@ TEST(MembershipTopologyTest, AReplacementTakesTheDeadMembersTokensAndNothingElse
     }
     for (int m : after->PreferenceListAt(pos, 3)) is.push_back(after->members()[m].id);
     ASSERT_EQ(was, is) << pos;
-  }
-}
-
-// Each node marks ready whatever change it sees, until none is pending anywhere.
-void CompleteChanges(std::vector<Node*> nodes) {
-  for (int i = 0; i < 30; i++) {
-    bool pending = false;
-    for (Node* n : nodes) {
-      const auto p = n->membership->placement();
-      if (p.HasPending()) n->membership->SetReady(p.fingerprint);
-      pending |= p.HasPending();
-    }
-    if (!pending) return;
-    Rounds(nodes, 1);
   }
 }
 
