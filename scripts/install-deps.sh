@@ -12,6 +12,7 @@ packages=(
   libprotobuf-dev protobuf-compiler libspdlog-dev libfmt-dev libcli11-dev
   libtomlplusplus-dev nlohmann-json3-dev libssl-dev libjemalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  liblua5.1-0-dev lua-cjson-dev lua-bitop-dev
   # tests and baselines
   python3 python3-pytest python3-redis python3-hypothesis redis-tools redis-server
   librocksdb-dev libleveldb-dev

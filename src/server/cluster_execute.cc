@@ -184,7 +184,11 @@ std::string ClusterNode::Prepare(Execution& e) {
     if (w.db() >= 0 && w.db() < store::kMaxDatabases) e.reads.emplace_back(w.db(), w.key());
   }
   // A transaction of PING and the like only runs wherever it was sent.
-  if (keys.empty() && q.exec() && !malformed && e.specs.size() == e.lines.size()) keys.push_back("");
+  // A script of no keys runs on the replica of the empty tag (and can reach no key).
+  if (keys.empty() && !malformed && e.specs.size() == e.lines.size() &&
+      (q.exec() || (e.specs.size() == 1 && (e.specs[0]->flags & kScript)))) {
+    keys.push_back("");
+  }
   if (malformed || keys.empty()) {
     writer.Error("ERR malformed forwarded command");
     return out;
@@ -449,6 +453,26 @@ absl::Status ClusterNode::RunCommands(Execution& e, bool may_wait) {
   if (scratch == nullptr) scratch = std::make_unique<ServerContext>();
   scratch->backend = &snapshot;
   scratch->config = server_->config;
+  scratch->scripts = server_->scripts;
+  // A script's commands: keys of its tag only, each command flagged as it would be alone.
+  scratch->script_command_check = [&](const CommandSpec& spec, const std::vector<std::string_view>& args) {
+    const std::vector<std::string_view> keys = CommandTable::Keys(spec, args);
+    if (keys.empty()) {
+      if (spec.flags & kKeyspace) {  // KEYS, DBSIZE, FLUSHDB: every node's data
+        return absl::StrCat("ERR '", spec.name, "' is not supported in cluster mode scripts");
+      }
+    } else {
+      if (std::string error = RoutableError(spec, keys, true); !error.empty()) return error;
+      for (std::string_view k : keys) {
+        if (cluster::HashTag(k) != e.tag) {
+          return std::string("ERR Script attempted to access a non local key in a cluster node script");
+        }
+      }
+    }
+    snapshot.set_counter_node((spec.flags & kCounter) ? id_ : std::string());
+    snapshot.set_expiry_only(spec.flags & kExpiryOnly);
+    return std::string();
+  };
   ClientState client;
   client.db.store(q.db());
   client.protocol.store(writer.protocol());
@@ -474,9 +498,11 @@ absl::Status ClusterNode::RunCommands(Execution& e, bool may_wait) {
     }
   } catch (const std::exception& ex) {
     scratch->backend = nullptr;
+    scratch->script_command_check = nullptr;
     return fail(absl::InternalError(ex.what()));
   }
   scratch->backend = nullptr;
+  scratch->script_command_check = nullptr;
   if (!snapshot.load_error().ok()) return fail(snapshot.load_error());
   e.result.set_keyspace_hits(scratch->stats.keyspace_hits.load(std::memory_order_relaxed) - hits_before);
   e.result.set_keyspace_misses(scratch->stats.keyspace_misses.load(std::memory_order_relaxed) -

@@ -833,6 +833,57 @@ void Route(ClusterContext& x, std::string_view key) {
   });
 }
 
+// EVAL, EVALSHA, FCALL and their _RO forms: run on the replica of the declared keys' hash
+// tag (no keys: of the empty tag, where the script can reach no key). The replica may not
+// have this node's scripts: EVALSHA goes as EVAL with the body from this node's cache.
+void ScriptRoute(ClusterContext& x, const CommandSpec& spec, const std::vector<std::string_view>& keys) {
+  auto& c = x.c;
+  const std::string_view name = spec.name;
+  const bool fcall = name == "fcall" || name == "fcall_ro";
+  const size_t numkeys_at = name == "cairn.fcall" ? 4 : 2;
+  std::optional<std::string> code;
+  if (fcall) {  // Redis looks the function up first
+    code = c.server.scripts->LibraryCodeOf(c.args[1]);
+    if (!code) return c.out.Error("ERR Function not found");
+  }
+  int64_t numkeys = 0;
+  if (!ParseInt64(c.args[numkeys_at], &numkeys)) {
+    return c.out.Error(name == "eval" || name == "evalsha" || name == "eval_ro" || name == "evalsha_ro"
+                           ? std::string(kErrNotInteger)
+                           : std::string("ERR Bad number of keys provided"));
+  }
+  if (numkeys < 0) return c.out.Error("ERR Number of keys can't be negative");
+  if (numkeys > static_cast<int64_t>(c.args.size() - numkeys_at - 1)) {
+    return c.out.Error("ERR Number of keys can't be greater than number of args");
+  }
+  if (std::string error = RoutableError(spec, keys, c.client.in_exec); !error.empty()) {
+    return c.out.Error(error);
+  }
+  std::vector<std::string> args(c.args.begin(), c.args.end());
+  if (name == "evalsha" || name == "evalsha_ro") {
+    std::optional<std::string> body = c.args[1].size() == 40 ? c.server.scripts->Body(c.args[1]) : std::nullopt;
+    if (!body) return c.out.Error("NOSCRIPT No matching script. Please use EVAL.");
+    args[0] = name == "evalsha" ? "eval" : "eval_ro";
+    args[1] = std::move(*body);
+  } else if (name == "eval" || name == "eval_ro") {
+    c.server.scripts->Remember(c.args[1]);  // cached here too, for a later EVALSHA
+  } else if (fcall) {
+    // The replica may not have this node's libraries: the call carries its library.
+    args.erase(args.begin());
+    args.insert(args.begin(), {"cairn.fcall", std::move(*code), name == "fcall" ? "rw" : "ro"});
+  }
+  const std::string key = keys.empty() ? std::string() : std::string(keys[0]);
+  pb::ExecuteCommand q = NewExecute(x);
+  for (const std::string& a : args) q.add_args(a);
+  ReplyLater later = x.Reserve(OverlapOf(x.db, key));
+  ServerStats* stats = &c.server.stats;
+  ExecuteOnReplicaAsync(x.node, key, std::move(q), [later, stats](pb::ExecuteResult result) {
+    stats->keyspace_hits.fetch_add(result.keyspace_hits(), std::memory_order_relaxed);
+    stats->keyspace_misses.fetch_add(result.keyspace_misses(), std::memory_order_relaxed);
+    later(std::move(*result.mutable_reply()), nullptr);
+  });
+}
+
 // WATCH key...: remembers each key's context (the merged clock of its versions); EXEC's
 // replica runs nothing if one changed. Keys of one hash tag, the transaction's.
 void Watch(ClusterContext& x) {
@@ -1418,6 +1469,10 @@ bool Dispatch(ClusterContext& x, const CommandSpec& spec) {
   if (!ActsOnData(spec)) return false;
   const std::string_view name = spec.name;
   const std::vector<std::string_view> keys = CommandTable::Keys(spec, c.args);
+  if (spec.flags & kScript) {
+    ScriptRoute(x, spec, keys);
+    return true;
+  }
   // A numkeys that counts no keys: the command's own parsing answers Redis's error, and
   // touches no data.
   if (keys.empty() && spec.first_key <= 0 && spec.numkeys_at > 0) return false;
@@ -1504,6 +1559,12 @@ void RegisterClusterCommands(std::vector<const CommandSpec*>* table) {
 
 std::string RoutableError(const CommandSpec& spec, const std::vector<std::string_view>& keys,
                           bool in_exec) {
+  if (spec.flags & kScript) {  // keys or none: see Dispatch
+    for (std::string_view k : keys) {
+      if (cluster::HashTag(k) != cluster::HashTag(keys[0])) return kErrCrossSlot;
+    }
+    return "";
+  }
   if (keys.empty() || ((spec.flags & kNoLock) && spec.db_at == 0)) {
     return absl::StrCat("ERR '", spec.name,
                         "' is not supported in cluster mode (docs/cluster.md lists what is)");

@@ -106,6 +106,7 @@ CommandTable::CommandTable() {
   RegisterSetCommands(&all_);
   RegisterZSetCommands(&all_);
   RegisterTransactionCommands(&all_);
+  RegisterScriptingCommands(&all_);
   RegisterClusterCommands(&all_);
   for (const CommandSpec* spec : all_) by_name_[spec->name] = spec;
 }
@@ -266,6 +267,18 @@ bool RunsInMulti(const CommandSpec* spec) {
   return false;
 }
 
+// What other clients may still run while a script runs past busy-reply-threshold, as in
+// Redis: killing it, shutting down, authenticating, and FUNCTION STATS.
+bool AllowedWhileBusy(const CommandSpec& spec, const std::vector<std::string_view>& args) {
+  const std::string_view name = spec.name;
+  if (name == "auth" || name == "hello" || name == "shutdown" || name == "quit") return true;
+  if ((name == "script" || name == "function") && args.size() >= 2) {
+    const std::string sub = Lower(args[1]);
+    return sub == "kill" || (name == "function" && sub == "stats");
+  }
+  return false;
+}
+
 }  // namespace
 
 void ExecuteCommand(ServerContext& server, ClientState& client,
@@ -300,6 +313,15 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
     client.last_subcommand = args.size() > 1 ? Lower(args[1].substr(0, 32)) : "";
   }
   const int argc = static_cast<int>(args.size());
+  if (bool function = false; !client.in_exec &&
+      server.scripts->Busy(server.now_ms ? server.now_ms() : NowMs(),
+                           server.config->busy_reply_threshold(), &function) &&
+      !AllowedWhileBusy(*spec, args)) {
+    return refuse(stats, function ? "BUSY Redis is busy running a script. You can only call "
+                                    "FUNCTION KILL or SHUTDOWN NOSAVE."
+                                  : "BUSY Redis is busy running a script. You can only call SCRIPT "
+                                    "KILL or SHUTDOWN NOSAVE.");
+  }
   if ((spec->arity > 0 && argc != spec->arity) || (spec->arity < 0 && argc < -spec->arity)) {
     return refuse(stats,
                   absl::StrCat("ERR wrong number of arguments for '", spec->name, "' command"));
@@ -396,7 +418,9 @@ bool PipelineExecutor::Deferrable(const std::vector<std::string_view>& args) {
       absl::ascii_tolower(args[0][2]) != 't') {
     return false;
   }
-  // Whatever would make ExecuteCommand refuse or reply differently runs there instead.
+  // Whatever would make ExecuteCommand refuse or reply differently runs there instead
+  // (BUSY while a script runs: its thread may be this one, serving clients from inside it).
+  if (server_.scripts->running() > 0) return false;
   if (client_.in_multi || NeedsAuth(server_, client_) || server_.cluster != nullptr) return false;
   if (server_.used_memory) {
     const uint64_t limit = server_.config->maxmemory();

@@ -21,6 +21,7 @@
 #include "server/blocking.h"
 #include "server/config.h"
 #include "server/key_locks.h"
+#include "server/scripting.h"
 #include "server/stats.h"
 #include "server/watch.h"
 #include "store/backend.h"
@@ -164,6 +165,13 @@ struct ServerContext {
   ClusterNode* cluster = nullptr;
   // Listening ports and threads, for INFO.
   int port = 0, http_port = 0, io_threads = 1;
+  // Cached EVAL scripts and FUNCTION libraries (scripting.h). Cluster mode's replica
+  // executor shares the server's.
+  std::shared_ptr<ScriptEngine> scripts = NewScriptEngine();
+  // Set where scripts run on a replica of one hash tag (cluster mode): the error that
+  // refuses a command a script calls (another tag's key, a command of the whole keyspace),
+  // or empty after preparing to run it.
+  std::function<std::string(const CommandSpec&, const std::vector<std::string_view>&)> script_command_check;
 };
 
 struct CommandContext {
@@ -205,6 +213,11 @@ enum CommandFlag : uint32_t {
   // state (PING, ECHO, TIME): in cluster mode it may be queued in any transaction, which
   // runs it on the replica that runs the rest.
   kPure = 1 << 13,
+  // Runs a Lua script (EVAL, FCALL): holds every key stripe while it runs; in cluster mode
+  // runs on the replica of its declared keys' hash tag (of no key: of the empty tag).
+  kScript = 1 << 14,
+  // Refused inside a script (MULTI, WATCH, EVAL itself, SCRIPT, FUNCTION, SUBSCRIBE...).
+  kNoScript = 1 << 15,
 };
 
 using CommandHandler = void (*)(CommandContext& ctx);
@@ -240,6 +253,7 @@ void RegisterListCommands(std::vector<const CommandSpec*>* table);
 void RegisterSetCommands(std::vector<const CommandSpec*>* table);
 void RegisterZSetCommands(std::vector<const CommandSpec*>* table);
 void RegisterTransactionCommands(std::vector<const CommandSpec*>* table);
+void RegisterScriptingCommands(std::vector<const CommandSpec*>* table);
 void RegisterClusterCommands(std::vector<const CommandSpec*>* table);
 
 // Every command, by lower-case name.

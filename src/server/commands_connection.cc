@@ -300,8 +300,8 @@ void ClientCmd(CommandContext& c) {
 const CommandSpec kCommands[] = {
     {"ping", -1, kFast | kPure, 0, 0, 0, Ping, "connection", "Returns the server's liveliness response."},
     {"echo", 2, kFast | kPure, 0, 0, 0, Echo, "connection", "Returns the given string."},
-    {"hello", -1, kNoAuth | kFast, 0, 0, 0, Hello, "connection", "Handshakes with the server."},
-    {"auth", -2, kNoAuth | kFast, 0, 0, 0, Auth, "connection", "Authenticates the connection."},
+    {"hello", -1, kNoAuth | kFast | kNoScript, 0, 0, 0, Hello, "connection", "Handshakes with the server."},
+    {"auth", -2, kNoAuth | kFast | kNoScript, 0, 0, 0, Auth, "connection", "Authenticates the connection."},
     {"select", 2, kFast, 0, 0, 0, Select, "connection", "Changes the selected database."},
     {"quit", -1, kNoAuth | kFast, 0, 0, 0, Quit, "connection", "Closes the connection."},
     {"reset", 1, kNoAuth | kFast, 0, 0, 0, Reset, "connection", "Resets the connection."},

@@ -171,6 +171,7 @@ void Shutdown(CommandContext& c) {
         absl::StrCat("ERR Errors trying to SHUTDOWN. Check logs. (", s.message(), ")"));
   }
   if (!c.server.request_shutdown) return c.out.Error("ERR shutdown is not available here");
+  c.server.scripts->KillAll();  // a script running past busy-reply-threshold stops too
   c.client.close_after_reply = true;  // Redis closes the connection without a reply
   c.server.request_shutdown();
 }
@@ -234,7 +235,7 @@ const CommandSpec kCommands[] = {
     {"command", -1, kContainer, 0, 0, 0, CommandCmd, "server",
      "Returns detailed information about commands."},
     {"time", 1, kFast | kPure, 0, 0, 0, Time, "server", "Returns the server time."},
-    {"shutdown", -1, kAdmin | kNoLock, 0, 0, 0, Shutdown, "server",
+    {"shutdown", -1, kAdmin | kNoLock | kNoScript, 0, 0, 0, Shutdown, "server",
      "Syncs the WAL, then shuts down the server."},
 };
 

@@ -82,14 +82,14 @@ void Unwatch(CommandContext& c) {
 }
 
 const CommandSpec kCommands[] = {
-    {"multi", 1, kFast | kNoLock, 0, 0, 0, Multi, "transactions", "Starts a transaction."},
-    {"exec", 1, kNoLock, 0, 0, 0, Exec, "transactions",
+    {"multi", 1, kNoScript | kFast | kNoLock, 0, 0, 0, Multi, "transactions", "Starts a transaction."},
+    {"exec", 1, kNoScript | kNoLock, 0, 0, 0, Exec, "transactions",
      "Executes all commands in a transaction."},
-    {"discard", 1, kFast | kNoLock, 0, 0, 0, Discard, "transactions",
+    {"discard", 1, kNoScript | kFast | kNoLock, 0, 0, 0, Discard, "transactions",
      "Discards a transaction."},
-    {"watch", -2, kFast | kNoLock, 1, -1, 1, Watch, "transactions",
+    {"watch", -2, kNoScript | kFast | kNoLock, 1, -1, 1, Watch, "transactions",
      "Monitors changes to keys to determine the execution of a transaction."},
-    {"unwatch", 1, kFast | kNoLock, 0, 0, 0, Unwatch, "transactions",
+    {"unwatch", 1, kNoScript | kFast | kNoLock, 0, 0, 0, Unwatch, "transactions",
      "Forgets about watched keys of a transaction."},
 };
 

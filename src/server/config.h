@@ -61,6 +61,7 @@ struct ServerConfig {
   int write_quorum = 2;       // W
   int read_quorum = 2;        // R
   bool hinted_handoff = true;
+  int busy_reply_threshold = 5000;  // ms a script runs before others are answered BUSY
   int hint_window = 10800;       // seconds a hint is kept for a down replica
   int max_clock_drift = 300;     // seconds an observed timestamp may lead the wall clock
   int tombstone_grace = 86400;   // seconds before an acknowledged tombstone is collected (> hint_window)
@@ -87,6 +88,7 @@ class Config {
     return query_limit_.load(std::memory_order_relaxed);
   }
   int timeout() const { return timeout_.load(std::memory_order_relaxed); }
+  int64_t busy_reply_threshold() const { return busy_threshold_.load(std::memory_order_relaxed); }
   // requirepass or users set: clients must authenticate.
   bool auth_required() const { return auth_required_.load(std::memory_order_relaxed); }
 
@@ -108,6 +110,7 @@ class Config {
     query_limit_.store(v.client_query_buffer_limit, std::memory_order_relaxed);
     auth_required_.store(!v.requirepass.empty() || !v.users.empty(), std::memory_order_relaxed);
     timeout_.store(v.timeout, std::memory_order_relaxed);
+    busy_threshold_.store(v.busy_reply_threshold, std::memory_order_relaxed);
   }
 
   mutable absl::Mutex mu_;
@@ -115,6 +118,7 @@ class Config {
   std::atomic<uint64_t> maxmemory_{0}, output_limit_{0}, query_limit_{0};
   std::atomic<bool> auth_required_{false};
   std::atomic<int> timeout_{0};
+  std::atomic<int64_t> busy_threshold_{5000};
 };
 
 // "64mb", "1gb", "100" (Redis's memory units: k=1000, kb=1024, ...).

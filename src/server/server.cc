@@ -692,6 +692,20 @@ class ServerImpl final : public Server {
       }
       return used_memory_.load(std::memory_order_relaxed);
     };
+    if (absl::Status s = ctx_.scripts->KeepLibrariesIn(cfg.dir + "/FUNCTIONS"); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("loading the function libraries: ", s.message()));
+    }
+    if (!cfg.cluster) {
+      // Clients of a thread running a long script are served from inside it (scripting.h).
+      for (asio::io_context* io : pool_->contexts()) {
+        asio::post(*io, [io] {
+          SetScriptBusyPoller([io] {
+            for (int i = 0; i < 64 && io->poll_one() > 0; i++) {
+            }
+          });
+        });
+      }
+    }
     ctx_.request_shutdown = [this] { RequestStop(); };
     ctx_.on_config_change = [this] { ApplyConfig(); };
 
