@@ -419,8 +419,22 @@ absl::Status ClusterNode::RunCommands(Execution& e, bool may_wait) {
   };
   Registers registers(this, &e, may_wait);
   KeySnapshot snapshot(q.db(), e.tag, q.now_ms(), read);
+  // Messages the commands publish: delivered when this run stands (not when it is made
+  // again on a thread that may wait, which would deliver them twice).
+  struct Publishes {
+    std::shared_ptr<PubSub> pubsub;
+    std::vector<std::tuple<std::string, std::string, bool>> messages;
+    bool dropped = false;
+    ~Publishes() {
+      if (dropped) return;
+      for (auto& [channel, message, sharded] : messages) pubsub->Publish(channel, message, sharded);
+    }
+  } publishes{server_->pubsub, {}, false};
   const auto fail = [&](const absl::Status& s) {
-    if (IsNeedsWait(s)) return s;
+    if (IsNeedsWait(s)) {
+      publishes.dropped = true;
+      return s;
+    }
     e.Fail(s);
     return absl::OkStatus();
   };
@@ -454,6 +468,11 @@ absl::Status ClusterNode::RunCommands(Execution& e, bool may_wait) {
   scratch->backend = &snapshot;
   scratch->config = server_->config;
   scratch->scripts = server_->scripts;
+  scratch->pubsub = server_->pubsub;  // PUBLISH from a script
+  scratch->publish_sink = [&](std::string_view channel, std::string_view message, bool sharded) {
+    publishes.messages.emplace_back(std::string(channel), std::string(message), sharded);
+    return server_->pubsub->Receivers(channel, sharded);
+  };
   // A script's commands: keys of its tag only, each command flagged as it would be alone.
   scratch->script_command_check = [&](const CommandSpec& spec, const std::vector<std::string_view>& args) {
     const std::vector<std::string_view> keys = CommandTable::Keys(spec, args);
@@ -499,10 +518,12 @@ absl::Status ClusterNode::RunCommands(Execution& e, bool may_wait) {
   } catch (const std::exception& ex) {
     scratch->backend = nullptr;
     scratch->script_command_check = nullptr;
+    scratch->publish_sink = nullptr;
     return fail(absl::InternalError(ex.what()));
   }
   scratch->backend = nullptr;
   scratch->script_command_check = nullptr;
+  scratch->publish_sink = nullptr;
   if (!snapshot.load_error().ok()) return fail(snapshot.load_error());
   e.result.set_keyspace_hits(scratch->stats.keyspace_hits.load(std::memory_order_relaxed) - hits_before);
   e.result.set_keyspace_misses(scratch->stats.keyspace_misses.load(std::memory_order_relaxed) -

@@ -210,6 +210,13 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
             return reply;
           });
         }
+        if (request.has_publish()) {
+          const pb::Publish& p = request.publish();
+          pb::Envelope reply;
+          reply.mutable_publish_result()->set_receivers(
+              raw->server_->pubsub->Publish(p.channel(), p.message(), p.sharded(), /*forward=*/false));
+          return respond(std::move(reply));
+        }
         if (request.has_flush()) {
           const int db = request.flush().db();
           return on_executor([raw, db] {
@@ -355,6 +362,9 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
                  migrated->keys, migrated->members, migrated->superseded);
   }
   node->ready_.store(true, std::memory_order_release);
+  server->pubsub->set_forward([raw](std::string channel, std::string message, bool sharded) {
+    raw->ForwardPublish(std::move(channel), std::move(message), sharded);
+  });
   node->membership_->Start();
   node->maintenance_->Start();
   node->transfers_->Start();
@@ -364,6 +374,7 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
 
 void ClusterNode::Shutdown() {
   ready_.store(false, std::memory_order_release);  // requests from now on: "starting"
+  if (server_ != nullptr) server_->pubsub->set_forward(nullptr);
   if (executors_ != nullptr) executors_->Stop();   // commands waiting on the transport,
   if (fallback_ != nullptr) fallback_->Stop();
   if (background_ != nullptr) background_->Stop(); // and work of its callbacks
@@ -376,6 +387,22 @@ void ClusterNode::Shutdown() {
   if (transport_ != nullptr) transport_->Shutdown();
   if (transfers_ != nullptr) transfers_->Stop();
   if (anti_entropy_ != nullptr) anti_entropy_->Stop();
+}
+
+void ClusterNode::ForwardPublish(std::string channel, std::string message, bool sharded) {
+  auto ring = membership_->ring();
+  for (const auto& m : ring->members()) {
+    if (m.id == id_ || !membership_->IsAlive(m.id)) continue;
+    pb::Envelope request;
+    pb::Publish* p = request.mutable_publish();
+    p->set_channel(channel);
+    p->set_message(message);
+    p->set_sharded(sharded);
+    // At most once: a node that misses it (down, or the call fails) misses the message,
+    // as a subscriber whose connection drops does in Redis.
+    partition_->Call(membership_->AddressOf(m.id), std::move(request), coordinator_->options().timeout,
+                     [](absl::StatusOr<pb::Envelope>) {});
+  }
 }
 
 ClusterNode::~ClusterNode() {

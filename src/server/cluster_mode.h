@@ -88,6 +88,9 @@ class ClusterNode {
 
   // FLUSHDB (db) or FLUSHALL (-1) of this node's replicas and hints.
   absl::Status FlushHere(int db);
+  // Sends a pub/sub message published here to every other live member (PubSub's
+  // forward hook); they deliver it to their subscribers. Does not wait.
+  void ForwardPublish(std::string channel, std::string message, bool sharded);
 
   // Runs fn on a thread that may wait for the network (never an I/O thread, where the
   // cluster's replies arrive): the commands and requests that still wait for their

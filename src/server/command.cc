@@ -107,6 +107,7 @@ CommandTable::CommandTable() {
   RegisterZSetCommands(&all_);
   RegisterTransactionCommands(&all_);
   RegisterScriptingCommands(&all_);
+  RegisterPubSubCommands(&all_);
   RegisterClusterCommands(&all_);
   for (const CommandSpec* spec : all_) by_name_[spec->name] = spec;
 }
@@ -279,6 +280,17 @@ bool AllowedWhileBusy(const CommandSpec& spec, const std::vector<std::string_vie
   return false;
 }
 
+// What a RESP2 client in subscribed mode may still run.
+bool AllowedWhenSubscribed(const CommandSpec& spec) {
+  static const char* const kAllowed[] = {"subscribe",    "psubscribe", "ssubscribe", "unsubscribe",
+                                         "punsubscribe", "sunsubscribe", "ping",     "quit",
+                                         "reset"};
+  for (const char* name : kAllowed) {
+    if (std::string_view(spec.name) == name) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 void ExecuteCommand(ServerContext& server, ClientState& client,
@@ -313,14 +325,26 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
     client.last_subcommand = args.size() > 1 ? Lower(args[1].substr(0, 32)) : "";
   }
   const int argc = static_cast<int>(args.size());
-  if (bool function = false; !client.in_exec &&
-      server.scripts->Busy(server.now_ms ? server.now_ms() : NowMs(),
-                           server.config->busy_reply_threshold(), &function) &&
+  // A blocked command tried again waits for the script instead (a BLPOP keeps waiting),
+  // except inside it (ServingClientsInsideScript).
+  if (bool function = false;
+      !client.in_exec &&
+      (ServingClientsInsideScript() ||
+       (!client.block_retry && server.scripts->Busy(server.now_ms ? server.now_ms() : NowMs(),
+                                                     server.config->busy_reply_threshold(), &function))) &&
       !AllowedWhileBusy(*spec, args)) {
     return refuse(stats, function ? "BUSY Redis is busy running a script. You can only call "
                                     "FUNCTION KILL or SHUTDOWN NOSAVE."
                                   : "BUSY Redis is busy running a script. You can only call SCRIPT "
                                     "KILL or SHUTDOWN NOSAVE.");
+  }
+  if (client.protocol.load(std::memory_order_relaxed) == 2 && client.subscriptions() > 0 &&
+      !AllowedWhenSubscribed(*spec)) {
+    std::string name = spec->name;
+    if ((spec->flags & kContainer) && args.size() > 1) name += "|" + Lower(args[1]);
+    return refuse(stats, absl::StrCat("ERR Can't execute '", name,
+                                      "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
+                                      "RESET are allowed in this context"));
   }
   if ((spec->arity > 0 && argc != spec->arity) || (spec->arity < 0 && argc < -spec->arity)) {
     return refuse(stats,

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "server/blocking.h"
 #include "server/config.h"
 #include "server/key_locks.h"
+#include "server/pubsub.h"
 #include "server/scripting.h"
 #include "server/stats.h"
 #include "server/watch.h"
@@ -91,6 +93,7 @@ struct ClientState {
     int64_t poll_ms = 0;
   };
   BlockState block;
+  bool block_retry = false;  // the blocked command is being tried again (not refused BUSY)
   // Posts a retry of the blocked command to the client's thread; null where a client
   // cannot wait (in-process tests).
   std::function<void()> wake;
@@ -100,6 +103,13 @@ struct ClientState {
   // commands of the pipeline that name other overlap keys may run meanwhile (see
   // ClusterOverlapKey); empty: nothing runs until this reply is given.
   std::function<ReplyLater(std::string overlap_key)> defer;
+
+  // Pub/sub (pubsub.h). The client's own thread changes the sets; push queues a
+  // message on the connection (any thread: PubSub::Publish), given as RESP2 and RESP3;
+  // null where a client cannot receive (HTTP, in-process tests): SUBSCRIBE is refused.
+  std::set<std::string> channels, patterns, shard_channels;
+  std::function<void(const std::string& resp2, const std::string& resp3)> push;
+  size_t subscriptions() const { return channels.size() + patterns.size() + shard_channels.size(); }
 
   mutable absl::Mutex mu;
   std::string name ABSL_GUARDED_BY(mu);
@@ -168,6 +178,12 @@ struct ServerContext {
   // Cached EVAL scripts and FUNCTION libraries (scripting.h). Cluster mode's replica
   // executor shares the server's.
   std::shared_ptr<ScriptEngine> scripts = NewScriptEngine();
+  // Subscribers and delivery; shared likewise.
+  std::shared_ptr<PubSub> pubsub = std::make_shared<PubSub>();
+  // Set where commands may run twice (a cluster replica's first try of a script that
+  // turns out to need reads it did not prefetch): PUBLISH hands its message here, to be
+  // delivered once the run stands, and answers this node's receivers.
+  std::function<int64_t(std::string_view channel, std::string_view message, bool sharded)> publish_sink;
   // Set where scripts run on a replica of one hash tag (cluster mode): the error that
   // refuses a command a script calls (another tag's key, a command of the whole keyspace),
   // or empty after preparing to run it.
@@ -254,6 +270,7 @@ void RegisterSetCommands(std::vector<const CommandSpec*>* table);
 void RegisterZSetCommands(std::vector<const CommandSpec*>* table);
 void RegisterTransactionCommands(std::vector<const CommandSpec*>* table);
 void RegisterScriptingCommands(std::vector<const CommandSpec*>* table);
+void RegisterPubSubCommands(std::vector<const CommandSpec*>* table);
 void RegisterClusterCommands(std::vector<const CommandSpec*>* table);
 
 // Every command, by lower-case name.

@@ -9,6 +9,11 @@ namespace {
 
 void Ping(CommandContext& c) {
   if (c.args.size() > 2) return c.out.Error("ERR wrong number of arguments for 'ping' command");
+  if (c.client.subscriptions() > 0 && c.out.protocol() == 2) {  // Redis's reply in subscribed mode
+    c.out.ArrayHeader(2);
+    c.out.Bulk("pong");
+    return c.out.Bulk(c.args.size() == 2 ? c.args[1] : "");
+  }
   c.args.size() == 2 ? c.out.Bulk(c.args[1]) : c.out.SimpleString("PONG");
 }
 
@@ -150,6 +155,10 @@ void Quit(CommandContext& c) {
 }
 
 void Reset(CommandContext& c) {
+  c.server.pubsub->RemoveClient(&c.client);
+  c.client.channels.clear();
+  c.client.patterns.clear();
+  c.client.shard_channels.clear();
   c.client.in_multi = false;
   c.client.multi_error = false;
   c.client.queued.clear();

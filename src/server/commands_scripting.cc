@@ -10,7 +10,7 @@ namespace cairn::server {
 namespace {
 
 void RunEval(CommandContext& c, bool by_sha, bool read_only) {
-  KeyLocks::Guard all(&c.server.locks);
+  KeyLocks::Guard all(&c.server.locks, /*script=*/true);
   c.server.scripts->Eval(c, by_sha, read_only);
 }
 
@@ -20,17 +20,17 @@ void EvalRo(CommandContext& c) { RunEval(c, false, true); }
 void EvalShaRo(CommandContext& c) { RunEval(c, true, true); }
 
 void RunFcall(CommandContext& c, bool read_only) {
-  KeyLocks::Guard all(&c.server.locks);
+  KeyLocks::Guard all(&c.server.locks, /*script=*/true);
   c.server.scripts->Call(c, read_only);
 }
 void Fcall(CommandContext& c) { RunFcall(c, false); }
 void CairnFcall(CommandContext& c) {
-  KeyLocks::Guard all(&c.server.locks);
+  KeyLocks::Guard all(&c.server.locks, /*script=*/true);
   c.server.scripts->CallForwarded(c);
 }
 void FcallRo(CommandContext& c) { RunFcall(c, true); }
 
-void ReplyKill(CommandContext& c, ScriptEngine::KillResult r) {
+void ReplyKill(CommandContext& c, ScriptEngine::KillResult r, bool function_kill) {
   switch (r) {
     case ScriptEngine::KillResult::kKilled:
       return c.out.SimpleString("OK");
@@ -39,7 +39,11 @@ void ReplyKill(CommandContext& c, ScriptEngine::KillResult r) {
           "UNKILLABLE Sorry the script already executed write commands against the dataset. You can "
           "either wait the script termination or kill the server in a hard way using the SHUTDOWN "
           "NOSAVE command.");
-    case ScriptEngine::KillResult::kWrongKind:
+    case ScriptEngine::KillResult::kWrongKind:  // Redis: the other kind's BUSY
+      return c.out.Error(function_kill ? "BUSY Redis is busy running a script. You can only call "
+                                         "SCRIPT KILL or SHUTDOWN NOSAVE."
+                                       : "BUSY Redis is busy running a script. You can only call "
+                                         "FUNCTION KILL or SHUTDOWN NOSAVE.");
     case ScriptEngine::KillResult::kNotBusy:
       return c.out.Error("NOTBUSY No scripts in execution right now.");
   }
@@ -74,7 +78,7 @@ void Script(CommandContext& c) {
     engine.Flush();
     return c.out.SimpleString("OK");
   }
-  if (sub == "kill" && c.args.size() == 2) return ReplyKill(c, engine.Kill(false));
+  if (sub == "kill" && c.args.size() == 2) return ReplyKill(c, engine.Kill(false), false);
   if (sub == "help" && c.args.size() == 2) {
     return c.out.BulkArray({"SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                             "EXISTS <sha1> [<sha1> ...]", "FLUSH [ASYNC|SYNC]", "KILL", "LOAD <script>",
@@ -136,7 +140,7 @@ void Function(CommandContext& c) {
     return c.out.SimpleString("OK");
   }
   if (sub == "stats" && c.args.size() == 2) return engine.Stats(c);
-  if (sub == "kill" && c.args.size() == 2) return ReplyKill(c, engine.Kill(true));
+  if (sub == "kill" && c.args.size() == 2) return ReplyKill(c, engine.Kill(true), true);
   if (sub == "help" && c.args.size() == 2) {
     return c.out.BulkArray({"FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                             "LOAD [REPLACE] <FUNCTION CODE>", "DELETE <LIBRARY NAME>",

@@ -153,6 +153,42 @@ absl::Status SetAppendOnly(ServerConfig&, std::string_view v) {
 std::string GetEmpty(const ServerConfig&) { return ""; }
 std::string GetYes(const ServerConfig&) { return "yes"; }
 
+// client-output-buffer-limit: bytes (the normal class), or Redis's classes in groups of
+// four: "normal 0 0 0 replica 256mb 64mb 60 pubsub 32mb 8mb 60". The hard limit of
+// normal and pubsub applies; soft limits and the replica class (no replicas) are accepted.
+absl::Status SetOutputLimit(ServerConfig& c, std::string_view v) {
+  uint64_t bytes;
+  if (ParseMemory(v, &bytes).ok()) {
+    c.client_output_buffer_limit = bytes;
+    return absl::OkStatus();
+  }
+  std::vector<std::string> words;
+  for (absl::string_view w : absl::StrSplit(absl::string_view(v.data(), v.size()), ' ', absl::SkipEmpty())) {
+    words.emplace_back(w);
+  }
+  if (words.empty() || words.size() % 4 != 0) return Invalid("wrong number of arguments");
+  ServerConfig trial = c;
+  for (size_t i = 0; i < words.size(); i += 4) {
+    std::string cls = words[i];
+    absl::AsciiStrToLower(&cls);
+    uint64_t hard, soft;
+    int64_t seconds;
+    if (!ParseMemory(words[i + 1], &hard).ok() || !ParseMemory(words[i + 2], &soft).ok() ||
+        !absl::SimpleAtoi(words[i + 3], &seconds) || seconds < 0) {
+      return Invalid("Invalid argument");
+    }
+    if (cls == "normal") {
+      trial.client_output_buffer_limit = hard;
+    } else if (cls == "pubsub") {
+      trial.pubsub_output_buffer_limit = hard;
+    } else if (cls != "replica" && cls != "slave") {
+      return Invalid(absl::StrCat("Invalid client class specified in buffer limit configuration."));
+    }
+  }
+  c = trial;
+  return absl::OkStatus();
+}
+
 const Option kOptions[] = {
     {"save", "", false, "RDB snapshots: none in cairn (always empty)", SetSave, GetEmpty},
     {"appendonly", "", false, "Append-only log: the WAL, always on (always yes)", SetAppendOnly,
@@ -246,9 +282,13 @@ const Option kOptions[] = {
      SetMemory<&ServerConfig::client_query_buffer_limit>,
      GetMemory<&ServerConfig::client_query_buffer_limit>},
     {"client-output-buffer-limit", "", true,
-     "Replies pending to one client before it is disconnected (bytes)",
-     SetMemory<&ServerConfig::client_output_buffer_limit>,
-     GetMemory<&ServerConfig::client_output_buffer_limit>},
+     "Replies pending to one client before it is disconnected (bytes), or Redis's form "
+     "'<class> <hard> <soft> <seconds> ...' (classes normal and pubsub; hard limits apply)",
+     SetOutputLimit, GetMemory<&ServerConfig::client_output_buffer_limit>},
+    {"pubsub-output-buffer-limit", "", true,
+     "Messages pending to one subscriber before it is disconnected (bytes; 0: no limit)",
+     SetMemory<&ServerConfig::pubsub_output_buffer_limit>,
+     GetMemory<&ServerConfig::pubsub_output_buffer_limit>},
     {"loglevel", "", true, "debug, verbose, notice or warning", SetLogLevel,
      GetString<&ServerConfig::loglevel>},
     {"logfile", "", false, "Log file (empty: standard error)", SetString<&ServerConfig::logfile>,

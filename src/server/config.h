@@ -45,6 +45,7 @@ struct ServerConfig {
   // Above the largest value a client may store (proto-max-bulk-len), so any value written
   // can be read back.
   uint64_t client_output_buffer_limit = 1ull << 30;
+  uint64_t pubsub_output_buffer_limit = 32ull << 20;  // a subscriber's pending messages
   std::string loglevel = "notice";
   std::string logfile;  // empty: stderr
 
@@ -88,6 +89,7 @@ class Config {
     return query_limit_.load(std::memory_order_relaxed);
   }
   int timeout() const { return timeout_.load(std::memory_order_relaxed); }
+  uint64_t pubsub_output_buffer_limit() const { return pubsub_limit_.load(std::memory_order_relaxed); }
   int64_t busy_reply_threshold() const { return busy_threshold_.load(std::memory_order_relaxed); }
   // requirepass or users set: clients must authenticate.
   bool auth_required() const { return auth_required_.load(std::memory_order_relaxed); }
@@ -111,6 +113,7 @@ class Config {
     auth_required_.store(!v.requirepass.empty() || !v.users.empty(), std::memory_order_relaxed);
     timeout_.store(v.timeout, std::memory_order_relaxed);
     busy_threshold_.store(v.busy_reply_threshold, std::memory_order_relaxed);
+    pubsub_limit_.store(v.pubsub_output_buffer_limit, std::memory_order_relaxed);
   }
 
   mutable absl::Mutex mu_;
@@ -119,6 +122,7 @@ class Config {
   std::atomic<bool> auth_required_{false};
   std::atomic<int> timeout_{0};
   std::atomic<int64_t> busy_threshold_{5000};
+  std::atomic<uint64_t> pubsub_limit_{32ull << 20};
 };
 
 // "64mb", "1gb", "100" (Redis's memory units: k=1000, kb=1024, ...).

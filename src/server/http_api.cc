@@ -927,6 +927,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   HttpResponse Answer(const HttpRequest& req) {
     HttpResponse resp;
+    bool function = false;
+    if (ServingClientsInsideScript() ||
+        server_->scripts->Busy(NowMs(*server_), server_->config->busy_reply_threshold(), &function)) {
+      return Error(503, "BUSY a script is running past busy-reply-threshold (SCRIPT KILL stops it)");
+    }
     const uint64_t writes_before = server_->backend->DeferredWritesOnThisThread();
     try {
       resp = HandleHttpRequest(*server_, req);

@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <functional>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -22,6 +24,13 @@ namespace cairn::server {
 class KeyLocks {
  public:
   static constexpr size_t kStripes = 1024;
+
+  // What this thread does, a moment at a time, while it waits for a script's hold of the
+  // keyspace (set by each I/O thread: serve its other clients; null: just wait).
+  static void SetWaitHook(std::function<void()> hook) {
+    delete wait_hook_;
+    wait_hook_ = hook ? new std::function<void()>(std::move(hook)) : nullptr;
+  }
 
   // Holds the stripes of a set of keys (in one database) until destroyed.
   class Guard {
@@ -50,8 +59,13 @@ class KeyLocks {
     // Every stripe: for commands that touch a whole database (FLUSHDB, SWAPDB).
     // Taking the whole-keyspace lock exclusively excludes every Guard of keys (each holds it
     // shared): one lock, not kStripes, so a script (EVAL holds this) costs what a command does.
-    explicit Guard(KeyLocks* locks) ABSL_NO_THREAD_SAFETY_ANALYSIS : locks_(locks) {
+    // script: the holder may keep it for long (EVAL): waiters then wait with the wait hook.
+    explicit Guard(KeyLocks* locks, bool script = false) ABSL_NO_THREAD_SAFETY_ANALYSIS
+        : locks_(locks) {
       if (holds_all_) return;
+      // Announced before it is taken: a waiter that finds the lock held by a script knows.
+      if (script) locks_->scripts_.fetch_add(1, std::memory_order_acq_rel);
+      script_ = script;
       locks_->all_.Lock();
       holds_all_ = all_ = true;
     }
@@ -60,6 +74,7 @@ class KeyLocks {
       if (all_) {
         locks_->all_.Unlock();
         holds_all_ = false;
+        if (script_) locks_->scripts_.fetch_sub(1, std::memory_order_acq_rel);
       } else if (shared_) {
         locks_->all_.ReaderUnlock();
       }
@@ -69,11 +84,24 @@ class KeyLocks {
 
    private:
     void LockShared() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      locks_->all_.ReaderLock();
+      KeyLocks& k = *locks_;
+      if (!k.all_.ReaderTryLock()) {
+        if (k.scripts_.load(std::memory_order_acquire) > 0 && wait_hook_ != nullptr && wait_depth_ < 8) {
+          // A script has (or is about to take) the keyspace, maybe for long: this thread
+          // serves its other clients meanwhile rather than stopping (they get BUSY once
+          // the script runs past busy-reply-threshold, or run SCRIPT KILL).
+          wait_depth_++;
+          while (!k.all_.ReaderTryLock()) (*wait_hook_)();
+          wait_depth_--;
+        } else {
+          k.all_.ReaderLock();
+        }
+      }
       shared_ = true;
     }
     KeyLocks* const locks_;
     std::vector<size_t> stripes_;
+    bool script_ = false;  // a script's Guard of the whole keyspace
     bool all_ = false;     // this Guard holds the whole keyspace
     bool shared_ = false;  // this Guard holds all_ shared (and its stripes)
   };
@@ -84,8 +112,11 @@ class KeyLocks {
   }
   std::array<absl::Mutex, kStripes> mu_;
   absl::Mutex all_;  // exclusive: the whole keyspace; shared: by every Guard of keys
+  std::atomic<int> scripts_{0};  // script Guards holding or taking all_
   // This thread holds every stripe (of some KeyLocks: a server has one).
   static inline thread_local bool holds_all_ = false;
+  static inline thread_local std::function<void()>* wait_hook_ = nullptr;
+  static inline thread_local int wait_depth_ = 0;
 };
 
 }  // namespace cairn::server

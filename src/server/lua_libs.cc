@@ -69,7 +69,7 @@ void PackNumber(Buf* b, double n) {
     return PackInteger(b, static_cast<int64_t>(n));
   }
   const float f = static_cast<float>(n);
-  if (static_cast<double>(f) == n || std::isnan(n)) {
+  if (static_cast<double>(f) == n) {
     uint32_t bits;
     std::memcpy(&bits, &f, 4);
     return PutBig(b, 0xca, bits, 4);
@@ -527,6 +527,8 @@ int StructUnpack(lua_State* L) {
     if (Control(L, c, &f, &fmt)) continue;
     size_t size = ItemSize(L, c, &f);
     pos += c == 'c' || c == 's' ? 0 : Padding(fmt, pos, size);
+    // Every item is checked against the data before it is read (pos never passes len).
+    luaL_argcheck(L, pos <= len && size <= len - pos, 2, "data string too short");
     luaL_checkstack(L, 2, "too many results");
     switch (c) {
       case 'x':
@@ -562,11 +564,13 @@ int StructUnpack(lua_State* L) {
       case 'c': {
         if (size == 0) {  // the length is the previous result
           if (results == 0 || !lua_isnumber(L, -1)) luaL_error(L, "format 'c0' needs a previous size");
-          size = static_cast<size_t>(lua_tonumber(L, -1));
+          const lua_Number n = lua_tonumber(L, -1);
+          luaL_argcheck(L, n >= 0 && n <= static_cast<lua_Number>(len - pos), 2, "data string too short");
+          size = static_cast<size_t>(n);
           lua_pop(L, 1);
           results--;
         }
-        luaL_argcheck(L, pos + size <= len, 2, "data string too short");
+        luaL_argcheck(L, size <= len - pos, 2, "data string too short");
         lua_pushlstring(L, data + pos, size);
         results++;
         break;

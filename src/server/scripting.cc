@@ -67,6 +67,7 @@ namespace {
 constexpr char kVersion[] = "7.0.15";
 constexpr int kVersionNum = 0x07000f;
 constexpr char kReadonlyMarker[] = "__cairn_readonly";
+constexpr char kRealField[] = "__cairn_real";  // a read-only proxy's table
 
 // --- the run a Lua C function belongs to --------------------------------------------------
 
@@ -93,8 +94,12 @@ struct Registration {
   std::vector<std::tuple<std::string, std::string, std::vector<std::string>>> functions;  // name, description, flags
   int table_ref = LUA_NOREF;  // name -> callback, in the loading state
   std::string error;
+  // Loading a library may take this long (Redis's FUNCTION LOAD timeout).
+  int64_t deadline_ms = WallMs() + 500;
 };
 thread_local Registration* current_registration = nullptr;
+// The text of the last error redis.call raised on this thread (see RedisCallOrPcall).
+thread_local std::string last_call_error;
 
 // Raises a Lua error that is a table {err = message}, as redis.call's errors are.
 int RaiseErrorTable(lua_State* L, const char* message) {
@@ -434,7 +439,15 @@ int RedisCallOrPcall(lua_State* L, bool raise) {
       lua_pop(L, 1);
     }
   }
-  if (failed && raise) return lua_error(L);
+  if (failed && raise) {
+    // Raised as its text, as Redis 7.0 does (pcall(redis.call, ...) gets a string);
+    // remembered, so the error handler gives it without Lua's "ERR " and position.
+    lua_getfield(L, -1, "err");
+    size_t n = 0;
+    const char* s = lua_tolstring(L, -1, &n);
+    last_call_error.assign(s, n);
+    return lua_error(L);
+  }
   return 1;
 }
 
@@ -619,7 +632,7 @@ int RedisRegisterFunction(lua_State* L) {
       }
     }
     for (const auto& f : reg->functions) {
-      if (std::get<0>(f) == name) duplicate = true;
+      if (Lower(std::get<0>(f)) == Lower(name)) duplicate = true;
     }
     if (!duplicate && !bad_flag) {
       reg->functions.emplace_back(name, lua_isnil(L, description_at) ? "" : lua_tostring(L, description_at),
@@ -687,8 +700,66 @@ void MakeReadonly(lua_State* L, lua_CFunction index) {
   lua_setfield(L, -2, "__metatable");
   lua_pushboolean(L, 1);
   lua_setfield(L, -2, kReadonlyMarker);
+  lua_pushvalue(L, real);
+  lua_setfield(L, -2, kRealField);
   lua_setmetatable(L, -2);
   lua_replace(L, real);
+}
+
+// Replaces the argument at idx, if it is a read-only proxy, by the table behind it: next,
+// pairs, ipairs and rawget see a library's contents as Redis's read-only tables show them.
+void SeeThrough(lua_State* L, int idx) {
+  if (lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx)) return;
+  lua_pushstring(L, kRealField);
+  lua_rawget(L, -2);
+  if (lua_istable(L, -1)) {
+    lua_replace(L, idx);
+    lua_pop(L, 1);
+  } else {
+    lua_pop(L, 2);
+  }
+}
+
+int SandboxNext(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  SeeThrough(L, 1);
+  lua_settop(L, 2);
+  if (lua_next(L, 1)) return 2;
+  lua_pushnil(L);
+  return 1;
+}
+
+int SandboxPairs(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_pushcfunction(L, SandboxNext);
+  lua_pushvalue(L, 1);
+  lua_pushnil(L);
+  return 3;
+}
+
+int IpairsStep(lua_State* L) {
+  const int i = static_cast<int>(luaL_checkinteger(L, 2)) + 1;
+  lua_pushinteger(L, i);
+  lua_rawgeti(L, 1, i);
+  return lua_isnil(L, -1) ? 0 : 2;
+}
+
+int SandboxIpairs(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  SeeThrough(L, 1);
+  lua_pushcfunction(L, IpairsStep);
+  lua_pushvalue(L, 1);
+  lua_pushinteger(L, 0);
+  return 3;
+}
+
+int SandboxRawget(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checkany(L, 2);
+  SeeThrough(L, 1);
+  lua_settop(L, 2);
+  lua_rawget(L, 1);
+  return 1;
 }
 
 void SetFunction(lua_State* L, const char* name, lua_CFunction fn) {
@@ -717,6 +788,10 @@ void RequireInto(lua_State* L, lua_CFunction open, const char* name) {
 // script cannot swallow the kill).
 void Hook(lua_State* L, lua_Debug*) {
   ScriptRun* run = current_run;
+  if (run == nullptr && current_registration != nullptr && WallMs() > current_registration->deadline_ms) {
+    lua_pushstring(L, "FUNCTION LOAD timeout");
+    lua_error(L);
+  }
   if (run == nullptr || run->running == nullptr) return;
   if (busy_poller != nullptr && !polling && !run->running->kill.load()) {
     const int64_t threshold = run->c->server.config->busy_reply_threshold();
@@ -740,7 +815,13 @@ int ErrorHandler(lua_State* L) {
     have = true;
     if (std::strcmp(ar.what, "C") == 0) have = lua_getstack(L, 2, &ar) && lua_getinfo(L, "nSl", &ar);
   }
-  if (lua_type(L, 1) != LUA_TTABLE) {
+  if (lua_type(L, 1) == LUA_TSTRING && last_call_error == lua_tostring(L, 1)) {
+    lua_newtable(L);  // redis.call's error, uncaught: {err = its text}
+    lua_pushvalue(L, 1);
+    lua_setfield(L, -2, "err");
+    lua_replace(L, 1);
+    lua_settop(L, 1);
+  } else if (lua_type(L, 1) != LUA_TTABLE) {
     const char* msg = lua_tostring(L, 1);
     lua_newtable(L);
     lua_pushstring(L, "ERR ");
@@ -777,6 +858,14 @@ LuaState* NewState() {
   }
   lua_pushcfunction(L, SafeRawset);
   lua_setglobal(L, "rawset");
+  lua_pushcfunction(L, SandboxNext);
+  lua_setglobal(L, "next");
+  lua_pushcfunction(L, SandboxPairs);
+  lua_setglobal(L, "pairs");
+  lua_pushcfunction(L, SandboxIpairs);
+  lua_setglobal(L, "ipairs");
+  lua_pushcfunction(L, SandboxRawget);
+  lua_setglobal(L, "rawget");
   lua_newtable(L);
   SetFunction(L, "call", RedisCall);
   SetFunction(L, "pcall", RedisPcall);
@@ -810,6 +899,16 @@ LuaState* NewState() {
     MakeReadonly(L, nullptr);
     lua_setglobal(L, name);
   }
+  // Strings' methods are the read-only string table, and their metatable is read-only:
+  // getmetatable('').__index cannot reach the real one.
+  lua_pushstring(L, "");
+  lua_getmetatable(L, -1);
+  lua_getglobal(L, "string");
+  lua_setfield(L, -2, "__index");
+  lua_pushvalue(L, -1);
+  MakeReadonly(L, nullptr);
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 2);
   lua_pushvalue(L, LUA_GLOBALSINDEX);
   lua_pushvalue(L, -1);
   s->real_globals = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -945,7 +1044,9 @@ LuaState* ScriptEngine::Acquire() {
       std::string error;
       lua_pushcfunction(s->L, ErrorHandler);
       if (Compile(s->L, code, "@user_function", &error)) {
+        lua_sethook(s->L, Hook, LUA_MASKCOUNT, 100000);
         if (lua_pcall(s->L, 0, 0, -2) != 0) lua_pop(s->L, 1);
+        lua_sethook(s->L, nullptr, 0, 0);
       }
       lua_settop(s->L, 0);
       current_registration = nullptr;
@@ -1068,7 +1169,7 @@ void ScriptEngine::Run(CommandContext& c, LuaState* s, const std::string& chunk_
   running.start_ms = c.now_ms;
   running.function = is_function;
   running.name = is_function ? function->name : "";
-  running.command = std::string(c.args[0]);
+  running.command.assign(c.args.begin(), c.args.end());
   {
     absl::MutexLock l(&mu_);
     running_.push_back(&running);
@@ -1144,24 +1245,22 @@ void ScriptEngine::Run(CommandContext& c, LuaState* s, const std::string& chunk_
 ScriptEngine::KillResult ScriptEngine::Kill(bool functions) {
   absl::MutexLock l(&mu_);
   if (running_.empty()) return KillResult::kNotBusy;
-  bool any = false, wrong_kind = false;
+  // Redis's order of checks, on the script running longest (one, on a single node).
+  const Running* oldest = running_.front();
+  if (oldest->wrote.load()) return KillResult::kUnkillable;
+  if (oldest->function != functions) return KillResult::kWrongKind;
   for (Running* r : running_) {
-    if (r->function != functions) {
-      wrong_kind = true;
-      continue;
-    }
-    if (r->wrote.load()) return KillResult::kUnkillable;
-    r->kill.store(true);
-    any = true;
+    if (r->function == functions && !r->wrote.load()) r->kill.store(true);
   }
-  if (any) return KillResult::kKilled;
-  return wrong_kind ? KillResult::kWrongKind : KillResult::kNotBusy;
+  return KillResult::kKilled;
 }
 
 void ScriptEngine::KillAll() {
   absl::MutexLock l(&mu_);
   for (Running* r : running_) r->kill.store(true);
 }
+
+bool ServingClientsInsideScript() { return polling; }
 
 void SetScriptBusyPoller(std::function<void()> poll) {
   delete busy_poller;
@@ -1193,15 +1292,15 @@ absl::StatusOr<std::string> ScriptEngine::LoadLibrary(std::string_view code, boo
       return absl::InvalidArgumentError(absl::StrCat("Library '", name, "' already exists"));
     }
     for (const Function& f : lib->functions) {
-      auto it = functions_.find(f.name);
+      auto it = functions_.find(Lower(f.name));
       if (it != functions_.end() && it->second.library != name) {
         return absl::InvalidArgumentError(absl::StrCat("Function ", f.name, " already exists"));
       }
     }
     if (auto old = libraries_.find(name); old != libraries_.end()) {
-      for (const Function& f : old->second->functions) functions_.erase(f.name);
+      for (const Function& f : old->second->functions) functions_.erase(Lower(f.name));
     }
-    for (const Function& f : lib->functions) functions_[f.name] = f;
+    for (const Function& f : lib->functions) functions_[Lower(f.name)] = f;
     libraries_[name] = lib;
     generation_++;
   }
@@ -1246,6 +1345,7 @@ absl::StatusOr<std::shared_ptr<ScriptEngine::Library>> ScriptEngine::ParseLibrar
   current_registration = &reg;
   lua_sethook(L, Hook, LUA_MASKCOUNT, 100000);
   const int status = lua_pcall(L, 0, 0, 1);
+  lua_sethook(L, nullptr, 0, 0);
   current_registration = outer;
   if (status != 0) {
     std::string err;
@@ -1261,6 +1361,9 @@ absl::StatusOr<std::shared_ptr<ScriptEngine::Library>> ScriptEngine::ParseLibrar
     f.name = fname;
     f.library = name;
     f.description = description;
+    for (const char* known : {"no-writes", "allow-oom", "allow-stale", "no-cluster", "allow-cross-slot-keys"}) {
+      if (std::find(flags.begin(), flags.end(), known) != flags.end()) f.flags.push_back(known);
+    }
     for (const std::string& flag : flags) {
       if (flag == "no-writes") f.no_writes = true;
       if (flag == "allow-oom") f.allow_oom = true;
@@ -1275,7 +1378,7 @@ absl::Status ScriptEngine::DeleteLibrary(std::string_view name) {
     absl::MutexLock l(&mu_);
     auto it = libraries_.find(std::string(name));
     if (it == libraries_.end()) return absl::NotFoundError("Library not found");
-    for (const Function& f : it->second->functions) functions_.erase(f.name);
+    for (const Function& f : it->second->functions) functions_.erase(Lower(f.name));
     libraries_.erase(it);
     generation_++;
   }
@@ -1323,7 +1426,7 @@ void ScriptEngine::Call(CommandContext& c, bool read_only) {
   Function f;
   {
     absl::MutexLock l(&mu_);
-    auto it = functions_.find(std::string(c.args[1]));
+    auto it = functions_.find(Lower(c.args[1]));
     if (it == functions_.end()) return c.out.Error("ERR Function not found");
     f = it->second;
   }
@@ -1347,7 +1450,7 @@ void ScriptEngine::Call(CommandContext& c, bool read_only) {
 
 std::optional<std::string> ScriptEngine::LibraryCodeOf(std::string_view function) const {
   absl::MutexLock l(&mu_);
-  auto it = functions_.find(std::string(function));
+  auto it = functions_.find(Lower(function));
   if (it == functions_.end()) return std::nullopt;
   auto lib = libraries_.find(it->second.library);
   if (lib == libraries_.end()) return std::nullopt;
@@ -1376,7 +1479,7 @@ void ScriptEngine::CallForwarded(CommandContext& c) {
   }
   const Function* f = nullptr;
   for (const Function& candidate : lib->functions) {
-    if (candidate.name == c.args[3]) f = &candidate;
+    if (Lower(candidate.name) == Lower(c.args[3])) f = &candidate;
   }
   if (f == nullptr) return c.out.Error("ERR Function not found");
   if (read_only && !f->no_writes) {
@@ -1398,7 +1501,9 @@ void ScriptEngine::CallForwarded(CommandContext& c) {
     lua_pushcfunction(L, ErrorHandler);
     std::string error;
     if (Compile(L, code, "@user_function", &error)) {
+      lua_sethook(L, Hook, LUA_MASKCOUNT, 100000);
       if (lua_pcall(L, 0, 0, -2) != 0) lua_pop(L, 1);
+      lua_sethook(L, nullptr, 0, 0);
     }
     lua_pop(L, 1);  // the handler
     current_registration = outer;
@@ -1426,7 +1531,7 @@ void ScriptEngine::ListLibraries(CommandContext& c, std::string_view pattern, bo
   }
   std::vector<std::shared_ptr<Library>> shown;
   for (auto& lib : libs) {
-    if (pattern.empty() || GlobMatch(pattern, lib->name)) shown.push_back(lib);
+    if (pattern.empty() || GlobMatch(pattern, lib->name, /*nocase=*/true)) shown.push_back(lib);
   }
   c.out.ArrayHeader(shown.size());
   for (const auto& lib : shown) {
@@ -1448,11 +1553,8 @@ void ScriptEngine::ListLibraries(CommandContext& c, std::string_view pattern, bo
         c.out.Bulk(f.description);
       }
       c.out.Bulk("flags");
-      std::vector<std::string> flags;
-      if (f.no_writes) flags.push_back("no-writes");
-      if (f.allow_oom) flags.push_back("allow-oom");
-      c.out.SetHeader(flags.size());
-      for (const std::string& flag : flags) c.out.Bulk(flag);
+      c.out.SetHeader(f.flags.size());
+      for (const std::string& flag : f.flags) c.out.SimpleString(flag);
     }
     if (with_code) {
       c.out.Bulk("library_code");
@@ -1476,8 +1578,8 @@ void ScriptEngine::Stats(CommandContext& c) const {
     c.out.Bulk("name");
     c.out.Bulk(fn->name);
     c.out.Bulk("command");
-    c.out.ArrayHeader(1);
-    c.out.Bulk(fn->command);
+    c.out.ArrayHeader(fn->command.size());
+    for (const std::string& a : fn->command) c.out.Bulk(a);
     c.out.Bulk("duration_ms");
     c.out.Integer(c.now_ms - fn->start_ms);
   }

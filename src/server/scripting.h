@@ -96,7 +96,7 @@ class ScriptEngine {
     int64_t start_ms = 0;
     bool function = false;
     std::string name;  // the function's, for FUNCTION STATS
-    std::string command;
+    std::vector<std::string> command;  // the FCALL or EVAL line
     std::atomic<bool> kill{false};
     std::atomic<bool> wrote{false};
   };
@@ -109,6 +109,7 @@ class ScriptEngine {
     std::string description;
     bool no_writes = false;
     bool allow_oom = false;
+    std::vector<std::string> flags;  // as registered, for FUNCTION LIST
   };
   LuaState* Acquire();
   void Release(LuaState* state);
@@ -123,7 +124,7 @@ class ScriptEngine {
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // bumped by a flush or a library change
   std::vector<LuaState*> idle_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::shared_ptr<Library>> libraries_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, Function> functions_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Function> functions_ ABSL_GUARDED_BY(mu_);  // by lower-case name
   absl::flat_hash_map<std::string, std::shared_ptr<Library>> forwarded_ ABSL_GUARDED_BY(mu_);
   std::vector<Running*> running_ ABSL_GUARDED_BY(mu_);
   std::atomic<int> running_count_{0};
@@ -138,6 +139,10 @@ std::shared_ptr<ScriptEngine> NewScriptEngine();
 // or run SCRIPT KILL, FUNCTION KILL, SHUTDOWN. Set by each I/O thread of a single node
 // (poll its io_context); unset (null) elsewhere.
 void SetScriptBusyPoller(std::function<void()> poll);
+// Whether this thread is serving other clients from inside a script (the poller above):
+// whatever runs then must not touch data (the script holds the keyspace, and this
+// thread's Guards lock nothing), so commands are answered BUSY.
+bool ServingClientsInsideScript();
 
 }  // namespace cairn::server
 

@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -134,6 +135,13 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
         if (auto self = weak.lock()) self->RetryBlocked();
       });
     };
+    // Pub/sub messages (PubSub::Publish, any thread) join the output on this thread.
+    state_->push = [weak, ex, client = state_.get()](const std::string& resp2, const std::string& resp3) {
+      std::string bytes = client->protocol.load(std::memory_order_relaxed) == 3 ? resp3 : resp2;
+      asio::post(ex, [weak, bytes = std::move(bytes)] {
+        if (auto self = weak.lock()) self->Deliver(bytes);
+      });
+    };
     if (server_->cluster != nullptr) {
       // The reservation holds the connection until its reply is given (the command may
       // still use the client's state on another thread meanwhile: cluster_mode.cc).
@@ -197,6 +205,17 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
       return;
     }
     if (closed_ || reading_) return;  // one read at a time; a pending one continues
+    if (!held_input_.empty()) {
+      // Input that arrived while Process ran: processed now, as if just read.
+      if (in_.size() - in_end_ < held_input_.size()) in_.resize(in_end_ + held_input_.size());
+      std::memcpy(in_.data() + in_end_, held_input_.data(), held_input_.size());
+      in_end_ += held_input_.size();
+      server_->stats.bytes_in.fetch_add(held_input_.size(), std::memory_order_relaxed);
+      held_input_.clear();
+      auto self = shared_from_this();
+      asio::post(socket_.get_executor(), [self] { self->Process(); });
+      return;
+    }
     reading_ = true;
     auto self = shared_from_this();
     if (state_->block.active || state_->defer != nullptr) {
@@ -207,6 +226,12 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
       socket_.async_read_some(asio::buffer(side_), [self](boost::system::error_code ec, size_t n) {
         self->reading_ = false;
         if (ec) return self->ReadEnded();
+        if (self->in_process_) {
+          // Arrived while Process runs further up this thread's stack (a long script
+          // serving the thread's other events): kept aside, taken by the next Read.
+          self->held_input_.append(self->side_.data(), n);
+          return;
+        }
         if (self->in_.size() - self->in_end_ < n) self->in_.resize(self->in_end_ + n);
         std::memcpy(self->in_.data() + self->in_end_, self->side_.data(), n);
         self->in_end_ += n;
@@ -225,14 +250,38 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
                             [self](boost::system::error_code ec, size_t n) {
                               self->reading_ = false;
                               if (ec) return self->ReadEnded();
+                              if (self->in_process_) {  // as above
+                                self->held_input_.append(self->in_.data() + self->in_end_, n);
+                                return;
+                              }
                               self->in_end_ += n;
                               self->server_->stats.bytes_in.fetch_add(n, std::memory_order_relaxed);
                               self->Process();
                             });
   }
 
+  // A pub/sub message: sent after the replies already due. A subscriber that does not read
+  // is disconnected past client-output-buffer-limit's pubsub class, as in Redis.
+  void Deliver(const std::string& bytes) {
+    if (closed_) return;
+    out_ += bytes;
+    const uint64_t limit = server_->config->pubsub_output_buffer_limit();
+    if (limit > 0 && out_.size() + (writing_ ? sending_.size() : 0) > limit) {
+      spdlog::warn("client {} closed: pub/sub output buffer over {} bytes", state_->addr, limit);
+      return Close();
+    }
+    // Inside Process (a script serving its thread's other events): Process sends it.
+    if (!in_process_) QueueWrite();
+  }
+
   void Process() {
     if (closed_) return;
+    if (in_process_) return;  // never nested: Read picks up what arrives meanwhile
+    in_process_ = true;
+    struct Done {
+      bool* flag;
+      ~Done() { *flag = false; }
+    } done{&in_process_};
     state_->last_active_ms.store(NowMs(), std::memory_order_relaxed);
     if (state_->block.active) {
       // Commands wait behind the blocked one; keep reading only to notice a close.
@@ -494,13 +543,24 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
   // Runs the blocked command again: it either answers now or blocks once more.
   void RetryBlocked() {
     if (closed_ || !state_->block.active) return;
+    if (ServingClientsInsideScript()) {
+      // This thread runs a long script: try once it is done (or killed).
+      block_timer_.expires_after(std::chrono::milliseconds(10));
+      std::weak_ptr<RespConnection> weak = shared_from_this();
+      block_timer_.async_wait([weak](boost::system::error_code ec) {
+        if (auto self = weak.lock(); self && !ec) self->RetryBlocked();
+      });
+      return;
+    }
     const int64_t deadline = state_->block.deadline_ms;
     EndBlock();
     std::vector<std::string_view> args(blocked_args_.begin(), blocked_args_.end());
     const uint64_t writes_before = server_->backend->DeferredWritesOnThisThread();
     retrying_ = true;
     const size_t waiting_before = waiting_;
+    state_->block_retry = true;
     ExecuteCommand(*server_, *state_, args, writer_);
+    state_->block_retry = false;
     if (server_->backend->DeferredWritesOnThisThread() != writes_before) acks_writes_ = true;
     if (waiting_ > waiting_before) {
       // Asked the replica again (cluster mode): Complete waits again or answers.
@@ -570,6 +630,7 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     } else {
       server_->watches.UnwatchAll(state_.get());
     }
+    server_->pubsub->RemoveClient(state_.get());
     socket_.shutdown(tcp::socket::shutdown_both, ec);
     socket_.close(ec);
     if (registered_) server_->clients.Remove(state_->id);
@@ -591,6 +652,8 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
   int64_t retry_deadline_ms_ = 0;  // the blocked command's deadline while it is retried
   std::string side_;                       // what arrives while blocked
   bool writing_ = false;
+  bool in_process_ = false;  // Process is on the stack (see Deliver, Read)
+  std::string held_input_;   // bytes read while Process was on the stack
   bool reading_ = false;
   bool queued_ = false;  // in this thread's AckBatch
   // Replies waiting in out_ acknowledge deferred writes (see SendBatch).
@@ -703,6 +766,14 @@ class ServerImpl final : public Server {
             for (int i = 0; i < 64 && io->poll_one() > 0; i++) {
             }
           });
+          // A command of this thread waiting for a script's keyspace: the same, with a
+          // pause when nothing was ready.
+          KeyLocks::SetWaitHook([io] {
+            int ran = 0;
+            for (; ran < 64 && io->poll_one() > 0; ran++) {
+            }
+            if (ran == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+          });
         });
       }
     }
@@ -804,6 +875,7 @@ class ServerImpl final : public Server {
     std::lock_guard<std::mutex> l(shutdown_mu_);
     if (stopped_) return;
     stopped_ = true;
+    ctx_.scripts->KillAll();  // a script in an endless loop would hold its thread for ever
     spdlog::info("cairn-server shutting down");
     if (acceptor_ != nullptr) {
       asio::post(pool_->First(), [this] {

@@ -336,6 +336,7 @@ def server(request, tmp_path):
         wait_cluster_members(nodes, CLUSTER_SIZE, password=password)
         return nodes[0]
     nodes[0].start = start_and_rejoin
+    nodes[0].cluster_nodes = nodes  # for tests that reach every node (test_pubsub.py)
     yield nodes[0]
     for n in reversed(nodes):
         if n.proc is not None:
