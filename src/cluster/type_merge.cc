@@ -270,6 +270,7 @@ absl::StatusOr<std::optional<pb::Record>> MergeForRead(const std::vector<pb::Rec
       return MergeMembers(versions, *live, type);
     }
     case ValueType::kList:
+    case ValueType::kStream:  // the newest version, whole, as lists
       break;
   }
   if (winner.tombstone()) return std::optional<pb::Record>();

@@ -431,10 +431,8 @@ absl::Status ClusterNode::RunCommands(Execution& e, bool may_wait) {
     }
   } publishes{server_->pubsub, {}, false};
   const auto fail = [&](const absl::Status& s) {
-    if (IsNeedsWait(s)) {
-      publishes.dropped = true;
-      return s;
-    }
+    publishes.dropped = true;  // the run is dropped or fails: it publishes nothing
+    if (IsNeedsWait(s)) return s;
     e.Fail(s);
     return absl::OkStatus();
   };
@@ -525,6 +523,7 @@ absl::Status ClusterNode::RunCommands(Execution& e, bool may_wait) {
   scratch->script_command_check = nullptr;
   scratch->publish_sink = nullptr;
   if (!snapshot.load_error().ok()) return fail(snapshot.load_error());
+  for (const std::string& a : client.block.retry_args) e.result.add_retry_args(a);
   e.result.set_keyspace_hits(scratch->stats.keyspace_hits.load(std::memory_order_relaxed) - hits_before);
   e.result.set_keyspace_misses(scratch->stats.keyspace_misses.load(std::memory_order_relaxed) -
                                misses_before);

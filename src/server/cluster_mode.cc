@@ -1371,7 +1371,7 @@ void OnPool(ClusterContext& x, Handler handler) {
 
 // Data commands: of keys, or of a whole keyspace.
 bool ActsOnData(const CommandSpec& spec) {
-  return spec.first_key > 0 || spec.numkeys_at > 0 || (spec.flags & kKeyspace);
+  return spec.first_key > 0 || spec.numkeys_at > 0 || spec.keys_after != nullptr || (spec.flags & kKeyspace);
 }
 
 // The hash tag a client's transaction is bound to: its watched keys' and queued
@@ -1441,6 +1441,52 @@ void Blocking(ClusterContext& x, const std::vector<std::string_view>& keys) {
       });
 }
 
+// XREAD/XREADGROUP's BLOCK milliseconds before STREAMS (-1: none, or not a number: the
+// replica's parsing answers the error).
+int64_t StreamBlockMs(const std::vector<std::string_view>& args) {
+  for (size_t i = 1; i + 1 < args.size(); i++) {
+    const std::string opt = Lower(args[i]);
+    if (opt == "streams") break;
+    int64_t ms = 0;
+    if (opt == "block") return ParseInt64(args[i + 1], &ms) && ms >= 0 ? ms : -1;
+  }
+  return -1;
+}
+
+// XREAD/XREADGROUP BLOCK: as Blocking, with the deadline from BLOCK and, for XREAD's
+// "$", polls made with the IDs the first run resolved it to (ExecuteResult.retry_args).
+void StreamBlocking(ClusterContext& x, const std::vector<std::string_view>& keys, int64_t block_ms) {
+  CommandContext& c = x.c;
+  const int64_t deadline = block_ms == 0 ? 0 : c.now_ms + block_ms;
+  pb::ExecuteCommand q = NewExecute(x);
+  for (std::string_view a : c.args) q.add_args(std::string(a));
+  ReplyLater later = x.Reserve("");
+  ServerStats* stats = &c.server.stats;
+  BlockingKeys* blocking = &c.server.blocking;
+  const bool can_wait = c.client.wake != nullptr;
+  std::vector<std::string> watched(keys.begin(), keys.end());
+  const int db = x.db;
+  ExecuteOnReplicaAsync(
+      x.node, std::string(keys[0]), std::move(q),
+      [later, stats, blocking, can_wait, watched, db, deadline](pb::ExecuteResult result) {
+        stats->keyspace_hits.fetch_add(result.keyspace_hits(), std::memory_order_relaxed);
+        stats->keyspace_misses.fetch_add(result.keyspace_misses(), std::memory_order_relaxed);
+        const std::string& reply = result.reply();
+        const bool nothing = reply == "*-1\r\n" || reply == "_\r\n";
+        if (!nothing || !can_wait) return later(std::move(*result.mutable_reply()), nullptr);
+        std::vector<std::string> retry(result.retry_args().begin(), result.retry_args().end());
+        later("", [blocking, watched, db, deadline, retry](ClientState& client) {
+          std::vector<std::string_view> keys(watched.begin(), watched.end());
+          client.block.active = true;
+          client.block.deadline_ms = deadline;
+          client.block.reply = BlockedReply::kNullArray;
+          client.block.poll_ms = kBlockPollMs;
+          client.block.retry_args = retry;
+          client.block.ticket = blocking->Add(db, keys, client.wake);
+        });
+      });
+}
+
 // HSCAN, SSCAN, ZSCAN: the cursor is this node's: it names the member to resume at, which
 // the replica running the command (whichever is up now) is sent instead
 // (pb::ExecuteCommand).
@@ -1502,13 +1548,15 @@ bool Dispatch(ClusterContext& x, const CommandSpec& spec) {
   }
   // A numkeys that counts no keys: the command's own parsing answers Redis's error, and
   // touches no data.
-  if (keys.empty() && spec.first_key <= 0 && spec.numkeys_at > 0) return false;
+  if (keys.empty() && spec.first_key <= 0 && (spec.numkeys_at > 0 || spec.keys_after != nullptr)) return false;
   if (std::string error = RoutableError(spec, keys, c.client.in_exec); !error.empty()) {
     c.out.Error(error);
     return true;
   }
   if ((spec.flags & kBlocking) && !c.client.in_exec) {
     Blocking(x, keys);
+  } else if ((name == "xread" || name == "xreadgroup") && !c.client.in_exec && StreamBlockMs(c.args) >= 0) {
+    StreamBlocking(x, keys, StreamBlockMs(c.args));
   } else if (name == "hscan" || name == "sscan" || name == "zscan") {
     MemberScan(x, keys[0]);
   } else {

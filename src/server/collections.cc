@@ -102,6 +102,13 @@ void CollectionBatch::DeleteMember(const Collection& coll, std::string_view memb
 }
 
 void CollectionBatch::SaveMeta(const Collection& coll) {
+  if (coll.type == store::ValueType::kStream) {
+    // A stream exists empty (its last ID and groups stay), until DEL.
+    batch_.push_back(store::Mutation::Put(
+        Db(), coll.key,
+        Record{coll.type, coll.expire_at_ms, store::EncodeCollectionMeta(coll.type, coll.meta)}));
+    return;
+  }
   if (coll.meta.size == 0) {
     // Its remaining member deletions are moot: the version is garbage from here on.
     DeleteKey(coll.key);

@@ -108,6 +108,7 @@ CommandTable::CommandTable() {
   RegisterTransactionCommands(&all_);
   RegisterScriptingCommands(&all_);
   RegisterPubSubCommands(&all_);
+  RegisterStreamCommands(&all_);
   RegisterClusterCommands(&all_);
   for (const CommandSpec* spec : all_) by_name_[spec->name] = spec;
 }
@@ -128,6 +129,16 @@ std::vector<std::string_view> CommandTable::Keys(const CommandSpec& spec,
   if (spec.first_key > 0) {
     const int last = spec.last_key < 0 ? argc + spec.last_key : spec.last_key;
     for (int i = spec.first_key; i <= last && i < argc; i += spec.step) keys.push_back(args[i]);
+  }
+  if (spec.keys_after != nullptr) {
+    for (int i = 1; i < argc; i++) {
+      if (Lower(args[i]) != spec.keys_after) continue;
+      const int rest = argc - i - 1;
+      if (rest > 0 && rest % 2 == 0) {
+        for (int k = 0; k < rest / 2; k++) keys.push_back(args[i + 1 + k]);
+      }
+      break;
+    }
   }
   int64_t n;
   if (spec.numkeys_at > 0 && spec.numkeys_at < argc && ParseInt64(args[spec.numkeys_at], &n) &&
@@ -338,7 +349,7 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
                                   : "BUSY Redis is busy running a script. You can only call SCRIPT "
                                     "KILL or SHUTDOWN NOSAVE.");
   }
-  if (client.protocol.load(std::memory_order_relaxed) == 2 && client.subscriptions() > 0 &&
+  if (!client.in_exec && client.protocol.load(std::memory_order_relaxed) == 2 && client.subscriptions() > 0 &&
       !AllowedWhenSubscribed(*spec)) {
     std::string name = spec->name;
     if ((spec->flags & kContainer) && args.size() > 1) name += "|" + Lower(args[1]);

@@ -91,6 +91,9 @@ struct ClientState {
     // Cluster mode: the keys live on other nodes, whose pushes do not wake this one, so
     // the command is also retried every poll_ms until the deadline (0: only when woken).
     int64_t poll_ms = 0;
+    // The command line to try again, when it differs from the one sent (XREAD's "$"
+    // becomes the ID it meant); empty: the same.
+    std::vector<std::string> retry_args;
   };
   BlockState block;
   bool block_retry = false;  // the blocked command is being tried again (not refused BUSY)
@@ -108,7 +111,11 @@ struct ClientState {
   // message on the connection (any thread: PubSub::Publish), given as RESP2 and RESP3;
   // null where a client cannot receive (HTTP, in-process tests): SUBSCRIBE is refused.
   std::set<std::string> channels, patterns, shard_channels;
-  std::function<void(const std::string& resp2, const std::string& resp3)> push;
+  // kind and name: the subscription it came through (a channel's or a pattern's), which
+  // the connection checks it still has when the message reaches its thread.
+  std::function<void(PubSub::Kind kind, const std::string& name, const std::string& resp2,
+                     const std::string& resp3)>
+      push;
   size_t subscriptions() const { return channels.size() + patterns.size() + shard_channels.size(); }
 
   mutable absl::Mutex mu;
@@ -255,6 +262,9 @@ struct CommandSpec {
   // command also uses (MOVE key db); 0: none. Cluster mode runs such a command on the
   // key's replica with both databases' keys.
   int db_at = 0;
+  // A keyword after which the first half of the remaining arguments are keys (XREAD's
+  // and XREADGROUP's STREAMS key... id...); null: none.
+  const char* keys_after = nullptr;
 };
 
 // Registers a group of commands (each commands_*.cc has one, listed in command.cc).
@@ -271,6 +281,7 @@ void RegisterZSetCommands(std::vector<const CommandSpec*>* table);
 void RegisterTransactionCommands(std::vector<const CommandSpec*>* table);
 void RegisterScriptingCommands(std::vector<const CommandSpec*>* table);
 void RegisterPubSubCommands(std::vector<const CommandSpec*>* table);
+void RegisterStreamCommands(std::vector<const CommandSpec*>* table);
 void RegisterClusterCommands(std::vector<const CommandSpec*>* table);
 
 // Every command, by lower-case name.

@@ -35,7 +35,7 @@ size_t CountOf(const ClientState& client, Kind kind) {
 }
 
 void SubscribeTo(CommandContext& c, Kind kind, std::string_view what) {
-  if (!c.client.push) {
+  if (!c.client.push || c.client.killed.load()) {
     return c.out.Error(absl::StrCat("ERR ", Lower(c.args[0]), " is not available on this connection"));
   }
   for (size_t i = 1; i < c.args.size(); i++) {

@@ -56,6 +56,11 @@ absl::Status CheckMembers(store::ValueType type, const store::CollectionMeta& me
     }
     return absl::OkStatus();
   }
+  if (type == store::ValueType::kStream) {  // entries ('e' members) and group state
+    uint64_t entries = 0;
+    for (const std::string& m : state.members()) entries += !m.empty() && m[0] == 'e';
+    return entries == meta.size ? absl::OkStatus() : bad();
+  }
   if (n != meta.size) return bad();
   if (type == store::ValueType::kList) {
     for (uint64_t i = 0; i < n; i++) {
@@ -349,7 +354,7 @@ absl::StatusOr<std::optional<pb::Record>> KeySnapshot::Export(int db, std::strin
        m != st.members.end() && m->first.first == meta.version; ++m) {
     state.add_members(m->first.second);
     state.add_values(m->second);
-    if (st.record->type != store::ValueType::kList) {
+    if (st.record->type != store::ValueType::kList && st.record->type != store::ValueType::kStream) {
       auto dot = st.dots.find(m->first);
       *state.add_dots() = dot != st.dots.end() ? dot->second : pb::ClockEntry();
     }

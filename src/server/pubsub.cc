@@ -63,8 +63,10 @@ int64_t PubSub::Publish(std::string_view channel, std::string_view message, bool
     const Subscribers_& direct = sharded ? shard_channels_ : channels_;
     if (auto it = direct.find(ToAbsl(channel)); it != direct.end()) {
       const auto [resp2, resp3] = Format({sharded ? "smessage" : "message", channel, message});
+      const Kind kind = sharded ? Kind::kShard : Kind::kChannel;
+      const std::string name(channel);
       for (ClientState* c : it->second) {
-        if (c->push) c->push(resp2, resp3);
+        if (c->push) c->push(kind, name, resp2, resp3);
         receivers++;
       }
     }
@@ -73,7 +75,7 @@ int64_t PubSub::Publish(std::string_view channel, std::string_view message, bool
         if (!GlobMatch(pattern, channel)) continue;
         const auto [resp2, resp3] = Format({"pmessage", pattern, channel, message});
         for (ClientState* c : clients) {
-          if (c->push) c->push(resp2, resp3);
+          if (c->push) c->push(Kind::kPattern, pattern, resp2, resp3);
           receivers++;
         }
       }

@@ -136,10 +136,11 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
       });
     };
     // Pub/sub messages (PubSub::Publish, any thread) join the output on this thread.
-    state_->push = [weak, ex, client = state_.get()](const std::string& resp2, const std::string& resp3) {
+    state_->push = [weak, ex, client = state_.get()](PubSub::Kind kind, const std::string& name,
+                                                     const std::string& resp2, const std::string& resp3) {
       std::string bytes = client->protocol.load(std::memory_order_relaxed) == 3 ? resp3 : resp2;
-      asio::post(ex, [weak, bytes = std::move(bytes)] {
-        if (auto self = weak.lock()) self->Deliver(bytes);
+      asio::post(ex, [weak, kind, name, bytes = std::move(bytes)] {
+        if (auto self = weak.lock()) self->Deliver(kind, name, bytes);
       });
     };
     if (server_->cluster != nullptr) {
@@ -262,8 +263,13 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
 
   // A pub/sub message: sent after the replies already due. A subscriber that does not read
   // is disconnected past client-output-buffer-limit's pubsub class, as in Redis.
-  void Deliver(const std::string& bytes) {
+  void Deliver(PubSub::Kind kind, const std::string& name, const std::string& bytes) {
     if (closed_) return;
+    // Unsubscribed since it was published: dropped, so it cannot follow the confirmation.
+    const std::set<std::string>& mine = kind == PubSub::Kind::kChannel   ? state_->channels
+                                        : kind == PubSub::Kind::kPattern ? state_->patterns
+                                                                         : state_->shard_channels;
+    if (!mine.contains(name)) return;
     out_ += bytes;
     const uint64_t limit = server_->config->pubsub_output_buffer_limit();
     if (limit > 0 && out_.size() + (writing_ ? sending_.size() : 0) > limit) {
@@ -318,7 +324,12 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
       if (args_.empty()) continue;
       pipeline.Execute(args_);
       if (state_->block.active) {
-        blocked_args_.assign(args_.begin(), args_.end());
+        if (!state_->block.retry_args.empty()) {
+          blocked_args_ = std::move(state_->block.retry_args);
+          state_->block.retry_args.clear();
+        } else {
+          blocked_args_.assign(args_.begin(), args_.end());
+        }
         ArmBlockTimer();
         break;
       }
@@ -424,7 +435,12 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
       if (state_->block.active) {
         // A blocking command with nothing to take: it waits (ArmBlockTimer), its reply
         // written when the wait ends, after every earlier one (it was a barrier).
-        blocked_args_ = std::move(it->args);
+        if (!state_->block.retry_args.empty()) {  // XREAD's "$" as resolved
+          blocked_args_ = std::move(state_->block.retry_args);
+          state_->block.retry_args.clear();
+        } else {
+          blocked_args_ = std::move(it->args);
+        }
         if (was_retry && retry_deadline_ms_ != 0) state_->block.deadline_ms = retry_deadline_ms_;
         retry_deadline_ms_ = 0;
         ArmBlockTimer();
@@ -631,6 +647,7 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
       server_->watches.UnwatchAll(state_.get());
     }
     server_->pubsub->RemoveClient(state_.get());
+    state_->killed = true;  // a pipeline still running (a long script's thread) stops
     socket_.shutdown(tcp::socket::shutdown_both, ec);
     socket_.close(ec);
     if (registered_) server_->clients.Remove(state_->id);

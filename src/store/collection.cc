@@ -26,17 +26,31 @@ std::string EncodeCollectionMeta(ValueType type, const CollectionMeta& meta) {
   PutFixed64(&out, meta.version);
   PutFixed64(&out, meta.size);
   if (type == ValueType::kList) PutFixed64(&out, meta.head);
+  if (type == ValueType::kStream) {
+    for (uint64_t v : {meta.last_ms, meta.last_seq, meta.max_deleted_ms, meta.max_deleted_seq,
+                       meta.entries_added}) {
+      PutFixed64(&out, v);
+    }
+  }
   return out;
 }
 
 absl::Status DecodeCollectionMeta(ValueType type, std::string_view payload, CollectionMeta* meta) {
-  const size_t want = type == ValueType::kList ? 24 : 16;
+  const size_t want = type == ValueType::kList ? 24 : type == ValueType::kStream ? 56 : 16;
   if (!IsCollection(type) || payload.size() != want) {
     return CorruptionError("bad collection metadata");
   }
   meta->version = DecodeFixed64(payload.data());
   meta->size = DecodeFixed64(payload.data() + 8);
   meta->head = type == ValueType::kList ? DecodeFixed64(payload.data() + 16) : kListMiddle;
+  if (type == ValueType::kStream) {
+    const char* p = payload.data() + 16;
+    meta->last_ms = DecodeFixed64(p);
+    meta->last_seq = DecodeFixed64(p + 8);
+    meta->max_deleted_ms = DecodeFixed64(p + 16);
+    meta->max_deleted_seq = DecodeFixed64(p + 24);
+    meta->entries_added = DecodeFixed64(p + 32);
+  }
   return absl::OkStatus();
 }
 

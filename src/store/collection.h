@@ -1,10 +1,12 @@
-// Collections on the engine: hashes, lists, sets and sorted sets (Kvrocks's layout).
+// Collections on the engine: hashes, lists, sets, sorted sets and streams (Kvrocks's layout).
 //
 // A collection is a record (store/record.h) whose payload is its metadata, plus one
 // engine key per member:
 //
 //   metadata:  'M' | db | user key  ->  type | [expire-at] | fixed64 version | fixed64 size
 //                                                           | [fixed64 head]   (lists)
+//                  | [fixed64 last ms, last seq, max-deleted ms, max-deleted seq,
+//                     entries added]                                          (streams)
 //   member:    'S' | db | fixed32 BE len(user key) | user key | fixed64 BE version | member
 //
 // The version is fresh for every collection created, so deleting or overwriting one is
@@ -32,8 +34,12 @@ inline constexpr uint64_t kListMiddle = uint64_t{1} << 63;
 
 struct CollectionMeta {
   uint64_t version = 0;
-  uint64_t size = 0;             // members (fields, elements)
+  uint64_t size = 0;             // members (fields, elements); streams: entries
   uint64_t head = kListMiddle;   // lists: index of the first element
+  // Streams: the last ID added, the largest ID XDEL removed, entries ever added.
+  uint64_t last_ms = 0, last_seq = 0;
+  uint64_t max_deleted_ms = 0, max_deleted_seq = 0;
+  uint64_t entries_added = 0;
 };
 
 // The payload of a collection's record.

@@ -20,6 +20,8 @@ std::string_view TypeName(ValueType t) {
       return "set";
     case ValueType::kZSet:
       return "zset";
+    case ValueType::kStream:
+      return "stream";
   }
   return "none";
 }
@@ -72,6 +74,7 @@ absl::Status DecodeRecordView(std::string_view bytes, RecordView* out) {
     case ValueType::kList:
     case ValueType::kSet:
     case ValueType::kZSet:
+    case ValueType::kStream:
       break;
     default:
       return CorruptionError("unknown record type");

@@ -29,6 +29,7 @@ enum class ValueType : uint8_t {
   kList = 'l',
   kSet = 't',
   kZSet = 'z',
+  kStream = 'x',
 };
 
 // Hashes, lists, sets and sorted sets: the record holds the collection's metadata
