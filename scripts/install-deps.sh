@@ -30,3 +30,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# Node.js client tests (tests/clients/node: BullMQ, ioredis): Node.js and npm from Debian
+# unless the machine has them, then the packages pinned by package-lock.json from the npm
+# registry (never at build time).
+if ! command -v npm >/dev/null 2>&1; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+node_dir="$(dirname "$0")/../tests/clients/node"
+if [ ! -d "$node_dir/node_modules/bullmq" ] || [ "$node_dir/package-lock.json" -nt "$node_dir/node_modules" ]; then
+  (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh
+export CAIRN_REQUIRE_NODE=1  # the Node.js client tests run, never skip (install-deps.sh)
 
 presets=${CAIRN_TEST_PRESETS:-"release asan"}
 for preset in $presets; do

@@ -1413,7 +1413,9 @@ namespace {
 void Blocking(ClusterContext& x, const std::vector<std::string_view>& keys) {
   CommandContext& c = x.c;
   int64_t deadline;
-  if (!ParseBlockTimeout(c, c.args.back(), &deadline)) return;
+  // BZMPOP and BLMPOP name their timeout first; the others, last.
+  const std::string name = Lower(c.args[0]);
+  if (!ParseBlockTimeout(c, name == "bzmpop" || name == "blmpop" ? c.args[1] : c.args.back(), &deadline)) return;
   pb::ExecuteCommand q = NewExecute(x);
   for (std::string_view a : c.args) q.add_args(std::string(a));
   ReplyLater later = x.Reserve("");

@@ -392,6 +392,62 @@ void BlockingPop(CommandContext& c, bool left) {
 void BLPop(CommandContext& c) { BlockingPop(c, true); }
 void BRPop(CommandContext& c) { BlockingPop(c, false); }
 
+// LMPOP numkeys key... LEFT|RIGHT [COUNT n] (first = 1), BLMPOP timeout numkeys ... (2).
+void MultiPop(CommandContext& c, size_t first, bool blocking) {
+  int64_t deadline_ms = 0;
+  if (blocking && !ParseBlockTimeout(c, c.args[1], &deadline_ms)) return;
+  int64_t numkeys = 0;
+  if (!ParseInt64(c.args[first], &numkeys) || numkeys <= 0) {
+    return c.out.Error("ERR numkeys should be greater than 0");
+  }
+  size_t i = first + 1 + static_cast<size_t>(numkeys);
+  if (numkeys > static_cast<int64_t>(c.args.size()) || i >= c.args.size()) return c.out.Error(kErrSyntax);
+  bool left;
+  if (!ParseSide(c.args[i], &left)) return c.out.Error(kErrSyntax);
+  int64_t count = 1;
+  bool count_given = false;
+  for (i++; i < c.args.size(); i++) {
+    if (Lower(c.args[i]) == "count" && i + 1 < c.args.size() && !count_given) {
+      if (!ParseInt64(c.args[++i], &count) || count <= 0) return c.out.Error("ERR count should be greater than 0");
+      count_given = true;
+    } else {
+      return c.out.Error(kErrSyntax);
+    }
+  }
+  for (int64_t k = 0; k < numkeys; k++) {
+    const std::string_view key = c.args[first + 1 + static_cast<size_t>(k)];
+    Collection l;
+    if (!LoadList(c, key, &l)) return;
+    if (!l.exists) continue;
+    CollectionBatch batch(c);
+    std::vector<std::string> popped;
+    const int64_t n = std::min<int64_t>(count, static_cast<int64_t>(l.meta.size));
+    if (!PopN(c, batch, &l, left, n, &popped) || !batch.Commit()) return;
+    c.out.ArrayHeader(2);
+    c.out.Bulk(key);
+    c.out.BulkArray(popped);
+    return;
+  }
+  if (!blocking) return c.out.NullArray();
+  std::vector<std::string_view> keys(c.args.begin() + static_cast<long>(first) + 1,
+                                     c.args.begin() + static_cast<long>(first + 1 + static_cast<size_t>(numkeys)));
+  Block(c, keys, deadline_ms, BlockedReply::kNullArray);
+}
+
+void LMPop(CommandContext& c) { MultiPop(c, 1, false); }
+void BLMPop(CommandContext& c) { MultiPop(c, 2, true); }
+
+// BRPOPLPUSH source destination timeout: BLMOVE source destination RIGHT LEFT timeout.
+void BRPopLPush(CommandContext& c) {
+  int64_t deadline_ms;
+  if (!ParseBlockTimeout(c, c.args[3], &deadline_ms)) return;
+  std::string v;
+  bool moved;
+  if (!MoveOne(c, c.args[1], c.args[2], false, true, &v, &moved)) return;
+  if (moved) return c.out.Bulk(v);
+  Block(c, {c.args[1]}, deadline_ms, BlockedReply::kNull);
+}
+
 // BLMOVE source destination LEFT | RIGHT LEFT | RIGHT timeout
 void BLMove(CommandContext& c) {
   bool from_left, to_left;
@@ -438,6 +494,12 @@ const CommandSpec kCommands[] = {
      "Returns an element after popping it from one list and pushing it to another."},
     {"rpoplpush", 3, kWrite | kDenyOom, 1, 2, 1, RPopLPush, "list",
      "Returns the last element of a list after removing and pushing it to another list."},
+    {"lmpop", -4, kWrite, 0, 0, 0, LMPop, "list",
+     "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", 1},
+    {"blmpop", -5, kWrite | kBlocking, 0, 0, 0, BLMPop, "list",
+     "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", 2},
+    {"brpoplpush", 4, kWrite | kDenyOom | kBlocking, 1, 2, 1, BRPopLPush, "list",
+     "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped."},
     {"blpop", -3, kWrite | kBlocking, 1, -2, 1, BLPop, "list",
      "Removes and returns the first element in a list. Blocks until an element is available "
      "otherwise."},

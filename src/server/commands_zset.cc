@@ -601,6 +601,92 @@ void Pop(CommandContext& c, bool max) {
 void ZPopMin(CommandContext& c) { Pop(c, false); }
 void ZPopMax(CommandContext& c) { Pop(c, true); }
 
+// Pops up to count of key's lowest (or highest) elements; *found: the key held any.
+// False after replying with an error.
+bool PopElements(CommandContext& c, std::string_view key, bool max, int64_t count, std::vector<Element>* els) {
+  Collection z;
+  if (!LoadZSet(c, key, &z)) return false;
+  els->clear();
+  if (!z.exists) return true;
+  RangeQuery q;
+  q.rev = max;
+  q.start = 0;
+  q.stop = count - 1;
+  if (!CollectRange(c, z, q, els)) return false;
+  if (els->empty()) return true;
+  CollectionBatch batch(c);
+  for (const auto& e : *els) DeleteElement(batch, z, e.member, e.score);
+  z.meta.size -= els->size();
+  batch.SaveMeta(z);
+  return batch.Commit();
+}
+
+// BZPOPMIN / BZPOPMAX key [key ...] timeout: [key, member, score] of the first non-empty.
+void BlockingPop(CommandContext& c, bool max) {
+  int64_t deadline_ms;
+  if (!ParseBlockTimeout(c, c.args.back(), &deadline_ms)) return;
+  for (size_t i = 1; i + 1 < c.args.size(); i++) {
+    std::vector<Element> els;
+    if (!PopElements(c, c.args[i], max, 1, &els)) return;
+    if (els.empty()) continue;
+    c.out.ArrayHeader(3);
+    c.out.Bulk(c.args[i]);
+    c.out.Bulk(els[0].member);
+    return ReplyScore(c, els[0].score);
+  }
+  std::vector<std::string_view> keys(c.args.begin() + 1, c.args.end() - 1);
+  Block(c, keys, deadline_ms, BlockedReply::kNullArray);
+}
+
+void BZPopMin(CommandContext& c) { BlockingPop(c, false); }
+void BZPopMax(CommandContext& c) { BlockingPop(c, true); }
+
+// ZMPOP numkeys key... MIN|MAX [COUNT n] (first = 1), BZMPOP timeout numkeys ... (2).
+void MultiPop(CommandContext& c, size_t first, bool blocking) {
+  int64_t deadline_ms = 0;
+  if (blocking && !ParseBlockTimeout(c, c.args[1], &deadline_ms)) return;
+  int64_t numkeys = 0;
+  if (!ParseInt64(c.args[first], &numkeys) || numkeys <= 0) {
+    return c.out.Error("ERR numkeys should be greater than 0");
+  }
+  size_t i = first + 1 + static_cast<size_t>(numkeys);
+  if (numkeys > static_cast<int64_t>(c.args.size()) || i >= c.args.size()) return c.out.Error(kErrSyntax);
+  const std::string where = Lower(c.args[i]);
+  if (where != "min" && where != "max") return c.out.Error(kErrSyntax);
+  int64_t count = 1;
+  bool count_given = false;
+  for (i++; i < c.args.size(); i++) {
+    if (Lower(c.args[i]) == "count" && i + 1 < c.args.size() && !count_given) {
+      if (!ParseInt64(c.args[++i], &count) || count <= 0) return c.out.Error("ERR count should be greater than 0");
+      count_given = true;
+    } else {
+      return c.out.Error(kErrSyntax);
+    }
+  }
+  for (int64_t k = 0; k < numkeys; k++) {
+    const std::string_view key = c.args[first + 1 + static_cast<size_t>(k)];
+    std::vector<Element> els;
+    if (!PopElements(c, key, where == "max", count, &els)) return;
+    if (els.empty()) continue;
+    c.out.ArrayHeader(2);
+    c.out.Bulk(key);
+    c.out.ArrayHeader(els.size());
+    for (const auto& e : els) {
+      c.out.ArrayHeader(2);
+      c.out.Bulk(e.member);
+      ReplyScore(c, e.score);
+    }
+    return;
+  }
+  if (!blocking) return c.out.NullArray();
+  std::vector<std::string_view> keys(c.args.begin() + static_cast<long>(first) + 1,
+                                     c.args.begin() + static_cast<long>(first + 1 + static_cast<size_t>(numkeys)));
+  Block(c, keys, deadline_ms, BlockedReply::kNullArray);
+}
+
+void ZMPop(CommandContext& c) { MultiPop(c, 1, false); }
+void BZMPop(CommandContext& c) { MultiPop(c, 2, true); }
+
 // ZRANDMEMBER key [count [WITHSCORES]]
 void ZRandMember(CommandContext& c) {
   if (c.args.size() > 4 || (c.args.size() == 4 && Lower(c.args[3]) != "withscores")) {
@@ -848,6 +934,14 @@ const CommandSpec kCommands[] = {
      "Removes members in a sorted set within a range of indexes."},
     {"zremrangebylex", 4, kWrite, 1, 1, 1, ZRemRangeByLex, "sorted_set",
      "Removes members in a sorted set within a lexicographical range."},
+    {"bzpopmin", -3, kWrite | kFast | kBlocking, 1, -2, 1, BZPopMin, "sorted_set",
+     "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise."},
+    {"bzpopmax", -3, kWrite | kFast | kBlocking, 1, -2, 1, BZPopMax, "sorted_set",
+     "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise."},
+    {"zmpop", -4, kWrite, 0, 0, 0, ZMPop, "sorted_set",
+     "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them.", 1},
+    {"bzmpop", -5, kWrite | kBlocking, 0, 0, 0, BZMPop, "sorted_set",
+     "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise.", 2},
     {"zpopmin", -2, kWrite | kFast, 1, 1, 1, ZPopMin, "sorted_set",
      "Returns the lowest-scoring members from a sorted set after removing them."},
     {"zpopmax", -2, kWrite | kFast, 1, 1, 1, ZPopMax, "sorted_set",

@@ -108,6 +108,21 @@ CASES = [
     ("SETBIT", "{b}t", "1", "1"), ("EXPIRE", "{b}t", "1000"), ("SETBIT", "{b}t", "2", "1"), ("TTL", "{b}t"),
     ("BITFIELD", "{b}t", "SET", "u8", "8", "7"), ("TTL", "{b}t"), ("EXPIRE", "{b}d", "1000"),
     ("BITOP", "OR", "{b}d", "{b}t"), ("TTL", "{b}d"),
+    # ZMPOP BZMPOP BZPOPMIN BZPOPMAX LMPOP BLMPOP BRPOPLPUSH (with data: no waiting)
+    ("ZADD", "{b}z1", "1", "a", "2", "b", "3", "c"), ("ZADD", "{b}z2", "5", "x"),
+    ("ZMPOP", "2", "{b}zx", "{b}z1", "MIN"), ("ZMPOP", "2", "{b}z1", "{b}z2", "MAX", "COUNT", "5"),
+    ("ZMPOP", "1", "{b}zx", "MIN"), ("ZMPOP", "0", "{b}z1", "MIN"), ("ZMPOP", "1", "{b}z1", "MID"),
+    ("ZMPOP", "1", "{b}z1", "MIN", "COUNT", "0"), ("ZMPOP", "3", "{b}z1", "MIN"), ("ZMPOP", "x", "{b}z1", "MIN"),
+    ("ZADD", "{b}z1", "1", "a", "2", "b"), ("BZPOPMIN", "{b}zx", "{b}z1", "0"), ("BZPOPMAX", "{b}z1", "1"),
+    ("BZPOPMIN", "{b}z1", "-1"), ("BZPOPMIN", "{b}z1", "x"), ("ZADD", "{b}z2", "7", "y"),
+    ("BZMPOP", "1", "1", "{b}z2", "MIN", "COUNT", "2"), ("BZMPOP", "0.1", "1", "{b}z2", "MIN"),
+    ("RPUSH", "{b}l1", "a", "b", "c"), ("LMPOP", "2", "{b}lx", "{b}l1", "LEFT"),
+    ("LMPOP", "1", "{b}l1", "RIGHT", "COUNT", "5"), ("LMPOP", "1", "{b}l1", "LEFT"), ("LMPOP", "1", "{b}l1", "UP"),
+    ("LMPOP", "0", "{b}l1", "LEFT"), ("LMPOP", "1", "{b}l1", "LEFT", "COUNT", "-1"),
+    ("RPUSH", "{b}l2", "x", "y"), ("BLMPOP", "1", "1", "{b}l2", "LEFT", "COUNT", "3"),
+    ("BLMPOP", "0.1", "1", "{b}l2", "LEFT"), ("RPUSH", "{b}l3", "p", "q"),
+    ("BRPOPLPUSH", "{b}l3", "{b}l4", "0"), ("LRANGE", "{b}l4", "0", "-1"), ("BRPOPLPUSH", "{b}l5", "{b}l4", "0.1"),
+    ("SET", "{b}str", "v"), ("BRPOPLPUSH", "{b}str", "{b}l4", "0"), ("ZMPOP", "1", "{b}str", "MIN"),
 ]
 
 
