@@ -233,7 +233,7 @@ bool SampleMembers(CommandContext& c, const Collection& coll, std::string_view t
 }
 
 bool MoveCollection(CommandContext& c, int src_db, std::string_view src_key,
-                    const store::Record& r, int dst_db, std::string_view dst_key) {
+                    const store::Record& r, int dst_db, std::string_view dst_key, bool keep_source) {
   CollectionMeta meta;
   absl::Status s = store::DecodeCollectionMeta(r.type, r.value, &meta);
   if (!s.ok()) {
@@ -253,7 +253,7 @@ bool MoveCollection(CommandContext& c, int src_db, std::string_view src_key,
     ReplyStatusError(c.out, s);
     return false;
   }
-  batch.push_back(store::Mutation::Delete(src_db, std::string(src_key)));
+  if (!keep_source) batch.push_back(store::Mutation::Delete(src_db, std::string(src_key)));
   CollectionMeta moved = meta;
   moved.version = version;
   batch.push_back(store::Mutation::Put(

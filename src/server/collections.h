@@ -90,8 +90,9 @@ bool SampleMembers(CommandContext& c, const Collection& coll, std::string_view t
 // with a fresh version and a copy of every member, and deletes (src_db, src_key), in one
 // batch. O(members), where Redis renames in O(1): members are keyed by their
 // collection's name. Returns false after replying with an error.
+// keep_source: a copy (COPY), the source stays.
 bool MoveCollection(CommandContext& c, int src_db, std::string_view src_key,
-                    const store::Record& r, int dst_db, std::string_view dst_key);
+                    const store::Record& r, int dst_db, std::string_view dst_key, bool keep_source = false);
 
 // Parses a Redis count/index argument; replies kErrNotInteger on failure.
 bool ParseIntArg(CommandContext& c, std::string_view arg, int64_t* v);

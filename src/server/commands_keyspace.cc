@@ -279,6 +279,104 @@ bool ParseDbIndex(CommandContext& c, std::string_view arg, int* db) {
   return true;
 }
 
+// COPY source destination [DB destination-db] [REPLACE]
+void Copy(CommandContext& c) {
+  int dst_db = Db(c);
+  bool replace = false;
+  for (size_t i = 3; i < c.args.size(); i++) {
+    const std::string opt = Lower(c.args[i]);
+    if (opt == "replace") {
+      replace = true;
+    } else if (opt == "db" && i + 1 < c.args.size()) {
+      if (!ParseDbIndex(c, c.args[++i], &dst_db)) return;
+    } else {
+      return c.out.Error(kErrSyntax);
+    }
+  }
+  const int src_db = Db(c);
+  if (src_db == dst_db && c.args[1] == c.args[2]) {
+    return c.out.Error("ERR source and destination objects are the same");
+  }
+  KeyLocks::Guard guard(&c.server.locks, {{src_db, c.args[1]}, {dst_db, c.args[2]}});
+  Record r;
+  bool found;
+  if (!Read(c, src_db, c.args[1], &r, &found)) return;
+  if (!found) return c.out.Integer(0);
+  Record existing;
+  bool dst_found;
+  if (!Read(c, dst_db, c.args[2], &existing, &dst_found)) return;
+  if (dst_found && !replace) return c.out.Integer(0);
+  if (store::IsCollection(r.type)) {
+    // A fresh version for the copy; an old destination's members become unreachable.
+    if (!MoveCollection(c, src_db, c.args[1], r, dst_db, c.args[2], /*keep_source=*/true)) return;
+  } else {
+    std::vector<store::Mutation> batch;
+    batch.push_back(store::Mutation::Put(dst_db, std::string(c.args[2]), std::move(r)));
+    if (absl::Status s = c.server.backend->Apply(batch); !s.ok()) return ReplyStatusError(c.out, s);
+  }
+  c.server.watches.Touch(dst_db, c.args[2]);
+  c.server.blocking.Signal(dst_db, c.args[2]);
+  c.out.Integer(1);
+}
+
+// OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT|HELP key: cairn keeps no Redis encodings or
+// LRU/LFU clocks; ENCODING names what Redis would use for the type at its size, IDLETIME
+// is 0, REFCOUNT 1, FREQ refused as Redis refuses it without an LFU policy.
+void Object(CommandContext& c) {
+  const std::string sub = Lower(c.args[1]);
+  if (sub == "help" && c.args.size() == 2) {
+    return c.out.BulkArray({"OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                            "ENCODING <key>", "FREQ <key>", "IDLETIME <key>", "REFCOUNT <key>", "HELP"});
+  }
+  if (c.args.size() != 3 || (sub != "encoding" && sub != "freq" && sub != "idletime" && sub != "refcount")) {
+    return ReplyBadSubcommand(c);
+  }
+  Record r;
+  bool found;
+  if (!Read(c, Db(c), c.args[2], &r, &found)) return;
+  if (!found) return c.out.Null();
+  if (sub == "refcount") return c.out.Integer(1);
+  if (sub == "idletime") return c.out.Integer(0);
+  if (sub == "freq") {
+    return c.out.Error(
+        "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when "
+        "switching between policies at runtime LRU and LFU data will take some time to adjust.");
+  }
+  std::string encoding;
+  switch (r.type) {
+    case store::ValueType::kString: {
+      int64_t v;
+      encoding = ParseInt64(r.value, &v) ? "int" : r.value.size() <= 44 ? "embstr" : "raw";
+      break;
+    }
+    case store::ValueType::kList:
+      encoding = "quicklist";
+      break;
+    case store::ValueType::kHash:
+      encoding = "hashtable";
+      break;
+    case store::ValueType::kSet:
+      encoding = "hashtable";
+      break;
+    case store::ValueType::kZSet:
+      encoding = "skiplist";
+      break;
+    case store::ValueType::kStream:
+      encoding = "stream";
+      break;
+  }
+  c.out.Bulk(encoding);
+}
+
+// WAIT numreplicas timeout: a single node has no replicas (0) and every write is already
+// in its WAL; a cluster write is on W replicas when acknowledged.
+void Wait(CommandContext& c) {
+  int64_t n, timeout;
+  if (!ParseInt64(c.args[1], &n) || !ParseInt64(c.args[2], &timeout)) return c.out.Error(kErrNotInteger);
+  if (timeout < 0) return c.out.Error("ERR timeout is negative");
+  c.out.Integer(0);
+}
+
 void Move(CommandContext& c) {
   int dst;
   if (!ParseDbIndex(c, c.args[2], &dst)) return;
@@ -439,6 +537,12 @@ const CommandSpec kCommands[] = {
      "Renames a key and overwrites the destination."},
     {"renamenx", 3, kWrite | kFast, 1, 2, 1, RenameNx, "generic",
      "Renames a key only when the target key name doesn't exist."},
+    {"copy", -3, kWrite | kDenyOom | kNoLock, 1, 2, 1, Copy, "generic", "Copies the value of a key to a new key.",
+     0, 4},  // db_at: COPY src dst DB n (cluster mode reads the keys in db n too)
+    {"object", -2, kReadOnly | kContainer, 2, 2, 1, Object, "generic",
+     "A container for object introspection commands (ENCODING, FREQ, IDLETIME, REFCOUNT)."},
+    {"wait", 3, 0, 0, 0, 0, Wait, "generic",
+     "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed."},
     {"move", 3, kWrite | kFast | kNoLock, 1, 1, 1, Move, "generic",
      "Moves a key to another database.", /*numkeys_at=*/0, /*db_at=*/2},
     {"swapdb", 3, kWrite | kFast | kNoLock | kKeyspace, 0, 0, 0, SwapDb, "server",

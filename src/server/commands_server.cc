@@ -176,6 +176,17 @@ void Shutdown(CommandContext& c) {
   c.server.request_shutdown();
 }
 
+// LOLWUT [VERSION v]: no art, the version line (Redis's reply ends with it too).
+void Lolwut(CommandContext& c) {
+  for (size_t i = 1; i < c.args.size(); i++) {
+    int64_t v;
+    if (Lower(c.args[i]) != "version" || i + 1 >= c.args.size() || !ParseInt64(c.args[++i], &v)) {
+      return c.out.Error(kErrSyntax);
+    }
+  }
+  c.out.Verbatim("cairn ver. 0.1.0 (Redis 7.0.15 compatible)\n");
+}
+
 // DEBUG FAULT-INJECT <none|writes|short-writes|syncs|reads|creates>[,...] [pattern]: the
 // engine's files whose path contains pattern fail as a sick disk would (ENOSPC, EIO) until
 // DEBUG FAULT-INJECT none. For tests of read-only mode and recovery; allowed only when
@@ -235,6 +246,8 @@ const CommandSpec kCommands[] = {
     {"command", -1, kContainer, 0, 0, 0, CommandCmd, "server",
      "Returns detailed information about commands."},
     {"time", 1, kFast | kPure, 0, 0, 0, Time, "server", "Returns the server time."},
+    {"lolwut", -1, kReadOnly | kFast | kPure, 0, 0, 0, Lolwut, "server",
+     "Displays computer art and the Redis version"},
     {"shutdown", -1, kAdmin | kNoLock | kNoScript, 0, 0, 0, Shutdown, "server",
      "Syncs the WAL, then shuts down the server."},
 };

@@ -286,6 +286,31 @@ void ZRange(CommandContext& c) {
   RunRange(c, q, with_scores, c.args[2], c.args[3]);
 }
 
+// ZRANGESTORE dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]
+void ZRangeStore(CommandContext& c) {
+  RangeQuery q;
+  bool with_scores = false;
+  if (!ParseRangeOptions(c, 5, true, &q, &with_scores)) return;
+  if (with_scores) return c.out.Error(kErrSyntax);
+  if (!ParseBounds(c, c.args[3], c.args[4], &q)) return;
+  Collection z;
+  if (!LoadZSet(c, c.args[2], &z)) return;
+  std::vector<Element> els;
+  if (!CollectRange(c, z, q, &els)) return;
+  CollectionBatch batch(c);
+  batch.DeleteKey(c.args[1]);
+  if (!els.empty()) {
+    Collection dst;
+    dst.key = std::string(c.args[1]);
+    dst.type = ValueType::kZSet;
+    batch.Create(&dst);
+    for (const auto& e : els) PutElement(batch, dst, e.member, e.score);
+    dst.meta.size = els.size();
+    batch.SaveMeta(dst);
+  }
+  if (batch.Commit()) c.out.Integer(static_cast<int64_t>(els.size()));
+}
+
 void ZRevRange(CommandContext& c) {
   RangeQuery q;
   q.rev = true;
@@ -911,6 +936,8 @@ const CommandSpec kCommands[] = {
      "Returns the count of members in a sorted set that have scores within a range."},
     {"zlexcount", 4, kRead, 1, 1, 1, ZLexCount, "sorted_set",
      "Returns the number of members in a sorted set within a lexicographical range."},
+    {"zrangestore", -5, kWrite | kDenyOom, 1, 2, 1, ZRangeStore, "sorted_set",
+     "Stores a range of members from sorted set in a key."},
     {"zrange", -4, kRead, 1, 1, 1, ZRange, "sorted_set",
      "Returns members in a sorted set within a range of indexes, scores or lexicographical "
      "order."},

@@ -122,6 +122,19 @@ CASES = [
     ("RPUSH", "{b}l2", "x", "y"), ("BLMPOP", "1", "1", "{b}l2", "LEFT", "COUNT", "3"),
     ("BLMPOP", "0.1", "1", "{b}l2", "LEFT"), ("RPUSH", "{b}l3", "p", "q"),
     ("BRPOPLPUSH", "{b}l3", "{b}l4", "0"), ("LRANGE", "{b}l4", "0", "-1"), ("BRPOPLPUSH", "{b}l5", "{b}l4", "0.1"),
+    # ZRANGESTORE COPY OBJECT WAIT
+    ("ZADD", "{b}zs", "1", "a", "2", "b", "3", "c"), ("ZRANGESTORE", "{b}zd", "{b}zs", "0", "1"),
+    ("ZRANGE", "{b}zd", "0", "-1", "WITHSCORES"), ("ZRANGESTORE", "{b}zd", "{b}zs", "(1", "+inf", "BYSCORE", "LIMIT", "0", "1"),
+    ("ZRANGESTORE", "{b}zd", "{b}zs", "[c", "-", "BYLEX", "REV"), ("ZRANGE", "{b}zd", "0", "-1"),
+    ("ZRANGESTORE", "{b}zd", "{b}zs", "5", "6"), ("EXISTS", "{b}zd"), ("ZRANGESTORE", "{b}zd", "{b}zs", "0", "1", "WITHSCORES"),
+    ("ZRANGESTORE", "{b}zd", "{b}str", "0", "1"),
+    ("SET", "{b}c1", "hello"), ("COPY", "{b}c1", "{b}c2"), ("GET", "{b}c2"), ("COPY", "{b}c1", "{b}c2"),
+    ("SET", "{b}c1", "bye"), ("COPY", "{b}c1", "{b}c2", "REPLACE"), ("GET", "{b}c2"), ("COPY", "{b}none", "{b}c3"),
+    ("COPY", "{b}c1", "{b}c1"), ("COPY", "{b}c1", "{b}c2", "FOO"), ("COPY", "{b}zs", "{b}zc"),
+    ("ZRANGE", "{b}zc", "0", "-1", "WITHSCORES"), ("ZADD", "{b}zc", "9", "z"), ("ZCARD", "{b}zs"),
+    ("SET", "{b}n", "12345"), ("OBJECT", "ENCODING", "{b}n"), ("OBJECT", "ENCODING", "{b}c1"),
+    ("SET", "{b}long", "x" * 50), ("OBJECT", "ENCODING", "{b}long"), ("OBJECT", "ENCODING", "{b}nokey"),
+    ("OBJECT", "REFCOUNT", "{b}c1"), ("OBJECT", "FREQ", "{b}c1"), ("OBJECT", "FOO", "{b}c1"),
     ("SET", "{b}str", "v"), ("BRPOPLPUSH", "{b}str", "{b}l4", "0"), ("ZMPOP", "1", "{b}str", "MIN"),
 ]
 
