@@ -131,7 +131,9 @@ std::vector<std::string_view> CommandTable::Keys(const CommandSpec& spec,
     for (int i = spec.first_key; i <= last && i < argc; i += spec.step) keys.push_back(args[i]);
   }
   if (spec.keys_after != nullptr) {
-    for (int i = 1; i < argc; i++) {
+    // XREADGROUP's GROUP group consumer come first (either may be named "streams").
+    const int from = std::string_view(spec.name) == "xreadgroup" ? 4 : 1;
+    for (int i = from; i < argc; i++) {
       if (Lower(args[i]) != spec.keys_after) continue;
       const int rest = argc - i - 1;
       if (rest > 0 && rest % 2 == 0) {
@@ -439,6 +441,19 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
                           .count();
   stats->calls.fetch_add(1, std::memory_order_relaxed);
   stats->micros.Record(static_cast<uint64_t>(micros));
+  if (const int slow = server.config->slowlog_log_slower_than();
+      slow >= 0 && micros >= slow && !client.script) {
+    std::string name;
+    {
+      absl::MutexLock l(&client.mu);
+      name = client.name;
+    }
+    server.slowlog.Record(micros, slow, static_cast<size_t>(server.config->slowlog_max_len()),
+                          ctx.now_ms, args, client.addr, name);
+  }
+  if (const int ms = server.config->latency_monitor_threshold(); ms > 0 && micros / 1000 >= ms) {
+    server.slowlog.RecordLatency("command", micros / 1000, ctx.now_ms);
+  }
   if (out.buffer()->size() > out_before && (*out.buffer())[out_before] == '-') {
     stats->failed.fetch_add(1, std::memory_order_relaxed);
   }
@@ -508,6 +523,21 @@ void PipelineExecutor::Flush() {
                           std::chrono::steady_clock::now() - start)
                           .count();
   const uint64_t n = pending_.size();
+  // SLOWLOG: each SET of the batch took its share of the batch's time.
+  if (const int slow = server_.config->slowlog_log_slower_than();
+      slow >= 0 && static_cast<int64_t>(micros) / static_cast<int64_t>(n) >= slow) {
+    std::string name;
+    {
+      absl::MutexLock l(&client_.mu);
+      name = client_.name;
+    }
+    const int64_t now = server_.now_ms ? server_.now_ms() : NowMs();
+    for (const auto& m : pending_) {
+      server_.slowlog.Record(static_cast<int64_t>(micros) / static_cast<int64_t>(n), slow,
+                             static_cast<size_t>(server_.config->slowlog_max_len()), now,
+                             {"SET", m.key, m.record.value}, client_.addr, name);
+    }
+  }
   for (uint64_t i = 0; i < n; i++) {
     if (s.ok()) {
       out_.SimpleString("OK");

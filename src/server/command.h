@@ -24,6 +24,7 @@
 #include "server/key_locks.h"
 #include "server/pubsub.h"
 #include "server/scripting.h"
+#include "server/slowlog.h"
 #include "server/stats.h"
 #include "server/watch.h"
 #include "store/backend.h"
@@ -96,7 +97,8 @@ struct ClientState {
     std::vector<std::string> retry_args;
   };
   BlockState block;
-  bool block_retry = false;  // the blocked command is being tried again (not refused BUSY)
+  bool block_retry = false;
+  bool script = false;  // a script's client (its commands are not SLOWLOG entries)  // the blocked command is being tried again (not refused BUSY)
   // Posts a retry of the blocked command to the client's thread; null where a client
   // cannot wait (in-process tests).
   std::function<void()> wake;
@@ -185,6 +187,8 @@ struct ServerContext {
   // Cached EVAL scripts and FUNCTION libraries (scripting.h). Cluster mode's replica
   // executor shares the server's.
   std::shared_ptr<ScriptEngine> scripts = NewScriptEngine();
+  // SLOWLOG and LATENCY.
+  SlowLog slowlog;
   // Subscribers and delivery; shared likewise.
   std::shared_ptr<PubSub> pubsub = std::make_shared<PubSub>();
   // Set where commands may run twice (a cluster replica's first try of a script that

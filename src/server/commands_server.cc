@@ -176,6 +176,92 @@ void Shutdown(CommandContext& c) {
   c.server.request_shutdown();
 }
 
+// SLOWLOG GET [count] | LEN | RESET | HELP
+void Slowlog(CommandContext& c) {
+  const std::string sub = Lower(c.args[1]);
+  if (sub == "get" && c.args.size() <= 3) {
+    int64_t count = 10;
+    if (c.args.size() == 3 && (!ParseInt64(c.args[2], &count) || count < -1)) {
+      return c.out.Error("ERR count should be greater than or equal to -1");
+    }
+    const auto entries = c.server.slowlog.Get(count == -1 ? SIZE_MAX : static_cast<size_t>(count));
+    c.out.ArrayHeader(entries.size());
+    for (const auto& e : entries) {
+      c.out.ArrayHeader(6);
+      c.out.Integer(static_cast<int64_t>(e.id));
+      c.out.Integer(e.unix_seconds);
+      c.out.Integer(e.micros);
+      c.out.BulkArray(e.args);
+      c.out.Bulk(e.addr);
+      c.out.Bulk(e.name);
+    }
+    return;
+  }
+  if (sub == "len" && c.args.size() == 2) return c.out.Integer(static_cast<int64_t>(c.server.slowlog.size()));
+  if (sub == "reset" && c.args.size() == 2) {
+    c.server.slowlog.Reset();
+    return c.out.SimpleString("OK");
+  }
+  if (sub == "help" && c.args.size() == 2) {
+    return c.out.BulkArray({"SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "GET [<count>]",
+                            "LEN", "RESET", "HELP"});
+  }
+  ReplyBadSubcommand(c);
+}
+
+// LATENCY LATEST | HISTORY event | RESET [event ...] | DOCTOR | HELP
+void Latency(CommandContext& c) {
+  const std::string sub = Lower(c.args[1]);
+  if (sub == "latest" && c.args.size() == 2) {
+    const auto latest = c.server.slowlog.LatencyLatest();
+    c.out.ArrayHeader(latest.size());
+    for (const auto& l : latest) {
+      c.out.ArrayHeader(4);
+      c.out.Bulk(l.event);
+      c.out.Integer(l.latest.unix_seconds);
+      c.out.Integer(l.latest.ms);
+      c.out.Integer(l.max_ms);
+    }
+    return;
+  }
+  if (sub == "history" && c.args.size() == 3) {
+    const auto samples = c.server.slowlog.LatencyHistory(c.args[2]);
+    c.out.ArrayHeader(samples.size());
+    for (const auto& s : samples) {
+      c.out.ArrayHeader(2);
+      c.out.Integer(s.unix_seconds);
+      c.out.Integer(s.ms);
+    }
+    return;
+  }
+  if (sub == "reset") {
+    std::vector<std::string_view> events(c.args.begin() + 2, c.args.end());
+    return c.out.Integer(c.server.slowlog.LatencyReset(events));
+  }
+  if (sub == "doctor" && c.args.size() == 2) {
+    const auto latest = c.server.slowlog.LatencyLatest();
+    std::string text;
+    if (c.server.config->latency_monitor_threshold() == 0) {
+      text = "I'm sorry, Dave, I can't do that. Latency monitoring is disabled in this cairn instance. You may "
+             "use \"CONFIG SET latency-monitor-threshold <milliseconds>.\" in order to enable it.\n";
+    } else if (latest.empty()) {
+      text = "Dave, no latency spike was observed during the lifetime of this cairn instance, not in the "
+             "slightest bit.\n";
+    } else {
+      for (const auto& l : latest) {
+        absl::StrAppend(&text, l.event, ": latest ", l.latest.ms, " ms, max ", l.max_ms, " ms. ");
+      }
+      text += "Commands slower than latency-monitor-threshold ran; SLOWLOG GET names them.\n";
+    }
+    return c.out.Verbatim(text);
+  }
+  if (sub == "help" && c.args.size() == 2) {
+    return c.out.BulkArray({"LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "DOCTOR",
+                            "HISTORY <event>", "LATEST", "RESET [<event> ...]", "HELP"});
+  }
+  ReplyBadSubcommand(c);
+}
+
 // LOLWUT [VERSION v]: no art, the version line (Redis's reply ends with it too).
 void Lolwut(CommandContext& c) {
   for (size_t i = 1; i < c.args.size(); i++) {
@@ -246,6 +332,10 @@ const CommandSpec kCommands[] = {
     {"command", -1, kContainer, 0, 0, 0, CommandCmd, "server",
      "Returns detailed information about commands."},
     {"time", 1, kFast | kPure, 0, 0, 0, Time, "server", "Returns the server time."},
+    {"slowlog", -2, kAdmin | kContainer, 0, 0, 0, Slowlog, "server",
+     "A container for slow log commands (GET, LEN, RESET)."},
+    {"latency", -2, kAdmin | kContainer, 0, 0, 0, Latency, "server",
+     "A container for latency diagnostics commands (LATEST, HISTORY, RESET, DOCTOR)."},
     {"lolwut", -1, kReadOnly | kFast | kPure, 0, 0, 0, Lolwut, "server",
      "Displays computer art and the Redis version"},
     {"shutdown", -1, kAdmin | kNoLock | kNoScript, 0, 0, 0, Shutdown, "server",

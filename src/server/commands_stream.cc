@@ -131,6 +131,9 @@ bool ParseId(std::string_view s, uint64_t missing_seq, Id* id, bool* seq_given =
   return true;
 }
 
+// An exact ID (XDEL, XACK, XCLAIM): not "-" or "+".
+bool ParseExactId(std::string_view s, Id* id) { return s != "-" && s != "+" && ParseId(s, 0, id); }
+
 // A range bound of XRANGE/XREVRANGE/XPENDING: "(" excludes it. False after replying.
 bool ParseBound(CommandContext& c, std::string_view s, bool start, Id* id) {
   const bool exclusive = s.starts_with("(");
@@ -252,7 +255,9 @@ bool ParseTrim(CommandContext& c, size_t* i, Trim* t) {
 }
 
 // Removes what the trim asks of s's oldest entries; returns how many.
-bool ApplyTrim(CommandContext& c, Collection* s, const Trim& t, CollectionBatch* batch, int64_t* removed) {
+// added: the entry XADD is adding in this batch (not yet stored), the newest.
+bool ApplyTrim(CommandContext& c, Collection* s, const Trim& t, CollectionBatch* batch, int64_t* removed,
+               std::optional<Id> added = std::nullopt) {
   *removed = 0;
   if (!t.given || !s->exists) return true;
   if (t.limit >= 0 && !t.approx) {
@@ -268,7 +273,7 @@ bool ApplyTrim(CommandContext& c, Collection* s, const Trim& t, CollectionBatch*
     if (t.min_id.ms == 0 && t.min_id.seq == 0) return true;  // nothing is below 0-0
     const Id below = t.min_id.seq > 0 ? Id{t.min_id.ms, t.min_id.seq - 1} : Id{t.min_id.ms - 1, kMax};
     if (!ReadEntries(c, *s, {0, 0}, below, false, 0, &head)) return false;
-    want = static_cast<int64_t>(head.size());
+    want = static_cast<int64_t>(head.size()) + (added && *added < t.min_id ? 1 : 0);
   }
   if (t.approx) {
     want -= want % kNodeEntries;  // whole nodes only
@@ -281,7 +286,13 @@ bool ApplyTrim(CommandContext& c, Collection* s, const Trim& t, CollectionBatch*
     if (!ReadEntries(c, *s, {0, 0}, {kMax, kMax}, false, want, &head)) return false;
   }
   for (int64_t k = 0; k < want && k < static_cast<int64_t>(head.size()); k++) {
+    if (added && head[static_cast<size_t>(k)].first == *added) continue;
     batch->DeleteMember(*s, EntryMember(head[static_cast<size_t>(k)].first));
+    s->meta.size--;
+    (*removed)++;
+  }
+  if (*removed < want && added) {  // every older entry went: the new one too
+    batch->DeleteMember(*s, EntryMember(*added));
     s->meta.size--;
     (*removed)++;
   }
@@ -361,7 +372,7 @@ void XAdd(CommandContext& c) {
   s.meta.last_seq = id.seq;
   s.meta.entries_added++;
   int64_t removed = 0;
-  if (!ApplyTrim(c, &s, trim, &batch, &removed)) return;
+  if (!ApplyTrim(c, &s, trim, &batch, &removed, id)) return;
   batch.SaveMeta(s);
   if (!batch.Commit()) return;
   c.written.push_back(std::string(c.args[1]));
@@ -400,7 +411,7 @@ void XDel(CommandContext& c) {
   std::vector<Id> ids;
   for (size_t i = 2; i < c.args.size(); i++) {
     Id id;
-    if (!ParseId(c.args[i], 0, &id)) return c.out.Error(kErrInvalidId);
+    if (!ParseExactId(c.args[i], &id)) return c.out.Error(kErrInvalidId);
     ids.push_back(id);
   }
   Collection s;
@@ -654,6 +665,39 @@ void ReplyNoGroup(CommandContext& c, std::string_view key, std::string_view grou
                            std::string(key), "'"));
 }
 
+// The first entry's ID (nullopt: none, or after replying a storage error: *ok false).
+std::optional<Id> FirstId(CommandContext& c, const Collection& s, bool* ok) {
+  std::vector<std::pair<Id, std::string>> first;
+  *ok = ReadEntries(c, s, {0, 0}, {kMax, kMax}, false, 1, &first);
+  if (!*ok || first.empty()) return std::nullopt;
+  return first[0].first;
+}
+
+// Whether an XDEL'd ID may lie at or after start (Redis's streamRangeHasTombstones).
+bool HasTombstonesFrom(const Collection& s, Id start) {
+  const Id deleted{s.meta.max_deleted_ms, s.meta.max_deleted_seq};
+  if (s.meta.size == 0 || (deleted.ms == 0 && deleted.seq == 0)) return false;
+  return start <= deleted;
+}
+
+// How many entries were added up to and including id, if that can be told (Redis's
+// streamEstimateDistanceFromFirstEverEntry); -1: it cannot.
+int64_t EntriesUpTo(const Collection& s, Id id, std::optional<Id> first) {
+  const int64_t added = static_cast<int64_t>(s.meta.entries_added);
+  if (added == 0) return 0;
+  const Id last = LastId(s);
+  if (s.meta.size == 0 && id <= last) return added;
+  if (id == last) return added;
+  if (last < id) return -1;
+  const Id deleted{s.meta.max_deleted_ms, s.meta.max_deleted_seq};
+  if (!first) return -1;
+  if ((deleted.ms == 0 && deleted.seq == 0) || deleted < *first) {
+    if (id < *first) return added - static_cast<int64_t>(s.meta.size);
+    if (id == *first) return added - static_cast<int64_t>(s.meta.size) + 1;
+  }
+  return -1;
+}
+
 // XPENDING's, XCLAIM's and XAUTOCLAIM's wording.
 void ReplyNoKeyOrGroup(CommandContext& c, std::string_view key, std::string_view group) {
   c.out.Error(absl::StrCat("NOGROUP No such key '", std::string(key), "' or consumer group '",
@@ -880,14 +924,21 @@ void XReadGroup(CommandContext& c) {
           !ReadEntries(c, s, from, {kMax, kMax}, false, count, &found)) {
         return;
       }
+      bool first_ok = true;
+      const std::optional<Id> first = found.empty() ? std::nullopt : FirstId(c, s, &first_ok);
+      if (!first_ok) return;
       for (auto& [id, value] : found) {
         results[k].entries.emplace_back(id, std::move(value));
         if (!noack) batch.PutMember(s, PendingMember(group, id), EncodePending({c.now_ms, 1, std::string(consumer)}));
+        // The group's count of entries read, kept as Redis keeps it.
+        if (groups[k].entries_read >= 0 && !HasTombstonesFrom(s, id)) {
+          groups[k].entries_read++;
+        } else if (s.meta.entries_added > 0) {
+          groups[k].entries_read = EntriesUpTo(s, id, first);
+        }
         groups[k].last = id;
-        if (groups[k].entries_read >= 0) groups[k].entries_read++;
       }
       if (!found.empty()) {
-        if (groups[k].last == LastId(s)) groups[k].entries_read = static_cast<int64_t>(s.meta.entries_added);
         batch.PutMember(s, GroupMember(group), EncodeGroup(groups[k]));
         with_data++;
       }
@@ -907,7 +958,9 @@ void XReadGroup(CommandContext& c) {
         std::string value;
         absl::Status st = GetMember(c, s, EntryMember(id), &value);
         if (!st.ok() && !absl::IsNotFound(st)) return ReplyStatusError(c.out, st);
-        results[k].entries.emplace_back(id, st.ok() ? std::optional<std::string>(std::move(value)) : std::nullopt);
+        const bool live = st.ok();
+        results[k].entries.emplace_back(id, live ? std::optional<std::string>(std::move(value)) : std::nullopt);
+        if (!live) continue;  // a deleted entry's delivery is not counted (Redis)
         p.delivery_ms = c.now_ms;
         p.deliveries++;
         batch.PutMember(s, PendingMember(group, id), EncodePending(p));
@@ -948,18 +1001,19 @@ void XReadGroup(CommandContext& c) {
 }
 
 void XAck(CommandContext& c) {
-  std::vector<Id> ids;
-  for (size_t i = 3; i < c.args.size(); i++) {
-    Id id;
-    if (!ParseId(c.args[i], 0, &id)) return c.out.Error(kErrInvalidId);
-    ids.push_back(id);
-  }
+  // No key or group: nothing to acknowledge, whatever the IDs (Redis checks them after).
   Collection s;
   if (!LoadStream(c, c.args[1], &s)) return;
   Group g;
   bool found = false;
   if (!LoadGroup(c, s, c.args[2], &g, &found)) return;
   if (!found) return c.out.Integer(0);
+  std::vector<Id> ids;
+  for (size_t i = 3; i < c.args.size(); i++) {
+    Id id;
+    if (!ParseExactId(c.args[i], &id)) return c.out.Error(kErrInvalidId);
+    ids.push_back(id);
+  }
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   CollectionBatch batch(c);
@@ -1080,7 +1134,7 @@ void XClaim(CommandContext& c) {
   size_t i = 5;
   for (; i < c.args.size(); i++) {
     Id id;
-    if (!ParseId(c.args[i], 0, &id)) break;
+    if (!ParseExactId(c.args[i], &id)) break;
     ids.push_back(id);
   }
   int64_t delivery_ms = c.now_ms;
@@ -1129,7 +1183,7 @@ void XClaim(CommandContext& c) {
     if (absl::IsNotFound(st)) {
       std::string entry;
       if (!force || !GetMember(c, s, EntryMember(id), &entry).ok()) continue;
-      p.deliveries = 0;
+      p.deliveries = 1;  // as Redis counts a forced claim's first delivery
     } else if (!st.ok() || !DecodePending(v, &p)) {
       return ReplyStatusError(c.out, st.ok() ? CorruptionError("bad stream pending entry") : st);
     } else if (min_idle > 0 && c.now_ms - p.delivery_ms < min_idle) {
@@ -1143,7 +1197,7 @@ void XClaim(CommandContext& c) {
       return;
     }
   }
-  TouchConsumer(batch, s, group, consumer, c.now_ms);
+  if (!claimed.empty()) TouchConsumer(batch, s, group, consumer, c.now_ms);
   if (!batch.Commit()) return;
   c.out.ArrayHeader(claimed.size());
   for (const auto& [id, value] : claimed) {
@@ -1182,14 +1236,16 @@ void XAutoClaim(CommandContext& c) {
   bool found = false;
   if (!LoadGroup(c, s, group, &g, &found)) return;
   if (!found) return ReplyNoKeyOrGroup(c, key, group);
+  // Redis looks at up to 10 x COUNT pending entries; one more names where to go on.
   std::vector<std::pair<Id, Pending>> pending;
-  if (!ReadPending(c, s, group, start, {kMax, kMax}, count * 10, "", &pending)) return;
+  if (!ReadPending(c, s, group, start, {kMax, kMax}, count * 10 + 1, "", &pending)) return;
   CollectionBatch batch(c);
   std::vector<std::pair<Id, std::string>> claimed;
   std::vector<Id> deleted;
   Id next{0, 0};
   size_t scanned = 0;
-  for (; scanned < pending.size() && static_cast<int64_t>(claimed.size()) < count; scanned++) {
+  const size_t attempts = std::min(pending.size(), static_cast<size_t>(count * 10));
+  for (; scanned < attempts && static_cast<int64_t>(claimed.size() + deleted.size()) < count; scanned++) {
     auto& [id, p] = pending[scanned];
     if (min_idle > 0 && c.now_ms - p.delivery_ms < min_idle) continue;
     std::string value;
@@ -1203,7 +1259,7 @@ void XAutoClaim(CommandContext& c) {
     }
   }
   if (scanned < pending.size()) next = pending[scanned].first;
-  TouchConsumer(batch, s, group, consumer, c.now_ms);
+  if (!claimed.empty()) TouchConsumer(batch, s, group, consumer, c.now_ms);
   if (!batch.Commit()) return;
   c.out.ArrayHeader(3);
   c.out.Bulk(next.Text());
@@ -1266,10 +1322,20 @@ bool InfoGroups(CommandContext& c, const Collection& s) {
       c.out.Null();
     }
     c.out.Bulk("lag");
-    if (g.entries_read >= 0 && static_cast<uint64_t>(g.entries_read) <= s.meta.entries_added) {
-      c.out.Integer(static_cast<int64_t>(s.meta.entries_added) - g.entries_read);
-    } else if (s.meta.size == 0) {
-      c.out.Integer(0);
+    const int64_t added = static_cast<int64_t>(s.meta.entries_added);
+    int64_t read = -1;
+    if (added == 0) {
+      read = 0;
+    } else if (g.entries_read >= 0 && !HasTombstonesFrom(s, g.last)) {
+      read = g.entries_read;
+    } else {
+      bool ok = true;
+      const std::optional<Id> first = FirstId(c, s, &ok);
+      if (!ok) return true;
+      read = EntriesUpTo(s, g.last, first);
+    }
+    if (read >= 0) {
+      c.out.Integer(added - read);
     } else {
       c.out.Null();
     }

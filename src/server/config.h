@@ -62,7 +62,10 @@ struct ServerConfig {
   int write_quorum = 2;       // W
   int read_quorum = 2;        // R
   bool hinted_handoff = true;
-  int busy_reply_threshold = 5000;  // ms a script runs before others are answered BUSY
+  int busy_reply_threshold = 5000;
+  int slowlog_log_slower_than = 10000;  // microseconds; -1: never, 0: every command
+  int slowlog_max_len = 128;
+  int latency_monitor_threshold = 0;  // milliseconds; 0: off  // ms a script runs before others are answered BUSY
   int hint_window = 10800;       // seconds a hint is kept for a down replica
   int max_clock_drift = 300;     // seconds an observed timestamp may lead the wall clock
   int tombstone_grace = 86400;   // seconds before an acknowledged tombstone is collected (> hint_window)
@@ -90,6 +93,9 @@ class Config {
   }
   int timeout() const { return timeout_.load(std::memory_order_relaxed); }
   uint64_t pubsub_output_buffer_limit() const { return pubsub_limit_.load(std::memory_order_relaxed); }
+  int slowlog_log_slower_than() const { return slowlog_us_.load(std::memory_order_relaxed); }
+  int slowlog_max_len() const { return slowlog_len_.load(std::memory_order_relaxed); }
+  int latency_monitor_threshold() const { return latency_ms_.load(std::memory_order_relaxed); }
   int64_t busy_reply_threshold() const { return busy_threshold_.load(std::memory_order_relaxed); }
   // requirepass or users set: clients must authenticate.
   bool auth_required() const { return auth_required_.load(std::memory_order_relaxed); }
@@ -114,6 +120,9 @@ class Config {
     timeout_.store(v.timeout, std::memory_order_relaxed);
     busy_threshold_.store(v.busy_reply_threshold, std::memory_order_relaxed);
     pubsub_limit_.store(v.pubsub_output_buffer_limit, std::memory_order_relaxed);
+    slowlog_us_.store(v.slowlog_log_slower_than, std::memory_order_relaxed);
+    slowlog_len_.store(v.slowlog_max_len, std::memory_order_relaxed);
+    latency_ms_.store(v.latency_monitor_threshold, std::memory_order_relaxed);
   }
 
   mutable absl::Mutex mu_;
@@ -123,6 +132,7 @@ class Config {
   std::atomic<int> timeout_{0};
   std::atomic<int64_t> busy_threshold_{5000};
   std::atomic<uint64_t> pubsub_limit_{32ull << 20};
+  std::atomic<int> slowlog_us_{10000}, slowlog_len_{128}, latency_ms_{0};
 };
 
 // "64mb", "1gb", "100" (Redis's memory units: k=1000, kb=1024, ...).

@@ -198,8 +198,13 @@ absl::StatusOr<MigrationStats> MigrateClusterToSingle(cluster::ReplicaStore& rep
                 batch.push_back(store::Mutation::PutMember(db, name, meta.version, std::string(m),
                                                            std::string(v)));
                 stats.members++;
-                // A sorted set's members come in pairs (by member, by score).
-                if (record.type != store::ValueType::kZSet || m.starts_with(store::kZSetByMember)) copied++;
+                // A sorted set's members come in pairs (by member, by score); a stream's size
+                // counts its entries ('e'), not its groups' state.
+                if (record.type == store::ValueType::kStream) {
+                  copied += m.starts_with("e");
+                } else if (record.type != store::ValueType::kZSet || m.starts_with(store::kZSetByMember)) {
+                  copied++;
+                }
                 if (batch.size() < kMembersPerBatch) return true;
                 write = local.Apply(batch, {});
                 batch.clear();
@@ -207,7 +212,7 @@ absl::StatusOr<MigrationStats> MigrateClusterToSingle(cluster::ReplicaStore& rep
               }));
           CAIRN_RETURN_IF_ERROR(write);
           if (!batch.empty()) CAIRN_RETURN_IF_ERROR(local.Apply(batch, {}));
-          if (copied == 0) {
+          if (copied == 0 && record.type != store::ValueType::kStream) {  // a stream exists empty
             // No live member (a collection kept as registers, all removed): no key.
             CAIRN_RETURN_IF_ERROR(local.Delete(db, name, {}));
             continue;

@@ -1181,6 +1181,7 @@ void ScriptEngine::Run(CommandContext& c, LuaState* s, const std::string& chunk_
   run->client.protocol.store(2);
   run->client.authenticated = true;
   run->client.in_exec = true;  // blocking commands do not block, as in MULTI
+  run->client.script = true;
   run->client.id = c.client.id;
   run->read_only = function->no_writes || read_only;
   run->allow_oom = function->allow_oom;

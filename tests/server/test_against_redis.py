@@ -238,3 +238,19 @@ def test_zset_combinations_match_redis(server, redis):
                      ("LCS", "{z}la", "{z}lb", "IDX", "WITHMATCHLEN"),
                      ("BITFIELD", "{z}bf", "OVERFLOW", "FAIL", "INCRBY", "u2", "0", "9")]:
             same(cairn, redis, *case)
+
+
+def test_slowlog_and_latency(server, redis):
+    cairn = both(server, redis)
+    for conn in (cairn, redis):
+        assert conn.command("CONFIG", "SET", "slowlog-log-slower-than", "0") == "OK"
+        assert conn.command("SLOWLOG", "RESET") == "OK"
+        conn.command("SET", "{s}k", "v" * 200)
+        conn.command("GET", "{s}k")
+    got, want = cairn.command("SLOWLOG", "GET", "2"), redis.command("SLOWLOG", "GET", "2")
+    assert [e[3] for e in got] == [e[3] for e in want]  # newest first, long arguments cut as Redis cuts them
+    assert all(isinstance(e[0], int) and isinstance(e[2], int) and e[4] for e in got)
+    for args in (("SLOWLOG", "GET", "-2"), ("SLOWLOG", "FOO"), ("LATENCY", "LATEST"), ("LATENCY", "HISTORY", "command"),
+                 ("LATENCY", "RESET"), ("CONFIG", "SET", "slowlog-log-slower-than", "-1"), ("SLOWLOG", "RESET"),
+                 ("GET", "{s}k"), ("SLOWLOG", "LEN"), ("CONFIG", "GET", "slowlog-max-len")):
+        same(cairn, redis, *args)

@@ -73,6 +73,13 @@ CASES = [
     ("XREADGROUP", "GROUP", "grp", "alice", "NOACK", "STREAMS", "{x}g", ">"), ("XPENDING", "{x}g", "grp"),
     ("XGROUP", "DESTROY", "{x}g", "grp"), ("XGROUP", "DESTROY", "{x}g", "grp"), ("XGROUP", "FOO", "{x}g"),
     ("XGROUP", "CREATE", "{x}nokey", "grp", "$"),
+    # trimming that takes the entry being added; strict IDs; FORCE; entries-read and lag
+    ("XADD", "{x}e", "MAXLEN", "0", "2-1", "f", "v"), ("XLEN", "{x}e"), ("XADD", "{x}e", "MINID", "10", "5-1", "f", "v"),
+    ("XLEN", "{x}e"), ("XDEL", "{x}e", "-"), ("XACK", "{x}e", "g", "+"),
+    ("DEL", "{x}l"), ("XADD", "{x}l", "1-1", "a", "1"), ("XADD", "{x}l", "2-1", "b", "2"), ("XADD", "{x}l", "3-1", "c", "3"),
+    ("XGROUP", "CREATE", "{x}l", "g0", "0"), ("XGROUP", "CREATE", "{x}l", "gd", "$"),
+    ("XREADGROUP", "GROUP", "g0", "c", "COUNT", "1", "STREAMS", "{x}l", ">"),
+    ("XCLAIM", "{x}l", "g0", "c2", "0", "3-1", "FORCE", "JUSTID"), ("XCLAIM", "{x}l", "g0", "c3", "0", "9-9"),
 ]
 
 
@@ -108,6 +115,16 @@ def test_xinfo_and_pending_fields(server, redis):
     got = cairn.command("XPENDING", "{x}i", "g", "-", "+", "10")
     assert [(e[0], e[1], e[3]) for e in got] == [(e[0], e[1], e[3]) for e in want]
     same(cairn, redis, "XPENDING", "{x}i", "g", "IDLE", "100000", "-", "+", "10")
+    for conn in (cairn, redis):
+        for i in range(1, 4):
+            conn.command("XADD", "{x}lag", "%d-1" % i, "f", "v")
+        conn.command("XGROUP", "CREATE", "{x}lag", "from0", "0")
+        conn.command("XGROUP", "CREATE", "{x}lag", "fromlast", "$")
+        conn.command("XGROUP", "CREATE", "{x}lag", "reader", "0")
+        conn.command("XREADGROUP", "GROUP", "reader", "c", "COUNT", "1", "STREAMS", "{x}lag", ">")
+    want = [fields(g) for g in redis.command("XINFO", "GROUPS", "{x}lag")]
+    got = [fields(g) for g in cairn.command("XINFO", "GROUPS", "{x}lag")]
+    assert sorted(got, key=lambda g: g[b"name"]) == sorted(want, key=lambda g: g[b"name"])
     same(cairn, redis, "XINFO", "STREAM", "{x}nokey")
 
 
