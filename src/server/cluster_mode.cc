@@ -1410,12 +1410,12 @@ namespace {
 // A blocking command (BLPOP and its kin): the replica never waits (it answers nil at
 // once); the client waits here, polling the replica until its timeout, and is woken
 // sooner by a push through this node.
-void Blocking(ClusterContext& x, const std::vector<std::string_view>& keys) {
+// A blocking command (BLPOP and kin, XREAD/XREADGROUP BLOCK) runs on its keys' replica;
+// finding nothing, the client waits until deadline (0: none), asking the replica again
+// every kBlockPollMs and whenever this node sees one of the keys written. A replica's
+// retry_args (XREAD's "$" as resolved) are the line asked with from then on.
+void BlockOnReplica(ClusterContext& x, const std::vector<std::string_view>& keys, int64_t deadline) {
   CommandContext& c = x.c;
-  int64_t deadline;
-  // BZMPOP and BLMPOP name their timeout first; the others, last.
-  const std::string name = Lower(c.args[0]);
-  if (!ParseBlockTimeout(c, name == "bzmpop" || name == "blmpop" ? c.args[1] : c.args.back(), &deadline)) return;
   pb::ExecuteCommand q = NewExecute(x);
   for (std::string_view a : c.args) q.add_args(std::string(a));
   ReplyLater later = x.Reserve("");
@@ -1432,15 +1432,26 @@ void Blocking(ClusterContext& x, const std::vector<std::string_view>& keys) {
         const std::string& reply = result.reply();
         const bool null_array = reply == "*-1\r\n", null = reply == "$-1\r\n" || reply == "_\r\n";
         if (!(null_array || null) || !can_wait) return later(std::move(*result.mutable_reply()), nullptr);
-        later("", [blocking, watched, db, deadline, null](ClientState& client) {
+        std::vector<std::string> retry(result.retry_args().begin(), result.retry_args().end());
+        later("", [blocking, watched, db, deadline, null, retry](ClientState& client) {
           std::vector<std::string_view> keys(watched.begin(), watched.end());
           client.block.active = true;
           client.block.deadline_ms = deadline;
           client.block.reply = null ? BlockedReply::kNull : BlockedReply::kNullArray;
           client.block.poll_ms = kBlockPollMs;
+          client.block.retry_args = retry;
           client.block.ticket = blocking->Add(db, keys, client.wake);
         });
       });
+}
+
+// BLPOP and kin: the timeout (seconds) is the last argument, BZMPOP's and BLMPOP's the first.
+void Blocking(ClusterContext& x, const std::vector<std::string_view>& keys) {
+  CommandContext& c = x.c;
+  int64_t deadline;
+  const std::string name = Lower(c.args[0]);
+  if (!ParseBlockTimeout(c, name == "bzmpop" || name == "blmpop" ? c.args[1] : c.args.back(), &deadline)) return;
+  BlockOnReplica(x, keys, deadline);
 }
 
 // XREAD/XREADGROUP's BLOCK milliseconds before STREAMS (-1: none, or not a number: the
@@ -1453,40 +1464,6 @@ int64_t StreamBlockMs(const std::vector<std::string_view>& args) {
     if (opt == "block") return ParseInt64(args[i + 1], &ms) && ms >= 0 ? ms : -1;
   }
   return -1;
-}
-
-// XREAD/XREADGROUP BLOCK: as Blocking, with the deadline from BLOCK and, for XREAD's
-// "$", polls made with the IDs the first run resolved it to (ExecuteResult.retry_args).
-void StreamBlocking(ClusterContext& x, const std::vector<std::string_view>& keys, int64_t block_ms) {
-  CommandContext& c = x.c;
-  const int64_t deadline = block_ms == 0 ? 0 : c.now_ms + block_ms;
-  pb::ExecuteCommand q = NewExecute(x);
-  for (std::string_view a : c.args) q.add_args(std::string(a));
-  ReplyLater later = x.Reserve("");
-  ServerStats* stats = &c.server.stats;
-  BlockingKeys* blocking = &c.server.blocking;
-  const bool can_wait = c.client.wake != nullptr;
-  std::vector<std::string> watched(keys.begin(), keys.end());
-  const int db = x.db;
-  ExecuteOnReplicaAsync(
-      x.node, std::string(keys[0]), std::move(q),
-      [later, stats, blocking, can_wait, watched, db, deadline](pb::ExecuteResult result) {
-        stats->keyspace_hits.fetch_add(result.keyspace_hits(), std::memory_order_relaxed);
-        stats->keyspace_misses.fetch_add(result.keyspace_misses(), std::memory_order_relaxed);
-        const std::string& reply = result.reply();
-        const bool nothing = reply == "*-1\r\n" || reply == "_\r\n";
-        if (!nothing || !can_wait) return later(std::move(*result.mutable_reply()), nullptr);
-        std::vector<std::string> retry(result.retry_args().begin(), result.retry_args().end());
-        later("", [blocking, watched, db, deadline, retry](ClientState& client) {
-          std::vector<std::string_view> keys(watched.begin(), watched.end());
-          client.block.active = true;
-          client.block.deadline_ms = deadline;
-          client.block.reply = BlockedReply::kNullArray;
-          client.block.poll_ms = kBlockPollMs;
-          client.block.retry_args = retry;
-          client.block.ticket = blocking->Add(db, keys, client.wake);
-        });
-      });
 }
 
 // HSCAN, SSCAN, ZSCAN: the cursor is this node's: it names the member to resume at, which
@@ -1558,7 +1535,8 @@ bool Dispatch(ClusterContext& x, const CommandSpec& spec) {
   if ((spec.flags & kBlocking) && !c.client.in_exec) {
     Blocking(x, keys);
   } else if ((name == "xread" || name == "xreadgroup") && !c.client.in_exec && StreamBlockMs(c.args) >= 0) {
-    StreamBlocking(x, keys, StreamBlockMs(c.args));
+    const int64_t ms = StreamBlockMs(c.args);
+    BlockOnReplica(x, keys, ms == 0 ? 0 : c.now_ms + ms);
   } else if (name == "hscan" || name == "sscan" || name == "zscan") {
     MemberScan(x, keys[0]);
   } else {

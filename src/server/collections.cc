@@ -267,6 +267,42 @@ bool MoveCollection(CommandContext& c, int src_db, std::string_view src_key,
   return true;
 }
 
+bool ParseMultiPop(CommandContext& c, size_t first, const char* a, const char* b,
+                   std::vector<std::string_view>* keys, bool* first_word, int64_t* count) {
+  int64_t numkeys = 0;
+  if (!ParseInt64(c.args[first], &numkeys) || numkeys <= 0) {
+    c.out.Error("ERR numkeys should be greater than 0");
+    return false;
+  }
+  size_t i = first + 1 + static_cast<size_t>(numkeys);
+  if (numkeys > static_cast<int64_t>(c.args.size()) || i >= c.args.size()) {
+    c.out.Error(kErrSyntax);
+    return false;
+  }
+  keys->assign(c.args.begin() + static_cast<long>(first) + 1, c.args.begin() + static_cast<long>(i));
+  const std::string where = Lower(c.args[i]);
+  if (where != a && where != b) {
+    c.out.Error(kErrSyntax);
+    return false;
+  }
+  *first_word = where == a;
+  *count = 1;
+  bool count_given = false;
+  for (i++; i < c.args.size(); i++) {
+    if (Lower(c.args[i]) == "count" && i + 1 < c.args.size() && !count_given) {
+      if (!ParseInt64(c.args[++i], count) || *count <= 0) {
+        c.out.Error("ERR count should be greater than 0");
+        return false;
+      }
+      count_given = true;
+    } else {
+      c.out.Error(kErrSyntax);
+      return false;
+    }
+  }
+  return true;
+}
+
 bool ParseIntArg(CommandContext& c, std::string_view arg, int64_t* v) {
   if (ParseInt64(arg, v)) return true;
   c.out.Error(kErrNotInteger);

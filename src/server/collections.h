@@ -90,6 +90,11 @@ bool SampleMembers(CommandContext& c, const Collection& coll, std::string_view t
 // with a fresh version and a copy of every member, and deletes (src_db, src_key), in one
 // batch. O(members), where Redis renames in O(1): members are keyed by their
 // collection's name. Returns false after replying with an error.
+// LMPOP, ZMPOP, BLMPOP, BZMPOP: "numkeys key... <a|b> [COUNT n]" from args[first]; *first_word
+// says whether the direction was a (LEFT, MIN) or b. False after replying Redis's error.
+bool ParseMultiPop(CommandContext& c, size_t first, const char* a, const char* b,
+                   std::vector<std::string_view>* keys, bool* first_word, int64_t* count);
+
 // keep_source: a copy (COPY), the source stays.
 bool MoveCollection(CommandContext& c, int src_db, std::string_view src_key,
                     const store::Record& r, int dst_db, std::string_view dst_key, bool keep_source = false);

@@ -396,26 +396,11 @@ void BRPop(CommandContext& c) { BlockingPop(c, false); }
 void MultiPop(CommandContext& c, size_t first, bool blocking) {
   int64_t deadline_ms = 0;
   if (blocking && !ParseBlockTimeout(c, c.args[1], &deadline_ms)) return;
-  int64_t numkeys = 0;
-  if (!ParseInt64(c.args[first], &numkeys) || numkeys <= 0) {
-    return c.out.Error("ERR numkeys should be greater than 0");
-  }
-  size_t i = first + 1 + static_cast<size_t>(numkeys);
-  if (numkeys > static_cast<int64_t>(c.args.size()) || i >= c.args.size()) return c.out.Error(kErrSyntax);
+  std::vector<std::string_view> keys;
   bool left;
-  if (!ParseSide(c.args[i], &left)) return c.out.Error(kErrSyntax);
-  int64_t count = 1;
-  bool count_given = false;
-  for (i++; i < c.args.size(); i++) {
-    if (Lower(c.args[i]) == "count" && i + 1 < c.args.size() && !count_given) {
-      if (!ParseInt64(c.args[++i], &count) || count <= 0) return c.out.Error("ERR count should be greater than 0");
-      count_given = true;
-    } else {
-      return c.out.Error(kErrSyntax);
-    }
-  }
-  for (int64_t k = 0; k < numkeys; k++) {
-    const std::string_view key = c.args[first + 1 + static_cast<size_t>(k)];
+  int64_t count;
+  if (!ParseMultiPop(c, first, "left", "right", &keys, &left, &count)) return;
+  for (std::string_view key : keys) {
     Collection l;
     if (!LoadList(c, key, &l)) return;
     if (!l.exists) continue;
@@ -429,8 +414,6 @@ void MultiPop(CommandContext& c, size_t first, bool blocking) {
     return;
   }
   if (!blocking) return c.out.NullArray();
-  std::vector<std::string_view> keys(c.args.begin() + static_cast<long>(first) + 1,
-                                     c.args.begin() + static_cast<long>(first + 1 + static_cast<size_t>(numkeys)));
   Block(c, keys, deadline_ms, BlockedReply::kNullArray);
 }
 

@@ -511,32 +511,58 @@ void XSetId(CommandContext& c) {
   c.out.SimpleString("OK");
 }
 
-// XREAD [COUNT n] [BLOCK ms] STREAMS key... id...
-void XRead(CommandContext& c) {
-  int64_t count = 0, block_ms = -1;
-  size_t i = 1;
+// XREAD's and XREADGROUP's options from args[i] up to STREAMS: COUNT, BLOCK and (group)
+// NOACK. Returns the position of STREAMS, followed by as many IDs as keys; 0 after
+// replying the error.
+struct ReadOptions {
+  int64_t count = 0;      // 0: all
+  int64_t block_ms = -1;  // -1: do not block; 0: for ever
+  bool noack = false;
+};
+
+size_t ParseReadOptions(CommandContext& c, size_t i, bool group, ReadOptions* o) {
   for (; i < c.args.size(); i++) {
     const std::string opt = Lower(c.args[i]);
     if (opt == "count" && i + 1 < c.args.size()) {
-      if (!ParseInt64(c.args[++i], &count)) return c.out.Error(kErrNotInteger);
-      if (count < 0) count = 0;
-    } else if (opt == "block" && i + 1 < c.args.size()) {
-      if (!ParseInt64(c.args[++i], &block_ms)) {
-        return c.out.Error("ERR timeout is not an integer or out of range");
+      if (!ParseInt64(c.args[++i], &o->count)) {
+        c.out.Error(kErrNotInteger);
+        return 0;
       }
-      if (block_ms < 0) return c.out.Error("ERR timeout is negative");
+      if (o->count < 0) o->count = 0;
+    } else if (opt == "block" && i + 1 < c.args.size()) {
+      if (!ParseInt64(c.args[++i], &o->block_ms)) {
+        c.out.Error("ERR timeout is not an integer or out of range");
+        return 0;
+      }
+      if (o->block_ms < 0) {
+        c.out.Error("ERR timeout is negative");
+        return 0;
+      }
+    } else if (group && opt == "noack") {
+      o->noack = true;
     } else if (opt == "streams") {
       break;
     } else {
-      return c.out.Error(kErrSyntax);
+      c.out.Error(kErrSyntax);
+      return 0;
     }
   }
   const size_t rest = i < c.args.size() ? c.args.size() - i - 1 : 0;
   if (i >= c.args.size() || rest == 0 || rest % 2 != 0) {
-    return c.out.Error(
-        "ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified.");
+    c.out.Error(group ? "ERR Unbalanced 'xreadgroup' list of streams: for each stream key an ID or '>' must be specified."
+                      : "ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified.");
+    return 0;
   }
-  const size_t n = rest / 2;
+  return i;
+}
+
+// XREAD [COUNT n] [BLOCK ms] STREAMS key... id...
+void XRead(CommandContext& c) {
+  ReadOptions o;
+  const size_t i = ParseReadOptions(c, 1, false, &o);
+  if (i == 0) return;
+  const int64_t count = o.count, block_ms = o.block_ms;
+  const size_t n = (c.args.size() - i - 1) / 2;
   std::vector<Collection> streams(n);
   std::vector<Id> after(n);
   bool resolved_dollar = false;
@@ -861,31 +887,12 @@ void XGroup(CommandContext& c) {
 void XReadGroup(CommandContext& c) {
   if (Lower(c.args[1]) != "group") return c.out.Error(kErrSyntax);
   const std::string_view group = c.args[2], consumer = c.args[3];
-  int64_t count = 0, block_ms = -1;
-  bool noack = false;
-  size_t i = 4;
-  for (; i < c.args.size(); i++) {
-    const std::string opt = Lower(c.args[i]);
-    if (opt == "count" && i + 1 < c.args.size()) {
-      if (!ParseInt64(c.args[++i], &count)) return c.out.Error(kErrNotInteger);
-      if (count < 0) count = 0;
-    } else if (opt == "block" && i + 1 < c.args.size()) {
-      if (!ParseInt64(c.args[++i], &block_ms)) return c.out.Error("ERR timeout is not an integer or out of range");
-      if (block_ms < 0) return c.out.Error("ERR timeout is negative");
-    } else if (opt == "noack") {
-      noack = true;
-    } else if (opt == "streams") {
-      break;
-    } else {
-      return c.out.Error(kErrSyntax);
-    }
-  }
-  const size_t rest = i < c.args.size() ? c.args.size() - i - 1 : 0;
-  if (i >= c.args.size() || rest == 0 || rest % 2 != 0) {
-    return c.out.Error(
-        "ERR Unbalanced 'xreadgroup' list of streams: for each stream key an ID or '>' must be specified.");
-  }
-  const size_t n = rest / 2;
+  ReadOptions o;
+  const size_t i = ParseReadOptions(c, 4, true, &o);
+  if (i == 0) return;
+  const int64_t count = o.count, block_ms = o.block_ms;
+  const bool noack = o.noack;
+  const size_t n = (c.args.size() - i - 1) / 2;
   std::vector<Collection> streams(n);
   std::vector<Group> groups(n);
   for (size_t k = 0; k < n; k++) {

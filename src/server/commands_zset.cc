@@ -286,6 +286,24 @@ void ZRange(CommandContext& c) {
   RunRange(c, q, with_scores, c.args[2], c.args[3]);
 }
 
+// Replaces args[1] (ZRANGESTORE's and the *STORE commands' destination) by a sorted set
+// of these elements (none: deletes it) and replies their count.
+template <typename Elements>
+void StoreResult(CommandContext& c, const Elements& result) {
+  CollectionBatch batch(c);
+  batch.DeleteKey(c.args[1]);
+  if (!result.empty()) {
+    Collection dst;
+    dst.key = std::string(c.args[1]);
+    dst.type = ValueType::kZSet;
+    batch.Create(&dst);
+    for (const auto& [m, sc] : result) PutElement(batch, dst, m, sc);
+    dst.meta.size = result.size();
+    batch.SaveMeta(dst);
+  }
+  if (batch.Commit()) c.out.Integer(static_cast<int64_t>(result.size()));
+}
+
 // ZRANGESTORE dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]
 void ZRangeStore(CommandContext& c) {
   RangeQuery q;
@@ -297,18 +315,9 @@ void ZRangeStore(CommandContext& c) {
   if (!LoadZSet(c, c.args[2], &z)) return;
   std::vector<Element> els;
   if (!CollectRange(c, z, q, &els)) return;
-  CollectionBatch batch(c);
-  batch.DeleteKey(c.args[1]);
-  if (!els.empty()) {
-    Collection dst;
-    dst.key = std::string(c.args[1]);
-    dst.type = ValueType::kZSet;
-    batch.Create(&dst);
-    for (const auto& e : els) PutElement(batch, dst, e.member, e.score);
-    dst.meta.size = els.size();
-    batch.SaveMeta(dst);
-  }
-  if (batch.Commit()) c.out.Integer(static_cast<int64_t>(els.size()));
+  std::vector<std::pair<std::string, double>> result;
+  for (auto& e : els) result.emplace_back(std::move(e.member), e.score);
+  StoreResult(c, result);
 }
 
 void ZRevRange(CommandContext& c) {
@@ -626,8 +635,8 @@ void Pop(CommandContext& c, bool max) {
 void ZPopMin(CommandContext& c) { Pop(c, false); }
 void ZPopMax(CommandContext& c) { Pop(c, true); }
 
-// Pops up to count of key's lowest (or highest) elements; *found: the key held any.
-// False after replying with an error.
+// Pops up to count of key's lowest (or highest) elements (none: an absent key). False
+// after replying with an error.
 bool PopElements(CommandContext& c, std::string_view key, bool max, int64_t count, std::vector<Element>* els) {
   Collection z;
   if (!LoadZSet(c, key, &z)) return false;
@@ -670,28 +679,13 @@ void BZPopMax(CommandContext& c) { BlockingPop(c, true); }
 void MultiPop(CommandContext& c, size_t first, bool blocking) {
   int64_t deadline_ms = 0;
   if (blocking && !ParseBlockTimeout(c, c.args[1], &deadline_ms)) return;
-  int64_t numkeys = 0;
-  if (!ParseInt64(c.args[first], &numkeys) || numkeys <= 0) {
-    return c.out.Error("ERR numkeys should be greater than 0");
-  }
-  size_t i = first + 1 + static_cast<size_t>(numkeys);
-  if (numkeys > static_cast<int64_t>(c.args.size()) || i >= c.args.size()) return c.out.Error(kErrSyntax);
-  const std::string where = Lower(c.args[i]);
-  if (where != "min" && where != "max") return c.out.Error(kErrSyntax);
-  int64_t count = 1;
-  bool count_given = false;
-  for (i++; i < c.args.size(); i++) {
-    if (Lower(c.args[i]) == "count" && i + 1 < c.args.size() && !count_given) {
-      if (!ParseInt64(c.args[++i], &count) || count <= 0) return c.out.Error("ERR count should be greater than 0");
-      count_given = true;
-    } else {
-      return c.out.Error(kErrSyntax);
-    }
-  }
-  for (int64_t k = 0; k < numkeys; k++) {
-    const std::string_view key = c.args[first + 1 + static_cast<size_t>(k)];
+  std::vector<std::string_view> keys;
+  bool min;
+  int64_t count;
+  if (!ParseMultiPop(c, first, "min", "max", &keys, &min, &count)) return;
+  for (std::string_view key : keys) {
     std::vector<Element> els;
-    if (!PopElements(c, key, where == "max", count, &els)) return;
+    if (!PopElements(c, key, !min, count, &els)) return;
     if (els.empty()) continue;
     c.out.ArrayHeader(2);
     c.out.Bulk(key);
@@ -704,8 +698,6 @@ void MultiPop(CommandContext& c, size_t first, bool blocking) {
     return;
   }
   if (!blocking) return c.out.NullArray();
-  std::vector<std::string_view> keys(c.args.begin() + static_cast<long>(first) + 1,
-                                     c.args.begin() + static_cast<long>(first + 1 + static_cast<size_t>(numkeys)));
   Block(c, keys, deadline_ms, BlockedReply::kNullArray);
 }
 
@@ -885,18 +877,7 @@ void Combine(CommandContext& c, SetOp op, bool store, bool card_only) {
     });
     return ReplyElements(c, els, withscores);
   }
-  CollectionBatch batch(c);
-  batch.DeleteKey(c.args[1]);
-  if (!result.empty()) {
-    Collection dst;
-    dst.key = std::string(c.args[1]);
-    dst.type = ValueType::kZSet;
-    batch.Create(&dst);
-    for (const auto& [m, sc] : result) PutElement(batch, dst, m, sc);
-    dst.meta.size = result.size();
-    batch.SaveMeta(dst);
-  }
-  if (batch.Commit()) c.out.Integer(static_cast<int64_t>(result.size()));
+  StoreResult(c, result);
 }
 
 void ZUnionStore(CommandContext& c) { Combine(c, SetOp::kUnion, true, false); }
