@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "base/glob.h"
 #include "base/status.h"
@@ -305,6 +306,102 @@ const Option kOptions[] = {
      GetString<&ServerConfig::logfile>},
 };
 
+// Redis 7.0's knobs of encodings, rehashing, eviction sampling, persistence files and the
+// like: cairn's storage has no such settings. CONFIG SET checks the value as Redis would
+// (an integer, yes/no, a memory size, one of the words) and keeps it; CONFIG GET reports
+// it (or Redis's default); nothing else reads it.
+struct Knob {
+  const char* name;
+  const char* aliases;
+  const char* default_value;
+  enum Kind { kInt, kBool, kMemory, kWords, kText } kind;
+  const char* words;  // kWords: the values allowed, '|'-separated
+};
+
+const Knob kKnobs[] = {
+    {"hash-max-listpack-entries", "hash-max-ziplist-entries", "128", Knob::kInt, ""},
+    {"hash-max-listpack-value", "hash-max-ziplist-value", "64", Knob::kInt, ""},
+    {"list-max-listpack-size", "list-max-ziplist-size", "-2", Knob::kInt, ""},
+    {"list-compress-depth", "", "0", Knob::kInt, ""},
+    {"set-max-intset-entries", "", "512", Knob::kInt, ""},
+    {"zset-max-listpack-entries", "zset-max-ziplist-entries", "128", Knob::kInt, ""},
+    {"zset-max-listpack-value", "zset-max-ziplist-value", "64", Knob::kInt, ""},
+    {"stream-node-max-bytes", "", "4096", Knob::kMemory, ""},
+    {"stream-node-max-entries", "", "100", Knob::kInt, ""},
+    {"hll-sparse-max-bytes", "", "3000", Knob::kMemory, ""},
+    {"activerehashing", "", "yes", Knob::kBool, ""},
+    {"activedefrag", "", "no", Knob::kBool, ""},
+    {"hz", "", "10", Knob::kInt, ""},
+    {"dynamic-hz", "", "yes", Knob::kBool, ""},
+    {"active-expire-effort", "", "1", Knob::kInt, ""},
+    {"lazyfree-lazy-eviction", "", "no", Knob::kBool, ""},
+    {"lazyfree-lazy-expire", "", "no", Knob::kBool, ""},
+    {"lazyfree-lazy-server-del", "", "no", Knob::kBool, ""},
+    {"lazyfree-lazy-user-del", "", "no", Knob::kBool, ""},
+    {"lazyfree-lazy-user-flush", "", "no", Knob::kBool, ""},
+    {"lfu-log-factor", "", "10", Knob::kInt, ""},
+    {"lfu-decay-time", "", "1", Knob::kInt, ""},
+    {"maxmemory-policy", "", "noeviction", Knob::kWords,
+     "volatile-lru|volatile-lfu|volatile-random|volatile-ttl|allkeys-lru|allkeys-lfu|allkeys-random|noeviction"},
+    {"maxmemory-samples", "", "5", Knob::kInt, ""},
+    {"maxmemory-eviction-tenacity", "", "10", Knob::kInt, ""},
+    {"latency-tracking", "", "yes", Knob::kBool, ""},
+    {"tracking-table-max-keys", "", "1000000", Knob::kInt, ""},
+    {"jemalloc-bg-thread", "", "yes", Knob::kBool, ""},
+    {"no-appendfsync-on-rewrite", "", "no", Knob::kBool, ""},
+    {"aof-use-rdb-preamble", "", "yes", Knob::kBool, ""},
+    {"auto-aof-rewrite-percentage", "", "100", Knob::kInt, ""},
+    {"auto-aof-rewrite-min-size", "", "67108864", Knob::kMemory, ""},
+    {"rdbcompression", "", "yes", Knob::kBool, ""},
+    {"rdbchecksum", "", "yes", Knob::kBool, ""},
+    {"stop-writes-on-bgsave-error", "", "yes", Knob::kBool, ""},
+    {"dbfilename", "", "dump.rdb", Knob::kText, ""},
+    {"appendfilename", "", "appendonly.aof", Knob::kText, ""},
+    {"lua-replicate-commands", "", "yes", Knob::kBool, ""},
+    {"oom-score-adj", "", "no", Knob::kWords, "no|yes|relative|absolute"},
+    {"client-query-buffer-limit-check", "", "yes", Knob::kBool, ""},
+    {"notify-keyspace-events", "", "", Knob::kWords, ""},  // keyspace events: none here
+};
+
+const Knob* FindKnob(std::string_view name) {
+  const std::string lower = absl::AsciiStrToLower(ToAbsl(name));
+  for (const Knob& k : kKnobs) {
+    if (lower == k.name) return &k;
+    for (absl::string_view alias : absl::StrSplit(k.aliases, ',', absl::SkipEmpty())) {
+      if (lower == alias) return &k;
+    }
+  }
+  return nullptr;
+}
+
+absl::Status CheckKnob(const Knob& k, std::string_view value) {
+  std::string v = absl::AsciiStrToLower(ToAbsl(value));
+  switch (k.kind) {
+    case Knob::kInt: {
+      int64_t n;
+      return absl::SimpleAtoi(v, &n) ? absl::OkStatus() : Invalid("argument couldn't be parsed into an integer");
+    }
+    case Knob::kBool:
+      return v == "yes" || v == "no" ? absl::OkStatus() : Invalid("argument must be 'yes' or 'no'");
+    case Knob::kMemory: {
+      uint64_t bytes;
+      return ParseMemory(v, &bytes);
+    }
+    case Knob::kWords:
+      if (std::string_view(k.name) == "notify-keyspace-events") {
+        return v.empty() ? absl::OkStatus() : Invalid("keyspace notifications are not supported by cairn");
+      }
+      for (absl::string_view w : absl::StrSplit(k.words, '|')) {
+        if (v == w) return absl::OkStatus();
+      }
+      return Invalid("argument(s) must be one of the following: " +
+                     std::string(absl::StrReplaceAll(k.words, {{"|", ", "}})));
+    case Knob::kText:
+      return absl::OkStatus();
+  }
+  return absl::OkStatus();
+}
+
 const Option* Find(std::string_view name) {
   const std::string lower = absl::AsciiStrToLower(ToAbsl(name));
   for (const Option& o : kOptions) {
@@ -350,7 +447,16 @@ ServerConfig Config::Get() const {
 
 absl::Status Config::Set(std::string_view name, std::string_view value, bool at_runtime) {
   const Option* o = Find(name);
-  if (o == nullptr) return absl::NotFoundError(absl::StrCat("unknown option '", ToAbsl(name), "'"));
+  if (o == nullptr) {
+    const Knob* k = FindKnob(name);
+    if (k == nullptr) return absl::NotFoundError(absl::StrCat("unknown option '", ToAbsl(name), "'"));
+    if (absl::Status s = CheckKnob(*k, value); !s.ok()) return s;  // Redis's words
+    std::string v(value);
+    if (k->kind == Knob::kBool || k->kind == Knob::kWords) absl::AsciiStrToLower(&v);
+    absl::MutexLock l(&mu_);
+    values_.knobs[k->name] = std::move(v);
+    return absl::OkStatus();
+  }
   if (at_runtime && !o->runtime) {
     return absl::FailedPreconditionError(
         absl::StrCat("can't set immutable config '", o->name, "'"));
@@ -377,6 +483,16 @@ std::vector<std::pair<std::string, std::string>> Config::Match(std::string_view 
       }
     }
     if (match) out.emplace_back(o.name, o.get(values_));
+  }
+  for (const Knob& k : kKnobs) {
+    auto it = values_.knobs.find(k.name);
+    const std::string value = it != values_.knobs.end() ? it->second : k.default_value;
+    if (GlobMatch(pattern, k.name, /*nocase=*/true)) out.emplace_back(k.name, value);
+    for (absl::string_view alias : absl::StrSplit(k.aliases, ',', absl::SkipEmpty())) {
+      if (GlobMatch(pattern, std::string_view(alias.data(), alias.size()), true)) {
+        out.emplace_back(std::string(alias), value);
+      }
+    }
   }
   return out;
 }

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -62,6 +63,10 @@ struct ServerConfig {
   int write_quorum = 2;       // W
   int read_quorum = 2;        // R
   bool hinted_handoff = true;
+  // Redis's encoding and tuning knobs that have no meaning here (config.cc's kKnobs):
+  // accepted, checked, kept and reported, as Dragonfly does. Set ones only; the rest
+  // report Redis's default.
+  std::map<std::string, std::string> knobs;
   int busy_reply_threshold = 5000;
   int slowlog_log_slower_than = 10000;  // microseconds; -1: never, 0: every command
   int slowlog_max_len = 128;

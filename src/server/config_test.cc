@@ -31,7 +31,15 @@ TEST(ConfigTest, DefaultsAliasesAndValidation) {
   EXPECT_FALSE(c.Set("appendonly", "no", false).ok());
   EXPECT_EQ(c.Match("appendonly")[0].second, "yes");
   const auto matched = c.Match("max*");
-  EXPECT_EQ(matched.size(), 3u);  // maxmemory, maxclients, max-clock-drift
+  // maxmemory, maxclients, max-clock-drift, and Redis's knobs maxmemory-policy,
+  // maxmemory-samples, maxmemory-eviction-tenacity
+  EXPECT_EQ(matched.size(), 6u);
+  // A knob is checked as Redis checks it, kept and reported; others stay at Redis's default.
+  EXPECT_TRUE(c.Set("hash-max-ziplist-entries", "256", true).ok());
+  EXPECT_EQ(c.Match("hash-max-listpack-entries")[0].second, "256");
+  EXPECT_FALSE(c.Set("hash-max-listpack-entries", "many", true).ok());
+  EXPECT_EQ(c.Match("zset-max-listpack-value")[0].second, "64");
+  EXPECT_FALSE(c.Set("notify-keyspace-events", "KEA", true).ok());
 }
 
 TEST(ConfigTest, MemoryUnitsLikeRedis) {

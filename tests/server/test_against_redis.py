@@ -254,3 +254,19 @@ def test_slowlog_and_latency(server, redis):
                  ("LATENCY", "RESET"), ("CONFIG", "SET", "slowlog-log-slower-than", "-1"), ("SLOWLOG", "RESET"),
                  ("GET", "{s}k"), ("SLOWLOG", "LEN"), ("CONFIG", "GET", "slowlog-max-len")):
         same(cairn, redis, *args)
+
+
+def test_redis_tuning_knobs_are_kept(server, redis):
+    """Encoding and tuning knobs that mean nothing to cairn are accepted, checked and
+    reported as Redis does (test harnesses set them first thing)."""
+    cairn = both(server, redis)
+    for args in (("CONFIG", "SET", "hash-max-listpack-entries", "256"), ("CONFIG", "GET", "hash-max-ziplist-entries"),
+                 ("CONFIG", "SET", "hash-max-ziplist-value", "128"), ("CONFIG", "GET", "hash-max-listpack-value"),
+                 ("CONFIG", "SET", "list-max-ziplist-size", "-1"), ("CONFIG", "SET", "zset-max-ziplist-entries", "0"),
+                 ("CONFIG", "SET", "set-max-intset-entries", "1"), ("CONFIG", "SET", "list-compress-depth", "2"),
+                 ("CONFIG", "GET", "list-compress-depth"), ("CONFIG", "SET", "hash-max-listpack-entries", "abc"),
+                 ("CONFIG", "SET", "maxmemory-policy", "allkeys-lru"), ("CONFIG", "GET", "maxmemory-policy"),
+                 ("CONFIG", "SET", "maxmemory-policy", "foo"), ("CONFIG", "SET", "activerehashing", "maybe"),
+                 ("CONFIG", "SET", "lazyfree-lazy-user-del", "yes"), ("CONFIG", "GET", "lazyfree-lazy-user-del"),
+                 ("CONFIG", "GET", "stream-node-max-entries"), ("CONFIG", "SET", "hz", "100"), ("CONFIG", "GET", "hz")):
+        same(cairn, redis, *args)
