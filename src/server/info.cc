@@ -39,8 +39,8 @@ void Server(ServerContext& s, int64_t now_ms, std::string* out) {
 
 void Clients(ServerContext& s, std::string* out) {
   absl::StrAppend(out, "# Clients\r\n", InfoMetricLines(s, "clients"),
-                  "maxclients:", s.config->Get().maxclients, "\r\n", "blocked_clients:0\r\n",
-                  "\r\n");
+                  "maxclients:", s.config->Get().maxclients, "\r\n",
+                  "blocked_clients:", s.blocking.waiters(), "\r\n", "\r\n");
 }
 
 void Memory(ServerContext& s, std::string* out) {
@@ -88,7 +88,27 @@ void Stats(ServerContext& s, std::string* out) {
                                   hits + misses ? double(hits) / double(hits + misses) : 0.0),
                   "block_cache_evictions:", Counter(c, "block_cache_evictions"), "\r\n",
                   "row_cache_hits:", Counter(c, "row_cache_hits"), "\r\n",
-                  "row_cache_misses:", Counter(c, "row_cache_misses"), "\r\n", "\r\n");
+                  "row_cache_misses:", Counter(c, "row_cache_misses"), "\r\n",
+                  "instantaneous_ops_per_sec:",
+                  s.stats.OpsPerSecond(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           std::chrono::steady_clock::now().time_since_epoch())
+                                           .count()),
+                  "\r\n",
+                  "pubsub_channels:", s.pubsub->Channels("", false).size(), "\r\n",
+                  "pubsub_patterns:", s.pubsub->Patterns(), "\r\n",
+                  "pubsubshard_channels:", s.pubsub->Channels("", true).size(), "\r\n",
+                  "number_of_cached_scripts:", s.scripts->scripts_cached(), "\r\n", "\r\n");
+}
+
+void Cpu(std::string* out) {
+  struct rusage self, children;
+  getrusage(RUSAGE_SELF, &self);
+  getrusage(RUSAGE_CHILDREN, &children);
+  auto secs = [](const timeval& t) { return absl::StrFormat("%.6f", t.tv_sec + t.tv_usec / 1e6); };
+  absl::StrAppend(out, "# CPU\r\n", "used_cpu_sys:", secs(self.ru_stime), "\r\n",
+                  "used_cpu_user:", secs(self.ru_utime), "\r\n", "used_cpu_sys_children:",
+                  secs(children.ru_stime), "\r\n", "used_cpu_user_children:", secs(children.ru_utime),
+                  "\r\n", "\r\n");
 }
 
 void Replication(std::string* out) {
@@ -180,6 +200,7 @@ std::string InfoText(ServerContext& s, const std::vector<std::string>& sections,
   if (want("persistence", true)) Persistence(s, &out);
   if (want("stats", true)) Stats(s, &out);
   if (want("replication", true)) Replication(&out);
+  if (want("cpu", true)) Cpu(&out);
   if (want("commandstats", false)) CommandStatsSection(s, &out);
   if (want("latencystats", false)) LatencyStats(s, &out);
   if (want("cluster", true)) {

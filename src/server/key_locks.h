@@ -27,10 +27,7 @@ class KeyLocks {
 
   // What this thread does, a moment at a time, while it waits for a script's hold of the
   // keyspace (set by each I/O thread: serve its other clients; null: just wait).
-  static void SetWaitHook(std::function<void()> hook) {
-    delete wait_hook_;
-    wait_hook_ = hook ? new std::function<void()>(std::move(hook)) : nullptr;
-  }
+  static void SetWaitHook(std::function<void()> hook) { wait_hook_ = std::move(hook); }
 
   // Holds the stripes of a set of keys (in one database) until destroyed.
   class Guard {
@@ -86,12 +83,12 @@ class KeyLocks {
     void LockShared() ABSL_NO_THREAD_SAFETY_ANALYSIS {
       KeyLocks& k = *locks_;
       if (!k.all_.ReaderTryLock()) {
-        if (k.scripts_.load(std::memory_order_acquire) > 0 && wait_hook_ != nullptr && wait_depth_ < 8) {
+        if (k.scripts_.load(std::memory_order_acquire) > 0 && wait_hook_ && wait_depth_ < 8) {
           // A script has (or is about to take) the keyspace, maybe for long: this thread
           // serves its other clients meanwhile rather than stopping (they get BUSY once
           // the script runs past busy-reply-threshold, or run SCRIPT KILL).
           wait_depth_++;
-          while (!k.all_.ReaderTryLock()) (*wait_hook_)();
+          while (!k.all_.ReaderTryLock()) wait_hook_();
           wait_depth_--;
         } else {
           k.all_.ReaderLock();
@@ -115,7 +112,7 @@ class KeyLocks {
   std::atomic<int> scripts_{0};  // script Guards holding or taking all_
   // This thread holds every stripe (of some KeyLocks: a server has one).
   static inline thread_local bool holds_all_ = false;
-  static inline thread_local std::function<void()>* wait_hook_ = nullptr;
+  static inline thread_local std::function<void()> wait_hook_;  // destroyed with its thread
   static inline thread_local int wait_depth_ = 0;
 };
 

@@ -80,7 +80,7 @@ struct ScriptRun {
   ScriptEngine::Running* running = nullptr;
 };
 thread_local ScriptRun* current_run = nullptr;
-thread_local std::function<void()>* busy_poller = nullptr;
+thread_local std::function<void()> busy_poller;  // destroyed with its thread
 thread_local bool polling = false;
 
 int64_t WallMs() {
@@ -793,11 +793,11 @@ void Hook(lua_State* L, lua_Debug*) {
     lua_error(L);
   }
   if (run == nullptr || run->running == nullptr) return;
-  if (busy_poller != nullptr && !polling && !run->running->kill.load()) {
+  if (busy_poller && !polling && !run->running->kill.load()) {
     const int64_t threshold = run->c->server.config->busy_reply_threshold();
     if (threshold > 0 && WallMs() - run->running->start_ms > threshold) {
       polling = true;
-      (*busy_poller)();
+      busy_poller();
       polling = false;
     }
   }
@@ -1263,10 +1263,7 @@ void ScriptEngine::KillAll() {
 
 bool ServingClientsInsideScript() { return polling; }
 
-void SetScriptBusyPoller(std::function<void()> poll) {
-  delete busy_poller;
-  busy_poller = poll ? new std::function<void()>(std::move(poll)) : nullptr;
-}
+void SetScriptBusyPoller(std::function<void()> poll) { busy_poller = std::move(poll); }
 
 bool ScriptEngine::Busy(int64_t now_ms, int64_t threshold_ms, bool* function) const {
   if (running_count_.load(std::memory_order_relaxed) == 0 || threshold_ms <= 0) return false;

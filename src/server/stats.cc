@@ -31,4 +31,16 @@ void ServerStats::Reset() {
   http_requests = 0;
 }
 
+uint64_t ServerStats::OpsPerSecond(int64_t now_ms) {
+  const uint64_t total = commands_processed.load(std::memory_order_relaxed);
+  absl::MutexLock l(&ops_mu_);
+  if (ops_samples_.empty() || now_ms - ops_samples_.back().first >= 100) {
+    ops_samples_.emplace_back(now_ms, total);
+    if (ops_samples_.size() > 16) ops_samples_.erase(ops_samples_.begin());
+  }
+  const auto& [first_ms, first_count] = ops_samples_.front();
+  if (now_ms <= first_ms || total < first_count) return 0;
+  return (total - first_count) * 1000 / static_cast<uint64_t>(now_ms - first_ms);
+}
+
 }  // namespace cairn::server

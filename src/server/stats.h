@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "base/histogram.h"
 
 namespace cairn::server {
@@ -44,9 +46,15 @@ class ServerStats {
 
   void Reset();
 
+  // Commands per second over the last second or so (INFO instantaneous_ops_per_sec):
+  // sampled at most every 100 ms by whoever asks, over a window of the last 16 samples.
+  uint64_t OpsPerSecond(int64_t now_ms);
+
  private:
   std::vector<std::unique_ptr<CommandStats>> commands_;  // in command table order
   absl::flat_hash_map<const CommandSpec*, CommandStats*> by_spec_;
+  absl::Mutex ops_mu_;
+  std::vector<std::pair<int64_t, uint64_t>> ops_samples_ ABSL_GUARDED_BY(ops_mu_);  // (ms, commands)
 };
 
 }  // namespace cairn::server
