@@ -368,6 +368,67 @@ void Object(CommandContext& c) {
   c.out.Bulk(encoding);
 }
 
+// MEMORY USAGE key [SAMPLES n] | STATS | DOCTOR | PURGE | MALLOC-STATS | HELP. USAGE is the
+// bytes the key's data takes (key, value or members, and their per-item overhead), for
+// a collection estimated from a sample of its members as Redis estimates it (SAMPLES 0:
+// every member); STATS reports this process's allocator figures.
+void Memory(CommandContext& c) {
+  const std::string sub = Lower(c.args[1]);
+  if (sub == "usage" && c.args.size() >= 3) {
+    int64_t samples = 5;
+    for (size_t i = 3; i < c.args.size(); i++) {
+      if (Lower(c.args[i]) == "samples" && i + 1 < c.args.size()) {
+        if (!ParseInt64(c.args[++i], &samples) || samples < 0) return c.out.Error(kErrNotInteger);
+      } else {
+        return c.out.Error(kErrSyntax);
+      }
+    }
+    Record r;
+    bool found;
+    if (!Read(c, Db(c), c.args[2], &r, &found)) return;
+    if (!found) return c.out.Null();
+    constexpr int64_t kEntryOverhead = 56;  // a key's or a member's bookkeeping, as Redis's dictEntry + robj
+    int64_t bytes = kEntryOverhead + static_cast<int64_t>(c.args[2].size());
+    if (!store::IsCollection(r.type)) return c.out.Integer(bytes + static_cast<int64_t>(r.value.size()));
+    store::CollectionMeta meta;
+    if (absl::Status s = store::DecodeCollectionMeta(r.type, r.value, &meta); !s.ok()) return ReplyStatusError(c.out, s);
+    int64_t seen = 0, seen_bytes = 0;
+    absl::Status s = c.server.backend->ScanMembers(
+        Db(c), c.args[2], meta.version, "", "", false, [&](std::string_view m, std::string_view v) {
+          seen++;
+          seen_bytes += static_cast<int64_t>(m.size() + v.size()) + kEntryOverhead / 2;
+          return samples == 0 || seen < samples;
+        });
+    if (!s.ok()) return ReplyStatusError(c.out, s);
+    int64_t members = static_cast<int64_t>(meta.size);
+    if (r.type == store::ValueType::kZSet) members *= 2;  // by member and by score
+    if (seen > 0) bytes += seen_bytes * std::max<int64_t>(members, seen) / seen;
+    return c.out.Integer(bytes + static_cast<int64_t>(r.value.size()));
+  }
+  if (sub == "stats" && c.args.size() == 2) {
+    const uint64_t used = c.server.used_memory ? c.server.used_memory() : 0;
+    c.out.MapHeader(2);
+    c.out.Bulk("total.allocated");
+    c.out.Integer(static_cast<int64_t>(used));
+    c.out.Bulk("clients.normal");
+    c.out.Integer(static_cast<int64_t>(c.server.clients.size()));
+    return;
+  }
+  if (sub == "doctor" && c.args.size() == 2) {
+    return c.out.Verbatim("Hi Sam, I can't find any memory issue in your instance. Values live on disk in "
+                          "cairn's engine; INFO memory shows the process's and the caches' use.\n");
+  }
+  if (sub == "purge" && c.args.size() == 2) return c.out.SimpleString("OK");
+  if (sub == "malloc-stats" && c.args.size() == 2) {
+    return c.out.Verbatim("Stats not supported for the current allocator\n");
+  }
+  if (sub == "help" && c.args.size() == 2) {
+    return c.out.BulkArray({"MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "DOCTOR",
+                            "MALLOC-STATS", "PURGE", "STATS", "USAGE <key> [SAMPLES <count>]", "HELP"});
+  }
+  ReplyBadSubcommand(c);
+}
+
 // WAIT numreplicas timeout: a single node has no replicas (0) and every write is already
 // in its WAL; a cluster write is on W replicas when acknowledged.
 void Wait(CommandContext& c) {
@@ -541,6 +602,8 @@ const CommandSpec kCommands[] = {
      0, 4},  // db_at: COPY src dst DB n (cluster mode reads the keys in db n too)
     {"object", -2, kReadOnly | kContainer, 2, 2, 1, Object, "generic",
      "A container for object introspection commands (ENCODING, FREQ, IDLETIME, REFCOUNT)."},
+    {"memory", -2, kReadOnly | kLockKeys | kContainer, 2, 2, 1, Memory, "server",
+     "A container for memory diagnostics commands (USAGE, STATS, DOCTOR, PURGE, MALLOC-STATS)."},
     {"wait", 3, 0, 0, 0, 0, Wait, "generic",
      "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed."},
     {"move", 3, kWrite | kFast | kNoLock, 1, 1, 1, Move, "generic",

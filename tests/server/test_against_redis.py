@@ -135,6 +135,7 @@ CASES = [
     ("SET", "{b}n", "12345"), ("OBJECT", "ENCODING", "{b}n"), ("OBJECT", "ENCODING", "{b}c1"),
     ("SET", "{b}long", "x" * 50), ("OBJECT", "ENCODING", "{b}long"), ("OBJECT", "ENCODING", "{b}nokey"),
     ("OBJECT", "REFCOUNT", "{b}c1"), ("OBJECT", "FREQ", "{b}c1"), ("OBJECT", "FOO", "{b}c1"),
+    ("MEMORY", "USAGE", "{b}nokey"), ("MEMORY", "USAGE", "{b}c1", "SAMPLES", "x"), ("MEMORY", "FOO", "{b}c1"),
     ("SET", "{b}str", "v"), ("BRPOPLPUSH", "{b}str", "{b}l4", "0"), ("ZMPOP", "1", "{b}str", "MIN"),
 ]
 
@@ -238,6 +239,18 @@ def test_zset_combinations_match_redis(server, redis):
                      ("LCS", "{z}la", "{z}lb", "IDX", "WITHMATCHLEN"),
                      ("BITFIELD", "{z}bf", "OVERFLOW", "FAIL", "INCRBY", "u2", "0", "9")]:
             same(cairn, redis, *case)
+
+
+def test_memory_usage_grows_with_the_data(server):
+    conn = server.raw()
+    conn.command("SET", "{s}small", "x")
+    conn.command("SET", "{s}big", "x" * 10000)
+    assert 10000 < conn.command("MEMORY", "USAGE", "{s}big") < 11000
+    assert conn.command("MEMORY", "USAGE", "{s}small") < 200
+    for i in range(200):
+        conn.command("HSET", "{s}h", "field%d" % i, "v" * 50)
+    sampled, exact = conn.command("MEMORY", "USAGE", "{s}h"), conn.command("MEMORY", "USAGE", "{s}h", "SAMPLES", "0")
+    assert 200 * 55 < exact < 200 * 150 and 0.8 * exact < sampled < 1.25 * exact, (sampled, exact)
 
 
 def test_slowlog_and_latency(server, redis):
