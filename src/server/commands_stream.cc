@@ -730,6 +730,15 @@ void ReplyNoKeyOrGroup(CommandContext& c, std::string_view key, std::string_view
                            std::string(group), "'"));
 }
 
+// XPENDING's, XCLAIM's and XAUTOCLAIM's start: the stream and its group, both present;
+// false after replying (NOGROUP when either is missing).
+bool LoadStreamGroup(CommandContext& c, std::string_view key, std::string_view group, Collection* s, Group* g) {
+  bool found = false;
+  if (!LoadStream(c, key, s) || !LoadGroup(c, *s, group, g, &found)) return false;
+  if (!found) ReplyNoKeyOrGroup(c, key, group);
+  return found;
+}
+
 // The pending entries of group (optionally one consumer's) with from <= id <= to.
 bool ReadPending(CommandContext& c, const Collection& s, std::string_view group, Id from, Id to, int64_t count,
                  std::string_view consumer, std::vector<std::pair<Id, Pending>>* out) {
@@ -1057,11 +1066,8 @@ void XPending(CommandContext& c) {
     if (c.args.size() - i == 4) consumer = c.args[i + 3];
   }
   Collection s;
-  if (!LoadStream(c, key, &s)) return;
   Group g;
-  bool found = false;
-  if (!LoadGroup(c, s, group, &g, &found)) return;
-  if (!found) return ReplyNoKeyOrGroup(c, key, group);
+  if (!LoadStreamGroup(c, key, group, &s, &g)) return;
   if (!extended) {
     std::vector<std::pair<Id, Pending>> all;
     if (!ReadPending(c, s, group, from, to, 0, "", &all)) return;
@@ -1172,11 +1178,8 @@ void XClaim(CommandContext& c) {
     }
   }
   Collection s;
-  if (!LoadStream(c, key, &s)) return;
   Group g;
-  bool found = false;
-  if (!LoadGroup(c, s, group, &g, &found)) return;
-  if (!found) return ReplyNoKeyOrGroup(c, key, group);
+  if (!LoadStreamGroup(c, key, group, &s, &g)) return;
   CollectionBatch batch(c);
   if (has_lastid && g.last < lastid) {
     g.last = lastid;
@@ -1238,11 +1241,8 @@ void XAutoClaim(CommandContext& c) {
     }
   }
   Collection s;
-  if (!LoadStream(c, key, &s)) return;
   Group g;
-  bool found = false;
-  if (!LoadGroup(c, s, group, &g, &found)) return;
-  if (!found) return ReplyNoKeyOrGroup(c, key, group);
+  if (!LoadStreamGroup(c, key, group, &s, &g)) return;
   // Redis looks at up to 10 x COUNT pending entries; one more names where to go on.
   std::vector<std::pair<Id, Pending>> pending;
   if (!ReadPending(c, s, group, start, {kMax, kMax}, count * 10 + 1, "", &pending)) return;
