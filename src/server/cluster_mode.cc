@@ -860,6 +860,31 @@ void Route(ClusterContext& x, std::string_view key) {
   });
 }
 
+// A script command's line (name: its command, lower case) made runnable on a replica
+// that may lack this node's scripts and libraries: EVALSHA becomes EVAL with the body
+// from this node's cache, FCALL becomes CAIRN.FCALL carrying its library; EVAL's body is
+// cached here too, for a later EVALSHA. False: EVALSHA of a script unknown here (the
+// line is left as it was). Other lines are left as they are.
+bool ScriptLineForReplica(ScriptEngine& scripts, std::string_view name, std::vector<std::string>* line) {
+  std::vector<std::string>& args = *line;
+  if (args.size() < 2) return true;
+  if (name == "evalsha" || name == "evalsha_ro") {
+    std::optional<std::string> body = args[1].size() == 40 ? scripts.Body(args[1]) : std::nullopt;
+    if (!body) return false;
+    args[0] = name == "evalsha" ? "eval" : "eval_ro";
+    args[1] = std::move(*body);
+  } else if (name == "eval" || name == "eval_ro") {
+    scripts.Remember(args[1]);
+  } else if (name == "fcall" || name == "fcall_ro") {
+    std::optional<std::string> code = scripts.LibraryCodeOf(args[1]);
+    if (!code) return true;  // the replica answers that the function is not found
+    const bool rw = name == "fcall";
+    args.erase(args.begin());
+    args.insert(args.begin(), {"cairn.fcall", std::move(*code), rw ? "rw" : "ro"});
+  }
+  return true;
+}
+
 // EVAL, EVALSHA, FCALL and their _RO forms: run on the replica of the declared keys' hash
 // tag (no keys: of the empty tag, where the script can reach no key). The replica may not
 // have this node's scripts: EVALSHA goes as EVAL with the body from this node's cache.
@@ -868,10 +893,8 @@ void ScriptRoute(ClusterContext& x, const CommandSpec& spec, const std::vector<s
   const std::string_view name = spec.name;
   const bool fcall = name == "fcall" || name == "fcall_ro";
   const size_t numkeys_at = name == "cairn.fcall" ? 4 : 2;
-  std::optional<std::string> code;
-  if (fcall) {  // Redis looks the function up first
-    code = c.server.scripts->LibraryCodeOf(c.args[1]);
-    if (!code) return c.out.Error("ERR Function not found");
+  if (fcall && !c.server.scripts->LibraryCodeOf(c.args[1])) {  // Redis looks it up first
+    return c.out.Error("ERR Function not found");
   }
   int64_t numkeys = 0;
   if (!ParseInt64(c.args[numkeys_at], &numkeys)) {
@@ -887,17 +910,8 @@ void ScriptRoute(ClusterContext& x, const CommandSpec& spec, const std::vector<s
     return c.out.Error(error);
   }
   std::vector<std::string> args(c.args.begin(), c.args.end());
-  if (name == "evalsha" || name == "evalsha_ro") {
-    std::optional<std::string> body = c.args[1].size() == 40 ? c.server.scripts->Body(c.args[1]) : std::nullopt;
-    if (!body) return c.out.Error("NOSCRIPT No matching script. Please use EVAL.");
-    args[0] = name == "evalsha" ? "eval" : "eval_ro";
-    args[1] = std::move(*body);
-  } else if (name == "eval" || name == "eval_ro") {
-    c.server.scripts->Remember(c.args[1]);  // cached here too, for a later EVALSHA
-  } else if (fcall) {
-    // The replica may not have this node's libraries: the call carries its library.
-    args.erase(args.begin());
-    args.insert(args.begin(), {"cairn.fcall", std::move(*code), name == "fcall" ? "rw" : "ro"});
+  if (!ScriptLineForReplica(*c.server.scripts, name, &args)) {
+    return c.out.Error("NOSCRIPT No matching script. Please use EVAL.");
   }
   const std::string key = keys.empty() ? std::string() : std::string(keys[0]);
   pb::ExecuteCommand q = NewExecute(x);
@@ -955,7 +969,14 @@ void Exec(ClusterContext& x) {
   pb::ExecuteCommand q = NewExecute(x);
   q.set_exec(true);
   std::string first_key;
-  for (const auto& line : queued) {
+  for (auto& line : queued) {
+    // A queued EVALSHA of a script unknown here answers NOSCRIPT in EXEC's reply, as
+    // Redis's EXEC does, even if the replica knows the script: a script that replies
+    // that error, with the same keys.
+    if (!ScriptLineForReplica(*c.server.scripts, Lower(line[0]), &line)) {
+      line[0] = "eval";
+      line[1] = "return redis.error_reply('NOSCRIPT No matching script. Please use EVAL.')";
+    }
     pb::CommandLine* l = q.add_transaction();
     for (const std::string& a : line) l->add_args(a);
     if (first_key.empty()) {

@@ -238,6 +238,28 @@ def test_redis_py_scripts_and_functions(server):
     assert r.fcall_ro("echo_ro", 0, "x") == b"x"
 
 
+def test_scripts_in_a_transaction(server):
+    # In cluster mode the transaction runs on its tag's replica, which may not have this
+    # node's scripts or libraries; ten tags make sure some replica is another node.
+    r = server.client()
+    r.function_load(LIB, replace=True)
+    sha = r.script_load("return redis.call('incr', KEYS[1])")
+    for i in range(10):
+        key = f"{{t{i}}}m"
+        p = r.pipeline(transaction=True)
+        p.evalsha(sha, 1, key)
+        p.fcall("incr_by", 1, key, 5)
+        p.eval("return redis.call('get', KEYS[1])", 1, key)
+        assert p.execute() == [1, 6, b"6"], key
+    r.script_flush()
+    p = r.pipeline(transaction=True)
+    p.evalsha(sha, 1, "{t0}m")
+    p.incr("{t0}m")
+    with pytest.raises(redis_py.exceptions.NoScriptError):
+        p.execute()
+    assert r.get("{t0}m") == b"7"  # EXEC ran the rest, as Redis does
+
+
 @pytest.mark.skipif(shutil.which("redis-cli") is None, reason="redis-cli is not installed")
 def test_redis_cli_eval(server, tmp_path):
     script = tmp_path / "script.lua"
