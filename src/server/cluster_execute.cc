@@ -65,7 +65,7 @@ KeySnapshot::Loaded LoadedOf(cluster::Coordinator::ReadResult read, absl::Status
 char RegisterTypeOf(std::string_view group) {
   if (group == "hash") return 'h';
   if (group == "set") return 't';
-  if (group == "sorted_set") return 'z';
+  if (group == "sorted_set" || group == "geo") return 'z';  // geo sets are sorted sets
   return '\0';
 }
 
