@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Does a write of one member cost the same in a small and a huge collection? (issue 15,
 must-show 3). A 3-node cairn cluster (N=3, W=2, R=2) on this machine: a hash, a set and a
-sorted set of SIZE members (default 1 000 000) and of 10 members; then OPS single-member
-writes (HSET, SADD, ZADD of a new member) to each, one at a time from one client,
+sorted set of SIZE members (default 1 000 000) and of 10 members, and a stream of
+STREAM_SIZE entries (default 100 000: loaded one XADD at a time) and of 10; then OPS
+single-member writes (HSET, SADD, ZADD of a new member, XADD) to each, one at a time from one client,
 alternating between the two collections; prints
 p50 and p99 per write and the large/small ratio of the p50s.
 
     python3 bench/cluster_collection_scale.py                   # SIZE=1000000 OPS=300
     SIZE=100000 OPS=200 python3 bench/cluster_collection_scale.py
+    KINDS=stream STREAM_SIZE=100000 python3 bench/cluster_collection_scale.py
 
 CAIRN_SERVER_BIN (default build/bin/cairn-server) may be set.
 """
@@ -23,11 +25,22 @@ from cluster_util import Cluster, info, wait_for  # noqa: E402
 
 SIZE = int(os.environ.get("SIZE", "1000000"))
 OPS = int(os.environ.get("OPS", "300"))
+STREAM_SIZE = int(os.environ.get("STREAM_SIZE", str(min(SIZE, 100000))))
+KINDS = os.environ.get("KINDS", "hash,set,zset,stream").split(",")
 BATCH = 1000  # members per loading command
 
 
 def load(conn, kind, key, n):
-    """n members, BATCH per command, pipelined 8 commands deep."""
+    """n members, BATCH per command, pipelined 8 commands deep (a stream: one entry per
+    XADD, BATCH commands deep)."""
+    if kind == "stream":
+        for start in range(0, n, BATCH):
+            count = min(BATCH, n - start)
+            conn.send(b"".join(conn.encode("XADD", key, "*", "f", "v%d" % (start + i)) for i in range(count)))
+            for _ in range(count):
+                reply = conn.read_reply()
+                assert isinstance(reply, bytes), reply
+        return
     sent = 0
     pending = 0
     while sent < n:
@@ -55,14 +68,16 @@ def load(conn, kind, key, n):
 
 def measure(conn, kind, keys):
     """Writes alternate between the keys, so both see the same machine load."""
-    cmd = {"hash": "HSET", "set": "SADD", "zset": "ZADD"}[kind]
+    cmd = {"hash": "HSET", "set": "SADD", "zset": "ZADD", "stream": "XADD"}[kind]
     lat = {key: [] for key in keys}
     for i in range(OPS):
         member = "new%d" % i
-        args = [member, "v"] if kind == "hash" else [member] if kind == "set" else ["0.5", member]
+        args = {"hash": [member, "v"], "set": [member], "zset": ["0.5", member],
+                "stream": ["*", "f", member]}[kind]
         for key in keys:
             t = time.perf_counter()
-            assert conn.command(cmd, key, *args) == 1
+            reply = conn.command(cmd, key, *args)
+            assert reply == 1 or (kind == "stream" and isinstance(reply, bytes)), reply
             lat[key].append(time.perf_counter() - t)
     out = {}
     for key, values in lat.items():
@@ -81,21 +96,23 @@ def main():
         print("3-node cluster, N=3 W=2 R=2; %d single-member writes per case" % OPS)
         print("%-5s %12s %10s %10s %10s" % ("type", "members", "p50 ms", "p99 ms", "load s"))
         results = {}
-        for kind in ("hash", "set", "zset"):
+        for kind in KINDS:
+            big = STREAM_SIZE if kind == "stream" else SIZE
             loaded = {}
-            for size in (10, SIZE):
+            for size in (10, big):
                 t = time.perf_counter()
                 load(conn, kind, "%s:%d" % (kind, size), size)
                 loaded[size] = time.perf_counter() - t
-            times = measure(conn, kind, ["%s:%d" % (kind, size) for size in (10, SIZE)])
-            for size in (10, SIZE):
+            times = measure(conn, kind, ["%s:%d" % (kind, size) for size in (10, big)])
+            for size in (10, big):
                 p50, p99 = times["%s:%d" % (kind, size)]
                 results[(kind, size)] = p50
                 print("%-5s %12d %10.3f %10.3f %10.1f" % (kind, size, p50, p99, loaded[size]),
                       flush=True)
-        for kind in ("hash", "set", "zset"):
+        for kind in KINDS:
+            big = STREAM_SIZE if kind == "stream" else SIZE
             print("%s: p50 with %d members / with 10 = %.2f" %
-                  (kind, SIZE, results[(kind, SIZE)] / results[(kind, 10)]))
+                  (kind, big, results[(kind, big)] / results[(kind, 10)]))
     finally:
         nodes.stop_all()
 

@@ -229,8 +229,9 @@ absl::Status EngineReplicaStore::WriteRegisterLocked(int db, std::string_view ke
     if (live_before->has_value() && ScoreBytes(**live_before).empty()) live_before->reset();
     if (live_after->has_value() && ScoreBytes(**live_after).empty()) live_after->reset();
   }
+  const bool counted = IsCountedMember(type, member);
   if (live_before->has_value()) {
-    if (summary->members > 0) summary->members--;  // 0: a FLUSHDB ran meanwhile
+    if (counted && summary->members > 0) summary->members--;  // 0: a FLUSHDB ran meanwhile
     summary->digest ^= RegisterHash(key, EncodeVersions(before));
     if (type == 'z') {
       if (std::string score = ScoreBytes(**live_before); !score.empty()) {
@@ -239,7 +240,7 @@ absl::Status EngineReplicaStore::WriteRegisterLocked(int db, std::string_view ke
     }
   }
   if (live_after->has_value()) {
-    summary->members++;
+    if (counted) summary->members++;
     summary->digest ^= RegisterHash(key, bytes);
     if (type == 'z') {
       if (std::string score = ScoreBytes(**live_after); !score.empty()) {

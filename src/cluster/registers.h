@@ -1,4 +1,4 @@
-// Members of hashes, sets and sorted sets in cluster mode, one replicated register each
+// Members of hashes, sets, sorted sets and streams in cluster mode, one replicated register each
 // (docs/cluster.md, "Collections by member"; docs/formats/cluster.md).
 //
 // A register is a key of the replica store like any other (versions with dots and clocks,
@@ -6,12 +6,15 @@
 // registers are "database" d + kRegisterSpace, so every message and store method that takes
 // (db, key) takes registers unchanged. Its key names the collection and the member:
 //
-//   register key := byte type ('h' hash, 't' set, 'z' sorted set) | fixed32 BE len(key)
+//   register key := byte type ('h' hash, 't' set, 'z' sorted set, 'x' stream)
+//                   | fixed32 BE len(key)
 //                   | collection key | member
 //
 // so a collection's registers are one contiguous range, and a register lives on the ring
 // where its collection does (PlacementKey). A register's value is the field's value (hash),
-// empty (set), or the score as decimal text (sorted set); HINCRBY and ZINCRBY keep a
+// empty (set), the score as decimal text (sorted set), or a stream member's single-node
+// value (an entry, a group, a pending entry or a consumer: commands_stream.cc; only
+// entries, 'e' members, count as members: IsCountedMember); HINCRBY and ZINCRBY keep a
 // pb::Counter on it, exactly as INCR does on a string. Removing a member writes its
 // tombstone with the context it was read in, so a removal removes only what it saw.
 #ifndef CAIRN_CLUSTER_REGISTERS_H_
@@ -27,8 +30,14 @@ inline constexpr int kRegisterSpace = 256;
 
 inline bool IsRegisterDb(int db) { return db >= kRegisterSpace && db < 2 * kRegisterSpace; }
 
-// The collection types that keep registers ('h', 't', 'z': store::ValueType bytes).
-inline bool HasRegisters(uint32_t type) { return type == 'h' || type == 't' || type == 'z'; }
+// The collection types that keep registers ('h', 't', 'z', 'x': store::ValueType bytes).
+inline bool HasRegisters(uint32_t type) { return type == 'h' || type == 't' || type == 'z' || type == 'x'; }
+
+// Whether a register counts in its collection's size (the replica's summary): every
+// member does, but a stream's size counts its entries ('e'), not its groups' state.
+inline bool IsCountedMember(char type, std::string_view member) {
+  return type != 'x' || (!member.empty() && member[0] == 'e');
+}
 
 std::string RegisterPrefix(char type, std::string_view key);
 std::string RegisterKey(char type, std::string_view key, std::string_view member);

@@ -259,7 +259,8 @@ absl::StatusOr<std::optional<pb::Record>> MergeForRead(const std::vector<pb::Rec
       break;
     case ValueType::kHash:
     case ValueType::kSet:
-    case ValueType::kZSet: {
+    case ValueType::kZSet:
+    case ValueType::kStream: {
       // A header of a collection kept as registers (registers.h): its members merge in
       // their own registers, so the newest live header stands (a concurrent DEL removed
       // the members it saw, not the collection another side kept writing).
@@ -267,10 +268,10 @@ absl::StatusOr<std::optional<pb::Record>> MergeForRead(const std::vector<pb::Rec
       if (state.ParseFromString(live->value()) && state.registers()) {
         return std::optional<pb::Record>(*live);
       }
+      if (type == ValueType::kStream) break;  // written whole (an older node): the newest
       return MergeMembers(versions, *live, type);
     }
-    case ValueType::kList:
-    case ValueType::kStream:  // the newest version, whole, as lists
+    case ValueType::kList:  // the newest version, whole
       break;
   }
   if (winner.tombstone()) return std::optional<pb::Record>();

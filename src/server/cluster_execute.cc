@@ -66,6 +66,7 @@ char RegisterTypeOf(std::string_view group) {
   if (group == "hash") return 'h';
   if (group == "set") return 't';
   if (group == "sorted_set" || group == "geo") return 'z';  // geo sets are sorted sets
+  if (group == "stream") return 'x';
   return '\0';
 }
 

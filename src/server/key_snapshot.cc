@@ -114,7 +114,8 @@ absl::Status KeySnapshot::Load(int db, std::string_view key, const pb::Record& r
       if (!count.ok()) return count.status();
       meta.size = *count;
       r.value = store::EncodeCollectionMeta(r.type, meta);
-      const bool empty = *count == 0;  // every member removed: the collection is gone
+      // Every member removed: the collection is gone; but a stream exists empty.
+      const bool empty = *count == 0 && r.type != store::ValueType::kStream;
       st.members.clear();
       st.dots.clear();
       st.counters.clear();

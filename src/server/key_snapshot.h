@@ -8,11 +8,13 @@
 // Replicated form (pb::Record of a key):
 //   string:      type 's', value = the string; with a pb::Counter when increment
 //                commands wrote it (cluster/counter.h)
-//   collection:  type 'h'|'l'|'t'|'z', value = a serialized pb::CollectionState: the
-//                collection's metadata (store/collection.h) and its members in order.
-// Hashes, sets and sorted sets carry each member's dot (pb::CollectionState.dots), so
-// concurrent versions merge member by member (cluster/type_merge.h). The whole key still
-// travels with every change, so a change costs O(size of the collection).
+//   collection:  type 'h'|'l'|'t'|'z'|'x', value = a serialized pb::CollectionState: the
+//                collection's metadata (store/collection.h) and its members in order;
+//                or, for hashes, sets, sorted sets and streams with a register source,
+//                a header whose members are registers (cluster/registers.h), so a
+//                change sends only the members it touched. Lists travel whole.
+// Inline hashes, sets and sorted sets carry each member's dot (pb::CollectionState.dots),
+// so concurrent versions merge member by member (cluster/type_merge.h).
 //
 // Thread-compatible: one command (or transaction) on one thread.
 #ifndef CAIRN_SERVER_KEY_SNAPSHOT_H_

@@ -7,6 +7,7 @@ writes across:
 - a counter INCRed on both sides equals the sum of every acknowledged increment;
 - the same for set members and sorted-set members (with the later score for a member
   both sides wrote);
+- a stream keeps every entry either side added, without the one a side deleted;
 whichever node serves the read, and the replicas hold the same versions.
 """
 import time
@@ -63,6 +64,8 @@ def test_both_sides_of_a_partition_keep_every_acknowledged_change(nodes):
     assert setup.command("SET", "plain", "1") == "OK"
     assert setup.command("INCR", "rl") == 1
     assert setup.command("HSET", "h", "hits", "10") == 1
+    assert setup.command("XADD", "x", "1-1", "f", "base") == b"1-1"
+    assert setup.command("XADD", "x", "1-2", "f", "kept") == b"1-2"
     assert_converged(nodes)
 
     partition(nodes)
@@ -81,6 +84,10 @@ def test_both_sides_of_a_partition_keep_every_acknowledged_change(nodes):
         assert rc.command("SADD", "s", "c%d" % i) == 1
         assert ra.command("ZADD", "z", str(i), "a%d" % i) == 1
         assert rc.command("ZADD", "z", str(100 + i), "c%d" % i) == 1
+        # Streams: each side's entries (IDs that interleave: node0's seq 1, node2's seq 2).
+        assert ra.command("XADD", "x", "%d-1" % (2000 + i), "f", "a%d" % i) == b"%d-1" % (2000 + i)
+        assert rc.command("XADD", "x", "%d-2" % (2000 + i), "f", "c%d" % i) == b"%d-2" % (2000 + i)
+    assert ra.command("XDEL", "x", "1-1") == 1
     assert ra.command("DECRBY", "ctr", "5") > 0
     acked -= 5
     assert ra.command("HDEL", "h", "gone") == 1   # node0's side removes what it saw
@@ -120,6 +127,8 @@ def test_both_sides_of_a_partition_keep_every_acknowledged_change(nodes):
     for i in range(20):
         expected_zset[b"a%d" % i] = float(i)
         expected_zset[b"c%d" % i] = float(100 + i)
+    expected_stream = [b"1-2"] + sorted((b"%d-%d" % (2000 + i, side) for i in range(20) for side in (1, 2)),
+                                        key=lambda x: tuple(map(int, x.split(b"-"))))
     for n in nodes:
         r = n.raw()
         assert r.command("CAIRN.CONSISTENCY", "2", "3") == "OK"
@@ -133,6 +142,9 @@ def test_both_sides_of_a_partition_keep_every_acknowledged_change(nodes):
         assert r.command("GET", "plain") == b"3.5", n.name
         assert r.command("GET", "rl") == b"3", n.name
         assert 0 < r.command("TTL", "rl") <= 100
+        ids = [e[0] for e in r.command("XRANGE", "x", "-", "+")]
+        assert ids == expected_stream, n.name
+        assert r.command("XLEN", "x") == len(expected_stream), n.name
     assert_converged(nodes)
     # A write on the merged value keeps everything and leaves one version.
     rb = b.raw()
@@ -140,6 +152,9 @@ def test_both_sides_of_a_partition_keep_every_acknowledged_change(nodes):
     assert rb.command("INCR", "ctr") == 10 + acked + 1
     assert rb.command("HSET", "h", "after", "1") == 1
     assert rb.command("HLEN", "h") == len(expected_hash) + 1
+    new_id = rb.command("XADD", "x", "*", "f", "after")
+    assert rb.command("XRANGE", "x", "-", "+")[-1][0] == new_id
+    assert rb.command("XLEN", "x") == len(expected_stream) + 1
     for n in nodes:
         assert len(n.raw().command("CAIRN.REPLICA", "GET", "ctr")) == 1
         assert len(n.raw().command("CAIRN.REPLICA", "GET", "h")) == 1
