@@ -2,8 +2,9 @@
 """Does a write of one member cost the same in a small and a huge collection? (issue 15,
 must-show 3). A 3-node cairn cluster (N=3, W=2, R=2) on this machine: a hash, a set and a
 sorted set of SIZE members (default 1 000 000) and of 10 members, and a stream of
-STREAM_SIZE entries (default 100 000: loaded one XADD at a time) and of 10; then OPS
-single-member writes (HSET, SADD, ZADD of a new member, XADD) to each, one at a time from one client,
+STREAM_SIZE entries (default 100 000: loaded one XADD at a time) and of 10, and a bitmap
+of BITMAP_BYTES (default 1 MiB) and of 10 bytes; then OPS single-member writes (HSET,
+SADD, ZADD of a new member, XADD, SETBIT of a random bit) to each, one at a time from one client,
 alternating between the two collections; prints
 p50 and p99 per write and the large/small ratio of the p50s.
 
@@ -26,13 +27,17 @@ from cluster_util import Cluster, info, wait_for  # noqa: E402
 SIZE = int(os.environ.get("SIZE", "1000000"))
 OPS = int(os.environ.get("OPS", "300"))
 STREAM_SIZE = int(os.environ.get("STREAM_SIZE", str(min(SIZE, 100000))))
-KINDS = os.environ.get("KINDS", "hash,set,zset,stream").split(",")
+BITMAP_BYTES = int(os.environ.get("BITMAP_BYTES", str(1 << 20)))
+KINDS = os.environ.get("KINDS", "hash,set,zset,stream,bitmap").split(",")
 BATCH = 1000  # members per loading command
 
 
 def load(conn, kind, key, n):
     """n members, BATCH per command, pipelined 8 commands deep (a stream: one entry per
     XADD, BATCH commands deep)."""
+    if kind == "bitmap":  # n bytes: one SETBIT of the last bit
+        assert conn.command("SETBIT", key, str(8 * n - 1), "1") == 0
+        return
     if kind == "stream":
         for start in range(0, n, BATCH):
             count = min(BATCH, n - start)
@@ -68,16 +73,19 @@ def load(conn, kind, key, n):
 
 def measure(conn, kind, keys):
     """Writes alternate between the keys, so both see the same machine load."""
-    cmd = {"hash": "HSET", "set": "SADD", "zset": "ZADD", "stream": "XADD"}[kind]
+    cmd = {"hash": "HSET", "set": "SADD", "zset": "ZADD", "stream": "XADD", "bitmap": "SETBIT"}[kind]
     lat = {key: [] for key in keys}
     for i in range(OPS):
         member = "new%d" % i
         args = {"hash": [member, "v"], "set": [member], "zset": ["0.5", member],
-                "stream": ["*", "f", member]}[kind]
+                "stream": ["*", "f", member]}.get(kind)
         for key in keys:
+            if kind == "bitmap":  # a bit of the first 10 bytes, so both sizes take it
+                args = [str((i * 7919) % 79), "1" if i % 2 == 0 else "0"]
             t = time.perf_counter()
             reply = conn.command(cmd, key, *args)
-            assert reply == 1 or (kind == "stream" and isinstance(reply, bytes)), reply
+            assert reply == 1 or (kind == "stream" and isinstance(reply, bytes)) or \
+                (kind == "bitmap" and reply in (0, 1)), reply
             lat[key].append(time.perf_counter() - t)
     out = {}
     for key, values in lat.items():
@@ -97,7 +105,7 @@ def main():
         print("%-5s %12s %10s %10s %10s" % ("type", "members", "p50 ms", "p99 ms", "load s"))
         results = {}
         for kind in KINDS:
-            big = STREAM_SIZE if kind == "stream" else SIZE
+            big = {"stream": STREAM_SIZE, "bitmap": BITMAP_BYTES}.get(kind, SIZE)
             loaded = {}
             for size in (10, big):
                 t = time.perf_counter()
@@ -110,7 +118,7 @@ def main():
                 print("%-5s %12d %10.3f %10.3f %10.1f" % (kind, size, p50, p99, loaded[size]),
                       flush=True)
         for kind in KINDS:
-            big = STREAM_SIZE if kind == "stream" else SIZE
+            big = {"stream": STREAM_SIZE, "bitmap": BITMAP_BYTES}.get(kind, SIZE)
             print("%s: p50 with %d members / with 10 = %.2f" %
                   (kind, big, results[(kind, big)] / results[(kind, 10)]))
     finally:

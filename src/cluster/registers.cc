@@ -30,6 +30,20 @@ bool ParseRegisterKey(std::string_view rk, char* type, std::string_view* key,
   return true;
 }
 
+std::string ChunkMember(uint64_t index) {
+  std::string out(8, '\0');
+  for (int i = 7; i >= 0; i--, index >>= 8) out[static_cast<size_t>(i)] = static_cast<char>(index & 0xff);
+  return out;
+}
+
+bool ParseChunkMember(std::string_view member, uint64_t* index) {
+  if (member.size() != 8) return false;
+  uint64_t v = 0;
+  for (char c : member) v = (v << 8) | static_cast<uint8_t>(c);
+  *index = v;
+  return true;
+}
+
 std::string_view PlacementKey(int db, std::string_view key) {
   if (!IsRegisterDb(db)) return key;
   char type;

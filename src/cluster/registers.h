@@ -6,20 +6,23 @@
 // registers are "database" d + kRegisterSpace, so every message and store method that takes
 // (db, key) takes registers unchanged. Its key names the collection and the member:
 //
-//   register key := byte type ('h' hash, 't' set, 'z' sorted set, 'x' stream)
-//                   | fixed32 BE len(key)
+//   register key := byte type ('h' hash, 't' set, 'z' sorted set, 'x' stream,
+//                   'b' chunk of a string) | fixed32 BE len(key)
 //                   | collection key | member
 //
 // so a collection's registers are one contiguous range, and a register lives on the ring
 // where its collection does (PlacementKey). A register's value is the field's value (hash),
 // empty (set), the score as decimal text (sorted set), or a stream member's single-node
 // value (an entry, a group, a pending entry or a consumer: commands_stream.cc; only
-// entries, 'e' members, count as members: IsCountedMember); HINCRBY and ZINCRBY keep a
+// entries, 'e' members, count as members: IsCountedMember), or kChunkBytes of a chunked
+// string (pb::Record.chunked; member: ChunkMember(index), the last chunk may be shorter);
+// HINCRBY and ZINCRBY keep a
 // pb::Counter on it, exactly as INCR does on a string. Removing a member writes its
 // tombstone with the context it was read in, so a removal removes only what it saw.
 #ifndef CAIRN_CLUSTER_REGISTERS_H_
 #define CAIRN_CLUSTER_REGISTERS_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -30,8 +33,18 @@ inline constexpr int kRegisterSpace = 256;
 
 inline bool IsRegisterDb(int db) { return db >= kRegisterSpace && db < 2 * kRegisterSpace; }
 
-// The collection types that keep registers ('h', 't', 'z', 'x': store::ValueType bytes).
-inline bool HasRegisters(uint32_t type) { return type == 'h' || type == 't' || type == 'z' || type == 'x'; }
+// The register types: collections' ('h', 't', 'z', 'x': store::ValueType bytes) and
+// chunked strings' ('b').
+inline bool HasRegisters(uint32_t type) {
+  return type == 'h' || type == 't' || type == 'z' || type == 'x' || type == 'b';
+}
+
+// The bytes of a chunked string's chunk: a SETBIT sends one chunk, not the string.
+inline constexpr size_t kChunkBytes = 1024;
+// A chunk's register member: its index as fixed64 BE (chunks scan in order).
+std::string ChunkMember(uint64_t index);
+// False if member is not 8 bytes.
+bool ParseChunkMember(std::string_view member, uint64_t* index);
 
 // Whether a register counts in its collection's size (the replica's summary): every
 // member does, but a stream's size counts its entries ('e'), not its groups' state.

@@ -62,7 +62,7 @@ KeySnapshot::Loaded LoadedOf(cluster::Coordinator::ReadResult read, absl::Status
 }
 
 // The register type of a collection a command of this group makes ('\0': none).
-char RegisterTypeOf(std::string_view group) {
+char RegisterTypeOfGroup(std::string_view group) {
   if (group == "hash") return 'h';
   if (group == "set") return 't';
   if (group == "sorted_set" || group == "geo") return 'z';  // geo sets are sorted sets
@@ -70,12 +70,6 @@ char RegisterTypeOf(std::string_view group) {
   return '\0';
 }
 
-// Whether a record is the header of a collection kept as registers (registers.h).
-bool IsRegistersHeader(const pb::Record& record) {
-  if (!cluster::HasRegisters(record.type()) || record.tombstone()) return false;
-  pb::CollectionState state;
-  return state.ParseFromString(record.value()) && state.registers();
-}
 
 // Starts executions one after another on this thread (a trampoline): a queue of one tag
 // whose commands all finish at once (W=R=1, every replica here) does not nest a call per
@@ -177,7 +171,11 @@ std::string ClusterNode::Prepare(Execution& e) {
     }
     for (std::string_view k : line_keys) {
       e.reads.emplace_back(q.db(), std::string(k));
-      if (const char type = RegisterTypeOf(spec->group)) e.summaries.emplace(q.db(), type, std::string(k));
+      if (const char type = RegisterTypeOfGroup(spec->group)) e.summaries.emplace(q.db(), type, std::string(k));
+      // A string changed in place may be or become chunked; bit commands read chunks.
+      if ((spec->flags & kInPlace) || std::string_view(spec->group) == "bitmap") {
+        e.summaries.emplace(q.db(), 'b', std::string(k));
+      }
     }
   }
   for (const pb::WatchedKey& w : q.watched()) {
@@ -298,8 +296,9 @@ void ClusterNode::Arrived(std::shared_ptr<Execution> e) {
     // Collections kept as registers that the reads found and no summary was asked of
     // (a command of another group: DEL, EXPIRE, TYPE): asked now.
     for (const auto& [key, loaded] : e->loaded) {
-      if (!loaded.ok() || !loaded->record || !IsRegistersHeader(*loaded->record)) continue;
-      Execution::Collection c(key.first, static_cast<char>(loaded->record->type()), key.second);
+      const char type = loaded.ok() && loaded->record ? RegisterTypeOf(*loaded->record) : 0;
+      if (type == 0) continue;
+      Execution::Collection c(key.first, type, key.second);
       if (e->checked.insert(c).second) more.push_back(c);
     }
     e->pending = static_cast<int>(more.size());
@@ -489,6 +488,7 @@ absl::Status ClusterNode::RunCommands(Execution& e, bool may_wait) {
     }
     snapshot.set_counter_node((spec.flags & kCounter) ? id_ : std::string());
     snapshot.set_expiry_only(spec.flags & kExpiryOnly);
+    snapshot.set_in_place(spec.flags & kInPlace);
     return std::string();
   };
   ClientState client;
@@ -511,6 +511,7 @@ absl::Status ClusterNode::RunCommands(Execution& e, bool may_wait) {
       // Increments are replicated as this node's contribution to a counter (counter.h).
       snapshot.set_counter_node((e.specs[i]->flags & kCounter) ? id_ : std::string());
       snapshot.set_expiry_only(e.specs[i]->flags & kExpiryOnly);
+      snapshot.set_in_place(e.specs[i]->flags & kInPlace);
       CommandContext ctx{*scratch, client, lines[i], writer, q.now_ms(), {}};
       e.specs[i]->handler(ctx);
     }

@@ -1006,13 +1006,26 @@ void Get(ClusterContext& x) {
   const int protocol = x.c.out.protocol();
   const int64_t now_ms = x.c.now_ms;
   ServerStats* stats = &x.c.server.stats;
+  // A chunked string is assembled on its replica, from its chunk registers synced at R.
+  auto routed = std::make_shared<pb::ExecuteCommand>(NewExecute(x));
+  routed->add_args("GET");
+  routed->add_args(std::string(x.c.args[1]));
+  ClusterNode* node = &x.node;
   x.node.coordinator().ReadAsync(
       x.db, std::string(x.c.args[1]), x.r, x.repair,
-      [later, protocol, now_ms, stats](absl::StatusOr<pb::Record> rec) {
+      [later, protocol, now_ms, stats, routed, node](absl::StatusOr<pb::Record> rec) {
         std::string reply;
         protocol::ReplyWriter out(&reply, protocol);
         const bool absent = absl::IsNotFound(rec.status()) ||
                             (rec.ok() && rec->expire_at_ms() > 0 && rec->expire_at_ms() <= now_ms);
+        if (!absent && rec.ok() && rec->chunked()) {
+          const std::string key = routed->args(1);
+          return ExecuteOnReplicaAsync(*node, key, std::move(*routed), [later, stats](pb::ExecuteResult result) {
+            stats->keyspace_hits.fetch_add(result.keyspace_hits(), std::memory_order_relaxed);
+            stats->keyspace_misses.fetch_add(result.keyspace_misses(), std::memory_order_relaxed);
+            later(std::move(*result.mutable_reply()), nullptr);
+          });
+        }
         if (!absent && !rec.ok()) {
           ReplyStatusError(out, rec.status());
         } else {
@@ -1058,11 +1071,33 @@ void MGet(ClusterContext& x) {
     if (!Load(x, x.c.args[i], &rec)) return;
     values.push_back(std::move(rec));
   }
+  // Chunked strings, each assembled on its replica (GET there); its reply goes in as is.
+  std::vector<std::optional<std::string>> routed(values.size());
+  for (size_t i = 0; i < values.size(); i++) {
+    if (!values[i] || !values[i]->chunked()) continue;
+    pb::ExecuteCommand q = NewExecute(x);
+    q.add_args("GET");
+    q.add_args(std::string(x.c.args[i + 1]));
+    std::string reply = std::move(*ExecuteOnReplica(x.node, x.c.args[i + 1], q).mutable_reply());
+    if (reply.empty()) return x.c.out.Error("ERR no reply from the key's replica");
+    if (reply[0] == '-') {  // an error (a quorum failure): MGET's reply
+      x.c.out.buffer()->append(reply);
+      return;
+    }
+    routed[i] = std::move(reply);
+  }
   for (const auto& v : values) {
     if (!v || IsString(*v)) CountRead(x, v.has_value());  // a wrong type counts as neither
   }
   x.c.out.ArrayHeader(values.size());
-  for (const auto& v : values) v && IsString(*v) ? x.c.out.Bulk(v->value()) : x.c.out.Null();
+  for (size_t i = 0; i < values.size(); i++) {
+    const auto& v = values[i];
+    if (routed[i]) {
+      x.c.out.buffer()->append(*routed[i]);
+    } else {
+      v && IsString(*v) ? x.c.out.Bulk(v->value()) : x.c.out.Null();
+    }
+  }
 }
 
 void MSet(ClusterContext& x) {
@@ -1087,11 +1122,10 @@ void Del(ClusterContext& x) {
     std::optional<pb::Record> rec;
     if (!Load(x, x.c.args[i], &rec)) return;
     if (!rec) continue;
-    pb::CollectionState state;
-    if (cluster::HasRegisters(rec->type()) && state.ParseFromString(rec->value()) &&
-        state.registers()) {
-      // A collection kept as registers: deleted on its replica, which removes the members
-      // it holds (after syncing them at R), as Redis's DEL of a collection visits them.
+    if (RegisterTypeOf(*rec) != 0) {
+      // A collection kept as registers, or a chunked string: deleted on its replica, which
+      // removes the members or chunks it holds (after syncing them at R), as Redis's DEL
+      // of a collection visits them.
       pb::ExecuteCommand q = NewExecute(x);
       q.add_args("DEL");
       q.add_args(std::string(x.c.args[i]));

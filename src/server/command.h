@@ -245,6 +245,10 @@ enum CommandFlag : uint32_t {
   kScript = 1 << 14,
   // Refused inside a script (MULTI, WATCH, EVAL itself, SCRIPT, FUNCTION, SUBSCRIBE...).
   kNoScript = 1 << 15,
+  // Changes part of a string in place (SETBIT, SETRANGE, APPEND, BITFIELD, PFADD): in
+  // cluster mode a string it leaves longer than cluster::kChunkBytes is replicated by
+  // chunk (pb::Record.chunked), so the change sends only the chunks it touched.
+  kInPlace = 1 << 16,
 };
 
 using CommandHandler = void (*)(CommandContext& ctx);

@@ -412,14 +412,14 @@ void BitField(CommandContext& c) { BitFieldImpl(c, false); }
 void BitFieldRo(CommandContext& c) { BitFieldImpl(c, true); }
 
 const CommandSpec kCommands[] = {
-    {"setbit", 4, kWrite | kDenyOom, 1, 1, 1, SetBit, "bitmap",
+    {"setbit", 4, kWrite | kDenyOom | kInPlace, 1, 1, 1, SetBit, "bitmap",
      "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist."},
     {"getbit", 3, kReadOnly | kFast, 1, 1, 1, GetBit, "bitmap", "Returns a bit value by offset."},
     {"bitcount", -2, kReadOnly, 1, 1, 1, BitCount, "bitmap", "Counts the number of set bits (population counting) in a string."},
     {"bitpos", -3, kReadOnly, 1, 1, 1, BitPos, "bitmap", "Finds the first set (1) or clear (0) bit in a string."},
     {"bitop", -4, kWrite | kDenyOom, 2, -1, 1, BitOp, "bitmap",
      "Performs bitwise operations on multiple strings, and stores the result."},
-    {"bitfield", -2, kWrite | kDenyOom, 1, 1, 1, BitField, "bitmap",
+    {"bitfield", -2, kWrite | kDenyOom | kInPlace, 1, 1, 1, BitField, "bitmap",
      "Performs arbitrary bitfield integer operations on strings."},
     {"bitfield_ro", -2, kReadOnly | kFast, 1, 1, 1, BitFieldRo, "bitmap",
      "Performs arbitrary read-only bitfield integer operations on strings."},

@@ -97,7 +97,7 @@ void PfMerge(CommandContext& c) {
 }
 
 const CommandSpec kCommands[] = {
-    {"pfadd", -2, kWrite | kDenyOom | kFast, 1, 1, 1, PfAdd, "hyperloglog",
+    {"pfadd", -2, kWrite | kDenyOom | kFast | kInPlace, 1, 1, 1, PfAdd, "hyperloglog",
      "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist."},
     {"pfcount", -2, kReadOnly, 1, -1, 1, PfCount, "hyperloglog",
      "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s)."},

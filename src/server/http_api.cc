@@ -549,6 +549,30 @@ bool DecodeContext(const std::string& text, cluster::pb::Context* context) {
          context->ParseFromString(bytes) && context->clock_size() <= 64;
 }
 
+// A chunked string's value (pb::Record.chunked), assembled on the key's replica from its
+// chunk registers (GET there). nullopt: absent by then. Errors: the replica's.
+absl::StatusOr<std::optional<std::string>> ChunkedValue(ServerContext& server, int db,
+                                                        const std::string& key, int r) {
+  cluster::pb::ExecuteCommand q;
+  q.set_db(db);
+  q.set_w(server.cluster->default_w());
+  q.set_r(r);
+  q.set_protocol(2);
+  q.set_now_ms(NowMs(server));
+  q.add_args("GET");
+  q.add_args(key);
+  const std::string reply = ExecuteOnReplica(*server.cluster, key, q).reply();
+  int64_t n = -1;
+  const size_t eol = reply.find("\r\n");
+  if (reply.size() > 1 && reply[0] == '$' && eol != std::string::npos &&
+      absl::SimpleAtoi(absl::string_view(reply).substr(1, eol - 1), &n)) {
+    if (n < 0) return std::optional<std::string>();
+    if (reply.size() >= eol + 2 + static_cast<size_t>(n)) return std::optional<std::string>(reply.substr(eol + 2, n));
+  }
+  const std::string text = reply.substr(reply.empty() ? 0 : 1, eol == std::string::npos ? std::string::npos : eol - 1);
+  return absl::UnavailableError(text.empty() ? "no reply from the key's replica" : text);
+}
+
 // GET/PUT/DELETE /v1/kv/{key} in cluster mode. GET ?siblings=true answers every
 // concurrent version with the causal context; a PUT or DELETE with ?context= supersedes
 // exactly the versions that context covers (as in Dynamo and Riak). ?repair=sync: a read
@@ -587,6 +611,11 @@ HttpResponse ClusterKeyRequest(ServerContext& server, const HttpRequest& req, co
         json item = json::object();
         if (const std::string_view type = ReplicatedTypeName(rec); type != "string") {
           item["type"] = std::string(type);  // a collection has no single value to show
+        } else if (rec.chunked()) {
+          // Siblings of a chunked string share its chunks: the value is theirs, merged.
+          auto value = ChunkedValue(server, db, key, r);
+          if (!value.ok()) return QuorumError(value.status());
+          if (*value) PutBytes(&item, "value", **value);
         } else {
           PutBytes(&item, "value", rec.value());
         }
@@ -612,6 +641,12 @@ HttpResponse ClusterKeyRequest(ServerContext& server, const HttpRequest& req, co
     server.stats.keyspace_hits.fetch_add(1, std::memory_order_relaxed);
     if (const std::string_view type = ReplicatedTypeName(**merged); type != "string") {
       return Error(409, absl::StrCat("WRONGTYPE the key holds a ", ToAbsl(type), ", not a string"));
+    }
+    if ((*merged)->chunked()) {
+      auto value = ChunkedValue(server, db, key, r);
+      if (!value.ok()) return QuorumError(value.status());
+      if (!*value) return Error(404, "key not found");
+      return HttpResponse{200, "application/octet-stream", std::move(**value)};
     }
     return HttpResponse{200, "application/octet-stream", (*merged)->value()};
   }
@@ -683,6 +718,10 @@ HttpResponse ClusterScan(ServerContext& server, const Query& q, const ServerConf
       PutBytes(&item, "key", k);
       if (const std::string_view type = ReplicatedTypeName(rec); type != "string") {
         item["type"] = std::string(type);  // no single value to show
+      } else if (values && rec.chunked()) {
+        auto value = ChunkedValue(server, db, k, server.cluster->default_r());
+        if (!value.ok()) return QuorumError(value.status());
+        if (*value) PutBytes(&item, "value", **value);
       } else if (values) {
         PutBytes(&item, "value", rec.value());
       }

@@ -27,7 +27,28 @@ std::string_view ReplicatedTypeName(const pb::Record& record) {
   return store::TypeName(static_cast<store::ValueType>(record.type() == 0 ? 's' : record.type()));
 }
 
+char RegisterTypeOf(const pb::Record& record) {
+  if (record.tombstone()) return 0;
+  if (record.chunked()) return 'b';
+  if (!cluster::HasRegisters(record.type())) return 0;
+  pb::CollectionState state;
+  return state.ParseFromString(record.value()) && state.registers() ? static_cast<char>(record.type()) : 0;
+}
+
 namespace {
+
+// Strings stop at Redis's proto-max-bulk-len: a chunk index past that is corrupt.
+constexpr uint64_t kMaxChunks = (uint64_t{512} << 20) / cluster::kChunkBytes;
+
+// The string a chunked string's chunks hold: each at index * kChunkBytes (a gap, left by
+// concurrent writes of different lengths, reads as zero bytes, as SETRANGE pads).
+std::string AssembleChunks(const std::map<uint64_t, std::string>& chunks) {
+  if (chunks.empty()) return "";
+  const auto& [last, tail] = *chunks.rbegin();
+  std::string out(last * cluster::kChunkBytes + tail.size(), '\0');
+  for (const auto& [i, bytes] : chunks) out.replace(i * cluster::kChunkBytes, bytes.size(), bytes);
+  return out;
+}
 
 // The members agree with the metadata as the single-node commands expect (they trust
 // it): as many as it counts; a list's are its indices from head on; a sorted set's come
@@ -88,7 +109,29 @@ absl::Status KeySnapshot::Load(int db, std::string_view key, const pb::Record& r
   if (ReplicatedTypeName(record) == "none") return CorruptionError("replicated value of an unknown type");
   r.type = static_cast<store::ValueType>(record.type() == 0 ? 's' : record.type());
   r.expire_at_ms = record.expire_at_ms();
-  if (!store::IsCollection(r.type)) {
+  if (record.chunked()) {
+    // A chunked string: its bytes are its chunk registers, synced with R replicas first.
+    if (r.type != store::ValueType::kString || !record.value().empty() || record.has_counter()) {
+      return CorruptionError("chunked record that is not a string header");
+    }
+    if (source_ == nullptr) return CorruptionError("chunked string cannot be read here");
+    CAIRN_RETURN_IF_ERROR(source_->Sync(db, 'b', key));
+    std::map<uint64_t, std::string> chunks;
+    bool bad = false;
+    CAIRN_RETURN_IF_ERROR(source_->ScanLocal(db, 'b', key, "", "", false,
+                                             [&](std::string_view m, std::string_view v) {
+                                               uint64_t i = 0;
+                                               bad = !cluster::ParseChunkMember(m, &i) || i >= kMaxChunks ||
+                                                     v.size() > cluster::kChunkBytes;
+                                               if (!bad) chunks.emplace(i, std::string(v));
+                                               return !bad;
+                                             }));
+    if (bad) return CorruptionError("chunk register of a string does not parse");
+    r.value = AssembleChunks(chunks);
+    st.chunked = true;
+    st.in_place = true;
+    st.chunks = std::move(chunks);
+  } else if (!store::IsCollection(r.type)) {
     r.value = record.value();
   } else {
     pb::CollectionState state;
@@ -302,6 +345,10 @@ absl::StatusOr<std::optional<pb::Record>> KeySnapshot::Export(int db, std::strin
   pb::Record out;
   out.set_type(static_cast<uint32_t>(st.record->type));
   out.set_expire_at_ms(st.record->expire_at_ms);
+  if (ChunkedNow(st)) {  // the bytes go as chunk registers (ExportChunks); no counter
+    out.set_chunked(true);
+    return out;
+  }
   if (!store::IsCollection(st.record->type)) {
     out.set_value(st.record->value);
     // The counter the key held: its own, or (deleted or expired) the history of its
@@ -372,7 +419,61 @@ absl::StatusOr<std::vector<KeySnapshot::RegisterWrite>> KeySnapshot::ExportRegis
   KeyMap& keys = KeysOf(db);
   auto it = keys.find(key);
   if (it == keys.end()) return out;
-  KeyState& st = it->second;
+  CAIRN_RETURN_IF_ERROR(ExportMemberRegisters(db, key, it->second, &out));
+  CAIRN_RETURN_IF_ERROR(ExportChunks(db, key, it->second, &out));
+  return out;
+}
+
+bool KeySnapshot::ChunkedNow(const KeyState& st) const {
+  return source_ != nullptr && st.in_place && st.record && !Expired(*st.record) &&
+         st.record->type == store::ValueType::kString && st.record->value.size() > cluster::kChunkBytes;
+}
+
+absl::Status KeySnapshot::ExportChunks(int db, std::string_view key, KeyState& st,
+                                       std::vector<RegisterWrite>* out) {
+  const bool now = ChunkedNow(st);
+  if (!now && !st.chunked) return absl::OkStatus();  // whole before and after
+  std::map<uint64_t, std::string> before;
+  if (st.chunked) {
+    before = st.chunks;
+  } else {
+    // A new chunked string: chunks an earlier one left (a plain SET or an expiry does not
+    // visit them) must not show through.
+    CAIRN_RETURN_IF_ERROR(source_->Sync(db, 'b', key));
+    CAIRN_RETURN_IF_ERROR(source_->ScanLocal(db, 'b', key, "", "", false,
+                                             [&](std::string_view m, std::string_view v) {
+                                               uint64_t i = 0;
+                                               if (cluster::ParseChunkMember(m, &i)) before.emplace(i, std::string(v));
+                                               return true;
+                                             }));
+  }
+  // Context: none, so each write supersedes what this replica holds (synced at R).
+  const auto write = [&](uint64_t i, std::optional<std::string_view> bytes) {
+    RegisterWrite w;
+    w.register_key = cluster::RegisterKey('b', key, cluster::ChunkMember(i));
+    if (bytes) {
+      w.record.set_value(std::string(*bytes));
+    } else {
+      w.record.set_tombstone(true);
+    }
+    out->push_back(std::move(w));
+  };
+  uint64_t n = 0;
+  if (now) {
+    const std::string& value = st.record->value;
+    n = (value.size() + cluster::kChunkBytes - 1) / cluster::kChunkBytes;
+    for (uint64_t i = 0; i < n; i++) {
+      const std::string_view piece = std::string_view(value).substr(i * cluster::kChunkBytes, cluster::kChunkBytes);
+      auto b = before.find(i);
+      if (b == before.end() || b->second != piece) write(i, piece);
+    }
+  }
+  for (auto b = before.lower_bound(n); b != before.end(); ++b) write(b->first, std::nullopt);
+  return absl::OkStatus();
+}
+
+absl::Status KeySnapshot::ExportMemberRegisters(int db, std::string_view key, KeyState& st,
+                                                std::vector<RegisterWrite>* out) {
   // What the key is now: a collection kept as registers (its type and version), or not.
   std::optional<std::pair<char, uint64_t>> now;
   if (st.record && !Expired(*st.record) && cluster::HasRegisters(static_cast<uint32_t>(st.record->type))) {
@@ -395,7 +496,7 @@ absl::StatusOr<std::vector<KeySnapshot::RegisterWrite>> KeySnapshot::ExportRegis
         }
       }
     }
-    out.push_back(std::move(w));
+    out->push_back(std::move(w));
   };
   if (st.registers && !same) {
     // The collection the registers held is gone (deleted, expired, overwritten, or a new
@@ -411,7 +512,7 @@ absl::StatusOr<std::vector<KeySnapshot::RegisterWrite>> KeySnapshot::ExportRegis
     }
     for (const std::string& name : old) tombstone(st.reg_type, name);
   }
-  if (!now) return out;
+  if (!now) return absl::OkStatus();
   const auto [type, version] = *now;
   if (!st.registers || st.reg_type != type) {
     // A new collection: registers of this type left by an earlier one (deleted by a
@@ -482,7 +583,7 @@ absl::StatusOr<std::vector<KeySnapshot::RegisterWrite>> KeySnapshot::ExportRegis
     } else if (held) {
       *w.record.mutable_counter() = std::move(*held);
     }
-    out.push_back(std::move(w));
+    out->push_back(std::move(w));
   }
   if (same) {
     for (const auto& at : st.deleted) {
@@ -497,7 +598,7 @@ absl::StatusOr<std::vector<KeySnapshot::RegisterWrite>> KeySnapshot::ExportRegis
       tombstone(type, name);
     }
   }
-  return out;
+  return absl::OkStatus();
 }
 
 absl::Status KeySnapshot::Get(int db, std::string_view key, store::Record* record) {
@@ -544,6 +645,7 @@ absl::Status KeySnapshot::Apply(const std::vector<store::Mutation>& batch,
     switch (m.kind) {
       case store::Mutation::Kind::kPut:
         st.record = m.record;
+        if (!expiry_only_) st.in_place = in_place_ && string_put;
         break;
       case store::Mutation::Kind::kDelete:
         st.record.reset();

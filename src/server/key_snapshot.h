@@ -42,6 +42,10 @@ namespace cairn::server {
 // a type this server does not know).
 std::string_view ReplicatedTypeName(const cluster::pb::Record& record);
 
+// The register type (cluster/registers.h) of a key's record: a collection header's type
+// ('h', 't', 'z', 'x'), 'b' for a chunked string; 0 for a value kept whole.
+char RegisterTypeOf(const cluster::pb::Record& record);
+
 // Where the members of collections kept as registers (cluster/registers.h) come from.
 class RegisterSource {
  public:
@@ -111,6 +115,10 @@ class KeySnapshot final : public store::Backend {
   // Commands that run from now on change only expiries (kExpiryOnly): a counter they
   // rewrite stays a counter.
   void set_expiry_only(bool expiry_only) { expiry_only_ = expiry_only; }
+  // Commands that run from now on change strings in place (kInPlace): a string they
+  // leave longer than cluster::kChunkBytes is exported chunked (pb::Record.chunked), its
+  // changed chunks as registers; one another command rewrites is exported whole.
+  void set_in_place(bool in_place) { in_place_ = in_place; }
 
   // The keys a command wrote (database, key), in order.
   std::vector<std::pair<int, std::string>> ChangedKeys() const;
@@ -123,8 +131,9 @@ class KeySnapshot final : public store::Backend {
     return Export(db_, key);
   }
   absl::StatusOr<std::optional<cluster::pb::Record>> Export() const { return Export(first_key_); }
-  // The registers to write for a key the commands changed (a hash, set or sorted set, or
-  // a key that was one), before its header (Export): each register's key, its new value
+  // The registers to write for a key the commands changed (a hash, set, sorted set or
+  // stream, a chunked string, or a key that was one), before its header (Export): each
+  // register's key, its new value
   // (nullopt: a tombstone), and the context it was read in (null: supersede what the
   // executing replica holds).
   struct RegisterWrite {
@@ -196,6 +205,12 @@ class KeySnapshot final : public store::Backend {
     uint64_t reg_version = 0;
     std::set<std::pair<uint64_t, std::string>> deleted;
     std::map<std::string, RegisterSource::Read, std::less<>> fetched;  // by register member
+    // A chunked string (pb::Record.chunked): its chunks as this replica held them when
+    // loaded (after the sync at R); in_place: in-place commands wrote it last (or it was
+    // loaded chunked and nothing rewrote it since).
+    bool chunked = false;
+    std::map<uint64_t, std::string> chunks;
+    bool in_place = false;
     bool changed = false;
     bool plain_write = false;  // a command other than an increment changed its value
     std::string counter_node;  // the node of its increments
@@ -219,6 +234,16 @@ class KeySnapshot final : public store::Backend {
   const Loader loader_;
   std::string counter_node_;
   bool expiry_only_ = false;
+  bool in_place_ = false;
+  // Whether the key's value is exported chunked.
+  bool ChunkedNow(const KeyState& st) const;
+  // The member registers of a collection kept as registers (ExportRegisters' first part).
+  absl::Status ExportMemberRegisters(int db, std::string_view key, KeyState& st,
+                                     std::vector<RegisterWrite>* out);
+  // The chunk registers of a string that is or was chunked: the chunks that differ from
+  // those loaded (or, for a new chunked string, from those this replica holds), and
+  // tombstones for chunks past its end (all of them when it is no longer chunked).
+  absl::Status ExportChunks(int db, std::string_view key, KeyState& st, std::vector<RegisterWrite>* out);
   using KeyMap = std::map<std::string, KeyState, std::less<>>;
   KeyMap& KeysOf(int db) { return keys_[db]; }
   const KeyMap* FindDb(int db) const {

@@ -97,6 +97,29 @@ def test_every_type_works_through_every_node(nodes):
                                                {"key": "str", "value": "new"}], body
     assert a.command("DEL", "l") == 1
     assert b.command("LLEN", "l") == 0
+    # A bitmap past a chunk (1 KB) replicates by chunk; every read assembles it.
+    assert a.command("SETBIT", "bm", "20000", "1") == 0
+    assert b.command("SETBIT", "bm", "7", "1") == 0
+    assert c.command("APPEND", "bm", "tail") == 2505
+    want = b"\x01" + b"\x00" * 2499 + b"\x80" + b"tail"
+    for conn in (a, b, c):
+        assert conn.command("GET", "bm") == want
+        assert conn.command("MGET", "str", "bm", "none") == [b"new", want, None]
+        assert conn.command("BITCOUNT", "bm") == 2 + bin(int.from_bytes(b"tail", "big")).count("1")
+    assert {v[0] for n in nodes for v in n.raw().command("CAIRN.REPLICA", "GET", "bm")} == {b""}
+    import urllib.request
+    for n in nodes:
+        with urllib.request.urlopen("http://%s:%d/v1/kv/bm" % (n.host, n.http_port), timeout=10) as r:
+            assert r.read() == want
+    status, body = http_json(nodes[0], "GET", "/v1/kv?prefix=bm&values=true")
+    import base64
+    assert status == 200 and [base64.b64decode(i["value_base64"]) for i in body["items"]] == [want]
+    assert a.command("SET", "bm", "short", "KEEPTTL") == "OK"  # rewritten whole
+    assert b.command("GET", "bm") == b"short"
+    assert [v[0] for v in c.command("CAIRN.REPLICA", "GET", "bm")] == [b"short"]
+    assert a.command("SETRANGE", "bm", "3000", "x") == 3001
+    assert b.command("DEL", "bm") == 1
+    assert c.command("GET", "bm") is None
     assert_converged(nodes)
 
 

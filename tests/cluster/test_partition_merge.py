@@ -8,6 +8,8 @@ writes across:
 - the same for set members and sorted-set members (with the later score for a member
   both sides wrote);
 - a stream keeps every entry either side added, without the one a side deleted;
+- a bitmap (a string past a chunk, changed by SETBIT) keeps the bits each side set in
+  different chunks (it replicates by chunk);
 whichever node serves the read, and the replicas hold the same versions.
 """
 import time
@@ -66,6 +68,7 @@ def test_both_sides_of_a_partition_keep_every_acknowledged_change(nodes):
     assert setup.command("HSET", "h", "hits", "10") == 1
     assert setup.command("XADD", "x", "1-1", "f", "base") == b"1-1"
     assert setup.command("XADD", "x", "1-2", "f", "kept") == b"1-2"
+    assert setup.command("SETBIT", "bm", "80000", "0") == 0  # 10 001 bytes: chunked
     assert_converged(nodes)
 
     partition(nodes)
@@ -88,6 +91,9 @@ def test_both_sides_of_a_partition_keep_every_acknowledged_change(nodes):
         assert ra.command("XADD", "x", "%d-1" % (2000 + i), "f", "a%d" % i) == b"%d-1" % (2000 + i)
         assert rc.command("XADD", "x", "%d-2" % (2000 + i), "f", "c%d" % i) == b"%d-2" % (2000 + i)
     assert ra.command("XDEL", "x", "1-1") == 1
+    assert ra.command("SETBIT", "bm", "100", "1") == 0     # chunk 0
+    assert rc.command("SETBIT", "bm", "70000", "1") == 0   # chunk 8
+    assert rc.command("SETBIT", "bm", "90000", "1") == 0   # grows it to chunk 10
     assert ra.command("DECRBY", "ctr", "5") > 0
     acked -= 5
     assert ra.command("HDEL", "h", "gone") == 1   # node0's side removes what it saw
@@ -145,6 +151,13 @@ def test_both_sides_of_a_partition_keep_every_acknowledged_change(nodes):
         ids = [e[0] for e in r.command("XRANGE", "x", "-", "+")]
         assert ids == expected_stream, n.name
         assert r.command("XLEN", "x") == len(expected_stream), n.name
+        assert [r.command("GETBIT", "bm", str(b)) for b in (100, 70000, 90000, 101)] == [1, 1, 1, 0], n.name
+        assert r.command("BITCOUNT", "bm") == 3 and r.command("STRLEN", "bm") == 11251, n.name
+        bm = r.command("GET", "bm")
+        assert len(bm) == 11251 and bm[12] == 0x08 and bm[8750] == 0x80, n.name
+        # Each replica holds the bitmap as a header; the bytes are in its chunk registers.
+        # (siblings: each side's header, until the next write)
+        assert {v[0] for v in r.command("CAIRN.REPLICA", "GET", "bm")} == {b""}, n.name
     assert_converged(nodes)
     # A write on the merged value keeps everything and leaves one version.
     rb = b.raw()
