@@ -109,6 +109,8 @@ CommandTable::CommandTable() {
   RegisterScriptingCommands(&all_);
   RegisterPubSubCommands(&all_);
   RegisterStreamCommands(&all_);
+  RegisterGeoCommands(&all_);
+  RegisterSortCommands(&all_);
   RegisterClusterCommands(&all_);
   for (const CommandSpec* spec : all_) by_name_[spec->name] = spec;
 }
@@ -147,6 +149,7 @@ std::vector<std::string_view> CommandTable::Keys(const CommandSpec& spec,
       n > 0 && n <= argc - 1 - spec.numkeys_at) {
     for (int i = 0; i < n; i++) keys.push_back(args[spec.numkeys_at + 1 + i]);
   }
+  if (spec.more_keys != nullptr) spec.more_keys(args, &keys);
   return keys;
 }
 
