@@ -170,7 +170,8 @@ void GeoHash(CommandContext& c) {
     double score;
     bool found = false;
     if (z.exists && !ZSetScore(c, z, c.args[i], &score, &found)) return;
-    hashes.push_back(found ? std::optional<std::string>(geo::StandardGeohash(score)) : std::nullopt);
+    hashes.push_back(found ? std::optional<std::string>(geo::StandardGeohash(score))
+                           : std::nullopt);
   }
   c.out.ArrayHeader(hashes.size());
   for (const auto& h : hashes) h ? c.out.Bulk(*h) : c.out.Null();
@@ -218,8 +219,8 @@ struct Found {
 
 struct SearchOptions {
   bool withdist = false, withhash = false, withcoord = false, any = false;
-  int sort = 0;  // 0 none, 1 ascending, -1 descending
-  int64_t count = 0;  // 0: all
+  int sort = 0;            // 0 none, 1 ascending, -1 descending
+  int64_t count = 0;       // 0: all
   std::string_view store;  // destination, empty: reply the results
   bool has_store = false, storedist = false;
   bool from_member = false, from_point = false, by_radius = false, by_box = false;
@@ -231,17 +232,18 @@ bool Collect(CommandContext& c, const Collection& z, const geo::Shape& shape, in
              std::vector<Found>* out) {
   for (const geo::ScoreRange& r : geo::SearchRanges(shape)) {
     if (limit > 0 && static_cast<int64_t>(out->size()) >= limit) break;
-    const bool ok = ForEachInScoreRange(
-        c, z, static_cast<double>(r.min), static_cast<double>(r.max),
-        [&](std::string_view member, double score) {
-          const geo::Point p = geo::Decode(score);
-          double d;
-          if (geo::Within(shape, p, &d)) {
-            out->push_back({std::string(member), score, d, p});
-            if (limit > 0 && static_cast<int64_t>(out->size()) >= limit) return false;
-          }
-          return true;
-        });
+    const bool ok =
+        ForEachInScoreRange(c, z, static_cast<double>(r.min), static_cast<double>(r.max),
+                            [&](std::string_view member, double score) {
+                              const geo::Point p = geo::Decode(score);
+                              double d;
+                              if (geo::Within(shape, p, &d)) {
+                                out->push_back({std::string(member), score, d, p});
+                                if (limit > 0 && static_cast<int64_t>(out->size()) >= limit)
+                                  return false;
+                              }
+                              return true;
+                            });
     if (!ok) return false;
   }
   return true;
@@ -331,9 +333,9 @@ bool ParseSearchOptions(CommandContext& c, size_t i, int flags, const Collection
     }
   }
   if (o->has_store && (o->withdist || o->withhash || o->withcoord)) {
-    c.out.Error(absl::StrCat("ERR ",
-                             (flags & kSearchStore) ? "GEOSEARCHSTORE" : "STORE option in GEORADIUS",
-                             " is not compatible with WITHDIST, WITHHASH and WITHCOORD options"));
+    c.out.Error(absl::StrCat(
+        "ERR ", (flags & kSearchStore) ? "GEOSEARCHSTORE" : "STORE option in GEORADIUS",
+        " is not compatible with WITHDIST, WITHHASH and WITHCOORD options"));
     return false;
   }
   if (search && !(o->from_member || o->from_point)) {
@@ -359,7 +361,8 @@ void Store(CommandContext& c, std::string_view dst, const std::vector<Found>& fo
   absl::flat_hash_set<std::string_view> seen;  // a member found twice is stored once
   for (size_t i = 0; i < n; i++) {
     if (!seen.insert(found[i].member).second) continue;
-    elements.emplace_back(found[i].member, storedist ? found[i].distance_m / to_meters : found[i].score);
+    elements.emplace_back(found[i].member,
+                          storedist ? found[i].distance_m / to_meters : found[i].score);
   }
   StoreZSet(c, dst, elements);
 }

@@ -64,7 +64,8 @@ bool LookupPattern(CommandContext& c, std::string_view pattern, std::string_view
   if (star == std::string_view::npos) return true;
   std::string_view field;
   const size_t arrow = pattern.find("->", star + 1);
-  if (arrow != std::string_view::npos && arrow + 2 < pattern.size()) field = pattern.substr(arrow + 2);
+  if (arrow != std::string_view::npos && arrow + 2 < pattern.size())
+    field = pattern.substr(arrow + 2);
   const size_t postfix_end = field.empty() ? pattern.size() : arrow;
   std::string key(pattern.substr(0, star));
   key.append(element.data(), element.size());

@@ -147,7 +147,9 @@ bool ValidPoint(double lon, double lat) {
 
 uint64_t Encode(double lon, double lat) { return EncodeIn(kLon, kLat, lon, lat, kMaxStep).bits; }
 
-Point Decode(double score) { return Centre(DecodeIn(kLon, kLat, Cell{ScoreBits(score), kMaxStep})); }
+Point Decode(double score) {
+  return Centre(DecodeIn(kLon, kLat, Cell{ScoreBits(score), kMaxStep}));
+}
 
 std::string StandardGeohash(double score) {
   static constexpr char kAlphabet[] = "0123456789bcdefghjkmnpqrstuvwxyz";
@@ -228,7 +230,8 @@ std::vector<ScoreRange> SearchRanges(const Shape& shape) {
   for (int i = 0; i < 9; i++) {
     if (cells[i].none()) continue;
     // Huge radii make neighbours coincide: a cell equal to the one just visited is skipped.
-    if (last != 0 && cells[i].bits == cells[last].bits && cells[i].step == cells[last].step) continue;
+    if (last != 0 && cells[i].bits == cells[last].bits && cells[i].step == cells[last].step)
+      continue;
     const int shift = 52 - cells[i].step * 2;
     out.push_back({cells[i].bits << shift, (cells[i].bits + 1) << shift});
     last = i;
