@@ -415,8 +415,11 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
       spec->handler(ctx);
       if ((spec->flags & kWrite) && !client.block.active) {  // a blocked command wrote nothing
         // Under the key locks: a waiter that checks these keys next sees the write.
+        // Commands that write through CollectionBatch (those of collections, geo sets,
+        // and SORT ... STORE) record what they changed.
         const std::string_view group = spec->group;
-        if (group == "hash" || group == "list" || group == "set" || group == "sorted_set") {
+        if (group == "hash" || group == "list" || group == "set" || group == "sorted_set" ||
+            group == "geo" || std::string_view(spec->name) == "sort") {
           for (const std::string& k : ctx.written) {
             server.watches.Touch(db, k);
             server.blocking.Signal(db, k);

@@ -221,6 +221,9 @@ int Compare(const SortOptions& o, const Element& a, const Element& b) {
 
 // Writes the result as a list at dst (none: deletes dst) and replies its length.
 void StoreList(CommandContext& c, std::string_view dst, const std::vector<std::string>& items) {
+  bool exists = true;
+  if (items.empty() && !KeyExists(c, dst, &exists)) return;
+  if (!exists) return c.out.Integer(0);
   CollectionBatch batch(c);
   batch.DeleteKey(dst);
   if (!items.empty()) {

@@ -33,6 +33,9 @@ bool ForEachInScoreRange(CommandContext& c, const Collection& z, double min, dou
 // replies their count, as the *STORE commands do. Members must be distinct.
 template <typename Elements>
 void StoreZSet(CommandContext& c, std::string_view dst, const Elements& elements) {
+  bool exists = true;
+  if (elements.empty() && !KeyExists(c, dst, &exists)) return;
+  if (!exists) return c.out.Integer(0);
   CollectionBatch batch(c);
   batch.DeleteKey(dst);
   if (!elements.empty()) {

@@ -128,3 +128,37 @@ def test_cluster_refuses_patterns_of_other_tags(server):
     reply = conn.command("SORT", "{t}cl", "STORE", "{u}out")
     assert isinstance(reply, RespError) and reply.startswith("CROSSSLOT"), reply
     assert conn.command("SORT", "{t}cl", "STORE", "{t}out") == 2
+
+
+def test_watch_hears_only_of_what_changed(server, redis):
+    """A SORT without STORE, a search without STORE and a GEOADD that changed nothing
+    write nothing: a transaction watching those keys still runs, as in Redis; SORT ...
+    STORE and GEOSEARCHSTORE do abort one watching their destination."""
+    cairn = both(server, redis)
+    for args in SETUP + [("GEOADD", "{t}geo", "13.361389", "38.115556", "Palermo")]:
+        same(cairn, redis, *args)
+    for cmd in (("SORT", "{t}l"), ("SORT", "{t}missing", "STORE", "{t}absent"),
+                ("GEORADIUS", "{t}geo", "13", "38", "100", "km"),
+                ("GEOADD", "{t}geo", "13.361389", "38.115556", "Palermo"),
+                ("SORT", "{t}l", "STORE", "{t}dst"), ("GEOSEARCHSTORE", "{t}dst", "{t}geo", "FROMMEMBER", "Palermo",
+                                                        "BYRADIUS", "1", "km")):
+        watched = cmd[1] if cmd[0] != "SORT" or "STORE" not in cmd else cmd[-1]
+        if cmd[0] == "GEOSEARCHSTORE":
+            watched = cmd[1]
+        for conn in (cairn, redis):
+            conn.command("WATCH", watched)
+        other_c, other_r = server.raw(), redis.__class__("127.0.0.1", redis.sock.getpeername()[1])
+        same(other_c, other_r, *cmd)
+        for conn in (cairn, redis):
+            conn.command("MULTI")
+            conn.command("PING")
+        got, want = cairn.command("EXEC"), redis.command("EXEC")
+        assert got == want, (cmd, got, want)
+
+
+def test_sort_in_a_script_sorts_an_unsorted_set(server, redis):
+    cairn = both(server, redis)
+    for args in SETUP:
+        same(cairn, redis, *args)
+    same(cairn, redis, "EVAL", "return redis.call('SORT', KEYS[1], 'BY', 'nosort')", "1", "{t}s")
+    same(cairn, redis, "EVAL", "return redis.call('SORT_RO', KEYS[1], 'BY', '{t}w_*', 'GET', '#')", "1", "{t}l")
