@@ -464,6 +464,7 @@ absl::Status ClusterNode::RunCommands(Execution& e, bool may_wait) {
   thread_local std::unique_ptr<ServerContext> scratch;
   if (scratch == nullptr) scratch = std::make_unique<ServerContext>();
   scratch->backend = &snapshot;
+  scratch->cluster_mode = true;
   scratch->config = server_->config;
   scratch->scripts = server_->scripts;
   scratch->pubsub = server_->pubsub;  // PUBLISH from a script

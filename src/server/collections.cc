@@ -15,6 +15,17 @@ using store::CollectionMeta;
 using store::Record;
 using store::ValueType;
 
+bool KeyExists(CommandContext& c, std::string_view key, bool* exists) {
+  Record r;
+  absl::Status s = c.server.backend->Get(c.client.db.load(std::memory_order_relaxed), key, &r);
+  *exists = s.ok();
+  if (!s.ok() && !absl::IsNotFound(s)) {
+    ReplyStatusError(c.out, s);
+    return false;
+  }
+  return true;
+}
+
 bool LoadAnyType(CommandContext& c, int db, std::string_view key, Collection* coll) {
   coll->key.assign(key.data(), key.size());
   Record r;

@@ -46,6 +46,12 @@ bool ScanMembers(CommandContext& c, const Collection& coll, std::string_view sta
                  std::string_view end, bool reverse,
                  absl::FunctionRef<bool(std::string_view member, std::string_view value)> fn);
 
+// Whether key exists in the client's database (any type), without counting a keyspace
+// hit or miss: for a *STORE command whose empty result deletes its destination, which
+// touches nothing (WATCH, blocked clients) when there was nothing to delete. False after
+// replying with a storage error.
+bool KeyExists(CommandContext& c, std::string_view key, bool* exists);
+
 // One command's writes. Nothing is visible until Commit, which applies all at once.
 class CollectionBatch {
  public:

@@ -109,6 +109,8 @@ CommandTable::CommandTable() {
   RegisterScriptingCommands(&all_);
   RegisterPubSubCommands(&all_);
   RegisterStreamCommands(&all_);
+  RegisterGeoCommands(&all_);
+  RegisterSortCommands(&all_);
   RegisterClusterCommands(&all_);
   for (const CommandSpec* spec : all_) by_name_[spec->name] = spec;
 }
@@ -147,6 +149,7 @@ std::vector<std::string_view> CommandTable::Keys(const CommandSpec& spec,
       n > 0 && n <= argc - 1 - spec.numkeys_at) {
     for (int i = 0; i < n; i++) keys.push_back(args[spec.numkeys_at + 1 + i]);
   }
+  if (spec.more_keys != nullptr) spec.more_keys(args, &keys);
   return keys;
 }
 
@@ -412,8 +415,11 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
       spec->handler(ctx);
       if ((spec->flags & kWrite) && !client.block.active) {  // a blocked command wrote nothing
         // Under the key locks: a waiter that checks these keys next sees the write.
+        // Commands that write through CollectionBatch (those of collections, geo sets,
+        // and SORT ... STORE) record what they changed.
         const std::string_view group = spec->group;
-        if (group == "hash" || group == "list" || group == "set" || group == "sorted_set") {
+        if (group == "hash" || group == "list" || group == "set" || group == "sorted_set" ||
+            group == "geo" || std::string_view(spec->name) == "sort") {
           for (const std::string& k : ctx.written) {
             server.watches.Touch(db, k);
             server.blocking.Signal(db, k);

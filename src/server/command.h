@@ -182,6 +182,10 @@ struct ServerContext {
   // This node in cluster mode (cluster_mode.h): data commands go through it; null when
   // the server runs as a single node.
   ClusterNode* cluster = nullptr;
+  // Whether commands run in cluster mode (set on the replica's executor context, where
+  // cluster is null): the few commands whose rules differ there (SORT's BY and GET
+  // patterns) check it.
+  bool cluster_mode = false;
   // Listening ports and threads, for INFO.
   int port = 0, http_port = 0, io_threads = 1;
   // Cached EVAL scripts and FUNCTION libraries (scripting.h). Cluster mode's replica
@@ -273,6 +277,10 @@ struct CommandSpec {
   // A keyword after which the first half of the remaining arguments are keys (XREAD's
   // and XREADGROUP's STREAMS key... id...); null: none.
   const char* keys_after = nullptr;
+  // Keys found by reading the arguments (GEORADIUS's STORE key, SORT's STORE key), as
+  // Redis's getkeys procedures find them: appended to *keys; null: none.
+  void (*more_keys)(const std::vector<std::string_view>& args,
+                    std::vector<std::string_view>* keys) = nullptr;
 };
 
 // Registers a group of commands (each commands_*.cc has one, listed in command.cc).
@@ -290,6 +298,8 @@ void RegisterTransactionCommands(std::vector<const CommandSpec*>* table);
 void RegisterScriptingCommands(std::vector<const CommandSpec*>* table);
 void RegisterPubSubCommands(std::vector<const CommandSpec*>* table);
 void RegisterStreamCommands(std::vector<const CommandSpec*>* table);
+void RegisterGeoCommands(std::vector<const CommandSpec*>* table);
+void RegisterSortCommands(std::vector<const CommandSpec*>* table);
 void RegisterClusterCommands(std::vector<const CommandSpec*>* table);
 
 // Every command, by lower-case name.

@@ -14,10 +14,9 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "server/collections.h"
+#include "server/zset.h"
 
 namespace cairn::server {
-namespace {
 
 using store::ValueType;
 
@@ -28,9 +27,8 @@ bool LoadZSet(CommandContext& c, std::string_view key, Collection* z) {
   return LoadCollection(c, key, ValueType::kZSet, z);
 }
 
-// A member's score; false after replying with a storage error; *found false if absent.
-bool Score(CommandContext& c, const Collection& z, std::string_view member, double* score,
-           bool* found) {
+bool ZSetScore(CommandContext& c, const Collection& z, std::string_view member, double* score,
+               bool* found) {
   std::string v;
   absl::Status s = GetMember(c, z, store::ZSetMemberKey(member), &v);
   if (absl::IsNotFound(s)) {
@@ -46,11 +44,32 @@ bool Score(CommandContext& c, const Collection& z, std::string_view member, doub
   return true;
 }
 
-void PutElement(CollectionBatch& batch, const Collection& z, std::string_view member,
-                double score) {
+void PutZSetElement(CollectionBatch& batch, const Collection& z, std::string_view member,
+                    double score) {
   batch.PutMember(z, store::ZSetMemberKey(member), store::EncodeScore(score));
   batch.PutMember(z, store::ZSetScoreKey(score, member), "");
 }
+
+bool ForEachByScore(CommandContext& c, const Collection& z, bool reverse,
+                    absl::FunctionRef<bool(std::string_view member, double score)> fn) {
+  return ScanMembers(c, z, kByScore, "t", reverse, [&](std::string_view m, std::string_view) {
+    if (m.size() < 9) return true;  // not an element: ignore rather than misread
+    return fn(m.substr(9), store::DecodeScore(m.substr(1, 8)));
+  });
+}
+
+bool ForEachInScoreRange(CommandContext& c, const Collection& z, double min, double max,
+                         absl::FunctionRef<bool(std::string_view member, double score)> fn) {
+  const std::string from = store::ZSetScoreKey(min, "");
+  return ScanMembers(c, z, from, "t", false, [&](std::string_view m, std::string_view) {
+    if (m.size() < 9) return true;  // not an element: ignore rather than misread
+    const double score = store::DecodeScore(m.substr(1, 8));
+    if (score >= max) return false;
+    return score < min || fn(m.substr(9), score);
+  });
+}
+
+namespace {
 
 void DeleteElement(CollectionBatch& batch, const Collection& z, std::string_view member,
                    double score) {
@@ -59,15 +78,6 @@ void DeleteElement(CollectionBatch& batch, const Collection& z, std::string_view
 }
 
 void ReplyScore(CommandContext& c, double score) { c.out.Double(score); }
-
-// Visits elements in score order (reverse: from the highest), until fn returns false.
-bool ForEachByScore(CommandContext& c, const Collection& z, bool reverse,
-                    absl::FunctionRef<bool(std::string_view member, double score)> fn) {
-  return ScanMembers(c, z, kByScore, "t", reverse, [&](std::string_view m, std::string_view) {
-    if (m.size() < 9) return true;  // not an element: ignore rather than misread
-    return fn(m.substr(9), store::DecodeScore(m.substr(1, 8)));
-  });
-}
 
 // --- ranges -------------------------------------------------------------------------
 
@@ -286,24 +296,6 @@ void ZRange(CommandContext& c) {
   RunRange(c, q, with_scores, c.args[2], c.args[3]);
 }
 
-// Replaces args[1] (ZRANGESTORE's and the *STORE commands' destination) by a sorted set
-// of these elements (none: deletes it) and replies their count.
-template <typename Elements>
-void StoreResult(CommandContext& c, const Elements& result) {
-  CollectionBatch batch(c);
-  batch.DeleteKey(c.args[1]);
-  if (!result.empty()) {
-    Collection dst;
-    dst.key = std::string(c.args[1]);
-    dst.type = ValueType::kZSet;
-    batch.Create(&dst);
-    for (const auto& [m, sc] : result) PutElement(batch, dst, m, sc);
-    dst.meta.size = result.size();
-    batch.SaveMeta(dst);
-  }
-  if (batch.Commit()) c.out.Integer(static_cast<int64_t>(result.size()));
-}
-
 // ZRANGESTORE dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]
 void ZRangeStore(CommandContext& c) {
   RangeQuery q;
@@ -317,7 +309,7 @@ void ZRangeStore(CommandContext& c) {
   if (!CollectRange(c, z, q, &els)) return;
   std::vector<std::pair<std::string, double>> result;
   for (auto& e : els) result.emplace_back(std::move(e.member), e.score);
-  StoreResult(c, result);
+  StoreZSet(c, c.args[1], result);
 }
 
 void ZRevRange(CommandContext& c) {
@@ -404,7 +396,7 @@ void ZAdd(CommandContext& c) {
     } else if (existed) {
       double s;
       bool found;
-      if (!Score(c, z, member, &s, &found)) return;
+      if (!ZSetScore(c, z, member, &s, &found)) return;
       if (found) old = s;
     }
     double score = scores[k];
@@ -425,7 +417,7 @@ void ZAdd(CommandContext& c) {
       }
       if (score != *old) {
         batch.DeleteMember(z, store::ZSetScoreKey(*old, member));
-        PutElement(batch, z, member, score);
+        PutZSetElement(batch, z, member, score);
         changed++;
       }
     } else {
@@ -434,7 +426,7 @@ void ZAdd(CommandContext& c) {
         current[std::string(member)] = old;
         continue;
       }
-      PutElement(batch, z, member, score);
+      PutZSetElement(batch, z, member, score);
       added++;
     }
     current[std::string(member)] = score;
@@ -459,7 +451,7 @@ void ZIncrBy(CommandContext& c) {
   if (!LoadZSet(c, c.args[1], &z)) return;
   double old = 0;
   bool found = false;
-  if (z.exists && !Score(c, z, c.args[3], &old, &found)) return;
+  if (z.exists && !ZSetScore(c, z, c.args[3], &old, &found)) return;
   const double score = found ? old + by : by;
   if (std::isnan(score)) return c.out.Error("ERR resulting score is not a number (NaN)");
   CollectionBatch batch(c);
@@ -469,7 +461,7 @@ void ZIncrBy(CommandContext& c) {
   } else {
     z.meta.size++;
   }
-  PutElement(batch, z, c.args[3], score);
+  PutZSetElement(batch, z, c.args[3], score);
   batch.SaveMeta(z);
   if (batch.Commit()) ReplyScore(c, score);
 }
@@ -485,7 +477,7 @@ void ZRem(CommandContext& c) {
     if (!seen.insert(c.args[i]).second) continue;
     double s;
     bool found;
-    if (!Score(c, z, c.args[i], &s, &found)) return;
+    if (!ZSetScore(c, z, c.args[i], &s, &found)) return;
     if (!found) continue;
     DeleteElement(batch, z, c.args[i], s);
     removed++;
@@ -501,7 +493,7 @@ void ZScore(CommandContext& c) {
   if (!LoadZSet(c, c.args[1], &z)) return;
   double s;
   bool found = false;
-  if (z.exists && !Score(c, z, c.args[2], &s, &found)) return;
+  if (z.exists && !ZSetScore(c, z, c.args[2], &s, &found)) return;
   if (!found) return c.out.Null();
   ReplyScore(c, s);
 }
@@ -513,7 +505,7 @@ void ZMScore(CommandContext& c) {
   for (size_t i = 2; i < c.args.size(); i++) {
     double s;
     bool found = false;
-    if (z.exists && !Score(c, z, c.args[i], &s, &found)) return;
+    if (z.exists && !ZSetScore(c, z, c.args[i], &s, &found)) return;
     scores.push_back(found ? std::optional<double>(s) : std::nullopt);
   }
   c.out.ArrayHeader(scores.size());
@@ -558,7 +550,7 @@ void Rank(CommandContext& c, bool rev) {
   if (!LoadZSet(c, c.args[1], &z)) return;
   double score;
   bool found = false;
-  if (z.exists && !Score(c, z, c.args[2], &score, &found)) return;
+  if (z.exists && !ZSetScore(c, z, c.args[2], &score, &found)) return;
   if (!found) return c.out.Null();
   int64_t rank = 0;
   bool hit = false;
@@ -877,7 +869,7 @@ void Combine(CommandContext& c, SetOp op, bool store, bool card_only) {
     });
     return ReplyElements(c, els, withscores);
   }
-  StoreResult(c, result);
+  StoreZSet(c, c.args[1], result);
 }
 
 void ZUnionStore(CommandContext& c) { Combine(c, SetOp::kUnion, true, false); }
