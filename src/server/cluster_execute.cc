@@ -468,6 +468,7 @@ absl::Status ClusterNode::RunCommands(Execution& e, bool may_wait) {
   scratch->config = server_->config;
   scratch->scripts = server_->scripts;
   scratch->pubsub = server_->pubsub;  // PUBLISH from a script
+  scratch->monitors = server_->monitors;  // a script's commands, shown as "lua"
   scratch->publish_sink = [&](std::string_view channel, std::string_view message, bool sharded) {
     publishes.messages.emplace_back(std::string(channel), std::string(message), sharded);
     return server_->pubsub->Receivers(channel, sharded);

@@ -954,7 +954,10 @@ void Watch(ClusterContext& x) {
 // watched keys go to the tag's replica, which runs them as one.
 void Exec(ClusterContext& x) {
   auto& c = x.c;
-  if (!c.client.in_multi) return c.out.Error("ERR EXEC without MULTI");
+  if (!c.client.in_multi) {
+    if (c.server.monitors->any()) FeedMonitors(c.server, c.client, *CommandTable::Get().Find("exec"), c.args);
+    return c.out.Error("ERR EXEC without MULTI");
+  }
   std::vector<std::vector<std::string>> queued = std::move(c.client.queued);
   std::vector<ClientState::Watched> watched = std::move(c.client.watched);
   std::vector<std::string> contexts = std::move(c.client.watched_contexts);
@@ -965,6 +968,17 @@ void Exec(ClusterContext& x) {
   c.client.watched.clear();
   c.client.watched_contexts.clear();
   c.server.watches.UnwatchAll(&c.client);
+  if (c.server.monitors->any()) {
+    // The queued commands run on the tag's replica: MONITOR here shows them, then EXEC
+    // (ExecuteCommand leaves EXEC to this, as it runs on a pool thread).
+    for (const auto& line : doomed ? std::vector<std::vector<std::string>>() : queued) {
+      std::vector<std::string_view> args(line.begin(), line.end());
+      if (const CommandSpec* spec = CommandTable::Get().Find(Lower(args[0])); spec && !(spec->flags & kAdmin)) {
+        FeedMonitors(c.server, c.client, *spec, args);
+      }
+    }
+    FeedMonitors(c.server, c.client, *CommandTable::Get().Find("exec"), c.args);
+  }
   if (doomed) return c.out.Error("EXECABORT Transaction discarded because of previous errors.");
   pb::ExecuteCommand q = NewExecute(x);
   q.set_exec(true);

@@ -309,6 +309,14 @@ bool AllowedWhenSubscribed(const CommandSpec& spec) {
 
 }  // namespace
 
+void FeedMonitors(ServerContext& server, const ClientState& client, const CommandSpec& spec,
+                  const std::vector<std::string_view>& args) {
+  const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  server.monitors->Feed(client, client.db.load(std::memory_order_relaxed), spec, args, now_us);
+}
+
 void ExecuteCommand(ServerContext& server, ClientState& client,
                     const std::vector<std::string_view>& args, protocol::ReplyWriter& out) {
   const CommandSpec* spec = CommandTable::Get().Find(args[0]);
@@ -397,6 +405,12 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
     out.SimpleString("QUEUED");
     return;
   }
+  // MONITOR: a script is fed before it runs, so its commands follow it; the rest after.
+  const bool script_call = spec->flags & kScript;
+  // (A cluster's EXEC feeds itself, after its commands: cluster_mode.cc.)
+  const bool monitored = !(spec->flags & kAdmin) && !client.block_retry &&
+                         !(server.cluster != nullptr && std::string_view(spec->name) == "exec");
+  if (monitored && script_call && server.monitors->any()) FeedMonitors(server, client, *spec, args);
   const auto start = std::chrono::steady_clock::now();
   const size_t out_before = out.buffer()->size();
   CommandContext ctx{server, client, args, out, server.now_ms ? server.now_ms() : NowMs(), {}};
@@ -445,6 +459,7 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
   const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
                           std::chrono::steady_clock::now() - start)
                           .count();
+  if (monitored && !script_call && server.monitors->any()) FeedMonitors(server, client, *spec, args);
   stats->calls.fetch_add(1, std::memory_order_relaxed);
   stats->micros.Record(static_cast<uint64_t>(micros));
   if (const int slow = server.config->slowlog_log_slower_than();
@@ -542,6 +557,11 @@ void PipelineExecutor::Flush() {
       server_.slowlog.Record(static_cast<int64_t>(micros) / static_cast<int64_t>(n), slow,
                              static_cast<size_t>(server_.config->slowlog_max_len()), now,
                              {"SET", m.key, m.record.value}, client_.addr, name);
+    }
+  }
+  if (server_.monitors->any()) {
+    for (const auto& m : pending_) {
+      FeedMonitors(server_, client_, *set_spec, {"SET", m.key, m.record.value});
     }
   }
   for (uint64_t i = 0; i < n; i++) {

@@ -22,6 +22,7 @@
 #include "server/blocking.h"
 #include "server/config.h"
 #include "server/key_locks.h"
+#include "server/monitor.h"
 #include "server/pubsub.h"
 #include "server/scripting.h"
 #include "server/slowlog.h"
@@ -119,6 +120,8 @@ struct ClientState {
                      const std::string& resp3)>
       push;
   size_t subscriptions() const { return channels.size() + patterns.size() + shard_channels.size(); }
+  // MONITOR (monitor.h): the client is sent every command this node runs.
+  std::atomic<bool> monitor{false};
 
   mutable absl::Mutex mu;
   std::string name ABSL_GUARDED_BY(mu);
@@ -195,6 +198,7 @@ struct ServerContext {
   SlowLog slowlog;
   // Subscribers and delivery; shared likewise.
   std::shared_ptr<PubSub> pubsub = std::make_shared<PubSub>();
+  std::shared_ptr<Monitors> monitors = std::make_shared<Monitors>();
   // Set where commands may run twice (a cluster replica's first try of a script that
   // turns out to need reads it did not prefetch): PUBLISH hands its message here, to be
   // delivered once the run stands, and answers this node's receivers.
@@ -347,6 +351,11 @@ class PipelineExecutor {
   size_t pending_bytes_ = 0;
   int pending_db_ = 0;
 };
+
+// Sends the line of a command the client ran to this node's MONITOR clients (monitor.h;
+// the caller checks server.monitors->any() first).
+void FeedMonitors(ServerContext& server, const ClientState& client, const CommandSpec& spec,
+                  const std::vector<std::string_view>& args);
 
 // Shared helpers for command implementations.
 // Redis 7's reply to an unknown subcommand of `command` (e.g. CLIENT) or to a wrong

@@ -156,6 +156,7 @@ void Quit(CommandContext& c) {
 
 void Reset(CommandContext& c) {
   c.server.pubsub->RemoveClient(&c.client);
+  if (c.client.monitor.exchange(false)) c.server.monitors->Remove(&c.client);
   c.client.channels.clear();
   c.client.patterns.clear();
   c.client.shard_channels.clear();

@@ -263,6 +263,16 @@ void Latency(CommandContext& c) {
 }
 
 // LOLWUT [VERSION v]: no art, the version line (Redis's reply ends with it too).
+// MONITOR: from now on the client is sent a line per command this node runs (monitor.h)
+// until RESET or it closes. A second MONITOR is ignored without a reply, as in Redis.
+void Monitor(CommandContext& c) {
+  if (c.client.in_exec) return c.out.Error("ERR MONITOR isn't allowed for DENY BLOCKING client");
+  if (!c.client.push) return c.out.Error("ERR MONITOR needs a RESP connection");  // HTTP, tests
+  if (c.client.monitor.exchange(true)) return;
+  c.server.monitors->Add(&c.client);
+  c.out.SimpleString("OK");
+}
+
 void Lolwut(CommandContext& c) {
   for (size_t i = 1; i < c.args.size(); i++) {
     int64_t v;
@@ -338,6 +348,8 @@ const CommandSpec kCommands[] = {
      "A container for latency diagnostics commands (LATEST, HISTORY, RESET, DOCTOR)."},
     {"lolwut", -1, kReadOnly | kFast | kPure, 0, 0, 0, Lolwut, "server",
      "Displays computer art and the Redis version"},
+    {"monitor", 1, kAdmin | kNoScript, 0, 0, 0, Monitor, "server",
+     "Listens for all requests received by the server in real-time."},
     {"shutdown", -1, kAdmin | kNoLock | kNoScript, 0, 0, 0, Shutdown, "server",
      "Syncs the WAL, then shuts down the server."},
 };

@@ -32,7 +32,9 @@ struct ClientState;
 
 class PubSub {
  public:
-  enum class Kind { kChannel, kPattern, kShard };
+  // kMonitor: a MONITOR line (monitor.h) through the same ClientState::push, not a
+  // subscription (never Add/Remove'd here).
+  enum class Kind { kChannel, kPattern, kShard, kMonitor };
 
   // Adds or removes one subscription of client; false if it already had it (or, for
   // Remove, did not). The client's own sets (ClientState) are the caller's.

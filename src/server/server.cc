@@ -265,15 +265,22 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
   // is disconnected past client-output-buffer-limit's pubsub class, as in Redis.
   void Deliver(PubSub::Kind kind, const std::string& name, const std::string& bytes) {
     if (closed_) return;
-    // Unsubscribed since it was published: dropped, so it cannot follow the confirmation.
-    const std::set<std::string>& mine = kind == PubSub::Kind::kChannel   ? state_->channels
-                                        : kind == PubSub::Kind::kPattern ? state_->patterns
-                                                                         : state_->shard_channels;
-    if (!mine.contains(name)) return;
+    const bool monitor = kind == PubSub::Kind::kMonitor;
+    if (monitor) {
+      if (!state_->monitor.load(std::memory_order_relaxed)) return;  // RESET since
+    } else {
+      // Unsubscribed since it was published: dropped, so it cannot follow the confirmation.
+      const std::set<std::string>& mine = kind == PubSub::Kind::kChannel   ? state_->channels
+                                          : kind == PubSub::Kind::kPattern ? state_->patterns
+                                                                           : state_->shard_channels;
+      if (!mine.contains(name)) return;
+    }
     out_ += bytes;
-    const uint64_t limit = server_->config->pubsub_output_buffer_limit();
+    const uint64_t limit = monitor ? server_->config->replica_output_buffer_limit()
+                                   : server_->config->pubsub_output_buffer_limit();
     if (limit > 0 && out_.size() + (writing_ ? sending_.size() : 0) > limit) {
-      spdlog::warn("client {} closed: pub/sub output buffer over {} bytes", state_->addr, limit);
+      spdlog::warn("client {} closed: {} output buffer over {} bytes", state_->addr,
+                   monitor ? "MONITOR" : "pub/sub", limit);
       return Close();
     }
     // Inside Process (a script serving its thread's other events): Process sends it.
@@ -647,6 +654,7 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
       server_->watches.UnwatchAll(state_.get());
     }
     server_->pubsub->RemoveClient(state_.get());
+    if (state_->monitor.load(std::memory_order_relaxed)) server_->monitors->Remove(state_.get());
     state_->killed = true;  // a pipeline still running (a long script's thread) stops
     socket_.shutdown(tcp::socket::shutdown_both, ec);
     socket_.close(ec);
