@@ -30,17 +30,36 @@ bool ParseRegisterKey(std::string_view rk, char* type, std::string_view* key,
   return true;
 }
 
-std::string ChunkMember(uint64_t index) {
-  std::string out(8, '\0');
-  for (int i = 7; i >= 0; i--, index >>= 8) out[static_cast<size_t>(i)] = static_cast<char>(index & 0xff);
+namespace {
+
+void PutBigEndian64(std::string* out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>((v >> shift) & 0xff));
+}
+
+uint64_t BigEndian64(std::string_view b) {
+  uint64_t v = 0;
+  for (char c : b.substr(0, 8)) v = (v << 8) | static_cast<uint8_t>(c);
+  return v;
+}
+
+}  // namespace
+
+std::string ChunkGenerationPrefix(uint64_t generation) {
+  std::string out;
+  PutBigEndian64(&out, generation);
   return out;
 }
 
-bool ParseChunkMember(std::string_view member, uint64_t* index) {
-  if (member.size() != 8) return false;
-  uint64_t v = 0;
-  for (char c : member) v = (v << 8) | static_cast<uint8_t>(c);
-  *index = v;
+std::string ChunkMember(uint64_t generation, uint64_t index) {
+  std::string out = ChunkGenerationPrefix(generation);
+  PutBigEndian64(&out, index);
+  return out;
+}
+
+bool ParseChunkMember(std::string_view member, uint64_t* generation, uint64_t* index) {
+  if (member.size() != 16) return false;
+  *generation = BigEndian64(member);
+  *index = BigEndian64(member.substr(8));
   return true;
 }
 

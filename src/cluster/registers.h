@@ -15,7 +15,9 @@
 // empty (set), the score as decimal text (sorted set), or a stream member's single-node
 // value (an entry, a group, a pending entry or a consumer: commands_stream.cc; only
 // entries, 'e' members, count as members: IsCountedMember), or kChunkBytes of a chunked
-// string (pb::Record.chunked; member: ChunkMember(index), the last chunk may be shorter);
+// string (pb::Record.chunked; member: ChunkMember(generation, index), the last chunk may
+// be shorter; the header names the generation, so chunks of an earlier string under the
+// key never show through);
 // HINCRBY and ZINCRBY keep a
 // pb::Counter on it, exactly as INCR does on a string. Removing a member writes its
 // tombstone with the context it was read in, so a removal removes only what it saw.
@@ -41,10 +43,13 @@ inline bool HasRegisters(uint32_t type) {
 
 // The bytes of a chunked string's chunk: a SETBIT sends one chunk, not the string.
 inline constexpr size_t kChunkBytes = 1024;
-// A chunk's register member: its index as fixed64 BE (chunks scan in order).
-std::string ChunkMember(uint64_t index);
-// False if member is not 8 bytes.
-bool ParseChunkMember(std::string_view member, uint64_t* index);
+// A chunk's register member: the string's generation and the chunk's index, each as
+// fixed64 BE (a generation's chunks are one range, in order).
+std::string ChunkMember(uint64_t generation, uint64_t index);
+// The first 8 bytes of a generation's chunk members.
+std::string ChunkGenerationPrefix(uint64_t generation);
+// False if member is not 16 bytes.
+bool ParseChunkMember(std::string_view member, uint64_t* generation, uint64_t* index);
 
 // Whether a register counts in its collection's size (the replica's summary): every
 // member does, but a stream's size counts its entries ('e'), not its groups' state.

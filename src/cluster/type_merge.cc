@@ -45,9 +45,10 @@ bool Later(const pb::ClockEntry& a, const pb::ClockEntry& b) {
 absl::StatusOr<std::optional<pb::Record>> MergeCountersOf(const std::vector<pb::Record>& versions,
                                                           const pb::Record& winner,
                                                           const pb::Record& live) {
-  // A newer plain value that is not a number replaces the counter: last writer wins.
+  // A newer plain value that is not a number (or a chunked string's header) replaces the
+  // counter: last writer wins.
   if (!winner.tombstone() && !winner.has_counter() &&
-      !CounterFromValue(winner.value(), winner.version())) {
+      (winner.chunked() || !CounterFromValue(winner.value(), winner.version()))) {
     return std::optional<pb::Record>(winner);
   }
   std::vector<pb::Counter> views;
@@ -59,7 +60,7 @@ absl::StatusOr<std::optional<pb::Record>> MergeCountersOf(const std::vector<pb::
       deleted.set_deleted(true);
       deleted.set_offset_version(v.version());
       views.push_back(std::move(deleted));
-    } else if (TypeOf(v) == ValueType::kString) {
+    } else if (TypeOf(v) == ValueType::kString && !v.chunked()) {
       if (auto c = CounterFromValue(v.value(), v.version())) views.push_back(std::move(*c));
     }
   }
@@ -73,6 +74,7 @@ absl::StatusOr<std::optional<pb::Record>> MergeCountersOf(const std::vector<pb::
   if (!CounterLive(merged, views[reset])) return std::optional<pb::Record>();
   merged.set_deleted(false);
   pb::Record out = live;
+  out.clear_chunked();  // the counter's value, whole
   out.set_value(CounterValue(merged));
   *out.mutable_counter() = std::move(merged);
   return std::optional<pb::Record>(std::move(out));

@@ -629,8 +629,17 @@ void ClusterNode::WriteChanges(std::shared_ptr<Execution> e) {
   // re-created collection writes before its new header): its registers and header can go
   // at once. Otherwise in order, registers before the header that names them, key after
   // key, stopping at the first failure.
+  // A header naming a new generation of chunks (a string that became chunked, or a new
+  // one) goes after them too: if it went alone, its string would read empty.
+  const auto new_chunks = [&](const Execution::Change& c) {
+    if (!c.version || !c.version->chunked()) return false;
+    absl::MutexLock l(&e->mu);
+    auto it = e->loaded.find(Execution::DbKey(c.db, c.key));
+    return it == e->loaded.end() || !it->second.ok() || !it->second->record ||
+           !it->second->record->chunked() || it->second->record->value() != c.version->value();
+  };
   if (e->next_change == 0 && e->changes.size() == 1 && e->changes[0].next_register == 0 &&
-      e->changes[0].registers.size() <= kChunk &&
+      e->changes[0].registers.size() <= kChunk && !new_chunks(e->changes[0]) &&
       std::none_of(e->changes[0].registers.begin(), e->changes[0].registers.end(),
                    [](const cluster::Coordinator::WriteOp& op) { return op.record.tombstone(); })) {
     return WriteChangesAtOnce(std::move(e));

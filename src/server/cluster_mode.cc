@@ -863,26 +863,27 @@ void Route(ClusterContext& x, std::string_view key) {
 // A script command's line (name: its command, lower case) made runnable on a replica
 // that may lack this node's scripts and libraries: EVALSHA becomes EVAL with the body
 // from this node's cache, FCALL becomes CAIRN.FCALL carrying its library; EVAL's body is
-// cached here too, for a later EVALSHA. False: EVALSHA of a script unknown here (the
-// line is left as it was). Other lines are left as they are.
-bool ScriptLineForReplica(ScriptEngine& scripts, std::string_view name, std::vector<std::string>* line) {
+// cached here too, for a later EVALSHA. Returns Redis's error for an EVALSHA of a script,
+// or an FCALL of a function, unknown here (the line is then left as it was); empty if
+// the line is ready. Other lines are left as they are.
+std::string ScriptLineForReplica(ScriptEngine& scripts, std::string_view name, std::vector<std::string>* line) {
   std::vector<std::string>& args = *line;
-  if (args.size() < 2) return true;
+  if (args.size() < 2) return "";
   if (name == "evalsha" || name == "evalsha_ro") {
     std::optional<std::string> body = args[1].size() == 40 ? scripts.Body(args[1]) : std::nullopt;
-    if (!body) return false;
+    if (!body) return "NOSCRIPT No matching script. Please use EVAL.";
     args[0] = name == "evalsha" ? "eval" : "eval_ro";
     args[1] = std::move(*body);
   } else if (name == "eval" || name == "eval_ro") {
     scripts.Remember(args[1]);
   } else if (name == "fcall" || name == "fcall_ro") {
     std::optional<std::string> code = scripts.LibraryCodeOf(args[1]);
-    if (!code) return true;  // the replica answers that the function is not found
+    if (!code) return "ERR Function not found";
     const bool rw = name == "fcall";
     args.erase(args.begin());
     args.insert(args.begin(), {"cairn.fcall", std::move(*code), rw ? "rw" : "ro"});
   }
-  return true;
+  return "";
 }
 
 // EVAL, EVALSHA, FCALL and their _RO forms: run on the replica of the declared keys' hash
@@ -910,8 +911,8 @@ void ScriptRoute(ClusterContext& x, const CommandSpec& spec, const std::vector<s
     return c.out.Error(error);
   }
   std::vector<std::string> args(c.args.begin(), c.args.end());
-  if (!ScriptLineForReplica(*c.server.scripts, name, &args)) {
-    return c.out.Error("NOSCRIPT No matching script. Please use EVAL.");
+  if (std::string error = ScriptLineForReplica(*c.server.scripts, name, &args); !error.empty()) {
+    return c.out.Error(error);
   }
   const std::string key = keys.empty() ? std::string() : std::string(keys[0]);
   pb::ExecuteCommand q = NewExecute(x);
@@ -984,12 +985,12 @@ void Exec(ClusterContext& x) {
   q.set_exec(true);
   std::string first_key;
   for (auto& line : queued) {
-    // A queued EVALSHA of a script unknown here answers NOSCRIPT in EXEC's reply, as
-    // Redis's EXEC does, even if the replica knows the script: a script that replies
-    // that error, with the same keys.
-    if (!ScriptLineForReplica(*c.server.scripts, Lower(line[0]), &line)) {
+    // A queued EVALSHA (FCALL) of a script (function) unknown here answers NOSCRIPT
+    // ("Function not found") in EXEC's reply, as Redis's EXEC does, even if the replica
+    // knows it: a script that replies that error, with the same keys.
+    if (std::string error = ScriptLineForReplica(*c.server.scripts, Lower(line[0]), &line); !error.empty()) {
       line[0] = "eval";
-      line[1] = "return redis.error_reply('NOSCRIPT No matching script. Please use EVAL.')";
+      line[1] = absl::StrCat("return redis.error_reply('", error, "')");
     }
     pb::CommandLine* l = q.add_transaction();
     for (const std::string& a : line) l->add_args(a);
@@ -1094,6 +1095,10 @@ void MGet(ClusterContext& x) {
     q.add_args(std::string(x.c.args[i + 1]));
     std::string reply = std::move(*ExecuteOnReplica(x.node, x.c.args[i + 1], q).mutable_reply());
     if (reply.empty()) return x.c.out.Error("ERR no reply from the key's replica");
+    if (reply.starts_with("-WRONGTYPE")) {  // no longer a string: nil, as MGET answers
+      values[i].reset();
+      continue;
+    }
     if (reply[0] == '-') {  // an error (a quorum failure): MGET's reply
       x.c.out.buffer()->append(reply);
       return;

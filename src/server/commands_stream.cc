@@ -839,10 +839,29 @@ void XGroup(CommandContext& c) {
   bool found = false;
   if (!LoadGroup(c, s, group, &g, &found)) return;
   CollectionBatch batch(c);
+  // The group's pending entries and consumers (all of them: DESTROY).
+  const auto group_state = [&](std::vector<std::string>* members) {
+    for (char tag : {'p', 'c'}) {
+      const std::string prefix = Scoped(tag, group, "");
+      if (!ScanMembers(c, s, prefix, PrefixEnd(prefix), false, [&](std::string_view m, std::string_view) {
+            members->emplace_back(m);
+            return true;
+          })) {
+        return false;
+      }
+    }
+    return true;
+  };
   if (sub == "create") {
     if (found) return c.out.Error("BUSYGROUP Consumer Group name already exists");
     if (!GroupStartId(c, c.args[4], s, &g.last)) return;
     g.entries_read = entries_read;
+    // None on a single node (DESTROY removed them); in a cluster, a claim on one side of
+    // a partition concurrent with DESTROY on the other can leave some: a new group
+    // starts without them.
+    std::vector<std::string> stale;
+    if (s.exists && !group_state(&stale)) return;
+    for (const std::string& m : stale) batch.DeleteMember(s, m);
     batch.Create(&s);
     batch.PutMember(s, GroupMember(group), EncodeGroup(g));
     batch.SaveMeta(s);
@@ -859,15 +878,7 @@ void XGroup(CommandContext& c) {
   }
   if (sub == "destroy") {
     std::vector<std::string> members;
-    for (char tag : {'p', 'c'}) {
-      const std::string prefix = Scoped(tag, group, "");
-      if (!ScanMembers(c, s, prefix, PrefixEnd(prefix), false, [&](std::string_view m, std::string_view) {
-            members.emplace_back(m);
-            return true;
-          })) {
-        return;
-      }
-    }
+    if (!group_state(&members)) return;
     for (const std::string& m : members) batch.DeleteMember(s, m);
     batch.DeleteMember(s, GroupMember(group));
     if (!batch.Commit()) return;

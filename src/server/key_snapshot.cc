@@ -4,6 +4,8 @@
 #include <cmath>
 #include <atomic>
 #include <map>
+#include <tuple>
+#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "base/numbers.h"
@@ -36,6 +38,12 @@ char RegisterTypeOf(const pb::Record& record) {
 }
 
 namespace {
+
+uint64_t DecodeBigEndian64(std::string_view b) {
+  uint64_t v = 0;
+  for (char c : b.substr(0, 8)) v = (v << 8) | static_cast<uint8_t>(c);
+  return v;
+}
 
 // Strings stop at Redis's proto-max-bulk-len: a chunk index past that is corrupt.
 constexpr uint64_t kMaxChunks = (uint64_t{512} << 20) / cluster::kChunkBytes;
@@ -111,26 +119,33 @@ absl::Status KeySnapshot::Load(int db, std::string_view key, const pb::Record& r
   r.expire_at_ms = record.expire_at_ms();
   if (record.chunked()) {
     // A chunked string: its bytes are its chunk registers, synced with R replicas first.
-    if (r.type != store::ValueType::kString || !record.value().empty() || record.has_counter()) {
+    // value: its generation, fixed64 BE; only that generation's chunks are its bytes.
+    if (r.type != store::ValueType::kString || record.value().size() != 8 || record.has_counter()) {
       return CorruptionError("chunked record that is not a string header");
     }
     if (source_ == nullptr) return CorruptionError("chunked string cannot be read here");
     CAIRN_RETURN_IF_ERROR(source_->Sync(db, 'b', key));
+    uint64_t generation = 0, index = 0;
+    (void)cluster::ParseChunkMember(record.value() + std::string(8, '\0'), &generation, &index);
     std::map<uint64_t, std::string> chunks;
     bool bad = false;
-    CAIRN_RETURN_IF_ERROR(source_->ScanLocal(db, 'b', key, "", "", false,
-                                             [&](std::string_view m, std::string_view v) {
-                                               uint64_t i = 0;
-                                               bad = !cluster::ParseChunkMember(m, &i) || i >= kMaxChunks ||
-                                                     v.size() > cluster::kChunkBytes;
-                                               if (!bad) chunks.emplace(i, std::string(v));
-                                               return !bad;
-                                             }));
+    CAIRN_RETURN_IF_ERROR(source_->ScanLocal(
+        db, 'b', key, cluster::ChunkGenerationPrefix(generation), cluster::ChunkGenerationPrefix(generation + 1),
+        false, [&](std::string_view m, std::string_view v) {
+          uint64_t g = 0, i = 0;
+          bad = !cluster::ParseChunkMember(m, &g, &i) || g != generation || i >= kMaxChunks ||
+                v.size() > cluster::kChunkBytes;
+          if (!bad) chunks.emplace(i, std::string(v));
+          return !bad;
+        }));
     if (bad) return CorruptionError("chunk register of a string does not parse");
     r.value = AssembleChunks(chunks);
     st.chunked = true;
     st.in_place = true;
+    st.chunk_generation = generation;
     st.chunks = std::move(chunks);
+    // Expired: a string written under the key from now on is a new one.
+    st.chunks_replaced = Expired(r);
   } else if (!store::IsCollection(r.type)) {
     r.value = record.value();
   } else {
@@ -156,6 +171,23 @@ absl::Status KeySnapshot::Load(int db, std::string_view key, const pb::Record& r
       auto count = source_->LocalCount(db, static_cast<char>(r.type), key);
       if (!count.ok()) return count.status();
       meta.size = *count;
+      if (r.type == store::ValueType::kStream) {
+        // Both sides of a partition added entries; the newest header is one side's. The
+        // last ID is at least the largest entry's, and the entries added at least the
+        // count, so XADD stays above every entry and lag stays sane.
+        CAIRN_RETURN_IF_ERROR(source_->ScanLocal(db, 'x', key, "e", "f", /*reverse=*/true,
+                                                 [&](std::string_view m, std::string_view) {
+                                                   if (m.size() != 17) return false;
+                                                   const uint64_t ms = DecodeBigEndian64(m.substr(1));
+                                                   const uint64_t seq = DecodeBigEndian64(m.substr(9));
+                                                   if (std::tie(ms, seq) > std::tie(meta.last_ms, meta.last_seq)) {
+                                                     meta.last_ms = ms;
+                                                     meta.last_seq = seq;
+                                                   }
+                                                   return false;
+                                                 }));
+        meta.entries_added = std::max(meta.entries_added, meta.size);
+      }
       r.value = store::EncodeCollectionMeta(r.type, meta);
       // Every member removed: the collection is gone; but a stream exists empty.
       const bool empty = *count == 0 && r.type != store::ValueType::kStream;
@@ -347,6 +379,7 @@ absl::StatusOr<std::optional<pb::Record>> KeySnapshot::Export(int db, std::strin
   out.set_expire_at_ms(st.record->expire_at_ms);
   if (ChunkedNow(st)) {  // the bytes go as chunk registers (ExportChunks); no counter
     out.set_chunked(true);
+    out.set_value(cluster::ChunkGenerationPrefix(ChunkGeneration(st)));
     return out;
   }
   if (!store::IsCollection(st.record->type)) {
@@ -429,28 +462,29 @@ bool KeySnapshot::ChunkedNow(const KeyState& st) const {
          st.record->type == store::ValueType::kString && st.record->value.size() > cluster::kChunkBytes;
 }
 
+uint64_t KeySnapshot::ChunkGeneration(const KeyState& st) const {
+  if (st.chunked && !st.chunks_replaced) return st.chunk_generation;
+  if (st.new_chunk_generation == 0) {
+    // A new string's: random, so two sides of a partition never pick the same one.
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    while (st.new_chunk_generation == 0) st.new_chunk_generation = rng();
+  }
+  return st.new_chunk_generation;
+}
+
 absl::Status KeySnapshot::ExportChunks(int db, std::string_view key, KeyState& st,
                                        std::vector<RegisterWrite>* out) {
   const bool now = ChunkedNow(st);
   if (!now && !st.chunked) return absl::OkStatus();  // whole before and after
-  std::map<uint64_t, std::string> before;
-  if (st.chunked) {
-    before = st.chunks;
-  } else {
-    // A new chunked string: chunks an earlier one left (a plain SET or an expiry does not
-    // visit them) must not show through.
-    CAIRN_RETURN_IF_ERROR(source_->Sync(db, 'b', key));
-    CAIRN_RETURN_IF_ERROR(source_->ScanLocal(db, 'b', key, "", "", false,
-                                             [&](std::string_view m, std::string_view v) {
-                                               uint64_t i = 0;
-                                               if (cluster::ParseChunkMember(m, &i)) before.emplace(i, std::string(v));
-                                               return true;
-                                             }));
-  }
+  // The loaded string's chunks, when this is the same string (same generation): only
+  // those that changed are written. Otherwise they all go (a write concurrent with this
+  // one to the old generation stays there, never seen under the new header).
+  const bool same = now && st.chunked && !st.chunks_replaced;
+  const uint64_t generation = ChunkGeneration(st);
   // Context: none, so each write supersedes what this replica holds (synced at R).
-  const auto write = [&](uint64_t i, std::optional<std::string_view> bytes) {
+  const auto write = [&](uint64_t g, uint64_t i, std::optional<std::string_view> bytes) {
     RegisterWrite w;
-    w.register_key = cluster::RegisterKey('b', key, cluster::ChunkMember(i));
+    w.register_key = cluster::RegisterKey('b', key, cluster::ChunkMember(g, i));
     if (bytes) {
       w.record.set_value(std::string(*bytes));
     } else {
@@ -464,11 +498,15 @@ absl::Status KeySnapshot::ExportChunks(int db, std::string_view key, KeyState& s
     n = (value.size() + cluster::kChunkBytes - 1) / cluster::kChunkBytes;
     for (uint64_t i = 0; i < n; i++) {
       const std::string_view piece = std::string_view(value).substr(i * cluster::kChunkBytes, cluster::kChunkBytes);
-      auto b = before.find(i);
-      if (b == before.end() || b->second != piece) write(i, piece);
+      auto b = same ? st.chunks.find(i) : st.chunks.end();
+      if (b == st.chunks.end() || b->second != piece) write(generation, i, piece);
     }
   }
-  for (auto b = before.lower_bound(n); b != before.end(); ++b) write(b->first, std::nullopt);
+  if (st.chunked) {  // the loaded chunks past the end, or all of them
+    for (auto b = st.chunks.lower_bound(same ? n : 0); b != st.chunks.end(); ++b) {
+      write(st.chunk_generation, b->first, std::nullopt);
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -645,10 +683,14 @@ absl::Status KeySnapshot::Apply(const std::vector<store::Mutation>& batch,
     switch (m.kind) {
       case store::Mutation::Kind::kPut:
         st.record = m.record;
-        if (!expiry_only_) st.in_place = in_place_ && string_put;
+        if (!expiry_only_) {
+          st.in_place = in_place_ && string_put;
+          if (!st.in_place) st.chunks_replaced = true;  // a new value, not a change of it
+        }
         break;
       case store::Mutation::Kind::kDelete:
         st.record.reset();
+        st.chunks_replaced = true;
         break;
       case store::Mutation::Kind::kPutMember: {
         Bump(m.version);

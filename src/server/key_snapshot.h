@@ -209,8 +209,13 @@ class KeySnapshot final : public store::Backend {
     // loaded (after the sync at R); in_place: in-place commands wrote it last (or it was
     // loaded chunked and nothing rewrote it since).
     bool chunked = false;
+    uint64_t chunk_generation = 0;  // the loaded header's
     std::map<uint64_t, std::string> chunks;
     bool in_place = false;
+    // The commands deleted or rewrote the string (or it had expired): one they write now
+    // is a new string, with a new generation of chunks.
+    bool chunks_replaced = false;
+    mutable uint64_t new_chunk_generation = 0;  // ChunkGeneration's, once picked
     bool changed = false;
     bool plain_write = false;  // a command other than an increment changed its value
     std::string counter_node;  // the node of its increments
@@ -237,6 +242,9 @@ class KeySnapshot final : public store::Backend {
   bool in_place_ = false;
   // Whether the key's value is exported chunked.
   bool ChunkedNow(const KeyState& st) const;
+  // The generation its chunks are exported under: the loaded one for the same string,
+  // else a new one (picked once per key and run).
+  uint64_t ChunkGeneration(const KeyState& st) const;
   // The member registers of a collection kept as registers (ExportRegisters' first part).
   absl::Status ExportMemberRegisters(int db, std::string_view key, KeyState& st,
                                      std::vector<RegisterWrite>* out);

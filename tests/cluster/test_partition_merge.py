@@ -69,6 +69,7 @@ def test_both_sides_of_a_partition_keep_every_acknowledged_change(nodes):
     assert setup.command("XADD", "x", "1-1", "f", "base") == b"1-1"
     assert setup.command("XADD", "x", "1-2", "f", "kept") == b"1-2"
     assert setup.command("SETBIT", "bm", "80000", "0") == 0  # 10 001 bytes: chunked
+    assert setup.command("SETBIT", "bm2", "80000", "1") == 0
     assert_converged(nodes)
 
     partition(nodes)
@@ -94,6 +95,10 @@ def test_both_sides_of_a_partition_keep_every_acknowledged_change(nodes):
     assert ra.command("SETBIT", "bm", "100", "1") == 0     # chunk 0
     assert rc.command("SETBIT", "bm", "70000", "1") == 0   # chunk 8
     assert rc.command("SETBIT", "bm", "90000", "1") == 0   # grows it to chunk 10
+    assert rc.command("SETBIT", "bm2", "70000", "1") == 0  # the old bm2, chunk 8
+    time.sleep(0.01)
+    assert ra.command("DEL", "bm2") == 1                    # later: a new bm2
+    assert ra.command("SETBIT", "bm2", "20000", "1") == 0
     assert ra.command("DECRBY", "ctr", "5") > 0
     acked -= 5
     assert ra.command("HDEL", "h", "gone") == 1   # node0's side removes what it saw
@@ -155,9 +160,13 @@ def test_both_sides_of_a_partition_keep_every_acknowledged_change(nodes):
         assert r.command("BITCOUNT", "bm") == 3 and r.command("STRLEN", "bm") == 11251, n.name
         bm = r.command("GET", "bm")
         assert len(bm) == 11251 and bm[12] == 0x08 and bm[8750] == 0x80, n.name
-        # Each replica holds the bitmap as a header; the bytes are in its chunk registers.
-        # (siblings: each side's header, until the next write)
-        assert {v[0] for v in r.command("CAIRN.REPLICA", "GET", "bm")} == {b""}, n.name
+        # Each replica holds the bitmap as a header naming its generation (8 bytes); the
+        # bytes are in its chunk registers. (Siblings: each side's header, until a write.)
+        assert {len(v[0]) for v in r.command("CAIRN.REPLICA", "GET", "bm")} == {8}, n.name
+        # bm2 was deleted and written anew on node0's side while node2's side changed the
+        # old one: the new string (the later header) has none of the old string's bits.
+        assert r.command("STRLEN", "bm2") == 2501 and r.command("BITCOUNT", "bm2") == 1, n.name
+        assert r.command("GETBIT", "bm2", "20000") == 1, n.name
     assert_converged(nodes)
     # A write on the merged value keeps everything and leaves one version.
     rb = b.raw()
