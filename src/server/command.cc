@@ -24,6 +24,12 @@ void ClientRegistry::Remove(uint64_t id) {
   clients_.erase(id);
 }
 
+std::shared_ptr<ClientState> ClientRegistry::Find(uint64_t id) const {
+  absl::MutexLock l(&mu_);
+  auto it = clients_.find(id);
+  return it == clients_.end() ? nullptr : it->second;
+}
+
 std::vector<std::shared_ptr<ClientState>> ClientRegistry::All() const {
   absl::MutexLock l(&mu_);
   std::vector<std::shared_ptr<ClientState>> out;
@@ -209,6 +215,8 @@ void ReplyBadSubcommand(CommandContext& c) {
   const std::string sub = Lower(c.args[1]);
   static const char* const kKnown[] = {"client|id",     "client|getname", "client|setname",
                                        "client|info",   "client|list",    "client|kill",
+                                       "client|tracking", "client|trackinginfo", "client|getredir",
+                                       "client|caching",
                                        "config|get",    "config|set",     "config|resetstat",
                                        "command|count", "command|info",   "command|docs"};
   const std::string full = absl::StrCat(Lower(c.args[0]), "|", sub);
@@ -411,6 +419,9 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
   const bool monitored = !(spec->flags & kAdmin) && !client.block_retry &&
                          !(server.cluster != nullptr && std::string_view(spec->name) == "exec");
   if (monitored && script_call && server.monitors->any()) FeedMonitors(server, client, *spec, args);
+  // CLIENT TRACKING: invalidations this command causes name it as their writer (NOLOOP),
+  // and BCAST's go out when it ends, one message per client.
+  Tracking::BeginCommand(client.id);
   const auto start = std::chrono::steady_clock::now();
   const size_t out_before = out.buffer()->size();
   CommandContext ctx{server, client, args, out, server.now_ms ? server.now_ms() : NowMs(), {}};
@@ -460,6 +471,15 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
                           std::chrono::steady_clock::now() - start)
                           .count();
   if (monitored && !script_call && server.monitors->any()) FeedMonitors(server, client, *spec, args);
+  if (server.tracking.any()) {
+    // Keys read for a tracking client (a script's reads for its caller: the writer).
+    if (spec->flags & kReadOnly) server.tracking.Remember(Tracking::writer(), CommandTable::Keys(*spec, args));
+    // CLIENT CACHING lasts for the next command, or the transaction it starts.
+    if (!client.script && !client.in_multi && !client.in_exec && std::string_view(spec->name) != "client") {
+      server.tracking.ClearCaching(client.id);
+    }
+  }
+  server.tracking.EndCommand();
   stats->calls.fetch_add(1, std::memory_order_relaxed);
   stats->micros.Record(static_cast<uint64_t>(micros));
   if (const int slow = server.config->slowlog_log_slower_than();
@@ -532,10 +552,12 @@ void PipelineExecutor::Flush() {
     KeyLocks::Guard guard(&server_.locks, pending_db_, keys);
     s = server_.backend->Apply(pending_);
     if (s.ok()) {
+      Tracking::BeginCommand(client_.id);
       for (std::string_view k : keys) {
         server_.watches.Touch(pending_db_, k);
         server_.blocking.Signal(pending_db_, k);
       }
+      server_.tracking.EndCommand();
     }
   } catch (const std::bad_alloc&) {
     s = absl::ResourceExhaustedError("out of memory while running the command");

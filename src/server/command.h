@@ -24,6 +24,7 @@
 #include "server/key_locks.h"
 #include "server/monitor.h"
 #include "server/pubsub.h"
+#include "server/tracking.h"
 #include "server/scripting.h"
 #include "server/slowlog.h"
 #include "server/stats.h"
@@ -136,6 +137,7 @@ class ClientRegistry {
   void Add(std::shared_ptr<ClientState> c);
   void Remove(uint64_t id);
   std::vector<std::shared_ptr<ClientState>> All() const;
+  std::shared_ptr<ClientState> Find(uint64_t id) const;  // null if gone
   size_t size() const;
 
  private:
@@ -165,9 +167,12 @@ struct ServerContext {
   Config* config = nullptr;
   ServerStats stats;
   KeyLocks locks;
-  WatchTable watches;
-  BlockingKeys blocking;
   ClientRegistry clients;
+  // CLIENT TRACKING's table (tracking.h); WatchTable::Touch, which every write calls,
+  // invalidates through it.
+  Tracking tracking{&clients};
+  WatchTable watches{&tracking};
+  BlockingKeys blocking;
   CursorTable cursors;
   int64_t start_ms = 0;
   std::string run_id;

@@ -157,6 +157,7 @@ void Quit(CommandContext& c) {
 void Reset(CommandContext& c) {
   c.server.pubsub->RemoveClient(&c.client);
   if (c.client.monitor.exchange(false)) c.server.monitors->Remove(&c.client);
+  c.server.tracking.Disable(c.client);
   c.client.channels.clear();
   c.client.patterns.clear();
   c.client.shard_channels.clear();
@@ -196,8 +197,145 @@ std::string ClientInfoLine(const ClientState& cl, int64_t now_ms) {
                       " resp=", cl.protocol.load(), "\n");
 }
 
+// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]
+// (tracking.h), with Redis's checks in Redis's order.
+void ClientTracking(CommandContext& c) {
+  TrackingOptions o;
+  bool redirect_given = false;
+  for (size_t j = 3; j < c.args.size(); j++) {
+    const std::string opt = Lower(c.args[j]);
+    const bool more = j + 1 < c.args.size();
+    if (opt == "redirect" && more) {
+      if (redirect_given) return c.out.Error("ERR A client can only redirect to a single other client");
+      int64_t id;
+      if (!ParseInt64(c.args[++j], &id)) return c.out.Error(std::string(kErrNotInteger));
+      if (id <= 0 || c.server.clients.Find(static_cast<uint64_t>(id)) == nullptr) {
+        return c.out.Error("ERR The client ID you want redirect to does not exist");
+      }
+      o.redirect = static_cast<uint64_t>(id);
+      redirect_given = true;
+    } else if (opt == "bcast") {
+      o.bcast = true;
+    } else if (opt == "optin") {
+      o.optin = true;
+    } else if (opt == "optout") {
+      o.optout = true;
+    } else if (opt == "noloop") {
+      o.noloop = true;
+    } else if (opt == "prefix" && more) {
+      o.prefixes.emplace_back(c.args[++j]);
+    } else {
+      return c.out.Error(kErrSyntax);
+    }
+  }
+  const std::string mode = Lower(c.args[2]);
+  if (mode == "off") {
+    c.server.tracking.Disable(c.client);
+    return c.out.SimpleString("OK");
+  }
+  if (mode != "on") return c.out.Error(kErrSyntax);
+  if (c.server.cluster != nullptr) {
+    return c.out.Error("ERR CLIENT TRACKING is not supported in cluster mode: writes coordinated by other "
+                       "nodes would not invalidate this node's clients");
+  }
+  if (!o.bcast && !o.prefixes.empty()) return c.out.Error("ERR PREFIX option requires BCAST mode to be enabled");
+  TrackingOptions old;
+  const bool tracking = c.server.tracking.OptionsOf(c.client.id, &old);
+  if (tracking && old.bcast != o.bcast) {
+    return c.out.Error(
+        "ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then "
+        "re-enabling it with a different mode.");
+  }
+  if (o.bcast && (o.optin || o.optout)) return c.out.Error("ERR OPTIN and OPTOUT are not compatible with BCAST");
+  if (o.optin && o.optout) return c.out.Error("ERR You can't specify both OPTIN mode and OPTOUT mode");
+  if (tracking && ((o.optin && old.optout) || (o.optout && old.optin))) {
+    return c.out.Error(
+        "ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then "
+        "re-enabling it with a different mode.");
+  }
+  if (o.bcast) {
+    // Prefixes of one client must not overlap: one key would be announced twice.
+    const auto overlap = [](const std::string& a, const std::string& b) {
+      return a.starts_with(b) || b.starts_with(a);
+    };
+    std::vector<std::string> existing = tracking ? old.prefixes : std::vector<std::string>();
+    for (size_t i = 0; i < o.prefixes.size(); i++) {
+      for (const std::string& e : existing) {
+        if (e != o.prefixes[i] && overlap(o.prefixes[i], e)) {
+          return c.out.Error(absl::StrCat("ERR Prefix '", o.prefixes[i], "' overlaps with an existing prefix '", e,
+                                          "'. Prefixes for a single client must not overlap."));
+        }
+      }
+      for (size_t j = i + 1; j < o.prefixes.size(); j++) {
+        if (overlap(o.prefixes[i], o.prefixes[j])) {
+          return c.out.Error(absl::StrCat("ERR Prefix '", o.prefixes[i], "' overlaps with another provided prefix '",
+                                          o.prefixes[j], "'. Prefixes for a single client must not overlap."));
+        }
+      }
+    }
+    // BCAST again adds its prefixes to those it has (none at all: every key).
+    for (const std::string& e : existing) {
+      if (std::find(o.prefixes.begin(), o.prefixes.end(), e) == o.prefixes.end()) o.prefixes.push_back(e);
+    }
+    std::sort(o.prefixes.begin(), o.prefixes.end());  // TRACKINGINFO lists them in order, as Redis's tree
+  }
+  c.server.tracking.Enable(c.client, std::move(o));
+  c.out.SimpleString("OK");
+}
+
+void ClientTrackingInfo(CommandContext& c) {
+  TrackingOptions o;
+  const bool on = c.server.tracking.OptionsOf(c.client.id, &o);
+  std::vector<std::string> flags;
+  if (!on) {
+    flags.push_back("off");
+  } else {
+    flags.push_back("on");
+    if (o.bcast) flags.push_back("bcast");
+    if (o.optin) flags.push_back("optin");
+    if (o.optout) flags.push_back("optout");
+    if (o.caching == 1) flags.push_back("caching-yes");
+    if (o.caching == -1) flags.push_back("caching-no");
+    if (o.noloop) flags.push_back("noloop");
+    if (o.redirect != 0 && c.server.clients.Find(o.redirect) == nullptr) flags.push_back("broken_redirect");
+  }
+  c.out.MapHeader(3);
+  c.out.Bulk("flags");
+  c.out.SetHeader(flags.size());
+  for (const std::string& f : flags) c.out.Bulk(f);
+  c.out.Bulk("redirect");
+  c.out.Integer(on ? static_cast<int64_t>(o.redirect) : -1);
+  c.out.Bulk("prefixes");
+  c.out.ArrayHeader(o.prefixes.size());
+  for (const std::string& p : o.prefixes) c.out.Bulk(p);
+}
+
 void ClientCmd(CommandContext& c) {
   const std::string sub = Lower(c.args[1]);
+  if (sub == "tracking" && c.args.size() >= 3) return ClientTracking(c);
+  if (sub == "trackinginfo" && c.args.size() == 2) return ClientTrackingInfo(c);
+  if (sub == "getredir" && c.args.size() == 2) {
+    TrackingOptions o;
+    return c.out.Integer(c.server.tracking.OptionsOf(c.client.id, &o) ? static_cast<int64_t>(o.redirect) : -1);
+  }
+  if (sub == "caching" && c.args.size() == 3) {
+    TrackingOptions o;
+    if (!c.server.tracking.OptionsOf(c.client.id, &o)) {
+      return c.out.Error(
+          "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode "
+          "enabled");
+    }
+    const std::string opt = Lower(c.args[2]);
+    if (opt == "yes") {
+      if (!o.optin) return c.out.Error("ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.");
+    } else if (opt == "no") {
+      if (!o.optout) return c.out.Error("ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.");
+    } else {
+      return c.out.Error(kErrSyntax);
+    }
+    c.server.tracking.SetCaching(c.client.id, opt == "yes");
+    return c.out.SimpleString("OK");
+  }
   if (sub == "id" && c.args.size() == 2) return c.out.Integer(static_cast<int64_t>(c.client.id));
   if (sub == "getname" && c.args.size() == 2) {
     std::string name;

@@ -32,9 +32,10 @@ struct ClientState;
 
 class PubSub {
  public:
-  // kMonitor: a MONITOR line (monitor.h) through the same ClientState::push, not a
-  // subscription (never Add/Remove'd here).
-  enum class Kind { kChannel, kPattern, kShard, kMonitor };
+  // kMonitor: a MONITOR line (monitor.h), kTracking: a CLIENT TRACKING push
+  // (tracking.h), through the same ClientState::push; not subscriptions (never
+  // Add/Remove'd here).
+  enum class Kind { kChannel, kPattern, kShard, kMonitor, kTracking };
 
   // Adds or removes one subscription of client; false if it already had it (or, for
   // Remove, did not). The client's own sets (ClientState) are the caller's.

@@ -268,6 +268,8 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     const bool monitor = kind == PubSub::Kind::kMonitor;
     if (monitor) {
       if (!state_->monitor.load(std::memory_order_relaxed)) return;  // RESET since
+    } else if (kind == PubSub::Kind::kTracking) {
+      // an invalidation: always delivered (a late one only costs the client a re-read)
     } else {
       // Unsubscribed since it was published: dropped, so it cannot follow the confirmation.
       const std::set<std::string>& mine = kind == PubSub::Kind::kChannel   ? state_->channels
@@ -655,6 +657,7 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     }
     server_->pubsub->RemoveClient(state_.get());
     if (state_->monitor.load(std::memory_order_relaxed)) server_->monitors->Remove(state_.get());
+    server_->tracking.Disable(*state_);
     state_->killed = true;  // a pipeline still running (a long script's thread) stops
     socket_.shutdown(tcp::socket::shutdown_both, ec);
     socket_.close(ec);

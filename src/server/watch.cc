@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "server/command.h"
+#include "server/tracking.h"
 
 namespace cairn::server {
 
@@ -32,6 +33,7 @@ void WatchTable::UnwatchAll(ClientState* client) {
 }
 
 void WatchTable::Touch(int db, std::string_view key) {
+  if (tracking_ != nullptr && tracking_->any()) tracking_->Invalidate(key, Tracking::writer());
   if (count_.load(std::memory_order_relaxed) == 0) return;
   absl::MutexLock l(&mu_);
   auto it = watchers_.find({db, std::string(key)});
@@ -40,6 +42,7 @@ void WatchTable::Touch(int db, std::string_view key) {
 }
 
 void WatchTable::TouchDb(int db) {
+  if (tracking_ != nullptr && tracking_->any()) tracking_->InvalidateAll();
   if (count_.load(std::memory_order_relaxed) == 0) return;
   absl::MutexLock l(&mu_);
   for (auto& [k, list] : watchers_) {
@@ -49,6 +52,7 @@ void WatchTable::TouchDb(int db) {
 }
 
 void WatchTable::TouchAll() {
+  if (tracking_ != nullptr && tracking_->any()) tracking_->InvalidateAll();
   if (count_.load(std::memory_order_relaxed) == 0) return;
   absl::MutexLock l(&mu_);
   for (auto& [k, list] : watchers_) {

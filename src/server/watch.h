@@ -19,8 +19,13 @@ namespace cairn::server {
 
 struct ClientState;
 
+class Tracking;
+
 class WatchTable {
  public:
+  // tracking: told of every key Touch is told of (CLIENT TRACKING); may be null.
+  explicit WatchTable(Tracking* tracking = nullptr) : tracking_(tracking) {}
+
   void Watch(ClientState* client, int db, std::string_view key);
   // Forgets every key client watches (EXEC, DISCARD, UNWATCH, RESET, disconnect).
   void UnwatchAll(ClientState* client);
@@ -30,6 +35,7 @@ class WatchTable {
   void TouchAll();
 
  private:
+  Tracking* const tracking_;
   std::atomic<size_t> count_{0};  // watched (db, key) pairs
   absl::Mutex mu_;
   absl::flat_hash_map<std::pair<int, std::string>, std::vector<ClientState*>> watchers_
