@@ -8,6 +8,8 @@
 #include <atomic>
 #include <bit>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 namespace cairn {
 
@@ -35,6 +37,26 @@ class Histogram {
       if (seen > rank) return UpperBound(i);
     }
     return UpperBound(kBuckets - 1);
+  }
+  // A cumulative distribution by powers of two: (2^k, how many values were below 2^k)
+  // for each k whose range [2^(k-1), 2^k) (k = 0: the value 0) holds values, in order.
+  std::vector<std::pair<uint64_t, uint64_t>> PowerOfTwoCumulative() const {
+    uint64_t by_class[65] = {};
+    for (int i = 0; i < kBuckets; i++) {
+      const uint64_t n = buckets_[i].load(std::memory_order_relaxed);
+      if (n == 0) continue;
+      // Bucket i holds values of one power of two: 0, 1, [2,3], then one per log.
+      const int k = i == 0 ? 0 : i == 1 ? 1 : i < kSubBuckets ? 2 : i / kSubBuckets + 2;
+      by_class[k < 64 ? k : 64] += n;
+    }
+    std::vector<std::pair<uint64_t, uint64_t>> out;
+    uint64_t seen = 0;
+    for (int k = 0; k <= 64; k++) {
+      if (by_class[k] == 0) continue;
+      seen += by_class[k];
+      out.emplace_back(k >= 64 ? UINT64_MAX : uint64_t{1} << k, seen);
+    }
+    return out;
   }
   void Reset() {
     for (auto& b : buckets_) b.store(0, std::memory_order_relaxed);

@@ -315,6 +315,20 @@ def test_slowlog_and_latency(server, redis):
                  ("LATENCY", "RESET"), ("CONFIG", "SET", "slowlog-log-slower-than", "-1"), ("SLOWLOG", "RESET"),
                  ("GET", "{s}k"), ("SLOWLOG", "LEN"), ("CONFIG", "GET", "slowlog-max-len")):
         same(cairn, redis, *args)
+    # LATENCY HISTOGRAM: the same shape and counts (bucket bounds are each server's own).
+    for conn in (cairn, redis):
+        for _ in range(7):
+            conn.command("ECHO", "x")
+    same(cairn, redis, "LATENCY", "HISTOGRAM", "nosuchcommand")
+    for conn in (cairn, redis):
+        h = conn.command("LATENCY", "HISTOGRAM", "echo", "nosuchcommand")
+        h = h if isinstance(h, dict) else {h[0]: dict(zip(h[1][0::2], h[1][1::2]))}
+        assert list(h) == [b"echo"], h
+        calls = h[b"echo"][b"calls"]
+        cdf = h[b"echo"][b"histogram_usec"]
+        cdf = cdf if isinstance(cdf, dict) else dict(zip(cdf[0::2], cdf[1::2]))
+        assert calls >= 7 and list(cdf.values())[-1] == calls, h
+        assert list(cdf.values()) == sorted(cdf.values()) and list(cdf) == sorted(cdf), h
 
 
 def test_redis_tuning_knobs_are_kept(server, redis):
