@@ -330,6 +330,11 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
   const CommandSpec* spec = CommandTable::Get().Find(args[0]);
   // A command refused before it runs; inside MULTI it also dooms the transaction.
   auto refuse = [&](CommandStats* stats, std::string_view message) {
+    // A refused command still ends CLIENT CACHING's turn, as in Redis.
+    if (client.tracking.load(std::memory_order_relaxed) && !client.script && !client.in_multi &&
+        (spec == nullptr || std::string_view(spec->name) != "client")) {
+      server.tracking.ClearCaching(client.id);
+    }
     if (stats != nullptr) stats->rejected.fetch_add(1, std::memory_order_relaxed);
     if (spec != nullptr && std::string_view(spec->name) == "exec") {
       // Redis discards the transaction (and the watched keys) then, naming the error,
@@ -420,8 +425,14 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
                          !(server.cluster != nullptr && std::string_view(spec->name) == "exec");
   if (monitored && script_call && server.monitors->any()) FeedMonitors(server, client, *spec, args);
   // CLIENT TRACKING: invalidations this command causes name it as their writer (NOLOOP),
-  // and BCAST's go out when it ends, one message per client.
-  Tracking::BeginCommand(client.id);
+  // and BCAST's go out when it ends. A tracking client's keys are remembered before the
+  // command reads them: a write racing it on another thread then invalidates them (at
+  // worst once too often), never leaving a value read before it cached for good.
+  Tracking::CommandScope tracking_scope(server.tracking, client.id);
+  const bool tracks = client.tracking.load(std::memory_order_relaxed);
+  if (tracks && (spec->flags & kReadOnly) && !(spec->flags & kScript)) {
+    server.tracking.Remember(client.id, CommandTable::Keys(*spec, args));
+  }
   const auto start = std::chrono::steady_clock::now();
   const size_t out_before = out.buffer()->size();
   CommandContext ctx{server, client, args, out, server.now_ms ? server.now_ms() : NowMs(), {}};
@@ -471,15 +482,10 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
                           std::chrono::steady_clock::now() - start)
                           .count();
   if (monitored && !script_call && server.monitors->any()) FeedMonitors(server, client, *spec, args);
-  if (server.tracking.any()) {
-    // Keys read for a tracking client (a script's reads for its caller: the writer).
-    if (spec->flags & kReadOnly) server.tracking.Remember(Tracking::writer(), CommandTable::Keys(*spec, args));
-    // CLIENT CACHING lasts for the next command, or the transaction it starts.
-    if (!client.script && !client.in_multi && !client.in_exec && std::string_view(spec->name) != "client") {
-      server.tracking.ClearCaching(client.id);
-    }
+  // CLIENT CACHING lasts for the next command, or the transaction it starts.
+  if (tracks && !client.script && !client.in_multi && !client.in_exec && std::string_view(spec->name) != "client") {
+    server.tracking.ClearCaching(client.id);
   }
-  server.tracking.EndCommand();
   stats->calls.fetch_add(1, std::memory_order_relaxed);
   stats->micros.Record(static_cast<uint64_t>(micros));
   if (const int slow = server.config->slowlog_log_slower_than();
@@ -513,6 +519,7 @@ bool PipelineExecutor::Deferrable(const std::vector<std::string_view>& args) {
   // (BUSY while a script runs: its thread may be this one, serving clients from inside it).
   if (server_.scripts->running() > 0) return false;
   if (client_.in_multi || NeedsAuth(server_, client_) || server_.cluster != nullptr) return false;
+  if (client_.tracking.load(std::memory_order_relaxed)) return false;  // CLIENT CACHING's turn
   if (server_.used_memory) {
     const uint64_t limit = server_.config->maxmemory();
     if (limit > 0 && server_.used_memory() > limit) return false;
@@ -552,12 +559,11 @@ void PipelineExecutor::Flush() {
     KeyLocks::Guard guard(&server_.locks, pending_db_, keys);
     s = server_.backend->Apply(pending_);
     if (s.ok()) {
-      Tracking::BeginCommand(client_.id);
+      Tracking::CommandScope tracking_scope(server_.tracking, client_.id);
       for (std::string_view k : keys) {
         server_.watches.Touch(pending_db_, k);
         server_.blocking.Signal(pending_db_, k);
       }
-      server_.tracking.EndCommand();
     }
   } catch (const std::bad_alloc&) {
     s = absl::ResourceExhaustedError("out of memory while running the command");

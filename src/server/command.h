@@ -123,6 +123,8 @@ struct ClientState {
   size_t subscriptions() const { return channels.size() + patterns.size() + shard_channels.size(); }
   // MONITOR (monitor.h): the client is sent every command this node runs.
   std::atomic<bool> monitor{false};
+  // CLIENT TRACKING is on (tracking.h keeps its options; set by Tracking::Enable/Disable).
+  std::atomic<bool> tracking{false};
 
   mutable absl::Mutex mu;
   std::string name ABSL_GUARDED_BY(mu);

@@ -200,6 +200,7 @@ std::string ClientInfoLine(const ClientState& cl, int64_t now_ms) {
 // CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]
 // (tracking.h), with Redis's checks in Redis's order.
 void ClientTracking(CommandContext& c) {
+  if (c.client.script) return c.out.Error("ERR This Redis command is not allowed from script");
   TrackingOptions o;
   bool redirect_given = false;
   for (size_t j = 3; j < c.args.size(); j++) {
@@ -238,6 +239,7 @@ void ClientTracking(CommandContext& c) {
     return c.out.Error("ERR CLIENT TRACKING is not supported in cluster mode: writes coordinated by other "
                        "nodes would not invalidate this node's clients");
   }
+  if (c.client.killed.load(std::memory_order_relaxed)) return c.out.Error("ERR the connection is closing");
   if (!o.bcast && !o.prefixes.empty()) return c.out.Error("ERR PREFIX option requires BCAST mode to be enabled");
   TrackingOptions old;
   const bool tracking = c.server.tracking.OptionsOf(c.client.id, &old);
@@ -254,14 +256,15 @@ void ClientTracking(CommandContext& c) {
         "re-enabling it with a different mode.");
   }
   if (o.bcast) {
-    // Prefixes of one client must not overlap: one key would be announced twice.
+    // Prefixes of one client must not overlap: one key would be announced twice. No
+    // prefix is the empty one: every key.
     const auto overlap = [](const std::string& a, const std::string& b) {
       return a.starts_with(b) || b.starts_with(a);
     };
     std::vector<std::string> existing = tracking ? old.prefixes : std::vector<std::string>();
     for (size_t i = 0; i < o.prefixes.size(); i++) {
       for (const std::string& e : existing) {
-        if (e != o.prefixes[i] && overlap(o.prefixes[i], e)) {
+        if (overlap(o.prefixes[i], e)) {
           return c.out.Error(absl::StrCat("ERR Prefix '", o.prefixes[i], "' overlaps with an existing prefix '", e,
                                           "'. Prefixes for a single client must not overlap."));
         }
@@ -273,7 +276,8 @@ void ClientTracking(CommandContext& c) {
         }
       }
     }
-    // BCAST again adds its prefixes to those it has (none at all: every key).
+    if (o.prefixes.empty()) o.prefixes.push_back("");
+    // BCAST again adds its prefixes to those it has.
     for (const std::string& e : existing) {
       if (std::find(o.prefixes.begin(), o.prefixes.end(), e) == o.prefixes.end()) o.prefixes.push_back(e);
     }
@@ -319,6 +323,7 @@ void ClientCmd(CommandContext& c) {
     return c.out.Integer(c.server.tracking.OptionsOf(c.client.id, &o) ? static_cast<int64_t>(o.redirect) : -1);
   }
   if (sub == "caching" && c.args.size() == 3) {
+    if (c.client.script) return c.out.Error("ERR This Redis command is not allowed from script");
     TrackingOptions o;
     if (!c.server.tracking.OptionsOf(c.client.id, &o)) {
       return c.out.Error(

@@ -516,6 +516,7 @@ void FlushDb(CommandContext& c) {
   KeyLocks::Guard all(&c.server.locks);
   if (absl::Status s = c.server.backend->Clear(Db(c)); !s.ok()) return ReplyStatusError(c.out, s);
   c.server.watches.TouchDb(Db(c));
+  if (c.server.tracking.any()) c.server.tracking.InvalidateAll();  // as Redis's flush
   c.out.SimpleString("OK");
 }
 
@@ -527,6 +528,7 @@ void FlushAll(CommandContext& c) {
     if (absl::Status s = c.server.backend->Clear(db); !s.ok()) return ReplyStatusError(c.out, s);
   }
   c.server.watches.TouchAll();
+  if (c.server.tracking.any()) c.server.tracking.InvalidateAll();  // as Redis's flush
   c.out.SimpleString("OK");
 }
 

@@ -155,8 +155,9 @@ std::string GetEmpty(const ServerConfig&) { return ""; }
 std::string GetYes(const ServerConfig&) { return "yes"; }
 
 // client-output-buffer-limit: bytes (the normal class), or Redis's classes in groups of
-// four: "normal 0 0 0 replica 256mb 64mb 60 pubsub 32mb 8mb 60". The hard limits apply
-// (replica: to MONITOR clients, as in Redis); soft limits are accepted.
+// four: "normal 0 0 0 replica 256mb 64mb 60 pubsub 32mb 8mb 60". The hard limit of
+// normal (MONITOR clients too, as in Redis) and pubsub applies; soft limits and the
+// replica class (no replicas) are accepted.
 absl::Status SetOutputLimit(ServerConfig& c, std::string_view v) {
   uint64_t bytes;
   if (ParseMemory(v, &bytes).ok()) {
@@ -182,9 +183,7 @@ absl::Status SetOutputLimit(ServerConfig& c, std::string_view v) {
       trial.client_output_buffer_limit = hard;
     } else if (cls == "pubsub") {
       trial.pubsub_output_buffer_limit = hard;
-    } else if (cls == "replica" || cls == "slave") {
-      trial.replica_output_buffer_limit = hard;
-    } else {
+    } else if (cls != "replica" && cls != "slave") {
       return Invalid(absl::StrCat("Invalid client class specified in buffer limit configuration."));
     }
   }
@@ -296,7 +295,7 @@ const Option kOptions[] = {
      GetMemory<&ServerConfig::client_query_buffer_limit>},
     {"client-output-buffer-limit", "", true,
      "Replies pending to one client before it is disconnected (bytes), or Redis's form "
-     "'<class> <hard> <soft> <seconds> ...' (classes normal, pubsub and replica, which is MONITOR's; hard limits apply)",
+     "'<class> <hard> <soft> <seconds> ...' (classes normal, which MONITOR clients are in, and pubsub; hard limits apply)",
      SetOutputLimit, GetMemory<&ServerConfig::client_output_buffer_limit>},
     {"pubsub-output-buffer-limit", "", true,
      "Messages pending to one subscriber before it is disconnected (bytes; 0: no limit)",

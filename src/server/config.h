@@ -47,8 +47,6 @@ struct ServerConfig {
   // can be read back.
   uint64_t client_output_buffer_limit = 1ull << 30;
   uint64_t pubsub_output_buffer_limit = 32ull << 20;  // a subscriber's pending messages
-  // A MONITOR client's pending lines (Redis's replica class: monitors are replicas there).
-  uint64_t replica_output_buffer_limit = 256ull << 20;
   std::string loglevel = "notice";
   std::string logfile;  // empty: stderr
 
@@ -100,7 +98,6 @@ class Config {
   }
   int timeout() const { return timeout_.load(std::memory_order_relaxed); }
   uint64_t pubsub_output_buffer_limit() const { return pubsub_limit_.load(std::memory_order_relaxed); }
-  uint64_t replica_output_buffer_limit() const { return replica_limit_.load(std::memory_order_relaxed); }
   int slowlog_log_slower_than() const { return slowlog_us_.load(std::memory_order_relaxed); }
   int slowlog_max_len() const { return slowlog_len_.load(std::memory_order_relaxed); }
   int latency_monitor_threshold() const { return latency_ms_.load(std::memory_order_relaxed); }
@@ -128,7 +125,6 @@ class Config {
     timeout_.store(v.timeout, std::memory_order_relaxed);
     busy_threshold_.store(v.busy_reply_threshold, std::memory_order_relaxed);
     pubsub_limit_.store(v.pubsub_output_buffer_limit, std::memory_order_relaxed);
-    replica_limit_.store(v.replica_output_buffer_limit, std::memory_order_relaxed);
     slowlog_us_.store(v.slowlog_log_slower_than, std::memory_order_relaxed);
     slowlog_len_.store(v.slowlog_max_len, std::memory_order_relaxed);
     latency_ms_.store(v.latency_monitor_threshold, std::memory_order_relaxed);
@@ -141,7 +137,6 @@ class Config {
   std::atomic<int> timeout_{0};
   std::atomic<int64_t> busy_threshold_{5000};
   std::atomic<uint64_t> pubsub_limit_{32ull << 20};
-  std::atomic<uint64_t> replica_limit_{256ull << 20};
   std::atomic<int> slowlog_us_{10000}, slowlog_len_{128}, latency_ms_{0};
 };
 

@@ -9,7 +9,8 @@
 // commands follow them. Commands flagged kAdmin, commands refused before they ran, and
 // a blocked command's retries are not fed; AUTH's and HELLO AUTH's credentials show as
 // "(redacted)". A monitor is sent lines on its own thread through ClientState::push,
-// disconnected past client-output-buffer-limit's replica class (256 MB by default).
+// disconnected past client-output-buffer-limit's normal class (MONITOR clients are normal
+// clients in Redis).
 //
 // Thread-safe. Feeding costs one relaxed atomic load while no client monitors.
 #ifndef CAIRN_SERVER_MONITOR_H_

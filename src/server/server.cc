@@ -269,7 +269,8 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     if (monitor) {
       if (!state_->monitor.load(std::memory_order_relaxed)) return;  // RESET since
     } else if (kind == PubSub::Kind::kTracking) {
-      // an invalidation: always delivered (a late one only costs the client a re-read)
+      // An invalidation push: not to a connection back on RESP2 (RESET, HELLO 2) since.
+      if (state_->protocol.load(std::memory_order_relaxed) != 3) return;
     } else {
       // Unsubscribed since it was published: dropped, so it cannot follow the confirmation.
       const std::set<std::string>& mine = kind == PubSub::Kind::kChannel   ? state_->channels
@@ -278,11 +279,15 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
       if (!mine.contains(name)) return;
     }
     out_ += bytes;
-    const uint64_t limit = monitor ? server_->config->replica_output_buffer_limit()
-                                   : server_->config->pubsub_output_buffer_limit();
+    // A subscriber's class is pub/sub's; a monitor's or a tracking client's, normal's
+    // (Redis counts MONITOR clients as normal ones).
+    const bool subscriber = kind == PubSub::Kind::kChannel || kind == PubSub::Kind::kPattern ||
+                            kind == PubSub::Kind::kShard;
+    const uint64_t limit = subscriber ? server_->config->pubsub_output_buffer_limit()
+                                      : server_->config->client_output_buffer_limit();
     if (limit > 0 && out_.size() + (writing_ ? sending_.size() : 0) > limit) {
       spdlog::warn("client {} closed: {} output buffer over {} bytes", state_->addr,
-                   monitor ? "MONITOR" : "pub/sub", limit);
+                   subscriber ? "pub/sub" : monitor ? "MONITOR" : "tracking", limit);
       return Close();
     }
     // Inside Process (a script serving its thread's other events): Process sends it.

@@ -2,6 +2,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "server/command.h"
@@ -10,12 +11,13 @@ namespace cairn::server {
 
 namespace {
 
+// By (client, prefix): Redis sends a BCAST client one message per prefix, each key once.
+using Pending = std::map<std::pair<uint64_t, std::string>, std::set<std::string>>;
+
 // The command running on this thread: its client (for NOLOOP) and the BCAST keys it
-// wrote, by tracking client, sent when it ends.
+// wrote, sent when it ends.
 thread_local int depth = 0;
 thread_local uint64_t writer_id = 0;
-// By (client, prefix): Redis sends a BCAST client one message per prefix.
-using Pending = std::map<std::pair<uint64_t, std::string>, std::vector<std::string>>;
 thread_local Pending* pending = nullptr;
 
 void AppendBulk(std::string* out, std::string_view s) {
@@ -26,15 +28,25 @@ void AppendBulk(std::string* out, std::string_view s) {
 
 }  // namespace
 
-void Tracking::Enable(const ClientState& client, TrackingOptions options) {
+void Tracking::Enable(ClientState& client, TrackingOptions options) {
   absl::MutexLock l(&mu_);
-  const bool added = options_.insert_or_assign(client.id, std::move(options)).second;
+  const bool bcast = options.bcast;
+  auto [it, added] = options_.try_emplace(client.id);
+  if (!added && it->second.bcast) bcast_.fetch_sub(1, std::memory_order_relaxed);
+  it->second = std::move(options);
+  if (bcast) bcast_.fetch_add(1, std::memory_order_relaxed);
   if (added) tracking_.fetch_add(1, std::memory_order_relaxed);
+  client.tracking.store(true, std::memory_order_relaxed);
 }
 
-void Tracking::Disable(const ClientState& client) {
+void Tracking::Disable(ClientState& client) {
+  if (!client.tracking.exchange(false)) return;
   absl::MutexLock l(&mu_);
-  if (options_.erase(client.id) > 0) tracking_.fetch_sub(1, std::memory_order_relaxed);
+  auto it = options_.find(client.id);
+  if (it == options_.end()) return;
+  if (it->second.bcast) bcast_.fetch_sub(1, std::memory_order_relaxed);
+  options_.erase(it);
+  tracking_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 bool Tracking::OptionsOf(uint64_t client_id, TrackingOptions* options) const {
@@ -46,12 +58,28 @@ bool Tracking::OptionsOf(uint64_t client_id, TrackingOptions* options) const {
 }
 
 void Tracking::Remember(uint64_t client_id, const std::vector<std::string_view>& keys) {
-  absl::MutexLock l(&mu_);
-  auto o = options_.find(client_id);
-  if (o == options_.end() || o->second.bcast) return;
-  const int caching = o->second.caching;
-  if ((o->second.optin && caching != 1) || (o->second.optout && caching == -1)) return;
-  for (std::string_view k : keys) table_[std::string(k)].insert(client_id);
+  // Keys dropped past the bound, with the clients to tell.
+  std::vector<std::pair<std::string, std::vector<std::pair<uint64_t, TrackingOptions>>>> evicted;
+  {
+    absl::MutexLock l(&mu_);
+    auto o = options_.find(client_id);
+    if (o == options_.end() || o->second.bcast) return;
+    const int caching = o->second.caching;
+    if ((o->second.optin && caching != 1) || (o->second.optout && caching == -1)) return;
+    for (std::string_view k : keys) table_[std::string(k)].insert(client_id);
+    while (table_.size() > kMaxKeys) {
+      auto victim = table_.begin();  // an arbitrary one, as Redis's random eviction
+      auto& tell = evicted.emplace_back(victim->first, std::vector<std::pair<uint64_t, TrackingOptions>>()).second;
+      for (uint64_t id : victim->second) {
+        if (auto to = options_.find(id); to != options_.end() && !to->second.bcast) tell.emplace_back(id, to->second);
+      }
+      table_.erase(victim);
+    }
+  }
+  for (const auto& [key, tell] : evicted) {
+    const std::vector<std::string> one{key};
+    for (const auto& [id, o] : tell) Send(id, o, &one);
+  }
 }
 
 void Tracking::SetCaching(uint64_t client_id, bool yes) {
@@ -77,19 +105,19 @@ void Tracking::Invalidate(std::string_view key, uint64_t writer) {
       }
       table_.erase(it);  // one message per read: the client reads it again to track it
     }
-    for (const auto& [id, o] : options_) {
-      if (!o.bcast || (o.noloop && id == writer)) continue;
-      const std::string* prefix = nullptr;
-      static const std::string kEvery;
-      if (o.prefixes.empty()) prefix = &kEvery;
-      for (const std::string& p : o.prefixes) {
-        if (prefix == nullptr && key.starts_with(p)) prefix = &p;
-      }
-      if (prefix == nullptr) continue;
-      if (depth > 0 && pending != nullptr) {
-        (*pending)[{id, *prefix}].emplace_back(key);
-      } else {
-        now.emplace_back(id, o);  // outside a command (HTTP): at once
+    if (bcast_.load(std::memory_order_relaxed) > 0) {
+      for (const auto& [id, o] : options_) {
+        if (!o.bcast || (o.noloop && id == writer)) continue;
+        const std::string* prefix = nullptr;  // prefixes never overlap: at most one
+        for (const std::string& p : o.prefixes) {
+          if (key.starts_with(p)) prefix = &p;
+        }
+        if (prefix == nullptr) continue;
+        if (depth > 0 && pending != nullptr) {
+          (*pending)[{id, *prefix}].emplace(key);
+        } else {
+          now.emplace_back(id, o);  // outside a command (HTTP): at once
+        }
       }
     }
   }
@@ -107,7 +135,7 @@ void Tracking::InvalidateAll() {
   for (const auto& [id, o] : all) Send(id, o, nullptr);
 }
 
-void Tracking::BeginCommand(uint64_t writer) {
+Tracking::CommandScope::CommandScope(Tracking& tracking, uint64_t writer) : tracking_(tracking) {
   if (depth++ > 0) return;
   writer_id = writer;
   static thread_local Pending storage;
@@ -115,15 +143,21 @@ void Tracking::BeginCommand(uint64_t writer) {
   pending = &storage;
 }
 
-void Tracking::EndCommand() {
-  if (depth == 0 || --depth > 0) return;
+Tracking::CommandScope::~CommandScope() {
+  if (--depth > 0) return;
   writer_id = 0;
+  tracking_.SendPending();
+}
+
+void Tracking::SendPending() {
+  if (pending == nullptr) return;
   Pending batch;
-  if (pending != nullptr) batch.swap(*pending);
+  batch.swap(*pending);
   pending = nullptr;
   for (auto& [to, keys] : batch) {
     TrackingOptions o;
-    if (OptionsOf(to.first, &o)) Send(to.first, o, &keys);
+    const std::vector<std::string> list(keys.begin(), keys.end());
+    if (OptionsOf(to.first, &o)) Send(to.first, o, &list);
   }
 }
 

@@ -19,7 +19,8 @@
 // Cluster mode refuses CLIENT TRACKING: writes coordinated by other nodes never pass
 // through this node's Touch.
 //
-// Thread-safe. Costs one relaxed atomic load per write while no client tracks.
+// Thread-safe. Costs one relaxed atomic load per write while no client tracks; commands
+// of clients that do not track never take its lock.
 #ifndef CAIRN_SERVER_TRACKING_H_
 #define CAIRN_SERVER_TRACKING_H_
 
@@ -42,7 +43,7 @@ class ClientRegistry;
 struct TrackingOptions {
   bool bcast = false, optin = false, optout = false, noloop = false;
   uint64_t redirect = 0;  // 0: the client itself
-  std::vector<std::string> prefixes;  // BCAST only
+  std::vector<std::string> prefixes;  // BCAST: sorted; "" (every key) when none was given
   // CLIENT CACHING yes (1) / no (-1) for the next command (or transaction); 0: unset.
   int caching = 0;
 };
@@ -52,8 +53,9 @@ class Tracking {
   explicit Tracking(ClientRegistry* clients) : clients_(clients) {}
 
   // CLIENT TRACKING ON (options already checked) and OFF; OFF also at RESET and close.
-  void Enable(const ClientState& client, TrackingOptions options);
-  void Disable(const ClientState& client);
+  // They set ClientState::tracking, which commands check before anything here.
+  void Enable(ClientState& client, TrackingOptions options);
+  void Disable(ClientState& client);
   // The client's options; false if it does not track.
   bool OptionsOf(uint64_t client_id, TrackingOptions* options) const;
   bool any() const { return tracking_.load(std::memory_order_relaxed) > 0; }
@@ -69,22 +71,36 @@ class Tracking {
   // FLUSHDB / FLUSHALL / SWAPDB: a null invalidation to every tracking client.
   void InvalidateAll();
 
-  // BCAST announcements are gathered while a command runs on this thread and sent when
-  // it ends (one message per client and command). Begin/End nest; the outermost End
-  // sends.
-  // writer: the command's client (the outermost one: a script's commands are its
-  // caller's), for NOLOOP.
-  static void BeginCommand(uint64_t writer);
-  void EndCommand();
+  // The keys of the table are bounded, as Redis's tracking-table-max-keys: past it, keys
+  // are dropped with an invalidation to their clients.
+  static constexpr size_t kMaxKeys = 1'000'000;
+
+  // While a command runs on this thread (scoped, nesting: a script's or EXEC's commands
+  // inside their caller's): its client is the writer of what it writes (NOLOOP), and
+  // BCAST announcements are gathered and sent when the outermost one ends, one message
+  // per client and prefix, each key once.
+  class CommandScope {
+   public:
+    CommandScope(Tracking& tracking, uint64_t writer);
+    ~CommandScope();
+    CommandScope(const CommandScope&) = delete;
+    CommandScope& operator=(const CommandScope&) = delete;
+
+   private:
+    Tracking& tracking_;
+  };
   // The client of the command running on this thread (0: none).
   static uint64_t writer();
 
  private:
   // Sends `keys` (nullptr: null, a flush) to the client tracking as `id`.
   void Send(uint64_t id, const TrackingOptions& options, const std::vector<std::string>* keys);
+  // The BCAST keys this thread's command gathered (CommandScope's end).
+  void SendPending();
 
   ClientRegistry* const clients_;
   std::atomic<int> tracking_{0};
+  std::atomic<int> bcast_{0};  // of them, in BCAST mode
   mutable absl::Mutex mu_;
   absl::flat_hash_map<uint64_t, TrackingOptions> options_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, absl::flat_hash_set<uint64_t>> table_ ABSL_GUARDED_BY(mu_);

@@ -42,7 +42,6 @@ void WatchTable::Touch(int db, std::string_view key) {
 }
 
 void WatchTable::TouchDb(int db) {
-  if (tracking_ != nullptr && tracking_->any()) tracking_->InvalidateAll();
   if (count_.load(std::memory_order_relaxed) == 0) return;
   absl::MutexLock l(&mu_);
   for (auto& [k, list] : watchers_) {
@@ -52,7 +51,6 @@ void WatchTable::TouchDb(int db) {
 }
 
 void WatchTable::TouchAll() {
-  if (tracking_ != nullptr && tracking_->any()) tracking_->InvalidateAll();
   if (count_.load(std::memory_order_relaxed) == 0) return;
   absl::MutexLock l(&mu_);
   for (auto& [k, list] : watchers_) {

@@ -5,6 +5,7 @@ BCAST with prefixes, OPTIN/OPTOUT with CLIENT CACHING, NOLOOP, flushes, a redire
 that goes away, and the errors. Cluster mode refuses CLIENT TRACKING (tracking.h).
 """
 import socket
+import time
 
 import pytest
 
@@ -49,6 +50,9 @@ def run(port, script):
         who, what = step[0], step[1:]
         if what[0] == "@pending":
             log.append((who, "pending", side.pending(who)))
+            continue
+        if what[0] == "@sleep":  # let a closing connection finish closing on its own thread
+            time.sleep(0.2)
             continue
         args = [ids[a[1:]] if isinstance(a, str) and a.startswith("$") else a for a in what]
         reply = side.conn(who).command(*args)
@@ -118,7 +122,7 @@ def test_redirect_resp2_and_broken(server, redis):
         ("r3", "HELLO", "3"), ("r3", "CLIENT", "ID"),
         ("t3", "HELLO", "3"), ("t3", "CLIENT", "TRACKING", "ON", "REDIRECT", "$r3"), ("t3", "GET", "x"),
         ("w", "SET", "x", "1"), ("r3", "@pending"), ("t3", "@pending"),
-        ("r3", "QUIT"), ("t3", "GET", "x"), ("w", "SET", "x", "2"), ("t3", "@pending"),
+        ("r3", "QUIT"), ("r3", "@sleep"), ("t3", "GET", "x"), ("w", "SET", "x", "2"), ("t3", "@pending"),
         ("t3", "CLIENT", "TRACKINGINFO"),
     ])
 
@@ -135,6 +139,10 @@ def test_bcast_prefixes(server, redis):
         ("t", "CLIENT", "TRACKINGINFO"),
         ("a", "HELLO", "3"), ("a", "CLIENT", "TRACKING", "ON", "BCAST"), ("w", "SET", "anything", "1"),
         ("a", "@pending"), ("w", "DEL", "anything"), ("a", "@pending"),
+        ("a", "CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "x"), ("a", "CLIENT", "TRACKINGINFO"),
+        ("a", "CLIENT", "TRACKING", "ON", "BCAST"), ("a", "CLIENT", "TRACKINGINFO"),
+        ("t", "CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "a:"),
+        ("w", "EVAL", "for i = 1, 5 do redis.call('incr', 'a:n') end", "0"), ("t", "@pending"),
         ("t", "CLIENT", "TRACKING", "ON"),
     ])
 
