@@ -1,20 +1,18 @@
 // DUMP and RESTORE (Redis 7.0 semantics and payload format, rdb_payload.h): values move
-// between cairn and Redis as migration tools move them. Streams are refused both ways.
+// between cairn and Redis as migration tools move them.
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "server/collections.h"
 #include "server/command.h"
 #include "server/rdb_payload.h"
+#include "server/stream.h"
 #include "server/zset.h"
 
 namespace cairn::server {
 namespace {
 
 using store::ValueType;
-
-constexpr std::string_view kErrStream =
-    "ERR cairn cannot DUMP or RESTORE streams (the stream payload format is not supported)";
 
 int Db(const CommandContext& c) { return c.client.db.load(std::memory_order_relaxed); }
 
@@ -23,7 +21,13 @@ void Dump(CommandContext& c) {
   Collection coll;
   if (!LoadAnyType(c, Db(c), c.args[1], &coll)) return;
   if (!coll.exists) return c.out.Null();
-  if (coll.type == ValueType::kStream) return c.out.Error(kErrStream);
+  if (coll.type == ValueType::kStream) {
+    RdbStream stream;
+    if (!ExportStream(c, coll, &stream)) return;
+    RdbPayloadWriter w(kRdbStreamListpacks2);
+    w.Stream(stream);
+    return c.out.Bulk(w.Finish());
+  }
   if (coll.type == ValueType::kString) {
     store::Record r;
     absl::Status s = c.server.backend->Get(Db(c), c.args[1], &r);
@@ -50,8 +54,8 @@ void Dump(CommandContext& c) {
       start = std::string_view(&store::kZSetByMember, 1);  // one member per element
       end = "n";
       break;
-    default:
-      return c.out.Error(kErrStream);
+    default:  // strings and streams are dumped above
+      return c.out.Error(kErrWrongType);
   }
   RdbPayloadWriter w(rdb_type);
   w.Length(coll.meta.size);
@@ -127,9 +131,7 @@ void Restore(CommandContext& c) {
   if (!VerifyRdbPayload(c.args[3]))
     return c.out.Error("ERR DUMP payload version or checksum are wrong");
   RdbValue v;
-  if (absl::Status s = ParseRdbPayload(c.args[3], &v); !s.ok()) {
-    return c.out.Error(absl::IsUnimplemented(s) ? kErrStream : "ERR Bad data format");
-  }
+  if (!ParseRdbPayload(c.args[3], &v).ok()) return c.out.Error("ERR Bad data format");
   int64_t at = 0;
   if (ttl != 0) {
     at = absttl ? ttl : (ttl > INT64_MAX - c.now_ms ? INT64_MAX : ttl + c.now_ms);
@@ -180,8 +182,11 @@ void Restore(CommandContext& c) {
       for (const auto& [m, score] : v.scores) PutZSetElement(batch, coll, m, score);
       coll.meta.size = v.scores.size();
       break;
-    default:
-      return c.out.Error(kErrStream);
+    case ValueType::kStream:
+      ImportStream(batch, &coll, v.stream);
+      break;
+    case ValueType::kString:
+      break;  // written above
   }
   batch.SaveMeta(coll);
   if (batch.Commit()) c.out.SimpleString("OK");

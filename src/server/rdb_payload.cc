@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace cairn::server {
@@ -28,6 +29,10 @@ constexpr std::array<uint64_t, 256> kCrcTable = MakeCrcTable();
 // LZF's longest back-reference is 264 bytes from 3 bytes of input: a claimed length
 // beyond 88 times the compressed size cannot be genuine, and is refused before allocating.
 constexpr uint64_t kLzfMaxRatio = 88;
+// A stream's same-field entries may copy at most this much of their master fields: 64 MB
+// plus 64 times the payload, far more than real streams share (field names are short).
+constexpr uint64_t kMaxSharedFieldBytes = uint64_t{64} << 20;
+constexpr uint64_t kMaxSharedFieldRatio = 64;
 
 absl::Status BadFormat(std::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("bad DUMP payload: ", std::string(what)));
@@ -181,6 +186,22 @@ class Reader {
     std::memcpy(d, &bits, 8);
     return true;
   }
+  // A time in milliseconds: 8 bytes little-endian.
+  bool Millis(int64_t* v) {
+    std::string_view b;
+    if (!Bytes(8, &b)) return false;
+    *v = static_cast<int64_t>(LoadLE(b.data(), 8));
+    return true;
+  }
+  // A stream ID as PELs carry it: 16 raw bytes, big-endian ms then seq.
+  bool RawId(RdbStreamId* id) {
+    std::string_view b;
+    if (!Bytes(16, &b)) return false;
+    *id = {LoadBE(b.data(), 8), LoadBE(b.data() + 8, 8)};
+    return true;
+  }
+  // A stream ID as two lengths.
+  bool LengthId(RdbStreamId* id) { return Count(&id->ms) && Count(&id->seq); }
   // RDB_TYPE_ZSET's score: a length byte (253 NaN, 254 +inf, 255 -inf) and the text.
   bool TextDouble(double* d) {
     uint8_t len;
@@ -367,6 +388,129 @@ bool PairUp(std::vector<std::string>& flat, store::ValueType type, RdbValue* out
   return true;
 }
 
+// One node of a stream's radix tree: its key (the master ID, 16 bytes big-endian) and a
+// listpack of the master entry (count, deleted, master fields, 0) and then entries
+// (flags, ms and seq relative to the master ID, [field count,] fields or values, count).
+// *budget: the bytes same-field entries may still copy from the master entry's fields,
+// which Redis stores once: a forged node of many tiny entries sharing one long field
+// would otherwise cost far more memory than its size.
+bool ParseStreamNode(std::string_view key, std::string_view lp, uint64_t* budget, RdbStream* s) {
+  constexpr int64_t kDeleted = 1, kSameFields = 2;
+  if (key.size() != 16) return false;
+  const RdbStreamId master{LoadBE(key.data(), 8), LoadBE(key.data() + 8, 8)};
+  std::vector<std::string> items;
+  if (!ParseListpack(lp, &items) || items.empty()) return false;
+  size_t i = 0;
+  auto integer = [&](int64_t* v) { return i < items.size() && absl::SimpleAtoi(items[i++], v); };
+  auto item = [&](std::string* v) {
+    if (i >= items.size()) return false;
+    *v = std::move(items[i++]);
+    return true;
+  };
+  int64_t count, deleted, n_master, zero;
+  if (!integer(&count) || !integer(&deleted) || !integer(&n_master) || n_master < 0 ||
+      static_cast<uint64_t>(n_master) > items.size()) {
+    return false;
+  }
+  std::vector<std::string> master_fields(n_master);
+  for (std::string& f : master_fields) {
+    if (!item(&f)) return false;
+  }
+  if (!integer(&zero)) return false;
+  while (i < items.size()) {
+    int64_t flags, ms_diff, seq_diff, n_fields = n_master, lp_count;
+    if (!integer(&flags) || !integer(&ms_diff) || !integer(&seq_diff)) return false;
+    RdbStream::Entry e;
+    e.id = {master.ms + static_cast<uint64_t>(ms_diff),
+            master.seq + static_cast<uint64_t>(seq_diff)};
+    const bool same = flags & kSameFields;
+    if (!same && (!integer(&n_fields) || n_fields < 0)) return false;
+    if (static_cast<uint64_t>(n_fields) > items.size() - i) return false;
+    e.fields.resize(2 * n_fields);
+    for (int64_t k = 0; k < n_fields; k++) {
+      if (same) {
+        if (master_fields[k].size() > *budget) return false;
+        *budget -= master_fields[k].size();
+        e.fields[2 * k] = master_fields[k];
+      } else if (!item(&e.fields[2 * k])) {
+        return false;
+      }
+      if (!item(&e.fields[2 * k + 1])) return false;
+    }
+    if (!integer(&lp_count)) return false;
+    if (flags & kDeleted) continue;
+    if (!s->entries.empty() && !(s->entries.back().id < e.id)) return false;
+    s->entries.push_back(std::move(e));
+  }
+  return true;
+}
+
+// STREAM_LISTPACKS (Redis 5, 6) and STREAM_LISTPACKS_2 (Redis 7.0).
+bool ParseStream(bool v2, Reader& r, RdbStream* s) {
+  uint64_t nodes, length;
+  if (!r.Count(&nodes) || nodes > r.remaining()) return false;
+  uint64_t budget = kMaxSharedFieldBytes + kMaxSharedFieldRatio * r.remaining();
+  for (uint64_t n = 0; n < nodes; n++) {
+    std::string key, lp;
+    if (!r.String(&key) || !r.String(&lp) || !ParseStreamNode(key, lp, &budget, s)) return false;
+  }
+  RdbStreamId first;
+  if (!r.Count(&length) || !r.LengthId(&s->last_id)) return false;
+  if (v2) {
+    if (!r.LengthId(&first) || !r.LengthId(&s->max_deleted) || !r.Count(&s->entries_added)) {
+      return false;
+    }
+  } else {
+    s->entries_added = s->entries.size();
+  }
+  if (!s->entries.empty() && s->last_id < s->entries.back().id) return false;
+  uint64_t groups;
+  if (!r.Count(&groups) || groups > r.remaining()) return false;
+  for (uint64_t g = 0; g < groups; g++) {
+    RdbStream::Group& group = s->groups.emplace_back();
+    uint64_t entries_read, n;
+    if (!r.String(&group.name) || !r.LengthId(&group.last)) return false;
+    if (v2) {
+      if (!r.Count(&entries_read)) return false;
+      group.entries_read = static_cast<int64_t>(entries_read);  // -1 travels as 2^64 - 1
+    }
+    if (!r.Count(&n) || n > r.remaining() / 17) return false;  // an ID and a time at least
+    for (uint64_t k = 0; k < n; k++) {
+      RdbStream::Pending& p = group.pending.emplace_back();
+      if (!r.RawId(&p.id) || !r.Millis(&p.delivery_ms) || !r.Count(&p.deliveries)) return false;
+      if (k > 0 && !(group.pending[k - 1].id < p.id)) return false;
+    }
+    std::vector<bool> owned(group.pending.size());
+    if (!r.Count(&n) || n > r.remaining()) return false;
+    for (uint64_t k = 0; k < n; k++) {
+      RdbStream::Consumer& c = group.consumers.emplace_back();
+      uint64_t pel;
+      if (!r.String(&c.name) || !r.Millis(&c.seen_ms) || !r.Count(&pel) ||
+          pel > r.remaining() / 16) {
+        return false;
+      }
+      for (uint64_t j = 0; j < pel; j++) {
+        RdbStreamId id;
+        if (!r.RawId(&id)) return false;
+        auto it = std::lower_bound(
+            group.pending.begin(), group.pending.end(), id,
+            [](const RdbStream::Pending& p, const RdbStreamId& x) { return p.id < x; });
+        if (it == group.pending.end() || !(it->id == id)) return false;
+        const size_t at = it - group.pending.begin();
+        if (owned[at]) return false;
+        owned[at] = true;
+        it->consumer = c.name;
+      }
+    }
+    if (std::find(owned.begin(), owned.end(), false) != owned.end()) return false;
+    if (!Distinct(group.consumers,
+                  [](const RdbStream::Consumer& c) -> std::string_view { return c.name; })) {
+      return false;
+    }
+  }
+  return Distinct(s->groups, [](const RdbStream::Group& g) -> std::string_view { return g.name; });
+}
+
 bool ParseObject(uint8_t type, Reader& r, RdbValue* out) {
   using store::ValueType;
   uint64_t n;
@@ -441,10 +585,80 @@ bool ParseObject(uint8_t type, Reader& r, RdbValue* out) {
       }
       return PairUp(flat, out->type, out);
     }
+    case kRdbStreamListpacks:
+    case kRdbStreamListpacks2:
+      out->type = ValueType::kStream;
+      return ParseStream(type == kRdbStreamListpacks2, r, &out->stream);
     default:
       return false;
   }
 }
+
+// Listpacks as Redis writes them (lpAppend, lpAppendInteger), for stream nodes.
+class ListpackBuilder {
+ public:
+  void Int(int64_t v) {
+    const size_t start = body_.size();
+    if (v >= 0 && v <= 127) {
+      body_.push_back(static_cast<char>(v));
+    } else if (v >= -4096 && v <= 4095) {
+      const uint64_t u = static_cast<uint64_t>(v) & 0x1fff;
+      body_.push_back(static_cast<char>(0xc0 | (u >> 8)));
+      body_.push_back(static_cast<char>(u & 0xff));
+    } else {
+      const int bytes = v >= INT16_MIN && v <= INT16_MAX   ? 2
+                        : v >= -(1 << 23) && v < (1 << 23) ? 3
+                        : v >= INT32_MIN && v <= INT32_MAX ? 4
+                                                           : 8;
+      body_.push_back(static_cast<char>(bytes == 2   ? 0xf1
+                                        : bytes == 3 ? 0xf2
+                                        : bytes == 4 ? 0xf3
+                                                     : 0xf4));
+      const uint64_t u = static_cast<uint64_t>(v);
+      for (int i = 0; i < bytes; i++) body_.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
+    }
+    BackLength(body_.size() - start);
+  }
+  void Str(std::string_view s) {
+    const size_t start = body_.size();
+    if (s.size() < 64) {
+      body_.push_back(static_cast<char>(0x80 | s.size()));
+    } else if (s.size() < 4096) {
+      body_.push_back(static_cast<char>(0xe0 | (s.size() >> 8)));
+      body_.push_back(static_cast<char>(s.size() & 0xff));
+    } else {
+      body_.push_back(static_cast<char>(0xf0));
+      for (int i = 0; i < 4; i++) body_.push_back(static_cast<char>((s.size() >> (8 * i)) & 0xff));
+    }
+    body_.append(s.data(), s.size());
+    BackLength(body_.size() - start);
+  }
+  std::string Finish() const {
+    std::string out;
+    const uint64_t total = 6 + body_.size() + 1;
+    for (int i = 0; i < 4; i++) out.push_back(static_cast<char>((total >> (8 * i)) & 0xff));
+    const uint64_t n = std::min<uint64_t>(count_, 65535);  // 65535: count unknown
+    out.push_back(static_cast<char>(n & 0xff));
+    out.push_back(static_cast<char>(n >> 8));
+    out += body_;
+    out.push_back(static_cast<char>(0xff));
+    return out;
+  }
+
+ private:
+  // An entry's length again after it, 7 bits a byte, most significant first; every byte
+  // but the first has its high bit set, so it reads back from the right.
+  void BackLength(uint64_t l) {
+    count_++;
+    const int n = l <= 127 ? 1 : l < 16383 ? 2 : l < 2097151 ? 3 : l < 268435455 ? 4 : 5;
+    for (int i = n - 1; i >= 0; i--) {
+      const uint8_t b = (l >> (7 * i)) & 127;
+      body_.push_back(static_cast<char>(i == n - 1 ? b : (b | 128)));
+    }
+  }
+  std::string body_;
+  uint64_t count_ = 0;
+};
 
 }  // namespace
 
@@ -466,9 +680,6 @@ absl::Status ParseRdbPayload(std::string_view payload, RdbValue* out) {
   Reader r(payload.substr(0, payload.size() - 10));
   uint8_t type;
   if (!r.Byte(&type)) return BadFormat("no type");
-  if (type == kRdbStreamListpacks || type == kRdbStreamListpacks2) {
-    return absl::UnimplementedError("cairn does not restore streams");
-  }
   *out = RdbValue();
   if (!ParseObject(type, r, out)) return BadFormat(absl::StrCat("type ", type));
   // An empty collection does not exist (Redis refuses one too); duplicates would make
@@ -498,7 +709,7 @@ absl::Status ParseRdbPayload(std::string_view payload, RdbValue* out) {
       }
       break;
     case store::ValueType::kStream:
-      return BadFormat("stream");
+      break;  // a stream may be empty (its IDs and groups remain)
   }
   return absl::OkStatus();
 }
@@ -525,6 +736,78 @@ void RdbPayloadWriter::BinaryDouble(double d) {
   uint64_t bits;
   std::memcpy(&bits, &d, 8);
   for (int i = 0; i < 8; i++) out_.push_back(static_cast<char>((bits >> (8 * i)) & 0xff));
+}
+
+void RdbPayloadWriter::Stream(const RdbStream& s) {
+  constexpr size_t kNodeEntries = 100;  // Redis's stream-node-max-entries
+  auto raw_id = [&](const RdbStreamId& id) {
+    for (int i = 7; i >= 0; i--) out_.push_back(static_cast<char>((id.ms >> (8 * i)) & 0xff));
+    for (int i = 7; i >= 0; i--) out_.push_back(static_cast<char>((id.seq >> (8 * i)) & 0xff));
+  };
+  auto millis = [&](int64_t ms) {
+    for (int i = 0; i < 8; i++)
+      out_.push_back(static_cast<char>((static_cast<uint64_t>(ms) >> (8 * i)) & 0xff));
+  };
+  Length((s.entries.size() + kNodeEntries - 1) / kNodeEntries);
+  for (size_t at = 0; at < s.entries.size(); at += kNodeEntries) {
+    const size_t end = std::min(s.entries.size(), at + kNodeEntries);
+    const RdbStreamId master = s.entries[at].id;
+    // The master entry names the first entry's fields; every entry carries its own
+    // fields (no SAMEFIELDS flag), which Redis reads as it reads any entry.
+    const std::vector<std::string>& first = s.entries[at].fields;
+    ListpackBuilder lp;
+    lp.Int(static_cast<int64_t>(end - at));  // entries
+    lp.Int(0);                               // deleted
+    lp.Int(static_cast<int64_t>(first.size() / 2));
+    for (size_t k = 0; k < first.size(); k += 2) lp.Str(first[k]);
+    lp.Int(0);  // the master entry's terminator
+    for (size_t e = at; e < end; e++) {
+      const RdbStream::Entry& entry = s.entries[e];
+      const int64_t n = static_cast<int64_t>(entry.fields.size() / 2);
+      lp.Int(0);  // flags
+      lp.Int(static_cast<int64_t>(entry.id.ms - master.ms));
+      lp.Int(static_cast<int64_t>(entry.id.seq - master.seq));
+      lp.Int(n);
+      for (const std::string& f : entry.fields) lp.Str(f);
+      lp.Int(2 * n + 4);  // the entry's items before this one, for reverse iteration
+    }
+    Length(16);
+    raw_id(master);
+    String(lp.Finish());
+  }
+  Length(s.entries.size());
+  Length(s.last_id.ms);
+  Length(s.last_id.seq);
+  const RdbStreamId first = s.entries.empty() ? RdbStreamId{} : s.entries.front().id;
+  Length(first.ms);
+  Length(first.seq);
+  Length(s.max_deleted.ms);
+  Length(s.max_deleted.seq);
+  Length(s.entries_added);
+  Length(s.groups.size());
+  for (const RdbStream::Group& g : s.groups) {
+    String(g.name);
+    Length(g.last.ms);
+    Length(g.last.seq);
+    Length(static_cast<uint64_t>(g.entries_read));
+    Length(g.pending.size());
+    for (const RdbStream::Pending& p : g.pending) {
+      raw_id(p.id);
+      millis(p.delivery_ms);
+      Length(p.deliveries);
+    }
+    Length(g.consumers.size());
+    for (const RdbStream::Consumer& c : g.consumers) {
+      String(c.name);
+      millis(c.seen_ms);
+      size_t owned = 0;
+      for (const RdbStream::Pending& p : g.pending) owned += p.consumer == c.name;
+      Length(owned);
+      for (const RdbStream::Pending& p : g.pending) {
+        if (p.consumer == c.name) raw_id(p.id);
+      }
+    }
+  }
 }
 
 std::string RdbPayloadWriter::Finish() {

@@ -43,11 +43,50 @@ enum RdbType : uint8_t {
   kRdbHashListpack = 16,
   kRdbZSetListpack = 17,
   kRdbListQuicklist2 = 18,
-  kRdbStreamListpacks2 = 19,
+  kRdbStreamListpacks2 = 19,  // *
 };
 
 // Redis's crc64 of data, continuing from crc (0 to start).
 uint64_t RdbCrc64(uint64_t crc, std::string_view data);
+
+// A stream as STREAM_LISTPACKS_2 carries it (Redis 7.0's stream: entries, IDs, groups).
+struct RdbStreamId {
+  uint64_t ms = 0, seq = 0;
+  bool operator==(const RdbStreamId&) const = default;
+  bool operator<(const RdbStreamId& o) const { return ms < o.ms || (ms == o.ms && seq < o.seq); }
+};
+struct RdbStream {
+  struct Entry {
+    RdbStreamId id;
+    std::vector<std::string> fields;  // field, value, field, value...
+    bool operator==(const Entry&) const = default;
+  };
+  struct Pending {
+    RdbStreamId id;
+    int64_t delivery_ms = 0;
+    uint64_t deliveries = 0;
+    std::string consumer;
+    bool operator==(const Pending&) const = default;
+  };
+  struct Consumer {
+    std::string name;
+    int64_t seen_ms = 0;
+    bool operator==(const Consumer&) const = default;
+  };
+  struct Group {
+    std::string name;
+    RdbStreamId last;
+    int64_t entries_read = -1;     // -1: unknown
+    std::vector<Pending> pending;  // in ID order, each owned by one of consumers
+    std::vector<Consumer> consumers;
+    bool operator==(const Group&) const = default;
+  };
+  std::vector<Entry> entries;  // in ID order
+  RdbStreamId last_id, max_deleted;
+  uint64_t entries_added = 0;
+  std::vector<Group> groups;
+  bool operator==(const RdbStream&) const = default;
+};
 
 // A value as a payload carries it, decoded. Which members are used depends on type.
 struct RdbValue {
@@ -56,6 +95,7 @@ struct RdbValue {
   std::vector<std::string> elements;                        // kList (in order), kSet
   std::vector<std::pair<std::string, std::string>> fields;  // kHash: field, value
   std::vector<std::pair<std::string, double>> scores;       // kZSet: member, score
+  RdbStream stream;                                         // kStream
 };
 
 // Whether payload ends in a footer of a version cairn reads (<= kRdbVersion) and a CRC
@@ -63,12 +103,15 @@ struct RdbValue {
 bool VerifyRdbPayload(std::string_view payload);
 
 // Decodes a verified payload into *out. Every length is checked against the bytes that
-// remain, so a forged payload costs no more memory than its own size (LZF strings: at
-// most the 88-fold expansion LZF can encode) and never reads out of bounds.
-// Returns InvalidArgument for bytes that do not parse as one non-empty value of a type
-// and encoding Redis 7.0 writes (RESTORE's "Bad data format"; duplicate set members,
-// hash fields or sorted-set members and NaN scores included), Unimplemented for a
-// stream or module value, which cairn cannot restore.
+// remain, so a forged payload costs memory in proportion to its size (LZF strings: at
+// most the 88-fold expansion LZF can encode; a stream's entries that share their node's
+// master fields: copies of at most 64 MB plus 64 times the payload) and never reads out
+// of bounds.
+// Returns InvalidArgument for bytes that do not parse as one value of a type and
+// encoding Redis 7.0 writes (RESTORE's "Bad data format"; empty collections other than
+// streams, duplicate set members, hash fields, sorted-set members, stream groups or
+// pending IDs, stream entries out of ID order, a pending entry no consumer owns, NaN
+// scores included). Module values are InvalidArgument too: cairn has no modules.
 absl::Status ParseRdbPayload(std::string_view payload, RdbValue* out);
 
 // Builds a payload: the type byte, then the object's parts in order, then Finish adds
@@ -77,12 +120,17 @@ absl::Status ParseRdbPayload(std::string_view payload, RdbValue* out);
 //   kRdbList, kRdbSet: Length(n), then n × String
 //   kRdbHash: Length(n), then n × (String field, String value)
 //   kRdbZSet2: Length(n), then n × (String member, BinaryDouble score)
+//   kRdbStreamListpacks2: Stream(s) alone
 class RdbPayloadWriter {
  public:
   explicit RdbPayloadWriter(RdbType type) { out_.push_back(static_cast<char>(type)); }
   void Length(uint64_t n);
   void String(std::string_view s);  // length-prefixed, uncompressed
   void BinaryDouble(double d);      // 8 bytes little-endian IEEE 754
+  // A whole stream as Redis 7.0 writes one: listpack nodes of at most 100 entries.
+  // REQUIRES: s.entries and each group's pending entries in ID order; each pending
+  // entry's consumer among its group's consumers (Redis loads nothing else).
+  void Stream(const RdbStream& s);
   // The payload with its version and CRC; the writer is left empty.
   std::string Finish();
 

@@ -116,7 +116,108 @@ TEST(RdbPayloadTest, EmptyAndDuplicateCollectionsAreBadFormat) {
   EXPECT_TRUE(absl::IsInvalidArgument(ParseRdbPayload(WithFooter(std::string("\x02\x00", 2)), &v)));
   EXPECT_TRUE(absl::IsInvalidArgument(
       ParseRdbPayload(WithFooter(std::string("\x02\x02\x01x\x01x", 6)), &v)));
-  EXPECT_TRUE(absl::IsUnimplemented(ParseRdbPayload(WithFooter(std::string("\x13\x00", 2)), &v)));
+  EXPECT_TRUE(absl::IsInvalidArgument(ParseRdbPayload(WithFooter(std::string("\x06\x00", 2)), &v)));
+}
+
+TEST(RdbPayloadTest, StreamRoundTrips) {
+  RdbStream s;
+  for (uint64_t i = 0; i < 250; i++) {  // three nodes
+    s.entries.push_back(
+        {{1000 + i / 3, i % 3}, {"f", std::to_string(i), "g" + std::to_string(i % 7), ""}});
+  }
+  s.last_id = {5000, 7};
+  s.max_deleted = {900, 1};
+  s.entries_added = 300;
+  RdbStream::Group g;
+  g.name = "grp";
+  g.last = {1010, 2};
+  g.entries_read = -1;
+  g.pending = {
+      {{1000, 1}, 123456789, 2, "alice"}, {{1001, 0}, 5, 1, "bob"}, {{1002, 2}, 6, 1, "alice"}};
+  g.consumers = {{"alice", 42}, {"bob", 43}, {"carol", 44}};
+  s.groups.push_back(g);
+  s.groups.push_back({"empty", {0, 0}, 0, {}, {}});
+  RdbPayloadWriter w(kRdbStreamListpacks2);
+  w.Stream(s);
+  const std::string p = w.Finish();
+  RdbValue v;
+  ASSERT_TRUE(ParseRdbPayload(p, &v).ok());
+  ASSERT_EQ(v.type, ValueType::kStream);
+  EXPECT_EQ(v.stream, s);
+  // An empty stream (its IDs and groups remain) is a value too.
+  RdbStream empty;
+  empty.last_id = {7, 7};
+  empty.entries_added = 3;
+  RdbPayloadWriter e(kRdbStreamListpacks2);
+  e.Stream(empty);
+  ASSERT_TRUE(ParseRdbPayload(e.Finish(), &v).ok());
+  EXPECT_EQ(v.stream, empty);
+}
+
+// A listpack entry (strings and integers 0..4095 only) with its back-length.
+void LpAppend(std::string* lp, std::string_view s, bool integer = false) {
+  std::string e;
+  if (integer) {
+    const int v = std::stoi(std::string(s));
+    if (v < 128) {
+      e.push_back(static_cast<char>(v));
+    } else {
+      e.push_back(static_cast<char>(0xc0 | (v >> 8)));
+      e.push_back(static_cast<char>(v & 0xff));
+    }
+  } else {
+    e.push_back(static_cast<char>(0xf0));
+    for (int i = 0; i < 4; i++) e.push_back(static_cast<char>((s.size() >> (8 * i)) & 0xff));
+    e.append(s);
+  }
+  const size_t l = e.size();
+  if (l <= 127) {
+    e.push_back(static_cast<char>(l));
+  } else {
+    ASSERT_LT(l, 2097151u);
+    if (l >= 16383) e.push_back(static_cast<char>(l >> 14));
+    if (l >= 16383) e.push_back(static_cast<char>(((l >> 7) & 127) | 128));
+    if (l < 16383) e.push_back(static_cast<char>(l >> 7));
+    e.push_back(static_cast<char>((l & 127) | 128));
+  }
+  lp->append(e);
+}
+
+TEST(RdbPayloadTest, SharedStreamFieldsHaveABudget) {
+  // One node whose master field is 100 KB and whose n entries all share it ("same fields").
+  auto payload = [](int n) {
+    std::string lp;
+    LpAppend(&lp, std::to_string(n), true);  // entries
+    LpAppend(&lp, "0", true);                // deleted
+    LpAppend(&lp, "1", true);                // master fields
+    LpAppend(&lp, std::string(100000, 'f'));
+    LpAppend(&lp, "0", true);
+    for (int i = 0; i < n; i++) {
+      LpAppend(&lp, "2", true);  // same fields
+      LpAppend(&lp, "0", true);
+      LpAppend(&lp, std::to_string(i), true);
+      LpAppend(&lp, "x");
+      LpAppend(&lp, "4", true);
+    }
+    std::string whole(6, '\0');
+    whole += lp;
+    whole.push_back(static_cast<char>(0xff));
+    for (int i = 0; i < 4; i++) whole[i] = static_cast<char>((whole.size() >> (8 * i)) & 0xff);
+    RdbPayloadWriter w(kRdbStreamListpacks2);
+    w.Length(1);
+    w.String(std::string(16, '\0'));  // master ID 0-0
+    w.String(whole);
+    for (int i = 0; i < 2; i++) w.Length(n);  // entries, last ms
+    for (int i = 0; i < 6; i++) w.Length(0);  // last seq, first, max-deleted, added
+    w.Length(0);                              // groups
+    return w.Finish();
+  };
+  RdbValue v;
+  ASSERT_TRUE(ParseRdbPayload(payload(100), &v).ok());
+  ASSERT_EQ(v.stream.entries.size(), 100u);
+  EXPECT_EQ(v.stream.entries[99].fields[0].size(), 100000u);
+  // 1000 copies (100 MB) from a payload of about 110 KB: refused.
+  EXPECT_TRUE(absl::IsInvalidArgument(ParseRdbPayload(payload(1000), &v)));
 }
 
 TEST(RdbPayloadTest, ForgedPayloadsFailCleanly) {
