@@ -105,6 +105,7 @@ CommandTable::CommandTable() {
   RegisterBitmapCommands(&all_);
   RegisterHllCommands(&all_);
   RegisterKeyspaceCommands(&all_);
+  RegisterDumpCommands(&all_);
   RegisterConnectionCommands(&all_);
   RegisterServerCommands(&all_);
   RegisterHashCommands(&all_);

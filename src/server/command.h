@@ -299,6 +299,7 @@ void RegisterStringCommands(std::vector<const CommandSpec*>* table);
 void RegisterBitmapCommands(std::vector<const CommandSpec*>* table);
 void RegisterHllCommands(std::vector<const CommandSpec*>* table);
 void RegisterKeyspaceCommands(std::vector<const CommandSpec*>* table);
+void RegisterDumpCommands(std::vector<const CommandSpec*>* table);
 void RegisterConnectionCommands(std::vector<const CommandSpec*>* table);
 void RegisterServerCommands(std::vector<const CommandSpec*>* table);
 void RegisterHashCommands(std::vector<const CommandSpec*>* table);

@@ -23,6 +23,7 @@
 #include "server/blocking.h"
 #include "server/collections.h"
 #include "server/command.h"
+#include "server/stream.h"
 
 namespace cairn::server {
 namespace {
@@ -1483,6 +1484,96 @@ const CommandSpec kCommands[] = {
 };
 
 }  // namespace
+
+bool ExportStream(CommandContext& c, const Collection& s, RdbStream* out) {
+  *out = RdbStream();
+  out->last_id = {s.meta.last_ms, s.meta.last_seq};
+  out->max_deleted = {s.meta.max_deleted_ms, s.meta.max_deleted_seq};
+  out->entries_added = s.meta.entries_added;
+  // Members come in byte order: consumers ('c'), entries ('e'), groups ('g'), pending
+  // entries ('p'); consumers and pending entries are matched to their groups after.
+  std::map<std::string, std::vector<RdbStream::Consumer>> consumers;
+  std::map<std::string, std::vector<RdbStream::Pending>> pending;
+  bool bad = false;
+  // A 'c' or 'p' member: fixed32 BE length | group | rest.
+  auto scoped = [&](std::string_view m, std::string* group, std::string_view* rest) {
+    if (m.size() < 5) return false;
+    uint32_t n = 0;
+    for (int i = 1; i <= 4; i++) n = (n << 8) | static_cast<uint8_t>(m[i]);
+    if (m.size() < 5 + static_cast<size_t>(n)) return false;
+    group->assign(m.substr(5, n));
+    *rest = m.substr(5 + n);
+    return true;
+  };
+  if (!ScanMembers(c, s, "", "", false, [&](std::string_view m, std::string_view v) {
+        std::string group;
+        std::string_view rest;
+        if (IsEntry(m)) {
+          std::vector<std::string_view> fields;
+          if (!DecodeFields(v, &fields)) return !(bad = true);
+          const Id id = EntryId(m);
+          out->entries.push_back({{id.ms, id.seq}, {fields.begin(), fields.end()}});
+        } else if (!m.empty() && m[0] == 'g') {
+          Group g;
+          if (!DecodeGroup(v, &g)) return !(bad = true);
+          out->groups.push_back(
+              {std::string(m.substr(1)), {g.last.ms, g.last.seq}, g.entries_read, {}, {}});
+        } else if (!m.empty() && m[0] == 'p') {
+          Pending p;
+          if (!scoped(m, &group, &rest) || rest.size() != 16 || !DecodePending(v, &p))
+            return !(bad = true);
+          pending[group].push_back({{GetBE64(rest.data()), GetBE64(rest.data() + 8)},
+                                    p.delivery_ms,
+                                    static_cast<uint64_t>(p.deliveries),
+                                    p.consumer});
+        } else if (!m.empty() && m[0] == 'c') {
+          if (!scoped(m, &group, &rest) || v.size() < 8) return !(bad = true);
+          consumers[group].push_back(
+              {std::string(rest), static_cast<int64_t>(DecodeFixed64(v.data()))});
+        }
+        return true;
+      })) {
+    return false;
+  }
+  if (bad) {
+    ReplyStatusError(c.out, CorruptionError("bad stream member"));
+    return false;
+  }
+  for (RdbStream::Group& g : out->groups) {
+    g.pending = std::move(pending[g.name]);
+    g.consumers = std::move(consumers[g.name]);
+  }
+  return true;
+}
+
+void ImportStream(CollectionBatch& batch, Collection* s, const RdbStream& in) {
+  for (const RdbStream::Entry& e : in.entries) {
+    std::vector<std::string_view> fields(e.fields.begin(), e.fields.end());
+    batch.PutMember(*s, EntryMember({e.id.ms, e.id.seq}), EncodeFields(fields, 0));
+  }
+  for (const RdbStream::Group& g : in.groups) {
+    Group group;
+    group.last = {g.last.ms, g.last.seq};
+    group.entries_read = g.entries_read;
+    batch.PutMember(*s, GroupMember(g.name), EncodeGroup(group));
+    for (const RdbStream::Pending& p : g.pending) {
+      Pending pending;
+      pending.delivery_ms = p.delivery_ms;
+      pending.deliveries = static_cast<int64_t>(p.deliveries);
+      pending.consumer = p.consumer;
+      batch.PutMember(*s, PendingMember(g.name, {p.id.ms, p.id.seq}), EncodePending(pending));
+    }
+    for (const RdbStream::Consumer& consumer : g.consumers) {
+      TouchConsumer(batch, *s, g.name, consumer.name, consumer.seen_ms);
+    }
+  }
+  s->meta.size = in.entries.size();
+  s->meta.last_ms = in.last_id.ms;
+  s->meta.last_seq = in.last_id.seq;
+  s->meta.max_deleted_ms = in.max_deleted.ms;
+  s->meta.max_deleted_seq = in.max_deleted.seq;
+  s->meta.entries_added = in.entries_added;
+}
 
 void RegisterStreamCommands(std::vector<const CommandSpec*>* table) {
   for (const CommandSpec& spec : kCommands) table->push_back(&spec);
