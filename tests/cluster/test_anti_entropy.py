@@ -86,13 +86,18 @@ def test_anti_entropy_lets_a_tombstone_every_replica_holds_be_collected(tmp_path
     marked seen by all, so it would be kept for ever. A repair round brings it to the
     third; the next round finds every replica holding it, marks it, and each replica
     collects it once older than the grace period. The value does not come back."""
-    extra = EXTRA + ["--hint-window", "1", "--tombstone-grace", "2", "--max-clock-drift", "0"]
+    extra = EXTRA + ["--hint-window", "1", "--tombstone-grace", "2", "--max-clock-drift", "0",
+                     "--wal-sync", "always"]
     cluster = Cluster(tmp_path, 3, extra=extra)
     nodes = cluster.nodes
     try:
         wait_for("3 up", lambda: all(info(n).get("cluster_members_alive") == "3" for n in nodes))
         conn = nodes[0].raw()
         assert conn.command("SET", "gone", "old") in ("OK", b"OK")
+        # W=2 acknowledges before the third replica has it: wait until node2 does (and
+        # its WAL, synced on every write here, holds it) before killing it.
+        wait_for("node2 holds the value", lambda: [v[0] for v in nodes[2].raw().command(
+            "CAIRN.REPLICA", "GET", "gone")] == [b"old"], 30, 0.1)
         nodes[2].kill()
         wait_for("node2 down", lambda: info(nodes[0]).get("cluster_members_alive") == "2", 30)
         assert conn.command("DEL", "gone") == 1
