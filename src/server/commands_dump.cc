@@ -131,7 +131,7 @@ void Restore(CommandContext& c) {
   if (!VerifyRdbPayload(c.args[3]))
     return c.out.Error("ERR DUMP payload version or checksum are wrong");
   RdbValue v;
-  if (!ParseRdbPayload(c.args[3], &v).ok()) return c.out.Error("ERR Bad data format");
+  if (!ParseRdbPayload(c.args[3], &v, c.server.config->Get().proto_max_bulk_len).ok()) return c.out.Error("ERR Bad data format");
   int64_t at = 0;
   if (ttl != 0) {
     at = absttl ? ttl : (ttl > INT64_MAX - c.now_ms ? INT64_MAX : ttl + c.now_ms);

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "base/coding.h"
@@ -1542,6 +1543,20 @@ bool ExportStream(CommandContext& c, const Collection& s, RdbStream* out) {
   for (RdbStream::Group& g : out->groups) {
     g.pending = std::move(pending[g.name]);
     g.consumers = std::move(consumers[g.name]);
+    // A pending entry whose consumer is gone (a cluster merge can leave one: a
+    // DELCONSUMER on one side of a partition, a read on the other) is written with that
+    // consumer, seen when it was last delivered: Redis loads no unowned entry.
+    std::set<std::string, std::less<>> known;
+    for (const RdbStream::Consumer& k : g.consumers) known.insert(k.name);
+    std::map<std::string, int64_t, std::less<>> orphans;  // consumer -> latest delivery
+    for (const RdbStream::Pending& p : g.pending) {
+      if (known.contains(p.consumer)) continue;
+      auto [it, added] = orphans.emplace(p.consumer, p.delivery_ms);
+      if (!added) it->second = std::max(it->second, p.delivery_ms);
+    }
+    for (const auto& [name, seen] : orphans) g.consumers.push_back({name, seen});
+    std::sort(g.consumers.begin(), g.consumers.end(),
+              [](const RdbStream::Consumer& a, const RdbStream::Consumer& b) { return a.name < b.name; });
   }
   return true;
 }

@@ -12,6 +12,25 @@
 namespace cairn::server {
 namespace {
 
+// What decoding one payload may produce: each string's bytes plus kElementCost for each
+// element it yields, at most DecodeBudget(payload) in all. A payload of a few bytes can
+// describe gigabytes (LZF runs, a listpack of one-byte integers, each a std::string and
+// later a write); past the budget it is "Bad data format" instead of a server out of
+// memory. Set by ParseRdbPayload for its thread, for its duration.
+constexpr uint64_t kElementCost = 64;
+constexpr uint64_t kMinDecodeBytes = 64ull << 20;
+constexpr uint64_t kMaxDecodeBytes = 2ull << 30;
+thread_local uint64_t decode_left = UINT64_MAX;
+thread_local uint64_t max_string_bytes = UINT64_MAX;
+
+bool Charge(uint64_t bytes) {
+  if (bytes > decode_left) return false;
+  decode_left -= bytes;
+  return true;
+}
+bool ChargeElement(uint64_t bytes) { return Charge(kElementCost + bytes); }
+
+
 // Redis's crc64: the Jones polynomial 0xad93d23594c935a9, bit-reflected.
 constexpr uint64_t kCrcPolyReflected = 0x95ac9329ac4bc9b5ULL;
 
@@ -154,7 +173,7 @@ class Reader {
     if (!Length(&len, &special)) return false;
     if (!special) {
       std::string_view v;
-      if (!Bytes(len, &v)) return false;
+      if (!Bytes(len, &v) || !Charge(len)) return false;
       s->assign(v.data(), v.size());
       return true;
     }
@@ -171,7 +190,7 @@ class Reader {
       case 3: {  // LZF: compressed length, original length, compressed bytes
         uint64_t clen, ulen;
         if (!Count(&clen) || !Count(&ulen) || !Bytes(clen, &v)) return false;
-        if (ulen == 0 || ulen > clen * kLzfMaxRatio) return false;
+        if (ulen == 0 || ulen > clen * kLzfMaxRatio || ulen > max_string_bytes || !Charge(ulen)) return false;
         s->assign(ulen, '\0');
         return LzfDecompress(v, s);
       }
@@ -279,11 +298,13 @@ bool ParseZiplist(std::string_view z, std::vector<std::string>* out) {
       if (avail < 1 + static_cast<size_t>(int_bytes)) return false;
       const int64_t v =
           int_bytes == 0 ? (enc & 0x0f) - 1 : LoadSignedLE(z.data() + pos + 1, int_bytes);
+      if (!ChargeElement(20)) return false;
       out->push_back(absl::StrCat(v));
       pos += 1 + int_bytes;
       continue;
     }
     if (len > avail - header) return false;
+    if (!ChargeElement(len)) return false;
     out->emplace_back(z.substr(pos + header, len));
     pos += header + len;
   }
@@ -344,8 +365,10 @@ bool ParseListpack(std::string_view z, std::vector<std::string>* out) {
                                                  : 5;
     if (entry > avail || backlen > avail - entry) return false;
     if (is_int) {
+      if (!ChargeElement(20)) return false;
       out->push_back(absl::StrCat(v));
     } else {
+      if (!ChargeElement(entry - header)) return false;
       out->emplace_back(z.substr(pos + header, entry - header));
     }
     pos += entry + backlen;
@@ -359,6 +382,7 @@ bool ParseIntset(std::string_view z, std::vector<std::string>* out) {
   const uint64_t width = LoadLE(z.data(), 4), n = LoadLE(z.data() + 4, 4);
   if ((width != 2 && width != 4 && width != 8) || 8 + n * width != z.size()) return false;
   for (uint64_t i = 0; i < n; i++) {
+    if (!ChargeElement(20)) return false;
     out->push_back(absl::StrCat(LoadSignedLE(z.data() + 8 + i * width, static_cast<int>(width))));
   }
   return true;
@@ -440,6 +464,7 @@ bool ParseStreamNode(std::string_view key, std::string_view lp, uint64_t* budget
     if (!integer(&lp_count)) return false;
     if (flags & kDeleted) continue;
     if (!s->entries.empty() && !(s->entries.back().id < e.id)) return false;
+    if (!ChargeElement(0)) return false;
     s->entries.push_back(std::move(e));
   }
   return true;
@@ -457,7 +482,8 @@ bool ParseStream(bool v2, Reader& r, RdbStream* s) {
   RdbStreamId first;
   if (!r.Count(&length) || !r.LengthId(&s->last_id)) return false;
   if (v2) {
-    if (!r.LengthId(&first) || !r.LengthId(&s->max_deleted) || !r.Count(&s->entries_added)) {
+    if (!r.LengthId(&first) || !r.LengthId(&s->max_deleted) || !r.Count(&s->entries_added) ||
+        s->entries_added > static_cast<uint64_t>(INT64_MAX)) {
       return false;
     }
   } else {
@@ -473,11 +499,15 @@ bool ParseStream(bool v2, Reader& r, RdbStream* s) {
     if (v2) {
       if (!r.Count(&entries_read)) return false;
       group.entries_read = static_cast<int64_t>(entries_read);  // -1 travels as 2^64 - 1
+      if (group.entries_read < -1 || group.entries_read == INT64_MAX) return false;  // later ++ must not overflow
     }
     if (!r.Count(&n) || n > r.remaining() / 17) return false;  // an ID and a time at least
     for (uint64_t k = 0; k < n; k++) {
       RdbStream::Pending& p = group.pending.emplace_back();
-      if (!r.RawId(&p.id) || !r.Millis(&p.delivery_ms) || !r.Count(&p.deliveries)) return false;
+      if (!r.RawId(&p.id) || !r.Millis(&p.delivery_ms) || !r.Count(&p.deliveries) ||
+          p.deliveries > static_cast<uint64_t>(INT64_MAX)) {
+        return false;
+      }
       if (k > 0 && !(group.pending[k - 1].id < p.id)) return false;
     }
     std::vector<bool> owned(group.pending.size());
@@ -524,17 +554,18 @@ bool ParseObject(uint8_t type, Reader& r, RdbValue* out) {
     case kRdbSet:
       out->type = type == kRdbList ? ValueType::kList : ValueType::kSet;
       if (!r.CollectionCount(&n)) return false;
-      out->elements.reserve(n);
+      out->elements.reserve(std::min<uint64_t>(n, r.remaining() / 2));
       for (uint64_t i = 0; i < n; i++) {
-        if (!r.String(&out->elements.emplace_back())) return false;
+        if (!ChargeElement(0) || !r.String(&out->elements.emplace_back())) return false;
       }
       return true;
     case kRdbZSet:
     case kRdbZSet2:
       out->type = ValueType::kZSet;
       if (!r.CollectionCount(&n)) return false;
-      out->scores.reserve(n);
+      out->scores.reserve(std::min<uint64_t>(n, r.remaining() / 9));
       for (uint64_t i = 0; i < n; i++) {
+        if (!ChargeElement(0)) return false;
         auto& [member, score] = out->scores.emplace_back();
         if (!r.String(&member)) return false;
         if (!(type == kRdbZSet2 ? r.BinaryDouble(&score) : r.TextDouble(&score))) return false;
@@ -544,8 +575,9 @@ bool ParseObject(uint8_t type, Reader& r, RdbValue* out) {
     case kRdbHash:
       out->type = ValueType::kHash;
       if (!r.CollectionCount(&n)) return false;
-      out->fields.reserve(n);
+      out->fields.reserve(std::min<uint64_t>(n, r.remaining() / 2));
       for (uint64_t i = 0; i < n; i++) {
+        if (!ChargeElement(0)) return false;
         auto& [field, value] = out->fields.emplace_back();
         if (!r.String(&field) || !r.String(&value)) return false;
       }
@@ -674,8 +706,18 @@ bool VerifyRdbPayload(std::string_view payload) {
   return RdbCrc64(0, payload.substr(0, payload.size() - 8)) == LoadLE(footer + 2, 8);
 }
 
-absl::Status ParseRdbPayload(std::string_view payload, RdbValue* out) {
+absl::Status ParseRdbPayload(std::string_view payload, RdbValue* out, uint64_t max_string) {
   if (payload.size() < 10) return BadFormat("shorter than its footer");
+  struct Budget {
+    Budget(uint64_t payload_bytes, uint64_t max_string) {
+      decode_left = std::min<uint64_t>(kMaxDecodeBytes, std::max<uint64_t>(kMinDecodeBytes, 128 * payload_bytes));
+      max_string_bytes = max_string;
+    }
+    ~Budget() {
+      decode_left = UINT64_MAX;
+      max_string_bytes = UINT64_MAX;
+    }
+  } budget(payload.size(), max_string);
   // Bytes after the object and before the footer are ignored, as Redis ignores them.
   Reader r(payload.substr(0, payload.size() - 10));
   uint8_t type;

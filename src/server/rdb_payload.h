@@ -112,7 +112,11 @@ bool VerifyRdbPayload(std::string_view payload);
 // streams, duplicate set members, hash fields, sorted-set members, stream groups or
 // pending IDs, stream entries out of ID order, a pending entry no consumer owns, NaN
 // scores included). Module values are InvalidArgument too: cairn has no modules.
-absl::Status ParseRdbPayload(std::string_view payload, RdbValue* out);
+// max_string: the longest string it may hold (proto-max-bulk-len). Decoding is bounded:
+// at most 128 x the payload's size (64 MB to 2 GB) of strings plus 64 bytes per
+// element, else InvalidArgument, as for any payload that does not parse.
+absl::Status ParseRdbPayload(std::string_view payload, RdbValue* out,
+                             uint64_t max_string = uint64_t{512} << 20);
 
 // Builds a payload: the type byte, then the object's parts in order, then Finish adds
 // the footer. Callers write the parts their type needs (Redis's rdbSaveObject):

@@ -248,4 +248,49 @@ TEST(RdbPayloadTest, ForgedPayloadsFailCleanly) {
 }
 
 }  // namespace
+
+// An RDB length as Redis writes it (6, 14 or 32 bits).
+std::string RdbLength(uint32_t n) {
+  if (n < 64) return std::string(1, static_cast<char>(n));
+  if (n < 16384) return {static_cast<char>(0x40 | (n >> 8)), static_cast<char>(n & 0xff)};
+  std::string out(1, '\x80');
+  for (int i = 3; i >= 0; i--) out.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
+  return out;
+}
+
+// A quicklist of one LZF-compressed listpack holding 1 + 132 x tokens copies of the
+// integer 1: a payload of about 3 x tokens bytes.
+std::string ManyOnes(uint32_t tokens, uint32_t* elements) {
+  *elements = 1 + 132 * tokens;
+  const uint32_t total = 6 + 2 * *elements + 1;
+  std::string header;
+  for (int i = 0; i < 4; i++) header.push_back(static_cast<char>((total >> (8 * i)) & 0xff));
+  header += "\xff\xff";  // element count unknown
+  std::string lzf(1, '\x07');  // 8 literal bytes: the header and the first entry
+  lzf += header + "\x01\x01";
+  for (uint32_t i = 0; i < tokens; i++) lzf += std::string("\xe0\xff\x01", 3);  // 264 bytes from 2 back
+  lzf += std::string("\x00\xff", 2);  // the listpack's end
+  std::string body(1, static_cast<char>(kRdbListQuicklist2));
+  body += RdbLength(1) + RdbLength(2) + "\xc3" + RdbLength(static_cast<uint32_t>(lzf.size())) + RdbLength(total) + lzf;
+  return WithFooter(body);
+}
+
+TEST(RdbPayloadTest, DecodingIsBoundedByThePayloadsSize) {
+  uint32_t n = 0;
+  RdbValue v;
+  ASSERT_TRUE(ParseRdbPayload(ManyOnes(100, &n), &v).ok());
+  EXPECT_EQ(v.elements.size(), n);
+  // 120 KB that would decode to 5 million elements: refused, not allocated.
+  const std::string bomb = ManyOnes(40000, &n);
+  EXPECT_LT(bomb.size(), 130000u);
+  EXPECT_TRUE(absl::IsInvalidArgument(ParseRdbPayload(bomb, &v)));
+  // A string longer than the limit given (proto-max-bulk-len).
+  // ("ab", then 93 bytes copied from 2 back: 95 bytes.)
+  const std::string lzf_string =
+      WithFooter(std::string("\x00\xc3\x06\x40\x5f\x01", 6) + "ab" + std::string("\xe0\x54\x01", 3));
+  ASSERT_TRUE(ParseRdbPayload(lzf_string, &v).ok());
+  EXPECT_EQ(v.string.size(), 95u);
+  EXPECT_TRUE(absl::IsInvalidArgument(ParseRdbPayload(lzf_string, &v, /*max_string=*/10)));
+}
+
 }  // namespace cairn::server
