@@ -72,30 +72,28 @@ bool LookupPattern(CommandContext& c, std::string_view pattern, std::string_view
   key.append(pattern.substr(star + 1, postfix_end - star - 1));
 
   const int db = c.client.db.load(std::memory_order_relaxed);
-  Collection coll;
-  if (!LoadAnyType(c, db, key, &coll)) return false;
-  if (!coll.exists) return true;
-  if (!field.empty()) {
-    if (coll.type != ValueType::kHash) return true;
-    std::string v;
-    absl::Status s = GetMember(c, coll, field, &v);
+  if (field.empty()) {  // a string: one read (a key of another type reads as nil)
+    store::Record r;
+    absl::Status s = c.server.backend->Get(db, key, &r);
     if (absl::IsNotFound(s)) return true;
     if (!s.ok()) {
       ReplyStatusError(c.out, s);
       return false;
     }
-    *out = std::move(v);
+    if (r.type == ValueType::kString) *out = std::move(r.value);
     return true;
   }
-  if (coll.type != ValueType::kString) return true;
-  store::Record r;
-  absl::Status s = c.server.backend->Get(db, key, &r);
+  Collection coll;
+  if (!LoadAnyType(c, db, key, &coll)) return false;
+  if (!coll.exists || coll.type != ValueType::kHash) return true;
+  std::string v;
+  absl::Status s = GetMember(c, coll, field, &v);
   if (absl::IsNotFound(s)) return true;
   if (!s.ok()) {
     ReplyStatusError(c.out, s);
     return false;
   }
-  *out = std::move(r.value);
+  *out = std::move(v);
   return true;
 }
 
@@ -143,7 +141,8 @@ bool ParseSortOptions(CommandContext& c, bool readonly, SortOptions* o) {
       }
     } else if (opt == "get" && left >= 1) {
       const std::string_view pattern = c.args[++j];
-      if (cluster && pattern != "#" && !SameTag(pattern, c.args[1])) {
+      // (A pattern without '*' names one fixed key, as Redis 7.4 allows it.)
+      if (cluster && pattern != "#" && pattern.find('*') != std::string_view::npos && !SameTag(pattern, c.args[1])) {
         c.out.Error(kErrGetCluster);
         return false;
       }
@@ -259,7 +258,8 @@ void SortGeneric(CommandContext& c, bool readonly) {
   std::vector<Element> els;
   if (!LoadElements(c, coll, &els)) return;
   const int64_t size = static_cast<int64_t>(els.size());
-  int64_t start = std::max<int64_t>(o.limit_start, 0);
+  // Clamped before adding (Redis's fix of CVE-2022-35977): LIMIT near 2^63 must not overflow.
+  int64_t start = std::min<int64_t>(std::max<int64_t>(o.limit_start, 0), size);
   int64_t end = o.limit_count < 0 || o.limit_count > size ? size - 1 : start + o.limit_count - 1;
   if (start >= size) {
     start = size - 1;
@@ -278,7 +278,7 @@ void SortGeneric(CommandContext& c, bool readonly) {
   std::vector<bool> present;
   for (int64_t j = start; j <= end; j++) {
     if (o.gets.empty()) {
-      items.push_back(els[j].value);
+      items.push_back(std::move(els[j].value));
       present.push_back(true);
     }
     for (std::string_view pattern : o.gets) {

@@ -168,7 +168,8 @@ double Distance(const Point& a, const Point& b) {
   const double lat1 = Rad(a.lat), lat2 = Rad(b.lat);
   const double u = std::sin((lat2 - lat1) / 2);
   const double h = u * u + std::cos(lat1) * std::cos(lat2) * v * v;
-  return 2.0 * kEarthRadiusMeters * std::asin(std::sqrt(h));
+  // (Rounding can take h a hair past 1 for nearly antipodal points: asin would be NaN.)
+  return 2.0 * kEarthRadiusMeters * std::asin(std::sqrt(std::min(h, 1.0)));
 }
 
 bool Within(const Shape& shape, const Point& p, double* distance_m) {
