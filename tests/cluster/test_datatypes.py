@@ -225,3 +225,37 @@ def test_kill_9_of_the_executing_replica_under_load_loses_no_acknowledged_update
     assert len(elements) == len(set(elements))  # nothing applied twice
     print("acknowledged INCR %d, RPUSH %d; failed %d; counter %d" % (acked[0], len(pushed), failed[0], value))
     assert acked[0] > 100 and len(pushed) > 100, (acked[0], len(pushed))
+
+
+def test_dump_and_restore_through_every_node(nodes):
+    """DUMP on one node and RESTORE on another, for every type, collections kept as
+    registers and a chunked bitmap included (the single node's suite, tests/server/
+    test_dump.py, checks the payloads against redis-server)."""
+    a, b, c = (n.raw() for n in nodes)
+    assert a.command("HSET", "{d}h", *sum((["f%d" % i, "v%d" % i] for i in range(50)), [])) == 50
+    assert a.command("RPUSH", "{d}l", *["e%d" % i for i in range(30)]) == 30
+    assert a.command("SADD", "{d}s", *["m%d" % i for i in range(40)]) == 40
+    assert a.command("ZADD", "{d}z", *sum((["%d" % i, "z%d" % i] for i in range(40)), [])) == 40
+    assert a.command("SETBIT", "{d}bm", "30000", "1") == 0  # chunked
+    for i in range(5):
+        a.command("XADD", "{d}x", "*", "n", str(i))
+    assert a.command("XGROUP", "CREATE", "{d}x", "g", "0") == "OK"
+    assert len(a.command("XREADGROUP", "GROUP", "g", "alice", "COUNT", "2", "STREAMS", "{d}x", ">")[0][1]) == 2
+    reads = {
+        "{d}h": lambda conn, k: sorted(conn.command("HGETALL", k)),
+        "{d}l": lambda conn, k: conn.command("LRANGE", k, "0", "-1"),
+        "{d}s": lambda conn, k: sorted(conn.command("SMEMBERS", k)),
+        "{d}z": lambda conn, k: conn.command("ZRANGE", k, "0", "-1", "WITHSCORES"),
+        "{d}bm": lambda conn, k: conn.command("GET", k),
+        "{d}x": lambda conn, k: (conn.command("XRANGE", k, "-", "+"), conn.command("XPENDING", k, "g")),
+    }
+    for key, read in reads.items():
+        payload = b.command("DUMP", key)
+        assert isinstance(payload, bytes), (key, payload)
+        copy = key + "copy"
+        assert c.command("RESTORE", copy, "0", payload) == "OK", key
+        assert read(a, copy) == read(a, key), key
+        assert c.command("RESTORE", copy, "0", payload).startswith("BUSYKEY"), key
+        assert b.command("RESTORE", copy, "100000", payload, "REPLACE") == "OK", key
+        assert 0 < a.command("PTTL", copy) <= 100000, key
+    assert_converged(nodes)
