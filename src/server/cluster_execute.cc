@@ -176,6 +176,17 @@ std::string ClusterNode::Prepare(Execution& e) {
       if ((spec->flags & kInPlace) || std::string_view(spec->group) == "bitmap") {
         e.summaries.emplace(q.db(), 'b', std::string(k));
       }
+      // RESTORE makes the collection its payload's type byte names (rdb_payload.h): its
+      // registers are compared now, not after a first run that would have to wait.
+      if (std::string_view(spec->name) == "restore" && args.size() > 3 && !args[3].empty()) {
+        const uint8_t rdb = static_cast<uint8_t>(args[3][0]);
+        const char type = rdb == 4 || rdb == 9 || rdb == 13 || rdb == 16             ? 'h'
+                          : rdb == 2 || rdb == 11                                    ? 't'
+                          : rdb == 3 || rdb == 5 || rdb == 12 || rdb == 17           ? 'z'
+                          : rdb == 15 || rdb == 19                                   ? 'x'
+                                                                                     : '\0';
+        if (type != '\0') e.summaries.emplace(q.db(), type, std::string(k));
+      }
     }
   }
   for (const pb::WatchedKey& w : q.watched()) {
