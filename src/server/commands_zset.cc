@@ -211,16 +211,18 @@ bool CollectRange(CommandContext& c, const Collection& z, const RangeQuery& q,
   });
 }
 
-void ReplyElements(CommandContext& c, const std::vector<Element>& els, bool with_scores) {
-  if (with_scores && c.client.protocol.load(std::memory_order_relaxed) == 3) {
-    c.out.ArrayHeader(els.size());
-    for (const auto& e : els) {
-      c.out.ArrayHeader(2);
-      c.out.Bulk(e.member);
-      ReplyScore(c, e.score);
-    }
-    return;
+// [[member, score], ...]: RESP3's form of WITHSCORES, and ZMPOP's in both protocols.
+void ReplyPairs(CommandContext& c, const std::vector<Element>& els) {
+  c.out.ArrayHeader(els.size());
+  for (const auto& e : els) {
+    c.out.ArrayHeader(2);
+    c.out.Bulk(e.member);
+    ReplyScore(c, e.score);
   }
+}
+
+void ReplyElements(CommandContext& c, const std::vector<Element>& els, bool with_scores) {
+  if (with_scores && c.client.protocol.load(std::memory_order_relaxed) == 3) return ReplyPairs(c, els);
   c.out.ArrayHeader(els.size() * (with_scores ? 2 : 1));
   for (const auto& e : els) {
     c.out.Bulk(e.member);
@@ -681,12 +683,7 @@ void MultiPop(CommandContext& c, size_t first, bool blocking) {
     if (els.empty()) continue;
     c.out.ArrayHeader(2);
     c.out.Bulk(key);
-    c.out.ArrayHeader(els.size());
-    for (const auto& e : els) {
-      c.out.ArrayHeader(2);
-      c.out.Bulk(e.member);
-      ReplyScore(c, e.score);
-    }
+    ReplyPairs(c, els);
     return;
   }
   if (!blocking) return c.out.NullArray();

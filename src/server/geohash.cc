@@ -87,33 +87,21 @@ uint64_t ScoreBits(double score) {
   return static_cast<uint64_t>(static_cast<int64_t>(score));
 }
 
-// Moves a cell one step east (+1) or west (-1): longitude, the odd bits.
-Cell MoveX(Cell c, int d) {
-  uint64_t x = c.bits & 0xAAAAAAAAAAAAAAAAULL, y = c.bits & 0x5555555555555555ULL;
-  const uint64_t zz = 0x5555555555555555ULL >> (64 - c.step * 2);
-  if (d > 0) {
-    x = x + (zz + 1);
-  } else {
-    x = (x | zz) - (zz + 1);
-  }
-  x &= 0xAAAAAAAAAAAAAAAAULL >> (64 - c.step * 2);
-  c.bits = x | y;
+// Moves a cell one step along one coordinate, whose bits are those of `own` (longitude:
+// the odd bits, latitude: the even ones); the other coordinate's bits stay. Adding with
+// the other coordinate's bits set carries across them.
+Cell Move(Cell c, int d, uint64_t own) {
+  const uint64_t other = ~own;
+  const uint64_t zz = other >> (64 - c.step * 2);
+  uint64_t v = c.bits & own;
+  v = d > 0 ? v + (zz + 1) : (v | zz) - (zz + 1);
+  v &= own >> (64 - c.step * 2);
+  c.bits = v | (c.bits & other);
   return c;
 }
-
-// One step north (+1) or south (-1): latitude, the even bits.
-Cell MoveY(Cell c, int d) {
-  uint64_t x = c.bits & 0xAAAAAAAAAAAAAAAAULL, y = c.bits & 0x5555555555555555ULL;
-  const uint64_t zz = 0xAAAAAAAAAAAAAAAAULL >> (64 - c.step * 2);
-  if (d > 0) {
-    y = y + (zz + 1);
-  } else {
-    y = (y | zz) - (zz + 1);
-  }
-  y &= 0x5555555555555555ULL >> (64 - c.step * 2);
-  c.bits = x | y;
-  return c;
-}
+// East (+1) or west (-1); north (+1) or south (-1).
+Cell MoveX(Cell c, int d) { return Move(c, d, 0xAAAAAAAAAAAAAAAAULL); }
+Cell MoveY(Cell c, int d) { return Move(c, d, 0x5555555555555555ULL); }
 
 // The precision (bits per coordinate) of cells about as large as the search.
 int StepFor(double range_m, double lat) {
