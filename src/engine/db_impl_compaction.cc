@@ -172,6 +172,9 @@ absl::Status DBImpl::MergeCompactionInputs(Compaction* c, SequenceNumber smalles
   SequenceNumber last_sequence_for_key = kMaxSequenceNumber;
   const uint64_t max_grandparent_overlap = 10 * options_.target_file_size;
   const uint64_t now = env_->NowUnixMicros();
+  // Expired values are rewritten as deletions only once kept for the retention.
+  const uint64_t expired_before =
+      now > options_.expired_retention_micros ? now - options_.expired_retention_micros : 0;
   std::string rewritten;  // an expired value as a deletion, or a key with sequence 0
   std::unique_ptr<CompactionFilter> filter;
   if (options_.compaction_filter_factory != nullptr) {
@@ -203,7 +206,8 @@ absl::Status DBImpl::MergeCompactionInputs(Compaction* c, SequenceNumber smalles
     bool expired = false;
     if (ikey.type == kTypeValueWithExpiry) {
       std::string_view unused;
-      expired = ResolveEntry(ikey.type, input->value(), now, &unused) == EntryState::kAbsent;
+      expired =
+          ResolveEntry(ikey.type, input->value(), expired_before, &unused) == EntryState::kAbsent;
       if (expired) ikey.type = kTypeDeletion;
     }
     // The application's filter may turn the newest version every snapshot sees into a

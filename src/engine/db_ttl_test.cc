@@ -14,10 +14,11 @@ namespace {
 class TtlTest : public ::testing::Test {
  protected:
   void SetUp() override { Open(); }
-  void Open() {
+  void Open(uint64_t expired_retention_micros = 0) {
     db_.reset();
     Options o;
     o.write_buffer_size = 64 << 10;
+    o.expired_retention_micros = expired_retention_micros;
     auto db = DB::Open(o, dir_.path());
     ASSERT_TRUE(db.ok()) << db.status();
     db_ = std::move(*db);
@@ -95,6 +96,20 @@ TEST_F(TtlTest, CompactionRemovesExpiredValuesWithoutResurrectingOlderOnes) {
   auto report = CheckDB(dir_.path(), {});
   ASSERT_TRUE(report.ok());
   EXPECT_EQ(report->table_entries, 500u);  // expired values and what they hid are gone
+}
+
+TEST_F(TtlTest, CompactionKeepsExpiredValuesForTheRetention) {
+  Open(/*expired_retention_micros=*/3'600'000'000);
+  PutTtl("recent", "v1", -1'000'000);             // expired a second ago: kept
+  PutTtl("long-ago", "v2", -7'200'000'000);       // two hours ago: past the retention
+  ASSERT_TRUE(db_->CompactRange(nullptr, nullptr).ok());
+  EXPECT_EQ(Get("recent"), "NOT_FOUND");  // hidden from readers all the same
+  ReadOptions raw;
+  raw.include_expired = true;
+  std::string v;
+  ASSERT_TRUE(db_->Get(raw, "recent", &v).ok());
+  EXPECT_EQ(v, "v1");
+  EXPECT_TRUE(absl::IsNotFound(db_->Get(raw, "long-ago", &v)));
 }
 
 }  // namespace

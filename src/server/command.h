@@ -176,6 +176,8 @@ struct ServerContext {
   WatchTable watches{&tracking};
   BlockingKeys blocking;
   CursorTable cursors;
+  // The active expiry's passes run (DEBUG SET-ACTIVE-EXPIRE 0 pauses them, as in Redis).
+  std::atomic<bool> active_expire{true};
   int64_t start_ms = 0;
   std::string run_id;
   // The clock of commands (Unix ms); null: the system clock. Tests inject one.

@@ -3,6 +3,7 @@
 
 #include <chrono>
 
+#include "server/active_expiry.h"
 #include "server/command_test_util.h"
 
 namespace cairn::server {
@@ -64,6 +65,35 @@ TEST_F(CommandTest, ExpiryFollowsTheClock) {
   EXPECT_EQ(Run({"PERSIST", "e"}), "(integer) 1");
   EXPECT_EQ(Run({"PERSIST", "e"}), "(integer) 0");
   EXPECT_EQ(Run({"EXPIRETIME", "e"}), "(integer) -1");
+}
+
+TEST_F(CommandTest, ActiveExpiryDeletesCountsAndTouchesEachExpiredKeyOnce) {
+  auto pass = [&] {
+    return ActiveExpiry::RunOnce(h_.context(), CommandHarness::Now(), std::chrono::seconds(5));
+  };
+  EXPECT_EQ(Run({"SET", "a", "v", "PX", "100"}), "OK");
+  EXPECT_EQ(Run({"HSET", "h", "f", "v"}), "(integer) 1");
+  EXPECT_EQ(Run({"PEXPIRE", "h", "100"}), "(integer) 1");
+  EXPECT_EQ(Run({"SET", "later", "v", "PX", "100"}), "OK");
+  EXPECT_EQ(Run({"PEXPIRE", "later", "100000"}), "(integer) 1");  // its first entry goes stale
+  EXPECT_EQ(Run({"SET", "gone", "v", "PX", "100"}), "OK");
+  EXPECT_EQ(Run({"DEL", "gone"}), "(integer) 1");
+  EXPECT_EQ(Run({"SET", "kept", "v", "PX", "100"}), "OK");
+  EXPECT_EQ(Run({"PERSIST", "kept"}), "(integer) 1");
+  EXPECT_EQ(Run({"WATCH", "a"}, 1), "OK");
+  EXPECT_EQ(pass(), 0u);  // nothing is due yet
+  CommandHarness::AdvanceClock(200);
+  EXPECT_EQ(pass(), 2u);  // a and h; not the rewritten, deleted or persisted keys
+  EXPECT_EQ(pass(), 0u);
+  EXPECT_NE(Run({"INFO", "stats"}).find("expired_keys:2\r\n"), std::string::npos);
+  EXPECT_EQ(Run({"EXISTS", "a", "h", "later", "kept"}), "(integer) 2");
+  EXPECT_EQ(Run({"MULTI"}, 1), "OK");
+  EXPECT_EQ(Run({"SET", "x", "1"}, 1), "QUEUED");
+  EXPECT_EQ(Run({"EXEC"}, 1), "(nil)");  // the watched key expired
+  EXPECT_EQ(Run({"CONFIG", "RESETSTAT"}), "OK");
+  EXPECT_NE(Run({"INFO", "stats"}).find("expired_keys:0\r\n"), std::string::npos);
+  CommandHarness::AdvanceClock(200000);
+  EXPECT_EQ(pass(), 1u);  // later, at its new time
 }
 
 TEST_F(CommandTest, ExpireOptions) {

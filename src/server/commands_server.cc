@@ -335,6 +335,18 @@ namespace {
 void Debug(CommandContext& c) {
   if (!DebugCommandAllowed(c)) return;
   const std::string sub = Lower(c.args[1]);
+  if (sub == "set-active-expire" && c.args.size() == 3) {
+    // As Redis: atoi's reading of the argument (anything not a number is 0).
+    int64_t on = 0;
+    (void)ParseInt64(c.args[2], &on);
+    c.server.active_expire.store(on != 0);
+    return c.out.SimpleString("OK");
+  }
+  if (sub == "set-active-expire") {
+    return c.out.Error(
+        "ERR unknown subcommand or wrong number of arguments for 'set-active-expire'. Try DEBUG "
+        "HELP.");
+  }
   if (sub != "fault-inject" || c.args.size() < 3 || c.args.size() > 4) {
     return c.out.Error(absl::StrCat("ERR unknown subcommand '", std::string(c.args[1]).substr(0, 128),
                                     "'. Try DEBUG HELP."));
@@ -362,7 +374,8 @@ void Debug(CommandContext& c) {
 
 const CommandSpec kCommands[] = {
     {"debug", -2, kAdmin | kNoLock, 0, 0, 0, Debug, "server",
-     "FAULT-INJECT: make the engine's disk fail (tests only; enable-debug-command)."},
+     "FAULT-INJECT: make the engine's disk fail; SET-ACTIVE-EXPIRE 0|1: pause or resume active "
+     "expiry (tests only; enable-debug-command)."},
     {"info", -1, 0, 0, 0, 0, Info, "server",
      "Returns information and statistics about the server."},
     {"config", -2, kAdmin | kContainer, 0, 0, 0, ConfigCmd, "server",

@@ -42,6 +42,13 @@ absl::Status SetInt(ServerConfig& c, std::string_view v) {
   c.*F = x;
   return absl::OkStatus();
 }
+// hz: any non-negative int, kept clamped to 1..500 (CONFIG GET reports the clamped value,
+// as Redis's does).
+absl::Status SetHz(ServerConfig& c, std::string_view v) {
+  if (absl::Status s = SetInt<&ServerConfig::hz, 0, 2147483647>(c, v); !s.ok()) return s;
+  c.hz = std::clamp(c.hz, 1, 500);
+  return absl::OkStatus();
+}
 template <int ServerConfig::*F>
 std::string GetInt(const ServerConfig& c) {
   return absl::StrCat(c.*F);
@@ -280,6 +287,9 @@ const Option kOptions[] = {
      "SLOWLOG keeps commands that ran at least this many microseconds (-1: none, 0: all)",
      SetInt<&ServerConfig::slowlog_log_slower_than, -1, 2000000000>,
      GetInt<&ServerConfig::slowlog_log_slower_than>},
+    {"hz", "", true,
+     "Passes per second that delete keys whose expiry passed (Redis's hz; clamped to 1..500)",
+     SetHz, GetInt<&ServerConfig::hz>},
     {"slowlog-max-len", "", true, "Entries SLOWLOG keeps",
      SetInt<&ServerConfig::slowlog_max_len, 0, 100000000>, GetInt<&ServerConfig::slowlog_max_len>},
     {"latency-monitor-threshold", "", true,
@@ -332,7 +342,6 @@ const Knob kKnobs[] = {
     {"hll-sparse-max-bytes", "", "3000", Knob::kMemory, ""},
     {"activerehashing", "", "yes", Knob::kBool, ""},
     {"activedefrag", "", "no", Knob::kBool, ""},
-    {"hz", "", "10", Knob::kInt, ""},
     {"dynamic-hz", "", "yes", Knob::kBool, ""},
     {"active-expire-effort", "", "1", Knob::kInt, ""},
     {"lazyfree-lazy-eviction", "", "no", Knob::kBool, ""},

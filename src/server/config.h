@@ -70,6 +70,7 @@ struct ServerConfig {
   int busy_reply_threshold = 5000;
   int slowlog_log_slower_than = 10000;  // microseconds; -1: never, 0: every command
   int slowlog_max_len = 128;
+  int hz = 10;  // active expiry passes per second (clamped to 1..500 where used)
   int latency_monitor_threshold = 0;  // milliseconds; 0: off  // ms a script runs before others are answered BUSY
   int hint_window = 10800;       // seconds a hint is kept for a down replica
   int max_clock_drift = 300;     // seconds an observed timestamp may lead the wall clock

@@ -45,6 +45,8 @@ constexpr ServerMetric kMetrics[] = {
      "Requests that were not valid RESP (the connection closes).", K::kCounter, Stat<&ServerStats::protocol_errors>},
     {"stats", "http_requests", "http_requests_total", "http_requests", "HTTP API requests.",
      K::kCounter, Stat<&ServerStats::http_requests>},
+    {"stats", "expired_keys", "expired_keys_total", "expired_keys",
+     "Keys deleted because their expiry passed.", K::kCounter, Stat<&ServerStats::expired_keys>},
 };
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include "cairn/engine/db.h"
 #include "cluster/engine_replica_store.h"
 #include "protocol/resp.h"
+#include "server/active_expiry.h"
 #include "server/cluster_mode.h"
 #include "server/command.h"
 #include "server/http_api.h"
@@ -730,6 +731,9 @@ class ServerImpl final : public Server {
     o.memtable_hash_index = cfg.memtable_hash_index;
     o.wal_sync = WalSync(cfg.wal_sync);
     o.listener = std::make_shared<EngineLogListener>();
+    // Expired records stay readable to the active expiry (which deletes and counts them)
+    // for this long, even if a compaction reaches them first.
+    o.expired_retention_micros = uint64_t{600} * 1'000'000;
     if (cfg.enable_debug_command != "no") {
       // DEBUG FAULT-INJECT (tests of read-only mode): the engine's files go through a
       // fault-injecting Env, which costs a mutex per file operation.
@@ -810,6 +814,7 @@ class ServerImpl final : public Server {
         });
       }
     }
+    if (!cfg.cluster) expiry_ = std::make_unique<ActiveExpiry>(&ctx_);
     ctx_.request_shutdown = [this] { RequestStop(); };
     ctx_.on_config_change = [this] { ApplyConfig(); };
 
@@ -939,6 +944,7 @@ class ServerImpl final : public Server {
     }
     ctx_.cluster = nullptr;
     cluster_.reset();
+    expiry_.reset();
     if (backend_ != nullptr) {
       absl::Status s = backend_->Sync();
       if (!s.ok()) spdlog::error("WAL sync at shutdown failed: {}", s.ToString());
@@ -958,6 +964,7 @@ class ServerImpl final : public Server {
   std::unique_ptr<IoPool> pool_;  // before cluster_: its connections run on these threads
   std::unique_ptr<ClusterNode> cluster_;  // cluster mode only; uses db_
   ServerContext ctx_;
+  std::unique_ptr<ActiveExpiry> expiry_;  // single node only; uses ctx_
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::unique_ptr<HttpListener> http_;
   int port_ = 0;

@@ -28,6 +28,7 @@ void ServerStats::Reset() {
   keyspace_hits = 0;
   keyspace_misses = 0;
   protocol_errors = 0;
+  expired_keys = 0;
   http_requests = 0;
 }
 

@@ -43,6 +43,7 @@ class ServerStats {
   std::atomic<uint64_t> keyspace_misses{0};
   std::atomic<uint64_t> protocol_errors{0};
   std::atomic<uint64_t> http_requests{0};
+  std::atomic<uint64_t> expired_keys{0};  // deleted by active expiry (active_expiry.h)
 
   void Reset();
 

@@ -58,6 +58,14 @@ struct Mutation {
   }
 };
 
+// A key whose expiry passed, as a backend's expiry index names it (Backend::ScanExpired).
+struct ExpiredKey {
+  int db = 0;  // the logical database when scanned
+  std::string key;
+  int64_t expire_at_ms = 0;
+  std::string index_key;  // the backend's own name of the entry
+};
+
 struct WriteOptions {
   bool sync = false;  // make this write durable before returning (besides the WAL policy)
 };
@@ -115,6 +123,25 @@ class Backend {
   // OK while writes are accepted; otherwise why the store is read-only (a failed disk
   // write; it may clear by itself: engine::DB::BackgroundError). Cheap.
   virtual absl::Status BackgroundError() = 0;
+  // Active expiry (Redis's expire cycle). Up to `limit` keys whose expiry passed by
+  // now_ms, oldest expiry first. An entry may be stale (the key was deleted, rewritten or
+  // given another expiry since): DeleteExpired tells. A backend that keeps no expiry
+  // index (whose expired keys are only hidden) returns none.
+  virtual absl::StatusOr<std::vector<ExpiredKey>> ScanExpired(int64_t now_ms, size_t limit) {
+    (void)now_ms;
+    (void)limit;
+    return std::vector<ExpiredKey>{};
+  }
+  // Deletes e.key if its record still expires at e.expire_at_ms, which passed, and drops
+  // the index entry either way (unless SWAPDB moved the database since the scan: then
+  // nothing, and the entry comes back in a later scan). True if it deleted the key. The
+  // caller holds the key's lock: no write to the key may run meanwhile.
+  virtual absl::StatusOr<bool> DeleteExpired(const ExpiredKey& e, const WriteOptions& options) {
+    (void)e;
+    (void)options;
+    return false;
+  }
+
   // Engine statistics by name (the engine's GetProperty names).
   virtual std::optional<std::string> Property(std::string_view name) = 0;
 };

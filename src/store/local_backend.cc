@@ -10,11 +10,14 @@
 namespace cairn::store {
 namespace {
 
-void AddPut(engine::WriteBatch* b, const std::string& engine_key, const Record& r,
+// A record's put, with its expiry index entry (record.h) if it expires.
+void AddPut(engine::WriteBatch* b, int physical_db, std::string_view user_key, const Record& r,
             std::string* scratch) {
   EncodeRecord(r, scratch);
+  const std::string engine_key = EncodeKey(physical_db, user_key);
   if (r.expire_at_ms > 0) {
     b->PutWithExpiry(engine_key, *scratch, static_cast<uint64_t>(r.expire_at_ms) * 1000);
+    b->Put(ExpiryIndexKey(r.expire_at_ms, physical_db, user_key), "");
   } else {
     b->Put(engine_key, *scratch);
   }
@@ -31,6 +34,9 @@ int64_t SystemNowMs() {
 namespace {
 const char kDbMapKey[] = "Cdbmap";
 const char kVersionLeaseKey[] = "Cversion";
+// Present once every record with an expiry has its expiry index entry (data written
+// before the index existed gets them at its first open by this code).
+const char kExpiryIndexKey[] = "Cexpiry-index";
 // Versions taken per lease write.
 constexpr uint64_t kVersionLeaseStep = 1 << 16;
 }  // namespace
@@ -62,7 +68,36 @@ absl::StatusOr<std::unique_ptr<LocalBackend>> LocalBackend::Open(engine::DB* db,
   } else if (!absl::IsNotFound(s)) {
     return s;
   }
+  if (absl::Status x = backend->BuildExpiryIndex(); !x.ok()) return x;
   return backend;
+}
+
+absl::Status LocalBackend::BuildExpiryIndex() {
+  std::string marker;
+  absl::Status s = db_->Get({}, kExpiryIndexKey, &marker);
+  if (!absl::IsNotFound(s)) return s;
+  engine::ReadOptions ro;
+  ro.iterate_upper_bound = std::string(1, kMetaNamespace + 1);
+  auto it = db_->NewIterator(ro);
+  engine::WriteBatch b;
+  size_t n = 0;
+  for (it->Seek(std::string(1, kMetaNamespace)); it->Valid(); it->Next()) {
+    RecordView r;
+    if (absl::Status d = DecodeRecordView(it->value(), &r); !d.ok()) return d;
+    if (r.expire_at_ms <= 0) continue;
+    b.Put(ExpiryIndexKey(r.expire_at_ms, static_cast<uint8_t>(it->key()[1]),
+                         DecodeUserKey(it->key())),
+          "");
+    if (++n % 1000 == 0) {
+      if (absl::Status w = db_->Write({}, b); !w.ok()) return w;
+      b.Clear();
+    }
+  }
+  if (absl::Status i = it->status(); !i.ok()) return i;
+  b.Put(kExpiryIndexKey, "1");
+  engine::WriteOptions sync;
+  sync.sync = true;
+  return db_->Write(sync, b);
 }
 
 uint64_t LocalBackend::NewVersion() {
@@ -226,14 +261,13 @@ absl::Status LocalBackend::Put(int db, std::string_view key, const Record& recor
     return absl::InvalidArgumentError("expire time out of range");
   }
   std::string encoded;
-  EncodeRecord(record, &encoded);
+  const engine::WriteOptions w = EngineWriteOptions(options);
   if (record.expire_at_ms > 0) {
     engine::WriteBatch b;
-    b.PutWithExpiry(Key(db, key), encoded, static_cast<uint64_t>(record.expire_at_ms) * 1000);
-    const engine::WriteOptions w = EngineWriteOptions(options);
+    AddPut(&b, Physical(db), key, record, &encoded);
     return Counted(w, db_->Write(w, b));
   }
-  const engine::WriteOptions w = EngineWriteOptions(options);
+  EncodeRecord(record, &encoded);
   return Counted(w, db_->Put(w, InlineKey(Physical(db), key).view(), encoded));
 }
 
@@ -252,7 +286,7 @@ absl::Status LocalBackend::Apply(const std::vector<Mutation>& batch, const Write
     }
     switch (m.kind) {
       case Mutation::Kind::kPut:
-        AddPut(&b, Key(m.db, m.key), m.record, &scratch);
+        AddPut(&b, Physical(m.db), m.key, m.record, &scratch);
         break;
       case Mutation::Kind::kDelete:
         b.Delete(Key(m.db, m.key));
@@ -333,6 +367,60 @@ absl::Status LocalBackend::FlushWrites() { return db_->FlushWal(); }
 
 std::optional<std::string> LocalBackend::Property(std::string_view name) {
   return db_->GetProperty(name);
+}
+
+absl::StatusOr<std::vector<ExpiredKey>> LocalBackend::ScanExpired(int64_t now_ms, size_t limit) {
+  // Physical databases back to logical ones, as the map stands now (DeleteExpired
+  // re-checks it under the key's lock).
+  int logical[kMaxDatabases];
+  for (int i = 0; i < kMaxDatabases; i++) logical[Physical(i)] = i;
+  std::vector<ExpiredKey> out;
+  engine::ReadOptions ro;
+  // Every entry whose time is <= now_ms sorts below the entries of now_ms + 1.
+  ro.iterate_upper_bound = ExpiryIndexKey(now_ms + 1, 0, "");
+  auto it = db_->NewIterator(ro);
+  for (it->Seek(std::string(1, kExpiryNamespace)); it->Valid() && out.size() < limit; it->Next()) {
+    ExpiredKey e;
+    int physical = 0;
+    std::string_view user_key;
+    if (!ParseExpiryIndexKey(it->key(), &e.expire_at_ms, &physical, &user_key)) {
+      return absl::DataLossError("corruption: bad expiry index key");
+    }
+    e.db = logical[physical];
+    e.key.assign(user_key.data(), user_key.size());
+    e.index_key.assign(it->key().data(), it->key().size());
+    out.push_back(std::move(e));
+  }
+  if (absl::Status s = it->status(); !s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<bool> LocalBackend::DeleteExpired(const ExpiredKey& e, const WriteOptions& options) {
+  int64_t expire_at_ms = 0;
+  int physical = 0;
+  std::string_view user_key;
+  if (!ParseExpiryIndexKey(e.index_key, &expire_at_ms, &physical, &user_key)) {
+    return absl::InvalidArgumentError("not an expiry index entry");
+  }
+  if (Physical(e.db) != physical) return false;  // a SWAPDB since the scan
+  // The record as stored, expired or not: compaction keeps an expired one for a while
+  // (Options::expired_retention_micros) so that this finds it.
+  engine::ReadOptions raw;
+  raw.include_expired = true;
+  std::string bytes;
+  absl::Status s = db_->Get(raw, EncodeKey(physical, user_key), &bytes);
+  if (!s.ok() && !absl::IsNotFound(s)) return s;
+  RecordView r;
+  if (s.ok()) {
+    if (absl::Status d = DecodeRecordView(bytes, &r); !d.ok()) return d;
+  }
+  const bool expired = s.ok() && r.expire_at_ms == expire_at_ms && Expired(expire_at_ms);
+  engine::WriteBatch b;
+  if (expired) b.Delete(EncodeKey(physical, user_key));
+  b.Delete(e.index_key);
+  const engine::WriteOptions w = EngineWriteOptions(options);
+  if (absl::Status ws = Counted(w, db_->Write(w, b)); !ws.ok()) return ws;
+  return expired;
 }
 
 }  // namespace cairn::store

@@ -49,9 +49,13 @@ class LocalBackend final : public Backend {
   // before it returns.
   void set_defer_wal_writes(bool defer) { defer_ = defer; }
   std::optional<std::string> Property(std::string_view name) override;
+  absl::StatusOr<std::vector<ExpiredKey>> ScanExpired(int64_t now_ms, size_t limit) override;
+  absl::StatusOr<bool> DeleteExpired(const ExpiredKey& e, const WriteOptions& options) override;
 
  private:
   bool Expired(int64_t expire_at_ms) const;
+  // Writes the expiry index entries of records written before the index existed, once.
+  absl::Status BuildExpiryIndex();
   // The engine-key prefix byte of logical database db: SWAPDB exchanges two entries of
   // this map (stored under the engine key "C" "dbmap") instead of rewriting every key.
   int Physical(int db) const { return physical_[db].load(std::memory_order_acquire); }

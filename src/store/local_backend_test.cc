@@ -4,6 +4,7 @@
 
 #include <atomic>
 
+#include "absl/strings/str_cat.h"
 #include "engine/db_test_util.h"
 
 namespace cairn::store {
@@ -95,6 +96,97 @@ TEST_F(LocalBackendTest, ExpiryIsExactToTheMillisecond) {
   fake_now += 1;
   EXPECT_EQ(GetValue(0, "t"), "<none>");
   EXPECT_TRUE(Keys(0).empty());
+}
+
+// The keys ScanExpired names, as "db:key@offset" (offset: expiry minus base).
+std::vector<std::string> Names(const std::vector<ExpiredKey>& keys, int64_t base) {
+  std::vector<std::string> out;
+  for (const ExpiredKey& e : keys) {
+    out.push_back(absl::StrCat(e.db, ":", e.key, "@", e.expire_at_ms - base));
+  }
+  return out;
+}
+
+TEST_F(LocalBackendTest, ExpiryIndexNamesEachExpiredKeyOnceAndOnlyWhileItHoldsThatExpiry) {
+  const int64_t base = fake_now.load();
+  ASSERT_TRUE(backend()->Put(0, "a", {ValueType::kString, base + 10, "v"}).ok());
+  ASSERT_TRUE(backend()->Put(0, "b", {ValueType::kString, base + 20, "v"}).ok());
+  ASSERT_TRUE(backend()->Put(0, "c", {ValueType::kString, 0, "v"}).ok());
+  ASSERT_TRUE(backend()->Put(0, "persisted", {ValueType::kString, base + 10, "v"}).ok());
+  ASSERT_TRUE(backend()->Put(0, "persisted", {ValueType::kString, 0, "v"}).ok());
+  ASSERT_TRUE(backend()->Put(0, "deleted", {ValueType::kString, base + 10, "v"}).ok());
+  ASSERT_TRUE(backend()->Delete(0, "deleted").ok());
+  ASSERT_TRUE(backend()->Put(0, "later", {ValueType::kString, base + 10, "v"}).ok());
+  ASSERT_TRUE(backend()->Put(0, "later", {ValueType::kString, base + 40, "v"}).ok());
+  ASSERT_TRUE(backend()->Apply({Mutation::Put(1, "f", {ValueType::kString, base + 30, "v"})}).ok());
+  ASSERT_TRUE(backend()->SwapDb(1, 2).ok());
+
+  auto due = backend()->ScanExpired(base + 9, 100);
+  ASSERT_TRUE(due.ok()) << due.status();
+  EXPECT_TRUE(due->empty());
+  due = backend()->ScanExpired(base + 10, 100);
+  ASSERT_TRUE(due.ok());
+  EXPECT_EQ(Names(*due, base), (std::vector<std::string>{"0:a@10", "0:deleted@10", "0:later@10",
+                                                          "0:persisted@10"}));
+  fake_now = base + 10;
+  std::vector<bool> deleted;
+  for (const ExpiredKey& e : *due) {
+    auto d = backend()->DeleteExpired(e, {});
+    ASSERT_TRUE(d.ok()) << d.status();
+    deleted.push_back(*d);
+  }
+  EXPECT_EQ(deleted, (std::vector<bool>{true, false, false, false}));
+  EXPECT_EQ(GetValue(0, "later"), "v");
+  EXPECT_EQ(GetValue(0, "persisted"), "v");
+  due = backend()->ScanExpired(base + 10, 100);
+  ASSERT_TRUE(due.ok());
+  EXPECT_TRUE(due->empty());  // every entry was dropped, stale or not
+
+  // A SWAPDB between the scan and the delete: nothing happens, and the next scan names
+  // the key's new database.
+  fake_now = base + 30;
+  due = backend()->ScanExpired(base + 30, 1);
+  ASSERT_TRUE(due.ok());
+  EXPECT_EQ(Names(*due, base), std::vector<std::string>{"0:b@20"});
+  due = backend()->ScanExpired(base + 30, 100);
+  ASSERT_TRUE(due.ok());
+  ASSERT_EQ(Names(*due, base), (std::vector<std::string>{"0:b@20", "2:f@30"}));
+  ASSERT_TRUE(backend()->SwapDb(2, 3).ok());
+  auto d = backend()->DeleteExpired((*due)[1], {});
+  ASSERT_TRUE(d.ok());
+  EXPECT_FALSE(*d);
+  due = backend()->ScanExpired(base + 30, 100);
+  ASSERT_TRUE(due.ok());
+  ASSERT_EQ(Names(*due, base), (std::vector<std::string>{"0:b@20", "3:f@30"}));
+  for (const ExpiredKey& e : *due) {
+    d = backend()->DeleteExpired(e, {});
+    ASSERT_TRUE(d.ok());
+    EXPECT_TRUE(*d) << e.key;
+  }
+  // Deleted for good: the raw record is gone too, so it is never named again.
+  fake_now = base + 100;
+  due = backend()->ScanExpired(base + 100, 100);
+  ASSERT_TRUE(due.ok());
+  EXPECT_EQ(Names(*due, base), std::vector<std::string>{"0:later@40"});
+  fake_now = base;
+}
+
+TEST_F(LocalBackendTest, DataWrittenBeforeTheExpiryIndexGetsItsEntriesAtOpen) {
+  const int64_t base = fake_now.load();
+  ASSERT_TRUE(backend()->Put(4, "old", {ValueType::kString, base + 10, "v"}).ok());
+  ASSERT_TRUE(backend()->Put(4, "plain", {ValueType::kString, 0, "v"}).ok());
+  // As version-3 code left it: the record, no index entry, no marker.
+  ASSERT_TRUE(db_->Delete({}, ExpiryIndexKey(base + 10, 4, "old")).ok());
+  ASSERT_TRUE(db_->Delete({}, "Cexpiry-index").ok());
+  auto due = backend()->ScanExpired(base + 10, 100);
+  ASSERT_TRUE(due.ok());
+  EXPECT_TRUE(due->empty());
+  auto reopened = LocalBackend::Open(db_.get(), &FakeNow);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  backend_ = std::move(*reopened);
+  due = backend()->ScanExpired(base + 10, 100);
+  ASSERT_TRUE(due.ok());
+  EXPECT_EQ(Names(*due, base), std::vector<std::string>{"4:old@10"});
 }
 
 TEST_F(LocalBackendTest, ApplyIsAtomicAcrossDatabases) {

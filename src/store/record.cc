@@ -35,6 +35,29 @@ std::string EncodeKey(int db, std::string_view user_key) {
   return k;
 }
 
+std::string ExpiryIndexKey(int64_t expire_at_ms, int physical_db, std::string_view user_key) {
+  std::string k;
+  k.reserve(10 + user_key.size());
+  k.push_back(kExpiryNamespace);
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    k.push_back(static_cast<char>(static_cast<uint64_t>(expire_at_ms) >> shift));
+  }
+  k.push_back(static_cast<char>(physical_db));
+  k.append(user_key.data(), user_key.size());
+  return k;
+}
+
+bool ParseExpiryIndexKey(std::string_view key, int64_t* expire_at_ms, int* physical_db,
+                         std::string_view* user_key) {
+  if (key.size() < 10 || key[0] != kExpiryNamespace) return false;
+  uint64_t at = 0;
+  for (int i = 1; i <= 8; i++) at = (at << 8) | static_cast<uint8_t>(key[i]);
+  *expire_at_ms = static_cast<int64_t>(at);
+  *physical_db = static_cast<uint8_t>(key[9]);
+  *user_key = key.substr(10);
+  return true;
+}
+
 std::string DbPrefix(int db) { return EncodeKey(db, ""); }
 
 std::string DbEnd(int db) {

@@ -59,6 +59,17 @@ struct RecordView {
 // First byte of every record's engine key.
 inline constexpr char kMetaNamespace = 'M';
 
+// The expiry index: every record written with an expiry also writes the empty value
+// under 'E' | big-endian fixed64 expire_at_ms | byte physical db | user key, so the
+// keys whose time passed are one range scan, oldest first (the server's active expiry).
+// An entry outlives what it indexed when the key is deleted, rewritten or given another
+// expiry: the reader checks the record before acting on it.
+inline constexpr char kExpiryNamespace = 'E';
+std::string ExpiryIndexKey(int64_t expire_at_ms, int physical_db, std::string_view user_key);
+// false if key is not an expiry index key.
+bool ParseExpiryIndexKey(std::string_view key, int64_t* expire_at_ms, int* physical_db,
+                         std::string_view* user_key);
+
 // Number of logical databases a key prefix can name.
 inline constexpr int kMaxDatabases = 256;
 

@@ -98,6 +98,11 @@ struct Options {
   bool seek_compaction = true;
   // Asked about each live key that compactions rewrite (compaction_filter.h); null: none.
   std::shared_ptr<CompactionFilterFactory> compaction_filter_factory;
+  // How long after its expiry compaction keeps a value before rewriting it as a deletion.
+  // Readers hide it from its expiry on either way; meanwhile ReadOptions::include_expired
+  // still finds it, so an application's own pass over expired keys (the server's active
+  // expiry, which counts them) sees each one. 0: as soon as it expired.
+  uint64_t expired_retention_micros = 0;
 
   WalSyncMode wal_sync = WalSyncMode::kEverySec;
   WalRecoveryMode wal_recovery = WalRecoveryMode::kTolerateCorruptedTail;
