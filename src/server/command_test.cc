@@ -68,8 +68,11 @@ TEST_F(CommandTest, ExpiryFollowsTheClock) {
 }
 
 TEST_F(CommandTest, ActiveExpiryDeletesCountsAndTouchesEachExpiredKeyOnce) {
+  std::string cursor;  // each pass from the first entry, unless said otherwise
   auto pass = [&] {
-    return ActiveExpiry::RunOnce(h_.context(), CommandHarness::Now(), std::chrono::seconds(5));
+    cursor.clear();
+    return ActiveExpiry::RunOnce(h_.context(), CommandHarness::Now(), std::chrono::seconds(5),
+                                 &cursor);
   };
   EXPECT_EQ(Run({"SET", "a", "v", "PX", "100"}), "OK");
   EXPECT_EQ(Run({"HSET", "h", "f", "v"}), "(integer) 1");
@@ -94,6 +97,40 @@ TEST_F(CommandTest, ActiveExpiryDeletesCountsAndTouchesEachExpiredKeyOnce) {
   EXPECT_NE(Run({"INFO", "stats"}).find("expired_keys:0\r\n"), std::string::npos);
   CommandHarness::AdvanceClock(200000);
   EXPECT_EQ(pass(), 1u);  // later, at its new time
+}
+
+TEST_F(CommandTest, ActiveExpiryResumesWhereItsBudgetRanOut) {
+  for (int i = 0; i < 200; i++) {
+    EXPECT_EQ(Run({"SET", "k" + std::to_string(i), "v", "PX", "100"}), "OK");
+  }
+  CommandHarness::AdvanceClock(200);
+  std::string cursor;
+  // No budget: one batch of the index per pass, each after the last.
+  uint64_t total = 0;
+  for (int pass = 0; pass < 10 && total < 200; pass++) {
+    const uint64_t n = ActiveExpiry::RunOnce(h_.context(), CommandHarness::Now(),
+                                             std::chrono::microseconds(0), &cursor);
+    EXPECT_GT(n, 0u) << pass;
+    EXPECT_LT(n, 200u) << pass;
+    total += n;
+  }
+  EXPECT_EQ(total, 200u);
+  EXPECT_EQ(Run({"DBSIZE"}), "(integer) 0");
+}
+
+TEST_F(CommandTest, ActiveExpiryOfAKeyWatchedOnceExpiredDoesNotFailExec) {
+  // Redis's "WATCH stale keys should not fail EXEC": the key was already expired (so,
+  // logically, absent) when watched; its deletion changes nothing.
+  EXPECT_EQ(Run({"SET", "stale", "v", "PX", "100"}), "OK");
+  CommandHarness::AdvanceClock(200);
+  EXPECT_EQ(Run({"WATCH", "stale"}, 1), "OK");
+  std::string cursor;
+  EXPECT_EQ(ActiveExpiry::RunOnce(h_.context(), CommandHarness::Now(), std::chrono::seconds(5),
+                                  &cursor),
+            1u);
+  EXPECT_EQ(Run({"MULTI"}, 1), "OK");
+  EXPECT_EQ(Run({"PING"}, 1), "QUEUED");
+  EXPECT_EQ(Run({"EXEC"}, 1), "[PONG]");
 }
 
 TEST_F(CommandTest, ExpireOptions) {

@@ -332,20 +332,30 @@ bool DebugCommandAllowed(CommandContext& c) {
 
 namespace {
 
+// C's atoi as glibc computes it, which Redis's DEBUG uses for its numbers: leading
+// whitespace, a sign, digits up to the first other character; the result kept to an int
+// (it wraps past 32 bits; nothing numeric is 0).
+int Atoi(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size() && (s[i] == ' ' || (s[i] >= '\t' && s[i] <= '\r'))) i++;
+  bool negative = false;
+  if (i < s.size() && (s[i] == '+' || s[i] == '-')) negative = s[i++] == '-';
+  uint64_t v = 0;
+  for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; i++) v = v * 10 + static_cast<uint64_t>(s[i] - '0');
+  if (negative) v = ~v + 1;
+  return static_cast<int>(static_cast<uint32_t>(v));
+}
+
 void Debug(CommandContext& c) {
   if (!DebugCommandAllowed(c)) return;
   const std::string sub = Lower(c.args[1]);
   if (sub == "set-active-expire" && c.args.size() == 3) {
-    // As Redis: atoi's reading of the argument (anything not a number is 0).
-    int64_t on = 0;
-    (void)ParseInt64(c.args[2], &on);
-    c.server.active_expire.store(on != 0);
+    c.server.active_expire.store(Atoi(c.args[2]) != 0);
     return c.out.SimpleString("OK");
   }
   if (sub == "set-active-expire") {
-    return c.out.Error(
-        "ERR unknown subcommand or wrong number of arguments for 'set-active-expire'. Try DEBUG "
-        "HELP.");
+    return c.out.Error(absl::StrCat("ERR unknown subcommand or wrong number of arguments for '",
+                                    std::string(c.args[1]).substr(0, 128), "'. Try DEBUG HELP."));
   }
   if (sub != "fault-inject" || c.args.size() < 3 || c.args.size() > 4) {
     return c.out.Error(absl::StrCat("ERR unknown subcommand '", std::string(c.args[1]).substr(0, 128),

@@ -124,12 +124,16 @@ class Backend {
   // write; it may clear by itself: engine::DB::BackgroundError). Cheap.
   virtual absl::Status BackgroundError() = 0;
   // Active expiry (Redis's expire cycle). Up to `limit` keys whose expiry passed by
-  // now_ms, oldest expiry first. An entry may be stale (the key was deleted, rewritten or
-  // given another expiry since): DeleteExpired tells. A backend that keeps no expiry
-  // index (whose expired keys are only hidden) returns none.
-  virtual absl::StatusOr<std::vector<ExpiredKey>> ScanExpired(int64_t now_ms, size_t limit) {
+  // now_ms, oldest expiry first, starting after the entry whose index_key is `after`
+  // (empty: from the first), so that a caller working through many resumes where it
+  // stopped. An entry may be stale (the key was deleted, rewritten or given another
+  // expiry since): DeleteExpired tells. A backend that keeps no expiry index (whose
+  // expired keys are only hidden) returns none.
+  virtual absl::StatusOr<std::vector<ExpiredKey>> ScanExpired(int64_t now_ms, size_t limit,
+                                                              std::string_view after = {}) {
     (void)now_ms;
     (void)limit;
+    (void)after;
     return std::vector<ExpiredKey>{};
   }
   // Deletes e.key if its record still expires at e.expire_at_ms, which passed, and drops

@@ -1,5 +1,6 @@
 #include "store/local_backend.h"
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
@@ -83,8 +84,8 @@ absl::Status LocalBackend::BuildExpiryIndex() {
   size_t n = 0;
   for (it->Seek(std::string(1, kMetaNamespace)); it->Valid(); it->Next()) {
     RecordView r;
-    if (absl::Status d = DecodeRecordView(it->value(), &r); !d.ok()) return d;
-    if (r.expire_at_ms <= 0) continue;
+    // A damaged record stays as it is (reads of it answer corruption); it gets no entry.
+    if (!DecodeRecordView(it->value(), &r).ok() || r.expire_at_ms <= 0) continue;
     b.Put(ExpiryIndexKey(r.expire_at_ms, static_cast<uint8_t>(it->key()[1]),
                          DecodeUserKey(it->key())),
           "");
@@ -174,6 +175,7 @@ class ReclaimFilter final : public engine::CompactionFilter {
   explicit ReclaimFilter(engine::DB* db) : db_(db) {}
   bool Drop(std::string_view key, std::string_view value) override {
     (void)value;
+    if (!key.empty() && key[0] == kExpiryNamespace) return StaleExpiryEntry(key);
     int physical = 0;
     std::string_view user_key, member;
     uint64_t version = 0;
@@ -197,6 +199,25 @@ class ReclaimFilter final : public engine::CompactionFilter {
   // keeps its members, so a PERSIST or EXPIRE that read it just before it expired and
   // rewrites it just after does not find it emptied.
   static constexpr int64_t kExpiryGraceMs = 60 * 1000;
+
+  // An expiry index entry whose record is gone or carries another expiry: nothing will
+  // need it (DeleteExpired would only drop it). Keeps it on any doubt.
+  bool StaleExpiryEntry(std::string_view key) {
+    int64_t expire_at_ms = 0;
+    int physical = 0;
+    std::string_view user_key;
+    if (db_ == nullptr || !ParseExpiryIndexKey(key, &expire_at_ms, &physical, &user_key)) {
+      return false;
+    }
+    std::string raw;
+    engine::ReadOptions ro;
+    ro.include_expired = true;
+    absl::Status s = db_->Get(ro, EncodeKey(physical, user_key), &raw);
+    if (absl::IsNotFound(s)) return true;
+    RecordView r;
+    if (!s.ok() || !DecodeRecordView(raw, &r).ok()) return false;
+    return r.expire_at_ms != expire_at_ms;
+  }
 
   // The version the collection's record names now; kNone if there is no collection.
   uint64_t LiveVersion(int physical, std::string_view user_key) {
@@ -369,23 +390,32 @@ std::optional<std::string> LocalBackend::Property(std::string_view name) {
   return db_->GetProperty(name);
 }
 
-absl::StatusOr<std::vector<ExpiredKey>> LocalBackend::ScanExpired(int64_t now_ms, size_t limit) {
+absl::StatusOr<std::vector<ExpiredKey>> LocalBackend::ScanExpired(int64_t now_ms, size_t limit,
+                                                                std::string_view after) {
   // Physical databases back to logical ones, as the map stands now (DeleteExpired
-  // re-checks it under the key's lock).
+  // re-checks it under the key's lock). A SWAPDB updates its two entries one after the
+  // other: a physical database it leaves unnamed meanwhile is skipped this time.
   int logical[kMaxDatabases];
+  std::fill(std::begin(logical), std::end(logical), -1);
   for (int i = 0; i < kMaxDatabases; i++) logical[Physical(i)] = i;
   std::vector<ExpiredKey> out;
   engine::ReadOptions ro;
   // Every entry whose time is <= now_ms sorts below the entries of now_ms + 1.
   ro.iterate_upper_bound = ExpiryIndexKey(now_ms + 1, 0, "");
   auto it = db_->NewIterator(ro);
-  for (it->Seek(std::string(1, kExpiryNamespace)); it->Valid() && out.size() < limit; it->Next()) {
+  std::string start(1, kExpiryNamespace);
+  if (!after.empty()) {
+    start.assign(after.data(), after.size());
+    start.push_back('\0');  // the first key after `after`
+  }
+  for (it->Seek(start); it->Valid() && out.size() < limit; it->Next()) {
     ExpiredKey e;
     int physical = 0;
     std::string_view user_key;
     if (!ParseExpiryIndexKey(it->key(), &e.expire_at_ms, &physical, &user_key)) {
       return absl::DataLossError("corruption: bad expiry index key");
     }
+    if (logical[physical] < 0) continue;
     e.db = logical[physical];
     e.key.assign(user_key.data(), user_key.size());
     e.index_key.assign(it->key().data(), it->key().size());

@@ -49,7 +49,8 @@ class LocalBackend final : public Backend {
   // before it returns.
   void set_defer_wal_writes(bool defer) { defer_ = defer; }
   std::optional<std::string> Property(std::string_view name) override;
-  absl::StatusOr<std::vector<ExpiredKey>> ScanExpired(int64_t now_ms, size_t limit) override;
+  absl::StatusOr<std::vector<ExpiredKey>> ScanExpired(int64_t now_ms, size_t limit,
+                                                      std::string_view after = {}) override;
   absl::StatusOr<bool> DeleteExpired(const ExpiredKey& e, const WriteOptions& options) override;
 
  private:
@@ -110,7 +111,8 @@ class LocalBackend final : public Backend {
 };
 
 // The engine's compaction filter for a LocalBackend's data: drops members whose
-// collection is gone (deleted, expired, overwritten, or a newer version). Set it in the
+// collection is gone (deleted, expired, overwritten, or a newer version), and expiry
+// index entries whose record no longer carries their expiry (record.h). Set it in the
 // engine's Options before DB::Open, then Attach the opened DB; until then it keeps all.
 class MemberReclaimFilter final : public engine::CompactionFilterFactory {
  public:

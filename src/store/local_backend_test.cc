@@ -189,6 +189,40 @@ TEST_F(LocalBackendTest, DataWrittenBeforeTheExpiryIndexGetsItsEntriesAtOpen) {
   EXPECT_EQ(Names(*due, base), std::vector<std::string>{"4:old@10"});
 }
 
+TEST(LocalBackendCompactionTest, StaleExpiryEntriesAreDroppedByCompaction) {
+  engine::TempDir dir;
+  engine::Options o;
+  auto filter = std::make_shared<MemberReclaimFilter>();
+  o.compaction_filter_factory = filter;
+  auto db = engine::DB::Open(o, dir.path());
+  ASSERT_TRUE(db.ok());
+  filter->Attach(db->get());
+  auto opened = LocalBackend::Open(db->get(), &FakeNow);
+  ASSERT_TRUE(opened.ok());
+  Backend* backend = opened->get();  // through the interface, as the server uses it
+  const int64_t base = fake_now.load();
+  // A sliding expiry: every rewrite leaves the previous entry stale.
+  for (int i = 1; i <= 1000; i++) {
+    ASSERT_TRUE(backend->Put(0, "session", {ValueType::kString, base + 1000 + i, "v"}).ok());
+  }
+  ASSERT_TRUE(backend->Put(0, "deleted", {ValueType::kString, base + 5, "v"}).ok());
+  ASSERT_TRUE(backend->Delete(0, "deleted").ok());
+  auto entries = [&] {
+    engine::ReadOptions ro;
+    ro.iterate_upper_bound = std::string(1, kExpiryNamespace + 1);
+    auto it = (*db)->NewIterator(ro);
+    int n = 0;
+    for (it->Seek(std::string(1, kExpiryNamespace)); it->Valid(); it->Next()) n++;
+    return n;
+  };
+  EXPECT_EQ(entries(), 1001);
+  ASSERT_TRUE((*db)->CompactRange(nullptr, nullptr).ok());
+  EXPECT_EQ(entries(), 1);  // the session's current expiry only
+  auto due = backend->ScanExpired(base + 5000, 100);
+  ASSERT_TRUE(due.ok());
+  EXPECT_EQ(Names(*due, base), std::vector<std::string>{"0:session@2000"});
+}
+
 TEST_F(LocalBackendTest, ApplyIsAtomicAcrossDatabases) {
   std::vector<Mutation> batch;
   batch.push_back(Mutation::Put(0, "a", {ValueType::kString, 0, "1"}));

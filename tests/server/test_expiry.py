@@ -46,28 +46,48 @@ def test_a_key_set_with_px_10_is_counted_once(server, redis):  # noqa: F811
         assert c.command("EXISTS", "exp") == 0, name
 
 
+def pipeline(conn, commands):
+    """Sends every command at once and reads the replies (so a slow build still sets every
+    key well before its time)."""
+    conn.send(b"".join(conn.encode(*cmd) for cmd in commands))
+    return [conn.read_reply() for _ in commands]
+
+
 def test_only_keys_that_reach_their_time_are_counted(server, redis):  # noqa: F811
     results = []
     for name, c in sides(server, redis):
         c.command("FLUSHALL")
         c.command("CONFIG", "RESETSTAT")
+        commands = []
         for i in range(300):
-            c.command("SET", "s%d" % i, "v", "PX", "50")
-            c.command("HSET", "h%d" % i, "f", "v")
-            c.command("PEXPIRE", "h%d" % i, "50")
-            # Each of these leaves a stale expiry behind, which must not count.
-            c.command("SET", "rewritten%d" % i, "v", "PX", "50")
-            c.command("SET", "rewritten%d" % i, "v")
-            c.command("SET", "persisted%d" % i, "v", "PX", "50")
-            c.command("PERSIST", "persisted%d" % i)
-            c.command("SET", "deleted%d" % i, "v", "PX", "50")
-            c.command("DEL", "deleted%d" % i)
-            c.command("SET", "later%d" % i, "v", "PX", "50")
-            c.command("PEXPIRE", "later%d" % i, "100000")
-        assert wait_for(lambda: expired_keys(c) >= 600, timeout=5.0), (name, expired_keys(c))
+            commands += [
+                ("SET", "s%d" % i, "v", "PX", "1500"),
+                ("HSET", "h%d" % i, "f", "v"), ("PEXPIRE", "h%d" % i, "1500"),
+                # Each of these leaves a stale expiry behind, which must not count.
+                ("SET", "rewritten%d" % i, "v", "PX", "1500"), ("SET", "rewritten%d" % i, "v"),
+                ("SET", "persisted%d" % i, "v", "PX", "1500"), ("PERSIST", "persisted%d" % i),
+                ("SET", "deleted%d" % i, "v", "PX", "1500"), ("DEL", "deleted%d" % i),
+                ("SET", "later%d" % i, "v", "PX", "1500"), ("PEXPIRE", "later%d" % i, "100000"),
+            ]
+        assert not any(isinstance(r, RespError) for r in pipeline(c, commands)), name
+        assert wait_for(lambda: expired_keys(c) >= 600, timeout=8.0), (name, expired_keys(c))
         time.sleep(0.3)
         results.append((expired_keys(c), c.command("DBSIZE")))
     assert results[0] == results[1] == (600, 900)
+
+
+def test_tracking_clients_hear_of_an_expiry(server, redis):  # noqa: F811
+    pushes = []
+    for name, c in sides(server, redis):
+        reader = RespSocket("127.0.0.1", c.sock.getpeername()[1])
+        reader.command("HELLO", "3")
+        assert reader.command("CLIENT", "TRACKING", "ON") == "OK"
+        c.command("SET", "tracked", "v", "PX", "200")
+        assert reader.command("GET", "tracked") == b"v"
+        reader.sock.settimeout(3)
+        pushes.append(reader.read_reply())
+    assert pushes[0] == pushes[1], pushes
+    assert pushes[0][0] == b"invalidate" and pushes[0][1] == [b"tracked"]
 
 
 def test_watch_sees_a_key_expire(server, redis):  # noqa: F811
@@ -105,3 +125,27 @@ def test_debug_set_active_expire_pauses_deletions(server):
     assert c.command("GET", "k") is None  # hidden all the same
     assert c.command("DEBUG", "SET-ACTIVE-EXPIRE", "1") == "OK"
     assert wait_for(lambda: expired_keys(c) == before + 1)
+
+
+@pytest.mark.server_args("--enable-debug-command", "yes")
+def test_debug_set_active_expire_reads_its_argument_with_atoi(server):
+    """Redis reads the flag with C's atoi (checked on redis-server 7.0.15 with
+    enable-debug-command): leading blanks, a sign, digits up to anything else; 2^32 wraps
+    to 0."""
+    c = RespSocket("127.0.0.1", server.port)
+    for arg, on in (("01", True), ("+1", True), (" 1", True), ("1abc", True), ("-1", True),
+                    ("0", False), ("x", False), ("4294967296", False), ("", False)):
+        assert c.command("DEBUG", "SET-ACTIVE-EXPIRE", arg) == "OK"
+        before = expired_keys(c)
+        c.command("SET", "k", "v", "PX", "10")
+        if on:
+            assert wait_for(lambda: expired_keys(c) == before + 1), arg
+        else:
+            time.sleep(0.3)
+            assert expired_keys(c) == before, arg
+            c.command("DEL", "k")
+    reply = c.command("DEBUG", "Set-Active-Expire")
+    assert isinstance(reply, RespError)
+    assert str(reply) == ("ERR unknown subcommand or wrong number of arguments for "
+                          "'Set-Active-Expire'. Try DEBUG HELP.")
+    c.command("DEBUG", "SET-ACTIVE-EXPIRE", "1")
