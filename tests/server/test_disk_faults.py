@@ -110,6 +110,10 @@ def test_full_disk_serves_reads_refuses_writes_and_recovers_without_restart(serv
 @FAULTY_SYNC
 def test_failed_fsync_and_read_errors(server):
     c = server.raw()
+    if not in_cluster():
+        # The active expiry's scan of the (empty) expiry index reads the table block that
+        # also holds k, which the block cache then answers the GET below from.
+        assert c.command("DEBUG", "SET-ACTIVE-EXPIRE", "0") == "OK"
     assert c.command("SET", "k", "v") == "OK"
     assert c.command("DEBUG", "FAULT-INJECT", "syncs", ".log") == "OK"
     w = server.raw()
