@@ -24,6 +24,17 @@ void AddPut(engine::WriteBatch* b, int physical_db, std::string_view user_key, c
   }
 }
 
+// The record stored under a key, expired or not (ReadOptions::include_expired): what the
+// active expiry and the compaction filter judge. NotFound if there is none; Corruption
+// if it does not decode. *r points into *raw.
+absl::Status ReadStoredRecord(engine::DB* db, int physical, std::string_view user_key,
+                              std::string* raw, RecordView* r) {
+  engine::ReadOptions ro;
+  ro.include_expired = true;
+  if (absl::Status s = db->Get(ro, EncodeKey(physical, user_key), raw); !s.ok()) return s;
+  return DecodeRecordView(*raw, r);
+}
+
 }  // namespace
 
 int64_t SystemNowMs() {
@@ -210,24 +221,19 @@ class ReclaimFilter final : public engine::CompactionFilter {
       return false;
     }
     std::string raw;
-    engine::ReadOptions ro;
-    ro.include_expired = true;
-    absl::Status s = db_->Get(ro, EncodeKey(physical, user_key), &raw);
-    if (absl::IsNotFound(s)) return true;
     RecordView r;
-    if (!s.ok() || !DecodeRecordView(raw, &r).ok()) return false;
-    return r.expire_at_ms != expire_at_ms;
+    const absl::Status s = ReadStoredRecord(db_, physical, user_key, &raw, &r);
+    if (absl::IsNotFound(s)) return true;
+    return s.ok() && r.expire_at_ms != expire_at_ms;
   }
 
   // The version the collection's record names now; kNone if there is no collection.
   uint64_t LiveVersion(int physical, std::string_view user_key) {
     std::string raw;
-    engine::ReadOptions ro;
-    ro.include_expired = true;
-    absl::Status s = db_->Get(ro, EncodeKey(physical, user_key), &raw);
-    if (absl::IsNotFound(s)) return kNone;
     RecordView r;
-    if (!s.ok() || !DecodeRecordView(raw, &r).ok()) return kUnknown;  // never guess
+    const absl::Status s = ReadStoredRecord(db_, physical, user_key, &raw, &r);
+    if (absl::IsNotFound(s)) return kNone;
+    if (!s.ok()) return kUnknown;  // never guess
     if (!IsCollection(r.type)) return kNone;
     if (r.expire_at_ms > 0 && r.expire_at_ms + kExpiryGraceMs <= SystemNowMs()) return kNone;
     CollectionMeta meta;
@@ -435,15 +441,10 @@ absl::StatusOr<bool> LocalBackend::DeleteExpired(const ExpiredKey& e, const Writ
   if (Physical(e.db) != physical) return false;  // a SWAPDB since the scan
   // The record as stored, expired or not: compaction keeps an expired one for a while
   // (Options::expired_retention_micros) so that this finds it.
-  engine::ReadOptions raw;
-  raw.include_expired = true;
   std::string bytes;
-  absl::Status s = db_->Get(raw, EncodeKey(physical, user_key), &bytes);
-  if (!s.ok() && !absl::IsNotFound(s)) return s;
   RecordView r;
-  if (s.ok()) {
-    if (absl::Status d = DecodeRecordView(bytes, &r); !d.ok()) return d;
-  }
+  const absl::Status s = ReadStoredRecord(db_, physical, user_key, &bytes, &r);
+  if (!s.ok() && !absl::IsNotFound(s)) return s;
   const bool expired = s.ok() && r.expire_at_ms == expire_at_ms && Expired(expire_at_ms);
   engine::WriteBatch b;
   if (expired) b.Delete(EncodeKey(physical, user_key));
