@@ -183,18 +183,20 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     });
   }
 
-  // The client closed its side (or the read failed): nothing more arrives. Replies still
-  // to come (cluster mode) and commands waiting behind them are finished first, as Redis
-  // answers a pipeline whose sender half-closed.
+  // The client closed its side (or the read failed): nothing more arrives. Every reply
+  // still due is sent first, as Redis answers a pipeline whose sender half-closed:
+  // deferred ones (cluster mode), a write in flight, commands stalled behind them and
+  // input held while Process ran. A client blocked in BLPOP & co. goes at once, as in Redis.
   void ReadEnded() {
-    if (waiting_ == 0 && slots_.empty()) return Close();
+    if (state_->block.active) return Close();
     read_ended_ = true;
+    if (!in_process_) FinishIfReadEnded();
   }
 
   // After the last reply of a connection whose client stopped sending.
   bool FinishIfReadEnded() {
-    if (!read_ended_ || waiting_ > 0 || !slots_.empty() || !out_.empty() || stalled_ || writing_ ||
-        queued_) {
+    if (!read_ended_ || waiting_ > 0 || !slots_.empty() || !out_.empty() ||
+        stalled_ || writing_ || queued_ || !held_input_.empty()) {
       return false;
     }
     Close();
@@ -202,12 +204,8 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
   }
 
   void Read() {
-    if (read_ended_) {
-      FinishIfReadEnded();
-      return;
-    }
-    if (closed_ || reading_) return;  // one read at a time; a pending one continues
-    if (!held_input_.empty()) {
+    if (closed_) return;
+    if (!held_input_.empty() && !reading_) {
       // Input that arrived while Process ran: processed now, as if just read.
       if (in_.size() - in_end_ < held_input_.size()) in_.resize(in_end_ + held_input_.size());
       std::memcpy(in_.data() + in_end_, held_input_.data(), held_input_.size());
@@ -218,6 +216,11 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
       asio::post(socket_.get_executor(), [self] { self->Process(); });
       return;
     }
+    if (read_ended_) {
+      FinishIfReadEnded();
+      return;
+    }
+    if (reading_) return;  // one read at a time; a pending one continues
     reading_ = true;
     auto self = shared_from_this();
     if (state_->block.active || state_->defer != nullptr) {
