@@ -900,7 +900,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     parser_->body_limit(cfg.proto_max_bulk_len + (1 << 20));
     parser_->header_limit(kMaxHeaderBytes);
     header_bytes_ = 0;
-    socket().expires_after(std::chrono::seconds(cfg.timeout > 0 ? cfg.timeout : 300));
+    // Past maxclients: a second for the request its 503 answers, so refused connections
+    // do not hold descriptors for long.
+    socket().expires_after(std::chrono::seconds(over_limit_ ? 1 : cfg.timeout > 0 ? cfg.timeout : 300));
     ReadHeader();
   }
 

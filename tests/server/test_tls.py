@@ -360,6 +360,10 @@ def test_maxclients_counts_http_connections(start, certs):
         assert c.command("PING") == "PONG"
     status, body = http_get(srv.http_port)
     assert status == 503 and json.loads(body)["error"] == "max number of clients reached"
+    # A refused connection that sends nothing is not kept for long.
+    idle = socket.create_connection((HOST, srv.http_port), timeout=10)
+    t0 = time.monotonic()
+    assert idle.recv(100) == b"" and time.monotonic() - t0 < 5
     held.pop().close()
     time.sleep(0.2)
     assert http_get(srv.http_port)[0] == 200
