@@ -166,6 +166,8 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
       return RejectAndClose("ERR max number of clients reached");
     }
     if (!stream_.tls()) return Begin();
+    boost::system::error_code ec;
+    stream_.socket().set_option(tcp::no_delay(true), ec);  // the handshake's flights too
     // The handshake counts against maxclients, and has a deadline: a flood of handshakes
     // that never finish cannot take every descriptor.
     server_->tls_handshakes.fetch_add(1, std::memory_order_relaxed);
