@@ -1096,8 +1096,13 @@ class ServerImpl final : public Server {
 
   void ApplyConfig() {
     // Every runtime option is read where it is used (timeouts, limits, passwords, log
-    // level): nothing to push, except the log level.
-    spdlog::set_level(LogLevel(config_->Get().loglevel));
+    // level): nothing to push, except the log level. PrepareConfig did the TLS part; a
+    // tls-port of "auto" reads back as the port bound.
+    const ServerConfig cfg = config_->Get();
+    spdlog::set_level(LogLevel(cfg.loglevel));
+    if (cfg.tls_port == kAutoPort) {
+      (void)config_->Set("tls-port", absl::StrCat(ctx_.tls_port.load()), /*at_runtime=*/false);
+    }
   }
 
   // On the first I/O thread.

@@ -338,8 +338,14 @@ def test_tls_port_at_run_time(start, certs):
         r.config_set("tls-port", busy.getsockname()[1])
     assert "Unable to listen on this port" in str(e.value)
     assert cli(port, certs, "PING", cert="client") == "PONG"  # still on the old one
+    assert r.config_set("tls-port", "auto")  # any free port; CONFIG GET tells which
+    moved = int(r.config_get("tls-port")["tls-port"])
+    assert moved not in (0, port)
+    assert cli(moved, certs, "PING", cert="client") == "PONG"
     assert r.config_set("tls-port", 0)
     time.sleep(0.2)
+    with pytest.raises(OSError):
+        socket.create_connection((HOST, moved), timeout=2).close()
     with pytest.raises(OSError):
         socket.create_connection((HOST, port), timeout=2).close()
     busy.close()
