@@ -82,7 +82,7 @@ def main():
         os.makedirs(single_dir)
         log = open(os.path.join(tmp, "single.log"), "wb")
         proc = subprocess.Popen([os.environ["CAIRN_SERVER_BIN"], "--dir", single_dir, "--bind",
-                                 "127.0.0.1", "--port", "0", "--http-port", "0", "--wal-sync",
+                                 "127.0.0.1", "--port", "auto", "--http-port", "auto", "--wal-sync",
                                  "everysec"], stdout=log, stderr=log)
         try:
             port = None

@@ -57,8 +57,8 @@ class Sampler(threading.Thread):
 
 def start_server(server_bin, data_dir, extra):
     log = open(os.path.join(data_dir, "server.log"), "w")
-    proc = subprocess.Popen([server_bin, "--dir", os.path.join(data_dir, "data"), "--port", "0",
-                             "--http-port", "0"] + extra, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([server_bin, "--dir", os.path.join(data_dir, "data"), "--port", "auto",
+                             "--http-port", "auto"] + extra, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     port = None
     while port is None:

@@ -19,6 +19,10 @@
 #                      LPUSH pushed, so list it after LPUSH)
 #   IO_THREADS         cairn-server --io-threads (default 0: one per core)
 #   KEEP_DIRS=1        keep the temporary data directories and logs
+#   TLS_DIR            measure over TLS: a directory with ca.crt, server.crt/.key and
+#                      client.crt/.key (bench/tls_vs_redis.sh makes one). Both servers then
+#                      also listen on a TLS port with those files (client certificates
+#                      required, Redis's default) and redis-benchmark --tls runs against it.
 #
 # Setup: cairn-server with --wal-sync everysec; redis-server with --appendonly yes
 # --appendfsync everysec --save '' (the same durability promise); each in a fresh temp dir
@@ -38,6 +42,7 @@ CLIENTS="${CLIENTS:-50}"
 PIPELINES="${PIPELINES:-1 16}"
 TESTS="${TESTS:-SET GET}"
 IO_THREADS="${IO_THREADS:-0}"
+TLS_DIR="${TLS_DIR:-}"
 VALUE_SIZE=64
 KEYSPACE=1000000
 
@@ -90,8 +95,18 @@ wait_for_ping() {  # wait_for_ping PORT PID NAME LOG
 
 # --- start both servers -------------------------------------------------------------------
 
+SERVER_TLS=()
+BENCH_TLS=()
+if [[ -n "$TLS_DIR" ]]; then
+  SERVER_TLS=(--tls-cert-file "$TLS_DIR/server.crt" --tls-key-file "$TLS_DIR/server.key"
+              --tls-ca-cert-file "$TLS_DIR/ca.crt")
+  BENCH_TLS=(--tls --cacert "$TLS_DIR/ca.crt" --cert "$TLS_DIR/client.crt"
+             --key "$TLS_DIR/client.key")
+fi
+
 mkdir -p "$WORK/cairn" "$WORK/redis"
-"$CAIRN_SERVER_BIN" --dir "$WORK/cairn/data" --bind 127.0.0.1 --port 0 --http-port 0 \
+"$CAIRN_SERVER_BIN" --dir "$WORK/cairn/data" --bind 127.0.0.1 --port auto --http-port auto \
+  ${TLS_DIR:+--tls-port auto} "${SERVER_TLS[@]}" \
   --wal-sync everysec --io-threads "$IO_THREADS" >"$WORK/cairn/log" 2>&1 &
 CAIRN_PID=$!
 CAIRN_PORT=""
@@ -105,19 +120,31 @@ done
 wait_for_ping "$CAIRN_PORT" "$CAIRN_PID" cairn-server "$WORK/cairn/log"
 
 REDIS_PORT="$(free_port)"
+REDIS_TLS_PORT=""
+[[ -n "$TLS_DIR" ]] && REDIS_TLS_PORT="$(free_port)"
 "$REDIS_SERVER" --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$WORK/redis" \
+  ${TLS_DIR:+--tls-port "$REDIS_TLS_PORT"} "${SERVER_TLS[@]}" \
   --appendonly yes --appendfsync everysec --save '' --daemonize no \
   --logfile "$WORK/redis/log" &
 REDIS_PID=$!
 wait_for_ping "$REDIS_PORT" "$REDIS_PID" redis-server "$WORK/redis/log"
+
+# The ports redis-benchmark measures: the TLS ones with TLS_DIR.
+CAIRN_BENCH_PORT="$CAIRN_PORT"
+REDIS_BENCH_PORT="$REDIS_PORT"
+if [[ -n "$TLS_DIR" ]]; then
+  CAIRN_BENCH_PORT="$(sed -n 's/.*RESP over TLS on [^ ]*:\([0-9]*\).*/\1/p' "$WORK/cairn/log")"
+  [[ -n "$CAIRN_BENCH_PORT" ]] || { echo "cairn-server has no TLS port:" >&2; cat "$WORK/cairn/log" >&2; exit 1; }
+  REDIS_BENCH_PORT="$REDIS_TLS_PORT"
+fi
 
 # --- measurements -------------------------------------------------------------------------
 
 # run_benchmark PORT TEST PIPELINE N -> "rps p50_ms p99_ms" (n/a for a missing figure)
 run_benchmark() {
   local out
-  out="$("$REDIS_BENCHMARK" -h 127.0.0.1 -p "$1" -t "$2" -P "$3" -n "$4" -c "$CLIENTS" \
-         -d "$VALUE_SIZE" -r "$KEYSPACE" --csv 2>/dev/null)"
+  out="$("$REDIS_BENCHMARK" -h 127.0.0.1 -p "$1" "${BENCH_TLS[@]}" -t "$2" -P "$3" -n "$4" \
+         -c "$CLIENTS" -d "$VALUE_SIZE" -r "$KEYSPACE" --csv 2>/dev/null)"
   local parsed
   parsed="$(awk -F, -v test="$2" '
     { gsub(/"/, "") }
@@ -131,8 +158,8 @@ run_benchmark() {
   if [[ -z "$parsed" || "$parsed" == *n/a* ]]; then
     # No percentiles in the CSV: the normal output's "latency summary (msec)" block
     # (avg min p50 p95 p99 max).
-    out="$("$REDIS_BENCHMARK" -h 127.0.0.1 -p "$1" -t "$2" -P "$3" -n "$4" -c "$CLIENTS" \
-           -d "$VALUE_SIZE" -r "$KEYSPACE" 2>/dev/null | tr '\r' '\n')"
+    out="$("$REDIS_BENCHMARK" -h 127.0.0.1 -p "$1" "${BENCH_TLS[@]}" -t "$2" -P "$3" -n "$4" \
+           -c "$CLIENTS" -d "$VALUE_SIZE" -r "$KEYSPACE" 2>/dev/null | tr '\r' '\n')"
     parsed="$(awk '
       /throughput summary:/ { rps = $3 }
       /latency summary/ { getline; getline; p50 = $3; p99 = $5 }
@@ -151,8 +178,8 @@ size_run() {  # size_run PORT TEST PIPELINE
 }
 
 CAIRN_VERSION="$(redis-cli -p "$CAIRN_PORT" INFO server | tr -d '\r' | sed -n 's/^cairn_version://p')"
-echo "cairn-server $CAIRN_VERSION (wal-sync everysec, io-threads $IO_THREADS) on :$CAIRN_PORT"
-echo "$("$REDIS_SERVER" --version | awk '{ print $1, $2, $3 }') (appendonly everysec) on :$REDIS_PORT"
+echo "cairn-server $CAIRN_VERSION (wal-sync everysec, io-threads $IO_THREADS) on :$CAIRN_BENCH_PORT${TLS_DIR:+ (TLS)}"
+echo "$("$REDIS_SERVER" --version | awk '{ print $1, $2, $3 }') (appendonly everysec) on :$REDIS_BENCH_PORT${TLS_DIR:+ (TLS)}"
 echo "$("$REDIS_BENCHMARK" --version), $CLIENTS clients, -d $VALUE_SIZE, -r $KEYSPACE," \
      "~${SECONDS_PER_TEST}s per measurement, $(nproc) cores"
 echo
@@ -165,7 +192,7 @@ for pipeline in $PIPELINES; do
     if (( round % 2 == 0 )); then order="cairn redis"; else order="redis cairn"; fi
     round=$((round + 1))
     for server in $order; do
-      if [[ $server == cairn ]]; then port=$CAIRN_PORT; else port=$REDIS_PORT; fi
+      if [[ $server == cairn ]]; then port=$CAIRN_BENCH_PORT; else port=$REDIS_BENCH_PORT; fi
       n="$(size_run "$port" "$test" "$pipeline")"
       read -r rps p50 p99 <<<"$(run_benchmark "$port" "$test" "$pipeline" "$n")"
       printf '  %-5s %-3s P=%-3s n=%-9s %12s rps  p50 %7s ms  p99 %7s ms\n' \

@@ -200,6 +200,23 @@ struct ServerContext {
   bool cluster_mode = false;
   // Listening ports and threads, for INFO.
   int port = 0, http_port = 0, io_threads = 1;
+  std::atomic<int> tls_port{0};
+  // The TLS context new connections of the TLS port and of HTTPS use (docs/tls.md).
+  net::TlsContextSlot tls;
+  // Connections counted against maxclients besides the RESP clients: TLS handshakes
+  // under way (RESP) and HTTP connections (HTTPS ones from their handshake on).
+  std::atomic<int> tls_handshakes{0}, http_connections{0};
+  size_t connections() const {
+    return clients.size() + static_cast<size_t>(tls_handshakes.load(std::memory_order_relaxed)) +
+           static_cast<size_t>(http_connections.load(std::memory_order_relaxed));
+  }
+  // Called by CONFIG SET with the options as they would be and the names set (lower
+  // case), before anything is set: what must happen at once (a new TLS context, a port
+  // bound) happens here, and an error (with the name it concerns in *culprit) refuses the
+  // whole change. Null in in-process tests.
+  std::function<absl::Status(const ServerConfig& next, const std::vector<std::string>& names,
+                             std::string* culprit)>
+      prepare_config;
   // Cached EVAL scripts and FUNCTION libraries (scripting.h). Cluster mode's replica
   // executor shares the server's.
   std::shared_ptr<ScriptEngine> scripts = NewScriptEngine();

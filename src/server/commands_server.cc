@@ -56,6 +56,15 @@ void ConfigCmd(CommandContext& c) {
                                         Lower(c.args[i]), "') - ", s.message()));
       }
     }
+    if (c.server.prepare_config) {
+      std::vector<std::string> names;
+      for (size_t i = 2; i + 1 < c.args.size(); i += 2) names.push_back(Lower(c.args[i]));
+      std::string culprit;
+      if (absl::Status s = c.server.prepare_config(trial.Get(), names, &culprit); !s.ok()) {
+        return c.out.Error(absl::StrCat("ERR CONFIG SET failed (possibly related to argument '",
+                                        culprit, "') - ", s.message()));
+      }
+    }
     for (size_t i = 2; i + 1 < c.args.size(); i += 2) {
       (void)c.server.config->Set(c.args[i], c.args[i + 1], true);
     }

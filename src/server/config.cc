@@ -99,6 +99,35 @@ absl::Status SetWalSync(ServerConfig& c, std::string_view v) {
   return absl::OkStatus();
 }
 
+// A port: 0..65535, or "auto" (kAutoPort).
+template <int ServerConfig::*F>
+absl::Status SetPort(ServerConfig& c, std::string_view v) {
+  if (absl::AsciiStrToLower(ToAbsl(v)) == "auto") {
+    c.*F = kAutoPort;
+    return absl::OkStatus();
+  }
+  return SetInt<F, 0, 65535>(c, v);
+}
+template <int ServerConfig::*F>
+std::string GetPort(const ServerConfig& c) {
+  return c.*F == kAutoPort ? "auto" : absl::StrCat(c.*F);
+}
+
+absl::Status SetTlsAuthClients(ServerConfig& c, std::string_view v) {
+  const std::string s = absl::AsciiStrToLower(ToAbsl(v));
+  if (s != "no" && s != "yes" && s != "optional") {
+    return Invalid("argument(s) must be one of the following: no, yes, optional");
+  }
+  c.tls_auth_clients = s;
+  return absl::OkStatus();
+}
+
+absl::Status SetTlsProtocols(ServerConfig& c, std::string_view v) {
+  if (auto parsed = net::ParseTlsProtocols(v); !parsed.ok()) return parsed.status();
+  c.tls_protocols = std::string(v);
+  return absl::OkStatus();
+}
+
 absl::Status SetWeight(ServerConfig& c, std::string_view v) {
   double w;
   if (!absl::SimpleAtod(ToAbsl(v), &w) || !(w > 0) || w > 1000) {
@@ -204,11 +233,47 @@ const Option kOptions[] = {
      GetYes},
     {"bind", "", false, "Address to listen on (RESP and HTTP)", SetString<&ServerConfig::bind>,
      GetString<&ServerConfig::bind>},
-    {"port", "", false, "RESP port", SetInt<&ServerConfig::port, 0, 65535>,
-     GetInt<&ServerConfig::port>},
-    {"http-port", "", false,
-     "HTTP API port (0: off, unless port is 0 too: then the kernel picks both)",
-     SetInt<&ServerConfig::http_port, 0, 65535>, GetInt<&ServerConfig::http_port>},
+    {"port", "", false, "RESP port (0: none, as Redis; auto: any free port)",
+     SetPort<&ServerConfig::port>, GetPort<&ServerConfig::port>},
+    {"http-port", "", false, "HTTP API port (0: off; auto: any free port)",
+     SetPort<&ServerConfig::http_port>, GetPort<&ServerConfig::http_port>},
+    {"tls-port", "", true, "RESP over TLS port (0: off; auto: any free port)",
+     SetPort<&ServerConfig::tls_port>, GetPort<&ServerConfig::tls_port>},
+    {"tls-cert-file", "", true, "Server certificate chain (PEM) for the TLS port and HTTPS",
+     SetString<&ServerConfig::tls_cert_file>, GetString<&ServerConfig::tls_cert_file>},
+    {"tls-key-file", "", true, "Private key of tls-cert-file (PEM)",
+     SetString<&ServerConfig::tls_key_file>, GetString<&ServerConfig::tls_key_file>},
+    {"tls-key-file-pass", "", true, "Password of an encrypted tls-key-file",
+     SetString<&ServerConfig::tls_key_file_pass>, GetString<&ServerConfig::tls_key_file_pass>},
+    {"tls-ca-cert-file", "", true, "CA certificates (PEM) that client certificates must chain to",
+     SetString<&ServerConfig::tls_ca_cert_file>, GetString<&ServerConfig::tls_ca_cert_file>},
+    {"tls-ca-cert-dir", "", true, "Directory of CA certificates (c_rehash layout)",
+     SetString<&ServerConfig::tls_ca_cert_dir>, GetString<&ServerConfig::tls_ca_cert_dir>},
+    {"tls-auth-clients", "", true,
+     "Client certificates: yes (required), optional (verified if sent) or no",
+     SetTlsAuthClients, GetString<&ServerConfig::tls_auth_clients>},
+    {"tls-protocols", "", true,
+     "Allowed protocols among TLSv1 TLSv1.1 TLSv1.2 TLSv1.3 (empty: TLSv1.2 TLSv1.3)",
+     SetTlsProtocols, GetString<&ServerConfig::tls_protocols>},
+    {"tls-ciphers", "", true, "TLSv1.2 cipher list (OpenSSL syntax; empty: OpenSSL's default)",
+     SetString<&ServerConfig::tls_ciphers>, GetString<&ServerConfig::tls_ciphers>},
+    {"tls-ciphersuites", "", true, "TLSv1.3 cipher suites (empty: OpenSSL's default)",
+     SetString<&ServerConfig::tls_ciphersuites>, GetString<&ServerConfig::tls_ciphersuites>},
+    {"tls-prefer-server-ciphers", "", true, "Choose the cipher by the server's preference",
+     SetBool<&ServerConfig::tls_prefer_server_ciphers>,
+     GetBool<&ServerConfig::tls_prefer_server_ciphers>},
+    {"tls-dh-params-file", "", true, "DH parameters (PEM; empty: OpenSSL's built-in groups)",
+     SetString<&ServerConfig::tls_dh_params_file>, GetString<&ServerConfig::tls_dh_params_file>},
+    {"tls-session-caching", "", true, "Resumption of TLS sessions",
+     SetBool<&ServerConfig::tls_session_caching>, GetBool<&ServerConfig::tls_session_caching>},
+    {"tls-session-cache-size", "", true, "TLS sessions kept for resumption",
+     SetInt<&ServerConfig::tls_session_cache_size, 0, 2147483647>,
+     GetInt<&ServerConfig::tls_session_cache_size>},
+    {"tls-session-cache-timeout", "", true, "Seconds a cached TLS session stays resumable",
+     SetInt<&ServerConfig::tls_session_cache_timeout, 0, 2147483647>,
+     GetInt<&ServerConfig::tls_session_cache_timeout>},
+    {"http-tls", "", true, "The HTTP port speaks HTTPS only (tls-* certificates)",
+     SetBool<&ServerConfig::http_tls>, GetBool<&ServerConfig::http_tls>},
     {"dir", "", false, "Data directory", SetString<&ServerConfig::dir>,
      GetString<&ServerConfig::dir>},
     {"wal-sync", "appendfsync", false, "WAL sync policy: always, everysec or none", SetWalSync,
@@ -424,6 +489,30 @@ const Option* Find(std::string_view name) {
 }
 
 }  // namespace
+
+bool TlsWanted(const ServerConfig& c) { return c.tls_port != 0 || c.http_tls; }
+
+net::TlsSettings ServerTlsSettings(const ServerConfig& c) {
+  net::TlsSettings s;
+  s.role = net::TlsRole::kServer;
+  s.cert_file = c.tls_cert_file;
+  s.key_file = c.tls_key_file;
+  s.key_file_pass = c.tls_key_file_pass;
+  s.ca_cert_file = c.tls_ca_cert_file;
+  s.ca_cert_dir = c.tls_ca_cert_dir;
+  s.verify = c.tls_auth_clients == "no"         ? net::PeerVerify::kNone
+             : c.tls_auth_clients == "optional" ? net::PeerVerify::kOptional
+                                                : net::PeerVerify::kRequired;
+  s.protocols = c.tls_protocols;
+  s.ciphers = c.tls_ciphers;
+  s.ciphersuites = c.tls_ciphersuites;
+  s.prefer_server_ciphers = c.tls_prefer_server_ciphers;
+  s.dh_params_file = c.tls_dh_params_file;
+  s.session_caching = c.tls_session_caching;
+  s.session_cache_size = c.tls_session_cache_size;
+  s.session_cache_timeout = c.tls_session_cache_timeout;
+  return s;
+}
 
 absl::Status ParseMemory(std::string_view text, uint64_t* bytes) {
   std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(ToAbsl(text)));

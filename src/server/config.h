@@ -16,13 +16,32 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "net/tls_context.h"
 
 namespace cairn::server {
 
+// A port option set to "auto": any free port, chosen by the kernel when the server binds
+// (tests; the ready log line and CONFIG GET then tell the port).
+inline constexpr int kAutoPort = -1;
+
 struct ServerConfig {
   std::string bind = "127.0.0.1";
-  int port = 7379;
-  int http_port = 7380;  // 0: no HTTP API
+  int port = 7379;       // 0: no plain RESP port (Redis's meaning); kAutoPort
+  int http_port = 7380;  // 0: no HTTP API; kAutoPort
+  // TLS (docs/tls.md), with Redis 7's names and defaults. The TLS context is built when
+  // tls_port is set or http_tls is on; CONFIG SET of any tls-* option rebuilds it.
+  int tls_port = 0;  // 0: off; kAutoPort
+  std::string tls_cert_file, tls_key_file, tls_key_file_pass;
+  std::string tls_ca_cert_file, tls_ca_cert_dir;
+  std::string tls_auth_clients = "yes";  // yes | no | optional
+  std::string tls_protocols;             // empty: "TLSv1.2 TLSv1.3"
+  std::string tls_ciphers, tls_ciphersuites;
+  bool tls_prefer_server_ciphers = false;
+  std::string tls_dh_params_file;
+  bool tls_session_caching = true;
+  int tls_session_cache_size = 20480;
+  int tls_session_cache_timeout = 300;
+  bool http_tls = false;  // the HTTP port speaks HTTPS only, with the tls-* certificates
   std::string dir = "./cairn-data";
   std::string wal_sync = "everysec";  // always | everysec | none
   // DEBUG: "no", "yes", or "local" (loopback clients only). Startup only, as in Redis;
@@ -140,6 +159,10 @@ class Config {
   std::atomic<uint64_t> pubsub_limit_{32ull << 20};
   std::atomic<int> slowlog_us_{10000}, slowlog_len_{128}, latency_ms_{0};
 };
+
+// Whether the options ask for a TLS context (a TLS port or HTTPS), and its settings.
+bool TlsWanted(const ServerConfig& c);
+net::TlsSettings ServerTlsSettings(const ServerConfig& c);
 
 // "64mb", "1gb", "100" (Redis's memory units: k=1000, kb=1024, ...).
 absl::Status ParseMemory(std::string_view text, uint64_t* bytes);

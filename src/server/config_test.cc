@@ -42,6 +42,40 @@ TEST(ConfigTest, DefaultsAliasesAndValidation) {
   EXPECT_FALSE(c.Set("notify-keyspace-events", "KEA", true).ok());
 }
 
+TEST(ConfigTest, PortsAndTlsOptions) {
+  Config c;
+  EXPECT_TRUE(c.Set("port", "auto", false).ok());
+  EXPECT_EQ(c.Get().port, kAutoPort);
+  EXPECT_EQ(c.Match("port")[0].second, "auto");
+  EXPECT_TRUE(c.Set("port", "0", false).ok());  // off, as in Redis
+  EXPECT_EQ(c.Get().port, 0);
+  EXPECT_FALSE(c.Set("tls-port", "-1", true).ok());
+  EXPECT_TRUE(c.Set("tls-port", "6380", /*at_runtime=*/true).ok());
+  EXPECT_FALSE(TlsWanted(Config().Get()));
+  EXPECT_TRUE(TlsWanted(c.Get()));
+
+  EXPECT_EQ(c.Get().tls_auth_clients, "yes");
+  EXPECT_EQ(ServerTlsSettings(c.Get()).verify, net::PeerVerify::kRequired);
+  EXPECT_TRUE(c.Set("tls-auth-clients", "OPTIONAL", true).ok());
+  EXPECT_EQ(ServerTlsSettings(c.Get()).verify, net::PeerVerify::kOptional);
+  EXPECT_TRUE(c.Set("tls-auth-clients", "no", true).ok());
+  EXPECT_EQ(ServerTlsSettings(c.Get()).verify, net::PeerVerify::kNone);
+  absl::Status bad = c.Set("tls-auth-clients", "maybe", true);
+  EXPECT_NE(bad.message().find("must be one of the following: no, yes, optional"),
+            std::string::npos) << bad;
+
+  EXPECT_TRUE(c.Set("tls-protocols", "TLSv1.2 TLSv1.3", true).ok());
+  EXPECT_FALSE(c.Set("tls-protocols", "TLSv1.2 SSLv3", true).ok());
+  EXPECT_EQ(c.Get().tls_protocols, "TLSv1.2 TLSv1.3");
+  EXPECT_TRUE(c.Set("tls-session-cache-size", "100", true).ok());
+  EXPECT_EQ(ServerTlsSettings(c.Get()).session_cache_size, 100);
+  EXPECT_TRUE(c.Set("tls-key-file-pass", "pw", true).ok());
+  EXPECT_EQ(ServerTlsSettings(c.Get()).key_file_pass, "pw");
+  EXPECT_TRUE(c.Set("http-tls", "yes", true).ok());
+  EXPECT_TRUE(c.Set("tls-port", "0", true).ok());
+  EXPECT_TRUE(TlsWanted(c.Get()));  // HTTPS still needs the context
+}
+
 TEST(ConfigTest, MemoryUnitsLikeRedis) {
   uint64_t b;
   ASSERT_TRUE(ParseMemory("1k", &b).ok());

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
@@ -849,20 +850,48 @@ struct ArrivingStringBody {
   };
 };
 
-// One HTTP connection (keep-alive), on one I/O thread.
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
- public:
-  HttpSession(tcp::socket socket, ServerContext* server)
-      : stream_(std::move(socket)), server_(server) {}
+// A TLS client has this long to finish its handshake.
+constexpr std::chrono::seconds kTlsHandshakeTimeout(10);
 
-  void Start() { Read(); }
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// One HTTP connection (keep-alive), on one I/O thread, over a beast::tcp_stream (HTTP)
+// or a TlsStream (HTTPS). Counted against maxclients while it lives.
+template <class Stream>
+class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
+ public:
+  // over_limit: past maxclients; the request gets a 503 and the connection closes.
+  HttpSession(Stream stream, std::shared_ptr<asio::ssl::context> context, ServerContext* server,
+              bool over_limit)
+      : context_(std::move(context)),
+        stream_(std::move(stream)),
+        server_(server),
+        over_limit_(over_limit) {
+    server_->http_connections.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~HttpSession() { server_->http_connections.fetch_sub(1, std::memory_order_relaxed); }
+
+  void Start() {
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      socket().expires_after(kTlsHandshakeTimeout);
+      stream_.async_handshake(asio::ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (ec) return self->Close();
+                                self->Read();
+                              });
+    } else {
+      Read();
+    }
+  }
   void Close() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.socket().close(ec);
+    socket().socket().shutdown(tcp::socket::shutdown_both, ec);
+    socket().socket().close(ec);
   }
 
  private:
+  beast::tcp_stream& socket() { return beast::get_lowest_layer(stream_); }
+
   // The header first: access is checked before a body is read (an unauthenticated
   // client cannot make the server buffer a large body), then the body.
   void Read() {
@@ -871,7 +900,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     parser_->body_limit(cfg.proto_max_bulk_len + (1 << 20));
     parser_->header_limit(kMaxHeaderBytes);
     header_bytes_ = 0;
-    stream_.expires_after(std::chrono::seconds(cfg.timeout > 0 ? cfg.timeout : 300));
+    // Past maxclients: a second for the request its 503 answers, so refused connections
+    // do not hold descriptors for long.
+    socket().expires_after(std::chrono::seconds(over_limit_ ? 1 : cfg.timeout > 0 ? cfg.timeout : 300));
     ReadHeader();
   }
 
@@ -893,7 +924,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       return Failed(http::error::header_limit);
     }
     if (!parser_->is_header_done()) {
-      auto self = shared_from_this();
+      auto self = this->shared_from_this();
       stream_.async_read_some(buffer_.prepare(16 << 10),
                               [self](beast::error_code ec, size_t n) {
                                 if (ec) return self->Failed(ec);  // eof: Close()
@@ -906,11 +937,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void OnHeader() {
+    if (over_limit_) {
+      server_->stats.connections_rejected.fetch_add(1, std::memory_order_relaxed);
+      return Reply(Error(503, "max number of clients reached"), false);
+    }
     HttpRequest head = Head();
     if (auto denied = CheckHttpAccess(*server_, head)) {
       return Reply(std::move(*denied), false);  // the body is never read
     }
-    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    http::async_read(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
       if (ec) return self->Failed(ec);
       self->Serve();
     });
@@ -933,8 +968,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     req.method = std::string(msg.method_string());
     req.target = std::string(msg.target());
     beast::error_code addr_ec;
-    const auto remote = stream_.socket().remote_endpoint(addr_ec);
-    const auto local = stream_.socket().local_endpoint(addr_ec);
+    const auto remote = socket().socket().remote_endpoint(addr_ec);
+    const auto local = socket().socket().local_endpoint(addr_ec);
     req.from_loopback = addr_ec || remote.address().is_loopback() || local.address().is_loopback();
     if (auto it = msg.find(http::field::authorization); it != msg.end()) {
       req.authorization = std::string(it->value());
@@ -950,7 +985,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (server_->cluster != nullptr) {
       // Requests in cluster mode wait for replicas: on a thread that may, never this I/O
       // thread, where the replicas' answers arrive.
-      auto self = shared_from_this();
+      auto self = this->shared_from_this();
       auto shared = std::make_shared<HttpRequest>(std::move(req));
       const bool posted = server_->cluster->RunBlocking([self, shared, keep_alive] {
         HttpResponse resp = self->Answer(*shared);
@@ -997,7 +1032,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     res->keep_alive(keep_alive);
     res->body() = std::move(r.body);
     res->prepare_payload();
-    auto self = shared_from_this();
+    auto self = this->shared_from_this();
     http::async_write(stream_, *res, [self, res](beast::error_code ec, size_t n) {
       self->server_->stats.bytes_out.fetch_add(n, std::memory_order_relaxed);
       if (ec || !res->keep_alive()) return self->Close();
@@ -1005,11 +1040,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     });
   }
 
-  beast::tcp_stream stream_;
+  std::shared_ptr<asio::ssl::context> context_;  // HTTPS: outlives stream_
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<ArrivingStringBody>> parser_;
   size_t header_bytes_ = 0;  // of the request being read
   ServerContext* const server_;
+  const bool over_limit_;
 };
 
 class HttpListenerImpl final : public HttpListener {
@@ -1046,9 +1083,33 @@ class HttpListenerImpl final : public HttpListener {
   void Accept() {
     acceptor_.async_accept(pool_->Next(), [this](boost::system::error_code ec, tcp::socket s) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-      if (!ec) std::make_shared<HttpSession>(std::move(s), server_)->Start();
+      if (!ec) Serve(std::move(s));
       Accept();
     });
+  }
+
+  // On the accepting thread; the session runs on the socket's thread (Next()).
+  void Serve(tcp::socket s) {
+    const ServerConfig cfg = server_->config->Get();
+    const bool over_limit = server_->connections() >= static_cast<size_t>(cfg.maxclients);
+    auto executor = s.get_executor();
+    if (!cfg.http_tls) {
+      auto session = std::make_shared<HttpSession<beast::tcp_stream>>(
+          beast::tcp_stream(std::move(s)), nullptr, server_, over_limit);
+      asio::post(executor, [session] { session->Start(); });
+      return;
+    }
+    auto context = server_->tls.Get();
+    if (over_limit || context == nullptr) {
+      // Refused before the handshake: it costs no cryptography (no 503 without TLS).
+      if (over_limit) server_->stats.connections_rejected.fetch_add(1, std::memory_order_relaxed);
+      boost::system::error_code ec;
+      s.close(ec);
+      return;
+    }
+    auto session = std::make_shared<HttpSession<TlsStream>>(
+        TlsStream(std::move(s), *context), context, server_, false);
+    asio::post(executor, [session] { session->Start(); });
   }
 
   ServerContext* const server_;

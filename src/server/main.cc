@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -74,7 +75,11 @@ int main(int argc, char** argv) {
   std::atomic<bool> stopped{false};
   std::thread signals([&set, &stopped, s = server->get()] {
     int sig = 0;
-    sigwait(&set, &sig);
+    // SIGHUP reloads the TLS certificates (and never stops the server).
+    while (sigwait(&set, &sig) == 0 && sig == SIGHUP && !stopped.load()) {
+      spdlog::info("received SIGHUP, reloading the TLS certificates");
+      (void)s->ReloadTls();  // logged; the current certificates stay on error
+    }
     if (stopped.load()) return;  // the wake-up below, after a SHUTDOWN
     spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     s->RequestStop();  // idempotent

@@ -3,6 +3,7 @@
 #include "server/io_pool.h"  // first: Asio
 
 #include <malloc.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -16,6 +17,7 @@
 #include <mutex>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "base/fault_injection_env.h"
@@ -24,6 +26,7 @@
 #include "cluster/engine_replica_store.h"
 #include "protocol/resp.h"
 #include "server/active_expiry.h"
+#include "server/client_stream.h"
 #include "server/cluster_mode.h"
 #include "server/command.h"
 #include "server/http_api.h"
@@ -79,42 +82,128 @@ std::string Endpoint(const tcp::endpoint& e) {
 
 bool IsLoopback(const tcp::endpoint& e) { return e.address().is_loopback(); }
 
+// Descriptors kept beside the clients': listeners, WAL, MANIFEST, logs (Redis's
+// CONFIG_MIN_RESERVED_FDS) and the engine's table files (engine::Options::max_open_files).
+constexpr int kReservedFds = 32;
+int ReservedFds() { return kReservedFds + engine::Options().max_open_files; }
+
+// Raises RLIMIT_NOFILE's soft limit to fit `maxclients` clients (as Redis's
+// adjustOpenFilesLimit) and returns how many clients fit. With `log`, says what it did in
+// Redis's words.
+int FitOpenFiles(int maxclients, bool log) {
+  const rlim_t wanted = static_cast<rlim_t>(maxclients) + static_cast<rlim_t>(ReservedFds());
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    if (log) {
+      spdlog::warn("Unable to obtain the current NOFILE limit ({}), assuming 1024 and setting "
+                   "the max clients configuration accordingly.", std::strerror(errno));
+    }
+    return std::max(1, std::min(maxclients, 1024 - ReservedFds()));
+  }
+  if (limit.rlim_cur >= wanted) return maxclients;
+  const rlim_t original = limit.rlim_cur;
+  struct rlimit raised = {wanted, std::max(limit.rlim_max, wanted)};  // raising the hard
+  rlim_t got = wanted;                                                 // one needs privilege
+  int error = 0;
+  if (setrlimit(RLIMIT_NOFILE, &raised) != 0) {
+    error = errno;
+    raised = {limit.rlim_max, limit.rlim_max};
+    got = limit.rlim_max > original && setrlimit(RLIMIT_NOFILE, &raised) == 0 ? limit.rlim_max
+                                                                               : original;
+  }
+  if (got >= wanted) {
+    if (log) {
+      spdlog::info("Increased maximum number of open files to {} (it was originally set to {}).",
+                   wanted, original);
+    }
+    return maxclients;
+  }
+  int fit = static_cast<int>(got) - ReservedFds();
+  // A limit below the engine's table cache: half of what remains, the engine's files
+  // share the rest (its table cache closes files it cannot keep).
+  if (fit < 1) fit = std::max(1, (static_cast<int>(got) - kReservedFds) / 2);
+  if (log) {
+    spdlog::warn("You requested maxclients of {} requiring at least {} max file descriptors.",
+                 maxclients, wanted);
+    spdlog::warn("Server can't set maximum open files to {} because of OS error: {}.", wanted,
+                 std::strerror(error));
+    spdlog::warn("Current maximum open files is {}. maxclients has been reduced to {} to "
+                 "compensate for low ulimit. If you need higher maxclients increase 'ulimit -n'.",
+                 got, fit);
+  }
+  return fit;
+}
+
 protocol::ParserLimits Limits(const ServerConfig& cfg) {
   protocol::ParserLimits limits;
   limits.max_bulk_len = cfg.proto_max_bulk_len;
   return limits;
 }
 
-// One RESP client. Lives on one io_context; every handler runs on that thread.
+// A TLS client has this long to finish its handshake.
+constexpr std::chrono::seconds kTlsHandshakeTimeout(10);
+
+// One RESP client, over plain TCP or TLS. Lives on one io_context; every handler runs on
+// that thread.
 class RespConnection : public std::enable_shared_from_this<RespConnection> {
  public:
-  RespConnection(tcp::socket socket, ServerContext* server)
-      : socket_(std::move(socket)),
-        timer_(socket_.get_executor()),
+  RespConnection(ClientStream stream, ServerContext* server)
+      : stream_(std::move(stream)),
+        timer_(stream_.get_executor()),
         server_(server),
         state_(std::make_shared<ClientState>()),
         parser_(Limits(server->config->Get())),
         writer_(&out_) {}
 
-  asio::any_io_executor executor() { return socket_.get_executor(); }
+  asio::any_io_executor executor() { return stream_.get_executor(); }
 
   void Start() {
+    server_->stats.connections_received.fetch_add(1, std::memory_order_relaxed);
+    if (server_->connections() >= static_cast<size_t>(server_->config->Get().maxclients)) {
+      server_->stats.connections_rejected.fetch_add(1, std::memory_order_relaxed);
+      // A TLS client is dropped before its handshake: refusing it costs no cryptography.
+      if (stream_.tls()) return stream_.Close();
+      return RejectAndClose("ERR max number of clients reached");
+    }
+    if (!stream_.tls()) return Begin();
+    boost::system::error_code ec;
+    stream_.socket().set_option(tcp::no_delay(true), ec);  // the handshake's flights too
+    // The handshake counts against maxclients, and has a deadline: a flood of handshakes
+    // that never finish cannot take every descriptor.
+    server_->tls_handshakes.fetch_add(1, std::memory_order_relaxed);
+    handshaking_ = true;
+    timer_.expires_after(kTlsHandshakeTimeout);
+    std::weak_ptr<RespConnection> weak = shared_from_this();
+    timer_.async_wait([weak](boost::system::error_code ec) {
+      auto self = weak.lock();
+      if (self && !ec && self->handshaking_) self->stream_.Close();  // the handshake fails
+    });
+    stream_.AsyncHandshake([self = shared_from_this()](boost::system::error_code ec) {
+      self->handshaking_ = false;
+      self->server_->tls_handshakes.fetch_sub(1, std::memory_order_relaxed);
+      self->timer_.cancel();
+      if (ec) {
+        spdlog::debug("TLS handshake failed: {}", ec.message());
+        return self->stream_.Close();
+      }
+      self->Begin();
+    });
+  }
+
+ private:
+  // After the TLS handshake, if any: the client is set up and registered, and reading starts.
+  void Begin() {
     const ServerConfig cfg = server_->config->Get();
     boost::system::error_code ec;
-    const tcp::endpoint remote = socket_.remote_endpoint(ec);
-    const tcp::endpoint local = socket_.local_endpoint(ec);
-    socket_.set_option(tcp::no_delay(true), ec);
+    const tcp::endpoint remote = stream_.socket().remote_endpoint(ec);
+    const tcp::endpoint local = stream_.socket().local_endpoint(ec);
+    stream_.socket().set_option(tcp::no_delay(true), ec);
     state_->id = server_->clients.NextId();
     state_->addr = Endpoint(remote);
     state_->laddr = Endpoint(local);
     state_->created_ms = NowMs();
     state_->last_active_ms = state_->created_ms;
     state_->authenticated = cfg.requirepass.empty() && cfg.users.empty();
-    server_->stats.connections_received.fetch_add(1, std::memory_order_relaxed);
-    if (server_->clients.size() >= static_cast<size_t>(cfg.maxclients)) {
-      server_->stats.connections_rejected.fetch_add(1, std::memory_order_relaxed);
-      return RejectAndClose("ERR max number of clients reached");
-    }
     if (cfg.protected_mode && cfg.requirepass.empty() && cfg.users.empty() && !IsLoopback(remote) &&
         !IsLoopback(local)) {
       server_->stats.connections_rejected.fetch_add(1, std::memory_order_relaxed);
@@ -125,7 +214,7 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
           "mode (protected-mode no) to accept other clients.");
     }
     std::weak_ptr<RespConnection> weak = shared_from_this();
-    asio::any_io_executor ex = socket_.get_executor();
+    asio::any_io_executor ex = stream_.get_executor();
     state_->kill = [weak, ex] {
       asio::post(ex, [weak] {
         if (auto self = weak.lock()) self->Close();
@@ -157,11 +246,10 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     Read();
   }
 
- private:
   void RejectAndClose(std::string message) {
     out_ = absl::StrCat("-", message, "\r\n");
     auto self = shared_from_this();
-    asio::async_write(socket_, asio::buffer(out_),
+    asio::async_write(stream_, asio::buffer(out_),
                       [self](boost::system::error_code, size_t) { self->Close(); });
   }
 
@@ -213,7 +301,7 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
       server_->stats.bytes_in.fetch_add(held_input_.size(), std::memory_order_relaxed);
       held_input_.clear();
       auto self = shared_from_this();
-      asio::post(socket_.get_executor(), [self] { self->Process(); });
+      asio::post(stream_.get_executor(), [self] { self->Process(); });
       return;
     }
     if (read_ended_) {
@@ -228,7 +316,7 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
       // side buffer: Process may still move in_ around (when the wait ends, when a reply
       // comes) before this read completes.
       side_.resize(16 << 10);
-      socket_.async_read_some(asio::buffer(side_), [self](boost::system::error_code ec, size_t n) {
+      stream_.async_read_some(asio::buffer(side_), [self](boost::system::error_code ec, size_t n) {
         self->reading_ = false;
         if (ec) return self->ReadEnded();
         if (self->in_process_) {
@@ -251,7 +339,7 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     if (in_end_ == 0 && in_.size() > (1 << 20)) std::string().swap(in_);
     const size_t want = std::clamp<size_t>(parser_.BytesWanted(), 16 << 10, 1 << 20);
     if (in_.size() - in_end_ < want) in_.resize(in_end_ + want);
-    socket_.async_read_some(asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
+    stream_.async_read_some(asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
                             [self](boost::system::error_code ec, size_t n) {
                               self->reading_ = false;
                               if (ec) return self->ReadEnded();
@@ -423,7 +511,7 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     waiting_++;
     auto self = shared_from_this();
     return [self, id](std::string reply, std::function<void(ClientState&)> apply) {
-      asio::post(self->socket_.get_executor(),
+      asio::post(self->stream_.get_executor(),
                  [self, id, reply = std::move(reply), apply = std::move(apply)]() mutable {
                    self->Complete(id, std::move(reply), std::move(apply));
                  });
@@ -509,7 +597,7 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     AckBatch& batch = ThisThreadBatch();
     batch.connections.push_back(shared_from_this());
     if (batch.connections.size() == 1) {
-      asio::post(socket_.get_executor(), [server = server_] { SendBatch(server); });
+      asio::post(stream_.get_executor(), [server = server_] { SendBatch(server); });
     }
   }
 
@@ -630,7 +718,7 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     }
     writing_ = true;
     auto self = shared_from_this();
-    asio::async_write(socket_, asio::buffer(sending_),
+    asio::async_write(stream_, asio::buffer(sending_),
                       [self](boost::system::error_code ec, size_t n) {
                         self->writing_ = false;
                         self->server_->stats.bytes_out.fetch_add(n, std::memory_order_relaxed);
@@ -654,7 +742,6 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
   void Close() {
     if (closed_) return;
     closed_ = true;
-    boost::system::error_code ec;
     timer_.cancel();
     if (state_->block.active) EndBlock();
     // A command running on a pool thread (WATCH, EXEC) may still use the client's watch
@@ -668,14 +755,13 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     if (state_->monitor.load(std::memory_order_relaxed)) server_->monitors->Remove(state_.get());
     server_->tracking.Disable(*state_);
     state_->killed = true;  // a pipeline still running (a long script's thread) stops
-    socket_.shutdown(tcp::socket::shutdown_both, ec);
-    socket_.close(ec);
+    stream_.Close();
     if (registered_) server_->clients.Remove(state_->id);
   }
 
-  tcp::socket socket_;
+  ClientStream stream_;
   asio::steady_timer timer_;
-  asio::steady_timer block_timer_{socket_.get_executor()};
+  asio::steady_timer block_timer_{stream_.get_executor()};
   std::vector<std::string> blocked_args_;  // the command a blocked client waits in
   static constexpr size_t kMaxWaiting = 1024;  // deferred replies of one connection
   std::deque<Slot> slots_;
@@ -705,6 +791,7 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
   protocol::ReplyWriter writer_;
   bool closed_ = false;
   bool registered_ = false;
+  bool handshaking_ = false;  // TLS only: before Begin
 };
 
 // Logs the engine turning read-only (a failed disk write) and resuming.
@@ -727,6 +814,9 @@ class ServerImpl final : public Server {
 
   absl::Status Init(const ServerConfig& cfg) {
     config_ = std::make_unique<Config>(cfg);
+    if (const int fit = FitOpenFiles(cfg.maxclients, /*log=*/true); fit < cfg.maxclients) {
+      (void)config_->Set("maxclients", absl::StrCat(fit), /*at_runtime=*/false);
+    }
     engine::Options o;
     o.block_cache_size = cfg.block_cache_size;
     o.write_buffer_size = cfg.write_buffer_size;
@@ -821,29 +911,46 @@ class ServerImpl final : public Server {
     ctx_.request_shutdown = [this] { RequestStop(); };
     ctx_.on_config_change = [this] { ApplyConfig(); };
 
-    boost::system::error_code ec;
-    const auto address = asio::ip::make_address(cfg.bind, ec);
-    if (ec) return absl::InvalidArgumentError(absl::StrCat("bad bind address '", cfg.bind, "'"));
-    acceptor_ = std::make_unique<tcp::acceptor>(pool_->First());
-    const tcp::endpoint endpoint(address, static_cast<uint16_t>(cfg.port));
-    acceptor_->open(endpoint.protocol(), ec);
-    if (!ec) acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acceptor_->bind(endpoint, ec);
-    if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot listen on ", cfg.bind, ":", cfg.port, ": ", ec.message()));
+    ctx_.prepare_config = [this](const ServerConfig& next, const std::vector<std::string>& names,
+                                 std::string* culprit) {
+      return PrepareConfig(next, names, culprit);
+    };
+
+    if (cfg.port == 0 && cfg.tls_port == 0 && cfg.http_port == 0) {
+      return absl::InvalidArgumentError(
+          "configured to not listen anywhere (port, tls-port and http-port are all 0)");
     }
-    port_ = acceptor_->local_endpoint().port();
+    if (TlsWanted(cfg)) {
+      auto context = net::BuildTlsContext(ServerTlsSettings(cfg));
+      if (!context.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("failed to configure TLS: ", context.status().message()));
+      }
+      ctx_.tls.Set(std::move(*context));
+    }
+    if (cfg.port != 0) {
+      auto acceptor = Listen(cfg.bind, cfg.port);
+      if (!acceptor.ok()) return acceptor.status();
+      acceptor_ = std::move(*acceptor);
+      port_ = acceptor_->local_endpoint().port();
+    }
+    if (cfg.tls_port != 0) {
+      auto acceptor = Listen(cfg.bind, cfg.tls_port);
+      if (!acceptor.ok()) return acceptor.status();
+      tls_acceptor_ = std::move(*acceptor);
+      ctx_.tls_port = tls_acceptor_->local_endpoint().port();
+    }
     ctx_.port = port_;
-    if (cfg.http_port != 0 || cfg.port == 0) {
-      auto http = HttpListener::Start(&ctx_, pool_.get(), cfg.bind, cfg.http_port);
+    if (cfg.http_port != 0) {
+      auto http = HttpListener::Start(&ctx_, pool_.get(), cfg.bind,
+                                      cfg.http_port == kAutoPort ? 0 : cfg.http_port);
       if (!http.ok()) return http.status();
       http_ = std::move(*http);
       ctx_.http_port = http_->port();
     }
-    // CONFIG GET port / http-port answer the ports actually bound (they differ with 0).
+    // CONFIG GET port / tls-port / http-port answer the ports actually bound ("auto").
     (void)config_->Set("port", absl::StrCat(port_), /*at_runtime=*/false);
+    (void)config_->Set("tls-port", absl::StrCat(ctx_.tls_port.load()), /*at_runtime=*/false);
     (void)config_->Set("http-port", absl::StrCat(ctx_.http_port), /*at_runtime=*/false);
     std::string cluster_note;
     if (cfg.cluster) {
@@ -857,10 +964,19 @@ class ServerImpl final : public Server {
                                   cluster_->id(), " (N=", cfg.replicas, " W=", cfg.write_quorum,
                                   " R=", cfg.read_quorum, ")");
     }
-    Accept();
+    if (acceptor_ != nullptr) Accept(acceptor_, /*tls=*/false);
+    if (tls_acceptor_ != nullptr) Accept(tls_acceptor_, /*tls=*/true);
     pool_->Start();
-    spdlog::info("cairn-server {} ready: RESP on {}:{}, HTTP on {}:{}{}, data in {}, {} I/O threads",
-                 "0.1.0", cfg.bind, port_, cfg.bind, ctx_.http_port, cluster_note, cfg.dir, threads);
+    std::string tls_note;
+    if (ctx_.tls_port.load() != 0) {
+      absl::StrAppend(&tls_note, ", RESP over TLS on ", cfg.bind, ":", ctx_.tls_port.load());
+    }
+    if (cfg.http_tls && http_ != nullptr) absl::StrAppend(&tls_note, ", HTTPS only");
+    spdlog::info(
+        "cairn-server {} ready: RESP on {}:{}, HTTP on {}:{}{}{}, data in {}, {} I/O threads, "
+        "maxclients {}",
+        "0.1.0", cfg.bind, port_, cfg.bind, ctx_.http_port, cluster_note, tls_note, cfg.dir,
+        threads, config_->Get().maxclients);
     return absl::OkStatus();
   }
 
@@ -880,6 +996,21 @@ class ServerImpl final : public Server {
   int port() const override { return port_; }
   int http_port() const override { return ctx_.http_port; }
 
+  absl::Status ReloadTls() override {
+    absl::MutexLock l(&reconfig_mu_);
+    const ServerConfig cfg = config_->Get();
+    if (!TlsWanted(cfg)) return absl::OkStatus();
+    auto context = net::BuildTlsContext(ServerTlsSettings(cfg));
+    if (!context.ok()) {
+      spdlog::error("TLS reload failed, the current certificates stay in use: {}",
+                    std::string(context.status().message()));
+      return context.status();
+    }
+    ctx_.tls.Set(std::move(*context));
+    spdlog::info("TLS certificates reloaded: new connections use them");
+    return absl::OkStatus();
+  }
+
  private:
   static engine::WalSyncMode WalSync(const std::string& mode) {
     if (mode == "always") return engine::WalSyncMode::kAlways;
@@ -887,26 +1018,115 @@ class ServerImpl final : public Server {
     return engine::WalSyncMode::kEverySec;
   }
 
-  void ApplyConfig() {
-    // Every runtime option is read where it is used (timeouts, limits, passwords, log
-    // level): nothing to push, except the log level.
-    spdlog::set_level(LogLevel(config_->Get().loglevel));
+  // CONFIG SET, before anything is set (ServerContext::prepare_config): a new TLS context
+  // when a tls-* option is named (even unchanged: the files may have been replaced), the
+  // TLS port moved, the descriptors for a higher maxclients.
+  absl::Status PrepareConfig(const ServerConfig& next, const std::vector<std::string>& names,
+                             std::string* culprit) {
+    absl::MutexLock l(&reconfig_mu_);
+    bool tls_named = false, port_named = false;
+    for (const std::string& name : names) {
+      if (name == "maxclients") {
+        const int fit = FitOpenFiles(next.maxclients, /*at_startup=*/false);
+        if (fit < next.maxclients) {
+          *culprit = name;
+          return absl::InvalidArgumentError(absl::StrCat(
+              "The operating system is not able to handle the specified number of clients, "
+              "try with ",
+              fit));
+        }
+      }
+      if (absl::StartsWith(name, "tls-") || name == "http-tls") {
+        if (!tls_named) *culprit = name;
+        tls_named = true;
+      }
+      port_named |= name == "tls-port";
+    }
+    std::shared_ptr<asio::ssl::context> context;
+    if (tls_named && TlsWanted(next)) {
+      auto built = net::BuildTlsContext(ServerTlsSettings(next));
+      if (!built.ok()) {
+        spdlog::warn("CONFIG SET refused, the current TLS configuration stays: {}",
+                     std::string(built.status().message()));
+        return absl::InvalidArgumentError("Unable to update TLS configuration. Check server logs.");
+      }
+      context = std::move(*built);
+    }
+    if (port_named && next.tls_port != ctx_.tls_port.load()) {
+      std::shared_ptr<tcp::acceptor> acceptor;
+      if (next.tls_port != 0) {
+        auto bound = Listen(next.bind, next.tls_port);
+        if (!bound.ok()) {
+          spdlog::warn("CONFIG SET tls-port refused: {}", std::string(bound.status().message()));
+          *culprit = "tls-port";
+          return absl::InvalidArgumentError("Unable to listen on this port. Check server logs.");
+        }
+        acceptor = std::move(*bound);
+      }
+      ctx_.tls_port = acceptor != nullptr ? acceptor->local_endpoint().port() : 0;
+      // The acceptors live on the first I/O thread: the swap happens there.
+      asio::post(pool_->First(), [this, acceptor] {
+        boost::system::error_code ec;
+        if (tls_acceptor_ != nullptr) tls_acceptor_->close(ec);
+        tls_acceptor_ = acceptor;
+        if (acceptor != nullptr && !stopping_.load()) Accept(acceptor, /*tls=*/true);
+      });
+    }
+    if (context != nullptr) ctx_.tls.Set(std::move(context));
+    return absl::OkStatus();
   }
 
-  void Accept() {
-    acceptor_->async_accept(pool_->Next(), [this](boost::system::error_code ec, tcp::socket s) {
-      if (ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
+  // Binds bind:port (kAutoPort: any free port) for RESP clients.
+  absl::StatusOr<std::shared_ptr<tcp::acceptor>> Listen(const std::string& bind, int port) {
+    boost::system::error_code ec;
+    const auto address = asio::ip::make_address(bind, ec);
+    if (ec) return absl::InvalidArgumentError(absl::StrCat("bad bind address '", bind, "'"));
+    auto acceptor = std::make_shared<tcp::acceptor>(pool_->First());
+    const tcp::endpoint endpoint(address, static_cast<uint16_t>(port == kAutoPort ? 0 : port));
+    acceptor->open(endpoint.protocol(), ec);
+    if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor->bind(endpoint, ec);
+    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen on ", bind, ":", port, ": ", ec.message()));
+    }
+    return acceptor;
+  }
+
+  void ApplyConfig() {
+    // Every runtime option is read where it is used (timeouts, limits, passwords, log
+    // level): nothing to push, except the log level. PrepareConfig did the TLS part; a
+    // tls-port of "auto" reads back as the port bound.
+    const ServerConfig cfg = config_->Get();
+    spdlog::set_level(LogLevel(cfg.loglevel));
+    if (cfg.tls_port == kAutoPort) {
+      (void)config_->Set("tls-port", absl::StrCat(ctx_.tls_port.load()), /*at_runtime=*/false);
+    }
+  }
+
+  // On the first I/O thread.
+  void Accept(std::shared_ptr<tcp::acceptor> acceptor, bool tls) {
+    acceptor->async_accept(pool_->Next(), [this, acceptor, tls](boost::system::error_code ec,
+                                                                tcp::socket s) {
+      if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
       if (!ec) {
         // Start on the connection's own I/O thread: every touch of its socket, timer and
-        // state happens there.
-        auto conn = std::make_shared<RespConnection>(std::move(s), &ctx_);
-        asio::post(conn->executor(), [conn] { conn->Start(); });
+        // state happens there. A TLS connection keeps the context it starts with.
+        std::shared_ptr<RespConnection> conn;
+        if (!tls) {
+          conn = std::make_shared<RespConnection>(ClientStream(std::move(s)), &ctx_);
+        } else if (auto context = ctx_.tls.Get()) {
+          conn = std::make_shared<RespConnection>(ClientStream(std::move(s), std::move(context)),
+                                                  &ctx_);
+        }
+        if (conn != nullptr) asio::post(conn->executor(), [conn] { conn->Start(); });
       } else {
         // Out of descriptors or similar: pause instead of spinning on the error.
         spdlog::warn("accept failed: {}", ec.message());
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
-      Accept();
+      Accept(acceptor, tls);
     });
   }
 
@@ -918,10 +1138,12 @@ class ServerImpl final : public Server {
     stopped_ = true;
     ctx_.scripts->KillAll();  // a script in an endless loop would hold its thread for ever
     spdlog::info("cairn-server shutting down");
-    if (acceptor_ != nullptr) {
+    stopping_ = true;
+    if (pool_ != nullptr) {
       asio::post(pool_->First(), [this] {
         boost::system::error_code ec;
-        acceptor_->close(ec);
+        if (acceptor_ != nullptr) acceptor_->close(ec);
+        if (tls_acceptor_ != nullptr) tls_acceptor_->close(ec);
       });
     }
     if (http_ != nullptr) http_->Stop();
@@ -954,6 +1176,7 @@ class ServerImpl final : public Server {
     }
     http_.reset();
     acceptor_.reset();
+    tls_acceptor_.reset();
     pool_.reset();
     backend_.reset();
     db_.reset();
@@ -968,9 +1191,13 @@ class ServerImpl final : public Server {
   std::unique_ptr<ClusterNode> cluster_;  // cluster mode only; uses db_
   ServerContext ctx_;
   std::unique_ptr<ActiveExpiry> expiry_;  // single node only; uses ctx_
-  std::unique_ptr<tcp::acceptor> acceptor_;
+  // The RESP listeners (null when off); used on the first I/O thread once it runs.
+  std::shared_ptr<tcp::acceptor> acceptor_, tls_acceptor_;
   std::unique_ptr<HttpListener> http_;
   int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  // Serializes CONFIG SET's preparation and TLS reloads (SIGHUP).
+  absl::Mutex reconfig_mu_;
   std::atomic<int64_t> memory_checked_ms_{0};
   std::atomic<uint64_t> used_memory_{0};
   std::mutex stop_mu_;

@@ -24,7 +24,11 @@ class Server {
   // Stops accepting, finishes the commands in flight, syncs the WAL, closes the engine.
   // Thread-safe and idempotent; also callable from a signal-handling thread.
   virtual void RequestStop() = 0;
-  // The ports actually bound (useful with port 0).
+  // Builds a new TLS context from the current tls-* options (SIGHUP): new connections use
+  // it; open ones keep theirs. On error the current context stays and the error is
+  // returned (and logged). Thread-safe.
+  virtual absl::Status ReloadTls() = 0;
+  // The ports actually bound (useful with "auto").
   virtual int port() const = 0;
   virtual int http_port() const = 0;
 };

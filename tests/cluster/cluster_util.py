@@ -39,8 +39,8 @@ class Node:
         """Starts the node (cluster=False: as a single-node server on the same directory)."""
         log = open(self.log_path, "ab")
         offset = log.tell()
-        args = [*self.prefix, SERVER_BIN, "--dir", self.dir, "--bind", self.host, "--port", "0",
-                "--http-port", "0",
+        args = [*self.prefix, SERVER_BIN, "--dir", self.dir, "--bind", self.host, "--port", "auto",
+                "--http-port", "auto",
                 "--io-threads", "2", *self.extra]
         if cluster:
             args += ["--cluster", "yes", "--node-id", self.name, "--cluster-port",

@@ -178,8 +178,8 @@ class Server:
         log.flush()
         offset = log.tell()
         self.proc = subprocess.Popen(
-            [self.server_bin, "--dir", self.datadir, "--bind", HOST, "--port", "0",
-             "--http-port", "0", "--wal-sync", wal_sync, *self.extra_args],
+            [self.server_bin, "--dir", self.datadir, "--bind", HOST, "--port", "auto",
+             "--http-port", "auto", "--wal-sync", wal_sync, *self.extra_args],
             stdout=log, stderr=log)
         log.close()
         deadline = time.monotonic() + timeout

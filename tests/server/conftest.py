@@ -9,7 +9,7 @@
     @pytest.mark.server_args("--requirepass", "pw", "--timeout", "1")
     def test_y(server): ...
 
-The server binds port 0 for both RESP and HTTP (the kernel picks free ports, no race
+The server binds port "auto" for both RESP and HTTP (the kernel picks free ports, no race
 between choosing and binding) and announces them in its "ready" log line. Teardown sends
 SIGTERM and fails the test unless the process exits with status 0.
 """
@@ -165,7 +165,7 @@ class CairnServer:
         log = open(self.log_path, "ab")
         offset = log.tell()
         self.proc = subprocess.Popen(
-            [SERVER_BIN, "--dir", self.datadir, "--bind", HOST, "--port", "0", "--http-port", "0",
+            [SERVER_BIN, "--dir", self.datadir, "--bind", HOST, "--port", "auto", "--http-port", "auto",
              *self.args], stdout=log, stderr=log)
         log.close()
         deadline = time.monotonic() + timeout

@@ -637,7 +637,7 @@ def test_client_list_filters(server):
 
 
 def test_config_get_port_reports_the_bound_ports(server):
-    # The fixture starts with --port 0 --http-port 0: the kernel picks both.
+    # The fixture starts with --port auto --http-port auto: the kernel picks both.
     r = server.client()
     assert r.config_get("port") == {"port": str(server.port)}
     assert r.config_get("http-port") == {"http-port": str(server.http_port)}
