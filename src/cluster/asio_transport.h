@@ -55,6 +55,18 @@ class AsioTransport final : public Transport {
     // closed (the store's WAL flush: a reply must not acknowledge a write the OS never
     // got). Null: none.
     std::function<absl::Status()> before_reply;
+
+    // Authentication (peer_auth.h, docs/cluster-security.md). secrets is asked once per
+    // new connection, so a change (CONFIG SET cluster-secret) applies to the connections
+    // made after it; null or empty: no handshake. node_id is this node's id in it (empty:
+    // the advertised address, bind:port, which a HELLO's target must equal).
+    std::string node_id;
+    std::function<std::vector<std::string>()> secrets;
+    // A connection still unauthenticated after this long is closed.
+    absl::Duration handshake_timeout = absl::Seconds(5);
+    // Asked once per accepted connection: whether one from a non-loopback address is
+    // refused (protected mode with no secret and no TLS). Null: never.
+    std::function<bool()> refuse_remote;
   };
 
   // Per peer (by address), for metrics.
@@ -82,6 +94,10 @@ class AsioTransport final : public Transport {
   // wait for a call: its reply would arrive on this very thread).
   bool OnShardThread() const;
   std::map<std::string, PeerStats> Stats();
+  // Connections refused or given up for authentication (either side: a peer that could
+  // not prove the secret, one whose proof we could not give, a handshake timeout, a
+  // protected-mode refusal). Each is logged, at most about one line a second.
+  uint64_t auth_failures() const;
 
   class Impl;
 

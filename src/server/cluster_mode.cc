@@ -34,6 +34,7 @@
 #include "cluster/anti_entropy.h"
 #include "cluster/membership.h"
 #include "cluster/partition_transport.h"
+#include "cluster/peer_auth.h"
 #include "cluster/registers.h"
 #include "cluster/ring.h"
 #include "cluster/type_merge.h"
@@ -137,6 +138,16 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
   t.contexts = std::move(io);
   t.loops_running = std::move(io_running);
   t.before_reply = [db] { return db->FlushWal(); };
+  t.node_id = cfg.node_id;
+  Config* config = server->config;
+  t.secrets = [config] {
+    auto secrets = cluster::ParseClusterSecrets(config->Get().cluster_secret);  // checked when set
+    return secrets.ok() ? *std::move(secrets) : std::vector<std::string>{};
+  };
+  t.refuse_remote = [config] {
+    const ServerConfig c = config->Get();
+    return c.protected_mode && c.cluster_secret.empty();
+  };
   auto transport = cluster::AsioTransport::Start(
       t, [raw](pb::Envelope request, cluster::Transport::Respond respond) {
         if (!raw->ready_.load(std::memory_order_acquire)) {
@@ -602,7 +613,8 @@ std::string ClusterInfo(ClusterNode& node) {
       "cluster_hint_delivery_failures:", ms.hint_delivery_failures.load(), "\r\n",
       "cluster_hint_failures:", st.hint_failures.load(), "\r\n",
       "cluster_tombstones_seen_by_all:", st.tombstones_seen.load(), "\r\n",
-      "cluster_tombstones_collected:", ms.tombstones_collected.load(), "\r\n");
+      "cluster_tombstones_collected:", ms.tombstones_collected.load(), "\r\n",
+      "cluster_auth_failures:", node.transport().auth_failures(), "\r\n");
   int peer = 0;
   for (const auto& [address, p] : node.transport().Stats()) {
     const uint64_t answered = p.calls - p.errors;
@@ -647,6 +659,10 @@ std::string ClusterMetrics(ClusterNode& node) {
       "\n# TYPE cairn_cluster_tombstones_collected_total counter\n",
       "cairn_cluster_tombstones_collected_total ",
       node.maintenance().stats().tombstones_collected.load(), "\n",
+      "# HELP cairn_cluster_auth_failures_total Cluster connections refused or failed in the "
+      "handshake (cluster-secret, protected mode).\n",
+      "# TYPE cairn_cluster_auth_failures_total counter\ncairn_cluster_auth_failures_total ",
+      node.transport().auth_failures(), "\n",
       "# TYPE cairn_cluster_peer_calls_total counter\n",
       "# TYPE cairn_cluster_peer_errors_total counter\n",
       "# TYPE cairn_cluster_peer_timeouts_total counter\n",

@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "base/glob.h"
 #include "base/status.h"
+#include "cluster/peer_auth.h"
 
 namespace cairn::server {
 namespace {
@@ -198,6 +199,14 @@ absl::Status SetOutputLimit(ServerConfig& c, std::string_view v) {
   return absl::OkStatus();
 }
 
+absl::Status SetClusterSecret(ServerConfig& c, std::string_view v) {
+  if (absl::StatusOr<std::vector<std::string>> s = cluster::ParseClusterSecrets(v); !s.ok()) {
+    return s.status();
+  }
+  c.cluster_secret = std::string(v);
+  return absl::OkStatus();
+}
+
 const Option kOptions[] = {
     {"save", "", false, "RDB snapshots: none in cairn (always empty)", SetSave, GetEmpty},
     {"appendonly", "", false, "Append-only log: the WAL, always on (always yes)", SetAppendOnly,
@@ -226,6 +235,10 @@ const Option kOptions[] = {
      SetString<&ServerConfig::cluster_replace>, GetString<&ServerConfig::cluster_replace>},
     {"cluster-name", "", false, "Nodes of other clusters are ignored",
      SetString<&ServerConfig::cluster_name>, GetString<&ServerConfig::cluster_name>},
+    {"cluster-secret", "", true,
+     "Secrets cluster connections must prove, comma-separated: \"new,old\" during a rotation "
+     "(empty: none; docs/cluster-security.md)",
+     SetClusterSecret, GetString<&ServerConfig::cluster_secret>},
     {"rack", "", false, "This node's rack: replicas spread over racks",
      SetString<&ServerConfig::rack>, GetString<&ServerConfig::rack>},
     {"weight", "", false, "This node's share of the data relative to others (> 0)", SetWeight,

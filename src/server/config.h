@@ -57,6 +57,9 @@ struct ServerConfig {
   std::string seeds;          // comma-separated cluster addresses
   std::string cluster_replace;  // a dead member this new node takes the place of
   std::string cluster_name = "cairn";
+  // Comma-separated shared secrets for the cluster handshake (docs/cluster-security.md):
+  // the first proves, any accepts. Empty: none. CONFIG SET applies to new connections.
+  std::string cluster_secret;
   std::string rack;
   std::string weight = "1";   // > 0
   int replicas = 3;           // N
