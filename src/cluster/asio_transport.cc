@@ -3,6 +3,7 @@
 #include <utility>  // before Asio: Boost 1.74 + GCC 12 in C++20 misses it
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -50,6 +51,47 @@ bool SplitAddress(const std::string& address, std::string* host, std::string* po
   }
   int p;
   return absl::SimpleAtoi(*port, &p) && p > 0 && p < 65536;
+}
+
+// One TLS connection, keeping its context alive. Shared with every operation in flight on
+// it, so a connection closed (and forgotten) while a read is pending is freed only once
+// that read's handler ran.
+struct TlsStream {
+  TlsStream(std::shared_ptr<asio::ssl::context> c, tcp::socket s)
+      : context(std::move(c)), stream(std::move(s), *context) {}
+  std::shared_ptr<asio::ssl::context> context;
+  asio::ssl::stream<tcp::socket> stream;
+};
+
+// A read or a whole write on a connection that is plain (tls null) or TLS.
+template <class Handler>
+void ReadSome(tcp::socket& plain, const std::shared_ptr<TlsStream>& tls, asio::mutable_buffer b,
+              Handler handler) {
+  if (tls == nullptr) return plain.async_read_some(b, std::move(handler));
+  tls->stream.async_read_some(b, [keep = tls, handler = std::move(handler)](
+                                     boost::system::error_code ec, size_t n) mutable {
+    handler(ec, n);
+  });
+}
+template <class Handler>
+void WriteAll(tcp::socket& plain, const std::shared_ptr<TlsStream>& tls, asio::const_buffer b,
+              Handler handler) {
+  if (tls == nullptr) return asio::async_write(plain, b, std::move(handler));
+  asio::async_write(tls->stream, b, [keep = tls, handler = std::move(handler)](
+                                        boost::system::error_code ec, size_t n) mutable {
+    handler(ec, n);
+  });
+}
+
+std::string TlsError(const boost::system::error_code& ec) {
+  std::string what = ec.message();
+  if (ec.category() == asio::error::get_ssl_category()) {
+    // OpenSSL's reason, e.g. "certificate verify failed".
+    char buf[256];
+    ERR_error_string_n(static_cast<unsigned long>(ec.value()), buf, sizeof(buf));
+    what = buf;
+  }
+  return absl::StrCat("TLS handshake failed: ", what);
 }
 
 // Bytes read from a socket and not parsed yet. Grows to fit; the room a read fills is
@@ -206,6 +248,10 @@ class AsioTransport::Impl {
     return c;
   }
 
+  std::shared_ptr<asio::ssl::context> TlsContext(bool accepting) const {
+    return options_.tls ? options_.tls(accepting) : nullptr;
+  }
+
   std::vector<std::string> Secrets() const {
     return options_.secrets ? options_.secrets() : std::vector<std::string>{};
   }
@@ -327,6 +373,10 @@ class AsioTransport::Impl {
       gen_++;  // completions of this connection's operations are ignored from now on
       boost::system::error_code ec;
       socket_.close(ec);
+      if (tls_ != nullptr) {
+        tls_->stream.lowest_layer().close(ec);
+        tls_.reset();
+      }
       timer_.cancel();
       state_ = State::kIdle;
       handshake_.reset();
@@ -430,8 +480,35 @@ class AsioTransport::Impl {
                                   }
                                   boost::system::error_code ignored;
                                   self->socket_.set_option(tcp::no_delay(true), ignored);
-                                  self->Connected();
+                                  self->Secure();
                                 });
+          });
+    }
+
+    // With TLS, its handshake first (the socket moves into the TLS stream), within the
+    // handshake deadline; calls wait meanwhile.
+    void Secure() {
+      std::shared_ptr<asio::ssl::context> context = impl_->TlsContext(/*accepting=*/false);
+      if (context == nullptr) return Connected();
+      state_ = State::kAuthenticating;
+      tls_ = std::make_shared<TlsStream>(std::move(context), std::move(socket_));
+      socket_ = tcp::socket(*shard_->io);
+      timer_.expires_after(ToChrono(impl_->options_.handshake_timeout));
+      timer_.async_wait([self = shared_from_this(), gen = gen_](boost::system::error_code ec) {
+        if (ec || gen != self->gen_ || self->state_ != State::kAuthenticating) return;
+        self->impl_->AuthFailure(self->address_, "TLS handshake timed out");
+        self->Broken(absl::UnavailableError("cluster TLS handshake timed out"));
+      });
+      tls_->stream.async_handshake(
+          asio::ssl::stream_base::client,
+          [self = shared_from_this(), gen = gen_, keep = tls_](boost::system::error_code ec) {
+            if (gen != self->gen_) return;
+            if (ec) {
+              const std::string why = TlsError(ec);
+              self->impl_->AuthFailure(self->address_, why);
+              return self->Broken(absl::UnavailableError(why));
+            }
+            self->Connected();
           });
     }
 
@@ -440,6 +517,7 @@ class AsioTransport::Impl {
     void Connected() {
       std::vector<std::string> secrets = impl_->Secrets();
       if (secrets.empty()) {
+        timer_.cancel();
         state_ = State::kConnected;
         counters_->connected = true;
         Read();
@@ -518,7 +596,7 @@ class AsioTransport::Impl {
       writing_ = true;
       auto bytes = std::make_shared<std::string>(std::move(from));
       from.clear();
-      asio::async_write(socket_, asio::buffer(*bytes),
+      WriteAll(socket_, tls_, asio::buffer(*bytes),
                         [self = shared_from_this(), bytes, gen = gen_, calls](
                             boost::system::error_code ec, size_t) {
                           if (gen != self->gen_) return;
@@ -533,8 +611,8 @@ class AsioTransport::Impl {
 
     void Read() {
       char* at = in_.Room(16 << 10);
-      socket_.async_read_some(
-          asio::buffer(at, in_.room()),
+      ReadSome(
+          socket_, tls_, asio::buffer(at, in_.room()),
           [self = shared_from_this(), gen = gen_](boost::system::error_code ec, size_t n) {
             if (gen != self->gen_) return;
             self->in_.Added(n);
@@ -570,8 +648,9 @@ class AsioTransport::Impl {
     Shard* const shard_;
     const std::string address_;
     const std::shared_ptr<Counters> counters_;
-    tcp::socket socket_;
-    asio::steady_timer timer_;  // the connect deadline
+    tcp::socket socket_;  // until connected; with TLS it then moves into tls_
+    std::shared_ptr<TlsStream> tls_;
+    asio::steady_timer timer_;  // the connect deadline, then the handshakes'
     asio::steady_timer deadline_timer_;  // the earliest call's deadline
     int64_t armed_at_ = 0;               // what deadline_timer_ is set for (0: nothing)
     // (deadline, call id), earliest first; answered calls leave when they reach the top.
@@ -613,21 +692,43 @@ class AsioTransport::Impl {
           return Close();
         }
       }
+      std::shared_ptr<asio::ssl::context> context = impl_->TlsContext(/*accepting=*/true);
       std::vector<std::string> secrets = impl_->Secrets();
-      if (!secrets.empty()) {
-        handshake_.emplace(std::move(secrets), impl_->node_id_, impl_->address_);
-        timer_.expires_after(ToChrono(impl_->options_.handshake_timeout));
-        timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-          if (ec || self->closed_ || !self->handshake_) return;
-          self->impl_->AuthFailure(self->peer_, "handshake timed out");
-          self->Close();
-        });
+      if (!secrets.empty()) handshake_.emplace(std::move(secrets), impl_->node_id_, impl_->address_);
+      if (context == nullptr && !handshake_) {
+        secured_ = true;
+        return Read();
       }
-      Read();
+      // TLS, then the secret: both within one deadline.
+      timer_.expires_after(ToChrono(impl_->options_.handshake_timeout));
+      timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+        if (ec || self->closed_ || self->secured_) return;
+        self->impl_->AuthFailure(self->peer_, self->tls_shaking_ ? "TLS handshake timed out"
+                                                                 : "handshake timed out");
+        self->Close();
+      });
+      if (context == nullptr) return Read();
+      tls_ = std::make_shared<TlsStream>(std::move(context), std::move(socket_));
+      tls_shaking_ = true;
+      tls_->stream.async_handshake(asio::ssl::stream_base::server,
+                                   [self = shared_from_this(), keep = tls_](boost::system::error_code ec) {
+                                     if (self->closed_) return;
+                                     self->tls_shaking_ = false;
+                                     if (ec) {
+                                       self->impl_->AuthFailure(self->peer_, TlsError(ec));
+                                       return self->Close();
+                                     }
+                                     if (!self->handshake_) {
+                                       self->secured_ = true;
+                                       self->timer_.cancel();
+                                     }
+                                     self->Read();
+                                   });
     }
     void Close() {
       boost::system::error_code ignored;
       socket_.close(ignored);
+      if (tls_ != nullptr) tls_->stream.lowest_layer().close(ignored);
       timer_.cancel();
       closed_ = true;
     }
@@ -642,8 +743,8 @@ class AsioTransport::Impl {
    private:
     void Read() {
       char* at = in_.Room(16 << 10);
-      socket_.async_read_some(
-          asio::buffer(at, in_.room()),
+      ReadSome(
+          socket_, tls_, asio::buffer(at, in_.room()),
           [self = shared_from_this()](boost::system::error_code ec, size_t n) {
             self->in_.Added(n);
             if (ec) {
@@ -697,6 +798,7 @@ class AsioTransport::Impl {
       if (step.state == AuthStep::kDone) {
         timer_.cancel();
         handshake_.reset();
+        secured_ = true;
       }
       Write();
       return true;
@@ -735,7 +837,7 @@ class AsioTransport::Impl {
       writing_ = true;
       auto bytes = std::make_shared<std::string>(std::move(out_));
       out_.clear();
-      asio::async_write(socket_, asio::buffer(*bytes),
+      WriteAll(socket_, tls_, asio::buffer(*bytes),
                         [self = shared_from_this(), bytes](boost::system::error_code ec, size_t) {
                           self->writing_ = false;
                           if (ec) return self->Close();
@@ -745,11 +847,14 @@ class AsioTransport::Impl {
 
     Impl* const impl_;
     Shard* const shard_;
-    tcp::socket socket_;
-    asio::steady_timer timer_;  // the handshake's deadline
+    tcp::socket socket_;  // with TLS, moved into tls_
+    std::shared_ptr<TlsStream> tls_;
+    asio::steady_timer timer_;  // the handshakes' deadline
     std::string peer_;          // its address, for the log
     std::optional<ListenerHandshake> handshake_;  // until the peer proved the secret
     bool heard_hello_ = false;
+    bool tls_shaking_ = false;  // the TLS handshake is under way
+    bool secured_ = false;      // every handshake done: frames may flow
     InBuffer in_;
     std::string out_;  // replies (or handshake messages) not yet handed to the socket
     bool writing_ = false, closed_ = false, dispatching_ = false, write_scheduled_ = false;

@@ -31,6 +31,9 @@
 
 namespace boost::asio {
 class io_context;
+namespace ssl {
+class context;
+}  // namespace ssl
 }  // namespace boost::asio
 
 namespace cairn::cluster {
@@ -67,6 +70,11 @@ class AsioTransport final : public Transport {
     // Asked once per accepted connection: whether one from a non-loopback address is
     // refused (protected mode with no secret and no TLS). Null: never.
     std::function<bool()> refuse_remote;
+    // Mutual TLS (tls-cluster): the context of a connection accepted (accepting: true) or
+    // dialed, asked once per connection, so a reload applies to the connections made
+    // after it. The TLS handshake comes first, then the secret's (if any), both within
+    // handshake_timeout. Null, or returning null: plain TCP.
+    std::function<std::shared_ptr<boost::asio::ssl::context>(bool accepting)> tls;
   };
 
   // Per peer (by address), for metrics.

@@ -146,8 +146,15 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
   };
   t.refuse_remote = [config] {
     const ServerConfig c = config->Get();
-    return c.protected_mode && c.cluster_secret.empty();
+    return c.protected_mode && c.cluster_secret.empty() && !c.tls_cluster;
   };
+  if (cfg.tls_cluster) {
+    node->tls_ = true;
+    CAIRN_RETURN_IF_ERROR(node->ReloadTls(cfg));
+    t.tls = [raw](bool accepting) {
+      return accepting ? raw->tls_server_.Get() : raw->tls_client_.Get();
+    };
+  }
   auto transport = cluster::AsioTransport::Start(
       t, [raw](pb::Envelope request, cluster::Transport::Respond respond) {
         if (!raw->ready_.load(std::memory_order_acquire)) {
@@ -632,6 +639,26 @@ std::string ClusterInfo(ClusterNode& node) {
                           index >= 0 ? share[index] : 0.0);
   }
   return out;
+}
+
+absl::Status ClusterNode::ReloadTls(const ServerConfig& cfg) {
+  if (!tls_) return absl::OkStatus();
+  // Both sides present the node's certificate and require the peer's to chain to the
+  // cluster CA (mutual TLS).
+  net::TlsSettings s;
+  s.cert_file = cfg.tls_cluster_cert_file;
+  s.key_file = cfg.tls_cluster_key_file;
+  s.ca_cert_file = cfg.tls_cluster_ca_cert_file;
+  s.verify = net::PeerVerify::kRequired;
+  s.role = net::TlsRole::kServer;
+  auto server = net::BuildTlsContext(s);
+  if (!server.ok()) return absl::InvalidArgumentError(absl::StrCat("tls-cluster: ", server.status().message()));
+  s.role = net::TlsRole::kClient;
+  auto client = net::BuildTlsContext(s);
+  if (!client.ok()) return absl::InvalidArgumentError(absl::StrCat("tls-cluster: ", client.status().message()));
+  tls_server_.Set(*std::move(server));
+  tls_client_.Set(*std::move(client));
+  return absl::OkStatus();
 }
 
 std::string ClusterMetrics(ClusterNode& node) {

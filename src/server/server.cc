@@ -891,6 +891,12 @@ class ServerImpl final : public Server {
     // Every runtime option is read where it is used (timeouts, limits, passwords, log
     // level): nothing to push, except the log level.
     spdlog::set_level(LogLevel(config_->Get().loglevel));
+    // The cluster's TLS files are read again (a CA bundle replaced on disk included).
+    if (ctx_.cluster != nullptr) {
+      if (absl::Status s = ctx_.cluster->ReloadTls(config_->Get()); !s.ok()) {
+        spdlog::warn("cluster TLS not reloaded, the previous certificates stay: {}", s.ToString());
+      }
+    }
   }
 
   void Accept() {

@@ -9,12 +9,13 @@ cairn_cluster_auth_failures_total on /metrics). The secret is rotated live
 """
 import socket
 import struct
+import subprocess
 import time
 import urllib.request
 
 import pytest
 
-from cluster_util import Cluster, Node, info, wait_for
+from cluster_util import Cluster, Node, info, replica_digests, wait_for
 
 
 # --- hand-encoded protobuf (cluster.proto), enough for two requests -------------------
@@ -235,3 +236,99 @@ def test_live_rotation_keeps_serving_writes(secured, tmp_path):
     reply = clients[0].command("CONFIG", "SET", "cluster-secret", "a,,b")
     assert str(reply).startswith("ERR"), reply
     assert clients[0].command("CONFIG", "GET", "cluster-secret") == [b"cluster-secret", b"new-secret"]
+
+
+# --- tls-cluster ------------------------------------------------------------------------
+
+def _openssl(*args):
+    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
+
+
+def make_ca(d, name):
+    key, crt = d / (name + ".key"), d / (name + ".crt")
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", key, "-out", crt, "-days", "2", "-subj", "/CN=" + name,
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    return key, crt
+
+
+def make_cert(d, ca, name):
+    """A node certificate signed by ca (key, crt), good as server and client."""
+    key, csr, crt, ext = (d / (name + s) for s in (".key", ".csr", ".crt", ".ext"))
+    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", key, "-out", csr, "-subj", "/CN=" + name)
+    ext.write_text("basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\n"
+                   "extendedKeyUsage=serverAuth,clientAuth\n")
+    _openssl("x509", "-req", "-in", csr, "-CA", ca[1], "-CAkey", ca[0], "-set_serial",
+             str(abs(hash(name)) % 10**12 + 1), "-out", crt, "-days", "2", "-extfile", ext)
+    return key, crt
+
+
+def tls_args(cert, ca_file):
+    return ["--tls-cluster", "yes", "--tls-cluster-cert-file", str(cert[1]),
+            "--tls-cluster-key-file", str(cert[0]), "--tls-cluster-ca-cert-file", str(ca_file)]
+
+
+@pytest.fixture
+def pki(tmp_path):
+    d = tmp_path / "pki"
+    d.mkdir()
+    ca1, ca2 = make_ca(d, "cluster-ca"), make_ca(d, "other-ca")
+    return {"dir": d, "ca1": ca1, "ca2": ca2, "node": make_cert(d, ca1, "node"),
+            "stranger": make_cert(d, ca2, "stranger")}
+
+
+def test_tls_cluster_forms_replicates_and_refuses_other_cas(tmp_path, pki):
+    c = Cluster(tmp_path, 3, extra=tls_args(pki["node"], pki["ca1"][1]))
+    others = []
+    try:
+        nodes = list(c)
+        wait_alive(nodes, 3)
+        r0 = nodes[0].raw()
+        for i in range(50):
+            assert r0.command("SET", "tls:%d" % i, "v%d" % i) == "OK"
+        for i in range(50):
+            assert nodes[2].raw().command("GET", "tls:%d" % i) == b"v%d" % i
+        # N=3: every node stores every key itself, so each was replicated over TLS.
+        wait_for("replicas on node2", lambda: sum(
+            1 for k in replica_digests(nodes[2]) if k.startswith(b"tls:")) == 50, 20)
+        assert auth_failures(nodes[0]) == 0
+        # Plain cluster frames get no frame back (at most a TLS alert) and change nothing.
+        got = raw_exchange(nodes[1].cluster_address, execute_frame(b"SET", b"tls:0", b"evil"))
+        assert got == b"" or got[0] == 0x15, got[:16]
+        assert r0.command("GET", "tls:0") == b"v0"
+
+        # A certificate from another CA (trusting the cluster's CA itself), and no TLS.
+        stranger = Node(tmp_path, "stranger", tls_args(pki["stranger"], pki["ca1"][1]))
+        plain = Node(tmp_path, "plain", [])
+        others = [stranger.start(c.seeds()), plain.start(c.seeds())]
+        time.sleep(4)
+        for n in nodes:
+            assert members(n) == (3, 3), (n.name, info(n))
+        assert members(stranger)[0] == 1 and members(plain)[0] == 1
+        assert auth_failures(nodes[0]) >= 2
+        assert "TLS handshake failed" in log_of(nodes[0]), log_of(nodes[0])[-2000:]
+        for o in others:
+            o.stop()
+        others = []
+
+        # A live move to a new CA: every node trusts a bundle of both, then a node with a
+        # certificate of the new CA joins.
+        bundle = pki["dir"] / "bundle.crt"
+        bundle.write_bytes(pki["ca1"][1].read_bytes() + pki["ca2"][1].read_bytes())
+        for n in nodes:
+            assert n.raw().command("CONFIG", "SET", "tls-cluster-ca-cert-file", str(bundle)) == "OK"
+        newcomer = Node(tmp_path, "newcomer", tls_args(make_cert(pki["dir"], pki["ca2"], "newcomer"),
+                                                       bundle))
+        others = [newcomer.start(c.seeds())]
+        wait_alive(nodes + [newcomer], 4, timeout=60)
+        assert r0.command("SET", "after-move", "yes") == "OK"
+        assert newcomer.raw().command("GET", "after-move") == b"yes"
+        # A bad file on reload keeps the running contexts (and says so).
+        assert nodes[1].raw().command("CONFIG", "SET", "tls-cluster-ca-cert-file", "/nonexistent") == "OK"
+        wait_for("reload failure logged", lambda: "cluster TLS not reloaded" in log_of(nodes[1]), 5)
+    finally:
+        for o in others:
+            o.stop()
+        c.stop_all()
