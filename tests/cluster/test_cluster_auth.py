@@ -332,3 +332,90 @@ def test_tls_cluster_forms_replicates_and_refuses_other_cas(tmp_path, pki):
         for o in others:
             o.stop()
         c.stop_all()
+
+
+# --- protected mode on the cluster port -------------------------------------------------
+
+@pytest.fixture
+def lab():
+    """A network namespace linked to the host by a veth pair: the host side has
+    <subnet>.254, the namespace <subnet>.1; neither is loopback."""
+    import os
+    if os.geteuid() != 0 or subprocess.run(["ip", "netns", "list"], capture_output=True).returncode:
+        pytest.skip("needs root and ip netns")
+    tag = "ca%d" % (os.getpid() % 100000)
+    subnet = "10.79.%d" % (os.getpid() % 200)
+    ns, host_end, ns_end = tag + "n", tag + "h", tag + "v"
+
+    def ip(*args, check=True):
+        return subprocess.run(["ip", *args], check=check, capture_output=True, text=True)
+
+    ip("netns", "add", ns)
+    try:
+        ip("link", "add", host_end, "type", "veth", "peer", "name", ns_end)
+        ip("link", "set", ns_end, "netns", ns)
+        ip("addr", "add", subnet + ".254/24", "dev", host_end)
+        ip("link", "set", host_end, "up")
+        ip("-n", ns, "addr", "add", subnet + ".1/24", "dev", ns_end)
+        ip("-n", ns, "link", "set", ns_end, "up")
+        ip("-n", ns, "link", "set", "lo", "up")
+        yield {"ns": ns, "host": subnet + ".254"}
+    finally:
+        ip("link", "del", host_end, check=False)
+        ip("netns", "del", ns, check=False)
+
+
+def exchange_from(ns, address, data, wait=2.0):
+    """raw_exchange run inside network namespace ns: the bytes received back."""
+    host, port = address.rsplit(":", 1)
+    script = (
+        "import socket,sys,time\n"
+        "s=socket.create_connection((%r,%d),timeout=5)\n"
+        "s.sendall(bytes.fromhex(%r))\n"
+        "s.settimeout(%r)\n"
+        "got=b''\n"
+        "try:\n"
+        "    while True:\n"
+        "        c=s.recv(65536)\n"
+        "        if not c: break\n"
+        "        got+=c\n"
+        "except (socket.timeout, ConnectionResetError):\n"
+        "    pass\n"
+        "sys.stdout.write(got.hex())\n") % (host, int(port), data.hex(), wait)
+    out = subprocess.run(["ip", "netns", "exec", ns, "/usr/bin/python3", "-c", script],
+                         check=True, capture_output=True, text=True, timeout=30)
+    return bytes.fromhex(out.stdout)
+
+
+def test_protected_mode_refuses_remote_cluster_peers_without_secret_or_tls(tmp_path, lab):
+    # requirepass: the test's own RESP connection (host to a non-loopback address) is not
+    # refused by the RESP port's protected mode; the cluster port's ignores requirepass.
+    node = Node(tmp_path, "prot", ["--requirepass", "pw", "--replicas", "1", "--write-quorum", "1",
+                                   "--read-quorum", "1"], host=lab["host"]).start([])
+    try:
+        r = node.raw()
+        assert r.command("AUTH", "pw") == "OK"
+        assert r.command("SET", "k", "good") == "OK"
+
+        def failures():
+            text = r.command("INFO", "cluster").decode()
+            return int(dict(l.split(":", 1) for l in text.split("\r\n") if ":" in l)["cluster_auth_failures"])
+
+        got = exchange_from(lab["ns"], node.cluster_address, execute_frame(b"SET", b"k", b"evil"))
+        assert got == b"", got[:32]
+        assert r.command("GET", "k") == b"good"
+        assert failures() == 1
+        assert "protected mode" in log_of(node)
+        # A secret lifts protected mode: the peer must now prove it (and cannot).
+        assert r.command("CONFIG", "SET", "cluster-secret", "s") == "OK"
+        got = exchange_from(lab["ns"], node.cluster_address, execute_frame(b"SET", b"k", b"evil"))
+        assert got == b""
+        assert r.command("GET", "k") == b"good"
+        # The control: with protected mode off and no secret the same bytes are served.
+        assert r.command("CONFIG", "SET", "cluster-secret", "") == "OK"
+        assert r.command("CONFIG", "SET", "protected-mode", "no") == "OK"
+        got = exchange_from(lab["ns"], node.cluster_address, execute_frame(b"SET", b"k", b"evil"), 3)
+        assert len(got) > 4
+        assert r.command("GET", "k") == b"evil"
+    finally:
+        node.stop()
