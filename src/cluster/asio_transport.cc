@@ -117,7 +117,6 @@ class InBuffer {
     len_ -= std::min(n, len_);
   }
   void clear() { len_ = 0; }
-  bool empty() const { return len_ == 0; }
 
  private:
   std::unique_ptr<char[]> data_;
@@ -621,6 +620,10 @@ class AsioTransport::Impl {
                 self->impl_->AuthFailure(self->address_,
                                          "the peer closed the connection during the handshake "
                                          "(a different cluster secret, or none?)");
+              } else if (ec.category() == asio::error::get_ssl_category()) {
+                // Under TLS 1.3 the listener refuses our certificate after our side of
+                // the handshake is done: its alert arrives here.
+                self->impl_->AuthFailure(self->address_, TlsError(ec));
               }
               return self->Broken(absl::UnavailableError(ec.message()));
             }
