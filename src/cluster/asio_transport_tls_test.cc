@@ -28,11 +28,17 @@ class AsioTransportTlsTest : public ::testing::Test {
     const std::string script =
         "(cd " + *dir_ + " && openssl req -x509" + ec +
         " -keyout ca.key -out ca.crt -days 2 -subj /CN=cluster-ca"
-        " && openssl req -x509" + ec + " -keyout other.key -out other.crt -days 2 -subj /CN=other"
-        " && openssl req" + ec + " -keyout node.key -out node.csr -subj /CN=node"
+        " && openssl req -x509" +
+        ec +
+        " -keyout other.key -out other.crt -days 2 -subj /CN=other"
+        " && openssl req" +
+        ec +
+        " -keyout node.key -out node.csr -subj /CN=node"
         " && openssl x509 -req -in node.csr -CA ca.crt -CAkey ca.key -set_serial 1 -out node.crt"
         " -days 2"
-        " && openssl req" + ec + " -keyout stranger.key -out stranger.csr -subj /CN=stranger"
+        " && openssl req" +
+        ec +
+        " -keyout stranger.key -out stranger.csr -subj /CN=stranger"
         " && openssl x509 -req -in stranger.csr -CA other.crt -CAkey other.key -set_serial 2"
         " -out stranger.crt -days 2) >/dev/null 2>&1";
     ASSERT_EQ(std::system(script.c_str()), 0) << script;
@@ -125,7 +131,8 @@ TEST_F(AsioTransportTlsTest, ACertificateOfAnotherCaOrNoTlsIsRefused) {
   ASSERT_TRUE(plain.ok());
   EXPECT_FALSE(Read(**plain, server->port(), "k").ok());
   const absl::Time deadline = absl::Now() + absl::Seconds(5);
-  while (server->auth_failures() < 2 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  while (server->auth_failures() < 2 && absl::Now() < deadline)
+    absl::SleepFor(absl::Milliseconds(10));
   EXPECT_GE(server->auth_failures(), 2u);
   EXPECT_EQ(served.load(), 0);
 }

@@ -144,6 +144,14 @@ bool CheckProofs(Reader* r, const std::vector<std::string>& secrets, AuthLabel l
   return match;
 }
 
+// What an unauthenticated peer claims, fit for a log line: printable ASCII, 64 bytes at
+// most (no forged log lines).
+std::string ForLog(const std::string& claimed) {
+  std::string out;
+  for (char c : claimed.substr(0, 64)) out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+  return claimed.size() > 64 ? out + "..." : out;
+}
+
 AuthStep Refuse(int* stage, int refused, std::string reason) {
   *stage = refused;
   return {AuthStep::kRefused, std::move(reason)};
@@ -255,8 +263,9 @@ AuthStep ListenerHandshake::Receive(std::string_view in, size_t* consumed, std::
     t_.target = r.String();
     if (!r.done()) return Refuse(&stage_, 3, "malformed HELLO");
     if (t_.target != address_) {
-      return Refuse(&stage_, 3,
-                    absl::StrCat("HELLO for ", t_.target, ", not this node (", address_, ")"));
+      return Refuse(
+          &stage_, 3,
+          absl::StrCat("HELLO for ", ForLog(t_.target), ", not this node (", address_, ")"));
     }
     if (!DrawNonce(nonces_, &t_.listener_nonce)) return Refuse(&stage_, 3, "no random nonce");
     std::string reply;
@@ -277,8 +286,9 @@ AuthStep ListenerHandshake::Receive(std::string_view in, size_t* consumed, std::
     if (step.state == AuthStep::kNeedMore) return step;
     Reader r(body);
     if (!CheckProofs(&r, secrets_, AuthLabel::kDialer, t_)) {
-      return Refuse(&stage_, 3,
-                    absl::StrCat("dialer '", t_.dialer_id, "' did not prove the cluster secret"));
+      return Refuse(
+          &stage_, 3,
+          absl::StrCat("dialer '", ForLog(t_.dialer_id), "' did not prove the cluster secret"));
     }
     out->append(Message(kAccepted, ""));
     stage_ = 2;

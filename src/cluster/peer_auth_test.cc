@@ -193,6 +193,16 @@ TEST(PeerAuth, RotationAcceptsTheOldSecret) {
   EXPECT_EQ(Converse(&d, &l).dialer.state, AuthStep::kRefused);
 }
 
+TEST(PeerAuth, WhatAPeerClaimsIsLoggedSafely) {
+  DialerHandshake d({"wrong"}, "evil\n[warning] forged line", "127.0.0.1:7002\r\nmore");
+  ListenerHandshake l({"s3cret"}, "node-b", kB);
+  std::string out;
+  size_t used;
+  const AuthStep s = l.Receive(d.Start(), &used, &out);
+  ASSERT_EQ(s.state, AuthStep::kRefused);
+  EXPECT_EQ(s.reason.find_first_of("\r\n"), std::string::npos) << s.reason;
+}
+
 TEST(PeerAuth, ParseClusterSecrets) {
   EXPECT_TRUE(ParseClusterSecrets("")->empty());
   EXPECT_EQ(*ParseClusterSecrets("new,old"), (std::vector<std::string>{"new", "old"}));
