@@ -16,6 +16,8 @@ packages=(
   # tests and baselines
   python3 python3-pytest python3-redis python3-hypothesis redis-tools redis-server
   librocksdb-dev libleveldb-dev
+  # certificates for the TLS tests; network namespaces for the protected-mode and lab tests
+  openssl iproute2
 )
 
 missing=()

@@ -3,6 +3,7 @@
 #include <utility>  // before Asio: Boost 1.74 + GCC 12 in C++20 misses it
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -14,6 +15,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "cluster/message.h"
+#include "cluster/peer_auth.h"
+#include "spdlog/spdlog.h"
 
 namespace cairn::cluster {
 
@@ -26,6 +29,11 @@ int64_t NowMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
+}
+
+std::string EndpointText(const tcp::endpoint& e) {
+  return e.address().is_v6() ? absl::StrCat("[", e.address().to_string(), "]:", e.port())
+                             : absl::StrCat(e.address().to_string(), ":", e.port());
 }
 
 std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
@@ -43,6 +51,47 @@ bool SplitAddress(const std::string& address, std::string* host, std::string* po
   }
   int p;
   return absl::SimpleAtoi(*port, &p) && p > 0 && p < 65536;
+}
+
+// One TLS connection, keeping its context alive. Shared with every operation in flight on
+// it, so a connection closed (and forgotten) while a read is pending is freed only once
+// that read's handler ran.
+struct TlsStream {
+  TlsStream(std::shared_ptr<asio::ssl::context> c, tcp::socket s)
+      : context(std::move(c)), stream(std::move(s), *context) {}
+  std::shared_ptr<asio::ssl::context> context;
+  asio::ssl::stream<tcp::socket> stream;
+};
+
+// A read or a whole write on a connection that is plain (tls null) or TLS.
+template <class Handler>
+void ReadSome(tcp::socket& plain, const std::shared_ptr<TlsStream>& tls, asio::mutable_buffer b,
+              Handler handler) {
+  if (tls == nullptr) return plain.async_read_some(b, std::move(handler));
+  tls->stream.async_read_some(b, [keep = tls, handler = std::move(handler)](
+                                     boost::system::error_code ec, size_t n) mutable {
+    handler(ec, n);
+  });
+}
+template <class Handler>
+void WriteAll(tcp::socket& plain, const std::shared_ptr<TlsStream>& tls, asio::const_buffer b,
+              Handler handler) {
+  if (tls == nullptr) return asio::async_write(plain, b, std::move(handler));
+  asio::async_write(tls->stream, b, [keep = tls, handler = std::move(handler)](
+                                        boost::system::error_code ec, size_t n) mutable {
+    handler(ec, n);
+  });
+}
+
+std::string TlsError(const boost::system::error_code& ec) {
+  std::string what = ec.message();
+  if (ec.category() == asio::error::get_ssl_category()) {
+    // OpenSSL's reason, e.g. "certificate verify failed".
+    char buf[256];
+    ERR_error_string_n(static_cast<unsigned long>(ec.value()), buf, sizeof(buf));
+    what = buf;
+  }
+  return absl::StrCat("TLS handshake failed: ", what);
 }
 
 // Bytes read from a socket and not parsed yet. Grows to fit; the room a read fills is
@@ -106,6 +155,8 @@ class AsioTransport::Impl {
           absl::StrCat("cannot listen on ", options_.bind, ":", options_.port, ": ", ec.message()));
     }
     port_ = acceptor_->local_endpoint().port();
+    address_ = absl::StrCat(options_.bind, ":", port_);
+    node_id_ = options_.node_id.empty() ? address_ : options_.node_id;
     asio::post(*shards_[0]->io, [this] { Accept(); });
     if (own_io_ != nullptr) thread_ = std::thread([this] { own_io_->run(); });
     return absl::OkStatus();
@@ -195,6 +246,31 @@ class AsioTransport::Impl {
     counters_[address].push_back(c);
     return c;
   }
+
+  std::shared_ptr<asio::ssl::context> TlsContext(bool accepting) const {
+    return options_.tls ? options_.tls(accepting) : nullptr;
+  }
+
+  std::vector<std::string> Secrets() const {
+    return options_.secrets ? options_.secrets() : std::vector<std::string>{};
+  }
+
+  // Counts a refused or failed handshake and logs it, at most about once a second (a
+  // scanner or a misconfigured node retrying must not flood the log).
+  void AuthFailure(const std::string& peer, std::string_view reason) {
+    auth_failures_.fetch_add(1, std::memory_order_relaxed);
+    const int64_t now = NowMicros();
+    int64_t last = last_auth_log_.load(std::memory_order_relaxed);
+    if (now - last < 1000000 || !last_auth_log_.compare_exchange_strong(last, now)) {
+      auth_unlogged_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    const uint64_t unlogged = auth_unlogged_.exchange(0, std::memory_order_relaxed);
+    spdlog::warn("cluster connection with {} refused: {}{}", peer, reason,
+                 unlogged == 0 ? std::string()
+                               : absl::StrCat(" (and ", unlogged, " refusals not logged)"));
+  }
+  uint64_t auth_failures() const { return auth_failures_.load(std::memory_order_relaxed); }
 
   std::map<std::string, PeerStats> Stats() {
     absl::MutexLock l(&stats_mu_);
@@ -296,8 +372,14 @@ class AsioTransport::Impl {
       gen_++;  // completions of this connection's operations are ignored from now on
       boost::system::error_code ec;
       socket_.close(ec);
+      if (tls_ != nullptr) {
+        tls_->stream.lowest_layer().close(ec);
+        tls_.reset();
+      }
       timer_.cancel();
       state_ = State::kIdle;
+      handshake_.reset();
+      hs_out_.clear();
       writing_ = false;
       write_scheduled_ = false;
       out_.clear();
@@ -313,7 +395,8 @@ class AsioTransport::Impl {
     }
 
    private:
-    enum class State { kIdle, kConnecting, kConnected };
+    // kAuthenticating: connected, the handshake (peer_auth.h) not done; calls wait.
+    enum class State { kIdle, kConnecting, kAuthenticating, kConnected };
     struct Pending {
       Done done;
       int64_t start_micros = 0;
@@ -396,18 +479,87 @@ class AsioTransport::Impl {
                                   }
                                   boost::system::error_code ignored;
                                   self->socket_.set_option(tcp::no_delay(true), ignored);
-                                  self->state_ = State::kConnected;
-                                  self->counters_->connected = true;
-                                  self->Read();
-                                  self->Write();
+                                  self->Secure();
                                 });
           });
+    }
+
+    // With TLS, its handshake first (the socket moves into the TLS stream), within the
+    // handshake deadline; calls wait meanwhile.
+    void Secure() {
+      std::shared_ptr<asio::ssl::context> context = impl_->TlsContext(/*accepting=*/false);
+      if (context == nullptr) return Connected();
+      state_ = State::kAuthenticating;
+      tls_ = std::make_shared<TlsStream>(std::move(context), std::move(socket_));
+      socket_ = tcp::socket(*shard_->io);
+      timer_.expires_after(ToChrono(impl_->options_.handshake_timeout));
+      timer_.async_wait([self = shared_from_this(), gen = gen_](boost::system::error_code ec) {
+        if (ec || gen != self->gen_ || self->state_ != State::kAuthenticating) return;
+        self->impl_->AuthFailure(self->address_, "TLS handshake timed out");
+        self->Broken(absl::UnavailableError("cluster TLS handshake timed out"));
+      });
+      tls_->stream.async_handshake(
+          asio::ssl::stream_base::client,
+          [self = shared_from_this(), gen = gen_, keep = tls_](boost::system::error_code ec) {
+            if (gen != self->gen_) return;
+            if (ec) {
+              const std::string why = TlsError(ec);
+              self->impl_->AuthFailure(self->address_, why);
+              return self->Broken(absl::UnavailableError(why));
+            }
+            self->Connected();
+          });
+    }
+
+    // With a secret, the handshake first (its deadline on timer_); the calls queued
+    // meanwhile leave once it is done.
+    void Connected() {
+      std::vector<std::string> secrets = impl_->Secrets();
+      if (secrets.empty()) {
+        timer_.cancel();
+        state_ = State::kConnected;
+        counters_->connected = true;
+        Read();
+        return Write();
+      }
+      state_ = State::kAuthenticating;
+      handshake_.emplace(std::move(secrets), impl_->node_id_, address_);
+      hs_out_ = handshake_->Start();
+      timer_.expires_after(ToChrono(impl_->options_.handshake_timeout));
+      timer_.async_wait([self = shared_from_this(), gen = gen_](boost::system::error_code ec) {
+        if (ec || gen != self->gen_ || self->state_ != State::kAuthenticating) return;
+        self->impl_->AuthFailure(self->address_, "handshake timed out");
+        self->Broken(absl::UnavailableError("cluster handshake timed out"));
+      });
+      Read();
+      Write();
+    }
+
+    // Feeds the handshake what was read; false if the connection was closed.
+    bool Authenticate(size_t* pos) {
+      size_t used = 0;
+      const AuthStep step = handshake_->Receive(in_.view(), &used, &hs_out_);
+      *pos = used;
+      if (step.state == AuthStep::kRefused) {
+        impl_->AuthFailure(address_, step.reason);
+        Broken(absl::UnavailableError(absl::StrCat("cluster handshake failed: ", step.reason)));
+        return false;
+      }
+      if (step.state == AuthStep::kDone) {
+        timer_.cancel();
+        handshake_.reset();
+        state_ = State::kConnected;
+        counters_->connected = true;
+      }
+      Write();
+      return true;
     }
 
     // The connection failed or broke: every waiting call fails; the next call reconnects
     // (after the backoff, if connecting failed).
     void Broken(const absl::Status& why) {
-      const bool connecting = state_ == State::kConnecting;
+      // Before the handshake is done no call left: they were not sent.
+      const bool connecting = state_ == State::kConnecting || state_ == State::kAuthenticating;
       last_error_ = std::string(why.message());
       if (connecting) {
         retry_after_micros_ =
@@ -434,32 +586,50 @@ class AsioTransport::Impl {
     // Everything queued goes in one write. The bytes being written are owned by its
     // completion handler, so closing the connection (which clears out_) never frees bytes
     // the socket may still be reading.
+    // The handshake's messages (hs_out_) go the same way, before any call.
     void Write() {
-      if (writing_ || out_.empty() || state_ != State::kConnected) return;
+      if (writing_) return;
+      const bool calls = state_ == State::kConnected && hs_out_.empty();
+      std::string& from = calls ? out_ : hs_out_;
+      if (from.empty() || (state_ != State::kConnected && state_ != State::kAuthenticating)) return;
       writing_ = true;
-      auto bytes = std::make_shared<std::string>(std::move(out_));
-      out_.clear();
-      asio::async_write(socket_, asio::buffer(*bytes),
-                        [self = shared_from_this(), bytes, gen = gen_](boost::system::error_code ec,
-                                                                      size_t) {
+      auto bytes = std::make_shared<std::string>(std::move(from));
+      from.clear();
+      WriteAll(socket_, tls_, asio::buffer(*bytes),
+                        [self = shared_from_this(), bytes, gen = gen_, calls](
+                            boost::system::error_code ec, size_t) {
                           if (gen != self->gen_) return;
                           self->writing_ = false;
                           if (ec) return self->Broken(absl::UnavailableError(ec.message()));
-                          self->queued_bytes_ -= std::min(self->queued_bytes_, bytes->size());
+                          if (calls) {
+                            self->queued_bytes_ -= std::min(self->queued_bytes_, bytes->size());
+                          }
                           self->Write();
                         });
     }
 
     void Read() {
       char* at = in_.Room(16 << 10);
-      socket_.async_read_some(
-          asio::buffer(at, in_.room()),
+      ReadSome(
+          socket_, tls_, asio::buffer(at, in_.room()),
           [self = shared_from_this(), gen = gen_](boost::system::error_code ec, size_t n) {
             if (gen != self->gen_) return;
             self->in_.Added(n);
-            if (ec) return self->Broken(absl::UnavailableError(ec.message()));
+            if (ec) {
+              if (self->state_ == State::kAuthenticating) {
+                self->impl_->AuthFailure(self->address_,
+                                         "the peer closed the connection during the handshake "
+                                         "(a different cluster secret, or none?)");
+              } else if (ec.category() == asio::error::get_ssl_category()) {
+                // Under TLS 1.3 the listener refuses our certificate after our side of
+                // the handshake is done: its alert arrives here.
+                self->impl_->AuthFailure(self->address_, TlsError(ec));
+              }
+              return self->Broken(absl::UnavailableError(ec.message()));
+            }
             size_t pos = 0;
-            while (true) {
+            if (self->state_ == State::kAuthenticating && !self->Authenticate(&pos)) return;
+            while (self->state_ == State::kConnected) {
               pb::Envelope reply;
               size_t consumed, wanted;
               absl::Status error;
@@ -481,8 +651,9 @@ class AsioTransport::Impl {
     Shard* const shard_;
     const std::string address_;
     const std::shared_ptr<Counters> counters_;
-    tcp::socket socket_;
-    asio::steady_timer timer_;  // the connect deadline
+    tcp::socket socket_;  // until connected; with TLS it then moves into tls_
+    std::shared_ptr<TlsStream> tls_;
+    asio::steady_timer timer_;  // the connect deadline, then the handshakes'
     asio::steady_timer deadline_timer_;  // the earliest call's deadline
     int64_t armed_at_ = 0;               // what deadline_timer_ is set for (0: nothing)
     // (deadline, call id), earliest first; answered calls leave when they reach the top.
@@ -491,6 +662,8 @@ class AsioTransport::Impl {
         deadlines_;
     State state_ = State::kIdle;
     std::string out_;  // frames not yet handed to the socket
+    std::optional<DialerHandshake> handshake_;  // while kAuthenticating
+    std::string hs_out_;                        // handshake bytes not yet handed to the socket
     size_t queued_bytes_ = 0;
     bool writing_ = false;
     bool write_scheduled_ = false;
@@ -506,16 +679,60 @@ class AsioTransport::Impl {
   class Session : public std::enable_shared_from_this<Session> {
    public:
     Session(Impl* impl, Shard* shard, tcp::socket socket)
-        : impl_(impl), shard_(shard), socket_(std::move(socket)) {}
+        : impl_(impl), shard_(shard), socket_(std::move(socket)), timer_(*shard->io) {}
 
     void Start() {
-      boost::system::error_code ignored;
-      socket_.set_option(tcp::no_delay(true), ignored);
-      Read();
+      boost::system::error_code ec;
+      const tcp::endpoint remote = socket_.remote_endpoint(ec);
+      peer_ = ec ? "an unknown address" : EndpointText(remote);
+      socket_.set_option(tcp::no_delay(true), ec);
+      if (impl_->options_.refuse_remote && impl_->options_.refuse_remote()) {
+        const tcp::endpoint local = socket_.local_endpoint(ec);
+        if (ec || (!remote.address().is_loopback() && !local.address().is_loopback())) {
+          impl_->AuthFailure(peer_,
+                             "protected mode: a non-loopback peer and neither cluster-secret nor "
+                             "tls-cluster set");
+          return Close();
+        }
+      }
+      std::shared_ptr<asio::ssl::context> context = impl_->TlsContext(/*accepting=*/true);
+      std::vector<std::string> secrets = impl_->Secrets();
+      if (!secrets.empty()) handshake_.emplace(std::move(secrets), impl_->node_id_, impl_->address_);
+      if (context == nullptr && !handshake_) {
+        secured_ = true;
+        return Read();
+      }
+      // TLS, then the secret: both within one deadline.
+      timer_.expires_after(ToChrono(impl_->options_.handshake_timeout));
+      timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+        if (ec || self->closed_ || self->secured_) return;
+        self->impl_->AuthFailure(self->peer_, self->tls_shaking_ ? "TLS handshake timed out"
+                                                                 : "handshake timed out");
+        self->Close();
+      });
+      if (context == nullptr) return Read();
+      tls_ = std::make_shared<TlsStream>(std::move(context), std::move(socket_));
+      tls_shaking_ = true;
+      tls_->stream.async_handshake(asio::ssl::stream_base::server,
+                                   [self = shared_from_this(), keep = tls_](boost::system::error_code ec) {
+                                     if (self->closed_) return;
+                                     self->tls_shaking_ = false;
+                                     if (ec) {
+                                       self->impl_->AuthFailure(self->peer_, TlsError(ec));
+                                       return self->Close();
+                                     }
+                                     if (!self->handshake_) {
+                                       self->secured_ = true;
+                                       self->timer_.cancel();
+                                     }
+                                     self->Read();
+                                   });
     }
     void Close() {
       boost::system::error_code ignored;
       socket_.close(ignored);
+      if (tls_ != nullptr) tls_->stream.lowest_layer().close(ignored);
+      timer_.cancel();
       closed_ = true;
     }
 
@@ -529,11 +746,21 @@ class AsioTransport::Impl {
    private:
     void Read() {
       char* at = in_.Room(16 << 10);
-      socket_.async_read_some(
-          asio::buffer(at, in_.room()),
+      ReadSome(
+          socket_, tls_, asio::buffer(at, in_.room()),
           [self = shared_from_this()](boost::system::error_code ec, size_t n) {
             self->in_.Added(n);
-            if (ec) return self->Close();
+            if (ec) {
+              // A peer that got our CHALLENGE and left: most likely its secret differs.
+              if (self->handshake_ && self->heard_hello_ && !self->closed_) {
+                self->impl_->AuthFailure(self->peer_,
+                                         "the peer closed the connection during the handshake "
+                                         "(a different cluster secret?)");
+              }
+              return self->Close();
+            }
+            if (self->handshake_ && !self->Authenticate()) return;
+            if (self->handshake_) return self->Read();  // more of the handshake to come
             size_t pos = 0;
             self->dispatching_ = true;  // replies given meanwhile leave together
             while (true) {
@@ -557,6 +784,27 @@ class AsioTransport::Impl {
             self->in_.Consume(pos);
             self->Read();
           });
+    }
+
+    // Feeds the handshake what was read; nothing else is parsed until it is done. False if
+    // the connection was closed.
+    bool Authenticate() {
+      size_t used = 0;
+      const AuthStep step = handshake_->Receive(in_.view(), &used, &out_);
+      in_.Consume(used);
+      if (step.state == AuthStep::kRefused) {
+        impl_->AuthFailure(peer_, step.reason);
+        Close();
+        return false;
+      }
+      if (!out_.empty()) heard_hello_ = true;  // a CHALLENGE went out
+      if (step.state == AuthStep::kDone) {
+        timer_.cancel();
+        handshake_.reset();
+        secured_ = true;
+      }
+      Write();
+      return true;
     }
 
     void Dispatch(pb::Envelope request) {
@@ -592,7 +840,7 @@ class AsioTransport::Impl {
       writing_ = true;
       auto bytes = std::make_shared<std::string>(std::move(out_));
       out_.clear();
-      asio::async_write(socket_, asio::buffer(*bytes),
+      WriteAll(socket_, tls_, asio::buffer(*bytes),
                         [self = shared_from_this(), bytes](boost::system::error_code ec, size_t) {
                           self->writing_ = false;
                           if (ec) return self->Close();
@@ -602,9 +850,16 @@ class AsioTransport::Impl {
 
     Impl* const impl_;
     Shard* const shard_;
-    tcp::socket socket_;
+    tcp::socket socket_;  // with TLS, moved into tls_
+    std::shared_ptr<TlsStream> tls_;
+    asio::steady_timer timer_;  // the handshakes' deadline
+    std::string peer_;          // its address, for the log
+    std::optional<ListenerHandshake> handshake_;  // until the peer proved the secret
+    bool heard_hello_ = false;
+    bool tls_shaking_ = false;  // the TLS handshake is under way
+    bool secured_ = false;      // every handshake done: frames may flow
     InBuffer in_;
-    std::string out_;  // replies not yet handed to the socket
+    std::string out_;  // replies (or handshake messages) not yet handed to the socket
     bool writing_ = false, closed_ = false, dispatching_ = false, write_scheduled_ = false;
   };
 
@@ -639,6 +894,9 @@ class AsioTransport::Impl {
   std::optional<tcp::acceptor> acceptor_;  // on the first shard
   size_t next_shard_ = 0;                  // first shard's thread only
   int port_ = 0;
+  std::string address_, node_id_;  // set by Listen, before the first accept
+  std::atomic<uint64_t> auth_failures_{0}, auth_unlogged_{0};
+  std::atomic<int64_t> last_auth_log_{INT64_MIN / 2};
   std::atomic<bool> shut_down_{false};
   absl::Mutex stats_mu_;
   std::map<std::string, std::vector<std::shared_ptr<Counters>>> counters_ ABSL_GUARDED_BY(stats_mu_);
@@ -669,5 +927,7 @@ bool AsioTransport::OnShardThread() const { return impl_->OnShardThread(); }
 bool AsioTransport::Defer(std::function<void()> fn) { return impl_->Defer(std::move(fn)); }
 
 std::map<std::string, AsioTransport::PeerStats> AsioTransport::Stats() { return impl_->Stats(); }
+
+uint64_t AsioTransport::auth_failures() const { return impl_->auth_failures(); }
 
 }  // namespace cairn::cluster

@@ -31,6 +31,9 @@
 
 namespace boost::asio {
 class io_context;
+namespace ssl {
+class context;
+}  // namespace ssl
 }  // namespace boost::asio
 
 namespace cairn::cluster {
@@ -55,6 +58,23 @@ class AsioTransport final : public Transport {
     // closed (the store's WAL flush: a reply must not acknowledge a write the OS never
     // got). Null: none.
     std::function<absl::Status()> before_reply;
+
+    // Authentication (peer_auth.h, docs/cluster-security.md). secrets is asked once per
+    // new connection, so a change (CONFIG SET cluster-secret) applies to the connections
+    // made after it; null or empty: no handshake. node_id is this node's id in it (empty:
+    // the advertised address, bind:port, which a HELLO's target must equal).
+    std::string node_id;
+    std::function<std::vector<std::string>()> secrets;
+    // A connection still unauthenticated after this long is closed.
+    absl::Duration handshake_timeout = absl::Seconds(5);
+    // Asked once per accepted connection: whether one from a non-loopback address is
+    // refused (protected mode with no secret and no TLS). Null: never.
+    std::function<bool()> refuse_remote;
+    // Mutual TLS (tls-cluster): the context of a connection accepted (accepting: true) or
+    // dialed, asked once per connection, so a reload applies to the connections made
+    // after it. The TLS handshake comes first, then the secret's (if any), both within
+    // handshake_timeout. Null, or returning null: plain TCP.
+    std::function<std::shared_ptr<boost::asio::ssl::context>(bool accepting)> tls;
   };
 
   // Per peer (by address), for metrics.
@@ -82,6 +102,10 @@ class AsioTransport final : public Transport {
   // wait for a call: its reply would arrive on this very thread).
   bool OnShardThread() const;
   std::map<std::string, PeerStats> Stats();
+  // Connections refused or given up for authentication (either side: a peer that could
+  // not prove the secret, one whose proof we could not give, a handshake timeout, a
+  // protected-mode refusal). Each is logged, at most about one line a second.
+  uint64_t auth_failures() const;
 
   class Impl;
 

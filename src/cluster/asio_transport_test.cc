@@ -228,5 +228,106 @@ TEST(AsioTransportTest, GarbageFromAClientClosesOnlyItsConnection) {
   ASSERT_TRUE(r.ok()) << r.status();
 }
 
+// --- cluster-secret (peer_auth.h) on real sockets ---------------------------------------
+
+AsioTransport::Options WithSecrets(std::vector<std::string> secrets, std::string node_id) {
+  AsioTransport::Options o;
+  o.node_id = std::move(node_id);
+  o.secrets = [secrets] { return secrets; };
+  return o;
+}
+
+int ConnectLoopback(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  return fd;
+}
+
+TEST(AsioTransportTest, SameSecretCallsFlowAfterTheHandshake) {
+  auto server = StartTransport(Echo, WithSecrets({"s"}, "b"));
+  auto client = StartTransport(Echo, WithSecrets({"s"}, "a"));
+  const std::string address = Loopback(server->port());
+  // Calls made before the handshake is done wait for it, then all leave.
+  constexpr int kCalls = 50;
+  std::vector<std::promise<absl::StatusOr<pb::Envelope>>> promises(kCalls);
+  for (int i = 0; i < kCalls; i++) {
+    client->Call(address, ReadOf(absl::StrCat("k", i)), absl::Seconds(10),
+                 [&promises, i](absl::StatusOr<pb::Envelope> r) { promises[i].set_value(std::move(r)); });
+  }
+  for (int i = 0; i < kCalls; i++) {
+    auto r = promises[i].get_future().get();
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->read_result().versions(0).value(), absl::StrCat("v:k", i));
+  }
+  EXPECT_EQ(server->auth_failures(), 0u);
+  EXPECT_EQ(client->auth_failures(), 0u);
+}
+
+TEST(AsioTransportTest, WrongOrMissingSecretNeverReachesTheHandler) {
+  std::atomic<int> served{0};
+  auto server = StartTransport(
+      [&served](pb::Envelope request, Transport::Respond respond) {
+        served++;
+        Echo(std::move(request), std::move(respond));
+      },
+      WithSecrets({"s"}, "b"));
+  const std::string address = Loopback(server->port());
+  auto wrong = StartTransport(Echo, WithSecrets({"guess"}, "a"));
+  auto r = CallAndWait(*wrong, address, ReadOf("k"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
+  EXPECT_TRUE(WasNotSent(r.status())) << "nothing left before the handshake was done";
+  EXPECT_GE(wrong->auth_failures(), 1u);
+  auto none = StartTransport(Echo);
+  r = CallAndWait(*none, address, ReadOf("k"));
+  EXPECT_FALSE(r.ok());
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (server->auth_failures() < 2 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_GE(server->auth_failures(), 2u);  // the one that left, the one with no handshake
+  EXPECT_EQ(served.load(), 0);
+}
+
+TEST(AsioTransportTest, ASecretChangeAppliesToNewConnections) {
+  auto secrets = std::make_shared<std::vector<std::string>>(std::vector<std::string>{"old"});
+  absl::Mutex mu;
+  AsioTransport::Options o;
+  o.secrets = [secrets, &mu] {
+    absl::MutexLock l(&mu);
+    return *secrets;
+  };
+  auto server = StartTransport(Echo, o);
+  const std::string address = Loopback(server->port());
+  auto early = StartTransport(Echo, WithSecrets({"old"}, "a"));
+  ASSERT_TRUE(CallAndWait(*early, address, ReadOf("k")).ok());
+  {
+    absl::MutexLock l(&mu);
+    *secrets = {"new"};
+  }
+  // The connection made with the old secret stays; a new one needs the new secret.
+  EXPECT_TRUE(CallAndWait(*early, address, ReadOf("k")).ok());
+  auto late_old = StartTransport(Echo, WithSecrets({"old"}, "c"));
+  EXPECT_FALSE(CallAndWait(*late_old, address, ReadOf("k")).ok());
+  auto late_new = StartTransport(Echo, WithSecrets({"new", "old"}, "d"));
+  EXPECT_TRUE(CallAndWait(*late_new, address, ReadOf("k")).ok());
+}
+
+TEST(AsioTransportTest, AnIdleUnauthenticatedConnectionIsClosedAfterTheTimeout) {
+  AsioTransport::Options o = WithSecrets({"s"}, "b");
+  o.handshake_timeout = absl::Milliseconds(300);
+  auto server = StartTransport(Echo, o);
+  const int fd = ConnectLoopback(server->port());
+  const absl::Time start = absl::Now();
+  char buf[16];
+  EXPECT_EQ(read(fd, buf, sizeof(buf)), 0);  // closed, nothing sent
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(250));
+  close(fd);
+  EXPECT_EQ(server->auth_failures(), 1u);
+}
+
 }  // namespace
 }  // namespace cairn::cluster

@@ -34,6 +34,7 @@
 #include "cluster/anti_entropy.h"
 #include "cluster/membership.h"
 #include "cluster/partition_transport.h"
+#include "cluster/peer_auth.h"
 #include "cluster/registers.h"
 #include "cluster/ring.h"
 #include "cluster/type_merge.h"
@@ -137,6 +138,23 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
   t.contexts = std::move(io);
   t.loops_running = std::move(io_running);
   t.before_reply = [db] { return db->FlushWal(); };
+  t.node_id = cfg.node_id;
+  Config* config = server->config;
+  t.secrets = [config] {
+    auto secrets = cluster::ParseClusterSecrets(config->Get().cluster_secret);  // checked when set
+    return secrets.ok() ? *std::move(secrets) : std::vector<std::string>{};
+  };
+  t.refuse_remote = [config] {
+    const ServerConfig c = config->Get();
+    return c.protected_mode && c.cluster_secret.empty() && !c.tls_cluster;
+  };
+  if (cfg.tls_cluster) {
+    node->tls_ = true;
+    CAIRN_RETURN_IF_ERROR(node->ReloadTls(cfg));
+    t.tls = [raw](bool accepting) {
+      return accepting ? raw->tls_server_.Get() : raw->tls_client_.Get();
+    };
+  }
   auto transport = cluster::AsioTransport::Start(
       t, [raw](pb::Envelope request, cluster::Transport::Respond respond) {
         if (!raw->ready_.load(std::memory_order_acquire)) {
@@ -602,7 +620,8 @@ std::string ClusterInfo(ClusterNode& node) {
       "cluster_hint_delivery_failures:", ms.hint_delivery_failures.load(), "\r\n",
       "cluster_hint_failures:", st.hint_failures.load(), "\r\n",
       "cluster_tombstones_seen_by_all:", st.tombstones_seen.load(), "\r\n",
-      "cluster_tombstones_collected:", ms.tombstones_collected.load(), "\r\n");
+      "cluster_tombstones_collected:", ms.tombstones_collected.load(), "\r\n",
+      "cluster_auth_failures:", node.transport().auth_failures(), "\r\n");
   int peer = 0;
   for (const auto& [address, p] : node.transport().Stats()) {
     const uint64_t answered = p.calls - p.errors;
@@ -620,6 +639,28 @@ std::string ClusterInfo(ClusterNode& node) {
                           index >= 0 ? share[index] : 0.0);
   }
   return out;
+}
+
+absl::Status ClusterNode::ReloadTls(const ServerConfig& cfg) {
+  if (!tls_) return absl::OkStatus();
+  // Both sides present the node's certificate and require the peer's to chain to the
+  // cluster CA (mutual TLS).
+  // The server's tls-* settings (key password, protocols, ciphers, CA directory), with the
+  // cluster's own files where given, as Redis uses tls-cert-file for its cluster bus.
+  net::TlsSettings s = ServerTlsSettings(cfg);
+  if (!cfg.tls_cluster_cert_file.empty()) s.cert_file = cfg.tls_cluster_cert_file;
+  if (!cfg.tls_cluster_key_file.empty()) s.key_file = cfg.tls_cluster_key_file;
+  if (!cfg.tls_cluster_ca_cert_file.empty()) s.ca_cert_file = cfg.tls_cluster_ca_cert_file;
+  s.verify = net::PeerVerify::kRequired;
+  s.role = net::TlsRole::kServer;
+  auto server = net::BuildTlsContext(s);
+  if (!server.ok()) return absl::InvalidArgumentError(absl::StrCat("tls-cluster: ", server.status().message()));
+  s.role = net::TlsRole::kClient;
+  auto client = net::BuildTlsContext(s);
+  if (!client.ok()) return absl::InvalidArgumentError(absl::StrCat("tls-cluster: ", client.status().message()));
+  tls_server_.Set(*std::move(server));
+  tls_client_.Set(*std::move(client));
+  return absl::OkStatus();
 }
 
 std::string ClusterMetrics(ClusterNode& node) {
@@ -647,6 +688,10 @@ std::string ClusterMetrics(ClusterNode& node) {
       "\n# TYPE cairn_cluster_tombstones_collected_total counter\n",
       "cairn_cluster_tombstones_collected_total ",
       node.maintenance().stats().tombstones_collected.load(), "\n",
+      "# HELP cairn_cluster_auth_failures_total Cluster connections refused or failed in the "
+      "handshake (cluster-secret, protected mode).\n",
+      "# TYPE cairn_cluster_auth_failures_total counter\ncairn_cluster_auth_failures_total ",
+      node.transport().auth_failures(), "\n",
       "# TYPE cairn_cluster_peer_calls_total counter\n",
       "# TYPE cairn_cluster_peer_errors_total counter\n",
       "# TYPE cairn_cluster_peer_timeouts_total counter\n",

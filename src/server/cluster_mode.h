@@ -18,6 +18,7 @@
 #include "cairn/engine/db.h"
 #include "cluster/cluster.pb.h"
 #include "server/command.h"
+#include "net/tls_context.h"
 #include "server/config.h"
 
 namespace boost::asio {
@@ -97,6 +98,12 @@ class ClusterNode {
   // replicas (docs/cluster.md, "Threads"). False, without running it, once the node stops.
   bool RunBlocking(std::function<void()> fn);
 
+  // With tls-cluster: builds the cluster's TLS contexts again from cfg's files (a CA
+  // bundle or certificate replaced on disk, or tls-cluster-* changed) for the
+  // connections made from now on; connections already open keep theirs. On failure the
+  // old contexts stay and the error is returned. OK (nothing done) without tls-cluster.
+  absl::Status ReloadTls(const ServerConfig& cfg);
+
  private:
   ClusterNode() = default;
   bool RunFallback(std::function<void()> fn);  // on fallback_
@@ -142,6 +149,8 @@ class ClusterNode {
   std::unique_ptr<cluster::Maintenance> maintenance_;  // stopped first (destructor)
   std::unique_ptr<cluster::Transfers> transfers_;
   std::unique_ptr<cluster::AntiEntropy> anti_entropy_;
+  bool tls_ = false;  // tls-cluster, constant after Start
+  net::TlsContextSlot tls_server_, tls_client_;  // as listener, as dialer
   std::unique_ptr<cluster::AsioTransport> transport_;  // last: destroyed first
 };
 

@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "base/glob.h"
 #include "base/status.h"
+#include "cluster/peer_auth.h"
 
 namespace cairn::server {
 namespace {
@@ -227,6 +228,14 @@ absl::Status SetOutputLimit(ServerConfig& c, std::string_view v) {
   return absl::OkStatus();
 }
 
+absl::Status SetClusterSecret(ServerConfig& c, std::string_view v) {
+  if (absl::StatusOr<std::vector<std::string>> s = cluster::ParseClusterSecrets(v); !s.ok()) {
+    return s.status();
+  }
+  c.cluster_secret = std::string(v);
+  return absl::OkStatus();
+}
+
 const Option kOptions[] = {
     {"save", "", false, "RDB snapshots: none in cairn (always empty)", SetSave, GetEmpty},
     {"appendonly", "", false, "Append-only log: the WAL, always on (always yes)", SetAppendOnly,
@@ -291,6 +300,23 @@ const Option kOptions[] = {
      SetString<&ServerConfig::cluster_replace>, GetString<&ServerConfig::cluster_replace>},
     {"cluster-name", "", false, "Nodes of other clusters are ignored",
      SetString<&ServerConfig::cluster_name>, GetString<&ServerConfig::cluster_name>},
+    {"cluster-secret", "", true,
+     "Secrets cluster connections must prove, comma-separated: \"new,old\" during a rotation "
+     "(empty: none; docs/cluster-security.md)",
+     SetClusterSecret, GetString<&ServerConfig::cluster_secret>},
+    {"tls-cluster", "", false,
+     "Mutual TLS between nodes (tls-cluster-*-file, else tls-cert-file, tls-key-file, tls-ca-cert-file)",
+     SetBool<&ServerConfig::tls_cluster>, GetBool<&ServerConfig::tls_cluster>},
+    {"tls-cluster-cert-file", "", true, "This node's certificate chain (PEM) for tls-cluster (empty: tls-cert-file)",
+     SetString<&ServerConfig::tls_cluster_cert_file>,
+     GetString<&ServerConfig::tls_cluster_cert_file>},
+    {"tls-cluster-key-file", "", true, "This node's private key (PEM) for tls-cluster (empty: tls-key-file)",
+     SetString<&ServerConfig::tls_cluster_key_file>,
+     GetString<&ServerConfig::tls_cluster_key_file>},
+    {"tls-cluster-ca-cert-file", "", true,
+     "CAs a peer's certificate must chain to under tls-cluster (empty: tls-ca-cert-file)",
+     SetString<&ServerConfig::tls_cluster_ca_cert_file>,
+     GetString<&ServerConfig::tls_cluster_ca_cert_file>},
     {"rack", "", false, "This node's rack: replicas spread over racks",
      SetString<&ServerConfig::rack>, GetString<&ServerConfig::rack>},
     {"weight", "", false, "This node's share of the data relative to others (> 0)", SetWeight,

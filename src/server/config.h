@@ -76,6 +76,16 @@ struct ServerConfig {
   std::string seeds;          // comma-separated cluster addresses
   std::string cluster_replace;  // a dead member this new node takes the place of
   std::string cluster_name = "cairn";
+  // Comma-separated shared secrets for the cluster handshake (docs/cluster-security.md):
+  // the first proves, any accepts. Empty: none. CONFIG SET applies to new connections.
+  std::string cluster_secret;
+  // Mutual TLS between nodes (docs/cluster-security.md): each node presents its
+  // certificate and requires the peer's to chain to the CA file. tls-cluster is startup
+  // only; the files are read again on CONFIG SET (new connections).
+  bool tls_cluster = false;
+  std::string tls_cluster_cert_file;
+  std::string tls_cluster_key_file;
+  std::string tls_cluster_ca_cert_file;
   std::string rack;
   std::string weight = "1";   // > 0
   int replicas = 3;           // N

@@ -111,5 +111,19 @@ TEST(ConfigTest, TomlFileSetsOptionsAndReportsErrors) {
   EXPECT_FALSE(Config().LoadFile(path).ok());
 }
 
+TEST(ConfigTest, ClusterSecretAndTlsOptions) {
+  Config c;
+  EXPECT_TRUE(c.Set("cluster-secret", "new,old", /*at_runtime=*/true).ok());
+  EXPECT_EQ(c.Get().cluster_secret, "new,old");
+  EXPECT_FALSE(c.Set("cluster-secret", "new,,old", true).ok());   // an empty secret
+  EXPECT_FALSE(c.Set("cluster-secret", "a,b,c,d,e", true).ok());  // more than four
+  EXPECT_EQ(c.Get().cluster_secret, "new,old");                   // unchanged
+  EXPECT_TRUE(c.Set("cluster-secret", "", true).ok());
+  EXPECT_FALSE(c.Set("tls-cluster", "yes", /*at_runtime=*/true).ok());  // startup only
+  EXPECT_TRUE(c.Set("tls-cluster", "yes", /*at_runtime=*/false).ok());
+  EXPECT_TRUE(c.Set("tls-cluster-ca-cert-file", "/etc/cairn/ca.pem", true).ok());
+  EXPECT_EQ(c.Get().tls_cluster_ca_cert_file, "/etc/cairn/ca.pem");
+}
+
 }  // namespace
 }  // namespace cairn::server

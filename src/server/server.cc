@@ -999,6 +999,13 @@ class ServerImpl final : public Server {
   absl::Status ReloadTls() override {
     absl::MutexLock l(&reconfig_mu_);
     const ServerConfig cfg = config_->Get();
+    if (ctx_.cluster != nullptr) {
+      if (absl::Status st = ctx_.cluster->ReloadTls(cfg); !st.ok()) {
+        spdlog::error("cluster TLS reload failed, the current certificates stay in use: {}",
+                      std::string(st.message()));
+        return st;
+      }
+    }
     if (!TlsWanted(cfg)) return absl::OkStatus();
     auto context = net::BuildTlsContext(ServerTlsSettings(cfg));
     if (!context.ok()) {
@@ -1051,6 +1058,14 @@ class ServerImpl final : public Server {
         return absl::InvalidArgumentError("Unable to update TLS configuration. Check server logs.");
       }
       context = std::move(*built);
+    }
+    // The cluster transport's contexts (its files may be the same): a failure refuses the CONFIG SET.
+    if (tls_named && ctx_.cluster != nullptr) {
+      if (absl::Status st = ctx_.cluster->ReloadTls(next); !st.ok()) {
+        spdlog::warn("CONFIG SET refused, the current cluster TLS configuration stays: {}",
+                     std::string(st.message()));
+        return absl::InvalidArgumentError("Unable to update TLS configuration. Check server logs.");
+      }
     }
     if (port_named && next.tls_port != ctx_.tls_port.load()) {
       std::shared_ptr<tcp::acceptor> acceptor;
