@@ -59,6 +59,7 @@ void ConfigCmd(CommandContext& c) {
     for (size_t i = 2; i + 1 < c.args.size(); i += 2) {
       (void)c.server.config->Set(c.args[i], c.args[i + 1], true);
     }
+    ApplyAclConfig(c.server);  // requirepass, users, acl-pubsub-default
     if (c.server.on_config_change) c.server.on_config_change();
     return c.out.SimpleString("OK");
   }
