@@ -145,12 +145,18 @@ std::string AclUsers::LoadFile(const std::string& path) {
       absl::StrAppend(&errors, path, ":", linenum, ": Unmatched parenthesis in selector definition.");
       merged.clear();
     }
+    // As Redis: unknown commands are named, each; of other errors only the first.
+    bool syntax_error = false;
     for (std::string& op : merged) {
       op = std::string(absl::StripAsciiWhitespace(op));
       if (std::string e = u.Apply(op); !e.empty()) {
-        absl::StrAppend(&errors, path, ":", linenum, ": Error in applying operation '", op,
-                        "': ", e, ". ");
-        break;
+        if (e == "Unknown command or category name in ACL") {
+          absl::StrAppend(&errors, path, ":", linenum, ": Error in applying operation '", op,
+                          "': ", e, ". ");
+        } else if (!syntax_error) {
+          absl::StrAppend(&errors, path, ":", linenum, ": ", e, ". ");
+          syntax_error = true;
+        }
       }
     }
     loaded[argv[1]] = Publishable(std::move(u));
@@ -194,7 +200,8 @@ void AclUsers::Log(std::string_view reason, std::string_view context, std::strin
                    std::string_view username, int64_t now_ms, std::string client_info,
                    size_t max_len) {
   absl::MutexLock l(&mu_);
-  for (auto it = log_.begin(); it != log_.end(); ++it) {
+  int toscan = 10;  // Redis groups with one of the 10 most recent entries only
+  for (auto it = log_.begin(); it != log_.end() && toscan-- > 0; ++it) {
     if (it->reason == reason && it->context == context && it->object == object &&
         it->username == username && now_ms - it->ctime_ms <= 60000) {
       AclLogEntry e = std::move(*it);

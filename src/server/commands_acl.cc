@@ -286,7 +286,7 @@ void Acl(CommandContext& c) {
   if (sub == "help" && argc == 2) return Help(c);
   if (sub == "cat" || sub == "log" || sub == "genpass" || sub == "help") {
     return c.out.Error(absl::StrCat("ERR unknown subcommand or wrong number of arguments for '",
-                                    sub, "'. Try ACL HELP."));
+                                    std::string(c.args[1]), "'. Try ACL HELP."));
   }
   c.out.Error(absl::StrCat("ERR unknown subcommand '", std::string(c.args[1]).substr(0, 128),
                            "'. Try ACL HELP."));
