@@ -93,8 +93,13 @@ void CommandInfo(protocol::ReplyWriter& out, const CommandSpec& spec) {
   out.Integer(spec.first_key);
   out.Integer(spec.last_key);
   out.Integer(spec.step);
-  out.SetHeader(1);
-  out.SimpleString(absl::StrCat("@", spec.group));
+  // ACL categories: Redis's (acl_table.h), cairn's own for CAIRN.* commands.
+  const int id = acl::CommandIdByName(spec.name);
+  const uint32_t cats = id >= 0 ? acl::kCommandAcls[id].categories : 0;
+  out.SetHeader(static_cast<size_t>(__builtin_popcount(cats)));
+  for (int i = 0; i < acl::kCategoryCount; i++) {
+    if (cats & (1u << i)) out.SimpleString(absl::StrCat("@", acl::kCategoryNames[i]));
+  }
   out.SetHeader(0);
   out.ArrayHeader(0);
   out.ArrayHeader(0);

@@ -459,3 +459,12 @@ def test_slowlog_redacts_credentials(server):
     lines = [[a.lower() if i < 2 else a for i, a in enumerate(e[3])] for e in entries]
     assert [b"acl", b"setuser", b"(redacted)", b"(redacted)", b"(redacted)"] in lines
     assert [b"auth", b"(redacted)", b"(redacted)"] in lines
+
+
+def test_command_info_reports_redis_acl_categories(server, ref):
+    p = Pair(server.port, ref)
+    for name in ("get", "set", "flushall", "sort", "publish", "hset", "xread", "eval", "ping"):
+        got, want = p.both("COMMAND", "INFO", name)
+        assert got[0][6] == want[0][6], (name, got[0][6], want[0][6])
+    assert p.c.command("COMMAND", "INFO", "cairn.range")[0][6] == [
+        "@keyspace", "@read", "@slow", "@dangerous"]
