@@ -778,8 +778,7 @@ std::optional<HttpResponse> CheckHttpAccess(ServerContext& server, const HttpReq
     return Error(403, "protected mode: no password is set, so only loopback clients are served");
   }
   if (HttpUser(server, req.authorization) == nullptr) {
-    return Error(401, "authentication required (WRONGPASS invalid username-password pair or "
-                      "user is disabled)");
+    return Error(401, "authentication required");
   }
   return std::nullopt;
 }
