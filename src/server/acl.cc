@@ -128,9 +128,8 @@ std::vector<KeyRef> KeysOf(int id, const std::vector<std::string_view>& args) {
       if (first + spec.a >= argc) continue;
       int64_t n = 0;
       const std::string_view s = args[first + spec.a];
-      if (s.empty() || s.size() > 10 || !std::all_of(s.begin(), s.end(), [](char ch) {
-            return ch >= '0' && ch <= '9';
-          })) {
+      if (s.empty() || s.size() > 10 ||
+          !std::all_of(s.begin(), s.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
         continue;
       }
       n = std::stoll(std::string(s));
@@ -354,11 +353,13 @@ std::string Selector::Apply(std::string_view op) {
     const int parent = CommandIdByName(name.substr(0, bar));
     if (parent < 0) return kUnknownName;
     const std::string sub = std::string(op.substr(1 + bar + 1));
-    if (sub.find('|') != std::string::npos) return "Allowing first-arg of a subcommand is not supported";
+    if (sub.find('|') != std::string::npos)
+      return "Allowing first-arg of a subcommand is not supported";
     if (!TheIndex().children[parent].empty()) return kUnknownName;
     if (sub.empty()) return kSyntax;
     auto& fa = firstargs_[parent];
-    if (std::none_of(fa.begin(), fa.end(), [&](const std::string& a) { return EqualsNoCase(a, sub); })) {
+    if (std::none_of(fa.begin(), fa.end(),
+                     [&](const std::string& a) { return EqualsNoCase(a, sub); })) {
       fa.push_back(sub);
     }
   } else if (op.size() >= 2 && op[0] == '-') {

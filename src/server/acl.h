@@ -111,7 +111,7 @@ struct User {
   std::string name;
   bool enabled = false;
   bool nopass = false;
-  int sanitize = 0;  // 1: sanitize-payload, 2: skip-sanitize-payload
+  int sanitize = 0;                    // 1: sanitize-payload, 2: skip-sanitize-payload
   std::vector<std::string> passwords;  // hex SHA-256, in the order added
   Selector root;
   std::vector<Selector> selectors;

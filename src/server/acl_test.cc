@@ -1,4 +1,5 @@
 #include "server/acl.h"
+#include "server/acl_users.h"
 
 #include <gtest/gtest.h>
 
@@ -124,8 +125,7 @@ TEST(AclSelectorsTest, AnySelectorMayAllow) {
   EXPECT_EQ(Check(u, {"set", "b1", "v"}), Verdict::kOk);
   EXPECT_EQ(Check(u, {"set", "a1", "v"}), Verdict::kKey);  // the key error beats the command one
   EXPECT_EQ(Check(u, {"del", "a1"}), Verdict::kCommand);
-  EXPECT_EQ(u.Describe(),
-            "user u on ~a* resetchannels -@all +get (~b* resetchannels -@all +set)");
+  EXPECT_EQ(u.Describe(), "user u on ~a* resetchannels -@all +get (~b* resetchannels -@all +set)");
   User v = u;
   EXPECT_EQ(v.Apply("clearselectors"), "");
   EXPECT_EQ(Check(v, {"set", "b1", "v"}), Verdict::kCommand);
@@ -147,6 +147,36 @@ TEST(AclPasswordsTest, HashedAndConstantTimeCompared) {
   EXPECT_FALSE(u.CheckPassword("anything"));
   EXPECT_EQ(u.Apply("reset"), "");
   EXPECT_EQ(u.Describe(), "user u off sanitize-payload resetchannels -@all");
+}
+
+TEST(AclUsersTest, ShorthandsAndAllOrNothingSetUser) {
+  AclUsers users;
+  EXPECT_FALSE(users.auth_required());
+  users.ApplyShorthands("pw", {{"alice", "a1"}});
+  EXPECT_TRUE(users.auth_required());
+  EXPECT_TRUE(users.Find("default")->CheckPassword("pw"));
+  EXPECT_FALSE(users.Find("default")->CheckPassword("x"));
+  ASSERT_NE(users.Find("alice"), nullptr);
+  EXPECT_TRUE(users.Find("alice")->unrestricted);
+  EXPECT_EQ(users.Find("alice")->Describe(),
+            "user alice on #" + HashPassword("a1") + " ~* &* +@all");
+  // users without requirepass: default is off.
+  users.ApplyShorthands("", {{"alice", "a1"}});
+  EXPECT_FALSE(users.Find("default")->enabled);
+  users.ApplyShorthands("", {});
+  EXPECT_EQ(users.Find("alice"), nullptr);
+  EXPECT_FALSE(users.auth_required());
+  // A failing rule leaves the user as it was (or absent).
+  EXPECT_EQ(users.SetUser("bob", {"on", "+get", "+nosuch"}),
+            "Error in ACL SETUSER modifier '+nosuch': Unknown command or category name in ACL");
+  EXPECT_EQ(users.Find("bob"), nullptr);
+  const uint64_t v = users.version();
+  EXPECT_EQ(users.SetUser("bob", {"on", "(~a", "+get)"}), "");
+  EXPECT_GT(users.version(), v);
+  EXPECT_EQ(users.Find("bob")->selectors.size(), 1u);
+  EXPECT_EQ(users.SetUser("bob", {"(~a"}),
+            "Unmatched parenthesis in acl selector starting at '(~a'.");
+  EXPECT_EQ(users.DelUsers({"bob", "default", "nosuch"}), 1);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "server/acl_users.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -81,6 +82,13 @@ void AclUsers::ApplyShorthands(const std::string& requirepass,
                                const std::vector<std::pair<std::string, std::string>>& users) {
   absl::MutexLock l(&mu_);
   if (requirepass == applied_requirepass_ && users == applied_users_) return;
+  // Users the option named before and names no more go away (their clients then have no
+  // rights), as the option was their only definition.
+  for (const auto& old : applied_users_) {
+    const bool still = std::any_of(users.begin(), users.end(),
+                                   [&](const auto& u) { return u.first == old.first; });
+    if (!still && old.first != "default") users_.erase(old.first);
+  }
   applied_requirepass_ = requirepass;
   applied_users_ = users;
   acl::User d = *users_.at("default");
@@ -113,8 +121,7 @@ std::string AclUsers::LoadFile(const std::string& path) {
   absl::MutexLock file_lock(&file_mu_);
   std::ifstream in(path);
   if (!in) {
-    return absl::StrCat("Error loading ACLs, opening file '", path,
-                        "': No such file or directory");
+    return absl::StrCat("Error loading ACLs, opening file '", path, "': No such file or directory");
   }
   std::stringstream buf;
   buf << in.rdbuf();
@@ -142,7 +149,8 @@ std::string AclUsers::LoadFile(const std::string& path) {
     std::vector<std::string> merged;
     std::string merge_error;
     if (!acl::MergeSelectorArgs(ops, &merged, &merge_error)) {
-      absl::StrAppend(&errors, path, ":", linenum, ": Unmatched parenthesis in selector definition.");
+      absl::StrAppend(&errors, path, ":", linenum,
+                      ": Unmatched parenthesis in selector definition.");
       merged.clear();
     }
     // As Redis: unknown commands are named, each; of other errors only the first.

@@ -9,7 +9,8 @@ namespace cairn::server {
 namespace {
 
 void ReplyBadArgs(CommandContext& c, std::string_view sub) {
-  c.out.Error(absl::StrCat("ERR wrong number of arguments for 'acl|", std::string(sub), "' command"));
+  c.out.Error(
+      absl::StrCat("ERR wrong number of arguments for 'acl|", std::string(sub), "' command"));
 }
 
 // After a user changed or went away: clients of a deleted user are closed (Redis 7), as
@@ -107,10 +108,10 @@ void DryRun(CommandContext& c) {
   const std::vector<std::string_view> args(c.args.begin() + 3, c.args.end());
   const CommandSpec* spec = CommandTable::Get().Find(args[0]);
   const int id = acl::CommandId(args);
-  if (spec == nullptr || (id >= 0 && std::string_view(acl::CommandName(id)).find('|') ==
-                                         std::string_view::npos &&
-                          (spec->flags & kContainer) && args.size() > 1 &&
-                          acl::CommandIdByName(Lower(args[0]) + "|help") >= 0)) {
+  if (spec == nullptr ||
+      (id >= 0 && std::string_view(acl::CommandName(id)).find('|') == std::string_view::npos &&
+       (spec->flags & kContainer) && args.size() > 1 &&
+       acl::CommandIdByName(Lower(args[0]) + "|help") >= 0)) {
     return c.out.Error(absl::StrCat("ERR Command '", std::string(args[0]), "' not found"));
   }
   const int argc = static_cast<int>(args.size());
@@ -207,7 +208,8 @@ void Acl(CommandContext& c) {
       return c.out.Error("ERR Usernames can't contain spaces or null characters");
     }
     const std::vector<std::string_view> ops(c.args.begin() + 3, c.args.end());
-    if (std::string e = c.server.acl->SetUser(name, ops); !e.empty()) return c.out.Error("ERR " + e);
+    if (std::string e = c.server.acl->SetUser(name, ops); !e.empty())
+      return c.out.Error("ERR " + e);
     DisconnectAfterChange(c, name, false);
     return c.out.SimpleString("OK");
   }
