@@ -682,7 +682,10 @@ bool PipelineExecutor::Deferrable(const std::vector<std::string_view>& args) {
   if (client_.in_multi || NeedsAuth(server_, client_) || server_.cluster != nullptr) return false;
   if (client_.tracking.load(std::memory_order_relaxed)) return false;  // CLIENT CACHING's turn
   if (const acl::User* u = ClientAclUser(server_, client_); u != nullptr && !u->unrestricted) {
-    return false;  // checked by ExecuteCommand
+    // A SET this user may not run goes to ExecuteCommand, which refuses and logs it.
+    static const int set_id = acl::CommandIdByName("set");
+    int idx = 0;
+    if (u->Check(set_id, args, &idx) != acl::Verdict::kOk) return false;
   }
   if (server_.used_memory) {
     const uint64_t limit = server_.config->maxmemory();
