@@ -468,3 +468,18 @@ def test_command_info_reports_redis_acl_categories(server, ref):
         assert got[0][6] == want[0][6], (name, got[0][6], want[0][6])
     assert p.c.command("COMMAND", "INFO", "cairn.range")[0][6] == [
         "@keyspace", "@read", "@slow", "@dangerous"]
+
+
+def test_pipelined_sets_are_checked_each_match_redis(server, ref):
+    """cairn batches a pipeline's plain SETs into one write: each is still checked."""
+    admin = Pair(server.port, ref)
+    admin.same("ACL", "SETUSER", "pl", "on", ">pw", "~a*", "+@all")
+    p = Pair(server.port, ref)
+    p.same("AUTH", "pl", "pw")
+    batch = b"".join(RespSocket.encode("SET", k, "v") for k in ("a1", "a2", "zz", "a3", "b1"))
+    for conn in (p.c, p.r):
+        conn.send(batch)
+    got = [p.c.read_reply() for _ in range(5)]
+    want = [p.r.read_reply() for _ in range(5)]
+    assert got == want and got[2].startswith("NOPERM"), (got, want)
+    admin.same("MGET", "a1", "a2", "a3", "zz", "b1")
