@@ -483,3 +483,20 @@ def test_pipelined_sets_are_checked_each_match_redis(server, ref):
     want = [p.r.read_reply() for _ in range(5)]
     assert got == want and got[2].startswith("NOPERM"), (got, want)
     admin.same("MGET", "a1", "a2", "a3", "zz", "b1")
+
+
+def test_pubsub_default_and_log_length_match_redis(server, ref):
+    p = Pair(server.port, ref)
+    p.same("CONFIG", "SET", "acl-pubsub-default", "allchannels")
+    p.same("CONFIG", "GET", "acl-pubsub-default")
+    p.same("ACL", "SETUSER", "pd", "on", ">pw", "(+get ~x)")
+    p.same("ACL", "GETUSER", "pd", norm=norm_getuser)
+    p.same("ACL", "SETUSER", "pd", "reset")
+    p.same("ACL", "LIST", norm=norm_list)
+    p.same("CONFIG", "SET", "acl-pubsub-default", "resetchannels")
+    p.same("ACL", "SETUSER", "pd2", "on")
+    p.same("ACL", "LIST", norm=norm_list)
+    p.same("CONFIG", "SET", "acllog-max-len", "2")
+    for user in ("x1", "x2", "x3"):
+        p.same("AUTH", user, "bad")
+    p.same("ACL", "LOG", norm=norm_log)
