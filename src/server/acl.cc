@@ -90,6 +90,18 @@ std::vector<KeyRef> KeysOf(int id, const std::vector<std::string_view>& args) {
   std::vector<KeyRef> out;
   const CommandAcl& cmd = kCommandAcls[id];
   const int argc = static_cast<int>(args.size());
+  if (std::string_view(cmd.name) == "migrate") {  // an incomplete spec: migrateGetKeys
+    for (int i = 6; i < argc; i++) {
+      if (EqualsNoCase(args[i], "keys")) {
+        for (int k = i + 1; k < argc; k++) out.push_back({k, kKsRW | kKsAccess | kKsDelete});
+        return out;
+      }
+      if (EqualsNoCase(args[i], "auth")) i += 1;  // a password is not the KEYS keyword
+      if (EqualsNoCase(args[i], "auth2")) i += 2;
+    }
+    if (argc > 3) out.push_back({3, kKsRW | kKsAccess | kKsDelete});
+    return out;
+  }
   for (int s = 0; s < cmd.key_spec_count; s++) {
     const KeySpec& spec = cmd.key_specs[s];
     if (spec.flags & kKsNot_key) continue;  // SSUBSCRIBE's channels: checked as channels

@@ -68,6 +68,7 @@ struct KeySpec {
 
 struct CommandAcl {
   const char* name;  // lower case; a subcommand is "parent|sub"
+  int arity;         // Redis's (0: cairn's own command, see its CommandSpec)
   uint32_t categories;
   bool movable_keys;  // Redis finds keys with a procedure (some specs incomplete)
   bool no_auth;       // allowed to every user (AUTH, HELLO)

@@ -106,18 +106,23 @@ void DryRun(CommandContext& c) {
     return c.out.Error(absl::StrCat("ERR User '", std::string(c.args[2]), "' not found"));
   }
   const std::vector<std::string_view> args(c.args.begin() + 3, c.args.end());
-  const CommandSpec* spec = CommandTable::Get().Find(args[0]);
+  // Redis's command table decides (a command cairn does not run can still be asked about).
   const int id = acl::CommandId(args);
-  if (spec == nullptr ||
-      (id >= 0 && std::string_view(acl::CommandName(id)).find('|') == std::string_view::npos &&
-       (spec->flags & kContainer) && args.size() > 1 &&
-       acl::CommandIdByName(Lower(args[0]) + "|help") >= 0)) {
+  const bool unknown_sub = id >= 0 && args.size() > 1 &&
+                           std::string_view(acl::CommandName(id)).find('|') == std::string_view::npos &&
+                           acl::CommandIdByName(Lower(args[0]) + "|help") >= 0;
+  if (id < 0 || unknown_sub) {
     return c.out.Error(absl::StrCat("ERR Command '", std::string(args[0]), "' not found"));
   }
+  int arity = acl::kCommandAcls[id].arity;
+  if (arity == 0) {  // cairn's own
+    const CommandSpec* spec = CommandTable::Get().Find(args[0]);
+    arity = spec != nullptr ? spec->arity : -1;
+  }
   const int argc = static_cast<int>(args.size());
-  if ((spec->arity > 0 && argc != spec->arity) || (spec->arity < 0 && argc < -spec->arity)) {
-    return c.out.Error(absl::StrCat("ERR wrong number of arguments for '",
-                                    id >= 0 ? acl::CommandName(id) : spec->name, "' command"));
+  if ((arity > 0 && argc != arity) || (arity < 0 && argc < -arity)) {
+    return c.out.Error(absl::StrCat("ERR wrong number of arguments for '", acl::CommandName(id),
+                                    "' command"));
   }
   int idx = 0;
   const acl::Verdict v = u->Check(id, args, &idx);
@@ -126,7 +131,7 @@ void DryRun(CommandContext& c) {
       return c.out.SimpleString("OK");
     case acl::Verdict::kCommand:
       return c.out.Bulk(absl::StrCat("This user has no permissions to run the '",
-                                     id >= 0 ? acl::CommandName(id) : spec->name, "' command"));
+                                     acl::CommandName(id), "' command"));
     case acl::Verdict::kKey:
       return c.out.Bulk(absl::StrCat("This user has no permissions to access the '",
                                      std::string(args[idx]), "' key"));

@@ -500,3 +500,50 @@ def test_pubsub_default_and_log_length_match_redis(server, ref):
     for user in ("x1", "x2", "x3"):
         p.same("AUTH", user, "bad")
     p.same("ACL", "LOG", norm=norm_log)
+
+
+# Commands whose keys Redis finds by keyword, count or a procedure, each with keys that
+# a read-only (r*), write-only (w*) and read-write (rw*) pattern do or do not cover.
+KEY_SPEC_LINES = [
+    ("ZUNIONSTORE", "w1", "2", "r1", "rw1"), ("ZUNIONSTORE", "r1", "2", "r1", "rw1"),
+    ("ZINTER", "2", "r1", "w1"), ("SINTERCARD", "2", "r1", "rw2"), ("SINTERCARD", "2", "r1", "w2"),
+    ("LMPOP", "2", "rw1", "rw2", "LEFT"), ("LMPOP", "2", "rw1", "r2", "LEFT"),
+    ("BLMPOP", "0", "1", "w1", "LEFT"), ("ZMPOP", "1", "rw1", "MIN"),
+    ("EVAL", "return 1", "2", "rw1", "r1"), ("EVAL_RO", "return 1", "1", "r1"),
+    ("FCALL", "f", "1", "rw1"), ("FCALL_RO", "f", "1", "w1"),
+    ("XREAD", "STREAMS", "r1", "rw1", "0", "0"), ("XREAD", "COUNT", "2", "STREAMS", "w1", "0"),
+    ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "r1", ">"),
+    ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "rw1", ">"),
+    ("GEORADIUS", "r1", "0", "0", "1", "km", "STORE", "w1"),
+    ("GEORADIUS", "r1", "0", "0", "1", "km", "STORE", "r2"),
+    ("GEOSEARCHSTORE", "w1", "r1", "FROMLONLAT", "0", "0", "BYRADIUS", "1", "km"),
+    ("MIGRATE", "h", "1", "", "0", "5", "KEYS", "rw1", "r1"), ("MIGRATE", "h", "1", "rw1", "0", "5"),
+    ("MIGRATE", "h", "1", "", "0", "5", "AUTH", "keys", "KEYS", "rw1", "w1"),
+    ("SORT", "r1", "STORE", "w1"), ("SORT", "r1", "STORE", "r2"), ("SORT_RO", "r1"),
+    ("OBJECT", "ENCODING", "w1"), ("MEMORY", "USAGE", "w1"), ("BITOP", "AND", "w1", "r1", "r2"),
+    ("BITOP", "AND", "r1", "r2"), ("LMOVE", "rw1", "w1", "LEFT", "RIGHT"),
+    ("RPOPLPUSH", "r1", "w1"), ("SMOVE", "rw1", "w2", "m"), ("RENAME", "rw1", "w1"),
+    ("RENAME", "r1", "w1"), ("COPY", "r1", "w1"), ("PFMERGE", "w1", "r1"),
+    ("PFCOUNT", "r1", "w1"), ("XGROUP", "CREATE", "rw1", "g", "$"), ("XINFO", "STREAM", "r1"),
+    ("BITFIELD", "r1", "GET", "u8", "0"), ("BITFIELD", "r1", "SET", "u8", "0", "1"),
+    ("BITFIELD", "w1", "INCRBY", "u8", "0", "1"), ("BITFIELD_RO", "r1", "GET", "u8", "0"),
+    ("SET", "w1", "v"), ("SET", "w1", "v", "GET"), ("SET", "rw1", "v", "GET"),
+    ("GETEX", "r1"), ("GETDEL", "w1"), ("GETDEL", "rw1"), ("LCS", "r1", "r2"),
+    ("TOUCH", "w1"), ("EXISTS", "w1"), ("DEL", "w1"), ("UNLINK", "r1"), ("TYPE", "w1"),
+    ("SUNIONSTORE", "w1", "r1", "rw2"), ("ZRANGESTORE", "w1", "r1", "0", "-1"),
+    ("WATCH", "w1"), ("EXPIRE", "r1", "10"), ("APPEND", "w1", "x"), ("INCR", "r1"),
+    ("HSET", "w1", "f", "v"), ("HGET", "w1", "f"), ("LPOS", "r1", "x"), ("SPUBLISH", "ch", "m"),
+    ("SSUBSCRIBE", "ch"), ("PUBSUB", "NUMSUB", "ch"), ("RESTORE", "w1", "0", "x"),
+    ("DUMP", "w1"), ("MSETNX", "w1", "v", "rw1", "v"), ("BLPOP", "r1", "w1", "0"),
+    ("BRPOPLPUSH", "rw1", "w1", "0"), ("XADD", "w1", "*", "f", "v"), ("XLEN", "w1"),
+    ("GEODIST", "r1", "a", "b"), ("SCRIPT", "FLUSH"), ("FUNCTION", "LIST"), ("MOVE", "rw1", "1"),
+]
+
+
+def test_key_specs_match_redis(server, ref):
+    p = Pair(server.port, ref)
+    p.same("ACL", "SETUSER", "ks", "on", ">pw", "%R~r*", "%W~w*", "~rw*", "&ch", "+@all")
+    p.same("ACL", "SETUSER", "ks2", "on", ">pw", "%R~*", "~w*", "+@all", "(~x* +get)")
+    for line in KEY_SPEC_LINES:
+        p.same("ACL", "DRYRUN", "ks", *line)
+        p.same("ACL", "DRYRUN", "ks2", *line)
