@@ -119,6 +119,7 @@ CommandTable::CommandTable() {
   RegisterGeoCommands(&all_);
   RegisterSortCommands(&all_);
   RegisterClusterCommands(&all_);
+  RegisterAclCommands(&all_);
   for (const CommandSpec* spec : all_) by_name_[spec->name] = spec;
 }
 
@@ -275,7 +276,151 @@ void UnknownCommand(const std::vector<std::string_view>& args, protocol::ReplyWr
 }  // namespace
 
 bool NeedsAuth(const ServerContext& server, const ClientState& client) {
-  return !client.authenticated && server.config->auth_required();
+  return !client.authenticated && server.acl->auth_required();
+}
+
+// --- ACL ----------------------------------------------------------------------------------
+
+const acl::User* ClientAclUser(ServerContext& server, ClientState& client) {
+  if (client.acl_user == nullptr) return nullptr;
+  const uint64_t v = server.acl->version();
+  if (v != client.acl_version) {
+    std::shared_ptr<const acl::User> u = server.acl->Find(client.acl_user->name);
+    if (u == nullptr) u = std::make_shared<const acl::User>(client.acl_user->name);  // no rights
+    client.acl_user = std::move(u);
+    client.acl_version = v;
+  }
+  return client.acl_user.get();
+}
+
+void SetClientUser(ServerContext& server, ClientState& client,
+                   std::shared_ptr<const acl::User> user) {
+  if (user == nullptr) user = std::make_shared<const acl::User>("default");
+  {
+    absl::MutexLock l(&client.mu);
+    client.user = user->name;
+  }
+  client.acl_version = server.acl->version();
+  client.acl_user = std::move(user);
+}
+
+void AclLogDenial(ServerContext& server, ClientState& client, std::string_view reason,
+                  std::string_view context, std::string_view object, std::string_view username) {
+  const int64_t now = server.now_ms ? server.now_ms() : NowMs();
+  server.acl->Log(reason, context, object, username, now, ClientInfoLine(client, now),
+                  static_cast<size_t>(std::max(0, server.config->Get().acllog_max_len)));
+}
+
+void ApplyAclConfig(ServerContext& server) {
+  const ServerConfig cfg = server.config->Get();
+  acl::SetPubsubDefault(cfg.acl_pubsub_default == "allchannels");
+  server.acl->ApplyShorthands(cfg.requirepass, cfg.users);
+}
+
+namespace {
+
+// SORT's BY (with a pattern) and GET read keys the arguments do not name: Redis then
+// requires read access to every key.
+const char* SortPatternOption(const std::vector<std::string_view>& args) {
+  for (size_t j = 2; j + 1 < args.size(); j++) {
+    const std::string opt = Lower(args[j]);
+    if (opt == "limit") {
+      j += 2;
+    } else if (opt == "store") {
+      j++;
+    } else if (opt == "by") {
+      if (args[j + 1].find('*') != std::string_view::npos) return "BY";
+      j++;
+    } else if (opt == "get") {
+      return "GET";
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::string AclRefusal(ServerContext& server, ClientState& client, const CommandSpec& spec,
+                       const std::vector<std::string_view>& args) {
+  const acl::User* u = ClientAclUser(server, client);
+  if (u == nullptr || u->unrestricted) return "";
+  const int id = acl::CommandId(args);
+  int idx = 0;
+  const acl::Verdict v = u->Check(id, args, &idx);
+  if (v != acl::Verdict::kOk) {
+    const char* context = client.script ? "lua" : (client.in_multi || client.in_exec) ? "multi" : "toplevel";
+    const std::string object =
+        v == acl::Verdict::kCommand ? (id >= 0 ? acl::CommandName(id) : spec.name) : std::string(args[idx]);
+    const char* reason = v == acl::Verdict::kCommand ? "command"
+                         : v == acl::Verdict::kKey   ? "key"
+                                                     : "channel";
+    AclLogDenial(server, client, reason, context, object, u->name);
+    if (client.script) {
+      return v == acl::Verdict::kCommand
+                 ? "ERR The user executing the script can't run this command or subcommand"
+             : v == acl::Verdict::kKey
+                 ? "ERR The user executing the script can't access at least one of the keys "
+                   "mentioned in the command arguments"
+                 : "ERR The user executing the script can't publish to the channel mentioned in "
+                   "the command";
+    }
+    if (client.in_exec) {
+      return absl::StrCat(
+          "NOPERM ACLs rules changed between the moment the transaction was accumulated and "
+          "the EXEC call. This command is no longer allowed for the following reason: ",
+          v == acl::Verdict::kCommand ? "no permission to execute the command or subcommand"
+          : v == acl::Verdict::kKey   ? "no permission to touch the specified keys"
+                                      : "no permission to access one of the channels used as arguments");
+    }
+    if (v == acl::Verdict::kCommand) {
+      return absl::StrCat("NOPERM this user has no permissions to run the '", object, "' command");
+    }
+    return v == acl::Verdict::kKey
+               ? "NOPERM this user has no permissions to access one of the keys used as arguments"
+               : "NOPERM this user has no permissions to access one of the channels used as "
+                 "arguments";
+  }
+  const std::string_view name = spec.name;
+  if (name == "cairn.replica" || name == "cairn.fcall") {
+    // Commands between nodes: a restricted user could use them to step around its rules.
+    return absl::StrCat("NOPERM this user has no permissions to run the '", spec.name,
+                        "' command (internal commands need every right)");
+  }
+  if (server.cluster != nullptr && (spec.flags & kScript)) {
+    return "NOPERM in cluster mode a script runs on another node, where this user's ACL rules "
+           "are not checked: only a user with every right may run scripts";
+  }
+  if (server.cluster != nullptr && name == "exec" && client.in_multi) {
+    // The queued commands run on a replica: their rights are checked again here.
+    for (const auto& line : client.queued) {
+      const std::vector<std::string_view> q(line.begin(), line.end());
+      const int qid = acl::CommandId(q);
+      int qidx = 0;
+      const acl::Verdict qv = u->Check(qid, q, &qidx);
+      if (qv == acl::Verdict::kOk) continue;
+      AclLogDenial(server, client,
+                   qv == acl::Verdict::kCommand ? "command"
+                   : qv == acl::Verdict::kKey   ? "key"
+                                                : "channel",
+                   "multi", qv == acl::Verdict::kCommand ? acl::CommandName(qid) : q[qidx], u->name);
+      return absl::StrCat(
+          "NOPERM ACLs rules changed between the moment the transaction was accumulated and "
+          "the EXEC call. This command is no longer allowed for the following reason: ",
+          qv == acl::Verdict::kCommand ? "no permission to execute the command or subcommand"
+          : qv == acl::Verdict::kKey   ? "no permission to touch the specified keys"
+                                       : "no permission to access one of the channels used as arguments");
+    }
+  }
+  if (name == "sort" || name == "sort_ro") {
+    if (const char* opt = SortPatternOption(args); opt != nullptr && !u->FullKeyRead(id, args)) {
+      return absl::StrCat("ERR ", opt, " option of SORT denied due to insufficient ACL permissions.");
+    }
+  } else if (name == "cairn.range" && !u->FullKeyRead(id, args)) {
+    // It lists keys (and values) of a whole range: like SORT's GET, only for a user who may
+    // read every key.
+    return "NOPERM this user has no permissions to read every key, which 'cairn.range' needs";
+  }
+  return "";
 }
 
 namespace {
@@ -390,6 +535,21 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
   }
   if (!(spec->flags & kNoAuth) && NeedsAuth(server, client)) {
     return refuse(stats, "NOAUTH Authentication required.");
+  }
+  if (client.acl_user != nullptr && !(client.acl_user->unrestricted &&
+                                      client.acl_version == server.acl->version())) {
+    if (std::string error = AclRefusal(server, client, *spec, args); !error.empty()) {
+      if (client.script) {
+        out.Error(error);  // the script's caller sees it as redis.call's error
+        return;
+      }
+      if (client.in_exec) {
+        stats->rejected.fetch_add(1, std::memory_order_relaxed);
+        out.Error(error);
+        return;
+      }
+      return refuse(stats, error);
+    }
   }
   if ((spec->flags & kDenyOom) && server.used_memory) {
     const uint64_t limit = server.config->maxmemory();
@@ -521,6 +681,12 @@ bool PipelineExecutor::Deferrable(const std::vector<std::string_view>& args) {
   if (server_.scripts->running() > 0) return false;
   if (client_.in_multi || NeedsAuth(server_, client_) || server_.cluster != nullptr) return false;
   if (client_.tracking.load(std::memory_order_relaxed)) return false;  // CLIENT CACHING's turn
+  if (const acl::User* u = ClientAclUser(server_, client_); u != nullptr && !u->unrestricted) {
+    // A SET this user may not run goes to ExecuteCommand, which refuses and logs it.
+    static const int set_id = acl::CommandIdByName("set");
+    int idx = 0;
+    if (u->Check(set_id, args, &idx) != acl::Verdict::kOk) return false;
+  }
   if (server_.used_memory) {
     const uint64_t limit = server_.config->maxmemory();
     if (limit > 0 && server_.used_memory() > limit) return false;

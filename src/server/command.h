@@ -19,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "base/numbers.h"
 #include "protocol/resp.h"
+#include "server/acl_users.h"
 #include "server/blocking.h"
 #include "server/config.h"
 #include "server/key_locks.h"
@@ -57,6 +58,11 @@ struct ClientState {
   std::atomic<int> db{0};
   std::atomic<int> protocol{2};
   bool authenticated = false;  // only the client's own thread reads and writes it
+  // The ACL user (acl_users.h) as of acl_version of the users; null: an internal client
+  // that may run anything (a cluster replica's executor). The client's own thread only;
+  // ClientAclUser refreshes it after a change.
+  std::shared_ptr<const acl::User> acl_user;
+  uint64_t acl_version = 0;
   int cluster_w = 0, cluster_r = 0;  // CAIRN.CONSISTENCY; 0: the server's quorums
   bool cluster_sync_repair = false;  // CAIRN.CONSISTENCY ... REPAIR SYNC
   std::atomic<int64_t> last_active_ms{0};
@@ -217,6 +223,8 @@ struct ServerContext {
   std::function<absl::Status(const ServerConfig& next, const std::vector<std::string>& names,
                              std::string* culprit)>
       prepare_config;
+  // ACL users and ACL LOG (shared with cluster mode's replica executor).
+  std::shared_ptr<AclUsers> acl = std::make_shared<AclUsers>();
   // Cached EVAL scripts and FUNCTION libraries (scripting.h). Cluster mode's replica
   // executor shares the server's.
   std::shared_ptr<ScriptEngine> scripts = NewScriptEngine();
@@ -332,6 +340,7 @@ void RegisterStreamCommands(std::vector<const CommandSpec*>* table);
 void RegisterGeoCommands(std::vector<const CommandSpec*>* table);
 void RegisterSortCommands(std::vector<const CommandSpec*>* table);
 void RegisterClusterCommands(std::vector<const CommandSpec*>* table);
+void RegisterAclCommands(std::vector<const CommandSpec*>* table);
 
 // Every command, by lower-case name.
 class CommandTable {
@@ -411,6 +420,25 @@ bool ParseScanOptions(CommandContext& c, size_t first, bool allow_type, ScanOpti
 // Whether the client must still authenticate (a password or users are configured and
 // it has not).
 bool NeedsAuth(const ServerContext& server, const ClientState& client);
+
+// ACLs (acl.h). The client's user, refreshed if the users changed since it was read;
+// null: an internal client (unrestricted). A deleted user reads as one with no rights.
+const acl::User* ClientAclUser(ServerContext& server, ClientState& client);
+// Logs the client as user `name` (AUTH, HELLO AUTH, RESET, a new connection).
+void SetClientUser(ServerContext& server, ClientState& client,
+                   std::shared_ptr<const acl::User> user);
+// "" if the client may run the command line, else the error to refuse it with (NOPERM,
+// or SORT's BY/GET message); the denial is in ACL LOG.
+std::string AclRefusal(ServerContext& server, ClientState& client, const CommandSpec& spec,
+                       const std::vector<std::string_view>& args);
+// Adds an ACL LOG entry for the client (reason: command, key, channel, auth).
+void AclLogDenial(ServerContext& server, ClientState& client, std::string_view reason,
+                  std::string_view context, std::string_view object, std::string_view username);
+// Applies the options requirepass, users, acl-pubsub-default to the ACL users (after
+// startup and CONFIG SET).
+void ApplyAclConfig(ServerContext& server);
+// CLIENT LIST's line of a client (ACL LOG's client-info).
+std::string ClientInfoLine(const ClientState& cl, int64_t now_ms);
 
 // The one mapping of a status to a RESP error: "-<CODE> message" for a typed kind
 // (base/status.h: -NOQUORUM, -CROSSSLOT), "-OOM ..." for ResourceExhausted, else "-ERR ...".

@@ -83,6 +83,7 @@ CommandHarness::CommandHarness(ServerConfig cfg, engine::Options options)
   ctx_.start_ms = TestNow();
   ctx_.now_ms = &TestNow;
   ctx_.run_id = std::string(40, '0');
+  ApplyAclConfig(ctx_);
 }
 
 CommandHarness::~CommandHarness() {
@@ -94,8 +95,8 @@ ClientState& CommandHarness::client(int i) {
   while (static_cast<int>(clients_.size()) <= i) {
     auto c = std::make_unique<ClientState>();
     c->id = ctx_.clients.NextId();
-    const ServerConfig cfg = config_.Get();
-    c->authenticated = cfg.requirepass.empty() && cfg.users.empty();
+    c->authenticated = !ctx_.acl->auth_required();
+    SetClientUser(ctx_, *c, ctx_.acl->Find("default"));
     clients_.push_back(std::move(c));
   }
   return *clients_[i];

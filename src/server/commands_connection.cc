@@ -19,48 +19,33 @@ void Ping(CommandContext& c) {
 
 void Echo(CommandContext& c) { c.out.Bulk(c.args[1]); }
 
-void SetUser(ClientState& client, std::string_view user) {
-  absl::MutexLock l(&client.mu);
-  client.user = std::string(user);
-}
-
-// Checks a user's password: the default user has requirepass (no password: anyone),
-// the others come from the `users` option.
-bool CheckPassword(const ServerConfig& cfg, std::string_view user, std::string_view pass) {
-  if (user == "default") return !cfg.requirepass.empty() && cfg.requirepass == pass;
-  for (const auto& [name, password] : cfg.users) {
-    if (name == user && password == pass) return true;
-  }
-  return false;
-}
-
-// Returns false after replying with the error.
-bool Authenticate(CommandContext& c, std::string_view user, std::string_view pass, bool hello) {
-  const ServerConfig cfg = c.server.config->Get();
-  if (user == "default" && cfg.requirepass.empty() && cfg.users.empty() && hello) {
-    c.client.authenticated = true;  // the default user has no password: any one works
-    SetUser(c.client, "default");
-    return true;
-  }
-  if (user == "default" && cfg.requirepass.empty() && cfg.users.empty()) {
-    c.out.Error(
-        "ERR AUTH <password> called without any password configured for the default user. "
-        "Are you sure your configuration is correct?");
-    return false;
-  }
-  if (!CheckPassword(cfg, user, pass)) {
+// Returns false after replying with the error (and logging the failure in ACL LOG).
+bool Authenticate(CommandContext& c, std::string_view user, std::string_view pass) {
+  std::shared_ptr<const acl::User> u = c.server.acl->Find(user);
+  if (u == nullptr || !u->enabled || !u->CheckPassword(pass)) {
+    AclLogDenial(c.server, c.client, "auth", c.client.in_multi ? "multi" : "toplevel", c.args[0],
+                 user);
     c.out.Error("WRONGPASS invalid username-password pair or user is disabled.");
     return false;
   }
+  SetClientUser(c.server, c.client, std::move(u));
   c.client.authenticated = true;
-  SetUser(c.client, user);
   return true;
 }
 
 void Auth(CommandContext& c) {
   if (c.args.size() > 3) return c.out.Error(kErrSyntax);
+  if (c.args.size() == 2) {
+    // Redis keeps the old error of AUTH <password> when default needs none.
+    std::shared_ptr<const acl::User> d = c.server.acl->Find("default");
+    if (d != nullptr && d->nopass) {
+      return c.out.Error(
+          "ERR AUTH <password> called without any password configured for the default user. "
+          "Are you sure your configuration is correct?");
+    }
+  }
   const std::string_view user = c.args.size() == 3 ? c.args[1] : "default";
-  if (Authenticate(c, user, c.args.back(), false)) c.out.SimpleString("OK");
+  if (Authenticate(c, user, c.args.back())) c.out.SimpleString("OK");
 }
 
 bool ValidName(std::string_view name) {
@@ -107,9 +92,8 @@ void Hello(CommandContext& c) {
     }
   }
   // Every option is parsed before anything takes effect, as in Redis.
-  if (has_auth && !Authenticate(c, auth_user, auth_pass, true)) return;
-  const ServerConfig cfg = c.server.config->Get();
-  if (!c.client.authenticated && (!cfg.requirepass.empty() || !cfg.users.empty())) {
+  if (has_auth && !Authenticate(c, auth_user, auth_pass)) return;
+  if (NeedsAuth(c.server, c.client)) {
     return c.out.Error(
         "NOAUTH HELLO must be called with the client already authenticated, "
         "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
@@ -172,11 +156,12 @@ void Reset(CommandContext& c) {
     absl::MutexLock l(&c.client.mu);
     c.client.name.clear();
   }
-  const ServerConfig cfg = c.server.config->Get();
-  c.client.authenticated = cfg.requirepass.empty() && cfg.users.empty();
-  SetUser(c.client, "default");
+  c.client.authenticated = !c.server.acl->auth_required();
+  SetClientUser(c.server, c.client, c.server.acl->Find("default"));
   c.out.SimpleString("RESET");
 }
+
+}  // namespace
 
 std::string ClientInfoLine(const ClientState& cl, int64_t now_ms) {
   std::string name, sub, user;
@@ -196,6 +181,8 @@ std::string ClientInfoLine(const ClientState& cl, int64_t now_ms) {
                       " flags=N db=", cl.db.load(), " cmd=", cmd, " user=", user,
                       " resp=", cl.protocol.load(), "\n");
 }
+
+namespace {
 
 // CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]
 // (tracking.h), with Redis's checks in Redis's order.

@@ -68,6 +68,7 @@ void ConfigCmd(CommandContext& c) {
     for (size_t i = 2; i + 1 < c.args.size(); i += 2) {
       (void)c.server.config->Set(c.args[i], c.args[i + 1], true);
     }
+    ApplyAclConfig(c.server);  // requirepass, users, acl-pubsub-default
     if (c.server.on_config_change) c.server.on_config_change();
     return c.out.SimpleString("OK");
   }
@@ -101,8 +102,13 @@ void CommandInfo(protocol::ReplyWriter& out, const CommandSpec& spec) {
   out.Integer(spec.first_key);
   out.Integer(spec.last_key);
   out.Integer(spec.step);
-  out.SetHeader(1);
-  out.SimpleString(absl::StrCat("@", spec.group));
+  // ACL categories: Redis's (acl_table.h), cairn's own for CAIRN.* commands.
+  const int id = acl::CommandIdByName(spec.name);
+  const uint32_t cats = id >= 0 ? acl::kCommandAcls[id].categories : 0;
+  out.SetHeader(static_cast<size_t>(__builtin_popcount(cats)));
+  for (int i = 0; i < acl::kCategoryCount; i++) {
+    if (cats & (1u << i)) out.SimpleString(absl::StrCat("@", acl::kCategoryNames[i]));
+  }
   out.SetHeader(0);
   out.ArrayHeader(0);
   out.ArrayHeader(0);

@@ -156,6 +156,15 @@ absl::Status SetLogLevel(ServerConfig& c, std::string_view v) {
   return absl::OkStatus();
 }
 
+absl::Status SetPubsubDefault(ServerConfig& c, std::string_view v) {
+  const std::string s = absl::AsciiStrToLower(ToAbsl(v));
+  if (s != "allchannels" && s != "resetchannels") {
+    return Invalid("argument(s) must be one of the following: allchannels, resetchannels");
+  }
+  c.acl_pubsub_default = s;
+  return absl::OkStatus();
+}
+
 // "name:password" entries separated by commas or spaces.
 absl::Status SetUsers(ServerConfig& c, std::string_view v) {
   std::vector<std::pair<std::string, std::string>> users;
@@ -353,6 +362,13 @@ const Option kOptions[] = {
     {"requirepass", "", true, "Password of the default user (empty: none)",
      SetString<&ServerConfig::requirepass>, GetString<&ServerConfig::requirepass>},
     {"users", "", true, "ACL users as name:password,name:password", SetUsers, GetUsers},
+    {"aclfile", "", false, "ACL users file (ACL LOAD / ACL SAVE; loaded at startup)",
+     SetString<&ServerConfig::aclfile>, GetString<&ServerConfig::aclfile>},
+    {"acllog-max-len", "", true, "Entries ACL LOG keeps",
+     SetInt<&ServerConfig::acllog_max_len, 0, 1000000>, GetInt<&ServerConfig::acllog_max_len>},
+    {"acl-pubsub-default", "", true,
+     "Channels of new ACL users: resetchannels (none) or allchannels",
+     SetPubsubDefault, GetString<&ServerConfig::acl_pubsub_default>},
     {"protected-mode", "", true, "Refuse non-loopback clients when no password is set",
      SetBool<&ServerConfig::protected_mode>, GetBool<&ServerConfig::protected_mode>},
     {"maxmemory", "", true, "Memory limit for writes (bytes, 0: none)",

@@ -50,6 +50,9 @@ struct ServerConfig {
   int io_threads = 0;                 // 0: one per core
   std::string requirepass;
   std::vector<std::pair<std::string, std::string>> users;  // ACL users: name, password
+  std::string aclfile;  // ACL LOAD/SAVE's file (empty: none); loaded at startup
+  int acllog_max_len = 128;
+  std::string acl_pubsub_default = "resetchannels";  // or allchannels: new users' channels
   bool protected_mode = true;
   uint64_t maxmemory = 0;  // bytes; 0: no limit
   int maxclients = 10000;

@@ -154,27 +154,52 @@ bool ParseQuery(std::string_view q, Query* out) {
   return true;
 }
 
-// Checks HTTP credentials against the RESP ones: Basic user:password, or Bearer password
-// (the default user's).
-bool Authorized(const ServerConfig& cfg, std::string_view header) {
-  if (cfg.requirepass.empty() && cfg.users.empty()) return true;
-  auto check = [&](std::string_view user, std::string_view pass) {
-    if (user == "default") return !cfg.requirepass.empty() && pass == cfg.requirepass;
-    for (const auto& [name, password] : cfg.users) {
-      if (name == user && password == pass) return true;
-    }
-    return false;
+// The ACL user of a request: Basic user:password, or Bearer user:password or password
+// (the default user's); no header: default if it needs no password. null: refused (401).
+std::shared_ptr<const acl::User> HttpUser(ServerContext& server, std::string_view header) {
+  auto check = [&](std::string_view user, std::string_view pass) -> std::shared_ptr<const acl::User> {
+    std::shared_ptr<const acl::User> u = server.acl->Find(user);
+    if (u == nullptr || !u->enabled || !u->CheckPassword(pass)) return nullptr;
+    return u;
   };
-  if (header.substr(0, 7) == "Bearer ") return check("default", header.substr(7));
+  auto split = [&](std::string_view cred, bool password_alone) -> std::shared_ptr<const acl::User> {
+    const size_t colon = cred.find(':');
+    if (colon != std::string_view::npos) {
+      if (auto u = check(cred.substr(0, colon), cred.substr(colon + 1))) return u;
+    }
+    return password_alone ? check("default", cred) : nullptr;
+  };
+  if (header.empty()) return server.acl->auth_required() ? nullptr : server.acl->Find("default");
+  if (header.substr(0, 7) == "Bearer ") return split(header.substr(7), true);
   if (header.substr(0, 6) == "Basic ") {
     std::string decoded;
-    if (!absl::Base64Unescape(ToAbsl(header.substr(6)), &decoded)) return false;
-    const size_t colon = decoded.find(':');
-    if (colon == std::string::npos) return false;
-    return check(std::string_view(decoded).substr(0, colon),
-                 std::string_view(decoded).substr(colon + 1));
+    if (!absl::Base64Unescape(ToAbsl(header.substr(6)), &decoded)) return nullptr;
+    return split(decoded, false);
   }
-  return false;
+  return nullptr;
+}
+
+// Whether user may run the command line args; the refusal (403) if not.
+std::optional<HttpResponse> DeniedTo(const acl::User& user, const std::vector<std::string_view>& args,
+                                     bool full_key_read = false) {
+  if (user.unrestricted) return std::nullopt;
+  const int id = acl::CommandId(args);
+  int idx = 0;
+  const acl::Verdict v = user.Check(id, args, &idx);
+  std::string why;
+  if (v == acl::Verdict::kCommand) {
+    why = absl::StrCat("NOPERM this user has no permissions to run the '", acl::CommandName(id),
+                       "' command");
+  } else if (v == acl::Verdict::kKey) {
+    why = "NOPERM this user has no permissions to access one of the keys used as arguments";
+  } else if (v == acl::Verdict::kChannel) {
+    why = "NOPERM this user has no permissions to access one of the channels used as arguments";
+  } else if (full_key_read && !user.FullKeyRead(id, args)) {
+    why = "NOPERM this user has no permissions to read every key, which a listing needs";
+  } else {
+    return std::nullopt;
+  }
+  return Error(403, why);
 }
 
 bool ParseDb(const Query& q, const ServerConfig& cfg, int* db) {
@@ -374,7 +399,8 @@ HttpResponse ClusterBatch(ServerContext& server, int db, const std::vector<store
 
 // POST /v1/batch {"ops": [{"op": "put", "key": k, "value": v, "ttl": s}, {"op": "delete",
 // "key": k}], "db": 0}: applied atomically.
-HttpResponse Batch(ServerContext& server, const HttpRequest& req, const ServerConfig& cfg) {
+HttpResponse Batch(ServerContext& server, const HttpRequest& req, const ServerConfig& cfg,
+                   const acl::User& user) {
   json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded() || !body.is_object()) return Error(400, "body must be a JSON object");
   int db = 0;
@@ -417,6 +443,11 @@ HttpResponse Batch(ServerContext& server, const HttpRequest& req, const ServerCo
       m.kind = store::Mutation::Kind::kDelete;
     } else {
       return Error(400, absl::StrCat("ops[", i, "]: unknown op '", kind, "'"));
+    }
+    if (auto denied = DeniedTo(user, m.kind == store::Mutation::Kind::kPut
+                                         ? std::vector<std::string_view>{"set", m.key, "v"}
+                                         : std::vector<std::string_view>{"del", m.key})) {
+      return *denied;
     }
     batch.push_back(std::move(m));
   }
@@ -743,11 +774,13 @@ std::optional<HttpResponse> CheckHttpAccess(ServerContext& server, const HttpReq
   std::string_view path = std::string_view(req.target).substr(0, req.target.find('?'));
   if (path == "/healthz") return std::nullopt;
   const ServerConfig cfg = server.config->Get();
-  if (cfg.protected_mode && cfg.requirepass.empty() && cfg.users.empty() && !req.from_loopback) {
+  if (cfg.protected_mode && !server.acl->auth_required() && !req.from_loopback) {
     // Same rule as RESP: with no password, only loopback clients are served.
     return Error(403, "protected mode: no password is set, so only loopback clients are served");
   }
-  if (!Authorized(cfg, req.authorization)) return Error(401, "authentication required");
+  if (HttpUser(server, req.authorization) == nullptr) {
+    return Error(401, "authentication required");
+  }
   return std::nullopt;
 }
 
@@ -766,6 +799,30 @@ HttpResponse HandleHttpRequest(ServerContext& server, const HttpRequest& req) {
     return Json(200, json{{"status", "ok"}});
   }
   if (auto denied = CheckHttpAccess(server, req)) return *denied;
+  // Each route is checked as the command it performs (docs/acl.md).
+  const std::shared_ptr<const acl::User> user = HttpUser(server, req.authorization);
+  if (user == nullptr) return Error(401, "authentication required");
+  if (!user->unrestricted) {
+    std::optional<HttpResponse> denied;
+    std::string key;
+    if (path == "/metrics" || path == "/v1/stats" || (path.substr(0, 11) == "/v1/cluster" && req.method == "GET")) {
+      denied = DeniedTo(*user, {"info"});
+    } else if (path.substr(0, 12) == "/v1/cluster/") {
+      denied = DeniedTo(*user, {"config", "set", "cluster", "x"});
+    } else if (path == "/v1/kv" || path == "/v1/kv/") {
+      denied = DeniedTo(*user, {"scan", "0"});
+      if (!denied) denied = DeniedTo(*user, {"get", "*"}, /*full_key_read=*/true);
+    } else if (path.substr(0, 7) == "/v1/kv/" && PercentDecode(path.substr(7), false, &key)) {
+      if (req.method == "PUT") {
+        denied = DeniedTo(*user, {"set", key, "v"});
+      } else if (req.method == "DELETE") {
+        denied = DeniedTo(*user, {"del", key});
+      } else {
+        denied = DeniedTo(*user, {"get", key});
+      }
+    }
+    if (denied) return *denied;
+  }
   if (path == "/metrics")
     return req.method == "GET" ? Metrics(server) : Error(405, "method not allowed");
   if (path == "/v1/stats")
@@ -804,7 +861,7 @@ HttpResponse HandleHttpRequest(ServerContext& server, const HttpRequest& req) {
     return KeyRequest(server, req, key, q, cfg);
   }
   if (path == "/v1/batch") {
-    return req.method == "POST" ? Batch(server, req, cfg)
+    return req.method == "POST" ? Batch(server, req, cfg, *user)
                                 : Error(405, "method not allowed: use POST");
   }
   return Error(404, absl::StrCat("no such endpoint: ", ToAbsl(path)));

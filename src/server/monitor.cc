@@ -35,21 +35,6 @@ void AppendQuoted(std::string* out, std::string_view s) {
   out->push_back('"');
 }
 
-// Whether argument i of the command is a credential, shown as "(redacted)" as Redis
-// does: AUTH's arguments, HELLO's after AUTH, MIGRATE's after AUTH / AUTH2.
-bool Redacted(std::string_view name, const std::vector<std::string_view>& args, size_t i) {
-  if (name == "auth") return i >= 1;
-  if (name == "hello" || name == "migrate") {
-    for (size_t j = 1; j < i && j < args.size(); j++) {
-      std::string word(args[j]);
-      absl::AsciiStrToLower(&word);
-      if (word == "auth") return i <= j + (name == "hello" ? 2 : 1);
-      if (word == "auth2" && name == "migrate") return i <= j + 2;
-    }
-  }
-  return false;
-}
-
 }  // namespace
 
 bool Monitors::Add(ClientState* client) {
@@ -74,7 +59,7 @@ std::string Monitors::Line(std::string_view source, int db, const CommandSpec& s
   out.push_back(']');
   for (size_t i = 0; i < args.size(); i++) {
     out.push_back(' ');
-    AppendQuoted(&out, Redacted(spec.name, args, i) ? std::string_view("(redacted)") : args[i]);
+    AppendQuoted(&out, RedactedArgument(spec.name, args, i) ? std::string_view("(redacted)") : args[i]);
   }
   out += "\r\n";
   return out;
@@ -88,6 +73,26 @@ void Monitors::Feed(const ClientState& from, int db, const CommandSpec& spec,
   for (ClientState* m : clients_) {
     if (m->push) m->push(PubSub::Kind::kMonitor, "", line, line);
   }
+}
+
+// Whether argument i of the command is a credential, shown as "(redacted)" as Redis
+// does: AUTH's arguments, ACL SETUSER's, HELLO's after AUTH, MIGRATE's after AUTH / AUTH2.
+bool RedactedArgument(std::string_view name, const std::vector<std::string_view>& args, size_t i) {
+  if (name == "auth") return i >= 1;
+  if (name == "acl" && args.size() > 1 && i >= 2) {  // ACL SETUSER's name and rules
+    std::string sub(args[1]);
+    absl::AsciiStrToLower(&sub);
+    return sub == "setuser";
+  }
+  if (name == "hello" || name == "migrate") {
+    for (size_t j = 1; j < i && j < args.size(); j++) {
+      std::string word(args[j]);
+      absl::AsciiStrToLower(&word);
+      if (word == "auth") return i <= j + (name == "hello" ? 2 : 1);
+      if (word == "auth2" && name == "migrate") return i <= j + 2;
+    }
+  }
+  return false;
 }
 
 }  // namespace cairn::server

@@ -55,6 +55,11 @@ class Monitors {
   std::atomic<int> count_{0};
 };
 
+// Whether argument i of a command line (name: lower case) is a credential that MONITOR
+// and SLOWLOG show as "(redacted)": AUTH's, HELLO's and MIGRATE's after AUTH, ACL
+// SETUSER's name and rules.
+bool RedactedArgument(std::string_view name, const std::vector<std::string_view>& args, size_t i);
+
 }  // namespace cairn::server
 
 #endif  // CAIRN_SERVER_MONITOR_H_

@@ -55,6 +55,20 @@ void PubSub::RemoveClient(ClientState* client) {
   }
 }
 
+std::vector<std::pair<PubSub::Kind, std::string>> PubSub::SubscriptionsOf(
+    const ClientState* client) const {
+  absl::MutexLock l(&mu_);
+  std::vector<std::pair<Kind, std::string>> out;
+  const std::pair<Kind, const Subscribers_*> maps[] = {
+      {Kind::kChannel, &channels_}, {Kind::kPattern, &patterns_}, {Kind::kShard, &shard_channels_}};
+  for (const auto& [kind, m] : maps) {
+    for (const auto& [name, clients] : *m) {
+      if (clients.contains(const_cast<ClientState*>(client))) out.emplace_back(kind, name);
+    }
+  }
+  return out;
+}
+
 int64_t PubSub::Publish(std::string_view channel, std::string_view message, bool sharded, bool forward) {
   int64_t receivers = 0;
   std::function<void(std::string, std::string, bool)> send_on;

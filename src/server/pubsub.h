@@ -43,6 +43,8 @@ class PubSub {
   bool Remove(ClientState* client, Kind kind, const std::string& name);
   // Every subscription of a closing client.
   void RemoveClient(ClientState* client);
+  // The client's subscriptions (any thread: ACL changes check them).
+  std::vector<std::pair<Kind, std::string>> SubscriptionsOf(const ClientState* client) const;
 
   // Delivers message to the subscribers of channel (and of matching patterns unless
   // sharded) on this node; returns how many received it. forward: also to the other

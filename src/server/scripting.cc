@@ -560,7 +560,20 @@ int RedisAclCheckCmd(lua_State* L) {
   if (CommandTable::Get().Find(lua_tostring(L, 1)) == nullptr) {
     return luaL_error(L, "Invalid command passed to redis.acl_check_cmd()");
   }
-  lua_pushboolean(L, 1);  // every user may run every command (ACLs: the security issue)
+  const int argc = lua_gettop(L);
+  std::vector<std::string> owned;
+  for (int i = 1; i <= argc; i++) {
+    size_t n = 0;
+    const char* s = lua_tolstring(L, i, &n);
+    owned.emplace_back(s == nullptr ? "" : std::string(s, n));
+  }
+  const std::vector<std::string_view> args(owned.begin(), owned.end());
+  ScriptRun* run = current_run;
+  const acl::User* user =
+      run == nullptr ? nullptr : ClientAclUser(run->c->server, run->client);
+  int idx = 0;
+  lua_pushboolean(L, user == nullptr || user->unrestricted ||
+                         user->Check(acl::CommandId(args), args, &idx) == acl::Verdict::kOk);
   return 1;
 }
 
@@ -1180,6 +1193,15 @@ void ScriptEngine::Run(CommandContext& c, LuaState* s, const std::string& chunk_
   run->client.db.store(c.client.db.load());
   run->client.protocol.store(2);
   run->client.authenticated = true;
+  // The script's commands are checked against its caller's ACL user.
+  run->client.acl_user = c.client.acl_user;
+  run->client.acl_version = c.client.acl_version;
+  {
+    absl::MutexLock l(&c.client.mu);
+    const std::string user = c.client.user;
+    absl::MutexLock l2(&run->client.mu);
+    run->client.user = user;
+  }
   run->client.in_exec = true;  // blocking commands do not block, as in MULTI
   run->client.script = true;
   run->client.id = c.client.id;

@@ -203,8 +203,9 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     state_->laddr = Endpoint(local);
     state_->created_ms = NowMs();
     state_->last_active_ms = state_->created_ms;
-    state_->authenticated = cfg.requirepass.empty() && cfg.users.empty();
-    if (cfg.protected_mode && cfg.requirepass.empty() && cfg.users.empty() && !IsLoopback(remote) &&
+    state_->authenticated = !server_->acl->auth_required();
+    SetClientUser(*server_, *state_, server_->acl->Find("default"));
+    if (cfg.protected_mode && !server_->acl->auth_required() && !IsLoopback(remote) &&
         !IsLoopback(local)) {
       server_->stats.connections_rejected.fetch_add(1, std::memory_order_relaxed);
       return RejectAndClose(
@@ -888,6 +889,13 @@ class ServerImpl final : public Server {
     if (absl::Status s = ctx_.scripts->KeepLibrariesIn(cfg.dir + "/FUNCTIONS"); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("loading the function libraries: ", s.message()));
     }
+    // ACL users: the aclfile (absent: none yet, ACL SAVE creates it), then the shorthands.
+    if (!cfg.aclfile.empty() && access(cfg.aclfile.c_str(), F_OK) == 0) {
+      if (std::string e = ctx_.acl->LoadFile(cfg.aclfile); !e.empty()) {
+        return absl::InvalidArgumentError("loading the aclfile: " + e);
+      }
+    }
+    ApplyAclConfig(ctx_);
     if (!cfg.cluster) {
       // Clients of a thread running a long script are served from inside it (scripting.h).
       for (asio::io_context* io : pool_->contexts()) {

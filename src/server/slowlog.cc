@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "server/monitor.h"
 
 namespace cairn::server {
 
@@ -17,7 +19,13 @@ void SlowLog::Record(int64_t micros, int64_t threshold_us, size_t max_len, int64
   e.name = name;
   // Redis keeps 32 arguments (the last says how many more) of 128 bytes each.
   const size_t shown = std::min<size_t>(args.size(), 32);
+  std::string command = args.empty() ? std::string() : std::string(args[0].substr(0, 16));
+  absl::AsciiStrToLower(&command);
   for (size_t i = 0; i < shown; i++) {
+    if (i > 0 && RedactedArgument(command, args, i)) {
+      e.args.emplace_back("(redacted)");
+      continue;
+    }
     if (i == 31 && args.size() > 32) {
       e.args.push_back(absl::StrCat("... (", args.size() - 31, " more arguments)"));
       break;
