@@ -76,13 +76,23 @@ void Monitors::Feed(const ClientState& from, int db, const CommandSpec& spec,
 }
 
 // Whether argument i of the command is a credential, shown as "(redacted)" as Redis
-// does: AUTH's arguments, ACL SETUSER's, HELLO's after AUTH, MIGRATE's after AUTH / AUTH2.
+// does: AUTH's arguments, ACL SETUSER's, HELLO's after AUTH, MIGRATE's after AUTH / AUTH2,
+// and the value of a secret option in CONFIG SET.
 bool RedactedArgument(std::string_view name, const std::vector<std::string_view>& args, size_t i) {
   if (name == "auth") return i >= 1;
   if (name == "acl" && args.size() > 1 && i >= 2) {  // ACL SETUSER's name and rules
     std::string sub(args[1]);
     absl::AsciiStrToLower(&sub);
     return sub == "setuser";
+  }
+  if (name == "config" && args.size() > 1 && i >= 3 && i % 2 == 1) {
+    // CONFIG SET name value ...: the values of secret options, as Redis's sensitive configs.
+    std::string sub(args[1]), option(args[i - 1]);
+    absl::AsciiStrToLower(&sub);
+    absl::AsciiStrToLower(&option);
+    return sub == "set" && (option == "requirepass" || option == "users" ||
+                            option == "tls-key-file-pass" || option == "cluster-secret" ||
+                            option == "masterauth");
   }
   if (name == "hello" || name == "migrate") {
     for (size_t j = 1; j < i && j < args.size(); j++) {
