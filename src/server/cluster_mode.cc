@@ -650,7 +650,12 @@ absl::Status ClusterNode::ReloadTls(const ServerConfig& cfg) {
   net::TlsSettings s = ServerTlsSettings(cfg);
   if (!cfg.tls_cluster_cert_file.empty()) s.cert_file = cfg.tls_cluster_cert_file;
   if (!cfg.tls_cluster_key_file.empty()) s.key_file = cfg.tls_cluster_key_file;
-  if (!cfg.tls_cluster_ca_cert_file.empty()) s.ca_cert_file = cfg.tls_cluster_ca_cert_file;
+  if (!cfg.tls_cluster_ca_cert_file.empty()) {
+    // The cluster's own CA only: not the clients' CA directory too (often the system's
+    // public CAs), which would make any certificate they issue a member.
+    s.ca_cert_file = cfg.tls_cluster_ca_cert_file;
+    s.ca_cert_dir.clear();
+  }
   s.verify = net::PeerVerify::kRequired;
   s.role = net::TlsRole::kServer;
   auto server = net::BuildTlsContext(s);

@@ -907,8 +907,10 @@ struct ArrivingStringBody {
   };
 };
 
-// A TLS client has this long to finish its handshake.
+// A TLS client has this long to finish its handshake, and any client this long to send
+// the header of its first request.
 constexpr std::chrono::seconds kTlsHandshakeTimeout(10);
+constexpr std::chrono::seconds kFirstRequestTimeout(10);
 
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
@@ -958,8 +960,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     parser_->header_limit(kMaxHeaderBytes);
     header_bytes_ = 0;
     // Past maxclients: a second for the request its 503 answers, so refused connections
-    // do not hold descriptors for long.
-    socket().expires_after(std::chrono::seconds(over_limit_ ? 1 : cfg.timeout > 0 ? cfg.timeout : 300));
+    // do not hold descriptors for long. Before a first request passed the access check, at
+    // most kFirstRequestTimeout: a connection that never says who it is cannot keep a
+    // maxclients slot from authenticated clients.
+    const int idle = cfg.timeout > 0 ? cfg.timeout : 300;
+    socket().expires_after(over_limit_ ? std::chrono::seconds(1)
+                           : admitted_ ? std::chrono::seconds(idle)
+                                       : std::min(kFirstRequestTimeout, std::chrono::seconds(idle)));
     ReadHeader();
   }
 
@@ -1002,6 +1009,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     if (auto denied = CheckHttpAccess(*server_, head)) {
       return Reply(std::move(*denied), false);  // the body is never read
     }
+    admitted_ = true;
     http::async_read(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
       if (ec) return self->Failed(ec);
       self->Serve();
@@ -1104,6 +1112,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   size_t header_bytes_ = 0;  // of the request being read
   ServerContext* const server_;
   const bool over_limit_;
+  bool admitted_ = false;  // a request of this connection passed CheckHttpAccess
 };
 
 class HttpListenerImpl final : public HttpListener {

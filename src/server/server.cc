@@ -1004,26 +1004,31 @@ class ServerImpl final : public Server {
   int port() const override { return port_; }
   int http_port() const override { return ctx_.http_port; }
 
+  // The listeners' and the cluster transport's certificates, each kept on its own error.
+  // Under reconfig_mu_, which StopNow takes to drop the cluster: never a freed node.
   absl::Status ReloadTls() override {
     absl::MutexLock l(&reconfig_mu_);
+    if (stopping_.load()) return absl::OkStatus();
     const ServerConfig cfg = config_->Get();
+    absl::Status result;
     if (ctx_.cluster != nullptr) {
       if (absl::Status st = ctx_.cluster->ReloadTls(cfg); !st.ok()) {
         spdlog::error("cluster TLS reload failed, the current certificates stay in use: {}",
                       std::string(st.message()));
-        return st;
+        result.Update(st);
       }
     }
-    if (!TlsWanted(cfg)) return absl::OkStatus();
+    if (!TlsWanted(cfg)) return result;
     auto context = net::BuildTlsContext(ServerTlsSettings(cfg));
     if (!context.ok()) {
       spdlog::error("TLS reload failed, the current certificates stay in use: {}",
                     std::string(context.status().message()));
-      return context.status();
+      result.Update(context.status());
+      return result;
     }
     ctx_.tls.Set(std::move(*context));
     spdlog::info("TLS certificates reloaded: new connections use them");
-    return absl::OkStatus();
+    return result;
   }
 
  private:
@@ -1067,25 +1072,31 @@ class ServerImpl final : public Server {
       }
       context = std::move(*built);
     }
-    // The cluster transport's contexts (its files may be the same): a failure refuses the CONFIG SET.
+    const bool move_port = port_named && next.tls_port != ctx_.tls_port.load();
+    std::shared_ptr<tcp::acceptor> acceptor;
+    if (move_port && next.tls_port != 0) {
+      auto bound = Listen(next.bind, next.tls_port);
+      if (!bound.ok()) {
+        spdlog::warn("CONFIG SET tls-port refused: {}", std::string(bound.status().message()));
+        *culprit = "tls-port";
+        return absl::InvalidArgumentError("Unable to listen on this port. Check server logs.");
+      }
+      acceptor = std::move(*bound);
+    }
+    // The cluster transport's contexts (its files may be the same) last, as they are set
+    // when built: a failure refuses the CONFIG SET with nothing of it applied.
     if (tls_named && ctx_.cluster != nullptr) {
       if (absl::Status st = ctx_.cluster->ReloadTls(next); !st.ok()) {
         spdlog::warn("CONFIG SET refused, the current cluster TLS configuration stays: {}",
                      std::string(st.message()));
+        if (acceptor != nullptr) {
+          boost::system::error_code ec;
+          acceptor->close(ec);
+        }
         return absl::InvalidArgumentError("Unable to update TLS configuration. Check server logs.");
       }
     }
-    if (port_named && next.tls_port != ctx_.tls_port.load()) {
-      std::shared_ptr<tcp::acceptor> acceptor;
-      if (next.tls_port != 0) {
-        auto bound = Listen(next.bind, next.tls_port);
-        if (!bound.ok()) {
-          spdlog::warn("CONFIG SET tls-port refused: {}", std::string(bound.status().message()));
-          *culprit = "tls-port";
-          return absl::InvalidArgumentError("Unable to listen on this port. Check server logs.");
-        }
-        acceptor = std::move(*bound);
-      }
+    if (move_port) {
       ctx_.tls_port = acceptor != nullptr ? acceptor->local_endpoint().port() : 0;
       // The acceptors live on the first I/O thread: the swap happens there.
       asio::post(pool_->First(), [this, acceptor] {
@@ -1190,7 +1201,10 @@ class ServerImpl final : public Server {
       pool_->StopAll();
       pool_->Join();
     }
-    ctx_.cluster = nullptr;
+    {
+      absl::MutexLock l(&reconfig_mu_);  // a SIGHUP's ReloadTls is done with it
+      ctx_.cluster = nullptr;
+    }
     cluster_.reset();
     expiry_.reset();
     if (backend_ != nullptr) {

@@ -7,6 +7,7 @@ changes nothing. Each refusal is logged and counted (cluster_auth_failures in IN
 cairn_cluster_auth_failures_total on /metrics). The secret is rotated live
 ("new,old" everywhere, then "new") while writes keep being served.
 """
+import shutil
 import signal
 import socket
 import struct
@@ -281,7 +282,14 @@ def pki(tmp_path):
 
 
 def test_tls_cluster_forms_replicates_and_refuses_other_cas(tmp_path, pki):
-    c = Cluster(tmp_path, 3, extra=tls_args(pki["node"], pki["ca1"][1]))
+    # The clients' CA directory trusts the other CA: the cluster's own CA file must win, or
+    # any certificate for clients would make a member.
+    client_cas = pki["dir"] / "client-cas"
+    client_cas.mkdir()
+    shutil.copy(pki["ca2"][1], client_cas / "other-ca.crt")
+    subprocess.run(["openssl", "rehash", str(client_cas)], check=True, capture_output=True)
+    c = Cluster(tmp_path, 3, extra=tls_args(pki["node"], pki["ca1"][1]) +
+                ["--tls-ca-cert-dir", str(client_cas)])
     others = []
     try:
         nodes = list(c)

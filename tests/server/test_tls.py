@@ -384,6 +384,20 @@ def test_maxclients_counts_http_connections(start, certs):
     assert RespSocket(HOST, srv.port).command("PING") == "PONG"
 
 
+def test_an_http_connection_that_never_sends_gives_its_place_back(start, certs):
+    # Before its first request passes the access check, an HTTP connection has 10 s to
+    # send the header (not `timeout`'s 300 s): idle ones cannot lock clients out.
+    srv = start("--http-port", "auto", "--maxclients", "2", "--requirepass", "pw")
+    idle = [socket.create_connection((HOST, srv.http_port), timeout=20) for _ in range(2)]
+    time.sleep(0.3)
+    assert RespSocket(HOST, srv.port).command("PING") == "ERR max number of clients reached"
+    t0 = time.monotonic()
+    assert idle[0].recv(100) == b"" and idle[1].recv(100) == b""
+    assert 8 < time.monotonic() - t0 < 13
+    c = RespSocket(HOST, srv.port)
+    assert c.command("AUTH", "pw") == "OK" and c.command("PING") == "PONG"
+
+
 def test_maxclients_counts_tls_handshakes(start, certs):
     srv = start(*tls_flags(certs, "--tls-port", "auto", "--maxclients", "3"))
     # Connections that never start their handshake hold places until they end.
