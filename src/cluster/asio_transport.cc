@@ -4,6 +4,7 @@
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -139,6 +140,7 @@ class AsioTransport::Impl {
       shards_.back()->self = shards_.back();
     }
     acceptor_.emplace(*shards_[0]->io);
+    accept_timer_.emplace(*shards_[0]->io);
   }
 
   absl::Status Listen() {
@@ -182,6 +184,7 @@ class AsioTransport::Impl {
         if (i == 0) {
           boost::system::error_code ec;
           acceptor_->close(ec);
+          accept_timer_->cancel();
         }
         for (auto& [address, peer] : shard->peers) peer->Close(absl::CancelledError("transport shut down"));
         for (auto& weak : shard->sessions) {
@@ -702,6 +705,13 @@ class AsioTransport::Impl {
         secured_ = true;
         return Read();
       }
+      // A slot among the handshakes in progress, held until secured_ or closed.
+      slots_ = impl_->handshakes_;
+      if (slots_->fetch_add(1, std::memory_order_relaxed) >= impl_->options_.max_handshakes) {
+        impl_->AuthFailure(peer_, absl::StrCat("too many handshakes in progress (",
+                                               impl_->options_.max_handshakes, ")"));
+        return Close();
+      }
       // TLS, then the secret: both within one deadline.
       timer_.expires_after(ToChrono(impl_->options_.handshake_timeout));
       timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
@@ -723,12 +733,14 @@ class AsioTransport::Impl {
                                      }
                                      if (!self->handshake_) {
                                        self->secured_ = true;
+                                       self->ReleaseSlot();
                                        self->timer_.cancel();
                                      }
                                      self->Read();
                                    });
     }
     void Close() {
+      ReleaseSlot();
       boost::system::error_code ignored;
       socket_.close(ignored);
       if (tls_ != nullptr) tls_->stream.lowest_layer().close(ignored);
@@ -751,7 +763,8 @@ class AsioTransport::Impl {
           [self = shared_from_this()](boost::system::error_code ec, size_t n) {
             self->in_.Added(n);
             if (ec) {
-              // A peer that got our CHALLENGE and left: most likely its secret differs.
+              // A peer that got our CHALLENGE and left without a PROOF (version 2: a dialer
+              // that cannot prove the secret is refused at its PROOF, so this is rarer).
               if (self->handshake_ && self->heard_hello_ && !self->closed_) {
                 self->impl_->AuthFailure(self->peer_,
                                          "the peer closed the connection during the handshake "
@@ -802,9 +815,15 @@ class AsioTransport::Impl {
         timer_.cancel();
         handshake_.reset();
         secured_ = true;
+        ReleaseSlot();
       }
       Write();
       return true;
+    }
+
+    void ReleaseSlot() {
+      if (slots_ != nullptr) slots_->fetch_sub(1, std::memory_order_relaxed);
+      slots_ = nullptr;
     }
 
     void Dispatch(pb::Envelope request) {
@@ -855,6 +874,9 @@ class AsioTransport::Impl {
     asio::steady_timer timer_;  // the handshakes' deadline
     std::string peer_;          // its address, for the log
     std::optional<ListenerHandshake> handshake_;  // until the peer proved the secret
+    // Impl::handshakes_ while this connection counts in it (shared: a session may outlive
+    // the transport in a handler of a stopped loop).
+    std::shared_ptr<std::atomic<int>> slots_;
     bool heard_hello_ = false;
     bool tls_shaking_ = false;  // the TLS handshake is under way
     bool secured_ = false;      // every handshake done: frames may flow
@@ -868,9 +890,30 @@ class AsioTransport::Impl {
     Shard* target = shards_[next_shard_++ % shards_.size()].get();
     acceptor_->async_accept(*target->io, [this, target](boost::system::error_code ec, tcp::socket socket) {
       if (ec) {
-        if (ec != asio::error::operation_aborted && acceptor_->is_open()) Accept();
+        if (ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
+        // Out of descriptors (EMFILE) or similar: pause instead of spinning on the error,
+        // longer while it lasts, and say so at most once a second.
+        accept_backoff_ms_ = std::clamp(accept_backoff_ms_ * 2, 10, 100);
+        const int64_t now = NowMicros();
+        if (now - last_accept_log_ >= 1000000) {
+          spdlog::warn("cluster accept failed: {}; pausing {} ms{}", ec.message(),
+                       accept_backoff_ms_,
+                       accept_unlogged_ == 0
+                           ? std::string()
+                           : absl::StrCat(" (and ", accept_unlogged_, " failures not logged)"));
+          last_accept_log_ = now;
+          accept_unlogged_ = 0;
+        } else {
+          accept_unlogged_++;
+        }
+        accept_timer_->expires_after(std::chrono::milliseconds(accept_backoff_ms_));
+        accept_timer_->async_wait([this](boost::system::error_code tec) {
+          if (tec || !acceptor_->is_open()) return;
+          Accept();
+        });
         return;
       }
+      accept_backoff_ms_ = 5;
       auto session = std::make_shared<Session>(this, target, std::move(socket));
       asio::post(*target->io, [target, session] {
         if (target->stopped) return session->Close();
@@ -893,6 +936,14 @@ class AsioTransport::Impl {
   std::vector<std::shared_ptr<Shard>> shards_;
   std::optional<tcp::acceptor> acceptor_;  // on the first shard
   size_t next_shard_ = 0;                  // first shard's thread only
+  // After an accept error (first shard's thread only): the pause before the next accept,
+  // the rate-limited warning.
+  std::optional<asio::steady_timer> accept_timer_;
+  int accept_backoff_ms_ = 5;  // doubled (10 ms at least, 100 at most) before each pause
+  int64_t last_accept_log_ = INT64_MIN / 2;
+  uint64_t accept_unlogged_ = 0;
+  // Accepted connections still in their handshakes (Options::max_handshakes).
+  const std::shared_ptr<std::atomic<int>> handshakes_ = std::make_shared<std::atomic<int>>(0);
   int port_ = 0;
   std::string address_, node_id_;  // set by Listen, before the first accept
   std::atomic<uint64_t> auth_failures_{0}, auth_unlogged_{0};

@@ -67,6 +67,10 @@ class AsioTransport final : public Transport {
     std::function<std::vector<std::string>()> secrets;
     // A connection still unauthenticated after this long is closed.
     absl::Duration handshake_timeout = absl::Seconds(5);
+    // Accepted connections whose handshakes (TLS, secret) are not done, at most; one
+    // beyond is closed at once and counted in auth_failures (idle connections to the port
+    // must not use up descriptors and memory).
+    int max_handshakes = 64;
     // Asked once per accepted connection: whether one from a non-loopback address is
     // refused (protected mode with no secret and no TLS). Null: never.
     std::function<bool()> refuse_remote;
@@ -104,7 +108,8 @@ class AsioTransport final : public Transport {
   std::map<std::string, PeerStats> Stats();
   // Connections refused or given up for authentication (either side: a peer that could
   // not prove the secret, one whose proof we could not give, a handshake timeout, a
-  // protected-mode refusal). Each is logged, at most about one line a second.
+  // protected-mode refusal, one beyond Options::max_handshakes). Each is logged, at most
+  // about one line a second.
   uint64_t auth_failures() const;
 
   class Impl;

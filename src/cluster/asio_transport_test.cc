@@ -4,7 +4,10 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -327,6 +330,134 @@ TEST(AsioTransportTest, AnIdleUnauthenticatedConnectionIsClosedAfterTheTimeout) 
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(250));
   close(fd);
   EXPECT_EQ(server->auth_failures(), 1u);
+}
+
+// Reads until the peer closes the connection or `wait` passes; true if it closed.
+bool ClosedWithin(int fd, absl::Duration wait) {
+  timeval tv{};
+  tv.tv_sec = absl::ToInt64Seconds(wait);
+  tv.tv_usec = absl::ToInt64Microseconds(wait) % 1000000;
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  char buf[64];
+  return read(fd, buf, sizeof(buf)) == 0;
+}
+
+TEST(AsioTransportTest, HandshakesInProgressAreCapped) {
+  AsioTransport::Options o = WithSecrets({"s"}, "b");
+  o.handshake_timeout = absl::Seconds(2);
+  ASSERT_EQ(o.max_handshakes, 64);  // the default the test exercises
+  auto server = StartTransport(Echo, o);
+  // 64 idle connections fill every slot; each is held until its handshake times out.
+  std::vector<int> idle;
+  for (int i = 0; i < 64; i++) idle.push_back(ConnectLoopback(server->port()));
+  absl::SleepFor(absl::Milliseconds(300));  // accepted and started
+  EXPECT_EQ(server->auth_failures(), 0u);
+  // Beyond the cap: closed at once (well before the 2 s timeout), counted.
+  const absl::Time start = absl::Now();
+  const int extra = ConnectLoopback(server->port());
+  EXPECT_TRUE(ClosedWithin(extra, absl::Seconds(1)));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  close(extra);
+  EXPECT_EQ(server->auth_failures(), 1u);
+  // A real peer is refused too while the slots are full, and connects once they freed.
+  auto client = StartTransport(Echo, WithSecrets({"s"}, "a"));
+  const std::string address = Loopback(server->port());
+  EXPECT_FALSE(CallAndWait(*client, address, ReadOf("k")).ok());
+  for (int fd : idle) {
+    EXPECT_TRUE(ClosedWithin(fd, absl::Seconds(5)));
+    close(fd);
+  }
+  absl::StatusOr<pb::Envelope> r = absl::UnavailableError("not tried");
+  for (int i = 0; i < 50 && !r.ok(); i++) {
+    r = CallAndWait(*client, address, ReadOf("k"));
+    if (!r.ok()) absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->read_result().versions(0).value(), "v:k");
+}
+
+TEST(AsioTransportTest, AFinishedHandshakeFreesItsSlot) {
+  // With two slots, many peers connect one after another: each frees its slot when its
+  // handshake is done (with a secret) or fails.
+  AsioTransport::Options o = WithSecrets({"s"}, "b");
+  o.max_handshakes = 2;
+  auto server = StartTransport(Echo, o);
+  const std::string address = Loopback(server->port());
+  for (int i = 0; i < 6; i++) {
+    auto wrong = StartTransport(Echo, WithSecrets({"guess"}, absl::StrCat("w", i)));
+    EXPECT_FALSE(CallAndWait(*wrong, address, ReadOf("k")).ok());
+    auto client = StartTransport(Echo, WithSecrets({"s"}, absl::StrCat("a", i)));
+    auto r = CallAndWait(*client, address, ReadOf("k"));
+    ASSERT_TRUE(r.ok()) << i << ": " << r.status();
+  }
+  // Only the wrong secrets were refused, never for the cap.
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (server->auth_failures() < 6 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_EQ(server->auth_failures(), 6u);
+}
+
+TEST(AsioTransportTest, OutOfDescriptorsPausesTheAcceptorInsteadOfSpinning) {
+  // In a child process (the descriptor limit is per process): its transport's accepts
+  // fail with EMFILE while a connection waits in the backlog. It must pause between
+  // tries (little CPU) and warn at most once a second.
+  char log_path[] = "/tmp/cairn_emfile_XXXXXX";
+  const int log_fd = mkstemp(log_path);
+  ASSERT_GE(log_fd, 0);
+  int to_parent[2];
+  ASSERT_EQ(pipe(to_parent), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    dup2(log_fd, 1);  // the log (spdlog writes to stdout)
+    dup2(log_fd, 2);
+    AsioTransport::Options options;
+    options.port = 0;
+    auto server = AsioTransport::Start(options, Echo);
+    if (!server.ok()) _exit(2);
+    const int port = (*server)->port();
+    const int lowest_free = dup(0);
+    close(lowest_free);
+    rlimit limit{};
+    getrlimit(RLIMIT_NOFILE, &limit);
+    limit.rlim_cur = static_cast<rlim_t>(lowest_free);  // no new descriptor from here on
+    setrlimit(RLIMIT_NOFILE, &limit);
+    rusage before{}, after{};
+    getrusage(RUSAGE_SELF, &before);
+    if (write(to_parent[1], &port, sizeof(port)) != sizeof(port)) _exit(3);
+    absl::SleepFor(absl::Milliseconds(2500));
+    getrusage(RUSAGE_SELF, &after);
+    const auto micros = [](const rusage& u) {
+      return int64_t{u.ru_utime.tv_sec + u.ru_stime.tv_sec} * 1000000 + u.ru_utime.tv_usec +
+             u.ru_stime.tv_usec;
+    };
+    const int64_t cpu = micros(after) - micros(before);
+    if (write(to_parent[1], &cpu, sizeof(cpu)) != sizeof(cpu)) _exit(3);
+    _exit(0);  // no destructors: the transport's thread still runs
+  }
+  close(to_parent[1]);
+  int port = 0;
+  ASSERT_EQ(read(to_parent[0], &port, sizeof(port)), static_cast<ssize_t>(sizeof(port)));
+  const int fd = ConnectLoopback(port);  // waits in the backlog; accepting it fails
+  int64_t cpu = -1;
+  ASSERT_EQ(read(to_parent[0], &cpu, sizeof(cpu)), static_cast<ssize_t>(sizeof(cpu)));
+  int status = 0;
+  waitpid(pid, &status, 0);
+  close(fd);
+  close(to_parent[0]);
+  std::string log;
+  char buf[4096];
+  ssize_t n;
+  lseek(log_fd, 0, SEEK_SET);
+  while ((n = read(log_fd, buf, sizeof(buf))) > 0) log.append(buf, static_cast<size_t>(n));
+  close(log_fd);
+  unlink(log_path);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  // Spinning on the error takes a whole core for the 2.5 s.
+  EXPECT_LT(cpu, 500000) << "CPU micros in 2.5 s of failing accepts";
+  size_t lines = 0;
+  for (size_t at = 0; (at = log.find("cluster accept failed", at)) != std::string::npos; at++) lines++;
+  EXPECT_GE(lines, 1u) << log;
+  EXPECT_LE(lines, 4u) << log;
 }
 
 }  // namespace

@@ -16,7 +16,7 @@ namespace {
 
 enum MessageType : uint8_t { kHello = 1, kChallenge = 2, kProof = 3, kAccepted = 4 };
 
-constexpr char kMacContext[] = "cairn-cluster-auth/1";
+constexpr char kMacContext[] = "cairn-cluster-auth/2";
 
 void PutU16(std::string* out, size_t v) {
   out->push_back(static_cast<char>((v >> 8) & 0xff));
@@ -127,19 +127,30 @@ std::string Proofs(const std::vector<std::string>& secrets, AuthLabel label,
   return out;
 }
 
-// Reads a count and that many proofs; true if one of them was made with one of secrets.
-bool CheckProofs(Reader* r, const std::vector<std::string>& secrets, AuthLabel label,
-                 const AuthTranscript& t) {
+// One proof, by secret.
+std::string OneProof(const std::string& secret, AuthLabel label, const AuthTranscript& t) {
+  std::string out;
+  out.push_back(static_cast<char>(1));
+  PutBytes(&out, AuthProof(secret, label, t));
+  return out;
+}
+
+// Reads a count and that many proofs (the whole rest of the body); the index of the first
+// of secrets that made one of them, or -1 (also for a malformed list).
+int CheckProofs(Reader* r, const std::vector<std::string>& secrets, AuthLabel label,
+                const AuthTranscript& t) {
   const size_t n = r->U8();
-  if (!r->ok() || n == 0 || n > kMaxClusterSecrets) return false;
+  if (!r->ok() || n == 0 || n > kMaxClusterSecrets) return -1;
   std::vector<std::array<uint8_t, kAuthMacBytes>> given(n);
   for (auto& p : given) r->Bytes(&p);
-  if (!r->done()) return false;
-  bool match = false;
-  for (const std::string& secret : secrets) {
-    const auto want = AuthProof(secret, label, t);
+  if (!r->done()) return -1;
+  int match = -1;
+  for (size_t i = 0; i < secrets.size(); i++) {
+    const auto want = AuthProof(secrets[i], label, t);
     // Every pair is compared (no early exit): the time taken does not say which matched.
-    for (const auto& p : given) match |= CRYPTO_memcmp(p.data(), want.data(), kAuthMacBytes) == 0;
+    bool hit = false;
+    for (const auto& p : given) hit |= CRYPTO_memcmp(p.data(), want.data(), kAuthMacBytes) == 0;
+    if (hit && match < 0) match = static_cast<int>(i);
   }
   return match;
 }
@@ -164,6 +175,12 @@ absl::StatusOr<std::vector<std::string>> ParseClusterSecrets(std::string_view va
   if (value.empty()) return out;
   for (absl::string_view s : absl::StrSplit(absl::string_view(value.data(), value.size()), ',')) {
     if (s.empty()) return absl::InvalidArgumentError("cluster-secret: an empty secret in the list");
+    if (s.size() < kMinClusterSecretLength) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cluster-secret: a secret of ", s.size(), " characters; at least ",
+          kMinClusterSecretLength, " are required (use a long random string, e.g. the output of "
+          "`openssl rand -hex 32`)"));
+    }
     out.emplace_back(s);
   }
   if (out.size() > kMaxClusterSecrets) {
@@ -220,10 +237,8 @@ AuthStep DialerHandshake::Receive(std::string_view in, size_t* consumed, std::st
     Reader r(body);
     r.Bytes(&t_.listener_nonce);
     t_.listener_id = r.String();
-    if (!r.ok()) return Refuse(&stage_, 4, "malformed CHALLENGE");
-    if (!CheckProofs(&r, secrets_, AuthLabel::kListener, t_)) {
-      return Refuse(&stage_, 4, "the listener did not prove the cluster secret");
-    }
+    if (!r.done()) return Refuse(&stage_, 4, "malformed CHALLENGE");
+    // The listener proves nothing yet: it does so in ACCEPTED, once we proved the secret.
     out->append(Message(kProof, Proofs(secrets_, AuthLabel::kDialer, t_)));
     stage_ = 2;
     size_t more = 0;
@@ -236,7 +251,11 @@ AuthStep DialerHandshake::Receive(std::string_view in, size_t* consumed, std::st
     AuthStep step = ParseMessage(in, kAccepted, &body, consumed);
     if (step.state == AuthStep::kRefused) return Refuse(&stage_, 4, std::move(step.reason));
     if (step.state == AuthStep::kNeedMore) return step;
-    if (!body.empty()) return Refuse(&stage_, 4, "malformed ACCEPTED");
+    // No cluster frame is sent or read before the listener proved the secret.
+    Reader r(body);
+    if (CheckProofs(&r, secrets_, AuthLabel::kListener, t_) < 0) {
+      return Refuse(&stage_, 4, "the listener did not prove the cluster secret");
+    }
     stage_ = 3;
     return {AuthStep::kDone, ""};
   }
@@ -271,7 +290,8 @@ AuthStep ListenerHandshake::Receive(std::string_view in, size_t* consumed, std::
     std::string reply;
     PutBytes(&reply, t_.listener_nonce);
     PutString(&reply, t_.listener_id);
-    reply.append(Proofs(secrets_, AuthLabel::kListener, t_));
+    // No proof here: the dialer has proved nothing yet, and a proof would let anyone who
+    // can connect guess the secret offline.
     out->append(Message(kChallenge, reply));
     stage_ = 1;
     size_t more = 0;
@@ -285,12 +305,15 @@ AuthStep ListenerHandshake::Receive(std::string_view in, size_t* consumed, std::
     if (step.state == AuthStep::kRefused) return Refuse(&stage_, 3, std::move(step.reason));
     if (step.state == AuthStep::kNeedMore) return step;
     Reader r(body);
-    if (!CheckProofs(&r, secrets_, AuthLabel::kDialer, t_)) {
+    const int matched = CheckProofs(&r, secrets_, AuthLabel::kDialer, t_);
+    if (matched < 0) {
       return Refuse(
           &stage_, 3,
           absl::StrCat("dialer '", ForLog(t_.dialer_id), "' did not prove the cluster secret"));
     }
-    out->append(Message(kAccepted, ""));
+    // Our proof by the secret the dialer proved: one it holds, whatever the order of its
+    // list or ours during a rotation.
+    out->append(Message(kAccepted, OneProof(secrets_[matched], AuthLabel::kListener, t_)));
     stage_ = 2;
     return {AuthStep::kDone, ""};
   }

@@ -1,17 +1,23 @@
 // PeerAuth: the mutual HMAC-SHA256 challenge-response that opens every cluster
-// connection when cluster-secret is set (docs/formats/cluster-auth.md, version 1;
+// connection when cluster-secret is set (docs/formats/cluster-auth.md, version 2;
 // docs/cluster-security.md for what it protects and what it does not).
 //
 //   dialer -> listener  HELLO      nonce_d, dialer id, target (the address dialed)
-//   listener -> dialer  CHALLENGE  nonce_l, listener id, listener proofs
-//   dialer -> listener  PROOF      dialer proofs
-//   listener -> dialer  ACCEPTED
+//   listener -> dialer  CHALLENGE  nonce_l, listener id (no proof)
+//   dialer -> listener  PROOF      dialer proofs (one per secret it holds, current first)
+//   listener -> dialer  ACCEPTED   listener proof (by the secret the dialer's proof matched)
+//
+// A party not yet authenticated never receives a proof: the listener proves the secret
+// only to a dialer that proved it first, and the dialer sends and reads no cluster frame
+// before it checked the listener's proof in ACCEPTED. (A recorded handshake still allows
+// an eavesdropper to guess the secret offline: secrets must be long and random.)
 //
 // A proof is HMAC-SHA256(secret, transcript(label)), where the transcript binds the
 // direction label ("dialer"/"listener"), the dialer's id, the target address, the
-// listener's id and both nonces. Each side proves with every secret it holds (the first
-// is the current one) and accepts a proof made with any of them, so "new,old" on some
-// nodes and "old" on others still connect during a rotation. The listener refuses a
+// listener's id and both nonces. The dialer proves with every secret it holds (the first
+// is the current one); the listener accepts a proof made with any of its own and answers
+// with a proof by that secret, which the dialer accepts if it is one of its own, so
+// "new,old" on some nodes and "old" on others still connect during a rotation. The listener refuses a
 // HELLO whose target is not its own advertised address: a proof made for A->M cannot be
 // relayed by M to B.
 //
@@ -37,15 +43,17 @@ inline constexpr size_t kAuthMacBytes = 32;
 inline constexpr size_t kAuthHeaderBytes = 8;  // magic(4) version(1) type(1) length(2)
 inline constexpr size_t kAuthMaxBody = 2048;
 inline constexpr size_t kMaxClusterSecrets = 4;
-inline constexpr uint8_t kAuthVersion = 1;
+inline constexpr uint8_t kAuthVersion = 2;
+// The shortest secret cluster-secret accepts (ParseClusterSecrets).
+inline constexpr size_t kMinClusterSecretLength = 16;
 // "CNAH": read as a frame length (message.h) it is over kMaxFrameBytes, so a node without
 // a secret closes a connection that starts a handshake, and one with a secret never
 // mistakes a frame for a HELLO.
 inline constexpr char kAuthMagic[4] = {'C', 'N', 'A', 'H'};
 
 // cluster-secret's value: comma-separated secrets, the first the current one. Empty: no
-// authentication. InvalidArgument for an empty secret in the list or more than
-// kMaxClusterSecrets.
+// authentication. InvalidArgument for a secret shorter than kMinClusterSecretLength (an
+// empty one included) or more than kMaxClusterSecrets.
 absl::StatusOr<std::vector<std::string>> ParseClusterSecrets(std::string_view value);
 
 // Fills n bytes with randomness; the default draws from OpenSSL's RAND_bytes.

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace cairn::cluster {
@@ -12,9 +13,29 @@ namespace {
 const std::string kB = "127.0.0.1:7002";  // the listener's advertised address
 const std::string kM = "127.0.0.1:7003";
 
+// A handshake message as the wire has it (docs/formats/cluster-auth.md).
+std::string Msg(int type, const std::string& body) {
+  std::string m(kAuthMagic, 4);
+  m += std::string{char(kAuthVersion), char(type), char(body.size() >> 8), char(body.size() & 0xff)};
+  return m + body;
+}
+
+// A proof list of one MAC.
+std::string OneMac(const std::array<uint8_t, kAuthMacBytes>& mac) {
+  return std::string(1, char(1)) + std::string(reinterpret_cast<const char*>(mac.data()), mac.size());
+}
+
+NonceSource Fixed(uint8_t v) {
+  return [v](uint8_t* p, size_t n) {
+    std::memset(p, v, n);
+    return true;
+  };
+}
+
 struct Outcome {
   AuthStep dialer, listener;
   std::vector<std::string> dialer_sent;  // each message the dialer wrote, in order
+  std::string listener_sent;             // every byte the listener wrote
 };
 
 // Runs a dialer and a listener against each other in memory.
@@ -24,7 +45,9 @@ Outcome Converse(DialerHandshake* d, ListenerHandshake* l) {
   o.dialer_sent.push_back(to_listener);
   for (int round = 0; round < 4; round++) {
     size_t used = 0;
+    const size_t before = to_dialer.size();
     o.listener = l->Receive(to_listener, &used, &to_dialer);
+    o.listener_sent += to_dialer.substr(before);
     to_listener.erase(0, used);
     if (o.listener.state == AuthStep::kRefused) break;
     std::string out;
@@ -52,28 +75,107 @@ TEST(PeerAuth, WrongSecretFailsBothWays) {
   DialerHandshake d({"wrong"}, "node-a", kB);
   ListenerHandshake l({"s3cret"}, "node-b", kB);
   const Outcome o = Converse(&d, &l);
-  // The dialer sees first that the listener cannot prove its secret; it sends no proof.
-  EXPECT_EQ(o.dialer.state, AuthStep::kRefused);
-  EXPECT_NE(o.listener.state, AuthStep::kDone);
-  // A dialer that skips the check and sends its (wrong) proof anyway is refused.
-  ListenerHandshake l2({"s3cret"}, "node-b", kB);
-  DialerHandshake d2({"wrong"}, "node-a", kB);
-  std::string challenge;
-  size_t used;
-  ASSERT_EQ(l2.Receive(d2.Start(), &used, &challenge).state, AuthStep::kNeedMore);
+  // The listener sees first that the dialer cannot prove the secret; the dialer never
+  // gets to the end.
+  EXPECT_EQ(o.listener.state, AuthStep::kRefused);
+  EXPECT_NE(o.dialer.state, AuthStep::kDone);
+  ASSERT_EQ(o.dialer_sent.size(), 2u);  // HELLO, PROOF
+}
+
+TEST(PeerAuth, AnUnauthenticatedDialerReceivesNoProof) {
+  // An attacker without the secret dials B and runs the whole handshake: every byte B
+  // writes back holds no MAC by the secret (nothing to guess it from offline).
+  DialerHandshake d({"attacker-guess-000"}, "node-a", kB, Fixed(1));
+  ListenerHandshake l({"s3cret", "older-secret"}, "node-b", kB, Fixed(2));
+  const Outcome o = Converse(&d, &l);
+  EXPECT_EQ(o.listener.state, AuthStep::kRefused);
+  // All B wrote is the CHALLENGE: header, listener nonce, listener id, nothing more.
+  EXPECT_EQ(o.listener_sent.size(), kAuthHeaderBytes + kAuthNonceBytes + 2 + 6);
   AuthTranscript t;
   t.dialer_id = "node-a";
   t.target = kB;
   t.listener_id = "node-b";
-  // Forge a PROOF message with a MAC under the wrong secret (nonces do not matter: wrong).
-  std::string proof(kAuthMagic, 4);
-  proof += std::string{char(kAuthVersion), char(3), char(0), char(1 + kAuthMacBytes), char(1)};
-  const auto mac = AuthProof("wrong", AuthLabel::kDialer, t);
-  proof.append(reinterpret_cast<const char*>(mac.data()), mac.size());
-  std::string out;
-  const AuthStep s = l2.Receive(proof, &used, &out);
-  EXPECT_EQ(s.state, AuthStep::kRefused);
+  t.dialer_nonce.fill(1);
+  t.listener_nonce.fill(2);
+  for (const std::string secret : {"s3cret", "older-secret"}) {
+    for (AuthLabel label : {AuthLabel::kDialer, AuthLabel::kListener}) {
+      const auto mac = AuthProof(secret, label, t);
+      EXPECT_EQ(o.listener_sent.find(std::string(reinterpret_cast<const char*>(mac.data()), mac.size())),
+                std::string::npos);
+    }
+  }
+  // A wrong PROOF sent by hand gets nothing back either.
+  ListenerHandshake l2({"s3cret"}, "node-b", kB, Fixed(2));
+  std::string challenge, out;
+  size_t used;
+  ASSERT_EQ(l2.Receive(DialerHandshake({"x"}, "node-a", kB, Fixed(1)).Start(), &used, &challenge).state,
+            AuthStep::kNeedMore);
+  EXPECT_EQ(l2.Receive(Msg(3, OneMac(AuthProof("wrong", AuthLabel::kDialer, t))), &used, &out).state,
+            AuthStep::kRefused);
   EXPECT_TRUE(out.empty());
+  // With the right secret the same exchange ends in ACCEPTED carrying the listener's proof.
+  ListenerHandshake l3({"s3cret"}, "node-b", kB, Fixed(2));
+  challenge.clear();
+  ASSERT_EQ(l3.Receive(DialerHandshake({"x"}, "node-a", kB, Fixed(1)).Start(), &used, &challenge).state,
+            AuthStep::kNeedMore);
+  EXPECT_EQ(l3.Receive(Msg(3, OneMac(AuthProof("s3cret", AuthLabel::kDialer, t))), &used, &out).state,
+            AuthStep::kDone);
+  EXPECT_EQ(out, Msg(4, OneMac(AuthProof("s3cret", AuthLabel::kListener, t))));
+}
+
+TEST(PeerAuth, TheDialerRefusesAListenerWhoseProofIsWrong) {
+  // A fake listener (no secret) answers HELLO with a CHALLENGE, takes the dialer's PROOF
+  // and answers ACCEPTED with a MAC it cannot make right.
+  AuthTranscript t;
+  t.dialer_id = "node-a";
+  t.target = kB;
+  t.listener_id = "node-b";
+  t.dialer_nonce.fill(1);
+  t.listener_nonce.fill(2);
+  const std::string challenge =
+      Msg(2, std::string(kAuthNonceBytes, char(2)) + std::string{char(0), char(6)} + "node-b");
+  const std::array<uint8_t, kAuthMacBytes> zeros{};
+  const std::string bad_accepted[] = {
+      Msg(4, OneMac(AuthProof("wrong", AuthLabel::kListener, t))),  // another secret
+      Msg(4, OneMac(AuthProof("s3cret", AuthLabel::kDialer, t))),   // the dialer's own, reflected
+      Msg(4, OneMac(zeros)),
+      Msg(4, ""),  // no proof at all (version 1's ACCEPTED)
+      Msg(4, std::string(1, char(0))),
+  };
+  for (const std::string& accepted : bad_accepted) {
+    DialerHandshake d({"s3cret"}, "node-a", kB, Fixed(1));
+    d.Start();
+    std::string out;
+    size_t used;
+    ASSERT_EQ(d.Receive(challenge, &used, &out).state, AuthStep::kNeedMore);
+    // What the dialer sent is its proof: the test's transcript is the real one.
+    ASSERT_EQ(out, Msg(3, OneMac(AuthProof("s3cret", AuthLabel::kDialer, t))));
+    out.clear();
+    const AuthStep s = d.Receive(accepted, &used, &out);
+    EXPECT_EQ(s.state, AuthStep::kRefused);
+    EXPECT_TRUE(out.empty());
+    // Refused for good: a frame after it is not taken as authenticated.
+    EXPECT_EQ(d.Receive(std::string("\0\0\0\x05gossip", 10), &used, &out).state, AuthStep::kRefused);
+  }
+  // The right proof passes (the forgeries above are faithful but for the MAC).
+  DialerHandshake d({"s3cret"}, "node-a", kB, Fixed(1));
+  d.Start();
+  std::string out;
+  size_t used;
+  ASSERT_EQ(d.Receive(challenge, &used, &out).state, AuthStep::kNeedMore);
+  EXPECT_EQ(d.Receive(Msg(4, OneMac(AuthProof("s3cret", AuthLabel::kListener, t))), &used, &out).state,
+            AuthStep::kDone);
+  // And a real listener's ACCEPTED with one byte of its MAC flipped is refused.
+  DialerHandshake d2({"s3cret"}, "node-a", kB);
+  ListenerHandshake l({"s3cret"}, "node-b", kB);
+  std::string to_l = d2.Start(), to_d, to_l2;
+  ASSERT_EQ(l.Receive(to_l, &used, &to_d).state, AuthStep::kNeedMore);
+  ASSERT_EQ(d2.Receive(to_d, &used, &to_l2).state, AuthStep::kNeedMore);
+  std::string accepted;
+  ASSERT_EQ(l.Receive(to_l2, &used, &accepted).state, AuthStep::kDone);
+  accepted.back() ^= 1;
+  out.clear();
+  EXPECT_EQ(d2.Receive(accepted, &used, &out).state, AuthStep::kRefused);
 }
 
 TEST(PeerAuth, NoHandshakeIsRefusedAtTheFirstByte) {
@@ -101,27 +203,31 @@ TEST(PeerAuth, RecordedHandshakeCannotBeReplayed) {
   EXPECT_EQ(s.state, AuthStep::kRefused) << "a fresh listener nonce must void the old proof";
 }
 
-TEST(PeerAuth, ListenerProofCannotBeReflected) {
-  // An attacker dials B, receives B's CHALLENGE (with B's listener proof over this very
-  // transcript) and sends the same MAC back as its dialer proof.
-  ListenerHandshake l({"s3cret"}, "node-b", kB);
-  DialerHandshake attacker({"unknown"}, "node-a", kB);
+TEST(PeerAuth, DialerProofCannotBeReflected) {
+  // An attacker dials B with a HELLO, gets B's CHALLENGE, and sends back as its proof the
+  // only MAC material in sight: none (B sends none), so a dialer-labelled MAC by another
+  // secret, or B's own listener MAC, must both fail.
+  ListenerHandshake l({"s3cret"}, "node-b", kB, Fixed(2));
   std::string challenge;
   size_t used;
-  ASSERT_EQ(l.Receive(attacker.Start(), &used, &challenge).state, AuthStep::kNeedMore);
-  ASSERT_GT(challenge.size(), kAuthHeaderBytes + kAuthMacBytes);
-  const std::string mac = challenge.substr(challenge.size() - kAuthMacBytes);
-  std::string proof(kAuthMagic, 4);
-  proof += std::string{char(kAuthVersion), char(3), char(0), char(1 + kAuthMacBytes), char(1)};
-  proof += mac;
+  ASSERT_EQ(l.Receive(DialerHandshake({"x"}, "node-a", kB, Fixed(1)).Start(), &used, &challenge).state,
+            AuthStep::kNeedMore);
+  AuthTranscript t;
+  t.dialer_id = "node-a";
+  t.target = kB;
+  t.listener_id = "node-b";
+  t.dialer_nonce.fill(1);
+  t.listener_nonce.fill(2);
   std::string out;
-  EXPECT_EQ(l.Receive(proof, &used, &out).state, AuthStep::kRefused);
+  EXPECT_EQ(l.Receive(Msg(3, OneMac(AuthProof("s3cret", AuthLabel::kListener, t))), &used, &out).state,
+            AuthStep::kRefused);
+  EXPECT_TRUE(out.empty());
 }
 
 TEST(PeerAuth, ProofCannotBeRelayedToAnotherNode) {
   // Honest A dials M (without the secret), which opens its own connection to B and
   // relays. If M forwards A's HELLO as is, B refuses it: the target is M, not B.
-  DialerHandshake a({"s3cret"}, "node-a", kM);
+  DialerHandshake a({"s3cret"}, "node-a", kM, Fixed(1));
   const std::string hello = a.Start();
   {
     ListenerHandshake b({"s3cret"}, "node-b", kB);
@@ -131,44 +237,29 @@ TEST(PeerAuth, ProofCannotBeRelayedToAnotherNode) {
     EXPECT_EQ(s.state, AuthStep::kRefused);
     EXPECT_TRUE(out.empty());
   }
-  // If M rewrites the target to B, B's proof is over B's address: A (who dialed M)
-  // refuses it, so it never proves; and a proof A made for the connection to M, with
-  // B's nonces, is refused by B.
+  // If M rewrites the target to B (same nonce, same id), forwards B's CHALLENGE to A and
+  // A's PROOF to B, B refuses the proof: A made it for the target M.
   ListenerHandshake b({"s3cret"}, "node-b", kB);
-  DialerHandshake m_to_b({"unknown"}, "node-a", kB);
-  std::string m_hello = m_to_b.Start();
+  const std::string m_hello = DialerHandshake({"unknown"}, "node-a", kB, Fixed(1)).Start();
   std::string challenge;
   size_t used;
   ASSERT_EQ(b.Receive(m_hello, &used, &challenge).state, AuthStep::kNeedMore);
+  std::string proof;
+  ASSERT_EQ(a.Receive(challenge, &used, &proof).state, AuthStep::kNeedMore);
+  ASSERT_FALSE(proof.empty());
   std::string out;
-  EXPECT_EQ(a.Receive(challenge, &used, &out).state, AuthStep::kRefused);
-  EXPECT_TRUE(out.empty());
-  // The strongest relay: A's proof over every field B saw except the target (A meant M).
-  AuthTranscript t;
-  t.dialer_id = "node-a";
-  t.target = kM;
-  t.listener_id = "node-b";
-  std::memcpy(t.dialer_nonce.data(), m_hello.data() + kAuthHeaderBytes, kAuthNonceBytes);
-  std::memcpy(t.listener_nonce.data(), challenge.data() + kAuthHeaderBytes, kAuthNonceBytes);
-  const auto mac = AuthProof("s3cret", AuthLabel::kDialer, t);
-  std::string proof(kAuthMagic, 4);
-  proof += std::string{char(kAuthVersion), char(3), char(0), char(1 + kAuthMacBytes), char(1)};
-  proof.append(reinterpret_cast<const char*>(mac.data()), mac.size());
   EXPECT_EQ(b.Receive(proof, &used, &out).state, AuthStep::kRefused);
-  // The same MAC with B as the target is what B wants: the test's forgery is faithful.
-  ListenerHandshake b2({"s3cret"}, "node-b", kB, [](uint8_t* p, size_t n) {
-    std::memset(p, 7, n);
-    return true;
-  });
-  std::string c2;
-  ASSERT_EQ(b2.Receive(m_hello, &used, &c2).state, AuthStep::kNeedMore);
-  t.target = kB;
-  std::memset(t.listener_nonce.data(), 7, kAuthNonceBytes);
-  const auto good = AuthProof("s3cret", AuthLabel::kDialer, t);
-  std::string p2(kAuthMagic, 4);
-  p2 += std::string{char(kAuthVersion), char(3), char(0), char(1 + kAuthMacBytes), char(1)};
-  p2.append(reinterpret_cast<const char*>(good.data()), good.size());
-  EXPECT_EQ(b2.Receive(p2, &used, &out).state, AuthStep::kDone);
+  EXPECT_TRUE(out.empty());
+  // The same exchange, A having dialed B itself, passes: the relay is refused for the
+  // target alone.
+  ListenerHandshake b2({"s3cret"}, "node-b", kB);
+  DialerHandshake a2({"s3cret"}, "node-a", kB, Fixed(1));
+  ASSERT_EQ(a2.Start(), m_hello);
+  challenge.clear();
+  proof.clear();
+  ASSERT_EQ(b2.Receive(m_hello, &used, &challenge).state, AuthStep::kNeedMore);
+  ASSERT_EQ(a2.Receive(challenge, &used, &proof).state, AuthStep::kNeedMore);
+  EXPECT_EQ(b2.Receive(proof, &used, &out).state, AuthStep::kDone);
 }
 
 TEST(PeerAuth, RotationAcceptsTheOldSecret) {
@@ -187,10 +278,27 @@ TEST(PeerAuth, RotationAcceptsTheOldSecret) {
     EXPECT_EQ(o.dialer.state, AuthStep::kDone) << dialer[0] << " -> " << listener[0];
     EXPECT_EQ(o.listener.state, AuthStep::kDone) << dialer[0] << " -> " << listener[0];
   }
+  // The listener answers with the secret the dialer proved, not its own current one: a
+  // listener on "new,old" proves "old" to a dialer that only holds "old".
+  {
+    DialerHandshake d({"old"}, "node-a", kB, Fixed(1));
+    ListenerHandshake l({"new", "old"}, "node-b", kB, Fixed(2));
+    const Outcome o = Converse(&d, &l);
+    AuthTranscript t;
+    t.dialer_id = "node-a";
+    t.target = kB;
+    t.listener_id = "node-b";
+    t.dialer_nonce.fill(1);
+    t.listener_nonce.fill(2);
+    EXPECT_NE(o.listener_sent.find(Msg(4, OneMac(AuthProof("old", AuthLabel::kListener, t)))),
+              std::string::npos);
+  }
   // Once the old secret is dropped everywhere, a node that only knows it is out.
   DialerHandshake d({"old"}, "node-a", kB);
   ListenerHandshake l({"new"}, "node-b", kB);
-  EXPECT_EQ(Converse(&d, &l).dialer.state, AuthStep::kRefused);
+  const Outcome o = Converse(&d, &l);
+  EXPECT_EQ(o.listener.state, AuthStep::kRefused);
+  EXPECT_NE(o.dialer.state, AuthStep::kDone);
 }
 
 TEST(PeerAuth, WhatAPeerClaimsIsLoggedSafely) {
@@ -205,9 +313,15 @@ TEST(PeerAuth, WhatAPeerClaimsIsLoggedSafely) {
 
 TEST(PeerAuth, ParseClusterSecrets) {
   EXPECT_TRUE(ParseClusterSecrets("")->empty());
-  EXPECT_EQ(*ParseClusterSecrets("new,old"), (std::vector<std::string>{"new", "old"}));
-  EXPECT_FALSE(ParseClusterSecrets("new,").ok());
-  EXPECT_FALSE(ParseClusterSecrets("a,b,c,d,e").ok());
+  const std::string n(16, 'n'), o(40, 'o');
+  EXPECT_EQ(*ParseClusterSecrets(n + "," + o), (std::vector<std::string>{n, o}));
+  EXPECT_FALSE(ParseClusterSecrets(n + ",").ok());
+  EXPECT_FALSE(ParseClusterSecrets(absl::StrCat(n, ",", n, ",", n, ",", n, ",", n)).ok());
+  // Shorter than 16 characters: refused, with a message saying why.
+  const auto short_one = ParseClusterSecrets(n + ",0123456789abcde");
+  ASSERT_FALSE(short_one.ok());
+  EXPECT_NE(short_one.status().message().find("at least 16"), std::string::npos) << short_one.status();
+  EXPECT_FALSE(ParseClusterSecrets("s3cret").ok());
 }
 
 TEST(PeerAuth, BytesArriveOneAtATime) {

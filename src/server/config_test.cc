@@ -113,11 +113,15 @@ TEST(ConfigTest, TomlFileSetsOptionsAndReportsErrors) {
 
 TEST(ConfigTest, ClusterSecretAndTlsOptions) {
   Config c;
-  EXPECT_TRUE(c.Set("cluster-secret", "new,old", /*at_runtime=*/true).ok());
-  EXPECT_EQ(c.Get().cluster_secret, "new,old");
-  EXPECT_FALSE(c.Set("cluster-secret", "new,,old", true).ok());   // an empty secret
-  EXPECT_FALSE(c.Set("cluster-secret", "a,b,c,d,e", true).ok());  // more than four
-  EXPECT_EQ(c.Get().cluster_secret, "new,old");                   // unchanged
+  const std::string kNewOld = "new-secret-0123456789,old-secret-0123456789";
+  EXPECT_TRUE(c.Set("cluster-secret", kNewOld, /*at_runtime=*/true).ok());
+  EXPECT_EQ(c.Get().cluster_secret, kNewOld);
+  EXPECT_FALSE(c.Set("cluster-secret", "new-secret-0123456789,,old-secret-0123456789", true).ok());
+  EXPECT_FALSE(c.Set("cluster-secret", "aaaaaaaaaaaaaaaa,bbbbbbbbbbbbbbbb,cccccccccccccccc,"
+                                       "dddddddddddddddd,eeeeeeeeeeeeeeee", true).ok());  // five
+  EXPECT_FALSE(c.Set("cluster-secret", "new,old", true).ok());  // shorter than 16
+  EXPECT_FALSE(c.Set("cluster-secret", "new-secret-0123456789,old", true).ok());
+  EXPECT_EQ(c.Get().cluster_secret, kNewOld);  // unchanged
   EXPECT_TRUE(c.Set("cluster-secret", "", true).ok());
   EXPECT_FALSE(c.Set("tls-cluster", "yes", /*at_runtime=*/true).ok());  // startup only
   EXPECT_TRUE(c.Set("tls-cluster", "yes", /*at_runtime=*/false).ok());

@@ -19,6 +19,10 @@ import pytest
 
 from cluster_util import Cluster, Node, info, replica_digests, wait_for
 
+# Secrets of at least 16 characters (shorter ones are refused).
+OLD = "old-secret-4f1c9a0e7b2d"
+NEW = "new-secret-9d3e2b6a1c0f"
+
 
 # --- hand-encoded protobuf (cluster.proto), enough for two requests -------------------
 
@@ -114,7 +118,7 @@ def log_of(node):
 
 @pytest.fixture
 def secured(tmp_path):
-    c = Cluster(tmp_path, 3, extra=["--cluster-secret", "old-secret"])
+    c = Cluster(tmp_path, 3, extra=["--cluster-secret", OLD])
     yield c
     c.stop_all()
 
@@ -152,7 +156,7 @@ def test_wrong_or_missing_secret_cannot_join_read_or_write(secured, tmp_path):
     wait_for("refusals counted", lambda: auth_failures(seed) >= 1, 10)
 
     # A node with the wrong secret and a node with none, seeded with the cluster.
-    wrong = Node(tmp_path, "wrong", ["--cluster-secret", "guessed"]).start(secured.seeds())
+    wrong = Node(tmp_path, "wrong", ["--cluster-secret", "guessed-but-long-enough-0000"]).start(secured.seeds())
     none = Node(tmp_path, "none", []).start(secured.seeds())
     try:
         time.sleep(4)  # several gossip rounds
@@ -209,21 +213,21 @@ def test_live_rotation_keeps_serving_writes(secured, tmp_path):
 
     write_some()
     for n, c in zip(nodes, clients):
-        assert c.command("CONFIG", "SET", "cluster-secret", "new-secret,old-secret") == "OK"
+        assert c.command("CONFIG", "SET", "cluster-secret", NEW + "," + OLD) == "OK"
         write_some()
     # A node that only knows the new secret already joins, and so would one with the old.
     for n, c in zip(nodes, clients):
-        assert c.command("CONFIG", "SET", "cluster-secret", "new-secret") == "OK"
+        assert c.command("CONFIG", "SET", "cluster-secret", NEW) == "OK"
         write_some()
-    assert clients[0].command("CONFIG", "GET", "cluster-secret") == [b"cluster-secret", b"new-secret"]
+    assert clients[0].command("CONFIG", "GET", "cluster-secret") == [b"cluster-secret", NEW.encode()]
     # Connections made from now on need the new secret: a restarted member with it
     # comes back, a new node with only the old one is refused.
     nodes[2].stop()
-    nodes[2].extra = ["--cluster-secret", "new-secret"]
+    nodes[2].extra = ["--cluster-secret", NEW]
     nodes[2].start(secured.seeds())
     clients[2] = nodes[2].raw()
     wait_alive(nodes, 3)
-    stale = Node(tmp_path, "stale", ["--cluster-secret", "old-secret"]).start(secured.seeds())
+    stale = Node(tmp_path, "stale", ["--cluster-secret", OLD]).start(secured.seeds())
     try:
         time.sleep(3)
         for n in nodes:
@@ -237,7 +241,49 @@ def test_live_rotation_keeps_serving_writes(secured, tmp_path):
     # A bad value is refused with the option's error and changes nothing.
     reply = clients[0].command("CONFIG", "SET", "cluster-secret", "a,,b")
     assert str(reply).startswith("ERR"), reply
-    assert clients[0].command("CONFIG", "GET", "cluster-secret") == [b"cluster-secret", b"new-secret"]
+    # So is a secret shorter than 16 characters, with an error that says so.
+    reply = clients[0].command("CONFIG", "SET", "cluster-secret", NEW + ",0123456789abcde")
+    assert str(reply).startswith("ERR") and "at least 16" in str(reply), reply
+    assert clients[0].command("CONFIG", "GET", "cluster-secret") == [b"cluster-secret", NEW.encode()]
+
+
+def test_a_short_secret_is_refused_at_startup(tmp_path):
+    node = Node(tmp_path, "short", ["--cluster-secret", "s3cret"])
+    with pytest.raises(AssertionError) as e:
+        node.start([])
+    assert "at least 16" in str(e.value), str(e.value)[-2000:]
+
+
+def _hello(target, dialer_id="prober"):
+    body = b"\x07" * 32 + struct.pack(">H", len(dialer_id)) + dialer_id.encode() + \
+        struct.pack(">H", len(target)) + target.encode()
+    return b"CNAH" + bytes([2, 1]) + struct.pack(">H", len(body)) + body
+
+
+def test_an_unauthenticated_dialer_gets_no_proof(secured):
+    """Version 2: the CHALLENGE an anonymous HELLO gets holds the listener's nonce and id
+    and nothing else; a wrong PROOF gets the connection closed, no ACCEPTED."""
+    node = list(secured)[1]
+    host, port = node.cluster_address.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=10)
+    try:
+        s.sendall(_hello(node.cluster_address))
+        got = b""
+        while len(got) < 8 or len(got) < 8 + struct.unpack(">H", got[6:8])[0]:
+            chunk = s.recv(4096)
+            assert chunk, got
+            got += chunk
+        assert got[:6] == b"CNAH\x02\x02", got[:8]
+        body = got[8:]
+        id_len = struct.unpack(">H", body[32:34])[0]
+        assert body[34:] == node.name.encode() and id_len == len(node.name), body
+        proof = b"\x01" + b"\x00" * 32
+        s.sendall(b"CNAH" + bytes([2, 3]) + struct.pack(">H", len(proof)) + proof)
+        s.settimeout(5)
+        assert s.recv(4096) == b""  # closed, nothing more
+    finally:
+        s.close()
+    wait_for("refusal logged", lambda: "did not prove the cluster secret" in log_of(node), 5)
 
 
 # --- tls-cluster ------------------------------------------------------------------------
@@ -424,7 +470,7 @@ def test_protected_mode_refuses_remote_cluster_peers_without_secret_or_tls(tmp_p
         assert failures() == 1
         assert "protected mode" in log_of(node)
         # A secret lifts protected mode: the peer must now prove it (and cannot).
-        assert r.command("CONFIG", "SET", "cluster-secret", "s") == "OK"
+        assert r.command("CONFIG", "SET", "cluster-secret", OLD) == "OK"
         got = exchange_from(lab["ns"], node.cluster_address, execute_frame(b"SET", b"k", b"evil"))
         assert got == b""
         assert r.command("GET", "k") == b"good"
