@@ -139,6 +139,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       !f.config->Set("proto-max-bulk-len", (settings & 2) ? "16" : "512mb", true).ok()) {
     std::abort();
   }
+  ApplyAclConfig(f.ctx);  // the default user's password, as CONFIG SET requirepass does
   const ServerConfig cfg = f.config->Get();
   const bool authenticated = cfg.requirepass.empty();
 
