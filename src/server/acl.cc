@@ -155,6 +155,17 @@ std::vector<KeyRef> KeysOf(int id, const std::vector<std::string_view>& args) {
     if (flags & kKsVariable_flags) flags = VariableFlags(cmd.name, args);
     for (int i = first; i <= last; i += step) out.push_back({i, flags});
   }
+  if (std::string_view(cmd.name) == "georadius" ||
+      std::string_view(cmd.name) == "georadiusbymember") {
+    // The key specs name only the first STORE and the first STOREDIST, but the command
+    // stores into the last one given (georadiusGetKeys): every one of them is checked.
+    for (int i = 5; i + 1 < argc; i++) {
+      if (EqualsNoCase(args[i], "store") || EqualsNoCase(args[i], "storedist")) {
+        out.push_back({i + 1, kKsOW | kKsUpdate});
+        i += 1;
+      }
+    }
+  }
   if (std::string_view(cmd.name) == "sort" || std::string_view(cmd.name) == "sort_ro") {
     for (int i = 2; i + 1 < argc; i++) {
       const std::string opt = LowerCopy(args[i]);

@@ -100,6 +100,18 @@ TEST(AclKeysTest, ReadWritePatternsFollowKeySpecs) {
   EXPECT_EQ(Check(u, {"sort", "r1", "store", "r2"}), Verdict::kKey);
   EXPECT_EQ(Check(u, {"sort", "r1", "store", "w2"}), Verdict::kOk);
   EXPECT_EQ(Check(u, {"eval", "return 1", "1", "x"}), Verdict::kKey);
+  // GEORADIUS stores into the last STORE/STOREDIST: every one is checked.
+  EXPECT_EQ(Check(u, {"georadius", "r1", "13", "38", "500", "km", "store", "w1"}), Verdict::kOk);
+  EXPECT_EQ(Check(u, {"georadius", "r1", "13", "38", "500", "km", "store", "w1", "store", "r2"},
+                  &idx),
+            Verdict::kKey);
+  EXPECT_EQ(idx, 9);
+  EXPECT_EQ(Check(u, {"georadius", "r1", "13", "38", "500", "km", "storedist", "w1", "storedist",
+                      "secret"}),
+            Verdict::kKey);
+  EXPECT_EQ(Check(u, {"georadiusbymember", "r1", "m", "500", "km", "store", "w1", "storedist",
+                      "secret"}),
+            Verdict::kKey);
   EXPECT_FALSE(u.FullKeyRead(CommandId({"sort", "r1"}), {"sort", "r1"}));
   const User all = Make({"+@all", "%R~*", "~w*"});
   EXPECT_TRUE(all.FullKeyRead(CommandId({"sort", "w1"}), {"sort", "w1"}));
