@@ -225,6 +225,13 @@ bool SameHash(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+bool HasSpaces(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char ch) {
+    return ch == '\0' || ch == ' ' || ch == '\t' || ch == '\n' || ch == '\v' || ch == '\f' ||
+           ch == '\r';
+  });
+}
+
 int CommandIdByName(std::string_view lower_name) {
   const auto& ix = TheIndex();
   auto it = ix.by_name.find(absl::string_view(lower_name.data(), lower_name.size()));
@@ -292,13 +299,13 @@ bool Selector::AllCommands() const {
 }
 
 std::string Selector::Apply(std::string_view op) {
-  if (EqualsNoCase(op, "allkeys")) {
+  if (EqualsNoCase(op, "allkeys") || op == "~*") {  // Redis takes ~* and &* as the flags
     allkeys_ = true;
     keys_.clear();
   } else if (EqualsNoCase(op, "resetkeys")) {
     allkeys_ = false;
     keys_.clear();
-  } else if (EqualsNoCase(op, "allchannels")) {
+  } else if (EqualsNoCase(op, "allchannels") || op == "&*") {
     allchannels_ = true;
     channels_.clear();
   } else if (EqualsNoCase(op, "resetchannels")) {
@@ -336,10 +343,7 @@ std::string Selector::Apply(std::string_view op) {
     }
     if (perms == 0) return kSyntax;
     const std::string pattern(op.substr(std::min(offset, op.size())));
-    if (pattern == "*" && perms == kReadWrite) {
-      allkeys_ = true;
-      keys_.clear();
-    }
+    if (HasSpaces(pattern)) return kSyntax;
     auto it = std::find_if(keys_.begin(), keys_.end(),
                            [&](const KeyPattern& k) { return k.pattern == pattern; });
     if (it == keys_.end()) {
@@ -354,10 +358,8 @@ std::string Selector::Apply(std::string_view op) {
              "channels";
     }
     const std::string pattern(op.substr(1));
-    if (pattern == "*") {
-      allchannels_ = true;
-      channels_.clear();
-    } else if (std::find(channels_.begin(), channels_.end(), pattern) == channels_.end()) {
+    if (HasSpaces(pattern)) return kSyntax;
+    if (std::find(channels_.begin(), channels_.end(), pattern) == channels_.end()) {
       channels_.push_back(pattern);
     }
   } else if (op.size() >= 2 && (op[0] == '+' || op[0] == '-') && op[1] == '@') {
@@ -458,7 +460,9 @@ std::string Selector::KeysText() const {
   std::string out;
   for (const KeyPattern& k : keys_) {
     if (!out.empty()) out += ' ';
-    out += k.perms == kReadWrite ? "~" : k.perms == kRead ? "%R~" : "%W~";
+    // An ordinary read-write "*" (from %RW~*) is not written "~*", the allkeys flag, which
+    // would refuse the patterns after it when the aclfile is loaded again.
+    out += k.perms == kReadWrite ? (k.pattern == "*" ? "%RW~" : "~") : k.perms == kRead ? "%R~" : "%W~";
     out += k.pattern;
   }
   return out;

@@ -30,6 +30,10 @@ std::string HashPassword(std::string_view password);
 // Constant-time comparison of two hex hashes of equal length.
 bool SameHash(std::string_view a, std::string_view b);
 
+// Redis's ACLStringHasSpaces: a user name or a key/channel pattern holding any of these would
+// break the one-rule-per-line aclfile (and ACL LIST), so they are refused.
+bool HasSpaces(std::string_view s);
+
 // The command id of a command line (a container's subcommand when args[1] names one:
 // "config|get"); -1 when the table does not know it (only +@all allows it).
 int CommandId(const std::vector<std::string_view>& args);

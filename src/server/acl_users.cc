@@ -59,7 +59,8 @@ std::string AclUsers::SetUser(std::string_view name, const std::vector<std::stri
   acl::User u = it == users_.end() ? acl::User(std::string(name)) : *it->second;
   for (const std::string& op : merged) {
     if (std::string e = u.Apply(op); !e.empty()) {
-      return absl::StrCat("Error in ACL SETUSER modifier '", op, "': ", e);
+      // Redis formats the modifier with %.*s: it ends at a NUL.
+      return absl::StrCat("Error in ACL SETUSER modifier '", op.substr(0, op.find('\0')), "': ", e);
     }
   }
   users_[std::string(name)] = Publishable(std::move(u));

@@ -195,6 +195,10 @@ SETUSER_ERRORS = [
     ("u9", "~*", "~x"), ("u9", "&*", "&x"), ("u9", "<nopw"), ("u9", "#abc"),
     ("u9", "+config|get|x"), ("u9", "-select|0"), ("u9", "%X~a"), ("u9", "+@nosuch"),
     ("u9", "+config|nosuch"), ("u9", "allkeys", "~x"), ("a b", "on"), ("u9", "on", "+get", "bad"),
+    # Whitespace or NUL in a name or a pattern would break the one-user-per-line aclfile.
+    ("a\nb", "on"), ("a\tb", "on"), ("a\x00b", "on"), ("a\rb", "on"),
+    ("u9", "on", "nopass", "~x\nuser evil on nopass ~*", "&*", "+@all"), ("u9", "&x y"),
+    ("u9", "%R~x y"), ("u9", "~x\ty"), ("u9", "&a\x00"), ("u9", "%W~\x0b"),
 ]
 
 
@@ -222,6 +226,61 @@ def test_setuser_errors_cat_and_admin_replies_match_redis(server, ref):
     for bits in ("1", "5", "256", "4096"):
         got, want = p.both("ACL", "GENPASS", bits)
         assert len(got) == len(want)
+
+
+def test_star_patterns_are_the_all_flags_match_redis(server, ref):
+    p = Pair(server.port, ref)
+    for _ in range(2):
+        p.same("ACL", "SETUSER", "u", "on", ">pw", "~*", "&*", "+@all")
+    p.same("ACL", "SETUSER", "default", "~*")
+    p.same("ACL", "SETUSER", "default", "&*", "allchannels", "&*")
+    p.same("ACL", "SETUSER", "u", "~x")  # ~* is allkeys: a pattern after it is refused
+    p.same("ACL", "SETUSER", "u", "&x")
+    p.same("ACL", "SETUSER", "v", "on", ">pw", "%RW~*", "~foo", "+@all")  # an ordinary pattern
+    p.same("ACL", "SETUSER", "w", "on", ">pw", "%R~", "~", "+@all")
+    p.same("ACL", "GETUSER", "w", norm=norm_getuser)
+    for user in ("u", "v", "w"):
+        for line in (("GET", "k"), ("SET", "foo", "1")):
+            p.same("ACL", "DRYRUN", user, *line)
+    p.same("ACL", "DRYRUN", "w", "GET", "")  # (Redis 7.0's "*" does not match '': not compared)
+    p.same("ACL", "DRYRUN", "w", "SET", "", "1")
+
+
+def test_names_and_patterns_with_newlines_cannot_smuggle_users(server, tmp_path):
+    aclfile = tmp_path / "users.acl"
+    server.restart(server.args + ["--aclfile", str(aclfile)])
+    c = server.raw()
+    got = c.command("ACL", "SETUSER", "bob", "on", "nopass", "~x\nuser evil on nopass ~*", "&*",
+                    "+@all")
+    assert isinstance(got, RespError), got
+    assert isinstance(c.command("ACL", "SETUSER", "x\nuser evil on nopass ~* +@all", "on"),
+                      RespError)
+    # An ordinary %RW~* pattern round-trips through the file with the patterns after it.
+    assert c.command("ACL", "SETUSER", "v", "on", ">pw", "%RW~*", "~foo", "+get") == "OK"
+    assert c.command("ACL", "SAVE") == "OK"
+    assert c.command("ACL", "LOAD") == "OK"
+    assert c.command("ACL", "USERS") == [b"default", b"v"]
+    assert c.command("ACL", "GETUSER", "v")[7] == b"%RW~* ~foo"
+
+
+def test_georadius_checks_every_store_key(server):
+    c = server.raw()
+    assert c.command("ACL", "SETUSER", "t", "on", ">p", "~allowed*", "+@all") == "OK"
+    c.command("GEOADD", "allowedsrc", "13.361389", "38.115556", "Palermo")
+    t = server.raw()
+    assert t.command("AUTH", "t", "p") == "OK"
+    for store in (("STORE", "allowedx", "STORE", "secret"),
+                  ("STORE", "allowedx", "STOREDIST", "secret"),
+                  ("STOREDIST", "allowedx", "STOREDIST", "secret")):
+        got = t.command("GEORADIUS", "allowedsrc", "13", "38", "500", "km", *store)
+        assert got == RespError(
+            "NOPERM this user has no permissions to access one of the keys used as arguments")
+        assert c.command("EXISTS", "secret") == 0
+    assert t.command("GEORADIUSBYMEMBER", "allowedsrc", "Palermo", "500", "km", "STORE",
+                     "secret", "STORE", "allowedx") == RespError(
+        "NOPERM this user has no permissions to access one of the keys used as arguments")
+    assert t.command("GEORADIUS", "allowedsrc", "13", "38", "500", "km", "STORE", "allowedx") == 1
+    assert c.command("EXISTS", "secret") == 0
 
 
 def test_auth_failures_and_log_match_redis(server, ref):
