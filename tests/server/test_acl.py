@@ -455,6 +455,31 @@ def basic(user, password):
     return "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
 
 
+def test_http_db_needs_select(server):
+    c = server.raw()
+    assert c.command("SELECT", "3") == "OK"
+    assert c.command("SET", "k", "db3") == "OK"
+    assert c.command("ACL", "SETUSER", "nosel", "on", ">p", "~*", "+@all", "-select") == "OK"
+    assert c.command("ACL", "SETUSER", "sel0", "on", ">p", "~*", "+@all", "-select",
+                     "+select|0") == "OK"
+    assert c.command("ACL", "SETUSER", "sel3", "on", ">p", "~*", "+@all", "-select",
+                     "+select|3") == "OK"
+    batch = b'{"ops": [{"op": "put", "key": "k", "value": "x"}], "db": 3}'
+    for user in ("nosel", "sel0"):
+        auth = basic(user, "p")
+        for method, path, body in (("GET", "/v1/kv/k?db=3", None), ("GET", "/v1/kv?db=3", None),
+                                   ("PUT", "/v1/kv/k?db=3", b"x"), ("DELETE", "/v1/kv/k?db=3", None),
+                                   ("POST", "/v1/batch", batch)):
+            status, got = http(server, method, path, auth, body)
+            assert status == 403 and got.startswith(b"{") and b"NOPERM" in got, (user, path, got)
+        assert http(server, "GET", "/v1/kv/k?db=0", auth)[0] == 404  # db 0 needs no SELECT
+    assert c.command("GET", "k") == b"db3"
+    auth = basic("sel3", "p")
+    assert http(server, "GET", "/v1/kv/k?db=3", auth) == (200, b"db3")
+    assert http(server, "POST", "/v1/batch", auth, batch)[0] == 200
+    assert c.command("GET", "k") == b"x"
+
+
 def test_http_api_applies_acl_per_route(server):
     c = server.raw()
     assert c.command("SET", "m1", "v") == "OK"
