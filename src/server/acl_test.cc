@@ -177,6 +177,13 @@ TEST(AclUsersTest, ShorthandsAndAllOrNothingSetUser) {
   EXPECT_FALSE(users.Find("default")->enabled);
   users.ApplyShorthands("", {});
   EXPECT_EQ(users.Find("alice"), nullptr);
+  // A change of users never makes default nopass: it stays off until an admin opens it.
+  EXPECT_FALSE(users.Find("default")->enabled);
+  EXPECT_FALSE(users.Find("default")->nopass);
+  users.ApplyShorthands("", {{"alice", "a1"}});
+  EXPECT_FALSE(users.Find("default")->enabled);
+  users.ApplyShorthands("", {});
+  EXPECT_EQ(users.SetUser("default", {"on", "nopass"}), "");
   EXPECT_FALSE(users.auth_required());
   // A failing rule leaves the user as it was (or absent).
   EXPECT_EQ(users.SetUser("bob", {"on", "+get", "+nosuch"}),

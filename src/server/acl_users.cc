@@ -90,18 +90,27 @@ void AclUsers::ApplyShorthands(const std::string& requirepass,
                                    [&](const auto& u) { return u.first == old.first; });
     if (!still && old.first != "default") users_.erase(old.first);
   }
+  const bool pass_changed = requirepass != applied_requirepass_;
   applied_requirepass_ = requirepass;
   applied_users_ = users;
+  // Only the option that changed is applied: a change of users never touches default's
+  // passwords (it used to reset them, and to make default nopass when users became empty).
   acl::User d = *users_.at("default");
-  d.Apply("resetpass");
-  if (!requirepass.empty()) {
-    d.Apply(">" + requirepass);
-    d.Apply("on");
-  } else if (!users.empty()) {
-    d.Apply("off");  // users without requirepass: default cannot be used (cairn's rule)
-  } else {
-    d.Apply("nopass");
-    d.Apply("on");
+  if (pass_changed) {  // as Redis's CONFIG SET requirepass: resetpass, then >pw or nopass
+    d.Apply("resetpass");
+    if (!requirepass.empty()) {
+      d.Apply(">" + requirepass);
+      d.Apply("on");
+    } else if (users.empty()) {
+      d.Apply("nopass");
+      d.Apply("on");
+    } else {
+      d.Apply("off");  // users without requirepass: default cannot be used (cairn's rule)
+    }
+  } else if (requirepass.empty() && !users.empty() && d.enabled && d.nopass) {
+    // Users configured while default is open without a password (as at startup): close it.
+    d.Apply("resetpass");
+    d.Apply("off");
   }
   users_["default"] = Publishable(std::move(d));
   for (const auto& [name, password] : users) {
