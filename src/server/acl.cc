@@ -91,13 +91,21 @@ std::vector<KeyRef> KeysOf(int id, const std::vector<std::string_view>& args) {
   const CommandAcl& cmd = kCommandAcls[id];
   const int argc = static_cast<int>(args.size());
   if (std::string_view(cmd.name) == "migrate") {  // an incomplete spec: migrateGetKeys
+    // AUTH takes one argument, AUTH2 two (a password is not the KEYS keyword); a KEYS with
+    // nothing after it leaves the key argument, and KEYS after a non-empty key argument
+    // names no key at all (MIGRATE refuses it), as Redis 7.0.15 answers.
     for (int i = 6; i < argc; i++) {
       if (EqualsNoCase(args[i], "keys")) {
+        if (i + 1 >= argc) break;
+        if (!args[3].empty()) return out;  // KEYS with a key argument: none (an error)
         for (int k = i + 1; k < argc; k++) out.push_back({k, kKsRW | kKsAccess | kKsDelete});
         return out;
       }
-      if (EqualsNoCase(args[i], "auth")) i += 1;  // a password is not the KEYS keyword
-      if (EqualsNoCase(args[i], "auth2")) i += 2;
+      if (EqualsNoCase(args[i], "auth")) {
+        i += 1;
+      } else if (EqualsNoCase(args[i], "auth2")) {
+        i += 2;
+      }
     }
     if (argc > 3) out.push_back({3, kKsRW | kKsAccess | kKsDelete});
     return out;

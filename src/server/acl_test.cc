@@ -100,6 +100,12 @@ TEST(AclKeysTest, ReadWritePatternsFollowKeySpecs) {
   EXPECT_EQ(Check(u, {"sort", "r1", "store", "r2"}), Verdict::kKey);
   EXPECT_EQ(Check(u, {"sort", "r1", "store", "w2"}), Verdict::kOk);
   EXPECT_EQ(Check(u, {"eval", "return 1", "1", "x"}), Verdict::kKey);
+  // MIGRATE: AUTH takes one argument, AUTH2 two, bounds-checked (ASan saw a read past the end).
+  EXPECT_EQ(Check(u, {"migrate", "h", "1", "rw1", "0", "5", "auth"}), Verdict::kOk);
+  EXPECT_EQ(Check(u, {"migrate", "h", "1", "rw1", "0", "5", "auth2", "x"}), Verdict::kOk);
+  EXPECT_EQ(Check(u, {"migrate", "h", "1", "", "0", "5", "auth", "auth2", "keys", "secret"}, &idx),
+            Verdict::kKey);
+  EXPECT_EQ(idx, 9);
   // GEORADIUS stores into the last STORE/STOREDIST: every one is checked.
   EXPECT_EQ(Check(u, {"georadius", "r1", "13", "38", "500", "km", "store", "w1"}), Verdict::kOk);
   EXPECT_EQ(Check(u, {"georadius", "r1", "13", "38", "500", "km", "store", "w1", "store", "r2"},
