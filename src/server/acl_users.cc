@@ -1,6 +1,11 @@
 #include "server/acl_users.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -195,21 +200,38 @@ std::string AclUsers::SaveFile(const std::string& path) {
   absl::MutexLock file_lock(&file_mu_);
   std::string text;
   for (const auto& u : All()) absl::StrAppend(&text, u->Describe(), "\n");
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      return "There was an error trying to save the ACLs. Please check the server logs for more "
-             "information";
-    }
+  constexpr const char* kSaveError =
+      "There was an error trying to save the ACLs. Please check the server logs for more "
+      "information";
+  // A fresh name (pid and time, as Redis) created with O_EXCL|O_NOFOLLOW: a file or symlink
+  // planted at a predictable name is never followed nor overwritten.
+  const std::string tmp = absl::StrCat(
+      path, ".tmp-", getpid(), "-",
+      std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return kSaveError;
+  size_t done = 0;
+  bool ok = true;
+  while (ok && done < text.size()) {
+    const ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) done += static_cast<size_t>(n);
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return "There was an error trying to save the ACLs. Please check the server logs for more "
-           "information";
+  ok = ok && fsync(fd) == 0;
+  ok = close(fd) == 0 && ok;
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    unlink(tmp.c_str());
+    return kSaveError;
+  }
+  // The rename itself is durable once the directory is synced.
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  if (int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
   }
   return "";
 }

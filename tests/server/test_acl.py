@@ -412,6 +412,23 @@ def test_aclfile_round_trip_and_broken_load(server, tmp_path):
     assert c.closed_by_server()
 
 
+def test_acl_save_follows_no_planted_symlink(server, tmp_path):
+    aclfile = tmp_path / "users.acl"
+    server.restart(server.args + ["--aclfile", str(aclfile)])
+    victim = tmp_path / "victim"
+    victim.write_text("keep\n")
+    os.symlink(victim, str(aclfile) + ".tmp")  # the old, predictable temporary name
+    c = server.raw()
+    assert c.command("ACL", "SETUSER", "bob", "on", ">pw", "~b*", "+get") == "OK"
+    assert c.command("ACL", "SAVE") == "OK"
+    assert victim.read_text() == "keep\n"
+    assert not aclfile.is_symlink() and "user bob on" in aclfile.read_text()
+    assert (os.stat(aclfile).st_mode & 0o777) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("users.acl")) == [
+        "users.acl", "users.acl.tmp"]  # no temporary file left behind
+    assert c.command("ACL", "LOAD") == "OK"
+
+
 def test_aclfile_load_error_matches_redis(server, ref, tmp_path):
     """The same broken file loaded by both: the same error once the paths are equal."""
     aclfile = tmp_path / "same.acl"
