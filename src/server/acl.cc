@@ -310,15 +310,19 @@ std::string Selector::Apply(std::string_view op) {
   if (EqualsNoCase(op, "allkeys") || op == "~*") {  // Redis takes ~* and &* as the flags
     allkeys_ = true;
     keys_.clear();
+    key_at_.clear();
   } else if (EqualsNoCase(op, "resetkeys")) {
     allkeys_ = false;
     keys_.clear();
+    key_at_.clear();
   } else if (EqualsNoCase(op, "allchannels") || op == "&*") {
     allchannels_ = true;
     channels_.clear();
+    channel_set_.clear();
   } else if (EqualsNoCase(op, "resetchannels")) {
     allchannels_ = false;
     channels_.clear();
+    channel_set_.clear();
   } else if (EqualsNoCase(op, "allcommands") || EqualsNoCase(op, "+@all")) {
     std::fill(bits_.begin(), bits_.end(), ~uint64_t{0});
     for (auto& f : firstargs_) f.clear();
@@ -352,12 +356,11 @@ std::string Selector::Apply(std::string_view op) {
     if (perms == 0) return kSyntax;
     const std::string pattern(op.substr(std::min(offset, op.size())));
     if (HasSpaces(pattern)) return kSyntax;
-    auto it = std::find_if(keys_.begin(), keys_.end(),
-                           [&](const KeyPattern& k) { return k.pattern == pattern; });
-    if (it == keys_.end()) {
+    auto [it, added] = key_at_.try_emplace(pattern, keys_.size());
+    if (added) {
       keys_.push_back({pattern, perms});
     } else {
-      it->perms |= perms;
+      keys_[it->second].perms |= perms;
     }
   } else if (!op.empty() && op[0] == '&') {
     if (allchannels_) {
@@ -367,7 +370,7 @@ std::string Selector::Apply(std::string_view op) {
     }
     const std::string pattern(op.substr(1));
     if (HasSpaces(pattern)) return kSyntax;
-    if (std::find(channels_.begin(), channels_.end(), pattern) == channels_.end()) {
+    if (channel_set_.insert(pattern).second) {
       channels_.push_back(pattern);
     }
   } else if (op.size() >= 2 && (op[0] == '+' || op[0] == '-') && op[1] == '@') {

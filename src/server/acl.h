@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "server/acl_table.h"
 
 namespace cairn::server::acl {
@@ -83,6 +85,9 @@ class Selector {
 
   bool allkeys_ = false, allchannels_ = false;
   std::vector<KeyPattern> keys_;
+  // Where each pattern is in keys_ / that it is in channels_: adding N patterns is O(N).
+  absl::flat_hash_map<std::string, size_t> key_at_;
+  absl::flat_hash_set<std::string> channel_set_;
   std::vector<std::string> channels_;
   // One bit per command id, and bit kCommandAclCount: commands added later (+@all).
   std::vector<uint64_t> bits_;
