@@ -91,13 +91,21 @@ std::vector<KeyRef> KeysOf(int id, const std::vector<std::string_view>& args) {
   const CommandAcl& cmd = kCommandAcls[id];
   const int argc = static_cast<int>(args.size());
   if (std::string_view(cmd.name) == "migrate") {  // an incomplete spec: migrateGetKeys
+    // AUTH takes one argument, AUTH2 two (a password is not the KEYS keyword); a KEYS with
+    // nothing after it leaves the key argument, and KEYS after a non-empty key argument
+    // names no key at all (MIGRATE refuses it), as Redis 7.0.15 answers.
     for (int i = 6; i < argc; i++) {
       if (EqualsNoCase(args[i], "keys")) {
+        if (i + 1 >= argc) break;
+        if (!args[3].empty()) return out;  // KEYS with a key argument: none (an error)
         for (int k = i + 1; k < argc; k++) out.push_back({k, kKsRW | kKsAccess | kKsDelete});
         return out;
       }
-      if (EqualsNoCase(args[i], "auth")) i += 1;  // a password is not the KEYS keyword
-      if (EqualsNoCase(args[i], "auth2")) i += 2;
+      if (EqualsNoCase(args[i], "auth")) {
+        i += 1;
+      } else if (EqualsNoCase(args[i], "auth2")) {
+        i += 2;
+      }
     }
     if (argc > 3) out.push_back({3, kKsRW | kKsAccess | kKsDelete});
     return out;
@@ -154,6 +162,17 @@ std::vector<KeyRef> KeysOf(int id, const std::vector<std::string_view>& args) {
     uint32_t flags = spec.flags;
     if (flags & kKsVariable_flags) flags = VariableFlags(cmd.name, args);
     for (int i = first; i <= last; i += step) out.push_back({i, flags});
+  }
+  if (std::string_view(cmd.name) == "georadius" ||
+      std::string_view(cmd.name) == "georadiusbymember") {
+    // The key specs name only the first STORE and the first STOREDIST, but the command
+    // stores into the last one given (georadiusGetKeys): every one of them is checked.
+    for (int i = 5; i + 1 < argc; i++) {
+      if (EqualsNoCase(args[i], "store") || EqualsNoCase(args[i], "storedist")) {
+        out.push_back({i + 1, kKsOW | kKsUpdate});
+        i += 1;
+      }
+    }
   }
   if (std::string_view(cmd.name) == "sort" || std::string_view(cmd.name) == "sort_ro") {
     for (int i = 2; i + 1 < argc; i++) {
@@ -212,6 +231,13 @@ std::string HashPassword(std::string_view password) {
 
 bool SameHash(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+bool HasSpaces(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char ch) {
+    return ch == '\0' || ch == ' ' || ch == '\t' || ch == '\n' || ch == '\v' || ch == '\f' ||
+           ch == '\r';
+  });
 }
 
 int CommandIdByName(std::string_view lower_name) {
@@ -281,18 +307,22 @@ bool Selector::AllCommands() const {
 }
 
 std::string Selector::Apply(std::string_view op) {
-  if (EqualsNoCase(op, "allkeys")) {
+  if (EqualsNoCase(op, "allkeys") || op == "~*") {  // Redis takes ~* and &* as the flags
     allkeys_ = true;
     keys_.clear();
+    key_at_.clear();
   } else if (EqualsNoCase(op, "resetkeys")) {
     allkeys_ = false;
     keys_.clear();
-  } else if (EqualsNoCase(op, "allchannels")) {
+    key_at_.clear();
+  } else if (EqualsNoCase(op, "allchannels") || op == "&*") {
     allchannels_ = true;
     channels_.clear();
+    channel_set_.clear();
   } else if (EqualsNoCase(op, "resetchannels")) {
     allchannels_ = false;
     channels_.clear();
+    channel_set_.clear();
   } else if (EqualsNoCase(op, "allcommands") || EqualsNoCase(op, "+@all")) {
     std::fill(bits_.begin(), bits_.end(), ~uint64_t{0});
     for (auto& f : firstargs_) f.clear();
@@ -325,16 +355,12 @@ std::string Selector::Apply(std::string_view op) {
     }
     if (perms == 0) return kSyntax;
     const std::string pattern(op.substr(std::min(offset, op.size())));
-    if (pattern == "*" && perms == kReadWrite) {
-      allkeys_ = true;
-      keys_.clear();
-    }
-    auto it = std::find_if(keys_.begin(), keys_.end(),
-                           [&](const KeyPattern& k) { return k.pattern == pattern; });
-    if (it == keys_.end()) {
+    if (HasSpaces(pattern)) return kSyntax;
+    auto [it, added] = key_at_.try_emplace(pattern, keys_.size());
+    if (added) {
       keys_.push_back({pattern, perms});
     } else {
-      it->perms |= perms;
+      keys_[it->second].perms |= perms;
     }
   } else if (!op.empty() && op[0] == '&') {
     if (allchannels_) {
@@ -343,10 +369,8 @@ std::string Selector::Apply(std::string_view op) {
              "channels";
     }
     const std::string pattern(op.substr(1));
-    if (pattern == "*") {
-      allchannels_ = true;
-      channels_.clear();
-    } else if (std::find(channels_.begin(), channels_.end(), pattern) == channels_.end()) {
+    if (HasSpaces(pattern)) return kSyntax;
+    if (channel_set_.insert(pattern).second) {
       channels_.push_back(pattern);
     }
   } else if (op.size() >= 2 && (op[0] == '+' || op[0] == '-') && op[1] == '@') {
@@ -447,7 +471,9 @@ std::string Selector::KeysText() const {
   std::string out;
   for (const KeyPattern& k : keys_) {
     if (!out.empty()) out += ' ';
-    out += k.perms == kReadWrite ? "~" : k.perms == kRead ? "%R~" : "%W~";
+    // An ordinary read-write "*" (from %RW~*) is not written "~*", the allkeys flag, which
+    // would refuse the patterns after it when the aclfile is loaded again.
+    out += k.perms == kReadWrite ? (k.pattern == "*" ? "%RW~" : "~") : k.perms == kRead ? "%R~" : "%W~";
     out += k.pattern;
   }
   return out;

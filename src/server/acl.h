@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "server/acl_table.h"
 
 namespace cairn::server::acl {
@@ -29,6 +31,10 @@ struct KeyPattern {
 std::string HashPassword(std::string_view password);
 // Constant-time comparison of two hex hashes of equal length.
 bool SameHash(std::string_view a, std::string_view b);
+
+// Redis's ACLStringHasSpaces: a user name or a key/channel pattern holding any of these would
+// break the one-rule-per-line aclfile (and ACL LIST), so they are refused.
+bool HasSpaces(std::string_view s);
 
 // The command id of a command line (a container's subcommand when args[1] names one:
 // "config|get"); -1 when the table does not know it (only +@all allows it).
@@ -79,6 +85,9 @@ class Selector {
 
   bool allkeys_ = false, allchannels_ = false;
   std::vector<KeyPattern> keys_;
+  // Where each pattern is in keys_ / that it is in channels_: adding N patterns is O(N).
+  absl::flat_hash_map<std::string, size_t> key_at_;
+  absl::flat_hash_set<std::string> channel_set_;
   std::vector<std::string> channels_;
   // One bit per command id, and bit kCommandAclCount: commands added later (+@all).
   std::vector<uint64_t> bits_;

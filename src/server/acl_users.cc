@@ -1,6 +1,11 @@
 #include "server/acl_users.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -59,7 +64,8 @@ std::string AclUsers::SetUser(std::string_view name, const std::vector<std::stri
   acl::User u = it == users_.end() ? acl::User(std::string(name)) : *it->second;
   for (const std::string& op : merged) {
     if (std::string e = u.Apply(op); !e.empty()) {
-      return absl::StrCat("Error in ACL SETUSER modifier '", op, "': ", e);
+      // Redis formats the modifier with %.*s: it ends at a NUL.
+      return absl::StrCat("Error in ACL SETUSER modifier '", op.substr(0, op.find('\0')), "': ", e);
     }
   }
   users_[std::string(name)] = Publishable(std::move(u));
@@ -89,18 +95,27 @@ void AclUsers::ApplyShorthands(const std::string& requirepass,
                                    [&](const auto& u) { return u.first == old.first; });
     if (!still && old.first != "default") users_.erase(old.first);
   }
+  const bool pass_changed = requirepass != applied_requirepass_;
   applied_requirepass_ = requirepass;
   applied_users_ = users;
+  // Only the option that changed is applied: a change of users never touches default's
+  // passwords (it used to reset them, and to make default nopass when users became empty).
   acl::User d = *users_.at("default");
-  d.Apply("resetpass");
-  if (!requirepass.empty()) {
-    d.Apply(">" + requirepass);
-    d.Apply("on");
-  } else if (!users.empty()) {
-    d.Apply("off");  // users without requirepass: default cannot be used (cairn's rule)
-  } else {
-    d.Apply("nopass");
-    d.Apply("on");
+  if (pass_changed) {  // as Redis's CONFIG SET requirepass: resetpass, then >pw or nopass
+    d.Apply("resetpass");
+    if (!requirepass.empty()) {
+      d.Apply(">" + requirepass);
+      d.Apply("on");
+    } else if (users.empty()) {
+      d.Apply("nopass");
+      d.Apply("on");
+    } else {
+      d.Apply("off");  // users without requirepass: default cannot be used (cairn's rule)
+    }
+  } else if (requirepass.empty() && !users.empty() && d.enabled && d.nopass) {
+    // Users configured while default is open without a password (as at startup): close it.
+    d.Apply("resetpass");
+    d.Apply("off");
   }
   users_["default"] = Publishable(std::move(d));
   for (const auto& [name, password] : users) {
@@ -185,21 +200,38 @@ std::string AclUsers::SaveFile(const std::string& path) {
   absl::MutexLock file_lock(&file_mu_);
   std::string text;
   for (const auto& u : All()) absl::StrAppend(&text, u->Describe(), "\n");
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      return "There was an error trying to save the ACLs. Please check the server logs for more "
-             "information";
-    }
+  constexpr const char* kSaveError =
+      "There was an error trying to save the ACLs. Please check the server logs for more "
+      "information";
+  // A fresh name (pid and time, as Redis) created with O_EXCL|O_NOFOLLOW: a file or symlink
+  // planted at a predictable name is never followed nor overwritten.
+  const std::string tmp = absl::StrCat(
+      path, ".tmp-", getpid(), "-",
+      std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return kSaveError;
+  size_t done = 0;
+  bool ok = true;
+  while (ok && done < text.size()) {
+    const ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) done += static_cast<size_t>(n);
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return "There was an error trying to save the ACLs. Please check the server logs for more "
-           "information";
+  ok = ok && fsync(fd) == 0;
+  ok = close(fd) == 0 && ok;
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    unlink(tmp.c_str());
+    return kSaveError;
+  }
+  // The rename itself is durable once the directory is synced.
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  if (int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
   }
   return "";
 }

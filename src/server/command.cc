@@ -340,15 +340,20 @@ const char* SortPatternOption(const std::vector<std::string_view>& args) {
 
 }  // namespace
 
-std::string AclRefusal(ServerContext& server, ClientState& client, const CommandSpec& spec,
-                       const std::vector<std::string_view>& args) {
-  const acl::User* u = ClientAclUser(server, client);
-  if (u == nullptr || u->unrestricted) return "";
+namespace {
+
+// AclRefusal's one set of rules, for a command line now or (exec_recheck) for a queued one
+// checked again at EXEC: then a denial gets Redis's "ACLs rules changed" reply.
+std::string Refusal(ServerContext& server, ClientState& client, const acl::User* u,
+                    const CommandSpec& spec, const std::vector<std::string_view>& args,
+                    bool exec_recheck) {
   const int id = acl::CommandId(args);
   int idx = 0;
   const acl::Verdict v = u->Check(id, args, &idx);
   if (v != acl::Verdict::kOk) {
-    const char* context = client.script ? "lua" : (client.in_multi || client.in_exec) ? "multi" : "toplevel";
+    const char* context = client.script                                          ? "lua"
+                          : (client.in_multi || client.in_exec || exec_recheck) ? "multi"
+                                                                                 : "toplevel";
     const std::string object =
         v == acl::Verdict::kCommand ? (id >= 0 ? acl::CommandName(id) : spec.name) : std::string(args[idx]);
     const char* reason = v == acl::Verdict::kCommand ? "command"
@@ -364,7 +369,7 @@ std::string AclRefusal(ServerContext& server, ClientState& client, const Command
                  : "ERR The user executing the script can't publish to the channel mentioned in "
                    "the command";
     }
-    if (client.in_exec) {
+    if (client.in_exec || exec_recheck) {
       return absl::StrCat(
           "NOPERM ACLs rules changed between the moment the transaction was accumulated and "
           "the EXEC call. This command is no longer allowed for the following reason: ",
@@ -391,24 +396,15 @@ std::string AclRefusal(ServerContext& server, ClientState& client, const Command
            "are not checked: only a user with every right may run scripts";
   }
   if (server.cluster != nullptr && name == "exec" && client.in_multi) {
-    // The queued commands run on a replica: their rights are checked again here.
+    // The queued commands run on a replica: every rule is checked again here, as when
+    // they were queued.
     for (const auto& line : client.queued) {
       const std::vector<std::string_view> q(line.begin(), line.end());
-      const int qid = acl::CommandId(q);
-      int qidx = 0;
-      const acl::Verdict qv = u->Check(qid, q, &qidx);
-      if (qv == acl::Verdict::kOk) continue;
-      AclLogDenial(server, client,
-                   qv == acl::Verdict::kCommand ? "command"
-                   : qv == acl::Verdict::kKey   ? "key"
-                                                : "channel",
-                   "multi", qv == acl::Verdict::kCommand ? acl::CommandName(qid) : q[qidx], u->name);
-      return absl::StrCat(
-          "NOPERM ACLs rules changed between the moment the transaction was accumulated and "
-          "the EXEC call. This command is no longer allowed for the following reason: ",
-          qv == acl::Verdict::kCommand ? "no permission to execute the command or subcommand"
-          : qv == acl::Verdict::kKey   ? "no permission to touch the specified keys"
-                                       : "no permission to access one of the channels used as arguments");
+      const CommandSpec* qspec = q.empty() ? nullptr : CommandTable::Get().Find(Lower(q[0]));
+      if (qspec == nullptr) continue;  // never queued: refused with the unknown command
+      if (std::string e = Refusal(server, client, u, *qspec, q, /*exec_recheck=*/true); !e.empty()) {
+        return e;
+      }
     }
   }
   if (name == "sort" || name == "sort_ro") {
@@ -421,6 +417,15 @@ std::string AclRefusal(ServerContext& server, ClientState& client, const Command
     return "NOPERM this user has no permissions to read every key, which 'cairn.range' needs";
   }
   return "";
+}
+
+}  // namespace
+
+std::string AclRefusal(ServerContext& server, ClientState& client, const CommandSpec& spec,
+                       const std::vector<std::string_view>& args) {
+  const acl::User* u = ClientAclUser(server, client);
+  if (u == nullptr || u->unrestricted) return "";
+  return Refusal(server, client, u, spec, args, /*exec_recheck=*/false);
 }
 
 namespace {

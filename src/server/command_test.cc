@@ -440,6 +440,29 @@ TEST(AuthTest, DefaultUserIsClosedWhenOnlyUsersAreConfigured) {
   EXPECT_NE(h.Run({"HELLO", "3", "AUTH", "alice", "wonder"}).find("proto"), std::string::npos);
 }
 
+// CONFIG SET users changes only the users it names: default's password stays, and default
+// never becomes nopass (it did: off after the first change, an open server after users "").
+TEST(AuthTest, ConfigSetUsersKeepsDefaultsPassword) {
+  ServerConfig cfg;
+  cfg.users = {{"alice", "pw"}};
+  CommandHarness h(cfg);
+  EXPECT_EQ(h.Run({"AUTH", "alice", "pw"}), "OK");
+  EXPECT_EQ(h.Run({"ACL", "SETUSER", "default", "on", ">adminpw"}), "OK");
+  EXPECT_EQ(h.Run({"CONFIG", "SET", "users", "alice:pw,bob:pw2"}), "OK");
+  EXPECT_EQ(h.Run({"AUTH", "adminpw"}, 1), "OK");
+  EXPECT_EQ(h.Run({"AUTH", "bob", "pw2"}, 2), "OK");
+  EXPECT_EQ(h.Run({"CONFIG", "SET", "users", ""}), "OK");
+  EXPECT_EQ(h.Run({"GET", "k"}, 3), "(error) NOAUTH Authentication required.");
+  EXPECT_EQ(h.Run({"AUTH", "default", "x"}, 3),
+            "(error) WRONGPASS invalid username-password pair or user is disabled.");
+  EXPECT_EQ(h.Run({"AUTH", "default", "adminpw"}, 3), "OK");
+  // requirepass is applied as Redis's CONFIG SET requirepass: it replaces the password.
+  EXPECT_EQ(h.Run({"CONFIG", "SET", "requirepass", "np"}, 3), "OK");
+  EXPECT_EQ(h.Run({"AUTH", "adminpw"}, 4),
+            "(error) WRONGPASS invalid username-password pair or user is disabled.");
+  EXPECT_EQ(h.Run({"AUTH", "np"}, 4), "OK");
+}
+
 TEST(MemoryLimitTest, WritesPastMaxmemoryGetOomReadsStillWork) {
   ServerConfig cfg;
   cfg.maxmemory = 1000;

@@ -209,7 +209,7 @@ void Acl(CommandContext& c) {
   if (sub == "setuser") {
     if (argc < 3) return ReplyBadArgs(c, sub);
     const std::string_view name = c.args[2];
-    if (name.find(' ') != std::string_view::npos || name.find('\0') != std::string_view::npos) {
+    if (acl::HasSpaces(name)) {
       return c.out.Error("ERR Usernames can't contain spaces or null characters");
     }
     const std::vector<std::string_view> ops(c.args.begin() + 3, c.args.end());

@@ -202,6 +202,14 @@ std::optional<HttpResponse> DeniedTo(const acl::User& user, const std::vector<st
   return Error(403, why);
 }
 
+// Whether user may use database db (other than 0, where every connection starts): only if it
+// may run SELECT db; the refusal (403) if not.
+std::optional<HttpResponse> DbDenied(const acl::User& user, int db) {
+  if (db == 0 || user.unrestricted) return std::nullopt;
+  const std::string arg = std::to_string(db);
+  return DeniedTo(user, {"select", arg});
+}
+
 bool ParseDb(const Query& q, const ServerConfig& cfg, int* db) {
   *db = 0;
   const std::string* v = q.Find("db");
@@ -409,6 +417,7 @@ HttpResponse Batch(ServerContext& server, const HttpRequest& req, const ServerCo
       return Error(400, "db must be a database index");
     }
     db = it->get<int>();
+    if (auto denied = DbDenied(user, db)) return *denied;
   }
   auto ops = body.find("ops");
   if (ops == body.end() || !ops->is_array()) return Error(400, "'ops' must be an array");
@@ -820,6 +829,11 @@ HttpResponse HandleHttpRequest(ServerContext& server, const HttpRequest& req) {
       } else {
         denied = DeniedTo(*user, {"get", key});
       }
+    }
+    // Another database than 0 is reached as SELECT would reach it.
+    int db = 0;
+    if (const std::string* v = q.Find("db"); !denied && v != nullptr && absl::SimpleAtoi(*v, &db)) {
+      denied = DbDenied(*user, db);
     }
     if (denied) return *denied;
   }

@@ -51,3 +51,28 @@ def test_restricted_user_in_cluster_mode(cluster):
     assert c.command("EXEC").startswith("EXECABORT")
     # A user with every right still runs scripts across the cluster.
     assert admin.command("EVAL", "return redis.call('get',KEYS[1])", "1", "{b}secret") == b"s"
+
+
+def test_exec_rechecks_every_rule_in_cluster_mode(cluster):
+    """A transaction queued by a user with every right, whose rules then shrink: EXEC
+    applies the same refusals as queue time (not only the key and command rules)."""
+    setuser_everywhere(cluster, "app", "on", ">pw", "~*", "&*", "+@all")
+    admin = cluster[0].raw()
+    assert admin.command("RPUSH", "{a}l", "1", "2") == 2
+    c = cluster[1].raw()
+    assert c.command("AUTH", "app", "pw") == "OK"
+    assert c.command("MULTI") == "OK"
+    assert c.command("SORT", "{a}l", "GET", "{a}w_*") == "QUEUED"
+    assert cluster[1].raw().command("ACL", "SETUSER", "app", "resetkeys", "~{a}*") == "OK"
+    got = c.command("EXEC")
+    assert isinstance(got, RespError) and got.startswith("EXECABORT") and (
+        "GET option of SORT denied due to insufficient ACL permissions" in got), got
+    assert c.command("SORT", "{a}l") == [b"1", b"2"]
+    # A script queued while the user had every right: refused at EXEC as at queue time.
+    assert cluster[1].raw().command("ACL", "SETUSER", "app", "allkeys") == "OK"
+    assert c.command("MULTI") == "OK"
+    assert c.command("EVAL", "return redis.call('rpush', KEYS[1], 'x')", "1", "{a}l") == "QUEUED"
+    assert cluster[1].raw().command("ACL", "SETUSER", "app", "-flushall") == "OK"
+    got = c.command("EXEC")
+    assert isinstance(got, RespError) and "NOPERM in cluster mode a script" in got, got
+    assert admin.command("LLEN", "{a}l") == 2

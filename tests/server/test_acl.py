@@ -195,6 +195,10 @@ SETUSER_ERRORS = [
     ("u9", "~*", "~x"), ("u9", "&*", "&x"), ("u9", "<nopw"), ("u9", "#abc"),
     ("u9", "+config|get|x"), ("u9", "-select|0"), ("u9", "%X~a"), ("u9", "+@nosuch"),
     ("u9", "+config|nosuch"), ("u9", "allkeys", "~x"), ("a b", "on"), ("u9", "on", "+get", "bad"),
+    # Whitespace or NUL in a name or a pattern would break the one-user-per-line aclfile.
+    ("a\nb", "on"), ("a\tb", "on"), ("a\x00b", "on"), ("a\rb", "on"),
+    ("u9", "on", "nopass", "~x\nuser evil on nopass ~*", "&*", "+@all"), ("u9", "&x y"),
+    ("u9", "%R~x y"), ("u9", "~x\ty"), ("u9", "&a\x00"), ("u9", "%W~\x0b"),
 ]
 
 
@@ -222,6 +226,61 @@ def test_setuser_errors_cat_and_admin_replies_match_redis(server, ref):
     for bits in ("1", "5", "256", "4096"):
         got, want = p.both("ACL", "GENPASS", bits)
         assert len(got) == len(want)
+
+
+def test_star_patterns_are_the_all_flags_match_redis(server, ref):
+    p = Pair(server.port, ref)
+    for _ in range(2):
+        p.same("ACL", "SETUSER", "u", "on", ">pw", "~*", "&*", "+@all")
+    p.same("ACL", "SETUSER", "default", "~*")
+    p.same("ACL", "SETUSER", "default", "&*", "allchannels", "&*")
+    p.same("ACL", "SETUSER", "u", "~x")  # ~* is allkeys: a pattern after it is refused
+    p.same("ACL", "SETUSER", "u", "&x")
+    p.same("ACL", "SETUSER", "v", "on", ">pw", "%RW~*", "~foo", "+@all")  # an ordinary pattern
+    p.same("ACL", "SETUSER", "w", "on", ">pw", "%R~", "~", "+@all")
+    p.same("ACL", "GETUSER", "w", norm=norm_getuser)
+    for user in ("u", "v", "w"):
+        for line in (("GET", "k"), ("SET", "foo", "1")):
+            p.same("ACL", "DRYRUN", user, *line)
+    p.same("ACL", "DRYRUN", "w", "GET", "")  # (Redis 7.0's "*" does not match '': not compared)
+    p.same("ACL", "DRYRUN", "w", "SET", "", "1")
+
+
+def test_names_and_patterns_with_newlines_cannot_smuggle_users(server, tmp_path):
+    aclfile = tmp_path / "users.acl"
+    server.restart(server.args + ["--aclfile", str(aclfile)])
+    c = server.raw()
+    got = c.command("ACL", "SETUSER", "bob", "on", "nopass", "~x\nuser evil on nopass ~*", "&*",
+                    "+@all")
+    assert isinstance(got, RespError), got
+    assert isinstance(c.command("ACL", "SETUSER", "x\nuser evil on nopass ~* +@all", "on"),
+                      RespError)
+    # An ordinary %RW~* pattern round-trips through the file with the patterns after it.
+    assert c.command("ACL", "SETUSER", "v", "on", ">pw", "%RW~*", "~foo", "+get") == "OK"
+    assert c.command("ACL", "SAVE") == "OK"
+    assert c.command("ACL", "LOAD") == "OK"
+    assert c.command("ACL", "USERS") == [b"default", b"v"]
+    assert c.command("ACL", "GETUSER", "v")[7] == b"%RW~* ~foo"
+
+
+def test_georadius_checks_every_store_key(server):
+    c = server.raw()
+    assert c.command("ACL", "SETUSER", "t", "on", ">p", "~allowed*", "+@all") == "OK"
+    c.command("GEOADD", "allowedsrc", "13.361389", "38.115556", "Palermo")
+    t = server.raw()
+    assert t.command("AUTH", "t", "p") == "OK"
+    for store in (("STORE", "allowedx", "STORE", "secret"),
+                  ("STORE", "allowedx", "STOREDIST", "secret"),
+                  ("STOREDIST", "allowedx", "STOREDIST", "secret")):
+        got = t.command("GEORADIUS", "allowedsrc", "13", "38", "500", "km", *store)
+        assert got == RespError(
+            "NOPERM this user has no permissions to access one of the keys used as arguments")
+        assert c.command("EXISTS", "secret") == 0
+    assert t.command("GEORADIUSBYMEMBER", "allowedsrc", "Palermo", "500", "km", "STORE",
+                     "secret", "STORE", "allowedx") == RespError(
+        "NOPERM this user has no permissions to access one of the keys used as arguments")
+    assert t.command("GEORADIUS", "allowedsrc", "13", "38", "500", "km", "STORE", "allowedx") == 1
+    assert c.command("EXISTS", "secret") == 0
 
 
 def test_auth_failures_and_log_match_redis(server, ref):
@@ -353,6 +412,23 @@ def test_aclfile_round_trip_and_broken_load(server, tmp_path):
     assert c.closed_by_server()
 
 
+def test_acl_save_follows_no_planted_symlink(server, tmp_path):
+    aclfile = tmp_path / "users.acl"
+    server.restart(server.args + ["--aclfile", str(aclfile)])
+    victim = tmp_path / "victim"
+    victim.write_text("keep\n")
+    os.symlink(victim, str(aclfile) + ".tmp")  # the old, predictable temporary name
+    c = server.raw()
+    assert c.command("ACL", "SETUSER", "bob", "on", ">pw", "~b*", "+get") == "OK"
+    assert c.command("ACL", "SAVE") == "OK"
+    assert victim.read_text() == "keep\n"
+    assert not aclfile.is_symlink() and "user bob on" in aclfile.read_text()
+    assert (os.stat(aclfile).st_mode & 0o777) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("users.acl")) == [
+        "users.acl", "users.acl.tmp"]  # no temporary file left behind
+    assert c.command("ACL", "LOAD") == "OK"
+
+
 def test_aclfile_load_error_matches_redis(server, ref, tmp_path):
     """The same broken file loaded by both: the same error once the paths are equal."""
     aclfile = tmp_path / "same.acl"
@@ -394,6 +470,31 @@ def http(server, method, path, auth=None, body=None):
 
 def basic(user, password):
     return "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+
+
+def test_http_db_needs_select(server):
+    c = server.raw()
+    assert c.command("SELECT", "3") == "OK"
+    assert c.command("SET", "k", "db3") == "OK"
+    assert c.command("ACL", "SETUSER", "nosel", "on", ">p", "~*", "+@all", "-select") == "OK"
+    assert c.command("ACL", "SETUSER", "sel0", "on", ">p", "~*", "+@all", "-select",
+                     "+select|0") == "OK"
+    assert c.command("ACL", "SETUSER", "sel3", "on", ">p", "~*", "+@all", "-select",
+                     "+select|3") == "OK"
+    batch = b'{"ops": [{"op": "put", "key": "k", "value": "x"}], "db": 3}'
+    for user in ("nosel", "sel0"):
+        auth = basic(user, "p")
+        for method, path, body in (("GET", "/v1/kv/k?db=3", None), ("GET", "/v1/kv?db=3", None),
+                                   ("PUT", "/v1/kv/k?db=3", b"x"), ("DELETE", "/v1/kv/k?db=3", None),
+                                   ("POST", "/v1/batch", batch)):
+            status, got = http(server, method, path, auth, body)
+            assert status == 403 and got.startswith(b"{") and b"NOPERM" in got, (user, path, got)
+        assert http(server, "GET", "/v1/kv/k?db=0", auth)[0] == 404  # db 0 needs no SELECT
+    assert c.command("GET", "k") == b"db3"
+    auth = basic("sel3", "p")
+    assert http(server, "GET", "/v1/kv/k?db=3", auth) == (200, b"db3")
+    assert http(server, "POST", "/v1/batch", auth, batch)[0] == 200
+    assert c.command("GET", "k") == b"x"
 
 
 def test_http_api_applies_acl_per_route(server):
@@ -522,6 +623,17 @@ KEY_SPEC_LINES = [
     ("GEOSEARCHSTORE", "w1", "r1", "FROMLONLAT", "0", "0", "BYRADIUS", "1", "km"),
     ("MIGRATE", "h", "1", "", "0", "5", "KEYS", "rw1", "r1"), ("MIGRATE", "h", "1", "rw1", "0", "5"),
     ("MIGRATE", "h", "1", "", "0", "5", "AUTH", "keys", "KEYS", "rw1", "w1"),
+    ("MIGRATE", "h", "1", "", "0", "5000", "AUTH", "AUTH2", "KEYS", "secret"),
+    ("MIGRATE", "h", "1", "", "0", "5000", "AUTH2", "u", "KEYS", "KEYS", "rw1"),
+    ("MIGRATE", "h", "1", "secret", "0", "5", "AUTH"), ("MIGRATE", "h", "1", "rw1", "0", "5", "AUTH"),
+    ("MIGRATE", "h", "1", "secret", "0", "5", "AUTH2", "x"), ("MIGRATE", "h", "1", "", "0", "5", "KEYS"),
+    ("MIGRATE", "h", "1", "rw1", "0", "5", "KEYS"), ("MIGRATE", "h", "1", "", "0", "5", "AUTH", "x", "KEYS"),
+    ("MIGRATE", "h", "1", "secret", "0", "5", "AUTH2", "KEYS", "KEYS", "KEYS", "rw1"),
+    ("MIGRATE", "h", "1", "", "0", "5", "COPY", "KEYS", "rw1"),
+    ("MIGRATE", "h", "1", "", "0", "5", "KEYS", "rw1", "secret"),
+    ("MIGRATE", "h", "1", "", "0", "5", "AUTH2", "KEYS", "KEYS", "KEYS", "rw1"),
+    ("MIGRATE", "h", "1", "secret", "0", "5", "KEYS", "rw1"),
+    ("MIGRATE", "h", "1", "", "0", "5", "AUTH", "x", "KEYS", "rw1"),
     ("SORT", "r1", "STORE", "w1"), ("SORT", "r1", "STORE", "r2"), ("SORT_RO", "r1"),
     ("OBJECT", "ENCODING", "w1"), ("MEMORY", "USAGE", "w1"), ("BITOP", "AND", "w1", "r1", "r2"),
     ("BITOP", "AND", "r1", "r2"), ("LMOVE", "rw1", "w1", "LEFT", "RIGHT"),
