@@ -7,8 +7,11 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
+
+#include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -211,7 +214,10 @@ std::string AclUsers::SaveFile(const std::string& path) {
           std::chrono::system_clock::now().time_since_epoch())
           .count());
   const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return kSaveError;
+  if (fd < 0) {
+    spdlog::warn("ACL SAVE: cannot create {}: {}", tmp, std::strerror(errno));
+    return kSaveError;
+  }
   size_t done = 0;
   bool ok = true;
   while (ok && done < text.size()) {

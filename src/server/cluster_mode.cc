@@ -5,6 +5,7 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <openssl/rand.h>
 #include <xxhash.h>
 #include <map>
 #include <optional>
@@ -142,7 +143,12 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
   Config* config = server->config;
   t.secrets = [config] {
     auto secrets = cluster::ParseClusterSecrets(config->Get().cluster_secret);  // checked when set
-    return secrets.ok() ? *std::move(secrets) : std::vector<std::string>{};
+    if (secrets.ok()) return *std::move(secrets);
+    // Never reached (every setter checks it); if it were, no peer could prove this random
+    // secret: closed, not open.
+    std::string unusable(32, '\0');
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(unusable.data()), 32) != 1) std::abort();
+    return std::vector<std::string>{unusable};
   };
   t.refuse_remote = [config] {
     const ServerConfig c = config->Get();

@@ -174,6 +174,10 @@ absl::Status SetUsers(ServerConfig& c, std::string_view v) {
     if (colon == std::string_view::npos || colon == 0) {
       return Invalid("users are 'name:password' entries");
     }
+    // As ACL SETUSER's names: no control whitespace nor NUL (they would break the aclfile).
+    if (entry.find_first_of(absl::string_view("\t\r\n\v\f\0", 6)) != absl::string_view::npos) {
+      return Invalid("user names and passwords cannot contain whitespace or null characters");
+    }
     users.emplace_back(std::string(entry.substr(0, colon)), std::string(entry.substr(colon + 1)));
   }
   c.users = std::move(users);

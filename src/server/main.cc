@@ -12,18 +12,21 @@
 #include <map>
 #include <thread>
 
-#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
 
 #include "base/process.h"
 #include "server/config.h"
+#include "server/log_file.h"
 #include "server/server.h"
+#include "server/version.h"
 
 int main(int argc, char** argv) {
   cairn::InitProcess();
   CLI::App app{"cairn-server: Redis-compatible key-value server on the cairn engine"};
   std::string config_file;
   app.add_option("--config", config_file, "TOML configuration file");
+  app.set_version_flag("--version", std::string("cairn-server ") + cairn::server::kCairnVersion +
+                                        " (Redis " + cairn::server::kRedisVersion + " protocol)");
   // One flag per option; applied after the file, so flags win.
   std::map<std::string, std::string> flags;
   for (const auto& [name, help] : cairn::server::Config::Options()) {
@@ -46,9 +49,21 @@ int main(int argc, char** argv) {
     }
   }
   const cairn::server::ServerConfig cfg = config.Get();
+  // Signals are handled by a dedicated thread (sigwait), never inside a handler. Blocked
+  // before any thread starts (the log's flusher included), so every thread inherits it.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::shared_ptr<cairn::server::ReopenableFileSink> log_file;
   if (!cfg.logfile.empty()) {
     try {
-      spdlog::set_default_logger(spdlog::basic_logger_mt("cairn", cfg.logfile));
+      log_file = std::make_shared<cairn::server::ReopenableFileSink>(cfg.logfile);
+      spdlog::set_default_logger(std::make_shared<spdlog::logger>("cairn", log_file));
       spdlog::flush_every(std::chrono::seconds(1));
     } catch (const spdlog::spdlog_ex& e) {
       std::fprintf(stderr, "cairn-server: cannot open log file: %s\n", e.what());
@@ -58,26 +73,25 @@ int main(int argc, char** argv) {
   if (cfg.loglevel == "debug") spdlog::set_level(spdlog::level::debug);
   if (cfg.loglevel == "warning") spdlog::set_level(spdlog::level::warn);
 
-  // Signals are handled by a dedicated thread (sigwait), never inside a handler.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-
   auto server = cairn::server::Server::Start(cfg);
   if (!server.ok()) {
     spdlog::error("cannot start: {}", server.status().ToString());
     return 1;
   }
   std::atomic<bool> stopped{false};
-  std::thread signals([&set, &stopped, s = server->get()] {
+  std::thread signals([&set, &stopped, &log_file, s = server->get()] {
     int sig = 0;
-    // SIGHUP reloads the TLS certificates (and never stops the server).
+    // SIGHUP reopens the log file (after logrotate moved it) and reloads the TLS
+    // certificates; it never stops the server.
     while (sigwait(&set, &sig) == 0 && sig == SIGHUP && !stopped.load()) {
-      spdlog::info("received SIGHUP, reloading the TLS certificates");
+      if (log_file != nullptr) {
+        try {
+          log_file->Reopen();
+        } catch (const spdlog::spdlog_ex& e) {
+          std::fprintf(stderr, "cairn-server: cannot reopen the log file: %s\n", e.what());
+        }
+      }
+      spdlog::info("received SIGHUP: log file reopened, reloading the TLS certificates");
       (void)s->ReloadTls();  // logged; the current certificates stay on error
     }
     if (stopped.load()) return;  // the wake-up below, after a SHUTDOWN

@@ -1,0 +1,56 @@
+"""The server process as an operator meets it: --version, and SIGHUP reopening the log file
+after logrotate moved it away."""
+import os
+import signal
+import subprocess
+import time
+
+from conftest import SERVER_BIN, CairnServer, RespSocket
+
+
+def test_version_flag():
+    r = subprocess.run([SERVER_BIN, "--version"], capture_output=True, timeout=30)
+    assert r.returncode == 0, r
+    out = r.stdout.decode()
+    assert out.startswith("cairn-server 0.1.0 "), out
+    assert "Redis 7.0.15" in out, out
+
+
+def wait_for_text(path, text, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.exists(path) and text in open(path, "rb").read().decode(errors="replace"):
+            return
+        time.sleep(0.05)
+    raise AssertionError("%r never appeared in %s" % (text, path))
+
+
+def test_sighup_reopens_the_log_file(tmp_path):
+    log = tmp_path / "cairn.log"
+    # The ready line and the log lines go to the same file (stdout appends to it too).
+    srv = CairnServer(tmp_path / "data", ["--logfile", str(log), "--io-threads", "2"], log)
+    srv.start()
+    try:
+        rotated = tmp_path / "cairn.log.1"
+        os.rename(log, rotated)
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_for_text(str(log), "received SIGHUP")  # a new file at the configured path
+        assert "received SIGHUP" not in rotated.read_text(errors="replace")
+        c = RespSocket(srv.host, srv.port)
+        assert c.command("PING") == "PONG"  # SIGHUP did not stop it
+        # A line logged after the reopen lands in the new file too.
+        assert c.command("CONFIG", "SET", "tls-key-file-pass", "x") == "OK"
+        srv.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while log.read_text(errors="replace").count("received SIGHUP") < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        assert srv.stop() == 0
+
+
+def test_users_names_with_control_characters_are_refused(server):
+    c = RespSocket(server.host, server.port)
+    reply = c.command("CONFIG", "SET", "users", "a\nb:pw")
+    assert str(reply).startswith("ERR") and "whitespace" in str(reply), reply
+    assert c.command("CONFIG", "GET", "users") == [b"users", b""]
