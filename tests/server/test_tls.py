@@ -82,6 +82,8 @@ def start(tmp_path):
         n = len(started)
         if "--http-port" not in args:
             args = ("--http-port", "auto") + args
+        if "--port" not in args:  # never the default 7379, which another server may hold
+            args = ("--port", "auto") + args
         log_path = tmp_path / ("server%d.log" % n)
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
