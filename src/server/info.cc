@@ -10,9 +10,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "server/version.h"
 #include "server/cluster_mode.h"
 #include "server/metrics.h"
+#include "server/version.h"
 
 namespace cairn::server {
 namespace {
@@ -30,8 +30,9 @@ uint64_t Counter(const std::vector<std::pair<std::string, uint64_t>>& counters,
 }
 
 void Server(ServerContext& s, int64_t now_ms, std::string* out) {
-  absl::StrAppend(out, "# Server\r\n", "redis_version:", kRedisVersion, "\r\n", "cairn_version:", kCairnVersion, "\r\n",
-                  "redis_mode:standalone\r\n", "os:Linux\r\n", "arch_bits:64\r\n",
+  absl::StrAppend(out, "# Server\r\n", "redis_version:", kRedisVersion, "\r\n",
+                  "cairn_version:", kCairnVersion, "\r\n", "redis_mode:standalone\r\n",
+                  "os:Linux\r\n", "arch_bits:64\r\n",
                   "process_id:", getpid(), "\r\n", "run_id:", s.run_id, "\r\n", "tcp_port:", s.port,
                   "\r\n", "http_port:", s.http_port, "\r\n", "io_threads_active:", s.io_threads,
                   "\r\n", "uptime_in_seconds:", (now_ms - s.start_ms) / 1000, "\r\n",

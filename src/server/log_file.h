@@ -21,24 +21,30 @@ class ReopenableFileSink final : public spdlog::sinks::base_sink<std::mutex> {
   }
 
   // Closes the file and opens `path` again (appending; created if it was moved away).
-  // Throws spdlog::spdlog_ex when it cannot, and then keeps nothing open: lines are lost
-  // until the next successful Reopen.
+  // Throws spdlog::spdlog_ex when it cannot, and then keeps nothing open: lines are
+  // dropped until the next successful Reopen.
   void Reopen() {
     std::lock_guard<std::mutex> l(mutex_);
+    open_ = false;
     file_.reopen(/*truncate=*/false);
+    open_ = true;
   }
 
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
+    if (!open_) return;
     spdlog::memory_buf_t formatted;
     formatter_->format(msg, formatted);
     file_.write(formatted);
   }
-  void flush_() override { file_.flush(); }
+  void flush_() override {
+    if (open_) file_.flush();
+  }
 
  private:
   const std::string path_;
   spdlog::details::file_helper file_;
+  bool open_ = true;  // under mutex_; false after a failed Reopen
 };
 
 }  // namespace cairn::server
