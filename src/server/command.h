@@ -37,6 +37,7 @@ class FaultInjectionEnv;
 }  // namespace cairn
 
 namespace cairn::server {
+class BackupService;
 class ClusterNode;
 }  // namespace cairn::server
 
@@ -188,6 +189,8 @@ struct ServerContext {
   std::string run_id;
   // The clock of commands (Unix ms); null: the system clock. Tests inject one.
   int64_t (*now_ms)() = nullptr;
+  // SAVE, BGSAVE, LASTSAVE and POST /v1/backup (backups.h); null in in-process tests.
+  BackupService* backups = nullptr;
   // Asks the server to stop (SHUTDOWN); null in in-process tests.
   std::function<void()> request_shutdown;
   // Current process memory in bytes (allocator statistics), for INFO and maxmemory.

@@ -11,6 +11,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "base/fault_injection_env.h"
+#include "base/status.h"
+#include "server/backups.h"
 #include "server/command.h"
 #include "server/info.h"
 
@@ -397,7 +399,47 @@ void Debug(CommandContext& c) {
   c.out.SimpleString("OK");
 }
 
+// SAVE, BGSAVE, LASTSAVE: a backup of the engine into backup-dir (docs/backup.md), with
+// Redis's replies.
+std::string BackupDir(const ServerConfig& cfg) {
+  return cfg.backup_dir.empty() ? cfg.dir + "/backups" : cfg.backup_dir;
+}
+
+void Save(CommandContext& c) {
+  if (c.server.backups == nullptr) return c.out.Error("ERR backups are not available here");
+  auto info = c.server.backups->Save(BackupDir(c.server.config->Get()));
+  if (absl::IsFailedPrecondition(info.status())) {
+    return c.out.Error("ERR Background save already in progress");
+  }
+  // Redis answers a failed save with a bare "-ERR"; the reason helps more.
+  if (!info.ok()) return c.out.Error(absl::StrCat("ERR ", info.status().message()));
+  c.out.SimpleString("OK");
+}
+
+void Bgsave(CommandContext& c) {
+  if (c.args.size() > 1 && !(c.args.size() == 2 && absl::EqualsIgnoreCase(ToAbsl(c.args[1]), "schedule"))) {
+    return c.out.Error(kErrSyntax);
+  }
+  if (c.server.backups == nullptr) return c.out.Error("ERR backups are not available here");
+  absl::Status st = c.server.backups->StartBackground(BackupDir(c.server.config->Get()));
+  if (absl::IsFailedPrecondition(st)) return c.out.Error("ERR Background save already in progress");
+  if (!st.ok()) return c.out.Error(absl::StrCat("ERR ", st.message()));
+  // Inside EXEC Redis defers the save until after the transaction and says so.
+  c.out.SimpleString(c.client.in_exec ? "Background saving scheduled" : "Background saving started");
+}
+
+void Lastsave(CommandContext& c) {
+  if (c.server.backups == nullptr) return c.out.Integer(c.server.start_ms / 1000);
+  c.out.Integer(c.server.backups->state().last_save_ms / 1000);
+}
+
 const CommandSpec kCommands[] = {
+    {"save", 1, kAdmin | kNoLock | kNoScript, 0, 0, 0, Save, "server",
+     "Synchronously saves the database(s) to disk (a backup into backup-dir)."},
+    {"bgsave", -1, kAdmin | kNoLock | kNoScript, 0, 0, 0, Bgsave, "server",
+     "Asynchronously saves the database(s) to disk (a backup into backup-dir)."},
+    {"lastsave", 1, kFast | kNoLock, 0, 0, 0, Lastsave, "server",
+     "Returns the Unix timestamp of the last successful save to disk."},
     {"debug", -2, kAdmin | kNoLock, 0, 0, 0, Debug, "server",
      "FAULT-INJECT: make the engine's disk fail; SET-ACTIVE-EXPIRE 0|1: pause or resume active "
      "expiry (tests only; enable-debug-command)."},

@@ -298,6 +298,8 @@ const Option kOptions[] = {
      SetBool<&ServerConfig::http_tls>, GetBool<&ServerConfig::http_tls>},
     {"dir", "", false, "Data directory", SetString<&ServerConfig::dir>,
      GetString<&ServerConfig::dir>},
+    {"backup-dir", "", true, "Backup directory of SAVE and BGSAVE (empty: <dir>/backups)",
+     SetString<&ServerConfig::backup_dir>, GetString<&ServerConfig::backup_dir>},
     {"wal-sync", "appendfsync", false, "WAL sync policy: always, everysec or none", SetWalSync,
      GetString<&ServerConfig::wal_sync>},
     {"cluster", "", false, "Run as a node of a cluster (docs/cluster.md)",

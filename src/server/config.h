@@ -43,6 +43,8 @@ struct ServerConfig {
   int tls_session_cache_timeout = 300;
   bool http_tls = false;  // the HTTP port speaks HTTPS only, with the tls-* certificates
   std::string dir = "./cairn-data";
+  // Where SAVE and BGSAVE write their backups (docs/backup.md); empty: <dir>/backups.
+  std::string backup_dir;
   std::string wal_sync = "everysec";  // always | everysec | none
   // DEBUG: "no", "yes", or "local" (loopback clients only). Startup only, as in Redis;
   // when enabled the engine runs over a fault-injecting Env (DEBUG FAULT-INJECT).

@@ -21,6 +21,7 @@
 #include "server/cluster_mode.h"
 #include "server/key_snapshot.h"
 #include "server/info.h"
+#include "server/backups.h"
 #include "server/metrics.h"
 #include "store/local_backend.h"
 
@@ -777,6 +778,38 @@ HttpResponse ClusterScan(ServerContext& server, const Query& q, const ServerConf
   return Json(200, out);
 }
 
+// POST /v1/backup?dest=DIR starts a backup of this node into DIR (an absolute path on the
+// server's machine); GET /v1/backup: the one under way, or the last one (docs/backup.md).
+HttpResponse Backup(ServerContext& server, const HttpRequest& req, const Query& q) {
+  if (server.backups == nullptr) return Error(404, "backups are not available here");
+  if (req.method == "POST") {
+    const std::string* dest = q.Find("dest");
+    if (dest == nullptr || dest->empty() || (*dest)[0] != '/') {
+      return Error(400, "dest: an absolute directory path is required");
+    }
+    absl::Status st = server.backups->StartBackground(*dest);
+    if (absl::IsFailedPrecondition(st)) return Error(409, "a backup is already in progress");
+    if (!st.ok()) return Error(500, std::string(st.message()));
+    return Json(202, json{{"started_ms", server.backups->state().started_ms}, {"dest", *dest}});
+  }
+  if (req.method != "GET") return Error(405, "method not allowed: use GET or POST");
+  const BackupService::State b = server.backups->state();
+  json out{{"in_progress", b.in_progress},         {"dest", b.dest},
+           {"started_ms", b.started_ms},           {"done_bytes", b.done_bytes},
+           {"total_bytes", b.total_bytes},         {"last_ok", b.last_ok},
+           {"last_error", b.last_error},           {"last_save_ms", b.last_save_ms},
+           {"changes_since_last_save", server.backups->ChangesSinceLastSave()}};
+  if (b.have_last) {
+    out["last"] = json{{"id", b.last.id},
+                       {"timestamp_ms", b.last.timestamp_ms},
+                       {"sequence", b.last.sequence},
+                       {"size", b.last.size},
+                       {"new_bytes", b.last.new_bytes},
+                       {"duration_ms", b.last.duration_ms}};
+  }
+  return Json(200, out);
+}
+
 }  // namespace
 
 std::optional<HttpResponse> CheckHttpAccess(ServerContext& server, const HttpRequest& req) {
@@ -818,6 +851,8 @@ HttpResponse HandleHttpRequest(ServerContext& server, const HttpRequest& req) {
       denied = DeniedTo(*user, {"info"});
     } else if (path.substr(0, 12) == "/v1/cluster/") {
       denied = DeniedTo(*user, {"config", "set", "cluster", "x"});
+    } else if (path == "/v1/backup") {
+      denied = DeniedTo(*user, {req.method == "GET" ? "info" : "bgsave"});
     } else if (path == "/v1/kv" || path == "/v1/kv/") {
       denied = DeniedTo(*user, {"scan", "0"});
       if (!denied) denied = DeniedTo(*user, {"get", "*"}, /*full_key_read=*/true);
@@ -841,6 +876,7 @@ HttpResponse HandleHttpRequest(ServerContext& server, const HttpRequest& req) {
     return req.method == "GET" ? Metrics(server) : Error(405, "method not allowed");
   if (path == "/v1/stats")
     return req.method == "GET" ? Stats(server) : Error(405, "method not allowed");
+  if (path == "/v1/backup") return Backup(server, req, q);
   if (path == "/v1/cluster") {
     if (req.method != "GET") return Error(405, "method not allowed: use GET");
     if (server.cluster == nullptr) return Error(404, "not in cluster mode");

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "server/backups.h"
 #include "server/cluster_mode.h"
 #include "server/metrics.h"
 #include "server/version.h"
@@ -56,6 +57,21 @@ void Memory(ServerContext& s, std::string* out) {
                   "engine_block_cache_size:", cfg.block_cache_size, "\r\n", "\r\n");
 }
 
+// Redis's rdb_* fields, from the backups SAVE and BGSAVE take (docs/backup.md).
+void BackupLines(ServerContext& s, std::string* out) {
+  absl::StrAppend(out, InfoMetricLines(s, "persistence"));
+  const BackupService::State b = s.backups != nullptr ? s.backups->state() : BackupService::State{};
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
+  absl::StrAppend(out, "rdb_last_bgsave_status:", b.last_ok ? "ok" : "err", "\r\n",
+                  "rdb_last_bgsave_time_sec:",
+                  b.last_attempt_duration_ms < 0 ? -1 : b.last_attempt_duration_ms / 1000, "\r\n",
+                  "rdb_current_bgsave_time_sec:",
+                  b.in_progress ? (now_ms - b.started_ms) / 1000 : -1, "\r\n",
+                  "backup_last_dest:", b.dest, "\r\n", "backup_last_id:", b.last.id, "\r\n",
+                  "backup_last_sequence:", b.last.sequence, "\r\n");
+}
+
 void Persistence(ServerContext& s, std::string* out) {
   const ServerConfig cfg = s.config->Get();
   const auto c = EngineCounters(s);
@@ -64,7 +80,9 @@ void Persistence(ServerContext& s, std::string* out) {
   for (char& ch : reason) {
     if (ch == '\r' || ch == '\n') ch = ' ';
   }
-  absl::StrAppend(out, "# Persistence\r\n", "loading:0\r\n", "aof_enabled:1\r\n",
+  absl::StrAppend(out, "# Persistence\r\n", "loading:0\r\n", "async_loading:0\r\n");
+  BackupLines(s, out);
+  absl::StrAppend(out, "aof_enabled:1\r\n",
                   "aof_last_write_status:", reason.empty() ? "ok" : "err", "\r\n",
                   "wal_sync:", cfg.wal_sync, "\r\n", "wal_syncs:", Counter(c, "wal_syncs"), "\r\n",
                   "engine_last_sequence:", Counter(c, "last_sequence"), "\r\n",

@@ -1,6 +1,10 @@
 #include "server/metrics.h"
 
+#include <algorithm>
+#include <chrono>
+
 #include "absl/strings/str_cat.h"
+#include "server/backups.h"
 
 namespace cairn::server {
 namespace {
@@ -18,9 +22,52 @@ uint64_t Stat(ServerContext& s) {
   return (s.stats.*field).load(std::memory_order_relaxed);
 }
 
+// Backups (backups.h): 0 where the server has none (in-process tests).
+BackupService::State Backups(ServerContext& s) {
+  return s.backups != nullptr ? s.backups->state() : BackupService::State{};
+}
+uint64_t ChangesSinceSave(ServerContext& s) {
+  return s.backups != nullptr ? s.backups->ChangesSinceLastSave() : 0;
+}
+uint64_t BackupInProgress(ServerContext& s) { return Backups(s).in_progress ? 1 : 0; }
+uint64_t LastSaveTime(ServerContext& s) {
+  const int64_t ms = s.backups != nullptr ? Backups(s).last_save_ms : s.start_ms;
+  return static_cast<uint64_t>(ms / 1000);
+}
+uint64_t LastBackupAge(ServerContext& s) {
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  const auto st = Backups(s);
+  if (!st.have_last) return 0;
+  return static_cast<uint64_t>(std::max<int64_t>(0, now - st.last.timestamp_ms / 1000));
+}
+uint64_t LastBackupSize(ServerContext& s) { return Backups(s).last.size; }
+uint64_t LastBackupNewBytes(ServerContext& s) { return Backups(s).last.new_bytes; }
+uint64_t LastBackupDuration(ServerContext& s) { return Backups(s).last.duration_ms; }
+
 using K = ServerMetric::Kind;
 
 constexpr ServerMetric kMetrics[] = {
+    {"persistence", "rdb_changes_since_last_save", "changes_since_last_backup",
+     "changes_since_last_backup", "Engine writes (sequence numbers) since the last successful backup.", K::kGauge,
+     ChangesSinceSave},
+    {"persistence", "rdb_bgsave_in_progress", "backup_in_progress", "backup_in_progress",
+     "1 while a backup (SAVE, BGSAVE, POST /v1/backup) runs.", K::kGauge, BackupInProgress},
+    {"persistence", "rdb_last_save_time", "last_backup_timestamp_seconds", "last_save_time",
+     "Unix time of the last successful backup (start-up time before the first).", K::kGauge,
+     LastSaveTime},
+    {"persistence", "backup_last_age_seconds", "backup_last_age_seconds", "backup_last_age_seconds",
+     "Seconds since the last successful backup's checkpoint (0: none since start-up).", K::kGauge,
+     LastBackupAge},
+    {"persistence", "backup_last_size_bytes", "backup_last_size_bytes", "backup_last_size_bytes",
+     "Bytes of the last successful backup (all its files, shared ones too).", K::kGauge,
+     LastBackupSize},
+    {"persistence", "backup_last_new_bytes", "backup_last_new_bytes", "backup_last_new_bytes",
+     "Bytes the last successful backup copied (not shared with earlier backups).", K::kGauge,
+     LastBackupNewBytes},
+    {"persistence", "backup_last_duration_ms", "backup_last_duration_milliseconds",
+     "backup_last_duration_ms", "Milliseconds the last successful backup took.", K::kGauge,
+     LastBackupDuration},
     {"clients", "connected_clients", "connected_clients", "connected_clients",
      "Connected RESP clients.", K::kGauge, ConnectedClients},
     {"memory", "used_memory", "used_memory_bytes", "used_memory", "Allocated memory.", K::kGauge,

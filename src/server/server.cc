@@ -26,6 +26,7 @@
 #include "cluster/engine_replica_store.h"
 #include "protocol/resp.h"
 #include "server/active_expiry.h"
+#include "server/backups.h"
 #include "server/client_stream.h"
 #include "server/cluster_mode.h"
 #include "server/command.h"
@@ -868,6 +869,8 @@ class ServerImpl final : public Server {
         cfg.io_threads > 0 ? cfg.io_threads : std::max(1u, std::thread::hardware_concurrency());
     pool_ = std::make_unique<IoPool>(threads);
     ctx_.backend = backend_.get();
+    backups_ = std::make_unique<BackupService>(db_.get(), cfg.dir);
+    ctx_.backups = backups_.get();
     ctx_.config = config_.get();
     ctx_.start_ms = NowMs();
     ctx_.io_threads = threads;
@@ -1212,6 +1215,9 @@ class ServerImpl final : public Server {
       if (!s.ok()) spdlog::error("WAL sync at shutdown failed: {}", s.ToString());
     }
     http_.reset();
+    // A BGSAVE still running finishes (its backup stays whole) before the engine closes.
+    ctx_.backups = nullptr;
+    backups_.reset();
     acceptor_.reset();
     tls_acceptor_.reset();
     pool_.reset();
@@ -1224,6 +1230,7 @@ class ServerImpl final : public Server {
   std::unique_ptr<FaultInjectionEnv> fault_env_;  // declared first: the engine uses it
   std::unique_ptr<engine::DB> db_;
   std::unique_ptr<store::LocalBackend> backend_;
+  std::unique_ptr<BackupService> backups_;  // uses db_
   std::unique_ptr<IoPool> pool_;  // before cluster_: its connections run on these threads
   std::unique_ptr<ClusterNode> cluster_;  // cluster mode only; uses db_
   ServerContext ctx_;
