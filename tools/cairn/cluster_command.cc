@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "absl/strings/str_format.h"
+#include "backup_command.h"
+#include "http_client.h"
 
 namespace cairn::tools {
 namespace {
@@ -47,35 +49,13 @@ Args& TheArgs() {
   return args;
 }
 
-// A request to host:port; the body of a 2xx answer, or an exception with the server's
-// error message.
 std::string HttpRequest(http::verb verb, const std::string& host, int port,
                         const std::string& target) {
-  boost::asio::io_context io;
-  tcp::resolver resolver(io);
-  beast::tcp_stream stream(io);
-  stream.expires_after(std::chrono::seconds(10));
-  stream.connect(resolver.resolve(host, std::to_string(port)));
-  http::request<http::empty_body> req{verb, target, 11};
-  req.set(http::field::host, host);
-  req.prepare_payload();
-  http::write(stream, req);
-  beast::flat_buffer buffer;
-  http::response<http::string_body> res;
-  http::read(stream, buffer, res);
-  if (res.result_int() / 100 != 2) {
-    std::string message = res.body();
-    try {
-      message = nlohmann::json::parse(res.body()).at("error").get<std::string>();
-    } catch (const std::exception&) {
-    }
-    throw std::runtime_error(absl::StrFormat("HTTP %d: %s", res.result_int(), message));
-  }
-  return res.body();
+  return HttpCall(std::string(http::to_string(verb)), host, port, target);
 }
 
 std::string HttpGet(const std::string& host, int port, const std::string& target) {
-  return HttpRequest(http::verb::get, host, port, target);
+  return HttpCall("GET", host, port, target);
 }
 
 std::string HumanBytes(double bytes) {
@@ -202,6 +182,7 @@ CLI::App* AddClusterCommand(CLI::App* app) {
       "repair", "Anti-entropy now: the node asked compares its keys with every other replica's");
   a.repair->add_flag("--wait", a.watch, "Wait for the round to end and print what it did");
   where(a.repair);
+  AddClusterBackupCommands(a.cmd);
   return a.cmd;
 }
 
@@ -242,6 +223,7 @@ int RunTransfers(Args& a) {
 
 int RunClusterCommand() {
   Args& a = TheArgs();
+  if (int code = 0; RunClusterBackupCommands(&code)) return code;
   try {
     if (a.plan->parsed()) {
       std::string query = "?change=" + a.change;

@@ -2,6 +2,7 @@
 // `cairn cluster status` asks a running cluster.
 #include <CLI/CLI.hpp>
 
+#include "backup_command.h"
 #include "base/process.h"
 #include "cluster_command.h"
 #include "db_command.h"
@@ -11,6 +12,7 @@ int main(int argc, char** argv) {
   CLI::App app{"cairn: command-line tool for the cairn key-value store"};
   app.require_subcommand(1);
   cairn::tools::AddDbCommand(&app);
+  CLI::App* backup = cairn::tools::AddBackupCommand(&app);
   CLI::App* cluster = cairn::tools::AddClusterCommand(&app);
   try {
     app.parse(argc, argv);
@@ -20,5 +22,6 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   if (cluster->parsed()) return cairn::tools::RunClusterCommand();
+  if (backup->parsed()) return cairn::tools::RunBackupCommand();
   return cairn::tools::RunDbCommand();
 }
