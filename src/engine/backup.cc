@@ -106,9 +106,9 @@ absl::StatusOr<uint64_t> BackupChecksum(Env* env, const std::string& path, uint6
 
 std::string EncodeBackupMeta(const BackupInfo& info) {
   std::string out = absl::StrCat(kMagic, " ", kFormatVersion, "\n");
-  absl::StrAppend(&out, "id ", info.id, "\n", "timestamp_ms ", info.timestamp_ms, "\n",
-                  "sequence ", info.sequence, "\n", "new_bytes ", info.new_bytes, "\n",
-                  "duration_ms ", info.duration_ms, "\n", "files ", info.files.size(), "\n");
+  absl::StrAppend(&out, "id ", info.id, "\n", "timestamp_ms ", info.timestamp_ms, "\n", "sequence ",
+                  info.sequence, "\n", "new_bytes ", info.new_bytes, "\n", "duration_ms ",
+                  info.duration_ms, "\n", "files ", info.files.size(), "\n");
   for (const auto& f : info.files) {
     absl::StrAppend(&out, "file ", f.size, " ", Hex(f.checksum), " ", f.path, " ", f.name, "\n");
   }
@@ -194,7 +194,8 @@ absl::StatusOr<std::unique_ptr<BackupEngine>> BackupEngine::Open(Env* env, const
   }
   for (const char* sub : {"/meta", "/shared", "/private"}) {
     if (!create && !env->FileExists(root + sub)) {
-      return absl::NotFoundError(absl::StrCat(root, " is not a backup directory (no ", sub + 1, ")"));
+      return absl::NotFoundError(
+          absl::StrCat(root, " is not a backup directory (no ", sub + 1, ")"));
     }
     CAIRN_RETURN_IF_ERROR(EnsureDir(env, root + sub));
   }
@@ -338,8 +339,8 @@ absl::Status BackupEngine::Verify(uint32_t id, const BackupProgress& progress) {
     uint64_t size = 0;
     auto h = BackupChecksum(env_, path, &size);
     if (!h.ok()) {
-      return CorruptionError(absl::StrCat("backup ", id, ": file ", f.path, " unreadable: ",
-                                          h.status().message()));
+      return CorruptionError(
+          absl::StrCat("backup ", id, ": file ", f.path, " unreadable: ", h.status().message()));
     }
     if (size != f.size) {
       return CorruptionError(absl::StrCat("backup ", id, ": file ", f.path, " has ", size,
@@ -378,13 +379,12 @@ absl::Status BackupEngine::Restore(uint32_t id, const std::string& to,
       if (progress) progress(done, info.size);
     });
     if (!h.ok()) {
-      st = CorruptionError(absl::StrCat("backup ", id, ": file ", f.path, " unreadable: ",
-                                        h.status().message()));
+      st = CorruptionError(
+          absl::StrCat("backup ", id, ": file ", f.path, " unreadable: ", h.status().message()));
     } else if (size != f.size || *h != f.checksum) {
-      st = CorruptionError(absl::StrCat("backup ", id, ": file ", f.path,
-                                        " fails verification (expected ", f.size, " bytes, ",
-                                        Hex(f.checksum), "; found ", size, " bytes, ", Hex(*h),
-                                        "): nothing restored"));
+      st = CorruptionError(absl::StrCat(
+          "backup ", id, ": file ", f.path, " fails verification (expected ", f.size, " bytes, ",
+          Hex(f.checksum), "; found ", size, " bytes, ", Hex(*h), "): nothing restored"));
     }
     if (!st.ok()) break;
   }

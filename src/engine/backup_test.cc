@@ -9,8 +9,8 @@
 #include <thread>
 
 #include "absl/strings/str_format.h"
-#include "cairn/engine/db.h"
 #include "base/status.h"
+#include "cairn/engine/db.h"
 #include "engine/db_test_util.h"
 
 namespace cairn::engine {
@@ -64,7 +64,8 @@ TEST(BackupTest, RestoredCopyHoldsEveryWriteUpToTheBackupsSequence) {
   EXPECT_EQ(last_done, last_total);
   EXPECT_EQ(info->size, last_total);
   EXPECT_FALSE(fs::exists(src.path() + "/backup-scratch"));
-  for (int i = 0; i < 20000; i++) ASSERT_TRUE(db->Put({}, absl::StrFormat("k%06d", i), "later").ok());
+  for (int i = 0; i < 20000; i++)
+    ASSERT_TRUE(db->Put({}, absl::StrFormat("k%06d", i), "later").ok());
 
   ASSERT_TRUE(backups->Verify(1).ok());
   ASSERT_TRUE(backups->Restore(1, to.path()).ok());
@@ -84,7 +85,8 @@ TEST(BackupTest, IncrementalBackupSharesUnchangedTables) {
   auto first = backups->CreateBackup(db.get(), src.path() + "/scratch");
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(first->new_bytes, first->size);
-  for (int i = 0; i < 200; i++) ASSERT_TRUE(db->Put({}, absl::StrFormat("k%06d", i * 100), "w").ok());
+  for (int i = 0; i < 200; i++)
+    ASSERT_TRUE(db->Put({}, absl::StrFormat("k%06d", i * 100), "w").ok());
   auto second = backups->CreateBackup(db.get(), src.path() + "/scratch");
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_EQ(second->id, 2u);
@@ -99,7 +101,8 @@ TEST(BackupTest, IncrementalBackupSharesUnchangedTables) {
 TEST(BackupTest, FlippedByteIsReportedByVerifyAndRefusedByRestore) {
   TempDir src, root, to;
   auto db = OpenOrDie(src.path());
-  for (int i = 0; i < 5000; i++) ASSERT_TRUE(db->Put({}, absl::StrFormat("k%06d", i), "value").ok());
+  for (int i = 0; i < 5000; i++)
+    ASSERT_TRUE(db->Put({}, absl::StrFormat("k%06d", i), "value").ok());
   auto backups = OpenBackups(root.path());
   auto info = backups->CreateBackup(db.get(), src.path() + "/scratch");
   ASSERT_TRUE(info.ok()) << info.status();
@@ -193,7 +196,8 @@ TEST(BackupTest, SecondEngineOnOneDirectoryIsRefused) {
   auto a = OpenBackups(root.path());
   auto b = BackupEngine::Open(Env::Default(), root.path(), true);
   EXPECT_TRUE(absl::IsFailedPrecondition(b.status())) << b.status();
-  EXPECT_TRUE(absl::IsNotFound(BackupEngine::Open(Env::Default(), root.path() + "/x", false).status()));
+  EXPECT_TRUE(
+      absl::IsNotFound(BackupEngine::Open(Env::Default(), root.path() + "/x", false).status()));
 }
 
 // Writes continue while the backup runs: the restored copy holds exactly the writes up to

@@ -41,7 +41,8 @@ uint64_t BackupService::LastSequence() const {
 
 absl::Status BackupService::Begin(const std::string& dest) {
   absl::MutexLock l(&mu_);
-  if (state_.in_progress) return absl::FailedPreconditionError("Background save already in progress");
+  if (state_.in_progress)
+    return absl::FailedPreconditionError("Background save already in progress");
   state_.in_progress = true;
   state_.dest = dest;
   state_.started_ms = UnixMs();

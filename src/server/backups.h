@@ -26,16 +26,16 @@ class BackupService {
  public:
   struct State {
     bool in_progress = false;
-    std::string dest;              // of the backup in progress, or else of the last one
-    int64_t started_ms = 0;        // of the backup in progress, or else of the last one
+    std::string dest;                          // of the backup in progress, or else of the last one
+    int64_t started_ms = 0;                    // of the backup in progress, or else of the last one
     uint64_t done_bytes = 0, total_bytes = 0;  // of the backup in progress
-    int64_t last_save_ms = 0;      // the last successful backup's end (at first: start-up)
-    bool last_ok = true;           // whether the last backup attempt succeeded
-    std::string last_error;        // its error, if it failed
+    int64_t last_save_ms = 0;               // the last successful backup's end (at first: start-up)
+    bool last_ok = true;                    // whether the last backup attempt succeeded
+    std::string last_error;                 // its error, if it failed
     int64_t last_attempt_duration_ms = -1;  // -1: none yet
-    bool have_last = false;        // last (below) holds the last successful backup
+    bool have_last = false;                 // last (below) holds the last successful backup
     engine::BackupInfo last;
-    uint64_t last_sequence = 0;    // the engine's sequence at the last save (or start-up)
+    uint64_t last_sequence = 0;  // the engine's sequence at the last save (or start-up)
   };
 
   // db must outlive this object; data_dir is db's directory (the scratch checkpoint goes

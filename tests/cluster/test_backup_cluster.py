@@ -155,6 +155,6 @@ def test_cluster_backup_restores_into_a_cluster_of_another_size(tmp_path):
         assert all(got[k] == ("v" + k).encode() for k in keys)
         assert conn.command("HGETALL", "{h}hash") == [b"a", b"1", b"b", b"2"]
         assert conn.command("LRANGE", "{l}list", "0", "-1") == [b"x", b"y"]
-        assert 990 < conn.command("TTL", "expiring") <= 1000
+        assert 900 < conn.command("TTL", "expiring") <= 1000  # the TTL runs on (slowly under ASan)
     finally:
         new.stop_all()

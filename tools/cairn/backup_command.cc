@@ -119,14 +119,14 @@ uint32_t NewestId(engine::BackupEngine& b) {
 // Starts a backup of the node at host:http_port into dest and waits for it; returns the
 // node's account of it (GET /v1/backup).
 json NodeBackup(const std::string& host, int http_port, const std::string& dest, bool bar) {
-  const json started = json::parse(
-      HttpCall("POST", host, http_port, "/v1/backup?dest=" + dest));
+  const json started = json::parse(HttpCall("POST", host, http_port, "/v1/backup?dest=" + dest));
   const int64_t started_ms = started["started_ms"].get<int64_t>();
   ProgressBar progress(bar ? "backup" : "");
   while (true) {
     json st = json::parse(HttpCall("GET", host, http_port, "/v1/backup"));
     if (!st["in_progress"].get<bool>() || st["started_ms"].get<int64_t>() != started_ms) {
-      if (bar) progress.Update(st["total_bytes"].get<uint64_t>(), st["total_bytes"].get<uint64_t>());
+      if (bar)
+        progress.Update(st["total_bytes"].get<uint64_t>(), st["total_bytes"].get<uint64_t>());
       progress.Done();
       if (!st["last_ok"].get<bool>()) {
         throw std::runtime_error("backup failed: " + st["last_error"].get<std::string>());
@@ -259,8 +259,8 @@ int RunClusterBackup(Args& a) {
   }
   for (auto& t : threads) t.join();
   json manifest{{"format", "cairn-cluster-backup"}, {"version", 1},
-                {"timestamp_ms", started},        {"asked", s["node"]},
-                {"replicas", s["replicas"]},      {"members", json::array()}};
+                {"timestamp_ms", started},          {"asked", s["node"]},
+                {"replicas", s["replicas"]},        {"members", json::array()}};
   int failed = 0;
   int64_t first = INT64_MAX, last = 0;
   for (const auto& m : members) {
@@ -285,7 +285,8 @@ int RunClusterBackup(Args& a) {
                 static_cast<unsigned long long>(l["sequence"].get<uint64_t>()));
   }
   if (failed > 0) {
-    std::fprintf(stderr, "cairn cluster backup: %d of %zu members failed; no cluster manifest written\n",
+    std::fprintf(stderr,
+                 "cairn cluster backup: %d of %zu members failed; no cluster manifest written\n",
                  failed, members.size());
     return 2;
   }
@@ -311,8 +312,9 @@ class ScratchServer {
  public:
   ScratchServer(const std::string& bin, const std::string& dir) {
     const std::string log = dir + ".log";
-    std::vector<std::string> args = {bin, "--dir", dir, "--bind", "127.0.0.1", "--port", "auto",
-                                     "--http-port", "0", "--io-threads", "1", "--logfile", log};
+    std::vector<std::string> args = {
+        bin, "--dir",        dir, "--bind",    "127.0.0.1", "--port", "auto", "--http-port",
+        "0", "--io-threads", "1", "--logfile", log};
     std::vector<char*> argv;
     for (auto& s : args) argv.push_back(s.data());
     argv.push_back(nullptr);
@@ -434,7 +436,8 @@ int RunClusterRestore(Args& a) {
     if (n == 0 || !fs::exists(path)) throw std::runtime_error("no cluster backup in " + dest);
     std::ifstream in(path);
     const json manifest = json::parse(in);
-    if (manifest.value("format", "") != "cairn-cluster-backup" || manifest.value("version", 0) != 1) {
+    if (manifest.value("format", "") != "cairn-cluster-backup" ||
+        manifest.value("version", 0) != 1) {
       throw std::runtime_error(path + ": not a cluster backup manifest of version 1");
     }
     for (const auto& m : manifest["members"]) {
@@ -449,7 +452,8 @@ int RunClusterRestore(Args& a) {
   }
   if (targets.empty()) throw std::runtime_error("--to: no address");
   std::string bin = a.server_bin;
-  if (bin.empty()) bin = (fs::read_symlink("/proc/self/exe").parent_path() / "cairn-server").string();
+  if (bin.empty())
+    bin = (fs::read_symlink("/proc/self/exe").parent_path() / "cairn-server").string();
   // Every backup is verified (as restore copies it) before anything is written.
   const std::string scratch = fs::temp_directory_path() / absl::StrCat("cairn-restore-", getpid());
   fs::remove_all(scratch);
@@ -477,10 +481,11 @@ int RunClusterRestore(Args& a) {
     throw;
   }
   fs::remove_all(scratch);
-  std::printf("restored %llu keys into %s (%llu already present from another member, %llu expired)\n",
-              static_cast<unsigned long long>(stats.keys), a.to.c_str(),
-              static_cast<unsigned long long>(stats.present),
-              static_cast<unsigned long long>(stats.expired));
+  std::printf(
+      "restored %llu keys into %s (%llu already present from another member, %llu expired)\n",
+      static_cast<unsigned long long>(stats.keys), a.to.c_str(),
+      static_cast<unsigned long long>(stats.present),
+      static_cast<unsigned long long>(stats.expired));
   return 0;
 }
 
@@ -498,10 +503,12 @@ CLI::App* AddBackupCommand(CLI::App* app) {
   a.create->add_option("--http-port", a.http_port, "Its HTTP port (default 7380)");
   a.list = a.cmd->add_subcommand("list", "The backups in DEST");
   a.list->add_option("dest", a.dest, "Backup directory")->required();
-  a.verify = a.cmd->add_subcommand("verify", "Check every file of one backup (or all) against its checksum");
+  a.verify = a.cmd->add_subcommand("verify",
+                                   "Check every file of one backup (or all) against its checksum");
   a.verify->add_option("dest", a.dest, "Backup directory")->required();
   a.verify->add_option("id", a.id, "Backup id (default: every backup)");
-  a.restore = a.cmd->add_subcommand("restore", "Write a backup (verified) into a new data directory");
+  a.restore =
+      a.cmd->add_subcommand("restore", "Write a backup (verified) into a new data directory");
   a.restore->add_option("dest", a.dest, "Backup directory")->required();
   a.restore->add_option("id", a.id, "Backup id (default: the newest)");
   a.restore->add_option("--to", a.to, "Data directory to create (must not exist or be empty)")
@@ -530,7 +537,8 @@ int RunBackupCommand() {
 void AddClusterBackupCommands(CLI::App* cluster) {
   Args& a = TheArgs();
   a.cluster_backup = cluster->add_subcommand(
-      "backup", "Back up every member around one timestamp into DEST/<node-id>/ (nodes on this machine)");
+      "backup",
+      "Back up every member around one timestamp into DEST/<node-id>/ (nodes on this machine)");
   a.cluster_backup->add_option("dest", a.dest, "Backup directory")->required();
   a.cluster_backup->add_option("--host", a.host, "Any node's address (default 127.0.0.1)");
   a.cluster_backup->add_option("--http-port", a.http_port, "That node's HTTP port (default 7380)");

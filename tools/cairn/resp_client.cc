@@ -117,7 +117,8 @@ RespValue RespClient::Read() {
       return v;
     }
     default:
-      throw std::runtime_error(absl::StrCat("unexpected reply type '", std::string(1, v.type), "'"));
+      throw std::runtime_error(
+          absl::StrCat("unexpected reply type '", std::string(1, v.type), "'"));
   }
 }
 
