@@ -96,8 +96,10 @@ def bench_cairn(tmp, keys, changed):
             load(conn, change, rnd)
             before = du(dest) if os.path.exists(dest) else 0
             wall, out = timed([CLI, "backup", "create", dest, "--http-port", str(http), "--quiet"])
-            m = re.search(r"backup (\d+) .*: (.*) \((.*) new\), sequence \d+, in (\d+) ms", out)
-            rows.append((label, m.group(2), mb(du(dest) - before), int(m.group(4)), wall))
+            m = re.search(r"backup (\d+) .*, in (\d+) ms", out)
+            with open(os.path.join(dest, "meta", m.group(1))) as f:
+                size = sum(int(line.split()[1]) for line in f if line.startswith("file "))
+            rows.append((label, mb(size), mb(du(dest) - before), int(m.group(2)), wall))
         vt, _ = timed([CLI, "backup", "verify", dest])
         rt, _ = timed([CLI, "backup", "restore", dest, "--to", os.path.join(tmp, "restored")])
         data = du(os.path.join(tmp, "data"))

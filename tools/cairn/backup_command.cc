@@ -496,6 +496,7 @@ CLI::App* AddBackupCommand(CLI::App* app) {
   a.cmd = app->add_subcommand("backup", "Backups of a node: create, list, verify, restore, purge");
   a.cmd->require_subcommand(1);
   a.cmd->add_flag("--quiet", a.quiet, "No progress bars");
+  a.cmd->fallthrough();  // --quiet after the subcommand too
   a.create = a.cmd->add_subcommand(
       "create", "Back up a running node into DEST (the server writes DEST: same machine)");
   a.create->add_option("dest", a.dest, "Backup directory (created if needed)")->required();
