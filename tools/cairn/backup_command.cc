@@ -22,6 +22,7 @@
 #include "absl/strings/str_split.h"
 #include "cairn/engine/backup.h"
 #include "http_client.h"
+#include "replica_merge.h"
 #include "resp_client.h"
 
 extern char** environ;
@@ -468,21 +469,27 @@ int RunClusterRestore(Args& a) {
       bar.Done();
       if (!st.ok()) throw std::runtime_error(absl::StrCat(s.name, ": ", st.message()));
     }
-    for (const auto& s : sources) {
-      ScratchServer server(bin, scratch + "/" + s.name);
-      RespClient from("127.0.0.1", server.port());
-      const uint64_t before = stats.keys;
-      CopyKeys(from, targets, &stats);
-      std::printf("%-16s backup %u: %llu keys written\n", s.name.c_str(), s.id,
-                  static_cast<unsigned long long>(stats.keys - before));
+    // The members' replicas merged into the first's directory, causally; then one server
+    // reads the merged keys (each key once, resolved as a RESP read resolves it).
+    for (size_t i = 1; i < sources.size(); i++) {
+      auto merged = MergeReplicas(scratch + "/" + sources[i].name, scratch + "/" + sources[0].name);
+      if (!merged.ok()) {
+        throw std::runtime_error(absl::StrCat("merging ", sources[i].name, ": ",
+                                              merged.status().message()));
+      }
+      std::printf("%-16s backup %u: %llu replicated keys merged\n", sources[i].name.c_str(),
+                  sources[i].id, static_cast<unsigned long long>(*merged));
     }
+    ScratchServer server(bin, scratch + "/" + sources[0].name);
+    RespClient from("127.0.0.1", server.port());
+    CopyKeys(from, targets, &stats);
   } catch (...) {
     fs::remove_all(scratch);
     throw;
   }
   fs::remove_all(scratch);
   std::printf(
-      "restored %llu keys into %s (%llu already present from another member, %llu expired)\n",
+      "restored %llu keys into %s (%llu already present there, %llu expired)\n",
       static_cast<unsigned long long>(stats.keys), a.to.c_str(),
       static_cast<unsigned long long>(stats.present),
       static_cast<unsigned long long>(stats.expired));
