@@ -86,7 +86,7 @@ TEST(HttpApiTest, InfoMetricsAndStatsRenderEveryRegisteredMetricAlike) {
               std::to_string(value));
     EXPECT_NE(info.find(absl::StrCat(m.info, ":", value, "\r\n")), std::string::npos);
   }
-  EXPECT_EQ(ServerMetrics().size(), 13u);
+  EXPECT_EQ(ServerMetrics().size(), 20u);
   EXPECT_NE(info.find("keyspace_misses:1\r\n"), std::string::npos);
   EXPECT_NE(info.find("protocol_errors:3\r\n"), std::string::npos);
   EXPECT_NE(info.find("used_memory:12345\r\n"), std::string::npos);
