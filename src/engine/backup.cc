@@ -357,8 +357,10 @@ absl::Status BackupEngine::Verify(uint32_t id, const BackupProgress& progress) {
   return absl::OkStatus();
 }
 
-absl::Status BackupEngine::Restore(uint32_t id, const std::string& to,
+absl::Status BackupEngine::Restore(uint32_t id, const std::string& to_dir,
                                    const BackupProgress& progress) {
+  std::string to = to_dir;  // "dir/" would put the temporary directory inside dir
+  while (to.size() > 1 && to.back() == '/') to.pop_back();
   CAIRN_ASSIGN_OR_RETURN(BackupInfo info, Get(id));
   if (env_->FileExists(to)) {
     CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> children, env_->GetChildren(to));

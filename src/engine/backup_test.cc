@@ -72,6 +72,10 @@ TEST(BackupTest, RestoredCopyHoldsEveryWriteUpToTheBackupsSequence) {
   auto copy = OpenOrDie(to.path());
   EXPECT_EQ(ScanAll(copy.get(), &st), before);
   EXPECT_EQ(*copy->GetProperty("cairn.last-sequence"), "20000");
+  // A target named with a trailing slash is the same directory.
+  TempDir to2;
+  ASSERT_TRUE(backups->Restore(1, to2.path() + "/").ok());
+  EXPECT_TRUE(fs::exists(to2.path() + "/CURRENT"));
   // A second restore into a directory with files is refused.
   EXPECT_TRUE(absl::IsFailedPrecondition(backups->Restore(1, to.path())));
 }
