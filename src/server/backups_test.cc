@@ -35,7 +35,8 @@ TEST(BackupServiceTest, SaveWritesABackupAndResetsTheChangeCount) {
   EXPECT_EQ(InfoField(h, "rdb_last_bgsave_status"), "ok");
   EXPECT_EQ(InfoField(h, "backup_last_id"), "1");
   EXPECT_EQ(InfoField(h, "backup_last_sequence"), sequence);
-  EXPECT_EQ(h.Run({"LASTSAVE"}), "(integer) " + std::to_string(service.state().last_save_ms / 1000));
+  EXPECT_EQ(h.Run({"LASTSAVE"}),
+            "(integer) " + std::to_string(service.state().last_save_ms / 1000));
   h.Run({"SET", "after", "v"});
   EXPECT_EQ(InfoField(h, "rdb_changes_since_last_save"), "1");
   auto engine = engine::BackupEngine::Open(Env::Default(), backups.path(), false);

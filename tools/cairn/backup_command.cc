@@ -474,8 +474,8 @@ int RunClusterRestore(Args& a) {
     for (size_t i = 1; i < sources.size(); i++) {
       auto merged = MergeReplicas(scratch + "/" + sources[i].name, scratch + "/" + sources[0].name);
       if (!merged.ok()) {
-        throw std::runtime_error(absl::StrCat("merging ", sources[i].name, ": ",
-                                              merged.status().message()));
+        throw std::runtime_error(
+            absl::StrCat("merging ", sources[i].name, ": ", merged.status().message()));
       }
       std::printf("%-16s backup %u: %llu replicated keys merged\n", sources[i].name.c_str(),
                   sources[i].id, static_cast<unsigned long long>(*merged));
@@ -488,11 +488,10 @@ int RunClusterRestore(Args& a) {
     throw;
   }
   fs::remove_all(scratch);
-  std::printf(
-      "restored %llu keys into %s (%llu already present there, %llu expired)\n",
-      static_cast<unsigned long long>(stats.keys), a.to.c_str(),
-      static_cast<unsigned long long>(stats.present),
-      static_cast<unsigned long long>(stats.expired));
+  std::printf("restored %llu keys into %s (%llu already present there, %llu expired)\n",
+              static_cast<unsigned long long>(stats.keys), a.to.c_str(),
+              static_cast<unsigned long long>(stats.present),
+              static_cast<unsigned long long>(stats.expired));
   return 0;
 }
 
