@@ -7,6 +7,7 @@ cluster's own backup (`cairn cluster backup`) is restored into a 2-node cluster.
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -106,8 +107,21 @@ def test_backup_under_writes_restores_every_acknowledged_key(tmp_path):
     nodes = Cluster(tmp_path / "cluster", 3)
     try:
         wait_members(nodes, 3)
-        out = cairn("cluster", "restore", dest, "--to",
-                    ",".join("%s:%d" % (n.host, n.port) for n in nodes))
+        to_nodes = ",".join("%s:%d" % (n.host, n.port) for n in nodes)
+        # A copy with one flipped byte is refused before anything is written.
+        bad = str(tmp_path / "damaged")
+        shutil.copytree(dest, bad)
+        table = os.path.join(bad, "shared", sorted(os.listdir(os.path.join(bad, "shared")))[0])
+        with open(table, "r+b") as f:
+            f.seek(200)
+            b = f.read(1)
+            f.seek(200)
+            f.write(bytes([b[0] ^ 1]))
+        p = subprocess.run([CAIRN, "cluster", "restore", bad, "--to", to_nodes],
+                           capture_output=True, text=True, timeout=300)
+        assert p.returncode != 0 and "fails verification" in p.stderr, (p.stdout, p.stderr)
+        assert nodes[0].raw().command("DBSIZE") == 0
+        out = cairn("cluster", "restore", dest, "--to", to_nodes)
         assert "restored %d keys" % len(present) in out, out
         for node in nodes:  # through every coordinator
             got = read_keys(node.raw(), [k for k, _ in before])
