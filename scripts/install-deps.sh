@@ -17,6 +17,8 @@ packages=(
   python3 python3-pytest python3-redis python3-hypothesis redis-tools redis-server
   # the dashboard test (tests/server/test_dashboard.py): a headless browser
   chromium chromium-driver python3-selenium
+  # the packaging test (tests/packaging): systemd-analyze verify, dpkg-shlibdeps for CPack
+  systemd dpkg-dev
   librocksdb-dev libleveldb-dev
   # certificates for the TLS tests; network namespaces for the protected-mode and lab tests
   openssl iproute2

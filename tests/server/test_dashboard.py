@@ -90,7 +90,7 @@ def text(d, element_id):
     return d.find_element("id", element_id).text
 
 
-def wait_dom(what, predicate, timeout=30.0):
+def wait_dom(what, predicate, timeout=60.0):
     return wait_for(what, predicate, timeout, 0.2)
 
 
