@@ -270,6 +270,10 @@ def test_dashboard_cluster(tmp_path, driver):
             near = sum(n for px, n in ring.items()
                        if sum((a - b) ** 2 for a, b in zip(px, rgb)) < 40 ** 2)
             assert near > 2000, (rgb, near, sum(ring.values()))
+        # A member that dies is shown down (W=2 of N=3: the load goes on).
+        nodes[2].kill()
+        wait_dom("node2 down on the page", lambda: members().get("node2") == "down")
+        assert members()["node0"] == "up" and members()["node1"] == "up"
     finally:
         if load is not None:
             load.finish()
