@@ -278,3 +278,36 @@ def test_dashboard_cluster(tmp_path, driver):
         if load is not None:
             load.finish()
         nodes.stop_all()
+
+
+def test_dashboard_transfer_in_progress(tmp_path, driver):
+    """A node joining a loaded cluster receives its ranges slowly (transfer-rate): its
+    dashboard shows the transfer under way, source by source."""
+    from cluster_util import Node
+    nodes = Cluster(tmp_path, 2, extra=["--wal-sync", "none"])
+    joiner = None
+    try:
+        wait_for("2 members up", lambda: all(info(n).get("cluster_members_alive") == "2"
+                                             for n in nodes), 60)
+        conn = nodes[0].raw(timeout=60)
+        value = "x" * 1000
+        conn.send(b"".join(RespSocket.encode("SET", "bulk:%d" % i, value) for i in range(3000)))
+        assert all(conn.read_reply() == "OK" for _ in range(3000))
+        # 3 MB to receive (N=3 > 2 members: the third holds everything) at 100 kB/s.
+        joiner = Node(tmp_path, "node2", ["--wal-sync", "none", "--transfer-rate", "100000"])
+        joiner.start(nodes.seeds())
+        driver.get("http://%s:%d/" % (joiner.host, joiner.http_port))
+        wait_dom("a transfer on the page", lambda: "receiving" in text(driver, "transfers-summary"))
+        rows = driver.find_elements("css selector", "#transfers tbody tr")
+        sources = {r.find_elements("tag name", "td")[0].text: r.find_elements("tag name", "td")[3].text
+                   for r in rows}
+        # Per source member (and its "#digests" stream).
+        assert {src.split("#")[0] for src in sources} == {"node0", "node1"}, sources
+        assert "pulling" in sources.values() or "done" in sources.values(), sources
+        progress = float(driver.find_element("id", "transfers-progress").get_attribute("value"))
+        assert 0 <= progress < 1, progress
+        assert "of the ring at" in text(driver, "transfers-summary")
+    finally:
+        if joiner is not None and joiner.proc is not None:
+            joiner.stop()
+        nodes.stop_all()
