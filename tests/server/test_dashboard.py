@@ -91,7 +91,22 @@ def text(d, element_id):
 
 
 def wait_dom(what, predicate, timeout=60.0):
-    return wait_for(what, predicate, timeout, 0.2)
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    def attempt():
+        try:
+            return predicate()
+        except StaleElementReferenceException:  # the page re-rendered meanwhile: ask again
+            return False
+    return wait_for(what, attempt, timeout, 0.2)
+
+
+def table_rows(d, table_id):
+    """The cells' text of a table's body rows, read in one script (the page replaces the
+    rows on every refresh, so elements found one by one may go stale)."""
+    return d.execute_script(
+        "return Array.from(document.querySelectorAll('#' + arguments[0] + ' tbody tr'))"
+        ".map(r => Array.from(r.cells).map(c => c.textContent));", table_id)
 
 
 def decode_png(data):
@@ -235,8 +250,9 @@ def test_dashboard_cluster(tmp_path, driver):
                  .get_attribute("hidden") is None)
 
         def members():
-            rows = driver.find_elements("css selector", "#members tbody tr")
-            return {r.get_attribute("data-member"): r.get_attribute("data-state") for r in rows}
+            return driver.execute_script(
+                "const m = {}; document.querySelectorAll('#members tbody tr')"
+                ".forEach(r => { m[r.dataset.member] = r.dataset.state; }); return m;")
         wait_dom("3 members up on the page",
                  lambda: members() == {"node0": "up", "node1": "up", "node2": "up"})
         wait_dom("non-zero ops/s", lambda: float(driver.find_element("id", "ops-per-sec")
@@ -244,17 +260,19 @@ def test_dashboard_cluster(tmp_path, driver):
         assert text(driver, "node-id") == "node0"
         assert text(driver, "mode") == "cluster"
         # The ring: arcs of every member; 256 tokens each.
-        arcs = driver.find_elements("css selector", "#ring path.range")
-        assert {a.get_attribute("data-member") for a in arcs} == {"node0", "node1", "node2"}
+        arcs = driver.execute_script(
+            "return Array.from(document.querySelectorAll('#ring path.range'), p => p.dataset.member);")
+        assert set(arcs) == {"node0", "node1", "node2"}
         assert len(arcs) > 100, len(arcs)
-        shares = driver.find_elements("css selector", "#ring path.share")
-        assert sorted(a.get_attribute("data-member") for a in shares) == ["node0", "node1", "node2"]
+        shares = driver.execute_script(
+            "return Array.from(document.querySelectorAll('#ring path.share'), p => p.dataset.member);")
+        assert sorted(shares) == ["node0", "node1", "node2"]
         table = driver.find_element("id", "members").text
         assert "node0 (this node)" in table and table.count("256") >= 3, table
         # Each member is the primary of about a third of the ring.
-        for row in driver.find_elements("css selector", "#members tbody tr"):
-            primary = float(row.find_elements("tag name", "td")[5].text.rstrip("%"))
-            assert 20 < primary < 47, (row.text, primary)
+        for row in table_rows(driver, "members"):
+            primary = float(row[5].rstrip("%"))
+            assert 20 < primary < 47, (row, primary)
         assert "no transfer in progress" in text(driver, "transfers-summary")
         assert text(driver, "repair-rounds") != "–"
         wait_dom("a keyspace hit rate", lambda: text(driver, "hit-rate-keyspace").endswith("%"))
@@ -298,9 +316,7 @@ def test_dashboard_transfer_in_progress(tmp_path, driver):
         joiner.start(nodes.seeds())
         driver.get("http://%s:%d/" % (joiner.host, joiner.http_port))
         wait_dom("a transfer on the page", lambda: "receiving" in text(driver, "transfers-summary"))
-        rows = driver.find_elements("css selector", "#transfers tbody tr")
-        sources = {r.find_elements("tag name", "td")[0].text: r.find_elements("tag name", "td")[3].text
-                   for r in rows}
+        sources = {row[0]: row[3] for row in table_rows(driver, "transfers")}
         # Per source member (and its "#digests" stream).
         assert {src.split("#")[0] for src in sources} == {"node0", "node1"}, sources
         assert "pulling" in sources.values() or "done" in sources.values(), sources
