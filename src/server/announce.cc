@@ -33,10 +33,12 @@ std::string SourceAddressTowards(const std::string& host, const std::string& por
     if (connect(fd, a->ai_addr, a->ai_addrlen) == 0 &&
         getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0) {
       char text[INET6_ADDRSTRLEN] = {};
-      const void* raw = local.ss_family == AF_INET6
-                            ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr)
-                            : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&local)->sin_addr);
-      if (inet_ntop(local.ss_family, raw, text, sizeof(text)) != nullptr && !IsUnspecifiedAddress(text)) {
+      const void* raw =
+          local.ss_family == AF_INET6
+              ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr)
+              : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&local)->sin_addr);
+      if (inet_ntop(local.ss_family, raw, text, sizeof(text)) != nullptr &&
+          !IsUnspecifiedAddress(text)) {
         out = text;
       }
     }
@@ -53,7 +55,8 @@ bool IsUnspecifiedAddress(std::string_view host) {
   in_addr v4;
   in6_addr v6;
   if (inet_pton(AF_INET, h.c_str(), &v4) == 1) return v4.s_addr == htonl(INADDR_ANY);
-  if (inet_pton(AF_INET6, h.c_str(), &v6) == 1) return std::memcmp(&v6, &in6addr_any, sizeof(v6)) == 0;
+  if (inet_pton(AF_INET6, h.c_str(), &v6) == 1)
+    return std::memcmp(&v6, &in6addr_any, sizeof(v6)) == 0;
   return false;
 }
 

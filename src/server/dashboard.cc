@@ -77,8 +77,8 @@ HttpResponse DashboardRequest(const HttpRequest& request, std::string_view path)
   if (request.method != "GET" && request.method != "HEAD") {
     return Plain(405, "method not allowed: use GET\n");
   }
-  std::string_view name = path == "/" || path == "/ui" || path == "/ui/" ? "index.html"
-                                                                         : path.substr(4);
+  std::string_view name =
+      path == "/" || path == "/ui" || path == "/ui/" ? "index.html" : path.substr(4);
   for (const UiAsset& asset : UiAssets()) {
     if (asset.name != name) continue;
     // The page itself is revalidated on every load (it names the assets); the assets too,
@@ -110,7 +110,8 @@ void AddDashboardStats(ServerContext& server, json* stats) {
   out["version"] = kCairnVersion;
   out["node_id"] = server.cluster != nullptr ? server.cluster->id() : "";
   out["cluster_mode"] = server.cluster != nullptr;
-  out["uptime_seconds"] = server.start_ms > 0 && now > server.start_ms ? (now - server.start_ms) / 1000 : 0;
+  out["uptime_seconds"] =
+      server.start_ms > 0 && now > server.start_ms ? (now - server.start_ms) / 1000 : 0;
   out["instantaneous_ops_per_sec"] = server.stats.OpsPerSecond(now_steady);
 
   const auto c = EngineCounters(server);
@@ -120,11 +121,11 @@ void AddDashboardStats(ServerContext& server, json* stats) {
   block["usage_bytes"] = Get(c, "block_cache_usage_bytes");
   block["capacity_bytes"] = Get(c, "block_cache_capacity_bytes");
   block["evictions"] = Get(c, "block_cache_evictions");
-  out["caches"] = json{{"keyspace", HitRate(hits, misses)},
-                       {"block_cache", std::move(block)},
-                       {"row_cache", HitRate(Get(c, "row_cache_hits"), Get(c, "row_cache_misses"))},
-                       {"bloom", json{{"checked", Get(c, "bloom_checked")},
-                                      {"useful", Get(c, "bloom_useful")}}}};
+  out["caches"] = json{
+      {"keyspace", HitRate(hits, misses)},
+      {"block_cache", std::move(block)},
+      {"row_cache", HitRate(Get(c, "row_cache_hits"), Get(c, "row_cache_misses"))},
+      {"bloom", json{{"checked", Get(c, "bloom_checked")}, {"useful", Get(c, "bloom_useful")}}}};
 
   // "L<n> files bytes score" lines of the engine's cairn.stats.
   json levels = json::array();
@@ -135,26 +136,27 @@ void AddDashboardStats(ServerContext& server, json* stats) {
     int level;
     uint64_t files, bytes;
     double score;
-    if (f.size() != 4 || f[0].size() < 2 || f[0][0] != 'L' || !absl::SimpleAtoi(f[0].substr(1), &level) ||
-        !absl::SimpleAtoi(f[1], &files) || !absl::SimpleAtoi(f[2], &bytes) ||
-        !absl::SimpleAtod(f[3], &score)) {
+    if (f.size() != 4 || f[0].size() < 2 || f[0][0] != 'L' ||
+        !absl::SimpleAtoi(f[0].substr(1), &level) || !absl::SimpleAtoi(f[1], &files) ||
+        !absl::SimpleAtoi(f[2], &bytes) || !absl::SimpleAtod(f[3], &score)) {
       continue;
     }
     table_bytes += bytes;
     levels.push_back(json{{"level", level}, {"files", files}, {"bytes", bytes}, {"score", score}});
   }
   double write_amp = 0;
-  (void)absl::SimpleAtod(server.backend->Property("cairn.write-amplification").value_or("0"), &write_amp);
-  out["compaction"] = json{
-      {"compactions", Get(c, "compactions")},
-      {"flushes", Get(c, "flushes")},
-      {"bytes_read", Get(c, "compaction_bytes_read")},
-      {"bytes_written", Get(c, "compaction_bytes_written")},
-      {"write_amplification", write_amp},
-      {"busy", server.backend->Property("cairn.background-busy").value_or("0") == "1"},
-      {"write_slowdowns", Get(c, "write_slowdowns")},
-      {"write_stops", Get(c, "write_stops")},
-      {"levels", std::move(levels)}};
+  (void)absl::SimpleAtod(server.backend->Property("cairn.write-amplification").value_or("0"),
+                         &write_amp);
+  out["compaction"] =
+      json{{"compactions", Get(c, "compactions")},
+           {"flushes", Get(c, "flushes")},
+           {"bytes_read", Get(c, "compaction_bytes_read")},
+           {"bytes_written", Get(c, "compaction_bytes_written")},
+           {"write_amplification", write_amp},
+           {"busy", server.backend->Property("cairn.background-busy").value_or("0") == "1"},
+           {"write_slowdowns", Get(c, "write_slowdowns")},
+           {"write_stops", Get(c, "write_stops")},
+           {"levels", std::move(levels)}};
 
   const std::string dir = server.config->Get().dir;
   json disk{{"dir", dir},
