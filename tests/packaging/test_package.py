@@ -24,6 +24,14 @@ BUILD = os.environ.get("CAIRN_BUILD_DIR", os.path.join(ROOT, "build"))
 READY = re.compile(r"ready: RESP on [^ ]+:(\d+), HTTP on [^ ]+:(\d+)")
 
 
+def cache_value(name):
+    """A variable of the build tree's CMakeCache.txt ("" if absent)."""
+    for line in open(os.path.join(BUILD, "CMakeCache.txt")):
+        if line.startswith(name + ":"):
+            return line.split("=", 1)[1].strip()
+    return ""
+
+
 def run(*args, **kw):
     kw.setdefault("timeout", 240)
     proc = subprocess.run(list(args), capture_output=True, text=True, **kw)
@@ -144,7 +152,11 @@ int main(int argc, char** argv) {
     env = dict(os.environ, PKG_CONFIG_PATH=str(prefix / "lib/pkgconfig"))
     flags = run("pkg-config", "--cflags", "--libs", "cairn-engine", env=env).stdout.split()
     assert "-I%s/lib/pkgconfig/../../include" % prefix in flags, flags
-    run("c++", "-std=c++20", str(app), "-o", str(tmp_path / "app"), *flags)
+    # The build's own compiler; a sanitized build's archives need its runtime.
+    compiler = cache_value("CMAKE_CXX_COMPILER") or "c++"
+    sanitize = cache_value("CAIRN_SANITIZE")
+    extra = ["-fsanitize=" + sanitize] if sanitize else []
+    run(compiler, "-std=c++20", *extra, str(app), "-o", str(tmp_path / "app"), *flags)
     assert run(str(tmp_path / "app"), str(tmp_path / "db")).stdout == "installed\n"
 
     run("systemd-analyze", "verify", str(prefix / "lib/systemd/system/cairn.service"))
