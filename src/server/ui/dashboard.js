@@ -195,7 +195,7 @@ async function renderCluster(s) {
   $('cluster-card').hidden = false;
   setText('ring-version', 'ring version ' + cl.ring_version + ', N=' + cl.replicas +
           ' W=' + cl.write_quorum + ' R=' + cl.read_quorum);
-  setText('cluster-problem', [cl.pending_change ? 'pending change: ' + JSON.stringify(cl.pending_change) : '',
+  setText('cluster-problem', [cl.pending_change ? 'pending change: ' + cl.pending_change : '',
                               cl.problem || ''].filter(Boolean).join(' — '));
   const rows = cl.members.map(m => {
     const i = index[m.id];
@@ -207,7 +207,7 @@ async function renderCluster(s) {
     return [sw, m.id + (m.id === cl.node ? ' (this node)' : ''), st, m.status,
             i !== undefined ? fmtInt(state.ring.members[i].tokens) : '0',
             fmtPct(m.owns_primary), fmtPct(m.owns_with_replicas), m.resp_address, m.http_address,
-            m.phi.toFixed(1)];
+            typeof m.phi === 'number' ? m.phi.toFixed(1) : '∞'];  // JSON has no infinity
   });
   const trs = fillRows($('members').tBodies[0], rows);
   cl.members.forEach((m, i) => { trs[i].dataset.member = m.id; trs[i].dataset.state = m.state; });
