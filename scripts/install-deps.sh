@@ -15,6 +15,10 @@ packages=(
   liblua5.1-0-dev lua-cjson-dev lua-bitop-dev
   # tests and baselines
   python3 python3-pytest python3-redis python3-hypothesis redis-tools redis-server
+  # the dashboard test (tests/server/test_dashboard.py): a headless browser
+  chromium chromium-driver python3-selenium
+  # the packaging test (tests/packaging): systemd-analyze verify, dpkg-shlibdeps for CPack
+  systemd dpkg-dev
   librocksdb-dev libleveldb-dev
   # certificates for the TLS tests; network namespaces for the protected-mode and lab tests
   openssl iproute2

@@ -1,5 +1,7 @@
 #include "cluster/membership.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -261,6 +263,8 @@ void Membership::MergeLocked(const pb::Gossip& in) {
       Entry& e = entries_.emplace(s.id(), Entry(options_.detector)).first->second;
       e.state = s;
       e.detector.Heartbeat(now);
+      spdlog::info("cluster: member {} joined the view (cluster address {}, {})", s.id(),
+                   s.cluster_address(), MemberStatusName(s.status()));
       continue;
     }
     if (!Newer(s, it->second.state)) continue;
@@ -269,6 +273,14 @@ void Membership::MergeLocked(const pb::Gossip& in) {
       // A new generation of a member that still owns data (its directory was wiped): it
       // may join only once the old one is removed, or its ranges would be lost.
       continue;
+    }
+    if (s.status() != it->second.state.status()) {
+      spdlog::info("cluster: member {} is now {} (was {})", s.id(), MemberStatusName(s.status()),
+                   MemberStatusName(it->second.state.status()));
+    }
+    if (s.cluster_address() != it->second.state.cluster_address()) {
+      spdlog::info("cluster: member {} moved to cluster address {} (was {})", s.id(),
+                   s.cluster_address(), it->second.state.cluster_address());
     }
     it->second.state = s;
     it->second.detector.Heartbeat(now);
@@ -389,6 +401,10 @@ void Membership::RebuildRingLocked() {
   fingerprint_ = pending_ != nullptr ? (XXH3_64bits(key.data(), key.size()) | 1) : 0;
   ring_key_ = key;
   ring_version_++;
+  spdlog::info("cluster: ring version {}: {} members{}", ring_version_, ring_->members().size(),
+               pending_ != nullptr ? absl::StrCat(", changing to ", pending_->members().size(),
+                                                  " (ranges move)")
+                                   : std::string());
   pb::NodeState& self = entries_.at(self_id_).state;
   if (self.ring() != current_fp_ || self.pending() != fingerprint_) {
     self.set_ring(current_fp_);
@@ -811,10 +827,17 @@ void Membership::GossipRound() {
     pb::NodeState& self = entries_.at(self_id_).state;
     self.set_heartbeat(self.heartbeat() + 1);
     const int64_t now = Now();
-    for (const auto& [id, e] : entries_) {
+    for (auto& [id, e] : entries_) {
       if (id == self_id_ || e.state.cluster_address().empty()) continue;
       if (Finality(e.state.status()) == 2) continue;  // gone for good
-      (AliveLocked(id, now) ? live : down).push_back(e.state.cluster_address());
+      const bool alive = AliveLocked(id, now);
+      (alive ? live : down).push_back(e.state.cluster_address());
+      if (e.logged_alive != (alive ? 1 : 0) && (alive || e.logged_alive == 1)) {
+        // Up when first heard, then every change (a member never heard is not "down").
+        spdlog::info("cluster: member {} is {} (phi {:.1f})", id, alive ? "up" : "down",
+                     e.detector.Phi(now));
+        e.logged_alive = alive ? 1 : 0;
+      }
     }
     ReplaceWhenDueLocked();  // the dead member may have gone quiet since
     RebuildRingLocked();

@@ -168,6 +168,7 @@ class Membership {
     int64_t alive_at_ms = -1;
     bool alive = false;
     bool heard = true;  // false for a member known only from Options::known, until gossip
+    int logged_alive = -1;  // the verdict last logged: -1 none yet, 0 down, 1 up
   };
   static constexpr int64_t kAliveCacheMs = 10;
   // Completes this node's part of a change every member is ready for; true if this

@@ -1,5 +1,5 @@
 // The topology endpoints of the HTTP API (cluster_mode.h, ClusterTopologyRequest;
-// docs/http-api.md): plan, transfers and repair to look, leave, remove, replace, reweight,
+// docs/http-api.md): plan, ring, transfers and repair to look, leave, remove, replace, reweight,
 // cancel and repair to act. Everything here asks Membership, Transfers or AntiEntropy.
 #include <algorithm>
 #include <functional>
@@ -78,6 +78,32 @@ std::pair<int, std::string> ClusterTopologyRequest(
                            {"keys_handed_off", p.keys_handed_off},
                            {"keys_dropped", p.keys_dropped},
                            {"members", members}});
+  }
+  if (action == "ring") {
+    // The token ranges of each member, for the dashboard's ring: a token at position p
+    // of member m makes m the primary of (previous token, p]. Positions are sent as
+    // fractions of the ring (a JSON number cannot hold every 64-bit integer).
+    if (method != "GET") return error(absl::InvalidArgumentError("use GET"));
+    auto ring = membership.ring();
+    const std::vector<double> primary = ring->Ownership(1);
+    json members = json::array();
+    std::vector<int> counts(ring->members().size(), 0);
+    json tokens = json::array();
+    for (const auto& t : ring->tokens()) {
+      counts[t.member]++;
+      tokens.push_back(json::array({static_cast<double>(t.position) / 18446744073709551616.0, t.member}));
+    }
+    for (size_t i = 0; i < ring->members().size(); i++) {
+      members.push_back({{"id", ring->members()[i].id},
+                         {"rack", ring->members()[i].rack},
+                         {"tokens", counts[i]},
+                         {"owns_primary", primary[i]}});
+    }
+    return reply(200, json{{"node", node.id()},
+                           {"ring_version", membership.ring_version()},
+                           {"replicas", n},
+                           {"members", members},
+                           {"tokens", tokens}});
   }
   if (action == "repair") {
     auto& st = node.anti_entropy().stats();

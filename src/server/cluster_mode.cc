@@ -1,5 +1,7 @@
 #include "server/cluster_mode.h"
 
+#include "server/announce.h"
+
 #include <chrono>
 #include <filesystem>
 
@@ -120,6 +122,12 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
     // hint looks younger) and the collecting node's clock (so a tombstone looks older).
     return absl::InvalidArgumentError(
         "tombstone-grace must be longer than hint-window + 2 x max-clock-drift");
+  }
+  // What the others are told to reach this node at: never 0.0.0.0 (announce.h).
+  auto host = AnnouncedHost(cfg.bind, cfg.announce_address, cfg.seeds);
+  if (!host.ok()) return host.status();
+  if (*host != cfg.bind) {
+    spdlog::info("cluster: announcing address {} to the other nodes (bound to {})", *host, cfg.bind);
   }
   std::unique_ptr<ClusterNode> node(new ClusterNode());
   ClusterNode* raw = node.get();
@@ -263,14 +271,15 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
   if (!transport.ok()) return transport.status();
   // Owned by the node from here: whatever fails below destroys it in the node's order.
   node->transport_ = std::move(*transport);
-  const std::string address = absl::StrCat(cfg.bind, ":", node->transport_->port());
+  const std::string address = absl::StrCat(
+      *host, ":", cfg.announce_port != 0 ? cfg.announce_port : node->transport_->port());
   node->id_ = cfg.node_id.empty() ? address : cfg.node_id;
 
   pb::NodeState self;
   self.set_id(node->id_);
   self.set_cluster_address(address);
-  self.set_resp_address(absl::StrCat(cfg.bind, ":", resp_port));
-  self.set_http_address(absl::StrCat(cfg.bind, ":", http_port));
+  self.set_resp_address(absl::StrCat(*host, ":", resp_port));
+  self.set_http_address(absl::StrCat(*host, ":", http_port));
   self.set_rack(cfg.rack);
   double weight = 1;
   (void)absl::SimpleAtod(cfg.weight, &weight);

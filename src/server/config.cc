@@ -250,7 +250,7 @@ absl::Status SetClusterSecret(ServerConfig& c, std::string_view v) {
 }
 
 const Option kOptions[] = {
-    {"save", "", false, "RDB snapshots: none in cairn (always empty)", SetSave, GetEmpty},
+    {"save", "", false, "Automatic RDB snapshot schedule: none in cairn (always empty; SAVE and BGSAVE take backups)", SetSave, GetEmpty},
     {"appendonly", "", false, "Append-only log: the WAL, always on (always yes)", SetAppendOnly,
      GetYes},
     {"bind", "", false, "Address to listen on (RESP and HTTP)", SetString<&ServerConfig::bind>,
@@ -308,6 +308,12 @@ const Option kOptions[] = {
      SetString<&ServerConfig::node_id>, GetString<&ServerConfig::node_id>},
     {"cluster-port", "", false, "Port of the cluster transport (0: any free port)",
      SetInt<&ServerConfig::cluster_port, 0, 65535>, GetInt<&ServerConfig::cluster_port>},
+    {"announce-address", "cluster-announce-ip", false,
+     "Address the other nodes reach this one at (empty: the bind address; required behind NAT)",
+     SetString<&ServerConfig::announce_address>, GetString<&ServerConfig::announce_address>},
+    {"announce-port", "cluster-announce-bus-port", false,
+     "Cluster port the other nodes reach this one at (0: cluster-port as bound)",
+     SetInt<&ServerConfig::announce_port, 0, 65535>, GetInt<&ServerConfig::announce_port>},
     {"seeds", "", false, "Cluster addresses to join through, host:port,host:port",
      SetString<&ServerConfig::seeds>, GetString<&ServerConfig::seeds>},
     {"cluster-replace", "", false,

@@ -78,6 +78,10 @@ struct ServerConfig {
   bool cluster = false;
   std::string node_id;        // default: host:cluster-port
   int cluster_port = 7381;    // 0: any free port (tests)
+  // What the other nodes are told to reach this one at (nodes behind NAT, or bound to
+  // 0.0.0.0): empty: the bind address (docs/cluster.md, "Addresses"); 0: the bound port.
+  std::string announce_address;
+  int announce_port = 0;
   std::string seeds;          // comma-separated cluster addresses
   std::string cluster_replace;  // a dead member this new node takes the place of
   std::string cluster_name = "cairn";

@@ -19,6 +19,7 @@
 #include "cluster/ring.h"
 #include "cluster/type_merge.h"
 #include "server/cluster_mode.h"
+#include "server/dashboard.h"
 #include "server/key_snapshot.h"
 #include "server/info.h"
 #include "server/backups.h"
@@ -551,6 +552,7 @@ HttpResponse Stats(ServerContext& server) {
   for (const ServerMetric& m : ServerMetrics()) out[m.json] = m.value(server);
   out["commands"] = std::move(commands);
   out["engine"] = server.backend->Property("cairn.stats").value_or("");
+  AddDashboardStats(server, &out);
   return Json(200, out);
 }
 
@@ -847,7 +849,7 @@ HttpResponse HandleHttpRequest(ServerContext& server, const HttpRequest& req) {
   if (!user->unrestricted) {
     std::optional<HttpResponse> denied;
     std::string key;
-    if (path == "/metrics" || path == "/v1/stats" || (path.substr(0, 11) == "/v1/cluster" && req.method == "GET")) {
+    if (path == "/metrics" || path == "/v1/stats" || IsDashboardPath(path) || (path.substr(0, 11) == "/v1/cluster" && req.method == "GET")) {
       denied = DeniedTo(*user, {"info"});
     } else if (path.substr(0, 12) == "/v1/cluster/") {
       denied = DeniedTo(*user, {"config", "set", "cluster", "x"});
@@ -872,6 +874,7 @@ HttpResponse HandleHttpRequest(ServerContext& server, const HttpRequest& req) {
     }
     if (denied) return *denied;
   }
+  if (IsDashboardPath(path)) return DashboardRequest(req, path);
   if (path == "/metrics")
     return req.method == "GET" ? Metrics(server) : Error(405, "method not allowed");
   if (path == "/v1/stats")
@@ -1089,6 +1092,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     if (auto it = msg.find(http::field::authorization); it != msg.end()) {
       req.authorization = std::string(it->value());
     }
+    if (auto it = msg.find(http::field::if_none_match); it != msg.end()) {
+      req.if_none_match = std::string(it->value());
+    }
     return req;
   }
 
@@ -1144,6 +1150,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     res->set(http::field::server, "cairn");
     res->set(http::field::content_type, r.content_type);
     if (r.status == 401) res->set(http::field::www_authenticate, "Basic realm=\"cairn\"");
+    for (const auto& [name, value] : r.headers) res->set(name, value);
     res->keep_alive(keep_alive);
     res->body() = std::move(r.body);
     res->prepare_payload();

@@ -1,12 +1,14 @@
 // The HTTP/JSON API (Boost.Beast) on the server's I/O threads: GET/PUT/DELETE
 // /v1/kv/{key}, GET /v1/kv (range scan), POST /v1/batch, GET /metrics, GET /healthz,
-// GET /v1/stats. docs/http-api.md documents every endpoint.
+// GET /v1/stats, and the web dashboard at / (dashboard.h). docs/http-api.md documents every endpoint.
 #ifndef CAIRN_SERVER_HTTP_API_H_
 #define CAIRN_SERVER_HTTP_API_H_
 
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "server/command.h"
@@ -23,11 +25,13 @@ struct HttpRequest {
   std::string body;
   std::string authorization;  // the Authorization header, if any
   bool from_loopback = true;  // the client or the listening address is loopback
+  std::string if_none_match = {};  // the If-None-Match header, if any (the dashboard's assets)
 };
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers = {};  // more headers (ETag, ...)
 };
 
 HttpResponse HandleHttpRequest(ServerContext& server, const HttpRequest& request);

@@ -9,6 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "server/command_test_util.h"
 #include "server/metrics.h"
+#include "base/status.h"
+#include "server/ui_assets.h"
 
 namespace cairn::server {
 namespace {
@@ -131,6 +133,75 @@ TEST(HttpApiTest, CredentialsAndProtectedMode) {
   CommandHarness open;  // no password, protected mode on (the default)
   EXPECT_EQ(Do(open, "GET", "/v1/kv/k", "", "", /*loopback=*/false).status, 403);
   EXPECT_EQ(Do(open, "GET", "/v1/kv/k", "", "", /*loopback=*/true).status, 404);
+}
+
+TEST(HttpApiTest, DashboardAssetsWithTypesAndETags) {
+  CommandHarness h;
+  HttpResponse page = Do(h, "GET", "/");
+  ASSERT_EQ(page.status, 200) << page.body;
+  EXPECT_EQ(page.content_type, "text/html; charset=utf-8");
+  EXPECT_NE(page.body.find("/ui/dashboard.js"), std::string::npos);
+  auto header = [](const HttpResponse& r, const std::string& name) {
+    for (const auto& [n, v] : r.headers) {
+      if (n == name) return v;
+    }
+    return std::string();
+  };
+  const std::string etag = header(page, "ETag");
+  EXPECT_EQ(etag.size(), 22u) << etag;  // 20 hex digits, quoted
+  EXPECT_EQ(header(page, "Cache-Control"), "no-cache");
+  EXPECT_EQ(Do(h, "GET", "/ui/").body, page.body);
+  // Each built-in asset is served under /ui/ with its type; the bytes are the file's.
+  ASSERT_EQ(UiAssets().size(), 4u);
+  for (const UiAsset& a : UiAssets()) {
+    HttpResponse r = Do(h, "GET", absl::StrCat("/ui/", ToAbsl(a.name)));
+    EXPECT_EQ(r.status, 200) << a.name;
+    EXPECT_EQ(r.content_type, a.content_type);
+    EXPECT_EQ(r.body, a.body);
+    EXPECT_EQ(header(r, "ETag"), a.etag);
+  }
+  HttpRequest again{"GET", "/ui/dashboard.js", "", "", true};
+  again.if_none_match = absl::StrCat("\"other\", W/", header(Do(h, "GET", "/ui/dashboard.js"), "ETag"));
+  HttpResponse not_modified = HandleHttpRequest(h.context(), again);
+  EXPECT_EQ(not_modified.status, 304);
+  EXPECT_TRUE(not_modified.body.empty());
+  again.if_none_match = "\"stale\"";
+  EXPECT_EQ(HandleHttpRequest(h.context(), again).status, 200);
+  EXPECT_EQ(Do(h, "GET", "/ui/missing.js").status, 404);
+  EXPECT_EQ(Do(h, "POST", "/").status, 405);
+}
+
+TEST(HttpApiTest, DashboardNeedsCredentialsAndInfo) {
+  ServerConfig cfg;
+  cfg.requirepass = "pw";
+  CommandHarness h(cfg);
+  EXPECT_EQ(Do(h, "GET", "/").status, 401);
+  EXPECT_EQ(Do(h, "GET", "/ui/dashboard.css").status, 401);
+  EXPECT_EQ(Do(h, "GET", "/", "", "Bearer pw").status, 200);
+  h.Run({"AUTH", "pw"});
+  h.Run({"ACL", "SETUSER", "writer", "on", ">w", "~*", "+set"});
+  HttpResponse denied = Do(h, "GET", "/", "", "Basic d3JpdGVyOnc=");  // writer:w
+  EXPECT_EQ(denied.status, 403);
+  EXPECT_NE(denied.body.find("NOPERM"), std::string::npos) << denied.body;
+}
+
+TEST(HttpApiTest, StatsCarryWhatTheDashboardShows) {
+  CommandHarness h;
+  h.Run({"SET", "k", "v"});
+  h.Run({"GET", "k"});
+  h.Run({"GET", "missing"});
+  HttpResponse r = Do(h, "GET", "/v1/stats");
+  ASSERT_EQ(r.status, 200);
+  const nlohmann::json j = nlohmann::json::parse(r.body);
+  EXPECT_EQ(j["cluster_mode"], false);
+  EXPECT_EQ(j["caches"]["keyspace"]["hits"], 1);
+  EXPECT_EQ(j["caches"]["keyspace"]["misses"], 1);
+  EXPECT_DOUBLE_EQ(j["caches"]["keyspace"]["hit_rate"].get<double>(), 0.5);
+  EXPECT_TRUE(j["caches"]["block_cache"].contains("capacity_bytes"));
+  EXPECT_GE(j["compaction"]["levels"].size(), 2u);
+  EXPECT_EQ(j["compaction"]["levels"][0]["level"], 0);
+  EXPECT_TRUE(j["disk"].contains("dir_bytes"));
+  EXPECT_TRUE(j.contains("instantaneous_ops_per_sec"));
 }
 
 }  // namespace

@@ -1,0 +1,38 @@
+#include "server/announce.h"
+
+#include <gtest/gtest.h>
+
+namespace cairn::server {
+namespace {
+
+TEST(AnnounceTest, UnspecifiedAddresses) {
+  EXPECT_TRUE(IsUnspecifiedAddress("0.0.0.0"));
+  EXPECT_TRUE(IsUnspecifiedAddress("::"));
+  EXPECT_TRUE(IsUnspecifiedAddress("[::]"));
+  EXPECT_FALSE(IsUnspecifiedAddress("127.0.0.1"));
+  EXPECT_FALSE(IsUnspecifiedAddress("::1"));
+  EXPECT_FALSE(IsUnspecifiedAddress("node1.example"));
+}
+
+TEST(AnnounceTest, AnnounceAddressThenBindThenTheRouteToASeed) {
+  EXPECT_EQ(*AnnouncedHost("0.0.0.0", "203.0.113.7", ""), "203.0.113.7");  // behind NAT
+  EXPECT_EQ(*AnnouncedHost("127.0.0.1", "", ""), "127.0.0.1");
+  // Bound to every interface: the address this host reaches the seed from.
+  EXPECT_EQ(*AnnouncedHost("0.0.0.0", "", "127.0.0.1:7381"), "127.0.0.1");
+  // A seed that is not host:port is skipped for the next one.
+  EXPECT_EQ(*AnnouncedHost("0.0.0.0", "", "garbage, 127.0.0.1:7381"), "127.0.0.1");
+}
+
+TEST(AnnounceTest, NeverTheWildcard) {
+  auto no_seed = AnnouncedHost("0.0.0.0", "", "");
+  ASSERT_FALSE(no_seed.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(no_seed.status()));
+  EXPECT_NE(no_seed.status().message().find("set announce-address"), std::string::npos);
+  EXPECT_FALSE(AnnouncedHost("::", "", "").ok());
+  auto wildcard = AnnouncedHost("127.0.0.1", "0.0.0.0", "");
+  ASSERT_FALSE(wildcard.ok());
+  EXPECT_NE(wildcard.status().message().find("announce-address 0.0.0.0"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cairn::server
