@@ -135,7 +135,8 @@ std::unique_ptr<Iterator> DBImpl::NewIterator(const ReadOptions& options) {
     if (view.imm != nullptr) children.push_back(view.imm->NewIterator());
     view.current->AddIterators(&children);
     auto merged = NewMergingIterator(CompareInternalKeys, std::move(children));
-    auto iter = NewDBIterator(std::move(merged), view.sequence, env_->NowUnixMicros(),
+    auto iter = NewDBIterator(std::move(merged), view.sequence,
+                              options.include_expired ? 0 : env_->NowUnixMicros(),
                               options.iterate_upper_bound);
     // The iterator pins the memtables and the version (hence the tables) it reads.
     iter->RegisterCleanup([view = std::move(view)] {});

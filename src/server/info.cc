@@ -156,7 +156,18 @@ void Keyspace(ServerContext& s, std::string* out) {
     absl::StrAppend(out, ClusterKeyspace(*s.cluster, n, s.now_ms ? s.now_ms() : UnixNowMs()), "\r\n");
     return;
   }
+  const int64_t now = s.now_ms ? s.now_ms() : UnixNowMs();
   for (int db = 0; db < n; db++) {
+    if (std::optional<store::KeyCounts> c = s.backend->Counts(db)) {
+      if (c->keys <= 0) continue;
+      // Redis estimates avg_ttl from sampled keys; the sum of expiries makes it exact (to
+      // the second) over every key with an expiry, those already due counting as 0.
+      int64_t avg_ttl = 0;
+      if (c->expires > 0) avg_ttl = std::max<int64_t>(0, c->expire_at_sum_s * 1000 / c->expires - now);
+      absl::StrAppend(out, "db", db, ":keys=", c->keys, ",expires=", c->expires,
+                      ",avg_ttl=", avg_ttl, "\r\n");
+      continue;
+    }
     uint64_t keys = 0, expires = 0;
     absl::Status st =
         s.backend->Scan(db, "", "", [&](std::string_view, const store::RecordView& r) {
