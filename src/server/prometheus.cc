@@ -9,8 +9,8 @@ namespace {
 
 // Bucket bounds in microseconds: 50 µs to 10 s, as Prometheus's default buckets with a
 // finer low end (most commands finish within a millisecond).
-constexpr uint64_t kBoundsMicros[] = {50,     100,    250,     500,     1000,    2500,
-                                      5000,   10000,  25000,   50000,   100000,  250000,
+constexpr uint64_t kBoundsMicros[] = {50,     100,     250,     500,     1000,    2500,
+                                      5000,   10000,   25000,   50000,   100000,  250000,
                                       500000, 1000000, 2500000, 5000000, 10000000};
 
 std::string Seconds(double s) { return absl::StrFormat("%.9g", s); }
@@ -44,7 +44,8 @@ void PrometheusText::Sample(std::string_view name, std::string_view labels, doub
 void PrometheusText::HistogramSeconds(std::string_view name, std::string_view labels,
                                       const Histogram& micros) {
   const absl::string_view n(name.data(), name.size());
-  const std::string sep = labels.empty() ? "" : absl::StrCat(absl::string_view(labels.data(), labels.size()), ",");
+  const std::string sep =
+      labels.empty() ? "" : absl::StrCat(absl::string_view(labels.data(), labels.size()), ",");
   // count first: a value recorded while the buckets are read then shows up in no bucket
   // above the count, keeping the buckets cumulative and +Inf equal to _count.
   const uint64_t count = micros.count();

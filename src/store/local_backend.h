@@ -18,7 +18,7 @@ namespace cairn::store {
 // Key counts (Counts): every write that creates or deletes a record, or changes whether
 // it expires, reads the stored record first (expired or not) and carries the new counts
 // of the key's count stripe in the same engine write batch, so they survive a crash
-// exactly (docs/operations/keyspace-counts.md). REQUIRES of callers that write: no other
+// exactly (docs/keyspace-counts.md). REQUIRES of callers that write: no other
 // write to the same key runs meanwhile (the server's key locks).
 class LocalBackend final : public Backend {
  public:

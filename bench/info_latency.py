@@ -6,7 +6,7 @@ per command, pipelined; 1 in 10 with an expiry), checks INFO keyspace names them
 then times --calls plain INFO (every default section) and DBSIZE calls, one at a time,
 and prints the median, p99 and max. Figures and the command line in docs/BENCHMARKS.md.
 
-  /usr/bin/python3 tools/bench/info_latency.py --keys 10000000
+  /usr/bin/python3 bench/info_latency.py --keys 10000000
 """
 import argparse
 import os
@@ -19,7 +19,7 @@ import time
 
 import redis
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def main():
