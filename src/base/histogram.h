@@ -58,6 +58,16 @@ class Histogram {
     }
     return out;
   }
+  // How many recorded values are at most `bound`, as far as the buckets tell: the values
+  // of every bucket whose upper bound is <= bound (a bucket straddling it counts above
+  // it, so the answer errs low by at most one bucket's share). Monotonic in bound.
+  uint64_t CountAtMost(uint64_t bound) const {
+    uint64_t n = 0;
+    for (int i = 0; i < kBuckets && UpperBound(i) <= bound; i++) {
+      n += buckets_[i].load(std::memory_order_relaxed);
+    }
+    return n;
+  }
   void Reset() {
     for (auto& b : buckets_) b.store(0, std::memory_order_relaxed);
     count_.store(0, std::memory_order_relaxed);

@@ -241,10 +241,12 @@ class AsioTransport::Impl {
   // Per outgoing connection; one address has one per shard.
   struct Counters {
     std::atomic<uint64_t> calls{0}, errors{0}, timeouts{0}, latency_micros_total{0};
+    Histogram* latency = nullptr;  // the transport's, every peer's
     std::atomic<bool> connected{false};
   };
   std::shared_ptr<Counters> CountersFor(const std::string& address) {
     auto c = std::make_shared<Counters>();
+    c->latency = &call_latency_;
     absl::MutexLock l(&stats_mu_);
     counters_[address].push_back(c);
     return c;
@@ -274,6 +276,7 @@ class AsioTransport::Impl {
                                : absl::StrCat(" (and ", unlogged, " refusals not logged)"));
   }
   uint64_t auth_failures() const { return auth_failures_.load(std::memory_order_relaxed); }
+  const Histogram& call_latency() const { return call_latency_; }
 
   std::map<std::string, PeerStats> Stats() {
     absl::MutexLock l(&stats_mu_);
@@ -418,6 +421,7 @@ class AsioTransport::Impl {
       pending_.erase(it);
       if (!reply.ok()) return Fail(std::move(p.done), reply.status());
       counters_->latency_micros_total += static_cast<uint64_t>(NowMicros() - p.start_micros);
+      counters_->latency->Record(static_cast<uint64_t>(NowMicros() - p.start_micros));
       p.done(std::move(reply));
     }
 
@@ -947,6 +951,7 @@ class AsioTransport::Impl {
   int port_ = 0;
   std::string address_, node_id_;  // set by Listen, before the first accept
   std::atomic<uint64_t> auth_failures_{0}, auth_unlogged_{0};
+  Histogram call_latency_;
   std::atomic<int64_t> last_auth_log_{INT64_MIN / 2};
   std::atomic<bool> shut_down_{false};
   absl::Mutex stats_mu_;
@@ -980,5 +985,7 @@ bool AsioTransport::Defer(std::function<void()> fn) { return impl_->Defer(std::m
 std::map<std::string, AsioTransport::PeerStats> AsioTransport::Stats() { return impl_->Stats(); }
 
 uint64_t AsioTransport::auth_failures() const { return impl_->auth_failures(); }
+
+const Histogram& AsioTransport::call_latency() const { return impl_->call_latency(); }
 
 }  // namespace cairn::cluster

@@ -27,6 +27,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "base/histogram.h"
 #include "cluster/transport.h"
 
 namespace boost::asio {
@@ -106,6 +107,8 @@ class AsioTransport final : public Transport {
   // wait for a call: its reply would arrive on this very thread).
   bool OnShardThread() const;
   std::map<std::string, PeerStats> Stats();
+  // Round-trip time of the calls answered, every peer (microseconds).
+  const Histogram& call_latency() const;
   // Connections refused or given up for authentication (either side: a peer that could
   // not prove the secret, one whose proof we could not give, a handshake timeout, a
   // protected-mode refusal, one beyond Options::max_handshakes). Each is logged, at most

@@ -831,6 +831,7 @@ void Coordinator::WriteAsync(int db, std::string key, pb::Record record, int w,
   std::vector<int> replicas = ring->PreferenceList(PlacementKey(db, key), options_.replicas);
   WriteDone finish = [this, start, done = std::move(done)](absl::StatusOr<pb::Record> result) {
     stats_.write_micros += NowMicros() - start;
+    stats_.write_latency.Record(static_cast<uint64_t>(NowMicros() - start));
     if (KindOf(result.status()) == ErrorKind::kNoQuorum) stats_.quorum_failures++;
     if (result.ok()) clock_->Observe(result->version());
     done(std::move(result));
@@ -906,6 +907,7 @@ void Coordinator::WriteManyAsync(int db, std::vector<WriteOp> ops, int w, Status
       result = gather->result;
     }
     stats_.write_micros += NowMicros() - start;
+    stats_.write_latency.Record(static_cast<uint64_t>(NowMicros() - start));
     if (KindOf(result) == ErrorKind::kNoQuorum) stats_.quorum_failures++;
     gather->done(std::move(result));
   };
@@ -1147,6 +1149,7 @@ void Coordinator::ReadVersionsAsync(int db, std::string key, int r, Repair repai
       clock_->Observe(NewestVersion(result->versions));
     }
     stats_.read_micros += NowMicros() - start;
+    stats_.read_latency.Record(static_cast<uint64_t>(NowMicros() - start));
     done(std::move(result));
   };
   if (repair == Repair::kSync) {

@@ -34,6 +34,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/histogram.h"
+
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -63,6 +65,7 @@ class Coordinator {
   struct Stats {
     std::atomic<uint64_t> writes{0}, reads{0}, quorum_failures{0};
     std::atomic<uint64_t> write_micros{0}, read_micros{0};  // total fan-out latency
+    Histogram write_latency, read_latency;                   // microseconds, per request
     std::atomic<uint64_t> forwarded{0};       // writes sent to a replica to coordinate
     std::atomic<uint64_t> read_repairs{0};    // replicas sent the merge by a read
     std::atomic<uint64_t> sibling_reads{0};   // reads that found concurrent versions

@@ -463,6 +463,7 @@ bool Transfers::Receive(const Membership::Placement& placement) {
       q->set_started(cursor.started());
       q->set_max_bytes(options_.page_bytes);
       q->set_digests_only(src.digests);
+      const int64_t pull_start_ms = Now();
       auto reply = transport_->CallAndWait(membership_->AddressOf(id), std::move(request),
                                            options_.timeout);
       absl::Status failure;
@@ -553,6 +554,7 @@ bool Transfers::Receive(const Membership::Placement& placement) {
         spdlog::warn("transfers: {}", s.ToString());
         return false;
       }
+      page_latency_.Record(static_cast<uint64_t>(std::max<int64_t>(0, Now() - pull_start_ms)) * 1000);
       SaveProgress();
       Throttle(bytes);
       if (page.done()) break;

@@ -33,6 +33,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "base/histogram.h"
 #include "cluster/cluster.pb.h"
 #include "cluster/hlc.h"
 #include "cluster/membership.h"
@@ -143,6 +144,9 @@ class Transfers {
   // The source side of a pull: the next page of keys in the request's arcs.
   absl::StatusOr<pb::TransferPage> Serve(const pb::TransferPull& request);
   Progress progress();
+  // Time from a transfer pull's request to its page applied and synced here
+  // (microseconds, from Options::now_ms).
+  const Histogram& page_latency() const { return page_latency_; }
 
  private:
   void Loop();
@@ -159,6 +163,7 @@ class Transfers {
   void Throttle(size_t bytes);
 
   const Options options_;
+  Histogram page_latency_;
   Membership* const membership_;
   Transport* const transport_;
   ReplicaStore* const store_;

@@ -135,7 +135,8 @@ std::unique_ptr<Iterator> DBImpl::NewIterator(const ReadOptions& options) {
     if (view.imm != nullptr) children.push_back(view.imm->NewIterator());
     view.current->AddIterators(&children);
     auto merged = NewMergingIterator(CompareInternalKeys, std::move(children));
-    auto iter = NewDBIterator(std::move(merged), view.sequence, env_->NowUnixMicros(),
+    auto iter = NewDBIterator(std::move(merged), view.sequence,
+                              options.include_expired ? 0 : env_->NowUnixMicros(),
                               options.iterate_upper_bound);
     // The iterator pins the memtables and the version (hence the tables) it reads.
     iter->RegisterCleanup([view = std::move(view)] {});
@@ -220,6 +221,24 @@ std::optional<std::string> DBImpl::GetPropertyImpl(std::string_view name) {
       return std::nullopt;
     }
     return absl::StrCat(current->files(level).size());
+  }
+  if (name == "cairn.levels") {
+    // Machine-readable, one line per level: "level files bytes pending_compaction_bytes",
+    // pending being what compaction must still move out of the level to bring it under
+    // its target (all of L0 once it reaches its trigger; the excess over the target below).
+    std::string out;
+    for (int level = 0; level < kNumLevels; level++) {
+      uint64_t bytes = 0;
+      for (const auto& f : current->files(level)) bytes += f->file_size;
+      const double score = CompactionScore(options_, *current, level);
+      uint64_t pending = 0;
+      if (score >= 1.0) {
+        pending = level == 0 ? bytes : bytes - static_cast<uint64_t>(bytes / score);
+      }
+      absl::StrAppend(&out, level, " ", current->files(level).size(), " ", bytes, " ", pending,
+                      "\n");
+    }
+    return out;
   }
   if (name == "cairn.last-sequence") return absl::StrCat(versions_->LastSequence());
   if (name == "cairn.recovery") return recovery_report_;

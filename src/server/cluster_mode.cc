@@ -34,6 +34,7 @@
 #include "cluster/hlc.h"
 #include "cluster/maintenance.h"
 #include "cluster/transfers.h"
+#include "server/prometheus.h"
 #include "cluster/anti_entropy.h"
 #include "cluster/membership.h"
 #include "cluster/partition_transport.h"
@@ -683,49 +684,77 @@ absl::Status ClusterNode::ReloadTls(const ServerConfig& cfg) {
   return absl::OkStatus();
 }
 
-std::string ClusterMetrics(ClusterNode& node) {
-  std::string out;
+void ClusterMetrics(ClusterNode& node, PrometheusText* p) {
+  using T = PrometheusText::Type;
   auto& st = node.coordinator().stats();
-  absl::StrAppend(
-      &out, "# TYPE cairn_cluster_quorum_failures_total counter\ncairn_cluster_quorum_failures_total ",
-      st.quorum_failures.load(), "\n# TYPE cairn_cluster_fanout_seconds summary\n",
-      "cairn_cluster_fanout_seconds_sum{op=\"write\"} ", st.write_micros.load() / 1e6, "\n",
-      "cairn_cluster_fanout_seconds_count{op=\"write\"} ", st.writes.load(), "\n",
-      "cairn_cluster_fanout_seconds_sum{op=\"read\"} ", st.read_micros.load() / 1e6, "\n",
-      "cairn_cluster_fanout_seconds_count{op=\"read\"} ", st.reads.load(), "\n",
-      "# TYPE cairn_cluster_forwarded_writes_total counter\ncairn_cluster_forwarded_writes_total ",
-      st.forwarded.load(), "\n# TYPE cairn_cluster_read_repairs_total counter\n",
-      "cairn_cluster_read_repairs_total ", st.read_repairs.load(),
-      "\n# TYPE cairn_cluster_sibling_reads_total counter\ncairn_cluster_sibling_reads_total ",
-      st.sibling_reads.load(), "\n# TYPE cairn_cluster_hints_pending gauge\n",
-      "cairn_cluster_hints_pending ", node.hints() != nullptr ? node.hints()->backlog() : 0,
-      "\n# TYPE cairn_cluster_hints_stored_total counter\ncairn_cluster_hints_stored_total ",
-      node.hints() != nullptr ? node.hints()->stored_total() : 0,
-      "\n# TYPE cairn_cluster_hints_delivered_total counter\ncairn_cluster_hints_delivered_total ",
-      node.maintenance().stats().hints_delivered.load(),
-      "\n# TYPE cairn_cluster_hints_expired_total counter\ncairn_cluster_hints_expired_total ",
-      node.maintenance().stats().hints_expired.load(),
-      "\n# TYPE cairn_cluster_tombstones_collected_total counter\n",
-      "cairn_cluster_tombstones_collected_total ",
-      node.maintenance().stats().tombstones_collected.load(), "\n",
-      "# HELP cairn_cluster_auth_failures_total Cluster connections refused or failed in the "
-      "handshake (cluster-secret, protected mode).\n",
-      "# TYPE cairn_cluster_auth_failures_total counter\ncairn_cluster_auth_failures_total ",
-      node.transport().auth_failures(), "\n",
-      "# TYPE cairn_cluster_peer_calls_total counter\n",
-      "# TYPE cairn_cluster_peer_errors_total counter\n",
-      "# TYPE cairn_cluster_peer_timeouts_total counter\n",
-      "# TYPE cairn_cluster_peer_latency_seconds_sum counter\n",
-      "# TYPE cairn_cluster_peer_connected gauge\n");
-  for (const auto& [peer, p] : node.transport().Stats()) {
-    const std::string label = absl::StrCat("{peer=\"", peer, "\"} ");
-    absl::StrAppend(&out, "cairn_cluster_peer_calls_total", label, p.calls, "\n",
-                    "cairn_cluster_peer_errors_total", label, p.errors, "\n",
-                    "cairn_cluster_peer_timeouts_total", label, p.timeouts, "\n",
-                    "cairn_cluster_peer_latency_seconds_sum", label, p.latency_micros_total / 1e6,
-                    "\n", "cairn_cluster_peer_connected", label, p.connected ? 1 : 0, "\n");
-  }
-  return out;
+  auto counter = [&](const char* name, const char* help, uint64_t v) {
+    p->Family(name, T::kCounter, help);
+    p->Sample(name, "", v);
+  };
+  counter("cairn_cluster_quorum_failures_total",
+          "Coordinated reads and writes that did not reach their quorum.",
+          st.quorum_failures.load());
+  p->Family("cairn_cluster_request_duration_seconds", T::kHistogram,
+            "Time for this node to coordinate a read or write across its replicas "
+            "(until the quorum answered).");
+  p->HistogramSeconds("cairn_cluster_request_duration_seconds", PrometheusText::Label("op", "write"),
+                      st.write_latency);
+  p->HistogramSeconds("cairn_cluster_request_duration_seconds", PrometheusText::Label("op", "read"),
+                      st.read_latency);
+  p->Family("cairn_cluster_peer_call_duration_seconds", T::kHistogram,
+            "Round trip of the replica RPCs this node sent and got answered, every peer.");
+  p->HistogramSeconds("cairn_cluster_peer_call_duration_seconds", "",
+                      node.transport().call_latency());
+  p->Family("cairn_cluster_transfer_page_duration_seconds", T::kHistogram,
+            "Time to pull one page of a range transfer and make it durable here.");
+  p->HistogramSeconds("cairn_cluster_transfer_page_duration_seconds", "",
+                      node.transfers().page_latency());
+  const cluster::Transfers::Progress progress = node.transfers().progress();
+  counter("cairn_cluster_transfer_keys_received_total", "Keys received by range transfers.",
+          progress.keys_received);
+  counter("cairn_cluster_transfer_bytes_received_total", "Bytes received by range transfers.",
+          progress.bytes_received);
+  counter("cairn_cluster_transfer_keys_handed_off_total",
+          "Keys handed to their new owners by cleanup after a ring change.",
+          progress.keys_handed_off);
+  counter("cairn_cluster_forwarded_writes_total", "Writes sent to a replica to coordinate.",
+          st.forwarded.load());
+  counter("cairn_cluster_read_repairs_total", "Replicas sent the merged value by a read.",
+          st.read_repairs.load());
+  counter("cairn_cluster_sibling_reads_total", "Reads that found concurrent versions.",
+          st.sibling_reads.load());
+  p->Family("cairn_cluster_hints_pending", T::kGauge, "Hinted writes waiting for their replica.");
+  p->Sample("cairn_cluster_hints_pending", "",
+            static_cast<uint64_t>(node.hints() != nullptr ? node.hints()->backlog() : 0));
+  counter("cairn_cluster_hints_stored_total", "Hinted writes stored for an unreachable replica.",
+          node.hints() != nullptr ? node.hints()->stored_total() : 0);
+  counter("cairn_cluster_hints_delivered_total", "Hinted writes delivered to their replica.",
+          node.maintenance().stats().hints_delivered.load());
+  counter("cairn_cluster_hints_expired_total", "Hinted writes dropped after the hint window.",
+          node.maintenance().stats().hints_expired.load());
+  counter("cairn_cluster_tombstones_collected_total", "Tombstones collected after the grace period.",
+          node.maintenance().stats().tombstones_collected.load());
+  counter("cairn_cluster_auth_failures_total",
+          "Cluster connections refused or failed in the handshake (cluster-secret, protected "
+          "mode).",
+          node.transport().auth_failures());
+  const auto peers = node.transport().Stats();
+  auto per_peer = [&](const char* name, T type, const char* help, auto get) {
+    p->Family(name, type, help);
+    for (const auto& [peer, ps] : peers) p->Sample(name, PrometheusText::Label("peer", peer), get(ps));
+  };
+  using PS = cluster::AsioTransport::PeerStats;
+  per_peer("cairn_cluster_peer_calls_total", T::kCounter, "Replica RPCs sent, per peer.",
+           [](const PS& ps) { return ps.calls; });
+  per_peer("cairn_cluster_peer_errors_total", T::kCounter, "Replica RPCs that failed, per peer.",
+           [](const PS& ps) { return ps.errors; });
+  per_peer("cairn_cluster_peer_timeouts_total", T::kCounter, "Replica RPCs that timed out, per peer.",
+           [](const PS& ps) { return ps.timeouts; });
+  per_peer("cairn_cluster_peer_latency_seconds_total", T::kCounter,
+           "Summed round trip of the answered replica RPCs, per peer.",
+           [](const PS& ps) { return ps.latency_micros_total / 1e6; });
+  per_peer("cairn_cluster_peer_connected", T::kGauge, "1 while a connection to the peer is up.",
+           [](const PS& ps) { return uint64_t{ps.connected ? 1u : 0u}; });
 }
 
 std::string ClusterStatusJson(ClusterNode& node, const std::string* key) {

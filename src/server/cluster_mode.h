@@ -40,6 +40,8 @@ class PartitionTransport;
 
 namespace cairn::server {
 
+class PrometheusText;
+
 class ClusterNode {
  public:
   // Joins (or forms) the cluster described by cfg: listens on cfg.cluster_port, gossips
@@ -164,9 +166,9 @@ std::string ClusterKeyspace(ClusterNode& node, int databases, int64_t now_ms);
 // rack, ownership share) and the quorums.
 std::string ClusterInfo(ClusterNode& node);
 
-// The cluster's metrics in Prometheus text format (for GET /metrics): per-peer RPC calls,
-// errors, timeouts and latency; quorum failures; coordinator fan-out latency.
-std::string ClusterMetrics(ClusterNode& node);
+// The cluster's metrics (for GET /metrics): coordinated request, replica RPC and transfer
+// page latency histograms; per-peer RPC calls, errors, timeouts; quorum failures, hints.
+void ClusterMetrics(ClusterNode& node, PrometheusText* out);
 
 // GET /v1/cluster: this node, N/W/R, every member (id, state, addresses, rack, weight,
 // share of the data it holds with N replicas) and, for a key, its preference list. JSON.

@@ -195,6 +195,8 @@ struct ServerContext {
   std::function<void()> request_shutdown;
   // Current process memory in bytes (allocator statistics), for INFO and maxmemory.
   std::function<uint64_t()> used_memory;
+  // The highest used_memory seen (sampled every 100 ms and at each maxmemory check).
+  std::atomic<uint64_t> used_memory_peak{0};
   // Called after CONFIG SET changed options (the server applies what it can live).
   std::function<void()> on_config_change;
   // The engine's fault-injecting Env when enable-debug-command is on (DEBUG FAULT-INJECT);

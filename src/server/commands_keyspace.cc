@@ -487,6 +487,9 @@ void SwapDb(CommandContext& c) {
 }
 
 void DbSize(CommandContext& c) {
+  if (std::optional<store::KeyCounts> counts = c.server.backend->Counts(Db(c))) {
+    return c.out.Integer(std::max<int64_t>(0, counts->keys));
+  }
   int64_t n = 0;
   absl::Status s = c.server.backend->Scan(Db(c), "", "", [&](std::string_view, const RecordView&) {
     n++;

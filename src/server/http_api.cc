@@ -474,67 +474,8 @@ HttpResponse Batch(ServerContext& server, const HttpRequest& req, const ServerCo
   return Json(200, json{{"applied", batch.size()}});
 }
 
-std::string PrometheusName(std::string_view name) {
-  std::string out(name);
-  for (char& c : out) {
-    if (!absl::ascii_isalnum(c)) c = '_';
-  }
-  return out;
-}
-
 HttpResponse Metrics(ServerContext& server) {
-  const ServerStats& st = server.stats;
-  std::string out;
-  auto counter = [&](const char* name, const char* help, uint64_t v) {
-    absl::StrAppend(&out, "# HELP cairn_", name, " ", help, "\n# TYPE cairn_", name,
-                    " counter\ncairn_", name, " ", v, "\n");
-  };
-  auto gauge = [&](const char* name, const char* help, uint64_t v) {
-    absl::StrAppend(&out, "# HELP cairn_", name, " ", help, "\n# TYPE cairn_", name,
-                    " gauge\ncairn_", name, " ", v, "\n");
-  };
-  for (const ServerMetric& m : ServerMetrics()) {
-    if (m.kind == ServerMetric::Kind::kGauge) {
-      gauge(m.prometheus, m.help, m.value(server));
-    } else {
-      counter(m.prometheus, m.help, m.value(server));
-    }
-  }
-  absl::StrAppend(&out, "# HELP cairn_command_calls_total Calls per command.\n",
-                  "# TYPE cairn_command_calls_total counter\n");
-  for (const auto& c : st.commands()) {
-    if (c->calls.load() == 0) continue;
-    absl::StrAppend(&out, "cairn_command_calls_total{command=\"", PrometheusName(c->name), "\"} ",
-                    c->calls.load(), "\n");
-  }
-  absl::StrAppend(&out, "# HELP cairn_command_latency_microseconds Command latency quantiles.\n",
-                  "# TYPE cairn_command_latency_microseconds summary\n");
-  for (const auto& c : st.commands()) {
-    if (c->calls.load() == 0) continue;
-    const std::string name = PrometheusName(c->name);
-    for (double q : {0.5, 0.99, 0.999}) {
-      absl::StrAppend(&out, "cairn_command_latency_microseconds{command=\"", name, "\",quantile=\"",
-                      q, "\"} ", c->micros.Percentile(q), "\n");
-    }
-    absl::StrAppend(&out, "cairn_command_latency_microseconds_sum{command=\"", name, "\"} ",
-                    c->micros.sum(), "\n", "cairn_command_latency_microseconds_count{command=\"",
-                    name, "\"} ", c->micros.count(), "\n");
-  }
-  // The engine's counters, as cairn_engine_<name> (gauges for sizes, counters otherwise).
-  for (const auto& [name, value] : EngineCounters(server)) {
-    const bool gauge_like =
-        absl::EndsWith(name, "_bytes") || name == "last_sequence" || name == "background_error";
-    const std::string metric = absl::StrCat("cairn_engine_", name, gauge_like ? "" : "_total");
-    absl::StrAppend(&out, "# TYPE ", metric, gauge_like ? " gauge\n" : " counter\n", metric, " ",
-                    value, "\n");
-  }
-  const std::string wa = server.backend->Property("cairn.write-amplification").value_or("0");
-  absl::StrAppend(
-      &out, "# HELP cairn_engine_write_amplification Table bytes written per user byte.\n",
-      "# TYPE cairn_engine_write_amplification gauge\ncairn_engine_write_amplification ",
-      wa.empty() ? "0" : wa, "\n");
-  if (server.cluster != nullptr) out += ClusterMetrics(*server.cluster);
-  return HttpResponse{200, "text/plain; version=0.0.4", std::move(out)};
+  return HttpResponse{200, "text/plain; version=0.0.4", PrometheusMetrics(server)};
 }
 
 HttpResponse Stats(ServerContext& server) {

@@ -3,6 +3,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <filesystem>
+
 #include <algorithm>
 #include <chrono>
 
@@ -15,8 +18,13 @@
 #include "server/metrics.h"
 #include "server/version.h"
 
+// Defined when the binary links jemalloc (release builds).
+extern "C" int mallctl(const char*, void*, size_t*, void*, size_t) __attribute__((weak));
+
 namespace cairn::server {
 namespace {
+
+const char* MemAllocator() { return mallctl != nullptr ? "jemalloc" : "libc"; }
 
 std::string Property(ServerContext& s, std::string_view name) {
   return s.backend->Property(name).value_or("");
@@ -30,29 +38,86 @@ uint64_t Counter(const std::vector<std::pair<std::string, uint64_t>>& counters,
   return 0;
 }
 
+// Redis's bytesToHuman.
+std::string Human(uint64_t n) {
+  const double d = static_cast<double>(n);
+  if (n < 1024) return absl::StrCat(n, "B");
+  if (n < (uint64_t{1} << 20)) return absl::StrFormat("%.2fK", d / 1024);
+  if (n < (uint64_t{1} << 30)) return absl::StrFormat("%.2fM", d / (1 << 20));
+  if (n < (uint64_t{1} << 40)) return absl::StrFormat("%.2fG", d / (1 << 30));
+  return absl::StrFormat("%.2fT", d / (uint64_t{1} << 40));
+}
+
+uint64_t ResidentBytes() {
+  long pages = 0, resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return static_cast<uint64_t>(resident) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+std::string CompilerVersion() {
+#if defined(__clang__)
+  return absl::StrCat(__clang_major__, ".", __clang_minor__, ".", __clang_patchlevel__);
+#else
+  return absl::StrCat(__GNUC__, ".", __GNUC_MINOR__, ".", __GNUC_PATCHLEVEL__);
+#endif
+}
+
 void Server(ServerContext& s, int64_t now_ms, std::string* out) {
+  std::error_code ec;
+  const std::string exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
   absl::StrAppend(out, "# Server\r\n", "redis_version:", kRedisVersion, "\r\n",
-                  "cairn_version:", kCairnVersion, "\r\n", "redis_mode:standalone\r\n",
-                  "os:Linux\r\n", "arch_bits:64\r\n",
-                  "process_id:", getpid(), "\r\n", "run_id:", s.run_id, "\r\n", "tcp_port:", s.port,
-                  "\r\n", "http_port:", s.http_port, "\r\n", "io_threads_active:", s.io_threads,
+                  "redis_git_sha1:", GitSha(), "\r\n", "redis_git_dirty:0\r\n",
+                  "redis_build_id:", GitSha(), "\r\n",
+                  "cairn_version:", kCairnVersion, "\r\n", "redis_mode:",
+                  s.cluster != nullptr ? "cluster" : "standalone", "\r\n",
+                  "os:Linux\r\n", "arch_bits:64\r\n", "multiplexing_api:epoll\r\n",
+                  "atomicvar_api:c11-builtin\r\n", "gcc_version:", CompilerVersion(), "\r\n",
+                  "process_id:", getpid(), "\r\n", "process_supervised:no\r\n",
+                  "run_id:", s.run_id, "\r\n", "tcp_port:", s.port,
+                  "\r\n", "http_port:", s.http_port, "\r\n", "server_time_usec:", now_ms * 1000,
                   "\r\n", "uptime_in_seconds:", (now_ms - s.start_ms) / 1000, "\r\n",
-                  "uptime_in_days:", (now_ms - s.start_ms) / 86400000, "\r\n", "\r\n");
+                  "uptime_in_days:", (now_ms - s.start_ms) / 86400000, "\r\n",
+                  "hz:10\r\n", "configured_hz:10\r\n",
+                  "lru_clock:", (now_ms / 1000) & ((1 << 24) - 1), "\r\n",
+                  "executable:", exe, "\r\n",
+                  "io_threads_active:", s.io_threads, "\r\n", "\r\n");
 }
 
 void Clients(ServerContext& s, std::string* out) {
   absl::StrAppend(out, "# Clients\r\n", InfoMetricLines(s, "clients"),
                   "maxclients:", s.config->Get().maxclients, "\r\n",
-                  "blocked_clients:", s.blocking.waiters(), "\r\n", "\r\n");
+                  "blocked_clients:", s.blocking.waiters(), "\r\n",
+                  "tracking_clients:", s.tracking.clients(), "\r\n", "\r\n");
 }
 
 void Memory(ServerContext& s, std::string* out) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   const ServerConfig cfg = s.config->Get();
+  const uint64_t used = s.used_memory ? s.used_memory() : 0;
+  const uint64_t peak = std::max(used, s.used_memory_peak.load(std::memory_order_relaxed));
+  const uint64_t rss = ResidentBytes();
+  const uint64_t system = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) *
+                          static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   absl::StrAppend(out, "# Memory\r\n", InfoMetricLines(s, "memory"),
+                  "used_memory_human:", Human(used), "\r\n",
+                  "used_memory_rss:", rss, "\r\n", "used_memory_rss_human:", Human(rss), "\r\n",
+                  "used_memory_peak:", peak, "\r\n", "used_memory_peak_human:", Human(peak), "\r\n",
+                  absl::StrFormat("used_memory_peak_perc:%.2f%%\r\n",
+                                  peak ? 100.0 * double(used) / double(peak) : 0.0),
                   "used_memory_peak_rss:", static_cast<uint64_t>(ru.ru_maxrss) * 1024, "\r\n",
-                  "maxmemory:", cfg.maxmemory, "\r\n",
+                  "total_system_memory:", system, "\r\n",
+                  "total_system_memory_human:", Human(system), "\r\n",
+                  "number_of_cached_scripts:", s.scripts->scripts_cached(), "\r\n",
+                  "maxmemory:", cfg.maxmemory, "\r\n", "maxmemory_human:", Human(cfg.maxmemory),
+                  "\r\n", "maxmemory_policy:noeviction\r\n",
+                  absl::StrFormat("mem_fragmentation_ratio:%.2f\r\n",
+                                  used ? double(rss) / double(used) : 0.0),
+                  "mem_fragmentation_bytes:", static_cast<int64_t>(rss) - static_cast<int64_t>(used),
+                  "\r\n", "mem_allocator:", MemAllocator(), "\r\n",
                   "engine_memtables:", Property(s, "cairn.mem-usage"), "\r\n",
                   "engine_block_cache_size:", cfg.block_cache_size, "\r\n", "\r\n");
 }
@@ -101,6 +166,10 @@ void Persistence(ServerContext& s, std::string* out) {
 
 void Stats(ServerContext& s, std::string* out) {
   const auto c = EngineCounters(s);
+  const ServerStats::Rates rates =
+      s.stats.Instantaneous(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::steady_clock::now().time_since_epoch())
+                                .count());
   const uint64_t hits = Counter(c, "block_cache_hits"), misses = Counter(c, "block_cache_misses");
   absl::StrAppend(out, "# Stats\r\n", InfoMetricLines(s, "stats"), "block_cache_hits:", hits,
                   "\r\n", "block_cache_misses:", misses, "\r\n",
@@ -109,15 +178,14 @@ void Stats(ServerContext& s, std::string* out) {
                   "block_cache_evictions:", Counter(c, "block_cache_evictions"), "\r\n",
                   "row_cache_hits:", Counter(c, "row_cache_hits"), "\r\n",
                   "row_cache_misses:", Counter(c, "row_cache_misses"), "\r\n",
-                  "instantaneous_ops_per_sec:",
-                  s.stats.OpsPerSecond(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                           std::chrono::steady_clock::now().time_since_epoch())
-                                           .count()),
-                  "\r\n",
+                  "instantaneous_ops_per_sec:", rates.ops_per_sec, "\r\n",
+                  absl::StrFormat("instantaneous_input_kbps:%.2f\r\n", rates.input_kbps),
+                  absl::StrFormat("instantaneous_output_kbps:%.2f\r\n", rates.output_kbps),
+                  // cairn never evicts (maxmemory refuses writes, as noeviction) nor forks.
+                  "evicted_keys:0\r\n", "total_forks:0\r\n", "latest_fork_usec:0\r\n",
                   "pubsub_channels:", s.pubsub->Channels("", false).size(), "\r\n",
                   "pubsub_patterns:", s.pubsub->Patterns(), "\r\n",
-                  "pubsubshard_channels:", s.pubsub->Channels("", true).size(), "\r\n",
-                  "number_of_cached_scripts:", s.scripts->scripts_cached(), "\r\n", "\r\n");
+                  "pubsubshard_channels:", s.pubsub->Channels("", true).size(), "\r\n", "\r\n");
 }
 
 void Cpu(std::string* out) {
@@ -131,8 +199,17 @@ void Cpu(std::string* out) {
                   "\r\n", "\r\n");
 }
 
-void Replication(std::string* out) {
-  absl::StrAppend(out, "# Replication\r\n", "role:master\r\n", "connected_slaves:0\r\n", "\r\n");
+// cairn has no Redis replicas (a cluster replicates by itself): every node is a master
+// with none. master_repl_offset is the engine's last sequence number, which grows with
+// every write as Redis's offset does, so tools that watch it see writes land.
+void Replication(ServerContext& s, std::string* out) {
+  absl::StrAppend(out, "# Replication\r\n", "role:master\r\n", "connected_slaves:0\r\n",
+                  "master_failover_state:no-failover\r\n", "master_replid:", s.run_id, "\r\n",
+                  "master_replid2:0000000000000000000000000000000000000000\r\n",
+                  "master_repl_offset:", Property(s, "cairn.last-sequence"), "\r\n",
+                  "second_repl_offset:-1\r\n", "repl_backlog_active:0\r\n",
+                  "repl_backlog_size:0\r\n", "repl_backlog_first_byte_offset:0\r\n",
+                  "repl_backlog_histlen:0\r\n", "\r\n");
 }
 
 void CommandStatsSection(ServerContext& s, std::string* out) {
@@ -174,7 +251,18 @@ void Keyspace(ServerContext& s, std::string* out) {
     absl::StrAppend(out, ClusterKeyspace(*s.cluster, n, s.now_ms ? s.now_ms() : UnixNowMs()), "\r\n");
     return;
   }
+  const int64_t now = s.now_ms ? s.now_ms() : UnixNowMs();
   for (int db = 0; db < n; db++) {
+    if (std::optional<store::KeyCounts> c = s.backend->Counts(db)) {
+      if (c->keys <= 0) continue;
+      // Redis estimates avg_ttl from sampled keys; the sum of expiries makes it exact (to
+      // the second) over every key with an expiry, those already due counting as 0.
+      int64_t avg_ttl = 0;
+      if (c->expires > 0) avg_ttl = std::max<int64_t>(0, c->expire_at_sum_s * 1000 / c->expires - now);
+      absl::StrAppend(out, "db", db, ":keys=", c->keys, ",expires=", c->expires,
+                      ",avg_ttl=", avg_ttl, "\r\n");
+      continue;
+    }
     uint64_t keys = 0, expires = 0;
     absl::Status st =
         s.backend->Scan(db, "", "", [&](std::string_view, const store::RecordView& r) {
@@ -219,7 +307,7 @@ std::string InfoText(ServerContext& s, const std::vector<std::string>& sections,
   if (want("memory", true)) Memory(s, &out);
   if (want("persistence", true)) Persistence(s, &out);
   if (want("stats", true)) Stats(s, &out);
-  if (want("replication", true)) Replication(&out);
+  if (want("replication", true)) Replication(s, &out);
   if (want("cpu", true)) Cpu(&out);
   if (want("commandstats", false)) CommandStatsSection(s, &out);
   if (want("latencystats", false)) LatencyStats(s, &out);

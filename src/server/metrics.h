@@ -35,6 +35,14 @@ std::span<const ServerMetric> ServerMetrics();
 // INFO lines ("name:value\r\n") of the metrics of one section, in table order.
 std::string InfoMetricLines(ServerContext& server, std::string_view section);
 
+// GET /metrics: the table above, per-command calls and latency histograms, the engine's
+// counters and levels, the data directory's disk use, key counts, build info and, in
+// cluster mode, the cluster's (docs/metrics.md). Every family has HELP and TYPE lines.
+std::string PrometheusMetrics(ServerContext& server);
+
+// The git revision the binary was built from ("unknown" outside a git checkout).
+const char* GitSha();
+
 }  // namespace cairn::server
 
 #endif  // CAIRN_SERVER_METRICS_H_

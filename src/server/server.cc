@@ -884,7 +884,12 @@ class ServerImpl final : public Server {
       if (now - memory_checked_ms_.load(std::memory_order_relaxed) >= 100) {
         uint64_t memtables = 0;
         (void)absl::SimpleAtoi(db_->GetProperty("cairn.mem-usage").value_or("0"), &memtables);
-        used_memory_.store(UsedMemory() + memtables, std::memory_order_relaxed);
+        const uint64_t used = UsedMemory() + memtables;
+        used_memory_.store(used, std::memory_order_relaxed);
+        uint64_t peak = ctx_.used_memory_peak.load(std::memory_order_relaxed);
+        while (used > peak &&
+               !ctx_.used_memory_peak.compare_exchange_weak(peak, used, std::memory_order_relaxed)) {
+        }
         memory_checked_ms_.store(now, std::memory_order_relaxed);
       }
       return used_memory_.load(std::memory_order_relaxed);
@@ -919,6 +924,14 @@ class ServerImpl final : public Server {
       }
     }
     if (!cfg.cluster) expiry_ = std::make_unique<ActiveExpiry>(&ctx_);
+    sampler_ = std::thread([this] {
+      std::unique_lock<std::mutex> l(sampler_mu_);
+      while (!sampler_cv_.wait_for(l, std::chrono::milliseconds(100),
+                                   [this] { return sampler_stop_; })) {
+        ctx_.stats.Sample(NowMs());
+        ctx_.used_memory();  // refreshes used_memory and its peak
+      }
+    });
     ctx_.request_shutdown = [this] { RequestStop(); };
     ctx_.on_config_change = [this] { ApplyConfig(); };
 
@@ -1210,6 +1223,12 @@ class ServerImpl final : public Server {
     }
     cluster_.reset();
     expiry_.reset();
+    {
+      std::lock_guard<std::mutex> g(sampler_mu_);
+      sampler_stop_ = true;
+    }
+    sampler_cv_.notify_all();
+    if (sampler_.joinable()) sampler_.join();
     if (backend_ != nullptr) {
       absl::Status s = backend_->Sync();
       if (!s.ok()) spdlog::error("WAL sync at shutdown failed: {}", s.ToString());
@@ -1244,6 +1263,12 @@ class ServerImpl final : public Server {
   absl::Mutex reconfig_mu_;
   std::atomic<int64_t> memory_checked_ms_{0};
   std::atomic<uint64_t> used_memory_{0};
+  // INFO's instantaneous rates and used_memory_peak: a sample every 100 ms, as Redis's
+  // serverCron takes them.
+  std::thread sampler_;
+  std::mutex sampler_mu_;
+  std::condition_variable sampler_cv_;
+  bool sampler_stop_ = false;
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   bool stop_requested_ = false;

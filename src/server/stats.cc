@@ -32,16 +32,30 @@ void ServerStats::Reset() {
   http_requests = 0;
 }
 
-uint64_t ServerStats::OpsPerSecond(int64_t now_ms) {
-  const uint64_t total = commands_processed.load(std::memory_order_relaxed);
+void ServerStats::Sample(int64_t now_ms) {
+  const RateSample now{now_ms, commands_processed.load(std::memory_order_relaxed),
+                       bytes_in.load(std::memory_order_relaxed),
+                       bytes_out.load(std::memory_order_relaxed)};
   absl::MutexLock l(&ops_mu_);
-  if (ops_samples_.empty() || now_ms - ops_samples_.back().first >= 100) {
-    ops_samples_.emplace_back(now_ms, total);
+  if (ops_samples_.empty() || now_ms - ops_samples_.back().ms >= 100) {
+    ops_samples_.push_back(now);
     if (ops_samples_.size() > 16) ops_samples_.erase(ops_samples_.begin());
   }
-  const auto& [first_ms, first_count] = ops_samples_.front();
-  if (now_ms <= first_ms || total < first_count) return 0;
-  return (total - first_count) * 1000 / static_cast<uint64_t>(now_ms - first_ms);
+}
+
+ServerStats::Rates ServerStats::Instantaneous(int64_t now_ms) {
+  Sample(now_ms);
+  absl::MutexLock l(&ops_mu_);
+  const RateSample& first = ops_samples_.front();
+  const RateSample& last = ops_samples_.back();
+  Rates r;
+  if (last.ms <= first.ms) return r;
+  const auto ms = static_cast<uint64_t>(last.ms - first.ms);
+  auto per_sec = [&](uint64_t a, uint64_t b) { return b >= a ? (b - a) * 1000 / ms : 0; };
+  r.ops_per_sec = per_sec(first.commands, last.commands);
+  r.input_kbps = static_cast<double>(per_sec(first.bytes_in, last.bytes_in)) / 1024;
+  r.output_kbps = static_cast<double>(per_sec(first.bytes_out, last.bytes_out)) / 1024;
+  return r;
 }
 
 }  // namespace cairn::server

@@ -47,15 +47,26 @@ class ServerStats {
 
   void Reset();
 
-  // Commands per second over the last second or so (INFO instantaneous_ops_per_sec):
-  // sampled at most every 100 ms by whoever asks, over a window of the last 16 samples.
-  uint64_t OpsPerSecond(int64_t now_ms);
+  // Rates over the last 1.6 s or so (INFO instantaneous_*), as Redis's
+  // trackInstantaneousMetric: a sample at most every 100 ms (the server's sampler thread
+  // takes one every 100 ms; each call takes one too when due), over the last 16 samples.
+  struct Rates {
+    uint64_t ops_per_sec = 0;
+    double input_kbps = 0, output_kbps = 0;
+  };
+  void Sample(int64_t now_ms);
+  Rates Instantaneous(int64_t now_ms);
+  uint64_t OpsPerSecond(int64_t now_ms) { return Instantaneous(now_ms).ops_per_sec; }
 
  private:
+  struct RateSample {
+    int64_t ms;
+    uint64_t commands, bytes_in, bytes_out;
+  };
   std::vector<std::unique_ptr<CommandStats>> commands_;  // in command table order
   absl::flat_hash_map<const CommandSpec*, CommandStats*> by_spec_;
   absl::Mutex ops_mu_;
-  std::vector<std::pair<int64_t, uint64_t>> ops_samples_ ABSL_GUARDED_BY(ops_mu_);  // (ms, commands)
+  std::vector<RateSample> ops_samples_ ABSL_GUARDED_BY(ops_mu_);
 };
 
 }  // namespace cairn::server

@@ -59,6 +59,8 @@ class Tracking {
   // The client's options; false if it does not track.
   bool OptionsOf(uint64_t client_id, TrackingOptions* options) const;
   bool any() const { return tracking_.load(std::memory_order_relaxed) > 0; }
+  // Clients with tracking on (INFO tracking_clients).
+  int clients() const { return tracking_.load(std::memory_order_relaxed); }
 
   // After a read-only command (of a script too: its caller's) of a tracking client in
   // default mode: its keys, unless OPTIN without CLIENT CACHING yes or OPTOUT with no.

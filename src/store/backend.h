@@ -66,6 +66,15 @@ struct ExpiredKey {
   std::string index_key;  // the backend's own name of the entry
 };
 
+// A logical database's key counts (INFO keyspace, DBSIZE).
+struct KeyCounts {
+  // Records stored: as in Redis, a key whose expiry passed counts until it is deleted
+  // (by the active expiry, or by a command that writes it).
+  int64_t keys = 0;
+  int64_t expires = 0;          // of which carry an expiry
+  int64_t expire_at_sum_s = 0;  // the sum of those expiries, Unix seconds (avg_ttl)
+};
+
 struct WriteOptions {
   bool sync = false;  // make this write durable before returning (besides the WAL policy)
 };
@@ -144,6 +153,13 @@ class Backend {
     (void)e;
     (void)options;
     return false;
+  }
+
+  // db's key counts, maintained with every write: O(1), exact. nullopt if this backend
+  // keeps none (the caller then counts by scanning).
+  virtual std::optional<KeyCounts> Counts(int db) {
+    (void)db;
+    return std::nullopt;
   }
 
   // Engine statistics by name (the engine's GetProperty names).

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <stdexcept>
+#include <tuple>
 
+#include "absl/container/flat_hash_map.h"
+#include "base/checksum.h"
 #include "base/coding.h"
 #include "cairn/engine/write_batch.h"
 #include "store/collection.h"
@@ -49,12 +52,26 @@ const char kVersionLeaseKey[] = "Cversion";
 // Present once every record with an expiry has its expiry index entry (data written
 // before the index existed gets them at its first open by this code).
 const char kExpiryIndexKey[] = "Cexpiry-index";
+// Present once the key counts are stored (a data directory written before they existed
+// is counted once at its first open by this code).
+const char kKeyCountsMarker[] = "Ckey-counts";
+// Key counts: "Cc" | physical db | stripe -> fixed64 keys | fixed64 expires |
+// fixed64 sum of expiries in Unix seconds (two's complement).
+const char kCountPrefix[] = "Cc";
+std::string CountKey(int physical, int stripe) {
+  std::string k(kCountPrefix);
+  k.push_back(static_cast<char>(physical));
+  k.push_back(static_cast<char>(stripe));
+  return k;
+}
 // Versions taken per lease write.
 constexpr uint64_t kVersionLeaseStep = 1 << 16;
 }  // namespace
 
 LocalBackend::LocalBackend(engine::DB* db, int64_t (*now_ms)())
-    : db_(db), now_ms_(now_ms != nullptr ? now_ms : &SystemNowMs) {
+    : db_(db),
+      now_ms_(now_ms != nullptr ? now_ms : &SystemNowMs),
+      counts_(new CountStripe[kCountStripes]) {
   for (int i = 0; i < kMaxDatabases; i++) physical_[i].store(static_cast<uint8_t>(i));
 }
 
@@ -81,7 +98,155 @@ absl::StatusOr<std::unique_ptr<LocalBackend>> LocalBackend::Open(engine::DB* db,
     return s;
   }
   if (absl::Status x = backend->BuildExpiryIndex(); !x.ok()) return x;
+  if (absl::Status x = backend->LoadCounts(); !x.ok()) return x;
   return backend;
+}
+
+int LocalBackend::CountStripeOf(std::string_view user_key) {
+  return static_cast<int>(Hash64(user_key) % kCountStripes);
+}
+
+absl::Status LocalBackend::LoadCounts() {
+  std::string marker;
+  absl::Status s = db_->Get({}, kKeyCountsMarker, &marker);
+  if (s.ok()) {
+    engine::ReadOptions ro;
+    ro.iterate_upper_bound = std::string("Cd");
+    auto it = db_->NewIterator(ro);
+    for (it->Seek(kCountPrefix); it->Valid(); it->Next()) {
+      const std::string_view k = it->key(), v = it->value();
+      if (k.size() != 4 || v.size() != 24 || static_cast<uint8_t>(k[3]) >= kCountStripes) {
+        return absl::DataLossError("corruption: bad key count entry");
+      }
+      CountStripe& c = counts_[static_cast<uint8_t>(k[3])];
+      const uint8_t physical = static_cast<uint8_t>(k[2]);
+      c.keys[physical].store(static_cast<int64_t>(DecodeFixed64(v.data())));
+      c.expires[physical].store(static_cast<int64_t>(DecodeFixed64(v.data() + 8)));
+      c.expire_sum_s[physical].store(static_cast<int64_t>(DecodeFixed64(v.data() + 16)));
+    }
+    return it->status();
+  }
+  if (!absl::IsNotFound(s)) return s;
+  // Nothing stored yet: count every record, expired or not, once.
+  engine::ReadOptions ro;
+  ro.include_expired = true;
+  ro.iterate_upper_bound = std::string(1, kMetaNamespace + 1);
+  auto it = db_->NewIterator(ro);
+  for (it->Seek(std::string(1, kMetaNamespace)); it->Valid(); it->Next()) {
+    const std::string_view k = it->key();
+    if (k.size() < 2) continue;
+    RecordView r;
+    const int64_t expire = DecodeRecordView(it->value(), &r).ok() ? r.expire_at_ms : 0;
+    CountStripe& c = counts_[CountStripeOf(DecodeUserKey(k))];
+    const uint8_t physical = static_cast<uint8_t>(k[1]);
+    c.keys[physical].fetch_add(1, std::memory_order_relaxed);
+    if (expire > 0) {
+      c.expires[physical].fetch_add(1, std::memory_order_relaxed);
+      c.expire_sum_s[physical].fetch_add(expire / 1000, std::memory_order_relaxed);
+    }
+  }
+  if (absl::Status i = it->status(); !i.ok()) return i;
+  engine::WriteBatch b;
+  for (int stripe = 0; stripe < kCountStripes; stripe++) {
+    for (int physical = 0; physical < kMaxDatabases; physical++) {
+      const CountStripe& c = counts_[stripe];
+      if (c.keys[physical].load() == 0) continue;
+      std::string v;
+      PutFixed64(&v, static_cast<uint64_t>(c.keys[physical].load()));
+      PutFixed64(&v, static_cast<uint64_t>(c.expires[physical].load()));
+      PutFixed64(&v, static_cast<uint64_t>(c.expire_sum_s[physical].load()));
+      b.Put(CountKey(physical, stripe), v);
+    }
+  }
+  b.Put(kKeyCountsMarker, "1");
+  engine::WriteOptions sync;
+  sync.sync = true;
+  return db_->Write(sync, b);
+}
+
+absl::StatusOr<LocalBackend::KeyState> LocalBackend::StoredState(int physical,
+                                                                 std::string_view user_key) {
+  engine::ReadOptions ro;
+  ro.include_expired = true;
+  std::string raw;
+  const absl::Status s = db_->Get(ro, InlineKey(physical, user_key).view(), &raw);
+  if (absl::IsNotFound(s)) return KeyState{};
+  if (!s.ok()) return s;
+  RecordView r;
+  // A damaged record is still a key (reads of it answer corruption).
+  if (!DecodeRecordView(raw, &r).ok()) return KeyState{true, 0};
+  return KeyState{true, r.expire_at_ms};
+}
+
+void LocalBackend::AddTransition(std::vector<CountChange>* changes, int physical,
+                                 std::string_view user_key, KeyState before, KeyState after) {
+  auto expiring = [](KeyState k) { return k.exists && k.expire_at_ms > 0; };
+  KeyCounts d;
+  d.keys = int64_t{after.exists} - int64_t{before.exists};
+  d.expires = int64_t{expiring(after)} - int64_t{expiring(before)};
+  d.expire_at_sum_s = (expiring(after) ? after.expire_at_ms / 1000 : 0) -
+                      (expiring(before) ? before.expire_at_ms / 1000 : 0);
+  if (d.keys == 0 && d.expires == 0 && d.expire_at_sum_s == 0) return;
+  const int stripe = CountStripeOf(user_key);
+  for (CountChange& c : *changes) {
+    if (c.physical == physical && c.stripe == stripe) {
+      c.delta.keys += d.keys;
+      c.delta.expires += d.expires;
+      c.delta.expire_at_sum_s += d.expire_at_sum_s;
+      return;
+    }
+  }
+  changes->push_back({physical, stripe, d});
+}
+
+absl::Status LocalBackend::WriteCounted(const engine::WriteOptions& w, engine::WriteBatch* b,
+                                        std::vector<CountChange>* changes)
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {  // a variable set of stripe locks, taken in order
+  if (changes->empty()) return db_->Write(w, *b);
+  std::sort(changes->begin(), changes->end(), [](const CountChange& x, const CountChange& y) {
+    return std::tie(x.stripe, x.physical) < std::tie(y.stripe, y.physical);
+  });
+  std::vector<int> locked;
+  for (const CountChange& c : *changes) {
+    if (locked.empty() || locked.back() != c.stripe) {
+      counts_[c.stripe].mu.Lock();
+      locked.push_back(c.stripe);
+    }
+  }
+  auto apply = [&](int sign) {
+    for (const CountChange& c : *changes) {
+      CountStripe& st = counts_[c.stripe];
+      st.keys[c.physical].fetch_add(sign * c.delta.keys, std::memory_order_relaxed);
+      st.expires[c.physical].fetch_add(sign * c.delta.expires, std::memory_order_relaxed);
+      st.expire_sum_s[c.physical].fetch_add(sign * c.delta.expire_at_sum_s,
+                                            std::memory_order_relaxed);
+    }
+  };
+  apply(1);
+  for (const CountChange& c : *changes) {
+    const CountStripe& st = counts_[c.stripe];
+    std::string v;
+    PutFixed64(&v, static_cast<uint64_t>(st.keys[c.physical].load(std::memory_order_relaxed)));
+    PutFixed64(&v, static_cast<uint64_t>(st.expires[c.physical].load(std::memory_order_relaxed)));
+    PutFixed64(&v,
+               static_cast<uint64_t>(st.expire_sum_s[c.physical].load(std::memory_order_relaxed)));
+    b->Put(CountKey(c.physical, c.stripe), v);
+  }
+  absl::Status s = db_->Write(w, *b);
+  if (!s.ok()) apply(-1);
+  for (auto it = locked.rbegin(); it != locked.rend(); ++it) counts_[*it].mu.Unlock();
+  return s;
+}
+
+std::optional<KeyCounts> LocalBackend::Counts(int db) {
+  const int physical = Physical(db);
+  KeyCounts out;
+  for (int i = 0; i < kCountStripes; i++) {
+    out.keys += counts_[i].keys[physical].load(std::memory_order_relaxed);
+    out.expires += counts_[i].expires[physical].load(std::memory_order_relaxed);
+    out.expire_at_sum_s += counts_[i].expire_sum_s[physical].load(std::memory_order_relaxed);
+  }
+  return out;
 }
 
 absl::Status LocalBackend::BuildExpiryIndex() {
@@ -289,24 +454,61 @@ absl::Status LocalBackend::Put(int db, std::string_view key, const Record& recor
   }
   std::string encoded;
   const engine::WriteOptions w = EngineWriteOptions(options);
-  if (record.expire_at_ms > 0) {
+  const int physical = Physical(db);
+  absl::StatusOr<KeyState> before = StoredState(physical, key);
+  if (!before.ok()) return before.status();
+  std::vector<CountChange> changes;
+  AddTransition(&changes, physical, key, *before, KeyState{true, record.expire_at_ms});
+  if (record.expire_at_ms > 0 || !changes.empty()) {
     engine::WriteBatch b;
-    AddPut(&b, Physical(db), key, record, &encoded);
-    return Counted(w, db_->Write(w, b));
+    AddPut(&b, physical, key, record, &encoded);
+    return Counted(w, WriteCounted(w, &b, &changes));
   }
+  // An overwrite that changes no count: the plain put.
   EncodeRecord(record, &encoded);
-  return Counted(w, db_->Put(w, InlineKey(Physical(db), key).view(), encoded));
+  return Counted(w, db_->Put(w, InlineKey(physical, key).view(), encoded));
 }
 
 absl::Status LocalBackend::Delete(int db, std::string_view key, const WriteOptions& options) {
   const engine::WriteOptions w = EngineWriteOptions(options);
-  return Counted(w, db_->Delete(w, InlineKey(Physical(db), key).view()));
+  const int physical = Physical(db);
+  absl::StatusOr<KeyState> before = StoredState(physical, key);
+  if (!before.ok()) return before.status();
+  if (!before->exists) return absl::OkStatus();  // nothing stored, expired or not
+  std::vector<CountChange> changes;
+  AddTransition(&changes, physical, key, *before, KeyState{});
+  engine::WriteBatch b;
+  b.Delete(InlineKey(physical, key).view());
+  return Counted(w, WriteCounted(w, &b, &changes));
 }
 
 absl::Status LocalBackend::Apply(const std::vector<Mutation>& batch, const WriteOptions& options) {
   engine::WriteBatch b;
   std::string scratch;
+  std::vector<CountChange> changes;
+  // The state of each record the batch writes, as of the mutations applied so far.
+  absl::flat_hash_map<std::string, KeyState> states;
+  auto transition = [&](int physical, std::string_view user_key, KeyState after) -> absl::Status {
+    const std::string engine_key = EncodeKey(physical, user_key);
+    auto it = states.find(engine_key);
+    KeyState before;
+    if (it != states.end()) {
+      before = it->second;
+    } else {
+      absl::StatusOr<KeyState> stored = StoredState(physical, user_key);
+      if (!stored.ok()) return stored.status();
+      before = *stored;
+    }
+    AddTransition(&changes, physical, user_key, before, after);
+    states[engine_key] = after;
+    return absl::OkStatus();
+  };
   for (const Mutation& m : batch) {
+    if (m.kind == Mutation::Kind::kPut || m.kind == Mutation::Kind::kDelete) {
+      const KeyState after = m.kind == Mutation::Kind::kPut ? KeyState{true, m.record.expire_at_ms}
+                                                             : KeyState{};
+      if (absl::Status s = transition(Physical(m.db), m.key, after); !s.ok()) return s;
+    }
     if (m.kind == Mutation::Kind::kPut &&
         (m.record.expire_at_ms < 0 || m.record.expire_at_ms > kMaxExpireAtMs)) {
       return absl::InvalidArgumentError("expire time out of range");
@@ -332,7 +534,7 @@ absl::Status LocalBackend::Apply(const std::vector<Mutation>& batch, const Write
     }
   }
   const engine::WriteOptions w = EngineWriteOptions(options);
-  return Counted(w, db_->Write(w, b));
+  return Counted(w, WriteCounted(w, &b, &changes));
 }
 
 absl::Status LocalBackend::Scan(
@@ -358,21 +560,29 @@ absl::Status LocalBackend::Scan(
 absl::Status LocalBackend::Clear(int db) {
   // Deletes in batches of 1000 keys; a concurrent writer may add keys behind us, as
   // with Redis's FLUSHDB ASYNC.
+  // Expired records too: each is a key until deleted (Counts).
   engine::ReadOptions ro;
+  ro.include_expired = true;
   const int physical = Physical(db);
   ro.iterate_upper_bound = DbEnd(physical);
   auto it = db_->NewIterator(ro);
   engine::WriteBatch b;
+  std::vector<CountChange> changes;
   int n = 0;
   for (it->Seek(DbPrefix(physical)); it->Valid(); it->Next()) {
+    RecordView r;
+    const int64_t expire = DecodeRecordView(it->value(), &r).ok() ? r.expire_at_ms : 0;
+    AddTransition(&changes, physical, DecodeUserKey(it->key()), KeyState{true, expire},
+                  KeyState{});
     b.Delete(it->key());
     if (++n % 1000 == 0) {
-      if (absl::Status s = db_->Write({}, b); !s.ok()) return s;
+      if (absl::Status s = WriteCounted({}, &b, &changes); !s.ok()) return s;
       b.Clear();
+      changes.clear();
     }
   }
   if (absl::Status s = it->status(); !s.ok()) return s;
-  return db_->Write({}, b);
+  return WriteCounted({}, &b, &changes);
 }
 
 absl::Status LocalBackend::Sync() { return db_->SyncWal(); }
@@ -447,10 +657,14 @@ absl::StatusOr<bool> LocalBackend::DeleteExpired(const ExpiredKey& e, const Writ
   if (!s.ok() && !absl::IsNotFound(s)) return s;
   const bool expired = s.ok() && r.expire_at_ms == expire_at_ms && Expired(expire_at_ms);
   engine::WriteBatch b;
-  if (expired) b.Delete(EncodeKey(physical, user_key));
+  std::vector<CountChange> changes;
+  if (expired) {
+    b.Delete(EncodeKey(physical, user_key));
+    AddTransition(&changes, physical, user_key, KeyState{true, expire_at_ms}, KeyState{});
+  }
   b.Delete(e.index_key);
   const engine::WriteOptions w = EngineWriteOptions(options);
-  if (absl::Status ws = Counted(w, db_->Write(w, b)); !ws.ok()) return ws;
+  if (absl::Status ws = Counted(w, WriteCounted(w, &b, &changes)); !ws.ok()) return ws;
   return expired;
 }
 

@@ -10,10 +10,16 @@
 #include "absl/synchronization/mutex.h"
 
 #include "cairn/engine/db.h"
+#include "cairn/engine/write_batch.h"
 #include "store/backend.h"
 
 namespace cairn::store {
 
+// Key counts (Counts): every write that creates or deletes a record, or changes whether
+// it expires, reads the stored record first (expired or not) and carries the new counts
+// of the key's count stripe in the same engine write batch, so they survive a crash
+// exactly (docs/keyspace-counts.md). REQUIRES of callers that write: no other
+// write to the same key runs meanwhile (the server's key locks).
 class LocalBackend final : public Backend {
  public:
   // db must outlive this object. now_ms: the wall clock in Unix milliseconds (injectable
@@ -52,8 +58,40 @@ class LocalBackend final : public Backend {
   absl::StatusOr<std::vector<ExpiredKey>> ScanExpired(int64_t now_ms, size_t limit,
                                                       std::string_view after = {}) override;
   absl::StatusOr<bool> DeleteExpired(const ExpiredKey& e, const WriteOptions& options) override;
+  std::optional<KeyCounts> Counts(int db) override;
 
  private:
+  // Whether a record is stored under a key (expired or not) and its expiry.
+  struct KeyState {
+    bool exists = false;
+    int64_t expire_at_ms = 0;
+  };
+  // A change of one count stripe's counts of one physical database.
+  struct CountChange {
+    int physical = 0;
+    int stripe = 0;
+    KeyCounts delta;
+  };
+  static constexpr int kCountStripes = 32;
+  // The counts of the keys whose hash falls in one stripe, per physical database. Written
+  // under mu, which is held across the engine write carrying them, so the stored values
+  // follow the WAL's order; read without it.
+  struct CountStripe {
+    absl::Mutex mu;
+    std::atomic<int64_t> keys[kMaxDatabases] = {};
+    std::atomic<int64_t> expires[kMaxDatabases] = {};
+    std::atomic<int64_t> expire_sum_s[kMaxDatabases] = {};
+  };
+  static int CountStripeOf(std::string_view user_key);
+  absl::StatusOr<KeyState> StoredState(int physical, std::string_view user_key);
+  static void AddTransition(std::vector<CountChange>* changes, int physical,
+                            std::string_view user_key, KeyState before, KeyState after);
+  // Writes b with the new counts of the stripes changes touch.
+  absl::Status WriteCounted(const engine::WriteOptions& w, engine::WriteBatch* b,
+                            std::vector<CountChange>* changes);
+  // Loads the stored counts, or counts every record once if none are stored yet.
+  absl::Status LoadCounts();
+
   bool Expired(int64_t expire_at_ms) const;
   // Writes the expiry index entries of records written before the index existed, once.
   absl::Status BuildExpiryIndex();
@@ -108,6 +146,7 @@ class LocalBackend final : public Backend {
   std::atomic<uint64_t> next_version_{1};
   absl::Mutex lease_mu_;
   std::atomic<uint64_t> version_lease_{0};
+  std::unique_ptr<CountStripe[]> counts_;
 };
 
 // The engine's compaction filter for a LocalBackend's data: drops members whose

@@ -52,6 +52,60 @@ class LocalBackendTest : public ::testing::Test {
   std::unique_ptr<LocalBackend> backend_;
 };
 
+// (keys, expires) of db, from the maintained counts.
+std::pair<int64_t, int64_t> CountsOf(Backend* b, int db) {
+  std::optional<KeyCounts> c = b->Counts(db);
+  EXPECT_TRUE(c.has_value());
+  return c ? std::make_pair(c->keys, c->expires) : std::make_pair(int64_t{-1}, int64_t{-1});
+}
+
+TEST_F(LocalBackendTest, KeyCountsFollowEveryWriteAndSurviveReopen) {
+  const int64_t later = FakeNow() + 100000;
+  ASSERT_TRUE(backend()->Put(0, "a", {ValueType::kString, 0, "1"}).ok());
+  ASSERT_TRUE(backend()->Put(0, "a", {ValueType::kString, 0, "2"}).ok());  // overwrite
+  ASSERT_TRUE(backend()->Put(0, "b", {ValueType::kString, later, "1"}).ok());
+  ASSERT_TRUE(backend()->Put(1, "c", {ValueType::kString, 0, "1"}).ok());
+  EXPECT_EQ(CountsOf(backend(), 0), std::make_pair(int64_t{2}, int64_t{1}));
+  EXPECT_EQ(backend()->Counts(0)->expire_at_sum_s, later / 1000);
+  ASSERT_TRUE(backend()->Put(0, "a", {ValueType::kString, later, "3"}).ok());  // gets an expiry
+  ASSERT_TRUE(backend()->Delete(0, "b").ok());
+  ASSERT_TRUE(backend()->Delete(0, "absent").ok());
+  EXPECT_EQ(CountsOf(backend(), 0), std::make_pair(int64_t{1}, int64_t{1}));
+  // One batch writing a key twice and deleting another (RENAME-like).
+  ASSERT_TRUE(backend()
+                  ->Apply({Mutation::Put(0, "d", {ValueType::kString, 0, "x"}),
+                           Mutation::Delete(0, "d"), Mutation::Put(0, "e", {}),
+                           Mutation::Delete(0, "a")})
+                  .ok());
+  EXPECT_EQ(CountsOf(backend(), 0), std::make_pair(int64_t{1}, int64_t{0}));
+  ASSERT_TRUE(backend()->SwapDb(0, 1).ok());
+  EXPECT_EQ(CountsOf(backend(), 0), std::make_pair(int64_t{1}, int64_t{0}));  // "c"
+  EXPECT_EQ(Keys(0), std::vector<std::string>{"c"});
+  for (int i = 0; i < 2500; i++) {
+    ASSERT_TRUE(backend()->Put(2, absl::StrCat("k", i), {ValueType::kString, 0, "v"}).ok());
+  }
+  EXPECT_EQ(CountsOf(backend(), 2), std::make_pair(int64_t{2500}, int64_t{0}));
+  ASSERT_TRUE(backend()->Clear(2).ok());
+  EXPECT_EQ(CountsOf(backend(), 2), std::make_pair(int64_t{0}, int64_t{0}));
+
+  // Reopened without a clean close of the backend: the counts come back from the engine.
+  backend_.reset();
+  db_.reset();
+  SetUp();
+  EXPECT_EQ(CountsOf(backend(), 0), std::make_pair(int64_t{1}, int64_t{0}));
+  EXPECT_EQ(CountsOf(backend(), 1), std::make_pair(int64_t{1}, int64_t{0}));
+  EXPECT_EQ(CountsOf(backend(), 2), std::make_pair(int64_t{0}, int64_t{0}));
+
+  // Data without stored counts (older code) is counted once at open.
+  ASSERT_TRUE(db_->Delete({}, "Ckey-counts").ok());
+  ASSERT_TRUE(db_->Put({}, EncodeKey(5, "old"), "s").ok());  // a string record "" (type 's')
+  backend_.reset();
+  db_.reset();
+  SetUp();
+  EXPECT_EQ(CountsOf(backend(), 0), std::make_pair(int64_t{1}, int64_t{0}));
+  EXPECT_EQ(CountsOf(backend(), 5), std::make_pair(int64_t{1}, int64_t{0}));
+}
+
 TEST_F(LocalBackendTest, DatabasesAreSeparateKeySpaces) {
   ASSERT_TRUE(backend()->Put(0, "k", {ValueType::kString, 0, "zero"}).ok());
   ASSERT_TRUE(backend()->Put(1, "k", {ValueType::kString, 0, "one"}).ok());

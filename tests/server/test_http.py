@@ -300,9 +300,8 @@ def test_metrics_prometheus_text(server):
     assert values["cairn_commands_processed_total"] >= 21
     assert values['cairn_command_calls_total{command="set"}'] == 20
     assert values['cairn_command_calls_total{command="get"}'] == 1
-    for q in ("0.5", "0.99", "0.999"):
-        assert 'cairn_command_latency_microseconds{command="set",quantile="%s"}' % q in values
-    assert values['cairn_command_latency_microseconds_count{command="set"}'] == 20
+    assert values['cairn_command_duration_seconds_bucket{command="set",le="+Inf"}'] == 20
+    assert values['cairn_command_duration_seconds_count{command="set"}'] == 20
     assert values["cairn_connected_clients"] >= 1
 
 

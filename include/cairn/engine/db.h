@@ -102,7 +102,8 @@ class DB {
 
   // Named statistics: "cairn.num-files-at-level<N>", "cairn.sstables", "cairn.stats",
   // "cairn.counters" (one "name value" line per counter: caches, flushes, compactions,
-  // stalls, WAL syncs; for monitoring),
+  // stalls, WAL syncs; for monitoring), "cairn.levels" (one "level files bytes
+  // pending_compaction_bytes" line per level),
   // "cairn.last-sequence", "cairn.recovery" (what the last Open dropped from the WAL),
   // "cairn.mem-usage", "cairn.write-amplification", "cairn.table-bytes-written" (flushes
   // + compactions), "cairn.background-busy" ("1" while a flush or compaction is running

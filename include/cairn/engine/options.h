@@ -121,7 +121,7 @@ struct ReadOptions {
   const Snapshot* snapshot = nullptr;
   // Iterators stop before the first key >= this bound (exclusive end of a range scan).
   std::optional<std::string> iterate_upper_bound;
-  // Get returns a value whose expiry has passed, until compaction removes it.
+  // Get and iterators return a value whose expiry has passed, until compaction removes it.
   bool include_expired = false;
 };
 
