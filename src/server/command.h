@@ -294,6 +294,8 @@ enum CommandFlag : uint32_t {
   // cluster mode a string it leaves longer than cluster::kChunkBytes is replicated by
   // chunk (pb::Record.chunked), so the change sends only the chunks it touched.
   kInPlace = 1 << 16,
+  // Refused inside MULTI, dooming the transaction (SAVE), as Redis's no-multi flag.
+  kNoMulti = 1 << 17,
 };
 
 using CommandHandler = void (*)(CommandContext& ctx);

@@ -434,7 +434,7 @@ void Lastsave(CommandContext& c) {
 }
 
 const CommandSpec kCommands[] = {
-    {"save", 1, kAdmin | kNoLock | kNoScript, 0, 0, 0, Save, "server",
+    {"save", 1, kAdmin | kNoLock | kNoScript | kNoMulti, 0, 0, 0, Save, "server",
      "Synchronously saves the database(s) to disk (a backup into backup-dir)."},
     {"bgsave", -1, kAdmin | kNoLock | kNoScript, 0, 0, 0, Bgsave, "server",
      "Asynchronously saves the database(s) to disk (a backup into backup-dir)."},

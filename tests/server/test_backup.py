@@ -210,3 +210,18 @@ def test_http_backup_requires_an_absolute_destination(server):
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(req, timeout=10)
     assert e.value.code == 400
+
+
+def test_save_inside_multi_is_refused_as_redis_does(server, ref, tmp_path):
+    """SAVE is no-multi in Redis 7: refused when queued, and EXEC aborts the transaction."""
+    c = server.raw()
+    assert c.command("CONFIG", "SET", "backup-dir", str(tmp_path / "saves")) == "OK"
+    r = RespSocket("127.0.0.1", ref)
+    replies = {}
+    for name, conn in (("cairn", c), ("redis", r)):
+        got = [conn.command("MULTI"), conn.command("SET", "a", "1"), conn.command("SAVE"),
+               conn.command("EXEC"), conn.command("EXISTS", "a")]
+        replies[name] = [str(g) for g in got]
+    assert replies["cairn"] == replies["redis"], replies
+    assert replies["cairn"][2] == "ERR Command not allowed inside a transaction"
+    assert not os.path.exists(str(tmp_path / "saves" / "meta" / "1"))
