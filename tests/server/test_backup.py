@@ -225,3 +225,15 @@ def test_save_inside_multi_is_refused_as_redis_does(server, ref, tmp_path):
     assert replies["cairn"] == replies["redis"], replies
     assert replies["cairn"][2] == "ERR Command not allowed inside a transaction"
     assert not os.path.exists(str(tmp_path / "saves" / "meta" / "1"))
+
+
+def test_create_into_a_path_with_url_special_characters(server, tmp_path):
+    """DEST goes to the server in a query string: '+', '&', '%', '#' and spaces reach it
+    as typed (they named another directory: 'a+b' became 'a b', 'a&b' became 'a')."""
+    server.raw().command("SET", "k", "v")
+    for name in ("a+b", "c&d=e", "f%41g", "h i#j"):
+        dest = str(tmp_path / name)
+        out = cairn("backup", "create", dest, "--http-port", str(server.http_port)).stdout
+        assert out.startswith("backup 1 of ") and (" in %s:" % dest) in out, out
+        assert cairn("backup", "verify", dest).stdout == "backup 1: ok\n"
+    assert not [n for n in os.listdir(str(tmp_path)) if n in ("a b", "c", "fAg", "h i")]

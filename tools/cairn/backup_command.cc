@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -117,10 +118,24 @@ uint32_t NewestId(engine::BackupEngine& b) {
   return list->back().id;
 }
 
+// s percent-encoded for a query string: every byte but unreserved ones (RFC 3986).
+std::string QueryEscape(const std::string& s) {
+  std::string out;
+  for (const unsigned char ch : s) {
+    if (std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~' || ch == '/') {
+      out += static_cast<char>(ch);
+    } else {
+      out += absl::StrFormat("%%%02X", ch);
+    }
+  }
+  return out;
+}
+
 // Starts a backup of the node at host:http_port into dest and waits for it; returns the
 // node's account of it (GET /v1/backup).
 json NodeBackup(const std::string& host, int http_port, const std::string& dest, bool bar) {
-  const json started = json::parse(HttpCall("POST", host, http_port, "/v1/backup?dest=" + dest));
+  const json started =
+      json::parse(HttpCall("POST", host, http_port, "/v1/backup?dest=" + QueryEscape(dest)));
   const int64_t started_ms = started["started_ms"].get<int64_t>();
   ProgressBar progress(bar ? "backup" : "");
   while (true) {
