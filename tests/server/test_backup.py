@@ -237,3 +237,33 @@ def test_create_into_a_path_with_url_special_characters(server, tmp_path):
         assert out.startswith("backup 1 of ") and (" in %s:" % dest) in out, out
         assert cairn("backup", "verify", dest).stdout == "backup 1: ok\n"
     assert not [n for n in os.listdir(str(tmp_path)) if n in ("a b", "c", "fAg", "h i")]
+
+
+def test_cluster_restore_keeps_each_expiry_instant(server, tmp_path):
+    """`cairn cluster restore` carries a key's expiry as its instant (PEXPIRETIME, RESTORE
+    ABSTTL): a remaining TTL read on one server and set on another drifts by the time in
+    between, and a TTL read as 0 (expiring that very millisecond) made a key persistent."""
+    c = server.raw()
+    keys = ["t%05d" % i for i in range(3000)]
+    at = int(time.time() * 1000) + 3600 * 1000
+    for start in range(0, len(keys), 500):
+        part = keys[start:start + 500]
+        c.send(b"".join(c.encode("SET", k, "v", "PXAT", str(at + i)) for i, k in enumerate(part)))
+        for _ in part:
+            assert c.read_reply() == "OK"
+    c.command("SET", "forever", "x")
+    dest = str(tmp_path / "b")
+    cairn("backup", "create", dest, "--http-port", str(server.http_port))
+    target = CairnServer(str(tmp_path / "target"), ["--io-threads", "1"], tmp_path / "target.log").start()
+    try:
+        out = cairn("cluster", "restore", dest, "--to", "127.0.0.1:%d" % target.port).stdout
+        assert "restored %d keys" % (len(keys) + 1) in out, out
+        t = target.raw()
+        for start in range(0, len(keys), 500):
+            part = keys[start:start + 500]
+            t.send(b"".join(t.encode("PEXPIRETIME", k) for k in part))
+            got = [t.read_reply() for _ in part]
+            assert got == [at + i for i in range(len(part))], (start, got[:5])
+        assert t.command("PEXPIRETIME", "forever") == -1
+    finally:
+        target.stop()
