@@ -7,6 +7,7 @@ import os
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -267,3 +268,19 @@ def test_cluster_restore_keeps_each_expiry_instant(server, tmp_path):
         assert t.command("PEXPIRETIME", "forever") == -1
     finally:
         target.stop()
+
+
+def test_info_is_not_split_by_a_destination_with_line_breaks(server, tmp_path):
+    """backup_last_dest shows a path the client chose: a CR/LF in it would add INFO fields."""
+    dest = str(tmp_path / "a\r\nrole:slave")
+    req = urllib.request.Request(
+        server.http_url("/v1/backup?dest=" + urllib.parse.quote(dest, safe="/")), method="POST")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 202
+    deadline = time.monotonic() + 30
+    while info(server.raw())["rdb_bgsave_in_progress"] != "0":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    text = server.raw().command("INFO", "persistence").decode()
+    assert "\r\nrole:" not in text, text
+    assert info(server.raw())["backup_last_dest"] == dest.replace("\r", " ").replace("\n", " ")
