@@ -79,6 +79,10 @@ struct ClientState {
   bool in_multi = false;
   bool multi_error = false;  // a command was refused while queuing: EXEC aborts
   bool in_exec = false;
+  // EXECs run so far, and the one whose BGSAVE started a backup: a second BGSAVE of that
+  // transaction is "scheduled" as in Redis (which starts the save after EXEC), not refused.
+  uint64_t execs = 0;
+  uint64_t bgsave_exec = 0;
   std::vector<std::vector<std::string>> queued;
   struct Watched {
     int db;

@@ -284,3 +284,20 @@ def test_info_is_not_split_by_a_destination_with_line_breaks(server, tmp_path):
     text = server.raw().command("INFO", "persistence").decode()
     assert "\r\nrole:" not in text, text
     assert info(server.raw())["backup_last_dest"] == dest.replace("\r", " ").replace("\n", " ")
+
+
+def test_bgsave_twice_in_one_transaction_replies_as_redis(server, ref, tmp_path):
+    c = server.raw()
+    assert c.command("CONFIG", "SET", "backup-dir", str(tmp_path / "saves")) == "OK"
+    r = RespSocket("127.0.0.1", ref)
+    replies = {}
+    for name, conn in (("cairn", c), ("redis", r)):
+        got = [conn.command("MULTI"), conn.command("BGSAVE"), conn.command("BGSAVE", "SCHEDULE"),
+               conn.command("BGSAVE"), conn.command("EXEC")]
+        deadline = time.monotonic() + 30
+        while info(conn)["rdb_bgsave_in_progress"] != "0":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        replies[name] = [str(g) for g in got]
+    assert replies["cairn"] == replies["redis"], replies
+    assert replies["cairn"][-1] == str(["Background saving scheduled"] * 3)
