@@ -301,3 +301,33 @@ def test_bgsave_twice_in_one_transaction_replies_as_redis(server, ref, tmp_path)
         replies[name] = [str(g) for g in got]
     assert replies["cairn"] == replies["redis"], replies
     assert replies["cairn"][-1] == str(["Background saving scheduled"] * 3)
+
+
+def test_http_backup_destination_needs_config_set_too(server, tmp_path):
+    """POST /v1/backup chooses the directory the server writes: a user allowed BGSAVE (into
+    backup-dir) but not CONFIG SET may not write elsewhere."""
+    import base64
+    c = server.raw()
+    assert c.command("ACL", "SETUSER", "saver", "on", ">p", "+bgsave", "+info") == "OK"
+    assert c.command("ACL", "SETUSER", "admin2", "on", ">p", "+bgsave", "+info",
+                     "+config|set") == "OK"
+    url = server.http_url("/v1/backup?dest=" + urllib.parse.quote(str(tmp_path / "elsewhere")))
+    for user, want in (("saver", 403), ("admin2", 202)):
+        req = urllib.request.Request(url, method="POST")
+        req.add_header("Authorization",
+                       "Basic " + base64.b64encode(("%s:p" % user).encode()).decode())
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                status = r.status
+        except urllib.error.HTTPError as e:
+            status = e.code
+        assert status == want, user
+        deadline = time.monotonic() + 30
+        while info(c)["rdb_bgsave_in_progress"] != "0":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        if user == "saver":
+            assert not os.path.exists(str(tmp_path / "elsewhere"))
+    auth = RespSocket(server.host, server.port)
+    assert auth.command("AUTH", "saver", "p") == "OK"
+    assert auth.command("BGSAVE") == "Background saving started"  # into backup-dir: allowed
