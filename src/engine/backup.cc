@@ -313,11 +313,11 @@ absl::StatusOr<BackupInfo> BackupEngine::CreateFromCheckpoint(const std::string&
     f.name = n;
     if (ParseFileName(n, &number, &type) && type == FileType::kTable) {
       // Named by content: read it once to learn its checksum, copy it only if no earlier
-      // backup holds it.
+      // backup holds it (whole: one cut short is copied again, replacing it).
       CAIRN_ASSIGN_OR_RETURN(f.checksum, BackupChecksum(env_, src, &f.size));
       f.path = absl::StrFormat("shared/%06u_%u_%s.sst", number, f.size, Hex(f.checksum));
       const std::string dst = root_ + "/" + f.path;
-      if (!env_->FileExists(dst)) {
+      if (auto held = env_->GetFileSize(dst); !held.ok() || *held != f.size) {
         uint64_t size = 0;
         CAIRN_ASSIGN_OR_RETURN(uint64_t h, CopyFile(env_, src, dst, &size, nullptr));
         if (h != f.checksum || size != f.size) {
