@@ -93,9 +93,21 @@ absl::Status RemoveTree(Env* env, const std::string& dir) {
   return env->RemoveDir(dir);
 }
 
+// The directory that holds path ("." for a relative name without one).
+std::string ParentDir(const std::string& path) {
+  const size_t slash = path.find_last_not_of('/') == std::string::npos
+                           ? std::string::npos
+                           : path.rfind('/', path.find_last_not_of('/'));
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+// Creates dir if it does not exist, and makes its entry durable (its parent synced).
 absl::Status EnsureDir(Env* env, const std::string& dir) {
   if (env->FileExists(dir)) return absl::OkStatus();
-  return env->CreateDir(dir);
+  CAIRN_RETURN_IF_ERROR(env->CreateDir(dir));
+  return env->SyncDir(ParentDir(dir));
 }
 
 }  // namespace
@@ -190,7 +202,7 @@ absl::StatusOr<std::unique_ptr<BackupEngine>> BackupEngine::Open(Env* env, const
                                                                  bool create) {
   if (!env->FileExists(root)) {
     if (!create) return absl::NotFoundError(absl::StrCat("no backup directory ", root));
-    CAIRN_RETURN_IF_ERROR(env->CreateDir(root));
+    CAIRN_RETURN_IF_ERROR(EnsureDir(env, root));
   }
   for (const char* sub : {"/meta", "/shared", "/private"}) {
     if (!create && !env->FileExists(root + sub)) {
@@ -301,11 +313,11 @@ absl::StatusOr<BackupInfo> BackupEngine::CreateFromCheckpoint(const std::string&
     f.name = n;
     if (ParseFileName(n, &number, &type) && type == FileType::kTable) {
       // Named by content: read it once to learn its checksum, copy it only if no earlier
-      // backup holds it.
+      // backup holds it (whole: one cut short is copied again, replacing it).
       CAIRN_ASSIGN_OR_RETURN(f.checksum, BackupChecksum(env_, src, &f.size));
       f.path = absl::StrFormat("shared/%06u_%u_%s.sst", number, f.size, Hex(f.checksum));
       const std::string dst = root_ + "/" + f.path;
-      if (!env_->FileExists(dst)) {
+      if (auto held = env_->GetFileSize(dst); !held.ok() || *held != f.size) {
         uint64_t size = 0;
         CAIRN_ASSIGN_OR_RETURN(uint64_t h, CopyFile(env_, src, dst, &size, nullptr));
         if (h != f.checksum || size != f.size) {
@@ -326,6 +338,7 @@ absl::StatusOr<BackupInfo> BackupEngine::CreateFromCheckpoint(const std::string&
   }
   CAIRN_RETURN_IF_ERROR(env_->SyncDir(root_ + "/shared"));
   CAIRN_RETURN_IF_ERROR(env_->SyncDir(private_dir));
+  CAIRN_RETURN_IF_ERROR(env_->SyncDir(root_ + "/private"));  // private_dir's own entry
   info.duration_ms = (env_->NowMicros() - start) / 1000;
   CAIRN_RETURN_IF_ERROR(WriteMeta(info));
   return info;
@@ -397,7 +410,7 @@ absl::Status BackupEngine::Restore(uint32_t id, const std::string& to_dir,
     (void)RemoveTree(env_, tmp);
     return st;
   }
-  return absl::OkStatus();
+  return env_->SyncDir(ParentDir(to));  // the rename itself
 }
 
 absl::StatusOr<std::vector<uint32_t>> BackupEngine::Purge(size_t keep, uint64_t* bytes_freed) {

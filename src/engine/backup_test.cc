@@ -6,7 +6,9 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "base/status.h"
@@ -232,6 +234,102 @@ TEST(BackupTest, BackupUnderWritesIsAPrefixOfTheWrites) {
   EXPECT_GE(keys.size(), static_cast<size_t>(acked_before));
   int i = 0;
   for (const auto& [k, v] : keys) ASSERT_EQ(k, absl::StrFormat("k%08d", i++));
+}
+
+TEST(BackupTest, TruncatedSharedTableIsCopiedAgainNotReused) {
+  TempDir src, root;
+  auto db = OpenOrDie(src.path());
+  for (int i = 0; i < 20000; i++) ASSERT_TRUE(db->Put({}, absl::StrFormat("k%06d", i), "v").ok());
+  ASSERT_TRUE(db->CompactRange(nullptr, nullptr).ok());
+  auto backups = OpenBackups(root.path());
+  auto first = backups->CreateBackup(db.get(), src.path() + "/scratch");
+  ASSERT_TRUE(first.ok()) << first.status();
+  // A shared table cut short (a full disk, a bad copy by hand): Verify reports it ...
+  std::string table;
+  for (const auto& f : first->files) {
+    if (f.path.rfind("shared/", 0) == 0) table = root.path() + "/" + f.path;
+  }
+  ASSERT_FALSE(table.empty());
+  fs::resize_file(table, fs::file_size(table) / 2);
+  EXPECT_FALSE(backups->Verify(first->id).ok());
+  // ... and the next backup, which names the same table, copies it again instead of
+  // pointing at the broken file (a backup that could not be restored, reported as made).
+  ASSERT_TRUE(db->Put({}, "new", "x").ok());
+  auto second = backups->CreateBackup(db.get(), src.path() + "/scratch");
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_TRUE(backups->Verify(second->id).ok()) << backups->Verify(second->id);
+  EXPECT_TRUE(backups->Verify(first->id).ok());  // the same content, whole again
+}
+
+// Records the directory operations, in order, to check what is made durable when.
+class DirOpsEnv : public EnvWrapper {
+ public:
+  explicit DirOpsEnv(Env* target) : EnvWrapper(target) {}
+  absl::Status CreateDir(const std::string& dir) override {
+    ops.push_back("mkdir " + Norm(dir));
+    return EnvWrapper::CreateDir(dir);
+  }
+  absl::Status SyncDir(const std::string& dir) override {
+    ops.push_back("sync " + Norm(dir));
+    return EnvWrapper::SyncDir(dir);
+  }
+  absl::Status RenameFile(const std::string& src, const std::string& dst) override {
+    ops.push_back("rename " + Norm(dst));
+    return EnvWrapper::RenameFile(src, dst);
+  }
+  static std::string Norm(const std::string& p) { return fs::path(p).lexically_normal().string(); }
+  // Whether every directory created before ops[end] had its parent synced after its
+  // creation and before ops[end].
+  ::testing::AssertionResult CreatedDirsDurableBefore(size_t end) const {
+    for (size_t i = 0; i < end; i++) {
+      if (ops[i].rfind("mkdir ", 0) != 0) continue;
+      std::string parent = fs::path(ops[i].substr(6)).parent_path().string();
+      bool synced = false;
+      for (size_t j = i + 1; j < end && !synced; j++) synced = ops[j] == "sync " + parent;
+      if (!synced) {
+        return ::testing::AssertionFailure() << ops[i] << " not made durable before " << ops[end];
+      }
+    }
+    return ::testing::AssertionSuccess();
+  }
+  size_t Find(const std::string& op) const {
+    for (size_t i = 0; i < ops.size(); i++) {
+      if (ops[i] == op) return i;
+    }
+    return ops.size();
+  }
+  std::vector<std::string> ops;
+};
+
+TEST(BackupTest, DirectoriesAreSyncedBeforeTheMetaFileAndAfterARestore) {
+  TempDir src, parent;
+  fs::create_directories(parent.path());
+  auto db = OpenOrDie(src.path());
+  for (int i = 0; i < 2000; i++) {
+    ASSERT_TRUE(db->Put({}, absl::StrFormat("k%06d", i), "v").ok());
+  }
+  DirOpsEnv env(Env::Default());
+  const std::string root = parent.path() + "/backups";
+  auto b = BackupEngine::Open(&env, root, /*create=*/true);
+  ASSERT_TRUE(b.ok()) << b.status();
+  auto info = (*b)->CreateBackup(db.get(), src.path() + "/backup-scratch");
+  ASSERT_TRUE(info.ok()) << info.status();
+  // The backup exists once its meta file is renamed into place: the directories its files
+  // are in (root, meta, shared, private, private/1) must be durable by then.
+  const size_t meta = env.Find("rename " + DirOpsEnv::Norm(root + "/meta/1"));
+  ASSERT_LT(meta, env.ops.size());
+  EXPECT_TRUE(env.CreatedDirsDurableBefore(meta));
+  // A restore's directory, renamed into place, is durable when Restore returns.
+  env.ops.clear();
+  const std::string to = parent.path() + "/restored";
+  ASSERT_TRUE((*b)->Restore(info->id, to).ok());
+  const size_t renamed = env.Find("rename " + DirOpsEnv::Norm(to));
+  ASSERT_LT(renamed, env.ops.size());
+  bool synced = false;
+  for (size_t j = renamed + 1; j < env.ops.size(); j++) {
+    synced = synced || env.ops[j] == "sync " + DirOpsEnv::Norm(parent.path());
+  }
+  EXPECT_TRUE(synced) << "the restored directory's parent is not synced after the rename";
 }
 
 }  // namespace

@@ -573,6 +573,9 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
       return refuse(stats, "MISCONF Errors writing to the AOF file: " + why);
     }
   }
+  if (client.in_multi && (spec->flags & kNoMulti)) {
+    return refuse(stats, "ERR Command not allowed inside a transaction");
+  }
   if (client.in_multi && !RunsInMulti(spec)) {
     if (server.cluster != nullptr) {
       if (std::string error = ClusterQueueError(client, *spec, args); !error.empty()) {

@@ -79,6 +79,10 @@ struct ClientState {
   bool in_multi = false;
   bool multi_error = false;  // a command was refused while queuing: EXEC aborts
   bool in_exec = false;
+  // EXECs run so far, and the one whose BGSAVE started a backup: a second BGSAVE of that
+  // transaction is "scheduled" as in Redis (which starts the save after EXEC), not refused.
+  uint64_t execs = 0;
+  uint64_t bgsave_exec = 0;
   std::vector<std::vector<std::string>> queued;
   struct Watched {
     int db;
@@ -296,6 +300,8 @@ enum CommandFlag : uint32_t {
   // cluster mode a string it leaves longer than cluster::kChunkBytes is replicated by
   // chunk (pb::Record.chunked), so the change sends only the chunks it touched.
   kInPlace = 1 << 16,
+  // Refused inside MULTI, dooming the transaction (SAVE), as Redis's no-multi flag.
+  kNoMulti = 1 << 17,
 };
 
 using CommandHandler = void (*)(CommandContext& ctx);

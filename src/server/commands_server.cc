@@ -422,8 +422,15 @@ void Bgsave(CommandContext& c) {
   }
   if (c.server.backups == nullptr) return c.out.Error("ERR backups are not available here");
   absl::Status st = c.server.backups->StartBackground(BackupDir(c.server.config->Get()));
-  if (absl::IsFailedPrecondition(st)) return c.out.Error("ERR Background save already in progress");
+  if (absl::IsFailedPrecondition(st)) {
+    // Redis saves once after EXEC, however many BGSAVEs the transaction holds.
+    if (c.client.in_exec && c.client.execs > 0 && c.client.bgsave_exec == c.client.execs) {
+      return c.out.SimpleString("Background saving scheduled");
+    }
+    return c.out.Error("ERR Background save already in progress");
+  }
   if (!st.ok()) return c.out.Error(absl::StrCat("ERR ", st.message()));
+  if (c.client.in_exec) c.client.bgsave_exec = c.client.execs;
   // Inside EXEC Redis defers the save until after the transaction and says so.
   c.out.SimpleString(c.client.in_exec ? "Background saving scheduled" : "Background saving started");
 }
@@ -434,7 +441,7 @@ void Lastsave(CommandContext& c) {
 }
 
 const CommandSpec kCommands[] = {
-    {"save", 1, kAdmin | kNoLock | kNoScript, 0, 0, 0, Save, "server",
+    {"save", 1, kAdmin | kNoLock | kNoScript | kNoMulti, 0, 0, 0, Save, "server",
      "Synchronously saves the database(s) to disk (a backup into backup-dir)."},
     {"bgsave", -1, kAdmin | kNoLock | kNoScript, 0, 0, 0, Bgsave, "server",
      "Asynchronously saves the database(s) to disk (a backup into backup-dir)."},

@@ -54,6 +54,7 @@ void Exec(CommandContext& c) {
   EndMulti(c);
   if (dirty) return c.out.NullArray();
   c.client.in_exec = true;
+  c.client.execs++;
   c.out.ArrayHeader(queued.size());
   std::vector<std::string_view> args;
   for (const auto& command : queued) {

@@ -796,6 +796,10 @@ HttpResponse HandleHttpRequest(ServerContext& server, const HttpRequest& req) {
       denied = DeniedTo(*user, {"config", "set", "cluster", "x"});
     } else if (path == "/v1/backup") {
       denied = DeniedTo(*user, {req.method == "GET" ? "info" : "bgsave"});
+      // POST names the directory too, which over RESP takes CONFIG SET backup-dir.
+      if (!denied && req.method != "GET") {
+        denied = DeniedTo(*user, {"config", "set", "backup-dir", "x"});
+      }
     } else if (path == "/v1/kv" || path == "/v1/kv/") {
       denied = DeniedTo(*user, {"scan", "0"});
       if (!denied) denied = DeniedTo(*user, {"get", "*"}, /*full_key_read=*/true);

@@ -125,7 +125,10 @@ void Memory(ServerContext& s, std::string* out) {
 // Redis's rdb_* fields, from the backups SAVE and BGSAVE take (docs/backup.md).
 void BackupLines(ServerContext& s, std::string* out) {
   absl::StrAppend(out, InfoMetricLines(s, "persistence"));
-  const BackupService::State b = s.backups != nullptr ? s.backups->state() : BackupService::State{};
+  BackupService::State b = s.backups != nullptr ? s.backups->state() : BackupService::State{};
+  for (char& ch : b.dest) {  // a client's path: a line break would add fields
+    if (ch == '\r' || ch == '\n') ch = ' ';
+  }
   const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::system_clock::now().time_since_epoch()).count();
   absl::StrAppend(out, "rdb_last_bgsave_status:", b.last_ok ? "ok" : "err", "\r\n",

@@ -215,3 +215,52 @@ def test_restore_takes_the_newest_of_replicas_that_disagree(tmp_path):
         assert new[1].raw().command("HGET", "{h}hash", "f") == b"new"
     finally:
         new.stop_all()
+
+
+def test_restore_does_not_resurrect_what_a_stale_member_still_holds(tmp_path):
+    """Deletions, counters, removed hash fields and expiries a member missed (down, no hints,
+    no anti-entropy): the restored cluster holds the live members' state, not the stale one."""
+    nodes = Cluster(tmp_path / "old", 3,
+                    extra=["--hinted-handoff", "no", "--anti-entropy-interval", "0"])
+    try:
+        wait_members(nodes, 3)
+        with urllib.request.urlopen("http://%s:%d/v1/cluster" % (nodes[0].host, nodes[0].http_port),
+                                    timeout=10) as r:
+            order = [m["id"] for m in json.loads(r.read())["members"]]
+        stale = next(n for n in nodes if n.name == order[0])
+        live = [n for n in nodes if n is not stale]
+        c = live[0].raw()
+        keys = ["r%03d" % i for i in range(40)]
+        for k in keys:
+            assert c.command("SET", k, "old") == "OK"
+        assert c.command("INCRBY", "counter", "5") == 5
+        assert c.command("HSET", "{h}hash", "f", "1", "g", "2") == 2
+        assert c.command("SADD", "{s}set", "a", "b") == 2
+        assert c.command("SET", "willexpire", "x") == "OK"
+        stale.stop()
+        assert c.command("DEL", *keys[:20]) == 20
+        assert c.command("INCRBY", "counter", "3") == 8
+        assert c.command("HDEL", "{h}hash", "f") == 1
+        assert c.command("SREM", "{s}set", "a") == 1
+        assert c.command("PEXPIRE", "willexpire", "1") == 1
+        time.sleep(0.1)
+        stale.start([live[0].cluster_address])
+        wait_members(nodes, 3)
+        dest = str(tmp_path / "cbackup")
+        cairn("cluster", "backup", dest, "--http-port", str(live[0].http_port))
+    finally:
+        nodes.stop_all()
+    new = Cluster(tmp_path / "new", 3)
+    try:
+        wait_members(new, 3)
+        cairn("cluster", "restore", dest, "--to", "%s:%d" % (new[0].host, new[0].port))
+        conn = new[2].raw()
+        got = read_keys(conn, keys)
+        assert [k for k in keys[:20] if got[k] is not None] == []
+        assert [k for k in keys[20:] if got[k] != b"old"] == []
+        assert conn.command("GET", "counter") == b"8"
+        assert conn.command("HGETALL", "{h}hash") == [b"g", b"2"]
+        assert conn.command("SMEMBERS", "{s}set") == [b"b"]
+        assert conn.command("EXISTS", "willexpire") == 0
+    finally:
+        new.stop_all()

@@ -7,6 +7,7 @@ import os
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -210,3 +211,123 @@ def test_http_backup_requires_an_absolute_destination(server):
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(req, timeout=10)
     assert e.value.code == 400
+
+
+def test_save_inside_multi_is_refused_as_redis_does(server, ref, tmp_path):
+    """SAVE is no-multi in Redis 7: refused when queued, and EXEC aborts the transaction."""
+    c = server.raw()
+    assert c.command("CONFIG", "SET", "backup-dir", str(tmp_path / "saves")) == "OK"
+    r = RespSocket("127.0.0.1", ref)
+    replies = {}
+    for name, conn in (("cairn", c), ("redis", r)):
+        got = [conn.command("MULTI"), conn.command("SET", "a", "1"), conn.command("SAVE"),
+               conn.command("EXEC"), conn.command("EXISTS", "a")]
+        replies[name] = [str(g) for g in got]
+    assert replies["cairn"] == replies["redis"], replies
+    assert replies["cairn"][2] == "ERR Command not allowed inside a transaction"
+    assert not os.path.exists(str(tmp_path / "saves" / "meta" / "1"))
+
+
+def test_create_into_a_path_with_url_special_characters(server, tmp_path):
+    """DEST goes to the server in a query string: '+', '&', '%', '#' and spaces reach it
+    as typed (they named another directory: 'a+b' became 'a b', 'a&b' became 'a')."""
+    server.raw().command("SET", "k", "v")
+    for name in ("a+b", "c&d=e", "f%41g", "h i#j"):
+        dest = str(tmp_path / name)
+        out = cairn("backup", "create", dest, "--http-port", str(server.http_port)).stdout
+        assert out.startswith("backup 1 of ") and (" in %s:" % dest) in out, out
+        assert cairn("backup", "verify", dest).stdout == "backup 1: ok\n"
+    assert not [n for n in os.listdir(str(tmp_path)) if n in ("a b", "c", "fAg", "h i")]
+
+
+def test_cluster_restore_keeps_each_expiry_instant(server, tmp_path):
+    """`cairn cluster restore` carries a key's expiry as its instant (PEXPIRETIME, RESTORE
+    ABSTTL): a remaining TTL read on one server and set on another drifts by the time in
+    between, and a TTL read as 0 (expiring that very millisecond) made a key persistent."""
+    c = server.raw()
+    keys = ["t%05d" % i for i in range(3000)]
+    at = int(time.time() * 1000) + 3600 * 1000
+    for start in range(0, len(keys), 500):
+        part = keys[start:start + 500]
+        c.send(b"".join(c.encode("SET", k, "v", "PXAT", str(at + i)) for i, k in enumerate(part)))
+        for _ in part:
+            assert c.read_reply() == "OK"
+    c.command("SET", "forever", "x")
+    dest = str(tmp_path / "b")
+    cairn("backup", "create", dest, "--http-port", str(server.http_port))
+    target = CairnServer(str(tmp_path / "target"), ["--io-threads", "1"], tmp_path / "target.log").start()
+    try:
+        out = cairn("cluster", "restore", dest, "--to", "127.0.0.1:%d" % target.port).stdout
+        assert "restored %d keys" % (len(keys) + 1) in out, out
+        t = target.raw()
+        for start in range(0, len(keys), 500):
+            part = keys[start:start + 500]
+            t.send(b"".join(t.encode("PEXPIRETIME", k) for k in part))
+            got = [t.read_reply() for _ in part]
+            assert got == [at + i for i in range(len(part))], (start, got[:5])
+        assert t.command("PEXPIRETIME", "forever") == -1
+    finally:
+        target.stop()
+
+
+def test_info_is_not_split_by_a_destination_with_line_breaks(server, tmp_path):
+    """backup_last_dest shows a path the client chose: a CR/LF in it would add INFO fields."""
+    dest = str(tmp_path / "a\r\nrole:slave")
+    req = urllib.request.Request(
+        server.http_url("/v1/backup?dest=" + urllib.parse.quote(dest, safe="/")), method="POST")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 202
+    deadline = time.monotonic() + 30
+    while info(server.raw())["rdb_bgsave_in_progress"] != "0":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    text = server.raw().command("INFO", "persistence").decode()
+    assert "\r\nrole:" not in text, text
+    assert info(server.raw())["backup_last_dest"] == dest.replace("\r", " ").replace("\n", " ")
+
+
+def test_bgsave_twice_in_one_transaction_replies_as_redis(server, ref, tmp_path):
+    c = server.raw()
+    assert c.command("CONFIG", "SET", "backup-dir", str(tmp_path / "saves")) == "OK"
+    r = RespSocket("127.0.0.1", ref)
+    replies = {}
+    for name, conn in (("cairn", c), ("redis", r)):
+        got = [conn.command("MULTI"), conn.command("BGSAVE"), conn.command("BGSAVE", "SCHEDULE"),
+               conn.command("BGSAVE"), conn.command("EXEC")]
+        deadline = time.monotonic() + 30
+        while info(conn)["rdb_bgsave_in_progress"] != "0":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        replies[name] = [str(g) for g in got]
+    assert replies["cairn"] == replies["redis"], replies
+    assert replies["cairn"][-1] == str(["Background saving scheduled"] * 3)
+
+
+def test_http_backup_destination_needs_config_set_too(server, tmp_path):
+    """POST /v1/backup chooses the directory the server writes: a user allowed BGSAVE (into
+    backup-dir) but not CONFIG SET may not write elsewhere."""
+    import base64
+    c = server.raw()
+    assert c.command("ACL", "SETUSER", "saver", "on", ">p", "+bgsave", "+info") == "OK"
+    assert c.command("ACL", "SETUSER", "admin2", "on", ">p", "+bgsave", "+info",
+                     "+config|set") == "OK"
+    url = server.http_url("/v1/backup?dest=" + urllib.parse.quote(str(tmp_path / "elsewhere")))
+    for user, want in (("saver", 403), ("admin2", 202)):
+        req = urllib.request.Request(url, method="POST")
+        req.add_header("Authorization",
+                       "Basic " + base64.b64encode(("%s:p" % user).encode()).decode())
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                status = r.status
+        except urllib.error.HTTPError as e:
+            status = e.code
+        assert status == want, user
+        deadline = time.monotonic() + 30
+        while info(c)["rdb_bgsave_in_progress"] != "0":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        if user == "saver":
+            assert not os.path.exists(str(tmp_path / "elsewhere"))
+    auth = RespSocket(server.host, server.port)
+    assert auth.command("AUTH", "saver", "p") == "OK"
+    assert auth.command("BGSAVE") == "Background saving started"  # into backup-dir: allowed

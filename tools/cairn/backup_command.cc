@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -117,10 +118,24 @@ uint32_t NewestId(engine::BackupEngine& b) {
   return list->back().id;
 }
 
+// s percent-encoded for a query string: every byte but unreserved ones (RFC 3986).
+std::string QueryEscape(const std::string& s) {
+  std::string out;
+  for (const unsigned char ch : s) {
+    if (std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~' || ch == '/') {
+      out += static_cast<char>(ch);
+    } else {
+      out += absl::StrFormat("%%%02X", ch);
+    }
+  }
+  return out;
+}
+
 // Starts a backup of the node at host:http_port into dest and waits for it; returns the
 // node's account of it (GET /v1/backup).
 json NodeBackup(const std::string& host, int http_port, const std::string& dest, bool bar) {
-  const json started = json::parse(HttpCall("POST", host, http_port, "/v1/backup?dest=" + dest));
+  const json started =
+      json::parse(HttpCall("POST", host, http_port, "/v1/backup?dest=" + QueryEscape(dest)));
   const int64_t started_ms = started["started_ms"].get<int64_t>();
   ProgressBar progress(bar ? "backup" : "");
   while (true) {
@@ -364,7 +379,7 @@ struct CopyStats {
 };
 
 // Every key of every database of from, written into the cluster (to: one connection per
-// node, used in turn) by DUMP and RESTORE without REPLACE: a key already restored from
+// node, used in turn) by DUMP and RESTORE ABSTTL without REPLACE: a key already restored from
 // another member's backup stays as it is.
 void CopyKeys(RespClient& from, std::vector<std::unique_ptr<RespClient>>& to, CopyStats* stats) {
   RespValue dbs = from.Call({"CONFIG", "GET", "databases"});
@@ -386,19 +401,25 @@ void CopyKeys(RespClient& from, std::vector<std::unique_ptr<RespClient>>& to, Co
       if (keys.empty()) continue;
       for (const auto& k : keys) {
         from.Send({"DUMP", k.str});
-        from.Send({"PTTL", k.str});
+        from.Send({"PEXPIRETIME", k.str});
       }
       from.Flush();
       RespClient& target = *to[turn++ % to.size()];
       size_t sent = 0;
       for (const auto& k : keys) {
         RespValue payload = from.Read();
-        RespValue ttl = from.Read();
-        if (payload.is_null || ttl.num == -2) {
+        // The expiry as its instant (a remaining TTL would drift by the time until
+        // RESTORE, and one of 0 would make the key persistent).
+        RespValue at = from.Read();
+        if (payload.is_null || at.num == -2) {
           stats->expired++;
           continue;
         }
-        target.Send({"RESTORE", k.str, std::to_string(std::max<int64_t>(ttl.num, 0)), payload.str});
+        if (at.num > 0) {
+          target.Send({"RESTORE", k.str, std::to_string(at.num), payload.str, "ABSTTL"});
+        } else {
+          target.Send({"RESTORE", k.str, "0", payload.str});
+        }
         sent++;
       }
       target.Flush();
