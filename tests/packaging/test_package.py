@@ -205,6 +205,11 @@ def test_deb_installs_and_serves(tmp_path):
         assert user.pw_uid < 1000 and user.pw_dir == "/var/lib/cairn", user
         st = os.stat("/var/lib/cairn")
         assert st.st_uid == user.pw_uid and oct(st.st_mode & 0o777) == "0o750"
+        # The configuration holds requirepass and ACL passwords once edited: readable by
+        # root and the cairn group only, not by every local user.
+        st = os.stat("/etc/cairn/cairn.toml")
+        assert st.st_uid == 0 and st.st_gid == user.pw_gid, st
+        assert oct(st.st_mode & 0o777) == "0o640", oct(st.st_mode & 0o777)
         unit = open("/usr/lib/systemd/system/cairn.service").read()
         assert "ExecStart=/usr/bin/cairn-server --config /etc/cairn/cairn.toml" in unit
         assert "User=cairn" in unit and "StateDirectory=cairn" in unit and "LimitNOFILE=" in unit
