@@ -162,6 +162,14 @@ int main(int argc, char** argv) {
     run("systemd-analyze", "verify", str(prefix / "lib/systemd/system/cairn.service"))
     serves_with_sample_config(str(prefix / "bin/cairn-server"), str(prefix / "etc/cairn/cairn.toml"))
 
+    # Installing again (an upgrade from source) keeps an edited configuration.
+    config = prefix / "etc/cairn/cairn.toml"
+    edited = config.read_text().replace('loglevel = "notice"', 'loglevel = "warning"')
+    assert edited != config.read_text()
+    config.write_text(edited)
+    run("cmake", "--install", BUILD, "--prefix", str(prefix))
+    assert config.read_text() == edited
+
 
 def dpkg_status(name):
     proc = subprocess.run(["dpkg-query", "-W", "-f=${Status}", name], capture_output=True, text=True)
