@@ -202,7 +202,17 @@ def test_deb_installs_and_serves(tmp_path):
         pwd.getpwnam("cairn")
     except KeyError:
         user_existed = False
+    import grp
     try:
+        grp.getgrnam("cairn")
+        group_existed = True
+    except KeyError:
+        group_existed = False
+    try:
+        if not user_existed and not group_existed:
+            # A group cairn without the user (made by an administrator beforehand, or left
+            # over): postinst makes the user in it rather than failing.
+            run("groupadd", "--system", "cairn")
         run("dpkg", "-i", deb)
         assert "install ok installed" in dpkg_status("cairn")
         for path in ["/usr/bin/cairn-server", "/usr/bin/cairn", "/etc/cairn/cairn.toml",
@@ -230,6 +240,8 @@ def test_deb_installs_and_serves(tmp_path):
         serves_with_sample_config("/usr/bin/cairn-server", "/etc/cairn/cairn.toml", user="cairn")
     finally:
         subprocess.run(["dpkg", "-P", "cairn"], capture_output=True, timeout=120)
+        if not group_existed:  # normally gone with the user already
+            subprocess.run(["groupdel", "cairn"], capture_output=True)
     assert dpkg_status("cairn") == "" or "not-installed" in dpkg_status("cairn")
     assert not os.path.exists("/usr/bin/cairn-server")
     assert not os.path.exists("/etc/cairn/cairn.toml")
@@ -238,3 +250,4 @@ def test_deb_installs_and_serves(tmp_path):
         assert not os.path.exists("/var/lib/cairn")
         with pytest.raises(KeyError):
             pwd.getpwnam("cairn")
+
