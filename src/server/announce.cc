@@ -18,9 +18,10 @@ namespace {
 
 // The local address a datagram to host:port would leave from ("" if none): connect()
 // on a UDP socket picks the route and the source address without sending anything.
-std::string SourceAddressTowards(const std::string& host, const std::string& port) {
+// family: AF_INET for a node bound to 0.0.0.0 (it listens on IPv4 only), else AF_UNSPEC.
+std::string SourceAddressTowards(const std::string& host, const std::string& port, int family) {
   addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
+  hints.ai_family = family;
   hints.ai_socktype = SOCK_DGRAM;
   addrinfo* found = nullptr;
   if (getaddrinfo(host.c_str(), port.c_str(), &hints, &found) != 0) return "";
@@ -72,13 +73,17 @@ absl::StatusOr<std::string> AnnouncedHost(std::string_view bind, std::string_vie
     return std::string(announce_address);
   }
   if (!IsUnspecifiedAddress(bind)) return std::string(bind);
+  in_addr v4;
+  const int family = inet_pton(AF_INET, std::string(bind).c_str(), &v4) == 1 ? AF_INET : AF_UNSPEC;
   for (absl::string_view seed : absl::StrSplit(ToAbsl(seeds), ',', absl::SkipWhitespace())) {
     seed = absl::StripAsciiWhitespace(seed);
     const size_t colon = seed.rfind(':');
     if (colon == absl::string_view::npos) continue;
     const std::string host(absl::StripSuffix(absl::StripPrefix(seed.substr(0, colon), "["), "]"));
     const std::string port(seed.substr(colon + 1));
-    if (std::string source = SourceAddressTowards(host, port); !source.empty()) return source;
+    if (std::string source = SourceAddressTowards(host, port, family); !source.empty()) {
+      return source;
+    }
   }
   return absl::InvalidArgumentError(absl::StrCat(
       "bind is ", ToAbsl(bind),

@@ -21,6 +21,12 @@ TEST(AnnounceTest, AnnounceAddressThenBindThenTheRouteToASeed) {
   EXPECT_EQ(*AnnouncedHost("0.0.0.0", "", "127.0.0.1:7381"), "127.0.0.1");
   // A seed that is not host:port is skipped for the next one.
   EXPECT_EQ(*AnnouncedHost("0.0.0.0", "", "garbage, 127.0.0.1:7381"), "127.0.0.1");
+  // Bound to 0.0.0.0 the node listens on IPv4 only: a seed reached over IPv6 (a literal, or
+  // a name resolving to an IPv6 address first) must not make it announce an IPv6 address.
+  EXPECT_EQ(*AnnouncedHost("0.0.0.0", "", "[::1]:7381,127.0.0.1:7381"), "127.0.0.1");
+  EXPECT_FALSE(AnnouncedHost("0.0.0.0", "", "[::1]:7381").ok());
+  // Bound to :: (both families): the IPv6 route is fine.
+  EXPECT_EQ(*AnnouncedHost("::", "", "[::1]:7381"), "::1");
 }
 
 TEST(AnnounceTest, NeverTheWildcard) {

@@ -7,10 +7,13 @@
 #include <string>
 #include <system_error>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "base/status.h"
 #include "server/cluster_mode.h"
 #include "server/config.h"
@@ -65,6 +68,29 @@ uint64_t DirectoryBytes(const std::string& dir) {
     }
   }
   return total;
+}
+
+// DirectoryBytes(dir) as of at most kDirBytesMaxAgeMs ago. The walk is O(files under dir),
+// backups included by default, and the dashboard asks every 2 s per open page: one walk
+// per directory per interval, the callers meanwhile sharing its figure.
+constexpr int64_t kDirBytesMaxAgeMs = 30'000;
+
+uint64_t CachedDirectoryBytes(const std::string& dir, int64_t now_ms) {
+  struct Entry {
+    uint64_t bytes = 0;
+    int64_t at_ms = 0;
+  };
+  struct Cache {
+    absl::Mutex mu;
+    absl::flat_hash_map<std::string, Entry> entries ABSL_GUARDED_BY(mu);
+  };
+  static Cache& cache = *new Cache();
+  absl::MutexLock lock(&cache.mu);  // held through a walk: concurrent callers wait for it
+  auto [it, inserted] = cache.entries.try_emplace(dir);
+  if (inserted || now_ms - it->second.at_ms >= kDirBytesMaxAgeMs || now_ms < it->second.at_ms) {
+    it->second = Entry{DirectoryBytes(dir), now_ms};
+  }
+  return it->second.bytes;
 }
 
 }  // namespace
@@ -162,7 +188,7 @@ void AddDashboardStats(ServerContext& server, json* stats) {
   json disk{{"dir", dir},
             {"table_bytes", table_bytes},
             {"memtable_bytes", Get(c, "memtable_bytes")},
-            {"dir_bytes", DirectoryBytes(dir)}};
+            {"dir_bytes", CachedDirectoryBytes(dir, now)}};
   struct statvfs fs;
   if (statvfs(dir.c_str(), &fs) == 0) {
     disk["filesystem_bytes"] = uint64_t(fs.f_blocks) * fs.f_frsize;

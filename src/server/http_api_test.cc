@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -202,6 +205,29 @@ TEST(HttpApiTest, StatsCarryWhatTheDashboardShows) {
   EXPECT_EQ(j["compaction"]["levels"][0]["level"], 0);
   EXPECT_TRUE(j["disk"].contains("dir_bytes"));
   EXPECT_TRUE(j.contains("instantaneous_ops_per_sec"));
+}
+
+// The dashboard polls /v1/stats every 2 s: the walk of the data directory (which holds the
+// backups too by default) is not redone on every call, only once it is 30 s old.
+TEST(HttpApiTest, StatsWalkTheDataDirectoryAtMostEvery30Seconds) {
+  engine::TempDir data;
+  std::filesystem::create_directories(data.path());
+  ServerConfig cfg;
+  cfg.dir = data.path();
+  CommandHarness h(cfg);
+  auto dir_bytes = [&] {
+    HttpResponse r = Do(h, "GET", "/v1/stats");
+    EXPECT_EQ(r.status, 200);
+    return nlohmann::json::parse(r.body)["disk"]["dir_bytes"].get<uint64_t>();
+  };
+  const uint64_t before = dir_bytes();
+  {
+    std::ofstream f(data.path() + "/extra", std::ios::binary);
+    f << std::string(4096, 'x');
+  }
+  EXPECT_EQ(dir_bytes(), before);  // within 30 s: the cached figure
+  CommandHarness::AdvanceClock(31'000);
+  EXPECT_EQ(dir_bytes(), before + 4096);
 }
 
 }  // namespace

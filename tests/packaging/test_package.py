@@ -162,6 +162,14 @@ int main(int argc, char** argv) {
     run("systemd-analyze", "verify", str(prefix / "lib/systemd/system/cairn.service"))
     serves_with_sample_config(str(prefix / "bin/cairn-server"), str(prefix / "etc/cairn/cairn.toml"))
 
+    # Installing again (an upgrade from source) keeps an edited configuration.
+    config = prefix / "etc/cairn/cairn.toml"
+    edited = config.read_text().replace('loglevel = "notice"', 'loglevel = "warning"')
+    assert edited != config.read_text()
+    config.write_text(edited)
+    run("cmake", "--install", BUILD, "--prefix", str(prefix))
+    assert config.read_text() == edited
+
 
 def dpkg_status(name):
     proc = subprocess.run(["dpkg-query", "-W", "-f=${Status}", name], capture_output=True, text=True)
@@ -194,7 +202,17 @@ def test_deb_installs_and_serves(tmp_path):
         pwd.getpwnam("cairn")
     except KeyError:
         user_existed = False
+    import grp
     try:
+        grp.getgrnam("cairn")
+        group_existed = True
+    except KeyError:
+        group_existed = False
+    try:
+        if not user_existed and not group_existed:
+            # A group cairn without the user (made by an administrator beforehand, or left
+            # over): postinst makes the user in it rather than failing.
+            run("groupadd", "--system", "cairn")
         run("dpkg", "-i", deb)
         assert "install ok installed" in dpkg_status("cairn")
         for path in ["/usr/bin/cairn-server", "/usr/bin/cairn", "/etc/cairn/cairn.toml",
@@ -205,6 +223,11 @@ def test_deb_installs_and_serves(tmp_path):
         assert user.pw_uid < 1000 and user.pw_dir == "/var/lib/cairn", user
         st = os.stat("/var/lib/cairn")
         assert st.st_uid == user.pw_uid and oct(st.st_mode & 0o777) == "0o750"
+        # The configuration holds requirepass and ACL passwords once edited: readable by
+        # root and the cairn group only, not by every local user.
+        st = os.stat("/etc/cairn/cairn.toml")
+        assert st.st_uid == 0 and st.st_gid == user.pw_gid, st
+        assert oct(st.st_mode & 0o777) == "0o640", oct(st.st_mode & 0o777)
         unit = open("/usr/lib/systemd/system/cairn.service").read()
         assert "ExecStart=/usr/bin/cairn-server --config /etc/cairn/cairn.toml" in unit
         assert "User=cairn" in unit and "StateDirectory=cairn" in unit and "LimitNOFILE=" in unit
@@ -217,6 +240,8 @@ def test_deb_installs_and_serves(tmp_path):
         serves_with_sample_config("/usr/bin/cairn-server", "/etc/cairn/cairn.toml", user="cairn")
     finally:
         subprocess.run(["dpkg", "-P", "cairn"], capture_output=True, timeout=120)
+        if not group_existed:  # normally gone with the user already
+            subprocess.run(["groupdel", "cairn"], capture_output=True)
     assert dpkg_status("cairn") == "" or "not-installed" in dpkg_status("cairn")
     assert not os.path.exists("/usr/bin/cairn-server")
     assert not os.path.exists("/etc/cairn/cairn.toml")
@@ -225,3 +250,4 @@ def test_deb_installs_and_serves(tmp_path):
         assert not os.path.exists("/var/lib/cairn")
         with pytest.raises(KeyError):
             pwd.getpwnam("cairn")
+

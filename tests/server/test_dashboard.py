@@ -327,3 +327,30 @@ def test_dashboard_transfer_in_progress(tmp_path, driver):
         if joiner is not None and joiner.proc is not None:
             joiner.stop()
         nodes.stop_all()
+
+
+@pytest.mark.server_args("--requirepass", "sesame")
+def test_dashboard_polls_never_overlap(server, driver):
+    """A server slower to answer than the poll interval (here: 3 s of network latency) is
+    not sent a new poll before the last one is answered, so a loaded server is not piled
+    with requests by the page meant to watch it."""
+    # Counts the page's requests in flight, from before its own script runs.
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": """
+        window.__inflight = 0; window.__maxInflight = 0; window.__polls = 0;
+        const realFetch = window.fetch.bind(window);
+        window.fetch = async (...args) => {
+          if (String(args[0]).endsWith('/v1/stats')) window.__polls++;
+          window.__inflight++;
+          window.__maxInflight = Math.max(window.__maxInflight, window.__inflight);
+          try { return await realFetch(...args); } finally { window.__inflight--; }
+        };"""})
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 3000, "downloadThroughput": -1, "uploadThroughput": -1})
+    driver.get("http://default:sesame@%s:%d/" % (server.host, server.http_port))
+    wait_dom("the page to render stats", lambda: driver.find_element("tag name", "body")
+             .get_attribute("data-ready") == "true")
+    time.sleep(10)
+    inflight, polls = driver.execute_script("return [window.__maxInflight, window.__polls];")
+    assert polls >= 2, polls
+    assert inflight == 1, "%d requests in flight at once" % inflight

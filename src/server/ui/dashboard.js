@@ -257,5 +257,10 @@ async function refresh() {
   }
 }
 
-refresh();
-setInterval(refresh, POLL_MS);
+// The next poll two seconds after this one is answered, never while it is under way: a
+// server slow to answer is not piled with requests by the page watching it.
+async function poll() {
+  await refresh();
+  setTimeout(poll, POLL_MS);
+}
+poll();
