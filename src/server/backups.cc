@@ -17,11 +17,11 @@ int64_t UnixMs() {
 
 }  // namespace
 
-BackupService::BackupService(engine::DB* db, std::string data_dir)
-    : db_(db), data_dir_(std::move(data_dir)) {
+BackupService::BackupService(engine::DB* db, std::string data_dir, store::Backend* backend)
+    : db_(db), data_dir_(std::move(data_dir)), backend_(backend) {
   absl::MutexLock l(&mu_);
   state_.last_save_ms = UnixMs();  // as Redis: LASTSAVE is the start-up time until a save
-  state_.last_sequence = LastSequence();
+  state_.writes_at_last_save = Writes();
 }
 
 BackupService::~BackupService() {
@@ -33,19 +33,24 @@ BackupService::~BackupService() {
   if (t.joinable()) t.join();
 }
 
-uint64_t BackupService::LastSequence() const {
-  uint64_t seq = 0;
-  (void)absl::SimpleAtoi(db_->GetProperty("cairn.last-sequence").value_or("0"), &seq);
-  return seq;
+uint64_t BackupService::Writes() const {
+  uint64_t n = 0;
+  const std::optional<std::string> changes =
+      backend_ != nullptr ? backend_->Property("cairn.changes") : std::nullopt;
+  (void)absl::SimpleAtoi(changes ? *changes : db_->GetProperty("cairn.last-sequence").value_or("0"),
+                         &n);
+  return n;
 }
 
 absl::Status BackupService::Begin(const std::string& dest) {
+  const uint64_t writes = Writes();  // before the backup's checkpoint, as Redis's dirty_before_bgsave
   absl::MutexLock l(&mu_);
   if (state_.in_progress)
     return absl::FailedPreconditionError("Background save already in progress");
   state_.in_progress = true;
   state_.dest = dest;
   state_.started_ms = UnixMs();
+  state_.writes_at_start = writes;
   state_.done_bytes = state_.total_bytes = 0;
   return absl::OkStatus();
 }
@@ -73,7 +78,7 @@ absl::StatusOr<engine::BackupInfo> BackupService::Run(const std::string& dest) {
     state_.have_last = true;
     state_.last = *info;
     state_.last.files.clear();  // not needed here
-    state_.last_sequence = info->sequence;
+    state_.writes_at_last_save = state_.writes_at_start;
     spdlog::info("backup {} into {} done: {} bytes ({} new) in {} ms, sequence {}", info->id, dest,
                  info->size, info->new_bytes, info->duration_ms, info->sequence);
   } else {
@@ -111,9 +116,9 @@ uint64_t BackupService::ChangesSinceLastSave() const {
   uint64_t since = 0;
   {
     absl::MutexLock l(&mu_);
-    since = state_.last_sequence;
+    since = state_.writes_at_last_save;
   }
-  const uint64_t now = LastSequence();
+  const uint64_t now = Writes();
   return now > since ? now - since : 0;
 }
 

@@ -19,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "cairn/engine/backup.h"
 #include "cairn/engine/db.h"
+#include "store/backend.h"
 
 namespace cairn::server {
 
@@ -35,12 +36,16 @@ class BackupService {
     int64_t last_attempt_duration_ms = -1;  // -1: none yet
     bool have_last = false;                 // last (below) holds the last successful backup
     engine::BackupInfo last;
-    uint64_t last_sequence = 0;  // the engine's sequence at the last save (or start-up)
+    uint64_t writes_at_last_save = 0;  // the engine's write count when the last successful
+                                       // backup began (or at start-up)
+    uint64_t writes_at_start = 0;      // of the backup in progress
   };
 
   // db must outlive this object; data_dir is db's directory (the scratch checkpoint goes
   // there: hard links need one file system).
-  BackupService(engine::DB* db, std::string data_dir);
+  // backend (may be null): its Property("cairn.changes") counts the changes since the last
+  // save; without it, the engine's sequence numbers do.
+  BackupService(engine::DB* db, std::string data_dir, store::Backend* backend = nullptr);
   // Waits for a background backup to end.
   ~BackupService();
 
@@ -51,17 +56,19 @@ class BackupService {
   absl::Status StartBackground(const std::string& dest);
 
   State state() const;
-  // Writes since the last successful backup (engine sequence numbers: one per key
-  // written), as Redis's rdb_changes_since_last_save.
+  // Changes since the last successful backup began, as Redis's rdb_changes_since_last_save:
+  // entries written for commands (a key, or a collection's member: an HSET of a new field
+  // counts its field and its key's metadata).
   uint64_t ChangesSinceLastSave() const;
 
  private:
   absl::Status Begin(const std::string& dest);
   absl::StatusOr<engine::BackupInfo> Run(const std::string& dest);
-  uint64_t LastSequence() const;
+  uint64_t Writes() const;
 
   engine::DB* const db_;
   const std::string data_dir_;
+  store::Backend* const backend_;
 
   mutable absl::Mutex mu_;
   State state_ ABSL_GUARDED_BY(mu_);

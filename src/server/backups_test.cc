@@ -24,7 +24,7 @@ TEST(BackupServiceTest, SaveWritesABackupAndResetsTheChangeCount) {
   CommandHarness h;
   engine::TempDir scratch_parent, backups;
   std::filesystem::create_directories(scratch_parent.path());
-  BackupService service(h.db(), scratch_parent.path());
+  BackupService service(h.db(), scratch_parent.path(), h.context().backend);
   h.context().backups = &service;
   ASSERT_EQ(h.Run({"CONFIG", "SET", "backup-dir", backups.path()}), "OK");
   for (int i = 0; i < 100; i++) h.Run({"SET", "k" + std::to_string(i), "v"});
@@ -49,7 +49,7 @@ TEST(BackupServiceTest, FailedSaveIsAnErrorAndTheStatusSaysSo) {
   CommandHarness h;
   engine::TempDir scratch_parent, backups;
   std::filesystem::create_directories(scratch_parent.path());
-  BackupService service(h.db(), scratch_parent.path());
+  BackupService service(h.db(), scratch_parent.path(), h.context().backend);
   h.context().backups = &service;
   // A directory under a regular file cannot be created.
   std::filesystem::create_directories(backups.path());
@@ -65,7 +65,7 @@ TEST(BackupServiceTest, OneBackupAtATime) {
   CommandHarness h;
   engine::TempDir scratch_parent, backups;
   std::filesystem::create_directories(scratch_parent.path());
-  BackupService service(h.db(), scratch_parent.path());
+  BackupService service(h.db(), scratch_parent.path(), h.context().backend);
   h.context().backups = &service;
   ASSERT_EQ(h.Run({"CONFIG", "SET", "backup-dir", backups.path()}), "OK");
   EXPECT_EQ(h.Run({"BGSAVE"}), "Background saving started");

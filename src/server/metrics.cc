@@ -63,7 +63,7 @@ using K = ServerMetric::Kind;
 
 constexpr ServerMetric kMetrics[] = {
     {"persistence", "rdb_changes_since_last_save", "changes_since_last_backup",
-     "changes_since_last_backup", "Engine writes (sequence numbers) since the last successful backup.", K::kGauge,
+     "changes_since_last_backup", "Changes (keys and members written) since the last successful backup began.", K::kGauge,
      ChangesSinceSave},
     {"persistence", "rdb_bgsave_in_progress", "backup_in_progress", "backup_in_progress",
      "1 while a backup (SAVE, BGSAVE, POST /v1/backup) runs.", K::kGauge, BackupInProgress},

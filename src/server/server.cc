@@ -869,7 +869,7 @@ class ServerImpl final : public Server {
         cfg.io_threads > 0 ? cfg.io_threads : std::max(1u, std::thread::hardware_concurrency());
     pool_ = std::make_unique<IoPool>(threads);
     ctx_.backend = backend_.get();
-    backups_ = std::make_unique<BackupService>(db_.get(), cfg.dir);
+    backups_ = std::make_unique<BackupService>(db_.get(), cfg.dir, backend_.get());
     ctx_.backups = backups_.get();
     ctx_.config = config_.get();
     ctx_.start_ms = NowMs();

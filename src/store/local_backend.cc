@@ -202,7 +202,8 @@ void LocalBackend::AddTransition(std::vector<CountChange>* changes, int physical
 absl::Status LocalBackend::WriteCounted(const engine::WriteOptions& w, engine::WriteBatch* b,
                                         std::vector<CountChange>* changes)
     ABSL_NO_THREAD_SAFETY_ANALYSIS {  // a variable set of stripe locks, taken in order
-  if (changes->empty()) return db_->Write(w, *b);
+  const uint64_t entries = b->Count();  // the change itself, without the counts added below
+  if (changes->empty()) return Changed(entries, db_->Write(w, *b));
   std::sort(changes->begin(), changes->end(), [](const CountChange& x, const CountChange& y) {
     return std::tie(x.stripe, x.physical) < std::tie(y.stripe, y.physical);
   });
@@ -232,7 +233,7 @@ absl::Status LocalBackend::WriteCounted(const engine::WriteOptions& w, engine::W
                static_cast<uint64_t>(st.expire_sum_s[c.physical].load(std::memory_order_relaxed)));
     b->Put(CountKey(c.physical, c.stripe), v);
   }
-  absl::Status s = db_->Write(w, *b);
+  absl::Status s = Changed(entries, db_->Write(w, *b));
   if (!s.ok()) apply(-1);
   for (auto it = locked.rbegin(); it != locked.rend(); ++it) counts_[*it].mu.Unlock();
   return s;
@@ -466,7 +467,7 @@ absl::Status LocalBackend::Put(int db, std::string_view key, const Record& recor
   }
   // An overwrite that changes no count: the plain put.
   EncodeRecord(record, &encoded);
-  return Counted(w, db_->Put(w, InlineKey(physical, key).view(), encoded));
+  return Counted(w, Changed(1, db_->Put(w, InlineKey(physical, key).view(), encoded)));
 }
 
 absl::Status LocalBackend::Delete(int db, std::string_view key, const WriteOptions& options) {
@@ -603,6 +604,7 @@ uint64_t LocalBackend::DeferredWritesOnThisThread() const { return deferred_writ
 absl::Status LocalBackend::FlushWrites() { return db_->FlushWal(); }
 
 std::optional<std::string> LocalBackend::Property(std::string_view name) {
+  if (name == "cairn.changes") return std::to_string(changes_.load(std::memory_order_relaxed));
   return db_->GetProperty(name);
 }
 

@@ -147,6 +147,13 @@ class LocalBackend final : public Backend {
   absl::Mutex lease_mu_;
   std::atomic<uint64_t> version_lease_{0};
   std::unique_ptr<CountStripe[]> counts_;
+  // Engine entries written for callers (records, members, index entries; not the counts):
+  // Property("cairn.changes"), as Redis's dirty counter.
+  std::atomic<uint64_t> changes_{0};
+  absl::Status Changed(uint64_t entries, absl::Status s) {
+    if (s.ok()) changes_.fetch_add(entries, std::memory_order_relaxed);
+    return s;
+  }
 };
 
 // The engine's compaction filter for a LocalBackend's data: drops members whose
