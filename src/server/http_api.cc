@@ -267,17 +267,19 @@ HttpResponse KeyRequest(ServerContext& server, const HttpRequest& req, const std
   if (req.method == "PUT") {
     if (auto refused = RefuseWrite(server, cfg)) return *refused;
     if (req.body.size() > cfg.proto_max_bulk_len) return Error(413, "value too large");
-    store::Record r{store::ValueType::kString, 0, req.body};
+    int64_t expire_at_ms = 0;
     if (const std::string* ttl = q.Find("ttl")) {
       int64_t seconds;
       if (!absl::SimpleAtoi(*ttl, &seconds) || seconds <= 0 ||
           seconds > store::kMaxExpireAtMs / 2000) {
         return Error(400, "ttl must be a positive number of seconds");
       }
-      r.expire_at_ms = NowMs(server) + seconds * 1000;
+      expire_at_ms = NowMs(server) + seconds * 1000;
     }
     KeyLocks::Guard guard(&server.locks, db, {key});
-    absl::Status s = server.backend->Put(db, key, r);
+    // The body as it is: a large value goes from the request buffer to a blob file.
+    absl::Status s =
+        server.backend->PutPayload(db, key, store::ValueType::kString, expire_at_ms, req.body);
     if (!s.ok()) return Error(StatusFor(s), std::string(s.message()));
     server.watches.Touch(db, key);
     return Json(200, json{{"result", "ok"}});
@@ -896,13 +898,21 @@ struct ArrivingStringBody {
     template <bool kIsRequest, class Fields>
     reader(http::header<kIsRequest, Fields>&, value_type& body) : body_(body) {}
     void init(const boost::optional<std::uint64_t>& length, beast::error_code& ec) {
-      if (length) body_.reserve(std::min<std::uint64_t>(*length, 64 << 10));
+      if (length) {
+        length_ = *length;
+        body_.reserve(std::min<std::uint64_t>(*length, 64 << 10));
+      }
       ec = {};
     }
     template <class ConstBufferSequence>
     std::size_t put(const ConstBufferSequence& buffers, beast::error_code& ec) {
       std::size_t n = 0;
       try {
+        // Once 1 MiB of a large body arrived, the rest is reserved at once: doubling
+        // would hold the old and the new buffer together (1.5x the value at the end).
+        if (length_ > (1 << 20) && body_.size() >= (1 << 20) && body_.capacity() < length_) {
+          body_.reserve(length_);
+        }
         for (auto b : beast::buffers_range_ref(buffers)) {
           body_.append(static_cast<const char*>(b.data()), b.size());
           n += b.size();
@@ -918,6 +928,7 @@ struct ArrivingStringBody {
 
    private:
     value_type& body_;
+    std::uint64_t length_ = 0;  // announced Content-Length; 0: none (chunked)
   };
 };
 

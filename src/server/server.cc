@@ -338,7 +338,12 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     // already received: memory follows the data a client actually sends, not the length
     // it announces. A large idle buffer is given back.
     if (in_end_ == 0 && in_.size() > (1 << 20)) std::string().swap(in_);
-    const size_t want = std::clamp<size_t>(parser_.BytesWanted(), 16 << 10, 1 << 20);
+    const size_t wanted = parser_.BytesWanted();
+    // A large bulk argument: its whole length is reserved once, untouched (no resident
+    // memory until the bytes arrive), so growing the buffer never holds two copies (the
+    // old buffer and its doubled successor) of a value.
+    if (wanted > (1 << 20) && in_.capacity() < in_end_ + wanted) in_.reserve(in_end_ + wanted);
+    const size_t want = std::clamp<size_t>(wanted, 16 << 10, 1 << 20);
     if (in_.size() - in_end_ < want) in_.resize(in_end_ + want);
     stream_.async_read_some(asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
                             [self](boost::system::error_code ec, size_t n) {
@@ -574,7 +579,11 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
       slots_.pop_front();
     }
     if (slots_.empty()) {
-      to->append(out_);
+      if (to->empty()) {
+        to->swap(out_);  // a large reply is moved, not copied
+      } else {
+        to->append(out_);
+      }
       out_.clear();
     }
   }
@@ -723,6 +732,8 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
                       [self](boost::system::error_code ec, size_t n) {
                         self->writing_ = false;
                         self->server_->stats.bytes_out.fetch_add(n, std::memory_order_relaxed);
+                        // A large reply's buffer is given back, not kept for the next one.
+                        if (self->sending_.capacity() > (1 << 20)) std::string().swap(self->sending_);
                         if (ec) return self->Close();
                         if (self->state_->close_after_reply && self->slots_.empty() &&
                             self->out_.empty()) {

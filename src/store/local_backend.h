@@ -26,6 +26,10 @@ class LocalBackend final : public Backend {
   absl::Status Get(int db, std::string_view key, Record* record) override;
   absl::Status Put(int db, std::string_view key, const Record& record,
                    const WriteOptions& options) override;
+  absl::Status PutPayload(int db, std::string_view key, ValueType type, int64_t expire_at_ms,
+                          std::string_view payload, const WriteOptions& options = {}) override;
+  absl::Status GetPayload(int db, std::string_view key, RecordView* header,
+                          std::unique_ptr<engine::ValueReader>* payload) override;
   absl::Status Delete(int db, std::string_view key, const WriteOptions& options) override;
   absl::Status Apply(const std::vector<Mutation>& batch, const WriteOptions& options) override;
   absl::Status Scan(
