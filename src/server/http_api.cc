@@ -19,6 +19,7 @@
 #include "cluster/ring.h"
 #include "cluster/type_merge.h"
 #include "server/cluster_mode.h"
+#include "server/memory_release.h"
 #include "server/key_snapshot.h"
 #include "server/info.h"
 #include "server/metrics.h"
@@ -1071,6 +1072,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     auto& msg = parser_->get();
     HttpRequest req = Head();
     req.body = std::move(msg.body());
+    // A large body (a PUT of a large value) goes back to the OS once answered.
+    struct ReleaseBody {
+      HttpRequest* req;
+      ~ReleaseBody() { ReleaseLargeBuffer(&req->body); }
+    } release_body{&req};
     const bool keep_alive = msg.keep_alive();
     if (server_->cluster != nullptr) {
       // Requests in cluster mode wait for replicas: on a thread that may, never this I/O
@@ -1125,6 +1131,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     auto self = this->shared_from_this();
     http::async_write(stream_, *res, [self, res](beast::error_code ec, size_t n) {
       self->server_->stats.bytes_out.fetch_add(n, std::memory_order_relaxed);
+      ReleaseLargeBuffer(&res->body());  // a large value's reply goes back to the OS now
       if (ec || !res->keep_alive()) return self->Close();
       self->Read();
     });

@@ -31,6 +31,7 @@
 #include "server/command.h"
 #include "server/http_api.h"
 #include "server/migration.h"
+#include "server/memory_release.h"
 #include "store/local_backend.h"
 
 // jemalloc's statistics when the binary links it (release builds); glibc's otherwise.
@@ -154,6 +155,16 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
         state_(std::make_shared<ClientState>()),
         parser_(Limits(server->config->Get())),
         writer_(&out_) {}
+  // A client that sent or got a large value and left: its buffers go back to the OS now.
+  ~RespConnection() {
+    const bool large = in_.capacity() > (1 << 20) || out_.capacity() > (1 << 20) ||
+                       sending_.capacity() > (1 << 20);
+    if (!large) return;
+    std::string().swap(in_);
+    std::string().swap(out_);
+    std::string().swap(sending_);
+    ReturnFreedMemory();
+  }
 
   asio::any_io_executor executor() { return stream_.get_executor(); }
 
@@ -337,7 +348,7 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     // Room for what the parser waits for, but never more than 1 MiB beyond the bytes
     // already received: memory follows the data a client actually sends, not the length
     // it announces. A large idle buffer is given back.
-    if (in_end_ == 0 && in_.size() > (1 << 20)) std::string().swap(in_);
+    if (in_end_ == 0 && in_.size() > (1 << 20)) ReleaseLargeBuffer(&in_);
     const size_t wanted = parser_.BytesWanted();
     // A large bulk argument: its whole length is reserved once, untouched (no resident
     // memory until the bytes arrive), so growing the buffer never holds two copies (the
@@ -733,7 +744,7 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
                         self->writing_ = false;
                         self->server_->stats.bytes_out.fetch_add(n, std::memory_order_relaxed);
                         // A large reply's buffer is given back, not kept for the next one.
-                        if (self->sending_.capacity() > (1 << 20)) std::string().swap(self->sending_);
+                        ReleaseLargeBuffer(&self->sending_);
                         if (ec) return self->Close();
                         if (self->state_->close_after_reply && self->slots_.empty() &&
                             self->out_.empty()) {

@@ -77,7 +77,6 @@ def test_large_values_survive_restart_and_overwrite(server):
     assert c.type("exp") == b"string"
     c.hset("h", "f", b"y" * 100000)  # a large member of a hash
     assert c.hget("h", "f") == b"y" * 100000
-    assert c.execute_command("GET", "h").__class__ is not bytes or True
     with pytest.raises(Exception, match="WRONGTYPE"):
         c.get("h")
 
