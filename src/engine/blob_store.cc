@@ -97,24 +97,7 @@ absl::StatusOr<BlobRef> BlobStore::AddImpl(std::string_view key, uint64_t value_
   }
   BlobRef ref{active_number_, active_size_, value_size};
   in_flight_[ref.file]++;
-  absl::Status s = [&]() -> absl::Status {
-    CAIRN_RETURN_IF_ERROR(active_->Append(BlobRecordHeader(key, value_size)));
-    CAIRN_RETURN_IF_ERROR(active_->Append(key));
-    std::string scratch;
-    for (uint64_t left = value_size; left > 0;) {
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(left, kBlobChunkSize));
-      left -= n;
-      std::string_view piece;
-      CAIRN_RETURN_IF_ERROR(next_chunk(n, &scratch, &piece));
-      CAIRN_RETURN_IF_ERROR(active_->Append(piece));
-      char crc[4];
-      EncodeFixed32(crc, Checksum32(piece));
-      CAIRN_RETURN_IF_ERROR(active_->Append(std::string_view(crc, 4)));
-    }
-    CAIRN_RETURN_IF_ERROR(active_->Flush());
-    if (sync) CAIRN_RETURN_IF_ERROR(active_->SyncData());
-    return absl::OkStatus();
-  }();
+  absl::Status s = AppendRecordLocked(key, value_size, sync, next_chunk);
   active_size_ += BlobRecordSize(key.size(), value_size);
   bytes_written_ += BlobRecordSize(key.size(), value_size);
   if (!s.ok()) {
@@ -124,6 +107,26 @@ absl::StatusOr<BlobRef> BlobStore::AddImpl(std::string_view key, uint64_t value_
     return s;
   }
   return ref;
+}
+
+absl::Status BlobStore::AppendRecordLocked(std::string_view key, uint64_t value_size, bool sync,
+                                           const ChunkSource& next_chunk) {
+  CAIRN_RETURN_IF_ERROR(active_->Append(BlobRecordHeader(key, value_size)));
+  CAIRN_RETURN_IF_ERROR(active_->Append(key));
+  std::string scratch;
+  for (uint64_t left = value_size; left > 0;) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(left, kBlobChunkSize));
+    left -= n;
+    std::string_view piece;
+    CAIRN_RETURN_IF_ERROR(next_chunk(n, &scratch, &piece));
+    CAIRN_RETURN_IF_ERROR(active_->Append(piece));
+    char crc[4];
+    EncodeFixed32(crc, Checksum32(piece));
+    CAIRN_RETURN_IF_ERROR(active_->Append(std::string_view(crc, 4)));
+  }
+  CAIRN_RETURN_IF_ERROR(active_->Flush());
+  if (sync) CAIRN_RETURN_IF_ERROR(active_->SyncData());
+  return absl::OkStatus();
 }
 
 void BlobStore::Release(uint64_t file) {

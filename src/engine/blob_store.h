@@ -75,6 +75,8 @@ class BlobStore {
                                                  std::string_view* piece)>;
   absl::StatusOr<BlobRef> AddImpl(std::string_view key, uint64_t value_size, bool sync,
                                   const ChunkSource& next_chunk) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status AppendRecordLocked(std::string_view key, uint64_t value_size, bool sync,
+                                  const ChunkSource& next_chunk) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status SealLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Constant after construction.
