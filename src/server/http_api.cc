@@ -243,6 +243,43 @@ int64_t NowMs(const ServerContext& server) {
   return server.now_ms ? server.now_ms() : store::SystemNowMs();
 }
 
+// A single byte range of a Range header (RFC 9110 14.1.2): "bytes=a-b", "bytes=a-",
+// "bytes=-n". kNone (serve the whole value) for no header, another unit, several ranges
+// or a malformed one, as a server that ignores Range may; kUnsatisfiable when the first
+// byte is past the end (416).
+enum class RangeKind { kNone, kRange, kUnsatisfiable };
+RangeKind ParseByteRange(std::string_view header, uint64_t size, uint64_t* first,
+                         uint64_t* last) {
+  constexpr std::string_view kPrefix = "bytes=";
+  if (header.substr(0, kPrefix.size()) != kPrefix) return RangeKind::kNone;
+  std::string_view spec = header.substr(kPrefix.size());
+  if (spec.find(',') != std::string_view::npos) return RangeKind::kNone;
+  const size_t dash = spec.find('-');
+  if (dash == std::string_view::npos) return RangeKind::kNone;
+  const std::string_view a = spec.substr(0, dash), b = spec.substr(dash + 1);
+  uint64_t x = 0, y = 0;
+  auto number = [](std::string_view t, uint64_t* v) {
+    if (t.empty() || t.size() > 19) return false;
+    for (char ch : t) {
+      if (ch < '0' || ch > '9') return false;
+    }
+    return absl::SimpleAtoi(ToAbsl(t), v);
+  };
+  if (a.empty()) {  // the last y bytes
+    if (!number(b, &y)) return RangeKind::kNone;
+    if (y == 0 || size == 0) return RangeKind::kUnsatisfiable;
+    *first = size - std::min(y, size);
+    *last = size - 1;
+    return RangeKind::kRange;
+  }
+  if (!number(a, &x) || (!b.empty() && !number(b, &y))) return RangeKind::kNone;
+  if (!b.empty() && y < x) return RangeKind::kNone;
+  if (x >= size) return RangeKind::kUnsatisfiable;
+  *first = x;
+  *last = b.empty() ? size - 1 : std::min(y, size - 1);
+  return RangeKind::kRange;
+}
+
 // --- handlers ---------------------------------------------------------------------------
 
 HttpResponse KeyRequest(ServerContext& server, const HttpRequest& req, const std::string& key,
@@ -250,20 +287,48 @@ HttpResponse KeyRequest(ServerContext& server, const HttpRequest& req, const std
   int db;
   if (!ParseDb(q, cfg, &db)) return Error(400, "db must be a database index");
   if (req.method == "GET" || req.method == "HEAD") {
-    store::Record r;
-    absl::Status s = server.backend->Get(db, key, &r);
+    // Read through the engine's reader: a Range reads only its bytes (verified chunk by
+    // chunk), the whole value goes straight into the response body.
+    store::RecordView header;
+    std::unique_ptr<engine::ValueReader> payload;
+    absl::Status s = server.backend->GetPayload(db, key, &header, &payload);
     if (absl::IsNotFound(s)) {
       server.stats.keyspace_misses.fetch_add(1, std::memory_order_relaxed);
       return Error(404, "key not found");
     }
     if (!s.ok()) return Error(StatusFor(s), std::string(s.message()));
     server.stats.keyspace_hits.fetch_add(1, std::memory_order_relaxed);
-    if (r.type != store::ValueType::kString) {
+    if (header.type != store::ValueType::kString) {
       // A hash, list, set or sorted set has no single value to return.
-      return Error(409, absl::StrCat("WRONGTYPE the key holds a ", ToAbsl(store::TypeName(r.type)),
-                                     ", not a string"));
+      return Error(409, absl::StrCat("WRONGTYPE the key holds a ",
+                                     ToAbsl(store::TypeName(header.type)), ", not a string"));
     }
-    return HttpResponse{200, "application/octet-stream", std::move(r.value)};
+    const uint64_t size = payload->size();
+    uint64_t first = 0, last = size == 0 ? 0 : size - 1;
+    HttpResponse resp{200, "application/octet-stream", {}};
+    resp.accept_ranges = true;
+    switch (ParseByteRange(req.range, size, &first, &last)) {
+      case RangeKind::kNone:
+        break;
+      case RangeKind::kUnsatisfiable:
+        resp = Error(416, "range not satisfiable");
+        resp.content_range = absl::StrCat("bytes */", size);
+        return resp;
+      case RangeKind::kRange:
+        resp.status = 206;
+        resp.content_range = absl::StrCat("bytes ", first, "-", last, "/", size);
+        break;
+    }
+    const uint64_t n = size == 0 ? 0 : last - first + 1;
+    if (req.method == "HEAD") {
+      resp.body.clear();
+      return resp;
+    }
+    resp.body.resize(n);
+    if (absl::Status r = payload->Read(first, n, resp.body.data()); !r.ok()) {
+      return Error(StatusFor(r), std::string(r.message()));
+    }
+    return resp;
   }
   if (req.method == "PUT") {
     if (auto refused = RefuseWrite(server, cfg)) return *refused;
@@ -1065,6 +1130,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     if (auto it = msg.find(http::field::authorization); it != msg.end()) {
       req.authorization = std::string(it->value());
     }
+    if (auto it = msg.find(http::field::range); it != msg.end()) req.range = std::string(it->value());
     return req;
   }
 
@@ -1125,6 +1191,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     res->set(http::field::server, "cairn");
     res->set(http::field::content_type, r.content_type);
     if (r.status == 401) res->set(http::field::www_authenticate, "Basic realm=\"cairn\"");
+    if (!r.content_range.empty()) res->set(http::field::content_range, r.content_range);
+    if (r.accept_ranges) res->set(http::field::accept_ranges, "bytes");
     res->keep_alive(keep_alive);
     res->body() = std::move(r.body);
     res->prepare_payload();

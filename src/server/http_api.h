@@ -22,12 +22,18 @@ struct HttpRequest {
   std::string target;  // path and query, still percent-encoded
   std::string body;
   std::string authorization;  // the Authorization header, if any
+  std::string range;          // the Range header, if any (GET /v1/kv/{key})
   bool from_loopback = true;  // the client or the listening address is loopback
 };
 struct HttpResponse {
+  HttpResponse() = default;
+  HttpResponse(int s, std::string type, std::string b)
+      : status(s), content_type(std::move(type)), body(std::move(b)) {}
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  std::string content_range;  // Content-Range header (206, 416), if not empty
+  bool accept_ranges = false;  // Accept-Ranges: bytes
 };
 
 HttpResponse HandleHttpRequest(ServerContext& server, const HttpRequest& request);

@@ -124,3 +124,47 @@ def test_damaged_blob_reads_as_error_never_wrong_data(server):
     conn.request("GET", "/v1/kv/k")
     r = conn.getresponse()
     assert r.status >= 500 and value not in r.read()
+
+
+def _http(server, method, path, headers=None, body=None):
+    conn = http.client.HTTPConnection(server.host, server.http_port, timeout=60)
+    conn.request(method, path, body=body, headers=headers or {})
+    r = conn.getresponse()
+    data = r.read()
+    conn.close()
+    return r, data
+
+
+def test_http_range_reads_only_the_range(server):
+    value = os.urandom(3 * MB + 11)
+    r, _ = _http(server, "PUT", "/v1/kv/big", body=value)
+    assert r.status == 200
+    r, data = _http(server, "GET", "/v1/kv/big")
+    assert r.status == 200 and data == value and r.getheader("Accept-Ranges") == "bytes"
+    size = len(value)
+    for spec, first, last in [("bytes=0-9", 0, 9), ("bytes=65530-65545", 65530, 65545),
+                              ("bytes=%d-" % (size - 5), size - 5, size - 1),
+                              ("bytes=-7", size - 7, size - 1),
+                              ("bytes=100-%d" % (size + 1000), 100, size - 1),
+                              ("bytes=1000000-2999999", 1000000, 2999999)]:
+        r, data = _http(server, "GET", "/v1/kv/big", {"Range": spec})
+        assert r.status == 206, spec
+        assert r.getheader("Content-Range") == "bytes %d-%d/%d" % (first, last, size), spec
+        assert data == value[first:last + 1], spec
+    r, data = _http(server, "GET", "/v1/kv/big", {"Range": "bytes=%d-" % size})
+    assert r.status == 416 and r.getheader("Content-Range") == "bytes */%d" % size
+    # Several ranges, another unit or a malformed one: the whole value, as HTTP allows.
+    for spec in ["bytes=0-1,5-6", "items=0-1", "bytes=5-2", "bytes=x-"]:
+        r, data = _http(server, "GET", "/v1/kv/big", {"Range": spec})
+        assert r.status == 200 and data == value, spec
+    _http(server, "PUT", "/v1/kv/small", body=b"hello")
+    r, data = _http(server, "GET", "/v1/kv/small", {"Range": "bytes=1-3"})
+    assert r.status == 206 and data == b"ell"
+    # A chunked PUT (no Content-Length) is accepted.
+    conn = http.client.HTTPConnection(server.host, server.http_port, timeout=60)
+    conn.request("PUT", "/v1/kv/chunked", body=iter([value[:MB], value[MB:]]),
+                 encode_chunked=True)
+    assert conn.getresponse().status == 200
+    conn.close()
+    r, data = _http(server, "GET", "/v1/kv/chunked")
+    assert data == value
