@@ -22,8 +22,8 @@ struct HttpRequest {
   std::string target;  // path and query, still percent-encoded
   std::string body;
   std::string authorization;  // the Authorization header, if any
-  std::string range;          // the Range header, if any (GET /v1/kv/{key})
   bool from_loopback = true;  // the client or the listening address is loopback
+  std::string range;          // the Range header, if any (GET /v1/kv/{key})
 };
 struct HttpResponse {
   HttpResponse() = default;
