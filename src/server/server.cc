@@ -353,8 +353,21 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     // A large bulk argument: its whole length is reserved once, untouched (no resident
     // memory until the bytes arrive), so growing the buffer never holds two copies (the
     // old buffer and its doubled successor) of a value.
-    if (wanted > (1 << 20) && in_.capacity() < in_end_ + wanted) in_.reserve(in_end_ + wanted);
-    const size_t want = std::clamp<size_t>(wanted, 16 << 10, 1 << 20);
+    constexpr size_t kSlack = 64 << 10;  // room to read past the bulk (the next command)
+    if (wanted > (1 << 20) && in_.capacity() < in_end_ + wanted) {
+      // A fresh string: reserve() on a grown one would round up to twice its capacity.
+      std::string bigger;
+      bigger.reserve(in_end_ + wanted + kSlack);
+      bigger.append(in_.data(), in_.size());
+      in_.swap(bigger);
+    }
+    size_t want = std::clamp<size_t>(wanted, 16 << 10, 1 << 20);
+    // Near the end of a large bulk, a read never grows the buffer past its reservation
+    // (growing would copy the whole value into a buffer twice as large).
+    if (in_.capacity() > (1 << 20) && in_end_ + want > in_.capacity() &&
+        in_.capacity() - in_end_ >= wanted) {
+      want = in_.capacity() - in_end_;
+    }
     if (in_.size() - in_end_ < want) in_.resize(in_end_ + want);
     stream_.async_read_some(asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
                             [self](boost::system::error_code ec, size_t n) {
