@@ -248,6 +248,8 @@ int64_t NowMs(const ServerContext& server) {
 // or a malformed one, as a server that ignores Range may; kUnsatisfiable when the first
 // byte is past the end (416).
 enum class RangeKind { kNone, kRange, kUnsatisfiable };
+// A GET of a value larger than this streams it in pieces of this size.
+constexpr uint64_t kStreamChunk = 1 << 20;
 RangeKind ParseByteRange(std::string_view header, uint64_t size, uint64_t* first,
                          uint64_t* last) {
   constexpr std::string_view kPrefix = "bytes=";
@@ -322,6 +324,13 @@ HttpResponse KeyRequest(ServerContext& server, const HttpRequest& req, const std
     const uint64_t n = size == 0 ? 0 : last - first + 1;
     if (req.method == "HEAD") {
       resp.body.clear();
+      return resp;
+    }
+    if (n > kStreamChunk) {
+      // Sent chunk by chunk from the blob file: memory stays one chunk, not the value.
+      resp.stream = std::move(payload);
+      resp.stream_offset = first;
+      resp.stream_length = n;
       return resp;
     }
     resp.body.resize(n);
@@ -1185,7 +1194,71 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     return resp;
   }
 
+  // A large value: the header, then chunks read from the engine one at a time (Beast's
+  // buffer_body), each verified by the reader before it is sent.
+  struct Streaming {
+    http::response<http::buffer_body> res;
+    http::response_serializer<http::buffer_body> sr{res};
+    std::shared_ptr<engine::ValueReader> reader;
+    uint64_t offset = 0, left = 0;
+    std::string chunk;
+    Streaming(HttpResponse&& r, bool keep_alive) : res(static_cast<http::status>(r.status), 11) {
+      res.set(http::field::server, "cairn");
+      res.set(http::field::content_type, r.content_type);
+      if (!r.content_range.empty()) res.set(http::field::content_range, r.content_range);
+      if (r.accept_ranges) res.set(http::field::accept_ranges, "bytes");
+      res.keep_alive(keep_alive);
+      res.content_length(r.stream_length);
+      res.body().data = nullptr;
+      res.body().more = true;
+      reader = std::move(r.stream);
+      offset = r.stream_offset;
+      left = r.stream_length;
+    }
+  };
+
+  void StreamReply(HttpResponse r, bool keep_alive) {
+    auto st = std::make_shared<Streaming>(std::move(r), keep_alive);
+    auto self = this->shared_from_this();
+    http::async_write_header(stream_, st->sr, [self, st](beast::error_code ec, size_t n) {
+      self->server_->stats.bytes_out.fetch_add(n, std::memory_order_relaxed);
+      if (ec) return self->Close();
+      self->StreamNext(st);
+    });
+  }
+
+  void StreamNext(std::shared_ptr<Streaming> st) {
+    if (st->left == 0) {
+      st->res.body().data = nullptr;
+      st->res.body().size = 0;
+      st->res.body().more = false;
+    } else {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(st->left, kStreamChunk));
+      st->chunk.resize(n);
+      if (absl::Status s = st->reader->Read(st->offset, n, st->chunk.data()); !s.ok()) {
+        // The status line is out: all that is left is to cut the body short.
+        spdlog::error("HTTP GET of a large value stopped: {}", s.ToString());
+        return Close();
+      }
+      st->offset += n;
+      st->left -= n;
+      st->res.body().data = st->chunk.data();
+      st->res.body().size = n;
+      st->res.body().more = st->left > 0;
+    }
+    auto self = this->shared_from_this();
+    http::async_write(stream_, st->sr, [self, st](beast::error_code ec, size_t n) {
+      self->server_->stats.bytes_out.fetch_add(n, std::memory_order_relaxed);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) return self->Close();
+      if (!st->sr.is_done()) return self->StreamNext(st);
+      if (!st->res.keep_alive()) return self->Close();
+      self->Read();
+    });
+  }
+
   void Reply(HttpResponse r, bool keep_alive) {
+    if (r.stream != nullptr) return StreamReply(std::move(r), keep_alive);
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(r.status), 11);
     res->set(http::field::server, "cairn");

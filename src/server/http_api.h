@@ -34,6 +34,11 @@ struct HttpResponse {
   std::string body;
   std::string content_range;  // Content-Range header (206, 416), if not empty
   bool accept_ranges = false;  // Accept-Ranges: bytes
+  // A large value sent from the engine's reader in chunks instead of body: stream_length
+  // bytes from stream_offset. A damaged chunk ends the connection mid-body.
+  std::shared_ptr<engine::ValueReader> stream;
+  uint64_t stream_offset = 0;
+  uint64_t stream_length = 0;
 };
 
 HttpResponse HandleHttpRequest(ServerContext& server, const HttpRequest& request);
