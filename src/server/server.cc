@@ -856,6 +856,7 @@ class ServerImpl final : public Server {
     engine::Options o;
     o.block_cache_size = cfg.block_cache_size;
     o.write_buffer_size = cfg.write_buffer_size;
+    o.min_blob_size = cfg.blob_min_size;
     o.row_cache_size = cfg.row_cache_size;
     o.memtable_hash_index = cfg.memtable_hash_index;
     o.wal_sync = WalSync(cfg.wal_sync);
