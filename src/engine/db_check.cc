@@ -10,6 +10,7 @@
 #include "cairn/engine/check.h"
 #include "engine/block.h"
 #include "engine/bloom.h"
+#include "engine/blob_store.h"
 #include "engine/filename.h"
 #include "engine/format.h"
 #include "engine/table_cache.h"
@@ -361,8 +362,8 @@ absl::StatusOr<CheckReport> CheckDB(const std::string& dir, const Options& optio
     report.problems.push_back(CheckProblem{current, 0, "MANIFEST contents", std::string(s.message())});
     return report;
   }
-  std::set<uint64_t> live;
-  versions.AddLiveFiles(&live);
+  std::set<uint64_t> live, live_blobs;
+  versions.AddLiveFiles(&live, &live_blobs);
   auto current = versions.current();
   for (int level = 0; level < kNumLevels; level++) {
     for (const auto& f : current->files(level)) checker.CheckTable(*f);
@@ -379,6 +380,20 @@ absl::StatusOr<CheckReport> CheckDB(const std::string& dir, const Options& optio
       report.warnings.push_back(
           CheckProblem{name, 0, "table file", "not referenced by the MANIFEST"});
     }
+    if (type == FileType::kBlob) {
+      live_blobs.erase(number);
+      uint64_t records = 0, bytes = 0;
+      absl::Status s = VerifyBlobFile(env, BlobFileName(dir, number), &records, &bytes);
+      report.blob_files++;
+      report.blob_records += records;
+      if (!s.ok()) {
+        report.problems.push_back(CheckProblem{name, 0, "blob file", std::string(s.message())});
+      }
+    }
+  }
+  for (uint64_t number : live_blobs) {
+    report.problems.push_back(CheckProblem{BlobFileName(dir, number).substr(dir.size() + 1), 0,
+                                           "blob file", "missing (a table refers to it)"});
   }
   std::sort(logs.begin(), logs.end());
   for (uint64_t number : logs) checker.CheckWal(number);

@@ -63,7 +63,9 @@ DBImpl::DBImpl(const Options& options, std::string dir)
       table_cache_(std::make_unique<TableCache>(env_, dir_, options.max_open_files,
                                                 block_cache_.get(), options.row_cache_size,
                                                 options.use_mmap_reads)),
-      versions_(std::make_unique<VersionSet>(env_, dir_, table_cache_.get())) {}
+      versions_(std::make_unique<VersionSet>(env_, dir_, table_cache_.get())),
+      blob_store_(std::make_unique<BlobStore>(env_, dir_, options.blob_file_size,
+                                              [this] { return versions_->NewFileNumber(); })) {}
 
 DBImpl::~DBImpl() {
   {
@@ -77,13 +79,20 @@ DBImpl::~DBImpl() {
   if (housekeeping_thread_.joinable()) housekeeping_thread_.join();
   absl::MutexLock l(&mu_);
   // Graceful close: what was acknowledged becomes durable.
-  if (wal_ != nullptr && bg_error_.ok()) (void)wal_->file()->Sync();
+  if (wal_ != nullptr && bg_error_.ok()) {
+    (void)blob_store_->Sync();  // blob records before the WAL records naming them
+    (void)wal_->file()->Sync();
+  }
   wal_.reset();
 }
 
 absl::Status DBImpl::Put(const WriteOptions& options, std::string_view key,
                          std::string_view value) {
   return NoThrow([&] {
+    if (IsBlobValue(value.size())) {
+      const std::string_view parts[] = {value};
+      return PutBlob(options, key, parts, 0, nullptr);
+    }
     WriteBatch batch;
     batch.Put(key, value);
     return WriteImpl(options, &batch);
@@ -99,7 +108,12 @@ absl::Status DBImpl::Delete(const WriteOptions& options, std::string_view key) {
 }
 
 absl::Status DBImpl::Write(const WriteOptions& options, const WriteBatch& batch) {
-  return NoThrow([&] { return WriteImpl(options, &batch); });
+  return NoThrow([&] {
+    if (options_.min_blob_size > 0 && batch.ApproximateSize() >= options_.min_blob_size) {
+      return WriteSeparated(options, batch);
+    }
+    return WriteImpl(options, &batch);
+  });
 }
 
 DBImpl::ReadView DBImpl::CaptureReadView(const ReadOptions& options) {
@@ -115,15 +129,21 @@ absl::Status DBImpl::Get(const ReadOptions& options, std::string_view key, std::
     LookupKey lkey(key, view.sequence);
     const uint64_t now = options.include_expired ? 0 : env_->NowUnixMicros();
     absl::Status s;
-    if (view.mem->Get(lkey, now, value, &s)) return s;
-    if (view.imm != nullptr && view.imm->Get(lkey, now, value, &s)) return s;
-    bool compaction_due = false;
-    s = view.current->Get(lkey, now, value, &compaction_due);
-    if (compaction_due && options_.seek_compaction) {
-      absl::MutexLock l(&mu_);
-      bg_cv_.SignalAll();  // the compaction thread picks the table up
+    bool blob = false;
+    if (!view.mem->Get(lkey, now, value, &s, &blob) &&
+        (view.imm == nullptr || !view.imm->Get(lkey, now, value, &s, &blob))) {
+      bool compaction_due = false;
+      s = view.current->Get(lkey, now, value, &compaction_due, &blob);
+      if (compaction_due && options_.seek_compaction) {
+        absl::MutexLock l(&mu_);
+        bg_cv_.SignalAll();  // the compaction thread picks the table up
+      }
     }
-    return s;
+    if (!s.ok() || !blob) return s;
+    // The view still pins the tables that refer to the blob file, so it is not deleted.
+    BlobRef ref;
+    CAIRN_RETURN_IF_ERROR(DecodeBlobRef(*value, &ref));
+    return blob_store_->Read(key, ref, value);
   });
 }
 
@@ -137,7 +157,7 @@ std::unique_ptr<Iterator> DBImpl::NewIterator(const ReadOptions& options) {
     auto merged = NewMergingIterator(CompareInternalKeys, std::move(children));
     auto iter = NewDBIterator(std::move(merged), view.sequence,
                               options.include_expired ? 0 : env_->NowUnixMicros(),
-                              options.iterate_upper_bound);
+                              options.iterate_upper_bound, blob_store_.get());
     // The iterator pins the memtables and the version (hence the tables) it reads.
     iter->RegisterCleanup([view = std::move(view)] {});
     return iter;
@@ -195,7 +215,8 @@ absl::Status DBImpl::SyncWal() {
     CAIRN_RETURN_IF_ERROR(bg_error_);
     wal = wal_;
   }
-  absl::Status s = wal->file()->SyncData();
+  absl::Status s = blob_store_->Sync();  // blob records before the WAL records naming them
+  if (s.ok()) s = wal->file()->SyncData();
   absl::MutexLock l(&mu_);
   if (!s.ok() && wal == wal_) SetBackgroundError(s);  // not a WAL a Resume retired
   if (s.ok()) wal_syncs_++;
@@ -272,9 +293,13 @@ std::optional<std::string> DBImpl::GetPropertyImpl(std::string_view name) {
   if (name == "cairn.table-bytes-written") {
     return absl::StrCat(stats_.flush_bytes + stats_.compaction_bytes_written);
   }
+  if (name == "cairn.blob-bytes-written") return absl::StrCat(blob_store_->bytes_written());
   if (name == "cairn.write-amplification") {
-    const double written =
-        static_cast<double>(stats_.flush_bytes + stats_.compaction_bytes_written);
+    // Tables and blob files written (flushes, compactions, blob appends and their garbage
+    // collection) per byte the application wrote; the WAL is not counted.
+    const double written = static_cast<double>(stats_.flush_bytes +
+                                               stats_.compaction_bytes_written +
+                                               blob_store_->bytes_written());
     return absl::StrFormat("%.2f", stats_.user_bytes_written == 0
                                        ? 0.0
                                        : written / static_cast<double>(stats_.user_bytes_written));
@@ -309,6 +334,10 @@ std::optional<std::string> DBImpl::GetPropertyImpl(std::string_view name) {
     add("write_stops", stats_.stops);
     add("write_stall_micros", stats_.stall_micros);
     add("wal_syncs", wal_syncs_);
+    add("blob_files", blob_store_->SealedFileSizes().size());
+    add("blob_bytes_written", blob_store_->bytes_written());
+    add("blob_gc_bytes_written", stats_.blob_gc_bytes_written);
+    add("blob_files_deleted", blob_files_deleted_);
     add("memtable_bytes",
         mem_->ApproximateMemoryUsage() + (imm_ ? imm_->ApproximateMemoryUsage() : 0));
     add("last_sequence", versions_->LastSequence());

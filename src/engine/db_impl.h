@@ -32,6 +32,7 @@
 #include "absl/synchronization/mutex.h"
 #include "cairn/engine/db.h"
 #include "cairn/env.h"
+#include "engine/blob_store.h"
 #include "engine/compaction.h"
 #include "engine/memtable.h"
 #include "engine/table_cache.h"
@@ -51,9 +52,15 @@ class DBImpl final : public DB {
 
   absl::Status Put(const WriteOptions& options, std::string_view key,
                    std::string_view value) override;
+  absl::Status PutParts(const WriteOptions& options, std::string_view key,
+                        std::span<const std::string_view> parts,
+                        uint64_t expire_at_unix_micros,
+                        const WriteBatch* also = nullptr) override;
   absl::Status Delete(const WriteOptions& options, std::string_view key) override;
   absl::Status Write(const WriteOptions& options, const WriteBatch& batch) override;
   absl::Status Get(const ReadOptions& options, std::string_view key, std::string* value) override;
+  absl::StatusOr<std::unique_ptr<ValueReader>> GetReader(const ReadOptions& options,
+                                                         std::string_view key) override;
   std::unique_ptr<Iterator> NewIterator(const ReadOptions& options) override;
   const Snapshot* GetSnapshot() override;
   void ReleaseSnapshot(const Snapshot* snapshot) override;
@@ -109,6 +116,24 @@ class DBImpl final : public DB {
   void SetBackgroundError(const absl::Status& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void HousekeepingLoop();
 
+  // --- key-value separation (db_impl_blob.cc) ---
+  bool IsBlobValue(size_t size) const {
+    return options_.min_blob_size > 0 && size >= options_.min_blob_size;
+  }
+  // Writes the value (parts, in order) to a blob file, then its reference through the WAL.
+  absl::Status PutBlob(const WriteOptions& options, std::string_view key,
+                       std::span<const std::string_view> parts, uint64_t expire_at,
+                       const WriteBatch* also);
+  // Write of a batch with values to separate: each goes to a blob file first.
+  absl::Status WriteSeparated(const WriteOptions& options, const WriteBatch& batch);
+  // Deletes blob files that nothing refers to: no table of a live Version, no memtable,
+  // no write in progress.
+  void RemoveObsoleteBlobFiles(const std::set<uint64_t>& referenced)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sealed blob files whose live bytes fell below the garbage threshold: compaction
+  // rewrites the values it meets in them.
+  std::set<uint64_t> BlobFilesToRewrite() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   // --- recovery (db_impl_open.cc) ---
   absl::Status Recover(VersionEdit* edit) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ReplayWals(const std::vector<uint64_t>& logs, VersionEdit* edit)
@@ -118,9 +143,13 @@ class DBImpl final : public DB {
   void CompactionLoop();
   // Runs c (releasing mu_ while merging) and installs its result.
   absl::Status RunCompaction(Compaction* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Values met in the blob files of rewrite_blobs are copied to the active blob file;
+  // *blob_files gets the files so written to (protected until the caller Releases them).
   absl::Status MergeCompactionInputs(Compaction* c, SequenceNumber smallest_snapshot,
+                                     const std::set<uint64_t>& rewrite_blobs,
                                      std::vector<FileMetaData>* outputs,
-                                     std::vector<uint64_t>* created, uint64_t* bytes_written);
+                                     std::vector<uint64_t>* created, uint64_t* bytes_written,
+                                     std::vector<uint64_t>* blob_files);
 
   // --- flush (db_impl_flush.cc) ---
   void FlushLoop();
@@ -142,6 +171,7 @@ class DBImpl final : public DB {
   std::unique_ptr<BlockCache> block_cache_;  // nullptr when block_cache_size is 0
   std::unique_ptr<TableCache> table_cache_;
   std::unique_ptr<VersionSet> versions_;
+  std::unique_ptr<BlobStore> blob_store_;
 
   absl::Mutex mu_;
   absl::CondVar bg_cv_;  // signalled when a flush finishes or imm_ is set
@@ -171,6 +201,7 @@ class DBImpl final : public DB {
   // Tables being written by a flush or compaction: not yet in any Version.
   std::set<uint64_t> pending_outputs_ ABSL_GUARDED_BY(mu_);
   bool compaction_running_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t blob_files_deleted_ ABSL_GUARDED_BY(mu_) = 0;
   // Where the last compaction of each level ended (internal key): the next starts after.
   std::array<std::string, kNumLevels> compact_pointers_ ABSL_GUARDED_BY(mu_);
   struct Stats {
@@ -179,6 +210,7 @@ class DBImpl final : public DB {
     uint64_t compactions = 0, trivial_moves = 0;
     uint64_t compaction_bytes_read = 0, compaction_bytes_written = 0;
     uint64_t compaction_micros = 0;
+    uint64_t blob_gc_bytes_written = 0;  // values rewritten out of mostly dead blob files
     uint64_t filtered_entries = 0;  // dropped by the compaction filter
     uint64_t stall_micros = 0, slowdowns = 0, stops = 0;
   };

@@ -82,7 +82,15 @@ absl::Status DBImpl::CompactRange(const std::string* begin, const std::string* e
 absl::Status DBImpl::RunCompaction(Compaction* c) {
   const uint64_t start_micros = env_->NowMicros();
   const std::string pointer(c->inputs[0].back()->largest);
-  if (c->IsTrivialMove()) {
+  const std::set<uint64_t> rewrite_blobs = BlobFilesToRewrite();
+  // A table naming a blob file due for rewriting goes through a real merge.
+  auto names_rewritten_blob = [&](const FileMetaData& f) {
+    for (const auto& ref : f.blob_refs) {
+      if (rewrite_blobs.contains(ref.first)) return true;
+    }
+    return false;
+  };
+  if (c->IsTrivialMove() && !names_rewritten_blob(*c->inputs[0][0])) {
     const auto& f = c->inputs[0][0];
     c->edit.RemoveFile(c->level, f->number);
     c->edit.AddFile(c->output_level(), *f);
@@ -96,16 +104,25 @@ absl::Status DBImpl::RunCompaction(Compaction* c) {
       snapshots_.empty() ? versions_->LastSequence() : *snapshots_.begin();
   std::vector<FileMetaData> outputs;
   std::vector<uint64_t> created;
+  std::vector<uint64_t> blob_files;  // rewritten values went there: protected until installed
 
   mu_.Unlock();
   absl::Status s;
   uint64_t bytes_written = 0;
   try {
-    s = MergeCompactionInputs(c, smallest_snapshot, &outputs, &created, &bytes_written);
+    s = MergeCompactionInputs(c, smallest_snapshot, rewrite_blobs, &outputs, &created,
+                              &bytes_written, &blob_files);
   } catch (const std::exception& e) {
     s = ExceptionToStatus(e);
   }
   mu_.Lock();
+  struct ReleaseBlobs {
+    BlobStore* store;
+    const std::vector<uint64_t>& files;
+    ~ReleaseBlobs() {
+      for (uint64_t f : files) store->Release(f);
+    }
+  } release_blobs{blob_store_.get(), blob_files};
 
   if (!s.ok()) {
     // Nothing names the outputs yet: they can go.
@@ -137,9 +154,11 @@ absl::Status DBImpl::RunCompaction(Compaction* c) {
 }
 
 absl::Status DBImpl::MergeCompactionInputs(Compaction* c, SequenceNumber smallest_snapshot,
+                                           const std::set<uint64_t>& rewrite_blobs,
                                            std::vector<FileMetaData>* outputs,
                                            std::vector<uint64_t>* created,
-                                           uint64_t* bytes_written) {
+                                           uint64_t* bytes_written,
+                                           std::vector<uint64_t>* blob_files) {
   std::vector<std::unique_ptr<Iterator>> children;
   for (int which = 0; which < 2; which++) {
     for (const auto& f : c->inputs[which]) {
@@ -153,8 +172,13 @@ absl::Status DBImpl::MergeCompactionInputs(Compaction* c, SequenceNumber smalles
   std::unique_ptr<WritableFile> file;
   std::unique_ptr<TableBuilder> builder;
   FileMetaData meta;
+  BlobRefCounter blob_refs;
+  uint64_t blob_gc_bytes = 0;
   auto finish_output = [&]() -> absl::Status {
+    meta.blob_refs = blob_refs.Take();
     absl::Status s = builder->Finish();
+    // Values rewritten to a blob file must be durable before the MANIFEST names the table.
+    if (s.ok() && !blob_files->empty()) s = blob_store_->Sync();
     if (s.ok()) s = file->Sync();
     absl::Status closed = file->Close();
     if (s.ok()) s = closed;
@@ -176,6 +200,7 @@ absl::Status DBImpl::MergeCompactionInputs(Compaction* c, SequenceNumber smalles
   const uint64_t expired_before =
       now > options_.expired_retention_micros ? now - options_.expired_retention_micros : 0;
   std::string rewritten;  // an expired value as a deletion, or a key with sequence 0
+  std::string rewritten_value;  // a blob reference moved by garbage collection
   std::unique_ptr<CompactionFilter> filter;
   if (options_.compaction_filter_factory != nullptr) {
     filter = options_.compaction_filter_factory->NewFilter();
@@ -204,7 +229,7 @@ absl::Status DBImpl::MergeCompactionInputs(Compaction* c, SequenceNumber smalles
     // An expired value reads as a deletion to every reader, now and later: write it as
     // one (the tombstone still hides older versions below) and drop it like one.
     bool expired = false;
-    if (ikey.type == kTypeValueWithExpiry) {
+    if (ikey.type == kTypeValueWithExpiry || ikey.type == kTypeBlobIndex) {
       std::string_view unused;
       expired =
           ResolveEntry(ikey.type, input->value(), expired_before, &unused) == EntryState::kAbsent;
@@ -213,9 +238,12 @@ absl::Status DBImpl::MergeCompactionInputs(Compaction* c, SequenceNumber smalles
     // The application's filter may turn the newest version every snapshot sees into a
     // deletion, written and dropped like an expired value.
     if (filter != nullptr && !expired && new_user_key && ikey.sequence <= smallest_snapshot &&
-        (ikey.type == kTypeValue || ikey.type == kTypeValueWithExpiry)) {
+        (ikey.type == kTypeValue || ikey.type == kTypeValueWithExpiry ||
+         ikey.type == kTypeBlobIndex)) {
       std::string_view v;
-      if (ResolveEntry(ikey.type, input->value(), now, &v) == EntryState::kValue &&
+      const EntryState state = ResolveEntry(ikey.type, input->value(), now, &v);
+      if (state == EntryState::kBlob) v = {};  // not read from its blob file (the filter's contract)
+      if ((state == EntryState::kValue || state == EntryState::kBlob) &&
           filter->Drop(ikey.user_key, v)) {
         expired = true;
         ikey.type = kTypeDeletion;
@@ -254,6 +282,21 @@ absl::Status DBImpl::MergeCompactionInputs(Compaction* c, SequenceNumber smalles
       meta.largest_seq = ikey.sequence;
     }
     std::string_view out_key = key, out_value = input->value();
+    if (!expired && ikey.type == kTypeBlobIndex && !rewrite_blobs.empty()) {
+      BlobRef ref;
+      CAIRN_RETURN_IF_ERROR(DecodeBlobRef(out_value.substr(8), &ref));
+      if (rewrite_blobs.contains(ref.file)) {
+        // Garbage collection: the value moves to the active blob file, chunk by chunk.
+        CAIRN_ASSIGN_OR_RETURN(auto reader, blob_store_->NewReader(ikey.user_key, ref));
+        CAIRN_ASSIGN_OR_RETURN(BlobRef moved,
+                               blob_store_->AddFrom(ikey.user_key, reader.get(), false));
+        blob_files->push_back(moved.file);
+        blob_gc_bytes += BlobRecordSize(ikey.user_key.size(), moved.size);
+        rewritten_value.assign(out_value.data(), 8);  // the expiry
+        EncodeBlobRef(moved, &rewritten_value);
+        out_value = rewritten_value;
+      }
+    }
     if (expired) {
       rewritten.clear();
       AppendInternalKey(&rewritten, ikey.user_key, ikey.sequence, kTypeDeletion);
@@ -269,13 +312,15 @@ absl::Status DBImpl::MergeCompactionInputs(Compaction* c, SequenceNumber smalles
     meta.smallest_seq = std::min(meta.smallest_seq, ikey.sequence);
     meta.largest_seq = std::max(meta.largest_seq, ikey.sequence);
     builder->Add(out_key, out_value);
+    blob_refs.Add(out_key, out_value);
     CAIRN_RETURN_IF_ERROR(builder->status());
   }
   CAIRN_RETURN_IF_ERROR(input->status());
   if (builder != nullptr) CAIRN_RETURN_IF_ERROR(finish_output());
-  if (filtered > 0) {
+  if (filtered > 0 || blob_gc_bytes > 0) {
     absl::MutexLock l(&mu_);
     stats_.filtered_entries += filtered;
+    stats_.blob_gc_bytes_written += blob_gc_bytes;
   }
   // New tables must be durable in the directory before the MANIFEST names them.
   return outputs->empty() ? absl::OkStatus() : env_->SyncDir(dir_);

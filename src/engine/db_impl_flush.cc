@@ -1,6 +1,7 @@
 // Background flush of the immutable memtable to an L0 table, and file garbage collection.
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
+#include "engine/blob_format.h"
 #include "engine/db_impl.h"
 #include "engine/filename.h"
 #include "engine/table_builder.h"
@@ -19,6 +20,7 @@ absl::Status DBImpl::WriteLevel0Table(const MemTable& mem, uint64_t number,
   bool first = true;
   std::string last_user_key;
   SequenceNumber last_sequence_for_key = kMaxSequenceNumber;
+  BlobRefCounter blob_refs;
   for (iter->SeekToFirst(); iter->Valid(); iter->Next()) {
     std::string_view key = iter->key();
     ParsedInternalKey parsed;
@@ -41,9 +43,13 @@ absl::Status DBImpl::WriteLevel0Table(const MemTable& mem, uint64_t number,
     }
     meta.largest.assign(key.data(), key.size());
     builder.Add(key, iter->value());
+    blob_refs.Add(key, iter->value());
   }
+  meta.blob_refs = blob_refs.Take();
   absl::Status s = builder.Finish();
-  // The table must be durable before the MANIFEST names it and its WAL is deleted.
+  // The table must be durable before the MANIFEST names it and its WAL is deleted; so
+  // must the blob records it refers to.
+  if (s.ok() && !meta.blob_refs.empty()) s = blob_store_->Sync();
   if (s.ok()) s = file->Sync();
   absl::Status c = file->Close();
   if (s.ok()) s = c;
@@ -119,8 +125,9 @@ absl::Status DBImpl::Flush() {
 void DBImpl::RemoveObsoleteFiles() {
   auto children = env_->GetChildren(dir_);
   if (!children.ok()) return;
-  std::set<uint64_t> live;
-  versions_->AddLiveFiles(&live);
+  std::set<uint64_t> live, blob_files;
+  versions_->AddLiveFiles(&live, &blob_files);
+  RemoveObsoleteBlobFiles(blob_files);
   const uint64_t min_wal = versions_->log_number();
   for (const auto& name : *children) {
     uint64_t number;
@@ -145,6 +152,7 @@ void DBImpl::RemoveObsoleteFiles() {
         break;
       case FileType::kCurrent:
       case FileType::kLock:
+      case FileType::kBlob:  // RemoveObsoleteBlobFiles
         break;
     }
     if (!keep) {

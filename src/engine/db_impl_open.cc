@@ -95,6 +95,11 @@ absl::Status DBImpl::Recover(VersionEdit* edit) {
     if (!ParseFileName(name, &number, &type)) continue;
     versions_->MarkFileNumberUsed(number);
     if (type == FileType::kTable) expected.erase(number);
+    if (type == FileType::kBlob) {
+      // Sealed from now on: a crash may have cut its last record short.
+      CAIRN_ASSIGN_OR_RETURN(uint64_t size, env_->GetFileSize(BlobFileName(dir_, number)));
+      blob_store_->NoteFile(number, size);
+    }
     if (type == FileType::kLog && number >= versions_->log_number()) logs.push_back(number);
   }
   if (!expected.empty()) {

@@ -388,7 +388,9 @@ void DBImpl::HousekeepingLoop() {
     if (!sync) continue;
     std::shared_ptr<wal::Writer> wal = wal_;
     mu_.Unlock();
-    absl::Status s = wal->file()->SyncData();
+    // Blob records first: a WAL record made durable never names a blob that is not.
+    absl::Status s = blob_store_->Sync();
+    if (s.ok()) s = wal->file()->SyncData();
     mu_.Lock();
     if (s.ok()) {
       wal_syncs_++;

@@ -1,6 +1,7 @@
 #include "engine/db_iter.h"
 
 #include "base/status.h"
+#include "engine/blob_store.h"
 
 namespace cairn::engine {
 namespace {
@@ -11,15 +12,38 @@ namespace {
 class DBIter final : public Iterator {
  public:
   DBIter(std::unique_ptr<Iterator> iter, SequenceNumber seq, uint64_t now,
-         std::optional<std::string> upper)
-      : iter_(std::move(iter)), sequence_(seq), now_(now), upper_bound_(std::move(upper)) {}
+         std::optional<std::string> upper, const BlobStore* blobs)
+      : iter_(std::move(iter)),
+        sequence_(seq),
+        now_(now),
+        upper_bound_(std::move(upper)),
+        blobs_(blobs) {}
 
   bool Valid() const override { return valid_; }
   std::string_view key() const override {
     return direction_ == kForward ? ExtractUserKey(iter_->key()) : std::string_view(saved_key_);
   }
   std::string_view value() const override {
-    return direction_ == kForward ? value_ : std::string_view(saved_value_);
+    const bool forward = direction_ == kForward;
+    const std::string_view raw = forward ? value_ : std::string_view(saved_value_);
+    if (!(forward ? value_blob_ : saved_blob_)) return raw;
+    // A blob reference: read the value once per position (a scan of keys only never
+    // pays for it).
+    if (!blob_loaded_ || loaded_ref_ != raw) {
+      blob_loaded_ = true;
+      loaded_ref_.assign(raw.data(), raw.size());
+      BlobRef ref;
+      absl::Status s = DecodeBlobRef(raw, &ref);
+      if (s.ok()) {
+        s = blobs_ != nullptr ? blobs_->Read(key(), ref, &blob_value_)
+                              : CorruptionError("blob reference without a blob store");
+      }
+      if (!s.ok()) {
+        blob_value_.clear();
+        if (status_.ok()) status_ = s;
+      }
+    }
+    return blob_value_;
   }
   absl::Status status() const override {
     if (!status_.ok()) return status_;
@@ -150,8 +174,10 @@ class DBIter final : public Iterator {
 
   // What iter_'s entry of the given type means now; on damage records Corruption and
   // stops the iterator.
-  EntryState Resolve(ValueType type, std::string_view* value) {
-    const EntryState state = ResolveEntry(type, iter_->value(), now_, value);
+  EntryState Resolve(ValueType type, std::string_view* value, bool* blob) {
+    EntryState state = ResolveEntry(type, iter_->value(), now_, value);
+    *blob = state == EntryState::kBlob;
+    if (*blob) state = EntryState::kValue;
     if (state == EntryState::kCorrupt) {
       status_ = CorruptionError("bad value with expiry in iterator");
       Invalidate();
@@ -174,7 +200,7 @@ class DBIter final : public Iterator {
       ParsedInternalKey ikey;
       if (!Parse(&ikey)) return;
       if (ikey.sequence <= sequence_) {
-        const EntryState state = Resolve(ikey.type, &value_);
+        const EntryState state = Resolve(ikey.type, &value_, &value_blob_);
         if (state == EntryState::kCorrupt) return;
         if (state == EntryState::kAbsent) {  // a deletion, or an expired value
           saved_key_.assign(ikey.user_key.data(), ikey.user_key.size());
@@ -204,7 +230,8 @@ class DBIter final : public Iterator {
             break;  // reached the key before the one we hold
           }
           std::string_view v;
-          const EntryState state = Resolve(ikey.type, &v);
+          bool blob = false;
+          const EntryState state = Resolve(ikey.type, &v, &blob);
           if (state == EntryState::kCorrupt) return;
           live = state == EntryState::kValue;
           if (!live) {
@@ -213,6 +240,7 @@ class DBIter final : public Iterator {
           } else {
             saved_key_.assign(ikey.user_key.data(), ikey.user_key.size());
             saved_value_.assign(v.data(), v.size());
+            saved_blob_ = blob;
           }
         }
         iter_->Prev();
@@ -235,15 +263,24 @@ class DBIter final : public Iterator {
   bool valid_ = false;
   std::string saved_key_;
   std::string saved_value_;
-  absl::Status status_;
+  bool value_blob_ = false;  // value_ is a blob reference
+  bool saved_blob_ = false;  // saved_value_ is a blob reference
+  const BlobStore* const blobs_;
+  // The value of the blob reference loaded_ref_, read by value().
+  mutable bool blob_loaded_ = false;
+  mutable std::string loaded_ref_;
+  mutable std::string blob_value_;
+  mutable absl::Status status_;
 };
 
 }  // namespace
 
 std::unique_ptr<Iterator> NewDBIterator(std::unique_ptr<Iterator> internal_iter,
                                         SequenceNumber sequence, uint64_t now,
-                                        std::optional<std::string> upper_bound) {
-  return std::make_unique<DBIter>(std::move(internal_iter), sequence, now, std::move(upper_bound));
+                                        std::optional<std::string> upper_bound,
+                                        const BlobStore* blobs) {
+  return std::make_unique<DBIter>(std::move(internal_iter), sequence, now, std::move(upper_bound),
+                                  blobs);
 }
 
 }  // namespace cairn::engine

@@ -13,10 +13,15 @@
 
 namespace cairn::engine {
 
-// Values whose expiry is at or before now (Unix microseconds) read as deletions.
+class BlobStore;
+
+// Values whose expiry is at or before now (Unix microseconds) read as deletions. Values
+// kept in blob files are read from blobs (not owned; null: none) when value() is first
+// called at a position.
 std::unique_ptr<Iterator> NewDBIterator(std::unique_ptr<Iterator> internal_iter,
                                         SequenceNumber sequence, uint64_t now,
-                                        std::optional<std::string> upper_bound);
+                                        std::optional<std::string> upper_bound,
+                                        const BlobStore* blobs = nullptr);
 
 }  // namespace cairn::engine
 

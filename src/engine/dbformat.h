@@ -28,14 +28,18 @@ enum ValueType : uint8_t {
   // A value with a time to live: stored value = fixed64 expire-at (Unix microseconds) |
   // the user's value. From the expire-at time on, it reads as a deletion.
   kTypeValueWithExpiry = 2,
+  // A value kept in a blob file (key-value separation, blob_store.h): stored value =
+  // fixed64 expire-at (Unix microseconds, 0: never) | blob reference (blob_format.h).
+  kTypeBlobIndex = 3,
 };
 // The highest type: a seek key with it sorts before every entry of the same sequence.
-constexpr ValueType kValueTypeForSeek = kTypeValueWithExpiry;
+constexpr ValueType kValueTypeForSeek = kTypeBlobIndex;
 
-inline bool IsValidValueType(uint8_t t) { return t <= kTypeValueWithExpiry; }
+inline bool IsValidValueType(uint8_t t) { return t <= kTypeBlobIndex; }
 
-// What an entry means to a reader at time now (Unix microseconds).
-enum class EntryState { kValue, kAbsent, kCorrupt };
+// What an entry means to a reader at time now (Unix microseconds). kBlob: the value is
+// in a blob file and *value is the reference to it.
+enum class EntryState { kValue, kAbsent, kCorrupt, kBlob };
 
 // For kValue, *value is the user's value (the stored bytes without any expiry header).
 inline EntryState ResolveEntry(ValueType type, std::string_view stored, uint64_t now,
@@ -49,6 +53,13 @@ inline EntryState ResolveEntry(ValueType type, std::string_view stored, uint64_t
       if (now >= DecodeFixed64(stored.data())) return EntryState::kAbsent;
       *value = stored.substr(8);
       return EntryState::kValue;
+    case kTypeBlobIndex: {
+      if (stored.size() < 8) return EntryState::kCorrupt;
+      const uint64_t expire_at = DecodeFixed64(stored.data());
+      if (expire_at != 0 && now >= expire_at) return EntryState::kAbsent;
+      *value = stored.substr(8);
+      return EntryState::kBlob;
+    }
     case kTypeDeletion:
       return EntryState::kAbsent;
   }

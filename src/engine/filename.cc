@@ -62,6 +62,8 @@ bool ParseFileName(std::string_view name, uint64_t* number, FileType* type) {
     *type = FileType::kLog;
   } else if (suffix == "sst") {
     *type = FileType::kTable;
+  } else if (suffix == "blob") {
+    *type = FileType::kBlob;
   } else if (suffix == "dbtmp") {
     *type = FileType::kTemp;
   } else {

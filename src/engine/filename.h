@@ -2,6 +2,7 @@
 //   NNNNNN.log        write-ahead log        NNNNNN.sst   table
 //   MANIFEST-NNNNNN   version edit log       CURRENT      name of the live MANIFEST
 //   LOCK              flock held while open  NNNNNN.dbtmp file being written
+//   NNNNNN.blob       blob file (large values, blob_store.h)
 #ifndef CAIRN_ENGINE_FILENAME_H_
 #define CAIRN_ENGINE_FILENAME_H_
 
@@ -14,7 +15,7 @@
 
 namespace cairn::engine {
 
-enum class FileType { kLog, kTable, kManifest, kCurrent, kLock, kTemp };
+enum class FileType { kLog, kTable, kManifest, kCurrent, kLock, kTemp, kBlob };
 
 std::string LogFileName(const std::string& dir, uint64_t number);
 std::string TableFileName(const std::string& dir, uint64_t number);

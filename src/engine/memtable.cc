@@ -6,6 +6,7 @@
 #include "base/checksum.h"
 #include "base/coding.h"
 #include "base/status.h"
+#include "engine/blob_format.h"
 
 namespace cairn::engine {
 namespace {
@@ -43,6 +44,13 @@ void MemTable::Add(SequenceNumber seq, ValueType type, std::string_view key,
   if (first_sequence_.load(std::memory_order_relaxed) == 0) {
     first_sequence_.store(seq, std::memory_order_relaxed);
   }
+  if (type == kTypeBlobIndex && value.size() > 8) {
+    BlobRef ref;
+    if (DecodeBlobRef(value.substr(8), &ref).ok()) {
+      absl::MutexLock l(&blob_mu_);
+      blob_files_.insert(ref.file);
+    }
+  }
   const uint64_t hash = Hash64(key);
   bloom_.Add(hash);  // before the entry is published: readers then see both
   char* buf = table_.AllocateKey(len);
@@ -61,7 +69,8 @@ void MemTable::Add(SequenceNumber seq, ValueType type, std::string_view key,
 namespace {
 
 // What entry (an encoded memtable entry) says about its key.
-bool ResolveMemEntry(const char* entry, uint64_t now, std::string* value, absl::Status* s) {
+bool ResolveMemEntry(const char* entry, uint64_t now, std::string* value, absl::Status* s,
+                     bool* blob) {
   std::string_view ikey = GetLengthPrefixedSlice(entry);
   const uint64_t tag = DecodeFixed64(ikey.data() + ikey.size() - 8);
   std::string_view v;
@@ -77,13 +86,28 @@ bool ResolveMemEntry(const char* entry, uint64_t now, std::string* value, absl::
     case EntryState::kCorrupt:
       *s = CorruptionError("bad value with expiry in memtable");
       return true;
+    case EntryState::kBlob:
+      if (blob == nullptr) {
+        *s = CorruptionError("unexpected blob reference in memtable");
+        return true;
+      }
+      *blob = true;
+      value->assign(v.data(), v.size());
+      *s = absl::OkStatus();
+      return true;
   }
   return false;
 }
 
 }  // namespace
 
-bool MemTable::Get(const LookupKey& key, uint64_t now, std::string* value, absl::Status* s) const {
+void MemTable::AddBlobFiles(std::set<uint64_t>* files) const {
+  absl::MutexLock l(&blob_mu_);
+  files->insert(blob_files_.begin(), blob_files_.end());
+}
+
+bool MemTable::Get(const LookupKey& key, uint64_t now, std::string* value, absl::Status* s,
+                   bool* blob) const {
   const std::string_view user_key = key.user_key();
   const uint64_t hash = Hash64(user_key);
   const char* indexed =
@@ -98,7 +122,7 @@ bool MemTable::Get(const LookupKey& key, uint64_t now, std::string* value, absl:
           DecodeFixed64(key.internal_key().data() + user_key.size()) >> 8;
       // The key's newest entry; usable unless the lookup reads an older snapshot.
       if ((DecodeFixed64(ikey.data() + ikey.size() - 8) >> 8) <= lookup_seq) {
-        return ResolveMemEntry(indexed, now, value, s);
+        return ResolveMemEntry(indexed, now, value, s, blob);
       }
     } else if (!bloom_.MayContain(hash)) {
       return false;
@@ -109,7 +133,7 @@ bool MemTable::Get(const LookupKey& key, uint64_t now, std::string* value, absl:
   if (!iter.Valid()) return false;
   const char* entry = iter.key();
   if (ExtractUserKey(GetLengthPrefixedSlice(entry)) != user_key) return false;
-  return ResolveMemEntry(entry, now, value, s);
+  return ResolveMemEntry(entry, now, value, s, blob);
 }
 
 class MemTable::MemTableIterator final : public Iterator {

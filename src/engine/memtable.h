@@ -10,10 +10,13 @@
 #define CAIRN_ENGINE_MEMTABLE_H_
 
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "base/arena.h"
 #include "cairn/engine/iterator.h"
 #include "engine/bloom.h"
@@ -40,7 +43,13 @@ class MemTable {
   // if the memtable knows nothing about the key.
   // Expired values (kTypeValueWithExpiry at or after now, Unix microseconds) read as
   // deletions.
-  bool Get(const LookupKey& key, uint64_t now, std::string* value, absl::Status* s) const;
+  // A value kept in a blob file sets *blob and leaves its reference in *value (without
+  // blob, such an entry reads as Corruption).
+  bool Get(const LookupKey& key, uint64_t now, std::string* value, absl::Status* s,
+           bool* blob = nullptr) const;
+
+  // Adds the numbers of the blob files that entries of this memtable refer to.
+  void AddBlobFiles(std::set<uint64_t>* files) const ABSL_LOCKS_EXCLUDED(blob_mu_);
 
   // Iterates internal keys (key() is an internal key). Caller keeps the memtable alive.
   std::unique_ptr<Iterator> NewIterator() const;
@@ -54,6 +63,9 @@ class MemTable {
   SequenceNumber first_sequence() const { return first_sequence_.load(std::memory_order_relaxed); }
 
  private:
+  mutable absl::Mutex blob_mu_;
+  std::set<uint64_t> blob_files_ ABSL_GUARDED_BY(blob_mu_);
+
   struct KeyComparator {
     InternalKeyComparator cmp;
     int operator()(const char* a, const char* b) const;

@@ -1,5 +1,7 @@
 #include "engine/version_edit.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "base/coding.h"
 #include "base/status.h"
@@ -13,6 +15,9 @@ enum Tag : uint32_t {
   kLastSequence = 3,
   kDeletedFile = 4,
   kNewFile = 5,
+  // Follows the kNewFile of a table whose entries refer to blob files: level, table
+  // number, count, then count x (blob file number, bytes referred to).
+  kNewFileBlobRefs = 6,
 };
 }  // namespace
 
@@ -43,6 +48,16 @@ void VersionEdit::EncodeTo(std::string* dst) const {
     PutLengthPrefixed(dst, f.largest);
     PutVarint64(dst, f.smallest_seq);
     PutVarint64(dst, f.largest_seq);
+    if (!f.blob_refs.empty()) {
+      PutVarint32(dst, kNewFileBlobRefs);
+      PutVarint32(dst, level);
+      PutVarint64(dst, f.number);
+      PutVarint32(dst, static_cast<uint32_t>(f.blob_refs.size()));
+      for (const auto& [blob, bytes] : f.blob_refs) {
+        PutVarint64(dst, blob);
+        PutVarint64(dst, bytes);
+      }
+    }
   }
 }
 
@@ -90,6 +105,26 @@ absl::Status VersionEdit::DecodeFrom(std::string_view src) {
         f.smallest.assign(smallest.data(), smallest.size());
         f.largest.assign(largest.data(), largest.size());
         new_files_.emplace_back(level, std::move(f));
+        break;
+      }
+      case kNewFileBlobRefs: {
+        uint32_t count;
+        if (!get_level(&level) || !GetVarint64(&src, &v) || !GetVarint32(&src, &count)) {
+          return CorruptionError("version edit: bad blob references");
+        }
+        auto it = std::find_if(new_files_.rbegin(), new_files_.rend(), [&](const auto& nf) {
+          return nf.first == level && nf.second.number == v;
+        });
+        if (it == new_files_.rend()) {
+          return CorruptionError("version edit: blob references of a table not added");
+        }
+        for (uint32_t i = 0; i < count; i++) {
+          uint64_t blob, bytes;
+          if (!GetVarint64(&src, &blob) || !GetVarint64(&src, &bytes)) {
+            return CorruptionError("version edit: bad blob reference");
+          }
+          it->second.blob_refs.emplace_back(blob, bytes);
+        }
         break;
       }
       default:

@@ -49,6 +49,9 @@ struct FileMetaData {
   SequenceNumber smallest_seq = 0;
   SequenceNumber largest_seq = 0;
   SeekBudget allowed_seeks;
+  // Blob files (key-value separation, blob_store.h) this table's entries refer to, each
+  // with the value bytes referred to. Sorted by blob file number.
+  std::vector<std::pair<uint64_t, uint64_t>> blob_refs;
 };
 
 class VersionEdit {

@@ -52,7 +52,7 @@ std::unique_ptr<Iterator> NewFileListIterator(std::shared_ptr<const Version::Fil
 }  // namespace
 
 absl::Status Version::Get(const LookupKey& key, uint64_t now, std::string* value,
-                          bool* compaction_due) const {
+                          bool* compaction_due, bool* blob) const {
   const std::string_view user_key = key.user_key();
   const std::string_view ikey = key.internal_key();
   // The first table searched, while its search found nothing (level, index).
@@ -107,6 +107,13 @@ absl::Status Version::Get(const LookupKey& key, uint64_t now, std::string* value
           state = kDeleted;
           break;
         case EntryState::kCorrupt:
+          break;
+        case EntryState::kBlob:
+          if (blob != nullptr) {
+            *blob = true;
+            state = kFound;
+            value->assign(v.data(), v.size());
+          }
           break;
       }
       switch (state) {
@@ -354,10 +361,14 @@ absl::Status VersionSet::WriteCheckpointManifest(const std::string& dir, const V
   return SetCurrentFile(env_, dir, 1);
 }
 
-void VersionSet::AddLiveFiles(std::set<uint64_t>* live) {
-  auto add = [live](const Version& v) {
+void VersionSet::AddLiveFiles(std::set<uint64_t>* live, std::set<uint64_t>* blob_files) {
+  auto add = [live, blob_files](const Version& v) {
     for (int level = 0; level < kNumLevels; level++) {
-      for (const auto& f : v.files_[level]) live->insert(f->number);
+      for (const auto& f : v.files_[level]) {
+        live->insert(f->number);
+        if (blob_files == nullptr) continue;
+        for (const auto& ref : f->blob_refs) blob_files->insert(ref.first);
+      }
     }
   };
   add(*current());

@@ -31,8 +31,9 @@ class Version {
   // error that stopped the search (Corruption, IO error). Charges the first table
   // searched in vain when the search went on to another (FileMetaData::allowed_seeks);
   // *compaction_due is set when that used up the table's budget.
+  // A value kept in a blob file sets *blob and leaves its reference in *value.
   absl::Status Get(const LookupKey& key, uint64_t now, std::string* value,
-                   bool* compaction_due = nullptr) const;
+                   bool* compaction_due = nullptr, bool* blob = nullptr) const;
 
   // The table whose seek budget ran out first in this version, and its level; nullptr
   // if none did. Seek compaction merges it into the next level.
@@ -94,7 +95,8 @@ class VersionSet {
 
   // Numbers of every table referenced by any Version still in use (the current one,
   // and older ones pinned by iterators or reads in progress).
-  void AddLiveFiles(std::set<uint64_t>* live);
+  // blob_files (if not null) gets the blob files their tables refer to.
+  void AddLiveFiles(std::set<uint64_t>* live, std::set<uint64_t>* blob_files = nullptr);
 
  private:
   std::shared_ptr<Version> Apply(const Version& base, const VersionEdit& edit) const;

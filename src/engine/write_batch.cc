@@ -73,6 +73,13 @@ absl::Status WriteBatch::Iterate(Handler* handler) const {
         }
         handler->PutWithExpiry(key, value.substr(8), DecodeFixed64(value.data()));
         break;
+      case kTypeBlobIndex:
+        if (!GetLengthPrefixed(&input, &key) || !GetLengthPrefixed(&input, &value) ||
+            value.size() < 8) {
+          return CorruptionError("bad write batch blob index");
+        }
+        handler->PutBlobIndex(key, value);
+        break;
       default:
         return CorruptionError("unknown write batch record tag");
     }
@@ -92,6 +99,14 @@ void WriteBatchInternal::SetSequence(WriteBatch* b, SequenceNumber seq) {
 
 void WriteBatchInternal::SetCount(WriteBatch* b, uint32_t n) {
   EncodeFixed32(b->rep_.data() + 8, n);
+}
+
+void WriteBatchInternal::PutBlobIndex(WriteBatch* b, std::string_view key,
+                                      std::string_view stored) {
+  SetCount(b, b->Count() + 1);
+  b->rep_.push_back(static_cast<char>(kTypeBlobIndex));
+  PutLengthPrefixed(&b->rep_, key);
+  PutLengthPrefixed(&b->rep_, stored);
 }
 
 absl::Status WriteBatchInternal::SetContents(WriteBatch* b, std::string_view contents) {
@@ -114,6 +129,9 @@ class MemTableInserter final : public WriteBatch::Handler {
     PutFixed64(&stored, expire);
     stored.append(value.data(), value.size());
     mem_->Add(seq_++, kTypeValueWithExpiry, key, stored);
+  }
+  void PutBlobIndex(std::string_view key, std::string_view stored) override {
+    mem_->Add(seq_++, kTypeBlobIndex, key, stored);
   }
 
  private:

@@ -20,6 +20,8 @@ class WriteBatchInternal {
   static std::string_view Contents(const WriteBatch& b) { return b.rep_; }
   // Replaces the batch with an encoded one (from the WAL); Corruption if too short.
   static absl::Status SetContents(WriteBatch* b, std::string_view contents);
+  // Appends a put of a value kept in a blob file (stored: fixed64 expire-at | reference).
+  static void PutBlobIndex(WriteBatch* b, std::string_view key, std::string_view stored);
   // Inserts every record into mem with consecutive sequence numbers from Sequence(b).
   static absl::Status InsertInto(const WriteBatch& b, MemTable* mem);
 };

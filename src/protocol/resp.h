@@ -129,6 +129,9 @@ class ReplyWriter {
   void Error(std::string_view message);   // -ERR ... (message without '-' and CRLF)
   void Integer(int64_t v);                // :1
   void Bulk(std::string_view s);          // $3\r\nfoo
+  // A bulk string of n bytes whose contents the caller writes at the returned pointer
+  // (valid until the next append): a large value read straight into the reply.
+  char* BulkSpace(size_t n);
   void Null();                            // RESP2 $-1, RESP3 _
   void NullArray();                       // RESP2 *-1, RESP3 _
   void ArrayHeader(size_t n);             // *n

@@ -72,6 +72,15 @@ void ReplyWriter::Bulk(std::string_view s) {
   out_->append("\r\n", 2);
 }
 
+char* ReplyWriter::BulkSpace(size_t n) {
+  Header('$', n);
+  const size_t at = out_->size();
+  out_->resize(at + n + 2);
+  (*out_)[at + n] = '\r';
+  (*out_)[at + n + 1] = '\n';
+  return out_->data() + at;
+}
+
 void ReplyWriter::Null() {
   if (protocol_ >= 3) {
     out_->append("_\r\n", 3);

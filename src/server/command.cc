@@ -680,6 +680,9 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
 
 bool PipelineExecutor::Deferrable(const std::vector<std::string_view>& args) {
   if (args.size() != 3 || args[0].size() != 3) return false;
+  // A large value goes to SET itself, which stores it without copying it (batching
+  // would copy it twice, into the Record and the batch).
+  if (args[2].size() >= kLargeValueBytes) return false;
   if (absl::ascii_tolower(args[0][0]) != 's' || absl::ascii_tolower(args[0][1]) != 'e' ||
       absl::ascii_tolower(args[0][2]) != 't') {
     return false;

@@ -376,6 +376,11 @@ class CommandTable {
 void ExecuteCommand(ServerContext& server, ClientState& client,
                     const std::vector<std::string_view>& args, protocol::ReplyWriter& out);
 
+// Values from this size on take the large-value paths (docs/large-values.md): stored
+// without being copied into a Record, replied to from the engine's reader. The engine's
+// key-value separation (engine::Options::min_blob_size) starts at the same size.
+inline constexpr size_t kLargeValueBytes = 64 << 10;
+
 // Runs a connection's pipelined commands in order, as ExecuteCommand would, except that
 // a run of consecutive plain SETs (SET key value) is applied as one atomic engine write:
 // one WAL append and one group commit instead of one per command. Replies and the final

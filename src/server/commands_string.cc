@@ -56,14 +56,26 @@ bool ParseExpire(CommandContext& c, std::string_view arg, int64_t unit_ms, bool 
   return true;
 }
 
+// The value is read from the engine straight into the reply: one copy in memory, not
+// the three of a Record (docs/large-values.md).
 void Get(CommandContext& c) {
-  Record r;
-  bool found;
-  if (!ReadString(c, c.args[1], &r, &found)) return;
-  if (found) {
-    c.out.Bulk(r.value);
-  } else {
-    c.out.Null();
+  store::RecordView header;
+  std::unique_ptr<engine::ValueReader> payload;
+  absl::Status s = c.server.backend->GetPayload(Db(c), c.args[1], &header, &payload);
+  if (absl::IsNotFound(s)) {
+    c.server.stats.keyspace_misses.fetch_add(1, std::memory_order_relaxed);
+    return c.out.Null();
+  }
+  if (!s.ok()) return ReplyStatusError(c.out, s);
+  c.server.stats.keyspace_hits.fetch_add(1, std::memory_order_relaxed);
+  if (header.type != ValueType::kString) return c.out.Error(kErrWrongType);
+  std::string* out = c.out.buffer();
+  const size_t mark = out->size();
+  const uint64_t n = payload->size();
+  s = payload->Read(0, n, c.out.BulkSpace(n));
+  if (!s.ok()) {
+    out->resize(mark);  // never a reply with damaged bytes
+    ReplyStatusError(c.out, s);
   }
 }
 
@@ -117,9 +129,14 @@ void Set(CommandContext& c) {
     }
     return;
   }
-  Record r{ValueType::kString, has_expire ? expire_at : (keepttl && exists ? old.expire_at_ms : 0),
-           std::string(c.args[2])};
-  if (!Write(c, c.args[1], r)) return;
+  // Stored from the argument as it is: a large value is never copied on its way to the
+  // engine's blob file.
+  const int64_t expire_ms = has_expire ? expire_at : (keepttl && exists ? old.expire_at_ms : 0);
+  if (absl::Status s =
+          c.server.backend->PutPayload(Db(c), c.args[1], ValueType::kString, expire_ms, c.args[2]);
+      !s.ok()) {
+    return ReplyStatusError(c.out, s);
+  }
   if (get) {
     exists ? c.out.Bulk(old.value) : c.out.Null();
   } else {

@@ -62,6 +62,7 @@ struct ServerConfig {
   uint64_t block_cache_size = 256 << 20;
   uint64_t write_buffer_size = 64 << 20;
   uint64_t row_cache_size = 0;
+  uint64_t blob_min_size = 64 << 10;  // engine::Options::min_blob_size
   bool memtable_hash_index = true;
   int timeout = 0;  // seconds a client may stay idle; 0: forever
   uint64_t proto_max_bulk_len = 512 << 20;

@@ -28,7 +28,7 @@ namespace {
 using nlohmann::json;
 
 HttpResponse Plain(int status, std::string body) {
-  return HttpResponse{status, "text/plain; charset=utf-8", std::move(body), {}};
+  return HttpResponse(status, "text/plain; charset=utf-8", std::move(body));
 }
 
 // Whether an If-None-Match header names etag ("*", or one of a comma-separated list,
@@ -119,10 +119,13 @@ HttpResponse DashboardRequest(const HttpRequest& request, std::string_view path)
                            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
     }
     if (!request.if_none_match.empty() && Matches(request.if_none_match, asset.etag)) {
-      return HttpResponse{304, std::string(asset.content_type), "", std::move(headers)};
+      HttpResponse r(304, std::string(asset.content_type), "");
+      r.headers = std::move(headers);
+      return r;
     }
-    return HttpResponse{200, std::string(asset.content_type), std::string(asset.body),
-                        std::move(headers)};
+    HttpResponse r(200, std::string(asset.content_type), std::string(asset.body));
+    r.headers = std::move(headers);
+    return r;
   }
   return Plain(404, "no such dashboard file\n");
 }

@@ -20,6 +20,7 @@
 #include "cluster/type_merge.h"
 #include "server/cluster_mode.h"
 #include "server/dashboard.h"
+#include "server/memory_release.h"
 #include "server/key_snapshot.h"
 #include "server/info.h"
 #include "server/backups.h"
@@ -244,6 +245,45 @@ int64_t NowMs(const ServerContext& server) {
   return server.now_ms ? server.now_ms() : store::SystemNowMs();
 }
 
+// A single byte range of a Range header (RFC 9110 14.1.2): "bytes=a-b", "bytes=a-",
+// "bytes=-n". kNone (serve the whole value) for no header, another unit, several ranges
+// or a malformed one, as a server that ignores Range may; kUnsatisfiable when the first
+// byte is past the end (416).
+enum class RangeKind { kNone, kRange, kUnsatisfiable };
+// A GET of a value larger than this streams it in pieces of this size.
+constexpr uint64_t kStreamChunk = 1 << 20;
+RangeKind ParseByteRange(std::string_view header, uint64_t size, uint64_t* first,
+                         uint64_t* last) {
+  constexpr std::string_view kPrefix = "bytes=";
+  if (header.substr(0, kPrefix.size()) != kPrefix) return RangeKind::kNone;
+  std::string_view spec = header.substr(kPrefix.size());
+  if (spec.find(',') != std::string_view::npos) return RangeKind::kNone;
+  const size_t dash = spec.find('-');
+  if (dash == std::string_view::npos) return RangeKind::kNone;
+  const std::string_view a = spec.substr(0, dash), b = spec.substr(dash + 1);
+  uint64_t x = 0, y = 0;
+  auto number = [](std::string_view t, uint64_t* v) {
+    if (t.empty() || t.size() > 19) return false;
+    for (char ch : t) {
+      if (ch < '0' || ch > '9') return false;
+    }
+    return absl::SimpleAtoi(ToAbsl(t), v);
+  };
+  if (a.empty()) {  // the last y bytes
+    if (!number(b, &y)) return RangeKind::kNone;
+    if (y == 0 || size == 0) return RangeKind::kUnsatisfiable;
+    *first = size - std::min(y, size);
+    *last = size - 1;
+    return RangeKind::kRange;
+  }
+  if (!number(a, &x) || (!b.empty() && !number(b, &y))) return RangeKind::kNone;
+  if (!b.empty() && y < x) return RangeKind::kNone;
+  if (x >= size) return RangeKind::kUnsatisfiable;
+  *first = x;
+  *last = b.empty() ? size - 1 : std::min(y, size - 1);
+  return RangeKind::kRange;
+}
+
 // --- handlers ---------------------------------------------------------------------------
 
 HttpResponse KeyRequest(ServerContext& server, const HttpRequest& req, const std::string& key,
@@ -251,35 +291,72 @@ HttpResponse KeyRequest(ServerContext& server, const HttpRequest& req, const std
   int db;
   if (!ParseDb(q, cfg, &db)) return Error(400, "db must be a database index");
   if (req.method == "GET" || req.method == "HEAD") {
-    store::Record r;
-    absl::Status s = server.backend->Get(db, key, &r);
+    // Read through the engine's reader: a Range reads only its bytes (verified chunk by
+    // chunk), the whole value goes straight into the response body.
+    store::RecordView header;
+    std::unique_ptr<engine::ValueReader> payload;
+    absl::Status s = server.backend->GetPayload(db, key, &header, &payload);
     if (absl::IsNotFound(s)) {
       server.stats.keyspace_misses.fetch_add(1, std::memory_order_relaxed);
       return Error(404, "key not found");
     }
     if (!s.ok()) return Error(StatusFor(s), std::string(s.message()));
     server.stats.keyspace_hits.fetch_add(1, std::memory_order_relaxed);
-    if (r.type != store::ValueType::kString) {
+    if (header.type != store::ValueType::kString) {
       // A hash, list, set or sorted set has no single value to return.
-      return Error(409, absl::StrCat("WRONGTYPE the key holds a ", ToAbsl(store::TypeName(r.type)),
-                                     ", not a string"));
+      return Error(409, absl::StrCat("WRONGTYPE the key holds a ",
+                                     ToAbsl(store::TypeName(header.type)), ", not a string"));
     }
-    return HttpResponse{200, "application/octet-stream", std::move(r.value)};
+    const uint64_t size = payload->size();
+    uint64_t first = 0, last = size == 0 ? 0 : size - 1;
+    HttpResponse resp{200, "application/octet-stream", {}};
+    resp.accept_ranges = true;
+    switch (ParseByteRange(req.range, size, &first, &last)) {
+      case RangeKind::kNone:
+        break;
+      case RangeKind::kUnsatisfiable:
+        resp = Error(416, "range not satisfiable");
+        resp.content_range = absl::StrCat("bytes */", size);
+        return resp;
+      case RangeKind::kRange:
+        resp.status = 206;
+        resp.content_range = absl::StrCat("bytes ", first, "-", last, "/", size);
+        break;
+    }
+    const uint64_t n = size == 0 ? 0 : last - first + 1;
+    if (req.method == "HEAD") {
+      resp.body.clear();
+      return resp;
+    }
+    if (n > kStreamChunk) {
+      // Sent chunk by chunk from the blob file: memory stays one chunk, not the value.
+      resp.stream = std::move(payload);
+      resp.stream_offset = first;
+      resp.stream_length = n;
+      return resp;
+    }
+    resp.body.resize(n);
+    if (absl::Status r = payload->Read(first, n, resp.body.data()); !r.ok()) {
+      return Error(StatusFor(r), std::string(r.message()));
+    }
+    return resp;
   }
   if (req.method == "PUT") {
     if (auto refused = RefuseWrite(server, cfg)) return *refused;
     if (req.body.size() > cfg.proto_max_bulk_len) return Error(413, "value too large");
-    store::Record r{store::ValueType::kString, 0, req.body};
+    int64_t expire_at_ms = 0;
     if (const std::string* ttl = q.Find("ttl")) {
       int64_t seconds;
       if (!absl::SimpleAtoi(*ttl, &seconds) || seconds <= 0 ||
           seconds > store::kMaxExpireAtMs / 2000) {
         return Error(400, "ttl must be a positive number of seconds");
       }
-      r.expire_at_ms = NowMs(server) + seconds * 1000;
+      expire_at_ms = NowMs(server) + seconds * 1000;
     }
     KeyLocks::Guard guard(&server.locks, db, {key});
-    absl::Status s = server.backend->Put(db, key, r);
+    // The body as it is: a large value goes from the request buffer to a blob file.
+    absl::Status s =
+        server.backend->PutPayload(db, key, store::ValueType::kString, expire_at_ms, req.body);
     if (!s.ok()) return Error(StatusFor(s), std::string(s.message()));
     server.watches.Touch(db, key);
     return Json(200, json{{"result", "ok"}});
@@ -880,13 +957,21 @@ struct ArrivingStringBody {
     template <bool kIsRequest, class Fields>
     reader(http::header<kIsRequest, Fields>&, value_type& body) : body_(body) {}
     void init(const boost::optional<std::uint64_t>& length, beast::error_code& ec) {
-      if (length) body_.reserve(std::min<std::uint64_t>(*length, 64 << 10));
+      if (length) {
+        length_ = *length;
+        body_.reserve(std::min<std::uint64_t>(*length, 64 << 10));
+      }
       ec = {};
     }
     template <class ConstBufferSequence>
     std::size_t put(const ConstBufferSequence& buffers, beast::error_code& ec) {
       std::size_t n = 0;
       try {
+        // Once 1 MiB of a large body arrived, the rest is reserved at once: doubling
+        // would hold the old and the new buffer together (1.5x the value at the end).
+        if (length_ > (1 << 20) && body_.size() >= (1 << 20) && body_.capacity() < length_) {
+          body_.reserve(length_);
+        }
         for (auto b : beast::buffers_range_ref(buffers)) {
           body_.append(static_cast<const char*>(b.data()), b.size());
           n += b.size();
@@ -902,6 +987,7 @@ struct ArrivingStringBody {
 
    private:
     value_type& body_;
+    std::uint64_t length_ = 0;  // announced Content-Length; 0: none (chunked)
   };
 };
 
@@ -1040,6 +1126,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     if (auto it = msg.find(http::field::if_none_match); it != msg.end()) {
       req.if_none_match = std::string(it->value());
     }
+    if (auto it = msg.find(http::field::range); it != msg.end()) req.range = std::string(it->value());
     return req;
   }
 
@@ -1047,6 +1134,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     auto& msg = parser_->get();
     HttpRequest req = Head();
     req.body = std::move(msg.body());
+    // A large body (a PUT of a large value) goes back to the OS once answered.
+    struct ReleaseBody {
+      HttpRequest* req;
+      ~ReleaseBody() { ReleaseLargeBuffer(&req->body); }
+    } release_body{&req};
     const bool keep_alive = msg.keep_alive();
     if (server_->cluster != nullptr) {
       // Requests in cluster mode wait for replicas: on a thread that may, never this I/O
@@ -1089,19 +1181,86 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     return resp;
   }
 
+  // A large value: the header, then chunks read from the engine one at a time (Beast's
+  // buffer_body), each verified by the reader before it is sent.
+  struct Streaming {
+    http::response<http::buffer_body> res;
+    http::response_serializer<http::buffer_body> sr{res};
+    std::shared_ptr<engine::ValueReader> reader;
+    uint64_t offset = 0, left = 0;
+    std::string chunk;
+    Streaming(HttpResponse&& r, bool keep_alive) : res(static_cast<http::status>(r.status), 11) {
+      res.set(http::field::server, "cairn");
+      res.set(http::field::content_type, r.content_type);
+      if (!r.content_range.empty()) res.set(http::field::content_range, r.content_range);
+      if (r.accept_ranges) res.set(http::field::accept_ranges, "bytes");
+      res.keep_alive(keep_alive);
+      res.content_length(r.stream_length);
+      res.body().data = nullptr;
+      res.body().more = true;
+      reader = std::move(r.stream);
+      offset = r.stream_offset;
+      left = r.stream_length;
+    }
+  };
+
+  void StreamReply(HttpResponse r, bool keep_alive) {
+    auto st = std::make_shared<Streaming>(std::move(r), keep_alive);
+    auto self = this->shared_from_this();
+    http::async_write_header(stream_, st->sr, [self, st](beast::error_code ec, size_t n) {
+      self->server_->stats.bytes_out.fetch_add(n, std::memory_order_relaxed);
+      if (ec) return self->Close();
+      self->StreamNext(st);
+    });
+  }
+
+  void StreamNext(std::shared_ptr<Streaming> st) {
+    if (st->left == 0) {
+      st->res.body().data = nullptr;
+      st->res.body().size = 0;
+      st->res.body().more = false;
+    } else {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(st->left, kStreamChunk));
+      st->chunk.resize(n);
+      if (absl::Status s = st->reader->Read(st->offset, n, st->chunk.data()); !s.ok()) {
+        // The status line is out: all that is left is to cut the body short.
+        spdlog::error("HTTP GET of a large value stopped: {}", s.ToString());
+        return Close();
+      }
+      st->offset += n;
+      st->left -= n;
+      st->res.body().data = st->chunk.data();
+      st->res.body().size = n;
+      st->res.body().more = st->left > 0;
+    }
+    auto self = this->shared_from_this();
+    http::async_write(stream_, st->sr, [self, st](beast::error_code ec, size_t n) {
+      self->server_->stats.bytes_out.fetch_add(n, std::memory_order_relaxed);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) return self->Close();
+      if (!st->sr.is_done()) return self->StreamNext(st);
+      if (!st->res.keep_alive()) return self->Close();
+      self->Read();
+    });
+  }
+
   void Reply(HttpResponse r, bool keep_alive) {
+    if (r.stream != nullptr) return StreamReply(std::move(r), keep_alive);
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(r.status), 11);
     res->set(http::field::server, "cairn");
     res->set(http::field::content_type, r.content_type);
     if (r.status == 401) res->set(http::field::www_authenticate, "Basic realm=\"cairn\"");
     for (const auto& [name, value] : r.headers) res->set(name, value);
+    if (!r.content_range.empty()) res->set(http::field::content_range, r.content_range);
+    if (r.accept_ranges) res->set(http::field::accept_ranges, "bytes");
     res->keep_alive(keep_alive);
     res->body() = std::move(r.body);
     res->prepare_payload();
     auto self = this->shared_from_this();
     http::async_write(stream_, *res, [self, res](beast::error_code ec, size_t n) {
       self->server_->stats.bytes_out.fetch_add(n, std::memory_order_relaxed);
+      ReleaseLargeBuffer(&res->body());  // a large value's reply goes back to the OS now
       if (ec || !res->keep_alive()) return self->Close();
       self->Read();
     });

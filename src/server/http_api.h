@@ -26,12 +26,23 @@ struct HttpRequest {
   std::string authorization;  // the Authorization header, if any
   bool from_loopback = true;  // the client or the listening address is loopback
   std::string if_none_match = {};  // the If-None-Match header, if any (the dashboard's assets)
+  std::string range = {};  // the Range header, if any (GET /v1/kv/{key})
 };
 struct HttpResponse {
+  HttpResponse() = default;
+  HttpResponse(int s, std::string type, std::string b)
+      : status(s), content_type(std::move(type)), body(std::move(b)) {}
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers = {};  // more headers (ETag, ...)
+  std::string content_range;  // Content-Range header (206, 416), if not empty
+  bool accept_ranges = false;  // Accept-Ranges: bytes
+  // A large value sent from the engine's reader in chunks instead of body: stream_length
+  // bytes from stream_offset. A damaged chunk ends the connection mid-body.
+  std::shared_ptr<engine::ValueReader> stream;
+  uint64_t stream_offset = 0;
+  uint64_t stream_length = 0;
 };
 
 HttpResponse HandleHttpRequest(ServerContext& server, const HttpRequest& request);

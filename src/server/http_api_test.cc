@@ -20,7 +20,8 @@ namespace {
 
 HttpResponse Do(CommandHarness& h, std::string method, std::string target, std::string body = "",
                 std::string auth = "", bool loopback = true) {
-  HttpRequest r{std::move(method), std::move(target), std::move(body), std::move(auth), loopback};
+  HttpRequest r{std::move(method), std::move(target), std::move(body), std::move(auth), loopback,
+                {}};
   return HandleHttpRequest(h.context(), r);
 }
 

@@ -32,6 +32,7 @@
 #include "server/command.h"
 #include "server/http_api.h"
 #include "server/migration.h"
+#include "server/memory_release.h"
 #include "store/local_backend.h"
 
 // jemalloc's statistics when the binary links it (release builds); glibc's otherwise.
@@ -155,6 +156,16 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
         state_(std::make_shared<ClientState>()),
         parser_(Limits(server->config->Get())),
         writer_(&out_) {}
+  // A client that sent or got a large value and left: its buffers go back to the OS now.
+  ~RespConnection() {
+    const bool large = in_.capacity() > (1 << 20) || out_.capacity() > (1 << 20) ||
+                       sending_.capacity() > (1 << 20);
+    if (!large) return;
+    std::string().swap(in_);
+    std::string().swap(out_);
+    std::string().swap(sending_);
+    ReturnFreedMemory();
+  }
 
   asio::any_io_executor executor() { return stream_.get_executor(); }
 
@@ -338,8 +349,26 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     // Room for what the parser waits for, but never more than 1 MiB beyond the bytes
     // already received: memory follows the data a client actually sends, not the length
     // it announces. A large idle buffer is given back.
-    if (in_end_ == 0 && in_.size() > (1 << 20)) std::string().swap(in_);
-    const size_t want = std::clamp<size_t>(parser_.BytesWanted(), 16 << 10, 1 << 20);
+    if (in_end_ == 0 && in_.size() > (1 << 20)) ReleaseLargeBuffer(&in_);
+    const size_t wanted = parser_.BytesWanted();
+    // A large bulk argument: its whole length is reserved once, untouched (no resident
+    // memory until the bytes arrive), so growing the buffer never holds two copies (the
+    // old buffer and its doubled successor) of a value.
+    constexpr size_t kSlack = 64 << 10;  // room to read past the bulk (the next command)
+    if (wanted > (1 << 20) && in_.capacity() < in_end_ + wanted) {
+      // A fresh string: reserve() on a grown one would round up to twice its capacity.
+      std::string bigger;
+      bigger.reserve(in_end_ + wanted + kSlack);
+      bigger.append(in_.data(), in_.size());
+      in_.swap(bigger);
+    }
+    size_t want = std::clamp<size_t>(wanted, 16 << 10, 1 << 20);
+    // Near the end of a large bulk, a read never grows the buffer past its reservation
+    // (growing would copy the whole value into a buffer twice as large).
+    if (in_.capacity() > (1 << 20) && in_end_ + want > in_.capacity() &&
+        in_.capacity() - in_end_ >= wanted) {
+      want = in_.capacity() - in_end_;
+    }
     if (in_.size() - in_end_ < want) in_.resize(in_end_ + want);
     stream_.async_read_some(asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
                             [self](boost::system::error_code ec, size_t n) {
@@ -575,7 +604,11 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
       slots_.pop_front();
     }
     if (slots_.empty()) {
-      to->append(out_);
+      if (to->empty()) {
+        to->swap(out_);  // a large reply is moved, not copied
+      } else {
+        to->append(out_);
+      }
       out_.clear();
     }
   }
@@ -724,6 +757,8 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
                       [self](boost::system::error_code ec, size_t n) {
                         self->writing_ = false;
                         self->server_->stats.bytes_out.fetch_add(n, std::memory_order_relaxed);
+                        // A large reply's buffer is given back, not kept for the next one.
+                        ReleaseLargeBuffer(&self->sending_);
                         if (ec) return self->Close();
                         if (self->state_->close_after_reply && self->slots_.empty() &&
                             self->out_.empty()) {
@@ -822,6 +857,7 @@ class ServerImpl final : public Server {
     engine::Options o;
     o.block_cache_size = cfg.block_cache_size;
     o.write_buffer_size = cfg.write_buffer_size;
+    o.min_blob_size = cfg.blob_min_size;
     o.row_cache_size = cfg.row_cache_size;
     o.memtable_hash_index = cfg.memtable_hash_index;
     o.wal_sync = WalSync(cfg.wal_sync);

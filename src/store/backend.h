@@ -8,6 +8,7 @@
 #ifndef CAIRN_STORE_BACKEND_H_
 #define CAIRN_STORE_BACKEND_H_
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +16,7 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "cairn/engine/db.h"
 #include "store/record.h"
 
 namespace cairn::store {
@@ -87,6 +89,18 @@ class Backend {
   virtual absl::Status Get(int db, std::string_view key, Record* record) = 0;
   virtual absl::Status Put(int db, std::string_view key, const Record& record,
                            const WriteOptions& options = {}) = 0;
+  // Large values (docs/large-values.md). PutPayload is Put of a record whose payload is a
+  // view, so the caller's bytes are stored without being copied into a Record first.
+  virtual absl::Status PutPayload(int db, std::string_view key, ValueType type,
+                                  int64_t expire_at_ms, std::string_view payload,
+                                  const WriteOptions& options = {}) {
+    return Put(db, key, Record{type, expire_at_ms, std::string(payload)}, options);
+  }
+  // Get of a record whose payload is read through *payload, piece by piece where the
+  // backend can (a blob file): header gets its type and expiry (header->value empty).
+  // NotFound if absent or expired.
+  virtual absl::Status GetPayload(int db, std::string_view key, RecordView* header,
+                                  std::unique_ptr<engine::ValueReader>* payload);
   // Deleting an absent key is not an error.
   virtual absl::Status Delete(int db, std::string_view key, const WriteOptions& options = {}) = 0;
   // All mutations or none.

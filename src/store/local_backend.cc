@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "base/checksum.h"
 #include "base/coding.h"
+#include "base/status.h"
 #include "cairn/engine/write_batch.h"
 #include "store/collection.h"
 
@@ -200,10 +201,19 @@ void LocalBackend::AddTransition(std::vector<CountChange>* changes, int physical
 }
 
 absl::Status LocalBackend::WriteCounted(const engine::WriteOptions& w, engine::WriteBatch* b,
-                                        std::vector<CountChange>* changes)
-    ABSL_NO_THREAD_SAFETY_ANALYSIS {  // a variable set of stripe locks, taken in order
+                                        std::vector<CountChange>* changes) {
   const uint64_t entries = b->Count();  // the change itself, without the counts added below
-  if (changes->empty()) return Changed(entries, db_->Write(w, *b));
+  return WriteCountedWith(changes, entries, [&](const engine::WriteBatch& counts) {
+    b->Append(counts);
+    return db_->Write(w, *b);
+  });
+}
+
+absl::Status LocalBackend::WriteCountedWith(
+    std::vector<CountChange>* changes, uint64_t entries,
+    absl::FunctionRef<absl::Status(const engine::WriteBatch& counts)> write)
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {  // a variable set of stripe locks, taken in order
+  if (changes->empty()) return Changed(entries, write(engine::WriteBatch()));
   std::sort(changes->begin(), changes->end(), [](const CountChange& x, const CountChange& y) {
     return std::tie(x.stripe, x.physical) < std::tie(y.stripe, y.physical);
   });
@@ -224,6 +234,7 @@ absl::Status LocalBackend::WriteCounted(const engine::WriteOptions& w, engine::W
     }
   };
   apply(1);
+  engine::WriteBatch counts;
   for (const CountChange& c : *changes) {
     const CountStripe& st = counts_[c.stripe];
     std::string v;
@@ -231,9 +242,9 @@ absl::Status LocalBackend::WriteCounted(const engine::WriteOptions& w, engine::W
     PutFixed64(&v, static_cast<uint64_t>(st.expires[c.physical].load(std::memory_order_relaxed)));
     PutFixed64(&v,
                static_cast<uint64_t>(st.expire_sum_s[c.physical].load(std::memory_order_relaxed)));
-    b->Put(CountKey(c.physical, c.stripe), v);
+    counts.Put(CountKey(c.physical, c.stripe), v);
   }
-  absl::Status s = Changed(entries, db_->Write(w, *b));
+  absl::Status s = Changed(entries, write(counts));
   if (!s.ok()) apply(-1);
   for (auto it = locked.rbegin(); it != locked.rend(); ++it) counts_[*it].mu.Unlock();
   return s;
@@ -468,6 +479,77 @@ absl::Status LocalBackend::Put(int db, std::string_view key, const Record& recor
   // An overwrite that changes no count: the plain put.
   EncodeRecord(record, &encoded);
   return Counted(w, Changed(1, db_->Put(w, InlineKey(physical, key).view(), encoded)));
+}
+
+namespace {
+
+// The payload of a record: the engine's value from its header on.
+class PayloadReader final : public engine::ValueReader {
+ public:
+  PayloadReader(std::unique_ptr<engine::ValueReader> value, uint64_t header)
+      : value_(std::move(value)), header_(header) {}
+  uint64_t size() const override { return value_->size() - header_; }
+  absl::Status Read(uint64_t offset, size_t n, char* dst) override {
+    if (offset > size() || n > size() - offset) {
+      return absl::InvalidArgumentError("read past the end of the value");
+    }
+    return value_->Read(header_ + offset, n, dst);
+  }
+
+ private:
+  const std::unique_ptr<engine::ValueReader> value_;
+  const uint64_t header_;
+};
+
+}  // namespace
+
+absl::Status LocalBackend::PutPayload(int db, std::string_view key, ValueType type,
+                                      int64_t expire_at_ms, std::string_view payload,
+                                      const WriteOptions& options) {
+  if (expire_at_ms < 0 || expire_at_ms > kMaxExpireAtMs) {
+    return absl::InvalidArgumentError("expire time out of range");
+  }
+  // The record's header, then the payload as it is: the engine writes a large value
+  // straight from the caller's buffer to a blob file.
+  std::string header;
+  EncodeRecord(Record{type, expire_at_ms, {}}, &header);
+  const std::string_view parts[] = {header, payload};
+  const engine::WriteOptions w = EngineWriteOptions(options);
+  const int physical = Physical(db);
+  if (expire_at_ms > 0) {
+    // The expiry index entry first: one whose record was not written is harmless (its
+    // readers check the record), while a record without one would never expire actively.
+    CAIRN_RETURN_IF_ERROR(
+        Counted(w, db_->Put(w, ExpiryIndexKey(expire_at_ms, physical, key), "")));
+  }
+  absl::StatusOr<KeyState> before = StoredState(physical, key);
+  if (!before.ok()) return before.status();
+  std::vector<CountChange> changes;
+  AddTransition(&changes, physical, key, *before, KeyState{true, expire_at_ms});
+  return Counted(w, WriteCountedWith(&changes, 1, [&](const engine::WriteBatch& counts) {
+                   return db_->PutParts(w, InlineKey(physical, key).view(), parts,
+                                        static_cast<uint64_t>(expire_at_ms) * 1000,
+                                        counts.Count() > 0 ? &counts : nullptr);
+                 }));
+}
+
+absl::Status LocalBackend::GetPayload(int db, std::string_view key, RecordView* header,
+                                      std::unique_ptr<engine::ValueReader>* payload) {
+  auto value = db_->GetReader({}, InlineKey(Physical(db), key).view());
+  if (!value.ok()) return value.status();
+  // The header is at most 9 bytes: type, then the expiry if the type's high bit says so.
+  char head[9];
+  const size_t n = static_cast<size_t>(std::min<uint64_t>((*value)->size(), sizeof(head)));
+  CAIRN_RETURN_IF_ERROR((*value)->Read(0, n, head));
+  RecordView view;
+  CAIRN_RETURN_IF_ERROR(DecodeRecordView(std::string_view(head, n), &view));
+  if (Expired(view.expire_at_ms)) return absl::NotFoundError("");
+  header->type = view.type;
+  header->expire_at_ms = view.expire_at_ms;
+  header->value = {};
+  const uint64_t header_size = n - view.value.size();
+  *payload = std::make_unique<PayloadReader>(std::move(*value), header_size);
+  return absl::OkStatus();
 }
 
 absl::Status LocalBackend::Delete(int db, std::string_view key, const WriteOptions& options) {

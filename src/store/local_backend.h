@@ -32,6 +32,10 @@ class LocalBackend final : public Backend {
   absl::Status Get(int db, std::string_view key, Record* record) override;
   absl::Status Put(int db, std::string_view key, const Record& record,
                    const WriteOptions& options) override;
+  absl::Status PutPayload(int db, std::string_view key, ValueType type, int64_t expire_at_ms,
+                          std::string_view payload, const WriteOptions& options = {}) override;
+  absl::Status GetPayload(int db, std::string_view key, RecordView* header,
+                          std::unique_ptr<engine::ValueReader>* payload) override;
   absl::Status Delete(int db, std::string_view key, const WriteOptions& options) override;
   absl::Status Apply(const std::vector<Mutation>& batch, const WriteOptions& options) override;
   absl::Status Scan(
@@ -89,6 +93,11 @@ class LocalBackend final : public Backend {
   // Writes b with the new counts of the stripes changes touch.
   absl::Status WriteCounted(const engine::WriteOptions& w, engine::WriteBatch* b,
                             std::vector<CountChange>* changes);
+  // Runs write, which makes the change of `entries` entries together with counts (the new
+  // counts of the stripes changes touch) in one atomic engine write.
+  absl::Status WriteCountedWith(
+      std::vector<CountChange>* changes, uint64_t entries,
+      absl::FunctionRef<absl::Status(const engine::WriteBatch& counts)> write);
   // Loads the stored counts, or counts every record once if none are stored yet.
   absl::Status LoadCounts();
 

@@ -47,7 +47,7 @@ def test_load_prints_acks_and_check_counts_everything(tmp_path):
     r = cairn(db, "check")
     assert r.returncode == 0, r.stdout
     # "checked T tables (E entries), W WALs (R records): OK": every write is somewhere.
-    m = re.search(r"checked (\d+) tables \((\d+) entries\), (\d+) WALs \((\d+) records\): OK",
+    m = re.search(r"checked (\d+) tables \((\d+) entries\), (\d+) WALs \((\d+) records\), \d+ blob files \(\d+ values\): OK",
                   r.stdout)
     assert m, r.stdout
     tables, entries, _, records = map(int, m.groups())

@@ -21,6 +21,7 @@ struct EngineConfig {
   bool compression = true;  // lz4 (LevelDB has only snappy: it uses that)
   uint64_t target_file_bytes = 64 << 20;
   bool cairn_memtable_hash_index = false;  // cairn only (Options::memtable_hash_index)
+  uint64_t cairn_min_blob_size = 64 << 10;  // cairn only (Options::min_blob_size; 0: off)
 };
 
 // One open database. Not thread-safe unless noted; each method returns an error
@@ -37,8 +38,9 @@ class BenchEngine {
   virtual absl::Status SeekAndRead(std::string_view target, int count) = 0;
   // Waits until background work (flushes, compactions) settles, for fair accounting.
   virtual absl::Status WaitForBackground() = 0;
-  // Bytes the engine has written to table files (flushes + compactions), or -1 if
-  // unknown. Divided by the workload's key+value bytes, it is the write amplification.
+  // Bytes the engine has written to table files (flushes + compactions; cairn: and blob
+  // files), or -1 if unknown. Divided by the workload's key+value bytes, it is the write
+  // amplification.
   virtual double TableBytesWritten() = 0;
   // Entries written but still only in memtables (not in any table), or -1 if unknown.
   virtual int64_t UnflushedEntries() { return -1; }

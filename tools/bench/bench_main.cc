@@ -249,6 +249,8 @@ int Main(int argc, char** argv) {
   engine->add_option("--write-buffer-size", f.config.write_buffer_bytes, "Memtable bytes");
   engine->add_option("--bloom-bits", f.config.bloom_bits_per_key, "Bloom bits per key");
   engine->add_option("--seed", f.seed, "Random seed");
+  engine->add_option("--min-blob-size", f.config.cairn_min_blob_size,
+                     "cairn: values of this many bytes or more go to blob files (0: off)");
   engine->add_option("--memtable-hash-index", f.config.cairn_memtable_hash_index,
                      "cairn: keep a hash index over the memtable (Options::memtable_hash_index)");
   engine->add_flag("--stats", f.stats, "Print each engine's own statistics after every workload");

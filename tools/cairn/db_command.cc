@@ -117,9 +117,10 @@ int RunCheck() {
   if (!report.ok()) return Fail(report.status());
   for (const auto& w : report->warnings) std::cout << "warning: " << w << "\n";
   for (const auto& p : report->problems) std::cout << "problem: " << p << "\n";
-  std::cout << absl::StrFormat("checked %d tables (%d entries), %d WALs (%d records): %s\n",
-                               report->tables, report->table_entries, report->wal_files,
-                               report->wal_records, report->problems.empty() ? "OK" : "FAILED");
+  std::cout << absl::StrFormat(
+      "checked %d tables (%d entries), %d WALs (%d records), %d blob files (%d values): %s\n",
+      report->tables, report->table_entries, report->wal_files, report->wal_records,
+      report->blob_files, report->blob_records, report->problems.empty() ? "OK" : "FAILED");
   return report->problems.empty() ? kOk : kMissing;
 }
 

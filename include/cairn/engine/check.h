@@ -26,7 +26,7 @@ struct CheckProblem {
   uint64_t offset = 0;  // where the damaged block, record or field starts
   // What lies there: "footer", "index block", "metaindex block", "filter block",
   // "data block", "table file", "WAL record", "MANIFEST record", "MANIFEST contents",
-  // "CURRENT".
+  // "CURRENT", "blob file".
   std::string kind;
   std::string detail;  // what is wrong with it
   std::string ToString() const;
@@ -43,6 +43,8 @@ struct CheckReport {
   uint64_t table_entries = 0;
   uint64_t wal_files = 0;
   uint64_t wal_records = 0;
+  uint64_t blob_files = 0;
+  uint64_t blob_records = 0;
 };
 
 // Errors only when the check cannot run (no database, locked, I/O failure); damage is

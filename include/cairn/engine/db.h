@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -42,6 +43,20 @@ class Snapshot {
   virtual ~Snapshot() = default;
 };
 
+// A value read in pieces: values of Options::min_blob_size bytes or more live in blob
+// files and are read chunk by chunk, each chunk checked against its checksum before it
+// is handed out, so a reader never holds more than the piece it asks for. Holds the
+// blob file open: valid after the value is overwritten or the DB deletes the file, but
+// not after the DB is destroyed. One thread at a time.
+class ValueReader {
+ public:
+  virtual ~ValueReader() = default;
+  virtual uint64_t size() const = 0;
+  // Copies n bytes from offset (offset + n <= size()) to dst. DataLoss ("corruption:")
+  // if a checksum does not match; the bytes at dst are then unspecified.
+  virtual absl::Status Read(uint64_t offset, size_t n, char* dst) = 0;
+};
+
 class DB {
  public:
   // Opens (creating if allowed) the database in dir, replaying its WAL.
@@ -55,6 +70,14 @@ class DB {
 
   virtual absl::Status Put(const WriteOptions& options, std::string_view key,
                            std::string_view value) = 0;
+  // Put of the value made of parts, in order, with an expiry as WriteBatch::PutWithExpiry
+  // (0: never). Lets a caller that frames a large value (a header before the payload)
+  // store it without first copying it into one string. also (may be null): more records
+  // written in the same atomic batch, after the value.
+  virtual absl::Status PutParts(const WriteOptions& options, std::string_view key,
+                                std::span<const std::string_view> parts,
+                                uint64_t expire_at_unix_micros,
+                                const WriteBatch* also = nullptr) = 0;
   virtual absl::Status Delete(const WriteOptions& options, std::string_view key) = 0;
   // Applies the batch atomically. The batch is not modified.
   virtual absl::Status Write(const WriteOptions& options, const WriteBatch& batch) = 0;
@@ -62,6 +85,11 @@ class DB {
   // NotFound if the key is absent (never written, deleted, or not visible at the snapshot).
   virtual absl::Status Get(const ReadOptions& options, std::string_view key,
                            std::string* value) = 0;
+
+  // As Get, but the value is read through the returned reader, piece by piece when it
+  // lives in a blob file (a small value is held in memory). NotFound as Get.
+  virtual absl::StatusOr<std::unique_ptr<ValueReader>> GetReader(const ReadOptions& options,
+                                                                 std::string_view key) = 0;
 
   // An iterator over the user keys visible at the read's snapshot. The caller owns it.
   virtual std::unique_ptr<Iterator> NewIterator(const ReadOptions& options) = 0;

@@ -104,6 +104,21 @@ struct Options {
   // expiry, which counts them) sees each one. 0: as soon as it expired.
   uint64_t expired_retention_micros = 0;
 
+  // Key-value separation (docs/large-values.md): a value of min_blob_size bytes or more
+  // is written once to a blob file and the LSM tree keeps a ~20-byte reference, so
+  // flushes and compactions move the reference, not the value, and the value never sits
+  // in the memtable or the WAL. 64 KiB by default: from there a value costs more to
+  // rewrite at every level than one extra read costs (WiscKey measured the crossover
+  // at 4-16 KiB on SSDs; RocksDB suggests a few KiB and up), and a data block of 4 KiB
+  // would hold it alone anyway. 0: off (every value stays in the tree).
+  size_t min_blob_size = 64 << 10;
+  // A blob file is sealed and a new one started at this size.
+  uint64_t blob_file_size = 256ull << 20;
+  // Compaction rewrites the values it meets that live in a sealed blob file whose live
+  // bytes (those the tables still refer to) fell below this fraction of its size, so
+  // the file can be deleted once the rest have moved too. 0: never rewrite.
+  double blob_garbage_collection_threshold = 0.5;
+
   WalSyncMode wal_sync = WalSyncMode::kEverySec;
   WalRecoveryMode wal_recovery = WalRecoveryMode::kTolerateCorruptedTail;
 

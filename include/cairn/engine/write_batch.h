@@ -6,6 +6,8 @@
 //   record := 0x01 varstring key varstring value   (put)
 //           | 0x00 varstring key                   (delete)
 //           | 0x02 varstring key varstring (fixed64 expire-at | value)   (put with TTL)
+//           | 0x03 varstring key varstring (fixed64 expire-at | blob reference)
+//             (a value in a blob file: only in batches the engine writes to its WAL)
 #ifndef CAIRN_ENGINE_WRITE_BATCH_H_
 #define CAIRN_ENGINE_WRITE_BATCH_H_
 
@@ -29,6 +31,12 @@ class WriteBatch {
     virtual void PutWithExpiry(std::string_view key, std::string_view value,
                                uint64_t expire_at_unix_micros) {
       Put(key, value);
+    }
+    // A value the engine moved to a blob file (only in the engine's own WAL records):
+    // stored is fixed64 expire-at (0: never) | blob reference. By default ignored.
+    virtual void PutBlobIndex(std::string_view key, std::string_view stored) {
+      (void)key;
+      (void)stored;
     }
   };
 

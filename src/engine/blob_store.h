@@ -1,0 +1,105 @@
+// BlobStore: the blob files of one database (key-value separation, as WiscKey and
+// RocksDB's BlobDB). Values of Options::min_blob_size bytes or more are appended to the
+// active blob file; the LSM tree keeps a small reference (blob_format.h). Files are
+// sealed at Options::blob_file_size and deleted by the DB once nothing refers to them.
+//
+// Thread safety: every method may be called from any thread. Appends are serialized on
+// the store's mutex; reads open the file on their own and take no lock.
+#ifndef CAIRN_ENGINE_BLOB_STORE_H_
+#define CAIRN_ENGINE_BLOB_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "cairn/engine/db.h"
+#include "cairn/env.h"
+#include "engine/blob_format.h"
+
+namespace cairn::engine {
+
+std::string BlobFileName(const std::string& dir, uint64_t number);
+
+class BlobStore {
+ public:
+  // new_file_number hands out file numbers (the VersionSet's counter).
+  BlobStore(Env* env, std::string dir, uint64_t file_size_limit,
+            std::function<uint64_t()> new_file_number);
+  ~BlobStore();
+
+  // Appends a record of key and the value made of parts (in order) to the active blob
+  // file and hands it to the OS; with sync, also makes it durable. The returned
+  // reference's file stays protected from deletion (ProtectedFiles) until Release.
+  absl::StatusOr<BlobRef> Add(std::string_view key, std::span<const std::string_view> parts,
+                              bool sync) ABSL_LOCKS_EXCLUDED(mu_);
+  // As Add, with the value read from reader (chunk by chunk: a value rewritten by
+  // garbage collection never sits in memory whole).
+  absl::StatusOr<BlobRef> AddFrom(std::string_view key, ValueReader* reader, bool sync)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Ends the protection Add gave ref.file (once the reference is in the memtable or the
+  // write failed).
+  void Release(uint64_t file) ABSL_LOCKS_EXCLUDED(mu_);
+  // Makes every record appended so far durable (the active file's fdatasync).
+  absl::Status Sync() ABSL_LOCKS_EXCLUDED(mu_);
+  // Seals the active file (synced and closed): the next Add starts a new one.
+  absl::Status Seal() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Files never to delete: the active one and those with an Add not yet Released.
+  void AddProtectedFiles(std::set<uint64_t>* files) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Sizes of the sealed files this store wrote or was told of (NoteFile).
+  std::map<uint64_t, uint64_t> SealedFileSizes() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Registers a file found on disk at Open (sealed).
+  void NoteFile(uint64_t number, uint64_t size) ABSL_LOCKS_EXCLUDED(mu_);
+  void ForgetFile(uint64_t number) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Reads the value ref names, checking that its record belongs to key. Corruption if
+  // any checksum, the size or the key does not match.
+  absl::Status Read(std::string_view key, const BlobRef& ref, std::string* value) const;
+  absl::StatusOr<std::unique_ptr<ValueReader>> NewReader(std::string_view key,
+                                                         const BlobRef& ref) const;
+
+  // Bytes appended since the store was made (blob writes, for write amplification).
+  uint64_t bytes_written() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  // Gives the next n bytes of the value: in *piece, which may point into *scratch.
+  using ChunkSource = std::function<absl::Status(size_t n, std::string* scratch,
+                                                 std::string_view* piece)>;
+  absl::StatusOr<BlobRef> AddImpl(std::string_view key, uint64_t value_size, bool sync,
+                                  const ChunkSource& next_chunk) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status AppendRecordLocked(std::string_view key, uint64_t value_size, bool sync,
+                                  const ChunkSource& next_chunk) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status SealLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Constant after construction.
+  Env* const env_;
+  const std::string dir_;
+  const uint64_t file_size_limit_;
+  const std::function<uint64_t()> new_file_number_;
+
+  mutable absl::Mutex mu_;
+  // State below is guarded by mu_.
+  std::unique_ptr<WritableFile> active_ ABSL_GUARDED_BY(mu_);
+  uint64_t active_number_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t active_size_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<uint64_t, int> in_flight_ ABSL_GUARDED_BY(mu_);  // file -> Adds not Released
+  std::map<uint64_t, uint64_t> sealed_ ABSL_GUARDED_BY(mu_);  // file -> size
+  uint64_t bytes_written_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// Checks every record of a blob file (headers and chunk checksums). Adds the number of
+// records and value bytes to *records and *bytes; Corruption names the first damage.
+absl::Status VerifyBlobFile(Env* env, const std::string& path, uint64_t* records,
+                            uint64_t* bytes);
+
+}  // namespace cairn::engine
+
+#endif  // CAIRN_ENGINE_BLOB_STORE_H_

@@ -1,0 +1,235 @@
+// Key-value separation: large values in blob files, read back whole and in pieces, after
+// reopening, through iterators and checkpoints; damage is reported, never read; garbage
+// collection deletes dead blob files.
+#include <filesystem>
+#include <fstream>
+
+#include "base/status.h"
+#include "cairn/engine/check.h"
+#include "engine/db_test_util.h"
+
+namespace cairn::engine {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Big(char seed, size_t n) {
+  std::string v(n, '\0');
+  for (size_t i = 0; i < n; i++) v[i] = static_cast<char>(seed + i * 31 + (i >> 12));
+  return v;
+}
+
+std::vector<std::string> BlobFiles(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() == ".blob") out.push_back(e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+class BlobTest : public ::testing::Test {
+ protected:
+  BlobTest() {
+    options_.min_blob_size = 1000;
+    options_.blob_file_size = 1 << 20;
+  }
+  void Open() {
+    db_.reset();
+    auto db = DB::Open(options_, dir_.path());
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = std::move(*db);
+  }
+  TempDir dir_;
+  Options options_;
+  std::unique_ptr<DB> db_;
+};
+
+TEST_F(BlobTest, LargeValuesGoToBlobFilesAndReadBack) {
+  Open();
+  const std::string big = Big('a', 300000), small = "tiny";
+  ASSERT_TRUE(db_->Put({}, "big", big).ok());
+  ASSERT_TRUE(db_->Put({}, "small", small).ok());
+  EXPECT_EQ(BlobFiles(dir_.path()).size(), 1u);
+  EXPECT_EQ(GetOrStatus(db_.get(), "big"), big);
+  EXPECT_EQ(GetOrStatus(db_.get(), "small"), small);
+  // Replayed from the WAL, then from a table.
+  Open();
+  EXPECT_EQ(GetOrStatus(db_.get(), "big"), big);
+  ASSERT_TRUE(db_->Flush().ok());
+  Open();
+  EXPECT_EQ(GetOrStatus(db_.get(), "big"), big);
+  absl::Status s;
+  auto all = ScanAll(db_.get(), &s);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(all["big"], big);
+  EXPECT_EQ(all["small"], small);
+}
+
+TEST_F(BlobTest, PartsBatchesAndExpiry) {
+  Open();
+  const std::string head = "h", body = Big('b', 200000);
+  const std::string_view parts[] = {head, body};
+  ASSERT_TRUE(db_->PutParts({}, "parts", parts, 0).ok());
+  EXPECT_EQ(GetOrStatus(db_.get(), "parts"), head + body);
+  WriteBatch batch;
+  batch.Put("b1", Big('c', 5000));
+  batch.Put("b2", "small");
+  batch.Delete("parts");
+  ASSERT_TRUE(db_->Write({}, batch).ok());
+  EXPECT_EQ(GetOrStatus(db_.get(), "b1"), Big('c', 5000));
+  EXPECT_EQ(GetOrStatus(db_.get(), "b2"), "small");
+  EXPECT_EQ(GetOrStatus(db_.get(), "parts"), "NOT_FOUND");
+  ASSERT_TRUE(db_->PutParts({}, "gone", parts, 1).ok());  // expired in 1970
+  EXPECT_EQ(GetOrStatus(db_.get(), "gone"), "NOT_FOUND");
+  ASSERT_TRUE(db_->PutParts({}, "later", parts, uint64_t{1} << 62).ok());
+  EXPECT_EQ(GetOrStatus(db_.get(), "later"), head + body);
+}
+
+TEST_F(BlobTest, ReaderReadsAnyRange) {
+  Open();
+  const std::string big = Big('r', 3 * (64 << 10) + 17);
+  ASSERT_TRUE(db_->Put({}, "k", big).ok());
+  auto reader = db_->GetReader({}, "k");
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  ASSERT_EQ((*reader)->size(), big.size());
+  for (auto [off, n] : {std::pair<size_t, size_t>{0, 10}, {65530, 20}, {100000, 90000},
+                        {big.size() - 5, 5}, {0, big.size()}}) {
+    std::string got(n, '\0');
+    absl::Status s = (*reader)->Read(off, n, got.data());
+    ASSERT_TRUE(s.ok()) << off << " " << n << " " << s;
+    EXPECT_EQ(got, big.substr(off, n)) << off;
+  }
+  std::string one(1, '\0');
+  EXPECT_FALSE((*reader)->Read(big.size(), 1, one.data()).ok());
+  // Overwritten and collected: the open reader still reads the old value.
+  ASSERT_TRUE(db_->Put({}, "k", "small now").ok());
+  ASSERT_TRUE(db_->CompactRange(nullptr, nullptr).ok());
+  std::string got(big.size(), '\0');
+  ASSERT_TRUE((*reader)->Read(0, big.size(), got.data()).ok());
+  EXPECT_EQ(got, big);
+  auto small = db_->GetReader({}, "k");
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ((*small)->size(), 9u);
+  EXPECT_TRUE(absl::IsNotFound(db_->GetReader({}, "absent").status()));
+}
+
+TEST_F(BlobTest, FlippedByteIsCorruptionNeverWrongData) {
+  Open();
+  const std::string big = Big('x', 200000);
+  ASSERT_TRUE(db_->Put({}, "k", big).ok());
+  ASSERT_TRUE(db_->Flush().ok());
+  db_.reset();
+  auto files = BlobFiles(dir_.path());
+  ASSERT_EQ(files.size(), 1u);
+  const auto size = fs::file_size(files[0]);
+  // Header, record header, key, first chunk, a middle chunk's checksum, the last byte.
+  for (uint64_t at : {uint64_t{3}, uint64_t{20}, uint64_t{33}, uint64_t{1000},
+                      uint64_t{16 + 16 + 1 + 65536 + 2}, size - 1}) {
+    std::fstream f(files[0], std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(at));
+    char c;
+    f.get(c);
+    f.seekp(static_cast<std::streamoff>(at));
+    f.put(static_cast<char>(c ^ 0x40));
+    f.close();
+    auto report = CheckDB(dir_.path(), options_);
+    ASSERT_TRUE(report.ok());
+    EXPECT_FALSE(report->problems.empty()) << "flip at " << at;
+    Open();
+    std::string value;
+    absl::Status s = db_->Get({}, "k", &value);
+    EXPECT_TRUE(IsCorruption(s)) << "flip at " << at << ": " << s;
+    absl::Status it_status;
+    auto all = ScanAll(db_.get(), &it_status);
+    EXPECT_TRUE(IsCorruption(it_status)) << "flip at " << at;
+    auto reader = db_->GetReader({}, "k");
+    if (reader.ok()) {
+      std::string got(big.size(), '\0');
+      EXPECT_TRUE(IsCorruption((*reader)->Read(0, big.size(), got.data()))) << at;
+    } else {
+      EXPECT_TRUE(IsCorruption(reader.status())) << at;
+    }
+    db_.reset();
+    // Undo for the next flip.
+    std::fstream g(files[0], std::ios::in | std::ios::out | std::ios::binary);
+    g.seekp(static_cast<std::streamoff>(at));
+    g.put(c);
+  }
+  Open();
+  EXPECT_EQ(GetOrStatus(db_.get(), "k"), big);
+}
+
+TEST_F(BlobTest, MissingBlobFileIsReportedByCheck) {
+  Open();
+  ASSERT_TRUE(db_->Put({}, "k", Big('m', 5000)).ok());
+  ASSERT_TRUE(db_->Flush().ok());
+  db_.reset();
+  for (const auto& f : BlobFiles(dir_.path())) fs::remove(f);
+  auto report = CheckDB(dir_.path(), options_);
+  ASSERT_TRUE(report.ok());
+  ASSERT_EQ(report->problems.size(), 1u);
+  EXPECT_NE(report->problems[0].detail.find("missing"), std::string::npos);
+  Open();
+  std::string value;
+  EXPECT_TRUE(IsCorruption(db_->Get({}, "k", &value)));
+}
+
+TEST_F(BlobTest, GarbageCollectionDeletesDeadFilesAndKeepsLiveValues) {
+  options_.blob_file_size = 256 << 10;
+  Open();
+  // Four values a file: 20 values fill 5 files.
+  for (int i = 0; i < 20; i++) {
+    ASSERT_TRUE(db_->Put({}, "k" + std::to_string(i), Big(static_cast<char>(i), 70000)).ok());
+  }
+  ASSERT_TRUE(db_->Flush().ok());
+  Open();  // seals the active file
+  const auto before = BlobFiles(dir_.path());
+  ASSERT_GE(before.size(), 5u);
+  // Every other value overwritten with a small one, one in four deleted: each old file
+  // keeps a quarter of its bytes live.
+  for (int i = 0; i < 20; i += 2) ASSERT_TRUE(db_->Put({}, "k" + std::to_string(i), "s").ok());
+  for (int i = 1; i < 20; i += 4) ASSERT_TRUE(db_->Delete({}, "k" + std::to_string(i)).ok());
+  // The first compaction drops the dead references, which shows the files' garbage; the
+  // second rewrites the live values out of them.
+  ASSERT_TRUE(db_->CompactRange(nullptr, nullptr).ok());
+  ASSERT_TRUE(db_->CompactRange(nullptr, nullptr).ok());
+  // Files under half live were rewritten: none of the first files remain.
+  for (const auto& f : before) EXPECT_FALSE(fs::exists(f)) << f;
+  for (int i = 0; i < 20; i++) {
+    const std::string key = "k" + std::to_string(i);
+    const std::string want = i % 2 == 0 ? "s" : i % 4 == 1 ? "NOT_FOUND" : Big(static_cast<char>(i), 70000);
+    EXPECT_EQ(GetOrStatus(db_.get(), key), want) << key;
+  }
+  auto counters = db_->GetProperty("cairn.counters");
+  ASSERT_TRUE(counters.has_value());
+  EXPECT_NE(counters->find("blob_files_deleted"), std::string::npos);
+  Open();
+  for (int i = 3; i < 20; i += 4) {
+    EXPECT_EQ(GetOrStatus(db_.get(), "k" + std::to_string(i)), Big(static_cast<char>(i), 70000));
+  }
+  auto report = CheckDB(dir_.path(), options_);
+  ASSERT_FALSE(report.ok());  // locked: the database is open
+  db_.reset();
+  report = CheckDB(dir_.path(), options_);
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->problems.empty()) << report->problems[0];
+  EXPECT_EQ(report->blob_records, 5u);  // the live values, rewritten
+}
+
+TEST_F(BlobTest, CheckpointIncludesBlobFiles) {
+  Open();
+  const std::string big = Big('p', 150000);
+  ASSERT_TRUE(db_->Put({}, "k", big).ok());
+  TempDir copy;
+  ASSERT_TRUE(db_->Checkpoint(copy.path()).ok());
+  ASSERT_TRUE(db_->Put({}, "k", "later").ok());
+  ASSERT_TRUE(db_->CompactRange(nullptr, nullptr).ok());
+  db_.reset();
+  auto db = DB::Open(options_, copy.path());
+  ASSERT_TRUE(db.ok()) << db.status();
+  EXPECT_EQ(GetOrStatus(db->get(), "k"), big);
+}
+
+}  // namespace
+}  // namespace cairn::engine
