@@ -130,6 +130,9 @@ absl::Status DBImpl::WriteGroup(Writer** last_writer) {
       status = wal->file()->Flush();
       if (status.ok()) wal_unflushed_.store(false, std::memory_order_release);
     }
+    // Blob records before the WAL records naming them: a sync group may carry non-sync
+    // followers whose blob records were only handed to the OS.
+    if (status.ok() && sync) status = blob_store_->Sync();
     if (status.ok() && sync) status = wal->file()->Sync();
     if (status.ok()) {
       inserting = true;
@@ -255,7 +258,9 @@ absl::Status DBImpl::CreateWal(uint64_t* number, std::unique_ptr<WritableFile>* 
 
 absl::Status DBImpl::NewWal() {
   // Finish the old WAL first, so only the newest WAL can ever have a torn tail.
-  absl::Status s = wal_ != nullptr ? wal_->file()->Sync() : absl::OkStatus();
+  // Blob records first: the old WAL's records that name them become durable here.
+  absl::Status s = wal_ != nullptr ? blob_store_->Sync() : absl::OkStatus();
+  if (s.ok() && wal_ != nullptr) s = wal_->file()->Sync();
   uint64_t number = 0;
   std::unique_ptr<WritableFile> file;
   if (s.ok()) s = CreateWal(&number, &file);

@@ -80,7 +80,8 @@ void Server(ServerContext& s, int64_t now_ms, std::string* out) {
                   "\r\n", "http_port:", s.http_port, "\r\n", "server_time_usec:", now_ms * 1000,
                   "\r\n", "uptime_in_seconds:", (now_ms - s.start_ms) / 1000, "\r\n",
                   "uptime_in_days:", (now_ms - s.start_ms) / 86400000, "\r\n",
-                  "hz:10\r\n", "configured_hz:10\r\n",
+                  "hz:", std::clamp(s.config->Get().hz, 1, 500), "\r\n",
+                  "configured_hz:", s.config->Get().hz, "\r\n",
                   "lru_clock:", (now_ms / 1000) & ((1 << 24) - 1), "\r\n",
                   "executable:", exe, "\r\n",
                   "io_threads_active:", s.io_threads, "\r\n", "\r\n");
@@ -258,10 +259,15 @@ void Keyspace(ServerContext& s, std::string* out) {
   for (int db = 0; db < n; db++) {
     if (std::optional<store::KeyCounts> c = s.backend->Counts(db)) {
       if (c->keys <= 0) continue;
-      // Redis estimates avg_ttl from sampled keys; the sum of expiries makes it exact (to
-      // the second) over every key with an expiry, those already due counting as 0.
+      // Redis estimates avg_ttl from sampled keys; the sum of expiries gives the mean over
+      // every key with an expiry (to the second; keys already due pull it down). Divided
+      // before the scaling to milliseconds, which would overflow 64 bits on large sums.
       int64_t avg_ttl = 0;
-      if (c->expires > 0) avg_ttl = std::max<int64_t>(0, c->expire_at_sum_s * 1000 / c->expires - now);
+      if (c->expires > 0) {
+        const int64_t mean_ms = c->expire_at_sum_s / c->expires * 1000 +
+                                c->expire_at_sum_s % c->expires * 1000 / c->expires;
+        avg_ttl = std::max<int64_t>(0, mean_ms - now);
+      }
       absl::StrAppend(out, "db", db, ":keys=", c->keys, ",expires=", c->expires,
                       ",avg_ttl=", avg_ttl, "\r\n");
       continue;

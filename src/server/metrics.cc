@@ -246,7 +246,8 @@ std::string PrometheusMetrics(ServerContext& server) {
   // The engine's counters, as cairn_engine_<name> (gauges for sizes and states).
   for (const auto& [name, value] : EngineCounters(server)) {
     const bool gauge_like =
-        absl::EndsWith(name, "_bytes") || name == "last_sequence" || name == "background_error";
+        absl::EndsWith(name, "_bytes") || name == "last_sequence" || name == "background_error" ||
+        name == "blob_files";  // sealed blob files now: garbage collection lowers it
     const std::string metric = absl::StrCat("cairn_engine_", PrometheusText::SafeName(name),
                                             gauge_like ? "" : "_total");
     p.Family(metric, gauge_like ? T::kGauge : T::kCounter, EngineHelp(name));

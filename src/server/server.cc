@@ -355,7 +355,9 @@ class RespConnection : public std::enable_shared_from_this<RespConnection> {
     // memory until the bytes arrive), so growing the buffer never holds two copies (the
     // old buffer and its doubled successor) of a value.
     constexpr size_t kSlack = 64 << 10;  // room to read past the bulk (the next command)
-    if (wanted > (1 << 20) && in_.capacity() < in_end_ + wanted) {
+    // Only once 16 MB have arrived: a length a client announces costs nothing until its
+    // bytes come (test_bad_input), and growing to 16 MB copies little.
+    if (wanted > (1 << 20) && in_end_ >= (16 << 20) && in_.capacity() < in_end_ + wanted) {
       // A fresh string: reserve() on a grown one would round up to twice its capacity.
       std::string bigger;
       bigger.reserve(in_end_ + wanted + kSlack);

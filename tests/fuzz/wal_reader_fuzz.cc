@@ -147,6 +147,9 @@ class Collector final : public WriteBatch::Handler {
   void PutWithExpiry(std::string_view key, std::string_view value, uint64_t expire) override {
     ops.push_back({kTypeValueWithExpiry, std::string(key), std::string(value), expire});
   }
+  void PutBlobIndex(std::string_view key, std::string_view stored) override {
+    ops.push_back({kTypeBlobIndex, std::string(key), std::string(stored)});
+  }
   std::vector<Op> ops;
 };
 
@@ -187,6 +190,9 @@ void DecodeBatch(std::string_view record) {
         break;
       case kTypeValueWithExpiry:
         again.PutWithExpiry(op.key, op.value, op.expire_at);
+        break;
+      case kTypeBlobIndex:
+        WriteBatchInternal::PutBlobIndex(&again, op.key, op.value);
         break;
     }
   }
