@@ -93,8 +93,11 @@ TEST_F(BlobTest, ReaderReadsAnyRange) {
   auto reader = db_->GetReader({}, "k");
   ASSERT_TRUE(reader.ok()) << reader.status();
   ASSERT_EQ((*reader)->size(), big.size());
-  for (auto [off, n] : {std::pair<size_t, size_t>{0, 10}, {65530, 20}, {100000, 90000},
-                        {big.size() - 5, 5}, {0, big.size()}}) {
+  for (auto [off, n] : {std::pair<size_t, size_t>{0, 10},
+                        {65530, 20},
+                        {100000, 90000},
+                        {big.size() - 5, 5},
+                        {0, big.size()}}) {
     std::string got(n, '\0');
     absl::Status s = (*reader)->Read(off, n, got.data());
     ASSERT_TRUE(s.ok()) << off << " " << n << " " << s;
@@ -198,7 +201,9 @@ TEST_F(BlobTest, GarbageCollectionDeletesDeadFilesAndKeepsLiveValues) {
   for (const auto& f : before) EXPECT_FALSE(fs::exists(f)) << f;
   for (int i = 0; i < 20; i++) {
     const std::string key = "k" + std::to_string(i);
-    const std::string want = i % 2 == 0 ? "s" : i % 4 == 1 ? "NOT_FOUND" : Big(static_cast<char>(i), 70000);
+    const std::string want = i % 2 == 0   ? "s"
+                             : i % 4 == 1 ? "NOT_FOUND"
+                                          : Big(static_cast<char>(i), 70000);
     EXPECT_EQ(GetOrStatus(db_.get(), key), want) << key;
   }
   auto counters = db_->GetProperty("cairn.counters");
@@ -215,6 +220,52 @@ TEST_F(BlobTest, GarbageCollectionDeletesDeadFilesAndKeepsLiveValues) {
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE(report->problems.empty()) << report->problems[0];
   EXPECT_EQ(report->blob_records, 5u);  // the live values, rewritten
+}
+
+// An iterator holds the memtable it was opened on. Once that memtable is flushed and
+// retired (its overwritten values left out of the table), the blob files it names must
+// outlive it: the iterator still reads the old values, intact.
+TEST_F(BlobTest, IteratorOnRetiredMemtableKeepsItsBlobFiles) {
+  options_.blob_file_size = 256 << 10;
+  options_.blob_garbage_collection_threshold = 0.5;
+  Open();
+  // Four values fill the first blob file; the fifth seals it and starts another.
+  for (int i = 0; i < 5; i++) {
+    ASSERT_TRUE(db_->Put({}, "k" + std::to_string(i), Big(static_cast<char>('a' + i), 70000)).ok());
+  }
+  const auto first_files = BlobFiles(dir_.path());
+  ASSERT_EQ(first_files.size(), 2u);
+  auto it = db_->NewIterator({});
+  auto reader = db_->GetReader({}, "k1");  // opened before: must read on regardless
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  // Every value overwritten or deleted: the flush writes none of the old references,
+  // compaction and garbage collection find the first file dead.
+  for (int i = 0; i < 5; i += 2) ASSERT_TRUE(db_->Put({}, "k" + std::to_string(i), "s").ok());
+  for (int i = 1; i < 5; i += 2) ASSERT_TRUE(db_->Delete({}, "k" + std::to_string(i)).ok());
+  ASSERT_TRUE(db_->Flush().ok());
+  ASSERT_TRUE(db_->Put({}, "z", Big('z', 300000)).ok());  // another blob file or two
+  ASSERT_TRUE(db_->Flush().ok());
+  ASSERT_TRUE(db_->CompactRange(nullptr, nullptr).ok());
+  ASSERT_TRUE(db_->CompactRange(nullptr, nullptr).ok());
+  EXPECT_TRUE(fs::exists(first_files[0])) << "deleted under an open iterator";
+  int n = 0;
+  for (it->SeekToFirst(); it->Valid(); it->Next(), n++) {
+    ASSERT_EQ(it->key(), "k" + std::to_string(n));
+    ASSERT_TRUE(it->value() == Big(static_cast<char>('a' + n), 70000))
+        << it->key() << ": " << it->status();
+  }
+  EXPECT_TRUE(it->status().ok()) << it->status();
+  EXPECT_EQ(n, 5);
+  std::string got(70000, '\0');
+  ASSERT_TRUE((*reader)->Read(0, got.size(), got.data()).ok());
+  EXPECT_TRUE(got == Big('b', 70000));
+  // Released: the next cleanup deletes the dead file.
+  it.reset();
+  ASSERT_TRUE(db_->Put({}, "y", "small").ok());
+  ASSERT_TRUE(db_->Flush().ok());
+  EXPECT_FALSE(fs::exists(first_files[0]));
+  EXPECT_TRUE(GetOrStatus(db_.get(), "z") == Big('z', 300000));
+  EXPECT_EQ(GetOrStatus(db_.get(), "k0"), "s");
 }
 
 TEST_F(BlobTest, CheckpointIncludesBlobFiles) {

@@ -27,6 +27,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -53,8 +54,7 @@ class DBImpl final : public DB {
   absl::Status Put(const WriteOptions& options, std::string_view key,
                    std::string_view value) override;
   absl::Status PutParts(const WriteOptions& options, std::string_view key,
-                        std::span<const std::string_view> parts,
-                        uint64_t expire_at_unix_micros,
+                        std::span<const std::string_view> parts, uint64_t expire_at_unix_micros,
                         const WriteBatch* also = nullptr) override;
   absl::Status Delete(const WriteOptions& options, std::string_view key) override;
   absl::Status Write(const WriteOptions& options, const WriteBatch& batch) override;
@@ -126,8 +126,10 @@ class DBImpl final : public DB {
                        const WriteBatch* also);
   // Write of a batch with values to separate: each goes to a blob file first.
   absl::Status WriteSeparated(const WriteOptions& options, const WriteBatch& batch);
-  // Deletes blob files that nothing refers to: no table of a live Version, no memtable,
-  // no write in progress.
+  // Called as mem or imm_ is dropped after being written to tables.
+  void RetireMemTable(std::shared_ptr<const MemTable> mem) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Deletes blob files that nothing refers to: no table of a live Version, no memtable
+  // (current, immutable, or retired but still held by a reader), no write in progress.
   void RemoveObsoleteBlobFiles(const std::set<uint64_t>& referenced)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sealed blob files whose live bytes fell below the garbage threshold: compaction
@@ -178,6 +180,9 @@ class DBImpl final : public DB {
   // State below is guarded by mu_.
   std::shared_ptr<MemTable> mem_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<MemTable> imm_ ABSL_GUARDED_BY(mu_);  // being flushed
+  // Memtables written to tables and dropped (RetireMemTable) that a read or an iterator
+  // may still hold: the blob files they name stay until the last holder lets go.
+  std::vector<std::weak_ptr<const MemTable>> retired_memtables_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<wal::Writer> wal_ ABSL_GUARDED_BY(mu_);
   uint64_t wal_number_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<Writer*> writers_ ABSL_GUARDED_BY(mu_);
@@ -187,7 +192,7 @@ class DBImpl final : public DB {
   // it with and without mu_ held; no other thread touches it. Not GUARDED_BY for that.
   WriteBatch group_batch_;
   absl::Status bg_error_ ABSL_GUARDED_BY(mu_);  // set by SetBackgroundError, cleared by Resume
-  std::atomic<bool> read_only_{false};           // !bg_error_.ok(), readable without mu_
+  std::atomic<bool> read_only_{false};          // !bg_error_.ok(), readable without mu_
   uint64_t background_errors_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t resumes_ ABSL_GUARDED_BY(mu_) = 0;
   bool flush_running_ ABSL_GUARDED_BY(mu_) = false;
@@ -211,7 +216,7 @@ class DBImpl final : public DB {
     uint64_t compaction_bytes_read = 0, compaction_bytes_written = 0;
     uint64_t compaction_micros = 0;
     uint64_t blob_gc_bytes_written = 0;  // values rewritten out of mostly dead blob files
-    uint64_t filtered_entries = 0;  // dropped by the compaction filter
+    uint64_t filtered_entries = 0;       // dropped by the compaction filter
     uint64_t stall_micros = 0, slowdowns = 0, stops = 0;
   };
   Stats stats_ ABSL_GUARDED_BY(mu_);

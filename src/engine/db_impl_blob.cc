@@ -173,10 +173,26 @@ absl::StatusOr<std::unique_ptr<ValueReader>> DBImpl::GetReader(const ReadOptions
   }
 }
 
+void DBImpl::RetireMemTable(std::shared_ptr<const MemTable> mem) {
+  if (mem == nullptr) return;
+  std::set<uint64_t> files;
+  mem->AddBlobFiles(&files);
+  // A memtable naming no blob file needs no watching.
+  if (!files.empty()) retired_memtables_.push_back(std::move(mem));
+}
+
 void DBImpl::RemoveObsoleteBlobFiles(const std::set<uint64_t>& referenced) {
   std::set<uint64_t> keep = referenced;
   mem_->AddBlobFiles(&keep);
   if (imm_ != nullptr) imm_->AddBlobFiles(&keep);
+  // An iterator or a Get in progress may read through a memtable already written to
+  // tables, whose overwritten values the tables left out.
+  std::erase_if(retired_memtables_, [&keep](const std::weak_ptr<const MemTable>& w) {
+    auto mem = w.lock();
+    if (mem == nullptr) return true;
+    mem->AddBlobFiles(&keep);
+    return false;
+  });
   blob_store_->AddProtectedFiles(&keep);
   for (const auto& [number, size] : blob_store_->SealedFileSizes()) {
     if (keep.contains(number)) continue;
@@ -202,7 +218,9 @@ std::set<uint64_t> DBImpl::BlobFilesToRewrite() {
   mem_->AddBlobFiles(&in_memtables);
   if (imm_ != nullptr) imm_->AddBlobFiles(&in_memtables);
   for (const auto& [number, size] : blob_store_->SealedFileSizes()) {
-    // A file the memtables still name has references not counted yet.
+    // A file the memtables still name has references not counted yet. (A retired
+    // memtable's references are counted in its table or dead; a file it names may be
+    // rewritten, and RemoveObsoleteBlobFiles keeps it until the holder lets go.)
     if (in_memtables.contains(number) || size == 0) continue;
     if (static_cast<double>(live[number]) <
         options_.blob_garbage_collection_threshold * static_cast<double>(size)) {

@@ -96,6 +96,7 @@ void DBImpl::FlushLoop() {
       }
     }
     if (s.ok()) {
+      RetireMemTable(std::move(imm_));
       imm_.reset();
       flushes_++;
       for (const auto& [level, f] : edit.new_files()) stats_.flush_bytes += f.file_size;

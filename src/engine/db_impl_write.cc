@@ -170,7 +170,7 @@ void DBImpl::BuildBatchGroup(Writer** last) {
   *last = first;
   for (auto it = writers_.begin() + 1; it != writers_.end(); ++it) {
     Writer* w = *it;
-    if (w->sync && !first->sync) break;  // a sync write must not ride a non-sync leader
+    if (w->sync && !first->sync) break;       // a sync write must not ride a non-sync leader
     if (w->kind != WriteKind::kBatch) break;  // a switch, flush or resume leads its own group
     size += w->batch->ApproximateSize();
     if (size > max_size) break;
@@ -351,6 +351,8 @@ absl::Status DBImpl::ResumeAsLeader() {
   wal_ = std::make_shared<wal::Writer>(std::move(wal_file));
   wal_number_ = wal_number;
   wal_unflushed_.store(false, std::memory_order_release);
+  RetireMemTable(std::move(imm_));
+  RetireMemTable(std::move(mem_));
   imm_.reset();
   mem_ = NewMemTable();
   const absl::Status cleared = std::move(bg_error_);
@@ -385,7 +387,8 @@ void DBImpl::HousekeepingLoop() {
         const bool resumed = Resume().ok();
         mu_.Lock();
         resume_backoff = resumed ? 1 : std::min(resume_backoff * 2, 64);
-        next_resume = absl::Now() + absl::Milliseconds(recovery_ms) * (resumed ? 0 : resume_backoff);
+        next_resume =
+            absl::Now() + absl::Milliseconds(recovery_ms) * (resumed ? 0 : resume_backoff);
       }
       continue;
     }
