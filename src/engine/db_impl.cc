@@ -209,18 +209,7 @@ absl::Status DBImpl::Resume() {
 
 absl::Status DBImpl::SyncWal() {
   CAIRN_RETURN_IF_ERROR(FlushWal());
-  std::shared_ptr<wal::Writer> wal;
-  {
-    absl::MutexLock l(&mu_);
-    CAIRN_RETURN_IF_ERROR(bg_error_);
-    wal = wal_;
-  }
-  absl::Status s = blob_store_->Sync();  // blob records before the WAL records naming them
-  if (s.ok()) s = wal->file()->SyncData();
-  absl::MutexLock l(&mu_);
-  if (!s.ok() && wal == wal_) SetBackgroundError(s);  // not a WAL a Resume retired
-  if (s.ok()) wal_syncs_++;
-  return s;
+  return SyncWalBehindBlobs();
 }
 
 std::optional<std::string> DBImpl::GetProperty(std::string_view name) {
@@ -297,9 +286,8 @@ std::optional<std::string> DBImpl::GetPropertyImpl(std::string_view name) {
   if (name == "cairn.write-amplification") {
     // Tables and blob files written (flushes, compactions, blob appends and their garbage
     // collection) per byte the application wrote; the WAL is not counted.
-    const double written = static_cast<double>(stats_.flush_bytes +
-                                               stats_.compaction_bytes_written +
-                                               blob_store_->bytes_written());
+    const double written = static_cast<double>(
+        stats_.flush_bytes + stats_.compaction_bytes_written + blob_store_->bytes_written());
     return absl::StrFormat("%.2f", stats_.user_bytes_written == 0
                                        ? 0.0
                                        : written / static_cast<double>(stats_.user_bytes_written));

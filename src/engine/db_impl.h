@@ -11,7 +11,8 @@
 //
 // Background: one flush thread writes the immutable memtable to an L0 table; one
 // compaction thread; one housekeeping thread fdatasyncs the WAL once a second in
-// WalSyncMode::kEverySec and retries Resume while the database is read-only.
+// WalSyncMode::kEverySec (blob files first, writers not held back: SyncWalBehindBlobs)
+// and retries Resume while the database is read-only.
 //
 // Errors: the first failed WAL write or sync, flush, compaction or MANIFEST write is kept
 // in bg_error_ (SetBackgroundError) and makes the database read-only. Resume, run as the
@@ -115,6 +116,10 @@ class DBImpl final : public DB {
   // Records the first background error: the database is read-only until Resume.
   void SetBackgroundError(const absl::Status& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void HousekeepingLoop();
+  // Makes durable the WAL records handed to the OS so far, and first the blob records
+  // they name, without holding writers back (the once-a-second sync and SyncWal): see
+  // wal_syncs_running_. A failure is a background error.
+  absl::Status SyncWalBehindBlobs() ABSL_LOCKS_EXCLUDED(mu_);
 
   // --- key-value separation (db_impl_blob.cc) ---
   bool IsBlobValue(size_t size) const {
@@ -201,6 +206,11 @@ class DBImpl final : public DB {
   std::string recovery_report_ ABSL_GUARDED_BY(mu_);
   uint64_t flushes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t wal_syncs_ ABSL_GUARDED_BY(mu_) = 0;
+  // WAL syncs running outside the write queue (SyncWalBehindBlobs). While there are any,
+  // a group leader makes the blob records durable before it appends to the WAL: the
+  // fdatasync running may reach its records. Records appended before the count went up
+  // name blob records complete by then, which that sync's blob sync covers.
+  int wal_syncs_running_ ABSL_GUARDED_BY(mu_) = 0;
   // Unreferenced tables numbered below this are not deleted (see Recover).
   uint64_t protected_tables_below_ ABSL_GUARDED_BY(mu_) = 0;
   // Tables being written by a flush or compaction: not yet in any Version.

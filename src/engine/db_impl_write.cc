@@ -108,6 +108,10 @@ absl::Status DBImpl::WriteGroup(Writer** last_writer) {
     defer = defer && x->defer;
     if (x == *last_writer) break;
   }
+  // Blob records before the WAL records naming them: a sync group may carry non-sync
+  // followers whose blob records were only handed to the OS, and a WAL sync running
+  // outside the queue may make this group's records durable (wal_syncs_running_).
+  const bool blobs_first = sync || wal_syncs_running_ > 0;
   const SequenceNumber first = versions_->LastSequence() + 1;
   const uint32_t count = group_batch_.Count();
   WriteBatchInternal::SetSequence(&group_batch_, first);
@@ -120,7 +124,8 @@ absl::Status DBImpl::WriteGroup(Writer** last_writer) {
   absl::Status status;
   bool inserting = false;
   try {
-    status = wal->AddRecord(WriteBatchInternal::Contents(group));
+    if (blobs_first) status = blob_store_->Sync();  // a no-op when nothing is pending
+    if (status.ok()) status = wal->AddRecord(WriteBatchInternal::Contents(group));
     if (defer) {
       wal_unflushed_.store(true, std::memory_order_release);
     } else if (status.ok()) {
@@ -130,9 +135,6 @@ absl::Status DBImpl::WriteGroup(Writer** last_writer) {
       status = wal->file()->Flush();
       if (status.ok()) wal_unflushed_.store(false, std::memory_order_release);
     }
-    // Blob records before the WAL records naming them: a sync group may carry non-sync
-    // followers whose blob records were only handed to the OS.
-    if (status.ok() && sync) status = blob_store_->Sync();
     if (status.ok() && sync) status = wal->file()->Sync();
     if (status.ok()) {
       inserting = true;
@@ -394,18 +396,39 @@ void DBImpl::HousekeepingLoop() {
     }
     resume_backoff = 1;
     if (!sync) continue;
-    std::shared_ptr<wal::Writer> wal = wal_;
     mu_.Unlock();
-    // Blob records first: a WAL record made durable never names a blob that is not.
-    absl::Status s = blob_store_->Sync();
-    if (s.ok()) s = wal->file()->SyncData();
+    (void)SyncWalBehindBlobs();
     mu_.Lock();
-    if (s.ok()) {
-      wal_syncs_++;
-    } else if (wal == wal_) {  // not a WAL that a Resume retired meanwhile
-      SetBackgroundError(s);
-    }
   }
+}
+
+absl::Status DBImpl::SyncWalBehindBlobs() {
+  std::shared_ptr<wal::Writer> wal;
+  {
+    absl::MutexLock l(&mu_);
+    CAIRN_RETURN_IF_ERROR(bg_error_);
+    wal = wal_;
+    // From here on every group leader syncs blob records before appending to the WAL.
+    wal_syncs_running_++;
+  }
+  // A WAL record made durable never names a blob record that is not: those appended
+  // before the count went up name blob records this sync covers, the others were
+  // synced by their leaders.
+  absl::Status s;
+  try {
+    s = blob_store_->Sync();
+    if (s.ok()) s = wal->file()->SyncData();
+  } catch (const std::exception& e) {
+    s = ExceptionToStatus(e);
+  }
+  absl::MutexLock l(&mu_);
+  wal_syncs_running_--;
+  if (s.ok()) {
+    wal_syncs_++;
+  } else if (wal == wal_) {  // not a WAL that a Resume retired meanwhile
+    SetBackgroundError(s);
+  }
+  return s;
 }
 
 }  // namespace cairn::engine
