@@ -25,8 +25,8 @@ BlobStore::BlobStore(Env* env, std::string dir, uint64_t file_size_limit,
       new_file_number_(std::move(new_file_number)) {}
 
 BlobStore::~BlobStore() {
-  absl::MutexLock l(&mu_);
-  if (active_ != nullptr) (void)SealLocked();
+  absl::MutexLock l(&append_mu_);
+  (void)SealLocked();
 }
 
 absl::StatusOr<BlobRef> BlobStore::Add(std::string_view key,
@@ -62,8 +62,7 @@ absl::StatusOr<BlobRef> BlobStore::Add(std::string_view key,
                  });
 }
 
-absl::StatusOr<BlobRef> BlobStore::AddFrom(std::string_view key, ValueReader* reader,
-                                           bool sync) {
+absl::StatusOr<BlobRef> BlobStore::AddFrom(std::string_view key, ValueReader* reader, bool sync) {
   uint64_t offset = 0;
   return AddImpl(key, reader->size(), sync,
                  [&](size_t n, std::string* scratch, std::string_view* piece) -> absl::Status {
@@ -77,36 +76,55 @@ absl::StatusOr<BlobRef> BlobStore::AddFrom(std::string_view key, ValueReader* re
 
 absl::StatusOr<BlobRef> BlobStore::AddImpl(std::string_view key, uint64_t value_size, bool sync,
                                            const ChunkSource& next_chunk) {
-  absl::MutexLock l(&mu_);
+  absl::MutexLock append(&append_mu_);
   if (active_ != nullptr && active_size_ >= file_size_limit_) CAIRN_RETURN_IF_ERROR(SealLocked());
-  if (active_ == nullptr) {
-    const uint64_t number = new_file_number_();
-    CAIRN_ASSIGN_OR_RETURN(active_, env_->NewWritableFile(BlobFileName(dir_, number)));
-    active_number_ = number;
-    const std::string header = BlobFileHeader();
-    absl::Status s = active_->Append(header);
-    // The file's name must be durable before any WAL record names it.
-    if (s.ok()) s = active_->Flush();
-    if (s.ok()) s = env_->SyncDir(dir_);
-    if (!s.ok()) {
-      active_.reset();
-      (void)env_->RemoveFile(BlobFileName(dir_, number));
-      return s;
-    }
-    active_size_ = header.size();
+  if (active_ == nullptr) CAIRN_RETURN_IF_ERROR(OpenFileLocked());
+  BlobRef ref;
+  {
+    absl::MutexLock state(&state_mu_);
+    ref = BlobRef{active_number_, active_size_, value_size};
+    in_flight_[ref.file]++;
   }
-  BlobRef ref{active_number_, active_size_, value_size};
-  in_flight_[ref.file]++;
+  // The long part: only appends wait for it.
   absl::Status s = AppendRecordLocked(key, value_size, sync, next_chunk);
   active_size_ += BlobRecordSize(key.size(), value_size);
-  bytes_written_ += BlobRecordSize(key.size(), value_size);
-  if (!s.ok()) {
-    // The file's tail is unknown: never append to it again.
+  {
+    absl::MutexLock state(&state_mu_);
+    bytes_written_ += BlobRecordSize(key.size(), value_size);
+    if (s.ok()) {
+      records_added_++;
+      // Every earlier record is in this file or in a sealed (synced) one.
+      if (sync) records_synced_ = records_added_;
+      return ref;
+    }
     if (--in_flight_[ref.file] == 0) in_flight_.erase(ref.file);
-    (void)SealLocked();
+  }
+  // The file's tail is unknown: never append to it again.
+  (void)SealLocked();
+  return s;
+}
+
+absl::Status BlobStore::OpenFileLocked() {
+  const uint64_t number = new_file_number_();
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
+                         env_->NewWritableFile(BlobFileName(dir_, number)));
+  const std::string header = BlobFileHeader();
+  absl::Status s = file->Append(header);
+  // The file's name must be durable before any WAL record names it.
+  if (s.ok()) s = file->Flush();
+  if (s.ok()) s = env_->SyncDir(dir_);
+  if (!s.ok()) {
+    file.reset();
+    (void)env_->RemoveFile(BlobFileName(dir_, number));
     return s;
   }
-  return ref;
+  // Not deleted meanwhile: only sealed files are.
+  active_ = std::move(file);
+  active_size_ = header.size();
+  absl::MutexLock state(&state_mu_);
+  sync_file_ = active_;
+  active_number_ = number;
+  return absl::OkStatus();
 }
 
 absl::Status BlobStore::AppendRecordLocked(std::string_view key, uint64_t value_size, bool sync,
@@ -130,57 +148,73 @@ absl::Status BlobStore::AppendRecordLocked(std::string_view key, uint64_t value_
 }
 
 void BlobStore::Release(uint64_t file) {
-  absl::MutexLock l(&mu_);
+  absl::MutexLock l(&state_mu_);
   auto it = in_flight_.find(file);
   if (it != in_flight_.end() && --it->second == 0) in_flight_.erase(it);
 }
 
 absl::Status BlobStore::Sync() {
-  absl::MutexLock l(&mu_);
-  if (active_ == nullptr) return absl::OkStatus();
-  return active_->SyncData();
+  std::shared_ptr<WritableFile> file;
+  uint64_t target;
+  {
+    absl::MutexLock l(&state_mu_);
+    target = records_added_;
+    if (records_synced_ >= target) return absl::OkStatus();
+    file = sync_file_;
+  }
+  // Records completed before this call are in `file`, handed to the OS, or in sealed
+  // files, synced when sealed. SyncData may run alongside the appends of a later record.
+  if (file != nullptr) CAIRN_RETURN_IF_ERROR(file->SyncData());
+  absl::MutexLock l(&state_mu_);
+  records_synced_ = std::max(records_synced_, target);
+  return absl::OkStatus();
 }
 
 absl::Status BlobStore::Seal() {
-  absl::MutexLock l(&mu_);
+  absl::MutexLock l(&append_mu_);
   return SealLocked();
 }
 
 absl::Status BlobStore::SealLocked() {
   if (active_ == nullptr) return absl::OkStatus();
-  absl::Status s = active_->Sync();
-  absl::Status closed = active_->Close();
-  if (s.ok()) s = closed;
-  sealed_[active_number_] = active_size_;
+  const absl::Status s = active_->Sync();
+  {
+    absl::MutexLock state(&state_mu_);
+    sealed_[active_number_] = active_size_;
+    if (s.ok()) records_synced_ = records_added_;
+    active_number_ = 0;
+    sync_file_.reset();
+  }
+  // Closed by its destructor, once a Sync running on it (if any) lets go: SyncData must
+  // not run concurrently with Close. Its data is durable; closing cannot lose it.
   active_.reset();
-  active_number_ = 0;
   active_size_ = 0;
   return s;
 }
 
 void BlobStore::AddProtectedFiles(std::set<uint64_t>* files) const {
-  absl::MutexLock l(&mu_);
-  if (active_ != nullptr) files->insert(active_number_);
+  absl::MutexLock l(&state_mu_);
+  if (active_number_ != 0) files->insert(active_number_);
   for (const auto& [file, n] : in_flight_) files->insert(file);
 }
 
 std::map<uint64_t, uint64_t> BlobStore::SealedFileSizes() const {
-  absl::MutexLock l(&mu_);
+  absl::MutexLock l(&state_mu_);
   return sealed_;
 }
 
 void BlobStore::NoteFile(uint64_t number, uint64_t size) {
-  absl::MutexLock l(&mu_);
+  absl::MutexLock l(&state_mu_);
   sealed_[number] = size;
 }
 
 void BlobStore::ForgetFile(uint64_t number) {
-  absl::MutexLock l(&mu_);
+  absl::MutexLock l(&state_mu_);
   sealed_.erase(number);
 }
 
 uint64_t BlobStore::bytes_written() const {
-  absl::MutexLock l(&mu_);
+  absl::MutexLock l(&state_mu_);
   return bytes_written_;
 }
 
@@ -229,8 +263,9 @@ class BlobValueReader final : public ValueReader {
       return CorruptionError(absl::StrCat("blob file ", file_number_, " cut short"));
     }
     if (DecodeFixed32(got.data() + len) != Checksum32(got.substr(0, len))) {
-      return CorruptionError(absl::StrCat("blob file ", file_number_, ": checksum mismatch in chunk ",
-                                          chunk, " of the value at offset ", chunks_offset_));
+      return CorruptionError(absl::StrCat("blob file ", file_number_,
+                                          ": checksum mismatch in chunk ", chunk,
+                                          " of the value at offset ", chunks_offset_));
     }
     chunk_ = got.substr(0, len);
     loaded_ = chunk;
@@ -248,9 +283,8 @@ class BlobValueReader final : public ValueReader {
 
 // Reads and checks the record header at offset (key and value size); returns where its
 // chunks start.
-absl::StatusOr<uint64_t> CheckRecord(const RandomAccessFile& file, uint64_t number,
-                                     uint64_t offset, std::string_view key,
-                                     uint64_t value_size) {
+absl::StatusOr<uint64_t> CheckRecord(const RandomAccessFile& file, uint64_t number, uint64_t offset,
+                                     std::string_view key, uint64_t value_size) {
   std::string scratch(kBlobRecordHeaderSize + key.size(), '\0');
   std::string_view got;
   CAIRN_RETURN_IF_ERROR(file.Read(offset, scratch.size(), &got, scratch.data()));
@@ -291,8 +325,7 @@ absl::Status BlobStore::Read(std::string_view key, const BlobRef& ref, std::stri
   return reader->Read(0, ref.size, value->data());
 }
 
-absl::Status VerifyBlobFile(Env* env, const std::string& path, uint64_t* records,
-                            uint64_t* bytes) {
+absl::Status VerifyBlobFile(Env* env, const std::string& path, uint64_t* records, uint64_t* bytes) {
   CAIRN_ASSIGN_OR_RETURN(auto file, env->NewRandomAccessFile(path));
   CAIRN_ASSIGN_OR_RETURN(uint64_t size, env->GetFileSize(path));
   std::string scratch(kBlobChunkSize + 4, '\0');

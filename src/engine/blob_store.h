@@ -3,8 +3,12 @@
 // active blob file; the LSM tree keeps a small reference (blob_format.h). Files are
 // sealed at Options::blob_file_size and deleted by the DB once nothing refers to them.
 //
-// Thread safety: every method may be called from any thread. Appends are serialized on
-// the store's mutex; reads open the file on their own and take no lock.
+// Thread safety: every method may be called from any thread. Appends (Add, AddFrom) and
+// Seal are serialized on append_mu_, held for a whole record, however large. The file
+// list, sizes and protections sit under state_mu_, never held across file I/O, so the DB
+// may call the accessors below under its own mutex while a long append runs. Sync takes
+// neither lock across its fdatasync, so it never waits behind an append. Reads open the
+// file on their own and take no lock.
 #ifndef CAIRN_ENGINE_BLOB_STORE_H_
 #define CAIRN_ENGINE_BLOB_STORE_H_
 
@@ -39,26 +43,28 @@ class BlobStore {
   // file and hands it to the OS; with sync, also makes it durable. The returned
   // reference's file stays protected from deletion (ProtectedFiles) until Release.
   absl::StatusOr<BlobRef> Add(std::string_view key, std::span<const std::string_view> parts,
-                              bool sync) ABSL_LOCKS_EXCLUDED(mu_);
+                              bool sync) ABSL_LOCKS_EXCLUDED(append_mu_, state_mu_);
   // As Add, with the value read from reader (chunk by chunk: a value rewritten by
   // garbage collection never sits in memory whole).
   absl::StatusOr<BlobRef> AddFrom(std::string_view key, ValueReader* reader, bool sync)
-      ABSL_LOCKS_EXCLUDED(mu_);
+      ABSL_LOCKS_EXCLUDED(append_mu_, state_mu_);
   // Ends the protection Add gave ref.file (once the reference is in the memtable or the
   // write failed).
-  void Release(uint64_t file) ABSL_LOCKS_EXCLUDED(mu_);
-  // Makes every record appended so far durable (the active file's fdatasync).
-  absl::Status Sync() ABSL_LOCKS_EXCLUDED(mu_);
+  void Release(uint64_t file) ABSL_LOCKS_EXCLUDED(state_mu_);
+  // Makes durable every record whose Add returned before this call (the active file's
+  // fdatasync; sealed files were synced when sealed). Returns at once when they all are;
+  // does not wait for an Add in progress.
+  absl::Status Sync() ABSL_LOCKS_EXCLUDED(state_mu_);
   // Seals the active file (synced and closed): the next Add starts a new one.
-  absl::Status Seal() ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Seal() ABSL_LOCKS_EXCLUDED(append_mu_, state_mu_);
 
   // Files never to delete: the active one and those with an Add not yet Released.
-  void AddProtectedFiles(std::set<uint64_t>* files) const ABSL_LOCKS_EXCLUDED(mu_);
+  void AddProtectedFiles(std::set<uint64_t>* files) const ABSL_LOCKS_EXCLUDED(state_mu_);
   // Sizes of the sealed files this store wrote or was told of (NoteFile).
-  std::map<uint64_t, uint64_t> SealedFileSizes() const ABSL_LOCKS_EXCLUDED(mu_);
+  std::map<uint64_t, uint64_t> SealedFileSizes() const ABSL_LOCKS_EXCLUDED(state_mu_);
   // Registers a file found on disk at Open (sealed).
-  void NoteFile(uint64_t number, uint64_t size) ABSL_LOCKS_EXCLUDED(mu_);
-  void ForgetFile(uint64_t number) ABSL_LOCKS_EXCLUDED(mu_);
+  void NoteFile(uint64_t number, uint64_t size) ABSL_LOCKS_EXCLUDED(state_mu_);
+  void ForgetFile(uint64_t number) ABSL_LOCKS_EXCLUDED(state_mu_);
 
   // Reads the value ref names, checking that its record belongs to key. Corruption if
   // any checksum, the size or the key does not match.
@@ -67,17 +73,23 @@ class BlobStore {
                                                          const BlobRef& ref) const;
 
   // Bytes appended since the store was made (blob writes, for write amplification).
-  uint64_t bytes_written() const ABSL_LOCKS_EXCLUDED(mu_);
+  uint64_t bytes_written() const ABSL_LOCKS_EXCLUDED(state_mu_);
 
  private:
   // Gives the next n bytes of the value: in *piece, which may point into *scratch.
-  using ChunkSource = std::function<absl::Status(size_t n, std::string* scratch,
-                                                 std::string_view* piece)>;
+  using ChunkSource =
+      std::function<absl::Status(size_t n, std::string* scratch, std::string_view* piece)>;
   absl::StatusOr<BlobRef> AddImpl(std::string_view key, uint64_t value_size, bool sync,
-                                  const ChunkSource& next_chunk) ABSL_LOCKS_EXCLUDED(mu_);
+                                  const ChunkSource& next_chunk)
+      ABSL_LOCKS_EXCLUDED(append_mu_, state_mu_);
+  // Creates the next blob file (its name durable) and makes it the active one.
+  absl::Status OpenFileLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_)
+      ABSL_LOCKS_EXCLUDED(state_mu_);
   absl::Status AppendRecordLocked(std::string_view key, uint64_t value_size, bool sync,
-                                  const ChunkSource& next_chunk) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status SealLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                                  const ChunkSource& next_chunk)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_) ABSL_LOCKS_EXCLUDED(state_mu_);
+  absl::Status SealLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_)
+      ABSL_LOCKS_EXCLUDED(state_mu_);
 
   // Constant after construction.
   Env* const env_;
@@ -85,20 +97,30 @@ class BlobStore {
   const uint64_t file_size_limit_;
   const std::function<uint64_t()> new_file_number_;
 
-  mutable absl::Mutex mu_;
-  // State below is guarded by mu_.
-  std::unique_ptr<WritableFile> active_ ABSL_GUARDED_BY(mu_);
-  uint64_t active_number_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t active_size_ ABSL_GUARDED_BY(mu_) = 0;
-  std::map<uint64_t, int> in_flight_ ABSL_GUARDED_BY(mu_);  // file -> Adds not Released
-  std::map<uint64_t, uint64_t> sealed_ ABSL_GUARDED_BY(mu_);  // file -> size
-  uint64_t bytes_written_ ABSL_GUARDED_BY(mu_) = 0;
+  // Lock order: append_mu_ before state_mu_. The DB may take state_mu_ (through the
+  // accessors) under its own mutex, never append_mu_: an append may last long.
+  mutable absl::Mutex append_mu_ ABSL_ACQUIRED_BEFORE(state_mu_);
+  // The writer's side of the active file, guarded by append_mu_. A Sync holds a
+  // reference of its own (sync_file_), so the file closes when the last one goes.
+  std::shared_ptr<WritableFile> active_ ABSL_GUARDED_BY(append_mu_);
+  uint64_t active_size_ ABSL_GUARDED_BY(append_mu_) = 0;
+
+  mutable absl::Mutex state_mu_;
+  // State below is guarded by state_mu_ (held for map updates and copies only).
+  std::shared_ptr<WritableFile> sync_file_ ABSL_GUARDED_BY(state_mu_);  // active_, for Sync
+  uint64_t active_number_ ABSL_GUARDED_BY(state_mu_) = 0;               // 0: no active file
+  std::map<uint64_t, int> in_flight_ ABSL_GUARDED_BY(state_mu_);        // file -> Adds not Released
+  std::map<uint64_t, uint64_t> sealed_ ABSL_GUARDED_BY(state_mu_);      // file -> size
+  uint64_t bytes_written_ ABSL_GUARDED_BY(state_mu_) = 0;
+  // Records completed (handed to the OS) since the store was made, and how many of the
+  // first of them are known durable: Sync has nothing to do while they are equal.
+  uint64_t records_added_ ABSL_GUARDED_BY(state_mu_) = 0;
+  uint64_t records_synced_ ABSL_GUARDED_BY(state_mu_) = 0;
 };
 
 // Checks every record of a blob file (headers and chunk checksums). Adds the number of
 // records and value bytes to *records and *bytes; Corruption names the first damage.
-absl::Status VerifyBlobFile(Env* env, const std::string& path, uint64_t* records,
-                            uint64_t* bytes);
+absl::Status VerifyBlobFile(Env* env, const std::string& path, uint64_t* records, uint64_t* bytes);
 
 }  // namespace cairn::engine
 

@@ -157,5 +157,45 @@ TEST(BlobSyncTest, EverysecSyncNeverMakesAWalRecordDurableBeforeItsBlob) {
   EXPECT_TRUE(got == during || got == "NOT_FOUND") << got.substr(0, 200);
 }
 
+// A blob append stopped half way (as a 100 MB value's append takes a while) holds the
+// blob store's append lock only: a sync write, a flush (a WAL switch, then the deletion
+// of dead blob files, which reads the blob file list under the DB's mutex), properties
+// and reads all go on meanwhile.
+TEST(BlobSyncTest, LongBlobAppendHoldsUpNeitherTheDbMutexNorOtherWrites) {
+  TempDir dir;
+  GateEnv gate(Env::Default());
+  Options options;
+  options.env = &gate;
+  options.min_blob_size = 1000;
+  auto opened = DB::Open(options, dir.path());
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  DB* db = opened->get();
+  const std::string first = Big('f', 30000), big = Big('g', 300000);
+  ASSERT_TRUE(db->Put({}, "first", first).ok());
+  gate.Arm(GateEnv::kAppend, ".blob");
+  auto append = std::async(std::launch::async, [&] { EXPECT_TRUE(db->Put({}, "big", big).ok()); });
+  ASSERT_TRUE(gate.WaitHeld());
+  auto others = std::async(std::launch::async, [&] {
+    WriteOptions sync;
+    sync.sync = true;
+    EXPECT_TRUE(db->Put(sync, "small", "v").ok());
+    EXPECT_TRUE(db->Flush().ok());
+    EXPECT_TRUE(db->GetProperty("cairn.counters").has_value());
+    EXPECT_TRUE(GetOrStatus(db, "first") == first);
+  });
+  EXPECT_TRUE(FinishesWithin(others, std::chrono::milliseconds(5000)))
+      << "held up behind the blob append";
+  gate.Release();
+  append.get();
+  others.get();
+  EXPECT_TRUE(GetOrStatus(db, "big") == big);
+  EXPECT_EQ(GetOrStatus(db, "small"), "v");
+  opened->reset();
+  auto db2 = DB::Open(options, dir.path());
+  ASSERT_TRUE(db2.ok()) << db2.status();
+  EXPECT_TRUE(GetOrStatus(db2->get(), "big") == big);
+  EXPECT_TRUE(GetOrStatus(db2->get(), "first") == first);
+}
+
 }  // namespace
 }  // namespace cairn::engine
