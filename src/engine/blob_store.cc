@@ -325,26 +325,40 @@ absl::Status BlobStore::Read(std::string_view key, const BlobRef& ref, std::stri
   return reader->Read(0, ref.size, value->data());
 }
 
-absl::Status VerifyBlobFile(Env* env, const std::string& path, uint64_t* records, uint64_t* bytes) {
+absl::Status VerifyBlobFile(Env* env, const std::string& path, uint64_t referenced_end,
+                            BlobFileCheck* check) {
   CAIRN_ASSIGN_OR_RETURN(auto file, env->NewRandomAccessFile(path));
   CAIRN_ASSIGN_OR_RETURN(uint64_t size, env->GetFileSize(path));
+  uint64_t offset = 0;
+  // The record (or file header) at offset ends past the end of the file: a torn tail if
+  // nothing refers to it or to anything after it, else damage.
+  auto cut_short = [&](std::string_view what) -> absl::Status {
+    if (offset >= referenced_end) {
+      check->torn_tail = offset;
+      return absl::OkStatus();
+    }
+    return CorruptionError(absl::StrCat(
+        path, ": ", ToAbsl(what), " at offset ", offset, " cut short by the end of the file (",
+        size, " bytes; a reference names bytes up to ", referenced_end, ")"));
+  };
+  auto bad = [&](std::string_view what) {
+    return CorruptionError(absl::StrCat(path, ": ", ToAbsl(what), " at offset ", offset));
+  };
   std::string scratch(kBlobChunkSize + 4, '\0');
   std::string_view got;
+  if (size < kBlobHeaderSize) return cut_short("file header");
   CAIRN_RETURN_IF_ERROR(file->Read(0, kBlobHeaderSize, &got, scratch.data()));
   CAIRN_RETURN_IF_ERROR(CheckBlobFileHeader(got));
-  uint64_t offset = kBlobHeaderSize;
+  offset = kBlobHeaderSize;
   while (offset < size) {
-    auto bad = [&](std::string_view what) {
-      return CorruptionError(absl::StrCat(path, ": ", ToAbsl(what), " at offset ", offset));
-    };
-    // A record cut short at the end is a write a crash interrupted: never acknowledged,
-    // so nothing refers to it.
-    if (size - offset < kBlobRecordHeaderSize) break;
+    if (size - offset < kBlobRecordHeaderSize) return cut_short("record header");
     CAIRN_RETURN_IF_ERROR(file->Read(offset, kBlobRecordHeaderSize, &got, scratch.data()));
     const uint32_t crc = DecodeFixed32(got.data());
     const uint64_t value_size = DecodeFixed64(got.data() + 4);
     const uint32_t key_size = DecodeFixed32(got.data() + 12);
-    if (key_size > size - offset - kBlobRecordHeaderSize) return bad("bad record key size");
+    // (Unchecked until the key is read: a size past the end is a torn tail only where
+    // nothing refers to this record or a later one.)
+    if (key_size > size - offset - kBlobRecordHeaderSize) return cut_short("record key");
     std::string body(got.substr(4));
     std::string key_scratch(key_size, '\0');
     CAIRN_RETURN_IF_ERROR(
@@ -352,7 +366,7 @@ absl::Status VerifyBlobFile(Env* env, const std::string& path, uint64_t* records
     if (got.size() != key_size) return bad("record key cut short");
     body.append(got.data(), got.size());
     if (Checksum32(body) != crc) return bad("record header checksum mismatch");
-    if (BlobRecordSize(key_size, value_size) > size - offset) break;
+    if (BlobRecordSize(key_size, value_size) > size - offset) return cut_short("record value");
     uint64_t chunk_at = offset + kBlobRecordHeaderSize + key_size;
     for (uint64_t left = value_size; left > 0;) {
       const size_t n = static_cast<size_t>(std::min<uint64_t>(left, kBlobChunkSize));
@@ -363,9 +377,13 @@ absl::Status VerifyBlobFile(Env* env, const std::string& path, uint64_t* records
       chunk_at += n + 4;
       left -= n;
     }
-    *records += 1;
-    *bytes += value_size;
+    check->records += 1;
+    check->bytes += value_size;
     offset = chunk_at;
+  }
+  if (offset < referenced_end) {
+    return CorruptionError(absl::StrCat(path, ": ends at offset ", offset,
+                                        "; a reference names bytes up to ", referenced_end));
   }
   return absl::OkStatus();
 }

@@ -1,6 +1,7 @@
 // CheckDB: walks every file of a database by its layout (docs/formats/), so that each
 // problem names the file, the offset and the kind of region where it lies.
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <set>
 
@@ -8,9 +9,9 @@
 #include "absl/strings/str_format.h"
 #include "base/status.h"
 #include "cairn/engine/check.h"
+#include "engine/blob_store.h"
 #include "engine/block.h"
 #include "engine/bloom.h"
-#include "engine/blob_store.h"
 #include "engine/filename.h"
 #include "engine/format.h"
 #include "engine/table_cache.h"
@@ -29,10 +30,37 @@ std::ostream& operator<<(std::ostream& os, const CheckProblem& p) { return os <<
 
 namespace {
 
-class CountingHandler final : public WriteBatch::Handler {
+// Where, per blob file, the last record that something refers to ends: damage before
+// that point is corruption, a record cut short after it a torn tail (VerifyBlobFile).
+class BlobReferences {
  public:
+  // stored: a kTypeBlobIndex entry's value (expiry, then the reference).
+  void Add(std::string_view key, std::string_view stored) {
+    BlobRef ref;
+    if (stored.size() < 8 || !DecodeBlobRef(stored.substr(8), &ref).ok()) return;
+    uint64_t& end = ends_[ref.file];
+    end = std::max(end, ref.offset + BlobRecordSize(key.size(), ref.size));
+  }
+  uint64_t end(uint64_t file) const {
+    auto it = ends_.find(file);
+    return it == ends_.end() ? 0 : it->second;
+  }
+
+ private:
+  std::map<uint64_t, uint64_t> ends_;
+};
+
+class ReferenceHandler final : public WriteBatch::Handler {
+ public:
+  explicit ReferenceHandler(BlobReferences* refs) : refs_(refs) {}
   void Put(std::string_view, std::string_view) override {}
   void Delete(std::string_view) override {}
+  void PutBlobIndex(std::string_view key, std::string_view stored) override {
+    refs_->Add(key, stored);
+  }
+
+ private:
+  BlobReferences* const refs_;
 };
 
 class Checker {
@@ -50,12 +78,13 @@ class Checker {
   void CheckWal(uint64_t number);
   // Called after the last WAL.
   void FinishWals();
+  // The blob references met in the tables and WALs checked so far.
+  const BlobReferences& blob_references() const { return blob_refs_; }
 
  private:
   void Problem(const std::string& file, uint64_t offset, std::string_view kind,
                absl::string_view detail) {
-    report_->problems.push_back(
-        CheckProblem{file, offset, std::string(kind), std::string(detail)});
+    report_->problems.push_back(CheckProblem{file, offset, std::string(kind), std::string(detail)});
   }
   void Warning(const std::string& file, uint64_t offset, std::string_view kind,
                absl::string_view detail) {
@@ -70,6 +99,7 @@ class Checker {
   CheckReport* const report_;
   std::optional<CheckProblem> pending_;  // WAL damage with no intact record after it yet
   SequenceNumber wal_sequence_ = 0;      // last sequence of the previous WAL record
+  BlobReferences blob_refs_;
 };
 
 bool Checker::CheckManifest() {
@@ -133,8 +163,8 @@ void Checker::CheckDataBlock(const std::string& name, const RandomAccessFile* fi
     Problem(name, h.offset, "data block", contents.status().message());
     return;
   }
-  auto iter = Block::NewIterator(std::make_shared<const Block>(std::move(*contents)),
-                                 CompareInternalKeys);
+  auto iter =
+      Block::NewIterator(std::make_shared<const Block>(std::move(*contents)), CompareInternalKeys);
   std::string last;
   for (iter->SeekToFirst(); iter->Valid(); iter->Next()) {
     std::string_view key = iter->key();
@@ -155,6 +185,7 @@ void Checker::CheckDataBlock(const std::string& name, const RandomAccessFile* fi
       Problem(name, h.offset, "data block", absl::StrCat(why, " at entry ", *entries));
       return;
     }
+    if (parsed.type == kTypeBlobIndex) blob_refs_.Add(parsed.user_key, iter->value());
     prev->assign(key.data(), key.size());
     last.assign(key.data(), key.size());
     (*entries)++;
@@ -173,7 +204,8 @@ void Checker::CheckTable(const FileMetaData& f) {
   const std::string path = TableFileName(dir_, f.number);
   auto size = env_->GetFileSize(path);
   if (!size.ok()) {
-    Problem(name, 0, "table file", absl::StrCat("the MANIFEST names it: ", size.status().message()));
+    Problem(name, 0, "table file",
+            absl::StrCat("the MANIFEST names it: ", size.status().message()));
     return;
   }
   if (*size != f.file_size) {
@@ -308,7 +340,7 @@ void Checker::CheckWal(uint64_t number) {
       reported = true;
     }
     WriteBatch batch;
-    CountingHandler handler;
+    ReferenceHandler handler(&blob_refs_);
     absl::Status s = WriteBatchInternal::SetContents(&batch, record);
     if (s.ok()) s = batch.Iterate(&handler);
     if (s.ok() && batch.Count() > 0) {
@@ -326,9 +358,9 @@ void Checker::CheckWal(uint64_t number) {
     Problem(name, reader.end_of_last_record(), "WAL record", reader.status().message());
   }
   if (damage.damaged && !reported) {
-    pending_ = CheckProblem{
-        name, damage.first_offset, "WAL record",
-        absl::StrFormat("%s (%d bytes)", damage.first_reason, damage.dropped_bytes)};
+    pending_ =
+        CheckProblem{name, damage.first_offset, "WAL record",
+                     absl::StrFormat("%s (%d bytes)", damage.first_reason, damage.dropped_bytes)};
   }
 }
 
@@ -359,7 +391,8 @@ absl::StatusOr<CheckReport> CheckDB(const std::string& dir, const Options& optio
     std::string current;
     (void)ReadFileToString(env, CurrentFileName(dir), &current);
     if (!current.empty()) current.pop_back();
-    report.problems.push_back(CheckProblem{current, 0, "MANIFEST contents", std::string(s.message())});
+    report.problems.push_back(
+        CheckProblem{current, 0, "MANIFEST contents", std::string(s.message())});
     return report;
   }
   std::set<uint64_t> live, live_blobs;
@@ -370,7 +403,7 @@ absl::StatusOr<CheckReport> CheckDB(const std::string& dir, const Options& optio
   }
 
   CAIRN_ASSIGN_OR_RETURN(auto children, env->GetChildren(dir));
-  std::vector<uint64_t> logs;
+  std::vector<uint64_t> logs, blobs;
   for (const auto& name : children) {
     uint64_t number;
     FileType type;
@@ -380,24 +413,34 @@ absl::StatusOr<CheckReport> CheckDB(const std::string& dir, const Options& optio
       report.warnings.push_back(
           CheckProblem{name, 0, "table file", "not referenced by the MANIFEST"});
     }
-    if (type == FileType::kBlob) {
-      live_blobs.erase(number);
-      uint64_t records = 0, bytes = 0;
-      absl::Status s = VerifyBlobFile(env, BlobFileName(dir, number), &records, &bytes);
-      report.blob_files++;
-      report.blob_records += records;
-      if (!s.ok()) {
-        report.problems.push_back(CheckProblem{name, 0, "blob file", std::string(s.message())});
-      }
+    if (type == FileType::kBlob) blobs.push_back(number);
+  }
+  std::sort(logs.begin(), logs.end());
+  for (uint64_t number : logs) checker.CheckWal(number);
+  checker.FinishWals();
+  // Blob files last: the tables and WALs say which of their records are acknowledged.
+  std::sort(blobs.begin(), blobs.end());
+  for (uint64_t number : blobs) {
+    live_blobs.erase(number);
+    const std::string name = BlobFileName(dir, number).substr(dir.size() + 1);
+    BlobFileCheck blob;
+    absl::Status s = VerifyBlobFile(env, BlobFileName(dir, number),
+                                    checker.blob_references().end(number), &blob);
+    report.blob_files++;
+    report.blob_records += blob.records;
+    if (!s.ok()) {
+      report.problems.push_back(CheckProblem{name, 0, "blob file", std::string(s.message())});
+    } else if (blob.torn_tail != UINT64_MAX) {
+      report.warnings.push_back(CheckProblem{
+          name, blob.torn_tail, "blob file",
+          "a record cut short at the end: an append a crash interrupted, never acknowledged "
+          "(nothing refers to it)"});
     }
   }
   for (uint64_t number : live_blobs) {
     report.problems.push_back(CheckProblem{BlobFileName(dir, number).substr(dir.size() + 1), 0,
                                            "blob file", "missing (a table refers to it)"});
   }
-  std::sort(logs.begin(), logs.end());
-  for (uint64_t number : logs) checker.CheckWal(number);
-  checker.FinishWals();
   return report;
 }
 

@@ -4,8 +4,9 @@
 // every live table (footer, index, metaindex, filter and every data block with its
 // checksum, every internal key well-formed and strictly increasing, first and last keys
 // and size matching the MANIFEST); every WAL not yet in tables (every record checksum,
-// every write batch decodable, sequence numbers increasing). Each problem names the
-// file, the offset and the kind of region where it lies. Takes the directory's LOCK, so
+// every write batch decodable, sequence numbers increasing); every blob file (every
+// record's header and chunk checksums, every record a table or WAL refers to present). Each problem
+// names the file, the offset and the kind of region where it lies. Takes the directory's LOCK, so
 // it fails cleanly on a database that is open.
 #ifndef CAIRN_ENGINE_CHECK_H_
 #define CAIRN_ENGINE_CHECK_H_
@@ -37,7 +38,8 @@ struct CheckReport {
   // Damage that would lose or falsify data. Non-empty means the check failed.
   std::vector<CheckProblem> problems;
   // Expected after a crash and repaired by the next Open (a torn WAL tail), or harmless
-  // (files no longer referenced).
+  // (files no longer referenced; a blob file's last record cut short by a crash, which
+  // nothing refers to).
   std::vector<CheckProblem> warnings;
   uint64_t tables = 0;
   uint64_t table_entries = 0;
