@@ -324,12 +324,9 @@ HttpResponse KeyRequest(ServerContext& server, const HttpRequest& req, const std
         break;
     }
     const uint64_t n = size == 0 ? 0 : last - first + 1;
-    if (req.method == "HEAD") {
-      resp.body.clear();
-      return resp;
-    }
-    if (n > kStreamChunk) {
+    if (n > kStreamChunk || req.method == "HEAD") {
       // Sent chunk by chunk from the blob file: memory stays one chunk, not the value.
+      // (A HEAD reads none of it: only the length is answered.)
       resp.stream = std::move(payload);
       resp.stream_offset = first;
       resp.stream_length = n;
@@ -1177,8 +1174,25 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
         resp = Error(503, absl::StrCat("write not made durable: ", s.message()));
       }
     }
-    if (req.method == "HEAD") resp.body.clear();
+    if (req.method == "HEAD") {
+      resp.head = true;
+      resp.head_length = resp.stream != nullptr ? resp.stream_length : resp.body.size();
+      resp.body.clear();
+      resp.stream.reset();
+    }
     return resp;
+  }
+
+  // The headers every answer carries, streamed or not.
+  template <class Message>
+  static void SetHeaders(const HttpResponse& r, bool keep_alive, Message* res) {
+    res->set(http::field::server, "cairn");
+    res->set(http::field::content_type, r.content_type);
+    if (r.status == 401) res->set(http::field::www_authenticate, "Basic realm=\"cairn\"");
+    for (const auto& [name, value] : r.headers) res->set(name, value);
+    if (!r.content_range.empty()) res->set(http::field::content_range, r.content_range);
+    if (r.accept_ranges) res->set(http::field::accept_ranges, "bytes");
+    res->keep_alive(keep_alive);
   }
 
   // A large value: the header, then chunks read from the engine one at a time (Beast's
@@ -1190,11 +1204,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     uint64_t offset = 0, left = 0;
     std::string chunk;
     Streaming(HttpResponse&& r, bool keep_alive) : res(static_cast<http::status>(r.status), 11) {
-      res.set(http::field::server, "cairn");
-      res.set(http::field::content_type, r.content_type);
-      if (!r.content_range.empty()) res.set(http::field::content_range, r.content_range);
-      if (r.accept_ranges) res.set(http::field::accept_ranges, "bytes");
-      res.keep_alive(keep_alive);
+      SetHeaders(r, keep_alive, &res);
       res.content_length(r.stream_length);
       res.body().data = nullptr;
       res.body().more = true;
@@ -1244,17 +1254,26 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     });
   }
 
+  // HEAD: the GET's headers and Content-Length, no body.
+  void HeadReply(const HttpResponse& r, bool keep_alive) {
+    auto res = std::make_shared<http::response<http::empty_body>>(
+        static_cast<http::status>(r.status), 11);
+    SetHeaders(r, keep_alive, res.get());
+    res->content_length(r.head_length);
+    auto self = this->shared_from_this();
+    http::async_write(stream_, *res, [self, res](beast::error_code ec, size_t n) {
+      self->server_->stats.bytes_out.fetch_add(n, std::memory_order_relaxed);
+      if (ec || !res->keep_alive()) return self->Close();
+      self->Read();
+    });
+  }
+
   void Reply(HttpResponse r, bool keep_alive) {
+    if (r.head) return HeadReply(r, keep_alive);
     if (r.stream != nullptr) return StreamReply(std::move(r), keep_alive);
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(r.status), 11);
-    res->set(http::field::server, "cairn");
-    res->set(http::field::content_type, r.content_type);
-    if (r.status == 401) res->set(http::field::www_authenticate, "Basic realm=\"cairn\"");
-    for (const auto& [name, value] : r.headers) res->set(name, value);
-    if (!r.content_range.empty()) res->set(http::field::content_range, r.content_range);
-    if (r.accept_ranges) res->set(http::field::accept_ranges, "bytes");
-    res->keep_alive(keep_alive);
+    SetHeaders(r, keep_alive, res.get());
     res->body() = std::move(r.body);
     res->prepare_payload();
     auto self = this->shared_from_this();

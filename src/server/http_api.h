@@ -43,6 +43,10 @@ struct HttpResponse {
   std::shared_ptr<engine::ValueReader> stream;
   uint64_t stream_offset = 0;
   uint64_t stream_length = 0;
+  // The answer to a HEAD: the headers a GET would get, Content-Length included, and no
+  // body (set by the session from the body or stream above, which it then drops).
+  bool head = false;
+  uint64_t head_length = 0;
 };
 
 HttpResponse HandleHttpRequest(ServerContext& server, const HttpRequest& request);

@@ -197,3 +197,33 @@ def test_http_range_reads_only_the_range(server):
     conn.close()
     r, data = _http(server, "GET", "/v1/kv/chunked")
     assert data == value
+
+
+def test_http_head_answers_the_get_headers_without_the_body(server):
+    # A small value (in the tree), one in a blob file read whole by GET, one streamed.
+    values = {"tiny": b"hello", "blob": os.urandom(200000), "streamed": os.urandom(3 * MB + 5)}
+    for key, value in values.items():
+        assert _http(server, "PUT", "/v1/kv/" + key, body=value)[0].status == 200
+    conn = http.client.HTTPConnection(server.host, server.http_port, timeout=60)
+    for key, value in values.items():
+        for headers, status, length in [({}, 200, len(value)),
+                                        ({"Range": "bytes=1-3"}, 206, 3)]:
+            # One connection throughout: a body sent after a HEAD would be read as the
+            # next response.
+            conn.request("GET", "/v1/kv/" + key, headers=headers)
+            get = conn.getresponse()
+            body = get.read()
+            conn.request("HEAD", "/v1/kv/" + key, headers=headers)
+            head = conn.getresponse()
+            assert head.read() == b""
+            assert (head.status, get.status) == (status, status), key
+            assert head.getheader("Content-Length") == str(length), key
+            assert body == (value if status == 200 else value[1:4]), key
+            for name in ["Content-Type", "Content-Length", "Accept-Ranges", "Content-Range"]:
+                assert head.getheader(name) == get.getheader(name), (key, name)
+    conn.request("HEAD", "/v1/kv/absent")
+    head = conn.getresponse()
+    assert head.status == 404 and head.read() == b"" and int(head.getheader("Content-Length")) > 0
+    conn.request("GET", "/v1/kv/tiny")
+    assert conn.getresponse().read() == b"hello"
+    conn.close()
