@@ -34,7 +34,6 @@ std::string BlobIndexValue(uint64_t expire_at, const BlobRef& ref) {
   return stored;
 }
 
-// An in-memory value, for GetReader of a value kept in the tree.
 class StringValueReader final : public ValueReader {
  public:
   explicit StringValueReader(std::string value) : value_(std::move(value)) {}
@@ -52,6 +51,10 @@ class StringValueReader final : public ValueReader {
 };
 
 }  // namespace
+
+std::unique_ptr<ValueReader> NewStringValueReader(std::string value) {
+  return std::make_unique<StringValueReader>(std::move(value));
+}
 
 absl::Status DBImpl::PutParts(const WriteOptions& options, std::string_view key,
                               std::span<const std::string_view> parts,
@@ -162,7 +165,7 @@ absl::StatusOr<std::unique_ptr<ValueReader>> DBImpl::GetReader(const ReadOptions
       s = view.current->Get(lkey, now, &value, nullptr, &blob);
     }
     CAIRN_RETURN_IF_ERROR(s);
-    if (!blob) return std::unique_ptr<ValueReader>(new StringValueReader(std::move(value)));
+    if (!blob) return NewStringValueReader(std::move(value));
     // The view pins the tables naming the blob file while the reader opens it; the open
     // file then outlives its deletion.
     BlobRef ref;

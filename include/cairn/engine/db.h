@@ -57,6 +57,10 @@ class ValueReader {
   virtual absl::Status Read(uint64_t offset, size_t n, char* dst) = 0;
 };
 
+// A ValueReader over a value held in memory (one kept in the tree, or any payload a
+// caller already has whole). Read past the end is InvalidArgument.
+std::unique_ptr<ValueReader> NewStringValueReader(std::string value);
+
 class DB {
  public:
   // Opens (creating if allowed) the database in dir, replaying its WAL.
