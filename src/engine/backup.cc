@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 #include <set>
 
 #include "absl/strings/numbers.h"
@@ -28,15 +29,20 @@ bool ParseU64(std::string_view s, uint64_t* v, int base = 10) {
   return ec == std::errc() && ptr == s.data() + s.size();
 }
 
-// Reads src in chunks, handing each to sink, and returns the chained checksum.
+constexpr uint64_t kWhole = UINT64_MAX;
+
+// Reads src (its first limit bytes) in chunks, handing each to sink, and returns the
+// chained checksum.
 absl::StatusOr<uint64_t> ReadChunks(Env* env, const std::string& src, uint64_t* size,
-                                    const std::function<absl::Status(std::string_view)>& sink) {
+                                    const std::function<absl::Status(std::string_view)>& sink,
+                                    uint64_t limit = kWhole) {
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<SequentialFile> in, env->NewSequentialFile(src));
   std::string scratch(kChunk, '\0');
   uint64_t h = 0, n = 0;
-  while (true) {
+  while (n < limit) {
     std::string_view got;
-    CAIRN_RETURN_IF_ERROR(in->Read(kChunk, &got, scratch.data()));
+    CAIRN_RETURN_IF_ERROR(
+        in->Read(static_cast<size_t>(std::min<uint64_t>(kChunk, limit - n)), &got, scratch.data()));
     if (got.empty()) break;
     h = Hash64(got, h);
     n += got.size();
@@ -46,16 +52,20 @@ absl::StatusOr<uint64_t> ReadChunks(Env* env, const std::string& src, uint64_t* 
   return h;
 }
 
-// Copies src to dst (through dst + ".tmp", synced, renamed); returns the checksum of what
-// was copied and its size.
+// Copies src (its first limit bytes) to dst (through dst + ".tmp", synced, renamed);
+// returns the checksum of what was copied and its size.
 absl::StatusOr<uint64_t> CopyFile(Env* env, const std::string& src, const std::string& dst,
-                                  uint64_t* size, const std::function<void(uint64_t)>& copied) {
+                                  uint64_t* size, const std::function<void(uint64_t)>& copied,
+                                  uint64_t limit = kWhole) {
   const std::string tmp = dst + ".tmp";
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> out, env->NewWritableFile(tmp));
-  auto h = ReadChunks(env, src, size, [&](std::string_view chunk) {
-    if (copied) copied(chunk.size());
-    return out->Append(chunk);
-  });
+  auto h = ReadChunks(
+      env, src, size,
+      [&](std::string_view chunk) {
+        if (copied) copied(chunk.size());
+        return out->Append(chunk);
+      },
+      limit);
   absl::Status st = h.status();
   if (st.ok()) st = out->Sync();
   if (st.ok()) st = out->Close();
@@ -292,10 +302,14 @@ absl::StatusOr<BackupInfo> BackupEngine::CreateFromCheckpoint(const std::string&
   info.sequence = sequence;
   CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> names, env_->GetChildren(checkpoint_dir));
   std::sort(names.begin(), names.end());
+  // Sizes first, as near the checkpoint as can be: the blob file that was the database's
+  // active one is a hard link that keeps growing, and only these bytes of it are backed up
+  // (they hold every record the checkpoint's tables refer to; later ones are not named).
+  std::map<std::string, uint64_t> sizes;
   uint64_t total = 0, done = 0;
   for (const auto& n : names) {
-    auto size = env_->GetFileSize(checkpoint_dir + "/" + n);
-    if (size.ok()) total += *size;
+    CAIRN_ASSIGN_OR_RETURN(sizes[n], env_->GetFileSize(checkpoint_dir + "/" + n));
+    total += sizes[n];
   }
   const std::string private_rel = absl::StrCat("private/", info.id);
   const std::string private_dir = root_ + "/" + private_rel;
@@ -311,15 +325,20 @@ absl::StatusOr<BackupInfo> BackupEngine::CreateFromCheckpoint(const std::string&
     FileType type;
     BackupFile f;
     f.name = n;
-    if (ParseFileName(n, &number, &type) && type == FileType::kTable) {
+    if (ParseFileName(n, &number, &type) && (type == FileType::kTable || type == FileType::kBlob)) {
       // Named by content: read it once to learn its checksum, copy it only if no earlier
-      // backup holds it (whole: one cut short is copied again, replacing it).
-      CAIRN_ASSIGN_OR_RETURN(f.checksum, BackupChecksum(env_, src, &f.size));
-      f.path = absl::StrFormat("shared/%06u_%u_%s.sst", number, f.size, Hex(f.checksum));
+      // backup holds it (whole: one cut short is copied again, replacing it). Tables and
+      // sealed blob files never change; the active blob file only grows, so its first
+      // sizes[n] bytes are as immutable, and once it grew it is another name.
+      const uint64_t length = sizes[n];
+      CAIRN_ASSIGN_OR_RETURN(f.checksum, ReadChunks(env_, src, &f.size, nullptr, length));
+      if (f.size != length) return IOError(absl::StrCat(src, " shrank while it was backed up"));
+      f.path = absl::StrFormat("shared/%06u_%u_%s.%s", number, f.size, Hex(f.checksum),
+                               type == FileType::kTable ? "sst" : "blob");
       const std::string dst = root_ + "/" + f.path;
       if (auto held = env_->GetFileSize(dst); !held.ok() || *held != f.size) {
         uint64_t size = 0;
-        CAIRN_ASSIGN_OR_RETURN(uint64_t h, CopyFile(env_, src, dst, &size, nullptr));
+        CAIRN_ASSIGN_OR_RETURN(uint64_t h, CopyFile(env_, src, dst, &size, nullptr, length));
         if (h != f.checksum || size != f.size) {
           (void)env_->RemoveFile(dst);
           return IOError(absl::StrCat(src, " changed while it was backed up"));

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -259,6 +260,112 @@ TEST(BackupTest, TruncatedSharedTableIsCopiedAgainNotReused) {
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_TRUE(backups->Verify(second->id).ok()) << backups->Verify(second->id);
   EXPECT_TRUE(backups->Verify(first->id).ok());  // the same content, whole again
+}
+
+std::unique_ptr<DB> OpenWithBlobs(const std::string& dir) {
+  Options options;
+  options.write_buffer_size = 256 << 10;
+  options.min_blob_size = 1000;
+  options.blob_file_size = 256 << 10;  // several sealed files and an active one
+  auto db = DB::Open(options, dir);
+  EXPECT_TRUE(db.ok()) << db.status();
+  return db.ok() ? std::move(*db) : nullptr;
+}
+
+std::string LargeValue(int i) { return std::string(20000 + i, static_cast<char>('a' + i % 26)); }
+
+// Every key's value read back from a restored copy of backup id.
+void ExpectRestoredValues(BackupEngine* backups, uint32_t id, int keys) {
+  TempDir to;
+  ASSERT_TRUE(backups->Restore(id, to.path()).ok());
+  auto copy = OpenWithBlobs(to.path());
+  ASSERT_NE(copy, nullptr);
+  for (int i = 0; i < keys; i++) {
+    std::string v;
+    ASSERT_TRUE(copy->Get({}, absl::StrFormat("big%04d", i), &v).ok())
+        << "backup " << id << " key " << i;
+    ASSERT_EQ(v, LargeValue(i)) << "backup " << id << " key " << i;
+  }
+  std::string v;
+  EXPECT_TRUE(absl::IsNotFound(copy->Get({}, absl::StrFormat("big%04d", keys), &v)));
+}
+
+// Blob files (large values) are shared between backups as tables are: the second backup
+// copies the blob files written since the first (and the active file, which grew), not
+// the sealed ones the first already holds.
+TEST(BackupTest, IncrementalBackupSharesSealedBlobFiles) {
+  TempDir src, root;
+  auto db = OpenWithBlobs(src.path());
+  for (int i = 0; i < 100; i++) {
+    ASSERT_TRUE(db->Put({}, absl::StrFormat("big%04d", i), LargeValue(i)).ok());
+  }
+  auto backups = OpenBackups(root.path());
+  auto first = backups->CreateBackup(db.get(), src.path() + "/scratch");
+  ASSERT_TRUE(first.ok()) << first.status();
+  std::set<std::string> first_blobs;
+  uint64_t blob_bytes = 0;
+  for (const auto& f : first->files) {
+    if (f.name.ends_with(".blob")) {
+      EXPECT_TRUE(f.path.starts_with("shared/")) << f.path;
+      first_blobs.insert(f.path);
+      blob_bytes += f.size;
+    }
+  }
+  ASSERT_GE(first_blobs.size(), 5u);
+  for (int i = 100; i < 120; i++) {
+    ASSERT_TRUE(db->Put({}, absl::StrFormat("big%04d", i), LargeValue(i)).ok());
+  }
+  auto second = backups->CreateBackup(db.get(), src.path() + "/scratch");
+  ASSERT_TRUE(second.ok()) << second.status();
+  size_t reused = 0;
+  for (const auto& f : second->files) reused += first_blobs.count(f.path);
+  // All but the file that was active at the first backup are shared.
+  EXPECT_GE(reused, first_blobs.size() - 1);
+  // New: 20 values (~400 KB), at most one grown active file (256 KB) and the tables.
+  EXPECT_LT(second->new_bytes, 1200u << 10) << second->new_bytes << " of " << second->size;
+  EXPECT_GT(blob_bytes, 1900u << 10);
+  ASSERT_TRUE(backups->Verify(first->id).ok());
+  ASSERT_TRUE(backups->Verify(second->id).ok());
+  ExpectRestoredValues(backups.get(), first->id, 100);
+  ExpectRestoredValues(backups.get(), second->id, 120);
+}
+
+// The active blob file keeps growing through the checkpoint's hard link while the backup
+// reads it: the backup takes the length it found first, checksummed and copied alike.
+TEST(BackupTest, ActiveBlobFileGrowingDuringTheBackupIsCopiedToOneLength) {
+  TempDir src, root, to;
+  auto db = OpenWithBlobs(src.path());
+  std::atomic<bool> stop{false};
+  std::atomic<int> written{0};
+  std::thread writer([&] {
+    for (int i = 0; !stop.load(); i++) {
+      ASSERT_TRUE(db->Put({}, absl::StrFormat("big%06d", i), LargeValue(i)).ok());
+      written.store(i + 1);
+    }
+  });
+  while (written.load() < 50) std::this_thread::yield();
+  auto backups = OpenBackups(root.path());
+  std::vector<absl::StatusOr<BackupInfo>> infos;
+  for (int round = 0; round < 3; round++) {
+    infos.push_back(backups->CreateBackup(db.get(), src.path() + "/scratch"));
+  }
+  stop = true;
+  writer.join();
+  for (const auto& info : infos) {
+    ASSERT_TRUE(info.ok()) << info.status();
+    ASSERT_TRUE(backups->Verify(info->id).ok()) << backups->Verify(info->id);
+  }
+  ASSERT_TRUE(backups->Restore(infos.back()->id, to.path()).ok());
+  auto copy = OpenWithBlobs(to.path());
+  absl::Status st;
+  const auto keys = ScanAll(copy.get(), &st);
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(keys.size(), infos.back()->sequence);
+  int i = 0;
+  for (const auto& [k, v] : keys) {
+    ASSERT_EQ(k, absl::StrFormat("big%06d", i));
+    ASSERT_EQ(v, LargeValue(i++));
+  }
 }
 
 // Records the directory operations, in order, to check what is made durable when.
