@@ -120,6 +120,16 @@ absl::Status EnsureDir(Env* env, const std::string& dir) {
   return env->SyncDir(ParentDir(dir));
 }
 
+// Whether path holds f's contents: its size and checksum (read whole: a shared file
+// damaged since an earlier backup wrote it must not be trusted by the next one).
+bool HoldsIntactCopy(Env* env, const std::string& path, const BackupFile& f) {
+  auto held = env->GetFileSize(path);
+  if (!held.ok() || *held != f.size) return false;
+  uint64_t size = 0;
+  auto h = ReadChunks(env, path, &size, nullptr);
+  return h.ok() && *h == f.checksum && size == f.size;
+}
+
 }  // namespace
 
 absl::StatusOr<uint64_t> BackupChecksum(Env* env, const std::string& path, uint64_t* size) {
@@ -327,7 +337,8 @@ absl::StatusOr<BackupInfo> BackupEngine::CreateFromCheckpoint(const std::string&
     f.name = n;
     if (ParseFileName(n, &number, &type) && (type == FileType::kTable || type == FileType::kBlob)) {
       // Named by content: read it once to learn its checksum, copy it only if no earlier
-      // backup holds it (whole: one cut short is copied again, replacing it). Tables and
+      // backup holds it intact (a copy cut short or damaged is copied again, replacing it:
+      // the new backup must not depend on it, and the older ones are mended). Tables and
       // sealed blob files never change; the active blob file only grows, so its first
       // sizes[n] bytes are as immutable, and once it grew it is another name.
       const uint64_t length = sizes[n];
@@ -336,7 +347,7 @@ absl::StatusOr<BackupInfo> BackupEngine::CreateFromCheckpoint(const std::string&
       f.path = absl::StrFormat("shared/%06u_%u_%s.%s", number, f.size, Hex(f.checksum),
                                type == FileType::kTable ? "sst" : "blob");
       const std::string dst = root_ + "/" + f.path;
-      if (auto held = env_->GetFileSize(dst); !held.ok() || *held != f.size) {
+      if (!HoldsIntactCopy(env_, dst, f)) {
         uint64_t size = 0;
         CAIRN_ASSIGN_OR_RETURN(uint64_t h, CopyFile(env_, src, dst, &size, nullptr, length));
         if (h != f.checksum || size != f.size) {
