@@ -22,6 +22,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "cairn/engine/backup.h"
+#include "cluster_manifest.h"
 #include "http_client.h"
 #include "replica_merge.h"
 #include "resp_client.h"
@@ -307,19 +308,11 @@ int RunClusterBackup(Args& a) {
     return 2;
   }
   manifest["spread_ms"] = last - first;
-  // The next number in DEST/clusters; written to a temporary name, then renamed.
-  int n = 1;
-  while (fs::exists(absl::StrCat(dest, "/clusters/", n, ".json"))) n++;
-  const std::string path = absl::StrCat(dest, "/clusters/", n, ".json");
-  {
-    std::ofstream out(path + ".tmp");
-    out << manifest.dump(2) << "\n";
-    out.flush();
-    if (!out) throw std::runtime_error("cannot write " + path);
-  }
-  fs::rename(path + ".tmp", path);
+  auto n = WriteClusterManifest(Env::Default(), dest, manifest.dump(2) + "\n");
+  if (!n.ok()) throw std::runtime_error("cluster manifest: " + n.status().ToString());
+  const std::string path = absl::StrCat(dest, "/clusters/", *n, ".json");
   std::printf("cluster backup %d: %zu members, checkpoints within %lld ms of each other, in %s\n",
-              n, members.size(), static_cast<long long>(last - first), path.c_str());
+              *n, members.size(), static_cast<long long>(last - first), path.c_str());
   return 0;
 }
 
