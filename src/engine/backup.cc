@@ -20,6 +20,8 @@ namespace {
 constexpr size_t kChunk = 1 << 20;
 constexpr const char* kMagic = "cairn-backup-meta";
 constexpr int kFormatVersion = 1;
+// Where Restore fills an existing (empty) target directory before moving the files up.
+constexpr const char* kRestoringDir = ".cairn-restoring";
 
 std::string Hex(uint64_t v) { return absl::StrFormat("%016x", v); }
 
@@ -405,14 +407,21 @@ absl::Status BackupEngine::Restore(uint32_t id, const std::string& to_dir,
   std::string to = to_dir;  // "dir/" would put the temporary directory inside dir
   while (to.size() > 1 && to.back() == '/') to.pop_back();
   CAIRN_ASSIGN_OR_RETURN(BackupInfo info, Get(id));
-  if (env_->FileExists(to)) {
+  // A new directory is filled beside to and renamed into place whole. An existing empty
+  // one (a fresh mount point, which can be neither removed nor renamed onto from another
+  // file system) is filled through a directory inside it, whose files are renamed into
+  // it once all are checked, CURRENT last.
+  const bool existing = env_->FileExists(to);
+  if (existing) {
     CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> children, env_->GetChildren(to));
-    if (!children.empty()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("restore target ", to, " exists and is not empty"));
+    for (const auto& c : children) {
+      if (c != kRestoringDir && c != "lost+found") {  // an interrupted restore's; fsck's
+        return absl::FailedPreconditionError(
+            absl::StrCat("restore target ", to, " exists and is not empty"));
+      }
     }
   }
-  const std::string tmp = to + ".restoring";
+  const std::string tmp = existing ? absl::StrCat(to, "/", kRestoringDir) : to + ".restoring";
   CAIRN_RETURN_IF_ERROR(RemoveTree(env_, tmp));
   CAIRN_RETURN_IF_ERROR(env_->CreateDir(tmp));
   uint64_t done = 0;
@@ -434,13 +443,29 @@ absl::Status BackupEngine::Restore(uint32_t id, const std::string& to_dir,
     if (!st.ok()) break;
   }
   if (st.ok()) st = env_->SyncDir(tmp);
-  if (st.ok() && env_->FileExists(to)) st = env_->RemoveDir(to);  // empty: checked above
-  if (st.ok()) st = env_->RenameFile(tmp, to);
-  if (!st.ok()) {
-    (void)RemoveTree(env_, tmp);
-    return st;
+  if (st.ok() && !existing) {
+    st = env_->RenameFile(tmp, to);
+    if (st.ok()) return env_->SyncDir(ParentDir(to));  // the rename itself
   }
-  return env_->SyncDir(ParentDir(to));  // the rename itself
+  std::vector<std::string> moved;
+  if (st.ok()) {
+    std::vector<std::string> names;
+    for (const auto& f : info.files) {
+      if (f.name != "CURRENT") names.push_back(f.name);
+    }
+    names.push_back("CURRENT");  // last: the directory is no database until it is there
+    for (const auto& n : names) {
+      if (!env_->FileExists(tmp + "/" + n)) continue;
+      st = env_->RenameFile(tmp + "/" + n, to + "/" + n);
+      if (!st.ok()) break;
+      moved.push_back(n);
+    }
+  }
+  if (st.ok()) st = env_->RemoveDir(tmp);
+  if (st.ok()) return env_->SyncDir(to);
+  for (const auto& n : moved) (void)env_->RemoveFile(to + "/" + n);  // to as it was
+  (void)RemoveTree(env_, tmp);
+  return st;
 }
 
 absl::StatusOr<std::vector<uint32_t>> BackupEngine::Purge(size_t keep, uint64_t* bytes_freed) {

@@ -408,6 +408,68 @@ TEST(BackupTest, DamagedSharedFileOfTheRightSizeIsCopiedAgainNotReused) {
   ExpectRestoredValues(backups.get(), second->id, 40);
 }
 
+// A mount point as the file system shows it: the directory cannot be removed (EBUSY), and
+// nothing is renamed into or out of it across its boundary (EXDEV).
+class MountPointEnv : public EnvWrapper {
+ public:
+  MountPointEnv(Env* target, std::string mount) : EnvWrapper(target), mount_(std::move(mount)) {}
+  absl::Status RemoveDir(const std::string& dir) override {
+    if (Norm(dir) == mount_) return absl::UnavailableError(dir + ": Device or resource busy");
+    return EnvWrapper::RemoveDir(dir);
+  }
+  absl::Status RenameFile(const std::string& src, const std::string& dst) override {
+    if (Inside(src) != Inside(dst) || Norm(dst) == mount_ || Norm(src) == mount_) {
+      return absl::InternalError(src + ": Invalid cross-device link");
+    }
+    return EnvWrapper::RenameFile(src, dst);
+  }
+
+ private:
+  static std::string Norm(const std::string& p) { return fs::path(p).lexically_normal().string(); }
+  bool Inside(const std::string& p) const { return Norm(p).rfind(mount_ + "/", 0) == 0; }
+  const std::string mount_;
+};
+
+// restore into an existing empty directory (a fresh mount point; lost+found allowed):
+// the files land in it, nothing is left beside or inside it, and a failed restore leaves
+// it empty.
+TEST(BackupTest, RestoreIntoAnEmptyMountPoint) {
+  TempDir src, root, mount;
+  auto db = OpenOrDie(src.path());
+  for (int i = 0; i < 3000; i++) {
+    ASSERT_TRUE(db->Put({}, absl::StrFormat("k%06d", i), absl::StrFormat("v%d", i)).ok());
+  }
+  absl::Status st;
+  const auto before = ScanAll(db.get(), &st);
+  auto backups = OpenBackups(root.path());
+  auto info = backups->CreateBackup(db.get(), src.path() + "/scratch");
+  ASSERT_TRUE(info.ok()) << info.status();
+  fs::create_directories(mount.path() + "/lost+found");
+  MountPointEnv env(Env::Default(), fs::path(mount.path()).lexically_normal().string());
+  backups.reset();
+  auto b = BackupEngine::Open(&env, root.path(), /*create=*/false);
+  ASSERT_TRUE(b.ok()) << b.status();
+  // A damaged backup: refused, and the mount point is left as it was.
+  std::string table;
+  for (const auto& f : info->files) {
+    if (f.path.ends_with(".sst")) table = root.path() + "/" + f.path;
+  }
+  FlipByte(table, 100);
+  EXPECT_TRUE(absl::IsDataLoss((*b)->Restore(info->id, mount.path())));
+  EXPECT_EQ(std::distance(fs::directory_iterator(mount.path()), fs::directory_iterator()), 1);
+  FlipByte(table, 100);  // mended
+  absl::Status restored = (*b)->Restore(info->id, mount.path() + "/");
+  ASSERT_TRUE(restored.ok()) << restored;
+  EXPECT_FALSE(fs::exists(mount.path() + "/.cairn-restoring"));
+  EXPECT_FALSE(fs::exists(mount.path() + ".restoring"));
+  auto copy = OpenOrDie(mount.path());
+  ASSERT_NE(copy, nullptr);
+  EXPECT_EQ(ScanAll(copy.get(), &st), before);
+  copy.reset();
+  // Not empty any more: refused.
+  EXPECT_TRUE(absl::IsFailedPrecondition((*b)->Restore(info->id, mount.path())));
+}
+
 // Records the directory operations, in order, to check what is made durable when.
 class DirOpsEnv : public EnvWrapper {
  public:

@@ -83,9 +83,12 @@ class BackupEngine {
   // the first file that differs; NotFound if the backup does not exist.
   absl::Status Verify(uint32_t id, const BackupProgress& progress = nullptr);
 
-  // Writes backup id into the directory to (which must not exist, or be empty), checking
-  // every file as it is copied. The files go to a temporary directory beside to, renamed
-  // to to once all are checked and synced: on any error to is left as it was.
+  // Writes backup id into the directory to (which must not exist, or be empty but for
+  // lost+found), checking every file as it is copied. The files go to a temporary directory
+  // beside to, renamed to to once all are checked and synced; into an existing to (a mount
+  // point, which can be neither removed nor renamed onto), to a temporary directory inside
+  // it, whose files are then renamed into to, CURRENT last. On any error to is left as it
+  // was (FailedPrecondition if it is not empty, Corruption if a file fails its check).
   absl::Status Restore(uint32_t id, const std::string& to,
                        const BackupProgress& progress = nullptr);
 
