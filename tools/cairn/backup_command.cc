@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "base/host_port.h"
 #include "cairn/engine/backup.h"
 #include "cluster_manifest.h"
 #include "http_client.h"
@@ -235,11 +236,14 @@ int RunPurge(Args& a) {
 
 // ---- cluster ---------------------------------------------------------------------------
 
-// "host:port" -> its parts.
+// "host:port" or "[v6]:port" -> its parts.
 std::pair<std::string, int> HostPort(const std::string& address) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos) throw std::runtime_error("expected host:port, got " + address);
-  return {address.substr(0, colon), std::stoi(address.substr(colon + 1))};
+  std::string host;
+  int port = 0;
+  if (!SplitHostPort(address, &host, &port)) {
+    throw std::runtime_error("expected host:port, got " + address);
+  }
+  return {host, port};
 }
 
 int RunClusterBackup(Args& a) {
