@@ -13,7 +13,6 @@ import urllib.request
 import pytest
 
 from conftest import ROOT, CairnServer, RespError, RespSocket, free_port
-from test_against_redis import REDIS
 
 CAIRN = os.environ.get("CAIRN_BIN", os.path.join(ROOT, "build", "bin", "cairn"))
 
@@ -162,26 +161,9 @@ def test_create_needs_a_server_and_reports_its_error(server, tmp_path):
 
 
 @pytest.fixture
-def ref(tmp_path):
-    if REDIS is None:
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    d = tmp_path / "redis"
-    d.mkdir()
-    proc = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(d)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            RespSocket("127.0.0.1", port).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-    yield port
-    proc.kill()
-    proc.wait()
+def ref(redis_server):
+    """The port of redis-server side by side (conftest's redis_server)."""
+    return redis_server.port
 
 
 def test_save_bgsave_lastsave_replies_match_redis(server, ref, tmp_path):
