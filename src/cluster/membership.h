@@ -177,8 +177,8 @@ class Membership {
     bool heard = true;  // false for a member known only from Options::known, until gossip
     int logged_alive = -1;  // the verdict last logged: -1 none yet, 0 down, 1 up
     // Up/down lines are rate-limited per member (Options::member_log_burst).
-    int seen_alive = -1;            // the verdict of the last gossip round
-    uint64_t unlogged_changes = 0;  // up/down changes since the last line
+    int seen_alive = -1;               // the verdict of the last gossip round
+    uint64_t unlogged_changes = 0;     // up/down changes since the last line
     std::deque<int64_t> logged_at_ms;  // the last member_log_burst lines' times
   };
   static constexpr int64_t kAliveCacheMs = 10;

@@ -273,8 +273,8 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
   if (!transport.ok()) return transport.status();
   // Owned by the node from here: whatever fails below destroys it in the node's order.
   node->transport_ = std::move(*transport);
-  const std::string address = JoinHostPort(
-      *host, cfg.announce_port != 0 ? cfg.announce_port : node->transport_->port());
+  const std::string address =
+      JoinHostPort(*host, cfg.announce_port != 0 ? cfg.announce_port : node->transport_->port());
   node->id_ = cfg.node_id.empty() ? address : cfg.node_id;
 
   pb::NodeState self;
