@@ -11,6 +11,11 @@ each time) side by side, for orientation.
 
     python3 bench/backup_incremental.py
     KEYS=200000 python3 bench/backup_incremental.py
+    LARGE=300 python3 bench/backup_incremental.py   # plus 300 values of 1 MiB (blob files)
+
+LARGE values of LARGE_SIZE bytes (default 0 of 1 MiB) are added to the keys: values of 64 KiB
+or more live in blob files (docs/large-values.md), which backups share as they share tables;
+CHANGE_PCT percent of them change too.
 
 CAIRN_SERVER_BIN / CAIRN_BIN (default build/bin/...) and REDIS_SERVER (default redis-server).
 """
@@ -31,6 +36,8 @@ from conftest import RespSocket  # noqa: E402
 KEYS = int(os.environ.get("KEYS", "1000000"))
 VALUE = int(os.environ.get("VALUE", "100"))
 CHANGE_PCT = float(os.environ.get("CHANGE_PCT", "1"))
+LARGE = int(os.environ.get("LARGE", "0"))
+LARGE_SIZE = int(os.environ.get("LARGE_SIZE", str(1 << 20)))
 SERVER = os.environ.get("CAIRN_SERVER_BIN", os.path.join(ROOT, "build", "bin", "cairn-server"))
 CLI = os.environ.get("CAIRN_BIN", os.path.join(ROOT, "build", "bin", "cairn"))
 REDIS = os.environ.get("REDIS_SERVER", shutil.which("redis-server") or "redis-server")
@@ -53,13 +60,20 @@ def connect(port):
             time.sleep(0.05)
 
 
+def size_of(key):
+    return LARGE_SIZE if key.startswith("large:") else VALUE
+
+
 def load(conn, keys, rnd):
-    batch = 1000
-    for start in range(0, len(keys), batch):
-        part = keys[start:start + batch]
-        conn.send(b"".join(conn.encode("SET", k, rnd.randbytes(VALUE)) for k in part))
-        for _ in part:
-            assert conn.read_reply() == "OK"
+    part, pending = [], 0
+    for i, k in enumerate(keys):
+        part.append(conn.encode("SET", k, rnd.randbytes(size_of(k))))
+        pending += size_of(k)
+        if len(part) == 1000 or pending >= 16 << 20 or i == len(keys) - 1:
+            conn.send(b"".join(part))
+            for _ in part:
+                assert conn.read_reply() == "OK"
+            part, pending = [], 0
 
 
 def du(path):
@@ -138,10 +152,14 @@ def bench_redis(tmp, keys, changed):
 def main():
     keys = ["key:%010d" % i for i in range(KEYS)]
     changed = random.Random(2).sample(keys, int(KEYS * CHANGE_PCT / 100))
+    large = ["large:%06d" % i for i in range(LARGE)]
+    keys += large
+    changed += random.Random(3).sample(large, int(LARGE * CHANGE_PCT / 100))
     tmp = tempfile.mkdtemp(prefix="cairn-backup-bench-")
     try:
         rows, vt, rt, data = bench_cairn(tmp, keys, changed)
-        print("cairn: %d keys of %d B, data directory %s" % (KEYS, VALUE, mb(data)))
+        print("cairn: %d keys of %d B and %d of %d B, data directory %s"
+              % (KEYS, VALUE, LARGE, LARGE_SIZE, mb(data)))
         print("| backup | size | bytes added to DEST | backup time (server) | `cairn backup create` wall |")
         print("|---|---|---|---|---|")
         for label, size, added, ms, wall in rows:

@@ -15,6 +15,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "base/host_port.h"
 #include "cluster/message.h"
 #include "cluster/peer_auth.h"
 #include "spdlog/spdlog.h"
@@ -41,17 +42,12 @@ std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
   return std::chrono::microseconds(absl::ToInt64Microseconds(d));
 }
 
-// "host:port" -> host, port.
+// "host:port" -> host, port ("[::1]:7381" -> "::1", "7381").
 bool SplitAddress(const std::string& address, std::string* host, std::string* port) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) return false;
-  *host = address.substr(0, colon);
-  *port = address.substr(colon + 1);
-  if (host->size() > 2 && host->front() == '[' && host->back() == ']') {
-    *host = host->substr(1, host->size() - 2);  // [::1]:7381
-  }
-  int p;
-  return absl::SimpleAtoi(*port, &p) && p > 0 && p < 65536;
+  int p = 0;
+  if (!SplitHostPort(address, host, &p)) return false;
+  *port = std::to_string(p);
+  return true;
 }
 
 // One TLS connection, keeping its context alive. Shared with every operation in flight on
@@ -157,7 +153,7 @@ class AsioTransport::Impl {
           absl::StrCat("cannot listen on ", options_.bind, ":", options_.port, ": ", ec.message()));
     }
     port_ = acceptor_->local_endpoint().port();
-    address_ = absl::StrCat(options_.bind, ":", port_);
+    address_ = JoinHostPort(options_.bind, port_);
     node_id_ = options_.node_id.empty() ? address_ : options_.node_id;
     asio::post(*shards_[0]->io, [this] { Accept(); });
     if (own_io_ != nullptr) thread_ = std::thread([this] { own_io_->run(); });

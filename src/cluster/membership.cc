@@ -818,6 +818,34 @@ void Membership::Exchange(const std::string& address, std::function<void()> answ
                    });
 }
 
+void Membership::LogLivenessLocked(const std::string& id, Entry& e, bool alive, int64_t now) {
+  const int verdict = alive ? 1 : 0;
+  // Up when first heard, then every change (a member never heard is not "down").
+  if (e.seen_alive != verdict && (alive || e.seen_alive == 1)) e.unlogged_changes++;
+  e.seen_alive = verdict;
+  const bool changed = e.logged_alive != verdict && (alive || e.logged_alive == 1);
+  const bool flapped = !changed && e.logged_alive != -1 && e.unlogged_changes > 0;
+  if (!changed && !flapped) return;
+  const int64_t window = absl::ToInt64Milliseconds(options_.member_log_interval);
+  while (!e.logged_at_ms.empty() && now - e.logged_at_ms.front() >= window) {
+    e.logged_at_ms.pop_front();
+  }
+  if (static_cast<int>(e.logged_at_ms.size()) >= options_.member_log_burst) {
+    return;  // counted; told by the next line
+  }
+  const uint64_t held = e.unlogged_changes - (changed ? 1 : 0);
+  if (held == 0) {
+    spdlog::info("cluster: member {} is {} (phi {:.1f})", id, alive ? "up" : "down",
+                 e.detector.Phi(now));
+  } else {
+    spdlog::info("cluster: member {} is {} (phi {:.1f}); {} up/down changes before it not logged",
+                 id, alive ? "up" : "down", e.detector.Phi(now), held);
+  }
+  e.logged_alive = verdict;
+  e.unlogged_changes = 0;
+  e.logged_at_ms.push_back(now);
+}
+
 void Membership::GossipRound() {
   std::vector<std::string> live, down;
   std::vector<std::string> seeds = options_.seeds;
@@ -832,12 +860,7 @@ void Membership::GossipRound() {
       if (Finality(e.state.status()) == 2) continue;  // gone for good
       const bool alive = AliveLocked(id, now);
       (alive ? live : down).push_back(e.state.cluster_address());
-      if (e.logged_alive != (alive ? 1 : 0) && (alive || e.logged_alive == 1)) {
-        // Up when first heard, then every change (a member never heard is not "down").
-        spdlog::info("cluster: member {} is {} (phi {:.1f})", id, alive ? "up" : "down",
-                     e.detector.Phi(now));
-        e.logged_alive = alive ? 1 : 0;
-      }
+      LogLivenessLocked(id, e, alive, now);
     }
     ReplaceWhenDueLocked();  // the dead member may have gone quiet since
     RebuildRingLocked();

@@ -25,6 +25,7 @@
 #define CAIRN_CLUSTER_MEMBERSHIP_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -79,6 +80,12 @@ class Membership {
     std::string replace;
     // Called with the view whenever the ring's members change; keep it durably.
     std::function<void(const pb::Gossip&)> save;
+    // At most member_log_burst "member X is up/down" lines per member within any
+    // member_log_interval: a flapping member would flood the log. A change beyond that is
+    // held back and counted by the member's next line, which also tells the state it
+    // settled in once the interval allows.
+    int member_log_burst = 3;
+    absl::Duration member_log_interval = absl::Minutes(1);
   };
 
   // Where keys live now and, during a topology change, where they will.
@@ -169,11 +176,19 @@ class Membership {
     bool alive = false;
     bool heard = true;  // false for a member known only from Options::known, until gossip
     int logged_alive = -1;  // the verdict last logged: -1 none yet, 0 down, 1 up
+    // Up/down lines are rate-limited per member (Options::member_log_burst).
+    int seen_alive = -1;               // the verdict of the last gossip round
+    uint64_t unlogged_changes = 0;     // up/down changes since the last line
+    std::deque<int64_t> logged_at_ms;  // the last member_log_burst lines' times
   };
   static constexpr int64_t kAliveCacheMs = 10;
   // Completes this node's part of a change every member is ready for; true if this
   // node's state changed (then it tells the others at once).
   bool CompleteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Logs member id's up/down verdict of this round if it changed, within
+  // Options::member_log_burst and member_log_interval (e is its entry, under mu_).
+  void LogLivenessLocked(const std::string& id, Entry& e, bool alive, int64_t now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // After a change of this node's own state: every live member hears of it now.
   void Announce();
   absl::Status NoChangePendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -6,9 +6,15 @@
 
 #include <atomic>
 #include <set>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "cluster/asio_transport.h"
+#include "spdlog/sinks/ostream_sink.h"
+#include "spdlog/spdlog.h"
 
 namespace cairn::cluster {
 namespace {
@@ -25,7 +31,8 @@ struct Node {
 // A node whose transport answers gossip through its membership.
 std::unique_ptr<Node> StartNode(const std::string& id, const std::vector<std::string>& seeds,
                                 uint64_t generation, const std::string& rack = "",
-                                bool instant_join = true, const std::string& replace = "") {
+                                bool instant_join = true, const std::string& replace = "",
+                                absl::Duration log_interval = absl::Seconds(30)) {
   auto node = std::make_unique<Node>();
   Node* raw = node.get();
   AsioTransport::Options t;
@@ -53,6 +60,7 @@ std::unique_ptr<Node> StartNode(const std::string& id, const std::vector<std::st
   o.replace = replace;
   o.now_ms = [] { return test_clock.load(); };
   o.rpc_timeout = absl::Milliseconds(300);
+  o.member_log_interval = log_interval;
   node->membership = std::make_unique<Membership>(o, self, node->transport.get());
   return node;
 }
@@ -119,6 +127,80 @@ TEST(MembershipTest, ACrashedNodeIsMarkedDownThenUpWhenItComesBack) {
   EXPECT_TRUE(a->membership->IsAlive("c"));
   EXPECT_TRUE(b->membership->IsAlive("c"));
   EXPECT_EQ(a->membership->AddressOf("c"), c2->address);
+}
+
+// The log lines written while it lives (the default logger's, captured).
+class LogCapture {
+ public:
+  LogCapture()
+      : previous_(spdlog::default_logger()),
+        sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)) {
+    auto logger = std::make_shared<spdlog::logger>("capture", sink_);
+    logger->set_pattern("%v");
+    spdlog::set_default_logger(logger);
+  }
+  ~LogCapture() { spdlog::set_default_logger(previous_); }
+  // The lines that contain text.
+  std::vector<std::string> Lines(const std::string& text) {
+    spdlog::default_logger()->flush();
+    std::vector<std::string> out;
+    std::istringstream in(out_.str());
+    for (std::string line; std::getline(in, line);) {
+      if (line.find(text) != std::string::npos) out.push_back(line);
+    }
+    return out;
+  }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::logger> previous_;
+  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
+};
+
+// A member going down and up again and again: at most member_log_burst (3) up/down lines
+// within the interval (an hour here), the changes in between counted by the next line,
+// which tells the state the member settled in once the interval allows.
+TEST(MembershipTest, AFlappingMemberIsLoggedAtMostABurstPerInterval) {
+  LogCapture log;
+  auto a = StartNode("a", {}, 1, "", true, "", absl::Hours(1));
+  auto b = StartNode("b", {a->address}, 2);
+  Rounds({a.get(), b.get()}, 5);
+  ASSERT_TRUE(a->membership->IsAlive("b"));
+  const int64_t start = test_clock.load();
+  int changes = 1;  // up
+  for (int cycle = 0; cycle < 6; cycle++) {
+    b.reset();
+    for (int i = 0; i < 600 && a->membership->IsAlive("b"); i++) Rounds({a.get()}, 1);
+    ASSERT_FALSE(a->membership->IsAlive("b"));
+    b = StartNode("b", {a->address}, 2);
+    for (int i = 0; i < 10 && !a->membership->IsAlive("b"); i++) Rounds({a.get(), b.get()}, 1);
+    ASSERT_TRUE(a->membership->IsAlive("b"));
+    changes += 2;
+  }
+  const int64_t flapping_s = (test_clock.load() - start) / 1000;
+  ASSERT_LT(flapping_s, 3600);
+  const auto during = log.Lines("cluster: member b is ");
+  EXPECT_EQ(during.size(), 3u) << changes << " changes in " << flapping_s << " s; lines:\n"
+                               << absl::StrJoin(during, "\n");
+  // The first three changes are logged as they happen: up, down, up.
+  ASSERT_GE(during.size(), 3u);
+  EXPECT_NE(during[1].find("member b is down"), std::string::npos) << during[1];
+  EXPECT_NE(during[2].find("member b is up"), std::string::npos) << during[2];
+  Rounds({a.get(), b.get()}, 3601);  // settled: up
+  const auto lines = log.Lines("cluster: member b is ");
+  ASSERT_EQ(lines.size(), 4u) << absl::StrJoin(lines, "\n");
+  EXPECT_NE(lines.back().find(absl::StrCat("member b is up (phi")), std::string::npos)
+      << lines.back();
+  EXPECT_NE(lines.back().find(absl::StrCat("; ", changes - 3, " up/down changes before it")),
+            std::string::npos)
+      << lines.back();
+  // Quiet for an interval: the next change is logged at once.
+  Rounds({a.get(), b.get()}, 3601);
+  b.reset();
+  for (int i = 0; i < 600 && a->membership->IsAlive("b"); i++) Rounds({a.get()}, 1);
+  const auto after = log.Lines("cluster: member b is ");
+  ASSERT_EQ(after.size(), 5u);
+  EXPECT_NE(after.back().find("member b is down"), std::string::npos) << after.back();
 }
 
 TEST(MembershipTest, ALeavingNodeIsDownAtOnceButKeepsItsRanges) {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 #include <set>
 
 #include "absl/strings/numbers.h"
@@ -19,6 +20,8 @@ namespace {
 constexpr size_t kChunk = 1 << 20;
 constexpr const char* kMagic = "cairn-backup-meta";
 constexpr int kFormatVersion = 1;
+// Where Restore fills an existing (empty) target directory before moving the files up.
+constexpr const char* kRestoringDir = ".cairn-restoring";
 
 std::string Hex(uint64_t v) { return absl::StrFormat("%016x", v); }
 
@@ -28,15 +31,20 @@ bool ParseU64(std::string_view s, uint64_t* v, int base = 10) {
   return ec == std::errc() && ptr == s.data() + s.size();
 }
 
-// Reads src in chunks, handing each to sink, and returns the chained checksum.
+constexpr uint64_t kWhole = UINT64_MAX;
+
+// Reads src (its first limit bytes) in chunks, handing each to sink, and returns the
+// chained checksum.
 absl::StatusOr<uint64_t> ReadChunks(Env* env, const std::string& src, uint64_t* size,
-                                    const std::function<absl::Status(std::string_view)>& sink) {
+                                    const std::function<absl::Status(std::string_view)>& sink,
+                                    uint64_t limit = kWhole) {
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<SequentialFile> in, env->NewSequentialFile(src));
   std::string scratch(kChunk, '\0');
   uint64_t h = 0, n = 0;
-  while (true) {
+  while (n < limit) {
     std::string_view got;
-    CAIRN_RETURN_IF_ERROR(in->Read(kChunk, &got, scratch.data()));
+    CAIRN_RETURN_IF_ERROR(
+        in->Read(static_cast<size_t>(std::min<uint64_t>(kChunk, limit - n)), &got, scratch.data()));
     if (got.empty()) break;
     h = Hash64(got, h);
     n += got.size();
@@ -46,16 +54,20 @@ absl::StatusOr<uint64_t> ReadChunks(Env* env, const std::string& src, uint64_t* 
   return h;
 }
 
-// Copies src to dst (through dst + ".tmp", synced, renamed); returns the checksum of what
-// was copied and its size.
+// Copies src (its first limit bytes) to dst (through dst + ".tmp", synced, renamed);
+// returns the checksum of what was copied and its size.
 absl::StatusOr<uint64_t> CopyFile(Env* env, const std::string& src, const std::string& dst,
-                                  uint64_t* size, const std::function<void(uint64_t)>& copied) {
+                                  uint64_t* size, const std::function<void(uint64_t)>& copied,
+                                  uint64_t limit = kWhole) {
   const std::string tmp = dst + ".tmp";
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> out, env->NewWritableFile(tmp));
-  auto h = ReadChunks(env, src, size, [&](std::string_view chunk) {
-    if (copied) copied(chunk.size());
-    return out->Append(chunk);
-  });
+  auto h = ReadChunks(
+      env, src, size,
+      [&](std::string_view chunk) {
+        if (copied) copied(chunk.size());
+        return out->Append(chunk);
+      },
+      limit);
   absl::Status st = h.status();
   if (st.ok()) st = out->Sync();
   if (st.ok()) st = out->Close();
@@ -108,6 +120,16 @@ absl::Status EnsureDir(Env* env, const std::string& dir) {
   if (env->FileExists(dir)) return absl::OkStatus();
   CAIRN_RETURN_IF_ERROR(env->CreateDir(dir));
   return env->SyncDir(ParentDir(dir));
+}
+
+// Whether path holds f's contents: its size and checksum (read whole: a shared file
+// damaged since an earlier backup wrote it must not be trusted by the next one).
+bool HoldsIntactCopy(Env* env, const std::string& path, const BackupFile& f) {
+  auto held = env->GetFileSize(path);
+  if (!held.ok() || *held != f.size) return false;
+  uint64_t size = 0;
+  auto h = ReadChunks(env, path, &size, nullptr);
+  return h.ok() && *h == f.checksum && size == f.size;
 }
 
 }  // namespace
@@ -292,10 +314,14 @@ absl::StatusOr<BackupInfo> BackupEngine::CreateFromCheckpoint(const std::string&
   info.sequence = sequence;
   CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> names, env_->GetChildren(checkpoint_dir));
   std::sort(names.begin(), names.end());
+  // Sizes first, as near the checkpoint as can be: the blob file that was the database's
+  // active one is a hard link that keeps growing, and only these bytes of it are backed up
+  // (they hold every record the checkpoint's tables refer to; later ones are not named).
+  std::map<std::string, uint64_t> sizes;
   uint64_t total = 0, done = 0;
   for (const auto& n : names) {
-    auto size = env_->GetFileSize(checkpoint_dir + "/" + n);
-    if (size.ok()) total += *size;
+    CAIRN_ASSIGN_OR_RETURN(sizes[n], env_->GetFileSize(checkpoint_dir + "/" + n));
+    total += sizes[n];
   }
   const std::string private_rel = absl::StrCat("private/", info.id);
   const std::string private_dir = root_ + "/" + private_rel;
@@ -311,15 +337,21 @@ absl::StatusOr<BackupInfo> BackupEngine::CreateFromCheckpoint(const std::string&
     FileType type;
     BackupFile f;
     f.name = n;
-    if (ParseFileName(n, &number, &type) && type == FileType::kTable) {
+    if (ParseFileName(n, &number, &type) && (type == FileType::kTable || type == FileType::kBlob)) {
       // Named by content: read it once to learn its checksum, copy it only if no earlier
-      // backup holds it (whole: one cut short is copied again, replacing it).
-      CAIRN_ASSIGN_OR_RETURN(f.checksum, BackupChecksum(env_, src, &f.size));
-      f.path = absl::StrFormat("shared/%06u_%u_%s.sst", number, f.size, Hex(f.checksum));
+      // backup holds it intact (a copy cut short or damaged is copied again, replacing it:
+      // the new backup must not depend on it, and the older ones are mended). Tables and
+      // sealed blob files never change; the active blob file only grows, so its first
+      // sizes[n] bytes are as immutable, and once it grew it is another name.
+      const uint64_t length = sizes[n];
+      CAIRN_ASSIGN_OR_RETURN(f.checksum, ReadChunks(env_, src, &f.size, nullptr, length));
+      if (f.size != length) return IOError(absl::StrCat(src, " shrank while it was backed up"));
+      f.path = absl::StrFormat("shared/%06u_%u_%s.%s", number, f.size, Hex(f.checksum),
+                               type == FileType::kTable ? "sst" : "blob");
       const std::string dst = root_ + "/" + f.path;
-      if (auto held = env_->GetFileSize(dst); !held.ok() || *held != f.size) {
+      if (!HoldsIntactCopy(env_, dst, f)) {
         uint64_t size = 0;
-        CAIRN_ASSIGN_OR_RETURN(uint64_t h, CopyFile(env_, src, dst, &size, nullptr));
+        CAIRN_ASSIGN_OR_RETURN(uint64_t h, CopyFile(env_, src, dst, &size, nullptr, length));
         if (h != f.checksum || size != f.size) {
           (void)env_->RemoveFile(dst);
           return IOError(absl::StrCat(src, " changed while it was backed up"));
@@ -375,14 +407,21 @@ absl::Status BackupEngine::Restore(uint32_t id, const std::string& to_dir,
   std::string to = to_dir;  // "dir/" would put the temporary directory inside dir
   while (to.size() > 1 && to.back() == '/') to.pop_back();
   CAIRN_ASSIGN_OR_RETURN(BackupInfo info, Get(id));
-  if (env_->FileExists(to)) {
+  // A new directory is filled beside to and renamed into place whole. An existing empty
+  // one (a fresh mount point, which can be neither removed nor renamed onto from another
+  // file system) is filled through a directory inside it, whose files are renamed into
+  // it once all are checked, CURRENT last.
+  const bool existing = env_->FileExists(to);
+  if (existing) {
     CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> children, env_->GetChildren(to));
-    if (!children.empty()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("restore target ", to, " exists and is not empty"));
+    for (const auto& c : children) {
+      if (c != kRestoringDir && c != "lost+found") {  // an interrupted restore's; fsck's
+        return absl::FailedPreconditionError(
+            absl::StrCat("restore target ", to, " exists and is not empty"));
+      }
     }
   }
-  const std::string tmp = to + ".restoring";
+  const std::string tmp = existing ? absl::StrCat(to, "/", kRestoringDir) : to + ".restoring";
   CAIRN_RETURN_IF_ERROR(RemoveTree(env_, tmp));
   CAIRN_RETURN_IF_ERROR(env_->CreateDir(tmp));
   uint64_t done = 0;
@@ -404,13 +443,29 @@ absl::Status BackupEngine::Restore(uint32_t id, const std::string& to_dir,
     if (!st.ok()) break;
   }
   if (st.ok()) st = env_->SyncDir(tmp);
-  if (st.ok() && env_->FileExists(to)) st = env_->RemoveDir(to);  // empty: checked above
-  if (st.ok()) st = env_->RenameFile(tmp, to);
-  if (!st.ok()) {
-    (void)RemoveTree(env_, tmp);
-    return st;
+  if (st.ok() && !existing) {
+    st = env_->RenameFile(tmp, to);
+    if (st.ok()) return env_->SyncDir(ParentDir(to));  // the rename itself
   }
-  return env_->SyncDir(ParentDir(to));  // the rename itself
+  std::vector<std::string> moved;
+  if (st.ok()) {
+    std::vector<std::string> names;
+    for (const auto& f : info.files) {
+      if (f.name != "CURRENT") names.push_back(f.name);
+    }
+    names.push_back("CURRENT");  // last: the directory is no database until it is there
+    for (const auto& n : names) {
+      if (!env_->FileExists(tmp + "/" + n)) continue;
+      st = env_->RenameFile(tmp + "/" + n, to + "/" + n);
+      if (!st.ok()) break;
+      moved.push_back(n);
+    }
+  }
+  if (st.ok()) st = env_->RemoveDir(tmp);
+  if (st.ok()) return env_->SyncDir(to);
+  for (const auto& n : moved) (void)env_->RemoveFile(to + "/" + n);  // to as it was
+  (void)RemoveTree(env_, tmp);
+  return st;
 }
 
 absl::StatusOr<std::vector<uint32_t>> BackupEngine::Purge(size_t keep, uint64_t* bytes_freed) {

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "base/host_port.h"
 #include "base/status.h"
 
 namespace cairn::server {
@@ -49,6 +50,14 @@ std::string SourceAddressTowards(const std::string& host, const std::string& por
   return out;
 }
 
+// host without the brackets an IPv6 address may be written in ("[::1]" -> "::1").
+std::string Unbracketed(std::string_view host) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return std::string(host);
+}
+
 }  // namespace
 
 bool IsUnspecifiedAddress(std::string_view host) {
@@ -70,18 +79,18 @@ absl::StatusOr<std::string> AnnouncedHost(std::string_view bind, std::string_vie
           " means every interface, which no other node can connect to: set it to the address "
           "the other nodes reach this one at"));
     }
-    return std::string(announce_address);
+    return Unbracketed(announce_address);
   }
-  if (!IsUnspecifiedAddress(bind)) return std::string(bind);
+  if (!IsUnspecifiedAddress(bind)) return Unbracketed(bind);
   in_addr v4;
   const int family = inet_pton(AF_INET, std::string(bind).c_str(), &v4) == 1 ? AF_INET : AF_UNSPEC;
   for (absl::string_view seed : absl::StrSplit(ToAbsl(seeds), ',', absl::SkipWhitespace())) {
     seed = absl::StripAsciiWhitespace(seed);
-    const size_t colon = seed.rfind(':');
-    if (colon == absl::string_view::npos) continue;
-    const std::string host(absl::StripSuffix(absl::StripPrefix(seed.substr(0, colon), "["), "]"));
-    const std::string port(seed.substr(colon + 1));
-    if (std::string source = SourceAddressTowards(host, port, family); !source.empty()) {
+    std::string host;
+    int port = 0;
+    if (!SplitHostPort(std::string_view(seed.data(), seed.size()), &host, &port)) continue;
+    if (std::string source = SourceAddressTowards(host, std::to_string(port), family);
+        !source.empty()) {
       return source;
     }
   }

@@ -14,12 +14,14 @@ namespace cairn::server {
 // Whether host is a numeric address meaning "every interface" (0.0.0.0, ::).
 bool IsUnspecifiedAddress(std::string_view host);
 
-// The host part of this node's announced addresses: announce_address if set; else bind,
-// unless bind is unspecified: then the local address of the route to the first seed
-// (host:port, comma-separated) that has one, which is how that seed's host reaches this
-// one; an IPv4 route only when bind is 0.0.0.0, which listens on IPv4 alone. InvalidArgument, telling the operator to set announce-address, if announce_address
-// is itself unspecified or no address can be found. May resolve seed names (blocks):
-// call at startup only.
+// The host part of this node's announced addresses, without brackets (JoinHostPort,
+// base/host_port.h, brackets an IPv6 address with its port): announce_address if set;
+// else bind, unless bind is unspecified: then the local address of the route to the first
+// seed (host:port or [v6]:port, comma-separated) that has one, which is how that seed's
+// host reaches this one; an IPv4 route only when bind is 0.0.0.0, which listens on IPv4
+// alone. InvalidArgument, telling the operator to set announce-address, if
+// announce_address is itself unspecified or no address can be found. May resolve seed
+// names (blocks): call at startup only.
 absl::StatusOr<std::string> AnnouncedHost(std::string_view bind, std::string_view announce_address,
                                           std::string_view seeds);
 

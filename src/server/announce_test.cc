@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "base/host_port.h"
+
 namespace cairn::server {
 namespace {
 
@@ -27,6 +29,33 @@ TEST(AnnounceTest, AnnounceAddressThenBindThenTheRouteToASeed) {
   EXPECT_FALSE(AnnouncedHost("0.0.0.0", "", "[::1]:7381").ok());
   // Bound to :: (both families): the IPv6 route is fine.
   EXPECT_EQ(*AnnouncedHost("::", "", "[::1]:7381"), "::1");
+}
+
+// An IPv6 announced host is bracketed where it meets a port, and read back as it was:
+// "2001:db8::1:7381" would be another address (or a port of 1).
+TEST(AnnounceTest, IPv6AddressesAreBracketedWithTheirPortAndParsedBack) {
+  for (const char* announce : {"2001:db8::1", "[2001:db8::1]"}) {
+    auto host = AnnouncedHost("0.0.0.0", announce, "");
+    ASSERT_TRUE(host.ok()) << host.status();
+    EXPECT_EQ(*host, "2001:db8::1");
+    const std::string address = JoinHostPort(*host, 7381);
+    EXPECT_EQ(address, "[2001:db8::1]:7381");
+    std::string back;
+    int port = 0;
+    ASSERT_TRUE(SplitHostPort(address, &back, &port));
+    EXPECT_EQ(back, "2001:db8::1");
+    EXPECT_EQ(port, 7381);
+  }
+  auto bound = AnnouncedHost("::1", "", "");
+  ASSERT_TRUE(bound.ok());
+  EXPECT_EQ(JoinHostPort(*bound, 7379), "[::1]:7379");
+  // Bound to :: and routed over IPv6 to a bracketed seed: the source address, bracketed.
+  auto routed = AnnouncedHost("::", "", "[::1]:7381");
+  ASSERT_TRUE(routed.ok()) << routed.status();
+  EXPECT_EQ(JoinHostPort(*routed, 7381), "[::1]:7381");
+  EXPECT_EQ(JoinHostPort(*AnnouncedHost("10.0.0.2", "", ""), 7381), "10.0.0.2:7381");
+  // A bracketed wildcard is still the wildcard.
+  EXPECT_FALSE(AnnouncedHost("127.0.0.1", "[::]", "").ok());
 }
 
 TEST(AnnounceTest, NeverTheWildcard) {

@@ -24,6 +24,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "base/glob.h"
+#include "base/host_port.h"
 #include "base/status.h"
 #include "cairn/env.h"
 #include "cluster/asio_transport.h"
@@ -272,15 +273,15 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(
   if (!transport.ok()) return transport.status();
   // Owned by the node from here: whatever fails below destroys it in the node's order.
   node->transport_ = std::move(*transport);
-  const std::string address = absl::StrCat(
-      *host, ":", cfg.announce_port != 0 ? cfg.announce_port : node->transport_->port());
+  const std::string address =
+      JoinHostPort(*host, cfg.announce_port != 0 ? cfg.announce_port : node->transport_->port());
   node->id_ = cfg.node_id.empty() ? address : cfg.node_id;
 
   pb::NodeState self;
   self.set_id(node->id_);
   self.set_cluster_address(address);
-  self.set_resp_address(absl::StrCat(*host, ":", resp_port));
-  self.set_http_address(absl::StrCat(*host, ":", http_port));
+  self.set_resp_address(JoinHostPort(*host, resp_port));
+  self.set_http_address(JoinHostPort(*host, http_port));
   self.set_rack(cfg.rack);
   double weight = 1;
   (void)absl::SimpleAtod(cfg.weight, &weight);

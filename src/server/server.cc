@@ -21,6 +21,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "base/fault_injection_env.h"
+#include "base/host_port.h"
 #include "base/random.h"
 #include "cairn/engine/db.h"
 #include "cluster/engine_replica_store.h"
@@ -1022,7 +1023,7 @@ class ServerImpl final : public Server {
       if (!node.ok()) return node.status();
       cluster_ = std::move(*node);
       ctx_.cluster = cluster_.get();
-      cluster_note = absl::StrCat(", cluster on ", cfg.bind, ":", cluster_->port(), " as ",
+      cluster_note = absl::StrCat(", cluster on ", JoinHostPort(cfg.bind, cluster_->port()), " as ",
                                   cluster_->id(), " (N=", cfg.replicas, " W=", cfg.write_quorum,
                                   " R=", cfg.read_quorum, ")");
     }
@@ -1031,14 +1032,15 @@ class ServerImpl final : public Server {
     pool_->Start();
     std::string tls_note;
     if (ctx_.tls_port.load() != 0) {
-      absl::StrAppend(&tls_note, ", RESP over TLS on ", cfg.bind, ":", ctx_.tls_port.load());
+      absl::StrAppend(&tls_note, ", RESP over TLS on ",
+                      JoinHostPort(cfg.bind, ctx_.tls_port.load()));
     }
     if (cfg.http_tls && http_ != nullptr) absl::StrAppend(&tls_note, ", HTTPS only");
     spdlog::info(
-        "cairn-server {} ready: RESP on {}:{}, HTTP on {}:{}{}{}, data in {}, {} I/O threads, "
+        "cairn-server {} ready: RESP on {}, HTTP on {}{}{}, data in {}, {} I/O threads, "
         "maxclients {}",
-        "0.1.0", cfg.bind, port_, cfg.bind, ctx_.http_port, cluster_note, tls_note, cfg.dir,
-        threads, config_->Get().maxclients);
+        "0.1.0", JoinHostPort(cfg.bind, port_), JoinHostPort(cfg.bind, ctx_.http_port),
+        cluster_note, tls_note, cfg.dir, threads, config_->Get().maxclients);
     return absl::OkStatus();
   }
 

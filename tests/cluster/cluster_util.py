@@ -44,7 +44,7 @@ class Node:
                 "--io-threads", "2", *self.extra]
         if cluster:
             args += ["--cluster", "yes", "--node-id", self.name, "--cluster-port",
-                     self.cluster_address.split(":")[1] if self.cluster_address else "0",
+                     self.cluster_address.rsplit(":", 1)[1] if self.cluster_address else "0",
                      "--seeds", ",".join(seeds)]
         self.proc = subprocess.Popen(args, stdout=log, stderr=log)
         log.close()
@@ -126,7 +126,8 @@ def http_json(node, method, path, body=None):
     import json
     import urllib.error
     import urllib.request
-    req = urllib.request.Request("http://%s:%d%s" % (node.host, node.http_port, path), data=body,
+    host = "[%s]" % node.host if ":" in node.host else node.host  # IPv6
+    req = urllib.request.Request("http://%s:%d%s" % (host, node.http_port, path), data=body,
                                  method=method)
     try:
         with urllib.request.urlopen(req, timeout=10) as r:

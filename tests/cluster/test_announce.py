@@ -10,6 +10,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster_util import SERVER_BIN, Node, http_json, info, wait_for  # noqa: E402
 
+CAIRN = os.environ.get("CAIRN_BIN", os.path.join(os.path.dirname(SERVER_BIN), "cairn"))
+
 
 def members(node):
     status, body = http_json(node, "GET", "/v1/cluster")
@@ -93,5 +95,40 @@ def test_announce_port_for_nat(tmp_path):
         assert members(node1)["node1"]["cluster_address"] == "127.0.0.1:1"
     finally:
         for n in (node0, node1):
+            if n.proc is not None:
+                n.stop()
+
+
+def test_ipv6_addresses_are_bracketed_and_reachable(tmp_path):
+    """Nodes bound to ::1: every announced address is [::1]:port (not ::1:port, another
+    address), seeds in that form work, and the CLI reaches members by those addresses."""
+    node0 = Node(tmp_path, "node0", ["--wal-sync", "none"], host="::1")
+    node1 = Node(tmp_path, "node1", ["--wal-sync", "none"], host="::1")
+    nodes = [node0, node1]
+    try:
+        node0.start([])
+        assert node0.cluster_address.startswith("[::1]:"), node0.cluster_address
+        node1.start([node0.cluster_address])
+        wait_for("2 members up", lambda: all(info(n).get("cluster_members_alive") == "2"
+                                             and info(n).get("cluster_pending_change", "") == ""
+                                             for n in nodes), 60)
+        for n in nodes:
+            for m in members(n).values():
+                for field in ("cluster_address", "resp_address", "http_address"):
+                    assert m[field].startswith("[::1]:"), (n.name, m)
+                    int(m[field].rsplit(":", 1)[1])
+        c0, c1 = node0.raw(), node1.raw()
+        for i in range(20):
+            assert c0.command("SET", "k%d" % i, "v%d" % i) == "OK"
+        assert all(c1.command("GET", "k%d" % i) == b"v%d" % i for i in range(20))
+        # cairn cluster backup asks each member at its announced HTTP address.
+        dest = str(tmp_path / "backups")
+        p = subprocess.run([CAIRN, "cluster", "backup", dest, "--host", "::1",
+                            "--http-port", str(node0.http_port)],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, (p.stdout, p.stderr)
+        assert os.path.exists(os.path.join(dest, "clusters", "1.json"))
+    finally:
+        for n in nodes:
             if n.proc is not None:
                 n.stop()

@@ -9,6 +9,9 @@
     @pytest.mark.server_args("--requirepass", "pw", "--timeout", "1")
     def test_y(server): ...
 
+    def test_z(server, redis_server):        # redis-server 7.0.15 side by side
+        assert server.raw().command("PING") == redis_server.raw().command("PING")
+
 The server binds port "auto" for both RESP and HTTP (the kernel picks free ports, no race
 between choosing and binding) and announces them in its "ready" log line. Teardown sends
 SIGTERM and fails the test unless the process exits with status 0.
@@ -16,6 +19,7 @@ SIGTERM and fails the test unless the process exits with status 0.
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -282,6 +286,55 @@ def wait_cluster_members(nodes, expected, timeout=30.0, password=None):
             return
         assert time.monotonic() < deadline, "cluster members not all alive"
         time.sleep(0.1)
+
+
+REDIS = shutil.which("redis-server")
+
+
+class RedisServer:
+    """A redis-server process on a free loopback port, to compare replies with."""
+
+    def __init__(self, directory, args=()):
+        """Starts it in directory (created; no RDB or AOF unless args say so) with the extra
+        args and waits until it accepts connections."""
+        os.makedirs(directory, exist_ok=True)
+        self.host, self.port, self.dir = HOST, free_port(), str(directory)
+        self.proc = subprocess.Popen([REDIS, "--port", str(self.port), "--bind", self.host,
+                                      "--save", "", "--appendonly", "no", "--dir", self.dir,
+                                      *args],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                RespSocket(self.host, self.port).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise AssertionError("redis-server did not start (port %d)" % self.port)
+                time.sleep(0.05)
+
+    def raw(self, timeout=10.0):
+        return RespSocket(self.host, self.port, timeout)
+
+    def client(self, **kwargs):
+        """A redis-py client (RESP2) on this server."""
+        return redis.Redis(host=self.host, port=self.port, **kwargs)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """redis-server (7.0.15 here) side by side; skips the test where it is not installed."""
+    if REDIS is None:
+        pytest.skip("redis-server is not installed")
+    srv = RedisServer(tmp_path / "redis-server")
+    yield srv
+    srv.stop()
 
 
 @pytest.fixture

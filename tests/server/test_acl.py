@@ -6,38 +6,18 @@ script checks, subscribers dropped when their channels are revoked.
 """
 import base64
 import os
-import subprocess
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from conftest import RespError, RespSocket, free_port
-from test_against_redis import REDIS
+from conftest import RedisServer, RespError, RespSocket
 
 
 @pytest.fixture
-def ref(tmp_path):
-    if REDIS is None:
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    d = tmp_path / "redis"
-    d.mkdir()
-    proc = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(d)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            RespSocket("127.0.0.1", port).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-    yield port
-    proc.kill()
-    proc.wait()
+def ref(redis_server):
+    """The port of redis-server side by side (conftest's redis_server)."""
+    return redis_server.port
 
 
 class Pair:
@@ -434,27 +414,16 @@ def test_aclfile_load_error_matches_redis(server, ref, tmp_path):
     aclfile = tmp_path / "same.acl"
     aclfile.write_text("user default on nopass ~* &* +@all\n")
     server.restart(server.args + ["--aclfile", str(aclfile)])
-    port = free_port()
-    proc = subprocess.Popen([REDIS, "--port", str(port), "--save", "", "--appendonly", "no",
-                             "--dir", str(tmp_path), "--aclfile", str(aclfile)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    other = RedisServer(tmp_path / "redis-aclfile", ["--aclfile", str(aclfile)])
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                r = RespSocket("127.0.0.1", port)
-                break
-            except OSError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+        r = other.raw()
         aclfile.write_text("user default on nopass ~* &* +@all\nuser bob on +nosuch\n"
                            "user ann on ~a %X~b\nuser u (+get\n")
         c = server.raw()
         assert c.command("ACL", "LOAD") == r.command("ACL", "LOAD")
         assert c.command("ACL", "USERS") == r.command("ACL", "USERS") == [b"default"]
     finally:
-        proc.kill()
-        proc.wait()
+        other.stop()
 
 
 def http(server, method, path, auth=None, body=None):

@@ -6,43 +6,16 @@ SUBSTR, ZUNION ZINTER ZDIFF ZDIFFSTORE ZINTERCARD; HyperLogLog is in test_hyperl
 Skipped when redis-server is not installed (scripts/install-deps.sh installs it).
 """
 import random
-import shutil
-import socket
-import subprocess
-import time
 
 import pytest
 
 from conftest import RespSocket, in_cluster
 
-REDIS = shutil.which("redis-server")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture
-def redis(tmp_path):
-    if REDIS is None:
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    proc = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp_path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            conn = RespSocket("127.0.0.1", port)
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-    yield conn
-    proc.kill()
-    proc.wait()
+def redis(redis_server):
+    """A raw RESP connection to redis-server side by side (conftest's redis_server)."""
+    return redis_server.raw()
 
 
 def same(cairn, redis, *args):

@@ -13,7 +13,6 @@ import urllib.request
 import pytest
 
 from conftest import ROOT, CairnServer, RespError, RespSocket, free_port
-from test_against_redis import REDIS
 
 CAIRN = os.environ.get("CAIRN_BIN", os.path.join(ROOT, "build", "bin", "cairn"))
 
@@ -117,6 +116,38 @@ def test_flipped_byte_is_reported_by_verify_and_refused_by_restore(server, tmp_p
     assert p.returncode != 0 and "checksum mismatch" in (p.stdout + p.stderr)
 
 
+def test_restore_into_an_empty_mount_point(server, tmp_path):
+    """A fresh file system's mount point as --to: neither removable nor a rename target
+    from another file system; its lost+found is no data."""
+    c = server.raw()
+    fill(c, 3000)
+    dest = str(tmp_path / "backups")
+    cairn("backup", "create", dest, "--http-port", str(server.http_port))
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here: " + p.stderr.strip())
+    try:
+        (mnt / "lost+found").mkdir()
+        cairn("backup", "restore", dest, "--to", str(mnt))
+        assert not os.path.exists(str(mnt) + ".restoring")
+        assert "CURRENT" in os.listdir(mnt) and ".cairn-restoring" not in os.listdir(mnt)
+        copy = CairnServer(str(mnt), ["--io-threads", "1"], tmp_path / "mnt.log").start()
+        try:
+            r = copy.raw()
+            assert r.command("DBSIZE") == 3000
+            assert r.command("GET", "k002999") == b"v2999"
+        finally:
+            copy.stop()
+        # Not empty now: refused, as any directory with files.
+        p = cairn("backup", "restore", dest, "--to", str(mnt), check=False)
+        assert p.returncode == 2 and "exists and is not empty" in p.stderr, (p.stdout, p.stderr)
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
 def test_create_needs_a_server_and_reports_its_error(server, tmp_path):
     p = cairn("backup", "create", str(tmp_path / "b"), "--http-port", str(free_port()), check=False)
     assert p.returncode == 2 and "cairn backup:" in p.stderr
@@ -130,26 +161,9 @@ def test_create_needs_a_server_and_reports_its_error(server, tmp_path):
 
 
 @pytest.fixture
-def ref(tmp_path):
-    if REDIS is None:
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    d = tmp_path / "redis"
-    d.mkdir()
-    proc = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(d)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            RespSocket("127.0.0.1", port).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-    yield port
-    proc.kill()
-    proc.wait()
+def ref(redis_server):
+    """The port of redis-server side by side (conftest's redis_server)."""
+    return redis_server.port
 
 
 def test_save_bgsave_lastsave_replies_match_redis(server, ref, tmp_path):

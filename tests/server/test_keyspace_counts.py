@@ -8,8 +8,6 @@ figure is in docs/BENCHMARKS.md).
 """
 import os
 import random
-import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -21,36 +19,13 @@ from conftest import CairnServer, RespError, RespSocket, in_cluster
 
 pytestmark = pytest.mark.skipif(in_cluster(), reason="a cluster node's keyspace is its replicas")
 
-REDIS = shutil.which("redis-server")
 CAIRN_CLI = os.path.join(os.path.dirname(__file__), "..", "..", "build", "bin", "cairn")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def redis(tmp_path):
-    if REDIS is None:
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    proc = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp_path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client = redispy.Redis(port=port)
-            client.ping()
-            break
-        except redispy.ConnectionError:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-    yield client
-    proc.kill()
-    proc.wait()
+def redis(redis_server):
+    """A redis-py client of redis-server side by side (conftest's redis_server)."""
+    return redis_server.client()
 
 
 def keyspace(r):

@@ -21,7 +21,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "base/host_port.h"
 #include "cairn/engine/backup.h"
+#include "cluster_manifest.h"
 #include "http_client.h"
 #include "replica_merge.h"
 #include "resp_client.h"
@@ -234,11 +236,14 @@ int RunPurge(Args& a) {
 
 // ---- cluster ---------------------------------------------------------------------------
 
-// "host:port" -> its parts.
+// "host:port" or "[v6]:port" -> its parts.
 std::pair<std::string, int> HostPort(const std::string& address) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos) throw std::runtime_error("expected host:port, got " + address);
-  return {address.substr(0, colon), std::stoi(address.substr(colon + 1))};
+  std::string host;
+  int port = 0;
+  if (!SplitHostPort(address, &host, &port)) {
+    throw std::runtime_error("expected host:port, got " + address);
+  }
+  return {host, port};
 }
 
 int RunClusterBackup(Args& a) {
@@ -307,19 +312,11 @@ int RunClusterBackup(Args& a) {
     return 2;
   }
   manifest["spread_ms"] = last - first;
-  // The next number in DEST/clusters; written to a temporary name, then renamed.
-  int n = 1;
-  while (fs::exists(absl::StrCat(dest, "/clusters/", n, ".json"))) n++;
-  const std::string path = absl::StrCat(dest, "/clusters/", n, ".json");
-  {
-    std::ofstream out(path + ".tmp");
-    out << manifest.dump(2) << "\n";
-    out.flush();
-    if (!out) throw std::runtime_error("cannot write " + path);
-  }
-  fs::rename(path + ".tmp", path);
+  auto n = WriteClusterManifest(Env::Default(), dest, manifest.dump(2) + "\n");
+  if (!n.ok()) throw std::runtime_error("cluster manifest: " + n.status().ToString());
+  const std::string path = absl::StrCat(dest, "/clusters/", *n, ".json");
   std::printf("cluster backup %d: %zu members, checkpoints within %lld ms of each other, in %s\n",
-              n, members.size(), static_cast<long long>(last - first), path.c_str());
+              *n, members.size(), static_cast<long long>(last - first), path.c_str());
   return 0;
 }
 

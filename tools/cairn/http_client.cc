@@ -24,7 +24,7 @@ std::string HttpCall(const std::string& method, const std::string& host, int por
   stream.expires_after(std::chrono::seconds(timeout_s));
   stream.connect(resolver.resolve(host, std::to_string(port)));
   http::request<http::empty_body> req{http::string_to_verb(method), target, 11};
-  req.set(http::field::host, host);
+  req.set(http::field::host, host.find(':') == std::string::npos ? host : "[" + host + "]");
   req.prepare_payload();
   http::write(stream, req);
   beast::flat_buffer buffer;

@@ -3,15 +3,17 @@
 //
 //   root/LOCK                   held while a BackupEngine is open on root
 //   root/meta/<id>              one per backup; a backup exists iff its meta file does
-//   root/shared/<number>_<size>_<checksum>.sst
-//                               table files, shared by every backup that holds them
+//   root/shared/<number>_<size>_<checksum>.sst|.blob
+//                               table and blob files, shared by every backup that holds them
 //   root/private/<id>/          the backup's other files (MANIFEST, CURRENT)
 //
 // A backup is a DB::Checkpoint: every write up to the checkpoint's sequence and none after
-// it. Table files are named by number, size and content checksum, so a table present in an
-// earlier backup is not copied again. Every file is written to a temporary name, synced and
-// renamed; the meta file is written last, so a crash leaves either the whole backup or none
-// (leftovers are collected by the next Purge).
+// it. Table and blob files are named by number, size and content checksum, so a file present
+// in an earlier backup is not copied again. The active blob file still grows through the
+// checkpoint's hard link: a backup takes the length it found as it started (every record
+// the checkpoint refers to), so once the file grew or was sealed it is another name. Every file is
+// written to a temporary name, synced and renamed; the meta file is written last, so a crash leaves
+// either the whole backup or none (leftovers are collected by the next Purge).
 //
 // Thread-compatible: one thread at a time per object. Two objects (or processes) on one
 // root exclude each other through root/LOCK.
@@ -81,9 +83,12 @@ class BackupEngine {
   // the first file that differs; NotFound if the backup does not exist.
   absl::Status Verify(uint32_t id, const BackupProgress& progress = nullptr);
 
-  // Writes backup id into the directory to (which must not exist, or be empty), checking
-  // every file as it is copied. The files go to a temporary directory beside to, renamed
-  // to to once all are checked and synced: on any error to is left as it was.
+  // Writes backup id into the directory to (which must not exist, or be empty but for
+  // lost+found), checking every file as it is copied. The files go to a temporary directory
+  // beside to, renamed to to once all are checked and synced; into an existing to (a mount
+  // point, which can be neither removed nor renamed onto), to a temporary directory inside
+  // it, whose files are then renamed into to, CURRENT last. On any error to is left as it
+  // was (FailedPrecondition if it is not empty, Corruption if a file fails its check).
   absl::Status Restore(uint32_t id, const std::string& to,
                        const BackupProgress& progress = nullptr);
 
