@@ -147,7 +147,14 @@ absl::Status LocalBackend::LoadCounts() {
     }
   }
   if (absl::Status i = it->status(); !i.ok()) return i;
+  // The count entries stored before (stale, or the recount would not run): every one is
+  // deleted, so that a database the recount finds empty is not loaded again from them.
   engine::WriteBatch b;
+  engine::ReadOptions stored;
+  stored.iterate_upper_bound = std::string("Cd");
+  auto old = db_->NewIterator(stored);
+  for (old->Seek(kCountPrefix); old->Valid(); old->Next()) b.Delete(old->key());
+  if (absl::Status i = old->status(); !i.ok()) return i;
   for (int stripe = 0; stripe < kCountStripes; stripe++) {
     for (int physical = 0; physical < kMaxDatabases; physical++) {
       const CountStripe& c = counts_[stripe];
@@ -377,6 +384,12 @@ class ReclaimFilter final : public engine::CompactionFilter {
       cached_live_version_ = LiveVersion(physical, user_key);
     }
     return cached_live_version_ != kUnknown && cached_live_version_ != version;
+  }
+  // A record is a counted key until a counted write deletes it (the active expiry's
+  // DeleteExpired, or a command that writes it): compaction never drops an expired one,
+  // however long ago it expired (docs/keyspace-counts.md).
+  bool KeepExpired(std::string_view key) override {
+    return key.size() >= 2 && key[0] == kMetaNamespace;
   }
 
  private:
@@ -733,8 +746,8 @@ absl::StatusOr<bool> LocalBackend::DeleteExpired(const ExpiredKey& e, const Writ
     return absl::InvalidArgumentError("not an expiry index entry");
   }
   if (Physical(e.db) != physical) return false;  // a SWAPDB since the scan
-  // The record as stored, expired or not: compaction keeps an expired one for a while
-  // (Options::expired_retention_micros) so that this finds it.
+  // The record as stored, expired or not: compaction keeps an expired record until this
+  // deletes it (MemberReclaimFilter's KeepExpired), so that this finds and uncounts it.
   std::string bytes;
   RecordView r;
   const absl::Status s = ReadStoredRecord(db_, physical, user_key, &bytes, &r);

@@ -167,8 +167,10 @@ class LocalBackend final : public Backend {
 
 // The engine's compaction filter for a LocalBackend's data: drops members whose
 // collection is gone (deleted, expired, overwritten, or a newer version), and expiry
-// index entries whose record no longer carries their expiry (record.h). Set it in the
-// engine's Options before DB::Open, then Attach the opened DB; until then it keeps all.
+// index entries whose record no longer carries their expiry (record.h); keeps every
+// expired record, however old, until LocalBackend deletes (and uncounts) it. Set it in
+// the engine's Options before DB::Open, then Attach the opened DB; until then it keeps
+// all.
 class MemberReclaimFilter final : public engine::CompactionFilterFactory {
  public:
   void Attach(engine::DB* db) { db_.store(db, std::memory_order_release); }
