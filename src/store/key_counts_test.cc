@@ -3,8 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
+#include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "base/fault_injection_env.h"
 #include "cairn/env.h"
 #include "engine/db_test_util.h"
 #include "store/local_backend.h"
@@ -12,12 +17,62 @@
 namespace cairn::store {
 namespace {
 
-// The engine's clock and the backend's, moved forward together by skew_us.
+// The engine's clock and the backend's, moved forward together by skew_us. Appends to
+// blob files wait while the gate is closed (a slow disk under a large value).
 std::atomic<int64_t> skew_us{0};
 class SkewedClockEnv final : public EnvWrapper {
  public:
   SkewedClockEnv() : EnvWrapper(Env::Default()) {}
   uint64_t NowUnixMicros() override { return target()->NowUnixMicros() + skew_us.load(); }
+
+  absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
+    auto file = target()->NewWritableFile(path);
+    if (!file.ok() || !absl::EndsWith(path, ".blob")) return file;
+    return std::unique_ptr<WritableFile>(new GatedFile(this, std::move(*file)));
+  }
+  void CloseGate() {
+    absl::MutexLock l(&mu_);
+    closed_ = true;
+    waiting_ = 0;
+  }
+  void OpenGate() {
+    absl::MutexLock l(&mu_);
+    closed_ = false;
+  }
+  // Waits until an append waits at the closed gate.
+  void AwaitWaiter() {
+    absl::MutexLock l(&mu_);
+    mu_.Await(absl::Condition(
+        +[](int* n) { return *n > 0; }, &waiting_));
+  }
+
+ private:
+  class GatedFile final : public WritableFile {
+   public:
+    GatedFile(SkewedClockEnv* env, std::unique_ptr<WritableFile> f) : env_(env), f_(std::move(f)) {}
+    absl::Status Append(std::string_view data) override {
+      {
+        absl::MutexLock l(&env_->mu_);
+        if (env_->closed_) {
+          env_->waiting_++;
+          env_->mu_.Await(absl::Condition(
+              +[](bool* closed) { return !*closed; }, &env_->closed_));
+        }
+      }
+      return f_->Append(data);
+    }
+    absl::Status Flush() override { return f_->Flush(); }
+    absl::Status Sync() override { return f_->Sync(); }
+    absl::Status SyncData() override { return f_->SyncData(); }
+    absl::Status Close() override { return f_->Close(); }
+
+   private:
+    SkewedClockEnv* const env_;
+    const std::unique_ptr<WritableFile> f_;
+  };
+  absl::Mutex mu_;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  int waiting_ ABSL_GUARDED_BY(mu_) = 0;
 };
 int64_t SkewedNowMs() {
   return static_cast<int64_t>(Env::Default()->NowUnixMicros() + skew_us.load()) / 1000;
@@ -149,6 +204,187 @@ TEST_F(KeyCountsTest, RecountLeavesNoStaleEntriesOfEmptiedDatabases) {
   Open();  // from the stored entries this time
   EXPECT_EQ(Keys(3), 0);
   EXPECT_EQ(Keys(0), 5);
+}
+
+// A large value's write (here held at its blob file's first append) must not stop other
+// writers that change counts: before, every new key whose count stripe it shared waited
+// for it.
+TEST_F(KeyCountsTest, ASlowLargeValueWriteBlocksNoOtherWriter) {
+  env_.CloseGate();
+  std::thread big([&] {
+    EXPECT_TRUE(
+        backend_->PutPayload(0, "big", ValueType::kString, 0, std::string(1 << 20, 'b')).ok());
+  });
+  env_.AwaitWaiter();
+  // 500 new keys: with 32 stripes by key hash, one at least would share big's.
+  auto others = std::async(std::launch::async, [&] {
+    for (int i = 0; i < 500; i++) {
+      if (!b()->Put(0, absl::StrCat("k", i), {ValueType::kString, 0, "v"}).ok()) return false;
+    }
+    return true;
+  });
+  const bool done = others.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  env_.OpenGate();
+  big.join();
+  EXPECT_TRUE(done) << "writers waited for the large value";
+  EXPECT_TRUE(others.get());
+  EXPECT_EQ(Keys(0), 501);
+  Open();
+  EXPECT_EQ(Keys(0), 501);
+}
+
+// Many writers at once, each on its own slot or sharing: the counts equal the records,
+// in memory and after a reopen.
+TEST_F(KeyCountsTest, ConcurrentWritersKeepTheCountsExact) {
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 40; t++) {  // more threads than slots
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 300; i++) {
+        const std::string key = absl::StrCat("t", t, ":", i % 50);
+        if (i % 3 == 2) {
+          EXPECT_TRUE(b()->Delete(t % 2, key, {}).ok());
+        } else {
+          EXPECT_TRUE(b()->Put(t % 2, key, {ValueType::kString, i % 2 ? 0 : SkewedNowMs() + 100000, "v"}).ok());
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(Keys(0), StoredRecords(0));
+  EXPECT_EQ(Keys(1), StoredRecords(1));
+  const int64_t k0 = Keys(0), e0 = Expires(0);
+  Open();
+  EXPECT_EQ(Keys(0), k0);
+  EXPECT_EQ(Expires(0), e0);
+  EXPECT_EQ(Keys(1), StoredRecords(1));
+}
+
+// A DB that can report an error for a write it applied: what a group commit whose
+// memtable insert failed part-way reports to the writers of the group whose batches
+// went in (DB::Resume then keeps them), or fail a write without applying it.
+class FailingWritesDB final : public engine::DB {
+ public:
+  explicit FailingWritesDB(engine::DB* db) : db_(db) {}
+  enum class Mode { kNone, kFailApplied, kFailNotApplied };
+  Mode mode = Mode::kNone;
+
+  absl::Status Put(const engine::WriteOptions& o, std::string_view k, std::string_view v) override {
+    return Fail(db_->Put(o, k, v));
+  }
+  absl::Status PutParts(const engine::WriteOptions& o, std::string_view k,
+                        std::span<const std::string_view> parts, uint64_t expire,
+                        const engine::WriteBatch* also) override {
+    if (mode == Mode::kFailNotApplied) return absl::UnavailableError("injected");
+    return Fail(db_->PutParts(o, k, parts, expire, also));
+  }
+  absl::Status Delete(const engine::WriteOptions& o, std::string_view k) override {
+    if (mode == Mode::kFailNotApplied) return absl::UnavailableError("injected");
+    return Fail(db_->Delete(o, k));
+  }
+  absl::Status Write(const engine::WriteOptions& o, const engine::WriteBatch& b) override {
+    if (mode == Mode::kFailNotApplied) return absl::UnavailableError("injected");
+    return Fail(db_->Write(o, b));
+  }
+  absl::Status Get(const engine::ReadOptions& o, std::string_view k, std::string* v) override {
+    return db_->Get(o, k, v);
+  }
+  absl::StatusOr<std::unique_ptr<engine::ValueReader>> GetReader(const engine::ReadOptions& o,
+                                                                 std::string_view k) override {
+    return db_->GetReader(o, k);
+  }
+  std::unique_ptr<engine::Iterator> NewIterator(const engine::ReadOptions& o) override {
+    return db_->NewIterator(o);
+  }
+  const engine::Snapshot* GetSnapshot() override { return db_->GetSnapshot(); }
+  void ReleaseSnapshot(const engine::Snapshot* s) override { db_->ReleaseSnapshot(s); }
+  absl::Status Flush() override { return db_->Flush(); }
+  absl::Status CompactRange(const std::string* b, const std::string* e) override {
+    return db_->CompactRange(b, e);
+  }
+  absl::StatusOr<uint64_t> Checkpoint(const std::string& dir) override {
+    return db_->Checkpoint(dir);
+  }
+  absl::Status SyncWal() override { return db_->SyncWal(); }
+  absl::Status FlushWal() override { return db_->FlushWal(); }
+  absl::Status BackgroundError() override { return db_->BackgroundError(); }
+  absl::Status Resume() override { return db_->Resume(); }
+  std::optional<std::string> GetProperty(std::string_view name) override {
+    return db_->GetProperty(name);
+  }
+
+ private:
+  absl::Status Fail(absl::Status s) {
+    if (s.ok() && mode == Mode::kFailApplied) return absl::UnavailableError("injected");
+    return s;
+  }
+  engine::DB* const db_;
+};
+
+TEST_F(KeyCountsTest, CountsChangeExactlyWhenTheEngineAppliedTheWrite) {
+  FailingWritesDB failing(db_.get());
+  auto opened = LocalBackend::Open(&failing, &SkewedNowMs);
+  ASSERT_TRUE(opened.ok());
+  Backend* backend = opened->get();
+  ASSERT_TRUE(backend->Put(0, "a", {ValueType::kString, 0, "v"}, {}).ok());
+  const int64_t later = SkewedNowMs() + 100000;
+
+  failing.mode = FailingWritesDB::Mode::kFailApplied;  // applied, reported as failed
+  EXPECT_FALSE(backend->Put(0, "b", {ValueType::kString, later, "v"}, {}).ok());
+  EXPECT_FALSE(backend->Delete(0, "a", {}).ok());
+  EXPECT_FALSE(backend->PutPayload(0, "big", ValueType::kString, 0, std::string(256 << 10, 'x'))
+                   .ok());
+  EXPECT_EQ((*opened)->Counts(0)->keys, StoredRecords(0));
+  EXPECT_EQ((*opened)->Counts(0)->keys, 2);  // b and big
+  EXPECT_EQ((*opened)->Counts(0)->expires, 1);
+
+  failing.mode = FailingWritesDB::Mode::kFailNotApplied;  // nothing applied
+  EXPECT_FALSE(backend->Put(0, "c", {ValueType::kString, 0, "v"}, {}).ok());
+  EXPECT_FALSE(backend->Delete(0, "b", {}).ok());
+  EXPECT_FALSE(backend->PutPayload(0, "big2", ValueType::kString, 0, std::string(256 << 10, 'x'))
+                   .ok());
+  EXPECT_EQ((*opened)->Counts(0)->keys, 2);
+  EXPECT_EQ((*opened)->Counts(0)->expires, 1);
+
+  failing.mode = FailingWritesDB::Mode::kNone;
+  ASSERT_TRUE(backend->Put(0, "d", {ValueType::kString, 0, "v"}, {}).ok());
+  EXPECT_EQ((*opened)->Counts(0)->keys, 3);
+  opened->reset();
+  Open();
+  EXPECT_EQ(Keys(0), 3);
+  EXPECT_EQ(Expires(0), 1);
+  EXPECT_EQ(StoredRecords(0), 3);
+}
+
+// A real disk failure: the WAL append fails (ENOSPC), nothing is applied, the database
+// turns read-only; after Resume and after a reopen the counts equal the records.
+TEST(KeyCountsFaultTest, AFailedWalWriteChangesNoCount) {
+  engine::TempDir dir;
+  FaultInjectionEnv env(Env::Default());
+  engine::Options o;
+  o.env = &env;
+  o.error_recovery_interval_ms = 0;
+  for (int round = 0; round < 2; round++) {
+    auto db = engine::DB::Open(o, dir.path());
+    ASSERT_TRUE(db.ok()) << db.status();
+    auto backend = LocalBackend::Open(db->get(), &SkewedNowMs);
+    ASSERT_TRUE(backend.ok());
+    Backend* b = backend->get();
+    if (round == 0) {
+      ASSERT_TRUE(b->Put(0, "a", {ValueType::kString, 0, "v"}, {}).ok());
+      env.InjectFaults(FaultInjectionEnv::kFailWrites, ".log");
+      EXPECT_FALSE(b->Put(0, "b", {ValueType::kString, 0, "v"}, {}).ok());
+      EXPECT_FALSE(b->Delete(0, "a", {}).ok());
+      EXPECT_EQ((*backend)->Counts(0)->keys, 1);
+      env.InjectFaults(0);
+      ASSERT_TRUE((*db)->Resume().ok());
+      EXPECT_EQ((*backend)->Counts(0)->keys, 1);
+      ASSERT_TRUE(b->Put(0, "c", {ValueType::kString, 0, "v"}, {}).ok());
+    }
+    Record r;
+    EXPECT_TRUE(b->Get(0, "a", &r).ok());
+    EXPECT_TRUE(absl::IsNotFound(b->Get(0, "b", &r)));
+    EXPECT_EQ((*backend)->Counts(0)->keys, 2) << round;
+  }
 }
 
 }  // namespace
