@@ -92,9 +92,10 @@ class LocalBackend final : public Backend {
   absl::StatusOr<KeyState> StoredState(int physical, std::string_view user_key);
   static void AddTransition(std::vector<CountChange>* changes, int physical, KeyState before,
                             KeyState after);
-  // Writes b with the changes of the counts (in the same engine write).
+  // Writes b with the changes of the counts (in the same engine write). entries: what
+  // the write adds to Property("cairn.changes").
   absl::Status WriteCounted(const engine::WriteOptions& w, engine::WriteBatch* b,
-                            std::vector<CountChange>* changes);
+                            std::vector<CountChange>* changes, uint64_t entries);
   // Runs write, which makes the change of `entries` entries together with counts (the new
   // values of a count slot) in one atomic engine write. The counts in memory change only
   // if the engine applied the write (its counts read back, when it reports an error).
@@ -162,8 +163,8 @@ class LocalBackend final : public Backend {
   absl::Mutex lease_mu_;
   std::atomic<uint64_t> version_lease_{0};
   std::unique_ptr<CountSlot[]> counts_;
-  // Engine entries written for callers (records, members, index entries; not the counts):
-  // Property("cairn.changes"), as Redis's dirty counter.
+  // Records and members written for commands (not index entries, counts, or the active
+  // expiry's deletions): Property("cairn.changes"), as Redis's dirty counter.
   std::atomic<uint64_t> changes_{0};
   absl::Status Changed(uint64_t entries, absl::Status s) {
     if (s.ok()) changes_.fetch_add(entries, std::memory_order_relaxed);
