@@ -68,6 +68,21 @@ class Histogram {
     }
     return n;
   }
+  // The bucket edge nearest v: a value where one bucket ends and the next begins (the
+  // lower bound of a bucket), so that CountBelow(edge) is exact. Edges are 0..4, then 4
+  // per power of two (32, 40, 48, 56, 64, 80, ...).
+  static uint64_t EdgeNear(uint64_t v) {
+    if (v <= kSubBuckets) return v;
+    const int b = BucketFor(v);
+    const uint64_t lo = UpperBound(b - 1) + 1;
+    if (UpperBound(b) == UINT64_MAX) return lo;
+    const uint64_t hi = UpperBound(b) + 1;
+    return v - lo <= hi - v ? lo : hi;
+  }
+  // How many recorded values are below edge; exact when edge is a bucket edge
+  // (EdgeNear), for integer values: a duration truncated to whole microseconds is below
+  // edge microseconds exactly when it was recorded below it.
+  uint64_t CountBelow(uint64_t edge) const { return edge == 0 ? 0 : CountAtMost(edge - 1); }
   void Reset() {
     for (auto& b : buckets_) b.store(0, std::memory_order_relaxed);
     count_.store(0, std::memory_order_relaxed);

@@ -232,7 +232,8 @@ absl::Status DBImpl::MergeCompactionInputs(Compaction* c, SequenceNumber smalles
     if (ikey.type == kTypeValueWithExpiry || ikey.type == kTypeBlobIndex) {
       std::string_view unused;
       expired =
-          ResolveEntry(ikey.type, input->value(), expired_before, &unused) == EntryState::kAbsent;
+          ResolveEntry(ikey.type, input->value(), expired_before, &unused) == EntryState::kAbsent &&
+          (filter == nullptr || !filter->KeepExpired(ikey.user_key));
       if (expired) ikey.type = kTypeDeletion;
     }
     // The application's filter may turn the newest version every snapshot sees into a

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_format.h"
 #include "cairn/engine/check.h"
+#include "cairn/engine/compaction_filter.h"
 #include "cairn/engine/db.h"
 #include "cairn/env.h"
 #include "engine/db_test_util.h"
@@ -14,9 +15,11 @@ namespace {
 class TtlTest : public ::testing::Test {
  protected:
   void SetUp() override { Open(); }
-  void Open(uint64_t expired_retention_micros = 0) {
+  void Open(uint64_t expired_retention_micros = 0,
+            std::shared_ptr<CompactionFilterFactory> filter = nullptr) {
     db_.reset();
     Options o;
+    o.compaction_filter_factory = std::move(filter);
     o.write_buffer_size = 64 << 10;
     o.expired_retention_micros = expired_retention_micros;
     auto db = DB::Open(o, dir_.path());
@@ -110,6 +113,32 @@ TEST_F(TtlTest, CompactionKeepsExpiredValuesForTheRetention) {
   ASSERT_TRUE(db_->Get(raw, "recent", &v).ok());
   EXPECT_EQ(v, "v1");
   EXPECT_TRUE(absl::IsNotFound(db_->Get(raw, "long-ago", &v)));
+}
+
+// The application's filter keeps the expired values it asks for (LocalBackend's records,
+// which its key counts still count), past any retention; readers still hide them.
+TEST_F(TtlTest, FilterKeepsTheExpiredValuesItAsksFor) {
+  class KeepK final : public CompactionFilter {
+   public:
+    bool Drop(std::string_view, std::string_view) override { return false; }
+    bool KeepExpired(std::string_view key) override { return key.starts_with("k"); }
+  };
+  class Factory final : public CompactionFilterFactory {
+   public:
+    std::unique_ptr<CompactionFilter> NewFilter() override { return std::make_unique<KeepK>(); }
+  };
+  Open(/*expired_retention_micros=*/0, std::make_shared<Factory>());
+  PutTtl("kept", "v1", -7'200'000'000);     // two hours ago
+  PutTtl("dropped", "v2", -7'200'000'000);
+  ASSERT_TRUE(db_->CompactRange(nullptr, nullptr).ok());
+  ASSERT_TRUE(db_->CompactRange(nullptr, nullptr).ok());
+  EXPECT_EQ(Get("kept"), "NOT_FOUND");
+  ReadOptions raw;
+  raw.include_expired = true;
+  std::string v;
+  ASSERT_TRUE(db_->Get(raw, "kept", &v).ok());
+  EXPECT_EQ(v, "v1");
+  EXPECT_TRUE(absl::IsNotFound(db_->Get(raw, "dropped", &v)));
 }
 
 }  // namespace

@@ -227,16 +227,22 @@ std::string PrometheusMetrics(ServerContext& server) {
     p.HistogramSeconds("cairn_command_duration_seconds", label, c->micros);
   }
 
-  // Keys per database (INFO keyspace), from the maintained counts.
+  // Keys per database (INFO keyspace), from the maintained counts: the databases that
+  // hold keys, as INFO lists them, and db 0 always (0 when empty), so that a series
+  // queried by rate() or alerts does not vanish when its database empties.
   if (server.cluster == nullptr) {
     std::vector<std::pair<std::string, store::KeyCounts>> dbs;
     const int n = server.config->Get().databases;
     for (int db = 0; db < n; db++) {
       std::optional<store::KeyCounts> c = server.backend->Counts(db);
-      if (c && c->keys > 0) dbs.emplace_back(PrometheusText::Label("db", absl::StrCat(db)), *c);
+      if (c && (c->keys > 0 || db == 0)) {
+        dbs.emplace_back(PrometheusText::Label("db", absl::StrCat(db)), *c);
+      }
     }
     p.Family("cairn_db_keys", T::kGauge, "Keys per database (expired ones not yet deleted count).");
-    for (const auto& [label, c] : dbs) p.Sample("cairn_db_keys", label, static_cast<uint64_t>(c.keys));
+    for (const auto& [label, c] : dbs) {
+      p.Sample("cairn_db_keys", label, static_cast<uint64_t>(std::max<int64_t>(0, c.keys)));
+    }
     p.Family("cairn_db_keys_expiring", T::kGauge, "Keys with an expiry per database.");
     for (const auto& [label, c] : dbs) {
       p.Sample("cairn_db_keys_expiring", label, static_cast<uint64_t>(std::max<int64_t>(0, c.expires)));

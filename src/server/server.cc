@@ -865,8 +865,9 @@ class ServerImpl final : public Server {
     o.memtable_hash_index = cfg.memtable_hash_index;
     o.wal_sync = WalSync(cfg.wal_sync);
     o.listener = std::make_shared<EngineLogListener>();
-    // Expired records stay readable to the active expiry (which deletes and counts them)
-    // for this long, even if a compaction reaches them first.
+    // Expired values stay readable (ReadOptions::include_expired) for this long even if a
+    // compaction reaches them first; LocalBackend's records stay until the active expiry
+    // deletes and uncounts them, however long that takes (MemberReclaimFilter).
     o.expired_retention_micros = uint64_t{600} * 1'000'000;
     if (cfg.enable_debug_command != "no") {
       // DEBUG FAULT-INJECT (tests of read-only mode): the engine's files go through a

@@ -17,7 +17,7 @@ namespace cairn::store {
 
 // Key counts (Counts): every write that creates or deletes a record, or changes whether
 // it expires, reads the stored record first (expired or not) and carries the new counts
-// of the key's count stripe in the same engine write batch, so they survive a crash
+// of a count slot in the same engine write batch, so they survive a crash
 // exactly (docs/keyspace-counts.md). REQUIRES of callers that write: no other
 // write to the same key runs meanwhile (the server's key locks).
 class LocalBackend final : public Backend {
@@ -70,34 +70,41 @@ class LocalBackend final : public Backend {
     bool exists = false;
     int64_t expire_at_ms = 0;
   };
-  // A change of one count stripe's counts of one physical database.
+  // A change of the counts of one physical database.
   struct CountChange {
     int physical = 0;
-    int stripe = 0;
     KeyCounts delta;
   };
-  static constexpr int kCountStripes = 32;
-  // The counts of the keys whose hash falls in one stripe, per physical database. Written
-  // under mu, which is held across the engine write carrying them, so the stored values
-  // follow the WAL's order; read without it.
-  struct CountStripe {
+  // The counts are kept in slots: each holds, per physical database, the sum of the
+  // changes written through it (a slot's keys may be negative; only the sum over the
+  // slots is a count). A writer takes a free slot (its thread's own first) and holds
+  // its mu from computing the slot's new values until the engine write carrying them
+  // returns, so each slot's stored values follow the WAL's order: the newest one a
+  // recovery keeps is the sum of that slot's changes it keeps. Writers of other slots
+  // never wait for it (a slow write, a large value, a sync). Read without mu.
+  static constexpr int kCountSlots = 32;
+  struct CountSlot {
     absl::Mutex mu;
     std::atomic<int64_t> keys[kMaxDatabases] = {};
     std::atomic<int64_t> expires[kMaxDatabases] = {};
     std::atomic<int64_t> expire_sum_s[kMaxDatabases] = {};
   };
-  static int CountStripeOf(std::string_view user_key);
   absl::StatusOr<KeyState> StoredState(int physical, std::string_view user_key);
-  static void AddTransition(std::vector<CountChange>* changes, int physical,
-                            std::string_view user_key, KeyState before, KeyState after);
-  // Writes b with the new counts of the stripes changes touch.
+  static void AddTransition(std::vector<CountChange>* changes, int physical, KeyState before,
+                            KeyState after);
+  // Writes b with the changes of the counts (in the same engine write). entries: what
+  // the write adds to Property("cairn.changes").
   absl::Status WriteCounted(const engine::WriteOptions& w, engine::WriteBatch* b,
-                            std::vector<CountChange>* changes);
+                            std::vector<CountChange>* changes, uint64_t entries);
   // Runs write, which makes the change of `entries` entries together with counts (the new
-  // counts of the stripes changes touch) in one atomic engine write.
+  // values of a count slot) in one atomic engine write. The counts in memory change only
+  // if the engine applied the write (its counts read back, when it reports an error).
   absl::Status WriteCountedWith(
       std::vector<CountChange>* changes, uint64_t entries,
       absl::FunctionRef<absl::Status(const engine::WriteBatch& counts)> write);
+  // Locks and returns a count slot: the first free one from this thread's own, or waits
+  // for its own when all are busy.
+  CountSlot& LockCountSlot(int* slot);
   // Loads the stored counts, or counts every record once if none are stored yet.
   absl::Status LoadCounts();
 
@@ -155,9 +162,9 @@ class LocalBackend final : public Backend {
   std::atomic<uint64_t> next_version_{1};
   absl::Mutex lease_mu_;
   std::atomic<uint64_t> version_lease_{0};
-  std::unique_ptr<CountStripe[]> counts_;
-  // Engine entries written for callers (records, members, index entries; not the counts):
-  // Property("cairn.changes"), as Redis's dirty counter.
+  std::unique_ptr<CountSlot[]> counts_;
+  // Records and members written for commands (not index entries, counts, or the active
+  // expiry's deletions): Property("cairn.changes"), as Redis's dirty counter.
   std::atomic<uint64_t> changes_{0};
   absl::Status Changed(uint64_t entries, absl::Status s) {
     if (s.ok()) changes_.fetch_add(entries, std::memory_order_relaxed);
@@ -167,8 +174,10 @@ class LocalBackend final : public Backend {
 
 // The engine's compaction filter for a LocalBackend's data: drops members whose
 // collection is gone (deleted, expired, overwritten, or a newer version), and expiry
-// index entries whose record no longer carries their expiry (record.h). Set it in the
-// engine's Options before DB::Open, then Attach the opened DB; until then it keeps all.
+// index entries whose record no longer carries their expiry (record.h); keeps every
+// expired record, however old, until LocalBackend deletes (and uncounts) it. Set it in
+// the engine's Options before DB::Open, then Attach the opened DB; until then it keeps
+// all.
 class MemberReclaimFilter final : public engine::CompactionFilterFactory {
  public:
   void Attach(engine::DB* db) { db_.store(db, std::memory_order_release); }

@@ -117,3 +117,30 @@ def test_tracking_clients_counts_clients_with_tracking_on(server):
     assert r.info("clients")["tracking_clients"] == 1
     assert t.command("CLIENT", "TRACKING", "off") == "OK"
     assert r.info("clients")["tracking_clients"] == 0
+
+
+def test_expiry_is_no_change_since_last_save(server, redis):  # noqa: F811
+    """rdb_changes_since_last_save, side by side: SET PX and PEXPIRE count once each, as
+    in Redis 7.0.15; neither the active expiry nor a read of an expired key counts."""
+    cairn = server.client()
+
+    def changes(r):
+        return int(r.info("persistence")["rdb_changes_since_last_save"])
+
+    def run(r):
+        start = changes(r)
+        for i in range(50):
+            r.set("gone%d" % i, "v", px=100)
+        r.set("stays", "v")
+        r.pexpire("stays", 100_000)
+        written = changes(r) - start
+        deadline = time.monotonic() + 10
+        while r.dbsize() != 1:  # the active expiry deletes the 50
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        r.set("lazy", "v", px=1)
+        time.sleep(0.05)
+        assert r.get("lazy") is None
+        return written, changes(r) - start
+
+    assert run(cairn) == run(redis) == (52, 53)

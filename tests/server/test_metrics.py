@@ -219,3 +219,47 @@ def test_level_metrics_follow_the_engine(server):
     assert value(fams, "cairn_data_dir_bytes") >= table_bytes
     assert value(fams, "cairn_engine_flushes_total") >= 1
     assert value(fams, "cairn_engine_pending_compaction_bytes") >= 0
+
+
+def is_histogram_edge(us):
+    """Whether us (microseconds) is where one of base::Histogram's buckets ends and the
+    next begins: 0..4, then 4 per power of two (32, 40, 48, 56, 64, 80, ...)."""
+    if us <= 4:
+        return True
+    k = us.bit_length() - 3  # us = m * 2^k with m in 4..7 at an edge
+    return k >= 0 and us % (1 << k) == 0 and 4 <= us >> k <= 7
+
+
+def test_histogram_bounds_are_edges_of_the_recorded_buckets(server):
+    """A bound inside one of the internal buckets (50 µs inside 48..55) would count that
+    bucket's durations below the bound on the wrong side of it: every le is an edge."""
+    server.client().ping()
+    fams = scrape(server)
+    les = set()
+    for name, labels, _ in fams["cairn_command_duration_seconds"]["samples"]:
+        if name.endswith("_bucket") and labels["le"] != "+Inf":
+            les.add(labels["le"])
+    assert len(les) == 17, les
+    for le in les:
+        us = round(float(le) * 1e6)
+        assert abs(us - float(le) * 1e6) < 1e-6 and is_histogram_edge(us), le
+
+
+def test_db_keys_gauge_stays_for_db0_when_empty(server):
+    if in_cluster():
+        pytest.skip("a cluster node exports no key counts")
+    r, r3 = server.client(), server.client(db=3)
+    r.set("a", "v")
+    r3.set("b", "v", ex=1000)
+    fams = scrape(server)
+    assert value(fams, "cairn_db_keys", db="0") == 1
+    assert value(fams, "cairn_db_keys", db="3") == 1
+    assert value(fams, "cairn_db_keys_expiring", db="3") == 1
+    r.flushall()
+    fams = scrape(server)
+    # db 0 stays as 0, so rate() and alerts on it keep a series; other empty
+    # databases are left out, as INFO keyspace leaves them out.
+    assert value(fams, "cairn_db_keys", db="0") == 0
+    assert value(fams, "cairn_db_keys_expiring", db="0") == 0
+    with pytest.raises(KeyError):
+        value(fams, "cairn_db_keys", db="3")

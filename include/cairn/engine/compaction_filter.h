@@ -18,6 +18,15 @@ class CompactionFilter {
   // as deleted, as if a Delete had been written at that version. Only keys nobody will
   // read again may be dropped; older versions of the key stay hidden below.
   virtual bool Drop(std::string_view key, std::string_view value) = 0;
+  // Called for each version of a key whose expiry is past (by more than
+  // Options::expired_retention_micros), before compaction rewrites it as a deletion.
+  // True keeps it as it is: readers still hide it, ReadOptions::include_expired still
+  // finds it, and only a later write (the application's own delete) removes it. For
+  // data whose removal the application must see, as LocalBackend's key counts do.
+  virtual bool KeepExpired(std::string_view key) {
+    (void)key;
+    return false;
+  }
 };
 
 class CompactionFilterFactory {
