@@ -96,7 +96,8 @@ void DBImpl::FlushLoop() {
       }
     }
     if (s.ok()) {
-      imm_.reset();
+      imm_.reset();  // after LogAndApply installed the table: readers find its keys there
+      PublishMemTables();
       flushes_++;
       for (const auto& [level, f] : edit.new_files()) stats_.flush_bytes += f.file_size;
       RemoveObsoleteFiles();

@@ -234,6 +234,7 @@ absl::Status DBImpl::MakeRoomForWrite(bool force) {
     CAIRN_RETURN_IF_ERROR(NewWal());
     imm_ = std::move(mem_);
     mem_ = NewMemTable();
+    PublishMemTables();
     bg_cv_.SignalAll();  // wake the flush thread
     return absl::OkStatus();
   }
@@ -353,6 +354,7 @@ absl::Status DBImpl::ResumeAsLeader() {
   wal_unflushed_.store(false, std::memory_order_release);
   imm_.reset();
   mem_ = NewMemTable();
+  PublishMemTables();
   const absl::Status cleared = std::move(bg_error_);
   bg_error_ = absl::OkStatus();
   resumes_++;

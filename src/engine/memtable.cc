@@ -24,6 +24,21 @@ int MemTable::KeyComparator::operator()(const char* a, const char* b) const {
   return cmp.Compare(GetLengthPrefixedSlice(a), GetLengthPrefixedSlice(b));
 }
 
+MemTable::KeyComparator::Decoded MemTable::KeyComparator::Decode(const char* key) const {
+  return Decoded{GetLengthPrefixedSlice(key)};
+}
+
+int MemTable::KeyComparator::operator()(const char* a, const Decoded& b) const {
+  // Most internal keys are under 128 bytes: a one-byte length.
+  std::string_view ka;
+  if (static_cast<unsigned char>(a[0]) < 128) {
+    ka = std::string_view(a + 1, static_cast<unsigned char>(a[0]));
+  } else {
+    ka = GetLengthPrefixedSlice(a);
+  }
+  return cmp.Compare(ka, b.internal_key);
+}
+
 MemTable::MemTable(size_t write_buffer_size, bool hash_index)
     : arena_(std::clamp(write_buffer_size / 8, Arena::kDefaultBlockSize, Arena::kHugePageSize)),
       table_(KeyComparator{}, &arena_),

@@ -69,6 +69,12 @@ class MemTable {
   struct KeyComparator {
     InternalKeyComparator cmp;
     int operator()(const char* a, const char* b) const;
+    // A search target decoded once (SkipList::Target): its user key and tag.
+    struct Decoded {
+      std::string_view internal_key;
+    };
+    Decoded Decode(const char* key) const;
+    int operator()(const char* a, const Decoded& b) const;
   };
   using Table = SkipList<KeyComparator>;
   class MemTableIterator;

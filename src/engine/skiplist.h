@@ -9,6 +9,8 @@
 //
 // Keys are byte strings the caller encodes (cairn: a length-prefixed internal key and
 // its value). Comparator is a functor with int operator()(const char*, const char*).
+// It may also offer `Decode(const char*)` and `operator()(const char*, const Decoded&)`:
+// a search then decodes its target once instead of at each of its ~30 comparisons.
 #ifndef CAIRN_ENGINE_SKIPLIST_H_
 #define CAIRN_ENGINE_SKIPLIST_H_
 
@@ -49,7 +51,7 @@ class SkipList {
     Node* x = Node::FromKey(key);
     const int height = x->UnstashHeight();
     Node* prev[kMaxHeight];
-    Node* found = FindGreaterOrEqual(key, prev);
+    Node* found = FindGreaterOrEqual(Target(key), prev);
     assert(found == nullptr || !Equal(key, found->Key()));
     (void)found;
     int max_height = GetMaxHeight();
@@ -66,7 +68,7 @@ class SkipList {
   }
 
   bool Contains(const char* key) const {
-    Node* x = FindGreaterOrEqual(key, nullptr);
+    Node* x = FindGreaterOrEqual(Target(key), nullptr);
     return x != nullptr && Equal(key, x->Key());
   }
 
@@ -84,7 +86,9 @@ class SkipList {
       node_ = list_->FindLessThan(node_->Key());
       if (node_ == list_->head_) node_ = nullptr;
     }
-    void Seek(const char* target) { node_ = list_->FindGreaterOrEqual(target, nullptr); }
+    void Seek(const char* target) {
+      node_ = list_->FindGreaterOrEqual(list_->Target(target), nullptr);
+    }
     void SeekToFirst() { node_ = list_->head_->Next(0); }
     void SeekToLast() {
       node_ = list_->FindLast();
@@ -144,8 +148,18 @@ class SkipList {
 
   bool Equal(const char* a, const char* b) const { return compare_(a, b) == 0; }
 
+  // A search's target: decoded once if the comparator can.
+  auto Target(const char* key) const {
+    if constexpr (requires { compare_.Decode(key); }) {
+      return compare_.Decode(key);
+    } else {
+      return key;
+    }
+  }
+
   // First node >= key; fills prev[level] with the node before it at each level.
-  Node* FindGreaterOrEqual(const char* key, Node** prev) const {
+  template <class Key>
+  Node* FindGreaterOrEqual(const Key& key, Node** prev) const {
     Node* x = head_;
     int level = GetMaxHeight() - 1;
     // The node last found >= key: dropping a level often leads straight back to it, and
