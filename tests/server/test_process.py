@@ -64,7 +64,7 @@ def test_io_threads_default_follows_the_cores(tmp_path):
     srv.start()
     try:
         c = RespSocket(srv.host, srv.port)
-        info = c.command("INFO", "server")
+        info = c.command("INFO", "server").decode()
         active = int(info.split("io_threads_active:")[1].split("\r\n")[0])
         cores = os.cpu_count()  # what std::thread::hardware_concurrency counts too
         assert active == (1 if cores <= 2 else min(cores, 128)), (active, cores)
