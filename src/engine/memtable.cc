@@ -1,6 +1,7 @@
 #include "engine/memtable.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "base/checksum.h"
@@ -16,6 +17,32 @@ std::string_view GetLengthPrefixedSlice(const char* p) {
   uint32_t len = 0;
   const char* q = GetVarint32Ptr(p, p + kMaxVarint32Bytes, &len);
   return std::string_view(q, len);
+}
+
+// string_view::compare's order (unsigned bytes, then length), eight bytes at a time: the
+// keys of a search share long prefixes ("key:000000..."), and a libc memcmp call for
+// each of a search's ~30 comparisons cost more than the compare itself.
+int CompareBytes(const char* a, size_t an, const char* b, size_t bn) {
+  const size_t n = std::min(an, bn);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x, y;
+    std::memcpy(&x, a + i, 8);
+    std::memcpy(&y, b + i, 8);
+    if (x != y) {
+      if constexpr (std::endian::native == std::endian::little) {
+        x = __builtin_bswap64(x);
+        y = __builtin_bswap64(y);
+      }
+      return x < y ? -1 : 1;
+    }
+  }
+  for (; i < n; i++) {
+    if (a[i] != b[i]) {
+      return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[i]) ? -1 : 1;
+    }
+  }
+  return an < bn ? -1 : (an > bn ? 1 : 0);
 }
 
 }  // namespace
@@ -36,7 +63,13 @@ int MemTable::KeyComparator::operator()(const char* a, const Decoded& b) const {
   } else {
     ka = GetLengthPrefixedSlice(a);
   }
-  return cmp.Compare(ka, b.internal_key);
+  const std::string_view kb = b.internal_key;
+  if (ka.size() < 8 || kb.size() < 8) return cmp.Compare(ka, kb);  // as InternalKeyComparator
+  const int r = CompareBytes(ka.data(), ka.size() - 8, kb.data(), kb.size() - 8);
+  if (r != 0) return r;
+  const uint64_t at = DecodeFixed64(ka.data() + ka.size() - 8);
+  const uint64_t bt = DecodeFixed64(kb.data() + kb.size() - 8);
+  return at > bt ? -1 : (at < bt ? 1 : 0);
 }
 
 MemTable::MemTable(size_t write_buffer_size, bool hash_index)

@@ -569,11 +569,13 @@ absl::Status LocalBackend::Apply(const std::vector<Mutation>& batch, const Write
   engine::WriteBatch b;
   std::string scratch;
   std::vector<CountChange> changes;
-  // The state of each record the batch writes, as of the mutations applied so far.
-  absl::flat_hash_map<std::string, KeyState> states;
+  // The state of each record the batch writes, as of the mutations applied so far. Keyed
+  // by views of the mutations' own keys: no copy per key.
+  absl::flat_hash_map<std::pair<int, absl::string_view>, KeyState> states;
+  states.reserve(batch.size());
   auto transition = [&](int physical, std::string_view user_key, KeyState after) -> absl::Status {
-    const std::string engine_key = EncodeKey(physical, user_key);
-    auto it = states.find(engine_key);
+    const std::pair<int, absl::string_view> id(physical, ToAbsl(user_key));
+    auto it = states.find(id);
     KeyState before;
     if (it != states.end()) {
       before = it->second;
@@ -583,7 +585,7 @@ absl::Status LocalBackend::Apply(const std::vector<Mutation>& batch, const Write
       before = *stored;
     }
     AddTransition(&changes, physical, user_key, before, after);
-    states[engine_key] = after;
+    states[id] = after;
     return absl::OkStatus();
   };
   for (const Mutation& m : batch) {
