@@ -87,6 +87,35 @@ MemTable::MemTable(size_t write_buffer_size, bool hash_index)
 
 void MemTable::Add(SequenceNumber seq, ValueType type, std::string_view key,
                    std::string_view value) {
+  const Staged s = Stage(seq, type, key, value);
+  table_.Insert(s.entry);
+  if (index_ != nullptr) index_[s.hash & index_mask_].store(s.entry, std::memory_order_release);
+  num_entries_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void MemTable::AddStaged(const std::vector<Staged>& staged) {
+  if (staged.empty()) return;
+  if (staged.size() == 1) {
+    table_.Insert(staged[0].entry);
+  } else {
+    std::vector<const char*> sorted(staged.size());
+    for (size_t i = 0; i < staged.size(); i++) sorted[i] = staged[i].entry;
+    const KeyComparator cmp;
+    std::sort(sorted.begin(), sorted.end(),
+              [&](const char* a, const char* b) { return cmp(a, cmp.Decode(b)) < 0; });
+    table_.InsertSorted(sorted.data(), sorted.size());
+  }
+  // In the order added: a key written twice in the batch indexes its newer entry.
+  if (index_ != nullptr) {
+    for (const Staged& s : staged) {
+      index_[s.hash & index_mask_].store(s.entry, std::memory_order_release);
+    }
+  }
+  num_entries_.fetch_add(staged.size(), std::memory_order_relaxed);
+}
+
+MemTable::Staged MemTable::Stage(SequenceNumber seq, ValueType type, std::string_view key,
+                                 std::string_view value) {
   const size_t ikey_len = key.size() + 8;
   const size_t len = VarintLength(ikey_len) + ikey_len + VarintLength(value.size()) + value.size();
   if (first_sequence_.load(std::memory_order_relaxed) == 0) {
@@ -109,9 +138,7 @@ void MemTable::Add(SequenceNumber seq, ValueType type, std::string_view key,
   p += 8;
   p = EncodeVarint32(p, static_cast<uint32_t>(value.size()));
   if (!value.empty()) std::memcpy(p, value.data(), value.size());
-  table_.Insert(buf);
-  if (index_ != nullptr) index_[hash & index_mask_].store(buf, std::memory_order_release);
-  num_entries_.fetch_add(1, std::memory_order_relaxed);
+  return Staged{buf, hash};
 }
 
 namespace {

@@ -13,6 +13,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -37,6 +38,17 @@ class MemTable {
   MemTable& operator=(const MemTable&) = delete;
 
   void Add(SequenceNumber seq, ValueType type, std::string_view key, std::string_view value);
+
+  // Adds several entries as Add would, one after another: Stage each (it copies the key
+  // and value), then AddStaged them all. Their skiplist searches run together
+  // (SkipList::InsertSorted), so a batch of writes pays its cache misses about once, not
+  // once per entry. Readers see a staged entry only once AddStaged returns.
+  struct Staged {
+    const char* entry;
+    uint64_t hash;  // of the user key
+  };
+  Staged Stage(SequenceNumber seq, ValueType type, std::string_view key, std::string_view value);
+  void AddStaged(const std::vector<Staged>& staged);
 
   // If the memtable holds an entry for key at or below key's sequence: returns true and
   // sets *s to OK with *value filled (a put) or to NotFound (a deletion). Returns false

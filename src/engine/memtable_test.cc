@@ -72,5 +72,45 @@ TEST(MemTableTest, OrdersAndFindsKeysAsTheInternalKeyComparator) {
   EXPECT_FALSE(mem.Get(LookupKey("key:0000001", seq), 0, &value, &s));  // a prefix of keys
 }
 
+// A batch added together (AddStaged, as a write group is) reads as the same entries
+// added one by one: same order, same newest values, the later of two writes of one key
+// in one batch indexed.
+TEST(MemTableTest, StagedBatchesMatchEntriesAddedOneByOne) {
+  std::mt19937_64 rng(11);
+  MemTable one(1 << 20, /*hash_index=*/true), batched(1 << 20, /*hash_index=*/true);
+  SequenceNumber seq = 1;
+  std::vector<std::string> keys;
+  for (int round = 0; round < 300; round++) {
+    std::vector<MemTable::Staged> staged;
+    const int n = 1 + static_cast<int>(rng() % 30);
+    for (int i = 0; i < n; i++) {
+      const std::string key = (i > 0 && rng() % 4 == 0) ? keys.back() : RandomKey(rng);
+      const std::string value = "v" + std::to_string(seq);
+      const ValueType type = rng() % 8 == 0 ? kTypeDeletion : kTypeValue;
+      one.Add(seq, type, key, value);
+      staged.push_back(batched.Stage(seq, type, key, value));
+      keys.push_back(key);
+      seq++;
+    }
+    batched.AddStaged(staged);
+  }
+  auto a = one.NewIterator(), b = batched.NewIterator();
+  size_t n = 0;
+  for (a->SeekToFirst(), b->SeekToFirst(); a->Valid(); a->Next(), b->Next(), n++) {
+    ASSERT_TRUE(b->Valid());
+    ASSERT_EQ(a->key(), b->key());
+    ASSERT_EQ(a->value(), b->value());
+  }
+  EXPECT_FALSE(b->Valid());
+  EXPECT_EQ(n, batched.num_entries());
+  for (const std::string& key : keys) {
+    std::string va, vb;
+    absl::Status sa, sb;
+    ASSERT_EQ(one.Get(LookupKey(key, seq), 0, &va, &sa), batched.Get(LookupKey(key, seq), 0, &vb, &sb));
+    EXPECT_EQ(sa.code(), sb.code()) << key;
+    EXPECT_EQ(va, vb) << key;
+  }
+}
+
 }  // namespace
 }  // namespace cairn::engine
