@@ -131,6 +131,15 @@ DBImpl::ReadView DBImpl::CaptureReadView(const ReadOptions& options) {
   return view;
 }
 
+void DBImpl::PrefetchForGets(std::span<const std::string_view> keys) {
+  std::shared_ptr<MemTable> mem;
+  {
+    absl::MutexLock l(&view_mu_);
+    mem = view_mem_;
+  }
+  if (mem != nullptr) mem->PrefetchForGets(keys);
+}
+
 void DBImpl::PublishMemTables() {
   absl::MutexLock l(&view_mu_);
   view_mem_ = mem_;

@@ -60,6 +60,7 @@ class DBImpl final : public DB {
   absl::Status Delete(const WriteOptions& options, std::string_view key) override;
   absl::Status Write(const WriteOptions& options, const WriteBatch& batch) override;
   absl::Status Get(const ReadOptions& options, std::string_view key, std::string* value) override;
+  void PrefetchForGets(std::span<const std::string_view> keys) override;
   absl::StatusOr<std::unique_ptr<ValueReader>> GetReader(const ReadOptions& options,
                                                          std::string_view key) override;
   std::unique_ptr<Iterator> NewIterator(const ReadOptions& options) override;

@@ -176,6 +176,24 @@ bool ResolveMemEntry(const char* entry, uint64_t now, std::string* value, absl::
 
 }  // namespace
 
+void MemTable::PrefetchForGets(std::span<const std::string_view> keys) const {
+  if (index_ == nullptr) return;
+  constexpr size_t kChunk = 32;
+  for (size_t base = 0; base < keys.size(); base += kChunk) {
+    const size_t n = std::min(kChunk, keys.size() - base);
+    const std::atomic<const char*>* buckets[kChunk];
+    for (size_t i = 0; i < n; i++) {
+      buckets[i] = &index_[Hash64(keys[base + i]) & index_mask_];
+      __builtin_prefetch(buckets[i]);
+    }
+    // By now the first buckets have arrived: fetch the entries they point to.
+    for (size_t i = 0; i < n; i++) {
+      const char* entry = buckets[i]->load(std::memory_order_acquire);
+      if (entry != nullptr) __builtin_prefetch(entry);
+    }
+  }
+}
+
 void MemTable::AddBlobFiles(std::set<uint64_t>* files) const {
   absl::MutexLock l(&blob_mu_);
   files->insert(blob_files_.begin(), blob_files_.end());

@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,6 +60,10 @@ class MemTable {
   // blob, such an entry reads as Corruption).
   bool Get(const LookupKey& key, uint64_t now, std::string* value, absl::Status* s,
            bool* blob = nullptr) const;
+
+  // Starts fetching the index buckets of keys (user keys), then the entries they hold,
+  // into the CPU's cache, for Gets that follow (DB::PrefetchForGets).
+  void PrefetchForGets(std::span<const std::string_view> keys) const;
 
   // Adds the numbers of the blob files that entries of this memtable refer to.
   void AddBlobFiles(std::set<uint64_t>* files) const ABSL_LOCKS_EXCLUDED(blob_mu_);
