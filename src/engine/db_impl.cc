@@ -117,10 +117,33 @@ absl::Status DBImpl::Write(const WriteOptions& options, const WriteBatch& batch)
 }
 
 DBImpl::ReadView DBImpl::CaptureReadView(const ReadOptions& options) {
-  absl::MutexLock l(&mu_);
-  return ReadView{
-      options.snapshot != nullptr ? options.snapshot->sequence() : versions_->LastSequence(), mem_,
-      imm_, versions_->current()};
+  ReadView view;
+  // Entries up to LastSequence are in the memtables captured next, or (flushed since) in
+  // the version captured after them.
+  view.sequence =
+      options.snapshot != nullptr ? options.snapshot->sequence() : versions_->LastSequence();
+  {
+    absl::MutexLock l(&view_mu_);
+    view.mem = view_mem_;
+    view.imm = view_imm_;
+  }
+  view.current = versions_->current();
+  return view;
+}
+
+void DBImpl::PrefetchForGets(std::span<const std::string_view> keys) {
+  std::shared_ptr<MemTable> mem;
+  {
+    absl::MutexLock l(&view_mu_);
+    mem = view_mem_;
+  }
+  if (mem != nullptr) mem->PrefetchForGets(keys);
+}
+
+void DBImpl::PublishMemTables() {
+  absl::MutexLock l(&view_mu_);
+  view_mem_ = mem_;
+  view_imm_ = imm_;
 }
 
 absl::Status DBImpl::Get(const ReadOptions& options, std::string_view key, std::string* value) {

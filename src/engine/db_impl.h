@@ -6,8 +6,9 @@
 // the group's last sequence and wakes the members. Only the leader touches the WAL
 // writer and inserts into mem_, so neither needs a lock of its own.
 //
-// Read path: Get and NewIterator take mu_ only to copy references to mem_, imm_ and the
-// current Version, then read without locks.
+// Read path: Get and NewIterator copy references to the memtables (from view_mu_, never
+// mu_: mu_ is held across MANIFEST syncs and by every writer) and the current Version,
+// then read without locks.
 //
 // Background: one flush thread writes the immutable memtable to an L0 table; one
 // compaction thread; one housekeeping thread fdatasyncs the WAL once a second in
@@ -60,6 +61,7 @@ class DBImpl final : public DB {
   absl::Status Delete(const WriteOptions& options, std::string_view key) override;
   absl::Status Write(const WriteOptions& options, const WriteBatch& batch) override;
   absl::Status Get(const ReadOptions& options, std::string_view key, std::string* value) override;
+  void PrefetchForGets(std::span<const std::string_view> keys) override;
   absl::StatusOr<std::unique_ptr<ValueReader>> GetReader(const ReadOptions& options,
                                                          std::string_view key) override;
   std::unique_ptr<Iterator> NewIterator(const ReadOptions& options) override;
@@ -80,13 +82,17 @@ class DBImpl final : public DB {
   class SnapshotImpl;
 
   // What a read sees: its sequence number and references to the memtables and version
-  // that hold the data, taken together under mu_ so they are consistent.
+  // that hold the data. Taken in that order (sequence, memtables under view_mu_, version)
+  // they are consistent: a switch moves mem_ to imm_ in one step, and a flush installs
+  // its table's version before it drops imm_.
   struct ReadView {
     SequenceNumber sequence;
     std::shared_ptr<MemTable> mem, imm;
     std::shared_ptr<const Version> current;
   };
-  ReadView CaptureReadView(const ReadOptions& options);
+  ReadView CaptureReadView(const ReadOptions& options) ABSL_LOCKS_EXCLUDED(view_mu_);
+  // Copies mem_ and imm_ to what readers capture; called after every change of either.
+  void PublishMemTables() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) ABSL_LOCKS_EXCLUDED(view_mu_);
 
   std::shared_ptr<MemTable> NewMemTable() const {
     return std::make_shared<MemTable>(options_.write_buffer_size, options_.memtable_hash_index);
@@ -188,6 +194,11 @@ class DBImpl final : public DB {
   // Memtables written to tables and dropped (RetireMemTable) that a read or an iterator
   // may still hold: the blob files they name stay until the last holder lets go.
   std::vector<std::weak_ptr<const MemTable>> retired_memtables_ ABSL_GUARDED_BY(mu_);
+  // mem_ and imm_ as readers see them (PublishMemTables): a read takes only view_mu_,
+  // never held for more than copying two references.
+  absl::Mutex view_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::shared_ptr<MemTable> view_mem_ ABSL_GUARDED_BY(view_mu_);
+  std::shared_ptr<MemTable> view_imm_ ABSL_GUARDED_BY(view_mu_);
   std::shared_ptr<wal::Writer> wal_ ABSL_GUARDED_BY(mu_);
   uint64_t wal_number_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<Writer*> writers_ ABSL_GUARDED_BY(mu_);

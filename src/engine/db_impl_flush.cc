@@ -96,8 +96,10 @@ void DBImpl::FlushLoop() {
       }
     }
     if (s.ok()) {
+      // After LogAndApply installed the table: readers find its keys there.
       RetireMemTable(std::move(imm_));
       imm_.reset();
+      PublishMemTables();
       flushes_++;
       for (const auto& [level, f] : edit.new_files()) stats_.flush_bytes += f.file_size;
       RemoveObsoleteFiles();

@@ -38,6 +38,7 @@ absl::Status DBImpl::Open() {
   VersionEdit edit;
   CAIRN_RETURN_IF_ERROR(Recover(&edit));
   mem_ = NewMemTable();
+  PublishMemTables();
   CAIRN_RETURN_IF_ERROR(NewWal());
   edit.SetLogNumber(wal_number_);
   CAIRN_RETURN_IF_ERROR(versions_->LogAndApply(&edit));

@@ -236,6 +236,7 @@ absl::Status DBImpl::MakeRoomForWrite(bool force) {
     CAIRN_RETURN_IF_ERROR(NewWal());
     imm_ = std::move(mem_);
     mem_ = NewMemTable();
+    PublishMemTables();
     bg_cv_.SignalAll();  // wake the flush thread
     return absl::OkStatus();
   }
@@ -357,6 +358,7 @@ absl::Status DBImpl::ResumeAsLeader() {
   RetireMemTable(std::move(mem_));
   imm_.reset();
   mem_ = NewMemTable();
+  PublishMemTables();
   const absl::Status cleared = std::move(bg_error_);
   bg_error_ = absl::OkStatus();
   resumes_++;

@@ -11,8 +11,10 @@
 
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -38,6 +40,17 @@ class MemTable {
 
   void Add(SequenceNumber seq, ValueType type, std::string_view key, std::string_view value);
 
+  // Adds several entries as Add would, one after another: Stage each (it copies the key
+  // and value), then AddStaged them all. Their skiplist searches run together
+  // (SkipList::InsertSorted), so a batch of writes pays its cache misses about once, not
+  // once per entry. Readers see a staged entry only once AddStaged returns.
+  struct Staged {
+    const char* entry;
+    uint64_t hash;  // of the user key
+  };
+  Staged Stage(SequenceNumber seq, ValueType type, std::string_view key, std::string_view value);
+  void AddStaged(const std::vector<Staged>& staged);
+
   // If the memtable holds an entry for key at or below key's sequence: returns true and
   // sets *s to OK with *value filled (a put) or to NotFound (a deletion). Returns false
   // if the memtable knows nothing about the key.
@@ -47,6 +60,10 @@ class MemTable {
   // blob, such an entry reads as Corruption).
   bool Get(const LookupKey& key, uint64_t now, std::string* value, absl::Status* s,
            bool* blob = nullptr) const;
+
+  // Starts fetching the index buckets of keys (user keys), then the entries they hold,
+  // into the CPU's cache, for Gets that follow (DB::PrefetchForGets).
+  void PrefetchForGets(std::span<const std::string_view> keys) const;
 
   // Adds the numbers of the blob files that entries of this memtable refer to.
   void AddBlobFiles(std::set<uint64_t>* files) const ABSL_LOCKS_EXCLUDED(blob_mu_);
@@ -69,6 +86,12 @@ class MemTable {
   struct KeyComparator {
     InternalKeyComparator cmp;
     int operator()(const char* a, const char* b) const;
+    // A search target decoded once (SkipList::Target): its user key and tag.
+    struct Decoded {
+      std::string_view internal_key;
+    };
+    Decoded Decode(const char* key) const;
+    int operator()(const char* a, const Decoded& b) const;
   };
   using Table = SkipList<KeyComparator>;
   class MemTableIterator;

@@ -32,6 +32,16 @@ class List {
     EncodeFixed64(key, k);
     list_.Insert(key);
   }
+  // ks: ascending, distinct, none in the list yet.
+  void InsertSorted(const std::vector<uint64_t>& ks) {
+    std::vector<const char*> keys;
+    for (uint64_t k : ks) {
+      char* key = list_.AllocateKey(8);
+      EncodeFixed64(key, k);
+      keys.push_back(key);
+    }
+    list_.InsertSorted(keys.data(), keys.size());
+  }
   bool Contains(uint64_t k) const {
     char key[8];
     EncodeFixed64(key, k);
@@ -167,6 +177,57 @@ TEST(SkipListTest, RandomInsertsMatchSetModel) {
       --back;
       ASSERT_TRUE(it.Valid());
       ASSERT_EQ(it.key(), *back);
+    }
+  }
+}
+
+// Batches inserted together (their searches interleaved) build the same list as single
+// inserts: every level stays sorted, which Contains, Seek and Prev (searches from the top
+// level down) would otherwise get wrong.
+TEST(SkipListTest, SortedBatchInsertsMatchSetModel) {
+  constexpr uint64_t kRange = 20000;
+  Random rnd(17);
+  Arena arena;
+  List list(U64Cmp(), &arena);
+  std::set<uint64_t> model;
+  for (int round = 0; round < 400; round++) {
+    std::set<uint64_t> batch;
+    const int n = 1 + static_cast<int>(rnd.Uniform(40));  // groups of 8 and their tails
+    for (int i = 0; i < n; i++) {
+      const uint64_t k = rnd.Uniform(kRange);
+      if (model.count(k) == 0) batch.insert(k);
+    }
+    if (round % 5 == 0 && !batch.empty()) {  // single inserts in between
+      list.Insert(*batch.begin());
+      model.insert(*batch.begin());
+      batch.erase(batch.begin());
+    }
+    list.InsertSorted(std::vector<uint64_t>(batch.begin(), batch.end()));
+    model.insert(batch.begin(), batch.end());
+  }
+  ASSERT_GT(model.size(), 5000u);
+  for (uint64_t k = 0; k < kRange; k++) ASSERT_EQ(list.Contains(k), model.count(k) == 1) << k;
+  List::Iterator it(&list);
+  it.SeekToFirst();
+  for (uint64_t k : model) {
+    ASSERT_TRUE(it.Valid());
+    ASSERT_EQ(it.key(), k);
+    it.Next();
+  }
+  EXPECT_FALSE(it.Valid());
+  it.SeekToLast();
+  for (auto r = model.rbegin(); r != model.rend(); ++r) {
+    ASSERT_TRUE(it.Valid());
+    ASSERT_EQ(it.key(), *r);
+    it.Prev();
+  }
+  EXPECT_FALSE(it.Valid());
+  for (uint64_t target = 0; target < kRange; target += 3) {
+    it.Seek(target);
+    auto m = model.lower_bound(target);
+    ASSERT_EQ(it.Valid(), m != model.end()) << target;
+    if (m != model.end()) {
+      ASSERT_EQ(it.key(), *m) << target;
     }
   }
 }

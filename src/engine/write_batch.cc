@@ -116,33 +116,43 @@ absl::Status WriteBatchInternal::SetContents(WriteBatch* b, std::string_view con
 }
 
 namespace {
+// Stages every entry, then adds them together (MemTable::AddStaged).
 class MemTableInserter final : public WriteBatch::Handler {
  public:
   MemTableInserter(SequenceNumber seq, MemTable* mem) : seq_(seq), mem_(mem) {}
   void Put(std::string_view key, std::string_view value) override {
-    mem_->Add(seq_++, kTypeValue, key, value);
+    Stage(kTypeValue, key, value);
   }
-  void Delete(std::string_view key) override { mem_->Add(seq_++, kTypeDeletion, key, {}); }
+  void Delete(std::string_view key) override { Stage(kTypeDeletion, key, {}); }
   void PutWithExpiry(std::string_view key, std::string_view value, uint64_t expire) override {
     std::string stored;
     stored.reserve(8 + value.size());
     PutFixed64(&stored, expire);
     stored.append(value.data(), value.size());
-    mem_->Add(seq_++, kTypeValueWithExpiry, key, stored);
+    Stage(kTypeValueWithExpiry, key, stored);
   }
   void PutBlobIndex(std::string_view key, std::string_view stored) override {
-    mem_->Add(seq_++, kTypeBlobIndex, key, stored);
+    Stage(kTypeBlobIndex, key, stored);
   }
+  void Finish() { mem_->AddStaged(staged_); }
 
  private:
+  void Stage(ValueType type, std::string_view key, std::string_view value) {
+    staged_.push_back(mem_->Stage(seq_++, type, key, value));
+  }
+
   SequenceNumber seq_;
   MemTable* mem_;
+  std::vector<MemTable::Staged> staged_;
 };
 }  // namespace
 
 absl::Status WriteBatchInternal::InsertInto(const WriteBatch& b, MemTable* mem) {
   MemTableInserter inserter(Sequence(b), mem);
-  return b.Iterate(&inserter);
+  absl::Status s = b.Iterate(&inserter);
+  // What Iterate read before a damaged entry is added, as Add one by one would have.
+  inserter.Finish();
+  return s;
 }
 
 }  // namespace cairn::engine

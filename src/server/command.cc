@@ -513,13 +513,15 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
     client.last_subcommand = args.size() > 1 ? Lower(args[1].substr(0, 32)) : "";
   }
   const int argc = static_cast<int>(args.size());
+  // Read once: the clock costs ~50 ns a read on these VMs, a tenth of a pipelined GET.
+  const int64_t now_ms = server.now_ms ? server.now_ms() : NowMs();
   // A blocked command tried again waits for the script instead (a BLPOP keeps waiting),
   // except inside it (ServingClientsInsideScript).
   if (bool function = false;
       !client.in_exec &&
       (ServingClientsInsideScript() ||
-       (!client.block_retry && server.scripts->Busy(server.now_ms ? server.now_ms() : NowMs(),
-                                                     server.config->busy_reply_threshold(), &function))) &&
+       (!client.block_retry &&
+        server.scripts->Busy(now_ms, server.config->busy_reply_threshold(), &function))) &&
       !AllowedWhileBusy(*spec, args)) {
     return refuse(stats, function ? "BUSY Redis is busy running a script. You can only call "
                                     "FUNCTION KILL or SHUTDOWN NOSAVE."
@@ -604,7 +606,7 @@ void ExecuteCommand(ServerContext& server, ClientState& client,
   }
   const auto start = std::chrono::steady_clock::now();
   const size_t out_before = out.buffer()->size();
-  CommandContext ctx{server, client, args, out, server.now_ms ? server.now_ms() : NowMs(), {}};
+  CommandContext ctx{server, client, args, out, now_ms, {}};
   try {
     if (server.cluster != nullptr && DispatchInCluster(*server.cluster, ctx, *spec)) {
       // Ran through the cluster (or was refused there). Clients blocked here on its keys

@@ -697,4 +697,9 @@ std::vector<std::pair<std::string, std::string>> Config::Options() {
   return out;
 }
 
+int IoThreadsFor(unsigned cores) {
+  if (cores <= 2) return 1;
+  return static_cast<int>(std::min(cores, 128u));
+}
+
 }  // namespace cairn::server

@@ -49,7 +49,7 @@ struct ServerConfig {
   // DEBUG: "no", "yes", or "local" (loopback clients only). Startup only, as in Redis;
   // when enabled the engine runs over a fault-injecting Env (DEBUG FAULT-INJECT).
   std::string enable_debug_command = "no";
-  int io_threads = 0;                 // 0: one per core
+  int io_threads = 0;                 // 0: IoThreadsFor(cores)
   std::string requirepass;
   std::vector<std::pair<std::string, std::string>> users;  // ACL users: name, password
   std::string aclfile;  // ACL LOAD/SAVE's file (empty: none); loaded at startup
@@ -183,6 +183,12 @@ class Config {
 // Whether the options ask for a TLS context (a TLS port or HTTPS), and its settings.
 bool TlsWanted(const ServerConfig& c);
 net::TlsSettings ServerTlsSettings(const ServerConfig& c);
+
+// The I/O threads for io-threads 0 on a machine with `cores` cores: one per core, but one
+// on two cores or fewer, where a second I/O thread competes with the clients and the
+// engine's threads for a core and its waits show up as milliseconds of tail latency
+// (docs/configuration.md#io-threads).
+int IoThreadsFor(unsigned cores);
 
 // "64mb", "1gb", "100" (Redis's memory units: k=1000, kb=1024, ...).
 absl::Status ParseMemory(std::string_view text, uint64_t* bytes);

@@ -42,6 +42,15 @@ TEST(ConfigTest, DefaultsAliasesAndValidation) {
   EXPECT_FALSE(c.Set("notify-keyspace-events", "KEA", true).ok());
 }
 
+TEST(ConfigTest, IoThreadsDefaultIsOneOnTwoCoresOrFewer) {
+  EXPECT_EQ(IoThreadsFor(0), 1);  // hardware_concurrency() may not know
+  EXPECT_EQ(IoThreadsFor(1), 1);
+  EXPECT_EQ(IoThreadsFor(2), 1);
+  EXPECT_EQ(IoThreadsFor(3), 3);
+  EXPECT_EQ(IoThreadsFor(16), 16);
+  EXPECT_EQ(IoThreadsFor(512), 128);  // io-threads' own bound
+}
+
 TEST(ConfigTest, PortsAndTlsOptions) {
   Config c;
   EXPECT_TRUE(c.Set("port", "auto", false).ok());

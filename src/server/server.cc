@@ -906,7 +906,7 @@ class ServerImpl final : public Server {
     backend_->set_defer_wal_writes(true);
 
     const int threads =
-        cfg.io_threads > 0 ? cfg.io_threads : std::max(1u, std::thread::hardware_concurrency());
+        cfg.io_threads > 0 ? cfg.io_threads : IoThreadsFor(std::thread::hardware_concurrency());
     pool_ = std::make_unique<IoPool>(threads);
     ctx_.backend = backend_.get();
     backups_ = std::make_unique<BackupService>(db_.get(), cfg.dir, backend_.get());

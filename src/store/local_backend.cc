@@ -615,11 +615,13 @@ absl::Status LocalBackend::Apply(const std::vector<Mutation>& batch, const Write
   engine::WriteBatch b;
   std::string scratch;
   std::vector<CountChange> changes;
-  // The state of each record the batch writes, as of the mutations applied so far.
-  absl::flat_hash_map<std::string, KeyState> states;
+  // The state of each record the batch writes, as of the mutations applied so far. Keyed
+  // by views of the mutations' own keys: no copy per key.
+  absl::flat_hash_map<std::pair<int, absl::string_view>, KeyState> states;
+  states.reserve(batch.size());
   auto transition = [&](int physical, std::string_view user_key, KeyState after) -> absl::Status {
-    const std::string engine_key = EncodeKey(physical, user_key);
-    auto it = states.find(engine_key);
+    const std::pair<int, absl::string_view> id(physical, ToAbsl(user_key));
+    auto it = states.find(id);
     KeyState before;
     if (it != states.end()) {
       before = it->second;
@@ -629,9 +631,27 @@ absl::Status LocalBackend::Apply(const std::vector<Mutation>& batch, const Write
       before = *stored;
     }
     AddTransition(&changes, physical, before, after);
-    states[engine_key] = after;
+    states[id] = after;
     return absl::OkStatus();
   };
+  if (batch.size() > 1) {
+    // Each key's count read (StoredState) starts with a cache miss in the memtable's
+    // index: the batch's are fetched together first.
+    size_t bytes = 0;
+    for (const Mutation& m : batch) bytes += 2 + m.key.size();
+    std::string buf;
+    buf.reserve(bytes);  // never reallocated below: the views stay valid
+    std::vector<std::string_view> keys;
+    keys.reserve(batch.size());
+    for (const Mutation& m : batch) {
+      if (m.kind != Mutation::Kind::kPut && m.kind != Mutation::Kind::kDelete) continue;
+      const InlineKey k(Physical(m.db), m.key);
+      const size_t at = buf.size();
+      buf.append(k.view());
+      keys.emplace_back(buf.data() + at, k.view().size());
+    }
+    db_->PrefetchForGets(keys);
+  }
   for (const Mutation& m : batch) {
     if (m.kind == Mutation::Kind::kPut || m.kind == Mutation::Kind::kDelete) {
       const KeyState after = m.kind == Mutation::Kind::kPut ? KeyState{true, m.record.expire_at_ms}

@@ -54,3 +54,20 @@ def test_users_names_with_control_characters_are_refused(server):
     reply = c.command("CONFIG", "SET", "users", "a\nb:pw")
     assert str(reply).startswith("ERR") and "whitespace" in str(reply), reply
     assert c.command("CONFIG", "GET", "users") == [b"users", b""]
+
+
+def test_io_threads_default_follows_the_cores(tmp_path):
+    # io-threads 0 (the default): one I/O thread on two cores or fewer, else one per core
+    # (docs/configuration.md#io-threads).
+    log = tmp_path / "cairn.log"
+    srv = CairnServer(tmp_path / "data", [], log)
+    srv.start()
+    try:
+        c = RespSocket(srv.host, srv.port)
+        info = c.command("INFO", "server").decode()
+        active = int(info.split("io_threads_active:")[1].split("\r\n")[0])
+        cores = os.cpu_count()  # what std::thread::hardware_concurrency counts too
+        assert active == (1 if cores <= 2 else min(cores, 128)), (active, cores)
+        c.close()
+    finally:
+        assert srv.stop() == 0

@@ -95,6 +95,11 @@ class DB {
   virtual absl::StatusOr<std::unique_ptr<ValueReader>> GetReader(const ReadOptions& options,
                                                                  std::string_view key) = 0;
 
+  // A hint that point reads (Get, GetReader) of these keys follow: starts fetching what
+  // they will look at first into the CPU's cache, so reads of several keys pay their cache
+  // misses together rather than one after another. Changes nothing else.
+  virtual void PrefetchForGets(std::span<const std::string_view> keys) { (void)keys; }
+
   // An iterator over the user keys visible at the read's snapshot. The caller owns it.
   virtual std::unique_ptr<Iterator> NewIterator(const ReadOptions& options) = 0;
 
