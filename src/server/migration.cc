@@ -67,7 +67,12 @@ absl::StatusOr<MigrationStats> MigrateSingleToCluster(store::Backend& local, int
         }
         store::Record record;
         absl::Status s = local.Get(db, key, &record);
-        if (absl::IsNotFound(s)) continue;  // expired since it was listed
+        if (absl::IsNotFound(s)) {
+          // Expired since it was listed: deleted here, as cluster mode runs no active
+          // expiry and compaction keeps LocalBackend's expired records (KeepExpired).
+          CAIRN_RETURN_IF_ERROR(local.Delete(db, key, {}));
+          continue;
+        }
         CAIRN_RETURN_IF_ERROR(s);
         // The key as a command that wrote it whole would leave it: the snapshot exports
         // the replicated form (members and metadata) of what was put into it.
@@ -88,7 +93,10 @@ absl::StatusOr<MigrationStats> MigrateSingleToCluster(store::Backend& local, int
         }
         auto exported = snapshot.Export(key);
         if (!exported.ok()) return Named(exported.status(), db, key);
-        if (!exported->has_value()) continue;  // expired
+        if (!exported->has_value()) {  // expired: deleted, as above
+          CAIRN_RETURN_IF_ERROR(local.Delete(db, key, {}));
+          continue;
+        }
         // The replicated form must load back as the key it came from (a collection whose
         // metadata disagrees with its members would not) and fit one engine write, or the
         // single-node copy stays and the server does not start.
@@ -107,7 +115,20 @@ absl::StatusOr<MigrationStats> MigrateSingleToCluster(store::Backend& local, int
       start = keys.back() + std::string(1, '\0');
     }
   }
-  if (stats.keys + stats.superseded > 0) CAIRN_RETURN_IF_ERROR(local.Sync());
+  // Keys that expired before they were listed are records still: cluster mode runs no
+  // active expiry and compaction keeps LocalBackend's expired records (KeepExpired) until
+  // it deletes them, so they are deleted (and uncounted) here.
+  std::string after;
+  while (true) {
+    auto expired = local.ScanExpired(now_ms, kPage, after);
+    CAIRN_RETURN_IF_ERROR(expired.status());
+    if (expired->empty()) break;
+    for (const store::ExpiredKey& e : *expired) {
+      CAIRN_RETURN_IF_ERROR(local.DeleteExpired(e, {}).status());
+    }
+    after = expired->back().index_key;
+  }
+  CAIRN_RETURN_IF_ERROR(local.Sync());
   return stats;
 }
 

@@ -191,6 +191,32 @@ TEST(MigrationTest, ReplicasWinOverSingleNodeCopies) {
             "[\"replica\", (nil), \"v\"]");
 }
 
+// Keys expired before the move are deleted by it, and uncounted: cluster mode runs no
+// active expiry, and compaction keeps LocalBackend's expired records until deleted.
+TEST(MigrationTest, ExpiredKeysAreDeletedNotLeftBehind) {
+  CommandHarness single;
+  store::Record expired;
+  expired.value = "v";
+  expired.expire_at_ms = CommandHarness::Now() - 1000;
+  for (int i = 0; i < 3; i++) {
+    ASSERT_TRUE(single.context().backend->Put(0, "gone" + std::to_string(i), expired).ok());
+  }
+  ASSERT_EQ(single.Run({"SET", "kept", "v"}), "OK");
+  ASSERT_EQ(single.Run({"DBSIZE"}), "(integer) 4");  // stored records, as Redis counts them
+
+  cluster::MemoryReplicaStore replicas;
+  FakeCoordinator coordinator(&replicas);
+  auto moved = MigrateSingleToCluster(
+      *single.context().backend, CommandHarness::Now(), HeldBy(replicas),
+      [&](int db, const std::string& key, pb::Record r) { return coordinator.Write(db, key, std::move(r)); });
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(moved->keys, 1u);
+  EXPECT_EQ(single.Run({"DBSIZE"}), "(integer) 0");
+  auto more = single.context().backend->ScanExpired(CommandHarness::Now(), 10);
+  ASSERT_TRUE(more.ok());
+  EXPECT_TRUE(more->empty());
+}
+
 // More keys than one page and more members than one engine write, both ways.
 TEST(MigrationTest, ManyKeysAndLargeCollections) {
   CommandHarness single;

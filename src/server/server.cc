@@ -865,10 +865,6 @@ class ServerImpl final : public Server {
     o.memtable_hash_index = cfg.memtable_hash_index;
     o.wal_sync = WalSync(cfg.wal_sync);
     o.listener = std::make_shared<EngineLogListener>();
-    // Expired values stay readable (ReadOptions::include_expired) for this long even if a
-    // compaction reaches them first; LocalBackend's records stay until the active expiry
-    // deletes and uncounts them, however long that takes (MemberReclaimFilter).
-    o.expired_retention_micros = uint64_t{600} * 1'000'000;
     if (cfg.enable_debug_command != "no") {
       // DEBUG FAULT-INJECT (tests of read-only mode): the engine's files go through a
       // fault-injecting Env, which costs a mutex per file operation.
@@ -877,9 +873,8 @@ class ServerImpl final : public Server {
       ctx_.fault_env = fault_env_.get();
       spdlog::warn("enable-debug-command is on: DEBUG FAULT-INJECT can make writes fail");
     }
-    // Reclaims the members of deleted collections during compactions.
-    auto reclaim = std::make_shared<store::MemberReclaimFilter>();
-    o.compaction_filter_factory = reclaim;
+    // Expiry retention, KeepExpired and member reclaim, as `cairn db` opens it too.
+    auto reclaim = store::ConfigureEngineForLocalBackend(&o);
     auto db = engine::DB::Open(o, cfg.dir);
     if (!db.ok()) return db.status();
     db_ = std::move(*db);

@@ -111,7 +111,8 @@ class Backend {
   virtual absl::Status Scan(
       int db, std::string_view start, std::string_view end,
       absl::FunctionRef<bool(std::string_view key, const RecordView& record)> fn) = 0;
-  // Deletes every key of db.
+  // Deletes every key of db. The caller excludes every other write meanwhile (the
+  // keyspace lock held exclusively).
   virtual absl::Status Clear(int db) = 0;
 
   // Collections (store/collection.h): the members of version `version` of key, written

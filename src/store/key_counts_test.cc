@@ -92,9 +92,7 @@ class KeyCountsTest : public ::testing::Test {
     db_.reset();
     engine::Options o;
     o.env = &env_;
-    o.expired_retention_micros = uint64_t{600} * 1'000'000;
-    auto filter = std::make_shared<MemberReclaimFilter>();
-    o.compaction_filter_factory = filter;
+    auto filter = ConfigureEngineForLocalBackend(&o);
     auto db = engine::DB::Open(o, dir_.path());
     ASSERT_TRUE(db.ok()) << db.status();
     db_ = std::move(*db);
@@ -170,6 +168,37 @@ TEST_F(KeyCountsTest, CompactionKeepsExpiredRecordsUntilTheActiveExpiryUncountsT
   EXPECT_EQ(Keys(0), 100);
   ASSERT_TRUE(db_->CompactRange(nullptr, nullptr).ok());
   EXPECT_EQ(StoredRecords(0), 100);
+}
+
+// A directory from before the expiry index (no index entries, no marker) whose records
+// expired long ago: the index built at open must name them too, or KeepExpired keeps
+// them (and their counts) for good.
+TEST_F(KeyCountsTest, AnExpiryIndexBuiltAtOpenNamesRecordsExpiredLongAgo) {
+  const int64_t expire = SkewedNowMs() + 1000;
+  for (int i = 0; i < 300; i++) {
+    ASSERT_TRUE(b()->Put(0, absl::StrCat("k", i), {ValueType::kString, expire, "v"}).ok());
+  }
+  ASSERT_TRUE(b()->Put(0, "live", {ValueType::kString, 0, "v"}).ok());
+  engine::WriteBatch drop;
+  drop.Delete("Cexpiry-index");
+  {
+    engine::ReadOptions ro;
+    ro.include_expired = true;
+    ro.iterate_upper_bound = std::string(1, kExpiryNamespace + 1);
+    auto it = db_->NewIterator(ro);
+    for (it->Seek(std::string(1, kExpiryNamespace)); it->Valid(); it->Next()) {
+      drop.Delete(std::string(it->key()));
+    }
+    ASSERT_TRUE(it->status().ok());
+  }
+  ASSERT_TRUE(db_->Write({}, drop).ok());
+  skew_us = int64_t{3600} * 1'000'000;
+  Open();  // rebuilds the index
+  ASSERT_TRUE(db_->CompactRange(nullptr, nullptr).ok());
+  EXPECT_EQ(Keys(0), 301);
+  EXPECT_EQ(ExpireAll(), 300);
+  EXPECT_EQ(Keys(0), 1);
+  EXPECT_EQ(StoredRecords(0), 1);
 }
 
 // Other data keeps the engine's retention: an expired value outside the records'

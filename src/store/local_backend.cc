@@ -306,6 +306,9 @@ absl::Status LocalBackend::BuildExpiryIndex() {
   absl::Status s = db_->Get({}, kExpiryIndexKey, &marker);
   if (!absl::IsNotFound(s)) return s;
   engine::ReadOptions ro;
+  // Expired records too: compaction keeps them (KeepExpired) until the active expiry,
+  // which finds them through this index, deletes and uncounts them.
+  ro.include_expired = true;
   ro.iterate_upper_bound = std::string(1, kMetaNamespace + 1);
   auto it = db_->NewIterator(ro);
   engine::WriteBatch b;
@@ -474,6 +477,15 @@ class ReclaimFilter final : public engine::CompactionFilter {
 
 std::unique_ptr<engine::CompactionFilter> MemberReclaimFilter::NewFilter() {
   return std::make_unique<ReclaimFilter>(db_.load(std::memory_order_acquire));
+}
+
+std::shared_ptr<MemberReclaimFilter> ConfigureEngineForLocalBackend(engine::Options* options) {
+  // Expired values stay readable (ReadOptions::include_expired) this long even if a
+  // compaction reaches them first; LocalBackend's stay until the active expiry deletes them.
+  options->expired_retention_micros = uint64_t{600} * 1'000'000;
+  auto reclaim = std::make_shared<MemberReclaimFilter>();
+  options->compaction_filter_factory = reclaim;
+  return reclaim;
 }
 
 absl::Status LocalBackend::SwapDb(int a, int b) {
@@ -707,8 +719,9 @@ absl::Status LocalBackend::Scan(
 }
 
 absl::Status LocalBackend::Clear(int db) {
-  // Deletes in batches of 1000 keys; a concurrent writer may add keys behind us, as
-  // with Redis's FLUSHDB ASYNC.
+  // Deletes in batches of 1000 keys. The caller holds the whole keyspace exclusively
+  // (FLUSHDB, FLUSHALL): the counts stay exact only if no write runs meanwhile, since a
+  // key this iterator still sees and another writer deleted would be uncounted twice.
   // Expired records too: each is a key until deleted (Counts).
   engine::ReadOptions ro;
   ro.include_expired = true;

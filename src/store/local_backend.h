@@ -187,6 +187,13 @@ class MemberReclaimFilter final : public engine::CompactionFilterFactory {
   std::atomic<engine::DB*> db_{nullptr};
 };
 
+// What every opener of a server's data directory sets (the server, `cairn db`): expired
+// entries kept for 10 minutes after their expiry, LocalBackend's expired records until the
+// active expiry deletes and uncounts them, and deleted collections' members reclaimed. A
+// compaction run without these would drop expired records the key counts still count.
+// The returned filter is attached to the DB once it is open.
+std::shared_ptr<MemberReclaimFilter> ConfigureEngineForLocalBackend(engine::Options* options);
+
 // Unix milliseconds from the system clock.
 int64_t SystemNowMs();
 

@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "cairn/engine/check.h"
 #include "cairn/engine/db.h"
+#include "store/local_backend.h"
 
 namespace cairn::tools {
 namespace {
@@ -69,8 +70,12 @@ absl::StatusOr<std::unique_ptr<DB>> OpenDb(engine::WalSyncMode sync, bool create
   options.wal_sync = sync;
   options.create_if_missing = create;
   if (Args().write_buffer_size != 0) options.write_buffer_size = Args().write_buffer_size;
+  // As the server opens it: a compaction run here must keep the expired records the
+  // server's key counts still count (local_backend.h).
+  auto reclaim = store::ConfigureEngineForLocalBackend(&options);
   auto db = DB::Open(options, Args().dir);
   if (db.ok()) {
+    reclaim->Attach(db->get());
     std::string report = (*db)->GetProperty("cairn.recovery").value_or("");
     if (!report.empty()) std::cerr << "recovery: " << report;
   }
