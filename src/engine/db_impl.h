@@ -131,6 +131,9 @@ class DBImpl final : public DB {
                        const WriteBatch* also);
   // Write of a batch with values to separate: each goes to a blob file first.
   absl::Status WriteSeparated(const WriteOptions& options, const WriteBatch& batch);
+  // Returns s, the error of a blob Add; first makes the database read-only if the blob
+  // store's sync failed (BlobStore::sync_error).
+  absl::Status BlobAddFailed(const absl::Status& s) ABSL_LOCKS_EXCLUDED(mu_);
   // Called as mem or imm_ is dropped after being written to tables.
   void RetireMemTable(std::shared_ptr<const MemTable> mem) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Deletes blob files that nothing refers to: no table of a live Version, no memtable

@@ -89,7 +89,9 @@ absl::Status DBImpl::PutBlob(const WriteOptions& options, std::string_view key,
   // files before the WAL.
   const bool sync = options.sync || options_.wal_sync == WalSyncMode::kAlways;
   BlobReleaser release(blob_store_.get());
-  CAIRN_ASSIGN_OR_RETURN(BlobRef ref, blob_store_->Add(key, parts, sync));
+  auto added = blob_store_->Add(key, parts, sync);
+  if (!added.ok()) return BlobAddFailed(added.status());
+  const BlobRef ref = *added;
   release.Add(ref.file);
   {
     absl::MutexLock l(&mu_);
@@ -99,6 +101,17 @@ absl::Status DBImpl::PutBlob(const WriteOptions& options, std::string_view key,
   WriteBatchInternal::PutBlobIndex(&batch, key, BlobIndexValue(expire_at, ref));
   if (also != nullptr) batch.Append(*also);
   return WriteImpl(options, &batch);
+}
+
+absl::Status DBImpl::BlobAddFailed(const absl::Status& s) {
+  // A failed blob fsync may have lost records that WAL records already written name: the
+  // next WAL sync must not make those durable. Read-only, as for a failed WAL fsync.
+  const absl::Status sync_error = blob_store_->sync_error();
+  if (!sync_error.ok()) {
+    absl::MutexLock l(&mu_);
+    SetBackgroundError(sync_error);
+  }
+  return s;
 }
 
 absl::Status DBImpl::WriteSeparated(const WriteOptions& options, const WriteBatch& batch) {
@@ -143,7 +156,7 @@ absl::Status DBImpl::WriteSeparated(const WriteOptions& options, const WriteBatc
     BlobReleaser* const release_;
   } separator(this, sync, &release);
   CAIRN_RETURN_IF_ERROR(batch.Iterate(&separator));
-  CAIRN_RETURN_IF_ERROR(separator.status);
+  if (!separator.status.ok()) return BlobAddFailed(separator.status);
   {
     absl::MutexLock l(&mu_);
     stats_.user_bytes_written += separator.blob_bytes;

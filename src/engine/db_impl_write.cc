@@ -289,6 +289,9 @@ absl::Status DBImpl::ResumeAsLeader() {
   if (bg_error_.ok()) return absl::OkStatus();
   // Damaged data stays damaged: the application reopens (and repairs) the database.
   if (IsCorruption(bg_error_)) return bg_error_;
+  // Blob records a failed fsync may have lost cannot be rewritten from memory (the
+  // memtables hold references only): the database stays read-only until reopened.
+  CAIRN_RETURN_IF_ERROR(blob_store_->sync_error());
   // A flush already running finishes first (the flush thread starts none while
   // bg_error_ is set); no write is in flight, since this thread leads the write queue.
   while (flush_running_) bg_cv_.Wait(&mu_);
