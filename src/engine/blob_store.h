@@ -131,17 +131,18 @@ class BlobStore {
 struct BlobFileCheck {
   uint64_t records = 0;  // complete records
   uint64_t bytes = 0;    // their value bytes
-  // Offset of a record cut short at the end of the file after every record something
-  // refers to: an append a crash interrupted, never acknowledged (expected after kill -9
-  // or a power failure). UINT64_MAX: none.
+  // Offset of a record cut short, or failing a checksum (an unsynced tail a power failure
+  // left as zeros or stale pages), after every record something refers to: an append a
+  // crash interrupted, never acknowledged (expected after kill -9 or a power failure). The
+  // scan stops there. UINT64_MAX: none.
   uint64_t torn_tail = UINT64_MAX;
 };
 
 // Checks every record of a blob file (file header, record headers, chunk checksums).
 // referenced_end: where the last record that a table or a WAL refers to ends (0 if none
-// does). Corruption names the first damage: a checksum mismatch, a record cut short
-// before referenced_end, or a file ending before it. A record cut short at or after it
-// is a torn tail, reported in check->torn_tail, not an error.
+// does). Corruption names the first damage: a checksum mismatch or a record cut short
+// before referenced_end, or a file ending before it. A record cut short or failing a
+// checksum at or after it is a torn tail, reported in check->torn_tail, not an error.
 absl::Status VerifyBlobFile(Env* env, const std::string& path, uint64_t referenced_end,
                             BlobFileCheck* check);
 
