@@ -53,6 +53,9 @@ class GateEnv final : public EnvWrapper {
     return mu_.AwaitWithTimeout(absl::Condition(&passed_), absl::Seconds(10));
   }
 
+  // fdatasync calls on blob files so far (counted as they start).
+  std::atomic<int> blob_syncs{0};
+
   absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
     auto base = target()->NewWritableFile(path);
     if (!base.ok()) return base;
@@ -73,6 +76,7 @@ class GateEnv final : public EnvWrapper {
     absl::Status Flush() override { return base_->Flush(); }
     absl::Status Sync() override { return base_->Sync(); }
     absl::Status SyncData() override {
+      if (path_.ends_with(".blob")) env_->blob_syncs.fetch_add(1);
       const bool held = env_->MaybeHold(kSyncData, path_);
       absl::Status s = base_->SyncData();
       if (held) env_->Passed();
@@ -241,6 +245,36 @@ TEST(BlobSyncTest, FailedBlobSyncAtSealMakesTheDatabaseReadOnly) {
   EXPECT_EQ(GetOrStatus(db->get(), "small"), "NOT_FOUND");
   // Reopened, the database is writable again.
   EXPECT_TRUE((*db)->Put({}, "after", Big('d', 5000)).ok());
+}
+
+// While the once-a-second sync runs, a group with no blob value has no blob record for its
+// WAL record to name: it leaves the blob files alone (an fdatasync per write meanwhile
+// would cost every small write the blob file's sync).
+TEST(BlobSyncTest, EverysecSyncWindowCostsWritesWithoutBlobsNoBlobSync) {
+  TempDir dir;
+  GateEnv gate(Env::Default());
+  Options options;
+  options.env = &gate;
+  options.wal_sync = WalSyncMode::kEverySec;
+  options.min_blob_size = 1000;
+  auto opened = DB::Open(options, dir.path());
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  DB* db = opened->get();
+  const std::string big = Big('p', 30000), during = Big('q', 30000);
+  ASSERT_TRUE(db->Put({}, "pending", big).ok());  // a blob record not yet synced
+  // The sync thread is held in its blob sync: the record is still pending.
+  gate.Arm(GateEnv::kSyncData, ".blob");
+  ASSERT_TRUE(gate.WaitHeld()) << "the once-a-second sync never came";
+  const int syncs = gate.blob_syncs.load();
+  ASSERT_TRUE(db->Put({}, "small", "v").ok());
+  EXPECT_EQ(gate.blob_syncs.load(), syncs) << "a write without a blob synced the blob file";
+  // A blob value's group still syncs its blob record first.
+  ASSERT_TRUE(db->Put({}, "during", during).ok());
+  EXPECT_GT(gate.blob_syncs.load(), syncs);
+  gate.Release();
+  ASSERT_TRUE(gate.WaitPassed());
+  EXPECT_EQ(GetOrStatus(db, "small"), "v");
+  EXPECT_TRUE(GetOrStatus(db, "during") == during);
 }
 
 }  // namespace

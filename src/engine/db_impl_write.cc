@@ -108,10 +108,13 @@ absl::Status DBImpl::WriteGroup(Writer** last_writer) {
     defer = defer && x->defer;
     if (x == *last_writer) break;
   }
-  // Blob records before the WAL records naming them: a sync group may carry non-sync
-  // followers whose blob records were only handed to the OS, and a WAL sync running
-  // outside the queue may make this group's records durable (wal_syncs_running_).
-  const bool blobs_first = sync || wal_syncs_running_ > 0;
+  // Blob records before the WAL records naming them. A sync group makes durable every
+  // earlier WAL record too, whose blob records were only handed to the OS. A WAL sync
+  // running outside the queue (wal_syncs_running_) may make this group's records durable:
+  // only a group naming blob records must sync them first, since the records appended
+  // before that sync began name blob records that sync covers itself.
+  const bool blobs_first = sync || (wal_syncs_running_ > 0 &&
+                                    WriteBatchInternal::HasBlobIndex(group_batch_));
   const SequenceNumber first = versions_->LastSequence() + 1;
   const uint32_t count = group_batch_.Count();
   WriteBatchInternal::SetSequence(&group_batch_, first);
