@@ -113,8 +113,8 @@ absl::Status DBImpl::WriteGroup(Writer** last_writer) {
   // running outside the queue (wal_syncs_running_) may make this group's records durable:
   // only a group naming blob records must sync them first, since the records appended
   // before that sync began name blob records that sync covers itself.
-  const bool blobs_first = sync || (wal_syncs_running_ > 0 &&
-                                    WriteBatchInternal::HasBlobIndex(group_batch_));
+  const bool blobs_first =
+      sync || (wal_syncs_running_ > 0 && WriteBatchInternal::HasBlobIndex(group_batch_));
   const SequenceNumber first = versions_->LastSequence() + 1;
   const uint32_t count = group_batch_.Count();
   WriteBatchInternal::SetSequence(&group_batch_, first);
