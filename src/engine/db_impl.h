@@ -140,6 +140,9 @@ class DBImpl final : public DB {
   // (current, immutable, or retired but still held by a reader), no write in progress.
   void RemoveObsoleteBlobFiles(const std::set<uint64_t>& referenced)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops memtables_to_drop_ with mu_ released (freeing a memtable takes a while).
+  // Only where mu_ may be let go: the background loops between jobs.
+  void DropMemTablesUnlocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sealed blob files whose live bytes fell below the garbage threshold: compaction
   // rewrites the values it meets in them.
   std::set<uint64_t> BlobFilesToRewrite() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -191,6 +194,9 @@ class DBImpl final : public DB {
   // Memtables written to tables and dropped (RetireMemTable) that a read or an iterator
   // may still hold: the blob files they name stay until the last holder lets go.
   std::vector<std::weak_ptr<const MemTable>> retired_memtables_ ABSL_GUARDED_BY(mu_);
+  // References taken under mu_ that may be a memtable's last: dropped without mu_
+  // (DropMemTablesUnlocked), or with the DB.
+  std::vector<std::shared_ptr<const MemTable>> memtables_to_drop_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<wal::Writer> wal_ ABSL_GUARDED_BY(mu_);
   uint64_t wal_number_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<Writer*> writers_ ABSL_GUARDED_BY(mu_);

@@ -197,18 +197,38 @@ void DBImpl::RetireMemTable(std::shared_ptr<const MemTable> mem) {
   if (!files.empty()) retired_memtables_.push_back(std::move(mem));
 }
 
+void DBImpl::DropMemTablesUnlocked() {
+  if (memtables_to_drop_.empty()) return;
+  std::vector<std::shared_ptr<const MemTable>> drop;
+  drop.swap(memtables_to_drop_);
+  mu_.Unlock();
+  drop.clear();
+  mu_.Lock();
+}
+
 void DBImpl::RemoveObsoleteBlobFiles(const std::set<uint64_t>& referenced) {
   std::set<uint64_t> keep = referenced;
   mem_->AddBlobFiles(&keep);
   if (imm_ != nullptr) imm_->AddBlobFiles(&keep);
   // An iterator or a Get in progress may read through a memtable already written to
   // tables, whose overwritten values the tables left out.
-  std::erase_if(retired_memtables_, [&keep](const std::weak_ptr<const MemTable>& w) {
+  // The reference lock() takes may become the last one (a reader letting go meanwhile):
+  // it goes to memtables_to_drop_, so no memtable is freed under mu_. A memtable held by
+  // nothing but that list is unreachable: its blob files need no keeping.
+  std::map<const MemTable*, long> deferred;
+  for (const auto& m : memtables_to_drop_) deferred[m.get()]++;
+  std::vector<std::weak_ptr<const MemTable>> still_held;
+  for (const std::weak_ptr<const MemTable>& w : retired_memtables_) {
     auto mem = w.lock();
-    if (mem == nullptr) return true;
-    mem->AddBlobFiles(&keep);
-    return false;
-  });
+    if (mem == nullptr) continue;
+    const auto it = deferred.find(mem.get());
+    if (mem.use_count() > 1 + (it == deferred.end() ? 0 : it->second)) {
+      mem->AddBlobFiles(&keep);
+      still_held.push_back(w);
+    }
+    memtables_to_drop_.push_back(std::move(mem));
+  }
+  retired_memtables_ = std::move(still_held);
   blob_store_->AddProtectedFiles(&keep);
   for (const auto& [number, size] : blob_store_->SealedFileSizes()) {
     if (keep.contains(number)) continue;
