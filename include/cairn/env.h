@@ -101,7 +101,7 @@ class Env {
   // Atomically replaces dst.
   virtual absl::Status RenameFile(const std::string& src, const std::string& dst) = 0;
   virtual absl::Status TruncateFile(const std::string& path, uint64_t size) = 0;
-  // Creates dst as a hard link to src (same file system).
+  // Creates dst as a hard link to src (same file system). AlreadyExists if dst exists.
   virtual absl::Status LinkFile(const std::string& src, const std::string& dst) = 0;
   // Makes creations, deletions and renames in dir durable.
   virtual absl::Status SyncDir(const std::string& dir) = 0;

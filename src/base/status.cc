@@ -18,6 +18,8 @@ absl::Status IOError(std::string_view context, int err) {
   switch (err) {
     case ENOENT:
       return absl::NotFoundError(msg);
+    case EEXIST:
+      return absl::AlreadyExistsError(msg);
     case ENOSPC:
     case EDQUOT:
       return absl::ResourceExhaustedError(msg);

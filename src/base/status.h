@@ -4,7 +4,8 @@
 //   key absent                     -> kNotFound
 //   bad bytes on disk or the wire  -> kDataLoss, message starts "corruption: "
 //   failed system call             -> kInternal, message starts "IO error: "
-//                                     (ENOENT -> kNotFound, ENOSPC -> kResourceExhausted)
+//                                     (ENOENT -> kNotFound, ENOSPC -> kResourceExhausted,
+//                                     EEXIST -> kAlreadyExists)
 //   bad option or argument         -> kInvalidArgument
 //   write stall / memory limit     -> kResourceExhausted
 #ifndef CAIRN_BASE_STATUS_H_

@@ -414,12 +414,23 @@ absl::Status BackupEngine::Restore(uint32_t id, const std::string& to_dir,
   const bool existing = env_->FileExists(to);
   if (existing) {
     CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> children, env_->GetChildren(to));
+    std::set<std::string> ours;
+    for (const auto& f : info.files) {
+      if (f.name != "CURRENT") ours.insert(f.name);
+    }
+    // A restore of this backup stopped among its renames leaves its files, no CURRENT
+    // (moved last): no database yet, so they are cleared and the restore runs again.
+    std::vector<std::string> leftovers;
     for (const auto& c : children) {
-      if (c != kRestoringDir && c != "lost+found") {  // an interrupted restore's; fsck's
+      if (c == kRestoringDir || c == "lost+found") continue;  // an interrupted restore's; fsck's
+      if (!ours.contains(c)) {
         return absl::FailedPreconditionError(
             absl::StrCat("restore target ", to, " exists and is not empty"));
       }
+      leftovers.push_back(c);
     }
+    for (const auto& c : leftovers) CAIRN_RETURN_IF_ERROR(env_->RemoveFile(to + "/" + c));
+    if (!leftovers.empty()) CAIRN_RETURN_IF_ERROR(env_->SyncDir(to));
   }
   const std::string tmp = existing ? absl::StrCat(to, "/", kRestoringDir) : to + ".restoring";
   CAIRN_RETURN_IF_ERROR(RemoveTree(env_, tmp));
@@ -448,19 +459,19 @@ absl::Status BackupEngine::Restore(uint32_t id, const std::string& to_dir,
     if (st.ok()) return env_->SyncDir(ParentDir(to));  // the rename itself
   }
   std::vector<std::string> moved;
-  if (st.ok()) {
-    std::vector<std::string> names;
-    for (const auto& f : info.files) {
-      if (f.name != "CURRENT") names.push_back(f.name);
-    }
-    names.push_back("CURRENT");  // last: the directory is no database until it is there
-    for (const auto& n : names) {
-      if (!env_->FileExists(tmp + "/" + n)) continue;
-      st = env_->RenameFile(tmp + "/" + n, to + "/" + n);
-      if (!st.ok()) break;
-      moved.push_back(n);
-    }
+  auto move = [&](const std::string& n) {
+    if (!st.ok() || !env_->FileExists(tmp + "/" + n)) return;
+    st = env_->RenameFile(tmp + "/" + n, to + "/" + n);
+    if (st.ok()) moved.push_back(n);
+  };
+  for (const auto& f : info.files) {
+    if (f.name != "CURRENT") move(f.name);
   }
+  // CURRENT last, once every other file is durable in to: the directory is no database
+  // until it is there, and then a whole one.
+  if (st.ok()) st = env_->SyncDir(to);
+  if (st.ok()) st = env_->SyncDir(tmp);
+  move("CURRENT");
   if (st.ok()) st = env_->RemoveDir(tmp);
   if (st.ok()) return env_->SyncDir(to);
   for (const auto& n : moved) (void)env_->RemoveFile(to + "/" + n);  // to as it was

@@ -547,5 +547,65 @@ TEST(BackupTest, DirectoriesAreSyncedBeforeTheMetaFileAndAfterARestore) {
   EXPECT_TRUE(synced) << "the restored directory's parent is not synced after the rename";
 }
 
+// Into an existing empty directory, the files are renamed out of the temporary directory
+// inside it: every one is durable in it (the directory synced) before CURRENT is renamed,
+// and CURRENT's rename is synced too. A restore the machine stopped half way through the
+// renames (the backup's files in the directory, no CURRENT yet) is run again from scratch;
+// a file that is not the backup's is never cleared.
+TEST(BackupTest, RestoreIntoAMountPointSyncsBeforeCurrentAndReruns) {
+  TempDir src, root, mount;
+  auto db = OpenOrDie(src.path());
+  for (int i = 0; i < 2000; i++) {
+    ASSERT_TRUE(db->Put({}, absl::StrFormat("k%06d", i), absl::StrFormat("v%d", i)).ok());
+  }
+  absl::Status st;
+  const auto before = ScanAll(db.get(), &st);
+  auto backups = OpenBackups(root.path());
+  auto info = backups->CreateBackup(db.get(), src.path() + "/scratch");
+  ASSERT_TRUE(info.ok()) << info.status();
+  backups.reset();
+  const std::string to = fs::path(mount.path()).lexically_normal().string();
+  fs::create_directories(to + "/lost+found");
+  MountPointEnv mount_env(Env::Default(), to);
+  DirOpsEnv env(&mount_env);
+  auto b = BackupEngine::Open(&env, root.path(), /*create=*/false);
+  ASSERT_TRUE(b.ok()) << b.status();
+  ASSERT_TRUE((*b)->Restore(info->id, to).ok());
+  const size_t current = env.Find("rename " + to + "/CURRENT");
+  ASSERT_LT(current, env.ops.size());
+  size_t last_other = 0;  // the last rename of another file
+  for (size_t i = 0; i < current; i++) {
+    if (env.ops[i].rfind("rename " + to + "/", 0) == 0) last_other = i;
+  }
+  ASSERT_GT(last_other, 0u);
+  bool synced_before = false, synced_after = false;
+  for (size_t i = last_other + 1; i < current; i++) synced_before |= env.ops[i] == "sync " + to;
+  for (size_t i = current + 1; i < env.ops.size(); i++) synced_after |= env.ops[i] == "sync " + to;
+  EXPECT_TRUE(synced_before) << "CURRENT renamed before the other files are durable";
+  EXPECT_TRUE(synced_after) << "CURRENT's rename is not synced";
+
+  // The machine stopped after some renames: CURRENT and one table still in the
+  // temporary directory, the rest in to.
+  std::string table;
+  for (const auto& f : info->files) {
+    if (f.name.ends_with(".sst")) table = f.name;
+  }
+  ASSERT_FALSE(table.empty());
+  fs::create_directories(to + "/.cairn-restoring");
+  fs::rename(to + "/CURRENT", to + "/.cairn-restoring/CURRENT");
+  fs::rename(to + "/" + table, to + "/.cairn-restoring/" + table);
+  // Not the backup's: refused, and nothing removed.
+  { std::ofstream(to + "/notes.txt") << "mine"; }
+  EXPECT_TRUE(absl::IsFailedPrecondition((*b)->Restore(info->id, to)));
+  EXPECT_TRUE(fs::exists(to + "/notes.txt"));
+  fs::remove(to + "/notes.txt");
+  st = (*b)->Restore(info->id, to);
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_FALSE(fs::exists(to + "/.cairn-restoring"));
+  auto copy = OpenOrDie(to);
+  ASSERT_NE(copy, nullptr);
+  EXPECT_EQ(ScanAll(copy.get(), &st), before);
+}
+
 }  // namespace
 }  // namespace cairn::engine

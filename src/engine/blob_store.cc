@@ -77,6 +77,7 @@ absl::StatusOr<BlobRef> BlobStore::AddFrom(std::string_view key, ValueReader* re
 absl::StatusOr<BlobRef> BlobStore::AddImpl(std::string_view key, uint64_t value_size, bool sync,
                                            const ChunkSource& next_chunk) {
   absl::MutexLock append(&append_mu_);
+  CAIRN_RETURN_IF_ERROR(sync_error());
   if (active_ != nullptr && active_size_ >= file_size_limit_) CAIRN_RETURN_IF_ERROR(SealLocked());
   if (active_ == nullptr) CAIRN_RETURN_IF_ERROR(OpenFileLocked());
   BlobRef ref;
@@ -86,10 +87,13 @@ absl::StatusOr<BlobRef> BlobStore::AddImpl(std::string_view key, uint64_t value_
     in_flight_[ref.file]++;
   }
   // The long part: only appends wait for it.
-  absl::Status s = AppendRecordLocked(key, value_size, sync, next_chunk);
+  absl::Status s = AppendRecordLocked(key, value_size, next_chunk);
   active_size_ += BlobRecordSize(key.size(), value_size);
+  absl::Status synced;
+  if (s.ok() && sync) s = synced = active_->SyncData();
   {
     absl::MutexLock state(&state_mu_);
+    NoteSyncErrorLocked(synced);
     bytes_written_ += BlobRecordSize(key.size(), value_size);
     if (s.ok()) {
       records_added_++;
@@ -127,7 +131,7 @@ absl::Status BlobStore::OpenFileLocked() {
   return absl::OkStatus();
 }
 
-absl::Status BlobStore::AppendRecordLocked(std::string_view key, uint64_t value_size, bool sync,
+absl::Status BlobStore::AppendRecordLocked(std::string_view key, uint64_t value_size,
                                            const ChunkSource& next_chunk) {
   CAIRN_RETURN_IF_ERROR(active_->Append(BlobRecordHeader(key, value_size)));
   CAIRN_RETURN_IF_ERROR(active_->Append(key));
@@ -142,9 +146,7 @@ absl::Status BlobStore::AppendRecordLocked(std::string_view key, uint64_t value_
     EncodeFixed32(crc, Checksum32(piece));
     CAIRN_RETURN_IF_ERROR(active_->Append(std::string_view(crc, 4)));
   }
-  CAIRN_RETURN_IF_ERROR(active_->Flush());
-  if (sync) CAIRN_RETURN_IF_ERROR(active_->SyncData());
-  return absl::OkStatus();
+  return active_->Flush();
 }
 
 void BlobStore::Release(uint64_t file) {
@@ -158,16 +160,29 @@ absl::Status BlobStore::Sync() {
   uint64_t target;
   {
     absl::MutexLock l(&state_mu_);
+    // A sealed file whose sync failed may have lost records counted below: never OK.
+    CAIRN_RETURN_IF_ERROR(sync_error_);
     target = records_added_;
     if (records_synced_ >= target) return absl::OkStatus();
     file = sync_file_;
   }
   // Records completed before this call are in `file`, handed to the OS, or in sealed
   // files, synced when sealed. SyncData may run alongside the appends of a later record.
-  if (file != nullptr) CAIRN_RETURN_IF_ERROR(file->SyncData());
+  const absl::Status s = file != nullptr ? file->SyncData() : absl::OkStatus();
   absl::MutexLock l(&state_mu_);
+  NoteSyncErrorLocked(s);
+  CAIRN_RETURN_IF_ERROR(sync_error_);
   records_synced_ = std::max(records_synced_, target);
   return absl::OkStatus();
+}
+
+absl::Status BlobStore::sync_error() const {
+  absl::MutexLock l(&state_mu_);
+  return sync_error_;
+}
+
+void BlobStore::NoteSyncErrorLocked(const absl::Status& s) {
+  if (!s.ok() && sync_error_.ok()) sync_error_ = s;
 }
 
 absl::Status BlobStore::Seal() {
@@ -181,6 +196,7 @@ absl::Status BlobStore::SealLocked() {
   {
     absl::MutexLock state(&state_mu_);
     sealed_[active_number_] = active_size_;
+    NoteSyncErrorLocked(s);
     if (s.ok()) records_synced_ = records_added_;
     active_number_ = 0;
     sync_file_.reset();
@@ -341,7 +357,14 @@ absl::Status VerifyBlobFile(Env* env, const std::string& path, uint64_t referenc
         path, ": ", ToAbsl(what), " at offset ", offset, " cut short by the end of the file (",
         size, " bytes; a reference names bytes up to ", referenced_end, ")"));
   };
-  auto bad = [&](std::string_view what) {
+  // A record at offset fails a check. Past every referenced byte it is a torn tail too:
+  // after a power failure an unsynced tail may be there at full length, holding zeros or
+  // stale pages. The scan stops there.
+  auto bad = [&](std::string_view what) -> absl::Status {
+    if (offset >= referenced_end) {
+      check->torn_tail = offset;
+      return absl::OkStatus();
+    }
     return CorruptionError(absl::StrCat(path, ": ", ToAbsl(what), " at offset ", offset));
   };
   std::string scratch(kBlobChunkSize + 4, '\0');

@@ -53,8 +53,13 @@ class BlobStore {
   void Release(uint64_t file) ABSL_LOCKS_EXCLUDED(state_mu_);
   // Makes durable every record whose Add returned before this call (the active file's
   // fdatasync; sealed files were synced when sealed). Returns at once when they all are;
-  // does not wait for an Add in progress.
+  // does not wait for an Add in progress. Once an fsync of a blob file failed (here, in
+  // a sync Add or when a file was sealed), its unsynced records may be gone while the
+  // kernel reports later fsyncs as fine: that error is returned by every later Sync and
+  // Add (sync_error) until the store is remade, i.e. the database reopened.
   absl::Status Sync() ABSL_LOCKS_EXCLUDED(state_mu_);
+  // The failed fsync above, or OK.
+  absl::Status sync_error() const ABSL_LOCKS_EXCLUDED(state_mu_);
   // Seals the active file (synced and closed): the next Add starts a new one.
   absl::Status Seal() ABSL_LOCKS_EXCLUDED(append_mu_, state_mu_);
 
@@ -85,11 +90,13 @@ class BlobStore {
   // Creates the next blob file (its name durable) and makes it the active one.
   absl::Status OpenFileLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_)
       ABSL_LOCKS_EXCLUDED(state_mu_);
-  absl::Status AppendRecordLocked(std::string_view key, uint64_t value_size, bool sync,
+  absl::Status AppendRecordLocked(std::string_view key, uint64_t value_size,
                                   const ChunkSource& next_chunk)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_) ABSL_LOCKS_EXCLUDED(state_mu_);
   absl::Status SealLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_)
       ABSL_LOCKS_EXCLUDED(state_mu_);
+  // Records s (a failed fsync) as sync_error_, if none is yet.
+  void NoteSyncErrorLocked(const absl::Status& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_mu_);
 
   // Constant after construction.
   Env* const env_;
@@ -116,23 +123,26 @@ class BlobStore {
   // first of them are known durable: Sync has nothing to do while they are equal.
   uint64_t records_added_ ABSL_GUARDED_BY(state_mu_) = 0;
   uint64_t records_synced_ ABSL_GUARDED_BY(state_mu_) = 0;
+  // Sticky: the first failed fsync of a blob file (see Sync).
+  absl::Status sync_error_ ABSL_GUARDED_BY(state_mu_);
 };
 
 // What VerifyBlobFile found in a blob file.
 struct BlobFileCheck {
   uint64_t records = 0;  // complete records
   uint64_t bytes = 0;    // their value bytes
-  // Offset of a record cut short at the end of the file after every record something
-  // refers to: an append a crash interrupted, never acknowledged (expected after kill -9
-  // or a power failure). UINT64_MAX: none.
+  // Offset of a record cut short, or failing a checksum (an unsynced tail a power failure
+  // left as zeros or stale pages), after every record something refers to: an append a
+  // crash interrupted, never acknowledged (expected after kill -9 or a power failure). The
+  // scan stops there. UINT64_MAX: none.
   uint64_t torn_tail = UINT64_MAX;
 };
 
 // Checks every record of a blob file (file header, record headers, chunk checksums).
 // referenced_end: where the last record that a table or a WAL refers to ends (0 if none
-// does). Corruption names the first damage: a checksum mismatch, a record cut short
-// before referenced_end, or a file ending before it. A record cut short at or after it
-// is a torn tail, reported in check->torn_tail, not an error.
+// does). Corruption names the first damage: a checksum mismatch or a record cut short
+// before referenced_end, or a file ending before it. A record cut short or failing a
+// checksum at or after it is a torn tail, reported in check->torn_tail, not an error.
 absl::Status VerifyBlobFile(Env* env, const std::string& path, uint64_t referenced_end,
                             BlobFileCheck* check);
 

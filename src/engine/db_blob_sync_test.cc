@@ -53,6 +53,9 @@ class GateEnv final : public EnvWrapper {
     return mu_.AwaitWithTimeout(absl::Condition(&passed_), absl::Seconds(10));
   }
 
+  // fdatasync calls on blob files so far (counted as they start).
+  std::atomic<int> blob_syncs{0};
+
   absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
     auto base = target()->NewWritableFile(path);
     if (!base.ok()) return base;
@@ -73,6 +76,7 @@ class GateEnv final : public EnvWrapper {
     absl::Status Flush() override { return base_->Flush(); }
     absl::Status Sync() override { return base_->Sync(); }
     absl::Status SyncData() override {
+      if (path_.ends_with(".blob")) env_->blob_syncs.fetch_add(1);
       const bool held = env_->MaybeHold(kSyncData, path_);
       absl::Status s = base_->SyncData();
       if (held) env_->Passed();
@@ -195,6 +199,82 @@ TEST(BlobSyncTest, LongBlobAppendHoldsUpNeitherTheDbMutexNorOtherWrites) {
   ASSERT_TRUE(db2.ok()) << db2.status();
   EXPECT_TRUE(GetOrStatus(db2->get(), "big") == big);
   EXPECT_TRUE(GetOrStatus(db2->get(), "first") == first);
+}
+
+// An fdatasync that fails when a blob file is sealed may have lost the records in it that
+// nobody synced yet (a later fsync would report success over the lost pages). The database
+// turns read-only and stays so until reopened: no later WAL sync may make durable a WAL
+// record naming those records.
+TEST(BlobSyncTest, FailedBlobSyncAtSealMakesTheDatabaseReadOnly) {
+  TempDir dir;
+  FaultInjectionEnv fault(Env::Default());
+  Options options;
+  options.env = &fault;
+  options.wal_sync = WalSyncMode::kNone;  // syncs only when a write asks
+  options.min_blob_size = 1000;
+  options.blob_file_size = 40000;
+  const std::string first = Big('a', 50000);
+  {
+    auto db = DB::Open(options, dir.path());
+    ASSERT_TRUE(db.ok()) << db.status();
+    ASSERT_TRUE((*db)->Put({}, "first", first).ok());  // unsynced, fills the blob file
+    fault.InjectFaults(FaultInjectionEnv::kFailSyncs, ".blob");
+    // Seals the full file: its fsync fails.
+    EXPECT_FALSE((*db)->Put({}, "second", Big('b', 5000)).ok());
+    fault.InjectFaults(0);
+    EXPECT_FALSE((*db)->BackgroundError().ok());
+    WriteOptions sync;
+    sync.sync = true;
+    EXPECT_FALSE((*db)->Put(sync, "small", "v").ok());
+    EXPECT_FALSE((*db)->Put({}, "third", Big('c', 5000)).ok());
+    EXPECT_FALSE((*db)->Resume().ok());
+    EXPECT_FALSE((*db)->BackgroundError().ok());
+    EXPECT_TRUE(GetOrStatus(db->get(), "first") == first);  // still readable
+    fault.SetFilesystemActive(false);
+    db->reset();
+    ASSERT_TRUE(fault.DropUnsyncedData().ok());
+    fault.SetFilesystemActive(true);
+  }
+  auto report = CheckDB(dir.path(), options);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->problems.empty()) << report->problems[0];
+  auto db = DB::Open(options, dir.path());
+  ASSERT_TRUE(db.ok()) << db.status();
+  const std::string got = GetOrStatus(db->get(), "first");
+  EXPECT_TRUE(got == first || got == "NOT_FOUND") << got.substr(0, 200);
+  EXPECT_EQ(GetOrStatus(db->get(), "small"), "NOT_FOUND");
+  // Reopened, the database is writable again.
+  EXPECT_TRUE((*db)->Put({}, "after", Big('d', 5000)).ok());
+}
+
+// While the once-a-second sync runs, a group with no blob value has no blob record for its
+// WAL record to name: it leaves the blob files alone (an fdatasync per write meanwhile
+// would cost every small write the blob file's sync).
+TEST(BlobSyncTest, EverysecSyncWindowCostsWritesWithoutBlobsNoBlobSync) {
+  TempDir dir;
+  GateEnv gate(Env::Default());
+  Options options;
+  options.env = &gate;
+  options.wal_sync = WalSyncMode::kEverySec;
+  options.min_blob_size = 1000;
+  auto opened = DB::Open(options, dir.path());
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  DB* db = opened->get();
+  const std::string big = Big('p', 30000), during = Big('q', 30000);
+  ASSERT_TRUE(db->Put({}, "pending", big).ok());  // a blob record not yet synced
+  // The sync thread is held in its blob sync: the record is still pending.
+  gate.Arm(GateEnv::kSyncData, ".blob");
+  ASSERT_TRUE(gate.WaitHeld()) << "the once-a-second sync never came";
+  const int syncs = gate.blob_syncs.load();
+  ASSERT_TRUE(db->Put({}, "small", "v").ok());
+  EXPECT_EQ(gate.blob_syncs.load(), syncs) << "a write without a blob synced the blob file";
+  // A blob value's group still syncs its blob record first.
+  ASSERT_TRUE(db->Put({}, "during", during).ok());
+  EXPECT_GT(gate.blob_syncs.load(), syncs);
+  gate.Release();
+  ASSERT_TRUE(gate.WaitPassed());
+  EXPECT_EQ(GetOrStatus(db, "small"), "v");
+  EXPECT_TRUE(GetOrStatus(db, "during") == during);
 }
 
 }  // namespace

@@ -224,6 +224,53 @@ TEST_F(BlobTest, CheckTellsATornTailFromDamageToAcknowledgedRecords) {
   }
 }
 
+// After a power failure the unsynced tail of a blob file may be there at full length but
+// hold zeros or stale pages: a checksum mismatch where nothing refers to the bytes is a torn
+// tail (a warning, the scan stops), while the same damage in a referenced record is damage.
+TEST_F(BlobTest, CheckTakesAnUnreferencedTailWithBadChecksumsForATornTail) {
+  Open();
+  const std::string flushed = Big('t', 100000);
+  ASSERT_TRUE(db_->Put({}, "flushed", flushed).ok());
+  ASSERT_TRUE(db_->Flush().ok());
+  db_.reset();
+  auto files = BlobFiles(dir_.path());
+  ASSERT_EQ(files.size(), 1u);
+  const uint64_t size = fs::file_size(files[0]);
+  const std::string lost_value = Big('x', 200000);
+  const std::string record = BlobRecordHeader("lost", lost_value.size()) + "lost" + lost_value;
+  std::string stale_chunk = record;  // header intact, a value chunk's pages stale
+  stale_chunk[record.size() / 2] ^= 0x55;
+  // Zeros of full length, then a header intact and a chunk damaged, then two records'
+  // worth of zeros (the scan stops at the first).
+  for (const std::string& tail :
+       {std::string(record.size(), '\0'), stale_chunk, std::string(2 * record.size(), '\0')}) {
+    fs::resize_file(files[0], size);
+    {
+      std::ofstream f(files[0], std::ios::app | std::ios::binary);
+      f.write(tail.data(), static_cast<std::streamsize>(tail.size()));
+    }
+    auto report = CheckDB(dir_.path(), options_);
+    ASSERT_TRUE(report.ok()) << report.status();
+    EXPECT_TRUE(report->problems.empty()) << report->problems[0];
+    ASSERT_EQ(report->warnings.size(), 1u);
+    EXPECT_EQ(report->warnings[0].offset, size);
+    EXPECT_EQ(report->blob_records, 1u);
+  }
+  Open();
+  EXPECT_TRUE(GetOrStatus(db_.get(), "flushed") == flushed);
+  db_.reset();
+  // The referenced record's own bytes damaged: a problem.
+  fs::resize_file(files[0], size);
+  {
+    std::fstream f(files[0], std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(size - 5000));
+    f.put('\x7f');
+  }
+  auto report = CheckDB(dir_.path(), options_);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->problems.size(), 1u);
+}
+
 TEST_F(BlobTest, GarbageCollectionDeletesDeadFilesAndKeepsLiveValues) {
   options_.blob_file_size = 256 << 10;
   Open();

@@ -433,8 +433,8 @@ absl::StatusOr<CheckReport> CheckDB(const std::string& dir, const Options& optio
     } else if (blob.torn_tail != UINT64_MAX) {
       report.warnings.push_back(CheckProblem{
           name, blob.torn_tail, "blob file",
-          "a record cut short at the end: an append a crash interrupted, never acknowledged "
-          "(nothing refers to it)"});
+          "a record cut short (or unsynced: zeros, stale pages) at the end: an append a crash "
+          "interrupted, never acknowledged (nothing refers to it)"});
     }
   }
   for (uint64_t number : live_blobs) {

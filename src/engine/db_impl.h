@@ -137,12 +137,18 @@ class DBImpl final : public DB {
                        const WriteBatch* also);
   // Write of a batch with values to separate: each goes to a blob file first.
   absl::Status WriteSeparated(const WriteOptions& options, const WriteBatch& batch);
+  // Returns s, the error of a blob Add; first makes the database read-only if the blob
+  // store's sync failed (BlobStore::sync_error).
+  absl::Status BlobAddFailed(const absl::Status& s) ABSL_LOCKS_EXCLUDED(mu_);
   // Called as mem or imm_ is dropped after being written to tables.
   void RetireMemTable(std::shared_ptr<const MemTable> mem) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Deletes blob files that nothing refers to: no table of a live Version, no memtable
   // (current, immutable, or retired but still held by a reader), no write in progress.
   void RemoveObsoleteBlobFiles(const std::set<uint64_t>& referenced)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops memtables_to_drop_ with mu_ released (freeing a memtable takes a while).
+  // Only where mu_ may be let go: the background loops between jobs.
+  void DropMemTablesUnlocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sealed blob files whose live bytes fell below the garbage threshold: compaction
   // rewrites the values it meets in them.
   std::set<uint64_t> BlobFilesToRewrite() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -199,6 +205,9 @@ class DBImpl final : public DB {
   absl::Mutex view_mu_ ABSL_ACQUIRED_AFTER(mu_);
   std::shared_ptr<MemTable> view_mem_ ABSL_GUARDED_BY(view_mu_);
   std::shared_ptr<MemTable> view_imm_ ABSL_GUARDED_BY(view_mu_);
+  // References taken under mu_ that may be a memtable's last: dropped without mu_
+  // (DropMemTablesUnlocked), or with the DB.
+  std::vector<std::shared_ptr<const MemTable>> memtables_to_drop_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<wal::Writer> wal_ ABSL_GUARDED_BY(mu_);
   uint64_t wal_number_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<Writer*> writers_ ABSL_GUARDED_BY(mu_);

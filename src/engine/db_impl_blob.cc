@@ -89,7 +89,9 @@ absl::Status DBImpl::PutBlob(const WriteOptions& options, std::string_view key,
   // files before the WAL.
   const bool sync = options.sync || options_.wal_sync == WalSyncMode::kAlways;
   BlobReleaser release(blob_store_.get());
-  CAIRN_ASSIGN_OR_RETURN(BlobRef ref, blob_store_->Add(key, parts, sync));
+  auto added = blob_store_->Add(key, parts, sync);
+  if (!added.ok()) return BlobAddFailed(added.status());
+  const BlobRef ref = *added;
   release.Add(ref.file);
   {
     absl::MutexLock l(&mu_);
@@ -99,6 +101,17 @@ absl::Status DBImpl::PutBlob(const WriteOptions& options, std::string_view key,
   WriteBatchInternal::PutBlobIndex(&batch, key, BlobIndexValue(expire_at, ref));
   if (also != nullptr) batch.Append(*also);
   return WriteImpl(options, &batch);
+}
+
+absl::Status DBImpl::BlobAddFailed(const absl::Status& s) {
+  // A failed blob fsync may have lost records that WAL records already written name: the
+  // next WAL sync must not make those durable. Read-only, as for a failed WAL fsync.
+  const absl::Status sync_error = blob_store_->sync_error();
+  if (!sync_error.ok()) {
+    absl::MutexLock l(&mu_);
+    SetBackgroundError(sync_error);
+  }
+  return s;
 }
 
 absl::Status DBImpl::WriteSeparated(const WriteOptions& options, const WriteBatch& batch) {
@@ -143,7 +156,7 @@ absl::Status DBImpl::WriteSeparated(const WriteOptions& options, const WriteBatc
     BlobReleaser* const release_;
   } separator(this, sync, &release);
   CAIRN_RETURN_IF_ERROR(batch.Iterate(&separator));
-  CAIRN_RETURN_IF_ERROR(separator.status);
+  if (!separator.status.ok()) return BlobAddFailed(separator.status);
   {
     absl::MutexLock l(&mu_);
     stats_.user_bytes_written += separator.blob_bytes;
@@ -184,18 +197,38 @@ void DBImpl::RetireMemTable(std::shared_ptr<const MemTable> mem) {
   if (!files.empty()) retired_memtables_.push_back(std::move(mem));
 }
 
+void DBImpl::DropMemTablesUnlocked() {
+  if (memtables_to_drop_.empty()) return;
+  std::vector<std::shared_ptr<const MemTable>> drop;
+  drop.swap(memtables_to_drop_);
+  mu_.Unlock();
+  drop.clear();
+  mu_.Lock();
+}
+
 void DBImpl::RemoveObsoleteBlobFiles(const std::set<uint64_t>& referenced) {
   std::set<uint64_t> keep = referenced;
   mem_->AddBlobFiles(&keep);
   if (imm_ != nullptr) imm_->AddBlobFiles(&keep);
   // An iterator or a Get in progress may read through a memtable already written to
   // tables, whose overwritten values the tables left out.
-  std::erase_if(retired_memtables_, [&keep](const std::weak_ptr<const MemTable>& w) {
+  // The reference lock() takes may become the last one (a reader letting go meanwhile):
+  // it goes to memtables_to_drop_, so no memtable is freed under mu_. A memtable held by
+  // nothing but that list is unreachable: its blob files need no keeping.
+  std::map<const MemTable*, long> deferred;
+  for (const auto& m : memtables_to_drop_) deferred[m.get()]++;
+  std::vector<std::weak_ptr<const MemTable>> still_held;
+  for (const std::weak_ptr<const MemTable>& w : retired_memtables_) {
     auto mem = w.lock();
-    if (mem == nullptr) return true;
-    mem->AddBlobFiles(&keep);
-    return false;
-  });
+    if (mem == nullptr) continue;
+    const auto it = deferred.find(mem.get());
+    if (mem.use_count() > 1 + (it == deferred.end() ? 0 : it->second)) {
+      mem->AddBlobFiles(&keep);
+      still_held.push_back(w);
+    }
+    memtables_to_drop_.push_back(std::move(mem));
+  }
+  retired_memtables_ = std::move(still_held);
   blob_store_->AddProtectedFiles(&keep);
   for (const auto& [number, size] : blob_store_->SealedFileSizes()) {
     if (keep.contains(number)) continue;

@@ -37,6 +37,7 @@ void DBImpl::CompactionLoop() {
     compaction_running_ = false;
     if (!s.ok() && !shutting_down_) SetBackgroundError(s);
     bg_cv_.SignalAll();
+    DropMemTablesUnlocked();
   }
 }
 

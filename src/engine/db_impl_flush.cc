@@ -109,6 +109,9 @@ void DBImpl::FlushLoop() {
     }
     flush_running_ = false;
     bg_cv_.SignalAll();
+    // The flushed memtable, once retired, is freed with mu_ released.
+    memtables_to_drop_.push_back(std::move(imm));
+    DropMemTablesUnlocked();
   }
 }
 

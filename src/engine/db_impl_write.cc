@@ -108,10 +108,13 @@ absl::Status DBImpl::WriteGroup(Writer** last_writer) {
     defer = defer && x->defer;
     if (x == *last_writer) break;
   }
-  // Blob records before the WAL records naming them: a sync group may carry non-sync
-  // followers whose blob records were only handed to the OS, and a WAL sync running
-  // outside the queue may make this group's records durable (wal_syncs_running_).
-  const bool blobs_first = sync || wal_syncs_running_ > 0;
+  // Blob records before the WAL records naming them. A sync group makes durable every
+  // earlier WAL record too, whose blob records were only handed to the OS. A WAL sync
+  // running outside the queue (wal_syncs_running_) may make this group's records durable:
+  // only a group naming blob records must sync them first, since the records appended
+  // before that sync began name blob records that sync covers itself.
+  const bool blobs_first =
+      sync || (wal_syncs_running_ > 0 && WriteBatchInternal::HasBlobIndex(group_batch_));
   const SequenceNumber first = versions_->LastSequence() + 1;
   const uint32_t count = group_batch_.Count();
   WriteBatchInternal::SetSequence(&group_batch_, first);
@@ -290,6 +293,9 @@ absl::Status DBImpl::ResumeAsLeader() {
   if (bg_error_.ok()) return absl::OkStatus();
   // Damaged data stays damaged: the application reopens (and repairs) the database.
   if (IsCorruption(bg_error_)) return bg_error_;
+  // Blob records a failed fsync may have lost cannot be rewritten from memory (the
+  // memtables hold references only): the database stays read-only until reopened.
+  CAIRN_RETURN_IF_ERROR(blob_store_->sync_error());
   // A flush already running finishes first (the flush thread starts none while
   // bg_error_ is set); no write is in flight, since this thread leads the write queue.
   while (flush_running_) bg_cv_.Wait(&mu_);

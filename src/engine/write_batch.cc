@@ -10,6 +10,7 @@ namespace cairn::engine {
 WriteBatch::WriteBatch() { Clear(); }
 
 void WriteBatch::Clear() {
+  has_blob_index_ = false;
   rep_.clear();
   rep_.resize(WriteBatchInternal::kHeaderSize);
 }
@@ -42,6 +43,7 @@ void WriteBatch::Delete(std::string_view key) {
 void WriteBatch::Append(const WriteBatch& other) {
   WriteBatchInternal::SetCount(this, Count() + other.Count());
   rep_.append(other.rep_, WriteBatchInternal::kHeaderSize);
+  has_blob_index_ = has_blob_index_ || other.has_blob_index_;
 }
 
 absl::Status WriteBatch::Iterate(Handler* handler) const {
@@ -104,6 +106,7 @@ void WriteBatchInternal::SetCount(WriteBatch* b, uint32_t n) {
 void WriteBatchInternal::PutBlobIndex(WriteBatch* b, std::string_view key,
                                       std::string_view stored) {
   SetCount(b, b->Count() + 1);
+  b->has_blob_index_ = true;
   b->rep_.push_back(static_cast<char>(kTypeBlobIndex));
   PutLengthPrefixed(&b->rep_, key);
   PutLengthPrefixed(&b->rep_, stored);
@@ -112,6 +115,7 @@ void WriteBatchInternal::PutBlobIndex(WriteBatch* b, std::string_view key,
 absl::Status WriteBatchInternal::SetContents(WriteBatch* b, std::string_view contents) {
   if (contents.size() < kHeaderSize) return CorruptionError("write batch too small");
   b->rep_.assign(contents.data(), contents.size());
+  b->has_blob_index_ = true;  // unknown without parsing: assume it
   return absl::OkStatus();
 }
 

@@ -22,6 +22,8 @@ class WriteBatchInternal {
   static absl::Status SetContents(WriteBatch* b, std::string_view contents);
   // Appends a put of a value kept in a blob file (stored: fixed64 expire-at | reference).
   static void PutBlobIndex(WriteBatch* b, std::string_view key, std::string_view stored);
+  // False only if b holds no PutBlobIndex record (true for any batch set by SetContents).
+  static bool HasBlobIndex(const WriteBatch& b) { return b.has_blob_index_; }
   // Inserts every record into mem with consecutive sequence numbers from Sequence(b).
   static absl::Status InsertInto(const WriteBatch& b, MemTable* mem);
 };

@@ -311,7 +311,9 @@ HttpResponse KeyRequest(ServerContext& server, const HttpRequest& req, const std
     uint64_t first = 0, last = size == 0 ? 0 : size - 1;
     HttpResponse resp{200, "application/octet-stream", {}};
     resp.accept_ranges = true;
-    switch (ParseByteRange(req.range, size, &first, &last)) {
+    // RFC 9110 defines Range for GET only: a HEAD describes the whole value.
+    const std::string_view range = req.method == "GET" ? std::string_view(req.range) : "";
+    switch (ParseByteRange(range, size, &first, &last)) {
       case RangeKind::kNone:
         break;
       case RangeKind::kUnsatisfiable:

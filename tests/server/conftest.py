@@ -296,23 +296,39 @@ class RedisServer:
 
     def __init__(self, directory, args=()):
         """Starts it in directory (created; no RDB or AOF unless args say so) with the extra
-        args and waits until it accepts connections."""
+        args and waits until it answers. Another process may take the free port first: it is
+        started only once INFO on the port names its own pid, else on another port."""
         os.makedirs(directory, exist_ok=True)
-        self.host, self.port, self.dir = HOST, free_port(), str(directory)
-        self.proc = subprocess.Popen([REDIS, "--port", str(self.port), "--bind", self.host,
-                                      "--save", "", "--appendonly", "no", "--dir", self.dir,
-                                      *args],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                RespSocket(self.host, self.port).close()
+        self.host, self.dir = HOST, str(directory)
+        for _ in range(5):
+            self.port = free_port()
+            self.proc = subprocess.Popen([REDIS, "--port", str(self.port), "--bind", self.host,
+                                          "--save", "", "--appendonly", "no", "--dir", self.dir,
+                                          *args],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if self._wait_answering():
                 return
+            self.stop()
+        raise AssertionError("redis-server did not start (port %d)" % self.port)
+
+    def _wait_answering(self):
+        """True once this process answers INFO server on the port; False if it exits (a lost
+        bind race) or does not answer within 10 s."""
+        deadline = time.monotonic() + 10
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            try:
+                sock = RespSocket(self.host, self.port, timeout=1.0)
+                try:
+                    info = sock.command("INFO", "server")
+                finally:
+                    sock.close()
+                if (isinstance(info, bytes) and b"redis_version:" in info
+                        and b"\r\nprocess_id:%d\r\n" % self.proc.pid in info):
+                    return True
             except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise AssertionError("redis-server did not start (port %d)" % self.port)
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
+        return False
 
     def raw(self, timeout=10.0):
         return RespSocket(self.host, self.port, timeout)

@@ -61,6 +61,18 @@ def test_put_get_delete_round_trip(server):
     assert (status, body) == (200, b"")
 
 
+
+def test_head_ignores_range(server):
+    """RFC 9110 defines Range for GET only: a HEAD answers 200 with the full length."""
+    server.client().set("ranged", b"0123456789")
+    for spec in ("bytes=2-5", "bytes=-3", "bytes=100-"):
+        status, hdrs, body = call(server, "HEAD", kv("ranged"), headers={"Range": spec})
+        assert (status, body) == (200, b""), spec
+        assert hdrs["content-length"] == "10", spec
+        assert "content-range" not in hdrs, spec
+    status, hdrs, body = call(server, "GET", kv("ranged"), headers={"Range": "bytes=2-5"})
+    assert (status, body, hdrs["content-range"]) == (206, b"2345", "bytes 2-5/10")
+
 def test_collections_are_409_on_get_and_typed_in_scans(server):
     r = server.client()
     r.hset("h", "f", "v")

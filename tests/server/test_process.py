@@ -2,9 +2,11 @@
 after logrotate moved it away."""
 import os
 import signal
+import socket
 import subprocess
 import time
 
+import conftest
 from conftest import SERVER_BIN, CairnServer, RespSocket
 
 
@@ -71,3 +73,25 @@ def test_io_threads_default_follows_the_cores(tmp_path):
         c.close()
     finally:
         assert srv.stop() == 0
+
+
+def test_redis_fixture_is_started_only_once_its_own_process_answers(tmp_path, monkeypatch):
+    """A lost race for the port picked for redis-server: another process listens on it.
+    The fixture must not take that one for redis-server (a comparison with Redis would then
+    compare cairn with itself): it starts redis-server on another port."""
+    squatter = socket.socket()
+    squatter.bind((conftest.HOST, 0))
+    squatter.listen()
+    taken = squatter.getsockname()[1]
+    real_free_port = conftest.free_port
+    ports = [taken]
+    monkeypatch.setattr(conftest, "free_port", lambda: ports.pop() if ports else real_free_port())
+    srv = conftest.RedisServer(tmp_path / "redis")
+    try:
+        assert srv.port != taken
+        assert srv.proc.poll() is None
+        info = srv.client().info("server")
+        assert info["process_id"] == srv.proc.pid and "redis_version" in info
+    finally:
+        srv.stop()
+        squatter.close()

@@ -31,6 +31,10 @@ class DirOpsEnv : public EnvWrapper {
     ops.push_back("rename " + dst);
     return EnvWrapper::RenameFile(src, dst);
   }
+  absl::Status LinkFile(const std::string& src, const std::string& dst) override {
+    ops.push_back("publish " + dst);
+    return EnvWrapper::LinkFile(src, dst);
+  }
   size_t Find(const std::string& op) const {
     for (size_t i = 0; i < ops.size(); i++) {
       if (ops[i] == op) return i;
@@ -69,8 +73,9 @@ TEST_F(ClusterManifestTest, SurvivesAPowerFailureOnceWritten) {
   EXPECT_EQ(got, text);  // synced before the rename: not an empty file after the crash
   // The rename itself is durable: the directory is synced after it, and the new
   // directory's entry in dest after its creation.
-  const size_t renamed = env.Find("rename " + dest_ + "/clusters/1.json");
-  ASSERT_LT(renamed, env.ops.size());
+  size_t renamed = env.Find("rename " + dest_ + "/clusters/1.json");
+  if (renamed == env.ops.size()) renamed = env.Find("publish " + dest_ + "/clusters/1.json");
+  ASSERT_LT(renamed, env.ops.size()) << ::testing::PrintToString(env.ops);
   const size_t synced = env.Find("sync " + dest_ + "/clusters");
   EXPECT_TRUE(synced < env.ops.size() && synced > renamed) << ::testing::PrintToString(env.ops);
   const size_t made = env.Find("mkdir " + dest_ + "/clusters");
@@ -78,6 +83,33 @@ TEST_F(ClusterManifestTest, SurvivesAPowerFailureOnceWritten) {
   EXPECT_TRUE(made < env.ops.size() && parent < env.ops.size() && parent > made)
       << ::testing::PrintToString(env.ops);
   EXPECT_FALSE(fs::exists(dest_ + "/clusters/1.json.tmp"));
+  EXPECT_EQ(std::distance(fs::directory_iterator(dest_ + "/clusters"), fs::directory_iterator()),
+            1);  // no temporary file left
+}
+
+// Sees none of the manifests: as two cluster backups running at once, each looking before
+// the other published.
+class BlindEnv : public EnvWrapper {
+ public:
+  explicit BlindEnv(Env* target) : EnvWrapper(target) {}
+  bool FileExists(const std::string& path) override {
+    return path.ends_with(".json") ? false : EnvWrapper::FileExists(path);
+  }
+};
+
+TEST_F(ClusterManifestTest, TwoWritersPickingTheSameNumberBothKeepTheirs) {
+  BlindEnv env(Env::Default());
+  auto first = WriteClusterManifest(&env, dest_, "a");
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = WriteClusterManifest(&env, dest_, "b");  // also tries 1.json first
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(*first, 1);
+  EXPECT_EQ(*second, 2);
+  std::string got;
+  ASSERT_TRUE(ReadFileToString(Env::Default(), dest_ + "/clusters/1.json", &got).ok());
+  EXPECT_EQ(got, "a");
+  ASSERT_TRUE(ReadFileToString(Env::Default(), dest_ + "/clusters/2.json", &got).ok());
+  EXPECT_EQ(got, "b");
 }
 
 TEST_F(ClusterManifestTest, TakesTheNextFreeNumber) {

@@ -87,8 +87,10 @@ class BackupEngine {
   // lost+found), checking every file as it is copied. The files go to a temporary directory
   // beside to, renamed to to once all are checked and synced; into an existing to (a mount
   // point, which can be neither removed nor renamed onto), to a temporary directory inside
-  // it, whose files are then renamed into to, CURRENT last. On any error to is left as it
-  // was (FailedPrecondition if it is not empty, Corruption if a file fails its check).
+  // it, whose files are then renamed into to, CURRENT last (after a sync of to). A to that
+  // holds no CURRENT and only files of this backup (a restore stopped among its renames)
+  // is cleared and restored again. On any other error to is left as it was
+  // (FailedPrecondition if it is not empty, Corruption if a file fails its check).
   absl::Status Restore(uint32_t id, const std::string& to,
                        const BackupProgress& progress = nullptr);
 

@@ -61,6 +61,7 @@ class WriteBatch {
  private:
   friend class WriteBatchInternal;
   std::string rep_;
+  bool has_blob_index_ = false;  // a PutBlobIndex record may be in rep_
 };
 
 }  // namespace cairn::engine
